@@ -1,0 +1,3 @@
+module github.com/ipsift/ipsift
+
+go 1.26.8

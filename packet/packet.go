@@ -1,0 +1,74 @@
+// Package packet decodes and builds IPv4 packets (TCP, UDP, ICMP) as views
+// over a byte slice, the way the kernel's netfilter code sees them: the
+// decoder copies nothing and allocates nothing, and a malformed packet is
+// described (truncated transport header, fragment) rather than rejected,
+// because the firewall above decides what a malformed packet means.
+package packet
+
+import "net/netip"
+
+// IP protocol numbers used throughout ipsift.
+const (
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+	ProtoICMPv6 = 58
+)
+
+// TCP flag bits as they appear in byte 13 of the TCP header.
+const (
+	TCPFin = 0x01
+	TCPSyn = 0x02
+	TCPRst = 0x04
+	TCPPsh = 0x08
+	TCPAck = 0x10
+	TCPUrg = 0x20
+	TCPEce = 0x40
+	TCPCwr = 0x80
+)
+
+// Packet is a decoded view of one IP packet. Data holds the packet from
+// the first byte of the IP header; every other field is derived from it by
+// Decode (and kept in step by the rewrite helpers). The zero Packet is an
+// empty, undecoded packet.
+//
+// Fields describing the transport header are valid only when L4OK is
+// true: that is, the packet is not a non-first fragment and the bytes
+// the kernel would read for that protocol (8 for UDP and ICMP, 20 or the
+// data offset for TCP) are present.
+type Packet struct {
+	Data []byte // the IP packet, header first
+
+	Version  uint8 // 4 (6 later)
+	HdrLen   int   // IP header length in bytes (IHL*4)
+	TotalLen int   // the IP total-length field; counters count this many bytes
+	TOS      uint8
+	TTL      uint8
+	ID       uint16
+	DF, MF   bool
+	FragOff  uint16 // fragment offset in 8-byte units
+	Proto    uint8
+	Src, Dst netip.Addr
+
+	// Transport view. L4 is Data[HdrLen:TotalLen] (what follows the IP
+	// header, possibly short); L4OK reports whether the protocol's header
+	// could be read in full, as described above.
+	L4      []byte
+	L4OK    bool
+	SrcPort uint16 // tcp, udp
+	DstPort uint16 // tcp, udp
+	// TCP only.
+	TCPFlags uint8
+	TCPDoff  int // data offset in bytes
+	Seq, Ack uint32
+	Window   uint16
+	// ICMP only.
+	ICMPType, ICMPCode uint8
+}
+
+// IsFragment reports whether the packet is any fragment (first or later).
+func (p *Packet) IsFragment() bool { return p.MF || p.FragOff != 0 }
+
+// IsLaterFragment reports whether the packet is a non-first fragment: it
+// carries no transport header, and iptables' -f matches exactly these.
+func (p *Packet) IsLaterFragment() bool { return p.FragOff != 0 }
