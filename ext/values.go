@@ -1,0 +1,332 @@
+package ext
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// This file holds the value parsers and printers that many extensions
+// share, written once so that every extension reads a port, a number, a
+// mark or an address the way iptables' libxtables does.
+
+// ParseUint parses a number the way xtables_strtoul does: decimal, 0x hex
+// or 0 octal, within [min, max].
+func ParseUint(s string, min, max uint64) (uint64, error) {
+	if s == "" {
+		return 0, errors.New("empty number")
+	}
+	if s[0] == '-' || s[0] == '+' {
+		return 0, fmt.Errorf("%q is not a number in %d-%d", s, min, max)
+	}
+	v, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number in %d-%d", s, min, max)
+	}
+	if v < min || v > max {
+		return 0, fmt.Errorf("%s is out of range %d-%d", s, min, max)
+	}
+	return v, nil
+}
+
+// ParseValueMask parses "VALUE[/MASK]" (marks, tos): each part a number as
+// ParseUint reads it, at most max; without a mask the mask is max (all
+// bits of the field).
+func ParseValueMask(s string, max uint64) (value, mask uint64, err error) {
+	v, m, hasMask := strings.Cut(s, "/")
+	value, err = ParseUint(v, 0, max)
+	if err != nil {
+		return 0, 0, err
+	}
+	mask = max
+	if hasMask {
+		if mask, err = ParseUint(m, 0, max); err != nil {
+			return 0, 0, err
+		}
+	}
+	return value, mask, nil
+}
+
+// FormatValueMask prints "0xVALUE" or "0xVALUE/0xMASK" as
+// xtables_save_mark_mask does: the mask is left out when it is all ones
+// over max.
+func FormatValueMask(value, mask, max uint64) string {
+	if mask == max {
+		return fmt.Sprintf("0x%x", value)
+	}
+	return fmt.Sprintf("0x%x/0x%x", value, mask)
+}
+
+// SaveString appends " WORD" or " \"WORD\"" the way xtables_save_string
+// quotes a string for iptables-save: no quotes when the string is made only
+// of letters, digits, '_' and '-'; otherwise double quotes, with '"', '\\'
+// and '\” escaped by a backslash.
+func SaveString(b *strings.Builder, s string) {
+	b.WriteByte(' ')
+	plain := s != ""
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	if plain {
+		b.WriteString(s)
+		return
+	}
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' || s[i] == '\'' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+}
+
+// protocols is the built-in protocol table: iptables' own list
+// (xtables_chain_protos) first, then the names of Debian's /etc/protocols
+// that firewalls use, so that ipsift needs no /etc/protocols.
+var protocols = []struct {
+	name string
+	num  uint8
+}{
+	{"tcp", 6}, {"sctp", 132}, {"udp", 17}, {"udplite", 136},
+	{"icmp", 1}, {"ipv6-icmp", 58}, {"icmpv6", 58}, {"esp", 50},
+	{"ah", 51}, {"mh", 135}, {"ipv6-mh", 135}, {"all", 0},
+	{"ip", 0}, {"hopopt", 0}, {"igmp", 2}, {"ggp", 3}, {"ipencap", 4},
+	{"st", 5}, {"egp", 8}, {"igp", 9}, {"pup", 12}, {"hmp", 20},
+	{"xns-idp", 22}, {"rdp", 27}, {"iso-tp4", 29}, {"dccp", 33},
+	{"xtp", 36}, {"ddp", 37}, {"idpr-cmtp", 38}, {"ipv6", 41},
+	{"ipv6-route", 43}, {"ipv6-frag", 44}, {"idrp", 45}, {"rsvp", 46},
+	{"gre", 47}, {"ipv6-crypt", 50}, {"ipv6-auth", 51}, {"skip", 57},
+	{"ipv6-nonxt", 59}, {"ipv6-opts", 60}, {"rspf", 73}, {"vmtp", 81},
+	{"eigrp", 88}, {"ospf", 89}, {"ax.25", 93}, {"ipip", 94},
+	{"etherip", 97}, {"encap", 98}, {"pim", 103}, {"ipcomp", 108},
+	{"vrrp", 112}, {"l2tp", 115}, {"isis", 124}, {"fc", 133},
+	{"manet", 138}, {"hip", 139}, {"shim6", 140}, {"wesp", 141},
+	{"rohc", 142}, {"ethernet", 143},
+}
+
+// ParseProto reads a protocol as iptables' -p does: a number 0-255 or a
+// name, case-insensitively ("TCP" is tcp).
+func ParseProto(s string) (uint8, error) {
+	if s == "" {
+		return 0, errors.New("empty protocol")
+	}
+	if s[0] >= '0' && s[0] <= '9' {
+		v, err := ParseUint(s, 0, 255)
+		if err != nil {
+			return 0, fmt.Errorf("unknown protocol %q: a number must be 0-255", s)
+		}
+		return uint8(v), nil
+	}
+	l := strings.ToLower(s)
+	for _, p := range protocols {
+		if p.name == l {
+			return p.num, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown protocol %q", s)
+}
+
+// ProtoName returns the name iptables prints for a protocol number, or ""
+// when it prints the number. iptables-save names only the protocols of
+// its own list (xtables_chain_protos) and prints others as numbers.
+func ProtoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	case 132:
+		return "sctp"
+	case 136:
+		return "udplite"
+	case 58:
+		return "ipv6-icmp"
+	case 50:
+		return "esp"
+	case 51:
+		return "ah"
+	case 135:
+		return "mh"
+	case 0:
+		return "all"
+	}
+	return ""
+}
+
+// services is the built-in service table (Debian's /etc/services, the
+// names firewalls use), so that "ssh,smtp,http,https" needs no file.
+// Names are the same for tcp and udp here; iptables looks them up per
+// protocol, which gives the same numbers for all of these.
+var services = map[string]uint16{
+	"tcpmux": 1, "echo": 7, "discard": 9, "systat": 11, "daytime": 13,
+	"netstat": 15, "qotd": 17, "chargen": 19, "ftp-data": 20, "ftp": 21,
+	"ssh": 22, "telnet": 23, "smtp": 25, "time": 37, "whois": 43,
+	"tacacs": 49, "domain": 53, "gopher": 70, "finger": 79, "http": 80,
+	"www": 80, "kerberos": 88, "iso-tsap": 102, "pop3": 110,
+	"sunrpc": 111, "auth": 113, "ident": 113, "nntp": 119, "ntp": 123,
+	"epmap": 135, "netbios-ns": 137, "netbios-dgm": 138,
+	"netbios-ssn": 139, "imap2": 143, "imap": 143, "snmp": 161,
+	"snmp-trap": 162, "bgp": 179, "irc": 194, "ldap": 389, "https": 443,
+	"microsoft-ds": 445, "kpasswd": 464, "submissions": 465, "isakmp": 500,
+	"syslog": 514, "printer": 515, "ipp": 631, "rsync": 873,
+	"ftps-data": 989, "ftps": 990, "telnets": 992, "imaps": 993,
+	"pop3s": 995, "socks": 1080, "openvpn": 1194, "ms-sql-s": 1433,
+	"l2tp": 1701, "pptp": 1723, "radius": 1812, "radius-acct": 1813,
+	"nfs": 2049, "mysql": 3306, "ms-wbt-server": 3389, "sip": 5060,
+	"sip-tls": 5061, "postgresql": 5432, "x11": 6000, "http-alt": 8080,
+	"bootps": 67, "bootpc": 68, "tftp": 69, "submission": 587,
+	"domain-s": 853, "ldaps": 636, "xmpp-client": 5222,
+}
+
+// ParsePort reads a port number or a service name.
+func ParsePort(s string) (uint16, error) {
+	if s == "" {
+		return 0, errors.New("empty port")
+	}
+	if s[0] >= '0' && s[0] <= '9' {
+		v, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || v > 65535 {
+			return 0, fmt.Errorf("invalid port %q: a port is 0-65535 or a service name", s)
+		}
+		return uint16(v), nil
+	}
+	if p, ok := services[s]; ok {
+		return p, nil
+	}
+	return 0, fmt.Errorf("invalid port/service %q", s)
+}
+
+// ServiceName returns the service name of a port for -L output without
+// -n, or "" when the built-in table has none.
+func ServiceName(port uint16) string {
+	best := ""
+	for n, p := range services {
+		// Prefer the canonical name when a port has aliases: the
+		// shortest, then the first in alphabetical order.
+		if p == port && (best == "" || len(n) < len(best) || len(n) == len(best) && n < best) {
+			best = n
+		}
+	}
+	return best
+}
+
+// ParsePortRange reads "PORT", "LO:HI", ":HI", "LO:" or ":" as the tcp
+// and udp matches do; a reversed range is an error (iptables 1.8.11).
+func ParsePortRange(s string) (lo, hi uint16, err error) {
+	a, b, isRange := strings.Cut(s, ":")
+	if !isRange {
+		p, err := ParsePort(s)
+		return p, p, err
+	}
+	lo, hi = 0, 65535
+	if a != "" {
+		if lo, err = ParsePort(a); err != nil {
+			return 0, 0, err
+		}
+	}
+	if b != "" {
+		if hi, err = ParsePort(b); err != nil {
+			return 0, 0, err
+		}
+	}
+	if lo > hi {
+		return 0, 0, fmt.Errorf("invalid port range %q: %d is above %d (write %d:%d)", s, lo, hi, hi, lo)
+	}
+	return lo, hi, nil
+}
+
+// FormatPortRange prints a port range as iptables-save does: "N" when
+// lo == hi, else "LO:HI".
+func FormatPortRange(lo, hi uint16) string {
+	if lo == hi {
+		return strconv.Itoa(int(lo))
+	}
+	return strconv.Itoa(int(lo)) + ":" + strconv.Itoa(int(hi))
+}
+
+// ParseIPv4Mask reads "ADDR[/LEN|/MASK]" as iptables' -s does for IPv4:
+// a prefix length or a dotted mask (non-contiguous masks allowed); the
+// address comes back masked, as the kernel stores it. No name is ever
+// resolved: a word that is not an address is an error.
+func ParseIPv4Mask(s string) (addr, mask netip.Addr, err error) {
+	a, m, hasMask := strings.Cut(s, "/")
+	addr, err = netip.ParseAddr(a)
+	if err != nil || !addr.Is4() {
+		return addr, mask, fmt.Errorf("host/network %q not found (ipsift resolves no names; write an IPv4 address)", a)
+	}
+	mask = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	if hasMask {
+		if strings.Contains(m, ".") {
+			mask, err = netip.ParseAddr(m)
+			if err != nil || !mask.Is4() {
+				return addr, mask, fmt.Errorf("invalid mask %q specified", m)
+			}
+		} else {
+			n, err := strconv.Atoi(m)
+			if err != nil || n < 0 || n > 32 {
+				return addr, mask, fmt.Errorf("invalid mask %q specified", m)
+			}
+			mask = PrefixMask4(n)
+		}
+	}
+	a4, m4 := addr.As4(), mask.As4()
+	for i := range a4 {
+		a4[i] &= m4[i]
+	}
+	return netip.AddrFrom4(a4), mask, nil
+}
+
+// PrefixMask4 returns the IPv4 mask of a prefix length 0-32.
+func PrefixMask4(n int) netip.Addr {
+	var v uint32
+	if n > 0 {
+		v = ^uint32(0) << (32 - n)
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// MaskLen returns the prefix length of a contiguous mask, or -1 when the
+// mask is not contiguous.
+func MaskLen(mask netip.Addr) int {
+	b := mask.AsSlice()
+	n := 0
+	seenZero := false
+	for _, x := range b {
+		for i := 7; i >= 0; i-- {
+			if x&(1<<i) != 0 {
+				if seenZero {
+					return -1
+				}
+				n++
+			} else {
+				seenZero = true
+			}
+		}
+	}
+	return n
+}
+
+// FormatAddrMask prints an address and mask as iptables-save does:
+// "ADDR/LEN", or "ADDR/MASK" when the mask is not contiguous.
+func FormatAddrMask(addr, mask netip.Addr) string {
+	if n := MaskLen(mask); n >= 0 {
+		return addr.String() + "/" + strconv.Itoa(n)
+	}
+	return addr.String() + "/" + mask.String()
+}
+
+// U32 returns an IPv4 address as a big-endian number, for fast masking on
+// the hot path. Non-IPv4 addresses give 0.
+func U32(a netip.Addr) uint32 {
+	if !a.Is4() {
+		return 0
+	}
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
