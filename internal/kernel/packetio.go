@@ -1,0 +1,370 @@
+package kernel
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ethernet types the harness sends and recognises.
+const (
+	etherTypeIPv4 = 0x0800
+	etherTypeARP  = 0x0806
+	etherTypeIPv6 = 0x86dd
+	etherHdrLen   = 14
+)
+
+// maxFramesPerCapture bounds one Capture call's reading: the firewall
+// answers each packet with a handful of frames at most, so reaching it
+// means something floods the link, and the caller should hear of it
+// rather than wait forever.
+const maxFramesPerCapture = 1 << 16
+
+// captureBufBytes is the receive buffer of each capture socket. Frames
+// wait there between Capture calls; 8 MiB holds thousands of them.
+const captureBufBytes = 8 << 20
+
+// htons converts a 16-bit value to network byte order, as the AF_PACKET
+// protocol fields want.
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// openSockets opens, inside the peer namespace, the socket Inject sends
+// from and the socket Capture reads from. Sockets stay in the namespace
+// they were made in, so after this no namespace switching is needed to
+// inject or capture.
+func (l *link) openSockets() error {
+	return inNamespace(l.peerNS, func() error {
+		// Protocol 0: a send-only socket, which receives nothing.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("opening the AF_PACKET send socket in %s: %w", l.peerNS, err)
+		}
+		l.sendFD = fd
+		ifr, err := unix.NewIfreq(l.Name)
+		if err != nil {
+			return fmt.Errorf("interface name %q: %w", l.Name, err)
+		}
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+			return fmt.Errorf("finding interface %s in %s: %w", l.Name, l.peerNS, err)
+		}
+		l.ifindex = int(ifr.Uint32())
+
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return fmt.Errorf("opening the AF_PACKET capture socket in %s: %w", l.peerNS, err)
+		}
+		l.capFD = fd
+		// The frames Inject sends would otherwise come back to this
+		// socket as outgoing; Capture also checks the packet type, for
+		// kernels without this option (before 4.20).
+		_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, captureBufBytes); err != nil {
+			return fmt.Errorf("sizing the capture socket's buffer in %s: %w", l.peerNS, err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: l.ifindex}); err != nil {
+			return fmt.Errorf("binding the capture socket to %s in %s: %w", l.Name, l.peerNS, err)
+		}
+		return nil
+	})
+}
+
+// closeSockets closes both peer sockets; each holds a reference to its
+// namespace, which would otherwise outlive `ip netns del`.
+func (l *link) closeSockets() error {
+	var errs []error
+	for _, fd := range []*int{&l.sendFD, &l.capFD} {
+		if *fd >= 0 {
+			if err := unix.Close(*fd); err != nil {
+				errs = append(errs, fmt.Errorf("closing socket in %s: %w", l.peerNS, err))
+			}
+			*fd = -1
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// etherTypeOf picks the Ethernet type for an IP packet from its version
+// nibble.
+func etherTypeOf(ipPacket []byte) (uint16, error) {
+	if len(ipPacket) == 0 {
+		return 0, errors.New("empty packet")
+	}
+	switch ipPacket[0] >> 4 {
+	case 4:
+		return etherTypeIPv4, nil
+	case 6:
+		return etherTypeIPv6, nil
+	}
+	return 0, fmt.Errorf("not an IP packet: version %d", ipPacket[0]>>4)
+}
+
+// Inject sends ipPacket into the firewall through interface ifname, as
+// the peer on that link would: an Ethernet frame from the peer's address
+// to the firewall interface's, of type IPv4 (or IPv6 by the packet's
+// version nibble), sent from an AF_PACKET socket on the peer's end of the
+// veth. The packet is sent exactly as given, checksums included: a wrong
+// IP header checksum gets it dropped before netfilter sees it.
+func (f *Firewall) Inject(ifname string, ipPacket []byte) error {
+	return f.InjectFrom(ifname, nil, ipPacket)
+}
+
+// InjectFrom is Inject with another Ethernet source address (the
+// packets.md field src_mac, for the mac match); nil means the peer's.
+func (f *Firewall) InjectFrom(ifname string, srcMAC net.HardwareAddr, ipPacket []byte) error {
+	l, err := f.link(ifname)
+	if err != nil {
+		return err
+	}
+	if srcMAC == nil {
+		srcMAC = l.PeerMAC
+	}
+	if len(srcMAC) != 6 {
+		return fmt.Errorf("injecting on %s: source address %v is not an Ethernet address", ifname, srcMAC)
+	}
+	et, err := etherTypeOf(ipPacket)
+	if err != nil {
+		return fmt.Errorf("injecting on %s: %w", ifname, err)
+	}
+	if l.sendFD < 0 {
+		return fmt.Errorf("injecting on %s: firewall %s is closed", ifname, f.NS)
+	}
+	frame := make([]byte, 0, etherHdrLen+len(ipPacket))
+	frame = append(frame, l.MAC...)
+	frame = append(frame, srcMAC...)
+	frame = append(frame, byte(et>>8), byte(et))
+	frame = append(frame, ipPacket...)
+	to := &unix.SockaddrLinklayer{Ifindex: l.ifindex, Protocol: htons(et), Halen: 6}
+	copy(to.Addr[:], l.MAC)
+	if err := unix.Sendto(l.sendFD, frame, 0, to); err != nil {
+		return fmt.Errorf("injecting a %d-byte frame on %s (from %s): %w", len(frame), ifname, l.peerNS, err)
+	}
+	return nil
+}
+
+// SendLocal sends ipPacket from the firewall host itself, for packets.md's
+// `local` packets: through a raw IPv4 socket with IP_HDRINCL in the
+// firewall namespace, so it takes the OUTPUT and POSTROUTING path and is
+// routed by its destination. The kernel fills in the total length and the
+// header checksum, and an identification of 0 is replaced by one of its
+// own choosing; the rest goes out as given.
+//
+// The socket lives only for this call: a raw socket left open would take
+// delivery of incoming packets of its protocol, and the host would then
+// no longer answer them with protocol unreachable.
+func (f *Firewall) SendLocal(ipPacket []byte) error {
+	if len(ipPacket) < 20 || ipPacket[0]>>4 != 4 {
+		return errors.New("sending a local packet: need an IPv4 packet of at least 20 bytes")
+	}
+	dst := [4]byte(ipPacket[16:20])
+	return inNamespace(f.NS, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return fmt.Errorf("opening a raw socket in %s: %w", f.NS, err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Sendto(fd, ipPacket, 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+			return fmt.Errorf("sending a local packet to %s from %s: %w", netip.AddrFrom4(dst), f.NS, err)
+		}
+		return nil
+	})
+}
+
+// Capture returns the IP packets (without their Ethernet header) that left
+// the firewall through interface ifname since the previous Capture of it,
+// or since the firewall was built, oldest first. It waits CaptureWait
+// after the last frame for stragglers. An ARP request from the firewall is
+// reported as an error alongside the packets: it means a packet went to an
+// address with no neighbour entry and waits for an answer that never
+// comes (see AddNeighbour).
+func (f *Firewall) Capture(ifname string) ([][]byte, error) {
+	l, err := f.link(ifname)
+	if err != nil {
+		return nil, err
+	}
+	got, err := f.capture([]*link{l})
+	return got[ifname], err
+}
+
+// CaptureAll is Capture for every interface at once, with a single wait:
+// the result maps each interface name to the packets that left through
+// it (an interface with none maps to nil).
+func (f *Firewall) CaptureAll() (map[string][][]byte, error) {
+	return f.capture(f.links)
+}
+
+func (f *Firewall) capture(links []*link) (map[string][][]byte, error) {
+	wait := f.CaptureWait
+	if wait <= 0 {
+		wait = DefaultCaptureWait
+	}
+	got := make(map[string][][]byte, len(links))
+	var errs []error
+	buf := make([]byte, 1<<16+etherHdrLen)
+	pfds := make([]unix.PollFd, len(links))
+	for i, l := range links {
+		if l.capFD < 0 {
+			return nil, fmt.Errorf("capturing on %s: firewall %s is closed", l.Name, f.NS)
+		}
+		pfds[i] = unix.PollFd{Fd: int32(l.capFD), Events: unix.POLLIN}
+	}
+	frames := 0
+	for {
+		// Drain every socket, then wait once for anything more.
+		for _, l := range links {
+			for {
+				if frames++; frames > maxFramesPerCapture {
+					return got, fmt.Errorf("capturing: more than %d frames in one call; something floods the links", maxFramesPerCapture)
+				}
+				n, from, err := unix.Recvfrom(l.capFD, buf, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
+				if errors.Is(err, unix.EAGAIN) {
+					break
+				}
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				if err != nil {
+					return got, fmt.Errorf("capturing on %s: %w", l.Name, err)
+				}
+				if sll, ok := from.(*unix.SockaddrLinklayer); ok && sll.Pkttype == unix.PACKET_OUTGOING {
+					continue // our own injected frame
+				}
+				if n > len(buf) {
+					errs = append(errs, fmt.Errorf("capturing on %s: a %d-byte frame was cut to %d", l.Name, n, len(buf)))
+					n = len(buf)
+				}
+				if n < etherHdrLen {
+					continue
+				}
+				switch et := uint16(buf[12])<<8 | uint16(buf[13]); et {
+				case etherTypeIPv4, etherTypeIPv6:
+					got[l.Name] = append(got[l.Name], bytes.Clone(buf[etherHdrLen:n]))
+				case etherTypeARP:
+					errs = append(errs, fmt.Errorf("the firewall sent ARP on %s%s: a packet waits for a neighbour entry (AddNeighbour)", l.Name, arpTarget(buf[etherHdrLen:n])))
+				default:
+					errs = append(errs, fmt.Errorf("the firewall sent a frame of Ethernet type %#04x on %s", et, l.Name))
+				}
+			}
+		}
+		ts := unix.NsecToTimespec(wait.Nanoseconds())
+		n, err := unix.Ppoll(pfds, &ts, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return got, fmt.Errorf("waiting for frames: %w", err)
+		}
+		if n == 0 {
+			return got, errors.Join(errs...)
+		}
+	}
+}
+
+// arpTarget describes the address an ARP request asks for, for the error
+// message, or returns "" if the frame is not an IPv4 ARP request.
+func arpTarget(arp []byte) string {
+	if len(arp) < 28 || arp[7] != 1 {
+		return ""
+	}
+	return " asking for " + netip.AddrFrom4([4]byte(arp[24:28])).String()
+}
+
+// IPCounters are counters of the firewall namespace's IPv4 stack, from
+// the Ip lines of /proc/net/snmp. A packet delivered to the host raises
+// InDelivers; one for a protocol the host does not speak raises
+// InUnknownProtos instead (and draws a protocol unreachable); a forwarded
+// one raises ForwDatagrams.
+type IPCounters struct {
+	InReceives      uint64
+	InDelivers      uint64
+	InUnknownProtos uint64
+	ForwDatagrams   uint64
+	OutRequests     uint64
+}
+
+// Delivered reads the firewall namespace's IP counters. It reads
+// /proc/thread-self/net/snmp from a thread inside the namespace, which
+// shows the same file as `ip netns exec NS cat /proc/net/snmp` without
+// starting a process.
+func (f *Firewall) Delivered() (IPCounters, error) {
+	var data []byte
+	err := inNamespace(f.NS, func() error {
+		var err error
+		data, err = os.ReadFile("/proc/thread-self/net/snmp")
+		return err
+	})
+	if err != nil {
+		return IPCounters{}, fmt.Errorf("reading IP counters of %s: %w", f.NS, err)
+	}
+	c, err := parseSNMP(data)
+	if err != nil {
+		return IPCounters{}, fmt.Errorf("reading IP counters of %s: %w", f.NS, err)
+	}
+	return c, nil
+}
+
+// parseSNMP reads the two Ip: lines of /proc/net/snmp (names, then
+// values).
+func parseSNMP(data []byte) (IPCounters, error) {
+	var names []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || fields[0] != "Ip:" {
+			continue
+		}
+		if names == nil {
+			names = fields[1:]
+			continue
+		}
+		vals := fields[1:]
+		if len(vals) != len(names) {
+			return IPCounters{}, fmt.Errorf("/proc/net/snmp: %d Ip names but %d values", len(names), len(vals))
+		}
+		var c IPCounters
+		want := map[string]*uint64{
+			"InReceives": &c.InReceives, "InDelivers": &c.InDelivers,
+			"InUnknownProtos": &c.InUnknownProtos, "ForwDatagrams": &c.ForwDatagrams,
+			"OutRequests": &c.OutRequests,
+		}
+		for i, name := range names {
+			p, ok := want[name]
+			if !ok {
+				continue
+			}
+			v, err := strconv.ParseUint(vals[i], 10, 64)
+			if err != nil {
+				return IPCounters{}, fmt.Errorf("/proc/net/snmp: Ip %s: %w", name, err)
+			}
+			*p = v
+			delete(want, name)
+		}
+		if len(want) > 0 {
+			var missing []string
+			for name := range want {
+				missing = append(missing, name)
+			}
+			sort.Strings(missing)
+			return IPCounters{}, fmt.Errorf("/proc/net/snmp: no Ip %s", strings.Join(missing, ", "))
+		}
+		return c, nil
+	}
+	return IPCounters{}, errors.New("/proc/net/snmp: no Ip lines")
+}
+
+// drain discards whatever the capture sockets hold, without waiting.
+func (f *Firewall) drain() {
+	saved := f.CaptureWait
+	f.CaptureWait = time.Nanosecond
+	_, _ = f.capture(f.links)
+	f.CaptureWait = saved
+}
