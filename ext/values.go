@@ -93,7 +93,8 @@ var protocols = []struct {
 }{
 	{"tcp", 6}, {"sctp", 132}, {"udp", 17}, {"udplite", 136},
 	{"icmp", 1}, {"ipv6-icmp", 58}, {"icmpv6", 58}, {"esp", 50},
-	{"ah", 51}, {"mh", 135}, {"ipv6-mh", 135}, {"all", 0},
+	{"ah", 51}, {"mobility-header", 135}, {"ipv6-mh", 135}, {"mh", 135},
+	{"dccp", 33}, {"ipcomp", 108}, {"all", 0},
 	{"ip", 0}, {"hopopt", 0}, {"igmp", 2}, {"ggp", 3}, {"ipencap", 4},
 	{"st", 5}, {"egp", 8}, {"igp", 9}, {"pup", 12}, {"hmp", 20},
 	{"xns-idp", 22}, {"rdp", 27}, {"iso-tp4", 29}, {"dccp", 33},
@@ -152,7 +153,11 @@ func ProtoName(p uint8) string {
 	case 51:
 		return "ah"
 	case 135:
-		return "mh"
+		return "mobility-header"
+	case 33:
+		return "dccp"
+	case 108:
+		return "ipcomp"
 	case 0:
 		return "all"
 	}

@@ -1,0 +1,1052 @@
+package rules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ipsift/ipsift/ext"
+)
+
+// CommandKind is what an iptables command line asks for.
+type CommandKind uint8
+
+// Command kinds, one per iptables command option.
+const (
+	CmdNone CommandKind = iota
+	CmdAppend
+	CmdCheck
+	CmdDelete
+	CmdDeleteNum
+	CmdReplace
+	CmdInsert
+	CmdList
+	CmdListRules
+	CmdFlush
+	CmdZero
+	CmdZeroNum
+	CmdNewChain
+	CmdDeleteChain
+	CmdRenameChain
+	CmdPolicy
+)
+
+var commandLetters = map[CommandKind]string{
+	CmdAppend: "-A", CmdCheck: "-C", CmdDelete: "-D", CmdDeleteNum: "-D",
+	CmdReplace: "-R", CmdInsert: "-I", CmdList: "-L", CmdListRules: "-S",
+	CmdFlush: "-F", CmdZero: "-Z", CmdZeroNum: "-Z", CmdNewChain: "-N",
+	CmdDeleteChain: "-X", CmdRenameChain: "-E", CmdPolicy: "-P",
+}
+
+// Command is one parsed iptables command line.
+type Command struct {
+	Kind       CommandKind
+	Table      string
+	Chain      string
+	NewName    string // -E
+	Policy     string // -P
+	RuleNum    int    // -I, -R, -D N, -Z N, -L/-S N; 0 when not given
+	RuleNumEnd int
+	// Rules holds the rule of -A -I -R -D -C: more than one when -s or -d
+	// listed several addresses, as iptables expands them.
+	Rules []*Rule
+	// Listing options.
+	Numeric, Verbose, Exact, LineNumbers bool
+	// SetCounters is -c PKTS BYTES.
+	SetCounters *Counters
+
+	Pos Pos // position of the command word (-A ...)
+}
+
+// optEntry is one long option in the getopt_long table.
+type optEntry struct {
+	name string
+	arg  ext.ArgKind
+	core byte // core option letter, or 0 for an extension's
+	inst *extInst
+	opt  *ext.Option
+}
+
+// The core long options of iptables, in its order (iptables.c
+// original_opts); core letters map to the short options.
+var coreOpts = []optEntry{
+	{name: "append", arg: ext.OneArg, core: 'A'},
+	{name: "delete", arg: ext.OneArg, core: 'D'},
+	{name: "check", arg: ext.OneArg, core: 'C'},
+	{name: "insert", arg: ext.OneArg, core: 'I'},
+	{name: "replace", arg: ext.OneArg, core: 'R'},
+	{name: "list", arg: ext.OptionalArg, core: 'L'},
+	{name: "list-rules", arg: ext.OptionalArg, core: 'S'},
+	{name: "flush", arg: ext.OptionalArg, core: 'F'},
+	{name: "zero", arg: ext.OptionalArg, core: 'Z'},
+	{name: "new-chain", arg: ext.OneArg, core: 'N'},
+	{name: "delete-chain", arg: ext.OptionalArg, core: 'X'},
+	{name: "rename-chain", arg: ext.OneArg, core: 'E'},
+	{name: "policy", arg: ext.OneArg, core: 'P'},
+	{name: "source", arg: ext.OneArg, core: 's'},
+	{name: "destination", arg: ext.OneArg, core: 'd'},
+	{name: "src", arg: ext.OneArg, core: 's'},
+	{name: "dst", arg: ext.OneArg, core: 'd'},
+	{name: "protocol", arg: ext.OneArg, core: 'p'},
+	{name: "in-interface", arg: ext.OneArg, core: 'i'},
+	{name: "jump", arg: ext.OneArg, core: 'j'},
+	{name: "table", arg: ext.OneArg, core: 't'},
+	{name: "match", arg: ext.OneArg, core: 'm'},
+	{name: "numeric", arg: ext.NoArg, core: 'n'},
+	{name: "out-interface", arg: ext.OneArg, core: 'o'},
+	{name: "verbose", arg: ext.NoArg, core: 'v'},
+	{name: "wait", arg: ext.OptionalArg, core: 'w'},
+	{name: "wait-interval", arg: ext.OptionalArg, core: 'W'},
+	{name: "exact", arg: ext.NoArg, core: 'x'},
+	{name: "fragments", arg: ext.NoArg, core: 'f'},
+	{name: "version", arg: ext.NoArg, core: 'V'},
+	{name: "help", arg: ext.OptionalArg, core: 'h'},
+	{name: "line-numbers", arg: ext.NoArg, core: '0'},
+	{name: "modprobe", arg: ext.OneArg, core: 'M'},
+	{name: "set-counters", arg: ext.OneArg, core: 'c'},
+	{name: "goto", arg: ext.OneArg, core: 'g'},
+	{name: "ipv4", arg: ext.NoArg, core: '4'},
+	{name: "ipv6", arg: ext.NoArg, core: '6'},
+}
+
+// shortOpts is iptables' IPT_OPTSTRING: the short options and whether
+// each takes an argument (1) or an optional attached one (2).
+var shortOpts = map[byte]ext.ArgKind{
+	'A': 1, 'C': 1, 'D': 1, 'E': 1, 'F': 2, 'I': 1, 'L': 2, 'M': 1, 'N': 1,
+	'P': 1, 'R': 1, 'S': 2, 'V': 0, 'X': 2, 'Z': 2, 'c': 1, 'd': 1, 'i': 1,
+	'j': 1, 'o': 1, 'p': 1, 's': 1, 't': 1, 'v': 0, 'W': 2, '4': 0, '6': 0,
+	'f': 0, 'g': 1, 'h': 2, 'm': 1, 'n': 0, 'w': 2, 'x': 0,
+}
+
+// extInst is one loaded extension in the rule being parsed.
+type extInst struct {
+	name      string
+	match     *ext.MatchType
+	target    *ext.TargetType
+	p         ext.Parser
+	seen      map[string]bool
+	completed bool // a later instance of the same match took over
+	word      Word // the -m / -j word, for messages
+}
+
+// ParseOptions controls ParseCommand.
+type ParseOptions struct {
+	Family ext.Family
+	// Table is the table when the line gives no -t (restore files fix
+	// it per section and forbid -t).
+	Table string
+	// Restore is set for lines of an iptables-restore file.
+	Restore bool
+}
+
+type parser struct {
+	opts  ParseOptions
+	words []Word
+	i     int // next word
+	cmd   *Command
+	table []optEntry
+	exts  []*extInst // matches in load order
+	tgt   *extInst
+
+	// the rule being built
+	r          Rule
+	srcs, dsts []string
+	srcWord    Word
+	dstWord    Word
+	protoSet   bool
+	protoUsed  bool
+	seenCore   map[byte]bool
+	tableSet   bool
+	cmdWord    Word
+	invert     bool
+	invertWord Word
+}
+
+// ParseCommand parses one iptables command line (the words after
+// "iptables") into a Command, as iptables' do_parse does: getopt_long over
+// the core options and the options of every loaded extension, with
+// unique-prefix abbreviations, "!" before an option, implicit loading of
+// the protocol's match, and the final checks of every extension.
+func ParseCommand(words []Word, o ParseOptions) (*Command, error) {
+	if o.Family == 0 {
+		o.Family = ext.IPv4
+	}
+	if o.Table == "" {
+		o.Table = "filter"
+	}
+	p := &parser{opts: o, words: words, cmd: &Command{Table: o.Table}, seenCore: map[byte]bool{}}
+	p.table = append(p.table, coreOpts...)
+	if err := p.run(); err != nil {
+		return nil, err
+	}
+	return p.cmd, nil
+}
+
+func (p *parser) lastWord() Word {
+	if len(p.words) == 0 {
+		return Word{}
+	}
+	w := p.words[len(p.words)-1]
+	w.Pos.Col += utf8.RuneCountInString(w.Text)
+	w.Text = ""
+	return w
+}
+
+// hasArg is xs_has_arg: the next word exists and starts with neither '-'
+// nor '!'.
+func (p *parser) hasArg() bool {
+	return p.i < len(p.words) && !strings.HasPrefix(p.words[p.i].Text, "-") && !strings.HasPrefix(p.words[p.i].Text, "!")
+}
+
+func (p *parser) run() error {
+	for p.i < len(p.words) {
+		w := p.words[p.i]
+		p.i++
+		t := w.Text
+		switch {
+		case t == "--":
+			// getopt stops at "--"; iptables then complains about the rest.
+			if p.i < len(p.words) {
+				return errAt(p.words[p.i], "unknown arguments found on commandline")
+			}
+		case strings.HasPrefix(t, "--"):
+			if err := p.longOpt(w); err != nil {
+				return err
+			}
+		case strings.HasPrefix(t, "-") && t != "-":
+			if err := p.shortOpts(w); err != nil {
+				return err
+			}
+		default:
+			if t == "!" {
+				if p.invert {
+					return errAt(w, "multiple consecutive ! not allowed")
+				}
+				p.invert, p.invertWord = true, w
+				continue
+			}
+			return p.badArgument(w)
+		}
+	}
+	return p.finish()
+}
+
+// lookupLong finds a long option as glibc's getopt_long does: an exact
+// name first, else the only option the word is a prefix of.
+func (p *parser) lookupLong(w Word, name string) (*optEntry, error) {
+	for i := range p.table {
+		if p.table[i].name == name {
+			return &p.table[i], nil
+		}
+	}
+	var found *optEntry
+	var cands []string
+	for i := range p.table {
+		e := &p.table[i]
+		if !strings.HasPrefix(e.name, name) {
+			continue
+		}
+		if found == nil {
+			found = e
+			cands = append(cands, "--"+e.name)
+			continue
+		}
+		// Entries that are the same option (--src and --source) do not
+		// make an abbreviation ambiguous.
+		if e.arg != found.arg || e.core != found.core || e.inst != found.inst || e.opt != found.opt || e.core == 0 {
+			cands = append(cands, "--"+e.name)
+		}
+	}
+	if len(cands) > 1 {
+		return nil, &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("option %q is ambiguous; possibilities: %s", w.Text, strings.Join(cands, " "))}
+	}
+	return found, nil
+}
+
+func (p *parser) longOpt(w Word) error {
+	name, val, hasVal := strings.Cut(w.Text[2:], "=")
+	e, err := p.lookupLong(w, name)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return p.unknownOption(w, w.Text)
+	}
+	var arg *string
+	switch e.arg {
+	case ext.NoArg:
+		if hasVal {
+			return errAt(w, "option '--%s' doesn't allow an argument", e.name)
+		}
+	case ext.OneArg:
+		if hasVal {
+			arg = &val
+		} else {
+			if p.i >= len(p.words) {
+				return errAt(w, "option %q requires an argument", w.Text)
+			}
+			a := p.words[p.i].Text
+			p.i++
+			arg = &a
+		}
+	case ext.OptionalArg:
+		if hasVal {
+			arg = &val
+		}
+	}
+	return p.dispatch(w, e, arg)
+}
+
+func (p *parser) shortOpts(w Word) error {
+	t := w.Text
+	for j := 1; j < len(t); j++ {
+		c := t[j]
+		kind, ok := shortOpts[c]
+		if !ok {
+			return p.unknownOption(w, "-"+string(c))
+		}
+		e := &optEntry{name: string(c), arg: kind, core: c}
+		var arg *string
+		switch kind {
+		case ext.OneArg:
+			if j+1 < len(t) {
+				a := t[j+1:]
+				arg = &a
+			} else {
+				if p.i >= len(p.words) {
+					return errAt(w, "option requires an argument -- '%c'", c)
+				}
+				a := p.words[p.i].Text
+				p.i++
+				arg = &a
+			}
+			j = len(t)
+		case ext.OptionalArg:
+			if j+1 < len(t) {
+				a := t[j+1:]
+				arg = &a
+				j = len(t)
+			}
+		}
+		if err := p.dispatch(w, e, arg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) dispatch(w Word, e *optEntry, arg *string) error {
+	inv, invWord := p.invert, p.invertWord
+	p.invert = false
+	if e.core != 0 {
+		return p.coreOption(w, e.core, arg, inv, invWord)
+	}
+	return p.extOption(w, e, arg, inv, invWord)
+}
+
+func (p *parser) setCommand(w Word, k CommandKind) error {
+	if p.cmd.Kind != CmdNone {
+		return errAt(w, "cannot use %s with %s: one command per line", w.Text, commandLetters[p.cmd.Kind])
+	}
+	if p.invert {
+		return errAt(w, "cannot have ! before %s", w.Text)
+	}
+	p.cmd.Kind = k
+	p.cmd.Pos = w.Pos
+	p.cmdWord = w
+	return nil
+}
+
+func (p *parser) setCoreOption(w Word, c byte, inv bool, invWord Word) error {
+	if p.seenCore[c] {
+		return errAt(w, "multiple %s options not allowed", coreOptionName(c))
+	}
+	p.seenCore[c] = true
+	if inv {
+		switch c {
+		case 's', 'd', 'p', 'i', 'o', 'f':
+		default:
+			return errAt(invWord, "cannot have ! before %s", coreOptionName(c))
+		}
+	}
+	return nil
+}
+
+func coreOptionName(c byte) string {
+	switch c {
+	case 'n':
+		return "--numeric"
+	case 's':
+		return "--source"
+	case 'd':
+		return "--destination"
+	case 'p':
+		return "--protocol"
+	case 'j', 'g':
+		return "--jump"
+	case 'v':
+		return "--verbose"
+	case 'x':
+		return "--exact"
+	case 'i':
+		return "--in-interface"
+	case 'o':
+		return "--out-interface"
+	case '0':
+		return "--line-numbers"
+	case 'c':
+		return "--set-counters"
+	case 'f':
+		return "--fragments"
+	}
+	return "-" + string(c)
+}
+
+func ruleNumber(w Word, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, errAt(w, "invalid rule number `%s'", s)
+	}
+	return n, nil
+}
+
+func (p *parser) takeWord() Word {
+	w := p.words[p.i]
+	p.i++
+	return w
+}
+
+func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word) error {
+	arg := ""
+	if argp != nil {
+		arg = *argp
+	}
+	optionalChain := func() {
+		if argp != nil {
+			p.cmd.Chain = arg
+		} else if p.hasArg() {
+			p.cmd.Chain = p.takeWord().Text
+		}
+	}
+	if inv {
+		p.invert = true // restore for setCommand's check
+	}
+	switch c {
+	case 'A', 'C', 'N':
+		kinds := map[byte]CommandKind{'A': CmdAppend, 'C': CmdCheck, 'N': CmdNewChain}
+		if err := p.setCommand(w, kinds[c]); err != nil {
+			return err
+		}
+		p.cmd.Chain = arg
+		if c == 'N' {
+			if err := validChainName(w, arg); err != nil {
+				return err
+			}
+		}
+	case 'D':
+		if err := p.setCommand(w, CmdDelete); err != nil {
+			return err
+		}
+		p.cmd.Chain = arg
+		if p.hasArg() {
+			nw := p.takeWord()
+			lo, hi, err := ruleRange(nw)
+			if err != nil {
+				return err
+			}
+			p.cmd.Kind, p.cmd.RuleNum, p.cmd.RuleNumEnd = CmdDeleteNum, lo, hi
+		}
+	case 'R':
+		if err := p.setCommand(w, CmdReplace); err != nil {
+			return err
+		}
+		p.cmd.Chain = arg
+		if !p.hasArg() {
+			return errAt(w, "-R requires a rule number")
+		}
+		nw := p.takeWord()
+		n, err := ruleNumber(nw, nw.Text)
+		if err != nil {
+			return err
+		}
+		p.cmd.RuleNum = n
+	case 'I':
+		if err := p.setCommand(w, CmdInsert); err != nil {
+			return err
+		}
+		p.cmd.Chain = arg
+		p.cmd.RuleNum = 1
+		if p.hasArg() {
+			nw := p.takeWord()
+			n, err := ruleNumber(nw, nw.Text)
+			if err != nil {
+				return err
+			}
+			p.cmd.RuleNum = n
+		}
+	case 'L', 'S':
+		k := CmdList
+		if c == 'S' {
+			k = CmdListRules
+		}
+		if err := p.setCommand(w, k); err != nil {
+			return err
+		}
+		optionalChain()
+		if p.hasArg() {
+			nw := p.takeWord()
+			n, err := ruleNumber(nw, nw.Text)
+			if err != nil {
+				return err
+			}
+			p.cmd.RuleNum = n
+		}
+	case 'F':
+		if err := p.setCommand(w, CmdFlush); err != nil {
+			return err
+		}
+		optionalChain()
+	case 'Z':
+		if err := p.setCommand(w, CmdZero); err != nil {
+			return err
+		}
+		optionalChain()
+		if p.hasArg() {
+			nw := p.takeWord()
+			n, err := ruleNumber(nw, nw.Text)
+			if err != nil {
+				return err
+			}
+			p.cmd.Kind, p.cmd.RuleNum = CmdZeroNum, n
+		}
+	case 'X':
+		if err := p.setCommand(w, CmdDeleteChain); err != nil {
+			return err
+		}
+		optionalChain()
+	case 'E':
+		if err := p.setCommand(w, CmdRenameChain); err != nil {
+			return err
+		}
+		p.cmd.Chain = arg
+		if !p.hasArg() {
+			return errAt(w, "-E requires old-chain-name and new-chain-name")
+		}
+		nw := p.takeWord()
+		if err := validChainName(nw, nw.Text); err != nil {
+			return err
+		}
+		p.cmd.NewName = nw.Text
+	case 'P':
+		if err := p.setCommand(w, CmdPolicy); err != nil {
+			return err
+		}
+		if !p.hasArg() {
+			return errAt(w, "-P requires a chain and a policy")
+		}
+		p.cmd.Chain = arg
+		p.cmd.Policy = p.takeWord().Text
+	case 'h':
+		return errAt(w, "-h (help) is not a rule; run `ipsift iptables --help`")
+	case 'V':
+		return errAt(w, "-V (version) is not a rule")
+	case 'p':
+		if err := p.setCoreOption(w, c, inv, invWord); err != nil {
+			return err
+		}
+		proto, err := ext.ParseProto(arg)
+		if err != nil {
+			return errAt(w, "%v", err)
+		}
+		if proto == 0 && inv {
+			return errAt(w, "rule would never match protocol")
+		}
+		p.r.Proto, p.r.InvProto, p.protoSet = proto, inv, true
+	case 's', 'd':
+		if err := p.setCoreOption(w, c, inv, invWord); err != nil {
+			return err
+		}
+		aw := w
+		if argp != nil && p.i > 0 && p.words[p.i-1].Text == arg {
+			aw = p.words[p.i-1]
+		}
+		if aw.Text == w.Text && len(w.Text) > 2 && !strings.HasPrefix(w.Text, "--") {
+			// "-syn" is getopt's "-s yn": say what the writer meant.
+			if _, _, err := ext.ParseIPv4Mask(strings.Split(arg, ",")[0]); err != nil {
+				if long, ok := singleDashLong(w.Text, anyExtOption); ok {
+					return &Diag{Pos: w.Pos, Word: w.Text, Fix: long,
+						Msg: fmt.Sprintf("%q is read as -%c %s (an address); the long option needs two dashes: write %s", w.Text, c, arg, long)}
+				}
+			}
+		}
+		if c == 's' {
+			p.srcs, p.r.InvSrc, p.srcWord = strings.Split(arg, ","), inv, aw
+		} else {
+			p.dsts, p.r.InvDst, p.dstWord = strings.Split(arg, ","), inv, aw
+		}
+	case 'i', 'o':
+		if arg == "" {
+			return errAt(w, "Empty interface is likely to be undesired")
+		}
+		if err := p.setCoreOption(w, c, inv, invWord); err != nil {
+			return err
+		}
+		if len(arg) >= 16 {
+			return errAt(w, "interface name `%s' must be shorter than 16 characters", arg)
+		}
+		if c == 'i' {
+			p.r.In, p.r.InvIn = arg, inv
+		} else {
+			p.r.Out, p.r.InvOut = arg, inv
+		}
+	case 'f':
+		if err := p.setCoreOption(w, c, inv, invWord); err != nil {
+			return err
+		}
+		p.r.Frag, p.r.InvFrag = true, inv
+	case 'j', 'g':
+		if err := p.setCoreOption(w, 'j', inv, invWord); err != nil {
+			return err
+		}
+		return p.jump(w, arg, c == 'g')
+	case 'm':
+		if inv {
+			return errAt(invWord, "unexpected ! flag before --match")
+		}
+		return p.loadMatch(w, arg)
+	case 't':
+		if inv {
+			return errAt(invWord, "unexpected ! flag before --table")
+		}
+		if p.opts.Restore {
+			return errAt(w, "the -t option cannot be used in iptables-restore input: put the rule in a *%s section", arg)
+		}
+		if p.tableSet {
+			return errAt(w, "multiple -t options not allowed")
+		}
+		if BuiltinChains(arg) == nil {
+			return errAt(w, "table `%s' does not exist (tables: %s)", arg, strings.Join(TableNames, ", "))
+		}
+		p.tableSet = true
+		p.cmd.Table = arg
+	case 'n':
+		p.cmd.Numeric = true
+	case 'v':
+		p.cmd.Verbose = true
+	case 'x':
+		p.cmd.Exact = true
+	case '0':
+		p.cmd.LineNumbers = true
+	case 'c':
+		if err := p.setCoreOption(w, c, inv, invWord); err != nil {
+			return err
+		}
+		pc, bc, hasComma := strings.Cut(arg, ",")
+		if !hasComma {
+			if !p.hasArg() {
+				return errAt(w, "-c requires packet and byte counter")
+			}
+			bc = p.takeWord().Text
+		}
+		pk, err1 := strconv.ParseUint(pc, 10, 64)
+		by, err2 := strconv.ParseUint(bc, 10, 64)
+		if err1 != nil {
+			return errAt(w, "-c packet counter not numeric")
+		}
+		if err2 != nil {
+			return errAt(w, "-c byte counter not numeric")
+		}
+		p.cmd.SetCounters = &Counters{Packets: pk, Bytes: by}
+	case 'w', 'W':
+		if p.opts.Restore {
+			return errAt(w, "you cannot use `-%c' from iptables-restore", c)
+		}
+		if argp == nil && p.hasArg() {
+			p.takeWord()
+		}
+	case 'M':
+	case '4':
+		if p.opts.Family != ext.IPv4 {
+			return errAt(w, "-4 given to an IPv6 tool")
+		}
+	case '6':
+		if p.opts.Family != ext.IPv6 {
+			return errAt(w, "-6 given to iptables (IPv4); use ip6tables for IPv6 rules")
+		}
+	}
+	p.invert = false
+	return nil
+}
+
+func ruleRange(w Word) (int, int, error) {
+	lo, hi, isRange := strings.Cut(w.Text, ":")
+	if !isRange {
+		n, err := ruleNumber(w, w.Text)
+		return n, n, err
+	}
+	a, b := 1, 0
+	var err error
+	if lo != "" {
+		if a, err = ruleNumber(w, lo); err != nil {
+			return 0, 0, err
+		}
+	}
+	if hi != "" {
+		if b, err = ruleNumber(w, hi); err != nil {
+			return 0, 0, err
+		}
+	}
+	return a, b, nil
+}
+
+func validChainName(w Word, name string) error {
+	if len(name) >= 29 {
+		return errAt(w, "chain name `%s' too long (must be under 29 chars)", name)
+	}
+	if name == "" {
+		return errAt(w, "empty chain name")
+	}
+	if name[0] == '-' || name[0] == '!' {
+		return errAt(w, "chain name not allowed to start with `%c'", name[0])
+	}
+	if strings.ContainsAny(name, " \t\n") {
+		return errAt(w, "invalid chain name `%s'", name)
+	}
+	if isStandardVerdict(name) || ext.LookupTarget(name, ext.AnyFamily) != nil {
+		return errAt(w, "chain name may not clash with target name")
+	}
+	return nil
+}
+
+func (p *parser) jump(w Word, name string, isGoto bool) error {
+	if name == "" {
+		return errAt(w, "invalid target name (too short)")
+	}
+	if len(name) >= 29 {
+		return errAt(w, "invalid target name `%s' (28 chars max)", name)
+	}
+	if strings.ContainsAny(name, " \t") {
+		return errAt(w, "invalid target name `%s'", name)
+	}
+	p.r.Verdict, p.r.Goto = name, isGoto
+	if isGoto {
+		return nil
+	}
+	if name == "CONTINUE" {
+		p.r.Verdict = ""
+		return nil
+	}
+	t := ext.LookupTarget(name, p.opts.Family)
+	if t == nil {
+		return nil // a standard verdict or a chain, resolved when applied
+	}
+	inst := &extInst{name: name, target: t, p: t.New(), seen: map[string]bool{}, word: w}
+	p.r.Target, p.r.TType = inst.p.(ext.Target), t
+	p.tgt = inst
+	p.mergeOptions(inst, t.Options)
+	return nil
+}
+
+func (p *parser) loadMatch(w Word, name string) error {
+	t := ext.LookupMatch(name, p.opts.Family)
+	if t == nil {
+		msg := fmt.Sprintf("unknown match %q", name)
+		if s := suggest(name, ext.MatchNames(p.opts.Family)); s != "" {
+			return &Diag{Pos: w.Pos, Word: name, Msg: msg + fmt.Sprintf(" (did you mean -m %s?)", s), Fix: s}
+		}
+		return &Diag{Pos: w.Pos, Word: name, Msg: msg}
+	}
+	p.addMatch(w, t)
+	return nil
+}
+
+func (p *parser) addMatch(w Word, t *ext.MatchType) *extInst {
+	for _, e := range p.exts {
+		if e.match == t {
+			e.completed = true
+		}
+	}
+	inst := &extInst{name: t.Name, match: t, p: t.New(), seen: map[string]bool{}, word: w}
+	p.exts = append(p.exts, inst)
+	p.r.Matches = append(p.r.Matches, &MatchUse{Type: t, M: inst.p.(ext.Match)})
+	p.mergeOptions(inst, t.Options)
+	return inst
+}
+
+// mergeOptions puts an extension's options right after the core options,
+// before those of extensions loaded earlier, as xtables_merge_options
+// does: the newest extension wins an exact name.
+func (p *parser) mergeOptions(inst *extInst, opts []ext.Option) {
+	var n []optEntry
+	n = append(n, p.table[:len(coreOpts)]...)
+	for i := range opts {
+		n = append(n, optEntry{name: opts[i].Name, arg: opts[i].Arg, inst: inst, opt: &opts[i]})
+	}
+	n = append(n, p.table[len(coreOpts):]...)
+	p.table = n
+}
+
+func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord Word) error {
+	inst := e.inst
+	if inst.completed {
+		// getopt found an option of an instance that a later -m of the
+		// same match replaced; iptables hands it to the newest one.
+		for k := len(p.exts) - 1; k >= 0; k-- {
+			if p.exts[k].match == inst.match {
+				inst = p.exts[k]
+				break
+			}
+		}
+	}
+	o := e.opt
+	if inv && !o.Invert {
+		return errAt(invWord, "%s: option \"--%s\" cannot be inverted", inst.name, o.Name)
+	}
+	if inst.seen[o.Name] && !o.Multi {
+		return errAt(w, "%s: option \"--%s\" can only be used once", inst.name, o.Name)
+	}
+	for _, x := range o.Excludes {
+		if inst.seen[x] {
+			return errAt(w, "%s: option \"--%s\" cannot be used together with --%s", inst.name, o.Name, x)
+		}
+	}
+	inst.seen[o.Name] = true
+	arg := ""
+	if argp != nil {
+		arg = *argp
+	}
+	more := &ext.Args{Words: make([]string, 0, len(p.words)-p.i), Next: 0}
+	for _, x := range p.words[p.i:] {
+		more.Words = append(more.Words, x.Text)
+	}
+	if err := inst.p.Parse(o.Name, arg, inv, more); err != nil {
+		return p.extError(w, inst, o.Name, err)
+	}
+	p.i += more.Next
+	return nil
+}
+
+func (p *parser) extError(w Word, inst *extInst, opt string, err error) error {
+	if d, ok := err.(*Diag); ok {
+		return d
+	}
+	msg := err.Error()
+	if opt != "" && !strings.Contains(msg, "--"+opt) {
+		msg = "--" + opt + ": " + msg
+	}
+	if !strings.HasPrefix(msg, inst.name) {
+		msg = inst.name + ": " + msg
+	}
+	return &Diag{Pos: w.Pos, Word: w.Text, Msg: msg}
+}
+
+func (p *parser) unknownOption(w Word, opt string) error {
+	// An option no loaded extension knows: iptables first loads the
+	// match named by -p (tcp, udp, icmp ...) and tries again.
+	if p.protoSet && !p.protoUsed {
+		p.protoUsed = true
+		name := ext.ProtoName(p.r.Proto)
+		if t := ext.LookupMatch(name, p.opts.Family); t != nil && name != "all" {
+			p.addMatch(w, t)
+			p.i-- // read the same word again
+			return nil
+		}
+	}
+	d := &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("unknown option %q", opt)}
+	p.hint(d, w)
+	return d
+}
+
+func (p *parser) badArgument(w Word) error {
+	d := &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("bad argument %q", w.Text)}
+	p.hint(d, w)
+	return d
+}
+
+func (p *parser) finish() error {
+	if p.invert {
+		return errAt(p.invertWord, "nothing appropriate following !")
+	}
+	c := p.cmd
+	if c.Kind == CmdNone {
+		return errAt(p.lastWord(), "no command specified (add -A CHAIN, -I CHAIN, -N CHAIN ...)")
+	}
+	if c.Chain != "" && len(c.Chain) >= 29 {
+		return errAt(p.cmdWord, "chain name `%s' too long (must be under 29 chars)", c.Chain)
+	}
+	if c.Table == "nat" && (c.Policy == "DROP" || p.r.Verdict == "DROP") {
+		return errAt(p.cmdWord, "the nat table is not intended for filtering: DROP is not allowed there (filter in the filter table instead)")
+	}
+	ruleCmd := false
+	switch c.Kind {
+	case CmdAppend, CmdCheck, CmdDelete, CmdReplace, CmdInsert:
+		ruleCmd = true
+	}
+	if !ruleCmd {
+		for _, l := range []byte("sdpiojfc") {
+			if p.seenCore[l] && !(l == 'c' && (c.Kind == CmdPolicy)) {
+				return errAt(p.cmdWord, "illegal option `%s' with this command", coreOptionName(l))
+			}
+		}
+		if len(p.exts) > 0 || p.tgt != nil {
+			return errAt(p.cmdWord, "matches and targets only go with -A, -I, -R, -D and -C")
+		}
+		return nil
+	}
+	if c.Kind != CmdDelete && c.Kind != CmdCheck && p.seenCore['c'] {
+		// -c sets the new rule's counters.
+	} else if p.seenCore['c'] {
+		return errAt(p.cmdWord, "illegal option `--set-counters' with this command")
+	}
+	if c.Kind == CmdAppend || c.Kind == CmdInsert || c.Kind == CmdReplace || c.Kind == CmdDelete || c.Kind == CmdCheck {
+		if c.Chain == "PREROUTING" || c.Chain == "INPUT" {
+			if p.seenCore['o'] {
+				return errAt(p.cmdWord, "can't use -o with %s: packets there have no output interface yet", c.Chain)
+			}
+		}
+		if c.Chain == "POSTROUTING" || c.Chain == "OUTPUT" {
+			if p.seenCore['i'] {
+				return errAt(p.cmdWord, "can't use -i with %s: locally generated packets have no input interface", c.Chain)
+			}
+		}
+	}
+	// Final checks of every extension (x6_fcheck), matches first.
+	info := &ext.RuleInfo{Family: p.opts.Family, Table: c.Table, Chain: c.Chain, Proto: p.r.Proto, InvProto: p.r.InvProto}
+	if h, ok := HookOf(c.Chain); ok && isBuiltinOf(c.Table, c.Chain) {
+		info.Hooks = 1 << h
+	}
+	for _, e := range p.exts {
+		if err := p.finishExt(e, e.match.Options, info); err != nil {
+			return err
+		}
+	}
+	if p.tgt != nil {
+		if err := p.finishExt(p.tgt, p.tgt.target.Options, info); err != nil {
+			return err
+		}
+	}
+	// The kernel's checks that depend on the rule: protocol, table, hook.
+	for _, e := range p.exts {
+		if err := checkPlacement(e.word, "-m "+e.name, e.match.Proto, e.match.Tables, e.match.Hooks, &p.r, c.Table, info.Hooks); err != nil {
+			return err
+		}
+	}
+	if p.tgt != nil {
+		t := p.tgt.target
+		if err := checkPlacement(p.tgt.word, "-j "+t.Name, t.Proto, t.Tables, t.Hooks, &p.r, c.Table, info.Hooks); err != nil {
+			return err
+		}
+	}
+	if c.SetCounters != nil {
+		p.r.Counters = *c.SetCounters
+	}
+	p.r.Pos = c.Pos
+	return p.expandAddresses()
+}
+
+func isBuiltinOf(table, chain string) bool {
+	for _, b := range builtin[table] {
+		if b == chain {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *parser) finishExt(e *extInst, opts []ext.Option, info *ext.RuleInfo) error {
+	for _, o := range opts {
+		if o.Mandatory && !e.seen[o.Name] {
+			return errAt(e.word, "%s: option \"--%s\" must be specified", e.name, o.Name)
+		}
+		if e.seen[o.Name] {
+			for _, a := range o.Also {
+				if !e.seen[a] {
+					return errAt(e.word, "%s: option \"--%s\" also requires \"--%s\"", e.name, o.Name, a)
+				}
+			}
+		}
+	}
+	if err := e.p.Finish(info); err != nil {
+		return p.extError(e.word, e, "", err)
+	}
+	return nil
+}
+
+// checkPlacement applies the kernel's xt_check_match/xt_check_target
+// rules: the protocol an extension needs, and the tables and hooks it may
+// be used in (hooks == 0 for a user chain: checked again on commit).
+func checkPlacement(w Word, what string, proto uint8, tables []string, hooks ext.HookMask, r *Rule, table string, ruleHooks ext.HookMask) error {
+	if proto != 0 && (r.Proto != proto || r.InvProto) {
+		name := ext.ProtoName(proto)
+		return &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("%s is only valid for protocol %s: add -p %s before it", what, name, name)}
+	}
+	if len(tables) > 0 {
+		ok := false
+		for _, t := range tables {
+			ok = ok || t == table
+		}
+		if !ok {
+			return &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("%s is only valid in the %s table, not %s", what, strings.Join(tables, "/"), table)}
+		}
+	}
+	if hooks != 0 && ruleHooks != 0 && ruleHooks&^hooks != 0 {
+		return &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("%s cannot be used from %s: only from %s", what, hookList(ruleHooks&^hooks), hookList(hooks))}
+	}
+	return nil
+}
+
+func hookList(m ext.HookMask) string {
+	var s []string
+	for h := ext.Hook(0); h < ext.NumHooks; h++ {
+		if m.Has(h) {
+			s = append(s, h.String())
+		}
+	}
+	return strings.Join(s, "/")
+}
+
+// expandAddresses turns the rule into one rule per source and destination
+// address, as iptables does for "-s A,B -d C,D" (sources outer).
+func (p *parser) expandAddresses() error {
+	parse := func(list []string, w Word) ([][2]any, error) {
+		if list == nil {
+			return [][2]any{{nil, nil}}, nil
+		}
+		var out [][2]any
+		for _, s := range list {
+			a, m, err := ext.ParseIPv4Mask(s)
+			if err != nil {
+				d := &Diag{Pos: w.Pos, Word: s, Msg: err.Error()}
+				if looksLikePlaceholder(s) {
+					d.Msg = fmt.Sprintf("%q looks like a placeholder from a how-to: put a real address here (e.g. 192.0.2.10 or 192.0.2.0/24)", s)
+				}
+				return nil, d
+			}
+			out = append(out, [2]any{a, m})
+		}
+		return out, nil
+	}
+	srcs, err := parse(p.srcs, p.srcWord)
+	if err != nil {
+		return err
+	}
+	dsts, err := parse(p.dsts, p.dstWord)
+	if err != nil {
+		return err
+	}
+	for _, s := range srcs {
+		for _, d := range dsts {
+			r := p.r
+			r.Matches = append([]*MatchUse(nil), p.r.Matches...)
+			if s[0] != nil {
+				r.Src, r.SrcMask = s[0].(netipAddr), s[1].(netipAddr)
+			}
+			if d[0] != nil {
+				r.Dst, r.DstMask = d[0].(netipAddr), d[1].(netipAddr)
+			}
+			p.cmd.Rules = append(p.cmd.Rules, &r)
+		}
+	}
+	return nil
+}

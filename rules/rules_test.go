@@ -1,0 +1,130 @@
+package rules
+
+import (
+	"strings"
+	"testing"
+)
+
+func restore(t *testing.T, text string) *Ruleset {
+	t.Helper()
+	rs := New()
+	if _, err := rs.Restore(strings.NewReader(text), RestoreOptions{File: "t.rules"}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	return rs
+}
+
+func saved(t *testing.T, rs *Ruleset) string {
+	t.Helper()
+	var b strings.Builder
+	if err := rs.Save(&b, SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestRestoreCoreRules(t *testing.T) {
+	rs := restore(t, `*filter
+:INPUT DROP [3:4]
+:zeta - [0:0]
+:Alpha - [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT --source 198.51.100.66 ! --dst 192.0.2.7/24 -p TCP -j zeta
+-A FORWARD -i eth+ ! -o wlan0 -f -j Alpha
+-A INPUT -i + -g zeta
+-A zeta -p 47 -j RETURN
+COMMIT
+`)
+	want := `*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:Alpha - [0:0]
+:zeta - [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -s 198.51.100.66/32 ! -d 192.0.2.0/24 -p tcp -j zeta
+-A INPUT -g zeta
+-A FORWARD -i eth+ ! -o wlan0 -f -j Alpha
+-A zeta -p 47 -j RETURN
+COMMIT
+`
+	if got := saved(t, rs); got != want {
+		t.Errorf("save:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestRestoreErrorsChangeNothing(t *testing.T) {
+	rs := restore(t, "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n")
+	before := saved(t, rs)
+	diags, err := rs.Restore(strings.NewReader("*filter\n-A INPUT -j DROP\n-A nosuch -j ACCEPT\nCOMMIT\n"), RestoreOptions{File: "bad.rules"})
+	if err == nil {
+		t.Fatal("restore of a bad file succeeded")
+	}
+	if len(diags) != 1 || diags[0].Pos.Line != 3 {
+		t.Fatalf("diags = %v, want one at line 3", diags)
+	}
+	if after := saved(t, rs); after != before {
+		t.Errorf("a failed restore changed the ruleset:\n%s", after)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	cases := []struct {
+		line, want string
+	}{
+		{"-A INPUT -syn -j DROP", "yn"},
+		{"-A INPUT -J DROP", "write -j"},
+		{"-A INPUT –syn", "typographic dash"},
+		{"-A INPUT -s MALICIOUS_ADDRESS -j DROP", "placeholder"},
+		{"-A logdrop -j DROP", "did you mean"},
+		{"-A PREROUTING -j ACCEPT", "add -t nat"},
+		{"-t nat -A PREROUTING -j DROP", "not intended for filtering"},
+		{"-A INPUT ! ! -s 192.0.2.1", "multiple consecutive"},
+		{"-A INPUT -p tcp -p udp", "multiple --protocol"},
+		{"-A INPUT -o eth0", "can't use -o"},
+		{"-A INPUT -j nosuchchain", "no such target"},
+		{"-N ACCEPT", "clash"},
+		{"-P INPUT REJECT", "bad policy"},
+		{"-A INPUT --sour 192.0.2.1 --s 1.2.3.4", "ambiguous"},
+	}
+	for _, c := range cases {
+		rs := restore(t, "*filter\n:LOGDROP - [0:0]\nCOMMIT\n")
+		cmd, err := ParseCommand(SplitLine("f", 1, c.line), ParseOptions{})
+		if err == nil {
+			err = rs.Apply(cmd)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want one containing %q", c.line, err, c.want)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	rs := New()
+	for _, line := range []string{
+		"-N web", "-A INPUT -s 192.0.2.1,192.0.2.2 -j web", "-I INPUT 2 -s 192.0.2.9 -j DROP",
+		"-A web -j ACCEPT", "-R web 1 -j DROP", "-D INPUT -s 192.0.2.1/32 -j web", "-E web www",
+		"-P FORWARD DROP", "-A OUTPUT -j ACCEPT", "-D OUTPUT 1",
+	} {
+		cmd, err := ParseCommand(SplitLine("f", 1, line), ParseOptions{})
+		if err == nil {
+			err = rs.Apply(cmd)
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+	}
+	var b strings.Builder
+	rs.ListRules(&b, "filter", "", false)
+	want := `-P INPUT ACCEPT
+-P FORWARD DROP
+-P OUTPUT ACCEPT
+-N www
+-A INPUT -s 192.0.2.9/32 -j DROP
+-A INPUT -s 192.0.2.2/32 -j www
+-A www -j DROP
+`
+	if b.String() != want {
+		t.Errorf("-S:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
