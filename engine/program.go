@@ -1,0 +1,260 @@
+// Package engine runs packets through a compiled ruleset the way the
+// kernel's netfilter does: the hooks in order (PREROUTING, the routing
+// decision, INPUT or FORWARD, OUTPUT, POSTROUTING), in each hook the
+// tables by priority (raw, mangle, nat, filter, security), and in each
+// chain the rules in order with jumps, gotos, RETURN and policies, raising
+// per-rule and per-policy counters as ip_tables.c does.
+//
+// A Program is the compiled form of a rules.Ruleset: chain names are
+// resolved, addresses are masks, extensions are compiled Matchers and
+// Actions. Evaluating a packet does no string work and no allocation.
+// An Engine holds the current Program behind an atomic pointer, so a
+// reload is one store and packets in flight finish on the old Program.
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// Table indexes, in the order the kernel runs them within one hook.
+const (
+	tRaw = iota
+	tMangle
+	tNAT
+	tFilter
+	tSecurity
+	numTables
+)
+
+var tableIndex = map[string]int{"raw": tRaw, "mangle": tMangle, "nat": tNAT, "filter": tFilter, "security": tSecurity}
+var tableNames = [numTables]string{"raw", "mangle", "nat", "filter", "security"}
+
+// Program is a compiled ruleset. It is safe for concurrent use; its
+// counters and the state of its rules (limit buckets, nth counters) live
+// in it.
+type Program struct {
+	tables [numTables]*table
+	source *rules.Ruleset
+}
+
+type table struct {
+	name   string
+	index  int
+	chains []*chain
+	hooks  [ext.NumHooks]*chain // built-in chain per hook, or nil
+}
+
+type chain struct {
+	name    string
+	builtin bool
+	policy  ext.Verdict // Accept or Drop for built-in chains
+	rules   []rule
+	// Policy counters: raised when the policy decides.
+	packets, bytes atomic.Uint64
+}
+
+type ifaceMatch struct {
+	name     string
+	wildcard bool // trailing '+' in the rule: a prefix match
+	any      bool // no -i/-o, or "+"
+	inv      bool
+}
+
+func (m *ifaceMatch) match(ifc *ext.Iface) bool {
+	if m.any {
+		return !m.inv
+	}
+	name := ""
+	if ifc != nil {
+		name = ifc.Name
+	}
+	var ok bool
+	if m.wildcard {
+		ok = len(name) >= len(m.name) && name[:len(m.name)] == m.name
+	} else {
+		ok = name == m.name
+	}
+	return ok != m.inv
+}
+
+type rule struct {
+	src, srcMask, dst, dstMask uint32
+	invSrc, invDst             bool
+	in, out                    ifaceMatch
+	proto                      uint8
+	invProto                   bool
+	frag, invFrag              bool
+
+	matches []ext.Matcher
+	action  ext.Action  // extension target, or nil
+	verdict ext.Verdict // standard verdict when action and jump are nil
+	jump    *chain      // -j CHAIN or -g CHAIN
+	isGoto  bool
+	noTarget bool // the rule has no target: it only counts
+
+	packets, bytes atomic.Uint64
+	src0           *rules.Rule // the model rule, for traces
+	number         int         // 1-based position in its chain
+}
+
+// Config holds the settings a Program is compiled with.
+type Config struct {
+	HZ   int    // kernel tick rate for time-based matches (default 250)
+	Seed uint64 // for random choices
+}
+
+// Compile turns a ruleset into a Program. store keeps the state that
+// outlives one Program (recent lists, hashlimit tables); pass the same
+// store on reload.
+func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) {
+	if cfg.HZ == 0 {
+		cfg.HZ = 250
+	}
+	p := &Program{source: rs}
+	for _, t := range rs.Tables {
+		ti, ok := tableIndex[t.Name]
+		if !ok {
+			return nil, fmt.Errorf("unknown table %q", t.Name)
+		}
+		ct := &table{name: t.Name, index: ti}
+		byName := map[string]*chain{}
+		for _, c := range t.Chains {
+			cc := &chain{name: c.Name, builtin: c.Builtin, policy: ext.Accept}
+			if c.Policy == "DROP" {
+				cc.policy = ext.Drop
+			}
+			cc.packets.Store(c.Counters.Packets)
+			cc.bytes.Store(c.Counters.Bytes)
+			byName[c.Name] = cc
+			ct.chains = append(ct.chains, cc)
+			if h, ok := rules.HookOf(c.Name); ok && c.Builtin {
+				ct.hooks[h] = cc
+			}
+		}
+		for ci, c := range t.Chains {
+			cc := ct.chains[ci]
+			cc.rules = make([]rule, len(c.Rules))
+			for i, r := range c.Rules {
+				comp := ext.NewCompiler(store)
+				comp.Family, comp.Table, comp.Chain, comp.HZ, comp.Seed = rs.Family, t.Name, c.Name, cfg.HZ, cfg.Seed
+				if err := compileRule(&cc.rules[i], r, comp, byName); err != nil {
+					return nil, fmt.Errorf("%s: table %s chain %s rule %d: %w", r.Pos, t.Name, c.Name, i+1, err)
+				}
+				cc.rules[i].number = i + 1
+			}
+		}
+		p.tables[ti] = ct
+	}
+	return p, nil
+}
+
+func compileIface(name string, inv bool) ifaceMatch {
+	m := ifaceMatch{inv: inv}
+	switch {
+	case name == "" || name == "+":
+		m.any = true
+	case strings.HasSuffix(name, "+"):
+		m.name, m.wildcard = strings.TrimSuffix(name, "+"), true
+	default:
+		m.name = name
+	}
+	return m
+}
+
+func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]*chain) error {
+	cr.src0 = r
+	cr.src, cr.srcMask = ext.U32(r.Src), ext.U32(r.SrcMask)
+	cr.dst, cr.dstMask = ext.U32(r.Dst), ext.U32(r.DstMask)
+	cr.invSrc, cr.invDst = r.InvSrc, r.InvDst
+	cr.in = compileIface(r.In, r.InvIn)
+	cr.out = compileIface(r.Out, r.InvOut)
+	cr.proto, cr.invProto = r.Proto, r.InvProto
+	cr.frag, cr.invFrag = r.Frag, r.InvFrag
+	cr.packets.Store(r.Counters.Packets)
+	cr.bytes.Store(r.Counters.Bytes)
+	for _, m := range r.Matches {
+		cm, err := m.M.Compile(comp)
+		if err != nil {
+			return fmt.Errorf("-m %s: %w", m.Type.Name, err)
+		}
+		cr.matches = append(cr.matches, cm)
+	}
+	switch {
+	case r.Target != nil:
+		a, err := r.Target.Compile(comp)
+		if err != nil {
+			return fmt.Errorf("-j %s: %w", r.Verdict, err)
+		}
+		cr.action = a
+	case r.Verdict == "":
+		cr.noTarget = true
+	case r.Verdict == "ACCEPT":
+		cr.verdict = ext.Accept
+	case r.Verdict == "DROP":
+		cr.verdict = ext.Drop
+	case r.Verdict == "RETURN":
+		cr.verdict = ext.Return
+	case r.Verdict == "QUEUE":
+		cr.verdict = ext.QueueTo(0)
+	default:
+		c := chains[r.Verdict]
+		if c == nil {
+			return fmt.Errorf("no chain %q", r.Verdict)
+		}
+		cr.jump, cr.isGoto = c, r.Goto
+	}
+	return nil
+}
+
+// Counter is one rule's or policy's counters, for reports.
+type Counter struct {
+	Table, Chain string
+	Rule         int // 1-based; 0 for the policy
+	Packets      uint64
+	Bytes        uint64
+}
+
+// Counters returns every rule's and every built-in chain's policy
+// counters, tables in iptables order.
+func (p *Program) Counters() []Counter {
+	var out []Counter
+	for _, t := range p.tables {
+		if t == nil {
+			continue
+		}
+		for _, c := range t.chains {
+			if c.builtin {
+				out = append(out, Counter{Table: t.name, Chain: c.name, Packets: c.packets.Load(), Bytes: c.bytes.Load()})
+			}
+			for i := range c.rules {
+				r := &c.rules[i]
+				out = append(out, Counter{Table: t.name, Chain: c.name, Rule: i + 1, Packets: r.packets.Load(), Bytes: r.bytes.Load()})
+			}
+		}
+	}
+	return out
+}
+
+// Ruleset returns a copy of the source ruleset with the Program's current
+// counters written into it, for printing with -v or iptables-save -c.
+func (p *Program) Ruleset() *rules.Ruleset {
+	rs := p.source.Clone()
+	for _, t := range rs.Tables {
+		ct := p.tables[tableIndex[t.Name]]
+		for ci, c := range t.Chains {
+			cc := ct.chains[ci]
+			if c.Builtin {
+				c.Counters = rules.Counters{Packets: cc.packets.Load(), Bytes: cc.bytes.Load()}
+			}
+			for i, r := range c.Rules {
+				r.Counters = rules.Counters{Packets: cc.rules[i].packets.Load(), Bytes: cc.rules[i].bytes.Load()}
+			}
+		}
+	}
+	return rs
+}

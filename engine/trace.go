@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// EventKind says what a trace Event reports.
+type EventKind uint8
+
+// Event kinds, in the order a packet can meet them.
+const (
+	EvTable   EventKind = iota // entering a table's built-in chain at a hook
+	EvRule                     // a rule was tried (Matched says how it went)
+	EvTarget                   // a matched rule's extension target ran
+	EvJump                     // -j or -g to a user chain
+	EvReturn                   // back in a calling chain
+	EvPolicy                   // a built-in chain's policy decided
+	EvRoute                    // the routing decision
+	EvNote                     // anything else worth saying (rewrites, replies)
+	EvVerdict                  // the packet's fate
+)
+
+// Event is one step of a packet's way, for traces.
+type Event struct {
+	Kind    EventKind
+	Hook    ext.Hook
+	Table   string
+	Chain   string
+	Rule    int
+	Spec    *rules.Rule
+	Matched bool
+	Goto    bool
+	// Why explains a rule's outcome in words: the first part of the rule
+	// that did not match and what the packet had instead, or for a
+	// matched rule what its stateful matches said.
+	Why     string
+	Target  ext.Verdict
+	Verdict Verdict
+	Text    string
+}
+
+// Tracer receives the steps of traced packets.
+type Tracer interface {
+	Event(Event)
+}
+
+// TracerFunc adapts a function to Tracer.
+type TracerFunc func(Event)
+
+// Event calls f.
+func (f TracerFunc) Event(e Event) { f(e) }
+
+func explain(m ext.Matcher, c *ext.Ctx, matched bool) string {
+	if x, ok := m.(ext.Explainer); ok {
+		return x.Explain(c, matched)
+	}
+	if matched {
+		return ""
+	}
+	return "does not match"
+}
+
+func explainAt(r *rule, i int, m ext.Matcher, c *ext.Ctx) string {
+	why := explain(m, c, false)
+	if r.src0 != nil && i < len(r.src0.Matches) {
+		name := r.src0.Matches[i].Type.Name
+		if !strings.HasPrefix(why, name) && !strings.HasPrefix(why, "-") && !strings.HasPrefix(why, "--") {
+			why = name + ": " + why
+		}
+	}
+	return why
+}
+
+// whyMatched collects what the rule's matches say about a packet they
+// matched (e.g. how much credit a limit has left).
+func (r *rule) whyMatched(c *ext.Ctx) string {
+	var parts []string
+	for _, m := range r.matches {
+		if x, ok := m.(ext.Explainer); ok {
+			if s := x.Explain(c, true); s != "" {
+				parts = append(parts, s)
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func neg(inv bool) string {
+	if inv {
+		return "! "
+	}
+	return ""
+}
+
+// whyCore names the first core match that failed, and the packet's value.
+func (r *rule) whyCore(c *ext.Ctx) string {
+	p := c.Pkt
+	m := r.src0
+	if (ext.U32(p.Src)&r.srcMask != r.src) != r.invSrc {
+		return fmt.Sprintf("%s-s %s: the packet's is %s", neg(r.invSrc), ext.FormatAddrMask(m.Src, m.SrcMask), p.Src)
+	}
+	if (ext.U32(p.Dst)&r.dstMask != r.dst) != r.invDst {
+		return fmt.Sprintf("%s-d %s: the packet's is %s", neg(r.invDst), ext.FormatAddrMask(m.Dst, m.DstMask), p.Dst)
+	}
+	ifname := func(i *ext.Iface, dir string) string {
+		if i == nil || i.Name == "" {
+			return "the packet has no " + dir + " interface here"
+		}
+		return "the packet's is " + i.Name
+	}
+	if !r.in.match(c.In) {
+		return fmt.Sprintf("%s-i %s: %s", neg(r.in.inv), m.In, ifname(c.In, "input"))
+	}
+	if !r.out.match(c.Out) {
+		if c.Out != nil {
+			return fmt.Sprintf("%s-o %s: the packet leaves by %s", neg(r.out.inv), m.Out, c.Out.Name)
+		}
+		return fmt.Sprintf("%s-o %s: %s", neg(r.out.inv), m.Out, ifname(c.Out, "output"))
+	}
+	if r.proto != 0 && (p.Proto == r.proto) == r.invProto {
+		return fmt.Sprintf("%s-p %s: the packet is %s", neg(r.invProto), protoText(r.proto), protoText(p.Proto))
+	}
+	if r.frag && p.IsLaterFragment() == r.invFrag {
+		if r.invFrag {
+			return "! -f: the packet is a later fragment"
+		}
+		return "-f: the packet is not a later fragment"
+	}
+	return ""
+}
+
+func protoText(p uint8) string {
+	if n := ext.ProtoName(p); n != "" {
+		return n
+	}
+	return fmt.Sprint(p)
+}

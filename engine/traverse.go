@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"github.com/ipsift/ipsift/ext"
+)
+
+// noEmit is the Emit of answers themselves: an answer never causes
+// another (the kernel sends no error about an error).
+var noEmit = func([]byte) {}
+
+// hotdropper is implemented by matches (tcp, udp ...) that tell the
+// engine to drop a packet at once when they could not read it, as the
+// kernel's matches do by setting par->hotdrop.
+type hotdropper interface {
+	Hotdrop(c *ext.Ctx) bool
+}
+
+// matchCore is ip_packet_match: addresses, interfaces, protocol and the
+// fragment flag.
+func (r *rule) matchCore(c *ext.Ctx) bool {
+	p := c.Pkt
+	if (ext.U32(p.Src)&r.srcMask != r.src) != r.invSrc {
+		return false
+	}
+	if (ext.U32(p.Dst)&r.dstMask != r.dst) != r.invDst {
+		return false
+	}
+	if !r.in.match(c.In) || !r.out.match(c.Out) {
+		return false
+	}
+	if r.proto != 0 && (p.Proto == r.proto) == r.invProto {
+		return false
+	}
+	if r.frag && p.IsLaterFragment() == r.invFrag {
+		return false
+	}
+	return true
+}
+
+// runTable is ipt_do_table: it walks chains from a hook's built-in
+// chain, following jumps and gotos with a return stack, and returns the
+// verdict. Counters rise when all of a rule's matches match, whatever
+// its target, and a policy's when the policy decides.
+func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Verdict {
+	c := &s.ctx
+	length := uint64(s.pkt.TotalLen)
+	tr := s.tracer
+	if tr != nil {
+		tr.Event(Event{Kind: EvTable, Table: t.name, Chain: start.name, Hook: c.Hook})
+	}
+	sp := 0
+	cur, i := start, 0
+	for {
+		if i >= len(cur.rules) {
+			// End of chain: a user chain returns to its caller, a
+			// built-in chain applies its policy.
+			if cur.builtin {
+				cur.packets.Add(1)
+				cur.bytes.Add(length)
+				*hits = append(*hits, Hit{Table: t.name, Chain: cur.name})
+				if tr != nil {
+					tr.Event(Event{Kind: EvPolicy, Table: t.name, Chain: cur.name, Target: cur.policy})
+				}
+				return cur.policy
+			}
+			if sp == 0 {
+				// A chain entered by -g from the built-in chain: its end
+				// returns to the built-in chain's policy.
+				cur, i = start, len(start.rules)
+				continue
+			}
+			sp--
+			cur, i = s.stack[sp].c, s.stack[sp].i
+			if tr != nil {
+				tr.Event(Event{Kind: EvReturn, Table: t.name, Chain: cur.name})
+			}
+			continue
+		}
+		r := &cur.rules[i]
+		i++
+		if !r.matchCore(c) {
+			if tr != nil {
+				tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: r.whyCore(c)})
+			}
+			continue
+		}
+		matched := true
+		for mi, m := range r.matches {
+			if !m.Match(c) {
+				if hd, ok := m.(hotdropper); ok && hd.Hotdrop(c) {
+					if tr != nil {
+						tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: explain(m, c, false) + " (the packet is too short to read: dropped at once)"})
+					}
+					return ext.Drop
+				}
+				if tr != nil {
+					tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: explainAt(r, mi, m, c)})
+				}
+				matched = false
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		r.packets.Add(1)
+		r.bytes.Add(length)
+		*hits = append(*hits, Hit{Table: t.name, Chain: cur.name, Rule: r.number})
+		if tr != nil {
+			tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Matched: true, Why: r.whyMatched(c)})
+		}
+		switch {
+		case r.action != nil:
+			v := r.action.Do(c)
+			if tr != nil {
+				tr.Event(Event{Kind: EvTarget, Table: t.name, Chain: cur.name, Rule: r.number, Target: v})
+			}
+			if v.Kind() == ext.Continue {
+				continue
+			}
+			return v
+		case r.noTarget:
+			continue
+		case r.jump != nil:
+			if !r.isGoto {
+				if sp == len(s.stack) {
+					// The kernel refuses tables deeper than this at load.
+					return ext.Drop
+				}
+				s.stack[sp] = frame{c: cur, i: i}
+				sp++
+			}
+			cur, i = r.jump, 0
+			if tr != nil {
+				tr.Event(Event{Kind: EvJump, Table: t.name, Chain: cur.name, Goto: r.isGoto})
+			}
+		case r.verdict == ext.Return:
+			if sp == 0 {
+				// RETURN in the built-in chain, or in a chain it went to
+				// with -g: the policy decides.
+				cur, i = start, len(start.rules)
+				continue
+			}
+			sp--
+			cur, i = s.stack[sp].c, s.stack[sp].i
+			if tr != nil {
+				tr.Event(Event{Kind: EvReturn, Table: t.name, Chain: cur.name})
+			}
+		default:
+			return r.verdict
+		}
+	}
+}
