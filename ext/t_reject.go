@@ -1,0 +1,355 @@
+package ext
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strings"
+
+	"github.com/ipsift/ipsift/packet"
+)
+
+// REJECT (iptables' libipt_REJECT, the kernel's ipt_REJECT and
+// nf_reject_ipv4): drop the packet and answer it with an ICMP
+// destination-unreachable error or a TCP RST, built as the kernel builds
+// them and handed to Ctx.Emit.
+//
+// The reply the kernel sends, and when it sends none:
+//
+// TCP RST (--reject-with tcp-reset), nf_send_reset:
+//   - none for a non-first fragment, a packet whose TCP header is not all
+//     there, a RST, a bad TCP checksum (checked except in OUTPUT, where
+//     the local stack's checksum is still partial), or a packet whose
+//     route is broadcast or multicast;
+//   - IPv4 header of 20 bytes: TOS 0, ID 0, DF, TTL 64 (the route's
+//     default hop limit), addresses swapped;
+//   - TCP header of 20 bytes, no options, window 0, ports swapped; when
+//     the packet had ACK set: seq = its ack, no ACK flag; otherwise
+//     seq 0, ACK set and ack = its seq + SYN + FIN + its payload length.
+//
+// ICMP unreachable (every other --reject-with), nf_send_unreach and
+// icmp_send:
+//   - none for a non-first fragment, a bad transport checksum (TCP,
+//     ICMP, UDP with a checksum, ...; not GRE, AH, ESP, SCTP, UDP-Lite,
+//     DCCP; not checked in OUTPUT), a packet not addressed to this host
+//     at the link layer (Ctx.PktType), a broadcast or multicast
+//     destination, an ICMP error (or unknown ICMP type above 18);
+//   - IPv4 header of 20 bytes: TOS = (the packet's TOS & 0x1e) | 0xc0,
+//     no DF, TTL 64; source: the packet's destination when it was for
+//     this host, in OUTPUT the packet's source, in FORWARD the address
+//     the host would send from towards the packet's source (asked of
+//     Ctx.Host when it has RouteSource, else 192.0.0.8 as the kernel
+//     uses when it has no address);
+//   - ICMP type 3 with the code of --reject-with, 4 unused bytes, then
+//     the packet from its IP header on, cut at 548 bytes (576 - 20 - 8).
+//
+// Not modelled: the ICMP rate limits (icmp_ratelimit per destination,
+// icmp_msgs_per_sec), echoing the packet's IP options in the error, the
+// IP ID of ICMP errors (the kernel's is a keyed hash; ipsift writes 0),
+// and moving the connection to CLOSE on a RST (conntrack's job).
+
+// Reject types in the kernel's numbering (ipt_reject_with).
+const (
+	rejectNetUnreach = iota
+	rejectHostUnreach
+	rejectProtoUnreach
+	rejectPortUnreach
+	rejectEchoReply // no longer supported
+	rejectNetProhib
+	rejectHostProhib
+	rejectTCPReset
+	rejectAdminProhib
+)
+
+var rejectNames = [...]struct{ name, alias string }{
+	rejectNetUnreach:   {"icmp-net-unreachable", "net-unreach"},
+	rejectHostUnreach:  {"icmp-host-unreachable", "host-unreach"},
+	rejectProtoUnreach: {"icmp-proto-unreachable", "proto-unreach"},
+	rejectPortUnreach:  {"icmp-port-unreachable", "port-unreach"},
+	rejectNetProhib:    {"icmp-net-prohibited", "net-prohib"},
+	rejectHostProhib:   {"icmp-host-prohibited", "host-prohib"},
+	rejectTCPReset:     {"tcp-reset", "tcp-rst"},
+	rejectAdminProhib:  {"icmp-admin-prohibited", "admin-prohib"},
+}
+
+// rejectCodes are the ICMP codes of the reject types.
+var rejectCodes = [...]uint8{
+	rejectNetUnreach:   0,  // ICMP_NET_UNREACH
+	rejectHostUnreach:  1,  // ICMP_HOST_UNREACH
+	rejectProtoUnreach: 2,  // ICMP_PROT_UNREACH
+	rejectPortUnreach:  3,  // ICMP_PORT_UNREACH
+	rejectNetProhib:    9,  // ICMP_NET_ANO
+	rejectHostProhib:   10, // ICMP_HOST_ANO
+	rejectAdminProhib:  13, // ICMP_PKT_FILTERED
+}
+
+type rejectTarget struct {
+	with int
+}
+
+func init() {
+	RegisterTarget(&TargetType{
+		Name:    "REJECT",
+		Family:  IPv4,
+		Options: []Option{{Name: "reject-with", Arg: OneArg}},
+		Tables:  []string{"filter"},
+		Hooks:   HookLocalIn | HookForward | HookLocalOut,
+		New:     func() Target { return &rejectTarget{with: rejectPortUnreach} },
+	})
+}
+
+// Parse implements Parser. Like iptables, a type may be abbreviated to
+// any prefix of its name or alias, case-insensitively; the first type in
+// the kernel's order wins ("icmp-h" is icmp-host-unreachable).
+func (t *rejectTarget) Parse(opt, arg string, invert bool, more *Args) error {
+	a := strings.ToLower(arg)
+	for i, n := range rejectNames {
+		if n.name == "" {
+			continue
+		}
+		if strings.HasPrefix(n.name, a) || strings.HasPrefix(n.alias, a) {
+			t.with = i
+			return nil
+		}
+	}
+	if strings.HasPrefix("echo-reply", a) || strings.HasPrefix("echoreply", a) {
+		return Errorf("--reject-with echo-reply is no longer supported")
+	}
+	return Errorf("unknown reject type %q: use icmp-net-unreachable, icmp-host-unreachable, icmp-port-unreachable, icmp-proto-unreachable, icmp-net-prohibited, icmp-host-prohibited, icmp-admin-prohibited or tcp-reset", arg)
+}
+
+// Finish implements Parser: the kernel takes tcp-reset only in rules for
+// -p tcp.
+func (t *rejectTarget) Finish(r *RuleInfo) error {
+	if t.with == rejectTCPReset && (r.Proto != packet.ProtoTCP || r.InvProto) {
+		return Errorf("--reject-with tcp-reset needs -p tcp (the kernel refuses it for other protocols)")
+	}
+	return nil
+}
+
+// Save implements Parser.
+func (t *rejectTarget) Save(b *strings.Builder) {
+	b.WriteString(" --reject-with ")
+	b.WriteString(rejectNames[t.with].name)
+}
+
+// Print implements Parser.
+func (t *rejectTarget) Print(b *strings.Builder, numeric bool) {
+	b.WriteString(" reject-with ")
+	b.WriteString(rejectNames[t.with].name)
+}
+
+// Compile implements Target.
+func (t *rejectTarget) Compile(c *Compiler) (Action, error) {
+	if t.with == rejectTCPReset {
+		return ActionFunc(func(c *Ctx) Verdict {
+			if c.Emit != nil {
+				if rst := BuildReset(c); rst != nil {
+					c.Emit(rst)
+				}
+			}
+			return Drop
+		}), nil
+	}
+	code := rejectCodes[t.with]
+	return ActionFunc(func(c *Ctx) Verdict {
+		if c.Emit != nil {
+			if icmp := BuildUnreach(c, code); icmp != nil {
+				c.Emit(icmp)
+			}
+		}
+		return Drop
+	}), nil
+}
+
+// RouteSourcer is what a Host may implement so that ICMP errors sent for
+// forwarded packets carry the right source address: the address the host
+// would send from towards dst (the route's preferred source).
+type RouteSourcer interface {
+	RouteSource(dst netip.Addr) (netip.Addr, bool)
+}
+
+// rejectData returns the packet's bytes up to its total length, as the
+// kernel's skb is trimmed to it.
+func rejectData(p *packet.Packet) []byte {
+	d := p.Data
+	if p.TotalLen > 0 && p.TotalLen < len(d) {
+		d = d[:p.TotalLen]
+	}
+	return d
+}
+
+// routeIsBcastMcast says whether the packet's route is a broadcast or
+// multicast one (RTCF_BROADCAST | RTCF_MULTICAST).
+func routeIsBcastMcast(c *Ctx, dst netip.Addr) bool {
+	if dst.IsMulticast() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return true
+	}
+	if c.Host != nil {
+		switch c.Host.AddrType(dst, "") {
+		case 3, 5: // RTN_BROADCAST, RTN_MULTICAST
+			return true
+		}
+	}
+	return false
+}
+
+// l4ChecksumOK verifies the transport checksum as nf_ip_checksum does.
+// In OUTPUT the local stack has not filled checksums in yet (they are
+// CHECKSUM_PARTIAL), which the kernel counts as good.
+func l4ChecksumOK(c *Ctx, p *packet.Packet, l4 []byte) bool {
+	if c.Hook == LocalOut {
+		return true
+	}
+	switch p.Proto {
+	case packet.ProtoTCP, packet.ProtoUDP:
+		return Checksum(l4, PseudoSum(p.Src, p.Dst, p.Proto, len(l4))) == 0
+	}
+	return Checksum(l4, 0) == 0
+}
+
+// BuildReset returns the TCP RST the kernel's REJECT --reject-with
+// tcp-reset sends for the packet in c, or nil when it sends none (see
+// the file comment for the rules).
+func BuildReset(c *Ctx) []byte {
+	p := c.Pkt
+	if p == nil || p.Version != 4 || p.FragOff != 0 || p.Proto != packet.ProtoTCP {
+		return nil
+	}
+	d := rejectData(p)
+	if p.HdrLen < 20 || len(d) < p.HdrLen+20 {
+		return nil
+	}
+	l4 := d[p.HdrLen:]
+	oflags := l4[13]
+	if oflags&packet.TCPRst != 0 {
+		return nil
+	}
+	if !l4ChecksumOK(c, p, l4) {
+		return nil
+	}
+	if routeIsBcastMcast(c, p.Dst) {
+		return nil
+	}
+	b := make([]byte, 40)
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], 40)
+	binary.BigEndian.PutUint16(b[6:], 0x4000) // DF
+	b[8] = 64
+	b[9] = packet.ProtoTCP
+	copy(b[12:16], d[16:20]) // source: the packet's destination
+	copy(b[16:20], d[12:16])
+	SetIPv4HeaderChecksum(b)
+	t := b[20:]
+	copy(t[0:2], l4[2:4])
+	copy(t[2:4], l4[0:2])
+	flags := uint8(packet.TCPRst)
+	if oflags&packet.TCPAck != 0 {
+		copy(t[4:8], l4[8:12]) // seq = its ack
+	} else {
+		doff := int(l4[12]>>4) * 4
+		ack := binary.BigEndian.Uint32(l4[4:8]) + uint32(len(l4)) - uint32(doff)
+		if oflags&packet.TCPSyn != 0 {
+			ack++
+		}
+		if oflags&packet.TCPFin != 0 {
+			ack++
+		}
+		binary.BigEndian.PutUint32(t[8:12], ack)
+		flags |= packet.TCPAck
+	}
+	t[12] = 5 << 4
+	t[13] = flags
+	src := netip.AddrFrom4([4]byte(b[12:16]))
+	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	binary.BigEndian.PutUint16(t[16:], Checksum(t, PseudoSum(src, dst, packet.ProtoTCP, 20)))
+	return b
+}
+
+// icmpIsError is the kernel's icmp_pointers[type].error: the ICMP types
+// it never answers with an error (types above 18 count as errors too).
+func icmpIsError(typ uint8) bool {
+	switch typ {
+	case 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12:
+		return true
+	}
+	return typ > 18
+}
+
+// rejectVerifiesChecksum is nf_reject_verify_csum: protocols whose
+// checksum covers the whole payload with the Internet checksum.
+func rejectVerifiesChecksum(proto uint8, l4 []byte) bool {
+	switch proto {
+	case packet.ProtoUDP:
+		return len(l4) < 8 || l4[6] != 0 || l4[7] != 0
+	case 47, 51, 50, 132, 136, 33: // GRE AH ESP SCTP UDP-Lite DCCP
+		return false
+	}
+	return true
+}
+
+// icmpINADDRDummy is the source the kernel uses for an ICMP error when
+// it has no address to send from (INADDR_DUMMY, 192.0.0.8).
+var icmpINADDRDummy = netip.AddrFrom4([4]byte{192, 0, 0, 8})
+
+// BuildUnreach returns the ICMP destination-unreachable error with the
+// given code that the kernel's REJECT sends for the packet in c, or nil
+// when it sends none (see the file comment for the rules).
+func BuildUnreach(c *Ctx, code uint8) []byte {
+	p := c.Pkt
+	if p == nil || p.Version != 4 || p.FragOff != 0 {
+		return nil
+	}
+	d := rejectData(p)
+	if p.HdrLen < 20 || len(d) < p.HdrLen {
+		return nil
+	}
+	l4 := d[p.HdrLen:]
+	if rejectVerifiesChecksum(p.Proto, l4) && !l4ChecksumOK(c, p, l4) {
+		return nil
+	}
+	if c.PktType != PktHost {
+		return nil
+	}
+	if routeIsBcastMcast(c, p.Dst) {
+		return nil
+	}
+	if p.Proto == packet.ProtoICMP {
+		if len(l4) < 1 || icmpIsError(l4[0]) {
+			return nil
+		}
+	}
+	var src netip.Addr
+	switch {
+	case c.Hook == LocalIn || c.Hook == PreRouting || c.Host != nil && c.Host.AddrType(p.Dst, "") == 2:
+		src = p.Dst // the route is local: answer from the address asked
+	case c.Hook == LocalOut:
+		src = p.Src // sent to ourselves: the route back picks our own address
+	default:
+		src = icmpINADDRDummy
+		if rs, ok := c.Host.(RouteSourcer); ok {
+			if a, ok := rs.RouteSource(p.Src); ok && a.Is4() {
+				src = a
+			}
+		}
+	}
+	const room = 576 - 20 - 8
+	n := len(d)
+	if n > room {
+		n = room
+	}
+	b := make([]byte, 28+n)
+	b[0] = 0x45
+	b[1] = p.TOS&0x1e | 0xc0
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	b[8] = 64
+	b[9] = packet.ProtoICMP
+	s4 := src.As4()
+	copy(b[12:16], s4[:])
+	copy(b[16:20], d[12:16])
+	SetIPv4HeaderChecksum(b)
+	b[20] = 3 // ICMP_DEST_UNREACH
+	b[21] = code
+	copy(b[28:], d[:n])
+	binary.BigEndian.PutUint16(b[22:], Checksum(b[20:], 0))
+	return b
+}
