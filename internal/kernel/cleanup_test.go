@@ -78,9 +78,7 @@ func runHelper(t *testing.T, how string) (cmd *exec.Cmd, names []string, drained
 }
 
 func TestCleanupOnPanic(t *testing.T) {
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	Require(t)
 	cmd, names, drained := runHelper(t, "panic")
 	<-drained
 	if err := cmd.Wait(); err == nil {
@@ -98,9 +96,7 @@ func TestCleanupOnPanic(t *testing.T) {
 }
 
 func TestSweepAfterKill(t *testing.T) {
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	Require(t)
 	cmd, names, drained := runHelper(t, "hang")
 	// SIGKILL, as go test -timeout or a CI stop leaves things: no
 	// cleanup runs.

@@ -103,6 +103,20 @@ var (
 	sweepOnce sync.Once
 )
 
+// Require skips the test with Available's message when the kernel
+// harness cannot run here, except under CI (CI=true in the environment),
+// where it fails the test instead: CI has root, iptables and namespaces,
+// and a harness that silently skips there checks nothing.
+func Require(t testing.TB) {
+	t.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (CI must run the kernel tests)", err)
+		}
+		t.Skip(err)
+	}
+}
+
 // NewFirewall builds a fresh firewall host for the test t and the given
 // backend: a namespace ipsift-t-<pid>-<n> with the interfaces of
 // DefaultLinks (veth pairs whose peers sit, without any address, in
@@ -113,19 +127,13 @@ var (
 // (icmp_echo_ignore_all=1, icmp_ratelimit=0, icmp_msgs_per_sec and
 // icmp_msgs_burst 100000). No iptables rules are loaded.
 //
-// When Available reports an error the test is skipped with it, except
-// under CI (CI=true in the environment), where it fails: CI has root,
-// iptables and namespaces, and a harness that silently skips there checks
-// nothing. Any other failure to build the host fails the test.
+// It calls Require first, so it skips (or under CI fails) the test when
+// the harness cannot run here. Any other failure to build the host fails
+// the test.
 // Everything is removed by t.Cleanup, whatever way the test ends.
 func NewFirewall(t testing.TB, b Backend) *Firewall {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI must run the kernel tests)", err)
-		}
-		t.Skip(err)
-	}
+	Require(t)
 	if b != NFT && b != Legacy {
 		t.Fatalf("kernel.NewFirewall: unknown backend %q (want %q or %q)", b, NFT, Legacy)
 	}

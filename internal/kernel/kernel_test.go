@@ -122,9 +122,7 @@ func wantCounters(t *testing.T, what string, got, want map[RuleKey]Counter) {
 }
 
 func TestFirewall(t *testing.T) {
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	Require(t)
 	var (
 		mu   sync.Mutex
 		made []string // every namespace the subtests made, to check they are gone

@@ -191,7 +191,7 @@ func (f *Firewall) Capture(ifname string) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	got, err := f.capture([]*link{l})
+	got, err := f.capture([]*link{l}, f.captureWait())
 	return got[ifname], err
 }
 
@@ -199,14 +199,19 @@ func (f *Firewall) Capture(ifname string) ([][]byte, error) {
 // the result maps each interface name to the packets that left through
 // it (an interface with none maps to nil).
 func (f *Firewall) CaptureAll() (map[string][][]byte, error) {
-	return f.capture(f.links)
+	return f.capture(f.links, f.captureWait())
 }
 
-func (f *Firewall) capture(links []*link) (map[string][][]byte, error) {
-	wait := f.CaptureWait
-	if wait <= 0 {
-		wait = DefaultCaptureWait
+func (f *Firewall) captureWait() time.Duration {
+	if f.CaptureWait <= 0 {
+		return DefaultCaptureWait
 	}
+	return f.CaptureWait
+}
+
+// capture reads what the links' capture sockets hold, then waits up to
+// wait for more, until a wait passes with nothing new.
+func (f *Firewall) capture(links []*link, wait time.Duration) (map[string][][]byte, error) {
 	got := make(map[string][][]byte, len(links))
 	var errs []error
 	buf := make([]byte, 1<<16+etherHdrLen)
@@ -363,8 +368,5 @@ func parseSNMP(data []byte) (IPCounters, error) {
 
 // drain discards whatever the capture sockets hold, without waiting.
 func (f *Firewall) drain() {
-	saved := f.CaptureWait
-	f.CaptureWait = time.Nanosecond
-	_, _ = f.capture(f.links)
-	f.CaptureWait = saved
+	_, _ = f.capture(f.links, time.Nanosecond)
 }
