@@ -35,7 +35,9 @@ const (
 // Fields describing the transport header are valid only when L4OK is
 // true: that is, the packet is not a non-first fragment and the bytes
 // the kernel would read for that protocol (8 for UDP and ICMP, 20 or the
-// data offset for TCP) are present.
+// data offset for TCP) are present. L4Fixed is the weaker condition that
+// only the fixed part of the header is there; Decode fills the transport
+// fields whenever L4Fixed holds (see L4Fixed for who needs which).
 type Packet struct {
 	Data []byte // the IP packet, header first
 
@@ -53,8 +55,19 @@ type Packet struct {
 	// Transport view. L4 is Data[HdrLen:TotalLen] (what follows the IP
 	// header, possibly short); L4OK reports whether the protocol's header
 	// could be read in full, as described above.
-	L4      []byte
-	L4OK    bool
+	L4   []byte
+	L4OK bool
+	// L4Fixed reports that the packet is not a non-first fragment and the
+	// protocol's fixed header is present: 20 bytes for TCP, 8 for UDP and
+	// ICMP. That is exactly what the kernel's matches read: xt_tcpudp's
+	// tcp and udp matches read a struct tcphdr (20) or udphdr (8), and
+	// icmp_match a struct icmphdr (8), and hotdrop the packet when the
+	// read fails. The TCP data offset matters to them only for
+	// --tcp-option, whereas conntrack (tcp_error) marks a segment INVALID
+	// when its data offset is below 20 or beyond the segment; L4OK adds
+	// that check. For UDP and ICMP, L4Fixed == L4OK. For protocols this
+	// package does not decode, both only say "not a later fragment".
+	L4Fixed bool
 	SrcPort uint16 // tcp, udp
 	DstPort uint16 // tcp, udp
 	// TCP only.
@@ -64,6 +77,12 @@ type Packet struct {
 	Window   uint16
 	// ICMP only.
 	ICMPType, ICMPCode uint8
+	// ICMPID and ICMPSeq are bytes 4-5 and 6-7 of the ICMP header: the
+	// identifier and sequence number of echo, timestamp, information and
+	// address-mask messages (conntrack keys ICMP queries by the id).
+	// Decode fills them for every ICMP type; for other types they are
+	// whatever those bytes hold (unused, MTU, gateway, pointer).
+	ICMPID, ICMPSeq uint16
 }
 
 // IsFragment reports whether the packet is any fragment (first or later).
