@@ -90,11 +90,11 @@ type rule struct {
 	invProto                   bool
 	frag, invFrag              bool
 
-	matches []ext.Matcher
-	action  ext.Action  // extension target, or nil
-	verdict ext.Verdict // standard verdict when action and jump are nil
-	jump    *chain      // -j CHAIN or -g CHAIN
-	isGoto  bool
+	matches  []ext.Matcher
+	action   ext.Action  // extension target, or nil
+	verdict  ext.Verdict // standard verdict when action and jump are nil
+	jump     *chain      // -j CHAIN or -g CHAIN
+	isGoto   bool
 	noTarget bool // the rule has no target: it only counts
 
 	packets, bytes atomic.Uint64

@@ -25,6 +25,9 @@ import (
 type Iface struct {
 	ext.Iface
 	Addrs []netip.Prefix // its addresses with their prefix lengths
+	// Peer is the link address of the neighbour that packets arriving
+	// on this interface come from, when a description does not say.
+	Peer [6]byte
 }
 
 // Route sends destinations within Dst out of Dev, via Gateway when set.
@@ -68,15 +71,15 @@ func Default() *Host {
 // DefaultText is the default host in the host file format.
 const DefaultText = `# The host of gateway.rules.
 iface lo 127.0.0.1/8
-iface eth0 198.51.100.1/24 mac 02:00:00:00:00:01
-iface wlan0 192.0.2.1/24 mac 02:00:00:00:00:02
+iface eth0 198.51.100.1/24 mac 02:00:00:00:00:01 peer 02:00:00:00:01:01
+iface wlan0 192.0.2.1/24 mac 02:00:00:00:00:02 peer 02:00:00:00:02:01
 route default via 198.51.100.254 dev eth0
 echo-ignore-all
 `
 
 // Parse reads a host file: one statement per line, '#' comments.
 //
-//	iface NAME [ADDR/LEN ...] [mac XX:XX:XX:XX:XX:XX]
+//	iface NAME [ADDR/LEN ...] [mac XX:XX:XX:XX:XX:XX] [peer XX:XX:XX:XX:XX:XX]
 //	route PREFIX|default [via GATEWAY] dev NAME
 //	listen tcp/PORT | udp/PORT
 //	echo-ignore-all | echo-reply
@@ -104,12 +107,16 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			}
 			ifc := &Iface{Iface: ext.Iface{Name: f[1], Index: len(h.Ifaces) + 1}}
 			for i := 2; i < len(f); i++ {
-				if f[i] == "mac" && i+1 < len(f) {
+				if (f[i] == "mac" || f[i] == "peer") && i+1 < len(f) {
 					hw, err := net.ParseMAC(f[i+1])
 					if err != nil || len(hw) != 6 {
 						return nil, bad("bad MAC address %q", f[i+1])
 					}
-					copy(ifc.MAC[:], hw)
+					if f[i] == "mac" {
+						copy(ifc.MAC[:], hw)
+					} else {
+						copy(ifc.Peer[:], hw)
+					}
 					i++
 					continue
 				}
@@ -294,6 +301,9 @@ func (h *Host) String() string {
 		}
 		if ifc.MAC != [6]byte{} {
 			fmt.Fprintf(&b, " mac %s", net.HardwareAddr(ifc.MAC[:]))
+		}
+		if ifc.Peer != [6]byte{} {
+			fmt.Fprintf(&b, " peer %s", net.HardwareAddr(ifc.Peer[:]))
 		}
 		b.WriteByte('\n')
 	}

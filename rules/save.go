@@ -69,8 +69,9 @@ func (rs *Ruleset) orderedTables() []*Table {
 	return ts
 }
 
-// saveTableOrder is the order in which iptables-nft-save lists tables.
-var saveTableOrder = []string{"raw", "mangle", "nat", "filter", "security"}
+// saveTableOrder is the order in which iptables-nft-save lists tables
+// (its fixed table list; legacy lists them in reverse order of first use).
+var saveTableOrder = []string{"mangle", "security", "raw", "filter", "nat"}
 
 // sortedChains returns built-in chains in hook order, then user chains
 // sorted by name (byte order), as iptables-save lists them.

@@ -1,0 +1,138 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
+)
+
+// TextTracer writes a packet's way through the rules for people: every
+// table and chain in the kernel's order, each rule tried with a tick or a
+// cross and the reason, the routing decision, and the verdict with the
+// rule that decided it.
+type TextTracer struct {
+	W     io.Writer
+	Color bool
+	// Quiet leaves out rules that did not match, for long chains.
+	Quiet bool
+
+	lastTable string
+	decider   string
+	path      []string // "filter INPUT rule 10" for each jump on the way
+	curChain  string
+	curTable  string
+	rule      int
+}
+
+func (t *TextTracer) paint(code, s string) string {
+	if !t.Color {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+// Begin prints the packet's header line; call it before processing.
+func (t *TextTracer) Begin(where, summary string) {
+	t.decider, t.path, t.lastTable = "", nil, ""
+	fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", where), summary)
+}
+
+// Event implements engine.Tracer.
+func (t *TextTracer) Event(e engine.Event) {
+	switch e.Kind {
+	case engine.EvTable:
+		fmt.Fprintf(t.W, "\n%s\n", t.paint("1", e.Table+" "+e.Chain))
+		t.curTable, t.curChain, t.path = e.Table, e.Chain, nil
+	case engine.EvJump:
+		t.path = append(t.path, fmt.Sprintf("%s %s rule %s", t.curTable, t.curChain, t.lastRule()))
+		kind := ""
+		if e.Goto {
+			kind = " (goto)"
+		}
+		fmt.Fprintf(t.W, "%s%s\n", t.paint("1", e.Chain), kind)
+		t.curChain = e.Chain
+	case engine.EvReturn:
+		if len(t.path) > 0 {
+			t.path = t.path[:len(t.path)-1]
+		}
+		fmt.Fprintf(t.W, "%s\n", t.paint("2", "back in "+e.Chain))
+		t.curChain = e.Chain
+	case engine.EvRule:
+		t.rule = e.Rule
+		if !e.Matched && t.Quiet {
+			return
+		}
+		mark := t.paint("31", "✗")
+		if e.Matched {
+			mark = t.paint("32", "✓")
+		}
+		spec := ""
+		if e.Spec != nil {
+			spec = e.Spec.Spec()
+		}
+		fmt.Fprintf(t.W, "%3d %s %s\n", e.Rule, mark, spec)
+		if e.Why != "" {
+			fmt.Fprintf(t.W, "      %s\n", t.paint("2", e.Why))
+		}
+		if e.Matched && e.Spec != nil && e.Spec.Verdict != "" && !e.Spec.IsJump() {
+			t.decider = t.where(e.Rule)
+		}
+	case engine.EvTarget:
+		if e.Target.Kind() != ext.Continue {
+			t.decider = t.where(e.Rule)
+		}
+	case engine.EvPolicy:
+		fmt.Fprintf(t.W, "    policy %s\n", verdictWord(e.Target))
+		t.decider = fmt.Sprintf("%s %s policy", e.Table, e.Chain)
+	case engine.EvRoute:
+		fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", "route"), e.Text)
+	case engine.EvNote:
+		fmt.Fprintf(t.W, "      %s\n", e.Text)
+	case engine.EvVerdict:
+		words := map[engine.Verdict]string{
+			engine.AcceptLocal: "delivered to this host", engine.Forward: "forwarded",
+			engine.Sent: "sent", engine.Reject: "rejected", engine.Drop: "dropped", engine.Queue: "queued",
+		}
+		w := words[e.Verdict]
+		if (e.Verdict == engine.Forward || e.Verdict == engine.Sent) && e.Text != "" {
+			w += " out " + e.Text
+		}
+		if t.decider != "" && (e.Verdict == engine.Drop || e.Verdict == engine.Reject || e.Verdict == engine.Queue) {
+			w += " (" + t.decider + ")"
+		}
+		fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", "verdict"), w)
+	}
+}
+
+func (t *TextTracer) lastRule() string { return fmt.Sprint(t.rule) }
+
+func (t *TextTracer) where(rule int) string {
+	s := fmt.Sprintf("%s %s rule %d", t.curTable, t.curChain, rule)
+	if t.curChain != "" && len(t.path) > 0 {
+		s = fmt.Sprintf("%s rule %d, reached from %s", t.curChain, rule, strings.Join(reverse(t.path), ", from "))
+	}
+	return s
+}
+
+func reverse(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[len(s)-1-i] = x
+	}
+	return out
+}
+
+func verdictWord(v ext.Verdict) string {
+	switch v.Kind() {
+	case ext.Accept:
+		return "ACCEPT"
+	case ext.Drop:
+		return "DROP"
+	case ext.Queue:
+		return fmt.Sprintf("QUEUE %d", v.QueueNum())
+	}
+	return fmt.Sprint(v)
+}
