@@ -152,11 +152,16 @@ func driveTarget(name string, words []string, ri *RuleInfo) (string, error) {
 			return "", fmt.Errorf("bad argument %q", w)
 		}
 		optName, val, hasVal := strings.Cut(w[2:], "=")
+		// getopt_long: an exact name wins, else a unique prefix.
 		var opt *Option
 		for i := range tt.Options {
+			if tt.Options[i].Name == optName {
+				opt = &tt.Options[i]
+			}
+		}
+		for i := range tt.Options {
 			o := &tt.Options[i]
-			if o.Name == optName {
-				opt = o
+			if opt != nil && opt.Name == optName {
 				break
 			}
 			if strings.HasPrefix(o.Name, optName) {

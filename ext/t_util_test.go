@@ -132,11 +132,12 @@ func newTarget(name, opts, table, chain string, proto uint8) (Target, error) {
 		args.Next++
 		var opt *Option
 		for i := range tt.Options {
-			if strings.HasPrefix(tt.Options[i].Name, w) {
+			if tt.Options[i].Name == w {
 				opt = &tt.Options[i]
-				if opt.Name == w {
-					break
-				}
+				break
+			}
+			if opt == nil && strings.HasPrefix(tt.Options[i].Name, w) {
+				opt = &tt.Options[i]
 			}
 		}
 		arg := ""
