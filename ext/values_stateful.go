@@ -233,3 +233,42 @@ func (a Addr16) And(m Addr16) Addr16 {
 	}
 	return a
 }
+
+// Jiffies converts the engine clock (ns) to the kernel's jiffies at hz
+// ticks per second: floor(now*hz/1e9), without overflow for any clock
+// value. Time-based matches keep their state in jiffies so that they
+// round exactly as the kernel does.
+func Jiffies(now int64, hz int) uint64 {
+	q, r := now/1e9, now%1e9
+	if r < 0 {
+		q--
+		r += 1e9
+	}
+	return uint64(q)*uint64(hz) + uint64(r)*uint64(hz)/1e9
+}
+
+// MsecsToJiffies is the kernel's msecs_to_jiffies: milliseconds rounded
+// up to whole jiffies.
+func MsecsToJiffies(ms uint64, hz int) uint64 {
+	return (ms*uint64(hz) + 999) / 1000
+}
+
+// Pow2Below32 is the kernel's POW2_BELOW32: the largest power of two not
+// above x (x > 0).
+func Pow2Below32(x uint32) uint32 {
+	return uint32(Pow2Below64(uint64(x)))
+}
+
+// Pow2Below64 is the kernel's POW2_BELOW64: the largest power of two not
+// above x (x > 0).
+func Pow2Below64(x uint64) uint64 {
+	if x == 0 {
+		return 1
+	}
+	p := uint64(1)
+	for x > 1 {
+		x >>= 1
+		p <<= 1
+	}
+	return p
+}
