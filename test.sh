@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite: static checks, unit and conformance tests, and,
 # as root, the differential tests against the real kernel in network
-# namespaces. Usage: ./test.sh [go test flags...]
+# namespaces (installing iptables, nftables, iproute2, tcpdump and
+# conntrack with apt-get when they are missing).
+# Usage: ./test.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")"
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	need=()
+	for cmd in iptables-nft iptables-legacy nft ip tcpdump conntrack; do
+		command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		echo "test.sh: installing the kernel tools the tests compare with (${need[*]})"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq iptables nftables iproute2 tcpdump conntrack >/dev/null
+	fi
+fi
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -12,6 +27,6 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go build -o bin/ipsift ./cmd/ipsift
-# Kernel comparisons run when root; under CI=true a missing prerequisite
-# fails instead of skipping.
+# Kernel comparisons run as root; under CI=true a missing prerequisite
+# fails them instead of skipping.
 go test -count=1 -timeout 30m "$@" ./...
