@@ -1,0 +1,99 @@
+package ext
+
+import (
+	"strconv"
+	"testing"
+)
+
+func TestRecentSavePrint(t *testing.T) {
+	for _, tc := range []struct{ rule, save, print string }{
+		{"-m recent --set", " --set --name DEFAULT --mask 255.255.255.255 --rsource", " recent: SET name: DEFAULT side: source mask: 255.255.255.255"},
+		{"-m recent ! --rcheck --seconds 60 --reap --hitcount 4 --rttl --name ssh --rdest --mask 255.255.255.0",
+			" ! --rcheck --seconds 60 --reap --hitcount 4 --rttl --name ssh --mask 255.255.255.0 --rdest",
+			" ! recent: CHECK seconds: 60 reap hit_count: 4 TTL-Match name: ssh side: dest mask: 255.255.255.0"},
+	} {
+		m, _ := sfMatch(t, tc.rule, IPv4, "filter", "INPUT", nil)
+		save, print, _ := sfSavePrint(m)
+		if save != tc.save || print != tc.print {
+			t.Errorf("%s: save %q print %q, want %q %q", tc.rule, save, print, tc.save, tc.print)
+		}
+	}
+	for _, rule := range []string{
+		"-m recent", "-m recent --set --seconds 5", "-m recent --remove --hitcount 2",
+		"-m recent --rcheck --reap", "-m recent --rcheck --name a/b", "-m recent --rcheck --name ..",
+		"-m recent --rcheck --hitcount 65536", "-m recent --set --rcheck", "-m recent --rttl --set",
+		"-m recent --rcheck --mask ffff::", "-m recent --rcheck --seconds 0",
+	} {
+		if err := sfParseErr(rule, IPv4, "filter", "INPUT"); err == nil {
+			t.Errorf("%s: parsed, want an error", rule)
+		}
+	}
+}
+
+// The classic SSH brute-force guard: set on every new connection, drop
+// the 4th within 60 seconds.
+func TestRecentSSHGuard(t *testing.T) {
+	cc := NewCompiler(nil)
+	_, set := sfMatch(t, "-m recent --set --name SSH", IPv4, "filter", "INPUT", cc)
+	_, upd := sfMatch(t, "-m recent --update --seconds 60 --hitcount 4 --rttl --name SSH", IPv4, "filter", "INPUT", cc)
+	p := sfPkt("192.0.2.9", "198.51.100.1", 6, 4000, 22, 60)
+	blocked := func(ns int64) bool {
+		c := sfCtx(p, LocalIn, ns)
+		set.Match(c)
+		return upd.Match(c)
+	}
+	for i, want := range []bool{false, false, false, true, true} {
+		if got := blocked(int64(i) * 1e9); got != want {
+			t.Errorf("attempt %d: blocked %v, want %v", i+1, got, want)
+		}
+	}
+	// Two minutes later only the new attempt is within the window.
+	if blocked(200e9) {
+		t.Error("blocked after the window")
+	}
+	// Another address is independent.
+	q := sfPkt("192.0.2.10", "198.51.100.1", 6, 4000, 22, 60)
+	if upd.Match(sfCtx(q, LocalIn, 201e9)) {
+		t.Error("unknown address matched --update")
+	}
+	c := sfCtx(p, LocalIn, 300e9)
+	sfNoAlloc(t, "recent", func() { set.Match(c); upd.Match(c) })
+}
+
+func TestRecentSharedAndTTL(t *testing.T) {
+	store := NewStore()
+	cc := NewCompiler(store)
+	_, set := sfMatch(t, "-m recent --set --name L --mask 255.255.255.0", IPv4, "filter", "INPUT", cc)
+	p := sfPkt("192.0.2.9", "198.51.100.1", 17, 1, 2, 60)
+	set.Match(sfCtx(p, LocalIn, 0))
+	// A reload: a new compiler on the same store sees the list.
+	cc2 := NewCompiler(store)
+	_, chk := sfMatch(t, "-m recent --rcheck --rttl --name L", IPv4, "filter", "INPUT", cc2)
+	q := sfPkt("192.0.2.77", "198.51.100.1", 17, 1, 2, 60)
+	if !chk.Match(sfCtx(q, LocalIn, 1e9)) {
+		t.Error("the /24 mask of the list's first rule groups 192.0.2.77 with .9")
+	}
+	q.TTL = 50
+	if chk.Match(sfCtx(q, LocalIn, 1e9)) {
+		t.Error("--rttl: a different TTL matched")
+	}
+	_, rm := sfMatch(t, "-m recent --remove --name L", IPv4, "filter", "INPUT", cc2)
+	if !rm.Match(sfCtx(p, LocalIn, 2e9)) || rm.Match(sfCtx(p, LocalIn, 2e9)) {
+		t.Error("--remove matches once")
+	}
+}
+
+func TestRecentLRU(t *testing.T) {
+	cc := NewCompiler(nil)
+	_, set := sfMatch(t, "-m recent --set --name LRU", IPv4, "filter", "INPUT", cc)
+	_, chk := sfMatch(t, "-m recent --rcheck --name LRU", IPv4, "filter", "INPUT", cc)
+	mk := func(i int) *Ctx {
+		return sfCtx(sfPkt("10.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256), "198.51.100.1", 17, 1, 2, 60), LocalIn, int64(i)*1e6)
+	}
+	for i := 0; i <= RecentListTot; i++ {
+		set.Match(mk(i))
+	}
+	if chk.Match(mk(0)) || !chk.Match(mk(1)) || !chk.Match(mk(RecentListTot)) {
+		t.Error("the list keeps the last ip_list_tot addresses")
+	}
+}
