@@ -77,7 +77,6 @@ func TestHashlimitPerSource(t *testing.T) {
 	sfNoAlloc(t, "hashlimit", func() { mt2.Match(c) })
 }
 
-
 func TestHashlimitBytesAndRateMatch(t *testing.T) {
 	// 1kb/s = 1024 bytes per second; no burst: one second of bytes.
 	_, mt := sfMatch(t, "-m hashlimit --hashlimit-upto 1kb/s --hashlimit-name bytes", IPv4, "filter", "INPUT", nil)
