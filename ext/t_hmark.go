@@ -1,0 +1,382 @@
+package ext
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// HMARK (iptables' libxt_HMARK, the kernel's xt_HMARK): set the packet's
+// mark to a hash of its addresses, ports and protocol (or of its
+// connection's tuples with --hmark-tuple ct), scaled into --hmark-mod
+// buckets plus --hmark-offset, as hmark_tg_v4 does. Both directions of a
+// flow get the same mark. An ICMP error is hashed by the packet it
+// quotes; fragments and ICMP are hashed without ports.
+
+// HMARK flag bits (XT_HMARK_*), also the option ids.
+const (
+	hmSrcMask = iota
+	hmDstMask
+	hmSPI
+	hmSPIMask
+	hmSport
+	hmDport
+	hmSportMask
+	hmDportMask
+	hmProtoMask
+	hmRnd
+	hmMod
+	hmOffset
+	hmCT
+)
+
+type hmarkTarget struct {
+	flags             uint32
+	srcMask, dstMask  uint32 // host order
+	portMask, portSet [4]byte
+	protoMask         uint16
+	rnd, mod, offset  uint32
+	srcBits, dstBits  int
+}
+
+func init() {
+	RegisterTarget(&TargetType{
+		Name:   "HMARK",
+		Family: IPv4,
+		Options: []Option{
+			{Name: "hmark-tuple", Arg: OneArg},
+			{Name: "hmark-src-prefix", Arg: OneArg},
+			{Name: "hmark-dst-prefix", Arg: OneArg},
+			{Name: "hmark-sport-mask", Arg: OneArg},
+			{Name: "hmark-dport-mask", Arg: OneArg},
+			{Name: "hmark-spi-mask", Arg: OneArg},
+			{Name: "hmark-sport", Arg: OneArg},
+			{Name: "hmark-dport", Arg: OneArg},
+			{Name: "hmark-spi", Arg: OneArg},
+			{Name: "hmark-proto-mask", Arg: OneArg},
+			{Name: "hmark-rnd", Arg: OneArg},
+			{Name: "hmark-mod", Arg: OneArg, Mandatory: true},
+			{Name: "hmark-offset", Arg: OneArg},
+		},
+		New: func() Target { return &hmarkTarget{} },
+	})
+}
+
+func (t *hmarkTarget) setTuple(w string) bool {
+	l := strings.ToLower(w)
+	switch {
+	case l == "":
+		return false
+	case strings.HasPrefix("ct", l):
+		t.flags |= 1 << hmCT
+	case strings.HasPrefix("src", l):
+		t.srcMask, t.srcBits = 0xffffffff, 32
+		t.flags |= 1 << hmSrcMask
+	case strings.HasPrefix("dst", l):
+		t.dstMask, t.dstBits = 0xffffffff, 32
+		t.flags |= 1 << hmDstMask
+	case strings.HasPrefix("sport", l):
+		t.portMask[0], t.portMask[1] = 0xff, 0xff
+		t.flags |= 1 << hmSportMask
+	case strings.HasPrefix("dport", l):
+		t.portMask[2], t.portMask[3] = 0xff, 0xff
+		t.flags |= 1 << hmDportMask
+	case strings.HasPrefix("proto", l):
+		t.protoMask = 0xffff
+		t.flags |= 1 << hmProtoMask
+	case strings.HasPrefix("spi", l):
+		t.portMask = [4]byte{0xff, 0xff, 0xff, 0xff}
+		t.flags |= 1 << hmSPIMask
+	default:
+		return false
+	}
+	return true
+}
+
+// Parse implements Parser.
+func (t *hmarkTarget) Parse(opt, arg string, invert bool, more *Args) error {
+	switch opt {
+	case "hmark-tuple":
+		for _, w := range strings.Split(arg, ",") {
+			if !t.setTuple(w) {
+				return Errorf("bad --hmark-tuple type %q: use ct, src, dst, sport, dport, proto, spi separated by commas", w)
+			}
+		}
+		return nil
+	case "hmark-src-prefix", "hmark-dst-prefix":
+		_, mask, err := ParseIPv4Mask("0.0.0.0/" + arg)
+		if err != nil {
+			return Errorf("bad --%s %q: write a prefix length 0-32", opt, arg)
+		}
+		if opt == "hmark-src-prefix" {
+			t.srcMask, t.srcBits = U32(mask), MaskLen(mask)
+			t.flags |= 1 << hmSrcMask
+		} else {
+			t.dstMask, t.dstBits = U32(mask), MaskLen(mask)
+			t.flags |= 1 << hmDstMask
+		}
+		return nil
+	}
+	max := uint64(0xffffffff)
+	switch opt {
+	case "hmark-sport-mask", "hmark-dport-mask", "hmark-sport", "hmark-dport", "hmark-proto-mask":
+		max = 0xffff
+	}
+	min := uint64(0)
+	if opt == "hmark-mod" {
+		min = 1
+	}
+	v, err := ParseUint(arg, min, max)
+	if err != nil {
+		return Errorf("bad --%s: %v", opt, err)
+	}
+	switch opt {
+	case "hmark-sport-mask":
+		binary.BigEndian.PutUint16(t.portMask[0:], uint16(v))
+		t.flags |= 1 << hmSportMask
+	case "hmark-dport-mask":
+		binary.BigEndian.PutUint16(t.portMask[2:], uint16(v))
+		t.flags |= 1 << hmDportMask
+	case "hmark-spi-mask":
+		binary.BigEndian.PutUint32(t.portMask[:], uint32(v))
+		t.flags |= 1 << hmSPIMask
+	case "hmark-sport":
+		binary.BigEndian.PutUint16(t.portSet[0:], uint16(v))
+		t.flags |= 1 << hmSport
+	case "hmark-dport":
+		binary.BigEndian.PutUint16(t.portSet[2:], uint16(v))
+		t.flags |= 1 << hmDport
+	case "hmark-spi":
+		binary.BigEndian.PutUint32(t.portSet[:], uint32(v))
+		t.flags |= 1 << hmSPI
+	case "hmark-proto-mask":
+		t.protoMask = uint16(v)
+		t.flags |= 1 << hmProtoMask
+	case "hmark-rnd":
+		t.rnd = uint32(v)
+		t.flags |= 1 << hmRnd
+	case "hmark-mod":
+		t.mod = uint32(v)
+		t.flags |= 1 << hmMod
+	case "hmark-offset":
+		t.offset = uint32(v)
+		t.flags |= 1 << hmOffset
+	}
+	return nil
+}
+
+func (t *hmarkTarget) has(bit int) bool { return t.flags&(1<<bit) != 0 }
+
+// Finish implements Parser: iptables' HMARK_check and the kernel's.
+func (t *hmarkTarget) Finish(r *RuleInfo) error {
+	if !t.has(hmRnd) {
+		return Errorf("HMARK needs --hmark-rnd")
+	}
+	if t.has(hmSPIMask) && (t.has(hmSportMask) || t.has(hmDportMask)) {
+		return Errorf("HMARK: --hmark-spi-mask cannot be combined with --hmark-sport-mask or --hmark-dport-mask")
+	}
+	if t.has(hmSPI) && (t.has(hmSport) || t.has(hmDport)) {
+		return Errorf("HMARK: --hmark-spi cannot be combined with --hmark-sport or --hmark-dport")
+	}
+	const pkt = 1<<hmSrcMask | 1<<hmDstMask | 1<<hmSPIMask | 1<<hmSportMask | 1<<hmDportMask | 1<<hmProtoMask | 1<<hmSport | 1<<hmDport | 1<<hmSPI
+	if t.flags&(pkt|1<<hmCT) == 0 {
+		return Errorf("HMARK needs --hmark-tuple (or the masks it stands for)")
+	}
+	return nil
+}
+
+// Save implements Parser.
+func (t *hmarkTarget) Save(b *strings.Builder) {
+	if t.has(hmSrcMask) {
+		fmt.Fprintf(b, " --hmark-src-prefix %d", t.srcBits)
+	}
+	if t.has(hmDstMask) {
+		fmt.Fprintf(b, " --hmark-dst-prefix %d", t.dstBits)
+	}
+	pm, ps := t.portMask[:], t.portSet[:]
+	if t.has(hmSportMask) {
+		fmt.Fprintf(b, " --hmark-sport-mask 0x%04x", binary.BigEndian.Uint16(pm[0:]))
+	}
+	if t.has(hmDportMask) {
+		fmt.Fprintf(b, " --hmark-dport-mask 0x%04x", binary.BigEndian.Uint16(pm[2:]))
+	}
+	if t.has(hmSPIMask) {
+		fmt.Fprintf(b, " --hmark-spi-mask 0x%08x", binary.BigEndian.Uint32(pm))
+	}
+	if t.has(hmSport) {
+		fmt.Fprintf(b, " --hmark-sport 0x%04x", binary.BigEndian.Uint16(ps[0:]))
+	}
+	if t.has(hmDport) {
+		fmt.Fprintf(b, " --hmark-dport 0x%04x", binary.BigEndian.Uint16(ps[2:]))
+	}
+	if t.has(hmSPI) {
+		fmt.Fprintf(b, " --hmark-spi 0x%08x", binary.BigEndian.Uint32(ps))
+	}
+	if t.has(hmProtoMask) {
+		fmt.Fprintf(b, " --hmark-proto-mask 0x%02x", t.protoMask)
+	}
+	if t.has(hmRnd) {
+		fmt.Fprintf(b, " --hmark-rnd 0x%08x", t.rnd)
+	}
+	if t.has(hmMod) {
+		fmt.Fprintf(b, " --hmark-mod %d", t.mod)
+	}
+	if t.has(hmOffset) {
+		fmt.Fprintf(b, " --hmark-offset %d", t.offset)
+	}
+	if t.has(hmCT) {
+		b.WriteString(" --hmark-tuple ct")
+	}
+}
+
+// Print implements Parser.
+func (t *hmarkTarget) Print(b *strings.Builder, numeric bool) {
+	b.WriteString(" HMARK ")
+	if t.has(hmMod) {
+		fmt.Fprintf(b, "mod %d ", t.mod)
+	}
+	if t.has(hmOffset) {
+		fmt.Fprintf(b, "+ 0x%x ", t.offset)
+	}
+	if t.has(hmCT) {
+		b.WriteString("ct, ")
+	}
+	if t.has(hmSrcMask) {
+		fmt.Fprintf(b, "src-prefix %d ", t.srcBits)
+	}
+	if t.has(hmDstMask) {
+		fmt.Fprintf(b, "dst-prefix %d ", t.dstBits)
+	}
+	pm, ps := t.portMask[:], t.portSet[:]
+	if t.has(hmSportMask) {
+		fmt.Fprintf(b, "sport-mask 0x%x ", binary.BigEndian.Uint16(pm[0:]))
+	}
+	if t.has(hmDportMask) {
+		fmt.Fprintf(b, "dport-mask 0x%x ", binary.BigEndian.Uint16(pm[2:]))
+	}
+	if t.has(hmSPIMask) {
+		fmt.Fprintf(b, "spi-mask 0x%x ", binary.BigEndian.Uint32(pm))
+	}
+	if t.has(hmSport) {
+		fmt.Fprintf(b, "sport 0x%x ", binary.BigEndian.Uint16(ps[0:]))
+	}
+	if t.has(hmDport) {
+		fmt.Fprintf(b, "dport 0x%x ", binary.BigEndian.Uint16(ps[2:]))
+	}
+	if t.has(hmSPI) {
+		fmt.Fprintf(b, "spi 0x%x ", binary.BigEndian.Uint32(ps))
+	}
+	if t.has(hmProtoMask) {
+		fmt.Fprintf(b, "proto-mask 0x%x ", t.protoMask)
+	}
+	if t.has(hmRnd) {
+		fmt.Fprintf(b, "rnd 0x%x ", t.rnd)
+	}
+}
+
+// hmarkPortsOffset is proto_ports_offset: where the 32 bits HMARK hashes
+// as ports start in the transport header, or -1 for none.
+func hmarkPortsOffset(proto uint8) int {
+	switch proto {
+	case 6, 17, 33, 132, 136, 50: // TCP UDP DCCP SCTP UDP-Lite ESP
+		return 0
+	case 51: // AH
+		return 4
+	}
+	return -1
+}
+
+// hash is hmark_hash on a tuple: addresses in host order, ports as the
+// 32 bits lie in memory read as a little-endian word (as on x86), the
+// protocol.
+func (t *hmarkTarget) hash(src, dst uint32, ports [4]byte, proto uint8) uint32 {
+	var v32 uint32
+	for i := range ports {
+		ports[i] = ports[i]&t.portMask[i] | t.portSet[i]
+	}
+	s16 := binary.LittleEndian.Uint16(ports[0:])
+	d16 := binary.LittleEndian.Uint16(ports[2:])
+	if d16 < s16 {
+		s16, d16 = d16, s16
+	}
+	v32 = uint32(s16) | uint32(d16)<<16
+	if dst < src {
+		src, dst = dst, src
+	}
+	h := Jhash3Words(src, dst, v32, t.rnd)
+	h ^= uint32(proto) & uint32(t.protoMask)
+	return ReciprocalScale(h, t.mod) + t.offset
+}
+
+// Compile implements Target.
+func (t *hmarkTarget) Compile(c *Compiler) (Action, error) {
+	r := *t
+	return ActionFunc(func(c *Ctx) Verdict {
+		if r.has(hmCT) {
+			if c.Conn == nil {
+				return Continue
+			}
+			osrc, _, osport, _ := c.Conn.Tuple(0)
+			rsrc, _, rsport, _ := c.Conn.Tuple(1)
+			var ports [4]byte
+			proto := c.Conn.Proto()
+			if proto != 1 {
+				binary.BigEndian.PutUint16(ports[0:], osport)
+				binary.BigEndian.PutUint16(ports[2:], rsport)
+			} else {
+				ports = [4]byte{}
+				r2 := r
+				r2.portMask, r2.portSet = [4]byte{}, [4]byte{}
+				c.Mark = r2.hash(U32(osrc)&r.srcMask, U32(rsrc)&r.dstMask, ports, proto)
+				return Continue
+			}
+			c.Mark = r.hash(U32(osrc)&r.srcMask, U32(rsrc)&r.dstMask, ports, proto)
+			return Continue
+		}
+		p := c.Pkt
+		if p == nil {
+			return Continue
+		}
+		d := rejectData(p)
+		off := 0
+		if len(d) < 20 {
+			return Continue
+		}
+		ihl := int(d[0]&0x0f) * 4
+		if d[9] == 1 && len(d) >= ihl+8 && icmpIsErrorMsg(d[ihl]) && len(d) >= ihl+8+20 {
+			off = ihl + 8 // hash the packet an ICMP error quotes
+			ihl = int(d[off]&0x0f) * 4
+		}
+		ih := d[off:]
+		src := binary.BigEndian.Uint32(ih[12:]) & r.srcMask
+		dst := binary.BigEndian.Uint32(ih[16:]) & r.dstMask
+		proto := ih[9]
+		var ports [4]byte
+		portsOK := false
+		if proto != 1 && binary.BigEndian.Uint16(ih[6:])&0x3fff == 0 {
+			if po := hmarkPortsOffset(proto); po >= 0 && len(d) >= off+ihl+po+4 {
+				copy(ports[:], d[off+ihl+po:])
+				portsOK = true
+			}
+		}
+		if !portsOK {
+			r2 := r
+			r2.portMask, r2.portSet = [4]byte{}, [4]byte{}
+			c.Mark = r2.hash(src, dst, ports, proto)
+			return Continue
+		}
+		c.Mark = r.hash(src, dst, ports, proto)
+		return Continue
+	}), nil
+}
+
+// icmpIsErrorMsg is the kernel's icmp_is_err: the ICMP types that quote
+// a packet (destination unreachable, source quench, redirect, time
+// exceeded, parameter problem).
+func icmpIsErrorMsg(typ uint8) bool {
+	switch typ {
+	case 3, 4, 5, 11, 12:
+		return true
+	}
+	return false
+}
