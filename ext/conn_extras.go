@@ -33,10 +33,12 @@ type ConnTuple struct {
 // (the kernel's nf_conncount) needs: whether a connection counted earlier
 // still exists. The conntrack package's table implements it.
 type ConnTable interface {
-	// ConnAlive reports whether the table holds a connection whose
+	// ConnAlive reports whether the table holds a confirmed connection
+	// (one in its hash, as nf_conntrack_find_get finds them) whose
 	// original-direction tuple is t in zone zone and that still counts:
-	// nf_conncount drops connections that are gone and, for TCP, those in
-	// TIME_WAIT or CLOSE (its already_closed check).
+	// nf_conncount drops connections that are gone or were never
+	// confirmed and, for TCP, those in TIME_WAIT or CLOSE (its
+	// already_closed check).
 	ConnAlive(t ConnTuple, zone uint16) bool
 }
 
