@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Proto is an IP protocol number as a packet description gives it. In
@@ -333,10 +334,14 @@ func checkAddr(field string, a netip.Addr) error {
 }
 
 // checkIfName applies the kernel's dev_valid_name: 1-15 bytes, not "."
-// or "..", no '/', ':' or white space.
+// or "..", no '/', ':', white space or NUL; and, unlike the kernel, wants
+// UTF-8, because the name must survive the JSON and text forms.
 func checkIfName(s string) error {
-	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n\v\f\r") {
+	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n\v\f\r\x00") {
 		return fmt.Errorf("interface name %q: the kernel allows 1-15 characters, not \".\" or \"..\", without '/', ':' or spaces", s)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("interface name %q: not valid UTF-8", s)
 	}
 	return nil
 }
@@ -566,6 +571,10 @@ func ParseDescLine(line []byte) (Desc, error) {
 	}
 	if !has("in") && !d.Local {
 		return Desc{}, errors.New(`missing field "in" (or "local":true for a packet the host sends)`)
+	}
+	if has("in") && d.In == "" {
+		// Validate reads "" as "not given"; here it was given.
+		return Desc{}, errors.New(`field "in": "" is not an interface name`)
 	}
 	if hasPorts(d.Proto) {
 		for _, f := range []string{"sport", "dport"} {
@@ -800,6 +809,8 @@ type LineError struct {
 	Err  error
 }
 
+// Error returns "FILE:LINE: message", or "line LINE: message" when File
+// is empty.
 func (e *LineError) Error() string {
 	if e.File != "" {
 		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)

@@ -288,6 +288,7 @@ func TestParseDescLineErrors(t *testing.T) {
 		{`{"in":"eth0",}`, `invalid JSON`},
 		{`{` + tcp + `,"delay_ms":-1}`, `"delay_ms": -1 is negative`},
 		{`{` + tcp + `,"local":true}`, `"in" and "local" exclude each other`},
+		{`{"in":"","src":"0.0.0.0","dst":"0.0.0.0","proto":0}`, `field "in": "" is not an interface name`},
 	}
 	for _, tt := range tests {
 		_, err := ParseDescLine([]byte(tt.line))

@@ -7,33 +7,6 @@ import (
 	"strings"
 )
 
-// The short form is the one-line packet description typed on the
-// command line:
-//
-//	[IFACE | local] PROTO SRC[:PORT] > DST[:PORT] [WORDS...]
-//
-// for example
-//
-//	eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
-//	wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40
-//	eth0 icmp 198.51.100.9 > 198.51.100.1 echo-request delay_ms=1000
-//	eth0 icmp 203.0.113.80 > 198.51.100.1 type 3 code 3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434
-//	local tcp 198.51.100.1:22 > 203.0.113.7:40000 SA
-//
-// The words after the destination, in any order:
-//
-//   - tcp flags: letters from FSRPAUEC ("S", "SA", "FPA"), or "none" for
-//     no flag (absent: the default, S);
-//   - icmp type and code: "type N [code M]", "N/M", or an iptables
-//     --icmp-type name ("echo-request", "port-unreachable", ...);
-//   - "inner PROTO SRC:PORT > DST:PORT": the packet an icmp error quotes;
-//   - "df", "mf": set those IP flags;
-//   - KEY=VALUE for any other field of Desc, by its JSON name: seq, ack,
-//     window, len, ttl, tos, id, df, frag_off, mf, src_mac, delay_ms,
-//     flags, type, code. Numbers are decimal, or hexadecimal with 0x.
-//
-// A '>' may touch the addresses ("1.2.3.4:5>6.7.8.9:10").
-
 // ShortError is an error in a short-form packet description, located at
 // one word.
 type ShortError struct {
@@ -43,6 +16,8 @@ type ShortError struct {
 	Msg   string
 }
 
+// Error returns `word N "WORD" (column C): message`, or
+// "at end (column C): message" when Word is empty.
 func (e *ShortError) Error() string {
 	if e.Word == "" {
 		return fmt.Sprintf("at end (column %d): %s", e.Col, e.Msg)
@@ -104,12 +79,38 @@ func (p *shortParser) next(want string) (string, error) {
 	return p.ws[p.i-1].s, nil
 }
 
-// ParseShort parses the one-line short form described above into a
-// Desc, checked with Validate. The interface may be left out (In == ""
-// and Local false: the caller decides where such a packet arrives).
-// tcp and udp need both ports, other protocols take none; icmp needs a
-// type. Each field may be given once. Errors are *ShortError values
-// naming the word at fault and its position.
+// ParseShort parses the short form, the one-line packet description
+// typed on the command line, into a Desc checked with Validate:
+//
+//	[IFACE | local] PROTO SRC[:PORT] > DST[:PORT] [WORDS...]
+//
+// for example
+//
+//	eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
+//	wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40
+//	eth0 icmp 198.51.100.9 > 198.51.100.1 echo-request delay_ms=1000
+//	eth0 icmp 203.0.113.80 > 198.51.100.1 type 3 code 3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434
+//	local tcp 198.51.100.1:22 > 203.0.113.7:40000 SA
+//
+// The words after the destination, in any order:
+//
+//   - tcp flags: letters from FSRPAUEC ("S", "SA", "FPA"), or "none" for
+//     no flag (absent: the default, S);
+//   - icmp type and code: "type N [code M]", "N/M", or an iptables
+//     --icmp-type name ("echo-request", "port-unreachable", ...);
+//   - "inner PROTO SRC:PORT > DST:PORT": the packet an icmp error quotes;
+//   - "df", "mf": set those IP flags;
+//   - KEY=VALUE for any other field of Desc, by its JSON name: seq, ack,
+//     window, len, ttl, tos, id, df, frag_off, mf, src_mac, delay_ms,
+//     flags, type, code. Numbers are decimal, or hexadecimal with 0x.
+//
+// A '>' may touch the addresses ("1.2.3.4:5>6.7.8.9:10").
+//
+// The interface may be left out (In == "" and Local false: the caller
+// decides where such a packet arrives). tcp and udp need both ports,
+// other protocols take none; icmp needs a type. Each field may be given
+// once. Errors are *ShortError values naming the word at fault and its
+// position.
 func ParseShort(s string) (Desc, error) {
 	p := &shortParser{ws: splitShort(s), end: len(s) + 1}
 	var d Desc
@@ -470,8 +471,10 @@ func parseICMPWord(w string) (typ, code uint8, ok bool) {
 	return 0, 0, false
 }
 
-// String returns d in the short form, such that ParseShort gives d back
-// for every d that Validate accepts: the interface ("local", or nothing
+// String returns d in the short form (see ParseShort), such that ParseShort gives d back
+// for every d that Validate accepts, except for interface names the form
+// cannot carry ("local", and names with '>', which the kernel allows but
+// which read as the keyword and the arrow): the interface ("local", or nothing
 // when neither is set), protocol, endpoints, then tcp flags (only when
 // Flags is set; "none" for no flag), the icmp type as "type N" with
 // " code M" when M is not 0, inner, and KEY=VALUE (df, mf as bare words)

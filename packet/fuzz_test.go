@@ -1,0 +1,245 @@
+package packet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary bytes to Decode and checks that it never
+// panics and that what it reports is true of the bytes: a success means
+// a usable header, L4OK and L4Fixed promise the bytes the kernel would
+// read, the accessors stay inside Data, and the rewrites keep checksums
+// verifiable.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S",
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 PA len=10",
+		"eth0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40",
+		"eth0 icmp 198.51.100.9 > 198.51.100.1 type 8",
+		"eth0 icmp 203.0.113.80 > 198.51.100.1 3/3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434",
+		"eth0 tcp 203.0.113.7:1 > 198.51.100.1:2 S frag_off=3 mf",
+		"eth0 47 203.0.113.7 > 198.51.100.1 len=3",
+	} {
+		f.Add(mustBuild(f, s))
+	}
+	f.Add([]byte{0x45, 0, 0, 20})
+	f.Add([]byte{0x4f, 0, 0, 60, 0, 0, 0, 0, 64, 6})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		orig := append([]byte(nil), data...)
+		var p Packet
+		err := p.Decode(data)
+		if !bytes.Equal(data, orig) {
+			t.Fatal("Decode changed its input")
+		}
+		if err != nil {
+			if !reflect.DeepEqual(p, Packet{}) {
+				t.Fatalf("error %v left a non-zero Packet", err)
+			}
+			_ = p.Summary()
+			return
+		}
+		// A success means a header the kernel's ip_rcv would accept.
+		if len(data) < 20 || data[0]>>4 != 4 || p.HdrLen < 20 || p.HdrLen > p.TotalLen ||
+			p.TotalLen > len(data) || len(p.Data) != p.TotalLen || len(p.L4) != p.TotalLen-p.HdrLen {
+			t.Fatalf("inconsistent header: hdr %d total %d data %d", p.HdrLen, p.TotalLen, len(data))
+		}
+		if p.L4OK && !p.L4Fixed {
+			t.Fatal("L4OK without L4Fixed")
+		}
+		if p.L4Fixed && p.FragOff != 0 {
+			t.Fatal("transport header claimed for a later fragment")
+		}
+		if p.L4Fixed {
+			need := map[uint8]int{ProtoTCP: 20, ProtoUDP: 8, ProtoICMP: 8}[p.Proto]
+			if len(p.L4) < need {
+				t.Fatalf("L4Fixed with %d bytes for proto %d", len(p.L4), p.Proto)
+			}
+		}
+		if p.L4OK && p.Proto == ProtoTCP && (p.TCPDoff < 20 || p.TCPDoff > len(p.L4)) {
+			t.Fatalf("L4OK with data offset %d and %d bytes", p.TCPDoff, len(p.L4))
+		}
+		if !p.L4Fixed && (p.SrcPort|p.DstPort|p.Window|p.ICMPID|p.ICMPSeq) != 0 {
+			t.Fatal("transport fields set without a transport header")
+		}
+		within := func(s []byte) bool {
+			if len(s) == 0 {
+				return true
+			}
+			for i := range p.Data {
+				if &p.Data[i] == &s[0] {
+					return i+len(s) <= len(p.Data)
+				}
+			}
+			return false
+		}
+		if !within(p.TCPOptions()) || !within(p.Payload()) {
+			t.Fatal("accessor outside Data")
+		}
+		_ = p.Summary()
+		_ = p.IsICMPError()
+
+		// Rewrites after a FixChecksums keep both checksums right.
+		p.FixChecksums()
+		if !p.IPChecksumOK() {
+			t.Fatal("IP checksum wrong after FixChecksums")
+		}
+		l4ok := p.L4ChecksumOK()
+		p.SetSrc(a1)
+		p.SetDst(a2)
+		p.SetSrcPort(1234)
+		p.SetDstPort(4321)
+		p.SetICMPID(77)
+		if !p.IPChecksumOK() {
+			t.Fatal("IP checksum wrong after rewrites")
+		}
+		if l4ok && !p.L4ChecksumOK() {
+			t.Fatal("transport checksum wrong after rewrites")
+		}
+		var q Packet
+		if err := q.Decode(data); err != nil {
+			t.Fatalf("rewritten packet no longer decodes: %v", err)
+		}
+		q.Data, q.L4 = p.Data, p.L4
+		if !reflect.DeepEqual(p, q) {
+			t.Fatalf("rewrite fields out of step with the bytes:\n%+v\n%+v", p, q)
+		}
+	})
+}
+
+// FuzzParseShort checks that ParseShort never panics, that every Desc
+// it accepts prints back to a string that parses to the same Desc, and
+// that it builds into a packet that decodes to what it says.
+func FuzzParseShort(f *testing.F) {
+	for _, s := range []string{
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S",
+		"local tcp 198.51.100.1:22>203.0.113.7:40000 SA seq=5 ack=0x10",
+		"wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40 ttl=1 df mf frag_off=3",
+		"eth0 icmp 198.51.100.9 > 198.51.100.1 echo-request delay_ms=1000",
+		"eth0 icmp 203.0.113.80 > 198.51.100.1 type 3 code 3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434",
+		"eth0 47 203.0.113.7 > 198.51.100.1 len=4 src_mac=02:00:00:00:01:01",
+		"tcp 1.2.3.4:1 > 1.2.3.5:2 none",
+		"",
+		">",
+		"6 6 1.2.3.4:1 > 1.2.3.5:2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseShort(s)
+		if err != nil {
+			if _, ok := err.(*ShortError); !ok {
+				t.Fatalf("error %T is not a *ShortError: %v", err, err)
+			}
+			return
+		}
+		checkDesc(t, d)
+		back, err := ParseShort(d.String())
+		if err != nil {
+			t.Fatalf("%q prints as %q, which does not parse: %v", s, d.String(), err)
+		}
+		if !reflect.DeepEqual(back, d) {
+			t.Fatalf("%q prints as %q, which parses differently:\n%+v\n%+v", s, d.String(), d, back)
+		}
+		// The JSON form says the same (it needs "in" or "local").
+		if d.In == "" && !d.Local {
+			return
+		}
+		out, _ := d.MarshalJSON()
+		j, err := ParseDescLine(out)
+		if err != nil || !reflect.DeepEqual(j, d) {
+			t.Fatalf("%q marshals as %s, which parses as %+v, %v", s, out, j, err)
+		}
+	})
+}
+
+// FuzzParseDescLine checks that ParseDescLine never panics, that every
+// Desc it accepts marshals to a line that parses to the same Desc, and
+// that it builds.
+func FuzzParseDescLine(f *testing.F) {
+	for _, e := range packetsMDExamples {
+		f.Add([]byte(e.line))
+	}
+	for _, s := range []string{
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2,"flags":"","seq":0,"ttl":0,"id":0,"window":0,"ack":0}`,
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"47","len":3,"tos":255,"df":true,"mf":true,"frag_off":8191}`,
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":6,"sport":1,"dport":2,"src_mac":"02:00:00:00:01:01","delay_ms":5}`,
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2,"sport":3}`,
+		`{"in":"eth0"} trailing`,
+		`{"inner":{"inner":1}}`,
+		`null`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		d, err := ParseDescLine(line)
+		if err != nil {
+			return
+		}
+		checkDesc(t, d)
+		out, err := d.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseDescLine(out)
+		if err != nil {
+			t.Fatalf("%s marshals as %s, which does not parse: %v", line, out, err)
+		}
+		if !reflect.DeepEqual(back, d) {
+			t.Fatalf("%s marshals as %s, which parses differently:\n%+v\n%+v", line, out, d, back)
+		}
+		// The short form says the same, for the names it can carry.
+		if d.In == "local" || strings.Contains(d.In, ">") {
+			return
+		}
+		short, err := ParseShort(d.String())
+		if err != nil || !reflect.DeepEqual(short, d) {
+			t.Fatalf("%s prints as %q, which parses as %+v, %v", line, d.String(), short, err)
+		}
+	})
+}
+
+// checkDesc builds a valid Desc and checks the packet against it.
+func checkDesc(t *testing.T, d Desc) {
+	t.Helper()
+	b, err := d.Build(3)
+	if err != nil {
+		t.Fatalf("accepted %+v but Build fails: %v", d, err)
+	}
+	var p Packet
+	if err := p.Decode(b); err != nil {
+		t.Fatalf("built packet does not decode: %v", err)
+	}
+	if p.Src != d.Src || p.Dst != d.Dst || p.Proto != uint8(d.Proto) || p.TotalLen != len(b) ||
+		p.FragOff != d.FragOff || p.MF != d.MF || p.DF != d.DF || p.TOS != d.TOS {
+		t.Fatalf("built packet %+v does not match %+v", p, d)
+	}
+	if !p.IPChecksumOK() {
+		t.Fatal("built packet has a bad IP checksum")
+	}
+	if d.FragOff == 0 && !d.MF {
+		if !p.L4OK || !p.L4ChecksumOK() {
+			t.Fatalf("built packet: L4OK %v, checksum ok %v", p.L4OK, p.L4ChecksumOK())
+		}
+		switch d.Proto {
+		case ProtoTCP, ProtoUDP:
+			if p.SrcPort != d.Sport || p.DstPort != d.Dport {
+				t.Fatal("ports differ")
+			}
+			if d.Proto == ProtoTCP && p.TCPFlags != uint8(d.TCPFlagBits()) {
+				t.Fatal("flags differ")
+			}
+		case ProtoICMP:
+			if p.ICMPType != d.Type || p.ICMPCode != d.Code {
+				t.Fatal("icmp type/code differ")
+			}
+		}
+	}
+	if d.Proto == ProtoUDP {
+		if got := int(binary.BigEndian.Uint16(p.L4[4:])); got != 8+d.Len {
+			t.Fatalf("udp length %d, want %d", got, 8+d.Len)
+		}
+	}
+}
