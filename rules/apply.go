@@ -28,7 +28,16 @@ func (rs *Ruleset) Apply(c *Command) error {
 
 func (rs *Ruleset) chainErr(c *Command, name string, t *Table) error {
 	msg := fmt.Sprintf("chain %q does not exist in table %s", name, t.Name)
-	d := &Diag{Pos: c.Pos, Word: name, Msg: msg}
+	pos := c.Pos
+	if name == c.Chain && c.ChainPos.Line != 0 {
+		pos = c.ChainPos
+	}
+	for _, r := range c.Rules {
+		if r.Verdict == name && r.TargetPos.Line != 0 {
+			pos = r.TargetPos
+		}
+	}
+	d := &Diag{Pos: pos, Word: name, Msg: msg}
 	var names []string
 	for _, ch := range t.Chains {
 		names = append(names, ch.Name)
@@ -60,6 +69,7 @@ func (rs *Ruleset) chainErr(c *Command, name string, t *Table) error {
 		d.Fix = "-t " + pick
 	} else {
 		d.Msg += fmt.Sprintf("; create it first with -N %s", name)
+		d.Assume = "-N " + name
 	}
 	return d
 }
@@ -94,7 +104,11 @@ func (rs *Ruleset) apply(c *Command) error {
 					if r.Goto {
 						return rs.chainErr(c, r.Verdict, t)
 					}
-					d := &Diag{Pos: c.Pos, Word: r.Verdict, Msg: fmt.Sprintf("-j %s: no such target, and no chain of that name in table %s", r.Verdict, t.Name)}
+					pos := c.Pos
+					if r.TargetPos.Line != 0 {
+						pos = r.TargetPos
+					}
+					d := &Diag{Pos: pos, Word: r.Verdict, Msg: fmt.Sprintf("-j %s: no such target, and no chain of that name in table %s", r.Verdict, t.Name)}
 					cands := append(ext.TargetNames(rs.Family), "ACCEPT", "DROP", "RETURN", "QUEUE")
 					for _, ch := range t.Chains {
 						if !ch.Builtin {
@@ -104,6 +118,9 @@ func (rs *Ruleset) apply(c *Command) error {
 					if s := suggest(r.Verdict, cands); s != "" {
 						d.Msg += fmt.Sprintf(" (did you mean %s?)", s)
 						d.Fix = s
+					} else {
+						d.Msg += fmt.Sprintf("; create the chain first with -N %s", r.Verdict)
+						d.Assume = "-N " + r.Verdict
 					}
 					return d
 				}

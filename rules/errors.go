@@ -59,6 +59,9 @@ type Diag struct {
 	// enough to offer one; FixLine the whole corrected line.
 	Fix     string
 	FixLine string
+	// Assume is a stand-in value that lets a checker read on past a
+	// placeholder (never offered to the user as a fix).
+	Assume string
 }
 
 // Error makes Diag an error value.

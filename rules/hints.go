@@ -159,16 +159,28 @@ var legacyMatches = map[string]string{
 	"random": "-m statistic --mode random --probability P",
 }
 
+// DescribeTypographic explains a word that starts with a typographic
+// dash: the message, and the word(s) to write instead. ok is false when
+// the word has no such dash.
+func DescribeTypographic(word string) (msg, fix string, ok bool) {
+	fixed, ok := FixTypographicDashes(word)
+	if !ok {
+		return "", "", false
+	}
+	msg = fmt.Sprintf("%q starts with a typographic dash (%U) where iptables needs hyphens: write %s", word, []rune(word)[0], fixed)
+	fix = fixed
+	if opt, ph := placeholderIn(fixed); ph != "" {
+		msg = fmt.Sprintf("%q starts with a typographic dash (%U) where iptables needs hyphens, and %q is a placeholder glued to the option: write %s VALUE", word, []rune(word)[0], ph, opt)
+		fix = opt + " " + ph
+	}
+	return msg, fix, true
+}
+
 // hint adds to d what the user most likely meant by the word w.
 func (p *parser) hint(d *Diag, w Word) {
 	t := w.Text
-	if fixed, ok := FixTypographicDashes(t); ok {
-		d.Msg = fmt.Sprintf("%q starts with a typographic dash (%U), not a hyphen: write %s", t, []rune(t)[0], fixed)
-		d.Fix = fixed
-		if opt, ph := placeholderIn(fixed); ph != "" {
-			d.Msg += fmt.Sprintf("; and %q is a placeholder glued to the option: write %s VALUE", ph, opt)
-			d.Fix = opt + " " + ph
-		}
+	if msg, fix, ok := DescribeTypographic(t); ok {
+		d.Msg, d.Fix = msg, fix
 		return
 	}
 	if strings.HasPrefix(t, "--") {
@@ -231,4 +243,16 @@ func anyExtOption(name string) bool {
 		}
 	}
 	return false
+}
+
+// placeholderStandIn is a value that lets a checker read on past a
+// placeholder for an option, chosen by the option's name.
+func placeholderStandIn(opt string) string {
+	switch {
+	case strings.Contains(opt, "port"):
+		return "1"
+	case strings.Contains(opt, "to"), strings.Contains(opt, "addr"), strings.Contains(opt, "src"), strings.Contains(opt, "dst"):
+		return "192.0.2.1"
+	}
+	return "1"
 }

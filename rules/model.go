@@ -168,6 +168,11 @@ type Rule struct {
 
 	Counters Counters
 	Pos      Pos // where the rule was written
+	// TargetPos is where the -j/-g argument was written.
+	TargetPos Pos
+	// Nth is set on rules read from the legacy "-m nth" match (see
+	// legacy.go): its shared counter, every and packet.
+	Nth *NthInfo
 }
 
 // MatchUse is one -m NAME in a rule and its options.

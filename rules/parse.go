@@ -57,6 +57,12 @@ type Command struct {
 	SetCounters *Counters
 
 	Pos Pos // position of the command word (-A ...)
+	// ChainPos is where the chain name was written, for messages.
+	ChainPos Pos
+	// Warnings are things iptables accepts but that are most likely
+	// not what the writer meant (a placeholder as an interface name, a
+	// legacy match ipsift translated).
+	Warnings Diags
 }
 
 // optEntry is one long option in the getopt_long table.
@@ -345,6 +351,15 @@ func (p *parser) dispatch(w Word, e *optEntry, arg *string) error {
 	return p.extOption(w, e, arg, inv, invWord)
 }
 
+// argWord returns the word that held the argument of the option in w:
+// w itself when the argument was attached, else the word after it.
+func (p *parser) argWord(w Word, arg string) Word {
+	if p.i > 0 && p.words[p.i-1].Text == arg && p.words[p.i-1].Pos != w.Pos {
+		return p.words[p.i-1]
+	}
+	return w
+}
+
 func (p *parser) setCommand(w Word, k CommandKind) error {
 	if p.cmd.Kind != CmdNone {
 		return errAt(w, "cannot use %s with %s: one command per line", w.Text, commandLetters[p.cmd.Kind])
@@ -439,6 +454,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return err
 		}
 		p.cmd.Chain = arg
+		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if c == 'N' {
 			if err := validChainName(w, arg); err != nil {
 				return err
@@ -449,6 +465,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return err
 		}
 		p.cmd.Chain = arg
+		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if p.hasArg() {
 			nw := p.takeWord()
 			lo, hi, err := ruleRange(nw)
@@ -462,6 +479,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return err
 		}
 		p.cmd.Chain = arg
+		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if !p.hasArg() {
 			return errAt(w, "-R requires a rule number")
 		}
@@ -476,6 +494,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return err
 		}
 		p.cmd.Chain = arg
+		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		p.cmd.RuleNum = 1
 		if p.hasArg() {
 			nw := p.takeWord()
@@ -530,6 +549,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return err
 		}
 		p.cmd.Chain = arg
+		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if !p.hasArg() {
 			return errAt(w, "-E requires old-chain-name and new-chain-name")
 		}
@@ -546,6 +566,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return errAt(w, "-P requires a chain and a policy")
 		}
 		p.cmd.Chain = arg
+		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		p.cmd.Policy = p.takeWord().Text
 	case 'h':
 		return errAt(w, "-h (help) is not a rule; run `ipsift iptables --help`")
@@ -595,6 +616,11 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		if len(arg) >= 16 {
 			return errAt(w, "interface name `%s' must be shorter than 16 characters", arg)
 		}
+		if looksLikePlaceholder(strings.TrimSuffix(arg, "+")) {
+			aw := p.argWord(w, arg)
+			p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: aw.Pos, Severity: SevWarning, Word: arg,
+				Msg: fmt.Sprintf("%q looks like a placeholder from a how-to, not an interface name: put the real interface here (e.g. eth0, wlan0)", arg)})
+		}
 		if c == 'i' {
 			p.r.In, p.r.InvIn = arg, inv
 		} else {
@@ -609,6 +635,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		if err := p.setCoreOption(w, 'j', inv, invWord); err != nil {
 			return err
 		}
+		p.r.TargetPos = p.argWord(w, arg).Pos
 		return p.jump(w, arg, c == 'g')
 	case 'm':
 		if inv {
@@ -749,6 +776,9 @@ func (p *parser) jump(w Word, name string, isGoto bool) error {
 }
 
 func (p *parser) loadMatch(w Word, name string) error {
+	if name == "nth" {
+		return p.loadNth(w)
+	}
 	t := ext.LookupMatch(name, p.opts.Family)
 	if t == nil {
 		msg := fmt.Sprintf("unknown match %q", name)
@@ -821,6 +851,11 @@ func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord 
 		more.Words = append(more.Words, x.Text)
 	}
 	if err := inst.p.Parse(o.Name, arg, inv, more); err != nil {
+		if looksLikePlaceholder(arg) {
+			aw := p.argWord(w, arg)
+			return &Diag{Pos: aw.Pos, Word: arg, Assume: placeholderStandIn(o.Name),
+				Msg: fmt.Sprintf("%q looks like a placeholder from a how-to: put a real value for --%s here", arg, o.Name)}
+		}
 		return p.extError(w, inst, o.Name, err)
 	}
 	p.i += more.Next
@@ -987,7 +1022,7 @@ func checkPlacement(w Word, what string, proto uint8, tables []string, hooks ext
 			ok = ok || t == table
 		}
 		if !ok {
-			return &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("%s is only valid in the %s table, not %s", what, strings.Join(tables, "/"), table)}
+			return &Diag{Pos: w.Pos, Word: w.Text, Fix: "-t " + tables[0], Msg: fmt.Sprintf("%s is only valid in the %s table, not %s: add -t %s", what, strings.Join(tables, "/"), table, tables[0])}
 		}
 	}
 	if hooks != 0 && ruleHooks != 0 && ruleHooks&^hooks != 0 {
@@ -1020,6 +1055,7 @@ func (p *parser) expandAddresses() error {
 				d := &Diag{Pos: w.Pos, Word: s, Msg: err.Error()}
 				if looksLikePlaceholder(s) {
 					d.Msg = fmt.Sprintf("%q looks like a placeholder from a how-to: put a real address here (e.g. 192.0.2.10 or 192.0.2.0/24)", s)
+					d.Assume = "192.0.2.1"
 				}
 				return nil, d
 			}
