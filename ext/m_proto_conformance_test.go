@@ -21,6 +21,8 @@ import (
 // protoTFiles are the .t files of the matches in this group.
 var protoTFiles = []string{
 	"libxt_tcp.t", "libxt_udp.t", "libipt_icmp.t", "libxt_multiport.t",
+	"libxt_sctp.t", "libxt_dccp.t", "libxt_esp.t", "libipt_ah.t",
+	"libxt_ipcomp.t",
 }
 
 // knownProtoFailures are lines this stand-in decides differently from

@@ -293,3 +293,58 @@ func kToLower(c byte) byte {
 func errNeedProto(match, proto string) error {
 	return errors.New("-m " + match + " needs -p " + proto + " (without !) before it")
 }
+
+// spiRange is the SPI (or CPI) range test of the esp, ah and ipcomp
+// matches: the header's number must lie in [lo, hi], inverted by inv.
+type spiRange struct {
+	lo, hi uint32
+	inv    bool
+}
+
+// parse reads "SPI", "LO:HI", ":HI", "LO:" or ":" (XTTYPE_UINT32RC).
+func (r *spiRange) parse(arg string, invert bool) error {
+	lo, hi, _, err := ParseUintRange(arg, 0, 0xffffffff)
+	if err != nil {
+		return err
+	}
+	r.lo, r.hi, r.inv = uint32(lo), uint32(hi), invert
+	return nil
+}
+
+// full reports a range iptables leaves out of the saved rule.
+func (r spiRange) full() bool { return r.lo == 0 && r.hi == 0xffffffff && !r.inv }
+
+// test is the kernel's spi_match.
+func (r spiRange) test(spi uint32) bool { return (spi >= r.lo && spi <= r.hi) != r.inv }
+
+// save writes " [!] --OPT LO[:HI]".
+func (r spiRange) save(b *strings.Builder, opt string) {
+	if r.inv {
+		b.WriteString(" !")
+	}
+	b.WriteString(" --" + opt + " " + r.String())
+}
+
+// String is "LO" or "LO:HI".
+func (r spiRange) String() string {
+	if r.lo == r.hi {
+		return strconv.FormatUint(uint64(r.lo), 10)
+	}
+	return strconv.FormatUint(uint64(r.lo), 10) + ":" + strconv.FormatUint(uint64(r.hi), 10)
+}
+
+// print writes "spi:[!]N" or "spis:[!]LO:HI" as the -L output of the
+// three matches has it.
+func (r spiRange) print(b *strings.Builder) {
+	if r.lo == r.hi {
+		b.WriteString("spi:")
+	} else {
+		b.WriteString("spis:")
+	}
+	b.WriteString(bangNoSpace(r.inv) + r.String())
+}
+
+// be32 reads a big-endian 32-bit number.
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
