@@ -10,13 +10,15 @@ import (
 // next rule. ipsift has no netlink listener to feed, so the Action only
 // continues; the rule's counters still count, as the kernel's do.
 //
-// Like iptables-legacy, a prefix longer than 63 bytes is cut to 63 (the
-// kernel's field holds 64 with its NUL); iptables-nft keeps up to 127.
+// ipsift follows iptables-nft, the backend Debian and most distributions
+// use: a prefix longer than 127 bytes is cut to 127 (iptables-legacy cuts
+// at 63), and --nflog-range, which never worked, is accepted and dropped
+// (iptables-legacy keeps and prints it).
 
 const (
 	nflogDefaultThreshold = 0
 	nflogCopyLen          = 0x1 // XT_NFLOG_F_COPY_LEN
-	nflogPrefixMax        = 63
+	nflogPrefixMax        = 127
 )
 
 type nflogTarget struct {
@@ -66,8 +68,8 @@ func (t *nflogTarget) Parse(opt, arg string, invert bool, more *Args) error {
 		if err != nil {
 			return Errorf("bad value for --%s: %v", opt, err)
 		}
-		t.len = uint32(v)
 		if opt == "nflog-size" {
+			t.len = uint32(v)
 			t.flags |= nflogCopyLen
 		}
 	}

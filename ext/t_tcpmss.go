@@ -19,9 +19,10 @@ import (
 //     grows the packet by 4 bytes and fixes the IP total length and both
 //     checksums; with data after the header the packet is left alone.
 //
-// The kernel refuses the rule unless it matches only SYN packets
-// (-m tcp --tcp-flags ... SYN); ipsift cannot check that in Finish yet,
-// because RuleInfo does not carry the rule's matches.
+// With iptables-legacy the kernel refuses the rule unless it also
+// matches SYN (-m tcp --tcp-flags ... SYN); with iptables-nft, which
+// ipsift follows, the kernel skips that check (nft_compat), so ipsift
+// accepts the rule either way.
 //
 // For --clamp-mss-to-pmtu the MTU is the smaller of the routes' MTUs
 // towards the packet's destination and back to its source; a Host that
