@@ -217,6 +217,16 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
 	}
+	// ip_forward: a packet whose TTL would run out is dropped before the
+	// FORWARD hook (the kernel answers with time exceeded); the others
+	// go on with their TTL lowered, which FORWARD and POSTROUTING see.
+	if s.pkt.TTL <= 1 {
+		if s.tracer != nil {
+			s.tracer.Event(Event{Kind: EvNote, Text: "TTL exceeded: dropped before FORWARD"})
+		}
+		return Drop
+	}
+	s.pkt.DecTTL()
 	if v, done := e.hook(p, s, ext.Forward, &res.Hits); done {
 		return v
 	}

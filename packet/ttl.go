@@ -1,0 +1,18 @@
+package packet
+
+// DecTTL lowers the IPv4 TTL by one and updates the header checksum
+// incrementally, as the kernel's ip_decrease_ttl does when it forwards a
+// packet. It does nothing to a packet whose TTL is already 0.
+func (p *Packet) DecTTL() {
+	if len(p.Data) < 20 || p.Data[8] == 0 {
+		return
+	}
+	// The TTL is the high byte of the 16-bit word at offset 8; lowering
+	// it by one raises the one's-complement checksum by 0x0100.
+	sum := uint32(p.Data[10])<<8 | uint32(p.Data[11])
+	sum += 0x0100
+	sum = (sum & 0xffff) + sum>>16
+	p.Data[10], p.Data[11] = byte(sum>>8), byte(sum)
+	p.Data[8]--
+	p.TTL = p.Data[8]
+}
