@@ -22,7 +22,8 @@ import (
 var protoTFiles = []string{
 	"libxt_tcp.t", "libxt_udp.t", "libipt_icmp.t", "libxt_multiport.t",
 	"libxt_sctp.t", "libxt_dccp.t", "libxt_esp.t", "libipt_ah.t",
-	"libxt_ipcomp.t",
+	"libxt_ipcomp.t", "libxt_length.t", "libipt_ttl.t", "libxt_tos.t",
+	"libxt_dscp.t", "libxt_ecn.t", "libxt_tcpmss.t",
 }
 
 // knownProtoFailures are lines this stand-in decides differently from
