@@ -242,7 +242,7 @@ func checkTCPSums(t *testing.T, p *packet.Packet) {
 	}
 }
 
-func TestTCPMSS(t *testing.T) {
+func TestTCPMSSTarget(t *testing.T) {
 	set := compileTarget(t, parseTarget(t, "TCPMSS", "--set-mss 1400", "mangle", "FORWARD", 6))
 	// Lowered in place.
 	p := mkTCP("198.51.100.7", "192.0.2.1", ipOpts{}, tcpOpts{flags: packet.TCPSyn, opts: []byte{1, 1, 4, 2, 2, 4, 0x05, 0xb4}})
