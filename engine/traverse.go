@@ -17,12 +17,12 @@ type hotdropper interface {
 
 // matchCore is ip_packet_match: addresses, interfaces, protocol and the
 // fragment flag.
-func (r *rule) matchCore(c *ext.Ctx) bool {
+func (r *rule) matchCore(c *ext.Ctx, src, dst uint32) bool {
 	p := c.Pkt
-	if (ext.U32(p.Src)&r.srcMask != r.src) != r.invSrc {
+	if (src&r.srcMask != r.src) != r.invSrc {
 		return false
 	}
-	if (ext.U32(p.Dst)&r.dstMask != r.dst) != r.invDst {
+	if (dst&r.dstMask != r.dst) != r.invDst {
 		return false
 	}
 	if !r.in.match(c.In) || !r.out.match(c.Out) {
@@ -44,6 +44,9 @@ func (r *rule) matchCore(c *ext.Ctx) bool {
 func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Verdict {
 	c := &s.ctx
 	length := uint64(s.pkt.TotalLen)
+	// The addresses as numbers, once per table (a NAT target can change
+	// them, but only as the verdict of its table).
+	src, dst := ext.U32(s.pkt.Src), ext.U32(s.pkt.Dst)
 	tr := s.tracer
 	if tr != nil {
 		tr.Event(Event{Kind: EvTable, Table: t.name, Chain: start.name, Hook: c.Hook})
@@ -78,7 +81,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		}
 		r := &cur.rules[i]
 		i++
-		if !r.matchCore(c) {
+		if !r.matchCore(c, src, dst) {
 			if tr != nil {
 				tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: r.whyCore(c)})
 			}
