@@ -44,18 +44,35 @@ func init() {
 // into microseconds, as iptables' RATEEST_get_time does: a bare number
 // is already in microseconds.
 func parseRateestTime(s string) (uint32, bool) {
+	// The number strtod would read: sign, digits, fraction, exponent.
 	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.' || s[i] == '+' || s[i] == '-' || s[i] == 'e' || s[i] == 'E') {
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
 		i++
 	}
-	for i > 0 {
-		if _, err := strconv.ParseFloat(s[:i], 64); err == nil {
-			break
-		}
-		i--
+	digits := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i, digits = i+1, digits+1
 	}
-	if i == 0 {
+	if i < len(s) && s[i] == '.' {
+		i++
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i, digits = i+1, digits+1
+		}
+	}
+	if digits == 0 {
 		return 0, false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		j := i + 1
+		if j < len(s) && (s[j] == '+' || s[j] == '-') {
+			j++
+		}
+		if j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+				j++
+			}
+			i = j
+		}
 	}
 	t, _ := strconv.ParseFloat(s[:i], 64)
 	switch strings.ToLower(s[i:]) {
