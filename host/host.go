@@ -336,3 +336,29 @@ func (h *Host) connected(r Route) bool {
 	}
 	return false
 }
+
+// RouteSource returns the address the host sends from towards dst: the
+// address of the route's interface in the same subnet as the next hop,
+// else its first address (the kernel's preferred source). REJECT uses
+// it as the source of ICMP errors about forwarded packets.
+func (h *Host) RouteSource(dst netip.Addr) (netip.Addr, bool) {
+	rt, ok := h.Lookup(dst)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	hop := dst
+	if rt.Gateway.IsValid() {
+		hop = rt.Gateway
+	}
+	return h.SourceFor(rt.Dev, hop)
+}
+
+// RouteMTU returns the MTU of the route to dst. Every interface of the
+// model has the Ethernet MTU of 1500 (loopback 65536, as in Linux).
+// TCPMSS --clamp-mss-to-pmtu uses it.
+func (h *Host) RouteMTU(dst netip.Addr) int {
+	if rt, ok := h.Lookup(dst); ok && rt.Dev == "lo" {
+		return 65536
+	}
+	return 1500
+}

@@ -69,3 +69,16 @@ func TestStringRoundTrip(t *testing.T) {
 		t.Errorf("round trip:\n%s\n%s", h, h2)
 	}
 }
+
+func TestRouteSourceAndMTU(t *testing.T) {
+	h := Default()
+	if a, ok := h.RouteSource(netip.MustParseAddr("203.0.113.7")); !ok || a.String() != "198.51.100.1" {
+		t.Errorf("RouteSource(203.0.113.7) = %v %v", a, ok)
+	}
+	if a, ok := h.RouteSource(netip.MustParseAddr("192.0.2.10")); !ok || a.String() != "192.0.2.1" {
+		t.Errorf("RouteSource(192.0.2.10) = %v %v", a, ok)
+	}
+	if m := h.RouteMTU(netip.MustParseAddr("192.0.2.10")); m != 1500 {
+		t.Errorf("RouteMTU = %d", m)
+	}
+}
