@@ -23,7 +23,9 @@ var protoTFiles = []string{
 	"libxt_tcp.t", "libxt_udp.t", "libipt_icmp.t", "libxt_multiport.t",
 	"libxt_sctp.t", "libxt_dccp.t", "libxt_esp.t", "libipt_ah.t",
 	"libxt_ipcomp.t", "libxt_length.t", "libipt_ttl.t", "libxt_tos.t",
-	"libxt_dscp.t", "libxt_ecn.t", "libxt_tcpmss.t",
+	"libxt_dscp.t", "libxt_ecn.t", "libxt_tcpmss.t", "libipt_iprange.t",
+	"libxt_iprange.t", "libxt_addrtype.t", "libxt_mac.t", "libxt_pkttype.t",
+	"libxt_comment.t", "libipt_realm.t", "libipt_ipvs.t", "libxt_ipvs.t",
 }
 
 // knownProtoFailures are lines this stand-in decides differently from
