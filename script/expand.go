@@ -1,0 +1,886 @@
+package script
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// This file expands words: parameters, arithmetic, quote removal and
+// field splitting. Every byte of an expanded word carries where it came
+// from, so that each resulting argument can be given a position, and
+// where a byte cannot be known the text as written is kept in its place.
+
+// xc is what is known about one byte of an expanded word.
+type xc struct {
+	at   int32 // the source offset to report: the byte itself if written here, else the '$' of its expansion
+	orig int32 // where the byte was written, if elsewhere (an assignment, a caller's argument); -1 if not
+	v    int32 // 1 + index in expander.names of the variable it came from; 0 if none
+	u    int32 // 1 + index in expander.unks if the byte is unknown text kept as written
+	fl   uint8
+}
+
+const (
+	fQuoted  uint8 = 1 << iota // quoted: not split, literal in a pattern
+	fExp                       // from quotes, an escape or an expansion (Word.Quoted)
+	fUnknown                   // cannot be known: text as written
+	fSep                       // separates the elements of an unquoted $@: always splits
+)
+
+func (c xc) off() int { return int(c.at) }
+
+// xbuf is one word being expanded. A quoted "$@" breaks a word into
+// several bufs.
+type xbuf struct {
+	b      []byte
+	c      []xc
+	quoted bool // a quoted part was seen: the word stays even if empty
+	start  int  // where the word starts, for an empty word's position
+}
+
+// xfield is one expanded word after field splitting.
+type xfield struct {
+	b     []byte
+	c     []xc
+	start int
+}
+
+// unk records a part of a word that cannot be known.
+type unk struct {
+	off  int
+	msg  string // the diagnostic, a full sentence
+	subj string // how to name the part in a later message: "`$(cat list)`", "$WAN, which ..."
+}
+
+type expander struct {
+	s     *state
+	bufs  []*xbuf
+	names []string
+	unks  []unk
+}
+
+func (s *state) newExpander() *expander { return &expander{s: s} }
+
+func (e *expander) cur() *xbuf {
+	if len(e.bufs) == 0 {
+		e.bufs = append(e.bufs, &xbuf{})
+	}
+	return e.bufs[len(e.bufs)-1]
+}
+
+func (e *expander) nameIdx(n string) int32 {
+	for i, m := range e.names {
+		if m == n {
+			return int32(i + 1)
+		}
+	}
+	e.names = append(e.names, n)
+	return int32(len(e.names))
+}
+
+func (e *expander) put(b byte, c xc) {
+	if e.s.xbytes++; e.s.xbytes > maxExpand {
+		if !e.s.stopped {
+			e.s.stop(int(c.at), fmt.Sprintf("expansions produce more than %d bytes in all", maxExpand))
+		}
+		return
+	}
+	x := e.cur()
+	x.b = append(x.b, b)
+	x.c = append(x.c, c)
+}
+
+// word expands w as a new word.
+func (e *expander) word(w *word) {
+	e.bufs = append(e.bufs, &xbuf{start: w.pos})
+	for i := range w.parts {
+		e.part(&w.parts[i], false, false)
+	}
+}
+
+// part expands one part into the current word. q: inside double quotes;
+// arg: inside the word of ${X:-word}, where unquoted text is split like
+// an expansion's result.
+func (e *expander) part(p *part, q, arg bool) {
+	quoted := q || p.quoted
+	switch p.kind {
+	case pLit:
+		var fl uint8
+		switch {
+		case quoted:
+			fl = fQuoted | fExp
+			e.cur().quoted = true
+		case arg:
+			fl = fExp
+		}
+		for i, b := range p.lit {
+			e.put(b, xc{at: p.offs[i], orig: -1, fl: fl})
+		}
+	case pParam:
+		e.param(p, quoted)
+	case pCmd:
+		d := e.display(p)
+		e.unknownPart(p, fmt.Sprintf("cannot follow %s without running the script", d), d)
+	case pArith:
+		v, ok := e.s.arith(p.raw, p.pos)
+		if !ok {
+			d := e.display(p)
+			e.unknownPart(p, fmt.Sprintf("cannot work out %s without running the script", d), d)
+			return
+		}
+		e.putText(p, strconv.FormatInt(v, 10), quoted)
+	case pArray:
+		// NAME=(...) outside an assignment: keep it as written.
+		e.putRaw(p, 0, 0)
+	}
+}
+
+// display names a part for a message: its text as written, shortened.
+func (e *expander) display(p *part) string {
+	return "`" + shorten(e.rawText(p), 40) + "`"
+}
+
+func (e *expander) rawText(p *part) string {
+	if p.end > p.pos && p.end <= len(e.s.src.b) {
+		return string(e.s.src.b[p.pos:p.end])
+	}
+	if p.kind == pParam {
+		return "\"$" + p.name + "\""
+	}
+	return ""
+}
+
+// putRaw keeps the part's text as written, each byte at its own place.
+func (e *expander) putRaw(p *part, fl uint8, u int32) {
+	raw := e.rawText(p)
+	synthetic := !(p.end > p.pos)
+	var v int32
+	if p.kind == pParam {
+		v = e.nameIdx(p.name)
+	}
+	for i := 0; i < len(raw); i++ {
+		at := int32(p.pos + i)
+		if synthetic {
+			at = int32(p.pos)
+		}
+		e.put(raw[i], xc{at: at, orig: -1, v: v, u: u, fl: fl | fQuoted | fExp})
+	}
+	e.cur().quoted = true
+}
+
+// unknownPart keeps a part that cannot be known as written, and records
+// why.
+func (e *expander) unknownPart(p *part, msg, subj string) {
+	e.unks = append(e.unks, unk{off: p.pos, msg: msg, subj: subj})
+	e.putRaw(p, fUnknown, int32(len(e.unks)))
+}
+
+// putText adds text produced by the expansion p (say a length).
+func (e *expander) putText(p *part, t string, quoted bool) {
+	fl := fExp
+	if quoted {
+		fl |= fQuoted
+		e.cur().quoted = true
+	}
+	for i := 0; i < len(t); i++ {
+		e.put(t[i], xc{at: int32(p.pos), orig: -1, fl: fl})
+	}
+}
+
+// putValue adds a variable's value, each byte remembering where it was
+// written.
+func (e *expander) putValue(p *part, v value, quoted bool) {
+	if quoted {
+		e.cur().quoted = true
+	}
+	if v.unknown {
+		name := dollar(p)
+		e.unknownPart(p, fmt.Sprintf("cannot know %s without running the script: %s", name, v.why), subjOf(name, v.why))
+		return
+	}
+	fl := fExp
+	if quoted {
+		fl |= fQuoted
+	}
+	ni := e.nameIdx(p.name)
+	for i, b := range v.b {
+		o := int32(-1)
+		if i < len(v.orig) {
+			o = v.orig[i]
+		}
+		e.put(b, xc{at: int32(p.pos), orig: o, v: ni, fl: fl})
+	}
+}
+
+// subjOf names $X in a later message, carrying why it is unknown.
+func subjOf(name, why string) string {
+	return shorten(name+", which "+strings.TrimPrefix(why, "it "), 200)
+}
+
+func dollar(p *part) string {
+	if p.brace || len(p.name) > 1 && allDigits(p.name) {
+		return "${" + p.name + "}"
+	}
+	return "$" + p.name
+}
+
+// pval is a parameter looked up.
+type pval struct {
+	vals    []value
+	list    bool // several values: $@, $*, ${A[@]}
+	star    bool // joined as "$*" does
+	set     bool // set, possibly to ""
+	never   bool // a variable the script never sets
+	unknown bool // cannot be known at all (the script's own $1, $$)
+	why     string
+}
+
+func (e *expander) resolve(p *part) pval {
+	s := e.s
+	pf := s.params[len(s.params)-1]
+	name := p.name
+	switch {
+	case name == "@" || name == "*":
+		if pf.unknown {
+			return pval{unknown: true, why: "it holds the script's arguments"}
+		}
+		return pval{vals: pf.vals, list: true, star: name == "*", set: len(pf.vals) > 0}
+	case name == "#":
+		if pf.unknown {
+			return pval{unknown: true, why: "it counts the script's arguments"}
+		}
+		return pval{vals: []value{textValue(strconv.Itoa(len(pf.vals)), p.pos)}, set: true}
+	case name == "?":
+		if s.last == stOK {
+			return pval{vals: []value{textValue("0", p.pos)}, set: true}
+		}
+		return pval{unknown: true, why: "it is the exit status of a command that is not run here"}
+	case name == "0":
+		return pval{vals: []value{textValue(s.name, p.pos)}, set: true}
+	case allDigits(name):
+		if pf.unknown {
+			return pval{unknown: true, why: "it is an argument to the script"}
+		}
+		n, err := strconv.Atoi(name)
+		if err == nil && n >= 1 && n <= len(pf.vals) {
+			return pval{vals: []value{pf.vals[n-1]}, set: true}
+		}
+		return pval{}
+	case name == "$" || name == "!" || name == "-":
+		return pval{unknown: true, why: "it is known only when the script runs"}
+	}
+	v := s.lookup(name)
+	switch {
+	case v == nil:
+		return pval{never: true}
+	case v.unset:
+		return pval{}
+	}
+	if p.hasIdx {
+		if p.index == "@" || p.index == "*" {
+			return pval{vals: v.vals, list: true, star: p.index == "*", set: len(v.vals) > 0}
+		}
+		n, ok := s.arith(p.index, p.pos)
+		if !ok {
+			return pval{unknown: true, why: "its index " + p.index + " cannot be known"}
+		}
+		if n < 0 {
+			n += int64(len(v.vals))
+		}
+		if n >= 0 && n < int64(len(v.vals)) {
+			return pval{vals: []value{v.vals[n]}, set: true}
+		}
+		return pval{}
+	}
+	if len(v.vals) == 0 {
+		return pval{}
+	}
+	return pval{vals: v.vals[:1], set: true}
+}
+
+func textValue(t string, at int) value {
+	o := make([]int32, len(t))
+	for i := range o {
+		o[i] = int32(at)
+	}
+	return value{b: []byte(t), orig: o}
+}
+
+func (r pval) anyUnknown() bool {
+	for _, v := range r.vals {
+		if v.unknown {
+			return true
+		}
+	}
+	return false
+}
+
+func (r pval) empty() bool {
+	if r.list {
+		return len(r.vals) == 0
+	}
+	return len(r.vals) == 0 || len(r.vals[0].b) == 0
+}
+
+func (e *expander) param(p *part, q bool) {
+	s := e.s
+	name := dollar(p)
+	unknownWhy := func(why string) {
+		e.unknownPart(p, fmt.Sprintf("cannot know %s without running the script: %s", name, why), subjOf(name, why))
+	}
+	if p.op == "bad" {
+		d := e.display(p)
+		e.unknownPart(p, fmt.Sprintf("cannot follow %s: this form of ${...} is not understood here", d), d)
+		return
+	}
+	r := e.resolve(p)
+	if r.unknown {
+		unknownWhy(r.why)
+		return
+	}
+	const neverWhy = "the script never sets it"
+	// null: what the ':' operators test; unset: what the others test.
+	unset := !r.set
+	null := unset
+	decided := true
+	if !unset {
+		if r.anyUnknown() {
+			decided = false
+		} else {
+			null = r.empty()
+		}
+	}
+	switch p.op {
+	case "":
+		if r.never {
+			unknownWhy(neverWhy)
+			return
+		}
+		e.emit(p, r, q)
+	case "len":
+		switch {
+		case r.never:
+			unknownWhy(neverWhy)
+		case r.anyUnknown():
+			unknownWhy(firstWhy(r))
+		case r.list:
+			e.putText(p, strconv.Itoa(len(r.vals)), q)
+		case len(r.vals) == 0:
+			e.putText(p, "0", q)
+		default:
+			e.putText(p, strconv.Itoa(utf8.RuneCount(r.vals[0].b)), q)
+		}
+	case ":-", "-", ":=", "=":
+		use := unset
+		if p.op[0] == ':' {
+			if !decided {
+				unknownWhy(firstWhy(r))
+				return
+			}
+			use = null
+		}
+		if !use {
+			e.emit(p, r, q)
+			return
+		}
+		if (p.op == ":=" || p.op == "=") && isName(p.name) {
+			sub := s.newExpander()
+			sub.bufs = []*xbuf{{start: p.arg.pos}}
+			for i := range p.arg.parts {
+				sub.part(&p.arg.parts[i], true, false)
+			}
+			f := sub.joined()
+			v := f.value()
+			if f.unknown() {
+				v.why = fmt.Sprintf("it is set at line %d from %s", s.src.line(p.pos), f.subject(sub))
+			}
+			s.setScalar(p.name, v)
+		}
+		e.argWord(p.arg, q)
+	case ":+", "+":
+		use := !unset
+		if p.op[0] == ':' {
+			if !decided {
+				unknownWhy(firstWhy(r))
+				return
+			}
+			use = !null
+		}
+		if use {
+			e.argWord(p.arg, q)
+		} else if q {
+			e.cur().quoted = true
+		}
+	case ":?", "?":
+		use := unset
+		if p.op[0] == ':' {
+			use = null && decided
+		}
+		if use {
+			unknownWhy("it is not set, and the script would stop here with an error")
+			return
+		}
+		if r.never {
+			unknownWhy(neverWhy)
+			return
+		}
+		e.emit(p, r, q)
+	default:
+		// Operators that transform the value need it.
+		switch {
+		case r.never:
+			unknownWhy(neverWhy)
+			return
+		case r.anyUnknown():
+			unknownWhy(firstWhy(r))
+			return
+		}
+		out, ok := e.transform(p, r)
+		if !ok {
+			d := e.display(p)
+			e.unknownPart(p, fmt.Sprintf("cannot work out %s without running the script", d), d)
+			return
+		}
+		r.vals = out
+		e.emit(p, r, q)
+	}
+}
+
+func firstWhy(r pval) string {
+	for _, v := range r.vals {
+		if v.unknown {
+			return v.why
+		}
+	}
+	return "its value cannot be known"
+}
+
+// argWord expands the word of ${X:-word} into the current word.
+func (e *expander) argWord(w *word, q bool) {
+	if w == nil {
+		return
+	}
+	if q {
+		e.cur().quoted = true
+	}
+	for i := range w.parts {
+		e.part(&w.parts[i], q, true)
+	}
+}
+
+// emit adds a parameter's value(s).
+func (e *expander) emit(p *part, r pval, q bool) {
+	if !r.list {
+		if len(r.vals) == 0 {
+			if q {
+				e.cur().quoted = true
+			}
+			return
+		}
+		e.putValue(p, r.vals[0], q)
+		return
+	}
+	if q && !r.star {
+		// "$@": one word per value, even an empty one.
+		for i, v := range r.vals {
+			if i > 0 {
+				e.bufs = append(e.bufs, &xbuf{start: p.pos})
+			}
+			e.putValue(p, v, true)
+		}
+		return
+	}
+	var sep []byte
+	fl := fExp | fSep
+	if q {
+		sep = []byte{' '}
+		if ifs, set := e.s.ifs(); set {
+			sep = ifs[:min(1, len(ifs))]
+		}
+		fl = fExp | fQuoted
+		e.cur().quoted = true
+	} else {
+		sep = []byte{' '}
+	}
+	for i, v := range r.vals {
+		if i > 0 {
+			for _, b := range sep {
+				e.put(b, xc{at: int32(p.pos), orig: -1, fl: fl})
+			}
+		}
+		e.putValue(p, v, q)
+	}
+}
+
+// ifs returns the field separators, and whether the script set IFS.
+func (s *state) ifs() ([]byte, bool) {
+	v := s.lookup("IFS")
+	if v == nil || v.unset || len(v.vals) == 0 || v.vals[0].unknown {
+		return []byte(" \t\n"), false
+	}
+	return v.vals[0].b, true
+}
+
+// transform applies ${X#pat}, ${X%pat}, ${X/pat/rep}, ${X:off:len},
+// ${X^^} and the like to each value.
+func (e *expander) transform(p *part, r pval) ([]value, bool) {
+	s := e.s
+	var pat xfield
+	var g *globber
+	if p.arg != nil && p.op != ":" {
+		pe := s.newExpander()
+		pe.bufs = []*xbuf{{start: p.arg.pos}}
+		for i := range p.arg.parts {
+			pe.part(&p.arg.parts[i], false, false)
+		}
+		pat = pe.joined()
+		if pat.unknown() {
+			return nil, false
+		}
+		g = s.compileGlob(pat)
+	}
+	out := make([]value, 0, len(r.vals))
+	for _, v := range r.vals {
+		var nv value
+		switch p.op {
+		case "#", "##", "%", "%%":
+			nv = trimValue(v, g, p.op)
+		case "/", "//", "/#", "/%":
+			rep := value{}
+			if p.arg2 != nil {
+				re := s.newExpander()
+				re.bufs = []*xbuf{{start: p.arg2.pos}}
+				for i := range p.arg2.parts {
+					re.part(&p.arg2.parts[i], true, false)
+				}
+				rf := re.joined()
+				if rf.unknown() {
+					return nil, false
+				}
+				rep = rf.value()
+			}
+			nv = replaceValue(v, g, rep, p.op)
+		case ":":
+			var ok bool
+			nv, ok = e.substr(p, v)
+			if !ok {
+				return nil, false
+			}
+		case "^", "^^", ",", ",,":
+			nv = value{b: append([]byte(nil), v.b...), orig: v.orig}
+			for i, c := range nv.b {
+				if i > 0 && len(p.op) == 1 {
+					break
+				}
+				if p.op[0] == '^' && c >= 'a' && c <= 'z' {
+					nv.b[i] = c - 32
+				}
+				if p.op[0] == ',' && c >= 'A' && c <= 'Z' {
+					nv.b[i] = c + 32
+				}
+			}
+		default:
+			return nil, false
+		}
+		if g != nil && g.over() {
+			return nil, false
+		}
+		out = append(out, nv)
+	}
+	return out, true
+}
+
+func subValue(v value, i, j int) value {
+	return value{b: v.b[i:j], orig: v.orig[i:j]}
+}
+
+// runeStarts lists the byte offsets where runes of b start, and len(b).
+func runeStarts(b []byte) []int {
+	var out []int
+	for i := 0; i < len(b); {
+		out = append(out, i)
+		_, n := utf8.DecodeRune(b[i:])
+		i += n
+	}
+	return append(out, len(b))
+}
+
+func trimValue(v value, g *globber, op string) value {
+	st := runeStarts(v.b)
+	switch op {
+	case "#":
+		for _, i := range st {
+			if g.match(v.b[:i]) {
+				return subValue(v, i, len(v.b))
+			}
+		}
+	case "##":
+		for k := len(st) - 1; k >= 0; k-- {
+			if g.match(v.b[:st[k]]) {
+				return subValue(v, st[k], len(v.b))
+			}
+		}
+	case "%":
+		for k := len(st) - 1; k >= 0; k-- {
+			if g.match(v.b[st[k]:]) {
+				return subValue(v, 0, st[k])
+			}
+		}
+	case "%%":
+		for _, i := range st {
+			if g.match(v.b[i:]) {
+				return subValue(v, 0, i)
+			}
+		}
+	}
+	return v
+}
+
+func replaceValue(v value, g *globber, rep value, op string) value {
+	st := runeStarts(v.b)
+	var out value
+	last, k := 0, 0
+	for k < len(st) {
+		i := st[k]
+		if op == "/#" && k > 0 {
+			break
+		}
+		// bash replaces the longest match starting at i.
+		end := -1
+		for m := len(st) - 1; m >= k && !g.over(); m-- {
+			j := st[m]
+			if op == "/%" && j != len(v.b) {
+				continue
+			}
+			if g.match(v.b[i:j]) {
+				end = j
+				break
+			}
+		}
+		// An empty match replaces nothing, except when anchored.
+		if end < 0 || end == i && op != "/#" && op != "/%" {
+			k++
+			continue
+		}
+		out.b = append(append(out.b, v.b[last:i]...), rep.b...)
+		out.orig = append(append(out.orig, v.orig[last:i]...), rep.orig...)
+		last = end
+		if op != "//" {
+			break
+		}
+		for k < len(st) && st[k] < end {
+			k++
+		}
+	}
+	out.b = append(out.b, v.b[last:]...)
+	out.orig = append(out.orig, v.orig[last:]...)
+	return out
+}
+
+func (e *expander) substr(p *part, v value) (value, bool) {
+	pe := e.s.newExpander()
+	pe.bufs = []*xbuf{{start: p.arg.pos}}
+	for i := range p.arg.parts {
+		pe.part(&p.arg.parts[i], true, false)
+	}
+	f := pe.joined()
+	if f.unknown() {
+		return value{}, false
+	}
+	spec := splitTop(string(f.b), ':')
+	st := runeStarts(v.b)
+	n := int64(len(st) - 1)
+	off, ok := e.s.arith(spec[0], p.pos)
+	if !ok {
+		return value{}, false
+	}
+	if off < 0 {
+		off += n
+	}
+	if off < 0 || off > n {
+		return value{}, true
+	}
+	end := n
+	if len(spec) > 1 {
+		l, ok := e.s.arith(spec[1], p.pos)
+		if !ok {
+			return value{}, false
+		}
+		if l < 0 {
+			end = n + l
+		} else {
+			end = min(off+l, n)
+		}
+		if end < off {
+			return value{}, false
+		}
+	}
+	return subValue(v, st[off], st[end]), true
+}
+
+// Results.
+
+// fields splits the expanded words into fields, as the shell does before
+// running a command.
+func (e *expander) fields() []xfield {
+	var out []xfield
+	ifs, _ := e.s.ifs()
+	for _, x := range e.bufs {
+		fs := splitFields(x, ifs)
+		e.s.nfields += len(fs)
+		if e.s.nfields > maxFields {
+			e.s.stop(x.start, fmt.Sprintf("expansions make more than %d words in all", maxFields))
+			return out
+		}
+		out = append(out, fs...)
+	}
+	return out
+}
+
+func isIFSWhite(b byte) bool { return b == ' ' || b == '\t' || b == '\n' }
+
+func splitFields(x *xbuf, ifs []byte) []xfield {
+	var out []xfield
+	delim := func(i int) bool {
+		c := x.c[i]
+		if c.fl&fSep != 0 {
+			return true
+		}
+		return c.fl&fQuoted == 0 && c.fl&fExp != 0 && bytes.IndexByte(ifs, x.b[i]) >= 0
+	}
+	open, start, afterWhite := false, 0, false
+	emit := func(i, j int) {
+		f := xfield{b: x.b[i:j], c: x.c[i:j], start: x.start}
+		if i < len(x.c) {
+			f.start = int(x.c[i].at)
+		}
+		out = append(out, f)
+	}
+	for i := range x.b {
+		switch {
+		case delim(i) && (isIFSWhite(x.b[i]) || x.c[i].fl&fSep != 0):
+			if open {
+				emit(start, i)
+				open, afterWhite = false, true
+			}
+		case delim(i):
+			if open {
+				emit(start, i)
+				open = false
+			} else if !afterWhite {
+				emit(i, i)
+			}
+			afterWhite = false
+		default:
+			if !open {
+				open, start = true, i
+			}
+			afterWhite = false
+		}
+	}
+	if open {
+		emit(start, len(x.b))
+	}
+	if len(out) == 0 && x.quoted {
+		out = append(out, xfield{start: x.start})
+	}
+	return out
+}
+
+// joined returns all words expanded as one, without splitting: the value
+// of an assignment, a case subject, a redirection target.
+func (e *expander) joined() xfield {
+	var f xfield
+	for i, x := range e.bufs {
+		if i > 0 {
+			f.b = append(f.b, ' ')
+			f.c = append(f.c, xc{at: int32(x.start), orig: -1, fl: fExp | fQuoted})
+		} else {
+			f.start = x.start
+		}
+		f.b = append(f.b, x.b...)
+		f.c = append(f.c, x.c...)
+	}
+	return f
+}
+
+func (f xfield) unknown() bool {
+	for _, c := range f.c {
+		if c.fl&fUnknown != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// value turns an expanded word into a value to assign. An unknown word
+// gives an unknown value; callers fill in why.
+func (f xfield) value() value {
+	if f.unknown() {
+		return value{unknown: true, raw: string(f.b), why: "its value cannot be known"}
+	}
+	v := value{b: append([]byte(nil), f.b...), orig: make([]int32, len(f.b))}
+	for i, c := range f.c {
+		v.orig[i] = c.orig
+		if c.orig < 0 {
+			v.orig[i] = c.at
+		}
+	}
+	return v
+}
+
+// unks lists the unknown parts of f, once each.
+func (f xfield) unks(e *expander) []unk {
+	var out []unk
+	last := int32(0)
+	for _, c := range f.c {
+		if c.u != 0 && c.u != last {
+			out = append(out, e.unks[c.u-1])
+			last = c.u
+		}
+	}
+	return out
+}
+
+// subject names the (first) unknown part of f for a later message.
+func (f xfield) subject(e *expander) string {
+	if us := f.unks(e); len(us) > 0 {
+		return us[0].subj
+	}
+	return "`" + shorten(string(f.b), 40) + "`"
+}
+
+func (f xfield) fromVar(e *expander) string {
+	for _, c := range f.c {
+		if c.v != 0 {
+			return e.names[c.v-1]
+		}
+	}
+	return ""
+}
+
+// toWord makes the Word reported for a field.
+func (s *state) toWord(f xfield, e *expander) Word {
+	w := Word{Text: string(f.b)}
+	if len(f.c) == 0 {
+		w.Pos = s.src.pos(f.start)
+		w.Quoted = true // only quotes make an empty word
+		return w
+	}
+	w.Pos = s.src.pos(int(f.c[0].at))
+	if o := f.c[0].orig; o >= 0 && o != f.c[0].at {
+		w.Origin = s.src.pos(int(o))
+	}
+	w.FromVar = f.fromVar(e)
+	for _, c := range f.c {
+		if c.fl&fExp != 0 {
+			w.Quoted = true
+		}
+		if c.fl&fUnknown != 0 {
+			w.Unknown = true
+		}
+	}
+	return w
+}

@@ -1,0 +1,48 @@
+package script
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// FuzzRead checks that any input ends quickly without a panic, and that
+// every position reported agrees with itself (line and column match the
+// byte offset).
+func FuzzRead(f *testing.F) {
+	seeds := []string{
+		"iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n",
+		"IPT=/sbin/iptables\nfor p in 22 80; do $IPT -A INPUT --dport $p; done\n",
+		"allow() { iptables -A INPUT --dport \"$1\" -j ACCEPT; }\nallow 22\n",
+		"if [ -x /sbin/iptables ]; then exit 1; fi\ncase $1 in start) iptables -F;; esac\n",
+		"cat <<EOF | iptables-restore\n*filter\nCOMMIT\nEOF\n",
+		"X=${Y:-${Z:=a b}} ; echo ${X##*/} ${X//a/b} ${X:1:2} $((1+2*3)) `ls` $(ls)\n",
+		"A=(1 2 3); [[ ${A[1]} == 2 && -n $x ]] && iptables -A ${A[@]}\n",
+		"while read l; do iptables -A X -s \"$l\"; done < f\n",
+		"f() { f; }; f\n",
+		"i=0; while [ $i -lt 5 ]; do i=$((i+1)); done; for ((;;)); do :; done\n",
+		"iptables -A INPUT \u2013syn \\\n -j DROP\r\n",
+		"$'\\x41' \"a\\\"b\" 'c' \\d\n",
+		"X=ab; while :; do X=$X$X; iptables -A $X ${X%%*b} ${X//a/c}; done\n",
+	}
+	if b, err := os.ReadFile("../../shared/examples/article-as-printed.sh"); err == nil {
+		seeds = append(seeds, string(b))
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		start := time.Now()
+		invs, diags := Read("fuzz.sh", src)
+		// Generous: the worst inputs take well under a second, but the
+		// fuzzer may share a loaded machine.
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %v", d)
+		}
+		checkPositions(t, string(src), invs, diags)
+		if len(invs) > maxInvs || len(diags) > maxDiags {
+			t.Errorf("%d invocations, %d diagnostics", len(invs), len(diags))
+		}
+		LooksLikeScript(src)
+	})
+}
