@@ -150,7 +150,9 @@ const (
 // constant, no shift by 32 or more, and a final RET of K or A.
 func checkBPF(p []bpfInsn) error {
 	for pc, in := range p {
-		bad := func(why string) error { return fmt.Errorf("invalid BPF program: instruction %d (%d %d %d %d): %s", pc, in.code, in.jt, in.jf, in.k, why) }
+		bad := func(why string) error {
+			return fmt.Errorf("invalid BPF program: instruction %d (%d %d %d %d): %s", pc, in.code, in.jt, in.jf, in.k, why)
+		}
 		switch in.code & 0x07 {
 		case bpfLD, bpfLDX:
 			sz, md := in.code&0x18, in.code&0xe0
