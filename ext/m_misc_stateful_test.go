@@ -82,3 +82,20 @@ func TestRpfilterMatch(t *testing.T) {
 		t.Error("192.0.2.1 from eth0 passes")
 	}
 }
+
+func TestRateest(t *testing.T) {
+	m, _ := sfMatch(t, "-m rateest --rateest-delta --rateest RE1 --rateest-bps1 1mbit ! --rateest-gt --rateest-bps2 2mbit", IPv4, "filter", "INPUT", nil)
+	save, print, printN := sfSavePrint(m)
+	if save != " --rateest-delta --rateest RE1 --rateest-bps1 1000Kbit ! --rateest-gt --rateest-bps2 2000Kbit" ||
+		print != " rateest match RE1 delta bps 1000Kbit 2000Kbit ! gt" || printN != " rateest match RE1 delta bps 125000 250000 ! gt" {
+		t.Errorf("%q %q %q", save, print, printN)
+	}
+	for _, rule := range []string{
+		"-m rateest --rateest RE1 --rateest-bps 1kbit", "-m rateest --rateest RE1 --rateest-lt",
+		"-m rateest --rateest RE1 --rateest1 RE2 --rateest-lt --rateest-pps", "-m rateest ! --rateest RE1 --rateest-lt --rateest-pps 1",
+	} {
+		if err := sfParseErr(rule, IPv4, "filter", "INPUT"); err == nil {
+			t.Errorf("%s: parsed", rule)
+		}
+	}
+}
