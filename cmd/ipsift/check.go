@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// lint is the rule analysis run by check; the analyze package plugs in
+// here (nil until it is linked in).
+var lint func(rs *rules.Ruleset) rules.Diags
+
+func init() {
+	fs := newFlags("check")
+	register(&command{
+		name: "check", args: "FILE...",
+		summary: "Report every problem in FILE with FILE:LINE:COL, the word, and the fix: syntax, how-to typos\n(typographic dashes, -syn, -J, placeholders), unknown chains, and rules that can never decide anything\n(shadowed by rules before them, limits that never bite). Nothing is applied anywhere.",
+		example: "  ipsift check firewall.sh\n  ipsift check gateway.rules other.rules",
+		run: func(args []string, stdout, stderr io.Writer) int {
+			pos, err := parseInterspersed(fs, args)
+			if err != nil || len(pos) == 0 {
+				return usageError(stderr, "check", orErr(err, "give at least one FILE"))
+			}
+			code := exitOK
+			color := isTerminal(stdout)
+			for _, path := range pos {
+				res, err := load.File(path, load.Options{KeepGoing: true})
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift check: %v\n", err)
+					code = exitUsage
+					continue
+				}
+				diags := res.Diags
+				if lint != nil {
+					diags = append(diags, lint(res.Rules)...)
+				}
+				sort.SliceStable(diags, func(i, j int) bool {
+					a, b := diags[i].Pos, diags[j].Pos
+					if a.Line != b.Line {
+						return a.Line < b.Line
+					}
+					return a.Col < b.Col
+				})
+				printDiags(stdout, diags, color)
+				errs, warns := 0, 0
+				for _, d := range diags {
+					switch d.Severity {
+					case rules.SevError:
+						errs++
+					case rules.SevWarning:
+						warns++
+					}
+				}
+				if errs+warns == 0 {
+					fmt.Fprintf(stdout, "%s: no problems found\n", path)
+				} else {
+					fmt.Fprintf(stdout, "%s: %s, %s\n", path, plural(errs, "error"), plural(warns, "warning"))
+					if code == exitOK {
+						code = exitProblems
+					}
+				}
+			}
+			return code
+		},
+	})
+}

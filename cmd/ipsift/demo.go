@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/ipsift/ipsift/examples"
+	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/packet"
+)
+
+// demoSteps are the packets of the tour, each with what it shows.
+var demoSteps = []struct {
+	caption string
+	packet  string
+}{
+	{"2: ssh from the administrators' network is accepted", "eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S"},
+	{"1: any other connection attempt is logged and dropped", "eth0 tcp 198.51.100.9:40001 > 198.51.100.1:22 S"},
+	{"7: the hostile address gets nothing, whatever it sends", "eth0 tcp 198.51.100.66:40002 > 198.51.100.1:80 S"},
+	{"6: SYNs to the mail server go through the syn-flood limit", "eth0 tcp 198.51.100.9:40003 > 198.51.100.1:25 S"},
+	{"8: a RST probe goes through the port-scan limit", "eth0 tcp 198.51.100.9:40004 > 198.51.100.1:8080 R"},
+	{"5: outside port 2222 is forwarded to the inside ssh host", "eth0 tcp 203.0.113.9:40005 > 198.51.100.1:2222 S"},
+	{"10: new web connections are spread over four mirrors", "eth0 tcp 203.0.113.9:40006 > 198.51.100.1:80 S"},
+	{"9: the inside network may use the services offered to it", "wlan0 tcp 192.0.2.10:40007 > 192.0.2.1:443 S"},
+	{"masquerade: inside hosts reach the outside as 198.51.100.1", "wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40"},
+}
+
+func init() {
+	register(&command{
+		name: "demo", args: "",
+		summary: "A tour of gateway.rules (built in): the ten ideas of a popular iptables how-to, one packet each,\ntraced through the rules as the kernel would run them.",
+		example: "  ipsift demo",
+		run: func(args []string, stdout, stderr io.Writer) int {
+			if len(args) > 0 {
+				return usageError(stderr, "demo", fmt.Errorf("demo takes no arguments"))
+			}
+			res := load.Bytes("gateway.rules", examples.GatewayRules, load.Options{})
+			if res.Diags.HasErrors() {
+				printDiags(stderr, res.Diags, false)
+				return exitProblems
+			}
+			fmt.Fprintln(stdout, "ipsift demo: the rules of examples/gateway.rules on its host")
+			fmt.Fprintln(stdout, "(eth0 198.51.100.1/24 outside, wlan0 192.0.2.1/24 inside; admins in 203.0.113.0/24; 198.51.100.66 hostile)")
+			var descs []packet.Desc
+			for _, s := range demoSteps {
+				d, err := packet.ParseShort(s.packet)
+				if err != nil {
+					fmt.Fprintf(stderr, "demo packet %q: %v\n", s.packet, err)
+					return exitProblems
+				}
+				descs = append(descs, d)
+			}
+			for i, s := range demoSteps {
+				fmt.Fprintf(stdout, "\n══ %s\n$ ipsift trace gateway.rules '%s'\n", s.caption, s.packet)
+				if code := tracePackets(res.Rules, host.Default(), descs[i:i+1], false, true, false, stdout, stderr); code != exitOK {
+					return code
+				}
+			}
+			fmt.Fprintln(stdout, "\nTry your own: ipsift trace FILE 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'  (ipsift trace --help)")
+			return exitOK
+		},
+	})
+}

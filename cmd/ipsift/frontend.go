@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// frontEnd is the iptables-compatible front end: iptables,
+// iptables-save and iptables-restore acting on the ruleset kept in the
+// file named by $IPSIFT_RULES (an iptables-save -c file) instead of the
+// kernel. A command that fails leaves the file as it was.
+func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
+	path := os.Getenv("IPSIFT_RULES")
+	if path == "" {
+		fmt.Fprintf(stderr, "%s (ipsift): set IPSIFT_RULES to the file that holds the ruleset, e.g.\n  IPSIFT_RULES=fw.rules ipsift iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n", tool)
+		return exitUsage
+	}
+	for _, a := range args {
+		if a == "-h" || a == "--help" {
+			fmt.Fprintf(stdout, "Usage: IPSIFT_RULES=FILE ipsift %s ARGS...\n\nThe %s command line, acting on FILE (created when missing) instead of the kernel.\n", tool, tool)
+			fmt.Fprintf(stdout, "\nExample:\n  IPSIFT_RULES=fw.rules ipsift iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE\n  IPSIFT_RULES=fw.rules ipsift iptables -L -n -v\n  IPSIFT_RULES=fw.rules ipsift iptables-save | IPSIFT_RULES=copy.rules ipsift iptables-restore\n")
+			return exitOK
+		}
+	}
+	rs := rules.New()
+	if data, err := os.ReadFile(path); err == nil {
+		res := load.Bytes(path, data, load.Options{Counters: true})
+		if res.Diags.HasErrors() {
+			printDiags(stderr, res.Diags, false)
+			return exitProblems
+		}
+		rs = res.Rules
+	} else if !os.IsNotExist(err) {
+		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
+		return exitUsage
+	}
+	switch tool {
+	case "iptables-save":
+		return feSave(rs, args, stdout, stderr)
+	case "iptables-restore":
+		return feRestore(rs, path, args, stderr)
+	}
+	cmd, err := rules.ParseCommand(rules.Words(args), rules.ParseOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "iptables: %v\nTry `iptables -h' or 'iptables --help' for more information.\n", err)
+		return exitUsage
+	}
+	switch cmd.Kind {
+	case rules.CmdList:
+		if cmd.RuleNum != 0 {
+			fmt.Fprintln(stderr, "iptables: -L with a rule number is not supported by ipsift")
+			return exitUsage
+		}
+		if err := rs.List(stdout, rules.ListOptions{Table: cmd.Table, Chain: cmd.Chain, Verbose: cmd.Verbose, Numeric: cmd.Numeric, Exact: cmd.Exact, LineNumbers: cmd.LineNumbers}); err != nil {
+			fmt.Fprintf(stderr, "iptables: %v\n", err)
+			return exitProblems
+		}
+		return exitOK
+	case rules.CmdListRules:
+		if err := rs.ListRules(stdout, cmd.Table, cmd.Chain, cmd.Verbose); err != nil {
+			fmt.Fprintf(stderr, "iptables: %v\n", err)
+			return exitProblems
+		}
+		return exitOK
+	}
+	if err := rs.Apply(cmd); err != nil {
+		fmt.Fprintf(stderr, "iptables: %v\n", err)
+		return exitProblems
+	}
+	if cmd.Kind == rules.CmdCheck {
+		return exitOK
+	}
+	return writeRules(rs, path, stderr)
+}
+
+func writeRules(rs *rules.Ruleset, path string, stderr io.Writer) int {
+	var b bytes.Buffer
+	rs.Save(&b, rules.SaveOptions{Counters: true})
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ipsift-*")
+	if err == nil {
+		_, err = tmp.Write(b.Bytes())
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ipsift: cannot write %s: %v\n", path, err)
+		return exitUsage
+	}
+	return exitOK
+}
+
+func feSave(rs *rules.Ruleset, args []string, stdout, stderr io.Writer) int {
+	o := rules.SaveOptions{}
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "-c", "--counters":
+			o.Counters = true
+		case "-t", "--table":
+			if i+1 >= len(args) {
+				fmt.Fprintln(stderr, "iptables-save: -t needs a table")
+				return exitUsage
+			}
+			i++
+			o.Table = args[i]
+			if rules.BuiltinChains(o.Table) == nil {
+				fmt.Fprintf(stderr, "iptables-save: Table `%s' does not exist\n", o.Table)
+				return exitProblems
+			}
+		default:
+			fmt.Fprintf(stderr, "iptables-save: unknown argument %q\n", a)
+			return exitUsage
+		}
+	}
+	rs.Save(stdout, o)
+	return exitOK
+}
+
+func feRestore(rs *rules.Ruleset, path string, args []string, stderr io.Writer) int {
+	o := rules.RestoreOptions{File: "stdin"}
+	test := false
+	var in io.Reader = os.Stdin
+	for _, a := range args {
+		switch a {
+		case "-n", "--noflush":
+			o.NoFlush = true
+		case "-c", "--counters":
+			o.Counters = true
+		case "-t", "--test":
+			test = true
+		default:
+			if len(a) > 0 && a[0] != '-' {
+				f, err := os.Open(a)
+				if err != nil {
+					fmt.Fprintf(stderr, "iptables-restore: %v\n", err)
+					return exitUsage
+				}
+				defer f.Close()
+				in, o.File = f, a
+				continue
+			}
+			fmt.Fprintf(stderr, "iptables-restore: unknown argument %q\n", a)
+			return exitUsage
+		}
+	}
+	diags, err := rs.Restore(in, o)
+	if err != nil {
+		printDiags(stderr, diags, false)
+		if len(diags) == 0 {
+			fmt.Fprintf(stderr, "iptables-restore: %v\n", err)
+		}
+		return exitProblems
+	}
+	if test {
+		return exitOK
+	}
+	return writeRules(rs, path, stderr)
+}

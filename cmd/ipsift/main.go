@@ -1,0 +1,176 @@
+// Command ipsift runs iptables rulesets where you can see them: it
+// checks, prints, traces and simulates them exactly as the Linux kernel
+// would, without touching the kernel.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Exit codes, the same for every command.
+const (
+	exitOK       = 0 // done, nothing found
+	exitProblems = 1 // the input has problems (check), or the command failed on it
+	exitUsage    = 2 // bad usage, unreadable file
+)
+
+type command struct {
+	name    string
+	args    string
+	summary string
+	example string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands []*command
+
+func register(c *command) { commands = append(commands, c) }
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	// Called as iptables, iptables-save or iptables-restore (a symlink):
+	// the front end on $IPSIFT_RULES.
+	switch filepath.Base(argv[0]) {
+	case "iptables", "iptables-save", "iptables-restore":
+		return frontEnd(filepath.Base(argv[0]), argv[1:], stdout, stderr)
+	}
+	if len(argv) < 2 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := argv[1]
+	switch name {
+	case "-h", "--help", "help":
+		if len(argv) > 2 {
+			if c := find(argv[2]); c != nil {
+				commandHelp(stdout, c)
+				return exitOK
+			}
+		}
+		usage(stdout)
+		return exitOK
+	case "iptables", "iptables-save", "iptables-restore":
+		return frontEnd(name, argv[2:], stdout, stderr)
+	}
+	c := find(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "ipsift: unknown command %q\n\n", name)
+		usage(stderr)
+		return exitUsage
+	}
+	for _, a := range argv[2:] {
+		if a == "-h" || a == "--help" {
+			commandHelp(stdout, c)
+			return exitOK
+		}
+	}
+	return c.run(argv[2:], stdout, stderr)
+}
+
+func find(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "ipsift: the Linux iptables firewall, reimplemented: check, print and trace rulesets without a kernel.")
+	fmt.Fprintln(w, "\nUsage: ipsift COMMAND [ARGS]   (ipsift COMMAND --help for details)\n\nCommands:")
+	sorted := append([]*command(nil), commands...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	width := 0
+	for _, c := range sorted {
+		width = max(width, len(c.name)+1+len(c.args))
+	}
+	for _, c := range sorted {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name+" "+c.args, c.summary)
+	}
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables ARGS...", "iptables front end editing the file in $IPSIFT_RULES")
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables-save|-restore", "its save and restore companions")
+	fmt.Fprintln(w, "\nFILE is an iptables-restore file or a shell script of iptables commands (read, never run).")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 problems found in the input, 2 usage or I/O error.")
+}
+
+func commandHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "Usage: ipsift %s %s\n\n%s\n", c.name, c.args, c.summary)
+	if c.example != "" {
+		fmt.Fprintf(w, "\nExample:\n%s\n", c.example)
+	}
+	if fs := flagSets[c.name]; fs != nil {
+		fmt.Fprintln(w, "\nOptions:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
+
+var flagSets = map[string]*flag.FlagSet{}
+
+// newFlags returns a FlagSet for a command, registered for its help.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flagSets[name] = fs
+	return fs
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments, as GNU tools allow; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	// Flag sets live as long as the process; start every run from the
+	// defaults (tests run several commands in one process).
+	fs.VisitAll(func(f *flag.Flag) { f.Value.Set(f.DefValue) })
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError prints a usage problem and returns exitUsage.
+func usageError(stderr io.Writer, c string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "ipsift %s: %v\n(ipsift %s --help for usage)\n", c, err, c)
+	return exitUsage
+}
+
+// isTerminal reports whether w is a terminal, for colour.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, strings.TrimSuffix(word, "s"))
+}

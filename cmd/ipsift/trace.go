@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/rules"
+	"github.com/ipsift/ipsift/sim"
+)
+
+func loadHost(path string) (*host.Host, error) {
+	if path == "" {
+		return host.Default(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return host.Parse(f, path)
+}
+
+func init() {
+	fs := newFlags("trace")
+	packets := fs.String("packets", "", "read packets from this JSON-lines file (../shared/formats/packets.md); - for stdin")
+	asJSON := fs.Bool("json", false, "one JSON result per packet, as packets.md defines")
+	hostFile := fs.String("host", "", "host description file (default: the host of gateway.rules; see README)")
+	quiet := fs.Bool("quiet", false, "leave out the rules that did not match")
+	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
+	register(&command{
+		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json]",
+		summary: "Send packets through FILE's rules and show every rule each one met, why it did or did not match,\nand what became of it. A PACKET is one line: [IFACE|local] PROTO SRC[:PORT] > DST[:PORT] [FLAGS] [key=value...].",
+		example: "  ipsift trace gateway.rules 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'\n" +
+			"  ipsift trace gateway.rules 'wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40'\n" +
+			"  ipsift trace gateway.rules --packets packets.jsonl --json",
+		run: func(args []string, stdout, stderr io.Writer) int {
+			pos, err := parseInterspersed(fs, args)
+			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
+				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
+			}
+			rs, code := loadRules(pos[0], stderr)
+			if rs == nil {
+				return code
+			}
+			h, err := loadHost(*hostFile)
+			if err != nil {
+				fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
+				return exitUsage
+			}
+			var descs []packet.Desc
+			for _, p := range pos[1:] {
+				d, err := packet.ParseShort(p)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift trace: packet %q: %v\n", p, err)
+					return exitUsage
+				}
+				descs = append(descs, d)
+			}
+			if *packets != "" {
+				var r io.Reader = os.Stdin
+				if *packets != "-" {
+					f, err := os.Open(*packets)
+					if err != nil {
+						fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
+						return exitUsage
+					}
+					defer f.Close()
+					r = f
+				}
+				ds, err := packet.ReadDescs(r)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift trace: %s: %v\n", *packets, err)
+					return exitUsage
+				}
+				descs = append(descs, ds...)
+			}
+			return tracePackets(rs, h, descs, *asJSON, *quiet, *counters, stdout, stderr)
+		},
+	})
+}
+
+func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, asJSON, quiet, counters bool, stdout, stderr io.Writer) int {
+	e, err := engine.New(rs, h, engine.Config{})
+	if err != nil {
+		fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
+		return exitProblems
+	}
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	e.Log = w
+	s := sim.New(e)
+	var tt *sim.TextTracer
+	if !asJSON {
+		tt = &sim.TextTracer{W: w, Color: isTerminal(stdout), Quiet: quiet}
+		s.State.SetTracer(tt)
+	}
+	for i, d := range descs {
+		if tt != nil {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			data, err := d.Build(i)
+			if err != nil {
+				fmt.Fprintf(stderr, "ipsift trace: packet %d: %v\n", i, err)
+				return exitUsage
+			}
+			var p packet.Packet
+			p.Decode(data)
+			where := "in " + d.In
+			if d.Local {
+				where = "local"
+			}
+			tt.Begin(where, p.Summary())
+		}
+		res, err := s.Run(i, d)
+		if err != nil {
+			fmt.Fprintf(stderr, "ipsift trace: packet %d: %v\n", i, err)
+			return exitUsage
+		}
+		if asJSON {
+			w.Write(res.JSON())
+			w.WriteByte('\n')
+			continue
+		}
+		for _, o := range s.State.Result.Out {
+			var p packet.Packet
+			if p.Decode(o.Data) == nil {
+				kind := "out"
+				if o.HostReply {
+					kind = "reply"
+				}
+				fmt.Fprintf(w, "%s %s  %s\n", kind, o.Iface, p.Summary())
+			}
+		}
+	}
+	if counters {
+		if !asJSON {
+			fmt.Fprintln(w)
+		}
+		prs := e.Program().Ruleset()
+		for _, t := range prs.Tables {
+			fmt.Fprintf(w, "# table %s\n", t.Name)
+			prs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: true})
+		}
+	}
+	return exitOK
+}

@@ -1,0 +1,344 @@
+// Package load reads a ruleset from what users have: an iptables-restore
+// file, or a shell script of iptables commands (read, never run). It
+// reports every problem with the input's own file, line and column.
+package load
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ipsift/ipsift/rules"
+	"github.com/ipsift/ipsift/script"
+)
+
+// Options controls loading.
+type Options struct {
+	// KeepGoing reads past errors to report them all (ipsift check): a
+	// bad command is skipped, or applied in its corrected form where the
+	// correction is certain, so that the analysis of the rest sees what
+	// the author meant. The result is still an error.
+	KeepGoing bool
+	// Counters loads "[p:b]" counters from restore files (-c).
+	Counters bool
+}
+
+// Result is a loaded ruleset and what was found on the way.
+type Result struct {
+	Rules *rules.Ruleset
+	Diags rules.Diags
+	// Script is true when the input was read as a shell script.
+	Script bool
+}
+
+// Err returns the problems as an error when there are errors.
+func (r *Result) Err() error { return r.Diags.Err() }
+
+// File loads a file; the error is for I/O only, problems in the input are
+// in Result.Diags.
+func File(path string, o Options) (*Result, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Bytes(path, data, o), nil
+}
+
+// Bytes loads an input held in memory; name is used in positions.
+func Bytes(name string, data []byte, o Options) *Result {
+	if script.LooksLikeScript(data) {
+		return fromScript(name, data, o)
+	}
+	rs := rules.New()
+	res := &Result{Rules: rs}
+	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters})
+	res.Diags = append(res.Diags, diags...)
+	res.Diags = append(res.Diags, rules.TranslateNthGroups(rs)...)
+	if o.KeepGoing && diags.HasErrors() {
+		// Load what could be loaded, so the analysis still has a model.
+		rs2 := rules.New()
+		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters})
+		res.Rules = rs2
+	}
+	return res
+}
+
+func withoutBadLines(data []byte, diags rules.Diags) []byte {
+	bad := map[int]bool{}
+	for _, d := range diags {
+		if d.Severity == rules.SevError {
+			bad[d.Pos.Line] = true
+		}
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		if bad[i+1] && !strings.HasPrefix(strings.TrimSpace(l), "*") && strings.TrimSpace(l) != "COMMIT" {
+			b.WriteString("\n")
+			continue
+		}
+		b.WriteString(l)
+	}
+	return []byte(b.String())
+}
+
+func isRuleTool(tool string) bool {
+	switch tool {
+	case "iptables", "iptables-legacy", "iptables-nft":
+		return true
+	}
+	return false
+}
+
+func fromScript(name string, data []byte, o Options) *Result {
+	rs := rules.New()
+	res := &Result{Rules: rs, Script: true}
+	invs, sdiags := script.Read(name, data)
+	for _, d := range sdiags {
+		sev := rules.SevError
+		if d.Warn {
+			sev = rules.SevWarning
+		}
+		res.Diags = append(res.Diags, &rules.Diag{Pos: rules.Pos{File: name, Line: d.Line, Col: d.Col}, Severity: sev, Msg: d.Msg})
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, inv := range invs {
+		pos := rules.Pos{File: name, Line: inv.Cmd.Line, Col: inv.Cmd.Col}
+		tool := filepath.Base(inv.Tool)
+		switch {
+		case isRuleTool(tool):
+		case strings.HasPrefix(tool, "ip6tables"):
+			res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
+				Msg: "ip6tables (IPv6) rules are not simulated yet; this command is skipped"})
+			continue
+		case strings.HasSuffix(tool, "-restore"):
+			if inv.Stdin != nil && inv.Stdin.Heredoc {
+				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing})
+				for _, d := range diags {
+					d.Pos.Line += inv.Stdin.Pos.Line - 1
+				}
+				res.Diags = append(res.Diags, diags...)
+			} else {
+				res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
+					Msg: fmt.Sprintf("%s reads a file this script does not contain; load that file with ipsift directly", tool)})
+			}
+			continue
+		default:
+			continue // iptables-save and friends change nothing
+		}
+		words := make([]rules.Word, len(inv.Args))
+		for i, a := range inv.Args {
+			words[i] = rules.Word{Text: a.Text, Pos: rules.Pos{File: name, Line: a.Line, Col: a.Col}}
+		}
+		line := ""
+		if inv.Line-1 < len(lines) {
+			line = lines[inv.Line-1]
+		}
+		applyCommand(rs, res, words, pos, line, o)
+	}
+	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
+	return res
+}
+
+// applyCommand parses and applies one iptables command. With KeepGoing a
+// failing command is corrected where the error offers a certain fix
+// (typographic dashes, a chain name's case, a missing -t nat ...) and
+// tried again, each problem reported at its own position.
+func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.Pos, line string, o Options) {
+	words, pre := fixTypography(words)
+	res.Diags = append(res.Diags, pre...)
+	failed := len(pre) > 0
+	certain := true // every correction so far is certain: offer the line
+	var last *rules.Diag
+	if len(pre) > 0 {
+		last = pre[len(pre)-1]
+	}
+	for attempt := 0; attempt < 12; attempt++ {
+		cmd, err := rules.ParseCommand(words, rules.ParseOptions{})
+		if err == nil {
+			if cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules {
+				return
+			}
+			err = rs.Apply(cmd)
+			if err == nil {
+				res.Diags = append(res.Diags, cmd.Warnings...)
+			}
+		}
+		if err == nil {
+			if failed && certain && last != nil {
+				last.FixLine = correctedLine(line, words)
+			}
+			return
+		}
+		d, ok := err.(*rules.Diag)
+		if !ok {
+			d = &rules.Diag{Pos: pos, Msg: err.Error()}
+		}
+		if d.Pos.Line == 0 {
+			d.Pos = pos
+		}
+		res.Diags = append(res.Diags, d)
+		failed, last = true, d
+		if !o.KeepGoing {
+			return
+		}
+		fix := d.Fix
+		if fix == "" {
+			fix, certain = d.Assume, false
+		}
+		if strings.HasPrefix(fix, "-N ") {
+			// A missing chain: read on as if it had been created, so the
+			// rest of the line is checked too.
+			create, err := rules.ParseCommand(rules.Words([]string{"-t", tableOf(words), "-N", fix[3:]}), rules.ParseOptions{})
+			if err != nil || rs.Apply(create) != nil {
+				return
+			}
+			continue
+		}
+		if fix == "" {
+			return
+		}
+		next, ok := applyFix(words, d, fix)
+		if !ok {
+			return
+		}
+		words = next
+	}
+}
+
+// tableOf returns the table a command's words name with -t, or filter.
+func tableOf(words []rules.Word) string {
+	for i, w := range words {
+		if (w.Text == "-t" || w.Text == "--table") && i+1 < len(words) {
+			return words[i+1].Text
+		}
+	}
+	return "filter"
+}
+
+// dedupe drops repeated diagnostics (same place, same message), which
+// re-reading a corrected command can produce.
+func dedupe(ds rules.Diags) rules.Diags {
+	seen := map[string]bool{}
+	var out rules.Diags
+	for _, d := range ds {
+		k := d.Pos.String() + "\x00" + d.Msg
+		// One placeholder at one place is one problem, however many
+		// readings of the line ran into it.
+		ph := d.Pos.String() + "\x00placeholder"
+		if strings.Contains(d.Msg, "placeholder") {
+			if seen[ph] {
+				continue
+			}
+			seen[ph] = true
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// fixTypography replaces words that start with typographic dashes by
+// the hyphens they stand for, reporting each.
+func fixTypography(words []rules.Word) ([]rules.Word, rules.Diags) {
+	var diags rules.Diags
+	out := make([]rules.Word, 0, len(words))
+	for _, w := range words {
+		msg, fix, ok := rules.DescribeTypographic(w.Text)
+		if !ok {
+			out = append(out, w)
+			continue
+		}
+		diags = append(diags, &rules.Diag{Pos: w.Pos, Word: w.Text, Fix: fix, Msg: msg})
+		for _, part := range strings.Fields(fix) {
+			out = append(out, rules.Word{Text: part, Pos: w.Pos})
+		}
+	}
+	return out, diags
+}
+
+// applyFix applies a diagnostic's fix to the words: either a word
+// replaced at the diagnostic's position, or "-t TABLE" put in front.
+func applyFix(words []rules.Word, d *rules.Diag, fix string) ([]rules.Word, bool) {
+	if strings.HasPrefix(fix, "-t ") {
+		for _, w := range words {
+			if w.Text == "-t" || w.Text == "--table" {
+				return nil, false
+			}
+		}
+		first := rules.Word{Text: "-t", Pos: words[0].Pos}
+		second := rules.Word{Text: strings.TrimPrefix(fix, "-t "), Pos: words[0].Pos}
+		return append([]rules.Word{first, second}, words...), true
+	}
+	at := -1
+	for i, w := range words {
+		if d.Word != "" && w.Text == d.Word {
+			at = i
+			break
+		}
+	}
+	for i, w := range words {
+		if at < 0 && (w.Pos == d.Pos || d.Word != "" && strings.Contains(w.Text, d.Word)) {
+			at = i
+		}
+	}
+	for i, w := range words {
+		if i == at {
+			if strings.Contains(fix, " ") {
+				parts := strings.Fields(fix)
+				if len(parts) != 2 {
+					return nil, false
+				}
+				// An option with a placeholder glued on: split it.
+				out := append([]rules.Word{}, words[:i]...)
+				out = append(out, rules.Word{Text: parts[0], Pos: w.Pos}, rules.Word{Text: parts[1], Pos: w.Pos})
+				return append(out, words[i+1:]...), true
+			}
+			out := append([]rules.Word{}, words...)
+			if d.Word != "" && w.Text != d.Word && strings.Contains(w.Text, d.Word) {
+				// The bad part is inside the word ("-s MALICIOUS_ADDRESS,x").
+				out[i].Text = strings.Replace(w.Text, d.Word, fix, 1)
+			} else {
+				out[i].Text = fix
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// correctedLine rebuilds a script line with the corrected words, for
+// "write instead" suggestions: every word keeps its place, quoted if
+// needed.
+func correctedLine(line string, words []rules.Word) string {
+	var parts []string
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if w.Text == "-m" && i+1 < len(words) && words[i+1].Text == "nth" {
+			// The legacy match becomes statistic: what iptables takes.
+			parts = append(parts, "-m", "statistic", "--mode", "nth")
+			i++
+			for i+2 < len(words) && (words[i+1].Text == "--counter" || words[i+1].Text == "--every" || words[i+1].Text == "--packet") {
+				if words[i+1].Text != "--counter" {
+					parts = append(parts, words[i+1].Text, words[i+2].Text)
+				}
+				i += 2
+			}
+			continue
+		}
+		t := w.Text
+		if t == "" || strings.ContainsAny(t, " \t\"'$`\\") {
+			t = "'" + strings.ReplaceAll(t, "'", `'\''`) + "'"
+		}
+		parts = append(parts, t)
+	}
+	cmd := "iptables"
+	if f := strings.Fields(line); len(f) > 0 {
+		cmd = f[0]
+	}
+	return cmd + " " + strings.Join(parts, " ")
+}
