@@ -84,8 +84,11 @@ func TestRpfilterMatch(t *testing.T) {
 }
 
 func TestRateest(t *testing.T) {
-	m, _ := sfMatch(t, "-m rateest --rateest-delta --rateest RE1 --rateest-bps1 1mbit ! --rateest-gt --rateest-bps2 2mbit", IPv4, "filter", "INPUT", nil)
-	save, print, printN := sfSavePrint(m)
+	insts, _, _, err := sfBuild("-m rateest --rateest-delta --rateest RE1 --rateest-bps1 1mbit ! --rateest-gt --rateest-bps2 2mbit", IPv4, "filter", "INPUT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	save, print, printN := sfSavePrint(insts[0].m)
 	if save != " --rateest-delta --rateest RE1 --rateest-bps1 1000Kbit ! --rateest-gt --rateest-bps2 2000Kbit" ||
 		print != " rateest match RE1 delta bps 1000Kbit 2000Kbit ! gt" || printN != " rateest match RE1 delta bps 125000 250000 ! gt" {
 		t.Errorf("%q %q %q", save, print, printN)
