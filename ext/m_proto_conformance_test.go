@@ -26,6 +26,7 @@ var protoTFiles = []string{
 	"libxt_dscp.t", "libxt_ecn.t", "libxt_tcpmss.t", "libipt_iprange.t",
 	"libxt_iprange.t", "libxt_addrtype.t", "libxt_mac.t", "libxt_pkttype.t",
 	"libxt_comment.t", "libipt_realm.t", "libipt_ipvs.t", "libxt_ipvs.t",
+	"libxt_string.t", "libxt_u32.t",
 }
 
 // knownProtoFailures are lines this stand-in decides differently from
@@ -43,18 +44,37 @@ func protoConformanceDir(t *testing.T) string {
 }
 
 // protoWords splits a rule as a shell would for these files: blanks
-// separate words, double quotes group and are removed.
+// separate words; double quotes group (a backslash in them escapes '"',
+// '\\', '$' and '`'), single quotes group literally, and a backslash
+// outside quotes escapes the next character.
 func protoWords(s string) []string {
 	var out []string
 	var cur strings.Builder
-	in, any := false, false
+	any := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == '"':
-			in = !in
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
 			any = true
-		case (c == ' ' || c == '\t') && !in:
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				j = len(s) - i - 1
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			any = true
+		case c == '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			any = true
+		case c == ' ' || c == '\t':
 			if any {
 				out = append(out, cur.String())
 				cur.Reset()
