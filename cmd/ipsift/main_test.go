@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"ipsift"}, args...), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+const article = "../../examples/article-as-printed.sh"
+const gateway = "../../examples/gateway.rules"
+
+// TestCheckArticle checks that every defect of the how-to's rules is
+// reported on its own line with its position.
+func TestCheckArticle(t *testing.T) {
+	out, _, code := runCmd(t, "check", article)
+	if code != exitProblems {
+		t.Errorf("exit %d, want %d", code, exitProblems)
+	}
+	want := []string{
+		`:8:26: error: "-syn" is read as -s yn`,
+		`:10:26: error: "–syn" starts with a typographic dash`,
+		`:10:31: error: "–destination-port" starts with a typographic dash`,
+		`write instead: iptables -A INPUT -p tcp --syn --destination-port 22 -j ACCEPT`,
+		`:12:34: error: "–state" starts with a typographic dash`,
+		`:15:13: error: chain "logdrop" does not exist in table filter (did you mean LOGDROP?)`,
+		`:15:21: error: unknown option "-J": options are case-sensitive; write -j`,
+		`:18:34: warning: "WLAN_INTERFACE" looks like a placeholder`,
+		`:18:56: error: "–dportPORTNUMBERS" starts with a typographic dash`,
+		`"PORTNUMBERS" is a placeholder glued to the option: write --dport VALUE`,
+		`:18:98: error: "DESTINATION_IP" looks like a placeholder`,
+		`:24:36: error: "MALICIOUS_ADDRESS" looks like a placeholder`,
+		`:29:13: error: chain "specific-rule-set" does not exist`,
+		`:29:47: error: -j syn-flood: no such target, and no chain of that name`,
+		`:34:69: warning: -m nth was removed from Linux`,
+		`:35:111: error: -j DNAT is only valid in the nat table, not filter: add -t nat`,
+		`write instead: iptables -t nat -A PREROUTING -i eth0 -p tcp --dport 80 -m state --state NEW -m statistic --mode nth --every 4 --packet 1 -j DNAT --to-destination 192.168.1.20:80`,
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("check output lacks %q", w)
+		}
+	}
+	// Every problem line starts with FILE:LINE:COL.
+	re := regexp.MustCompile(`^\S+:\d+:\d+: (error|warning|note): `)
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(l, "    ") || strings.HasSuffix(l, "warnings") || strings.HasSuffix(l, "warning") {
+			continue
+		}
+		if !re.MatchString(l) {
+			t.Errorf("line without a position: %q", l)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
+
+func TestCheckCleanFile(t *testing.T) {
+	out, _, code := runCmd(t, "check", gateway)
+	if code != exitOK || !strings.Contains(out, "no problems found") {
+		t.Errorf("check gateway.rules: exit %d\n%s", code, out)
+	}
+}
+
+func TestSaveGateway(t *testing.T) {
+	out, _, code := runCmd(t, "save", gateway)
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, w := range []string{"*nat\n", "-A PREROUTING -i eth0 -p tcp -m tcp --dport 2222 -j DNAT --to-destination 192.0.2.50:22\n", ":LOGDROP - [0:0]\n", "-A LOGDROP -m limit --limit 5/min -j LOG --log-prefix \"LOGDROP: \"\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("save lacks %q\n%s", w, out)
+		}
+	}
+	if strings.Index(out, "*filter") > strings.Index(out, "*nat") {
+		t.Errorf("tables out of iptables-nft-save's order")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nosuch"}, {"save"}, {"trace", gateway}, {"list", gateway, "a", "b"}, {"save", "/nonexistent/file"}} {
+		if _, _, code := runCmd(t, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
+
+func TestHelpEveryCommand(t *testing.T) {
+	for _, c := range commands {
+		out, _, code := runCmd(t, c.name, "--help")
+		if code != exitOK || !strings.Contains(out, "Usage: ipsift "+c.name) || !strings.Contains(out, "Example:") {
+			t.Errorf("%s --help: exit %d\n%s", c.name, code, out)
+		}
+	}
+}
+
+func TestTraceJSON(t *testing.T) {
+	dir := t.TempDir()
+	pk := filepath.Join(dir, "p.jsonl")
+	os.WriteFile(pk, []byte(`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":40000,"dport":22,"flags":"S"}
+{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
+`), 0o644)
+	out, errs, code := runCmd(t, "trace", gateway, "--packets", pk, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines:\n%s", out)
+	}
+	if !strings.Contains(lines[0], `{"table":"filter","chain":"INPUT","rule":7}`) || !strings.Contains(lines[0], `"verdict":"accept-local"`) {
+		t.Errorf("line 0: %s", lines[0])
+	}
+	if !strings.Contains(lines[1], `{"table":"filter","chain":"FORWARD","rule":3}`) || !strings.Contains(lines[1], `"verdict":"forward"`) {
+		t.Errorf("line 1: %s", lines[1])
+	}
+}
+
+func TestTraceText(t *testing.T) {
+	out, _, code := runCmd(t, "trace", gateway, "eth0 tcp 198.51.100.9:40001 > 198.51.100.1:22 S")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, w := range []string{"filter INPUT", "✗", "-s 203.0.113.0/24: the packet's is 198.51.100.9", "LOGDROP", "verdict  dropped (LOGDROP rule 2, reached from filter INPUT rule 10)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("trace lacks %q\n%s", w, out)
+		}
+	}
+}
+
+func TestFrontEnd(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "fw.rules")
+	t.Setenv("IPSIFT_RULES", f)
+	steps := [][]string{
+		{"iptables", "-N", "LOGDROP"},
+		{"iptables", "-A", "LOGDROP", "-j", "LOG", "--log-prefix", "LOGDROP: "},
+		{"iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE"},
+		{"iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"},
+	}
+	for _, s := range steps {
+		if _, errs, code := runCmd(t, s...); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", s, code, errs)
+		}
+	}
+	before, _ := os.ReadFile(f)
+	if _, _, code := runCmd(t, "iptables", "-A", "nosuch", "-j", "ACCEPT"); code == exitOK {
+		t.Error("appending to a missing chain succeeded")
+	}
+	after, _ := os.ReadFile(f)
+	if !bytes.Equal(before, after) {
+		t.Error("a failed command changed the rules file")
+	}
+	out, _, _ := runCmd(t, "iptables", "-S")
+	if !strings.Contains(out, "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT") {
+		t.Errorf("-S:\n%s", out)
+	}
+	save, _, _ := runCmd(t, "iptables-save")
+	// Called as iptables-restore through a symlink's name.
+	f2 := filepath.Join(t.TempDir(), "copy.rules")
+	t.Setenv("IPSIFT_RULES", f2)
+	r, w, _ := os.Pipe()
+	w.WriteString(save)
+	w.Close()
+	oldStdin := os.Stdin
+	os.Stdin = r
+	var o, e bytes.Buffer
+	code := run([]string{"/usr/local/bin/iptables-restore"}, &o, &e)
+	os.Stdin = oldStdin
+	if code != exitOK {
+		t.Fatalf("iptables-restore: %d %s", code, e.String())
+	}
+	copySave, _, _ := runCmd(t, "iptables-save")
+	if copySave != save {
+		t.Errorf("restore of a save differs:\n%s\n---\n%s", save, copySave)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	out, errs, code := runCmd(t, "demo")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.Count(out, "verdict") != len(demoSteps) {
+		t.Errorf("demo shows %d verdicts for %d steps", strings.Count(out, "verdict"), len(demoSteps))
+	}
+}
