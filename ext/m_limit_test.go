@@ -67,3 +67,20 @@ func TestLimitHZ(t *testing.T) {
 		t.Errorf("cpj %d cost %d", lm.cpj, lm.cost)
 	}
 }
+
+// The kernel's 32-bit credit arithmetic wraps for slow rates with big
+// bursts: 1/hour with --limit-burst 100 gives 25 packets, not 100, and
+// ipsift gives the same 25.
+func TestLimitKernelWrap(t *testing.T) {
+	_, mt := sfMatch(t, "-m limit --limit 1/hour --limit-burst 100", IPv4, "filter", "INPUT", nil)
+	c := sfCtx(sfPkt("192.0.2.1", "198.51.100.1", 6, 1, 2, 40), LocalIn, 0)
+	n := 0
+	for i := 0; i < 200; i++ {
+		if mt.Match(c) {
+			n++
+		}
+	}
+	if n != 25 {
+		t.Errorf("%d packets, the kernel lets 25 through", n)
+	}
+}
