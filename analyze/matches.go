@@ -1,0 +1,721 @@
+package analyze
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// Conntrack states as points of dimState. A packet is in exactly one of
+// INVALID, UNTRACKED, NEW, ESTABLISHED, RELATED; the tracked three may
+// also carry the SNAT and DNAT bits of their connection, which
+// xt_conntrack adds to the state it tests. That makes 3*4+2 points.
+const numCTValues = 14
+
+// State bits as --ctstate names them (an encoding of ours, not the
+// kernel's).
+const (
+	stInvalid uint8 = 1 << iota
+	stNew
+	stEstablished
+	stRelated
+	stUntracked
+	stSNAT
+	stDNAT
+)
+
+var stateNames = []struct {
+	name string
+	bit  uint8
+}{
+	{"INVALID", stInvalid}, {"NEW", stNew}, {"RELATED", stRelated},
+	{"ESTABLISHED", stEstablished}, {"UNTRACKED", stUntracked},
+	{"SNAT", stSNAT}, {"DNAT", stDNAT},
+}
+
+// ctBits returns the state bits the conntrack match sees for point v.
+func ctBits(v uint32) uint8 {
+	switch v {
+	case 0:
+		return stInvalid
+	case 1:
+		return stUntracked
+	}
+	v -= 2
+	bits := []uint8{stNew, stEstablished, stRelated}[v/4]
+	if v&1 != 0 {
+		bits |= stSNAT
+	}
+	if v&2 != 0 {
+		bits |= stDNAT
+	}
+	return bits
+}
+
+// stateSet is the set of points that --ctstate MASK matches: those whose
+// bits meet the mask.
+func stateSet(mask uint8) set {
+	var spans []span
+	for v := uint32(0); v < numCTValues; v++ {
+		if ctBits(v)&mask != 0 {
+			spans = append(spans, span{v, v})
+		}
+	}
+	return setOf(spans...)
+}
+
+// Protocols whose ports the tcp, udp and multiport matches read.
+const (
+	protoICMP    = 1
+	protoTCP     = 6
+	protoDCCP    = 33
+	protoUDP     = 17
+	protoSCTP    = 132
+	protoUDPLite = 136
+)
+
+// cond is what one part of a rule says about packets: upper holds every
+// packet it may match, lower only packets it surely matches. They are
+// equal for what ipsift understands exactly; for an opaque match (a rate
+// limit, a match this package does not read) upper is everything and
+// lower nothing.
+type cond struct {
+	upper, lower region
+}
+
+func exact(r region) cond { return cond{r, r} }
+
+func dimCond(d int, s set) cond { return exact(region{fullBox().with(d, s)}) }
+
+// opaqueCond is a part of a rule that may or may not match any packet.
+func opaqueCond() cond { return cond{universe(), nil} }
+
+// not is the condition with "!" before it: what surely matches is what
+// the positive form surely fails, and the other way round.
+func (c cond) not(w *work) cond {
+	up, _ := universe().minus(c.lower, w)
+	lo, _ := universe().minus(c.upper, w)
+	return cond{up, lo}
+}
+
+// and is both conditions at once.
+func (c cond) and(o cond) cond {
+	return cond{c.upper.meet(o.upper), c.lower.meet(o.lower)}
+}
+
+// ruleConds returns the rule's match as a condition, and the names of the
+// matches it could not read exactly (for messages). IPv6 rulesets get
+// their addresses treated as opaque: the address dimensions are 32 bits.
+func ruleConds(r *rules.Rule, atoms *ifaceAtoms, fam ext.Family) (cond, []string) {
+	w := &work{left: 1 << 30}
+	c := exact(universe())
+	var opaque []string
+	add := func(o cond) { c = c.and(o) }
+
+	addr := func(d int, a, m netip.Addr, inv bool) {
+		if !a.IsValid() && !inv {
+			return
+		}
+		o, ok := addrCond(d, a, m, fam)
+		if !ok {
+			opaque = append(opaque, "the address mask")
+		}
+		if inv {
+			o = o.not(w)
+		}
+		add(o)
+	}
+	addr(dimSrc, r.Src, r.SrcMask, r.InvSrc)
+	addr(dimDst, r.Dst, r.DstMask, r.InvDst)
+	if r.In != "" {
+		o := dimCond(dimIn, atoms.matching(r.In))
+		if r.InvIn {
+			o = o.not(w)
+		}
+		add(o)
+	}
+	if r.Out != "" {
+		o := dimCond(dimOut, atoms.matching(r.Out))
+		if r.InvOut {
+			o = o.not(w)
+		}
+		add(o)
+	}
+	if r.Proto != 0 {
+		o := dimCond(dimProto, point(uint32(r.Proto)))
+		if r.InvProto {
+			o = o.not(w)
+		}
+		add(o)
+	}
+	if r.Frag {
+		v := uint32(1)
+		if r.InvFrag {
+			v = 0
+		}
+		add(dimCond(dimFrag, point(v)))
+	}
+	for _, m := range r.Matches {
+		var b, p strings.Builder
+		m.M.Save(&b)
+		if m.Type.Name == "icmp" {
+			// iptables -L's form keeps the ICMP code range that the
+			// saved form shortens.
+			m.M.Print(&p, true)
+		}
+		o, ok := matchCond(m.Type.Name, b.String(), p.String(), r, w)
+		if !ok {
+			opaque = append(opaque, "-m "+m.Type.Name)
+		}
+		add(o)
+	}
+	return c, opaque
+}
+
+// addrCond is -s or -d without its "!". A non-contiguous mask (which
+// iptables allows) is read as opaque rather than as thousands of spans.
+func addrCond(d int, a, m netip.Addr, fam ext.Family) (cond, bool) {
+	if !a.Is4() || fam&ext.IPv4 == 0 {
+		return opaqueCond(), false
+	}
+	n := 32
+	if m.IsValid() {
+		n = ext.MaskLen(m)
+	}
+	if n < 0 {
+		return opaqueCond(), false
+	}
+	lo := ext.U32(a)
+	hi := lo
+	if n < 32 {
+		lo &^= uint32(1)<<(32-n) - 1
+		hi = lo | (uint32(1)<<(32-n) - 1)
+	}
+	return dimCond(d, rangeSet(lo, hi)), true
+}
+
+// matchCond reads one match from its canonical iptables-save text (the
+// options after "-m NAME"). Only the text is used, never the extension's
+// Go types, so any extension that prints what iptables-save prints is
+// understood. ok is false when part of the match is opaque; any text this
+// function does not expect makes the whole match opaque, so that a
+// misreading can only lose findings, never invent one. listed is the
+// match's numeric iptables -L text, used only where the saved form
+// loses something (ICMP code ranges); "" when not known.
+func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bool) {
+	toks := strings.Fields(text)
+	switch name {
+	case "comment":
+		// A comment matches every packet.
+		return exact(universe()), true
+	case "tcp", "udp":
+		proto := uint32(protoTCP)
+		if name == "udp" {
+			proto = protoUDP
+		}
+		// xt_tcpudp never matches a non-first fragment.
+		c = dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0)))
+		ok = true
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			var o cond
+			switch opt {
+			case "--sport", "--dport":
+				a, got := args()
+				s, good := portRange(a)
+				if !got || !good {
+					return false
+				}
+				o = dimCond(map[string]int{"--sport": dimSport, "--dport": dimDport}[opt], s)
+			case "--tcp-flags":
+				if name != "tcp" {
+					return false
+				}
+				ms, got1 := args()
+				cs, got2 := args()
+				mask, good1 := tcpFlags(ms)
+				comp, good2 := tcpFlags(cs)
+				if !got1 || !got2 || !good1 || !good2 {
+					return false
+				}
+				o = dimCond(dimFlags, flagSet(mask, comp))
+			case "--syn":
+				if name != "tcp" {
+					return false
+				}
+				o = dimCond(dimFlags, flagSet(0x17, 0x02))
+			case "--tcp-option":
+				// Options are not part of the model.
+				if _, got := args(); !got {
+					return false
+				}
+				ok = false
+				return true
+			default:
+				return false
+			}
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		if !ok {
+			return cond{c.upper, nil}, false
+		}
+		return c, true
+	case "icmp":
+		c = dimCond(dimProto, point(protoICMP)).and(dimCond(dimFrag, point(0)))
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			if opt != "--icmp-type" {
+				return false
+			}
+			a, got := args()
+			if !got {
+				return false
+			}
+			o, fine := icmpCond(a, listed)
+			if !fine {
+				return false
+			}
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		return c, true
+	case "multiport":
+		// xt_multiport reads ports of these protocols only, never of a
+		// non-first fragment; the rule's -p says which one it is.
+		switch r.Proto {
+		case protoTCP, protoUDP, protoSCTP, protoDCCP, protoUDPLite:
+		default:
+			return opaqueCond(), false
+		}
+		if r.InvProto {
+			return opaqueCond(), false
+		}
+		c = dimCond(dimFrag, point(0))
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			a, got := args()
+			if !got {
+				return false
+			}
+			ports, fine := portList(a)
+			if !fine {
+				return false
+			}
+			var o cond
+			switch opt {
+			case "--sports", "--source-ports":
+				o = dimCond(dimSport, ports)
+			case "--dports", "--destination-ports":
+				o = dimCond(dimDport, ports)
+			case "--ports":
+				// Either port in the list: two boxes.
+				o = exact(region{fullBox().with(dimSport, ports), fullBox().with(dimDport, ports)})
+			default:
+				return false
+			}
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		return c, true
+	case "conntrack", "state":
+		// Only the state test is modelled; any other conntrack option
+		// (--ctorigdst, --ctstatus, ...) makes the match partly opaque.
+		c = exact(universe())
+		ok = true
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			if opt != "--ctstate" && opt != "--state" {
+				// Skip the option's arguments: words up to the next
+				// option or "!".
+				for {
+					if _, got := args(); !got {
+						break
+					}
+				}
+				ok = false
+				return true
+			}
+			a, got := args()
+			if !got {
+				return false
+			}
+			var mask uint8
+			for _, n := range strings.Split(a, ",") {
+				found := false
+				for _, s := range stateNames {
+					if s.name == n {
+						mask |= s.bit
+						found = true
+					}
+				}
+				if !found {
+					return false
+				}
+			}
+			o := dimCond(dimState, stateSet(mask))
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		if !ok {
+			return cond{c.upper, nil}, false
+		}
+		return c, true
+	case "iprange":
+		c = exact(universe())
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			a, got := args()
+			if !got {
+				return false
+			}
+			lo, hi, found := strings.Cut(a, "-")
+			l, err1 := netip.ParseAddr(lo)
+			h, err2 := netip.ParseAddr(hi)
+			if !found || err1 != nil || err2 != nil || !l.Is4() || !h.Is4() {
+				return false
+			}
+			var d int
+			switch opt {
+			case "--src-range":
+				d = dimSrc
+			case "--dst-range":
+				d = dimDst
+			default:
+				return false
+			}
+			o := dimCond(d, rangeSet(ext.U32(l), ext.U32(h)))
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		return c, true
+	case "mark":
+		// A mark under a mask is a set of 2^k scattered values: opaque
+		// unless the mask is all ones.
+		c = exact(universe())
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			a, got := args()
+			if opt != "--mark" || !got {
+				return false
+			}
+			vs, ms, hasMask := strings.Cut(a, "/")
+			v, err := strconv.ParseUint(vs, 0, 32)
+			if err != nil {
+				return false
+			}
+			if hasMask {
+				m, err := strconv.ParseUint(ms, 0, 32)
+				if err != nil || m != 0xffffffff {
+					return false
+				}
+			}
+			o := dimCond(dimMark, point(uint32(v)))
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		return c, true
+	case "length":
+		c = exact(universe())
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			a, got := args()
+			s, fine := portRange(a)
+			if opt != "--length" || !got || !fine {
+				return false
+			}
+			o := dimCond(dimLen, s)
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		return c, true
+	case "ttl":
+		c = exact(universe())
+		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			a, got := args()
+			if !got {
+				return false
+			}
+			v, err := strconv.ParseUint(a, 10, 8)
+			if err != nil {
+				return false
+			}
+			var s set
+			switch opt {
+			case "--ttl-eq":
+				s = point(uint32(v))
+			case "--ttl-lt":
+				if v == 0 {
+					s = nil
+				} else {
+					s = rangeSet(0, uint32(v)-1)
+				}
+			case "--ttl-gt":
+				s = rangeSet(uint32(v)+1, 255)
+			default:
+				return false
+			}
+			o := dimCond(dimTTL, s)
+			if inv {
+				o = o.not(w)
+			}
+			c = c.and(o)
+			return true
+		})
+		if !good {
+			return opaqueCond(), false
+		}
+		return c, true
+	}
+	// Everything else: stateful matches (limit, hashlimit, statistic,
+	// recent, connlimit, quota, time, ...) and matches on fields outside
+	// the model (addrtype, mac, pkttype, string, u32, ...).
+	return opaqueCond(), false
+}
+
+// eachOpt walks "[!] --opt ARG..." tokens, calling f for each option with
+// a function that yields its arguments (the words up to the next option
+// or "!"). It returns false if f does, or when the text does not start
+// with an option.
+func eachOpt(toks []string, f func(opt string, args func() (string, bool), inv bool) bool) bool {
+	i := 0
+	for i < len(toks) {
+		inv := false
+		if toks[i] == "!" {
+			inv = true
+			i++
+			if i >= len(toks) {
+				return false
+			}
+		}
+		opt := toks[i]
+		if !strings.HasPrefix(opt, "--") {
+			return false
+		}
+		i++
+		args := func() (string, bool) {
+			if i >= len(toks) || toks[i] == "!" || strings.HasPrefix(toks[i], "--") {
+				return "", false
+			}
+			i++
+			return toks[i-1], true
+		}
+		if !f(opt, args, inv) {
+			return false
+		}
+		// Arguments f did not take mean text we do not understand.
+		if i < len(toks) && toks[i] != "!" && !strings.HasPrefix(toks[i], "--") {
+			return false
+		}
+	}
+	return true
+}
+
+// portRange reads "N" or "N:M" as iptables-save prints ports and lengths.
+func portRange(s string) (set, bool) {
+	lo, hi, isRange := strings.Cut(s, ":")
+	l, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil {
+		return nil, false
+	}
+	h := l
+	if isRange {
+		if h, err = strconv.ParseUint(hi, 10, 16); err != nil {
+			return nil, false
+		}
+	}
+	return rangeSet(uint32(l), uint32(h)), true
+}
+
+// portList reads multiport's "N,N:M,...".
+func portList(s string) (set, bool) {
+	var spans []span
+	for _, p := range strings.Split(s, ",") {
+		r, ok := portRange(p)
+		if !ok {
+			return nil, false
+		}
+		spans = append(spans, r...)
+	}
+	return setOf(spans...), true
+}
+
+// tcpFlagBits are the names --tcp-flags prints, with ECE and CWR in case
+// a printer names them.
+var tcpFlagBits = map[string]uint8{
+	"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10,
+	"URG": 0x20, "ECE": 0x40, "CWR": 0x80, "ALL": 0x3f, "NONE": 0,
+}
+
+func tcpFlags(s string) (uint8, bool) {
+	var f uint8
+	for _, n := range strings.Split(s, ",") {
+		b, ok := tcpFlagBits[n]
+		if !ok {
+			return 0, false
+		}
+		f |= b
+	}
+	return f, true
+}
+
+// flagSet is the set of flag bytes f with f&mask == comp, as xt_tcpudp
+// tests them.
+func flagSet(mask, comp uint8) set {
+	var spans []span
+	for f := 0; f < 256; f++ {
+		if uint8(f)&mask == comp {
+			spans = append(spans, span{uint32(f), uint32(f)})
+		}
+	}
+	return setOf(spans...)
+}
+
+// icmpCond reads --icmp-type's argument as iptables-save prints it:
+// "any", "TYPE", or "TYPE/CODE". The saved form is lossy: a code range
+// prints as its first code only, so "3/1" surely matches code 1 and may
+// match codes up to 255, unless the listed form (iptables -L -n: "type 3
+// code 1" or "type 3 codes 1-4") says which. Type 255 matches every ICMP
+// packet in the kernel, whatever the codes.
+func icmpCond(a, listed string) (cond, bool) {
+	if a == "any" {
+		return exact(universe()), true
+	}
+	ts, cs, hasCode := strings.Cut(a, "/")
+	t, err := strconv.ParseUint(ts, 10, 8)
+	if err != nil {
+		return cond{}, false
+	}
+	if t == 255 {
+		return exact(universe()), true
+	}
+	base := uint32(t) << 8
+	if !hasCode {
+		return dimCond(dimICMP, rangeSet(base, base|255)), true
+	}
+	code, err := strconv.ParseUint(cs, 10, 8)
+	if err != nil {
+		return cond{}, false
+	}
+	if _, after, found := strings.Cut(listed, "type "+ts+" code "+cs); found && (after == "" || after[0] == ' ') {
+		return dimCond(dimICMP, point(base|uint32(code))), true
+	}
+	if _, after, found := strings.Cut(listed, "type "+ts+" codes "+cs+"-"); found {
+		f := strings.Fields(after)
+		if len(f) == 0 {
+			f = []string{""}
+		}
+		hi, err := strconv.ParseUint(f[0], 10, 8)
+		if err == nil && hi >= code {
+			return dimCond(dimICMP, rangeSet(base|uint32(code), base|uint32(hi))), true
+		}
+	}
+	return cond{
+		upper: region{fullBox().with(dimICMP, rangeSet(base|uint32(code), base|255))},
+		lower: region{fullBox().with(dimICMP, point(base|uint32(code)))},
+	}, true
+}
+
+// ifaceAtoms turns interface names into points of dimIn and dimOut. Every
+// name and wildcard prefix the ruleset mentions is an atom: atom i of a
+// name is that name; atom i of a prefix P stands for all names starting
+// with P that no longer prefix and no named interface covers. Values past
+// the last atom behave as names no rule mentions.
+type ifaceAtoms struct {
+	reps  []string // a representative name of each atom
+	index map[string]int
+}
+
+func newIfaceAtoms(rs *rules.Ruleset) *ifaceAtoms {
+	a := &ifaceAtoms{index: map[string]int{}}
+	addRep := func(rep string) {
+		if _, ok := a.index[rep]; !ok {
+			a.index[rep] = len(a.reps)
+			a.reps = append(a.reps, rep)
+		}
+	}
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				for _, n := range []string{r.In, r.Out} {
+					switch {
+					case n == "":
+					case strings.HasSuffix(n, "+"):
+						// "\x01" is in no real name, so P+"\x01" has no
+						// mentioned name or longer prefix covering it.
+						addRep(strings.TrimSuffix(n, "+") + "\x01")
+					default:
+						addRep(n)
+					}
+				}
+			}
+		}
+	}
+	return a
+}
+
+// matching returns the atoms a pattern (with an optional trailing "+")
+// matches, as the kernel compares interface names.
+func (a *ifaceAtoms) matching(pattern string) set {
+	prefix, wild := strings.CutSuffix(pattern, "+")
+	if wild && prefix == "" {
+		return full(dimIn)
+	}
+	var spans []span
+	for i, rep := range a.reps {
+		if rep == pattern || wild && strings.HasPrefix(rep, prefix) {
+			spans = append(spans, span{uint32(i), uint32(i)})
+		}
+	}
+	return setOf(spans...)
+}
+
+// name describes an atom for messages.
+func (a *ifaceAtoms) name(i uint32) string {
+	if int(i) >= len(a.reps) {
+		return "another interface"
+	}
+	rep := a.reps[i]
+	if p, ok := strings.CutSuffix(rep, "\x01"); ok {
+		return p + "+"
+	}
+	return rep
+}

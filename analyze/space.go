@@ -1,0 +1,467 @@
+package analyze
+
+import (
+	"math"
+	"slices"
+)
+
+// The packet space. A packet is a point with one coordinate per dimension
+// below; every coordinate is a uint32, so that one interval-set type serves
+// all of them. A rule's match is a region: a union of boxes, a box being a
+// product of one interval set per dimension.
+//
+// Coordinates that mean nothing for a packet (ports of an ICMP packet, TCP
+// flags of a fragment) are "don't care": a real packet is the whole line of
+// points through all their values. This is exact because every constraint
+// on such a coordinate comes together with the protocol and "not a
+// fragment" constraints that make it meaningful (the tcp match implies
+// -p tcp and a first fragment, as the kernel's xt_tcpudp does), so a rule
+// always contains either all of a packet's points or none.
+const (
+	dimSrc   = iota // source address
+	dimDst          // destination address
+	dimIn           // input interface: an atom index (see ifaceAtoms)
+	dimOut          // output interface: an atom index
+	dimProto        // IP protocol
+	dimSport        // source port (tcp, udp, sctp, dccp, udplite)
+	dimDport        // destination port
+	dimFlags        // TCP flags byte (byte 13 of the header: CWR ECE URG ACK PSH RST SYN FIN)
+	dimICMP         // ICMP type<<8 | code
+	dimState        // conntrack state, one of ctValues
+	dimFrag         // 1 for a non-first fragment (what -f matches), else 0
+	dimMark         // skb->mark
+	dimLen          // IP total length
+	dimTTL          // IP TTL
+	numDims
+)
+
+// dimMax is the largest coordinate of each dimension.
+var dimMax = [numDims]uint32{
+	dimSrc: math.MaxUint32, dimDst: math.MaxUint32,
+	dimIn: math.MaxUint32, dimOut: math.MaxUint32,
+	dimProto: 255, dimSport: 65535, dimDport: 65535, dimFlags: 255,
+	dimICMP: 65535, dimState: numCTValues - 1, dimFrag: 1,
+	dimMark: math.MaxUint32, dimLen: 65535, dimTTL: 255,
+}
+
+// dimMask is a set of dimensions, e.g. the ones a target may rewrite.
+type dimMask uint32
+
+const allDims dimMask = 1<<numDims - 1
+
+// span is the closed interval [lo, hi].
+type span struct{ lo, hi uint32 }
+
+// set is a sorted list of disjoint, non-adjacent spans: one dimension's
+// values. The empty set is nil or empty. Sets are never modified once
+// built, so boxes may share them.
+type set []span
+
+func full(d int) set { return set{{0, dimMax[d]}} }
+
+func point(v uint32) set { return set{{v, v}} }
+
+func rangeSet(lo, hi uint32) set {
+	if lo > hi {
+		return nil
+	}
+	return set{{lo, hi}}
+}
+
+// setOf builds a set from spans in any order, merging overlaps.
+func setOf(spans ...span) set {
+	s := slices.Clone(spans)
+	slices.SortFunc(s, func(a, b span) int {
+		switch {
+		case a.lo < b.lo:
+			return -1
+		case a.lo > b.lo:
+			return 1
+		}
+		return 0
+	})
+	var out set
+	for _, x := range s {
+		if x.lo > x.hi {
+			continue
+		}
+		if n := len(out); n > 0 && (out[n-1].hi == math.MaxUint32 || x.lo <= out[n-1].hi+1) {
+			if x.hi > out[n-1].hi {
+				out[n-1].hi = x.hi
+			}
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+func (s set) isFull(d int) bool { return len(s) == 1 && s[0].lo == 0 && s[0].hi == dimMax[d] }
+
+func (s set) has(v uint32) bool {
+	for _, x := range s {
+		if v < x.lo {
+			return false
+		}
+		if v <= x.hi {
+			return true
+		}
+	}
+	return false
+}
+
+func (s set) equal(t set) bool { return slices.Equal(s, t) }
+
+func (s set) intersect(t set) set {
+	var out set
+	i, j := 0, 0
+	for i < len(s) && j < len(t) {
+		lo, hi := max(s[i].lo, t[j].lo), min(s[i].hi, t[j].hi)
+		if lo <= hi {
+			out = append(out, span{lo, hi})
+		}
+		if s[i].hi < t[j].hi {
+			i++
+		} else {
+			j++
+		}
+	}
+	return out
+}
+
+// complement returns dimension d's values not in s.
+func (s set) complement(d int) set {
+	var out set
+	next := uint64(0)
+	for _, x := range s {
+		if uint64(x.lo) > next {
+			out = append(out, span{uint32(next), x.lo - 1})
+		}
+		next = uint64(x.hi) + 1
+	}
+	if next <= uint64(dimMax[d]) {
+		out = append(out, span{uint32(next), dimMax[d]})
+	}
+	return out
+}
+
+// minus returns s \ t within dimension d.
+func (s set) minus(t set, d int) set { return s.intersect(t.complement(d)) }
+
+// subsetOf reports whether every value of s is in t. Spans of t are
+// disjoint and never adjacent, so each span of s must lie in one of them.
+func (s set) subsetOf(t set, _ int) bool {
+	j := 0
+	for _, x := range s {
+		for j < len(t) && t[j].hi < x.lo {
+			j++
+		}
+		if j == len(t) || t[j].lo > x.lo || t[j].hi < x.hi {
+			return false
+		}
+	}
+	return true
+}
+
+// overlaps reports whether s and t share a value, without building the
+// intersection: the analysis asks this far more often than it needs the
+// intersection itself.
+func (s set) overlaps(t set) bool {
+	i, j := 0, 0
+	for i < len(s) && j < len(t) {
+		if max(s[i].lo, t[j].lo) <= min(s[i].hi, t[j].hi) {
+			return true
+		}
+		if s[i].hi < t[j].hi {
+			i++
+		} else {
+			j++
+		}
+	}
+	return false
+}
+
+func (s set) union(t set) set { return setOf(append(slices.Clone(s), t...)...) }
+
+// size counts the values of s (as a float: address sets can hold 2^32).
+func (s set) size() float64 {
+	n := 0.0
+	for _, x := range s {
+		n += float64(x.hi-x.lo) + 1
+	}
+	return n
+}
+
+// box is a product of one set per dimension; a box in a region has no
+// empty dimension. Boxes are immutable once in a region, so regions share
+// them freely.
+type box [numDims]set
+
+func fullBox() *box {
+	var b box
+	for d := range b {
+		b[d] = full(d)
+	}
+	return &b
+}
+
+// with returns a copy of b whose dimension d is s.
+func (b *box) with(d int, s set) *box {
+	c := *b
+	c[d] = s
+	return &c
+}
+
+// meets reports whether b and c intersect.
+func (b *box) meets(c *box) bool {
+	for d := range b {
+		if !b[d].overlaps(c[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+// meet returns b ∩ c, or nil when they do not intersect.
+func (b *box) meet(c *box) *box {
+	if !b.meets(c) {
+		return nil
+	}
+	out := new(box)
+	for d := range b {
+		switch {
+		case b[d].subsetOf(c[d], d):
+			out[d] = b[d]
+		case c[d].subsetOf(b[d], d):
+			out[d] = c[d]
+		default:
+			out[d] = b[d].intersect(c[d])
+		}
+	}
+	return out
+}
+
+func (b *box) subsetOf(c *box) bool {
+	for d := range b {
+		if !b[d].subsetOf(c[d], d) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *box) equal(c *box) bool {
+	for d := range b {
+		if !b[d].equal(c[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+// cut returns b \ c as disjoint boxes, appended to out: for each dimension
+// in turn, the part of b outside c in that dimension splits off, and the
+// rest narrows to c there. At most numDims pieces.
+func (b *box) cut(c *box, out []*box) []*box {
+	if !b.meets(c) {
+		return append(out, b)
+	}
+	cur := b
+	for d := range b {
+		if cur[d].subsetOf(c[d], d) {
+			continue
+		}
+		out = append(out, cur.with(d, cur[d].minus(c[d], d)))
+		cur = cur.with(d, cur[d].intersect(c[d]))
+	}
+	return out
+}
+
+// region is a union of boxes, which may overlap.
+type region []*box
+
+func universe() region { return region{fullBox()} }
+
+func (r region) empty() bool { return len(r) == 0 }
+
+// meet returns r ∩ s.
+func (r region) meet(s region) region {
+	var out region
+	for _, b := range r {
+		for _, c := range s {
+			if m := b.meet(c); m != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// meets reports whether r ∩ s is not empty, without building it.
+func (r region) meets(s region) bool {
+	for _, b := range r {
+		for _, c := range s {
+			if b.meets(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// minus returns r \ s. It charges every box it builds to w and stops
+// early, returning ok false, when w runs out.
+func (r region) minus(s region, w *work) (region, bool) {
+	out := r
+	for _, c := range s {
+		if !w.charge(len(out)) {
+			return nil, false
+		}
+		// Most boxes miss c; copy the region only once one does not.
+		var next region
+		split := false
+		for i, b := range out {
+			if !b.meets(c) {
+				if split {
+					next = append(next, b)
+				}
+				continue
+			}
+			if !split {
+				split = true
+				next = append(make(region, 0, len(out)+numDims), out[:i]...)
+			}
+			next = b.cut(c, next)
+		}
+		if !split {
+			continue
+		}
+		out = next
+	}
+	return out, true
+}
+
+// plus returns r ∪ s, adding only the part of s that r lacks so that the
+// region does not fill with duplicates.
+func (r region) plus(s region, w *work) (region, bool) {
+	if s.empty() {
+		return r, true
+	}
+	extra, ok := s.minus(r, w)
+	if !ok {
+		return nil, false
+	}
+	return append(slices.Clip(r), extra...), true
+}
+
+// setDim returns r with dimension d of every box replaced by v: what a
+// target that rewrites the field does to the packets in r.
+func (r region) setDim(d int, v set) region {
+	out := make(region, 0, len(r))
+	for _, b := range r {
+		out = append(out, b.with(d, v))
+	}
+	return out.compact()
+}
+
+// havoc returns r with every dimension in m made full: the packets of r
+// after a target that may rewrite those fields to anything.
+func (r region) havoc(m dimMask) region {
+	if m == 0 {
+		return r
+	}
+	out := make(region, 0, len(r))
+	for _, b := range r {
+		c := *b
+		for d := range c {
+			if m&(1<<d) != 0 {
+				c[d] = full(d)
+			}
+		}
+		out = append(out, &c)
+	}
+	return out.compact()
+}
+
+// hull returns the smallest box that holds all of r (r not empty).
+func (r region) hull() *box {
+	var spans [numDims][]span
+	for _, b := range r {
+		for d := range b {
+			spans[d] = append(spans[d], b[d]...)
+		}
+	}
+	h := new(box)
+	for d := range h {
+		h[d] = setOf(spans[d]...)
+	}
+	return h
+}
+
+// bounded returns r, or its hull when r has grown past maxBoxes.
+func (r region) bounded() region {
+	if len(r) <= maxBoxes {
+		return r
+	}
+	if r = r.compact(); len(r) <= maxBoxes {
+		return r
+	}
+	return region{r.hull()}
+}
+
+// compact merges boxes that agree in every dimension but one, which keeps
+// regions small after many subtractions without changing the set. For
+// each dimension it buckets the boxes by their other dimensions, so a pass
+// costs a hash per box rather than a comparison per pair.
+func (r region) compact() region {
+	if len(r) < 2 {
+		return r
+	}
+	out := slices.Clone(r)
+	var key []byte
+	for changed := true; changed; {
+		changed = false
+		for d := 0; d < numDims; d++ {
+			seen := make(map[string]int, len(out))
+			kept := out[:0]
+			for _, b := range out {
+				key = b.keyWithout(d, key[:0])
+				if i, ok := seen[string(key)]; ok {
+					kept[i] = kept[i].with(d, kept[i][d].union(b[d]))
+					changed = true
+					continue
+				}
+				seen[string(key)] = len(kept)
+				kept = append(kept, b)
+			}
+			out = kept
+		}
+	}
+	return out
+}
+
+// keyWithout appends an encoding of every dimension of b but d.
+func (b *box) keyWithout(d int, key []byte) []byte {
+	for e, s := range b {
+		if e == d {
+			continue
+		}
+		for _, x := range s {
+			key = append(key, byte(x.lo>>24), byte(x.lo>>16), byte(x.lo>>8), byte(x.lo),
+				byte(x.hi>>24), byte(x.hi>>16), byte(x.hi>>8), byte(x.hi))
+		}
+		key = append(key, '|')
+	}
+	return key
+}
+
+// work is the budget of box operations one table's analysis may spend;
+// the analysis gives up rather than be slow.
+type work struct {
+	left int
+}
+
+func (w *work) charge(n int) bool {
+	w.left -= n + 1
+	return w.left >= 0
+}
