@@ -357,3 +357,35 @@ func sfFamName(f Family) string {
 	}
 	return "iptables"
 }
+
+// TestStatefulAgainstIptables compares Save and Print with what the
+// installed iptables printed for the same rules (testdata/stateful).
+func TestStatefulAgainstIptables(t *testing.T) {
+	f, err := os.Open("testdata/stateful/iptables-1.8.9.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := sc.Text()
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		fs := strings.Split(l, "|")
+		chain, rule, save, printN, print := fs[0], fs[1], fs[2], fs[3], fs[4]
+		insts, _, _, err := sfBuild(rule, IPv4, "filter", chain)
+		if err != nil {
+			t.Errorf("%s: %v", rule, err)
+			continue
+		}
+		var s, pn, p strings.Builder
+		s.WriteString("-m " + insts[0].typ.Name)
+		insts[0].m.Save(&s)
+		insts[0].m.Print(&pn, true)
+		insts[0].m.Print(&p, false)
+		if s.String() != save || pn.String() != printN || p.String() != print {
+			t.Errorf("%s:\n got  %q\n      %q\n      %q\n want %q\n      %q\n      %q", rule, s.String(), pn.String(), p.String(), save, printN, print)
+		}
+	}
+}
