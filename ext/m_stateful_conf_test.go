@@ -41,7 +41,7 @@ var statefulTFiles = []struct {
 	{"libxt_recent.t", IPv6}, {"libip6t_recent.t", IPv6}, {"libxt_connlimit.t", IPv6},
 	{"libip6t_connlimit.t", IPv6}, {"libxt_connmark.t", IPv6}, {"libxt_mark.t", IPv6},
 	{"libxt_connbytes.t", IPv6}, {"libxt_owner.t", IPv6}, {"libxt_physdev.t", IPv6},
-	{"libxt_policy.t", IPv6}, {"libip6t_policy.t", IPv6}, {"libxt_quota.t", IPv6},
+	{"libxt_policy.t", IPv6}, {"libip6t_policy.t", IPv6}, {"libxt_quota.t", IPv6}, {"libxt_rateest.t", IPv6},
 	{"libxt_time.t", IPv6}, {"libxt_cpu.t", IPv6}, {"libxt_cluster.t", IPv6},
 	{"libxt_cgroup.t", IPv6}, {"libxt_connlabel.t", IPv6}, {"libxt_socket.t", IPv6},
 	{"libxt_helper.t", IPv6}, {"libxt_nfacct.t", IPv6}, {"libxt_rpfilter.t", IPv6},
