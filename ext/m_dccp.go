@@ -249,7 +249,8 @@ func (m *dccpMatch) findOption(l4, h []byte) (found, hotdrop bool) {
 	return false, false
 }
 
-// eval runs dccp_mt: the result and whether the kernel would hotdrop.
+// eval runs dccp_mt: its result, and whether the kernel set hotdrop on
+// the way (both can be true, see MatchHotdropper).
 func (m *dccpMatch) eval(c *Ctx) (match, hotdrop bool) {
 	p := c.Pkt
 	if p.FragOff != 0 {
@@ -269,18 +270,20 @@ func (m *dccpMatch) eval(c *Ctx) (match, hotdrop bool) {
 	if m.flags&dccpOption == 0 {
 		return true, false
 	}
+	// On options it cannot read, the kernel's dccp_find_option returns
+	// false with hotdrop set, and an inverted test then passes.
 	found, drop := m.findOption(p.L4, h)
-	if drop {
-		return false, true
-	}
-	return m.check(dccpOption, found), false
+	return m.check(dccpOption, found), drop
 }
 
-// Match implements Matcher.
+// Match implements Matcher: false for a packet the kernel drops.
 func (m *dccpMatch) Match(c *Ctx) bool {
-	ok, _ := m.eval(c)
-	return ok
+	ok, drop := m.eval(c)
+	return ok && !drop
 }
+
+// MatchHotdrop implements MatchHotdropper.
+func (m *dccpMatch) MatchHotdrop(c *Ctx) (match, hotdrop bool) { return m.eval(c) }
 
 // Hotdrop implements Hotdropper.
 func (m *dccpMatch) Hotdrop(c *Ctx) bool {

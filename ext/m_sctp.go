@@ -330,8 +330,8 @@ func (m *sctpMatch) check(bit uint8, cond bool) bool {
 	return m.flags&bit == 0 || cond != (m.invflags&bit != 0)
 }
 
-// eval runs sctp_mt on the packet: the result, and whether the kernel
-// would have set hotdrop on the way.
+// eval runs sctp_mt on the packet: its result, and whether the kernel
+// set hotdrop on the way (both can be true, see MatchHotdropper).
 func (m *sctpMatch) eval(c *Ctx) (match, hotdrop bool) {
 	p := c.Pkt
 	if p.FragOff != 0 {
@@ -349,11 +349,10 @@ func (m *sctpMatch) eval(c *Ctx) (match, hotdrop bool) {
 	if m.flags&sctpChunkTypes == 0 {
 		return true, false
 	}
+	// On a chunk it cannot read, the kernel's match_packet returns false
+	// with hotdrop set, and an inverted test then passes.
 	res, drop := m.chunks(p.L4)
-	if drop {
-		return false, true
-	}
-	return m.check(sctpChunkTypes, res), false
+	return m.check(sctpChunkTypes, res), drop
 }
 
 // matchFlags is the kernel's match_flags: a chunk without a flag test
@@ -413,11 +412,14 @@ func (m *sctpMatch) chunks(l4 []byte) (res, hotdrop bool) {
 	return false, false
 }
 
-// Match implements Matcher.
+// Match implements Matcher: false for a packet the kernel drops.
 func (m *sctpMatch) Match(c *Ctx) bool {
-	ok, _ := m.eval(c)
-	return ok
+	ok, drop := m.eval(c)
+	return ok && !drop
 }
+
+// MatchHotdrop implements MatchHotdropper.
+func (m *sctpMatch) MatchHotdrop(c *Ctx) (match, hotdrop bool) { return m.eval(c) }
 
 // Hotdrop implements Hotdropper.
 func (m *sctpMatch) Hotdrop(c *Ctx) bool {

@@ -426,7 +426,11 @@ func (sm *stringMatcher) Match(c *Ctx) bool {
 // Explain implements Explainer.
 func (sm *stringMatcher) Explain(c *Ctx, matched bool) string {
 	off, found := sm.search(c)
-	what := bang(sm.m.invert) + "--string " + sm.display
+	opt := "--string "
+	if isHexString(sm.m.pattern) {
+		opt = "--hex-string "
+	}
+	what := bang(sm.m.invert) + opt + sm.display
 	switch {
 	case found:
 		return what + ": found at byte " + strconv.Itoa(off) + " of the packet"

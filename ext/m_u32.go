@@ -24,8 +24,8 @@ import (
 // must hold. A read past the end of the packet makes the whole match
 // false (then "!" makes it true), as in the kernel.
 //
-// Shifts by 32 or more: C leaves them undefined and the kernel's x86
-// code shifts by the count modulo 32; ipsift does the same.
+// Shifts by 32 or more are refused, as the kernel's u32_mt_checkentry
+// has refused them since 6.6 (C leaves them undefined).
 
 // u32Max is XT_U32_MAXSIZE: at most this many tests, location numbers
 // per test and value ranges per test.
@@ -191,8 +191,18 @@ func (m *u32Match) parse(s string) error {
 	}
 }
 
-// Finish implements Parser.
-func (m *u32Match) Finish(r *RuleInfo) error { return nil }
+// Finish implements Parser, with the kernel's u32_mt_checkentry.
+func (m *u32Match) Finish(r *RuleInfo) error {
+	for t := 0; t < m.ntests; t++ {
+		ct := &m.tests[t]
+		for i := 1; i < ct.nnums; i++ {
+			if (ct.ops[i] == u32LeftSh || ct.ops[i] == u32RightSh) && ct.nums[i] >= 32 {
+				return Errorf("u32: a shift by %d bits: the kernel refuses shifts of 32 or more (a 32-bit value shifted that far is 0: test with &0 instead)", ct.nums[i])
+			}
+		}
+	}
+	return nil
+}
 
 var u32OpNames = [...]string{"&", "<<", ">>", "@"}
 
@@ -266,9 +276,9 @@ func (m *u32Match) eval(data []byte) (ok bool, failed int, val uint32, short boo
 			case u32And:
 				val &= num
 			case u32LeftSh:
-				val <<= num & 31
+				val <<= num
 			case u32RightSh:
-				val >>= num & 31
+				val >>= num
 			case u32At:
 				if at+val < at {
 					return false, t, val, true

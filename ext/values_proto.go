@@ -1,7 +1,6 @@
 package ext
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,6 +30,20 @@ import (
 // remembering the last call, so concurrent packets cannot confuse it.
 type Hotdropper interface {
 	Hotdrop(c *Ctx) bool
+}
+
+// MatchHotdropper is implemented by the Hotdroppers (sctp, dccp) with
+// which the kernel can both match a packet and drop it: an inverted test
+// ("! --chunk-types", "! --dccp-option") passes on a header it could not
+// read, so the rule counts the packet and runs its target, and then
+// ipt_do_table returns NF_DROP anyway. MatchHotdrop returns the kernel's
+// two results from one evaluation; an engine that calls it instead of
+// Match and Hotdrop counts such rules exactly as the kernel does. Match
+// alone returns false in that case (match && !hotdrop), so that an engine
+// knowing only Hotdropper still drops the packet, at the price of not
+// counting the rule nor running its target.
+type MatchHotdropper interface {
+	MatchHotdrop(c *Ctx) (match, hotdrop bool)
 }
 
 // ParseUintPrefix reads a number at the start of s the way
@@ -286,12 +299,6 @@ func kToLower(c byte) byte {
 		return c + 0x20
 	}
 	return c
-}
-
-// errNeedProto is the message of the matches the kernel ties to one
-// protocol, for the few that check it in Finish themselves.
-func errNeedProto(match, proto string) error {
-	return errors.New("-m " + match + " needs -p " + proto + " (without !) before it")
 }
 
 // spiRange is the SPI (or CPI) range test of the esp, ah and ipcomp
