@@ -1063,6 +1063,13 @@ func (p *parser) expandAddresses() error {
 		}
 		return out, nil
 	}
+	if (p.r.InvSrc || p.r.InvDst) && (len(p.srcs) > 1 || len(p.dsts) > 1) {
+		w := p.srcWord
+		if len(p.dsts) > 1 {
+			w = p.dstWord
+		}
+		return errAt(w, "! not allowed with multiple source or destination IP addresses: a negated list would match everything; write one rule per address")
+	}
 	srcs, err := parse(p.srcs, p.srcWord)
 	if err != nil {
 		return err
