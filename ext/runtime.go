@@ -141,8 +141,9 @@ type Ctx struct {
 	Hook Hook
 	In   *Iface // nil in OUTPUT and for locally generated packets
 	Out  *Iface // nil in PREROUTING and INPUT
-	// Now is the engine's clock in nanoseconds (simulated or real); every
-	// time-based extension reads it and nothing reads the wall clock.
+	// Now is the engine's clock: nanoseconds since the Unix epoch (UTC),
+	// simulated or real. Every time-based extension reads it and nothing
+	// reads the wall clock; the time match takes it as the date.
 	Now int64
 
 	Mark    uint32 // skb->mark

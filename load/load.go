@@ -191,7 +191,8 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		if strings.HasPrefix(fix, "-N ") {
 			// A missing chain: read on as if it had been created, so the
 			// rest of the line is checked too.
-			create, err := rules.ParseCommand(rules.Words([]string{"-t", tableOf(words), "-N", fix[3:]}), rules.ParseOptions{})
+			cw := []rules.Word{{Text: "-t", Pos: d.Pos}, {Text: tableOf(words), Pos: d.Pos}, {Text: "-N", Pos: d.Pos}, {Text: fix[3:], Pos: d.Pos}}
+			create, err := rules.ParseCommand(cw, rules.ParseOptions{})
 			if err != nil || rs.Apply(create) != nil {
 				return
 			}

@@ -136,6 +136,13 @@ type extInst struct {
 	word      Word // the -m / -j word, for messages
 }
 
+func (e *extInst) optionList() []ext.Option {
+	if e.match != nil {
+		return e.match.Options
+	}
+	return e.target.Options
+}
+
 // ParseOptions controls ParseCommand.
 type ParseOptions struct {
 	Family ext.Family
@@ -839,6 +846,16 @@ func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord 
 	for _, x := range o.Excludes {
 		if inst.seen[x] {
 			return errAt(w, "%s: option \"--%s\" cannot be used together with --%s", inst.name, o.Name, x)
+		}
+	}
+	// xtables checks an exclusion whichever of the pair came first.
+	for _, other := range inst.optionList() {
+		if inst.seen[other.Name] {
+			for _, x := range other.Excludes {
+				if x == o.Name {
+					return errAt(w, "%s: option \"--%s\" cannot be used together with --%s", inst.name, o.Name, other.Name)
+				}
+			}
 		}
 	}
 	inst.seen[o.Name] = true

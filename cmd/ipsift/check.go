@@ -5,13 +5,13 @@ import (
 	"io"
 	"sort"
 
+	"github.com/ipsift/ipsift/analyze"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
 )
 
-// lint is the rule analysis run by check; the analyze package plugs in
-// here (nil until it is linked in).
-var lint func(rs *rules.Ruleset) rules.Diags
+// lint is the rule analysis check runs after reading a file.
+var lint = analyze.Lint
 
 func init() {
 	fs := newFlags("check")
