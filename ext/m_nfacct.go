@@ -46,7 +46,11 @@ func (m *nfacctMatch) Parse(opt, arg string, _ bool, _ *Args) error {
 }
 
 // Finish implements Parser.
-func (m *nfacctMatch) Finish(*RuleInfo) error { return nil }
+// Finish implements Parser. The kernel refuses a rule naming an
+// accounting object that does not exist, and ipsift has none.
+func (m *nfacctMatch) Finish(*RuleInfo) error {
+	return fmt.Errorf("nfacct object %q does not exist (ipsift has no accounting objects; the kernel refuses rules naming missing ones)", m.name)
+}
 
 // Save implements Parser: libxt_nfacct prints a space before the name
 // and xtables_save_string another, hence two.

@@ -148,7 +148,9 @@ func (m *setMatch) Finish(*RuleInfo) error {
 	if m.dim == 0 {
 		return fmt.Errorf("you must specify --match-set with proper arguments")
 	}
-	return nil
+	// The kernel refuses a rule naming a set that does not exist, and
+	// ipsift has no ipsets: every named set is missing.
+	return fmt.Errorf("set %q does not exist (ipsift has no ipsets yet; the kernel refuses rules naming missing sets)", m.name)
 }
 
 func (m *setMatch) dump(b *strings.Builder, opt, sep string) {
