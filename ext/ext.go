@@ -161,19 +161,23 @@ type MatchType struct {
 	// empty or zero means everywhere.
 	Tables []string
 	Hooks  HookMask
+	// Conntrack says the kernel starts connection tracking (and with it
+	// defragmentation) in a namespace where a rule uses the extension.
+	Conntrack bool
 	// New returns a fresh instance with every option at its default.
 	New func() Match
 }
 
 // TargetType registers a target extension.
 type TargetType struct {
-	Name    string
-	Family  Family
-	Proto   uint8
-	Options []Option
-	Tables  []string
-	Hooks   HookMask
-	New     func() Target
+	Name      string
+	Family    Family
+	Proto     uint8
+	Options   []Option
+	Tables    []string
+	Hooks     HookMask
+	Conntrack bool // as MatchType.Conntrack
+	New       func() Target
 }
 
 var (

@@ -19,8 +19,10 @@ const clusterNodesMax = 32
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "cluster",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "cluster",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "cluster-total-nodes", Arg: OneArg, Mandatory: true},
 			{Name: "cluster-local-node", Arg: OneArg, Invert: true, Excludes: []string{"cluster-local-nodemask"}},

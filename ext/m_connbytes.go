@@ -28,8 +28,10 @@ const (
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "connbytes",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "connbytes",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "connbytes", Arg: OneArg, Invert: true, Mandatory: true},
 			{Name: "connbytes-dir", Arg: OneArg, Mandatory: true},

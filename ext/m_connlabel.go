@@ -22,8 +22,10 @@ const (
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "connlabel",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "connlabel",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "label", Arg: OneArg, Invert: true, Mandatory: true},
 			{Name: "set"},

@@ -32,8 +32,10 @@ const connlimitGCMax = 8
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "connlimit",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "connlimit",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "connlimit-upto", Arg: OneArg, Invert: true, Excludes: []string{"connlimit-above"}},
 			{Name: "connlimit-above", Arg: OneArg, Invert: true, Excludes: []string{"connlimit-upto"}},

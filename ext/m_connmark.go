@@ -12,8 +12,10 @@ import (
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "connmark",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "connmark",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "mark", Arg: OneArg, Invert: true, Mandatory: true},
 		},

@@ -33,8 +33,10 @@ const (
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "conntrack",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "conntrack",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "ctstate", Arg: OneArg, Invert: true},
 			{Name: "ctproto", Arg: OneArg, Invert: true},

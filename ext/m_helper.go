@@ -16,8 +16,10 @@ const helperNameLen = 30 // the size of struct xt_helper_info's name
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "helper",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "helper",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "helper", Arg: OneArg, Invert: true, Mandatory: true},
 		},

@@ -106,7 +106,11 @@ type protoLoaded struct {
 // protoRule parses RULE for one table and chain and returns the saved
 // form and the loaded matches, or the first error.
 func protoRule(rule, table, chain string) (string, []*protoLoaded, error) {
-	words := protoWords(rule)
+	return protoRuleWords(protoWords(rule), table, chain)
+}
+
+// protoRuleWords is protoRule for a rule already split into words.
+func protoRuleWords(words []string, table, chain string) (string, []*protoLoaded, error) {
 	ri := &RuleInfo{Family: IPv4, Table: table, Chain: chain, Hooks: 1 << protoChainHooks[chain]}
 	var loaded []*protoLoaded
 	protoSet, protoUsed := false, false

@@ -13,8 +13,10 @@ import (
 
 func init() {
 	RegisterMatch(&MatchType{
-		Name:   "state",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "state",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "state", Arg: OneArg, Invert: true, Mandatory: true},
 		},

@@ -44,10 +44,12 @@ func init() {
 		Option{Name: "mask", Arg: OneArg, Excludes: []string{"ctmask", "nfmask"}},
 	)
 	RegisterTarget(&TargetType{
-		Name:    "CONNMARK",
-		Family:  AnyFamily,
-		Options: opts,
-		New:     func() Target { return &connmarkTarget{ctmask: 0xffffffff, nfmask: 0xffffffff} },
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "CONNMARK",
+		Family:    AnyFamily,
+		Options:   opts,
+		New:       func() Target { return &connmarkTarget{ctmask: 0xffffffff, nfmask: 0xffffffff} },
 	})
 }
 

@@ -51,8 +51,10 @@ type ctTarget struct {
 
 func init() {
 	RegisterTarget(&TargetType{
-		Name:   "CT",
-		Family: AnyFamily,
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "CT",
+		Family:    AnyFamily,
 		Options: []Option{
 			{Name: "notrack", Arg: NoArg},
 			{Name: "helper", Arg: OneArg},
@@ -68,11 +70,13 @@ func init() {
 		New:    func() Target { return &ctTarget{} },
 	})
 	RegisterTarget(&TargetType{
-		Name:   "NOTRACK",
-		Family: AnyFamily,
-		Tables: []string{"raw"},
-		Hooks:  HookPreRouting | HookLocalOut,
-		New:    func() Target { return &ctTarget{notrack: true, alias: true} },
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "NOTRACK",
+		Family:    AnyFamily,
+		Tables:    []string{"raw"},
+		Hooks:     HookPreRouting | HookLocalOut,
+		New:       func() Target { return &ctTarget{notrack: true, alias: true} },
 	})
 	RegisterTarget(&TargetType{
 		Name:   "TRACE",

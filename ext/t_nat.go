@@ -69,12 +69,14 @@ func init() {
 	} {
 		kind := t.kind
 		RegisterTarget(&TargetType{
-			Name:    t.name,
-			Family:  AnyFamily,
-			Options: t.opts,
-			Tables:  []string{"nat"},
-			Hooks:   t.hooks,
-			New:     func() Target { return &natTarget{kind: kind} },
+			// The kernel runs connection tracking for rules using it.
+			Conntrack: true,
+			Name:      t.name,
+			Family:    AnyFamily,
+			Options:   t.opts,
+			Tables:    []string{"nat"},
+			Hooks:     t.hooks,
+			New:       func() Target { return &natTarget{kind: kind} },
 		})
 	}
 }

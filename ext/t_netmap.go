@@ -20,12 +20,14 @@ type netmapTarget struct {
 
 func init() {
 	RegisterTarget(&TargetType{
-		Name:    "NETMAP",
-		Family:  IPv4,
-		Options: []Option{{Name: "to", Arg: OneArg, Mandatory: true}},
-		Tables:  []string{"nat"},
-		Hooks:   HookPreRouting | HookPostRouting | HookLocalOut | HookLocalIn,
-		New:     func() Target { return &netmapTarget{} },
+		// The kernel runs connection tracking for rules using it.
+		Conntrack: true,
+		Name:      "NETMAP",
+		Family:    IPv4,
+		Options:   []Option{{Name: "to", Arg: OneArg, Mandatory: true}},
+		Tables:    []string{"nat"},
+		Hooks:     HookPreRouting | HookPostRouting | HookLocalOut | HookLocalIn,
+		New:       func() Target { return &netmapTarget{} },
 	})
 }
 
