@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
@@ -61,6 +62,10 @@ type Engine struct {
 	Host  *host.Host
 	store *ext.Store
 	cfg   Config
+	// CT is the connection tracking table. It belongs to the engine, not
+	// to a Program, so connections survive a reload as in the kernel.
+	CT     *conntrack.Table
+	defrag *defragmenter
 	// Log receives the LOG target's lines.
 	Log io.Writer
 }
@@ -70,7 +75,15 @@ func New(rs *rules.Ruleset, h *host.Host, cfg Config) (*Engine, error) {
 	if h == nil {
 		h = host.Default()
 	}
-	e := &Engine{Host: h, store: ext.NewStore(), cfg: cfg, Log: io.Discard}
+	ctcfg := conntrack.DefaultConfig()
+	if cfg.HZ != 0 {
+		ctcfg.HZ = cfg.HZ
+	}
+	ctcfg.Seed = cfg.Seed
+	if cfg.ConntrackMax != 0 {
+		ctcfg.Max = cfg.ConntrackMax
+	}
+	e := &Engine{Host: h, store: ext.NewStore(), cfg: cfg, Log: io.Discard, CT: conntrack.New(ctcfg), defrag: newDefragmenter()}
 	if err := e.Load(rs); err != nil {
 		return nil, err
 	}
@@ -93,11 +106,13 @@ func (e *Engine) Program() *Program { return e.prog.Load() }
 
 // Input describes one packet to evaluate.
 type Input struct {
-	Data   []byte // the IP packet
+	// Data is the IP packet. Process rewrites it in place where the
+	// kernel would (NAT, the TTL of forwarded packets).
+	Data   []byte
 	In     string // interface it arrived on; "" with Local
 	Local  bool   // the host sends it
 	SrcMAC [6]byte
-	Now    int64 // engine clock, nanoseconds
+	Now    int64 // engine clock, nanoseconds since the Unix epoch
 	Mark   uint32
 }
 
@@ -113,7 +128,18 @@ type State struct {
 	inIf    ext.Iface
 	outIf   ext.Iface
 	stack   [64]frame
-	outBuf  [][]byte
+	// The packet's connection: entry, direction, and whether it was
+	// created by this packet (to confirm or discard at the end).
+	entry   *conntrack.Entry
+	reply   bool
+	tracked bool
+	// attached: the packet is an answer the firewall made for a
+	// connection (REJECT), attached to it rather than tracked.
+	attached bool
+	// hostReplying: the packet on its way out is the host stack's own
+	// answer (marked host_reply in results).
+	hostReplying bool
+	hostBuf      []byte
 }
 
 type frame struct {
@@ -140,6 +166,12 @@ func (s *State) emit(b []byte) {
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
 
+func (s *State) note(text string) {
+	if s.tracer != nil {
+		s.tracer.Event(Event{Kind: EvNote, Text: text})
+	}
+}
+
 // Process runs one packet through the hooks and leaves the outcome in
 // s.Result. A packet whose IP header cannot be decoded is dropped before
 // any hook, as the kernel's ip_rcv does.
@@ -151,16 +183,27 @@ func (e *Engine) Process(s *State, in *Input) {
 	s.nreply = 0
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
-		if s.tracer != nil {
-			s.tracer.Event(Event{Kind: EvNote, Text: "not a valid IPv4 packet: " + err.Error()})
-		}
+		s.note("not a valid IPv4 packet: " + err.Error())
 		return
 	}
-	c := &s.ctx
-	*c = ext.Ctx{Pkt: &s.pkt, Now: in.Now, Mark: in.Mark, Host: e.Host, Log: e.Log, Emit: c.Emit, UID: -1, GID: -1, CT: ext.CTNew}
-	if c.Emit == nil {
-		c.Emit = s.emit
+	if p.conntrack && s.pkt.IsFragment() {
+		// nf_defrag_ipv4 runs before the raw table wherever connection
+		// tracking is in use: a fragment waits for the rest and raises
+		// nothing; the last one brings the whole datagram.
+		whole := e.defrag.add(&s.pkt, in.Now)
+		if whole == nil {
+			res.Verdict = Drop
+			s.note("fragment held for reassembly (connection tracking reassembles before the raw table)")
+			e.finishTrace(s)
+			return
+		}
+		if err := s.pkt.Decode(whole); err != nil {
+			res.Verdict = Drop
+			return
+		}
+		s.note("reassembled: " + s.pkt.Summary())
 	}
+	e.resetCtx(s, in.Now, in.Mark)
 	if in.Local {
 		res.Verdict = e.output(p, s, &res.Hits)
 	} else {
@@ -171,11 +214,198 @@ func (e *Engine) Process(s *State, in *Input) {
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	for i := 0; i < s.nreply; i++ {
-		e.sendReply(p, s, s.replies[i])
+		e.sendReply(p, s, s.replies[i], true)
+	}
+	if res.Verdict == AcceptLocal {
+		e.hostStack(p, s)
+	}
+	e.finishTrace(s)
+}
+
+func (e *Engine) finishTrace(s *State) {
+	if s.tracer != nil {
+		s.tracer.Event(Event{Kind: EvVerdict, Verdict: s.Result.Verdict, Text: s.Result.OutIface})
+	}
+}
+
+func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
+	emit := s.ctx.Emit
+	if emit == nil {
+		emit = s.emit
+	}
+	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1}
+	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
+}
+
+// runTables runs the given tables of a hook; done is true when the
+// packet's fate was decided (dropped, rejected, queued).
+func (e *Engine) runTables(p *Program, s *State, h ext.Hook, hits *[]Hit, tables ...int) (Verdict, bool) {
+	s.ctx.Hook = h
+	for _, ti := range tables {
+		t := p.tables[ti]
+		if t == nil || t.hooks[h] == nil {
+			continue
+		}
+		if ti == tNAT {
+			if v, done := e.natHook(p, s, t, h, hits); done {
+				return v, true
+			}
+			continue
+		}
+		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func verdictOf(s *State, v ext.Verdict) (Verdict, bool) {
+	switch v.Kind() {
+	case ext.Accept, ext.Continue:
+		return 0, false
+	case ext.Queue:
+		s.Result.QueueNum = v.QueueNum()
+		return Queue, true
+	}
+	return Drop, true
+}
+
+// track is nf_conntrack_in, after the raw table: it finds or creates the
+// packet's connection and sets the state the matches see.
+func (e *Engine) track(p *Program, s *State, local bool) (Verdict, bool) {
+	if !p.conntrack || s.ctx.CT == ext.CTUntracked || s.attached {
+		return 0, false
+	}
+	var ent *conntrack.Entry
+	var st ext.CTState
+	var reply bool
+	if local {
+		ent, st, reply = e.CT.TrackLocal(&s.pkt, s.ctx.Now)
+	} else {
+		ent, st, reply = e.CT.Track(&s.pkt, s.ctx.Now)
+	}
+	if st == conntrack.Drop {
+		s.note("conntrack drops it")
+		return Drop, true
+	}
+	s.ctx.CT = st
+	s.entry, s.reply, s.tracked = ent, reply, ent != nil
+	if ent != nil {
+		s.ctx.Conn = ent.Conn(reply)
 	}
 	if s.tracer != nil {
-		s.tracer.Event(Event{Kind: EvVerdict, Verdict: res.Verdict, Text: res.OutIface})
+		s.tracer.Event(Event{Kind: EvNote, Text: "conntrack  " + ctText(st, reply, ent)})
 	}
+	return 0, false
+}
+
+func ctText(st ext.CTState, reply bool, ent *conntrack.Entry) string {
+	var w string
+	switch {
+	case st&ext.CTInvalid != 0:
+		w = "INVALID"
+	case st&ext.CTNew != 0:
+		w = "NEW"
+	case st&ext.CTEstablished != 0:
+		w = "ESTABLISHED"
+	case st&ext.CTRelated != 0:
+		w = "RELATED"
+	case st&ext.CTUntracked != 0:
+		w = "UNTRACKED"
+	}
+	if reply {
+		w += ", reply direction"
+	}
+	if ent != nil {
+		w += ": " + ent.String()
+	}
+	return w
+}
+
+// finish confirms the packet's new connection once it has passed every
+// hook, or forgets it when the packet was dropped.
+func (e *Engine) finish(s *State, v Verdict) Verdict {
+	if s.entry == nil || !s.tracked {
+		return v
+	}
+	switch v {
+	case AcceptLocal, Forward, Sent:
+		if !e.CT.Confirm(s.entry, s.ctx.Now) {
+			s.note("conntrack could not confirm the connection: dropped")
+			return Drop
+		}
+	case Queue:
+		// The kernel confirms when the packet is reinjected; the
+		// datapath decides. Keep it unconfirmed.
+	default:
+		e.CT.Discard(s.entry)
+	}
+	return v
+}
+
+// natHook is nf_nat_inet_fn for one hook: the nat chain sees only the
+// first packet of a connection (for this manipulation); its decision, or
+// the null binding, then rewrites every packet of the connection.
+func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit) (Verdict, bool) {
+	if s.entry == nil {
+		return 0, false // untracked or invalid: NAT leaves it alone
+	}
+	kind := ext.NATSrc
+	if h == ext.PreRouting || h == ext.LocalOut {
+		kind = ext.NATDst
+	}
+	if s.ctx.CT&ext.CTNew != 0 && !s.reply && !s.entry.HasNAT(kind) && !s.attached {
+		s.ctx.NAT = nil
+		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {
+			return v, true
+		}
+		if req := s.ctx.NAT; req != nil {
+			if err := e.CT.SetupNAT(s.entry, req, e.natAddress(s, h, req)); err != nil {
+				s.note("NAT: " + err.Error() + ": dropped")
+				return Drop, true
+			}
+		}
+		if !s.entry.HasNAT(kind) {
+			e.CT.SetupNullNAT(s.entry, kind)
+		}
+		s.ctx.NAT = nil
+	}
+	var before string
+	if s.tracer != nil {
+		before = s.pkt.Summary()
+	}
+	if !e.CT.Translate(s.entry, s.reply, kind, &s.pkt) {
+		s.note("NAT cannot rewrite it: dropped")
+		return Drop, true
+	}
+	if s.tracer != nil {
+		if after := s.pkt.Summary(); after != before {
+			s.tracer.Event(Event{Kind: EvNote, Text: "now  " + after})
+		}
+	}
+	return 0, false
+}
+
+// natAddress is the address MASQUERADE (the output interface's) or
+// REDIRECT (the input interface's, or loopback for local packets) maps
+// to.
+func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Addr {
+	switch {
+	case req.Masquerade && s.ctx.Out != nil:
+		hop := s.pkt.Dst
+		if rt, ok := e.Host.Lookup(hop); ok && rt.Gateway.IsValid() {
+			hop = rt.Gateway
+		}
+		a, _ := e.Host.SourceFor(s.ctx.Out.Name, hop)
+		return a
+	case req.Redirect && h == ext.LocalOut:
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case req.Redirect && s.ctx.In != nil:
+		if ifc := e.Host.Iface(s.ctx.In.Name); ifc != nil && len(ifc.Addrs) > 0 {
+			return ifc.Addrs[0].Addr()
+		}
+	}
+	return netip.Addr{}
 }
 
 func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
@@ -194,24 +424,30 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	} else if t == host.RTNMulticast {
 		c.PktType = ext.PktMulticast
 	}
-	if v, done := e.hook(p, s, ext.PreRouting, &res.Hits); done {
-		return v
+	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tRaw); done {
+		return e.finish(s, v)
+	}
+	if v, done := e.track(p, s, false); done {
+		return e.finish(s, v)
+	}
+	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tMangle, tNAT); done {
+		return e.finish(s, v)
 	}
 	if e.Host.IsLocal(s.pkt.Dst) {
 		if s.tracer != nil {
 			s.tracer.Event(Event{Kind: EvRoute, Text: s.pkt.Dst.String() + " is this host's → INPUT"})
 		}
-		if v, done := e.hook(p, s, ext.LocalIn, &res.Hits); done {
-			return v
+		if v, done := e.runTables(p, s, ext.LocalIn, &res.Hits, tMangle, tFilter, tSecurity, tNAT); done {
+			return e.finish(s, v)
 		}
-		return AcceptLocal
+		return e.finish(s, AcceptLocal)
 	}
 	rt, ok := e.Host.Lookup(s.pkt.Dst)
 	if !ok {
 		if s.tracer != nil {
 			s.tracer.Event(Event{Kind: EvRoute, Text: "no route to " + s.pkt.Dst.String() + " → dropped"})
 		}
-		return Drop
+		return e.finish(s, Drop)
 	}
 	e.setOut(s, rt.Dev)
 	if s.tracer != nil {
@@ -221,20 +457,21 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	// FORWARD hook (the kernel answers with time exceeded); the others
 	// go on with their TTL lowered, which FORWARD and POSTROUTING see.
 	if s.pkt.TTL <= 1 {
-		if s.tracer != nil {
-			s.tracer.Event(Event{Kind: EvNote, Text: "TTL exceeded: dropped before FORWARD"})
-		}
-		return Drop
+		s.note("TTL exceeded: dropped before FORWARD")
+		return e.finish(s, Drop)
 	}
 	s.pkt.DecTTL()
-	if v, done := e.hook(p, s, ext.Forward, &res.Hits); done {
-		return v
+	if v, done := e.runTables(p, s, ext.Forward, &res.Hits, tMangle, tFilter, tSecurity); done {
+		return e.finish(s, v)
 	}
-	if v, done := e.hook(p, s, ext.PostRouting, &res.Hits); done {
-		return v
+	if v, done := e.runTables(p, s, ext.PostRouting, &res.Hits, tMangle, tNAT); done {
+		return e.finish(s, v)
 	}
-	e.leave(s, rt.Dev, false)
-	return Forward
+	v := e.finish(s, Forward)
+	if v == Forward {
+		e.leave(s, rt.Dev, false)
+	}
+	return v
 }
 
 func routeText(dst netip.Addr, rt host.Route) string {
@@ -268,84 +505,81 @@ func (e *Engine) leave(s *State, dev string, hostReply bool) {
 	o.Data = append(o.Data[:0], s.pkt.Data...)
 }
 
-// output runs a locally generated packet: route, OUTPUT, POSTROUTING.
+// route decides where a locally generated packet leaves.
+func (e *Engine) route(s *State) (string, bool) {
+	if e.Host.IsLocal(s.pkt.Dst) {
+		return "lo", true
+	}
+	rt, ok := e.Host.Lookup(s.pkt.Dst)
+	if !ok {
+		return "", false
+	}
+	if s.tracer != nil {
+		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → out " + rt.Dev})
+	}
+	return rt.Dev, true
+}
+
+// output runs a locally generated packet: route, OUTPUT (raw, conntrack,
+// mangle, nat, filter, security), a new route if NAT changed the
+// destination, POSTROUTING.
 func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	c := &s.ctx
 	c.In, c.HasMAC, c.PktType = nil, false, ext.PktHost
-	dev := "lo"
-	if !e.Host.IsLocal(s.pkt.Dst) {
-		rt, ok := e.Host.Lookup(s.pkt.Dst)
-		if !ok {
-			if s.tracer != nil {
-				s.tracer.Event(Event{Kind: EvRoute, Text: "no route to " + s.pkt.Dst.String() + ": the send fails"})
-			}
-			return Drop
-		}
-		dev = rt.Dev
-		if s.tracer != nil {
-			s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → OUTPUT, out " + rt.Dev})
-		}
+	dev, ok := e.route(s)
+	if !ok {
+		s.note("no route to " + s.pkt.Dst.String() + ": the send fails")
+		return Drop
 	}
 	e.setOut(s, dev)
-	if v, done := e.hook(p, s, ext.LocalOut, hits); done {
-		return v
+	if v, done := e.runTables(p, s, ext.LocalOut, hits, tRaw); done {
+		return e.finish(s, v)
 	}
-	if v, done := e.hook(p, s, ext.PostRouting, hits); done {
-		return v
+	if v, done := e.track(p, s, true); done {
+		return e.finish(s, v)
 	}
-	e.leave(s, dev, false)
-	return Sent
+	dst := s.pkt.Dst
+	if v, done := e.runTables(p, s, ext.LocalOut, hits, tMangle, tNAT, tFilter, tSecurity); done {
+		return e.finish(s, v)
+	}
+	if s.pkt.Dst != dst {
+		// ip_route_me_harder: NAT in OUTPUT changed the destination.
+		if dev, ok = e.route(s); !ok {
+			return e.finish(s, Drop)
+		}
+		e.setOut(s, dev)
+	}
+	if v, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); done {
+		return e.finish(s, v)
+	}
+	v := e.finish(s, Sent)
+	if v == Sent {
+		e.leave(s, dev, s.hostReplying)
+	}
+	return v
 }
 
-// sendReply runs an answer the host created (a REJECT's RST or ICMP
-// error) through OUTPUT and POSTROUTING.
-func (e *Engine) sendReply(p *Program, s *State, data []byte) {
-	saved := s.pkt
-	savedCtx := s.ctx
-	savedOut := s.Result.OutIface
+// sendReply runs an answer the host created through OUTPUT and
+// POSTROUTING, its counters into ReplyHits. attached answers (a
+// REJECT's) belong to the packet's connection as RELATED, as
+// nf_conntrack_attach makes them; the host stack's own answers are
+// tracked like any local packet.
+func (e *Engine) sendReply(p *Program, s *State, data []byte, attached bool) {
+	saved, savedCtx := s.pkt, s.ctx
+	savedOut, savedOutIf := s.Result.OutIface, s.outIf
+	ent, reply, tracked, att := s.entry, s.reply, s.tracked, s.attached
 	if err := s.pkt.Decode(data); err == nil {
-		s.ctx = ext.Ctx{Pkt: &s.pkt, Now: savedCtx.Now, Host: e.Host, Log: e.Log, Emit: noEmit, UID: -1, GID: -1, CT: ext.CTNew}
-		if s.tracer != nil {
-			s.tracer.Event(Event{Kind: EvNote, Text: "reply " + s.pkt.Summary()})
+		e.resetCtx(s, savedCtx.Now, 0)
+		s.ctx.Emit = noEmit
+		if attached && ent != nil {
+			st, dir := ent.Attach(reply)
+			s.ctx.CT, s.ctx.Conn = st, ent.Conn(dir)
+			s.entry, s.reply, s.attached = ent, dir, true
 		}
-		if v := e.output(p, s, &s.Result.ReplyHits); v == Sent {
-			// output recorded it in Out already.
-			_ = v
-		}
+		s.note("reply " + s.pkt.Summary())
+		e.output(p, s, &s.Result.ReplyHits)
 	}
 	s.pkt, s.ctx = saved, savedCtx
-	s.Result.OutIface = savedOut
-}
-
-// hookTables lists the tables each hook runs, in priority order.
-var hookTables = [ext.NumHooks][]int{
-	ext.PreRouting:  {tRaw, tMangle, tNAT},
-	ext.LocalIn:     {tMangle, tFilter, tSecurity, tNAT},
-	ext.Forward:     {tMangle, tFilter, tSecurity},
-	ext.LocalOut:    {tRaw, tMangle, tNAT, tFilter, tSecurity},
-	ext.PostRouting: {tMangle, tNAT},
-}
-
-// hook runs every table of a hook; done is true when the packet's fate
-// was decided (dropped, rejected, queued).
-func (e *Engine) hook(p *Program, s *State, h ext.Hook, hits *[]Hit) (Verdict, bool) {
-	s.ctx.Hook = h
-	for _, ti := range hookTables[h] {
-		t := p.tables[ti]
-		if t == nil || t.hooks[h] == nil {
-			continue
-		}
-		v := e.runTable(s, t, t.hooks[h], hits)
-		switch v.Kind() {
-		case ext.Accept:
-		case ext.Queue:
-			s.Result.QueueNum = v.QueueNum()
-			return Queue, true
-		case ext.Stolen:
-			return Drop, true
-		default:
-			return Drop, true
-		}
-	}
-	return 0, false
+	s.Result.OutIface, s.outIf = savedOut, savedOutIf
+	s.entry, s.reply, s.tracked, s.attached = ent, reply, tracked, att
 }

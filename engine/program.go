@@ -40,6 +40,10 @@ var tableNames = [numTables]string{"raw", "mangle", "nat", "filter", "security"}
 type Program struct {
 	tables [numTables]*table
 	source *rules.Ruleset
+	// conntrack: the kernel would track connections (and reassemble
+	// fragments) for this ruleset: it has a nat table or an extension
+	// that needs connection tracking.
+	conntrack bool
 }
 
 type table struct {
@@ -106,6 +110,9 @@ type rule struct {
 type Config struct {
 	HZ   int    // kernel tick rate for time-based matches (default 250)
 	Seed uint64 // for random choices
+	// ConntrackMax bounds the connection table (nf_conntrack_max); 0 is
+	// the reference kernel's 262144.
+	ConntrackMax int
 }
 
 // Compile turns a ruleset into a Program. store keeps the state that
@@ -122,6 +129,9 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 			return nil, fmt.Errorf("unknown table %q", t.Name)
 		}
 		ct := &table{name: t.Name, index: ti}
+		if t.Name == "nat" {
+			p.conntrack = true
+		}
 		byName := map[string]*chain{}
 		for _, c := range t.Chains {
 			cc := &chain{name: c.Name, builtin: c.Builtin, policy: ext.Accept}
@@ -142,9 +152,11 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 			for i, r := range c.Rules {
 				comp := ext.NewCompiler(store)
 				comp.Family, comp.Table, comp.Chain, comp.HZ, comp.Seed = rs.Family, t.Name, c.Name, cfg.HZ, cfg.Seed
-				if err := compileRule(&cc.rules[i], r, comp, byName); err != nil {
+				needCT, err := compileRule(&cc.rules[i], r, comp, byName)
+				if err != nil {
 					return nil, fmt.Errorf("%s: table %s chain %s rule %d: %w", r.Pos, t.Name, c.Name, i+1, err)
 				}
+				p.conntrack = p.conntrack || needCT
 				cc.rules[i].number = i + 1
 			}
 		}
@@ -166,7 +178,7 @@ func compileIface(name string, inv bool) ifaceMatch {
 	return m
 }
 
-func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]*chain) error {
+func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]*chain) (needCT bool, err error) {
 	cr.src0 = r
 	cr.src, cr.srcMask = ext.U32(r.Src), ext.U32(r.SrcMask)
 	cr.dst, cr.dstMask = ext.U32(r.Dst), ext.U32(r.DstMask)
@@ -178,17 +190,19 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	cr.packets.Store(r.Counters.Packets)
 	cr.bytes.Store(r.Counters.Bytes)
 	for _, m := range r.Matches {
+		needCT = needCT || m.Type.Conntrack
 		cm, err := m.M.Compile(comp)
 		if err != nil {
-			return fmt.Errorf("-m %s: %w", m.Type.Name, err)
+			return false, fmt.Errorf("-m %s: %w", m.Type.Name, err)
 		}
 		cr.matches = append(cr.matches, cm)
 	}
 	switch {
 	case r.Target != nil:
+		needCT = needCT || r.TType.Conntrack
 		a, err := r.Target.Compile(comp)
 		if err != nil {
-			return fmt.Errorf("-j %s: %w", r.Verdict, err)
+			return false, fmt.Errorf("-j %s: %w", r.Verdict, err)
 		}
 		cr.action = a
 	case r.Verdict == "":
@@ -204,11 +218,11 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	default:
 		c := chains[r.Verdict]
 		if c == nil {
-			return fmt.Errorf("no chain %q", r.Verdict)
+			return false, fmt.Errorf("no chain %q", r.Verdict)
 		}
 		cr.jump, cr.isGoto = c, r.Goto
 	}
-	return nil
+	return needCT, nil
 }
 
 // Counter is one rule's or policy's counters, for reports.

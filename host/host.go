@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
@@ -40,14 +41,20 @@ type Route struct {
 // Stack describes how the host's own stack answers packets delivered to
 // it (../shared/formats/packets.md, "The host's own stack").
 type Stack struct {
-	// Listening holds "tcp/PORT" and "udp/PORT" for open sockets; a SYN
+	// Listening holds the open sockets (protocol and port); a SYN
 	// to any other TCP port is answered with a RST, a UDP datagram to any
 	// other port with an ICMP port unreachable.
-	Listening map[string]bool
+	Listening map[Socket]bool
 	// EchoIgnoreAll is net.ipv4.icmp_echo_ignore_all.
 	EchoIgnoreAll bool
 	// ICMPRateLimit is net.ipv4.icmp_ratelimit in milliseconds (0: none).
 	ICMPRateLimit int
+}
+
+// Socket is a listening socket: a protocol (6 tcp, 17 udp) and a port.
+type Socket struct {
+	Proto uint8
+	Port  uint16
 }
 
 // Host is the machine: interfaces, routes and stack behaviour.
@@ -88,7 +95,7 @@ echo-ignore-all
 // Routes for the interfaces' own subnets are added automatically, as
 // the kernel does when an address is assigned.
 func Parse(r io.Reader, name string) (*Host, error) {
-	h := &Host{Stack: Stack{Listening: map[string]bool{}}}
+	h := &Host{Stack: Stack{Listening: map[Socket]bool{}}}
 	sc := bufio.NewScanner(r)
 	line := 0
 	for sc.Scan() {
@@ -163,7 +170,16 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			if len(f) != 2 || !(strings.HasPrefix(f[1], "tcp/") || strings.HasPrefix(f[1], "udp/")) {
 				return nil, bad("write listen tcp/PORT or listen udp/PORT")
 			}
-			h.Stack.Listening[f[1]] = true
+			proto, port, _ := strings.Cut(f[1], "/")
+			n, err := strconv.Atoi(port)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, bad("bad port in %q", f[1])
+			}
+			sock := Socket{Proto: 6, Port: uint16(n)}
+			if proto == "udp" {
+				sock.Proto = 17
+			}
+			h.Stack.Listening[sock] = true
 		case "echo-ignore-all":
 			h.Stack.EchoIgnoreAll = true
 		case "echo-reply":

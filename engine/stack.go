@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/packet"
+)
+
+// The protocols the reference host's stack speaks; a packet of any
+// other protocol delivered to it is answered with an ICMP protocol
+// unreachable (and counts in InUnknownProtos).
+var knownProtos = [256]bool{packet.ProtoICMP: true, 2: true, packet.ProtoTCP: true, packet.ProtoUDP: true, 136: true}
+
+// hostStack answers what the host was sent, as its own stack does (see
+// ../shared/formats/packets.md, "The host's own stack"): a TCP segment
+// to a closed port gets a RST (a SYN to a listening one a SYN-ACK), a
+// UDP datagram to a closed port an ICMP port unreachable, an unknown
+// protocol an ICMP protocol unreachable, an echo request an echo reply
+// unless echo is ignored. The answers go out through OUTPUT and
+// POSTROUTING like any packet the host sends, and so change connection
+// state (a RST closes the connection).
+func (e *Engine) hostStack(p *Program, s *State) {
+	pk := &s.pkt
+	c := &s.ctx
+	c.Hook = ext.LocalIn
+	st := &e.Host.Stack
+	var answer []byte
+	switch pk.Proto {
+	case packet.ProtoTCP:
+		if !pk.L4OK {
+			return
+		}
+		if st.Listening[host.Socket{Proto: packet.ProtoTCP, Port: pk.DstPort}] {
+			if pk.TCPFlags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) == packet.TCPSyn {
+				answer = synAck(pk)
+			}
+			break
+		}
+		answer = ext.BuildReset(c)
+	case packet.ProtoUDP:
+		if !pk.L4OK || st.Listening[host.Socket{Proto: packet.ProtoUDP, Port: pk.DstPort}] {
+			return
+		}
+		answer = ext.BuildUnreach(c, 3)
+	case packet.ProtoICMP:
+		if pk.L4OK && pk.ICMPType == 8 && !st.EchoIgnoreAll {
+			answer = echoReply(pk)
+		}
+	default:
+		if !knownProtos[pk.Proto] {
+			answer = ext.BuildUnreach(c, 2)
+		}
+	}
+	if answer == nil {
+		return
+	}
+	s.hostBuf = append(s.hostBuf[:0], answer...)
+	s.hostReplying = true
+	e.sendReply(p, s, s.hostBuf, false)
+	s.hostReplying = false
+}
+
+// echoReply is the host's answer to an echo request: the same id,
+// sequence and data back, from the address asked.
+func echoReply(pk *packet.Packet) []byte {
+	l4 := pk.Data[pk.HdrLen:pk.TotalLen]
+	b := make([]byte, 20+len(l4))
+	b[0], b[8], b[9] = 0x45, 64, packet.ProtoICMP
+	n := len(b)
+	b[2], b[3] = byte(n>>8), byte(n)
+	src, dst := pk.Dst.As4(), pk.Src.As4()
+	copy(b[12:], src[:])
+	copy(b[16:], dst[:])
+	copy(b[20:], l4)
+	b[20] = 0 // echo reply
+	b[22], b[23] = 0, 0
+	ck := packet.Checksum(b[20:])
+	b[22], b[23] = byte(ck>>8), byte(ck)
+	var hp packet.Packet
+	if hp.Decode(b) == nil {
+		hp.FixChecksums()
+	}
+	return b
+}
+
+// synAck answers a SYN to a listening port. The model's stack sends no
+// TCP options and a fixed initial sequence number derived from the
+// connection's ports, so runs are reproducible.
+func synAck(pk *packet.Packet) []byte {
+	b := make([]byte, 40)
+	b[0], b[8], b[9] = 0x45, 64, packet.ProtoTCP
+	b[2], b[3] = 0, 40
+	b[6] = 0x40 // DF
+	src, dst := pk.Dst.As4(), pk.Src.As4()
+	copy(b[12:], src[:])
+	copy(b[16:], dst[:])
+	t := b[20:]
+	t[0], t[1] = byte(pk.DstPort>>8), byte(pk.DstPort)
+	t[2], t[3] = byte(pk.SrcPort>>8), byte(pk.SrcPort)
+	isn := uint32(pk.SrcPort)<<16 | uint32(pk.DstPort)
+	ack := pk.Seq + 1
+	t[4], t[5], t[6], t[7] = byte(isn>>24), byte(isn>>16), byte(isn>>8), byte(isn)
+	t[8], t[9], t[10], t[11] = byte(ack>>24), byte(ack>>16), byte(ack>>8), byte(ack)
+	t[12] = 5 << 4
+	t[13] = packet.TCPSyn | packet.TCPAck
+	t[14], t[15] = 0xff, 0xff
+	var hp packet.Packet
+	if hp.Decode(b) == nil {
+		hp.FixChecksums()
+	}
+	return b
+}
