@@ -17,7 +17,7 @@ var demoSteps = []struct {
 }{
 	{"2: ssh from the administrators' network is accepted", "eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S"},
 	{"1: any other connection attempt is logged and dropped", "eth0 tcp 198.51.100.9:40001 > 198.51.100.1:22 S"},
-	{"7: the hostile address gets nothing, whatever it sends", "eth0 tcp 198.51.100.66:40002 > 198.51.100.1:80 S"},
+	{"7: the hostile address cannot reach the host itself (note: gateway.rules still forwards its web requests, rule 10 and FORWARD rule 2)", "eth0 tcp 198.51.100.66:40002 > 198.51.100.1:22 S"},
 	{"6: SYNs to the mail server go through the syn-flood limit", "eth0 tcp 198.51.100.9:40003 > 198.51.100.1:25 S"},
 	{"8: a RST probe goes through the port-scan limit", "eth0 tcp 198.51.100.9:40004 > 198.51.100.1:8080 R"},
 	{"5: outside port 2222 is forwarded to the inside ssh host", "eth0 tcp 203.0.113.9:40005 > 198.51.100.1:2222 S"},
