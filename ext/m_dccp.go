@@ -176,10 +176,10 @@ func (m *dccpMatch) Save(b *strings.Builder) {
 func (m *dccpMatch) Print(b *strings.Builder, numeric bool) {
 	b.WriteString(" dccp")
 	if m.flags&dccpSrcPorts != 0 && !skipPorts(m.spts, m.invflags&dccpSrcPorts != 0) {
-		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invflags&dccpSrcPorts != 0, numeric)
+		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invflags&dccpSrcPorts != 0, dccpProto, numeric)
 	}
 	if m.flags&dccpDstPorts != 0 && !skipPorts(m.dpts, m.invflags&dccpDstPorts != 0) {
-		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invflags&dccpDstPorts != 0, numeric)
+		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invflags&dccpDstPorts != 0, dccpProto, numeric)
 	}
 	if m.flags&dccpType != 0 {
 		if m.invflags&dccpType != 0 {

@@ -39,6 +39,8 @@ type multiportMatch struct {
 	pflags [multiportMax]bool
 	invert bool
 	given  bool
+	arg    string // the port list as given, read again in Finish
+	proto  uint8  // the rule's -p, for service names
 }
 
 func init() {
@@ -75,9 +77,18 @@ func (m *multiportMatch) Parse(opt, arg string, invert bool, more *Args) error {
 	default:
 		return Errorf("unknown option --%s", opt)
 	}
-	if err := m.parsePorts(arg); err != nil {
+	// Service names depend on the protocol, which is known only in
+	// Finish: here names of any protocol are accepted, to report other
+	// mistakes at once; Finish reads the list again for the rule's -p.
+	if err := m.parsePorts(arg, func(s string) (uint16, error) {
+		if p, err := ParsePort(s); err == nil && s != "" && (s[0] < '0' || s[0] > '9') {
+			return p, nil
+		}
+		return parseXtPort(s, 6)
+	}); err != nil {
 		return err
 	}
+	m.arg = arg
 	m.invert = invert
 	m.given = true
 	return nil
@@ -86,7 +97,7 @@ func (m *multiportMatch) Parse(opt, arg string, invert bool, more *Args) error {
 // parsePorts reads "PORT[,PORT|,LO:HI]..." as parse_multi_ports_v1: at
 // most 15 places, a range taking two; a range must go upwards strictly
 // ("80:80" is refused, as in iptables).
-func (m *multiportMatch) parsePorts(arg string) error {
+func (m *multiportMatch) parsePorts(arg string, port func(string) (uint16, error)) error {
 	words := strings.Split(arg, ",")
 	i := 0
 	for _, w := range words {
@@ -97,13 +108,13 @@ func (m *multiportMatch) parsePorts(arg string) error {
 		if isRange && i == multiportMax-1 {
 			return Errorf("too many ports specified in %q: multiport takes at most %d ports (a range counts as two); split the rule", arg, multiportMax)
 		}
-		p, err := parseXtPort(lo)
+		p, err := port(lo)
 		if err != nil {
 			return err
 		}
 		m.ports[i] = p
 		if isRange {
-			q, err := parseXtPort(hi)
+			q, err := port(hi)
 			if err != nil {
 				return err
 			}
@@ -130,7 +141,8 @@ func (m *multiportMatch) Finish(r *RuleInfo) error {
 	}
 	switch r.Proto {
 	case 6, 17, 136, 132, 33:
-		return nil
+		m.proto = r.Proto
+		return m.parsePorts(m.arg, func(s string) (uint16, error) { return parseXtPort(s, r.Proto) })
 	case 0:
 		return Errorf("multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp' before it")
 	}
@@ -170,7 +182,7 @@ func (m *multiportMatch) Print(b *strings.Builder, numeric bool) {
 	if m.invert {
 		b.WriteString(" !")
 	}
-	m.list(b, func(p uint16) { appendPort(b, p, numeric) })
+	m.list(b, func(p uint16) { appendPort(b, p, m.proto, numeric) })
 }
 
 // Compile implements Match.

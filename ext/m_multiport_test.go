@@ -15,6 +15,7 @@ func TestMultiportParseSave(t *testing.T) {
 		"-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
 		"-p tcp -m multiport --dports 1:2,3,4,5,6,7,8,9,10,11,12,13,14,15", "-p tcp -m multiport --dports 1:2,3,4,5,6,7,8,9,10,11,12,13,14,15",
 		"-m multiport --dports 22 -p tcp", "-p tcp -m multiport --dports 22",
+		"-p udp -m multiport --dports ntp,domain", "-p udp -m multiport --dports 123,53",
 		"-p sctp -m multiport --dports 22", "-p sctp -m multiport --dports 22",
 	)
 	parseFails(t,
@@ -33,6 +34,8 @@ func TestMultiportParseSave(t *testing.T) {
 		"-p tcp -m multiport --dports 22 --destination-ports 80",
 		"-p tcp -m multiport --dports 22 --ports 80",
 		"-p tcp --multiport 22",
+		"-p tcp -m multiport --dports ntp", // a udp service
+		"-p sctp -m multiport --dports ssh",
 	)
 }
 
@@ -40,6 +43,7 @@ func TestMultiportPrint(t *testing.T) {
 	runPrintCases(t, []printCase{
 		{"-p tcp -m multiport --dports 22,443:445", "multiport", " multiport dports 22,443:445", " multiport dports ssh,https:microsoft-ds"},
 		{"-p tcp -m multiport ! --ports 22", "multiport", " multiport ports  !22", " multiport ports  !ssh"},
+		{"-p udp -m multiport --dports 123,1701,22", "multiport", " multiport dports 123,1701,22", " multiport dports ntp,l2f,22"},
 	})
 }
 

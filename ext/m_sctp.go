@@ -107,7 +107,7 @@ func (m *sctpMatch) Parse(opt, arg string, invert bool, more *Args) error {
 	}
 	switch bit {
 	case sctpSrcPorts, sctpDstPorts:
-		lo, hi, err := parseXtPortRange(arg)
+		lo, hi, err := parseXtPortRange(arg, sctpProto)
 		if err != nil {
 			return err
 		}
@@ -306,10 +306,10 @@ func (m *sctpMatch) Save(b *strings.Builder) {
 func (m *sctpMatch) Print(b *strings.Builder, numeric bool) {
 	b.WriteString(" sctp")
 	if m.flags&sctpSrcPorts != 0 && !skipPorts(m.spts, m.invflags&sctpSrcPorts != 0) {
-		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invflags&sctpSrcPorts != 0, numeric)
+		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invflags&sctpSrcPorts != 0, sctpProto, numeric)
 	}
 	if m.flags&sctpDstPorts != 0 && !skipPorts(m.dpts, m.invflags&sctpDstPorts != 0) {
-		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invflags&sctpDstPorts != 0, numeric)
+		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invflags&sctpDstPorts != 0, sctpProto, numeric)
 	}
 	if m.flags&sctpChunkTypes != 0 {
 		if m.invflags&sctpChunkTypes != 0 {

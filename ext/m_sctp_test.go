@@ -51,12 +51,13 @@ func TestSCTPParseSave(t *testing.T) {
 		"-p sctp -m sctp --sport 2 --source-port 3",
 		"-p sctp -m sctp --dport 3:2",
 		"-p tcp -m sctp --dport 2",
+		"-p sctp -m sctp --dport ssh", // ssh is a tcp service
 	)
 }
 
 func TestSCTPPrint(t *testing.T) {
 	runPrintCases(t, []printCase{
-		{"-p sctp -m sctp --dport 22 --chunk-types any DATA:Be,INIT", "sctp", " sctp dpt:22 any 0x0000:Be,0x0001", " sctp dpt:ssh any DATA:Be,INIT"},
+		{"-p sctp -m sctp --dport 22 --chunk-types any DATA:Be,INIT", "sctp", " sctp dpt:22 any 0x0000:Be,0x0001", " sctp dpt:22 any DATA:Be,INIT"},
 		{"-p sctp -m sctp --sport : ! --chunk-types all NONE", "sctp", " sctp ! all NONE", " sctp ! all NONE"},
 	})
 }

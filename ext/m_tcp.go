@@ -76,7 +76,7 @@ func (m *tcpMatch) Parse(opt, arg string, invert bool, more *Args) error {
 		if m.given&tcpGivenSrc != 0 {
 			return Errorf("only one --source-port (--sport) allowed")
 		}
-		lo, hi, err := parseXtPortRange(arg)
+		lo, hi, err := parseXtPortRange(arg, packet.ProtoTCP)
 		if err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func (m *tcpMatch) Parse(opt, arg string, invert bool, more *Args) error {
 		if m.given&tcpGivenDst != 0 {
 			return Errorf("only one --destination-port (--dport) allowed")
 		}
-		lo, hi, err := parseXtPortRange(arg)
+		lo, hi, err := parseXtPortRange(arg, packet.ProtoTCP)
 		if err != nil {
 			return err
 		}
@@ -217,10 +217,10 @@ func (m *tcpMatch) Save(b *strings.Builder) {
 func (m *tcpMatch) Print(b *strings.Builder, numeric bool) {
 	b.WriteString(" tcp")
 	if !skipPorts(m.spts, m.invSrc) {
-		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invSrc, numeric)
+		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invSrc, packet.ProtoTCP, numeric)
 	}
 	if !skipPorts(m.dpts, m.invDst) {
-		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invDst, numeric)
+		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invDst, packet.ProtoTCP, numeric)
 	}
 	if m.option != 0 || m.invOption {
 		b.WriteString(" option=")

@@ -31,6 +31,7 @@ func TestTCPParseSave(t *testing.T) {
 		"-p tcp -m tcp --tcp-option 256",
 		"-p tcp -m tcp --dport 08080",
 		"-p tcp -m tcp --dport nosuchservice",
+		"-p tcp -m tcp --dport bootps", // a udp service
 		"-p udp -m tcp --dport 22",
 		"! -p tcp -m tcp --dport 22",
 		"-p tcp --d 22", // ambiguous: --destination-port, --dport
@@ -42,6 +43,8 @@ func TestTCPPrint(t *testing.T) {
 		{"-p tcp -m tcp", "tcp", " tcp", " tcp"},
 		{"-p tcp -m tcp --dport 22", "tcp", " tcp dpt:22", " tcp dpt:ssh"},
 		{"-p tcp -m tcp ! --sport 1:1023 --dport 443", "tcp", " tcp spts:!1:1023 dpt:443", " tcp spts:!tcpmux:1023 dpt:https"},
+		{"-p tcp -m tcp --dport 123:514", "tcp", " tcp dpts:123:514", " tcp dpts:123:shell"},
+		{"-p tcp -m tcp --dport 80", "tcp", " tcp dpt:80", " tcp dpt:http"},
 		{"-p tcp -m tcp --syn", "tcp", " tcp flags:0x17/0x02", " tcp flags:FIN,SYN,RST,ACK/SYN"},
 		{"-p tcp -m tcp ! --tcp-flags ALL NONE", "tcp", " tcp flags:!0x3F/0x00", " tcp flags:!FIN,SYN,RST,PSH,ACK,URG/NONE"},
 		{"-p tcp -m tcp ! --tcp-option 2", "tcp", " tcp option=!2", " tcp option=!2"},

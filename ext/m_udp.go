@@ -83,10 +83,10 @@ func (m *udpMatch) Save(b *strings.Builder) {
 func (m *udpMatch) Print(b *strings.Builder, numeric bool) {
 	b.WriteString(" udp")
 	if !skipPorts(m.spts, m.invSrc) {
-		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invSrc, numeric)
+		appendPortRange(b, "spt", m.spts[0], m.spts[1], m.invSrc, packet.ProtoUDP, numeric)
 	}
 	if !skipPorts(m.dpts, m.invDst) {
-		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invDst, numeric)
+		appendPortRange(b, "dpt", m.dpts[0], m.dpts[1], m.invDst, packet.ProtoUDP, numeric)
 	}
 }
 

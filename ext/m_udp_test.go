@@ -7,6 +7,8 @@ func TestUDPParseSave(t *testing.T) {
 		"-p udp --dport 53", "-p udp -m udp --dport 53",
 		"-p udp -m udp --sport domain --dport 1024:", "-p udp -m udp --sport 53 --dport 1024:65535",
 		"-p udp -m udp ! --source-port 123", "-p udp -m udp ! --sport 123",
+		// getaddrinfo finds a service of any protocol.
+		"-p udp -m udp --dport ssh", "-p udp -m udp --dport 22",
 	)
 	parseFails(t,
 		"-p udp -m udp --sport 1 --sport 2",
@@ -22,6 +24,9 @@ func TestUDPPrint(t *testing.T) {
 	runPrintCases(t, []printCase{
 		{"-p udp -m udp --dport 53", "udp", " udp dpt:53", " udp dpt:domain"},
 		{"-p udp -m udp ! --sport 67:68", "udp", " udp spts:!67:68", " udp spts:!bootps:bootpc"},
+		// Names per protocol, as getservbyport: ssh is tcp only.
+		{"-p udp -m udp --dport 22", "udp", " udp dpt:22", " udp dpt:22"},
+		{"-p udp -m udp --dport 1701", "udp", " udp dpt:1701", " udp dpt:l2f"},
 	})
 }
 
