@@ -209,6 +209,21 @@ func runMatchCases(t *testing.T, cases []matchCase) {
 		if n := testing.AllocsPerRun(10, func() { m.Match(c) }); n != 0 {
 			t.Errorf("%q: Match allocates %v times", tc.rule, n)
 		}
+		if h, ok := m.(Hotdropper); ok {
+			if n := testing.AllocsPerRun(10, func() { h.Hotdrop(c) }); n != 0 {
+				t.Errorf("%q: Hotdrop allocates %v times", tc.rule, n)
+			}
+		}
+		if h, ok := m.(MatchHotdropper); ok {
+			if n := testing.AllocsPerRun(10, func() { h.MatchHotdrop(c) }); n != 0 {
+				t.Errorf("%q: MatchHotdrop allocates %v times", tc.rule, n)
+			}
+			// Match is the kernel's result unless it dropped the packet,
+			// and Hotdrop agrees about the drop.
+			if mm, hd := h.MatchHotdrop(c); got != (mm && !hd) || hd && !m.(Hotdropper).Hotdrop(c) {
+				t.Errorf("%q: MatchHotdrop says %v %v, Match %v", tc.rule, mm, hd, got)
+			}
+		}
 	}
 }
 
