@@ -140,6 +140,7 @@ type State struct {
 	// answer (marked host_reply in results).
 	hostReplying bool
 	hostBuf      []byte
+	legacy       bool // the Program runs with x_tables semantics
 }
 
 type frame struct {
@@ -177,6 +178,7 @@ func (s *State) note(text string) {
 // any hook, as the kernel's ip_rcv does.
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
+	s.legacy = p.legacy
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum = "", 0

@@ -38,6 +38,7 @@ var tableNames = [numTables]string{"raw", "mangle", "nat", "filter", "security"}
 // counters and the state of its rules (limit buckets, nth counters) live
 // in it.
 type Program struct {
+	legacy bool
 	tables [numTables]*table
 	source *rules.Ruleset
 	// conntrack: the kernel would track connections (and reassemble
@@ -113,6 +114,9 @@ type Config struct {
 	// ConntrackMax bounds the connection table (nf_conntrack_max); 0 is
 	// the reference kernel's 262144.
 	ConntrackMax int
+	// Legacy runs the rules as iptables-legacy (x_tables) does where it
+	// differs from iptables-nft, the reference (see DIFFERENCES.md).
+	Legacy bool
 }
 
 // Compile turns a ruleset into a Program. store keeps the state that
@@ -122,7 +126,7 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 	if cfg.HZ == 0 {
 		cfg.HZ = 250
 	}
-	p := &Program{source: rs}
+	p := &Program{source: rs, legacy: cfg.Legacy}
 	for _, t := range rs.Tables {
 		ti, ok := tableIndex[t.Name]
 		if !ok {
@@ -152,6 +156,7 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 			for i, r := range c.Rules {
 				comp := ext.NewCompiler(store)
 				comp.Family, comp.Table, comp.Chain, comp.HZ, comp.Seed = rs.Family, t.Name, c.Name, cfg.HZ, cfg.Seed
+				comp.Legacy = cfg.Legacy
 				needCT, err := compileRule(&cc.rules[i], r, comp, byName)
 				if err != nil {
 					return nil, fmt.Errorf("%s: table %s chain %s rule %d: %w", r.Pos, t.Name, c.Name, i+1, err)

@@ -87,8 +87,19 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			}
 			continue
 		}
-		matched := true
+		matched, dropAfter := true, false
 		for mi, m := range r.matches {
+			if s.legacy {
+				// ipt_do_table: a match can match and ask for the drop;
+				// the rule then counts and its target runs first.
+				if mh, ok := m.(ext.MatchHotdropper); ok {
+					ok2, hd := mh.MatchHotdrop(c)
+					dropAfter = dropAfter || hd && ok2
+					if ok2 {
+						continue
+					}
+				}
+			}
 			if !m.Match(c) {
 				if hd, ok := m.(hotdropper); ok && hd.Hotdrop(c) {
 					if tr != nil {
@@ -111,6 +122,12 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		*hits = append(*hits, Hit{Table: t.name, Chain: cur.name, Rule: r.number})
 		if tr != nil {
 			tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Matched: true, Why: r.whyMatched(c)})
+		}
+		if dropAfter {
+			if r.action != nil {
+				r.action.Do(c)
+			}
+			return ext.Drop
 		}
 		switch {
 		case r.action != nil:

@@ -19,7 +19,20 @@ import (
 // order until one hotdrops it. It needs root and iptables-legacy and is
 // skipped without them.
 func TestProtoMatchesAgainstKernel(t *testing.T) {
-	fw := kernel.NewFirewall(t, kernel.Legacy)
+	for _, b := range kernel.Backends {
+		t.Run(string(b), func(t *testing.T) { protoMatchesAgainstKernel(t, b) })
+	}
+}
+
+// protoMatchesAgainstKernel runs the comparison on one backend: with
+// iptables-nft, -m tcp and -m udp are nf_tables expressions (ipsift's
+// default semantics), and a compat match that sets hotdrop drops the
+// packet before the rule's counter; with iptables-legacy (Compiler.Legacy)
+// xt_tcpudp runs and ipt_do_table counts a rule whose match both matched
+// and asked for the drop.
+func protoMatchesAgainstKernel(t *testing.T, b kernel.Backend) {
+	fw := kernel.NewFirewall(t, b)
+	legacy := b == kernel.Legacy
 	// Rules: -p as a number (0 for none), then the match words.
 	rules := []struct {
 		proto uint8
@@ -73,7 +86,9 @@ func TestProtoMatchesAgainstKernel(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", r.words, err)
 		}
-		m, err := loaded[len(loaded)-1].m.Compile(NewCompiler(nil))
+		comp := NewCompiler(nil)
+		comp.Legacy = legacy
+		m, err := loaded[len(loaded)-1].m.Compile(comp)
 		if err != nil {
 			t.Fatalf("%s: %v", r.words, err)
 		}
@@ -99,7 +114,7 @@ func TestProtoMatchesAgainstKernel(t *testing.T) {
 			}
 			// The kernel's view: the match's result and its hotdrop.
 			var match, drop bool
-			if mh, ok := matchers[i].(MatchHotdropper); ok {
+			if mh, ok := matchers[i].(MatchHotdropper); ok && legacy {
 				match, drop = mh.MatchHotdrop(c)
 			} else {
 				match = matchers[i].Match(c)

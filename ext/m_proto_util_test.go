@@ -36,10 +36,14 @@ func ruleMatchIn(t *testing.T, rule, name, table, chain string) Match {
 	return nil
 }
 
-// ruleMatcher compiles the match called name of rule.
+// ruleMatcher compiles the match called name of rule with the kernel's
+// x_tables semantics (Compiler.Legacy), which the match tests describe;
+// m_tcpudp_nft_test.go covers where iptables-nft differs.
 func ruleMatcher(t *testing.T, rule, name string) Matcher {
 	t.Helper()
-	m, err := ruleMatch(t, rule, name).Compile(NewCompiler(nil))
+	c := NewCompiler(nil)
+	c.Legacy = true
+	m, err := ruleMatch(t, rule, name).Compile(c)
 	if err != nil {
 		t.Fatalf("%q: compile: %v", rule, err)
 	}

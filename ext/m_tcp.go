@@ -245,6 +245,9 @@ func (m *tcpMatch) Print(b *strings.Builder, numeric bool) {
 // Compile implements Match.
 func (m *tcpMatch) Compile(c *Compiler) (Matcher, error) {
 	cm := *m
+	if !c.Legacy && m.option == 0 {
+		return newTCPNft(&cm), nil // see m_tcpudp_nft.go
+	}
 	return &cm, nil
 }
 

@@ -93,6 +93,9 @@ func (m *udpMatch) Print(b *strings.Builder, numeric bool) {
 // Compile implements Match.
 func (m *udpMatch) Compile(c *Compiler) (Matcher, error) {
 	cm := *m
+	if !c.Legacy {
+		return &udpNft{nftPorts: nftPorts{cm.spts, cm.dpts, cm.invSrc, cm.invDst}, orig: &cm}, nil // see m_tcpudp_nft.go
+	}
 	return &cm, nil
 }
 

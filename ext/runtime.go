@@ -255,6 +255,11 @@ type Compiler struct {
 	// Seed makes random choices (statistic --mode random, NAT port
 	// clashes) reproducible.
 	Seed uint64
+	// Legacy selects the x_tables semantics of iptables-legacy where
+	// they differ from those of iptables-nft, the reference (see
+	// DIFFERENCES.md): iptables-nft turns some matches into nf_tables
+	// expressions that behave differently at the edges.
+	Legacy bool
 
 	store *Store
 }
