@@ -30,3 +30,5 @@ go build -o bin/ipsift ./cmd/ipsift
 # Kernel comparisons run as root; under CI=true a missing prerequisite
 # fails them instead of skipping.
 go test -count=1 -timeout 30m "$@" ./...
+# The conformance summary (go test hides the output of passing tests).
+go test -count=1 -run 'TestIPv4$' -v ./conformance | grep '^conformance:'

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,7 +166,14 @@ func genRuleset(r *rand.Rand) string {
 func TestKernelSaveGenerated(t *testing.T) {
 	kernel.Require(t)
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (rerun with -run TestKernelSaveGenerated and IPSIFT_SEED)", seed)
+	if v := os.Getenv("IPSIFT_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("IPSIFT_SEED=%q: %v", v, err)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (rerun: IPSIFT_SEED=%d go test ./load -run TestKernelSaveGenerated)", seed, seed)
 	fw := kernel.NewFirewall(t, kernel.NFT)
 	compared, refused := 0, 0
 	for i := 0; i < *genCount; i++ {
