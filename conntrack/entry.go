@@ -195,7 +195,8 @@ func natDoneBit(kind int) uint32 {
 	return IPSDstNATDone
 }
 
-// alive reports whether the entry is neither dying nor expired at nowJ.
+// expired reports whether a confirmed entry's timeout has passed at nowJ
+// (the kernel's nf_ct_is_expired).
 func (c *conn) expired(nowJ int64) bool {
 	return c.status.Load()&IPSConfirmed != 0 && c.timeout.Load()-nowJ <= 0
 }

@@ -482,6 +482,14 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "a closed connection expires after 10 s; then an ACK is picked up",
+		steps: join(handshake(41040), []step{
+			sc(41040, "R", 5001, 0, 0, "ESTABLISHED/REPLY"),
+			wait(cs(41040, "A", 1001, 5001, 0, "NEW"), 10.3),
+		}),
+		table: []string{tcpLine("300", "ESTABLISHED", "41040", "U")},
+	},
+	{
 		name: "udp-lite",
 		steps: []step{
 			{in: "eth0", pkt: udpliteDatagram(client, server, 42010, 53, 20, 8, false), want: "INVALID"},
