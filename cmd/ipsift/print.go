@@ -138,6 +138,9 @@ func init() {
 			if len(pos) == 2 {
 				o.Chain = pos[1]
 			}
+			if !o.Numeric {
+				fmt.Fprintln(stderr, "ipsift list: addresses shown as numbers: ipsift never resolves names (as if -n, except 0.0.0.0/0 as \"anywhere\")")
+			}
 			if err := rs.List(stdout, o); err != nil {
 				fmt.Fprintf(stderr, "ipsift list: %v\n", err)
 				return exitProblems
