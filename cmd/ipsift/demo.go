@@ -53,7 +53,7 @@ func init() {
 			}
 			for i, s := range demoSteps {
 				fmt.Fprintf(stdout, "\n══ %s\n$ ipsift trace gateway.rules '%s'\n", s.caption, s.packet)
-				if code := tracePackets(res.Rules, host.Default(), descs[i:i+1], false, true, false, stdout, stderr); code != exitOK {
+				if code := tracePackets(res.Rules, host.Default(), descs[i:i+1], traceOptions{quiet: true}, stdout, stderr); code != exitOK {
 					return code
 				}
 			}

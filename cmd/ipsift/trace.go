@@ -32,6 +32,7 @@ func init() {
 	hostFile := fs.String("host", "", "host description file (default: the host of gateway.rules; see README)")
 	quiet := fs.Bool("quiet", false, "leave out the rules that did not match")
 	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
+	legacy := fs.Bool("legacy", false, "run the rules as iptables-legacy loads them, not iptables-nft (see DIFFERENCES.md)")
 	register(&command{
 		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json]",
 		summary: "Send packets through FILE's rules and show every rule each one met, why it did or did not match,\nand what became of it. A PACKET is one line: [IFACE|local] PROTO SRC[:PORT] > DST[:PORT] [FLAGS] [key=value...].",
@@ -79,13 +80,18 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, *asJSON, *quiet, *counters, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: *legacy}, stdout, stderr)
 		},
 	})
 }
 
-func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, asJSON, quiet, counters bool, stdout, stderr io.Writer) int {
-	e, err := engine.New(rs, h, engine.Config{})
+type traceOptions struct {
+	json, quiet, counters, legacy bool
+}
+
+func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceOptions, stdout, stderr io.Writer) int {
+	asJSON, quiet, counters := o.json, o.quiet, o.counters
+	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
 		return exitProblems
