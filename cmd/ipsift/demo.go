@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/examples"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/rules"
+	"github.com/ipsift/ipsift/sim"
 )
 
 // demoSteps are the packets of the tour, each with what it shows.
@@ -57,8 +60,83 @@ func init() {
 					return code
 				}
 			}
+			if code := demoSequences(res.Rules, stdout, stderr); code != exitOK {
+				return code
+			}
 			fmt.Fprintln(stdout, "\nTry your own: ipsift trace FILE 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'  (ipsift trace --help)")
 			return exitOK
 		},
 	})
+}
+
+// demoSequences shows the ideas that need more than one packet, one line
+// per packet: connection state, rate limits, load spreading.
+func demoSequences(rs *rules.Ruleset, stdout, stderr io.Writer) int {
+	seqs := []struct {
+		caption string
+		packets []string
+	}{
+		{"10: eight new web connections, spread over the four mirrors in turn", []string{
+			"eth0 tcp 203.0.113.9:44000 > 198.51.100.1:80 S", "eth0 tcp 203.0.113.9:44001 > 198.51.100.1:80 S",
+			"eth0 tcp 203.0.113.9:44002 > 198.51.100.1:80 S", "eth0 tcp 203.0.113.9:44003 > 198.51.100.1:80 S",
+			"eth0 tcp 203.0.113.9:44004 > 198.51.100.1:80 S", "eth0 tcp 203.0.113.9:44005 > 198.51.100.1:80 S",
+			"eth0 tcp 203.0.113.9:44006 > 198.51.100.1:80 S", "eth0 tcp 203.0.113.9:44007 > 198.51.100.1:80 S",
+		}},
+		{"3 and 5: the answer of the forwarded ssh host goes back un-NATed, as ESTABLISHED", []string{
+			"eth0 tcp 203.0.113.9:43000 > 198.51.100.1:2222 S",
+			"wlan0 tcp 192.0.2.50:22 > 203.0.113.9:43000 SA seq=5000 ack=1001",
+			"eth0 tcp 203.0.113.9:43000 > 198.51.100.1:2222 A seq=1001 ack=5001",
+		}},
+		{"6: a burst of SYNs to the mail port: 4 pass (the burst), the rest are logged and dropped; after a second, one more passes", []string{
+			"eth0 tcp 198.51.100.9:42000 > 198.51.100.1:25 S", "eth0 tcp 198.51.100.9:42001 > 198.51.100.1:25 S",
+			"eth0 tcp 198.51.100.9:42002 > 198.51.100.1:25 S", "eth0 tcp 198.51.100.9:42003 > 198.51.100.1:25 S",
+			"eth0 tcp 198.51.100.9:42004 > 198.51.100.1:25 S", "eth0 tcp 198.51.100.9:42005 > 198.51.100.1:25 S",
+			"eth0 tcp 198.51.100.9:42006 > 198.51.100.1:25 S delay_ms=1000",
+		}},
+	}
+	e, err := engine.New(rs, host.Default(), engine.Config{})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitProblems
+	}
+	s := sim.New(e)
+	n := 0
+	for _, sq := range seqs {
+		fmt.Fprintf(stdout, "\n══ %s\n", sq.caption)
+		for _, ps := range sq.packets {
+			d, err := packet.ParseShort(ps)
+			if err != nil {
+				fmt.Fprintf(stderr, "demo packet %q: %v\n", ps, err)
+				return exitProblems
+			}
+			r, err := s.Run(n, d)
+			n++
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return exitProblems
+			}
+			line := fmt.Sprintf("  %-52s → %s", ps, r.Verdict)
+			for _, o := range r.Out {
+				if !o.HostReply {
+					line += fmt.Sprintf(", out %s to %s", o.If, o.Dst)
+				}
+			}
+			if len(r.Hits) > 0 {
+				// The filter table's decision says most about the idea.
+				h := r.Hits[len(r.Hits)-1]
+				for _, x := range r.Hits {
+					if x.Table == "filter" {
+						h = x
+					}
+				}
+				if h.Policy {
+					line += fmt.Sprintf("  (%s %s policy)", h.Table, h.Chain)
+				} else {
+					line += fmt.Sprintf("  (%s %s rule %d)", h.Table, h.Chain, h.Rule)
+				}
+			}
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	return exitOK
 }
