@@ -82,7 +82,7 @@ done:
 		}
 	}
 	p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: w.Pos, Severity: SevWarning, Word: "nth",
-		Msg: fmt.Sprintf("-m nth was removed from Linux long ago and iptables refuses it; ipsift reads it as -m statistic --mode nth --every %d --packet %d, which is what to write instead", info.Every, info.Packet)})
+		Msg: fmt.Sprintf("-m nth was removed from Linux long ago and iptables refuses it; ipsift reads it as -m statistic --mode nth --every %d --packet %d (rules that shared an nth counter are rewritten together: a note shows them)", info.Every, info.Packet)})
 	return nil
 }
 
