@@ -41,9 +41,20 @@ type context struct {
 	infos  []*ruleInfo
 	parent *context // the context of the jumping rule, nil at a hook
 	at     int      // index of the jumping rule in parent
-	// reach[j] holds every packet that may arrive at rule j; reach[0] is
-	// what enters the chain and reach[len(infos)] what reaches its end.
-	reach []region
+	// entry holds every packet that may enter the chain here.
+	entry region
+	// steps[j] records what rule j did to the packets that may arrive:
+	// with removes set it took away those it surely matches, and it
+	// added the packets in added (what a jump brought back, or what a
+	// MARK rewrote). explain replays these for the few packets it asks
+	// about, instead of keeping every intermediate region.
+	steps []step
+}
+
+// step is one rule's effect on what may arrive after it.
+type step struct {
+	removes bool
+	added   region
 }
 
 // tableRun analyses one table.
@@ -72,7 +83,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 	tr.onStack[ch] = true
 	defer delete(tr.onStack, ch)
 
-	ctx := &context{chain: ch, infos: infos, parent: parent, at: at, reach: make([]region, len(infos)+1)}
+	ctx := &context{chain: ch, infos: infos, parent: parent, at: at, entry: entry, steps: make([]step, len(infos))}
 	R := entry
 	// Compacting costs a hash per box, so do it only when the region has
 	// doubled since the last time: the cost stays linear in its growth.
@@ -93,7 +104,6 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 				tr.widened[ri] = true
 			}
 		}
-		ctx.reach[j] = R
 		ri.visited = true
 		ri.ctxs = append(ri.ctxs, ctx)
 		hit := R.meet(ri.c.upper)
@@ -104,12 +114,22 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			continue
 		}
 		ri.mayMatch = true
+		st := &ctx.steps[j]
 		var good bool
 		switch ri.act.kind {
 		case kTerminal:
+			st.removes = true
 			R, good = R.minus(ri.c.lower, &tr.w)
 		case kContinue, kMaybe:
-			R, good = tr.goOn(R, hit, ri)
+			st.removes, st.added = tr.goOn(hit, ri)
+			if st.removes {
+				R, good = R.minus(ri.c.lower, &tr.w)
+			} else {
+				good = true
+			}
+			if good {
+				R, good = R.plus(st.added, &tr.w)
+			}
 		case kReturn:
 			if !ch.Builtin {
 				out, good = out.plus(hit, &tr.w)
@@ -119,6 +139,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 				out = out.bounded()
 			}
 			// In a built-in chain RETURN hands the packet to the policy.
+			st.removes = true
 			R, good = R.minus(ri.c.lower, &tr.w)
 		case kJump, kGoto:
 			var back region
@@ -126,12 +147,14 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			if !good {
 				return nil, false
 			}
+			st.removes = true
 			R, good = R.minus(ri.c.lower, &tr.w)
 			if !good {
 				return nil, false
 			}
 			if ri.act.kind == kJump {
 				// What the chain returns goes on after the jump.
+				st.added = back
 				R, good = R.plus(back, &tr.w)
 			} else if !ch.Builtin {
 				// After a goto, what returns leaves this chain too; from
@@ -144,28 +167,27 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			return nil, false
 		}
 	}
-	ctx.reach[len(infos)] = R
 	if ch.Builtin {
 		return nil, true
 	}
 	return out.plus(R, &tr.w)
 }
 
-// goOn is a rule whose target may let matched packets go on: they do,
-// possibly rewritten; a kMaybe target may also end some of them, which
-// an over-approximation of what arrives later can ignore.
-func (tr *tableRun) goOn(R, hit region, ri *ruleInfo) (region, bool) {
+// goOn is a rule whose target may let the matched packets (hit) go on:
+// they do, possibly rewritten. It says whether the rule takes away what it
+// surely matches, and what it adds. An exact MARK replaces the packets it
+// surely matches by their marked selves (those it only may match are
+// there both ways); any other rewrite adds the rewritten packets to the
+// originals. A kMaybe target may also end some packets, which an
+// over-approximation of what arrives later can ignore.
+func (tr *tableRun) goOn(hit region, ri *ruleInfo) (removes bool, added region) {
 	switch {
 	case ri.act.setMark != nil:
-		rest, ok := R.minus(ri.c.lower, &tr.w)
-		if !ok {
-			return nil, false
-		}
-		return rest.plus(hit.setDim(dimMark, point(*ri.act.setMark)), &tr.w)
+		return true, hit.setDim(dimMark, point(*ri.act.setMark))
 	case ri.act.mut != 0:
-		return R.plus(hit.havoc(ri.act.mut), &tr.w)
+		return false, hit.havoc(ri.act.mut)
 	}
-	return R, true
+	return false, nil
 }
 
 // abandon marks the rules of a chain from index j on, and every rule they
@@ -210,25 +232,83 @@ func (a *analyzer) mutations(ch *rules.Chain) dimMask {
 // rule at index j of ctx matches) from arriving there, calling add for
 // each. entry is set when the rule named is a jump into the chain that
 // x does not match, rather than one that decides x.
-func explain(ctx *context, j int, x region, add func(ri *ruleInfo, entry bool)) {
-	w := &work{left: 1 << 22}
-	in := x.meet(ctx.reach[0])
+//
+// It replays the walk for x alone: in holds the part of x still on its
+// way, which each rule's step shrinks (what it surely matches and does
+// not give back) or grows (x's part of what it adds). in stays within
+// what the walk found may arrive, so it is empty at rule j, and every
+// rule named did take packets of x.
+//
+// In dense rulesets x can meet hundreds of earlier rules and the replay
+// gets as costly as the walk itself; explain then stops when w runs out
+// and returns false, and the caller says less (see cover).
+func explain(ctx *context, j int, x region, w *work, add func(ri *ruleInfo, entry bool)) bool {
+	in := x.meet(ctx.entry)
 	if ctx.parent != nil {
-		if notIn, ok := x.minus(ctx.reach[0], w); ok && !notIn.empty() {
+		notIn, ok := x.minus(ctx.entry, w)
+		if !ok {
+			return false
+		}
+		if !notIn.empty() {
 			jr := ctx.parent.infos[ctx.at]
 			if inJump := notIn.meet(jr.c.upper); !inJump.empty() {
-				explain(ctx.parent, ctx.at, inJump, add)
+				if !explain(ctx.parent, ctx.at, inJump, w, add) {
+					return false
+				}
 			}
-			if out, ok := notIn.minus(jr.c.upper, w); ok && !out.empty() {
+			out, ok := notIn.minus(jr.c.upper, w)
+			if !ok {
+				return false
+			}
+			if !out.empty() {
 				add(jr, true)
 			}
 		}
 	}
 	for k := 0; k < j && !in.empty(); k++ {
-		next := x.meet(ctx.reach[k+1])
-		if gone, ok := in.minus(ctx.reach[k+1], w); ok && !gone.empty() {
+		st := ctx.steps[k]
+		if !st.removes && st.added.empty() {
+			continue
+		}
+		lower := ctx.infos[k].c.lower
+		var taken region
+		if st.removes {
+			taken = in.meet(lower)
+		}
+		back := x.meet(st.added)
+		if !w.charge(len(in) + len(taken) + len(back)) {
+			return false
+		}
+		gone, ok := taken.minus(back, w)
+		if !ok {
+			return false
+		}
+		if !gone.empty() {
 			add(ctx.infos[k], false)
 		}
-		in = next
+		if !taken.empty() {
+			if in, ok = in.minus(lower, w); !ok {
+				return false
+			}
+		}
+		in = append(in, back...)
 	}
+	return true
+}
+
+// cover is the cheap explanation: the first rule before index j of ctx
+// that surely takes every packet of x entering the chain, if any. It
+// takes whatever of x the rules before it left, which may be nothing,
+// hence the wording of the message that uses it.
+func cover(ctx *context, j int, x region) *ruleInfo {
+	in := x.meet(ctx.entry)
+	if in.empty() {
+		return nil
+	}
+	for k := 0; k < j; k++ {
+		if ctx.steps[k].removes && ctx.steps[k].added.empty() && in.within(ctx.infos[k].c.lower) {
+			return ctx.infos[k]
+		}
+	}
+	return nil
 }

@@ -63,6 +63,8 @@ func Lint(rs *rules.Ruleset) rules.Diags {
 		atoms:      newIfaceAtoms(rs),
 		chainInfos: map[*rules.Chain][]*ruleInfo{},
 		mutMemo:    map[*rules.Chain]dimMask{},
+
+		explainLeft: totalExplainWork,
 	}
 	for _, t := range rs.Tables {
 		a.prepare(t)
@@ -83,6 +85,8 @@ type analyzer struct {
 	chainInfos map[*rules.Chain][]*ruleInfo
 	mutMemo    map[*rules.Chain]dimMask
 	diags      rules.Diags
+	// explainLeft is what remains of totalExplainWork.
+	explainLeft int
 }
 
 // prepare reads every rule of table t into the model.
@@ -161,14 +165,25 @@ func (a *analyzer) shadowed(ri *ruleInfo) {
 	}
 	var list []contrib
 	seen := map[contrib]bool{}
+	w := &work{left: min(explainWork, a.explainLeft)}
+	complete := true
 	for _, ctx := range ri.ctxs {
-		explain(ctx, ri.num-1, ri.c.upper, func(o *ruleInfo, entry bool) {
+		complete = explain(ctx, ri.num-1, ri.c.upper, w, func(o *ruleInfo, entry bool) {
 			k := contrib{o, entry}
 			if !seen[k] {
 				seen[k] = true
 				list = append(list, k)
 			}
 		})
+		if !complete {
+			break
+		}
+	}
+	a.explainLeft -= min(explainWork, a.explainLeft) - max(w.left, 0)
+	if !complete {
+		d.Msg = "never matches anything: " + a.coverMsg(ri)
+		a.diags = append(a.diags, d)
+		return
 	}
 	var decided, entries []*ruleInfo
 	for _, c := range list {
@@ -179,7 +194,17 @@ func (a *analyzer) shadowed(ri *ruleInfo) {
 		}
 	}
 	var parts []string
-	if len(decided) > 0 {
+	if main := a.covering(ri); main != nil && len(decided) > 1 && slices.Contains(decided, main) {
+		// One rule takes them all, but earlier rules took some first:
+		// name the one a reader looks for first, then the others.
+		var others []string
+		for _, o := range decided {
+			if o != main {
+				others = append(others, clause(o))
+			}
+		}
+		parts = append(parts, "every packet it could match is already "+clause(main)+"; some of them earlier: "+limitList(others, "; "))
+	} else if len(decided) > 0 {
 		verbs := map[string]bool{}
 		for _, o := range decided {
 			verbs[verb(o)] = true
@@ -203,6 +228,39 @@ func (a *analyzer) shadowed(ri *ruleInfo) {
 	}
 	d.Msg = "never matches anything: " + strings.Join(parts, "; and ")
 	a.diags = append(a.diags, d)
+}
+
+// Explaining a shadowed rule exactly replays the walk for its packets;
+// these cap the work per rule and per Lint, past which messages name only
+// the first rule that covers it all (see cover). (Variables so that tests
+// can force the fallback.)
+var (
+	explainWork      = 200_000
+	totalExplainWork = 5_000_000
+)
+
+// covering returns the earlier rule that alone takes every packet the
+// shadowed rule could match, on every way to it; nil if there is none.
+func (a *analyzer) covering(ri *ruleInfo) *ruleInfo {
+	var main *ruleInfo
+	for _, ctx := range ri.ctxs {
+		o := cover(ctx, ri.num-1, ri.c.upper)
+		if o == nil || main != nil && o != main {
+			return nil
+		}
+		main = o
+	}
+	return main
+}
+
+// coverMsg explains a shadowed rule cheaply, for when the exact
+// explanation costs too much: it names the earlier rule that takes all
+// of its packets, if there is one.
+func (a *analyzer) coverMsg(ri *ruleInfo) string {
+	if o := a.covering(ri); o != nil {
+		return "every packet it could match is already " + clause(o) + ", or by an earlier rule"
+	}
+	return "every packet it could match is already handled by earlier rules (too many to name)"
 }
 
 // verb says what a deciding rule does to a packet, as a participle, or ""

@@ -271,6 +271,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 		return c, true
 	case "icmp":
 		c = dimCond(dimProto, point(protoICMP)).and(dimCond(dimFrag, point(0)))
+		ok = true
 		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			if opt != "--icmp-type" {
 				return false
@@ -279,10 +280,11 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 			if !got {
 				return false
 			}
-			o, fine := icmpCond(a, listed)
+			o, sure, fine := icmpCond(a, listed)
 			if !fine {
 				return false
 			}
+			ok = ok && sure
 			if inv {
 				o = o.not(w)
 			}
@@ -292,7 +294,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 		if !good {
 			return opaqueCond(), false
 		}
-		return c, true
+		return c, ok
 	case "multiport":
 		// xt_multiport reads ports of these protocols only, never of a
 		// non-first fragment; the rule's -p says which one it is.
@@ -615,28 +617,31 @@ func flagSet(mask, comp uint8) set {
 // match codes up to 255, unless the listed form (iptables -L -n: "type 3
 // code 1" or "type 3 codes 1-4") says which. Type 255 matches every ICMP
 // packet in the kernel, whatever the codes.
-func icmpCond(a, listed string) (cond, bool) {
+//
+// exact is false when the codes stay uncertain; ok is false for text it
+// does not read.
+func icmpCond(a, listed string) (c cond, exact, ok bool) {
 	if a == "any" {
-		return exact(universe()), true
+		return cond{universe(), universe()}, true, true
 	}
 	ts, cs, hasCode := strings.Cut(a, "/")
 	t, err := strconv.ParseUint(ts, 10, 8)
 	if err != nil {
-		return cond{}, false
+		return cond{}, false, false
 	}
 	if t == 255 {
-		return exact(universe()), true
+		return cond{universe(), universe()}, true, true
 	}
 	base := uint32(t) << 8
 	if !hasCode {
-		return dimCond(dimICMP, rangeSet(base, base|255)), true
+		return dimCond(dimICMP, rangeSet(base, base|255)), true, true
 	}
 	code, err := strconv.ParseUint(cs, 10, 8)
 	if err != nil {
-		return cond{}, false
+		return cond{}, false, false
 	}
 	if _, after, found := strings.Cut(listed, "type "+ts+" code "+cs); found && (after == "" || after[0] == ' ') {
-		return dimCond(dimICMP, point(base|uint32(code))), true
+		return dimCond(dimICMP, point(base|uint32(code))), true, true
 	}
 	if _, after, found := strings.Cut(listed, "type "+ts+" codes "+cs+"-"); found {
 		f := strings.Fields(after)
@@ -645,13 +650,13 @@ func icmpCond(a, listed string) (cond, bool) {
 		}
 		hi, err := strconv.ParseUint(f[0], 10, 8)
 		if err == nil && hi >= code {
-			return dimCond(dimICMP, rangeSet(base|uint32(code), base|uint32(hi))), true
+			return dimCond(dimICMP, rangeSet(base|uint32(code), base|uint32(hi))), true, true
 		}
 	}
 	return cond{
 		upper: region{fullBox().with(dimICMP, rangeSet(base|uint32(code), base|255))},
 		lower: region{fullBox().with(dimICMP, point(base|uint32(code)))},
-	}, true
+	}, false, true
 }
 
 // ifaceAtoms turns interface names into points of dimIn and dimOut. Every

@@ -271,7 +271,9 @@ func (b *box) cut(c *box, out []*box) []*box {
 		if cur[d].subsetOf(c[d], d) {
 			continue
 		}
-		out = append(out, cur.with(d, cur[d].minus(c[d], d)))
+		if rest := cur[d].minus(c[d], d); len(rest) > 0 {
+			out = append(out, cur.with(d, rest))
+		}
 		cur = cur.with(d, cur[d].intersect(c[d]))
 	}
 	return out
@@ -307,6 +309,25 @@ func (r region) meets(s region) bool {
 		}
 	}
 	return false
+}
+
+// within reports whether every box of r lies in a single box of s: a
+// cheap test that can say no to a region that is in fact within s (split
+// across boxes), never yes to one that is not.
+func (r region) within(s region) bool {
+	for _, b := range r {
+		found := false
+		for _, c := range s {
+			if b.subsetOf(c) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // minus returns r \ s. It charges every box it builds to w and stops
@@ -411,48 +432,76 @@ func (r region) bounded() region {
 
 // compact merges boxes that agree in every dimension but one, which keeps
 // regions small after many subtractions without changing the set. For
-// each dimension it buckets the boxes by their other dimensions, so a pass
-// costs a hash per box rather than a comparison per pair.
+// each dimension it buckets the boxes by a hash of their other
+// dimensions (the sum of per-dimension hashes less that one), so a pass
+// costs a few operations per box rather than a comparison per pair.
 func (r region) compact() region {
 	if len(r) < 2 {
 		return r
 	}
 	out := slices.Clone(r)
-	var key []byte
-	for changed := true; changed; {
-		changed = false
+	hs := make([][numDims]uint64, len(out))
+	sums := make([]uint64, len(out))
+	for i, b := range out {
+		for d := range b {
+			hs[i][d] = b[d].hash(d)
+			sums[i] += hs[i][d]
+		}
+	}
+	for pass := 0; pass < 2; pass++ {
+		changed := false
 		for d := 0; d < numDims; d++ {
-			seen := make(map[string]int, len(out))
-			kept := out[:0]
-			for _, b := range out {
-				key = b.keyWithout(d, key[:0])
-				if i, ok := seen[string(key)]; ok {
-					kept[i] = kept[i].with(d, kept[i][d].union(b[d]))
-					changed = true
+			seen := make(map[uint64][]int, len(out))
+			n := 0
+			for i, b := range out {
+				key := sums[i] - hs[i][d]
+				merged := false
+				for _, k := range seen[key] {
+					if out[k].equalExcept(b, d) {
+						out[k] = out[k].with(d, out[k][d].union(b[d]))
+						sums[k] -= hs[k][d]
+						hs[k][d] = out[k][d].hash(d)
+						sums[k] += hs[k][d]
+						merged, changed = true, true
+						break
+					}
+				}
+				if merged {
 					continue
 				}
-				seen[string(key)] = len(kept)
-				kept = append(kept, b)
+				out[n], hs[n], sums[n] = b, hs[i], sums[i]
+				seen[key] = append(seen[key], n)
+				n++
 			}
-			out = kept
+			out, hs, sums = out[:n], hs[:n], sums[:n]
+		}
+		if !changed {
+			break
 		}
 	}
 	return out
 }
 
-// keyWithout appends an encoding of every dimension of b but d.
-func (b *box) keyWithout(d int, key []byte) []byte {
-	for e, s := range b {
-		if e == d {
-			continue
-		}
-		for _, x := range s {
-			key = append(key, byte(x.lo>>24), byte(x.lo>>16), byte(x.lo>>8), byte(x.lo),
-				byte(x.hi>>24), byte(x.hi>>16), byte(x.hi>>8), byte(x.hi))
-		}
-		key = append(key, '|')
+// hash mixes dimension d's set into 64 bits (splitmix64 steps).
+func (s set) hash(d int) uint64 {
+	h := uint64(d+1) * 0x9e3779b97f4a7c15
+	for _, x := range s {
+		h ^= uint64(x.lo)<<32 | uint64(x.hi)
+		h *= 0xbf58476d1ce4e5b9
+		h ^= h >> 31
 	}
-	return key
+	h *= 0x94d049bb133111eb
+	return h ^ h>>29
+}
+
+// equalExcept reports whether b and c agree in every dimension but d.
+func (b *box) equalExcept(c *box, d int) bool {
+	for e := range b {
+		if e != d && !b[e].equal(c[e]) {
+			return false
+		}
+	}
+	return true
 }
 
 // work is the budget of box operations one table's analysis may spend;
