@@ -128,3 +128,29 @@ func TestCommands(t *testing.T) {
 		t.Errorf("-S:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+// TestGetoptLikeIptables checks option reading as iptables' getopt_long
+// does it: --protocol inside -m policy is the core -p (an exact name
+// wins over policy's --proto), abbreviations that are unique work, and
+// the newest extension's option wins.
+func TestGetoptLikeIptables(t *testing.T) {
+	cases := []struct{ line, want string }{
+		{"-A INPUT -m policy --dir in --pol ipsec --protocol TCP -j ACCEPT", "-p tcp -m policy --dir in --pol ipsec -j ACCEPT"},
+		{"-A INPUT -m policy --dir in --pol ipsec --proto esp -j ACCEPT", "-m policy --dir in --pol ipsec --proto esp -j ACCEPT"},
+		{"-A INPUT --protocol udp --destination-port 53 -j ACCEPT", "-p udp -m udp --dport 53 -j ACCEPT"},
+		{"-A INPUT -p tcp --dpo 22 --jump ACCEPT", "-p tcp -m tcp --dport 22 -j ACCEPT"},
+		{"-A INPUT -m comment --comment a -m comment --comment b", "-m comment --comment a -m comment --comment b"},
+		{"-A INPUT -ptcp --syn -jDROP", "-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j DROP"},
+		{"-A INPUT --src=192.0.2.1 -j ACCEPT", "-s 192.0.2.1/32 -j ACCEPT"},
+	}
+	for _, c := range cases {
+		cmd, err := ParseCommand(SplitLine("f", 1, c.line), ParseOptions{})
+		if err != nil {
+			t.Errorf("%q: %v", c.line, err)
+			continue
+		}
+		if got := cmd.Rules[0].Spec(); got != c.want {
+			t.Errorf("%q: saved as %q, want %q", c.line, got, c.want)
+		}
+	}
+}
