@@ -31,7 +31,7 @@ func describe(b *box, atoms *ifaceAtoms) string {
 	}
 	noun := "packets"
 	if s := b[dimICMP]; !s.isFull(dimICMP) {
-		post = append(post, icmpWords(s))
+		post = append(post, "of "+icmpWords(s))
 	}
 	if s := b[dimSrc]; !s.isFull(dimSrc) {
 		post = append(post, "from "+addrWords(s))
@@ -159,7 +159,7 @@ func icmpWords(s set) string {
 				parts = append(parts, "type/code "+itoa(t1)+"/"+itoa(x.lo&255)+" to "+itoa(t2)+"/"+itoa(x.hi&255))
 			}
 		}
-		return "ICMP " + strings.Join(parts, ", ")
+		return strings.Join(parts, ", ")
 	})
 }
 

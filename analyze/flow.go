@@ -4,14 +4,18 @@ import (
 	"github.com/ipsift/ipsift/rules"
 )
 
-// Limits that keep the analysis fast. Past them it gives up on the part
-// it cannot follow and reports nothing there: a missed finding is
-// acceptable, a false one is not.
-// (Variables, not constants, so that tests can force the fallbacks.)
+// Limits that keep the analysis fast. Either way it stays sound, losing
+// findings rather than inventing one: a missed finding is acceptable, a
+// false one is not. (Variables, not constants, so that tests can force
+// the fallbacks.)
 var (
-	// maxBoxes caps the boxes of one chain's "may still arrive" region.
+	// maxBoxes caps the boxes of one chain's "may still arrive" region;
+	// past it the walk goes on with the region's hull, which holds more
+	// packets than the region, so it may miss shadowed rules after that
+	// point (and says so in a note).
 	maxBoxes = 4096
-	// tableWork caps the box operations of one table's analysis.
+	// tableWork caps the box operations of one table's analysis; past it
+	// the table gets no shadowing findings at all, only a note.
 	tableWork = 50_000_000
 )
 

@@ -106,9 +106,10 @@ func (c cond) and(o cond) cond {
 	return cond{c.upper.meet(o.upper), c.lower.meet(o.lower)}
 }
 
-// ruleConds returns the rule's match as a condition, and the names of the
-// matches it could not read exactly (for messages). IPv6 rulesets get
-// their addresses treated as opaque: the address dimensions are 32 bits.
+// ruleConds returns the rule's match as a condition, and the parts of it
+// that could not be read exactly (a rule with any is never taken as the
+// exact earlier rule of a limit warning). IPv6 rulesets get their
+// addresses treated as opaque: the address dimensions are 32 bits.
 func ruleConds(r *rules.Rule, atoms *ifaceAtoms, fam ext.Family) (cond, []string) {
 	w := &work{left: 1 << 30}
 	c := exact(universe())
