@@ -105,7 +105,11 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 		tt = &sim.TextTracer{W: w, Color: isTerminal(stdout), Quiet: quiet}
 		s.State.SetTracer(tt)
 	}
+	progress := isTerminal(stderr) && len(descs) >= 5000
 	for i, d := range descs {
+		if progress && i%1000 == 0 {
+			fmt.Fprintf(stderr, "\rtrace: %d of %d packets", i, len(descs))
+		}
 		if tt != nil {
 			if i > 0 {
 				fmt.Fprintln(w)
@@ -143,6 +147,9 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 				fmt.Fprintf(w, "%s %s  %s\n", kind, o.Iface, p.Summary())
 			}
 		}
+	}
+	if progress {
+		fmt.Fprintf(stderr, "\rtrace: %d of %d packets\n", len(descs), len(descs))
 	}
 	if counters {
 		if !asJSON {
