@@ -194,3 +194,20 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo shows %d verdicts for %d steps", strings.Count(out, "verdict"), len(demoSteps))
 	}
 }
+
+// TestTracePacketsMdExamples runs the five example packets of
+// ../shared/formats/packets.md through gateway.rules and compares the
+// result with what the kernel harness recorded there, byte for byte.
+func TestTracePacketsMdExamples(t *testing.T) {
+	out, errs, code := runCmd(t, "trace", gateway, "--packets", "testdata/packets-md-examples.jsonl", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want, err := os.ReadFile("testdata/packets-md-examples.kernel.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("got:\n%s\nthe kernel recorded:\n%s", out, want)
+	}
+}
