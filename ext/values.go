@@ -12,17 +12,15 @@ import (
 // share, written once so that every extension reads a port, a number, a
 // mark or an address the way iptables' libxtables does.
 
-// ParseUint parses a number the way xtables_strtoul does: decimal, 0x hex
-// or 0 octal, within [min, max].
+// ParseUint parses a number the way xtables_strtoul does (C's strtoul
+// with base 0: decimal, 0x hex or 0 octal, nothing else), within
+// [min, max]; see ParseUintFull.
 func ParseUint(s string, min, max uint64) (uint64, error) {
 	if s == "" {
 		return 0, errors.New("empty number")
 	}
-	if s[0] == '-' || s[0] == '+' {
-		return 0, fmt.Errorf("%q is not a number in %d-%d", s, min, max)
-	}
-	v, err := strconv.ParseUint(s, 0, 64)
-	if err != nil {
+	v, ok := ParseUintFull(s, 0, ^uint64(0))
+	if !ok || s[0] == '-' || s[0] == '+' || s[0] == ' ' {
 		return 0, fmt.Errorf("%q is not a number in %d-%d", s, min, max)
 	}
 	if v < min || v > max {
@@ -164,31 +162,6 @@ func ProtoName(p uint8) string {
 	return ""
 }
 
-// services is the built-in service table (Debian's /etc/services, the
-// names firewalls use), so that "ssh,smtp,http,https" needs no file.
-// Names are the same for tcp and udp here; iptables looks them up per
-// protocol, which gives the same numbers for all of these.
-var services = map[string]uint16{
-	"tcpmux": 1, "echo": 7, "discard": 9, "systat": 11, "daytime": 13,
-	"netstat": 15, "qotd": 17, "chargen": 19, "ftp-data": 20, "ftp": 21,
-	"ssh": 22, "telnet": 23, "smtp": 25, "time": 37, "whois": 43,
-	"tacacs": 49, "domain": 53, "gopher": 70, "finger": 79, "http": 80,
-	"www": 80, "kerberos": 88, "iso-tsap": 102, "pop3": 110,
-	"sunrpc": 111, "auth": 113, "ident": 113, "nntp": 119, "ntp": 123,
-	"epmap": 135, "netbios-ns": 137, "netbios-dgm": 138,
-	"netbios-ssn": 139, "imap2": 143, "imap": 143, "snmp": 161,
-	"snmp-trap": 162, "bgp": 179, "irc": 194, "ldap": 389, "https": 443,
-	"microsoft-ds": 445, "kpasswd": 464, "submissions": 465, "isakmp": 500,
-	"syslog": 514, "printer": 515, "ipp": 631, "rsync": 873,
-	"ftps-data": 989, "ftps": 990, "telnets": 992, "imaps": 993,
-	"pop3s": 995, "socks": 1080, "openvpn": 1194, "ms-sql-s": 1433,
-	"l2tp": 1701, "pptp": 1723, "radius": 1812, "radius-acct": 1813,
-	"nfs": 2049, "mysql": 3306, "ms-wbt-server": 3389, "sip": 5060,
-	"sip-tls": 5061, "postgresql": 5432, "x11": 6000, "http-alt": 8080,
-	"bootps": 67, "bootpc": 68, "tftp": 69, "submission": 587,
-	"domain-s": 853, "ldaps": 636, "xmpp-client": 5222,
-}
-
 // ParsePort reads a port number or a service name.
 func ParsePort(s string) (uint16, error) {
 	if s == "" {
@@ -201,25 +174,21 @@ func ParsePort(s string) (uint16, error) {
 		}
 		return uint16(v), nil
 	}
-	if p, ok := services[s]; ok {
+	// Names come from the built-in copy of the reference system's
+	// /etc/services (values_proto.go), tcp first, so ipsift needs no file.
+	if p, ok := servicePortFor(s, 6); ok {
+		return p, nil
+	}
+	if p, ok := servicePortFor(s, 17); ok {
 		return p, nil
 	}
 	return 0, fmt.Errorf("invalid port/service %q", s)
 }
 
-// ServiceName returns the service name of a port for -L output without
-// -n, or "" when the built-in table has none.
-func ServiceName(port uint16) string {
-	best := ""
-	for n, p := range services {
-		// Prefer the canonical name when a port has aliases: the
-		// shortest, then the first in alphabetical order.
-		if p == port && (best == "" || len(n) < len(best) || len(n) == len(best) && n < best) {
-			best = n
-		}
-	}
-	return best
-}
+// ServiceName returns the name getservbyport gives a port for a protocol
+// on the reference system (the canonical name, never an alias), for -L
+// output without -n; "" when it has none.
+func ServiceName(port uint16, proto uint8) string { return serviceNameFor(port, proto) }
 
 // ParsePortRange reads "PORT", "LO:HI", ":HI", "LO:" or ":" as the tcp
 // and udp matches do; a reversed range is an error (iptables 1.8.11).
