@@ -25,6 +25,7 @@ type TextTracer struct {
 	curChain  string
 	curTable  string
 	rule      int
+	verdict   string // the verdict line, printed by End
 }
 
 func (t *TextTracer) paint(code, s string) string {
@@ -103,8 +104,30 @@ func (t *TextTracer) Event(e engine.Event) {
 		if t.decider != "" && (e.Verdict == engine.Drop || e.Verdict == engine.Reject || e.Verdict == engine.Queue) {
 			w += " (" + t.decider + ")"
 		}
-		fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", "verdict"), w)
+		t.verdict = fmt.Sprintf("%s  %s\n", t.paint("1", "verdict"), w)
 	}
+}
+
+// End prints the verdict of the packet traced since Begin; callers print
+// the packets that left before it, as the sketch in trace.txt has it.
+func (t *TextTracer) End() {
+	if t.verdict != "" {
+		fmt.Fprint(t.W, t.verdict)
+		t.verdict = ""
+	}
+}
+
+// LogWriter returns a writer for the LOG target's lines that puts them
+// into the trace, indented and marked.
+func (t *TextTracer) LogWriter() io.Writer { return logWriter{t} }
+
+type logWriter struct{ t *TextTracer }
+
+func (l logWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		fmt.Fprintf(l.t.W, "      %s  %s\n", l.t.paint("35", "log"), line)
+	}
+	return len(b), nil
 }
 
 func (t *TextTracer) lastRule() string { return fmt.Sprint(t.rule) }

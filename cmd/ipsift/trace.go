@@ -104,6 +104,7 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 	if !asJSON {
 		tt = &sim.TextTracer{W: w, Color: isTerminal(stdout), Quiet: quiet}
 		s.State.SetTracer(tt)
+		e.Log = tt.LogWriter()
 	}
 	progress := isTerminal(stderr) && len(descs) >= 5000
 	for i, d := range descs {
@@ -147,6 +148,7 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 				fmt.Fprintf(w, "%s %s  %s\n", kind, o.Iface, p.Summary())
 			}
 		}
+		tt.End()
 	}
 	if progress {
 		fmt.Fprintf(stderr, "\rtrace: %d of %d packets\n", len(descs), len(descs))
