@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ipsift/ipsift/datapath"
+)
+
+func init() {
+	fs := newFlags("run")
+	queue := fs.Uint("queue", 0, "NFQUEUE number to use")
+	failOpen := fs.Bool("fail-open", false, "let packets pass when ipsift is not reading or the queue is full (default: drop, fail-closed)")
+	queueLen := fs.Uint("queue-len", 4096, "packets the kernel holds for ipsift before the queue counts as full")
+	exempt := fs.Uint("exempt-port", 0, "a TCP port of this host left to the kernel, never queued (management access, e.g. 22)")
+	prefix := fs.String("chain-prefix", "IPSIFT", "prefix of the iptables chains ipsift installs (PREFIX-PRE, -OUT in raw, -POST in mangle)")
+	ctlPath := fs.String("control", defaultControl, "control socket path for ipsift ctl (\"\" for none)")
+	asJSON := fs.Bool("json", false, "structured logs as JSON lines instead of text")
+	register(&command{
+		name: "run", args: "RULES --queue N [--fail-open]",
+		summary: "Enforce RULES on this host's live IPv4 traffic over NFQUEUE, with ipsift's own conntrack and NAT.\n" +
+			"Installs chains IPSIFT-PRE/-OUT (raw) and IPSIFT-POST (mangle), removed on SIGTERM/SIGINT; SIGHUP reloads RULES. Needs root.",
+		example: "  ipsift run gateway.rules --queue 0\n  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22",
+		run: func(args []string, stdout, stderr io.Writer) int {
+			pos, err := parseInterspersed(fs, args)
+			if err != nil || len(pos) != 1 || *queue > 65535 || *exempt > 65535 {
+				return usageError(stderr, "run", orErr(err, "give one RULES file and --queue N (0-65535)"))
+			}
+			var h slog.Handler = slog.NewTextHandler(stderr, nil)
+			if *asJSON {
+				h = slog.NewJSONHandler(stderr, nil)
+			}
+			log := slog.New(h)
+			r, err := datapath.New(datapath.Config{
+				RulesPath: pos[0], Queue: uint16(*queue), QueueLen: uint32(*queueLen),
+				FailOpen: *failOpen, ExemptPort: uint16(*exempt), ChainPrefix: *prefix,
+				Logger: log, LogOut: stderr,
+			})
+			if err != nil {
+				fmt.Fprintf(stderr, "ipsift run: %v\n", err)
+				return exitProblems
+			}
+			ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer cancel()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-hup:
+						r.Reload("")
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			if *ctlPath != "" {
+				stopCtl, err := serveControl(ctx, *ctlPath, r, log)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift run: %v\n", err)
+					return exitProblems
+				}
+				defer stopCtl()
+			}
+			log.Info("starting", "rules", pos[0], "queue", *queue, "fail_open", *failOpen)
+			if err := r.Run(ctx); err != nil {
+				log.Error("stopped", "err", err)
+				return exitProblems
+			}
+			log.Info("stopped cleanly")
+			return exitOK
+		},
+	})
+}

@@ -1,0 +1,96 @@
+package datapath
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"strings"
+)
+
+// Marks ipsift uses on packets it passes back to the kernel. Bit 31 says
+// "ipsift's": 0x80000000 alone marks the answers ipsift sends itself
+// (REJECT), which must not be queued again; bits 31 and 30 together mark
+// a packet that must come back at POSTROUTING for its source rewrite,
+// with a slot (bits 0-11) and a generation (bits 12-29) naming the
+// rewritten packet ipsift keeps for it.
+const (
+	markOwn     = 0x80000000
+	markPending = 0xc0000000
+)
+
+// The kernel side is installed with iptables-restore (iptables-nft on
+// current distributions), not with a native nft queue statement: the
+// NFQUEUE xtables target is built into more kernels than nft_queue
+// (CONFIG_NFT_QUEUE), and iptables-nft uses the xtables target through
+// nft_compat.
+//
+// kernelRules returns the iptables-restore --noflush script ipsift
+// installs, and removeRules the commands that take it out again:
+//
+//   - raw PREROUTING (priority -300, before conntrack at -200), chain
+//     PREFIX-PRE: CT --notrack, so the kernel's conntrack and NAT leave
+//     the packet alone, then NFQUEUE every IPv4 packet that comes in;
+//   - raw OUTPUT, chain PREFIX-OUT: the same for packets the host sends,
+//     except ipsift's own answers (mark 0x80000000);
+//   - mangle POSTROUTING, chain PREFIX-POST: queue again only the packets
+//     ipsift marked for a source rewrite after routing.
+//
+// With failOpen the NFQUEUE rules carry --queue-bypass: with no program
+// reading the queue, packets pass instead of being dropped. exemptPort,
+// when not zero, is a TCP port of the host itself left to the kernel
+// entirely (a management exemption: ssh keeps working if ipsift dies
+// fail-closed).
+func kernelRules(prefix string, queue uint16, failOpen bool, exemptPort uint16) string {
+	q := fmt.Sprintf("-j NFQUEUE --queue-num %d", queue)
+	if failOpen {
+		q += " --queue-bypass"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*raw\n:%[1]s-PRE - [0:0]\n:%[1]s-OUT - [0:0]\n", prefix)
+	fmt.Fprintf(&b, "-I PREROUTING 1 -j %s-PRE\n-I OUTPUT 1 -j %s-OUT\n", prefix, prefix)
+	if exemptPort != 0 {
+		fmt.Fprintf(&b, "-A %s-PRE -p tcp --dport %d -m addrtype --dst-type LOCAL -j RETURN\n", prefix, exemptPort)
+		fmt.Fprintf(&b, "-A %s-OUT -p tcp --sport %d -j RETURN\n", prefix, exemptPort)
+	}
+	fmt.Fprintf(&b, "-A %[1]s-PRE -j CT --notrack\n-A %[1]s-PRE %[2]s\n", prefix, q)
+	fmt.Fprintf(&b, "-A %[1]s-OUT -j CT --notrack\n-A %[1]s-OUT -m mark --mark 0x%08[3]x -j ACCEPT\n-A %[1]s-OUT %[2]s\n", prefix, q, markOwn)
+	fmt.Fprintf(&b, "COMMIT\n*mangle\n:%[1]s-POST - [0:0]\n-I POSTROUTING 1 -j %[1]s-POST\n", prefix)
+	fmt.Fprintf(&b, "-A %[1]s-POST -m mark --mark 0x%08[3]x/0x%08[3]x %[2]s\nCOMMIT\n", prefix, q, markPending)
+	return b.String()
+}
+
+// installRules removes what a crashed run left behind, then loads the
+// script in one iptables-restore transaction.
+func installRules(prefix, script string) error {
+	removeRules(prefix)
+	cmd := exec.Command("iptables-restore", "--noflush", "--wait")
+	cmd.Stdin = strings.NewReader(script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("iptables-restore: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// removeRules takes ipsift's chains out; it reports whether any was
+// there. Missing pieces are no error (a stop after a partial install).
+func removeRules(prefix string) bool {
+	found := false
+	for _, c := range [][2]string{{"raw", "PREROUTING:PRE"}, {"raw", "OUTPUT:OUT"}, {"mangle", "POSTROUTING:POST"}} {
+		hook, suffix, _ := strings.Cut(c[1], ":")
+		chain := prefix + "-" + suffix
+		// Every jump (a crashed run may have left more than one).
+		for i := 0; i < 16; i++ {
+			if exec.Command("iptables", "--wait", "-t", c[0], "-D", hook, "-j", chain).Run() != nil {
+				break
+			}
+			found = true
+		}
+		exec.Command("iptables", "--wait", "-t", c[0], "-F", chain).Run()
+		if exec.Command("iptables", "--wait", "-t", c[0], "-X", chain).Run() == nil {
+			found = true
+		}
+	}
+	return found
+}

@@ -1,0 +1,392 @@
+// Package datapath enforces a ruleset on live traffic: the kernel queues
+// packets to ipsift over NFQUEUE, the engine decides each one with its
+// own connection tracking and NAT, and the verdict goes back to the
+// kernel with the rewritten packet.
+//
+// The design (README, "Live enforcement"): every IPv4 packet is queued
+// once where it enters, at PREROUTING or OUTPUT before the kernel's own
+// defragmentation and conntrack, and marked untracked so that the
+// kernel's conntrack and NAT never touch it. The engine runs the
+// packet's whole path at once (PREROUTING, routing, INPUT or FORWARD,
+// POSTROUTING). Its destination rewrite (DNAT, or undoing SNAT on a
+// reply) is handed back at once, so the kernel routes the packet where
+// ipsift decided. A source rewrite of a forwarded packet (MASQUERADE,
+// SNAT, or undoing DNAT on a reply) cannot be: the kernel would see a
+// packet from its own address arrive on an interface and drop it as a
+// martian. Such a packet goes back with only its destination rewritten
+// and a mark naming a slot where ipsift keeps the finished packet; a
+// second queue rule at the end of POSTROUTING catches the mark, and
+// ipsift answers with the finished packet.
+package datapath
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipsift/ipsift/datapath/nfqueue"
+	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// Config is how Run enforces a ruleset.
+type Config struct {
+	RulesPath string
+	Queue     uint16
+	// QueueLen bounds the packets the kernel holds for ipsift (0: 4096).
+	// A full queue drops, or with FailOpen accepts.
+	QueueLen uint32
+	// FailOpen lets packets pass when ipsift is not reading (the queue
+	// rules' bypass flag) or the queue is full (the queue's fail-open
+	// flag). Otherwise both drop: fail-closed.
+	FailOpen bool
+	// ExemptPort is a TCP port of the host left to the kernel (0: none).
+	ExemptPort uint16
+	// ChainPrefix names ipsift's iptables chains (default "IPSIFT":
+	// IPSIFT-PRE, IPSIFT-OUT in raw, IPSIFT-POST in mangle).
+	ChainPrefix string
+	Logger      *slog.Logger
+	// LogOut receives the LOG target's lines (kernel format).
+	LogOut io.Writer
+	Engine engine.Config
+}
+
+// Stats are the runner's counters.
+type Stats struct {
+	Packets, Accepted, Dropped, Rejected, Rewritten, SecondPass, Batches, Errors atomic.Uint64
+	EngineNanos                                                                  atomic.Uint64
+}
+
+// Runner is one enforcing process.
+type Runner struct {
+	cfg   Config
+	log   *slog.Logger
+	E     *engine.Engine
+	Stats Stats
+
+	q     *nfqueue.Queue
+	st    *engine.State
+	in    engine.Input
+	lh    *liveHost
+	newLH atomic.Pointer[liveHost]
+	pkt   packet.Packet
+	orig  []byte
+	first []byte
+	slots [4096]pending
+	next  uint32
+	batch struct {
+		id uint32
+		n  int
+	}
+	raw       *rawSender
+	reloadMu  sync.Mutex
+	installed bool
+}
+
+// pending is a forwarded packet waiting for its source rewrite at
+// POSTROUTING.
+type pending struct {
+	gen  uint32
+	used bool
+	mark uint32
+	data []byte
+}
+
+// New loads the rules and reads the live host; it changes nothing yet.
+func New(cfg Config) (*Runner, error) {
+	if cfg.ChainPrefix == "" {
+		cfg.ChainPrefix = "IPSIFT"
+	}
+	if cfg.QueueLen == 0 {
+		cfg.QueueLen = 4096
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	rs, err := LoadRules(cfg.RulesPath)
+	if err != nil {
+		return nil, err
+	}
+	lh, err := readLiveHost()
+	if err != nil {
+		return nil, err
+	}
+	e, err := engine.New(rs, lh.h, cfg.Engine)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LogOut != nil {
+		e.Log = cfg.LogOut
+	}
+	return &Runner{cfg: cfg, log: cfg.Logger, E: e, st: engine.NewState(), lh: lh}, nil
+}
+
+// LoadRules reads and checks a ruleset file; any error in it refuses the
+// whole file.
+func LoadRules(path string) (*rules.Ruleset, error) {
+	res, err := load.File(path, load.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return res.Rules, nil
+}
+
+// Reload replaces the ruleset with the one in path (the configured file
+// when empty) in one atomic step; on any error the old rules stay.
+// Connections survive.
+func (r *Runner) Reload(path string) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if path == "" {
+		path = r.cfg.RulesPath
+	}
+	rs, err := LoadRules(path)
+	if err == nil {
+		err = r.E.Load(rs)
+	}
+	if err != nil {
+		r.log.Error("reload refused, old rules stay", "file", path, "err", err)
+		return err
+	}
+	r.log.Info("reloaded", "file", path)
+	return nil
+}
+
+// Run binds the queue, installs the nft table and enforces until ctx is
+// done; then it removes the table and unbinds. It returns the first
+// error that stopped it.
+func (r *Runner) Run(ctx context.Context) error {
+	var err error
+	flags := uint32(nfqueue.FlagGSO)
+	if r.cfg.FailOpen {
+		flags |= nfqueue.FlagFailOpen
+	}
+	r.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue, MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20})
+	if err != nil {
+		return err
+	}
+	if r.raw, err = newRawSender(); err != nil {
+		r.q.Close()
+		return err
+	}
+	defer r.raw.Close()
+	script := kernelRules(r.cfg.ChainPrefix, r.cfg.Queue, r.cfg.FailOpen, r.cfg.ExemptPort)
+	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
+		r.q.Close()
+		return err
+	}
+	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "fail_open", r.cfg.FailOpen, "rules", script)
+	go r.watchHost(ctx)
+	stop := context.AfterFunc(ctx, func() {
+		// Remove the queue rules first, so that from now on the kernel
+		// passes packets by its own (empty or not) rules; then closing
+		// the socket ends Receive.
+		removeRules(r.cfg.ChainPrefix)
+		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
+		r.q.Close()
+	})
+	defer stop()
+	for {
+		err := r.q.Receive(r.handle)
+		r.flush()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			removeRules(r.cfg.ChainPrefix)
+			r.q.Close()
+			return fmt.Errorf("nfqueue: %w", err)
+		}
+		if lh := r.newLH.Swap(nil); lh != nil {
+			// The packet loop is the only reader of the host model, so
+			// it swaps it between packets.
+			r.lh, r.E.Host = lh, lh.h
+			r.log.Info("host model updated", "host", lh.h.String())
+		}
+	}
+}
+
+func (r *Runner) flush() {
+	if r.batch.n == 0 {
+		return
+	}
+	if err := r.q.BatchVerdict(r.batch.id, nfqueue.Accept); err != nil {
+		r.Stats.Errors.Add(1)
+	}
+	r.Stats.Batches.Add(1)
+	r.batch.n = 0
+}
+
+func (r *Runner) verdict(id, v uint32, payload []byte, setMark bool, mark uint32) {
+	if err := r.q.Verdict(id, v, payload, setMark, mark); err != nil {
+		r.Stats.Errors.Add(1)
+	}
+}
+
+// handle decides one queued packet.
+func (r *Runner) handle(p *nfqueue.Packet) {
+	r.Stats.Packets.Add(1)
+	if p.Mark&markPending == markPending {
+		r.secondPass(p)
+		return
+	}
+	data := p.Payload
+	if len(data) < 20 || data[0]>>4 != 4 || (p.CapLen != 0 && int(p.CapLen) != len(data)) {
+		// Not IPv4, or cut short: nothing ipsift can decide exactly.
+		r.Stats.Dropped.Add(1)
+		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
+		return
+	}
+	partial := p.SkbInfo&nfqueue.SkbCsumNotReady != 0
+	if partial && r.pkt.Decode(data) == nil {
+		// The transport checksum holds only the pseudo-header sum (the
+		// sender's NIC would finish it). Finish it, so conntrack's
+		// checksum check and NAT's incremental updates see a real one;
+		// and a rewritten payload must carry a finished checksum anyway,
+		// because the kernel marks a mangled packet CHECKSUM_NONE
+		// (nfqnl_mangle) and the receiver verifies it.
+		r.pkt.FixChecksums()
+	}
+	r.orig = append(r.orig[:0], data...)
+	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut}
+	if !r.in.Local {
+		r.in.In = r.lh.name(p.InDev)
+	}
+	t0 := time.Now()
+	r.in.Now = t0.UnixNano()
+	r.E.ProcessLive(r.st, &r.in)
+	r.Stats.EngineNanos.Add(uint64(time.Since(t0)))
+	res := &r.st.Result
+	switch res.Verdict {
+	case engine.AcceptLocal, engine.Forward, engine.Sent:
+		r.Stats.Accepted.Add(1)
+		r.accept(p, r.st.PacketData(), res.Verdict == engine.Forward, partial)
+	case engine.Reject:
+		r.Stats.Rejected.Add(1)
+		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
+		for i := range res.Out {
+			if !res.Out[i].HostReply {
+				if err := r.raw.send(res.Out[i].Data); err != nil {
+					r.Stats.Errors.Add(1)
+				}
+			}
+		}
+	default:
+		// Drop, and the ruleset's own NFQUEUE targets (ipsift is the
+		// queue reader; there is no second one to hand over to).
+		r.Stats.Dropped.Add(1)
+		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
+	}
+}
+
+// accept hands an accepted packet back: unchanged ones in the next
+// batch verdict, rewritten ones at once with their payload.
+func (r *Runner) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
+	mark := r.st.Mark()
+	if len(out) < 20 {
+		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
+		return
+	}
+	if forwarded {
+		if !bytes.Equal(out[12:16], r.orig[12:16]) || srcPort(out) != srcPort(r.orig) {
+			r.twoPass(p, out, mark, partial)
+			return
+		}
+		// The kernel's ip_forward lowers the TTL itself: hand back the
+		// TTL the engine saw, so the packet loses one, not two.
+		setTTL(out, out[8]+1)
+	}
+	if mark == p.Mark && bytes.Equal(out, r.orig) {
+		r.batch.id, r.batch.n = p.ID, r.batch.n+1
+		return
+	}
+	r.Stats.Rewritten.Add(1)
+	r.verdict(p.ID, nfqueue.Accept, out, mark != p.Mark, mark)
+}
+
+// twoPass sends a forwarded packet that needs a source rewrite through
+// the kernel's routing with only its destination rewritten, and keeps
+// the finished packet for the second pass at POSTROUTING.
+func (r *Runner) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial bool) {
+	n := r.next
+	r.next++
+	slot, gen := n&0xfff, (n>>12)&0x3ffff
+	s := &r.slots[slot]
+	s.gen, s.used, s.mark = gen, true, mark
+	s.data = append(s.data[:0], out...)
+	// What the kernel routes: the original with the new destination.
+	r.first = append(r.first[:0], r.orig...)
+	var payload []byte
+	if !bytes.Equal(r.first[16:20], out[16:20]) || dstPort(r.first) != dstPort(out) {
+		if r.pkt.Decode(r.first) == nil {
+			r.pkt.SetDst(netip.AddrFrom4([4]byte(out[16:20])))
+			if dp := dstPort(out); dp < 1<<16 {
+				r.pkt.SetDstPort(uint16(dp))
+			}
+		}
+		payload = r.first
+	}
+	r.Stats.SecondPass.Add(1)
+	r.verdict(p.ID, nfqueue.Accept, payload, true, markPending|gen<<12|slot)
+}
+
+// secondPass answers a packet back from POSTROUTING with the finished
+// packet kept for it. A slot that no longer holds it (reused after the
+// kernel lost the packet) drops it: a NAT packet never leaves
+// unrewritten.
+func (r *Runner) secondPass(p *nfqueue.Packet) {
+	slot, gen := p.Mark&0xfff, (p.Mark>>12)&0x3ffff
+	s := &r.slots[slot]
+	if !s.used || s.gen != gen || len(s.data) != len(p.Payload) {
+		r.Stats.Dropped.Add(1)
+		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
+		return
+	}
+	s.used = false
+	r.Stats.Rewritten.Add(1)
+	r.verdict(p.ID, nfqueue.Accept, s.data, true, s.mark)
+}
+
+func portsOf(b []byte) ([]byte, bool) {
+	ihl := int(b[0]&0xf) * 4
+	if (b[9] != packet.ProtoTCP && b[9] != packet.ProtoUDP) || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 || len(b) < ihl+4 {
+		return nil, false
+	}
+	return b[ihl : ihl+4], true
+}
+
+// srcPort and dstPort return a TCP or UDP port, or 1<<16 for a packet
+// without ports (another protocol, a later fragment).
+func srcPort(b []byte) uint32 {
+	p, ok := portsOf(b)
+	if !ok {
+		return 1 << 16
+	}
+	return uint32(binary.BigEndian.Uint16(p))
+}
+
+func dstPort(b []byte) uint32 {
+	p, ok := portsOf(b)
+	if !ok {
+		return 1 << 16
+	}
+	return uint32(binary.BigEndian.Uint16(p[2:]))
+}
+
+func setTTL(b []byte, ttl uint8) {
+	b[8] = ttl
+	b[10], b[11] = 0, 0
+	binary.BigEndian.PutUint16(b[10:12], packet.Checksum(b[:int(b[0]&0xf)*4]))
+}
