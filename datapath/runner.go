@@ -120,7 +120,9 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := engine.New(rs, lh.h, cfg.Engine)
+	ecfg := cfg.Engine
+	ecfg.NoHostStack = true // the real stack answers (engine.Config)
+	e, err := engine.New(rs, lh.h, ecfg)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +268,7 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 	}
 	t0 := time.Now()
 	r.in.Now = t0.UnixNano()
-	r.E.ProcessLive(r.st, &r.in)
+	r.E.Process(r.st, &r.in)
 	r.Stats.EngineNanos.Add(uint64(time.Since(t0)))
 	res := &r.st.Result
 	switch res.Verdict {

@@ -218,7 +218,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	for i := 0; i < s.nreply; i++ {
 		e.sendReply(p, s, s.replies[i], true)
 	}
-	if res.Verdict == AcceptLocal {
+	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		e.hostStack(p, s)
 	}
 	e.finishTrace(s)

@@ -117,6 +117,12 @@ type Config struct {
 	// Legacy runs the rules as iptables-legacy (x_tables) does where it
 	// differs from iptables-nft, the reference (see DIFFERENCES.md).
 	Legacy bool
+	// NoHostStack leaves packets delivered to the host unanswered: on a
+	// live host the real stack answers them, and its answers come back
+	// through OUTPUT as packets of their own; simulating them too would
+	// feed conntrack invented answers (a RST that closes the connection)
+	// before the real one. REJECT's answers are still built (Result.Out).
+	NoHostStack bool
 }
 
 // Compile turns a ruleset into a Program. store keeps the state that
