@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -140,5 +141,40 @@ COMMIT
 	e.Process(s, in)
 	if n := testing.AllocsPerRun(200, func() { b[8] = 64; e.Process(s, in) }); n != 0 {
 		t.Errorf("Process allocates %.1f times per packet, want 0", n)
+	}
+}
+
+// TestEstablishedFlowAllocatesNothing sends packets of an established,
+// masqueraded connection through gateway.rules (conntrack, NAT binding,
+// three tables): the hot path of a gateway must not allocate.
+func TestEstablishedFlowAllocatesNothing(t *testing.T) {
+	text, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(mustRules(t, string(text)), nil, engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := engine.NewState()
+	_, out := build(t, "wlan0 tcp 192.0.2.10:40000 > 198.51.100.9:443 S")
+	e.Process(s, &engine.Input{Data: out, In: "wlan0"})
+	_, back := build(t, "eth0 tcp 198.51.100.9:443 > 198.51.100.1:40000 SA seq=5000 ack=1001")
+	e.Process(s, &engine.Input{Data: back, In: "eth0"})
+	if s.Result.Verdict != engine.Forward {
+		t.Fatalf("the reply was not forwarded: %v %v", s.Result.Verdict, s.Result.Hits)
+	}
+	_, ack := build(t, "wlan0 tcp 192.0.2.10:40000 > 198.51.100.9:443 A seq=1001 ack=5001")
+	buf := make([]byte, len(ack))
+	in := &engine.Input{Data: buf, In: "wlan0"}
+	n := testing.AllocsPerRun(200, func() {
+		copy(buf, ack)
+		e.Process(s, in)
+	})
+	if s.Result.Verdict != engine.Forward {
+		t.Fatalf("established packet: %v %v", s.Result.Verdict, s.Result.Hits)
+	}
+	if n != 0 {
+		t.Errorf("an established-flow packet allocates %.1f times, want 0", n)
 	}
 }
