@@ -1,0 +1,581 @@
+package kerneldiff
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/sim"
+)
+
+// Packet is one packet of a generated sequence. Most are fixed
+// descriptions; a reply or an ICMP error is addressed to what an earlier
+// packet became in the kernel (after NAT), which only the run can know, so
+// it names that packet and is resolved when its turn comes. The resolved
+// description is what both the kernel and ipsift get, and what a report
+// prints, so a reported case is always a plain packets file.
+type Packet struct {
+	Desc packet.Desc
+	// Of is the index of the earlier packet this one answers, or -1.
+	Of int
+	// Answer says how: answerReply (the other direction of the same
+	// flow, Desc giving flags, seq and ack) or answerICMP (an ICMP error
+	// of Desc's type and code quoting the packet as it left).
+	Answer answerKind
+}
+
+type answerKind uint8
+
+const (
+	answerNone answerKind = iota
+	answerReply
+	answerICMP
+)
+
+// Observation is what happened to one packet, in comparable form: the
+// counters it raised (as a sorted multiset), the verdict, and the packets
+// that left, described as the packets format does.
+type Observation struct {
+	Hits    string
+	Verdict string
+	Out     []string
+}
+
+func (o Observation) String() string {
+	return fmt.Sprintf("verdict %s, hits [%s], out [%s]", o.Verdict, o.Hits, strings.Join(o.Out, "; "))
+}
+
+// Difference is one packet on which the kernel and ipsift disagree.
+type Difference struct {
+	Index  int
+	Packet packet.Desc
+	Kernel Observation
+	Ipsift Observation
+	// Known is the name of the known ipsift bug this difference is, when
+	// Config.Known recognised it; known differences do not fail a run.
+	Known string
+}
+
+func (d Difference) String() string {
+	s := fmt.Sprintf("packet %d %s:\n  kernel: %s\n  ipsift: %s", d.Index, d.Packet.String(), d.Kernel, d.Ipsift)
+	if d.Known != "" {
+		s += "\n  (known: " + d.Known + ")"
+	}
+	return s
+}
+
+// outcome is one case run through both.
+type outcome struct {
+	descs []packet.Desc // the packets as resolved and sent
+	diffs []Difference
+	// refused is set when the kernel's iptables-restore refused the
+	// ruleset: the generator made something the kernel does not take,
+	// which says nothing about ipsift.
+	refused error
+	// loadErr is set when the kernel took the ruleset but ipsift did not.
+	loadErr error
+}
+
+// scope is a testing.TB whose Cleanup functions run when close is called
+// rather than when the test ends, so that each case's namespaces go away
+// as soon as it is done: a run of hundreds of rulesets (and a shrink of
+// hundreds of candidates) would otherwise keep them all until the end.
+type scope struct {
+	testing.TB
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (s *scope) Cleanup(f func()) {
+	s.mu.Lock()
+	s.fns = append(s.fns, f)
+	s.mu.Unlock()
+}
+
+func (s *scope) close() {
+	s.mu.Lock()
+	fns := s.fns
+	s.fns = nil
+	s.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+}
+
+// onLink finds the addresses a ruleset names on the firewall's subnets,
+// which need neighbour entries (DNAT targets, say).
+var onLink = regexp.MustCompile(`\b(?:192\.0\.2|198\.51\.100)\.\d{1,3}\b`)
+
+var subnets = map[string]netip.Prefix{
+	"eth0":  netip.MustParsePrefix("198.51.100.0/24"),
+	"wlan0": netip.MustParsePrefix("192.0.2.0/24"),
+}
+
+// neighbours writes one ip -batch file of permanent neighbour entries for
+// every on-link address of the packets and the ruleset, so the firewall
+// never waits for ARP (the peers never answer). One ip process instead of
+// one per address keeps a fresh firewall cheap.
+func neighbours(fw *kernel.Firewall, dir, ruleset string, pkts []Packet) error {
+	var addrs []netip.Addr
+	for _, m := range onLink.FindAllString(ruleset, -1) {
+		if a, err := netip.ParseAddr(m); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	for _, p := range pkts {
+		addrs = append(addrs, p.Desc.Src, p.Desc.Dst)
+		if p.Desc.Inner != nil {
+			addrs = append(addrs, p.Desc.Inner.Src, p.Desc.Inner.Dst)
+		}
+	}
+	var b strings.Builder
+	seen := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if !a.Is4() || seen[a] {
+			continue
+		}
+		seen[a] = true
+		last := a.As4()[3]
+		for ifname, p := range subnets {
+			if p.Contains(a) && last != 255 && last != 1 {
+				fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", a, peerMAC(fw, ifname), ifname)
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	f := filepath.Join(dir, fmt.Sprintf("neigh-%s.batch", fw.NS))
+	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(f)
+	_, err := fw.Run("ip", "-batch", f)
+	return err
+}
+
+func peerMAC(fw *kernel.Firewall, ifname string) string {
+	for _, l := range fw.Links() {
+		if l.Name == ifname {
+			return l.PeerMAC.String()
+		}
+	}
+	return ""
+}
+
+// hostSettings are sysctls this package sets on top of the harness's
+// host: ipsift's host model sends no ICMP redirects, so the kernel must
+// not either (a packet forwarded back out of the interface it came in on
+// would otherwise draw one, through OUTPUT and POSTROUTING). The per
+// interface switches count too: the kernel ORs them with "all".
+var hostSettings = []string{
+	"net.ipv4.conf.all.send_redirects=0",
+	"net.ipv4.conf.default.send_redirects=0",
+	"net.ipv4.conf.eth0.send_redirects=0",
+	"net.ipv4.conf.wlan0.send_redirects=0",
+}
+
+// execute loads kernelRules into a fresh kernel firewall of backend b and
+// ipsiftRules into ipsift, sends pkts through both one by one and returns
+// the differences. Counters are read with one iptables-save -c per packet:
+// each snapshot is the "after" of one packet and the "before" of the next.
+func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, pkts []Packet) *outcome {
+	sc := &scope{TB: tb}
+	defer sc.close()
+	fw := kernel.NewFirewall(sc, b)
+	// Capture waits for stragglers only briefly; the iptables-save that
+	// follows each packet gives them milliseconds more, and a second
+	// capture after it collects them.
+	fw.CaptureWait = 200 * time.Microsecond
+	res := &outcome{}
+	if err := fw.Restore(kernelRules); err != nil {
+		res.refused = err
+		return res
+	}
+	lr := load.Bytes("generated.rules", []byte(ipsiftRules), load.Options{})
+	if lr.Diags.HasErrors() {
+		res.loadErr = lr.Err()
+		return res
+	}
+	e, err := engine.New(lr.Rules, nil, engine.Config{Legacy: b == kernel.Legacy})
+	if err != nil {
+		res.loadErr = err
+		return res
+	}
+	args := append([]string{"sysctl", "-q", "-w"}, hostSettings...)
+	if _, err := fw.Run(args...); err != nil {
+		tb.Fatalf("kerneldiff: %v", err)
+	}
+	if err := neighbours(fw, os.TempDir(), kernelRules, pkts); err != nil {
+		tb.Fatalf("kerneldiff: neighbours: %v", err)
+	}
+	s := sim.New(e)
+	prev, err := fw.SaveCounters()
+	if err != nil {
+		tb.Fatalf("kerneldiff: %v", err)
+	}
+	ipPrev, err := fw.Delivered()
+	if err != nil {
+		tb.Fatalf("kerneldiff: %v", err)
+	}
+	kernelOut := make([][]sim.Out, len(pkts)) // what each packet became, for answers to it
+	var last time.Time
+	for i, p := range pkts {
+		d, ok := resolve(p, pkts, res.descs, kernelOut)
+		res.descs = append(res.descs, d)
+		if !ok {
+			continue // an answer to something that is not there: nothing to send
+		}
+		data, err := d.Build(i)
+		if err != nil {
+			tb.Fatalf("kerneldiff: packet %d %s: %v", i, d.String(), err)
+		}
+		if d.DelayMS > 0 {
+			time.Sleep(time.Duration(d.DelayMS) * time.Millisecond)
+		}
+		sent := time.Now()
+		if d.Local {
+			err = fw.SendLocal(data)
+		} else {
+			if d.SrcMAC.IsZero() {
+				err = fw.Inject(d.In, data)
+			} else {
+				err = fw.InjectFrom(d.In, d.SrcMAC[:], data)
+			}
+		}
+		// A local packet that OUTPUT drops or rejects fails the send
+		// itself (EPERM, or the error the REJECT reports): that is the
+		// verdict, not a failure of the run.
+		if err != nil && !(d.Local && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ECONNREFUSED) ||
+			errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EACCES))) {
+			tb.Fatalf("kerneldiff: sending packet %d: %v", i, err)
+		}
+		out, err := fw.CaptureAll()
+		if err != nil {
+			tb.Fatalf("kerneldiff: packet %d: %v", i, err)
+		}
+		after, err := fw.SaveCounters()
+		if err != nil {
+			tb.Fatalf("kerneldiff: %v", err)
+		}
+		more, err := fw.CaptureAll()
+		if err != nil {
+			tb.Fatalf("kerneldiff: packet %d: %v", i, err)
+		}
+		ipAfter, err := fw.Delivered()
+		if err != nil {
+			tb.Fatalf("kerneldiff: %v", err)
+		}
+		// ipsift gets exactly the gap the kernel saw between the two
+		// packets, so time-dependent matches see the same time.
+		sd := d
+		sd.DelayMS = 0
+		if !last.IsZero() {
+			s.Now += sent.Sub(last).Nanoseconds()
+		}
+		last = sent
+		got, err := s.Run(i, sd)
+		if err != nil {
+			tb.Fatalf("kerneldiff: ipsift, packet %d: %v", i, err)
+		}
+		var frames []engine.OutPacket
+		for _, m := range []map[string][][]byte{out, more} {
+			for _, ifname := range sortedIfaces(m) {
+				for _, fr := range m[ifname] {
+					frames = append(frames, engine.OutPacket{Iface: ifname, Data: fr})
+				}
+			}
+		}
+		kres := sim.Convert(i, &engine.Result{Out: frames})
+		hits := kernel.Diff(kernel.ParseSaveCounters(prev), kernel.ParseSaveCounters(after))
+		delivered := ipAfter.InDelivers+ipAfter.InUnknownProtos > ipPrev.InDelivers+ipPrev.InUnknownProtos
+		prev, ipPrev = after, ipAfter
+		kobs, iobs, kouts := compare(d, hits, delivered, kres.Out, got)
+		kernelOut[i] = kouts
+		if !equalObs(kobs, iobs) {
+			res.diffs = append(res.diffs, Difference{Index: i, Packet: d, Kernel: kobs, Ipsift: iobs})
+		}
+	}
+	return res
+}
+
+func sortedIfaces(m map[string][][]byte) []string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func equalObs(a, b Observation) bool {
+	return a.Hits == b.Hits && a.Verdict == b.Verdict && slices.Equal(a.Out, b.Out)
+}
+
+// compare turns the kernel's observations and ipsift's result for packet
+// d into comparable form. Left out, as packets.md says: the counters the
+// host's own answers raise in OUTPUT (and POSTROUTING unless the packet
+// itself went that way), and the answers themselves. A REJECT's answer
+// is compared when ipsift sends one; an answer only the kernel sent is
+// recognised by its shape (hostAnswer). It also returns the kernel's
+// packets that left, without answers, for later packets that answer them.
+func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bool, kout []sim.Out, got *sim.Result) (kobs, iobs Observation, kept []sim.Out) {
+	var ours []string
+	for _, o := range got.Out {
+		// The harness captures on eth0 and wlan0 only: what the host
+		// sends itself over lo (a REJECT's answer to a local packet) is
+		// not observable.
+		if !o.HostReply && o.If != "lo" {
+			ours = append(ours, outString(o))
+		}
+	}
+	pool := map[string]int{}
+	for _, o := range ours {
+		pool[o]++
+	}
+	kverdict := "drop"
+	if delivered && !d.Local {
+		kverdict = "accept-local"
+	}
+	var theirs []string
+	for _, o := range kout {
+		s := outString(o)
+		if natPort(o, d) && len(ours) > 0 {
+			// The kernel picked a new source port on a clash, at random:
+			// any port of the same class will do when ipsift picked one
+			// too (compared by property, not exactly).
+			for k, our := range got.Out {
+				if !our.HostReply && natPort(our, d) && portClass(*our.Sport) == portClass(*o.Sport) {
+					o2 := o
+					o2.Sport = got.Out[k].Sport
+					if pool[outString(o2)] > 0 {
+						s = outString(o2)
+						break
+					}
+				}
+			}
+		}
+		if pool[s] > 0 {
+			pool[s]--
+		} else if !d.Local && hostAnswer(o, d) {
+			continue
+		}
+		theirs = append(theirs, s)
+		if !hostAnswer(o, d) || d.Local {
+			kept = append(kept, o)
+			if d.Local {
+				kverdict = "sent"
+			} else if kverdict == "drop" {
+				kverdict = "forward"
+			}
+		}
+	}
+	iverdict := got.Verdict
+	if iverdict == "reject" {
+		// The kernel shows a REJECT as a drop with an answer; the
+		// answer itself is compared with the packets that left.
+		iverdict = "drop"
+	}
+	keep := func(chain string, verdict string) bool {
+		if d.Local {
+			// A local packet never passes PREROUTING or INPUT itself:
+			// counters there belong to answers the host sent itself.
+			return chain != "PREROUTING" && chain != "INPUT"
+		}
+		return chain != "OUTPUT" && (chain != "POSTROUTING" || verdict == "forward")
+	}
+	var kh, ih []string
+	for k, c := range hits {
+		if keep(k.Chain, kverdict) {
+			for j := uint64(0); j < c.Packets; j++ {
+				kh = append(kh, hitString(k.Table, k.Chain, k.Rule))
+			}
+		}
+	}
+	ihits := got.Hits
+	if d.Local {
+		// packets.md: for local packets everything is in hits, also
+		// what the host's answers (a REJECT's RST to itself) raised.
+		ihits = append(slices.Clip(ihits), got.ReplyHits...)
+	}
+	for _, h := range ihits {
+		if keep(h.Chain, iverdict) {
+			ih = append(ih, hitString(h.Table, h.Chain, h.Rule))
+		}
+	}
+	sort.Strings(kh)
+	sort.Strings(ih)
+	sort.Strings(theirs)
+	sort.Strings(ours)
+	kobs = Observation{Hits: strings.Join(kh, " "), Verdict: kverdict, Out: theirs}
+	iobs = Observation{Hits: strings.Join(ih, " "), Verdict: iverdict, Out: ours}
+	return kobs, iobs, kept
+}
+
+func hitString(table, chain string, rule int) string {
+	if rule == 0 {
+		return table + "/" + chain + "/policy"
+	}
+	return fmt.Sprintf("%s/%s/%d", table, chain, rule)
+}
+
+// outString describes a packet that left: interface, protocol,
+// addresses and ports, tcp flags, icmp type and code and what an icmp
+// error quotes.
+func outString(o sim.Out) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %v %s", o.If, o.Proto, o.Src)
+	if o.Sport != nil {
+		fmt.Fprintf(&b, ":%d", *o.Sport)
+	}
+	fmt.Fprintf(&b, ">%s", o.Dst)
+	if o.Dport != nil {
+		fmt.Fprintf(&b, ":%d", *o.Dport)
+	}
+	if o.Flags != nil {
+		fmt.Fprintf(&b, " [%s]", *o.Flags)
+	}
+	if o.Type != nil {
+		fmt.Fprintf(&b, " type %d/%d", *o.Type, *o.Code)
+	}
+	if in := o.Inner; in != nil {
+		fmt.Fprintf(&b, " quoting %v %s:%d>%s:%d", in.Proto, in.Src, in.Sport, in.Dst, in.Dport)
+	}
+	return b.String()
+}
+
+// hostAnswer reports whether a packet that left is the host's own answer
+// to d (a RST, or an ICMP error or echo reply sent back to d's source).
+func hostAnswer(o sim.Out, d packet.Desc) bool {
+	// An answer goes back to d's source, from d's destination (a RST, or
+	// ICMP from the destination host) or from one of the host's own
+	// addresses; d itself forwarded back out (src = dst) is no answer.
+	if o.Dst != d.Src.String() || o.Src == d.Src.String() {
+		return false
+	}
+	if src := netip.MustParseAddr(o.Src); src != d.Dst && !isHostAddr(src) {
+		return false
+	}
+	switch o.Proto {
+	case "tcp":
+		return o.Flags != nil && strings.Contains(*o.Flags, "R")
+	case "icmp":
+		return o.Type != nil && (*o.Type == 3 || *o.Type == 0 || *o.Type == 11 || *o.Type == 12 || *o.Type == 14)
+	}
+	return false
+}
+
+// resolve turns p into the description to send. An answer to packet j
+// goes back the way j went: from where j was headed (after NAT, as the
+// kernel sent it) to where it came from. When j did not leave (it was
+// dropped or delivered to the host), the answer is built from j as it was
+// sent, in = the interface facing j's destination; an answer from one of
+// the host's own addresses becomes a local packet.
+func resolve(p Packet, pkts []Packet, sent []packet.Desc, kout [][]sim.Out) (packet.Desc, bool) {
+	d := p.Desc
+	if p.Of < 0 || p.Answer == answerNone {
+		return d, true
+	}
+	if p.Of >= len(sent) {
+		return d, false
+	}
+	j := sent[p.Of]
+	src, dst, sport, dport := j.Dst, j.Src, j.Dport, j.Sport
+	in := ""
+	var left *sim.Out
+	for k := range kout[p.Of] {
+		if o := kout[p.Of][k]; o.Proto == "tcp" || o.Proto == "udp" || o.Proto == "icmp" {
+			left = &kout[p.Of][k]
+			break
+		}
+	}
+	if left != nil {
+		src, dst = netip.MustParseAddr(left.Dst), netip.MustParseAddr(left.Src)
+		if left.Sport != nil {
+			sport, dport = *left.Dport, *left.Sport
+		}
+		in = left.If
+	} else {
+		in = ifaceFor(src)
+	}
+	switch p.Answer {
+	case answerReply:
+		d.Src, d.Dst, d.Sport, d.Dport = src, dst, sport, dport
+		d.Proto = j.Proto
+		if j.Proto == packet.ProtoICMP {
+			d.Type = 0 // an echo reply
+		}
+		if j.Proto != packet.ProtoTCP {
+			d.Flags, d.Seq, d.Ack, d.Window = nil, nil, nil, nil
+		}
+	case answerICMP:
+		if j.Proto != packet.ProtoTCP && j.Proto != packet.ProtoUDP {
+			return d, false
+		}
+		// The error comes from the destination, quoting j as it arrived
+		// there.
+		d.Src, d.Dst = src, dst
+		d.Inner = &packet.Inner{Src: dst, Dst: src, Proto: j.Proto, Sport: dport, Dport: sport}
+	}
+	d.In, d.Local = in, false
+	if l := d.Src.As4()[3]; l == 255 || l == 0 {
+		return d, false // no answers from broadcast addresses
+	}
+	if isHostAddr(d.Src) {
+		if l := d.Dst.As4()[3]; l == 255 || l == 0 {
+			// A raw socket without SO_BROADCAST may not send there:
+			// the send fails before netfilter sees it.
+			return d, false
+		}
+		d.In, d.Local = "", true
+		if isHostAddr(d.Dst) {
+			return d, false // the host talking to itself: not on any wire
+		}
+	}
+	return d, true
+}
+
+func isHostAddr(a netip.Addr) bool {
+	return a == netip.MustParseAddr("198.51.100.1") || a == netip.MustParseAddr("192.0.2.1")
+}
+
+// ifaceFor is the interface the firewall routes a to.
+func ifaceFor(a netip.Addr) string {
+	if subnets["wlan0"].Contains(a) {
+		return "wlan0"
+	}
+	return "eth0"
+}
+
+// natPort reports whether o is d after source NAT with a port of the
+// kernel's choosing: the source address changed and so did the port.
+func natPort(o sim.Out, d packet.Desc) bool {
+	return o.Sport != nil && o.Src != d.Src.String() && *o.Sport != d.Sport &&
+		(d.Proto == packet.ProtoTCP || d.Proto == packet.ProtoUDP) && o.Dst == d.Dst.String()
+}
+
+// portClass is the range nf_nat keeps a remapped source port in when no
+// range is given: below 512, below 1024, or above.
+func portClass(p uint16) int {
+	switch {
+	case p < 512:
+		return 0
+	case p < 1024:
+		return 1
+	}
+	return 2
+}
