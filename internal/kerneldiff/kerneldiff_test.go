@@ -92,15 +92,17 @@ func known(ruleset string, d Difference) string {
 		// in fragments no larger than the largest it received
 		// (IPCB(skb)->frag_max_size); ipsift sends it whole.
 		return "refragment: reassembled forwarded packet leaves unfragmented"
-	case frag && k.Verdict == "drop" && i.Verdict == "accept-local" && k.Hits == i.Hits:
-		// A fragment for the host waits in ip_local_deliver's reassembly
-		// and is never delivered; ipsift calls it accept-local.
-		return "held-fragment: a lone fragment to the host counts as delivered"
-	case frag && k.Verdict == "forward" && i.Verdict == "drop" && i.Hits == "":
-		// iptables-nft registers no hook for a table whose chains are all
-		// empty, so an empty nat table switches neither conntrack nor
-		// defragmentation on; ipsift holds the fragment for reassembly.
-		return "nft-empty-table: an empty nat table turns on defrag in ipsift"
+	case frag && k.Verdict == "drop" && i.Verdict == "accept-local" && k.Hits == dropChain(i.Hits, "INPUT"):
+		// A fragment for the host is reassembled in ip_local_deliver,
+		// before the INPUT hook, even without conntrack: it raises
+		// PREROUTING's counters and waits. ipsift runs it through INPUT
+		// and calls it delivered.
+		return "held-fragment: a lone fragment to the host passes INPUT in ipsift"
+	case frag && i.Hits == "" && k.Hits != "":
+		// The kernel ran the fragment through the chains (no
+		// defragmentation: an empty nat table does not switch it on, on
+		// either backend); ipsift held it for reassembly.
+		return "empty-nat-defrag: an empty nat table turns on defrag in ipsift"
 	case frag && k.Verdict == "drop" && k.Hits == "" && len(k.Out) == 0 && i.Hits != "":
 		// With conntrack in use the kernel holds a lone fragment before
 		// the raw table; ipsift runs it through the chains in some
@@ -243,3 +245,14 @@ func (f *fakeT) Errorf(format string, args ...any) {
 }
 func (f *fakeT) Error(args ...any) { f.errs = append(f.errs, fmt.Sprint(args...)) }
 func (f *fakeT) Helper()           {}
+
+// dropChain removes a chain's counters (any table) from a hits string.
+func dropChain(hits, chain string) string {
+	var keep []string
+	for _, h := range strings.Fields(hits) {
+		if f := strings.Split(h, "/"); len(f) != 3 || f[1] != chain {
+			keep = append(keep, h)
+		}
+	}
+	return strings.Join(keep, " ")
+}
