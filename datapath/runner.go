@@ -64,6 +64,9 @@ type Config struct {
 type Stats struct {
 	Packets, Accepted, Dropped, Rejected, Rewritten, SecondPass, Batches, Errors atomic.Uint64
 	EngineNanos                                                                  atomic.Uint64
+	// EngineRuns counts the packets the engine decided (EngineNanos is
+	// their total time); Reloads and ReloadsFailed count reloads.
+	EngineRuns, Reloads, ReloadsFailed atomic.Uint64
 }
 
 // Runner is one enforcing process.
@@ -90,6 +93,7 @@ type Runner struct {
 	raw       *rawSender
 	reloadMu  sync.Mutex
 	installed bool
+	tr        traceState // ipsift ctl trace subscribers (trace.go)
 }
 
 // pending is a forwarded packet waiting for its source rewrite at
@@ -159,9 +163,11 @@ func (r *Runner) Reload(path string) error {
 		err = r.E.Load(rs)
 	}
 	if err != nil {
+		r.Stats.ReloadsFailed.Add(1)
 		r.log.Error("reload refused, old rules stay", "file", path, "err", err)
 		return err
 	}
+	r.Stats.Reloads.Add(1)
 	r.log.Info("reloaded", "file", path)
 	return nil
 }
@@ -268,8 +274,9 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 	}
 	t0 := time.Now()
 	r.in.Now = t0.UnixNano()
-	r.E.Process(r.st, &r.in)
+	r.process() // r.E.Process, or traced for ipsift ctl trace
 	r.Stats.EngineNanos.Add(uint64(time.Since(t0)))
+	r.Stats.EngineRuns.Add(1)
 	res := &r.st.Result
 	switch res.Verdict {
 	case engine.AcceptLocal, engine.Forward, engine.Sent:

@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,14 +29,34 @@ const defaultControl = "/run/ipsift.sock"
 func init() {
 	fs := newFlags("ctl")
 	path := fs.String("control", defaultControl, "control socket of the running ipsift run")
+	count := fs.Int("count", 100, "trace: stop after this many packets (0: no limit)")
+	seconds := fs.Int("seconds", 60, "trace: stop after this many seconds (0: no limit)")
+	quiet := fs.Bool("quiet", false, "trace: leave out the rules that did not match")
 	register(&command{
-		name: "ctl", args: "list|conntrack|stats|reload [FILE]",
-		summary: "Ask a running 'ipsift run': list (counters, as iptables -L -v -n), conntrack (as conntrack -L),\nstats (packets, verdicts, engine time), reload [FILE] (atomic; a bad file is refused, the old rules stay).",
-		example: "  ipsift ctl list\n  ipsift ctl reload /etc/ipsift/rules",
+		name: "ctl", args: "list|conntrack|stats|reload [FILE]|trace [FILTER]",
+		summary: "Ask a running 'ipsift run': list (counters, as iptables -L -v -n), conntrack (as conntrack -L),\nstats (packets, verdicts, queue drops, engine time), reload [FILE] (atomic; a bad file is refused, the old rules stay),\n" +
+			"trace [FILTER] (live traces of matching packets, as ipsift trace prints them; --count, --seconds, --quiet).\n" +
+			"FILTER: terms that must all hold: IFACE, local, tcp|udp|icmp, proto N, host|src|dst ADDR[/LEN], port|sport|dport N.",
+		example: "  ipsift ctl list\n  ipsift ctl reload /etc/ipsift/rules\n  ipsift ctl trace eth0 tcp port 80 --count 5",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil || len(pos) < 1 {
-				return usageError(stderr, "ctl", orErr(err, "give a command: list, conntrack, stats, reload [FILE]"))
+				return usageError(stderr, "ctl", orErr(err, "give a command: list, conntrack, stats, reload [FILE], trace [FILTER]"))
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			if pos[0] == "trace" {
+				if *count < 0 || *seconds < 0 {
+					return usageError(stderr, "ctl", errors.New("--count and --seconds must not be negative"))
+				}
+				if _, err := datapath.ParseFilter(strings.Join(pos[1:], " ")); err != nil {
+					return usageError(stderr, "ctl", err)
+				}
+				opts := []string{"trace", "--count", fmt.Sprint(*count), "--seconds", fmt.Sprint(*seconds)}
+				if *quiet {
+					opts = append(opts, "--quiet")
+				}
+				pos = append(opts, pos[1:]...)
+				deadline = time.Time{} // the server bounds it
 			}
 			if pos[0] == "reload" && len(pos) == 2 {
 				// The daemon may run elsewhere in the file system's view
@@ -49,7 +71,7 @@ func init() {
 				return exitUsage
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(30 * time.Second))
+			c.SetDeadline(deadline)
 			fmt.Fprintln(c, strings.Join(pos, " "))
 			br := bufio.NewReader(c)
 			status, err := br.ReadString('\n')
@@ -85,7 +107,7 @@ func serveControl(ctx context.Context, path string, r *datapath.Runner, log *slo
 			if err != nil {
 				return
 			}
-			go handleControl(c, r, log)
+			go handleControl(ctx, c, r, log)
 		}
 	}()
 	stop := func() { l.Close(); os.Remove(path) }
@@ -93,7 +115,7 @@ func serveControl(ctx context.Context, path string, r *datapath.Runner, log *slo
 	return stop, nil
 }
 
-func handleControl(c net.Conn, r *datapath.Runner, log *slog.Logger) {
+func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slog.Logger) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
@@ -130,8 +152,12 @@ func handleControl(c net.Conn, r *datapath.Runner, log *slog.Logger) {
 		pk := s.Packets.Load()
 		fmt.Fprintf(w, "packets %d\naccepted %d\ndropped %d\nrejected %d\nrewritten %d\nsecond_pass %d\nbatch_verdicts %d\nerrors %d\nconntrack_entries %d\n",
 			pk, s.Accepted.Load(), s.Dropped.Load(), s.Rejected.Load(), s.Rewritten.Load(), s.SecondPass.Load(), s.Batches.Load(), s.Errors.Load(), r.E.CT.Len())
-		if pk > 0 {
-			fmt.Fprintf(w, "engine_ns_per_packet %d\n", s.EngineNanos.Load()/pk)
+		if qs, ok := r.QueueStats(); ok {
+			fmt.Fprintf(w, "queue_waiting %d\nqueue_dropped %d\nqueue_user_dropped %d\n", qs.Waiting, qs.Dropped, qs.UserDropped)
+		}
+		fmt.Fprintf(w, "reloads %d\nreloads_failed %d\n", s.Reloads.Load(), s.ReloadsFailed.Load())
+		if n := s.EngineRuns.Load(); n > 0 {
+			fmt.Fprintf(w, "engine_ns_per_packet %d\n", s.EngineNanos.Load()/n)
 		}
 	case f[0] == "reload" && len(f) <= 2:
 		path := ""
@@ -143,7 +169,88 @@ func handleControl(c net.Conn, r *datapath.Runner, log *slog.Logger) {
 			return
 		}
 		fmt.Fprintln(w, "ok\nreloaded")
+	case f[0] == "trace":
+		serveTrace(ctx, c, w, r, f[1:], log)
 	default:
-		fmt.Fprintf(w, "error\nunknown command %q: list, conntrack, stats, reload [FILE]\n", f[0])
+		fmt.Fprintf(w, "error\nunknown command %q: list, conntrack, stats, reload [FILE], trace [FILTER]\n", f[0])
 	}
+}
+
+// serveTrace answers "trace [--count N] [--seconds S] [--quiet] FILTER":
+// "ok", then the trace of each live packet matching FILTER, a blank
+// line between packets, until count packets, the seconds, the client
+// hanging up or ipsift stopping. Packets the client was too slow for
+// are left out and counted ("(N packets not shown)").
+func serveTrace(ctx context.Context, c net.Conn, w *bufio.Writer, r *datapath.Runner, args []string, log *slog.Logger) {
+	count, seconds, quiet := 100, 60, false
+	for len(args) > 0 && strings.HasPrefix(args[0], "--") {
+		switch {
+		case args[0] == "--quiet":
+			quiet, args = true, args[1:]
+			continue
+		case (args[0] == "--count" || args[0] == "--seconds") && len(args) > 1:
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 0 {
+				fmt.Fprintf(w, "error\n%s %q: want a number >= 0\n", args[0], args[1])
+				return
+			}
+			if args[0] == "--count" {
+				count = n
+			} else {
+				seconds = n
+			}
+			args = args[2:]
+			continue
+		}
+		fmt.Fprintf(w, "error\ntrace: unknown option %q\n", args[0])
+		return
+	}
+	filter, err := datapath.ParseFilter(strings.Join(args, " "))
+	if err != nil {
+		fmt.Fprintf(w, "error\n%v\n", err)
+		return
+	}
+	c.SetDeadline(time.Time{})
+	fmt.Fprintln(w, "ok")
+	if err := w.Flush(); err != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if seconds > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(seconds)*time.Second)
+		defer cancel()
+	}
+	go func() {
+		// The client sends nothing more: a read ends when it hangs up.
+		io.Copy(io.Discard, c)
+		cancel()
+	}()
+	sub := r.Trace(filter, 64, quiet)
+	defer sub.Close()
+	log.Info("trace started", "filter", filter.String(), "count", count, "seconds", seconds)
+	n := 0
+loop:
+	for count == 0 || n < count {
+		select {
+		case <-ctx.Done():
+			break loop
+		case text := <-sub.C():
+			if n > 0 {
+				w.WriteString("\n")
+			}
+			w.WriteString(text)
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := w.Flush(); err != nil {
+				log.Info("trace ended", "filter", filter.String(), "packets", n, "err", err)
+				return
+			}
+			n++
+		}
+	}
+	sub.Close()
+	if lost := sub.NotShown(); lost > 0 {
+		fmt.Fprintf(w, "\n%s\n", datapath.NotShownLine(lost))
+	}
+	log.Info("trace ended", "filter", filter.String(), "packets", n)
 }

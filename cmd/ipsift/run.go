@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ipsift/ipsift/datapath"
 )
@@ -21,11 +24,12 @@ func init() {
 	prefix := fs.String("chain-prefix", "IPSIFT", "prefix of the iptables chains ipsift installs (PREFIX-PRE, -OUT in raw, -POST in mangle)")
 	ctlPath := fs.String("control", defaultControl, "control socket path for ipsift ctl (\"\" for none)")
 	asJSON := fs.Bool("json", false, "structured logs as JSON lines instead of text")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9310; default: off)")
 	register(&command{
 		name: "run", args: "RULES --queue N [--fail-open]",
 		summary: "Enforce RULES on this host's live IPv4 traffic over NFQUEUE, with ipsift's own conntrack and NAT.\n" +
 			"Installs chains IPSIFT-PRE/-OUT (raw) and IPSIFT-POST (mangle), removed on SIGTERM/SIGINT; SIGHUP reloads RULES. Needs root.",
-		example: "  ipsift run gateway.rules --queue 0\n  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22",
+		example: "  ipsift run gateway.rules --queue 0\n  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22\n  ipsift run gateway.rules --queue 0 --metrics 127.0.0.1:9310",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil || len(pos) != 1 || *queue > 65535 || *exempt > 65535 {
@@ -68,6 +72,14 @@ func init() {
 				}
 				defer stopCtl()
 			}
+			if *metrics != "" {
+				stopMetrics, err := serveMetrics(ctx, *metrics, r, log)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift run: %v\n", err)
+					return exitProblems
+				}
+				defer stopMetrics()
+			}
 			log.Info("starting", "rules", pos[0], "queue", *queue, "fail_open", *failOpen)
 			if err := r.Run(ctx); err != nil {
 				log.Error("stopped", "err", err)
@@ -77,4 +89,21 @@ func init() {
 			return exitOK
 		},
 	})
+}
+
+// serveMetrics serves r's Prometheus metrics at http://addr/metrics
+// until ctx is done or the returned stop is called.
+func serveMetrics(ctx context.Context, addr string, r *datapath.Runner, log *slog.Logger) (func(), error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", r.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	log.Info("serving metrics", "url", "http://"+l.Addr().String()+"/metrics")
+	stop := func() { srv.Close() }
+	context.AfterFunc(ctx, stop)
+	return stop, nil
 }
