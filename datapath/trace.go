@@ -131,11 +131,11 @@ func ParseFilter(s string) (Filter, error) {
 				f.DstPort = int(n)
 			}
 		default:
-			if err := once("interface"); err != nil {
-				return f, err
-			}
 			if _, err := netip.ParsePrefix(w); err == nil || looksLikeAddr(w) {
 				return f, fmt.Errorf("trace filter: %q: an address needs host, src or dst before it", w)
+			}
+			if err := once("interface"); err != nil {
+				return f, err
 			}
 			if w == "local" {
 				f.Local = true
