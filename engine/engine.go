@@ -439,6 +439,19 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		if s.tracer != nil {
 			s.tracer.Event(Event{Kind: EvRoute, Text: s.pkt.Dst.String() + " is this host's → INPUT"})
 		}
+		if s.pkt.IsFragment() {
+			// ip_local_deliver reassembles before the INPUT hook, with
+			// or without connection tracking: a fragment waits here.
+			whole := e.defrag.add(&s.pkt, s.ctx.Now)
+			if whole == nil {
+				s.note("fragment held for reassembly before INPUT")
+				return e.finish(s, Drop)
+			}
+			if err := s.pkt.Decode(whole); err != nil {
+				return e.finish(s, Drop)
+			}
+			s.note("reassembled: " + s.pkt.Summary())
+		}
 		if v, done := e.runTables(p, s, ext.LocalIn, &res.Hits, tMangle, tFilter, tSecurity, tNAT); done {
 			return e.finish(s, v)
 		}

@@ -42,8 +42,10 @@ type Program struct {
 	tables [numTables]*table
 	source *rules.Ruleset
 	// conntrack: the kernel would track connections (and reassemble
-	// fragments) for this ruleset: it has a nat table or an extension
-	// that needs connection tracking.
+	// fragments) for this ruleset: a rule uses an extension that needs
+	// connection tracking (the NAT targets among them). A nat table
+	// alone does not start it, and without it the nat chains never run
+	// (nf_nat_inet_fn needs a connection).
 	conntrack bool
 }
 
@@ -139,9 +141,6 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 			return nil, fmt.Errorf("unknown table %q", t.Name)
 		}
 		ct := &table{name: t.Name, index: ti}
-		if t.Name == "nat" {
-			p.conntrack = true
-		}
 		byName := map[string]*chain{}
 		for _, c := range t.Chains {
 			cc := &chain{name: c.Name, builtin: c.Builtin, policy: ext.Accept}
