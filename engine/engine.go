@@ -141,6 +141,10 @@ type State struct {
 	hostReplying bool
 	hostBuf      []byte
 	legacy       bool // the Program runs with x_tables semantics
+	// fragMax is the largest fragment of a datagram this packet was
+	// reassembled from (0 when it was not): it leaves in pieces that
+	// size again.
+	fragMax int
 }
 
 type frame struct {
@@ -179,6 +183,7 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
+	s.fragMax = 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum = "", 0
@@ -192,13 +197,14 @@ func (e *Engine) Process(s *State, in *Input) {
 		// nf_defrag_ipv4 runs before the raw table wherever connection
 		// tracking is in use: a fragment waits for the rest and raises
 		// nothing; the last one brings the whole datagram.
-		whole := e.defrag.add(&s.pkt, in.Now)
+		whole, maxLen := e.defrag.add(&s.pkt, in.Now)
 		if whole == nil {
 			res.Verdict = Drop
 			s.note("fragment held for reassembly (connection tracking reassembles before the raw table)")
 			e.finishTrace(s)
 			return
 		}
+		s.fragMax = maxLen
 		if err := s.pkt.Decode(whole); err != nil {
 			res.Verdict = Drop
 			return
@@ -442,7 +448,7 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		if s.pkt.IsFragment() {
 			// ip_local_deliver reassembles before the INPUT hook, with
 			// or without connection tracking: a fragment waits here.
-			whole := e.defrag.add(&s.pkt, s.ctx.Now)
+			whole, _ := e.defrag.add(&s.pkt, s.ctx.Now)
 			if whole == nil {
 				s.note("fragment held for reassembly before INPUT")
 				return e.finish(s, Drop)
@@ -506,8 +512,17 @@ func (e *Engine) setOut(s *State, dev string) {
 	s.Result.OutIface = dev
 }
 
-// leave records the packet as sent out of dev.
+// leave records the packet as sent out of dev: in fragments again when
+// it was reassembled from smaller ones.
 func (e *Engine) leave(s *State, dev string, hostReply bool) {
+	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply {
+		fragment(s.pkt.Data, s.fragMax, func(f []byte) { e.record(s, dev, f, false) })
+		return
+	}
+	e.record(s, dev, s.pkt.Data, hostReply)
+}
+
+func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 	res := &s.Result
 	n := len(res.Out)
 	if n < cap(res.Out) {
@@ -517,7 +532,7 @@ func (e *Engine) leave(s *State, dev string, hostReply bool) {
 	}
 	o := &res.Out[n]
 	o.Iface, o.HostReply = dev, hostReply
-	o.Data = append(o.Data[:0], s.pkt.Data...)
+	o.Data = append(o.Data[:0], data...)
 }
 
 // route decides where a locally generated packet leaves.
@@ -583,6 +598,9 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, attached bool) {
 	saved, savedCtx := s.pkt, s.ctx
 	savedOut, savedOutIf := s.Result.OutIface, s.outIf
 	ent, reply, tracked, att := s.entry, s.reply, s.tracked, s.attached
+	fragMax := s.fragMax
+	s.fragMax = 0 // the answer is a packet of its own
+	defer func() { s.fragMax = fragMax }()
 	if err := s.pkt.Decode(data); err == nil {
 		e.resetCtx(s, savedCtx.Now, 0)
 		s.ctx.Emit = noEmit
