@@ -121,9 +121,12 @@ type Queue struct {
 	// does not allocate a closure per call.
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
-	max     int
-	n       int
-	err     error
+	// kernel is the verdicts' destination, made once: a fresh address
+	// per Sendto escapes to the heap, one allocation per verdict.
+	kernel unix.Sockaddr
+	max    int
+	n      int
+	err    error
 }
 
 // Open binds queue cfg.Num and configures it. It needs CAP_NET_ADMIN.
@@ -363,7 +366,10 @@ func (q *Queue) send() error {
 
 func (q *Queue) write(fd uintptr) bool {
 	for {
-		err := unix.Sendto(int(fd), q.wbuf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		if q.kernel == nil {
+			q.kernel = &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+		}
+		err := unix.Sendto(int(fd), q.wbuf, 0, q.kernel)
 		switch err {
 		case unix.EINTR:
 			continue
