@@ -33,69 +33,6 @@ var protoTFiles = []string{
 // iptables 1.8.11, with why.
 var knownProtoFailures = map[string]string{}
 
-func protoConformanceDir(t *testing.T) string {
-	for _, d := range []string{"../../shared/conformance/iptables-t", "/work/shared/conformance/iptables-t"} {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	t.Skip("conformance/iptables-t not found")
-	return ""
-}
-
-// protoWords splits a rule as a shell would for these files: blanks
-// separate words; double quotes group (a backslash in them escapes '"',
-// '\\', '$' and '`'), single quotes group literally, and a backslash
-// outside quotes escapes the next character.
-func protoWords(s string) []string {
-	var out []string
-	var cur strings.Builder
-	any := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			any = true
-		case c == '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				j = len(s) - i - 1
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-			any = true
-		case c == '"':
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			any = true
-		case c == ' ' || c == '\t':
-			if any {
-				out = append(out, cur.String())
-				cur.Reset()
-				any = false
-			}
-		default:
-			cur.WriteByte(c)
-			any = true
-		}
-	}
-	if any {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
-var protoChainHooks = map[string]Hook{
-	"PREROUTING": PreRouting, "INPUT": LocalIn, "FORWARD": Forward,
-	"OUTPUT": LocalOut, "POSTROUTING": PostRouting,
-}
-
 // protoLoaded is one match loaded in a rule.
 type protoLoaded struct {
 	t    *MatchType
@@ -106,12 +43,12 @@ type protoLoaded struct {
 // protoRule parses RULE for one table and chain and returns the saved
 // form and the loaded matches, or the first error.
 func protoRule(rule, table, chain string) (string, []*protoLoaded, error) {
-	return protoRuleWords(protoWords(rule), table, chain)
+	return protoRuleWords(shellWords(rule), table, chain)
 }
 
 // protoRuleWords is protoRule for a rule already split into words.
 func protoRuleWords(words []string, table, chain string) (string, []*protoLoaded, error) {
-	ri := &RuleInfo{Family: IPv4, Table: table, Chain: chain, Hooks: 1 << protoChainHooks[chain]}
+	ri := &RuleInfo{Family: IPv4, Table: table, Chain: chain, Hooks: 1 << chainHooks[chain]}
 	var loaded []*protoLoaded
 	protoSet, protoUsed := false, false
 	target := ""
@@ -296,7 +233,7 @@ func protoRuleWords(words []string, table, chain string) (string, []*protoLoaded
 }
 
 func TestProtoConformance(t *testing.T) {
-	dir := protoConformanceDir(t)
+	dir := conformanceDir(t)
 	pass, fail, known := 0, 0, 0
 	for _, file := range protoTFiles {
 		f, err := os.Open(filepath.Join(dir, file))

@@ -16,8 +16,6 @@ import (
 // way iptables' getopt_long loop does. The real rule parser runs the same
 // files later as the conformance suite.
 
-const sfTDir = "/work/shared/conformance/iptables-t"
-
 // statefulTFiles lists the .t files of the matches this file tests, with
 // the family their lines run in.
 var statefulTFiles = []struct {
@@ -69,7 +67,7 @@ type sfTLine struct {
 
 func sfReadTFile(t *testing.T, name string) []sfTLine {
 	t.Helper()
-	f, err := os.Open(filepath.Join(sfTDir, name))
+	f, err := os.Open(filepath.Join(conformanceDir(t), name))
 	if err != nil {
 		t.Skipf("conformance vectors not available: %v", err)
 	}
@@ -108,40 +106,6 @@ func sfReadTFile(t *testing.T, name string) []sfTLine {
 	return out
 }
 
-// sfShellWords splits a rule the way the test runner's shell does: blanks
-// separate words, double quotes group and are removed.
-func sfShellWords(s string) []string {
-	var out []string
-	var cur strings.Builder
-	in, quoted := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			quoted = !quoted
-			in = true
-		case (c == ' ' || c == '\t') && !quoted:
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteByte(c)
-			in = true
-		}
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
-var sfChainHooks = map[string]Hook{
-	"PREROUTING": PreRouting, "INPUT": LocalIn, "FORWARD": Forward,
-	"OUTPUT": LocalOut, "POSTROUTING": PostRouting,
-}
-
 type sfInst struct {
 	typ  *MatchType
 	m    Match
@@ -173,7 +137,7 @@ func sfRunRule(rule string, fam Family, table, chain string) (saved string, skip
 
 // sfBuild parses and finishes the matches of a rule; see sfRunRule.
 func sfBuild(rule string, fam Family, table, chain string) (insts []*sfInst, protoName string, skip bool, err error) {
-	words := sfShellWords(rule)
+	words := shellWords(rule)
 	var proto uint8
 	invert := false
 	for i := 0; i < len(words); i++ {
@@ -269,7 +233,7 @@ func sfBuild(rule string, fam Family, table, chain string) (insts []*sfInst, pro
 		return nil, "", false, fmt.Errorf("nothing appropriate following !")
 	}
 	ri := &RuleInfo{Family: fam, Table: table, Chain: chain, Proto: proto}
-	if h, ok := sfChainHooks[chain]; ok {
+	if h, ok := chainHooks[chain]; ok {
 		ri.Hooks = 1 << h
 	}
 	for _, in := range insts {

@@ -35,54 +35,10 @@ var targetTFiles = []string{
 // knownTargetFailures are lines this stand-in cannot decide, with why.
 var knownTargetFailures = map[string]string{}
 
-func conformanceDir(t *testing.T) string {
-	for _, d := range []string{"../../shared/conformance/iptables-t", "/work/shared/conformance/iptables-t"} {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	t.Skip("conformance/iptables-t not found")
-	return ""
-}
-
-// splitWords splits a rule the way a shell would for these files:
-// blanks separate words, double quotes group.
-func splitWords(s string) []string {
-	var out []string
-	var cur strings.Builder
-	in, any := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			in = !in
-			any = true
-		case (c == ' ' || c == '\t') && !in:
-			if any {
-				out = append(out, cur.String())
-				cur.Reset()
-				any = false
-			}
-		default:
-			cur.WriteByte(c)
-			any = true
-		}
-	}
-	if any {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
-var chainHooks = map[string]Hook{
-	"PREROUTING": PreRouting, "INPUT": LocalIn, "FORWARD": Forward,
-	"OUTPUT": LocalOut, "POSTROUTING": PostRouting,
-}
-
 // runTargetRule parses RULE (the words after -A CHAIN) for one chain and
 // returns the saved form of the target part (" -j NAME ...").
 func runTargetRule(rule, table, chain string) (string, error) {
-	words := splitWords(rule)
+	words := shellWords(rule)
 	j := -1
 	for i, w := range words {
 		if w == "-j" {

@@ -119,13 +119,13 @@ func parseTarget(t *testing.T, name, opts, table, chain string, proto uint8) Tar
 
 func newTarget(name, opts, table, chain string, proto uint8) (Target, error) {
 	ri := &RuleInfo{Family: IPv4, Table: table, Chain: chain, Proto: proto, Hooks: 1 << chainHooks[chain]}
-	if _, err := driveTarget(name, splitWords(opts), ri); err != nil {
+	if _, err := driveTarget(name, shellWords(opts), ri); err != nil {
 		return nil, err
 	}
 	// driveTarget made its own instance; make ours the same way.
 	tt := LookupTarget(name, IPv4)
 	inst := tt.New()
-	words := splitWords(opts)
+	words := shellWords(opts)
 	args := &Args{Words: words}
 	for args.Next < len(words) {
 		w := words[args.Next][2:]
