@@ -65,6 +65,9 @@ type Config struct {
 	MaxReports int
 	// NoShrink reports differences as found, without shrinking.
 	NoShrink bool
+	// OutDir, when set, is where each report's files are written (else
+	// the test's temporary directory, gone when the test ends).
+	OutDir string
 }
 
 // Case is one ruleset and the packets sent through it.
@@ -88,8 +91,9 @@ func (c *Case) PacketsFile() string {
 type Report struct {
 	// Seed and Index name the ruleset that showed it (Config.Seed and
 	// its position in the run).
-	Seed  uint64
-	Index int
+	Seed    uint64
+	Index   int
+	Backend kernel.Backend
 	// Minimal is the shrunk case; Difference the first difference it
 	// shows. Files are where Minimal was written (restore, packets).
 	Minimal    Case
@@ -234,23 +238,29 @@ func Run(t testing.TB, cfg Config) Summary {
 			t.Errorf("kernel-diff (%s): ruleset %d of seed %d: %d more differences (not shrunk; reports are bounded), the first:\n%s", cfg.Backend, res.i, cfg.Seed, len(res.unknown), res.unknown[0])
 			continue
 		}
-		rep := &Report{Seed: cfg.Seed, Index: res.i, Minimal: Case{Ruleset: res.rs, Packets: res.out.descs}, Difference: res.unknown[0]}
+		rep := &Report{Seed: cfg.Seed, Index: res.i, Backend: cfg.Backend, Minimal: Case{Ruleset: res.rs, Packets: res.out.descs}, Difference: res.unknown[0]}
 		if !cfg.NoShrink {
 			shrink(t, cfg, rep)
 		}
-		rep.write(t)
+		rep.write(t, cfg.OutDir)
 		sum.Reports = append(sum.Reports, rep)
 		t.Errorf("kernel-diff (%s): %s", cfg.Backend, rep)
 	}
 	return sum
 }
 
-// write puts the minimal case into files under the test's temporary
-// directory.
-func (r *Report) write(t testing.TB) {
-	dir := t.TempDir()
-	r.Files[0] = filepath.Join(dir, fmt.Sprintf("seed%d-%d.rules", r.Seed, r.Index))
-	r.Files[1] = filepath.Join(dir, fmt.Sprintf("seed%d-%d.jsonl", r.Seed, r.Index))
+// write puts the minimal case into files in dir, or under the test's
+// temporary directory when dir is "". The names say the backend, as
+// testdata/regress expects.
+func (r *Report) write(t testing.TB, dir string) {
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Error(err)
+	}
+	name := fmt.Sprintf("seed%d-%d.%s", r.Seed, r.Index, r.Backend)
+	r.Files[0] = filepath.Join(dir, name+".rules")
+	r.Files[1] = filepath.Join(dir, name+".jsonl")
 	if err := os.WriteFile(r.Files[0], []byte(r.Minimal.Ruleset), 0o644); err != nil {
 		t.Error(err)
 	}

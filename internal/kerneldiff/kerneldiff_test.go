@@ -18,6 +18,9 @@ var (
 	flagN       = flag.Int("kernel-diff.n", 0, "packets to compare per backend in TestKernelDiff's time-seeded batch (0: sized from the measured rate to fit the CI budget)")
 	flagBudget  = flag.Duration("kernel-diff.budget", 40*time.Second, "wall time per backend for TestKernelDiff's time-seeded batch when -kernel-diff.n is 0")
 	flagAll     = flag.Bool("kernel-diff.all", false, "run TestKernelDiff (also IPSIFT_KERNEL_DIFF=1)")
+	flagKnown   = flag.Bool("kernel-diff.known", true, "let known differences pass (false: report every difference)")
+	flagReports = flag.Int("kernel-diff.reports", 3, "differences to shrink and report per seed")
+	flagOut     = flag.String("kernel-diff.out", "", "write every shrunk difference (a .rules and a .jsonl file) to this directory, to keep or add to testdata/regress")
 	fixedSeeds  = []uint64{1, 2, 3}
 	fixedPerSet = 8 // rulesets per fixed seed
 )
@@ -59,13 +62,13 @@ func TestKernelDiff(t *testing.T) {
 				seeds, rulesets = []uint64{seed}, batchSize(0)
 			}
 			for _, seed := range seeds {
-				s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: rulesets, PacketsPerRuleset: packetsPerRuleset, Known: known}))
+				s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: rulesets, PacketsPerRuleset: packetsPerRuleset, Known: knownFunc(), OutDir: *flagOut, MaxReports: *flagReports}))
 			}
 			if os.Getenv("IPSIFT_SEED") == "" {
 				seed := uint64(time.Now().UnixNano())
 				n := batchSize(s.Rate())
 				t.Logf("time-seeded batch: IPSIFT_SEED=%d, %d rulesets", seed, n)
-				s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: n, PacketsPerRuleset: packetsPerRuleset, Known: known}))
+				s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: n, PacketsPerRuleset: packetsPerRuleset, Known: knownFunc(), OutDir: *flagOut, MaxReports: *flagReports}))
 			}
 			t.Logf("%s: %d rulesets (%d refused by the kernel and replaced), %d packets, %d differences, %d known (%.0f packets/s)",
 				b, s.Rulesets, s.Refused, s.Packets, s.Differences, s.Known, s.Rate())
@@ -74,6 +77,14 @@ func TestKernelDiff(t *testing.T) {
 	}
 	fmt.Printf("kernel-diff: %d rulesets, %d packets, %d differences (backend %s, %.0f packets/s)\n",
 		total.Rulesets, total.Packets, total.Differences, strings.Join(backends, " and "), total.Rate())
+}
+
+// knownFunc is known, or nil under -kernel-diff.known=false.
+func knownFunc() func(string, Difference) string {
+	if !*flagKnown {
+		return nil
+	}
+	return known
 }
 
 // batchSize is how many rulesets the time-seeded batch gets: from
