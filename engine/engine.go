@@ -112,9 +112,28 @@ type Input struct {
 	In     string // interface it arrived on; "" with Local
 	Local  bool   // the host sends it
 	SrcMAC [6]byte
-	Now    int64 // engine clock, nanoseconds since the Unix epoch
-	Mark   uint32
+	// Frame is how the frame was addressed at the link layer (the
+	// kernel's skb->pkt_type, which -m pkttype and REJECT look at).
+	// FrameGuess infers it from the IP destination: a broadcast or
+	// multicast address came in a broadcast or multicast frame.
+	Frame FrameType
+	Now   int64 // engine clock, nanoseconds since the Unix epoch
+	Mark  uint32
 }
+
+// FrameType is the link-layer addressing of an arriving frame.
+type FrameType uint8
+
+const (
+	FrameGuess     FrameType = iota // infer from the IP destination
+	FrameHost                       // to the interface's own address
+	FrameBroadcast                  // to the link broadcast address
+	FrameMulticast                  // to a link multicast address
+	FrameOtherHost                  // to another host (promiscuous)
+)
+
+// pktTypes maps a known FrameType to the kernel's pkt_type.
+var pktTypes = [...]uint8{FrameHost: ext.PktHost, FrameBroadcast: ext.PktBroadcast, FrameMulticast: ext.PktMulticast, FrameOtherHost: ext.PktOtherHost}
 
 // State is the per-packet working memory of one caller: reuse it for
 // every packet of a goroutine and evaluation allocates nothing.
@@ -427,7 +446,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	c.In, c.Out = &s.inIf, nil
 	c.SrcMAC, c.HasMAC = in.SrcMAC, true
 	c.PktType = ext.PktHost
-	if t := e.Host.AddrType(s.pkt.Dst, ""); t == host.RTNBroadcast {
+	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
+		c.PktType = pktTypes[in.Frame]
+	} else if t := e.Host.AddrType(s.pkt.Dst, ""); t == host.RTNBroadcast {
 		c.PktType = ext.PktBroadcast
 	} else if t == host.RTNMulticast {
 		c.PktType = ext.PktMulticast

@@ -200,7 +200,7 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	cr.packets.Store(r.Counters.Packets)
 	cr.bytes.Store(r.Counters.Bytes)
 	for _, m := range r.Matches {
-		needCT = needCT || m.Type.Conntrack
+		needCT = needCT || ext.NeedsConntrack(m.Type.Conntrack, m.M)
 		cm, err := m.M.Compile(comp)
 		if err != nil {
 			return false, fmt.Errorf("-m %s: %w", m.Type.Name, err)
@@ -209,7 +209,7 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	}
 	switch {
 	case r.Target != nil:
-		needCT = needCT || r.TType.Conntrack
+		needCT = needCT || ext.NeedsConntrack(r.TType.Conntrack, r.Target)
 		a, err := r.Target.Compile(comp)
 		if err != nil {
 			return false, fmt.Errorf("-j %s: %w", r.Verdict, err)

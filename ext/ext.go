@@ -168,6 +168,24 @@ type MatchType struct {
 	New func() Match
 }
 
+// ConntrackDecider is implemented by an extension whose need for
+// connection tracking depends on its options: CT --notrack (and NOTRACK)
+// calls no nf_ct_netns_get in the kernel, so a ruleset whose only
+// conntrack user is a notrack rule neither tracks nor defragments. It
+// overrides the type's Conntrack flag.
+type ConntrackDecider interface {
+	NeedsConntrack() bool
+}
+
+// NeedsConntrack reports whether an extension instance of a type with
+// the given Conntrack flag makes the kernel track connections.
+func NeedsConntrack(typeFlag bool, instance any) bool {
+	if d, ok := instance.(ConntrackDecider); ok {
+		return d.NeedsConntrack()
+	}
+	return typeFlag
+}
+
 // TargetType registers a target extension.
 type TargetType struct {
 	Name      string

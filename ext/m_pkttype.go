@@ -12,8 +12,8 @@ import (
 // packet (PACKET_LOOPBACK) counts as multicast when its IPv4 destination
 // is multicast and as broadcast otherwise, as in the kernel.
 
-// pktLoopback is PACKET_LOOPBACK.
-const pktLoopback = 5
+// PktLoopback is PACKET_LOOPBACK.
+const PktLoopback = 5
 
 // pktTypeNames are the names --pkt-type accepts; the first name of a type
 // is the one printed.
@@ -88,7 +88,7 @@ func (m *pkttypeMatch) Compile(c *Compiler) (Matcher, error) {
 // pktType is the type the kernel compares.
 func pktType(c *Ctx) uint8 {
 	switch {
-	case c.PktType != pktLoopback:
+	case c.PktType != PktLoopback:
 		return c.PktType
 	case c.Pkt.Version == 6 || c.Pkt.Dst.Is4() && c.Pkt.Dst.IsMulticast():
 		return PktMulticast

@@ -154,6 +154,11 @@ func truncate(s string, n int) string {
 
 // Finish implements Parser: the kernel's checks that do not depend on
 // what is loaded at run time.
+// NeedsConntrack implements ConntrackDecider: xt_CT's checkentry takes
+// no conntrack reference for --notrack (nor does NOTRACK), so such a rule
+// alone starts neither tracking nor defragmentation.
+func (t *ctTarget) NeedsConntrack() bool { return !t.notrack }
+
 func (t *ctTarget) Finish(r *RuleInfo) error {
 	if t.notrack || t.helper == "" {
 		return nil

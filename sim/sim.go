@@ -85,6 +85,10 @@ func (s *Simulator) Run(i int, d packet.Desc) (*Result, error) {
 	s.Now += d.DelayMS * 1_000_000
 	in := &engine.Input{Data: data, In: d.In, Local: d.Local, Now: s.Now}
 	if !d.Local {
+		// The packets format's frames are addressed to the interface
+		// (packets.md: fixed link addresses), whatever the IP
+		// destination, as the kernel harness sends them.
+		in.Frame = engine.FrameHost
 		in.SrcMAC = [6]byte(d.SrcMAC)
 		if d.SrcMAC.IsZero() {
 			if ifc := s.Engine.Host.Iface(d.In); ifc != nil {
