@@ -159,6 +159,10 @@ type State struct {
 	// answer (marked host_reply in results).
 	hostReplying bool
 	hostBuf      []byte
+	// hostPending: hostBuf holds an ICMP error the host's stack sends
+	// for the packet itself (ip_forward's time exceeded), attached to
+	// the packet's connection as icmp_send does.
+	hostPending bool
 	legacy       bool // the Program runs with x_tables semantics
 	// fragMax is the largest fragment of a datagram this packet was
 	// reassembled from (0 when it was not): it leaves in pieces that
@@ -206,7 +210,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum = "", 0
-	s.nreply = 0
+	s.nreply, s.hostPending = 0, false
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
 		s.note("not a valid IPv4 packet: " + err.Error())
@@ -242,6 +246,11 @@ func (e *Engine) Process(s *State, in *Input) {
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	for i := 0; i < s.nreply; i++ {
 		e.sendReply(p, s, s.replies[i], true)
+	}
+	if s.hostPending {
+		s.hostReplying = true
+		e.sendReply(p, s, s.hostBuf, true)
+		s.hostReplying = false
 	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		e.hostStack(p, s)
@@ -499,7 +508,12 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	// FORWARD hook (the kernel answers with time exceeded); the others
 	// go on with their TTL lowered, which FORWARD and POSTROUTING see.
 	if s.pkt.TTL <= 1 {
-		s.note("TTL exceeded: dropped before FORWARD")
+		s.note("TTL exceeded: dropped before FORWARD, answered with ICMP time exceeded")
+		s.ctx.Hook = ext.Forward // not for this host: answer from the route back
+		if b := ext.BuildICMPError(&s.ctx, 11, 0); b != nil && !e.cfg.NoHostStack {
+			s.hostBuf = append(s.hostBuf[:0], b...)
+			s.hostPending = true
+		}
 		return e.finish(s, Drop)
 	}
 	s.pkt.DecTTL()

@@ -307,6 +307,24 @@ func BuildUnreach(c *Ctx, code uint8) []byte {
 	if rejectVerifiesChecksum(p.Proto, l4) && !l4ChecksumOK(c, p, l4) {
 		return nil
 	}
+	return BuildICMPError(c, 3, code) // ICMP_DEST_UNREACH
+}
+
+// BuildICMPError returns the ICMP error of type and code that the
+// kernel's icmp_send makes for the packet in c (REJECT's unreachables,
+// ip_forward's time exceeded), or nil when it sends none: see the file
+// comment for the rules, all but the transport checksum, which only
+// REJECT verifies.
+func BuildICMPError(c *Ctx, typ, code uint8) []byte {
+	p := c.Pkt
+	if p == nil || p.Version != 4 || p.FragOff != 0 {
+		return nil
+	}
+	d := rejectData(p)
+	if p.HdrLen < 20 || len(d) < p.HdrLen {
+		return nil
+	}
+	l4 := d[p.HdrLen:]
 	if c.PktType != PktHost {
 		return nil
 	}
@@ -347,7 +365,7 @@ func BuildUnreach(c *Ctx, code uint8) []byte {
 	copy(b[12:16], s4[:])
 	copy(b[16:20], d[12:16])
 	SetIPv4HeaderChecksum(b)
-	b[20] = 3 // ICMP_DEST_UNREACH
+	b[20] = typ
 	b[21] = code
 	copy(b[28:], d[:n])
 	binary.BigEndian.PutUint16(b[22:], Checksum(b[20:], 0))
