@@ -163,7 +163,7 @@ type State struct {
 	// for the packet itself (ip_forward's time exceeded), attached to
 	// the packet's connection as icmp_send does.
 	hostPending bool
-	legacy       bool // the Program runs with x_tables semantics
+	legacy      bool // the Program runs with x_tables semantics
 	// fragMax is the largest fragment of a datagram this packet was
 	// reassembled from (0 when it was not): it leaves in pieces that
 	// size again.

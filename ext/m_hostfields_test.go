@@ -113,7 +113,7 @@ func TestMatchPkttype(t *testing.T) {
 		{"-m pkttype --pkt-type multicast", "pkttype", " PKTTYPE = multicast", " PKTTYPE = multicast"},
 	})
 	bcast := func(c *Ctx) { c.PktType = PktBroadcast }
-	loop := func(c *Ctx) { c.PktType = pktLoopback }
+	loop := func(c *Ctx) { c.PktType = PktLoopback }
 	mcast := ipPkt(17, make([]byte, 8))
 	mcast.Dst = netip.MustParseAddr("224.0.0.251")
 	runMatchCases(t, []matchCase{
