@@ -54,6 +54,10 @@ type Result struct {
 	ReplyHits []Hit // counters raised by answers the host sent
 	Out       []OutPacket
 	OutIface  string // where a forwarded or sent packet left
+	// SelfDelivered counts answers the host sent to itself (over lo, or
+	// the copy of a broadcast) that passed INPUT: the kernel counts
+	// those in its delivery statistics too.
+	SelfDelivered int
 }
 
 // Engine evaluates packets against the current Program on a host.
@@ -163,7 +167,17 @@ type State struct {
 	// for the packet itself (ip_forward's time exceeded), attached to
 	// the packet's connection as icmp_send does.
 	hostPending bool
-	legacy      bool // the Program runs with x_tables semantics
+	// origins[i] is the connection answer i was made for (the packet
+	// being processed when a target emitted it); sent counts the
+	// answers already sent.
+	origins []replyOrigin
+	sent    int
+	// looped: the packet is one the host sent to itself, back in
+	// through PREROUTING and INPUT with the connection it had on the
+	// way out (nf_conntrack_in ignores it).
+	looped  bool
+	loopBuf []byte
+	legacy  bool // the Program runs with x_tables semantics
 	// fragMax is the largest fragment of a datagram this packet was
 	// reassembled from (0 when it was not): it leaves in pieces that
 	// size again.
@@ -182,11 +196,28 @@ func NewState() *State {
 	return s
 }
 
+// replyOrigin is the connection an answer is attached to.
+type replyOrigin struct {
+	entry *conntrack.Entry
+	reply bool
+}
+
+// maxReplies bounds the answers one packet can cause, answers to
+// answers included (a REJECT in OUTPUT refusing the host's own RST
+// answers it with an ICMP error; errors are never answered, so chains
+// end by themselves, but a bound keeps a mistake from looping).
+const maxReplies = 8
+
 func (s *State) emit(b []byte) {
+	if s.nreply == maxReplies {
+		return
+	}
 	if s.nreply == len(s.replies) {
 		s.replies = append(s.replies, nil)
+		s.origins = append(s.origins, replyOrigin{})
 	}
 	s.replies[s.nreply] = append(s.replies[s.nreply][:0], b...)
+	s.origins[s.nreply] = replyOrigin{entry: s.entry, reply: s.reply}
 	s.nreply++
 }
 
@@ -209,8 +240,8 @@ func (e *Engine) Process(s *State, in *Input) {
 	s.fragMax = 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
-	res.OutIface, res.QueueNum = "", 0
-	s.nreply, s.hostPending = 0, false
+	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
+	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
 		s.note("not a valid IPv4 packet: " + err.Error())
@@ -244,16 +275,16 @@ func (e *Engine) Process(s *State, in *Input) {
 		res.Verdict = Reject
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
-	for i := 0; i < s.nreply; i++ {
-		e.sendReply(p, s, s.replies[i], true)
-	}
+	e.sendReplies(p, s)
 	if s.hostPending {
 		s.hostReplying = true
-		e.sendReply(p, s, s.hostBuf, true)
+		e.sendReply(p, s, s.hostBuf, replyOrigin{entry: s.entry, reply: s.reply}, true)
 		s.hostReplying = false
+		e.sendReplies(p, s)
 	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		e.hostStack(p, s)
+		e.sendReplies(p, s)
 	}
 	e.finishTrace(s)
 }
@@ -309,7 +340,7 @@ func verdictOf(s *State, v ext.Verdict) (Verdict, bool) {
 // track is nf_conntrack_in, after the raw table: it finds or creates the
 // packet's connection and sets the state the matches see.
 func (e *Engine) track(p *Program, s *State, local bool) (Verdict, bool) {
-	if !p.conntrack || s.ctx.CT == ext.CTUntracked || s.attached {
+	if !p.conntrack || s.ctx.CT == ext.CTUntracked || s.attached || s.looped {
 		return 0, false
 	}
 	var ent *conntrack.Entry
@@ -572,7 +603,15 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 
 // route decides where a locally generated packet leaves.
 func (e *Engine) route(s *State) (string, bool) {
-	if e.Host.IsLocal(s.pkt.Dst) {
+	switch e.Host.AddrType(s.pkt.Dst, "") {
+	case host.RTNLocal:
+		return "lo", true
+	case host.RTNBroadcast:
+		// A subnet's broadcast leaves on that subnet's interface (and
+		// a copy comes back in: see loopBroadcast).
+		if rt, ok := e.Host.Lookup(s.pkt.Dst); ok {
+			return rt.Dev, true
+		}
 		return "lo", true
 	}
 	rt, ok := e.Host.Lookup(s.pkt.Dst)
@@ -614,40 +653,103 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		}
 		e.setOut(s, dev)
 	}
+	if dev != "lo" && e.Host.AddrType(s.pkt.Dst, "") == host.RTNBroadcast {
+		// ip_mc_output: a copy of a broadcast goes through POSTROUTING
+		// first and comes back in on dev (dev_loopback_xmit).
+		e.loopBroadcast(p, s, dev, hits)
+	}
 	if v, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Sent)
 	if v == Sent {
 		e.leave(s, dev, s.hostReplying)
+		if dev == "lo" && !s.looped {
+			e.loopIn(p, s, "lo", hits)
+		}
 	}
 	return v
 }
 
+// loopBroadcast sends the copy of a broadcast the host keeps for itself:
+// POSTROUTING on its own (the copy shares the connection), then in again
+// on dev.
+func (e *Engine) loopBroadcast(p *Program, s *State, dev string, hits *[]Hit) {
+	if s.looped {
+		return
+	}
+	saved, savedCtx := s.pkt, s.ctx
+	s.loopBuf = append(s.loopBuf[:0], s.pkt.Data...)
+	if s.pkt.Decode(s.loopBuf) == nil {
+		if _, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); !done {
+			e.loopIn(p, s, dev, hits)
+		}
+	}
+	s.pkt, s.ctx = saved, savedCtx
+}
+
+// loopIn runs a packet the host sent to itself back in on dev, as
+// loopback_xmit and dev_loopback_xmit hand it to ip_rcv: PREROUTING
+// (connection tracking ignores it: it keeps the connection it left
+// with) and, since its route is already the local one, INPUT, whatever
+// PREROUTING did to it. It is an answer (an ICMP error, a RST) or a copy
+// of a broadcast: the host's stack answers neither.
+func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
+	saved, savedCtx, savedIn := s.pkt, s.ctx, s.inIf
+	s.looped = true
+	s.inIf = ext.Iface{Name: dev}
+	if ifc := e.Host.Iface(dev); ifc != nil {
+		s.inIf = ifc.Iface
+	}
+	c := &s.ctx
+	// lo's frames carry its own (all-zero) address: PACKET_HOST; the
+	// copy of a broadcast is marked PACKET_LOOPBACK.
+	c.In, c.Out, c.PktType = &s.inIf, nil, ext.PktHost
+	if dev != "lo" {
+		c.PktType = ext.PktLoopback
+	}
+	s.note("looped back in on " + dev)
+	if _, done := e.runTables(p, s, ext.PreRouting, hits, tRaw, tMangle, tNAT); !done {
+		if _, done := e.runTables(p, s, ext.LocalIn, hits, tMangle, tFilter, tSecurity, tNAT); !done {
+			s.Result.SelfDelivered++
+		}
+	}
+	s.pkt, s.ctx, s.inIf = saved, savedCtx, savedIn
+	s.looped = false
+}
+
+// sendReplies sends the answers targets emitted and not yet sent, in
+// order; answers they cause in turn join the queue.
+func (e *Engine) sendReplies(p *Program, s *State) {
+	for ; s.sent < s.nreply; s.sent++ {
+		e.sendReply(p, s, s.replies[s.sent], s.origins[s.sent], true)
+	}
+}
+
 // sendReply runs an answer the host created through OUTPUT and
 // POSTROUTING, its counters into ReplyHits. attached answers (a
-// REJECT's) belong to the packet's connection as RELATED, as
-// nf_conntrack_attach makes them; the host stack's own answers are
-// tracked like any local packet.
-func (e *Engine) sendReply(p *Program, s *State, data []byte, attached bool) {
+// REJECT's, icmp_send's errors) belong to the connection of the packet
+// they answer (origin) as RELATED, as nf_conntrack_attach makes them;
+// the host stack's RSTs and echo replies are tracked like any local
+// packet.
+func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin, attached bool) {
 	saved, savedCtx := s.pkt, s.ctx
 	savedOut, savedOutIf := s.Result.OutIface, s.outIf
-	ent, reply, tracked, att := s.entry, s.reply, s.tracked, s.attached
+	ent, reply, tracked, att, looped := s.entry, s.reply, s.tracked, s.attached, s.looped
 	fragMax := s.fragMax
 	s.fragMax = 0 // the answer is a packet of its own
 	defer func() { s.fragMax = fragMax }()
 	if err := s.pkt.Decode(data); err == nil {
 		e.resetCtx(s, savedCtx.Now, 0)
-		s.ctx.Emit = noEmit
-		if attached && ent != nil {
-			st, dir := ent.Attach(reply)
-			s.ctx.CT, s.ctx.Conn = st, ent.Conn(dir)
-			s.entry, s.reply, s.attached = ent, dir, true
+		if o := origin.entry; attached && o != nil {
+			st, dir := o.Attach(origin.reply)
+			s.ctx.CT, s.ctx.Conn = st, o.Conn(dir)
+			s.entry, s.reply, s.attached = o, dir, true
 		}
 		s.note("reply " + s.pkt.Summary())
 		e.output(p, s, &s.Result.ReplyHits)
 	}
 	s.pkt, s.ctx = saved, savedCtx
 	s.Result.OutIface, s.outIf = savedOut, savedOutIf
-	s.entry, s.reply, s.tracked, s.attached = ent, reply, tracked, att
+	s.entry, s.reply, s.tracked, s.attached, s.looped = ent, reply, tracked, att, looped
 }

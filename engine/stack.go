@@ -56,7 +56,7 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	}
 	s.hostBuf = append(s.hostBuf[:0], answer...)
 	s.hostReplying = true
-	e.sendReply(p, s, s.hostBuf, false)
+	e.sendReply(p, s, s.hostBuf, replyOrigin{}, false)
 	s.hostReplying = false
 }
 

@@ -4,10 +4,6 @@ import (
 	"github.com/ipsift/ipsift/ext"
 )
 
-// noEmit is the Emit of answers themselves: an answer never causes
-// another (the kernel sends no error about an error).
-var noEmit = func([]byte) {}
-
 // hotdropper is implemented by matches (tcp, udp ...) that tell the
 // engine to drop a packet at once when they could not read it, as the
 // kernel's matches do by setting par->hotdrop.

@@ -51,6 +51,9 @@ type Result struct {
 	ReplyHits []Hit  `json:"reply_hits,omitempty"`
 	Out       []Out  `json:"out"`
 	Verdict   string `json:"verdict"`
+	// SelfDelivered is engine.Result.SelfDelivered (not in the format:
+	// the kernel harness needs it to read the kernel's delivery count).
+	SelfDelivered int `json:"-"`
 }
 
 // JSON returns the result as one line of the output format.
@@ -103,7 +106,7 @@ func (s *Simulator) Run(i int, d packet.Desc) (*Result, error) {
 
 // Convert turns an engine result into the output format.
 func Convert(i int, r *engine.Result) *Result {
-	out := &Result{I: i, Hits: hits(r.Hits), ReplyHits: hits(r.ReplyHits), Out: []Out{}, Verdict: r.Verdict.String()}
+	out := &Result{I: i, Hits: hits(r.Hits), ReplyHits: hits(r.ReplyHits), Out: []Out{}, Verdict: r.Verdict.String(), SelfDelivered: r.SelfDelivered}
 	for _, o := range r.Out {
 		out.Out = append(out.Out, describe(o))
 	}
