@@ -101,6 +101,8 @@ type fragQueue struct {
 type fragRun struct {
 	off  int
 	data []byte
+	// sizes are the data lengths of the run's fragments, in order.
+	sizes []int
 }
 
 func (r *fragRun) end() int { return r.off + len(r.data) }
@@ -133,16 +135,18 @@ func newDefragmenter() *defragmenter {
 }
 
 // add is addFor(fragConntrackIn, p, now).
-func (d *defragmenter) add(p *packet.Packet, now int64) ([]byte, int) {
+func (d *defragmenter) add(p *packet.Packet, now int64) ([]byte, int, []int) {
 	return d.addFor(fragConntrackIn, p, now)
 }
 
 // addFor is ip_defrag(skb, user): it takes fragment p and returns the
 // whole datagram when p completes one, with the largest fragment's size
-// (IPCB(skb)->frag_max_size); otherwise nil: the fragment waits, or was a
+// (IPCB(skb)->frag_max_size) and the data length of every fragment kept,
+// in order of offset (the frag_list ip_do_fragment sends out again);
+// otherwise nil: the fragment waits, or was a
 // duplicate and is dropped, or it or the datagram was found bad and the
 // whole queue is discarded.
-func (d *defragmenter) addFor(user fragUser, p *packet.Packet, now int64) ([]byte, int) {
+func (d *defragmenter) addFor(user fragUser, p *packet.Packet, now int64) ([]byte, int, []int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k, q := range d.q {
@@ -175,7 +179,7 @@ func (d *defragmenter) addFor(user fragUser, p *packet.Packet, now int64) ([]byt
 		// last fragment must agree.
 		if end < q.len || q.lastIn && end != q.len {
 			d.kill(k, q)
-			return nil, 0
+			return nil, 0, nil
 		}
 		q.lastIn = true
 		q.len = end
@@ -185,23 +189,23 @@ func (d *defragmenter) addFor(user fragUser, p *packet.Packet, now int64) ([]byt
 		if end > q.len {
 			if q.lastIn {
 				d.kill(k, q) // data beyond the end
-				return nil, 0
+				return nil, 0, nil
 			}
 			q.len = end
 		}
 	}
 	if end == off {
 		d.kill(k, q) // no data
-		return nil, 0
+		return nil, 0, nil
 	}
 	data := payload[:end-off]
 
 	switch q.insert(off, data) {
 	case fragDup:
-		return nil, 0 // dropped; the queue stays
+		return nil, 0, nil // dropped; the queue stays
 	case fragOverlap:
 		d.kill(k, q)
-		return nil, 0
+		return nil, 0, nil
 	}
 	q.meat += len(data)
 	q.ecn |= 1 << (p.TOS & 3)
@@ -215,7 +219,7 @@ func (d *defragmenter) addFor(user fragUser, p *packet.Packet, now int64) ([]byt
 		q.maxDFSize = max(q.maxDFSize, size)
 	}
 	if !q.firstIn || !q.lastIn || q.meat != q.len {
-		return nil, 0
+		return nil, 0, nil
 	}
 	d.kill(k, q)
 	return q.reassemble()
@@ -268,6 +272,7 @@ func (q *fragQueue) insert(off int, data []byte) fragInsert {
 			}
 			if off == lastEnd {
 				last.data = append(last.data, data...)
+				last.sizes = append(last.sizes, len(data))
 				return fragOK
 			}
 		} else {
@@ -280,11 +285,11 @@ func (q *fragQueue) insert(off int, data []byte) fragInsert {
 			}
 			q.runs = append(q.runs, fragRun{})
 			copy(q.runs[i+1:], q.runs[i:])
-			q.runs[i] = fragRun{off: off, data: append([]byte(nil), data...)}
+			q.runs[i] = fragRun{off: off, data: append([]byte(nil), data...), sizes: []int{len(data)}}
 			return fragOK
 		}
 	}
-	q.runs = append(q.runs, fragRun{off: off, data: append([]byte(nil), data...)})
+	q.runs = append(q.runs, fragRun{off: off, data: append([]byte(nil), data...), sizes: []int{len(data)}})
 	return fragOK
 }
 
@@ -293,15 +298,19 @@ func (q *fragQueue) insert(off int, data []byte) fragInsert {
 // together, and the datagram must fit in 65535 bytes; otherwise it is
 // dropped (nil). The header gets its new total length, the combined ECN,
 // DF alone or no fragment bits at all, and a new checksum.
-func (q *fragQueue) reassemble() ([]byte, int) {
+func (q *fragQueue) reassemble() ([]byte, int, []int) {
 	ecn := fragECNTable[q.ecn]
 	if ecn == 0xff {
-		return nil, 0
+		return nil, 0, nil
 	}
 	hl := len(q.header)
 	n := hl + q.len
 	if n > 65535 {
-		return nil, 0
+		return nil, 0, nil
+	}
+	var sizes []int
+	for _, r := range q.runs {
+		sizes = append(sizes, r.sizes...)
 	}
 	whole := make([]byte, n)
 	copy(whole, q.header)
@@ -324,7 +333,62 @@ func (q *fragQueue) reassemble() ([]byte, int) {
 	}
 	cs := ^uint16(sum)
 	whole[10], whole[11] = byte(cs>>8), byte(cs)
-	return whole, max(q.maxSize, q.maxDFSize)
+	return whole, max(q.maxSize, q.maxDFSize), sizes
+}
+
+// refragment sends a reassembled datagram out in fragments, as
+// ip_do_fragment does: along the geometry it came in (sizes, the data
+// length of each fragment kept) when every piece fits in size bytes with
+// its header and all but the last carry a multiple of 8 bytes (the fast
+// path over the frag_list); cut evenly at size otherwise.
+func refragment(data []byte, sizes []int, size int, each func([]byte)) {
+	hl := int(data[0]&0x0f) * 4
+	total := 0
+	for i, n := range sizes {
+		if hl+n > size || n%8 != 0 && i < len(sizes)-1 {
+			total = -1
+			break
+		}
+		total += n
+	}
+	if hl < 20 || total != len(data)-hl || len(sizes) < 2 {
+		fragment(data, size, each)
+		return
+	}
+	off := 0
+	for _, n := range sizes {
+		piece := make([]byte, hl+n)
+		copy(piece, data[:hl])
+		copy(piece[hl:], data[hl+off:hl+off+n])
+		setFragment(piece, off, off+n < len(data)-hl || data[6]&0x20 != 0, data[6]&0x40)
+		each(piece)
+		off += n
+	}
+}
+
+// setFragment gives piece (a copy of the datagram's header and its data
+// from offset off) its length, fragment offset, MF and DF bits and
+// header checksum.
+func setFragment(f []byte, off int, mf bool, df byte) {
+	hl := int(f[0]&0x0f) * 4
+	n := len(f)
+	f[2], f[3] = byte(n>>8), byte(n)
+	fo := off / 8
+	flags := df
+	if mf {
+		flags |= 0x20
+	}
+	f[6], f[7] = flags|byte(fo>>8)&0x1f, byte(fo)
+	f[10], f[11] = 0, 0
+	var sum uint32
+	for i := 0; i+1 < hl; i += 2 {
+		sum += uint32(f[i])<<8 | uint32(f[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	cs := ^uint16(sum)
+	f[10], f[11] = byte(cs>>8), byte(cs)
 }
 
 // fragment splits a datagram into fragments of at most size bytes (IP
@@ -346,24 +410,7 @@ func fragment(data []byte, size int, each func([]byte)) {
 		f := make([]byte, hl+end-off)
 		copy(f, data[:hl])
 		copy(f[hl:], payload[off:end])
-		n := len(f)
-		f[2], f[3] = byte(n>>8), byte(n)
-		fo := (baseOff + off) / 8
-		flags := data[6] & 0x40 // keep DF
-		if end < len(payload) || lastMF {
-			flags |= 0x20
-		}
-		f[6], f[7] = flags|byte(fo>>8)&0x1f, byte(fo)
-		f[10], f[11] = 0, 0
-		var sum uint32
-		for i := 0; i+1 < hl; i += 2 {
-			sum += uint32(f[i])<<8 | uint32(f[i+1])
-		}
-		for sum > 0xffff {
-			sum = sum&0xffff + sum>>16
-		}
-		cs := ^uint16(sum)
-		f[10], f[11] = byte(cs>>8), byte(cs)
+		setFragment(f, baseOff+off, end < len(payload) || lastMF, data[6]&0x40)
 		each(f)
 	}
 }

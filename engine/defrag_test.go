@@ -37,7 +37,7 @@ func TestFragmentAndReassemble(t *testing.T) {
 	for _, i := range []int{2, 0, 1} {
 		var p packet.Packet
 		p.Decode(pieces[i])
-		w, maxLen := dq.add(&p, 0)
+		w, maxLen, _ := dq.add(&p, 0)
 		if w != nil {
 			whole = w
 			if maxLen != 60 {
@@ -112,7 +112,7 @@ func feed(t *testing.T, d *defragmenter, frags []frag) (wholes [][]byte, maxLens
 		if err := p.Decode(f.build()); err != nil {
 			t.Fatalf("fragment %d: %v", i, err)
 		}
-		w, m := d.addFor(f.user, &p, f.at)
+		w, m, _ := d.addFor(f.user, &p, f.at)
 		wholes = append(wholes, w)
 		maxLens = append(maxLens, m)
 	}

@@ -181,7 +181,8 @@ type State struct {
 	// fragMax is the largest fragment of a datagram this packet was
 	// reassembled from (0 when it was not): it leaves in pieces that
 	// size again.
-	fragMax int
+	fragMax   int
+	fragSizes []int // the data length of each of those fragments
 }
 
 type frame struct {
@@ -237,7 +238,7 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
-	s.fragMax = 0
+	s.fragMax, s.fragSizes = 0, nil
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
@@ -251,14 +252,18 @@ func (e *Engine) Process(s *State, in *Input) {
 		// nf_defrag_ipv4 runs before the raw table wherever connection
 		// tracking is in use: a fragment waits for the rest and raises
 		// nothing; the last one brings the whole datagram.
-		whole, maxLen := e.defrag.add(&s.pkt, in.Now)
+		user := fragConntrackIn
+		if in.Local {
+			user = fragConntrackOut
+		}
+		whole, maxLen, sizes := e.defrag.addFor(user, &s.pkt, in.Now)
 		if whole == nil {
 			res.Verdict = Drop
 			s.note("fragment held for reassembly (connection tracking reassembles before the raw table)")
 			e.finishTrace(s)
 			return
 		}
-		s.fragMax = maxLen
+		s.fragMax, s.fragSizes = maxLen, sizes
 		if err := s.pkt.Decode(whole); err != nil {
 			res.Verdict = Drop
 			return
@@ -509,7 +514,7 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		if s.pkt.IsFragment() {
 			// ip_local_deliver reassembles before the INPUT hook, with
 			// or without connection tracking: a fragment waits here.
-			whole, _ := e.defrag.add(&s.pkt, s.ctx.Now)
+			whole, _, _ := e.defrag.addFor(fragLocalDeliver, &s.pkt, s.ctx.Now)
 			if whole == nil {
 				s.note("fragment held for reassembly before INPUT")
 				return e.finish(s, Drop)
@@ -582,7 +587,7 @@ func (e *Engine) setOut(s *State, dev string) {
 // it was reassembled from smaller ones.
 func (e *Engine) leave(s *State, dev string, hostReply bool) {
 	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply {
-		fragment(s.pkt.Data, s.fragMax, func(f []byte) { e.record(s, dev, f, false) })
+		refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false) })
 		return
 	}
 	e.record(s, dev, s.pkt.Data, hostReply)
@@ -736,9 +741,9 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin
 	saved, savedCtx := s.pkt, s.ctx
 	savedOut, savedOutIf := s.Result.OutIface, s.outIf
 	ent, reply, tracked, att, looped := s.entry, s.reply, s.tracked, s.attached, s.looped
-	fragMax := s.fragMax
-	s.fragMax = 0 // the answer is a packet of its own
-	defer func() { s.fragMax = fragMax }()
+	fragMax, fragSizes := s.fragMax, s.fragSizes
+	s.fragMax, s.fragSizes = 0, nil // the answer is a packet of its own
+	defer func() { s.fragMax, s.fragSizes = fragMax, fragSizes }()
 	if err := s.pkt.Decode(data); err == nil {
 		e.resetCtx(s, savedCtx.Now, 0)
 		if o := origin.entry; attached && o != nil {

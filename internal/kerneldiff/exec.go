@@ -80,7 +80,11 @@ func (d Difference) String() string {
 
 // outcome is one case run through both.
 type outcome struct {
-	descs []packet.Desc // the packets as resolved and sent
+	// descs are the packets as resolved, one per generated packet (an
+	// answer to something that never left stays unresolved, unsent);
+	// sent says which were sent.
+	descs []packet.Desc
+	sent  []bool
 	diffs []Difference
 	// refused is set when the kernel's iptables-restore refused the
 	// ruleset: the generator made something the kernel does not take,
@@ -237,6 +241,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 	for i, p := range pkts {
 		d, ok := resolve(p, pkts, res.descs, kernelOut)
 		res.descs = append(res.descs, d)
+		res.sent = append(res.sent, ok)
 		if !ok {
 			continue // an answer to something that is not there: nothing to send
 		}
@@ -313,6 +318,18 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		}
 	}
 	return res
+}
+
+// sentDescs are the packets that were sent: a reported case replays
+// exactly these.
+func (o *outcome) sentDescs() []packet.Desc {
+	var out []packet.Desc
+	for i, d := range o.descs {
+		if o.sent[i] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func sortedIfaces(m map[string][][]byte) []string {

@@ -228,7 +228,7 @@ func Run(t testing.TB, cfg Config) Summary {
 			t.Errorf("kernel-diff (%s): %s", cfg.Backend, sum.LoadErrors[len(sum.LoadErrors)-1])
 			continue
 		}
-		sum.Packets += len(res.out.descs)
+		sum.Packets += len(res.out.sentDescs())
 		sum.Known += res.nknown
 		sum.Differences += len(res.unknown)
 		if len(res.unknown) == 0 {
@@ -238,7 +238,7 @@ func Run(t testing.TB, cfg Config) Summary {
 			t.Errorf("kernel-diff (%s): ruleset %d of seed %d: %d more differences (not shrunk; reports are bounded), the first:\n%s", cfg.Backend, res.i, cfg.Seed, len(res.unknown), res.unknown[0])
 			continue
 		}
-		rep := &Report{Seed: cfg.Seed, Index: res.i, Backend: cfg.Backend, Minimal: Case{Ruleset: res.rs, Packets: res.out.descs}, Difference: res.unknown[0]}
+		rep := &Report{Seed: cfg.Seed, Index: res.i, Backend: cfg.Backend, Minimal: Case{Ruleset: res.rs, Packets: res.out.sentDescs()}, Difference: res.unknown[0]}
 		if !cfg.NoShrink {
 			shrink(t, cfg, rep)
 		}
