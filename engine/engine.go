@@ -426,7 +426,12 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 	if h == ext.PreRouting || h == ext.LocalOut {
 		kind = ext.NATDst
 	}
-	if s.ctx.CT&ext.CTNew != 0 && !s.reply && !s.entry.HasNAT(kind) && !s.attached {
+	// nf_nat_inet_fn runs the chain for a new connection's first packet
+	// and for a RELATED one (an ICMP error, or an answer attached to a
+	// packet that was dropped before this hook) while the connection has
+	// no binding of this kind yet.
+	first := s.ctx.CT&ext.CTNew != 0 && !s.reply || s.ctx.CT&ext.CTRelated != 0
+	if first && !s.entry.HasNAT(kind) {
 		s.ctx.NAT = nil
 		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {
 			return v, true
