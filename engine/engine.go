@@ -177,6 +177,9 @@ type State struct {
 	// way out (nf_conntrack_in ignores it).
 	looped  bool
 	loopBuf []byte
+	// discards are new connections of dropped packets, forgotten at the
+	// end of Process unless an answer confirmed them.
+	discards []*conntrack.Entry
 	legacy  bool // the Program runs with x_tables semantics
 	// fragMax is the largest fragment of a datagram this packet was
 	// reassembled from (0 when it was not): it leaves in pieces that
@@ -291,6 +294,7 @@ func (e *Engine) Process(s *State, in *Input) {
 		e.hostStack(p, s)
 		e.sendReplies(p, s)
 	}
+	e.dropUnconfirmed(s)
 	e.finishTrace(s)
 }
 
@@ -396,8 +400,15 @@ func ctText(st ext.CTState, reply bool, ent *conntrack.Entry) string {
 
 // finish confirms the packet's new connection once it has passed every
 // hook, or forgets it when the packet was dropped.
+//
+// Like __nf_conntrack_confirm, it also confirms for an answer attached
+// in the original direction (an ICMP error about a REJECT's RST, say):
+// that can put into the table a connection whose own first packet was
+// dropped. A dropped packet's new connection is therefore forgotten only
+// once every answer to it has gone (the kernel frees the unconfirmed
+// conntrack with its last reference): see dropUnconfirmed.
 func (e *Engine) finish(s *State, v Verdict) Verdict {
-	if s.entry == nil || !s.tracked {
+	if s.entry == nil || !s.tracked && !(s.attached && !s.reply) {
 		return v
 	}
 	switch v {
@@ -410,9 +421,21 @@ func (e *Engine) finish(s *State, v Verdict) Verdict {
 		// The kernel confirms when the packet is reinjected; the
 		// datapath decides. Keep it unconfirmed.
 	default:
-		e.CT.Discard(s.entry)
+		if s.tracked {
+			s.discards = append(s.discards, s.entry)
+		}
 	}
 	return v
+}
+
+// dropUnconfirmed forgets the new connections of dropped packets that
+// no answer confirmed.
+func (e *Engine) dropUnconfirmed(s *State) {
+	for i, ent := range s.discards {
+		e.CT.Discard(ent)
+		s.discards[i] = nil
+	}
+	s.discards = s.discards[:0]
 }
 
 // natHook is nf_nat_inet_fn for one hook: the nat chain sees only the
@@ -427,10 +450,12 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 		kind = ext.NATDst
 	}
 	// nf_nat_inet_fn runs the chain for a new connection's first packet
-	// and for a RELATED one (an ICMP error, or an answer attached to a
-	// packet that was dropped before this hook) while the connection has
-	// no binding of this kind yet.
-	first := s.ctx.CT&ext.CTNew != 0 && !s.reply || s.ctx.CT&ext.CTRelated != 0
+	// and for a RELATED one (a RST attached to a packet that was dropped
+	// before this hook) while the connection has no binding of this kind
+	// yet.
+	// A RELATED ICMP packet is only translated (nf_nat_ipv4_fn hands
+	// it to nf_nat_icmp_reply_translation before any chain).
+	first := s.ctx.CT&ext.CTNew != 0 && !s.reply || s.ctx.CT&ext.CTRelated != 0 && s.pkt.Proto != packet.ProtoICMP
 	if first && !s.entry.HasNAT(kind) {
 		s.ctx.NAT = nil
 		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {

@@ -492,8 +492,11 @@ func hostAnswer(o sim.Out, d packet.Desc) bool {
 	// An answer goes back to d's source, from d's destination (a RST, or
 	// ICMP from the destination host) or from one of the host's own
 	// addresses; d itself forwarded back out (src = dst) is no answer.
-	if o.Dst != d.Src.String() || o.Src == d.Src.String() {
+	if o.Dst != d.Src.String() || o.Src == d.Src.String() && d.Src != d.Dst {
 		return false
+	}
+	if d.Src == d.Dst && o.Dport != nil && *o.Dport != d.Sport {
+		return false // to and from one address: only the ports tell
 	}
 	if src := netip.MustParseAddr(o.Src); src != d.Dst && !isHostAddr(src) {
 		return false
