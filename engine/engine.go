@@ -180,7 +180,7 @@ type State struct {
 	// discards are new connections of dropped packets, forgotten at the
 	// end of Process unless an answer confirmed them.
 	discards []*conntrack.Entry
-	legacy  bool // the Program runs with x_tables semantics
+	legacy   bool // the Program runs with x_tables semantics
 	// fragMax is the largest fragment of a datagram this packet was
 	// reassembled from (0 when it was not): it leaves in pieces that
 	// size again.
