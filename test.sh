@@ -29,6 +29,10 @@ go vet ./...
 go build -o bin/ipsift ./cmd/ipsift
 # Kernel comparisons run as root; under CI=true a missing prerequisite
 # fails them instead of skipping.
-go test -count=1 -timeout 30m "$@" ./...
-# The conformance summary (go test hides the output of passing tests).
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+IPSIFT_KERNEL_DIFF_SUMMARY=$summary go test -count=1 -timeout 30m "$@" ./...
+# The summaries (go test hides the output of passing tests): kernel
+# differential testing (run as root only) and conformance.
+cat "$summary"
 go test -count=1 -run 'TestIPv4$' -v ./conformance | grep '^conformance:'

@@ -498,6 +498,13 @@ func hostAnswer(o sim.Out, d packet.Desc) bool {
 	if d.Src == d.Dst && o.Dport != nil && *o.Dport != d.Sport {
 		return false // to and from one address: only the ports tell
 	}
+	// The host answers neither a RST nor an ICMP error.
+	if d.Proto == packet.ProtoTCP && d.Flags != nil && *d.Flags&packet.TCPFlags(packet.TCPRst) != 0 {
+		return false
+	}
+	if d.Proto == packet.ProtoICMP && (d.Type == 3 || d.Type == 4 || d.Type == 5 || d.Type == 11 || d.Type == 12) {
+		return false
+	}
 	if src := netip.MustParseAddr(o.Src); src != d.Dst && !isHostAddr(src) {
 		return false
 	}
@@ -505,7 +512,8 @@ func hostAnswer(o sim.Out, d packet.Desc) bool {
 	case "tcp":
 		return o.Flags != nil && strings.Contains(*o.Flags, "R")
 	case "icmp":
-		return o.Type != nil && (*o.Type == 3 || *o.Type == 0 || *o.Type == 11 || *o.Type == 12 || *o.Type == 14)
+		// An error about d, or the echo reply to an echo request.
+		return o.Type != nil && (*o.Type == 3 || *o.Type == 11 || *o.Type == 12 || *o.Type == 0 && d.Proto == packet.ProtoICMP && d.Type == 8 || *o.Type == 14 && d.Proto == packet.ProtoICMP && d.Type == 13)
 	}
 	return false
 }
@@ -593,10 +601,11 @@ func ifaceFor(a netip.Addr) string {
 }
 
 // natPort reports whether o is d after source NAT with a port of the
-// kernel's choosing: the source address changed and so did the port.
+// kernel's choosing: the source port changed (with the address, or
+// alone on a clash; the destination may have been rewritten too).
 func natPort(o sim.Out, d packet.Desc) bool {
-	return o.Sport != nil && o.Src != d.Src.String() && *o.Sport != d.Sport &&
-		(d.Proto == packet.ProtoTCP || d.Proto == packet.ProtoUDP) && o.Dst == d.Dst.String()
+	return o.Sport != nil && *o.Sport != d.Sport &&
+		(d.Proto == packet.ProtoTCP || d.Proto == packet.ProtoUDP)
 }
 
 // portClass is the range nf_nat keeps a remapped source port in when no
