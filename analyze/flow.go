@@ -211,27 +211,6 @@ func (tr *tableRun) abandon(infos []*ruleInfo, j int) {
 	mark(infos[j:])
 }
 
-// mutations returns the dimensions that chain ch, or any chain it leads
-// to, may rewrite in packets that come back from it.
-func (a *analyzer) mutations(ch *rules.Chain) dimMask {
-	if m, ok := a.mutMemo[ch]; ok {
-		return m
-	}
-	a.mutMemo[ch] = allDims // a loop would come back here: assume anything
-	var m dimMask
-	for _, ri := range a.chainInfos[ch] {
-		m |= ri.act.mut
-		if ri.act.setMark != nil {
-			m |= 1 << dimMark
-		}
-		if ri.act.chain != nil {
-			m |= a.mutations(ri.act.chain)
-		}
-	}
-	a.mutMemo[ch] = m
-	return m
-}
-
 // explain finds the earlier rules that keep region x (part of what the
 // rule at index j of ctx matches) from arriving there, calling add for
 // each. entry is set when the rule named is a jump into the chain that

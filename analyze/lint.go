@@ -65,7 +65,6 @@ func Lint(rs *rules.Ruleset) rules.Diags {
 		rs:         rs,
 		atoms:      newIfaceAtoms(rs),
 		chainInfos: map[*rules.Chain][]*ruleInfo{},
-		mutMemo:    map[*rules.Chain]dimMask{},
 
 		explainLeft: totalExplainWork,
 	}
@@ -86,7 +85,6 @@ type analyzer struct {
 	rs         *rules.Ruleset
 	atoms      *ifaceAtoms
 	chainInfos map[*rules.Chain][]*ruleInfo
-	mutMemo    map[*rules.Chain]dimMask
 	diags      rules.Diags
 	// explainLeft is what remains of totalExplainWork.
 	explainLeft int

@@ -101,7 +101,7 @@ func TestMatchCond(t *testing.T) {
 			// Saved "3/1" may stand for codes 1 up to anything.
 			{probe{dimProto: 1, dimICMP: 3<<8 | 1}, yes},
 			{probe{dimProto: 1, dimICMP: 3<<8 | 200}, maybe},
-			{probe{dimProto: 1, dimICMP: 3<<8 | 0}, no},
+			{probe{dimProto: 1, dimICMP: 3 << 8}, no},
 		}},
 		{"icmp", " --icmp-type 3/1", " icmptype 3 codes 1-4", &rules.Rule{Proto: 1}, true, []sample{
 			{probe{dimProto: 1, dimICMP: 3<<8 | 4}, yes},

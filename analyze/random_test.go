@@ -53,7 +53,6 @@ func pfx(s string) netip.Prefix        { return netip.MustParsePrefix(s) }
 func u32(a netip.Addr) uint32          { return ext.U32(a) }
 func maskOf(p netip.Prefix) netip.Addr { return ext.PrefixMask4(p.Bits()) }
 func lastOf(p netip.Prefix) uint32     { return u32(p.Addr()) | (1<<(32-p.Bits()) - 1) }
-func hasBit(m uint8, b uint8) bool     { return m&b != 0 }
 func ifMatch(pattern, name string) bool {
 	if p, ok := strings.CutSuffix(pattern, "+"); ok {
 		return strings.HasPrefix(name, p)

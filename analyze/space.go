@@ -183,15 +183,6 @@ func (s set) overlaps(t set) bool {
 
 func (s set) union(t set) set { return setOf(append(slices.Clone(s), t...)...) }
 
-// size counts the values of s (as a float: address sets can hold 2^32).
-func (s set) size() float64 {
-	n := 0.0
-	for _, x := range s {
-		n += float64(x.hi-x.lo) + 1
-	}
-	return n
-}
-
 // box is a product of one set per dimension; a box in a region has no
 // empty dimension. Boxes are immutable once in a region, so regions share
 // them freely.
@@ -244,15 +235,6 @@ func (b *box) meet(c *box) *box {
 func (b *box) subsetOf(c *box) bool {
 	for d := range b {
 		if !b[d].subsetOf(c[d], d) {
-			return false
-		}
-	}
-	return true
-}
-
-func (b *box) equal(c *box) bool {
-	for d := range b {
-		if !b[d].equal(c[d]) {
 			return false
 		}
 	}

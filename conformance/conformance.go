@@ -111,7 +111,6 @@ func ShellSplit(s string) []string {
 type Runner struct {
 	// Exec is called for @/% command lines; nil runs them with ipsift's
 	// own iptables front end on the file's ruleset.
-	rs *rules.Ruleset
 }
 
 // RunFile runs one .t file and returns a result per test line.

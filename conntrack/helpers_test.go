@@ -15,7 +15,6 @@ import (
 // wlan0), the firewall's own addresses.
 var (
 	client  = netip.MustParseAddr("203.0.113.7")
-	client2 = netip.MustParseAddr("203.0.113.8")
 	server  = netip.MustParseAddr("192.0.2.50")
 	server2 = netip.MustParseAddr("192.0.2.10")
 	fwOut   = netip.MustParseAddr("198.51.100.1")

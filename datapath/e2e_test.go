@@ -30,13 +30,12 @@ import (
 //	lan  lan0: 192.0.2.10/20/30/40 (HTTP on :80), 192.0.2.50 (TCP on :22),
 //	     default via 192.0.2.1
 type topology struct {
-	t             *testing.T
-	wan, fw, lan  string // namespace names
-	dir           string
-	procs         []*exec.Cmd
-	bigSum        [32]byte
-	bigLen        int
-	ipsift, rules string
+	t            *testing.T
+	wan, fw, lan string // namespace names
+	dir          string
+	procs        []*exec.Cmd
+	bigSum       [32]byte
+	bigLen       int
 }
 
 func requireRoot(t *testing.T) {

@@ -90,10 +90,9 @@ type Runner struct {
 		id uint32
 		n  int
 	}
-	raw       *rawSender
-	reloadMu  sync.Mutex
-	installed bool
-	tr        traceState // ipsift ctl trace subscribers (trace.go)
+	raw      *rawSender
+	reloadMu sync.Mutex
+	tr       traceState // ipsift ctl trace subscribers (trace.go)
 }
 
 // pending is a forwarded packet waiting for its source rewrite at

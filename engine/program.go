@@ -32,7 +32,6 @@ const (
 )
 
 var tableIndex = map[string]int{"raw": tRaw, "mangle": tMangle, "nat": tNAT, "filter": tFilter, "security": tSecurity}
-var tableNames = [numTables]string{"raw", "mangle", "nat", "filter", "security"}
 
 // Program is a compiled ruleset. It is safe for concurrent use; its
 // counters and the state of its rules (limit buckets, nth counters) live

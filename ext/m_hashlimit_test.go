@@ -70,7 +70,8 @@ func TestHashlimitPerSource(t *testing.T) {
 		t.Error("reloaded rule forgot the bucket")
 	}
 	// After the entry expires (3 s) and the gc ran, a fresh full bucket.
-	if mt2.Match(sfCtx(a, LocalIn, 5e9)) || mt2.Match(sfCtx(a, LocalIn, 5e9)) {
+	first, second := mt2.Match(sfCtx(a, LocalIn, 5e9)), mt2.Match(sfCtx(a, LocalIn, 5e9))
+	if first || second {
 		t.Error("a fresh bucket allows the burst again")
 	}
 	c := sfCtx(b, LocalIn, 6e9)

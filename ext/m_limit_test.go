@@ -50,7 +50,7 @@ func TestLimitBucket(t *testing.T) {
 		t.Errorf("cost %d cap %d cpj %d", lm.cost, lm.cap, lm.cpj)
 	}
 	// After a long pause the bucket is full again but no fuller.
-	if !at(100e9) || !at(100e9) || at(100e9) {
+	if a, b, c := at(100e9), at(100e9), at(100e9); !a || !b || c {
 		t.Error("refill caps at burst")
 	}
 	c := sfCtx(p, LocalIn, 200e9)

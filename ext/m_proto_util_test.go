@@ -50,13 +50,7 @@ func ruleMatcher(t *testing.T, rule, name string) Matcher {
 	return m
 }
 
-// saveOf and printOf return a match's Save and Print text.
-func saveOf(m Parser) string {
-	var b strings.Builder
-	m.Save(&b)
-	return b.String()
-}
-
+// printOf returns a match's Print text.
 func printOf(m Parser, numeric bool) string {
 	var b strings.Builder
 	m.Print(&b, numeric)

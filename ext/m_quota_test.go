@@ -31,7 +31,7 @@ func TestQuotaHelperPhysdevCPU(t *testing.T) {
 	p := sfPkt("192.0.2.1", "198.51.100.1", 17, 1, 2, 400)
 	c := sfCtx(p, Forward, 0)
 	_, q := sfMatch(t, "-m quota --quota 1000", IPv4, "filter", "INPUT", nil)
-	if !q.Match(c) || !q.Match(c) || q.Match(c) {
+	if a, b, d := q.Match(c), q.Match(c), q.Match(c); !a || !b || d {
 		t.Error("quota 1000: two packets of 400")
 	}
 	p.TotalLen = 100

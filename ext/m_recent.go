@@ -159,7 +159,7 @@ func checkProcName(name string) error {
 	case name == "":
 		return fmt.Errorf("invalid argument: the name may not be empty")
 	case name == "." || name == "..":
-		return fmt.Errorf("invalid argument: the name may not be . or ..")
+		return fmt.Errorf("invalid argument: the name may not be %q or %q", ".", "..")
 	case strings.ContainsRune(name, '/'):
 		return fmt.Errorf("invalid argument: the name may not contain '/'")
 	}

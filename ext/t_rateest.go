@@ -24,7 +24,6 @@ type rateestTarget struct {
 	name              string
 	interval, ewmaLog int
 	udInterval, udEwm uint32
-	haveI, haveE      bool
 }
 
 func init() {

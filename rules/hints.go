@@ -152,13 +152,6 @@ func (p *parser) knownLongOptions() []string {
 	return out
 }
 
-// legacyMatches are matches removed from the kernel long ago that how-tos
-// still print, with what replaced them.
-var legacyMatches = map[string]string{
-	"nth":    "-m statistic --mode nth --every N --packet P",
-	"random": "-m statistic --mode random --probability P",
-}
-
 // DescribeTypographic explains a word that starts with a typographic
 // dash: the message, and the word(s) to write instead. ok is false when
 // the word has no such dash.

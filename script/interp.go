@@ -788,16 +788,11 @@ func (s *state) invoke(c *simpleCmd, ex *expander, tool string, fs []xfield, pip
 // the last word that is neither an option nor an option's value.
 func restoreFile(args []Word) *Word {
 	takesValue := map[string]bool{"-M": true, "--modprobe": true, "-T": true, "--table": true, "-W": true, "--wait-interval": true}
-	for i := len(args) - 1; i >= 0; i-- {
-		if strings.HasPrefix(args[i].Text, "-") {
-			return nil
-		}
-		if i > 0 && takesValue[args[i-1].Text] {
-			return nil
-		}
-		return &args[i]
+	i := len(args) - 1
+	if i < 0 || strings.HasPrefix(args[i].Text, "-") || i > 0 && takesValue[args[i-1].Text] {
+		return nil
 	}
-	return nil
+	return &args[i]
 }
 
 // stdin tells what a command's standard input is: its last '<' or

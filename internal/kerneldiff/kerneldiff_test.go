@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,111 +96,14 @@ func batchSize(rate float64) int {
 }
 
 // known recognises differences that are known ipsift bugs, reported and
-// waiting for a fix in their package; each case names its bug.
-//
-// These are ipsift bugs (or host-model gaps) found by this test; each is
-// described with its minimal case in the README section "Kernel
-// differential tests". Remove a case here when its fix lands.
+// waiting for a fix in their package: each case names its bug, and
+// README ("Kernel differential tests") lists them. Remove a case when
+// its fix lands. There are none at the moment: every difference found so
+// far is fixed (its minimal case is in testdata/regress) or, where
+// ipsift differs on purpose, kept out of the generator and written down
+// in DIFFERENCES.md.
 func known(ruleset string, d Difference) string {
-	k, i := d.Kernel, d.Ipsift
-	frag := d.Packet.MF || d.Packet.FragOff > 0
-	switch {
-	case k.Verdict == "forward" && i.Verdict == "forward" && k.Hits == i.Hits && refragmented(k.Out, i.Out):
-		// The kernel sends a packet that conntrack reassembled out again
-		// in fragments no larger than the largest it received
-		// (IPCB(skb)->frag_max_size); ipsift sends it whole.
-		return "refragment: reassembled forwarded packet leaves unfragmented"
-	case frag && k.Verdict == "drop" && i.Verdict == "accept-local" && k.Hits == dropChain(i.Hits, "INPUT"):
-		// A fragment for the host is reassembled in ip_local_deliver,
-		// before the INPUT hook, even without conntrack: it raises
-		// PREROUTING's counters and waits. ipsift runs it through INPUT
-		// and calls it delivered.
-		return "held-fragment: a lone fragment to the host passes INPUT in ipsift"
-	case frag && i.Hits == "" && k.Hits != "":
-		// The kernel ran the fragment through the chains (no
-		// defragmentation: an empty nat table does not switch it on, on
-		// either backend); ipsift held it for reassembly.
-		return "empty-nat-defrag: an empty nat table turns on defrag in ipsift"
-	case frag && k.Verdict == "drop" && k.Hits == "" && len(k.Out) == 0 && i.Hits != "":
-		// With conntrack in use the kernel holds a lone fragment before
-		// the raw table; ipsift runs it through the chains in some
-		// rulesets (not yet shrunk to the cause).
-		return "lone-fragment: a fragment held for reassembly raises counters in ipsift"
-	case k.Verdict == i.Verdict && slices.Equal(k.Out, i.Out) && onlyEmptyPolicies(ruleset, k.Hits, i.Hits):
-		// iptables-nft creates no kernel chain for a built-in chain
-		// without rules and with policy ACCEPT, so its policy counter
-		// never rises; ipsift counts the policy.
-		return "nft-empty-chain: policy counters of built-in chains without rules"
-
-	case strings.Contains(ruleset, "connlimit") && k.Verdict == "drop" && i.Verdict != "drop" && d.Packet.Proto == 6:
-		// xt_connlimit hotdrops a packet whose count comes out 0, as it
-		// does for a TCP connection already closed (nf_conncount does
-		// not count it); ipsift counts it and matches.
-		return "connlimit-hotdrop: connlimit drops packets of a closed TCP connection"
-	}
 	return ""
-}
-
-// refragmented reports whether kernel's packets are ours plus fragments
-// without ports (the later pieces of a refragmented packet).
-func refragmented(kernel, ours []string) bool {
-	if len(kernel) <= len(ours) {
-		return false
-	}
-	pool := map[string]int{}
-	for _, o := range ours {
-		pool[o]++
-	}
-	for _, k := range kernel {
-		if pool[k] > 0 {
-			pool[k]--
-			continue
-		}
-		if f := strings.Fields(k); len(f) < 3 || strings.Contains(f[2], ":") {
-			return false
-		}
-	}
-	return true
-}
-
-// onlyEmptyPolicies reports whether ipsift's hits are the kernel's plus
-// policy counters of built-in chains that have no rules in the ruleset.
-func onlyEmptyPolicies(ruleset, kernel, ours string) bool {
-	pool := map[string]int{}
-	for _, h := range strings.Fields(kernel) {
-		pool[h]++
-	}
-	extra := 0
-	for _, h := range strings.Fields(ours) {
-		if pool[h] > 0 {
-			pool[h]--
-			continue
-		}
-		f := strings.Split(h, "/")
-		if len(f) != 3 || f[2] != "policy" || tableHasRules(ruleset, f[0], f[1]) {
-			return false
-		}
-		extra++
-	}
-	for _, n := range pool {
-		if n > 0 {
-			return false
-		}
-	}
-	return extra > 0
-}
-
-// tableHasRules reports whether chain of table has a rule in ruleset.
-func tableHasRules(ruleset, table, chain string) bool {
-	cur := ""
-	for l := range strings.Lines(ruleset) {
-		if strings.HasPrefix(l, "*") {
-			cur = strings.TrimSpace(l[1:])
-		} else if cur == table && strings.HasPrefix(l, "-A "+chain+" ") {
-			return true
-		}
-	}
-	return false
 }
 
 // TestPlantedDifference gives ipsift a deliberately wrong copy of every
@@ -264,14 +166,3 @@ func (f *fakeT) Errorf(format string, args ...any) {
 }
 func (f *fakeT) Error(args ...any) { f.errs = append(f.errs, fmt.Sprint(args...)) }
 func (f *fakeT) Helper()           {}
-
-// dropChain removes a chain's counters (any table) from a hits string.
-func dropChain(hits, chain string) string {
-	var keep []string
-	for _, h := range strings.Fields(hits) {
-		if f := strings.Split(h, "/"); len(f) != 3 || f[1] != chain {
-			keep = append(keep, h)
-		}
-	}
-	return strings.Join(keep, " ")
-}
