@@ -611,3 +611,28 @@ func (t *Table) ConnAlive(c ext.ConnTuple, zone uint16) bool {
 	}
 	return true
 }
+
+// FindConn implements ext.ConnFinder for connlimit: nf_conncount looks a
+// counted tuple up with nf_conntrack_find_get and tells "gone" (evict)
+// from "still there" (already counted, even when closing) from "closing"
+// (TIME_WAIT or CLOSE: evict unless it is the packet's own), which
+// ConnAlive cannot; it also needs the status of the connection a packet
+// without an entry belongs to. Zone 0 only, as the table.
+func (t *Table) FindConn(c ext.ConnTuple, zone uint16, now int64) (ext.Conn, bool) {
+	k, ok := TupleOf(c)
+	if !ok || zone != 0 {
+		return nil, false
+	}
+	e, dir := t.lookup(k, t.clock(now))
+	if e == nil {
+		return nil, false
+	}
+	closed := false
+	if k.Proto == protoTCP {
+		s := e.TCPState()
+		closed = s == TCPTimeWait || s == TCPClose
+	}
+	return e.Conn(dir == 1), closed
+}
+
+var _ ext.ConnFinder = (*Table)(nil)

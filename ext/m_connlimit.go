@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The connlimit match (-m connlimit, libxt_connlimit revision 1 and the
@@ -16,19 +19,28 @@ import (
 // kernel, each rule keeps its own lists of connection tuples per group,
 // adds the packet's connection, and drops from a list the connections
 // the conntrack table no longer holds (or that are closing: TCP TIME_WAIT
-// and CLOSE), which it asks through the ConnTable interface
-// (conn_extras.go). The counts start afresh with every load and rebuild
-// as packets pass, as in the kernel.
+// and CLOSE), which it asks through the ConnTable and ConnFinder
+// interfaces. The counts start afresh with every load and rebuild as
+// packets pass, as in the kernel.
+//
+// The counting is that of the 6.18.y stable kernels, which carry the
+// 2025/2026 nf_conncount rework (upstream be102eb6a0e7 "rework API to use
+// sk_buff directly" and its follow-ups: "update the count if add was
+// skipped" 69894e5b4c5e, "fix leaked ct in error paths", "reduce
+// unnecessary GC" with its per-jiffy last_gc, "increase the connection
+// clean up limit to 64", "fix tracking of connections from localhost"
+// and its replacement, the ASSURED check that fixed the regression
+// reported as "Network failure beyond first connection after
+// 69894e5b4c5e"): a packet of a confirmed, assured connection is not
+// added but cleans its group's list, and when that leaves the list empty
+// (the packet's own connection was the last and is closing, as the final
+// ACK of a close in TIME_WAIT) xt_connlimit drops the packet. See count.
 
 // XT_CONNLIMIT_* flags.
 const (
 	clInvert = 1 << 0
 	clDaddr  = 1 << 1
 )
-
-// connlimitGCMax is CONNCOUNT_GC_MAX_NODES: how many closed connections
-// one packet removes from a list at most.
-const connlimitGCMax = 8
 
 func init() {
 	RegisterMatch(&MatchType{
@@ -153,10 +165,16 @@ func (m *connlimitMatch) Compile(c *Compiler) (Matcher, error) {
 	if !mask.IsValid() {
 		mask = PrefixMask4(32)
 	}
-	return &connlimitMatcher{m: *m, mask: ToAddr16(mask), hz: c.HZ, lists: map[clKey]*clList{}}, nil
+	hz := c.HZ
+	if hz <= 0 {
+		hz = 250
+	}
+	ref := c.Shared("connlimit.conntrack-table", func() any { return &clTableRef{} }).(*clTableRef)
+	return &connlimitMatcher{m: *m, mask: ToAddr16(mask), hz: hz, table: ref, lists: map[clKey]*clList{}}, nil
 }
 
-// clKey is a group: the masked address and the conntrack zone.
+// clKey is a group: the masked address and the conntrack zone (the key
+// xt_connlimit builds).
 type clKey struct {
 	addr Addr16
 	zone uint16
@@ -168,147 +186,342 @@ type clConn struct {
 	zone  uint16
 }
 
-// clList is the connections of one group (struct nf_conncount_list).
+// clList is the connections of one group (struct nf_conncount_list):
+// lastGC is the jiffy (u32) of its latest clean-up and lastGCCount its
+// length then.
 type clList struct {
-	conns []clConn
+	conns       []clConn
+	lastGC      uint32
+	lastGCCount uint32
 }
 
-// connlimitMatcher is the compiled rule with its lists.
+// clTableRef remembers the conntrack table for the packets that come
+// without an entry (invalid, untracked): the kernel looks their tuple up
+// in the table, but such a Ctx has no Conn to name it. Every connlimit
+// rule of an engine (one Store) shares it and learns the table from the
+// first packet that has an entry.
+type clTableRef struct{ p atomic.Pointer[clTableBox] }
+
+type clTableBox struct{ t ConnTable }
+
+func (r *clTableRef) get() ConnTable {
+	if b := r.p.Load(); b != nil {
+		return b.t
+	}
+	return nil
+}
+
+func (r *clTableRef) learn(t ConnTable) {
+	if b := r.p.Load(); b == nil || b.t != t {
+		r.p.Store(&clTableBox{t: t})
+	}
+}
+
+// connlimitMatcher is the compiled rule with its lists (the rule's
+// nf_conncount_data).
 type connlimitMatcher struct {
 	m     connlimitMatch
 	mask  Addr16
 	hz    int
+	table *clTableRef
 	mu    sync.Mutex
 	lists map[clKey]*clList
 }
 
-// packetTuple is the packet's connection: its entry's original tuple, or,
-// for a packet without one, the tuple read from the packet itself
-// (nf_ct_get_tuplepr); ok is false when even that fails.
-func packetTuple(c *Ctx) (t ConnTuple, zone uint16, ok bool) {
-	if conn := c.Conn; conn != nil {
-		t.Src, t.Dst, t.SrcPort, t.DstPort = conn.Tuple(0)
-		t.Proto = conn.Proto()
-		if z, isZ := conn.(ZoneConn); isZ {
-			zone = z.Zone()
-		}
-		return t, zone, true
-	}
-	p := c.Pkt
-	t.Src, t.Dst, t.Proto = p.Src, p.Dst, p.Proto
-	switch p.Proto {
-	case 6, 17, 132, 33, 136:
-		if !p.L4Fixed {
-			return t, 0, false
-		}
-		t.SrcPort, t.DstPort = p.SrcPort, p.DstPort
-	case 1, 58:
-		if !p.L4Fixed {
-			return t, 0, false
-		}
-		t.SrcPort, t.DstPort = p.ICMPID, uint16(p.ICMPType)<<8|uint16(p.ICMPCode)
-	}
-	return t, zone, true
+// clPacket is what nf_conncount makes of a packet
+// (get_ct_or_tuple_from_skb): the tuple to count and, when the packet
+// belongs to a connection, that connection.
+type clPacket struct {
+	tuple ConnTuple
+	zone  uint16
+	conn  Conn // the packet's entry, or the one the lookup found; nil for none
 }
 
-// count is nf_conncount_count for this rule: it cleans the group's list,
-// adds the packet's connection unless it is there, and returns how many
-// there are.
-func (cm *connlimitMatcher) count(c *Ctx) (n int, ok bool) {
-	t, zone, ok := packetTuple(c)
-	if !ok {
-		return 0, false
+// nf_conncount's outcomes of adding a packet's connection to a list.
+// (-ENOENT, the tuple cannot be read, is handled before: count 0.)
+const (
+	clAdded   = iota // added, or already there
+	clSkipped        // -EEXIST: an assured connection, not added; the list is cleaned instead
+)
+
+// clGCMaxCollect is CONNCOUNT_GC_MAX_COLLECT: how many connections one
+// walk over a list removes before it stops (the 6.18.y stable kernels
+// raised it from CONNCOUNT_GC_MAX_NODES, 8, to 64).
+const clGCMaxCollect = 64
+
+// packetTuple is the tuple nf_ct_get_tuplepr reads from a packet that
+// has no conntrack entry: addresses, protocol and, for TCP, UDP,
+// UDP-Lite, SCTP and DCCP, the ports (the first 4 bytes of the header),
+// for ICMP and ICMPv6 the echo id and type<<8|code (the 8-byte header),
+// nothing more for other protocols (GRE included); ok is false
+// when those bytes are not there or the packet is a later fragment.
+func packetTuple(p *packet.Packet) (t ConnTuple, ok bool) {
+	if p.IsLaterFragment() {
+		return t, false
 	}
+	t.Src, t.Dst, t.Proto = p.Src, p.Dst, p.Proto
+	switch p.Proto {
+	case 6, 17, 136, 132, 33:
+		if len(p.L4) < 4 {
+			return t, false
+		}
+		t.SrcPort = binary.BigEndian.Uint16(p.L4)
+		t.DstPort = binary.BigEndian.Uint16(p.L4[2:])
+	case 1, 58:
+		if len(p.L4) < 8 {
+			return t, false
+		}
+		t.SrcPort = binary.BigEndian.Uint16(p.L4[4:])
+		t.DstPort = uint16(p.L4[0])<<8 | uint16(p.L4[1])
+	}
+	return t, true
+}
+
+// connZone is the conntrack zone of a packet's entry (0 without one).
+func connZone(c Conn) uint16 {
+	if z, ok := c.(ZoneConn); ok {
+		return z.Zone()
+	}
+	return 0
+}
+
+// tableOf returns the conntrack table, learning it from the packet's
+// entry when it names one.
+func (cm *connlimitMatcher) tableOf(c *Ctx) ConnTable {
+	if tc, ok := c.Conn.(TableConn); ok {
+		if t := tc.ConnTable(); t != nil {
+			cm.table.learn(t)
+			return t
+		}
+	}
+	return cm.table.get()
+}
+
+// find looks a tuple up in the table as nf_conntrack_find_get does:
+// the confirmed connection, and whether it is closing (TCP TIME_WAIT or
+// CLOSE). A table that only answers ConnAlive reports a closing
+// connection as gone; without a table nothing is found.
+func find(table ConnTable, t ConnTuple, zone uint16, now int64) (c Conn, found, closed bool) {
+	switch tb := table.(type) {
+	case nil:
+		return nil, false, false
+	case ConnFinder:
+		c, closed = tb.FindConn(t, zone, now)
+		return c, c != nil, closed
+	default:
+		return nil, tb.ConnAlive(t, zone), false
+	}
+}
+
+// packetConn is get_ct_or_tuple_from_skb: a packet with an entry
+// counts the entry's original tuple; one without counts the tuple read
+// from the packet (in its own direction) and belongs to the confirmed
+// connection that tuple finds, if any. ok is false when the tuple
+// cannot be read.
+func packetConn(c *Ctx, table ConnTable) (pc clPacket, ok bool) {
+	if conn := c.Conn; conn != nil {
+		pc.tuple.Src, pc.tuple.Dst, pc.tuple.SrcPort, pc.tuple.DstPort = conn.Tuple(0)
+		pc.tuple.Proto = conn.Proto()
+		pc.zone, pc.conn = connZone(conn), conn
+		return pc, true
+	}
+	if pc.tuple, ok = packetTuple(c.Pkt); !ok {
+		return pc, false
+	}
+	pc.conn, _, _ = find(table, pc.tuple, 0, c.Now)
+	return pc, true
+}
+
+// groupKey is the packet's group: its source (or destination with
+// --connlimit-daddr) masked, and the zone of its entry.
+func (cm *connlimitMatcher) groupKey(c *Ctx) clKey {
 	a := c.Pkt.Src
 	if cm.m.flags&clDaddr != 0 {
 		a = c.Pkt.Dst
 	}
-	k := clKey{addr: ToAddr16(a).And(cm.mask), zone: zone}
-	var table ConnTable
-	if tc, isT := c.Conn.(TableConn); isT {
-		table = tc.ConnTable()
-	}
+	return clKey{addr: ToAddr16(a).And(cm.mask), zone: connZone(c.Conn)}
+}
+
+// count is nf_conncount_count_skb for this rule: the number of
+// connections of the packet's group, after counting the packet's own;
+// 0 tells xt_connlimit to drop the packet.
+//
+//   - A group seen for the first time gets a list holding the packet's
+//     connection (count 1), whatever its state (insert_tree).
+//   - The connection of a packet whose entry is confirmed and ASSURED is
+//     not added: the list is cleaned instead (connections gone, or TCP
+//     in TIME_WAIT or CLOSE, leave it) unless that was done in this
+//     jiffy already, and what remains is the count. A closing
+//     connection's own packets thus find a count of 0 once it was the
+//     last one, and are dropped.
+//   - Any other packet's connection (new, not yet assured, untracked,
+//     invalid) is added unless the list holds it already: the walk over
+//     the list that looks for it cleans the list on the way, except
+//     that within the jiffy of the last clean-up an unconfirmed
+//     connection is appended without the walk (fewer than 64 added
+//     since).
+//   - An empty list (the kernel keeps its node until the tree is
+//     cleaned) is not cleaned again when the add is skipped.
+func (cm *connlimitMatcher) count(c *Ctx) int {
+	table := cm.tableOf(c)
+	pc, ok := packetConn(c, table)
+	k := cm.groupKey(c)
+	j := uint32(Jiffies(c.Now, cm.hz))
 	cm.mu.Lock()
 	defer cm.mu.Unlock()
 	l := cm.lists[k]
 	if l == nil {
-		l = &clList{}
+		if !ok {
+			return 0
+		}
+		l = &clList{lastGC: j}
+		l.conns = append(l.conns, clConn{tuple: pc.tuple, zone: pc.zone})
 		cm.lists[k] = l
+		return 1
 	}
-	// The kernel walks the list, dropping closed connections (at most
-	// connlimitGCMax+1 per packet) until it meets the packet's own; it
-	// stops there, or adds the packet's connection at the end.
-	collect := 0
-	kept := l.conns[:0]
-	exists, stopped := false, false
-	for _, cn := range l.conns {
-		if exists || stopped {
-			kept = append(kept, cn)
+	if !ok {
+		return 0
+	}
+	if cm.add(l, pc, table, j, c.Now) == clSkipped && len(l.conns) > 0 {
+		cm.gc(l, table, j, c.Now)
+	}
+	return len(l.conns)
+}
+
+// add is __nf_conncount_add.
+func (cm *connlimitMatcher) add(l *clList, pc clPacket, table ConnTable, j uint32, now int64) int {
+	if pc.conn != nil && pc.conn.Status()&IPSConfirmed != 0 {
+		// Confirmed: skipped when assured; one still being set up (a
+		// SYN-ACK, a second datagram before the answer) is looked for
+		// and added like a new one, even within the jiffy.
+		if pc.conn.Status()&IPSAssured != 0 {
+			return clSkipped
+		}
+	} else if j == l.lastGC && uint32(len(l.conns))-l.lastGCCount < clGCMaxCollect {
+		l.conns = append(l.conns, clConn{tuple: pc.tuple, zone: pc.zone})
+		return clAdded
+	}
+	collect, exists := 0, false
+	w := 0
+	for r := range l.conns {
+		cn := l.conns[r]
+		if exists || collect > clGCMaxCollect {
+			l.conns[w] = cn
+			w++
 			continue
 		}
-		if collect > connlimitGCMax {
-			stopped = true
-			kept = append(kept, cn)
+		_, found, closed := find(table, cn.tuple, cn.zone, now)
+		switch {
+		case !found:
+			// Gone, or never confirmed (nf_conncount evicts those this
+			// CPU added, or older than two jiffies: every one here).
+			collect++
 			continue
-		}
-		if table != nil && !table.ConnAlive(cn.tuple, cn.zone) {
+		case cn.tuple == pc.tuple && cn.zone == pc.zone:
+			// Counted already (even when closing); stop looking.
+			exists = true
+		case closed:
 			collect++
 			continue
 		}
-		if cn.tuple == t && cn.zone == zone {
-			exists = true
-		}
-		kept = append(kept, cn)
+		l.conns[w] = cn
+		w++
 	}
-	clear(l.conns[len(kept):])
-	l.conns = kept
-	if !exists {
-		l.conns = append(l.conns, clConn{tuple: t, zone: zone})
+	clear(l.conns[w:])
+	l.conns = l.conns[:w]
+	if exists {
+		return clAdded
 	}
-	return len(l.conns), true
+	l.lastGC, l.lastGCCount = j, uint32(len(l.conns))
+	l.conns = append(l.conns, clConn{tuple: pc.tuple, zone: pc.zone})
+	return clAdded
 }
 
-// Match implements Matcher. A packet whose connection cannot be formed
-// is dropped by the kernel (hotdrop); here it does not match.
+// gc is nf_conncount_gc_list: once per jiffy, the connections that are
+// gone or closing leave the list (the walk stops at the first live one
+// after more than 64 were removed).
+func (cm *connlimitMatcher) gc(l *clList, table ConnTable, j uint32, now int64) {
+	if j == l.lastGC {
+		return
+	}
+	collected, stop := 0, false
+	w := 0
+	for r := range l.conns {
+		cn := l.conns[r]
+		if !stop {
+			if _, found, closed := find(table, cn.tuple, cn.zone, now); !found || closed {
+				collected++
+				continue
+			}
+			stop = collected > clGCMaxCollect
+		}
+		l.conns[w] = cn
+		w++
+	}
+	clear(l.conns[w:])
+	l.conns = l.conns[:w]
+	l.lastGC, l.lastGCCount = j, uint32(len(l.conns))
+}
+
+// Match implements Matcher: more than --connlimit-above connections in
+// the group (or at most --connlimit-upto). A count of 0 (the packet's
+// tuple cannot be read, or its own closing connection was the last one
+// and left the list) makes xt_connlimit drop the packet: Match is false
+// and Hotdrop true then.
 func (cm *connlimitMatcher) Match(c *Ctx) bool {
-	n, ok := cm.count(c)
-	if !ok {
+	n := cm.count(c)
+	if n == 0 {
 		return false
 	}
 	return (uint64(n) > uint64(cm.m.limit)) != (cm.m.flags&clInvert != 0)
 }
 
-// Explain implements Explainer.
-func (cm *connlimitMatcher) Explain(c *Ctx, matched bool) string {
-	t, zone, ok := packetTuple(c)
-	if !ok {
-		return "connlimit: the packet's connection tuple cannot be read; the kernel drops it"
-	}
-	a := t.Src
-	side := "source"
-	if cm.m.flags&clDaddr != 0 {
-		a, side = t.Dst, "destination"
-	}
+// Hotdrop implements Hotdropper: after Match, the packet is dropped when
+// its group's count came out 0, which leaves the group's list empty (or
+// absent when the tuple could not be read).
+func (cm *connlimitMatcher) Hotdrop(c *Ctx) bool {
 	if c.Conn == nil {
-		a = c.Pkt.Src
-		if cm.m.flags&clDaddr != 0 {
-			a = c.Pkt.Dst
+		if _, ok := packetTuple(c.Pkt); !ok {
+			return true
 		}
 	}
-	k := clKey{addr: ToAddr16(a).And(cm.mask), zone: zone}
+	k := cm.groupKey(c)
+	cm.mu.Lock()
+	l := cm.lists[k]
+	empty := l == nil || len(l.conns) == 0
+	cm.mu.Unlock()
+	return empty
+}
+
+// Explain implements Explainer.
+func (cm *connlimitMatcher) Explain(c *Ctx, matched bool) string {
+	if c.Conn == nil {
+		if _, ok := packetTuple(c.Pkt); !ok {
+			return "connlimit: the packet's connection tuple cannot be read; the kernel drops it"
+		}
+	}
+	k := cm.groupKey(c)
+	side := "source"
+	a := c.Pkt.Src
+	if cm.m.flags&clDaddr != 0 {
+		a, side = c.Pkt.Dst, "destination"
+	}
 	cm.mu.Lock()
 	n := 0
 	if l := cm.lists[k]; l != nil {
 		n = len(l.conns)
 	}
 	cm.mu.Unlock()
+	if n == 0 {
+		return fmt.Sprintf("connlimit: %s %s/%d has no connection left (the packet's own has closed); the kernel drops the packet", side, a, cm.m.maskBits())
+	}
 	op := "more than"
 	if cm.m.flags&clInvert != 0 {
 		op = "at most"
 	}
 	note := ""
-	if _, isT := c.Conn.(TableConn); !isT {
-		note = " (no conntrack table to drop closed connections from the count)"
+	if cm.table.get() == nil {
+		note = " (no conntrack table known yet to find closed connections in)"
 	}
 	return fmt.Sprintf("connlimit: %s %s/%d has %d connections, the rule asks for %s %d%s", side, a, cm.m.maskBits(), n, op, cm.m.limit, note)
 }

@@ -98,6 +98,21 @@ type Conn interface {
 	// Labels, zone and helpers are added with the extensions that need them.
 }
 
+// ConnFinder is implemented by the conntrack table (the ConnTable a
+// TableConn names) for connlimit, which must look connections up as the
+// kernel's nf_conncount does with nf_conntrack_find_get: ConnAlive alone
+// cannot tell a connection that is gone from one that is closing (a
+// counted tuple that is still in the table is "already counted" even in
+// TIME_WAIT), nor give the status (CONFIRMED, ASSURED) of the connection
+// a packet without an entry of its own belongs to.
+type ConnFinder interface {
+	// FindConn returns the confirmed connection one of whose tuples is t
+	// in zone zone (nil when there is none, or it has expired) and
+	// whether it is a TCP connection in TIME_WAIT or CLOSE (the
+	// kernel's already_closed). now is the engine clock.
+	FindConn(t ConnTuple, zone uint16, now int64) (c Conn, closed bool)
+}
+
 // Host answers questions about the host the ruleset runs on, for the
 // matches that depend on it (addrtype, and the engine's routing).
 type Host interface {
