@@ -238,6 +238,14 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 	}
 	kernelOut := make([][]sim.Out, len(pkts)) // what each packet became, for answers to it
 	var last time.Time
+	// connlimit cleans its lists at most once per jiffy (4 ms), and the
+	// jiffy boundaries of ipsift's clock are not the kernel's: packets
+	// closer than two jiffies could fall in one jiffy on one side and in
+	// two on the other. Such rulesets get their packets 10 ms apart.
+	var minGap time.Duration
+	if strings.Contains(kernelRules, "-m connlimit") {
+		minGap = 10 * time.Millisecond
+	}
 	for i, p := range pkts {
 		d, ok := resolve(p, pkts, res.descs, kernelOut)
 		res.descs = append(res.descs, d)
@@ -251,6 +259,9 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		}
 		if d.DelayMS > 0 {
 			time.Sleep(time.Duration(d.DelayMS) * time.Millisecond)
+		}
+		if gap := time.Since(last); !last.IsZero() && gap < minGap {
+			time.Sleep(minGap - gap)
 		}
 		sent := time.Now()
 		if d.Local {
