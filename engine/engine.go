@@ -43,6 +43,9 @@ type OutPacket struct {
 	Iface     string
 	Data      []byte
 	HostReply bool // an answer from the host's own stack
+	// Answer is set for every packet the host sent because of this one
+	// (a target's answer or its stack's), not the packet itself.
+	Answer bool
 }
 
 // Result is what happened to one packet. Its slices are reused from one
@@ -175,8 +178,9 @@ type State struct {
 	// looped: the packet is one the host sent to itself, back in
 	// through PREROUTING and INPUT with the connection it had on the
 	// way out (nf_conntrack_in ignores it).
-	looped  bool
-	loopBuf []byte
+	looped    bool
+	answering int // sendReply depth: what leaves now is an answer
+	loopBuf   []byte
 	// discards are new connections of dropped packets, forgotten at the
 	// end of Process unless an answer confirmed them.
 	discards []*conntrack.Entry
@@ -632,7 +636,7 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 		res.Out = append(res.Out, OutPacket{})
 	}
 	o := &res.Out[n]
-	o.Iface, o.HostReply = dev, hostReply
+	o.Iface, o.HostReply, o.Answer = dev, hostReply, s.answering > 0
 	o.Data = append(o.Data[:0], data...)
 }
 
@@ -771,6 +775,8 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin
 	saved, savedCtx := s.pkt, s.ctx
 	savedOut, savedOutIf := s.Result.OutIface, s.outIf
 	ent, reply, tracked, att, looped := s.entry, s.reply, s.tracked, s.attached, s.looped
+	s.answering++
+	defer func() { s.answering-- }()
 	fragMax, fragSizes := s.fragMax, s.fragSizes
 	s.fragMax, s.fragSizes = 0, nil // the answer is a packet of its own
 	defer func() { s.fragMax, s.fragSizes = fragMax, fragSizes }()

@@ -340,8 +340,10 @@ func BuildICMPError(c *Ctx, typ, code uint8) []byte {
 	switch {
 	case c.Hook == LocalIn || c.Hook == PreRouting || c.Host != nil && c.Host.AddrType(p.Dst, "") == 2:
 		src = p.Dst // the route is local: answer from the address asked
-	case c.Hook == LocalOut:
+	case c.Hook == LocalOut && (c.Host == nil || c.Host.AddrType(p.Src, "") == 2):
 		src = p.Src // sent to ourselves: the route back picks our own address
+		// (an answer the host forges for another address, a REJECT's
+		// RST, is answered from the route back to that address)
 	default:
 		src = icmpINADDRDummy
 		if rs, ok := c.Host.(RouteSourcer); ok {

@@ -42,6 +42,9 @@ type Out struct {
 	Code      *uint8    `json:"code,omitempty"`
 	Inner     *InnerOut `json:"inner,omitempty"`
 	HostReply bool      `json:"host_reply,omitempty"`
+	// Answer marks any packet the host sent because of the input one
+	// (not in the format: the kernel harness tells answers apart with it).
+	Answer bool `json:"-"`
 }
 
 // Result is the output line for one input packet.
@@ -138,7 +141,7 @@ func protoName(p uint8) any {
 
 func describe(o engine.OutPacket) Out {
 	var p packet.Packet
-	res := Out{If: o.Iface, HostReply: o.HostReply}
+	res := Out{If: o.Iface, HostReply: o.HostReply, Answer: o.Answer}
 	if err := p.Decode(o.Data); err != nil {
 		res.Proto = "?"
 		return res

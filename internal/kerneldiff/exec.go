@@ -195,14 +195,15 @@ var hostSettings = []string{
 
 // execute loads kernelRules into a fresh kernel firewall of backend b and
 // ipsiftRules into ipsift, sends pkts through both one by one and returns
-// the differences. Counters are read with one iptables-save -c per packet:
-// each snapshot is the "after" of one packet and the "before" of the next.
+// the differences. Counters are read from the kernel (netlink or
+// getsockopt, kernel.Firewall.Counters) once per packet: each snapshot is
+// the "after" of one packet and the "before" of the next.
 func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, pkts []Packet) *outcome {
 	sc := &scope{TB: tb}
 	defer sc.close()
 	fw := kernel.NewFirewall(sc, b)
-	// Capture waits for stragglers only briefly; the iptables-save that
-	// follows each packet gives them milliseconds more, and a second
+	// Capture waits for stragglers only briefly; reading the counters
+	// that follows each packet gives them a little more, and a second
 	// capture after it collects them.
 	fw.CaptureWait = 200 * time.Microsecond
 	res := &outcome{}
@@ -228,7 +229,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		tb.Fatalf("kerneldiff: neighbours: %v", err)
 	}
 	s := sim.New(e)
-	prev, err := fw.SaveCounters()
+	prev, err := fw.Counters()
 	if err != nil {
 		tb.Fatalf("kerneldiff: %v", err)
 	}
@@ -284,7 +285,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		if err != nil {
 			tb.Fatalf("kerneldiff: packet %d: %v", i, err)
 		}
-		after, err := fw.SaveCounters()
+		after, err := fw.Counters()
 		if err != nil {
 			tb.Fatalf("kerneldiff: %v", err)
 		}
@@ -317,7 +318,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 			}
 		}
 		kres := sim.Convert(i, &engine.Result{Out: frames})
-		hits := kernel.Diff(kernel.ParseSaveCounters(prev), kernel.ParseSaveCounters(after))
+		hits := kernel.Diff(prev, after)
 		// Answers the host sent itself (over lo, or a broadcast's copy)
 		// count as delivered too; ipsift says how many there were.
 		delivered := ipAfter.InDelivers+ipAfter.InUnknownProtos > ipPrev.InDelivers+ipPrev.InUnknownProtos+uint64(got.SelfDelivered)
@@ -377,6 +378,14 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 	for _, o := range ours {
 		pool[o]++
 	}
+	// What ipsift sent as an answer (a target's) tells which of the
+	// kernel's matching packets are answers, whatever their shape.
+	answers := map[string]int{}
+	for _, o := range got.Out {
+		if o.Answer && !o.HostReply && o.If != "lo" {
+			answers[outString(o)]++
+		}
+	}
 	kverdict := "drop"
 	if delivered && !d.Local {
 		kverdict = "accept-local"
@@ -399,13 +408,18 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 				}
 			}
 		}
+		answer := hostAnswer(o, d)
 		if pool[s] > 0 {
 			pool[s]--
-		} else if !d.Local && hostAnswer(o, d) {
+			if answers[s] > 0 {
+				answers[s]--
+				answer = true
+			}
+		} else if !d.Local && answer {
 			continue
 		}
 		theirs = append(theirs, s)
-		if !hostAnswer(o, d) || d.Local {
+		if !answer || d.Local {
 			kept = append(kept, o)
 			if d.Local {
 				kverdict = "sent"
@@ -436,21 +450,11 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 			}
 		}
 	}
-	ihits := got.Hits
-	if d.Local {
-		// packets.md: for local packets everything is in hits, also
-		// what the host's answers (a REJECT's RST to itself) raised.
-		ihits = append(slices.Clip(ihits), got.ReplyHits...)
-	} else {
-		// Answers the host sent itself came back in through PREROUTING
-		// and INPUT, which the comparison keeps: the kernel's counters
-		// there cannot be told apart from the packet's own.
-		for _, h := range got.ReplyHits {
-			if h.Chain == "PREROUTING" || h.Chain == "INPUT" {
-				ihits = append(slices.Clip(ihits), h)
-			}
-		}
-	}
+	// The kernel's counters cannot tell the packet's own hits from its
+	// answers': both sides go through the same filter (keep), ipsift's
+	// with its answers' counters (reply_hits) added. For local packets
+	// packets.md puts everything in hits already.
+	ihits := append(slices.Clip(got.Hits), got.ReplyHits...)
 	for _, h := range ihits {
 		if keep(h.Chain, iverdict) {
 			ih = append(ih, hitString(h.Table, h.Chain, h.Rule))
@@ -509,8 +513,8 @@ func hostAnswer(o sim.Out, d packet.Desc) bool {
 	if d.Src == d.Dst && o.Dport != nil && *o.Dport != d.Sport {
 		return false // to and from one address: only the ports tell
 	}
-	// The host answers neither a RST nor an ICMP error.
-	if d.Proto == packet.ProtoTCP && d.Flags != nil && *d.Flags&packet.TCPFlags(packet.TCPRst) != 0 {
+	// The host answers no ICMP error, and a RST with no RST.
+	if o.Proto == "tcp" && d.Proto == packet.ProtoTCP && d.Flags != nil && *d.Flags&packet.TCPFlags(packet.TCPRst) != 0 {
 		return false
 	}
 	if d.Proto == packet.ProtoICMP && (d.Type == 3 || d.Type == 4 || d.Type == 5 || d.Type == 11 || d.Type == 12) {

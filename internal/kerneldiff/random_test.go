@@ -61,11 +61,10 @@ func TestStatisticRandomDistribution(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			save, err := fw.SaveCounters()
+			c, err := fw.Counters()
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := kernel.ParseSaveCounters(save)
 			hits := int(c[kernel.RuleKey{Table: "filter", Chain: "FORWARD", Rule: 1}].Packets)
 			passed := int(c[kernel.RuleKey{Table: "filter", Chain: "FORWARD"}].Packets)
 			if hits+passed != n {
