@@ -701,3 +701,29 @@ func TestTCPStateString(t *testing.T) {
 		t.Errorf("%s", got)
 	}
 }
+
+// TestSetClosing: a REJECT's RST (nf_ct_set_closing) closes a confirmed
+// TCP connection with the CLOSE timeout; an unconfirmed one is left
+// alone, as is a UDP one.
+func TestSetClosing(t *testing.T) {
+	tb := New(Config{})
+	now := 100 * sec
+	e, _, _ := track(t, tb, now, tcpSegment(client, server, 40000, 80, "S", 1000, 0, 8192, nil, 0))
+	track(t, tb, now, tcpSegment(server, client, 80, 40000, "SA", 5000, 1001, 8192, nil, 0))
+	if got := e.TCPState(); got != TCPSynRecv {
+		t.Fatalf("after SYN-ACK: %v", got)
+	}
+	e.SetClosing(now)
+	if got := e.TCPState(); got != TCPClose {
+		t.Errorf("after SetClosing: %v, want CLOSE", got)
+	}
+	if left := e.Expires(now); left != 10*sec {
+		t.Errorf("timeout %d ns, want the CLOSE timeout of 10 s", left)
+	}
+	// Unconfirmed: nothing happens.
+	u, _, _ := tb.Track(decode(t, tcpSegment(client, server, 40001, 80, "S", 1000, 0, 8192, nil, 0)), now)
+	u.SetClosing(now)
+	if got := u.TCPState(); got != TCPSynSent {
+		t.Errorf("unconfirmed after SetClosing: %v, want SYN_SENT", got)
+	}
+}

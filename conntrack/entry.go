@@ -114,6 +114,24 @@ func (c *conn) Attach(reply bool) (state ext.CTState, replyDir bool) {
 	return ext.CTRelated, !reply
 }
 
+// SetClosing is nf_ct_set_closing, called when REJECT answers one of the
+// connection's packets with a RST: a confirmed TCP connection goes to
+// CLOSE and, unless it was there already or has a fixed timeout, gets
+// the CLOSE timeout from now. Other protocols are left alone.
+func (c *conn) SetClosing(now int64) {
+	if c.Proto() != 6 || c.status.Load()&IPSConfirmed == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.tcp.state
+	c.tcp.state = sCL
+	if old == sCL || c.status.Load()&IPSFixedTimeout != 0 {
+		return
+	}
+	c.timeout.Store(jiffies(now, c.t.hz) + c.t.tcpTimeouts[sCL])
+}
+
 // Mark returns the connection mark (ct->mark).
 func (c *conn) Mark() uint32 { return c.mark.Load() }
 

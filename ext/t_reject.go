@@ -138,6 +138,13 @@ func (t *rejectTarget) Print(b *strings.Builder, numeric bool) {
 	b.WriteString(rejectNames[t.with].name)
 }
 
+// closingConn is a connection that REJECT's RST can close: the kernel's
+// nf_send_reset moves the packet's confirmed TCP connection to CLOSE
+// (with the CLOSE timeout) when it sends the RST.
+type closingConn interface {
+	SetClosing(now int64)
+}
+
 // Compile implements Target.
 func (t *rejectTarget) Compile(c *Compiler) (Action, error) {
 	if t.with == rejectTCPReset {
@@ -145,6 +152,11 @@ func (t *rejectTarget) Compile(c *Compiler) (Action, error) {
 			if c.Emit != nil {
 				if rst := BuildReset(c); rst != nil {
 					c.Emit(rst)
+					// nf_send_reset: the refused connection is closing
+					// now (nf_ct_set_closing).
+					if cl, ok := c.Conn.(closingConn); ok {
+						cl.SetClosing(c.Now)
+					}
 				}
 			}
 			return Drop
