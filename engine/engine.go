@@ -313,7 +313,7 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	if emit == nil {
 		emit = s.emit
 	}
-	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1}
+	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 

@@ -285,9 +285,12 @@ func connZone(c Conn) uint16 {
 	return 0
 }
 
-// tableOf returns the conntrack table, learning it from the packet's
-// entry when it names one.
+// tableOf returns the conntrack table: the engine's (Ctx.Conns), or, for
+// a caller that gives none, the one learnt from a packet's entry.
 func (cm *connlimitMatcher) tableOf(c *Ctx) ConnTable {
+	if c.Conns != nil {
+		return c.Conns
+	}
 	if tc, ok := c.Conn.(TableConn); ok {
 		if t := tc.ConnTable(); t != nil {
 			cm.table.learn(t)

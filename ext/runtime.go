@@ -170,6 +170,9 @@ type Ctx struct {
 	// untracked or invalid).
 	CT   CTState
 	Conn Conn
+	// Conns is the connection table itself, for matches that look up
+	// connections other than the packet's (connlimit); nil without one.
+	Conns ConnTable
 
 	// Owner of a locally generated packet's socket (owner match); -1 when
 	// not known.
