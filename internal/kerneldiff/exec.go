@@ -380,9 +380,13 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 	}
 	// What ipsift sent as an answer (a target's) tells which of the
 	// kernel's matching packets are answers, whatever their shape.
-	answers := map[string]int{}
+	answers, stackAnswers := map[string]int{}, map[string]int{}
 	for _, o := range got.Out {
-		if o.Answer && !o.HostReply && o.If != "lo" {
+		switch {
+		case o.If == "lo":
+		case o.HostReply:
+			stackAnswers[outString(o)]++
+		case o.Answer:
 			answers[outString(o)]++
 		}
 	}
@@ -408,22 +412,27 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 				}
 			}
 		}
-		answer := hostAnswer(o, d)
+		answer, declared := hostAnswer(o, d), false
 		if pool[s] > 0 {
 			pool[s]--
 			if answers[s] > 0 {
 				answers[s]--
-				answer = true
+				answer, declared = true, true
 			}
+		} else if stackAnswers[s] > 0 {
+			// ipsift's stack sent the same answer (left out, as
+			// packets.md says), whatever its shape.
+			stackAnswers[s]--
+			continue
 		} else if !d.Local && answer {
 			continue
 		}
 		theirs = append(theirs, s)
 		if !answer || d.Local {
 			kept = append(kept, o)
-			if d.Local {
+			if d.Local && !declared {
 				kverdict = "sent"
-			} else if kverdict == "drop" {
+			} else if !d.Local && kverdict == "drop" {
 				kverdict = "forward"
 			}
 		}
