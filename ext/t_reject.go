@@ -17,9 +17,9 @@ import (
 //
 // TCP RST (--reject-with tcp-reset), nf_send_reset:
 //   - none for a non-first fragment, a packet whose TCP header is not all
-//     there, a RST, a bad TCP checksum (checked except in OUTPUT, where
-//     the local stack's checksum is still partial), or a packet whose
-//     route is broadcast or multicast;
+//     there, a RST, a bad TCP checksum (checked in every hook: the
+//     engine's packets carry finished checksums, see l4ChecksumOK), or
+//     a packet whose route is broadcast or multicast;
 //   - IPv4 header of 20 bytes: TOS 0, ID 0, DF, TTL 64 (the route's
 //     default hop limit), addresses swapped;
 //   - TCP header of 20 bytes, no options, window 0, ports swapped; when
@@ -30,7 +30,7 @@ import (
 // icmp_send:
 //   - none for a non-first fragment, a bad transport checksum (TCP,
 //     ICMP, UDP with a checksum, ...; not GRE, AH, ESP, SCTP, UDP-Lite,
-//     DCCP; not checked in OUTPUT), a packet not addressed to this host
+//     DCCP), a packet not addressed to this host
 //     at the link layer (Ctx.PktType), a broadcast or multicast
 //     destination, an ICMP error (or unknown ICMP type above 18);
 //   - IPv4 header of 20 bytes: TOS = (the packet's TOS & 0x1e) | 0xc0,
@@ -205,13 +205,13 @@ func routeIsBcastMcast(c *Ctx, dst netip.Addr) bool {
 	return false
 }
 
-// l4ChecksumOK verifies the transport checksum as nf_ip_checksum does.
-// In OUTPUT the local stack has not filled checksums in yet (they are
-// CHECKSUM_PARTIAL), which the kernel counts as good.
+// l4ChecksumOK verifies the transport checksum as nf_ip_checksum does,
+// in every hook. (A socket's packet in OUTPUT whose checksum the kernel
+// has not filled in yet, CHECKSUM_PARTIAL, counts as good there; the
+// engine's callers hand it finished checksums, as the live datapath
+// completes them, and a raw packet with a wrong one is refused as by
+// the kernel.)
 func l4ChecksumOK(c *Ctx, p *packet.Packet, l4 []byte) bool {
-	if c.Hook == LocalOut {
-		return true
-	}
 	switch p.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		return Checksum(l4, PseudoSum(p.Src, p.Dst, p.Proto, len(l4))) == 0
