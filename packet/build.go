@@ -16,9 +16,11 @@ import (
 )
 
 // Proto is an IP protocol number as a packet description gives it. In
-// JSON and in text it is "tcp", "udp", "icmp" or a decimal number 0-255;
-// the numbers 6, 17 and 1 are the same protocols as the names (as in
-// iptables -p), so "proto":6 describes a TCP packet with its header.
+// JSON and in text it is "tcp", "udp", "icmp" or a decimal number 0-255,
+// and the value is the protocol number either way (ParseProto("6") is
+// ProtoTCP). In a packet description the way it is written matters too
+// (packets.md): a name gives the packet that protocol's header, a number
+// only the IP header and len bytes, which Desc keeps in Raw.
 type Proto uint8
 
 // String returns "tcp", "udp" or "icmp" for those protocols and the
@@ -36,43 +38,64 @@ func (p Proto) String() string {
 }
 
 // ParseProto parses "tcp", "udp", "icmp" (lower case, as packets.md
-// writes them) or a decimal number 0-255.
+// writes them) or a decimal number 0-255. It does not say which of the
+// two forms it read; a packet description needs to know (Desc.Raw), and
+// its parsers use parseProtoNumber.
 func ParseProto(s string) (Proto, error) {
+	p, _, err := parseProtoNumber(s)
+	return p, err
+}
+
+// parseProtoNumber is ParseProto that also reports whether s was a
+// number rather than a name.
+func parseProtoNumber(s string) (p Proto, number bool, err error) {
 	switch s {
 	case "tcp":
-		return ProtoTCP, nil
+		return ProtoTCP, false, nil
 	case "udp":
-		return ProtoUDP, nil
+		return ProtoUDP, false, nil
 	case "icmp":
-		return ProtoICMP, nil
+		return ProtoICMP, false, nil
 	}
 	n, err := strconv.ParseUint(s, 10, 8)
 	if err != nil {
-		return 0, fmt.Errorf("protocol %q: want tcp, udp, icmp or a number 0-255", s)
+		return 0, false, fmt.Errorf("protocol %q: want tcp, udp, icmp or a number 0-255", s)
 	}
-	return Proto(n), nil
+	return Proto(n), true, nil
 }
+
+// named reports whether p is one of the protocols a name can give:
+// tcp, udp and icmp, the ones Build writes a header for.
+func named(p Proto) bool { return p == ProtoTCP || p == ProtoUDP || p == ProtoICMP }
 
 // MarshalText implements encoding.TextMarshaler with String's form.
 func (p Proto) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // UnmarshalJSON accepts a JSON string that ParseProto accepts, or a JSON
-// integer 0-255.
+// integer 0-255. Like ParseProto, it keeps the number and forgets the
+// form; ParseDescLine reads a packet's "proto" itself to set Desc.Raw.
 func (p *Proto) UnmarshalJSON(b []byte) error {
-	s := string(b)
-	if strings.HasPrefix(s, `"`) {
-		u, err := strconv.Unquote(s)
-		if err != nil {
-			return fmt.Errorf("protocol %s: not a valid JSON string", s)
-		}
-		s = u
-	}
-	v, err := ParseProto(s)
+	v, _, err := parseProtoJSON(b)
 	if err != nil {
 		return err
 	}
 	*p = v
 	return nil
+}
+
+// parseProtoJSON parses a JSON string that ParseProto accepts, or a
+// JSON integer 0-255, and reports whether it was a number (an integer,
+// or a string holding one).
+func parseProtoJSON(b []byte) (Proto, bool, error) {
+	s := string(b)
+	if strings.HasPrefix(s, `"`) {
+		u, err := strconv.Unquote(s)
+		if err != nil {
+			return 0, false, fmt.Errorf("protocol %s: not a valid JSON string", s)
+		}
+		s = u
+	}
+	return parseProtoNumber(s)
 }
 
 // TCPFlags is a set of TCP flag bits (TCPFin ... TCPCwr), written as
@@ -180,7 +203,9 @@ func (m *MAC) UnmarshalText(b []byte) error {
 }
 
 // Inner describes the packet an ICMP error quotes (packets.md, "inner"):
-// a TCP or UDP packet from Src:Sport to Dst:Dport.
+// a TCP or UDP packet from Src:Sport to Dst:Dport. Its protocol may be
+// written as a name or as the number 6 or 17, meaning the same: a quoted
+// packet always has its ports (there is no raw inner packet).
 type Inner struct {
 	Src   netip.Addr `json:"src"`
 	Dst   netip.Addr `json:"dst"`
@@ -200,12 +225,27 @@ type Inner struct {
 // A zero SrcMAC means "the peer's address on In", which the host model
 // knows, not this package. Build ignores In, Local, SrcMAC and DelayMS:
 // they say where and when the packet appears, not what its bytes are.
+//
+// Raw is not a field of the format but the form of "proto": packets.md
+// makes a protocol written as a number (a JSON number, or a string of
+// digits) an IP header and len zero bytes, with no transport header,
+// whichever protocol it is. For protocols other than tcp, udp and icmp
+// that is all Build can make anyway, so Raw matters for 6, 17 and 1
+// alone: Desc{Proto: ProtoTCP, Raw: true, Len: 8} is "proto":6,"len":8,
+// an IP packet of protocol 6 with 8 zero bytes where a TCP header
+// would be (too short for one; 20 zero bytes are a TCP header with data
+// offset 0). Such a packet has no ports, flags, seq, ack, window, type,
+// code or inner. ParseDescLine and ParseShort set Raw for 1, 6 and 17
+// written as numbers (and never for other protocols, so that each
+// packet has one Desc), MarshalJSON writes the number back, and String
+// writes "tcp(raw)", "udp(raw)" or "icmp(raw)".
 type Desc struct {
 	In      string     `json:"in,omitempty"`
 	Local   bool       `json:"local,omitempty"`
 	Src     netip.Addr `json:"src"`
 	Dst     netip.Addr `json:"dst"`
 	Proto   Proto      `json:"proto"`
+	Raw     bool       `json:"-"` // proto 1, 6 or 17 written as a number: no transport header
 	Sport   uint16     `json:"sport"`
 	Dport   uint16     `json:"dport"`
 	Flags   *TCPFlags  `json:"flags"`
@@ -236,12 +276,40 @@ const (
 // hasPorts reports whether the protocol carries ports in a Desc.
 func hasPorts(p Proto) bool { return p == ProtoTCP || p == ProtoUDP }
 
+// is reports whether d is a p packet with p's header: its protocol is p
+// and not written as a number.
+func (d Desc) is(p Proto) bool { return d.Proto == p && !d.Raw }
+
+// hasPorts reports whether d has a header with ports (tcp or udp, not
+// raw).
+func (d Desc) hasPorts() bool { return d.is(ProtoTCP) || d.is(ProtoUDP) }
+
+// protoWord is the protocol as the short form writes it: "tcp(raw)",
+// "udp(raw)" or "icmp(raw)" for a raw packet, else Proto.String.
+func (d Desc) protoWord() string {
+	if d.Raw {
+		return d.Proto.String() + "(raw)"
+	}
+	return d.Proto.String()
+}
+
+// protoWhat names d's protocol in an error about a field that does not
+// apply to it.
+func (d Desc) protoWhat() string {
+	if d.Raw && named(d.Proto) {
+		return fmt.Sprintf(`proto %d written as a number (a raw packet: the IP header and len zero bytes; "%s" gives a %s header)`, d.Proto, d.Proto, d.Proto)
+	}
+	return "proto " + d.Proto.String()
+}
+
 // Validate reports the first thing that makes d impossible to build or
 // contradictory, as an error naming the field: src or dst missing or not
 // IPv4 (IPv6 is not supported yet); both in and local; an interface name
-// the kernel would refuse; a field that does not apply to the protocol
-// (flags, seq, ack, window: tcp only; non-zero sport, dport: tcp and udp
-// only; non-zero type, code and inner: icmp only); inner on an ICMP type
+// the kernel would refuse; Raw with a protocol other than tcp, udp and
+// icmp; a field that does not apply to the protocol (flags, seq, ack,
+// window: tcp only; non-zero sport, dport: tcp and udp only; non-zero
+// type, code and inner: icmp only; none of them to a raw packet, which
+// has no transport header); inner on an ICMP type
 // that is not an error (3, 4, 5, 11, 12), or with an inner protocol other
 // than tcp or udp; len negative or too large for a 65535-byte packet;
 // frag_off above 8191; src_mac on a local packet; delay_ms negative.
@@ -262,33 +330,36 @@ func (d Desc) Validate() error {
 			return err
 		}
 	}
-	if d.Proto != ProtoTCP {
+	if d.Raw && !named(d.Proto) {
+		return fmt.Errorf("raw applies only to tcp, udp and icmp (6, 17, 1): proto %s never gets a transport header, whichever way it is written", d.Proto)
+	}
+	if !d.is(ProtoTCP) {
 		for _, f := range []struct {
 			name string
 			set  bool
 		}{{"flags", d.Flags != nil}, {"seq", d.Seq != nil}, {"ack", d.Ack != nil}, {"window", d.Window != nil}} {
 			if f.set {
-				return fmt.Errorf("field %q applies only to tcp, not to proto %s", f.name, d.Proto)
+				return fmt.Errorf("field %q applies only to tcp, not to %s", f.name, d.protoWhat())
 			}
 		}
 	}
-	if !hasPorts(d.Proto) {
+	if !d.hasPorts() {
 		if d.Sport != 0 {
-			return fmt.Errorf(`field "sport" applies only to tcp and udp, not to proto %s`, d.Proto)
+			return fmt.Errorf(`field "sport" applies only to tcp and udp, not to %s`, d.protoWhat())
 		}
 		if d.Dport != 0 {
-			return fmt.Errorf(`field "dport" applies only to tcp and udp, not to proto %s`, d.Proto)
+			return fmt.Errorf(`field "dport" applies only to tcp and udp, not to %s`, d.protoWhat())
 		}
 	}
-	if d.Proto != ProtoICMP {
+	if !d.is(ProtoICMP) {
 		if d.Type != 0 {
-			return fmt.Errorf(`field "type" applies only to icmp, not to proto %s`, d.Proto)
+			return fmt.Errorf(`field "type" applies only to icmp, not to %s`, d.protoWhat())
 		}
 		if d.Code != 0 {
-			return fmt.Errorf(`field "code" applies only to icmp, not to proto %s`, d.Proto)
+			return fmt.Errorf(`field "code" applies only to icmp, not to %s`, d.protoWhat())
 		}
 		if d.Inner != nil {
-			return fmt.Errorf(`field "inner" applies only to icmp errors, not to proto %s`, d.Proto)
+			return fmt.Errorf(`field "inner" applies only to icmp errors, not to %s`, d.protoWhat())
 		}
 	}
 	if d.Inner != nil {
@@ -350,6 +421,9 @@ func checkIfName(s string) error {
 // and the payload zeros.
 func (d Desc) headerLen() int {
 	n := ipv4HdrLen
+	if d.Raw {
+		return n
+	}
 	switch d.Proto {
 	case ProtoTCP:
 		n += tcpHdrLen
@@ -396,7 +470,8 @@ func (d Desc) TCPFlagBits() TCPFlags {
 //     correct header checksum) and its first 8 transport bytes: tcp
 //     ports and seq 1000; udp ports, length 8 and the checksum the
 //     sender's stack would have put on that empty datagram;
-//   - another protocol: nothing;
+//   - another protocol, or tcp, udp or icmp written as a number (Raw):
+//     nothing, and no checksum is written either;
 //   - then len zero bytes (for ICMP errors, after the quoted packet).
 //
 // The transport checksum is computed over these bytes as if they were
@@ -429,6 +504,9 @@ func (d Desc) Build(index int) ([]byte, error) {
 	putIPHeader(b, d.TOS, len(b), id, frag, ttl, uint8(d.Proto), d.Src, d.Dst)
 
 	l4 := b[ipv4HdrLen:]
+	if d.Raw {
+		return b, nil // the IP header and len zero bytes, nothing else
+	}
 	switch d.Proto {
 	case ProtoTCP:
 		flags := d.TCPFlagBits()
@@ -533,6 +611,8 @@ func innerBit(name string) uint32 { return fieldBit(innerFields[:], name) }
 // \"foo\""); src, dst and proto are required, sport and dport for tcp
 // and udp, type for icmp, and "in" unless "local" is true ("missing
 // field \"sport\" (required for tcp)"); inner needs all of its fields;
+// a protocol written as a number (6 or "6", not "tcp") is a raw packet
+// (Desc.Raw), to which no transport field applies;
 // a field that does not apply to the protocol is an error even when it
 // is zero. A field given as null counts as absent. Numbers must be
 // integers in the field's range. Errors name the field.
@@ -541,6 +621,14 @@ func ParseDescLine(line []byte) (Desc, error) {
 	var innerPresent uint32
 	dec := json.NewDecoder(bytes.NewReader(line))
 	present, err := scanObject(dec, descFields[:], "", func(name string, raw json.RawMessage) error {
+		if name == "proto" {
+			p, number, err := parseProtoJSON(raw)
+			if err != nil {
+				return fmt.Errorf("field %q: %v", name, err)
+			}
+			d.Proto, d.Raw = p, number && named(p)
+			return nil
+		}
 		if name != "inner" {
 			return decodeField(name, raw, d.fieldPtr(name))
 		}
@@ -576,7 +664,7 @@ func ParseDescLine(line []byte) (Desc, error) {
 		// Validate reads "" as "not given"; here it was given.
 		return Desc{}, errors.New(`field "in": "" is not an interface name`)
 	}
-	if hasPorts(d.Proto) {
+	if d.hasPorts() {
 		for _, f := range []string{"sport", "dport"} {
 			if !has(f) {
 				return Desc{}, fmt.Errorf("missing field %q (required for %s)", f, d.Proto)
@@ -585,18 +673,18 @@ func ParseDescLine(line []byte) (Desc, error) {
 	} else {
 		for _, f := range []string{"sport", "dport"} {
 			if has(f) {
-				return Desc{}, fmt.Errorf("field %q applies only to tcp and udp, not to proto %s", f, d.Proto)
+				return Desc{}, fmt.Errorf("field %q applies only to tcp and udp, not to %s", f, d.protoWhat())
 			}
 		}
 	}
-	if d.Proto == ProtoICMP {
+	if d.is(ProtoICMP) {
 		if !has("type") {
 			return Desc{}, errors.New(`missing field "type" (required for icmp)`)
 		}
 	} else {
 		for _, f := range []string{"type", "code", "inner"} {
 			if has(f) {
-				return Desc{}, fmt.Errorf("field %q applies only to icmp, not to proto %s", f, d.Proto)
+				return Desc{}, fmt.Errorf("field %q applies only to icmp, not to %s", f, d.protoWhat())
 			}
 		}
 	}
@@ -862,9 +950,11 @@ func ReadDescs(r io.Reader) ([]Desc, error) {
 // MarshalJSON writes d as one line of the packet format, fields in
 // packets.md's order, leaving out fields that do not apply to the
 // protocol and optional fields at their default (nil pointers, zero
-// values; ports always appear for tcp and udp, type for icmp). For
-// every d that Validate accepts, ParseDescLine of the result gives d
-// back (with "in" or "local" required as ParseDescLine requires).
+// values; ports always appear for tcp and udp, type for icmp). The
+// protocol is a name for tcp, udp and icmp and a number for the others
+// and for raw packets (Raw). For every d that Validate accepts,
+// ParseDescLine of the result gives d back (with "in" or "local"
+// required as ParseDescLine requires).
 func (d Desc) MarshalJSON() ([]byte, error) {
 	b := []byte{'{'}
 	field := func(name string, v any) {
@@ -887,8 +977,8 @@ func (d Desc) MarshalJSON() ([]byte, error) {
 	}
 	field("src", addrText(d.Src))
 	field("dst", addrText(d.Dst))
-	field("proto", protoJSON(d.Proto))
-	if hasPorts(d.Proto) || d.Sport != 0 || d.Dport != 0 {
+	field("proto", protoJSON(d.Proto, d.Raw))
+	if d.hasPorts() || d.Sport != 0 || d.Dport != 0 {
 		field("sport", d.Sport)
 		field("dport", d.Dport)
 	}
@@ -904,13 +994,14 @@ func (d Desc) MarshalJSON() ([]byte, error) {
 	if d.Window != nil {
 		field("window", *d.Window)
 	}
-	if d.Proto == ProtoICMP || d.Type != 0 {
+	if d.is(ProtoICMP) || d.Type != 0 {
 		field("type", d.Type)
 	}
 	if d.Code != 0 {
 		field("code", d.Code)
 	}
 	if in := d.Inner; in != nil {
+		// Never raw: an inner packet always has its ports.
 		sub := Desc{Src: in.Src, Dst: in.Dst, Proto: in.Proto, Sport: in.Sport, Dport: in.Dport}
 		j, _ := sub.MarshalJSON() // cannot fail: no Inner, In, pointers
 		if len(b) > 1 {
@@ -958,10 +1049,10 @@ func addrText(a netip.Addr) string {
 	return a.String()
 }
 
-// protoJSON is the names as strings and other protocols as numbers, as
-// packets.md writes them.
-func protoJSON(p Proto) any {
-	if p == ProtoTCP || p == ProtoUDP || p == ProtoICMP {
+// protoJSON is the names as strings and other protocols, and raw
+// packets of any protocol, as numbers, as packets.md writes them.
+func protoJSON(p Proto, raw bool) any {
+	if named(p) && !raw {
 		return p.String()
 	}
 	return uint8(p)

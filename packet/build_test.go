@@ -81,6 +81,103 @@ func TestBuildInnerTCP(t *testing.T) {
 	}
 }
 
+// A protocol written as a number is the IP header and len zero bytes,
+// whatever the protocol (packets.md), with no transport header or
+// checksum: a truncated or zeroed tcp, udp or icmp header. The expected
+// bytes were computed independently, as for packetsMDExamples.
+func TestBuildRaw(t *testing.T) {
+	tests := []struct {
+		line, hex string
+		want      Desc
+	}{
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":6,"len":8}`,
+			"4500001c000100004006149fcb007107c63364010000000000000000",
+			Desc{In: "eth0", Src: a1, Dst: a2, Proto: ProtoTCP, Raw: true, Len: 8}},
+		// 20 zero bytes: a tcp header with data offset 0.
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"6","len":20}`,
+			"450000280002000040061492cb007107c63364010000000000000000000000000000000000000000",
+			Desc{In: "eth0", Src: a1, Dst: a2, Proto: ProtoTCP, Raw: true, Len: 20}},
+		{`{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":17,"mf":true}`,
+			"450000140003200040116e8fc000020ac6336409",
+			Desc{In: "wlan0", Src: netip4("192.0.2.10"), Dst: netip4("198.51.100.9"), Proto: ProtoUDP, Raw: true, MF: true}},
+		{`{"in":"eth0","src":"198.51.100.9","dst":"198.51.100.1","proto":1,"len":7,"frag_off":3}`,
+			"4500001b000400034001266ac6336409c633640100000000000000",
+			Desc{In: "eth0", Src: netip4("198.51.100.9"), Dst: a2, Proto: ProtoICMP, Raw: true, Len: 7, FragOff: 3}},
+	}
+	for i, tt := range tests {
+		d, err := ParseDescLine([]byte(tt.line))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.line, err)
+		}
+		if !reflect.DeepEqual(d, tt.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.line, d, tt.want)
+		}
+		got, err := d.Build(i)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.line, err)
+		}
+		if want := mustHex(t, tt.hex); !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got % x\nwant % x", tt.line, got, want)
+		}
+		// Written back as a number, and read back the same.
+		out, _ := d.MarshalJSON()
+		if want := strings.Replace(tt.line, `"6"`, "6", 1); string(out) != want {
+			t.Errorf("MarshalJSON:\n got %s\nwant %s", out, want)
+		}
+		if back, err := ParseDescLine(out); err != nil || !reflect.DeepEqual(back, d) {
+			t.Errorf("%s: round trip %+v, %v", out, back, err)
+		}
+		if back, err := ParseShort(d.String()); err != nil || !reflect.DeepEqual(back, d) {
+			t.Errorf("%s: short form %q parses as %+v, %v", tt.line, d.String(), back, err)
+		}
+	}
+
+	// A name keeps its header; a number of another protocol has never
+	// had one, and is not "raw".
+	for line, want := range map[string]Desc{
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2}`: {In: "eth0", Src: a1, Dst: a2, Proto: ProtoTCP, Sport: 1, Dport: 2},
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":47,"len":1}`:                {In: "eth0", Src: a1, Dst: a2, Proto: 47, Len: 1},
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"47","len":1}`:              {In: "eth0", Src: a1, Dst: a2, Proto: 47, Len: 1},
+	} {
+		if d, err := ParseDescLine([]byte(line)); err != nil || !reflect.DeepEqual(d, want) {
+			t.Errorf("%s: %+v, %v", line, d, err)
+		}
+	}
+
+	// The decoder sees what the kernel would: a truncated or unreadable
+	// transport header.
+	for _, c := range []struct {
+		short          string
+		l4Fixed, l4OK  bool
+		total, l4Bytes int
+	}{
+		{"eth0 tcp(raw) 192.0.2.1 > 192.0.2.2", false, false, 20, 0},
+		{"eth0 6 192.0.2.1 > 192.0.2.2 len=19", false, false, 39, 19},
+		{"eth0 6 192.0.2.1 > 192.0.2.2 len=20", true, false, 40, 20}, // data offset 0
+		{"eth0 6 192.0.2.1 > 192.0.2.2 len=24", true, false, 44, 24},
+		{"eth0 udp(raw) 192.0.2.1 > 192.0.2.2 len=7", false, false, 27, 7},
+		{"eth0 17 192.0.2.1 > 192.0.2.2 len=8", true, true, 28, 8},
+		{"eth0 icmp(raw) 192.0.2.1 > 192.0.2.2 len=1", false, false, 21, 1},
+		{"eth0 1 192.0.2.1 > 192.0.2.2 len=8", true, true, 28, 8},
+		{"eth0 6 192.0.2.1 > 192.0.2.2 len=20 frag_off=1", false, false, 40, 20},
+	} {
+		b := mustBuild(t, c.short)
+		var p Packet
+		if err := p.Decode(b); err != nil {
+			t.Fatalf("%s: %v", c.short, err)
+		}
+		if p.L4Fixed != c.l4Fixed || p.L4OK != c.l4OK || p.TotalLen != c.total || len(p.L4) != c.l4Bytes {
+			t.Errorf("%s: L4Fixed %v L4OK %v total %d l4 %d", c.short, p.L4Fixed, p.L4OK, p.TotalLen, len(p.L4))
+		}
+		if p.SrcPort != 0 || p.DstPort != 0 || p.TCPFlags != 0 || p.TCPDoff != 0 && p.Proto == ProtoTCP {
+			t.Errorf("%s: not all zeros: %+v", c.short, p)
+		}
+		if !p.IPChecksumOK() {
+			t.Errorf("%s: bad IP checksum", c.short)
+		}
+	}
+}
+
 // Every field of Desc reaches the bytes where the format says.
 func TestBuildFields(t *testing.T) {
 	tests := []struct {
@@ -109,7 +206,6 @@ func TestBuildFields(t *testing.T) {
 		}},
 		{"eth0 255 192.0.2.1 > 192.0.2.2 len=0", func(p *Packet) bool { return p.Proto == 255 && p.TotalLen == 20 }},
 		{"eth0 0 192.0.2.1 > 192.0.2.2 len=1", func(p *Packet) bool { return p.Proto == 0 && p.TotalLen == 21 }},
-		{"eth0 6 192.0.2.1:1 > 192.0.2.2:2", func(p *Packet) bool { return p.Proto == 6 && p.L4OK && p.TotalLen == 40 }},
 	}
 	for _, tt := range tests {
 		b := mustBuild(t, tt.short)
@@ -168,6 +264,19 @@ func TestValidate(t *testing.T) {
 		{"long ifname", func(d *Desc) { d.In = "abcdefghijklmnop" }, "interface name"},
 		{"ifname slash", func(d *Desc) { d.In = "a/b" }, "interface name"},
 		{"flags on udp", func(d *Desc) { d.Proto = ProtoUDP; d.Flags = new(TCPFlags(0)) }, `"flags" applies only to tcp`},
+		{"raw tcp", func(d *Desc) { d.Raw, d.Sport, d.Dport, d.Len = true, 0, 0, 20 }, ""},
+		{"raw tcp max len", func(d *Desc) { d.Raw, d.Sport, d.Dport, d.Len = true, 0, 0, 65535-20 }, ""},
+		{"raw tcp too long", func(d *Desc) { d.Raw, d.Sport, d.Dport, d.Len = true, 0, 0, 65535-19 }, `"len": 65516 is too large (at most 65515`},
+		{"raw tcp ports", func(d *Desc) { d.Raw = true }, `"sport" applies only to tcp and udp, not to proto 6 written as a number (a raw packet`},
+		{"raw tcp dport", func(d *Desc) { d.Raw, d.Sport = true, 0 }, `"dport" applies only to tcp and udp, not to proto 6 written as a number`},
+		{"raw tcp flags", func(d *Desc) { d.Raw, d.Sport, d.Dport, d.Flags = true, 0, 0, new(TCPFlags(TCPSyn)) }, `"flags" applies only to tcp, not to proto 6 written as a number`},
+		{"raw tcp seq", func(d *Desc) { d.Raw, d.Sport, d.Dport, d.Seq = true, 0, 0, new(uint32(1)) }, `"seq" applies only to tcp, not to proto 6 written as a number`},
+		{"raw udp ports", func(d *Desc) { d.Proto, d.Raw = ProtoUDP, true }, `"sport" applies only to tcp and udp, not to proto 17 written as a number`},
+		{"raw icmp type", func(d *Desc) { d.Proto, d.Raw, d.Sport, d.Dport, d.Type = ProtoICMP, true, 0, 0, 8 }, `"type" applies only to icmp, not to proto 1 written as a number`},
+		{"raw icmp inner", func(d *Desc) {
+			*d = Desc{Src: a1, Dst: a2, Proto: ProtoICMP, Raw: true, Inner: &Inner{Src: a1, Dst: a2, Proto: ProtoUDP}}
+		}, `"inner" applies only to icmp errors, not to proto 1 written as a number`},
+		{"raw 47", func(d *Desc) { d.Proto, d.Raw, d.Sport, d.Dport = 47, true, 0, 0 }, `raw applies only to tcp, udp and icmp`},
 		{"ports on icmp", func(d *Desc) { d.Proto = ProtoICMP; d.Dport = 0 }, `"sport" applies only to tcp and udp`},
 		{"type on tcp", func(d *Desc) { d.Type = 3 }, `"type" applies only to icmp`},
 		{"inner on echo", func(d *Desc) {
@@ -222,8 +331,16 @@ func TestParseDescLine(t *testing.T) {
 		line string
 		want Desc
 	}{
-		{`{"local":true,"src":"198.51.100.1","dst":"203.0.113.7","proto":"17","sport":1,"dport":2}`,
-			Desc{Local: true, Src: a2, Dst: a1, Proto: ProtoUDP, Sport: 1, Dport: 2}},
+		// A number, even in a string, is a raw packet (no udp header).
+		{`{"local":true,"src":"198.51.100.1","dst":"203.0.113.7","proto":"17","len":2}`,
+			Desc{Local: true, Src: a2, Dst: a1, Proto: ProtoUDP, Raw: true, Len: 2}},
+		{`{"local":true,"src":"198.51.100.1","dst":"203.0.113.7","proto":6}`,
+			Desc{Local: true, Src: a2, Dst: a1, Proto: ProtoTCP, Raw: true}},
+		// An inner packet always has its ports: 17 there is udp.
+		{`{"in":"eth0","src":"198.51.100.1","dst":"203.0.113.7","proto":"icmp","type":3,` +
+			`"inner":{"src":"203.0.113.7","dst":"198.51.100.1","proto":17,"sport":1,"dport":2}}`,
+			Desc{In: "eth0", Src: a2, Dst: a1, Proto: ProtoICMP, Type: 3,
+				Inner: &Inner{Src: a1, Dst: a2, Proto: ProtoUDP, Sport: 1, Dport: 2}}},
 		{`{"in":"eth0","src":"198.51.100.1","dst":"203.0.113.7","proto":47,"len":9}`,
 			Desc{In: "eth0", Src: a2, Dst: a1, Proto: 47, Len: 9}},
 		{` { "in" : "eth0", "src":"198.51.100.1", "dst":"203.0.113.7", "proto":"icmp", "type":0, "seq":null } `,
@@ -281,6 +398,14 @@ func TestParseDescLineErrors(t *testing.T) {
 		{`{"in":"eth0","src":"2001:db8::1","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2}`, `field "src": 2001:db8::1 is not IPv4`},
 		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"sctp"}`, `field "proto": protocol "sctp": want tcp, udp, icmp or a number 0-255`},
 		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":256}`, `field "proto": protocol "256"`},
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp(raw)"}`, `field "proto": protocol "tcp(raw)"`},
+		{`{"local":true,"src":"198.51.100.1","dst":"203.0.113.7","proto":"17","sport":1,"dport":2}`,
+			`field "sport" applies only to tcp and udp, not to proto 17 written as a number (a raw packet: the IP header and len zero bytes; "udp" gives a udp header)`},
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":6,"sport":0}`, `field "sport" applies only to tcp and udp, not to proto 6 written as a number`},
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":6,"flags":"S"}`, `field "flags" applies only to tcp, not to proto 6 written as a number`},
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":6,"window":1}`, `field "window" applies only to tcp, not to proto 6`},
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":1,"type":8}`, `field "type" applies only to icmp, not to proto 1 written as a number`},
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":1,"code":0}`, `field "code" applies only to icmp, not to proto 1 written as a number`},
 		{`{` + tcp + `} {}`, `unexpected data after the JSON object`},
 		{`{` + tcp, `invalid JSON: unexpected end of line`},
 		{`[1]`, `want a JSON object`},

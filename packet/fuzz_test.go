@@ -22,6 +22,8 @@ func FuzzDecode(f *testing.F) {
 		"eth0 icmp 203.0.113.80 > 198.51.100.1 3/3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434",
 		"eth0 tcp 203.0.113.7:1 > 198.51.100.1:2 S frag_off=3 mf",
 		"eth0 47 203.0.113.7 > 198.51.100.1 len=3",
+		"eth0 tcp(raw) 203.0.113.7 > 198.51.100.1 len=20",
+		"eth0 6 203.0.113.7 > 198.51.100.1 len=7 mf",
 	} {
 		f.Add(mustBuild(f, s))
 	}
@@ -124,6 +126,9 @@ func FuzzParseShort(f *testing.F) {
 		"",
 		">",
 		"6 6 1.2.3.4:1 > 1.2.3.5:2",
+		"6 6 1.2.3.4 > 1.2.3.5 len=20",
+		"eth0 udp(raw) 1.2.3.4 > 1.2.3.5 len=8 frag_off=1",
+		"local icmp(raw) 1.2.3.4 > 1.2.3.5",
 	} {
 		f.Add(s)
 	}
@@ -165,7 +170,11 @@ func FuzzParseDescLine(f *testing.F) {
 	for _, s := range []string{
 		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2,"flags":"","seq":0,"ttl":0,"id":0,"window":0,"ack":0}`,
 		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"47","len":3,"tos":255,"df":true,"mf":true,"frag_off":8191}`,
-		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":6,"sport":1,"dport":2,"src_mac":"02:00:00:00:01:01","delay_ms":5}`,
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2,"src_mac":"02:00:00:00:01:01","delay_ms":5}`,
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":6,"len":20,"src_mac":"02:00:00:00:01:01","delay_ms":5}`,
+		`{"local":true,"src":"203.0.113.7","dst":"198.51.100.1","proto":"17","len":7,"mf":true}`,
+		`{"in":"wlan0","src":"203.0.113.7","dst":"198.51.100.1","proto":1,"frag_off":2}`,
+		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"icmp","type":3,"inner":{"src":"1.2.3.4","dst":"1.2.3.5","proto":6,"sport":1,"dport":2}}`,
 		`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2,"sport":3}`,
 		`{"in":"eth0"} trailing`,
 		`{"inner":{"inner":1}}`,
@@ -218,6 +227,13 @@ func checkDesc(t *testing.T, d Desc) {
 	}
 	if !p.IPChecksumOK() {
 		t.Fatal("built packet has a bad IP checksum")
+	}
+	if d.Raw || !named(d.Proto) {
+		// The IP header and len zero bytes, nothing else.
+		if p.HdrLen != 20 || len(p.L4) != d.Len || bytes.Count(p.L4, []byte{0}) != d.Len {
+			t.Fatalf("raw packet: %d-byte header and % x, want 20 and %d zeros", p.HdrLen, p.L4, d.Len)
+		}
+		return
 	}
 	if d.FragOff == 0 && !d.MF {
 		if !p.L4OK || !p.L4ChecksumOK() {

@@ -91,6 +91,12 @@ func (p *shortParser) next(want string) (string, error) {
 //	eth0 icmp 198.51.100.9 > 198.51.100.1 echo-request delay_ms=1000
 //	eth0 icmp 203.0.113.80 > 198.51.100.1 type 3 code 3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434
 //	local tcp 198.51.100.1:22 > 203.0.113.7:40000 SA
+//	eth0 tcp(raw) 203.0.113.7 > 198.51.100.1 len=8
+//
+// As in the JSON form, a protocol written as a number is a raw packet
+// (Desc.Raw): the IP header and len zero bytes, no ports, no transport
+// header. "6", "17" and "1" may also be written "tcp(raw)", "udp(raw)"
+// and "icmp(raw)", which is how String writes them.
 //
 // The words after the destination, in any order:
 //
@@ -122,7 +128,7 @@ func ParseShort(s string) (Desc, error) {
 	// A protocol is always followed by an address, never by another
 	// protocol, which tells "tcp 1.2.3.4 ..." from "6 tcp ..." (an
 	// interface named 6).
-	if _, err := ParseProto(p.ws[0].s); err != nil || (len(p.ws) > 1 && isProtoWord(p.ws[1].s)) {
+	if !isProtoWord(p.ws[0].s) || (len(p.ws) > 1 && isProtoWord(p.ws[1].s)) {
 		w := p.ws[0].s
 		if w == "local" {
 			d.Local = true
@@ -139,11 +145,11 @@ func ParseShort(s string) (Desc, error) {
 	if err != nil {
 		return Desc{}, err
 	}
-	if d.Proto, err = ParseProto(w); err != nil {
+	if d.Proto, d.Raw, err = parseProtoWord(w); err != nil {
 		return Desc{}, p.errAt(protoAt, "%v", err)
 	}
-	ports := hasPorts(d.Proto)
-	if d.Src, d.Sport, err = p.endpoint("source", ports, d.Proto); err != nil {
+	ports := d.hasPorts()
+	if d.Src, d.Sport, err = p.endpoint("source", ports, d.protoWord()); err != nil {
 		return Desc{}, err
 	}
 	if w, err := p.next(`">" between source and destination`); err != nil {
@@ -151,7 +157,7 @@ func ParseShort(s string) (Desc, error) {
 	} else if w != ">" {
 		return Desc{}, p.errAt(p.i-1, `want ">" between source and destination`)
 	}
-	if d.Dst, d.Dport, err = p.endpoint("destination", ports, d.Proto); err != nil {
+	if d.Dst, d.Dport, err = p.endpoint("destination", ports, d.protoWord()); err != nil {
 		return Desc{}, err
 	}
 
@@ -202,7 +208,7 @@ func ParseShort(s string) (Desc, error) {
 			if err := d.setKey(w, v); err != nil {
 				return Desc{}, p.errAt(vAt, "%v", err)
 			}
-		case d.Proto == ProtoTCP && (w == "none" || isFlagWord(w)):
+		case d.is(ProtoTCP) && (w == "none" || isFlagWord(w)):
 			if err := once(at, "flags"); err != nil {
 				return Desc{}, err
 			}
@@ -212,7 +218,7 @@ func ParseShort(s string) (Desc, error) {
 			if err := d.setKey("flags", w); err != nil {
 				return Desc{}, p.errAt(at, "%v", err)
 			}
-		case d.Proto == ProtoICMP:
+		case d.is(ProtoICMP):
 			t, c, ok := parseICMPWord(w)
 			if !ok {
 				return Desc{}, p.errAt(at, "unexpected word: want an icmp type (type N, N/M or a name such as echo-request), inner ..., df, mf or KEY=VALUE")
@@ -226,13 +232,13 @@ func ParseShort(s string) (Desc, error) {
 			d.Type, d.Code = t, c
 		default:
 			want := "df, mf or KEY=VALUE"
-			if d.Proto == ProtoTCP {
+			if d.is(ProtoTCP) {
 				want = "tcp flags (letters from FSRPAUEC, or none), " + want
 			}
 			return Desc{}, p.errAt(at, "unexpected word: want %s", want)
 		}
 	}
-	if d.Proto == ProtoICMP && !seen["type"] {
+	if d.is(ProtoICMP) && !seen["type"] {
 		return Desc{}, p.errAt(len(p.ws), "icmp needs a type: add e.g. \"type 8\", \"3/3\" or \"echo-request\"")
 	}
 	if err := d.Validate(); err != nil {
@@ -242,8 +248,23 @@ func ParseShort(s string) (Desc, error) {
 }
 
 func isProtoWord(s string) bool {
-	_, err := ParseProto(s)
+	_, _, err := parseProtoWord(s)
 	return err == nil
+}
+
+// parseProtoWord parses a protocol as the short form writes it: what
+// ParseProto takes, or "tcp(raw)", "udp(raw)", "icmp(raw)". raw reports
+// a raw packet (Desc.Raw): 6, 17 or 1 written as a number or with
+// "(raw)".
+func parseProtoWord(s string) (p Proto, raw bool, err error) {
+	if name, ok := strings.CutSuffix(s, "(raw)"); ok {
+		if p, number, err := parseProtoNumber(name); err == nil && !number {
+			return p, true, nil
+		}
+		return 0, false, fmt.Errorf("protocol %q: only tcp, udp and icmp have a raw form (other protocols are always raw)", s)
+	}
+	p, number, err := parseProtoNumber(s)
+	return p, number && named(p), err
 }
 
 func isFlagWord(s string) bool {
@@ -258,8 +279,8 @@ func isFlagWord(s string) bool {
 	return true
 }
 
-// endpoint parses ADDR or ADDR:PORT.
-func (p *shortParser) endpoint(what string, ports bool, proto Proto) (netip.Addr, uint16, error) {
+// endpoint parses ADDR or ADDR:PORT; proto names the protocol in errors.
+func (p *shortParser) endpoint(what string, ports bool, proto string) (netip.Addr, uint16, error) {
 	at := p.i
 	w, err := p.next(what + " address")
 	if err != nil {
@@ -301,7 +322,7 @@ func (p *shortParser) inner() (*Inner, error) {
 		return nil, p.errAt(at, "inner protocol: want tcp or udp")
 	}
 	in := &Inner{Proto: pr}
-	if in.Src, in.Sport, err = p.endpoint("inner source", true, pr); err != nil {
+	if in.Src, in.Sport, err = p.endpoint("inner source", true, pr.String()); err != nil {
 		return nil, err
 	}
 	if w, err := p.next(`">" between inner source and destination`); err != nil {
@@ -309,7 +330,7 @@ func (p *shortParser) inner() (*Inner, error) {
 	} else if w != ">" {
 		return nil, p.errAt(p.i-1, `want ">" between inner source and destination`)
 	}
-	if in.Dst, in.Dport, err = p.endpoint("inner destination", true, pr); err != nil {
+	if in.Dst, in.Dport, err = p.endpoint("inner destination", true, pr.String()); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -475,7 +496,8 @@ func parseICMPWord(w string) (typ, code uint8, ok bool) {
 // for every d that Validate accepts, except for interface names the form
 // cannot carry ("local", and names with '>', which the kernel allows but
 // which read as the keyword and the arrow): the interface ("local", or nothing
-// when neither is set), protocol, endpoints, then tcp flags (only when
+// when neither is set), protocol ("tcp(raw)", "udp(raw)" or "icmp(raw)"
+// for a raw packet), endpoints, then tcp flags (only when
 // Flags is set; "none" for no flag), the icmp type as "type N" with
 // " code M" when M is not 0, inner, and KEY=VALUE (df, mf as bare words)
 // for every other field that is set, in packets.md's order. An invalid d
@@ -489,13 +511,13 @@ func (d Desc) String() string {
 		b.WriteString(d.In)
 		b.WriteByte(' ')
 	}
-	b.WriteString(d.Proto.String())
+	b.WriteString(d.protoWord())
 	b.WriteByte(' ')
-	writeEndpoint(&b, d.Src, d.Sport, hasPorts(d.Proto) || d.Sport != 0)
+	writeEndpoint(&b, d.Src, d.Sport, d.hasPorts() || d.Sport != 0)
 	b.WriteString(" > ")
-	writeEndpoint(&b, d.Dst, d.Dport, hasPorts(d.Proto) || d.Dport != 0)
+	writeEndpoint(&b, d.Dst, d.Dport, d.hasPorts() || d.Dport != 0)
 	if d.Flags != nil {
-		if d.Proto == ProtoTCP {
+		if d.is(ProtoTCP) {
 			b.WriteByte(' ')
 			if *d.Flags == 0 {
 				b.WriteString("none")
@@ -516,7 +538,7 @@ func (d Desc) String() string {
 	if d.Window != nil {
 		kv("window", *d.Window)
 	}
-	if d.Proto == ProtoICMP || d.Type != 0 {
+	if d.is(ProtoICMP) || d.Type != 0 {
 		fmt.Fprintf(&b, " type %d", d.Type)
 	}
 	if d.Code != 0 {

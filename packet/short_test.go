@@ -48,8 +48,19 @@ func TestParseShort(t *testing.T) {
 		// never followed by another protocol.
 		{"6 tcp 203.0.113.7:1 > 198.51.100.1:2",
 			Desc{In: "6", Src: b1, Dst: b2, Proto: ProtoTCP, Sport: 1, Dport: 2}},
-		{"6 203.0.113.7:1 > 198.51.100.1:2",
-			Desc{Src: b1, Dst: b2, Proto: ProtoTCP, Sport: 1, Dport: 2}},
+		// A number is a raw packet (packets.md): no header, no ports.
+		{"6 203.0.113.7 > 198.51.100.1",
+			Desc{Src: b1, Dst: b2, Proto: ProtoTCP, Raw: true}},
+		{"6 6 203.0.113.7 > 198.51.100.1 len=19",
+			Desc{In: "6", Src: b1, Dst: b2, Proto: ProtoTCP, Raw: true, Len: 19}},
+		{"eth0 tcp(raw) 203.0.113.7 > 198.51.100.1 len=20 mf",
+			Desc{In: "eth0", Src: b1, Dst: b2, Proto: ProtoTCP, Raw: true, Len: 20, MF: true}},
+		{"tcp(raw) 203.0.113.7 > 198.51.100.1",
+			Desc{Src: b1, Dst: b2, Proto: ProtoTCP, Raw: true}},
+		{"local 17 203.0.113.7 > 198.51.100.1 len=7",
+			Desc{Local: true, Src: b1, Dst: b2, Proto: ProtoUDP, Raw: true, Len: 7}},
+		{"wlan0 icmp(raw) 203.0.113.7 > 198.51.100.1 frag_off=1",
+			Desc{In: "wlan0", Src: b1, Dst: b2, Proto: ProtoICMP, Raw: true, FragOff: 1}},
 	}
 	for _, tt := range tests {
 		d, err := ParseShort(tt.in)
@@ -99,6 +110,12 @@ func TestParseShortErrors(t *testing.T) {
 		{"eth0 icmp 1.2.3.4 > 1.2.3.5 8/0 inner udp 1.2.3.5:1 > 1.2.3.4:2", `not to type 8`},
 		{"a/b tcp 1.2.3.4:1 > 1.2.3.5:2", `word 1 "a/b" (column 1): interface name "a/b"`},
 		{"eth0 tcp 1.2.3.4:1 > 1.2.3.5:2 len=65500", `"len": 65500 is too large`},
+		{"6 203.0.113.7:1 > 198.51.100.1:2", `word 2 "203.0.113.7:1" (column 3): source: tcp(raw) has no ports`},
+		{"eth0 tcp(raw) 1.2.3.4 > 1.2.3.5 S", `word 6 "S" (column 33): unexpected word: want df, mf or KEY=VALUE`},
+		{"eth0 6 1.2.3.4 > 1.2.3.5 flags=S", `"flags" applies only to tcp, not to proto 6 written as a number`},
+		{"eth0 1 1.2.3.4 > 1.2.3.5 8/0", `unexpected word: want df, mf or KEY=VALUE`},
+		{"eth0 icmp(raw) 1.2.3.4 > 1.2.3.5 type 8", `"type" applies only to icmp, not to proto 1 written as a number`},
+		{"eth0 47(raw) 1.2.3.4 > 1.2.3.5", `protocol "47(raw)": only tcp, udp and icmp have a raw form`},
 	}
 	for _, tt := range tests {
 		_, err := ParseShort(tt.in)
@@ -125,6 +142,9 @@ func TestShortStringRoundTrip(t *testing.T) {
 		"eth0 icmp 203.0.113.80 > 198.51.100.1 type 3 code 3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434",
 		"eth0 47 203.0.113.7 > 198.51.100.1 len=4",
 		"eth0 0 203.0.113.7 > 198.51.100.1",
+		"eth0 tcp(raw) 203.0.113.7 > 198.51.100.1 len=20",
+		"local udp(raw) 198.51.100.1 > 203.0.113.7 len=7 mf",
+		"wlan0 icmp(raw) 192.0.2.10 > 198.51.100.1 frag_off=3",
 	}
 	for _, in := range inputs {
 		d, err := ParseShort(in)

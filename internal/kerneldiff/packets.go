@@ -265,10 +265,54 @@ func (g *packetGen) fragments() {
 	g.add(later)
 }
 
+// truncatedLens are the lengths a truncated header gets: nothing; too
+// short for the ports (below 4), for a udp or icmp header or the 8 bytes
+// the kernel's port readers want (below 8); exactly 8 (a udp header of
+// length 0, an icmp header with a bad checksum); too short for a tcp
+// header (below 20); 20 and 24 zero bytes (a tcp header with data offset
+// 0, which conntrack calls INVALID and tcp_v4_rcv drops).
+var truncatedLens = []int{0, 1, 3, 4, 7, 8, 12, 13, 14, 19, 20, 24}
+
+// truncated adds a tcp, udp or icmp packet whose transport header is
+// truncated or zeroed: a raw packet (packet.Desc.Raw) of protocol 6, 17
+// or 1, whose IP header is followed by len zero bytes and nothing else.
+// It arrives on eth0 or wlan0, to a forwarded or a local destination, or
+// is sent by the host; arriving ones are sometimes a first fragment
+// (mf, which the kernel's defrag keeps waiting, or discards when it is
+// shorter than 8 bytes) or a later fragment.
+func (g *packetGen) truncated() {
+	r := g.r
+	d := g.base()
+	// Only the origin, the addresses, ttl and tos of base stay.
+	d = packet.Desc{In: d.In, Local: d.Local, Src: d.Src, Dst: d.Dst, TTL: d.TTL, TOS: d.TOS}
+	d.Proto = pick(r, []packet.Proto{packet.ProtoTCP, packet.ProtoTCP, packet.ProtoUDP, packet.ProtoICMP})
+	d.Raw = true
+	d.Len = pick(r, truncatedLens)
+	if d.Local {
+		g.add(d)
+		return
+	}
+	switch r.IntN(4) {
+	case 0: // a first fragment
+		d.MF = true
+		d.ID = ptr(uint16(5000 + r.IntN(1000)))
+	case 1: // a later fragment, the last or not
+		d.ID = ptr(uint16(5000 + r.IntN(1000)))
+		d.FragOff = uint16(1 + r.IntN(3))
+		d.MF = r.IntN(2) == 0
+	}
+	g.add(d)
+}
+
 // genPackets makes about n packets aimed at a ruleset's values.
 func genPackets(r *rand.Rand, a *aims, n int) []Packet {
 	g := &packetGen{r: r, a: a, sport: uint16(30000 + r.IntN(1000))}
 	for len(g.out) < n {
+		// About 3% of the packets are truncated headers.
+		if r.IntN(16) == 0 {
+			g.truncated()
+			continue
+		}
 		switch k := r.IntN(20); {
 		case k < 10:
 			g.add(g.base())
@@ -280,7 +324,9 @@ func genPackets(r *rand.Rand, a *aims, n int) []Packet {
 			// An ICMP error about an earlier packet, late.
 			if len(g.out) > 0 {
 				of := r.IntN(len(g.out))
-				if g.out[of].Answer == answerNone {
+				// Not about a truncated header: it has no ports to
+				// quote.
+				if g.out[of].Answer == answerNone && !g.out[of].Desc.Raw {
 					g.answer(of, answerICMP, packet.Desc{Proto: packet.ProtoICMP, Type: 3, Code: 1})
 				}
 			}
