@@ -769,11 +769,25 @@ type hashlimitMatcher struct {
 
 // Match implements Matcher: hashlimit_mt_common. A packet whose group
 // cannot be formed (ports unreadable) or that would need a new entry in
-// a full table is dropped by the kernel (hotdrop); ipsift's Ctx has no
-// way to say so yet, so the packet just does not match.
+// a full table does not match, and Hotdrop then says the kernel drops it.
 func (h *hashlimitMatcher) Match(c *Ctx) bool {
 	_, r := h.match(c)
 	return r
+}
+
+// Hotdrop is asked after Match said no: hashlimit_mt_common sets hotdrop
+// for a packet whose group cannot be formed (hashlimit_init_dst finds
+// fewer than 4 bytes of ports, a later fragment included) and for one
+// that needs a new entry in a full table. It changes nothing.
+func (h *hashlimitMatcher) Hotdrop(c *Ctx) bool {
+	k, ok := h.t.key(c)
+	if !ok {
+		return true
+	}
+	h.t.mu.Lock()
+	defer h.t.mu.Unlock()
+	_, found := h.t.index[k]
+	return !found && uint32(len(h.t.index)) >= h.t.cfg.max
 }
 
 // hlOutcome says why a packet matched or not, for Explain.
