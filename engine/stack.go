@@ -27,8 +27,8 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	var answer []byte
 	switch pk.Proto {
 	case packet.ProtoTCP:
-		if !pk.L4OK {
-			return
+		if !pk.L4OK || !transportChecksumOK(pk, false) {
+			return // tcp_v4_rcv: csum_error, no RST
 		}
 		if st.Listening[host.Socket{Proto: packet.ProtoTCP, Port: pk.DstPort}] {
 			if pk.TCPFlags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) == packet.TCPSyn {
@@ -39,6 +39,13 @@ func (e *Engine) hostStack(p *Program, s *State) {
 		answer = ext.BuildReset(c)
 	case packet.ProtoUDP:
 		if !pk.L4OK || st.Listening[host.Socket{Proto: packet.ProtoUDP, Port: pk.DstPort}] {
+			return
+		}
+		// __udp4_lib_rcv drops a datagram whose length field is below 8
+		// or beyond the packet (short_packet) or whose checksum, when it
+		// has one, is wrong (csum_error): no port unreachable for those.
+		l4 := pk.Data[pk.HdrLen:pk.TotalLen]
+		if ulen := int(l4[4])<<8 | int(l4[5]); ulen < 8 || ulen > len(l4) || !transportChecksumOK(pk, true) {
 			return
 		}
 		answer = ext.BuildUnreach(c, 3)
@@ -58,6 +65,16 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	s.hostReplying = true
 	e.sendReply(p, s, s.hostBuf, replyOrigin{}, false)
 	s.hostReplying = false
+}
+
+// transportChecksumOK verifies a delivered TCP or UDP packet's checksum
+// over its pseudo-header; a UDP checksum of 0 means none (optional).
+func transportChecksumOK(pk *packet.Packet, udp bool) bool {
+	l4 := pk.Data[pk.HdrLen:pk.TotalLen]
+	if udp && l4[6] == 0 && l4[7] == 0 {
+		return true
+	}
+	return ext.Checksum(l4, ext.PseudoSum(pk.Src, pk.Dst, pk.Proto, len(l4))) == 0
 }
 
 // echoReply is the host's answer to an echo request: the same id,
