@@ -206,8 +206,9 @@ func NewState() *State {
 
 // replyOrigin is the connection an answer is attached to.
 type replyOrigin struct {
-	entry *conntrack.Entry
-	reply bool
+	entry     *conntrack.Entry
+	reply     bool
+	untracked bool // the packet answered was untracked (NOTRACK)
 }
 
 // maxReplies bounds the answers one packet can cause, answers to
@@ -225,7 +226,7 @@ func (s *State) emit(b []byte) {
 		s.origins = append(s.origins, replyOrigin{})
 	}
 	s.replies[s.nreply] = append(s.replies[s.nreply][:0], b...)
-	s.origins[s.nreply] = replyOrigin{entry: s.entry, reply: s.reply}
+	s.origins[s.nreply] = replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
 	s.nreply++
 }
 
@@ -290,7 +291,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	e.sendReplies(p, s)
 	if s.hostPending {
 		s.hostReplying = true
-		e.sendReply(p, s, s.hostBuf, replyOrigin{entry: s.entry, reply: s.reply}, true)
+		e.sendReply(p, s, s.hostBuf, replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}, true)
 		s.hostReplying = false
 		e.sendReplies(p, s)
 	}
@@ -786,6 +787,11 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin
 			st, dir := o.Attach(origin.reply)
 			s.ctx.CT, s.ctx.Conn = st, o.Conn(dir)
 			s.entry, s.reply, s.attached = o, dir, true
+		} else if attached && origin.untracked {
+			// nf_ct_attach to an untracked packet: RELATED without a
+			// connection, which NOTRACK leaves alone and conntrack
+			// then tracks like a packet of its own.
+			s.ctx.Nfct = true
 		}
 		s.note("reply " + s.pkt.Summary())
 		e.output(p, s, &s.Result.ReplyHits)

@@ -170,6 +170,11 @@ type Ctx struct {
 	// untracked or invalid).
 	CT   CTState
 	Conn Conn
+	// Nfct says the packet carries conntrack information without an
+	// entry: an answer attached to an untracked packet (nf_ct_attach
+	// gives it RELATED with no connection). CT --notrack leaves such a
+	// packet alone, as it does one with an entry.
+	Nfct bool
 	// Conns is the connection table itself, for matches that look up
 	// connections other than the packet's (connlimit); nil without one.
 	Conns ConnTable

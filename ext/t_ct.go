@@ -242,8 +242,8 @@ func (t *ctTarget) Print(b *strings.Builder, numeric bool) {
 func (t *ctTarget) Compile(c *Compiler) (Action, error) {
 	if t.notrack {
 		return ActionFunc(func(c *Ctx) Verdict {
-			if c.Conn == nil {
-				c.CT = CTUntracked
+			if c.Conn == nil && !c.Nfct {
+				c.CT = CTUntracked // notrack_tg: not for a packet seen before
 			}
 			return Continue
 		}), nil
