@@ -557,6 +557,9 @@ func resolve(p Packet, pkts []Packet, sent []packet.Desc, kout [][]sim.Out) (pac
 		return d, false
 	}
 	j := sent[p.Of]
+	if j.Raw {
+		return d, false // no ports to answer to
+	}
 	src, dst, sport, dport := j.Dst, j.Src, j.Dport, j.Sport
 	in := ""
 	var left *sim.Out
@@ -628,7 +631,7 @@ func ifaceFor(a netip.Addr) string {
 // kernel's choosing: the source port changed (with the address, or
 // alone on a clash; the destination may have been rewritten too).
 func natPort(o sim.Out, d packet.Desc) bool {
-	return o.Sport != nil && *o.Sport != d.Sport &&
+	return o.Sport != nil && *o.Sport != d.Sport && !d.Raw &&
 		(d.Proto == packet.ProtoTCP || d.Proto == packet.ProtoUDP)
 }
 

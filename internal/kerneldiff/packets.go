@@ -20,14 +20,6 @@ var (
 	baseFlags  = []string{"S", "S", "SA", "A", "R", "RA", "F", "FA", "PA", "", "SF", "FPU", "SR"}
 )
 
-func mustAddrs(ss []string) []netip.Addr {
-	out := make([]netip.Addr, len(ss))
-	for i, s := range ss {
-		out[i] = netip.MustParseAddr(s)
-	}
-	return out
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // packetGen makes packets for one ruleset.
