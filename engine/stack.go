@@ -53,6 +53,9 @@ func (e *Engine) hostStack(p *Program, s *State) {
 		if pk.L4OK && pk.ICMPType == 8 && !st.EchoIgnoreAll {
 			answer = echoReply(pk)
 		}
+		if pk.L4OK && pk.ICMPType == 13 && timestampAnswered(e.Host, pk) {
+			answer = timestampReply(pk, s.ctx.Now)
+		}
 	default:
 		if !knownProtos[pk.Proto] {
 			answer = ext.BuildUnreach(c, 2)
@@ -75,6 +78,49 @@ func transportChecksumOK(pk *packet.Packet, udp bool) bool {
 		return true
 	}
 	return ext.Checksum(l4, ext.PseudoSum(pk.Src, pk.Dst, pk.Proto, len(l4))) == 0
+}
+
+// timestampAnswered reports whether icmp_rcv hands a timestamp request
+// to icmp_timestamp and that answers it: a valid ICMP checksum, not
+// sent to a broadcast or multicast address (icmp_echo_ignore_broadcasts
+// is on by default), and at least the 4 bytes of the originate
+// timestamp after the header.
+func timestampAnswered(h *host.Host, pk *packet.Packet) bool {
+	l4 := pk.Data[pk.HdrLen:pk.TotalLen]
+	if len(l4) < 8+4 || packet.Checksum(l4) != 0 {
+		return false
+	}
+	t := h.AddrType(pk.Dst, "")
+	return t != host.RTNBroadcast && t != host.RTNMulticast
+}
+
+// timestampReply is icmp_timestamp's answer: the request's header as a
+// timestamp reply, its originate timestamp, then the receive and transmit
+// timestamps, both the engine clock in milliseconds since midnight UT.
+func timestampReply(pk *packet.Packet, now int64) []byte {
+	l4 := pk.Data[pk.HdrLen:pk.TotalLen]
+	b := make([]byte, 20+8+12)
+	b[0], b[8], b[9] = 0x45, 64, packet.ProtoICMP
+	n := len(b)
+	b[2], b[3] = byte(n>>8), byte(n)
+	src, dst := pk.Dst.As4(), pk.Src.As4()
+	copy(b[12:], src[:])
+	copy(b[16:], dst[:])
+	copy(b[20:28], l4[:8])
+	b[20], b[21] = 14, 0 // timestamp reply
+	copy(b[28:32], l4[8:12])
+	ms := uint32(now / 1_000_000 % 86_400_000)
+	for _, off := range []int{32, 36} {
+		b[off], b[off+1], b[off+2], b[off+3] = byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	}
+	b[22], b[23] = 0, 0
+	ck := packet.Checksum(b[20:])
+	b[22], b[23] = byte(ck>>8), byte(ck)
+	var hp packet.Packet
+	if hp.Decode(b) == nil {
+		hp.FixChecksums()
+	}
+	return b
 }
 
 // echoReply is the host's answer to an echo request: the same id,

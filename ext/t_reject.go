@@ -216,7 +216,19 @@ func l4ChecksumOK(c *Ctx, p *packet.Packet, l4 []byte) bool {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		return Checksum(l4, PseudoSum(p.Src, p.Dst, p.Proto, len(l4))) == 0
 	}
-	return Checksum(l4, 0) == 0
+	// nf_ip_checksum sums these from the IP header on (whose own valid
+	// checksum adds nothing in one's complement), so data that sums to
+	// +0, all zero bytes, passes as well.
+	return Checksum(l4, 0) == 0 || allZero(l4)
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // BuildReset returns the TCP RST the kernel's REJECT --reject-with
