@@ -324,14 +324,7 @@ func (q *fragQueue) reassemble() ([]byte, int, []int) {
 		whole[6] = 0x40 // DF
 	}
 	whole[10], whole[11] = 0, 0
-	var sum uint32
-	for i := 0; i+1 < hl; i += 2 {
-		sum += uint32(whole[i])<<8 | uint32(whole[i+1])
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	cs := ^uint16(sum)
+	cs := packet.Checksum(whole[:hl])
 	whole[10], whole[11] = byte(cs>>8), byte(cs)
 	return whole, max(q.maxSize, q.maxDFSize), sizes
 }
@@ -380,14 +373,7 @@ func setFragment(f []byte, off int, mf bool, df byte) {
 	}
 	f[6], f[7] = flags|byte(fo>>8)&0x1f, byte(fo)
 	f[10], f[11] = 0, 0
-	var sum uint32
-	for i := 0; i+1 < hl; i += 2 {
-		sum += uint32(f[i])<<8 | uint32(f[i+1])
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	cs := ^uint16(sum)
+	cs := packet.Checksum(f[:hl])
 	f[10], f[11] = byte(cs>>8), byte(cs)
 }
 

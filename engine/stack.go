@@ -99,43 +99,37 @@ func timestampAnswered(h *host.Host, pk *packet.Packet) bool {
 // timestamps, both the engine clock in milliseconds since midnight UT.
 func timestampReply(pk *packet.Packet, now int64) []byte {
 	l4 := pk.Data[pk.HdrLen:pk.TotalLen]
-	b := make([]byte, 20+8+12)
-	b[0], b[8], b[9] = 0x45, 64, packet.ProtoICMP
-	n := len(b)
-	b[2], b[3] = byte(n>>8), byte(n)
-	src, dst := pk.Dst.As4(), pk.Src.As4()
-	copy(b[12:], src[:])
-	copy(b[16:], dst[:])
-	copy(b[20:28], l4[:8])
-	b[20], b[21] = 14, 0 // timestamp reply
-	copy(b[28:32], l4[8:12])
 	ms := uint32(now / 1_000_000 % 86_400_000)
-	for _, off := range []int{32, 36} {
-		b[off], b[off+1], b[off+2], b[off+3] = byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	icmp := make([]byte, 8+12)
+	copy(icmp, l4[:8])
+	icmp[0], icmp[1] = 14, 0 // timestamp reply
+	copy(icmp[8:12], l4[8:12])
+	for _, off := range []int{12, 16} {
+		icmp[off], icmp[off+1], icmp[off+2], icmp[off+3] = byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 	}
-	b[22], b[23] = 0, 0
-	ck := packet.Checksum(b[20:])
-	b[22], b[23] = byte(ck>>8), byte(ck)
-	var hp packet.Packet
-	if hp.Decode(b) == nil {
-		hp.FixChecksums()
-	}
-	return b
+	return icmpReply(pk, icmp)
 }
 
 // echoReply is the host's answer to an echo request: the same id,
 // sequence and data back, from the address asked.
 func echoReply(pk *packet.Packet) []byte {
-	l4 := pk.Data[pk.HdrLen:pk.TotalLen]
-	b := make([]byte, 20+len(l4))
+	icmp := append([]byte(nil), pk.Data[pk.HdrLen:pk.TotalLen]...)
+	icmp[0] = 0 // echo reply
+	return icmpReply(pk, icmp)
+}
+
+// icmpReply wraps icmp (its checksum still to compute) in the IP header
+// of icmp_reply's answer to pk: from the address asked, back to the
+// sender, TTL 64.
+func icmpReply(pk *packet.Packet, icmp []byte) []byte {
+	b := make([]byte, 20+len(icmp))
 	b[0], b[8], b[9] = 0x45, 64, packet.ProtoICMP
 	n := len(b)
 	b[2], b[3] = byte(n>>8), byte(n)
 	src, dst := pk.Dst.As4(), pk.Src.As4()
 	copy(b[12:], src[:])
 	copy(b[16:], dst[:])
-	copy(b[20:], l4)
-	b[20] = 0 // echo reply
+	copy(b[20:], icmp)
 	b[22], b[23] = 0, 0
 	ck := packet.Checksum(b[20:])
 	b[22], b[23] = byte(ck>>8), byte(ck)

@@ -319,19 +319,26 @@ var icmpINADDRDummy = netip.AddrFrom4([4]byte{192, 0, 0, 8})
 // given code that the kernel's REJECT sends for the packet in c, or nil
 // when it sends none (see the file comment for the rules).
 func BuildUnreach(c *Ctx, code uint8) []byte {
-	p := c.Pkt
-	if p == nil || p.Version != 4 || p.FragOff != 0 {
-		return nil
-	}
-	d := rejectData(p)
-	if p.HdrLen < 20 || len(d) < p.HdrLen {
-		return nil
-	}
-	l4 := d[p.HdrLen:]
-	if rejectVerifiesChecksum(p.Proto, l4) && !l4ChecksumOK(c, p, l4) {
+	p, _, l4, ok := quotable(c)
+	if !ok || rejectVerifiesChecksum(p.Proto, l4) && !l4ChecksumOK(c, p, l4) {
 		return nil
 	}
 	return BuildICMPError(c, 3, code) // ICMP_DEST_UNREACH
+}
+
+// quotable returns the packet in c, its data and its transport part,
+// and whether an ICMP error may quote it at all (IPv4, the first
+// fragment, a whole IP header).
+func quotable(c *Ctx) (p *packet.Packet, d, l4 []byte, ok bool) {
+	p = c.Pkt
+	if p == nil || p.Version != 4 || p.FragOff != 0 {
+		return nil, nil, nil, false
+	}
+	d = rejectData(p)
+	if p.HdrLen < 20 || len(d) < p.HdrLen {
+		return nil, nil, nil, false
+	}
+	return p, d, d[p.HdrLen:], true
 }
 
 // BuildICMPError returns the ICMP error of type and code that the
@@ -340,15 +347,10 @@ func BuildUnreach(c *Ctx, code uint8) []byte {
 // comment for the rules, all but the transport checksum, which only
 // REJECT verifies.
 func BuildICMPError(c *Ctx, typ, code uint8) []byte {
-	p := c.Pkt
-	if p == nil || p.Version != 4 || p.FragOff != 0 {
+	p, d, l4, ok := quotable(c)
+	if !ok {
 		return nil
 	}
-	d := rejectData(p)
-	if p.HdrLen < 20 || len(d) < p.HdrLen {
-		return nil
-	}
-	l4 := d[p.HdrLen:]
 	if c.PktType != PktHost {
 		return nil
 	}
