@@ -66,7 +66,13 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	}
 	s.hostBuf = append(s.hostBuf[:0], answer...)
 	s.hostReplying = true
-	e.sendReply(p, s, s.hostBuf, replyOrigin{}, false)
+	// icmp_send's errors are attached to the packet's connection
+	// (icmp_glue_bits calls nf_ct_attach), so NOTRACK does not touch
+	// them; the stack's RSTs and replies are tracked as packets of their
+	// own.
+	icmpError := answer[9] == packet.ProtoICMP && answer[20] == 3
+	origin := replyOrigin{entry: s.entry, reply: s.reply, untracked: c.CT == ext.CTUntracked}
+	e.sendReply(p, s, s.hostBuf, origin, icmpError)
 	s.hostReplying = false
 }
 

@@ -239,6 +239,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 	}
 	kernelOut := make([][]sim.Out, len(pkts)) // what each packet became, for answers to it
 	var last time.Time
+	ports := newPortAliases()
 	// connlimit cleans its lists at most once per jiffy (4 ms), and the
 	// jiffy boundaries of ipsift's clock are not the kernel's: packets
 	// closer than two jiffies could fall in one jiffy on one side and in
@@ -299,7 +300,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		}
 		// ipsift gets exactly the gap the kernel saw between the two
 		// packets, so time-dependent matches see the same time.
-		sd := d
+		sd := ports.toIpsift(d)
 		sd.DelayMS = 0
 		if !last.IsZero() {
 			s.Now += sent.Sub(last).Nanoseconds()
@@ -323,7 +324,8 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		// count as delivered too; ipsift says how many there were.
 		delivered := ipAfter.InDelivers+ipAfter.InUnknownProtos > ipPrev.InDelivers+ipPrev.InUnknownProtos+uint64(got.SelfDelivered)
 		prev, ipPrev = after, ipAfter
-		kobs, iobs, kouts := compare(d, hits, delivered, kres.Out, got)
+		ports.toKernel(got.Out)
+		kobs, iobs, kouts := compare(d, hits, delivered, kres.Out, got, ports)
 		kernelOut[i] = kouts
 		if !equalObs(kobs, iobs) {
 			res.diffs = append(res.diffs, Difference{Index: i, Packet: d, Kernel: kobs, Ipsift: iobs})
@@ -364,7 +366,7 @@ func equalObs(a, b Observation) bool {
 // is compared when ipsift sends one; an answer only the kernel sent is
 // recognised by its shape (hostAnswer). It also returns the kernel's
 // packets that left, without answers, for later packets that answer them.
-func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bool, kout []sim.Out, got *sim.Result) (kobs, iobs Observation, kept []sim.Out) {
+func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bool, kout []sim.Out, got *sim.Result, ports *portAliases) (kobs, iobs Observation, kept []sim.Out) {
 	var ours []string
 	for _, o := range got.Out {
 		// The harness captures on eth0 and wlan0 only: what the host
@@ -407,6 +409,9 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 					o2.Sport = got.Out[k].Sport
 					if pool[outString(o2)] > 0 {
 						s = outString(o2)
+						// Later packets of the flow (replies, errors
+						// quoting it) use each side's own port.
+						ports.add(netip.MustParseAddr(o.Src), *o.Sport, *our.Sport)
 						break
 					}
 				}
@@ -633,6 +638,71 @@ func ifaceFor(a netip.Addr) string {
 func natPort(o sim.Out, d packet.Desc) bool {
 	return o.Sport != nil && *o.Sport != d.Sport && !d.Raw &&
 		(d.Proto == packet.ProtoTCP || d.Proto == packet.ProtoUDP)
+}
+
+// portAliases pairs the source ports the kernel and ipsift picked at
+// random for one flow (same address, same class): packets sent later to
+// the kernel's port go to ipsift's, and what ipsift sends from (or
+// quotes with) its port is compared as the kernel's.
+type portAliases struct {
+	toI, toK map[netip.AddrPort]uint16
+}
+
+func newPortAliases() *portAliases {
+	return &portAliases{toI: map[netip.AddrPort]uint16{}, toK: map[netip.AddrPort]uint16{}}
+}
+
+func (a *portAliases) add(addr netip.Addr, kernelPort, ipsiftPort uint16) {
+	if kernelPort == ipsiftPort {
+		return
+	}
+	a.toI[netip.AddrPortFrom(addr, kernelPort)] = ipsiftPort
+	a.toK[netip.AddrPortFrom(addr, ipsiftPort)] = kernelPort
+}
+
+func alias(m map[netip.AddrPort]uint16, addr netip.Addr, port uint16) uint16 {
+	if p, ok := m[netip.AddrPortFrom(addr, port)]; ok {
+		return p
+	}
+	return port
+}
+
+// toIpsift returns d with the kernel's ports replaced by ipsift's.
+func (a *portAliases) toIpsift(d packet.Desc) packet.Desc {
+	if len(a.toI) == 0 || d.Raw {
+		return d
+	}
+	d.Sport, d.Dport = alias(a.toI, d.Src, d.Sport), alias(a.toI, d.Dst, d.Dport)
+	if in := d.Inner; in != nil {
+		c := *in
+		c.Sport, c.Dport = alias(a.toI, c.Src, c.Sport), alias(a.toI, c.Dst, c.Dport)
+		d.Inner = &c
+	}
+	return d
+}
+
+// toKernel rewrites ipsift's packets that left with the kernel's ports.
+func (a *portAliases) toKernel(outs []sim.Out) {
+	if len(a.toK) == 0 {
+		return
+	}
+	for i := range outs {
+		o := &outs[i]
+		if o.Sport != nil {
+			p := alias(a.toK, netip.MustParseAddr(o.Src), *o.Sport)
+			o.Sport = &p
+		}
+		if o.Dport != nil {
+			p := alias(a.toK, netip.MustParseAddr(o.Dst), *o.Dport)
+			o.Dport = &p
+		}
+		if in := o.Inner; in != nil {
+			c := *in
+			c.Sport = alias(a.toK, netip.MustParseAddr(c.Src), c.Sport)
+			c.Dport = alias(a.toK, netip.MustParseAddr(c.Dst), c.Dport)
+			o.Inner = &c
+		}
+	}
 }
 
 // portClass is the range nf_nat keeps a remapped source port in when no
