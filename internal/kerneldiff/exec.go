@@ -19,6 +19,7 @@ import (
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
 )
 
@@ -92,6 +93,9 @@ type outcome struct {
 	refused error
 	// loadErr is set when the kernel took the ruleset but ipsift did not.
 	loadErr error
+	// saveDiff describes how iptables-save's output differs from ipsift's
+	// for the loaded ruleset ("" when it does not).
+	saveDiff string
 }
 
 // scope is a testing.TB whose Cleanup functions run when close is called
@@ -215,6 +219,17 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 	if lr.Diags.HasErrors() {
 		res.loadErr = lr.Err()
 		return res
+	}
+	if kernelRules == ipsiftRules {
+		// iptables-save of what both loaded, table by table (the
+		// backends order tables differently: DIFFERENCES.md).
+		ks, err := fw.Save()
+		if err != nil {
+			tb.Fatalf("kerneldiff: %v", err)
+		}
+		var is strings.Builder
+		lr.Rules.Save(&is, rules.SaveOptions{})
+		res.saveDiff = saveDifference(b, ks, is.String())
 	}
 	e, err := engine.New(lr.Rules, nil, engine.Config{Legacy: b == kernel.Legacy})
 	if err != nil {
@@ -344,6 +359,98 @@ func (o *outcome) sentDescs() []packet.Desc {
 		}
 	}
 	return out
+}
+
+// saveDifference compares two iptables-save outputs table by table:
+// the chain lines (policies, counters) and the rule lines, in order,
+// leaving out what DIFFERENCES.md lists: the installed iptables 1.8.9
+// names protocols outside its own list from /etc/protocols (-p gre,
+// where 1.8.11 and ipsift print -p 47), and iptables-nft-save prints a
+// rule with a repeated -m tcp or -m udp as one match (the nft payload
+// expressions it reads back fill one match, the last value winning).
+func saveDifference(b kernel.Backend, kernelSave, ipsiftSave string) string {
+	k, i := saveTables(kernelSave), saveTables(ipsiftSave)
+	for n, kl := range k {
+		for j := range kl {
+			kl[j] = protoNumbers(kl[j])
+		}
+		if il := i[n]; b == kernel.NFT && len(il) == len(kl) {
+			for j := range il {
+				if strings.Count(il[j], "-m tcp ") > 1 || strings.Count(il[j], "-m udp ") > 1 {
+					kl[j], il[j] = "(repeated tcp/udp match)", "(repeated tcp/udp match)"
+				}
+			}
+		}
+	}
+	var names []string
+	for n := range k {
+		names = append(names, n)
+	}
+	for n := range i {
+		if _, ok := k[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var out strings.Builder
+	for _, n := range names {
+		if kl, il := strings.Join(k[n], "\n"), strings.Join(i[n], "\n"); kl != il {
+			fmt.Fprintf(&out, "table %s:\n  kernel:\n%s\n  ipsift:\n%s\n", n, indent(kl), indent(il))
+		}
+	}
+	return out.String()
+}
+
+// iptablesProtos are the names iptables prints itself; the installed
+// 1.8.9 prints other protocols by their /etc/protocols names.
+var iptablesProtos = map[string]bool{"tcp": true, "udp": true, "udplite": true, "icmp": true, "icmpv6": true, "esp": true, "ah": true, "sctp": true, "mh": true, "all": true}
+
+var etcProtocols = sync.OnceValue(func() map[string]string {
+	m := map[string]string{}
+	data, err := os.ReadFile("/etc/protocols")
+	if err != nil {
+		return m
+	}
+	for l := range strings.Lines(string(data)) {
+		if f := strings.Fields(l); len(f) >= 2 && !strings.HasPrefix(f[0], "#") {
+			m[f[0]] = f[1]
+		}
+	}
+	return m
+})
+
+// protoNumbers rewrites "-p NAME" with NAME from /etc/protocols as the
+// number iptables 1.8.11 prints.
+func protoNumbers(line string) string {
+	f := strings.Fields(line)
+	for j := 0; j+1 < len(f); j++ {
+		if f[j] == "-p" && !iptablesProtos[f[j+1]] {
+			if n, ok := etcProtocols()[f[j+1]]; ok {
+				f[j+1] = n
+			}
+		}
+	}
+	return strings.Join(f, " ")
+}
+
+func saveTables(save string) map[string][]string {
+	out := map[string][]string{}
+	cur := ""
+	for l := range strings.Lines(save) {
+		l = strings.TrimRight(l, "\n")
+		switch {
+		case strings.HasPrefix(l, "*"):
+			cur = l[1:]
+			out[cur] = nil
+		case cur != "" && (strings.HasPrefix(l, ":") || strings.HasPrefix(l, "-A ")):
+			out[cur] = append(out[cur], l)
+		}
+	}
+	return out
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
 
 func sortedIfaces(m map[string][][]byte) []string {

@@ -118,9 +118,12 @@ type Summary struct {
 	Packets     int
 	Differences int // packets that differ, known ones excluded
 	Known       int // packets that differ in a known way
-	LoadErrors  []string
-	Reports     []*Report
-	Elapsed     time.Duration
+	// SaveDifferences counts rulesets whose iptables-save output differs
+	// from ipsift's.
+	SaveDifferences int
+	LoadErrors      []string
+	Reports         []*Report
+	Elapsed         time.Duration
 }
 
 // Rate is packets compared per second of wall time.
@@ -138,6 +141,7 @@ func (s *Summary) Add(o Summary) {
 	s.Packets += o.Packets
 	s.Differences += o.Differences
 	s.Known += o.Known
+	s.SaveDifferences += o.SaveDifferences
 	s.LoadErrors = append(s.LoadErrors, o.LoadErrors...)
 	s.Reports = append(s.Reports, o.Reports...)
 	s.Elapsed += o.Elapsed
@@ -227,6 +231,10 @@ func Run(t testing.TB, cfg Config) Summary {
 			sum.LoadErrors = append(sum.LoadErrors, fmt.Sprintf("ruleset %d of seed %d: the kernel took it, ipsift did not: %v\n%s", res.i, cfg.Seed, res.out.loadErr, res.rs))
 			t.Errorf("kernel-diff (%s): %s", cfg.Backend, sum.LoadErrors[len(sum.LoadErrors)-1])
 			continue
+		}
+		if res.out.saveDiff != "" {
+			sum.SaveDifferences++
+			t.Errorf("kernel-diff (%s): ruleset %d of seed %d: iptables-save differs:\n%s\n%s", cfg.Backend, res.i, cfg.Seed, res.out.saveDiff, res.rs)
 		}
 		sum.Packets += len(res.out.sentDescs())
 		sum.Known += res.nknown
