@@ -36,7 +36,12 @@ func (e *Engine) hostStack(p *Program, s *State) {
 			}
 			break
 		}
-		answer = ext.BuildReset(c)
+		if answer = ext.BuildReset(c); answer != nil {
+			// tcp_v4_send_reset answers with the segment's TOS, ECN
+			// bits cleared (ip_send_unicast_reply); REJECT's RST has 0.
+			answer[1] = pk.TOS &^ 3
+			ext.SetIPv4HeaderChecksum(answer)
+		}
 	case packet.ProtoUDP:
 		if !pk.L4OK || st.Listening[host.Socket{Proto: packet.ProtoUDP, Port: pk.DstPort}] {
 			return
@@ -68,9 +73,11 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	s.hostReplying = true
 	// icmp_send's errors are attached to the packet's connection
 	// (icmp_glue_bits calls nf_ct_attach), so NOTRACK does not touch
-	// them; the stack's RSTs and replies are tracked as packets of their
-	// own.
-	icmpError := answer[9] == packet.ProtoICMP && answer[20] == 3
+	// them, except where the stack forgot the connection first: UDP
+	// calls nf_reset_ct before its port unreachable (a protocol the host
+	// does not speak keeps it). The stack's RSTs and replies are tracked
+	// as packets of their own.
+	icmpError := answer[9] == packet.ProtoICMP && answer[20] == 3 && pk.Proto != packet.ProtoUDP
 	origin := replyOrigin{entry: s.entry, reply: s.reply, untracked: c.CT == ext.CTUntracked}
 	e.sendReply(p, s, s.hostBuf, origin, icmpError)
 	s.hostReplying = false
