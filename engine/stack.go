@@ -133,10 +133,11 @@ func echoReply(pk *packet.Packet) []byte {
 
 // icmpReply wraps icmp (its checksum still to compute) in the IP header
 // of icmp_reply's answer to pk: from the address asked, back to the
-// sender, TTL 64.
+// sender, TTL 64, the request's TOS (ECN bits included, as the kernel
+// was seen to send it).
 func icmpReply(pk *packet.Packet, icmp []byte) []byte {
 	b := make([]byte, 20+len(icmp))
-	b[0], b[8], b[9] = 0x45, 64, packet.ProtoICMP
+	b[0], b[1], b[8], b[9] = 0x45, pk.TOS, 64, packet.ProtoICMP
 	n := len(b)
 	b[2], b[3] = byte(n>>8), byte(n)
 	src, dst := pk.Dst.As4(), pk.Src.As4()
