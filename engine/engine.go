@@ -180,7 +180,11 @@ type State struct {
 	// way out (nf_conntrack_in ignores it).
 	looped    bool
 	answering int // sendReply depth: what leaves now is an answer
-	loopBuf   []byte
+	// icmpLocked: the packet on its way out is the ICMP stack's own
+	// (an echo or timestamp reply, an ICMP error), sent holding the ICMP
+	// socket's lock.
+	icmpLocked bool
+	loopBuf    []byte
 	// discards are new connections of dropped packets, forgotten at the
 	// end of Process unless an answer confirmed them.
 	discards []*conntrack.Entry
@@ -219,6 +223,12 @@ const maxReplies = 8
 
 func (s *State) emit(b []byte) {
 	if s.nreply == maxReplies {
+		return
+	}
+	if s.icmpLocked && len(b) > 9 && b[9] == packet.ProtoICMP {
+		// icmp_send cannot take the ICMP socket icmp_reply holds
+		// while its answer goes through OUTPUT (icmp_xmit_lock's
+		// trylock fails): the error is not sent.
 		return
 	}
 	if s.nreply == len(s.replies) {
@@ -290,9 +300,9 @@ func (e *Engine) Process(s *State, in *Input) {
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	e.sendReplies(p, s)
 	if s.hostPending {
-		s.hostReplying = true
+		s.hostReplying, s.icmpLocked = true, true
 		e.sendReply(p, s, s.hostBuf, replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}, true)
-		s.hostReplying = false
+		s.hostReplying, s.icmpLocked = false, false
 		e.sendReplies(p, s)
 	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {

@@ -79,8 +79,9 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	// as packets of their own.
 	icmpError := answer[9] == packet.ProtoICMP && answer[20] == 3 && pk.Proto != packet.ProtoUDP
 	origin := replyOrigin{entry: s.entry, reply: s.reply, untracked: c.CT == ext.CTUntracked}
+	s.icmpLocked = answer[9] == packet.ProtoICMP
 	e.sendReply(p, s, s.hostBuf, origin, icmpError)
-	s.hostReplying = false
+	s.hostReplying, s.icmpLocked = false, false
 }
 
 // transportChecksumOK verifies a delivered TCP or UDP packet's checksum
