@@ -27,7 +27,7 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	var answer []byte
 	switch pk.Proto {
 	case packet.ProtoTCP:
-		if !pk.L4OK || !transportChecksumOK(pk, false) {
+		if !pk.L4OK || !pk.L4ChecksumOK() {
 			return // tcp_v4_rcv: csum_error, no RST
 		}
 		if st.Listening[host.Socket{Proto: packet.ProtoTCP, Port: pk.DstPort}] {
@@ -50,7 +50,7 @@ func (e *Engine) hostStack(p *Program, s *State) {
 		// or beyond the packet (short_packet) or whose checksum, when it
 		// has one, is wrong (csum_error): no port unreachable for those.
 		l4 := pk.Data[pk.HdrLen:pk.TotalLen]
-		if ulen := int(l4[4])<<8 | int(l4[5]); ulen < 8 || ulen > len(l4) || !transportChecksumOK(pk, true) {
+		if ulen := int(l4[4])<<8 | int(l4[5]); ulen < 8 || ulen > len(l4) || !pk.L4ChecksumOK() {
 			return
 		}
 		answer = ext.BuildUnreach(c, 3)
@@ -82,16 +82,6 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	s.icmpLocked = answer[9] == packet.ProtoICMP
 	e.sendReply(p, s, s.hostBuf, origin, icmpError)
 	s.hostReplying, s.icmpLocked = false, false
-}
-
-// transportChecksumOK verifies a delivered TCP or UDP packet's checksum
-// over its pseudo-header; a UDP checksum of 0 means none (optional).
-func transportChecksumOK(pk *packet.Packet, udp bool) bool {
-	l4 := pk.Data[pk.HdrLen:pk.TotalLen]
-	if udp && l4[6] == 0 && l4[7] == 0 {
-		return true
-	}
-	return ext.Checksum(l4, ext.PseudoSum(pk.Src, pk.Dst, pk.Proto, len(l4))) == 0
 }
 
 // timestampAnswered reports whether icmp_rcv hands a timestamp request
