@@ -143,14 +143,20 @@ func fromScript(name string, data []byte, o Options) *Result {
 }
 
 // applyCommand parses and applies one iptables command. With KeepGoing a
-// failing command is corrected where the error offers a certain fix
-// (typographic dashes, a chain name's case, a missing -t nat ...) and
-// tried again, each problem reported at its own position.
+// failing command is read on with each error's fix, so that every
+// problem of the line is reported at its own position. A failed command
+// changes nothing, as in the kernel; only a certain correction (a
+// typographic dash, "-syn" for "--syn", "-J" for "-j", a table only one
+// of which has the target) is applied to the model, so that the rest of
+// the script is judged as the author meant it. A guess ("did you mean")
+// or a stand-in (a placeholder's value, a missing chain) is tried on a
+// scratch copy only: later commands never see it.
 func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.Pos, line string, o Options) {
 	words, pre := fixTypography(words)
 	res.Diags = append(res.Diags, pre...)
 	failed := len(pre) > 0
-	certain := true // every correction so far is certain: offer the line
+	offer := true // every correction so far is a fix, not a stand-in: offer the line
+	model := rs   // where the command goes; a scratch copy once a guess is tried
 	var last *rules.Diag
 	if len(pre) > 0 {
 		last = pre[len(pre)-1]
@@ -161,13 +167,13 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 			if cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules {
 				return
 			}
-			err = rs.Apply(cmd)
+			err = model.Apply(cmd)
 			if err == nil {
 				res.Diags = append(res.Diags, cmd.Warnings...)
 			}
 		}
 		if err == nil {
-			if failed && certain && last != nil {
+			if failed && offer && last != nil {
 				last.FixLine = correctedLine(line, words)
 			}
 			return
@@ -184,22 +190,25 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		if !o.KeepGoing {
 			return
 		}
-		fix := d.Fix
+		fix, guess := d.Fix, d.Guess
 		if fix == "" {
-			fix, certain = d.Assume, false
+			fix, guess, offer = d.Assume, true, false
+		}
+		if fix == "" {
+			return
+		}
+		if guess && model == rs {
+			model = rs.Clone()
 		}
 		if strings.HasPrefix(fix, "-N ") {
 			// A missing chain: read on as if it had been created, so the
 			// rest of the line is checked too.
 			cw := []rules.Word{{Text: "-t", Pos: d.Pos}, {Text: tableOf(words), Pos: d.Pos}, {Text: "-N", Pos: d.Pos}, {Text: fix[3:], Pos: d.Pos}}
 			create, err := rules.ParseCommand(cw, rules.ParseOptions{})
-			if err != nil || rs.Apply(create) != nil {
+			if err != nil || model.Apply(create) != nil {
 				return
 			}
 			continue
-		}
-		if fix == "" {
-			return
 		}
 		next, ok := applyFix(words, d, fix)
 		if !ok {

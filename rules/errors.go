@@ -59,6 +59,11 @@ type Diag struct {
 	// enough to offer one; FixLine the whole corrected line.
 	Fix     string
 	FixLine string
+	// Guess marks a Fix that is a likely intent ("did you mean"), not a
+	// certain one: it is offered in the message, and a checker may try
+	// it to read on through the rest of the line, but it never changes
+	// the model, since the script as written does something else.
+	Guess bool
 	// Assume is a stand-in value that lets a checker read on past a
 	// placeholder (never offered to the user as a fix).
 	Assume string

@@ -790,7 +790,7 @@ func (p *parser) loadMatch(w Word, name string) error {
 	if t == nil {
 		msg := fmt.Sprintf("unknown match %q", name)
 		if s := suggest(name, ext.MatchNames(p.opts.Family)); s != "" {
-			return &Diag{Pos: w.Pos, Word: name, Msg: msg + fmt.Sprintf(" (did you mean -m %s?)", s), Fix: s}
+			return &Diag{Pos: w.Pos, Word: name, Msg: msg + fmt.Sprintf(" (did you mean -m %s?)", s), Fix: s, Guess: true}
 		}
 		return &Diag{Pos: w.Pos, Word: name, Msg: msg}
 	}
@@ -1039,7 +1039,7 @@ func checkPlacement(w Word, what string, proto uint8, tables []string, hooks ext
 			ok = ok || t == table
 		}
 		if !ok {
-			return &Diag{Pos: w.Pos, Word: w.Text, Fix: "-t " + tables[0], Msg: fmt.Sprintf("%s is only valid in the %s table, not %s: add -t %s", what, strings.Join(tables, "/"), table, tables[0])}
+			return &Diag{Pos: w.Pos, Word: w.Text, Fix: "-t " + tables[0], Guess: len(tables) > 1, Msg: fmt.Sprintf("%s is only valid in the %s table, not %s: add -t %s", what, strings.Join(tables, "/"), table, tables[0])}
 		}
 	}
 	if hooks != 0 && ruleHooks != 0 && ruleHooks&^hooks != 0 {

@@ -67,7 +67,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 			if BuiltinChains(name) == nil {
 				d := &Diag{Pos: pos, Word: trimmed, Msg: fmt.Sprintf("table %q does not exist (tables: %s)", name, strings.Join(TableNames, ", "))}
 				if s := suggest(name, TableNames); s != "" {
-					d.Fix = "*" + s
+					d.Fix, d.Guess = "*"+s, true
 				}
 				if !report(d) {
 					return diags, diags
