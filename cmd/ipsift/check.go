@@ -15,10 +15,12 @@ var lint = analyze.Lint
 
 func init() {
 	fs := newFlags("check")
+	strict := fs.Bool("strict", false, "fail (exit 1) on every warning, not only on errors and on rules that can never matter")
 	register(&command{
-		name: "check", args: "FILE...",
-		summary: "Report every problem in FILE with FILE:LINE:COL, the word, and the fix: syntax, how-to typos\n(typographic dashes, -syn, -J, placeholders), unknown chains, and rules that can never decide anything\n(shadowed by rules before them, limits that never bite). Nothing is applied anywhere.",
-		example: "  ipsift check firewall.sh\n  ipsift check gateway.rules other.rules",
+		name: "check", args: "FILE... [--strict]",
+		summary: "Report every problem in FILE with FILE:LINE:COL, the word, and the fix: syntax, how-to typos\n(typographic dashes, -syn, -J, placeholders), unknown chains, and rules that can never decide anything\n(shadowed by rules before them, limits that never bite). Nothing is applied anywhere.\n" +
+			"Exit 1 on an error or on a warning about a rule that can never matter (or a form iptables refuses);\nother warnings and notes inform and exit 0, unless --strict.",
+		example: "  ipsift check firewall.sh\n  ipsift check --strict gateway.rules other.rules",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil || len(pos) == 0 {
@@ -45,7 +47,7 @@ func init() {
 					return a.Col < b.Col
 				})
 				printDiags(stdout, diags, color)
-				errs, warns := 0, 0
+				errs, warns, fails := 0, 0, false
 				for _, d := range diags {
 					switch d.Severity {
 					case rules.SevError:
@@ -53,14 +55,18 @@ func init() {
 					case rules.SevWarning:
 						warns++
 					}
+					fails = fails || d.FailsCheck(*strict)
 				}
-				if errs+warns == 0 {
+				switch {
+				case errs+warns == 0:
 					fmt.Fprintf(stdout, "%s: no problems found\n", path)
-				} else {
+				case fails:
 					fmt.Fprintf(stdout, "%s: %s, %s\n", path, plural(errs, "error"), plural(warns, "warning"))
-					if code == exitOK {
-						code = exitProblems
-					}
+				default:
+					fmt.Fprintf(stdout, "%s: %s, %s (for information: check passes; --strict fails on them)\n", path, plural(errs, "error"), plural(warns, "warning"))
+				}
+				if fails && code == exitOK {
+					code = exitProblems
 				}
 			}
 			return code

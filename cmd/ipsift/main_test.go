@@ -211,3 +211,36 @@ func TestTracePacketsMdExamples(t *testing.T) {
 		t.Errorf("got:\n%s\nthe kernel recorded:\n%s", out, want)
 	}
 }
+
+// TestCheckExitStatus: errors and warnings about rules that can never
+// matter fail check; informational warnings pass it, unless --strict.
+func TestCheckExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	info := write("info.sh", "#!/bin/sh\nIF=$1\niptables -A INPUT -i $IF -j ACCEPT\n")
+	dead := write("dead.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\n-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n")
+	bad := write("bad.rules", "*filter\n-A INPUT -j NOPE\nCOMMIT\n")
+	for _, c := range []struct {
+		args []string
+		want int
+		out  string
+	}{
+		{[]string{"check", info}, exitOK, "1 warning (for information"},
+		{[]string{"check", "--strict", info}, exitProblems, "1 warning"},
+		{[]string{"check", dead}, exitProblems, "never matches"},
+		{[]string{"check", bad}, exitProblems, "1 error"},
+		{[]string{"check", gateway}, exitOK, "no problems found"},
+		{[]string{"check", "--strict", gateway}, exitOK, "no problems found"},
+	} {
+		out, _, code := runCmd(t, c.args...)
+		if code != c.want || !strings.Contains(out, c.out) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s", c.args, code, c.want, c.out, out)
+		}
+	}
+}
