@@ -6,12 +6,28 @@ import (
 	"sort"
 
 	"github.com/ipsift/ipsift/analyze"
+	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
 )
 
 // lint is the rule analysis check runs after reading a file.
 var lint = analyze.Lint
+
+// unevaluable warns at each rule that loads but that the engine cannot
+// compile, with the engine's reason: trace and run would refuse the file.
+func unevaluable(rs *rules.Ruleset) rules.Diags {
+	errs, err := engine.Unevaluable(rs, engine.Config{})
+	if err != nil {
+		return rules.Diags{{Severity: rules.SevWarning, Msg: fmt.Sprintf("trace and run cannot evaluate these rules: %v", err)}}
+	}
+	var ds rules.Diags
+	for _, e := range errs {
+		ds = append(ds, &rules.Diag{Pos: e.Rule.Pos, Severity: rules.SevWarning,
+			Msg: fmt.Sprintf("trace and run cannot evaluate this rule (the kernel loads it): %v", e.Err)})
+	}
+	return ds
+}
 
 func init() {
 	fs := newFlags("check")
@@ -39,6 +55,7 @@ func init() {
 				if lint != nil {
 					diags = append(diags, lint(res.Rules)...)
 				}
+				diags = append(diags, unevaluable(res.Rules)...)
 				sort.SliceStable(diags, func(i, j int) bool {
 					a, b := diags[i].Pos, diags[j].Pos
 					if a.Line != b.Line {

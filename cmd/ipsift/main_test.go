@@ -244,3 +244,26 @@ func TestCheckExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckUnevaluable: a rule that loads but that the engine cannot
+// compile draws a warning at that rule, with the engine's reason, one
+// per rule; the file still passes check.
+func TestCheckUnevaluable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cg.rules")
+	src := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\n-A INPUT -m cgroup --cgroup 1 -j DROP\n-A INPUT -m cgroup --path user.slice -j DROP\nCOMMIT\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runCmd(t, "check", p)
+	for _, w := range []string{"cg.rules:4:1: warning: trace and run cannot evaluate this rule", "cg.rules:5:1: warning: trace and run cannot evaluate this rule", "-m cgroup: ipsift cannot know a packet's cgroup"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("check lacks %q\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "-m cgroup: -m cgroup") {
+		t.Errorf("the match is named twice\n%s", out)
+	}
+	if code != exitOK {
+		t.Errorf("exit %d, want %d", code, exitOK)
+	}
+}
