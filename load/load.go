@@ -23,6 +23,11 @@ type Options struct {
 	KeepGoing bool
 	// Counters loads "[p:b]" counters from restore files (-c).
 	Counters bool
+	// NoFlush reads a restore file as iptables-restore --noflush (-n)
+	// loads it: a table's section adds to what the table holds instead
+	// of replacing it. A script's own iptables-restore commands say
+	// for themselves.
+	NoFlush bool
 }
 
 // Result is a loaded ruleset and what was found on the way.
@@ -53,13 +58,13 @@ func Bytes(name string, data []byte, o Options) *Result {
 	}
 	rs := rules.New()
 	res := &Result{Rules: rs}
-	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters})
+	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, NoFlush: o.NoFlush})
 	res.Diags = append(res.Diags, diags...)
 	res.Diags = append(res.Diags, rules.TranslateNthGroups(rs)...)
 	if o.KeepGoing && diags.HasErrors() {
 		// Load what could be loaded, so the analysis still has a model.
 		rs2 := rules.New()
-		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters})
+		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, NoFlush: o.NoFlush})
 		res.Rules = rs2
 	}
 	return res
@@ -82,6 +87,29 @@ func withoutBadLines(data []byte, diags rules.Diags) []byte {
 		b.WriteString(l)
 	}
 	return []byte(b.String())
+}
+
+// restoreNoFlush reports whether an iptables-restore command line asks
+// for --noflush: -n, --noflush, or n among bundled short options.
+func restoreNoFlush(args []script.Word) bool {
+	for _, a := range args {
+		t := a.Text
+		if t == "--noflush" {
+			return true
+		}
+		if len(t) < 2 || t[0] != '-' || t[1] == '-' {
+			continue
+		}
+		for _, c := range t[1:] {
+			if c == 'n' {
+				return true
+			}
+			if c == 'M' || c == 'T' || c == 'W' {
+				break // the rest of the word is the option's argument
+			}
+		}
+	}
+	return false
 }
 
 func isRuleTool(tool string) bool {
@@ -115,7 +143,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 			continue
 		case strings.HasSuffix(tool, "-restore"):
 			if inv.Stdin != nil && inv.Stdin.Heredoc {
-				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing})
+				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, NoFlush: restoreNoFlush(inv.Args)})
 				for _, d := range diags {
 					d.Pos.Line += inv.Stdin.Pos.Line - 1
 				}

@@ -95,3 +95,22 @@ func ruleCount(rs *rules.Ruleset, table, chain string) int {
 	}
 	return len(t.Chain(chain).Rules)
 }
+
+// TestScriptRestoreNoFlush: a script's iptables-restore -n here-document
+// adds to the tables the script built before it; without -n it replaces
+// them.
+func TestScriptRestoreNoFlush(t *testing.T) {
+	for _, c := range []struct {
+		flag string
+		want int
+	}{{"", 1}, {"-n ", 2}, {"--noflush ", 2}, {"-cn ", 2}, {"-T filter ", 1}} {
+		src := "#!/bin/sh\niptables -A INPUT -p tcp -j ACCEPT\niptables-restore " + c.flag + "<<EOF\n*filter\n-A INPUT -p udp -j ACCEPT\nCOMMIT\nEOF\n"
+		res := Bytes("t.sh", []byte(src), Options{})
+		if res.Diags.HasErrors() {
+			t.Fatalf("%q: %v", c.flag, res.Diags)
+		}
+		if n := ruleCount(res.Rules, "filter", "INPUT"); n != c.want {
+			t.Errorf("iptables-restore %s: %d rules in INPUT, want %d", c.flag, n, c.want)
+		}
+	}
+}

@@ -49,6 +49,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 	var table *Table
 	tableLine := 0
 	lineNo := 0
+	opened := map[string]int{} // table name -> line of its first header in this input
 	for sc.Scan() {
 		lineNo++
 		line := sc.Text()
@@ -74,6 +75,13 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 				}
 				table = nil
 				continue
+			}
+			if first, ok := opened[name]; ok && !o.NoFlush {
+				if d := replacedSection(work.Table(name), first, pos, trimmed); d != nil {
+					diags = append(diags, d)
+				}
+			} else if !ok {
+				opened[name] = lineNo
 			}
 			if !o.NoFlush {
 				if old := work.Table(name); old != nil {
@@ -163,6 +171,42 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 	}
 	rs.Tables = work.Tables
 	return diags, nil
+}
+
+// replacedSection is the warning for a second "*table" section of one
+// input: iptables-restore without --noflush flushes the table again at
+// the header, so every rule the earlier section loaded is lost. nil when
+// the earlier section left no rules and no user chains.
+func replacedSection(old *Table, first int, pos Pos, word string) *Diag {
+	if old == nil {
+		return nil
+	}
+	var lost []string
+	n, chains := 0, 0
+	for _, ch := range old.Chains {
+		if !ch.Builtin {
+			chains++
+		}
+		for _, r := range ch.Rules {
+			n++
+			if len(lost) < 3 {
+				lost = append(lost, fmt.Sprintf("line %d: -A %s %s", r.Pos.Line, ch.Name, r.Spec()))
+			}
+		}
+	}
+	if n == 0 && chains == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("its %d rules are lost (%s", n, strings.Join(lost, "; "))
+	if n > len(lost) {
+		what += fmt.Sprintf("; and %d more", n-len(lost))
+	}
+	what += ")"
+	if n == 0 {
+		what = fmt.Sprintf("its %d user chains are lost", chains)
+	}
+	return &Diag{Pos: pos, Severity: SevWarning, Word: word, Fails: true,
+		Msg: fmt.Sprintf("%s again: iptables-restore replaces the %s table loaded at line %d, and %s; merge the two sections, or load the file with iptables-restore --noflush (ipsift --noflush) to keep both", word, old.Name, first, what)}
 }
 
 // applyInTable applies a restore-file command; unlike Apply it does not

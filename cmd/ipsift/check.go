@@ -31,9 +31,10 @@ func unevaluable(rs *rules.Ruleset) rules.Diags {
 
 func init() {
 	fs := newFlags("check")
+	noflush := fs.Bool("noflush", false, noflushUsage)
 	strict := fs.Bool("strict", false, "fail (exit 1) on every warning, not only on errors and on rules that can never matter")
 	register(&command{
-		name: "check", args: "FILE... [--strict]",
+		name: "check", args: "FILE... [--strict] [--noflush]",
 		summary: "Report every problem in FILE with FILE:LINE:COL, the word, and the fix: syntax, how-to typos\n(typographic dashes, -syn, -J, placeholders), unknown chains, and rules that can never decide anything\n(shadowed by rules before them, limits that never bite). Nothing is applied anywhere.\n" +
 			"Exit 1 on an error or on a warning about a rule that can never matter (or a form iptables refuses);\nother warnings and notes inform and exit 0, unless --strict.",
 		example: "  ipsift check firewall.sh\n  ipsift check --strict gateway.rules other.rules",
@@ -45,7 +46,7 @@ func init() {
 			code := exitOK
 			color := isTerminal(stdout)
 			for _, path := range pos {
-				res, err := load.File(path, load.Options{KeepGoing: true})
+				res, err := load.File(path, load.Options{KeepGoing: true, NoFlush: *noflush})
 				if err != nil {
 					fmt.Fprintf(stderr, "ipsift check: %v\n", err)
 					code = exitUsage

@@ -267,3 +267,40 @@ func TestCheckUnevaluable(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, exitOK)
 	}
 }
+
+// TestNoflush: check, save, rules, list and trace read a restore file as
+// iptables-restore --noflush does when told so; by default a repeated
+// table section replaces the earlier one, and check warns.
+func TestNoflush(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "two.rules")
+	src := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp -j ACCEPT\nCOMMIT\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runCmd(t, "check", p)
+	if code != exitProblems || !strings.Contains(out, "two.rules:5:1: warning: *filter again: iptables-restore replaces the filter table loaded at line 1, and its 1 rules are lost") {
+		t.Errorf("check: exit %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, "check", "--noflush", p)
+	if code != exitOK || !strings.Contains(out, "no problems found") {
+		t.Errorf("check --noflush: exit %d\n%s", code, out)
+	}
+	ssh := "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"
+	for _, args := range [][]string{{"save"}, {"rules"}} {
+		out, _, _ = runCmd(t, append(args, p)...)
+		if strings.Contains(out, ssh) {
+			t.Errorf("%s keeps the replaced section:\n%s", args[0], out)
+		}
+		out, _, _ = runCmd(t, append(args, "--noflush", p)...)
+		if !strings.Contains(out, ssh) {
+			t.Errorf("%s --noflush loses the first section:\n%s", args[0], out)
+		}
+	}
+	pkt := "eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S"
+	if out, _, _ = runCmd(t, "trace", p, pkt); strings.Contains(out, "delivered to this host") {
+		t.Errorf("trace delivers by a replaced rule:\n%s", out)
+	}
+	if out, _, _ = runCmd(t, "trace", "--noflush", p, pkt); !strings.Contains(out, "delivered to this host") {
+		t.Errorf("trace --noflush:\n%s", out)
+	}
+}

@@ -12,8 +12,8 @@ import (
 // loadRules loads FILE for the printing and tracing commands: any error
 // in the input is printed with its position and the command stops, so
 // nothing is shown for a ruleset the kernel would refuse.
-func loadRules(path string, stderr io.Writer) (*rules.Ruleset, int) {
-	res, err := loadPath(path)
+func loadRules(path string, noflush bool, stderr io.Writer) (*rules.Ruleset, int) {
+	res, err := loadPath(path, noflush)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift: %v\n", err)
 		return nil, exitUsage
@@ -26,16 +26,20 @@ func loadRules(path string, stderr io.Writer) (*rules.Ruleset, int) {
 	return res.Rules, exitOK
 }
 
-func loadPath(path string) (*load.Result, error) {
+func loadPath(path string, noflush bool) (*load.Result, error) {
+	o := load.Options{Counters: true, NoFlush: noflush}
 	if path == "-" {
 		data, err := io.ReadAll(os.Stdin)
 		if err != nil {
 			return nil, err
 		}
-		return load.Bytes("stdin", data, load.Options{Counters: true}), nil
+		return load.Bytes("stdin", data, o), nil
 	}
-	return load.File(path, load.Options{Counters: true})
+	return load.File(path, o)
 }
+
+// noflushUsage is the help of every command's --noflush.
+const noflushUsage = "read a restore file as iptables-restore --noflush loads it: a second section of a table adds to the first instead of replacing it"
 
 func printDiags(w io.Writer, ds rules.Diags, color bool) {
 	for i, d := range ds {
@@ -62,8 +66,9 @@ func init() {
 	fsSave := newFlags("save")
 	saveCounters := fsSave.Bool("c", false, "print counters as [packets:bytes] (iptables-save -c)")
 	saveTable := fsSave.String("t", "", "print only this table")
+	saveNoflush := fsSave.Bool("noflush", false, noflushUsage)
 	register(&command{
-		name: "save", args: "FILE [-c] [-t TABLE]",
+		name: "save", args: "FILE [-c] [-t TABLE] [--noflush]",
 		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.",
 		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -71,7 +76,7 @@ func init() {
 			if err != nil || len(pos) != 1 {
 				return usageError(stderr, "save", orErr(err, "give one FILE"))
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadRules(pos[0], *saveNoflush, stderr)
 			if rs == nil {
 				return code
 			}
@@ -89,8 +94,9 @@ func init() {
 	fsRules := newFlags("rules")
 	rulesTable := fsRules.String("t", "filter", "table")
 	rulesVerbose := fsRules.Bool("v", false, "with counters (-c PACKETS BYTES)")
+	rulesNoflush := fsRules.Bool("noflush", false, noflushUsage)
 	register(&command{
-		name: "rules", args: "FILE [-t TABLE] [-v] [CHAIN]",
+		name: "rules", args: "FILE [-t TABLE] [-v] [--noflush] [CHAIN]",
 		summary: "Print a table's rules as iptables -S does.",
 		example: "  ipsift rules gateway.rules -t nat\n  ipsift rules gateway.rules LOGDROP",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -98,7 +104,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "rules", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadRules(pos[0], *rulesNoflush, stderr)
 			if rs == nil {
 				return code
 			}
@@ -121,8 +127,9 @@ func init() {
 	fsList.BoolVar(&lo.Numeric, "n", false, "numeric output (ipsift never resolves names anyway)")
 	fsList.BoolVar(&lo.Exact, "x", false, "exact counters, without K/M/G")
 	fsList.BoolVar(&lo.LineNumbers, "line-numbers", false, "number the rules")
+	listNoflush := fsList.Bool("noflush", false, noflushUsage)
 	register(&command{
-		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [CHAIN]",
+		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [--noflush] [CHAIN]",
 		summary: "Print a table as iptables -L does, column for column.\nipsift never resolves names: without -n addresses still print as numbers (0.0.0.0/0 as \"anywhere\"), a documented difference from iptables -L.",
 		example: "  ipsift list gateway.rules -v -n --line-numbers\n  ipsift list gateway.rules -t nat PREROUTING",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -130,7 +137,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "list", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadRules(pos[0], *listNoflush, stderr)
 			if rs == nil {
 				return code
 			}
