@@ -28,6 +28,9 @@ type Options struct {
 	// of replacing it. A script's own iptables-restore commands say
 	// for themselves.
 	NoFlush bool
+	// Legacy loads as iptables-legacy does (rules.Ruleset.Legacy):
+	// tables come into being on any use.
+	Legacy bool
 }
 
 // Result is a loaded ruleset and what was found on the way.
@@ -57,6 +60,7 @@ func Bytes(name string, data []byte, o Options) *Result {
 		return fromScript(name, data, o)
 	}
 	rs := rules.New()
+	rs.Legacy = o.Legacy
 	res := &Result{Rules: rs}
 	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, NoFlush: o.NoFlush})
 	res.Diags = append(res.Diags, diags...)
@@ -64,6 +68,7 @@ func Bytes(name string, data []byte, o Options) *Result {
 	if o.KeepGoing && diags.HasErrors() {
 		// Load what could be loaded, so the analysis still has a model.
 		rs2 := rules.New()
+		rs2.Legacy = o.Legacy
 		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, NoFlush: o.NoFlush})
 		res.Rules = rs2
 	}
@@ -122,6 +127,7 @@ func isRuleTool(tool string) bool {
 
 func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
+	rs.Legacy = o.Legacy
 	res := &Result{Rules: rs, Script: true}
 	invs, sdiags := script.Read(name, data)
 	for _, d := range sdiags {
@@ -192,9 +198,8 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 	for attempt := 0; attempt < 12; attempt++ {
 		cmd, err := rules.ParseCommand(words, rules.ParseOptions{})
 		if err == nil {
-			if cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules {
-				return
-			}
+			// Listings change no rule, but iptables-legacy creates the
+			// table they read, and a listed chain must exist.
 			err = model.Apply(cmd)
 			if err == nil {
 				res.Diags = append(res.Diags, cmd.Warnings...)

@@ -12,6 +12,11 @@ import (
 // succeeded, so a failing command changes nothing. Listing commands (-L,
 // -S) change nothing and are left to the printers.
 func (rs *Ruleset) Apply(c *Command) error {
+	if rs.Legacy {
+		// iptables-legacy creates the table when it first reads it,
+		// before the command can fail.
+		rs.EnsureTable(c.Table)
+	}
 	work := rs.Clone()
 	if err := work.apply(c); err != nil {
 		return err
@@ -136,10 +141,34 @@ func isBuiltinOfAny(chain string) bool {
 	return false
 }
 
+// createsTable reports whether the command brings its table into being
+// with the nf_tables backend (probed on the kernel): a command naming a
+// chain to add to, change or flush, or creating one. -F, -X and -Z
+// without a chain and the listings leave a missing table missing.
+func createsTable(c *Command) bool {
+	switch c.Kind {
+	case CmdAppend, CmdInsert, CmdReplace, CmdDelete, CmdDeleteNum, CmdPolicy, CmdNewChain:
+		return true
+	case CmdFlush:
+		return c.Chain != ""
+	}
+	return false
+}
+
 func (rs *Ruleset) apply(c *Command) error {
-	t := rs.EnsureTable(c.Table)
-	if t == nil {
+	if BuiltinChains(c.Table) == nil {
 		return &Diag{Pos: c.Pos, Msg: fmt.Sprintf("table %q does not exist", c.Table)}
+	}
+	t := rs.Table(c.Table)
+	switch {
+	case t != nil:
+	case rs.Legacy || createsTable(c):
+		t = rs.EnsureTable(c.Table)
+	case (c.Kind == CmdZero || c.Kind == CmdZeroNum) && c.Chain != "":
+		return &Diag{Pos: c.Pos, Word: c.Chain, Msg: fmt.Sprintf("no chain %s: table %s does not exist yet, and -Z does not create it (a rule, -P, -N or -F %s would)", c.Chain, c.Table, c.Chain)}
+	default:
+		// The command reads the table as empty and creates nothing.
+		t = New().EnsureTable(c.Table)
 	}
 	var ch *Chain
 	needChain := func() error {

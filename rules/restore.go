@@ -27,9 +27,12 @@ type RestoreOptions struct {
 	Family    ext.Family
 }
 
-// Restore reads an iptables-restore file into rs. Either every table of
-// the input is applied or, on any error, rs is left as it was: the
-// returned Diags say what is wrong, each with its line and column.
+// Restore reads an iptables-restore file into rs as iptables-restore
+// loads it into the kernel: each table's COMMIT is all or nothing, and
+// the first error stops the load, so the tables committed before it stay
+// applied while the failing table and everything after it are not (with
+// a note naming them, when an earlier table stays). The returned Diags
+// say what is wrong, each with its line and column.
 func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 	if o.Family == 0 {
 		o.Family = rs.Family
@@ -39,16 +42,43 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		return nil, err
 	}
 	work := rs.Clone()
+	good := rs.Clone()     // the tables as committed before the first error
+	var committed []string // the tables committed before the first error
 	var diags Diags
+	var table *Table
+	stopped := false
 	report := func(d *Diag) bool {
 		diags = append(diags, d)
+		if d.Severity == SevError && !stopped {
+			stopped = true
+			if table != nil && good.Legacy {
+				// iptables-legacy-restore created the table at its
+				// header, before the error.
+				good.EnsureTable(table.Name)
+			}
+			if len(committed) > 0 {
+				what := "the rest of the file is"
+				if table != nil {
+					what = fmt.Sprintf("table %s and the rest of the file are", table.Name)
+				}
+				diags = append(diags, &Diag{Pos: d.Pos, Severity: SevNote,
+					Msg: fmt.Sprintf("iptables-restore stops at this error: %s not loaded; %s, committed before, %s loaded", what, strings.Join(committed, ", "), map[bool]string{true: "stays", false: "stay"}[len(committed) == 1])})
+			}
+		}
 		return o.KeepGoing
+	}
+	// fail ends the load: the kernel keeps what was committed.
+	fail := func() (Diags, error) {
+		rs.Tables = good.Tables
+		return diags, diags
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 4<<20)
-	var table *Table
 	tableLine := 0
 	lineNo := 0
+	// existed: the current section's table was there before its header;
+	// used: the section has a chain or rule line.
+	existed, used := false, false
 	opened := map[string]int{} // table name -> line of its first header in this input
 	for sc.Scan() {
 		lineNo++
@@ -61,7 +91,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		case strings.HasPrefix(trimmed, "*"):
 			if table != nil {
 				if !report(&Diag{Pos: pos, Word: trimmed, Msg: fmt.Sprintf("table %s opened at line %d has no COMMIT before this new table", table.Name, tableLine)}) {
-					return diags, diags
+					return fail()
 				}
 			}
 			name := trimmed[1:]
@@ -71,7 +101,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 					d.Fix, d.Guess = "*"+s, true
 				}
 				if !report(d) {
-					return diags, diags
+					return fail()
 				}
 				table = nil
 				continue
@@ -83,13 +113,13 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 			} else if !ok {
 				opened[name] = lineNo
 			}
-			if !o.NoFlush {
-				if old := work.Table(name); old != nil {
-					for i, t := range work.Tables {
-						if t == old {
-							work.Tables = append(work.Tables[:i:i], work.Tables[i+1:]...)
-							break
-						}
+			existed, used = work.Table(name) != nil, false
+			if existed && !o.NoFlush {
+				// The section replaces the table's contents; the table
+				// keeps its place (legacy lists tables by first use).
+				for i, t := range work.Tables {
+					if t.Name == name {
+						work.Tables[i] = New().EnsureTable(name)
 					}
 				}
 			}
@@ -98,7 +128,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		case trimmed == "COMMIT":
 			if table == nil {
 				if !report(&Diag{Pos: pos, Word: "COMMIT", Msg: "COMMIT outside a table: no *table line before it"}) {
-					return diags, diags
+					return fail()
 				}
 				continue
 			}
@@ -108,36 +138,47 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 					d.Pos = pos
 				}
 				if !report(d) {
-					return diags, diags
+					return fail()
 				}
+			}
+			if !work.Legacy && !used && !(existed && o.NoFlush) {
+				// nf_tables: an empty section creates no table, and
+				// without --noflush deletes the one there was.
+				work.removeTable(table.Name)
+			}
+			if !stopped {
+				good = work.Clone()
+				committed = append(committed, table.Name)
 			}
 			table = nil
 		case strings.HasPrefix(trimmed, ":"):
 			if table == nil {
 				if !report(&Diag{Pos: pos, Word: trimmed, Msg: "chain declaration outside a table: put a *table line before it"}) {
-					return diags, diags
+					return fail()
 				}
 				continue
 			}
+			used = true
 			if d := declareChain(table, trimmed, pos, o); d != nil {
 				if !report(d) {
-					return diags, diags
+					return fail()
 				}
 			}
 		default:
 			if table == nil {
 				if !report(&Diag{Pos: pos, Word: firstWord(trimmed), Msg: "rule outside a table: put a *table line (e.g. *filter) before it"}) {
-					return diags, diags
+					return fail()
 				}
 				continue
 			}
+			used = true
 			words := SplitLine(o.File, lineNo, line)
 			var counters *Counters
 			if len(words) > 0 && strings.HasPrefix(words[0].Text, "[") {
 				c, err := parseCounterPair(words[0].Text)
 				if err != nil {
 					if !report(&Diag{Pos: words[0].Pos, Word: words[0].Text, Msg: err.Error()}) {
-						return diags, diags
+						return fail()
 					}
 					continue
 				}
@@ -155,7 +196,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 			}
 			if err != nil {
 				if !report(asDiag(err, pos)) {
-					return diags, diags
+					return fail()
 				}
 			}
 		}
@@ -167,10 +208,20 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		report(&Diag{Pos: Pos{File: o.File, Line: lineNo + 1, Col: 1}, Msg: fmt.Sprintf("COMMIT expected: table %s (line %d) is never committed", table.Name, tableLine), Fix: "COMMIT"})
 	}
 	if diags.HasErrors() {
-		return diags, diags
+		return fail()
 	}
 	rs.Tables = work.Tables
 	return diags, nil
+}
+
+// removeTable deletes the named table, if there is one.
+func (rs *Ruleset) removeTable(name string) {
+	for i, t := range rs.Tables {
+		if t.Name == name {
+			rs.Tables = append(rs.Tables[:i:i], rs.Tables[i+1:]...)
+			return
+		}
+	}
 }
 
 // replacedSection is the warning for a second "*table" section of one

@@ -17,7 +17,7 @@ var lint = analyze.Lint
 // unevaluable warns at each rule that loads but that the engine cannot
 // compile, with the engine's reason: trace and run would refuse the file.
 func unevaluable(rs *rules.Ruleset) rules.Diags {
-	errs, err := engine.Unevaluable(rs, engine.Config{})
+	errs, err := engine.Unevaluable(rs, engine.Config{Legacy: rs.Legacy})
 	if err != nil {
 		return rules.Diags{{Severity: rules.SevWarning, Msg: fmt.Sprintf("trace and run cannot evaluate these rules: %v", err)}}
 	}
@@ -31,10 +31,10 @@ func unevaluable(rs *rules.Ruleset) rules.Diags {
 
 func init() {
 	fs := newFlags("check")
-	noflush := fs.Bool("noflush", false, noflushUsage)
+	lf := addLoadFlags(fs)
 	strict := fs.Bool("strict", false, "fail (exit 1) on every warning, not only on errors and on rules that can never matter")
 	register(&command{
-		name: "check", args: "FILE... [--strict] [--noflush]",
+		name: "check", args: "FILE... [--strict] [--noflush] [--legacy]",
 		summary: "Report every problem in FILE with FILE:LINE:COL, the word, and the fix: syntax, how-to typos\n(typographic dashes, -syn, -J, placeholders), unknown chains, and rules that can never decide anything\n(shadowed by rules before them, limits that never bite). Nothing is applied anywhere.\n" +
 			"Exit 1 on an error or on a warning about a rule that can never matter (or a form iptables refuses);\nother warnings and notes inform and exit 0, unless --strict.",
 		example: "  ipsift check firewall.sh\n  ipsift check --strict gateway.rules other.rules",
@@ -46,7 +46,7 @@ func init() {
 			code := exitOK
 			color := isTerminal(stdout)
 			for _, path := range pos {
-				res, err := load.File(path, load.Options{KeepGoing: true, NoFlush: *noflush})
+				res, err := load.File(path, load.Options{KeepGoing: true, NoFlush: lf.noflush, Legacy: lf.legacy})
 				if err != nil {
 					fmt.Fprintf(stderr, "ipsift check: %v\n", err)
 					code = exitUsage

@@ -304,3 +304,40 @@ func TestNoflush(t *testing.T) {
 		t.Errorf("trace --noflush:\n%s", out)
 	}
 }
+
+// TestSaveWithErrors: save prints what a host holds after a file with
+// errors (a script's failing commands fail alone; a restore file keeps
+// the tables committed before its first error), reports the errors on
+// stderr and exits 1.
+func TestSaveWithErrors(t *testing.T) {
+	dir := t.TempDir()
+	sh := filepath.Join(dir, "fw.sh")
+	os.WriteFile(sh, []byte("#!/bin/sh\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\niptables -A INPUT -j nosuchchain\niptables -A OUTPUT -j ACCEPT\n"), 0o644)
+	rf := filepath.Join(dir, "fw.rules")
+	os.WriteFile(rf, []byte("*filter\n-A INPUT -j ACCEPT\nCOMMIT\n*nat\n-A PREROUTING -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n"), 0o644)
+	for _, c := range []struct {
+		path      string
+		out, errs []string
+	}{
+		{sh, []string{"-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A OUTPUT -j ACCEPT\n"}, []string{"fw.sh:3:22: error:", "the script went on"}},
+		{rf, []string{"*filter\n", "-A INPUT -j ACCEPT\n"}, []string{"fw.rules:5:", "table nat and the rest of the file are not loaded; filter, committed before, stays loaded"}},
+	} {
+		out, errs, code := runCmd(t, "save", c.path)
+		if code != exitProblems {
+			t.Errorf("%s: exit %d, want %d", c.path, code, exitProblems)
+		}
+		for _, w := range c.out {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: stdout lacks %q\n%s", c.path, w, out)
+			}
+		}
+		for _, w := range c.errs {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: stderr lacks %q\n%s", c.path, w, errs)
+			}
+		}
+		if strings.Contains(out, "*nat") {
+			t.Errorf("%s: the failed nat table is printed\n%s", c.path, out)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +13,8 @@ import (
 // loadRules loads FILE for the printing and tracing commands: any error
 // in the input is printed with its position and the command stops, so
 // nothing is shown for a ruleset the kernel would refuse.
-func loadRules(path string, noflush bool, stderr io.Writer) (*rules.Ruleset, int) {
-	res, err := loadPath(path, noflush)
+func loadRules(path string, lf *loadFlags, stderr io.Writer) (*rules.Ruleset, int) {
+	res, err := loadPath(path, lf)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift: %v\n", err)
 		return nil, exitUsage
@@ -26,8 +27,8 @@ func loadRules(path string, noflush bool, stderr io.Writer) (*rules.Ruleset, int
 	return res.Rules, exitOK
 }
 
-func loadPath(path string, noflush bool) (*load.Result, error) {
-	o := load.Options{Counters: true, NoFlush: noflush}
+func loadPath(path string, lf *loadFlags) (*load.Result, error) {
+	o := load.Options{Counters: true, NoFlush: lf.noflush, Legacy: lf.legacy}
 	if path == "-" {
 		data, err := io.ReadAll(os.Stdin)
 		if err != nil {
@@ -38,8 +39,19 @@ func loadPath(path string, noflush bool) (*load.Result, error) {
 	return load.File(path, o)
 }
 
-// noflushUsage is the help of every command's --noflush.
-const noflushUsage = "read a restore file as iptables-restore --noflush loads it: a second section of a table adds to the first instead of replacing it"
+// loadFlags are the options of every command that reads a FILE: how it
+// would be loaded on a host.
+type loadFlags struct {
+	noflush, legacy bool
+}
+
+// addLoadFlags registers --noflush and --legacy on a command's flags.
+func addLoadFlags(fs *flag.FlagSet) *loadFlags {
+	lf := &loadFlags{}
+	fs.BoolVar(&lf.noflush, "noflush", false, "read a restore file as iptables-restore --noflush loads it: a second section of a table adds to the first instead of replacing it")
+	fs.BoolVar(&lf.legacy, "legacy", false, "load as iptables-legacy does, not iptables-nft: tables come into being on any use, and run the rules as legacy does (see DIFFERENCES.md)")
+	return lf
+}
 
 func printDiags(w io.Writer, ds rules.Diags, color bool) {
 	for i, d := range ds {
@@ -66,37 +78,51 @@ func init() {
 	fsSave := newFlags("save")
 	saveCounters := fsSave.Bool("c", false, "print counters as [packets:bytes] (iptables-save -c)")
 	saveTable := fsSave.String("t", "", "print only this table")
-	saveNoflush := fsSave.Bool("noflush", false, noflushUsage)
+	saveLoad := addLoadFlags(fsSave)
 	register(&command{
-		name: "save", args: "FILE [-c] [-t TABLE] [--noflush]",
-		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.",
+		name: "save", args: "FILE [-c] [-t TABLE] [--noflush] [--legacy]",
+		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.\n" +
+			"A FILE with errors is still printed as far as it loads (a script's failing commands fail alone; a restore\nfile keeps the tables committed before its first error), the errors go to stderr, and the exit status is 1.",
 		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fsSave, args)
 			if err != nil || len(pos) != 1 {
 				return usageError(stderr, "save", orErr(err, "give one FILE"))
 			}
-			rs, code := loadRules(pos[0], *saveNoflush, stderr)
-			if rs == nil {
-				return code
-			}
 			if *saveTable != "" && rules.BuiltinChains(*saveTable) == nil {
 				return usageError(stderr, "save", fmt.Errorf("no table %q", *saveTable))
 			}
-			if err := rs.Save(stdout, rules.SaveOptions{Counters: *saveCounters, Table: *saveTable}); err != nil {
+			res, err := loadPath(pos[0], saveLoad)
+			if err != nil {
+				fmt.Fprintf(stderr, "ipsift: %v\n", err)
+				return exitUsage
+			}
+			// A file with errors still loads in part on a host, and save
+			// prints that part: what iptables-save would show after it.
+			code := exitOK
+			if res.Diags.HasErrors() {
+				printDiags(stderr, res.Diags, false)
+				how := "each failing command changed nothing and the script went on, as a shell runs it"
+				if !res.Script {
+					how = "the tables committed before the first error stay; the failing table and those after it are not loaded"
+				}
+				fmt.Fprintf(stderr, "ipsift save: %s has errors; printed is what the kernel holds after loading it (%s)\n", pos[0], how)
+				code = exitProblems
+			}
+			if err := res.Rules.Save(stdout, rules.SaveOptions{Counters: *saveCounters, Table: *saveTable}); err != nil {
 				fmt.Fprintln(stderr, err)
 				return exitUsage
 			}
-			return exitOK
+			return code
 		},
 	})
 
 	fsRules := newFlags("rules")
 	rulesTable := fsRules.String("t", "filter", "table")
 	rulesVerbose := fsRules.Bool("v", false, "with counters (-c PACKETS BYTES)")
-	rulesNoflush := fsRules.Bool("noflush", false, noflushUsage)
+	rulesLoad := addLoadFlags(fsRules)
 	register(&command{
-		name: "rules", args: "FILE [-t TABLE] [-v] [--noflush] [CHAIN]",
+		name: "rules", args: "FILE [-t TABLE] [-v] [--noflush] [--legacy] [CHAIN]",
 		summary: "Print a table's rules as iptables -S does.",
 		example: "  ipsift rules gateway.rules -t nat\n  ipsift rules gateway.rules LOGDROP",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -104,7 +130,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "rules", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], *rulesNoflush, stderr)
+			rs, code := loadRules(pos[0], rulesLoad, stderr)
 			if rs == nil {
 				return code
 			}
@@ -127,9 +153,9 @@ func init() {
 	fsList.BoolVar(&lo.Numeric, "n", false, "numeric output (ipsift never resolves names anyway)")
 	fsList.BoolVar(&lo.Exact, "x", false, "exact counters, without K/M/G")
 	fsList.BoolVar(&lo.LineNumbers, "line-numbers", false, "number the rules")
-	listNoflush := fsList.Bool("noflush", false, noflushUsage)
+	listLoad := addLoadFlags(fsList)
 	register(&command{
-		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [--noflush] [CHAIN]",
+		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [--noflush] [--legacy] [CHAIN]",
 		summary: "Print a table as iptables -L does, column for column.\nipsift never resolves names: without -n addresses still print as numbers (0.0.0.0/0 as \"anywhere\"), a documented difference from iptables -L.",
 		example: "  ipsift list gateway.rules -v -n --line-numbers\n  ipsift list gateway.rules -t nat PREROUTING",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -137,7 +163,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "list", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], *listNoflush, stderr)
+			rs, code := loadRules(pos[0], listLoad, stderr)
 			if rs == nil {
 				return code
 			}

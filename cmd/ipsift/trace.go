@@ -32,10 +32,9 @@ func init() {
 	hostFile := fs.String("host", "", "host description file (default: the host of gateway.rules; see README)")
 	quiet := fs.Bool("quiet", false, "leave out the rules that did not match")
 	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
-	noflush := fs.Bool("noflush", false, noflushUsage)
-	legacy := fs.Bool("legacy", false, "run the rules as iptables-legacy loads them, not iptables-nft (see DIFFERENCES.md)")
+	lf := addLoadFlags(fs)
 	register(&command{
-		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush]",
+		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush] [--legacy]",
 		summary: "Send packets through FILE's rules and show every rule each one met, why it did or did not match,\nand what became of it. A PACKET is one line: [IFACE|local] PROTO SRC[:PORT] > DST[:PORT] [FLAGS] [key=value...].",
 		example: "  ipsift trace gateway.rules 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'\n" +
 			"  ipsift trace gateway.rules 'wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40'\n" +
@@ -45,7 +44,7 @@ func init() {
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}
-			rs, code := loadRules(pos[0], *noflush, stderr)
+			rs, code := loadRules(pos[0], lf, stderr)
 			if rs == nil {
 				return code
 			}
@@ -81,7 +80,7 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: *legacy}, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy}, stdout, stderr)
 		},
 	})
 }
