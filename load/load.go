@@ -94,6 +94,13 @@ func withoutBadLines(data []byte, diags rules.Diags) []byte {
 	return []byte(b.String())
 }
 
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
 // restoreNoFlush reports whether an iptables-restore command line asks
 // for --noflush: -n, --noflush, or n among bundled short options.
 func restoreNoFlush(args []script.Word) bool {
@@ -138,8 +145,22 @@ func fromScript(name string, data []byte, o Options) *Result {
 		res.Diags = append(res.Diags, &rules.Diag{Pos: rules.Pos{File: name, Line: d.Line, Col: d.Col}, Severity: sev, Msg: d.Msg})
 	}
 	lines := strings.Split(string(data), "\n")
-	for _, inv := range invs {
+	failedPrev := false // the previous invocation failed
+	for k, inv := range invs {
 		pos := rules.Pos{File: name, Line: inv.Cmd.Line, Col: inv.Cmd.Col}
+		before := len(res.Diags)
+		failed := func() bool { return res.Diags[before:].HasErrors() }
+		if k > 0 && invs[k-1].Errexit && failedPrev {
+			// set -e: the shell ended at the previous command.
+			d := invs[k-1]
+			res.Diags = append(res.Diags, &rules.Diag{Pos: rules.Pos{File: name, Line: d.Cmd.Line, Col: d.Cmd.Col}, Severity: rules.SevNote,
+				Msg: fmt.Sprintf("set -e is in effect: the script ends at this failing command, and the %s after it %s not run", plural(len(invs)-k, "command"), map[bool]string{true: "does", false: "do"}[len(invs)-k == 1])})
+			if !o.KeepGoing {
+				break
+			}
+			before = len(res.Diags)
+		}
+		failedPrev = false
 		tool := filepath.Base(inv.Tool)
 		switch {
 		case isRuleTool(tool):
@@ -154,6 +175,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 					d.Pos.Line += inv.Stdin.Pos.Line - 1
 				}
 				res.Diags = append(res.Diags, diags...)
+				failedPrev = failed()
 			} else {
 				res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
 					Msg: fmt.Sprintf("%s reads a file this script does not contain; load that file with ipsift directly", tool)})
@@ -171,6 +193,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 			line = lines[inv.Line-1]
 		}
 		applyCommand(rs, res, words, pos, line, o)
+		failedPrev = failed()
 	}
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
 	return res

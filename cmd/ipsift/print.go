@@ -102,7 +102,7 @@ func init() {
 			code := exitOK
 			if res.Diags.HasErrors() {
 				printDiags(stderr, res.Diags, false)
-				how := "each failing command changed nothing and the script went on, as a shell runs it"
+				how := "each failing command changed nothing and the script went on, as a shell runs it, unless set -e ended it"
 				if !res.Script {
 					how = "the tables committed before the first error stay; the failing table and those after it are not loaded"
 				}
