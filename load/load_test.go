@@ -48,6 +48,11 @@ func TestGuessIsNeverApplied(t *testing.T) {
 	if hasDiag(ds, "did you mean bar?") || hasDiag(ds, "loop") {
 		t.Errorf("suggests a loop foo -> bar -> foo:\n%s", strings.Join(ds, "\n"))
 	}
+	// Nor for the chain a rule is added to: foo -j foo would loop.
+	ds = diagsOf(t, "#!/bin/sh\niptables -N foo\niptables -A fooo -j foo\niptables -N bar\niptables -A barr -j ACCEPT\n")
+	if hasDiag(ds, "did you mean foo?") || !hasDiag(ds, "did you mean bar?") {
+		t.Errorf("chain suggestions:\n%s", strings.Join(ds, "\n"))
+	}
 	// A guessed chain name for -A is not applied: later lines do not see
 	// the rule in LOGDROP.
 	res := Bytes("t.sh", []byte("#!/bin/sh\niptables -N LOGDROP\niptables -A logdrop -j DROP\n"), Options{KeepGoing: true})
