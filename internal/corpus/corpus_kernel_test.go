@@ -220,10 +220,10 @@ func firstLines(s string, n int) string {
 //   - / is read-only; log/ (the failures, TMPDIR for here-documents and
 //     the xtables lock file) stays writable.
 //
-// Arguments: BACKEND BOX SCRIPT [ARGS...].
+// Arguments: BACKEND BOX SHEBANG-OPTIONS SCRIPT [ARGS...].
 const sandboxScript = `set -eu
-be=$1 box=$2 script=$3
-shift 3
+be=$1 box=$2 opts=$3 script=$4
+shift 4
 mount --bind /usr/sbin "$box/real"
 mount --bind "$box/bin" /usr/sbin
 mount --bind "$box/log" "$box/log"
@@ -236,13 +236,15 @@ mount -o remount,bind,ro /
 cd "$box/work"
 exec /usr/bin/env -i PATH=/usr/sbin:/sbin HOME=/ TERM=dumb LANG=C \
 	BASH_ENV="$box/env.sh" TMPDIR="$box/log/tmp" XTABLES_LOCKFILE="$box/log/xtables.lock" \
-	/bin/bash "$script" "$@" </dev/null
+	/bin/bash $opts "$script" "$@" </dev/null
 `
 
 // The real tools a script finds, and the stubs for what it calls by
 // absolute path (everything else in PATH is the not-found handler).
 var (
-	realTools = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
+	realTools     = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
+	readOnlyTools = []string{"cat", "grep", "egrep", "sed", "awk", "cut", "tr", "head", "tail", "sort", "uniq", "wc",
+		"expr", "seq", "dirname", "basename", "id", "whoami", "uname", "hostname", "readlink", "printf", "true", "false"}
 	stubTools = []string{"ip", "sysctl", "modprobe", "insmod", "rmmod", "lsmod", "depmod", "ifconfig", "route",
 		"service", "logger", "arp", "tc", "ethtool", "brctl", "conntrack", "netfilter-persistent", "invoke-rc.d", "update-rc.d"}
 )
@@ -269,6 +271,15 @@ func runScript(t *testing.T, fw *kernel.Firewall, e Entry) (whole bool, failed s
 			tool, box, multi, tool, box)
 		writeFile(t, filepath.Join(box, "bin", tool), w, 0o755)
 	}
+	// Text tools a script computes values with are the real ones: they
+	// read, and / is read-only for them.
+	for _, u := range readOnlyTools {
+		if p, err := exec.LookPath(u); err == nil {
+			if err := os.Symlink(p, filepath.Join(box, "bin", u)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	writeFile(t, filepath.Join(box, "bin", "ipset"), fmt.Sprintf("#!/bin/bash\nexec %s/real/ipset \"$@\"\n", box), 0o755)
 	for _, s := range stubTools {
 		writeFile(t, filepath.Join(box, "bin", s), "#!/bin/bash\nexit 0\n", 0o755)
@@ -286,11 +297,20 @@ func runScript(t *testing.T, fw *kernel.Firewall, e Entry) (whole bool, failed s
 		writeFile(t, filepath.Join(box, "work", filepath.Base(f)), string(data), 0o755)
 	}
 	script := filepath.Join(box, "work", filepath.Base(e.File))
+	// bash SCRIPT ignores the #! line; its options (#!/bin/bash -e) are
+	// given as the kernel would give them.
+	var shopts []string
+	if data, err := os.ReadFile(script); err == nil {
+		first, _, _ := strings.Cut(string(data), "\n")
+		if f := strings.Fields(strings.TrimPrefix(first, "#!")); strings.HasPrefix(first, "#!") && len(f) == 2 && strings.HasPrefix(f[1], "-") {
+			shopts = append(shopts, f[1])
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
 	defer cancel()
 	args := append([]string{"netns", "exec", fw.NS, "unshare", "--mount", "--propagation", "private",
-		"/bin/bash", filepath.Join(box, "setup.sh"), string(fw.Backend), box, script}, e.Args...)
+		"/bin/bash", filepath.Join(box, "setup.sh"), string(fw.Backend), box, strings.Join(shopts, " "), script}, e.Args...)
 	cmd := exec.CommandContext(ctx, "ip", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -355,4 +375,3 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(ls, "\n")
 }
-
