@@ -217,8 +217,9 @@ func firstLines(s string, n int) string {
 //   - /proc/sys holds only the namespace's own net/ tree, so a script's
 //     `echo 1 > /proc/sys/...` reaches nothing outside the namespace.
 //   - /etc/resolv.conf is empty: no DNS leaves the namespace.
-//   - / is read-only; log/ (the failures, TMPDIR for here-documents and
-//     the xtables lock file) stays writable.
+//   - / and every other mount are read-only, /proc/sysrq-trigger is
+//     /dev/null; log/ (the failures, TMPDIR for here-documents and the
+//     xtables lock file) stays writable.
 //
 // Arguments: BACKEND BOX SHEBANG-OPTIONS SCRIPT [ARGS...].
 const sandboxScript = `set -eu
@@ -232,8 +233,18 @@ mount -t tmpfs -o size=64k,mode=0755 ipsift-corpus /proc/sys
 mkdir /proc/sys/net
 mount --move "$box/sysnet" /proc/sys/net
 mount --bind "$box/resolv.conf" /etc/resolv.conf || true
+if [ -e /proc/sysrq-trigger ]; then mount --bind /dev/null /proc/sysrq-trigger; fi
+# Every mount read-only but the log directory and the namespace's own
+# /proc (and /dev, for /dev/null): / first, then the others.
 mount -o remount,bind,ro /
+awk '{print $2}' /proc/self/mounts | while read -r m; do
+	case $m in
+	/ | "$box/log" | /proc | /proc/* | /dev | /dev/pts) ;;
+	*) mount -o remount,bind,ro "$m" 2>/dev/null || true ;;
+	esac
+done
 cd "$box/work"
+: >"$box/log/ready"
 exec /usr/bin/env -i PATH=/usr/sbin:/sbin HOME=/ TERM=dumb LANG=C \
 	BASH_ENV="$box/env.sh" TMPDIR="$box/log/tmp" XTABLES_LOCKFILE="$box/log/xtables.lock" \
 	/bin/bash $opts "$script" "$@" </dev/null
@@ -315,6 +326,9 @@ func runScript(t *testing.T, fw *kernel.Firewall, e Entry) (whole bool, failed s
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()
+	if os.Getenv("IPSIFT_CORPUS_DEBUG") != "" {
+		t.Logf("%s: script output:\n%s", fw.Backend, out)
+	}
 	if ctx.Err() != nil {
 		t.Fatalf("%s: the script did not finish within %v:\n%s", fw.Backend, scriptTimeout, tail(string(out), 20))
 	}
@@ -322,7 +336,7 @@ func runScript(t *testing.T, fw *kernel.Firewall, e Entry) (whole bool, failed s
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatalf("%s: running the script: %v", fw.Backend, err)
 	}
-	if bytes.Contains(out, []byte("setup.sh: line")) {
+	if _, err := os.Stat(filepath.Join(box, "log", "ready")); err != nil {
 		t.Fatalf("%s: the sandbox could not be set up:\n%s", fw.Backend, out)
 	}
 	log, _ := os.ReadFile(filepath.Join(box, "log", "failed"))
