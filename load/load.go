@@ -211,6 +211,11 @@ func fromScript(name string, data []byte, o Options) *Result {
 func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.Pos, line string, o Options) {
 	words, pre := fixTypography(words)
 	res.Diags = append(res.Diags, pre...)
+	if len(pre) > 0 && !o.KeepGoing {
+		// iptables refuses the word: the command fails and changes
+		// nothing. Only a checker reads on with the correction.
+		return
+	}
 	failed := len(pre) > 0
 	offer := true // every correction so far is a fix, not a stand-in: offer the line
 	model := rs   // where the command goes; a scratch copy once a guess is tried

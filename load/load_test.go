@@ -119,3 +119,14 @@ func TestScriptRestoreNoFlush(t *testing.T) {
 		}
 	}
 }
+
+// TestTypographicDashFailsOutsideCheck: iptables refuses a typographic
+// dash, so outside check (save, trace) the command changes nothing; check
+// reads on with the certain correction.
+func TestTypographicDashFailsOutsideCheck(t *testing.T) {
+	src := "#!/bin/sh\niptables -A INPUT -p tcp \u2013dport 22 -j ACCEPT\n"
+	res := Bytes("t.sh", []byte(src), Options{})
+	if !res.Diags.HasErrors() || ruleCount(res.Rules, "filter", "INPUT") != 0 {
+		t.Errorf("save loads a rule iptables refuses: %v", res.Diags)
+	}
+}
