@@ -232,6 +232,11 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 			if err == nil {
 				res.Diags = append(res.Diags, cmd.Warnings...)
 			}
+			if err != nil && (cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules) && isNoSuchChain(err) {
+				// -L CHAIN asks whether the chain is there too (the
+				// usual "chain exists" test); "no" changes nothing.
+				return
+			}
 			if err != nil && cmd.Kind == rules.CmdCheck && isNoSuchRule(err) {
 				// -C asks whether the rule is there; "no" is its answer
 				// (exit 1, nothing changed), the usual guard before an
@@ -422,6 +427,13 @@ func correctedLine(line string, words []rules.Word) string {
 
 // isNoSuchRule reports the error rules.Apply gives for a -C or -D whose
 // rule is not in its chain (a missing chain or table is another error).
+// isNoSuchChain tells the error of a command naming a chain that is not
+// there.
+func isNoSuchChain(err error) bool {
+	d, ok := err.(*rules.Diag)
+	return ok && strings.HasPrefix(d.Msg, "chain ") && strings.Contains(d.Msg, "does not exist in table")
+}
+
 func isNoSuchRule(err error) bool {
 	d, ok := err.(*rules.Diag)
 	return ok && strings.HasPrefix(d.Msg, "bad rule (does a matching rule exist in that chain?)")

@@ -130,3 +130,18 @@ func TestTypographicDashFailsOutsideCheck(t *testing.T) {
 		t.Errorf("save loads a rule iptables refuses: %v", res.Diags)
 	}
 }
+
+// TestListMissingChainIsAnAnswer: "iptables -L CHAIN" is how scripts
+// ask whether a chain exists; "no" (exit 1) changes nothing and is not
+// an error of the script (found by the corpus test, tor-torsocks-chain.sh).
+func TestListMissingChainIsAnAnswer(t *testing.T) {
+	src := "#!/bin/sh\nif ! iptables -t nat -n -L TORSOCKS >/dev/null 2>&1; then\n  iptables -t nat -N TORSOCKS\nfi\niptables -t nat -A PREROUTING -p tcp -j TORSOCKS\n"
+	if ds := diagsOf(t, src); hasDiag(ds, "error") {
+		t.Errorf("a listing's answer is reported as an error:\n%s", strings.Join(ds, "\n"))
+	}
+	// Legacy still creates the table the listing read.
+	res := Bytes("t.sh", []byte("#!/bin/sh\niptables -t raw -L nosuch\n"), Options{Legacy: true})
+	if res.Rules.Table("raw") == nil {
+		t.Errorf("legacy: the listing created no raw table")
+	}
+}
