@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
@@ -93,6 +94,25 @@ type killer struct {
 	chain *rules.Chain
 	drops region
 	reads dimMask // the fields membership in drops depends on
+	// parts, when set, makes this the union of a chain's killers: what
+	// a chain drops as a whole can depend on fewer fields than what any
+	// one of its rules drops (a DROP of some packets and a DROP policy
+	// for the rest drop everything, whatever the fields).
+	parts []*killer
+}
+
+// meeting returns the killers that take some of x: k, or its parts.
+func (k *killer) meeting(x region) []*killer {
+	if k.parts == nil {
+		return []*killer{k}
+	}
+	var out []*killer
+	for _, p := range k.parts {
+		if x.meets(p.drops) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (k *killer) name() string {
@@ -235,6 +255,24 @@ func (cr *crossRun) chainKillers(t *rules.Table, ch *rules.Chain) []*killer {
 			out = append(out, &killer{table: t, chain: ch, drops: drops, reads: restricted(drops)})
 		}
 	}
+	if len(out) > 1 {
+		// The parts are disjoint (each takes only what no earlier rule
+		// touched), so their union is their boxes together; merged back
+		// as far as they go, it shows which fields it really reads.
+		var all region
+		var reads dimMask
+		for _, k := range out {
+			all = append(all, k.drops...)
+			reads |= k.reads
+		}
+		for n := len(all) + 1; len(all) < n; {
+			n = len(all)
+			all = all.compact()
+		}
+		if r := restricted(all); r != reads {
+			out = append(out, &killer{table: t, chain: ch, drops: all, reads: r, parts: slices.Clone(out)})
+		}
+	}
 	return out
 }
 
@@ -313,11 +351,11 @@ func (cr *crossRun) dead(ri *ruleInfo) ([]*killer, bool) {
 				if k.reads&ch != 0 || !left.meets(k.drops) {
 					continue
 				}
+				used = append(used, k.meeting(left)...)
 				var ok bool
 				if left, ok = left.minus(k.drops, w); !ok {
 					return nil, false
 				}
-				used = append(used, k)
 			}
 		}
 		if !left.empty() {

@@ -251,3 +251,34 @@ COMMIT
 		}
 	}
 }
+
+// TestCrossTableChainAsAWhole: a chain that drops some packets by a rule
+// and the rest by its policy drops everything, whatever a NAT rewrites
+// in the fields its rule reads; the warning names the parts that take
+// the later rule's packets.
+func TestCrossTableChainAsAWhole(t *testing.T) {
+	got := crossWarnings(t, `*mangle
+:PREROUTING DROP [0:0]
+-A PREROUTING -s 198.51.100.1/32 -j DROP
+COMMIT
+*nat
+-A PREROUTING -p tcp -j DNAT --to-destination 192.0.2.10
+-A POSTROUTING -j MASQUERADE
+COMMIT
+*filter
+-A INPUT -s 198.51.100.9/32 -j ACCEPT
+-A FORWARD -j ACCEPT
+-A OUTPUT -j ACCEPT
+COMMIT
+`)
+	// Only the policy takes 198.51.100.9; both take FORWARD's packets.
+	if msg := got[10]; !strings.HasSuffix(msg, "by the mangle PREROUTING policy DROP") {
+		t.Errorf("line 10: %q", msg)
+	}
+	if msg := got[11]; !strings.Contains(msg, "mangle PREROUTING rule 1") || !strings.Contains(msg, "the mangle PREROUTING policy DROP") {
+		t.Errorf("line 11: %q", msg)
+	}
+	if msg, ok := got[12]; ok {
+		t.Errorf("OUTPUT does not pass PREROUTING: %s", msg)
+	}
+}
