@@ -122,6 +122,47 @@ func (k *killer) name() string {
 	return fmt.Sprintf("the %s policy %s", chainLabel(k.table, k.chain), k.chain.Policy)
 }
 
+// mayBeKilled returns the hooks of table t before which some stage may
+// drop packets (a DROP or REJECT rule, or a DROP policy, in a built-in
+// chain of another stage on the way): only from those do the rules of
+// t need to keep what arrives at them.
+func (a *analyzer) mayBeKilled(t *rules.Table) ext.HookMask {
+	var m ext.HookMask
+	for _, name := range rules.BuiltinChains(t.Name) {
+		h, _ := rules.HookOf(name)
+		p := path(stage{h, t.Name})
+		for _, s := range p[:max(len(p)-1, 0)] {
+			if a.dropsIn(s) {
+				m |= 1 << h
+				break
+			}
+		}
+	}
+	return m
+}
+
+// dropsIn reports whether the built-in chain of stage s may drop: it
+// exists outside nat and has a DROP or REJECT rule or a DROP policy.
+func (a *analyzer) dropsIn(s stage) bool {
+	t := a.rs.Table(s.table)
+	if t == nil || s.table == "nat" {
+		return false
+	}
+	ch := t.Chain(s.hook.String())
+	if ch == nil {
+		return false
+	}
+	if ch.Policy == "DROP" {
+		return true
+	}
+	for _, r := range ch.Rules {
+		if r.Verdict == "DROP" || r.Verdict == "REJECT" {
+			return true
+		}
+	}
+	return false
+}
+
 // crossRun holds what the cross-table analysis computes once per Lint.
 type crossRun struct {
 	a        *analyzer

@@ -91,6 +91,10 @@ type tableRun struct {
 	widened map[*ruleInfo]bool // rules where a chain walk had to simplify
 	// widenedChain keeps the note to the first such rule of a chain.
 	widenedChain map[*rules.Chain]bool
+	// record holds the hooks from which the rules' arriving packets are
+	// kept, for the cross-table analysis: those with a possible killer
+	// before the table (see mayBeKilled).
+	record ext.HookMask
 }
 
 // walk follows the packets of entry through chain ch and returns those
@@ -144,7 +148,9 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			continue
 		}
 		ri.mayMatch = true
-		ri.record(ctx.hook, hit)
+		if tr.record.Has(ctx.hook) {
+			ri.record(ctx.hook, hit)
+		}
 		st := &ctx.steps[j]
 		var good bool
 		switch ri.act.kind {

@@ -117,7 +117,7 @@ func (a *analyzer) prepare(t *rules.Table) {
 // table analyses one table from each of its hooks and reports; it says
 // whether the walk finished within its budget.
 func (a *analyzer) table(t *rules.Table) bool {
-	tr := &tableRun{a: a, t: t, w: work{left: tableWork}, onStack: map[*rules.Chain]bool{}, widened: map[*ruleInfo]bool{}, widenedChain: map[*rules.Chain]bool{}}
+	tr := &tableRun{a: a, t: t, w: work{left: tableWork}, onStack: map[*rules.Chain]bool{}, widened: map[*ruleInfo]bool{}, widenedChain: map[*rules.Chain]bool{}, record: a.mayBeKilled(t)}
 	complete := true
 	for _, ch := range t.Chains {
 		if !ch.Builtin {
