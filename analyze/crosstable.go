@@ -83,9 +83,10 @@ func path(s stage) []stage {
 
 // natDims are the fields the conntrack NAT binding may rewrite at a nat
 // stage, for any packet of a NATed connection (replies and later
-// packets too, which no nat rule sees), with the state's SNAT/DNAT bits
-// and the output interface the new destination routes to.
-const natDims = 1<<dimSrc | 1<<dimDst | 1<<dimSport | 1<<dimDport | 1<<dimState | 1<<dimOut
+// packets too, which no nat rule sees), with the state's SNAT/DNAT bits,
+// the output interface the new destination routes to, and the length a
+// helper's payload rewrite (FTP, SIP) changes.
+const natDims = 1<<dimSrc | 1<<dimDst | 1<<dimSport | 1<<dimDport | 1<<dimState | 1<<dimOut | 1<<dimLen
 
 // killer is an earlier rule (or policy) and the packets it surely drops.
 type killer struct {
@@ -371,9 +372,13 @@ func (cr *crossRun) dead(ri *ruleInfo) ([]*killer, bool) {
 	var named []*killer
 	reached := false
 	for h := ext.Hook(0); h < ext.NumHooks; h++ {
+		if !ri.matchFrom.Has(h) {
+			continue
+		}
 		arrive := ri.arrive[h]
 		if arrive.empty() {
-			continue
+			// Not kept: no stage before can drop (mayBeKilled).
+			return nil, false
 		}
 		if ri.arriveWide[h] {
 			arrive = region{arrive.hull()}.meet(ri.c.upper)

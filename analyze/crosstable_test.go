@@ -132,6 +132,16 @@ COMMIT
 -A INPUT -p icmp -j ACCEPT
 COMMIT
 `},
+		{"a user chain reached from INPUT and from OUTPUT", `*mangle
+-A PREROUTING -p icmp -j DROP
+COMMIT
+*filter
+:icmp_ok - [0:0]
+-A INPUT -j icmp_ok
+-A OUTPUT -j icmp_ok
+-A icmp_ok -p icmp -j ACCEPT
+COMMIT
+`},
 		{"another interface", `*mangle
 -A PREROUTING -i eth0 -p icmp -j DROP
 COMMIT

@@ -42,6 +42,9 @@ type ruleInfo struct {
 	// past arriveMax boxes only their hull is kept, with arriveWide set.
 	arrive     [ext.NumHooks]region
 	arriveWide [ext.NumHooks]bool
+	// matchFrom holds every hook from which some packet may match the
+	// rule, whether or not arrive keeps them.
+	matchFrom ext.HookMask
 }
 
 // arriveMax caps the boxes kept per rule and hook in ruleInfo.arrive.
@@ -148,6 +151,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			continue
 		}
 		ri.mayMatch = true
+		ri.matchFrom |= 1 << ctx.hook
 		if tr.record.Has(ctx.hook) {
 			ri.record(ctx.hook, hit)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -198,7 +199,18 @@ func focusedRuleset(r *rand.Rand) string {
 			}
 			fmt.Fprintf(&b, ":%s %s [0:0]\n", c, pol)
 		}
-		for _, c := range builtin[table] {
+		// A user chain that several hooks jump to: its rules are
+		// reached from each of them.
+		user := table != "nat" && chance(0.4)
+		chains := builtin[table]
+		if user {
+			b.WriteString(":u - [0:0]\n")
+			chains = append(slices.Clone(chains), "u")
+		}
+		for _, c := range chains {
+			if user && c != "u" && chance(0.5) {
+				fmt.Fprintf(&b, "-A %s -j u\n", c)
+			}
 			for n := r.IntN(4); n > 0; n-- {
 				var parts []string
 				if chance(0.5) {
@@ -207,10 +219,10 @@ func focusedRuleset(r *rand.Rand) string {
 				if chance(0.4) {
 					parts = append(parts, pick(addrs))
 				}
-				if c != "OUTPUT" && c != "POSTROUTING" && chance(0.3) {
+				if c != "OUTPUT" && c != "POSTROUTING" && c != "u" && chance(0.3) {
 					parts = append(parts, "-i "+pick([]string{"eth0", "wlan0", "lo"}))
 				}
-				if (c == "OUTPUT" || c == "FORWARD" || c == "POSTROUTING") && chance(0.3) {
+				if (c == "OUTPUT" || c == "FORWARD" || c == "POSTROUTING") && c != "u" && chance(0.3) {
 					parts = append(parts, "-o "+pick([]string{"eth0", "wlan0"}))
 				}
 				if chance(0.4) {
@@ -222,7 +234,7 @@ func focusedRuleset(r *rand.Rand) string {
 				} else {
 					tg = pick(targets[table])
 				}
-				if strings.Contains(tg, "REJECT") && c != "INPUT" && c != "FORWARD" && c != "OUTPUT" {
+				if strings.Contains(tg, "REJECT") && (c != "INPUT" && c != "FORWARD" && c != "OUTPUT" || table != "filter") {
 					tg = "-j DROP"
 				}
 				if len(parts) == 0 && (tg == "-j DROP" || tg == "-j REJECT") {
