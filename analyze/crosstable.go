@@ -220,21 +220,7 @@ func (a *analyzer) crossTable(complete map[*rules.Table]bool) {
 // rewrite.
 func (cr *crossRun) stageMut(ch *rules.Chain) dimMask {
 	var m dimMask
-	seen := map[*rules.Chain]bool{}
-	var visit func(c *rules.Chain)
-	visit = func(c *rules.Chain) {
-		if seen[c] {
-			return
-		}
-		seen[c] = true
-		for _, ri := range cr.a.chainInfos[c] {
-			m |= crossMut(ri)
-			if ri.act.chain != nil {
-				visit(ri.act.chain)
-			}
-		}
-	}
-	visit(ch)
+	cr.a.reach(ch, map[*rules.Chain]bool{}, func(ri *ruleInfo) { m |= crossMut(ri) })
 	return m
 }
 

@@ -376,21 +376,9 @@ func (a *analyzer) unusedChains(t *rules.Table) {
 		}
 	}
 	reached := map[*rules.Chain]bool{}
-	var visit func(c *rules.Chain)
-	visit = func(c *rules.Chain) {
-		if reached[c] {
-			return
-		}
-		reached[c] = true
-		for _, ri := range a.chainInfos[c] {
-			if ri.act.chain != nil {
-				visit(ri.act.chain)
-			}
-		}
-	}
 	for _, ch := range t.Chains {
 		if ch.Builtin {
-			visit(ch)
+			a.reach(ch, reached, func(*ruleInfo) {})
 		}
 	}
 	for _, ch := range t.Chains {
@@ -421,6 +409,21 @@ func (a *analyzer) unusedChains(t *rules.Table) {
 			d.Msg = fmt.Sprintf("no packet ever enters chain %s: every rule that jumps to it never matches", ch.Name)
 		}
 		a.diags = append(a.diags, d)
+	}
+}
+
+// reach calls f for each rule of ch and of every chain not in seen that
+// its rules jump or go to, adding each chain it visits to seen.
+func (a *analyzer) reach(ch *rules.Chain, seen map[*rules.Chain]bool, f func(*ruleInfo)) {
+	if seen[ch] {
+		return
+	}
+	seen[ch] = true
+	for _, ri := range a.chainInfos[ch] {
+		f(ri)
+		if ri.act.chain != nil {
+			a.reach(ri.act.chain, seen, f)
+		}
 	}
 }
 
