@@ -105,6 +105,19 @@ func TestRpfilterMatch(t *testing.T) {
 			t.Errorf("%s > %s on eth0: passes %v, want %v", tc.src, tc.dst, got, tc.pass)
 		}
 	}
+	// IPv6: the source :: passes (ip6t_rpfilter: not routable, the
+	// forward path drops it); any other is looked up.
+	for _, tc := range []struct {
+		src  string
+		pass bool
+	}{{"::", true}, {"2001:db8::1", false}} {
+		c := sfCtx(sfPkt(tc.src, "ff02::1:ff00:1", 58, 0, 0, 40), PreRouting, 0)
+		c.Host = rpHost{}
+		c.In = &Iface{Name: "eth0", Index: 2}
+		if got := !strict.Match(c); got != tc.pass {
+			t.Errorf("%s on eth0: passes %v, want %v", tc.src, got, tc.pass)
+		}
+	}
 	// Loopback is known by its name, not its index: a host file may
 	// list eth0 first.
 	c.In = &Iface{Name: "eth1", Index: 1}
