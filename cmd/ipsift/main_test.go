@@ -226,6 +226,7 @@ func TestCheckExitStatus(t *testing.T) {
 	info := write("info.sh", "#!/bin/sh\nIF=$1\niptables -A INPUT -i $IF -j ACCEPT\n")
 	dead := write("dead.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\n-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n")
 	bad := write("bad.rules", "*filter\n-A INPUT -j NOPE\nCOMMIT\n")
+	cross := write("cross.rules", "*mangle\n-A PREROUTING -p icmp -j DROP\nCOMMIT\n*filter\n-A INPUT -p icmp -j ACCEPT\nCOMMIT\n")
 	for _, c := range []struct {
 		args []string
 		want int
@@ -235,6 +236,7 @@ func TestCheckExitStatus(t *testing.T) {
 		{[]string{"check", "--strict", info}, exitProblems, "1 warning"},
 		{[]string{"check", dead}, exitProblems, "never matches"},
 		{[]string{"check", bad}, exitProblems, "1 error"},
+		{[]string{"check", cross}, exitProblems, "dropped earlier on its way"},
 		{[]string{"check", gateway}, exitOK, "no problems found"},
 		{[]string{"check", "--strict", gateway}, exitOK, "no problems found"},
 	} {
