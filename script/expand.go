@@ -874,13 +874,36 @@ func (s *state) toWord(f xfield, e *expander) Word {
 		w.Origin = s.src.pos(int(o))
 	}
 	w.FromVar = f.fromVar(e)
-	for _, c := range f.c {
+	for i, c := range f.c {
 		if c.fl&fExp != 0 {
 			w.Quoted = true
 		}
 		if c.fl&fUnknown != 0 {
 			w.Unknown = true
 		}
+		if i > 0 && !s.adjacent(int(f.c[i-1].at), int(c.at)) {
+			// Something that left no characters came between two
+			// written ones: empty quotes (ip''tables), an empty
+			// expansion (ip${E}tables). The text at Pos is then not
+			// the word, so it must not be taken for it.
+			w.Quoted = true
+		}
 	}
 	return w
+}
+
+// adjacent reports whether source offset b follows a directly, or after
+// line continuations only (which the shell removes before anything else).
+func (s *state) adjacent(a, b int) bool {
+	for a++; a < b; {
+		switch {
+		case bytes.HasPrefix(s.src.b[a:], []byte("\\\n")):
+			a += 2
+		case bytes.HasPrefix(s.src.b[a:], []byte("\\\r\n")):
+			a += 3
+		default:
+			return false
+		}
+	}
+	return a == b
 }

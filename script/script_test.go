@@ -142,6 +142,14 @@ func TestConstructs(t *testing.T) {
 			clean: true,
 		},
 		{
+			// The words are not the text at their places: they must be
+			// marked quoted (checkPositions checks it).
+			name:  "empty quotes and empty expansions inside a word",
+			src:   "E=\nip''tables -A IN''PUT -j AC${E}CEPT\nipt\"\"a$''bles -A X \\\n  -j D''R\\\nOP\n",
+			want:  []string{"iptables|-A|INPUT|-j|ACCEPT", "iptables|-A|X|-j|DROP"},
+			clean: true,
+		},
+		{
 			name:  "typographic dashes pass through",
 			src:   "iptables -A INPUT -p tcp \u2013syn \u2014dport 22 \u2212j DROP\n",
 			want:  []string{"iptables|-A|INPUT|-p|tcp|\u2013syn|\u2014dport|22|\u2212j|DROP"},
