@@ -27,6 +27,7 @@ const (
 	fExp                       // from quotes, an escape or an expansion (Word.Quoted)
 	fUnknown                   // cannot be known: text as written
 	fSep                       // separates the elements of an unquoted $@: always splits
+	fBare                      // unknown text outside quotes: once known, it could split into several words
 )
 
 func (c xc) off() int { return int(c.at) }
@@ -174,7 +175,11 @@ func (e *expander) putRaw(p *part, fl uint8, u int32) {
 // why.
 func (e *expander) unknownPart(p *part, msg, subj string) {
 	e.unks = append(e.unks, unk{off: p.pos, msg: msg, subj: subj})
-	e.putRaw(p, fUnknown, int32(len(e.unks)))
+	fl := fUnknown
+	if !p.quoted {
+		fl |= fBare
+	}
+	e.putRaw(p, fl, int32(len(e.unks)))
 }
 
 // putText adds text produced by the expansion p (say a length).
@@ -244,12 +249,12 @@ func (e *expander) resolve(p *part) pval {
 	switch {
 	case name == "@" || name == "*":
 		if pf.unknown {
-			return pval{unknown: true, why: "it holds the script's arguments"}
+			return pval{unknown: true, why: pf.whyOr("it holds the script's arguments")}
 		}
 		return pval{vals: pf.vals, list: true, star: name == "*", set: len(pf.vals) > 0}
 	case name == "#":
 		if pf.unknown {
-			return pval{unknown: true, why: "it counts the script's arguments"}
+			return pval{unknown: true, why: pf.whyOr("it counts the script's arguments")}
 		}
 		return pval{vals: []value{textValue(strconv.Itoa(len(pf.vals)), p.pos)}, set: true}
 	case name == "?":
@@ -261,7 +266,7 @@ func (e *expander) resolve(p *part) pval {
 		return pval{vals: []value{textValue(s.name, p.pos)}, set: true}
 	case allDigits(name):
 		if pf.unknown {
-			return pval{unknown: true, why: "it is an argument to the script"}
+			return pval{unknown: true, why: pf.whyOr("it is an argument to the script")}
 		}
 		n, err := strconv.Atoi(name)
 		if err == nil && n >= 1 && n <= len(pf.vals) {
@@ -804,6 +809,17 @@ func (e *expander) joined() xfield {
 		f.c = append(f.c, x.c...)
 	}
 	return f
+}
+
+// quotedUnknown reports whether every unknown byte of f was quoted, so
+// that whatever it turns out to be, f stays one word.
+func (f xfield) quotedUnknown() bool {
+	for _, c := range f.c {
+		if c.fl&fBare != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (f xfield) unknown() bool {

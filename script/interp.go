@@ -79,6 +79,16 @@ type variable struct {
 type params struct {
 	vals    []value
 	unknown bool
+	// why the unknown parameters are unknown, when they are not simply
+	// the script's own arguments (set $X with X unknown).
+	why string
+}
+
+func (pf *params) whyOr(def string) string {
+	if pf.why != "" {
+		return pf.why
+	}
+	return def
 }
 
 // scope is a map that a subshell can shadow without copying it: reads
@@ -955,6 +965,59 @@ func (s *state) declare(name string, c *simpleCmd) status {
 	return stOK
 }
 
+// set runs the set builtin as bash does for the positional parameters:
+// options (-e, +x, -o NAME, clusters such as -eo pipefail) come first; the
+// first word that is not an option, or every word after -- or -, becomes
+// $1 $2 ...; a set with options only, or none at all, leaves them as they
+// were ("set $EMPTY" is a bare set), a "set --" alone clears them. The
+// options themselves change nothing this reader follows.
+func (s *state) set(c *simpleCmd, ex *expander, args []xfield) {
+	i := 0
+	for i < len(args) {
+		a := args[i]
+		if a.unknown() {
+			if !a.quotedUnknown() {
+				// $OPTS from the environment: options or parameters,
+				// and how many, cannot be known.
+				s.params[len(s.params)-1] = &params{unknown: true, why: fmt.Sprintf("they are set at line %d from %s", s.src.line(c.pos), a.subject(ex))}
+				return
+			}
+			break
+		}
+		t := string(a.b)
+		if t == "--" || t == "-" {
+			i++
+			if i == len(args) && t == "-" {
+				return
+			}
+			break
+		}
+		if len(t) < 2 || t[0] != '-' && t[0] != '+' {
+			break
+		}
+		i++
+		if strings.Contains(t[1:], "o") && i < len(args) {
+			i++ // the option's name: set -o pipefail
+		}
+	}
+	if i == len(args) && (i == 0 || string(args[i-1].b) != "--") {
+		return
+	}
+	pf := &params{}
+	for _, a := range args[i:] {
+		if a.unknown() && !a.quotedUnknown() {
+			pf = &params{unknown: true, why: fmt.Sprintf("they are set at line %d from %s, which may make any number of words", s.src.line(c.pos), a.subject(ex))}
+			break
+		}
+		v := a.value()
+		if a.unknown() {
+			v.why = fmt.Sprintf("it is set by set at line %d from %s", s.src.line(c.pos), a.subject(ex))
+		}
+		pf.vals = append(pf.vals, v)
+	}
+	s.params[len(s.params)-1] = pf
+}
+
 // builtin runs the shell builtins that matter for following a script.
 // ok is false for a command that is not one of them.
 func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) (st status, cc ctl, ok bool) {
@@ -1025,16 +1088,7 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		s.params[len(s.params)-1] = &params{vals: pf.vals[n:]}
 		return stOK, ctl{}, true
 	case "set":
-		for i, a := range args {
-			if !a.unknown() && string(a.b) == "--" {
-				pf := &params{}
-				for _, b := range args[i+1:] {
-					pf.vals = append(pf.vals, b.value())
-				}
-				s.params[len(s.params)-1] = pf
-				break
-			}
-		}
+		s.set(c, ex, args)
 		return stOK, ctl{}, true
 	case "unset":
 		fn := false

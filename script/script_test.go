@@ -130,6 +130,20 @@ func TestConstructs(t *testing.T) {
 			clean: true,
 		},
 		{
+			// Checked with bash 5.2 (TestBashAgrees runs it).
+			name: "set without -- sets the positional parameters",
+			src:  "set 80 10.0.0.1 8080\niptables -A I --dport $1 -d $2 $#\nL=a,b,c\nIFS=,; set $L\niptables -A X \"$#\" \"$*\" \"$@\"\nIFS=' '\nset -e\niptables -A E $#\nset -e -x a b\niptables -A EX $# $@\nset -eo pipefail e\niptables -A EO $# $@\nE=\nset $E\niptables -A EMPTY $# $@\nset - f g\niptables -A DASH $@\nset --\niptables -A DD $#\nset -- -x y\nshift\niptables -A SH $# $@\n",
+			want: []string{"iptables|-A|I|--dport|80|-d|10.0.0.1|3", "iptables|-A|X|3|a,b,c|a|b|c", "iptables|-A|E|3", "iptables|-A|EX|2|a|b",
+				"iptables|-A|EO|1|e", "iptables|-A|EMPTY|1|e", "iptables|-A|DASH|f|g", "iptables|-A|DD|0", "iptables|-A|SH|1|y"},
+			clean: true,
+		},
+		{
+			name:  "set with a value that cannot be known",
+			src:   "set -- \"$(hostname)\" b\niptables -A X $# $2 $1\nset $(cat /etc/ports)\niptables -A Y $#\n",
+			want:  []string{"iptables|-A|X|2|b|$1", "iptables|-A|Y|$#"},
+			diags: []string{"cannot know $# without running the script: they are set at line 3 from `$(cat /etc/ports)`", "cannot know $1 without running the script: it is set by set at line 1 from `$(hostname)`"},
+		},
+		{
 			name:  "line continuations",
 			src:   "iptables -A INPUT \\\n  -p tcp \\\n  --dport 22 \\\n  -j ACCEPT\nipt\\\nables -L\n",
 			want:  []string{"iptables|-A|INPUT|-p|tcp|--dport|22|-j|ACCEPT", "iptables|-L"},
