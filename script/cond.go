@@ -91,6 +91,7 @@ func (s *state) condTest(n *condCmd) status {
 	t := &tester{s: s, bash: true}
 	for _, w := range n.words {
 		ex := s.newExpander()
+		ex.cond = true
 		ex.word(w)
 		t.a = append(t.a, ex.joined())
 	}

@@ -53,6 +53,11 @@ type unk struct {
 	off  int
 	msg  string // the diagnostic, a full sentence
 	subj string // how to name the part in a later message: "`$(cat list)`", "$WAN, which ..."
+	// key is the same for every use of one unknown variable, which is
+	// reported once, at its first use: "" for a part reported at its
+	// place (a command substitution).
+	key string
+	env bool // a variable the script never sets: from the environment
 }
 
 type expander struct {
@@ -60,6 +65,10 @@ type expander struct {
 	bufs  []*xbuf
 	names []string
 	unks  []unk
+	// cond: the words are a condition's ([ ], test, [[ ]], case, an
+	// arithmetic expression), where a variable the script never sets is
+	// taken as bash has it when the environment does not set it: empty.
+	cond bool
 }
 
 func (s *state) newExpander() *expander { return &expander{s: s} }
@@ -174,7 +183,24 @@ func (e *expander) putRaw(p *part, fl uint8, u int32) {
 // unknownPart keeps a part that cannot be known as written, and records
 // why.
 func (e *expander) unknownPart(p *part, msg, subj string) {
-	e.unks = append(e.unks, unk{off: p.pos, msg: msg, subj: subj})
+	e.unknownKeyed(p, unk{off: p.pos, msg: msg, subj: subj})
+}
+
+// unknownVar keeps the parameter p, whose value cannot be known for the
+// reason why, as written; every use of it with the same reason is one
+// unknown, reported once.
+func (e *expander) unknownVar(p *part, why string) {
+	name := dollar(p)
+	msg := fmt.Sprintf("cannot know %s without running the script: %s", name, why)
+	env := why == neverWhy
+	if env {
+		msg += " (its value would come from the environment); every use of it is read with the value unknown, and said once, here"
+	}
+	e.unknownKeyed(p, unk{off: p.pos, msg: msg, subj: subjOf(name, why), key: p.name + "\x00" + why, env: env})
+}
+
+func (e *expander) unknownKeyed(p *part, u unk) {
+	e.unks = append(e.unks, u)
 	fl := fUnknown
 	if !p.quoted {
 		fl |= fBare
@@ -201,8 +227,7 @@ func (e *expander) putValue(p *part, v value, quoted bool) {
 		e.cur().quoted = true
 	}
 	if v.unknown {
-		name := dollar(p)
-		e.unknownPart(p, fmt.Sprintf("cannot know %s without running the script: %s", name, v.why), subjOf(name, v.why))
+		e.unknownVar(p, v.why)
 		return
 	}
 	fl := fExp
@@ -230,6 +255,9 @@ func dollar(p *part) string {
 	}
 	return "$" + p.name
 }
+
+// neverWhy is why a variable the script never sets is unknown.
+const neverWhy = "the script never sets it"
 
 // pval is a parameter looked up.
 type pval struct {
@@ -278,6 +306,9 @@ func (e *expander) resolve(p *part) pval {
 	}
 	v := s.lookup(name)
 	switch {
+	case v == nil && e.cond && isName(name):
+		s.noteOnce("empty\x00"+name, p.pos, fmt.Sprintf("$%s is never set in the script: taken as empty in this condition, as bash has it unless the environment sets %s", name, name))
+		return pval{}
 	case v == nil:
 		return pval{never: true}
 	case v.unset:
@@ -331,10 +362,7 @@ func (r pval) empty() bool {
 
 func (e *expander) param(p *part, q bool) {
 	s := e.s
-	name := dollar(p)
-	unknownWhy := func(why string) {
-		e.unknownPart(p, fmt.Sprintf("cannot know %s without running the script: %s", name, why), subjOf(name, why))
-	}
+	unknownWhy := func(why string) { e.unknownVar(p, why) }
 	if p.op == "bad" {
 		d := e.display(p)
 		e.unknownPart(p, fmt.Sprintf("cannot follow %s: this form of ${...} is not understood here", d), d)
@@ -345,7 +373,6 @@ func (e *expander) param(p *part, q bool) {
 		unknownWhy(r.why)
 		return
 	}
-	const neverWhy = "the script never sets it"
 	// null: what the ':' operators test; unset: what the others test.
 	unset := !r.set
 	null := unset

@@ -123,6 +123,12 @@ type state struct {
 	funcs   *scope[*funcDef] // a nil entry: unset -f
 	notes   []string         // how execution got here: loops, calls, guesses
 
+	opts        Options
+	sourcing    []string          // the files being sourced, innermost last
+	sourced     map[string]*sfile // each file read, by the path read
+	sourceBytes int
+	noted       map[string]bool // what noteOnce and warnOnce said
+
 	steps, passes, nfields int
 	globWork, xbytes       int
 	stopped                bool
@@ -140,6 +146,47 @@ func newState(name string, b []byte) *state {
 }
 
 func (s *state) diag(off int, msg string, warn bool) { s.diags.add(off, msg, warn) }
+
+// noteOnce gives a note (what was assumed) the first time key is met.
+func (s *state) noteOnce(key string, off int, msg string) {
+	if s.noted[key] {
+		return
+	}
+	if s.noted == nil {
+		s.noted = map[string]bool{}
+	}
+	s.noted[key] = true
+	s.diags.addNote(off, msg)
+}
+
+// warnOnce gives a warning the first time key is met.
+func (s *state) warnOnce(key string, off int, msg string) {
+	if s.noted[key] {
+		return
+	}
+	if s.noted == nil {
+		s.noted = map[string]bool{}
+	}
+	s.noted[key] = true
+	s.diag(off, msg, true)
+}
+
+// reportUnknowns says why each unknown part of the words is unknown: a
+// variable once, at its first use; anything else at its place.
+func (s *state) reportUnknowns(ex *expander, fs []xfield) {
+	for _, f := range fs {
+		for _, u := range f.unks(ex) {
+			switch {
+			case u.env:
+				s.noteOnce(u.key, u.off, u.msg)
+			case u.key != "":
+				s.warnOnce(u.key, u.off, u.msg)
+			default:
+				s.diag(u.off, u.msg, true)
+			}
+		}
+	}
+}
 
 // stop ends interpretation because a limit was reached.
 func (s *state) stop(off int, msg string) ctl {
@@ -529,6 +576,7 @@ func (s *state) whileCmd(n *whileNode) (status, ctl) {
 
 func (s *state) caseCmd(n *caseNode) (status, ctl) {
 	ex := s.newExpander()
+	ex.cond = true
 	ex.word(n.subject)
 	subj := ex.joined()
 	if subj.unknown() {
@@ -538,6 +586,7 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 		for i, arm := range n.arms {
 			for _, pw := range arm.pats {
 				pe := s.newExpander()
+				pe.cond = true
 				pe.word(pw)
 				pf := pe.joined()
 				if !pf.unknown() {
@@ -566,6 +615,7 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 	for _, arm := range n.arms {
 		for _, pw := range arm.pats {
 			pe := s.newExpander()
+			pe.cond = true
 			pe.word(pw)
 			pf := pe.joined()
 			m, ok := s.globMatch(pf, subj.b)
@@ -607,6 +657,9 @@ func (s *state) simple(c *simpleCmd, piped bool) (status, ctl) {
 		return s.declare(name, c), ctl{}
 	}
 	ex := s.newExpander()
+	if name, ok := c.words[0].lit(); ok && (name == "[" || name == "test") {
+		ex.cond = true
+	}
 	for _, w := range c.words {
 		ex.word(w)
 	}
@@ -661,7 +714,7 @@ func (s *state) dispatch(c *simpleCmd, ex *expander, fs []xfield, piped, funcsOK
 		i := 0
 		for i < len(args) && strings.HasPrefix(argText(i), "-") {
 			if o := argText(i); o == "-v" || o == "-V" {
-				return stUnknown, ctl{} // a lookup, not a run
+				return s.known(c, args[i+1:]), ctl{} // a lookup, not a run
 			}
 			i++
 		}
@@ -767,15 +820,15 @@ func (s *state) invoke(c *simpleCmd, ex *expander, tool string, fs []xfield, pip
 	}
 	inv := Invocation{Tool: tool, Cmd: s.toWord(fs[0], ex), Note: strings.Join(s.notes, "; ")}
 	inv.Line = inv.Cmd.Line
+	at := fs[0].start
+	if len(fs[0].c) > 0 {
+		at = fs[0].c[0].off()
+	}
+	inv.LineText = s.src.lineText(at)
 	for _, f := range fs[1:] {
 		inv.Args = append(inv.Args, s.toWord(f, ex))
 	}
-	// Say why each unknown word is unknown, once per word part.
-	for _, f := range fs {
-		for _, u := range f.unks(ex) {
-			s.diag(u.off, u.msg, true)
-		}
-	}
+	s.reportUnknowns(ex, fs)
 	if isRestore(tool) {
 		inv.Stdin = s.stdin(c, piped)
 		switch {
@@ -937,8 +990,80 @@ func concatValues(a, b value) value {
 	return value{b: append(append([]byte(nil), a.b...), b.b...), orig: append(append([]int32(nil), a.orig...), b.orig...)}
 }
 
+// shellWords are the builtins and reserved words bash knows whatever the
+// host has: type and command -v find them.
+var shellWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`! [[ ]] { } case do done elif else esac fi for function if in select then time until while
+		. : [ alias bg bind break builtin caller cd command compgen complete compopt continue declare dirs disown echo enable
+		eval exec exit export false fc fg getopts hash help history jobs kill let local logout mapfile popd printf pushd pwd
+		read readarray readonly return set shift shopt source suspend test times trap true type typeset ulimit umask unalias unset wait`) {
+		shellWords[w] = true
+	}
+}
+
+// known runs type NAME... or command -v NAME...: success if every NAME
+// is a function of the script, a builtin or an iptables tool (the host
+// ipsift models has them); otherwise it depends on the programs of the
+// host the script will run on, which cannot be known.
+func (s *state) known(c *simpleCmd, names []xfield) status {
+	st := stOK
+	for _, n := range names {
+		t := string(n.b)
+		if strings.HasPrefix(t, "-") && !n.unknown() {
+			continue // type -t, -a, -P ...
+		}
+		if fn, _ := s.funcs.get(t); n.unknown() || fn == nil && !shellWords[t] && !toolNames[path.Base(t)] {
+			// Not a function (or one unset -f removed): bash looks in
+			// PATH, on a host this reader does not see.
+			st = and3(st, stUnknown)
+		}
+	}
+	return st
+}
+
+// declaredFuncs runs declare -f/-F NAME...: success when each NAME is a
+// function the script has defined (and not unset) by now. Functions come
+// only from the script (bash's exported functions aside), so this is
+// certain.
+func (s *state) declaredFuncs(names []xfield) status {
+	st := stOK
+	for _, n := range names {
+		if n.unknown() {
+			st = and3(st, stUnknown)
+			continue
+		}
+		if strings.HasPrefix(string(n.b), "-") || strings.HasPrefix(string(n.b), "+") {
+			continue
+		}
+		if fn, _ := s.funcs.get(string(n.b)); fn == nil {
+			st = and3(st, stFail)
+		}
+	}
+	return st
+}
+
 // declare runs export, readonly, local, declare and typeset.
 func (s *state) declare(name string, c *simpleCmd) status {
+	if name == "declare" || name == "typeset" {
+		ex := s.newExpander()
+		for _, w := range c.words[1:] {
+			ex.word(w)
+		}
+		fs := ex.fields()
+		for _, f := range fs {
+			t := string(f.b)
+			if f.unknown() || len(t) < 2 || t[0] != '-' {
+				continue
+			}
+			if strings.ContainsAny(t, "fF") {
+				if len(fs) > 0 && len(c.assigns) == 0 {
+					return s.declaredFuncs(fs)
+				}
+			}
+		}
+	}
 	local := name == "local" || (name == "declare" || name == "typeset") && len(s.locals) > 0
 	for _, a := range c.assigns {
 		s.assign(a, false)
@@ -1038,6 +1163,8 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		return stFail, ctl{}, true
 	case "echo", "printf":
 		return stOK, ctl{}, true
+	case "type":
+		return s.known(c, args), ctl{}, true
 	case "[", "test":
 		if name == "[" {
 			if len(args) == 0 || args[len(args)-1].unknown() || string(args[len(args)-1].b) != "]" {
@@ -1050,7 +1177,7 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 	case "exit":
 		return stUnknown, ctl{kind: ctlExit, pos: c.pos}, true
 	case "return":
-		if len(s.locals) == 0 {
+		if len(s.locals) == 0 && len(s.sourcing) == 0 {
 			// Outside a function bash complains and goes on.
 			return stFail, ctl{}, true
 		}
@@ -1152,12 +1279,8 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		s.diag(c.pos, "cannot follow eval without running the script; the commands it would build are not read", true)
 		return stUnknown, ctl{}, true
 	case ".", "source":
-		what := "a file"
-		if len(args) > 0 {
-			what = string(args[0].b)
-		}
-		s.diag(c.pos, fmt.Sprintf("cannot follow `%s %s': it reads commands from another file", name, shorten(what, 40)), true)
-		return stUnknown, ctl{}, true
+		st, cc := s.source(name, c, ex, args)
+		return st, cc, true
 	}
 	return 0, ctl{}, false
 }

@@ -269,13 +269,14 @@ func (p *parser) leave() { p.depth-- }
 // parseProgram parses the script one complete command at a time, as a
 // shell reads it; at a syntax error it returns the commands before it,
 // which a shell would already have run.
-func parseProgram(src *source, diags *diagList) ([]*andOr, *synErr) {
-	p := &parser{src: src, b: src.b, end: len(src.b), diags: diags}
-	if strings.HasPrefix(string(src.b[:min(3, len(src.b))]), "\ufeff") {
+func parseProgram(src *source, from int, diags *diagList) ([]*andOr, *synErr) {
+	g := src.seg(from)
+	p := &parser{src: src, b: src.b, i: g.base, end: g.end, diags: diags}
+	if strings.HasPrefix(string(src.b[g.base:min(g.base+3, g.end)]), "\ufeff") {
 		// Saved by an editor that marks UTF-8: bash would take the mark
 		// as part of the first command's name.
-		diags.add(0, "the script starts with a byte-order mark (U+FEFF); a shell would take it as part of the first command name, here it is skipped", true)
-		p.i = 3
+		diags.add(g.base, "the file starts with a byte-order mark (U+FEFF); a shell would take it as part of the first command name, here it is skipped", true)
+		p.i += 3
 	}
 	var prog []*andOr
 	for {

@@ -42,6 +42,7 @@ package script
 
 import (
 	"sort"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -51,6 +52,10 @@ import (
 // The zero Pos means "no place".
 type Pos struct {
 	Line, Col, Offset int
+	// File is the file the place is in when it is in a file the script
+	// sources (. FILE, source FILE): the path as it was read. It is ""
+	// for the script itself, and Offset counts from the start of File.
+	File string
 }
 
 // IsValid reports whether p names a place.
@@ -105,8 +110,10 @@ type Invocation struct {
 	// Args are the arguments after the command name (and after sudo,
 	// command, env or exec prefixes), redirections left out.
 	Args []Word
-	// Line is the line of the command word.
-	Line int
+	// Line is the line of the command word (in Cmd.File), and LineText
+	// that line as written.
+	Line     int
+	LineText string
 	// Note says how the script got here, outermost first, when it was
 	// not straight-line code: "in function allow, called at line 12;
 	// inside for loop p=22". Empty at the top level.
@@ -141,6 +148,10 @@ type Diag struct {
 	// guess was made); false for errors (the shell itself would refuse
 	// the script, for example an unterminated quote).
 	Warn bool
+	// Note is true (with Warn) for what is only an assumption the
+	// reading rests on, said once: a variable the script never sets,
+	// whose value would come from the environment.
+	Note bool
 }
 
 // Limits on the interpretation. They are far above what a firewall script
@@ -159,26 +170,60 @@ const (
 	maxExpand     = 1 << 23 // bytes produced by expansion, in total
 )
 
+// Options says what Read may use besides the script's text.
+type Options struct {
+	// ReadFile reads a file the script sources (. FILE or source FILE),
+	// os.ReadFile for the command line. Nil: no file is read, and each
+	// such command is reported as not followed.
+	ReadFile func(path string) ([]byte, error)
+	// Dir is where a relative FILE is looked for first (the script's
+	// directory); then it is tried as written, that is relative to the
+	// working directory, where bash would look for it.
+	Dir string
+}
+
 // Read interprets the script src (named name, which becomes $0) and
 // returns the iptables-family invocations it would make, in the order it
-// would make them, with diagnostics sorted by place.
+// would make them, with diagnostics sorted by place. It reads no file.
 func Read(name string, src []byte) (invs []Invocation, diags []Diag) {
+	return ReadWith(name, src, Options{})
+}
+
+// ReadWith is Read with the files the script sources read through
+// o.ReadFile, each followed where the script sources it.
+func ReadWith(name string, src []byte, o Options) (invs []Invocation, diags []Diag) {
 	s := newState(name, src)
-	prog, perr := parseProgram(s.src, &s.diags)
+	s.opts = o
+	prog, perr := parseProgram(s.src, 0, &s.diags)
 	s.run(prog)
 	if perr != nil {
 		s.diag(perr.off, perr.msg, false)
 	}
-	sort.SliceStable(s.diags.list, func(i, j int) bool {
-		return s.diags.list[i].Offset < s.diags.list[j].Offset
-	})
-	return s.invs, s.diags.list
+	// By place: the script's own lines in order, then each sourced file's.
+	idx := make([]int, len(s.diags.list))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return s.diags.at[idx[i]] < s.diags.at[idx[j]] })
+	for _, i := range idx {
+		diags = append(diags, s.diags.list[i])
+	}
+	return s.invs, diags
 }
 
-// source maps byte offsets of a script to lines and rune columns.
+// source holds the text read, the script's and then that of each file it
+// sources, one after the other, so that one offset names a place in any
+// of them; and it maps offsets to files, lines and rune columns.
 type source struct {
-	b     []byte
-	lines []int // byte offset where each line starts
+	b    []byte
+	segs []*segment // in the order of their offsets
+}
+
+// segment is one file's text within source.b.
+type segment struct {
+	file      string // "" for the script itself
+	base, end int    // its bytes are source.b[base:end]
+	lines     []int  // offset (in source.b) where each line starts
 	// Checkpoints every few hundred bytes, at rune boundaries, with the
 	// number of runes before them, so that a column costs a short count
 	// however long the line and in whatever order places are asked for.
@@ -190,46 +235,74 @@ type checkpoint struct{ off, runes int }
 const cpEvery = 256
 
 func newSource(b []byte) *source {
-	s := &source{b: b, lines: []int{0}, cps: []checkpoint{{0, 0}}}
-	runes, last := 0, 0
-	for i := 0; i < len(b); {
+	s := &source{}
+	s.add("", b)
+	return s
+}
+
+// add appends a file's text and returns the segment it makes.
+func (s *source) add(file string, b []byte) *segment {
+	base := len(s.b)
+	s.b = append(s.b, b...)
+	g := &segment{file: file, base: base, end: len(s.b), lines: []int{base}, cps: []checkpoint{{base, 0}}}
+	runes, last := 0, base
+	for i := base; i < g.end; {
 		if i-last >= cpEvery {
-			s.cps = append(s.cps, checkpoint{i, runes})
+			g.cps = append(g.cps, checkpoint{i, runes})
 			last = i
 		}
-		c := b[i]
+		c := s.b[i]
 		n := 1
 		if c >= utf8.RuneSelf {
-			_, n = utf8.DecodeRune(b[i:])
+			_, n = utf8.DecodeRune(s.b[i:g.end])
 		} else if c == '\n' {
-			s.lines = append(s.lines, i+1)
+			g.lines = append(g.lines, i+1)
 		}
 		i += n
 		runes++
 	}
-	return s
+	s.segs = append(s.segs, g)
+	return g
 }
 
-// runesBefore counts the runes in b[:off], an invalid byte counting as
-// one, as utf8.RuneCount does. A line starts after '\n', where decoding
-// is always in step, so differences give columns.
-func (s *source) runesBefore(off int) int {
-	k := sort.Search(len(s.cps), func(i int) bool { return s.cps[i].off > off }) - 1
-	return s.cps[k].runes + utf8.RuneCount(s.b[s.cps[k].off:off])
+// seg returns the segment holding offset off (its end counting as in it).
+func (s *source) seg(off int) *segment {
+	k := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].base > off }) - 1
+	return s.segs[max(k, 0)]
 }
 
-// pos turns a byte offset into a Pos; columns count runes so they match
-// what an editor shows.
+// runesBefore counts the runes in the segment before off, an invalid byte
+// counting as one, as utf8.RuneCount does. A line starts after '\n',
+// where decoding is always in step, so differences give columns.
+func (s *source) runesBefore(g *segment, off int) int {
+	k := sort.Search(len(g.cps), func(i int) bool { return g.cps[i].off > off }) - 1
+	return g.cps[k].runes + utf8.RuneCount(s.b[g.cps[k].off:off])
+}
+
+// pos turns an offset into a Pos; columns count runes so they match what
+// an editor shows.
 func (s *source) pos(off int) Pos {
 	if off < 0 {
 		return Pos{}
 	}
-	if off > len(s.b) {
-		off = len(s.b)
+	g := s.seg(off)
+	off = min(off, g.end)
+	ln := sort.Search(len(g.lines), func(i int) bool { return g.lines[i] > off }) - 1
+	col := 1 + s.runesBefore(g, off) - s.runesBefore(g, g.lines[ln])
+	return Pos{Line: ln + 1, Col: col, Offset: off - g.base, File: g.file}
+}
+
+// lineText returns the line holding offset off, without its line end.
+func (s *source) lineText(off int) string {
+	g := s.seg(off)
+	from, to := off, off
+	for from > g.base && s.b[from-1] != '\n' {
+		from--
 	}
-	ln := sort.Search(len(s.lines), func(i int) bool { return s.lines[i] > off }) - 1
-	col := 1 + s.runesBefore(off) - s.runesBefore(s.lines[ln])
-	return Pos{Line: ln + 1, Col: col, Offset: off}
+	for to < g.end && s.b[to] != '\n' {
+		to++
+	}
+	return strings.TrimSuffix(string(s.b[from:to]), "\r")
 }
 
 // line returns the 1-based line of a byte offset.
@@ -240,6 +313,7 @@ func (s *source) line(off int) int { return s.pos(off).Line }
 type diagList struct {
 	src  *source
 	list []Diag
+	at   []int // the offset of each, to sort them by
 	seen map[diagKey]bool
 }
 
@@ -258,4 +332,13 @@ func (d *diagList) add(off int, msg string, warn bool) {
 	}
 	d.seen[k] = true
 	d.list = append(d.list, Diag{Pos: d.src.pos(off), Msg: msg, Warn: warn})
+	d.at = append(d.at, off)
+}
+
+func (d *diagList) addNote(off int, msg string) {
+	n := len(d.list)
+	d.add(off, msg, true)
+	if len(d.list) > n {
+		d.list[n].Note = true
+	}
 }

@@ -361,7 +361,19 @@ func TestConstructs(t *testing.T) {
 // checkPositions verifies that every Line and Col agrees with Offset.
 func checkPositions(t *testing.T, src string, invs []Invocation, diags []Diag) {
 	t.Helper()
+	checkPositionsIn(t, map[string]string{"": src}, invs, diags)
+}
+
+// checkPositionsIn is checkPositions for a script (file "") and the files
+// it sources.
+func checkPositionsIn(t *testing.T, files map[string]string, invs []Invocation, diags []Diag) {
+	t.Helper()
 	check := func(what string, p Pos) {
+		src, ok := files[p.File]
+		if !ok {
+			t.Errorf("%s: in file %q, which was not read", what, p.File)
+			return
+		}
 		if !p.IsValid() {
 			t.Errorf("%s: no position", what)
 			return
@@ -380,6 +392,7 @@ func checkPositions(t *testing.T, src string, invs []Invocation, diags []Diag) {
 	// A word neither quoted nor expanded is the text at its offset,
 	// line continuations aside.
 	literal := func(w Word) {
+		src := files[w.File]
 		if w.Quoted || w.Unknown || w.Offset > len(src) {
 			return
 		}
