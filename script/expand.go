@@ -57,7 +57,8 @@ type unk struct {
 	// reported once, at its first use: "" for a part reported at its
 	// place (a command substitution).
 	key string
-	env bool // a variable the script never sets: from the environment
+	env bool   // a variable the script never sets: from the environment
+	why string // for a variable: why it is unknown ("it is set at line 3 from ...")
 }
 
 type expander struct {
@@ -196,7 +197,7 @@ func (e *expander) unknownVar(p *part, why string) {
 	if env {
 		msg += " (its value would come from the environment); every use of it is read with the value unknown, and said once, here"
 	}
-	e.unknownKeyed(p, unk{off: p.pos, msg: msg, subj: subjOf(name, why), key: p.name + "\x00" + why, env: env})
+	e.unknownKeyed(p, unk{off: p.pos, msg: msg, subj: subjOf(name, why), key: p.name + "\x00" + why, env: env, why: why})
 }
 
 func (e *expander) unknownKeyed(p *part, u unk) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -681,11 +682,7 @@ func (s *state) simple(c *simpleCmd, piped bool) (status, ctl) {
 func (s *state) dispatch(c *simpleCmd, ex *expander, fs []xfield, piped, funcsOK bool) (status, ctl) {
 	f0 := fs[0]
 	if f0.unknown() {
-		if tool, why := s.guessTool(f0, ex); tool != "" {
-			s.diag(f0.c[0].off(), why, true)
-			return s.invoke(c, ex, tool, fs, piped), ctl{}
-		}
-		return stUnknown, ctl{}
+		return s.unknownCommand(c, ex, fs, piped)
 	}
 	name := string(f0.b)
 	args := fs[1:]
@@ -780,10 +777,84 @@ func init() {
 
 func isRestore(tool string) bool { return strings.HasSuffix(tool, "-restore") }
 
+// unknownCommand runs a command whose name cannot be known: an iptables
+// tool by its variable's name or value (IPT=$(which iptables), an
+// IPTABLES from the environment), a function of the script when the name
+// is the script's argument (init-script dispatch: "$1" or "$@"), and
+// otherwise nothing, said once per unknown.
+func (s *state) unknownCommand(c *simpleCmd, ex *expander, fs []xfield, piped bool) (status, ctl) {
+	f0 := fs[0]
+	us := f0.unks(ex)
+	u := us[0]
+	key := "cmd\x00" + u.key
+	if u.key == "" {
+		key += strconv.Itoa(u.off)
+	}
+	// What is said here covers the unknown parts of the command word.
+	for _, v := range us {
+		if v.key != "" {
+			if s.noted == nil {
+				s.noted = map[string]bool{}
+			}
+			s.noted[v.key] = true
+		}
+	}
+	name := shorten(string(f0.b), 40)
+	why := u.why
+	if why == "" {
+		why = "it is " + u.subj
+	}
+	if tool := s.guessTool(f0, ex); tool != "" {
+		if u.env {
+			s.noteOnce(key, u.off, fmt.Sprintf("%s is never set in the script (its value would come from the environment): taking it to be %s wherever it is the command; said once, here", name, tool))
+		} else {
+			s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s without running the script (%s): taking it to be %s wherever it is the command", name, why, tool))
+		}
+		return s.invoke(c, ex, tool, fs, piped), ctl{}
+	}
+	pf := s.params[len(s.params)-1]
+	if v := f0.fromVar(ex); (v == "1" || v == "@" || v == "*") && pf.unknown && pf.why == "" {
+		// The script's own arguments: run as an init script would be.
+		if fn, _ := s.funcs.get("start"); fn != nil {
+			s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s: it is the script's argument; following function start, as for `%s start`", name, path.Base(s.name)))
+			return s.uncertain(fmt.Sprintf("with the script's argument %s at line %d taken to be start", name, s.src.line(c.pos)), func() (status, ctl) {
+				return s.call(fn, c, ex, fs[1:])
+			})
+		}
+		fns := s.funcNames()
+		list := ""
+		if len(fns) > 0 {
+			list = fmt.Sprintf(" (the script's functions: %s)", shorten(strings.Join(fns, ", "), 80))
+		}
+		s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s: it is the script's argument; what it would run%s is not followed, and no rule it would add is read", name, list))
+		return stUnknown, ctl{}
+	}
+	s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s without running the script (%s); what it runs is not followed", name, why))
+	return stUnknown, ctl{}
+}
+
+// funcNames lists the functions defined so far, sorted.
+func (s *state) funcNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for sc := s.funcs; sc != nil; sc = sc.up {
+		for n, fn := range sc.m {
+			if !seen[n] {
+				seen[n] = true
+				if fn != nil {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // guessTool decides whether an unknown command word is an iptables tool:
 // IPT=$(which iptables) or an IPTABLES the script never sets are the
 // usual reasons a firewall script's command word cannot be known.
-func (s *state) guessTool(f xfield, ex *expander) (tool, why string) {
+func (s *state) guessTool(f xfield, ex *expander) string {
 	hint := string(f.b)
 	varName := f.fromVar(ex)
 	if varName != "" {
@@ -806,10 +877,7 @@ func (s *state) guessTool(f xfield, ex *expander) (tool, why string) {
 			best = "iptables"
 		}
 	}
-	if best == "" {
-		return "", ""
-	}
-	return best, fmt.Sprintf("cannot know the command %s without running the script; taking it to be %s", shorten(string(f.b), 40), best)
+	return best
 }
 
 // invoke records a run of tool with fs[0] the command word.

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -142,6 +143,35 @@ func TestConstructs(t *testing.T) {
 			src:   "set -- \"$(hostname)\" b\niptables -A X $# $2 $1\nset $(cat /etc/ports)\niptables -A Y $#\n",
 			want:  []string{"iptables|-A|X|2|b|$1", "iptables|-A|Y|$#"},
 			diags: []string{"cannot know $# without running the script: they are set at line 3 from `$(cat /etc/ports)`", "cannot know $1 without running the script: it is set by set at line 1 from `$(hostname)`"},
+		},
+		{
+			name:  "dispatch on the script's argument follows start, as the case does",
+			src:   "start() { iptables -A INPUT -j ACCEPT; }\nstop() { iptables -F; }\n\"$@\"\n",
+			want:  []string{"iptables|-A|INPUT|-j|ACCEPT"},
+			diags: []string{"cannot know the command $@: it is the script's argument; following function start, as for `fw.sh start`"},
+		},
+		{
+			name:  "dispatch without a start function says what is not read",
+			src:   "up() { iptables -A INPUT -j ACCEPT; }\ndown() { iptables -F; }\n$1\n",
+			diags: []string{"cannot know the command $1: it is the script's argument; what it would run (the script's functions: down, up) is not followed"},
+		},
+		{
+			name:  "known dispatch through a variable and \"$@\"",
+			src:   "run() { \"$@\"; }\nh() { iptables -A H \"$@\"; }\ng() { func=$1; shift; \"$func\" \"$@\"; }\nrun iptables -A R\ng h -j ACCEPT\n",
+			want:  []string{"iptables|-A|R", "iptables|-A|H|-j|ACCEPT"},
+			clean: true,
+		},
+		{
+			name:  "conditions bash decides: functions, and variables never set",
+			src:   "h() { :; }\nif declare -f nosuch >/dev/null; then iptables -A WRONG; fi\ndeclare -F h && iptables -A H\ntype h && iptables -A TYPE\nif [ \"x$UNSET\" == \"xyes\" ]; then iptables -A WRONG2; else iptables -A ELSE; fi\nN=$((UNSET + 1)); iptables -A N$N\n",
+			want:  []string{"iptables|-A|H", "iptables|-A|TYPE", "iptables|-A|ELSE", "iptables|-A|N1"},
+			diags: []string{"$UNSET is never set in the script: taken as empty in this condition, as bash has it unless the environment sets UNSET"},
+		},
+		{
+			name:  "a program on the host cannot be known",
+			src:   "if command -v ipset >/dev/null; then iptables -A SET; fi\n",
+			want:  []string{"iptables|-A|SET"},
+			diags: []string{"cannot decide `command -v ipset >/dev/null' without running the script; following its then-branch"},
 		},
 		{
 			name:  "line continuations",
@@ -534,6 +564,38 @@ func TestUnknownWords(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no diagnostic at the $( on line 4: %+v", diags)
+	}
+}
+
+// TestUnknownOnce: a variable the script never sets is said once, at its
+// first use, however many commands use it.
+func TestUnknownOnce(t *testing.T) {
+	src := "$IPTABLES -F\n$IPTABLES -A INPUT -i $WAN_IF -j ACCEPT\n$IPTABLES -A INPUT -i $WAN_IF -s $ADMIN -j ACCEPT\nfor p in 22 80; do $IPTABLES -A INPUT -s $ADMIN --dport $p -j ACCEPT; done\n" +
+		"IPT=$(which iptables)\n$IPT -A X\n$IPT -A Y -s $(cat /etc/admin)\n$IPT -A Z -s $(cat /etc/admin)\n"
+	invs, diags := Read("fw.sh", []byte(src))
+	if len(invs) != 8 {
+		t.Fatalf("got %q", lines(invs))
+	}
+	want := []string{
+		"1:1 note $IPTABLES is never set in the script (its value would come from the environment): taking it to be iptables",
+		"2:23 note cannot know $WAN_IF without running the script: the script never sets it",
+		"3:34 note cannot know $ADMIN without running the script: the script never sets it",
+		"6:1 warning cannot know the command $IPT without running the script (it is set at line 5 from `$(which iptables)`): taking it to be iptables",
+		"7:14 warning cannot follow `$(cat /etc/admin)` without running the script",
+		"8:14 warning cannot follow `$(cat /etc/admin)` without running the script",
+	}
+	if len(diags) != len(want) {
+		t.Errorf("%d diagnostics, want %d: %+v", len(diags), len(want), diags)
+	}
+	for i, d := range diags {
+		kind := "warning"
+		if d.Note {
+			kind = "note"
+		}
+		got := fmt.Sprintf("%d:%d %s %s", d.Line, d.Col, kind, d.Msg)
+		if i < len(want) && !strings.HasPrefix(got, want[i]) {
+			t.Errorf("diagnostic %d:\n got %s\nwant %s...", i, got, want[i])
+		}
 	}
 }
 
