@@ -27,6 +27,9 @@ func FuzzRead(f *testing.F) {
 		"iptables -A INPUT \u2013syn \\\n -j DROP\r\n",
 		"$'\\x41' \"a\\\"b\" 'c' \\d\n",
 		"X=ab; while :; do X=$X$X; iptables -A $X ${X%%*b} ${X//a/c}; done\n",
+		"set -e 80 \"$(hostname)\"; IFS=,; set -- $L; shift; iptables -A X $# \"$@\" $*\n",
+		"[ -n \"$N\" ] && return; N=1\n. ./self.sh a b\niptables -A I $N \"$1\"\nstart() { $IPTABLES -A S -i $WAN; }\n\"$@\"\n",
+		"declare -f f || type g && command -v h; case $U in '') iptables -A E;; esac; echo $((U+1))\n",
 	}
 	if b, err := os.ReadFile("../../shared/examples/article-as-printed.sh"); err == nil {
 		seeds = append(seeds, string(b))
@@ -42,11 +45,25 @@ func FuzzRead(f *testing.F) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		start := threadCPU()
-		invs, diags := Read("fuzz.sh", src)
+		// Every file the input sources is the input itself: sourcing,
+		// its loop guard and positions in several files are fuzzed too.
+		self := func(string) ([]byte, error) { return src, nil }
+		invs, diags := ReadWith("fuzz.sh", src, Options{ReadFile: self, Dir: "d"})
 		if d := threadCPU() - start; d > 5*time.Second {
 			t.Errorf("took %v of CPU", d)
 		}
-		checkPositions(t, string(src), invs, diags)
+		files := map[string]string{"": string(src)}
+		for _, inv := range invs {
+			files[inv.Cmd.File] = string(src)
+			for _, a := range inv.Args {
+				files[a.File] = string(src)
+				files[a.Origin.File] = string(src)
+			}
+		}
+		for _, d := range diags {
+			files[d.File] = string(src)
+		}
+		checkPositionsIn(t, files, invs, diags)
 		if len(invs) > maxInvs || len(diags) > maxDiags {
 			t.Errorf("%d invocations, %d diagnostics", len(invs), len(diags))
 		}

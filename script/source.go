@@ -16,7 +16,7 @@ import (
 // Limits on sourcing, beside the others in read.go.
 const (
 	maxSourceDepth = 32      // files sourcing files
-	maxSourceBytes = 8 << 20 // bytes read from sourced files, in all
+	maxSourceBytes = 2 << 20 // bytes read from sourced files, in all
 )
 
 // sfile is a file read for . or source.
