@@ -9,35 +9,55 @@
 // script under a shim would give the arguments but lose the positions, and
 // would run whatever else the script does; so this package interprets a
 // small subset of POSIX sh (plus the bash forms common in such scripts)
-// statically. It never runs an external command, reads no file and touches
-// no environment: what it cannot know it keeps as written, marks, and
-// explains in a Diag.
+// statically. It never runs an external command and touches no
+// environment; the only files it reads are those the script sources, and
+// only through Options.ReadFile. What it cannot know it keeps as written,
+// marks, and explains in a Diag.
 //
 // What is followed: quoting and escapes, line continuations, comments,
 // ; && || | & and newlines, variables (NAME=, export, readonly, local,
 // declare, unset, bash arrays), $X ${X} and the ${X...} operators, $1..
-// $@ $# in functions, shift, set --, field splitting (with IFS),
+// $@ $# in functions, shift, set (with or without --, options first, as
+// bash sets the positional parameters), field splitting (with IFS),
 // arithmetic, for / while / until / for ((;;)) loops with break and
 // continue, functions, if / case / [ ] / test / [[ ]] on what the script
-// itself sets, ( ) and { }, here-documents, and sudo / command / env /
-// exec prefixes. An iptables-family tool is recognised by its base name,
-// whether written directly, as a path, or through a variable.
+// itself sets, declare -f, type and command -v of the script's functions,
+// calls through "$@", "$func" and $1 when their values are known, ( ) and
+// { }, here-documents, . FILE and source FILE (with ReadWith: looked for
+// in Options.Dir, the script's directory, then as written, relative to
+// the working directory where bash looks; read recursively, each place in
+// its own file, a file sourcing itself read once), and sudo / command /
+// env / exec prefixes. An iptables-family tool is recognised by its base
+// name, whether written directly, as a path, or through a variable.
+//
+// A variable the script never sets would come from the environment. In a
+// condition ([ ], test, [[ ]], case) and in arithmetic it is taken as
+// bash has it when the environment does not set it, empty (or 0), and a
+// note says so once. Anywhere else (a rule's address, the command word
+// $IPTABLES) its value is unknown: a note at its first use says so, once
+// for all its uses, and the word keeps the text as written, marked
+// Unknown. An unknown command word is taken to be an iptables tool when
+// its name or value says so ($IPT, $(which iptables)); when it is the
+// script's own argument ("$@" or $1 dispatch of an init script), the
+// function start is followed, as the case "$1" in start) arm is.
 //
 // What is not followed, and said so in a Diag where it matters:
 // command substitution $(...) and `...` (the text is kept as written),
-// variables the script never sets (from the environment), read, the
-// script's own arguments, file tests ([ -x /sbin/iptables ]) and the
-// exit status of any external command, eval, . and source, aliases, and
-// the files iptables-restore reads. Where a decision depends on something
-// unknown, the reader takes the then-branch (the first matching or the
-// "start" arm of a case, one pass of a while loop, the right side of &&
-// and ||), warns, and notes it on the invocations found there; an exit or
-// return reached that way does not end the reading. Pathname expansion
-// (globs), tilde and brace expansion are not done: such words are kept
-// as written, as is every character, typographic dashes included.
+// read, the script's own arguments, file tests ([ -x /sbin/iptables ]),
+// whether the host has a program (command -v ipset), the exit status of
+// any external command, eval, aliases, and the files iptables-restore
+// reads. Where a decision depends on something unknown, the reader takes
+// the then-branch (the "start" arm of a case, else the first, one pass
+// of a while loop, the right side of && and ||), warns at that line
+// naming what it assumed, and notes it on the invocations found there;
+// an exit or return reached that way does not end the reading. Pathname
+// expansion (globs), tilde and brace expansion are not done: such words
+// are kept as written, as is every character, typographic dashes
+// included.
 //
 // Everything is bounded (loop passes, commands run, call depth, value
-// sizes, output size), so any input, however hostile, ends quickly.
+// sizes, sourced files, output size), so any input, however hostile,
+// ends quickly.
 package script
 
 import (
