@@ -427,7 +427,7 @@ func (e *expander) param(p *part, q bool) {
 			f := sub.joined()
 			v := f.value()
 			if f.unknown() {
-				v.why = fmt.Sprintf("it is set at line %d from %s", s.src.line(p.pos), f.subject(sub))
+				v.why = fmt.Sprintf("it is set at %s from %s", s.src.lineRef(p.pos), f.subject(sub))
 			}
 			s.setScalar(p.name, v)
 		}

@@ -308,7 +308,7 @@ func (s *state) andOr(a *andOr) (status, ctl) {
 		}
 		switch {
 		case st == stUnknown:
-			note := fmt.Sprintf("after %s at line %d, whose left side's result cannot be known", op, s.src.line(pl.pos))
+			note := fmt.Sprintf("after %s at %s, whose left side's result cannot be known", op, s.src.lineRef(pl.pos))
 			var bst status
 			bst, c = s.uncertain(note, func() (status, ctl) { return s.pipeline(pl) })
 			switch {
@@ -450,7 +450,7 @@ func (s *state) ifCmd(n *ifNode) (status, ctl) {
 		case stUnknown:
 			test := s.snippet(cond.pos, cond.end)
 			s.diag(cond.pos, fmt.Sprintf("cannot decide `%s' without running the script; following its then-branch", test), true)
-			note := fmt.Sprintf("in the then-branch of the if at line %d, taken without knowing `%s'", s.src.line(cond.pos), test)
+			note := fmt.Sprintf("in the then-branch of the if at %s, taken without knowing `%s'", s.src.lineRef(cond.pos), test)
 			return s.uncertain(note, func() (status, ctl) { return s.list(n.bodies[i]) })
 		}
 	}
@@ -482,7 +482,7 @@ func (s *state) forCmd(n *forNode) (status, ctl) {
 		var note string
 		if it.unknown() {
 			subj := it.subject(ex)
-			val := value{unknown: true, raw: string(it.b), why: fmt.Sprintf("it takes its values from %s at line %d", subj, s.src.line(it.c[0].off()))}
+			val := value{unknown: true, raw: string(it.b), why: fmt.Sprintf("it takes its values from %s at %s", subj, s.src.lineRef(it.c[0].off()))}
 			s.setScalar(n.name, val)
 			note = fmt.Sprintf("inside for loop %s=? (one pass standing for the values of %s)", n.name, subj)
 		} else {
@@ -517,14 +517,14 @@ func (s *state) arithFor(n *arithForNode) (status, ctl) {
 		}
 		if !decided {
 			s.diag(n.pos, fmt.Sprintf("cannot decide `%s' without running the script; following one pass of the loop", strings.TrimSpace(n.cond)), true)
-			return s.uncertain(fmt.Sprintf("in one pass of the for (( )) loop at line %d, whose test cannot be decided", s.src.line(n.pos)), func() (status, ctl) {
+			return s.uncertain(fmt.Sprintf("in one pass of the for (( )) loop at %s, whose test cannot be decided", s.src.lineRef(n.pos)), func() (status, ctl) {
 				return s.list(n.body)
 			})
 		}
 		if !run {
 			return st, ctl{}
 		}
-		s.pushNote(fmt.Sprintf("inside for (( )) loop at line %d, pass %d", s.src.line(n.pos), i+1))
+		s.pushNote(fmt.Sprintf("inside for (( )) loop at %s, pass %d", s.src.lineRef(n.pos), i+1))
 		var c ctl
 		st, c = s.list(n.body)
 		s.popNote()
@@ -563,10 +563,10 @@ func (s *state) whileCmd(n *whileNode) (status, ctl) {
 		case stUnknown:
 			test := s.snippet(n.cond.pos, n.cond.end)
 			s.diag(n.cond.pos, fmt.Sprintf("cannot decide `%s' without running the script; following one pass of the loop", test), true)
-			note := fmt.Sprintf("in one pass of the %s loop at line %d, taken without knowing `%s'", kw, s.src.line(n.pos), test)
+			note := fmt.Sprintf("in one pass of the %s loop at %s, taken without knowing `%s'", kw, s.src.lineRef(n.pos), test)
 			return s.uncertain(note, func() (status, ctl) { return s.list(n.body) })
 		}
-		s.pushNote(fmt.Sprintf("inside %s loop at line %d, pass %d", kw, s.src.line(n.pos), i+1))
+		s.pushNote(fmt.Sprintf("inside %s loop at %s, pass %d", kw, s.src.lineRef(n.pos), i+1))
 		st, c = s.list(n.body)
 		s.popNote()
 		if cont, out := loopCtl(c); !cont {
@@ -610,7 +610,7 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 		arm := n.arms[pick]
 		pat := s.snippet(arm.pos, arm.pats[len(arm.pats)-1].end)
 		s.diag(n.subject.pos, fmt.Sprintf("cannot know %s without running the script; following the case arm %s)", s.snippet(n.subject.pos, n.subject.end), pat), true)
-		note := fmt.Sprintf("in the case arm %s) at line %d, taken without knowing %s", pat, s.src.line(arm.pos), s.snippet(n.subject.pos, n.subject.end))
+		note := fmt.Sprintf("in the case arm %s) at %s, taken without knowing %s", pat, s.src.lineRef(arm.pos), s.snippet(n.subject.pos, n.subject.end))
 		return s.uncertain(note, func() (status, ctl) { return s.list(arm.body) })
 	}
 	for _, arm := range n.arms {
@@ -623,7 +623,7 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 			if pf.unknown() || !ok {
 				pat := s.snippet(arm.pos, arm.pats[len(arm.pats)-1].end)
 				s.diag(pw.pos, fmt.Sprintf("cannot decide whether the case pattern %s matches without running the script; following its arm", pat), true)
-				note := fmt.Sprintf("in the case arm %s) at line %d, taken without knowing whether it matches", pat, s.src.line(arm.pos))
+				note := fmt.Sprintf("in the case arm %s) at %s, taken without knowing whether it matches", pat, s.src.lineRef(arm.pos))
 				return s.uncertain(note, func() (status, ctl) { return s.list(arm.body) })
 			}
 			if m {
@@ -817,7 +817,7 @@ func (s *state) unknownCommand(c *simpleCmd, ex *expander, fs []xfield, piped bo
 		// The script's own arguments: run as an init script would be.
 		if fn, _ := s.funcs.get("start"); fn != nil {
 			s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s: it is the script's argument; following function start, as for `%s start`", name, path.Base(s.name)))
-			return s.uncertain(fmt.Sprintf("with the script's argument %s at line %d taken to be start", name, s.src.line(c.pos)), func() (status, ctl) {
+			return s.uncertain(fmt.Sprintf("with the script's argument %s at %s taken to be start", name, s.src.lineRef(c.pos)), func() (status, ctl) {
 				return s.call(fn, c, ex, fs[1:])
 			})
 		}
@@ -965,13 +965,13 @@ func (s *state) call(fn *funcDef, c *simpleCmd, ex *expander, args []xfield) (st
 	for _, a := range args {
 		v := a.value()
 		if a.unknown() {
-			v.why = fmt.Sprintf("it is passed to %s at line %d as %s", fn.name, s.src.line(c.pos), a.subject(ex))
+			v.why = fmt.Sprintf("it is passed to %s at %s as %s", fn.name, s.src.lineRef(c.pos), a.subject(ex))
 		}
 		pf.vals = append(pf.vals, v)
 	}
 	s.params = append(s.params, pf)
 	s.locals = append(s.locals, newScope[*variable](nil))
-	s.pushNote(fmt.Sprintf("in function %s, called at line %d", fn.name, s.src.line(c.pos)))
+	s.pushNote(fmt.Sprintf("in function %s, called at %s", fn.name, s.src.lineRef(c.pos)))
 	st, cc := s.command(fn.body, false)
 	s.popNote()
 	s.locals = s.locals[:len(s.locals)-1]
@@ -1005,7 +1005,7 @@ func (s *state) assign(w *word, local bool) bool {
 			for _, f := range ex.fields() {
 				v := f.value()
 				if f.unknown() {
-					v.why = fmt.Sprintf("it is set at line %d from %s", s.src.line(w.pos), f.subject(ex))
+					v.why = fmt.Sprintf("it is set at %s from %s", s.src.lineRef(w.pos), f.subject(ex))
 					known = false
 				}
 				vals = append(vals, v)
@@ -1019,17 +1019,17 @@ func (s *state) assign(w *word, local bool) bool {
 	f := ex.joined()
 	v := f.value()
 	if f.unknown() {
-		v.why = fmt.Sprintf("it is set at line %d from %s", s.src.line(w.pos), f.subject(ex))
+		v.why = fmt.Sprintf("it is set at %s from %s", s.src.lineRef(w.pos), f.subject(ex))
 	}
 	if app {
 		if old := s.lookup(name); old != nil && !old.unset && len(old.vals) > 0 {
 			v = concatValues(old.vals[0], v)
 		} else if old == nil {
-			v = value{unknown: true, why: fmt.Sprintf("it is appended to at line %d, but never set before", s.src.line(w.pos)), raw: string(v.b)}
+			v = value{unknown: true, why: fmt.Sprintf("it is appended to at %s, but never set before", s.src.lineRef(w.pos)), raw: string(v.b)}
 		}
 	}
 	if len(v.b) > maxValue {
-		v = value{unknown: true, why: fmt.Sprintf("at line %d its value grows beyond %d bytes, which is not followed", s.src.line(w.pos), maxValue)}
+		v = value{unknown: true, why: fmt.Sprintf("at %s its value grows beyond %d bytes, which is not followed", s.src.lineRef(w.pos), maxValue)}
 	}
 	if old := s.lookup(name); old != nil && old.array && !local {
 		vals := append([]value{v}, old.vals[min(1, len(old.vals)):]...)
@@ -1172,7 +1172,7 @@ func (s *state) set(c *simpleCmd, ex *expander, args []xfield) {
 			if !a.quotedUnknown() {
 				// $OPTS from the environment: options or parameters,
 				// and how many, cannot be known.
-				s.params[len(s.params)-1] = &params{unknown: true, why: fmt.Sprintf("they are set at line %d from %s", s.src.line(c.pos), a.subject(ex))}
+				s.params[len(s.params)-1] = &params{unknown: true, why: fmt.Sprintf("they are set at %s from %s", s.src.lineRef(c.pos), a.subject(ex))}
 				return
 			}
 			break
@@ -1199,12 +1199,12 @@ func (s *state) set(c *simpleCmd, ex *expander, args []xfield) {
 	pf := &params{}
 	for _, a := range args[i:] {
 		if a.unknown() && !a.quotedUnknown() {
-			pf = &params{unknown: true, why: fmt.Sprintf("they are set at line %d from %s, which may make any number of words", s.src.line(c.pos), a.subject(ex))}
+			pf = &params{unknown: true, why: fmt.Sprintf("they are set at %s from %s, which may make any number of words", s.src.lineRef(c.pos), a.subject(ex))}
 			break
 		}
 		v := a.value()
 		if a.unknown() {
-			v.why = fmt.Sprintf("it is set by set at line %d from %s", s.src.line(c.pos), a.subject(ex))
+			v.why = fmt.Sprintf("it is set by set at %s from %s", s.src.lineRef(c.pos), a.subject(ex))
 		}
 		pf.vals = append(pf.vals, v)
 	}
@@ -1315,11 +1315,11 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 				continue
 			}
 			if isName(t) {
-				s.setScalar(t, value{unknown: true, raw: "$" + t, why: fmt.Sprintf("it is set by read at line %d", s.src.line(c.pos))})
+				s.setScalar(t, value{unknown: true, raw: "$" + t, why: fmt.Sprintf("it is set by read at %s", s.src.lineRef(c.pos))})
 			}
 		}
 		if len(args) == 0 {
-			s.setScalar("REPLY", value{unknown: true, raw: "$REPLY", why: fmt.Sprintf("it is set by read at line %d", s.src.line(c.pos))})
+			s.setScalar("REPLY", value{unknown: true, raw: "$REPLY", why: fmt.Sprintf("it is set by read at %s", s.src.lineRef(c.pos))})
 		}
 		return stUnknown, ctl{}, true
 	case "let":

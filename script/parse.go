@@ -1114,7 +1114,7 @@ func (p *parser) expect(kw, open string, openPos int) {
 		}
 		p.fail(openPos, "syntax error: the `%s' here has no `%s'%s", open, kw, hint)
 	}
-	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at line %d", kw, open, p.src.line(openPos))
+	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at %s", kw, open, p.src.lineRef(openPos))
 }
 
 func (p *parser) expectOp(op, open string, openPos int) {
@@ -1126,7 +1126,7 @@ func (p *parser) expectOp(op, open string, openPos int) {
 	if t.kind == tEOF {
 		p.fail(openPos, "syntax error: the `%s' here has no `%s'", open, op)
 	}
-	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at line %d", op, open, p.src.line(openPos))
+	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at %s", op, open, p.src.lineRef(openPos))
 }
 
 func (p *parser) command() command {
@@ -1403,7 +1403,7 @@ func (p *parser) caseCmd() command {
 			p.next()
 		case isWord(v, "esac"):
 		default:
-			p.fail(v.pos, "syntax error: `;;' or `esac' expected here, for the `case' at line %d", p.src.line(t.pos))
+			p.fail(v.pos, "syntax error: `;;' or `esac' expected here, for the `case' at %s", p.src.lineRef(t.pos))
 		}
 	}
 	p.redirects(&n.cmdBase)

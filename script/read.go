@@ -61,6 +61,7 @@
 package script
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -312,6 +313,16 @@ func (s *source) pos(off int) Pos {
 	return Pos{Line: ln + 1, Col: col, Offset: off - g.base, File: g.file}
 }
 
+// lineRef names the line of offset off in a message: "line 3", or "line
+// 3 of conf.sh" in a sourced file.
+func (s *source) lineRef(off int) string {
+	p := s.pos(off)
+	if p.File != "" {
+		return fmt.Sprintf("line %d of %s", p.Line, p.File)
+	}
+	return fmt.Sprintf("line %d", p.Line)
+}
+
 // lineText returns the line holding offset off, without its line end.
 func (s *source) lineText(off int) string {
 	g := s.seg(off)
@@ -325,8 +336,6 @@ func (s *source) lineText(off int) string {
 	return strings.TrimSuffix(string(s.b[from:to]), "\r")
 }
 
-// line returns the 1-based line of a byte offset.
-func (s *source) line(off int) int { return s.pos(off).Line }
 
 // diagList collects diagnostics, once per place and message: a loop that
 // meets the same unknown word ten times says so once.

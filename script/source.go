@@ -82,14 +82,14 @@ func (s *state) source(name string, c *simpleCmd, ex *expander, args []xfield) (
 		for _, b := range args[1:] {
 			v := b.value()
 			if b.unknown() {
-				v.why = fmt.Sprintf("it is passed to %s at line %d as %s", file, s.src.line(c.pos), b.subject(ex))
+				v.why = fmt.Sprintf("it is passed to %s at %s as %s", file, s.src.lineRef(c.pos), b.subject(ex))
 			}
 			pf.vals = append(pf.vals, v)
 		}
 		s.params[len(s.params)-1] = pf
 	}
 	s.sourcing = append(s.sourcing, file)
-	s.pushNote(fmt.Sprintf("in %s, sourced at line %d", file, s.src.line(c.pos)))
+	s.pushNote(fmt.Sprintf("in %s, sourced at %s", file, s.src.lineRef(c.pos)))
 	st := stOK
 	var cc ctl
 	for _, item := range sf.prog {
