@@ -336,7 +336,6 @@ func (s *source) lineText(off int) string {
 	return strings.TrimSuffix(string(s.b[from:to]), "\r")
 }
 
-
 // diagList collects diagnostics, once per place and message: a loop that
 // meets the same unknown word ten times says so once.
 type diagList struct {
