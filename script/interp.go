@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file runs the syntax tree, statically. Commands other than shell
@@ -254,10 +255,18 @@ func (s *state) snippet(from, to int) string {
 }
 
 func shorten(t string, n int) string {
-	if len([]rune(t)) <= n {
+	// Counted without converting t, which may be a long value.
+	i, k := 0, 0
+	for ; i < len(t) && k < n; k++ {
+		_, w := utf8.DecodeRuneInString(t[i:])
+		i += w
+	}
+	if i >= len(t) {
 		return t
 	}
-	return string([]rune(t)[:n-1]) + "…"
+	// n runes fit only if nothing follows; else n-1 and the ellipsis.
+	_, w := utf8.DecodeLastRuneInString(t[:i])
+	return strings.ToValidUTF8(t[:i-w], "\uFFFD") + "…"
 }
 
 // uncertain runs f as a branch taken only because a decision could not

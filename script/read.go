@@ -187,7 +187,7 @@ const (
 	maxInvs       = 100000  // invocations reported
 	maxFields     = 1000000 // words produced by expansion, in total
 	maxDiags      = 1000    // diagnostics reported
-	maxMatchWork  = 1 << 25 // steps of pattern matching, in total
+	maxMatchWork  = 1 << 22 // steps of pattern matching, in total
 	maxExpand     = 1 << 23 // bytes produced by expansion, in total
 )
 
