@@ -203,7 +203,8 @@ func (e *expander) unknownVar(p *part, why string) {
 func (e *expander) unknownKeyed(p *part, u unk) {
 	e.unks = append(e.unks, u)
 	fl := fUnknown
-	if !p.quoted {
+	if !p.quoted || p.name == "@" || p.hasIdx && p.index == "@" {
+		// Unquoted, or "$@": once known, any number of words.
 		fl |= fBare
 	}
 	e.putRaw(p, fl, int32(len(e.unks)))

@@ -972,6 +972,16 @@ func (s *state) call(fn *funcDef, c *simpleCmd, ex *expander, args []xfield) (st
 	}
 	pf := &params{}
 	for _, a := range args {
+		if a.unknown() && !a.quotedUnknown() {
+			// main "$@": how many arguments cannot be known.
+			cur := s.params[len(s.params)-1]
+			if v := a.fromVar(ex); (v == "@" || v == "*") && cur.unknown {
+				pf = &params{unknown: true, why: cur.why}
+			} else {
+				pf = &params{unknown: true, why: fmt.Sprintf("they are passed to %s at %s from %s, which may make any number of words", fn.name, s.src.lineRef(c.pos), a.subject(ex))}
+			}
+			break
+		}
 		v := a.value()
 		if a.unknown() {
 			v.why = fmt.Sprintf("it is passed to %s at %s as %s", fn.name, s.src.lineRef(c.pos), a.subject(ex))

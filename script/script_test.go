@@ -151,6 +151,12 @@ func TestConstructs(t *testing.T) {
 			diags: []string{"cannot know the command $@: it is the script's argument; following function start, as for `fw.sh start`"},
 		},
 		{
+			name:  "main \"$@\" passes the script's arguments on, their number unknown",
+			src:   "start() { iptables -A INPUT -j ACCEPT; }\nmain() {\n  [ $# -eq 0 ] && { echo usage; exit 1; }\n  \"$@\"\n}\nmain \"$@\"\n",
+			want:  []string{"iptables|-A|INPUT|-j|ACCEPT"},
+			diags: []string{"this exit is reached only on a branch taken without knowing its condition", "following function start"},
+		},
+		{
 			name:  "dispatch without a start function says what is not read",
 			src:   "up() { iptables -A INPUT -j ACCEPT; }\ndown() { iptables -F; }\n$1\n",
 			diags: []string{"cannot know the command $1: it is the script's argument; what it would run (the script's functions: down, up) is not followed"},
