@@ -31,7 +31,7 @@ func TestBashAgrees(t *testing.T) {
 		files  map[string]string // sourced files, relative to the script's directory
 	}{
 		{name: "set", script: "set 80 10.0.0.1 8080\niptables -A I --dport $1 -d $2 $#\nL=a,b,c\nIFS=,; set $L\niptables -A X \"$#\" \"$*\" \"$@\"\nIFS=' '\nset -e\niptables -A E $#\nset -e -x a b\nset +x\niptables -A EX $# $@\nset -o pipefail c d\niptables -A O $# \"$@\"\nset -eo pipefail e\niptables -A EO $# $@\nE=\nset $E\niptables -A EMPTY $# $@\nset - f g\niptables -A DASH $@\nset --\niptables -A DD $#\nset -- -x y\nshift\niptables -A SH $# $@\nf() { set -- in f; iptables -A F $# \"$@\"; }\nf a b c\niptables -A AFTERF \"$@\"\n"},
-		{name: "source", script: ". ./conf.sh\nsource rules.sh\n. args.sh a 'b c'\nset -- x\n. args.sh\niptables -A AFTER $# \"$@\"\nSUBN=\n. sub/in.sh\n. sub/in.sh\n",
+		{name: "source", script: ". \"$(dirname \"$0\")/conf.sh\"\niptables -A B $(basename \"$0\" .sh) `dirname a/b/`\nsource rules.sh\n. args.sh a 'b c'\nset -- x\n. args.sh\niptables -A AFTER $# \"$@\"\nSUBN=\n. sub/in.sh\n. sub/in.sh\n",
 			files: map[string]string{
 				"conf.sh":   "WAN=eth0\nPORTS=\"22 80\"\nallow() { iptables -A INPUT -i $WAN -p tcp --dport $1 -j ACCEPT; }\n",
 				"rules.sh":  "for p in $PORTS; do allow $p; done\nreturn\niptables -A NEVER\n",
@@ -89,5 +89,34 @@ func TestBashAgrees(t *testing.T) {
 				t.Logf("%+v", d)
 			}
 		})
+	}
+}
+
+// TestDirnameBasename compares dirname and basename with coreutils'.
+func TestDirnameBasename(t *testing.T) {
+	if _, err := exec.LookPath("dirname"); err != nil {
+		t.Skip("no dirname to compare with")
+	}
+	for _, p := range []string{"", "/", "//", "a", "a/", "/a", "/a/", "a/b", "a/b/", "a//b//", "/a/b/c.sh", "./fw.sh", "../x/", "a/./b", "///a"} {
+		out, err := exec.Command("dirname", "--", p).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := dirname(p), strings.TrimSuffix(string(out), "\n"); got != want {
+			t.Errorf("dirname %q = %q, coreutils says %q", p, got, want)
+		}
+		for _, suf := range []string{"", ".sh", "c.sh"} {
+			args := []string{"--", p}
+			if suf != "" {
+				args = append(args, suf)
+			}
+			out, err := exec.Command("basename", args...).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := basename(p, suf), strings.TrimSuffix(string(out), "\n"); got != want {
+				t.Errorf("basename %q %q = %q, coreutils says %q", p, suf, got, want)
+			}
+		}
 	}
 }

@@ -132,6 +132,10 @@ func (e *expander) part(p *part, q, arg bool) {
 	case pParam:
 		e.param(p, quoted)
 	case pCmd:
+		if t, ok := e.s.pureSubst(p); ok {
+			e.putText(p, t, quoted)
+			return
+		}
 		d := e.display(p)
 		e.unknownPart(p, fmt.Sprintf("cannot follow %s without running the script", d), d)
 	case pArith:

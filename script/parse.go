@@ -278,6 +278,17 @@ func parseProgram(src *source, from int, diags *diagList) ([]*andOr, *synErr) {
 		diags.add(g.base, "the file starts with a byte-order mark (U+FEFF); a shell would take it as part of the first command name, here it is skipped", true)
 		p.i += 3
 	}
+	return p.program()
+}
+
+// parseRange parses the text at [from,to) as a script of its own (the
+// inside of a command substitution), its diagnostics going to diags.
+func parseRange(src *source, from, to int, diags *diagList) ([]*andOr, *synErr) {
+	p := &parser{src: src, b: src.b, i: from, end: to, diags: diags}
+	return p.program()
+}
+
+func (p *parser) program() ([]*andOr, *synErr) {
 	var prog []*andOr
 	for {
 		var cmd *andOr

@@ -42,7 +42,9 @@
 // function start is followed, as the case "$1" in start) arm is.
 //
 // What is not followed, and said so in a Diag where it matters:
-// command substitution $(...) and `...` (the text is kept as written),
+// command substitution $(...) and `...` (the text is kept as written;
+// only dirname and basename of known paths are worked out, as coreutils
+// does, for . "$(dirname "$0")/fw.conf"),
 // read, the script's own arguments, file tests ([ -x /sbin/iptables ]),
 // whether the host has a program (command -v ipset), the exit status of
 // any external command, eval, aliases, and the files iptables-restore
