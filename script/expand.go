@@ -56,9 +56,10 @@ type unk struct {
 	// key is the same for every use of one unknown variable, which is
 	// reported once, at its first use: "" for a part reported at its
 	// place (a command substitution).
-	key string
-	env bool   // a variable the script never sets: from the environment
-	why string // for a variable: why it is unknown ("it is set at line 3 from ...")
+	key  string
+	env  bool   // a variable the script never sets: from the environment
+	why  string // for a variable: why it is unknown ("it is set at line 3 from ...")
+	name string // for a variable: $NAME; msg and subj are then made from name and why
 }
 
 type expander struct {
@@ -195,13 +196,29 @@ func (e *expander) unknownPart(p *part, msg, subj string) {
 // reason why, as written; every use of it with the same reason is one
 // unknown, reported once.
 func (e *expander) unknownVar(p *part, why string) {
-	name := dollar(p)
-	msg := fmt.Sprintf("cannot know %s without running the script: %s", name, why)
-	env := why == neverWhy
-	if env {
+	// The messages are made only when asked for: a loop may meet the
+	// same unknown thousands of times, and it is said once.
+	e.unknownKeyed(p, unk{off: p.pos, name: dollar(p), key: p.name + "\x00" + why, env: why == neverWhy, why: why})
+}
+
+// text is the diagnostic for u.
+func (u *unk) text() string {
+	if u.name == "" {
+		return u.msg
+	}
+	msg := fmt.Sprintf("cannot know %s without running the script: %s", u.name, u.why)
+	if u.env {
 		msg += " (its value would come from the environment); every use of it is read with the value unknown, and said once, here"
 	}
-	e.unknownKeyed(p, unk{off: p.pos, msg: msg, subj: subjOf(name, why), key: p.name + "\x00" + why, env: env, why: why})
+	return msg
+}
+
+// subject names u in a later message: "`$(cat list)`", "$WAN, which ...".
+func (u *unk) subject() string {
+	if u.name == "" {
+		return u.subj
+	}
+	return subjOf(u.name, u.why)
 }
 
 func (e *expander) unknownKeyed(p *part, u unk) {
@@ -896,7 +913,7 @@ func (f xfield) unks(e *expander) []unk {
 // subject names the (first) unknown part of f for a later message.
 func (f xfield) subject(e *expander) string {
 	if us := f.unks(e); len(us) > 0 {
-		return us[0].subj
+		return us[0].subject()
 	}
 	return "`" + shorten(string(f.b), 40) + "`"
 }

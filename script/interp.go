@@ -179,12 +179,13 @@ func (s *state) reportUnknowns(ex *expander, fs []xfield) {
 	for _, f := range fs {
 		for _, u := range f.unks(ex) {
 			switch {
+			case u.key != "" && s.noted[u.key]:
 			case u.env:
-				s.noteOnce(u.key, u.off, u.msg)
+				s.noteOnce(u.key, u.off, u.text())
 			case u.key != "":
-				s.warnOnce(u.key, u.off, u.msg)
+				s.warnOnce(u.key, u.off, u.text())
 			default:
-				s.diag(u.off, u.msg, true)
+				s.diag(u.off, u.text(), true)
 			}
 		}
 	}
@@ -811,7 +812,7 @@ func (s *state) unknownCommand(c *simpleCmd, ex *expander, fs []xfield, piped bo
 	name := shorten(string(f0.b), 40)
 	why := u.why
 	if why == "" {
-		why = "it is " + u.subj
+		why = "it is " + u.subject()
 	}
 	if tool := s.guessTool(f0, ex); tool != "" {
 		if u.env {

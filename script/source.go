@@ -36,7 +36,7 @@ func (s *state) source(name string, c *simpleCmd, ex *expander, args []xfield) (
 	switch {
 	case a.unknown():
 		for _, u := range a.unks(ex) {
-			s.diag(u.off, u.msg, true)
+			s.diag(u.off, u.text(), true)
 		}
 		s.diag(c.pos, fmt.Sprintf("cannot follow `%s %s': which file it reads cannot be known without running the script; the commands in it are not read", name, what), true)
 		return stUnknown, ctl{}
