@@ -76,3 +76,33 @@ func TestScriptSourceAndSet(t *testing.T) {
 		t.Errorf("findings: %v", res.Diags)
 	}
 }
+
+// TestScriptDispatch: an init-style script is read as `fw.sh start`
+// would run it, says so, and takes bash's certain answers (an undefined
+// function, a variable the script never sets) instead of guessing.
+func TestScriptDispatch(t *testing.T) {
+	src := "#!/bin/bash\n" +
+		"start() {\n  iptables -P INPUT DROP\n  iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n" +
+		"  if declare -f site_rules >/dev/null; then site_rules; else iptables -A INPUT -p tcp --dport 80 -j ACCEPT; fi\n" +
+		"  if [ \"x$DEBUG\" == \"xyes\" ]; then iptables -A INPUT -j LOG; fi\n}\n" +
+		"stop() {\n  iptables -P INPUT ACCEPT\n  iptables -F\n}\n" +
+		"\"$@\"\n"
+	res := Bytes("fw.sh", []byte(src), Options{KeepGoing: true})
+	want := []string{
+		"fw.sh:6:10 note $DEBUG is never set in the script: taken as empty",
+		"fw.sh:12:2 warning cannot know the command $@: it is the script's argument; following function start, as for `fw.sh start`",
+	}
+	if len(res.Diags) != len(want) {
+		t.Errorf("%d findings, want %d:\n%v", len(res.Diags), len(want), res.Diags)
+	}
+	for i, d := range res.Diags {
+		got := d.Pos.String() + " " + d.Severity.String() + " " + d.Msg
+		if i < len(want) && !strings.HasPrefix(got, want[i]) {
+			t.Errorf("finding %d:\n got %s\nwant %s...", i, got, want[i])
+		}
+	}
+	out := saved(t, res.Rules)
+	if !strings.Contains(out, ":INPUT DROP") || !strings.Contains(out, "--dport 80 -j ACCEPT") || strings.Contains(out, "LOG") {
+		t.Errorf("saved:\n%s", out)
+	}
+}
