@@ -150,19 +150,12 @@ func newState(name string, b []byte) *state {
 func (s *state) diag(off int, msg string, warn bool) { s.diags.add(off, msg, warn) }
 
 // noteOnce gives a note (what was assumed) the first time key is met.
-func (s *state) noteOnce(key string, off int, msg string) {
-	if s.noted[key] {
-		return
-	}
-	if s.noted == nil {
-		s.noted = map[string]bool{}
-	}
-	s.noted[key] = true
-	s.diags.addNote(off, msg)
-}
+func (s *state) noteOnce(key string, off int, msg string) { s.once(key, off, msg, true) }
 
 // warnOnce gives a warning the first time key is met.
-func (s *state) warnOnce(key string, off int, msg string) {
+func (s *state) warnOnce(key string, off int, msg string) { s.once(key, off, msg, false) }
+
+func (s *state) once(key string, off int, msg string, note bool) {
 	if s.noted[key] {
 		return
 	}
@@ -170,7 +163,11 @@ func (s *state) warnOnce(key string, off int, msg string) {
 		s.noted = map[string]bool{}
 	}
 	s.noted[key] = true
-	s.diag(off, msg, true)
+	if note {
+		s.diags.addNote(off, msg)
+	} else {
+		s.diag(off, msg, true)
+	}
 }
 
 // reportUnknowns says why each unknown part of the words is unknown: a
@@ -801,11 +798,11 @@ func (s *state) unknownCommand(c *simpleCmd, ex *expander, fs []xfield, piped bo
 		key += strconv.Itoa(u.off)
 	}
 	// What is said here covers the unknown parts of the command word.
+	if s.noted == nil {
+		s.noted = map[string]bool{}
+	}
 	for _, v := range us {
 		if v.key != "" {
-			if s.noted == nil {
-				s.noted = map[string]bool{}
-			}
 			s.noted[v.key] = true
 		}
 	}
