@@ -49,7 +49,7 @@ func (s *state) source(name string, c *simpleCmd, ex *expander, args []xfield) (
 		s.diag(a.c[0].off(), fmt.Sprintf("cannot follow `%s %s': %s; the commands in it are not read (bash would fail here if the file is missing when the script runs)", name, what, describeMiss(tried, err)), true)
 		return stUnknown, ctl{}
 	}
-	for _, f := range s.sourcing {
+	for _, f := range append([]string{filepath.Clean(s.name)}, s.sourcing...) {
 		if f == file {
 			s.diag(c.pos, fmt.Sprintf("`%s %s' reads a file that is already being read (%s sources itself, directly or through others): bash would loop until it runs out of memory; read once here", name, what, file), true)
 			return stUnknown, ctl{}

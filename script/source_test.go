@@ -27,7 +27,8 @@ func TestSource(t *testing.T) {
 		"/fw/bad.sh":    "iptables -A BEFORE\necho \"unterminated\n",
 		"/fw/sub/in.sh": "iptables -A SUB\n",
 	}
-	src := "#!/bin/sh\n. ./conf.sh\nsource rules.sh\n. args.sh a 'b c'\niptables -A AFTER $#\n. /fw/loop.sh\n. /etc/fw.d/x\n. ./missing.sh\n. bad.sh || iptables -A BADFAILED\n. sub/in.sh\n. \"$CONF\"\n"
+	src := "#!/bin/sh\n. ./conf.sh\nsource rules.sh\n. args.sh a 'b c'\niptables -A AFTER $#\n. /fw/loop.sh\n. /etc/fw.d/x\n. ./missing.sh\n. bad.sh || iptables -A BADFAILED\n. sub/in.sh\n. \"$CONF\"\n. ./fw.sh\n"
+	files["/fw/fw.sh"] = src
 	invs, diags := ReadWith("/fw/fw.sh", []byte(src), Options{ReadFile: memFiles(files), Dir: "/fw"})
 	want := []string{
 		"iptables|-A|INPUT|-i|eth0|-p|tcp|--dport|22|-j|ACCEPT",
@@ -59,7 +60,8 @@ func TestSource(t *testing.T) {
 	}
 	wantDiags := []string{
 		"cannot know $# without running the script",
-		"reads a file that is already being read",
+		"reads a file that is already being read (/fw/loop.sh sources itself",
+		"reads a file that is already being read (/fw/fw.sh sources itself",
 		"cannot follow `. ./missing.sh': there is no file /fw/missing.sh (next to the script) nor ./missing.sh (in the working directory)",
 		"unterminated quote",
 		"cannot follow `. $CONF'",
