@@ -29,8 +29,8 @@ func TestScriptUnknownsOnce(t *testing.T) {
 	}
 	want := []string{
 		"testdata/environment.sh:4:1 note $IPTABLES is never set in the script",
-		"testdata/environment.sh:12:23 note cannot know $WAN_IF",
-		"testdata/environment.sh:15:23 note cannot know $ADMIN_IP",
+		"testdata/environment.sh:12:23 note $WAN_IF is never set in the script",
+		"testdata/environment.sh:15:23 note $ADMIN_IP is never set in the script",
 	}
 	if len(res.Diags) != len(want) {
 		t.Errorf("%d findings, want %d:\n%v", len(res.Diags), len(want), res.Diags)
@@ -89,7 +89,7 @@ func TestScriptDispatch(t *testing.T) {
 		"\"$@\"\n"
 	res := Bytes("fw.sh", []byte(src), Options{KeepGoing: true})
 	want := []string{
-		"fw.sh:6:10 note $DEBUG is never set in the script: taken as empty",
+		"fw.sh:6:10 note $DEBUG is never set in the script, so its value would come from the environment: in a condition it is taken as empty",
 		"fw.sh:12:2 warning cannot know the command $@: it is the script's argument; following function start, as for `fw.sh start`",
 	}
 	if len(res.Diags) != len(want) {

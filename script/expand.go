@@ -198,19 +198,31 @@ func (e *expander) unknownPart(p *part, msg, subj string) {
 func (e *expander) unknownVar(p *part, why string) {
 	// The messages are made only when asked for: a loop may meet the
 	// same unknown thousands of times, and it is said once.
-	e.unknownKeyed(p, unk{off: p.pos, name: dollar(p), key: p.name + "\x00" + why, env: why == neverWhy, why: why})
+	u := unk{off: p.pos, name: dollar(p), key: p.name + "\x00" + why, why: why}
+	if why == neverWhy && isName(p.name) {
+		u.env, u.key = true, envKey(p.name)
+	}
+	e.unknownKeyed(p, u)
+}
+
+// envKey is the key of the one note about a variable the script never
+// sets, wherever it is used.
+func envKey(name string) string { return "env\x00" + name }
+
+// envNote is that note.
+func envNote(name string) string {
+	return fmt.Sprintf("$%s is never set in the script, so its value would come from the environment: in a condition it is taken as empty (as bash has it when the environment does not set %s), elsewhere as unknown, kept as written; said once, here", name, name)
 }
 
 // text is the diagnostic for u.
 func (u *unk) text() string {
-	if u.name == "" {
+	switch {
+	case u.name == "":
 		return u.msg
+	case u.env:
+		return envNote(strings.TrimPrefix(u.key, envKey("")))
 	}
-	msg := fmt.Sprintf("cannot know %s without running the script: %s", u.name, u.why)
-	if u.env {
-		msg += " (its value would come from the environment); every use of it is read with the value unknown, and said once, here"
-	}
-	return msg
+	return fmt.Sprintf("cannot know %s without running the script: %s", u.name, u.why)
 }
 
 // subject names u in a later message: "`$(cat list)`", "$WAN, which ...".
@@ -330,7 +342,9 @@ func (e *expander) resolve(p *part) pval {
 	v := s.lookup(name)
 	switch {
 	case v == nil && e.cond && isName(name):
-		s.noteOnce("empty\x00"+name, p.pos, fmt.Sprintf("$%s is never set in the script: taken as empty in this condition, as bash has it unless the environment sets %s", name, name))
+		s.envN++
+		s.envLast = name
+		s.noteOnce(envKey(name), p.pos, envNote(name))
 		return pval{}
 	case v == nil:
 		return pval{never: true}

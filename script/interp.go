@@ -130,6 +130,8 @@ type state struct {
 	sourced     map[string]*sfile // each file read, by the path read
 	sourceBytes int
 	noted       map[string]bool // what noteOnce and warnOnce said
+	envN        int             // variables taken as empty in conditions so far (see envSince)
+	envLast     string          // the last of them
 
 	steps, passes, nfields int
 	globWork, xbytes       int
@@ -272,20 +274,44 @@ func shorten(t string, n int) string {
 // it would happen only if the undecidable condition went this way, and
 // following it would hide the rest of the script.
 func (s *state) uncertain(note string, f func() (status, ctl)) (status, ctl) {
+	return s.assumed("on a branch taken without knowing its condition", note, f)
+}
+
+// assumed is uncertain for a branch taken on an assumption, which reason
+// names: "on a branch taken with $WAN empty".
+func (s *state) assumed(reason, note string, f func() (status, ctl)) (status, ctl) {
 	s.pushNote(note)
 	st, c := f()
 	s.popNote()
 	switch c.kind {
 	case ctlExit:
-		s.diag(c.pos, "this exit is reached only on a branch taken without knowing its condition; reading on after that branch", true)
+		s.diag(c.pos, "this exit is reached only "+reason+"; reading on after that branch", true)
 		c = ctl{}
 	case ctlReturn:
-		s.diag(c.pos, "this return is reached only on a branch taken without knowing its condition; reading on after that branch", true)
+		s.diag(c.pos, "this return is reached only "+reason+"; reading on after that branch", true)
 		c = ctl{}
 	case ctlBreak, ctlContinue:
 		c = ctl{}
 	}
 	return st, c
+}
+
+// envSince names the variable last taken as empty in a condition
+// because the script never sets it, if that happened since mark n0
+// (s.envN): the decision then rests on the environment not setting it.
+func (s *state) envSince(n0 int) string {
+	if s.envN > n0 {
+		return s.envLast
+	}
+	return ""
+}
+
+// onEnv runs f, a branch decided by taking the variable v as empty: as
+// bash would without v in the environment, but an exit or return there
+// does not end the reading (a guard such as [ -z "$WAN" ] && exit would
+// otherwise leave nothing to read).
+func (s *state) onEnv(v, note string, f func() (status, ctl)) (status, ctl) {
+	return s.assumed(fmt.Sprintf("on a branch taken with $%s empty, which the script never sets", v), note+fmt.Sprintf(", with $%s taken as empty", v), f)
 }
 
 // Lists.
@@ -303,6 +329,7 @@ func (s *state) list(l *listNode) (status, ctl) {
 }
 
 func (s *state) andOr(a *andOr) (status, ctl) {
+	n0 := s.envN
 	st, c := s.pipeline(a.pipes[0])
 	for i, op := range a.ops {
 		if c.kind != ctlNone {
@@ -326,6 +353,9 @@ func (s *state) andOr(a *andOr) (status, ctl) {
 			default:
 				st = stUnknown
 			}
+		case run && s.envSince(n0) != "":
+			note := fmt.Sprintf("after %s at %s", op, s.src.lineRef(pl.pos))
+			st, c = s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.pipeline(pl) })
 		case run:
 			st, c = s.pipeline(pl)
 		}
@@ -446,20 +476,28 @@ func loopCtl(c ctl) (cont bool, out ctl) {
 }
 
 func (s *state) ifCmd(n *ifNode) (status, ctl) {
+	n0 := s.envN
 	for i, cond := range n.conds {
 		st, c := s.list(cond)
 		if c.kind != ctlNone {
 			return st, c
 		}
-		switch st {
-		case stOK:
+		switch {
+		case st == stOK && s.envSince(n0) != "":
+			note := fmt.Sprintf("in the branch of the if at %s", s.src.lineRef(cond.pos))
+			return s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.list(n.bodies[i]) })
+		case st == stOK:
 			return s.list(n.bodies[i])
-		case stUnknown:
+		case st == stUnknown:
 			test := s.snippet(cond.pos, cond.end)
 			s.diag(cond.pos, fmt.Sprintf("cannot decide `%s' without running the script; following its then-branch", test), true)
 			note := fmt.Sprintf("in the then-branch of the if at %s, taken without knowing `%s'", s.src.lineRef(cond.pos), test)
 			return s.uncertain(note, func() (status, ctl) { return s.list(n.bodies[i]) })
 		}
+	}
+	if n.els != nil && s.envSince(n0) != "" {
+		note := fmt.Sprintf("in the else-branch of the if at %s", s.src.lineRef(n.pos))
+		return s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.list(n.els) })
 	}
 	if n.els != nil {
 		return s.list(n.els)
@@ -583,6 +621,7 @@ func (s *state) whileCmd(n *whileNode) (status, ctl) {
 }
 
 func (s *state) caseCmd(n *caseNode) (status, ctl) {
+	n0 := s.envN
 	ex := s.newExpander()
 	ex.cond = true
 	ex.word(n.subject)
@@ -632,6 +671,10 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 				s.diag(pw.pos, fmt.Sprintf("cannot decide whether the case pattern %s matches without running the script; following its arm", pat), true)
 				note := fmt.Sprintf("in the case arm %s) at %s, taken without knowing whether it matches", pat, s.src.lineRef(arm.pos))
 				return s.uncertain(note, func() (status, ctl) { return s.list(arm.body) })
+			}
+			if m && s.envSince(n0) != "" {
+				note := fmt.Sprintf("in the case arm at %s", s.src.lineRef(arm.pos))
+				return s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.list(arm.body) })
 			}
 			if m {
 				return s.list(arm.body)
