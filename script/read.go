@@ -318,12 +318,14 @@ func (s *source) pos(off int) Pos {
 // lineRef names the line of offset off in a message: "line 3", or "line
 // 3 of conf.sh" in a sourced file.
 func (s *source) lineRef(off int) string {
-	p := s.pos(off)
-	if p.File != "" {
-		return fmt.Sprintf("line %d of %s", p.Line, p.File)
+	if f := s.seg(off).file; f != "" {
+		return fmt.Sprintf("line %d of %s", s.line(off), f)
 	}
-	return fmt.Sprintf("line %d", p.Line)
+	return fmt.Sprintf("line %d", s.line(off))
 }
+
+// line returns the 1-based line of an offset, in its file.
+func (s *source) line(off int) int { return s.pos(off).Line }
 
 // lineText returns the line holding offset off, without its line end.
 func (s *source) lineText(off int) string {
