@@ -106,3 +106,12 @@ func TestScriptDispatch(t *testing.T) {
 		t.Errorf("saved:\n%s", out)
 	}
 }
+
+// TestScriptUnknownPort: an unknown value refused where a port is wanted
+// draws no error: the error names the option's place, not the value's.
+func TestScriptUnknownPort(t *testing.T) {
+	res := Bytes("fw.sh", []byte("iptables -A INPUT -p tcp --dport $SSH_PORT -j ACCEPT\niptables -A INPUT -p tcp --sport $SSH_PORT -j ACCEPT\n"), Options{KeepGoing: true})
+	if len(res.Diags) != 1 || res.Diags[0].Severity != rules.SevNote {
+		t.Errorf("findings: %v", res.Diags)
+	}
+}

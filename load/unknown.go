@@ -1,6 +1,9 @@
 package load
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/script"
 )
@@ -87,11 +90,12 @@ func standIns(words []rules.Word, unknown []bool) ([]rules.Word, bool) {
 	return out, stood
 }
 
-// unknownWordAt finds the unknown word a diagnostic is about, by its
-// place, or -1.
+// unknownWordAt finds the unknown word a diagnostic is about, or -1: the
+// word at its place, or the word it names (an option's error is placed
+// at the option: --dport: invalid port "$SSH_PORT").
 func unknownWordAt(words []rules.Word, unknown []bool, d *rules.Diag) int {
 	for i, w := range words {
-		if unknown[i] && w.Pos == d.Pos {
+		if unknown[i] && (w.Pos == d.Pos || d.Word == w.Text || strings.Contains(d.Msg, strconv.Quote(w.Text))) {
 			return i
 		}
 	}

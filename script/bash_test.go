@@ -48,7 +48,8 @@ func TestBashAgrees(t *testing.T) {
 			"if [ \"x$SCRIPT_UNSET_VAR\" == \"xyes\" ]; then iptables -A THEN; else iptables -A ELSE; fi\n" +
 			"[ -z \"$SCRIPT_UNSET_VAR\" ] && iptables -A EMPTY\n" +
 			"case \"$SCRIPT_UNSET_VAR\" in '') iptables -A CASEEMPTY;; *) iptables -A CASEOTHER;; esac\n" +
-			"[[ -n $SCRIPT_UNSET_VAR ]] || iptables -A DBL\n"},
+			"[[ -n $SCRIPT_UNSET_VAR ]] || iptables -A DBL\n" +
+			"[ -r \"$SCRIPT_UNSET_VAR\" ] && . \"$SCRIPT_UNSET_VAR\"\n[ -f \"\" ] || iptables -A NOFILE\n"},
 		{name: "dispatch", script: "run() { \"$@\"; }\nrun iptables -A RUN\ng() { func=$1; shift; \"$func\" \"$@\"; }\nh() { iptables -A H \"$@\"; }\ng h -j ACCEPT\nfor f in h g; do $f x; done\nset -- h y\n$1 z\n\"$@\"\nT=ip6tables\n$T -A SIX\n"},
 	}
 	for _, tc := range tests {

@@ -611,6 +611,21 @@ func TestUnknownOnce(t *testing.T) {
 	}
 }
 
+// TestSourceUnknownOnce: a file name from the environment is one note,
+// with the warning that the file is not read, and no file is read when
+// a test on it fails for certain ([ -r "" ]).
+func TestSourceUnknownOnce(t *testing.T) {
+	src := "[ -r \"$CONF\" ] && . \"$CONF\"\n. \"$CONF\"\niptables -A X -m comment --comment \"$CONF\"\n"
+	read := func(string) ([]byte, error) { return []byte("iptables -A READ\n"), nil }
+	invs, diags := ReadWith("fw.sh", []byte(src), Options{ReadFile: read})
+	if got := lines(invs); len(got) != 1 || got[0] != "iptables|-A|X|-m|comment|--comment|$CONF" {
+		t.Errorf("invocations %q", got)
+	}
+	if len(diags) != 2 || !diags[0].Note || diags[0].Line != 1 || !strings.Contains(diags[1].Msg, "cannot follow `. $CONF'") || diags[1].Line != 2 {
+		t.Errorf("diagnostics: %+v", diags)
+	}
+}
+
 func TestUndecidableNotes(t *testing.T) {
 	src := "if iptables -C INPUT -j LOG 2>/dev/null; then :; else iptables -A INPUT -j LOG; fi\n" +
 		"iptables -N X 2>/dev/null || iptables -F X\n" +

@@ -35,9 +35,7 @@ func (s *state) source(name string, c *simpleCmd, ex *expander, args []xfield) (
 	what := shorten(string(a.b), 60)
 	switch {
 	case a.unknown():
-		for _, u := range a.unks(ex) {
-			s.diag(u.off, u.text(), true)
-		}
+		s.reportUnknowns(ex, args[:1])
 		s.diag(c.pos, fmt.Sprintf("cannot follow `%s %s': which file it reads cannot be known without running the script; the commands in it are not read", name, what), true)
 		return stUnknown, ctl{}
 	case s.opts.ReadFile == nil:
