@@ -97,7 +97,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 	res := &Result{Rules: rs, Script: true}
 	// Files the script sources are read as bash would read them, looked
 	// for next to the script first.
-	invs, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name)})
+	invs, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name), Glob: filepath.Glob})
 	for _, d := range sdiags {
 		sev := rules.SevError
 		switch {

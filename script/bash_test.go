@@ -38,6 +38,14 @@ func TestBashAgrees(t *testing.T) {
 				"args.sh":   "iptables -A ARGS $# \"$@\"\nshift\n",
 				"sub/in.sh": "iptables -A SUB \"$SUBN\"\nSUBN=$((SUBN+1))\n",
 			}},
+		{name: "glob", script: "for f in $(dirname \"$0\")/parts/??_*.sh; do [ -r \"$f\" ] || continue; . \"$f\"; done\nfor g in nomatch/*.x; do iptables -A LIT \"$g\"; done\n",
+			files: map[string]string{
+				"parts/10_base.sh": "iptables -P INPUT DROP\n",
+				"parts/20_ssh.sh":  "iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n",
+				"parts/.05_hid.sh": "iptables -A HIDDEN\n",
+				"parts/3_short.sh": "iptables -A SHORT\n",
+				"parts/15_web.sh":  "iptables -A INPUT -p tcp --dport 80 -j ACCEPT\n",
+			}},
 		{name: "conditions", script: "h() { :; }\n" +
 			"if declare -f nosuch >/dev/null; then iptables -A DECLARED; else iptables -A NOTDECLARED; fi\n" +
 			"if declare -F h >/dev/null; then iptables -A HDECL; fi\n" +
@@ -81,7 +89,7 @@ func TestBashAgrees(t *testing.T) {
 					want = append(want, l)
 				}
 			}
-			invs, diags := ReadWith(script, []byte(tc.script), Options{ReadFile: os.ReadFile, Dir: dir})
+			invs, diags := ReadWith(script, []byte(tc.script), Options{ReadFile: os.ReadFile, Dir: dir, Glob: filepath.Glob})
 			got := lines(invs)
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("bash ran:\n  %s\nthe reader found:\n  %s\ndiagnostics: %+v", strings.Join(want, "\n  "), strings.Join(got, "\n  "), diags)

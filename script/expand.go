@@ -798,6 +798,9 @@ func (e *expander) fields() []xfield {
 	ifs, _ := e.s.ifs()
 	for _, x := range e.bufs {
 		fs := splitFields(x, ifs)
+		if e.s.opts.Glob != nil {
+			fs = e.s.globFields(fs)
+		}
 		e.s.nfields += len(fs)
 		if e.s.nfields > maxFields {
 			e.s.stop(x.start, fmt.Sprintf("expansions make more than %d words in all", maxFields))

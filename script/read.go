@@ -53,7 +53,8 @@
 // of a while loop, the right side of && and ||), warns at that line
 // naming what it assumed, and notes it on the invocations found there;
 // an exit or return reached that way does not end the reading. Pathname
-// expansion (globs), tilde and brace expansion are not done: such words
+// expansion (globs) is done only through Options.Glob (for f in
+// /etc/fw.d/*.sh); tilde and brace expansion are not done: such words
 // are kept as written, as is every character, typographic dashes
 // included.
 //
@@ -203,6 +204,11 @@ type Options struct {
 	// directory); then it is tried as written, that is relative to the
 	// working directory, where bash would look for it.
 	Dir string
+	// Glob lists the files a pattern matches (filepath.Glob), for the
+	// pathname expansion of unquoted * ? [ in words, as bash does it:
+	// for f in /etc/fw.d/*.sh; do . "$f"; done. Nil: patterns are kept
+	// as written.
+	Glob func(pattern string) ([]string, error)
 }
 
 // Read interprets the script src (named name, which becomes $0) and

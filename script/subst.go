@@ -1,6 +1,8 @@
 package script
 
 import (
+	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -89,4 +91,69 @@ func basename(p, suffix string) string {
 		t = t[:len(t)-len(suffix)]
 	}
 	return t
+}
+
+// globFields does bash's pathname expansion of each field that has an
+// unquoted * ? or [: the names it matches, sorted, hidden ones only for
+// a pattern that starts with a dot; a pattern that matches nothing stays
+// as written (bash without nullglob).
+func (s *state) globFields(fs []xfield) []xfield {
+	var out []xfield
+	for _, f := range fs {
+		pat, ok := globPattern(f)
+		if !ok {
+			out = append(out, f)
+			continue
+		}
+		names, err := s.opts.Glob(pat)
+		var kept []string
+		for _, n := range names {
+			if strings.HasPrefix(filepath.Base(n), ".") && !strings.HasPrefix(filepath.Base(pat), ".") {
+				continue
+			}
+			kept = append(kept, n)
+		}
+		if err != nil || len(kept) == 0 {
+			out = append(out, f)
+			continue
+		}
+		sort.Strings(kept)
+		at := xc{at: int32(f.start), orig: -1, fl: fExp | fQuoted}
+		if len(f.c) > 0 {
+			at.at = f.c[0].at
+		}
+		for _, n := range kept {
+			g := xfield{b: []byte(n), c: make([]xc, len(n)), start: f.start}
+			for i := range g.c {
+				g.c[i] = at
+			}
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// globPattern turns a field into a pattern for Options.Glob, quoted
+// characters escaped; ok is false when the field has no unquoted glob
+// character (or cannot be known).
+func globPattern(f xfield) (string, bool) {
+	if f.unknown() {
+		return "", false
+	}
+	var b strings.Builder
+	glob := false
+	for i, c := range f.b {
+		quoted := f.c[i].fl&fQuoted != 0
+		switch {
+		case strings.IndexByte("*?[", c) >= 0 && !quoted:
+			glob = true
+			b.WriteByte(c)
+		case strings.IndexByte("*?[]\\", c) >= 0:
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), glob
 }
