@@ -48,7 +48,9 @@ func FuzzRead(f *testing.F) {
 		// Every file the input sources is the input itself: sourcing,
 		// its loop guard and positions in several files are fuzzed too.
 		self := func(string) ([]byte, error) { return src, nil }
-		invs, diags := ReadWith("fuzz.sh", src, Options{ReadFile: self, Dir: "d"})
+		// Every pattern matches two names, one of them hidden.
+		glob := func(p string) ([]string, error) { return []string{p + "1", "d/.h"}, nil }
+		invs, diags := ReadWith("fuzz.sh", src, Options{ReadFile: self, Dir: "d", Glob: glob})
 		if d := threadCPU() - start; d > 5*time.Second {
 			t.Errorf("took %v of CPU", d)
 		}
