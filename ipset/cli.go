@@ -41,8 +41,28 @@ var cmdNames = map[string]string{
 	"flush": "flush", "-F": "flush", "--flush": "flush",
 	"rename": "rename", "e": "rename", "-E": "rename", "--rename": "rename",
 	"swap": "swap", "w": "swap", "-W": "swap", "--swap": "swap",
+	"new": "create", "quit": "quit",
 	"help": "help", "-h": "help", "-H": "help", "--help": "help",
 	"version": "version", "-v": "version", "-V": "version", "--version": "version",
+}
+
+// cmdOrder is the order in which ipset matches an abbreviated command:
+// the first command the word is a prefix of.
+var cmdOrder = []string{"create", "add", "del", "test", "destroy", "list", "save", "restore", "flush", "rename", "swap", "help", "version", "quit"}
+
+func lookupCmd(w string) (string, bool) {
+	if c, ok := cmdNames[w]; ok {
+		return c, true
+	}
+	if w == "" || w[0] == '-' {
+		return "", false
+	}
+	for _, c := range cmdOrder {
+		if strings.HasPrefix(c, w) {
+			return c, true
+		}
+	}
+	return "", false
 }
 
 // splitOptions takes the global options out of a command line.
@@ -144,7 +164,7 @@ func usage(format string, a ...any) error {
 
 // exec runs one command (global options already taken out).
 func (c *Cmd) exec(args []string, o options, line int) error {
-	cmd, ok := cmdNames[args[0]]
+	cmd, ok := lookupCmd(args[0])
 	if !ok {
 		return usage("No command specified: unknown argument %s", args[0])
 	}
@@ -258,6 +278,8 @@ func (c *Cmd) exec(args []string, o options, line int) error {
 	case "version":
 		fmt.Fprintf(c.Stdout, "ipset %s, protocol version: 7\n", Version)
 		return nil
+	case "quit":
+		return nil
 	case "help":
 		fmt.Fprintf(c.Stdout, "ipset %s\n\nUsage: ipset [options] COMMAND\n\nCommands: create add del test destroy list save restore flush rename swap help version\n", Version)
 		return nil
@@ -325,7 +347,7 @@ func (c *Cmd) Restore(in io.Reader, exist bool) error {
 		if len(args) == 0 {
 			continue
 		}
-		cmd := cmdNames[args[0]]
+		cmd, _ := lookupCmd(args[0])
 		if (cmd == "add" || cmd == "del") && len(args) >= 3 {
 			key := cmd + " " + args[1]
 			if batchKey != key {
@@ -375,29 +397,38 @@ func (c *Cmd) checkElem(cmd string, args []string) error {
 	return err
 }
 
-// splitWords splits a restore line into words, with ipset's quoting: a
-// double-quoted word (comments) may hold spaces.
+// splitWords splits a restore line into words as ipset does: double
+// quotes (also written \") group words with spaces, as in comments.
 func splitWords(s string) ([]string, error) {
 	var out []string
-	for {
-		s = strings.TrimLeft(s, " \t")
-		if s == "" {
-			return out, nil
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch == '\\' && i+1 < len(s) && s[i+1] == '"' {
+			i++
+			ch = '"'
 		}
-		if s[0] == '"' {
-			j := strings.IndexByte(s[1:], '"')
-			if j < 0 {
-				return nil, errSyntax("missing closing quote")
+		switch {
+		case ch == '"':
+			quoted = !quoted
+			inWord = true
+		case !quoted && (ch == ' ' || ch == '\t'):
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
 			}
-			out = append(out, s[1:1+j])
-			s = s[2+j:]
-			continue
+		default:
+			cur.WriteByte(ch)
+			inWord = true
 		}
-		j := strings.IndexAny(s, " \t")
-		if j < 0 {
-			return append(out, s), nil
-		}
-		out = append(out, s[:j])
-		s = s[j:]
 	}
+	if quoted {
+		return nil, errSyntax("missing closing quote")
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out, nil
 }
