@@ -103,11 +103,13 @@ grep -v '^Revision:' "$1" | sed -e 's/initval 0x[0-9a-f]\{8\}/initval 0x00000000
 	// resize.sh: resize-test, hash:ip, 32 x 255 addresses added one by
 	// one (as one restore of those add lines: the same adds, one process).
 	"resize.sh": `#!/bin/bash
-ipset -! create resize-test hash:ip hashsize 64 || exit 1
+ipset destroy resize-test 2>/dev/null
+ipset create resize-test hash:ip hashsize 64 || exit 1
 for x in $(seq 0 31); do for y in $(seq 1 255); do echo "add resize-test 192.168.$x.$y"; done; done | ipset restore
 `,
 	"resize-and-list.sh": `#!/bin/bash
-ipset -! create resize-test hash:ip hashsize 64 || exit 1
+ipset destroy resize-test 2>/dev/null
+ipset create resize-test hash:ip hashsize 64 || exit 1
 for x in $(seq 0 31); do for y in $(seq 1 255); do echo "add resize-test 192.168.$x.$y"; done; done | ipset restore || exit 1
 n=$(ipset list resize-test | grep -c '^192.168.')
 test "$n" -eq 8160
@@ -126,22 +128,48 @@ for i in $(seq 1 32); do ipset del test test-$i || exit 1; done
 ipset destroy test || exit 1
 for i in $(seq 1 32); do ipset destroy test-$i || exit 1; done
 `,
-	// cidr.sh TYPE: every prefix length in a set of the type, then gone.
+	// cidr.sh TYPE: one network of each prefix length /1../32, each
+	// starting where the one before ends (0.0.0.0/1, 128.0.0.0/2, ...,
+	// 255.255.255.254/32), added, tested at both ends, deleted; net,iface
+	// also takes 0.0.0.0/0.
 	"cidr.sh": `#!/bin/bash
-ipset -! create test hash:$1 || exit 1
-ipset flush test
-suffix=""
-case $1 in *iface) suffix=",eth0";; *port) suffix=",80";; esac
-for c in $(seq 1 32); do ipset add test 10.0.0.0/$c$suffix || exit 1; done
-for c in $(seq 1 32); do ipset test test 10.0.0.0/$c$suffix >/dev/null 2>&1 || exit 1; done
-for c in $(seq 1 32); do ipset del test 10.0.0.0/$c$suffix || exit 1; done
-test "$(ipset save test | wc -l)" -eq 1 || exit 1
-ipset destroy test
+set -e
+ipset n test hash:$1
+nets() { local a=0; for c in $(seq 1 32); do echo "$a $c"; a=$(( a + (1 << (32 - c)) )); done; }
+dq() { echo "$(( $1 >> 24 & 255 )).$(( $1 >> 16 & 255 )).$(( $1 >> 8 & 255 )).$(( $1 & 255 ))"; }
+sfx() { case $1 in net) echo "";; net,port) echo ",$2";; net,iface) echo ",eth$2";; esac; }
+[ "$1" = net,iface ] && ipset add test 0.0.0.0/0,eth0
+while read a c; do ipset add test $(dq $a)/$c$(sfx $1 $c); done < <(nets)
+[ "$1" = net,iface ] && ipset test test 0.0.0.0/0,eth0
+while read a c; do
+  ipset test test $(dq $a)$(sfx $1 $c) >/dev/null 2>&1 || true
+  ipset test test $(dq $(( a + (1 << (32 - c)) - 1 )))$(sfx $1 $c) >/dev/null 2>&1 || true
+done < <(nets)
+[ "$1" = net,iface ] && ipset del test 0.0.0.0/0,eth0
+while read a c; do ipset del test $(dq $a)/$c$(sfx $1 $c); done < <(nets)
+ipset x test
 `,
 	// netgen.sh / netnetgen.sh [comment] [timeout]: restore input of a
-	// set of networks (pairs of networks).
-	"netgen.sh":    netgenScript("hash:net", "10.$x.$y.0/24"),
-	"netnetgen.sh": netgenScript("hash:net,net", "10.$x.$y.0/24,10.$y.$x.0/24"),
+	// hash:net,net set sized for 87040 elements: each line two ranges,
+	// each range two CIDRs (10.0.0.0-10.0.2.255 and 10.X.Y.0-10.X.Y+2.255).
+	"netnetgen.sh": `#!/bin/bash
+c=""; t=""
+for a in "$@"; do case $a in comment) c=" comment";; timeout) t=" timeout 60";; esac; done
+echo "n test hash:net,net hashsize 32 maxelem 87040$c$t"
+for x in $(seq 0 255); do for y in $(seq 0 3 253); do
+  e="10.0.0.0-10.0.2.255,10.$x.$y.0-10.$x.$((y+2)).255"
+  if [ -n "$c" ]; then echo "a test $e$c \"text $e\""; else echo "a test $e"; fi
+done; done
+`,
+	"netgen.sh": `#!/bin/bash
+c=""; t=""
+for a in "$@"; do case $a in comment) c=" comment";; timeout) t=" timeout 60";; esac; done
+echo "n test hash:net hashsize 32 maxelem 87040$c$t"
+for x in $(seq 0 255); do for y in $(seq 0 3 253); do
+  e="10.$x.$y.0-10.$x.$((y+2)).255"
+  if [ -n "$c" ]; then echo "a test $e$c \"text $e\""; else echo "a test $e"; fi
+done; done
+`,
 	"check_counters": `#!/bin/bash
 ipset list "$1" | grep -q "^$2 .*packets $3 bytes $4"
 `,

@@ -126,6 +126,10 @@ func errSyntax(format string, a ...any) error {
 // parseAddr parses one address of the set's family.
 func parseAddr(s string, fam Family) (a [16]byte, err error) {
 	ip, e := netip.ParseAddr(s)
+	if e != nil && fam == Inet {
+		// getaddrinfo takes inet_aton's short forms ("0", "10.1")
+		ip, e = parseShortV4(s)
+	}
 	if e != nil || ip.Zone() != "" {
 		if fam == Inet6 {
 			return a, errSyntax("cannot parse %s: resolving to IPv6 address failed", s)
@@ -425,4 +429,34 @@ func ifaceString(k [16]byte) string {
 		n++
 	}
 	return string(k[:n])
+}
+
+// parseShortV4 parses inet_aton's forms with fewer than four parts: the
+// last part fills the remaining bytes.
+func parseShortV4(s string) (netip.Addr, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 4 || s == "" {
+		return netip.Addr{}, errSyntax("bad address")
+	}
+	var v uint64
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 0, 32)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return netip.Addr{}, errSyntax("bad address")
+			}
+			v |= n << (8 * (3 - i))
+			continue
+		}
+		if n >= 1<<(8*(4-i)) {
+			return netip.Addr{}, errSyntax("bad address")
+		}
+		v |= n
+	}
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(v))
+	return netip.AddrFrom4(b), nil
 }

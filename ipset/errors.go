@@ -27,6 +27,7 @@ var (
 	errHashFull = &Error{Msg: "Hash is full, cannot add more elements", Code: errCodeFull}
 	errOutRange = &Error{Msg: "Element is out of the range of the set", Code: errCodeRange}
 	errNoSet    = &Error{Msg: "The set with the given name does not exist", Code: errCodeNoSet}
+	errZero     = &Error{Msg: "Zero valued element is not allowed"}
 	errListFull = &Error{Msg: "The set is full, more elements cannot be added", Code: errCodeFull}
 )
 

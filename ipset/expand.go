@@ -60,7 +60,8 @@ func (d *data) parseElem(s string, cmd cmdKind, x *elemExt) ([]dimSpec, error) {
 			ipIndex++
 		case dimNet:
 			sp.ip, err = parseIPSpec(p, d.family, d.family == Inet)
-			if err == nil && sp.ip.cidr == 0 {
+			// hash:net,iface alone takes /0
+			if err == nil && sp.ip.cidr == 0 && !t.hasDim(dimIface) {
 				err = &Error{Msg: "The value of the CIDR parameter of the IP address is invalid", Code: errInvalidCIDR}
 			}
 			ipIndex++
@@ -127,6 +128,9 @@ func (d *data) forEach(specs []dimSpec, cmd cmdKind, fn func(Key) error) error {
 			})
 		case dimNet:
 			return eachNet(sp.ip, d.family, cmd, func(a [16]byte, c uint8) error {
+				if d.hasMask {
+					a = andMask(a, d.mask)
+				}
 				if ai == 0 {
 					k.A1, k.C1 = a, c
 				} else {

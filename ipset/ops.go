@@ -142,7 +142,7 @@ func (r *Registry) Add(name, elem string, opts []string, exist bool, now int64) 
 		return err
 	}
 	if d.typ.store == listStore {
-		return r.listAdd(s, elem, x, exist, now)
+		return r.listAdd(s, splitListElem(elem, x), x, exist, now)
 	}
 	specs, err := d.parseElem(elem, cmdAdd, x)
 	if err != nil {
@@ -189,7 +189,7 @@ func (r *Registry) Del(name, elem string, opts []string, exist bool, now int64) 
 		return err
 	}
 	if d.typ.store == listStore {
-		return r.listDel(s, elem, x, exist, now)
+		return r.listDel(s, splitListElem(elem, x), x, exist, now)
 	}
 	specs, err := d.parseElem(elem, cmdDel, x)
 	if err != nil {
@@ -234,7 +234,7 @@ func (r *Registry) Test(name, elem string, opts []string, now int64) (bool, erro
 		return false, err
 	}
 	if d.typ.store == listStore {
-		return r.listTest(s, elem, x, now)
+		return r.listTest(s, splitListElem(elem, x), x, now)
 	}
 	specs, err := d.parseElem(elem, cmdTest, x)
 	if err != nil {
@@ -244,7 +244,7 @@ func (r *Registry) Test(name, elem string, opts []string, now int64) (bool, erro
 		return false, err
 	}
 	var res int
-	_ = d.forEach(specs, cmdTest, func(k Key) error {
+	err = d.forEach(specs, cmdTest, func(k Key) error {
 		if d.typ.name == "bitmap:ip,mac" {
 			e, ok := d.m[k]
 			switch {
@@ -255,9 +255,15 @@ func (r *Registry) Test(name, elem string, opts []string, now int64) (bool, erro
 			}
 			return nil
 		}
+		if err := d.zeroElem(k); err != nil {
+			return err
+		}
 		res = d.lookup(k, now, nil, 0, 0).Result
 		return nil
 	})
+	if err != nil {
+		return false, err
+	}
 	if wantNomatch {
 		return res == Nomatch, nil
 	}
@@ -265,6 +271,22 @@ func (r *Registry) Test(name, elem string, opts []string, now int64) (bool, erro
 }
 
 // list:set
+
+// splitListElem reads list:set's NAME,before|after,NAME spelling.
+func splitListElem(elem string, x *elemExt) string {
+	parts := strings.Split(elem, ",")
+	if len(parts) == 3 {
+		switch parts[1] {
+		case "before":
+			x.before = parts[2]
+			return parts[0]
+		case "after":
+			x.after = parts[2]
+			return parts[0]
+		}
+	}
+	return elem
+}
 
 func (r *Registry) memberIndex(d *data, name string, now int64) int {
 	for i, m := range d.list {

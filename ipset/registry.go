@@ -125,6 +125,10 @@ func parseCreate(t *setType, opts []string) (*data, error) {
 			"initval": cInitval, "range": cRange, "from": cRange, "to": cRange, "network": cRange,
 			"markmask": cMarkmask, "size": cSize, "probes": cHashsize, "resize": cHashsize, "gc": cTimeout,
 		}[o]
+		// ipset 4's range options are accepted and ignored by hash types
+		if allowed == cRange && t.store == hashStore {
+			allowed = t.opts
+		}
 		if allowed == 0 || t.opts&allowed == 0 {
 			return nil, &Error{Msg: "Unknown argument: `" + opts[i] + "'", Usage: true}
 		}
@@ -221,6 +225,12 @@ func parseCreate(t *setType, opts []string) (*data, error) {
 				return nil, errSyntax("cannot parse '%s' as initval", arg)
 			}
 			d.initval = uint32(v)
+		case "range", "network", "from", "to":
+			if t.store == hashStore {
+				continue
+			}
+		}
+		switch o {
 		case "range", "network":
 			from, rangeSet = arg, true
 		case "from":
@@ -245,6 +255,9 @@ func parseCreate(t *setType, opts []string) (*data, error) {
 		}
 	}
 	d.hashsize = roundHashsize(d.hashsize)
+	if d.isBitmask && d.netmask != 0 {
+		return nil, errSyntax("Either netmask or bitmask is allowed, not both")
+	}
 	if haveFrom || haveTo {
 		if !(haveFrom && haveTo) || rangeSet {
 			return nil, &Error{Msg: "Syntax error: Missing mandatory argument: range", Usage: true}

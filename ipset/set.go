@@ -114,6 +114,9 @@ type data struct {
 	size          uint32 // list:set
 
 	m     map[Key]entry
+	// hash:net,iface does not hash the interface: all the interfaces of
+	// one network share a bucket, which holds at most 64 elements
+	clash map[Key]uint8
 	nets  [2]netCounts // A1/C1 and A2/C2 when they are networks
 	netAt [2]bool
 	list  []member
@@ -122,6 +125,9 @@ type data struct {
 func newData(t *setType, fam Family) *data {
 	d := &data{typ: t, family: fam, hashsize: 1024, maxelem: 65536, bucketsize: 12, markmask: 0xffffffff, size: 8}
 	d.m = make(map[Key]entry)
+	if t.hasDim(dimIface) {
+		d.clash = make(map[Key]uint8)
+	}
 	ai := 0
 	for _, x := range t.dims {
 		if x == dimIP || x == dimNet {
@@ -186,8 +192,16 @@ func (d *data) gc(now int64) {
 	}
 }
 
+func ifaceless(k Key) Key {
+	k.Iface, k.Phys = [16]byte{}, false
+	return k
+}
+
 func (d *data) insert(k Key, e entry) {
 	if _, ok := d.m[k]; !ok {
+		if d.clash != nil {
+			d.clash[ifaceless(k)]++
+		}
 		if d.netAt[0] {
 			d.nets[0].add(k.C1)
 		}
@@ -203,6 +217,11 @@ func (d *data) remove(k Key) {
 		return
 	}
 	delete(d.m, k)
+	if d.clash != nil {
+		if d.clash[ifaceless(k)]--; d.clash[ifaceless(k)] == 0 {
+			delete(d.clash, ifaceless(k))
+		}
+	}
 	if d.netAt[0] {
 		d.nets[0].del(k.C1)
 	}
@@ -220,6 +239,9 @@ func (d *data) flush() {
 		return
 	}
 	clear(d.m)
+	if d.clash != nil {
+		clear(d.clash)
+	}
 	d.nets = [2]netCounts{}
 }
 
@@ -266,6 +288,9 @@ func (d *data) setExt(e *entry, x *elemExt, now int64) {
 
 // addKey adds one element; exist is ipset's -exist.
 func (d *data) addKey(k Key, x *elemExt, now int64, exist bool) error {
+	if err := d.zeroElem(k); err != nil {
+		return err
+	}
 	if old, ok := d.m[k]; ok && !d.expired(&old, now) {
 		if d.typ.name == "bitmap:ip,mac" {
 			return d.addIPMAC(k, old, x, now, exist)
@@ -287,6 +312,9 @@ func (d *data) addKey(k Key, x *elemExt, now int64, exist bool) error {
 			}
 			d.evict()
 		}
+	}
+	if d.clash != nil && d.clash[ifaceless(k)] >= 64 {
+		return errHashFull
 	}
 	var e entry
 	d.setExt(&e, x, now)
@@ -343,7 +371,28 @@ func (d *data) evict() {
 	d.remove(victim)
 }
 
+// zeroElem refuses the elements the kernel calls zero valued
+// (IPSET_ERR_HASH_ELEM): a hash:ip address of all zeros (after the
+// netmask), the same in a hash:ip,port with a netmask, and a hash:mac
+// MAC of all zeros.
+func (d *data) zeroElem(k Key) error {
+	switch {
+	case d.typ.name == "hash:ip" || d.typ.name == "hash:ip,port" && d.hasMask:
+		if k.A1 == ([16]byte{}) {
+			return errZero
+		}
+	case d.typ.name == "hash:mac":
+		if k.MAC == ([6]byte{}) {
+			return errZero
+		}
+	}
+	return nil
+}
+
 func (d *data) delKey(k Key, now int64, exist bool) error {
+	if err := d.zeroElem(k); err != nil {
+		return err
+	}
 	old, ok := d.m[k]
 	if !ok || d.expired(&old, now) {
 		if ok {
