@@ -201,6 +201,9 @@ ipportnet) t=hash:ip,port,net; e='$ip,tcp:80,$net';;
 ipmark) t=hash:ip,mark; e='$ip,0x10';;
 netiface) t=hash:net,iface; e='$net,eth0';;
 netnet) t=hash:net,net; e='$net,$net';;
+net) t=hash:net; e='$net';;
+netport) t=hash:net,port; e='$net,tcp:80';;
+netportnet) t=hash:net,port,net; e='$net,tcp:80,$net';;
 *) exit 1;;
 esac
 opt="` + opt + `"

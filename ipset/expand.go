@@ -60,8 +60,8 @@ func (d *data) parseElem(s string, cmd cmdKind, x *elemExt) ([]dimSpec, error) {
 			ipIndex++
 		case dimNet:
 			sp.ip, err = parseIPSpec(p, d.family, d.family == Inet)
-			// hash:net,iface alone takes /0
-			if err == nil && sp.ip.cidr == 0 && !t.hasDim(dimIface) {
+			// hash:net,iface and hash:net,port,net take /0
+			if err == nil && sp.ip.cidr == 0 && !t.hasDim(dimIface) && t.name != "hash:net,port,net" {
 				err = &Error{Msg: "The value of the CIDR parameter of the IP address is invalid", Code: errInvalidCIDR}
 			}
 			ipIndex++

@@ -62,7 +62,8 @@ func (d *data) parseElemOpts(opts []string, cmd cmdKind) (*elemExt, error) {
 			if len(arg) > 255 {
 				return nil, errSyntax("Comment is longer than the maximum allowed 255 characters")
 			}
-			x.comment, x.hasComment = arg, true
+			// ipset unescapes "\\," in comments
+			x.comment, x.hasComment = strings.ReplaceAll(arg, "\\,", ","), true
 		case "skbmark", "skbprio", "skbqueue":
 			if !d.skbinfo {
 				return nil, errf("Skbinfo mapping cannot be used: set was created without skbinfo support")
@@ -329,7 +330,8 @@ func (r *Registry) listAdd(s *Set, elem string, x *elemExt, exist bool, now int6
 		d.setExt(&d.list[i].e, x, now)
 		return nil
 	}
-	if uint32(len(d.list)) >= d.size {
+	// a full list still takes an element placed before or after another
+	if uint32(len(d.list)) >= d.size && x.before == "" && x.after == "" {
 		return errListFull
 	}
 	var e entry

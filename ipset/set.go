@@ -2,6 +2,7 @@ package ipset
 
 import (
 	"math/bits"
+	"net/netip"
 	"sort"
 )
 
@@ -113,7 +114,7 @@ type data struct {
 	pfirst, plast uint16
 	size          uint32 // list:set
 
-	m     map[Key]entry
+	m map[Key]entry
 	// hash:net,iface does not hash the interface: all the interfaces of
 	// one network share a bucket, which holds at most 64 elements
 	clash map[Key]uint8
@@ -519,11 +520,18 @@ func (d *data) lookup(k Key, now int64, o *MatchOpts, pktLen, pkts uint64) Hit {
 			if d.netAt[1] {
 				k.A2, k.C2 = andMask(a2, masks[c2]), c2
 			}
-			if e, ok := d.m[k]; ok {
+			e, ok := d.m[k]
+			if ok {
 				if r := d.matchEntry(k, e, now, o, pktLen, pkts, &h); r != NoMatch {
 					h.Result = r
 					return h
 				}
+			}
+			// hash:net,iface: a network found with other interfaces
+			// ends the walk (the kernel's multi flag), unless the
+			// element found for this interface did not match
+			if d.clash != nil && !ok && d.clash[ifaceless(k)] > 0 {
+				return h
 			}
 		}
 	}
@@ -588,4 +596,38 @@ func roundHashsize(n uint32) uint32 {
 		n = 1 << bits.Len32(n)
 	}
 	return n
+}
+
+// Lookup tests a key built from a packet (network dimensions at full
+// length, the ones the set masks not yet masked) as the kernel's kadt
+// test does, raising the element's counters by one packet of pktLen
+// bytes unless o says not to. It does not allocate.
+func (s *Set) Lookup(k Key, now int64, o *MatchOpts, pktLen uint64) Hit {
+	d := s.d
+	if d.hasMask {
+		if d.typ.dims[0] == dimIP || d.typ.dims[0] == dimNet {
+			k.A1 = andMask(k.A1, d.mask)
+		}
+		if d.netAt[1] {
+			k.A2 = andMask(k.A2, d.mask)
+		}
+	}
+	if d.typ.hasDim(dimMark) {
+		k.Mark &= d.markmask
+	}
+	return d.lookup(k, now, o, pktLen, 1)
+}
+
+// KeyFromAddr is a key whose first address dimension is a (a host).
+func KeyFromAddr(a netip.Addr) Key {
+	var k Key
+	if a.Is4() {
+		b := a.As4()
+		copy(k.A1[:], b[:])
+		k.C1 = 32
+	} else {
+		k.A1 = a.As16()
+		k.C1 = 128
+	}
+	return k
 }
