@@ -251,7 +251,16 @@ func (r *Registry) List(w io.Writer, name string, o ListOpts, now int64) error {
 		}
 		sets = []*Set{s}
 	} else {
-		sets = r.Sets()
+		// the kernel dumps list:set sets after all others
+		// (IPSET_DUMP_LAST), so that a restore creates their members first
+		all := r.Sets()
+		for _, last := range []bool{false, true} {
+			for _, s := range all {
+				if (s.d.typ.store == listStore) == last {
+					sets = append(sets, s)
+				}
+			}
+		}
 	}
 	if o.Names {
 		for _, s := range sets {
