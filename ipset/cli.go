@@ -348,6 +348,11 @@ func (c *Cmd) Restore(in io.Reader, exist bool) error {
 			continue
 		}
 		cmd, _ := lookupCmd(args[0])
+		// ipset parses a line before it sends the batch before it: a
+		// line that does not parse discards the unsent batch
+		if err := c.precheck(cmd, args); err != nil {
+			return &restoreErr{n, err}
+		}
 		if (cmd == "add" || cmd == "del") && len(args) >= 3 {
 			key := cmd + " " + args[1]
 			if batchKey != key {
@@ -355,11 +360,6 @@ func (c *Cmd) Restore(in io.Reader, exist bool) error {
 					return err
 				}
 				batchKey = key
-			}
-			// a line that does not parse is caught before the
-			// batch is sent
-			if err := c.checkElem(cmd, args[1:]); err != nil {
-				return &restoreErr{n, err}
 			}
 			batch = append(batch, pending{n, args, o})
 			continue
@@ -374,8 +374,34 @@ func (c *Cmd) Restore(in io.Reader, exist bool) error {
 	return flush()
 }
 
-// checkElem parses an add/del line as ipset's userspace does before
-// sending it: the set must be known and the element and options parse.
+// precheck parses a restore line as ipset's userspace does before it
+// sends anything: the command and its arguments, a create's options, an
+// add/del's set (ipset asks the kernel for its type), element and options.
+func (c *Cmd) precheck(cmd string, args []string) error {
+	if cmd == "" {
+		return usage("No command specified: unknown argument %s", args[0])
+	}
+	switch cmd {
+	case "create":
+		if len(args) < 3 {
+			return usage("Missing second mandatory argument to command create")
+		}
+		t := lookupType(args[2])
+		if t == nil {
+			return errSyntax("unknown settype %s", args[2])
+		}
+		_, err := parseCreate(t, args[3:])
+		return err
+	case "add", "del":
+		if len(args) < 3 {
+			return usage("Missing second mandatory argument to command %s", cmd)
+		}
+		return c.checkElem(cmd, args[1:])
+	}
+	return nil
+}
+
+// checkElem parses an add/del element and its options.
 func (c *Cmd) checkElem(cmd string, args []string) error {
 	s := c.R.Get(args[0])
 	if s == nil {
