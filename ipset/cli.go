@@ -296,6 +296,16 @@ type restoreErr struct {
 func (e *restoreErr) Error() string { return e.err.Error() }
 func (e *restoreErr) Unwrap() error { return e.err }
 
+// ErrorLine is the line of the input a Restore error is about (0 when
+// the error is not a restore's).
+func ErrorLine(err error) int {
+	var re *restoreErr
+	if errors.As(err, &re) {
+		return re.line
+	}
+	return 0
+}
+
 // Restore reads ipset restore input. ipset sends consecutive add/del
 // lines of one command and set as one batch: a line that does not parse
 // discards the batch not yet sent (its earlier lines are lost); an error

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -28,23 +29,18 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 	}
-	rs := rules.New()
-	if data, err := os.ReadFile(path); err == nil {
-		res := load.Bytes(path, data, load.Options{Counters: true})
-		if res.Diags.HasErrors() {
-			printDiags(stderr, res.Diags, false)
-			return exitProblems
-		}
-		rs = res.Rules
-	} else if !os.IsNotExist(err) {
-		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
-		return exitUsage
+	rs, sets, code := readRulesFile(tool, path, stderr)
+	if code != exitOK {
+		return code
+	}
+	if tool == "ipset" {
+		return feIpset(rs, sets, path, args, stdout, stderr)
 	}
 	switch tool {
 	case "iptables-save":
 		return feSave(rs, args, stdout, stderr)
 	case "iptables-restore":
-		return feRestore(rs, path, args, stderr)
+		return feRestore(rs, sets, path, args, stderr)
 	}
 	cmd, err := rules.ParseCommand(rules.Words(args), rules.ParseOptions{})
 	if err != nil {
@@ -76,11 +72,32 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 	if cmd.Kind == rules.CmdCheck {
 		return exitOK
 	}
-	return writeRules(rs, path, stderr)
+	return writeRules(rs, sets, path, stderr)
 }
 
-func writeRules(rs *rules.Ruleset, path string, stderr io.Writer) int {
+// readRulesFile reads the front ends' file: its sets and its rules.
+func readRulesFile(tool, path string, stderr io.Writer) (*rules.Ruleset, *ipset.Registry, int) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return rules.New(), ipset.NewRegistry(), exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
+		return nil, nil, exitUsage
+	}
+	res := load.Bytes(path, data, load.Options{Counters: true})
+	if res.Diags.HasErrors() {
+		printDiags(stderr, res.Diags, false)
+		return nil, nil, exitProblems
+	}
+	return res.Rules, res.Sets, exitOK
+}
+
+// writeRules writes the front ends' file: the sets as ipset save prints
+// them, then the rules as iptables-save -c prints them.
+func writeRules(rs *rules.Ruleset, sets *ipset.Registry, path string, stderr io.Writer) int {
 	var b bytes.Buffer
+	_ = sets.Save(&b, "", setsClock)
 	rs.Save(&b, rules.SaveOptions{Counters: true})
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".ipsift-*")
 	if err == nil {
@@ -128,7 +145,7 @@ func feSave(rs *rules.Ruleset, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func feRestore(rs *rules.Ruleset, path string, args []string, stderr io.Writer) int {
+func feRestore(rs *rules.Ruleset, sets *ipset.Registry, path string, args []string, stderr io.Writer) int {
 	o := rules.RestoreOptions{File: "stdin"}
 	test := false
 	var in io.Reader = os.Stdin
@@ -166,5 +183,5 @@ func feRestore(rs *rules.Ruleset, path string, args []string, stderr io.Writer) 
 	if test {
 		return exitOK
 	}
-	return writeRules(rs, path, stderr)
+	return writeRules(rs, sets, path, stderr)
 }
