@@ -449,3 +449,26 @@ func (r *Registry) Swap(a, b string) error {
 	sa.d, sb.d = sb.d, sa.d
 	return nil
 }
+
+// Shift moves every running timeout by delta nanoseconds: sets read at
+// one clock (a file is read at 0) start running on another (the
+// engine's).
+func (r *Registry) Shift(delta int64) {
+	for _, s := range r.slots {
+		if s == nil {
+			continue
+		}
+		d := s.d
+		for k, e := range d.m {
+			if e.expires != 0 {
+				e.expires += delta
+				d.m[k] = e
+			}
+		}
+		for i := range d.list {
+			if d.list[i].e.expires != 0 {
+				d.list[i].e.expires += delta
+			}
+		}
+	}
+}

@@ -455,6 +455,7 @@ func cmpCounter(op uint8, have, want uint64) bool {
 type Hit struct {
 	Result   int
 	Key      Key
+	Member   *Set // for a list:set, the member set that matched
 	SkbMark  uint32
 	SkbMask  uint32
 	SkbPrio  uint32

@@ -70,6 +70,7 @@ func Bytes(name string, data []byte, o Options) *Result {
 		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters})
 		res.Rules = rs2
 	}
+	res.Diags = append(res.Diags, CheckSets(res.Rules, res.Sets)...)
 	return res
 }
 
@@ -218,6 +219,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 		applyCommand(rs, res, words, pos, line, o)
 	}
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
+	res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)
 	return res
 }
 
