@@ -115,7 +115,6 @@ func (s *Set) MatchPacket(p *PacketInfo, dirs uint32, dim int, now int64, o *Pac
 		mo = &o.MatchOpts
 	}
 	if d.typ.store == bitmapStore {
-		k.C1 = 32
 		if d.hasMask {
 			k.A1 = andMask(k.A1, d.mask)
 		}
@@ -209,7 +208,6 @@ func (d *data) kadtKey(p *PacketInfo, dirs uint32) (Key, bool) {
 		return k, false
 	}
 	if d.typ.store == bitmapStore {
-		k.C1 = 32
 		if d.hasMask {
 			k.A1 = andMask(k.A1, d.mask)
 		}

@@ -62,3 +62,23 @@ func TestHashNetMostSpecific(t *testing.T) {
 		}
 	}
 }
+
+// A bitmap:port is looked up by the packet's port alone (a bug once
+// gave its keys the address dimension's prefix length).
+func TestBitmapPortPacket(t *testing.T) {
+	r := NewRegistry()
+	c := &Cmd{R: r, Now: func() int64 { return 0 }, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	for _, l := range []string{"create low bitmap:port range 0-1024", "add low 500"} {
+		if rc := c.Run(strings.Fields(l)); rc != 0 {
+			t.Fatal(l)
+		}
+	}
+	p := PacketInfo{Family: Inet, Proto: protoUDP, SrcPort: 40000, DstPort: 500, HasPorts: true}
+	if h := r.Get("low").MatchPacket(&p, 0, 1, 0, nil); h.Result != Matched {
+		t.Error("udp to port 500 not in low")
+	}
+	p.DstPort = 501
+	if h := r.Get("low").MatchPacket(&p, 0, 1, 0, nil); h.Result != NoMatch {
+		t.Error("port 501 in low")
+	}
+}
