@@ -254,13 +254,19 @@ func resolveSet(c *Compiler, name string) (*ipset.Set, error) {
 		s = c.Sets.Get(name)
 	}
 	if s == nil {
-		return nil, fmt.Errorf("Set %s doesn't exist.", name)
+		return nil, missingSetError(name)
 	}
 	if f := s.Family(); f != ipset.FamilyNone && f != setFamily(c.Family) {
 		return nil, fmt.Errorf("set %s is of family %s, the rule of family %s", name, f, setFamily(c.Family))
 	}
 	return s, nil
 }
+
+// missingSetError is the kernel's message for a rule naming a set that
+// does not exist, word for word.
+type missingSetError string
+
+func (e missingSetError) Error() string { return "Set " + string(e) + " doesn't exist." }
 
 func setFamily(f Family) ipset.Family {
 	if f == IPv6 {

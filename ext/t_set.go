@@ -102,42 +102,22 @@ func (t *setTarget) Finish(r *RuleInfo) error {
 func (t *setTarget) SetNames() []string { return []string{t.name} }
 
 // Save implements Parser.
-func (t *setTarget) Save(b *strings.Builder) {
-	b.WriteString(" --" + t.op + " " + t.name + " " + setDirsString(t.dim, t.dirFlags))
-	if t.exist {
-		b.WriteString(" --exist")
-	}
-	if t.hasTO {
-		b.WriteString(" --timeout " + strconv.FormatUint(uint64(t.timeout), 10))
-	}
-	if t.mapMark {
-		b.WriteString(" --map-mark")
-	}
-	if t.mapPrio {
-		b.WriteString(" --map-prio")
-	}
-	if t.mapQueue {
-		b.WriteString(" --map-queue")
-	}
-}
+func (t *setTarget) Save(b *strings.Builder) { t.dump(b, "--") }
 
 // Print implements Parser.
-func (t *setTarget) Print(b *strings.Builder, numeric bool) {
-	b.WriteString(" " + t.op + " " + t.name + " " + setDirsString(t.dim, t.dirFlags))
-	if t.exist {
-		b.WriteString(" exist")
-	}
-	if t.hasTO {
-		b.WriteString(" timeout " + strconv.FormatUint(uint64(t.timeout), 10))
-	}
-	if t.mapMark {
-		b.WriteString(" map-mark")
-	}
-	if t.mapPrio {
-		b.WriteString(" map-prio")
-	}
-	if t.mapQueue {
-		b.WriteString(" map-queue")
+func (t *setTarget) Print(b *strings.Builder, numeric bool) { t.dump(b, "") }
+
+// dump prints the options, each name after pre ("--" for save, "" for
+// iptables -L).
+func (t *setTarget) dump(b *strings.Builder, pre string) {
+	b.WriteString(" " + pre + t.op + " " + t.name + " " + setDirsString(t.dim, t.dirFlags))
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{t.exist, "exist"}, {t.hasTO, "timeout " + strconv.FormatUint(uint64(t.timeout), 10)}, {t.mapMark, "map-mark"}, {t.mapPrio, "map-prio"}, {t.mapQueue, "map-queue"}} {
+		if f.on {
+			b.WriteString(" " + pre + f.name)
+		}
 	}
 }
 

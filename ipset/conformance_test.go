@@ -149,7 +149,7 @@ done < <(nets)
 while read a c; do ipset del test $(dq $a)/$c$(sfx $1 $c); done < <(nets)
 ipset x test
 `,
-	// netgen.sh / netnetgen.sh [comment] [timeout]: restore input of a
+	// netnetgen.sh [comment] [timeout]: restore input of a
 	// hash:net,net set sized for 87040 elements: each line two ranges,
 	// each range two CIDRs (10.0.0.0-10.0.2.255 and 10.X.Y.0-10.X.Y+2.255).
 	"netnetgen.sh": `#!/bin/bash
@@ -158,15 +158,6 @@ for a in "$@"; do case $a in comment) c=" comment";; timeout) t=" timeout 60";; 
 echo "n test hash:net,net hashsize 32 maxelem 87040$c$t"
 for x in $(seq 0 255); do for y in $(seq 0 3 253); do
   e="10.0.0.0-10.0.2.255,10.$x.$y.0-10.$x.$((y+2)).255"
-  if [ -n "$c" ]; then echo "a test $e$c \"text $e\""; else echo "a test $e"; fi
-done; done
-`,
-	"netgen.sh": `#!/bin/bash
-c=""; t=""
-for a in "$@"; do case $a in comment) c=" comment";; timeout) t=" timeout 60";; esac; done
-echo "n test hash:net hashsize 32 maxelem 87040$c$t"
-for x in $(seq 0 255); do for y in $(seq 0 3 253); do
-  e="10.$x.$y.0-10.$x.$((y+2)).255"
   if [ -n "$c" ]; then echo "a test $e$c \"text $e\""; else echo "a test $e"; fi
 done; done
 `,
@@ -219,15 +210,6 @@ n=$(ipset save resize-test | grep -c '^add')
 m=$(ipset save resize-test | grep '^add' | grep -c '` + want + `')
 ipset destroy resize-test
 test "$n" -eq 1024 && test "$m" -eq 1024
-`
-}
-
-func netgenScript(typ, elem string) string {
-	return `#!/bin/bash
-opts=""; copts=""
-for a in "$@"; do case $a in comment) copts="$copts comment"; opts="$opts comment \"text\"";; timeout) copts="$copts timeout 600";; esac; done
-echo "create test ` + typ + ` hashsize 64 $copts"
-for x in $(seq 0 31); do for y in $(seq 0 255); do echo "add test ` + elem + ` $opts"; done; done
 `
 }
 

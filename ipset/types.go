@@ -166,17 +166,6 @@ func (t *setType) hasDim(d dim) bool {
 // network dimension).
 func (t *setType) nomatchOK() bool { return t.store == hashStore && t.hasDim(dimNet) }
 
-// ipDims counts the address dimensions.
-func (t *setType) ipDims() int {
-	n := 0
-	for _, d := range t.dims {
-		if d == dimIP || d == dimNet {
-			n++
-		}
-	}
-	return n
-}
-
 func (t *setType) String() string { return t.name }
 
 // validName: ipset's set names are at most 31 bytes.
