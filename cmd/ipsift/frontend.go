@@ -25,6 +25,10 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
 		if a == "-h" || a == "--help" {
 			fmt.Fprintf(stdout, "Usage: IPSIFT_RULES=FILE ipsift %s ARGS...\n\nThe %s command line, acting on FILE (created when missing) instead of the kernel.\n", tool, tool)
+			if tool == "ipset" {
+				fmt.Fprintf(stdout, "\nThe sets are kept as an ipset save section before the rules.\n\nExample:\n  IPSIFT_RULES=fw.rules ipsift ipset create blocklist hash:net\n  IPSIFT_RULES=fw.rules ipsift ipset add blocklist 203.0.113.0/24\n  IPSIFT_RULES=fw.rules ipsift iptables -A INPUT -m set --match-set blocklist src -j DROP\n  IPSIFT_RULES=fw.rules ipsift ipset list\n")
+				return exitOK
+			}
 			fmt.Fprintf(stdout, "\nExample:\n  IPSIFT_RULES=fw.rules ipsift iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE\n  IPSIFT_RULES=fw.rules ipsift iptables -L -n -v\n  IPSIFT_RULES=fw.rules ipsift iptables-save | IPSIFT_RULES=copy.rules ipsift iptables-restore\n")
 			return exitOK
 		}
@@ -67,6 +71,11 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := rs.Apply(cmd); err != nil {
 		fmt.Fprintf(stderr, "iptables: %v\n", err)
+		return exitProblems
+	}
+	// the kernel refuses a rule naming a set that does not exist
+	if d := load.CheckSets(rs, sets); d.HasErrors() {
+		printDiags(stderr, d, false)
 		return exitProblems
 	}
 	if cmd.Kind == rules.CmdCheck {

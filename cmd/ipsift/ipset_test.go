@@ -39,6 +39,17 @@ func TestIpsetFrontEnd(t *testing.T) {
 	if d2, _ := os.ReadFile(path); string(d2) != string(data) {
 		t.Error("a failing ipset command changed the file")
 	}
+	// a rule naming a missing set is refused; a set in use cannot be
+	// destroyed
+	if _, errs, code := runCmd(t, "iptables", "-A", "INPUT", "-m", "set", "--match-set", "nosuch", "src", "-j", "DROP"); code != exitProblems || !strings.Contains(errs, "Set nosuch doesn't exist.") {
+		t.Errorf("rule naming a missing set: exit %d: %s", code, errs)
+	}
+	if _, errs, code := runCmd(t, "iptables", "-A", "INPUT", "-m", "set", "--match-set", "bl", "src", "-j", "DROP"); code != exitOK {
+		t.Fatalf("rule naming bl: %s", errs)
+	}
+	if _, errs, code := runCmd(t, "ipset", "destroy", "bl"); code != 1 || !strings.Contains(errs, "in use by a kernel component") {
+		t.Errorf("destroying a set in use: exit %d: %s", code, errs)
+	}
 	if out, _, _ := runCmd(t, "save", "--sets", path); out != want {
 		t.Errorf("save --sets:\n%s", out)
 	}
