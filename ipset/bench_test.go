@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -88,10 +89,15 @@ func BenchmarkRestore1M(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		c := &Cmd{R: NewRegistry(), Now: func() int64 { return 0 }, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
 		start := time.Now()
+		var ru0, ru1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		if err := c.Restore(strings.NewReader(text), false); err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(start)
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+		b.ReportMetric(cpu.Seconds(), "cpu-s/restore")
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		if got := len(c.R.Get("bl").d.m); got != 1000000 {
