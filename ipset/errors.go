@@ -28,7 +28,6 @@ var (
 	errOutRange = &Error{Msg: "Element is out of the range of the set", Code: errCodeRange}
 	errNoSet    = &Error{Msg: "The set with the given name does not exist", Code: errCodeNoSet}
 	errZero     = &Error{Msg: "Zero valued element is not allowed"}
-	errListFull = &Error{Msg: "The set is full, more elements cannot be added", Code: errCodeFull}
 )
 
 func errf(msg string) error { return &Error{Msg: msg} }

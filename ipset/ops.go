@@ -330,10 +330,8 @@ func (r *Registry) listAdd(s *Set, elem string, x *elemExt, exist bool, now int6
 		d.setExt(&d.list[i].e, x, now)
 		return nil
 	}
-	// a full list still takes an element placed before or after another
-	if uint32(len(d.list)) >= d.size && x.before == "" && x.after == "" {
-		return errListFull
-	}
+	// The size is not enforced: this kernel's list:set takes members
+	// beyond it (probed), its size only printed.
 	var e entry
 	d.setExt(&e, x, now)
 	d.list = append(d.list, member{})

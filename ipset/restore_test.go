@@ -82,3 +82,26 @@ func TestBitmapPortPacket(t *testing.T) {
 		t.Error("port 501 in low")
 	}
 }
+
+// This kernel's list:set takes members beyond its size (probed: size 4
+// took six members, appended and inserted).
+func TestListSetSizeNotEnforced(t *testing.T) {
+	c := &Cmd{R: NewRegistry(), Now: func() int64 { return 0 }, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	lines := []string{"create u list:set size 4"}
+	for _, s := range []string{"a", "b", "c", "d", "e", "f"} {
+		lines = append(lines, "create "+s+" hash:ip")
+	}
+	lines = append(lines, "add u a", "add u b", "add u c", "add u d", "add u e before d", "add u f after a")
+	for _, l := range lines {
+		if rc := c.Run(strings.Fields(l)); rc != 0 {
+			t.Fatalf("%s: exit %d", l, rc)
+		}
+	}
+	var out bytes.Buffer
+	c.Stdout = &out
+	c.Run([]string{"save", "u"})
+	want := "create u list:set size 4\nadd u a\nadd u f\nadd u b\nadd u c\nadd u e\nadd u d\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
