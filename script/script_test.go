@@ -181,9 +181,9 @@ func TestConstructs(t *testing.T) {
 		},
 		{
 			name:  "a program on the host cannot be known",
-			src:   "if command -v ipset >/dev/null; then iptables -A SET; fi\n",
+			src:   "if command -v nft >/dev/null; then iptables -A SET; fi\n",
 			want:  []string{"iptables|-A|SET"},
-			diags: []string{"cannot decide `command -v ipset >/dev/null' without running the script; following its then-branch"},
+			diags: []string{"cannot decide `command -v nft >/dev/null' without running the script; following its then-branch"},
 		},
 		{
 			name:  "line continuations",
