@@ -95,3 +95,50 @@ func TestHostAnswer(t *testing.T) {
 		t.Error("a forwarded echo reply to its own source is no answer")
 	}
 }
+
+// TestCompareRejectAnswers checks, without the kernel, how REJECT's
+// answers are compared: an answer only the kernel sent is a difference
+// (in the packets and the verdict), an answer both sent is a "reject" on
+// both sides, and a REJECT whose answer never left compares as a drop.
+func TestCompareRejectAnswers(t *testing.T) {
+	p16 := func(v uint16) *uint16 { return &v }
+	s := func(v string) *string { return &v }
+	d := packet.Desc{In: "eth0", Src: netip.MustParseAddr("203.0.113.7"), Dst: netip.MustParseAddr("198.51.100.1"), Proto: packet.ProtoTCP, Sport: 40000, Dport: 23}
+	rst := sim.Out{If: "eth0", Proto: "tcp", Src: "198.51.100.1", Dst: "203.0.113.7", Sport: p16(23), Dport: p16(40000), Flags: s("RA")}
+	hits := map[kernel.RuleKey]kernel.Counter{{Table: "filter", Chain: "INPUT", Rule: 1}: {Packets: 1}}
+	ours := []sim.Hit{{Table: "filter", Chain: "INPUT", Rule: 1}}
+
+	forgot := &sim.Result{Verdict: "reject", Hits: ours}
+	k, i, _ := compare(d, hits, false, []sim.Out{rst}, forgot, newPortAliases())
+	if equalObs(k, i) || k.Verdict != "reject" || i.Verdict != "drop" || len(k.Out) != 1 || len(i.Out) != 0 {
+		t.Errorf("a forgotten answer compares equal or wrongly:\n kernel %s\n ipsift %s", k, i)
+	}
+
+	answered := rst
+	answered.Answer = true
+	k, i, _ = compare(d, hits, false, []sim.Out{rst}, &sim.Result{Verdict: "reject", Hits: ours, Out: []sim.Out{answered}}, newPortAliases())
+	if !equalObs(k, i) || k.Verdict != "reject" {
+		t.Errorf("the same answer on both sides:\n kernel %s\n ipsift %s", k, i)
+	}
+
+	// A stack answer the kernel sent and ipsift did not is a difference
+	// too; one both sent is equal.
+	host := answered
+	host.HostReply = true
+	k, i, _ = compare(d, hits, true, []sim.Out{rst}, &sim.Result{Verdict: "accept-local", Hits: ours}, newPortAliases())
+	if equalObs(k, i) {
+		t.Errorf("a stack answer only the kernel sent compares equal:\n kernel %s\n ipsift %s", k, i)
+	}
+	k, i, _ = compare(d, hits, true, []sim.Out{rst}, &sim.Result{Verdict: "accept-local", Hits: ours, Out: []sim.Out{host}}, newPortAliases())
+	if !equalObs(k, i) {
+		t.Errorf("the same stack answer on both sides:\n kernel %s\n ipsift %s", k, i)
+	}
+
+	// OUTPUT dropped the answer: neither side shows it on the wire.
+	lost := answered
+	lost.If = "lo"
+	k, i, _ = compare(d, hits, false, nil, &sim.Result{Verdict: "reject", Hits: ours, Out: []sim.Out{lost}}, newPortAliases())
+	if !equalObs(k, i) || k.Verdict != "drop" {
+		t.Errorf("an answer that never left:\n kernel %s\n ipsift %s", k, i)
+	}
+}

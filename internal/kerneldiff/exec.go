@@ -197,12 +197,27 @@ var hostSettings = []string{
 	"net.ipv4.conf.wlan0.send_redirects=0",
 }
 
-// execute loads kernelRules into a fresh kernel firewall of backend b and
-// ipsiftRules into ipsift, sends pkts through both one by one and returns
-// the differences. Counters are read from the kernel (netlink or
-// getsockopt, kernel.Firewall.Counters) once per packet: each snapshot is
-// the "after" of one packet and the "before" of the next.
-func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, pkts []Packet) *outcome {
+// setup says how one case is loaded on each side. By default the kernel
+// gets kernelRules with iptables-restore; load, when set, loads the
+// kernel some other way (a script run with the real iptables, say), and
+// kernelRules then only names the addresses that need neighbour
+// entries. ipsift reads ipsiftRules (a restore file or a script) under
+// the name ipsiftName. tamper, when set, changes ipsift's result for
+// each packet before it is compared: a test's planted bug.
+type setup struct {
+	kernelRules string
+	load        func(*kernel.Firewall) error
+	ipsiftName  string
+	ipsiftRules string
+	tamper      func(*sim.Result)
+}
+
+// execute loads a fresh kernel firewall of backend b and ipsift as su
+// says, sends pkts through both one by one and returns the differences.
+// Counters are read from the kernel (netlink or getsockopt,
+// kernel.Firewall.Counters) once per packet: each snapshot is the
+// "after" of one packet and the "before" of the next.
+func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome {
 	sc := &scope{TB: tb}
 	defer sc.close()
 	fw := kernel.NewFirewall(sc, b)
@@ -211,16 +226,25 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 	// capture after it collects them.
 	fw.CaptureWait = 200 * time.Microsecond
 	res := &outcome{}
-	if err := fw.Restore(kernelRules); err != nil {
+	kernelRules, ipsiftRules := su.kernelRules, su.ipsiftRules
+	loadKernel := su.load
+	if loadKernel == nil {
+		loadKernel = func(fw *kernel.Firewall) error { return fw.Restore(kernelRules) }
+	}
+	if err := loadKernel(fw); err != nil {
 		res.refused = err
 		return res
 	}
-	lr := load.Bytes("generated.rules", []byte(ipsiftRules), load.Options{})
+	name := su.ipsiftName
+	if name == "" {
+		name = "generated.rules"
+	}
+	lr := load.Bytes(name, []byte(ipsiftRules), load.Options{})
 	if lr.Diags.HasErrors() {
 		res.loadErr = lr.Err()
 		return res
 	}
-	if kernelRules == ipsiftRules {
+	if su.load == nil && kernelRules == ipsiftRules {
 		// iptables-save of what both loaded, table by table (the
 		// backends order tables differently: DIFFERENCES.md).
 		ks, err := fw.Save()
@@ -324,6 +348,9 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		got, err := s.Run(i, sd)
 		if err != nil {
 			tb.Fatalf("kerneldiff: ipsift, packet %d: %v", i, err)
+		}
+		if su.tamper != nil {
+			su.tamper(got)
 		}
 		var frames []engine.OutPacket
 		for _, m := range []map[string][][]byte{out, more} {
@@ -467,28 +494,43 @@ func equalObs(a, b Observation) bool {
 }
 
 // compare turns the kernel's observations and ipsift's result for packet
-// d into comparable form. Left out, as packets.md says: the counters the
-// host's own answers raise in OUTPUT (and POSTROUTING unless the packet
-// itself went that way), and the answers themselves. A REJECT's answer
-// is compared when ipsift sends one; an answer only the kernel sent is
-// recognised by its shape (hostAnswer). It also returns the kernel's
-// packets that left, without answers, for later packets that answer them.
+// d into comparable form. Every packet that left on the wire is
+// compared, REJECT's answers and the host stack's alike: only the
+// counters the host's own answers raise in OUTPUT (and POSTROUTING unless
+// the packet itself went that way) are left out, as packets.md says, for
+// the kernel's counters cannot tell them from the packet's own. It also
+// returns the kernel's packets that left, without answers, for later
+// packets that answer them.
+//
+// The verdicts come from what each side did, the same way: the kernel
+// rejected a packet that was neither delivered nor sent on when a
+// REJECT's answer to it left (one ipsift also sent as a target's answer,
+// or one shaped like REJECT's: a RST or an unreachable of a code REJECT
+// sends, back to the packet's source). ipsift's "reject" whose answer
+// never left (OUTPUT dropped it, or it went to the host itself over lo)
+// is a drop to anyone watching the wire, and so compared as one.
 func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bool, kout []sim.Out, got *sim.Result, ports *portAliases) (kobs, iobs Observation, kept []sim.Out) {
 	var ours []string
+	rejectLeft := false
 	for _, o := range got.Out {
 		// The harness captures on eth0 and wlan0 only: what the host
 		// sends itself over lo (a REJECT's answer to a local packet) is
 		// not observable.
-		if !o.HostReply && o.If != "lo" {
-			ours = append(ours, outString(o))
+		if o.If == "lo" {
+			continue
+		}
+		ours = append(ours, outString(o))
+		if o.Answer && !o.HostReply {
+			rejectLeft = true
 		}
 	}
 	pool := map[string]int{}
 	for _, o := range ours {
 		pool[o]++
 	}
-	// What ipsift sent as an answer (a target's) tells which of the
-	// kernel's matching packets are answers, whatever their shape.
+	// What ipsift sent as an answer tells which of the kernel's matching
+	// packets are answers, whatever their shape: a target's (REJECT's)
+	// or the host stack's.
 	answers, stackAnswers := map[string]int{}, map[string]int{}
 	for _, o := range got.Out {
 		switch {
@@ -503,6 +545,7 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 	if delivered && !d.Local {
 		kverdict = "accept-local"
 	}
+	rejected := false
 	var theirs []string
 	for _, o := range kout {
 		s := outString(o)
@@ -524,22 +567,24 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 				}
 			}
 		}
-		answer, declared := hostAnswer(o, d), false
+		answer, declared, byReject := hostAnswer(o, d), false, false
 		if pool[s] > 0 {
 			pool[s]--
-			if answers[s] > 0 {
+			switch {
+			case answers[s] > 0:
 				answers[s]--
+				answer, declared, byReject = true, true, true
+			case stackAnswers[s] > 0:
+				stackAnswers[s]--
 				answer, declared = true, true
 			}
-		} else if stackAnswers[s] > 0 {
-			// ipsift's stack sent the same answer (left out, as
-			// packets.md says), whatever its shape.
-			stackAnswers[s]--
-			continue
-		} else if !d.Local && answer {
-			continue
+		} else if answer {
+			byReject = rejectShaped(o)
 		}
 		theirs = append(theirs, s)
+		if byReject {
+			rejected = true
+		}
 		if !answer || d.Local {
 			kept = append(kept, o)
 			if d.Local && !declared {
@@ -549,10 +594,11 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 			}
 		}
 	}
+	if kverdict == "drop" && rejected {
+		kverdict = "reject"
+	}
 	iverdict := got.Verdict
-	if iverdict == "reject" {
-		// The kernel shows a REJECT as a drop with an answer; the
-		// answer itself is compared with the packets that left.
+	if iverdict == "reject" && !rejectLeft {
 		iverdict = "drop"
 	}
 	keep := func(chain string, verdict string) bool {
@@ -588,6 +634,26 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 	kobs = Observation{Hits: strings.Join(kh, " "), Verdict: kverdict, Out: theirs}
 	iobs = Observation{Hits: strings.Join(ih, " "), Verdict: iverdict, Out: ours}
 	return kobs, iobs, kept
+}
+
+// rejectShaped reports whether an answer is one REJECT sends (a RST, or
+// a destination unreachable of one of --reject-with's codes) rather than
+// one the forwarding path sends itself (time exceeded, fragmentation
+// needed, parameter problem).
+func rejectShaped(o sim.Out) bool {
+	switch o.Proto {
+	case "tcp":
+		return o.Flags != nil && strings.Contains(*o.Flags, "R")
+	case "icmp":
+		if o.Type == nil || *o.Type != 3 || o.Code == nil {
+			return false
+		}
+		switch *o.Code {
+		case 0, 1, 2, 3, 9, 10, 13:
+			return true
+		}
+	}
+	return false
 }
 
 func hitString(table, chain string, rule int) string {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/sim"
 )
 
 // Config says what Run compares.
@@ -56,6 +57,10 @@ type Config struct {
 	// kernel gets the original): a planted difference, to check that the
 	// harness finds and shrinks it.
 	Mutate func(ruleset string) string
+	// Tamper, when set, changes ipsift's result for every packet before
+	// it is compared: a planted bug in what ipsift sent or decided, to
+	// check that the comparison catches it.
+	Tamper func(*sim.Result)
 	// Known, when set, names the known ipsift bug a difference is, or
 	// returns "". Known differences are counted but fail nothing, so CI
 	// stays green while the bug is reported.
@@ -196,7 +201,7 @@ func Run(t testing.TB, cfg Config) Summary {
 						ours = cfg.Mutate(rs)
 					}
 					res.rs, res.attempts = rs, try+1
-					res.out = execute(t, cfg.Backend, rs, ours, pkts)
+					res.out = execute(t, cfg.Backend, setup{kernelRules: rs, ipsiftRules: ours, tamper: cfg.Tamper}, pkts)
 					if res.out.refused == nil {
 						break
 					}
@@ -283,7 +288,24 @@ func (r *Report) write(t testing.TB, dir string) {
 func Compare(t testing.TB, b kernel.Backend, ruleset string, packets []packet.Desc) []Difference {
 	t.Helper()
 	kernel.Require(t)
-	out := execute(t, b, ruleset, ruleset, fixed(packets))
+	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset}, packets)
+}
+
+// CompareLoaded is Compare for a case whose two sides are loaded
+// differently: load prepares the kernel firewall (running a script with
+// the real iptables, say), ipsift reads text (a restore file or a
+// script) as the file name; tamper, when not nil, plants a bug in
+// ipsift's result for every packet (see Config.Tamper). The addresses of
+// the packets get neighbour entries, as in Compare.
+func CompareLoaded(t testing.TB, b kernel.Backend, load func(*kernel.Firewall) error, name, text string, tamper func(*sim.Result), packets []packet.Desc) []Difference {
+	t.Helper()
+	kernel.Require(t)
+	return compareSetup(t, b, setup{load: load, kernelRules: text, ipsiftName: name, ipsiftRules: text, tamper: tamper}, packets)
+}
+
+func compareSetup(t testing.TB, b kernel.Backend, su setup, packets []packet.Desc) []Difference {
+	t.Helper()
+	out := execute(t, b, su, fixed(packets))
 	if out.refused != nil {
 		t.Fatalf("kernel-diff: the kernel refused the ruleset: %v", out.refused)
 	}
