@@ -21,10 +21,10 @@ func TestKernelLogLines(t *testing.T) {
 	kernel.Require(t)
 	old, err := os.ReadFile("/proc/sys/net/netfilter/nf_log_all_netns")
 	if err != nil {
-		t.Skipf("no nf_log_all_netns: %v", err)
+		kernel.Lacking(t, "no nf_log_all_netns: %v", err)
 	}
 	if err := os.WriteFile("/proc/sys/net/netfilter/nf_log_all_netns", []byte("1"), 0o644); err != nil {
-		t.Skipf("cannot enable logging from namespaces: %v", err)
+		kernel.Lacking(t, "cannot enable logging from namespaces: %v", err)
 	}
 	t.Cleanup(func() { os.WriteFile("/proc/sys/net/netfilter/nf_log_all_netns", old, 0o644) })
 	prefix := fmt.Sprintf("ipsift%d: ", time.Now().UnixNano()%1000000)
@@ -84,7 +84,7 @@ COMMIT
 		time.Sleep(50 * time.Millisecond)
 		out, err := exec.Command("dmesg").Output()
 		if err != nil {
-			t.Skipf("dmesg: %v", err)
+			kernel.Lacking(t, "dmesg: %v", err)
 		}
 		theirs = theirs[:0]
 		for _, l := range strings.Split(string(out), "\n") {
