@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
 )
 
@@ -140,5 +142,80 @@ func TestCompareRejectAnswers(t *testing.T) {
 	k, i, _ = compare(d, hits, false, nil, &sim.Result{Verdict: "reject", Hits: ours, Out: []sim.Out{lost}}, newPortAliases())
 	if !equalObs(k, i) || k.Verdict != "drop" {
 		t.Errorf("an answer that never left:\n kernel %s\n ipsift %s", k, i)
+	}
+}
+
+// mergedCases are rule lines with repeated -m tcp / -m udp matches as
+// ipsift saves them, and as iptables-nft-save 1.8.9 printed them back
+// (checked on the kernel: TestKernelNFTMerged).
+var mergedCases = [][2]string{
+	{"-A INPUT -p udp -m udp --dport 53 -m udp --dport 500 -j ACCEPT", "-A INPUT -p udp -m udp --dport 500 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m tcp --sport 5 -j ACCEPT", "-A INPUT -p tcp -m tcp --sport 5 --dport 22 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m mark --mark 0x1 -m tcp ! --sport 5:6 -j ACCEPT", "-A INPUT -p tcp -m tcp ! --sport 5:6 --dport 22 -m mark --mark 0x1 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --tcp-flags SYN,ACK SYN -m tcp --dport 7 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 7 --tcp-flags SYN,ACK SYN -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m tcp --tcp-option 5 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -m tcp --tcp-option 5 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m tcp --sport 9 --dport 23 -m tcp ! --dport 24 -j ACCEPT", "-A INPUT -p tcp -m tcp --sport 9 ! --dport 24 -j ACCEPT"},
+	{"-A INPUT -p udp -m udp --sport 1 -m udp --sport 2 -m udp --dport 3", "-A INPUT -p udp -m udp --sport 2 --dport 3"},
+	{"-A INPUT -p tcp -m tcp --sport 1 -m tcp --tcp-flags FIN FIN -m tcp --tcp-flags SYN SYN", "-A INPUT -p tcp -m tcp --sport 1 --tcp-flags SYN SYN"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"},
+}
+
+// TestNFTMerged checks the one rewrite the save comparison allows for
+// repeated tcp/udp matches on the nft backend, and that it hides nothing
+// else: a rule that differs in anything but the merge is reported.
+func TestNFTMerged(t *testing.T) {
+	for _, c := range mergedCases {
+		if got := nftMerged(c[0]); got != c[1] {
+			t.Errorf("nftMerged(%q)\n got  %q\n want %q", c[0], got, c[1])
+		}
+	}
+	head := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+	ipsift := head + mergedCases[2][0] + "\nCOMMIT\n"
+	if d := saveDifference(kernel.NFT, head+mergedCases[2][1]+"\nCOMMIT\n", ipsift); d != "" {
+		t.Errorf("the merged line must compare equal: %s", d)
+	}
+	for _, wrong := range []string{
+		"-A INPUT -p tcp -m tcp ! --sport 5:6 --dport 22 -m mark --mark 0x2 -j ACCEPT", // another match differs
+		"-A INPUT -p tcp -m tcp ! --sport 5:6 --dport 22 -m mark --mark 0x1 -j DROP",   // the target differs
+		"-A INPUT -p tcp -m tcp --sport 5:6 --dport 22 -m mark --mark 0x1 -j ACCEPT",   // a negation lost
+	} {
+		if d := saveDifference(kernel.NFT, head+wrong+"\nCOMMIT\n", ipsift); d == "" {
+			t.Errorf("a rule with a repeated tcp match that differs otherwise went unreported: %s", wrong)
+		}
+	}
+}
+
+// TestKernelNFTMerged loads mergedCases into the kernel with each
+// backend and compares iptables-save's output with ipsift's: the legacy
+// backend prints the rules as written, the nft backend as nftMerged
+// says, and saveDifference must find them all equal.
+func TestKernelNFTMerged(t *testing.T) {
+	kernel.Require(t)
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	for _, c := range mergedCases {
+		b.WriteString(c[0] + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	lr := load.Bytes("merged.rules", []byte(b.String()), load.Options{})
+	if lr.Diags.HasErrors() {
+		t.Fatal(lr.Diags)
+	}
+	var ours strings.Builder
+	lr.Rules.Save(&ours, rules.SaveOptions{})
+	for _, be := range kernel.Backends {
+		t.Run(string(be), func(t *testing.T) {
+			fw := kernel.NewFirewall(t, be)
+			if err := fw.Restore(b.String()); err != nil {
+				t.Fatal(err)
+			}
+			theirs, err := fw.Save()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := saveDifference(be, theirs, ours.String()); d != "" {
+				t.Errorf("iptables-save differs:\n%s", d)
+			}
+		})
 	}
 }

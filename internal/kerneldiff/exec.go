@@ -390,22 +390,23 @@ func (o *outcome) sentDescs() []packet.Desc {
 
 // saveDifference compares two iptables-save outputs table by table:
 // the chain lines (policies, counters) and the rule lines, in order,
-// leaving out what DIFFERENCES.md lists: the installed iptables 1.8.9
-// names protocols outside its own list from /etc/protocols (-p gre,
-// where 1.8.11 and ipsift print -p 47), and iptables-nft-save prints a
-// rule with a repeated -m tcp or -m udp as one match (the nft payload
-// expressions it reads back fill one match, the last value winning).
+// allowing for what DIFFERENCES.md lists and nothing more: the installed
+// iptables 1.8.9 names protocols outside its own list from
+// /etc/protocols (-p gre, where 1.8.11 and ipsift print -p 47), and
+// iptables-nft-save prints a rule with a repeated -m tcp or -m udp as
+// one match (nftMerged: ipsift's line is merged that way before it is
+// compared, so the rest of the rule must still be equal).
 func saveDifference(b kernel.Backend, kernelSave, ipsiftSave string) string {
 	k, i := saveTables(kernelSave), saveTables(ipsiftSave)
-	for n, kl := range k {
+	for _, kl := range k {
 		for j := range kl {
 			kl[j] = protoNumbers(kl[j])
 		}
-		if il := i[n]; b == kernel.NFT && len(il) == len(kl) {
+	}
+	if b == kernel.NFT {
+		for _, il := range i {
 			for j := range il {
-				if strings.Count(il[j], "-m tcp ") > 1 || strings.Count(il[j], "-m udp ") > 1 {
-					kl[j], il[j] = "(repeated tcp/udp match)", "(repeated tcp/udp match)"
-				}
+				il[j] = nftMerged(il[j])
 			}
 		}
 	}
@@ -426,6 +427,91 @@ func saveDifference(b kernel.Backend, kernelSave, ipsiftSave string) string {
 		}
 	}
 	return out.String()
+}
+
+// nftMerged returns a rule line as iptables-nft-save prints it back when
+// the rule has more than one -m tcp (or -m udp) match: iptables-nft turns
+// their ports and flags into nf_tables payload expressions, and reading
+// them back fills a single match, at the place of the first, with the
+// last value (and negation) of each option winning, printed in the
+// order --sport, --dport, --tcp-flags. A match with --tcp-option stays
+// the xt_tcpudp match and is left as it is. A line with at most one such
+// match, or with an option this does not know, is returned unchanged.
+func nftMerged(line string) string {
+	f := strings.Fields(line)
+	type seg struct{ start, end int }
+	var segs []seg // the mergeable matches, all of one protocol
+	proto := ""
+	for i := 0; i < len(f); i++ {
+		if f[i] != "-m" || i+1 >= len(f) || (f[i+1] != "tcp" && f[i+1] != "udp") {
+			continue
+		}
+		end := i + 2
+		for end < len(f) && f[end] != "-m" && f[end] != "-j" && f[end] != "-g" {
+			end++
+		}
+		if slices.Contains(f[i+2:end], "--tcp-option") {
+			continue
+		}
+		if proto != "" && proto != f[i+1] {
+			return line
+		}
+		proto = f[i+1]
+		segs = append(segs, seg{i, end})
+	}
+	if len(segs) < 2 {
+		return line
+	}
+	type opt struct {
+		neg  bool
+		vals []string
+	}
+	opts := map[string]*opt{}
+	for _, sg := range segs {
+		neg := false
+		for i := sg.start + 2; i < sg.end; i++ {
+			name, n := f[i], 1
+			switch name {
+			case "!":
+				neg = true
+				continue
+			case "--sport", "--source-port":
+				name = "--sport"
+			case "--dport", "--destination-port":
+				name = "--dport"
+			case "--tcp-flags":
+				n = 2
+			default:
+				return line
+			}
+			if i+n >= sg.end {
+				return line
+			}
+			opts[name] = &opt{neg, f[i+1 : i+1+n]}
+			neg = false
+			i += n
+		}
+	}
+	merged := []string{"-m", proto}
+	for _, name := range []string{"--sport", "--dport", "--tcp-flags"} {
+		if o := opts[name]; o != nil {
+			if o.neg {
+				merged = append(merged, "!")
+			}
+			merged = append(merged, name)
+			merged = append(merged, o.vals...)
+		}
+	}
+	out := slices.Clone(f[:segs[0].start])
+	out = append(out, merged...)
+	for k, sg := range segs {
+		next := len(f)
+		if k+1 < len(segs) {
+			next = segs[k+1].start
+		}
+		out = append(out, f[sg.end:next]...)
+	}
+	return strings.Join(out, " ")
 }
 
 // iptablesProtos are the names iptables prints itself; the installed
