@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -107,6 +108,26 @@ COMMIT
 		t.Logf("%s", mine[i])
 		if theirs[i] != mine[i] {
 			t.Errorf("line %d:\nkernel: %s\nipsift: %s", i, theirs[i], mine[i])
+		}
+	}
+}
+
+// addNeighbours gives the firewall a neighbour entry for every on-link
+// address the packets name, so that its answers and forwarded packets
+// need no ARP (the peers never answer).
+func addNeighbours(t *testing.T, fw *kernel.Firewall, descs []packet.Desc) {
+	links := map[string]netip.Prefix{"eth0": netip.MustParsePrefix("198.51.100.0/24"), "wlan0": netip.MustParsePrefix("192.0.2.0/24")}
+	done := map[netip.Addr]bool{}
+	for _, d := range descs {
+		for _, a := range []netip.Addr{d.Src, d.Dst} {
+			for ifname, p := range links {
+				if p.Contains(a) && !done[a] && a != p.Addr() && a.As4()[3] != 255 && a.As4()[3] != 1 {
+					done[a] = true
+					if err := fw.AddNeighbour(ifname, a); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 		}
 	}
 }
