@@ -158,6 +158,10 @@ var mergedCases = [][2]string{
 	{"-A INPUT -p udp -m udp --sport 1 -m udp --sport 2 -m udp --dport 3", "-A INPUT -p udp -m udp --sport 2 --dport 3"},
 	{"-A INPUT -p tcp -m tcp --sport 1 -m tcp --tcp-flags FIN FIN -m tcp --tcp-flags SYN SYN", "-A INPUT -p tcp -m tcp --sport 1 --tcp-flags SYN SYN"},
 	{"-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"},
+	// A negation sticks: the last value, negated when any was.
+	{"-A INPUT -p tcp -m tcp ! --dport 22 -m tcp --dport 23", "-A INPUT -p tcp -m tcp ! --dport 23"},
+	{"-A INPUT -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m tcp --tcp-flags FIN,SYN,RST,ACK SYN,ACK", "-A INPUT -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN,ACK"},
+	{"-A INPUT -p udp -m udp ! --dport 5:6 -m udp --sport 7:8 -m udp --dport 9", "-A INPUT -p udp -m udp --sport 7:8 ! --dport 9"},
 }
 
 // TestNFTMerged checks the one rewrite the save comparison allows for

@@ -433,8 +433,8 @@ func saveDifference(b kernel.Backend, kernelSave, ipsiftSave string) string {
 // the rule has more than one -m tcp (or -m udp) match: iptables-nft turns
 // their ports and flags into nf_tables payload expressions, and reading
 // them back fills a single match, at the place of the first, with the
-// last value (and negation) of each option winning, printed in the
-// order --sport, --dport, --tcp-flags. A match with --tcp-option stays
+// last value of each option winning, negated when any of its values was,
+// printed in the order --sport, --dport, --tcp-flags. A match with --tcp-option stays
 // the xt_tcpudp match and is left as it is. A line with at most one such
 // match, or with an option this does not know, is returned unchanged.
 func nftMerged(line string) string {
@@ -486,6 +486,9 @@ func nftMerged(line string) string {
 			}
 			if i+n >= sg.end {
 				return line
+			}
+			if o := opts[name]; o != nil && o.neg {
+				neg = true // iptables-nft-save ORs the inversions in
 			}
 			opts[name] = &opt{neg, f[i+1 : i+1+n]}
 			neg = false
