@@ -106,11 +106,20 @@ type Report struct {
 	Files      [2]string
 	// Runs is how many kernel runs shrinking took.
 	Runs int
+	// NotReproduced is set when the case compared equal when run again,
+	// so it was not shrunk: a difference of timing (a machine too loaded
+	// for the gaps the generator relies on) rather than of behaviour, or
+	// a flaky one; it still fails the run.
+	NotReproduced bool
 }
 
 func (r *Report) String() string {
-	return fmt.Sprintf("difference in ruleset %d of seed %d, shrunk to %d rules and %d packets (%d runs):\n%s\n--- %s\n%s--- %s\n%s",
-		r.Index, r.Seed, countRules(r.Minimal.Ruleset), len(r.Minimal.Packets), r.Runs, r.Difference,
+	how := fmt.Sprintf("shrunk to %d rules and %d packets (%d runs)", countRules(r.Minimal.Ruleset), len(r.Minimal.Packets), r.Runs)
+	if r.NotReproduced {
+		how = fmt.Sprintf("not shrunk: it did not show again when run again (timing?); %d rules and %d packets", countRules(r.Minimal.Ruleset), len(r.Minimal.Packets))
+	}
+	return fmt.Sprintf("difference in ruleset %d of seed %d, %s:\n%s\n--- %s\n%s--- %s\n%s",
+		r.Index, r.Seed, how, r.Difference,
 		r.Files[0], r.Minimal.Ruleset, r.Files[1], r.Minimal.PacketsFile())
 }
 

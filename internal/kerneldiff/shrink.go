@@ -53,7 +53,7 @@ func shrink(t testing.TB, cfg Config, rep *Report) {
 	if !s.fails(rs, descs) {
 		// Not reproducible on a rerun (timing?): report it as found.
 		t.Logf("kernel-diff: the difference did not show again on a rerun; reporting it unshrunk")
-		rep.Runs = s.runs
+		rep.Runs, rep.NotReproduced = s.runs, true
 		return
 	}
 	for pass := 0; pass < 2; pass++ {
