@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +14,26 @@ import (
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
+	"golang.org/x/sys/unix"
 )
 
 // TestKernelLogLines compares the LOG target's lines with the kernel's
 // own, field for field. The kernel logs from a namespace only with
 // net.netfilter.nf_log_all_netns=1: the test sets it and restores it.
+// The setting is the whole machine's, so test processes running side by
+// side (several checkouts' test suites) take turns with it under a file
+// lock: one restoring 0 while another runs would silence the kernel's
+// log for the other.
 func TestKernelLogLines(t *testing.T) {
 	kernel.Require(t)
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "ipsift-nf_log_all_netns.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() }) // closing releases the lock, after the restore below
 	old, err := os.ReadFile("/proc/sys/net/netfilter/nf_log_all_netns")
 	if err != nil {
 		kernel.Lacking(t, "no nf_log_all_netns: %v", err)
