@@ -133,11 +133,13 @@ func TestPlantedDifference(t *testing.T) {
 	ft := &fakeT{TB: t}
 	var s Summary
 	// Seeds until one ruleset shows the planted difference (bounded):
-	// it shows only when a packet goes to a moved port.
-	for seed := uint64(100); seed < 110 && len(s.Reports) == 0; seed++ {
+	// it shows only when a packet goes to a moved port. A difference that
+	// does not show again when rerun is timing on a loaded machine, not
+	// the plant (which always shows): the next seed is tried.
+	for seed := uint64(100); seed < 110 && (len(s.Reports) == 0 || s.Reports[0].NotReproduced); seed++ {
 		s = Run(ft, Config{Backend: kernel.NFT, Seed: seed, Rulesets: 4, PacketsPerRuleset: packetsPerRuleset, Mutate: mutate, Known: planted, MaxReports: 1})
 	}
-	if len(s.Reports) == 0 {
+	if len(s.Reports) == 0 || s.Reports[0].NotReproduced {
 		t.Fatal("the planted difference was not found")
 	}
 	r := s.Reports[0]
