@@ -225,7 +225,12 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"nil", nil, ErrShort},
 		{"19 bytes", good[:19], ErrShort},
-		{"version 6", edit(good, func(b []byte) []byte { b[0] = 0x65; return b }), ErrVersion},
+		{"version 7", edit(good, func(b []byte) []byte { b[0] = 0x75; return b }), ErrVersion},
+		// An IPv4 packet's first bytes read as IPv6: 40 bytes, payload
+		// length 0x0001 from the IPv4 id field, one byte short.
+		{"version 6, payload beyond data", edit(good, func(b []byte) []byte { b[0] = 0x65; return b }), ErrTruncated6},
+		{"version 6, 39 bytes", edit(good[:39], func(b []byte) []byte { b[0] = 0x60; return b }), ErrShort6},
+		{"version 6, 20 bytes", edit(good[:20], func(b []byte) []byte { b[0] = 0x60; return b }), ErrShort6},
 		{"version 0", edit(good, func(b []byte) []byte { b[0] = 0x05; return b }), ErrVersion},
 		{"ihl 4", edit(good, func(b []byte) []byte { b[0] = 0x44; return b }), ErrHeaderLen},
 		{"ihl 0", edit(good, func(b []byte) []byte { b[0] = 0x40; return b }), ErrHeaderLen},
