@@ -15,11 +15,6 @@ const (
 	ProtoMH       = 135 // Mobility Header: an upper-layer protocol to the walkers
 )
 
-// MaxExtHdrs is the kernel's IP6_MAX_EXT_HDRS_CNT: ipv6_skip_exthdr and
-// ipv6_find_hdr give up (fail) on the 13th extension header they would
-// have to step over.
-const MaxExtHdrs = 12
-
 // ipv6HdrLen is sizeof(struct ipv6hdr).
 const ipv6HdrLen = 40
 
@@ -58,9 +53,9 @@ const (
 	// ExtNotFound is ipv6_find_hdr's -ENOENT: the target header is not
 	// in the chain (or lies beyond a later fragment's Fragment header).
 	ExtNotFound
-	// ExtBad is ipv6_find_hdr's -EBADMSG (a header that is not all
-	// there, more than MaxExtHdrs headers), and any failure of
-	// ipv6_skip_exthdr, which also fails on No Next Header.
+	// ExtBad is ipv6_find_hdr's -EBADMSG (a header whose first bytes
+	// are not there), and any failure of ipv6_skip_exthdr, which also
+	// fails on No Next Header.
 	ExtBad
 )
 
@@ -116,17 +111,24 @@ const (
 // at it (four for a Routing header), so callers read it with bounds
 // checks of their own.
 //
-// At the edges, exactly as the kernel:
+// At the edges, exactly as the kernel of this machine (6.18):
 //   - a Fragment header with a non-zero offset (a later fragment) ends
 //     the walk: with target -1 and an upper-layer Next Header (or 59) in
 //     it, the result is that Next Header, with FragOff set and Off just
-//     after the Fragment header; with any other target, or an extension
-//     header following, it is ExtNotFound, unless the target was the
-//     Fragment header itself, which is then found with FragOff set;
+//     after the Fragment header (where newer kernels point it; nothing
+//     reads it for a later fragment); with any other target, or an
+//     extension header following, it is ExtNotFound, unless the target
+//     was the Fragment header itself, which is then found with FragOff
+//     set;
 //   - a first fragment (offset 0) is stepped over like any header;
 //   - any header whose first two bytes (Fragment: four; Routing: four)
-//     are not in b, or that reaches beyond b when it must be stepped
-//     over, or a 13th header to step over (MaxExtHdrs), is ExtBad;
+//     are not in b is ExtBad; a header that reaches beyond b is stepped
+//     over all the same, so Off may be beyond len(b), a protocol found
+//     with no byte of its header (the kernel checks neither: a
+//     "dst, tcp" chain whose dst header is longer than the packet
+//     matches -p tcp, measured by TestWalkersAgainstKernel); nor is the
+//     number of headers limited (kernels from mid-2026 stop at 12,
+//     IP6_MAX_EXT_HDRS_CNT; this one walks 13 and more);
 //   - the target not being in the chain is ExtNotFound, also when the
 //     chain ends at No Next Header (unless 59 is the target);
 //   - with FindSkipRH a Routing header whose segments left is 0 is
@@ -137,7 +139,6 @@ const (
 // look for their own header (see FindExt).
 func FindHdr(b []byte, start int, next uint8, target int, flags FindFlags) Walk {
 	var w Walk
-	n := 0
 	for {
 		found := int(next) == target
 		if !IsExtHdr(next) || next == ProtoNoNext {
@@ -146,10 +147,6 @@ func FindHdr(b []byte, start int, next uint8, target int, flags FindFlags) Walk 
 			}
 			return Walk{Frag: w.Frag, Err: ExtNotFound}
 		}
-		if n >= MaxExtHdrs {
-			return Walk{Frag: w.Frag, Err: ExtBad}
-		}
-		n++
 		if start < 0 || start+2 > len(b) {
 			return Walk{Frag: w.Frag, Err: ExtBad}
 		}
@@ -194,9 +191,6 @@ func FindHdr(b []byte, start int, next uint8, target int, flags FindFlags) Walk 
 		if found {
 			break
 		}
-		if len(h) < hl {
-			return Walk{Frag: w.Frag, Err: ExtBad}
-		}
 		next = h[0]
 		start += hl
 	}
@@ -216,14 +210,14 @@ func FindHdr(b []byte, start int, next uint8, target int, flags FindFlags) Walk 
 //     the walk at that Fragment header: Proto is 44 (the Fragment
 //     header's own type, not its Next Header), Off its start, FragOff
 //     its offset; conntrack treats that as "no protocol found";
-//   - a header whose first two bytes (Fragment: four) are not in b, or
-//     a 13th header (MaxExtHdrs), is ExtBad.
+//   - a header whose first two bytes (Fragment: four) are not in b is
+//     ExtBad; there is no limit on the number of headers (see FindHdr).
 //
 // Frag reports a Fragment header met; MF is not reported.
 func SkipExthdr(b []byte, start int, next uint8) Walk {
 	var w Walk
-	for n := 0; IsExtHdr(next); n++ {
-		if next == ProtoNoNext || n >= MaxExtHdrs || start < 0 || start+2 > len(b) {
+	for IsExtHdr(next) {
+		if next == ProtoNoNext || start < 0 || start+2 > len(b) {
 			return Walk{Frag: w.Frag, Err: ExtBad}
 		}
 		h := b[start:]
@@ -310,8 +304,8 @@ const (
 //
 // found reports the header with need bytes of it present. hotdrop
 // reports what hbh, dst, rt, frag and ah do when ipv6_find_hdr fails
-// other than with -ENOENT (a header before it or itself not there, more
-// than MaxExtHdrs headers) or when fewer than need bytes are there; the
+// other than with -ENOENT (the first bytes of a header before it or of
+// itself not there) or when fewer than need bytes are there; the
 // srh match does not hotdrop and reads found alone. A later fragment
 // hides every header behind its Fragment header (not found); the frag
 // match finds the Fragment header of a later fragment. A packet that is
