@@ -106,4 +106,3 @@ func TestBuildIPv6Examples(t *testing.T) {
 		}
 	}
 }
-
