@@ -648,33 +648,8 @@ func (d Desc) build4(index int) []byte {
 		return b // the IP header and len zero bytes, nothing else
 	}
 	switch d.Proto {
-	case ProtoTCP:
-		flags := d.TCPFlagBits()
-		seq := uint32(DefaultSeq)
-		if d.Seq != nil {
-			seq = *d.Seq
-		}
-		var ack uint32
-		if d.Ack != nil {
-			ack = *d.Ack
-		} else if flags&TCPAck != 0 {
-			ack = DefaultSeq + 1
-		}
-		win := uint16(DefaultWindow)
-		if d.Window != nil {
-			win = *d.Window
-		}
-		binary.BigEndian.PutUint16(l4[0:], d.Sport)
-		binary.BigEndian.PutUint16(l4[2:], d.Dport)
-		binary.BigEndian.PutUint32(l4[4:], seq)
-		binary.BigEndian.PutUint32(l4[8:], ack)
-		l4[12] = (tcpHdrLen / 4) << 4
-		l4[13] = uint8(flags)
-		binary.BigEndian.PutUint16(l4[14:], win)
-	case ProtoUDP:
-		binary.BigEndian.PutUint16(l4[0:], d.Sport)
-		binary.BigEndian.PutUint16(l4[2:], d.Dport)
-		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+	case ProtoTCP, ProtoUDP:
+		d.putPorts(l4)
 	case ProtoICMP:
 		l4[0], l4[1] = d.Type, d.Code
 		if d.MTU != nil {

@@ -351,3 +351,30 @@ func BenchmarkDecodeUDP(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeTCP6(b *testing.B) {
+	data := mustBuild(b, "eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 PA len=100")
+	var p Packet
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := p.Decode(data); err != nil || !p.L4OK {
+			b.Fatal(err)
+		}
+	}
+}
+
+// IPv6 with a Hop-by-Hop, a Destination Options and a Fragment header
+// (offset 0) before UDP: the walk to the upper layer, and the search
+// for the Fragment header's fields.
+func BenchmarkDecodeUDP6Ext(b *testing.B) {
+	data := mustBuild(b, "eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:53 len=40 ext=hbh,dst,frag/0/0")
+	var p Packet
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := p.Decode(data); err != nil || !p.L4OK {
+			b.Fatal(err)
+		}
+	}
+}
