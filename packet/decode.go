@@ -210,14 +210,13 @@ func (p *Packet) decode6(data []byte) error {
 		p.decodeL4()
 		return nil
 	}
-	w := FindHdr(data, ipv6HdrLen, next, -1, 0)
-	if w.Frag {
-		if f := FindHdr(data, ipv6HdrLen, next, ProtoFragment, 0); f.Err == ExtOK && f.Off+8 <= len(data) {
-			fo := binary.BigEndian.Uint16(data[f.Off+2:])
-			p.FragOff = fo >> 3
-			p.MF = fo&1 != 0
-			p.FragID = binary.BigEndian.Uint32(data[f.Off+4:])
-		}
+	ff := -1
+	w := findHdr(data, ipv6HdrLen, next, -1, 0, &ff)
+	if ff >= 0 && ff+8 <= len(data) {
+		fo := binary.BigEndian.Uint16(data[ff+2:])
+		p.FragOff = fo >> 3
+		p.MF = fo&1 != 0
+		p.FragID = binary.BigEndian.Uint32(data[ff+4:])
 	}
 	if w.Err != ExtOK {
 		p.ExtErr = w.Err

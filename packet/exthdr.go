@@ -138,6 +138,13 @@ const (
 // target -1 with FindAuth, and the ah, dst, frag, hbh and rt matches
 // look for their own header (see FindExt).
 func FindHdr(b []byte, start int, next uint8, target int, flags FindFlags) Walk {
+	return findHdr(b, start, next, target, flags, nil)
+}
+
+// findHdr is FindHdr that also stores the offset of the first Fragment
+// header it meets in *firstFrag, when firstFrag is not nil (Decode
+// wants it, and one walk is cheaper than two).
+func findHdr(b []byte, start int, next uint8, target int, flags FindFlags, firstFrag *int) Walk {
 	var w Walk
 	for {
 		found := int(next) == target
@@ -162,6 +169,9 @@ func FindHdr(b []byte, start int, next uint8, target int, flags FindFlags) Walk 
 		var hl int
 		switch next {
 		case ProtoFragment:
+			if !w.Frag && firstFrag != nil {
+				*firstFrag = start
+			}
 			w.Frag = true
 			if len(h) < 4 {
 				return Walk{Frag: true, Err: ExtBad}
