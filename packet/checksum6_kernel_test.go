@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,6 +169,83 @@ func TestBuild6AgainstKernelStack(t *testing.T) {
 			}
 			if got := after[k] - before[k]; got != v {
 				t.Errorf("%s: %s rose by %d, want %d", tt.name, k, got, v)
+			}
+		}
+	}
+}
+
+// TestOptsCheckAgainstKernel patches the Hop-by-Hop or Destination
+// Options header of a UDP packet to a closed port (the UDP checksum does
+// not cover it) and checks that OptsCheck says what the kernel's stack
+// did: accepted (Udp6NoPorts), dropped, or dropped with a Parameter
+// Problem (Icmp6OutParmProblems).
+func TestOptsCheckAgainstKernel(t *testing.T) {
+	fw := kernel.NewFirewall(t, kernel.Legacy)
+	enableIPv6(t, fw)
+	for _, args := range [][]string{
+		{"ip", "addr", "add", "2001:db8:100::1/64", "dev", "eth0", "nodad"},
+		{"ip", "-6", "neigh", "replace", "2001:db8:100::fe", "lladdr", "02:00:00:00:01:01", "dev", "eth0", "nud", "permanent"},
+		{"ip", "-6", "route", "add", "default", "via", "2001:db8:100::fe", "dev", "eth0"},
+		{"sysctl", "-qw", "net.ipv6.icmp.ratelimit=0"},
+	} {
+		if _, err := fw.Run(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := `{"in":"eth0","src":"2001:db8:113::7","dst":"2001:db8:100::1","proto":"udp","sport":40000,"dport":9,"ext":[{"type":"%s","len":1}]}`
+	tests := []struct {
+		name string
+		opts []byte // the 14 bytes after the header's first two
+	}{
+		{"as built", nil},
+		{"unknown option, skip", []byte{0x1e, 12, 12: 0}},
+		{"unknown option, drop", []byte{0x5e, 12, 12: 0}},
+		{"unknown option, parameter problem", []byte{0x9e, 12, 12: 0}},
+		{"unknown option, parameter problem unless multicast", []byte{0xde, 12, 12: 0}},
+		{"padn not zero", []byte{1, 12, 5: 1, 12: 0}},
+		{"padding of 8", []byte{1, 6, 0, 0, 0, 0, 0, 0, 0x1e, 4, 0, 0, 0, 0}},
+		{"padding of 7", []byte{1, 5, 0, 0, 0, 0, 0, 0x1e, 5, 0, 0, 0, 0, 0}},
+		{"pad1 runs", []byte{0, 0, 0, 0, 0, 0, 0, 0x1e, 5, 0, 0, 0, 0, 0}},
+		{"option past the end", []byte{0x1e, 13, 12: 0}},
+		{"router alert", []byte{5, 2, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"router alert, wrong length", []byte{5, 3, 0, 0, 0, 1, 6, 0, 0, 0, 0, 0, 0, 0}},
+		{"nine options", []byte{0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0, 0x1e, 0}},
+		{"jumbo, payload length set", []byte{0, 0, 0xc2, 4, 0, 1, 0, 0, 1, 4, 0, 0, 0, 0}},
+		{"jumbo, misaligned", []byte{0xc2, 4, 0, 1, 0, 0, 1, 6, 0, 0, 0, 0, 0, 0}},
+	}
+	for _, typ := range []string{"hbh", "dst"} {
+		for _, tt := range tests {
+			d, err := ParseDescLine([]byte(fmt.Sprintf(base, typ)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := d.Build(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(b[42:56], tt.opts)
+			v, _ := OptsCheck(b, 40, typ == "hbh", false)
+			before := snmp6(t, fw)
+			if err := fw.Inject("eth0", b); err != nil {
+				t.Fatal(err)
+			}
+			var after map[string]int64
+			for try := 0; try < 10; try++ {
+				time.Sleep(20 * time.Millisecond)
+				after = snmp6(t, fw)
+				if after["Udp6NoPorts"] > before["Udp6NoPorts"] || after["Icmp6OutParmProblems"] > before["Icmp6OutParmProblems"] {
+					break
+				}
+			}
+			got := OptsDrop
+			switch {
+			case after["Udp6NoPorts"] > before["Udp6NoPorts"]:
+				got = OptsOK
+			case after["Icmp6OutParmProblems"] > before["Icmp6OutParmProblems"]:
+				got = OptsParamProb
+			}
+			if got != v {
+				t.Errorf("%s, %s: kernel %d, OptsCheck %d (0 accepted, 1 dropped, 2 parameter problem)", typ, tt.name, got, v)
 			}
 		}
 	}

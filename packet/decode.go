@@ -163,7 +163,7 @@ func (p *Packet) icmpProto() uint8 {
 // it trims data to 40 + payload length, except for a payload length of
 // 0 with a Hop-by-Hop header next, which ip6_rcv_core leaves untrimmed
 // (a jumbogram, RFC 2675; whether its options are acceptable is the
-// stack's business, see HopOptsValid). TotalLen is the length kept. The
+// stack's business, see OptsCheck). TotalLen is the length kept. The
 // address checks ip6_rcv_core also makes (multicast source, loopback
 // addresses, multicast scopes 0 and 1) are left to the caller, which
 // knows the interface.
