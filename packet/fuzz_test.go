@@ -387,6 +387,14 @@ func checkWalks(t *testing.T, p *Packet) {
 		}
 	}
 	p.IPv6HeaderMask()
+	if w := p.FindHdr(ProtoHopOpts, 0); w.Err == ExtOK {
+		if v, ptr := OptsCheck(p.Data, w.Off, true, false); v == OptsParamProb && (ptr < w.Off || ptr >= len(p.Data)) {
+			t.Fatalf("parameter problem pointing at %d, outside the header at %d", ptr, w.Off)
+		}
+	}
+	if w := p.FindHdr(ProtoDstOpts, 0); w.Err == ExtOK {
+		OptsCheck(p.Data, w.Off, false, true)
+	}
 	if q, ok := p.QuotedV6(); ok && (q.Off < p.HdrLen+48 || len(q.L4) > len(p.Data)) {
 		t.Fatalf("quoted packet at %d", q.Off)
 	}
