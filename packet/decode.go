@@ -254,7 +254,10 @@ func (p *Packet) TCPOptions() []byte {
 // fragments, which carry no transport header. The UDP length field is
 // not consulted. It returns nil when L4OK is false for a first fragment
 // or unfragmented packet (the header itself is incomplete), and an empty
-// non-nil slice when the header is complete but nothing follows.
+// non-nil slice when the header is complete but nothing follows. For
+// IPv6 the transport header is the one at HdrLen (ICMPv6's is 8 bytes);
+// when the walk to it failed (ExtErr), Payload is all of L4, what
+// follows the IPv6 header.
 func (p *Packet) Payload() []byte {
 	if p.Version != 4 && p.Version != 6 {
 		return nil
