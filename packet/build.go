@@ -684,15 +684,20 @@ func buildInner(b []byte, in *Inner) {
 		total = ipv4HdrLen + udpHdrLen
 	}
 	putIPHeader(b, 0, total, 1, 0, DefaultTTL, uint8(in.Proto), in.Src, in.Dst)
-	t := b[ipv4HdrLen:]
+	putQuotedL4(b[ipv4HdrLen:], in)
+}
+
+// putQuotedL4 writes the first 8 transport bytes of a quoted packet
+// into t: tcp ports and seq 1000; udp ports, length 8 and the checksum
+// its sender computed (the original datagram was exactly this header),
+// with the pseudo-header of in's family.
+func putQuotedL4(t []byte, in *Inner) {
 	binary.BigEndian.PutUint16(t[0:], in.Sport)
 	binary.BigEndian.PutUint16(t[2:], in.Dport)
 	if in.Proto == ProtoTCP {
 		binary.BigEndian.PutUint32(t[4:], DefaultSeq)
 		return
 	}
-	// The original datagram was exactly this header, so its checksum can
-	// be computed as its sender did.
 	binary.BigEndian.PutUint16(t[4:], udpHdrLen)
 	fixL4Checksum(t[:udpHdrLen], ProtoUDP, in.Src, in.Dst)
 }

@@ -412,17 +412,7 @@ func buildInner6(b []byte, in *Inner) {
 	s, t := in.Src.As16(), in.Dst.As16()
 	copy(b[8:24], s[:])
 	copy(b[24:40], t[:])
-	u := b[ipv6HdrLen:]
-	binary.BigEndian.PutUint16(u[0:], in.Sport)
-	binary.BigEndian.PutUint16(u[2:], in.Dport)
-	if in.Proto == ProtoTCP {
-		binary.BigEndian.PutUint32(u[4:], DefaultSeq)
-		return
-	}
-	// The original datagram was exactly this header: its checksum is
-	// the one its sender computed.
-	binary.BigEndian.PutUint16(u[4:], udpHdrLen)
-	fixL4Checksum(u[:udpHdrLen], ProtoUDP, in.Src, in.Dst)
+	putQuotedL4(b[ipv6HdrLen:], in)
 }
 
 // fragInfo locates the fragment data of a built packet b: the offset of

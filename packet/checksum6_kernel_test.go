@@ -37,18 +37,11 @@ func snmp6(t *testing.T, fw *kernel.Firewall) map[string]int64 {
 	return m
 }
 
-// TestBuild6AgainstKernelStack sends packets built from the packets
-// format into a kernel host that has 2001:db8:100::1 on eth0 and no
-// firewall rules, and checks by the stack's counters that the kernel
-// took each as what it is: a checksum it accepts (UDP to a closed port
-// counts in Udp6NoPorts, a bad checksum in Udp6InCsumErrors), extension
-// headers whose padding and options it accepts (a malformed Hop-by-Hop
-// or Destination Options header is dropped before the transport sees
-// it), fragments it reassembles into a datagram whose checksum holds, a
-// neighbour solicitation it answers. A routing header puts its final
-// destination into the checksum, which the receiving stack, checking
-// against the IPv6 destination, finds wrong unless the two agree.
-func TestBuild6AgainstKernelStack(t *testing.T) {
+// ipv6Host is a kernel host (legacy backend, no rules) with IPv6 on,
+// 2001:db8:100::1/64 on eth0, a default route via 2001:db8:100::fe
+// (a permanent neighbour) and no ICMPv6 rate limit.
+func ipv6Host(t *testing.T) *kernel.Firewall {
+	t.Helper()
 	fw := kernel.NewFirewall(t, kernel.Legacy)
 	enableIPv6(t, fw)
 	for _, args := range [][]string{
@@ -61,6 +54,22 @@ func TestBuild6AgainstKernelStack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return fw
+}
+
+// TestBuild6AgainstKernelStack sends packets built from the packets
+// format into a kernel host that has 2001:db8:100::1 on eth0 and no
+// firewall rules, and checks by the stack's counters that the kernel
+// took each as what it is: a checksum it accepts (UDP to a closed port
+// counts in Udp6NoPorts, a bad checksum in Udp6InCsumErrors), extension
+// headers whose padding and options it accepts (a malformed Hop-by-Hop
+// or Destination Options header is dropped before the transport sees
+// it), fragments it reassembles into a datagram whose checksum holds, a
+// neighbour solicitation it answers. A routing header puts its final
+// destination into the checksum, which the receiving stack, checking
+// against the IPv6 destination, finds wrong unless the two agree.
+func TestBuild6AgainstKernelStack(t *testing.T) {
+	fw := ipv6Host(t)
 	const udp0 = `{"in":"eth0","src":"2001:db8:113::7","dst":"2001:db8:100::1","proto":"udp","sport":40000,"dport":9`
 	const udp = udp0 + `,"len":13`
 	tests := []struct {
@@ -180,18 +189,7 @@ func TestBuild6AgainstKernelStack(t *testing.T) {
 // did: accepted (Udp6NoPorts), dropped, or dropped with a Parameter
 // Problem (Icmp6OutParmProblems).
 func TestOptsCheckAgainstKernel(t *testing.T) {
-	fw := kernel.NewFirewall(t, kernel.Legacy)
-	enableIPv6(t, fw)
-	for _, args := range [][]string{
-		{"ip", "addr", "add", "2001:db8:100::1/64", "dev", "eth0", "nodad"},
-		{"ip", "-6", "neigh", "replace", "2001:db8:100::fe", "lladdr", "02:00:00:00:01:01", "dev", "eth0", "nud", "permanent"},
-		{"ip", "-6", "route", "add", "default", "via", "2001:db8:100::fe", "dev", "eth0"},
-		{"sysctl", "-qw", "net.ipv6.icmp.ratelimit=0"},
-	} {
-		if _, err := fw.Run(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fw := ipv6Host(t)
 	base := `{"in":"eth0","src":"2001:db8:113::7","dst":"2001:db8:100::1","proto":"udp","sport":40000,"dport":9,"ext":[{"type":"%s","len":1}]}`
 	tests := []struct {
 		name string
