@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite: static checks, unit and conformance tests, and,
 # as root, the differential tests against the real kernel in network
-# namespaces (installing iptables, nftables, iproute2, tcpdump and
-# conntrack with apt-get when they are missing).
+# namespaces (installing iptables, nftables, iproute2, tcpdump,
+# conntrack and ipset with apt-get when they are missing). Under CI=true
+# (.ci/run sets it) a test whose prerequisites are missing fails instead
+# of skipping.
 # Usage: ./test.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	need=()
-	for cmd in iptables-nft iptables-legacy nft ip tcpdump conntrack; do
+	for cmd in iptables-nft iptables-legacy nft ip tcpdump conntrack ipset; do
 		command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
 	done
 	if [ ${#need[@]} -gt 0 ]; then
 		echo "test.sh: installing the kernel tools the tests compare with (${need[*]})"
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
-		apt-get install -y -qq iptables nftables iproute2 tcpdump conntrack >/dev/null
+		apt-get install -y -qq iptables nftables iproute2 tcpdump conntrack ipset >/dev/null
 	fi
 fi
 
@@ -36,3 +38,4 @@ IPSIFT_KERNEL_DIFF_SUMMARY=$summary go test -count=1 -timeout 30m "$@" ./...
 # differential testing (run as root only) and conformance.
 cat "$summary"
 go test -count=1 -run 'TestIPv4$' -v ./conformance | grep '^conformance:'
+go test -count=1 -run 'TestConformance$' -v ./ipset | grep '^ipset conformance:'

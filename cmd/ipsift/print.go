@@ -14,6 +14,15 @@ import (
 // in the input is printed with its position and the command stops, so
 // nothing is shown for a ruleset the kernel would refuse.
 func loadRules(path string, lf *loadFlags, stderr io.Writer) (*rules.Ruleset, int) {
+	res, code := loadResult(path, lf, stderr)
+	if res == nil {
+		return nil, code
+	}
+	return res.Rules, exitOK
+}
+
+// loadResult loads FILE (rules and sets) or says why not.
+func loadResult(path string, lf *loadFlags, stderr io.Writer) (*load.Result, int) {
 	res, err := loadPath(path, lf)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift: %v\n", err)
@@ -24,7 +33,7 @@ func loadRules(path string, lf *loadFlags, stderr io.Writer) (*rules.Ruleset, in
 		fmt.Fprintf(stderr, "ipsift: %s has errors (ipsift check %s shows them all)\n", path, path)
 		return nil, exitProblems
 	}
-	return res.Rules, exitOK
+	return res, exitOK
 }
 
 func loadPath(path string, lf *loadFlags) (*load.Result, error) {
@@ -78,16 +87,25 @@ func init() {
 	fsSave := newFlags("save")
 	saveCounters := fsSave.Bool("c", false, "print counters as [packets:bytes] (iptables-save -c)")
 	saveTable := fsSave.String("t", "", "print only this table")
+	saveSets := fsSave.Bool("sets", false, "print the sets FILE creates, as ipset save prints them, instead of the rules")
 	saveLoad := addLoadFlags(fsSave)
 	register(&command{
-		name: "save", args: "FILE [-c] [-t TABLE] [--noflush] [--legacy]",
+		name: "save", args: "FILE [-c] [-t TABLE] [--sets] [--noflush] [--legacy]",
 		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.\n" +
 			"A FILE with errors is still printed as far as it loads (a script's failing commands fail alone; a restore\nfile keeps the tables committed before its first error), the errors go to stderr, and the exit status is 1.",
-		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat",
+		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat\n  ipsift save --sets firewall.sh",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fsSave, args)
 			if err != nil || len(pos) != 1 {
 				return usageError(stderr, "save", orErr(err, "give one FILE"))
+			}
+			if *saveSets {
+				res, code := loadResult(pos[0], saveLoad, stderr)
+				if res == nil {
+					return code
+				}
+				_ = res.Sets.Save(stdout, "", setsClock)
+				return exitOK
 			}
 			if *saveTable != "" && rules.BuiltinChains(*saveTable) == nil {
 				return usageError(stderr, "save", fmt.Errorf("no table %q", *saveTable))

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/ipsift/ipsift/ipset"
 	"io"
 	"os"
 
@@ -44,7 +45,11 @@ func init() {
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}
-			rs, code := loadRules(pos[0], lf, stderr)
+			res, code := loadResult(pos[0], lf, stderr)
+			if res == nil {
+				return code
+			}
+			rs, sets := res.Rules, res.Sets
 			if rs == nil {
 				return code
 			}
@@ -80,18 +85,19 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy}, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets}, stdout, stderr)
 		},
 	})
 }
 
 type traceOptions struct {
 	json, quiet, counters, legacy bool
+	sets                          *ipset.Registry
 }
 
 func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceOptions, stdout, stderr io.Writer) int {
 	asJSON, quiet, counters := o.json, o.quiet, o.counters
-	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy})
+	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
 		return exitProblems
@@ -100,6 +106,10 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 	defer w.Flush()
 	e.Log = w
 	s := sim.New(e)
+	if o.sets != nil {
+		// the file's sets were read at clock 0: their timeouts start now
+		o.sets.Shift(s.Now)
+	}
 	var tt *sim.TextTracer
 	if !asJSON {
 		tt = &sim.TextTracer{W: w, Color: isTerminal(stdout), Quiet: quiet}
