@@ -213,9 +213,72 @@ func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
 	rs.Legacy = o.Legacy
 	res := &Result{Rules: rs, Script: true, Sets: ipset.NewRegistry()}
-	// Files the script sources are read as bash would read them, looked
-	// for next to the script first.
-	invs, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name), Glob: filepath.Glob})
+	// Each invocation is applied as the reader comes to it, so that the
+	// reader can ask whether it succeeds (if iptables -n -L foo; then
+	// ...) and follow the branch the model so far says.
+	var (
+		prev    *script.Invocation // the invocation before
+		failedP bool               // it failed
+		ended   *rules.Diag        // set -e ended the script here; its message waits for the count
+		after   int                // invocations read after the end
+	)
+	run := func(inv script.Invocation) (ok, known bool) {
+		pos := scriptPos(name, inv.Cmd.Pos)
+		if ended == nil && prev != nil && prev.Errexit && failedP {
+			// set -e: the shell ended at the previous command.
+			ended = &rules.Diag{Pos: scriptPos(name, prev.Cmd.Pos), Severity: rules.SevNote}
+			res.Diags = append(res.Diags, ended)
+		}
+		if ended != nil {
+			after++
+			if !o.KeepGoing {
+				return false, false
+			}
+		}
+		prev = &inv
+		before := len(res.Diags)
+		failed := func() bool { return res.Diags[before:].HasErrors() }
+		failedP = false
+		tool := filepath.Base(inv.Tool)
+		switch {
+		case isRuleTool(tool):
+		case tool == "ipset":
+			res.runIpset(pos, inv, name)
+			return false, false
+		case strings.HasPrefix(tool, "ip6tables"):
+			res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
+				Msg: "ip6tables (IPv6) rules are not simulated yet; this command is skipped"})
+			return false, false
+		case strings.HasSuffix(tool, "-restore"):
+			if inv.Stdin != nil && inv.Stdin.Heredoc {
+				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, NoFlush: restoreNoFlush(inv.Args)})
+				for _, d := range diags {
+					d.Pos.Line += inv.Stdin.Pos.Line - 1
+				}
+				res.Diags = append(res.Diags, diags...)
+				failedP = failed()
+				return !failedP, true
+			}
+			res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
+				Msg: fmt.Sprintf("%s reads a file this script does not contain; load that file with ipsift directly", tool)})
+			return false, false
+		default:
+			return false, false // iptables-save and friends change nothing
+		}
+		words := make([]rules.Word, len(inv.Args))
+		for i, a := range inv.Args {
+			words[i] = rules.Word{Text: a.Text, Pos: scriptPos(name, a.Pos)}
+		}
+		ok, known = applyUnknown(rs, res, inv, words, pos, o)
+		failedP = failed()
+		return ok, known
+	}
+	_, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name), Glob: filepath.Glob, Run: run})
+	if ended != nil {
+		ended.Msg = fmt.Sprintf("set -e is in effect: the script ends at this failing command, and the %s after it %s not run", plural(after, "command"), map[bool]string{true: "does", false: "do"}[after == 1])
+	}
+	// The reader's own findings first, as before the commands' own.
+	var own rules.Diags
 	for _, d := range sdiags {
 		sev := rules.SevError
 		switch {
@@ -224,56 +287,9 @@ func fromScript(name string, data []byte, o Options) *Result {
 		case d.Warn:
 			sev = rules.SevWarning
 		}
-		res.Diags = append(res.Diags, &rules.Diag{Pos: scriptPos(name, d.Pos), Severity: sev, Msg: d.Msg})
+		own = append(own, &rules.Diag{Pos: scriptPos(name, d.Pos), Severity: sev, Msg: d.Msg})
 	}
-	failedPrev := false // the previous invocation failed
-	for k, inv := range invs {
-		pos := scriptPos(name, inv.Cmd.Pos)
-		before := len(res.Diags)
-		failed := func() bool { return res.Diags[before:].HasErrors() }
-		if k > 0 && invs[k-1].Errexit && failedPrev {
-			// set -e: the shell ended at the previous command.
-			res.Diags = append(res.Diags, &rules.Diag{Pos: scriptPos(name, invs[k-1].Cmd.Pos), Severity: rules.SevNote,
-				Msg: fmt.Sprintf("set -e is in effect: the script ends at this failing command, and the %s after it %s not run", plural(len(invs)-k, "command"), map[bool]string{true: "does", false: "do"}[len(invs)-k == 1])})
-			if !o.KeepGoing {
-				break
-			}
-			before = len(res.Diags)
-		}
-		failedPrev = false
-		tool := filepath.Base(inv.Tool)
-		switch {
-		case isRuleTool(tool):
-		case tool == "ipset":
-			res.runIpset(pos, inv, name)
-			continue
-		case strings.HasPrefix(tool, "ip6tables"):
-			res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
-				Msg: "ip6tables (IPv6) rules are not simulated yet; this command is skipped"})
-			continue
-		case strings.HasSuffix(tool, "-restore"):
-			if inv.Stdin != nil && inv.Stdin.Heredoc {
-				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, NoFlush: restoreNoFlush(inv.Args)})
-				for _, d := range diags {
-					d.Pos.Line += inv.Stdin.Pos.Line - 1
-				}
-				res.Diags = append(res.Diags, diags...)
-				failedPrev = failed()
-			} else {
-				res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
-					Msg: fmt.Sprintf("%s reads a file this script does not contain; load that file with ipsift directly", tool)})
-			}
-			continue
-		default:
-			continue // iptables-save and friends change nothing
-		}
-		words := make([]rules.Word, len(inv.Args))
-		for i, a := range inv.Args {
-			words[i] = rules.Word{Text: a.Text, Pos: scriptPos(name, a.Pos)}
-		}
-		applyUnknown(rs, res, inv, words, pos, o)
-		failedPrev = failed()
-	}
+	res.Diags = append(own, res.Diags...)
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
 	res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)
 	return res
@@ -288,13 +304,13 @@ func fromScript(name string, data []byte, o Options) *Result {
 // the script is judged as the author meant it. A guess ("did you mean")
 // or a stand-in (a placeholder's value, a missing chain) is tried on a
 // scratch copy only: later commands never see it.
-func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.Pos, line string, o Options) {
+func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.Pos, line string, o Options) bool {
 	words, pre := fixTypography(words)
 	res.Diags = append(res.Diags, pre...)
 	if len(pre) > 0 && !o.KeepGoing {
 		// iptables refuses the word: the command fails and changes
 		// nothing. Only a checker reads on with the correction.
-		return
+		return false
 	}
 	failed := len(pre) > 0
 	offer := true // every correction so far is a fix, not a stand-in: offer the line
@@ -315,20 +331,20 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 			if err != nil && (cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules) && isNoSuchChain(err) {
 				// -L CHAIN asks whether the chain is there too (the
 				// usual "chain exists" test); "no" changes nothing.
-				return
+				return false
 			}
 			if err != nil && cmd.Kind == rules.CmdCheck && isNoSuchRule(err) {
 				// -C asks whether the rule is there; "no" is its answer
 				// (exit 1, nothing changed), the usual guard before an
 				// -A, not a failure of the script.
-				return
+				return false
 			}
 		}
 		if err == nil {
 			if failed && offer && last != nil {
 				last.FixLine = correctedLine(line, words)
 			}
-			return
+			return !failed
 		}
 		d, ok := err.(*rules.Diag)
 		if !ok {
@@ -340,14 +356,14 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		res.Diags = append(res.Diags, d)
 		failed, last = true, d
 		if !o.KeepGoing {
-			return
+			return false
 		}
 		fix, guess := d.Fix, d.Guess
 		if fix == "" {
 			fix, guess, offer = d.Assume, true, false
 		}
 		if fix == "" {
-			return
+			return false
 		}
 		if guess && model == rs {
 			model = rs.Clone()
@@ -358,16 +374,17 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 			cw := []rules.Word{{Text: "-t", Pos: d.Pos}, {Text: tableOf(words), Pos: d.Pos}, {Text: "-N", Pos: d.Pos}, {Text: fix[3:], Pos: d.Pos}}
 			create, err := rules.ParseCommand(cw, rules.ParseOptions{})
 			if err != nil || model.Apply(create) != nil {
-				return
+				return false
 			}
 			continue
 		}
 		next, ok := applyFix(words, d, fix)
 		if !ok {
-			return
+			return false
 		}
 		words = next
 	}
+	return false
 }
 
 // tableOf returns the table a command's words name with -t, or filter.

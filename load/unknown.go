@@ -30,7 +30,7 @@ func scriptPos(name string, p script.Pos) rules.Pos {
 // never reaches the model, where it could make another rule look dead.
 // Problems at the unknown words themselves are not reported: the reader
 // said once what cannot be known.
-func applyUnknown(rs *rules.Ruleset, res *Result, inv script.Invocation, words []rules.Word, pos rules.Pos, o Options) {
+func applyUnknown(rs *rules.Ruleset, res *Result, inv script.Invocation, words []rules.Word, pos rules.Pos, o Options) (ok, known bool) {
 	unknown := make([]bool, len(words))
 	any := false
 	for i, a := range inv.Args {
@@ -38,8 +38,7 @@ func applyUnknown(rs *rules.Ruleset, res *Result, inv script.Invocation, words [
 		any = any || a.Unknown
 	}
 	if !any {
-		applyCommand(rs, res, words, pos, inv.LineText, o)
-		return
+		return applyCommand(rs, res, words, pos, inv.LineText, o), true
 	}
 	words, stood := standIns(words, unknown)
 	model := rs
@@ -55,6 +54,9 @@ func applyUnknown(rs *rules.Ruleset, res *Result, inv script.Invocation, words [
 		}
 	}
 	res.Diags = kept
+	// With a word the script does not say, whether the command succeeds
+	// is not known either.
+	return false, false
 }
 
 // standIns replaces each unknown word the rule parser refuses by a value

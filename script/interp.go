@@ -1013,6 +1013,11 @@ func (s *state) invoke(c *simpleCmd, ex *expander, tool string, fs []xfield, pip
 		}
 	}
 	s.invs = append(s.invs, inv)
+	if s.opts.Run != nil {
+		if ok, known := s.opts.Run(inv); known {
+			return boolStatus(ok)
+		}
+	}
 	return stUnknown
 }
 

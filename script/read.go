@@ -213,6 +213,14 @@ type Options struct {
 	// for f in /etc/fw.d/*.sh; do . "$f"; done. Nil: patterns are kept
 	// as written.
 	Glob func(pattern string) ([]string, error)
+	// Run is called at each invocation as the reader comes to it, in the
+	// order the script makes them, and answers whether it succeeds
+	// (exit status 0) given every invocation before it; known is false
+	// when the caller cannot tell. The reader uses the answer wherever
+	// the status matters: if, while, && || !, $? and a function's
+	// status, as bash would (if iptables -n -L foo; then ... takes the
+	// branch the chain's existence says). Nil: every status is unknown.
+	Run func(inv Invocation) (ok, known bool)
 }
 
 // Read interprets the script src (named name, which becomes $0) and

@@ -787,3 +787,35 @@ func TestErrexit(t *testing.T) {
 		t.Errorf("#!/bin/bash -e does not set errexit")
 	}
 }
+
+// TestRunAnswersStatus: the caller's answer for an invocation is its exit
+// status, for if, && and a function whose status is its last command's.
+func TestRunAnswersStatus(t *testing.T) {
+	src := "exists(){ iptables -n -L \"$1\" >/dev/null 2>&1; }\n" +
+		"if exists foo; then iptables -A then; else iptables -A else; fi\n" +
+		"iptables -N foo && iptables -A and\n" +
+		"iptables -S bar || iptables -A or\n"
+	var asked []string
+	run := func(inv Invocation) (ok, known bool) {
+		asked = append(asked, inv.Args[0].Text)
+		switch inv.Args[0].Text {
+		case "-n", "-S":
+			return false, true
+		}
+		return true, true
+	}
+	invs, diags := ReadWith("s.sh", []byte(src), Options{Run: run})
+	if len(diags) > 0 {
+		t.Errorf("diags: %v", diags)
+	}
+	var got []string
+	for _, inv := range invs {
+		got = append(got, inv.Args[len(inv.Args)-1].Text)
+	}
+	if want := "foo else foo and bar or"; strings.Join(got, " ") != want {
+		t.Errorf("invocations %q, want %q", strings.Join(got, " "), want)
+	}
+	if len(asked) != len(invs) {
+		t.Errorf("Run called %d times for %d invocations", len(asked), len(invs))
+	}
+}
