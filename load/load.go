@@ -32,6 +32,10 @@ type Options struct {
 	// Legacy loads as iptables-legacy does (rules.Ruleset.Legacy):
 	// tables come into being on any use.
 	Legacy bool
+	// Args are a script's arguments when ArgsGiven ($1 ... as bash
+	// SCRIPT ARG... sets them); otherwise they are unknown.
+	Args      []string
+	ArgsGiven bool
 }
 
 // Result is a loaded ruleset and what was found on the way.
@@ -273,7 +277,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 		failedP = failed()
 		return ok, known
 	}
-	_, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name), Glob: filepath.Glob, Run: run})
+	_, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name), Glob: filepath.Glob, Run: run, Args: o.Args, ArgsGiven: o.ArgsGiven})
 	if ended != nil {
 		ended.Msg = fmt.Sprintf("set -e is in effect: the script ends at this failing command, and the %s after it %s not run", plural(after, "command"), map[bool]string{true: "does", false: "do"}[after == 1])
 	}

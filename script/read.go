@@ -221,6 +221,11 @@ type Options struct {
 	// status, as bash would (if iptables -n -L foo; then ... takes the
 	// branch the chain's existence says). Nil: every status is unknown.
 	Run func(inv Invocation) (ok, known bool)
+	// Args are the script's positional parameters ($1, $2, ..., $#, $@)
+	// when ArgsGiven, as bash SCRIPT ARG... would set them. Without
+	// them the arguments are unknown, and each use says so.
+	Args      []string
+	ArgsGiven bool
 }
 
 // Read interprets the script src (named name, which becomes $0) and
@@ -235,6 +240,13 @@ func Read(name string, src []byte) (invs []Invocation, diags []Diag) {
 func ReadWith(name string, src []byte, o Options) (invs []Invocation, diags []Diag) {
 	s := newState(name, src)
 	s.opts = o
+	if o.ArgsGiven {
+		pf := &params{}
+		for _, a := range o.Args {
+			pf.vals = append(pf.vals, textValue(a, 0))
+		}
+		s.params = []*params{pf}
+	}
 	prog, perr := parseProgram(s.src, 0, &s.diags)
 	s.run(prog)
 	if perr != nil {

@@ -34,19 +34,19 @@ func init() {
 	lf := addLoadFlags(fs)
 	strict := fs.Bool("strict", false, "fail (exit 1) on every warning, not only on errors and on rules that can never matter")
 	register(&command{
-		name: "check", args: "FILE... [--strict] [--noflush] [--legacy]",
+		name: "check", args: "FILE... [--strict] [--noflush] [--legacy] [-- ARG...]",
 		summary: "Report every problem in FILE with FILE:LINE:COL, the word, and the fix: syntax, how-to typos\n(typographic dashes, -syn, -J, placeholders), unknown chains, and rules that can never decide anything\n(shadowed by rules before them, limits that never bite). Nothing is applied anywhere.\n" +
 			"Exit 1 on an error or on a warning about a rule that can never matter (or a form iptables refuses);\nother warnings and notes inform and exit 0, unless --strict.",
 		example: "  ipsift check firewall.sh\n  ipsift check --strict gateway.rules other.rules",
 		run: func(args []string, stdout, stderr io.Writer) int {
-			pos, err := parseInterspersed(fs, args)
+			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil || len(pos) == 0 {
 				return usageError(stderr, "check", orErr(err, "give at least one FILE"))
 			}
 			code := exitOK
 			color := isTerminal(stdout)
 			for _, path := range pos {
-				res, err := load.File(path, load.Options{KeepGoing: true, NoFlush: lf.noflush, Legacy: lf.legacy})
+				res, err := load.File(path, load.Options{KeepGoing: true, NoFlush: lf.noflush, Legacy: lf.legacy, Args: lf.args, ArgsGiven: lf.argsGiven})
 				if err != nil {
 					fmt.Fprintf(stderr, "ipsift check: %v\n", err)
 					code = exitUsage

@@ -343,3 +343,27 @@ func TestSaveWithErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptArgs: what follows -- is the script's $1 ..., as with
+// bash SCRIPT ARG...; without -- the arguments stay unknown.
+func TestScriptArgs(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/fw.sh"
+	src := "#!/bin/sh\ncase \"$1\" in\n  start) iptables -A INPUT -p tcp --dport \"$2\" -j ACCEPT ;;\n  stop) iptables -F INPUT ;;\nesac\n[ $# -eq 2 ] && iptables -A INPUT -j DROP\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := runCmd(t, "save", path, "--", "start", "22")
+	want := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n"
+	if code != exitOK || out != want {
+		t.Errorf("save -- start 22: exit %d, stderr %q, got\n%s\nwant\n%s", code, errs, out, want)
+	}
+	out, errs, code = runCmd(t, "check", path, "--", "stop")
+	if code != exitOK || strings.Contains(out+errs, "argument") {
+		t.Errorf("check -- stop: exit %d:\n%s%s", code, out, errs)
+	}
+	out, errs, _ = runCmd(t, "check", path)
+	if !strings.Contains(out+errs, "argument") {
+		t.Errorf("check without --: the arguments should be unknown:\n%s%s", out, errs)
+	}
+}

@@ -37,7 +37,7 @@ func loadResult(path string, lf *loadFlags, stderr io.Writer) (*load.Result, int
 }
 
 func loadPath(path string, lf *loadFlags) (*load.Result, error) {
-	o := load.Options{Counters: true, NoFlush: lf.noflush, Legacy: lf.legacy}
+	o := load.Options{Counters: true, NoFlush: lf.noflush, Legacy: lf.legacy, Args: lf.args, ArgsGiven: lf.argsGiven}
 	if path == "-" {
 		data, err := io.ReadAll(os.Stdin)
 		if err != nil {
@@ -52,6 +52,24 @@ func loadPath(path string, lf *loadFlags) (*load.Result, error) {
 // would be loaded on a host.
 type loadFlags struct {
 	noflush, legacy bool
+	// args are what follows --: a script's arguments, $1 ... as in
+	// bash SCRIPT ARG...; argsGiven says there was a --.
+	args      []string
+	argsGiven bool
+}
+
+// splitScriptArgs takes a script's arguments off a command line: what
+// follows the first -- goes to the script (ipsift save fw.sh -- start),
+// the rest is ipsift's own.
+func (lf *loadFlags) splitScriptArgs(args []string) []string {
+	lf.args, lf.argsGiven = nil, false
+	for i, a := range args {
+		if a == "--" {
+			lf.args, lf.argsGiven = append([]string{}, args[i+1:]...), true
+			return args[:i]
+		}
+	}
+	return args
 }
 
 // addLoadFlags registers --noflush and --legacy on a command's flags.
@@ -90,12 +108,12 @@ func init() {
 	saveSets := fsSave.Bool("sets", false, "print the sets FILE creates, as ipset save prints them, instead of the rules")
 	saveLoad := addLoadFlags(fsSave)
 	register(&command{
-		name: "save", args: "FILE [-c] [-t TABLE] [--sets] [--noflush] [--legacy]",
+		name: "save", args: "FILE [-c] [-t TABLE] [--sets] [--noflush] [--legacy] [-- ARG...]",
 		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.\n" +
 			"A FILE with errors is still printed as far as it loads (a script's failing commands fail alone; a restore\nfile keeps the tables committed before its first error), the errors go to stderr, and the exit status is 1.",
 		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat\n  ipsift save --sets firewall.sh",
 		run: func(args []string, stdout, stderr io.Writer) int {
-			pos, err := parseInterspersed(fsSave, args)
+			pos, err := parseInterspersed(fsSave, saveLoad.splitScriptArgs(args))
 			if err != nil || len(pos) != 1 {
 				return usageError(stderr, "save", orErr(err, "give one FILE"))
 			}
@@ -140,11 +158,11 @@ func init() {
 	rulesVerbose := fsRules.Bool("v", false, "with counters (-c PACKETS BYTES)")
 	rulesLoad := addLoadFlags(fsRules)
 	register(&command{
-		name: "rules", args: "FILE [-t TABLE] [-v] [--noflush] [--legacy] [CHAIN]",
+		name: "rules", args: "FILE [-t TABLE] [-v] [--noflush] [--legacy] [CHAIN] [-- ARG...]",
 		summary: "Print a table's rules as iptables -S does.",
 		example: "  ipsift rules gateway.rules -t nat\n  ipsift rules gateway.rules LOGDROP",
 		run: func(args []string, stdout, stderr io.Writer) int {
-			pos, err := parseInterspersed(fsRules, args)
+			pos, err := parseInterspersed(fsRules, rulesLoad.splitScriptArgs(args))
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "rules", orErr(err, "give FILE and at most one CHAIN"))
 			}
@@ -173,11 +191,11 @@ func init() {
 	fsList.BoolVar(&lo.LineNumbers, "line-numbers", false, "number the rules")
 	listLoad := addLoadFlags(fsList)
 	register(&command{
-		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [--noflush] [--legacy] [CHAIN]",
+		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [--noflush] [--legacy] [CHAIN] [-- ARG...]",
 		summary: "Print a table as iptables -L does, column for column.\nipsift never resolves names: without -n addresses still print as numbers (0.0.0.0/0 as \"anywhere\"), a documented difference from iptables -L.",
 		example: "  ipsift list gateway.rules -v -n --line-numbers\n  ipsift list gateway.rules -t nat PREROUTING",
 		run: func(args []string, stdout, stderr io.Writer) int {
-			pos, err := parseInterspersed(fsList, args)
+			pos, err := parseInterspersed(fsList, listLoad.splitScriptArgs(args))
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "list", orErr(err, "give FILE and at most one CHAIN"))
 			}

@@ -35,13 +35,13 @@ func init() {
 	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush] [--legacy]",
+		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush] [--legacy] [-- ARG...]",
 		summary: "Send packets through FILE's rules and show every rule each one met, why it did or did not match,\nand what became of it. A PACKET is one line: [IFACE|local] PROTO SRC[:PORT] > DST[:PORT] [FLAGS] [key=value...].",
 		example: "  ipsift trace gateway.rules 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'\n" +
 			"  ipsift trace gateway.rules 'wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40'\n" +
 			"  ipsift trace gateway.rules --packets packets.jsonl --json",
 		run: func(args []string, stdout, stderr io.Writer) int {
-			pos, err := parseInterspersed(fs, args)
+			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}

@@ -64,8 +64,10 @@ func TestCorpus(t *testing.T) {
 			t.Run(e.File, func(t *testing.T) {
 				t.Parallel()
 				path := filepath.Join("testdata", e.File)
-				ours, saveErr := runIpsift(bin, "save", path)
-				check, _ := runIpsift(bin, "check", path)
+				// The script's arguments, as bash gets them below: after --.
+				args := append([]string{path, "--"}, e.Args...)
+				ours, saveErr := runIpsift(bin, append([]string{"save"}, args...)...)
+				check, _ := runIpsift(bin, append([]string{"check"}, args...)...)
 				fr := &fileResult{byBackend: map[kernel.Backend]result{}}
 				for _, b := range kernel.Backends {
 					fw := kernel.NewFirewall(t, b)
