@@ -223,3 +223,24 @@ func TestKernelNFTMerged(t *testing.T) {
 		})
 	}
 }
+
+// TestProtoNumbersKeepsSpaces: the kernel's line is compared as printed;
+// two spaces at the end of a --log-prefix are not one (the corpus's
+// blfs-firewall-hint.sh, where the kernel and ipsift both print two).
+func TestProtoNumbersKeepsSpaces(t *testing.T) {
+	line := `-A INPUT -j LOG --log-prefix "FIREWALL:INPUT  "`
+	if got := protoNumbers(line); got != line {
+		t.Errorf("protoNumbers(%q) = %q", line, got)
+	}
+	line = `-A INPUT -p gre -j LOG --log-prefix "A  B"`
+	want := `-A INPUT -p 47 -j LOG --log-prefix "A  B"`
+	if got := protoNumbers(line); got != want {
+		t.Errorf("protoNumbers(%q) = %q, want %q", line, got, want)
+	}
+	head := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+	one := head + `-A INPUT -j LOG --log-prefix "X "` + "\nCOMMIT\n"
+	two := head + `-A INPUT -j LOG --log-prefix "X  "` + "\nCOMMIT\n"
+	if d := saveDifference(kernel.Legacy, two, one); d == "" {
+		t.Error("a prefix of one space and one of two compared equal")
+	}
+}

@@ -557,17 +557,20 @@ var etcProtocols = sync.OnceValue(func() map[string]string {
 })
 
 // protoNumbers rewrites "-p NAME" with NAME from /etc/protocols as the
-// number iptables 1.8.11 prints.
+// number iptables 1.8.11 prints. Only that word changes: the rest of the
+// line stays byte for byte, so that the spaces inside a quoted value
+// (--log-prefix "FIREWALL:INPUT  ") are compared as the kernel printed
+// them.
 func protoNumbers(line string) string {
 	f := strings.Fields(line)
 	for j := 0; j+1 < len(f); j++ {
 		if f[j] == "-p" && !iptablesProtos[f[j+1]] {
 			if n, ok := etcProtocols()[f[j+1]]; ok {
-				f[j+1] = n
+				line = strings.Replace(line, " -p "+f[j+1], " -p "+n, 1)
 			}
 		}
 	}
-	return strings.Join(f, " ")
+	return line
 }
 
 func saveTables(save string) map[string][]string {
