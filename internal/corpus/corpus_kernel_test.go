@@ -312,7 +312,15 @@ func runScript(t *testing.T, fw *kernel.Firewall, e Entry) (whole bool, failed s
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(box, "work", filepath.Base(f)), string(data), 0o755)
+		// Where it is beside the script in testdata, as ipsift sees it.
+		rel, err := filepath.Rel(filepath.Dir(e.File), f)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			t.Fatalf("%s uses %s, which is not in the script's directory or below", e.File, f)
+		}
+		if err := os.MkdirAll(filepath.Join(box, "work", filepath.Dir(rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(box, "work", rel), string(data), 0o755)
 	}
 	script := filepath.Join(box, "work", filepath.Base(e.File))
 	// bash SCRIPT ignores the #! line; its options (#!/bin/bash -e) are

@@ -52,7 +52,8 @@ type Entry struct {
 	Copy string `json:"copy"`
 	Why  string `json:"why"`
 	// Uses lists other corpus files the script reads (source, .), copied
-	// next to it when it runs.
+	// where they are beside it in testdata when it runs, so that bash and
+	// ipsift find the same files.
 	Uses []string `json:"uses,omitempty"`
 }
 

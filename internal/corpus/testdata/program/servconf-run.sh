@@ -1,7 +1,8 @@
 #!/bin/bash
 # Written for the ipsift corpus in the style of Karmak23/servconf
 # (iptables/run.sh and iptables/iptables.d/): the firewall is a directory of
-# numbered parts, sourced in order by a loop; each part is plain iptables
+# numbered parts beside the script (iptables.d/ there, servconf/ here),
+# sourced in order by a loop; each part is plain iptables
 # with conditions and loops over the settings of the first. (The readable
 # check before sourcing is added here.)
 IPTABLES_ROOT=`dirname $0`
@@ -15,7 +16,7 @@ open_ports() {
     done
 }
 
-for script in ${IPTABLES_ROOT}/???_*.sh
+for script in ${IPTABLES_ROOT}/servconf/???_*.sh
 do
 	[ -r "${script}" ] || continue
 	name=`basename ${script}`
