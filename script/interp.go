@@ -1021,6 +1021,19 @@ func (s *state) invoke(c *simpleCmd, ex *expander, tool string, fs []xfield, pip
 	return stUnknown
 }
 
+// isLastStatus reports whether f is $? alone ("$?" or $?).
+func isLastStatus(f xfield, ex *expander) bool {
+	if string(f.b) != "$?" || f.fromVar(ex) != "?" {
+		return false
+	}
+	for _, c := range f.c {
+		if c.fl&fUnknown == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // restoreFile returns the file argument of an iptables-restore, if any:
 // the last word that is neither an option nor an option's value.
 func restoreFile(args []Word) *Word {
@@ -1366,12 +1379,14 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 			// Outside a function bash complains and goes on.
 			return stFail, ctl{}, true
 		}
-		n, ok := num(0)
-		r := status(stUnknown)
-		if ok {
-			r = stOK
-			if n != 0 {
-				r = stFail
+		// return and return $? give the last command's status, known
+		// as success or failure even where its number is not.
+		r := s.last
+		if len(args) > 0 && !isLastStatus(args[0], ex) {
+			n, ok := num(0)
+			r = stUnknown
+			if ok {
+				r = boolStatus(n == 0)
 			}
 		}
 		return r, ctl{kind: ctlReturn, n: int(r), pos: c.pos}, true

@@ -819,3 +819,24 @@ func TestRunAnswersStatus(t *testing.T) {
 		t.Errorf("Run called %d times for %d invocations", len(asked), len(invs))
 	}
 }
+
+// TestReturnLastStatus: return and return $? give the status of the
+// command before, known as failure though its number is not.
+func TestReturnLastStatus(t *testing.T) {
+	src := "a(){ iptables -S \"$1\" >/dev/null 2>&1; return $?; }\n" +
+		"b(){ iptables -S \"$1\"; return; }\n" +
+		"if a foo; then iptables -A a-then; else iptables -A a-else; fi\n" +
+		"b foo || iptables -A b-failed\n"
+	run := func(inv Invocation) (ok, known bool) { return inv.Args[0].Text != "-S", true }
+	invs, diags := ReadWith("s.sh", []byte(src), Options{Run: run})
+	if len(diags) > 0 {
+		t.Errorf("diags: %v", diags)
+	}
+	var got []string
+	for _, inv := range invs {
+		got = append(got, inv.Args[len(inv.Args)-1].Text)
+	}
+	if want := "foo a-else foo b-failed"; strings.Join(got, " ") != want {
+		t.Errorf("invocations %q, want %q", strings.Join(got, " "), want)
+	}
+}
