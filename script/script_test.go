@@ -804,17 +804,7 @@ func TestRunAnswersStatus(t *testing.T) {
 		}
 		return true, true
 	}
-	invs, diags := ReadWith("s.sh", []byte(src), Options{Run: run})
-	if len(diags) > 0 {
-		t.Errorf("diags: %v", diags)
-	}
-	var got []string
-	for _, inv := range invs {
-		got = append(got, inv.Args[len(inv.Args)-1].Text)
-	}
-	if want := "foo else foo and bar or"; strings.Join(got, " ") != want {
-		t.Errorf("invocations %q, want %q", strings.Join(got, " "), want)
-	}
+	invs := readLastArgs(t, src, run, "foo else foo and bar or")
 	if len(asked) != len(invs) {
 		t.Errorf("Run called %d times for %d invocations", len(asked), len(invs))
 	}
@@ -828,6 +818,13 @@ func TestReturnLastStatus(t *testing.T) {
 		"if a foo; then iptables -A a-then; else iptables -A a-else; fi\n" +
 		"b foo || iptables -A b-failed\n"
 	run := func(inv Invocation) (ok, known bool) { return inv.Args[0].Text != "-S", true }
+	readLastArgs(t, src, run, "foo a-else foo b-failed")
+}
+
+// readLastArgs reads src with run answering each invocation's status and
+// compares the last words of the invocations made with want.
+func readLastArgs(t *testing.T, src string, run func(Invocation) (bool, bool), want string) []Invocation {
+	t.Helper()
 	invs, diags := ReadWith("s.sh", []byte(src), Options{Run: run})
 	if len(diags) > 0 {
 		t.Errorf("diags: %v", diags)
@@ -836,7 +833,8 @@ func TestReturnLastStatus(t *testing.T) {
 	for _, inv := range invs {
 		got = append(got, inv.Args[len(inv.Args)-1].Text)
 	}
-	if want := "foo a-else foo b-failed"; strings.Join(got, " ") != want {
+	if strings.Join(got, " ") != want {
 		t.Errorf("invocations %q, want %q", strings.Join(got, " "), want)
 	}
+	return invs
 }
