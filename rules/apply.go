@@ -150,9 +150,14 @@ func (rs *Ruleset) apply(c *Command) error {
 		if c.RuleNum > len(ch.Rules)+1 {
 			return &Diag{Pos: c.Pos, Msg: fmt.Sprintf("index of insertion too big: %s has %d rules", ch.Name, len(ch.Rules))}
 		}
+		// iptables inserts the rules of an address list one by one at
+		// the same position, so they end up in reverse order (both
+		// backends; see TestKernelAddressLists).
 		at := c.RuleNum - 1
 		rules := append([]*Rule{}, ch.Rules[:at]...)
-		rules = append(rules, c.Rules...)
+		for i := len(c.Rules) - 1; i >= 0; i-- {
+			rules = append(rules, c.Rules[i])
+		}
 		ch.Rules = append(rules, ch.Rules[at:]...)
 	case CmdReplace:
 		if err := needChain(); err != nil {
@@ -172,8 +177,11 @@ func (rs *Ruleset) apply(c *Command) error {
 		if err := needChain(); err != nil {
 			return err
 		}
+		// An address list deletes one rule per address, all or none:
+		// iptables commits only when every deletion found its rule.
+		kept := ch.Rules
 		for _, r := range c.Rules {
-			i := ch.find(r)
+			i := findRule(kept, r)
 			if i < 0 {
 				if c.Kind == CmdCheck {
 					return &Diag{Pos: c.Pos, Msg: "bad rule (does a matching rule exist in that chain?)"}
@@ -181,9 +189,10 @@ func (rs *Ruleset) apply(c *Command) error {
 				return &Diag{Pos: c.Pos, Msg: fmt.Sprintf("bad rule (does a matching rule exist in that chain?): no rule %q in %s", r.Spec(), ch.Name)}
 			}
 			if c.Kind == CmdDelete {
-				ch.Rules = append(ch.Rules[:i:i], ch.Rules[i+1:]...)
+				kept = append(kept[:i:i], kept[i+1:]...)
 			}
 		}
+		ch.Rules = kept
 	case CmdDeleteNum:
 		if err := needChain(); err != nil {
 			return err
@@ -331,9 +340,13 @@ func isIn(c *Chain, list []*Chain) bool {
 
 // find returns the index of the first rule equal to r (same
 // specification, counters aside), or -1.
-func (c *Chain) find(r *Rule) int {
+func (c *Chain) find(r *Rule) int { return findRule(c.Rules, r) }
+
+// findRule returns the index of the first of rules that is the same rule
+// as r, or -1.
+func findRule(rules []*Rule, r *Rule) int {
 	spec := r.Spec()
-	for i, x := range c.Rules {
+	for i, x := range rules {
 		if x.Spec() == spec {
 			return i
 		}

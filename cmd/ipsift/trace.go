@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
@@ -44,7 +45,7 @@ func init() {
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadRulesWith(pos[0], load.Options{Counters: true, Legacy: *legacy}, stderr)
 			if rs == nil {
 				return code
 			}
