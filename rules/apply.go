@@ -338,12 +338,8 @@ func isIn(c *Chain, list []*Chain) bool {
 	return false
 }
 
-// find returns the index of the first rule equal to r (same
+// findRule returns the index of the first of rules equal to r (same
 // specification, counters aside), or -1.
-func (c *Chain) find(r *Rule) int { return findRule(c.Rules, r) }
-
-// findRule returns the index of the first of rules that is the same rule
-// as r, or -1.
 func findRule(rules []*Rule, r *Rule) int {
 	spec := r.Spec()
 	for i, x := range rules {

@@ -55,6 +55,31 @@ var addressCases = []cmdlineCase{
 	{name: "empty list element", cmds: cmds("-A INPUT -s 1.1.1.1,,2.2.2.2"), refused: bothRefuse},
 }
 
+// serviceCases are port words as each extension reads them: tcp, sctp
+// and multiport with getservbyname(name, proto), udp, dccp and
+// conntrack with getaddrinfo (a name of tcp or udp), NAT with
+// getservbyname(name, NULL); names from Debian 12's netbase 6.4.
+var serviceCases = []cmdlineCase{
+	{name: "tcp-only name for tcp", cmds: cmds("-A INPUT -p tcp --dport git -j ACCEPT", "-A INPUT -p tcp --sport ssh:http")},
+	{name: "udp-only name for tcp", cmds: cmds("-A INPUT -p tcp --dport mdns"), refused: bothRefuse},
+	{name: "udp-only name for udp", cmds: cmds("-A INPUT -p udp --dport mdns -j ACCEPT", "-A INPUT -p udp --sport bootpc:tftp")},
+	{name: "tcp-only name for udp", cmds: cmds("-A INPUT -p udp --dport git", "-A INPUT -p dccp --dport ssh")},
+	{name: "alias", cmds: cmds("-A INPUT -p tcp --dport www", "-A INPUT -p tcp -m multiport --dports imap,webcache", "-A INPUT -p udp --dport www")},
+	{name: "case", cmds: cmds("-A INPUT -p tcp --dport SSH"), refused: bothRefuse},
+	{name: "case udp", cmds: cmds("-A INPUT -p udp --dport Domain"), refused: bothRefuse},
+	{name: "sctp name", cmds: cmds("-A INPUT -p sctp --dport amqp", "-A INPUT -p sctp -m multiport --dports amqp,1")},
+	{name: "tcp name for sctp", cmds: cmds("-A INPUT -p sctp --dport http"), refused: bothRefuse},
+	{name: "udp-only name for multiport tcp", cmds: cmds("-A INPUT -p tcp -m multiport --dports 22,tftp"), refused: bothRefuse},
+	{name: "udp name for multiport udp", cmds: cmds("-A INPUT -p udp -m multiport --sports tftp,ntp,mdns")},
+	{name: "no dccp names in multiport", cmds: cmds("-A INPUT -p dccp -m multiport --dports ssh"), refused: bothRefuse},
+	{name: "conntrack ports", cmds: cmds("-A INPUT -m conntrack --ctorigdstport mdns --ctreplsrcport http-alt:git")},
+	{name: "numbers in base 0", cmds: cmds("-A INPUT -p tcp --dport 0x35", "-A INPUT -p tcp --sport 053", "-A INPUT -p udp --dport 053", "-A INPUT -p udp --dport +53")},
+	{name: "hex refused by udp", cmds: cmds("-A INPUT -p udp --dport 0x35"), refused: bothRefuse},
+	{name: "udp port wraps", cmds: cmds("-A INPUT -p udp --dport 65536", "-A INPUT -p udp --sport 70000")},
+	{name: "tcp port too big", cmds: cmds("-A INPUT -p tcp --dport 65536"), refused: bothRefuse},
+	{name: "nat port names", cmds: cmds("-t nat -A PREROUTING -p tcp -j REDIRECT --to-ports http", "-t nat -A PREROUTING -p udp -j DNAT --to-destination 192.0.2.1:mdns")},
+}
+
 // TestKernelCommandLines runs each case with the real iptables of both
 // backends and with ipsift: the same commands must be refused, and the
 // rules left must save the same.
@@ -62,6 +87,7 @@ func TestKernelCommandLines(t *testing.T) {
 	kernel.Require(t)
 	var cases []cmdlineCase
 	cases = append(cases, addressCases...)
+	cases = append(cases, serviceCases...)
 	for _, be := range kernel.Backends {
 		t.Run(string(be), func(t *testing.T) {
 			fw := kernel.NewFirewall(t, be)
