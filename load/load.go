@@ -197,6 +197,12 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		if d.Pos.Line == 0 {
 			d.Pos = pos
 		}
+		if rest, ok := strings.CutPrefix(d.FixLine, "iptables "); ok {
+			// A replacement rule from the parser: in the script's words.
+			if f := strings.Fields(line); len(f) > 0 {
+				d.FixLine = f[0] + " " + rest
+			}
+		}
 		res.Diags = append(res.Diags, d)
 		failed, last = true, d
 		if !o.KeepGoing {

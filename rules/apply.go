@@ -108,6 +108,9 @@ func (rs *Ruleset) apply(c *Command) error {
 					if r.TargetPos.Line != 0 {
 						pos = r.TargetPos
 					}
+					if msg := removedTargetMessage(r.Verdict); msg != "" {
+						return &Diag{Pos: pos, Word: r.Verdict, Msg: msg + fmt.Sprintf(" (and there is no chain %s in table %s)", r.Verdict, t.Name)}
+					}
 					d := &Diag{Pos: pos, Word: r.Verdict, Msg: fmt.Sprintf("-j %s: no such target, and no chain of that name in table %s", r.Verdict, t.Name)}
 					cands := append(ext.TargetNames(rs.Family), "ACCEPT", "DROP", "RETURN", "QUEUE")
 					for _, ch := range t.Chains {

@@ -88,6 +88,14 @@ func TestKernelCommandLines(t *testing.T) {
 	var cases []cmdlineCase
 	cases = append(cases, addressCases...)
 	cases = append(cases, serviceCases...)
+	// Removed and out-of-tree extensions: refused by both backends, and
+	// each replacement ipsift writes loads and saves the same.
+	for _, c := range removedCases {
+		cases = append(cases, cmdlineCase{name: c.line, cmds: cmds(c.line), refused: bothRefuse})
+		if c.fix != "" {
+			cases = append(cases, cmdlineCase{name: "replacement " + c.fix, cmds: cmds(strings.TrimPrefix(c.fix, "iptables "))})
+		}
+	}
 	for _, be := range kernel.Backends {
 		t.Run(string(be), func(t *testing.T) {
 			fw := kernel.NewFirewall(t, be)

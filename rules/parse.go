@@ -775,6 +775,9 @@ func (p *parser) jump(w Word, name string, isGoto bool) error {
 		p.r.Verdict = ""
 		return nil
 	}
+	if err := p.removedTargetError(w, name); err != nil {
+		return err
+	}
 	t := ext.LookupTarget(name, p.opts.Family)
 	if t == nil {
 		return nil // a standard verdict or a chain, resolved when applied
@@ -792,6 +795,9 @@ func (p *parser) loadMatch(w Word, name string) error {
 	}
 	t := ext.LookupMatch(name, p.opts.Family)
 	if t == nil {
+		if err := p.removedMatchError(w, name); err != nil {
+			return err
+		}
 		msg := fmt.Sprintf("unknown match %q", name)
 		if s := suggest(name, ext.MatchNames(p.opts.Family)); s != "" {
 			return &Diag{Pos: w.Pos, Word: name, Msg: msg + fmt.Sprintf(" (did you mean -m %s?)", s), Fix: s}
@@ -908,6 +914,9 @@ func (p *parser) unknownOption(w Word, opt string) error {
 			p.i-- // read the same word again
 			return nil
 		}
+	}
+	if d := p.removedOption(w, opt); d != nil {
+		return d
 	}
 	d := &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("unknown option %q", opt)}
 	p.hint(d, w)
