@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,5 +210,40 @@ func TestTracePacketsMdExamples(t *testing.T) {
 	}
 	if out != string(want) {
 		t.Errorf("got:\n%s\nthe kernel recorded:\n%s", out, want)
+	}
+}
+
+// TestTraceJSONWithLog: in JSON mode a LOG rule's lines go into the
+// packet's result (its "log" array), never onto stdout between results.
+func TestTraceJSONWithLog(t *testing.T) {
+	pk := filepath.Join(t.TempDir(), "p.jsonl")
+	os.WriteFile(pk, []byte(`{"in":"eth0","src":"198.51.100.9","dst":"198.51.100.1","proto":"tcp","sport":40001,"dport":22,"flags":"S"}
+{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
+`), 0o644)
+	out, errs, code := runCmd(t, "trace", gateway, "--packets", pk, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 JSON lines, got %d:\n%s", len(lines), out)
+	}
+	type result struct {
+		I   int      `json:"i"`
+		Log []string `json:"log"`
+	}
+	var results []result
+	for _, l := range lines {
+		var r result
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("stdout line is not JSON: %q: %v", l, err)
+		}
+		results = append(results, r)
+	}
+	if len(results[0].Log) != 1 || !strings.HasPrefix(results[0].Log[0], "LOGDROP: IN=eth0 OUT= ") || strings.Contains(results[0].Log[0], "\n") {
+		t.Errorf("packet 0's log: %q, want the one LOGDROP line", results[0].Log)
+	}
+	if results[1].Log != nil || strings.Contains(lines[1], `"log"`) {
+		t.Errorf("packet 1 logged nothing, yet: %s", lines[1])
 	}
 }
