@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -245,5 +246,65 @@ func TestTraceJSONWithLog(t *testing.T) {
 	}
 	if results[1].Log != nil || strings.Contains(lines[1], `"log"`) {
 		t.Errorf("packet 1 logged nothing, yet: %s", lines[1])
+	}
+}
+
+// TestFrontEndKeepsMode: the rules file a command rewrites keeps its mode
+// and owner (issue 16: a 0644 file came back 0600).
+func TestFrontEndKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o664} {
+		f := filepath.Join(dir, "fw.rules")
+		os.Remove(f)
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(f, mode)
+		owner := os.Getuid() == 0
+		if owner {
+			os.Chown(f, 12345, 23456)
+		}
+		t.Setenv("IPSIFT_RULES", f)
+		if _, errs, code := runCmd(t, "iptables", "-A", "INPUT", "-j", "ACCEPT"); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("mode %v after the command, want %v", fi.Mode().Perm(), mode)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); owner && (st.Uid != 12345 || st.Gid != 23456) {
+			t.Errorf("owner %d:%d after the command, want 12345:23456", st.Uid, st.Gid)
+		}
+	}
+	// Through a symbolic link, the file it names is rewritten.
+	target := filepath.Join(dir, "real.rules")
+	os.WriteFile(target, nil, 0o644)
+	link := filepath.Join(dir, "link.rules")
+	os.Symlink(target, link)
+	t.Setenv("IPSIFT_RULES", link)
+	if _, errs, code := runCmd(t, "iptables", "-A", "INPUT", "-j", "ACCEPT"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file")
+	}
+	if data, _ := os.ReadFile(target); !strings.Contains(string(data), "-A INPUT -j ACCEPT") {
+		t.Errorf("the link's target was not rewritten:\n%s", data)
+	}
+	// A new file gets 0666 less the umask, as "> FILE" would.
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	fresh := filepath.Join(dir, "new.rules")
+	t.Setenv("IPSIFT_RULES", fresh)
+	if _, errs, code := runCmd(t, "iptables", "-N", "x"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if fi, err := os.Stat(fresh); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o644 {
+		t.Errorf("new file: mode %v, want 0644", fi.Mode())
 	}
 }
