@@ -106,20 +106,27 @@ func TestHelpEveryCommand(t *testing.T) {
 	}
 }
 
-func TestTraceJSON(t *testing.T) {
-	dir := t.TempDir()
-	pk := filepath.Join(dir, "p.jsonl")
-	os.WriteFile(pk, []byte(`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":40000,"dport":22,"flags":"S"}
-{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
-`), 0o644)
+// traceJSON runs trace --json on gateway.rules with packets in the
+// packets format and returns its output lines, one per packet.
+func traceJSON(t *testing.T, packets string) []string {
+	t.Helper()
+	pk := filepath.Join(t.TempDir(), "p.jsonl")
+	os.WriteFile(pk, []byte(packets), 0o644)
 	out, errs, code := runCmd(t, "trace", gateway, "--packets", pk, "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want 2 lines:\n%s", out)
+	if n := strings.Count(packets, "\n"); len(lines) != n {
+		t.Fatalf("want %d lines, one per packet:\n%s", n, out)
 	}
+	return lines
+}
+
+func TestTraceJSON(t *testing.T) {
+	lines := traceJSON(t, `{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":40000,"dport":22,"flags":"S"}
+{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
+`)
 	if !strings.Contains(lines[0], `{"table":"filter","chain":"INPUT","rule":7}`) || !strings.Contains(lines[0], `"verdict":"accept-local"`) {
 		t.Errorf("line 0: %s", lines[0])
 	}
@@ -217,18 +224,9 @@ func TestTracePacketsMdExamples(t *testing.T) {
 // TestTraceJSONWithLog: in JSON mode a LOG rule's lines go into the
 // packet's result (its "log" array), never onto stdout between results.
 func TestTraceJSONWithLog(t *testing.T) {
-	pk := filepath.Join(t.TempDir(), "p.jsonl")
-	os.WriteFile(pk, []byte(`{"in":"eth0","src":"198.51.100.9","dst":"198.51.100.1","proto":"tcp","sport":40001,"dport":22,"flags":"S"}
+	lines := traceJSON(t, `{"in":"eth0","src":"198.51.100.9","dst":"198.51.100.1","proto":"tcp","sport":40001,"dport":22,"flags":"S"}
 {"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
-`), 0o644)
-	out, errs, code := runCmd(t, "trace", gateway, "--packets", pk, "--json")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want 2 JSON lines, got %d:\n%s", len(lines), out)
-	}
+`)
 	type result struct {
 		I   int      `json:"i"`
 		Log []string `json:"log"`
