@@ -51,6 +51,7 @@ var addressCases = []cmdlineCase{
 	{name: "insert list", cmds: cmds("-A INPUT -s 9.9.9.9", "-I INPUT 1 -s 1.1.1.1,2.2.2.2 -d 3.3.3.3,4.4.4.4", "-I INPUT 2 -s 5.5.5.5,6.6.6.6")},
 	{name: "delete list", cmds: cmds("-A INPUT -s 1.1.1.1", "-A INPUT -s 2.2.2.2", "-A INPUT -s 3.3.3.3", "-D INPUT -s 1.1.1.1,3.3.3.3")},
 	{name: "delete list partly missing", cmds: cmds("-A INPUT -s 1.1.1.1", "-D INPUT -s 1.1.1.1,7.7.7.7"), refused: bothRefuse},
+	{name: "delete by zero mask", cmds: cmds("-A INPUT -j ACCEPT", "-A INPUT -s 10/8 -j ACCEPT", "-D INPUT -s any/0 -j ACCEPT", "-D INPUT -s 10.9.9.9/255.0.0.0 -j ACCEPT")},
 	{name: "check list", cmds: cmds("-A INPUT -s 1.1.1.1", "-A INPUT -s 2.2.2.2", "-C INPUT -s 1.1.1.1,2.2.2.2")},
 	{name: "empty list element", cmds: cmds("-A INPUT -s 1.1.1.1,,2.2.2.2"), refused: bothRefuse},
 }
