@@ -187,7 +187,11 @@ func ParseIPv4Spec(s string) (addr, mask netip.Addr, err error) {
 		} else if n, ok := StrtoulFull(m, 0, 0, 32); ok {
 			mask = PrefixMask4(int(n))
 		} else {
-			return addr, mask, &AddrError{Word: m, msg: fmt.Sprintf("invalid mask %q specified: write a prefix length 0-32 or a dotted mask such as 255.255.255.0 (a length with a leading 0 is octal: 08 is no number)", m)}
+			msg := fmt.Sprintf("invalid mask %q specified: write a prefix length 0-32 or a dotted mask such as 255.255.255.0", m)
+			if len(m) > 1 && m[0] == '0' && strings.Trim(m, "0123456789") == "" {
+				msg += fmt.Sprintf(" (a length with a leading 0 is octal, as in C: write %s)", strings.TrimLeft(m, "0"))
+			}
+			return addr, mask, &AddrError{Word: m, msg: msg}
 		}
 	}
 	if mask.IsUnspecified() {

@@ -1125,6 +1125,12 @@ func (p *parser) addressList(list []string, w Word, inv bool, letter byte) ([]ad
 		col += utf8.RuneCountInString(s) + 1
 		a, m, err := parseAddress(s, p.opts.Family)
 		if err != nil {
+			if ae, ok := err.(*ext.AddrError); ok && at.Pos.Col > 0 {
+				// Point at the part that is wrong: the mask, or the name.
+				if i := strings.LastIndex(s, ae.Word); i > 0 {
+					at.Pos.Col += utf8.RuneCountInString(s[:i])
+				}
+			}
 			d := &Diag{Pos: at.Pos, Word: s, Msg: err.Error()}
 			if looksLikePlaceholder(s) {
 				d.Msg = fmt.Sprintf("%q looks like a placeholder from a how-to: put a real address here (e.g. 192.0.2.10 or 192.0.2.0/24)", s)
