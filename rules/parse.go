@@ -627,6 +627,13 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		if len(arg) >= 16 {
 			return errAt(w, "interface name `%s' must be shorter than 16 characters", arg)
 		}
+		if strings.ContainsAny(arg, "/ \t\n\v\f\r") {
+			// iptables warns ("weird character in interface") and loads
+			// the rule; the kernel's interface names never contain these.
+			aw := p.argWord(w, arg)
+			p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: aw.Pos, Severity: SevWarning, Word: arg,
+				Msg: fmt.Sprintf("interface name %q has a '/' or a blank, which no interface name can contain: the rule never matches (iptables loads it with a warning, and its iptables-save prints the name so that it does not read back)", arg)})
+		}
 		if looksLikePlaceholder(strings.TrimSuffix(arg, "+")) {
 			aw := p.argWord(w, arg)
 			p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: aw.Pos, Severity: SevWarning, Word: arg,
