@@ -158,7 +158,7 @@ func TestGetoptLikeIptables(t *testing.T) {
 // TestWeirdInterfaceWarning: iptables loads an interface name with a
 // blank or '/' with a warning; ipsift warns too (fuzz crasher 5996dac9).
 func TestWeirdInterfaceWarning(t *testing.T) {
-	cmd, err := ParseCommand(SplitLine("f", 1, `-A INPUT -i "a b" -o x/y -j ACCEPT`), ParseOptions{})
+	cmd, err := ParseCommand(SplitLine("f", 1, `-A FORWARD -i "a b" -o x/y -j ACCEPT`), ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
