@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -36,11 +37,34 @@ type ruleInfo struct {
 	mayMatch bool       // some packet may reach and match it
 	unknown  bool       // a context gave up before it: no verdict
 	ctxs     []*context // the contexts that reached it, for explanations
+	// arrive holds, per hook the rule is reached from, the packets that
+	// may arrive at it and match it (for the cross-table analysis);
+	// past arriveMax boxes only their hull is kept, with arriveWide set.
+	arrive     [ext.NumHooks]region
+	arriveWide [ext.NumHooks]bool
+	// matchFrom holds every hook from which some packet may match the
+	// rule, whether or not arrive keeps them.
+	matchFrom ext.HookMask
+}
+
+// arriveMax caps the boxes kept per rule and hook in ruleInfo.arrive.
+const arriveMax = 64
+
+// record adds hit, packets that may match the rule from hook h, to what
+// the rule keeps of them.
+func (ri *ruleInfo) record(h ext.Hook, hit region) {
+	r := append(ri.arrive[h], hit...)
+	if len(r) > arriveMax {
+		r = region{r.hull()}
+		ri.arriveWide[h] = true
+	}
+	ri.arrive[h] = r
 }
 
 // context is one walk through a chain: from a hook (a built-in chain) or
 // from one jump to a user chain along one path of jumps.
 type context struct {
+	hook   ext.Hook // the hook whose built-in chain the walk started in
 	chain  *rules.Chain
 	infos  []*ruleInfo
 	parent *context // the context of the jumping rule, nil at a hook
@@ -70,6 +94,10 @@ type tableRun struct {
 	widened map[*ruleInfo]bool // rules where a chain walk had to simplify
 	// widenedChain keeps the note to the first such rule of a chain.
 	widenedChain map[*rules.Chain]bool
+	// record holds the hooks from which the rules' arriving packets are
+	// kept, for the cross-table analysis: those with a possible killer
+	// before the table (see mayBeKilled).
+	record ext.HookMask
 }
 
 // walk follows the packets of entry through chain ch and returns those
@@ -88,6 +116,11 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 	defer delete(tr.onStack, ch)
 
 	ctx := &context{chain: ch, infos: infos, parent: parent, at: at, entry: entry, steps: make([]step, len(infos))}
+	if parent != nil {
+		ctx.hook = parent.hook
+	} else {
+		ctx.hook, _ = rules.HookOf(ch.Name)
+	}
 	R := entry
 	// Compacting costs a hash per box, so do it only when the region has
 	// doubled since the last time: the cost stays linear in its growth.
@@ -118,6 +151,10 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			continue
 		}
 		ri.mayMatch = true
+		ri.matchFrom |= 1 << ctx.hook
+		if tr.record.Has(ctx.hook) {
+			ri.record(ctx.hook, hit)
+		}
 		st := &ctx.steps[j]
 		var good bool
 		switch ri.act.kind {

@@ -1,6 +1,7 @@
 // Package analyze finds what a ruleset does not do as written: rules that
 // can never match because earlier rules decide every packet they could
-// match (shadowed rules), rate limits that never apply to part of their
+// match (shadowed rules, in their own table or, through drops, in the
+// tables and hooks before them), rate limits that never apply to part of their
 // traffic, and user chains that nothing jumps to.
 //
 // The analysis is symbolic. A packet is a point in a space of header and
@@ -53,6 +54,9 @@ import (
 //
 //   - warnings for shadowed rules, naming the earlier rules that decide
 //     every packet they could match;
+//   - warnings for rules whose every packet a DROP, REJECT or DROP
+//     policy earlier on the packet's way through the hooks and tables
+//     surely drops, naming those (crosstable.go);
 //   - warnings for rate-limited rules (-m limit, -m hashlimit) that an
 //     earlier unlimited rule with the same verdict bypasses for part of
 //     their traffic, or whose excess packets meet the same verdict anyway;
@@ -71,9 +75,11 @@ func Lint(rs *rules.Ruleset) rules.Diags {
 	for _, t := range rs.Tables {
 		a.prepare(t)
 	}
+	complete := map[*rules.Table]bool{}
 	for _, t := range rs.Tables {
-		a.table(t)
+		complete[t] = a.table(t)
 	}
+	a.crossTable(complete)
 	slices.SortStableFunc(a.diags, func(x, y *rules.Diag) int {
 		return cmp.Or(cmp.Compare(x.Pos.File, y.Pos.File), cmp.Compare(x.Pos.Line, y.Pos.Line), cmp.Compare(x.Pos.Col, y.Pos.Col))
 	})
@@ -108,9 +114,10 @@ func (a *analyzer) prepare(t *rules.Table) {
 	}
 }
 
-// table analyses one table from each of its hooks and reports.
-func (a *analyzer) table(t *rules.Table) {
-	tr := &tableRun{a: a, t: t, w: work{left: tableWork}, onStack: map[*rules.Chain]bool{}, widened: map[*ruleInfo]bool{}, widenedChain: map[*rules.Chain]bool{}}
+// table analyses one table from each of its hooks and reports; it says
+// whether the walk finished within its budget.
+func (a *analyzer) table(t *rules.Table) bool {
+	tr := &tableRun{a: a, t: t, w: work{left: tableWork}, onStack: map[*rules.Chain]bool{}, widened: map[*ruleInfo]bool{}, widenedChain: map[*rules.Chain]bool{}, record: a.mayBeKilled(t)}
 	complete := true
 	for _, ch := range t.Chains {
 		if !ch.Builtin {
@@ -150,6 +157,7 @@ func (a *analyzer) table(t *rules.Table) {
 			}
 		}
 	}
+	return complete
 }
 
 // shadowed reports a rule that no arriving packet can match.
@@ -368,21 +376,9 @@ func (a *analyzer) unusedChains(t *rules.Table) {
 		}
 	}
 	reached := map[*rules.Chain]bool{}
-	var visit func(c *rules.Chain)
-	visit = func(c *rules.Chain) {
-		if reached[c] {
-			return
-		}
-		reached[c] = true
-		for _, ri := range a.chainInfos[c] {
-			if ri.act.chain != nil {
-				visit(ri.act.chain)
-			}
-		}
-	}
 	for _, ch := range t.Chains {
 		if ch.Builtin {
-			visit(ch)
+			a.reach(ch, reached, func(*ruleInfo) {})
 		}
 	}
 	for _, ch := range t.Chains {
@@ -413,6 +409,21 @@ func (a *analyzer) unusedChains(t *rules.Table) {
 			d.Msg = fmt.Sprintf("no packet ever enters chain %s: every rule that jumps to it never matches", ch.Name)
 		}
 		a.diags = append(a.diags, d)
+	}
+}
+
+// reach calls f for each rule of ch and of every chain not in seen that
+// its rules jump or go to, adding each chain it visits to seen.
+func (a *analyzer) reach(ch *rules.Chain, seen map[*rules.Chain]bool, f func(*ruleInfo)) {
+	if seen[ch] {
+		return
+	}
+	seen[ch] = true
+	for _, ri := range a.chainInfos[ch] {
+		f(ri)
+		if ri.act.chain != nil {
+			a.reach(ri.act.chain, seen, f)
+		}
 	}
 }
 

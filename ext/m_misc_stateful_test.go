@@ -81,6 +81,53 @@ func TestRpfilterMatch(t *testing.T) {
 	if strict.Match(c) {
 		t.Error("192.0.2.1 from eth0 passes")
 	}
+	// The test runs for every packet: it must not allocate, whatever
+	// decides it (the reasons are for Explain only).
+	c.In = &Iface{Name: "eth1", Index: 3}
+	if n := testing.AllocsPerRun(20, func() { strict.Match(c) }); n != 0 {
+		t.Errorf("rpfilter allocates %v times per packet", n)
+	}
+	// The source 0.0.0.0 passes towards the limited broadcast and
+	// 224.0.0.0/24 whatever the routes say; to other destinations it is
+	// looked up like any source, and so is the rest of 0.0.0.0/8 (the
+	// kernel's ipv4_is_zeronet is 0.0.0.0 alone: probed).
+	for _, tc := range []struct {
+		src, dst string
+		pass     bool
+	}{
+		{"0.0.0.0", "255.255.255.255", true}, {"0.0.0.0", "224.0.0.22", true}, {"0.1.2.3", "255.255.255.255", false},
+		{"0.0.0.0", "224.0.1.1", false}, {"0.0.0.0", "198.51.100.1", false},
+	} {
+		c := sfCtx(sfPkt(tc.src, tc.dst, 17, 68, 67, 40), PreRouting, 0)
+		c.Host = rpHost{}
+		c.In = &Iface{Name: "eth0", Index: 2}
+		if got := !strict.Match(c); got != tc.pass {
+			t.Errorf("%s > %s on eth0: passes %v, want %v", tc.src, tc.dst, got, tc.pass)
+		}
+	}
+	// IPv6: the source :: passes (ip6t_rpfilter: not routable, the
+	// forward path drops it); any other is looked up.
+	for _, tc := range []struct {
+		src  string
+		pass bool
+	}{{"::", true}, {"2001:db8::1", false}} {
+		c := sfCtx(sfPkt(tc.src, "ff02::1:ff00:1", 58, 0, 0, 40), PreRouting, 0)
+		c.Host = rpHost{}
+		c.In = &Iface{Name: "eth0", Index: 2}
+		if got := !strict.Match(c); got != tc.pass {
+			t.Errorf("%s on eth0: passes %v, want %v", tc.src, got, tc.pass)
+		}
+	}
+	// Loopback is known by its name, not its index: a host file may
+	// list eth0 first.
+	c.In = &Iface{Name: "eth1", Index: 1}
+	if !strict.Match(c) {
+		t.Error("an interface with index 1 is taken for loopback")
+	}
+	c.In = &Iface{Name: "lo", Index: 7}
+	if strict.Match(c) {
+		t.Error("loopback does not pass")
+	}
 }
 
 func TestRateest(t *testing.T) {

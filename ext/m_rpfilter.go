@@ -2,7 +2,6 @@ package ext
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 )
 
@@ -94,25 +93,47 @@ func (m *rpfilterMatch) Compile(*Compiler) (Matcher, error) {
 	return &rm, nil
 }
 
-// pass is the reverse path test without the inversion; why says what
-// decided it, for Explain.
-func (m *rpfilterMatch) pass(c *Ctx) (ok bool, why string) {
+// rpfReason says what decided the reverse path test, for Explain; the
+// test itself returns only this number, so that a packet costs no
+// allocation.
+type rpfReason uint8
+
+const (
+	rpfLoopback   rpfReason = iota // came in on loopback
+	rpfZeroNet                     // 0.0.0.0/8 to the broadcast or 224.0.0.0/24
+	rpfAnySource                   // IPv6 source :: (not routable)
+	rpfNoRouter                    // the host model cannot look routes up
+	rpfNoRoute                     // nothing routes the source
+	rpfNotUnicast                  // the route back is broadcast, or local without --accept-local
+	rpfUsesDev                     // the route back leaves by the input interface
+	rpfLooseOK                     // --loose: any interface will do
+	rpfOtherDev                    // the route back leaves by another interface
+)
+
+// pass is rpfilter_mt without the inversion (ipt_rpfilter.c and
+// ip6t_rpfilter.c): loopback passes; the IPv4 source 0.0.0.0 (only
+// that address: the kernel's ipv4_is_zeronet, probed with 0.1.2.3)
+// passes towards the limited broadcast or 224.0.0.0/24 (DHCP, IGMP), the
+// IPv6 source :: always; otherwise the source is looked up as a destination
+// with the host's routes, and passes when that route is unicast (or
+// local, with --accept-local) and leaves by the interface the packet
+// came in on (any interface, with --loose).
+func (m *rpfilterMatch) pass(c *Ctx) (bool, rpfReason) {
 	p := c.Pkt
-	if c.In != nil && (c.In.Name == "lo" || c.In.Index == 1) {
-		return true, "the packet came in on loopback"
+	if c.In != nil && c.In.Name == "lo" || c.PktType == PktLoopback {
+		return true, rpfLoopback
 	}
-	if p.Src.Is4() && p.Src.IsUnspecified() {
-		d := p.Dst.As4()
-		if p.Dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || (d[0] == 224 && d[1] == 0 && d[2] == 0) {
-			return true, "0.0.0.0 to broadcast or local multicast (DHCP) passes"
+	if p.Src.Is4() {
+		s, d := p.Src.As4(), p.Dst.As4()
+		if s == [4]byte{} && (d == [4]byte{255, 255, 255, 255} || d[0] == 224 && d[1] == 0 && d[2] == 0) {
+			return true, rpfZeroNet
 		}
-	}
-	if p.Src.Is6() && p.Dst.IsMulticast() && (p.Src.IsUnspecified() || p.Dst.IsLinkLocalMulticast() || p.Dst.IsInterfaceLocalMulticast()) {
-		return true, "link-local multicast passes"
+	} else if p.Src.IsUnspecified() {
+		return true, rpfAnySource
 	}
 	rr, ok := c.Host.(ReverseRouter)
 	if !ok {
-		return true, "the host model has no routes to test the source against"
+		return true, rpfNoRouter
 	}
 	var mark uint32
 	if m.flags&rpfValidMark != 0 {
@@ -125,13 +146,15 @@ func (m *rpfilterMatch) pass(c *Ctx) (ok bool, why string) {
 	typ, uses, found := rr.ReverseRoute(p.Src, p.Dst, mark, p.TOS, dev)
 	switch {
 	case !found:
-		return false, "no route back to " + p.Src.String()
+		return false, rpfNoRoute
 	case typ != rtnUnicast && (typ != rtnLocal || m.flags&rpfAcceptLocal == 0):
-		return false, "the route back to " + p.Src.String() + " is not unicast"
-	case uses || m.flags&rpfLoose != 0:
-		return true, "the route back to " + p.Src.String() + " leaves by " + dev
+		return false, rpfNotUnicast
+	case uses:
+		return true, rpfUsesDev
+	case m.flags&rpfLoose != 0:
+		return true, rpfLooseOK
 	}
-	return false, "the route back to " + p.Src.String() + " does not leave by " + dev
+	return false, rpfOtherDev
 }
 
 // Match implements Matcher: rpfilter_mt.
@@ -143,5 +166,36 @@ func (m *rpfilterMatch) Match(c *Ctx) bool {
 // Explain implements Explainer.
 func (m *rpfilterMatch) Explain(c *Ctx, matched bool) string {
 	_, why := m.pass(c)
-	return "rpfilter: " + why
+	src, dev := c.Pkt.Src.String(), "?"
+	if c.In != nil {
+		dev = c.In.Name
+	}
+	var s string
+	switch why {
+	case rpfLoopback:
+		s = "the packet came in on loopback"
+	case rpfZeroNet:
+		s = "the source 0.0.0.0 to the broadcast or 224.0.0.0/24 (DHCP, IGMP) passes"
+	case rpfAnySource:
+		s = "the source :: passes"
+	case rpfNoRouter:
+		s = "the host model has no routes to test the source against"
+	case rpfNoRoute:
+		s = "no route back to " + src
+	case rpfNotUnicast:
+		s = "the route back to " + src + " is not unicast"
+		if m.flags&rpfAcceptLocal == 0 {
+			s += " (a local source needs --accept-local)"
+		}
+	case rpfUsesDev:
+		s = "the route back to " + src + " leaves by " + dev
+	case rpfLooseOK:
+		s = "--loose: " + src + " has a route back"
+	default:
+		s = "the route back to " + src + " does not leave by " + dev
+	}
+	if m.flags&rpfInvert != 0 {
+		s += " (--invert)"
+	}
+	return "rpfilter: " + s
 }

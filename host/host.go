@@ -253,23 +253,65 @@ func (h *Host) AddrType(addr netip.Addr, dev string) int {
 	if b[0] >= 224 && b[0] <= 239 {
 		return RTNMulticast
 	}
+	if t, _, ok := h.localEntry(addr, dev); ok {
+		return t
+	}
+	return RTNUnicast
+}
+
+// localEntry looks addr up in the kernel's local routing table as the
+// host's addresses make it: each address is a local /32 and each subnet
+// (shorter than /31) has its broadcast address, both on the address's
+// interface; loopback's whole prefix is local. The /32 entries are
+// longer than loopback's prefix, so they win (127.255.255.255 is
+// broadcast). dev, when set, keeps only that interface's entries.
+func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname string, ok bool) {
 	for _, ifc := range h.Ifaces {
 		if dev != "" && ifc.Name != dev {
 			continue
 		}
 		for _, p := range ifc.Addrs {
-			if ifc.Name == "lo" && p.Contains(addr) {
-				return RTNLocal
-			}
 			if p.Addr() == addr {
-				return RTNLocal
+				return RTNLocal, ifc.Name, true
 			}
 			if p.Bits() < 31 && broadcastOf(p) == addr {
-				return RTNBroadcast
+				return RTNBroadcast, ifc.Name, true
 			}
 		}
 	}
-	return RTNUnicast
+	for _, ifc := range h.Ifaces {
+		if ifc.Name != "lo" || dev != "" && dev != "lo" {
+			continue
+		}
+		for _, p := range ifc.Addrs {
+			if p.Contains(addr) {
+				return RTNLocal, ifc.Name, true
+			}
+		}
+	}
+	return 0, "", false
+}
+
+// ReverseRoute implements ext.ReverseRouter: the fib_lookup the rpfilter
+// match makes for a packet's source dst (local table first, then the
+// routes), giving the route's RTN_* type and whether its interface is
+// dev. Unlike AddrType it treats no address specially: the kernel's
+// lookup of 0.0.0.0, 255.255.255.255 or a multicast source finds
+// whatever route covers it (the default route). The model has no
+// routing rules, so src, mark and tos (which only rules would look at)
+// change nothing, and it has no IPv6 addresses or routes, so an IPv6
+// source has no route. It does not allocate.
+func (h *Host) ReverseRoute(dst, src netip.Addr, mark uint32, tos uint8, dev string) (rtnType int, usesDev bool, ok bool) {
+	if !dst.Is4() {
+		return 0, false, false
+	}
+	if t, ifname, ok := h.localEntry(dst, ""); ok {
+		return t, ifname == dev, true
+	}
+	if r, ok := h.Lookup(dst); ok {
+		return RTNUnicast, r.Dev == dev, true
+	}
+	return 0, false, false
 }
 
 func broadcastOf(p netip.Prefix) netip.Addr {

@@ -82,3 +82,47 @@ func TestRouteSourceAndMTU(t *testing.T) {
 		t.Errorf("RouteMTU = %d", m)
 	}
 }
+
+// TestReverseRoute checks the lookup rpfilter makes: the local table
+// (the host's addresses, subnet broadcasts, loopback's /8) before the
+// routes, and no special case for 0.0.0.0, the limited broadcast or
+// multicast, which the kernel's fib_lookup finds in the default route.
+func TestReverseRoute(t *testing.T) {
+	h := Default()
+	for _, c := range []struct {
+		src, dev string
+		typ      int
+		uses, ok bool
+	}{
+		{"192.0.2.10", "wlan0", RTNUnicast, true, true},
+		{"192.0.2.10", "eth0", RTNUnicast, false, true},
+		{"203.0.113.7", "eth0", RTNUnicast, true, true},
+		{"203.0.113.7", "wlan0", RTNUnicast, false, true},
+		{"198.51.100.1", "eth0", RTNLocal, true, true},
+		{"198.51.100.1", "wlan0", RTNLocal, false, true},
+		{"192.0.2.255", "wlan0", RTNBroadcast, true, true},
+		{"127.0.0.1", "eth0", RTNLocal, false, true},
+		{"127.9.9.9", "eth0", RTNLocal, false, true},
+		{"127.255.255.255", "eth0", RTNBroadcast, false, true},
+		{"0.0.0.0", "eth0", RTNUnicast, true, true},
+		{"255.255.255.255", "eth0", RTNUnicast, true, true},
+		{"224.0.0.1", "eth0", RTNUnicast, true, true},
+		{"2001:db8::1", "eth0", 0, false, false},
+	} {
+		typ, uses, ok := h.ReverseRoute(netip.MustParseAddr(c.src), netip.MustParseAddr("198.51.100.1"), 0, 0, c.dev)
+		if typ != c.typ || uses != c.uses || ok != c.ok {
+			t.Errorf("ReverseRoute(%s, %s) = %d %v %v, want %d %v %v", c.src, c.dev, typ, uses, ok, c.typ, c.uses, c.ok)
+		}
+	}
+	noDefault, err := Parse(strings.NewReader("iface eth0 198.51.100.1/24\n"), "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := noDefault.ReverseRoute(netip.MustParseAddr("203.0.113.7"), netip.Addr{}, 0, 0, "eth0"); ok {
+		t.Error("a host without a default route has a route back to 203.0.113.7")
+	}
+	// The broadcast entry is a /32 and beats loopback's local /8.
+	if got := h.AddrType(netip.MustParseAddr("127.255.255.255"), ""); got != RTNBroadcast {
+		t.Errorf("AddrType(127.255.255.255) = %d, want broadcast", got)
+	}
+}

@@ -183,6 +183,12 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 			if err == nil {
 				res.Diags = append(res.Diags, cmd.Warnings...)
 			}
+			if err != nil && cmd.Kind == rules.CmdCheck && isNoSuchRule(err) {
+				// -C asks whether the rule is there; "no" is its answer
+				// (exit 1, nothing changed), the usual guard before an
+				// -A, not a failure of the script.
+				return
+			}
 		}
 		if err == nil {
 			if failed && certain && last != nil {
@@ -366,4 +372,11 @@ func correctedLine(line string, words []rules.Word) string {
 		cmd = f[0]
 	}
 	return cmd + " " + strings.Join(parts, " ")
+}
+
+// isNoSuchRule reports the error rules.Apply gives for a -C or -D whose
+// rule is not in its chain (a missing chain or table is another error).
+func isNoSuchRule(err error) bool {
+	d, ok := err.(*rules.Diag)
+	return ok && strings.HasPrefix(d.Msg, "bad rule (does a matching rule exist in that chain?)")
 }

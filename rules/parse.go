@@ -1053,6 +1053,17 @@ func checkPlacement(w Word, what string, proto uint8, tables []string, hooks ext
 		name := ext.ProtoName(proto)
 		return &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("%s is only valid for protocol %s: add -p %s before it", what, name, name)}
 	}
+	// The kernel's xt_check_match/xt_check_target check an extension's
+	// one .table before its hooks; an extension allowed in several
+	// tables (rpfilter: raw and mangle) checks them in its checkentry,
+	// after the hooks, so its rule in filter INPUT is refused for the
+	// hook, as the kernel's message says.
+	hooksFirst := len(tables) > 1
+	if hooksFirst {
+		if err := checkHooks(w, what, hooks, ruleHooks); err != nil {
+			return err
+		}
+	}
 	if len(tables) > 0 {
 		ok := false
 		for _, t := range tables {
@@ -1062,6 +1073,14 @@ func checkPlacement(w Word, what string, proto uint8, tables []string, hooks ext
 			return &Diag{Pos: w.Pos, Word: w.Text, Fix: "-t " + tables[0], Msg: fmt.Sprintf("%s is only valid in the %s table, not %s: add -t %s", what, strings.Join(tables, "/"), table, tables[0])}
 		}
 	}
+	if !hooksFirst {
+		return checkHooks(w, what, hooks, ruleHooks)
+	}
+	return nil
+}
+
+// checkHooks refuses an extension used from a hook it does not allow.
+func checkHooks(w Word, what string, hooks, ruleHooks ext.HookMask) error {
 	if hooks != 0 && ruleHooks != 0 && ruleHooks&^hooks != 0 {
 		return &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("%s cannot be used from %s: only from %s", what, hookList(ruleHooks&^hooks), hookList(hooks))}
 	}

@@ -86,6 +86,15 @@ func TestCommandErrors(t *testing.T) {
 		{"-N ACCEPT", "clash"},
 		{"-P INPUT REJECT", "bad policy"},
 		{"-A INPUT --sour 192.0.2.1 --s 1.2.3.4", "ambiguous"},
+		// rpfilter checks its tables after the core checks its hooks, so
+		// the kernel refuses it in filter INPUT for the hook ("used from
+		// hooks INPUT, but only valid from PREROUTING") and in nat
+		// PREROUTING for the table ("only valid in 'raw' or 'mangle'
+		// table, not 'nat'"); both probed on the kernel.
+		{"-A INPUT -m rpfilter", "cannot be used from INPUT: only from PREROUTING"},
+		{"-t raw -A OUTPUT -m rpfilter", "cannot be used from OUTPUT: only from PREROUTING"},
+		{"-t mangle -A POSTROUTING -m rpfilter", "cannot be used from POSTROUTING: only from PREROUTING"},
+		{"-t nat -A PREROUTING -m rpfilter", "only valid in the raw/mangle table, not nat"},
 	}
 	for _, c := range cases {
 		rs := restore(t, "*filter\n:LOGDROP - [0:0]\nCOMMIT\n")

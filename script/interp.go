@@ -117,6 +117,9 @@ type state struct {
 	globWork, xbytes       int
 	stopped                bool
 	last                   status // $?
+	// inputs are the standard inputs of the loops being run, innermost
+	// last: the lines read takes (readin.go).
+	inputs []*lineInput
 }
 
 func newState(name string, b []byte) *state {
@@ -272,7 +275,12 @@ func (s *state) pipeline(pl *pipeline) (status, ctl) {
 	var st status
 	var c ctl
 	for i, cmd := range pl.cmds {
-		st, c = s.command(cmd, i > 0)
+		if i > 0 {
+			// Its input is the pipe, whatever the loop around it reads.
+			st, c = s.withInput(nil, func() (status, ctl) { return s.command(cmd, true) })
+		} else {
+			st, c = s.command(cmd, false)
+		}
 		if c.kind == ctlAbort {
 			return st, c
 		}
@@ -306,6 +314,9 @@ func (s *state) command(cmd command, piped bool) (status, ctl) {
 	case *arithForNode:
 		return s.arithFor(n)
 	case *whileNode:
+		if in, ok := s.loopInput(n.redirs); ok {
+			return s.withInput(in, func() (status, ctl) { return s.whileCmd(n) })
+		}
 		return s.whileCmd(n)
 	case *caseNode:
 		return s.caseCmd(n)
@@ -1054,6 +1065,11 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		}
 		return stOK, ctl{}, true
 	case "read":
+		if in := s.knownInput(c); in != nil {
+			if st, ok := s.readLine(in, args); ok {
+				return st, ctl{}, true
+			}
+		}
 		for i := 0; i < len(args); i++ {
 			t := string(args[i].b)
 			if args[i].unknown() {

@@ -67,10 +67,8 @@ func TestKernelDiff(t *testing.T) {
 	line := fmt.Sprintf("kernel-diff: %d rulesets, %d packets, %d differences, %d in iptables-save (backend %s, %.0f packets/s)\n",
 		total.Rulesets, total.Packets, total.Differences, total.SaveDifferences, strings.Join(backends, " and "), total.Rate())
 	fmt.Print(line)
-	if f := os.Getenv("IPSIFT_KERNEL_DIFF_SUMMARY"); f != "" {
-		if err := os.WriteFile(f, []byte(line), 0o644); err != nil {
-			t.Error(err)
-		}
+	if err := AppendSummary(line); err != nil {
+		t.Error(err)
 	}
 }
 
