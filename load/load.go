@@ -172,17 +172,21 @@ func isRuleTool(tool string) bool {
 func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
 	res := &Result{Rules: rs, Script: true, Sets: ipset.NewRegistry()}
-	invs, sdiags := script.Read(name, data)
+	// Files the script sources are read as bash would read them, looked
+	// for next to the script first.
+	invs, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name), Glob: filepath.Glob})
 	for _, d := range sdiags {
 		sev := rules.SevError
-		if d.Warn {
+		switch {
+		case d.Note:
+			sev = rules.SevNote
+		case d.Warn:
 			sev = rules.SevWarning
 		}
-		res.Diags = append(res.Diags, &rules.Diag{Pos: rules.Pos{File: name, Line: d.Line, Col: d.Col}, Severity: sev, Msg: d.Msg})
+		res.Diags = append(res.Diags, &rules.Diag{Pos: scriptPos(name, d.Pos), Severity: sev, Msg: d.Msg})
 	}
-	lines := strings.Split(string(data), "\n")
 	for _, inv := range invs {
-		pos := rules.Pos{File: name, Line: inv.Cmd.Line, Col: inv.Cmd.Col}
+		pos := scriptPos(name, inv.Cmd.Pos)
 		tool := filepath.Base(inv.Tool)
 		switch {
 		case isRuleTool(tool):
@@ -210,13 +214,9 @@ func fromScript(name string, data []byte, o Options) *Result {
 		}
 		words := make([]rules.Word, len(inv.Args))
 		for i, a := range inv.Args {
-			words[i] = rules.Word{Text: a.Text, Pos: rules.Pos{File: name, Line: a.Line, Col: a.Col}}
+			words[i] = rules.Word{Text: a.Text, Pos: scriptPos(name, a.Pos)}
 		}
-		line := ""
-		if inv.Line-1 < len(lines) {
-			line = lines[inv.Line-1]
-		}
-		applyCommand(rs, res, words, pos, line, o)
+		applyUnknown(rs, res, inv, words, pos, o)
 	}
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
 	res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)
