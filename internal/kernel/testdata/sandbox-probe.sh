@@ -1,5 +1,5 @@
 #!/bin/bash
-# Not part of the corpus: TestSandbox runs it to check that a script
+# TestSandbox (script_test.go) runs it to check that a script
 # reaches nothing outside its namespace and that the real tools run.
 touch /tmp/ipsift-sandbox-probe
 echo x > /run/netns/ipsift-sandbox-probe
