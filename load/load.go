@@ -29,8 +29,9 @@ type Options struct {
 	// of replacing it. A script's own iptables-restore commands say
 	// for themselves.
 	NoFlush bool
-	// Legacy loads as iptables-legacy does (rules.Ruleset.Legacy):
-	// tables come into being on any use.
+	// Legacy reads the input as the iptables-legacy tools do (tables
+	// come into being on any use: rules.Ruleset.Legacy); a script's
+	// iptables-legacy and iptables-nft commands say so themselves.
 	Legacy bool
 	// Args are a script's arguments when ArgsGiven ($1 ... as bash
 	// SCRIPT ARG... sets them); otherwise they are unknown.
@@ -74,14 +75,14 @@ func Bytes(name string, data []byte, o Options) *Result {
 	if len(sets) > 0 {
 		res.restoreSets(name, string(sets), 0)
 	}
-	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, NoFlush: o.NoFlush})
+	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, NoFlush: o.NoFlush, Legacy: o.Legacy})
 	res.Diags = append(res.Diags, diags...)
 	res.Diags = append(res.Diags, rules.TranslateNthGroups(rs)...)
 	if o.KeepGoing && diags.HasErrors() {
 		// Load what could be loaded, so the analysis still has a model.
 		rs2 := rules.New()
 		rs2.Legacy = o.Legacy
-		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, NoFlush: o.NoFlush})
+		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, NoFlush: o.NoFlush, Legacy: o.Legacy})
 		res.Rules = rs2
 	}
 	res.Diags = append(res.Diags, CheckSets(res.Rules, res.Sets)...)
@@ -213,6 +214,19 @@ func isRuleTool(tool string) bool {
 	return false
 }
 
+// backendLegacy tells whether a script's tool is the legacy backend's:
+// iptables-legacy and iptables-nft say so, a plain iptables is whatever
+// the caller chose.
+func backendLegacy(tool string, dflt bool) bool {
+	switch {
+	case strings.Contains(tool, "-legacy"):
+		return true
+	case strings.Contains(tool, "-nft"):
+		return false
+	}
+	return dflt
+}
+
 func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
 	rs.Legacy = o.Legacy
@@ -255,7 +269,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 			return false, false
 		case strings.HasSuffix(tool, "-restore"):
 			if inv.Stdin != nil && inv.Stdin.Heredoc {
-				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, NoFlush: restoreNoFlush(inv.Args)})
+				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, NoFlush: restoreNoFlush(inv.Args), Legacy: backendLegacy(tool, o.Legacy)})
 				for _, d := range diags {
 					d.Pos.Line += inv.Stdin.Pos.Line - 1
 				}
@@ -273,7 +287,9 @@ func fromScript(name string, data []byte, o Options) *Result {
 		for i, a := range inv.Args {
 			words[i] = rules.Word{Text: a.Text, Pos: scriptPos(name, a.Pos)}
 		}
-		ok, known = applyUnknown(rs, res, inv, words, pos, o)
+		co := o
+		co.Legacy = backendLegacy(tool, o.Legacy)
+		ok, known = applyUnknown(rs, res, inv, words, pos, co)
 		failedP = failed()
 		return ok, known
 	}
@@ -324,7 +340,7 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		last = pre[len(pre)-1]
 	}
 	for attempt := 0; attempt < 12; attempt++ {
-		cmd, err := rules.ParseCommand(words, rules.ParseOptions{})
+		cmd, err := rules.ParseCommand(words, rules.ParseOptions{Legacy: o.Legacy})
 		if err == nil {
 			// Listings change no rule, but iptables-legacy creates the
 			// table they read, and a listed chain must exist.
@@ -356,6 +372,12 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		}
 		if d.Pos.Line == 0 {
 			d.Pos = pos
+		}
+		if rest, ok := strings.CutPrefix(d.FixLine, "iptables "); ok {
+			// A replacement rule from the parser: in the script's words.
+			if f := strings.Fields(line); len(f) > 0 {
+				d.FixLine = f[0] + " " + rest
+			}
 		}
 		res.Diags = append(res.Diags, d)
 		failed, last = true, d

@@ -200,3 +200,15 @@ func TestTableCreation(t *testing.T) {
 		}
 	}
 }
+
+// TestWeirdInterfaceWarning: iptables loads an interface name with a
+// blank or '/' with a warning; ipsift warns too (fuzz crasher 5996dac9).
+func TestWeirdInterfaceWarning(t *testing.T) {
+	cmd, err := ParseCommand(SplitLine("f", 1, `-A FORWARD -i "a b" -o x/y -j ACCEPT`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmd.Warnings) != 2 || !strings.Contains(cmd.Warnings[0].Msg, "never matches") {
+		t.Errorf("warnings: %v", cmd.Warnings)
+	}
+}

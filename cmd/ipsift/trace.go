@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"github.com/ipsift/ipsift/ipset"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/host"
@@ -104,7 +106,10 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 	}
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
-	e.Log = w
+	// In JSON mode LOG lines go into each packet's result, so that
+	// stdout stays one JSON value per line.
+	var logBuf bytes.Buffer
+	e.Log = &logBuf
 	s := sim.New(e)
 	if o.sets != nil {
 		// the file's sets were read at clock 0: their timeouts start now
@@ -144,6 +149,7 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 			return exitUsage
 		}
 		if asJSON {
+			res.Log = logLines(&logBuf)
 			w.Write(res.JSON())
 			w.WriteByte('\n')
 			continue
@@ -174,4 +180,15 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 		}
 	}
 	return exitOK
+}
+
+// logLines takes the lines LOG rules wrote into buf for one packet and
+// empties it; nil when there are none.
+func logLines(buf *bytes.Buffer) []string {
+	if buf.Len() == 0 {
+		return nil
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	buf.Reset()
+	return lines
 }
