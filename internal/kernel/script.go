@@ -18,10 +18,10 @@ import (
 type Script struct {
 	Path string
 	Args []string
-	// Files are other files the script reads (source, .): each is
-	// copied where it is relative to the script (next to it, or in a
-	// directory beside it), before it runs, so that the script finds
-	// what ipsift reading Path finds.
+	// Files are other files the script reads (source, .), copied before
+	// it runs: one in the script's directory or below where it is
+	// relative to the script (so the script finds what ipsift reading
+	// Path finds), any other next to it by its base name.
 	Files []string
 }
 
@@ -258,7 +258,7 @@ func (f *Firewall) prepareSandbox(box string, s Script) error {
 		}
 		rel, err := filepath.Rel(filepath.Dir(s.Path), name)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-			return fmt.Errorf("%s reads %s, which is not in its directory or below", s.Path, name)
+			rel = filepath.Base(name)
 		}
 		if err := os.MkdirAll(filepath.Join(box, "work", filepath.Dir(rel)), 0o755); err != nil {
 			return err
