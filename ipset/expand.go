@@ -92,6 +92,8 @@ func (d *data) parseElem(s string, cmd cmdKind, x *elemExt) ([]dimSpec, error) {
 			if strings.HasPrefix(p, "physdev:") {
 				name, sp.phys = p[len("physdev:"):], true
 			}
+			// ipset reads its words as C strings: a NUL ends the name.
+			name, _, _ = strings.Cut(name, "\x00")
 			if name == "" || len(name) > 15 {
 				return nil, errSyntax("interface name '%s' is longer than 15 characters or empty", name)
 			}
