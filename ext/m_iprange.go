@@ -45,27 +45,8 @@ func init() {
 // xtables_numeric_to_ipaddr does: up to four dot-separated numbers 0-255
 // (each as strtoul reads it in base 0, so "010" is 8), a short form
 // filling the missing bytes with zeros ("10.1" is 10.1.0.0). Names are
-// never resolved.
-func ParseXtIPv4(s string) (netip.Addr, bool) {
-	var b [4]byte
-	p := s
-	for i := 0; i < 4; i++ {
-		part, rest, dot := strings.Cut(p, ".")
-		if i == 3 && dot {
-			return netip.Addr{}, false
-		}
-		v, ok := ParseUintFull(part, 0, 255)
-		if !ok {
-			return netip.Addr{}, false
-		}
-		b[i] = byte(v)
-		if !dot {
-			break
-		}
-		p = rest
-	}
-	return netip.AddrFrom4(b), true
-}
+// never resolved (see addr.go).
+func ParseXtIPv4(s string) (netip.Addr, bool) { return xtNumericIPv4(s, false) }
 
 // parseIPRange reads "ADDR" or "ADDR-ADDR" (IPv4 as ParseXtIPv4, or
 // IPv6).

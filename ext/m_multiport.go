@@ -81,7 +81,7 @@ func (m *multiportMatch) Parse(opt, arg string, invert bool, more *Args) error {
 	// Finish: here names of any protocol are accepted, to report other
 	// mistakes at once; Finish reads the list again for the rule's -p.
 	if err := m.parsePorts(arg, func(s string) (uint16, error) {
-		if p, err := ParsePort(s); err == nil && s != "" && (s[0] < '0' || s[0] > '9') {
+		if p, ok := parseAnyServicePort(s); ok {
 			return p, nil
 		}
 		return parseXtPort(s, 6)

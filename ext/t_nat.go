@@ -161,8 +161,8 @@ func (t *natTarget) parsePorts(arg string) error {
 	t.r.Flags |= NATProtoSpecified
 	port, rest, ok := leadingUint(arg, 0, 65535)
 	if !ok {
-		p, err := ParsePort(arg)
-		if err != nil || arg == "" || arg[0] >= '0' && arg[0] <= '9' {
+		p, ok := parseAnyServicePort(arg)
+		if !ok || arg == "" || arg[0] >= '0' && arg[0] <= '9' {
 			return Errorf("port %q not valid: write a number 0-65535 or a service name", arg)
 		}
 		port, rest = uint64(p), ""
@@ -196,8 +196,8 @@ func (t *natTarget) parsePorts(arg string) error {
 	baseArg := rest[1:]
 	base, _, ok := leadingUint(baseArg, 1, 65535)
 	if !ok {
-		p, err := ParsePort(baseArg)
-		if err != nil || baseArg == "" || baseArg[0] >= '0' && baseArg[0] <= '9' {
+		p, ok := parseAnyServicePort(baseArg)
+		if !ok || baseArg == "" || baseArg[0] >= '0' && baseArg[0] <= '9' {
 			return Errorf("port %q not valid: the base of a shifted range is 1-65535 or a service name", baseArg)
 		}
 		base = uint64(p)

@@ -162,34 +162,6 @@ func ProtoName(p uint8) string {
 	return ""
 }
 
-// ParsePort reads a port number or a service name.
-func ParsePort(s string) (uint16, error) {
-	if s == "" {
-		return 0, errors.New("empty port")
-	}
-	if s[0] >= '0' && s[0] <= '9' {
-		v, err := strconv.ParseUint(s, 10, 32)
-		if err != nil || v > 65535 {
-			return 0, fmt.Errorf("invalid port %q: a port is 0-65535 or a service name", s)
-		}
-		return uint16(v), nil
-	}
-	// Names come from the built-in copy of the reference system's
-	// /etc/services (values_proto.go), tcp first, so ipsift needs no file.
-	if p, ok := servicePortFor(s, 6); ok {
-		return p, nil
-	}
-	if p, ok := servicePortFor(s, 17); ok {
-		return p, nil
-	}
-	return 0, fmt.Errorf("invalid port/service %q", s)
-}
-
-// ServiceName returns the name getservbyport gives a port for a protocol
-// on the reference system (the canonical name, never an alias), for -L
-// output without -n; "" when it has none.
-func ServiceName(port uint16, proto uint8) string { return serviceNameFor(port, proto) }
-
 // ParsePortRange reads "PORT", "LO:HI", ":HI", "LO:" or ":" as the tcp
 // and udp matches do; a reversed range is an error (iptables 1.8.11).
 func ParsePortRange(s string) (lo, hi uint16, err error) {

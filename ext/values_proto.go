@@ -166,32 +166,6 @@ func ParseUintRange(s string, min, max uint64) (lo, hi uint64, n int, err error)
 	return lo, hi, n, nil
 }
 
-// parseXtPort reads a port as xtables_parse_port does for the tcp, sctp
-// and multiport matches: a number 0-65535 as strtoul reads it in base 0
-// (so "0x16" is 22 and "08080" is no number at all), or a service name
-// known for the protocol (getservbyname(name, "tcp") and so on: "ssh" is a
-// tcp service only, and sctp and dccp have none of the names here).
-func parseXtPort(s string, proto uint8) (uint16, error) {
-	if v, ok := ParseUintFull(s, 0, 65535); ok {
-		return uint16(v), nil
-	}
-	if p, ok := servicePortFor(s, proto); ok {
-		return p, nil
-	}
-	if _, err := ParsePort(s); err == nil && s != "" && (s[0] < '0' || s[0] > '9') {
-		return 0, fmt.Errorf("invalid port/service %q: it is not a %s service; write the port number", s, protoWord(proto))
-	}
-	return 0, fmt.Errorf("invalid port/service %q: a port is 0-65535 or a service name", s)
-}
-
-// protoWord names a protocol in messages.
-func protoWord(proto uint8) string {
-	if n := ProtoName(proto); n != "" {
-		return n
-	}
-	return fmt.Sprintf("protocol %d", proto)
-}
-
 // parseXtPortRange reads "PORT", "LO:HI", ":HI", "LO:" or ":" as the tcp
 // and sctp matches' parse functions do, with parseXtPort for each end.
 func parseXtPortRange(s string, proto uint8) (lo, hi uint16, err error) {
@@ -215,100 +189,6 @@ func parseXtPortRange(s string, proto uint8) (lo, hi uint16, err error) {
 		return 0, 0, fmt.Errorf("invalid port range %q (min > max): write %d:%d", s, hi, lo)
 	}
 	return lo, hi, nil
-}
-
-// Service protocols in protoServices.
-const (
-	svcTCP = 1 << iota
-	svcUDP
-)
-
-// protoServices are the services of the reference system's /etc/services
-// (Debian 12, netbase) for the names of the shared table (values.go),
-// with the protocols each is defined for and whether the name is an alias
-// (getservbyport returns the first name of a line, never an alias). The
-// matches that look names up per protocol (tcp, sctp, multiport when
-// reading; tcp, udp, sctp, dccp, multiport when printing) use it.
-var protoServices = []struct {
-	name   string
-	port   uint16
-	protos uint8
-	alias  bool
-}{
-	{"tcpmux", 1, svcTCP, false}, {"echo", 7, svcTCP | svcUDP, false},
-	{"discard", 9, svcTCP | svcUDP, false}, {"systat", 11, svcTCP, false},
-	{"daytime", 13, svcTCP | svcUDP, false}, {"netstat", 15, svcTCP, false},
-	{"qotd", 17, svcTCP, false}, {"chargen", 19, svcTCP | svcUDP, false},
-	{"ftp-data", 20, svcTCP, false}, {"ftp", 21, svcTCP, false},
-	{"ssh", 22, svcTCP, false}, {"telnet", 23, svcTCP, false},
-	{"smtp", 25, svcTCP, false}, {"time", 37, svcTCP | svcUDP, false},
-	{"whois", 43, svcTCP, false}, {"tacacs", 49, svcTCP | svcUDP, false},
-	{"domain", 53, svcTCP | svcUDP, false}, {"bootps", 67, svcUDP, false},
-	{"bootpc", 68, svcUDP, false}, {"tftp", 69, svcUDP, false},
-	{"gopher", 70, svcTCP, false}, {"finger", 79, svcTCP, false},
-	{"http", 80, svcTCP, false}, {"www", 80, svcTCP, true},
-	{"kerberos", 88, svcTCP | svcUDP, false}, {"iso-tsap", 102, svcTCP, false},
-	{"pop3", 110, svcTCP, false}, {"sunrpc", 111, svcTCP | svcUDP, false},
-	{"auth", 113, svcTCP, false}, {"ident", 113, svcTCP, true},
-	{"nntp", 119, svcTCP, false}, {"ntp", 123, svcUDP, false},
-	{"epmap", 135, svcTCP, false}, {"netbios-ns", 137, svcUDP, false},
-	{"netbios-dgm", 138, svcUDP, false}, {"netbios-ssn", 139, svcTCP, false},
-	{"imap2", 143, svcTCP, false}, {"imap", 143, svcTCP, true},
-	{"snmp", 161, svcTCP | svcUDP, false}, {"snmp-trap", 162, svcTCP | svcUDP, false},
-	{"bgp", 179, svcTCP, false}, {"ldap", 389, svcTCP | svcUDP, false},
-	{"https", 443, svcTCP | svcUDP, false}, {"microsoft-ds", 445, svcTCP, false},
-	{"kpasswd", 464, svcTCP | svcUDP, false}, {"submissions", 465, svcTCP, false},
-	{"isakmp", 500, svcUDP, false}, {"syslog", 514, svcUDP, false},
-	{"shell", 514, svcTCP, false}, {"syslog", 514, svcTCP, true},
-	{"printer", 515, svcTCP, false}, {"submission", 587, svcTCP, false},
-	{"ipp", 631, svcTCP, false}, {"ldaps", 636, svcTCP | svcUDP, false},
-	{"domain-s", 853, svcTCP | svcUDP, false}, {"rsync", 873, svcTCP, false},
-	{"ftps-data", 989, svcTCP, false}, {"ftps", 990, svcTCP, false},
-	{"telnets", 992, svcTCP, false}, {"imaps", 993, svcTCP, false},
-	{"pop3s", 995, svcTCP, false}, {"socks", 1080, svcTCP, false},
-	{"openvpn", 1194, svcTCP | svcUDP, false}, {"ms-sql-s", 1433, svcTCP, false},
-	{"l2f", 1701, svcUDP, false}, {"l2tp", 1701, svcUDP, true},
-	{"radius", 1812, svcTCP | svcUDP, false}, {"radius-acct", 1813, svcTCP | svcUDP, false},
-	{"nfs", 2049, svcTCP | svcUDP, false}, {"mysql", 3306, svcTCP, false},
-	{"ms-wbt-server", 3389, svcTCP, false}, {"sip", 5060, svcTCP | svcUDP, false},
-	{"sip-tls", 5061, svcTCP | svcUDP, false}, {"xmpp-client", 5222, svcTCP, false},
-	{"postgresql", 5432, svcTCP, false}, {"x11", 6000, svcTCP, false},
-	{"http-alt", 8080, svcTCP, false},
-}
-
-// svcBit is the protoServices bit of an IP protocol; 0 for protocols the
-// reference /etc/services names nothing for (sctp, dccp, udplite ...).
-func svcBit(proto uint8) uint8 {
-	switch proto {
-	case 6:
-		return svcTCP
-	case 17:
-		return svcUDP
-	}
-	return 0
-}
-
-// servicePortFor is getservbyname(name, proto) on the reference system.
-func servicePortFor(name string, proto uint8) (uint16, bool) {
-	bit := svcBit(proto)
-	for _, s := range protoServices {
-		if s.protos&bit != 0 && s.name == name {
-			return s.port, true
-		}
-	}
-	return 0, false
-}
-
-// serviceNameFor is getservbyport(port, proto) on the reference system:
-// the canonical name, or "" (iptables then prints the number).
-func serviceNameFor(port uint16, proto uint8) string {
-	bit := svcBit(proto)
-	for _, s := range protoServices {
-		if s.protos&bit != 0 && s.port == port && !s.alias {
-			return s.name
-		}
-	}
-	return ""
 }
 
 // appendPort writes a port for iptables -L: the protocol's service name

@@ -23,6 +23,9 @@ type Options struct {
 	KeepGoing bool
 	// Counters loads "[p:b]" counters from restore files (-c).
 	Counters bool
+	// Legacy reads the input as the iptables-legacy tools do; a script's
+	// iptables-legacy and iptables-nft commands say so themselves.
+	Legacy bool
 }
 
 // Result is a loaded ruleset and what was found on the way.
@@ -53,13 +56,13 @@ func Bytes(name string, data []byte, o Options) *Result {
 	}
 	rs := rules.New()
 	res := &Result{Rules: rs}
-	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters})
+	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, Legacy: o.Legacy})
 	res.Diags = append(res.Diags, diags...)
 	res.Diags = append(res.Diags, rules.TranslateNthGroups(rs)...)
 	if o.KeepGoing && diags.HasErrors() {
 		// Load what could be loaded, so the analysis still has a model.
 		rs2 := rules.New()
-		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters})
+		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, Legacy: o.Legacy})
 		res.Rules = rs2
 	}
 	return res
@@ -92,6 +95,19 @@ func isRuleTool(tool string) bool {
 	return false
 }
 
+// backendLegacy tells whether a script's tool is the legacy backend's:
+// iptables-legacy and iptables-nft say so, a plain iptables is whatever
+// the caller chose.
+func backendLegacy(tool string, dflt bool) bool {
+	switch {
+	case strings.Contains(tool, "-legacy"):
+		return true
+	case strings.Contains(tool, "-nft"):
+		return false
+	}
+	return dflt
+}
+
 func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
 	res := &Result{Rules: rs, Script: true}
@@ -115,7 +131,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 			continue
 		case strings.HasSuffix(tool, "-restore"):
 			if inv.Stdin != nil && inv.Stdin.Heredoc {
-				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing})
+				diags, _ := rs.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Legacy: backendLegacy(tool, o.Legacy)})
 				for _, d := range diags {
 					d.Pos.Line += inv.Stdin.Pos.Line - 1
 				}
@@ -136,7 +152,9 @@ func fromScript(name string, data []byte, o Options) *Result {
 		if inv.Line-1 < len(lines) {
 			line = lines[inv.Line-1]
 		}
-		applyCommand(rs, res, words, pos, line, o)
+		co := o
+		co.Legacy = backendLegacy(tool, o.Legacy)
+		applyCommand(rs, res, words, pos, line, co)
 	}
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
 	return res
@@ -156,7 +174,7 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		last = pre[len(pre)-1]
 	}
 	for attempt := 0; attempt < 12; attempt++ {
-		cmd, err := rules.ParseCommand(words, rules.ParseOptions{})
+		cmd, err := rules.ParseCommand(words, rules.ParseOptions{Legacy: o.Legacy})
 		if err == nil {
 			if cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules {
 				return
@@ -184,6 +202,12 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		}
 		if d.Pos.Line == 0 {
 			d.Pos = pos
+		}
+		if rest, ok := strings.CutPrefix(d.FixLine, "iptables "); ok {
+			// A replacement rule from the parser: in the script's words.
+			if f := strings.Fields(line); len(f) > 0 {
+				d.FixLine = f[0] + " " + rest
+			}
 		}
 		res.Diags = append(res.Diags, d)
 		failed, last = true, d

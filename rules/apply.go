@@ -108,6 +108,9 @@ func (rs *Ruleset) apply(c *Command) error {
 					if r.TargetPos.Line != 0 {
 						pos = r.TargetPos
 					}
+					if msg := removedTargetMessage(r.Verdict); msg != "" {
+						return &Diag{Pos: pos, Word: r.Verdict, Msg: msg + fmt.Sprintf(" (and there is no chain %s in table %s)", r.Verdict, t.Name)}
+					}
 					d := &Diag{Pos: pos, Word: r.Verdict, Msg: fmt.Sprintf("-j %s: no such target, and no chain of that name in table %s", r.Verdict, t.Name)}
 					cands := append(ext.TargetNames(rs.Family), "ACCEPT", "DROP", "RETURN", "QUEUE")
 					for _, ch := range t.Chains {
@@ -150,9 +153,14 @@ func (rs *Ruleset) apply(c *Command) error {
 		if c.RuleNum > len(ch.Rules)+1 {
 			return &Diag{Pos: c.Pos, Msg: fmt.Sprintf("index of insertion too big: %s has %d rules", ch.Name, len(ch.Rules))}
 		}
+		// iptables inserts the rules of an address list one by one at
+		// the same position, so they end up in reverse order (both
+		// backends; see TestKernelAddressLists).
 		at := c.RuleNum - 1
 		rules := append([]*Rule{}, ch.Rules[:at]...)
-		rules = append(rules, c.Rules...)
+		for i := len(c.Rules) - 1; i >= 0; i-- {
+			rules = append(rules, c.Rules[i])
+		}
 		ch.Rules = append(rules, ch.Rules[at:]...)
 	case CmdReplace:
 		if err := needChain(); err != nil {
@@ -172,8 +180,11 @@ func (rs *Ruleset) apply(c *Command) error {
 		if err := needChain(); err != nil {
 			return err
 		}
+		// An address list deletes one rule per address, all or none:
+		// iptables commits only when every deletion found its rule.
+		kept := ch.Rules
 		for _, r := range c.Rules {
-			i := ch.find(r)
+			i := findRule(kept, r)
 			if i < 0 {
 				if c.Kind == CmdCheck {
 					return &Diag{Pos: c.Pos, Msg: "bad rule (does a matching rule exist in that chain?)"}
@@ -181,9 +192,10 @@ func (rs *Ruleset) apply(c *Command) error {
 				return &Diag{Pos: c.Pos, Msg: fmt.Sprintf("bad rule (does a matching rule exist in that chain?): no rule %q in %s", r.Spec(), ch.Name)}
 			}
 			if c.Kind == CmdDelete {
-				ch.Rules = append(ch.Rules[:i:i], ch.Rules[i+1:]...)
+				kept = append(kept[:i:i], kept[i+1:]...)
 			}
 		}
+		ch.Rules = kept
 	case CmdDeleteNum:
 		if err := needChain(); err != nil {
 			return err
@@ -329,11 +341,11 @@ func isIn(c *Chain, list []*Chain) bool {
 	return false
 }
 
-// find returns the index of the first rule equal to r (same
+// findRule returns the index of the first of rules equal to r (same
 // specification, counters aside), or -1.
-func (c *Chain) find(r *Rule) int {
+func findRule(rules []*Rule, r *Rule) int {
 	spec := r.Spec()
-	for i, x := range c.Rules {
+	for i, x := range rules {
 		if x.Spec() == spec {
 			return i
 		}

@@ -151,6 +151,10 @@ type ParseOptions struct {
 	Table string
 	// Restore is set for lines of an iptables-restore file.
 	Restore bool
+	// Legacy reads the line as iptables-legacy does; the default is
+	// iptables-nft, the backend of current distributions. The two differ
+	// in a few rules one of them refuses (see finish).
+	Legacy bool
 }
 
 type parser struct {
@@ -601,7 +605,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		}
 		if aw.Text == w.Text && len(w.Text) > 2 && !strings.HasPrefix(w.Text, "--") {
 			// "-syn" is getopt's "-s yn": say what the writer meant.
-			if _, _, err := ext.ParseIPv4Mask(strings.Split(arg, ",")[0]); err != nil {
+			if _, _, err := ext.ParseIPv4Spec(strings.Split(arg, ",")[0]); err != nil {
 				if long, ok := singleDashLong(w.Text, anyExtOption); ok {
 					return &Diag{Pos: w.Pos, Word: w.Text, Fix: long,
 						Msg: fmt.Sprintf("%q is read as -%c %s (an address); the long option needs two dashes: write %s", w.Text, c, arg, long)}
@@ -771,6 +775,9 @@ func (p *parser) jump(w Word, name string, isGoto bool) error {
 		p.r.Verdict = ""
 		return nil
 	}
+	if err := p.removedTargetError(w, name); err != nil {
+		return err
+	}
 	t := ext.LookupTarget(name, p.opts.Family)
 	if t == nil {
 		return nil // a standard verdict or a chain, resolved when applied
@@ -788,6 +795,9 @@ func (p *parser) loadMatch(w Word, name string) error {
 	}
 	t := ext.LookupMatch(name, p.opts.Family)
 	if t == nil {
+		if err := p.removedMatchError(w, name); err != nil {
+			return err
+		}
 		msg := fmt.Sprintf("unknown match %q", name)
 		if s := suggest(name, ext.MatchNames(p.opts.Family)); s != "" {
 			return &Diag{Pos: w.Pos, Word: name, Msg: msg + fmt.Sprintf(" (did you mean -m %s?)", s), Fix: s}
@@ -904,6 +914,9 @@ func (p *parser) unknownOption(w Word, opt string) error {
 			p.i-- // read the same word again
 			return nil
 		}
+	}
+	if d := p.removedOption(w, opt); d != nil {
+		return d
 	}
 	d := &Diag{Pos: w.Pos, Word: w.Text, Msg: fmt.Sprintf("unknown option %q", opt)}
 	p.hint(d, w)
@@ -1080,25 +1093,6 @@ func hookList(m ext.HookMask) string {
 // expandAddresses turns the rule into one rule per source and destination
 // address, as iptables does for "-s A,B -d C,D" (sources outer).
 func (p *parser) expandAddresses() error {
-	parse := func(list []string, w Word) ([][2]any, error) {
-		if list == nil {
-			return [][2]any{{nil, nil}}, nil
-		}
-		var out [][2]any
-		for _, s := range list {
-			a, m, err := ext.ParseIPv4Mask(s)
-			if err != nil {
-				d := &Diag{Pos: w.Pos, Word: s, Msg: err.Error()}
-				if looksLikePlaceholder(s) {
-					d.Msg = fmt.Sprintf("%q looks like a placeholder from a how-to: put a real address here (e.g. 192.0.2.10 or 192.0.2.0/24)", s)
-					d.Assume = "192.0.2.1"
-				}
-				return nil, d
-			}
-			out = append(out, [2]any{a, m})
-		}
-		return out, nil
-	}
 	if (p.r.InvSrc || p.r.InvDst) && (len(p.srcs) > 1 || len(p.dsts) > 1) {
 		w := p.srcWord
 		if len(p.dsts) > 1 {
@@ -1106,11 +1100,11 @@ func (p *parser) expandAddresses() error {
 		}
 		return errAt(w, "! not allowed with multiple source or destination IP addresses: a negated list would match everything; write one rule per address")
 	}
-	srcs, err := parse(p.srcs, p.srcWord)
+	srcs, err := p.addressList(p.srcs, p.srcWord, p.r.InvSrc, 's')
 	if err != nil {
 		return err
 	}
-	dsts, err := parse(p.dsts, p.dstWord)
+	dsts, err := p.addressList(p.dsts, p.dstWord, p.r.InvDst, 'd')
 	if err != nil {
 		return err
 	}
@@ -1118,14 +1112,68 @@ func (p *parser) expandAddresses() error {
 		for _, d := range dsts {
 			r := p.r
 			r.Matches = append([]*MatchUse(nil), p.r.Matches...)
-			if s[0] != nil {
-				r.Src, r.SrcMask = s[0].(netipAddr), s[1].(netipAddr)
-			}
-			if d[0] != nil {
-				r.Dst, r.DstMask = d[0].(netipAddr), d[1].(netipAddr)
-			}
+			r.Src, r.SrcMask = s.addr, s.mask
+			r.Dst, r.DstMask = d.addr, d.mask
 			p.cmd.Rules = append(p.cmd.Rules, &r)
 		}
 	}
 	return nil
+}
+
+// addrMask is one parsed -s or -d element; the zero value is "none given".
+type addrMask struct{ addr, mask netipAddr }
+
+// addressList reads the elements of an -s or -d argument (nil when the
+// option was not given), each with the position it was written at.
+func (p *parser) addressList(list []string, w Word, inv bool, letter byte) ([]addrMask, error) {
+	if list == nil {
+		return []addrMask{{}}, nil
+	}
+	// Where the argument starts in the word that holds it: the word
+	// itself ("-s A,B" as two words), or its tail ("-sA,B").
+	col := w.Pos.Col
+	if strings.HasSuffix(w.Text, strings.Join(list, ",")) {
+		col += utf8.RuneCountInString(w.Text) - utf8.RuneCountInString(strings.Join(list, ","))
+	}
+	var out []addrMask
+	for _, s := range list {
+		at := Word{Text: s, Pos: w.Pos}
+		if w.Pos.Col > 0 {
+			at.Pos.Col = col
+		}
+		col += utf8.RuneCountInString(s) + 1
+		a, m, err := parseAddress(s, p.opts.Family)
+		if err != nil {
+			if ae, ok := err.(*ext.AddrError); ok && at.Pos.Col > 0 {
+				// Point at the part that is wrong: the mask, or the name.
+				if i := strings.LastIndex(s, ae.Word); i > 0 {
+					at.Pos.Col += utf8.RuneCountInString(s[:i])
+				}
+			}
+			d := &Diag{Pos: at.Pos, Word: s, Msg: err.Error()}
+			if looksLikePlaceholder(s) {
+				d.Msg = fmt.Sprintf("%q looks like a placeholder from a how-to: put a real address here (e.g. 192.0.2.10 or 192.0.2.0/24)", s)
+				d.Assume = "192.0.2.1"
+			}
+			return nil, d
+		}
+		if inv && m.IsUnspecified() && !p.opts.Legacy {
+			// iptables-nft turns a zero mask into no payload match at
+			// all and the inversion into a comparison of nothing, which
+			// the kernel refuses (RULE_APPEND failed: Invalid argument).
+			return nil, &Diag{Pos: at.Pos, Word: s, Msg: fmt.Sprintf("! -%c %s matches no packet, and iptables-nft refuses it (the kernel answers Invalid argument; only iptables-legacy loads it): drop the rule, or drop the ! and the address", letter, s)}
+		}
+		out = append(out, addrMask{a, m})
+	}
+	return out, nil
+}
+
+// parseAddress reads one -s/-d element for the rule's address family.
+func parseAddress(s string, f ext.Family) (addr, mask netipAddr, err error) {
+	if f == ext.IPv6 {
+		// ip6tables reads addresses with its own rules (no short forms,
+		// "-s 0" refused); they come with IPv6 support.
+		return addr, mask, fmt.Errorf("IPv6 addresses are not read yet: ipsift simulates iptables (IPv4) rules only")
+	}
+	return ext.ParseIPv4Spec(s)
 }

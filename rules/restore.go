@@ -25,6 +25,9 @@ type RestoreOptions struct {
 	// an error.
 	KeepGoing bool
 	Family    ext.Family
+	// Legacy reads the file as iptables-legacy-restore does (see
+	// ParseOptions.Legacy).
+	Legacy bool
 }
 
 // Restore reads an iptables-restore file into rs. Either every table of
@@ -136,7 +139,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 				counters = &c
 				words = words[1:]
 			}
-			cmd, err := ParseCommand(words, ParseOptions{Family: o.Family, Table: table.Name, Restore: true})
+			cmd, err := ParseCommand(words, ParseOptions{Family: o.Family, Table: table.Name, Restore: true, Legacy: o.Legacy})
 			if err == nil {
 				if o.Counters && counters != nil {
 					for _, r := range cmd.Rules {

@@ -54,6 +54,10 @@ type Result struct {
 	ReplyHits []Hit  `json:"reply_hits,omitempty"`
 	Out       []Out  `json:"out"`
 	Verdict   string `json:"verdict"`
+	// Log holds the lines LOG rules wrote for this packet, as the
+	// kernel's log would show them (an optional output field: trace
+	// --json fills it; the kernel harness leaves it out).
+	Log []string `json:"log,omitempty"`
 	// SelfDelivered is engine.Result.SelfDelivered (not in the format:
 	// the kernel harness needs it to read the kernel's delivery count).
 	SelfDelivered int `json:"-"`

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
@@ -79,10 +80,21 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 	return writeRules(rs, path, stderr)
 }
 
+// writeRules replaces the rules file with the ruleset, atomically (a
+// temporary file renamed over it). The new file keeps the old one's mode
+// and, where the user may set them, its owner and group; a file created
+// anew gets the mode a shell's "> FILE" would give it (0666 less the
+// umask). A symbolic link is followed, so the file it names is replaced.
 func writeRules(rs *rules.Ruleset, path string, stderr io.Writer) int {
 	var b bytes.Buffer
 	rs.Save(&b, rules.SaveOptions{Counters: true})
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".ipsift-*")
+	if err == nil {
+		err = keepModeAndOwner(tmp, path)
+	}
 	if err == nil {
 		_, err = tmp.Write(b.Bytes())
 		if cerr := tmp.Close(); err == nil {
@@ -167,4 +179,33 @@ func feRestore(rs *rules.Ruleset, path string, args []string, stderr io.Writer) 
 		return exitOK
 	}
 	return writeRules(rs, path, stderr)
+}
+
+// keepModeAndOwner gives tmp the mode, owner and group of the file at
+// path (or a new file's mode when there is none). An owner or group the
+// user may not give away is left as it is: that is not an error.
+func keepModeAndOwner(tmp *os.File, path string) error {
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return tmp.Chmod(0o666 &^ currentUmask())
+	}
+	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if tmp.Chown(int(st.Uid), int(st.Gid)) != nil {
+			tmp.Chown(-1, int(st.Gid)) // a group of one's own, at least
+		}
+	}
+	return nil
+}
+
+// currentUmask reads the process's umask (setting it back at once).
+func currentUmask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -104,20 +106,27 @@ func TestHelpEveryCommand(t *testing.T) {
 	}
 }
 
-func TestTraceJSON(t *testing.T) {
-	dir := t.TempDir()
-	pk := filepath.Join(dir, "p.jsonl")
-	os.WriteFile(pk, []byte(`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":40000,"dport":22,"flags":"S"}
-{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
-`), 0o644)
+// traceJSON runs trace --json on gateway.rules with packets in the
+// packets format and returns its output lines, one per packet.
+func traceJSON(t *testing.T, packets string) []string {
+	t.Helper()
+	pk := filepath.Join(t.TempDir(), "p.jsonl")
+	os.WriteFile(pk, []byte(packets), 0o644)
 	out, errs, code := runCmd(t, "trace", gateway, "--packets", pk, "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want 2 lines:\n%s", out)
+	if n := strings.Count(packets, "\n"); len(lines) != n {
+		t.Fatalf("want %d lines, one per packet:\n%s", n, out)
 	}
+	return lines
+}
+
+func TestTraceJSON(t *testing.T) {
+	lines := traceJSON(t, `{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp","sport":40000,"dport":22,"flags":"S"}
+{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
+`)
 	if !strings.Contains(lines[0], `{"table":"filter","chain":"INPUT","rule":7}`) || !strings.Contains(lines[0], `"verdict":"accept-local"`) {
 		t.Errorf("line 0: %s", lines[0])
 	}
@@ -209,5 +218,91 @@ func TestTracePacketsMdExamples(t *testing.T) {
 	}
 	if out != string(want) {
 		t.Errorf("got:\n%s\nthe kernel recorded:\n%s", out, want)
+	}
+}
+
+// TestTraceJSONWithLog: in JSON mode a LOG rule's lines go into the
+// packet's result (its "log" array), never onto stdout between results.
+func TestTraceJSONWithLog(t *testing.T) {
+	lines := traceJSON(t, `{"in":"eth0","src":"198.51.100.9","dst":"198.51.100.1","proto":"tcp","sport":40001,"dport":22,"flags":"S"}
+{"in":"wlan0","src":"192.0.2.10","dst":"198.51.100.9","proto":"udp","sport":53000,"dport":53,"len":40}
+`)
+	type result struct {
+		I   int      `json:"i"`
+		Log []string `json:"log"`
+	}
+	var results []result
+	for _, l := range lines {
+		var r result
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("stdout line is not JSON: %q: %v", l, err)
+		}
+		results = append(results, r)
+	}
+	if len(results[0].Log) != 1 || !strings.HasPrefix(results[0].Log[0], "LOGDROP: IN=eth0 OUT= ") || strings.Contains(results[0].Log[0], "\n") {
+		t.Errorf("packet 0's log: %q, want the one LOGDROP line", results[0].Log)
+	}
+	if results[1].Log != nil || strings.Contains(lines[1], `"log"`) {
+		t.Errorf("packet 1 logged nothing, yet: %s", lines[1])
+	}
+}
+
+// TestFrontEndKeepsMode: the rules file a command rewrites keeps its mode
+// and owner (issue 16: a 0644 file came back 0600).
+func TestFrontEndKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o664} {
+		f := filepath.Join(dir, "fw.rules")
+		os.Remove(f)
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(f, mode)
+		owner := os.Getuid() == 0
+		if owner {
+			os.Chown(f, 12345, 23456)
+		}
+		t.Setenv("IPSIFT_RULES", f)
+		if _, errs, code := runCmd(t, "iptables", "-A", "INPUT", "-j", "ACCEPT"); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("mode %v after the command, want %v", fi.Mode().Perm(), mode)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); owner && (st.Uid != 12345 || st.Gid != 23456) {
+			t.Errorf("owner %d:%d after the command, want 12345:23456", st.Uid, st.Gid)
+		}
+	}
+	// Through a symbolic link, the file it names is rewritten.
+	target := filepath.Join(dir, "real.rules")
+	os.WriteFile(target, nil, 0o644)
+	link := filepath.Join(dir, "link.rules")
+	os.Symlink(target, link)
+	t.Setenv("IPSIFT_RULES", link)
+	if _, errs, code := runCmd(t, "iptables", "-A", "INPUT", "-j", "ACCEPT"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file")
+	}
+	if data, _ := os.ReadFile(target); !strings.Contains(string(data), "-A INPUT -j ACCEPT") {
+		t.Errorf("the link's target was not rewritten:\n%s", data)
+	}
+	// A new file gets 0666 less the umask, as "> FILE" would.
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	fresh := filepath.Join(dir, "new.rules")
+	t.Setenv("IPSIFT_RULES", fresh)
+	if _, errs, code := runCmd(t, "iptables", "-N", "x"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if fi, err := os.Stat(fresh); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o644 {
+		t.Errorf("new file: mode %v, want 0644", fi.Mode())
 	}
 }

@@ -13,7 +13,12 @@ import (
 // in the input is printed with its position and the command stops, so
 // nothing is shown for a ruleset the kernel would refuse.
 func loadRules(path string, stderr io.Writer) (*rules.Ruleset, int) {
-	res, err := loadPath(path)
+	return loadRulesWith(path, load.Options{Counters: true}, stderr)
+}
+
+// loadRulesWith is loadRules with load options (trace --legacy).
+func loadRulesWith(path string, o load.Options, stderr io.Writer) (*rules.Ruleset, int) {
+	res, err := loadPath(path, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift: %v\n", err)
 		return nil, exitUsage
@@ -26,15 +31,15 @@ func loadRules(path string, stderr io.Writer) (*rules.Ruleset, int) {
 	return res.Rules, exitOK
 }
 
-func loadPath(path string) (*load.Result, error) {
+func loadPath(path string, o load.Options) (*load.Result, error) {
 	if path == "-" {
 		data, err := io.ReadAll(os.Stdin)
 		if err != nil {
 			return nil, err
 		}
-		return load.Bytes("stdin", data, load.Options{Counters: true}), nil
+		return load.Bytes("stdin", data, o), nil
 	}
-	return load.File(path, load.Options{Counters: true})
+	return load.File(path, o)
 }
 
 func printDiags(w io.Writer, ds rules.Diags, color bool) {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
@@ -44,7 +47,7 @@ func init() {
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadRulesWith(pos[0], load.Options{Counters: true, Legacy: *legacy}, stderr)
 			if rs == nil {
 				return code
 			}
@@ -98,7 +101,10 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 	}
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
-	e.Log = w
+	// In JSON mode LOG lines go into each packet's result, so that
+	// stdout stays one JSON value per line.
+	var logBuf bytes.Buffer
+	e.Log = &logBuf
 	s := sim.New(e)
 	var tt *sim.TextTracer
 	if !asJSON {
@@ -134,6 +140,7 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 			return exitUsage
 		}
 		if asJSON {
+			res.Log = logLines(&logBuf)
 			w.Write(res.JSON())
 			w.WriteByte('\n')
 			continue
@@ -164,4 +171,15 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 		}
 	}
 	return exitOK
+}
+
+// logLines takes the lines LOG rules wrote into buf for one packet and
+// empties it; nil when there are none.
+func logLines(buf *bytes.Buffer) []string {
+	if buf.Len() == 0 {
+		return nil
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	buf.Reset()
+	return lines
 }
