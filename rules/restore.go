@@ -172,6 +172,9 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 // validate the table (COMMIT does) and works in place, since the whole
 // restore works on a copy.
 func (rs *Ruleset) applyInTable(c *Command) error {
+	if c.Skipped {
+		return nil
+	}
 	switch c.Kind {
 	case CmdList, CmdListRules:
 		return &Diag{Pos: c.Pos, Msg: "listing commands (-L, -S) do nothing in a restore file"}
