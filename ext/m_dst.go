@@ -16,10 +16,10 @@ const optsMax = 16
 
 // optsMatch is one -m dst or -m hbh in one rule (struct ip6t_opts).
 type optsMatch struct {
-	name     string // "dst" or "hbh": the option prefix and -L word
-	len      hdrLenOpt
-	hasOpts  bool
-	opts     []uint16 // TYPE<<8 | LEN, LEN 0xff for "any length"
+	name    string // "dst" or "hbh": the option prefix and -L word
+	len     hdrLenOpt
+	hasOpts bool
+	opts    []uint16 // TYPE<<8 | LEN, LEN 0xff for "any length"
 }
 
 func registerOptsMatch(name string) {

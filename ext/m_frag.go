@@ -9,8 +9,8 @@ import "strings"
 // but the kernel has never tested it.
 
 type fragMatch struct {
-	id                      spiRange
-	len                     hdrLenOpt
+	id                     spiRange
+	len                    hdrLenOpt
 	res, first, more, last bool
 }
 
