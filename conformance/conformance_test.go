@@ -11,7 +11,7 @@ import (
 // iptables.t) and requires at least 95% to pass.
 func TestIPv4(t *testing.T) {
 	pass, total := runAll(t, IPv4Files, ext.IPv4)
-	fmt.Printf("conformance: %d passed, %d failed (IPv4 lines: %d)", pass, total-pass, total)
+	fmt.Printf("conformance: %d passed, %d failed (IPv4 lines: %d)\n", pass, total-pass, total)
 	if rate := float64(pass) / float64(total); rate < 0.95 {
 		t.Errorf("conformance pass rate %.1f%% is below 95%% (%d of %d)", 100*rate, pass, total)
 	}
@@ -23,7 +23,7 @@ func TestIPv4(t *testing.T) {
 // expectations.
 func TestIPv6(t *testing.T) {
 	pass, total := runAll(t, IPv6Files, ext.IPv6)
-	fmt.Printf(" IPv6: %d passed, %d failed (IPv6 lines: %d)\n", pass, total-pass, total)
+	fmt.Printf("IPv6: %d passed, %d failed (IPv6 runs: %d)\n", pass, total-pass, total)
 	if pass < 822 {
 		t.Errorf("IPv6 conformance: %d of %d pass, fewer than the installed ip6tables 1.8.9 (822)", pass, total)
 	}
