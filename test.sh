@@ -9,14 +9,14 @@ cd "$(dirname "$0")"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	need=()
-	for cmd in iptables-nft iptables-legacy nft ip tcpdump conntrack; do
+	for cmd in iptables-nft iptables-legacy nft ip tcpdump conntrack ipset; do
 		command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
 	done
 	if [ ${#need[@]} -gt 0 ]; then
 		echo "test.sh: installing the kernel tools the tests compare with (${need[*]})"
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
-		apt-get install -y -qq iptables nftables iproute2 tcpdump conntrack >/dev/null
+		apt-get install -y -qq iptables nftables iproute2 tcpdump conntrack ipset >/dev/null
 	fi
 fi
 
@@ -36,3 +36,4 @@ IPSIFT_KERNEL_DIFF_SUMMARY=$summary go test -count=1 -timeout 30m "$@" ./...
 # differential testing (run as root only) and conformance.
 cat "$summary"
 go test -count=1 -run 'TestIPv4$' -v ./conformance | grep '^conformance:'
+go test -count=1 -run 'TestConformance$' -v ./ipset | grep '^ipset conformance:'

@@ -14,6 +14,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/ipsift/ipsift/ipset"
 	"strings"
 	"sync/atomic"
 
@@ -124,6 +125,9 @@ type Config struct {
 	// feed conntrack invented answers (a RST that closes the connection)
 	// before the real one. REJECT's answers are still built (Result.Out).
 	NoHostStack bool
+	// Sets are the ipsets the rules use (-m set, -j SET). They live apart
+	// from the rules: pass the same registry on reload to keep them.
+	Sets *ipset.Registry
 }
 
 // Compile turns a ruleset into a Program. store keeps the state that
@@ -161,6 +165,7 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 				comp := ext.NewCompiler(store)
 				comp.Family, comp.Table, comp.Chain, comp.HZ, comp.Seed = rs.Family, t.Name, c.Name, cfg.HZ, cfg.Seed
 				comp.Legacy = cfg.Legacy
+				comp.Sets = cfg.Sets
 				needCT, err := compileRule(&cc.rules[i], r, comp, byName)
 				if err != nil {
 					return nil, fmt.Errorf("%s: table %s chain %s rule %d: %w", r.Pos, t.Name, c.Name, i+1, err)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -283,6 +284,10 @@ type Compiler struct {
 	// DIFFERENCES.md): iptables-nft turns some matches into nf_tables
 	// expressions that behave differently at the edges.
 	Legacy bool
+	// Sets are the ipsets rules name (-m set, -j SET); nil: none. They
+	// live apart from the rules, as the kernel's do: a reload that
+	// passes the same registry keeps their contents.
+	Sets *ipset.Registry
 
 	store *Store
 }

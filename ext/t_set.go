@@ -1,16 +1,28 @@
 package ext
 
-import "strings"
+import (
+	"fmt"
+	"strconv"
+	"strings"
 
-// SET (iptables' libxt_SET, the kernel's xt_SET): add the packet's
-// addresses to an ipset or delete them from it. ipsift has no ipsets, so
-// every set a rule names is unknown: Finish refuses the rule as the
-// kernel does for a set that does not exist.
+	"github.com/ipsift/ipsift/ipset"
+)
+
+// SET (iptables' libxt_SET revision 3, the kernel's xt_SET): add the
+// packet's addresses (ports, ...) to an ipset, delete them from one, or
+// map an element's skbinfo (mark, priority, queue) onto the packet. The
+// sets are found by name when the rule is compiled.
 
 type setTarget struct {
-	op, name, flags string
-	exist           bool
-	timeout         string
+	op, name string
+	dim      int
+	dirFlags uint32
+	exist    bool
+	timeout  uint32
+	hasTO    bool
+	mapMark  bool
+	mapPrio  bool
+	mapQueue bool
 }
 
 func init() {
@@ -40,47 +52,109 @@ func (t *setTarget) Parse(opt, arg string, invert bool, more *Args) error {
 		if !ok {
 			return Errorf("--%s needs a set name and flags, e.g. --%s myset src", opt, opt)
 		}
-		t.op, t.name, t.flags = opt, arg, flags
+		if len(arg) > ipsetMaxNameLen-1 {
+			return fmt.Errorf("setname %q too long, max %d characters", arg, ipsetMaxNameLen-1)
+		}
+		dim, dirs, err := parseSetDirs(flags)
+		if err != nil {
+			return err
+		}
+		t.op, t.name, t.dim, t.dirFlags = opt, arg, dim, dirs
 	case "exist":
 		t.exist = true
 	case "timeout":
-		if _, err := ParseUint(arg, 0, 0xffffffff); err != nil {
+		v, err := ParseUint(arg, 0, 0xffffffff)
+		if err != nil {
 			return Errorf("bad --timeout: %v", err)
 		}
-		t.timeout = arg
+		t.timeout, t.hasTO = uint32(v), true
+	case "map-mark":
+		t.mapMark = true
+	case "map-prio":
+		t.mapPrio = true
+	case "map-queue":
+		t.mapQueue = true
 	}
 	return nil
 }
 
-// Finish implements Parser.
+// Finish implements Parser, with xt_SET's checkentry: --map-set only in
+// mangle, --map-prio and --map-queue only where the packet is routed
+// (FORWARD, OUTPUT, POSTROUTING).
 func (t *setTarget) Finish(r *RuleInfo) error {
 	if t.op == "" {
 		return Errorf("SET needs --add-set, --del-set or --map-set")
 	}
-	return Errorf("set %q does not exist: ipsift has no ipsets", t.name)
+	if t.op == "map-set" {
+		if r.Table != "mangle" {
+			return Errorf("--map-set only usable from mangle table")
+		}
+		if (t.mapPrio || t.mapQueue) && r.Hooks&^(HookForward|HookLocalOut|HookPostRouting) != 0 {
+			return Errorf("mapping of prio or/and queue is allowed only from OUTPUT/FORWARD/POSTROUTING chains")
+		}
+	} else if t.mapMark || t.mapPrio || t.mapQueue {
+		return Errorf("--map-mark, --map-prio and --map-queue need --map-set")
+	}
+	return nil
 }
+
+// SetNames implements SetUser.
+func (t *setTarget) SetNames() []string { return []string{t.name} }
 
 // Save implements Parser.
-func (t *setTarget) Save(b *strings.Builder) {
-	if t.op != "" {
-		b.WriteString(" --" + t.op + " " + t.name + " " + t.flags)
-	}
-	if t.exist {
-		b.WriteString(" --exist")
-	}
-	if t.timeout != "" {
-		b.WriteString(" --timeout " + t.timeout)
-	}
-}
+func (t *setTarget) Save(b *strings.Builder) { t.dump(b, "--") }
 
 // Print implements Parser.
-func (t *setTarget) Print(b *strings.Builder, numeric bool) {
-	if t.op != "" {
-		b.WriteString(" " + strings.TrimSuffix(t.op, "-set") + "-set " + t.name + " " + t.flags)
+func (t *setTarget) Print(b *strings.Builder, numeric bool) { t.dump(b, "") }
+
+// dump prints the options, each name after pre ("--" for save, "" for
+// iptables -L).
+func (t *setTarget) dump(b *strings.Builder, pre string) {
+	b.WriteString(" " + pre + t.op + " " + t.name + " " + setDirsString(t.dim, t.dirFlags))
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{t.exist, "exist"}, {t.hasTO, "timeout " + strconv.FormatUint(uint64(t.timeout), 10)}, {t.mapMark, "map-mark"}, {t.mapPrio, "map-prio"}, {t.mapQueue, "map-queue"}} {
+		if f.on {
+			b.WriteString(" " + pre + f.name)
+		}
 	}
 }
 
 // Compile implements Target.
 func (t *setTarget) Compile(c *Compiler) (Action, error) {
-	return nil, Errorf("-j SET: ipsift has no ipsets")
+	s, err := resolveSet(c, t.name)
+	if err != nil {
+		return nil, err
+	}
+	a := &setAction{t: *t, set: s}
+	return a, nil
+}
+
+type setAction struct {
+	t   setTarget
+	set *ipset.Set
+}
+
+// Do implements Action: the packet goes on (XT_CONTINUE) whatever the
+// set says.
+func (a *setAction) Do(c *Ctx) Verdict {
+	pi := packetInfo(c, familyOf(c))
+	switch a.t.op {
+	case "add-set":
+		a.set.AddPacket(&pi, a.t.dirFlags, a.t.dim, c.Now, a.t.timeout, a.t.hasTO, a.t.exist)
+	case "del-set":
+		a.set.DelPacket(&pi, a.t.dirFlags, a.t.dim, c.Now)
+	case "map-set":
+		h := a.set.MatchPacket(&pi, a.t.dirFlags, a.t.dim, c.Now, nil)
+		if h.Result != ipset.Matched {
+			return Continue
+		}
+		if a.t.mapMark {
+			c.Mark = c.Mark&^h.SkbMask ^ h.SkbMark
+		}
+		// skb->priority and the queue mapping are not modelled: the
+		// engine has no qdiscs
+	}
+	return Continue
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/script"
 )
@@ -31,6 +32,9 @@ type Options struct {
 // Result is a loaded ruleset and what was found on the way.
 type Result struct {
 	Rules *rules.Ruleset
+	// Sets are the ipsets the input creates: an `ipset save` section
+	// before the rules of a restore file, or a script's ipset commands.
+	Sets  *ipset.Registry
 	Diags rules.Diags
 	// Script is true when the input was read as a shell script.
 	Script bool
@@ -51,11 +55,15 @@ func File(path string, o Options) (*Result, error) {
 
 // Bytes loads an input held in memory; name is used in positions.
 func Bytes(name string, data []byte, o Options) *Result {
-	if script.LooksLikeScript(data) {
+	sets, data := splitSets(data)
+	if script.LooksLikeScript(data) && len(sets) == 0 {
 		return fromScript(name, data, o)
 	}
 	rs := rules.New()
-	res := &Result{Rules: rs}
+	res := &Result{Rules: rs, Sets: ipset.NewRegistry()}
+	if len(sets) > 0 {
+		res.restoreSets(name, string(sets), 0)
+	}
 	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, Legacy: o.Legacy})
 	res.Diags = append(res.Diags, diags...)
 	res.Diags = append(res.Diags, rules.TranslateNthGroups(rs)...)
@@ -65,7 +73,76 @@ func Bytes(name string, data []byte, o Options) *Result {
 		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, Legacy: o.Legacy})
 		res.Rules = rs2
 	}
+	res.Diags = append(res.Diags, CheckSets(res.Rules, res.Sets)...)
 	return res
+}
+
+// splitSets takes the ipset save section (create and add lines, and
+// comments, before anything else) off the front of a file, leaving blank
+// lines in its place so that the rules keep their line numbers.
+func splitSets(data []byte) (sets, rest []byte) {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	n, last := 0, 0
+	for i, l := range lines {
+		t := bytes.TrimSpace(l)
+		if len(t) == 0 || t[0] == '#' {
+			continue
+		}
+		if !bytes.HasPrefix(t, []byte("create ")) && !bytes.HasPrefix(t, []byte("add ")) {
+			break
+		}
+		n, last = n+1, i+1
+	}
+	if n == 0 {
+		return nil, data
+	}
+	sets = bytes.Join(lines[:last], nil)
+	rest = append(bytes.Repeat([]byte("\n"), last), bytes.Join(lines[last:], nil)...)
+	return sets, rest
+}
+
+// setsClock is the time at which the sets of a file are read: a file is
+// a snapshot, its timeouts count from when it is loaded.
+const setsClock = 0
+
+// restoreSets reads ipset restore input into the result's sets; line is
+// where the input starts in the file, less one.
+func (res *Result) restoreSets(name, text string, line int) {
+	var errb bytes.Buffer
+	c := &ipset.Cmd{R: res.Sets, Now: func() int64 { return setsClock }, Stdout: &bytes.Buffer{}, Stderr: &errb}
+	if err := c.Restore(strings.NewReader(text), false); err != nil {
+		res.Diags = append(res.Diags, &rules.Diag{Pos: rules.Pos{File: name, Line: line + ipset.ErrorLine(err), Col: 1}, Msg: "ipset restore: " + err.Error()})
+	}
+}
+
+// runIpset runs a script's ipset command on the result's sets.
+func (res *Result) runIpset(pos rules.Pos, inv script.Invocation, name string) {
+	args := make([]string, len(inv.Args))
+	for i, a := range inv.Args {
+		args[i] = a.Text
+	}
+	if len(args) > 0 && (args[0] == "restore" || args[0] == "-R") {
+		if inv.Stdin != nil && inv.Stdin.Heredoc {
+			res.restoreSets(name, inv.Stdin.Text, inv.Stdin.Pos.Line-1)
+		} else {
+			res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
+				Msg: "ipset restore reads a file this script does not contain; put its sets before the rules of the file ipsift reads"})
+		}
+		return
+	}
+	var errb bytes.Buffer
+	c := &ipset.Cmd{R: res.Sets, Now: func() int64 { return setsClock }, Stdout: &bytes.Buffer{}, Stderr: &errb}
+	if c.Run(args) != 0 {
+		msg := strings.TrimPrefix(strings.TrimSpace(errb.String()), "ipset "+ipset.Version+": ")
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		sev := rules.SevError
+		if len(args) > 0 && (args[0] == "test" || args[0] == "-T") {
+			sev = rules.SevWarning // a test's answer, not a failure of the script
+		}
+		res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: sev, Word: inv.Cmd.Text, Msg: "ipset " + args[0] + ": " + msg})
+	}
 }
 
 func withoutBadLines(data []byte, diags rules.Diags) []byte {
@@ -110,7 +187,7 @@ func backendLegacy(tool string, dflt bool) bool {
 
 func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
-	res := &Result{Rules: rs, Script: true}
+	res := &Result{Rules: rs, Script: true, Sets: ipset.NewRegistry()}
 	invs, sdiags := script.Read(name, data)
 	for _, d := range sdiags {
 		sev := rules.SevError
@@ -125,6 +202,9 @@ func fromScript(name string, data []byte, o Options) *Result {
 		tool := filepath.Base(inv.Tool)
 		switch {
 		case isRuleTool(tool):
+		case tool == "ipset":
+			res.runIpset(pos, inv, name)
+			continue
 		case strings.HasPrefix(tool, "ip6tables"):
 			res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
 				Msg: "ip6tables (IPv6) rules are not simulated yet; this command is skipped"})
@@ -157,6 +237,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 		applyCommand(rs, res, words, pos, line, co)
 	}
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
+	res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)
 	return res
 }
 

@@ -724,6 +724,8 @@ func init() {
 			}
 		}
 	}
+	// ipset's commands create the sets rules use
+	toolNames["ipset"] = true
 }
 
 func isRestore(tool string) bool { return strings.HasSuffix(tool, "-restore") }
@@ -777,7 +779,17 @@ func (s *state) invoke(c *simpleCmd, ex *expander, tool string, fs []xfield, pip
 			s.diag(u.off, u.msg, true)
 		}
 	}
-	if isRestore(tool) {
+	if tool == "ipset" && len(inv.Args) > 0 && (inv.Args[0].Text == "restore" || inv.Args[0].Text == "-R") {
+		inv.Stdin = s.stdin(c, piped)
+		switch {
+		case inv.Stdin == nil:
+			s.diag(inv.Cmd.Offset, "ipset restore reads its sets from standard input, which the script does not give; not followed", true)
+		case inv.Stdin.File != nil:
+			s.diag(inv.Stdin.File.Offset, fmt.Sprintf("cannot follow ipset restore < %s: the sets are in that file, outside the script; put them before the rules of the file ipsift reads", inv.Stdin.File.Text), true)
+		case inv.Stdin.Pipe:
+			s.diag(inv.Cmd.Offset, "cannot follow ipset restore reading from a pipe without running the script", true)
+		}
+	} else if isRestore(tool) {
 		inv.Stdin = s.stdin(c, piped)
 		switch {
 		case restoreFile(inv.Args) != nil:

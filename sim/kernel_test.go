@@ -2,14 +2,18 @@ package sim
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -156,24 +160,47 @@ func (k keyCount) String() string {
 // through ipsift and compares, packet by packet, the counters raised,
 // the verdict and the packets forwarded.
 func TestKernelStateless(t *testing.T) {
+	compareStateless(t, statelessRules, "", randomPackets(1, 150), nil)
+}
+
+// compareStateless sends descs through the kernel and through ipsift,
+// with the rules (and sets, ipset restore input, loaded into the
+// namespace and into ipsift) and compares packet by packet; after, when
+// given, runs on each backend's firewall and ipsift's sets.
+func compareStateless(t *testing.T, ruleText, setsText string, descs []packet.Desc, after func(t *testing.T, fw *kernel.Firewall, sets *ipset.Registry)) {
 	kernel.Require(t)
-	rs := rules.New()
-	if _, err := rs.Restore(strings.NewReader(statelessRules), rules.RestoreOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	descs := randomPackets(1, 150)
 	for _, b := range kernel.Backends {
 		t.Run(string(b), func(t *testing.T) {
+			var sets *ipset.Registry
 			fw := kernel.NewFirewall(t, b)
-			if err := fw.Restore(statelessRules); err != nil {
+			if setsText != "" {
+				sets = ipset.NewRegistry()
+				c := &ipset.Cmd{R: sets, Now: func() int64 { return 0 }, Stdout: io.Discard, Stderr: io.Discard}
+				if err := c.Restore(strings.NewReader(setsText), false); err != nil {
+					t.Fatal(err)
+				}
+				f := filepath.Join(t.TempDir(), "sets")
+				os.WriteFile(f, []byte(setsText), 0o644)
+				if _, err := fw.Run("ipset", "restore", "-f", f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rs := rules.New()
+			if _, err := rs.Restore(strings.NewReader(ruleText), rules.RestoreOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := fw.Restore(ruleText); err != nil {
 				t.Fatal(err)
 			}
 			addNeighbours(t, fw, descs)
-			e, err := engine.New(rs, nil, engine.Config{Legacy: b == kernel.Legacy})
+			e, err := engine.New(rs, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: sets})
 			if err != nil {
 				t.Fatal(err)
 			}
 			s := New(e)
+			if sets != nil {
+				sets.Shift(s.Now)
+			}
 			diffs := 0
 			for i, d := range descs {
 				data, err := d.Build(i)
@@ -237,6 +264,9 @@ func TestKernelStateless(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d packets, %d differences", b, len(descs), diffs)
+			if after != nil {
+				after(t, fw, sets)
+			}
 		})
 	}
 }

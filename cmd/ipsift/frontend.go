@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -25,27 +26,26 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
 		if a == "-h" || a == "--help" {
 			fmt.Fprintf(stdout, "Usage: IPSIFT_RULES=FILE ipsift %s ARGS...\n\nThe %s command line, acting on FILE (created when missing) instead of the kernel.\n", tool, tool)
+			if tool == "ipset" {
+				fmt.Fprintf(stdout, "\nThe sets are kept as an ipset save section before the rules.\n\nExample:\n  IPSIFT_RULES=fw.rules ipsift ipset create blocklist hash:net\n  IPSIFT_RULES=fw.rules ipsift ipset add blocklist 203.0.113.0/24\n  IPSIFT_RULES=fw.rules ipsift iptables -A INPUT -m set --match-set blocklist src -j DROP\n  IPSIFT_RULES=fw.rules ipsift ipset list\n")
+				return exitOK
+			}
 			fmt.Fprintf(stdout, "\nExample:\n  IPSIFT_RULES=fw.rules ipsift iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE\n  IPSIFT_RULES=fw.rules ipsift iptables -L -n -v\n  IPSIFT_RULES=fw.rules ipsift iptables-save | IPSIFT_RULES=copy.rules ipsift iptables-restore\n")
 			return exitOK
 		}
 	}
-	rs := rules.New()
-	if data, err := os.ReadFile(path); err == nil {
-		res := load.Bytes(path, data, load.Options{Counters: true})
-		if res.Diags.HasErrors() {
-			printDiags(stderr, res.Diags, false)
-			return exitProblems
-		}
-		rs = res.Rules
-	} else if !os.IsNotExist(err) {
-		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
-		return exitUsage
+	rs, sets, code := readRulesFile(tool, path, stderr)
+	if code != exitOK {
+		return code
+	}
+	if tool == "ipset" {
+		return feIpset(rs, sets, path, args, stdout, stderr)
 	}
 	switch tool {
 	case "iptables-save":
 		return feSave(rs, args, stdout, stderr)
 	case "iptables-restore":
-		return feRestore(rs, path, args, stderr)
+		return feRestore(rs, sets, path, args, stderr)
 	}
 	cmd, err := rules.ParseCommand(rules.Words(args), rules.ParseOptions{})
 	if err != nil {
@@ -74,19 +74,45 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iptables: %v\n", err)
 		return exitProblems
 	}
+	// the kernel refuses a rule naming a set that does not exist
+	if d := load.CheckSets(rs, sets); d.HasErrors() {
+		printDiags(stderr, d, false)
+		return exitProblems
+	}
 	if cmd.Kind == rules.CmdCheck {
 		return exitOK
 	}
-	return writeRules(rs, path, stderr)
+	return writeRules(rs, sets, path, stderr)
 }
 
-// writeRules replaces the rules file with the ruleset, atomically (a
-// temporary file renamed over it). The new file keeps the old one's mode
-// and, where the user may set them, its owner and group; a file created
-// anew gets the mode a shell's "> FILE" would give it (0666 less the
-// umask). A symbolic link is followed, so the file it names is replaced.
-func writeRules(rs *rules.Ruleset, path string, stderr io.Writer) int {
+// readRulesFile reads the front ends' file: its sets and its rules.
+func readRulesFile(tool, path string, stderr io.Writer) (*rules.Ruleset, *ipset.Registry, int) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return rules.New(), ipset.NewRegistry(), exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
+		return nil, nil, exitUsage
+	}
+	res := load.Bytes(path, data, load.Options{Counters: true})
+	if res.Diags.HasErrors() {
+		printDiags(stderr, res.Diags, false)
+		return nil, nil, exitProblems
+	}
+	return res.Rules, res.Sets, exitOK
+}
+
+// writeRules writes the front ends' file: the sets as ipset save prints
+// them, then the rules as iptables-save -c prints them. The file is
+// replaced atomically (a temporary file renamed over it). The new file
+// keeps the old one's mode and, where the user may set them, its owner
+// and group; a file created anew gets the mode a shell's "> FILE" would
+// give it (0666 less the umask). A symbolic link is followed, so the
+// file it names is replaced.
+func writeRules(rs *rules.Ruleset, sets *ipset.Registry, path string, stderr io.Writer) int {
 	var b bytes.Buffer
+	_ = sets.Save(&b, "", setsClock)
 	rs.Save(&b, rules.SaveOptions{Counters: true})
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
@@ -140,7 +166,7 @@ func feSave(rs *rules.Ruleset, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func feRestore(rs *rules.Ruleset, path string, args []string, stderr io.Writer) int {
+func feRestore(rs *rules.Ruleset, sets *ipset.Registry, path string, args []string, stderr io.Writer) int {
 	o := rules.RestoreOptions{File: "stdin"}
 	test := false
 	var in io.Reader = os.Stdin
@@ -178,7 +204,7 @@ func feRestore(rs *rules.Ruleset, path string, args []string, stderr io.Writer) 
 	if test {
 		return exitOK
 	}
-	return writeRules(rs, path, stderr)
+	return writeRules(rs, sets, path, stderr)
 }
 
 // keepModeAndOwner gives tmp the mode, owner and group of the file at

@@ -13,11 +13,16 @@ import (
 // in the input is printed with its position and the command stops, so
 // nothing is shown for a ruleset the kernel would refuse.
 func loadRules(path string, stderr io.Writer) (*rules.Ruleset, int) {
-	return loadRulesWith(path, load.Options{Counters: true}, stderr)
+	res, code := loadResult(path, load.Options{Counters: true}, stderr)
+	if res == nil {
+		return nil, code
+	}
+	return res.Rules, exitOK
 }
 
-// loadRulesWith is loadRules with load options (trace --legacy).
-func loadRulesWith(path string, o load.Options, stderr io.Writer) (*rules.Ruleset, int) {
+// loadResult loads FILE (rules and sets) with load options (trace
+// --legacy) or says why not.
+func loadResult(path string, o load.Options, stderr io.Writer) (*load.Result, int) {
 	res, err := loadPath(path, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift: %v\n", err)
@@ -28,7 +33,7 @@ func loadRulesWith(path string, o load.Options, stderr io.Writer) (*rules.Rulese
 		fmt.Fprintf(stderr, "ipsift: %s has errors (ipsift check %s shows them all)\n", path, path)
 		return nil, exitProblems
 	}
-	return res.Rules, exitOK
+	return res, exitOK
 }
 
 func loadPath(path string, o load.Options) (*load.Result, error) {
@@ -67,14 +72,23 @@ func init() {
 	fsSave := newFlags("save")
 	saveCounters := fsSave.Bool("c", false, "print counters as [packets:bytes] (iptables-save -c)")
 	saveTable := fsSave.String("t", "", "print only this table")
+	saveSets := fsSave.Bool("sets", false, "print the sets FILE creates, as ipset save prints them, instead of the rules")
 	register(&command{
-		name: "save", args: "FILE [-c] [-t TABLE]",
+		name: "save", args: "FILE [-c] [-t TABLE] [--sets]",
 		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.",
-		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat",
+		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat\n  ipsift save --sets firewall.sh",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fsSave, args)
 			if err != nil || len(pos) != 1 {
 				return usageError(stderr, "save", orErr(err, "give one FILE"))
+			}
+			if *saveSets {
+				res, code := loadResult(pos[0], load.Options{Counters: true}, stderr)
+				if res == nil {
+					return code
+				}
+				_ = res.Sets.Save(stdout, "", setsClock)
+				return exitOK
 			}
 			rs, code := loadRules(pos[0], stderr)
 			if rs == nil {

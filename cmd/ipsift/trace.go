@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/ipsift/ipsift/ipset"
 	"io"
 	"os"
 	"strings"
@@ -47,7 +48,11 @@ func init() {
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}
-			rs, code := loadRulesWith(pos[0], load.Options{Counters: true, Legacy: *legacy}, stderr)
+			res, code := loadResult(pos[0], load.Options{Counters: true, Legacy: *legacy}, stderr)
+			if res == nil {
+				return code
+			}
+			rs, sets := res.Rules, res.Sets
 			if rs == nil {
 				return code
 			}
@@ -83,18 +88,19 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: *legacy}, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: *legacy, sets: sets}, stdout, stderr)
 		},
 	})
 }
 
 type traceOptions struct {
 	json, quiet, counters, legacy bool
+	sets                          *ipset.Registry
 }
 
 func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceOptions, stdout, stderr io.Writer) int {
 	asJSON, quiet, counters := o.json, o.quiet, o.counters
-	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy})
+	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
 		return exitProblems
@@ -106,6 +112,10 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 	var logBuf bytes.Buffer
 	e.Log = &logBuf
 	s := sim.New(e)
+	if o.sets != nil {
+		// the file's sets were read at clock 0: their timeouts start now
+		o.sets.Shift(s.Now)
+	}
 	var tt *sim.TextTracer
 	if !asJSON {
 		tt = &sim.TextTracer{W: w, Color: isTerminal(stdout), Quiet: quiet}
