@@ -111,10 +111,6 @@ func ruleLines(save, table string) []string {
 	return out
 }
 
-func ipsiftSave(t *testing.T, text string) (string, error) {
-	return ipsiftSaveFamily(text, ext.IPv4)
-}
-
 func ipsiftSaveFamily(text string, fam ext.Family) (string, error) {
 	rs := rules.New()
 	rs.Family = fam

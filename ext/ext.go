@@ -233,6 +233,11 @@ func RegisterTarget(t *TargetType) {
 // (iptables' names are case-sensitive: -m TCP is not -m tcp). With
 // AnyFamily it returns the first type of the name.
 func LookupMatch(name string, f Family) *MatchType {
+	if f&IPv6 != 0 && (name == "icmpv6" || name == "ipv6-icmp") {
+		// xtables_find_match's backwards-compatible names: -p ipv6-icmp
+		// loads icmp6, and so does -m icmpv6.
+		name = "icmp6"
+	}
 	for _, t := range matches[name] {
 		if t.Family&f != 0 {
 			return t

@@ -9,17 +9,6 @@ import (
 	"github.com/ipsift/ipsift/rules"
 )
 
-// loadRules loads FILE for the printing and tracing commands: any error
-// in the input is printed with its position and the command stops, so
-// nothing is shown for a ruleset the kernel would refuse.
-func loadRules(path string, stderr io.Writer) (*rules.Ruleset, int) {
-	res, code := loadResult(path, load.Options{Counters: true}, stderr)
-	if res == nil {
-		return nil, code
-	}
-	return res.Rules, exitOK
-}
-
 // loadResult loads FILE (rules and sets) with load options (trace
 // --legacy) or says why not.
 func loadResult(path string, o load.Options, stderr io.Writer) (*load.Result, int) {
@@ -34,6 +23,47 @@ func loadResult(path string, o load.Options, stderr io.Writer) (*load.Result, in
 		return nil, exitProblems
 	}
 	return res, exitOK
+}
+
+// loadFamily loads FILE, or a pair of files (one IPv4, one IPv6), for
+// save, rules and list, and picks the family to show: IPv6 with -6 or
+// when the input holds only IPv6 rules, else IPv4. When the input holds
+// both it says on stderr which one it shows.
+func loadFamily(cmd string, paths []string, six bool, stderr io.Writer) (*rules.Ruleset, int) {
+	var merged *load.Result
+	for _, p := range paths {
+		res, code := loadResult(p, load.Options{Counters: true}, stderr)
+		if res == nil {
+			return nil, code
+		}
+		if merged == nil {
+			merged = res
+			continue
+		}
+		if len(res.Rules.Tables) > 0 {
+			if len(merged.Rules.Tables) > 0 {
+				fmt.Fprintf(stderr, "ipsift %s: %s and %s both hold IPv4 rules: give one IPv4 and one IPv6 file\n", cmd, paths[0], p)
+				return nil, exitUsage
+			}
+			merged.Rules = res.Rules
+		}
+		if res.Rules6 != nil {
+			if merged.Rules6 != nil {
+				fmt.Fprintf(stderr, "ipsift %s: %s and %s both hold IPv6 rules: give one IPv4 and one IPv6 file\n", cmd, paths[0], p)
+				return nil, exitUsage
+			}
+			merged.Rules6 = res.Rules6
+		}
+	}
+	rs, both := merged.Pick(six)
+	if both {
+		if six {
+			fmt.Fprintf(stderr, "ipsift %s: the input holds IPv4 and IPv6 rules; showing IPv6\n", cmd)
+		} else {
+			fmt.Fprintf(stderr, "ipsift %s: the input holds IPv4 and IPv6 rules; showing IPv4 (-6 shows IPv6)\n", cmd)
+		}
+	}
+	return rs, exitOK
 }
 
 func loadPath(path string, o load.Options) (*load.Result, error) {
@@ -73,14 +103,15 @@ func init() {
 	saveCounters := fsSave.Bool("c", false, "print counters as [packets:bytes] (iptables-save -c)")
 	saveTable := fsSave.String("t", "", "print only this table")
 	saveSets := fsSave.Bool("sets", false, "print the sets FILE creates, as ipset save prints them, instead of the rules")
+	saveSix := fsSave.Bool("6", false, "print the IPv6 rules (ip6tables-save) of a FILE or pair that holds both")
 	register(&command{
-		name: "save", args: "FILE [-c] [-t TABLE] [--sets]",
+		name: "save", args: "FILE [FILE6] [-c] [-t TABLE] [-6] [--sets]",
 		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.",
 		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat\n  ipsift save --sets firewall.sh",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fsSave, args)
-			if err != nil || len(pos) != 1 {
-				return usageError(stderr, "save", orErr(err, "give one FILE"))
+			if err != nil || len(pos) < 1 || len(pos) > 2 {
+				return usageError(stderr, "save", orErr(err, "give one FILE, or an IPv4 and an IPv6 FILE"))
 			}
 			if *saveSets {
 				res, code := loadResult(pos[0], load.Options{Counters: true}, stderr)
@@ -90,7 +121,7 @@ func init() {
 				_ = res.Sets.Save(stdout, "", setsClock)
 				return exitOK
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadFamily("save", pos, *saveSix, stderr)
 			if rs == nil {
 				return code
 			}
@@ -108,8 +139,9 @@ func init() {
 	fsRules := newFlags("rules")
 	rulesTable := fsRules.String("t", "filter", "table")
 	rulesVerbose := fsRules.Bool("v", false, "with counters (-c PACKETS BYTES)")
+	rulesSix := fsRules.Bool("6", false, "the IPv6 rules (ip6tables -S) of a FILE that holds both")
 	register(&command{
-		name: "rules", args: "FILE [-t TABLE] [-v] [CHAIN]",
+		name: "rules", args: "FILE [-t TABLE] [-v] [-6] [CHAIN]",
 		summary: "Print a table's rules as iptables -S does.",
 		example: "  ipsift rules gateway.rules -t nat\n  ipsift rules gateway.rules LOGDROP",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -117,7 +149,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "rules", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadFamily("rules", pos[:1], *rulesSix, stderr)
 			if rs == nil {
 				return code
 			}
@@ -140,8 +172,9 @@ func init() {
 	fsList.BoolVar(&lo.Numeric, "n", false, "numeric output (ipsift never resolves names anyway)")
 	fsList.BoolVar(&lo.Exact, "x", false, "exact counters, without K/M/G")
 	fsList.BoolVar(&lo.LineNumbers, "line-numbers", false, "number the rules")
+	listSix := fsList.Bool("6", false, "the IPv6 rules (ip6tables -L) of a FILE that holds both")
 	register(&command{
-		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [CHAIN]",
+		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [-6] [CHAIN]",
 		summary: "Print a table as iptables -L does, column for column.\nipsift never resolves names: without -n addresses still print as numbers (0.0.0.0/0 as \"anywhere\"), a documented difference from iptables -L.",
 		example: "  ipsift list gateway.rules -v -n --line-numbers\n  ipsift list gateway.rules -t nat PREROUTING",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -149,7 +182,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "list", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], stderr)
+			rs, code := loadFamily("list", pos[:1], *listSix, stderr)
 			if rs == nil {
 				return code
 			}

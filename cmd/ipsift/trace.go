@@ -53,6 +53,9 @@ func init() {
 				return code
 			}
 			rs, sets := res.Rules, res.Sets
+			if res.Rules6 != nil {
+				fmt.Fprintf(stderr, "ipsift trace: %s's IPv6 (ip6tables) rules are not traced: the engine runs IPv4 packets only so far\n", pos[0])
+			}
 			if rs == nil {
 				return code
 			}
