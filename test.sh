@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: static checks, unit and conformance tests, and,
 # as root, the differential tests against the real kernel in network
-# namespaces (installing iptables, nftables, iproute2, tcpdump and
-# conntrack with apt-get when they are missing).
+# namespaces (installing iptables, nftables, iproute2, tcpdump,
+# conntrack and ipset with apt-get when they are missing). Under CI=true
+# (.ci/run sets it) a test whose prerequisites are missing fails instead
+# of skipping.
 # Usage: ./test.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")"

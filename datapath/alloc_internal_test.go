@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/packet"
 	"golang.org/x/sys/unix"
 )
@@ -24,10 +25,10 @@ import (
 // queued) touch nothing; needs root.
 func TestPacketLoopAllocs(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: binds an NFQUEUE in a namespace of its own")
+		kernel.Lacking(t, "needs root: binds an NFQUEUE in a namespace of its own")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip")
+		kernel.Lacking(t, "needs ip")
 	}
 	ns := fmt.Sprintf("ipsift-alloc-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
@@ -54,7 +55,7 @@ func TestPacketLoopAllocs(t *testing.T) {
 		ch <- err
 	}()
 	if err := <-ch; err != nil {
-		t.Skipf("cannot bind an NFQUEUE: %v", err)
+		kernel.Lacking(t, "cannot bind an NFQUEUE: %v", err)
 	}
 	defer q.Close()
 

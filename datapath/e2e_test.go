@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipsift/ipsift/internal/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,11 +42,11 @@ type topology struct {
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network namespaces and binds NFQUEUE")
+		kernel.Lacking(t, "needs root: builds network namespaces and binds NFQUEUE")
 	}
 	for _, tool := range []string{"ip", "iptables", "iptables-restore"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
+			kernel.Lacking(t, "needs %s: %v", tool, err)
 		}
 	}
 }

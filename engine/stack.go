@@ -49,11 +49,18 @@ func (e *Engine) hostStack(p *Program, s *State) {
 		// __udp4_lib_rcv drops a datagram whose length field is below 8
 		// or beyond the packet (short_packet) or whose checksum, when it
 		// has one, is wrong (csum_error): no port unreachable for those.
+		// It checks the checksum over the length field's bytes only, after
+		// trimming the rest away (pskb_trim_rcsum), and the port
+		// unreachable quotes the trimmed datagram. So a datagram with
+		// bytes beyond its length field (a reassembled one, say) is
+		// answered; REJECT's checksum check, over every byte, is not the
+		// stack's.
 		l4 := pk.Data[pk.HdrLen:pk.TotalLen]
-		if ulen := int(l4[4])<<8 | int(l4[5]); ulen < 8 || ulen > len(l4) || !pk.L4ChecksumOK() {
+		ulen := int(l4[4])<<8 | int(l4[5])
+		if ulen < 8 || ulen > len(l4) || !pk.L4ChecksumOK() {
 			return
 		}
-		answer = ext.BuildUnreach(c, 3)
+		answer = ext.BuildICMPErrorQuoting(c, 3, 3, pk.HdrLen+ulen)
 	case packet.ProtoICMP:
 		if pk.L4OK && pk.ICMPType == 8 && !st.EchoIgnoreAll {
 			answer = echoReply(pk)
@@ -63,7 +70,9 @@ func (e *Engine) hostStack(p *Program, s *State) {
 		}
 	default:
 		if !knownProtos[pk.Proto] {
-			answer = ext.BuildUnreach(c, 2)
+			// ip_local_deliver_finish answers without looking at the
+			// transport checksum, unlike REJECT.
+			answer = ext.BuildICMPError(c, 3, 2)
 		}
 	}
 	if answer == nil {

@@ -347,9 +347,22 @@ func quotable(c *Ctx) (p *packet.Packet, d, l4 []byte, ok bool) {
 // comment for the rules, all but the transport checksum, which only
 // REJECT verifies.
 func BuildICMPError(c *Ctx, typ, code uint8) []byte {
+	return BuildICMPErrorQuoting(c, typ, code, -1)
+}
+
+// BuildICMPErrorQuoting is BuildICMPError for a packet the stack has
+// already cut short: icmp_send quotes what is left of the packet
+// (skb_in->len), so it quotes at most quote bytes from the IP header on
+// (the IP header's total length still says what arrived). UDP trims a
+// datagram to its length field before it answers with port unreachable.
+// A negative quote means the whole packet.
+func BuildICMPErrorQuoting(c *Ctx, typ, code uint8, quote int) []byte {
 	p, d, l4, ok := quotable(c)
 	if !ok {
 		return nil
+	}
+	if quote >= 0 && quote < len(d) {
+		d = d[:quote]
 	}
 	if c.PktType != PktHost {
 		return nil

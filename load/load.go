@@ -254,17 +254,21 @@ func backendLegacy(tool string, dflt bool) bool {
 func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
 	res := &Result{Rules: rs, Script: true, Sets: ipset.NewRegistry()}
-	invs, sdiags := script.Read(name, data)
+	// Files the script sources are read as bash would read them, looked
+	// for next to the script first.
+	invs, sdiags := script.ReadWith(name, data, script.Options{ReadFile: os.ReadFile, Dir: filepath.Dir(name), Glob: filepath.Glob})
 	for _, d := range sdiags {
 		sev := rules.SevError
-		if d.Warn {
+		switch {
+		case d.Note:
+			sev = rules.SevNote
+		case d.Warn:
 			sev = rules.SevWarning
 		}
-		res.Diags = append(res.Diags, &rules.Diag{Pos: rules.Pos{File: name, Line: d.Line, Col: d.Col}, Severity: sev, Msg: d.Msg})
+		res.Diags = append(res.Diags, &rules.Diag{Pos: scriptPos(name, d.Pos), Severity: sev, Msg: d.Msg})
 	}
-	lines := strings.Split(string(data), "\n")
 	for _, inv := range invs {
-		pos := rules.Pos{File: name, Line: inv.Cmd.Line, Col: inv.Cmd.Col}
+		pos := scriptPos(name, inv.Cmd.Pos)
 		tool := filepath.Base(inv.Tool)
 		switch {
 		case isRuleTool(tool):
@@ -298,11 +302,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 		}
 		words := make([]rules.Word, len(inv.Args))
 		for i, a := range inv.Args {
-			words[i] = rules.Word{Text: a.Text, Pos: rules.Pos{File: name, Line: a.Line, Col: a.Col}}
-		}
-		line := ""
-		if inv.Line-1 < len(lines) {
-			line = lines[inv.Line-1]
+			words[i] = rules.Word{Text: a.Text, Pos: scriptPos(name, a.Pos)}
 		}
 		co := o
 		co.Legacy = backendLegacy(tool, o.Legacy)
@@ -310,7 +310,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 		if strings.HasPrefix(tool, "ip6tables") {
 			target = res.ipv6()
 		}
-		applyCommand(target, res, words, pos, line, co)
+		applyUnknown(target, res, inv, words, pos, co)
 	}
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
 	res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)

@@ -16,15 +16,16 @@ import (
 )
 
 // Proto is an IP protocol number as a packet description gives it. In
-// JSON and in text it is "tcp", "udp", "icmp" or a decimal number 0-255,
+// JSON and in text it is "tcp", "udp", "icmp", "icmpv6" or a decimal
+// number 0-255,
 // and the value is the protocol number either way (ParseProto("6") is
 // ProtoTCP). In a packet description the way it is written matters too
 // (packets.md): a name gives the packet that protocol's header, a number
 // only the IP header and len bytes, which Desc keeps in Raw.
 type Proto uint8
 
-// String returns "tcp", "udp" or "icmp" for those protocols and the
-// decimal number for any other.
+// String returns "tcp", "udp", "icmp" or "icmpv6" for those protocols
+// and the decimal number for any other.
 func (p Proto) String() string {
 	switch p {
 	case ProtoTCP:
@@ -33,11 +34,13 @@ func (p Proto) String() string {
 		return "udp"
 	case ProtoICMP:
 		return "icmp"
+	case ProtoICMPv6:
+		return "icmpv6"
 	}
 	return strconv.Itoa(int(p))
 }
 
-// ParseProto parses "tcp", "udp", "icmp" (lower case, as packets.md
+// ParseProto parses "tcp", "udp", "icmp", "icmpv6" (lower case, as packets.md
 // writes them) or a decimal number 0-255. It does not say which of the
 // two forms it read; a packet description needs to know (Desc.Raw), and
 // its parsers use parseProtoNumber.
@@ -56,17 +59,22 @@ func parseProtoNumber(s string) (p Proto, number bool, err error) {
 		return ProtoUDP, false, nil
 	case "icmp":
 		return ProtoICMP, false, nil
+	case "icmpv6":
+		return ProtoICMPv6, false, nil
 	}
 	n, err := strconv.ParseUint(s, 10, 8)
 	if err != nil {
-		return 0, false, fmt.Errorf("protocol %q: want tcp, udp, icmp or a number 0-255", s)
+		return 0, false, fmt.Errorf("protocol %q: want tcp, udp, icmp, icmpv6 or a number 0-255", s)
 	}
 	return Proto(n), true, nil
 }
 
 // named reports whether p is one of the protocols a name can give:
-// tcp, udp and icmp, the ones Build writes a header for.
-func named(p Proto) bool { return p == ProtoTCP || p == ProtoUDP || p == ProtoICMP }
+// tcp, udp, icmp and icmpv6, the ones Build writes a header for (icmp
+// in IPv4 packets, icmpv6 in IPv6 ones).
+func named(p Proto) bool {
+	return p == ProtoTCP || p == ProtoUDP || p == ProtoICMP || p == ProtoICMPv6
+}
 
 // MarshalText implements encoding.TextMarshaler with String's form.
 func (p Proto) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
@@ -239,6 +247,14 @@ type Inner struct {
 // written as numbers (and never for other protocols, so that each
 // packet has one Desc), MarshalJSON writes the number back, and String
 // writes "tcp(raw)", "udp(raw)" or "icmp(raw)".
+//
+// An IPv6 packet is one whose Src and Dst are IPv6 addresses (an
+// IPv4-mapped address counts as IPv6, as it is written); packets.md's
+// "IPv6" section gives its fields: Flow, Ext, Target, MTU and Pointer
+// are for IPv6 (MTU also for an IPv4 fragmentation needed), TTL is the
+// Hop Limit, TOS the Traffic Class, ID the Fragment header's
+// Identification (up to 65535 here; an Ext fragment takes 32 bits), and
+// DF is refused.
 type Desc struct {
 	In      string     `json:"in,omitempty"`
 	Local   bool       `json:"local,omitempty"`
@@ -264,6 +280,11 @@ type Desc struct {
 	MF      bool       `json:"mf"`
 	SrcMAC  MAC        `json:"src_mac"`
 	DelayMS int64      `json:"delay_ms"`
+	Flow    uint32     `json:"flow"`    // IPv6 Flow Label
+	Ext     []Ext      `json:"ext"`     // IPv6 extension headers, in order
+	Target  netip.Addr `json:"target"`  // ICMPv6 135, 136
+	MTU     *uint32    `json:"mtu"`     // ICMPv6 2; ICMP 3 code 4
+	Pointer uint32     `json:"pointer"` // ICMPv6 4
 }
 
 // Defaults packets.md gives.
@@ -303,24 +324,33 @@ func (d Desc) protoWhat() string {
 }
 
 // Validate reports the first thing that makes d impossible to build or
-// contradictory, as an error naming the field: src or dst missing or not
-// IPv4 (IPv6 is not supported yet); both in and local; an interface name
-// the kernel would refuse; Raw with a protocol other than tcp, udp and
-// icmp; a field that does not apply to the protocol (flags, seq, ack,
-// window: tcp only; non-zero sport, dport: tcp and udp only; non-zero
-// type, code and inner: icmp only; none of them to a raw packet, which
-// has no transport header); inner on an ICMP type
-// that is not an error (3, 4, 5, 11, 12), or with an inner protocol other
-// than tcp or udp; len negative or too large for a 65535-byte packet;
-// frag_off above 8191; src_mac on a local packet; delay_ms negative.
-// Validate cannot see absent fields that have a zero value (a missing
-// sport is port 0); ParseDescLine and ParseShort check those.
+// contradictory, as an error naming the field: src or dst missing, or
+// not of one family; both in and local; an interface name the kernel
+// would refuse; Raw with a protocol other than tcp, udp, icmp and
+// icmpv6; icmp in an IPv6 packet or icmpv6 in an IPv4 one (written as a
+// number, either is just a protocol); a field that does not apply to
+// the protocol (flags, seq, ack, window: tcp only; non-zero sport,
+// dport: tcp and udp only; non-zero type, code and inner: icmp and
+// icmpv6 only; none of them to a raw packet, which has no transport
+// header); inner on an ICMP type that is not an error (IPv4: 3, 4, 5,
+// 11, 12; IPv6: 1-4), of another family, or with an inner protocol
+// other than tcp or udp; len negative or too large for the packet's
+// length field (IPv4 total length, IPv6 payload length, 65535);
+// frag_off above 8191; src_mac on a local packet; delay_ms negative;
+// and the IPv6 fields (see validate6): flow, ext, target, mtu, pointer
+// where they do not apply, df on IPv6. Validate cannot see absent
+// fields that have a zero value (a missing sport is port 0);
+// ParseDescLine and ParseShort check those.
 func (d Desc) Validate() error {
 	if err := checkAddr("src", d.Src); err != nil {
 		return err
 	}
 	if err := checkAddr("dst", d.Dst); err != nil {
 		return err
+	}
+	v6 := d.IsIPv6()
+	if d.Dst.Is4() == v6 {
+		return fmt.Errorf(`fields "src" and "dst": %s and %s are not of one family`, d.Src, d.Dst)
 	}
 	if d.In != "" && d.Local {
 		return errors.New(`"in" and "local" exclude each other: a local packet is sent by the host itself`)
@@ -331,7 +361,15 @@ func (d Desc) Validate() error {
 		}
 	}
 	if d.Raw && !named(d.Proto) {
-		return fmt.Errorf("raw applies only to tcp, udp and icmp (6, 17, 1): proto %s never gets a transport header, whichever way it is written", d.Proto)
+		return fmt.Errorf("raw applies only to tcp, udp, icmp and icmpv6 (6, 17, 1, 58): proto %s never gets a transport header, whichever way it is written", d.Proto)
+	}
+	if !d.Raw {
+		if v6 && d.Proto == ProtoICMP {
+			return errors.New(`proto "icmp" is IPv4's ICMP: an IPv6 packet has "icmpv6" (or write the number 1 for protocol 1 with no header)`)
+		}
+		if !v6 && d.Proto == ProtoICMPv6 {
+			return errors.New(`proto "icmpv6" is for IPv6 packets: an IPv4 packet has "icmp" (or write the number 58 for protocol 58 with no header)`)
+		}
 	}
 	if !d.is(ProtoTCP) {
 		for _, f := range []struct {
@@ -351,19 +389,23 @@ func (d Desc) Validate() error {
 			return fmt.Errorf(`field "dport" applies only to tcp and udp, not to %s`, d.protoWhat())
 		}
 	}
-	if !d.is(ProtoICMP) {
+	icmp := d.icmpWord()
+	if !d.isICMP() {
 		if d.Type != 0 {
-			return fmt.Errorf(`field "type" applies only to icmp, not to %s`, d.protoWhat())
+			return fmt.Errorf(`field "type" applies only to %s, not to %s`, icmp, d.protoWhat())
 		}
 		if d.Code != 0 {
-			return fmt.Errorf(`field "code" applies only to icmp, not to %s`, d.protoWhat())
+			return fmt.Errorf(`field "code" applies only to %s, not to %s`, icmp, d.protoWhat())
 		}
 		if d.Inner != nil {
-			return fmt.Errorf(`field "inner" applies only to icmp errors, not to %s`, d.protoWhat())
+			return fmt.Errorf(`field "inner" applies only to %s errors, not to %s`, icmp, d.protoWhat())
 		}
 	}
 	if d.Inner != nil {
-		if !isICMPErrorType(d.Type) {
+		if !d.isICMPErrorType() {
+			if v6 {
+				return fmt.Errorf(`field "inner" applies only to icmpv6 errors (type 1, 2, 3, 4), not to type %d`, d.Type)
+			}
 			return fmt.Errorf(`field "inner" applies only to icmp errors (type 3, 4, 5, 11, 12), not to type %d`, d.Type)
 		}
 		if err := checkAddr("inner.src", d.Inner.Src); err != nil {
@@ -372,6 +414,9 @@ func (d Desc) Validate() error {
 		if err := checkAddr("inner.dst", d.Inner.Dst); err != nil {
 			return err
 		}
+		if d.Inner.Src.Is4() == v6 || d.Inner.Dst.Is4() == v6 {
+			return fmt.Errorf(`field "inner": %s > %s is not of the outer packet's family`, d.Inner.Src, d.Inner.Dst)
+		}
 		if !hasPorts(d.Inner.Proto) {
 			return fmt.Errorf(`field "inner.proto": want tcp or udp, not %s`, d.Inner.Proto)
 		}
@@ -379,8 +424,12 @@ func (d Desc) Validate() error {
 	if d.Len < 0 {
 		return fmt.Errorf(`field "len": %d is negative`, d.Len)
 	}
-	if limit := 0xffff - d.headerLen(); d.Len > limit {
-		return fmt.Errorf(`field "len": %d is too large (at most %d for this packet, whose total length must fit 65535)`, d.Len, limit)
+	hl := d.headerLen()
+	if v6 {
+		hl -= ipv6HdrLen // the payload length field leaves the IPv6 header out
+	}
+	if limit := 0xffff - hl; d.Len > limit {
+		return fmt.Errorf(`field "len": %d is too large (at most %d for this packet, whose %s must fit 65535)`, d.Len, limit, map[bool]string{false: "total length", true: "payload length"}[v6])
 	}
 	if d.FragOff > 0x1fff {
 		return fmt.Errorf(`field "frag_off": %d is too large (at most 8191, in 8-byte units)`, d.FragOff)
@@ -391,15 +440,58 @@ func (d Desc) Validate() error {
 	if d.DelayMS < 0 {
 		return fmt.Errorf(`field "delay_ms": %d is negative`, d.DelayMS)
 	}
+	if d.MTU != nil && !(v6 && d.is(ProtoICMPv6) && d.Type == 2) && !(!v6 && d.is(ProtoICMP) && d.Type == 3 && d.Code == 4) {
+		return errors.New(`field "mtu" applies only to an icmpv6 packet too big (type 2) and an icmp fragmentation needed (type 3 code 4)`)
+	}
+	if d.MTU != nil && !v6 && *d.MTU > 0xffff {
+		return fmt.Errorf(`field "mtu": %d is too large (an icmp next-hop MTU has 16 bits)`, *d.MTU)
+	}
+	if v6 {
+		return d.validate6()
+	}
+	switch {
+	case d.Flow != 0:
+		return errors.New(`field "flow" (the IPv6 Flow Label) applies only to IPv6 packets`)
+	case d.Ext != nil:
+		return errors.New(`field "ext" (IPv6 extension headers) applies only to IPv6 packets`)
+	case d.Target.IsValid():
+		return errors.New(`field "target" applies only to icmpv6 neighbour solicitations and advertisements (type 135, 136)`)
+	case d.Pointer != 0:
+		return errors.New(`field "pointer" applies only to an icmpv6 parameter problem (type 4)`)
+	}
 	return nil
+}
+
+// IsIPv6 reports whether d describes an IPv6 packet: its source is an
+// IPv6 address (Validate wants the destination of the same family).
+func (d Desc) IsIPv6() bool { return d.Src.IsValid() && !d.Src.Is4() }
+
+// isICMP reports whether d has an ICMP header of either family.
+func (d Desc) isICMP() bool { return d.is(ProtoICMP) || d.is(ProtoICMPv6) }
+
+// icmpWord names d's family's ICMP.
+func (d Desc) icmpWord() string {
+	if d.IsIPv6() {
+		return "icmpv6"
+	}
+	return "icmp"
+}
+
+// isICMPErrorType reports whether d's type is an error of its family's
+// ICMP that packets.md lets quote a packet.
+func (d Desc) isICMPErrorType() bool {
+	if d.IsIPv6() {
+		return d.Type >= 1 && d.Type <= 4
+	}
+	return isICMPErrorType(d.Type)
 }
 
 func checkAddr(field string, a netip.Addr) error {
 	switch {
 	case !a.IsValid():
 		return fmt.Errorf("missing field %q", field)
-	case !a.Is4():
-		return fmt.Errorf("field %q: %s is not IPv4 (IPv6 is not supported yet)", field, a)
+	case a.Zone() != "":
+		return fmt.Errorf("field %q: %s has a zone, which a packet cannot carry", field, a)
 	}
 	return nil
 }
@@ -420,6 +512,9 @@ func checkIfName(s string) error {
 // headerLen returns the bytes Build puts between the IP header's start
 // and the payload zeros.
 func (d Desc) headerLen() int {
+	if d.IsIPv6() {
+		return d.headerLen6()
+	}
 	n := ipv4HdrLen
 	if d.Raw {
 		return n
@@ -481,9 +576,54 @@ func (d Desc) TCPFlagBits() TCPFlags {
 //
 // Build fails with Validate's error and returns nil if d is invalid.
 func (d Desc) Build(index int) ([]byte, error) {
+	return d.BuildWith(index, BuildOpts{LinkAddr: d.SrcMAC})
+}
+
+// BuildOpts gives Build what a packet's bytes depend on beyond its own
+// description.
+type BuildOpts struct {
+	// LinkAddr is the sender's link-layer address, which a neighbour
+	// solicitation or advertisement carries in its option: SrcMAC, or
+	// for an arriving packet without one the peer's address on its
+	// interface, or for a local one the host interface's address. The
+	// host model knows those; Build writes zeros when it is zero.
+	LinkAddr MAC
+	// Rest are the packets that follow this one in its file, which
+	// make a first fragment (fragment offset 0, more fragments set)
+	// carry the whole datagram's transport length and checksum, as
+	// packets.md wants: see BuildWith.
+	Rest []Desc
+}
+
+// BuildWith is Build with the options o. Build(index) is
+// BuildWith(index, BuildOpts{LinkAddr: d.SrcMAC}).
+//
+// With o.Rest, a first fragment whose datagram continues in o.Rest
+// (packets of the same family, source, destination and identification,
+// and for IPv4 protocol, with a non-zero fragment offset, up to the
+// next first fragment of that datagram) gets the transport length field
+// (UDP) and the checksum (TCP, UDP, ICMPv6; ICMP) of the datagram that
+// reassembly makes of it and them: each fragment's data (after its
+// Fragment header, or its IPv4 header) at its offset, gaps as zeros.
+// Index i+1+j is o.Rest[j]'s index, for its default identification.
+func (d Desc) BuildWith(index int, o BuildOpts) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
+	var b []byte
+	if d.IsIPv6() {
+		b = d.build6(index, o.LinkAddr)
+	} else {
+		b = d.build4(index)
+	}
+	if len(o.Rest) > 0 {
+		fixDatagram(b, index, o)
+	}
+	return b, nil
+}
+
+// build4 is Build for a valid IPv4 d.
+func (d Desc) build4(index int) []byte {
 	b := make([]byte, d.headerLen()+d.Len)
 
 	ttl := uint8(DefaultTTL)
@@ -505,44 +645,22 @@ func (d Desc) Build(index int) ([]byte, error) {
 
 	l4 := b[ipv4HdrLen:]
 	if d.Raw {
-		return b, nil // the IP header and len zero bytes, nothing else
+		return b // the IP header and len zero bytes, nothing else
 	}
 	switch d.Proto {
-	case ProtoTCP:
-		flags := d.TCPFlagBits()
-		seq := uint32(DefaultSeq)
-		if d.Seq != nil {
-			seq = *d.Seq
-		}
-		var ack uint32
-		if d.Ack != nil {
-			ack = *d.Ack
-		} else if flags&TCPAck != 0 {
-			ack = DefaultSeq + 1
-		}
-		win := uint16(DefaultWindow)
-		if d.Window != nil {
-			win = *d.Window
-		}
-		binary.BigEndian.PutUint16(l4[0:], d.Sport)
-		binary.BigEndian.PutUint16(l4[2:], d.Dport)
-		binary.BigEndian.PutUint32(l4[4:], seq)
-		binary.BigEndian.PutUint32(l4[8:], ack)
-		l4[12] = (tcpHdrLen / 4) << 4
-		l4[13] = uint8(flags)
-		binary.BigEndian.PutUint16(l4[14:], win)
-	case ProtoUDP:
-		binary.BigEndian.PutUint16(l4[0:], d.Sport)
-		binary.BigEndian.PutUint16(l4[2:], d.Dport)
-		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+	case ProtoTCP, ProtoUDP:
+		d.putPorts(l4)
 	case ProtoICMP:
 		l4[0], l4[1] = d.Type, d.Code
+		if d.MTU != nil {
+			binary.BigEndian.PutUint16(l4[6:], uint16(*d.MTU))
+		}
 		if in := d.Inner; in != nil {
 			buildInner(l4[icmpHdrLen:icmpHdrLen+innerLen], in)
 		}
 	}
 	fixL4Checksum(l4, uint8(d.Proto), d.Src, d.Dst)
-	return b, nil
+	return b
 }
 
 func putIPHeader(b []byte, tos uint8, total int, id, frag uint16, ttl, proto uint8, src, dst netip.Addr) {
@@ -566,15 +684,20 @@ func buildInner(b []byte, in *Inner) {
 		total = ipv4HdrLen + udpHdrLen
 	}
 	putIPHeader(b, 0, total, 1, 0, DefaultTTL, uint8(in.Proto), in.Src, in.Dst)
-	t := b[ipv4HdrLen:]
+	putQuotedL4(b[ipv4HdrLen:], in)
+}
+
+// putQuotedL4 writes the first 8 transport bytes of a quoted packet
+// into t: tcp ports and seq 1000; udp ports, length 8 and the checksum
+// its sender computed (the original datagram was exactly this header),
+// with the pseudo-header of in's family.
+func putQuotedL4(t []byte, in *Inner) {
 	binary.BigEndian.PutUint16(t[0:], in.Sport)
 	binary.BigEndian.PutUint16(t[2:], in.Dport)
 	if in.Proto == ProtoTCP {
 		binary.BigEndian.PutUint32(t[4:], DefaultSeq)
 		return
 	}
-	// The original datagram was exactly this header, so its checksum can
-	// be computed as its sender did.
 	binary.BigEndian.PutUint16(t[4:], udpHdrLen)
 	fixL4Checksum(t[:udpHdrLen], ProtoUDP, in.Src, in.Dst)
 }
@@ -585,6 +708,7 @@ var descFields = [...]string{
 	"in", "local", "src", "dst", "proto", "sport", "dport", "flags",
 	"seq", "ack", "window", "type", "code", "inner", "len", "ttl", "tos",
 	"id", "df", "frag_off", "mf", "src_mac", "delay_ms",
+	"flow", "ext", "target", "mtu", "pointer",
 }
 
 var innerFields = [...]string{"src", "dst", "proto", "sport", "dport"}
@@ -628,6 +752,11 @@ func ParseDescLine(line []byte) (Desc, error) {
 			}
 			d.Proto, d.Raw = p, number && named(p)
 			return nil
+		}
+		if name == "ext" {
+			ext, err := parseExtList(raw)
+			d.Ext = ext
+			return err
 		}
 		if name != "inner" {
 			return decodeField(name, raw, d.fieldPtr(name))
@@ -677,16 +806,26 @@ func ParseDescLine(line []byte) (Desc, error) {
 			}
 		}
 	}
-	if d.is(ProtoICMP) {
+	if d.isICMP() {
 		if !has("type") {
-			return Desc{}, errors.New(`missing field "type" (required for icmp)`)
+			return Desc{}, fmt.Errorf(`missing field "type" (required for %s)`, d.Proto)
 		}
 	} else {
 		for _, f := range []string{"type", "code", "inner"} {
 			if has(f) {
-				return Desc{}, fmt.Errorf("field %q applies only to icmp, not to %s", f, d.protoWhat())
+				return Desc{}, fmt.Errorf("field %q applies only to %s, not to %s", f, d.icmpWord(), d.protoWhat())
 			}
 		}
+	}
+	// Fields whose zero value Validate cannot tell from absent.
+	if has("flow") && !d.IsIPv6() {
+		return Desc{}, errors.New(`field "flow" (the IPv6 Flow Label) applies only to IPv6 packets`)
+	}
+	if has("pointer") && !(d.IsIPv6() && d.is(ProtoICMPv6) && d.Type == 4) {
+		return Desc{}, errors.New(`field "pointer" applies only to an icmpv6 parameter problem (type 4)`)
+	}
+	if has("ext") && !d.IsIPv6() {
+		return Desc{}, errors.New(`field "ext" (IPv6 extension headers) applies only to IPv6 packets`)
 	}
 	if d.Inner != nil {
 		for _, f := range innerFields {
@@ -759,6 +898,14 @@ func (d *Desc) fieldPtr(name string) any {
 		return &d.SrcMAC
 	case "delay_ms":
 		return &d.DelayMS
+	case "flow":
+		return &d.Flow
+	case "target":
+		return &d.Target
+	case "mtu":
+		return &d.MTU
+	case "pointer":
+		return &d.Pointer
 	}
 	return nil
 }
@@ -787,7 +934,7 @@ func decodeField(name string, raw json.RawMessage, ptr any) error {
 		// value must be a string.
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
-			return fmt.Errorf("field %q: want an IPv4 address as a string, got %s", name, raw)
+			return fmt.Errorf("field %q: want an IP address as a string, got %s", name, raw)
 		}
 		v, err := netip.ParseAddr(s)
 		if err != nil {
@@ -880,6 +1027,8 @@ func wantOf(t reflect.Type) string {
 		return "an integer 0-65535"
 	case reflect.Uint32:
 		return "an integer 0-4294967295"
+	case reflect.Slice:
+		return "a list"
 	case reflect.Int, reflect.Int64:
 		return "an integer"
 	case reflect.String:
@@ -994,7 +1143,7 @@ func (d Desc) MarshalJSON() ([]byte, error) {
 	if d.Window != nil {
 		field("window", *d.Window)
 	}
-	if d.is(ProtoICMP) || d.Type != 0 {
+	if d.isICMP() || d.Type != 0 {
 		field("type", d.Type)
 	}
 	if d.Code != 0 {
@@ -1036,6 +1185,25 @@ func (d Desc) MarshalJSON() ([]byte, error) {
 	}
 	if d.DelayMS != 0 {
 		field("delay_ms", d.DelayMS)
+	}
+	if d.Flow != 0 {
+		field("flow", d.Flow)
+	}
+	if len(d.Ext) > 0 {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `"ext":`...)
+		b = appendExtList(b, d.Ext)
+	}
+	if d.Target.IsValid() {
+		field("target", d.Target.String())
+	}
+	if d.MTU != nil {
+		field("mtu", *d.MTU)
+	}
+	if d.Pointer != 0 {
+		field("pointer", d.Pointer)
 	}
 	return append(b, '}'), nil
 }

@@ -259,7 +259,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"ok", func(d *Desc) {}, ""},
 		{"no src", func(d *Desc) { d.Src = netip.Addr{} }, `missing field "src"`},
-		{"ipv6 dst", func(d *Desc) { d.Dst = netip.MustParseAddr("2001:db8::1") }, `field "dst": 2001:db8::1 is not IPv4`},
+		{"ipv6 dst", func(d *Desc) { d.Dst = netip.MustParseAddr("2001:db8::1") }, `fields "src" and "dst": 203.0.113.7 and 2001:db8::1 are not of one family`},
 		{"in and local", func(d *Desc) { d.Local = true }, `"in" and "local" exclude each other`},
 		{"long ifname", func(d *Desc) { d.In = "abcdefghijklmnop" }, "interface name"},
 		{"ifname slash", func(d *Desc) { d.In = "a/b" }, "interface name"},
@@ -276,7 +276,7 @@ func TestValidate(t *testing.T) {
 		{"raw icmp inner", func(d *Desc) {
 			*d = Desc{Src: a1, Dst: a2, Proto: ProtoICMP, Raw: true, Inner: &Inner{Src: a1, Dst: a2, Proto: ProtoUDP}}
 		}, `"inner" applies only to icmp errors, not to proto 1 written as a number`},
-		{"raw 47", func(d *Desc) { d.Proto, d.Raw, d.Sport, d.Dport = 47, true, 0, 0 }, `raw applies only to tcp, udp and icmp`},
+		{"raw 47", func(d *Desc) { d.Proto, d.Raw, d.Sport, d.Dport = 47, true, 0, 0 }, `raw applies only to tcp, udp, icmp and icmpv6`},
 		{"ports on icmp", func(d *Desc) { d.Proto = ProtoICMP; d.Dport = 0 }, `"sport" applies only to tcp and udp`},
 		{"type on tcp", func(d *Desc) { d.Type = 3 }, `"type" applies only to icmp`},
 		{"inner on echo", func(d *Desc) {
@@ -394,9 +394,9 @@ func TestParseDescLineErrors(t *testing.T) {
 		{`{` + tcp + `,"len":"a"}`, `field "len": got "a", want an integer`},
 		{`{` + tcp + `,"src_mac":"02:00:00:00:01"}`, `field "src_mac": mac address "02:00:00:00:01"`},
 		{`{"in":"eth0","src":"203.0.113","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2}`, `field "src": "203.0.113" is not an IP address`},
-		{`{"in":"eth0","src":7,"dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2}`, `field "src": want an IPv4 address as a string, got 7`},
-		{`{"in":"eth0","src":"2001:db8::1","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2}`, `field "src": 2001:db8::1 is not IPv4`},
-		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"sctp"}`, `field "proto": protocol "sctp": want tcp, udp, icmp or a number 0-255`},
+		{`{"in":"eth0","src":7,"dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2}`, `field "src": want an IP address as a string, got 7`},
+		{`{"in":"eth0","src":"2001:db8::1","dst":"198.51.100.1","proto":"tcp","sport":1,"dport":2}`, `fields "src" and "dst": 2001:db8::1 and 198.51.100.1 are not of one family`},
+		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"sctp"}`, `field "proto": protocol "sctp": want tcp, udp, icmp, icmpv6 or a number 0-255`},
 		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":256}`, `field "proto": protocol "256"`},
 		{`{"in":"eth0","src":"203.0.113.7","dst":"198.51.100.1","proto":"tcp(raw)"}`, `field "proto": protocol "tcp(raw)"`},
 		{`{"local":true,"src":"198.51.100.1","dst":"203.0.113.7","proto":"17","sport":1,"dport":2}`,

@@ -73,6 +73,27 @@ func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length int) uint32 {
 	return foldAdd(s, uint32(proto)+uint32(uint16(length)))
 }
 
+// PseudoHeaderSum6 returns the running sum of the IPv6 pseudo-header
+// (RFC 8200 section 8.1) that TCP, UDP and ICMPv6 checksums cover:
+// source and destination address (IPv4 addresses as their IPv4-mapped
+// form), the upper-layer packet length as 32 bits, and the Next Header
+// value.
+func PseudoHeaderSum6(src, dst netip.Addr, proto uint8, length int) uint32 {
+	a, b := src.As16(), dst.As16()
+	s := ChecksumAdd(ChecksumAdd(0, a[:]), b[:])
+	s = foldAdd(s, uint32(length>>16)&0xffff)
+	s = foldAdd(s, uint32(length)&0xffff)
+	return foldAdd(s, uint32(proto))
+}
+
+// pseudoSum is the pseudo-header sum of src's family.
+func pseudoSum(src, dst netip.Addr, proto uint8, length int) uint32 {
+	if src.Is4() {
+		return PseudoHeaderSum(src, dst, proto, length)
+	}
+	return PseudoHeaderSum6(src, dst, proto, length)
+}
+
 func foldAdd(s, v uint32) uint32 {
 	s += v
 	for s>>16 != 0 {
@@ -101,6 +122,16 @@ func UpdateChecksum32(cs uint16, from, to uint32) uint16 {
 	return ChecksumFinish(s)
 }
 
+// UpdateChecksum128 is UpdateChecksum16 for a 128-bit value (an IPv6
+// address) aligned on a 16-bit boundary of the covered data.
+func UpdateChecksum128(cs uint16, from, to [16]byte) uint16 {
+	s := uint32(^cs)
+	for i := 0; i < 16; i += 2 {
+		s += uint32(^binary.BigEndian.Uint16(from[i:])) + uint32(binary.BigEndian.Uint16(to[i:]))
+	}
+	return ChecksumFinish(s)
+}
+
 // Checksum field offsets inside the transport header.
 const (
 	tcpCsumOff  = 16
@@ -124,7 +155,21 @@ const (
 // check against the reassembled datagram; callers building fragments
 // should fix checksums before fragmenting. Other protocols have only
 // the IP header checksum fixed.
+//
+// IPv6 has no header checksum. Its TCP, UDP and ICMPv6 checksums all
+// cover the IPv6 pseudo-header, whose destination is the final one as
+// RFC 8200 section 8.1 says: for a packet with a Routing header, the
+// last address of the first Routing header that lists any (for a
+// Segment Routing header, its Segment List[0]); else the IPv6
+// destination. Nothing is written when the walk to the upper-layer
+// header failed (ExtErr).
 func (p *Packet) FixChecksums() {
+	if p.Version == 6 {
+		if len(p.Data) >= ipv6HdrLen && p.ExtErr == ExtOK && p.FragOff == 0 {
+			fixL4Checksum(p.L4, p.Proto, p.Src, finalDst(p.Data, p.NextHdr, p.Dst))
+		}
+		return
+	}
 	if p.Version != 4 || p.HdrLen < ipv4HdrLen || len(p.Data) < p.HdrLen {
 		return
 	}
@@ -135,13 +180,47 @@ func (p *Packet) FixChecksums() {
 	fixL4Checksum(p.L4, p.Proto, p.Src, p.Dst)
 }
 
+// finalDst is the destination RFC 8200 section 8.1 puts in the
+// pseudo-header of the IPv6 packet b (whose IPv6 header says next and
+// dst): the last address of the first Routing header of type 0 or 2
+// that carries any, Segment List[0] of a Segment Routing header (type
+// 4), else dst. A Routing header that is not all there counts as none.
+func finalDst(b []byte, next uint8, dst netip.Addr) netip.Addr {
+	if next != ProtoRouting && !IsExtHdr(next) {
+		return dst
+	}
+	w := FindHdr(b, ipv6HdrLen, next, ProtoRouting, 0)
+	if w.Err != ExtOK || w.Off+8 > len(b) {
+		return dst
+	}
+	h := b[w.Off:]
+	n := (int(h[1]) + 1) * 8
+	if n > len(h) {
+		return dst
+	}
+	switch h[2] {
+	case 0, 2:
+		if n >= 24 {
+			k := (n - 8) / 16
+			return netip.AddrFrom16([16]byte(h[8+16*(k-1):]))
+		}
+	case 4:
+		if n >= 24 {
+			return netip.AddrFrom16([16]byte(h[8:24]))
+		}
+	}
+	return dst
+}
+
 func setIPChecksum(h []byte) {
 	h[10], h[11] = 0, 0
 	binary.BigEndian.PutUint16(h[10:12], Checksum(h))
 }
 
-// fixL4Checksum writes the transport checksum of l4 from scratch; see
-// FixChecksums for the edges.
+// fixL4Checksum writes the transport checksum of l4 from scratch, with
+// the pseudo-header of src's family; see FixChecksums for the edges.
+// ICMP is IPv4's (no pseudo-header), ICMPv6 IPv6's (with one); each is
+// another protocol in the other family.
 func fixL4Checksum(l4 []byte, proto uint8, src, dst netip.Addr) {
 	switch proto {
 	case ProtoTCP:
@@ -149,32 +228,49 @@ func fixL4Checksum(l4 []byte, proto uint8, src, dst netip.Addr) {
 			return
 		}
 		l4[tcpCsumOff], l4[tcpCsumOff+1] = 0, 0
-		s := ChecksumAdd(PseudoHeaderSum(src, dst, ProtoTCP, len(l4)), l4)
+		s := ChecksumAdd(pseudoSum(src, dst, ProtoTCP, len(l4)), l4)
 		binary.BigEndian.PutUint16(l4[tcpCsumOff:], ChecksumFinish(s))
 	case ProtoUDP:
 		if len(l4) < udpHdrLen {
 			return
 		}
-		n := int(binary.BigEndian.Uint16(l4[4:6]))
-		if n < udpHdrLen || n > len(l4) {
-			n = len(l4)
-		}
+		n := udpSumLen(l4)
 		l4[udpCsumOff], l4[udpCsumOff+1] = 0, 0
-		s := ChecksumAdd(PseudoHeaderSum(src, dst, ProtoUDP, n), l4[:n])
+		s := ChecksumAdd(pseudoSum(src, dst, ProtoUDP, n), l4[:n])
 		binary.BigEndian.PutUint16(l4[udpCsumOff:], udpNonZero(ChecksumFinish(s)))
 	case ProtoICMP:
-		if len(l4) < icmpCsumOff+2 {
+		if len(l4) < icmpCsumOff+2 || !src.Is4() {
 			return
 		}
 		l4[icmpCsumOff], l4[icmpCsumOff+1] = 0, 0
 		binary.BigEndian.PutUint16(l4[icmpCsumOff:], Checksum(l4))
+	case ProtoICMPv6:
+		if len(l4) < icmpCsumOff+2 || src.Is4() {
+			return
+		}
+		l4[icmpCsumOff], l4[icmpCsumOff+1] = 0, 0
+		s := ChecksumAdd(PseudoHeaderSum6(src, dst, ProtoICMPv6, len(l4)), l4)
+		binary.BigEndian.PutUint16(l4[icmpCsumOff:], ChecksumFinish(s))
 	}
+}
+
+// udpSumLen is how many bytes of l4 (at least 8) a UDP checksum covers
+// here: the UDP length when 8 <= length <= len(l4), else all of l4.
+func udpSumLen(l4 []byte) int {
+	n := int(binary.BigEndian.Uint16(l4[4:6]))
+	if n < udpHdrLen || n > len(l4) {
+		n = len(l4)
+	}
+	return n
 }
 
 // IPChecksumOK reports whether the IPv4 header checksum is correct (the
 // kernel's ip_rcv drops the packet otherwise). It is false for an
-// undecoded packet.
+// undecoded packet, and true for IPv6, which has no header checksum.
 func (p *Packet) IPChecksumOK() bool {
+	if p.Version == 6 {
+		return len(p.Data) >= ipv6HdrLen
+	}
 	if p.Version != 4 || len(p.Data) < p.HdrLen {
 		return false
 	}
@@ -188,8 +284,22 @@ func (p *Packet) IPChecksumOK() bool {
 // covers the whole datagram), another protocol; and false when the
 // checksum field is missing or the packet is undecoded. UDP is checked
 // over the UDP length when 8 <= length <= len(L4), else over all of L4.
+//
+// For IPv6 it checks TCP, UDP and ICMPv6 with the pseudo-header of the
+// addresses in the IPv6 header, as conntrack (nf_ip6_checksum) and the
+// stack's receive path do, even when a Routing header names another
+// final destination. A UDP checksum of 0 counts as correct, as for
+// conntrack (udp_error); the IPv6 stack itself drops such a datagram
+// (RFC 8200 requires a checksum). A packet whose walk to the upper
+// layer failed (ExtErr) has nothing to check: true.
 func (p *Packet) L4ChecksumOK() bool {
-	if p.Version != 4 {
+	switch p.Version {
+	case 4:
+	case 6:
+		if p.ExtErr != ExtOK {
+			return true
+		}
+	default:
 		return false
 	}
 	if p.IsFragment() {
@@ -201,7 +311,7 @@ func (p *Packet) L4ChecksumOK() bool {
 		if len(l4) < tcpCsumOff+2 {
 			return false
 		}
-		return ChecksumAdd(PseudoHeaderSum(p.Src, p.Dst, ProtoTCP, len(l4)), l4) == 0xffff
+		return ChecksumAdd(pseudoSum(p.Src, p.Dst, ProtoTCP, len(l4)), l4) == 0xffff
 	case ProtoUDP:
 		if len(l4) < udpHdrLen {
 			return false
@@ -209,14 +319,14 @@ func (p *Packet) L4ChecksumOK() bool {
 		if binary.BigEndian.Uint16(l4[udpCsumOff:]) == 0 {
 			return true
 		}
-		n := int(binary.BigEndian.Uint16(l4[4:6]))
-		if n < udpHdrLen || n > len(l4) {
-			n = len(l4)
-		}
-		return ChecksumAdd(PseudoHeaderSum(p.Src, p.Dst, ProtoUDP, n), l4[:n]) == 0xffff
-	case ProtoICMP:
+		n := udpSumLen(l4)
+		return ChecksumAdd(pseudoSum(p.Src, p.Dst, ProtoUDP, n), l4[:n]) == 0xffff
+	case p.icmpProto():
 		if len(l4) < icmpCsumOff+2 {
 			return false
+		}
+		if p.Version == 6 {
+			return ChecksumAdd(PseudoHeaderSum6(p.Src, p.Dst, ProtoICMPv6, len(l4)), l4) == 0xffff
 		}
 		return ChecksumAdd(0, l4) == 0xffff
 	}
@@ -226,8 +336,9 @@ func (p *Packet) L4ChecksumOK() bool {
 // Errors the rewrite methods return; fixed values, so a rewrite never
 // allocates.
 var (
-	ErrNotDecoded = errors.New("packet: not a decoded IPv4 packet")
+	ErrNotDecoded = errors.New("packet: not a decoded IPv4 or IPv6 packet")
 	ErrNotIPv4    = errors.New("packet: address is not IPv4")
+	ErrNotIPv6    = errors.New("packet: address is not IPv6")
 	ErrNoPorts    = errors.New("packet: no TCP or UDP header with ports")
 	ErrNoICMPID   = errors.New("packet: no ICMP header")
 )
@@ -242,12 +353,26 @@ var (
 // right: the change to the datagram's sum is the same. It fails, changing
 // nothing, if a is not IPv4 (ErrNotIPv4; an IPv4-mapped IPv6 address
 // counts as IPv6) or p is not a decoded IPv4 packet (ErrNotDecoded).
+//
+// For an IPv6 packet (NAT66, SNPT/DNPT) a must be IPv6 (ErrNotIPv6);
+// there is no header checksum, and the TCP, UDP and ICMPv6 checksums
+// are updated (ICMPv6 has a pseudo-header too), as the kernel's NAT
+// does with the address difference, also when a Routing header puts
+// another final destination into the checksum. Nothing is updated when
+// the walk to the upper-layer header failed (ExtErr) or for a later
+// fragment.
 func (p *Packet) SetSrc(a netip.Addr) error {
+	if p.Version == 6 {
+		return p.setAddr6(a, 8, &p.Src)
+	}
 	return p.setAddr(a, 12, &p.Src)
 }
 
 // SetDst is SetSrc for the destination address.
 func (p *Packet) SetDst(a netip.Addr) error {
+	if p.Version == 6 {
+		return p.setAddr6(a, 24, &p.Dst)
+	}
 	return p.setAddr(a, 16, &p.Dst)
 }
 
@@ -264,24 +389,62 @@ func (p *Packet) setAddr(a netip.Addr, off int, field *netip.Addr) error {
 	h := p.Data
 	binary.BigEndian.PutUint16(h[10:12], UpdateChecksum32(binary.BigEndian.Uint16(h[10:12]), from, to))
 	if p.FragOff == 0 {
-		switch p.Proto {
-		case ProtoTCP:
-			if len(p.L4) >= tcpCsumOff+2 {
-				c := p.L4[tcpCsumOff:]
-				binary.BigEndian.PutUint16(c, UpdateChecksum32(binary.BigEndian.Uint16(c), from, to))
-			}
-		case ProtoUDP:
-			if len(p.L4) >= udpHdrLen {
-				c := p.L4[udpCsumOff:]
-				if cs := binary.BigEndian.Uint16(c); cs != 0 { // 0: no checksum
-					binary.BigEndian.PutUint16(c, udpNonZero(UpdateChecksum32(cs, from, to)))
-				}
-			}
+		if c := p.l4Csum(false); c != nil {
+			binary.BigEndian.PutUint16(c, p.csumFix(UpdateChecksum32(binary.BigEndian.Uint16(c), from, to)))
 		}
 	}
 	copy(h[off:off+4], b[:])
 	*field = a
 	return nil
+}
+
+func (p *Packet) setAddr6(a netip.Addr, off int, field *netip.Addr) error {
+	if !a.Is6() {
+		return ErrNotIPv6
+	}
+	if len(p.Data) < ipv6HdrLen {
+		return ErrNotDecoded
+	}
+	to := a.As16()
+	from := [16]byte(p.Data[off : off+16])
+	if p.FragOff == 0 && p.ExtErr == ExtOK {
+		if c := p.l4Csum(true); c != nil {
+			binary.BigEndian.PutUint16(c, p.csumFix(UpdateChecksum128(binary.BigEndian.Uint16(c), from, to)))
+		}
+	}
+	copy(p.Data[off:off+16], to[:])
+	*field = a
+	return nil
+}
+
+// l4Csum returns the transport checksum field an address change must
+// update, or nil: TCP's and UDP's when present (not a UDP checksum of 0,
+// which means none), and, when pseudo is set (IPv6), ICMPv6's.
+func (p *Packet) l4Csum(pseudo bool) []byte {
+	l4 := p.L4
+	switch p.Proto {
+	case ProtoTCP:
+		if len(l4) >= tcpCsumOff+2 {
+			return l4[tcpCsumOff : tcpCsumOff+2]
+		}
+	case ProtoUDP:
+		if len(l4) >= udpHdrLen && binary.BigEndian.Uint16(l4[udpCsumOff:]) != 0 {
+			return l4[udpCsumOff : udpCsumOff+2]
+		}
+	case ProtoICMPv6:
+		if pseudo && len(l4) >= icmpCsumOff+2 {
+			return l4[icmpCsumOff : icmpCsumOff+2]
+		}
+	}
+	return nil
+}
+
+// csumFix is udpNonZero for UDP and the identity for the others.
+func (p *Packet) csumFix(cs uint16) uint16 {
+	if p.Proto == ProtoUDP {
+		return udpNonZero(cs)
+	}
+	return cs
 }
 
 // udpNonZero keeps a computed UDP checksum of 0 from reading as "no
@@ -308,7 +471,7 @@ func (p *Packet) SetDstPort(port uint16) error {
 }
 
 func (p *Packet) setPort(port uint16, off int, field *uint16) error {
-	if p.Version != 4 || !p.L4Fixed || (p.Proto != ProtoTCP && p.Proto != ProtoUDP) {
+	if (p.Version != 4 && p.Version != 6) || !p.L4Fixed || (p.Proto != ProtoTCP && p.Proto != ProtoUDP) {
 		return ErrNoPorts
 	}
 	l4 := p.L4
@@ -330,10 +493,10 @@ func (p *Packet) setPort(port uint16, off int, field *uint16) error {
 // SetICMPID rewrites the ICMP identifier (bytes 4-5, what NAT changes
 // for echo requests when it must keep two hosts' pings apart): the
 // bytes, the ICMPID field and the ICMP checksum, incrementally. It fails
-// with ErrNoICMPID, changing nothing, unless the packet is ICMP with its
-// 8-byte header present. It does not check the type.
+// with ErrNoICMPID, changing nothing, unless the packet is ICMP (ICMPv6
+// for IPv6) with its 8-byte header present. It does not check the type.
 func (p *Packet) SetICMPID(id uint16) error {
-	if p.Version != 4 || p.Proto != ProtoICMP || !p.L4Fixed {
+	if (p.Version != 4 && p.Version != 6) || p.Proto != p.icmpProto() || !p.L4Fixed {
 		return ErrNoICMPID
 	}
 	l4 := p.L4

@@ -225,7 +225,12 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"nil", nil, ErrShort},
 		{"19 bytes", good[:19], ErrShort},
-		{"version 6", edit(good, func(b []byte) []byte { b[0] = 0x65; return b }), ErrVersion},
+		{"version 7", edit(good, func(b []byte) []byte { b[0] = 0x75; return b }), ErrVersion},
+		// An IPv4 packet's first bytes read as IPv6: 40 bytes, payload
+		// length 0x0001 from the IPv4 id field, one byte short.
+		{"version 6, payload beyond data", edit(good, func(b []byte) []byte { b[0] = 0x65; return b }), ErrTruncated6},
+		{"version 6, 39 bytes", edit(good[:39], func(b []byte) []byte { b[0] = 0x60; return b }), ErrShort6},
+		{"version 6, 20 bytes", edit(good[:20], func(b []byte) []byte { b[0] = 0x60; return b }), ErrShort6},
 		{"version 0", edit(good, func(b []byte) []byte { b[0] = 0x05; return b }), ErrVersion},
 		{"ihl 4", edit(good, func(b []byte) []byte { b[0] = 0x44; return b }), ErrHeaderLen},
 		{"ihl 0", edit(good, func(b []byte) []byte { b[0] = 0x40; return b }), ErrHeaderLen},
@@ -337,6 +342,33 @@ func BenchmarkDecodeTCP(b *testing.B) {
 
 func BenchmarkDecodeUDP(b *testing.B) {
 	data := mustBuild(b, "eth0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40")
+	var p Packet
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := p.Decode(data); err != nil || !p.L4OK {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeTCP6(b *testing.B) {
+	data := mustBuild(b, "eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 PA len=100")
+	var p Packet
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := p.Decode(data); err != nil || !p.L4OK {
+			b.Fatal(err)
+		}
+	}
+}
+
+// IPv6 with a Hop-by-Hop, a Destination Options and a Fragment header
+// (offset 0) before UDP: the walk to the upper layer, and the search
+// for the Fragment header's fields.
+func BenchmarkDecodeUDP6Ext(b *testing.B) {
+	data := mustBuild(b, "eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:53 len=40 ext=hbh,dst,frag/0/0")
 	var p Packet
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))

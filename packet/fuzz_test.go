@@ -3,6 +3,7 @@ package packet
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,11 +25,22 @@ func FuzzDecode(f *testing.F) {
 		"eth0 47 203.0.113.7 > 198.51.100.1 len=3",
 		"eth0 tcp(raw) 203.0.113.7 > 198.51.100.1 len=20",
 		"eth0 6 203.0.113.7 > 198.51.100.1 len=7 mf",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S",
+		"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:53 ext=hbh,dst/1,rt/0/1/2001:db8::5,ah/7 len=3",
+		"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/4 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434",
+		"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 neighbour-solicitation target=2001:db8:100::1",
+		"eth0 tcp [2001:db8::1]:1 > [2001:db8::2]:2 frag_off=3 mf ext=dst",
+		"eth0 59 2001:db8::1 > 2001:db8::2 ext=frag/0/0,rt/4/1/2001:db8::9/2001:db8::8",
 	} {
 		f.Add(mustBuild(f, s))
 	}
+	for _, e := range ipv6Examples {
+		f.Add(mustHex(f, e.hex))
+	}
 	f.Add([]byte{0x45, 0, 0, 20})
 	f.Add([]byte{0x4f, 0, 0, 60, 0, 0, 0, 0, 64, 6})
+	f.Add(raw6(ProtoFragment, frag(ProtoDstOpts, 3, false), make([]byte, 16)))
+	f.Add(raw6(ProtoDstOpts, []byte{ProtoTCP, 3, 1, 4, 0, 0, 0, 0}, tcp20))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		orig := append([]byte(nil), data...)
 		var p Packet
@@ -43,10 +55,18 @@ func FuzzDecode(f *testing.F) {
 			_ = p.Summary()
 			return
 		}
-		// A success means a header the kernel's ip_rcv would accept.
-		if len(data) < 20 || data[0]>>4 != 4 || p.HdrLen < 20 || p.HdrLen > p.TotalLen ||
+		// A success means a header the kernel's ip_rcv (ip6_rcv_core)
+		// would accept.
+		minHdr := 20
+		if p.Version == 6 {
+			minHdr = 40
+		}
+		if len(data) < minHdr || data[0]>>4 != p.Version || p.HdrLen < minHdr || p.HdrLen > p.TotalLen ||
 			p.TotalLen > len(data) || len(p.Data) != p.TotalLen || len(p.L4) != p.TotalLen-p.HdrLen {
-			t.Fatalf("inconsistent header: hdr %d total %d data %d", p.HdrLen, p.TotalLen, len(data))
+			t.Fatalf("inconsistent header: v%d hdr %d total %d data %d", p.Version, p.HdrLen, p.TotalLen, len(data))
+		}
+		if p.Version == 6 {
+			checkWalks(t, &p)
 		}
 		if p.L4OK && !p.L4Fixed {
 			t.Fatal("L4OK without L4Fixed")
@@ -55,7 +75,10 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("transport header claimed for a later fragment")
 		}
 		if p.L4Fixed {
-			need := map[uint8]int{ProtoTCP: 20, ProtoUDP: 8, ProtoICMP: 8}[p.Proto]
+			need := map[uint8]int{ProtoTCP: 20, ProtoUDP: 8}[p.Proto]
+			if p.Proto == p.icmpProto() {
+				need = 8
+			}
 			if len(p.L4) < need {
 				t.Fatalf("L4Fixed with %d bytes for proto %d", len(p.L4), p.Proto)
 			}
@@ -89,8 +112,14 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("IP checksum wrong after FixChecksums")
 		}
 		l4ok := p.L4ChecksumOK()
-		p.SetSrc(a1)
-		p.SetDst(a2)
+		if p.Version == 6 {
+			p.SetSrc(netip.MustParseAddr("2001:db8:113::9"))
+			p.SetDst(netip.MustParseAddr("2001:db8:ffff::1"))
+			p.DecTTL()
+		} else {
+			p.SetSrc(a1)
+			p.SetDst(a2)
+		}
 		p.SetSrcPort(1234)
 		p.SetDstPort(4321)
 		p.SetICMPID(77)
@@ -129,6 +158,13 @@ func FuzzParseShort(f *testing.F) {
 		"6 6 1.2.3.4 > 1.2.3.5 len=20",
 		"eth0 udp(raw) 1.2.3.4 > 1.2.3.5 len=8 frag_off=1",
 		"local icmp(raw) 1.2.3.4 > 1.2.3.5",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S flow=5 tos=3",
+		"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 neighbour-advertisement target=2001:db8:100::1 ttl=3",
+		"eth0 icmpv6 [2001:db8::1] > 2001:db8::2 2 mtu=1500 inner tcp [2001:db8::2]:1 > [2001:db8::1]:2",
+		"eth0 icmpv6 2001:db8::1 > 2001:db8::2 parameter-problem pointer=7",
+		"eth0 udp [2001:db8::1]:1 > [2001:db8::2]:2 ext=hbh/2,rt/2/1/2001:db8::3,frag/1/1/9,ah/1,dst id=4 frag_off=2",
+		"eth0 58 2001:db8::1 > 2001:db8::2 len=3",
+		"eth0 icmp 2001:db8::1 > 2001:db8::2 type 8",
 	} {
 		f.Add(s)
 	}
@@ -179,8 +215,14 @@ func FuzzParseDescLine(f *testing.F) {
 		`{"in":"eth0"} trailing`,
 		`{"inner":{"inner":1}}`,
 		`null`,
+		`{"in":"eth0","src":"2001:db8::1","dst":"2001:db8::2","proto":"udp","sport":1,"dport":2,"ext":[{"type":"frag","offset":0,"mf":true,"id":5},{"type":"hbh","len":300}]}`,
+		`{"in":"eth0","src":"2001:db8::1","dst":"2001:db8::2","proto":"icmpv6","type":2,"mtu":9000,"flow":1,"ext":[]}`,
+		`{"in":"eth0","src":"2001:db8::1","dst":"2001:db8::2","proto":"icmpv6","type":4,"pointer":0,"ext":[{"type":"ah","len":1}]}`,
 	} {
 		f.Add([]byte(s))
+	}
+	for _, e := range ipv6Examples {
+		f.Add([]byte(e.line))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		d, err := ParseDescLine(line)
@@ -221,6 +263,10 @@ func checkDesc(t *testing.T, d Desc) {
 	if err := p.Decode(b); err != nil {
 		t.Fatalf("built packet does not decode: %v", err)
 	}
+	if d.IsIPv6() {
+		checkDesc6(t, d, b, &p)
+		return
+	}
 	if p.Src != d.Src || p.Dst != d.Dst || p.Proto != uint8(d.Proto) || p.TotalLen != len(b) ||
 		p.FragOff != d.FragOff || p.MF != d.MF || p.DF != d.DF || p.TOS != d.TOS {
 		t.Fatalf("built packet %+v does not match %+v", p, d)
@@ -258,4 +304,105 @@ func checkDesc(t *testing.T, d Desc) {
 			t.Fatalf("udp length %d, want %d", got, 8+d.Len)
 		}
 	}
+}
+
+// checkDesc6 is checkDesc for an IPv6 d built into b and decoded into p.
+func checkDesc6(t *testing.T, d Desc, b []byte, p *Packet) {
+	t.Helper()
+	if p.Version != 6 || p.Src != d.Src || p.Dst != d.Dst || p.TOS != d.TOS || p.FlowLabel != d.Flow ||
+		p.TotalLen != len(b) || len(b) != d.headerLen()+d.Len {
+		t.Fatalf("built packet %+v does not match %+v", p, d)
+	}
+	// Where the chain has no later fragment, the walkers find the
+	// upper layer right after the headers Build wrote.
+	later := d.FragOff != 0
+	for _, e := range d.Ext {
+		later = later || (e.Type == "frag" && e.Offset != 0)
+	}
+	upper := 40 + d.extLen6()
+	// A protocol number that is itself an extension header type makes
+	// the len zero bytes read as that header.
+	if IsExtHdr(uint8(d.Proto)) && d.Proto != ProtoNoNext {
+		return
+	}
+	if !later {
+		w := p.IP6tProto()
+		if w.Err != ExtOK || w.Proto != uint8(d.Proto) || w.Off != upper || p.Proto != uint8(d.Proto) {
+			t.Fatalf("legacy walk %+v, Proto %d; want %d at %d", w, p.Proto, d.Proto, upper)
+		}
+		if c := p.ConntrackProto(); d.Proto != ProtoNoNext && (c.Err != ExtOK || c.Proto != uint8(d.Proto) || c.Off != upper) {
+			t.Fatalf("conntrack walk %+v; want %d at %d", c, d.Proto, upper)
+		}
+	}
+	if d.Raw || !named(d.Proto) {
+		if !bytes.Equal(b[upper:], make([]byte, d.Len)) {
+			t.Fatalf("raw packet: % x after the headers, want %d zeros", b[upper:], d.Len)
+		}
+		return
+	}
+	if later {
+		return
+	}
+	switch d.Proto {
+	case ProtoTCP, ProtoUDP:
+		if p.SrcPort != d.Sport || p.DstPort != d.Dport {
+			t.Fatal("ports differ")
+		}
+	case ProtoICMPv6:
+		if p.ICMPType != d.Type || p.ICMPCode != d.Code {
+			t.Fatal("icmpv6 type/code differ")
+		}
+	}
+	// The checksum is right for the final destination.
+	q := *p
+	q.Dst = finalDst(b, p.NextHdr, p.Dst)
+	if !p.IsFragment() && !q.L4ChecksumOK() {
+		t.Fatalf("built packet has a bad checksum for final destination %s", q.Dst)
+	}
+}
+
+// checkWalks checks what the walkers and accessors say about a decoded
+// IPv6 packet against each other and the bytes, and that none panics.
+func checkWalks(t *testing.T, p *Packet) {
+	t.Helper()
+	w := p.IP6tProto()
+	if (w.Err == ExtOK) != (p.ExtErr == ExtOK) || (w.Err == ExtOK && w.Proto != p.Proto) {
+		t.Fatalf("Decode's walk (%d, %v) is not IP6tProto's %+v", p.Proto, p.ExtErr, w)
+	}
+	if w.Err != ExtOK && (w.FragOff != 0 || p.L4Fixed || p.Proto != 0) {
+		t.Fatalf("failed walk with fragoff %d, L4Fixed %v, Proto %d", w.FragOff, p.L4Fixed, p.Proto)
+	}
+	n := p.NftProto()
+	if w.Err == ExtOK && n.Err == ExtOK && n.Proto != ProtoAH && n != w {
+		t.Fatalf("nft walk %+v differs from legacy %+v without AH", n, w)
+	}
+	c := p.ConntrackProto()
+	if c.Err == ExtOK && c.FragOff == 0 && w.Err == ExtOK && w.FragOff == 0 && (c.Proto != w.Proto || c.Off != w.Off) {
+		t.Fatalf("conntrack walk %+v differs from legacy %+v", c, w)
+	}
+	for _, tg := range []uint8{ProtoHopOpts, ProtoDstOpts, ProtoRouting, ProtoFragment, ProtoAH} {
+		hdr, found, hotdrop := p.FindExt(tg, 2)
+		if found && (hotdrop || len(hdr) < 2 || int(hdr[0]) > 255) {
+			t.Fatal("FindExt: found with a drop or too few bytes")
+		}
+	}
+	p.IPv6HeaderMask()
+	if w := p.FindHdr(ProtoHopOpts, 0); w.Err == ExtOK {
+		if v, ptr := OptsCheck(p.Data, w.Off, true, false); v == OptsParamProb && (ptr < w.Off || ptr >= len(p.Data)) {
+			t.Fatalf("parameter problem pointing at %d, outside the header at %d", ptr, w.Off)
+		}
+	}
+	if w := p.FindHdr(ProtoDstOpts, 0); w.Err == ExtOK {
+		OptsCheck(p.Data, w.Off, false, true)
+	}
+	if q, ok := p.QuotedV6(); ok && (q.Off < p.HdrLen+48 || len(q.L4) > len(p.Data)) {
+		t.Fatalf("quoted packet at %d", q.Off)
+	}
+	p.NDTarget()
+	if o, ok := p.NDOption(1); ok && (len(o) < 8 || len(o)%8 != 0) {
+		t.Fatalf("ND option of %d bytes", len(o))
+	}
+	p.NDLinkAddr(2)
+	p.ICMPv6Param()
+	_ = p.Payload()
 }

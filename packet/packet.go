@@ -1,5 +1,6 @@
-// Package packet decodes and builds IPv4 packets (TCP, UDP, ICMP) as views
-// over a byte slice, the way the kernel's netfilter code sees them: the
+// Package packet decodes and builds IPv4 and IPv6 packets (TCP, UDP,
+// ICMP, ICMPv6, IPv6 extension headers) as views over a byte slice, the
+// way the kernel's netfilter code sees them: the
 // decoder copies nothing and allocates nothing, and a malformed packet is
 // described (truncated transport header, fragment) rather than rejected,
 // because the firewall above decides what a malformed packet means.
@@ -32,6 +33,12 @@ const (
 // Decode (and kept in step by the rewrite helpers). The zero Packet is an
 // empty, undecoded packet.
 //
+// The family is data: Version is 4 or 6 and the same fields describe
+// both. For IPv6, HdrLen is the offset of the upper-layer header as
+// ip6_tables finds it (after the extension headers; see Decode), TTL
+// is the Hop Limit, TOS the Traffic Class, ID is 0 (FragID holds the
+// Fragment header's 32-bit Identification) and DF is false.
+//
 // Fields describing the transport header are valid only when L4OK is
 // true: that is, the packet is not a non-first fragment and the bytes
 // the kernel would read for that protocol (8 for UDP and ICMP, 20 or the
@@ -41,16 +48,26 @@ const (
 type Packet struct {
 	Data []byte // the IP packet, header first
 
-	Version  uint8 // 4 (6 later)
-	HdrLen   int   // IP header length in bytes (IHL*4)
-	TotalLen int   // the IP total-length field; counters count this many bytes
-	TOS      uint8
-	TTL      uint8
+	Version  uint8 // 4 or 6
+	HdrLen   int   // IPv4: header length in bytes (IHL*4); IPv6: offset of the upper-layer header
+	TotalLen int   // IPv4: the total-length field; IPv6: 40 + payload length; counters count this many bytes
+	TOS      uint8 // IPv4 TOS, IPv6 Traffic Class
+	TTL      uint8 // IPv4 TTL, IPv6 Hop Limit
 	ID       uint16
 	DF, MF   bool
 	FragOff  uint16 // fragment offset in 8-byte units
-	Proto    uint8
+	Proto    uint8  // IPv4 protocol; IPv6: the upper-layer protocol ip6_tables' -p sees
 	Src, Dst netip.Addr
+
+	// IPv6 only.
+	FlowLabel uint32 // the 20-bit Flow Label
+	FragID    uint32 // Identification of the first Fragment header
+	NextHdr   uint8  // Next Header of the IPv6 header itself
+	// ExtErr is how ip6_tables' walk to the upper-layer header
+	// (ipv6_find_hdr, target -1) failed, or ExtOK. When it failed,
+	// Proto is 0, HdrLen 40 and no transport field is set: a rule with
+	// -p hotdrops such a packet on the legacy backend.
+	ExtErr ExtErr
 
 	// Transport view. L4 is Data[HdrLen:TotalLen] (what follows the IP
 	// header, possibly short); L4OK reports whether the protocol's header

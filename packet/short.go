@@ -92,7 +92,12 @@ func (p *shortParser) next(want string) (string, error) {
 //	eth0 icmp 203.0.113.80 > 198.51.100.1 type 3 code 3 inner udp 198.51.100.1:46000 > 203.0.113.80:33434
 //	local tcp 198.51.100.1:22 > 203.0.113.7:40000 SA
 //	eth0 tcp(raw) 203.0.113.7 > 198.51.100.1 len=8
+//	eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S
+//	eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 neighbour-solicitation target=2001:db8:100::1
+//	eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:53 ext=hbh,dst/1
 //
+// IPv6 addresses with a port are written in brackets, [ADDR]:PORT, as
+// URLs write them; without a port, bare (brackets are accepted too).
 // As in the JSON form, a protocol written as a number is a raw packet
 // (Desc.Raw): the IP header and len zero bytes, no ports, no transport
 // header. "6", "17" and "1" may also be written "tcp(raw)", "udp(raw)"
@@ -103,12 +108,18 @@ func (p *shortParser) next(want string) (string, error) {
 //   - tcp flags: letters from FSRPAUEC ("S", "SA", "FPA"), or "none" for
 //     no flag (absent: the default, S);
 //   - icmp type and code: "type N [code M]", "N/M", or an iptables
-//     --icmp-type name ("echo-request", "port-unreachable", ...);
+//     --icmp-type name ("echo-request", "port-unreachable", ...); for
+//     icmpv6 an ip6tables --icmpv6-type name ("echo-request" is 128,
+//     "neighbour-solicitation" 135, "packet-too-big" 2, ...);
 //   - "inner PROTO SRC:PORT > DST:PORT": the packet an icmp error quotes;
 //   - "df", "mf": set those IP flags;
 //   - KEY=VALUE for any other field of Desc, by its JSON name: seq, ack,
 //     window, len, ttl, tos, id, df, frag_off, mf, src_mac, delay_ms,
-//     flags, type, code. Numbers are decimal, or hexadecimal with 0x.
+//     flags, type, code, and for IPv6 flow, target, mtu, pointer and
+//     ext. Numbers are decimal, or hexadecimal with 0x. ext is a comma
+//     separated list of headers: hbh[/LEN], dst[/LEN],
+//     rt/TYPE/SEGLEFT[/ADDR...], frag/OFFSET/MF[/ID] (MF 0 or 1),
+//     ah/SPI, for example ext=hbh,rt/0/1/2001:db8::5,frag/0/1.
 //
 // A '>' may touch the addresses ("1.2.3.4:5>6.7.8.9:10").
 //
@@ -141,7 +152,7 @@ func ParseShort(s string) (Desc, error) {
 		p.i++
 	}
 	protoAt := p.i
-	w, err := p.next("protocol (tcp, udp, icmp or a number)")
+	w, err := p.next("protocol (tcp, udp, icmp, icmpv6 or a number)")
 	if err != nil {
 		return Desc{}, err
 	}
@@ -218,10 +229,10 @@ func ParseShort(s string) (Desc, error) {
 			if err := d.setKey("flags", w); err != nil {
 				return Desc{}, p.errAt(at, "%v", err)
 			}
-		case d.is(ProtoICMP):
-			t, c, ok := parseICMPWord(w)
+		case d.isICMP():
+			t, c, ok := parseICMPWord(w, d.IsIPv6())
 			if !ok {
-				return Desc{}, p.errAt(at, "unexpected word: want an icmp type (type N, N/M or a name such as echo-request), inner ..., df, mf or KEY=VALUE")
+				return Desc{}, p.errAt(at, "unexpected word: want an %s type (type N, N/M or a name such as echo-request), inner ..., df, mf or KEY=VALUE", d.Proto)
 			}
 			if err := once(at, "type"); err != nil {
 				return Desc{}, err
@@ -238,7 +249,10 @@ func ParseShort(s string) (Desc, error) {
 			return Desc{}, p.errAt(at, "unexpected word: want %s", want)
 		}
 	}
-	if d.is(ProtoICMP) && !seen["type"] {
+	if d.isICMP() && !seen["type"] {
+		if d.IsIPv6() {
+			return Desc{}, p.errAt(len(p.ws), "icmpv6 needs a type: add e.g. \"type 128\", \"1/4\" or \"echo-request\"")
+		}
 		return Desc{}, p.errAt(len(p.ws), "icmp needs a type: add e.g. \"type 8\", \"3/3\" or \"echo-request\"")
 	}
 	if err := d.Validate(); err != nil {
@@ -287,12 +301,34 @@ func (p *shortParser) endpoint(what string, ports bool, proto string) (netip.Add
 		return netip.Addr{}, 0, err
 	}
 	addr, port, hasPort := strings.Cut(w, ":")
-	if strings.Count(w, ":") > 1 {
-		return netip.Addr{}, 0, p.errAt(at, "%s: IPv6 is not supported yet", what)
+	if strings.HasPrefix(w, "[") {
+		// [IPv6]:PORT, or [IPv6] alone.
+		end := strings.IndexByte(w, ']')
+		if end < 0 {
+			return netip.Addr{}, 0, p.errAt(at, "%s: missing \"]\" after the IPv6 address", what)
+		}
+		addr, port = w[1:end], ""
+		rest := w[end+1:]
+		hasPort = rest != ""
+		if hasPort {
+			var ok bool
+			if port, ok = strings.CutPrefix(rest, ":"); !ok {
+				return netip.Addr{}, 0, p.errAt(at, "%s: want [ADDR]:PORT", what)
+			}
+		}
+		if a, err := netip.ParseAddr(addr); err != nil || a.Is4() || a.Zone() != "" {
+			return netip.Addr{}, 0, p.errAt(at, "%s: %q in brackets is not an IPv6 address", what, addr)
+		}
+	} else if strings.Count(w, ":") > 1 {
+		// A bare IPv6 address has no port.
+		addr, port, hasPort = w, "", false
+		if ports {
+			return netip.Addr{}, 0, p.errAt(at, "%s: %s needs a port: write an IPv6 address with one as [ADDR]:PORT", what, proto)
+		}
 	}
 	a, err := netip.ParseAddr(addr)
-	if err != nil || !a.Is4() {
-		return netip.Addr{}, 0, p.errAt(at, "%s: %q is not an IPv4 address", what, addr)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, 0, p.errAt(at, "%s: %q is not an IP address", what, addr)
 	}
 	if !ports {
 		if hasPort {
@@ -421,12 +457,145 @@ func (d *Desc) setKey(k, v string) error {
 		d.MF, err = boolean()
 	case "src_mac":
 		d.SrcMAC, err = ParseMAC(v)
+	case "flow":
+		if n, err = num(20); err == nil {
+			d.Flow = uint32(n)
+		}
+	case "mtu":
+		if n, err = num(32); err == nil {
+			d.MTU = new(uint32(n))
+		}
+	case "pointer":
+		if n, err = num(32); err == nil {
+			d.Pointer = uint32(n)
+		}
+	case "target":
+		var a netip.Addr
+		if a, err = netip.ParseAddr(v); err != nil || a.Is4() || a.Zone() != "" {
+			return fmt.Errorf("target=%s: want an IPv6 address", v)
+		}
+		d.Target = a
+	case "ext":
+		d.Ext, err = parseExtShort(v)
 	case "in", "local", "src", "dst", "proto", "sport", "dport", "inner":
 		return fmt.Errorf("%s is given by position, not as %s=", k, k)
 	default:
-		return fmt.Errorf("unknown field %q (known: seq ack window len ttl tos id df frag_off mf src_mac delay_ms flags type code)", k)
+		return fmt.Errorf("unknown field %q (known: seq ack window len ttl tos id df frag_off mf src_mac delay_ms flags type code flow target mtu pointer ext)", k)
 	}
 	return err
+}
+
+// parseExtShort parses the short form's ext=... list (see ParseShort).
+func parseExtShort(v string) ([]Ext, error) {
+	var out []Ext
+	for i, item := range strings.Split(v, ",") {
+		f := strings.Split(item, "/")
+		e := Ext{Type: f[0]}
+		bad := func(want string) error {
+			return fmt.Errorf("ext=%s: header %d %q: want %s", v, i+1, item, want)
+		}
+		num := func(s string, bits int) (uint64, bool) {
+			n, err := parseShortUint(s, bits)
+			return n, err == nil
+		}
+		switch e.Type {
+		case "hbh", "dst":
+			if len(f) > 2 {
+				return nil, bad(e.Type + " or " + e.Type + "/LEN")
+			}
+			if len(f) == 2 {
+				n, ok := num(f[1], 8)
+				if !ok {
+					return nil, bad(e.Type + "/LEN with LEN 0-255")
+				}
+				e.Len = uint8(n)
+			}
+		case "rt":
+			if len(f) < 3 {
+				return nil, bad("rt/TYPE/SEGLEFT[/ADDR...]")
+			}
+			t, ok1 := num(f[1], 8)
+			sl, ok2 := num(f[2], 8)
+			if !ok1 || !ok2 {
+				return nil, bad("rt/TYPE/SEGLEFT[/ADDR...] with numbers 0-255")
+			}
+			e.RtType, e.SegLeft = uint8(t), uint8(sl)
+			for _, s := range f[3:] {
+				a, err := netip.ParseAddr(s)
+				if err != nil {
+					return nil, bad(fmt.Sprintf("IPv6 addresses after rt/TYPE/SEGLEFT, not %q", s))
+				}
+				e.Addrs = append(e.Addrs, a)
+			}
+		case "frag":
+			if len(f) != 3 && len(f) != 4 {
+				return nil, bad("frag/OFFSET/MF or frag/OFFSET/MF/ID")
+			}
+			off, ok1 := num(f[1], 13)
+			if !ok1 || (f[2] != "0" && f[2] != "1") {
+				return nil, bad("frag/OFFSET/MF with OFFSET 0-8191 and MF 0 or 1")
+			}
+			e.Offset, e.MF = uint16(off), f[2] == "1"
+			if len(f) == 4 {
+				id, ok := num(f[3], 32)
+				if !ok {
+					return nil, bad("an ID 0-4294967295")
+				}
+				e.ID = new(uint32(id))
+			}
+		case "ah":
+			spi, ok := uint64(0), len(f) == 2
+			if ok {
+				spi, ok = num(f[1], 32)
+			}
+			if !ok {
+				return nil, bad("ah/SPI")
+			}
+			e.SPI = uint32(spi)
+		default:
+			return nil, bad("a header hbh, dst, rt, frag or ah")
+		}
+		if err := e.validate(i); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// extShort writes exts as parseExtShort reads them.
+func extShort(exts []Ext) string {
+	var b strings.Builder
+	for i, e := range exts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(e.Type)
+		switch e.Type {
+		case "hbh", "dst":
+			if e.Len != 0 {
+				fmt.Fprintf(&b, "/%d", e.Len)
+			}
+		case "rt":
+			fmt.Fprintf(&b, "/%d/%d", e.RtType, e.SegLeft)
+			for _, a := range e.Addrs {
+				b.WriteByte('/')
+				b.WriteString(addrText(a))
+			}
+		case "frag":
+			mf := 0
+			if e.MF {
+				mf = 1
+			}
+			fmt.Fprintf(&b, "/%d/%d", e.Offset, mf)
+			if e.ID != nil {
+				fmt.Fprintf(&b, "/%d", *e.ID)
+			}
+		case "ah":
+			fmt.Fprintf(&b, "/%d", e.SPI)
+		}
+	}
+	return b.String()
 }
 
 // icmpNames are iptables' --icmp-type names (iptables -p icmp -h) with
@@ -477,12 +646,56 @@ var icmpNames = []struct {
 	{"address-mask-reply", 18, 0},
 }
 
-// parseICMPWord parses "N/M" or an icmp type name.
-func parseICMPWord(w string) (typ, code uint8, ok bool) {
+// icmp6Names are ip6tables' --icmpv6-type names (ip6tables -p icmpv6
+// -h), as icmpNames.
+var icmp6Names = []struct {
+	name      string
+	typ, code uint8
+}{
+	{"destination-unreachable", 1, 0},
+	{"no-route", 1, 0},
+	{"communication-prohibited", 1, 1},
+	{"beyond-scope", 1, 2},
+	{"address-unreachable", 1, 3},
+	{"port-unreachable", 1, 4},
+	{"failed-policy", 1, 5},
+	{"reject-route", 1, 6},
+	{"packet-too-big", 2, 0},
+	{"time-exceeded", 3, 0},
+	{"ttl-exceeded", 3, 0},
+	{"ttl-zero-during-transit", 3, 0},
+	{"ttl-zero-during-reassembly", 3, 1},
+	{"parameter-problem", 4, 0},
+	{"bad-header", 4, 0},
+	{"unknown-header-type", 4, 1},
+	{"unknown-option", 4, 2},
+	{"echo-request", 128, 0},
+	{"ping", 128, 0},
+	{"echo-reply", 129, 0},
+	{"pong", 129, 0},
+	{"router-solicitation", 133, 0},
+	{"router-advertisement", 134, 0},
+	{"neighbour-solicitation", 135, 0},
+	{"neighbor-solicitation", 135, 0},
+	{"neighbour-advertisement", 136, 0},
+	{"neighbor-advertisement", 136, 0},
+	{"redirect", 137, 0},
+}
+
+// parseICMPWord parses "N/M" or an icmp (v6: icmpv6) type name.
+func parseICMPWord(w string, v6 bool) (typ, code uint8, ok bool) {
 	if t, c, found := strings.Cut(w, "/"); found {
 		tn, err1 := strconv.ParseUint(t, 10, 8)
 		cn, err2 := strconv.ParseUint(c, 10, 8)
 		return uint8(tn), uint8(cn), err1 == nil && err2 == nil
+	}
+	if v6 {
+		for _, n := range icmp6Names {
+			if n.name == w {
+				return n.typ, n.code, true
+			}
+		}
+		return 0, 0, false
 	}
 	for _, n := range icmpNames {
 		if n.name == w {
@@ -538,7 +751,7 @@ func (d Desc) String() string {
 	if d.Window != nil {
 		kv("window", *d.Window)
 	}
-	if d.is(ProtoICMP) || d.Type != 0 {
+	if d.isICMP() || d.Type != 0 {
 		fmt.Fprintf(&b, " type %d", d.Type)
 	}
 	if d.Code != 0 {
@@ -577,14 +790,34 @@ func (d Desc) String() string {
 	if d.DelayMS != 0 {
 		kv("delay_ms", d.DelayMS)
 	}
+	if d.Flow != 0 {
+		kv("flow", d.Flow)
+	}
+	if len(d.Ext) > 0 {
+		kv("ext", extShort(d.Ext))
+	}
+	if d.Target.IsValid() {
+		kv("target", d.Target)
+	}
+	if d.MTU != nil {
+		kv("mtu", *d.MTU)
+	}
+	if d.Pointer != 0 {
+		kv("pointer", d.Pointer)
+	}
 	return b.String()
 }
 
 func writeEndpoint(b *strings.Builder, a netip.Addr, port uint16, withPort bool) {
-	if a.IsValid() {
-		b.WriteString(a.String())
-	} else {
+	switch {
+	case !a.IsValid():
 		b.WriteString("invalid")
+	case withPort && !a.Is4():
+		b.WriteByte('[')
+		b.WriteString(a.String())
+		b.WriteByte(']')
+	default:
+		b.WriteString(a.String())
 	}
 	if withPort {
 		b.WriteByte(':')

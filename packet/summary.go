@@ -28,7 +28,13 @@ import (
 // what TCP and UDP carry (DNS on port 53, ...) is not decoded, where
 // tcpdump would go on. Summary allocates; it is for people, not the
 // packet path.
+//
+// IPv6 packets print as tcpdump prints them too ("IP6 ..."; see
+// summary6).
 func (p *Packet) Summary() string {
+	if p.Version == 6 && len(p.Data) >= ipv6HdrLen {
+		return p.summary6()
+	}
 	if p.Version != 4 || len(p.Data) < ipv4HdrLen {
 		return "[|ip]"
 	}

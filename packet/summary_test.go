@@ -146,7 +146,7 @@ func (c summaryCase) packet(t testing.TB) []byte {
 }
 
 func TestSummary(t *testing.T) {
-	for _, c := range summaryCases {
+	for _, c := range append(summaryCases, summaryCases6...) {
 		var p Packet
 		if err := p.Decode(c.packet(t)); err != nil {
 			t.Fatal(err)
@@ -166,7 +166,7 @@ func TestSummaryMatchesTcpdump(t *testing.T) {
 		t.Skip("tcpdump is not installed; the expected lines were checked against tcpdump 4.99.3")
 	}
 	var cases []summaryCase
-	for _, c := range summaryCases {
+	for _, c := range append(summaryCases, summaryCases6...) {
 		if c.sameAsTcpdump {
 			cases = append(cases, c)
 		}
@@ -204,4 +204,100 @@ func TestSummaryMatchesTcpdump(t *testing.T) {
 			t.Errorf("%s\ntcpdump %s\nwant    %s", c.short, got, c.want)
 		}
 	}
+}
+
+// IPv6 (tcpdump 4.99.3 printed the same for all but the ones marked).
+var summaryCases6 = []summaryCase{
+	{"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S", nil,
+		"IP6 2001:db8:113::7.40000 > 2001:db8:100::1.22: Flags [S], seq 1000, win 8192, length 0", true},
+	{"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 PA len=10", nil,
+		"IP6 2001:db8:113::7.40000 > 2001:db8:100::1.22: Flags [P.], seq 1000:1010, ack 1001, win 8192, length 10", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:5353 len=32", nil,
+		"IP6 2001:db8:2::10.53000 > 2001:db8:100::9.5353: UDP, length 32", false}, // tcpdump: 0 [0q] (32)
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 len=32", nil,
+		"IP6 2001:db8:2::10.53000 > 2001:db8:100::9.1234: UDP, length 32", true},
+	{"eth0 icmpv6 2001:db8::1 > 2001:db8::2 echo-request", nil,
+		"IP6 2001:db8::1 > 2001:db8::2: ICMP6, echo request, id 0, seq 0, length 8", true},
+	{"eth0 icmpv6 2001:db8::1 > 2001:db8::2 echo-reply len=4", nil,
+		"IP6 2001:db8::1 > 2001:db8::2: ICMP6, echo reply, id 0, seq 0, length 12", true},
+	{"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 neighbour-solicitation target=2001:db8:100::1", nil,
+		"IP6 fe80::ff:fe00:101 > ff02::1:ff00:1: ICMP6, neighbor solicitation, who has 2001:db8:100::1, length 32", true},
+	{"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 neighbour-advertisement target=2001:db8:100::1", nil,
+		"IP6 fe80::ff:fe00:101 > ff02::1:ff00:1: ICMP6, neighbor advertisement, tgt is 2001:db8:100::1, length 32", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/4 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, unreachable port, 2001:db8:113::80 udp port 33434, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/4 inner tcp [2001:db8:100::1]:46000 > [2001:db8:113::80]:80", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, unreachable port, 2001:db8:113::80 tcp port 80, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/0 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, unreachable route 2001:db8:113::80, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/1 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable,  unreachable prohibited 2001:db8:113::80, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/2 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, beyond scope 2001:db8:113::80, source address 2001:db8:100::1, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/3 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, unreachable address 2001:db8:113::80, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/5 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, unknown unreach code (5), length 56", false}, // tcpdump: ICMP6, destination unreachable, unknown unreach code (5)
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/6 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, unknown unreach code (6), length 56", false}, // tcpdump: ICMP6, destination unreachable, unknown unreach code (6)
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 1/9 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, destination unreachable, unknown unreach code (9), length 56", false}, // tcpdump: ICMP6, destination unreachable, unknown unreach code (9)
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 2/0 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, packet too big, mtu 1280, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 3/0 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, time exceeded in-transit for 2001:db8:113::80, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 3/1 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, time exceeded in-transit (reassembly), length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 3/2 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, time exceeded in-transit, unknown code (2), length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 4/0 pointer=6 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, parameter problem, erroneous - octet 6, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 4/1 pointer=40 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, parameter problem, next header - octet 40, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 4/2 pointer=42 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, parameter problem, option - octet 42, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 type 4 code 3 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, parameter problem, incomplete header chain - octet 0, length 56", true},
+	{"eth0 icmpv6 2001:db8:113::80 > 2001:db8:100::1 4/9 inner udp [2001:db8:100::1]:46000 > [2001:db8:113::80]:33434", nil,
+		"IP6 2001:db8:113::80 > 2001:db8:100::1: ICMP6, parameter problem, code-#9, length 56", true},
+	{"eth0 icmpv6 fe80::1 > ff02::2 router-solicitation", nil,
+		"IP6 fe80::1 > ff02::2: ICMP6, router solicitation, length 8", true},
+	{"eth0 icmpv6 fe80::1 > ff02::1 router-advertisement", nil,
+		"IP6 fe80::1 > ff02::1: ICMP6, router advertisement, length 16", true},
+	{"eth0 icmpv6 fe80::1 > ff02::1 redirect", nil,
+		"IP6 fe80::1 > ff02::1: ICMP6, redirect, :: to ::, length 40", true},
+	{"eth0 icmpv6 fe80::1 > ff02::1 type 200", nil,
+		"IP6 fe80::1 > ff02::1: ICMP6, unknown icmp6 type (200), length 8", false}, // tcpdump: ICMP6, mtrace response, length 8
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 ext=hbh", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: HBH 53000 > 1234: UDP, length 0", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 ext=dst/1", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: DSTOPT 53000 > 1234: UDP, length 0", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 ext=rt/0/1/2001:db8::5/2001:db8::6", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: RT6 (len=4, type=0 [Deprecated], segleft=1, [0]2001:db8::5, [1]2001:db8::6) 53000 > 1234: UDP, length 0", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 ext=rt/2/1/2001:db8::5", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: RT6 (len=2, type=2, segleft=1, [0]2001:db8::5) 53000 > 1234: UDP, length 0", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 ext=rt/4/1/2001:db8::5/2001:db8::6", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: RT6 (len=4, type=4, segleft=1, last-entry=1, tag=0, [0]2001:db8::5, [1]2001:db8::6) 53000 > 1234: UDP, length 0", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 ext=ah/5", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: AH(spi=0x00000005,seq=0x0,icv=0x000000000000000000000000): 53000 > 1234: UDP, length 0", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 mf len=8", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: frag (0|16) 53000 > 1234: UDP, length 8", true},
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 frag_off=3 len=8", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: frag (24|16)", true},
+	{"eth0 tcp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 frag_off=3 mf", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: frag (24|20)", true},
+	{"eth0 47 2001:db8:2::10 > 2001:db8:100::9 len=20", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: ip-proto-47 20", false}, // tcpdump: GREv0, length 20: gre-proto-0x0
+	{"eth0 59 2001:db8:2::10 > 2001:db8:100::9", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: no next header", true},
+	{"eth0 tcp(raw) 2001:db8:2::10 > 2001:db8:100::9 len=3", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: [|tcp]", true},
+	{"eth0 udp(raw) 2001:db8:2::10 > 2001:db8:100::9 len=3", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9:  [|udp]", true},
+	{"eth0 icmpv6(raw) 2001:db8:2::10 > 2001:db8:100::9 len=3", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: [|icmp6]", false}, // tcpdump: ICMP6, unknown icmp6 type (0), length 3
+	{"eth0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:1234 ext=hbh,dst,frag/0/0", nil,
+		"IP6 2001:db8:2::10 > 2001:db8:100::9: HBH DSTOPT frag (0|8) 53000 > 1234: UDP, length 0", true},
+	{"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S tos=184 flow=5 ttl=3", nil,
+		"IP6 2001:db8:113::7.40000 > 2001:db8:100::1.22: Flags [S], seq 1000, win 8192, length 0", true},
 }

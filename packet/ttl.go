@@ -2,8 +2,18 @@ package packet
 
 // DecTTL lowers the IPv4 TTL by one and updates the header checksum
 // incrementally, as the kernel's ip_decrease_ttl does when it forwards a
-// packet. It does nothing to a packet whose TTL is already 0.
+// packet; for IPv6 it lowers the Hop Limit, which no checksum covers, as
+// ip6_forward does. It does nothing to a packet whose TTL or Hop Limit
+// is already 0, or to an undecoded one.
 func (p *Packet) DecTTL() {
+	if p.Version == 6 {
+		if len(p.Data) < ipv6HdrLen || p.Data[7] == 0 {
+			return
+		}
+		p.Data[7]--
+		p.TTL = p.Data[7]
+		return
+	}
 	if len(p.Data) < 20 || p.Data[8] == 0 {
 		return
 	}

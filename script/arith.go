@@ -6,9 +6,9 @@ import (
 )
 
 // Shell arithmetic, for $((...)), ((...)), let, for ((;;)) and array
-// indexes: 64-bit integers with C's operators. A variable the script
-// never sets, or whose value is unknown, makes the result unknown (a
-// shell would read 0 or whatever the environment holds).
+// indexes: 64-bit integers with C's operators. A variable whose value is
+// unknown makes the result unknown; one the script never sets is 0, as
+// bash has it unless the environment sets it (and said once).
 
 type arithParser struct {
 	s     *state
@@ -325,6 +325,7 @@ func (a *arithParser) primary() (int64, string) {
 func (a *arithParser) variable(name string) int64 {
 	p := &part{kind: pParam, name: name, pos: a.pos}
 	e := a.s.newExpander()
+	e.cond = true
 	r := e.resolve(p)
 	if r.unknown || r.never || r.anyUnknown() {
 		a.bad = true

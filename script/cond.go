@@ -91,6 +91,7 @@ func (s *state) condTest(n *condCmd) status {
 	t := &tester{s: s, bash: true}
 	for _, w := range n.words {
 		ex := s.newExpander()
+		ex.cond = true
 		ex.word(w)
 		t.a = append(t.a, ex.joined())
 	}
@@ -181,6 +182,10 @@ func (t *tester) unary(op string, i int) status {
 			return stUnknown // maybe set in the environment
 		}
 		return boolStatus(!v.unset)
+	case fileOps[op] && !t.a[i].unknown() && len(t.a[i].b) == 0:
+		// No file has the empty name (bash: [ -r "" ] fails), as in
+		// [ -r "$CONF" ] && . "$CONF" with CONF never set.
+		return stFail
 	case fileOps[op]:
 		return stUnknown
 	}

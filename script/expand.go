@@ -27,6 +27,7 @@ const (
 	fExp                       // from quotes, an escape or an expansion (Word.Quoted)
 	fUnknown                   // cannot be known: text as written
 	fSep                       // separates the elements of an unquoted $@: always splits
+	fBare                      // unknown text outside quotes: once known, it could split into several words
 )
 
 func (c xc) off() int { return int(c.at) }
@@ -52,6 +53,13 @@ type unk struct {
 	off  int
 	msg  string // the diagnostic, a full sentence
 	subj string // how to name the part in a later message: "`$(cat list)`", "$WAN, which ..."
+	// key is the same for every use of one unknown variable, which is
+	// reported once, at its first use: "" for a part reported at its
+	// place (a command substitution).
+	key  string
+	env  bool   // a variable the script never sets: from the environment
+	why  string // for a variable: why it is unknown ("it is set at line 3 from ...")
+	name string // for a variable: $NAME; msg and subj are then made from name and why
 }
 
 type expander struct {
@@ -59,6 +67,10 @@ type expander struct {
 	bufs  []*xbuf
 	names []string
 	unks  []unk
+	// cond: the words are a condition's ([ ], test, [[ ]], case, an
+	// arithmetic expression), where a variable the script never sets is
+	// taken as bash has it when the environment does not set it: empty.
+	cond bool
 }
 
 func (s *state) newExpander() *expander { return &expander{s: s} }
@@ -121,6 +133,10 @@ func (e *expander) part(p *part, q, arg bool) {
 	case pParam:
 		e.param(p, quoted)
 	case pCmd:
+		if t, ok := e.s.pureSubst(p); ok {
+			e.putText(p, t, quoted)
+			return
+		}
 		d := e.display(p)
 		e.unknownPart(p, fmt.Sprintf("cannot follow %s without running the script", d), d)
 	case pArith:
@@ -173,8 +189,58 @@ func (e *expander) putRaw(p *part, fl uint8, u int32) {
 // unknownPart keeps a part that cannot be known as written, and records
 // why.
 func (e *expander) unknownPart(p *part, msg, subj string) {
-	e.unks = append(e.unks, unk{off: p.pos, msg: msg, subj: subj})
-	e.putRaw(p, fUnknown, int32(len(e.unks)))
+	e.unknownKeyed(p, unk{off: p.pos, msg: msg, subj: subj})
+}
+
+// unknownVar keeps the parameter p, whose value cannot be known for the
+// reason why, as written; every use of it with the same reason is one
+// unknown, reported once.
+func (e *expander) unknownVar(p *part, why string) {
+	// The messages are made only when asked for: a loop may meet the
+	// same unknown thousands of times, and it is said once.
+	u := unk{off: p.pos, name: dollar(p), key: p.name + "\x00" + why, why: why}
+	if why == neverWhy && isName(p.name) {
+		u.env, u.key = true, envKey(p.name)
+	}
+	e.unknownKeyed(p, u)
+}
+
+// envKey is the key of the one note about a variable the script never
+// sets, wherever it is used.
+func envKey(name string) string { return "env\x00" + name }
+
+// envNote is that note.
+func envNote(name string) string {
+	return fmt.Sprintf("$%s is never set in the script, so its value would come from the environment: in a condition it is taken as empty (as bash has it when the environment does not set %s), elsewhere as unknown, kept as written; said once, here", name, name)
+}
+
+// text is the diagnostic for u.
+func (u *unk) text() string {
+	switch {
+	case u.name == "":
+		return u.msg
+	case u.env:
+		return envNote(strings.TrimPrefix(u.key, envKey("")))
+	}
+	return fmt.Sprintf("cannot know %s without running the script: %s", u.name, u.why)
+}
+
+// subject names u in a later message: "`$(cat list)`", "$WAN, which ...".
+func (u *unk) subject() string {
+	if u.name == "" {
+		return u.subj
+	}
+	return subjOf(u.name, u.why)
+}
+
+func (e *expander) unknownKeyed(p *part, u unk) {
+	e.unks = append(e.unks, u)
+	fl := fUnknown
+	if !p.quoted || p.name == "@" || p.hasIdx && p.index == "@" {
+		// Unquoted, or "$@": once known, any number of words.
+		fl |= fBare
+	}
+	e.putRaw(p, fl, int32(len(e.unks)))
 }
 
 // putText adds text produced by the expansion p (say a length).
@@ -196,8 +262,7 @@ func (e *expander) putValue(p *part, v value, quoted bool) {
 		e.cur().quoted = true
 	}
 	if v.unknown {
-		name := dollar(p)
-		e.unknownPart(p, fmt.Sprintf("cannot know %s without running the script: %s", name, v.why), subjOf(name, v.why))
+		e.unknownVar(p, v.why)
 		return
 	}
 	fl := fExp
@@ -226,6 +291,9 @@ func dollar(p *part) string {
 	return "$" + p.name
 }
 
+// neverWhy is why a variable the script never sets is unknown.
+const neverWhy = "the script never sets it"
+
 // pval is a parameter looked up.
 type pval struct {
 	vals    []value
@@ -244,12 +312,12 @@ func (e *expander) resolve(p *part) pval {
 	switch {
 	case name == "@" || name == "*":
 		if pf.unknown {
-			return pval{unknown: true, why: "it holds the script's arguments"}
+			return pval{unknown: true, why: pf.whyOr("it holds the script's arguments")}
 		}
 		return pval{vals: pf.vals, list: true, star: name == "*", set: len(pf.vals) > 0}
 	case name == "#":
 		if pf.unknown {
-			return pval{unknown: true, why: "it counts the script's arguments"}
+			return pval{unknown: true, why: pf.whyOr("it counts the script's arguments")}
 		}
 		return pval{vals: []value{textValue(strconv.Itoa(len(pf.vals)), p.pos)}, set: true}
 	case name == "?":
@@ -261,7 +329,7 @@ func (e *expander) resolve(p *part) pval {
 		return pval{vals: []value{textValue(s.name, p.pos)}, set: true}
 	case allDigits(name):
 		if pf.unknown {
-			return pval{unknown: true, why: "it is an argument to the script"}
+			return pval{unknown: true, why: pf.whyOr("it is an argument to the script")}
 		}
 		n, err := strconv.Atoi(name)
 		if err == nil && n >= 1 && n <= len(pf.vals) {
@@ -273,6 +341,11 @@ func (e *expander) resolve(p *part) pval {
 	}
 	v := s.lookup(name)
 	switch {
+	case v == nil && e.cond && isName(name):
+		s.envN++
+		s.envLast = name
+		s.noteOnce(envKey(name), p.pos, envNote(name))
+		return pval{}
 	case v == nil:
 		return pval{never: true}
 	case v.unset:
@@ -326,10 +399,7 @@ func (r pval) empty() bool {
 
 func (e *expander) param(p *part, q bool) {
 	s := e.s
-	name := dollar(p)
-	unknownWhy := func(why string) {
-		e.unknownPart(p, fmt.Sprintf("cannot know %s without running the script: %s", name, why), subjOf(name, why))
-	}
+	unknownWhy := func(why string) { e.unknownVar(p, why) }
 	if p.op == "bad" {
 		d := e.display(p)
 		e.unknownPart(p, fmt.Sprintf("cannot follow %s: this form of ${...} is not understood here", d), d)
@@ -340,7 +410,6 @@ func (e *expander) param(p *part, q bool) {
 		unknownWhy(r.why)
 		return
 	}
-	const neverWhy = "the script never sets it"
 	// null: what the ':' operators test; unset: what the others test.
 	unset := !r.set
 	null := unset
@@ -394,7 +463,7 @@ func (e *expander) param(p *part, q bool) {
 			f := sub.joined()
 			v := f.value()
 			if f.unknown() {
-				v.why = fmt.Sprintf("it is set at line %d from %s", s.src.line(p.pos), f.subject(sub))
+				v.why = fmt.Sprintf("it is set at %s from %s", s.src.lineRef(p.pos), f.subject(sub))
 			}
 			s.setScalar(p.name, v)
 		}
@@ -729,6 +798,9 @@ func (e *expander) fields() []xfield {
 	ifs, _ := e.s.ifs()
 	for _, x := range e.bufs {
 		fs := splitFields(x, ifs)
+		if e.s.opts.Glob != nil {
+			fs = e.s.globFields(fs)
+		}
 		e.s.nfields += len(fs)
 		if e.s.nfields > maxFields {
 			e.s.stop(x.start, fmt.Sprintf("expansions make more than %d words in all", maxFields))
@@ -806,6 +878,17 @@ func (e *expander) joined() xfield {
 	return f
 }
 
+// quotedUnknown reports whether every unknown byte of f was quoted, so
+// that whatever it turns out to be, f stays one word.
+func (f xfield) quotedUnknown() bool {
+	for _, c := range f.c {
+		if c.fl&fBare != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (f xfield) unknown() bool {
 	for _, c := range f.c {
 		if c.fl&fUnknown != 0 {
@@ -847,7 +930,7 @@ func (f xfield) unks(e *expander) []unk {
 // subject names the (first) unknown part of f for a later message.
 func (f xfield) subject(e *expander) string {
 	if us := f.unks(e); len(us) > 0 {
-		return us[0].subj
+		return us[0].subject()
 	}
 	return "`" + shorten(string(f.b), 40) + "`"
 }
@@ -874,13 +957,36 @@ func (s *state) toWord(f xfield, e *expander) Word {
 		w.Origin = s.src.pos(int(o))
 	}
 	w.FromVar = f.fromVar(e)
-	for _, c := range f.c {
+	for i, c := range f.c {
 		if c.fl&fExp != 0 {
 			w.Quoted = true
 		}
 		if c.fl&fUnknown != 0 {
 			w.Unknown = true
 		}
+		if i > 0 && !s.adjacent(int(f.c[i-1].at), int(c.at)) {
+			// Something that left no characters came between two
+			// written ones: empty quotes (ip''tables), an empty
+			// expansion (ip${E}tables). The text at Pos is then not
+			// the word, so it must not be taken for it.
+			w.Quoted = true
+		}
 	}
 	return w
+}
+
+// adjacent reports whether source offset b follows a directly, or after
+// line continuations only (which the shell removes before anything else).
+func (s *state) adjacent(a, b int) bool {
+	for a++; a < b; {
+		switch {
+		case bytes.HasPrefix(s.src.b[a:], []byte("\\\n")):
+			a += 2
+		case bytes.HasPrefix(s.src.b[a:], []byte("\\\r\n")):
+			a += 3
+		default:
+			return false
+		}
+	}
+	return a == b
 }

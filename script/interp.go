@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file runs the syntax tree, statically. Commands other than shell
@@ -79,6 +81,16 @@ type variable struct {
 type params struct {
 	vals    []value
 	unknown bool
+	// why the unknown parameters are unknown, when they are not simply
+	// the script's own arguments (set $X with X unknown).
+	why string
+}
+
+func (pf *params) whyOr(def string) string {
+	if pf.why != "" {
+		return pf.why
+	}
+	return def
 }
 
 // scope is a map that a subshell can shadow without copying it: reads
@@ -113,6 +125,14 @@ type state struct {
 	funcs   *scope[*funcDef] // a nil entry: unset -f
 	notes   []string         // how execution got here: loops, calls, guesses
 
+	opts        Options
+	sourcing    []string          // the files being sourced, innermost last
+	sourced     map[string]*sfile // each file read, by the path read
+	sourceBytes int
+	noted       map[string]bool // what noteOnce and warnOnce said
+	envN        int             // variables taken as empty in conditions so far (see envSince)
+	envLast     string          // the last of them
+
 	steps, passes, nfields int
 	globWork, xbytes       int
 	stopped                bool
@@ -133,6 +153,45 @@ func newState(name string, b []byte) *state {
 }
 
 func (s *state) diag(off int, msg string, warn bool) { s.diags.add(off, msg, warn) }
+
+// noteOnce gives a note (what was assumed) the first time key is met.
+func (s *state) noteOnce(key string, off int, msg string) { s.once(key, off, msg, true) }
+
+// warnOnce gives a warning the first time key is met.
+func (s *state) warnOnce(key string, off int, msg string) { s.once(key, off, msg, false) }
+
+func (s *state) once(key string, off int, msg string, note bool) {
+	if s.noted[key] {
+		return
+	}
+	if s.noted == nil {
+		s.noted = map[string]bool{}
+	}
+	s.noted[key] = true
+	if note {
+		s.diags.addNote(off, msg)
+	} else {
+		s.diag(off, msg, true)
+	}
+}
+
+// reportUnknowns says why each unknown part of the words is unknown: a
+// variable once, at its first use; anything else at its place.
+func (s *state) reportUnknowns(ex *expander, fs []xfield) {
+	for _, f := range fs {
+		for _, u := range f.unks(ex) {
+			switch {
+			case u.key != "" && s.noted[u.key]:
+			case u.env:
+				s.noteOnce(u.key, u.off, u.text())
+			case u.key != "":
+				s.warnOnce(u.key, u.off, u.text())
+			default:
+				s.diag(u.off, u.text(), true)
+			}
+		}
+	}
+}
 
 // stop ends interpretation because a limit was reached.
 func (s *state) stop(off int, msg string) ctl {
@@ -199,10 +258,18 @@ func (s *state) snippet(from, to int) string {
 }
 
 func shorten(t string, n int) string {
-	if len([]rune(t)) <= n {
+	// Counted without converting t, which may be a long value.
+	i, k := 0, 0
+	for ; i < len(t) && k < n; k++ {
+		_, w := utf8.DecodeRuneInString(t[i:])
+		i += w
+	}
+	if i >= len(t) {
 		return t
 	}
-	return string([]rune(t)[:n-1]) + "…"
+	// n runes fit only if nothing follows; else n-1 and the ellipsis.
+	_, w := utf8.DecodeLastRuneInString(t[:i])
+	return strings.ToValidUTF8(t[:i-w], "\uFFFD") + "…"
 }
 
 // uncertain runs f as a branch taken only because a decision could not
@@ -210,20 +277,44 @@ func shorten(t string, n int) string {
 // it would happen only if the undecidable condition went this way, and
 // following it would hide the rest of the script.
 func (s *state) uncertain(note string, f func() (status, ctl)) (status, ctl) {
+	return s.assumed("on a branch taken without knowing its condition", note, f)
+}
+
+// assumed is uncertain for a branch taken on an assumption, which reason
+// names: "on a branch taken with $WAN empty".
+func (s *state) assumed(reason, note string, f func() (status, ctl)) (status, ctl) {
 	s.pushNote(note)
 	st, c := f()
 	s.popNote()
 	switch c.kind {
 	case ctlExit:
-		s.diag(c.pos, "this exit is reached only on a branch taken without knowing its condition; reading on after that branch", true)
+		s.diag(c.pos, "this exit is reached only "+reason+"; reading on after that branch", true)
 		c = ctl{}
 	case ctlReturn:
-		s.diag(c.pos, "this return is reached only on a branch taken without knowing its condition; reading on after that branch", true)
+		s.diag(c.pos, "this return is reached only "+reason+"; reading on after that branch", true)
 		c = ctl{}
 	case ctlBreak, ctlContinue:
 		c = ctl{}
 	}
 	return st, c
+}
+
+// envSince names the variable last taken as empty in a condition
+// because the script never sets it, if that happened since mark n0
+// (s.envN): the decision then rests on the environment not setting it.
+func (s *state) envSince(n0 int) string {
+	if s.envN > n0 {
+		return s.envLast
+	}
+	return ""
+}
+
+// onEnv runs f, a branch decided by taking the variable v as empty: as
+// bash would without v in the environment, but an exit or return there
+// does not end the reading (a guard such as [ -z "$WAN" ] && exit would
+// otherwise leave nothing to read).
+func (s *state) onEnv(v, note string, f func() (status, ctl)) (status, ctl) {
+	return s.assumed(fmt.Sprintf("on a branch taken with $%s empty, which the script never sets", v), note+fmt.Sprintf(", with $%s taken as empty", v), f)
 }
 
 // Lists.
@@ -241,6 +332,7 @@ func (s *state) list(l *listNode) (status, ctl) {
 }
 
 func (s *state) andOr(a *andOr) (status, ctl) {
+	n0 := s.envN
 	st, c := s.pipeline(a.pipes[0])
 	for i, op := range a.ops {
 		if c.kind != ctlNone {
@@ -253,7 +345,7 @@ func (s *state) andOr(a *andOr) (status, ctl) {
 		}
 		switch {
 		case st == stUnknown:
-			note := fmt.Sprintf("after %s at line %d, whose left side's result cannot be known", op, s.src.line(pl.pos))
+			note := fmt.Sprintf("after %s at %s, whose left side's result cannot be known", op, s.src.lineRef(pl.pos))
 			var bst status
 			bst, c = s.uncertain(note, func() (status, ctl) { return s.pipeline(pl) })
 			switch {
@@ -264,6 +356,9 @@ func (s *state) andOr(a *andOr) (status, ctl) {
 			default:
 				st = stUnknown
 			}
+		case run && s.envSince(n0) != "":
+			note := fmt.Sprintf("after %s at %s", op, s.src.lineRef(pl.pos))
+			st, c = s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.pipeline(pl) })
 		case run:
 			st, c = s.pipeline(pl)
 		}
@@ -392,20 +487,28 @@ func loopCtl(c ctl) (cont bool, out ctl) {
 }
 
 func (s *state) ifCmd(n *ifNode) (status, ctl) {
+	n0 := s.envN
 	for i, cond := range n.conds {
 		st, c := s.list(cond)
 		if c.kind != ctlNone {
 			return st, c
 		}
-		switch st {
-		case stOK:
+		switch {
+		case st == stOK && s.envSince(n0) != "":
+			note := fmt.Sprintf("in the branch of the if at %s", s.src.lineRef(cond.pos))
+			return s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.list(n.bodies[i]) })
+		case st == stOK:
 			return s.list(n.bodies[i])
-		case stUnknown:
+		case st == stUnknown:
 			test := s.snippet(cond.pos, cond.end)
 			s.diag(cond.pos, fmt.Sprintf("cannot decide `%s' without running the script; following its then-branch", test), true)
-			note := fmt.Sprintf("in the then-branch of the if at line %d, taken without knowing `%s'", s.src.line(cond.pos), test)
+			note := fmt.Sprintf("in the then-branch of the if at %s, taken without knowing `%s'", s.src.lineRef(cond.pos), test)
 			return s.uncertain(note, func() (status, ctl) { return s.list(n.bodies[i]) })
 		}
+	}
+	if n.els != nil && s.envSince(n0) != "" {
+		note := fmt.Sprintf("in the else-branch of the if at %s", s.src.lineRef(n.pos))
+		return s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.list(n.els) })
 	}
 	if n.els != nil {
 		return s.list(n.els)
@@ -435,7 +538,7 @@ func (s *state) forCmd(n *forNode) (status, ctl) {
 		var note string
 		if it.unknown() {
 			subj := it.subject(ex)
-			val := value{unknown: true, raw: string(it.b), why: fmt.Sprintf("it takes its values from %s at line %d", subj, s.src.line(it.c[0].off()))}
+			val := value{unknown: true, raw: string(it.b), why: fmt.Sprintf("it takes its values from %s at %s", subj, s.src.lineRef(it.c[0].off()))}
 			s.setScalar(n.name, val)
 			note = fmt.Sprintf("inside for loop %s=? (one pass standing for the values of %s)", n.name, subj)
 		} else {
@@ -470,14 +573,14 @@ func (s *state) arithFor(n *arithForNode) (status, ctl) {
 		}
 		if !decided {
 			s.diag(n.pos, fmt.Sprintf("cannot decide `%s' without running the script; following one pass of the loop", strings.TrimSpace(n.cond)), true)
-			return s.uncertain(fmt.Sprintf("in one pass of the for (( )) loop at line %d, whose test cannot be decided", s.src.line(n.pos)), func() (status, ctl) {
+			return s.uncertain(fmt.Sprintf("in one pass of the for (( )) loop at %s, whose test cannot be decided", s.src.lineRef(n.pos)), func() (status, ctl) {
 				return s.list(n.body)
 			})
 		}
 		if !run {
 			return st, ctl{}
 		}
-		s.pushNote(fmt.Sprintf("inside for (( )) loop at line %d, pass %d", s.src.line(n.pos), i+1))
+		s.pushNote(fmt.Sprintf("inside for (( )) loop at %s, pass %d", s.src.lineRef(n.pos), i+1))
 		var c ctl
 		st, c = s.list(n.body)
 		s.popNote()
@@ -516,10 +619,10 @@ func (s *state) whileCmd(n *whileNode) (status, ctl) {
 		case stUnknown:
 			test := s.snippet(n.cond.pos, n.cond.end)
 			s.diag(n.cond.pos, fmt.Sprintf("cannot decide `%s' without running the script; following one pass of the loop", test), true)
-			note := fmt.Sprintf("in one pass of the %s loop at line %d, taken without knowing `%s'", kw, s.src.line(n.pos), test)
+			note := fmt.Sprintf("in one pass of the %s loop at %s, taken without knowing `%s'", kw, s.src.lineRef(n.pos), test)
 			return s.uncertain(note, func() (status, ctl) { return s.list(n.body) })
 		}
-		s.pushNote(fmt.Sprintf("inside %s loop at line %d, pass %d", kw, s.src.line(n.pos), i+1))
+		s.pushNote(fmt.Sprintf("inside %s loop at %s, pass %d", kw, s.src.lineRef(n.pos), i+1))
 		st, c = s.list(n.body)
 		s.popNote()
 		if cont, out := loopCtl(c); !cont {
@@ -529,7 +632,9 @@ func (s *state) whileCmd(n *whileNode) (status, ctl) {
 }
 
 func (s *state) caseCmd(n *caseNode) (status, ctl) {
+	n0 := s.envN
 	ex := s.newExpander()
+	ex.cond = true
 	ex.word(n.subject)
 	subj := ex.joined()
 	if subj.unknown() {
@@ -539,6 +644,7 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 		for i, arm := range n.arms {
 			for _, pw := range arm.pats {
 				pe := s.newExpander()
+				pe.cond = true
 				pe.word(pw)
 				pf := pe.joined()
 				if !pf.unknown() {
@@ -561,20 +667,25 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 		arm := n.arms[pick]
 		pat := s.snippet(arm.pos, arm.pats[len(arm.pats)-1].end)
 		s.diag(n.subject.pos, fmt.Sprintf("cannot know %s without running the script; following the case arm %s)", s.snippet(n.subject.pos, n.subject.end), pat), true)
-		note := fmt.Sprintf("in the case arm %s) at line %d, taken without knowing %s", pat, s.src.line(arm.pos), s.snippet(n.subject.pos, n.subject.end))
+		note := fmt.Sprintf("in the case arm %s) at %s, taken without knowing %s", pat, s.src.lineRef(arm.pos), s.snippet(n.subject.pos, n.subject.end))
 		return s.uncertain(note, func() (status, ctl) { return s.list(arm.body) })
 	}
 	for _, arm := range n.arms {
 		for _, pw := range arm.pats {
 			pe := s.newExpander()
+			pe.cond = true
 			pe.word(pw)
 			pf := pe.joined()
 			m, ok := s.globMatch(pf, subj.b)
 			if pf.unknown() || !ok {
 				pat := s.snippet(arm.pos, arm.pats[len(arm.pats)-1].end)
 				s.diag(pw.pos, fmt.Sprintf("cannot decide whether the case pattern %s matches without running the script; following its arm", pat), true)
-				note := fmt.Sprintf("in the case arm %s) at line %d, taken without knowing whether it matches", pat, s.src.line(arm.pos))
+				note := fmt.Sprintf("in the case arm %s) at %s, taken without knowing whether it matches", pat, s.src.lineRef(arm.pos))
 				return s.uncertain(note, func() (status, ctl) { return s.list(arm.body) })
+			}
+			if m && s.envSince(n0) != "" {
+				note := fmt.Sprintf("in the case arm at %s", s.src.lineRef(arm.pos))
+				return s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.list(arm.body) })
 			}
 			if m {
 				return s.list(arm.body)
@@ -608,6 +719,9 @@ func (s *state) simple(c *simpleCmd, piped bool) (status, ctl) {
 		return s.declare(name, c), ctl{}
 	}
 	ex := s.newExpander()
+	if name, ok := c.words[0].lit(); ok && (name == "[" || name == "test") {
+		ex.cond = true
+	}
 	for _, w := range c.words {
 		ex.word(w)
 	}
@@ -629,11 +743,7 @@ func (s *state) simple(c *simpleCmd, piped bool) (status, ctl) {
 func (s *state) dispatch(c *simpleCmd, ex *expander, fs []xfield, piped, funcsOK bool) (status, ctl) {
 	f0 := fs[0]
 	if f0.unknown() {
-		if tool, why := s.guessTool(f0, ex); tool != "" {
-			s.diag(f0.c[0].off(), why, true)
-			return s.invoke(c, ex, tool, fs, piped), ctl{}
-		}
-		return stUnknown, ctl{}
+		return s.unknownCommand(c, ex, fs, piped)
 	}
 	name := string(f0.b)
 	args := fs[1:]
@@ -662,7 +772,7 @@ func (s *state) dispatch(c *simpleCmd, ex *expander, fs []xfield, piped, funcsOK
 		i := 0
 		for i < len(args) && strings.HasPrefix(argText(i), "-") {
 			if o := argText(i); o == "-v" || o == "-V" {
-				return stUnknown, ctl{} // a lookup, not a run
+				return s.known(c, args[i+1:]), ctl{} // a lookup, not a run
 			}
 			i++
 		}
@@ -730,10 +840,84 @@ func init() {
 
 func isRestore(tool string) bool { return strings.HasSuffix(tool, "-restore") }
 
+// unknownCommand runs a command whose name cannot be known: an iptables
+// tool by its variable's name or value (IPT=$(which iptables), an
+// IPTABLES from the environment), a function of the script when the name
+// is the script's argument (init-script dispatch: "$1" or "$@"), and
+// otherwise nothing, said once per unknown.
+func (s *state) unknownCommand(c *simpleCmd, ex *expander, fs []xfield, piped bool) (status, ctl) {
+	f0 := fs[0]
+	us := f0.unks(ex)
+	u := us[0]
+	key := "cmd\x00" + u.key
+	if u.key == "" {
+		key += strconv.Itoa(u.off)
+	}
+	// What is said here covers the unknown parts of the command word.
+	if s.noted == nil {
+		s.noted = map[string]bool{}
+	}
+	for _, v := range us {
+		if v.key != "" {
+			s.noted[v.key] = true
+		}
+	}
+	name := shorten(string(f0.b), 40)
+	why := u.why
+	if why == "" {
+		why = "it is " + u.subject()
+	}
+	if tool := s.guessTool(f0, ex); tool != "" {
+		if u.env {
+			s.noteOnce(key, u.off, fmt.Sprintf("%s is never set in the script (its value would come from the environment): taking it to be %s wherever it is the command; said once, here", name, tool))
+		} else {
+			s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s without running the script (%s): taking it to be %s wherever it is the command", name, why, tool))
+		}
+		return s.invoke(c, ex, tool, fs, piped), ctl{}
+	}
+	pf := s.params[len(s.params)-1]
+	if v := f0.fromVar(ex); (v == "1" || v == "@" || v == "*") && pf.unknown && pf.why == "" {
+		// The script's own arguments: run as an init script would be.
+		if fn, _ := s.funcs.get("start"); fn != nil {
+			s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s: it is the script's argument; following function start, as for `%s start`", name, path.Base(s.name)))
+			return s.uncertain(fmt.Sprintf("with the script's argument %s at %s taken to be start", name, s.src.lineRef(c.pos)), func() (status, ctl) {
+				return s.call(fn, c, ex, fs[1:])
+			})
+		}
+		fns := s.funcNames()
+		list := ""
+		if len(fns) > 0 {
+			list = fmt.Sprintf(" (the script's functions: %s)", shorten(strings.Join(fns, ", "), 80))
+		}
+		s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s: it is the script's argument; what it would run%s is not followed, and no rule it would add is read", name, list))
+		return stUnknown, ctl{}
+	}
+	s.warnOnce(key, u.off, fmt.Sprintf("cannot know the command %s without running the script (%s); what it runs is not followed", name, why))
+	return stUnknown, ctl{}
+}
+
+// funcNames lists the functions defined so far, sorted.
+func (s *state) funcNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for sc := s.funcs; sc != nil; sc = sc.up {
+		for n, fn := range sc.m {
+			if !seen[n] {
+				seen[n] = true
+				if fn != nil {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // guessTool decides whether an unknown command word is an iptables tool:
 // IPT=$(which iptables) or an IPTABLES the script never sets are the
 // usual reasons a firewall script's command word cannot be known.
-func (s *state) guessTool(f xfield, ex *expander) (tool, why string) {
+func (s *state) guessTool(f xfield, ex *expander) string {
 	hint := string(f.b)
 	varName := f.fromVar(ex)
 	if varName != "" {
@@ -756,10 +940,7 @@ func (s *state) guessTool(f xfield, ex *expander) (tool, why string) {
 			best = "iptables"
 		}
 	}
-	if best == "" {
-		return "", ""
-	}
-	return best, fmt.Sprintf("cannot know the command %s without running the script; taking it to be %s", shorten(string(f.b), 40), best)
+	return best
 }
 
 // invoke records a run of tool with fs[0] the command word.
@@ -770,15 +951,15 @@ func (s *state) invoke(c *simpleCmd, ex *expander, tool string, fs []xfield, pip
 	}
 	inv := Invocation{Tool: tool, Cmd: s.toWord(fs[0], ex), Note: strings.Join(s.notes, "; ")}
 	inv.Line = inv.Cmd.Line
+	at := fs[0].start
+	if len(fs[0].c) > 0 {
+		at = fs[0].c[0].off()
+	}
+	inv.LineText = s.src.lineText(at)
 	for _, f := range fs[1:] {
 		inv.Args = append(inv.Args, s.toWord(f, ex))
 	}
-	// Say why each unknown word is unknown, once per word part.
-	for _, f := range fs {
-		for _, u := range f.unks(ex) {
-			s.diag(u.off, u.msg, true)
-		}
-	}
+	s.reportUnknowns(ex, fs)
 	if tool == "ipset" && len(inv.Args) > 0 && (inv.Args[0].Text == "restore" || inv.Args[0].Text == "-R") {
 		inv.Stdin = s.stdin(c, piped)
 		switch {
@@ -855,15 +1036,25 @@ func (s *state) call(fn *funcDef, c *simpleCmd, ex *expander, args []xfield) (st
 	}
 	pf := &params{}
 	for _, a := range args {
+		if a.unknown() && !a.quotedUnknown() {
+			// main "$@": how many arguments cannot be known.
+			cur := s.params[len(s.params)-1]
+			if v := a.fromVar(ex); (v == "@" || v == "*") && cur.unknown {
+				pf = &params{unknown: true, why: cur.why}
+			} else {
+				pf = &params{unknown: true, why: fmt.Sprintf("they are passed to %s at %s from %s, which may make any number of words", fn.name, s.src.lineRef(c.pos), a.subject(ex))}
+			}
+			break
+		}
 		v := a.value()
 		if a.unknown() {
-			v.why = fmt.Sprintf("it is passed to %s at line %d as %s", fn.name, s.src.line(c.pos), a.subject(ex))
+			v.why = fmt.Sprintf("it is passed to %s at %s as %s", fn.name, s.src.lineRef(c.pos), a.subject(ex))
 		}
 		pf.vals = append(pf.vals, v)
 	}
 	s.params = append(s.params, pf)
 	s.locals = append(s.locals, newScope[*variable](nil))
-	s.pushNote(fmt.Sprintf("in function %s, called at line %d", fn.name, s.src.line(c.pos)))
+	s.pushNote(fmt.Sprintf("in function %s, called at %s", fn.name, s.src.lineRef(c.pos)))
 	st, cc := s.command(fn.body, false)
 	s.popNote()
 	s.locals = s.locals[:len(s.locals)-1]
@@ -897,7 +1088,7 @@ func (s *state) assign(w *word, local bool) bool {
 			for _, f := range ex.fields() {
 				v := f.value()
 				if f.unknown() {
-					v.why = fmt.Sprintf("it is set at line %d from %s", s.src.line(w.pos), f.subject(ex))
+					v.why = fmt.Sprintf("it is set at %s from %s", s.src.lineRef(w.pos), f.subject(ex))
 					known = false
 				}
 				vals = append(vals, v)
@@ -911,17 +1102,17 @@ func (s *state) assign(w *word, local bool) bool {
 	f := ex.joined()
 	v := f.value()
 	if f.unknown() {
-		v.why = fmt.Sprintf("it is set at line %d from %s", s.src.line(w.pos), f.subject(ex))
+		v.why = fmt.Sprintf("it is set at %s from %s", s.src.lineRef(w.pos), f.subject(ex))
 	}
 	if app {
 		if old := s.lookup(name); old != nil && !old.unset && len(old.vals) > 0 {
 			v = concatValues(old.vals[0], v)
 		} else if old == nil {
-			v = value{unknown: true, why: fmt.Sprintf("it is appended to at line %d, but never set before", s.src.line(w.pos)), raw: string(v.b)}
+			v = value{unknown: true, why: fmt.Sprintf("it is appended to at %s, but never set before", s.src.lineRef(w.pos)), raw: string(v.b)}
 		}
 	}
 	if len(v.b) > maxValue {
-		v = value{unknown: true, why: fmt.Sprintf("at line %d its value grows beyond %d bytes, which is not followed", s.src.line(w.pos), maxValue)}
+		v = value{unknown: true, why: fmt.Sprintf("at %s its value grows beyond %d bytes, which is not followed", s.src.lineRef(w.pos), maxValue)}
 	}
 	if old := s.lookup(name); old != nil && old.array && !local {
 		vals := append([]value{v}, old.vals[min(1, len(old.vals)):]...)
@@ -950,8 +1141,81 @@ func concatValues(a, b value) value {
 	return value{b: append(append([]byte(nil), a.b...), b.b...), orig: append(append([]int32(nil), a.orig...), b.orig...)}
 }
 
+// shellWords are the builtins and reserved words bash knows whatever the
+// host has: type and command -v find them.
+var shellWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`! [[ ]] { } case do done elif else esac fi for function if in select then time until while
+		. : [ alias bg bind break builtin caller cd command compgen complete compopt continue declare dirs disown echo enable
+		eval exec exit export false fc fg getopts hash help history jobs kill let local logout mapfile popd printf pushd pwd
+		read readarray readonly return set shift shopt source suspend test times trap true type typeset ulimit umask unalias unset wait`) {
+		shellWords[w] = true
+	}
+}
+
+// known runs type NAME... or command -v NAME...: success if every NAME
+// is a function of the script, a builtin or a tool ipsift reads the
+// commands of (iptables, ipset: the host ipsift models has them);
+// otherwise it depends on the programs of the host the script will run
+// on, which cannot be known.
+func (s *state) known(c *simpleCmd, names []xfield) status {
+	st := stOK
+	for _, n := range names {
+		t := string(n.b)
+		if strings.HasPrefix(t, "-") && !n.unknown() {
+			continue // type -t, -a, -P ...
+		}
+		if fn, _ := s.funcs.get(t); n.unknown() || fn == nil && !shellWords[t] && !toolNames[path.Base(t)] {
+			// Not a function (or one unset -f removed): bash looks in
+			// PATH, on a host this reader does not see.
+			st = and3(st, stUnknown)
+		}
+	}
+	return st
+}
+
+// declaredFuncs runs declare -f/-F NAME...: success when each NAME is a
+// function the script has defined (and not unset) by now. Functions come
+// only from the script (bash's exported functions aside), so this is
+// certain.
+func (s *state) declaredFuncs(names []xfield) status {
+	st := stOK
+	for _, n := range names {
+		if n.unknown() {
+			st = and3(st, stUnknown)
+			continue
+		}
+		if strings.HasPrefix(string(n.b), "-") || strings.HasPrefix(string(n.b), "+") {
+			continue
+		}
+		if fn, _ := s.funcs.get(string(n.b)); fn == nil {
+			st = and3(st, stFail)
+		}
+	}
+	return st
+}
+
 // declare runs export, readonly, local, declare and typeset.
 func (s *state) declare(name string, c *simpleCmd) status {
+	if name == "declare" || name == "typeset" {
+		ex := s.newExpander()
+		for _, w := range c.words[1:] {
+			ex.word(w)
+		}
+		fs := ex.fields()
+		for _, f := range fs {
+			t := string(f.b)
+			if f.unknown() || len(t) < 2 || t[0] != '-' {
+				continue
+			}
+			if strings.ContainsAny(t, "fF") {
+				if len(fs) > 0 && len(c.assigns) == 0 {
+					return s.declaredFuncs(fs)
+				}
+			}
+		}
+	}
 	local := name == "local" || (name == "declare" || name == "typeset") && len(s.locals) > 0
 	for _, a := range c.assigns {
 		s.assign(a, false)
@@ -978,6 +1242,59 @@ func (s *state) declare(name string, c *simpleCmd) status {
 	return stOK
 }
 
+// set runs the set builtin as bash does for the positional parameters:
+// options (-e, +x, -o NAME, clusters such as -eo pipefail) come first; the
+// first word that is not an option, or every word after -- or -, becomes
+// $1 $2 ...; a set with options only, or none at all, leaves them as they
+// were ("set $EMPTY" is a bare set), a "set --" alone clears them. The
+// options themselves change nothing this reader follows.
+func (s *state) set(c *simpleCmd, ex *expander, args []xfield) {
+	i := 0
+	for i < len(args) {
+		a := args[i]
+		if a.unknown() {
+			if !a.quotedUnknown() {
+				// $OPTS from the environment: options or parameters,
+				// and how many, cannot be known.
+				s.params[len(s.params)-1] = &params{unknown: true, why: fmt.Sprintf("they are set at %s from %s", s.src.lineRef(c.pos), a.subject(ex))}
+				return
+			}
+			break
+		}
+		t := string(a.b)
+		if t == "--" || t == "-" {
+			i++
+			if i == len(args) && t == "-" {
+				return
+			}
+			break
+		}
+		if len(t) < 2 || t[0] != '-' && t[0] != '+' {
+			break
+		}
+		i++
+		if strings.Contains(t[1:], "o") && i < len(args) {
+			i++ // the option's name: set -o pipefail
+		}
+	}
+	if i == len(args) && (i == 0 || string(args[i-1].b) != "--") {
+		return
+	}
+	pf := &params{}
+	for _, a := range args[i:] {
+		if a.unknown() && !a.quotedUnknown() {
+			pf = &params{unknown: true, why: fmt.Sprintf("they are set at %s from %s, which may make any number of words", s.src.lineRef(c.pos), a.subject(ex))}
+			break
+		}
+		v := a.value()
+		if a.unknown() {
+			v.why = fmt.Sprintf("it is set by set at %s from %s", s.src.lineRef(c.pos), a.subject(ex))
+		}
+		pf.vals = append(pf.vals, v)
+	}
+	s.params[len(s.params)-1] = pf
+}
+
 // builtin runs the shell builtins that matter for following a script.
 // ok is false for a command that is not one of them.
 func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) (st status, cc ctl, ok bool) {
@@ -998,6 +1315,8 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		return stFail, ctl{}, true
 	case "echo", "printf":
 		return stOK, ctl{}, true
+	case "type":
+		return s.known(c, args), ctl{}, true
 	case "[", "test":
 		if name == "[" {
 			if len(args) == 0 || args[len(args)-1].unknown() || string(args[len(args)-1].b) != "]" {
@@ -1010,7 +1329,7 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 	case "exit":
 		return stUnknown, ctl{kind: ctlExit, pos: c.pos}, true
 	case "return":
-		if len(s.locals) == 0 {
+		if len(s.locals) == 0 && len(s.sourcing) == 0 {
 			// Outside a function bash complains and goes on.
 			return stFail, ctl{}, true
 		}
@@ -1048,16 +1367,7 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		s.params[len(s.params)-1] = &params{vals: pf.vals[n:]}
 		return stOK, ctl{}, true
 	case "set":
-		for i, a := range args {
-			if !a.unknown() && string(a.b) == "--" {
-				pf := &params{}
-				for _, b := range args[i+1:] {
-					pf.vals = append(pf.vals, b.value())
-				}
-				s.params[len(s.params)-1] = pf
-				break
-			}
-		}
+		s.set(c, ex, args)
 		return stOK, ctl{}, true
 	case "unset":
 		fn := false
@@ -1094,11 +1404,11 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 				continue
 			}
 			if isName(t) {
-				s.setScalar(t, value{unknown: true, raw: "$" + t, why: fmt.Sprintf("it is set by read at line %d", s.src.line(c.pos))})
+				s.setScalar(t, value{unknown: true, raw: "$" + t, why: fmt.Sprintf("it is set by read at %s", s.src.lineRef(c.pos))})
 			}
 		}
 		if len(args) == 0 {
-			s.setScalar("REPLY", value{unknown: true, raw: "$REPLY", why: fmt.Sprintf("it is set by read at line %d", s.src.line(c.pos))})
+			s.setScalar("REPLY", value{unknown: true, raw: "$REPLY", why: fmt.Sprintf("it is set by read at %s", s.src.lineRef(c.pos))})
 		}
 		return stUnknown, ctl{}, true
 	case "let":
@@ -1126,12 +1436,8 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		s.diag(c.pos, "cannot follow eval without running the script; the commands it would build are not read", true)
 		return stUnknown, ctl{}, true
 	case ".", "source":
-		what := "a file"
-		if len(args) > 0 {
-			what = string(args[0].b)
-		}
-		s.diag(c.pos, fmt.Sprintf("cannot follow `%s %s': it reads commands from another file", name, shorten(what, 40)), true)
-		return stUnknown, ctl{}, true
+		st, cc := s.source(name, c, ex, args)
+		return st, cc, true
 	}
 	return 0, ctl{}, false
 }

@@ -269,14 +269,26 @@ func (p *parser) leave() { p.depth-- }
 // parseProgram parses the script one complete command at a time, as a
 // shell reads it; at a syntax error it returns the commands before it,
 // which a shell would already have run.
-func parseProgram(src *source, diags *diagList) ([]*andOr, *synErr) {
-	p := &parser{src: src, b: src.b, end: len(src.b), diags: diags}
-	if strings.HasPrefix(string(src.b[:min(3, len(src.b))]), "\ufeff") {
+func parseProgram(src *source, from int, diags *diagList) ([]*andOr, *synErr) {
+	g := src.seg(from)
+	p := &parser{src: src, b: src.b, i: g.base, end: g.end, diags: diags}
+	if strings.HasPrefix(string(src.b[g.base:min(g.base+3, g.end)]), "\ufeff") {
 		// Saved by an editor that marks UTF-8: bash would take the mark
 		// as part of the first command's name.
-		diags.add(0, "the script starts with a byte-order mark (U+FEFF); a shell would take it as part of the first command name, here it is skipped", true)
-		p.i = 3
+		diags.add(g.base, "the file starts with a byte-order mark (U+FEFF); a shell would take it as part of the first command name, here it is skipped", true)
+		p.i += 3
 	}
+	return p.program()
+}
+
+// parseRange parses the text at [from,to) as a script of its own (the
+// inside of a command substitution), its diagnostics going to diags.
+func parseRange(src *source, from, to int, diags *diagList) ([]*andOr, *synErr) {
+	p := &parser{src: src, b: src.b, i: from, end: to, diags: diags}
+	return p.program()
+}
+
+func (p *parser) program() ([]*andOr, *synErr) {
 	var prog []*andOr
 	for {
 		var cmd *andOr
@@ -1113,7 +1125,7 @@ func (p *parser) expect(kw, open string, openPos int) {
 		}
 		p.fail(openPos, "syntax error: the `%s' here has no `%s'%s", open, kw, hint)
 	}
-	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at line %d", kw, open, p.src.line(openPos))
+	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at %s", kw, open, p.src.lineRef(openPos))
 }
 
 func (p *parser) expectOp(op, open string, openPos int) {
@@ -1125,7 +1137,7 @@ func (p *parser) expectOp(op, open string, openPos int) {
 	if t.kind == tEOF {
 		p.fail(openPos, "syntax error: the `%s' here has no `%s'", open, op)
 	}
-	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at line %d", op, open, p.src.line(openPos))
+	p.fail(t.pos, "syntax error: `%s' expected here, for the `%s' at %s", op, open, p.src.lineRef(openPos))
 }
 
 func (p *parser) command() command {
@@ -1402,7 +1414,7 @@ func (p *parser) caseCmd() command {
 			p.next()
 		case isWord(v, "esac"):
 		default:
-			p.fail(v.pos, "syntax error: `;;' or `esac' expected here, for the `case' at line %d", p.src.line(t.pos))
+			p.fail(v.pos, "syntax error: `;;' or `esac' expected here, for the `case' at %s", p.src.lineRef(t.pos))
 		}
 	}
 	p.redirects(&n.cmdBase)

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -130,6 +131,61 @@ func TestConstructs(t *testing.T) {
 			clean: true,
 		},
 		{
+			// Checked with bash 5.2 (TestBashAgrees runs it).
+			name: "set without -- sets the positional parameters",
+			src:  "set 80 10.0.0.1 8080\niptables -A I --dport $1 -d $2 $#\nL=a,b,c\nIFS=,; set $L\niptables -A X \"$#\" \"$*\" \"$@\"\nIFS=' '\nset -e\niptables -A E $#\nset -e -x a b\niptables -A EX $# $@\nset -eo pipefail e\niptables -A EO $# $@\nE=\nset $E\niptables -A EMPTY $# $@\nset - f g\niptables -A DASH $@\nset --\niptables -A DD $#\nset -- -x y\nshift\niptables -A SH $# $@\n",
+			want: []string{"iptables|-A|I|--dport|80|-d|10.0.0.1|3", "iptables|-A|X|3|a,b,c|a|b|c", "iptables|-A|E|3", "iptables|-A|EX|2|a|b",
+				"iptables|-A|EO|1|e", "iptables|-A|EMPTY|1|e", "iptables|-A|DASH|f|g", "iptables|-A|DD|0", "iptables|-A|SH|1|y"},
+			clean: true,
+		},
+		{
+			name:  "set with a value that cannot be known",
+			src:   "set -- \"$(hostname)\" b\niptables -A X $# $2 $1\nset $(cat /etc/ports)\niptables -A Y $#\n",
+			want:  []string{"iptables|-A|X|2|b|$1", "iptables|-A|Y|$#"},
+			diags: []string{"cannot know $# without running the script: they are set at line 3 from `$(cat /etc/ports)`", "cannot know $1 without running the script: it is set by set at line 1 from `$(hostname)`"},
+		},
+		{
+			name:  "dispatch on the script's argument follows start, as the case does",
+			src:   "start() { iptables -A INPUT -j ACCEPT; }\nstop() { iptables -F; }\n\"$@\"\n",
+			want:  []string{"iptables|-A|INPUT|-j|ACCEPT"},
+			diags: []string{"cannot know the command $@: it is the script's argument; following function start, as for `fw.sh start`"},
+		},
+		{
+			name:  "main \"$@\" passes the script's arguments on, their number unknown",
+			src:   "start() { iptables -A INPUT -j ACCEPT; }\nmain() {\n  [ $# -eq 0 ] && { echo usage; exit 1; }\n  \"$@\"\n}\nmain \"$@\"\n",
+			want:  []string{"iptables|-A|INPUT|-j|ACCEPT"},
+			diags: []string{"this exit is reached only on a branch taken without knowing its condition", "following function start"},
+		},
+		{
+			name:  "dispatch without a start function says what is not read",
+			src:   "up() { iptables -A INPUT -j ACCEPT; }\ndown() { iptables -F; }\n$1\n",
+			diags: []string{"cannot know the command $1: it is the script's argument; what it would run (the script's functions: down, up) is not followed"},
+		},
+		{
+			name:  "known dispatch through a variable and \"$@\"",
+			src:   "run() { \"$@\"; }\nh() { iptables -A H \"$@\"; }\ng() { func=$1; shift; \"$func\" \"$@\"; }\nrun iptables -A R\ng h -j ACCEPT\n",
+			want:  []string{"iptables|-A|R", "iptables|-A|H|-j|ACCEPT"},
+			clean: true,
+		},
+		{
+			name:  "conditions bash decides: functions, and variables never set",
+			src:   "h() { :; }\nif declare -f nosuch >/dev/null; then iptables -A WRONG; fi\ndeclare -F h && iptables -A H\ntype h && iptables -A TYPE\nif [ \"x$UNSET\" == \"xyes\" ]; then iptables -A WRONG2; else iptables -A ELSE; fi\nN=$((UNSET + 1)); iptables -A N$N\n",
+			want:  []string{"iptables|-A|H", "iptables|-A|TYPE", "iptables|-A|ELSE", "iptables|-A|N1"},
+			diags: []string{"$UNSET is never set in the script, so its value would come from the environment: in a condition it is taken as empty (as bash has it when the environment does not set UNSET), elsewhere as unknown, kept as written; said once, here"},
+		},
+		{
+			name:  "a guard on a variable from the environment does not end the reading",
+			src:   "if [ -z \"$WAN\" ]; then echo 'set WAN'; exit 1; fi\n[ -n \"$LAN\" ] || exit 2\niptables -A INPUT -i $WAN -j ACCEPT\n",
+			want:  []string{"iptables|-A|INPUT|-i|$WAN|-j|ACCEPT"},
+			diags: []string{"this exit is reached only on a branch taken with $WAN empty, which the script never sets; reading on after that branch", "this exit is reached only on a branch taken with $LAN empty"},
+		},
+		{
+			name:  "a program on the host cannot be known",
+			src:   "if command -v nft >/dev/null; then iptables -A SET; fi\n",
+			want:  []string{"iptables|-A|SET"},
+			diags: []string{"cannot decide `command -v nft >/dev/null' without running the script; following its then-branch"},
+		},
+		{
 			name:  "line continuations",
 			src:   "iptables -A INPUT \\\n  -p tcp \\\n  --dport 22 \\\n  -j ACCEPT\nipt\\\nables -L\n",
 			want:  []string{"iptables|-A|INPUT|-p|tcp|--dport|22|-j|ACCEPT", "iptables|-L"},
@@ -139,6 +195,14 @@ func TestConstructs(t *testing.T) {
 			name:  "quoting and escapes",
 			src:   "iptables -A INPUT -m comment --comment 'it'\\''s \"ok\"' -j ACCEPT\niptables -A INPUT --log-prefix \"x: \\$y \\\"z\\\" \\a\" -j LOG\niptables -A a\\ b $'t\\tu'\n",
 			want:  []string{"iptables|-A|INPUT|-m|comment|--comment|it's \"ok\"|-j|ACCEPT", "iptables|-A|INPUT|--log-prefix|x: $y \"z\" \\a|-j|LOG", "iptables|-A|a b|t\tu"},
+			clean: true,
+		},
+		{
+			// The words are not the text at their places: they must be
+			// marked quoted (checkPositions checks it).
+			name:  "empty quotes and empty expansions inside a word",
+			src:   "E=\nip''tables -A IN''PUT -j AC${E}CEPT\nipt\"\"a$''bles -A X \\\n  -j D''R\\\nOP\n",
+			want:  []string{"iptables|-A|INPUT|-j|ACCEPT", "iptables|-A|X|-j|DROP"},
 			clean: true,
 		},
 		{
@@ -211,7 +275,7 @@ func TestConstructs(t *testing.T) {
 			name:  "unset variable",
 			src:   "iptables -A INPUT -i $WAN -j ACCEPT\n",
 			want:  []string{"iptables|-A|INPUT|-i|$WAN|-j|ACCEPT"},
-			diags: []string{"cannot know $WAN without running the script: the script never sets it"},
+			diags: []string{"$WAN is never set in the script, so its value would come from the environment"},
 		},
 		{
 			name:  "script arguments",
@@ -339,7 +403,19 @@ func TestConstructs(t *testing.T) {
 // checkPositions verifies that every Line and Col agrees with Offset.
 func checkPositions(t *testing.T, src string, invs []Invocation, diags []Diag) {
 	t.Helper()
+	checkPositionsIn(t, map[string]string{"": src}, invs, diags)
+}
+
+// checkPositionsIn is checkPositions for a script (file "") and the files
+// it sources.
+func checkPositionsIn(t *testing.T, files map[string]string, invs []Invocation, diags []Diag) {
+	t.Helper()
 	check := func(what string, p Pos) {
+		src, ok := files[p.File]
+		if !ok {
+			t.Errorf("%s: in file %q, which was not read", what, p.File)
+			return
+		}
 		if !p.IsValid() {
 			t.Errorf("%s: no position", what)
 			return
@@ -358,6 +434,7 @@ func checkPositions(t *testing.T, src string, invs []Invocation, diags []Diag) {
 	// A word neither quoted nor expanded is the text at its offset,
 	// line continuations aside.
 	literal := func(w Word) {
+		src := files[w.File]
 		if w.Quoted || w.Unknown || w.Offset > len(src) {
 			return
 		}
@@ -499,6 +576,53 @@ func TestUnknownWords(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no diagnostic at the $( on line 4: %+v", diags)
+	}
+}
+
+// TestUnknownOnce: a variable the script never sets is said once, at its
+// first use, however many commands use it.
+func TestUnknownOnce(t *testing.T) {
+	src := "$IPTABLES -F\n$IPTABLES -A INPUT -i $WAN_IF -j ACCEPT\n$IPTABLES -A INPUT -i $WAN_IF -s $ADMIN -j ACCEPT\nfor p in 22 80; do $IPTABLES -A INPUT -s $ADMIN --dport $p -j ACCEPT; done\n" +
+		"IPT=$(which iptables)\n$IPT -A X\n$IPT -A Y -s $(cat /etc/admin)\n$IPT -A Z -s $(cat /etc/admin)\n"
+	invs, diags := Read("fw.sh", []byte(src))
+	if len(invs) != 8 {
+		t.Fatalf("got %q", lines(invs))
+	}
+	want := []string{
+		"1:1 note $IPTABLES is never set in the script (its value would come from the environment): taking it to be iptables",
+		"2:23 note $WAN_IF is never set in the script, so its value would come from the environment",
+		"3:34 note $ADMIN is never set in the script, so its value would come from the environment",
+		"6:1 warning cannot know the command $IPT without running the script (it is set at line 5 from `$(which iptables)`): taking it to be iptables",
+		"7:14 warning cannot follow `$(cat /etc/admin)` without running the script",
+		"8:14 warning cannot follow `$(cat /etc/admin)` without running the script",
+	}
+	if len(diags) != len(want) {
+		t.Errorf("%d diagnostics, want %d: %+v", len(diags), len(want), diags)
+	}
+	for i, d := range diags {
+		kind := "warning"
+		if d.Note {
+			kind = "note"
+		}
+		got := fmt.Sprintf("%d:%d %s %s", d.Line, d.Col, kind, d.Msg)
+		if i < len(want) && !strings.HasPrefix(got, want[i]) {
+			t.Errorf("diagnostic %d:\n got %s\nwant %s...", i, got, want[i])
+		}
+	}
+}
+
+// TestSourceUnknownOnce: a file name from the environment is one note,
+// with the warning that the file is not read, and no file is read when
+// a test on it fails for certain ([ -r "" ]).
+func TestSourceUnknownOnce(t *testing.T) {
+	src := "[ -r \"$CONF\" ] && . \"$CONF\"\n. \"$CONF\"\niptables -A X -m comment --comment \"$CONF\"\n"
+	read := func(string) ([]byte, error) { return []byte("iptables -A READ\n"), nil }
+	invs, diags := ReadWith("fw.sh", []byte(src), Options{ReadFile: read})
+	if got := lines(invs); len(got) != 1 || got[0] != "iptables|-A|X|-m|comment|--comment|$CONF" {
+		t.Errorf("invocations %q", got)
+	}
+	if len(diags) != 2 || !diags[0].Note || diags[0].Line != 1 || !strings.Contains(diags[1].Msg, "cannot follow `. $CONF'") || diags[1].Line != 2 {
+		t.Errorf("diagnostics: %+v", diags)
 	}
 }
 

@@ -2,8 +2,10 @@ package sim
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,19 +14,32 @@ import (
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
+	"golang.org/x/sys/unix"
 )
 
 // TestKernelLogLines compares the LOG target's lines with the kernel's
 // own, field for field. The kernel logs from a namespace only with
 // net.netfilter.nf_log_all_netns=1: the test sets it and restores it.
+// The setting is the whole machine's, so test processes running side by
+// side (several checkouts' test suites) take turns with it under a file
+// lock: one restoring 0 while another runs would silence the kernel's
+// log for the other.
 func TestKernelLogLines(t *testing.T) {
 	kernel.Require(t)
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "ipsift-nf_log_all_netns.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() }) // closing releases the lock, after the restore below
 	old, err := os.ReadFile("/proc/sys/net/netfilter/nf_log_all_netns")
 	if err != nil {
-		t.Skipf("no nf_log_all_netns: %v", err)
+		kernel.Lacking(t, "no nf_log_all_netns: %v", err)
 	}
 	if err := os.WriteFile("/proc/sys/net/netfilter/nf_log_all_netns", []byte("1"), 0o644); err != nil {
-		t.Skipf("cannot enable logging from namespaces: %v", err)
+		kernel.Lacking(t, "cannot enable logging from namespaces: %v", err)
 	}
 	t.Cleanup(func() { os.WriteFile("/proc/sys/net/netfilter/nf_log_all_netns", old, 0o644) })
 	prefix := fmt.Sprintf("ipsift%d: ", time.Now().UnixNano()%1000000)
@@ -84,7 +99,7 @@ COMMIT
 		time.Sleep(50 * time.Millisecond)
 		out, err := exec.Command("dmesg").Output()
 		if err != nil {
-			t.Skipf("dmesg: %v", err)
+			kernel.Lacking(t, "dmesg: %v", err)
 		}
 		theirs = theirs[:0]
 		for _, l := range strings.Split(string(out), "\n") {
@@ -107,6 +122,26 @@ COMMIT
 		t.Logf("%s", mine[i])
 		if theirs[i] != mine[i] {
 			t.Errorf("line %d:\nkernel: %s\nipsift: %s", i, theirs[i], mine[i])
+		}
+	}
+}
+
+// addNeighbours gives the firewall a neighbour entry for every on-link
+// address the packets name, so that its answers and forwarded packets
+// need no ARP (the peers never answer).
+func addNeighbours(t *testing.T, fw *kernel.Firewall, descs []packet.Desc) {
+	links := map[string]netip.Prefix{"eth0": netip.MustParsePrefix("198.51.100.0/24"), "wlan0": netip.MustParsePrefix("192.0.2.0/24")}
+	done := map[netip.Addr]bool{}
+	for _, d := range descs {
+		for _, a := range []netip.Addr{d.Src, d.Dst} {
+			for ifname, p := range links {
+				if p.Contains(a) && !done[a] && a != p.Addr() && a.As4()[3] != 255 && a.As4()[3] != 1 {
+					done[a] = true
+					if err := fw.AddNeighbour(ifname, a); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 		}
 	}
 }

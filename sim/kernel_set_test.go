@@ -1,4 +1,4 @@
-package sim
+package sim_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/internal/kerneldiff"
 	"github.com/ipsift/ipsift/ipset"
 )
 
@@ -77,18 +78,34 @@ func sortedSave(s string) string {
 // themselves (the counters the lookups raised, the elements -j SET
 // added and deleted).
 func TestKernelSets(t *testing.T) {
-	compareStateless(t, setRules, setSets, randomPackets(7, 150), func(t *testing.T, fw *kernel.Firewall, sets *ipset.Registry) {
-		want, err := fw.Run("ipset", "save")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		sets.Save(&got, "", 0)
-		// initval is random in both
-		init := regexp.MustCompile(`initval 0x[0-9a-f]+`)
-		w, g := init.ReplaceAllString(sortedSave(want), "initval x"), init.ReplaceAllString(sortedSave(got.String()), "initval x")
-		if w != g {
-			t.Errorf("sets after the packets:\n--- kernel\n%s\n--- ipsift\n%s", w, g)
-		}
-	})
+	kernel.Require(t)
+	descs := randomPackets(7, 150)
+	for _, b := range kernel.Backends {
+		t.Run(string(b), func(t *testing.T) {
+			diffs := kerneldiff.CompareWithSets(t, b, setSets, setRules, descs, func(fw *kernel.Firewall, sets *ipset.Registry) {
+				compareSets(t, fw, sets)
+			})
+			for _, d := range diffs {
+				t.Errorf("%s", d)
+			}
+			t.Logf("%s: %d packets, %d differences", b, len(descs), len(diffs))
+		})
+	}
+}
+
+// compareSets compares the kernel's ipset save with ipsift's sets after
+// the packets (members sorted, timeouts and initval masked).
+func compareSets(t *testing.T, fw *kernel.Firewall, sets *ipset.Registry) {
+	want, err := fw.Run("ipset", "save")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	sets.Save(&got, "", 0)
+	// initval is random in both
+	init := regexp.MustCompile(`initval 0x[0-9a-f]+`)
+	w, g := init.ReplaceAllString(sortedSave(want), "initval x"), init.ReplaceAllString(sortedSave(got.String()), "initval x")
+	if w != g {
+		t.Errorf("sets after the packets:\n--- kernel\n%s\n--- ipsift\n%s", w, g)
+	}
 }

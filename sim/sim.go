@@ -7,6 +7,7 @@ package sim
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/packet"
@@ -88,6 +89,12 @@ func New(e *engine.Engine) *Simulator {
 // Run processes one described packet (index i in its input, which sets
 // the default IP ID) and returns its result.
 func (s *Simulator) Run(i int, d packet.Desc) (*Result, error) {
+	if d.IsIPv6() {
+		// The packet layer reads and builds IPv6, but the engine does
+		// not run ip6tables rules yet: refuse rather than put an IPv6
+		// packet through the IPv4 ruleset.
+		return nil, errors.New("IPv6 packets cannot be simulated yet: the engine does not run ip6tables rules (issue 10)")
+	}
 	data, err := d.Build(i)
 	if err != nil {
 		return nil, err

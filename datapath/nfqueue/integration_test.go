@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/packet"
 	"golang.org/x/sys/unix"
 )
@@ -40,10 +41,10 @@ func inNetns(ns string, fn func() error) error {
 // verdict.
 func TestQueueInNamespace(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace and binds NFQUEUE")
+		kernel.Lacking(t, "needs root: creates a network namespace and binds NFQUEUE")
 	}
 	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("needs iptables")
+		kernel.Lacking(t, "needs iptables")
 	}
 	ns := fmt.Sprintf("ipsift-nfq-%d", os.Getpid())
 	run := func(args ...string) {

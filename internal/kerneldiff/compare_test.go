@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
 )
 
@@ -93,5 +95,131 @@ func TestHostAnswer(t *testing.T) {
 	echo := sim.Out{Proto: "icmp", Src: "203.0.113.7", Dst: "203.0.113.7", Type: u8(0), Code: u8(0)}
 	if hostAnswer(echo, same) {
 		t.Error("a forwarded echo reply to its own source is no answer")
+	}
+}
+
+// TestCompareRejectAnswers checks, without the kernel, how REJECT's
+// answers are compared: an answer only the kernel sent is a difference
+// (in the packets and the verdict), an answer both sent is a "reject" on
+// both sides, and a REJECT whose answer never left compares as a drop.
+func TestCompareRejectAnswers(t *testing.T) {
+	p16 := func(v uint16) *uint16 { return &v }
+	s := func(v string) *string { return &v }
+	d := packet.Desc{In: "eth0", Src: netip.MustParseAddr("203.0.113.7"), Dst: netip.MustParseAddr("198.51.100.1"), Proto: packet.ProtoTCP, Sport: 40000, Dport: 23}
+	rst := sim.Out{If: "eth0", Proto: "tcp", Src: "198.51.100.1", Dst: "203.0.113.7", Sport: p16(23), Dport: p16(40000), Flags: s("RA")}
+	hits := map[kernel.RuleKey]kernel.Counter{{Table: "filter", Chain: "INPUT", Rule: 1}: {Packets: 1}}
+	ours := []sim.Hit{{Table: "filter", Chain: "INPUT", Rule: 1}}
+
+	forgot := &sim.Result{Verdict: "reject", Hits: ours}
+	k, i, _ := compare(d, hits, false, []sim.Out{rst}, forgot, newPortAliases())
+	if equalObs(k, i) || k.Verdict != "reject" || i.Verdict != "drop" || len(k.Out) != 1 || len(i.Out) != 0 {
+		t.Errorf("a forgotten answer compares equal or wrongly:\n kernel %s\n ipsift %s", k, i)
+	}
+
+	answered := rst
+	answered.Answer = true
+	k, i, _ = compare(d, hits, false, []sim.Out{rst}, &sim.Result{Verdict: "reject", Hits: ours, Out: []sim.Out{answered}}, newPortAliases())
+	if !equalObs(k, i) || k.Verdict != "reject" {
+		t.Errorf("the same answer on both sides:\n kernel %s\n ipsift %s", k, i)
+	}
+
+	// A stack answer the kernel sent and ipsift did not is a difference
+	// too; one both sent is equal.
+	host := answered
+	host.HostReply = true
+	k, i, _ = compare(d, hits, true, []sim.Out{rst}, &sim.Result{Verdict: "accept-local", Hits: ours}, newPortAliases())
+	if equalObs(k, i) {
+		t.Errorf("a stack answer only the kernel sent compares equal:\n kernel %s\n ipsift %s", k, i)
+	}
+	k, i, _ = compare(d, hits, true, []sim.Out{rst}, &sim.Result{Verdict: "accept-local", Hits: ours, Out: []sim.Out{host}}, newPortAliases())
+	if !equalObs(k, i) {
+		t.Errorf("the same stack answer on both sides:\n kernel %s\n ipsift %s", k, i)
+	}
+
+	// OUTPUT dropped the answer: neither side shows it on the wire.
+	lost := answered
+	lost.If = "lo"
+	k, i, _ = compare(d, hits, false, nil, &sim.Result{Verdict: "reject", Hits: ours, Out: []sim.Out{lost}}, newPortAliases())
+	if !equalObs(k, i) || k.Verdict != "drop" {
+		t.Errorf("an answer that never left:\n kernel %s\n ipsift %s", k, i)
+	}
+}
+
+// mergedCases are rule lines with repeated -m tcp / -m udp matches as
+// ipsift saves them, and as iptables-nft-save 1.8.9 printed them back
+// (checked on the kernel: TestKernelNFTMerged).
+var mergedCases = [][2]string{
+	{"-A INPUT -p udp -m udp --dport 53 -m udp --dport 500 -j ACCEPT", "-A INPUT -p udp -m udp --dport 500 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m tcp --sport 5 -j ACCEPT", "-A INPUT -p tcp -m tcp --sport 5 --dport 22 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m mark --mark 0x1 -m tcp ! --sport 5:6 -j ACCEPT", "-A INPUT -p tcp -m tcp ! --sport 5:6 --dport 22 -m mark --mark 0x1 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --tcp-flags SYN,ACK SYN -m tcp --dport 7 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 7 --tcp-flags SYN,ACK SYN -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m tcp --tcp-option 5 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -m tcp --tcp-option 5 -j ACCEPT"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -m tcp --sport 9 --dport 23 -m tcp ! --dport 24 -j ACCEPT", "-A INPUT -p tcp -m tcp --sport 9 ! --dport 24 -j ACCEPT"},
+	{"-A INPUT -p udp -m udp --sport 1 -m udp --sport 2 -m udp --dport 3", "-A INPUT -p udp -m udp --sport 2 --dport 3"},
+	{"-A INPUT -p tcp -m tcp --sport 1 -m tcp --tcp-flags FIN FIN -m tcp --tcp-flags SYN SYN", "-A INPUT -p tcp -m tcp --sport 1 --tcp-flags SYN SYN"},
+	{"-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"},
+	// A negation sticks: the last value, negated when any was.
+	{"-A INPUT -p tcp -m tcp ! --dport 22 -m tcp --dport 23", "-A INPUT -p tcp -m tcp ! --dport 23"},
+	{"-A INPUT -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m tcp --tcp-flags FIN,SYN,RST,ACK SYN,ACK", "-A INPUT -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN,ACK"},
+	{"-A INPUT -p udp -m udp ! --dport 5:6 -m udp --sport 7:8 -m udp --dport 9", "-A INPUT -p udp -m udp --sport 7:8 ! --dport 9"},
+}
+
+// TestNFTMerged checks the one rewrite the save comparison allows for
+// repeated tcp/udp matches on the nft backend, and that it hides nothing
+// else: a rule that differs in anything but the merge is reported.
+func TestNFTMerged(t *testing.T) {
+	for _, c := range mergedCases {
+		if got := nftMerged(c[0]); got != c[1] {
+			t.Errorf("nftMerged(%q)\n got  %q\n want %q", c[0], got, c[1])
+		}
+	}
+	head := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+	ipsift := head + mergedCases[2][0] + "\nCOMMIT\n"
+	if d := saveDifference(kernel.NFT, head+mergedCases[2][1]+"\nCOMMIT\n", ipsift); d != "" {
+		t.Errorf("the merged line must compare equal: %s", d)
+	}
+	for _, wrong := range []string{
+		"-A INPUT -p tcp -m tcp ! --sport 5:6 --dport 22 -m mark --mark 0x2 -j ACCEPT", // another match differs
+		"-A INPUT -p tcp -m tcp ! --sport 5:6 --dport 22 -m mark --mark 0x1 -j DROP",   // the target differs
+		"-A INPUT -p tcp -m tcp --sport 5:6 --dport 22 -m mark --mark 0x1 -j ACCEPT",   // a negation lost
+	} {
+		if d := saveDifference(kernel.NFT, head+wrong+"\nCOMMIT\n", ipsift); d == "" {
+			t.Errorf("a rule with a repeated tcp match that differs otherwise went unreported: %s", wrong)
+		}
+	}
+}
+
+// TestKernelNFTMerged loads mergedCases into the kernel with each
+// backend and compares iptables-save's output with ipsift's: the legacy
+// backend prints the rules as written, the nft backend as nftMerged
+// says, and saveDifference must find them all equal.
+func TestKernelNFTMerged(t *testing.T) {
+	kernel.Require(t)
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	for _, c := range mergedCases {
+		b.WriteString(c[0] + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	lr := load.Bytes("merged.rules", []byte(b.String()), load.Options{})
+	if lr.Diags.HasErrors() {
+		t.Fatal(lr.Diags)
+	}
+	var ours strings.Builder
+	lr.Rules.Save(&ours, rules.SaveOptions{})
+	for _, be := range kernel.Backends {
+		t.Run(string(be), func(t *testing.T) {
+			fw := kernel.NewFirewall(t, be)
+			if err := fw.Restore(b.String()); err != nil {
+				t.Fatal(err)
+			}
+			theirs, err := fw.Save()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := saveDifference(be, theirs, ours.String()); d != "" {
+				t.Errorf("iptables-save differs:\n%s", d)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -197,12 +198,32 @@ var hostSettings = []string{
 	"net.ipv4.conf.wlan0.send_redirects=0",
 }
 
-// execute loads kernelRules into a fresh kernel firewall of backend b and
-// ipsiftRules into ipsift, sends pkts through both one by one and returns
-// the differences. Counters are read from the kernel (netlink or
-// getsockopt, kernel.Firewall.Counters) once per packet: each snapshot is
-// the "after" of one packet and the "before" of the next.
-func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, pkts []Packet) *outcome {
+// setup says how one case is loaded on each side. By default the kernel
+// gets kernelRules with iptables-restore; load, when set, loads the
+// kernel some other way (a script run with the real iptables, say), and
+// kernelRules then only names the addresses that need neighbour
+// entries. ipsift reads ipsiftRules (a restore file or a script) under
+// the name ipsiftName. tamper, when set, changes ipsift's result for
+// each packet before it is compared: a test's planted bug.
+type setup struct {
+	kernelRules string
+	load        func(*kernel.Firewall) error
+	ipsiftName  string
+	ipsiftRules string
+	tamper      func(*sim.Result)
+	// sets is ipset restore input loaded into both sides before the
+	// rules; after, when set, runs once every packet has been compared,
+	// with the kernel's firewall and ipsift's sets as they ended.
+	sets  string
+	after func(fw *kernel.Firewall, sets *ipset.Registry)
+}
+
+// execute loads a fresh kernel firewall of backend b and ipsift as su
+// says, sends pkts through both one by one and returns the differences.
+// Counters are read from the kernel (netlink or getsockopt,
+// kernel.Firewall.Counters) once per packet: each snapshot is the
+// "after" of one packet and the "before" of the next.
+func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome {
 	sc := &scope{TB: tb}
 	defer sc.close()
 	fw := kernel.NewFirewall(sc, b)
@@ -211,16 +232,36 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 	// capture after it collects them.
 	fw.CaptureWait = 200 * time.Microsecond
 	res := &outcome{}
-	if err := fw.Restore(kernelRules); err != nil {
+	kernelRules, ipsiftRules := su.kernelRules, su.ipsiftRules
+	loadKernel := su.load
+	if loadKernel == nil {
+		loadKernel = func(fw *kernel.Firewall) error { return fw.Restore(kernelRules) }
+	}
+	if su.sets != "" {
+		loadRules := loadKernel
+		loadKernel = func(fw *kernel.Firewall) error {
+			if err := fw.RestoreSets(su.sets); err != nil {
+				return err
+			}
+			return loadRules(fw)
+		}
+		// ipsift reads the sets as an ipset save section before the rules.
+		ipsiftRules = su.sets + ipsiftRules
+	}
+	if err := loadKernel(fw); err != nil {
 		res.refused = err
 		return res
 	}
-	lr := load.Bytes("generated.rules", []byte(ipsiftRules), load.Options{})
+	name := su.ipsiftName
+	if name == "" {
+		name = "generated.rules"
+	}
+	lr := load.Bytes(name, []byte(ipsiftRules), load.Options{})
 	if lr.Diags.HasErrors() {
 		res.loadErr = lr.Err()
 		return res
 	}
-	if kernelRules == ipsiftRules {
+	if su.load == nil && su.sets == "" && kernelRules == ipsiftRules {
 		// iptables-save of what both loaded, table by table (the
 		// backends order tables differently: DIFFERENCES.md).
 		ks, err := fw.Save()
@@ -231,7 +272,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		lr.Rules.Save(&is, rules.SaveOptions{})
 		res.saveDiff = saveDifference(b, ks, is.String())
 	}
-	e, err := engine.New(lr.Rules, nil, engine.Config{Legacy: b == kernel.Legacy})
+	e, err := engine.New(lr.Rules, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets})
 	if err != nil {
 		res.loadErr = err
 		return res
@@ -244,6 +285,7 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		tb.Fatalf("kerneldiff: neighbours: %v", err)
 	}
 	s := sim.New(e)
+	lr.Sets.Shift(s.Now) // the file's sets start on the engine's clock
 	prev, err := fw.Counters()
 	if err != nil {
 		tb.Fatalf("kerneldiff: %v", err)
@@ -325,6 +367,9 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 		if err != nil {
 			tb.Fatalf("kerneldiff: ipsift, packet %d: %v", i, err)
 		}
+		if su.tamper != nil {
+			su.tamper(got)
+		}
 		var frames []engine.OutPacket
 		for _, m := range []map[string][][]byte{out, more} {
 			for _, ifname := range sortedIfaces(m) {
@@ -346,6 +391,9 @@ func execute(tb testing.TB, b kernel.Backend, kernelRules, ipsiftRules string, p
 			res.diffs = append(res.diffs, Difference{Index: i, Packet: d, Kernel: kobs, Ipsift: iobs})
 		}
 	}
+	if su.after != nil {
+		su.after(fw, lr.Sets)
+	}
 	return res
 }
 
@@ -363,22 +411,23 @@ func (o *outcome) sentDescs() []packet.Desc {
 
 // saveDifference compares two iptables-save outputs table by table:
 // the chain lines (policies, counters) and the rule lines, in order,
-// leaving out what DIFFERENCES.md lists: the installed iptables 1.8.9
-// names protocols outside its own list from /etc/protocols (-p gre,
-// where 1.8.11 and ipsift print -p 47), and iptables-nft-save prints a
-// rule with a repeated -m tcp or -m udp as one match (the nft payload
-// expressions it reads back fill one match, the last value winning).
+// allowing for what DIFFERENCES.md lists and nothing more: the installed
+// iptables 1.8.9 names protocols outside its own list from
+// /etc/protocols (-p gre, where 1.8.11 and ipsift print -p 47), and
+// iptables-nft-save prints a rule with a repeated -m tcp or -m udp as
+// one match (nftMerged: ipsift's line is merged that way before it is
+// compared, so the rest of the rule must still be equal).
 func saveDifference(b kernel.Backend, kernelSave, ipsiftSave string) string {
 	k, i := saveTables(kernelSave), saveTables(ipsiftSave)
-	for n, kl := range k {
+	for _, kl := range k {
 		for j := range kl {
 			kl[j] = protoNumbers(kl[j])
 		}
-		if il := i[n]; b == kernel.NFT && len(il) == len(kl) {
+	}
+	if b == kernel.NFT {
+		for _, il := range i {
 			for j := range il {
-				if strings.Count(il[j], "-m tcp ") > 1 || strings.Count(il[j], "-m udp ") > 1 {
-					kl[j], il[j] = "(repeated tcp/udp match)", "(repeated tcp/udp match)"
-				}
+				il[j] = nftMerged(il[j])
 			}
 		}
 	}
@@ -399,6 +448,94 @@ func saveDifference(b kernel.Backend, kernelSave, ipsiftSave string) string {
 		}
 	}
 	return out.String()
+}
+
+// nftMerged returns a rule line as iptables-nft-save prints it back when
+// the rule has more than one -m tcp (or -m udp) match: iptables-nft turns
+// their ports and flags into nf_tables payload expressions, and reading
+// them back fills a single match, at the place of the first, with the
+// last value of each option winning, negated when any of its values was,
+// printed in the order --sport, --dport, --tcp-flags. A match with --tcp-option stays
+// the xt_tcpudp match and is left as it is. A line with at most one such
+// match, or with an option this does not know, is returned unchanged.
+func nftMerged(line string) string {
+	f := strings.Fields(line)
+	type seg struct{ start, end int }
+	var segs []seg // the mergeable matches, all of one protocol
+	proto := ""
+	for i := 0; i < len(f); i++ {
+		if f[i] != "-m" || i+1 >= len(f) || (f[i+1] != "tcp" && f[i+1] != "udp") {
+			continue
+		}
+		end := i + 2
+		for end < len(f) && f[end] != "-m" && f[end] != "-j" && f[end] != "-g" {
+			end++
+		}
+		if slices.Contains(f[i+2:end], "--tcp-option") {
+			continue
+		}
+		if proto != "" && proto != f[i+1] {
+			return line
+		}
+		proto = f[i+1]
+		segs = append(segs, seg{i, end})
+	}
+	if len(segs) < 2 {
+		return line
+	}
+	type opt struct {
+		neg  bool
+		vals []string
+	}
+	opts := map[string]*opt{}
+	for _, sg := range segs {
+		neg := false
+		for i := sg.start + 2; i < sg.end; i++ {
+			name, n := f[i], 1
+			switch name {
+			case "!":
+				neg = true
+				continue
+			case "--sport", "--source-port":
+				name = "--sport"
+			case "--dport", "--destination-port":
+				name = "--dport"
+			case "--tcp-flags":
+				n = 2
+			default:
+				return line
+			}
+			if i+n >= sg.end {
+				return line
+			}
+			if o := opts[name]; o != nil && o.neg {
+				neg = true // iptables-nft-save ORs the inversions in
+			}
+			opts[name] = &opt{neg, f[i+1 : i+1+n]}
+			neg = false
+			i += n
+		}
+	}
+	merged := []string{"-m", proto}
+	for _, name := range []string{"--sport", "--dport", "--tcp-flags"} {
+		if o := opts[name]; o != nil {
+			if o.neg {
+				merged = append(merged, "!")
+			}
+			merged = append(merged, name)
+			merged = append(merged, o.vals...)
+		}
+	}
+	out := slices.Clone(f[:segs[0].start])
+	out = append(out, merged...)
+	for k, sg := range segs {
+		next := len(f)
+		if k+1 < len(segs) {
+			next = segs[k+1].start
+		}
+		out = append(out, f[sg.end:next]...)
+	}
+	return strings.Join(out, " ")
 }
 
 // iptablesProtos are the names iptables prints itself; the installed
@@ -467,28 +604,43 @@ func equalObs(a, b Observation) bool {
 }
 
 // compare turns the kernel's observations and ipsift's result for packet
-// d into comparable form. Left out, as packets.md says: the counters the
-// host's own answers raise in OUTPUT (and POSTROUTING unless the packet
-// itself went that way), and the answers themselves. A REJECT's answer
-// is compared when ipsift sends one; an answer only the kernel sent is
-// recognised by its shape (hostAnswer). It also returns the kernel's
-// packets that left, without answers, for later packets that answer them.
+// d into comparable form. Every packet that left on the wire is
+// compared, REJECT's answers and the host stack's alike: only the
+// counters the host's own answers raise in OUTPUT (and POSTROUTING unless
+// the packet itself went that way) are left out, as packets.md says, for
+// the kernel's counters cannot tell them from the packet's own. It also
+// returns the kernel's packets that left, without answers, for later
+// packets that answer them.
+//
+// The verdicts come from what each side did, the same way: the kernel
+// rejected a packet that was neither delivered nor sent on when a
+// REJECT's answer to it left (one ipsift also sent as a target's answer,
+// or one shaped like REJECT's: a RST or an unreachable of a code REJECT
+// sends, back to the packet's source). ipsift's "reject" whose answer
+// never left (OUTPUT dropped it, or it went to the host itself over lo)
+// is a drop to anyone watching the wire, and so compared as one.
 func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bool, kout []sim.Out, got *sim.Result, ports *portAliases) (kobs, iobs Observation, kept []sim.Out) {
 	var ours []string
+	rejectLeft := false
 	for _, o := range got.Out {
 		// The harness captures on eth0 and wlan0 only: what the host
 		// sends itself over lo (a REJECT's answer to a local packet) is
 		// not observable.
-		if !o.HostReply && o.If != "lo" {
-			ours = append(ours, outString(o))
+		if o.If == "lo" {
+			continue
+		}
+		ours = append(ours, outString(o))
+		if o.Answer && !o.HostReply {
+			rejectLeft = true
 		}
 	}
 	pool := map[string]int{}
 	for _, o := range ours {
 		pool[o]++
 	}
-	// What ipsift sent as an answer (a target's) tells which of the
-	// kernel's matching packets are answers, whatever their shape.
+	// What ipsift sent as an answer tells which of the kernel's matching
+	// packets are answers, whatever their shape: a target's (REJECT's)
+	// or the host stack's.
 	answers, stackAnswers := map[string]int{}, map[string]int{}
 	for _, o := range got.Out {
 		switch {
@@ -503,6 +655,7 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 	if delivered && !d.Local {
 		kverdict = "accept-local"
 	}
+	rejected := false
 	var theirs []string
 	for _, o := range kout {
 		s := outString(o)
@@ -524,22 +677,24 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 				}
 			}
 		}
-		answer, declared := hostAnswer(o, d), false
+		answer, declared, byReject := hostAnswer(o, d), false, false
 		if pool[s] > 0 {
 			pool[s]--
-			if answers[s] > 0 {
+			switch {
+			case answers[s] > 0:
 				answers[s]--
+				answer, declared, byReject = true, true, true
+			case stackAnswers[s] > 0:
+				stackAnswers[s]--
 				answer, declared = true, true
 			}
-		} else if stackAnswers[s] > 0 {
-			// ipsift's stack sent the same answer (left out, as
-			// packets.md says), whatever its shape.
-			stackAnswers[s]--
-			continue
-		} else if !d.Local && answer {
-			continue
+		} else if answer {
+			byReject = rejectShaped(o)
 		}
 		theirs = append(theirs, s)
+		if byReject {
+			rejected = true
+		}
 		if !answer || d.Local {
 			kept = append(kept, o)
 			if d.Local && !declared {
@@ -549,10 +704,11 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 			}
 		}
 	}
+	if kverdict == "drop" && rejected {
+		kverdict = "reject"
+	}
 	iverdict := got.Verdict
-	if iverdict == "reject" {
-		// The kernel shows a REJECT as a drop with an answer; the
-		// answer itself is compared with the packets that left.
+	if iverdict == "reject" && !rejectLeft {
 		iverdict = "drop"
 	}
 	keep := func(chain string, verdict string) bool {
@@ -588,6 +744,26 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 	kobs = Observation{Hits: strings.Join(kh, " "), Verdict: kverdict, Out: theirs}
 	iobs = Observation{Hits: strings.Join(ih, " "), Verdict: iverdict, Out: ours}
 	return kobs, iobs, kept
+}
+
+// rejectShaped reports whether an answer is one REJECT sends (a RST, or
+// a destination unreachable of one of --reject-with's codes) rather than
+// one the forwarding path sends itself (time exceeded, fragmentation
+// needed, parameter problem).
+func rejectShaped(o sim.Out) bool {
+	switch o.Proto {
+	case "tcp":
+		return o.Flags != nil && strings.Contains(*o.Flags, "R")
+	case "icmp":
+		if o.Type == nil || *o.Type != 3 || o.Code == nil {
+			return false
+		}
+		switch *o.Code {
+		case 0, 1, 2, 3, 9, 10, 13:
+			return true
+		}
+	}
+	return false
 }
 
 func hitString(table, chain string, rule int) string {

@@ -34,7 +34,9 @@ import (
 	"time"
 
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/sim"
 )
 
 // Config says what Run compares.
@@ -56,6 +58,10 @@ type Config struct {
 	// kernel gets the original): a planted difference, to check that the
 	// harness finds and shrinks it.
 	Mutate func(ruleset string) string
+	// Tamper, when set, changes ipsift's result for every packet before
+	// it is compared: a planted bug in what ipsift sent or decided, to
+	// check that the comparison catches it.
+	Tamper func(*sim.Result)
 	// Known, when set, names the known ipsift bug a difference is, or
 	// returns "". Known differences are counted but fail nothing, so CI
 	// stays green while the bug is reported.
@@ -101,11 +107,20 @@ type Report struct {
 	Files      [2]string
 	// Runs is how many kernel runs shrinking took.
 	Runs int
+	// NotReproduced is set when the case compared equal when run again,
+	// so it was not shrunk: a difference of timing (a machine too loaded
+	// for the gaps the generator relies on) rather than of behaviour, or
+	// a flaky one; it still fails the run.
+	NotReproduced bool
 }
 
 func (r *Report) String() string {
-	return fmt.Sprintf("difference in ruleset %d of seed %d, shrunk to %d rules and %d packets (%d runs):\n%s\n--- %s\n%s--- %s\n%s",
-		r.Index, r.Seed, countRules(r.Minimal.Ruleset), len(r.Minimal.Packets), r.Runs, r.Difference,
+	how := fmt.Sprintf("shrunk to %d rules and %d packets (%d runs)", countRules(r.Minimal.Ruleset), len(r.Minimal.Packets), r.Runs)
+	if r.NotReproduced {
+		how = fmt.Sprintf("not shrunk: it did not show again when run again (timing?); %d rules and %d packets", countRules(r.Minimal.Ruleset), len(r.Minimal.Packets))
+	}
+	return fmt.Sprintf("difference in ruleset %d of seed %d, %s:\n%s\n--- %s\n%s--- %s\n%s",
+		r.Index, r.Seed, how, r.Difference,
 		r.Files[0], r.Minimal.Ruleset, r.Files[1], r.Minimal.PacketsFile())
 }
 
@@ -196,7 +211,7 @@ func Run(t testing.TB, cfg Config) Summary {
 						ours = cfg.Mutate(rs)
 					}
 					res.rs, res.attempts = rs, try+1
-					res.out = execute(t, cfg.Backend, rs, ours, pkts)
+					res.out = execute(t, cfg.Backend, setup{kernelRules: rs, ipsiftRules: ours, tamper: cfg.Tamper}, pkts)
 					if res.out.refused == nil {
 						break
 					}
@@ -283,7 +298,35 @@ func (r *Report) write(t testing.TB, dir string) {
 func Compare(t testing.TB, b kernel.Backend, ruleset string, packets []packet.Desc) []Difference {
 	t.Helper()
 	kernel.Require(t)
-	out := execute(t, b, ruleset, ruleset, fixed(packets))
+	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset}, packets)
+}
+
+// CompareLoaded is Compare for a case whose two sides are loaded
+// differently: load prepares the kernel firewall (running a script with
+// the real iptables, say), ipsift reads text (a restore file or a
+// script) as the file name; tamper, when not nil, plants a bug in
+// ipsift's result for every packet (see Config.Tamper). The addresses of
+// the packets get neighbour entries, as in Compare.
+func CompareLoaded(t testing.TB, b kernel.Backend, load func(*kernel.Firewall) error, name, text string, tamper func(*sim.Result), packets []packet.Desc) []Difference {
+	t.Helper()
+	kernel.Require(t)
+	return compareSetup(t, b, setup{load: load, kernelRules: text, ipsiftName: name, ipsiftRules: text, tamper: tamper}, packets)
+}
+
+// CompareWithSets is Compare for rules that use ipsets: sets (ipset
+// restore input) is loaded into the kernel's namespace with ipset and
+// into ipsift as the file's set section, before the rules. after, when
+// not nil, runs once the packets are compared, with the kernel firewall
+// and ipsift's sets as they ended (to compare their contents).
+func CompareWithSets(t testing.TB, b kernel.Backend, sets, ruleset string, packets []packet.Desc, after func(fw *kernel.Firewall, sets *ipset.Registry)) []Difference {
+	t.Helper()
+	kernel.Require(t)
+	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset, sets: sets, after: after}, packets)
+}
+
+func compareSetup(t testing.TB, b kernel.Backend, su setup, packets []packet.Desc) []Difference {
+	t.Helper()
+	out := execute(t, b, su, fixed(packets))
 	if out.refused != nil {
 		t.Fatalf("kernel-diff: the kernel refused the ruleset: %v", out.refused)
 	}

@@ -29,7 +29,7 @@ func (s *shrinker) fails(rs string, descs []packet.Desc) bool {
 	if s.cfg.Mutate != nil {
 		ours = s.cfg.Mutate(rs)
 	}
-	out := execute(s.t, s.cfg.Backend, rs, ours, fixed(descs))
+	out := execute(s.t, s.cfg.Backend, setup{kernelRules: rs, ipsiftRules: ours, tamper: s.cfg.Tamper}, fixed(descs))
 	if out.refused != nil || out.loadErr != nil {
 		return false
 	}
@@ -53,7 +53,7 @@ func shrink(t testing.TB, cfg Config, rep *Report) {
 	if !s.fails(rs, descs) {
 		// Not reproducible on a rerun (timing?): report it as found.
 		t.Logf("kernel-diff: the difference did not show again on a rerun; reporting it unshrunk")
-		rep.Runs = s.runs
+		rep.Runs, rep.NotReproduced = s.runs, true
 		return
 	}
 	for pass := 0; pass < 2; pass++ {
