@@ -61,8 +61,8 @@ func ip6Parse(t *testing.T, kind, name string, words []string, info RuleInfo) (s
 func TestIPv6Extensions(t *testing.T) {
 	for _, c := range []struct {
 		kind, name, args string
-		info           RuleInfo
-		save, list     string
+		info             RuleInfo
+		save, list       string
 	}{
 		{"m", "ah", "--ahspi 5:7 --ahlen 32 --ahres", RuleInfo{}, " --ahspi 5:7 --ahlen 32 --ahres", " ah spis:5:7 length:32 reserved"},
 		{"m", "dst", "! --dst-len 42 --dst-opts 149:92,12", RuleInfo{}, " ! --dst-len 42 --dst-opts 149:92,12", " dst length:!42 opts 149:92,12"},
@@ -95,8 +95,8 @@ func TestIPv6Extensions(t *testing.T) {
 	}
 	for _, c := range []struct {
 		kind, name, args string
-		info           RuleInfo
-		msg            string
+		info             RuleInfo
+		msg              string
 	}{
 		{"m", "dst", "--dst-opts 0:2", RuleInfo{}, "PAD0"},
 		{"m", "dst", "--dst-opts x", RuleInfo{}, "no valid digits"},
