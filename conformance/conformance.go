@@ -62,23 +62,18 @@ func Dir() (string, error) {
 // IPv4Files lists the files that apply to iptables (IPv4): libxt_*.t,
 // libipt_*.t and iptables.t, sorted.
 func IPv4Files(dir string) ([]string, error) {
-	var out []string
-	for _, pat := range []string{"libxt_*.t", "libipt_*.t", "iptables.t"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m...)
-	}
-	sort.Strings(out)
-	return out, nil
+	return globFiles(dir, "libxt_*.t", "libipt_*.t", "iptables.t")
 }
 
 // IPv6Files lists the files that apply to ip6tables (IPv6): libxt_*.t
 // (run with ip6tables) and libip6t_*.t, sorted.
 func IPv6Files(dir string) ([]string, error) {
+	return globFiles(dir, "libxt_*.t", "libip6t_*.t")
+}
+
+func globFiles(dir string, pats ...string) ([]string, error) {
 	var out []string
-	for _, pat := range []string{"libxt_*.t", "libip6t_*.t"} {
+	for _, pat := range pats {
 		m, err := filepath.Glob(filepath.Join(dir, pat))
 		if err != nil {
 			return nil, err

@@ -73,22 +73,11 @@ func (m *srhMatch) Parse(opt, arg string, invert bool, more *Args) error {
 	}
 	for i, o := range srhSIDOpts {
 		if o == opt {
-			a, l, hasLen := strings.Cut(arg, "/")
-			bits := uint64(128)
-			if hasLen {
-				n, ok := ParseUintFull(l, 0, 128)
-				if !ok {
-					return Errorf("bad prefix length %q in --%s: write 0-128", l, opt)
-				}
-				bits = n
+			addr, bits, err := parseHostMask6(opt, arg)
+			if err != nil {
+				return err
 			}
-			addr, ok := InetPton6(a)
-			if !ok {
-				if addr, ok = HostName(a, IPv6); !ok {
-					return Errorf("bad --%s %q: write an IPv6 address[/length] (ipsift resolves no names)", opt, arg)
-				}
-			}
-			m.sid[i], m.sidLen[i], m.sidSet[i], m.sidInv[i] = addr, int(bits), true, invert
+			m.sid[i], m.sidLen[i], m.sidSet[i], m.sidInv[i] = addr, bits, true, invert
 			return nil
 		}
 	}

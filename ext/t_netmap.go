@@ -135,22 +135,11 @@ func init() {
 
 // Parse implements Parser.
 func (t *netmap6Target) Parse(opt, arg string, invert bool, more *Args) error {
-	a, l, hasLen := strings.Cut(arg, "/")
-	bits := uint64(128)
-	if hasLen {
-		n, ok := ParseUintFull(l, 0, 128)
-		if !ok {
-			return Errorf("bad prefix length %q in --to %s: write 0-128", l, arg)
-		}
-		bits = n
+	addr, bits, err := parseHostMask6(opt, arg)
+	if err != nil {
+		return err
 	}
-	addr, ok := InetPton6(a)
-	if !ok {
-		if addr, ok = HostName(a, IPv6); !ok {
-			return Errorf("bad --to %q: write an IPv6 network such as 2001:db8::/64 (ipsift resolves no names)", arg)
-		}
-	}
-	t.bits = int(bits)
+	t.bits = bits
 	t.min = MaskAddr(addr, PrefixMask(128, t.bits))
 	return nil
 }

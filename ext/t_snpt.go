@@ -37,22 +37,11 @@ func init() { registerNPT("SNPT", HookLocalIn|HookPostRouting) }
 // Parse implements Parser: ADDR[/LEN] as XTTYPE_HOSTMASK reads it (the
 // length defaults to 128).
 func (t *nptTarget) Parse(opt, arg string, invert bool, more *Args) error {
-	a, l, hasLen := strings.Cut(arg, "/")
-	bits := uint64(128)
-	if hasLen {
-		n, ok := ParseUintFull(l, 0, 128)
-		if !ok {
-			return Errorf("bad prefix length %q: write 0-64", l)
-		}
-		bits = n
+	addr, bits, err := parseHostMask6(opt, arg)
+	if err != nil {
+		return err
 	}
-	addr, ok := InetPton6(a)
-	if !ok {
-		if addr, ok = HostName(a, IPv6); !ok {
-			return Errorf("bad prefix %q: write an IPv6 prefix such as 2001:db8:1::/48 (ipsift resolves no names)", arg)
-		}
-	}
-	p := netip.PrefixFrom(addr, int(bits))
+	p := netip.PrefixFrom(addr, bits)
 	if opt == "src-pfx" {
 		t.src, t.seen[0] = p, true
 	} else {

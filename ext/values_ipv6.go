@@ -2,6 +2,7 @@ package ext
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -98,4 +99,26 @@ func (l hdrLenOpt) print(b *strings.Builder) {
 	if l.set {
 		fmt.Fprintf(b, " length:%s%d", bangNoSpace(l.inv), l.n)
 	}
+}
+
+// parseHostMask6 reads an IPv6 XTTYPE_HOSTMASK argument, ADDR[/LEN]: the
+// address as inet_pton or Debian's /etc/hosts has it, the length 0-128
+// (128 when not given). The address is returned as written.
+func parseHostMask6(opt, arg string) (netip.Addr, int, error) {
+	a, l, hasLen := strings.Cut(arg, "/")
+	bits := uint64(128)
+	if hasLen {
+		n, ok := ParseUintFull(l, 0, 128)
+		if !ok {
+			return netip.Addr{}, 0, Errorf("bad prefix length %q in --%s %s: write 0-128", l, opt, arg)
+		}
+		bits = n
+	}
+	addr, ok := InetPton6(a)
+	if !ok {
+		if addr, ok = HostName(a, IPv6); !ok {
+			return netip.Addr{}, 0, Errorf("bad --%s %q: write an IPv6 address or network such as 2001:db8::/64 (ipsift resolves no names)", opt, arg)
+		}
+	}
+	return addr, int(bits), nil
 }
