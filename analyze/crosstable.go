@@ -417,6 +417,6 @@ func (a *analyzer) crossDead(ri *ruleInfo, ks []*killer) {
 	for _, k := range ks {
 		names = append(names, k.name())
 	}
-	a.diags = append(a.diags, &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r),
+	a.diags = append(a.diags, &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r), Fails: true,
 		Msg: "never matches anything: every packet it could match is dropped earlier on its way, by " + limitList(names, " and ")})
 }

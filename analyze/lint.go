@@ -162,7 +162,7 @@ func (a *analyzer) table(t *rules.Table) bool {
 
 // shadowed reports a rule that no arriving packet can match.
 func (a *analyzer) shadowed(ri *ruleInfo) {
-	d := &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r)}
+	d := &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r), Fails: true}
 	if ri.c.upper.empty() {
 		d.Msg = "never matches anything: its own conditions exclude each other"
 		a.diags = append(a.diags, d)
@@ -452,7 +452,7 @@ func (a *analyzer) limitChecks(ri *ruleInfo) {
 			if p == nil || !narrower(ob, rb) {
 				continue
 			}
-			a.diags = append(a.diags, &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r),
+			a.diags = append(a.diags, &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r), Fails: true,
 				Msg: fmt.Sprintf("the limit never bites for %s: they are %s by %s before this limit applies",
 					describe(p, a.atoms), participle(ri), ref(o))})
 			break
@@ -524,7 +524,7 @@ func (a *analyzer) excessChecks(ri *ruleInfo, infos []*ruleInfo) {
 		}
 		by = append(by, fmt.Sprintf("the %s policy %s", chainLabel(ri.table, ri.chain), ri.chain.Policy))
 	}
-	a.diags = append(a.diags, &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r),
+	a.diags = append(a.diags, &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r), Fails: true,
 		Msg: fmt.Sprintf("the limit never bites: packets over the limit are %s anyway by %s", participle(ri), limitList(by, " and "))})
 }
 

@@ -58,6 +58,9 @@ type Config struct {
 	// LogOut receives the LOG target's lines (kernel format).
 	LogOut io.Writer
 	Engine engine.Config
+	// NoFlush reads RulesPath (and every reload) as iptables-restore
+	// --noflush would: a repeated table section adds to the first.
+	NoFlush bool
 }
 
 // Stats are the runner's counters.
@@ -115,7 +118,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	rs, err := LoadRules(cfg.RulesPath)
+	rs, err := loadRules(cfg.RulesPath, load.Options{NoFlush: cfg.NoFlush})
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +141,11 @@ func New(cfg Config) (*Runner, error) {
 // LoadRules reads and checks a ruleset file; any error in it refuses the
 // whole file.
 func LoadRules(path string) (*rules.Ruleset, error) {
-	res, err := load.File(path, load.Options{})
+	return loadRules(path, load.Options{})
+}
+
+func loadRules(path string, o load.Options) (*rules.Ruleset, error) {
+	res, err := load.File(path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +164,7 @@ func (r *Runner) Reload(path string) error {
 	if path == "" {
 		path = r.cfg.RulesPath
 	}
-	rs, err := LoadRules(path)
+	rs, err := loadRules(path, load.Options{NoFlush: r.cfg.NoFlush})
 	if err == nil {
 		err = r.E.Load(rs)
 	}

@@ -138,6 +138,7 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 		cfg.HZ = 250
 	}
 	p := &Program{source: rs, legacy: cfg.Legacy}
+	var errs CompileErrors
 	for _, t := range rs.Tables {
 		ti, ok := tableIndex[t.Name]
 		if !ok {
@@ -168,7 +169,8 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 				comp.Sets = cfg.Sets
 				needCT, err := compileRule(&cc.rules[i], r, comp, byName)
 				if err != nil {
-					return nil, fmt.Errorf("%s: table %s chain %s rule %d: %w", r.Pos, t.Name, c.Name, i+1, err)
+					errs = append(errs, &RuleError{Rule: r, Table: t.Name, Chain: c.Name, Num: i + 1, Err: err})
+					continue
 				}
 				p.conntrack = p.conntrack || needCT
 				cc.rules[i].number = i + 1
@@ -176,7 +178,46 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 		}
 		p.tables[ti] = ct
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return p, nil
+}
+
+// RuleError is a rule Compile refused: it loads (the kernel would take
+// it) but the engine cannot evaluate it, so neither can trace or run.
+type RuleError struct {
+	Rule         *rules.Rule
+	Table, Chain string
+	Num          int   // the rule's number in its chain, from 1
+	Err          error // why, starting with the match or target ("-m cgroup: ...")
+}
+
+func (e *RuleError) Error() string {
+	return fmt.Sprintf("%s: table %s chain %s rule %d: %v", e.Rule.Pos, e.Table, e.Chain, e.Num, e.Err)
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// CompileErrors is every rule Compile refused, in table and chain order.
+type CompileErrors []*RuleError
+
+func (es CompileErrors) Error() string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	return fmt.Sprintf("%v (and %d more rules that cannot be evaluated)", es[0], len(es)-1)
+}
+
+// Unevaluable returns the rules of rs that the engine cannot evaluate,
+// each with the reason Compile gives; nil when every rule compiles. An
+// error other than a rule's (an unknown table) is returned as such.
+func Unevaluable(rs *rules.Ruleset, cfg Config) (CompileErrors, error) {
+	_, err := Compile(rs, cfg, ext.NewStore())
+	if es, ok := err.(CompileErrors); ok {
+		return es, nil
+	}
+	return nil, err
 }
 
 func compileIface(name string, inv bool) ifaceMatch {
@@ -190,6 +231,15 @@ func compileIface(name string, inv bool) ifaceMatch {
 		m.name = name
 	}
 	return m
+}
+
+// prefixed puts what (the match or target) before err, unless err
+// already starts with it.
+func prefixed(what string, err error) error {
+	if strings.HasPrefix(err.Error(), what+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]*chain) (needCT bool, err error) {
@@ -207,7 +257,7 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 		needCT = needCT || ext.NeedsConntrack(m.Type.Conntrack, m.M)
 		cm, err := m.M.Compile(comp)
 		if err != nil {
-			return false, fmt.Errorf("-m %s: %w", m.Type.Name, err)
+			return false, prefixed("-m "+m.Type.Name, err)
 		}
 		cr.matches = append(cr.matches, cm)
 	}
@@ -216,7 +266,7 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 		needCT = needCT || ext.NeedsConntrack(r.TType.Conntrack, r.Target)
 		a, err := r.Target.Compile(comp)
 		if err != nil {
-			return false, fmt.Errorf("-j %s: %w", r.Verdict, err)
+			return false, prefixed("-j "+r.Verdict, err)
 		}
 		cr.action = a
 	case r.Verdict == "":

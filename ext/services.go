@@ -15,7 +15,7 @@ import (
 //     proto): "mdns" is a udp service only, so -p tcp --dport mdns fails;
 //   - XTTYPE_PORT and XTTYPE_PORTRC (udp, dccp, conntrack's ports,
 //     TPROXY, ipvs): getaddrinfo(NULL, word, NULL), which takes a decimal
-//     number (any size, kept modulo 65536) or a name of tcp or udp;
+//     number (its low 16 bits, if it fits an int) or a name of tcp or udp;
 //   - getservbyname(word, NULL) (libxt_NAT's first port): a name of any
 //     protocol, the first line of the file that has it.
 //
@@ -95,9 +95,9 @@ func ServiceName(port uint16, proto uint8) string { return serviceNameFor(port, 
 
 // ParsePort reads a port as libxtables' XTTYPE_PORT does
 // (xtables_getportbyname, that is getaddrinfo(NULL, word, NULL)): a
-// decimal number as strtoul reads it (blanks and a sign allowed, any
-// size, the port being the number modulo 65536, so "65536" is 0), or the
-// name of a tcp or udp service ("mdns" is 5353, "0x35" is no port).
+// decimal number as glibc reads it there (see strtoul10Mod16: "65536" is
+// 0, "-1" is refused), or the name of a tcp or udp service ("mdns" is
+// 5353, "0x35" is no port).
 func ParsePort(s string) (uint16, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty port")
@@ -114,9 +114,12 @@ func ParsePort(s string) (uint16, error) {
 	return 0, portError(s, "")
 }
 
-// strtoul10Mod16 is strtoul(s, &end, 10) with *end == 0 required, cut to
-// 16 bits as getaddrinfo's htons does: an overflow saturates at
-// ULONG_MAX (0xffff), a minus sign negates modulo 2^64.
+// strtoul10Mod16 is the number test of glibc's getaddrinfo for a
+// service: strtoul(s, &end, 10) with *end == 0 required (blanks and a
+// sign allowed, an overflow saturating at ULONG_MAX, a minus sign
+// negating modulo 2^64), the result kept in an int, where a negative
+// value means "not a number" (so "-1" and "4294967295" are refused), and
+// the port being its low 16 bits ("65536" is 0).
 func strtoul10Mod16(s string) (uint16, bool) {
 	p := strings.TrimLeft(s, " \t\n\v\f\r")
 	neg := false
@@ -140,13 +143,16 @@ func strtoul10Mod16(s string) (uint16, bool) {
 		}
 		v = v*10 + d
 	}
-	if over {
-		return 0xffff, true
-	}
-	if neg {
+	switch {
+	case over:
+		v = ^uint64(0)
+	case neg:
 		v = -v
 	}
-	return uint16(v), true
+	if n := int32(uint32(v)); n >= 0 {
+		return uint16(n), true
+	}
+	return 0, false
 }
 
 // parseXtPort reads a port as xtables_parse_port(word, proto) does for

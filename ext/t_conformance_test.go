@@ -59,7 +59,19 @@ func runTargetRule(rule, table, chain string) (string, error) {
 			ri.InvProto = i > 0 && words[i-1] == "!"
 		}
 	}
-	return driveTarget(words[j+1], words[j+2:], ri)
+	saved, err := driveTarget(words[j+1], words[j+2:], ri)
+	if err != nil {
+		return "", err
+	}
+	// The .t runner loads no sets: a target naming one fails as the
+	// kernel fails it ("Set foo doesn't exist."; the rules package
+	// checks names against the sets loaded).
+	if tt := LookupTarget(words[j+1], ri.Family); tt != nil {
+		if _, ok := tt.New().(SetUser); ok {
+			return "", fmt.Errorf("no sets are loaded: %s", saved)
+		}
+	}
+	return saved, nil
 }
 
 // driveTarget is the stand-in for the rules package's handling of a

@@ -8,7 +8,7 @@ import (
 	"github.com/ipsift/ipsift/rules"
 )
 
-func saveOf(rs *rules.Ruleset) string {
+func save6Of(rs *rules.Ruleset) string {
 	var b strings.Builder
 	rs.Save(&b, rules.SaveOptions{})
 	return b.String()
@@ -27,7 +27,7 @@ func TestIPv6Script(t *testing.T) {
 	if res.Rules6 == nil || res.Rules6.Family != ext.IPv6 {
 		t.Fatal("no IPv6 ruleset")
 	}
-	v4, v6 := saveOf(res.Rules), saveOf(res.Rules6)
+	v4, v6 := save6Of(res.Rules), save6Of(res.Rules6)
 	if !strings.Contains(v4, "-A INPUT -s 192.0.2.0/24 -j ACCEPT") || strings.Contains(v4, "2001") {
 		t.Errorf("IPv4:\n%s", v4)
 	}
@@ -60,8 +60,8 @@ func TestIPv6RestoreFile(t *testing.T) {
 			t.Fatalf("diags: %v", res.Diags)
 		}
 		rs, both := res.Pick(false)
-		if both || rs.Family != ext.IPv6 || !strings.Contains(saveOf(rs), "-A INPUT -s 2001:db8::/32 -j ACCEPT\nCOMMIT") {
-			t.Errorf("header %q: %s", head, saveOf(rs))
+		if both || rs.Family != ext.IPv6 || !strings.Contains(save6Of(rs), "-A INPUT -s 2001:db8::/32 -j ACCEPT\nCOMMIT") {
+			t.Errorf("header %q: %s", head, save6Of(rs))
 		}
 	}
 	res := Bytes("v4.rules", []byte("*filter\n-A INPUT -s 192.0.2.0/33 -j ACCEPT\nCOMMIT\n"), Options{})

@@ -25,7 +25,13 @@ type Options struct {
 	KeepGoing bool
 	// Counters loads "[p:b]" counters from restore files (-c).
 	Counters bool
-	// Legacy reads the input as the iptables-legacy tools do; a script's
+	// NoFlush reads a restore file as iptables-restore --noflush (-n)
+	// loads it: a table's section adds to what the table holds instead
+	// of replacing it. A script's own iptables-restore commands say
+	// for themselves.
+	NoFlush bool
+	// Legacy reads the input as the iptables-legacy tools do (tables
+	// come into being on any use: rules.Ruleset.Legacy); a script's
 	// iptables-legacy and iptables-nft commands say so themselves.
 	Legacy bool
 	// Family reads a restore file as iptables-restore (IPv4) or
@@ -96,17 +102,19 @@ func Bytes(name string, data []byte, o Options) *Result {
 		fam = restoreFamily(data, o)
 	}
 	rs := emptyRuleset(fam)
+	rs.Legacy = o.Legacy
 	res := &Result{Rules: rs, Sets: ipset.NewRegistry()}
 	if len(sets) > 0 {
 		res.restoreSets(name, string(sets), 0)
 	}
-	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, Legacy: o.Legacy})
+	diags, _ := rs.Restore(bytes.NewReader(data), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Counters: o.Counters, NoFlush: o.NoFlush, Legacy: o.Legacy})
 	res.Diags = append(res.Diags, diags...)
 	res.Diags = append(res.Diags, rules.TranslateNthGroups(rs)...)
 	if o.KeepGoing && diags.HasErrors() {
 		// Load what could be loaded, so the analysis still has a model.
 		rs2 := emptyRuleset(fam)
-		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, Legacy: o.Legacy})
+		rs2.Legacy = o.Legacy
+		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, NoFlush: o.NoFlush, Legacy: o.Legacy})
 		res.Rules = rs2
 	}
 	res.Diags = append(res.Diags, CheckSets(res.Rules, res.Sets)...)
@@ -230,6 +238,36 @@ func (r *Result) ipv6() *rules.Ruleset {
 	return r.Rules6
 }
 
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// restoreNoFlush reports whether an iptables-restore command line asks
+// for --noflush: -n, --noflush, or n among bundled short options.
+func restoreNoFlush(args []script.Word) bool {
+	for _, a := range args {
+		t := a.Text
+		if t == "--noflush" {
+			return true
+		}
+		if len(t) < 2 || t[0] != '-' || t[1] == '-' {
+			continue
+		}
+		for _, c := range t[1:] {
+			if c == 'n' {
+				return true
+			}
+			if c == 'M' || c == 'T' || c == 'W' {
+				break // the rest of the word is the option's argument
+			}
+		}
+	}
+	return false
+}
+
 func isRuleTool(tool string) bool {
 	switch tool {
 	case "iptables", "iptables-legacy", "iptables-nft":
@@ -253,6 +291,7 @@ func backendLegacy(tool string, dflt bool) bool {
 
 func fromScript(name string, data []byte, o Options) *Result {
 	rs := rules.New()
+	rs.Legacy = o.Legacy
 	res := &Result{Rules: rs, Script: true, Sets: ipset.NewRegistry()}
 	// Files the script sources are read as bash would read them, looked
 	// for next to the script first.
@@ -267,8 +306,21 @@ func fromScript(name string, data []byte, o Options) *Result {
 		}
 		res.Diags = append(res.Diags, &rules.Diag{Pos: scriptPos(name, d.Pos), Severity: sev, Msg: d.Msg})
 	}
-	for _, inv := range invs {
+	failedPrev := false // the previous invocation failed
+	for k, inv := range invs {
 		pos := scriptPos(name, inv.Cmd.Pos)
+		before := len(res.Diags)
+		failed := func() bool { return res.Diags[before:].HasErrors() }
+		if k > 0 && invs[k-1].Errexit && failedPrev {
+			// set -e: the shell ended at the previous command.
+			res.Diags = append(res.Diags, &rules.Diag{Pos: scriptPos(name, invs[k-1].Cmd.Pos), Severity: rules.SevNote,
+				Msg: fmt.Sprintf("set -e is in effect: the script ends at this failing command, and the %s after it %s not run", plural(len(invs)-k, "command"), map[bool]string{true: "does", false: "do"}[len(invs)-k == 1])})
+			if !o.KeepGoing {
+				break
+			}
+			before = len(res.Diags)
+		}
+		failedPrev = false
 		tool := filepath.Base(inv.Tool)
 		switch {
 		case isRuleTool(tool):
@@ -283,15 +335,12 @@ func fromScript(name string, data []byte, o Options) *Result {
 				if strings.HasPrefix(tool, "ip6tables") {
 					target = res.ipv6()
 				}
-				noflush := false
-				for _, a := range inv.Args {
-					noflush = noflush || a.Text == "-n" || a.Text == "--noflush"
-				}
-				diags, _ := target.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, Legacy: backendLegacy(tool, o.Legacy), NoFlush: noflush})
+				diags, _ := target.Restore(strings.NewReader(inv.Stdin.Text), rules.RestoreOptions{File: name, KeepGoing: o.KeepGoing, NoFlush: restoreNoFlush(inv.Args), Legacy: backendLegacy(tool, o.Legacy)})
 				for _, d := range diags {
 					d.Pos.Line += inv.Stdin.Pos.Line - 1
 				}
 				res.Diags = append(res.Diags, diags...)
+				failedPrev = failed()
 			} else {
 				res.Diags = append(res.Diags, &rules.Diag{Pos: pos, Severity: rules.SevWarning, Word: inv.Cmd.Text,
 					Msg: fmt.Sprintf("%s reads a file this script does not contain; load that file with ipsift directly", tool)})
@@ -311,6 +360,7 @@ func fromScript(name string, data []byte, o Options) *Result {
 			target = res.ipv6()
 		}
 		applyUnknown(target, res, inv, words, pos, co)
+		failedPrev = failed()
 	}
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
 	res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)
@@ -321,14 +371,25 @@ func fromScript(name string, data []byte, o Options) *Result {
 }
 
 // applyCommand parses and applies one iptables command. With KeepGoing a
-// failing command is corrected where the error offers a certain fix
-// (typographic dashes, a chain name's case, a missing -t nat ...) and
-// tried again, each problem reported at its own position.
+// failing command is read on with each error's fix, so that every
+// problem of the line is reported at its own position. A failed command
+// changes nothing, as in the kernel; only a certain correction (a
+// typographic dash, "-syn" for "--syn", "-J" for "-j", a table only one
+// of which has the target) is applied to the model, so that the rest of
+// the script is judged as the author meant it. A guess ("did you mean")
+// or a stand-in (a placeholder's value, a missing chain) is tried on a
+// scratch copy only: later commands never see it.
 func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.Pos, line string, o Options) {
 	words, pre := fixTypography(words)
 	res.Diags = append(res.Diags, pre...)
+	if len(pre) > 0 && !o.KeepGoing {
+		// iptables refuses the word: the command fails and changes
+		// nothing. Only a checker reads on with the correction.
+		return
+	}
 	failed := len(pre) > 0
-	certain := true // every correction so far is certain: offer the line
+	offer := true // every correction so far is a fix, not a stand-in: offer the line
+	model := rs   // where the command goes; a scratch copy once a guess is tried
 	var last *rules.Diag
 	if len(pre) > 0 {
 		last = pre[len(pre)-1]
@@ -336,12 +397,16 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 	for attempt := 0; attempt < 12; attempt++ {
 		cmd, err := rules.ParseCommand(words, rules.ParseOptions{Legacy: o.Legacy, Family: rs.Family})
 		if err == nil {
-			if cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules {
-				return
-			}
-			err = rs.Apply(cmd)
+			// Listings change no rule, but iptables-legacy creates the
+			// table they read, and a listed chain must exist.
+			err = model.Apply(cmd)
 			if err == nil {
 				res.Diags = append(res.Diags, cmd.Warnings...)
+			}
+			if err != nil && (cmd.Kind == rules.CmdList || cmd.Kind == rules.CmdListRules) && isNoSuchChain(err) {
+				// -L CHAIN asks whether the chain is there too (the
+				// usual "chain exists" test); "no" changes nothing.
+				return
 			}
 			if err != nil && cmd.Kind == rules.CmdCheck && isNoSuchRule(err) {
 				// -C asks whether the rule is there; "no" is its answer
@@ -351,7 +416,7 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 			}
 		}
 		if err == nil {
-			if failed && certain && last != nil {
+			if failed && offer && last != nil {
 				last.FixLine = correctedLine(line, words)
 			}
 			return
@@ -374,22 +439,25 @@ func applyCommand(rs *rules.Ruleset, res *Result, words []rules.Word, pos rules.
 		if !o.KeepGoing {
 			return
 		}
-		fix := d.Fix
+		fix, guess := d.Fix, d.Guess
 		if fix == "" {
-			fix, certain = d.Assume, false
+			fix, guess, offer = d.Assume, true, false
+		}
+		if fix == "" {
+			return
+		}
+		if guess && model == rs {
+			model = rs.Clone()
 		}
 		if strings.HasPrefix(fix, "-N ") {
 			// A missing chain: read on as if it had been created, so the
 			// rest of the line is checked too.
 			cw := []rules.Word{{Text: "-t", Pos: d.Pos}, {Text: tableOf(words), Pos: d.Pos}, {Text: "-N", Pos: d.Pos}, {Text: fix[3:], Pos: d.Pos}}
 			create, err := rules.ParseCommand(cw, rules.ParseOptions{})
-			if err != nil || rs.Apply(create) != nil {
+			if err != nil || model.Apply(create) != nil {
 				return
 			}
 			continue
-		}
-		if fix == "" {
-			return
 		}
 		next, ok := applyFix(words, d, fix)
 		if !ok {
@@ -536,6 +604,13 @@ func correctedLine(line string, words []rules.Word) string {
 
 // isNoSuchRule reports the error rules.Apply gives for a -C or -D whose
 // rule is not in its chain (a missing chain or table is another error).
+// isNoSuchChain tells the error of a command naming a chain that is not
+// there.
+func isNoSuchChain(err error) bool {
+	d, ok := err.(*rules.Diag)
+	return ok && strings.HasPrefix(d.Msg, "chain ") && strings.Contains(d.Msg, "does not exist in table")
+}
+
 func isNoSuchRule(err error) bool {
 	d, ok := err.(*rules.Diag)
 	return ok && strings.HasPrefix(d.Msg, "bad rule (does a matching rule exist in that chain?)")

@@ -15,6 +15,11 @@ func (rs *Ruleset) Apply(c *Command) error {
 	if c.Skipped {
 		return nil
 	}
+	if rs.Legacy {
+		// iptables-legacy creates the table when it first reads it,
+		// before the command can fail.
+		rs.EnsureTable(c.Table)
+	}
 	work := rs.Clone()
 	if err := work.apply(c); err != nil {
 		return err
@@ -45,9 +50,9 @@ func (rs *Ruleset) chainErr(c *Command, name string, t *Table) error {
 	for _, ch := range t.Chains {
 		names = append(names, ch.Name)
 	}
-	if s := suggest(name, names); s != "" {
+	if s := suggest(name, dropNames(names, func(s string) bool { return jumpsReach(t, c.Rules, s) })); s != "" {
 		d.Msg += fmt.Sprintf(" (did you mean %s?)", s)
-		d.Fix = s
+		d.Fix, d.Guess = s, true
 	} else if isBuiltinOfAny(name) {
 		var in []string
 		for _, tn := range TableNames {
@@ -63,9 +68,11 @@ func (rs *Ruleset) chainErr(c *Command, name string, t *Table) error {
 				pick = tn
 			}
 		}
+		// Certain when only one table has the chain or a target settles it.
+		d.Guess = len(in) > 1
 		for _, r := range c.Rules {
 			if r.TType != nil && len(r.TType.Tables) > 0 {
-				pick = r.TType.Tables[0]
+				pick, d.Guess = r.TType.Tables[0], len(r.TType.Tables) > 1
 			}
 		}
 		d.Msg += fmt.Sprintf("; %s is a built-in chain of the %s table: add -t %s", name, strings.Join(in, "/"), pick)
@@ -77,6 +84,57 @@ func (rs *Ruleset) chainErr(c *Command, name string, t *Table) error {
 	return d
 }
 
+// dropNames returns the candidate names for which drop is false (a
+// suggestion must not be one that would itself be wrong).
+func dropNames(cands []string, drop func(string) bool) []string {
+	var out []string
+	for _, s := range cands {
+		if !drop(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// jumpsReach reports whether one of the rules, appended to chain name,
+// would close a jump loop: a rule jumping to name itself or to a chain
+// from which name is reached.
+func jumpsReach(t *Table, rs []*Rule, name string) bool {
+	for _, r := range rs {
+		if (r.IsJump() || r.Goto) && (r.Verdict == name || reaches(t, r.Verdict, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// reaches reports whether chain to is reached from chain from through
+// the table's jumps and gotos (from itself included).
+func reaches(t *Table, from, to string) bool {
+	seen := map[string]bool{}
+	var walk func(name string) bool
+	walk = func(name string) bool {
+		if name == to {
+			return true
+		}
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+		ch := t.Chain(name)
+		if ch == nil {
+			return false
+		}
+		for _, r := range ch.Rules {
+			if (r.IsJump() || r.Goto) && walk(r.Verdict) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(from)
+}
+
 func isBuiltinOfAny(chain string) bool {
 	for _, tn := range TableNames {
 		if isBuiltinOf(tn, chain) {
@@ -86,10 +144,34 @@ func isBuiltinOfAny(chain string) bool {
 	return false
 }
 
+// createsTable reports whether the command brings its table into being
+// with the nf_tables backend (probed on the kernel): a command naming a
+// chain to add to, change or flush, or creating one. -F, -X and -Z
+// without a chain and the listings leave a missing table missing.
+func createsTable(c *Command) bool {
+	switch c.Kind {
+	case CmdAppend, CmdInsert, CmdReplace, CmdDelete, CmdDeleteNum, CmdPolicy, CmdNewChain:
+		return true
+	case CmdFlush:
+		return c.Chain != ""
+	}
+	return false
+}
+
 func (rs *Ruleset) apply(c *Command) error {
-	t := rs.EnsureTable(c.Table)
-	if t == nil {
+	if BuiltinChains(c.Table) == nil {
 		return &Diag{Pos: c.Pos, Msg: fmt.Sprintf("table %q does not exist", c.Table)}
+	}
+	t := rs.Table(c.Table)
+	switch {
+	case t != nil:
+	case rs.Legacy || createsTable(c):
+		t = rs.EnsureTable(c.Table)
+	case (c.Kind == CmdZero || c.Kind == CmdZeroNum) && c.Chain != "":
+		return &Diag{Pos: c.Pos, Word: c.Chain, Msg: fmt.Sprintf("no chain %s: table %s does not exist yet, and -Z does not create it (a rule, -P, -N or -F %s would)", c.Chain, c.Table, c.Chain)}
+	default:
+		// The command reads the table as empty and creates nothing.
+		t = New().EnsureTable(c.Table)
 	}
 	var ch *Chain
 	needChain := func() error {
@@ -121,9 +203,11 @@ func (rs *Ruleset) apply(c *Command) error {
 							cands = append(cands, ch.Name)
 						}
 					}
+					// Never suggest a jump that would loop back to this chain.
+					cands = dropNames(cands, func(s string) bool { return s == c.Chain || reaches(t, s, c.Chain) })
 					if s := suggest(r.Verdict, cands); s != "" {
 						d.Msg += fmt.Sprintf(" (did you mean %s?)", s)
-						d.Fix = s
+						d.Fix, d.Guess = s, true
 					} else {
 						d.Msg += fmt.Sprintf("; create the chain first with -N %s", r.Verdict)
 						d.Assume = "-N " + r.Verdict
@@ -285,7 +369,7 @@ func (rs *Ruleset) apply(c *Command) error {
 		if c.Policy != "ACCEPT" && c.Policy != "DROP" {
 			d := &Diag{Pos: c.Pos, Word: c.Policy, Msg: fmt.Sprintf("bad policy name %q: a policy is ACCEPT or DROP", c.Policy)}
 			if s := suggest(c.Policy, []string{"ACCEPT", "DROP"}); s != "" {
-				d.Fix = s
+				d.Fix, d.Guess = s, true
 			}
 			return d
 		}

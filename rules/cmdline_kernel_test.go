@@ -76,7 +76,9 @@ var serviceCases = []cmdlineCase{
 	{name: "conntrack ports", cmds: cmds("-A INPUT -m conntrack --ctorigdstport mdns --ctreplsrcport http-alt:git")},
 	{name: "numbers in base 0", cmds: cmds("-A INPUT -p tcp --dport 0x35", "-A INPUT -p tcp --sport 053", "-A INPUT -p udp --dport 053", "-A INPUT -p udp --dport +53")},
 	{name: "hex refused by udp", cmds: cmds("-A INPUT -p udp --dport 0x35"), refused: bothRefuse},
-	{name: "udp port wraps", cmds: cmds("-A INPUT -p udp --dport 65536", "-A INPUT -p udp --sport 70000")},
+	{name: "udp port wraps", cmds: cmds("-A INPUT -p udp --dport 65536", "-A INPUT -p udp --sport 70000", "-A INPUT -p udp --sport 4294967296")},
+	{name: "udp port negative", cmds: cmds("-A INPUT -p udp --dport -1"), refused: bothRefuse},
+	{name: "udp port beyond int", cmds: cmds("-A INPUT -p udp --dport 4294967295"), refused: bothRefuse},
 	{name: "tcp port too big", cmds: cmds("-A INPUT -p tcp --dport 65536"), refused: bothRefuse},
 	{name: "nat port names", cmds: cmds("-t nat -A PREROUTING -p tcp -j REDIRECT --to-ports http", "-t nat -A PREROUTING -p udp -j DNAT --to-destination 192.0.2.1:mdns")},
 }

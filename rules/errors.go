@@ -59,9 +59,31 @@ type Diag struct {
 	// enough to offer one; FixLine the whole corrected line.
 	Fix     string
 	FixLine string
+	// Guess marks a Fix that is a likely intent ("did you mean"), not a
+	// certain one: it is offered in the message, and a checker may try
+	// it to read on through the rest of the line, but it never changes
+	// the model, since the script as written does something else.
+	Guess bool
 	// Assume is a stand-in value that lets a checker read on past a
 	// placeholder (never offered to the user as a fix).
 	Assume string
+	// Fails marks a warning that fails ipsift check like an error: a
+	// rule that can never matter (shadowed, a limit that never bites),
+	// or a form ipsift reads on past but iptables itself refuses. Other
+	// warnings and notes inform; they fail check only with --strict.
+	Fails bool
+}
+
+// FailsCheck reports whether the finding makes ipsift check exit 1:
+// every error, a warning marked Fails, and with strict every warning.
+func (d *Diag) FailsCheck(strict bool) bool {
+	switch d.Severity {
+	case SevError:
+		return true
+	case SevWarning:
+		return d.Fails || strict
+	}
+	return false
 }
 
 // Error makes Diag an error value.

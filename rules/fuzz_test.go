@@ -27,6 +27,12 @@ func FuzzRestore(f *testing.F) {
 		if _, err := rs.Restore(strings.NewReader(text), RestoreOptions{Counters: true}); err != nil {
 			return
 		}
+		if blankInterface(rs) {
+			// iptables-save prints interface names raw, so a name with a
+			// blank (loaded with a warning) does not read back, from the
+			// kernel's save or from ipsift's (testdata/fuzz/FuzzRestore).
+			return
+		}
 		var a strings.Builder
 		rs.Save(&a, SaveOptions{Counters: true})
 		again := New()
@@ -69,4 +75,18 @@ func FuzzParseCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+// blankInterface reports a rule whose -i or -o name holds a blank.
+func blankInterface(rs *Ruleset) bool {
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				if strings.ContainsAny(r.In+r.Out, " \t\n\v\f\r") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -184,7 +184,7 @@ func (p *parser) hint(d *Diag, w Word) {
 		}
 		if s := suggest(t, p.knownLongOptions()); s != "" {
 			d.Msg += fmt.Sprintf(" (did you mean %s?)", s)
-			d.Fix = s
+			d.Fix, d.Guess = s, true
 		}
 		return
 	}

@@ -81,7 +81,7 @@ done:
 			inst.seen["packet"] = true
 		}
 	}
-	p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: w.Pos, Severity: SevWarning, Word: "nth",
+	p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: w.Pos, Severity: SevWarning, Word: "nth", Fails: true,
 		Msg: fmt.Sprintf("-m nth was removed from Linux long ago and iptables refuses it; ipsift reads it as -m statistic --mode nth --every %d --packet %d (rules that shared an nth counter are rewritten together: a note shows them)", info.Every, info.Packet)})
 	return nil
 }

@@ -59,6 +59,13 @@ func HookOf(chain string) (h ext.Hook, ok bool) {
 // Ruleset is every table of one address family.
 type Ruleset struct {
 	Family ext.Family
+	// Legacy makes tables come into being as with iptables-legacy: on
+	// any use of the table, even a listing or a failing command. With
+	// the nf_tables backend (the default) only a command that names a
+	// built-in chain (-A -I -R -D -P, -F CHAIN) or creates one (-N),
+	// or a restore section with a chain or rule line, creates a table;
+	// -F, -X, -Z without a chain and listings do not.
+	Legacy bool
 	// Tables holds the tables that exist, in the order they came into
 	// being (the kernel creates a table when something first uses it).
 	Tables []*Table
@@ -100,7 +107,7 @@ func (rs *Ruleset) EnsureTable(name string) *Table {
 // instances. A command applies to a clone, which replaces the original
 // only when the command succeeded, so nothing is ever half-applied.
 func (rs *Ruleset) Clone() *Ruleset {
-	n := &Ruleset{Family: rs.Family}
+	n := &Ruleset{Family: rs.Family, Legacy: rs.Legacy}
 	for _, t := range rs.Tables {
 		nt := &Table{Name: t.Name}
 		for _, c := range t.Chains {

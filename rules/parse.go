@@ -640,6 +640,13 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		if len(arg) >= 16 {
 			return errAt(w, "interface name `%s' must be shorter than 16 characters", arg)
 		}
+		if strings.ContainsAny(arg, "/ \t\n\v\f\r") {
+			// iptables warns ("weird character in interface") and loads
+			// the rule; the kernel's interface names never contain these.
+			aw := p.argWord(w, arg)
+			p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: aw.Pos, Severity: SevWarning, Word: arg,
+				Msg: fmt.Sprintf("interface name %q has a '/' or a blank, which no interface name can contain: the rule never matches (iptables loads it with a warning, and its iptables-save prints the name so that it does not read back)", arg)})
+		}
 		if looksLikePlaceholder(strings.TrimSuffix(arg, "+")) {
 			aw := p.argWord(w, arg)
 			p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: aw.Pos, Severity: SevWarning, Word: arg,
@@ -826,7 +833,7 @@ func (p *parser) loadMatch(w Word, name string) error {
 		}
 		msg := fmt.Sprintf("unknown match %q", name)
 		if s := suggest(name, ext.MatchNames(p.opts.Family)); s != "" {
-			return &Diag{Pos: w.Pos, Word: name, Msg: msg + fmt.Sprintf(" (did you mean -m %s?)", s), Fix: s}
+			return &Diag{Pos: w.Pos, Word: name, Msg: msg + fmt.Sprintf(" (did you mean -m %s?)", s), Fix: s, Guess: true}
 		}
 		return &Diag{Pos: w.Pos, Word: name, Msg: msg}
 	}
@@ -1089,7 +1096,7 @@ func checkPlacement(w Word, what string, proto uint8, tables []string, hooks ext
 			ok = ok || t == table
 		}
 		if !ok {
-			return &Diag{Pos: w.Pos, Word: w.Text, Fix: "-t " + tables[0], Msg: fmt.Sprintf("%s is only valid in the %s table, not %s: add -t %s", what, strings.Join(tables, "/"), table, tables[0])}
+			return &Diag{Pos: w.Pos, Word: w.Text, Fix: "-t " + tables[0], Guess: len(tables) > 1, Msg: fmt.Sprintf("%s is only valid in the %s table, not %s: add -t %s", what, strings.Join(tables, "/"), table, tables[0])}
 		}
 	}
 	if !hooksFirst {

@@ -30,9 +30,12 @@ type RestoreOptions struct {
 	Legacy bool
 }
 
-// Restore reads an iptables-restore file into rs. Either every table of
-// the input is applied or, on any error, rs is left as it was: the
-// returned Diags say what is wrong, each with its line and column.
+// Restore reads an iptables-restore file into rs as iptables-restore
+// loads it into the kernel: each table's COMMIT is all or nothing, and
+// the first error stops the load, so the tables committed before it stay
+// applied while the failing table and everything after it are not (with
+// a note naming them, when an earlier table stays). The returned Diags
+// say what is wrong, each with its line and column.
 func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 	if o.Family == 0 {
 		o.Family = rs.Family
@@ -42,16 +45,44 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		return nil, err
 	}
 	work := rs.Clone()
+	good := rs.Clone()     // the tables as committed before the first error
+	var committed []string // the tables committed before the first error
 	var diags Diags
+	var table *Table
+	stopped := false
 	report := func(d *Diag) bool {
 		diags = append(diags, d)
+		if d.Severity == SevError && !stopped {
+			stopped = true
+			if table != nil && good.Legacy {
+				// iptables-legacy-restore created the table at its
+				// header, before the error.
+				good.EnsureTable(table.Name)
+			}
+			if len(committed) > 0 {
+				what := "the rest of the file is"
+				if table != nil {
+					what = fmt.Sprintf("table %s and the rest of the file are", table.Name)
+				}
+				diags = append(diags, &Diag{Pos: d.Pos, Severity: SevNote,
+					Msg: fmt.Sprintf("iptables-restore stops at this error: %s not loaded; %s, committed before, %s loaded", what, strings.Join(committed, ", "), map[bool]string{true: "stays", false: "stay"}[len(committed) == 1])})
+			}
+		}
 		return o.KeepGoing
+	}
+	// fail ends the load: the kernel keeps what was committed.
+	fail := func() (Diags, error) {
+		rs.Tables = good.Tables
+		return diags, diags
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 4<<20)
-	var table *Table
 	tableLine := 0
 	lineNo := 0
+	// existed: the current section's table was there before its header;
+	// used: the section has a chain or rule line.
+	existed, used := false, false
+	opened := map[string]int{} // table name -> line of its first header in this input
 	for sc.Scan() {
 		lineNo++
 		line := sc.Text()
@@ -63,28 +94,35 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		case strings.HasPrefix(trimmed, "*"):
 			if table != nil {
 				if !report(&Diag{Pos: pos, Word: trimmed, Msg: fmt.Sprintf("table %s opened at line %d has no COMMIT before this new table", table.Name, tableLine)}) {
-					return diags, diags
+					return fail()
 				}
 			}
 			name := trimmed[1:]
 			if BuiltinChains(name) == nil {
 				d := &Diag{Pos: pos, Word: trimmed, Msg: fmt.Sprintf("table %q does not exist (tables: %s)", name, strings.Join(TableNames, ", "))}
 				if s := suggest(name, TableNames); s != "" {
-					d.Fix = "*" + s
+					d.Fix, d.Guess = "*"+s, true
 				}
 				if !report(d) {
-					return diags, diags
+					return fail()
 				}
 				table = nil
 				continue
 			}
-			if !o.NoFlush {
-				if old := work.Table(name); old != nil {
-					for i, t := range work.Tables {
-						if t == old {
-							work.Tables = append(work.Tables[:i:i], work.Tables[i+1:]...)
-							break
-						}
+			if first, ok := opened[name]; ok && !o.NoFlush {
+				if d := replacedSection(work.Table(name), first, pos, trimmed); d != nil {
+					diags = append(diags, d)
+				}
+			} else if !ok {
+				opened[name] = lineNo
+			}
+			existed, used = work.Table(name) != nil, false
+			if existed && !o.NoFlush {
+				// The section replaces the table's contents; the table
+				// keeps its place (legacy lists tables by first use).
+				for i, t := range work.Tables {
+					if t.Name == name {
+						work.Tables[i] = New().EnsureTable(name)
 					}
 				}
 			}
@@ -93,7 +131,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		case trimmed == "COMMIT":
 			if table == nil {
 				if !report(&Diag{Pos: pos, Word: "COMMIT", Msg: "COMMIT outside a table: no *table line before it"}) {
-					return diags, diags
+					return fail()
 				}
 				continue
 			}
@@ -103,36 +141,47 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 					d.Pos = pos
 				}
 				if !report(d) {
-					return diags, diags
+					return fail()
 				}
+			}
+			if !work.Legacy && !used && !(existed && o.NoFlush) {
+				// nf_tables: an empty section creates no table, and
+				// without --noflush deletes the one there was.
+				work.removeTable(table.Name)
+			}
+			if !stopped {
+				good = work.Clone()
+				committed = append(committed, table.Name)
 			}
 			table = nil
 		case strings.HasPrefix(trimmed, ":"):
 			if table == nil {
 				if !report(&Diag{Pos: pos, Word: trimmed, Msg: "chain declaration outside a table: put a *table line before it"}) {
-					return diags, diags
+					return fail()
 				}
 				continue
 			}
+			used = true
 			if d := declareChain(table, trimmed, pos, o); d != nil {
 				if !report(d) {
-					return diags, diags
+					return fail()
 				}
 			}
 		default:
 			if table == nil {
 				if !report(&Diag{Pos: pos, Word: firstWord(trimmed), Msg: "rule outside a table: put a *table line (e.g. *filter) before it"}) {
-					return diags, diags
+					return fail()
 				}
 				continue
 			}
+			used = true
 			words := SplitLine(o.File, lineNo, line)
 			var counters *Counters
 			if len(words) > 0 && strings.HasPrefix(words[0].Text, "[") {
 				c, err := parseCounterPair(words[0].Text)
 				if err != nil {
 					if !report(&Diag{Pos: words[0].Pos, Word: words[0].Text, Msg: err.Error()}) {
-						return diags, diags
+						return fail()
 					}
 					continue
 				}
@@ -150,7 +199,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 			}
 			if err != nil {
 				if !report(asDiag(err, pos)) {
-					return diags, diags
+					return fail()
 				}
 			}
 		}
@@ -162,10 +211,56 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 		report(&Diag{Pos: Pos{File: o.File, Line: lineNo + 1, Col: 1}, Msg: fmt.Sprintf("COMMIT expected: table %s (line %d) is never committed", table.Name, tableLine), Fix: "COMMIT"})
 	}
 	if diags.HasErrors() {
-		return diags, diags
+		return fail()
 	}
 	rs.Tables = work.Tables
 	return diags, nil
+}
+
+// removeTable deletes the named table, if there is one.
+func (rs *Ruleset) removeTable(name string) {
+	for i, t := range rs.Tables {
+		if t.Name == name {
+			rs.Tables = append(rs.Tables[:i:i], rs.Tables[i+1:]...)
+			return
+		}
+	}
+}
+
+// replacedSection is the warning for a second "*table" section of one
+// input: iptables-restore without --noflush flushes the table again at
+// the header, so every rule the earlier section loaded is lost. nil when
+// the earlier section left no rules and no user chains.
+func replacedSection(old *Table, first int, pos Pos, word string) *Diag {
+	if old == nil {
+		return nil
+	}
+	var lost []string
+	n, chains := 0, 0
+	for _, ch := range old.Chains {
+		if !ch.Builtin {
+			chains++
+		}
+		for _, r := range ch.Rules {
+			n++
+			if len(lost) < 3 {
+				lost = append(lost, fmt.Sprintf("line %d: -A %s %s", r.Pos.Line, ch.Name, r.Spec()))
+			}
+		}
+	}
+	if n == 0 && chains == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("its %d rules are lost (%s", n, strings.Join(lost, "; "))
+	if n > len(lost) {
+		what += fmt.Sprintf("; and %d more", n-len(lost))
+	}
+	what += ")"
+	if n == 0 {
+		what = fmt.Sprintf("its %d user chains are lost", chains)
+	}
+	return &Diag{Pos: pos, Severity: SevWarning, Word: word, Fails: true,
+		Msg: fmt.Sprintf("%s again: iptables-restore replaces the %s table loaded at line %d, and %s; merge the two sections, or load the file with iptables-restore --noflush (ipsift --noflush) to keep both", word, old.Name, first, what)}
 }
 
 // applyInTable applies a restore-file command; unlike Apply it does not

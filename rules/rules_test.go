@@ -163,3 +163,52 @@ func TestGetoptLikeIptables(t *testing.T) {
 		}
 	}
 }
+
+// TestTableCreation: with the nf_tables backend only a command that
+// names a chain to change, or creates one, creates its table; -Z of a
+// chain of a missing table fails. iptables-legacy creates a table on any
+// use, even by a failing command (kernel tests in package load).
+func TestTableCreation(t *testing.T) {
+	for _, c := range []struct {
+		cmd    string
+		legacy bool
+		tables int
+		fails  bool
+	}{
+		{"-t mangle -F", false, 0, false},
+		{"-t mangle -X", false, 0, false},
+		{"-t mangle -Z", false, 0, false},
+		{"-t mangle -L", false, 0, false},
+		{"-t mangle -F INPUT", false, 1, false},
+		{"-t mangle -P INPUT DROP", false, 1, false},
+		{"-t mangle -N foo", false, 1, false},
+		{"-t mangle -Z INPUT", false, 0, true},
+		{"-t mangle -D INPUT 1", false, 0, true},
+		{"-t mangle -F", true, 1, false},
+		{"-t mangle -Z INPUT", true, 1, false},
+		{"-t mangle -D INPUT 1", true, 1, true},
+	} {
+		rs := New()
+		rs.Legacy = c.legacy
+		cmd, err := ParseCommand(Words(strings.Fields(c.cmd)), ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = rs.Apply(cmd)
+		if (err != nil) != c.fails || len(rs.Tables) != c.tables {
+			t.Errorf("%s (legacy %v): error %v, %d tables; want failure %v, %d tables", c.cmd, c.legacy, err, len(rs.Tables), c.fails, c.tables)
+		}
+	}
+}
+
+// TestWeirdInterfaceWarning: iptables loads an interface name with a
+// blank or '/' with a warning; ipsift warns too (fuzz crasher 5996dac9).
+func TestWeirdInterfaceWarning(t *testing.T) {
+	cmd, err := ParseCommand(SplitLine("f", 1, `-A FORWARD -i "a b" -o x/y -j ACCEPT`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmd.Warnings) != 2 || !strings.Contains(cmd.Warnings[0].Msg, "never matches") {
+		t.Errorf("warnings: %v", cmd.Warnings)
+	}
+}

@@ -58,8 +58,17 @@ func (rs *Ruleset) Save(w io.Writer, o SaveOptions) error {
 }
 
 // orderedTables returns the tables in the order iptables-nft-save prints
-// them.
+// them, or iptables-legacy-save with Legacy: the reverse of the order in
+// which the tables came into being (the kernel registers each new table
+// at the head of its list).
 func (rs *Ruleset) orderedTables() []*Table {
+	if rs.Legacy {
+		ts := make([]*Table, 0, len(rs.Tables))
+		for i := len(rs.Tables) - 1; i >= 0; i-- {
+			ts = append(ts, rs.Tables[i])
+		}
+		return ts
+	}
 	order := map[string]int{}
 	for i, n := range saveTableOrder {
 		order[n] = i

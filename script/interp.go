@@ -137,6 +137,7 @@ type state struct {
 	globWork, xbytes       int
 	stopped                bool
 	last                   status // $?
+	errexit                errexit
 	// inputs are the standard inputs of the loops being run, innermost
 	// last: the lines read takes (readin.go).
 	inputs []*lineInput
@@ -146,6 +147,7 @@ func newState(name string, b []byte) *state {
 	s := &state{name: name, src: newSource(b), globals: newScope[*variable](nil), funcs: newScope[*funcDef](nil)}
 	s.diags.src = s.src
 	s.params = []*params{{unknown: true}}
+	s.errexit.on = shebangErrexit(b)
 	if i := bytes.Index(b, []byte("\r\n")); i >= 0 {
 		s.diag(i, "this line ends in \\r\\n (a Windows line end); a shell would keep the \\r as part of the line's last word, here it is read as a plain line end", true)
 	}
@@ -333,7 +335,17 @@ func (s *state) list(l *listNode) (status, ctl) {
 
 func (s *state) andOr(a *andOr) (status, ctl) {
 	n0 := s.envN
+	// A pipeline before && or || has its status tested: -e ignores it.
+	tested := func(i int) func() {
+		if i == len(a.pipes)-1 {
+			return func() {}
+		}
+		s.errexit.tested++
+		return func() { s.errexit.tested-- }
+	}
+	done := tested(0)
 	st, c := s.pipeline(a.pipes[0])
+	done()
 	for i, op := range a.ops {
 		if c.kind != ctlNone {
 			return st, c
@@ -347,7 +359,10 @@ func (s *state) andOr(a *andOr) (status, ctl) {
 		case st == stUnknown:
 			note := fmt.Sprintf("after %s at %s, whose left side's result cannot be known", op, s.src.lineRef(pl.pos))
 			var bst status
-			bst, c = s.uncertain(note, func() (status, ctl) { return s.pipeline(pl) })
+			bst, c = s.uncertain(note, func() (status, ctl) {
+				defer tested(i + 1)()
+				return s.pipeline(pl)
+			})
 			switch {
 			case op == "||" && bst == stOK:
 				st = stOK
@@ -358,9 +373,14 @@ func (s *state) andOr(a *andOr) (status, ctl) {
 			}
 		case run && s.envSince(n0) != "":
 			note := fmt.Sprintf("after %s at %s", op, s.src.lineRef(pl.pos))
-			st, c = s.onEnv(s.envSince(n0), note, func() (status, ctl) { return s.pipeline(pl) })
+			st, c = s.onEnv(s.envSince(n0), note, func() (status, ctl) {
+				defer tested(i + 1)()
+				return s.pipeline(pl)
+			})
 		case run:
+			done := tested(i + 1)
 			st, c = s.pipeline(pl)
+			done()
 		}
 	}
 	return st, c
@@ -369,6 +389,10 @@ func (s *state) andOr(a *andOr) (status, ctl) {
 func (s *state) pipeline(pl *pipeline) (status, ctl) {
 	var st status
 	var c ctl
+	if pl.bang {
+		s.errexit.tested++
+		defer func() { s.errexit.tested-- }()
+	}
 	for i, cmd := range pl.cmds {
 		if i > 0 {
 			// Its input is the pipe, whatever the loop around it reads.
@@ -489,7 +513,9 @@ func loopCtl(c ctl) (cont bool, out ctl) {
 func (s *state) ifCmd(n *ifNode) (status, ctl) {
 	n0 := s.envN
 	for i, cond := range n.conds {
+		s.errexit.tested++
 		st, c := s.list(cond)
+		s.errexit.tested--
 		if c.kind != ctlNone {
 			return st, c
 		}
@@ -603,7 +629,9 @@ func (s *state) whileCmd(n *whileNode) (status, ctl) {
 		if c, ok := s.pass(n.pos); !ok {
 			return stUnknown, c
 		}
+		s.errexit.tested++
 		cst, c := s.list(n.cond)
+		s.errexit.tested--
 		if c.kind != ctlNone {
 			if cont, out := loopCtl(c); !cont {
 				return cst, out
@@ -949,7 +977,7 @@ func (s *state) invoke(c *simpleCmd, ex *expander, tool string, fs []xfield, pip
 		s.stop(c.pos, fmt.Sprintf("the script makes more than %d iptables calls", maxInvs))
 		return stUnknown
 	}
-	inv := Invocation{Tool: tool, Cmd: s.toWord(fs[0], ex), Note: strings.Join(s.notes, "; ")}
+	inv := Invocation{Tool: tool, Cmd: s.toWord(fs[0], ex), Note: strings.Join(s.notes, "; "), Errexit: s.errexit.active()}
 	inv.Line = inv.Cmd.Line
 	at := fs[0].start
 	if len(fs[0].c) > 0 {
@@ -1367,6 +1395,7 @@ func (s *state) builtin(name string, c *simpleCmd, ex *expander, args []xfield) 
 		s.params[len(s.params)-1] = &params{vals: pf.vals[n:]}
 		return stOK, ctl{}, true
 	case "set":
+		s.errexit.setOptions(args)
 		s.set(c, ex, args)
 		return stOK, ctl{}, true
 	case "unset":

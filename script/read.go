@@ -146,6 +146,10 @@ type Invocation struct {
 	// a here-document, a file redirected with <, or a pipe. Nil
 	// otherwise.
 	Stdin *Stdin
+	// Errexit is true when set -e (or a #! line's -e) is in effect and
+	// the invocation's status is not tested (no if or while condition,
+	// no && or || after it, no !): if it fails, the script ends there.
+	Errexit bool
 }
 
 // Stdin describes the standard input of an invocation.

@@ -758,3 +758,32 @@ func TestLooksLikeScript(t *testing.T) {
 		}
 	}
 }
+
+// TestErrexit: invocations are marked when set -e (or #! ... -e) is in
+// effect and their status is not tested.
+func TestErrexit(t *testing.T) {
+	src := "#!/bin/sh\niptables -A INPUT\nset -e\niptables -A INPUT\nif iptables -C INPUT; then :; fi\niptables -C INPUT || iptables -A INPUT\n! iptables -A INPUT\nset +e\niptables -A INPUT\nset -o errexit\niptables -A INPUT\nset +o errexit\niptables -A INPUT\nset -eu\niptables -A INPUT\n"
+	invs, _ := Read("t.sh", []byte(src))
+	want := map[int]bool{2: false, 4: true, 5: false, 6: true, 7: false, 9: false, 11: true, 13: false, 15: true}
+	got := map[int]bool{}
+	for _, inv := range invs {
+		if inv.Errexit {
+			got[inv.Line] = true
+		}
+	}
+	for line, w := range want {
+		if got[line] != w {
+			t.Errorf("line %d: errexit %v, want %v", line, got[line], w)
+		}
+	}
+	// "iptables -C INPUT || ..." : the left side is tested, the right not.
+	for _, inv := range invs {
+		if inv.Line == 6 && len(inv.Args) > 0 && inv.Args[0].Text == "-C" && inv.Errexit {
+			t.Errorf("the left side of || is marked")
+		}
+	}
+	invs, _ = Read("t.sh", []byte("#!/bin/bash -e\niptables -A INPUT\n"))
+	if len(invs) != 1 || !invs[0].Errexit {
+		t.Errorf("#!/bin/bash -e does not set errexit")
+	}
+}

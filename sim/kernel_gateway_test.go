@@ -119,14 +119,20 @@ func TestKernelArticleScenarios(t *testing.T) {
 	for _, b := range kernel.Backends {
 		t.Run(string(b), func(t *testing.T) {
 			load := func(fw *kernel.Firewall) error {
-				run, err := fw.RunScript(path)
+				run, err := fw.RunScript(kernel.Script{Path: path})
 				if err != nil {
 					return err
 				}
 				// Exactly the four nth lines fail, each with the
 				// iptables message for a match it cannot load.
-				if n := strings.Count(run.Stderr, "nth"); n != 4 || len(run.Stubbed) != 0 {
-					t.Errorf("running the script: want the four nth lines refused and nothing stubbed, got stubbed %v and:\n%s", run.Stubbed, run.Stderr)
+				nth := 0
+				for _, c := range run.Failed {
+					if strings.Contains(c.Command, "-m nth") {
+						nth++
+					}
+				}
+				if n := strings.Count(run.Stderr, "nth"); n != 4 || nth != 4 || len(run.Failed) != 4 || len(run.Stubbed) != 0 {
+					t.Errorf("running the script: want the four nth lines refused and nothing stubbed, got failed %v, stubbed %v and:\n%s", run.Failed, run.Stubbed, run.Stderr)
 				}
 				for _, args := range article10 {
 					if _, err := fw.Run(append([]string{"iptables-" + string(b)}, args...)...); err != nil {

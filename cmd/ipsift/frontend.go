@@ -115,12 +115,12 @@ func readRulesFile(tool, path string, stderr io.Writer) (*rules.Ruleset, *ipset.
 }
 
 // writeRules writes the front ends' file: the sets as ipset save prints
-// them, then the rules as iptables-save -c prints them. The file is
-// replaced atomically (a temporary file renamed over it). The new file
-// keeps the old one's mode and, where the user may set them, its owner
-// and group; a file created anew gets the mode a shell's "> FILE" would
-// give it (0666 less the umask). A symbolic link is followed, so the
-// file it names is replaced.
+// them, then the rules as iptables-save -c prints them. It replaces the
+// file atomically (a temporary file renamed over it); the new file keeps
+// the old one's mode and, where the user may set them, its owner and
+// group; a file created anew gets the mode a shell's "> FILE" would give
+// it (0666 less the umask). A symbolic link is followed, so the file it
+// names is replaced.
 func writeRules(rs *rules.Ruleset, sets *ipset.Registry, path string, stderr io.Writer) int {
 	var b bytes.Buffer
 	_ = sets.Save(&b, "", setsClock)

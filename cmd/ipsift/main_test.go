@@ -221,6 +221,138 @@ func TestTracePacketsMdExamples(t *testing.T) {
 	}
 }
 
+// TestCheckExitStatus: errors and warnings about rules that can never
+// matter fail check; informational warnings pass it, unless --strict.
+func TestCheckExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	info := write("info.sh", "#!/bin/sh\nIF=$1\niptables -A INPUT -i $IF -j ACCEPT\n")
+	dead := write("dead.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\n-A INPUT -p tcp --dport 22 -j DROP\nCOMMIT\n")
+	bad := write("bad.rules", "*filter\n-A INPUT -j NOPE\nCOMMIT\n")
+	cross := write("cross.rules", "*mangle\n-A PREROUTING -p icmp -j DROP\nCOMMIT\n*filter\n-A INPUT -p icmp -j ACCEPT\nCOMMIT\n")
+	for _, c := range []struct {
+		args []string
+		want int
+		out  string
+	}{
+		{[]string{"check", info}, exitOK, "1 warning (for information"},
+		{[]string{"check", "--strict", info}, exitProblems, "1 warning"},
+		{[]string{"check", dead}, exitProblems, "never matches"},
+		{[]string{"check", bad}, exitProblems, "1 error"},
+		{[]string{"check", cross}, exitProblems, "dropped earlier on its way"},
+		{[]string{"check", gateway}, exitOK, "no problems found"},
+		{[]string{"check", "--strict", gateway}, exitOK, "no problems found"},
+	} {
+		out, _, code := runCmd(t, c.args...)
+		if code != c.want || !strings.Contains(out, c.out) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s", c.args, code, c.want, c.out, out)
+		}
+	}
+}
+
+// TestCheckUnevaluable: a rule that loads but that the engine cannot
+// compile draws a warning at that rule, with the engine's reason, one
+// per rule; the file still passes check.
+func TestCheckUnevaluable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cg.rules")
+	src := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\n-A INPUT -m cgroup --cgroup 1 -j DROP\n-A INPUT -m cgroup --path user.slice -j DROP\nCOMMIT\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runCmd(t, "check", p)
+	for _, w := range []string{"cg.rules:4:1: warning: trace and run cannot evaluate this rule", "cg.rules:5:1: warning: trace and run cannot evaluate this rule", "-m cgroup: ipsift cannot know a packet's cgroup"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("check lacks %q\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "-m cgroup: -m cgroup") {
+		t.Errorf("the match is named twice\n%s", out)
+	}
+	if code != exitOK {
+		t.Errorf("exit %d, want %d", code, exitOK)
+	}
+}
+
+// TestNoflush: check, save, rules, list and trace read a restore file as
+// iptables-restore --noflush does when told so; by default a repeated
+// table section replaces the earlier one, and check warns.
+func TestNoflush(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "two.rules")
+	src := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp -j ACCEPT\nCOMMIT\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runCmd(t, "check", p)
+	if code != exitProblems || !strings.Contains(out, "two.rules:5:1: warning: *filter again: iptables-restore replaces the filter table loaded at line 1, and its 1 rules are lost") {
+		t.Errorf("check: exit %d\n%s", code, out)
+	}
+	out, _, code = runCmd(t, "check", "--noflush", p)
+	if code != exitOK || !strings.Contains(out, "no problems found") {
+		t.Errorf("check --noflush: exit %d\n%s", code, out)
+	}
+	ssh := "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"
+	for _, args := range [][]string{{"save"}, {"rules"}} {
+		out, _, _ = runCmd(t, append(args, p)...)
+		if strings.Contains(out, ssh) {
+			t.Errorf("%s keeps the replaced section:\n%s", args[0], out)
+		}
+		out, _, _ = runCmd(t, append(args, "--noflush", p)...)
+		if !strings.Contains(out, ssh) {
+			t.Errorf("%s --noflush loses the first section:\n%s", args[0], out)
+		}
+	}
+	pkt := "eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S"
+	if out, _, _ = runCmd(t, "trace", p, pkt); strings.Contains(out, "delivered to this host") {
+		t.Errorf("trace delivers by a replaced rule:\n%s", out)
+	}
+	if out, _, _ = runCmd(t, "trace", "--noflush", p, pkt); !strings.Contains(out, "delivered to this host") {
+		t.Errorf("trace --noflush:\n%s", out)
+	}
+}
+
+// TestSaveWithErrors: save prints what a host holds after a file with
+// errors (a script's failing commands fail alone; a restore file keeps
+// the tables committed before its first error), reports the errors on
+// stderr and exits 1.
+func TestSaveWithErrors(t *testing.T) {
+	dir := t.TempDir()
+	sh := filepath.Join(dir, "fw.sh")
+	os.WriteFile(sh, []byte("#!/bin/sh\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\niptables -A INPUT -j nosuchchain\niptables -A OUTPUT -j ACCEPT\n"), 0o644)
+	rf := filepath.Join(dir, "fw.rules")
+	os.WriteFile(rf, []byte("*filter\n-A INPUT -j ACCEPT\nCOMMIT\n*nat\n-A PREROUTING -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n"), 0o644)
+	for _, c := range []struct {
+		path      string
+		out, errs []string
+	}{
+		{sh, []string{"-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A OUTPUT -j ACCEPT\n"}, []string{"fw.sh:3:22: error:", "the script went on"}},
+		{rf, []string{"*filter\n", "-A INPUT -j ACCEPT\n"}, []string{"fw.rules:5:", "table nat and the rest of the file are not loaded; filter, committed before, stays loaded"}},
+	} {
+		out, errs, code := runCmd(t, "save", c.path)
+		if code != exitProblems {
+			t.Errorf("%s: exit %d, want %d", c.path, code, exitProblems)
+		}
+		for _, w := range c.out {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: stdout lacks %q\n%s", c.path, w, out)
+			}
+		}
+		for _, w := range c.errs {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: stderr lacks %q\n%s", c.path, w, errs)
+			}
+		}
+		if strings.Contains(out, "*nat") {
+			t.Errorf("%s: the failed nat table is printed\n%s", c.path, out)
+		}
+	}
+}
+
 // TestTraceJSONWithLog: in JSON mode a LOG rule's lines go into the
 // packet's result (its "log" array), never onto stdout between results.
 func TestTraceJSONWithLog(t *testing.T) {

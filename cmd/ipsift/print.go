@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -9,10 +10,9 @@ import (
 	"github.com/ipsift/ipsift/rules"
 )
 
-// loadResult loads FILE (rules and sets) with load options (trace
-// --legacy) or says why not.
-func loadResult(path string, o load.Options, stderr io.Writer) (*load.Result, int) {
-	res, err := loadPath(path, o)
+// loadResult loads FILE (rules and sets) or says why not.
+func loadResult(path string, lf *loadFlags, stderr io.Writer) (*load.Result, int) {
+	res, err := loadPath(path, lf)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift: %v\n", err)
 		return nil, exitUsage
@@ -29,10 +29,10 @@ func loadResult(path string, o load.Options, stderr io.Writer) (*load.Result, in
 // save, rules and list, and picks the family to show: IPv6 with -6 or
 // when the input holds only IPv6 rules, else IPv4. When the input holds
 // both it says on stderr which one it shows.
-func loadFamily(cmd string, paths []string, six bool, stderr io.Writer) (*rules.Ruleset, int) {
+func loadFamily(cmd string, paths []string, six bool, lf *loadFlags, stderr io.Writer) (*rules.Ruleset, int) {
 	var merged *load.Result
 	for _, p := range paths {
-		res, code := loadResult(p, load.Options{Counters: true}, stderr)
+		res, code := loadResult(p, lf, stderr)
 		if res == nil {
 			return nil, code
 		}
@@ -66,7 +66,8 @@ func loadFamily(cmd string, paths []string, six bool, stderr io.Writer) (*rules.
 	return rs, exitOK
 }
 
-func loadPath(path string, o load.Options) (*load.Result, error) {
+func loadPath(path string, lf *loadFlags) (*load.Result, error) {
+	o := load.Options{Counters: true, NoFlush: lf.noflush, Legacy: lf.legacy}
 	if path == "-" {
 		data, err := io.ReadAll(os.Stdin)
 		if err != nil {
@@ -75,6 +76,20 @@ func loadPath(path string, o load.Options) (*load.Result, error) {
 		return load.Bytes("stdin", data, o), nil
 	}
 	return load.File(path, o)
+}
+
+// loadFlags are the options of every command that reads a FILE: how it
+// would be loaded on a host.
+type loadFlags struct {
+	noflush, legacy bool
+}
+
+// addLoadFlags registers --noflush and --legacy on a command's flags.
+func addLoadFlags(fs *flag.FlagSet) *loadFlags {
+	lf := &loadFlags{}
+	fs.BoolVar(&lf.noflush, "noflush", false, "read a restore file as iptables-restore --noflush loads it: a second section of a table adds to the first instead of replacing it")
+	fs.BoolVar(&lf.legacy, "legacy", false, "load as iptables-legacy does, not iptables-nft: tables come into being on any use, and run the rules as legacy does (see DIFFERENCES.md)")
+	return lf
 }
 
 func printDiags(w io.Writer, ds rules.Diags, color bool) {
@@ -103,10 +118,12 @@ func init() {
 	saveCounters := fsSave.Bool("c", false, "print counters as [packets:bytes] (iptables-save -c)")
 	saveTable := fsSave.String("t", "", "print only this table")
 	saveSets := fsSave.Bool("sets", false, "print the sets FILE creates, as ipset save prints them, instead of the rules")
+	saveLoad := addLoadFlags(fsSave)
 	saveSix := fsSave.Bool("6", false, "print the IPv6 rules (ip6tables-save) of a FILE or pair that holds both")
 	register(&command{
-		name: "save", args: "FILE [FILE6] [-c] [-t TABLE] [-6] [--sets]",
-		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.",
+		name: "save", args: "FILE [FILE6] [-c] [-t TABLE] [-6] [--sets] [--noflush] [--legacy]",
+		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.\n" +
+			"A FILE with errors is still printed as far as it loads (a script's failing commands fail alone; a restore\nfile keeps the tables committed before its first error), the errors go to stderr, and the exit status is 1.",
 		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat\n  ipsift save --sets firewall.sh",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fsSave, args)
@@ -114,34 +131,63 @@ func init() {
 				return usageError(stderr, "save", orErr(err, "give one FILE, or an IPv4 and an IPv6 FILE"))
 			}
 			if *saveSets {
-				res, code := loadResult(pos[0], load.Options{Counters: true}, stderr)
+				res, code := loadResult(pos[0], saveLoad, stderr)
 				if res == nil {
 					return code
 				}
 				_ = res.Sets.Save(stdout, "", setsClock)
 				return exitOK
 			}
-			rs, code := loadFamily("save", pos, *saveSix, stderr)
-			if rs == nil {
-				return code
-			}
 			if *saveTable != "" && rules.BuiltinChains(*saveTable) == nil {
 				return usageError(stderr, "save", fmt.Errorf("no table %q", *saveTable))
+			}
+			if len(pos) == 2 {
+				rs, code := loadFamily("save", pos, *saveSix, saveLoad, stderr)
+				if rs == nil {
+					return code
+				}
+				if err := rs.Save(stdout, rules.SaveOptions{Counters: *saveCounters, Table: *saveTable}); err != nil {
+					fmt.Fprintln(stderr, err)
+					return exitUsage
+				}
+				return exitOK
+			}
+			res, err := loadPath(pos[0], saveLoad)
+			if err != nil {
+				fmt.Fprintf(stderr, "ipsift: %v\n", err)
+				return exitUsage
+			}
+			// A file with errors still loads in part on a host, and save
+			// prints that part: what iptables-save would show after it.
+			code := exitOK
+			if res.Diags.HasErrors() {
+				printDiags(stderr, res.Diags, false)
+				how := "each failing command changed nothing and the script went on, as a shell runs it, unless set -e ended it"
+				if !res.Script {
+					how = "the tables committed before the first error stay; the failing table and those after it are not loaded"
+				}
+				fmt.Fprintf(stderr, "ipsift save: %s has errors; printed is what the kernel holds after loading it (%s)\n", pos[0], how)
+				code = exitProblems
+			}
+			rs, both := res.Pick(*saveSix)
+			if both {
+				fmt.Fprintf(stderr, "ipsift save: the input holds IPv4 and IPv6 rules; showing %s\n", map[bool]string{false: "IPv4 (-6 shows IPv6)", true: "IPv6"}[*saveSix])
 			}
 			if err := rs.Save(stdout, rules.SaveOptions{Counters: *saveCounters, Table: *saveTable}); err != nil {
 				fmt.Fprintln(stderr, err)
 				return exitUsage
 			}
-			return exitOK
+			return code
 		},
 	})
 
 	fsRules := newFlags("rules")
 	rulesTable := fsRules.String("t", "filter", "table")
 	rulesVerbose := fsRules.Bool("v", false, "with counters (-c PACKETS BYTES)")
+	rulesLoad := addLoadFlags(fsRules)
 	rulesSix := fsRules.Bool("6", false, "the IPv6 rules (ip6tables -S) of a FILE that holds both")
 	register(&command{
-		name: "rules", args: "FILE [-t TABLE] [-v] [-6] [CHAIN]",
+		name: "rules", args: "FILE [-t TABLE] [-v] [-6] [--noflush] [--legacy] [CHAIN]",
 		summary: "Print a table's rules as iptables -S does.",
 		example: "  ipsift rules gateway.rules -t nat\n  ipsift rules gateway.rules LOGDROP",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -149,7 +195,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "rules", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadFamily("rules", pos[:1], *rulesSix, stderr)
+			rs, code := loadFamily("rules", pos[:1], *rulesSix, rulesLoad, stderr)
 			if rs == nil {
 				return code
 			}
@@ -172,9 +218,10 @@ func init() {
 	fsList.BoolVar(&lo.Numeric, "n", false, "numeric output (ipsift never resolves names anyway)")
 	fsList.BoolVar(&lo.Exact, "x", false, "exact counters, without K/M/G")
 	fsList.BoolVar(&lo.LineNumbers, "line-numbers", false, "number the rules")
+	listLoad := addLoadFlags(fsList)
 	listSix := fsList.Bool("6", false, "the IPv6 rules (ip6tables -L) of a FILE that holds both")
 	register(&command{
-		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [-6] [CHAIN]",
+		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [-6] [--noflush] [--legacy] [CHAIN]",
 		summary: "Print a table as iptables -L does, column for column.\nipsift never resolves names: without -n addresses still print as numbers (0.0.0.0/0 as \"anywhere\"), a documented difference from iptables -L.",
 		example: "  ipsift list gateway.rules -v -n --line-numbers\n  ipsift list gateway.rules -t nat PREROUTING",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -182,7 +229,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "list", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadFamily("list", pos[:1], *listSix, stderr)
+			rs, code := loadFamily("list", pos[:1], *listSix, listLoad, stderr)
 			if rs == nil {
 				return code
 			}

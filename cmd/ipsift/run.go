@@ -24,6 +24,7 @@ func init() {
 	prefix := fs.String("chain-prefix", "IPSIFT", "prefix of the iptables chains ipsift installs (PREFIX-PRE, -OUT in raw, -POST in mangle)")
 	ctlPath := fs.String("control", defaultControl, "control socket path for ipsift ctl (\"\" for none)")
 	asJSON := fs.Bool("json", false, "structured logs as JSON lines instead of text")
+	noflush := fs.Bool("noflush", false, "read RULES as iptables-restore --noflush loads it: a repeated table section adds to the first instead of replacing it")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9310; default: off)")
 	register(&command{
 		name: "run", args: "RULES --queue N [--fail-open]",
@@ -43,7 +44,7 @@ func init() {
 			r, err := datapath.New(datapath.Config{
 				RulesPath: pos[0], Queue: uint16(*queue), QueueLen: uint32(*queueLen),
 				FailOpen: *failOpen, ExemptPort: uint16(*exempt), ChainPrefix: *prefix,
-				Logger: log, LogOut: stderr,
+				Logger: log, LogOut: stderr, NoFlush: *noflush,
 			})
 			if err != nil {
 				fmt.Fprintf(stderr, "ipsift run: %v\n", err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/host"
-	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
@@ -36,9 +35,9 @@ func init() {
 	hostFile := fs.String("host", "", "host description file (default: the host of gateway.rules; see README)")
 	quiet := fs.Bool("quiet", false, "leave out the rules that did not match")
 	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
-	legacy := fs.Bool("legacy", false, "run the rules as iptables-legacy loads them, not iptables-nft (see DIFFERENCES.md)")
+	lf := addLoadFlags(fs)
 	register(&command{
-		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json]",
+		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush] [--legacy]",
 		summary: "Send packets through FILE's rules and show every rule each one met, why it did or did not match,\nand what became of it. A PACKET is one line: [IFACE|local] PROTO SRC[:PORT] > DST[:PORT] [FLAGS] [key=value...].",
 		example: "  ipsift trace gateway.rules 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'\n" +
 			"  ipsift trace gateway.rules 'wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40'\n" +
@@ -48,14 +47,14 @@ func init() {
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}
-			res, code := loadResult(pos[0], load.Options{Counters: true, Legacy: *legacy}, stderr)
+			res, code := loadResult(pos[0], lf, stderr)
 			if res == nil {
 				return code
 			}
-			rs, sets := res.Rules, res.Sets
 			if res.Rules6 != nil {
 				fmt.Fprintf(stderr, "ipsift trace: %s's IPv6 (ip6tables) rules are not traced: the engine runs IPv4 packets only so far\n", pos[0])
 			}
+			rs, sets := res.Rules, res.Sets
 			if rs == nil {
 				return code
 			}
@@ -91,7 +90,7 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: *legacy, sets: sets}, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets}, stdout, stderr)
 		},
 	})
 }

@@ -2,25 +2,17 @@ package corpus
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/internal/kerneldiff"
 )
-
-// scriptTimeout bounds one script's run in the namespace; the corpus
-// scripts take well under a second.
-const scriptTimeout = 60 * time.Second
 
 // result is what one file gave on one backend.
 type result struct {
@@ -32,7 +24,7 @@ type result struct {
 // TestCorpus loads every corpus file into the kernel, in a fresh
 // namespace per file and backend (restore files with iptables-restore,
 // scripts run by bash with only the iptables tools and stubs on PATH,
-// see sandboxScript), and compares the kernel's iptables-save with
+// see kernel.RunScript), and compares the kernel's iptables-save with
 // `ipsift save` of the same file, table by table with the normalisation
 // of every kernel save comparison (kerneldiff.SaveDifference). It also
 // runs `ipsift check` on each file.
@@ -204,154 +196,28 @@ func firstLines(s string, n int) string {
 	return strings.Join(ls, " / ")
 }
 
-// sandboxScript prepares the script's world inside the firewall
-// namespace, in a mount namespace of its own (unshare --mount, private):
-//
-//   - /usr/sbin (and with it /sbin) is the sandbox's bin directory:
-//     iptables, iptables-save, iptables-restore, the ip6tables ones and
-//     ipset are the real tools of the backend under test (wrappers that
-//     log a failing command to log/failed), and ip, sysctl, modprobe and
-//     the other commands scripts call by absolute path are stubs that
-//     exit 0. PATH holds only that directory; any other command is
-//     answered by a command_not_found_handle that returns 0 (BASH_ENV).
-//   - /proc/sys holds only the namespace's own net/ tree, so a script's
-//     `echo 1 > /proc/sys/...` reaches nothing outside the namespace.
-//   - /etc/resolv.conf is empty: no DNS leaves the namespace.
-//   - / and every other mount are read-only, /proc/sysrq-trigger is
-//     /dev/null; log/ (the failures, TMPDIR for here-documents and the
-//     xtables lock file) stays writable.
-//
-// Arguments: BACKEND BOX SHEBANG-OPTIONS SCRIPT [ARGS...].
-const sandboxScript = `set -eu
-be=$1 box=$2 opts=$3 script=$4
-shift 4
-mount --bind /usr/sbin "$box/real"
-mount --bind "$box/bin" /usr/sbin
-mount --bind "$box/log" "$box/log"
-mount --bind /proc/sys/net "$box/sysnet"
-mount -t tmpfs -o size=64k,mode=0755 ipsift-corpus /proc/sys
-mkdir /proc/sys/net
-mount --move "$box/sysnet" /proc/sys/net
-mount --bind "$box/resolv.conf" /etc/resolv.conf || true
-if [ -e /proc/sysrq-trigger ]; then mount --bind /dev/null /proc/sysrq-trigger; fi
-# Every mount read-only but the log directory and the namespace's own
-# /proc (and /dev, for /dev/null): / first, then the others.
-mount -o remount,bind,ro /
-awk '{print $2}' /proc/self/mounts | while read -r m; do
-	case $m in
-	/ | "$box/log" | /proc | /proc/* | /dev | /dev/pts) ;;
-	*) mount -o remount,bind,ro "$m" 2>/dev/null || true ;;
-	esac
-done
-cd "$box/work"
-: >"$box/log/ready"
-exec /usr/bin/env -i PATH=/usr/sbin:/sbin HOME=/ TERM=dumb LANG=C \
-	BASH_ENV="$box/env.sh" TMPDIR="$box/log/tmp" XTABLES_LOCKFILE="$box/log/xtables.lock" \
-	/bin/bash $opts "$script" "$@" </dev/null
-`
-
-// The real tools a script finds, and the stubs for what it calls by
-// absolute path (everything else in PATH is the not-found handler).
-var (
-	realTools     = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
-	readOnlyTools = []string{"cat", "grep", "egrep", "sed", "awk", "cut", "tr", "head", "tail", "sort", "uniq", "wc",
-		"expr", "seq", "dirname", "basename", "id", "whoami", "uname", "hostname", "readlink", "printf", "true", "false"}
-	stubTools = []string{"ip", "sysctl", "modprobe", "insmod", "rmmod", "lsmod", "depmod", "ifconfig", "route",
-		"service", "logger", "arp", "tc", "ethtool", "brctl", "conntrack", "netfilter-persistent", "invoke-rc.d", "update-rc.d"}
-)
-
-// runScript runs e's script with bash in the firewall's namespace, in
-// the sandbox above, and reports whether every iptables command in it
-// succeeded (queries aside: -C, -L and -S answer "no" with a failure
-// status without changing anything).
+// runScript runs e's script in the firewall's namespace, in the
+// sandbox of kernel.RunScript, and reports whether every iptables
+// command in it succeeded (queries aside, and IPv6: ipsift skips it with
+// a warning, so it is not compared).
 func runScript(t *testing.T, fw *kernel.Firewall, e Entry) (whole bool, failed string) {
 	t.Helper()
-	box, err := os.MkdirTemp("", "ipsift-corpus-")
-	if err != nil {
-		t.Fatal(err)
+	uses := make([]string, len(e.Uses))
+	for i, u := range e.Uses {
+		uses[i] = filepath.Join("testdata", u)
 	}
-	t.Cleanup(func() { os.RemoveAll(box) })
-	for _, d := range []string{"bin", "links", "real", "log", "log/tmp", "sysnet", "work"} {
-		if err := os.MkdirAll(filepath.Join(box, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	multi := "xtables-" + string(fw.Backend) + "-multi"
-	for _, tool := range realTools {
-		// The multi-call binary picks the tool by the name it is run
-		// as: a link of that name in links/ runs it without a subshell.
-		if err := os.Symlink(filepath.Join(box, "real", multi), filepath.Join(box, "links", tool)); err != nil {
-			t.Fatal(err)
-		}
-		w := fmt.Sprintf("#!/bin/bash\n%s/links/%s \"$@\"\nrc=$?\n[ $rc = 0 ] || printf '%%s\\t%%s\\n' \"$rc\" \"%s $*\" >>%s/log/failed\nexit $rc\n",
-			box, tool, tool, box)
-		writeFile(t, filepath.Join(box, "bin", tool), w, 0o755)
-	}
-	// Text tools a script computes values with are the real ones: they
-	// read, and / is read-only for them.
-	for _, u := range readOnlyTools {
-		if p, err := exec.LookPath(u); err == nil {
-			if err := os.Symlink(p, filepath.Join(box, "bin", u)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	writeFile(t, filepath.Join(box, "bin", "ipset"), fmt.Sprintf("#!/bin/bash\nexec %s/real/ipset \"$@\"\n", box), 0o755)
-	for _, s := range stubTools {
-		writeFile(t, filepath.Join(box, "bin", s), "#!/bin/bash\nexit 0\n", 0o755)
-	}
-	// which answers from PATH, as the real one would here.
-	writeFile(t, filepath.Join(box, "bin", "which"), "#!/bin/bash\nrc=1\nfor c; do command -v \"$c\" && rc=0; done\nexit $rc\n", 0o755)
-	writeFile(t, filepath.Join(box, "env.sh"), "command_not_found_handle() { return 0; }\n", 0o644)
-	writeFile(t, filepath.Join(box, "resolv.conf"), "", 0o644)
-	writeFile(t, filepath.Join(box, "setup.sh"), sandboxScript, 0o644)
-	for _, f := range append([]string{e.File}, e.Uses...) {
-		data, err := os.ReadFile(filepath.Join("testdata", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, filepath.Join(box, "work", filepath.Base(f)), string(data), 0o755)
-	}
-	script := filepath.Join(box, "work", filepath.Base(e.File))
-	// bash SCRIPT ignores the #! line; its options (#!/bin/bash -e) are
-	// given as the kernel would give them.
-	var shopts []string
-	if data, err := os.ReadFile(script); err == nil {
-		first, _, _ := strings.Cut(string(data), "\n")
-		if f := strings.Fields(strings.TrimPrefix(first, "#!")); strings.HasPrefix(first, "#!") && len(f) == 2 && strings.HasPrefix(f[1], "-") {
-			shopts = append(shopts, f[1])
-		}
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
-	defer cancel()
-	args := append([]string{"netns", "exec", fw.NS, "unshare", "--mount", "--propagation", "private",
-		"/bin/bash", filepath.Join(box, "setup.sh"), string(fw.Backend), box, strings.Join(shopts, " "), script}, e.Args...)
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out, err := cmd.CombinedOutput()
+	run, err := fw.RunScript(kernel.Script{Path: filepath.Join("testdata", e.File), Args: e.Args, Files: uses})
 	if os.Getenv("IPSIFT_CORPUS_DEBUG") != "" {
-		t.Logf("%s: script output:\n%s", fw.Backend, out)
+		t.Logf("%s: script output:\n%s%s", fw.Backend, run.Stdout, run.Stderr)
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("%s: the script did not finish within %v:\n%s", fw.Backend, scriptTimeout, tail(string(out), 20))
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", fw.Backend, err, tail(run.Stdout+run.Stderr, 20))
 	}
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("%s: running the script: %v", fw.Backend, err)
-	}
-	if _, err := os.Stat(filepath.Join(box, "log", "ready")); err != nil {
-		t.Fatalf("%s: the sandbox could not be set up:\n%s", fw.Backend, out)
-	}
-	log, _ := os.ReadFile(filepath.Join(box, "log", "failed"))
 	var fails []string
-	for _, l := range strings.Split(strings.TrimSpace(string(log)), "\n") {
-		rc, cmdline, ok := strings.Cut(l, "\t")
-		if !ok || isQuery(rc, cmdline) {
-			continue
+	for _, c := range run.Failed {
+		if !isIPv6(c.Command) {
+			fails = append(fails, c.String())
 		}
-		fails = append(fails, fmt.Sprintf("exit %s: %s", rc, cmdline))
 	}
 	if len(fails) > 0 {
 		return false, strings.Join(fails, "\n")
@@ -359,32 +225,10 @@ func runScript(t *testing.T, fw *kernel.Firewall, e Entry) (whole bool, failed s
 	return true, ""
 }
 
-// isQuery reports a command that only asks: iptables -C (is the rule
-// there?), -L and -S, and the save tools. Their failure changes nothing.
-func isQuery(rc, cmdline string) bool {
-	f := strings.Fields(cmdline)
-	if len(f) == 0 || strings.HasSuffix(f[0], "-save") {
-		return true
-	}
-	if strings.HasPrefix(f[0], "ip6tables") {
-		return true // IPv6 is not compared (ipsift skips it with a warning)
-	}
-	for _, a := range f[1:] {
-		switch {
-		case a == "--check" || a == "--list" || a == "--list-rules":
-			return true
-		case len(a) > 1 && a[0] == '-' && a[1] != '-' && strings.ContainsAny(a[1:], "CLS"):
-			return true
-		}
-	}
-	return false
-}
-
-func writeFile(t *testing.T, path, data string, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(data), mode); err != nil {
-		t.Fatal(err)
-	}
+// isIPv6 reports an ip6tables command: IPv6 is not compared (ipsift
+// skips it with a warning).
+func isIPv6(cmdline string) bool {
+	return strings.HasPrefix(cmdline, "ip6tables")
 }
 
 func tail(s string, n int) string {
