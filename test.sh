@@ -37,5 +37,5 @@ IPSIFT_KERNEL_DIFF_SUMMARY=$summary go test -count=1 -timeout 30m "$@" ./...
 # The summaries (go test hides the output of passing tests): kernel
 # differential testing (run as root only) and conformance.
 cat "$summary"
-go test -count=1 -run 'TestIPv4$' -v ./conformance | grep '^conformance:'
+go test -count=1 -run 'TestIPv4$|TestIPv6$' -v ./conformance | grep -E '^(conformance|IPv6):' | paste -sd' '
 go test -count=1 -run 'TestConformance$' -v ./ipset | grep '^ipset conformance:'

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -61,8 +62,18 @@ func Dir() (string, error) {
 // IPv4Files lists the files that apply to iptables (IPv4): libxt_*.t,
 // libipt_*.t and iptables.t, sorted.
 func IPv4Files(dir string) ([]string, error) {
+	return globFiles(dir, "libxt_*.t", "libipt_*.t", "iptables.t")
+}
+
+// IPv6Files lists the files that apply to ip6tables (IPv6): libxt_*.t
+// (run with ip6tables) and libip6t_*.t, sorted.
+func IPv6Files(dir string) ([]string, error) {
+	return globFiles(dir, "libxt_*.t", "libip6t_*.t")
+}
+
+func globFiles(dir string, pats ...string) ([]string, error) {
 	var out []string
-	for _, pat := range []string{"libxt_*.t", "libipt_*.t", "iptables.t"} {
+	for _, pat := range pats {
 		m, err := filepath.Glob(filepath.Join(dir, pat))
 		if err != nil {
 			return nil, err
@@ -113,8 +124,13 @@ type Runner struct {
 	// own iptables front end on the file's ruleset.
 }
 
-// RunFile runs one .t file and returns a result per test line.
-func RunFile(path string) ([]LineResult, error) {
+// RunFile runs one .t file with iptables (IPv4) and returns a result per
+// test line.
+func RunFile(path string) ([]LineResult, error) { return RunFileFamily(path, ext.IPv4) }
+
+// RunFileFamily runs one .t file with iptables (IPv4) or ip6tables
+// (IPv6), as iptables-test.py does in its two passes over libxt_* files.
+func RunFileFamily(path string, fam ext.Family) ([]LineResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -122,6 +138,11 @@ func RunFile(path string) ([]LineResult, error) {
 	defer f.Close()
 	name := filepath.Base(path)
 	rs := rules.New()
+	rs.Family = fam
+	tool := "iptables"
+	if fam == ext.IPv6 {
+		tool = "ip6tables"
+	}
 	table := "filter"
 	var chains []string
 	var out []LineResult
@@ -143,7 +164,10 @@ func RunFile(path string) ([]LineResult, error) {
 		case '@', '%':
 			words := ShellSplit(line[1:])
 			if len(words) > 0 && (words[0] == "iptables" || words[0] == "ip6tables") {
-				if words[0] == "iptables" {
+				// iptables-test.py runs a set-up command with the tool
+				// it names, whichever pass it is in: an "iptables"
+				// command in the ip6tables pass changes IPv4 rules only.
+				if words[0] == tool {
 					runCommand(rs, words[1:], "filter")
 				}
 			}
@@ -184,7 +208,7 @@ func RunFile(path string) ([]LineResult, error) {
 }
 
 func runCommand(rs *rules.Ruleset, words []string, table string) error {
-	cmd, err := rules.ParseCommand(rules.Words(words), rules.ParseOptions{Table: table})
+	cmd, err := rules.ParseCommand(rules.Words(words), rules.ParseOptions{Table: table, Family: rs.Family})
 	if err != nil {
 		return err
 	}

@@ -3,24 +3,48 @@ package conformance
 import (
 	"fmt"
 	"testing"
+
+	"github.com/ipsift/ipsift/ext"
 )
 
 // TestIPv4 runs every IPv4 test line (libxt_* as iptables, libipt_*,
-// iptables.t) and requires at least 95% to pass. libip6t_* files and the
-// IPv6 runs of libxt_* are skipped: ipsift does not model ip6tables yet.
+// iptables.t) and requires at least 95% to pass.
 func TestIPv4(t *testing.T) {
+	pass, total := runAll(t, IPv4Files, ext.IPv4)
+	fmt.Printf("conformance: %d passed, %d failed (IPv4 lines: %d)\n", pass, total-pass, total)
+	if rate := float64(pass) / float64(total); rate < 0.95 {
+		t.Errorf("conformance pass rate %.1f%% is below 95%% (%d of %d)", 100*rate, pass, total)
+	}
+}
+
+// TestIPv6 runs every IPv6 test line (libxt_* as ip6tables, libip6t_*):
+// 877 runs, as iptables-test.py makes them, against the 1.8.11
+// expectations (the installed ip6tables 1.8.9 passes 822); the bar is
+// issue 10's 860. ipsift passes 875: the 2 left fail for IPv4 too (a
+// set that does not exist).
+func TestIPv6(t *testing.T) {
+	pass, total := runAll(t, IPv6Files, ext.IPv6)
+	fmt.Printf("IPv6: %d passed, %d failed (IPv6 runs: %d)\n", pass, total-pass, total)
+	if pass < 860 {
+		t.Errorf("IPv6 conformance: %d of %d pass, fewer than 860", pass, total)
+	}
+}
+
+// runAll runs the files of one family and returns how many lines passed
+// of how many ran; failures are logged.
+func runAll(t *testing.T, list func(string) ([]string, error), fam ext.Family) (pass, total int) {
 	dir, err := Dir()
 	if err != nil {
 		t.Skip(err)
 	}
-	files, err := IPv4Files(dir)
+	files, err := list(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pass, fail, skip int
+	var fail, skip int
 	var failures []LineResult
 	for _, f := range files {
-		res, err := RunFile(f)
+		res, err := RunFileFamily(f, fam)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,12 +63,9 @@ func TestIPv4(t *testing.T) {
 	for _, r := range failures {
 		t.Logf("FAIL %s:%d %s (%s): %s", r.File, r.Line, r.Rule, r.Want, r.Why)
 	}
-	total := pass + fail + skip
-	fmt.Printf("conformance: %d passed, %d failed, %d skipped (IPv4 lines: %d)\n", pass, fail, skip, total)
+	total = pass + fail + skip
 	if total == 0 {
 		t.Fatal("no conformance lines ran")
 	}
-	if rate := float64(pass) / float64(total); rate < 0.95 {
-		t.Errorf("conformance pass rate %.1f%% is below 95%% (%d of %d)", 100*rate, pass, total)
-	}
+	return pass, total
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -110,8 +111,9 @@ func ruleLines(save, table string) []string {
 	return out
 }
 
-func ipsiftSave(t *testing.T, text string) (string, error) {
+func ipsiftSaveFamily(text string, fam ext.Family) (string, error) {
 	rs := rules.New()
+	rs.Family = fam
 	if _, err := rs.Restore(strings.NewReader(text), rules.RestoreOptions{}); err != nil {
 		return "", err
 	}
@@ -124,13 +126,25 @@ func ipsiftSave(t *testing.T, text string) (string, error) {
 // kernel with the installed iptables (both backends) and compares the
 // kernel's iptables-save line with ipsift's, except the lines on which
 // the installed iptables 1.8.9 is known to disagree with 1.8.11.
-func TestKernelSave(t *testing.T) {
+func TestKernelSave(t *testing.T) { kernelSave(t, ext.IPv4) }
+
+// TestKernelSave6 is TestKernelSave for ip6tables: every IPv6 line ipsift
+// passes (libxt_* with ip6tables, libip6t_*) is loaded with
+// ip6tables-restore and the kernel's ip6tables-save line must equal
+// ipsift's.
+func TestKernelSave6(t *testing.T) { kernelSave(t, ext.IPv6) }
+
+func kernelSave(t *testing.T, fam ext.Family) {
 	kernel.Require(t)
 	dir, err := Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := IPv4Files(dir)
+	list, tool := IPv4Files, "iptables"
+	if fam == ext.IPv6 {
+		list, tool = IPv6Files, "ip6tables"
+	}
+	files, err := list(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +154,7 @@ func TestKernelSave(t *testing.T) {
 			compared, skipped, differ := 0, 0, 0
 			for _, path := range files {
 				name := filepath.Base(path)
-				res, err := RunFile(path)
+				res, err := RunFileFamily(path, fam)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -159,16 +173,20 @@ func TestKernelSave(t *testing.T) {
 				// (a module this machine lacks) is skipped, not fatal.
 				for _, l := range lines {
 					text := restoreText([]tline{l})
-					if err := fw.Restore(text); err != nil {
+					restore, save := fw.Restore, fw.Save
+					if fam == ext.IPv6 {
+						restore, save = fw.Restore6, fw.Save6
+					}
+					if err := restore(text); err != nil {
 						skipped++
 						t.Logf("%s:%d: the kernel here cannot load %q: %v", name, l.line, l.rule, firstLine(err.Error()))
 						continue
 					}
-					ks, err := fw.Save()
+					ks, err := save()
 					if err != nil {
 						t.Fatal(err)
 					}
-					is, err := ipsiftSave(t, text)
+					is, err := ipsiftSaveFamily(text, fam)
 					if err != nil {
 						t.Errorf("%s:%d: ipsift refuses what the kernel loads: %q: %v", name, l.line, l.rule, err)
 						differ++
@@ -182,7 +200,7 @@ func TestKernelSave(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("kernel save (%s): %d lines compared, %d differ, %d the kernel here cannot load", b, compared, differ, skipped)
+			t.Logf("kernel save (%s, %s): %d lines compared, %d differ, %d the kernel here cannot load", tool, b, compared, differ, skipped)
 			if compared == 0 {
 				t.Fatal("nothing compared")
 			}

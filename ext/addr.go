@@ -199,7 +199,7 @@ func ParseIPv4Spec(s string) (addr, mask netip.Addr, err error) {
 	}
 	a, ok := ResolveIPv4(name)
 	if !ok {
-		return addr, mask, lookupError(name)
+		return addr, mask, lookupError(name, IPv4)
 	}
 	a4, m4 := a.As4(), mask.As4()
 	for i := range a4 {
@@ -210,8 +210,15 @@ func ParseIPv4Spec(s string) (addr, mask netip.Addr, err error) {
 
 // lookupError says why a host word was not found: either it is no valid
 // name at all, or it is one iptables would look up and ipsift does not.
-func lookupError(name string) *AddrError {
-	if !validHostName(name) {
+func lookupError(name string, f Family) *AddrError {
+	if f == IPv6 {
+		if _, ok := ResolveIPv4(name); ok {
+			return &AddrError{Word: name, msg: fmt.Sprintf("host/network %q not found: ip6tables reads only IPv6 addresses (an IPv4 address belongs in an iptables rule); write an IPv6 address (e.g. 2001:db8::10 or 2001:db8::/32), or ::/0 for any", name)}
+		}
+		if !validHostName(name) {
+			return &AddrError{Word: name, msg: fmt.Sprintf("host/network %q not found: it is neither an IPv6 address nor a host name; write the address (e.g. 2001:db8::10 or 2001:db8::/32)", name)}
+		}
+	} else if !validHostName(name) {
 		return &AddrError{Word: name, msg: fmt.Sprintf("host/network %q not found: it is neither an IPv4 address nor a host name; write the address (e.g. 192.0.2.10 or 192.0.2.0/24)", name)}
 	}
 	return &AddrError{Word: name, NeedsLookup: true, msg: fmt.Sprintf("host/network %q is a name: iptables would look it up in /etc/hosts or DNS when the rule is added, and ipsift does no such lookup (it knows only the names of a default /etc/hosts and /etc/networks, such as localhost); write the address", name)}
@@ -235,4 +242,134 @@ func validHostName(s string) bool {
 		}
 	}
 	return true
+}
+
+// ParseIPv6Spec reads one element of an ip6tables -s/-d list as
+// xtables_ip6parse_multiple does: "ADDR", "ADDR/LEN" or "ADDR/MASK" (the
+// mask after the last '/'), leading blanks skipped. ADDR is what
+// inet_pton(AF_INET6) reads (no zone, no IPv4 short forms: "-s 0" and
+// "-s 10/8" are refused, as getaddrinfo(AF_INET6) refuses IPv4 numbers)
+// or an IPv6 name of Debian's default /etc/hosts; getnetbyname plays no
+// part (libxtables' network_to_ip6addr is empty). The length is a C
+// number 0-128; a mask written as an address may be non-contiguous. A
+// zero mask ignores the name ("any/0" is ::/0). The address comes back
+// with its host bits cleared.
+func ParseIPv6Spec(s string) (addr, mask netip.Addr, err error) {
+	s = strings.TrimLeft(s, " \t\n\v\f\r")
+	if len(s) > 255 {
+		return addr, mask, &AddrError{Word: s, msg: "address too long (ip6tables: Hostname too long)"}
+	}
+	name := s
+	mask = PrefixMask(128, 128)
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		name = s[:i]
+		m := s[i+1:]
+		if mk, ok := InetPton6(m); ok {
+			mask = mk
+		} else if n, ok := StrtoulFull(m, 0, 0, 128); ok {
+			mask = PrefixMask(128, int(n))
+		} else {
+			msg := fmt.Sprintf("invalid mask %q specified: write a prefix length 0-128 or a mask written as an IPv6 address such as ffff:ffff::", m)
+			if len(m) > 1 && m[0] == '0' && strings.Trim(m, "0123456789") == "" {
+				msg += fmt.Sprintf(" (a length with a leading 0 is octal, as in C: write %s)", strings.TrimLeft(m, "0"))
+			}
+			return addr, mask, &AddrError{Word: m, msg: msg}
+		}
+	}
+	if mask.IsUnspecified() {
+		return mask, mask, nil // "if a null mask is given, the name is ignored"
+	}
+	a, ok := InetPton6(name)
+	if !ok {
+		a, ok = HostName(name, IPv6)
+	}
+	if !ok {
+		return addr, mask, lookupError(name, IPv6)
+	}
+	return MaskAddr(a, mask), mask, nil
+}
+
+// InetPton6 is inet_pton(AF_INET6): the textual IPv6 forms, including
+// an embedded dotted quad, and nothing else (no zone, no bare IPv4).
+func InetPton6(s string) (netip.Addr, bool) {
+	if !strings.Contains(s, ":") || strings.Contains(s, "%") {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// MaskAddr clears the bits of an address that its mask (of the same
+// family) does not cover.
+func MaskAddr(a, mask netip.Addr) netip.Addr {
+	if a.Is4() {
+		a4, m4 := a.As4(), mask.As4()
+		for i := range a4 {
+			a4[i] &= m4[i]
+		}
+		return netip.AddrFrom4(a4)
+	}
+	a16, m16 := a.As16(), mask.As16()
+	for i := range a16 {
+		a16[i] &= m16[i]
+	}
+	return netip.AddrFrom16(a16)
+}
+
+// FormatIP prints an address as inet_ntop does, which is how iptables
+// prints every address: IPv4 dotted, IPv6 per glibc's inet_ntop6 (the
+// longest run of two or more zero groups as "::", and the last 32 bits
+// as a dotted quad when the first 96 are zero or ::ffff:0:0/96, so
+// "::1.2.3.4" where Go's String writes "::102:304").
+func FormatIP(a netip.Addr) string {
+	if !a.Is6() {
+		return a.String()
+	}
+	b := a.As16()
+	var w [8]int
+	for i := range w {
+		w[i] = int(b[2*i])<<8 | int(b[2*i+1])
+	}
+	bestBase, bestLen, curBase, curLen := -1, 0, -1, 0
+	for i := 0; i < 8; i++ {
+		if w[i] == 0 {
+			if curBase < 0 {
+				curBase, curLen = i, 1
+			} else {
+				curLen++
+			}
+			if curLen > bestLen {
+				bestBase, bestLen = curBase, curLen
+			}
+		} else {
+			curBase = -1
+		}
+	}
+	if bestLen < 2 {
+		bestBase = -1
+	}
+	var sb strings.Builder
+	for i := 0; i < 8; i++ {
+		if bestBase >= 0 && i >= bestBase && i < bestBase+bestLen {
+			if i == bestBase {
+				sb.WriteByte(':')
+			}
+			continue
+		}
+		if i != 0 {
+			sb.WriteByte(':')
+		}
+		if i == 6 && bestBase == 0 && (bestLen == 6 || bestLen == 5 && w[5] == 0xffff) {
+			fmt.Fprintf(&sb, "%d.%d.%d.%d", b[12], b[13], b[14], b[15])
+			return sb.String()
+		}
+		fmt.Fprintf(&sb, "%x", w[i])
+	}
+	if bestBase >= 0 && bestBase+bestLen == 8 {
+		sb.WriteByte(':')
+	}
+	return sb.String()
 }

@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -103,6 +104,39 @@ func TestInetAtonExact(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("InetAtonExact(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestFormatIP: IPv6 addresses print as glibc's inet_ntop prints them
+// (the expectations are Python's socket.inet_ntop on glibc).
+func TestFormatIP(t *testing.T) {
+	for in, want := range map[string]string{
+		"::1.2.3.4": "::1.2.3.4", "::ffff:1.2.3.4": "::ffff:1.2.3.4", "::1": "::1", "::": "::",
+		"1::": "1::", "2001:db8:0:1:0:0:0:1": "2001:db8:0:1::1", "1:0:0:2:0:0:3:4": "1::2:0:0:3:4",
+		"::100": "::100", "::ffff:0:1.2.3.4": "::ffff:0:102:304", "0:0:0:0:0:1:1.2.3.4": "::1:102:304",
+		"1:0:2::3": "1:0:2::3", "ffff::": "ffff::", "192.0.2.1": "192.0.2.1",
+	} {
+		if got := FormatIP(netip.MustParseAddr(in)); got != want {
+			t.Errorf("FormatIP(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestParseIPv6Spec: ip6tables' address forms.
+func TestParseIPv6Spec(t *testing.T) {
+	for in, want := range map[string]string{
+		"0/0": "::/0", "any/0": "::/0", " 2001:db8::1/0x40": "2001:db8::/64", "ip6-localhost": "::1/128",
+		"2001:db8::ff/ffff:ffff::f0": "2001:db8::f0/ffff:ffff::f0",
+	} {
+		a, m, err := ParseIPv6Spec(in)
+		if err != nil || FormatAddrMask(a, m) != want {
+			t.Errorf("ParseIPv6Spec(%q) = %s, %v; want %s", in, FormatAddrMask(a, m), err, want)
+		}
+	}
+	for _, in := range []string{"0", "10/8", "1.2.3.4", "fe80::1%lo", "::/129", "::/-1", "::/08"} {
+		if _, _, err := ParseIPv6Spec(in); err == nil {
+			t.Errorf("ParseIPv6Spec(%q) accepted", in)
 		}
 	}
 }

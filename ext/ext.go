@@ -198,67 +198,82 @@ type TargetType struct {
 	New       func() Target
 }
 
+// The registries hold, per name, the types of each family: most names
+// have one type for both, but iptables has a libipt_ and a libip6t_
+// extension of the same name for a few (ah, REJECT, LOG, ...), which
+// read different options.
 var (
-	matches = map[string]*MatchType{}
-	targets = map[string]*TargetType{}
+	matches = map[string][]*MatchType{}
+	targets = map[string][]*TargetType{}
 )
 
 // RegisterMatch makes a match extension known by its name. It panics on a
-// duplicate, which is a programming error found at start-up by any test.
+// duplicate (same name, overlapping family), which is a programming error
+// found at start-up by any test.
 func RegisterMatch(t *MatchType) {
-	key := t.Name
-	if _, dup := matches[key]; dup {
-		panic("ext: duplicate match " + key)
+	for _, o := range matches[t.Name] {
+		if o.Family&t.Family != 0 {
+			panic("ext: duplicate match " + t.Name)
+		}
 	}
-	matches[key] = t
+	matches[t.Name] = append(matches[t.Name], t)
 }
 
 // RegisterTarget makes a target extension known by its name.
 func RegisterTarget(t *TargetType) {
-	key := t.Name
-	if _, dup := targets[key]; dup {
-		panic("ext: duplicate target " + key)
+	for _, o := range targets[t.Name] {
+		if o.Family&t.Family != 0 {
+			panic("ext: duplicate target " + t.Name)
+		}
 	}
-	targets[key] = t
+	targets[t.Name] = append(targets[t.Name], t)
 }
 
 // LookupMatch finds a match extension for a family by its exact name
-// (iptables' names are case-sensitive: -m TCP is not -m tcp).
+// (iptables' names are case-sensitive: -m TCP is not -m tcp). With
+// AnyFamily it returns the first type of the name.
 func LookupMatch(name string, f Family) *MatchType {
-	t := matches[name]
-	if t == nil || t.Family&f == 0 {
-		return nil
+	if f&IPv6 != 0 && (name == "icmpv6" || name == "ipv6-icmp") {
+		// xtables_find_match's backwards-compatible names: -p ipv6-icmp
+		// loads icmp6, and so does -m icmpv6.
+		name = "icmp6"
 	}
-	return t
+	for _, t := range matches[name] {
+		if t.Family&f != 0 {
+			return t
+		}
+	}
+	return nil
 }
 
 // LookupTarget finds a target extension for a family by its exact name.
 func LookupTarget(name string, f Family) *TargetType {
-	t := targets[name]
-	if t == nil || t.Family&f == 0 {
-		return nil
+	for _, t := range targets[name] {
+		if t.Family&f != 0 {
+			return t
+		}
 	}
-	return t
+	return nil
 }
 
 // MatchNames lists the registered matches for a family, sorted; used for
 // "did you mean" suggestions and the documentation.
-func MatchNames(f Family) []string { return names(matches, f) }
+func MatchNames(f Family) []string {
+	var out []string
+	for n := range matches {
+		if LookupMatch(n, f) != nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // TargetNames lists the registered targets for a family, sorted.
-func TargetNames(f Family) []string { return names(targets, f) }
-
-func names[T interface{ *MatchType | *TargetType }](m map[string]T, f Family) []string {
+func TargetNames(f Family) []string {
 	var out []string
-	for n, t := range m {
-		var fam Family
-		switch v := any(t).(type) {
-		case *MatchType:
-			fam = v.Family
-		case *TargetType:
-			fam = v.Family
-		}
-		if fam&f != 0 {
+	for n := range targets {
+		if LookupTarget(n, f) != nil {
 			out = append(out, n)
 		}
 	}

@@ -17,11 +17,13 @@ import (
 // stands for a type and a range of codes. Order matters: -L prints the
 // first name whose type and codes equal the rule's, and an abbreviation
 // that fits two names is refused.
-var icmpCodes = []struct {
+type icmpName struct {
 	name       string
 	typ        uint8
 	cmin, cmax uint8
-}{
+}
+
+var icmpCodes = []icmpName{
 	{"any", 0xFF, 0, 0xFF},
 	{"echo-reply", 0, 0, 0xFF},
 	{"pong", 0, 0, 0xFF},
@@ -89,7 +91,7 @@ func (m *icmpMatch) Parse(opt, arg string, invert bool, more *Args) error {
 	if opt != "icmp-type" {
 		return Errorf("unknown option --%s", opt)
 	}
-	typ, code, err := parseICMPType(arg)
+	typ, code, err := parseICMPType(icmpCodes, "ICMP", arg)
 	if err != nil {
 		return err
 	}
@@ -99,28 +101,29 @@ func (m *icmpMatch) Parse(opt, arg string, invert bool, more *Args) error {
 
 // parseICMPType reads a type name (or an unambiguous abbreviation of
 // one, case-insensitively), "TYPE", "TYPE/CODE" or "TYPE/CODE:CODE", as
-// iptables' __ipt_parse_icmp does.
-func parseICMPType(s string) (typ uint8, code [2]uint8, err error) {
+// iptables' __ipt_parse_icmp does, with the names of table (icmpCodes
+// for ICMP, icmpv6Codes for ICMPv6; label says which in messages).
+func parseICMPType(table []icmpName, label, s string) (typ uint8, code [2]uint8, err error) {
 	match := -1
-	for i, c := range icmpCodes {
+	for i, c := range table {
 		if len(s) > len(c.name) || !strings.EqualFold(c.name[:len(s)], s) {
 			continue
 		}
 		if match >= 0 {
-			return 0, code, fmt.Errorf("ambiguous ICMP type %q: %q or %q?", s, icmpCodes[match].name, c.name)
+			return 0, code, fmt.Errorf("ambiguous %s type %q: %q or %q?", label, s, table[match].name, c.name)
 		}
 		match = i
 	}
 	if match >= 0 {
-		c := icmpCodes[match]
+		c := table[match]
 		return c.typ, [2]uint8{c.cmin, c.cmax}, nil
 	}
 	lo, hi, rest, ok := parseByteRange(s)
 	if !ok {
-		return 0, code, fmt.Errorf("unknown ICMP type %q: write a name such as echo-request, or TYPE[/CODE] as numbers 0-255 (see iptables -p icmp -h)", s)
+		return 0, code, fmt.Errorf("unknown %s type %q: write a name such as echo-request, or TYPE[/CODE] as numbers 0-255", label, s)
 	}
 	if lo != hi {
-		return 0, code, fmt.Errorf("ICMP type range %q not supported: write one type", s)
+		return 0, code, fmt.Errorf("%s type range %q not supported: write one type", label, s)
 	}
 	typ = lo
 	switch {
@@ -129,7 +132,7 @@ func parseICMPType(s string) (typ uint8, code [2]uint8, err error) {
 	case rest[0] == '/':
 		clo, chi, crest, ok := parseByteRange(rest[1:])
 		if !ok {
-			return 0, code, fmt.Errorf("unknown ICMP code in %q: write TYPE/CODE or TYPE/CODE:CODE with numbers 0-255", s)
+			return 0, code, fmt.Errorf("unknown %s code in %q: write TYPE/CODE or TYPE/CODE:CODE with numbers 0-255", label, s)
 		}
 		if crest != "" {
 			return 0, code, fmt.Errorf("unknown character %q in %q", crest[0], s)
@@ -182,22 +185,28 @@ func (m *icmpMatch) Save(b *strings.Builder) {
 // " icmptype 8" (iptables writes no space after "icmp" there).
 func (m *icmpMatch) Print(b *strings.Builder, numeric bool) {
 	b.WriteString(" icmp")
+	printICMPType(b, icmpCodes, m.typ, m.code, m.inv, numeric)
+}
+
+// printICMPType is print_icmptype / print_icmpv6type: the first name of
+// the table with the type and code range, else "type N [code(s) ...]".
+func printICMPType(b *strings.Builder, table []icmpName, typ uint8, code [2]uint8, inv, numeric bool) {
 	if !numeric {
-		for _, c := range icmpCodes {
-			if c.typ == m.typ && c.cmin == m.code[0] && c.cmax == m.code[1] {
-				b.WriteString(" " + bangNoSpace(m.inv) + c.name)
+		for _, c := range table {
+			if c.typ == typ && c.cmin == code[0] && c.cmax == code[1] {
+				b.WriteString(" " + bangNoSpace(inv) + c.name)
 				return
 			}
 		}
 	}
-	if m.inv {
+	if inv {
 		b.WriteString(" !")
 	}
-	fmt.Fprintf(b, "type %d", m.typ)
-	if m.code[0] == m.code[1] {
-		fmt.Fprintf(b, " code %d", m.code[0])
-	} else if m.code != [2]uint8{0, 0xFF} {
-		fmt.Fprintf(b, " codes %d-%d", m.code[0], m.code[1])
+	fmt.Fprintf(b, "type %d", typ)
+	if code[0] == code[1] {
+		fmt.Fprintf(b, " code %d", code[0])
+	} else if code != [2]uint8{0, 0xFF} {
+		fmt.Fprintf(b, " codes %d-%d", code[0], code[1])
 	}
 }
 

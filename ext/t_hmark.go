@@ -37,12 +37,15 @@ type hmarkTarget struct {
 	protoMask         uint16
 	rnd, mod, offset  uint32
 	srcBits, dstBits  int
+	// srcAll and dstAll: the mask came from --hmark-tuple src/dst, which
+	// means every bit of the family's address.
+	srcAll, dstAll bool
 }
 
 func init() {
 	RegisterTarget(&TargetType{
 		Name:   "HMARK",
-		Family: IPv4,
+		Family: AnyFamily,
 		Options: []Option{
 			{Name: "hmark-tuple", Arg: OneArg},
 			{Name: "hmark-src-prefix", Arg: OneArg},
@@ -70,10 +73,10 @@ func (t *hmarkTarget) setTuple(w string) bool {
 	case strings.HasPrefix("ct", l):
 		t.flags |= 1 << hmCT
 	case strings.HasPrefix("src", l):
-		t.srcMask, t.srcBits = 0xffffffff, 32
+		t.srcMask, t.srcBits, t.srcAll = 0xffffffff, 32, true
 		t.flags |= 1 << hmSrcMask
 	case strings.HasPrefix("dst", l):
-		t.dstMask, t.dstBits = 0xffffffff, 32
+		t.dstMask, t.dstBits, t.dstAll = 0xffffffff, 32, true
 		t.flags |= 1 << hmDstMask
 	case strings.HasPrefix("sport", l):
 		t.portMask[0], t.portMask[1] = 0xff, 0xff
@@ -104,15 +107,18 @@ func (t *hmarkTarget) Parse(opt, arg string, invert bool, more *Args) error {
 		}
 		return nil
 	case "hmark-src-prefix", "hmark-dst-prefix":
-		_, mask, err := ParseIPv4Mask("0.0.0.0/" + arg)
-		if err != nil {
-			return Errorf("bad --%s %q: write a prefix length 0-32", opt, arg)
+		// XTTYPE_PLENMASK: 0-32 for iptables, 0-128 for ip6tables;
+		// Finish checks the family's bound.
+		n, ok := ParseUintFull(arg, 0, 128)
+		if !ok {
+			return Errorf("bad --%s %q: write a prefix length (0-32, or 0-128 for ip6tables)", opt, arg)
 		}
+		mask := U32(PrefixMask4(min(int(n), 32)))
 		if opt == "hmark-src-prefix" {
-			t.srcMask, t.srcBits = U32(mask), MaskLen(mask)
+			t.srcMask, t.srcBits, t.srcAll = mask, int(n), false
 			t.flags |= 1 << hmSrcMask
 		} else {
-			t.dstMask, t.dstBits = U32(mask), MaskLen(mask)
+			t.dstMask, t.dstBits, t.dstAll = mask, int(n), false
 			t.flags |= 1 << hmDstMask
 		}
 		return nil
@@ -169,6 +175,17 @@ func (t *hmarkTarget) has(bit int) bool { return t.flags&(1<<bit) != 0 }
 
 // Finish implements Parser: iptables' HMARK_check and the kernel's.
 func (t *hmarkTarget) Finish(r *RuleInfo) error {
+	if r.Family == IPv6 {
+		// --hmark-tuple src/dst stand for the whole address: 128 bits.
+		if t.srcAll {
+			t.srcBits = 128
+		}
+		if t.dstAll {
+			t.dstBits = 128
+		}
+	} else if t.srcBits > 32 || t.dstBits > 32 {
+		return Errorf("bad --hmark-src-prefix/--hmark-dst-prefix: an IPv4 prefix length is 0-32")
+	}
 	if !t.has(hmRnd) {
 		return Errorf("HMARK needs --hmark-rnd")
 	}

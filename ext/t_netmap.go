@@ -112,3 +112,52 @@ func NetmapAddr(r NATRange, addr netip.Addr) netip.Addr {
 	netmask := ^(min ^ U32(r.MaxAddr))
 	return netip.AddrFrom4(u32Bytes(U32(addr)&^netmask | min&netmask))
 }
+
+// The IPv6 side of NETMAP (libip6t_NETMAP, the kernel's netmap_tg6):
+// --to ADDR[/LEN] (XTTYPE_HOSTMASK: a length 0-128, default 128); the
+// address is kept with its host bits cleared.
+type netmap6Target struct {
+	min  netip.Addr
+	bits int
+}
+
+func init() {
+	RegisterTarget(&TargetType{
+		Conntrack: true,
+		Name:      "NETMAP",
+		Family:    IPv6,
+		Options:   []Option{{Name: "to", Arg: OneArg, Mandatory: true}},
+		Tables:    []string{"nat"},
+		Hooks:     HookPreRouting | HookPostRouting | HookLocalOut | HookLocalIn,
+		New:       func() Target { return &netmap6Target{} },
+	})
+}
+
+// Parse implements Parser.
+func (t *netmap6Target) Parse(opt, arg string, invert bool, more *Args) error {
+	addr, bits, err := parseHostMask6(opt, arg)
+	if err != nil {
+		return err
+	}
+	t.bits = bits
+	t.min = MaskAddr(addr, PrefixMask(128, t.bits))
+	return nil
+}
+
+// Finish implements Parser.
+func (t *netmap6Target) Finish(r *RuleInfo) error { return nil }
+
+// Save implements Parser.
+func (t *netmap6Target) Save(b *strings.Builder) {
+	b.WriteString(" --to " + FormatIP(t.min) + "/" + strconv.Itoa(t.bits))
+}
+
+// Print implements Parser.
+func (t *netmap6Target) Print(b *strings.Builder, numeric bool) {
+	b.WriteString(" to:" + FormatIP(t.min) + "/" + strconv.Itoa(t.bits))
+}
+
+// Compile implements Target.
+func (t *netmap6Target) Compile(c *Compiler) (Action, error) {
+	return nil, errNoIPv6Engine("-j NETMAP (ip6tables)")
+}

@@ -412,3 +412,78 @@ func BuildICMPErrorQuoting(c *Ctx, typ, code uint8, quote int) []byte {
 	binary.BigEndian.PutUint16(b[22:], Checksum(b[20:], 0))
 	return b
 }
+
+// The IPv6 side of REJECT (libip6t_REJECT, the kernel's ip6t_REJECT and
+// nf_reject_ipv6): the same rule shape with ICMPv6 types. The kernel's
+// numbering (ip6t_reject_with) leaves gaps for types it no longer has
+// (not-neighbor, echo-reply).
+const (
+	reject6NoRoute = iota
+	reject6AdmProhib
+	reject6NotNeighbor // no longer supported
+	reject6AddrUnreach
+	reject6PortUnreach
+	reject6EchoReply // no longer supported
+	reject6TCPReset
+	reject6PolicyFail
+	reject6RejectRoute
+)
+
+var reject6Names = [...]struct{ name, alias string }{
+	reject6NoRoute:     {"icmp6-no-route", "no-route"},
+	reject6AdmProhib:   {"icmp6-adm-prohibited", "adm-prohibited"},
+	reject6AddrUnreach: {"icmp6-addr-unreachable", "addr-unreach"},
+	reject6PortUnreach: {"icmp6-port-unreachable", "port-unreach"},
+	reject6TCPReset:    {"tcp-reset", "tcp-reset"},
+	reject6PolicyFail:  {"icmp6-policy-fail", "policy-fail"},
+	reject6RejectRoute: {"icmp6-reject-route", "reject-route"},
+}
+
+type reject6Target struct{ with int }
+
+func init() {
+	RegisterTarget(&TargetType{
+		Name:    "REJECT",
+		Family:  IPv6,
+		Options: []Option{{Name: "reject-with", Arg: OneArg}},
+		Tables:  []string{"filter"},
+		Hooks:   HookLocalIn | HookForward | HookLocalOut,
+		New:     func() Target { return &reject6Target{with: reject6PortUnreach} },
+	})
+}
+
+// Parse implements Parser: a prefix of a name or alias, any case; the
+// first type in the kernel's order wins, as in libip6t_REJECT.
+func (t *reject6Target) Parse(opt, arg string, invert bool, more *Args) error {
+	a := strings.ToLower(arg)
+	for i, n := range reject6Names {
+		if n.name != "" && (strings.HasPrefix(n.name, a) || strings.HasPrefix(n.alias, a)) {
+			t.with = i
+			return nil
+		}
+	}
+	return Errorf("unknown reject type %q: use icmp6-no-route, icmp6-adm-prohibited, icmp6-addr-unreachable, icmp6-port-unreachable, icmp6-policy-fail, icmp6-reject-route or tcp-reset", arg)
+}
+
+// Finish implements Parser: as for IPv4, tcp-reset needs -p tcp.
+func (t *reject6Target) Finish(r *RuleInfo) error {
+	if t.with == reject6TCPReset && (r.Proto != packet.ProtoTCP || r.InvProto) {
+		return Errorf("--reject-with tcp-reset needs -p tcp (the kernel refuses it for other protocols)")
+	}
+	return nil
+}
+
+// Save implements Parser.
+func (t *reject6Target) Save(b *strings.Builder) {
+	b.WriteString(" --reject-with " + reject6Names[t.with].name)
+}
+
+// Print implements Parser.
+func (t *reject6Target) Print(b *strings.Builder, numeric bool) {
+	b.WriteString(" reject-with " + reject6Names[t.with].name)
+}
+
+// Compile implements Target.
+func (t *reject6Target) Compile(c *Compiler) (Action, error) {
+	return nil, errNoIPv6Engine("-j REJECT (ip6tables)")
+}

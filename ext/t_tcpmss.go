@@ -44,7 +44,7 @@ type tcpmssTarget struct {
 func init() {
 	RegisterTarget(&TargetType{
 		Name:   "TCPMSS",
-		Family: IPv4,
+		Family: AnyFamily,
 		Proto:  6,
 		Options: []Option{
 			{Name: "set-mss", Arg: OneArg},
@@ -73,6 +73,9 @@ func (t *tcpmssTarget) Parse(opt, arg string, invert bool, more *Args) error {
 func (t *tcpmssTarget) Finish(r *RuleInfo) error {
 	if !t.set {
 		return Errorf("TCPMSS needs --set-mss or --clamp-mss-to-pmtu")
+	}
+	if r.Family == IPv6 && t.mss != tcpmssClamp && t.mss > 65535-40 {
+		return Errorf("bad --set-mss %d: for IPv6 the MSS is at most %d (65535 less the 40-byte IPv6 header)", t.mss, 65535-40)
 	}
 	if t.mss == tcpmssClamp && r.Hooks&^(HookForward|HookLocalOut|HookPostRouting) != 0 {
 		return Errorf("--clamp-mss-to-pmtu works only in FORWARD, OUTPUT and POSTROUTING (the kernel refuses it in %s)", r.Chain)

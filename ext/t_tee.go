@@ -17,7 +17,7 @@ type teeTarget struct {
 func init() {
 	RegisterTarget(&TargetType{
 		Name:   "TEE",
-		Family: IPv4,
+		Family: AnyFamily,
 		Options: []Option{
 			{Name: "gateway", Arg: OneArg, Mandatory: true},
 			{Name: "oif", Arg: OneArg},
@@ -35,20 +35,33 @@ func (t *teeTarget) Parse(opt, arg string, invert bool, more *Args) error {
 		t.oif = arg
 		return nil
 	}
-	a, err := netip.ParseAddr(arg)
-	if err != nil || !a.Is4() {
-		return Errorf("bad --gateway %q: write an IPv4 address (ipsift resolves no names)", arg)
+	// XTTYPE_HOST: the rule's family decides; Finish checks it.
+	a, ok := InetPton6(arg)
+	if !ok {
+		v4, err := netip.ParseAddr(arg)
+		if err != nil || !v4.Is4() {
+			return Errorf("bad --gateway %q: write an IPv4 address, or an IPv6 one for ip6tables (ipsift resolves no names)", arg)
+		}
+		a = v4
 	}
 	t.gw = a
 	return nil
 }
 
-// Finish implements Parser.
-func (t *teeTarget) Finish(r *RuleInfo) error { return nil }
+// Finish implements Parser: the gateway is of the rule's family.
+func (t *teeTarget) Finish(r *RuleInfo) error {
+	if t.gw.Is6() != (r.Family == IPv6) {
+		if r.Family == IPv6 {
+			return Errorf("bad --gateway %s: ip6tables needs an IPv6 gateway", t.gw)
+		}
+		return Errorf("bad --gateway %s: iptables needs an IPv4 gateway (use ip6tables for an IPv6 one)", t.gw)
+	}
+	return nil
+}
 
 // Save implements Parser.
 func (t *teeTarget) Save(b *strings.Builder) {
-	b.WriteString(" --gateway " + t.gw.String())
+	b.WriteString(" --gateway " + FormatIP(t.gw))
 	if t.oif != "" {
 		b.WriteString(" --oif " + t.oif)
 	}
@@ -56,7 +69,7 @@ func (t *teeTarget) Save(b *strings.Builder) {
 
 // Print implements Parser.
 func (t *teeTarget) Print(b *strings.Builder, numeric bool) {
-	b.WriteString(" TEE gw:" + t.gw.String())
+	b.WriteString(" TEE gw:" + FormatIP(t.gw))
 	if t.oif != "" {
 		b.WriteString(" oif=" + t.oif)
 	}

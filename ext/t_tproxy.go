@@ -15,13 +15,14 @@ import (
 type tproxyTarget struct {
 	port       uint16
 	addr       netip.Addr
+	addrSet    bool // --on-ip given; else the family's any address
 	mark, mask uint32
 }
 
 func init() {
 	RegisterTarget(&TargetType{
 		Name:   "TPROXY",
-		Family: IPv4,
+		Family: AnyFamily,
 		Options: []Option{
 			{Name: "on-port", Arg: OneArg, Mandatory: true},
 			{Name: "on-ip", Arg: OneArg},
@@ -43,11 +44,15 @@ func (t *tproxyTarget) Parse(opt, arg string, invert bool, more *Args) error {
 		}
 		t.port = p
 	case "on-ip":
-		a, err := netip.ParseAddr(arg)
-		if err != nil || !a.Is4() {
-			return Errorf("bad --on-ip %q: write an IPv4 address (ipsift resolves no names)", arg)
+		a, ok := InetPton6(arg)
+		if !ok {
+			v4, err := netip.ParseAddr(arg)
+			if err != nil || !v4.Is4() {
+				return Errorf("bad --on-ip %q: write an IPv4 address, or an IPv6 one for ip6tables (ipsift resolves no names)", arg)
+			}
+			a = v4
 		}
-		t.addr = a
+		t.addr, t.addrSet = a, true
 	case "tproxy-mark":
 		v, m, err := ParseValueMask(arg, 0xffffffff)
 		if err != nil {
@@ -60,6 +65,12 @@ func (t *tproxyTarget) Parse(opt, arg string, invert bool, more *Args) error {
 
 // Finish implements Parser.
 func (t *tproxyTarget) Finish(r *RuleInfo) error {
+	if r.Family == IPv6 && !t.addrSet {
+		t.addr = netip.IPv6Unspecified()
+	}
+	if t.addr.Is6() != (r.Family == IPv6) {
+		return Errorf("bad --on-ip %s: the address must be of the rule's family (IPv4 for iptables, IPv6 for ip6tables)", t.addr)
+	}
 	if r.Proto != 6 && r.Proto != 17 || r.InvProto {
 		return Errorf("TPROXY works only with -p tcp or -p udp (the kernel refuses it otherwise)")
 	}
@@ -68,12 +79,12 @@ func (t *tproxyTarget) Finish(r *RuleInfo) error {
 
 // Save implements Parser.
 func (t *tproxyTarget) Save(b *strings.Builder) {
-	fmt.Fprintf(b, " --on-port %d --on-ip %s --tproxy-mark 0x%x/0x%x", t.port, t.addr, t.mark, t.mask)
+	fmt.Fprintf(b, " --on-port %d --on-ip %s --tproxy-mark 0x%x/0x%x", t.port, FormatIP(t.addr), t.mark, t.mask)
 }
 
 // Print implements Parser.
 func (t *tproxyTarget) Print(b *strings.Builder, numeric bool) {
-	fmt.Fprintf(b, " TPROXY redirect %s:%d mark 0x%x/0x%x", t.addr, t.port, t.mark, t.mask)
+	fmt.Fprintf(b, " TPROXY redirect %s:%d mark 0x%x/0x%x", FormatIP(t.addr), t.port, t.mark, t.mask)
 }
 
 // Compile implements Target.

@@ -262,9 +262,9 @@ func MaskLen(mask netip.Addr) int {
 // "ADDR/LEN", or "ADDR/MASK" when the mask is not contiguous.
 func FormatAddrMask(addr, mask netip.Addr) string {
 	if n := MaskLen(mask); n >= 0 {
-		return addr.String() + "/" + strconv.Itoa(n)
+		return FormatIP(addr) + "/" + strconv.Itoa(n)
 	}
-	return addr.String() + "/" + mask.String()
+	return FormatIP(addr) + "/" + FormatIP(mask)
 }
 
 // U32 returns an IPv4 address as a big-endian number, for fast masking on

@@ -170,7 +170,7 @@ func PrefixMask(bits, n int) netip.Addr {
 // and xtables_ipmask_to_numeric do: "ADDR" for a full mask, "ADDR/LEN"
 // for a prefix, "ADDR/MASK" otherwise.
 func FormatHostMask(addr, mask netip.Addr) string {
-	return addr.String() + FormatMaskSuffix(mask)
+	return FormatIP(addr) + FormatMaskSuffix(mask)
 }
 
 // FormatMaskSuffix is xtables_ipmask_to_numeric (and its IPv6 twin): ""
@@ -179,7 +179,7 @@ func FormatMaskSuffix(mask netip.Addr) string {
 	n := MaskLen(mask)
 	switch {
 	case n < 0:
-		return "/" + mask.String()
+		return "/" + FormatIP(mask)
 	case n == mask.BitLen():
 		return ""
 	}

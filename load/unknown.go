@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/script"
 )
@@ -40,7 +41,7 @@ func applyUnknown(rs *rules.Ruleset, res *Result, inv script.Invocation, words [
 	if !any {
 		return applyCommand(rs, res, words, pos, inv.LineText, o), true
 	}
-	words, stood := standIns(words, unknown)
+	words, stood := standIns(words, unknown, rs.Family)
 	model := rs
 	if stood {
 		model = rs.Clone()
@@ -63,12 +64,12 @@ func applyUnknown(rs *rules.Ruleset, res *Result, inv script.Invocation, words [
 // of the kind the option takes (the parser's own stand-in where it offers
 // one, else an address, else a number), until the command parses or an
 // error is about a word that is known. It reports whether it replaced any.
-func standIns(words []rules.Word, unknown []bool) ([]rules.Word, bool) {
+func standIns(words []rules.Word, unknown []bool, fam ext.Family) ([]rules.Word, bool) {
 	out := append([]rules.Word(nil), words...)
 	tried := make([]int, len(out))
 	stood := false
 	for range 3*len(out) + 1 {
-		_, err := rules.ParseCommand(out, rules.ParseOptions{})
+		_, err := rules.ParseCommand(out, rules.ParseOptions{Family: fam})
 		d, ok := err.(*rules.Diag)
 		if !ok {
 			break

@@ -12,6 +12,9 @@ import (
 // succeeded, so a failing command changes nothing. Listing commands (-L,
 // -S) change nothing and are left to the printers.
 func (rs *Ruleset) Apply(c *Command) error {
+	if c.Skipped {
+		return nil
+	}
 	if rs.Legacy {
 		// iptables-legacy creates the table when it first reads it,
 		// before the command can fail.

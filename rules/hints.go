@@ -219,19 +219,19 @@ func singleDashLong(word string, known func(string) bool) (string, bool) {
 // anyExtOption reports whether some registered match or target has a long
 // option of this name.
 func anyExtOption(name string) bool {
-	for _, f := range []func(ext.Family) []string{ext.MatchNames} {
-		for _, n := range f(ext.AnyFamily) {
-			for _, o := range ext.LookupMatch(n, ext.AnyFamily).Options {
+	for _, fam := range []ext.Family{ext.IPv4, ext.IPv6} {
+		for _, n := range ext.MatchNames(fam) {
+			for _, o := range ext.LookupMatch(n, fam).Options {
 				if o.Name == name {
 					return true
 				}
 			}
 		}
-	}
-	for _, n := range ext.TargetNames(ext.AnyFamily) {
-		for _, o := range ext.LookupTarget(n, ext.AnyFamily).Options {
-			if o.Name == name {
-				return true
+		for _, n := range ext.TargetNames(fam) {
+			for _, o := range ext.LookupTarget(n, fam).Options {
+				if o.Name == name {
+					return true
+				}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
@@ -16,6 +17,7 @@ type ListOptions struct {
 	Numeric     bool   // -n
 	Exact       bool   // -x: counters without K/M/G
 	LineNumbers bool   // --line-numbers
+	family      ext.Family
 }
 
 // List writes a table as iptables -L does (print_header,
@@ -26,6 +28,7 @@ func (rs *Ruleset) List(w io.Writer, o ListOptions) error {
 	if o.Table == "" {
 		o.Table = "filter"
 	}
+	o.family = rs.Family
 	t := rs.Table(o.Table)
 	if t == nil {
 		if BuiltinChains(o.Table) == nil {
@@ -139,7 +142,17 @@ func (o ListOptions) header(b *strings.Builder, t *Table, c *Chain) {
 	fmt.Fprintf(b, " %-19s  %-19s \n", "source", "destination")
 }
 
-func listAddr(addr, mask netipAddr, numeric bool) string {
+func listAddr(addr, mask netipAddr, numeric bool, f ext.Family) string {
+	if f == ext.IPv6 && !mask.IsValid() {
+		addr, mask = netip.IPv6Unspecified(), netip.IPv6Unspecified()
+	}
+	if mask.Is6() {
+		// ipv6_addr_to_string: "anywhere" goes by the address alone.
+		if addr.IsUnspecified() && !numeric {
+			return "anywhere"
+		}
+		return ext.FormatHostMask(addr, mask)
+	}
 	if !mask.IsValid() || mask.IsUnspecified() {
 		if !numeric {
 			return "anywhere"
@@ -211,7 +224,7 @@ func (o ListOptions) rule(b *strings.Builder, r *Rule, num int) {
 		} else {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(b, "%-19s ", listAddr(a.addr, a.mask, o.Numeric))
+		fmt.Fprintf(b, "%-19s ", listAddr(a.addr, a.mask, o.Numeric, o.family))
 	}
 	if r.Goto {
 		b.WriteString("[goto] ")

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,7 +64,13 @@ type Command struct {
 	// not what the writer meant (a placeholder as an interface name, a
 	// legacy match ipsift translated).
 	Warnings Diags
+	// Skipped is set for a restore line marked -4 or -6 for the other
+	// family: the tools skip it silently and so does Apply.
+	Skipped bool
 }
+
+// errSkipLine stops the parse of a line the restore tools skip.
+var errSkipLine = errors.New("line skipped")
 
 // optEntry is one long option in the getopt_long table.
 type optEntry struct {
@@ -229,10 +236,16 @@ func (p *parser) run() error {
 			}
 		case strings.HasPrefix(t, "--"):
 			if err := p.longOpt(w); err != nil {
+				if err == errSkipLine {
+					return nil
+				}
 				return err
 			}
 		case strings.HasPrefix(t, "-") && t != "-":
 			if err := p.shortOpts(w); err != nil {
+				if err == errSkipLine {
+					return nil
+				}
 				return err
 			}
 		default:
@@ -605,7 +618,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		}
 		if aw.Text == w.Text && len(w.Text) > 2 && !strings.HasPrefix(w.Text, "--") {
 			// "-syn" is getopt's "-s yn": say what the writer meant.
-			if _, _, err := ext.ParseIPv4Spec(strings.Split(arg, ",")[0]); err != nil {
+			if _, _, err := parseAddress(strings.Split(arg, ",")[0], p.opts.Family); err != nil {
 				if long, ok := singleDashLong(w.Text, anyExtOption); ok {
 					return &Diag{Pos: w.Pos, Word: w.Text, Fix: long,
 						Msg: fmt.Sprintf("%q is read as -%c %s (an address); the long option needs two dashes: write %s", w.Text, c, arg, long)}
@@ -645,6 +658,9 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			p.r.Out, p.r.InvOut = arg, inv
 		}
 	case 'f':
+		if p.opts.Family == ext.IPv6 {
+			return &Diag{Pos: w.Pos, Word: w.Text, Msg: "`-f' is not supported in IPv6, use -m frag instead: IPv6 fragments carry a Fragment header, which -m frag matches (--fragid, --fragfirst, --fragmore, --fraglast)"}
+		}
 		if err := p.setCoreOption(w, c, inv, invWord); err != nil {
 			return err
 		}
@@ -711,13 +727,23 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			p.takeWord()
 		}
 	case 'M':
-	case '4':
-		if p.opts.Family != ext.IPv4 {
-			return errAt(w, "-4 given to an IPv6 tool")
+	case '4', '6':
+		want := ext.IPv4
+		if c == '6' {
+			want = ext.IPv6
 		}
-	case '6':
-		if p.opts.Family != ext.IPv6 {
-			return errAt(w, "-6 given to iptables (IPv4); use ip6tables for IPv6 rules")
+		if p.opts.Family != want {
+			if p.opts.Restore {
+				// iptables-restore and ip6tables-restore skip a line
+				// marked for the other family, silently, so that one
+				// file can serve both (do_parse returns at once).
+				p.cmd.Skipped = true
+				return errSkipLine
+			}
+			if c == '4' {
+				return errAt(w, "-4 given to ip6tables: this rule is for IPv4 only; run it with iptables, or drop -4")
+			}
+			return errAt(w, "-6 given to iptables (IPv4): this rule is for IPv6 only; run it with ip6tables, or drop -6")
 		}
 	}
 	p.invert = false
@@ -1178,9 +1204,7 @@ func (p *parser) addressList(list []string, w Word, inv bool, letter byte) ([]ad
 // parseAddress reads one -s/-d element for the rule's address family.
 func parseAddress(s string, f ext.Family) (addr, mask netipAddr, err error) {
 	if f == ext.IPv6 {
-		// ip6tables reads addresses with its own rules (no short forms,
-		// "-s 0" refused); they come with IPv6 support.
-		return addr, mask, fmt.Errorf("IPv6 addresses are not read yet: ipsift simulates iptables (IPv4) rules only")
+		return ext.ParseIPv6Spec(s)
 	}
 	return ext.ParseIPv4Spec(s)
 }

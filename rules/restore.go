@@ -267,6 +267,9 @@ func replacedSection(old *Table, first int, pos Pos, word string) *Diag {
 // validate the table (COMMIT does) and works in place, since the whole
 // restore works on a copy.
 func (rs *Ruleset) applyInTable(c *Command) error {
+	if c.Skipped {
+		return nil
+	}
 	switch c.Kind {
 	case CmdList, CmdListRules:
 		return &Diag{Pos: c.Pos, Msg: "listing commands (-L, -S) do nothing in a restore file"}

@@ -137,6 +137,18 @@ func (r *Rule) writeSpec(b *strings.Builder) {
 }
 
 func writeAddr(b *strings.Builder, letter byte, addr, mask netipAddr, inv bool) {
+	if mask.Is6() {
+		// save_ipv6_addr: only the mask decides (a rule with ::1/0 has
+		// had its address cleared anyway).
+		if !inv && ext.MaskLen(mask) == 0 {
+			return
+		}
+		if inv {
+			b.WriteString(" !")
+		}
+		fmt.Fprintf(b, " -%c %s", letter, ext.FormatAddrMask(addr, mask))
+		return
+	}
 	if !addr.IsValid() {
 		if !inv {
 			return

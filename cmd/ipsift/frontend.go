@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
@@ -42,14 +44,14 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 		return feIpset(rs, sets, path, args, stdout, stderr)
 	}
 	switch tool {
-	case "iptables-save":
+	case "iptables-save", "ip6tables-save":
 		return feSave(rs, args, stdout, stderr)
-	case "iptables-restore":
+	case "iptables-restore", "ip6tables-restore":
 		return feRestore(rs, sets, path, args, stderr)
 	}
-	cmd, err := rules.ParseCommand(rules.Words(args), rules.ParseOptions{})
+	cmd, err := rules.ParseCommand(rules.Words(args), rules.ParseOptions{Family: rs.Family})
 	if err != nil {
-		fmt.Fprintf(stderr, "iptables: %v\nTry `iptables -h' or 'iptables --help' for more information.\n", err)
+		fmt.Fprintf(stderr, "%s: %v\nTry `%s -h' or '%s --help' for more information.\n", tool, err, tool, tool)
 		return exitUsage
 	}
 	switch cmd.Kind {
@@ -86,21 +88,30 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 }
 
 // readRulesFile reads the front ends' file: its sets and its rules.
+// The ip6tables tools work on the file's IPv6 rules: the file holds one
+// family, written by the tool of that family.
 func readRulesFile(tool, path string, stderr io.Writer) (*rules.Ruleset, *ipset.Registry, int) {
+	fam := ext.IPv4
+	if strings.HasPrefix(tool, "ip6tables") {
+		fam = ext.IPv6
+	}
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return rules.New(), ipset.NewRegistry(), exitOK
+		rs := rules.New()
+		rs.Family = fam
+		return rs, ipset.NewRegistry(), exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
 		return nil, nil, exitUsage
 	}
-	res := load.Bytes(path, data, load.Options{Counters: true})
+	res := load.Bytes(path, data, load.Options{Counters: true, Family: fam})
 	if res.Diags.HasErrors() {
 		printDiags(stderr, res.Diags, false)
 		return nil, nil, exitProblems
 	}
-	return res.Rules, res.Sets, exitOK
+	rs, _ := res.Pick(fam == ext.IPv6)
+	return rs, res.Sets, exitOK
 }
 
 // writeRules writes the front ends' file: the sets as ipset save prints

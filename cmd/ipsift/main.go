@@ -41,7 +41,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	// Called as iptables, iptables-save or iptables-restore (a symlink):
 	// the front end on $IPSIFT_RULES.
 	switch filepath.Base(argv[0]) {
-	case "iptables", "iptables-save", "iptables-restore", "ipset":
+	case "iptables", "iptables-save", "iptables-restore", "ipset", "ip6tables", "ip6tables-save", "ip6tables-restore":
 		return frontEnd(filepath.Base(argv[0]), argv[1:], stdout, stderr)
 	}
 	if len(argv) < 2 {
@@ -59,7 +59,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		}
 		usage(stdout)
 		return exitOK
-	case "iptables", "iptables-save", "iptables-restore", "ipset":
+	case "iptables", "iptables-save", "iptables-restore", "ipset", "ip6tables", "ip6tables-save", "ip6tables-restore":
 		return frontEnd(name, argv[2:], stdout, stderr)
 	}
 	c := find(name)
@@ -100,6 +100,7 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables ARGS...", "iptables front end editing the file in $IPSIFT_RULES")
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables-save|-restore", "its save and restore companions")
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "ip6tables[-save|-restore]", "the same for IPv6 rules (a file of its own)")
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "ipset ARGS...", "ipset front end editing the sets in $IPSIFT_RULES")
 	fmt.Fprintln(w, "\nFILE is an iptables-restore file or a shell script of iptables commands (read, never run).")
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 problems found in the input, 2 usage or I/O error.")

@@ -10,17 +10,6 @@ import (
 	"github.com/ipsift/ipsift/rules"
 )
 
-// loadRules loads FILE for the printing and tracing commands: any error
-// in the input is printed with its position and the command stops, so
-// nothing is shown for a ruleset the kernel would refuse.
-func loadRules(path string, lf *loadFlags, stderr io.Writer) (*rules.Ruleset, int) {
-	res, code := loadResult(path, lf, stderr)
-	if res == nil {
-		return nil, code
-	}
-	return res.Rules, exitOK
-}
-
 // loadResult loads FILE (rules and sets) or says why not.
 func loadResult(path string, lf *loadFlags, stderr io.Writer) (*load.Result, int) {
 	res, err := loadPath(path, lf)
@@ -34,6 +23,47 @@ func loadResult(path string, lf *loadFlags, stderr io.Writer) (*load.Result, int
 		return nil, exitProblems
 	}
 	return res, exitOK
+}
+
+// loadFamily loads FILE, or a pair of files (one IPv4, one IPv6), for
+// save, rules and list, and picks the family to show: IPv6 with -6 or
+// when the input holds only IPv6 rules, else IPv4. When the input holds
+// both it says on stderr which one it shows.
+func loadFamily(cmd string, paths []string, six bool, lf *loadFlags, stderr io.Writer) (*rules.Ruleset, int) {
+	var merged *load.Result
+	for _, p := range paths {
+		res, code := loadResult(p, lf, stderr)
+		if res == nil {
+			return nil, code
+		}
+		if merged == nil {
+			merged = res
+			continue
+		}
+		if len(res.Rules.Tables) > 0 {
+			if len(merged.Rules.Tables) > 0 {
+				fmt.Fprintf(stderr, "ipsift %s: %s and %s both hold IPv4 rules: give one IPv4 and one IPv6 file\n", cmd, paths[0], p)
+				return nil, exitUsage
+			}
+			merged.Rules = res.Rules
+		}
+		if res.Rules6 != nil {
+			if merged.Rules6 != nil {
+				fmt.Fprintf(stderr, "ipsift %s: %s and %s both hold IPv6 rules: give one IPv4 and one IPv6 file\n", cmd, paths[0], p)
+				return nil, exitUsage
+			}
+			merged.Rules6 = res.Rules6
+		}
+	}
+	rs, both := merged.Pick(six)
+	if both {
+		if six {
+			fmt.Fprintf(stderr, "ipsift %s: the input holds IPv4 and IPv6 rules; showing IPv6\n", cmd)
+		} else {
+			fmt.Fprintf(stderr, "ipsift %s: the input holds IPv4 and IPv6 rules; showing IPv4 (-6 shows IPv6)\n", cmd)
+		}
+	}
+	return rs, exitOK
 }
 
 func loadPath(path string, lf *loadFlags) (*load.Result, error) {
@@ -107,15 +137,16 @@ func init() {
 	saveTable := fsSave.String("t", "", "print only this table")
 	saveSets := fsSave.Bool("sets", false, "print the sets FILE creates, as ipset save prints them, instead of the rules")
 	saveLoad := addLoadFlags(fsSave)
+	saveSix := fsSave.Bool("6", false, "print the IPv6 rules (ip6tables-save) of a FILE or pair that holds both")
 	register(&command{
-		name: "save", args: "FILE [-c] [-t TABLE] [--sets] [--noflush] [--legacy] [-- ARG...]",
+		name: "save", args: "FILE [FILE6] [-c] [-t TABLE] [-6] [--sets] [--noflush] [--legacy] [-- ARG...]",
 		summary: "Print FILE in canonical iptables-save form: what the kernel's iptables-save prints after loading it.\n" +
 			"A FILE with errors is still printed as far as it loads (a script's failing commands fail alone; a restore\nfile keeps the tables committed before its first error), the errors go to stderr, and the exit status is 1.",
 		example: "  ipsift save gateway.rules\n  ipsift save firewall.sh -t nat\n  ipsift save --sets firewall.sh",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fsSave, saveLoad.splitScriptArgs(args))
-			if err != nil || len(pos) != 1 {
-				return usageError(stderr, "save", orErr(err, "give one FILE"))
+			if err != nil || len(pos) < 1 || len(pos) > 2 {
+				return usageError(stderr, "save", orErr(err, "give one FILE, or an IPv4 and an IPv6 FILE"))
 			}
 			if *saveSets {
 				res, code := loadResult(pos[0], saveLoad, stderr)
@@ -127,6 +158,17 @@ func init() {
 			}
 			if *saveTable != "" && rules.BuiltinChains(*saveTable) == nil {
 				return usageError(stderr, "save", fmt.Errorf("no table %q", *saveTable))
+			}
+			if len(pos) == 2 {
+				rs, code := loadFamily("save", pos, *saveSix, saveLoad, stderr)
+				if rs == nil {
+					return code
+				}
+				if err := rs.Save(stdout, rules.SaveOptions{Counters: *saveCounters, Table: *saveTable}); err != nil {
+					fmt.Fprintln(stderr, err)
+					return exitUsage
+				}
+				return exitOK
 			}
 			res, err := loadPath(pos[0], saveLoad)
 			if err != nil {
@@ -145,7 +187,11 @@ func init() {
 				fmt.Fprintf(stderr, "ipsift save: %s has errors; printed is what the kernel holds after loading it (%s)\n", pos[0], how)
 				code = exitProblems
 			}
-			if err := res.Rules.Save(stdout, rules.SaveOptions{Counters: *saveCounters, Table: *saveTable}); err != nil {
+			rs, both := res.Pick(*saveSix)
+			if both {
+				fmt.Fprintf(stderr, "ipsift save: the input holds IPv4 and IPv6 rules; showing %s\n", map[bool]string{false: "IPv4 (-6 shows IPv6)", true: "IPv6"}[*saveSix])
+			}
+			if err := rs.Save(stdout, rules.SaveOptions{Counters: *saveCounters, Table: *saveTable}); err != nil {
 				fmt.Fprintln(stderr, err)
 				return exitUsage
 			}
@@ -157,8 +203,9 @@ func init() {
 	rulesTable := fsRules.String("t", "filter", "table")
 	rulesVerbose := fsRules.Bool("v", false, "with counters (-c PACKETS BYTES)")
 	rulesLoad := addLoadFlags(fsRules)
+	rulesSix := fsRules.Bool("6", false, "the IPv6 rules (ip6tables -S) of a FILE that holds both")
 	register(&command{
-		name: "rules", args: "FILE [-t TABLE] [-v] [--noflush] [--legacy] [CHAIN] [-- ARG...]",
+		name: "rules", args: "FILE [-t TABLE] [-v] [-6] [--noflush] [--legacy] [CHAIN] [-- ARG...]",
 		summary: "Print a table's rules as iptables -S does.",
 		example: "  ipsift rules gateway.rules -t nat\n  ipsift rules gateway.rules LOGDROP",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -166,7 +213,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "rules", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], rulesLoad, stderr)
+			rs, code := loadFamily("rules", pos[:1], *rulesSix, rulesLoad, stderr)
 			if rs == nil {
 				return code
 			}
@@ -190,8 +237,9 @@ func init() {
 	fsList.BoolVar(&lo.Exact, "x", false, "exact counters, without K/M/G")
 	fsList.BoolVar(&lo.LineNumbers, "line-numbers", false, "number the rules")
 	listLoad := addLoadFlags(fsList)
+	listSix := fsList.Bool("6", false, "the IPv6 rules (ip6tables -L) of a FILE that holds both")
 	register(&command{
-		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [--noflush] [--legacy] [CHAIN] [-- ARG...]",
+		name: "list", args: "FILE [-t TABLE] [-v] [-n] [-x] [--line-numbers] [-6] [--noflush] [--legacy] [CHAIN] [-- ARG...]",
 		summary: "Print a table as iptables -L does, column for column.\nipsift never resolves names: without -n addresses still print as numbers (0.0.0.0/0 as \"anywhere\"), a documented difference from iptables -L.",
 		example: "  ipsift list gateway.rules -v -n --line-numbers\n  ipsift list gateway.rules -t nat PREROUTING",
 		run: func(args []string, stdout, stderr io.Writer) int {
@@ -199,7 +247,7 @@ func init() {
 			if err != nil || len(pos) < 1 || len(pos) > 2 {
 				return usageError(stderr, "list", orErr(err, "give FILE and at most one CHAIN"))
 			}
-			rs, code := loadRules(pos[0], listLoad, stderr)
+			rs, code := loadFamily("list", pos[:1], *listSix, listLoad, stderr)
 			if rs == nil {
 				return code
 			}

@@ -51,6 +51,9 @@ func init() {
 			if res == nil {
 				return code
 			}
+			if res.Rules6 != nil {
+				fmt.Fprintf(stderr, "ipsift trace: %s's IPv6 (ip6tables) rules are not traced: the engine runs IPv4 packets only so far\n", pos[0])
+			}
 			rs, sets := res.Rules, res.Sets
 			if rs == nil {
 				return code

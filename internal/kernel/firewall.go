@@ -359,6 +359,18 @@ func (f *Firewall) Save() (string, error) {
 	return runIn(f.NS, nil, toolPath(f.Backend.tool("save")))
 }
 
+// Restore6 loads IPv6 rules with the backend's ip6tables-restore, as
+// Restore does for IPv4.
+func (f *Firewall) Restore6(rules string) error {
+	_, err := runIn(f.NS, strings.NewReader(rules), toolPath("ip6"+strings.TrimPrefix(f.Backend.tool("restore"), "ip")), "-w", "10")
+	return err
+}
+
+// Save6 returns the backend's ip6tables-save output, without counters.
+func (f *Firewall) Save6() (string, error) {
+	return runIn(f.NS, nil, toolPath("ip6"+strings.TrimPrefix(f.Backend.tool("save"), "ip")))
+}
+
 // SaveCounters returns iptables-save -c output: every rule line starts
 // with its [packets:bytes] counter, and every chain line ends with one.
 // ParseSaveCounters reads it.
