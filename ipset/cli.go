@@ -335,7 +335,9 @@ func (c *Cmd) Restore(in io.Reader, exist bool) error {
 	n := 0
 	for sc.Scan() {
 		n++
-		text := strings.TrimSpace(sc.Text())
+		// ipset skips leading isspace() and splits words at blanks, tabs
+		// and newlines only: a trailing form feed belongs to the last word.
+		text := strings.TrimRight(strings.TrimLeft(sc.Text(), " \t\n\v\f\r"), " \t\n")
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
