@@ -2,6 +2,7 @@ package ipset
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -315,6 +316,17 @@ func ErrorLine(err error) int {
 func (c *Cmd) Restore(in io.Reader, exist bool) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	// Lines end at a newline only: ipset reads with fgets, so a carriage
+	// return before it is part of the line (bufio.ScanLines drops it).
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			return i + 1, data[:i], nil
+		}
+		if atEOF && len(data) > 0 {
+			return len(data), data, nil
+		}
+		return 0, nil, nil
+	})
 	type pending struct {
 		line int
 		args []string
