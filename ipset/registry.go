@@ -101,6 +101,16 @@ func parseUint(s string, bitSize int) (uint64, bool) {
 	return v, err == nil
 }
 
+// optUint reads the numeric value of the create option name, or gives
+// ipset's error for it.
+func optUint(arg, name string, bitSize int) (uint64, error) {
+	v, ok := parseUint(arg, bitSize)
+	if !ok {
+		return 0, errSyntax("cannot parse '%s' as %s", arg, name)
+	}
+	return v, nil
+}
+
 // parseCreate reads the create options of a type.
 func parseCreate(t *setType, opts []string) (*data, error) {
 	fam := FamilyNone
@@ -157,23 +167,23 @@ func parseCreate(t *setType, opts []string) (*data, error) {
 		case "6":
 			d.family = Inet6
 		case "hashsize":
-			v, ok := parseUint(arg, 32)
-			if !ok {
-				return nil, errSyntax("cannot parse '%s' as hashsize", arg)
+			v, err := optUint(arg, "hashsize", 32)
+			if err != nil {
+				return nil, err
 			}
 			d.hashsize = uint32(v)
 		case "probes", "resize", "gc":
 			// options of ipset 4.x, accepted and ignored by ipset 7
 		case "maxelem":
-			v, ok := parseUint(arg, 32)
-			if !ok {
-				return nil, errSyntax("cannot parse '%s' as maxelem", arg)
+			v, err := optUint(arg, "maxelem", 32)
+			if err != nil {
+				return nil, err
 			}
 			d.maxelem = uint32(v)
 		case "netmask":
-			v, ok := parseUint(arg, 8)
-			if !ok {
-				return nil, errSyntax("cannot parse '%s' as netmask", arg)
+			v, err := optUint(arg, "netmask", 8)
+			if err != nil {
+				return nil, err
 			}
 			d.netmask = uint8(v)
 			d.hasMask = true
@@ -205,9 +215,9 @@ func parseCreate(t *setType, opts []string) (*data, error) {
 		case "forceadd":
 			d.forceadd = true
 		case "bucketsize":
-			v, ok := parseUint(arg, 8)
-			if !ok {
-				return nil, errSyntax("cannot parse '%s' as bucketsize", arg)
+			v, err := optUint(arg, "bucketsize", 8)
+			if err != nil {
+				return nil, err
 			}
 			b := uint8(v)
 			switch {
@@ -220,9 +230,9 @@ func parseCreate(t *setType, opts []string) (*data, error) {
 			}
 			d.bucketsize = b
 		case "initval":
-			v, ok := parseUint(arg, 32)
-			if !ok {
-				return nil, errSyntax("cannot parse '%s' as initval", arg)
+			v, err := optUint(arg, "initval", 32)
+			if err != nil {
+				return nil, err
 			}
 			d.initval = uint32(v)
 		case "range", "network", "from", "to":
@@ -244,9 +254,9 @@ func parseCreate(t *setType, opts []string) (*data, error) {
 			}
 			d.markmask = uint32(v)
 		case "size":
-			v, ok := parseUint(arg, 32)
-			if !ok {
-				return nil, errSyntax("cannot parse '%s' as size", arg)
+			v, err := optUint(arg, "size", 32)
+			if err != nil {
+				return nil, err
 			}
 			d.size = uint32(v)
 			if d.size < 4 {
