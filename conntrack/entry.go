@@ -272,6 +272,8 @@ func protoName(p uint8) string {
 		return "udplite"
 	case protoICMP:
 		return "icmp"
+	case protoICMPv6:
+		return "icmpv6"
 	case protoGRE:
 		return "gre"
 	case 132:
