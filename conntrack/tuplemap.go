@@ -53,8 +53,6 @@ func (m *tupleMap) del(k Tuple) {
 	}
 }
 
-func (m *tupleMap) len() int { return len(m.m4) + len(m.m6) }
-
 // all yields every slot, IPv4 first, each family in map (random) order.
 func (m *tupleMap) all(yield func(Tuple, *Entry) bool) {
 	for k, e := range m.m4 {
