@@ -256,4 +256,3 @@ func Trace(rules []Rule, n int, s float64, r *rand.Rand) []Packet {
 func inside(rg [2]uint16, r *rand.Rand) uint16 {
 	return rg[0] + uint16(r.IntN(int(rg[1])-int(rg[0])+1))
 }
-
