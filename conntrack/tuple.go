@@ -122,16 +122,18 @@ var icmpv6Invert = [13]uint8{
 // nf_ct_invert_tuple: addresses and ports swapped; for ICMP and ICMPv6
 // the id kept and the type replaced by its answer's. ok is false for an
 // ICMP type that has no answer (errors, and types the kernel does not
-// track).
+// track). As in the kernel, the protocol number decides, not the
+// family: ICMP in an IPv6 packet is inverted as ICMP (the ICMP tracker
+// then refuses the packet for its family).
 func (t Tuple) Invert() (r Tuple, ok bool) {
 	r.Src, r.Dst, r.Proto, r.V6 = t.Dst, t.Src, t.Proto, t.V6
 	var inv uint8
 	switch {
-	case t.Proto == protoICMP && !t.V6:
+	case t.Proto == protoICMP:
 		if typ := t.ICMPType(); int(typ) < len(icmpInvert) {
 			inv = icmpInvert[typ]
 		}
-	case t.Proto == protoICMPv6 && t.V6:
+	case t.Proto == protoICMPv6:
 		if typ := int(t.ICMPType()) - 128; typ >= 0 && typ < len(icmpv6Invert) {
 			inv = icmpv6Invert[typ]
 		}
