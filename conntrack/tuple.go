@@ -201,15 +201,3 @@ func (t Tuple) hash() uint64 {
 	h ^= h >> 29
 	return h
 }
-
-// le32 is an IPv4 address's four bytes read as the kernel reads a
-// __be32 through a u32 pointer on a little-endian machine (x86), which
-// is how jhash2 sees addresses in find_best_ips_proto.
-func le32(a [4]byte) uint32 { return binary.LittleEndian.Uint32(a[:]) }
-
-func be32(a [4]byte) uint32 { return binary.BigEndian.Uint32(a[:]) }
-
-func addrFromBE(v uint32) (a [4]byte) {
-	binary.BigEndian.PutUint32(a[:], v)
-	return a
-}
