@@ -89,7 +89,12 @@
 //     host): SetupNAT/SetupNullNAT(e, ext.NATSrc), Translate(..., NATSrc).
 //     For MASQUERADE pass the address of the output interface, for
 //     REDIRECT the primary address of the input interface (127.0.0.1
-//     for local packets). A SetupNAT error or a false Translate means the
+//     for local packets). For IPv6: MASQUERADE's address is
+//     SelectSource6 of the host's addresses (the kernel's source
+//     address selection), REDIRECT's RedirectAddr6 of the input
+//     interface's (::1 for local packets); NAT66 rewrites as NAT does
+//     for IPv4, the transport checksums through the pseudo-header.
+//     Stateless prefix translation (SNPT, DNPT) is package npt. A SetupNAT error or a false Translate means the
 //     kernel drops the packet.
 //  5. Confirm(e, now) when the packet has passed the last hook
 //     (POSTROUTING, or INPUT for the host): a new connection enters the
