@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -51,9 +52,6 @@ func init() {
 			if res == nil {
 				return code
 			}
-			if res.Rules6 != nil {
-				fmt.Fprintf(stderr, "ipsift trace: %s's IPv6 (ip6tables) rules are not traced: the engine runs IPv4 packets only so far\n", pos[0])
-			}
 			rs, sets := res.Rules, res.Sets
 			if rs == nil {
 				return code
@@ -90,7 +88,7 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets}, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets, rules6: res.Rules6}, stdout, stderr)
 		},
 	})
 }
@@ -98,11 +96,14 @@ func init() {
 type traceOptions struct {
 	json, quiet, counters, legacy bool
 	sets                          *ipset.Registry
+	// rules6 is the IPv6 (ip6tables) ruleset IPv6 packets go through;
+	// nil: none, every IPv6 packet passes.
+	rules6 *rules.Ruleset
 }
 
 func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceOptions, stdout, stderr io.Writer) int {
 	asJSON, quiet, counters := o.json, o.quiet, o.counters
-	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets})
+	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets, Rules6: o.rules6})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
 		return exitProblems
@@ -176,10 +177,20 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 		if !asJSON {
 			fmt.Fprintln(w)
 		}
-		prs := e.Program().Ruleset()
-		for _, t := range prs.Tables {
-			fmt.Fprintf(w, "# table %s\n", t.Name)
-			prs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: true})
+		progs := []*engine.Program{e.Program()}
+		if o.rules6 != nil {
+			progs = append(progs, e.Program().IPv6())
+		}
+		for _, prog := range progs {
+			prs := prog.Ruleset()
+			for _, t := range prs.Tables {
+				if prs.Family == ext.IPv6 {
+					fmt.Fprintf(w, "# ip6tables table %s\n", t.Name)
+				} else {
+					fmt.Fprintf(w, "# table %s\n", t.Name)
+				}
+				prs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: true})
+			}
 		}
 	}
 	return exitOK
