@@ -36,6 +36,8 @@ func init() {
 	hostFile := fs.String("host", "", "host description file (default: the host of gateway.rules; see README)")
 	quiet := fs.Bool("quiet", false, "leave out the rules that did not match")
 	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
+	six := fs.Bool("6", false, "read a restore FILE as ip6tables-restore input: its rules are the IPv6 ones")
+	rules6 := fs.String("rules6", "", "an ip6tables ruleset (restore file or script) for the IPv6 packets, beside FILE's IPv4 one")
 	lf := addLoadFlags(fs)
 	register(&command{
 		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush] [--legacy] [-- ARG...]",
@@ -48,9 +50,30 @@ func init() {
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
 			}
+			if *six {
+				lf.family = ext.IPv6
+			}
 			res, code := loadResult(pos[0], lf, stderr)
+			lf.family = 0
 			if res == nil {
 				return code
+			}
+			if *rules6 != "" {
+				lf.family = ext.IPv6
+				r6, code := loadResult(*rules6, lf, stderr)
+				lf.family = 0
+				if r6 == nil {
+					return code
+				}
+				if r6.Rules6 == nil {
+					fmt.Fprintf(stderr, "ipsift trace: %s holds no IPv6 rules\n", *rules6)
+					return exitUsage
+				}
+				if res.Rules6 != nil {
+					fmt.Fprintf(stderr, "ipsift trace: %s already holds IPv6 rules: give --rules6 with an IPv4 FILE\n", pos[0])
+					return exitUsage
+				}
+				res.Rules6 = r6.Rules6
 			}
 			rs, sets := res.Rules, res.Sets
 			if rs == nil {
