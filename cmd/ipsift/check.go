@@ -57,6 +57,7 @@ func init() {
 					diags = append(diags, lint(res.Rules)...)
 					if res.Rules6 != nil {
 						diags = append(diags, lint(res.Rules6)...)
+						diags = append(diags, analyze.CutOff(res.Rules6)...)
 					}
 				}
 				diags = append(diags, unevaluable(res.Rules)...)
