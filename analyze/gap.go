@@ -118,41 +118,107 @@ func forAll(p, r region) region {
 // accepts; v4shut says that shut is IPv4 (a warning), else a note.
 func gapDiags(h ext.Hook, p region, shut, open *familyFate, v4shut bool) rules.Diags {
 	w := &work{left: fateWork}
-	// Closed to all in shut and open to some in open, or closed to some
-	// in shut and open to all in open.
-	gap := shut.closed.meet(project(open.allowed))
-	more, ok := project(shut.dropped).meet(open.openAll).minus(gap, w)
+	// Closed to all in shut and open to some in open; then closed to
+	// some sources in shut (kept in dimSrc) and open to all in open.
+	closed := shut.closed.meet(project(open.allowed)).compact()
+	some, ok := shut.dropped.havoc(allDims&^(gapDims|1<<dimSrc)).meet(open.openAll).minus(closed, w)
 	if !ok {
 		return nil
 	}
-	gap = append(gap, more...).compact()
+	// Port ranges with the same sources, interfaces and rules on both
+	// sides make one finding.
 	var out rules.Diags
-	for _, b := range gap {
-		for _, s := range b[dimDport] {
-			g := b.with(dimDport, set{s})
-			if d := gapDiag(h, g, shut, open, v4shut); d != nil {
-				out = append(out, d)
+	var tmpls []string
+	var ports []set
+	for _, gap := range []region{closed, some} {
+		for _, b := range byPort(gap) {
+			d := gapDiag(h, b, shut, open, v4shut)
+			if d == nil {
+				continue
 			}
+			if i := slices.Index(tmpls, d.Msg); i >= 0 {
+				ports[i] = ports[i].union(b[dimDport])
+				continue
+			}
+			out, tmpls, ports = append(out, d), append(tmpls, d.Msg), append(ports, b[dimDport])
 		}
+	}
+	for i, d := range out {
+		port := "any port"
+		switch c := ports[i].complement(dimDport); {
+		case len(c) == 0:
+		case len(c) < len(ports[i]) || c[0].lo == 0 && c[0].hi == 0 && len(c) == 1:
+			port = "any port but " + strings.TrimPrefix(strings.TrimPrefix(portWords(c), "ports "), "port ")
+		default:
+			port = portWords(ports[i])
+		}
+		d.Msg = strings.Replace(d.Msg, portMark, port, 1)
 	}
 	return out
 }
 
-// gapDiag words one gap: box g of the projection.
-func gapDiag(h ext.Hook, g *box, shut, open *familyFate, v4shut bool) *rules.Diag {
-	gr := region{g}
-	var blockers, takers []*decided
-	var srcs set
-	for _, d := range shut.drops {
-		if project(d.r).meets(gr) {
-			blockers = append(blockers, d)
-			for _, b := range d.r.meet(gr) {
-				srcs = srcs.union(b[dimSrc])
+// portMark stands for the ports in a gap finding until they are known.
+const portMark = "\x00ports"
+
+// byPort regroups the boxes of r (of the gap dimensions and dimSrc) into
+// boxes of one port range each, the widest ranges over which the same
+// sources meet the same interfaces: one finding per port range, however
+// the region arithmetic cut the boxes.
+func byPort(r region) []*box {
+	var cuts []uint32
+	for _, b := range r {
+		for _, s := range b[dimDport] {
+			cuts = append(cuts, s.lo, s.hi+1) // 65536 past the last port
+		}
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	var out, prev []*box
+	for i := 0; i+1 < len(cuts); i++ {
+		e := rangeSet(cuts[i], cuts[i+1]-1)
+		var groups []*box
+		for _, b := range r {
+			if !b[dimDport].overlaps(e) {
+				continue
 			}
+			j := slices.IndexFunc(groups, func(g *box) bool { return g.sameIfaces(b) })
+			if j < 0 {
+				groups = append(groups, b.with(dimDport, e))
+				continue
+			}
+			groups[j] = groups[j].with(dimSrc, groups[j][dimSrc].union(b[dimSrc]))
+		}
+		if len(prev) == len(groups) && len(groups) > 0 && prev[0][dimDport][0].hi+1 == e[0].lo && slices.EqualFunc(prev, groups, func(x, y *box) bool { return x.equalExcept(y, dimDport) }) {
+			for k, g := range prev {
+				prev[k] = g.with(dimDport, rangeSet(g[dimDport][0].lo, e[0].hi))
+				out[len(out)-len(prev)+k] = prev[k]
+			}
+			continue
+		}
+		out = append(out, groups...)
+		prev = groups
+	}
+	return out
+}
+
+// sameIfaces reports whether b and c are about the same protocol and
+// interfaces.
+func (b *box) sameIfaces(c *box) bool {
+	return b[dimProto].equal(c[dimProto]) && b[dimIn].equal(c[dimIn]) && b[dimOut].equal(c[dimOut])
+}
+
+// gapDiag words one gap: box g of the projection, whose dimSrc holds
+// the sources shut drops.
+func gapDiag(h ext.Hook, g *box, shut, open *familyFate, v4shut bool) *rules.Diag {
+	gr := region{g.with(dimSrc, full(dimSrc))}
+	var blockers, takers []*decided
+	for _, d := range shut.drops {
+		if d.r.meets(region{g}) {
+			blockers = append(blockers, d)
 		}
 	}
 	for _, d := range open.accepts {
-		if project(d.r).meets(gr) {
+		if d.r.meets(gr) {
 			takers = append(takers, d)
 		}
 	}
@@ -160,11 +226,7 @@ func gapDiag(h ext.Hook, g *box, shut, open *familyFate, v4shut bool) *rules.Dia
 		return nil
 	}
 	fam := map[bool][2]string{true: {"IPv4", "IPv6"}, false: {"IPv6", "IPv4"}}[v4shut]
-	port := "any port"
-	if !g[dimDport].isFull(dimDport) {
-		port = portWords(g[dimDport])
-	}
-	what := "new " + protoWords(g[dimProto]) + " connections to " + port
+	what := "new " + protoWords(g[dimProto]) + " connections to " + portMark
 	if h == ext.Forward {
 		what = "forwarded " + what
 	}
@@ -176,12 +238,8 @@ func gapDiag(h ext.Hook, g *box, shut, open *familyFate, v4shut bool) *rules.Dia
 		what += " leaving by " + ifaceWords(g[dimOut], shut.a.atoms)
 	}
 	from := "from every source"
-	switch {
-	case gr.within(shut.closed):
-	case !srcs.isFull(dimSrc):
-		from = "from " + addrWords(srcs, shut.a.addrs)
-	default:
-		from = "from some sources"
+	if !g[dimSrc].isFull(dimSrc) {
+		from = "from " + addrWords(g[dimSrc], shut.a.addrs)
 	}
 	openFrom := "from some sources"
 	if gr.within(open.openAll) {

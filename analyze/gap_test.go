@@ -22,8 +22,7 @@ func TestFamilyGap(t *testing.T) {
 				"-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
 			v6: filter("ACCEPT", nil),
 			want: []finding{
-				warn(2, "IPv4 blocks new tcp connections to ports 0:21 from every source (the INPUT policy DROP (v4:2)), but IPv6 accepts them from every source (the INPUT policy ACCEPT (v6:2)): the host is open over IPv6"),
-				warn(2, "IPv4 blocks new tcp connections to ports 23:65535 from every source"),
+				warn(2, "IPv4 blocks new tcp connections to any port but 22 from every source (the INPUT policy DROP (v4:2)), but IPv6 accepts them from every source (the INPUT policy ACCEPT (v6:2)): the host is open over IPv6"),
 				warn(2, "IPv4 blocks new udp connections to any port from every source"),
 			},
 		},
@@ -38,6 +37,21 @@ func TestFamilyGap(t *testing.T) {
 				"-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT"),
 			want: []finding{
 				warn(6, "IPv4 blocks new tcp connections to port 22 from other than 192.0.2.0/24 (INPUT rule 2 (v4:6) `-p tcp -m tcp --dport 22 -j DROP`), but IPv6 accepts them from every source (INPUT rule 1 (v6:5) `-p tcp -m tcp --dport 22 -j ACCEPT`)"),
+			},
+		},
+		{
+			// One finding per set of ports with the same sources and
+			// rules, however the region arithmetic cut them.
+			name: "the sources each port is restricted to",
+			v4: filter("DROP", nil,
+				"-A INPUT -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT",
+				"-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 3306 -j ACCEPT",
+				"-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT"),
+			v6: filter("DROP", nil, "-A INPUT -p tcp -j ACCEPT"),
+			want: []finding{
+				warn(5, "IPv4 blocks new tcp connections to any port but 22,80,443,3306 from every source (the INPUT policy DROP (v4:2)), but IPv6 accepts them from every source (INPUT rule 1 (v6:5) `-p tcp -j ACCEPT`)"),
+				warn(5, "IPv4 blocks new tcp connections to port 22 from other than 198.51.100.0/24 (the INPUT policy DROP (v4:2))"),
+				warn(5, "IPv4 blocks new tcp connections to port 3306 from other than 192.0.2.0/24 (the INPUT policy DROP (v4:2))"),
 			},
 		},
 		{
