@@ -152,3 +152,48 @@ func TestConformance(t *testing.T) {
 		t.Errorf("passed %d of the IPv4 vectors (want at least 276) and %d in all (want at least 370)", v4[0], passed)
 	}
 }
+
+// Exact mode corrects 1.8.11 where its translation does another thing
+// than the rule; conformance mode keeps 1.8.11's text.
+func TestExactCorrections(t *testing.T) {
+	for _, c := range []struct {
+		fam          ext.Family
+		line         string
+		loose, exact string
+	}{
+		{ext.IPv4, "-A INPUT -p tcp -m multiport --ports 1:5", "ip protocol tcp tcp sport . tcp dport { 0-65535 . 1, 1 . 0-65535, 0-65535 . 5, 5 . 0-65535 } counter", "ip protocol tcp tcp sport . tcp dport { 0-65535 . 1-5, 1-5 . 0-65535 } counter"},
+		{ext.IPv4, "-A INPUT -p tcp -m ecn ! --ecn-tcp-ece", "ip protocol tcp tcp flags != ecn counter", "ip protocol tcp tcp flags & ecn == 0 counter"},
+		{ext.IPv4, "-t mangle -A PREROUTING -j CONNMARK --set-xmark 0x16/0x12", "counter ct mark set ct mark xor 0x16 and 0xffffffed", "counter ct mark set ct mark and 0xffffffed xor 0x16"},
+		{ext.IPv4, "-A INPUT -m addrtype --src-type LOCAL --dst-type UNICAST", "fib saddr type local counter", "fib saddr type local fib daddr type unicast counter"},
+		{ext.IPv6, "-A INPUT -m connlabel ! --label 40", "ct label and 40 != 40 counter", "ct label != 40 counter"},
+	} {
+		cmd, err := rules.ParseCommand(rules.SplitLine("t", 1, c.line), rules.ParseOptions{Family: c.fam, Userspace: true})
+		if err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		for _, exact := range []bool{false, true} {
+			ids := 0
+			x := &xl{fam: c.fam, r: cmd.Rules[0], ids: &ids, exact: exact}
+			want := c.loose
+			if exact {
+				want = c.exact
+			}
+			if !x.ruleBody() || x.rule.String() != want {
+				t.Errorf("%s (exact %v): got %q (%s), want %q", c.line, exact, x.rule.String(), x.why, want)
+			}
+		}
+	}
+	// -m cluster has no exact form: the rule is named and left out.
+	cmd, err := rules.ParseCommand(rules.SplitLine("t", 1, "-t mangle -A PREROUTING -m cluster --cluster-total-nodes 2 --cluster-local-node 1 --cluster-hash-seed 0xdeadbeef"), rules.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := rules.New()
+	if err := rs.Apply(cmd); err != nil {
+		t.Fatal(err)
+	}
+	s := Ruleset(rs)
+	if s.Untranslatable() != 1 || strings.Contains(s.Text, "jhash") {
+		t.Errorf("cluster rule translated in exact mode:\n%s%v", s.Text, s.Diags)
+	}
+}

@@ -306,16 +306,25 @@ func multiportMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 			}
 		}
 		x.rule.add(" sport . %s dport { ", proto)
-		for i, s := range strings.Split(p.args[0], ",") {
-			if i != 0 {
-				x.rule.add(", ")
-			}
+		first := true
+		for _, s := range strings.Split(p.args[0], ",") {
 			lo, hi := span(s)
-			if x.exact && lo != hi {
-				x.rule.add("0-65535 . %d-%d, %d-%d . 0-65535", lo, hi, lo, hi)
-				continue
+			// 1.8.11 writes a range's two ends as two ports
+			ports := []string{strconv.FormatUint(lo, 10)}
+			if lo != hi {
+				if x.exact {
+					ports = []string{rangeText(lo, hi)}
+				} else {
+					ports = append(ports, strconv.FormatUint(hi, 10))
+				}
 			}
-			x.rule.add("0-65535 . %d, %d . 0-65535", lo, lo)
+			for _, pt := range ports {
+				if !first {
+					x.rule.add(", ")
+				}
+				first = false
+				x.rule.add("0-65535 . %s, %s . 0-65535", pt, pt)
+			}
 		}
 		x.rule.add(" }")
 		return true
