@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -61,6 +62,9 @@ type chain struct {
 	builtin bool
 	policy  ext.Verdict // Accept or Drop for built-in chains
 	rules   []rule
+	// cls finds the next rule a packet may match; nil: walk the rules
+	// one by one (see classify.go).
+	cls *classify.Classifier
 	// Policy counters: raised when the policy decides.
 	packets, bytes atomic.Uint64
 }
@@ -125,6 +129,9 @@ type Config struct {
 	// feed conntrack invented answers (a RST that closes the connection)
 	// before the real one. REJECT's answers are still built (Result.Out).
 	NoHostStack bool
+	// Classify chooses how chains find their rules: by a compiled
+	// classifier where it pays (the default), always, or never.
+	Classify ClassifyMode
 	// Sets are the ipsets the rules use (-m set, -j SET). They live apart
 	// from the rules: pass the same registry on reload to keep them.
 	Sets *ipset.Registry
@@ -174,6 +181,9 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 				}
 				p.conntrack = p.conntrack || needCT
 				cc.rules[i].number = i + 1
+			}
+			if len(errs) == 0 {
+				cc.cls = buildClassifier(cc, cfg.Classify, rs.Family)
 			}
 		}
 		p.tables[ti] = ct

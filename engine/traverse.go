@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
 )
 
@@ -47,9 +48,22 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	if tr != nil {
 		tr.Event(Event{Kind: EvTable, Table: t.name, Chain: start.name, Hook: c.Hook})
 	}
+	// Chains with a classifier jump from rule to rule the packet may
+	// match; the key is read when first needed and again after a target
+	// that lets the walk go on (MARK may have changed what it holds).
+	fast := tr == nil && classifiable(&s.pkt)
+	var key classify.Key
+	keyed := false
 	sp := 0
 	cur, i := start, 0
 	for {
+		if cur.cls != nil && fast && i < len(cur.rules) {
+			if !keyed {
+				fillKey(&key, c, src, dst)
+				keyed = true
+			}
+			i = cur.cls.Next(&key, i)
+		}
 		if i >= len(cur.rules) {
 			// End of chain: a user chain returns to its caller, a
 			// built-in chain applies its policy.
@@ -132,6 +146,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 				tr.Event(Event{Kind: EvTarget, Table: t.name, Chain: cur.name, Rule: r.number, Target: v})
 			}
 			if v.Kind() == ext.Continue {
+				keyed = false
 				continue
 			}
 			return v
