@@ -168,7 +168,7 @@ func New(e *engine.Engine, o Options) *Replayer {
 	r.rep.NonIP = map[string]uint64{}
 	r.rep.Tunnels = map[string]uint64{}
 	r.rep.States = map[string]int{}
-	r.flows.init(o.Flows)
+	r.flows.init()
 	r.payload = readsPayload(e)
 	r.macs = map[[6]byte]string{}
 	for _, ifc := range e.Host.Ifaces {
