@@ -3,8 +3,8 @@ package replay
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"

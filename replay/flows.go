@@ -78,9 +78,9 @@ func (f *Flow) MarshalJSON() ([]byte, error) {
 // of connections whose first packet was dropped (never confirmed, a new
 // entry for each retry) are merged by their original tuple.
 type flowTable struct {
-	byEntry   map[*conntrack.Entry]*Flow
-	refused   map[conntrack.Tuple]*Flow
-	all       []*Flow
+	byEntry map[*conntrack.Entry]*Flow
+	refused map[conntrack.Tuple]*Flow
+	all     []*Flow
 	// slab hands out Flows allocated 256 at a time: a new connection
 	// costs the engine its conntrack entry, and replay next to nothing.
 	slab []Flow
