@@ -56,6 +56,12 @@ type Options struct {
 	// Select picks.
 	Why    int
 	Select func(p *packet.Packet, in string, local bool) bool
+	// OwnAnswers says the engine runs without its model of the host's
+	// stack (engine.Config.NoHostStack) because the capture holds the
+	// host's own packets (NFLOG at the output hook): the firewall's
+	// answers the engine makes all the same (REJECT) are then matched
+	// with the captured ones, which do not run twice.
+	OwnAnswers bool
 	// Flows keeps every connection for Report.Flows.
 	Flows bool
 	// Start, when set, is called with the first packet's time before it
@@ -149,6 +155,7 @@ type Replayer struct {
 	pkt       packet.Packet
 	pad       []byte
 	flows     flowTable
+	answers   pendingAnswers
 	trace     bytes.Buffer
 	tracer    *sim.TextTracer
 	samples   map[string]int
@@ -357,6 +364,10 @@ func (r *Replayer) one(h *held, now int64) {
 		r.rep.BadChecksums++
 		r.pkt.FixChecksums()
 	}
+	if local && r.o.OwnAnswers && r.answers.seen(&r.pkt, now) {
+		r.skipped("the firewall's own answers (REJECT, ICMP errors), which the engine makes itself", "", false)
+		return
+	}
 	switch r.pkt.Proto {
 	case 4, 41, 47, 50, 115:
 		r.rep.Tunnels[tunnelName(r.pkt.Proto)]++
@@ -387,6 +398,9 @@ func (r *Replayer) one(h *held, now int64) {
 	sel := r.o.Select != nil && r.o.Select(&r.pkt, iface, local)
 	r.e.Process(r.s, &in)
 	res := &r.s.Result
+	if r.o.OwnAnswers {
+		r.answers.made(ip, res, now)
+	}
 	v := res.Verdict.String()
 	r.rep.Replayed.add(size)
 	vc := r.rep.Verdicts[v]

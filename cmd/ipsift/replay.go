@@ -155,11 +155,6 @@ func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Opti
 			}
 		}
 	}
-	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets})
-	if err != nil {
-		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
-		return nil, nil, exitProblems
-	}
 	f, err := os.Open(capPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
@@ -170,6 +165,26 @@ func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Opti
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %s: %v\n", capPath, err)
 		return nil, nil, exitUsage
+	}
+	// A capture of the host's own packets before OUTPUT (the NFLOG
+	// recipe) holds its stack's real answers: the engine does not
+	// invent them.
+	own, err := replay.HoldsOwnPackets(rd)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err == nil {
+		rd, err = capture.NewReader(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ipsift replay: %s: %v\n", capPath, err)
+		return nil, nil, exitProblems
+	}
+	o.OwnAnswers = own
+	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own})
+	if err != nil {
+		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+		return nil, nil, exitProblems
 	}
 	if res.Sets != nil {
 		// The sets were read at clock 0: their timeouts start at the
@@ -209,8 +224,8 @@ func writeFlows(path string, flows []*replay.Flow, stdout io.Writer) error {
 	return nil
 }
 
-// ruleText returns the -A line and position of every rule, by
-// table/chain/number.
+// ruleText returns the -A line of every rule and the -P line of every
+// built-in chain (rule 0), by table/chain/number.
 func ruleText(rs *rules.Ruleset) map[replay.RuleRef]string {
 	m := map[replay.RuleRef]string{}
 	for _, t := range rs.Tables {
@@ -218,6 +233,11 @@ func ruleText(rs *rules.Ruleset) map[replay.RuleRef]string {
 		rs.ListRules(&b, t.Name, "", false)
 		n := map[string]int{}
 		for _, line := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(line, "-P ") {
+				chain, _, _ := strings.Cut(line[3:], " ")
+				m[replay.RuleRef{Table: t.Name, Chain: chain}] = line
+				continue
+			}
 			if !strings.HasPrefix(line, "-A ") {
 				continue
 			}
