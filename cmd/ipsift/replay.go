@@ -299,9 +299,6 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 	if rep.PreCaptureFlows > 0 {
 		fmt.Fprintf(w, "  %d TCP connections began before the capture (first seen without their SYN): conntrack judged their\n  first packets NEW mid-stream or INVALID; leave them out of drop figures (conntrack -L -o extended at capture start would tell their state)\n", rep.PreCaptureFlows)
 	}
-	if !rep.LocalReplayed {
-		fmt.Fprintln(w, "  the host's own traffic was not replayed: an interface capture sees it only after OUTPUT (the NFLOG recipe in the README captures it before)")
-	}
 	if len(rep.States) > 0 {
 		var ss []string
 		for s, n := range rep.States {
@@ -358,6 +355,9 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 		}
 	}
 	var notes []string
+	if !rep.LocalReplayed {
+		notes = append(notes, "the host's own traffic was not replayed: an interface capture sees it only after OUTPUT (its answers were modelled by the host file's stack; the NFLOG recipe in the README captures the real ones)")
+	}
 	if rep.BadChecksums > 0 {
 		notes = append(notes, fmt.Sprintf("%d packets had a wrong checksum (taken as correct unless --verify-checksums: offload leaves them wrong in captures)", rep.BadChecksums))
 	}
@@ -376,6 +376,15 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 	for _, s := range rep.Samples {
 		fmt.Fprintf(w, "\n--- packet %d (%s): %s\n%s", s.Index, s.Verdict, s.Summary, s.Trace)
 	}
+}
+
+func sortedKeysInt(m map[string]int) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 func sortedKeys(m map[string]uint64) []string {
@@ -433,8 +442,19 @@ func replayDiff(oldPath, newPath, capPath, hostFile string, lf *loadFlags, o rep
 		}
 		return exitOK
 	}
+	// Flows one side never saw are mostly answers to packets the other
+	// side dropped (in the capture, the server answered): counted by
+	// fate rather than listed one by one.
+	only := map[string]int{}
 	for _, c := range changes {
+		if c.Old == "not seen" || c.New == "not seen" {
+			only[c.Old+" -> "+c.New]++
+			continue
+		}
 		fmt.Fprintln(w, c.String())
+	}
+	for _, k := range sortedKeysInt(only) {
+		fmt.Fprintf(w, "%d flows seen under one ruleset only (packets the other took as part of another flow): %s\n", only[k], k)
 	}
 	fmt.Fprintf(w, "%d of %d flows change fate between %s and %s\n", len(changes), max(len(a.Flows), len(b.Flows)), oldPath, newPath)
 	if len(changes) > 0 {
