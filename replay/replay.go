@@ -62,6 +62,10 @@ type Options struct {
 	// answers the engine makes all the same (REJECT) are then matched
 	// with the captured ones, which do not run twice.
 	OwnAnswers bool
+	// Write, when set, receives every record with a comment saying what
+	// became of it (--write annotated.pcapng). Replay flushes it at the
+	// end of Run.
+	Write *capture.NGWriter
 	// Flows keeps every connection for Report.Flows.
 	Flows bool
 	// Start, when set, is called with the first packet's time before it
@@ -162,6 +166,13 @@ type Replayer struct {
 	payload   bool // the ruleset has a match that reads payload bytes
 	macs      map[[6]byte]string
 	ifnames   []string
+	ifaces    []capture.Interface
+	// lastSkip is why the record being run was skipped ("" when it ran
+	// or was not IP: see ran).
+	lastSkip string
+	ran      bool
+	annot    *annotator
+	writeErr error
 }
 
 // New returns a Replayer for e with options o.
@@ -189,6 +200,9 @@ func New(e *engine.Engine, o Options) *Replayer {
 		e.Log = r.tracer.LogWriter()
 	}
 	r.hold.init(o.Window)
+	if o.Write != nil {
+		r.annot = &annotator{w: o.Write}
+	}
 	return r
 }
 
@@ -219,12 +233,13 @@ func (r *Replayer) skipped(reason, fix string, input bool) {
 		r.skipOrder = append(r.skipOrder, reason)
 	}
 	s.Packets++
+	r.lastSkip = reason
 }
 
 // Run reads every record of rd and runs the inputs among them.
 func (r *Replayer) Run(rd *capture.Reader) error {
 	var rec capture.Record
-	r.ifnames = r.ifnames[:0]
+	r.ifnames, r.ifaces = r.ifnames[:0], r.ifaces[:0]
 	for {
 		err := rd.Next(&rec)
 		if err == io.EOF {
@@ -241,6 +256,7 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		if len(r.ifnames) < len(rd.Interfaces()) {
 			for _, ifc := range rd.Interfaces()[len(r.ifnames):] {
 				r.ifnames = append(r.ifnames, ifc.Name)
+				r.ifaces = append(r.ifaces, ifc)
 			}
 		}
 		if r.hold.full() {
@@ -249,6 +265,12 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		r.hold.push(&rec)
 	}
 	r.drain()
+	if r.o.Write != nil {
+		if r.writeErr != nil {
+			return r.writeErr
+		}
+		return r.o.Write.Flush()
+	}
 	return nil
 }
 
@@ -274,7 +296,20 @@ func (r *Replayer) runHeld(h *held) {
 		}
 	}
 	r.rep.LastTime = t
+	r.lastSkip, r.ran = "", false
+	if r.annot != nil {
+		// the engine rewrites the packet in place (NAT, checksums):
+		// the annotated capture keeps it as captured
+		r.annot.orig = append(r.annot.orig[:0], h.data...)
+	}
 	r.one(h, t)
+	if r.annot != nil && r.writeErr == nil {
+		skip := r.lastSkip
+		if !r.ran && skip == "" {
+			skip = "not IP (" + etherName(r.fr.EtherType) + ")"
+		}
+		r.writeErr = r.annot.write(r, h, t, r.ran, skip)
+	}
 }
 
 func (r *Replayer) one(h *held, now int64) {
@@ -397,6 +432,7 @@ func (r *Replayer) one(h *held, now int64) {
 	}
 	sel := r.o.Select != nil && r.o.Select(&r.pkt, iface, local)
 	r.e.Process(r.s, &in)
+	r.ran = true
 	res := &r.s.Result
 	if r.o.OwnAnswers {
 		r.answers.made(ip, res, now)

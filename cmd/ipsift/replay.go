@@ -33,6 +33,7 @@ func init() {
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	out := fs.String("o", "", "write the ruleset with the replay's counters to this file (iptables-restore -c format)")
 	window := fs.Int("window", 64, "packets held to put timestamps of several interfaces in order")
+	write := fs.String("write", "", "write every packet of the capture to this pcapng file with a comment saying what became of it (Wireshark: frame.comment contains \"DROP\")")
 	lf := addLoadFlags(fs)
 	register(&command{
 		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--flows FILE] [--why N] [--json] [-o FILE]",
@@ -71,6 +72,21 @@ func init() {
 			}
 			if isTerminal(stderr) {
 				o.Progress = func(n int) { fmt.Fprintf(stderr, "\rreplay: %d packets", n) }
+			}
+			if *write != "" {
+				if len(pos) == 3 {
+					return usageError(stderr, "replay", fmt.Errorf("--write takes one ruleset"))
+				}
+				f, err := os.Create(*write)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
+				defer f.Close()
+				if o.Write, err = capture.NewNGWriter(f); err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
 			}
 			if len(pos) == 3 {
 				return replayDiff(pos[0], pos[1], pos[2], *hostFile, lf, o, *asJSON, stdout, stderr)

@@ -29,7 +29,8 @@ func writeCapture(t *testing.T, c capgen.Config) string {
 func TestReplayCountersAndOutputFile(t *testing.T) {
 	capFile := writeCapture(t, capgen.Config{Workload: capgen.Mix, Packets: 3000, Flows: 200, Seed: 7})
 	out := filepath.Join(t.TempDir(), "after.rules")
-	stdout, stderr, code := runCmd(t, "replay", gateway, capFile, "-o", out)
+	annotated := filepath.Join(t.TempDir(), "annotated.pcapng")
+	stdout, stderr, code := runCmd(t, "replay", gateway, capFile, "-o", out, "--write", annotated)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -38,6 +39,9 @@ func TestReplayCountersAndOutputFile(t *testing.T) {
 		if code != exitOK || !strings.Contains(stdout, "# table "+table+"\n"+list) {
 			t.Errorf("table %s: list -v -x of the -o file is not what replay printed:\n%s\n---\n%s", table, list, stdout)
 		}
+	}
+	if st, err := os.Stat(annotated); err != nil || st.Size() < 100000 {
+		t.Errorf("annotated capture: %v", err)
 	}
 	for _, want := range []string{
 		"replay: 3000 records, 3000 packets replayed",
