@@ -15,10 +15,10 @@ import (
 // the verdict, the rule that gave it and the conntrack state, or why the
 // packet was not run.
 type annotator struct {
-	w      *capture.NGWriter
-	n      int // interfaces written
-	b      strings.Builder
-	orig   []byte // the record's bytes before the engine ran it
+	w    *capture.NGWriter
+	n    int // interfaces written
+	b    strings.Builder
+	orig []byte // the record's bytes before the engine ran it
 }
 
 func (a *annotator) write(r *Replayer, h *held, now int64, ran bool, skip string) error {
