@@ -1,8 +1,9 @@
-// Package classbench reads ClassBench rule sets and traces
-// (../shared/bench/classbench, README there), writes them as iptables
-// rules, and generates bigger sets and skewed traces in the same style,
-// seeded, for the classifier's benchmarks (BENCHMARKS.md).
-package classbench
+// Package benchsets makes the rule sets and traces of the classifier
+// benchmarks (BENCHMARKS.md), all seeded: it reads ClassBench rule sets
+// and traces (../shared/bench/classbench, README there), writes them as
+// iptables rules and grows bigger sets in the same style, and generates
+// the shapes ClassBench lacks (kube-proxy's chains, a blocklist).
+package benchsets
 
 import (
 	"bufio"
@@ -199,18 +200,34 @@ func ports(r [2]uint16) string {
 // shape of a random seed rule (its prefix lengths, port ranges,
 // protocol) with fresh address bits below the seed's first 8 (so the
 // address blocks stay where the seed's are, as ClassBench's generator
-// keeps its trees of prefixes), and its ports kept. The seed's own
+// keeps its trees of prefixes) and its ports kept. A rule that would
+// repeat an earlier one exactly (a seed rule with short prefixes) is
+// drawn again, and after a few tries gets a random destination port:
+// a set of copies would measure nothing but the copies. The seed's own
 // rules come first. Deterministic for a given rand source.
 func Grow(seed []Rule, n int, r *rand.Rand) []Rule {
 	out := make([]Rule, 0, n)
+	seen := map[Rule]bool{}
 	for i := 0; i < n; i++ {
 		if i < len(seed) {
 			out = append(out, seed[i])
+			seen[seed[i]] = true
 			continue
 		}
-		s := seed[r.IntN(len(seed))]
-		s.Src = fresh(s.Src, s.SrcLen, r)
-		s.Dst = fresh(s.Dst, s.DstLen, r)
+		var s Rule
+		for try := 0; ; try++ {
+			s = seed[r.IntN(len(seed))]
+			s.Src = fresh(s.Src, s.SrcLen, r)
+			s.Dst = fresh(s.Dst, s.DstLen, r)
+			if try >= 4 && !s.ProtoAny && (s.Proto == 6 || s.Proto == 17) {
+				p := uint16(1 + r.IntN(65535))
+				s.DPort = [2]uint16{p, p}
+			}
+			if !seen[s] {
+				break
+			}
+		}
+		seen[s] = true
 		out = append(out, s)
 	}
 	return out
