@@ -349,3 +349,15 @@ func chainPackets(r *rand.Rand, n int) []kerneldiff.Packet {
 	}
 	return out
 }
+
+func TestParseClassifyMode(t *testing.T) {
+	for _, m := range []engine.ClassifyMode{engine.ClassifyAuto, engine.ClassifyLinear, engine.ClassifyCompiled} {
+		got, err := engine.ParseClassifyMode(m.String())
+		if err != nil || got != m {
+			t.Errorf("ParseClassifyMode(%q) = %v, %v", m.String(), got, err)
+		}
+	}
+	if _, err := engine.ParseClassifyMode("fast"); err == nil || !strings.Contains(err.Error(), "auto, linear or compiled") {
+		t.Errorf("ParseClassifyMode(fast): %v, want an error naming the modes", err)
+	}
+}
