@@ -240,6 +240,13 @@ func (s *State) emit(b []byte) {
 	s.nreply++
 }
 
+// Conn returns the connection of the packet last processed and whether
+// the packet travelled in its reply direction; nil when the packet was
+// untracked or invalid. A connection its packet did not get confirmed
+// (a dropped first packet) has Status()&conntrack.IPSConfirmed == 0.
+// Replay uses it to follow flows.
+func (s *State) Conn() (*conntrack.Entry, bool) { return s.entry, s.reply }
+
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
