@@ -1,7 +1,9 @@
 package classify
 
 import (
+	"cmp"
 	"math/bits"
+	"slices"
 	"sort"
 )
 
@@ -382,12 +384,11 @@ func Build(rules []Rule, p Params) *Classifier {
 // most half full.
 func (bt *buildTable) finish() table {
 	t := bt.table
-	sort.SliceStable(bt.items, func(a, b int) bool {
-		x, y := bt.items[a].key, bt.items[b].key
-		if x.k1 != y.k1 {
-			return x.k1 < y.k1
+	slices.SortStableFunc(bt.items, func(a, b item) int {
+		if c := cmp.Compare(a.key.k1, b.key.k1); c != 0 {
+			return c
 		}
-		return x.k2 < y.k2
+		return cmp.Compare(a.key.k2, b.key.k2)
 	})
 	t.entries = make([]entry, len(bt.items))
 	for i := range bt.items {
