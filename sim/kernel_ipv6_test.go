@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/ipsift/ipsift/engine"
@@ -30,8 +33,12 @@ const ipv6Rules = `*mangle
 -A PREROUTING -m ipv6header --header hop-by-hop,ipv6-opts,protocol
 -A PREROUTING -m frag --fragmore
 -A PREROUTING -m hl --hl-lt 5
+-A INPUT -j LOG --log-prefix "%[1]sin: "
+-A INPUT -m ipv6header --header ipv6-opts,ipv6-frag,ah,hop-by-hop --soft -j LOG --log-prefix "%[1]sopt: " --log-ip-options
 -A FORWARD -m rt --rt-type 0 --rt-segsleft 1
+-A FORWARD -j LOG --log-prefix "%[1]sfwd: " --log-ip-options
 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136
+-A OUTPUT -j LOG --log-prefix "%[1]sout: " --log-tcp-sequence
 -A POSTROUTING -o eth0 -p ipv6-icmp
 COMMIT
 *filter
@@ -94,6 +101,7 @@ var ipv6Packets = []string{
 // what left each interface.
 func TestKernelIPv6(t *testing.T) {
 	kernel.Require(t)
+	kernel.EnableNamespaceLog(t)
 	var descs []packet.Desc
 	for _, s := range ipv6Packets {
 		d, err := packet.ParseShort(s)
@@ -105,7 +113,9 @@ func TestKernelIPv6(t *testing.T) {
 	for _, b := range kernel.Backends {
 		t.Run(string(b), func(t *testing.T) {
 			fw := kernel.NewFirewallWith(t, b, kernel.Options{IPv6: true})
-			if err := fw.Restore6(ipv6Rules); err != nil {
+			prefix := fmt.Sprintf("v6-%d-%s-", time.Now().UnixNano()%1_000_000_000, b)
+			rules := fmt.Sprintf(ipv6Rules, prefix)
+			if err := fw.Restore6(rules); err != nil {
 				t.Fatal(err)
 			}
 			for _, a := range []string{"2001:db8:2::10"} {
@@ -116,7 +126,7 @@ func TestKernelIPv6(t *testing.T) {
 			if _, err := fw.CaptureAll(); err != nil {
 				t.Fatal(err)
 			}
-			res := load.Bytes("ipv6.rules", []byte(ipv6Rules), load.Options{Family: 2, Legacy: b == kernel.Legacy})
+			res := load.Bytes("ipv6.rules", []byte(rules), load.Options{Family: 2, Legacy: b == kernel.Legacy})
 			if res.Diags.HasErrors() {
 				t.Fatal(res.Diags)
 			}
@@ -124,6 +134,8 @@ func TestKernelIPv6(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var ours strings.Builder
+			e.Log = &ours
 			s := sim.New(e)
 			diffs := 0
 			for i, d := range descs {
@@ -163,10 +175,39 @@ func TestKernelIPv6(t *testing.T) {
 						i, ipv6Packets[i], kernel.FormatCounters(kc), kernel.FormatCounters(sc), kout, sout)
 				}
 			}
-			t.Logf("%s: %d IPv6 packets, %d differences", b, len(descs), diffs)
+			mine := strings.Split(strings.TrimRight(ours.String(), "\n"), "\n")
+			theirs, err := kernel.LogLines(prefix, len(mine), 3*time.Second)
+			if err != nil {
+				kernel.Lacking(t, "%v", err)
+			}
+			for i := range mine {
+				mine[i] = strings.TrimRight(mine[i], " ")
+				if i < len(theirs) && strings.Contains(theirs[i], ": IN= ") {
+					// The kernel gives the packets it creates an automatic
+					// flow label, a hash keyed with a random per-boot
+					// secret (net.ipv6.auto_flowlabels): ipsift writes 0
+					// (DIFFERENCES.md). Compare the rest.
+					theirs[i] = autoFlowLabel.ReplaceAllString(theirs[i], "${1}0 ")
+				}
+				if i >= len(theirs) || theirs[i] != mine[i] {
+					diffs++
+					k := "(none)"
+					if i < len(theirs) {
+						k = theirs[i]
+					}
+					t.Errorf("LOG line %d:\nkernel: %s\nipsift: %s", i, k, mine[i])
+				}
+			}
+			if len(theirs) != len(mine) {
+				t.Errorf("the kernel logged %d lines, ipsift %d", len(theirs), len(mine))
+			}
+			t.Logf("%s: %d IPv6 packets, %d LOG lines, %d differences", b, len(descs), len(mine), diffs)
 		})
 	}
 }
+
+// autoFlowLabel is the first FLOWLBL= of a LOG line: the outer header's.
+var autoFlowLabel = regexp.MustCompile(`^(.*? FLOWLBL=)\d+ `)
 
 // simCounters6 reads ipsift's ip6tables counters in the kernel
 // harness's form.
