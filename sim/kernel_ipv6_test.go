@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/internal/kernel"
