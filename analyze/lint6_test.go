@@ -155,6 +155,14 @@ func TestLint6(t *testing.T) {
 				"-A INPUT -m rt --rt-type 0 -j DROP"),
 		},
 		{
+			name: "dropped in raw before filter",
+			text: "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -s 2001:db8::/32 -j DROP\nCOMMIT\n" +
+				filter("ACCEPT", nil,
+					"-A INPUT -s 2001:db8:1::/48 -j ACCEPT",
+					"-A INPUT -s 2001:db9::/48 -j ACCEPT"),
+			want: []finding{warn(10, "dropped earlier on its way, by raw PREROUTING rule 1 (t:4) `-s 2001:db8::/32 -j DROP`")},
+		},
+		{
 			name: "a limit an earlier IPv6 rule bypasses",
 			text: filter("ACCEPT", nil,
 				"-A INPUT -s 2001:db8::/32 -p tcp -m tcp --dport 22 -j ACCEPT",
