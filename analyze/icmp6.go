@@ -89,7 +89,13 @@ func (a *analyzer) acceptsSome(h ext.Hook) bool {
 	return found
 }
 
-// probe is the region of the packets of need n at hook h.
+// linkLocal holds the link-local addresses: fe80::/10 is reserved for
+// them, but RFC 4291 fills the 54 bits after the prefix with zeros, so
+// every real one is in fe80::/64 (and a rule accepting only that loses
+// nothing).
+var linkLocal = mustPrefix("fe80::/64")
+
+// icmpProbe is the region of the packets of need n at hook h.
 func (a *analyzer) icmpProbe(n icmpNeed, h ext.Hook) region {
 	b := fullBox().with(dimProto, point(protoICMPv6)).with(dimFrag, point(0)).with(dimMark, point(0))
 	icmp := rangeSet(uint32(n.typ)<<8, uint32(n.typ)<<8|255)
@@ -98,7 +104,7 @@ func (a *analyzer) icmpProbe(n icmpNeed, h ext.Hook) region {
 	}
 	b = b.with(dimICMP, icmp).with(dimState, stateSet(n.state))
 	if n.nd {
-		b = b.with(dimTTL, point(255)).with(dimSrc, a.addrs.prefix(mustPrefix("fe80::/10")))
+		b = b.with(dimTTL, point(255)).with(dimSrc, a.addrs.prefix(linkLocal))
 	}
 	notLo := a.atoms.matching("lo").complement(dimIn)
 	if h != ext.LocalOut {

@@ -136,7 +136,7 @@ func TestCutOffFine(t *testing.T) {
 			"-A ufw6-before-input -s fe80::/10 -d fe80::/10 -p udp -m udp --sport 547 --dport 546 -j ACCEPT",
 			"-A ufw6-before-input -p tcp -m tcp --dport 22 -j ACCEPT"),
 		"link-local neighbour discovery only": filter("DROP", nil,
-			"-A INPUT -s fe80::/10 -p ipv6-icmp -j ACCEPT",
+			"-A INPUT -s fe80::/64 -p ipv6-icmp -j ACCEPT",
 			"-A INPUT -p ipv6-icmp -m conntrack --ctstate RELATED -j ACCEPT",
 			"-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT",
 			"-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),

@@ -19,3 +19,4 @@ ip6tables -A INPUT -i lo -j ACCEPT
 ip6tables -A INPUT -m conntrack --ctstate NEW,RELATED,ESTABLISHED -p tcp -j ACCEPT
 ip6tables -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 ip6tables -A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT
+ip6tables -A INPUT -s 2001:db8:1::/48 -p tcp --dport 443 -j ACCEPT

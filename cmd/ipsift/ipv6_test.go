@@ -178,3 +178,37 @@ func TestTraceIPv6(t *testing.T) {
 		t.Errorf("--rules6 with an IPv4 file (read as ip6tables input, it has errors): %d %s", code, errs)
 	}
 }
+
+// TestCheckDualStackExample: the lines the README shows for
+// examples/dualstack.sh are what check prints for it (run from the
+// repository root, as the README runs it).
+func TestCheckDualStackExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if err := os.Chdir("../.."); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	out, _, code := runCmd(t, "check", "examples/dualstack.sh")
+	if code != exitProblems {
+		t.Errorf("exit %d: the shadowed rule fails check", code)
+	}
+	n := 0
+	for _, l := range strings.Split(string(readme), "\n") {
+		l, ok := strings.CutPrefix(l, "    examples/dualstack.sh:")
+		if !ok {
+			continue
+		}
+		l = "examples/dualstack.sh:" + strings.TrimSuffix(l, "...")
+		n++
+		if !strings.Contains(out, l) {
+			t.Errorf("check no longer prints the README's\n%s\nit prints:\n%s", l, out)
+		}
+	}
+	if n < 3 {
+		t.Errorf("the README shows %d lines of check on examples/dualstack.sh", n)
+	}
+}
