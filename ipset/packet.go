@@ -132,21 +132,21 @@ func (s *Set) MatchPacket(p *PacketInfo, dirs uint32, dim int, now int64, o *Pac
 // element added without one takes the first packet's (and its timeout
 // starts), as the kernel completes it.
 func (d *data) ipmacMatch(k Key, p *PacketInfo, now int64, o *MatchOpts) Hit {
-	e, ok := d.m[k]
-	if !ok || d.expired(&e, now) {
+	i := d.find(&k)
+	if i < 0 || d.expired(&d.t.ents[i], now) {
 		return Hit{}
 	}
+	e := &d.t.ents[i]
 	if e.unfilled {
 		e.unfilled, e.mac = false, p.SrcMAC
 		if e.pending != 0 {
 			e.expires = now + int64(e.pending)*1e9
 		}
-		d.m[k] = e
 	} else if e.mac != p.SrcMAC {
 		return Hit{}
 	}
 	var h Hit
-	h.Result = d.matchEntry(k, e, now, o, p.Len, 1, &h)
+	h.Result = d.matchEntry(i, now, o, p.Len, 1, &h)
 	return h
 }
 
@@ -179,7 +179,7 @@ func (d *data) listMatch(p *PacketInfo, dirs uint32, dim int, now int64, o *Pack
 
 // ElemString prints the element a Hit found, as ipset prints it.
 func (s *Set) ElemString(k Key) string {
-	e := s.d.m[k]
+	e, _ := s.d.get(k)
 	return s.d.keyString(k, &e)
 }
 

@@ -469,12 +469,11 @@ func (r *Registry) Shift(delta int64) {
 			continue
 		}
 		d := s.d
-		for k, e := range d.m {
-			if e.expires != 0 {
+		d.t.each(func(i int32) {
+			if e := &d.t.ents[i]; e.expires != 0 {
 				e.expires += delta
-				d.m[k] = e
 			}
-		}
+		})
 		for i := range d.list {
 			if d.list[i].e.expires != 0 {
 				d.list[i].e.expires += delta
