@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"sort"
+	"sync"
 )
 
 // Set is one named set. Rules and list:set members hold the *Set; swap
@@ -11,6 +12,7 @@ import (
 // references, so a rule naming a set sees the swapped contents, as the
 // kernel's index-based references do.
 type Set struct {
+	mu   *sync.Mutex // the registry's, once it is Concurrent (lock.go)
 	name string
 	refs int // rules and list:set memberships using the set
 	d    *data
@@ -560,11 +562,11 @@ func roundHashsize(n uint32) uint32 {
 	return n
 }
 
-// Lookup tests a key built from a packet (network dimensions at full
+// lookup tests a key built from a packet (network dimensions at full
 // length, the ones the set masks not yet masked) as the kernel's kadt
 // test does, raising the element's counters by one packet of pktLen
 // bytes unless o says not to. It does not allocate.
-func (s *Set) Lookup(k Key, now int64, o *MatchOpts, pktLen uint64) Hit {
+func (s *Set) lookup(k Key, now int64, o *MatchOpts, pktLen uint64) Hit {
 	d := s.d
 	if d.hasMask {
 		if d.typ.dims[0] == dimIP || d.typ.dims[0] == dimNet {
