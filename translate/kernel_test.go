@@ -100,7 +100,7 @@ func TestKernelTranslation(t *testing.T) {
 		}
 		t.Skip("nft is not installed")
 	}
-	const seed, rulesets, perRuleset = 13, 10, 40
+	const seed, rulesets, perRuleset = 13, 30, 40
 	var n, pkts, diffs, untrans, refused, lacks, leftOut int
 	for i := 0; i < rulesets; i++ {
 		generated, packets := kerneldiff.Generate(seed, i, perRuleset)
