@@ -146,7 +146,7 @@ func hashlimitMatch(x *xl, o opts, m *rules.MatchUse) bool {
 			x.rule.add("%s saddr", x.ip())
 			subnet(x, o.arg("hashlimit-srcmask"), bits)
 		case "dstport", "srcport":
-			dir := md[:1] // d or s
+			dir := md[:1]  // d or s
 			proto := "tcp" // 1.8.11 whatever the rule's protocol
 			if x.exact {
 				switch x.r.Proto {
