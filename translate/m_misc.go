@@ -86,7 +86,13 @@ func cpuMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 }
 
 func commentMatch(x *xl, o opts, _ *rules.MatchUse) bool {
-	x.comment = "\"" + o.arg("comment") + "\""
+	c := o.arg("comment")
+	if x.exact {
+		// An nft string cannot hold a double quote; a comment means
+		// nothing to the packets, so it gets single ones.
+		c = strings.ReplaceAll(c, "\"", "'")
+	}
+	x.comment = "\"" + c + "\""
 	return true
 }
 

@@ -183,7 +183,9 @@ var syslogLevels = []string{"emerg", "alert", "crit", "err", "warn", "notice", "
 
 func logTarget(x *xl, o opts, _ *rules.Rule) bool {
 	x.rule.add("log")
-	if p := o.arg("log-prefix"); p != "" {
+	if p := o.arg("log-prefix"); strings.Contains(p, "\"") && x.exact {
+		return x.refuse("a log prefix with a double quote has no nft form (an nft string cannot hold one)")
+	} else if p != "" {
 		x.rule.add(" prefix \"%s\"", p)
 	}
 	level := 4
@@ -226,7 +228,9 @@ func logTarget(x *xl, o opts, _ *rules.Rule) bool {
 
 func nflogTarget(x *xl, o opts, _ *rules.Rule) bool {
 	x.rule.add("log ")
-	if p := o.arg("nflog-prefix"); p != "" {
+	if p := o.arg("nflog-prefix"); strings.Contains(p, "\"") && x.exact {
+		return x.refuse("a log prefix with a double quote has no nft form (an nft string cannot hold one)")
+	} else if p != "" {
 		x.rule.add("prefix \"%s\" ", p)
 	}
 	if s := o.arg("nflog-size"); s != "" {
