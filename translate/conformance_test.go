@@ -166,6 +166,8 @@ func TestExactCorrections(t *testing.T) {
 		{ext.IPv4, "-t mangle -A PREROUTING -j CONNMARK --set-xmark 0x16/0x12", "counter ct mark set ct mark xor 0x16 and 0xffffffed", "counter ct mark set ct mark and 0xffffffed xor 0x16"},
 		{ext.IPv4, "-A INPUT -m addrtype --src-type LOCAL --dst-type UNICAST", "fib saddr type local counter", "fib saddr type local fib daddr type unicast counter"},
 		{ext.IPv6, "-A INPUT -m connlabel ! --label 40", "ct label and 40 != 40 counter", "ct label != 40 counter"},
+		{ext.IPv4, "-A INPUT -p udp -m hashlimit --hashlimit-upto 1/sec --hashlimit-mode dstport --hashlimit-name x", "ip protocol udp meter x { tcp dport limit rate 1/second } counter", "ip protocol udp meter x { udp dport limit rate 1/second } counter"},
+		{ext.IPv4, "-t mangle -A OUTPUT -j TOS --set-tos 0x10", "counter ip6 dscp set 0x04", "counter ip dscp set 0x04 ip ecn set not-ect"},
 	} {
 		cmd, err := rules.ParseCommand(rules.SplitLine("t", 1, c.line), rules.ParseOptions{Family: c.fam, Userspace: true})
 		if err != nil {
@@ -181,6 +183,29 @@ func TestExactCorrections(t *testing.T) {
 			if !x.ruleBody() || x.rule.String() != want {
 				t.Errorf("%s (exact %v): got %q (%s), want %q", c.line, exact, x.rule.String(), x.why, want)
 			}
+		}
+	}
+	// Forms 1.8.11 gives up on and exact mode writes.
+	for _, c := range []struct {
+		fam         ext.Family
+		line, exact string
+	}{
+		{ext.IPv4, "-A INPUT -p icmp --icmp-type 3/1", "icmp type 3 icmp code 1 counter"},
+		{ext.IPv6, "-A INPUT -p icmpv6 --icmpv6-type 1/3", "meta l4proto ipv6-icmp icmpv6 type 1 icmpv6 code 3 counter"},
+		{ext.IPv4, "-A INPUT -m tos --tos 0x10/0x3f", "@nh,8,8 & 0x3f == 0x10 counter"},
+		{ext.IPv4, "-t mangle -A PREROUTING -j TTL --ttl-set 64", "counter ip ttl set 64"},
+	} {
+		cmd, err := rules.ParseCommand(rules.SplitLine("t", 1, c.line), rules.ParseOptions{Family: c.fam, Userspace: true})
+		if err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		ids := 0
+		if x := (&xl{fam: c.fam, r: cmd.Rules[0], ids: &ids}); x.ruleBody() {
+			t.Errorf("%s: translated as 1.8.11 does not: %q", c.line, x.rule.String())
+		}
+		x := &xl{fam: c.fam, r: cmd.Rules[0], ids: &ids, exact: true}
+		if !x.ruleBody() || x.rule.String() != c.exact {
+			t.Errorf("%s: got %q (%s), want %q", c.line, x.rule.String(), x.why, c.exact)
 		}
 	}
 	// -m cluster has no exact form: the rule is named and left out.

@@ -62,14 +62,10 @@ func nftCounters(fw *kernel.Firewall) (map[string]uint64, error) {
 	return counts, nil
 }
 
-// frames are the packets that left, per interface, with the IPv4
+// framesText are the packets that left, per interface, with the IPv4
 // identification and header checksum blanked: each namespace picks its
 // own ids for the packets it makes (REJECT's answers).
-func frames(fw *kernel.Firewall) (string, error) {
-	m, err := fw.CaptureAll()
-	if err != nil {
-		return "", err
-	}
+func framesText(m map[string][][]byte) string {
 	var names []string
 	for n := range m {
 		names = append(names, n)
@@ -85,7 +81,7 @@ func frames(fw *kernel.Firewall) (string, error) {
 			fmt.Fprintf(&b, "%s %x\n", n, f)
 		}
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // TestKernelTranslation loads generated rulesets into one namespace with
@@ -100,7 +96,7 @@ func TestKernelTranslation(t *testing.T) {
 		}
 		t.Skip("nft is not installed")
 	}
-	const seed, rulesets, perRuleset = 13, 10, 40
+	const seed, rulesets, perRuleset = 13, 30, 40
 	var n, pkts, diffs, untrans, refused, lacks, leftOut int
 	for i := 0; i < rulesets; i++ {
 		generated, packets := kerneldiff.Generate(seed, i, perRuleset)
@@ -169,33 +165,40 @@ func TestKernelTranslation(t *testing.T) {
 				}
 			}
 			n++
-			for k, p := range packets {
-				if p.Answers() {
-					continue // addressed to what the kernel made of an earlier packet
+			// Answers (replies, ICMP errors) are addressed to what the
+			// iptables side made of the packet they answer.
+			answers := kerneldiff.NewAnswerer(packets)
+			for k := range packets {
+				d, ok := answers.Desc(k)
+				if !ok {
+					continue // answers something that never left
 				}
-				data, err := p.Desc.Build(k)
+				data, err := d.Build(k)
 				if err != nil {
 					t.Fatal(err)
 				}
 				var outs [2]string
 				for j, fw := range []*kernel.Firewall{ipt, nf} {
 					before, _ := fw.Delivered()
-					if p.Desc.Local {
+					if d.Local {
 						_ = fw.SendLocal(data) // a refused send is the verdict
-					} else if p.Desc.SrcMAC.IsZero() {
-						err = fw.Inject(p.Desc.In, data)
+					} else if d.SrcMAC.IsZero() {
+						err = fw.Inject(d.In, data)
 					} else {
-						err = fw.InjectFrom(p.Desc.In, p.Desc.SrcMAC[:], data)
+						err = fw.InjectFrom(d.In, d.SrcMAC[:], data)
 					}
-					if err != nil && !p.Desc.Local {
+					if err != nil && !d.Local {
 						t.Fatal(err)
 					}
-					out, err := frames(fw)
+					m, err := fw.CaptureAll()
 					if err != nil {
 						t.Fatal(err)
 					}
+					if j == 0 {
+						answers.Left(k, m)
+					}
 					after, _ := fw.Delivered()
-					outs[j] = fmt.Sprintf("%sdelivered %d", out, after.InDelivers-before.InDelivers)
+					outs[j] = fmt.Sprintf("%sdelivered %d", framesText(m), after.InDelivers-before.InDelivers)
 				}
 				pkts++
 				ic, err := ipt.Counters()
@@ -219,7 +222,7 @@ func TestKernelTranslation(t *testing.T) {
 				}
 				if len(bad) > 0 {
 					diffs++
-					t.Errorf("packet %d %s:\n%s\nruleset:\n%s\ntranslation:\n%s", k, p.Desc.String(), strings.Join(bad, "\n"), restore, s.Text)
+					t.Errorf("packet %d %s:\n%s\nruleset:\n%s\ntranslation:\n%s", k, d.String(), strings.Join(bad, "\n"), restore, s.Text)
 					return
 				}
 			}

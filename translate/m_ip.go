@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ipsift/ipsift/ext"
+
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -21,6 +23,27 @@ func init() {
 	registerMatch(addrtypeMatch, "addrtype")
 	registerMatch(macMatch, "mac")
 	registerMatch(pkttypeMatch, "pkttype")
+	registerMatch(tosMatch, "tos")
+}
+
+// tosMatch is -m tos, which 1.8.11 does not translate: exact mode tests
+// the header's TOS byte (IPv6: traffic class) raw, as xt_tos does.
+func tosMatch(x *xl, o opts, _ *rules.MatchUse) bool {
+	t, ok := o.get("tos")
+	if !x.exact || !ok {
+		return false
+	}
+	v, m, _ := strings.Cut(t.args[0], "/")
+	at := "@nh,8,8"
+	if x.fam == ext.IPv6 {
+		at = "@nh,4,8"
+	}
+	eq := "=="
+	if t.inv {
+		eq = "!="
+	}
+	x.rule.add("%s & %s %s %s", at, m, eq, v)
+	return true
 }
 
 func ttlMatch(x *xl, o opts, _ *rules.MatchUse) bool {

@@ -86,7 +86,13 @@ func cpuMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 }
 
 func commentMatch(x *xl, o opts, _ *rules.MatchUse) bool {
-	x.comment = "\"" + o.arg("comment") + "\""
+	c := o.arg("comment")
+	if x.exact {
+		// An nft string cannot hold a double quote; a comment means
+		// nothing to the packets, so it gets single ones.
+		c = strings.ReplaceAll(c, "\"", "'")
+	}
+	x.comment = "\"" + c + "\""
 	return true
 }
 
@@ -145,10 +151,21 @@ func hashlimitMatch(x *xl, o opts, m *rules.MatchUse) bool {
 		case "srcip":
 			x.rule.add("%s saddr", x.ip())
 			subnet(x, o.arg("hashlimit-srcmask"), bits)
-		case "dstport":
-			x.rule.add("tcp dport")
-		case "srcport":
-			x.rule.add("tcp sport")
+		case "dstport", "srcport":
+			dir := md[:1]  // d or s
+			proto := "tcp" // 1.8.11 whatever the rule's protocol
+			if x.exact {
+				switch x.r.Proto {
+				case 6, 17, 33, 132, 136:
+					if x.r.InvProto {
+						return x.refuse("--hashlimit-mode %s with ! -p has no nft form", md)
+					}
+					proto = protoName(x.r.Proto)
+				default:
+					return x.refuse("--hashlimit-mode %s needs -p tcp, udp, udplite, sctp or dccp for an nft form", md)
+				}
+			}
+			x.rule.add("%s %sport", proto, dir)
 		}
 	}
 	if e, ok := m.M.(interface{ HtableExpire() uint32 }); ok && e.HtableExpire() != 1000 {

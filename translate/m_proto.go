@@ -390,9 +390,19 @@ func icmpMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	}
 	x.rule.add("icmp type%s ", op)
 	typ, code, hasCode := strings.Cut(t.args[0], "/")
-	_ = code
 	n, _ := strconv.ParseUint(typ, 10, 8)
 	name := icmpNames[n]
+	if x.exact && (hasCode || name == "") {
+		// 1.8.11 gives up on a code, or a type it has no name for.
+		if hasCode && t.inv {
+			return x.refuse("! --icmp-type TYPE/CODE has no nft form of one test")
+		}
+		x.rule.add("%s", typ)
+		if hasCode {
+			x.rule.add("icmp code %s", code)
+		}
+		return true
+	}
 	if hasCode || name == "" {
 		return false
 	}
@@ -410,9 +420,19 @@ func icmp6Match(x *xl, o opts, _ *rules.MatchUse) bool {
 		op = " !="
 	}
 	x.rule.add("icmpv6 type%s ", op)
-	typ, _, hasCode := strings.Cut(t.args[0], "/")
+	typ, code, hasCode := strings.Cut(t.args[0], "/")
 	n, _ := strconv.ParseUint(typ, 10, 8)
 	name := icmp6Names[n]
+	if x.exact && (hasCode || name == "") {
+		if hasCode && t.inv {
+			return x.refuse("! --icmpv6-type TYPE/CODE has no nft form of one test")
+		}
+		x.rule.add("%s", typ)
+		if hasCode {
+			x.rule.add("icmpv6 code %s", code)
+		}
+		return true
+	}
 	if hasCode || name == "" {
 		return false
 	}

@@ -30,6 +30,8 @@ func init() {
 	registerTarget(tproxyTarget, "TPROXY")
 	registerTarget(classifyTarget, "CLASSIFY")
 	registerTarget(auditTarget, "AUDIT")
+	registerTarget(ttlTarget("ip ttl", "ttl"), "TTL")
+	registerTarget(ttlTarget("ip6 hoplimit", "hl"), "HL")
 	registerTarget(synproxyTarget, "SYNPROXY")
 	registerTarget(func(x *xl, _ opts, _ *rules.Rule) bool { x.rule.add("nftrace set 1"); return true }, "TRACE")
 	registerTarget(func(x *xl, _ opts, _ *rules.Rule) bool { x.rule.add("notrack"); return true }, "NOTRACK")
@@ -181,7 +183,9 @@ var syslogLevels = []string{"emerg", "alert", "crit", "err", "warn", "notice", "
 
 func logTarget(x *xl, o opts, _ *rules.Rule) bool {
 	x.rule.add("log")
-	if p := o.arg("log-prefix"); p != "" {
+	if p := o.arg("log-prefix"); strings.Contains(p, "\"") && x.exact {
+		return x.refuse("a log prefix with a double quote has no nft form (an nft string cannot hold one)")
+	} else if p != "" {
 		x.rule.add(" prefix \"%s\"", p)
 	}
 	level := 4
@@ -224,7 +228,9 @@ func logTarget(x *xl, o opts, _ *rules.Rule) bool {
 
 func nflogTarget(x *xl, o opts, _ *rules.Rule) bool {
 	x.rule.add("log ")
-	if p := o.arg("nflog-prefix"); p != "" {
+	if p := o.arg("nflog-prefix"); strings.Contains(p, "\"") && x.exact {
+		return x.refuse("a log prefix with a double quote has no nft form (an nft string cannot hold one)")
+	} else if p != "" {
 		x.rule.add("prefix \"%s\" ", p)
 	}
 	if s := o.arg("nflog-size"); s != "" {
@@ -313,19 +319,19 @@ func tosTarget(x *xl, o opts, _ *rules.Rule) bool {
 	// families, and takes the low six bits of the mask for the DSCP's.
 	ip := "ip6"
 	if x.exact {
-		if mask&3 != 0 || tos&3 != 0 {
-			return x.refuse("TOS 0x%02x/0x%02x changes the ECN bits; nft's dscp statement leaves them alone", tos, mask)
+		// The kernel writes (tos & ^mask) ^ value. nft sets the DSCP
+		// and ECN fields as wholes (it cannot compute a field from
+		// itself: "ip dscp set ip dscp xor 4" is refused), so only masks
+		// that cover each field whole or not at all have an exact form.
+		dm, em := mask>>2, mask&3
+		if dm != 0 && dm != 0x3f || em != 0 && em != 3 || dm == 0 && tos>>2 != 0 || em == 0 && tos&3 != 0 {
+			return x.refuse("TOS 0x%02x/0x%02x changes part of a field; nft can only set the DSCP and ECN fields whole", tos, mask)
 		}
-		ip = x.ip()
-		dv, dm := tos>>2, mask>>2
-		x.rule.add("%s dscp set ", ip)
-		switch {
-		case dm == 0x3f:
-			x.rule.add("0x%02x", dv)
-		case dm == 0:
-			x.rule.add("%s dscp xor 0x%02x", ip, dv)
-		default:
-			x.rule.add("%s dscp and 0x%02x xor 0x%02x", ip, ^dm&0x3f, dv)
+		if dm == 0x3f {
+			x.rule.add("%s dscp set 0x%02x", x.ip(), tos>>2)
+		}
+		if em == 3 {
+			x.rule.add("%s ecn set %s", x.ip(), []string{"not-ect", "ect1", "ect0", "ce"}[tos&3])
 		}
 		return true
 	}
@@ -433,4 +439,21 @@ func synproxyTarget(x *xl, o opts, _ *rules.Rule) bool {
 		x.rule.add("ecn ")
 	}
 	return true
+}
+
+// ttlTarget is TTL and HL, which 1.8.11 does not translate: exact mode
+// writes --ttl-set as nft's statement; nft cannot count a field up or
+// down (--ttl-inc, --ttl-dec).
+func ttlTarget(field, prefix string) targetFunc {
+	return func(x *xl, o opts, _ *rules.Rule) bool {
+		if !x.exact {
+			return false
+		}
+		v := o.arg(prefix + "-set")
+		if v == "" {
+			return x.refuse("--%s-inc and --%s-dec have no nft form", prefix, prefix)
+		}
+		x.rule.add("%s set %s", field, v)
+		return true
+	}
 }

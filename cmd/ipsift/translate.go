@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
@@ -70,6 +72,45 @@ func translateCommand(tool string, args []string, stdout, stderr io.Writer) int 
 	io.WriteString(stdout, out)
 	if !ok {
 		fmt.Fprintln(stderr, "Translation not implemented")
+		return exitProblems
+	}
+	return exitOK
+}
+
+// restoreTranslateCommand is iptables-restore-translate and
+// ip6tables-restore-translate: a restore file (-f FILE, else standard
+// input) as 1.8.11's translator prints it.
+func restoreTranslateCommand(tool string, args []string, stdout, stderr io.Writer) int {
+	fam := ext.IPv4
+	if tool == "ip6tables-restore-translate" {
+		fam = ext.IPv6
+	}
+	var in io.Reader = os.Stdin
+	name := "stdin"
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-h" || a == "--help":
+			fmt.Fprintf(stdout, "Usage: ipsift %s [-f FILE]\n\nPrints what %s of iptables 1.8.11 prints for a restore file (standard input without -f), its mistakes included.\nFor an nft script that means the same, use ipsift translate FILE.\n\nExample:\n  iptables-save | ipsift %s\n  ipsift %s -f fw.rules\n", tool, tool, tool, tool)
+			return exitOK
+		case (a == "-f" || a == "--file") && i+1 < len(args):
+			i++
+			f, err := os.Open(args[i])
+			if err != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", tool, err)
+				return exitUsage
+			}
+			defer f.Close()
+			in, name = f, args[i]
+		default:
+			fmt.Fprintf(stderr, "%s: unknown argument %q\nUsage: %s [-f FILE]\n", tool, a, tool)
+			return exitUsage
+		}
+	}
+	var s translate.Session
+	out, err := s.Restore(tool, fam, name, in, time.Now())
+	io.WriteString(stdout, out)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
 		return exitProblems
 	}
 	return exitOK
