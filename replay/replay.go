@@ -66,6 +66,9 @@ type Options struct {
 	// became of it (--write annotated.pcapng). Replay flushes it at the
 	// end of Run.
 	Write *capture.NGWriter
+	// Interval, in nanoseconds, cuts the report into time buckets of
+	// that length (Report.Intervals; --interval).
+	Interval int64
 	// Flows keeps every connection for Report.Flows.
 	Flows bool
 	// Start, when set, is called with the first packet's time before it
@@ -140,6 +143,7 @@ type Report struct {
 	States              map[string]int    `json:"states"` // connections by final state
 	Samples             []Sample          `json:"samples"`
 	Flows               []*Flow           `json:"-"`
+	Intervals           []Interval        `json:"intervals,omitempty"`
 	FirstTime, LastTime int64             `json:"-"`
 }
 
@@ -173,6 +177,7 @@ type Replayer struct {
 	ran      bool
 	annot    *annotator
 	writeErr error
+	iv       intervals
 }
 
 // New returns a Replayer for e with options o.
@@ -200,6 +205,7 @@ func New(e *engine.Engine, o Options) *Replayer {
 		e.Log = r.tracer.LogWriter()
 	}
 	r.hold.init(o.Window)
+	r.iv.length = o.Interval
 	if o.Write != nil {
 		r.annot = &annotator{w: o.Write}
 	}
@@ -296,6 +302,7 @@ func (r *Replayer) runHeld(h *held) {
 		}
 	}
 	r.rep.LastTime = t
+	r.iv.advance(r, t)
 	r.lastSkip, r.ran = "", false
 	if r.annot != nil {
 		// the engine rewrites the packet in place (NAT, checksums):
@@ -651,6 +658,12 @@ func tunnelName(p uint8) string {
 func (r *Replayer) Report() *Report {
 	rep := r.rep
 	rep.Counters = r.e.Program().Counters()
+	if r.iv.length > 0 && r.iv.start != 0 {
+		iv := r.iv
+		iv.done = append([]Interval(nil), iv.done...)
+		iv.close(r)
+		rep.Intervals = iv.done
+	}
 	rep.Skipped = nil
 	for _, k := range r.skipOrder {
 		rep.Skipped = append(rep.Skipped, *r.skip[k])

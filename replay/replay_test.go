@@ -488,3 +488,43 @@ func TestReplayWriteAnnotated(t *testing.T) {
 		}
 	}
 }
+
+// The buckets of --interval add up to the whole.
+func TestReplayIntervals(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic) // 10 ms apart
+	var in bytes.Buffer
+	w, _ := capture.NewPcapWriter(&in, capture.LinkRaw, 65535)
+	for i, p := range pkts {
+		if i == 9 {
+			p.t += 1e9 // a second with nothing
+		}
+		w.WritePacket(p.t, p.data, 0)
+	}
+	w.Flush()
+	rep, _ := runReplay(t, rs, in.Bytes(), Options{AssumeIn: true, In: "eth0", Interval: 30e6})
+	if len(rep.Intervals) != 5 {
+		t.Fatalf("%d intervals: %+v", len(rep.Intervals), rep.Intervals)
+	}
+	var packets uint64
+	sums := map[RuleRef]uint64{}
+	for i, iv := range rep.Intervals {
+		if i > 0 && (iv.Start-rep.Intervals[0].Start)%30e6 != 0 {
+			t.Errorf("interval %d starts at %d, off the 30 ms grid", i, iv.Start)
+		}
+		for _, c := range iv.Verdicts {
+			packets += c.Packets
+		}
+		for _, c := range iv.Counters {
+			sums[RuleRef{c.Table, c.Chain, c.Rule}] += c.Packets
+		}
+	}
+	if packets != rep.Replayed.Packets {
+		t.Errorf("intervals hold %d packets, the replay %d", packets, rep.Replayed.Packets)
+	}
+	for _, c := range rep.Counters {
+		if sums[RuleRef{c.Table, c.Chain, c.Rule}] != c.Packets {
+			t.Errorf("%s %s %d: intervals %d, total %d", c.Table, c.Chain, c.Rule, sums[RuleRef{c.Table, c.Chain, c.Rule}], c.Packets)
+		}
+	}
+}

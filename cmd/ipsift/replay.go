@@ -33,6 +33,7 @@ func init() {
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	out := fs.String("o", "", "write the ruleset with the replay's counters to this file (iptables-restore -c format)")
 	window := fs.Int("window", 64, "packets held to put timestamps of several interfaces in order")
+	interval := fs.Duration("interval", 0, "also show the verdicts and counters per time bucket of this length (e.g. 1h, 10m)")
 	write := fs.String("write", "", "write every packet of the capture to this pcapng file with a comment saying what became of it (Wireshark: frame.comment contains \"DROP\")")
 	lf := addLoadFlags(fs)
 	register(&command{
@@ -49,7 +50,10 @@ func init() {
 			if err != nil || len(pos) < 2 || len(pos) > 3 {
 				return usageError(stderr, "replay", orErr(err, "give RULES and CAPTURE (or OLD NEW CAPTURE)"))
 			}
-			o := replay.Options{In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			if *interval < 0 {
+				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
+			}
+			o := replay.Options{Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
 			switch *direction {
 			case "":
 			case "in":
@@ -296,6 +300,15 @@ func verdictOrder(m map[string]*replay.Count) []string {
 	return vs
 }
 
+func verdictOrderValues(m map[string]replay.Count) []string {
+	var vs []string
+	for v := range m {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	return vs
+}
+
 func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 	span := time.Duration(rep.LastTime - rep.FirstTime)
 	fmt.Fprintf(w, "replay: %d records, %d packets replayed (%d bytes)", rep.Records, rep.Replayed.Packets, rep.Replayed.Bytes)
@@ -387,6 +400,20 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 		fmt.Fprintln(w, "\nnotes:")
 		for _, n := range notes {
 			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
+	if len(rep.Intervals) > 0 {
+		fmt.Fprintln(w, "\nintervals:")
+		for _, iv := range rep.Intervals {
+			var vs []string
+			for _, v := range verdictOrderValues(iv.Verdicts) {
+				vs = append(vs, fmt.Sprintf("%s %d", v, iv.Verdicts[v].Packets))
+			}
+			fmt.Fprintf(w, "  %s  %s\n", time.Unix(0, iv.Start).UTC().Format(time.RFC3339Nano), strings.Join(vs, ", "))
+			for _, c := range iv.Counters {
+				ref := replay.RuleRef{Table: c.Table, Chain: c.Chain, Rule: c.Rule}
+				fmt.Fprintf(w, "      %-28s %10d packets %12d bytes\n", ref, c.Packets, c.Bytes)
+			}
 		}
 	}
 	for _, s := range rep.Samples {
