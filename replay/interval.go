@@ -1,27 +1,20 @@
 package replay
 
-import "github.com/ipsift/ipsift/engine"
-
 // Interval is what one time bucket of the capture did (--interval):
 // packets per verdict and the counters that moved, as differences.
 type Interval struct {
 	Start    int64            `json:"start_ns"` // the bucket's start, nanoseconds since the epoch
 	Verdicts map[string]Count `json:"verdicts"`
-	Counters []engine.Counter `json:"counters"` // rules and policies whose counters moved, by how much
+	Counters []RuleCount      `json:"counters"` // rules and policies whose counters moved, by how much
 }
 
 // intervals cuts the replay into buckets of a fixed length.
 type intervals struct {
 	length   int64
 	start    int64 // the current bucket's start; 0 before the first packet
-	counters map[counterKey]engine.Counter
+	counters map[RuleRef]RuleCount
 	verdicts map[string]Count
 	done     []Interval
-}
-
-type counterKey struct {
-	table, chain string
-	rule         int
 }
 
 // advance closes the buckets that end at or before now.
@@ -51,8 +44,8 @@ func (iv *intervals) close(r *Replayer) {
 			cur.Verdicts[v] = d
 		}
 	}
-	for _, c := range r.e.Program().Counters() {
-		p := iv.counters[counterKey{c.Table, c.Chain, c.Rule}]
+	for _, c := range r.counters() {
+		p := iv.counters[c.RuleRef]
 		if c.Packets != p.Packets {
 			d := c
 			d.Packets, d.Bytes = c.Packets-p.Packets, c.Bytes-p.Bytes
@@ -66,9 +59,9 @@ func (iv *intervals) close(r *Replayer) {
 }
 
 func (iv *intervals) snapshot(r *Replayer) {
-	iv.counters = map[counterKey]engine.Counter{}
-	for _, c := range r.e.Program().Counters() {
-		iv.counters[counterKey{c.Table, c.Chain, c.Rule}] = c
+	iv.counters = map[RuleRef]RuleCount{}
+	for _, c := range r.counters() {
+		iv.counters[c.RuleRef] = c
 	}
 	iv.verdicts = map[string]Count{}
 	for v, c := range r.rep.Verdicts {

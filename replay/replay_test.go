@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -125,8 +126,14 @@ func runReplay(t testing.TB, rs *rules.Ruleset, file []byte, o Options) (*Report
 	return r.Report(), e
 }
 
-func sameCounters(t *testing.T, got, want []engine.Counter) {
+func sameCounters(t *testing.T, gotAll []RuleCount, want []engine.Counter) {
 	t.Helper()
+	var got []engine.Counter
+	for _, c := range gotAll {
+		if !c.IPv6 {
+			got = append(got, engine.Counter{Table: c.Table, Chain: c.Chain, Rule: c.Rule, Packets: c.Packets, Bytes: c.Bytes})
+		}
+	}
 	if len(got) != len(want) {
 		t.Fatalf("%d counters, want %d", len(got), len(want))
 	}
@@ -516,15 +523,111 @@ func TestReplayIntervals(t *testing.T) {
 			packets += c.Packets
 		}
 		for _, c := range iv.Counters {
-			sums[RuleRef{c.Table, c.Chain, c.Rule}] += c.Packets
+			sums[c.RuleRef] += c.Packets
 		}
 	}
 	if packets != rep.Replayed.Packets {
 		t.Errorf("intervals hold %d packets, the replay %d", packets, rep.Replayed.Packets)
 	}
 	for _, c := range rep.Counters {
-		if sums[RuleRef{c.Table, c.Chain, c.Rule}] != c.Packets {
-			t.Errorf("%s %s %d: intervals %d, total %d", c.Table, c.Chain, c.Rule, sums[RuleRef{c.Table, c.Chain, c.Rule}], c.Packets)
+		if sums[c.RuleRef] != c.Packets {
+			t.Errorf("%s: intervals %d, total %d", c.RuleRef, sums[c.RuleRef], c.Packets)
 		}
+	}
+}
+
+const rules6 = `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -p ipv6-icmp -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -j ACCEPT
+COMMIT
+`
+
+// IPv6 packets run through the ip6tables rules, IPv4 ones through the
+// iptables rules, as the engine runs them directly.
+func TestReplayIPv6(t *testing.T) {
+	rs := gateway(t)
+	rs6 := rules.New()
+	rs6.Family = ext.IPv6
+	if _, err := rs6.Restore(strings.NewReader(rules6), rules.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := []string{
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S",
+		"eth0 tcp [2001:db8:113::7]:40001 > [2001:db8:100::1]:23 S",
+		"wlan0 udp [2001:db8:2::10]:5000 > [2001:db8:113::9]:53 len=20",
+		"eth0 icmpv6 2001:db8:113::7 > 2001:db8:100::1 type=128",
+		"wlan0 tcp 192.0.2.10:40000 > 203.0.113.5:80 S seq=1000",
+	}
+	e, err := engine.New(rs.Clone(), nil, engine.Config{Rules6: rs6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sim.New(e)
+	for i, l := range lines {
+		d, _ := packet.ParseShort(l)
+		d.DelayMS = 10
+		if _, err := s.Run(i, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want4, want6 := e.Program().Counters(), e.Program().IPv6().Counters()
+
+	pkts := build(t, lines)
+	var in bytes.Buffer
+	w, _ := capture.NewNGWriter(&in)
+	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
+	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
+	for _, p := range pkts {
+		ifc := eth0
+		if p.in == "wlan0" {
+			ifc = wlan0
+		}
+		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
+	}
+	w.Flush()
+	e2, _ := engine.New(rs.Clone(), nil, engine.Config{Rules6: rs6})
+	rd, _ := capture.NewReader(bytes.NewReader(in.Bytes()))
+	r := New(e2, Options{})
+	if err := r.Run(rd); err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Report()
+	if !rep.IPv6 || rep.Replayed.Packets != 5 {
+		t.Fatalf("%+v", rep)
+	}
+	var got6 []RuleCount
+	for _, c := range rep.Counters {
+		if c.IPv6 {
+			got6 = append(got6, c)
+		}
+	}
+	sameCounters(t, rep.Counters, want4)
+	if len(got6) != len(want6) {
+		t.Fatalf("%d IPv6 counters, want %d", len(got6), len(want6))
+	}
+	for i, c := range want6 {
+		if g := got6[i]; g.Table != c.Table || g.Chain != c.Chain || g.Rule != c.Rule || g.Packets != c.Packets || g.Bytes != c.Bytes {
+			t.Errorf("IPv6 counter %d: %+v, want %+v", i, g, c)
+		}
+	}
+	moved := map[string]uint64{}
+	for _, c := range got6 {
+		moved[c.RuleRef.String()] = c.Packets
+	}
+	if moved["ip6 filter/INPUT rule 1"] != 1 || moved["ip6 filter/INPUT policy"] != 1 || moved["ip6 filter/INPUT rule 2"] < 1 || moved["ip6 filter/FORWARD rule 1"] != 1 {
+		t.Errorf("IPv6 counters %v", moved)
+	}
+
+	// Without ip6tables rules, IPv6 packets are skipped and counted.
+	e3, _ := engine.New(rs.Clone(), nil, engine.Config{})
+	rd, _ = capture.NewReader(bytes.NewReader(in.Bytes()))
+	r = New(e3, Options{NoIPv6: true})
+	r.Run(rd)
+	if rep := r.Report(); rep.IPv6 || skipCount(rep, "IPv6") != 4 || !strings.Contains(findSkip(rep, "IPv6").Fix, "--rules6") {
+		t.Errorf("%+v", rep.Skipped)
 	}
 }
