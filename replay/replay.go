@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/ipsift/ipsift/conntrack"
 	"io"
 	"sort"
 	"strconv"
@@ -69,6 +70,11 @@ type Options struct {
 	// Interval, in nanoseconds, cuts the report into time buckets of
 	// that length (Report.Intervals; --interval).
 	Interval int64
+	// Preload are the connections open when the capture began
+	// (ReadConntrackList, --conntrack): they go into the engine's table
+	// at the first packet's time, so that their packets are not judged
+	// as new or invalid mid-stream.
+	Preload []conntrack.Preload
 	// NoIPv6 skips IPv6 packets (counted): no ip6tables rules were
 	// given. Otherwise they run through the engine's IPv6 tables.
 	NoIPv6 bool
@@ -163,8 +169,12 @@ type Report struct {
 	// the capture (a TCP connection first seen without its SYN); they
 	// are in Verdicts too, and apart here so that drop figures can
 	// leave them out.
-	PreCapture          map[string]*Count `json:"pre_capture"`
-	PreCaptureFlows     int               `json:"pre_capture_flows"`
+	PreCapture      map[string]*Count `json:"pre_capture"`
+	PreCaptureFlows int               `json:"pre_capture_flows"`
+	// Preloaded connections went into the table from --conntrack;
+	// PreloadRefused could not (a tuple listed twice).
+	Preloaded           int               `json:"preloaded,omitempty"`
+	PreloadRefused      int               `json:"preload_refused,omitempty"`
 	Skipped             []Skip            `json:"skipped"`
 	NonIP               map[string]uint64 `json:"non_ip"`  // by EtherType
 	Tunnels             map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
@@ -333,6 +343,7 @@ func (r *Replayer) runHeld(h *held) {
 		if r.o.Start != nil {
 			r.o.Start(t)
 		}
+		r.preload(t)
 	}
 	r.rep.LastTime = t
 	r.iv.advance(r, t)
@@ -404,6 +415,8 @@ func (r *Replayer) one(h *held, now int64) {
 		if iface == "" {
 			if fr.IfIndex != 0 {
 				r.skipped("arriving interface index "+strconv.Itoa(int(fr.IfIndex))+" has no name", "--ifindex "+strconv.Itoa(int(fr.IfIndex))+"=NAME", true)
+			} else if h.link == capture.LinkSLL {
+				r.skipped("arriving interface unknown (Linux SLL records none)", "capture with tcpdump -i any -y LINUX_SLL2, or --in IFACE for a capture of one link", true)
 			} else {
 				r.skipped("arriving interface unknown", "--in IFACE for a capture of one link", true)
 			}
@@ -699,6 +712,19 @@ func tunnelName(p uint8) string {
 		return "L2TP"
 	}
 	return strconv.Itoa(int(p))
+}
+
+// preload puts Options.Preload into the engine's table at time now.
+func (r *Replayer) preload(now int64) {
+	for _, p := range r.o.Preload {
+		e, err := r.e.CT.Insert(p, now)
+		if err != nil {
+			r.rep.PreloadRefused++
+			continue
+		}
+		r.rep.Preloaded++
+		r.flows.preloaded[e] = true
+	}
 }
 
 // Report returns what the replay found so far, with the engine's

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipsift/ipsift/analyze"
 	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
@@ -36,27 +37,45 @@ func init() {
 	window := fs.Int("window", 64, "packets held to put timestamps of several interfaces in order")
 	interval := fs.Duration("interval", 0, "also show the verdicts and counters per time bucket of this length (e.g. 1h, 10m)")
 	write := fs.String("write", "", "write every packet of the capture to this pcapng file with a comment saying what became of it (Wireshark: frame.comment contains \"DROP\")")
+	ctFile := fs.String("conntrack", "", "preload the connection table from this file: conntrack -L -o extended taken when the capture began")
 	rules6 := fs.String("rules6", "", "an ip6tables ruleset (restore file or script) for the IPv6 packets, beside RULES' IPv4 one (without one, IPv6 packets are skipped and counted)")
 	out6 := fs.String("o6", "", "write the IPv6 ruleset with the replay's counters to this file (ip6tables-restore -c format)")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--flows FILE] [--why N] [--json] [-o FILE]",
+		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--ifindex N=NAME,...] [--conntrack FILE] [--rules6 FILE] [--flows FILE] [--why N] [--interval D] [--json] [-o FILE] [--write FILE.pcapng]",
 		summary: "Run the packets of a pcap or pcapng capture through RULES at the capture's own times, and show the counters\n" +
 			"iptables -L -v -x would show afterwards and a summary: packets per verdict, rules never hit, connections,\n" +
 			"what was skipped and why. Only arriving packets are inputs. With OLD and NEW: the flows whose fate changes.",
-		example: "  tcpdump -i any -w night.pcapng                       # SLL2: direction and interface recorded\n" +
-			"  ipsift replay gateway.rules night.pcapng --ifindex 2=eth0,3=wlan0\n" +
+		example: "  tcpdump -i any -y LINUX_SLL2 -w night.pcap          # SLL2 records direction and interface index\n" +
+			"  ipsift replay gateway.rules night.pcap --ifindex 2=eth0,3=wlan0\n" +
 			"  ipsift replay gateway.rules eth0.pcap --in eth0 --direction in --why 3\n" +
-			"  ipsift replay old.rules new.rules night.pcapng --ifindex 2=eth0,3=wlan0",
+			"  conntrack -L -o extended > ct.txt; tcpdump -i nflog:5 -w fw.pcap   # the README's NFLOG recipe\n" +
+			"  ipsift replay gateway.rules fw.pcap --conntrack ct.txt --ifindex 2=eth0,3=wlan0\n" +
+			"  ipsift replay old.rules new.rules night.pcap --ifindex 2=eth0,3=wlan0",
 		run: func(args []string, stdout, stderr io.Writer) int {
+			var preload []conntrack.Preload
 			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil || len(pos) < 2 || len(pos) > 3 {
 				return usageError(stderr, "replay", orErr(err, "give RULES and CAPTURE (or OLD NEW CAPTURE)"))
 			}
+			if *ctFile != "" {
+				f, err := os.Open(*ctFile)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
+				pre, err := replay.ReadConntrackList(f, *ctFile)
+				f.Close()
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
+				preload = pre
+			}
 			if *interval < 0 {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
 			}
-			o := replay.Options{Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			o := replay.Options{Preload: preload, Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
 			switch *direction {
 			case "":
 			case "in":
@@ -377,8 +396,15 @@ func writeSummary(w io.Writer, rep *replay.Report, rs []*rules.Ruleset) {
 		}
 		fmt.Fprintln(w)
 	}
+	if rep.Preloaded > 0 || rep.PreloadRefused > 0 {
+		fmt.Fprintf(w, "  %d connections preloaded from --conntrack", rep.Preloaded)
+		if rep.PreloadRefused > 0 {
+			fmt.Fprintf(w, " (%d more refused: their tuples were listed twice)", rep.PreloadRefused)
+		}
+		fmt.Fprintln(w)
+	}
 	if rep.PreCaptureFlows > 0 {
-		fmt.Fprintf(w, "  %d TCP connections began before the capture (first seen without their SYN): conntrack judged their\n  first packets NEW mid-stream or INVALID; leave them out of drop figures (conntrack -L -o extended at capture start would tell their state)\n", rep.PreCaptureFlows)
+		fmt.Fprintf(w, "  %d TCP connections began before the capture (first seen without their SYN): conntrack judged their\n  first packets NEW mid-stream or INVALID; leave them out of drop figures, or give --conntrack with conntrack -L -o extended\n  taken when the capture began\n", rep.PreCaptureFlows)
 	}
 	if len(rep.States) > 0 {
 		var ss []string
