@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
@@ -36,6 +37,7 @@ const kernelRules = `*nat
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -i eth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 192.0.2.10:80
+-A PREROUTING -i eth0 -p tcp -m tcp --dport 2222 -j DNAT --to-destination 192.0.2.10:22
 -A POSTROUTING -o eth0 -j MASQUERADE
 COMMIT
 *filter
@@ -180,10 +182,15 @@ type captureRecipe struct {
 	// local: the capture holds the host's own packets, so traffic to
 	// a service on the firewall itself can be replayed exactly.
 	local bool
+	// preopen: a connection is open before the capture starts; the
+	// table is listed (conntrack -L -o extended) and the counters
+	// zeroed then, and the replay preloads the listing.
+	preopen bool
 }
 
 var recipes = []captureRecipe{
 	{name: "interfaces (tcpdump -i any, SLL2)", args: []string{"-i", "any", "-y", "LINUX_SLL2"}},
+	{name: "connections open before the capture (--conntrack)", args: []string{"-i", "any", "-y", "LINUX_SLL2"}, preopen: true},
 	{name: "NFLOG before raw", args: []string{"-i", "nflog:5"}, local: true, setup: func(k *kernelNet) {
 		for _, c := range [][]string{
 			{"add", "table", "ip", "ipsift_capture"},
@@ -222,6 +229,7 @@ func kernelReplay(t *testing.T, rc captureRecipe) {
 		c.Write(big)
 	})
 	k.listen(k.wan, "198.51.100.254:8081", func(c net.Conn) { io.Copy(c, c) })
+	k.listen(k.lan, "192.0.2.10:22", func(c net.Conn) { io.Copy(c, c) })
 	k.listen(k.fw, "198.51.100.1:22", func(c net.Conn) {
 		fmt.Fprintln(c, "ssh-fw")
 		io.Copy(c, c)
@@ -232,6 +240,27 @@ func kernelReplay(t *testing.T, rc captureRecipe) {
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "fw.pcap")
+	// A masqueraded connection and a port forward open before the
+	// capture, used during it.
+	var open []net.Conn
+	var ctList string
+	if rc.preopen {
+		for _, d := range [][2]string{{k.lan, "198.51.100.254:8081"}, {k.wan, "198.51.100.1:2222"}} {
+			c, err := k.dial(d[0], "tcp4", d[1], 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintln(c, "before")
+			if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, c)
+		}
+		ctList = run(t, "ip", "netns", "exec", k.fw, "conntrack", "-L", "-o", "extended")
+		run(t, "ip", "netns", "exec", k.fw, "iptables-nft", "-Z")
+		run(t, "ip", "netns", "exec", k.fw, "iptables-nft", "-t", "nat", "-Z")
+	}
 	td := exec.Command("ip", append([]string{"netns", "exec", k.fw, "tcpdump", "-n", "-s", "0", "-B", "32768", "--immediate-mode", "-U", "-w", file}, rc.args...)...)
 	td.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, _ := td.StderrPipe()
@@ -308,6 +337,13 @@ func kernelReplay(t *testing.T, rc captureRecipe) {
 		}
 		c.Close()
 	}
+	for _, c := range open {
+		fmt.Fprintln(c, strings.Repeat("during", 500))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
 	// A service on the firewall itself: its answers are the host's own
 	// traffic, which only the NFLOG recipe captures before OUTPUT.
 	if rc.local {
@@ -368,7 +404,13 @@ echo-reply
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(e, Options{IfIndex: k.ifindexes(), OwnAnswers: own})
+	var pre []conntrack.Preload
+	if rc.preopen {
+		if pre, err = ReadConntrackList(strings.NewReader(ctList), "conntrack -L"); err != nil || len(pre) < 2 {
+			t.Fatalf("conntrack -L: %v (%d entries)\n%s", err, len(pre), ctList)
+		}
+	}
+	r := New(e, Options{IfIndex: k.ifindexes(), OwnAnswers: own, Preload: pre})
 	if err := r.Run(rd); err != nil {
 		t.Fatal(err)
 	}
@@ -390,6 +432,9 @@ echo-reply
 		if s.Input {
 			t.Errorf("an input was skipped: %+v", s)
 		}
+	}
+	if rep.PreCaptureFlows != 0 || rc.preopen && rep.Preloaded != len(pre) {
+		t.Errorf("%d flows began before the capture, %d of %d preloaded", rep.PreCaptureFlows, rep.Preloaded, len(pre))
 	}
 	t.Logf("%d records, %d replayed, verdicts %v, bad checksums %d, skipped %+v", rep.Records, rep.Replayed.Packets, verdictText(rep), rep.BadChecksums, rep.Skipped)
 	if t.Failed() {
