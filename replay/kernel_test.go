@@ -433,10 +433,13 @@ echo-reply
 			t.Errorf("an input was skipped: %+v", s)
 		}
 	}
+	if d := rep.Departures; !rc.local && (d == nil || d.Missing != 0 || d.Unexpected != 0 || d.Observed == 0) {
+		t.Errorf("departures: %+v", d)
+	}
 	if rep.PreCaptureFlows != 0 || rc.preopen && rep.Preloaded != len(pre) {
 		t.Errorf("%d flows began before the capture, %d of %d preloaded", rep.PreCaptureFlows, rep.Preloaded, len(pre))
 	}
-	t.Logf("%d records, %d replayed, verdicts %v, bad checksums %d, skipped %+v", rep.Records, rep.Replayed.Packets, verdictText(rep), rep.BadChecksums, rep.Skipped)
+	t.Logf("%d records, %d replayed, verdicts %v, bad checksums %d, skipped %+v, departures %+v", rep.Records, rep.Replayed.Packets, verdictText(rep), rep.BadChecksums, rep.Skipped, rep.Departures)
 	if t.Failed() {
 		t.Logf("kernel:\n%s\nreplay:\n%s", save, b.String())
 	}

@@ -173,21 +173,24 @@ type Report struct {
 	PreCaptureFlows int               `json:"pre_capture_flows"`
 	// Preloaded connections went into the table from --conntrack;
 	// PreloadRefused could not (a tuple listed twice).
-	Preloaded           int               `json:"preloaded,omitempty"`
-	PreloadRefused      int               `json:"preload_refused,omitempty"`
-	Skipped             []Skip            `json:"skipped"`
-	NonIP               map[string]uint64 `json:"non_ip"`  // by EtherType
-	Tunnels             map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
-	Clamped             uint64            `json:"clamped"` // timestamps that went back, run at the latest time
-	BadChecksums        uint64            `json:"bad_checksums"`
-	LocalReplayed       bool              `json:"local_replayed"` // the host's own packets were inputs (NFLOG at output)
-	IPv6                bool              `json:"ipv6"`           // IPv6 packets ran through ip6tables rules (Counters holds them)
-	Counters            []RuleCount       `json:"counters"`       // IPv4, then IPv6 when it ran
-	States              map[string]int    `json:"states"`         // connections by final state
-	Samples             []Sample          `json:"samples"`
-	Flows               []*Flow           `json:"-"`
-	Intervals           []Interval        `json:"intervals,omitempty"`
-	FirstTime, LastTime int64             `json:"-"`
+	Preloaded      int               `json:"preloaded,omitempty"`
+	PreloadRefused int               `json:"preload_refused,omitempty"`
+	Skipped        []Skip            `json:"skipped"`
+	NonIP          map[string]uint64 `json:"non_ip"`  // by EtherType
+	Tunnels        map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
+	Clamped        uint64            `json:"clamped"` // timestamps that went back, run at the latest time
+	BadChecksums   uint64            `json:"bad_checksums"`
+	LocalReplayed  bool              `json:"local_replayed"` // the host's own packets were inputs (NFLOG at output)
+	IPv6           bool              `json:"ipv6"`           // IPv6 packets ran through ip6tables rules (Counters holds them)
+	Counters       []RuleCount       `json:"counters"`       // IPv4, then IPv6 when it ran
+	States         map[string]int    `json:"states"`         // connections by final state
+	Samples        []Sample          `json:"samples"`
+	Flows          []*Flow           `json:"-"`
+	Intervals      []Interval        `json:"intervals,omitempty"`
+	// Departures compares the packets the engine predicted leaving with
+	// those the capture saw leave (nil when it saw none).
+	Departures          *Departures `json:"departures,omitempty"`
+	FirstTime, LastTime int64       `json:"-"`
 }
 
 // Replayer runs one capture through one engine.
@@ -221,6 +224,21 @@ type Replayer struct {
 	annot    *annotator
 	writeErr error
 	iv       intervals
+	depart   departures
+}
+
+// observeDeparture counts a departing packet against the predictions.
+func (r *Replayer) observeDeparture(fr *capture.Frame, iface string) {
+	if iface == "" {
+		return
+	}
+	for i := range fr.NVLAN {
+		iface += "." + strconv.Itoa(int(fr.VLANs[i]))
+	}
+	if r.depart.pkt.Decode(fr.IP) != nil {
+		return
+	}
+	r.depart.observe(iface, &r.depart.pkt)
 }
 
 // New returns a Replayer for e with options o.
@@ -408,6 +426,7 @@ func (r *Replayer) one(h *held, now int64) {
 		r.skipped("direction unknown (the capture does not record it)", "--direction in if the capture holds only arriving packets (tcpdump -Q in); or capture with tcpdump -i any (SLL2), pcapng packet flags, or NFLOG", true)
 		return
 	case dir == capture.DirOut && !local:
+		r.observeDeparture(fr, iface)
 		r.skipped("departing packets (captured after POSTROUTING: observations, not inputs; the host's own traffic is not replayed from an interface capture)", "the NFLOG capture recipe replays the host's own traffic too", false)
 		return
 	}
@@ -487,6 +506,7 @@ func (r *Replayer) one(h *held, now int64) {
 	r.e.Process(r.s, &in)
 	r.ran = true
 	res := &r.s.Result
+	r.depart.predict(res)
 	if r.o.OwnAnswers {
 		r.answers.made(ip, res, now)
 	}
@@ -732,6 +752,7 @@ func (r *Replayer) preload(now int64) {
 func (r *Replayer) Report() *Report {
 	rep := r.rep
 	rep.Counters = r.counters()
+	rep.Departures = r.depart.report()
 	rep.IPv6 = !r.o.NoIPv6
 	if r.iv.length > 0 && r.iv.start != 0 {
 		iv := r.iv

@@ -631,3 +631,39 @@ func TestReplayIPv6(t *testing.T) {
 		t.Errorf("%+v", rep.Skipped)
 	}
 }
+
+// Departures the capture saw are checked against the engine's
+// predictions: a forwarded packet must leave masqueraded.
+func TestReplayDepartures(t *testing.T) {
+	rs := gateway(t)
+	syn := build(t, []string{"wlan0 tcp 192.0.2.10:40000 > 203.0.113.5:80 S seq=1000"})[0]
+	masq := append([]byte(nil), syn.data...)
+	copy(masq[12:16], []byte{198, 51, 100, 1})
+	masq[8]-- // forwarded: one hop less
+	var p packet.Packet
+	p.Decode(masq)
+	p.FixChecksums()
+	for _, tc := range []struct {
+		name      string
+		departed  []byte
+		iface     uint32
+		miss, unx uint64
+	}{
+		{"as predicted", masq, 2, 0, 0},
+		{"not masqueraded", syn.data, 2, 1, 1},
+		{"wrong interface", masq, 3, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in bytes.Buffer
+			w, _ := capture.NewPcapWriter(&in, capture.LinkSLL2, 65535)
+			w.WritePacket(syn.t, sll2Frame(3, capture.PktHost, peerWlan, syn.data), 0)
+			w.WritePacket(syn.t+1000, sll2Frame(tc.iface, capture.PktOutgoing, macEth0, tc.departed), 0)
+			w.Flush()
+			rep, _ := runReplay(t, rs, in.Bytes(), Options{IfIndex: map[uint32]string{2: "eth0", 3: "wlan0"}})
+			d := rep.Departures
+			if d == nil || d.Predicted != 1 || d.Observed != 1 || d.Missing != tc.miss || d.Unexpected != tc.unx {
+				t.Fatalf("%+v", d)
+			}
+		})
+	}
+}

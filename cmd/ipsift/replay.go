@@ -449,6 +449,17 @@ func writeSummary(w io.Writer, rep *replay.Report, rs []*rules.Ruleset) {
 			}
 		}
 	}
+	if d := rep.Departures; d != nil {
+		fmt.Fprintf(w, "\ndepartures: %d predicted, %d seen leaving", d.Predicted, d.Observed)
+		if d.Missing == 0 && d.Unexpected == 0 {
+			fmt.Fprintln(w, ": every one as predicted")
+		} else {
+			fmt.Fprintf(w, ": %d predicted but not seen, %d seen but not predicted (the host's own traffic is not predicted from an interface capture)\n", d.Missing, d.Unexpected)
+			for _, s := range d.Samples {
+				fmt.Fprintf(w, "  %s\n", s)
+			}
+		}
+	}
 	if len(rep.Skipped) > 0 || len(rep.NonIP) > 0 {
 		fmt.Fprintln(w, "\nnot replayed:")
 		for _, s := range rep.Skipped {
