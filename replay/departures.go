@@ -53,9 +53,13 @@ type departures struct {
 	pkt                 packet.Packet
 }
 
-// maxPending bounds the predictions waiting for their departure (a
-// capture of arrivals only never shows them).
-const maxPending = 100000
+// maxPending bounds the predictions waiting for their departure;
+// noDepartures is how many predictions are made before a capture that
+// showed no departure is taken to hold arrivals only.
+const (
+	maxPending   = 100000
+	noDepartures = 1000
+)
 
 func (d *departures) add(k departKey, n int) {
 	if d.m == nil {
@@ -75,6 +79,12 @@ func (d *departures) add(k departKey, n int) {
 
 func (d *departures) predict(res *engine.Result) {
 	if d.overflow {
+		return
+	}
+	if d.observed == 0 && d.predicted >= noDepartures {
+		// A capture of arrivals only: nothing to compare, and no
+		// reason to keep predictions.
+		d.overflow, d.m = true, nil
 		return
 	}
 	for _, o := range res.Out {
