@@ -50,9 +50,11 @@ COMMIT
 -A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset
 -A INPUT -p udp -m udp --dport 5000:5010 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 24 -j LOG --log-prefix "PFXin24 "
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i eth0 -o wlan0 -m conntrack --ctstate DNAT -j ACCEPT
 -A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 8081 -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 9999 -j LOG --log-prefix "PFXfwd " --log-tcp-sequence
 -A FORWARD -i wlan0 -o eth0 -j REJECT --reject-with icmp-port-unreachable
 -A OUTPUT -p icmp -j ACCEPT
 COMMIT
@@ -159,6 +161,16 @@ func (k *kernelNet) dial(ns, network, raddr string, timeout time.Duration) (net.
 	return c, err
 }
 
+// mac returns the link address of fw's interface ifname.
+func (k *kernelNet) mac(ifname string) string {
+	out := run(k.t, "ip", "-n", k.fw, "-o", "link", "show", ifname)
+	m := regexp.MustCompile(`link/ether ([0-9a-f:]{17})`).FindStringSubmatch(out)
+	if m == nil {
+		k.t.Fatalf("no link address in %q", out)
+	}
+	return m[1]
+}
+
 // ifindexes returns fw's interface indexes by name.
 func (k *kernelNet) ifindexes() map[uint32]string {
 	out := run(k.t, "ip", "-n", k.fw, "-o", "link", "show")
@@ -218,8 +230,13 @@ func TestKernelReplayCounters(t *testing.T) {
 
 func kernelReplay(t *testing.T, rc captureRecipe) {
 	k := newKernelNet(t)
+	kernel.EnableNamespaceLog(t)
+	// LOG lines go to the machine's kernel log: a prefix of this run's
+	// own finds them.
+	prefix := fmt.Sprintf("ipsift-rp%d ", time.Now().UnixNano()%1_000_000_000)
+	ruleText := strings.ReplaceAll(kernelRules, "PFX", prefix)
 	cmd := exec.Command("ip", "netns", "exec", k.fw, "iptables-nft-restore")
-	cmd.Stdin = strings.NewReader(kernelRules)
+	cmd.Stdin = strings.NewReader(ruleText)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("iptables-nft-restore: %v\n%s", err, out)
 	}
@@ -373,15 +390,15 @@ func kernelReplay(t *testing.T, rc captureRecipe) {
 	want := kernel.ParseSaveCounters(save)
 
 	rs := rules.New()
-	if _, err := rs.Restore(strings.NewReader(kernelRules), rules.RestoreOptions{}); err != nil {
+	if _, err := rs.Restore(strings.NewReader(ruleText), rules.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := host.Parse(strings.NewReader(`iface lo 127.0.0.1/8
-iface eth0 198.51.100.1/24
-iface wlan0 192.0.2.1/24
+	h, err := host.Parse(strings.NewReader(fmt.Sprintf(`iface lo 127.0.0.1/8
+iface eth0 198.51.100.1/24 mac %s
+iface wlan0 192.0.2.1/24 mac %s
 route default via 198.51.100.254 dev eth0
 echo-reply
-`), "kernel test host")
+`, k.mac("eth0"), k.mac("wlan0"))), "kernel test host")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,6 +427,8 @@ echo-reply
 			t.Fatalf("conntrack -L: %v (%d entries)\n%s", err, len(pre), ctList)
 		}
 	}
+	var logged strings.Builder
+	e.Log = &logged
 	r := New(e, Options{IfIndex: k.ifindexes(), OwnAnswers: own, Preload: pre})
 	if err := r.Run(rd); err != nil {
 		t.Fatal(err)
@@ -432,6 +451,18 @@ echo-reply
 		if s.Input {
 			t.Errorf("an input was skipped: %+v", s)
 		}
+	}
+	ours := strings.Split(strings.TrimRight(logged.String(), "\n"), "\n")
+	for i := range ours {
+		ours[i] = strings.TrimRight(ours[i], " ")
+	}
+	theirs, err := kernel.LogLines(prefix, len(ours), 2*time.Second)
+	if err != nil {
+		kernel.Lacking(t, "%v", err)
+	}
+	t.Logf("LOG lines, the kernel's and the replay's:\n%s", strings.Join(ours, "\n"))
+	if len(ours) < 2 || strings.Join(ours, "\n") != strings.Join(theirs, "\n") {
+		t.Errorf("LOG lines differ:\nkernel:\n%s\nreplay:\n%s", strings.Join(theirs, "\n"), strings.Join(ours, "\n"))
 	}
 	if d := rep.Departures; !rc.local && (d == nil || d.Missing != 0 || d.Unexpected != 0 || d.Observed == 0) {
 		t.Errorf("departures: %+v", d)
