@@ -83,6 +83,12 @@ type table struct {
 	spMask, dpMask   uint16
 	protoMask        uint8
 	shift            uint8
+	// filter has a bit set for every key's hash prefix (fshift keeps
+	// the top bits): at about 8 bits a bucket it stays in cache where
+	// the slots of a big table do not, and turns most probes of a key
+	// that is not there into one cached load.
+	fshift uint8
+	filter []uint64
 	minIdx, maxIdx   int32
 	slots            []slot
 	entries          []entry
@@ -133,8 +139,12 @@ func (c *Classifier) Next(k *Key, from int) int {
 			continue
 		}
 		k1, k2 := t.keys(k)
+		h := hash(k1, k2)
+		if fb := h >> t.fshift; t.filter[fb>>6]&(1<<(fb&63)) == 0 {
+			continue
+		}
 		m := uint64(len(t.slots) - 1)
-		for i := hash(k1, k2) >> t.shift; ; i = (i + 1) & m {
+		for i := h >> t.shift; ; i = (i + 1) & m {
 			s := &t.slots[i]
 			if s.end == 0 {
 				break
@@ -147,6 +157,12 @@ func (c *Classifier) Next(k *Key, from int) int {
 				e := &es[j]
 				if e.idx >= best {
 					break
+				}
+				// The usual rule, negating nothing, is mostly told
+				// apart by its addresses and destination port: test
+				// them here before the call.
+				if e.flags == 0 && (k.Dst&e.dstMask != e.dst || k.Src&e.srcMask != e.src || k.DPort-e.dLo > e.dHi-e.dLo) {
+					continue
 				}
 				if e.idx >= f && e.match(k) {
 					best = e.idx
@@ -203,12 +219,12 @@ func relax(t tuple) tuple {
 	return r
 }
 
-// addrLevels are the prefix lengths new tables hash of an address,
-// longest first. Measured on ClassBench acl1, fw1 and ipc1 at 8k rules
-// (tables probed per lookup, TestTune in the history of this file):
-// {16, 0} with buckets of 32 probes 3.3, 9.9 and 6.7 tables where
-// {32, 24, 16, 8, 0} with buckets of 8 probed 8.2, 27 and 33; a table
-// of /32s is still made when a /16 bucket overflows.
+// addrLevels are the prefix lengths a rule's first table tries for an
+// address, longest first: /16 where the rule's prefix is that long, else
+// none. Buckets that overflow push rules to the longer lengths of
+// addrGrid (see candidates). Measured on the 8k ClassBench sets
+// (tables probed a lookup): 3.5-5.4 with these, 8-33 with new tables
+// at the rule's own lengths rounded to {32, 24, 16, 8, 0}.
 var addrLevels = []uint8{16, 0}
 
 func relaxAddr(l uint8, levels []uint8) uint8 {
@@ -253,8 +269,12 @@ func candidates(t tuple) []tuple {
 	return out
 }
 
-// addrGrid are the address prefix lengths tables are made with.
-var addrGrid = []uint8{0, 16, 24, 32}
+// addrGrid are the address prefix lengths tables are made with. On
+// ClassBench acl1, fw1 and ipc1 (8k, and grown to 100k) {0, 8, 16, 32}
+// gives 10-15 tables, 3.5-5.4 probes a lookup at 8k and 8-12 at 100k;
+// without 8, rules of /9-/15 prefixes crowd the /0 table's few buckets
+// (57 compares a lookup on fw1 at 100k, 21 with it).
+var addrGrid = []uint8{0, 8, 16, 32}
 
 func (r *Rule) entry(idx int) entry {
 	e := entry{
@@ -400,6 +420,12 @@ func (bt *buildTable) finish() table {
 	}
 	t.slots = make([]slot, size)
 	t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
+	fsize := 64
+	for fsize < 8*len(bt.count) {
+		fsize <<= 1
+	}
+	t.filter = make([]uint64, fsize/64)
+	t.fshift = uint8(64 - bits.TrailingZeros(uint(fsize)))
 	m := uint64(size - 1)
 	for start := 0; start < len(bt.items); {
 		end := start + 1
@@ -407,7 +433,10 @@ func (bt *buildTable) finish() table {
 			end++
 		}
 		key := bt.items[start].key
-		i := hash(key.k1, key.k2) >> t.shift
+		h := hash(key.k1, key.k2)
+		fb := h >> t.fshift
+		t.filter[fb>>6] |= 1 << (fb & 63)
+		i := h >> t.shift
 		for t.slots[i].end != 0 {
 			i = (i + 1) & m
 		}
