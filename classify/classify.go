@@ -87,12 +87,12 @@ type table struct {
 	// the top bits): at about 8 bits a bucket it stays in cache where
 	// the slots of a big table do not, and turns most probes of a key
 	// that is not there into one cached load.
-	fshift uint8
-	filter []uint64
-	minIdx, maxIdx   int32
-	slots            []slot
-	entries          []entry
-	t                tuple
+	fshift         uint8
+	filter         []uint64
+	minIdx, maxIdx int32
+	slots          []slot
+	entries        []entry
+	t              tuple
 }
 
 func mask32(n uint8) uint32 {
