@@ -138,7 +138,7 @@ func BenchmarkSets(b *testing.B) {
 			sets = append(sets, set{seed + f, func(tb testing.TB) (string, []packet.Desc) { return cbSet(tb, seed+f, 0, 0) }})
 		}
 		sets = append(sets, set{seed + "_8k_zipf", func(tb testing.TB) (string, []packet.Desc) { return cbSet(tb, seed+"_8k", 0, 1.1) }})
-		for _, n := range []int{1000, 16000, 32000, 64000, 100000} {
+		for _, n := range []int{1000, 10000, 16000, 32000, 64000, 100000} {
 			sets = append(sets, set{fmt.Sprintf("%s_gen%d", seed, n), func(tb testing.TB) (string, []packet.Desc) { return cbSet(tb, seed+"_8k", n, 0) }})
 		}
 	}
