@@ -313,9 +313,10 @@ type buildTable struct {
 	items []item
 }
 
+// item is a rule placed in a table during the build.
 type item struct {
 	key bkey
-	e   entry
+	idx int32
 }
 
 func newBuildTable(t tuple, first int) *buildTable {
@@ -338,6 +339,7 @@ func Build(rules []Rule, p Params) *Classifier {
 	c := &Classifier{n: int32(len(rules))}
 	var bts []*buildTable
 	byTuple := map[tuple]*buildTable{}
+	cands := map[tuple][]tuple{} // candidates of each tuple met
 	for i := range rules {
 		r := &rules[i]
 		if r.Never {
@@ -371,9 +373,13 @@ func Build(rules []Rule, p Params) *Classifier {
 			// the least specific of the tuples between its relaxed
 			// and its own that is not a table yet, or when all are,
 			// the most specific of them (its own), even full.
-			cands := candidates(rt)
-			want := cands[len(cands)-1]
-			for _, c := range cands {
+			cs := cands[rt]
+			if cs == nil {
+				cs = candidates(rt)
+				cands[rt] = cs
+			}
+			want := cs[len(cs)-1]
+			for _, c := range cs {
 				if byTuple[c] == nil {
 					want = c
 					break
@@ -390,11 +396,11 @@ func Build(rules []Rule, p Params) *Classifier {
 		}
 		best.count[bestKey]++
 		best.maxIdx = int32(i)
-		best.items = append(best.items, item{bestKey, r.entry(i)})
+		best.items = append(best.items, item{bestKey, int32(i)})
 	}
 	c.tables = make([]table, len(bts))
 	for ti, bt := range bts {
-		c.tables[ti] = bt.finish()
+		c.tables[ti] = bt.finish(rules)
 	}
 	return c
 }
@@ -402,17 +408,20 @@ func Build(rules []Rule, p Params) *Classifier {
 // finish lays the table's buckets out: entries grouped by key, each
 // group in rule order, and an open-addressing index over the groups at
 // most half full.
-func (bt *buildTable) finish() table {
+func (bt *buildTable) finish(rules []Rule) table {
 	t := bt.table
-	slices.SortStableFunc(bt.items, func(a, b item) int {
+	slices.SortFunc(bt.items, func(a, b item) int {
 		if c := cmp.Compare(a.key.k1, b.key.k1); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.key.k2, b.key.k2)
+		if c := cmp.Compare(a.key.k2, b.key.k2); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
 	})
 	t.entries = make([]entry, len(bt.items))
-	for i := range bt.items {
-		t.entries[i] = bt.items[i].e
+	for i, it := range bt.items {
+		t.entries[i] = rules[it.idx].entry(int(it.idx))
 	}
 	size := 2
 	for size < 2*len(bt.count) {
