@@ -208,20 +208,26 @@ func (t *Table) setupInfo(e *Entry, r natRange, manip int) error {
 		// Only real mappings go into the index: a null binding maps a
 		// source to itself, which find_appropriate_src can never pick
 		// (its source is out of range exactly when the new one is).
-		t.natMu.Lock()
-		k := srcKeyOf(e.tuple[0])
-		head := t.bysrc[k]
-		e.natPrev, e.natNext = nil, head
-		if head != nil {
-			head.natPrev = e
-		}
-		t.bysrc[k] = e
-		e.setStatus(done)
-		t.natMu.Unlock()
+		t.indexSrcNAT(e, done)
 		return nil
 	}
 	e.setStatus(done)
 	return nil
+}
+
+// indexSrcNAT puts e into the source-NAT index (nf_nat_bysource), newest
+// first, and sets the status bits done under the index's lock.
+func (t *Table) indexSrcNAT(e *Entry, done uint32) {
+	t.natMu.Lock()
+	k := srcKeyOf(e.tuple[0])
+	head := t.bysrc[k]
+	e.natPrev, e.natNext = nil, head
+	if head != nil {
+		head.natPrev = e
+	}
+	t.bysrc[k] = e
+	e.setStatus(done)
+	t.natMu.Unlock()
 }
 
 // natForget takes a dying connection out of the source-NAT index.
