@@ -1,7 +1,9 @@
 package classify
 
 import (
+	"cmp"
 	"math/bits"
+	"slices"
 	"sort"
 )
 
@@ -218,12 +220,41 @@ func relaxAddr(l uint8, levels []uint8) uint8 {
 	return 0
 }
 
-func relaxPort(l uint8) uint8 {
-	if l >= 16 {
-		return 16
+func relaxPort(l uint8) uint8 { return 0 }
+
+// candidates are the tuples of the grid (addresses at the lengths of
+// addrGrid, ports whole or not at all) from relax(t) up to t, fewest
+// bits first; the last is the most specific.
+func candidates(t tuple) []tuple {
+	lo := relax(t)
+	var out []tuple
+	for _, s := range addrGrid {
+		if s < lo.src || s > t.src {
+			continue
+		}
+		for _, d := range addrGrid {
+			if d < lo.dst || d > t.dst {
+				continue
+			}
+			for _, sp := range []uint8{0, 16} {
+				if sp > t.sport {
+					continue
+				}
+				for _, dp := range []uint8{0, 16} {
+					if dp > t.dprt {
+						continue
+					}
+					out = append(out, tuple{s, d, sp, dp, t.proto})
+				}
+			}
+		}
 	}
-	return 0
+	sort.SliceStable(out, func(i, j int) bool { return out[i].bits() < out[j].bits() })
+	return out
 }
+
+// addrGrid are the address prefix lengths tables are made with.
+var addrGrid = []uint8{0, 16, 24, 32}
 
 func (r *Rule) entry(idx int) entry {
 	e := entry{
@@ -282,7 +313,7 @@ func newBuildTable(t tuple, first int) *buildTable {
 // Build compiles rules (index i is rule i) into a Classifier.
 func Build(rules []Rule, p Params) *Classifier {
 	if p.Bucket <= 0 {
-		p.Bucket = 32
+		p.Bucket = 16
 	}
 	c := &Classifier{n: int32(len(rules))}
 	var bts []*buildTable
@@ -316,9 +347,17 @@ func Build(rules []Rule, p Params) *Classifier {
 			}
 		}
 		if best == nil {
-			want := relax(rt)
-			if byTuple[want] != nil {
-				want = rt
+			// Every table the rule fits is full for it: a new table,
+			// the least specific of the tuples between its relaxed
+			// and its own that is not a table yet, or when all are,
+			// the most specific of them (its own), even full.
+			cands := candidates(rt)
+			want := cands[len(cands)-1]
+			for _, c := range cands {
+				if byTuple[c] == nil {
+					want = c
+					break
+				}
 			}
 			best = byTuple[want]
 			if best == nil {
@@ -345,12 +384,11 @@ func Build(rules []Rule, p Params) *Classifier {
 // most half full.
 func (bt *buildTable) finish() table {
 	t := bt.table
-	sort.SliceStable(bt.items, func(a, b int) bool {
-		x, y := bt.items[a].key, bt.items[b].key
-		if x.k1 != y.k1 {
-			return x.k1 < y.k1
+	slices.SortStableFunc(bt.items, func(a, b item) int {
+		if c := cmp.Compare(a.key.k1, b.key.k1); c != 0 {
+			return c
 		}
-		return x.k2 < y.k2
+		return cmp.Compare(a.key.k2, b.key.k2)
 	})
 	t.entries = make([]entry, len(bt.items))
 	for i := range bt.items {

@@ -312,6 +312,11 @@ func isICMPPacket(b []byte) bool {
 // Replay uses it to follow flows.
 func (s *State) Conn() (*conntrack.Entry, bool) { return s.entry, s.reply }
 
+// CTState returns the conntrack state the packet last processed had in
+// the rules (0 when the Program tracks no connections). Replay writes
+// it into annotated captures.
+func (s *State) CTState() ext.CTState { return s.ctx.CT }
+
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }

@@ -78,16 +78,26 @@ func (f *Flow) MarshalJSON() ([]byte, error) {
 // of connections whose first packet was dropped (never confirmed, a new
 // entry for each retry) are merged by their original tuple.
 type flowTable struct {
-	byEntry   map[*conntrack.Entry]*Flow
-	refused   map[conntrack.Tuple]*Flow
-	all       []*Flow
-	keepOrder bool
+	byEntry map[*conntrack.Entry]*Flow
+	refused map[conntrack.Tuple]*Flow
+	all     []*Flow
+	// slab hands out Flows allocated 256 at a time: a new connection
+	// costs the engine its conntrack entry, and replay next to nothing.
+	slab []Flow
 }
 
-func (t *flowTable) init(keep bool) {
+func (t *flowTable) alloc() *Flow {
+	if len(t.slab) == 0 {
+		t.slab = make([]Flow, 256)
+	}
+	f := &t.slab[0]
+	t.slab = t.slab[1:]
+	return f
+}
+
+func (t *flowTable) init() {
 	t.byEntry = map[*conntrack.Entry]*Flow{}
 	t.refused = map[conntrack.Tuple]*Flow{}
-	t.keepOrder = keep
 }
 
 // see counts one packet of connection e (nil for an untracked or
@@ -102,7 +112,8 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 		f = t.refused[e.OrigTuple()]
 	}
 	if f == nil {
-		f = &Flow{Orig: e.OrigTuple(), First: now}
+		f = t.alloc()
+		f.Orig, f.First = e.OrigTuple(), now
 		f.PreCapture = proto == packet.ProtoTCP && (reply || tcpFlags&packet.TCPSyn == 0)
 		t.all = append(t.all, f)
 	}

@@ -47,6 +47,7 @@ COMMIT
 -A INPUT -p icmp -m icmp --icmp-type 8 -m limit --limit 2/sec --limit-burst 3 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset
 -A INPUT -p udp -m udp --dport 5000:5010 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i eth0 -o wlan0 -m conntrack --ctstate DNAT -j ACCEPT
 -A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 8081 -j ACCEPT
@@ -73,7 +74,6 @@ func run(t *testing.T, args ...string) string {
 // firewall with gateway.rules' addresses, the others with documentation
 // addresses and real sockets.
 func newKernelNet(t *testing.T) *kernelNet {
-	kernel.Require(t)
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		kernel.Lacking(t, "needs tcpdump: %v", err)
 	}
@@ -171,11 +171,45 @@ func (k *kernelNet) ifindexes() map[uint32]string {
 	return m
 }
 
+// captureRecipe starts a capture in the firewall's namespace.
+type captureRecipe struct {
+	name string
+	args []string // tcpdump's, -w FILE appended
+	// setup runs before tcpdump starts (the NFLOG recipe's nft table).
+	setup func(k *kernelNet)
+	// local: the capture holds the host's own packets, so traffic to
+	// a service on the firewall itself can be replayed exactly.
+	local bool
+}
+
+var recipes = []captureRecipe{
+	{name: "interfaces (tcpdump -i any, SLL2)", args: []string{"-i", "any", "-y", "LINUX_SLL2"}},
+	{name: "NFLOG before raw", args: []string{"-i", "nflog:5"}, local: true, setup: func(k *kernelNet) {
+		for _, c := range [][]string{
+			{"add", "table", "ip", "ipsift_capture"},
+			{"add", "chain", "ip", "ipsift_capture", "pre", "{ type filter hook prerouting priority -450; }"},
+			{"add", "chain", "ip", "ipsift_capture", "out", "{ type filter hook output priority -450; }"},
+			{"add", "rule", "ip", "ipsift_capture", "pre", "log", "group", "5", "queue-threshold", "1"},
+			{"add", "rule", "ip", "ipsift_capture", "out", "log", "group", "5", "queue-threshold", "1"},
+		} {
+			run(k.t, append([]string{"ip", "netns", "exec", k.fw, "nft"}, c...)...)
+		}
+	}},
+}
+
 // TestKernelReplayCounters sends real traffic (sockets, so GSO and
-// offloaded checksums occur, and ping) through the kernel's firewall
-// while tcpdump records what arrives, then replays the capture: every
-// rule's and policy's packet and byte counters must equal the kernel's.
+// offloaded checksums occur, and raw ICMP) through the kernel's
+// firewall while tcpdump records it at each capture point replay
+// supports, then replays the capture: every rule's and policy's packet
+// and byte counters must equal the kernel's.
 func TestKernelReplayCounters(t *testing.T) {
+	kernel.Require(t)
+	for _, rc := range recipes {
+		t.Run(rc.name, func(t *testing.T) { kernelReplay(t, rc) })
+	}
+}
+
+func kernelReplay(t *testing.T, rc captureRecipe) {
 	k := newKernelNet(t)
 	cmd := exec.Command("ip", "netns", "exec", k.fw, "iptables-nft-restore")
 	cmd.Stdin = strings.NewReader(kernelRules)
@@ -188,10 +222,17 @@ func TestKernelReplayCounters(t *testing.T) {
 		c.Write(big)
 	})
 	k.listen(k.wan, "198.51.100.254:8081", func(c net.Conn) { io.Copy(c, c) })
+	k.listen(k.fw, "198.51.100.1:22", func(c net.Conn) {
+		fmt.Fprintln(c, "ssh-fw")
+		io.Copy(c, c)
+	})
+	if rc.setup != nil {
+		rc.setup(k)
+	}
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "fw.pcap")
-	td := exec.Command("ip", "netns", "exec", k.fw, "tcpdump", "-i", "any", "-y", "LINUX_SLL2", "-n", "-s", "0", "-B", "32768", "--immediate-mode", "-U", "-w", file)
+	td := exec.Command("ip", append([]string{"netns", "exec", k.fw, "tcpdump", "-n", "-s", "0", "-B", "32768", "--immediate-mode", "-U", "-w", file}, rc.args...)...)
 	td.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, _ := td.StderrPipe()
 	if err := td.Start(); err != nil {
@@ -267,7 +308,22 @@ func TestKernelReplayCounters(t *testing.T) {
 		}
 		c.Close()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// A service on the firewall itself: its answers are the host's own
+	// traffic, which only the NFLOG recipe captures before OUTPUT.
+	if rc.local {
+		c, err := k.dial(k.wan, "tcp4", "198.51.100.1:22", 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		fmt.Fprintln(c, strings.Repeat("x", 3000))
+		r.ReadString('\n')
+		c.Close()
+	}
+	// nfnetlink_log sends what it holds at least every second.
+	time.Sleep(1500 * time.Millisecond)
 
 	syscall.Kill(td.Process.Pid, syscall.SIGINT)
 	rest, _ := io.ReadAll(errs)
@@ -293,10 +349,6 @@ echo-reply
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(rs, h, engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +358,17 @@ echo-reply
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(e, Options{IfIndex: k.ifindexes()})
+	own, err := HoldsOwnPackets(rd)
+	if err != nil || own != rc.local {
+		t.Fatalf("HoldsOwnPackets: %v, %v", own, err)
+	}
+	f.Seek(0, io.SeekStart)
+	rd, _ = capture.NewReader(f)
+	e, err := engine.New(rs, h, engine.Config{NoHostStack: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(e, Options{IfIndex: k.ifindexes(), OwnAnswers: own})
 	if err := r.Run(rd); err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,16 @@ type Options struct {
 	// Select picks.
 	Why    int
 	Select func(p *packet.Packet, in string, local bool) bool
+	// OwnAnswers says the engine runs without its model of the host's
+	// stack (engine.Config.NoHostStack) because the capture holds the
+	// host's own packets (NFLOG at the output hook): the firewall's
+	// answers the engine makes all the same (REJECT) are then matched
+	// with the captured ones, which do not run twice.
+	OwnAnswers bool
+	// Write, when set, receives every record with a comment saying what
+	// became of it (--write annotated.pcapng). Replay flushes it at the
+	// end of Run.
+	Write *capture.NGWriter
 	// Flows keeps every connection for Report.Flows.
 	Flows bool
 	// Start, when set, is called with the first packet's time before it
@@ -149,12 +159,20 @@ type Replayer struct {
 	pkt       packet.Packet
 	pad       []byte
 	flows     flowTable
+	answers   pendingAnswers
 	trace     bytes.Buffer
 	tracer    *sim.TextTracer
 	samples   map[string]int
 	payload   bool // the ruleset has a match that reads payload bytes
 	macs      map[[6]byte]string
 	ifnames   []string
+	ifaces    []capture.Interface
+	// lastSkip is why the record being run was skipped ("" when it ran
+	// or was not IP: see ran).
+	lastSkip string
+	ran      bool
+	annot    *annotator
+	writeErr error
 }
 
 // New returns a Replayer for e with options o.
@@ -168,7 +186,7 @@ func New(e *engine.Engine, o Options) *Replayer {
 	r.rep.NonIP = map[string]uint64{}
 	r.rep.Tunnels = map[string]uint64{}
 	r.rep.States = map[string]int{}
-	r.flows.init(o.Flows)
+	r.flows.init()
 	r.payload = readsPayload(e)
 	r.macs = map[[6]byte]string{}
 	for _, ifc := range e.Host.Ifaces {
@@ -182,6 +200,9 @@ func New(e *engine.Engine, o Options) *Replayer {
 		e.Log = r.tracer.LogWriter()
 	}
 	r.hold.init(o.Window)
+	if o.Write != nil {
+		r.annot = &annotator{w: o.Write}
+	}
 	return r
 }
 
@@ -212,12 +233,13 @@ func (r *Replayer) skipped(reason, fix string, input bool) {
 		r.skipOrder = append(r.skipOrder, reason)
 	}
 	s.Packets++
+	r.lastSkip = reason
 }
 
 // Run reads every record of rd and runs the inputs among them.
 func (r *Replayer) Run(rd *capture.Reader) error {
 	var rec capture.Record
-	r.ifnames = r.ifnames[:0]
+	r.ifnames, r.ifaces = r.ifnames[:0], r.ifaces[:0]
 	for {
 		err := rd.Next(&rec)
 		if err == io.EOF {
@@ -234,6 +256,7 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		if len(r.ifnames) < len(rd.Interfaces()) {
 			for _, ifc := range rd.Interfaces()[len(r.ifnames):] {
 				r.ifnames = append(r.ifnames, ifc.Name)
+				r.ifaces = append(r.ifaces, ifc)
 			}
 		}
 		if r.hold.full() {
@@ -242,6 +265,12 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		r.hold.push(&rec)
 	}
 	r.drain()
+	if r.o.Write != nil {
+		if r.writeErr != nil {
+			return r.writeErr
+		}
+		return r.o.Write.Flush()
+	}
 	return nil
 }
 
@@ -267,7 +296,20 @@ func (r *Replayer) runHeld(h *held) {
 		}
 	}
 	r.rep.LastTime = t
+	r.lastSkip, r.ran = "", false
+	if r.annot != nil {
+		// the engine rewrites the packet in place (NAT, checksums):
+		// the annotated capture keeps it as captured
+		r.annot.orig = append(r.annot.orig[:0], h.data...)
+	}
 	r.one(h, t)
+	if r.annot != nil && r.writeErr == nil {
+		skip := r.lastSkip
+		if !r.ran && skip == "" {
+			skip = "not IP (" + etherName(r.fr.EtherType) + ")"
+		}
+		r.writeErr = r.annot.write(r, h, t, r.ran, skip)
+	}
 }
 
 func (r *Replayer) one(h *held, now int64) {
@@ -357,6 +399,10 @@ func (r *Replayer) one(h *held, now int64) {
 		r.rep.BadChecksums++
 		r.pkt.FixChecksums()
 	}
+	if local && r.o.OwnAnswers && r.answers.seen(&r.pkt, now) {
+		r.skipped("the firewall's own answers (REJECT, ICMP errors), which the engine makes itself", "", false)
+		return
+	}
 	switch r.pkt.Proto {
 	case 4, 41, 47, 50, 115:
 		r.rep.Tunnels[tunnelName(r.pkt.Proto)]++
@@ -386,7 +432,11 @@ func (r *Replayer) one(h *held, now int64) {
 	}
 	sel := r.o.Select != nil && r.o.Select(&r.pkt, iface, local)
 	r.e.Process(r.s, &in)
+	r.ran = true
 	res := &r.s.Result
+	if r.o.OwnAnswers {
+		r.answers.made(ip, res, now)
+	}
 	v := res.Verdict.String()
 	r.rep.Replayed.add(size)
 	vc := r.rep.Verdicts[v]

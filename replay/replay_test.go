@@ -439,3 +439,52 @@ func established(t testing.TB, flows, n int) []byte {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// The annotated capture holds every record as captured, each with what
+// became of it.
+func TestReplayWriteAnnotated(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic)
+	var in bytes.Buffer
+	w, _ := capture.NewNGWriter(&in)
+	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
+	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
+	for _, p := range pkts {
+		ifc := eth0
+		if p.in == "wlan0" {
+			ifc = wlan0
+		}
+		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
+	}
+	w.WritePacket(eth0, pkts[len(pkts)-1].t+1, pkts[0].data, 0, capture.DirOut, "")
+	w.Flush()
+
+	var out bytes.Buffer
+	aw, _ := capture.NewNGWriter(&out)
+	runReplay(t, rs, in.Bytes(), Options{Write: aw})
+	rd, err := capture.NewReader(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec capture.Record
+	var comments []string
+	for i := 0; rd.Next(&rec) == nil; i++ {
+		if i < len(pkts) && !bytes.Equal(rec.Data, pkts[i].data) {
+			t.Errorf("record %d: not the bytes captured", i)
+		}
+		comments = append(comments, string(rec.Comment))
+	}
+	if len(comments) != len(pkts)+1 || rd.Interfaces()[0].Name != "eth0" {
+		t.Fatalf("%d records, interfaces %+v", len(comments), rd.Interfaces())
+	}
+	for i, want := range map[int]string{
+		0:  "FORWARD out eth0; ct NEW",
+		1:  "FORWARD out wlan0; ct ESTABLISHED",
+		5:  "DROP filter/LOGDROP rule 2; ct NEW",
+		11: "not replayed: departing packets",
+	} {
+		if !strings.HasPrefix(comments[i], want) {
+			t.Errorf("record %d: comment %q, want %q", i, comments[i], want)
+		}
+	}
+}

@@ -33,6 +33,7 @@ func init() {
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	out := fs.String("o", "", "write the ruleset with the replay's counters to this file (iptables-restore -c format)")
 	window := fs.Int("window", 64, "packets held to put timestamps of several interfaces in order")
+	write := fs.String("write", "", "write every packet of the capture to this pcapng file with a comment saying what became of it (Wireshark: frame.comment contains \"DROP\")")
 	lf := addLoadFlags(fs)
 	register(&command{
 		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--flows FILE] [--why N] [--json] [-o FILE]",
@@ -71,6 +72,21 @@ func init() {
 			}
 			if isTerminal(stderr) {
 				o.Progress = func(n int) { fmt.Fprintf(stderr, "\rreplay: %d packets", n) }
+			}
+			if *write != "" {
+				if len(pos) == 3 {
+					return usageError(stderr, "replay", fmt.Errorf("--write takes one ruleset"))
+				}
+				f, err := os.Create(*write)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
+				defer f.Close()
+				if o.Write, err = capture.NewNGWriter(f); err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
 			}
 			if len(pos) == 3 {
 				return replayDiff(pos[0], pos[1], pos[2], *hostFile, lf, o, *asJSON, stdout, stderr)
@@ -155,11 +171,6 @@ func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Opti
 			}
 		}
 	}
-	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets})
-	if err != nil {
-		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
-		return nil, nil, exitProblems
-	}
 	f, err := os.Open(capPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
@@ -170,6 +181,26 @@ func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Opti
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %s: %v\n", capPath, err)
 		return nil, nil, exitUsage
+	}
+	// A capture of the host's own packets before OUTPUT (the NFLOG
+	// recipe) holds its stack's real answers: the engine does not
+	// invent them.
+	own, err := replay.HoldsOwnPackets(rd)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err == nil {
+		rd, err = capture.NewReader(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ipsift replay: %s: %v\n", capPath, err)
+		return nil, nil, exitProblems
+	}
+	o.OwnAnswers = own
+	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own})
+	if err != nil {
+		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+		return nil, nil, exitProblems
 	}
 	if res.Sets != nil {
 		// The sets were read at clock 0: their timeouts start at the
@@ -209,8 +240,8 @@ func writeFlows(path string, flows []*replay.Flow, stdout io.Writer) error {
 	return nil
 }
 
-// ruleText returns the -A line and position of every rule, by
-// table/chain/number.
+// ruleText returns the -A line of every rule and the -P line of every
+// built-in chain (rule 0), by table/chain/number.
 func ruleText(rs *rules.Ruleset) map[replay.RuleRef]string {
 	m := map[replay.RuleRef]string{}
 	for _, t := range rs.Tables {
@@ -218,6 +249,11 @@ func ruleText(rs *rules.Ruleset) map[replay.RuleRef]string {
 		rs.ListRules(&b, t.Name, "", false)
 		n := map[string]int{}
 		for _, line := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(line, "-P ") {
+				chain, _, _ := strings.Cut(line[3:], " ")
+				m[replay.RuleRef{Table: t.Name, Chain: chain}] = line
+				continue
+			}
 			if !strings.HasPrefix(line, "-A ") {
 				continue
 			}
@@ -279,9 +315,6 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 	if rep.PreCaptureFlows > 0 {
 		fmt.Fprintf(w, "  %d TCP connections began before the capture (first seen without their SYN): conntrack judged their\n  first packets NEW mid-stream or INVALID; leave them out of drop figures (conntrack -L -o extended at capture start would tell their state)\n", rep.PreCaptureFlows)
 	}
-	if !rep.LocalReplayed {
-		fmt.Fprintln(w, "  the host's own traffic was not replayed: an interface capture sees it only after OUTPUT (the NFLOG recipe in the README captures it before)")
-	}
 	if len(rep.States) > 0 {
 		var ss []string
 		for s, n := range rep.States {
@@ -338,6 +371,9 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 		}
 	}
 	var notes []string
+	if !rep.LocalReplayed {
+		notes = append(notes, "the host's own traffic was not replayed: an interface capture sees it only after OUTPUT (its answers were modelled by the host file's stack; the NFLOG recipe in the README captures the real ones)")
+	}
 	if rep.BadChecksums > 0 {
 		notes = append(notes, fmt.Sprintf("%d packets had a wrong checksum (taken as correct unless --verify-checksums: offload leaves them wrong in captures)", rep.BadChecksums))
 	}
@@ -356,6 +392,15 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 	for _, s := range rep.Samples {
 		fmt.Fprintf(w, "\n--- packet %d (%s): %s\n%s", s.Index, s.Verdict, s.Summary, s.Trace)
 	}
+}
+
+func sortedKeysInt(m map[string]int) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 func sortedKeys(m map[string]uint64) []string {
@@ -413,8 +458,19 @@ func replayDiff(oldPath, newPath, capPath, hostFile string, lf *loadFlags, o rep
 		}
 		return exitOK
 	}
+	// Flows one side never saw are mostly answers to packets the other
+	// side dropped (in the capture, the server answered): counted by
+	// fate rather than listed one by one.
+	only := map[string]int{}
 	for _, c := range changes {
+		if c.Old == "not seen" || c.New == "not seen" {
+			only[c.Old+" -> "+c.New]++
+			continue
+		}
 		fmt.Fprintln(w, c.String())
+	}
+	for _, k := range sortedKeysInt(only) {
+		fmt.Fprintf(w, "%d flows seen under one ruleset only (packets the other took as part of another flow): %s\n", only[k], k)
 	}
 	fmt.Fprintf(w, "%d of %d flows change fate between %s and %s\n", len(changes), max(len(a.Flows), len(b.Flows)), oldPath, newPath)
 	if len(changes) > 0 {
