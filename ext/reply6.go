@@ -122,6 +122,18 @@ func icmp6Ineligible(d []byte) bool {
 	return d[w.Off]&0x80 == 0
 }
 
+// SetTrafficClass writes the Traffic Class of the IPv6 packet p (bits
+// 4-11 of its first word), as ipv6_change_dsfield does, and keeps
+// p.TOS in step.
+func SetTrafficClass(p *packet.Packet, tc uint8) {
+	if len(p.Data) < 2 {
+		return
+	}
+	p.Data[0] = p.Data[0]&0xf0 | tc>>4
+	p.Data[1] = p.Data[1]&0x0f | tc<<4
+	p.TOS = tc
+}
+
 // putIPv6Header writes a 40-byte IPv6 header at the start of b (whose
 // length is the whole packet): version 6, traffic class and flow label
 // 0, the payload length, next header and hop limit, the addresses.

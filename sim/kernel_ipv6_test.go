@@ -42,7 +42,10 @@ const ipv6Rules = `*mangle
 -A FORWARD -j LOG --log-prefix "%[1]sfwd: " --log-ip-options
 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136
 -A OUTPUT -j LOG --log-prefix "%[1]sout: " --log-tcp-sequence
+-A FORWARD -p tcp -m tcp --dport 80 -j HL --hl-dec 2
+-A FORWARD -p udp -j TOS --set-tos 0x10/0x3f
 -A POSTROUTING -o eth0 -p ipv6-icmp
+-A POSTROUTING -o wlan0 -p tcp -j DSCP --set-dscp 0x0a
 COMMIT
 *filter
 :INPUT DROP [0:0]
@@ -278,7 +281,7 @@ func describe6(ifname string, b []byte) string {
 	case p.Proto == packet.ProtoICMPv6 && p.L4OK:
 		s += fmt.Sprintf(" type %d code %d", p.ICMPType, p.ICMPCode)
 	}
-	return s + fmt.Sprintf(" len %d hl %d", len(b), p.TTL)
+	return s + fmt.Sprintf(" len %d hl %d tc %#x", len(b), p.TTL, p.TOS)
 }
 
 // randomPackets6 aims IPv6 packets at the host, its links and beyond,
