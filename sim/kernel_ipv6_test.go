@@ -44,6 +44,8 @@ const ipv6Rules = `*mangle
 -A OUTPUT -j LOG --log-prefix "%[1]sout: " --log-tcp-sequence
 -A FORWARD -p tcp -m tcp --dport 80 -j HL --hl-dec 2
 -A FORWARD -p udp -j TOS --set-tos 0x10/0x3f
+-A FORWARD -p tcp -m tcp --dport 22 --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1300
+-A FORWARD -p tcp -m tcp --dport 23 --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu
 -A POSTROUTING -o eth0 -p ipv6-icmp
 -A POSTROUTING -o wlan0 -p tcp -j DSCP --set-dscp 0x0a
 COMMIT
