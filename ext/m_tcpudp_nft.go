@@ -64,6 +64,13 @@ func l4Raw(p *packet.Packet) []byte {
 	if p.HdrLen <= 0 || p.TotalLen < p.HdrLen || p.TotalLen > len(p.Data) {
 		return nil
 	}
+	if p.Version == 6 && p.FragOff != 0 {
+		// nft_set_pktinfo_ipv6 keeps the fragment offset ipv6_find_hdr
+		// found, and nft_payload_eval reads no transport header of a
+		// later fragment: every test fails (measured by
+		// sim.TestKernelIPv6).
+		return nil
+	}
 	return p.Data[p.HdrLen:p.TotalLen]
 }
 
@@ -97,6 +104,9 @@ func (m *tcpNft) Match(c *Ctx) bool {
 // Explain implements Explainer.
 func (m *tcpNft) Explain(c *Ctx, matched bool) string {
 	p := c.Pkt
+	if p.Proto == packet.ProtoTCP && p.FragOff != 0 && p.Version == 6 {
+		return "a later IPv6 fragment: nf_tables reads no transport header of it, so each test fails"
+	}
 	if p.Proto == packet.ProtoTCP && p.FragOff != 0 {
 		return fmt.Sprintf("a later fragment: nf_tables reads the bytes where a tcp header would be (%s)", m.orig.Explain(withHeaderView(c), matched))
 	}
@@ -139,6 +149,9 @@ func (m *udpNft) Match(c *Ctx) bool {
 
 // Explain implements Explainer.
 func (m *udpNft) Explain(c *Ctx, matched bool) string {
+	if c.Pkt.Proto == packet.ProtoUDP && c.Pkt.FragOff != 0 && c.Pkt.Version == 6 {
+		return "a later IPv6 fragment: nf_tables reads no transport header of it, so each test fails"
+	}
 	if c.Pkt.Proto == packet.ProtoUDP && c.Pkt.FragOff != 0 {
 		return "a later fragment: nf_tables reads the bytes where a udp header would be"
 	}
