@@ -2,8 +2,6 @@ package analyze
 
 import (
 	"testing"
-
-	"github.com/ipsift/ipsift/ext"
 )
 
 // TestDescribe puts the packets of sample rules into words, as the limit
@@ -29,11 +27,11 @@ func TestDescribe(t *testing.T) {
 		"NEW/RELATED/ESTABLISHED/DNAT packets",
 	}
 	for i, r := range rs.Table("filter").Chain("INPUT").Rules {
-		c, _ := ruleConds(r, atoms, ext.IPv4)
+		c, _ := ruleConds(r, atoms, nil, false)
 		if len(c.upper) != 1 {
 			t.Fatalf("rule %d: %d boxes", i+1, len(c.upper))
 		}
-		if got := describe(c.upper[0], atoms); got != want[i] {
+		if got := describe(c.upper[0], atoms, nil); got != want[i] {
 			t.Errorf("rule %d: %q, want %q", i+1, got, want[i])
 		}
 	}

@@ -59,12 +59,13 @@ func rangeOf(r ext.NATRange) (natRange, error) {
 
 // srcKey is what nf_nat_bysource hashes: the original source.
 type srcKey struct {
-	addr  [4]byte
+	addr  [16]byte
 	port  uint16
 	proto uint8
+	v6    bool
 }
 
-func srcKeyOf(t Tuple) srcKey { return srcKey{t.Src, t.SrcPort, t.Proto} }
+func srcKeyOf(t Tuple) srcKey { return srcKey{t.Src, t.SrcPort, t.Proto, t.V6} }
 
 // SetupNAT binds the new connection e for one manipulation as a NAT
 // target asked in the nat table, as the kernel's nf_nat_setup_info: it
@@ -95,7 +96,7 @@ func (t *Table) SetupNAT(e *Entry, req *ext.NATRequest, outAddr netip.Addr) erro
 	}
 	switch {
 	case req.Masquerade:
-		if e.tuple[0].Src == [4]byte{} {
+		if e.tuple[0].Src == [16]byte{} {
 			return nil
 		}
 		if !outAddr.Is4() || outAddr.IsUnspecified() {
@@ -118,7 +119,7 @@ func (t *Table) SetupNAT(e *Entry, req *ext.NATRequest, outAddr netip.Addr) erro
 			addr = cur.Src
 		}
 		netmask := ^(r.minIP ^ r.maxIP)
-		a := be32(addr)&^netmask | r.minIP&netmask
+		a := be32(v4(addr))&^netmask | r.minIP&netmask
 		r.flags |= ext.NATMapIPs
 		r.minIP, r.maxIP = a, a
 	}
@@ -143,7 +144,7 @@ func (t *Table) SetupNullNAT(e *Entry, kind int) {
 	if manip == manipSrc {
 		ip = e.tuple[1].Dst
 	}
-	a := be32(ip)
+	a := be32(v4(ip))
 	t.setupInfo(e, natRange{flags: ext.NATMapIPs, minIP: a, maxIP: a}, manip)
 }
 
@@ -262,7 +263,7 @@ func (t *Table) uniqueTuple(e *Entry, orig Tuple, r *natRange, manip int, nowJ i
 // meet the range?
 func inRange(t Tuple, r *natRange) bool {
 	if r.flags&ext.NATMapIPs != 0 {
-		if a := be32(t.Src); a < r.minIP || a > r.maxIP {
+		if a := be32(v4(t.Src)); a < r.minIP || a > r.maxIP {
 			return false
 		}
 	}
@@ -318,7 +319,7 @@ func bestIP(t *Tuple, r *natRange, manip int) {
 		v = &t.Src
 	}
 	if r.minIP == r.maxIP {
-		*v = addrFromBE(r.minIP)
+		*v = addr4(addrFromBE(r.minIP))
 		return
 	}
 	// The kernel hashes the whole nf_inet_addr (16 bytes, the IPv4
@@ -326,11 +327,11 @@ func bestIP(t *Tuple, r *natRange, manip int) {
 	// the destination's first word (xor the zone id, 0).
 	var initval uint32
 	if r.flags&ext.NATPersistent == 0 {
-		initval = le32(t.Dst)
+		initval = le32(v4(t.Dst))
 	}
-	j := jhash2([]uint32{le32(t.Src), 0, 0, 0}, initval)
+	j := jhash2([]uint32{le32(v4(t.Src)), 0, 0, 0}, initval)
 	dist := r.maxIP - r.minIP + 1
-	*v = addrFromBE(r.minIP + reciprocalScale(j, dist))
+	*v = addr4(addrFromBE(r.minIP + reciprocalScale(j, dist)))
 }
 
 // l4UniqueTuple is the kernel's nf_nat_l4proto_unique_tuple: change the
@@ -581,9 +582,9 @@ func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bo
 	var newIP [4]byte
 	addrOff := 16
 	if manip == manipSrc {
-		newIP, addrOff = target.Src, 12
+		newIP, addrOff = v4(target.Src), 12
 	} else {
-		newIP = target.Dst
+		newIP = v4(target.Dst)
 	}
 	oldIP := [4]byte(b[addrOff : addrOff+4])
 	if hl > n {

@@ -10,7 +10,7 @@ import (
 // fragment): ports for TCP, UDP and UDP-Lite (4 bytes needed), type,
 // code and id for ICMP (8 bytes), keys for GRE, nothing for the rest.
 func tupleOf(p *packet.Packet) (Tuple, bool) {
-	t := Tuple{Src: p.Src.As4(), Dst: p.Dst.As4(), Proto: p.Proto}
+	t := Tuple{Src: addr4(p.Src.As4()), Dst: addr4(p.Dst.As4()), Proto: p.Proto}
 	return l4Tuple(t, p.L4)
 }
 
@@ -233,7 +233,7 @@ func (t *Table) icmpError(p *packet.Packet, pre bool, nowJ int64) (int, *Entry, 
 	if dataoff > len(l4) {
 		return icmpInvalid, nil, 0
 	}
-	orig := Tuple{Src: [4]byte(in[12:16]), Dst: [4]byte(in[16:20]), Proto: in[9]}
+	orig := Tuple{Src: addr4([4]byte(in[12:16])), Dst: addr4([4]byte(in[16:20])), Proto: in[9]}
 	orig, ok := l4Tuple(orig, l4[dataoff:])
 	if !ok {
 		return icmpInvalid, nil, 0
@@ -249,7 +249,7 @@ func (t *Table) icmpError(p *packet.Packet, pre bool, nowJ int64) (int, *Entry, 
 	}
 	// The error must go where the connection's packets in that
 	// direction go.
-	if e.tuple[dir].Dst != p.Dst.As4() {
+	if v4(e.tuple[dir].Dst) != p.Dst.As4() {
 		return icmpInvalid, nil, 0
 	}
 	return icmpRelated, e, dir

@@ -22,7 +22,7 @@ const numShards = 64
 // does.
 type shard struct {
 	mu         sync.RWMutex
-	m          map[Tuple]*Entry
+	m          tupleMap
 	head, tail *Entry // confirmed, not ASSURED, oldest first
 	inserts    int    // since the last sample of expired entries
 	_          [32]byte
@@ -104,7 +104,7 @@ func New(cfg Config) *Table {
 	t.greStreamTimeout = jiffiesOf(to.GREStream, hz)
 	t.genericTimeout = jiffiesOf(to.Generic, hz)
 	for i := range t.shards {
-		t.shards[i].m = make(map[Tuple]*Entry)
+		t.shards[i].m = newTupleMap()
 	}
 	return t
 }
@@ -146,7 +146,7 @@ func shardIdx(k Tuple) int { return int(k.hash() % numShards) }
 func (t *Table) lookup(k Tuple, nowJ int64) (*Entry, int) {
 	sh := t.shardOf(k)
 	sh.mu.RLock()
-	e := sh.m[k]
+	e := sh.m.get(k)
 	sh.mu.RUnlock()
 	if e == nil {
 		return nil, 0
@@ -300,7 +300,7 @@ func (t *Table) Confirm(e *Entry, now int64) bool {
 	t.lookup(k1, nowJ)
 
 	s0, s1 := t.lock2(k0, k1)
-	c0, c1 := s0.m[k0], s1.m[k1]
+	c0, c1 := s0.m.get(k0), s1.m.get(k1)
 	if c0 != nil || c1 != nil {
 		ok, keep := t.resolveClashLocked(e, c0, c1, s1, nowJ)
 		unlock2(s0, s1)
@@ -310,8 +310,8 @@ func (t *Table) Confirm(e *Entry, now int64) bool {
 		return ok
 	}
 	e.timeout.Add(nowJ)
-	s0.m[k0] = e
-	s1.m[k1] = e
+	s0.m.set(k0, e)
+	s1.m.set(k1, e)
 	e.setStatus(IPSConfirmed)
 	if e.status.Load()&IPSAssured == 0 {
 		s0.link(e)
@@ -349,7 +349,7 @@ func (t *Table) resolveClashLocked(e, c0, c1 *Entry, s1 *shard, nowJ int64) (pas
 	// Keep e for its reply tuple only, briefly.
 	e.timeout.Store(nowJ + int64(t.hz))
 	e.setStatus(IPSFixedTimeout | IPSNATClash | IPSConfirmed)
-	s1.m[e.tuple[1]] = e
+	s1.m.set(e.tuple[1], e)
 	return true, true
 }
 
@@ -406,11 +406,11 @@ func (t *Table) kill(e *Entry) bool {
 	if e.status.Load()&IPSConfirmed != 0 {
 		k0, k1 := e.tuple[0], e.tuple[1]
 		s0, s1 := t.lock2(k0, k1)
-		if s0.m[k0] == e {
-			delete(s0.m, k0)
+		if s0.m.get(k0) == e {
+			s0.m.del(k0)
 		}
-		if s1.m[k1] == e {
-			delete(s1.m, k1)
+		if s1.m.get(k1) == e {
+			s1.m.del(k1)
 		}
 		s0.unlink(e)
 		unlock2(s0, s1)
@@ -440,12 +440,11 @@ func (s *shard) link(e *Entry) {
 		s.head = e
 	}
 	s.tail = e
-	e.linked = true
 }
 
 func (s *shard) unlink(e *Entry) {
-	if !e.linked {
-		return
+	if e.prev == nil && s.head != e {
+		return // not on the list
 	}
 	if e.prev != nil {
 		e.prev.next = e.next
@@ -457,7 +456,7 @@ func (s *shard) unlink(e *Entry) {
 	} else {
 		s.tail = e.prev
 	}
-	e.prev, e.next, e.linked = nil, nil, false
+	e.prev, e.next = nil, nil
 }
 
 // sampleExpired removes expired connections among a few of the shard's
@@ -467,7 +466,7 @@ func (t *Table) sampleExpired(s *shard, nowJ int64) {
 	var victims [8]*Entry
 	n, seen := 0, 0
 	s.mu.RLock()
-	for _, e := range s.m {
+	for _, e := range s.m.all {
 		if e.expired(nowJ) && n < len(victims) {
 			victims[n] = e
 			n++
@@ -530,7 +529,7 @@ func (t *Table) expireJ(nowJ int64) int {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.RLock()
-		for k, e := range s.m {
+		for k, e := range s.m.all {
 			if e.tuple[0] == k || e.status.Load()&IPSNATClash != 0 {
 				if e.expired(nowJ) {
 					victims = append(victims, e)
@@ -571,7 +570,7 @@ func (t *Table) Each(f func(*Entry)) {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.RLock()
-		for k, e := range s.m {
+		for k, e := range s.m.all {
 			// Each connection once: by its original tuple (a clash
 			// entry has only its reply tuple in the table and, as in
 			// the kernel, is not listed).

@@ -237,6 +237,22 @@ func PrefixMask4(n int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
+// PrefixMask6 returns the IPv6 mask of a prefix length 0-128, as bytes.
+func PrefixMask6(n int) [16]byte {
+	var m [16]byte
+	for i := range m {
+		switch {
+		case n >= 8:
+			m[i] = 0xff
+			n -= 8
+		case n > 0:
+			m[i] = ^byte(0xff >> n)
+			n = 0
+		}
+	}
+	return m
+}
+
 // MaskLen returns the prefix length of a contiguous mask, or -1 when the
 // mask is not contiguous.
 func MaskLen(mask netip.Addr) int {

@@ -55,6 +55,9 @@ func init() {
 				diags := res.Diags
 				if lint != nil {
 					diags = append(diags, lint(res.Rules)...)
+					if res.Rules6 != nil {
+						diags = append(diags, lint(res.Rules6)...)
+					}
 				}
 				diags = append(diags, unevaluable(res.Rules)...)
 				sort.SliceStable(diags, func(i, j int) bool {
