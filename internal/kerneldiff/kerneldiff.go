@@ -143,6 +143,9 @@ type Summary struct {
 	LoadErrors      []string
 	Reports         []*Report
 	Elapsed         time.Duration
+	// LeftOut counts, by reason, the generated rules left out because
+	// ipsift's engine says it cannot run them yet (runnable).
+	LeftOut map[string]int
 	// NotYet is set when ipsift's simulator refused packets it cannot
 	// simulate yet (sim.Run's error, IPv6 before the engine ran
 	// ip6tables rules): those packets were sent to the kernel only and
@@ -167,6 +170,12 @@ func (s *Summary) Add(o Summary) {
 	s.IPv6Packets += o.IPv6Packets
 	if s.NotYet == "" {
 		s.NotYet = o.NotYet
+	}
+	for why, n := range o.LeftOut {
+		if s.LeftOut == nil {
+			s.LeftOut = map[string]int{}
+		}
+		s.LeftOut[why] += n
 	}
 	s.Differences += o.Differences
 	s.Known += o.Known
@@ -208,6 +217,7 @@ func Run(t testing.TB, cfg Config) Summary {
 		unknown  []Difference
 		nknown   int
 		attempts int
+		left     []string
 	}
 	results := make([]result, cfg.Rulesets)
 	var wg sync.WaitGroup
@@ -236,6 +246,7 @@ func Run(t testing.TB, cfg Config) Summary {
 						generate = Generate6
 					}
 					rs, pkts := generate(cfg.Seed, i+try*1_000_000, cfg.PacketsPerRuleset)
+					rs, res.left = runnable(rs, cfg.Backend, cfg.IPv6)
 					ours := rs
 					if cfg.Mutate != nil {
 						ours = cfg.Mutate(rs)
@@ -269,6 +280,12 @@ func Run(t testing.TB, cfg Config) Summary {
 	for _, res := range results {
 		if res.out == nil {
 			continue // its worker failed the test
+		}
+		for _, why := range res.left {
+			if sum.LeftOut == nil {
+				sum.LeftOut = map[string]int{}
+			}
+			sum.LeftOut[why]++
 		}
 		sum.Refused += res.attempts - 1
 		if res.out.refused != nil {
