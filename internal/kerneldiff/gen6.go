@@ -153,10 +153,17 @@ func icmp6Aim(t string) [2]uint8 {
 }
 
 // Where NAT66 and the prefix translations point: the inside hosts, the
-// host's own addresses, and the DNPT/SNPT outside prefix.
+// host's own addresses, and the outside prefix 2001:db8:300::/64 that
+// NETMAP maps onto wlan0's subnet (host bits kept: the harness gives
+// those addresses neighbour entries) and SNPT/DNPT onto
+// 2001:db8:113::/64, beyond the default route: their checksum-neutral
+// rewrite (RFC 6296) changes a host word, and an address off the links
+// needs no neighbour entry, which the harness could only add by
+// computing the translation itself.
 var (
 	dnat6Targets = []string{"2001:db8:2::10", "2001:db8:2::20", "2001:db8:2::30", "2001:db8:100::9"}
-	npt6Inside   = "2001:db8:2::/64"
+	netmap6In    = "2001:db8:2::/64"
+	npt6Inside   = "2001:db8:113::/64"
 	npt6Outside  = "2001:db8:300::/64"
 )
 
@@ -211,7 +218,7 @@ func (g *ruleGen) target6(table, hook string, later []string) (proto, text strin
 			case 2:
 				return "tcp", "-j REDIRECT --to-ports " + pick(r, []string{"8080", "2222"})
 			case 3:
-				return "", "-d 2001:db8:300::/64 -j NETMAP --to " + npt6Inside
+				return "", "-d " + npt6Outside + " -j NETMAP --to " + netmap6In
 			case 4:
 				return "", "-j RETURN"
 			}
@@ -230,7 +237,7 @@ func (g *ruleGen) target6(table, hook string, later []string) (proto, text strin
 			case 2:
 				return "", "-o wlan0 -j SNAT --to-source 2001:db8:2::1"
 			case 3:
-				return "", "-o eth0 -s " + npt6Inside + " -j NETMAP --to " + npt6Outside
+				return "", "-o eth0 -s " + netmap6In + " -j NETMAP --to " + npt6Outside
 			}
 			return "", pick(r, []string{"-j ACCEPT", "-j RETURN", ""})
 		case "INPUT":
