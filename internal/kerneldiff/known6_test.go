@@ -59,10 +59,65 @@ var knownBugs6 = []knownBug6{
 		"engine: a segment routing header to the host is not dropped",
 		func(d Difference, k *Observation) bool {
 			if !hasExt6(d.Packet, func(e packet.Ext) bool { return e.Type == "rt" && e.RtType == 4 }) ||
+				d.Kernel.Verdict != "drop" || d.Ipsift.Verdict != "accept-local" || len(k.Out) != 0 {
+				return false
+			}
+			// What ipsift answered follows from its taking the packet
+			// (a parameter problem for an AH behind it, say).
+			k.Verdict, k.Out = "accept-local", slices.Clone(d.Ipsift.Out)
+			return true
+		},
+	},
+	{
+		// A routing header of type 0 or 2 with segments left, to the
+		// host, draws a parameter problem (pointing at the type) and is
+		// not delivered; ipsift delivers it.
+		"engine: a routing header with segments left to the host is delivered",
+		func(d Difference, k *Observation) bool {
+			if !hasExt6(d.Packet, func(e packet.Ext) bool { return e.Type == "rt" && e.RtType != 4 && e.SegLeft > 0 }) ||
 				d.Kernel.Verdict != "drop" || d.Ipsift.Verdict != "accept-local" {
 				return false
 			}
-			k.Verdict = "accept-local"
+			k.Out, k.Verdict = dropOuts(k.Out, d.Ipsift.Out, " type 4/0"), "accept-local"
+			return true
+		},
+	},
+	{
+		// A local packet to a multicast group the host has joined is
+		// looped back: the copy passes POSTROUTING again
+		// (ip6_finish_output2); ipsift counts it once.
+		"engine: a local IPv6 multicast packet's looped-back copy is not counted in POSTROUTING",
+		func(d Difference, k *Observation) bool {
+			if !d.Packet.Local || !d.Packet.Dst.IsMulticast() {
+				return false
+			}
+			h := dropExtra(k.Hits, d.Ipsift.Hits, "/POSTROUTING/")
+			if h == k.Hits {
+				return false
+			}
+			k.Hits = h
+			return true
+		},
+	},
+	{
+		// tcp_v6_send_reset answers no packet to an anycast address (the
+		// subnet-router anycast address of a link); ipsift sends a RST
+		// from it.
+		"engine: a RST is sent from the subnet-router anycast address",
+		func(d Difference, k *Observation) bool {
+			if !isAnycast6(d.Packet.Dst) {
+				return false
+			}
+			var extra []string
+			for _, o := range d.Ipsift.Out {
+				if _, proto, src, _ := outFields(o); proto == "tcp" && strings.HasPrefix(src, d.Packet.Dst.String()+":") && !slices.Contains(k.Out, o) {
+					extra = append(extra, o)
+				}
+			}
+			if len(extra) == 0 {
+				return false
+			}
+			k.Out = append(k.Out, extra...)
 			return true
 		},
 	},
@@ -100,6 +155,13 @@ var knownBugs6 = []knownBug6{
 				*k = d.Ipsift
 				return true
 			}
+			if d.Packet.In != "" && d.Packet.Src.IsLinkLocalUnicast() && k.Verdict == d.Ipsift.Verdict &&
+				slices.Equal(withoutLinkLocal(k.Out), withoutLinkLocal(d.Ipsift.Out)) && !slices.Equal(k.Out, d.Ipsift.Out) {
+				// The host's answer to a link-local source went by the
+				// wrong link, where OUTPUT may have dropped it.
+				k.Out = slices.Clone(d.Ipsift.Out)
+				return true
+			}
 			return sameBut(k, d.Ipsift, toLinkLocal, stripIfaceSrc)
 		},
 	},
@@ -112,17 +174,41 @@ var knownBugs6 = []knownBug6{
 			if !oddFragment(d.Packet) || d.Kernel.Verdict != "drop" || d.Ipsift.Verdict != "accept-local" {
 				return false
 			}
-			var kept []string
-			for _, o := range k.Out {
-				if !strings.Contains(o, " type 4/0") {
-					kept = append(kept, o)
-				}
-			}
-			k.Out, k.Verdict = kept, "accept-local"
+			k.Out, k.Verdict = dropOuts(k.Out, d.Ipsift.Out, " type 4/0"), "accept-local"
 			k.Hits = dropExtra(k.Hits, d.Ipsift.Hits, "/POSTROUTING/")
 			return true
 		},
 	},
+}
+
+// dropOuts removes from outs those containing what that other lacks
+// (as a multiset).
+func dropOuts(outs, other []string, what string) []string {
+	have := map[string]int{}
+	for _, o := range other {
+		have[o]++
+	}
+	var kept []string
+	for _, o := range outs {
+		if strings.Contains(o, what) && have[o] == 0 {
+			continue
+		}
+		have[o]--
+		kept = append(kept, o)
+	}
+	return kept
+}
+
+// withoutLinkLocal is outs without those to link-local addresses, sorted.
+func withoutLinkLocal(outs []string) []string {
+	var kept []string
+	for _, o := range outs {
+		if !toLinkLocal(o) {
+			kept = append(kept, o)
+		}
+	}
+	slices.Sort(kept)
+	return kept
 }
 
 // forwardedLinkLocal reports whether ipsift forwarded an arriving packet
