@@ -31,7 +31,7 @@ func TestJhash2(t *testing.T) {
 	// 192.0.2.10-192.0.2.40 from 203.0.113.1..24 to 198.51.100.1
 	// (checked byte for byte by TestKernelNAT).
 	want := []byte{18, 25, 28, 31, 38, 34, 26, 11, 18, 38, 23, 20, 27, 24, 17, 26, 33, 34, 31, 23, 37, 36, 27, 29}
-	r := natRange{flags: ext.NATMapIPs, minIP: be32([4]byte{192, 0, 2, 10}), maxIP: be32([4]byte{192, 0, 2, 40})}
+	r := natRange{flags: ext.NATMapIPs, minAddr: addr4([4]byte{192, 0, 2, 10}), maxAddr: addr4([4]byte{192, 0, 2, 40})}
 	for i, w := range want {
 		tu := Tuple{Src: addr4([4]byte{203, 0, 113, byte(i + 1)}), Dst: addr4(fwOut.As4()), Proto: 6}
 		bestIP(&tu, &r, manipDst)

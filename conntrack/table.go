@@ -60,6 +60,7 @@ type Table struct {
 	udpTimeout       int64
 	udpStreamTimeout int64
 	icmpTimeout      int64
+	icmpv6Timeout    int64
 	greTimeout       int64
 	greStreamTimeout int64
 	genericTimeout   int64
@@ -100,6 +101,7 @@ func New(cfg Config) *Table {
 	t.udpTimeout = jiffiesOf(to.UDP, hz)
 	t.udpStreamTimeout = jiffiesOf(to.UDPStream, hz)
 	t.icmpTimeout = jiffiesOf(to.ICMP, hz)
+	t.icmpv6Timeout = jiffiesOf(to.ICMPv6, hz)
 	t.greTimeout = jiffiesOf(to.GRE, hz)
 	t.greStreamTimeout = jiffiesOf(to.GREStream, hz)
 	t.genericTimeout = jiffiesOf(to.Generic, hz)
@@ -195,20 +197,49 @@ func (t *Table) TrackLocal(p *packet.Packet, now int64) (e *Entry, state ext.CTS
 
 func (t *Table) track(p *packet.Packet, now int64, pre bool) (*Entry, ext.CTState, bool) {
 	nowJ := t.clock(now)
-	if p.Version != 4 || len(p.Data) < 20 || p.FragOff != 0 {
-		// Not IPv4, or a later fragment (the kernel reassembles before
-		// conntrack; a fragment that gets here has no header to track).
-		return nil, ext.CTInvalid, false
-	}
-	if p.Proto == protoICMP {
-		switch kind, e, dir := t.icmpError(p, pre, nowJ); kind {
-		case icmpInvalid:
+	var k Tuple
+	var ok bool
+	switch p.Version {
+	case 4:
+		if len(p.Data) < 20 || p.FragOff != 0 {
+			// A later fragment (the kernel reassembles before
+			// conntrack; a fragment that gets here has no header to
+			// track).
 			return nil, ext.CTInvalid, false
-		case icmpRelated:
-			return e, ext.CTRelated, dir == 1
 		}
+		if p.Proto == protoICMP {
+			switch kind, e, dir := t.icmpError(p, pre, nowJ); kind {
+			case icmpInvalid:
+				return nil, ext.CTInvalid, false
+			case icmpRelated:
+				return e, ext.CTRelated, dir == 1
+			}
+		}
+		k, ok = tupleOf(p)
+	case 6:
+		// ipv6_get_l4proto: ipv6_skip_exthdr from the IPv6 header; no
+		// protocol (No Next Header, a header cut short) or a later
+		// fragment is no connection at all.
+		w := p.ConntrackProto()
+		if w.Err != packet.ExtOK || w.FragOff != 0 {
+			return nil, ext.CTInvalid, false
+		}
+		var l4 []byte
+		if w.Off <= len(p.Data) {
+			l4 = p.Data[w.Off:]
+		}
+		if w.Proto == protoICMPv6 {
+			switch kind, e, dir := t.icmpv6Error(p, l4, pre, nowJ); kind {
+			case icmpInvalid:
+				return nil, ext.CTInvalid, false
+			case icmpRelated:
+				return e, ext.CTRelated, dir == 1
+			case icmpUntracked:
+				return nil, ext.CTUntracked, false
+			}
+		}
+		k, ok = l4Tuple(Tuple{Src: p.Src.As16(), Dst: p.Dst.As16(), Proto: w.Proto, V6: true}, l4)
 	}
-	k, ok := tupleOf(p)
 	if !ok {
 		return nil, ext.CTInvalid, false
 	}

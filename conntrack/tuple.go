@@ -122,16 +122,18 @@ var icmpv6Invert = [13]uint8{
 // nf_ct_invert_tuple: addresses and ports swapped; for ICMP and ICMPv6
 // the id kept and the type replaced by its answer's. ok is false for an
 // ICMP type that has no answer (errors, and types the kernel does not
-// track).
+// track). As in the kernel, the protocol number decides, not the
+// family: ICMP in an IPv6 packet is inverted as ICMP (the ICMP tracker
+// then refuses the packet for its family).
 func (t Tuple) Invert() (r Tuple, ok bool) {
 	r.Src, r.Dst, r.Proto, r.V6 = t.Dst, t.Src, t.Proto, t.V6
 	var inv uint8
 	switch {
-	case t.Proto == protoICMP && !t.V6:
+	case t.Proto == protoICMP:
 		if typ := t.ICMPType(); int(typ) < len(icmpInvert) {
 			inv = icmpInvert[typ]
 		}
-	case t.Proto == protoICMPv6 && t.V6:
+	case t.Proto == protoICMPv6:
 		if typ := int(t.ICMPType()) - 128; typ >= 0 && typ < len(icmpv6Invert) {
 			inv = icmpv6Invert[typ]
 		}
@@ -198,16 +200,4 @@ func (t Tuple) hash() uint64 {
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 29
 	return h
-}
-
-// le32 is an IPv4 address's four bytes read as the kernel reads a
-// __be32 through a u32 pointer on a little-endian machine (x86), which
-// is how jhash2 sees addresses in find_best_ips_proto.
-func le32(a [4]byte) uint32 { return binary.LittleEndian.Uint32(a[:]) }
-
-func be32(a [4]byte) uint32 { return binary.BigEndian.Uint32(a[:]) }
-
-func addrFromBE(v uint32) (a [4]byte) {
-	binary.BigEndian.PutUint32(a[:], v)
-	return a
 }

@@ -217,6 +217,9 @@ type State struct {
 	// socket's lock.
 	icmpLocked bool
 	loopBuf    []byte
+	// scopeIf is where an IPv6 answer to a link-local address leaves
+	// (replyOrigin.iif); "" otherwise.
+	scopeIf string
 	// discards are new connections of dropped packets, forgotten at the
 	// end of Process unless an answer confirmed them.
 	discards []*conntrack.Entry
@@ -245,6 +248,20 @@ type replyOrigin struct {
 	entry     *conntrack.Entry
 	reply     bool
 	untracked bool // the packet answered was untracked (NOTRACK)
+	// iif is the interface the packet answered came in on: an IPv6
+	// answer to a link-local address leaves by it (icmp6_send and
+	// tcp_v6_send_response route such an address on the input
+	// interface).
+	iif string
+}
+
+// origin is the replyOrigin of an answer to the packet being processed.
+func (s *State) origin() replyOrigin {
+	o := replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
+	if s.ctx.In != nil {
+		o.iif = s.ctx.In.Name
+	}
+	return o
 }
 
 // maxReplies bounds the answers one packet can cause, answers to
@@ -268,7 +285,7 @@ func (s *State) emit(b []byte) {
 		s.origins = append(s.origins, replyOrigin{})
 	}
 	s.replies[s.nreply] = append(s.replies[s.nreply][:0], b...)
-	s.origins[s.nreply] = replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
+	s.origins[s.nreply] = s.origin()
 	s.nreply++
 }
 
@@ -287,6 +304,11 @@ func isICMPPacket(b []byte) bool {
 // (a dropped first packet) has Status()&conntrack.IPSConfirmed == 0.
 // Replay uses it to follow flows.
 func (s *State) Conn() (*conntrack.Entry, bool) { return s.entry, s.reply }
+
+// CTState returns the conntrack state the packet last processed had in
+// the rules (0 when the Program tracks no connections). Replay writes
+// it into annotated captures.
+func (s *State) CTState() ext.CTState { return s.ctx.CT }
 
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
@@ -353,7 +375,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	e.sendReplies(p, s)
 	if s.hostPending {
 		s.hostReplying, s.icmpLocked = true, true
-		e.sendReply(p, s, s.hostBuf, replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}, true)
+		e.sendReply(p, s, s.hostBuf, s.origin(), true)
 		s.hostReplying, s.icmpLocked = false, false
 		e.sendReplies(p, s)
 	}
@@ -766,6 +788,9 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 
 // route decides where a locally generated packet leaves.
 func (e *Engine) route(s *State) (string, bool) {
+	if s.scopeIf != "" && host.IsLinkLocal6(s.pkt.Dst) {
+		return s.scopeIf, true
+	}
 	switch e.Host.AddrType(s.pkt.Dst, "") {
 	case host.RTNLocal:
 		return "lo", true
@@ -900,7 +925,9 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin
 	savedOut, savedOutIf := s.Result.OutIface, s.outIf
 	ent, reply, tracked, att, looped := s.entry, s.reply, s.tracked, s.attached, s.looped
 	s.answering++
-	defer func() { s.answering-- }()
+	scopeIf := s.scopeIf
+	s.scopeIf = origin.iif
+	defer func() { s.answering--; s.scopeIf = scopeIf }()
 	fragMax, fragSizes := s.fragMax, s.fragSizes
 	s.fragMax, s.fragSizes = 0, nil // the answer is a packet of its own
 	defer func() { s.fragMax, s.fragSizes = fragMax, fragSizes }()

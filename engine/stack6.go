@@ -80,7 +80,7 @@ walk:
 	s.hostBuf = append(s.hostBuf[:0], answer...)
 	s.hostReplying = true
 	isErr := answer[6] == packet.ProtoICMPv6 && answer[40] < 128
-	origin := replyOrigin{entry: s.entry, reply: s.reply, untracked: c.CT == ext.CTUntracked}
+	origin := s.origin()
 	s.icmpLocked = answer[6] == packet.ProtoICMPv6
 	e.sendReply(p, s, s.hostBuf, origin, isErr && next != packet.ProtoUDP)
 	s.hostReplying, s.icmpLocked = false, false

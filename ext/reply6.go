@@ -74,7 +74,10 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 		return nil
 	}
 	if !src.IsValid() {
-		if rs, ok := c.Host.(RouteSourcer); ok {
+		if sf, ok := c.Host.(sourceForer); ok && c.In != nil && linkScope6(p.Src) {
+			// A link-local address is routed on the input interface.
+			src, _ = sf.SourceFor(c.In.Name, p.Src)
+		} else if rs, ok := c.Host.(RouteSourcer); ok {
 			src, _ = rs.RouteSource(p.Src)
 		}
 		if !src.Is6() {
@@ -89,6 +92,17 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 	copy(b[48:], d[:n])
 	setICMPv6Checksum(b)
 	return b
+}
+
+// sourceForer is the host's choice of a source address for dst out of
+// interface dev.
+type sourceForer interface {
+	SourceFor(dev string, dst netip.Addr) (netip.Addr, bool)
+}
+
+// linkScope6 reports a unicast address of link-local scope (fe80::/10).
+func linkScope6(a netip.Addr) bool {
+	return a.Is6() && a.As16()[0] == 0xfe && a.As16()[1]&0xc0 == 0x80
 }
 
 // icmp6Ineligible is is_ineligible: the packet is an ICMPv6 error.

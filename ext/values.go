@@ -129,6 +129,18 @@ func ParseProto(s string) (uint8, error) {
 	return 0, fmt.Errorf("unknown protocol %q", s)
 }
 
+// SystemProtoName returns the first name of a protocol number in the
+// protocol table, as getprotobynumber answers from /etc/protocols, or ""
+// (iptables-translate names protocols this way).
+func SystemProtoName(p uint8) string {
+	for _, e := range protocols {
+		if e.num == p {
+			return e.name
+		}
+	}
+	return ""
+}
+
 // ProtoName returns the name iptables prints for a protocol number, or ""
 // when it prints the number. iptables-save names only the protocols of
 // its own list (xtables_chain_protos) and prints others as numbers.

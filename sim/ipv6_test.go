@@ -76,3 +76,90 @@ func TestIPv6FamiliesApart(t *testing.T) {
 		t.Errorf("IPv6 from 2001:db8:114::7: %s", res[2].JSON())
 	}
 }
+
+// ruleset6 is an ip6tables filter table with ACCEPT policies and the
+// given INPUT rules.
+func ruleset6(input ...string) string {
+	s := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+	for _, r := range input {
+		s += "-A INPUT " + r + "\n"
+	}
+	return s + "COMMIT\n"
+}
+
+// TestIPv6ProtoWalkers checks -p against the kernel's facts (issue 10):
+// ip6_tables finds the protocol with ipv6_find_hdr, which walks through
+// AH and returns No Next Header as 59; iptables-nft stops at AH; legacy
+// hotdrops a packet for any rule with -p when the walk fails, nft just
+// does not match.
+func TestIPv6ProtoWalkers(t *testing.T) {
+	rs := ruleset6("-p 59", "-p tcp", "-p ah", "-p udp")
+	for _, c := range []struct {
+		pkt     string
+		legacy  bool
+		hits    string
+		verdict string
+	}{
+		{"eth0 59 [2001:db8:113::7] > [2001:db8:100::1]", false, "filter INPUT 1, filter INPUT policy", "accept-local"},
+		{"eth0 59 [2001:db8:113::7] > [2001:db8:100::1]", true, "filter INPUT 1, filter INPUT policy", "accept-local"},
+		// Behind AH: legacy sees tcp, nft sees ah.
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=ah/5", true, "filter INPUT 2, filter INPUT policy", "accept-local"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=ah/5", false, "filter INPUT 3, filter INPUT policy", "accept-local"},
+		// A later fragment whose Fragment header names a Destination
+		// Options header: ipv6_find_hdr fails with fragment offset 0.
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0,dst", true, "", "drop"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0,dst", false, "filter INPUT policy", "accept-local"},
+		// A later fragment of tcp: -p tcp matches on both.
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0", true, "filter INPUT 2, filter INPUT policy", "accept-local"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0", false, "filter INPUT 2, filter INPUT policy", "accept-local"},
+	} {
+		r := simulate6(t, filterAccept, rs, c.legacy, c.pkt)[0]
+		if got := hitList(r.Hits); got != c.hits || r.Verdict != c.verdict {
+			t.Errorf("legacy=%v %s: hits %q verdict %s, want %q %s", c.legacy, c.pkt, got, r.Verdict, c.hits, c.verdict)
+		}
+	}
+}
+
+// TestIPv6ExtHeaderMatches runs the extension-header matches on built
+// packets: each rule that should match raises its counter.
+func TestIPv6ExtHeaderMatches(t *testing.T) {
+	rs := ruleset6(
+		"-m frag --fragid 7 --fragmore",
+		"-m frag --fraglast",
+		"-m hbh --hbh-len 8",
+		"-m dst --dst-len 16",
+		"-m rt --rt-type 0 --rt-segsleft 1 --rt-0-addrs 2001:db8::5",
+		"-m ah --ahspi 5",
+		"-m ipv6header --header hop-by-hop,ipv6-opts,protocol",
+		"-m ipv6header --header ipv6-frag --soft",
+		"-m hl --hl-eq 255",
+		"-p ipv6-icmp -m icmp6 --icmpv6-type 135",
+		"-m eui64",
+		"-m addrtype --dst-type MULTICAST",
+		"-m addrtype --dst-type LOCAL",
+		"-m length --length 48",
+	)
+	for _, c := range []struct{ pkt, hits string }{
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/0/1/7", "1 8 13"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/2/0/7", "2 8 13"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=hbh,dst/1", "3 4 7 13"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=rt/0/1/2001:db8::5", "5 13"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=ah/5", "6 13"},
+		{"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 type=135 target=2001:db8:100::1", "9 10 11 12"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2", "13 14"},
+	} {
+		r := simulate6(t, filterAccept, rs, false, c.pkt)[0]
+		var got []string
+		for _, h := range r.Hits {
+			if h.Chain == "INPUT" && !h.Policy {
+				got = append(got, string(rune('0'+h.Rule%10)))
+				if h.Rule >= 10 {
+					got[len(got)-1] = "1" + got[len(got)-1]
+				}
+			}
+		}
+		if strings.Join(got, " ") != c.hits {
+			t.Errorf("%s: rules %q, want %q", c.pkt, strings.Join(got, " "), c.hits)
+		}
+	}
+}

@@ -38,9 +38,10 @@ func init() {
 	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
 	six := fs.Bool("6", false, "read a restore FILE as ip6tables-restore input: its rules are the IPv6 ones")
 	rules6 := fs.String("rules6", "", "an ip6tables ruleset (restore file or script) for the IPv6 packets, beside FILE's IPv4 one")
+	classify := fs.String("classify", "auto", "how chains find a packet's rules: auto (a compiled classifier for chains of 16 rules or more), linear or compiled;\nthe text trace always walks every rule to explain it")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush] [--legacy] [-- ARG...]",
+		name: "trace", args: "FILE PACKET... | FILE --packets PKTS.jsonl [--json] [--noflush] [--legacy] [--classify MODE] [-- ARG...]",
 		summary: "Send packets through FILE's rules and show every rule each one met, why it did or did not match,\nand what became of it. A PACKET is one line: [IFACE|local] PROTO SRC[:PORT] > DST[:PORT] [FLAGS] [key=value...].",
 		example: "  ipsift trace gateway.rules 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'\n" +
 			"  ipsift trace gateway.rules 'wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40'\n" +
@@ -49,6 +50,10 @@ func init() {
 			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil || len(pos) < 1 || (len(pos) == 1 && *packets == "") {
 				return usageError(stderr, "trace", orErr(err, "give FILE and a PACKET, or --packets FILE"))
+			}
+			mode, err := engine.ParseClassifyMode(*classify)
+			if err != nil {
+				return usageError(stderr, "trace", err)
 			}
 			if *six {
 				lf.family = ext.IPv6
@@ -111,7 +116,7 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets, rules6: res.Rules6}, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets, rules6: res.Rules6, classify: mode}, stdout, stderr)
 		},
 	})
 }
@@ -121,12 +126,13 @@ type traceOptions struct {
 	sets                          *ipset.Registry
 	// rules6 is the IPv6 (ip6tables) ruleset IPv6 packets go through;
 	// nil: none, every IPv6 packet passes.
-	rules6 *rules.Ruleset
+	rules6   *rules.Ruleset
+	classify engine.ClassifyMode
 }
 
 func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceOptions, stdout, stderr io.Writer) int {
 	asJSON, quiet, counters := o.json, o.quiet, o.counters
-	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets, Rules6: o.rules6})
+	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets, Rules6: o.rules6, Classify: o.classify})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
 		return exitProblems

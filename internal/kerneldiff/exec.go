@@ -327,7 +327,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ours.Save(&is, rules.SaveOptions{})
 		res.saveDiff = saveDifference(b, ks, is.String())
 	}
-	e, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets})
+	// Every chain classified, however short (the default would walk the
+	// harness's short chains): the kernel judges the compiled walk.
+	e, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
 	if err != nil {
 		res.loadErr = err
 		return res
@@ -496,7 +498,7 @@ func runnable(rs string, b kernel.Backend, six bool) (string, []string) {
 		if six {
 			ours, _ = lr.Pick(true)
 		}
-		_, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets})
+		_, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
 		if err == nil {
 			return rs, left
 		}
