@@ -1048,7 +1048,9 @@ func hostAnswer(o sim.Out, d packet.Desc) bool {
 		return false
 	}
 	if d.Proto == packet.ProtoICMPv6 && !d.Raw && d.Type < 128 {
-		return false
+		// No answer to an ICMPv6 error, but a Redirect still comes for
+		// one forwarded back out of its link.
+		return isICMP(o.Proto) && o.Type != nil && *o.Type == 137
 	}
 	if src := netip.MustParseAddr(o.Src); src != d.Dst && !isHostAddr(src) {
 		return false

@@ -108,9 +108,12 @@ var knownBugs6 = []knownBug6{
 			if !isAnycast6(d.Packet.Dst) {
 				return false
 			}
+			// The RST itself, or what OUTPUT's REJECT answered it with.
+			from := d.Packet.Dst.String() + ":"
 			var extra []string
 			for _, o := range d.Ipsift.Out {
-				if _, proto, src, _ := outFields(o); proto == "tcp" && strings.HasPrefix(src, d.Packet.Dst.String()+":") && !slices.Contains(k.Out, o) {
+				_, proto, src, rest := outFields(o)
+				if (proto == "tcp" && strings.HasPrefix(src, from) || strings.Contains(rest, " quoting tcp "+from)) && !slices.Contains(k.Out, o) {
 					extra = append(extra, o)
 				}
 			}
@@ -163,6 +166,21 @@ var knownBugs6 = []knownBug6{
 				return true
 			}
 			return sameBut(k, d.Ipsift, toLinkLocal, stripIfaceSrc)
+		},
+	},
+	{
+		// A first fragment whose header chain does not reach its upper
+		// layer header draws a parameter problem, code 3 (RFC 7112), from
+		// ipv6_frag_rcv and is not delivered; ipsift takes it.
+		"engine: no parameter problem (code 3) for a first fragment with an incomplete header chain",
+		func(d Difference, k *Observation) bool {
+			if !isFragment6(d.Packet) || d.Kernel.Verdict != "drop" || d.Ipsift.Verdict != "accept-local" ||
+				!slices.ContainsFunc(d.Kernel.Out, func(o string) bool { return strings.Contains(o, " type 4/3") }) {
+				return false
+			}
+			k.Out, k.Verdict = dropOuts(k.Out, d.Ipsift.Out, " type 4/3"), "accept-local"
+			k.Hits = dropExtra(k.Hits, d.Ipsift.Hits, "/POSTROUTING/")
+			return true
 		},
 	},
 	{
