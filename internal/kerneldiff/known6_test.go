@@ -22,6 +22,53 @@ type knownBug6 struct {
 
 var knownBugs6 = []knownBug6{
 	{
+		// A Hop-by-Hop header cut short is dropped by ip6_rcv_core before
+		// PREROUTING; ipsift runs the packet through the chains.
+		"engine: a truncated Hop-by-Hop header is not dropped before PREROUTING",
+		func(d Difference, k *Observation) bool {
+			if d.Packet.Local || len(d.Packet.Ext) > 0 || d.Packet.Proto != 0 || d.Packet.Len >= 8 ||
+				k.Hits != "" || len(k.Out) != 0 || k.Verdict != "drop" {
+				return false
+			}
+			*k = d.Ipsift
+			return true
+		},
+	},
+	{
+		// An extension header cut short, to the host, is dropped by the
+		// stack after INPUT; ipsift delivers it.
+		"engine: a truncated extension header to the host is delivered",
+		func(d Difference, k *Observation) bool {
+			if !extNumbers[d.Packet.Proto] || d.Packet.Raw || d.Packet.Len >= 8 ||
+				d.Kernel.Verdict != "drop" || d.Ipsift.Verdict != "accept-local" || len(k.Out) != 0 {
+				return false
+			}
+			k.Verdict, k.Out = "accept-local", slices.Clone(d.Ipsift.Out)
+			return true
+		},
+	},
+	{
+		// The stack's parameter problems for extension headers in the
+		// wrong place or of an unknown kind (a Hop-by-Hop header after
+		// another header, say): ipsift sends some of them only.
+		"engine: a parameter problem the kernel's stack sends for a misplaced or unknown extension header is missing",
+		func(d Difference, k *Observation) bool {
+			if len(d.Packet.Ext) == 0 && !extNumbers[d.Packet.Proto] {
+				return false
+			}
+			out := dropOuts(k.Out, d.Ipsift.Out, " type 4/1")
+			if len(out) == len(k.Out) {
+				return false
+			}
+			k.Out = out
+			if d.Kernel.Verdict == "drop" && d.Ipsift.Verdict == "accept-local" {
+				k.Verdict = "accept-local"
+			}
+			k.Hits = dropExtra(k.Hits, d.Ipsift.Hits, "/POSTROUTING/")
+			return true
+		},
+	},
+	{
 		// ip6_forward sends a Redirect (through OUTPUT and POSTROUTING)
 		// when a packet leaves by the link it came in on; ipsift does not.
 		"engine: no ICMPv6 Redirect for a packet forwarded back out of its link",
@@ -236,13 +283,17 @@ func forwardedLinkLocal(d Difference) bool {
 	if d.Packet.In == "" || !d.Packet.Dst.IsLinkLocalUnicast() || isHostAddr(d.Packet.Dst) {
 		return false
 	}
-	for _, o := range d.Ipsift.Out {
-		if iface, _, _, _ := outFields(o); iface != d.Packet.In && toLinkLocal(o) {
-			return true
-		}
-	}
-	return false
+	// ipsift routed it by eth0: either it left another link than its
+	// own, or the chains decided with that output interface.
+	return d.Packet.In != "eth0" || slices.ContainsFunc(d.Ipsift.Out, func(o string) bool {
+		iface, _, _, _ := outFields(o)
+		return iface != d.Packet.In && toLinkLocal(o)
+	})
 }
+
+// extNumbers are the extension headers a packet's protocol number may
+// name (the packets format then sends len zero bytes of it).
+var extNumbers = map[packet.Proto]bool{0: true, 43: true, 44: true, 60: true, 51: true}
 
 // oddFragment reports whether d, built, is a fragment with more to come
 // whose fragmentable part is not a multiple of 8 bytes.
