@@ -312,6 +312,11 @@ func oddFragment(d packet.Desc) bool {
 			nh, off = b[off], off+(int(b[off+1])+2)*4
 			continue
 		case 44:
+			if b[off+2] == 0 && b[off+3]&0xf9 == 0 {
+				// An atomic fragment: stepped over.
+				nh, off = b[off], off+8
+				continue
+			}
 			return b[off+3]&1 == 1 && (len(b)-off-8)%8 != 0
 		}
 		return false
