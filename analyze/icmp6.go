@@ -151,13 +151,17 @@ func (a *analyzer) cutOffAt(h ext.Hook, optional bool) rules.Diags {
 		for _, x := range drops {
 			dropped = append(dropped, x.r...)
 		}
+		// The interfaces some packet of p may pass on are those of the
+		// packets not surely dropped; every other one loses them all.
+		left, ok := p.minus(dropped, &work{left: fateWork})
+		if !ok {
+			continue
+		}
 		var where set
 		for _, v := range ifaces {
-			left, ok := p.setDim(d, v).minus(dropped, &work{left: fateWork})
-			if ok && !left.empty() || !ok {
-				continue
+			if !slices.ContainsFunc(left, func(b *box) bool { return b[d].overlaps(v) }) {
+				where = where.union(v)
 			}
-			where = where.union(v)
 		}
 		if len(where) == 0 {
 			continue
