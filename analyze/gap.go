@@ -61,10 +61,16 @@ func FamilyGap(v4, v6 *rules.Ruleset) rules.Diags {
 	return out
 }
 
-// gapProbe is the new connections of protocol proto at hook h.
+// oneFamily holds the services that exist in one family only, whose
+// rules have no twin to compare with: DHCP (UDP 67 and 68) and DHCPv6
+// (UDP 546 and 547).
+var oneFamily = region{fullBox().with(dimProto, point(protoUDP)).with(dimDport, setOf(span{67, 68}, span{546, 547}))}
+
+// gapProbe is the new connections of protocol proto at hook h: plain
+// packets, without IPv6 extension headers or a mark.
 func gapProbe(atoms *ifaceAtoms, h ext.Hook, proto uint32) region {
 	notLo := atoms.matching("lo").complement(dimIn)
-	b := fullBox().with(dimProto, point(proto)).with(dimFrag, point(0)).with(dimMark, point(0)).
+	b := fullBox().with(dimProto, point(proto)).with(dimFrag, point(0)).with(dimMark, point(0)).with(dimExt, point(0)).
 		with(dimState, point(2)).with(dimIn, notLo) // point 2: NEW, no NAT bits
 	if proto == protoTCP {
 		b = b.with(dimFlags, point(0x02))
@@ -130,6 +136,12 @@ func gapDiags(h ext.Hook, p region, shut, open *familyFate, v4shut bool) rules.D
 	closed := shut.closed.meet(project(open.allowed)).compact()
 	some, ok := shut.dropped.havoc(allDims&^(gapDims|1<<dimSrc)).meet(open.openAll).minus(closed, w)
 	if !ok {
+		return nil
+	}
+	if closed, ok = closed.minus(oneFamily, w); !ok {
+		return nil
+	}
+	if some, ok = some.minus(oneFamily, w); !ok {
 		return nil
 	}
 	// Port ranges with the same sources, interfaces and rules on both

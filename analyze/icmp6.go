@@ -97,7 +97,8 @@ var linkLocal = mustPrefix("fe80::/64")
 
 // icmpProbe is the region of the packets of need n at hook h.
 func (a *analyzer) icmpProbe(n icmpNeed, h ext.Hook) region {
-	b := fullBox().with(dimProto, point(protoICMPv6)).with(dimFrag, point(0)).with(dimMark, point(0))
+	// Plain packets: no extension headers, no mark yet.
+	b := fullBox().with(dimProto, point(protoICMPv6)).with(dimFrag, point(0)).with(dimMark, point(0)).with(dimExt, point(0))
 	icmp := rangeSet(uint32(n.typ)<<8, uint32(n.typ)<<8|255)
 	if n.code >= 0 {
 		icmp = point(uint32(n.typ)<<8 | uint32(n.code))
