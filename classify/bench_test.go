@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ipsift/ipsift/classify"
-	"github.com/ipsift/ipsift/internal/classbench"
+	"github.com/ipsift/ipsift/internal/benchsets"
 )
 
 func sharedDir(tb testing.TB) string {
@@ -25,13 +25,13 @@ func sharedDir(tb testing.TB) string {
 	return d
 }
 
-func load(tb testing.TB, name string) ([]classbench.Rule, []classbench.Packet) {
+func load(tb testing.TB, name string) ([]benchsets.Rule, []benchsets.Packet) {
 	d := sharedDir(tb)
 	rt, err := os.ReadFile(filepath.Join(d, name+".rules"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rules, err := classbench.ParseRules(string(rt))
+	rules, err := benchsets.ParseRules(string(rt))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func load(tb testing.TB, name string) ([]classbench.Rule, []classbench.Packet) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	trace, err := classbench.ParseTrace(string(tt))
+	trace, err := benchsets.ParseTrace(string(tt))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func load(tb testing.TB, name string) ([]classbench.Rule, []classbench.Packet) {
 }
 
 // toRules gives the classifier's view of expanded ClassBench rules.
-func toRules(rules []classbench.Rule) []classify.Rule {
+func toRules(rules []benchsets.Rule) []classify.Rule {
 	out := make([]classify.Rule, len(rules))
 	for i, r := range rules {
 		c := classify.Any()
@@ -68,7 +68,7 @@ func toRules(rules []classbench.Rule) []classify.Rule {
 	return out
 }
 
-func keys(trace []classbench.Packet) []classify.Key {
+func keys(trace []benchsets.Packet) []classify.Key {
 	out := make([]classify.Key, len(trace))
 	for i, p := range trace {
 		out[i] = classify.Key{Src: p.Src, Dst: p.Dst, SPort: p.SPort, DPort: p.DPort, Proto: p.Proto}
@@ -80,11 +80,11 @@ func keys(trace []classbench.Packet) []classify.Key {
 // a seed file to n rules (with a uniform trace aimed at its rules).
 func set(tb testing.TB, seed string, n int, zipf float64) ([]classify.Rule, []classify.Key) {
 	base, trace := load(tb, seed)
-	rules := classbench.Expanded(base)
+	rules := benchsets.Expanded(base)
 	if n > 0 {
 		r := rand.New(rand.NewPCG(uint64(n), 7))
-		rules = classbench.Grow(rules, n, r)
-		trace = classbench.Trace(rules, 100000, zipf, r)
+		rules = benchsets.Grow(rules, n, r)
+		trace = benchsets.Trace(rules, 100000, zipf, r)
 	}
 	return toRules(rules), keys(trace)
 }
@@ -93,11 +93,13 @@ func benchNext(b *testing.B, rules []classify.Rule, ks []classify.Key) {
 	c := classify.Build(rules, classify.Params{})
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := benchsets.StartCPU()
 	sum := 0
 	for i := 0; i < b.N; i++ {
 		sum += c.Next(&ks[i%len(ks)], 0)
 	}
 	b.StopTimer()
+	cpu.Report(b)
 	var tb, en int
 	for i := range ks {
 		t, e := c.Cost(&ks[i], 0)
@@ -119,7 +121,7 @@ func BenchmarkNext(b *testing.B) {
 				benchNext(b, rules, ks)
 			})
 		}
-		for _, n := range []int{1000, 10000, 100000} {
+		for _, n := range []int{1000, 10000, 16000, 32000, 64000, 100000} {
 			b.Run(fmt.Sprintf("%s_gen%d", seed, n), func(b *testing.B) {
 				rules, ks := set(b, seed+"_8k", n, 0)
 				benchNext(b, rules, ks)

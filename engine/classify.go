@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
@@ -83,4 +85,24 @@ func fillKey(k *classify.Key, c *ext.Ctx, src, dst uint32) {
 		Src: src, Dst: dst, SPort: p.SrcPort, DPort: p.DstPort, Proto: p.Proto,
 		TCPFlags: p.TCPFlags, ICMPType: p.ICMPType, ICMPCode: p.ICMPCode, Mark: c.Mark,
 	}
+}
+
+var classifyNames = [...]string{ClassifyAuto: "auto", ClassifyLinear: "linear", ClassifyCompiled: "compiled"}
+
+// String returns the mode's name, as ParseClassifyMode reads it.
+func (m ClassifyMode) String() string {
+	if int(m) < len(classifyNames) {
+		return classifyNames[m]
+	}
+	return "?"
+}
+
+// ParseClassifyMode reads "auto", "linear" or "compiled".
+func ParseClassifyMode(s string) (ClassifyMode, error) {
+	for i, n := range classifyNames {
+		if s == n {
+			return ClassifyMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown classify mode %q: write auto, linear or compiled", s)
 }

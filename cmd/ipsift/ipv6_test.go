@@ -153,6 +153,32 @@ func TestCheckFamilyGap(t *testing.T) {
 	}
 }
 
+// TestTraceIPv6 traces IPv6 packets from the command line: an
+// ip6tables-save file by itself, and an IPv4 file with --rules6 and a
+// mixed stream of both families against one host.
+func TestTraceIPv6(t *testing.T) {
+	out, errs, code := runCmd(t, "trace", "../../examples/ipv6.rules", "eth0 tcp [2001:db8:114::7]:40000 > [2001:db8:100::1]:22 S", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, `"hits":[{"table":"filter","chain":"INPUT","rule":7},{"table":"filter","chain":"INPUT","rule":8}]`) || !strings.Contains(out, `"verdict":"reject"`) {
+		t.Errorf("IPv6 trace: %s", out)
+	}
+	out, errs, code = runCmd(t, "trace", gateway, "--rules6", "../../examples/ipv6.rules", "--json",
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"rule":7`) || !strings.Contains(lines[1], `{"table":"filter","chain":"INPUT","rule":5}`) {
+		t.Errorf("mixed trace:\n%s", out)
+	}
+	if _, errs, code := runCmd(t, "trace", gateway, "--rules6", gateway, "eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:22 S"); code == exitOK || !strings.Contains(errs, "ip6tables takes IPv6 addresses") {
+		t.Errorf("--rules6 with an IPv4 file (read as ip6tables input, it has errors): %d %s", code, errs)
+	}
+}
+
 // TestCheckDualStackExample: the lines the README shows for
 // examples/dualstack.sh are what check prints for it (run from the
 // repository root, as the README runs it).
