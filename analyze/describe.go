@@ -3,7 +3,6 @@ package analyze
 import (
 	"fmt"
 	"math/bits"
-	"net/netip"
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
@@ -11,7 +10,7 @@ import (
 
 // describe puts a box of packets into words, e.g. "tcp SYN packets to port
 // 25", naming only the fields it restricts.
-func describe(b *box, atoms *ifaceAtoms) string {
+func describe(b *box, atoms *ifaceAtoms, addrs *addrAtoms) string {
 	var pre, post []string
 	if s := b[dimState]; !s.isFull(dimState) {
 		pre = append(pre, stateWords(s))
@@ -34,13 +33,13 @@ func describe(b *box, atoms *ifaceAtoms) string {
 		post = append(post, "of "+icmpWords(s))
 	}
 	if s := b[dimSrc]; !s.isFull(dimSrc) {
-		post = append(post, "from "+addrWords(s))
+		post = append(post, "from "+addrWords(s, addrs))
 	}
 	if s := b[dimSport]; !s.isFull(dimSport) {
 		post = append(post, "from "+portWords(s))
 	}
 	if s := b[dimDst]; !s.isFull(dimDst) {
-		post = append(post, "to "+addrWords(s))
+		post = append(post, "to "+addrWords(s, addrs))
 	}
 	if s := b[dimDport]; !s.isFull(dimDport) {
 		post = append(post, "to "+portWords(s))
@@ -77,7 +76,9 @@ func protoWords(s set) string {
 		var names []string
 		for _, x := range s {
 			for v := x.lo; v <= x.hi && len(names) < 8; v++ {
-				if n := ext.ProtoName(uint8(v)); n != "" {
+				if v == protoNone {
+					names = append(names, "no protocol found (a truncated IPv6 header chain)")
+				} else if n := ext.ProtoName(uint8(v)); n != "" {
 					names = append(names, n)
 				} else {
 					names = append(names, "protocol "+itoa(v))
@@ -163,29 +164,14 @@ func icmpWords(s set) string {
 	})
 }
 
-func addrWords(s set) string {
+func addrWords(s set, addrs *addrAtoms) string {
 	return negated(s, dimSrc, func(s set) string {
 		var parts []string
 		for _, x := range s {
-			parts = append(parts, rangeAddr(x.lo, x.hi))
+			parts = append(parts, rangeText(addrs.bounds(x.lo, x.hi)))
 		}
 		return strings.Join(parts, ", ")
 	})
-}
-
-// rangeAddr prints an address range as a prefix when it is one.
-func rangeAddr(lo, hi uint32) string {
-	a := func(v uint32) string {
-		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
-	}
-	if lo == hi {
-		return a(lo)
-	}
-	size := uint64(hi) - uint64(lo) + 1
-	if size&(size-1) == 0 && uint64(lo)%size == 0 {
-		return a(lo) + "/" + itoa(uint32(32-bits.TrailingZeros64(size)))
-	}
-	return a(lo) + "-" + a(hi)
 }
 
 func portWords(s set) string {

@@ -1,9 +1,8 @@
 package analyze
 
 import (
+	"github.com/ipsift/ipsift/rules"
 	"testing"
-
-	"github.com/ipsift/ipsift/ext"
 )
 
 // TestDescribe puts the packets of sample rules into words, as the limit
@@ -18,7 +17,7 @@ func TestDescribe(t *testing.T) {
 		"-A INPUT -f -m length --length 0:100 -j ACCEPT",
 		"-A INPUT -m conntrack --ctstate DNAT -j ACCEPT",
 	))
-	atoms := newIfaceAtoms(rs)
+	atoms := newIfaceAtoms([]*rules.Ruleset{rs})
 	want := []string{
 		"tcp SYN packets to port 25",
 		"icmp packets of type 8 from 10.0.0.0/8",
@@ -29,11 +28,11 @@ func TestDescribe(t *testing.T) {
 		"NEW/RELATED/ESTABLISHED/DNAT packets",
 	}
 	for i, r := range rs.Table("filter").Chain("INPUT").Rules {
-		c, _ := ruleConds(r, atoms, ext.IPv4)
+		c, _ := ruleConds(r, atoms, nil, false)
 		if len(c.upper) != 1 {
 			t.Fatalf("rule %d: %d boxes", i+1, len(c.upper))
 		}
-		if got := describe(c.upper[0], atoms); got != want[i] {
+		if got := describe(c.upper[0], atoms, nil); got != want[i] {
 			t.Errorf("rule %d: %q, want %q", i+1, got, want[i])
 		}
 	}

@@ -65,16 +65,7 @@ import (
 //
 // Findings come sorted by position. Lint does not modify rs.
 func Lint(rs *rules.Ruleset) rules.Diags {
-	a := &analyzer{
-		rs:         rs,
-		atoms:      newIfaceAtoms(rs),
-		chainInfos: map[*rules.Chain][]*ruleInfo{},
-
-		explainLeft: totalExplainWork,
-	}
-	for _, t := range rs.Tables {
-		a.prepare(t)
-	}
+	a := newAnalyzer(rs, newIfaceAtoms([]*rules.Ruleset{rs}))
 	complete := map[*rules.Table]bool{}
 	for _, t := range rs.Tables {
 		complete[t] = a.table(t)
@@ -90,10 +81,28 @@ func Lint(rs *rules.Ruleset) rules.Diags {
 type analyzer struct {
 	rs         *rules.Ruleset
 	atoms      *ifaceAtoms
+	addrs      *addrAtoms // nil for IPv4
 	chainInfos map[*rules.Chain][]*ruleInfo
 	diags      rules.Diags
 	// explainLeft is what remains of totalExplainWork.
 	explainLeft int
+}
+
+// newAnalyzer reads every rule of rs into the model, with the interface
+// atoms given (those of rs, or of rs and its other family's twin).
+func newAnalyzer(rs *rules.Ruleset, atoms *ifaceAtoms) *analyzer {
+	a := &analyzer{
+		rs:         rs,
+		atoms:      atoms,
+		addrs:      newAddrAtoms(rs),
+		chainInfos: map[*rules.Chain][]*ruleInfo{},
+
+		explainLeft: totalExplainWork,
+	}
+	for _, t := range rs.Tables {
+		a.prepare(t)
+	}
+	return a
 }
 
 // prepare reads every rule of table t into the model.
@@ -101,7 +110,7 @@ func (a *analyzer) prepare(t *rules.Table) {
 	for _, ch := range t.Chains {
 		infos := make([]*ruleInfo, len(ch.Rules))
 		for i, r := range ch.Rules {
-			c, opaque := ruleConds(r, a.atoms, a.rs.Family)
+			c, opaque := ruleConds(r, a.atoms, a.addrs, a.rs.Legacy)
 			ri := &ruleInfo{r: r, table: t, chain: ch, num: i + 1, c: c, opaque: opaque, act: classify(r, t)}
 			for _, m := range r.Matches {
 				if m.Type.Name == "limit" || m.Type.Name == "hashlimit" {
@@ -454,7 +463,7 @@ func (a *analyzer) limitChecks(ri *ruleInfo) {
 			}
 			a.diags = append(a.diags, &rules.Diag{Pos: ri.r.Pos, Severity: rules.SevWarning, Word: word(ri.r), Fails: true,
 				Msg: fmt.Sprintf("the limit never bites for %s: they are %s by %s before this limit applies",
-					describe(p, a.atoms), participle(ri), ref(o))})
+					describe(p, a.atoms, a.addrs), participle(ri), ref(o))})
 			break
 		}
 	}

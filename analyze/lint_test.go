@@ -2,11 +2,9 @@ package analyze
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -422,24 +420,4 @@ func TestLintFallbacks(t *testing.T) {
 			t.Logf("%d of %d shadowed rules reported", len(got), len(full))
 		})
 	}
-}
-
-// TestIPv6 checks that an ip6tables ruleset, whose addresses do not fit
-// the model's 32-bit dimensions, gets them read as opaque: the duplicate
-// is not reported (a missed finding), and nothing else goes wrong. (The
-// rules are built by hand: the parsers read IPv4 only so far.)
-func TestIPv6(t *testing.T) {
-	rs := &rules.Ruleset{Family: ext.IPv6}
-	in := rs.EnsureTable("filter").Chain("INPUT")
-	a, m := netip.MustParseAddr("2001:db8::"), netip.MustParseAddr("ffff:ffff::")
-	for i, r := range []*rules.Rule{
-		{Src: a, SrcMask: m, Verdict: "DROP"},
-		{Src: a, SrcMask: m, Verdict: "DROP"},
-		{Proto: protoTCP, Verdict: "ACCEPT"},
-		{Proto: protoTCP, Verdict: "DROP"},
-	} {
-		r.Pos = rules.Pos{File: "t", Line: 5 + i, Col: 1}
-		in.Rules = append(in.Rules, r)
-	}
-	checkFindings(t, Lint(rs), []finding{warn(8, "already accepted by INPUT rule 3 (t:7) `-p tcp -j ACCEPT`")})
 }

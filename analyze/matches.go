@@ -70,6 +70,7 @@ func stateSet(mask uint8) set {
 // Protocols whose ports the tcp, udp and multiport matches read.
 const (
 	protoICMP    = 1
+	protoICMPv6  = 58
 	protoTCP     = 6
 	protoDCCP    = 33
 	protoUDP     = 17
@@ -106,11 +107,45 @@ func (c cond) and(o cond) cond {
 	return cond{c.upper.meet(o.upper), c.lower.meet(o.lower)}
 }
 
+// protoNone is the point of dimProto for IPv6 packets in which -p finds
+// no protocol: ip6_tables' -p walks the extension headers with
+// ipv6_find_hdr, which fails on a truncated chain, and nft's meta
+// l4proto fails alike. Every -p test fails for such a packet, "! -p X"
+// too (legacy also drops it at once when it is not a later fragment),
+// and legacy's "-p all" as well (which the model cannot tell from no -p).
+// Rules without -p see it as any other packet. IPv4 has no such packets.
+//
+// Which protocol -p finds behind an AH header differs between the
+// backends (legacy walks past it, nft stops there), but for a given
+// backend each packet has one: a point of dimProto. The analysis is
+// about points, so it holds on either backend.
+const protoNone = 256
+
+// protoCond is the rule's -p; six for an IPv6 ruleset, legacy for the
+// legacy backend.
+func protoCond(r *rules.Rule, six, legacy bool, w *work) cond {
+	if r.Proto == 0 {
+		if six && legacy {
+			// Maybe "-p all", which legacy fails for protoNone.
+			return cond{universe(), region{fullBox().with(dimProto, rangeSet(0, protoNone-1))}}
+		}
+		return exact(universe())
+	}
+	o := dimCond(dimProto, point(uint32(r.Proto)))
+	if r.InvProto {
+		o = o.not(w)
+		if six {
+			o = o.and(dimCond(dimProto, rangeSet(0, protoNone-1)))
+		}
+	}
+	return o
+}
+
 // ruleConds returns the rule's match as a condition, and the parts of it
 // that could not be read exactly (a rule with any is never taken as the
-// exact earlier rule of a limit warning). IPv6 rulesets get their
-// addresses treated as opaque: the address dimensions are 32 bits.
-func ruleConds(r *rules.Rule, atoms *ifaceAtoms, fam ext.Family) (cond, []string) {
+// exact earlier rule of a limit warning). addrs places IPv6 addresses
+// (nil for an IPv4 ruleset).
+func ruleConds(r *rules.Rule, atoms *ifaceAtoms, addrs *addrAtoms, legacy bool) (cond, []string) {
 	w := &work{left: 1 << 30}
 	c := exact(universe())
 	var opaque []string
@@ -120,7 +155,7 @@ func ruleConds(r *rules.Rule, atoms *ifaceAtoms, fam ext.Family) (cond, []string
 		if !a.IsValid() && !inv {
 			return
 		}
-		o, ok := addrCond(d, a, m, fam)
+		o, ok := addrCond(d, a, m, addrs)
 		if !ok {
 			opaque = append(opaque, "the address mask")
 		}
@@ -145,13 +180,7 @@ func ruleConds(r *rules.Rule, atoms *ifaceAtoms, fam ext.Family) (cond, []string
 		}
 		add(o)
 	}
-	if r.Proto != 0 {
-		o := dimCond(dimProto, point(uint32(r.Proto)))
-		if r.InvProto {
-			o = o.not(w)
-		}
-		add(o)
-	}
+	add(protoCond(r, addrs != nil, legacy, w))
 	if r.Frag {
 		v := uint32(1)
 		if r.InvFrag {
@@ -162,12 +191,12 @@ func ruleConds(r *rules.Rule, atoms *ifaceAtoms, fam ext.Family) (cond, []string
 	for _, m := range r.Matches {
 		var b, p strings.Builder
 		m.M.Save(&b)
-		if m.Type.Name == "icmp" {
+		if m.Type.Name == "icmp" || m.Type.Name == "icmp6" {
 			// iptables -L's form keeps the ICMP code range that the
 			// saved form shortens.
 			m.M.Print(&p, true)
 		}
-		o, ok := matchCond(m.Type.Name, b.String(), p.String(), r, w)
+		o, ok := matchCond(m.Type.Name, b.String(), p.String(), r, w, addrs)
 		if !ok {
 			opaque = append(opaque, "-m "+m.Type.Name)
 		}
@@ -178,24 +207,20 @@ func ruleConds(r *rules.Rule, atoms *ifaceAtoms, fam ext.Family) (cond, []string
 
 // addrCond is -s or -d without its "!". A non-contiguous mask (which
 // iptables allows) is read as opaque rather than as thousands of spans.
-func addrCond(d int, a, m netip.Addr, fam ext.Family) (cond, bool) {
-	if !a.Is4() || fam&ext.IPv4 == 0 {
-		return opaqueCond(), false
-	}
-	n := 32
+func addrCond(d int, a, m netip.Addr, addrs *addrAtoms) (cond, bool) {
+	n := a.BitLen()
 	if m.IsValid() {
 		n = ext.MaskLen(m)
 	}
 	if n < 0 {
 		return opaqueCond(), false
 	}
-	lo := ext.U32(a)
-	hi := lo
-	if n < 32 {
-		lo &^= uint32(1)<<(32-n) - 1
-		hi = lo | (uint32(1)<<(32-n) - 1)
+	lo, hi := prefixEnds(a, n)
+	s, ok := addrs.interval(lo, hi)
+	if !ok {
+		return opaqueCond(), false
 	}
-	return dimCond(d, rangeSet(lo, hi)), true
+	return dimCond(d, s), true
 }
 
 // matchCond reads one match from its canonical iptables-save text (the
@@ -206,7 +231,9 @@ func addrCond(d int, a, m netip.Addr, fam ext.Family) (cond, bool) {
 // misreading can only lose findings, never invent one. listed is the
 // match's numeric iptables -L text, used only where the saved form
 // loses something (ICMP code ranges); "" when not known.
-func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bool) {
+//
+// addrs places IPv6 addresses, nil in an IPv4 ruleset.
+func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAtoms) (c cond, ok bool) {
 	toks := strings.Fields(text)
 	switch name {
 	case "comment":
@@ -270,18 +297,24 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 			return cond{c.upper, nil}, false
 		}
 		return c, true
-	case "icmp":
-		c = dimCond(dimProto, point(protoICMP)).and(dimCond(dimFrag, point(0)))
+	case "icmp", "icmp6":
+		// icmp6 (ip6_tables' icmp6_match) is icmp's twin, except that
+		// type 255 is a type like any other.
+		proto, optName := uint32(protoICMP), "--icmp-type"
+		if name == "icmp6" {
+			proto, optName = protoICMPv6, "--icmpv6-type"
+		}
+		c = dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0)))
 		ok = true
 		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
-			if opt != "--icmp-type" {
+			if opt != optName {
 				return false
 			}
 			a, got := args()
 			if !got {
 				return false
 			}
-			o, sure, fine := icmpCond(a, listed)
+			o, sure, fine := icmpCond(a, listed, name == "icmp")
 			if !fine {
 				return false
 			}
@@ -397,7 +430,11 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 			lo, hi, found := strings.Cut(a, "-")
 			l, err1 := netip.ParseAddr(lo)
 			h, err2 := netip.ParseAddr(hi)
-			if !found || err1 != nil || err2 != nil || !l.Is4() || !h.Is4() {
+			if !found || err1 != nil || err2 != nil {
+				return false
+			}
+			s, fine := addrs.interval(l, h)
+			if !fine {
 				return false
 			}
 			var d int
@@ -409,7 +446,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 			default:
 				return false
 			}
-			o := dimCond(d, rangeSet(ext.U32(l), ext.U32(h)))
+			o := dimCond(d, s)
 			if inv {
 				o = o.not(w)
 			}
@@ -470,7 +507,9 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 			return opaqueCond(), false
 		}
 		return c, true
-	case "ttl":
+	case "ttl", "hl":
+		// The IPv6 hop limit is the TTL's twin (xt_hl), in the same
+		// dimension.
 		c = exact(universe())
 		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
@@ -480,6 +519,9 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work) (c cond, ok bo
 			v, err := strconv.ParseUint(a, 10, 8)
 			if err != nil {
 				return false
+			}
+			if name == "hl" {
+				opt = strings.Replace(opt, "--hl-", "--ttl-", 1)
 			}
 			var s set
 			switch opt {
@@ -621,8 +663,11 @@ func flagSet(mask, comp uint8) set {
 //
 // exact is false when the codes stay uncertain; ok is false for text it
 // does not read.
-func icmpCond(a, listed string) (c cond, exact, ok bool) {
-	if a == "any" {
+//
+// v4 is false for ICMPv6 (icmp6), which has no "any" and no type 255
+// wildcard.
+func icmpCond(a, listed string, v4 bool) (c cond, exact, ok bool) {
+	if a == "any" && v4 {
 		return cond{universe(), universe()}, true, true
 	}
 	ts, cs, hasCode := strings.Cut(a, "/")
@@ -630,7 +675,7 @@ func icmpCond(a, listed string) (c cond, exact, ok bool) {
 	if err != nil {
 		return cond{}, false, false
 	}
-	if t == 255 {
+	if t == 255 && v4 {
 		return cond{universe(), universe()}, true, true
 	}
 	base := uint32(t) << 8
@@ -670,7 +715,10 @@ type ifaceAtoms struct {
 	index map[string]int
 }
 
-func newIfaceAtoms(rs *rules.Ruleset) *ifaceAtoms {
+// The atoms of several rulesets (the two families of one host) are
+// shared, so that an interface is the same point in each; names lists
+// interfaces to have atoms of their own even if no rule mentions them.
+func newIfaceAtoms(rss []*rules.Ruleset, names ...string) *ifaceAtoms {
 	a := &ifaceAtoms{index: map[string]int{}}
 	addRep := func(rep string) {
 		if _, ok := a.index[rep]; !ok {
@@ -678,21 +726,24 @@ func newIfaceAtoms(rs *rules.Ruleset) *ifaceAtoms {
 			a.reps = append(a.reps, rep)
 		}
 	}
-	for _, t := range rs.Tables {
-		for _, c := range t.Chains {
-			for _, r := range c.Rules {
-				for _, n := range []string{r.In, r.Out} {
-					switch {
-					case n == "":
-					case strings.HasSuffix(n, "+"):
-						// "\x01" is in no real name, so P+"\x01" has no
-						// mentioned name or longer prefix covering it.
-						addRep(strings.TrimSuffix(n, "+") + "\x01")
-					default:
-						addRep(n)
-					}
+	for _, rs := range rss {
+		for _, t := range rs.Tables {
+			for _, c := range t.Chains {
+				for _, r := range c.Rules {
+					names = append(names, r.In, r.Out)
 				}
 			}
+		}
+	}
+	for _, n := range names {
+		switch {
+		case n == "":
+		case strings.HasSuffix(n, "+"):
+			// "\x01" is in no real name, so P+"\x01" has no
+			// mentioned name or longer prefix covering it.
+			addRep(strings.TrimSuffix(n, "+") + "\x01")
+		default:
+			addRep(n)
 		}
 	}
 	return a

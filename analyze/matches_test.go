@@ -147,7 +147,7 @@ func TestMatchCond(t *testing.T) {
 		{"addrtype", " --dst-type LOCAL", "", tcp, false, []sample{{syn, maybe}}},
 	} {
 		t.Run(tc.name+tc.text, func(t *testing.T) {
-			c, exact := matchCond(tc.name, tc.text, tc.listed, tc.r, &work{left: 1 << 30})
+			c, exact := matchCond(tc.name, tc.text, tc.listed, tc.r, &work{left: 1 << 30}, nil)
 			if exact != tc.exact {
 				t.Errorf("exact = %v, want %v", exact, tc.exact)
 			}
@@ -185,7 +185,7 @@ func TestStates(t *testing.T) {
 		{" ! --ctstate INVALID,NEW,RELATED,ESTABLISHED", []uint8{stUntracked}, []uint8{stNew | stDNAT, stInvalid}},
 		{" --state UNTRACKED", []uint8{stUntracked}, []uint8{stInvalid}},
 	} {
-		c, _ := matchCond("conntrack", tc.text, "", &rules.Rule{}, w)
+		c, _ := matchCond("conntrack", tc.text, "", &rules.Rule{}, w, nil)
 		for _, bits := range tc.in {
 			if !(probe{dimState: state(t, bits)}).in(c.lower) {
 				t.Errorf("%s: state %#x should match", tc.text, bits)
@@ -206,7 +206,7 @@ func TestInterfaces(t *testing.T) {
 		"-A INPUT -i eth0 -j ACCEPT",
 		"-A INPUT -i eth1+ -j ACCEPT",
 		"-A INPUT -i wlan0 -j ACCEPT"))
-	a := newIfaceAtoms(rs)
+	a := newIfaceAtoms([]*rules.Ruleset{rs})
 	names := func(pattern string) string {
 		var out []string
 		for _, x := range a.matching(pattern) {

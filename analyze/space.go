@@ -22,7 +22,7 @@ const (
 	dimDst          // destination address
 	dimIn           // input interface: an atom index (see ifaceAtoms)
 	dimOut          // output interface: an atom index
-	dimProto        // IP protocol
+	dimProto        // IP protocol (or protoNone)
 	dimSport        // source port (tcp, udp, sctp, dccp, udplite)
 	dimDport        // destination port
 	dimFlags        // TCP flags byte (byte 13 of the header: CWR ECE URG ACK PSH RST SYN FIN)
@@ -31,7 +31,7 @@ const (
 	dimFrag         // 1 for a non-first fragment (what -f matches), else 0
 	dimMark         // skb->mark
 	dimLen          // IP total length
-	dimTTL          // IP TTL
+	dimTTL          // IP TTL, or IPv6 hop limit
 	numDims
 )
 
@@ -39,7 +39,7 @@ const (
 var dimMax = [numDims]uint32{
 	dimSrc: math.MaxUint32, dimDst: math.MaxUint32,
 	dimIn: math.MaxUint32, dimOut: math.MaxUint32,
-	dimProto: 255, dimSport: 65535, dimDport: 65535, dimFlags: 255,
+	dimProto: protoNone, dimSport: 65535, dimDport: 65535, dimFlags: 255,
 	dimICMP: 65535, dimState: numCTValues - 1, dimFrag: 1,
 	dimMark: math.MaxUint32, dimLen: 65535, dimTTL: 255,
 }

@@ -1,6 +1,10 @@
 package ext
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ipsift/ipsift/classify"
+)
 
 // The comment match (-m comment --comment TEXT): a note on the rule that
 // matches every packet, as iptables' libxt_comment.c reads and prints it.
@@ -67,3 +71,6 @@ func (commentMatcher) Match(c *Ctx) bool { return true }
 
 // Explain implements Explainer.
 func (commentMatcher) Explain(c *Ctx, matched bool) string { return "a comment matches every packet" }
+
+// Classify implements Classifiable: a comment tests nothing.
+func (commentMatcher) Classify(*classify.Rule) bool { return true }

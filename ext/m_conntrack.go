@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/classify"
 )
 
 // The conntrack match (-m conntrack, libxt_conntrack revision 3 and the
@@ -585,3 +587,7 @@ func (cm *ctMatcher) Explain(c *Ctx, matched bool) string {
 	}
 	return b.String()
 }
+
+// Classify implements Classifiable: conntrack_mt only reads the
+// connection; its tests are left to the rule.
+func (cm *ctMatcher) Classify(*classify.Rule) bool { return true }

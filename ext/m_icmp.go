@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -260,4 +261,12 @@ func (m *icmpMatch) Explain(c *Ctx, matched bool) string {
 	var want strings.Builder
 	m.Save(&want)
 	return fmt.Sprintf("%s: the packet is type %d code %d", strings.TrimSpace(want.String()), p.ICMPType, p.ICMPCode)
+}
+
+// Classify implements Classifiable.
+func (m *icmpMatch) Classify(r *classify.Rule) bool {
+	if m.typ != 0xFF && !m.inv {
+		r.NarrowICMP(m.typ, m.code[0], m.code[1])
+	}
+	return true
 }

@@ -3,6 +3,8 @@ package ext
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ipsift/ipsift/classify"
 )
 
 // The mark match (-m mark, libxt_mark revision 1 and the kernel's
@@ -87,4 +89,12 @@ func (m *markMatch) Explain(c *Ctx, matched bool) string {
 		not = "! "
 	}
 	return fmt.Sprintf("mark: %s--mark %s: the packet's mark is 0x%x", not, FormatValueMask(uint64(m.mark), uint64(m.mask), 0xffffffff), c.Mark)
+}
+
+// Classify implements Classifiable.
+func (m *markMatch) Classify(r *classify.Rule) bool {
+	if !m.invert {
+		r.NarrowMark(m.mark, m.mask)
+	}
+	return true
 }

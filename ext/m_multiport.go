@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/classify"
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The multiport match: up to 15 ports or port ranges (a range takes two
@@ -254,4 +257,26 @@ func (m *multiportMatch) Explain(c *Ctx, matched bool) string {
 		return fmt.Sprintf("%s: the packet's destination port is %d", w, dst)
 	}
 	return fmt.Sprintf("%s: the packet's ports are %d and %d", w, src, dst)
+}
+
+// Classify implements Classifiable: the span of the listed ports, for a
+// tcp or udp rule (for other protocols multiport reads raw bytes that
+// can be missing from a regular packet, and hotdrops).
+func (m *multiportMatch) Classify(r *classify.Rule) bool {
+	if m.proto != packet.ProtoTCP && m.proto != packet.ProtoUDP {
+		return false
+	}
+	if m.invert || m.count == 0 || m.flags == multiportEither {
+		return true
+	}
+	lo, hi := m.ports[0], m.ports[0]
+	for i := 0; i < m.count; i++ {
+		lo, hi = min(lo, m.ports[i]), max(hi, m.ports[i])
+	}
+	if m.flags == multiportSource {
+		r.NarrowSPort(lo, hi)
+	} else {
+		r.NarrowDPort(lo, hi)
+	}
+	return true
 }

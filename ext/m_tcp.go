@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -386,4 +387,28 @@ func bang(inv bool) string {
 		return "! "
 	}
 	return ""
+}
+
+// Classify implements Classifiable: ports and flags; with --tcp-option
+// nothing, since the option scan can hotdrop a regular packet.
+func (m *tcpMatch) Classify(r *classify.Rule) bool {
+	if m.option != 0 {
+		return false
+	}
+	classifyPorts(r, m.spts, m.dpts, m.invSrc, m.invDst)
+	if m.flgMask != 0 {
+		r.NarrowTCPFlags(m.flgMask, m.flgCmp, m.invFlags)
+	}
+	return true
+}
+
+// classifyPorts narrows r by port ranges that are not negated (a negated
+// pair means something else in nf_tables: see m_tcpudp_nft.go).
+func classifyPorts(r *classify.Rule, spts, dpts [2]uint16, invSrc, invDst bool) {
+	if !invSrc {
+		r.NarrowSPort(spts[0], spts[1])
+	}
+	if !invDst {
+		r.NarrowDPort(dpts[0], dpts[1])
+	}
 }

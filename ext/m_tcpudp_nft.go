@@ -3,6 +3,7 @@ package ext
 import (
 	"fmt"
 
+	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -142,4 +143,20 @@ func (m *udpNft) Explain(c *Ctx, matched bool) string {
 		return "a later fragment: nf_tables reads the bytes where a udp header would be"
 	}
 	return m.orig.Explain(c, matched)
+}
+
+// Classify implements Classifiable. On a regular packet the bytes the
+// expressions read are the header's, so they test what xt_tcpudp does.
+func (m *tcpNft) Classify(r *classify.Rule) bool {
+	classifyPorts(r, m.spts, m.dpts, m.invSrc, m.invDst)
+	if m.flgMask != 0 {
+		r.NarrowTCPFlags(m.flgMask, m.flgCmp, m.invFlags)
+	}
+	return true
+}
+
+// Classify implements Classifiable.
+func (m *udpNft) Classify(r *classify.Rule) bool {
+	classifyPorts(r, m.spts, m.dpts, m.invSrc, m.invDst)
+	return true
 }

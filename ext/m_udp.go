@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -140,4 +141,10 @@ func (m *udpMatch) Explain(c *Ctx, matched bool) string {
 		return why[0]
 	}
 	return strings.Join(why, "; ")
+}
+
+// Classify implements Classifiable.
+func (m *udpMatch) Classify(r *classify.Rule) bool {
+	classifyPorts(r, m.spts, m.dpts, m.invSrc, m.invDst)
+	return true
 }

@@ -6,7 +6,10 @@
 //
 // The default host is the one gateway.rules describes: eth0 faces the
 // outside with 198.51.100.1/24 and a default route via 198.51.100.254,
-// wlan0 faces the inside with 192.0.2.1/24.
+// wlan0 faces the inside with 192.0.2.1/24. Its IPv6 twin
+// (../shared/formats/packets.md, "IPv6") has 2001:db8:100::1/64 on eth0
+// with a default route via 2001:db8:100::fe, 2001:db8:2::1/64 on wlan0,
+// and on each interface the link-local address of its MAC.
 package host
 
 import (
@@ -15,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,7 +29,10 @@ import (
 // Iface is one interface of the host.
 type Iface struct {
 	ext.Iface
-	Addrs []netip.Prefix // its addresses with their prefix lengths
+	Addrs []netip.Prefix // its addresses with their prefix lengths, IPv4 and IPv6
+	// autoLL: the link-local address in Addrs was derived from the MAC,
+	// not written in the host file (String leaves it out).
+	autoLL bool
 	// Peer is the link address of the neighbour that packets arriving
 	// on this interface come from, when a description does not say.
 	Peer [6]byte
@@ -77,23 +84,29 @@ func Default() *Host {
 
 // DefaultText is the default host in the host file format.
 const DefaultText = `# The host of gateway.rules.
-iface lo 127.0.0.1/8
-iface eth0 198.51.100.1/24 mac 02:00:00:00:00:01 peer 02:00:00:00:01:01
-iface wlan0 192.0.2.1/24 mac 02:00:00:00:00:02 peer 02:00:00:00:02:01
+iface lo 127.0.0.1/8 ::1/128
+iface eth0 198.51.100.1/24 2001:db8:100::1/64 mac 02:00:00:00:00:01 peer 02:00:00:00:01:01
+iface wlan0 192.0.2.1/24 2001:db8:2::1/64 mac 02:00:00:00:00:02 peer 02:00:00:00:02:01
 route default via 198.51.100.254 dev eth0
+route default via 2001:db8:100::fe dev eth0
 echo-ignore-all
 `
 
 // Parse reads a host file: one statement per line, '#' comments.
 //
 //	iface NAME [ADDR/LEN ...] [mac XX:XX:XX:XX:XX:XX] [peer XX:XX:XX:XX:XX:XX]
-//	route PREFIX|default [via GATEWAY] dev NAME
+//	route PREFIX|default|default6 [via GATEWAY] dev NAME
 //	listen tcp/PORT | udp/PORT
 //	echo-ignore-all | echo-reply
 //	icmp-ratelimit MS
 //
-// Routes for the interfaces' own subnets are added automatically, as
-// the kernel does when an address is assigned.
+// Addresses are IPv4 or IPv6. Routes for the interfaces' own subnets are
+// added automatically, as the kernel does when an address is assigned;
+// so are, as the kernel does for every interface with a link address,
+// the interface's IPv6 link-local address from its MAC (EUI-64) with its
+// fe80::/64 route, and the ff00::/8 multicast route. "default" is the
+// default route of the gateway's family (IPv4 without a gateway);
+// "default6" the IPv6 one.
 func Parse(r io.Reader, name string) (*Host, error) {
 	h := &Host{Stack: Stack{Listening: map[Socket]bool{}}}
 	sc := bufio.NewScanner(r)
@@ -128,8 +141,8 @@ func Parse(r io.Reader, name string) (*Host, error) {
 					continue
 				}
 				p, err := netip.ParsePrefix(f[i])
-				if err != nil || !p.Addr().Is4() {
-					return nil, bad("bad interface address %q: write ADDR/LEN such as 192.0.2.1/24", f[i])
+				if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+					return nil, bad("bad interface address %q: write ADDR/LEN such as 192.0.2.1/24 or 2001:db8::1/64", f[i])
 				}
 				ifc.Addrs = append(ifc.Addrs, p)
 			}
@@ -139,8 +152,11 @@ func Parse(r io.Reader, name string) (*Host, error) {
 				return nil, bad("route needs a destination")
 			}
 			var rt Route
-			if f[1] == "default" {
+			if f[1] == "default" || f[1] == "default6" {
 				rt.Dst = netip.MustParsePrefix("0.0.0.0/0")
+				if f[1] == "default6" || len(f) > 3 && f[2] == "via" && strings.Contains(f[3], ":") {
+					rt.Dst = netip.MustParsePrefix("::/0")
+				}
 			} else {
 				p, err := netip.ParsePrefix(f[1])
 				if err != nil {
@@ -152,8 +168,8 @@ func Parse(r io.Reader, name string) (*Host, error) {
 				switch f[i] {
 				case "via":
 					a, err := netip.ParseAddr(f[i+1])
-					if err != nil {
-						return nil, bad("bad gateway %q", f[i+1])
+					if err != nil || a.Is4() != rt.Dst.Addr().Is4() {
+						return nil, bad("bad gateway %q for %s: write an address of the route's family", f[i+1], f[1])
 					}
 					rt.Gateway = a
 				case "dev":
@@ -201,10 +217,29 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			return nil, fmt.Errorf("%s: route %s uses unknown interface %s", name, rt.Dst, rt.Dev)
 		}
 	}
-	// Connected routes, as the kernel adds with each address.
+	for _, ifc := range h.Ifaces {
+		if ifc.MAC != [6]byte{} {
+			// addrconf: every interface with a link address gets its
+			// EUI-64 link-local address and the multicast route.
+			ll := netip.PrefixFrom(LinkLocal(ifc.MAC), 64)
+			if !slices.Contains(ifc.Addrs, ll) {
+				ifc.Addrs = append(ifc.Addrs, ll)
+				ifc.autoLL = true
+			}
+			h.Routes = append(h.Routes, Route{Dst: multicast6, Dev: ifc.Name})
+		}
+	}
+	// Connected routes, as the kernel adds with each address (an IPv6
+	// /128 has none of its own: the local table has the address).
 	for _, ifc := range h.Ifaces {
 		for _, a := range ifc.Addrs {
-			h.Routes = append(h.Routes, Route{Dst: a.Masked(), Dev: ifc.Name})
+			if a.Addr().Is6() && (a.Bits() == 128 || ifc.Name == "lo") {
+				continue
+			}
+			rt := Route{Dst: a.Masked(), Dev: ifc.Name}
+			if !slices.Contains(h.Routes, rt) {
+				h.Routes = append(h.Routes, rt)
+			}
 		}
 	}
 	sort.SliceStable(h.Routes, func(i, j int) bool { return h.Routes[i].Dst.Bits() > h.Routes[j].Dst.Bits() })
@@ -223,26 +258,46 @@ func (h *Host) Iface(name string) *Iface {
 
 // IsLocal reports whether addr is one of the host's own addresses
 // (loopback's whole 127.0.0.0/8 included), or a broadcast address the
-// host receives: such packets go to INPUT.
+// host receives: such packets go to INPUT. For IPv6 it is an address of
+// the host's or a subnet-router anycast address of one of its links;
+// whether a multicast group is received depends on the interface: see
+// Joined.
 func (h *Host) IsLocal(addr netip.Addr) bool {
 	t := h.AddrType(addr, "")
+	if addr.Is6() {
+		return t == RTNLocal || t == RTNAnycast
+	}
 	return t == RTNLocal || t == RTNBroadcast
 }
 
 // RTN_* route types, as the addrtype match numbers them.
 const (
-	RTNUnicast   = 1
-	RTNLocal     = 2
-	RTNBroadcast = 3
-	RTNMulticast = 5
+	RTNUnicast     = 1
+	RTNLocal       = 2
+	RTNBroadcast   = 3
+	RTNAnycast     = 4
+	RTNMulticast   = 5
+	RTNUnreachable = 7
 )
 
 // AddrType returns the type the kernel's local routing table gives addr
 // (inet_dev_addr_type): the limited broadcast and 0.0.0.0 are broadcast,
 // 224/4 multicast, the host's addresses local, the broadcast address of
 // each of its subnets broadcast, anything else unicast. dev, when set,
-// limits the local table's answer to entries of that device.
+// limits the local table's answer to entries of that device. For IPv6:
+// ff00::/8 is multicast, the host's addresses (::1 on lo) local, the
+// subnet-router anycast address of each of its prefixes anycast,
+// anything else unicast.
 func (h *Host) AddrType(addr netip.Addr, dev string) int {
+	if addr.Is6() {
+		if addr.IsMulticast() {
+			return RTNMulticast
+		}
+		if t, _, ok := h.localEntry6(addr, dev); ok {
+			return t
+		}
+		return RTNUnicast
+	}
 	if !addr.Is4() {
 		return RTNUnicast
 	}
@@ -257,6 +312,130 @@ func (h *Host) AddrType(addr netip.Addr, dev string) int {
 		return t
 	}
 	return RTNUnicast
+}
+
+// localEntry6 is the IPv6 local table: each address of an interface is
+// local on it, and with forwarding on (the model's hosts forward) each
+// of its prefixes shorter than /127 has its subnet-router anycast
+// address (the prefix with a zero host part).
+func (h *Host) localEntry6(addr netip.Addr, dev string) (rtnType int, ifname string, ok bool) {
+	for _, ifc := range h.Ifaces {
+		if dev != "" && ifc.Name != dev {
+			continue
+		}
+		for _, p := range ifc.Addrs {
+			if !p.Addr().Is6() {
+				continue
+			}
+			if p.Addr() == addr {
+				return RTNLocal, ifc.Name, true
+			}
+			if p.Bits() < 127 && p.Masked().Addr() == addr {
+				return RTNAnycast, ifc.Name, true
+			}
+		}
+	}
+	return 0, "", false
+}
+
+// Joined reports whether the host receives the IPv6 multicast group on
+// interface dev: the all-nodes groups (ff01::1, ff02::1), the
+// all-routers groups a forwarding host joins (ff01::2, ff02::2,
+// ff05::2), and the solicited-node group (ff02::1:ffXX:XXXX) of each of
+// the interface's addresses. A packet to any other group (mDNS's ff02::fb)
+// never reaches INPUT.
+func (h *Host) Joined(group netip.Addr, dev string) bool {
+	if !group.Is6() || !group.IsMulticast() {
+		return false
+	}
+	switch group {
+	case allNodes1, allNodes2, allRouters1, allRouters2, allRouters5:
+		return dev != "lo"
+	}
+	ifc := h.Iface(dev)
+	if ifc == nil {
+		return false
+	}
+	for _, p := range ifc.Addrs {
+		if p.Addr().Is6() && SolicitedNode(p.Addr()) == group {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	allNodes1   = netip.MustParseAddr("ff01::1")
+	allNodes2   = netip.MustParseAddr("ff02::1")
+	allRouters1 = netip.MustParseAddr("ff01::2")
+	allRouters2 = netip.MustParseAddr("ff02::2")
+	allRouters5 = netip.MustParseAddr("ff05::2")
+	multicast6  = netip.MustParsePrefix("ff00::/8")
+	linkLocal6  = netip.MustParsePrefix("fe80::/10")
+)
+
+// SolicitedNode returns the solicited-node multicast group of a (RFC
+// 4291: ff02::1:ff00:0/104 and a's last 24 bits).
+func SolicitedNode(a netip.Addr) netip.Addr {
+	b := a.As16()
+	return netip.AddrFrom16([16]byte{0xff, 0x02, 10: 0, 11: 1, 12: 0xff, 13: b[13], 14: b[14], 15: b[15]})
+}
+
+// LinkLocal returns the EUI-64 link-local address of a MAC (RFC 4291
+// appendix A: the universal/local bit flipped, ff:fe in the middle), as
+// the kernel's addrconf gives an interface.
+func LinkLocal(mac [6]byte) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: mac[0] ^ 2, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
+}
+
+// IsLinkLocal6 reports an IPv6 address of link-local scope: fe80::/10
+// unicast, or a multicast group of link- or interface-local scope.
+func IsLinkLocal6(a netip.Addr) bool {
+	if !a.Is6() {
+		return false
+	}
+	if a.IsMulticast() {
+		s := a.As16()[1] & 0xf
+		return s <= 2
+	}
+	return linkLocal6.Contains(a)
+}
+
+// RouteTypes6 is xt_addrtype's match_lookup_rt6: the address types the
+// IPv6 route lookup of addr gives, as RTN_* bits (1<<RTNLocal ...).
+// Without dev: unreachable when no route covers addr, local for an
+// address of the host, anycast for a subnet-router anycast address.
+// With dev (--limit-iface-in/out): local when the address is dev's own
+// (nf_ipv6_chk_addr, strict), unreachable when no route through dev
+// covers it, anycast as without.
+func (h *Host) RouteTypes6(addr netip.Addr, dev string) uint16 {
+	var m uint16
+	if dev != "" {
+		if t, _, ok := h.localEntry6(addr, dev); ok && t == RTNLocal {
+			m |= 1 << RTNLocal
+		}
+	}
+	t, _, local := h.localEntry6(addr, "")
+	if !local {
+		found := false
+		for _, r := range h.Routes {
+			if r.Dst.Contains(addr) && (dev == "" || r.Dev == dev) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 1 << RTNUnreachable
+		}
+		return m
+	}
+	switch {
+	case t == RTNLocal && dev == "":
+		m |= 1 << RTNLocal
+	case t == RTNAnycast:
+		m |= 1 << RTNAnycast
+	}
+	return m
 }
 
 // localEntry looks addr up in the kernel's local routing table as the
@@ -299,9 +478,28 @@ func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname stri
 // lookup of 0.0.0.0, 255.255.255.255 or a multicast source finds
 // whatever route covers it (the default route). The model has no
 // routing rules, so src, mark and tos (which only rules would look at)
-// change nothing, and it has no IPv6 addresses or routes, so an IPv6
-// source has no route. It does not allocate.
+// change nothing. For IPv6 (ip6t_rpfilter's ip6_route_lookup) a
+// link-local source is looked up on dev alone (RT6_LOOKUP_F_IFACE): it
+// has a route when dev has a link-local prefix; an anycast route is
+// not unicast. It does not allocate.
 func (h *Host) ReverseRoute(dst, src netip.Addr, mark uint32, tos uint8, dev string) (rtnType int, usesDev bool, ok bool) {
+	if dst.Is6() {
+		if t, ifname, ok := h.localEntry6(dst, ""); ok {
+			return t, ifname == dev, true
+		}
+		if IsLinkLocal6(dst) && !dst.IsMulticast() {
+			for _, r := range h.Routes {
+				if r.Dev == dev && r.Dst.Contains(dst) {
+					return RTNUnicast, true, true
+				}
+			}
+			return 0, false, false
+		}
+		if r, ok := h.Lookup(dst); ok {
+			return RTNUnicast, r.Dev == dev, true
+		}
+		return 0, false, false
+	}
 	if !dst.Is4() {
 		return 0, false, false
 	}
@@ -334,19 +532,38 @@ func (h *Host) Lookup(dst netip.Addr) (rt Route, ok bool) {
 }
 
 // SourceFor returns the address the host uses to reach dst out of dev: the
-// first address of the interface in the same subnet as the route's
-// gateway or dst, else its first address (what MASQUERADE uses).
+// first address of the interface of dst's family in the same subnet as
+// the route's gateway or dst, else its first address of that family
+// (what MASQUERADE uses). For IPv6 a link-local dst gets the interface's
+// link-local address, any other a global one before a link-local one
+// (RFC 6724's scope rule).
 func (h *Host) SourceFor(dev string, dst netip.Addr) (netip.Addr, bool) {
 	ifc := h.Iface(dev)
-	if ifc == nil || len(ifc.Addrs) == 0 {
+	if ifc == nil {
 		return netip.Addr{}, false
 	}
+	var first, firstLL netip.Addr
 	for _, p := range ifc.Addrs {
+		if p.Addr().Is4() != dst.Is4() {
+			continue
+		}
 		if p.Contains(dst) {
 			return p.Addr(), true
 		}
+		if dst.Is6() && IsLinkLocal6(p.Addr()) {
+			if !firstLL.IsValid() {
+				firstLL = p.Addr()
+			}
+			continue
+		}
+		if !first.IsValid() {
+			first = p.Addr()
+		}
 	}
-	return ifc.Addrs[0].Addr(), true
+	if dst.Is6() && (IsLinkLocal6(dst) || !first.IsValid()) {
+		first = firstLL
+	}
+	return first, first.IsValid()
 }
 
 // String prints the host in its file format (connected routes left out).
@@ -355,6 +572,9 @@ func (h *Host) String() string {
 	for _, ifc := range h.Ifaces {
 		fmt.Fprintf(&b, "iface %s", ifc.Name)
 		for _, a := range ifc.Addrs {
+			if ifc.autoLL && a.Addr() == LinkLocal(ifc.MAC) {
+				continue
+			}
 			fmt.Fprintf(&b, " %s", a)
 		}
 		if ifc.MAC != [6]byte{} {
@@ -366,12 +586,15 @@ func (h *Host) String() string {
 		b.WriteByte('\n')
 	}
 	for _, r := range h.Routes {
-		if !r.Gateway.IsValid() && h.connected(r) {
+		if !r.Gateway.IsValid() && (h.connected(r) || r.Dst == multicast6) {
 			continue
 		}
 		dst := r.Dst.String()
 		if r.Dst.Bits() == 0 {
 			dst = "default"
+			if r.Dst.Addr().Is6() && !r.Gateway.IsValid() {
+				dst = "default6"
+			}
 		}
 		fmt.Fprintf(&b, "route %s", dst)
 		if r.Gateway.IsValid() {

@@ -107,7 +107,17 @@ func TestReverseRoute(t *testing.T) {
 		{"0.0.0.0", "eth0", RTNUnicast, true, true},
 		{"255.255.255.255", "eth0", RTNUnicast, true, true},
 		{"224.0.0.1", "eth0", RTNUnicast, true, true},
-		{"2001:db8::1", "eth0", 0, false, false},
+		// IPv6: the default route via eth0 covers 2001:db8::1.
+		{"2001:db8::1", "eth0", RTNUnicast, true, true},
+		{"2001:db8:2::10", "wlan0", RTNUnicast, true, true},
+		{"2001:db8:2::10", "eth0", RTNUnicast, false, true},
+		{"2001:db8:100::1", "wlan0", RTNLocal, false, true},
+		{"2001:db8:100::", "eth0", RTNAnycast, true, true},
+		// ip6t_rpfilter looks a link-local source up on the input
+		// interface only: both links have fe80::/64.
+		{"fe80::ff:fe00:201", "wlan0", RTNUnicast, true, true},
+		{"fe80::ff:fe00:101", "eth0", RTNUnicast, true, true},
+		{"fe80::ff:fe00:101", "lo", 0, false, false},
 	} {
 		typ, uses, ok := h.ReverseRoute(netip.MustParseAddr(c.src), netip.MustParseAddr("198.51.100.1"), 0, 0, c.dev)
 		if typ != c.typ || uses != c.uses || ok != c.ok {
@@ -124,5 +134,91 @@ func TestReverseRoute(t *testing.T) {
 	// The broadcast entry is a /32 and beats loopback's local /8.
 	if got := h.AddrType(netip.MustParseAddr("127.255.255.255"), ""); got != RTNBroadcast {
 		t.Errorf("AddrType(127.255.255.255) = %d, want broadcast", got)
+	}
+}
+
+// TestIPv6Host checks the IPv6 twin of the reference host
+// (packets.md, "IPv6"): addresses, link-local addresses from the MACs,
+// routes, joined groups, and the address types addrtype sees.
+func TestIPv6Host(t *testing.T) {
+	h := Default()
+	a := netip.MustParseAddr
+	for _, c := range []struct {
+		addr  string
+		local bool
+		dev   string
+	}{
+		{"2001:db8:100::1", true, ""},
+		{"2001:db8:2::1", true, ""},
+		{"fe80::ff:fe00:1", true, ""},
+		{"fe80::ff:fe00:2", true, ""},
+		{"::1", true, ""},
+		{"2001:db8:2::", true, ""}, // subnet-router anycast
+		{"2001:db8:113::7", false, "eth0"},
+		{"2001:db8:2::10", false, "wlan0"},
+		{"2001:db8:100::9", false, "eth0"},
+		{"fe80::ff:fe00:101", false, "eth0"}, // link-local leaves by eth0
+		{"ff02::fb", false, "eth0"},
+	} {
+		if got := h.IsLocal(a(c.addr)); got != c.local {
+			t.Errorf("IsLocal(%s) = %v", c.addr, got)
+		}
+		if c.local {
+			continue
+		}
+		if rt, ok := h.Lookup(a(c.addr)); !ok || rt.Dev != c.dev {
+			t.Errorf("Lookup(%s) = %+v %v, want dev %s", c.addr, rt, ok, c.dev)
+		}
+	}
+	if rt, _ := h.Lookup(a("2001:db8:113::7")); rt.Gateway != a("2001:db8:100::fe") {
+		t.Errorf("default route gateway %v", rt.Gateway)
+	}
+	for _, c := range []struct {
+		group, dev string
+		joined     bool
+	}{
+		{"ff02::1", "eth0", true}, {"ff02::2", "wlan0", true}, {"ff02::fb", "eth0", false},
+		{"ff02::1:ff00:1", "eth0", true}, {"ff02::1:ff00:2", "eth0", false}, {"ff02::1:ff00:2", "wlan0", true},
+	} {
+		if got := h.Joined(a(c.group), c.dev); got != c.joined {
+			t.Errorf("Joined(%s, %s) = %v", c.group, c.dev, got)
+		}
+	}
+	for _, c := range []struct {
+		addr, dev string
+		want      uint16
+	}{
+		{"2001:db8:100::1", "", 1 << RTNLocal},
+		{"2001:db8:100::1", "eth0", 1 << RTNLocal},
+		{"2001:db8:100::1", "wlan0", 0},
+		{"2001:db8:100::", "", 1 << RTNAnycast},
+		{"2001:db8:113::7", "", 0},
+		{"2001:db8:113::7", "wlan0", 1 << RTNUnreachable},
+	} {
+		if got := h.RouteTypes6(a(c.addr), c.dev); got != c.want {
+			t.Errorf("RouteTypes6(%s, %q) = %#x, want %#x", c.addr, c.dev, got, c.want)
+		}
+	}
+	noV6, err := Parse(strings.NewReader("iface eth0 198.51.100.1/24\n"), "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := noV6.RouteTypes6(a("2001:db8::1"), ""); got != 1<<RTNUnreachable {
+		t.Errorf("no IPv6 route: %#x", got)
+	}
+	if s, ok := h.SourceFor("eth0", a("2001:db8:113::7")); !ok || s != a("2001:db8:100::1") {
+		t.Errorf("SourceFor global = %v", s)
+	}
+	if s, ok := h.SourceFor("eth0", a("fe80::ff:fe00:101")); !ok || s != a("fe80::ff:fe00:1") {
+		t.Errorf("SourceFor link-local = %v", s)
+	}
+	if s, ok := h.SourceFor("eth0", a("198.51.100.9")); !ok || s != a("198.51.100.1") {
+		t.Errorf("SourceFor IPv4 = %v", s)
+	}
+	if !strings.Contains(h.String(), "route default via 2001:db8:100::fe dev eth0") || strings.Contains(h.String(), "fe80") {
+		t.Errorf("String:\n%s", h)
+	}
+	if _, err := Parse(strings.NewReader("iface eth0 mac 02:00:00:00:00:01\nroute default via 198.51.100.1 dev eth0\nroute default6 via 192.0.2.1 dev eth0\n"), "h"); err == nil {
+		t.Error("an IPv4 gateway for default6 was accepted")
 	}
 }

@@ -373,7 +373,7 @@ func (rs *Ruleset) apply(c *Command) error {
 			}
 			return d
 		}
-		ch.Policy = c.Policy
+		ch.Policy, ch.PolicyPos = c.Policy, c.Pos
 		if c.SetCounters != nil {
 			ch.Counters = *c.SetCounters
 		}

@@ -148,6 +148,10 @@ type Chain struct {
 	Counters Counters
 	Rules    []*Rule
 	Pos      Pos // where it was declared, for messages
+	// PolicyPos is where a built-in chain's policy was last set (a
+	// ":CHAIN POLICY" line or -P), for messages about it; zero when it
+	// is the default.
+	PolicyPos Pos
 }
 
 // Rule is one rule: the core matches of struct ipt_ip, the extension

@@ -336,7 +336,7 @@ func declareChain(t *Table, line string, pos Pos, o RestoreOptions) *Diag {
 		if t.Name == "nat" && policy == "DROP" {
 			return &Diag{Pos: pos, Word: policy, Msg: "the nat table is not intended for filtering: its policies must be ACCEPT"}
 		}
-		ch.Policy = policy
+		ch.Policy, ch.PolicyPos = policy, pos
 		if o.Counters {
 			ch.Counters = counters
 		}

@@ -12,15 +12,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The x_tables socket options of ip_tables (linux/netfilter_ipv4/ip_tables.h),
-// read at level SOL_IP on a raw AF_INET socket.
+// The x_tables socket options of ip_tables and ip6_tables
+// (linux/netfilter_ipv4/ip_tables.h, linux/netfilter_ipv6/ip6_tables.h):
+// the same numbers, read at level SOL_IP on a raw AF_INET socket or at
+// SOL_IPV6 on a raw AF_INET6 one.
 const (
-	iptSoGetInfo    = 64 // IPT_SO_GET_INFO: struct ipt_getinfo
-	iptSoGetEntries = 65 // IPT_SO_GET_ENTRIES: struct ipt_get_entries + blob
+	iptSoGetInfo    = 64 // IPT_SO_GET_INFO, IP6T_SO_GET_INFO: struct ipt_getinfo
+	iptSoGetEntries = 65 // IPT_SO_GET_ENTRIES, IP6T_SO_GET_ENTRIES: struct ipt_get_entries + blob
 )
 
 // Layouts, in bytes, of the structures those options return (native
-// byte order, as the kernel writes them).
+// byte order, as the kernel writes them). ip6t_getinfo and
+// ip6t_get_entries are laid out as their IPv4 twins; only the entry
+// differs.
 const (
 	xtTableMaxNameLen = 32 // XT_TABLE_MAXNAMELEN
 
@@ -37,20 +41,42 @@ const (
 	getEntriesSize      = 32
 	sizeofGetEntriesHdr = 40
 
-	// struct ipt_entry: struct ipt_ip (84 bytes), nfcache, target_offset
-	// (u16), next_offset (u16), comefrom, struct xt_counters {pcnt, bcnt}.
-	entryTargetOffset = 88
-	entryNextOffset   = 90
-	entryPcnt         = 96
-	entryBcnt         = 104
-	sizeofEntry       = 112
-
 	// struct xt_entry_target: target_size (u16), name[29], revision,
 	// then the target's data (for ERROR, the chain name).
 	targetName    = 2
 	targetNameLen = 29
 	sizeofTarget  = 32
 )
+
+// entryLayout places the fields of one family's rule entry.
+type entryLayout struct {
+	targetOffset, nextOffset, pcnt, bcnt, size int
+}
+
+var (
+	// struct ipt_entry: struct ipt_ip (84 bytes), nfcache, target_offset
+	// (u16), next_offset (u16), comefrom, struct xt_counters {pcnt, bcnt}.
+	iptEntry = entryLayout{targetOffset: 88, nextOffset: 90, pcnt: 96, bcnt: 104, size: 112}
+	// struct ip6t_entry: struct ip6t_ip6 (four in6_addr, four 16-byte
+	// interface fields, proto u16, tos, flags, invflags: 133 bytes,
+	// padded to 136), nfcache, target_offset, next_offset, comefrom,
+	// then the counters at the next multiple of 8.
+	ip6tEntry = entryLayout{targetOffset: 140, nextOffset: 142, pcnt: 152, bcnt: 160, size: 168}
+)
+
+// legacyFamily is what differs between ip_tables and ip6_tables for
+// reading counters.
+type legacyFamily struct {
+	names  string // the /proc/net file listing the tables
+	domain int
+	level  int
+	entry  entryLayout
+}
+
+var legacyFamilies = map[family]legacyFamily{
+	ipv4: {"ip_tables_names", unix.AF_INET, unix.SOL_IP, iptEntry},
+	ipv6: {"ip6_tables_names", unix.AF_INET6, unix.SOL_IPV6, ip6tEntry},
+}
 
 // hookNames names the built-in chains by netfilter hook number
 // (NF_INET_PRE_ROUTING .. NF_INET_POST_ROUTING).
@@ -61,29 +87,31 @@ var hookNames = [5]string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTI
 const legacyAttempts = 10
 
 // legacyCounters reads, in the calling thread's namespace, what
-// iptables-legacy-save -c shows: the tables listed in
-// /proc/net/ip_tables_names, which is what iptables-legacy-save dumps.
+// iptables-legacy-save -c (ip6tables-legacy-save -c) shows: the tables
+// listed in /proc/net/ip_tables_names (ip6_tables_names), which is what
+// the tool dumps.
 // Asking the kernel for a table by name would instead create it in the
 // namespace (x_tables instantiates a table on first use), and a nat
 // table that exists changes what the kernel does with connections.
-func legacyCounters() (map[RuleKey]Counter, error) {
+func legacyCounters(fam family) (map[RuleKey]Counter, error) {
+	lf := legacyFamilies[fam]
 	out := make(map[RuleKey]Counter)
 	// thread-self: /proc/net would show the namespace of the process's
 	// main thread, not of this one.
-	names, err := os.ReadFile("/proc/thread-self/net/ip_tables_names")
+	names, err := os.ReadFile("/proc/thread-self/net/" + lf.names)
 	if errors.Is(err, os.ErrNotExist) {
 		return out, nil // ip_tables not loaded: no table anywhere
 	}
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	fd, err := unix.Socket(lf.domain, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {
 		return nil, fmt.Errorf("opening a raw socket: %w", err)
 	}
 	defer unix.Close(fd)
 	for _, table := range strings.Fields(string(names)) {
-		if err := legacyTable(fd, table, out); err != nil {
+		if err := legacyTable(fd, lf, table, out); err != nil {
 			return nil, fmt.Errorf("table %s: %w", table, err)
 		}
 	}
@@ -91,14 +119,14 @@ func legacyCounters() (map[RuleKey]Counter, error) {
 }
 
 // legacyTable reads one table's entries and adds its counters to out.
-func legacyTable(fd int, table string, out map[RuleKey]Counter) error {
+func legacyTable(fd int, lf legacyFamily, table string, out map[RuleKey]Counter) error {
 	if len(table) >= xtTableMaxNameLen {
 		return errors.New("table name too long")
 	}
 	for attempt := 1; ; attempt++ {
 		info := make([]byte, sizeofGetinfo)
 		copy(info, table)
-		if err := getsockopt(fd, unix.SOL_IP, iptSoGetInfo, info); err != nil {
+		if err := getsockopt(fd, lf.level, iptSoGetInfo, info); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				return nil // removed since the listing
 			}
@@ -108,7 +136,7 @@ func legacyTable(fd int, table string, out map[RuleKey]Counter) error {
 		entries := make([]byte, sizeofGetEntriesHdr+int(size))
 		copy(entries, table)
 		binary.NativeEndian.PutUint32(entries[getEntriesSize:], size)
-		err := getsockopt(fd, unix.SOL_IP, iptSoGetEntries, entries)
+		err := getsockopt(fd, lf.level, iptSoGetEntries, entries)
 		if errors.Is(err, unix.EAGAIN) && attempt < legacyAttempts {
 			continue // the table changed size in between: ask again
 		}
@@ -118,7 +146,7 @@ func legacyTable(fd int, table string, out map[RuleKey]Counter) error {
 		if err != nil {
 			return fmt.Errorf("IPT_SO_GET_ENTRIES: %w", err)
 		}
-		return walkEntries(table, info, entries[sizeofGetEntriesHdr:], out)
+		return walkEntries(lf.entry, table, info, entries[sizeofGetEntriesHdr:], out)
 	}
 }
 
@@ -129,7 +157,7 @@ func legacyTable(fd int, table string, out map[RuleKey]Counter) error {
 // chain the policy (the entry at its underflow), for a user chain the
 // implicit RETURN, which iptables does not show. The table's last entry
 // is the ERROR terminator.
-func walkEntries(table string, info, blob []byte, out map[RuleKey]Counter) error {
+func walkEntries(el entryLayout, table string, info, blob []byte, out map[RuleKey]Counter) error {
 	validHooks := binary.NativeEndian.Uint32(info[getinfoValidHooks:])
 	hookAt := make(map[int]string)    // offset of a built-in chain's first entry → its name
 	underflow := make(map[string]int) // built-in chain → offset of its policy
@@ -164,13 +192,13 @@ func walkEntries(table string, info, blob []byte, out map[RuleKey]Counter) error
 	}
 
 	for off := 0; off < len(blob); {
-		if len(blob)-off < sizeofEntry {
+		if len(blob)-off < el.size {
 			return fmt.Errorf("truncated entry at offset %d", off)
 		}
 		e := blob[off:]
-		tOff := int(binary.NativeEndian.Uint16(e[entryTargetOffset:]))
-		next := int(binary.NativeEndian.Uint16(e[entryNextOffset:]))
-		if tOff < sizeofEntry || next < tOff+sizeofTarget || next > len(e) {
+		tOff := int(binary.NativeEndian.Uint16(e[el.targetOffset:]))
+		next := int(binary.NativeEndian.Uint16(e[el.nextOffset:]))
+		if tOff < el.size || next < tOff+sizeofTarget || next > len(e) {
 			return fmt.Errorf("malformed entry at offset %d (target_offset %d, next_offset %d)", off, tOff, next)
 		}
 		if off+next == len(blob) {
@@ -178,8 +206,8 @@ func walkEntries(table string, info, blob []byte, out map[RuleKey]Counter) error
 		}
 		target := e[tOff:next]
 		c := Counter{
-			Packets: binary.NativeEndian.Uint64(e[entryPcnt:]),
-			Bytes:   binary.NativeEndian.Uint64(e[entryBcnt:]),
+			Packets: binary.NativeEndian.Uint64(e[el.pcnt:]),
+			Bytes:   binary.NativeEndian.Uint64(e[el.bcnt:]),
 		}
 		if cString(target[targetName:targetName+targetNameLen]) == "ERROR" {
 			if err := finish(); err != nil {

@@ -18,7 +18,7 @@ const nftDumpAttempts = 10
 var errDumpInterrupted = errors.New("nf_tables dump interrupted by a ruleset change")
 
 // nftCounters reads, over nf_tables netlink in the calling thread's
-// namespace, what iptables-nft-save -c shows: for each of iptables'
+// namespace, what iptables-nft-save -c (for ipv6: ip6tables-nft-save -c) shows: for each of iptables'
 // tables that exists in family ip, every built-in chain's policy counter
 // (zero for a built-in chain the kernel does not have, as
 // iptables-nft-save prints it ACCEPT [0:0]) and every rule's counter
@@ -30,7 +30,7 @@ var errDumpInterrupted = errors.New("nf_tables dump interrupted by a ruleset cha
 // reads made each dump about ten times slower (some 150 µs instead of
 // 10 to 50) on the locked thread. netlink.AttributeDecoder parses the
 // replies.
-func nftCounters() (map[RuleKey]Counter, error) {
+func nftCounters(fam family) (map[RuleKey]Counter, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, fmt.Errorf("opening nf_tables netlink: %w", err)
@@ -39,7 +39,10 @@ func nftCounters() (map[RuleKey]Counter, error) {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("binding nf_tables netlink: %w", err)
 	}
-	d := &nftDumper{fd: fd, buf: make([]byte, nftRecvBuf)}
+	d := &nftDumper{fd: fd, buf: make([]byte, nftRecvBuf), family: unix.NFPROTO_IPV4}
+	if fam == ipv6 {
+		d.family = unix.NFPROTO_IPV6
+	}
 	for range nftDumpAttempts - 1 {
 		out, err := d.readCounters()
 		if !errors.Is(err, errDumpInterrupted) {
@@ -161,12 +164,13 @@ const nftRecvBuf = 64 << 10
 
 // nftDumper runs dump requests on one netlink socket.
 type nftDumper struct {
-	fd  int
-	seq uint32
-	buf []byte
+	fd     int
+	seq    uint32
+	buf    []byte
+	family uint8 // NFPROTO_IPV4 (iptables-nft) or NFPROTO_IPV6 (ip6tables-nft)
 }
 
-// dump sends an NFT_MSG_GET* dump request for family ip and hands each
+// dump sends an NFT_MSG_GET* dump request for d's family and hands each
 // reply's attributes to fn.
 func (d *nftDumper) dump(msgType uint16, fn func(*netlink.AttributeDecoder) error) error {
 	d.seq++
@@ -177,7 +181,7 @@ func (d *nftDumper) dump(msgType uint16, fn func(*netlink.AttributeDecoder) erro
 	binary.NativeEndian.PutUint16(req[4:], unix.NFNL_SUBSYS_NFTABLES<<8|msgType)
 	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:], d.seq)
-	req[unix.NLMSG_HDRLEN] = unix.NFPROTO_IPV4
+	req[unix.NLMSG_HDRLEN] = d.family
 	req[unix.NLMSG_HDRLEN+1] = unix.NFNETLINK_V0
 	if err := unix.Sendto(d.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err

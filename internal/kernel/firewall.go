@@ -19,6 +19,7 @@ import (
 type Link struct {
 	Name    string           // interface name in the firewall namespace, e.g. "eth0"
 	Prefix  netip.Prefix     // the firewall's address and its subnet, e.g. 198.51.100.1/24
+	Prefix6 netip.Prefix     // its IPv6 address and subnet, e.g. 2001:db8:100::1/64 (Options.IPv6)
 	MAC     net.HardwareAddr // the firewall interface's link address
 	PeerMAC net.HardwareAddr // the peer's link address: source of injected frames, target of every neighbour entry
 }
@@ -31,12 +32,14 @@ func DefaultLinks() []Link {
 		{
 			Name:    "eth0",
 			Prefix:  netip.MustParsePrefix("198.51.100.1/24"),
+			Prefix6: netip.MustParsePrefix("2001:db8:100::1/64"),
 			MAC:     net.HardwareAddr{0x02, 0, 0, 0, 0x00, 0x01},
 			PeerMAC: net.HardwareAddr{0x02, 0, 0, 0, 0x01, 0x01},
 		},
 		{
 			Name:    "wlan0",
 			Prefix:  netip.MustParsePrefix("192.0.2.1/24"),
+			Prefix6: netip.MustParsePrefix("2001:db8:2::1/64"),
 			MAC:     net.HardwareAddr{0x02, 0, 0, 0, 0x00, 0x02},
 			PeerMAC: net.HardwareAddr{0x02, 0, 0, 0, 0x02, 0x01},
 		},
@@ -46,6 +49,34 @@ func DefaultLinks() []Link {
 // DefaultGateway is the default host's next hop for everything off its
 // subnets, reached through eth0.
 var DefaultGateway = netip.MustParseAddr("198.51.100.254")
+
+// DefaultGateway6 is the IPv6 twin's default router, on eth0
+// (packets.md, "IPv6").
+var DefaultGateway6 = netip.MustParseAddr("2001:db8:100::fe")
+
+// LinkLocal returns the link-local address the kernel gives an interface
+// with link address mac (EUI-64, the universal/local bit flipped):
+// 02:00:00:00:00:01 has fe80::ff:fe00:1.
+func LinkLocal(mac net.HardwareAddr) netip.Addr {
+	var a [16]byte
+	a[0], a[1] = 0xfe, 0x80
+	a[8], a[9], a[10] = mac[0]^0x02, mac[1], mac[2]
+	a[11], a[12] = 0xff, 0xfe
+	a[13], a[14], a[15] = mac[3], mac[4], mac[5]
+	return netip.AddrFrom16(a)
+}
+
+// DefaultNeighbours6 lists, per interface, the IPv6 neighbours an IPv6
+// firewall gets permanent entries for: the default router and the peer's
+// link-local address. Others need AddNeighbour.
+func DefaultNeighbours6() map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	for _, l := range DefaultLinks() {
+		out[l.Name] = append(out[l.Name], LinkLocal(l.PeerMAC))
+	}
+	out["eth0"] = append(out["eth0"], DefaultGateway6)
+	return out
+}
 
 // DefaultNeighbours lists, per interface, the addresses NewFirewall gives
 // permanent neighbour entries: the gateway and the inside hosts of
@@ -70,6 +101,8 @@ func DefaultNeighbours() map[string][]netip.Addr {
 type Firewall struct {
 	// Backend is the iptables backend Restore, Save and SaveCounters use.
 	Backend Backend
+	// IPv6 says the host has its IPv6 twin (Options.IPv6).
+	IPv6 bool
 	// NS is the firewall's namespace name, for `ip netns exec NS ...`
 	// when debugging; Run does that for you.
 	NS string
@@ -136,7 +169,7 @@ func Lacking(t testing.TB, format string, args ...any) {
 // namespaces ipsift-t-<pid>-<n>-<ifname>), the default route via
 // DefaultGateway, permanent neighbour entries for DefaultNeighbours, lo
 // up, forwarding on, rp_filter off (all, default and per interface), IPv6
-// off, and the host stack settings of shared/formats/packets.md
+// off (NewFirewallWith and Options.IPv6 give the IPv6 twin), and the host stack settings of shared/formats/packets.md
 // (icmp_echo_ignore_all=1, icmp_ratelimit=0, icmp_msgs_per_sec and
 // icmp_msgs_burst 100000). No iptables rules are loaded.
 //
@@ -145,6 +178,31 @@ func Lacking(t testing.TB, format string, args ...any) {
 // the test.
 // Everything is removed by t.Cleanup, whatever way the test ends.
 func NewFirewall(t testing.TB, b Backend) *Firewall {
+	t.Helper()
+	return NewFirewallWith(t, b, Options{})
+}
+
+// Options are the choices NewFirewallWith offers beyond NewFirewall's.
+type Options struct {
+	// IPv6 builds the host with the IPv6 twin of packets.md ("IPv6"):
+	// eth0 2001:db8:100::1/64 with a default route via
+	// DefaultGateway6, wlan0 2001:db8:2::1/64, each interface's
+	// EUI-64 link-local address, permanent entries for
+	// DefaultNeighbours6, forwarding on, no duplicate address detection,
+	// router solicitations, autoconfiguration or router advertisements
+	// taken, echo requests ignored (net.ipv6.icmp.echo_ignore_all=1) and
+	// no per-destination ICMPv6 limit (net.ipv6.icmp.ratelimit=0). MLD
+	// reports cannot be switched off: the host sends its unsolicited
+	// reports as its addresses come up (the report intervals are set to
+	// 1 ms, so they go at once), and NewFirewallWith waits until the
+	// links are quiet and discards them before it returns, so that no
+	// rule ever counts them and no capture sees them. Add no address
+	// later (it would be reported).
+	IPv6 bool
+}
+
+// NewFirewallWith is NewFirewall with options.
+func NewFirewallWith(t testing.TB, b Backend, opts Options) *Firewall {
 	t.Helper()
 	Require(t)
 	if b != NFT && b != Legacy {
@@ -159,6 +217,7 @@ func NewFirewall(t testing.TB, b Backend) *Firewall {
 	})
 	f := &Firewall{
 		Backend: b,
+		IPv6:    opts.IPv6,
 		NS:      fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), nsSeq.Add(1)),
 	}
 	for _, l := range DefaultLinks() {
@@ -191,6 +250,11 @@ func (f *Firewall) build() error {
 	fwSysctls := [][2]string{
 		{"net.ipv6.conf.all.disable_ipv6", "1"},
 		{"net.ipv6.conf.default.disable_ipv6", "1"},
+	}
+	if f.IPv6 {
+		fwSysctls = ipv6Sysctls
+	}
+	fwSysctls = append(fwSysctls, [][2]string{
 		{"net.ipv4.ip_forward", "1"},
 		{"net.ipv4.conf.all.rp_filter", "0"},
 		{"net.ipv4.conf.default.rp_filter", "0"},
@@ -198,7 +262,7 @@ func (f *Firewall) build() error {
 		{"net.ipv4.icmp_ratelimit", "0"},
 		{"net.ipv4.icmp_msgs_per_sec", "100000"},
 		{"net.ipv4.icmp_msgs_burst", "100000"},
-	}
+	}...)
 	if err := inNamespace(f.NS, func() error { return writeSysctls(fwSysctls) }); err != nil {
 		return err
 	}
@@ -230,6 +294,17 @@ func (f *Firewall) build() error {
 	}
 	fmt.Fprintf(&batch, "route add default via %s dev %s\n", DefaultGateway, "eth0")
 	neigh := DefaultNeighbours()
+	if f.IPv6 {
+		for _, l := range f.links {
+			// nodad: the address is usable at once (accept_dad=0
+			// says the same for the link-local one).
+			fmt.Fprintf(&batch, "addr add %s dev %s nodad\n", l.Prefix6, l.Name)
+		}
+		fmt.Fprintf(&batch, "route add ::/0 via %s dev %s\n", DefaultGateway6, "eth0")
+		for name, addrs := range DefaultNeighbours6() {
+			neigh[name] = append(neigh[name], addrs...)
+		}
+	}
 	for _, l := range f.links {
 		for _, a := range neigh[l.Name] {
 			fmt.Fprintf(&batch, "neigh replace %s lladdr %s dev %s nud permanent\n", a, l.PeerMAC, l.Name)
@@ -253,9 +328,105 @@ func (f *Firewall) build() error {
 			return err
 		}
 	}
+	if f.IPv6 {
+		return f.settle()
+	}
 	// Nothing should have been sent yet, but a capture must start empty.
 	f.drain()
 	return nil
+}
+
+// ipv6Sysctls give the IPv6 host of packets.md. "default" is set before
+// the links exist, so they inherit it; "all" for the switches the
+// kernel reads there (forwarding, which also sets every interface's).
+var ipv6Sysctls = func() [][2]string {
+	kv := [][2]string{
+		{"net.ipv6.conf.all.disable_ipv6", "0"},
+		{"net.ipv6.conf.all.forwarding", "1"},
+		{"net.ipv6.icmp.echo_ignore_all", "1"},
+		{"net.ipv6.icmp.ratelimit", "0"},
+	}
+	for _, scope := range []string{"all", "default"} {
+		for _, e := range [][2]string{
+			{"disable_ipv6", "0"},
+			{"forwarding", "1"},
+			{"accept_dad", "0"},
+			{"dad_transmits", "0"},
+			{"router_solicitations", "0"},
+			{"accept_ra", "0"},
+			{"autoconf", "0"},
+			{"use_tempaddr", "0"},
+			{"mldv1_unsolicited_report_interval", "1"},
+			{"mldv2_unsolicited_report_interval", "1"},
+		} {
+			kv = append(kv, [2]string{"net.ipv6.conf." + scope + "." + e[0], e[1]})
+		}
+	}
+	return kv
+}()
+
+// settleQuiet is how long the links must stay silent before an IPv6
+// host counts as settled, and settleMax bounds the whole wait.
+const (
+	settleQuiet = 60 * time.Millisecond
+	settleMax   = 5 * time.Second
+)
+
+// settle waits until the IPv6 host has sent its unsolicited MLD reports
+// (and anything else its addresses coming up make it send), discarding
+// them, then checks the addresses are usable. Anything but MLD reports
+// is an error: the host must not talk on its own.
+func (f *Firewall) settle() error {
+	deadline := time.Now().Add(settleMax)
+	for {
+		got, err := f.capture(f.links, settleQuiet)
+		if err != nil {
+			return fmt.Errorf("settling IPv6: %w", err)
+		}
+		n := 0
+		for name, frames := range got {
+			for _, fr := range frames {
+				if !isMLDReport(fr) {
+					return fmt.Errorf("settling IPv6: the host sent something other than an MLD report on %s: % x", name, fr)
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("settling IPv6: the links were not quiet after %v", settleMax)
+		}
+	}
+	out, err := runIn(f.NS, nil, toolPath("ip"), "-6", "addr", "show", "tentative")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) != "" {
+		return fmt.Errorf("settling IPv6: addresses still tentative:\n%s", out)
+	}
+	return nil
+}
+
+// isMLDReport reports whether an IPv6 packet is an MLD report (ICMPv6
+// 131, or 143 for MLDv2) behind the Hop-by-Hop header with its Router
+// Alert option that MLD packets carry.
+func isMLDReport(p []byte) bool {
+	if len(p) < 40 || p[0]>>4 != 6 {
+		return false
+	}
+	next, off := p[6], 40
+	if next == 0 { // hop-by-hop
+		if len(p) < off+8 {
+			return false
+		}
+		next, off = p[off], off+8*(int(p[off+1])+1)
+	}
+	if next != 58 || len(p) <= off {
+		return false
+	}
+	return p[off] == 131 || p[off] == 143
 }
 
 // namespaces lists the firewall's namespace and its peers', in the order
@@ -362,13 +533,13 @@ func (f *Firewall) Save() (string, error) {
 // Restore6 loads IPv6 rules with the backend's ip6tables-restore, as
 // Restore does for IPv4.
 func (f *Firewall) Restore6(rules string) error {
-	_, err := runIn(f.NS, strings.NewReader(rules), toolPath("ip6"+strings.TrimPrefix(f.Backend.tool("restore"), "ip")), "-w", "10")
+	_, err := runIn(f.NS, strings.NewReader(rules), toolPath(ip6(f.Backend.tool("restore"))), "-w", "10")
 	return err
 }
 
 // Save6 returns the backend's ip6tables-save output, without counters.
 func (f *Firewall) Save6() (string, error) {
-	return runIn(f.NS, nil, toolPath("ip6"+strings.TrimPrefix(f.Backend.tool("save"), "ip")))
+	return runIn(f.NS, nil, toolPath(ip6(f.Backend.tool("save"))))
 }
 
 // SaveCounters returns iptables-save -c output: every rule line starts
@@ -377,6 +548,15 @@ func (f *Firewall) Save6() (string, error) {
 func (f *Firewall) SaveCounters() (string, error) {
 	return runIn(f.NS, nil, toolPath(f.Backend.tool("save")), "-c")
 }
+
+// SaveCounters6 returns ip6tables-save -c output, as SaveCounters does
+// for IPv4.
+func (f *Firewall) SaveCounters6() (string, error) {
+	return runIn(f.NS, nil, toolPath(ip6(f.Backend.tool("save"))), "-c")
+}
+
+// ip6 turns the name of an iptables tool into its ip6tables twin.
+func ip6(tool string) string { return "ip6" + strings.TrimPrefix(tool, "ip") }
 
 // Run runs a command in the firewall namespace (ip netns exec) and returns
 // its standard output; the error carries its standard error. The command

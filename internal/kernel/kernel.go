@@ -12,6 +12,11 @@
 // that left each interface (Capture) and whether a packet was delivered
 // to the local stack (Delivered).
 //
+// NewFirewallWith(t, b, Options{IPv6: true}) adds the IPv6 twin of the
+// host (packets.md, "IPv6"); Restore6, Counters6, SaveCounters6 and
+// Delivered6 are the IPv6 side, Inject and SendLocal take either family
+// and EnableNamespaceLog with LogLines read what LOG rules print.
+//
 //	func TestSomething(t *testing.T) {
 //		fw := kernel.NewFirewall(t, kernel.NFT) // skips without root, iptables or netns
 //		if err := fw.Restore(rules); err != nil { t.Fatal(err) }
@@ -95,12 +100,13 @@ var (
 )
 
 // requiredTools are the programs a Firewall runs: both backends'
-// iptables tools, ip for namespaces, links and neighbours, and conntrack
+// iptables and ip6tables tools, ip for namespaces, links and neighbours, and conntrack
 // for FlushConntrack.
 func requiredTools() []string {
 	var names []string
 	for _, b := range Backends {
 		names = append(names, b.tool(""), b.tool("restore"), b.tool("save"))
+		names = append(names, ip6(b.tool("")), ip6(b.tool("restore")), ip6(b.tool("save")))
 	}
 	return append(names, "ip", "conntrack")
 }

@@ -152,18 +152,23 @@ func (f *Firewall) InjectFrom(ifname string, srcMAC net.HardwareAddr, ipPacket [
 }
 
 // SendLocal sends ipPacket from the firewall host itself, for packets.md's
-// `local` packets: through a raw IPv4 socket with IP_HDRINCL in the
+// `local` packets: through a raw socket with the header included (IPv4:
+// IP_HDRINCL; IPv6: IPPROTO_RAW, which implies IPV6_HDRINCL) in the
 // firewall namespace, so it takes the OUTPUT and POSTROUTING path and is
-// routed by its destination. The kernel fills in the total length and the
-// header checksum, and an identification of 0 is replaced by one of its
-// own choosing; the rest goes out as given.
+// routed by its destination. An IPv6 packet to a link-local or multicast
+// destination leaves by eth0 (packets.md). For IPv4 the kernel fills in
+// the total length and the header checksum, and an identification of 0
+// is replaced by one of its own choosing; the rest goes out as given.
 //
 // The socket lives only for this call: a raw socket left open would take
 // delivery of incoming packets of its protocol, and the host would then
 // no longer answer them with protocol unreachable.
 func (f *Firewall) SendLocal(ipPacket []byte) error {
+	if len(ipPacket) >= 40 && ipPacket[0]>>4 == 6 {
+		return f.sendLocal6(ipPacket)
+	}
 	if len(ipPacket) < 20 || ipPacket[0]>>4 != 4 {
-		return errors.New("sending a local packet: need an IPv4 packet of at least 20 bytes")
+		return errors.New("sending a local packet: need an IPv4 packet of at least 20 bytes or an IPv6 one of at least 40")
 	}
 	dst := [4]byte(ipPacket[16:20])
 	return inNamespace(f.NS, func() error {
@@ -174,6 +179,40 @@ func (f *Firewall) SendLocal(ipPacket []byte) error {
 		defer unix.Close(fd)
 		if err := unix.Sendto(fd, ipPacket, 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
 			return fmt.Errorf("sending a local packet to %s from %s: %w", netip.AddrFrom4(dst), f.NS, err)
+		}
+		return nil
+	})
+}
+
+func (f *Firewall) sendLocal6(ipPacket []byte) error {
+	dst := netip.AddrFrom16([16]byte(ipPacket[24:40]))
+	to := &unix.SockaddrInet6{Addr: dst.As16()}
+	if dst.IsLinkLocalUnicast() || dst.IsMulticast() {
+		l, err := f.link("eth0")
+		if err != nil {
+			return err
+		}
+		// The zone is eth0's index in the firewall namespace, which is
+		// looked up from in there.
+		if err := inNamespace(f.NS, func() error {
+			ifc, err := net.InterfaceByName(l.Name)
+			if err != nil {
+				return err
+			}
+			to.ZoneId = uint32(ifc.Index)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("sending a local packet to %s: %w", dst, err)
+		}
+	}
+	return inNamespace(f.NS, func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err != nil {
+			return fmt.Errorf("opening a raw IPv6 socket in %s: %w", f.NS, err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Sendto(fd, ipPacket, 0, to); err != nil {
+			return fmt.Errorf("sending a local packet to %s from %s: %w", dst, f.NS, err)
 		}
 		return nil
 	})
@@ -301,18 +340,64 @@ type IPCounters struct {
 // shows the same file as `ip netns exec NS cat /proc/net/snmp` without
 // starting a process.
 func (f *Firewall) Delivered() (IPCounters, error) {
+	return f.readSNMP("snmp", parseSNMP)
+}
+
+// Delivered6 reads the namespace's IPv6 counters (Ip6InReceives,
+// Ip6InDelivers, Ip6InUnknownProtos, Ip6OutForwDatagrams and
+// Ip6OutRequests of /proc/net/snmp6), as Delivered does for IPv4.
+func (f *Firewall) Delivered6() (IPCounters, error) {
+	return f.readSNMP("snmp6", parseSNMP6)
+}
+
+func (f *Firewall) readSNMP(file string, parse func([]byte) (IPCounters, error)) (IPCounters, error) {
 	var data []byte
 	err := inNamespace(f.NS, func() error {
 		var err error
-		data, err = os.ReadFile("/proc/thread-self/net/snmp")
+		data, err = os.ReadFile("/proc/thread-self/net/" + file)
 		return err
 	})
 	if err != nil {
 		return IPCounters{}, fmt.Errorf("reading IP counters of %s: %w", f.NS, err)
 	}
-	c, err := parseSNMP(data)
+	c, err := parse(data)
 	if err != nil {
 		return IPCounters{}, fmt.Errorf("reading IP counters of %s: %w", f.NS, err)
+	}
+	return c, nil
+}
+
+// parseSNMP6 reads /proc/net/snmp6, one "Name value" per line.
+func parseSNMP6(data []byte) (IPCounters, error) {
+	var c IPCounters
+	want := map[string]*uint64{
+		"Ip6InReceives": &c.InReceives, "Ip6InDelivers": &c.InDelivers,
+		"Ip6InUnknownProtos": &c.InUnknownProtos, "Ip6OutForwDatagrams": &c.ForwDatagrams,
+		"Ip6OutRequests": &c.OutRequests,
+	}
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		p, ok := want[f[0]]
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			return IPCounters{}, fmt.Errorf("/proc/net/snmp6: %s: %w", f[0], err)
+		}
+		*p = v
+		delete(want, f[0])
+	}
+	if len(want) > 0 {
+		var missing []string
+		for name := range want {
+			missing = append(missing, name)
+		}
+		sort.Strings(missing)
+		return IPCounters{}, fmt.Errorf("/proc/net/snmp6: no %s", strings.Join(missing, ", "))
 	}
 	return c, nil
 }

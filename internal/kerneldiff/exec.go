@@ -272,7 +272,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		lr.Rules.Save(&is, rules.SaveOptions{})
 		res.saveDiff = saveDifference(b, ks, is.String())
 	}
-	e, err := engine.New(lr.Rules, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets})
+	// Every chain classified, however short (the default would walk the
+	// harness's short chains): the kernel judges the compiled walk.
+	e, err := engine.New(lr.Rules, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
 	if err != nil {
 		res.loadErr = err
 		return res

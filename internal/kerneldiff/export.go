@@ -4,6 +4,8 @@ import (
 	"os"
 
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/sim"
 )
 
 // SaveDifference compares the kernel's iptables-save output with
@@ -36,4 +38,14 @@ func AppendSummary(line string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Resolve makes a generated packet concrete the way the harness does
+// before sending it: an answer to an earlier packet (p.Of) takes its
+// addresses and ports from what that packet became (outs[p.Of], as it
+// left) and sent[p.Of] (the earlier packets as sent). ok is false when
+// there is nothing to send. Other comparisons of generated packets (the
+// engine's linear and compiled walks) use it to send the same answers.
+func Resolve(p Packet, pkts []Packet, sent []packet.Desc, outs [][]sim.Out) (d packet.Desc, ok bool) {
+	return resolve(p, pkts, sent, outs)
 }

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/ipsift/ipsift/classify"
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/packet"
+)
+
+// ClassifyMode chooses how a chain finds the rules a packet may match.
+type ClassifyMode uint8
+
+// Classify modes.
+const (
+	// ClassifyAuto compiles a classifier for the chains long enough for
+	// it to pay (at least MinClassified rules) and walks the others.
+	ClassifyAuto ClassifyMode = iota
+	// ClassifyLinear walks every chain rule by rule, as the kernel does.
+	ClassifyLinear
+	// ClassifyCompiled compiles a classifier for every chain with rules.
+	ClassifyCompiled
+)
+
+// MinClassified is the length from which ClassifyAuto compiles a chain:
+// below it, trying the rules one by one (a few ns each) costs less than
+// a lookup (BENCHMARKS.md, "Compiled chains").
+const MinClassified = 16
+
+// buildClassifier compiles the classifier of a chain whose rules are
+// compiled; nil when the chain is walked linearly. Only IPv4 chains are
+// classified (IPv6 rules test 128-bit addresses the classifier does not
+// index yet): an IPv6 chain is always walked.
+func buildClassifier(c *chain, mode ClassifyMode, fam ext.Family) *classify.Classifier {
+	if mode == ClassifyLinear || fam != ext.IPv4 || len(c.rules) == 0 ||
+		mode == ClassifyAuto && len(c.rules) < MinClassified {
+		return nil
+	}
+	rs := make([]classify.Rule, len(c.rules))
+	for i := range c.rules {
+		rs[i] = classifyRule(&c.rules[i])
+	}
+	return classify.Build(rs, classify.Params{})
+}
+
+// classifyRule is what the classifier may know of a rule: ip_packet_match's
+// tests, then the tests of its matches in order up to the first that is
+// not Classifiable (a match with state or side effects, or one that may
+// hotdrop). The rule is then found whenever a linear walk would have
+// reached that match, so it runs exactly as often as it would have.
+func classifyRule(r *rule) classify.Rule {
+	cr := classify.Any()
+	if r.src&r.srcMask == r.src {
+		cr.Src, cr.SrcMask, cr.InvSrc = r.src, r.srcMask, r.invSrc
+	}
+	if r.dst&r.dstMask == r.dst {
+		cr.Dst, cr.DstMask, cr.InvDst = r.dst, r.dstMask, r.invDst
+	}
+	if r.proto != 0 {
+		cr.HasProto, cr.Proto, cr.InvProto = true, r.proto, r.invProto
+	}
+	for _, m := range r.matches {
+		cm, ok := m.(ext.Classifiable)
+		if !ok || !cm.Classify(&cr) {
+			break
+		}
+	}
+	return cr
+}
+
+// classifiable reports whether the chain classifiers may be asked about
+// p: an IPv4 packet that is not a later fragment and has its protocol's
+// fixed header. The matches the classifier indexes never hotdrop such a
+// packet, so skipping a rule whose tests fail is exactly what the
+// linear walk does with it; other packets walk every chain.
+func classifiable(p *packet.Packet) bool {
+	return p.Version == 4 && !p.IsLaterFragment() && p.L4Fixed
+}
+
+// fillKey reads the fields the classifier tests. src and dst are the
+// addresses ip_packet_match uses in this table (see runTable).
+func fillKey(k *classify.Key, c *ext.Ctx, src, dst uint32) {
+	p := c.Pkt
+	*k = classify.Key{
+		Src: src, Dst: dst, SPort: p.SrcPort, DPort: p.DstPort, Proto: p.Proto,
+		TCPFlags: p.TCPFlags, ICMPType: p.ICMPType, ICMPCode: p.ICMPCode, Mark: c.Mark,
+	}
+}
+
+var classifyNames = [...]string{ClassifyAuto: "auto", ClassifyLinear: "linear", ClassifyCompiled: "compiled"}
+
+// String returns the mode's name, as ParseClassifyMode reads it.
+func (m ClassifyMode) String() string {
+	if int(m) < len(classifyNames) {
+		return classifyNames[m]
+	}
+	return "?"
+}
+
+// ParseClassifyMode reads "auto", "linear" or "compiled".
+func ParseClassifyMode(s string) (ClassifyMode, error) {
+	for i, n := range classifyNames {
+		if s == n {
+			return ClassifyMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown classify mode %q: write auto, linear or compiled", s)
+}

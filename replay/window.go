@@ -1,0 +1,77 @@
+package replay
+
+import (
+	"github.com/ipsift/ipsift/capture"
+)
+
+// held is one record waiting in the reordering window, its bytes copied
+// into a buffer the window reuses.
+type held struct {
+	time      int64
+	seq       uint64 // arrival order, to keep equal times in file order
+	iface     int
+	link      capture.LinkType
+	dir       capture.Direction
+	reception uint8
+	bigEndian bool
+	origLen   int
+	data      []byte
+}
+
+func (a *held) before(b *held) bool {
+	return a.time < b.time || a.time == b.time && a.seq < b.seq
+}
+
+// heldQueue holds up to size records sorted by time, the earliest
+// first: captures from several interfaces (or a capture's own writer)
+// are not strictly in order, so records wait and the earliest goes
+// first. It is a ring: a record in order (the common case) is put at
+// the end and taken from the front without moving any other; one out
+// of order moves back past the later ones.
+type heldQueue struct {
+	ring []*held // len(ring) == size once init ran
+	head int     // index of the earliest record
+	n    int     // records held
+	seq  uint64
+	last *held // the record handed out last, reused by the next push
+	free []*held
+}
+
+func (q *heldQueue) init(size int) { q.ring = make([]*held, size) }
+
+func (q *heldQueue) len() int   { return q.n }
+func (q *heldQueue) full() bool { return q.n >= len(q.ring) }
+
+func (q *heldQueue) at(i int) int { return (q.head + i) % len(q.ring) }
+
+func (q *heldQueue) push(rec *capture.Record) {
+	var h *held
+	if n := len(q.free); n > 0 {
+		h, q.free = q.free[n-1], q.free[:n-1]
+	} else {
+		h = &held{}
+	}
+	q.seq++
+	*h = held{time: rec.Time, seq: q.seq, iface: rec.Iface, link: rec.Link, dir: rec.Dir, reception: rec.Reception,
+		bigEndian: rec.BigEndian, origLen: rec.OrigLen, data: append(h.data[:0], rec.Data...)}
+	i := q.n
+	q.n++
+	for i > 0 && h.before(q.ring[q.at(i-1)]) {
+		q.ring[q.at(i)] = q.ring[q.at(i-1)]
+		i--
+	}
+	q.ring[q.at(i)] = h
+}
+
+// pop returns the earliest record; it stays valid until the next pop.
+func (q *heldQueue) pop() *held {
+	if q.last != nil {
+		q.free = append(q.free, q.last)
+	}
+	h := q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = q.at(1)
+	q.n--
+	q.last = h
+	return h
+}
