@@ -189,11 +189,11 @@ func iptablesCmd(fam ext.Family, args []string) int {
 }
 
 // The host the vectors' packets are sent on: loopback, and an eth0 on
-// whose link 10.255.255.0/24 lies. (The host model has no IPv6
-// addresses yet: match_target6.t's packets need the IPv6 engine.)
-const hostText = `iface lo 127.0.0.1/8
-iface eth0 192.0.2.1/24 mac 02:00:00:00:00:01 peer 02:00:00:00:01:01
+// whose link 10.255.255.0/24 and 1002:1002:1002:1002::/64 lie.
+const hostText = `iface lo 127.0.0.1/8 ::1/128
+iface eth0 192.0.2.1/24 2001:db8::1/64 mac 02:00:00:00:00:01 peer 02:00:00:00:01:01
 route 10.255.255.0/24 dev eth0
+route 1002:1002:1002:1002::/64 dev eth0
 `
 
 // sendip sends one packet from this host as the vectors' sendip lines
