@@ -10,14 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/conntrack"
@@ -110,30 +107,9 @@ func newKernelNet(t *testing.T) *kernelNet {
 	return k
 }
 
-// inNetns runs fn on a thread moved into namespace ns, never handed
-// back to other goroutines.
-func inNetns(ns string, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			ch <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- err
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
-}
-
 func (k *kernelNet) listen(ns, addr string, serve func(net.Conn)) {
 	var l net.Listener
-	if err := inNetns(ns, func() (err error) { l, err = net.Listen("tcp4", addr); return err }); err != nil {
+	if err := kernel.InNamespace(ns, func() (err error) { l, err = net.Listen("tcp4", addr); return err }); err != nil {
 		k.t.Fatal(err)
 	}
 	k.t.Cleanup(func() { l.Close() })
@@ -154,7 +130,7 @@ func (k *kernelNet) listen(ns, addr string, serve func(net.Conn)) {
 
 func (k *kernelNet) dial(ns, network, raddr string, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
-	err := inNetns(ns, func() (err error) {
+	err := kernel.InNamespace(ns, func() (err error) {
 		c, err = net.DialTimeout(network, raddr, timeout)
 		return err
 	})

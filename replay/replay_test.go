@@ -452,23 +452,13 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestReplayWriteAnnotated(t *testing.T) {
 	rs := gateway(t)
 	pkts := build(t, traffic)
-	var in bytes.Buffer
-	w, _ := capture.NewNGWriter(&in)
-	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
-	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
-	for _, p := range pkts {
-		ifc := eth0
-		if p.in == "wlan0" {
-			ifc = wlan0
-		}
-		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
-	}
-	w.WritePacket(eth0, pkts[len(pkts)-1].t+1, pkts[0].data, 0, capture.DirOut, "")
-	w.Flush()
+	in := rawCapture(pkts, func(w *capture.NGWriter) {
+		w.WritePacket(0, pkts[len(pkts)-1].t+1, pkts[0].data, 0, capture.DirOut, "")
+	})
 
 	var out bytes.Buffer
 	aw, _ := capture.NewNGWriter(&out)
-	runReplay(t, rs, in.Bytes(), Options{Write: aw})
+	runReplay(t, rs, in, Options{Write: aw})
 	rd, err := capture.NewReader(bytes.NewReader(out.Bytes()))
 	if err != nil {
 		t.Fatal(err)
@@ -577,20 +567,9 @@ func TestReplayIPv6(t *testing.T) {
 	want4, want6 := e.Program().Counters(), e.Program().IPv6().Counters()
 
 	pkts := build(t, lines)
-	var in bytes.Buffer
-	w, _ := capture.NewNGWriter(&in)
-	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
-	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
-	for _, p := range pkts {
-		ifc := eth0
-		if p.in == "wlan0" {
-			ifc = wlan0
-		}
-		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
-	}
-	w.Flush()
+	in := rawCapture(pkts, nil)
 	e2, _ := engine.New(rs.Clone(), nil, engine.Config{Rules6: rs6})
-	rd, _ := capture.NewReader(bytes.NewReader(in.Bytes()))
+	rd, _ := capture.NewReader(bytes.NewReader(in))
 	r := New(e2, Options{})
 	if err := r.Run(rd); err != nil {
 		t.Fatal(err)
@@ -624,7 +603,7 @@ func TestReplayIPv6(t *testing.T) {
 
 	// Without ip6tables rules, IPv6 packets are skipped and counted.
 	e3, _ := engine.New(rs.Clone(), nil, engine.Config{})
-	rd, _ = capture.NewReader(bytes.NewReader(in.Bytes()))
+	rd, _ = capture.NewReader(bytes.NewReader(in))
 	r = New(e3, Options{NoIPv6: true})
 	r.Run(rd)
 	if rep := r.Report(); rep.IPv6 || skipCount(rep, "IPv6") != 4 || !strings.Contains(findSkip(rep, "IPv6").Fix, "--rules6") {
@@ -666,4 +645,26 @@ func TestReplayDepartures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawCapture writes pkts as a pcapng of raw IP on interfaces eth0 (0)
+// and wlan0 (1), each packet flagged inbound on its own; more, when set,
+// writes further records before the file is flushed.
+func rawCapture(pkts []pkt, more func(w *capture.NGWriter)) []byte {
+	var in bytes.Buffer
+	w, _ := capture.NewNGWriter(&in)
+	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
+	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
+	for _, p := range pkts {
+		ifc := eth0
+		if p.in == "wlan0" {
+			ifc = wlan0
+		}
+		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
+	}
+	if more != nil {
+		more(w)
+	}
+	w.Flush()
+	return in.Bytes()
 }
