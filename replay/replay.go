@@ -78,6 +78,9 @@ type Options struct {
 	// NoIPv6 skips IPv6 packets (counted): no ip6tables rules were
 	// given. Otherwise they run through the engine's IPv6 tables.
 	NoIPv6 bool
+	// RuleSamples keeps up to that many packets per rule and policy
+	// they raised (Report.RuleSamples), each as an `ipsift trace` line.
+	RuleSamples int
 	// Flows keeps every connection for Report.Flows.
 	Flows bool
 	// Start, when set, is called with the first packet's time before it
@@ -187,6 +190,7 @@ type Report struct {
 	Samples        []Sample          `json:"samples"`
 	Flows          []*Flow           `json:"-"`
 	Intervals      []Interval        `json:"intervals,omitempty"`
+	RuleSamples    []RuleSample      `json:"rule_samples,omitempty"`
 	// Departures compares the packets the engine predicted leaving with
 	// those the capture saw leave (nil when it saw none).
 	Departures          *Departures `json:"departures,omitempty"`
@@ -225,6 +229,7 @@ type Replayer struct {
 	writeErr error
 	iv       intervals
 	depart   departures
+	rsamp    ruleSamples
 }
 
 // observeDeparture counts a departing packet against the predictions.
@@ -267,6 +272,7 @@ func New(e *engine.Engine, o Options) *Replayer {
 	}
 	r.hold.init(o.Window)
 	r.iv.length = o.Interval
+	r.rsamp = ruleSamples{n: o.RuleSamples, seen: map[RuleRef]int{}}
 	if o.Write != nil {
 		r.annot = &annotator{w: o.Write}
 	}
@@ -527,6 +533,13 @@ func (r *Replayer) one(h *held, now int64) {
 		}
 		pc.add(size)
 	}
+	if r.rsamp.n > 0 {
+		trace := ""
+		if tracing {
+			trace = r.trace.String()
+		}
+		r.rsamp.add(res, r.pkt.Version == 6, &r.pkt, iface, local, r.n, now, trace)
+	}
 	if tracing {
 		r.tracer.End()
 		key := v
@@ -753,6 +766,7 @@ func (r *Replayer) Report() *Report {
 	rep := r.rep
 	rep.Counters = r.counters()
 	rep.Departures = r.depart.report()
+	rep.RuleSamples = r.rsamp.out
 	rep.IPv6 = !r.o.NoIPv6
 	if r.iv.length > 0 && r.iv.start != 0 {
 		iv := r.iv

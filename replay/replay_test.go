@@ -668,3 +668,47 @@ func rawCapture(pkts []pkt, more func(w *capture.NGWriter)) []byte {
 	w.Flush()
 	return in.Bytes()
 }
+
+// Every rule keeps its first packets as `ipsift trace` lines that build
+// the packets as they arrived.
+func TestReplayRuleSamples(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic)
+	rep, _ := runReplay(t, rs, rawCapture(pkts, nil), Options{RuleSamples: 1})
+	byRule := map[string]RuleSample{}
+	for _, s := range rep.RuleSamples {
+		if _, dup := byRule[s.RuleRef.String()]; dup {
+			t.Errorf("two samples of %s", s.RuleRef)
+		}
+		byRule[s.RuleRef.String()] = s
+	}
+	for _, c := range rep.Counters {
+		if _, ok := byRule[c.RuleRef.String()]; (c.Packets > 0) != ok {
+			t.Errorf("%s: %d packets, sample %v", c.RuleRef, c.Packets, ok)
+		}
+	}
+	s, ok := byRule["filter/LOGDROP rule 2"]
+	if !ok || s.Verdict != "drop" || s.Index != 6 {
+		t.Fatalf("%+v", s)
+	}
+	// The line builds the packet that arrived, header for header.
+	for _, s := range rep.RuleSamples {
+		d, err := packet.ParseShort(s.Packet)
+		if err != nil {
+			t.Errorf("%q: %v", s.Packet, err)
+			continue
+		}
+		b, err := d.Build(0)
+		if err != nil {
+			t.Errorf("%q: %v", s.Packet, err)
+			continue
+		}
+		orig := pkts[s.Index-1].data
+		var p, q packet.Packet
+		p.Decode(b)
+		q.Decode(orig)
+		if p.Src != q.Src || p.Dst != q.Dst || p.SrcPort != q.SrcPort || p.DstPort != q.DstPort || p.TCPFlags != q.TCPFlags || p.Seq != q.Seq || p.TotalLen != q.TotalLen || p.TTL != q.TTL || p.ICMPType != q.ICMPType || d.In != pkts[s.Index-1].in {
+			t.Errorf("%q builds %s, the capture had %s", s.Packet, p.Summary(), q.Summary())
+		}
+	}
+}

@@ -33,6 +33,7 @@ func init() {
 	why := fs.Int("why", 0, "show the full trace of N packets per verdict other than accept (or N packets --select picks)")
 	sel := fs.String("select", "", "with --why: trace packets this filter picks (the filter of ipsift ctl trace, e.g. 'tcp port 22')")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	samples := fs.Int("samples", 3, "with --json: keep this many packets per rule, each as an ipsift trace line (rule_samples)")
 	out := fs.String("o", "", "write the ruleset with the replay's counters to this file (iptables-restore -c format)")
 	window := fs.Int("window", 64, "packets held to put timestamps of several interfaces in order")
 	interval := fs.Duration("interval", 0, "also show the verdicts and counters per time bucket of this length (e.g. 1h, 10m)")
@@ -75,7 +76,7 @@ func init() {
 			if *interval < 0 {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
 			}
-			o := replay.Options{Preload: preload, Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			o := replay.Options{Preload: preload, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
 			switch *direction {
 			case "":
 			case "in":
@@ -170,6 +171,13 @@ func init() {
 			return exitOK
 		},
 	})
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func parseIfIndex(s string) (map[uint32]string, error) {
