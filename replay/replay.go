@@ -87,8 +87,8 @@ type Options struct {
 	// runs (to start the timeouts of sets read at clock 0).
 	Start func(now int64)
 	// Progress, when set, is called about every 64k packets with the
-	// packets read so far.
-	Progress func(packets int)
+	// packets and bytes of the capture read so far.
+	Progress func(packets int, bytes int64)
 }
 
 // Count is packets and bytes (bytes as the kernel counts them: the IP
@@ -324,7 +324,7 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		}
 		r.rep.Records++
 		if r.o.Progress != nil && r.rep.Records&0xffff == 0 {
-			r.o.Progress(int(r.rep.Records))
+			r.o.Progress(int(r.rep.Records), rd.Offset())
 		}
 		if len(r.ifnames) < len(rd.Interfaces()) {
 			for _, ifc := range rd.Interfaces()[len(r.ifnames):] {

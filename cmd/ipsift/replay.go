@@ -98,7 +98,7 @@ func init() {
 				}
 			}
 			if isTerminal(stderr) {
-				o.Progress = func(n int) { fmt.Fprintf(stderr, "\rreplay: %d packets", n) }
+				o.Progress = progress(pos[len(pos)-1], stderr)
 			}
 			if *write != "" {
 				if len(pos) == 3 {
@@ -171,6 +171,27 @@ func init() {
 			return exitOK
 		},
 	})
+}
+
+// progress returns a Progress function that shows the packets replayed,
+// the rate and the time left (from the share of the file read) on a
+// terminal, on one line rewritten in place.
+func progress(capPath string, stderr io.Writer) func(int, int64) {
+	var size int64
+	if st, err := os.Stat(capPath); err == nil {
+		size = st.Size()
+	}
+	start := time.Now()
+	return func(n int, read int64) {
+		el := time.Since(start)
+		rate := float64(n) / el.Seconds()
+		left := ""
+		if size > 0 && read > 0 {
+			rest := time.Duration(float64(el) * float64(size-read) / float64(read))
+			left = fmt.Sprintf(", %d%%, %s left", read*100/size, rest.Round(time.Second))
+		}
+		fmt.Fprintf(stderr, "\rreplay: %d packets, %.0f/s%s   ", n, rate, left)
+	}
 }
 
 func b2i(b bool) int {
