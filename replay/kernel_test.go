@@ -414,7 +414,7 @@ echo-reply
 	}
 	f.Seek(0, io.SeekStart)
 	rd, _ = capture.NewReader(f)
-	e, err := engine.New(rs, h, engine.Config{NoHostStack: own})
+	e, err := engine.New(rs, h, engine.Config{NoHostStack: own, ForwardErrors: own})
 	if err != nil {
 		t.Fatal(err)
 	}

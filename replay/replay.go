@@ -279,6 +279,9 @@ func New(e *engine.Engine, o Options) *Replayer {
 	return r
 }
 
+// loopbackIndex is the loopback device's interface index: always 1.
+const loopbackIndex = 1
+
 // payloadMatches read bytes past the transport header: a packet cut by
 // the snaplen cannot be decided by a ruleset that uses them.
 var payloadMatches = map[string]bool{"string": true, "u32": true, "bpf": true}
@@ -434,6 +437,15 @@ func (r *Replayer) one(h *held, now int64) {
 	case dir == capture.DirOut && !local:
 		r.observeDeparture(fr, iface)
 		r.skipped("departing packets (captured after POSTROUTING: observations, not inputs; the host's own traffic is not replayed from an interface capture)", "the NFLOG capture recipe replays the host's own traffic too", false)
+		return
+	}
+	if !local && iface == "" && fr.IfIndex == loopbackIndex {
+		iface = "lo" // the loopback device is interface 1 in every namespace
+	}
+	if !local && iface == "lo" && r.o.OwnAnswers {
+		// A packet the host sent itself comes back in through lo; the
+		// engine runs that way back with the packet the host sent.
+		r.skipped("the host's packets to itself arriving on lo (run with the packet it sent)", "", false)
 		return
 	}
 	if !local {

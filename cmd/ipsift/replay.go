@@ -275,7 +275,7 @@ func replayOne(rulesPath, rules6Path, capPath, hostFile string, lf *loadFlags, o
 		return nil, nil, exitProblems
 	}
 	o.OwnAnswers = own
-	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own, Rules6: rs6})
+	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own, ForwardErrors: own, Rules6: rs6})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
 		return nil, nil, exitProblems
