@@ -215,4 +215,3 @@ func ifindexesOf(t *testing.T, ns string) map[uint32]string {
 	}
 	return m
 }
-
