@@ -39,3 +39,4 @@ IPSIFT_KERNEL_DIFF_SUMMARY=$summary go test -count=1 -timeout 30m "$@" ./...
 cat "$summary"
 go test -count=1 -run 'TestIPv4$|TestIPv6$' -v ./conformance | grep -E '^(conformance|IPv6):' | paste -sd' '
 go test -count=1 -run 'TestConformance$' -v ./ipset | grep '^ipset conformance:'
+go test -count=1 -run 'TestConformance$' -v ./translate | grep '^xlate:'

@@ -200,3 +200,5 @@ func rangeText(lo, hi netip.Addr) string {
 	}
 	return lo.String() + "-" + hi.String()
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"github.com/ipsift/ipsift/rules"
 	"testing"
 )
 
@@ -16,7 +17,7 @@ func TestDescribe(t *testing.T) {
 		"-A INPUT -f -m length --length 0:100 -j ACCEPT",
 		"-A INPUT -m conntrack --ctstate DNAT -j ACCEPT",
 	))
-	atoms := newIfaceAtoms(rs)
+	atoms := newIfaceAtoms([]*rules.Ruleset{rs})
 	want := []string{
 		"tcp SYN packets to port 25",
 		"icmp packets of type 8 from 10.0.0.0/8",

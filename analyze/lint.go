@@ -65,17 +65,7 @@ import (
 //
 // Findings come sorted by position. Lint does not modify rs.
 func Lint(rs *rules.Ruleset) rules.Diags {
-	a := &analyzer{
-		rs:         rs,
-		atoms:      newIfaceAtoms(rs),
-		addrs:      newAddrAtoms(rs),
-		chainInfos: map[*rules.Chain][]*ruleInfo{},
-
-		explainLeft: totalExplainWork,
-	}
-	for _, t := range rs.Tables {
-		a.prepare(t)
-	}
+	a := newAnalyzer(rs, newIfaceAtoms([]*rules.Ruleset{rs}))
 	complete := map[*rules.Table]bool{}
 	for _, t := range rs.Tables {
 		complete[t] = a.table(t)
@@ -96,6 +86,23 @@ type analyzer struct {
 	diags      rules.Diags
 	// explainLeft is what remains of totalExplainWork.
 	explainLeft int
+}
+
+// newAnalyzer reads every rule of rs into the model, with the interface
+// atoms given (those of rs, or of rs and its other family's twin).
+func newAnalyzer(rs *rules.Ruleset, atoms *ifaceAtoms) *analyzer {
+	a := &analyzer{
+		rs:         rs,
+		atoms:      atoms,
+		addrs:      newAddrAtoms(rs),
+		chainInfos: map[*rules.Chain][]*ruleInfo{},
+
+		explainLeft: totalExplainWork,
+	}
+	for _, t := range rs.Tables {
+		a.prepare(t)
+	}
+	return a
 }
 
 // prepare reads every rule of table t into the model.

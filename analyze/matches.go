@@ -715,7 +715,10 @@ type ifaceAtoms struct {
 	index map[string]int
 }
 
-func newIfaceAtoms(rs *rules.Ruleset) *ifaceAtoms {
+// The atoms of several rulesets (the two families of one host) are
+// shared, so that an interface is the same point in each; names lists
+// interfaces to have atoms of their own even if no rule mentions them.
+func newIfaceAtoms(rss []*rules.Ruleset, names ...string) *ifaceAtoms {
 	a := &ifaceAtoms{index: map[string]int{}}
 	addRep := func(rep string) {
 		if _, ok := a.index[rep]; !ok {
@@ -723,21 +726,24 @@ func newIfaceAtoms(rs *rules.Ruleset) *ifaceAtoms {
 			a.reps = append(a.reps, rep)
 		}
 	}
-	for _, t := range rs.Tables {
-		for _, c := range t.Chains {
-			for _, r := range c.Rules {
-				for _, n := range []string{r.In, r.Out} {
-					switch {
-					case n == "":
-					case strings.HasSuffix(n, "+"):
-						// "\x01" is in no real name, so P+"\x01" has no
-						// mentioned name or longer prefix covering it.
-						addRep(strings.TrimSuffix(n, "+") + "\x01")
-					default:
-						addRep(n)
-					}
+	for _, rs := range rss {
+		for _, t := range rs.Tables {
+			for _, c := range t.Chains {
+				for _, r := range c.Rules {
+					names = append(names, r.In, r.Out)
 				}
 			}
+		}
+	}
+	for _, n := range names {
+		switch {
+		case n == "":
+		case strings.HasSuffix(n, "+"):
+			// "\x01" is in no real name, so P+"\x01" has no
+			// mentioned name or longer prefix covering it.
+			addRep(strings.TrimSuffix(n, "+") + "\x01")
+		default:
+			addRep(n)
 		}
 	}
 	return a

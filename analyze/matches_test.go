@@ -206,7 +206,7 @@ func TestInterfaces(t *testing.T) {
 		"-A INPUT -i eth0 -j ACCEPT",
 		"-A INPUT -i eth1+ -j ACCEPT",
 		"-A INPUT -i wlan0 -j ACCEPT"))
-	a := newIfaceAtoms(rs)
+	a := newIfaceAtoms([]*rules.Ruleset{rs})
 	names := func(pattern string) string {
 		var out []string
 		for _, x := range a.matching(pattern) {

@@ -31,6 +31,9 @@ func readAll(t *testing.T, b []byte) (*Reader, []Record) {
 			t.Fatal(err)
 		}
 		rec.Data = append([]byte(nil), rec.Data...)
+		if rec.Comment != nil {
+			rec.Comment = append([]byte(nil), rec.Comment...)
+		}
 		out = append(out, rec)
 	}
 }
@@ -340,6 +343,9 @@ func TestWriterRoundTrip(t *testing.T) {
 	r, recs := readAll(t, buf.Bytes())
 	if len(r.Interfaces()) != 2 || len(recs) != 3 {
 		t.Fatalf("%d interfaces, %d records", len(r.Interfaces()), len(recs))
+	}
+	if string(recs[0].Comment) != "DROP filter/INPUT rule 7; ct NEW" || recs[1].Comment != nil || string(recs[2].Comment) != "x" {
+		t.Errorf("comments %q %q %q", recs[0].Comment, recs[1].Comment, recs[2].Comment)
 	}
 	if recs[0].Time != 1_700_000_000_123_456_789 || recs[0].Dir != DirIn || recs[1].Dir != DirOut || recs[1].OrigLen != 1500 || recs[2].Dir != DirUnknown {
 		t.Fatalf("%+v", recs)

@@ -103,6 +103,9 @@ type Record struct {
 	// BigEndian is the byte order of the file (or pcapng section) the
 	// packet came from; NFLOG's TLV headers are written in it.
 	BigEndian bool
+	// Comment is pcapng's opt_comment (the first one), aliasing the
+	// buffer as Data does.
+	Comment []byte
 }
 
 // Limits on what a Reader accepts, so that a damaged file cannot make
@@ -513,6 +516,9 @@ func (r *Reader) packetBlock(start int64, typ uint32, body []byte, rec *Record) 
 		opts = nil
 	}
 	return r.options(start, opts, func(code uint16, v []byte) {
+		if code == 1 && rec.Comment == nil {
+			rec.Comment = v
+		}
 		if code == 2 && len(v) >= 4 { // epb_flags
 			fl := r.secOrder.Uint32(v)
 			switch fl & 3 {

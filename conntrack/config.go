@@ -20,6 +20,7 @@ type Timeouts struct {
 	UDP            time.Duration // udp_timeout [30 s]
 	UDPStream      time.Duration // udp_timeout_stream [120 s]
 	ICMP           time.Duration // icmp_timeout [30 s]
+	ICMPv6         time.Duration // icmpv6_timeout [30 s]
 	GRE            time.Duration // gre_timeout [30 s]
 	GREStream      time.Duration // gre_timeout_stream [180 s]
 	Generic        time.Duration // generic_timeout [600 s]
@@ -42,6 +43,7 @@ func DefaultTimeouts() Timeouts {
 		UDP:            30 * time.Second,
 		UDPStream:      120 * time.Second,
 		ICMP:           30 * time.Second,
+		ICMPv6:         30 * time.Second,
 		GRE:            30 * time.Second,
 		GREStream:      180 * time.Second,
 		Generic:        600 * time.Second,
@@ -121,7 +123,7 @@ func (c Config) fill() Config {
 		{&t.TCPTimeWait, d.TCPTimeWait}, {&t.TCPClose, d.TCPClose},
 		{&t.TCPSynSent2, d.TCPSynSent2}, {&t.TCPMaxRetrans, d.TCPMaxRetrans},
 		{&t.TCPUnack, d.TCPUnack}, {&t.UDP, d.UDP}, {&t.UDPStream, d.UDPStream},
-		{&t.ICMP, d.ICMP}, {&t.GRE, d.GRE}, {&t.GREStream, d.GREStream},
+		{&t.ICMP, d.ICMP}, {&t.ICMPv6, d.ICMPv6}, {&t.GRE, d.GRE}, {&t.GREStream, d.GREStream},
 		{&t.Generic, d.Generic},
 	} {
 		if *f.v <= 0 {

@@ -31,18 +31,18 @@ func TestJhash2(t *testing.T) {
 	// 192.0.2.10-192.0.2.40 from 203.0.113.1..24 to 198.51.100.1
 	// (checked byte for byte by TestKernelNAT).
 	want := []byte{18, 25, 28, 31, 38, 34, 26, 11, 18, 38, 23, 20, 27, 24, 17, 26, 33, 34, 31, 23, 37, 36, 27, 29}
-	r := natRange{flags: ext.NATMapIPs, minIP: be32([4]byte{192, 0, 2, 10}), maxIP: be32([4]byte{192, 0, 2, 40})}
+	r := natRange{flags: ext.NATMapIPs, minAddr: addr4([4]byte{192, 0, 2, 10}), maxAddr: addr4([4]byte{192, 0, 2, 40})}
 	for i, w := range want {
-		tu := Tuple{Src: [4]byte{203, 0, 113, byte(i + 1)}, Dst: fwOut.As4(), Proto: 6}
+		tu := Tuple{Src: addr4([4]byte{203, 0, 113, byte(i + 1)}), Dst: addr4(fwOut.As4()), Proto: 6}
 		bestIP(&tu, &r, manipDst)
-		if tu.Dst != [4]byte{192, 0, 2, w} {
+		if tu.Dst != addr4([4]byte{192, 0, 2, w}) {
 			t.Errorf("from 203.0.113.%d: %v, want 192.0.2.%d", i+1, tu.DstAddr(), w)
 		}
 	}
 	// --persistent hashes without the destination.
 	r.flags |= ext.NATPersistent
-	a := Tuple{Src: [4]byte{203, 0, 113, 1}, Dst: [4]byte{198, 51, 100, 1}, Proto: 6}
-	b := Tuple{Src: [4]byte{203, 0, 113, 1}, Dst: [4]byte{198, 51, 100, 2}, Proto: 6}
+	a := Tuple{Src: addr4([4]byte{203, 0, 113, 1}), Dst: addr4([4]byte{198, 51, 100, 1}), Proto: 6}
+	b := Tuple{Src: addr4([4]byte{203, 0, 113, 1}), Dst: addr4([4]byte{198, 51, 100, 2}), Proto: 6}
 	bestIP(&a, &r, manipSrc)
 	bestIP(&b, &r, manipSrc)
 	if a.Src != b.Src {
@@ -117,14 +117,14 @@ func TestTupleInvert(t *testing.T) {
 		want Tuple
 		ok   bool
 	}{
-		{Tuple{Src: [4]byte{1, 2, 3, 4}, Dst: [4]byte{5, 6, 7, 8}, SrcPort: 1, DstPort: 2, Proto: 6},
-			Tuple{Src: [4]byte{5, 6, 7, 8}, Dst: [4]byte{1, 2, 3, 4}, SrcPort: 2, DstPort: 1, Proto: 6}, true},
-		{Tuple{Src: [4]byte{1, 2, 3, 4}, Dst: [4]byte{5, 6, 7, 8}, SrcPort: 9, DstPort: 8 << 8, Proto: 1},
-			Tuple{Src: [4]byte{5, 6, 7, 8}, Dst: [4]byte{1, 2, 3, 4}, SrcPort: 9, DstPort: 0, Proto: 1}, true},
+		{Tuple{Src: addr4([4]byte{1, 2, 3, 4}), Dst: addr4([4]byte{5, 6, 7, 8}), SrcPort: 1, DstPort: 2, Proto: 6},
+			Tuple{Src: addr4([4]byte{5, 6, 7, 8}), Dst: addr4([4]byte{1, 2, 3, 4}), SrcPort: 2, DstPort: 1, Proto: 6}, true},
+		{Tuple{Src: addr4([4]byte{1, 2, 3, 4}), Dst: addr4([4]byte{5, 6, 7, 8}), SrcPort: 9, DstPort: 8 << 8, Proto: 1},
+			Tuple{Src: addr4([4]byte{5, 6, 7, 8}), Dst: addr4([4]byte{1, 2, 3, 4}), SrcPort: 9, DstPort: 0, Proto: 1}, true},
 		{Tuple{SrcPort: 9, DstPort: 17<<8 | 3, Proto: 1}, Tuple{SrcPort: 9, DstPort: 18<<8 | 3, Proto: 1}, true},
 		{Tuple{DstPort: 3 << 8, Proto: 1}, Tuple{}, false},
 		{Tuple{DstPort: 200 << 8, Proto: 1}, Tuple{}, false},
-		{Tuple{Src: [4]byte{1}, Dst: [4]byte{2}, Proto: 99}, Tuple{Src: [4]byte{2}, Dst: [4]byte{1}, Proto: 99}, true},
+		{Tuple{Src: addr4([4]byte{1}), Dst: addr4([4]byte{2}), Proto: 99}, Tuple{Src: addr4([4]byte{2}), Dst: addr4([4]byte{1}), Proto: 99}, true},
 	} {
 		got, ok := tc.in.Invert()
 		if ok != tc.ok || got != tc.want {
@@ -622,7 +622,7 @@ func checkInvariants(t testing.TB, tb *Table) {
 	entries := map[*Entry]bool{}
 	for i := range tb.shards {
 		s := &tb.shards[i]
-		for k, e := range s.m {
+		for k, e := range s.m.all {
 			if e.tuple[0] != k && e.tuple[1] != k {
 				t.Fatalf("slot %v holds %v", k, e)
 			}
@@ -685,9 +685,9 @@ func TestEstablishedNoAlloc(t *testing.T) {
 
 // TestEntrySize logs the memory an entry takes.
 func TestEntrySize(t *testing.T) {
-	t.Logf("Entry: %d bytes (struct); each confirmed entry also takes two map slots of %d+%d bytes",
-		unsafe.Sizeof(Entry{}), unsafe.Sizeof(Tuple{}), unsafe.Sizeof((*Entry)(nil)))
-	if unsafe.Sizeof(Entry{}) > 256 {
+	t.Logf("Entry: %d bytes (struct); each confirmed entry also takes two map slots of %d+%d bytes (IPv4) or %d+%d (IPv6)",
+		unsafe.Sizeof(Entry{}), unsafe.Sizeof(key4{}), unsafe.Sizeof((*Entry)(nil)), unsafe.Sizeof(Tuple{}), unsafe.Sizeof((*Entry)(nil)))
+	if unsafe.Sizeof(Entry{}) > 240 {
 		t.Errorf("Entry grew to %d bytes", unsafe.Sizeof(Entry{}))
 	}
 }

@@ -1,5 +1,5 @@
 // Package conntrack is the Linux kernel's connection tracking and NAT
-// for IPv4 (nf_conntrack, nf_nat), reimplemented to give the same
+// for IPv4 and IPv6 (nf_conntrack, nf_nat), reimplemented to give the same
 // results packet for packet: the same states (NEW, ESTABLISHED,
 // RELATED, INVALID), the same TCP state machine and window tracking, the
 // same timeouts, the same NAT bindings and rewrites, checksums included.
@@ -30,6 +30,22 @@
 //     INVALID.
 //   - GRE (keys of PPTP's enhanced GRE; 30 s, 180 s once replied) and
 //     every other protocol with the generic tracker (600 s).
+//   - IPv6, in the same table (a tuple's family keeps the two apart, as
+//     the kernel's l3num): the transport header is where
+//     ipv6_skip_exthdr finds it, so a packet whose chain ends in No
+//     Next Header, is cut short, or is a later fragment gets no entry
+//     (INVALID). TCP, UDP, UDP-Lite, GRE and the generic protocols are
+//     tracked exactly as for IPv4 (checksums over the IPv6
+//     pseudo-header of the IPv6 header's own addresses). ICMPv6:
+//     echo (128) and node information queries (139) by id, 30 s;
+//     neighbour discovery, MLD and multicast router discovery (130-136,
+//     143, 151, 152) are UNTRACKED (Track returns ext.CTUntracked and
+//     no entry); an answer without a query and the types without one
+//     (129, 137, 140, 141, 144, 153, 200, 255, ...) are INVALID; errors
+//     (types below 128) are RELATED to the connection they quote when
+//     they go where its packets in that direction go; a bad ICMPv6
+//     checksum is INVALID. ICMP in IPv6 and ICMPv6 in IPv4 are INVALID,
+//     as the kernel's trackers refuse the other family.
 //
 // Known differences from the kernel: SCTP and DCCP are tracked by the
 // generic tracker (the kernel has an SCTP state machine; DCCP is not in
@@ -73,7 +89,12 @@
 //     host): SetupNAT/SetupNullNAT(e, ext.NATSrc), Translate(..., NATSrc).
 //     For MASQUERADE pass the address of the output interface, for
 //     REDIRECT the primary address of the input interface (127.0.0.1
-//     for local packets). A SetupNAT error or a false Translate means the
+//     for local packets). For IPv6: MASQUERADE's address is
+//     SelectSource6 of the host's addresses (the kernel's source
+//     address selection), REDIRECT's RedirectAddr6 of the input
+//     interface's (::1 for local packets); NAT66 rewrites as NAT does
+//     for IPv4, the transport checksums through the pseudo-header.
+//     Stateless prefix translation (SNPT, DNPT) is package npt. A SetupNAT error or a false Translate means the
 //     kernel drops the packet.
 //  5. Confirm(e, now) when the packet has passed the last hook
 //     (POSTROUTING, or INPUT for the host): a new connection enters the

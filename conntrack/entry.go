@@ -49,15 +49,18 @@ type ReplyView struct{ conn }
 // conn holds the connection; its methods are those common to both
 // direction views.
 type conn struct {
+	// The fields are ordered so that no padding is left: an entry of
+	// either family takes 240 bytes, a size class of its own.
 	t     *Table
 	tuple [2]Tuple // original, reply
+
+	mu  sync.Mutex // guards tcp (the kernel's ct->lock)
+	tcp tcpConn
 
 	status  atomic.Uint32
 	mark    atomic.Uint32
 	timeout atomic.Int64 // jiffies: the deadline once confirmed, the relative timeout before
 
-	mu       sync.Mutex // guards tcp (the kernel's ct->lock)
-	tcp      tcpConn
 	streamTS int64 // UDP: jiffies after which a replied flow counts as a stream
 
 	acct [2]struct{ packets, bytes atomic.Uint64 }
@@ -66,7 +69,6 @@ type conn struct {
 	// oldest first, in the shard of the original tuple: the early-drop
 	// candidates. Guarded by that shard's lock.
 	prev, next *Entry
-	linked     bool
 	// natPrev and natNext link the entries with a source NAT binding that
 	// share an original source (the kernel's nf_nat_bysource), newest
 	// first. Guarded by Table.natMu.
@@ -272,6 +274,8 @@ func protoName(p uint8) string {
 		return "udplite"
 	case protoICMP:
 		return "icmp"
+	case protoICMPv6:
+		return "icmpv6"
 	case protoGRE:
 		return "gre"
 	case 132:

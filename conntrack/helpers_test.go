@@ -21,9 +21,21 @@ var (
 	gateway = netip.MustParseAddr("198.51.100.254")
 )
 
-// pkt builds an IPv4 packet: header (ttl 64, id 1), then l4, with the
-// transport checksum computed over l4 unless the caller set one.
+// ipPacket builds an IPv4 packet (header: ttl 64, id 1) or, for IPv6
+// addresses, an IPv6 one (hop limit 64, no extension header; see
+// withExt), then l4.
 func ipPacket(src, dst netip.Addr, proto uint8, l4 []byte) []byte {
+	if src.Is6() {
+		b := make([]byte, 40+len(l4))
+		b[0] = 0x60
+		binary.BigEndian.PutUint16(b[4:], uint16(len(l4)))
+		b[6], b[7] = proto, 64
+		s, d := src.As16(), dst.As16()
+		copy(b[8:], s[:])
+		copy(b[24:], d[:])
+		copy(b[40:], l4)
+		return b
+	}
 	b := make([]byte, 20+len(l4))
 	b[0] = 0x45
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
@@ -36,6 +48,14 @@ func ipPacket(src, dst netip.Addr, proto uint8, l4 []byte) []byte {
 	binary.BigEndian.PutUint16(b[10:], packet.Checksum(b[:20]))
 	copy(b[20:], l4)
 	return b
+}
+
+// psum is the pseudo-header sum of src's family.
+func psum(src, dst netip.Addr, proto uint8, n int) uint32 {
+	if src.Is6() {
+		return packet.PseudoHeaderSum6(src, dst, proto, n)
+	}
+	return packet.PseudoHeaderSum(src, dst, proto, n)
 }
 
 // tcpOpt are TCP options for a SYN: window scale and SACK permitted.
@@ -67,7 +87,7 @@ func tcpSegment(src, dst netip.Addr, sport, dport uint16, flags string, seq, ack
 	for i := hl; i < len(l4); i++ {
 		l4[i] = byte(i)
 	}
-	binary.BigEndian.PutUint16(l4[16:], packet.ChecksumFinish(packet.ChecksumAdd(packet.PseudoHeaderSum(src, dst, 6, len(l4)), l4)))
+	binary.BigEndian.PutUint16(l4[16:], packet.ChecksumFinish(packet.ChecksumAdd(psum(src, dst, 6, len(l4)), l4)))
 	return ipPacket(src, dst, 6, l4)
 }
 
@@ -76,7 +96,7 @@ func udpDatagram(src, dst netip.Addr, sport, dport uint16, n int) []byte {
 	binary.BigEndian.PutUint16(l4[0:], sport)
 	binary.BigEndian.PutUint16(l4[2:], dport)
 	binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
-	cs := packet.ChecksumFinish(packet.ChecksumAdd(packet.PseudoHeaderSum(src, dst, 17, len(l4)), l4))
+	cs := packet.ChecksumFinish(packet.ChecksumAdd(psum(src, dst, 17, len(l4)), l4))
 	if cs == 0 {
 		cs = 0xffff
 	}
@@ -84,22 +104,32 @@ func udpDatagram(src, dst netip.Addr, sport, dport uint16, n int) []byte {
 	return ipPacket(src, dst, 17, l4)
 }
 
-// icmpMsg builds an ICMP message with id/seq (bytes 4-7) and a body.
+// icmpMsg builds an ICMP message (ICMPv6 for IPv6 addresses, its
+// checksum over the pseudo-header) with id/seq (bytes 4-7) and a body.
 func icmpMsg(src, dst netip.Addr, typ, code uint8, id, seq uint16, body []byte) []byte {
 	l4 := make([]byte, 8+len(body))
 	l4[0], l4[1] = typ, code
 	binary.BigEndian.PutUint16(l4[4:], id)
 	binary.BigEndian.PutUint16(l4[6:], seq)
 	copy(l4[8:], body)
+	if src.Is6() {
+		binary.BigEndian.PutUint16(l4[2:], packet.ChecksumFinish(packet.ChecksumAdd(psum(src, dst, 58, len(l4)), l4)))
+		return ipPacket(src, dst, 58, l4)
+	}
 	binary.BigEndian.PutUint16(l4[2:], packet.Checksum(l4))
 	return ipPacket(src, dst, 1, l4)
 }
 
-// icmpError quotes the first 28 bytes of the packet q (or all of it when
-// full is true) in an ICMP error of the given type and code.
+// icmpError quotes the first 28 bytes of the packet q (IPv6: 48 bytes)
+// or all of it when full is true, in an ICMP (ICMPv6) error of the
+// given type and code.
 func icmpError(src, dst netip.Addr, typ, code uint8, q []byte, full bool) []byte {
-	if !full && len(q) > 28 {
-		q = q[:28]
+	n := 28
+	if src.Is6() {
+		n = 48
+	}
+	if !full && len(q) > n {
+		q = q[:n]
 	}
 	return icmpMsg(src, dst, typ, code, 0, 0, q)
 }
@@ -144,6 +174,8 @@ func stateName(st ext.CTState, reply bool) string {
 			return "RELATED/REPLY"
 		}
 		return "RELATED"
+	case ext.CTUntracked:
+		return "UNTRACKED"
 	case Drop:
 		return "DROP"
 	}
@@ -245,13 +277,55 @@ func udpliteDatagram(src, dst netip.Addr, sport, dport uint16, n, cov int, kerne
 	if c == 0 {
 		c = len(l4)
 	}
-	cs := packet.ChecksumFinish(packet.ChecksumAdd(packet.PseudoHeaderSum(src, dst, 136, len(l4)), l4[:c]))
+	cs := packet.ChecksumFinish(packet.ChecksumAdd(psum(src, dst, 136, len(l4)), l4[:c]))
 	if kernelSum {
-		cs = packet.ChecksumFinish(packet.ChecksumAdd(packet.PseudoHeaderSum(src, dst, 17, len(l4)&0xff), l4[:c]))
+		n := len(l4) & 0xff
+		if src.Is6() {
+			n = len(l4)
+		}
+		cs = packet.ChecksumFinish(packet.ChecksumAdd(psum(src, dst, 17, n), l4[:c]))
 	}
 	if cs == 0 {
 		cs = 0xffff
 	}
 	binary.BigEndian.PutUint16(l4[6:], cs)
 	return ipPacket(src, dst, 136, l4)
+}
+
+// withExt inserts IPv6 extension headers between the IPv6 header of b
+// and what follows it. Each header is given whole (its length field
+// set); its Next Header byte is filled in to chain them.
+func withExt(b []byte, hdrs ...[]byte) []byte {
+	out := append([]byte(nil), b[:40]...)
+	next := b[6]
+	out[6] = 0
+	at := 6 // where the Next Header of the previous header is
+	for _, h := range hdrs {
+		out[at] = h[0]
+		at = len(out)
+		out = append(out, h...)
+	}
+	out[at] = next
+	out = append(out, b[40:]...)
+	binary.BigEndian.PutUint16(out[4:], uint16(len(out)-40))
+	return out
+}
+
+// Extension headers for withExt: the first byte is the header's own
+// type (moved into the previous Next Header by withExt).
+var (
+	hbh8 = []byte{packet.ProtoHopOpts, 0, 1, 4, 0, 0, 0, 0} // PadN
+	dst8 = []byte{packet.ProtoDstOpts, 0, 1, 4, 0, 0, 0, 0}
+)
+
+// frag6 is a Fragment header (offset in 8-byte units).
+func frag6(off uint16, mf bool, id uint32) []byte {
+	h := []byte{packet.ProtoFragment, 0, 0, 0, 0, 0, 0, 0}
+	v := off << 3
+	if mf {
+		v |= 1
+	}
+	binary.BigEndian.PutUint16(h[2:], v)
+	binary.BigEndian.PutUint32(h[4:], id)
+	return h
 }

@@ -30,14 +30,18 @@ var ruleStates = map[int]string{1: "INVALID", 2: "NEW", 3: "ESTABLISHED", 4: "ES
 // counting rules saw ("DROP" when no rule counted it).
 func kernelState(t *testing.T, fw *kernel.Firewall, in string, pkt []byte) string {
 	t.Helper()
-	before, err := fw.SaveCounters()
+	save := fw.SaveCounters
+	if len(pkt) > 0 && pkt[0]>>4 == 6 {
+		save = fw.SaveCounters6
+	}
+	before, err := save()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fw.Inject(in, pkt); err != nil {
 		t.Fatal(err)
 	}
-	after, err := fw.SaveCounters()
+	after, err := save()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +60,15 @@ func kernelState(t *testing.T, fw *kernel.Firewall, in string, pkt []byte) strin
 	return strings.Join(got, ",")
 }
 
-// kernelListing returns conntrack -L, sorted as sortStrings does.
-func kernelListing(t *testing.T, fw *kernel.Firewall) []string {
+// kernelListing returns conntrack -L (of the family given, if any),
+// sorted as sortStrings does.
+func kernelListing(t *testing.T, fw *kernel.Firewall, family ...string) []string {
 	t.Helper()
-	out, err := fw.Run("conntrack", "-L")
+	args := []string{"conntrack", "-L"}
+	if len(family) > 0 {
+		args = append(args, "-f", family[0])
+	}
+	out, err := fw.Run(args...)
 	if err != nil {
 		t.Fatalf("conntrack -L: %v", err)
 	}
@@ -109,6 +118,46 @@ func TestKernelScenarios(t *testing.T) {
 				if !sameListing(klist, want, 2) {
 					t.Errorf("kernel table:\n%sscenario says:\n%s", join2(klist), join2(want))
 				}
+			}
+		})
+	}
+}
+
+// TestKernelScenarios6 checks the IPv6 scenarios (the IPv4 ones with
+// IPv6 twins, and the IPv6-only ones) against the kernel, as
+// TestKernelScenarios does for IPv4.
+func TestKernelScenarios6(t *testing.T) {
+	fw := kernel.NewFirewallWith(t, kernel.NFT, kernel.Options{IPv6: true})
+	if err := fw.Restore6(stateRules); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.AddNeighbour("wlan0", server6); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range append(scenarios6(), ipv6Scenarios...) {
+		if sc.unitOnly {
+			continue
+		}
+		t.Run(sc.name, func(t *testing.T) {
+			if err := fw.FlushConntrack(); err != nil {
+				t.Fatal(err)
+			}
+			var kstates []string
+			for _, s := range sc.steps {
+				if s.wait > 0 {
+					time.Sleep(time.Duration(s.wait * float64(time.Second)))
+				}
+				kstates = append(kstates, kernelState(t, fw, s.in, s.pkt))
+			}
+			klist := kernelListing(t, fw, "ipv6")
+			istates, ilist, _ := simulate(t, DefaultConfig(), sc.steps)
+			for i, s := range sc.steps {
+				if kstates[i] != istates[i] || (s.want != "" && kstates[i] != s.want) {
+					t.Errorf("packet %d: kernel %s, ipsift %s, scenario says %s", i, kstates[i], istates[i], s.want)
+				}
+			}
+			if !sameListing(klist, ilist, 2) {
+				t.Errorf("kernel table:\n%sipsift table:\n%s", join2(klist), join2(ilist))
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -19,8 +20,10 @@ var (
 	// ErrNATSetUp: the connection already has a binding for this
 	// manipulation (the kernel warns and drops).
 	ErrNATSetUp = errors.New("conntrack: NAT binding already set up")
-	// ErrNotIPv4: the range is not IPv4.
-	ErrNotIPv4 = errors.New("conntrack: NAT range is not IPv4")
+	// ErrNotIPv4: the range, or the address to map to, is not of the
+	// connection's family (the name is from when only IPv4 was
+	// tracked).
+	ErrNotIPv4 = errors.New("conntrack: NAT range is not of the connection's family")
 )
 
 // NAT manipulation types, the kernel's enum nf_nat_manip_type.
@@ -36,35 +39,61 @@ func manipOf(kind int) int {
 	return manipDst
 }
 
-// natRange is an nf_nat_range2 for IPv4, addresses in host order.
+// natRange is an nf_nat_range2: addresses as the kernel's nf_inet_addr
+// (see Tuple), so that comparing them bytewise compares them as
+// numbers, in either family.
 type natRange struct {
 	flags              uint32
-	minIP, maxIP       uint32
+	minAddr, maxAddr   [16]byte
 	minProto, maxProto uint16
 	baseProto          uint16
 }
 
 const natRandomAll = ext.NATProtoRandom | ext.NATProtoRandomFully
 
-func rangeOf(r ext.NATRange) (natRange, error) {
+// rangeOf converts a NAT target's range for a connection of family v6.
+func rangeOf(r ext.NATRange, v6 bool) (natRange, error) {
 	nr := natRange{flags: r.Flags, minProto: r.MinPort, maxProto: r.MaxPort, baseProto: r.BasePort}
 	if r.Flags&ext.NATMapIPs != 0 {
-		if !r.MinAddr.Is4() || !r.MaxAddr.Is4() {
+		var ok1, ok2 bool
+		if nr.minAddr, ok1 = inetAddr(r.MinAddr, v6); !ok1 {
 			return nr, ErrNotIPv4
 		}
-		nr.minIP, nr.maxIP = be32(r.MinAddr.As4()), be32(r.MaxAddr.As4())
+		if nr.maxAddr, ok2 = inetAddr(r.MaxAddr, v6); !ok2 {
+			return nr, ErrNotIPv4
+		}
 	}
 	return nr, nil
 }
 
-// srcKey is what nf_nat_bysource hashes: the original source.
-type srcKey struct {
-	addr  [4]byte
-	port  uint16
-	proto uint8
+// inetAddr is a in nf_inet_addr layout, if it is of family v6.
+func inetAddr(a netip.Addr, v6 bool) ([16]byte, bool) {
+	switch {
+	case v6 && a.Is6():
+		return a.As16(), true
+	case !v6 && a.Is4():
+		return addr4(a.As4()), true
+	}
+	return [16]byte{}, false
 }
 
-func srcKeyOf(t Tuple) srcKey { return srcKey{t.Src, t.SrcPort, t.Proto} }
+// single is the range of the one address a, with flags.
+func single(flags uint32, a [16]byte, r natRange) natRange {
+	r.flags = flags | ext.NATMapIPs
+	r.minAddr, r.maxAddr = a, a
+	return r
+}
+
+// srcKey is what nf_nat_bysource hashes: the original source (and its
+// family, which keeps the two apart).
+type srcKey struct {
+	addr  [16]byte
+	port  uint16
+	proto uint8
+	v6    bool
+}
+
+func srcKeyOf(t Tuple) srcKey { return srcKey{t.Src, t.SrcPort, t.Proto, t.V6} }
 
 // SetupNAT binds the new connection e for one manipulation as a NAT
 // target asked in the nat table, as the kernel's nf_nat_setup_info: it
@@ -89,38 +118,43 @@ func (t *Table) SetupNAT(e *Entry, req *ext.NATRequest, outAddr netip.Addr) erro
 		return nil
 	}
 	manip := manipOf(req.Kind)
-	r, err := rangeOf(req.Range)
+	v6 := e.tuple[0].V6
+	r, err := rangeOf(req.Range, v6)
 	if err != nil {
 		return err
 	}
 	switch {
-	case req.Masquerade:
-		if e.tuple[0].Src == [4]byte{} {
+	case req.Masquerade, req.Redirect:
+		// nf_nat_masquerade_ipv4 leaves a connection from 0.0.0.0
+		// alone; the IPv6 one has no such case.
+		if req.Masquerade && !v6 && e.tuple[0].Src == [16]byte{} {
 			return nil
 		}
-		if !outAddr.Is4() || outAddr.IsUnspecified() {
+		if !outAddr.IsValid() || outAddr.IsUnspecified() {
 			return ErrNoAddress
 		}
-		a := be32(outAddr.As4())
-		r.flags |= ext.NATMapIPs
-		r.minIP, r.maxIP = a, a
-	case req.Redirect:
-		if !outAddr.Is4() || outAddr.IsUnspecified() {
-			return ErrNoAddress
+		a, ok := inetAddr(outAddr, v6)
+		if !ok {
+			return ErrNotIPv4
 		}
-		a := be32(outAddr.As4())
-		r.flags |= ext.NATMapIPs
-		r.minIP, r.maxIP = a, a
+		r = single(r.flags, a, r)
 	case req.Netmap:
+		// netmap_tg4/netmap_tg6: the current address's bits outside
+		// the prefix the range spans, the range's inside it.
 		cur, _ := e.tuple[1].Invert()
 		addr := cur.Dst
 		if manip == manipSrc {
 			addr = cur.Src
 		}
-		netmask := ^(r.minIP ^ r.maxIP)
-		a := be32(addr)&^netmask | r.minIP&netmask
-		r.flags |= ext.NATMapIPs
-		r.minIP, r.maxIP = a, a
+		var a [16]byte
+		for i := range a {
+			mask := ^(r.minAddr[i] ^ r.maxAddr[i])
+			a[i] = addr[i]&^mask | r.minAddr[i]&mask
+		}
+		if !v6 {
+			a = addr4(v4(a))
+		}
+		r = single(r.flags, a, r)
 	}
 	return t.setupInfo(e, r, manip)
 }
@@ -143,8 +177,7 @@ func (t *Table) SetupNullNAT(e *Entry, kind int) {
 	if manip == manipSrc {
 		ip = e.tuple[1].Dst
 	}
-	a := be32(ip)
-	t.setupInfo(e, natRange{flags: ext.NATMapIPs, minIP: a, maxIP: a}, manip)
+	t.setupInfo(e, single(0, ip, natRange{}), manip)
 }
 
 // setupInfo is the kernel's nf_nat_setup_info.
@@ -175,20 +208,26 @@ func (t *Table) setupInfo(e *Entry, r natRange, manip int) error {
 		// Only real mappings go into the index: a null binding maps a
 		// source to itself, which find_appropriate_src can never pick
 		// (its source is out of range exactly when the new one is).
-		t.natMu.Lock()
-		k := srcKeyOf(e.tuple[0])
-		head := t.bysrc[k]
-		e.natPrev, e.natNext = nil, head
-		if head != nil {
-			head.natPrev = e
-		}
-		t.bysrc[k] = e
-		e.setStatus(done)
-		t.natMu.Unlock()
+		t.indexSrcNAT(e, done)
 		return nil
 	}
 	e.setStatus(done)
 	return nil
+}
+
+// indexSrcNAT puts e into the source-NAT index (nf_nat_bysource), newest
+// first, and sets the status bits done under the index's lock.
+func (t *Table) indexSrcNAT(e *Entry, done uint32) {
+	t.natMu.Lock()
+	k := srcKeyOf(e.tuple[0])
+	head := t.bysrc[k]
+	e.natPrev, e.natNext = nil, head
+	if head != nil {
+		head.natPrev = e
+	}
+	t.bysrc[k] = e
+	e.setStatus(done)
+	t.natMu.Unlock()
 }
 
 // natForget takes a dying connection out of the source-NAT index.
@@ -258,11 +297,12 @@ func (t *Table) uniqueTuple(e *Entry, orig Tuple, r *natRange, manip int, nowJ i
 	return tuple
 }
 
-// inRange is the kernel's nf_in_range: would a source mapped like t
-// meet the range?
+// inRange is the kernel's in_range (nf_nat_inet_in_range): would a
+// source mapped like t meet the range? Addresses compare as numbers,
+// which for the nf_inet_addr layout is bytewise in either family.
 func inRange(t Tuple, r *natRange) bool {
 	if r.flags&ext.NATMapIPs != 0 {
-		if a := be32(t.Src); a < r.minIP || a > r.maxIP {
+		if bytes.Compare(t.Src[:], r.minAddr[:]) < 0 || bytes.Compare(t.Src[:], r.maxAddr[:]) > 0 {
 			return false
 		}
 	}
@@ -275,7 +315,7 @@ func inRange(t Tuple, r *natRange) bool {
 // l4InRange is the kernel's l4proto_in_range.
 func l4InRange(t Tuple, manip int, min, max uint16) bool {
 	switch t.Proto {
-	case protoICMP:
+	case protoICMP, protoICMPv6:
 		return t.SrcPort >= min && t.SrcPort <= max
 	case protoTCP, protoUDP, protoUDPLite, protoGRE:
 		p := t.DstPort
@@ -309,6 +349,17 @@ func (t *Table) appropriateSrc(orig Tuple, r *natRange, nowJ int64) (Tuple, bool
 // bestIP is the kernel's find_best_ips_proto: with an address range,
 // pick the address by jhash2 of the source (and, unless --persistent,
 // the destination), so that a client keeps landing on the same address.
+//
+// The kernel hashes the whole nf_inet_addr of the source (16 bytes,
+// read as four little-endian words on x86), seeded with the last word
+// of the destination's address (the IPv4 address itself, or an IPv6
+// address's last 32 bits) xor the zone id (0). It then fills in the
+// address one 32-bit word at a time (one word for IPv4, four for IPv6):
+// each word within the range's bounds for that word as long as the
+// words before it are at the range's maximum, else anywhere, and
+// (unless persistent) folds that word of the destination into the hash
+// before the next: for destination NAT the word just written, since the
+// kernel reads the tuple it is rewriting.
 func bestIP(t *Tuple, r *natRange, manip int) {
 	if r.flags&ext.NATMapIPs == 0 {
 		return
@@ -317,21 +368,44 @@ func bestIP(t *Tuple, r *natRange, manip int) {
 	if manip == manipSrc {
 		v = &t.Src
 	}
-	if r.minIP == r.maxIP {
-		*v = addrFromBE(r.minIP)
+	if r.minAddr == r.maxAddr {
+		*v = r.minAddr
 		return
 	}
-	// The kernel hashes the whole nf_inet_addr (16 bytes, the IPv4
-	// address in its first word) and, unless persistent, seeds with
-	// the destination's first word (xor the zone id, 0).
-	var initval uint32
-	if r.flags&ext.NATPersistent == 0 {
-		initval = le32(t.Dst)
+	last := 0
+	if t.V6 {
+		last = 3
 	}
-	j := jhash2([]uint32{le32(t.Src), 0, 0, 0}, initval)
-	dist := r.maxIP - r.minIP + 1
-	*v = addrFromBE(r.minIP + reciprocalScale(j, dist))
+	persistent := r.flags&ext.NATPersistent != 0
+	var initval uint32
+	if !persistent {
+		initval = leWord(t.Dst, last)
+	}
+	j := jhash2([]uint32{leWord(t.Src, 0), leWord(t.Src, 1), leWord(t.Src, 2), leWord(t.Src, 3)}, initval)
+	full := false
+	for i := 0; i <= last; i++ {
+		minip, dist := uint32(0), ^uint32(0)
+		if !full {
+			minip = beWord(r.minAddr, i)
+			dist = beWord(r.maxAddr, i) - minip + 1
+		}
+		binary.BigEndian.PutUint32(v[4*i:], minip+reciprocalScale(j, dist))
+		if beWord(*v, i) != beWord(r.maxAddr, i) {
+			full = true
+		}
+		if !persistent {
+			j ^= leWord(t.Dst, i)
+		}
+	}
 }
+
+// leWord is word i of an nf_inet_addr as the kernel reads a __be32
+// through a u32 pointer on a little-endian machine (x86): how jhash2
+// sees addresses in find_best_ips_proto.
+func leWord(a [16]byte, i int) uint32 { return binary.LittleEndian.Uint32(a[4*i:]) }
+
+// beWord is word i of an nf_inet_addr in host order (ntohl).
+func beWord(a [16]byte, i int) uint32 { return binary.BigEndian.Uint32(a[4*i:]) }
 
 // l4UniqueTuple is the kernel's nf_nat_l4proto_unique_tuple: change the
 // port (ICMP id) within the range until the tuple is free, starting at
@@ -342,7 +416,7 @@ func (t *Table) l4UniqueTuple(tuple *Tuple, r *natRange, manip int, e *Entry, no
 	var key *uint16
 	var min, size uint32
 	switch tuple.Proto {
-	case protoICMP:
+	case protoICMP, protoICMPv6:
 		key = &tuple.SrcPort
 		if r.flags&ext.NATProtoSpecified == 0 {
 			min, size = 0, 65536
@@ -493,19 +567,24 @@ func (t *Table) usedTupleHarder(nt Tuple, e *Entry, attemptsLeft uint32, nowJ in
 // and OUTPUT, ext.NATSrc at POSTROUTING and INPUT. reply is Track's
 // result for p. A packet is rewritten when its direction's side of the
 // binding changed: the original direction gets the binding, the reply
-// direction its inverse. Addresses, ports (ICMP ids) and the IP, TCP,
-// UDP and ICMP checksums change, incrementally as the kernel does.
+// direction its inverse. Addresses, ports (ICMP and ICMPv6 echo ids)
+// and the IPv4 header, TCP, UDP, UDP-Lite, ICMP and ICMPv6 checksums
+// change, incrementally as the kernel does (for IPv6 the transport
+// checksums cover the addresses through the pseudo-header; the
+// transport header is where ipv6_skip_exthdr finds it, and only the
+// addresses change when there is none, as in a later fragment).
 //
-// An ICMP error RELATED to e is rewritten as
-// nf_nat_icmp_reply_translation does: the quoted packet as the reverse
-// manipulation (its addresses, ports and checksums), then the whole ICMP
-// checksum afresh, then the outer address. Such packets never traverse
-// the nat chains; call only Translate for them.
+// An ICMP or ICMPv6 error RELATED to e is rewritten as
+// nf_nat_icmp_reply_translation and nf_nat_icmpv6_reply_translation
+// do: the quoted packet as the reverse manipulation (its addresses,
+// ports and checksums), then the whole ICMP checksum afresh, then the
+// outer address. Such packets never traverse the nat chains; call only
+// Translate for them.
 //
 // Translate reports false when the kernel drops the packet instead:
 // a RELATED ICMP error whose checksum is wrong or whose quoted header
 // is too short to rewrite, a redirect about a NATed connection, a GRE
-// packet NAT cannot handle.
+// packet NAT cannot handle, a transport header too short to rewrite.
 func (t *Table) Translate(e *Entry, reply bool, kind int, p *packet.Packet) bool {
 	manip := manipOf(kind)
 	dir := 0
@@ -513,6 +592,9 @@ func (t *Table) Translate(e *Entry, reply bool, kind int, p *packet.Packet) bool
 		dir = 1
 	}
 	if p.IsICMPError() {
+		if p.Version == 6 {
+			return t.icmpv6ReplyTranslation(e, dir, manip, p)
+		}
 		return t.icmpReplyTranslation(e, dir, manip, p)
 	}
 	bit := natBit(manip, dir)
@@ -520,6 +602,9 @@ func (t *Table) Translate(e *Entry, reply bool, kind int, p *packet.Packet) bool
 		return true
 	}
 	target, _ := e.tuple[1-dir].Invert()
+	if p.Version == 6 {
+		return manipPkt6(p.Data, target, manip, p)
+	}
 	return manipPkt(p.Data, p.HdrLen, p.TotalLen, target, manip, p)
 }
 
@@ -545,13 +630,10 @@ func (t *Table) icmpReplyTranslation(e *Entry, dir, manip int, p *packet.Packet)
 	if packet.ChecksumAdd(0, l4) != 0xffff {
 		return false
 	}
-	st := e.status.Load()
-	if p.ICMPType == 5 { // redirect
-		if st&IPSNATDoneMask != IPSNATDoneMask || st&IPSNATMask != 0 {
-			return false
-		}
+	if !redirectOK(e, l4[0] == 5) {
+		return false
 	}
-	if st&natBit(manip, dir) == 0 {
+	if e.status.Load()&natBit(manip, dir) == 0 {
 		return true
 	}
 	// The quoted packet travelled in the other direction: give it the
@@ -562,9 +644,47 @@ func (t *Table) icmpReplyTranslation(e *Entry, dir, manip int, p *packet.Packet)
 	}
 	binary.BigEndian.PutUint16(l4[2:], 0)
 	binary.BigEndian.PutUint16(l4[2:], packet.Checksum(l4))
-	target, _ := e.tuple[1-dir].Invert()
-	target.Proto = protoICMP
-	return manipPkt(p.Data, p.HdrLen, p.TotalLen, target, manip, p)
+	return manipPkt(p.Data, p.HdrLen, p.TotalLen, outerTarget(e.tuple[1-dir], protoICMP), manip, p)
+}
+
+// icmpv6ReplyTranslation is nf_nat_icmpv6_reply_translation: as for
+// ICMP, with the ICMPv6 checksum over the pseudo-header (of the outer
+// addresses before they change; the outer rewrite then updates it
+// incrementally).
+func (t *Table) icmpv6ReplyTranslation(e *Entry, dir, manip int, p *packet.Packet) bool {
+	l4 := p.L4
+	if len(l4) < 8+40 {
+		return false
+	}
+	if packet.ChecksumAdd(packet.PseudoHeaderSum6(p.Src, p.Dst, protoICMPv6, len(l4)), l4) != 0xffff {
+		return false
+	}
+	if !redirectOK(e, l4[0] == packet.ICMPv6Redirect) {
+		return false
+	}
+	if e.status.Load()&natBit(manip, dir) == 0 {
+		return true
+	}
+	if !manipPkt6(l4[8:], e.tuple[1-dir], 1-manip, nil) {
+		return false
+	}
+	binary.BigEndian.PutUint16(l4[2:], 0)
+	binary.BigEndian.PutUint16(l4[2:], packet.ChecksumFinish(packet.ChecksumAdd(packet.PseudoHeaderSum6(p.Src, p.Dst, protoICMPv6, len(l4)), l4)))
+	return manipPkt6(p.Data, outerTarget(e.tuple[1-dir], protoICMPv6), manip, p)
+}
+
+// redirectOK is the reply translations' rule for redirects: only about
+// a connection with both bindings set up and neither changing anything.
+func redirectOK(e *Entry, redirect bool) bool {
+	st := e.status.Load()
+	return !redirect || st&IPSNATDoneMask == IPSNATDoneMask && st&IPSNATMask == 0
+}
+
+// outerTarget is the tuple an error's outer header is rewritten to: the
+// inverse of the quoted direction's tuple t (addresses swapped; the
+// kernel ignores whether the protocol part inverts), as protocol proto.
+func outerTarget(t Tuple, proto uint8) Tuple {
+	return Tuple{Src: t.Dst, Dst: t.Src, Proto: proto, V6: t.V6}
 }
 
 // manipPkt is the kernel's nf_nat_ipv4_manip_pkt on the IP packet b
@@ -578,22 +698,85 @@ func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bo
 	if n > len(b) {
 		n = len(b)
 	}
-	var newIP [4]byte
-	addrOff := 16
+	newIP, addrOff := target.Dst, 16
 	if manip == manipSrc {
 		newIP, addrOff = target.Src, 12
-	} else {
-		newIP = target.Dst
 	}
-	oldIP := [4]byte(b[addrOff : addrOff+4])
+	oldIP := addr4([4]byte(b[addrOff : addrOff+4]))
 	if hl > n {
 		hl = n
 	}
-	l4 := b[hl:n]
-	portOff := 2
-	newPort := target.DstPort
+	if !manipL4(b[hl:n], target, manip, oldIP, newIP, p) {
+		return false
+	}
+	binary.BigEndian.PutUint16(b[10:], packet.UpdateChecksum32(binary.BigEndian.Uint16(b[10:]), beWord(oldIP, 0), beWord(newIP, 0)))
+	copy(b[addrOff:], newIP[:4])
+	setAddr(p, target, manip)
+	return true
+}
+
+// manipPkt6 is the kernel's nf_nat_ipv6_manip_pkt on the IPv6 packet b
+// (to the end of the outer packet, for a quoted one): the transport
+// header where ipv6_skip_exthdr finds it, unless there is none (the
+// walk fails) or the packet is a later fragment, then the address.
+func manipPkt6(b []byte, target Tuple, manip int, p *packet.Packet) bool {
+	if len(b) < 40 {
+		return false
+	}
+	newIP, addrOff := target.Dst, 24
+	if manip == manipSrc {
+		newIP, addrOff = target.Src, 8
+	}
+	oldIP := [16]byte(b[addrOff : addrOff+16])
+	if w := packet.SkipExthdr(b, 40, b[6]); w.Err == packet.ExtOK && w.FragOff == 0 {
+		var l4 []byte
+		if w.Off <= len(b) {
+			l4 = b[w.Off:]
+		}
+		if !manipL4(l4, target, manip, oldIP, newIP, p) {
+			return false
+		}
+	}
+	copy(b[addrOff:], newIP[:])
+	setAddr(p, target, manip)
+	return true
+}
+
+// setAddr keeps the decoded view p (if any) in step with a rewrite.
+func setAddr(p *packet.Packet, target Tuple, manip int) {
+	if p == nil {
+		return
+	}
+	ports := target.Proto == protoTCP || target.Proto == protoUDP || target.Proto == protoUDPLite
+	if manip == manipSrc {
+		p.Src = target.SrcAddr()
+		if ports {
+			p.SrcPort = target.SrcPort
+		}
+	} else {
+		p.Dst = target.DstAddr()
+		if ports {
+			p.DstPort = target.DstPort
+		}
+	}
+}
+
+// manipL4 is the kernel's nf_nat_l4proto_manip_pkt on the transport
+// header l4 (to the end of the packet): the port (or ICMP id, GRE key)
+// and the transport checksum, which for TCP, UDP, UDP-Lite and ICMPv6
+// also covers the address changing from oldIP to newIP (IPv4: the first
+// 4 bytes of each). A header too short to rewrite (fewer than the 8
+// bytes conntrack guarantees) makes the kernel drop the packet.
+func manipL4(l4 []byte, target Tuple, manip int, oldIP, newIP [16]byte, p *packet.Packet) bool {
+	portOff, newPort := 2, target.DstPort
 	if manip == manipSrc {
 		portOff, newPort = 0, target.SrcPort
+	}
+	addrSum := func(cs uint16) uint16 {
+		if target.V6 {
+			return packet.UpdateChecksum128(cs, oldIP, newIP)
+		}
+		return packet.UpdateChecksum32(cs, beWord(oldIP, 0), beWord(newIP, 0))
 	}
 	switch target.Proto {
 	case protoTCP:
@@ -606,8 +789,7 @@ func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bo
 		old := binary.BigEndian.Uint16(l4[portOff:])
 		binary.BigEndian.PutUint16(l4[portOff:], newPort)
 		if len(l4) >= 20 {
-			cs := binary.BigEndian.Uint16(l4[16:])
-			cs = packet.UpdateChecksum32(cs, be32(oldIP), be32(newIP))
+			cs := addrSum(binary.BigEndian.Uint16(l4[16:]))
 			cs = packet.UpdateChecksum16(cs, old, newPort)
 			binary.BigEndian.PutUint16(l4[16:], cs)
 		}
@@ -617,7 +799,7 @@ func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bo
 		}
 		old := binary.BigEndian.Uint16(l4[portOff:])
 		if cs := binary.BigEndian.Uint16(l4[6:]); cs != 0 || target.Proto == protoUDPLite {
-			cs = packet.UpdateChecksum32(cs, be32(oldIP), be32(newIP))
+			cs = addrSum(cs)
 			cs = packet.UpdateChecksum16(cs, old, newPort)
 			if cs == 0 {
 				cs = 0xffff // CSUM_MANGLED_0
@@ -631,12 +813,15 @@ func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bo
 		}
 		switch l4[0] {
 		case 0, 8, 13, 14, 15, 16, 17, 18:
-			old := binary.BigEndian.Uint16(l4[4:])
-			binary.BigEndian.PutUint16(l4[2:], packet.UpdateChecksum16(binary.BigEndian.Uint16(l4[2:]), old, target.SrcPort))
-			binary.BigEndian.PutUint16(l4[4:], target.SrcPort)
-			if p != nil {
-				p.ICMPID = target.SrcPort
-			}
+			setICMPID(l4, target.SrcPort, p)
+		}
+	case protoICMPv6:
+		if len(l4) < 8 {
+			return false
+		}
+		binary.BigEndian.PutUint16(l4[2:], addrSum(binary.BigEndian.Uint16(l4[2:])))
+		if l4[0] == packet.ICMPv6EchoRequest || l4[0] == packet.ICMPv6EchoReply {
+			setICMPID(l4, target.SrcPort, p)
 		}
 	case protoGRE:
 		if len(l4) < 8 {
@@ -652,20 +837,16 @@ func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bo
 			}
 		}
 	}
-	binary.BigEndian.PutUint16(b[10:], packet.UpdateChecksum32(binary.BigEndian.Uint16(b[10:]), be32(oldIP), be32(newIP)))
-	copy(b[addrOff:], newIP[:])
-	if p != nil {
-		if manip == manipSrc {
-			p.Src = netip.AddrFrom4(newIP)
-			if target.Proto == protoTCP || target.Proto == protoUDP || target.Proto == protoUDPLite {
-				p.SrcPort = newPort
-			}
-		} else {
-			p.Dst = netip.AddrFrom4(newIP)
-			if target.Proto == protoTCP || target.Proto == protoUDP || target.Proto == protoUDPLite {
-				p.DstPort = newPort
-			}
-		}
-	}
 	return true
+}
+
+// setICMPID sets an ICMP or ICMPv6 echo id (bytes 4-5), checksum
+// updated.
+func setICMPID(l4 []byte, id uint16, p *packet.Packet) {
+	old := binary.BigEndian.Uint16(l4[4:])
+	binary.BigEndian.PutUint16(l4[2:], packet.UpdateChecksum16(binary.BigEndian.Uint16(l4[2:]), old, id))
+	binary.BigEndian.PutUint16(l4[4:], id)
+	if p != nil {
+		p.ICMPID = id
+	}
 }

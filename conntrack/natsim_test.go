@@ -23,6 +23,9 @@ type router struct {
 	// the packet (nil: none).
 	pre  func(p *packet.Packet) *ext.NATRequest
 	post func(p *packet.Packet, out string) *ext.NATRequest
+	// addrs are the host's IPv6 addresses (see SelectSource6), from
+	// which MASQUERADE and REDIRECT pick theirs for IPv6.
+	addrs []HostAddr
 }
 
 func newRouter(t testing.TB, cfg Config) *router {
@@ -31,10 +34,31 @@ func newRouter(t testing.TB, cfg Config) *router {
 
 // route picks the output interface of the harness host.
 func route(dst netip.Addr) string {
-	if netip.MustParsePrefix("192.0.2.0/24").Contains(dst) {
+	if netip.MustParsePrefix("192.0.2.0/24").Contains(dst) || netip.MustParsePrefix("2001:db8:2::/64").Contains(dst) {
 		return "wlan0"
 	}
 	return "eth0"
+}
+
+// natAddr is the address a MASQUERADE or REDIRECT maps to: for IPv4
+// the interface's address, for IPv6 the one the kernel picks from the
+// host's addresses.
+func (r *router) natAddr(req *ext.NATRequest, p *packet.Packet, dev string) netip.Addr {
+	if p.Version != 6 {
+		return ifaceAddr(dev)
+	}
+	if req.Redirect {
+		var in []HostAddr
+		for _, a := range r.addrs {
+			if a.Dev == dev {
+				in = append(in, a)
+			}
+		}
+		a, _ := RedirectAddr6(p.Dst, in)
+		return a
+	}
+	a, _ := SelectSource6(p.Dst, dev, r.addrs)
+	return a
 }
 
 func ifaceAddr(name string) netip.Addr {
@@ -44,8 +68,13 @@ func ifaceAddr(name string) netip.Addr {
 	return fwOut
 }
 
-// decTTL is the kernel's ip_decrease_ttl.
+// decTTL is the kernel's ip_decrease_ttl (for IPv6 the hop limit, no
+// checksum).
 func decTTL(b []byte) {
+	if b[0]>>4 == 6 {
+		b[7]--
+		return
+	}
 	check := uint32(binary.BigEndian.Uint16(b[10:]))
 	check += 0x0100
 	if check >= 0xffff {
@@ -69,7 +98,7 @@ func (r *router) forward(in string, b []byte) (string, string, []byte) {
 	if e != nil {
 		if natChains && !e.HasNAT(ext.NATDst) {
 			if req := r.pre(p); req != nil {
-				if err := tb.SetupNAT(e, req, ifaceAddr(in)); err != nil {
+				if err := tb.SetupNAT(e, req, r.natAddr(req, p, in)); err != nil {
 					tb.Discard(e)
 					return state, "", nil
 				}
@@ -86,7 +115,7 @@ func (r *router) forward(in string, b []byte) (string, string, []byte) {
 	if e != nil {
 		if natChains && !e.HasNAT(ext.NATSrc) {
 			if req := r.post(p, out); req != nil {
-				if err := tb.SetupNAT(e, req, ifaceAddr(out)); err != nil {
+				if err := tb.SetupNAT(e, req, r.natAddr(req, p, out)); err != nil {
 					tb.Discard(e)
 					return state, "", nil
 				}

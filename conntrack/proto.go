@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/ipsift/ipsift/packet"
 )
@@ -10,7 +11,7 @@ import (
 // fragment): ports for TCP, UDP and UDP-Lite (4 bytes needed), type,
 // code and id for ICMP (8 bytes), keys for GRE, nothing for the rest.
 func tupleOf(p *packet.Packet) (Tuple, bool) {
-	t := Tuple{Src: p.Src.As4(), Dst: p.Dst.As4(), Proto: p.Proto}
+	t := Tuple{Src: addr4(p.Src.As4()), Dst: addr4(p.Dst.As4()), Proto: p.Proto}
 	return l4Tuple(t, p.L4)
 }
 
@@ -23,7 +24,8 @@ func l4Tuple(t Tuple, l4 []byte) (Tuple, bool) {
 		}
 		t.SrcPort = binary.BigEndian.Uint16(l4[0:])
 		t.DstPort = binary.BigEndian.Uint16(l4[2:])
-	case protoICMP:
+	case protoICMP, protoICMPv6:
+		// Either ICMP in either family, as nf_ct_get_tuple reads it.
 		if len(l4) < 8 {
 			return t, false
 		}
@@ -44,17 +46,28 @@ func l4Tuple(t Tuple, l4 []byte) (Tuple, bool) {
 }
 
 // l4ChecksumOK verifies the transport checksum as the kernel's
-// nf_ip_checksum does for a packet that arrived without checksum
-// offload: TCP and UDP with the pseudo-header over all bytes after the
-// IP header, ICMP over the same bytes alone.
+// nf_ip_checksum and nf_ip6_checksum do for a packet that arrived
+// without checksum offload: TCP and UDP with the pseudo-header over all
+// bytes after the IP header (IPv6: after the extension headers), ICMP
+// over the same bytes alone. The IPv6 pseudo-header holds the addresses
+// of the IPv6 header itself, not a routing header's final destination.
 func l4ChecksumOK(p *packet.Packet) bool {
 	switch p.Proto {
 	case protoTCP, protoUDP:
-		return packet.ChecksumAdd(packet.PseudoHeaderSum(p.Src, p.Dst, p.Proto, len(p.L4)), p.L4) == 0xffff
+		return packet.ChecksumAdd(pseudoSum(p, p.Proto, len(p.L4)), p.L4) == 0xffff
 	case protoICMP:
 		return packet.ChecksumAdd(0, p.L4) == 0xffff
 	}
 	return true
+}
+
+// pseudoSum is the pseudo-header sum of p's family for a transport
+// length of n bytes.
+func pseudoSum(p *packet.Packet, proto uint8, n int) uint32 {
+	if p.Version == 6 {
+		return packet.PseudoHeaderSum6(p.Src, p.Dst, proto, n)
+	}
+	return packet.PseudoHeaderSum(p.Src, p.Dst, proto, n)
 }
 
 // udpPacket is the kernel's nf_conntrack_udp_packet: 30 s until the
@@ -116,15 +129,22 @@ func (t *Table) udplitePacket(e *Entry, p *packet.Packet, dir int, pre bool, now
 		return vInvalid // checksum missing
 	}
 	// The kernel checks the covered bytes with nf_checksum_partial,
-	// passing IPPROTO_UDP, whose CHECKSUM_NONE path hands protocol and
-	// length to csum_tcpudp_nofold in swapped order: the pseudo-header
-	// then holds 17 plus the low byte of the length, not 136 plus the
-	// length. So a UDP-Lite packet with an RFC 3828 checksum that comes
-	// in is INVALID, exactly as in the kernel (checked by the kernel
-	// tests); only one summed the kernel's way passes.
-	if pre && t.cfg.Checksum &&
-		packet.ChecksumAdd(packet.PseudoHeaderSum(p.Src, p.Dst, protoUDP, udplen&0xff), p.L4[:cscov]) != 0xffff {
-		return vInvalid
+	// passing IPPROTO_UDP. For IPv4 its CHECKSUM_NONE path hands
+	// protocol and length to csum_tcpudp_nofold in swapped order: the
+	// pseudo-header then holds 17 plus the low byte of the length, not
+	// 136 plus the length. So a UDP-Lite packet with an RFC 3828
+	// checksum that comes in is INVALID, exactly as in the kernel
+	// (checked by the kernel tests); only one summed the kernel's way
+	// passes. IPv6's csum_ipv6_magic takes them in the right order, but
+	// still with protocol 17, not 136.
+	if pre && t.cfg.Checksum {
+		n := udplen
+		if p.Version == 4 {
+			n &= 0xff
+		}
+		if packet.ChecksumAdd(pseudoSum(p, protoUDP, n), p.L4[:cscov]) != 0xffff {
+			return vInvalid
+		}
 	}
 	c := &e.conn
 	st := c.status.Load()
@@ -145,9 +165,10 @@ func icmpValidNew(typ uint8) bool { return typ == 8 || typ == 13 || typ == 15 ||
 
 // icmpPacket is the kernel's nf_conntrack_icmp_packet: only a query
 // (echo, timestamp, information, address mask request) makes a
-// connection; every packet refreshes it to 30 s.
+// connection; every packet refreshes it to 30 s. ICMP in an IPv6
+// packet is INVALID (the tracker refuses another family).
 func (t *Table) icmpPacket(e *Entry, p *packet.Packet, dir int, nowJ int64) int {
-	if !icmpValidNew(e.tuple[0].ICMPType()) {
+	if e.tuple[0].V6 || !icmpValidNew(e.tuple[0].ICMPType()) {
 		return vInvalid // e.g. an echo reply without a request
 	}
 	e.refresh(dir, p.TotalLen, nowJ, t.icmpTimeout)
@@ -182,6 +203,8 @@ func (t *Table) handlePacket(e *Entry, p *packet.Packet, dir int, pre bool, nowJ
 		return t.udplitePacket(e, p, dir, pre, nowJ)
 	case protoICMP:
 		return t.icmpPacket(e, p, dir, nowJ)
+	case protoICMPv6:
+		return t.icmpv6Packet(e, p, dir, nowJ)
 	case protoGRE:
 		return t.grePacket(e, p, dir, nowJ)
 	}
@@ -194,6 +217,7 @@ const (
 	icmpNotError = iota // not an error: track the packet itself
 	icmpInvalid
 	icmpRelated
+	icmpUntracked // ICMPv6 neighbour discovery and MLD
 )
 
 func icmpIsError(typ uint8) bool {
@@ -233,12 +257,84 @@ func (t *Table) icmpError(p *packet.Packet, pre bool, nowJ int64) (int, *Entry, 
 	if dataoff > len(l4) {
 		return icmpInvalid, nil, 0
 	}
-	orig := Tuple{Src: [4]byte(in[12:16]), Dst: [4]byte(in[16:20]), Proto: in[9]}
+	orig := Tuple{Src: addr4([4]byte(in[12:16])), Dst: addr4([4]byte(in[16:20])), Proto: in[9]}
 	orig, ok := l4Tuple(orig, l4[dataoff:])
 	if !ok {
 		return icmpInvalid, nil, 0
 	}
-	// The quoted packet travelled the other way: look up its inverse.
+	return t.relate(orig, p.Dst, nowJ)
+}
+
+// icmpv6Packet is the kernel's nf_conntrack_icmpv6_packet: only an echo
+// request or a node information query (RFC 4620) makes a connection;
+// every packet refreshes it to 30 s. ICMPv6 in an IPv4 packet is
+// INVALID (the tracker refuses another family).
+func (t *Table) icmpv6Packet(e *Entry, p *packet.Packet, dir int, nowJ int64) int {
+	if !e.tuple[0].V6 {
+		return vInvalid
+	}
+	if e.status.Load()&IPSConfirmed == 0 {
+		if typ := e.tuple[0].ICMPType(); typ != packet.ICMPv6EchoRequest && typ != icmpv6NIQuery {
+			return vInvalid // can't create a new ICMPv6 conn with this
+		}
+	}
+	e.refresh(dir, p.TotalLen, nowJ, t.icmpv6Timeout)
+	return vAccept
+}
+
+// icmpv6NIQuery is the ICMPv6 node information query (RFC 4620).
+const icmpv6NIQuery = 139
+
+// icmpv6Untracked reports the ICMPv6 types conntrack leaves untracked
+// (noct_valid_new): MLD queries, reports and done (130-132, 143),
+// router and neighbour discovery (133-136) and multicast router
+// advertisement and solicitation (151, 152).
+func icmpv6Untracked(typ uint8) bool {
+	switch typ {
+	case 130, 131, 132, 133, 134, 135, 136, 143, 151, 152:
+		return true
+	}
+	return false
+}
+
+// icmpv6Error is the kernel's nf_conntrack_icmpv6_error and
+// nf_conntrack_inet_error, for the ICMPv6 header l4 (conntrack's view:
+// after ipv6_skip_exthdr): check the message, leave neighbour
+// discovery and MLD untracked and, for an error (type below 128),
+// relate it to the connection of the packet it quotes.
+func (t *Table) icmpv6Error(p *packet.Packet, l4 []byte, pre bool, nowJ int64) (int, *Entry, int) {
+	if len(l4) < 8 {
+		return icmpInvalid, nil, 0 // short packet
+	}
+	if pre && t.cfg.Checksum &&
+		packet.ChecksumAdd(packet.PseudoHeaderSum6(p.Src, p.Dst, protoICMPv6, len(l4)), l4) != 0xffff {
+		return icmpInvalid, nil, 0 // ICMPv6 checksum failed
+	}
+	typ := l4[0]
+	if icmpv6Untracked(typ) {
+		return icmpUntracked, nil, 0
+	}
+	if typ >= 128 {
+		return icmpNotError, nil, 0
+	}
+	// The quoted packet. Conntrack's walk and ip6_tables' agree on
+	// where a complete ICMPv6 header is, so the decoded view holds it.
+	q, ok := p.QuotedV6()
+	if !ok {
+		return icmpInvalid, nil, 0
+	}
+	orig, ok := l4Tuple(Tuple{Src: q.Src.As16(), Dst: q.Dst.As16(), Proto: q.Proto, V6: true}, q.L4)
+	if !ok {
+		return icmpInvalid, nil, 0
+	}
+	return t.relate(orig, p.Dst, nowJ)
+}
+
+// relate is the end of nf_conntrack_inet_error: the connection of the
+// quoted packet whose tuple is orig (it travelled the other way, so its
+// inverse is looked up), provided the error goes where that
+// connection's packets in that direction go (outer destination dst).
+func (t *Table) relate(orig Tuple, dst netip.Addr, nowJ int64) (int, *Entry, int) {
 	inner, ok := orig.Invert()
 	if !ok {
 		return icmpInvalid, nil, 0
@@ -247,9 +343,7 @@ func (t *Table) icmpError(p *packet.Packet, pre bool, nowJ int64) (int, *Entry, 
 	if e == nil {
 		return icmpInvalid, nil, 0
 	}
-	// The error must go where the connection's packets in that
-	// direction go.
-	if e.tuple[dir].Dst != p.Dst.As4() {
+	if e.tuple[dir].DstAddr() != dst {
 		return icmpInvalid, nil, 0
 	}
 	return icmpRelated, e, dir

@@ -18,6 +18,9 @@ type scenario struct {
 	// table is the expected conntrack -L listing (sorted as sortStrings
 	// does; times left are compared with a few seconds of slack).
 	table []string
+	// unitOnly keeps the scenario from the kernel test (where other
+	// parts of the kernel, such as reassembly, see the packets first).
+	unitOnly bool
 }
 
 // cs and sc build a TCP step from client to server and back, on the
@@ -380,6 +383,17 @@ var scenarios = []scenario{
 			"gre      47 30 src=203.0.113.7 dst=192.0.2.50 srckey=0x0 dstkey=0x0 src=192.0.2.50 dst=203.0.113.7 srckey=0x0 dstkey=0x0 mark=0 use=1",
 			"unknown  200 600 src=203.0.113.7 dst=192.0.2.50 src=192.0.2.50 dst=203.0.113.7 mark=0 use=1",
 		},
+	},
+	{
+		// The ICMPv6 tracker refuses another family (and the ICMPv6
+		// types without an answer make no connection at all).
+		name: "icmpv6 in ipv4 is INVALID",
+		steps: []step{
+			{in: "eth0", pkt: ipPacket(client, server, 58, icmp6(client6, server6, 128, 0, 1)[40:]), want: "INVALID"},
+			{in: "eth0", pkt: ipPacket(client, server, 58, icmp6(client6, server6, 1, 0, 1)[40:]), want: "INVALID"},
+			{in: "eth0", pkt: rawIP(client, server, 58, 4), want: "INVALID"},
+		},
+		table: []string{},
 	},
 	{
 		name: "gre stream",

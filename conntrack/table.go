@@ -22,7 +22,7 @@ const numShards = 64
 // does.
 type shard struct {
 	mu         sync.RWMutex
-	m          map[Tuple]*Entry
+	m          tupleMap
 	head, tail *Entry // confirmed, not ASSURED, oldest first
 	inserts    int    // since the last sample of expired entries
 	_          [32]byte
@@ -60,6 +60,7 @@ type Table struct {
 	udpTimeout       int64
 	udpStreamTimeout int64
 	icmpTimeout      int64
+	icmpv6Timeout    int64
 	greTimeout       int64
 	greStreamTimeout int64
 	genericTimeout   int64
@@ -100,11 +101,12 @@ func New(cfg Config) *Table {
 	t.udpTimeout = jiffiesOf(to.UDP, hz)
 	t.udpStreamTimeout = jiffiesOf(to.UDPStream, hz)
 	t.icmpTimeout = jiffiesOf(to.ICMP, hz)
+	t.icmpv6Timeout = jiffiesOf(to.ICMPv6, hz)
 	t.greTimeout = jiffiesOf(to.GRE, hz)
 	t.greStreamTimeout = jiffiesOf(to.GREStream, hz)
 	t.genericTimeout = jiffiesOf(to.Generic, hz)
 	for i := range t.shards {
-		t.shards[i].m = make(map[Tuple]*Entry)
+		t.shards[i].m = newTupleMap()
 	}
 	return t
 }
@@ -146,7 +148,7 @@ func shardIdx(k Tuple) int { return int(k.hash() % numShards) }
 func (t *Table) lookup(k Tuple, nowJ int64) (*Entry, int) {
 	sh := t.shardOf(k)
 	sh.mu.RLock()
-	e := sh.m[k]
+	e := sh.m.get(k)
 	sh.mu.RUnlock()
 	if e == nil {
 		return nil, 0
@@ -195,20 +197,49 @@ func (t *Table) TrackLocal(p *packet.Packet, now int64) (e *Entry, state ext.CTS
 
 func (t *Table) track(p *packet.Packet, now int64, pre bool) (*Entry, ext.CTState, bool) {
 	nowJ := t.clock(now)
-	if p.Version != 4 || len(p.Data) < 20 || p.FragOff != 0 {
-		// Not IPv4, or a later fragment (the kernel reassembles before
-		// conntrack; a fragment that gets here has no header to track).
-		return nil, ext.CTInvalid, false
-	}
-	if p.Proto == protoICMP {
-		switch kind, e, dir := t.icmpError(p, pre, nowJ); kind {
-		case icmpInvalid:
+	var k Tuple
+	var ok bool
+	switch p.Version {
+	case 4:
+		if len(p.Data) < 20 || p.FragOff != 0 {
+			// A later fragment (the kernel reassembles before
+			// conntrack; a fragment that gets here has no header to
+			// track).
 			return nil, ext.CTInvalid, false
-		case icmpRelated:
-			return e, ext.CTRelated, dir == 1
 		}
+		if p.Proto == protoICMP {
+			switch kind, e, dir := t.icmpError(p, pre, nowJ); kind {
+			case icmpInvalid:
+				return nil, ext.CTInvalid, false
+			case icmpRelated:
+				return e, ext.CTRelated, dir == 1
+			}
+		}
+		k, ok = tupleOf(p)
+	case 6:
+		// ipv6_get_l4proto: ipv6_skip_exthdr from the IPv6 header; no
+		// protocol (No Next Header, a header cut short) or a later
+		// fragment is no connection at all.
+		w := p.ConntrackProto()
+		if w.Err != packet.ExtOK || w.FragOff != 0 {
+			return nil, ext.CTInvalid, false
+		}
+		var l4 []byte
+		if w.Off <= len(p.Data) {
+			l4 = p.Data[w.Off:]
+		}
+		if w.Proto == protoICMPv6 {
+			switch kind, e, dir := t.icmpv6Error(p, l4, pre, nowJ); kind {
+			case icmpInvalid:
+				return nil, ext.CTInvalid, false
+			case icmpRelated:
+				return e, ext.CTRelated, dir == 1
+			case icmpUntracked:
+				return nil, ext.CTUntracked, false
+			}
+		}
+		k, ok = l4Tuple(Tuple{Src: p.Src.As16(), Dst: p.Dst.As16(), Proto: w.Proto, V6: true}, l4)
 	}
-	k, ok := tupleOf(p)
 	if !ok {
 		return nil, ext.CTInvalid, false
 	}
@@ -300,7 +331,7 @@ func (t *Table) Confirm(e *Entry, now int64) bool {
 	t.lookup(k1, nowJ)
 
 	s0, s1 := t.lock2(k0, k1)
-	c0, c1 := s0.m[k0], s1.m[k1]
+	c0, c1 := s0.m.get(k0), s1.m.get(k1)
 	if c0 != nil || c1 != nil {
 		ok, keep := t.resolveClashLocked(e, c0, c1, s1, nowJ)
 		unlock2(s0, s1)
@@ -310,8 +341,8 @@ func (t *Table) Confirm(e *Entry, now int64) bool {
 		return ok
 	}
 	e.timeout.Add(nowJ)
-	s0.m[k0] = e
-	s1.m[k1] = e
+	s0.m.set(k0, e)
+	s1.m.set(k1, e)
 	e.setStatus(IPSConfirmed)
 	if e.status.Load()&IPSAssured == 0 {
 		s0.link(e)
@@ -349,7 +380,7 @@ func (t *Table) resolveClashLocked(e, c0, c1 *Entry, s1 *shard, nowJ int64) (pas
 	// Keep e for its reply tuple only, briefly.
 	e.timeout.Store(nowJ + int64(t.hz))
 	e.setStatus(IPSFixedTimeout | IPSNATClash | IPSConfirmed)
-	s1.m[e.tuple[1]] = e
+	s1.m.set(e.tuple[1], e)
 	return true, true
 }
 
@@ -406,11 +437,11 @@ func (t *Table) kill(e *Entry) bool {
 	if e.status.Load()&IPSConfirmed != 0 {
 		k0, k1 := e.tuple[0], e.tuple[1]
 		s0, s1 := t.lock2(k0, k1)
-		if s0.m[k0] == e {
-			delete(s0.m, k0)
+		if s0.m.get(k0) == e {
+			s0.m.del(k0)
 		}
-		if s1.m[k1] == e {
-			delete(s1.m, k1)
+		if s1.m.get(k1) == e {
+			s1.m.del(k1)
 		}
 		s0.unlink(e)
 		unlock2(s0, s1)
@@ -440,12 +471,11 @@ func (s *shard) link(e *Entry) {
 		s.head = e
 	}
 	s.tail = e
-	e.linked = true
 }
 
 func (s *shard) unlink(e *Entry) {
-	if !e.linked {
-		return
+	if e.prev == nil && s.head != e {
+		return // not on the list
 	}
 	if e.prev != nil {
 		e.prev.next = e.next
@@ -457,7 +487,7 @@ func (s *shard) unlink(e *Entry) {
 	} else {
 		s.tail = e.prev
 	}
-	e.prev, e.next, e.linked = nil, nil, false
+	e.prev, e.next = nil, nil
 }
 
 // sampleExpired removes expired connections among a few of the shard's
@@ -467,7 +497,7 @@ func (t *Table) sampleExpired(s *shard, nowJ int64) {
 	var victims [8]*Entry
 	n, seen := 0, 0
 	s.mu.RLock()
-	for _, e := range s.m {
+	for _, e := range s.m.all {
 		if e.expired(nowJ) && n < len(victims) {
 			victims[n] = e
 			n++
@@ -530,7 +560,7 @@ func (t *Table) expireJ(nowJ int64) int {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.RLock()
-		for k, e := range s.m {
+		for k, e := range s.m.all {
 			if e.tuple[0] == k || e.status.Load()&IPSNATClash != 0 {
 				if e.expired(nowJ) {
 					victims = append(victims, e)
@@ -571,7 +601,7 @@ func (t *Table) Each(f func(*Entry)) {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.RLock()
-		for k, e := range s.m {
+		for k, e := range s.m.all {
 			// Each connection once: by its original tuple (a clash
 			// entry has only its reply tuple in the table and, as in
 			// the kernel, is not listed).

@@ -33,6 +33,7 @@ import (
 
 	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -78,6 +79,10 @@ type Runner struct {
 	log   *slog.Logger
 	E     *engine.Engine
 	Stats Stats
+	// Sets are the ipsets the rules use: created from RULES, then kept
+	// across reloads, as the kernel keeps its sets apart from the rules
+	// (Ipset edits them while packets are matched against them).
+	Sets *ipset.Registry
 
 	q     *nfqueue.Queue
 	st    *engine.State
@@ -118,7 +123,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	rs, err := loadRules(cfg.RulesPath, load.Options{NoFlush: cfg.NoFlush})
+	res, err := loadFile(cfg.RulesPath, load.Options{NoFlush: cfg.NoFlush})
 	if err != nil {
 		return nil, err
 	}
@@ -126,16 +131,20 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	sets := res.Sets
+	sets.Shift(time.Now().UnixNano()) // the file's timeouts start now
+	sets.Concurrent()
 	ecfg := cfg.Engine
 	ecfg.NoHostStack = true // the real stack answers (engine.Config)
-	e, err := engine.New(rs, lh.h, ecfg)
+	ecfg.Sets = sets
+	e, err := engine.New(res.Rules, lh.h, ecfg)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.LogOut != nil {
 		e.Log = cfg.LogOut
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger, E: e, st: engine.NewState(), lh: lh}, nil
+	return &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, st: engine.NewState(), lh: lh}, nil
 }
 
 // LoadRules reads and checks a ruleset file; any error in it refuses the
@@ -145,6 +154,14 @@ func LoadRules(path string) (*rules.Ruleset, error) {
 }
 
 func loadRules(path string, o load.Options) (*rules.Ruleset, error) {
+	res, err := loadFile(path, o)
+	if err != nil {
+		return nil, err
+	}
+	return res.Rules, nil
+}
+
+func loadFile(path string, o load.Options) (*load.Result, error) {
 	res, err := load.File(path, o)
 	if err != nil {
 		return nil, err
@@ -152,21 +169,24 @@ func loadRules(path string, o load.Options) (*rules.Ruleset, error) {
 	if err := res.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return res.Rules, nil
+	return res, nil
 }
 
 // Reload replaces the ruleset with the one in path (the configured file
 // when empty) in one atomic step; on any error the old rules stay.
-// Connections survive.
+// Connections survive, and so do the sets with their contents, as the
+// kernel's do when its rules are replaced: the file's sets that do not
+// exist yet are created, the others stay as they are; the new rules may
+// name any set that exists.
 func (r *Runner) Reload(path string) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	if path == "" {
 		path = r.cfg.RulesPath
 	}
-	rs, err := loadRules(path, load.Options{NoFlush: r.cfg.NoFlush})
+	res, err := loadFile(path, load.Options{NoFlush: r.cfg.NoFlush, LiveSets: true})
 	if err == nil {
-		err = r.E.Load(rs)
+		err = r.swapRules(res)
 	}
 	if err != nil {
 		r.Stats.ReloadsFailed.Add(1)
@@ -176,6 +196,37 @@ func (r *Runner) Reload(path string) error {
 	r.Stats.Reloads.Add(1)
 	r.log.Info("reloaded", "file", path)
 	return nil
+}
+
+// swapRules loads res's rules with the running sets, adding res's sets
+// that do not exist yet, and moves the rules' set references from the
+// old rules to the new.
+func (r *Runner) swapRules(res *load.Result) error {
+	r.Sets.Lock()
+	defer r.Sets.Unlock()
+	res.Sets.Shift(time.Now().UnixNano())
+	added := r.Sets.Merge(res.Sets)
+	old := r.E.Program().Ruleset()
+	if err := r.E.Load(res.Rules); err != nil {
+		r.Sets.Remove(added)
+		return err
+	}
+	load.RefSets(old, r.Sets, -1)
+	load.RefSets(res.Rules, r.Sets, 1)
+	return nil
+}
+
+// Ipset runs an ipset command (ipset's arguments: list, add, del, test,
+// create, flush, save, restore with stdin, ...) on the running sets, as
+// ipset does on a host while its kernel matches packets: exit status,
+// output and messages as ipset's. The engine's clock is the wall clock.
+func (r *Runner) Ipset(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	r.reloadMu.Lock() // a reload's references and merge see a whole command
+	defer r.reloadMu.Unlock()
+	r.Sets.Lock()
+	defer r.Sets.Unlock()
+	c := &ipset.Cmd{R: r.Sets, Now: func() int64 { return time.Now().UnixNano() }, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	return c.Run(args)
 }
 
 // Run binds the queue, installs the nft table and enforces until ctx is

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"sort"
 	"sync"
 
@@ -26,6 +27,10 @@ type defragmenter struct {
 	mu    sync.Mutex
 	q     map[fragKey]*fragQueue
 	peers map[[4]byte]*fragPeer
+
+	// IPv6 (nf_defrag_ipv6; see add6).
+	q6       map[fragKey6]*fragQueue
+	timedOut []fragTimeout6
 }
 
 // fragUser is the kernel's enum ip_defrag_users: who asks for
@@ -87,7 +92,17 @@ type fragQueue struct {
 	firstIn bool // INET_FRAG_FIRST_IN: the fragment at offset 0 came
 	lastIn  bool // INET_FRAG_LAST_IN: the fragment without MF came
 	ecn     uint8
-	header  []byte // the IP header of the fragment at offset 0
+	header  []byte // the IP header of the fragment at offset 0 (IPv6: all before its Fragment header)
+
+	// IPv6 only: where the Next Header pointing at the first
+	// fragment's Fragment header is, that Fragment header's own Next
+	// Header, the first fragment as it came (quoted by the Time
+	// Exceeded its queue's timeout draws) and the interface of the
+	// last fragment (fq->iif).
+	nhoff    int
+	fragNext uint8
+	first    []byte
+	iif      string
 
 	// maxSize and maxDFSize are the largest fragments received (IP
 	// header and the data kept), of all and of those with DF: the
@@ -131,7 +146,7 @@ var fragECNTable = func() (t [16]uint8) {
 }()
 
 func newDefragmenter() *defragmenter {
-	return &defragmenter{q: map[fragKey]*fragQueue{}, peers: map[[4]byte]*fragPeer{}}
+	return &defragmenter{q: map[fragKey]*fragQueue{}, peers: map[[4]byte]*fragPeer{}, q6: map[fragKey6]*fragQueue{}}
 }
 
 // add is addFor(fragConntrackIn, p, now).
@@ -398,5 +413,360 @@ func fragment(data []byte, size int, each func([]byte)) {
 		copy(f[hl:], payload[off:end])
 		setFragment(f, baseOff+off, end < len(payload) || lastMF, data[6]&0x40)
 		each(f)
+	}
+}
+
+// IPv6 reassembly: nf_defrag_ipv6 (net/ipv6/netfilter/nf_conntrack_reasm.c),
+// which runs at priority -400 (before the raw table) at PREROUTING and
+// OUTPUT wherever IPv6 connection tracking is in use, that is when some
+// IPv6 rule uses conntrack (the IPv4 rules' conntrack does not count:
+// the families register their hooks apart). Without it IPv6 INPUT sees
+// every fragment, the stack reassembling after INPUT.
+
+// fragKey6 is struct frag_v6_compare_key: nf_defrag_ipv6 keys its queues
+// by the input interface too (skb->dev), whatever the addresses' scope.
+type fragKey6 struct {
+	src, dst [16]byte
+	id       uint32
+	user     fragUser
+	iif      string
+}
+
+// fragTime6 is nf_conntrack_frag6_timeout (IPV6_FRAG_TIMEOUT), in ns.
+const fragTime6 = 60 * 1_000_000_000
+
+// ipv6MaxPayload is IPV6_MAXPLEN.
+const ipv6MaxPayload = 65535
+
+// fragTimeout6 entries are the ICMPv6 Time Exceeded messages (type 3,
+// code 1, "fragment reassembly time exceeded") the kernel sends when a
+// queue whose first fragment arrived times out (ip6frag_expire_frag_queue):
+// First is that fragment as it came (the error quotes it), In the
+// interface the queue's last fragment came in on. The message goes
+// through OUTPUT like any the host sends.
+type fragTimeout6 struct {
+	First []byte
+	In    string
+	At    int64 // when the queue timed out (engine clock)
+}
+
+// defrag6 is what nf_defrag_ipv6 did with a packet.
+type defrag6 uint8
+
+const (
+	// defrag6Pass: not a fragment to reassemble; the packet goes on
+	// unchanged (no Fragment header, a jumbogram, a first fragment cut
+	// inside its upper-layer header, or a fragment not a multiple of 8
+	// bytes long before the last one, whose queue is dropped). An
+	// atomic fragment (offset 0, no MF) is not among them: on this
+	// kernel it is "reassembled" like any other, losing its Fragment
+	// header (TestKernelDefrag6).
+	defrag6Pass defrag6 = iota
+	// defrag6Held: the fragment waits in its queue (or was a duplicate
+	// of data held, and is gone); nothing further happens to it.
+	defrag6Held
+	// defrag6Drop: the kernel drops the fragment (NF_DROP): beyond the
+	// 65535 bytes of a datagram, a second last fragment that disagrees,
+	// data beyond the end, no data, a Fragment header cut short, or an
+	// overlap (which also discards the queue).
+	defrag6Drop
+	// defrag6Done: the fragment completed its datagram, returned whole.
+	defrag6Done
+)
+
+// add6 is nf_ct_frag6_gather(skb, user) for the IPv6 packet p that came
+// in on iif (or is sent, user fragConntrackOut): for defrag6Done it
+// returns the datagram with the Fragment header removed (the Next Header
+// before it takes the Fragment header's, the payload length the whole
+// datagram's, the traffic class the fragments' ECN as for IPv4), the
+// largest fragment's size (IP6CB(skb)->frag_max_size: the IPv6 header
+// plus the largest payload length), and the data length of every
+// fragment kept in order of offset, for refragment6.
+//
+// Queues time out 60 s after their first fragment; call takeTimeouts6
+// to collect the Time Exceeded messages due (add6 also retires expired
+// queues it meets, keeping their messages for takeTimeouts6).
+func (d *defragmenter) add6(user fragUser, iif string, p *packet.Packet, now int64) (defrag6, []byte, int, []int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expire6(now)
+	b := p.Data
+	if p.Version != 6 || len(b) < 40 || b[4] == 0 && b[5] == 0 {
+		return defrag6Pass, nil, 0, nil // jumbo payload inhibits the frag. header
+	}
+	nhoff, fhoff, ok := findPrevFhdr(b)
+	if !ok {
+		return defrag6Pass, nil, 0, nil
+	}
+	if fragThdrTruncated(b, fhoff) {
+		return defrag6Pass, nil, 0, nil // RFC 8200 4.5: the kernel leaves it alone
+	}
+	if fhoff+8 > len(b) {
+		return defrag6Drop, nil, 0, nil
+	}
+	fh := b[fhoff : fhoff+8]
+	fo := binary.BigEndian.Uint16(fh[2:])
+	mf := fo&1 != 0
+	k := fragKey6{src: [16]byte(b[8:24]), dst: [16]byte(b[24:40]), id: binary.BigEndian.Uint32(fh[4:]), user: user, iif: iif}
+	q := d.q6[k]
+	if q == nil {
+		q = &fragQueue{expires: now + fragTime6}
+		d.q6[k] = q
+	}
+
+	// nf_ct_frag6_queue.
+	payloadLen := int(binary.BigEndian.Uint16(b[4:]))
+	off := int(fo &^ 7)
+	end := off + payloadLen - (fhoff + 8 - 40)
+	if end > ipv6MaxPayload {
+		return defrag6Drop, nil, 0, nil
+	}
+	if !mf {
+		if end < q.len || q.lastIn && end != q.len {
+			return defrag6Drop, nil, 0, nil
+		}
+		q.lastIn = true
+		q.len = end
+	} else {
+		if end&7 != 0 {
+			// "RFC2460 says always send parameter problem": the
+			// queue goes and the fragment passes on for the stack
+			// to answer.
+			delete(d.q6, k)
+			return defrag6Pass, nil, 0, nil
+		}
+		if end > q.len {
+			if q.lastIn {
+				return defrag6Drop, nil, 0, nil
+			}
+			q.len = end
+		}
+	}
+	if end == off || fhoff+8+end-off > len(b) {
+		return defrag6Drop, nil, 0, nil
+	}
+	data := b[fhoff+8 : fhoff+8+end-off]
+	switch q.insert(off, data) {
+	case fragDup:
+		return defrag6Held, nil, 0, nil
+	case fragOverlap:
+		delete(d.q6, k)
+		return defrag6Drop, nil, 0, nil
+	}
+	q.iif = iif
+	q.meat += len(data)
+	q.ecn |= 1 << (p.TOS & 3)
+	q.maxSize = max(q.maxSize, payloadLen)
+	if off == 0 {
+		q.firstIn = true
+		q.nhoff, q.fragNext = nhoff, fh[0]
+		q.header = append([]byte(nil), b[:fhoff]...)
+		q.first = append([]byte(nil), b...)
+	}
+	if !q.firstIn || !q.lastIn || q.meat != q.len {
+		return defrag6Held, nil, 0, nil
+	}
+	delete(d.q6, k)
+	whole, sizes := q.reassemble6()
+	if whole == nil {
+		return defrag6Held, nil, 0, nil // nf_ct_frag6_reasm failed: the fragments are gone
+	}
+	return defrag6Done, whole, 40 + q.maxSize, sizes
+}
+
+// findPrevFhdr is find_prev_fhdr: the walk over the extension headers
+// up to the first Fragment header; nhoff is the offset of the Next
+// Header byte that names it, fhoff where it starts. ok is false when
+// the chain reaches an upper-layer protocol or No Next Header first, or
+// a header is cut short.
+func findPrevFhdr(b []byte) (nhoff, fhoff int, ok bool) {
+	next := b[6]
+	nhoff, start := 6, 40
+	left := len(b) - 40
+	for next != packet.ProtoFragment {
+		if !packet.IsExtHdr(next) || next == packet.ProtoNoNext || left < 2 {
+			return 0, 0, false
+		}
+		hl := (int(b[start+1]) + 1) << 3
+		if next == packet.ProtoAH {
+			hl = (int(b[start+1]) + 2) << 2
+		}
+		nhoff = start
+		next = b[start]
+		left -= hl
+		start += hl
+	}
+	if left < 0 {
+		return 0, 0, false
+	}
+	return nhoff, start, true
+}
+
+// fragThdrTruncated is ipv6frag_thdr_truncated: a first fragment whose
+// upper-layer header (TCP 20 bytes, UDP and ICMPv6 8, anything else 1)
+// does not fit in it.
+func fragThdrTruncated(b []byte, fhoff int) bool {
+	w := packet.SkipExthdr(b, fhoff, packet.ProtoFragment)
+	if w.Err != packet.ExtOK || w.FragOff != 0 {
+		return false
+	}
+	need := 1
+	switch w.Proto {
+	case packet.ProtoTCP:
+		need = 20
+	case packet.ProtoUDP, packet.ProtoICMPv6:
+		need = 8
+	}
+	return w.Off+need > len(b)
+}
+
+// reassemble6 is nf_ct_frag6_reasm: the first fragment's headers before
+// its Fragment header (the one that named it now naming what the
+// Fragment header did), then the data, with the payload length of the
+// whole and the ECN of the fragments. nil when the ECN codepoints do not
+// go together or the datagram is too long.
+func (q *fragQueue) reassemble6() ([]byte, []int) {
+	ecn := fragECNTable[q.ecn]
+	if ecn == 0xff {
+		return nil, nil
+	}
+	hl := len(q.header)
+	payload := hl - 40 + q.len
+	if payload > ipv6MaxPayload {
+		return nil, nil
+	}
+	var sizes []int
+	for _, r := range q.runs {
+		sizes = append(sizes, r.sizes...)
+	}
+	whole := make([]byte, hl+q.len)
+	copy(whole, q.header)
+	for _, r := range q.runs {
+		copy(whole[hl+r.off:], r.data)
+	}
+	whole[q.nhoff] = q.fragNext
+	binary.BigEndian.PutUint16(whole[4:], uint16(payload))
+	// ipv6_change_dsfield(hdr, 0xff, ecn): the traffic class ORed.
+	whole[1] |= ecn << 4
+	return whole, sizes
+}
+
+// expire6 retires the queues whose time is up at now, keeping the Time
+// Exceeded messages due for those whose first fragment came. d.mu is
+// held.
+func (d *defragmenter) expire6(now int64) {
+	for k, q := range d.q6 {
+		if now >= q.expires {
+			delete(d.q6, k)
+			if q.firstIn {
+				d.timedOut = append(d.timedOut, fragTimeout6{First: q.first, In: q.iif, At: q.expires})
+			}
+		}
+	}
+}
+
+// takeTimeouts6 retires the queues expired at now and returns every
+// Time Exceeded message due since the last call, oldest first.
+func (d *defragmenter) takeTimeouts6(now int64) []fragTimeout6 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expire6(now)
+	out := d.timedOut
+	d.timedOut = nil
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	return out
+}
+
+// unfragLen6 is ip6_find_1stfragopt: the length of the part of an IPv6
+// datagram that every fragment repeats (the IPv6 header, Hop-by-Hop and
+// Routing headers, and Destination Options before a Routing header),
+// and the offset of the Next Header byte the Fragment header goes
+// after; ok is false for a chain cut short.
+func unfragLen6(b []byte) (hlen, nhoff int, ok bool) {
+	off, nhoff := 40, 6
+	foundRH := false
+	for off <= len(b) {
+		switch b[nhoff] {
+		case packet.ProtoHopOpts:
+		case packet.ProtoRouting:
+			foundRH = true
+		case packet.ProtoDstOpts:
+			if foundRH {
+				return off, nhoff, true
+			}
+		default:
+			return off, nhoff, true
+		}
+		if off+2 > len(b) {
+			return 0, 0, false
+		}
+		nhoff = off
+		off += (int(b[off+1]) + 1) << 3
+	}
+	return 0, 0, false
+}
+
+// refragment6 sends a reassembled IPv6 datagram out in fragments, as
+// ip6_fragment does for one nf_defrag_ipv6 reassembled
+// (IP6CB(skb)->frag_max_size set: never larger than the largest
+// fragment that came, nor below the IPv6 minimum MTU of 1280): along the
+// geometry it came in (sizes) when every piece fits and all but the
+// last carry a multiple of 8 bytes, else cut evenly. Each fragment
+// repeats the unfragmentable part, then a Fragment header with
+// identification id (the kernel picks a new one at random), then its
+// data. size is the datagram's frag_max_size; when that exceeds the
+// route's MTU the kernel sends a Packet Too Big instead, which is the
+// caller's to do. A datagram no larger than size leaves whole.
+func refragment6(data []byte, sizes []int, size int, id uint32, each func([]byte)) {
+	hlen, nhoff, ok := unfragLen6(data)
+	if !ok || len(data) <= size {
+		each(data)
+		return
+	}
+	size = max(size, 1280)
+	mtu := size - hlen - 8
+	payload := data[hlen:]
+	fast := len(sizes) > 1
+	total := 0
+	for i, n := range sizes {
+		if n > mtu || n%8 != 0 && i < len(sizes)-1 {
+			fast = false
+		}
+		total += n
+	}
+	if total != len(payload) {
+		fast = false
+	}
+	emit := func(off, n int) {
+		f := make([]byte, hlen+8+n)
+		copy(f, data[:hlen])
+		f[nhoff] = packet.ProtoFragment
+		fh := f[hlen : hlen+8]
+		fh[0] = data[nhoff]
+		fo := uint16(off)
+		if off+n < len(payload) {
+			fo |= 1
+		}
+		binary.BigEndian.PutUint16(fh[2:], fo)
+		binary.BigEndian.PutUint32(fh[4:], id)
+		copy(f[hlen+8:], payload[off:off+n])
+		binary.BigEndian.PutUint16(f[4:], uint16(len(f)-40))
+		each(f)
+	}
+	off := 0
+	if fast {
+		for _, n := range sizes {
+			emit(off, n)
+			off += n
+		}
+		return
+	}
+	for off < len(payload) {
+		n := len(payload) - off
+		if n > mtu {
+			n = mtu &^ 7
+		}
+		emit(off, n)
+		off += n
 	}
 }

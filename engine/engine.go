@@ -77,7 +77,10 @@ type Engine struct {
 	Log io.Writer
 }
 
-// New compiles rs for host h (nil for host.Default()).
+// New compiles rs for host h (nil for host.Default()). rs is the
+// ruleset of one family (IPv4 or IPv6, as its Family says); the other
+// family's tables start empty, passing every packet, until Load gives
+// them a ruleset. Config.Rules6 gives both at once.
 func New(rs *rules.Ruleset, h *host.Host, cfg Config) (*Engine, error) {
 	if h == nil {
 		h = host.Default()
@@ -91,20 +94,49 @@ func New(rs *rules.Ruleset, h *host.Host, cfg Config) (*Engine, error) {
 		ctcfg.Max = cfg.ConntrackMax
 	}
 	e := &Engine{Host: h, store: ext.NewStore(), cfg: cfg, Log: io.Discard, CT: conntrack.New(ctcfg), defrag: newDefragmenter()}
-	if err := e.Load(rs); err != nil {
+	if err := e.LoadPair(rs, cfg.Rules6); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
-// Load compiles rs and makes it the current Program in one atomic step;
-// on error the old Program stays.
+// Load compiles rs and makes it the current ruleset of its family in
+// one atomic step, as iptables-restore or ip6tables-restore replace
+// their family's tables and leave the other's; on error the old Program
+// stays.
 func (e *Engine) Load(rs *rules.Ruleset) error {
-	p, err := Compile(rs, e.cfg, e.store)
-	if err != nil {
-		return err
+	return e.LoadPair(rs, nil)
+}
+
+// LoadPair loads an IPv4 and an IPv6 ruleset in one atomic step (either
+// may be nil to keep that family's current tables; a ruleset's own
+// Family decides which tables it replaces). On error nothing changes.
+func (e *Engine) LoadPair(rs, rs6 *rules.Ruleset) error {
+	old := e.prog.Load()
+	var top Program
+	if old != nil {
+		top = *old
+	} else {
+		top = *emptyProgram(ext.IPv4, e.cfg.Legacy)
+		top.six = emptyProgram(ext.IPv6, e.cfg.Legacy)
 	}
-	e.prog.Store(p)
+	for _, r := range []*rules.Ruleset{rs, rs6} {
+		if r == nil {
+			continue
+		}
+		p, err := Compile(r, e.cfg, e.store)
+		if err != nil {
+			return err
+		}
+		if p.family == ext.IPv6 {
+			top.six = p
+		} else {
+			six := top.six
+			top = *p
+			top.six = six
+		}
+	}
+	e.prog.Store(&top)
 	return nil
 }
 
@@ -185,6 +217,9 @@ type State struct {
 	// socket's lock.
 	icmpLocked bool
 	loopBuf    []byte
+	// scopeIf is where an IPv6 answer to a link-local address leaves
+	// (replyOrigin.iif); "" otherwise.
+	scopeIf string
 	// discards are new connections of dropped packets, forgotten at the
 	// end of Process unless an answer confirmed them.
 	discards []*conntrack.Entry
@@ -213,6 +248,20 @@ type replyOrigin struct {
 	entry     *conntrack.Entry
 	reply     bool
 	untracked bool // the packet answered was untracked (NOTRACK)
+	// iif is the interface the packet answered came in on: an IPv6
+	// answer to a link-local address leaves by it (icmp6_send and
+	// tcp_v6_send_response route such an address on the input
+	// interface).
+	iif string
+}
+
+// origin is the replyOrigin of an answer to the packet being processed.
+func (s *State) origin() replyOrigin {
+	o := replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
+	if s.ctx.In != nil {
+		o.iif = s.ctx.In.Name
+	}
+	return o
 }
 
 // maxReplies bounds the answers one packet can cause, answers to
@@ -225,7 +274,7 @@ func (s *State) emit(b []byte) {
 	if s.nreply == maxReplies {
 		return
 	}
-	if s.icmpLocked && len(b) > 9 && b[9] == packet.ProtoICMP {
+	if s.icmpLocked && isICMPPacket(b) {
 		// icmp_send cannot take the ICMP socket icmp_reply holds
 		// while its answer goes through OUTPUT (icmp_xmit_lock's
 		// trylock fails): the error is not sent.
@@ -236,8 +285,17 @@ func (s *State) emit(b []byte) {
 		s.origins = append(s.origins, replyOrigin{})
 	}
 	s.replies[s.nreply] = append(s.replies[s.nreply][:0], b...)
-	s.origins[s.nreply] = replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
+	s.origins[s.nreply] = s.origin()
 	s.nreply++
+}
+
+// isICMPPacket reports an ICMP packet, or an ICMPv6 one (whose ICMPv6
+// header follows the IPv6 header directly, as the stack's errors do).
+func isICMPPacket(b []byte) bool {
+	if len(b) > 0 && b[0]>>4 == 6 {
+		return len(b) > 6 && b[6] == packet.ProtoICMPv6
+	}
+	return len(b) > 9 && b[9] == packet.ProtoICMP
 }
 
 // Conn returns the connection of the packet last processed and whether
@@ -246,6 +304,11 @@ func (s *State) emit(b []byte) {
 // (a dropped first packet) has Status()&conntrack.IPSConfirmed == 0.
 // Replay uses it to follow flows.
 func (s *State) Conn() (*conntrack.Entry, bool) { return s.entry, s.reply }
+
+// CTState returns the conntrack state the packet last processed had in
+// the rules (0 when the Program tracks no connections). Replay writes
+// it into annotated captures.
+func (s *State) CTState() ext.CTState { return s.ctx.CT }
 
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
@@ -270,8 +333,12 @@ func (e *Engine) Process(s *State, in *Input) {
 	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
-		s.note("not a valid IPv4 packet: " + err.Error())
+		s.note("not a valid IP packet: " + err.Error())
 		return
+	}
+	if s.pkt.Version == 6 {
+		// ip6tables' tables; answers to the packet are IPv6 too.
+		p = p.six
 	}
 	if p.conntrack && s.pkt.IsFragment() {
 		// nf_defrag_ipv4 runs before the raw table wherever connection
@@ -308,12 +375,16 @@ func (e *Engine) Process(s *State, in *Input) {
 	e.sendReplies(p, s)
 	if s.hostPending {
 		s.hostReplying, s.icmpLocked = true, true
-		e.sendReply(p, s, s.hostBuf, replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}, true)
+		e.sendReply(p, s, s.hostBuf, s.origin(), true)
 		s.hostReplying, s.icmpLocked = false, false
 		e.sendReplies(p, s)
 	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
-		e.hostStack(p, s)
+		if s.pkt.Version == 6 {
+			e.hostStack6(p, s)
+		} else {
+			e.hostStack(p, s)
+		}
 		e.sendReplies(p, s)
 	}
 	e.dropUnconfirmed(s)
@@ -559,11 +630,23 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tMangle, tNAT); done {
 		return e.finish(s, v)
 	}
-	if e.Host.IsLocal(s.pkt.Dst) {
+	local := e.Host.IsLocal(s.pkt.Dst)
+	if s.pkt.Version == 6 && s.pkt.Dst.IsMulticast() {
+		// ip6_mc_input: a group the host has not joined on the input
+		// interface is dropped (the host routes no multicast).
+		if !e.Host.Joined(s.pkt.Dst, in.In) {
+			if s.tracer != nil {
+				s.tracer.Event(Event{Kind: EvRoute, Text: s.pkt.Dst.String() + " is a group this host has not joined on " + in.In + " → dropped"})
+			}
+			return e.finish(s, Drop)
+		}
+		local = true
+	}
+	if local {
 		if s.tracer != nil {
 			s.tracer.Event(Event{Kind: EvRoute, Text: s.pkt.Dst.String() + " is this host's → INPUT"})
 		}
-		if s.pkt.IsFragment() {
+		if s.pkt.IsFragment() && s.pkt.Version == 4 {
 			// ip_local_deliver reassembles before the INPUT hook, with
 			// or without connection tracking: a fragment waits here.
 			whole, _, _ := e.defrag.addFor(fragLocalDeliver, &s.pkt, s.ctx.Now)
@@ -592,19 +675,26 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
 	}
-	// ip_forward: a packet whose TTL would run out is dropped before the
-	// FORWARD hook (the kernel answers with time exceeded); the others
-	// go on with their TTL lowered, which FORWARD and POSTROUTING see.
-	if s.pkt.TTL <= 1 {
-		s.note("TTL exceeded: dropped before FORWARD, answered with ICMP time exceeded")
-		s.ctx.Hook = ext.Forward // not for this host: answer from the route back
-		if b := ext.BuildICMPError(&s.ctx, 11, 0); b != nil && !e.cfg.NoHostStack {
-			s.hostBuf = append(s.hostBuf[:0], b...)
-			s.hostPending = true
+	if s.pkt.Version == 6 {
+		if v, done := e.forward6(s, in, rt); done {
+			return e.finish(s, v)
 		}
-		return e.finish(s, Drop)
+	} else {
+		// ip_forward: a packet whose TTL would run out is dropped
+		// before the FORWARD hook (the kernel answers with time
+		// exceeded); the others go on with their TTL lowered, which
+		// FORWARD and POSTROUTING see.
+		if s.pkt.TTL <= 1 {
+			s.note("TTL exceeded: dropped before FORWARD, answered with ICMP time exceeded")
+			s.ctx.Hook = ext.Forward // not for this host: answer from the route back
+			if b := ext.BuildICMPError(&s.ctx, 11, 0); b != nil && !e.cfg.NoHostStack {
+				s.hostBuf = append(s.hostBuf[:0], b...)
+				s.hostPending = true
+			}
+			return e.finish(s, Drop)
+		}
+		s.pkt.DecTTL()
 	}
-	s.pkt.DecTTL()
 	if v, done := e.runTables(p, s, ext.Forward, &res.Hits, tMangle, tFilter, tSecurity); done {
 		return e.finish(s, v)
 	}
@@ -616,6 +706,44 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		e.leave(s, rt.Dev, false)
 	}
 	return v
+}
+
+// forward6 is what ip6_forward does before the FORWARD hook: a hop
+// limit that would run out draws an ICMPv6 Time Exceeded; a source that
+// is unspecified, multicast or loopback is dropped, and a link-local one
+// draws a Destination Unreachable "beyond scope of source" (except when
+// the packet leaves by the link it came in on, which the kernel answers
+// with a Redirect instead and forwards: not modelled, see
+// DIFFERENCES.md); a packet bigger than the link's MTU draws a Packet
+// Too Big. The hop limit of the others is lowered.
+func (e *Engine) forward6(s *State, in *Input, rt host.Route) (Verdict, bool) {
+	pk := &s.pkt
+	s.ctx.Hook = ext.Forward
+	hostErr := func(why string, typ, code uint8, info uint32) (Verdict, bool) {
+		s.note(why)
+		if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && !e.cfg.NoHostStack {
+			s.hostBuf = append(s.hostBuf[:0], b...)
+			s.hostPending = true
+		}
+		return Drop, true
+	}
+	if pk.TTL <= 1 {
+		return hostErr("hop limit exceeded: dropped before FORWARD, answered with ICMPv6 time exceeded", 3, 0, 0)
+	}
+	if rt.Dev != in.In {
+		if pk.Src.IsUnspecified() || pk.Src.IsMulticast() || pk.Src.IsLoopback() {
+			s.note("a source of " + pk.Src.String() + " is never forwarded: dropped")
+			return Drop, true
+		}
+		if host.IsLinkLocal6(pk.Src) {
+			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
+		}
+	}
+	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && s.fragMax == 0 {
+		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
+	}
+	pk.DecTTL()
+	return 0, false
 }
 
 func routeText(dst netip.Addr, rt host.Route) string {
@@ -660,6 +788,9 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 
 // route decides where a locally generated packet leaves.
 func (e *Engine) route(s *State) (string, bool) {
+	if s.scopeIf != "" && host.IsLinkLocal6(s.pkt.Dst) {
+		return s.scopeIf, true
+	}
 	switch e.Host.AddrType(s.pkt.Dst, "") {
 	case host.RTNLocal:
 		return "lo", true
@@ -794,7 +925,9 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin
 	savedOut, savedOutIf := s.Result.OutIface, s.outIf
 	ent, reply, tracked, att, looped := s.entry, s.reply, s.tracked, s.attached, s.looped
 	s.answering++
-	defer func() { s.answering-- }()
+	scopeIf := s.scopeIf
+	s.scopeIf = origin.iif
+	defer func() { s.answering--; s.scopeIf = scopeIf }()
 	fragMax, fragSizes := s.fragMax, s.fragSizes
 	s.fragMax, s.fragSizes = 0, nil // the answer is a packet of its own
 	defer func() { s.fragMax, s.fragSizes = fragMax, fragSizes }()

@@ -13,13 +13,15 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
-	"github.com/ipsift/ipsift/ipset"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
 	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -38,8 +40,16 @@ var tableIndex = map[string]int{"raw": tRaw, "mangle": tMangle, "nat": tNAT, "fi
 // Program is a compiled ruleset. It is safe for concurrent use; its
 // counters and the state of its rules (limit buckets, nth counters) live
 // in it.
+//
+// The family is data, as in the kernel, where iptables and ip6tables
+// are two sets of tables over the same x_tables: a Program holds the
+// tables of one family, and the Program an Engine runs is the IPv4 one,
+// whose six field holds the IPv6 tables (IPv6). Packets pick theirs by
+// IP version.
 type Program struct {
 	legacy bool
+	family ext.Family
+	six    *Program // the IPv6 tables, on the IPv4 Program an Engine runs
 	tables [numTables]*table
 	source *rules.Ruleset
 	// conntrack: the kernel would track connections (and reassemble
@@ -96,10 +106,16 @@ func (m *ifaceMatch) match(ifc *ext.Iface) bool {
 type rule struct {
 	src, srcMask, dst, dstMask uint32
 	invSrc, invDst             bool
-	in, out                    ifaceMatch
-	proto                      uint8
-	invProto                   bool
-	frag, invFrag              bool
+	// IPv6 rules: the addresses and masks as two 64-bit halves, and
+	// whether -p was given (ip6_packet_match walks the extension
+	// headers only then: IP6T_F_PROTO).
+	src6, srcMask6, dst6, dstMask6 addr128
+	protoGiven                     bool
+	legacy                         bool // compiled for ip6tables-legacy (traces)
+	in, out                        ifaceMatch
+	proto                          uint8
+	invProto                       bool
+	frag, invFrag                  bool
 
 	matches  []ext.Matcher
 	action   ext.Action  // extension target, or nil
@@ -135,6 +151,10 @@ type Config struct {
 	// Sets are the ipsets the rules use (-m set, -j SET). They live apart
 	// from the rules: pass the same registry on reload to keep them.
 	Sets *ipset.Registry
+	// Rules6 is the IPv6 ruleset (ip6tables) New loads beside its IPv4
+	// one; nil leaves the IPv6 tables empty (every IPv6 packet passes).
+	// Load and LoadPair replace it later.
+	Rules6 *rules.Ruleset
 }
 
 // Compile turns a ruleset into a Program. store keeps the state that
@@ -144,7 +164,10 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 	if cfg.HZ == 0 {
 		cfg.HZ = 250
 	}
-	p := &Program{source: rs, legacy: cfg.Legacy}
+	p := &Program{source: rs, legacy: cfg.Legacy, family: rs.Family}
+	if p.family == 0 {
+		p.family = ext.IPv4
+	}
 	var errs CompileErrors
 	for _, t := range rs.Tables {
 		ti, ok := tableIndex[t.Name]
@@ -256,6 +279,10 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	cr.src0 = r
 	cr.src, cr.srcMask = ext.U32(r.Src), ext.U32(r.SrcMask)
 	cr.dst, cr.dstMask = ext.U32(r.Dst), ext.U32(r.DstMask)
+	cr.src6, cr.srcMask6 = to128(r.Src), to128(r.SrcMask)
+	cr.dst6, cr.dstMask6 = to128(r.Dst), to128(r.DstMask)
+	cr.protoGiven = r.Proto != 0 || r.InvProto
+	cr.legacy = comp.Legacy
 	cr.invSrc, cr.invDst = r.InvSrc, r.InvDst
 	cr.in = compileIface(r.In, r.InvIn)
 	cr.out = compileIface(r.Out, r.InvOut)
@@ -263,6 +290,13 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	cr.frag, cr.invFrag = r.Frag, r.InvFrag
 	cr.packets.Store(r.Counters.Packets)
 	cr.bytes.Store(r.Counters.Bytes)
+	defer func() {
+		if err == nil && needCT && comp.Family == ext.IPv6 {
+			// ct6's IPv6 connection tracking is not in this tree yet:
+			// refuse rather than track IPv6 as IPv4.
+			needCT, err = false, fmt.Errorf("the rule needs connection tracking, which ipsift's engine does not do for IPv6 packets yet (issue 10)")
+		}
+	}()
 	for _, m := range r.Matches {
 		needCT = needCT || ext.NeedsConntrack(m.Type.Conntrack, m.M)
 		cm, err := m.M.Compile(comp)
@@ -297,6 +331,39 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 		cr.jump, cr.isGoto = c, r.Goto
 	}
 	return needCT, nil
+}
+
+// addr128 is an IPv6 address (or mask) as two big-endian halves.
+type addr128 struct{ hi, lo uint64 }
+
+// to128 converts an IPv6 address; anything else (no address: any) is 0.
+func to128(a netip.Addr) addr128 {
+	if !a.Is6() {
+		return addr128{}
+	}
+	b := a.As16()
+	return addr128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+// masked reports a&mask == want.
+func (a *addr128) masked(mask, want addr128) bool {
+	return a.hi&mask.hi == want.hi && a.lo&mask.lo == want.lo
+}
+
+// IPv6 returns the Program of the IPv6 tables (ip6tables), for its
+// counters and ruleset; nil on a Program that is itself one family's
+// only.
+func (p *Program) IPv6() *Program { return p.six }
+
+// Family returns the address family of the Program's tables.
+func (p *Program) Family() ext.Family { return p.family }
+
+// emptyProgram is a family's Program with no tables: every packet of
+// the family passes, as on a kernel whose tables for it are not loaded.
+func emptyProgram(f ext.Family, legacy bool) *Program {
+	rs := rules.New()
+	rs.Family = f
+	return &Program{family: f, legacy: legacy, source: rs}
 }
 
 // Counter is one rule's or policy's counters, for reports.

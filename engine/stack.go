@@ -87,7 +87,7 @@ func (e *Engine) hostStack(p *Program, s *State) {
 	// does not speak keeps it). The stack's RSTs and replies are tracked
 	// as packets of their own.
 	icmpError := answer[9] == packet.ProtoICMP && answer[20] == 3 && pk.Proto != packet.ProtoUDP
-	origin := replyOrigin{entry: s.entry, reply: s.reply, untracked: c.CT == ext.CTUntracked}
+	origin := s.origin()
 	s.icmpLocked = answer[9] == packet.ProtoICMP
 	e.sendReply(p, s, s.hostBuf, origin, icmpError)
 	s.hostReplying, s.icmpLocked = false, false

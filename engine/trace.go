@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -100,10 +101,12 @@ func neg(inv bool) string {
 func (r *rule) whyCore(c *ext.Ctx) string {
 	p := c.Pkt
 	m := r.src0
-	if (ext.U32(p.Src)&r.srcMask != r.src) != r.invSrc {
+	v6 := p.Version == 6
+	src6, dst6 := to128(p.Src), to128(p.Dst)
+	if v6 && !src6.masked(r.srcMask6, r.src6) != r.invSrc || !v6 && (ext.U32(p.Src)&r.srcMask != r.src) != r.invSrc {
 		return fmt.Sprintf("%s-s %s: the packet's is %s", neg(r.invSrc), ext.FormatAddrMask(m.Src, m.SrcMask), p.Src)
 	}
-	if (ext.U32(p.Dst)&r.dstMask != r.dst) != r.invDst {
+	if v6 && !dst6.masked(r.dstMask6, r.dst6) != r.invDst || !v6 && (ext.U32(p.Dst)&r.dstMask != r.dst) != r.invDst {
 		return fmt.Sprintf("%s-d %s: the packet's is %s", neg(r.invDst), ext.FormatAddrMask(m.Dst, m.DstMask), p.Dst)
 	}
 	ifname := func(i *ext.Iface, dir string) string {
@@ -121,6 +124,9 @@ func (r *rule) whyCore(c *ext.Ctx) string {
 		}
 		return fmt.Sprintf("%s-o %s: %s", neg(r.out.inv), m.Out, ifname(c.Out, "output"))
 	}
+	if v6 && r.protoGiven {
+		return r.whyProto6(p)
+	}
 	if r.proto != 0 && (p.Proto == r.proto) == r.invProto {
 		return fmt.Sprintf("%s-p %s: the packet is %s", neg(r.invProto), protoText(r.proto), protoText(p.Proto))
 	}
@@ -129,6 +135,26 @@ func (r *rule) whyCore(c *ext.Ctx) string {
 			return "! -f: the packet is a later fragment"
 		}
 		return "-f: the packet is not a later fragment"
+	}
+	return ""
+}
+
+// whyProto6 explains -p on an IPv6 packet: the protocol is the one
+// after the extension headers, found differently by each backend.
+func (r *rule) whyProto6(p *packet.Packet) string {
+	proto, found := upperProto6(p, r.legacy)
+	want := fmt.Sprintf("%s-p %s", neg(r.invProto), protoText(r.proto))
+	switch {
+	case !found && r.legacy:
+		return want + ": ip6tables cannot find the upper-layer header behind the extension headers (" + p.ExtErr.String() + ")"
+	case !found:
+		return want + ": nftables cannot find the upper-layer header behind the extension headers, so -p matches nothing"
+	case (proto == r.proto) == r.invProto && r.proto != 0:
+		why := want + ": the packet's upper-layer protocol is " + protoText(proto)
+		if proto == packet.ProtoAH && !r.legacy {
+			why += " (nftables stops at the Authentication Header; ip6tables-legacy would look behind it)"
+		}
+		return why
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/packet"
 )
 
 // hotdropper is implemented by matches (tcp, udp ...) that tell the
@@ -34,6 +35,45 @@ func (r *rule) matchCore(c *ext.Ctx, src, dst uint32) bool {
 	return true
 }
 
+// matchCore6 is ip6_packet_match: addresses, interfaces and, when the
+// rule has -p, the upper-layer protocol. ip6tables-legacy finds it with
+// ipv6_find_hdr, which walks through AH, and hotdrops the packet when
+// the walk fails (its fragment offset is then 0); iptables-nft's meta
+// l4proto stops at AH and, when the walk fails, just does not match.
+func (r *rule) matchCore6(c *ext.Ctx, src, dst *addr128, legacy bool) (ok, hotdrop bool) {
+	if !src.masked(r.srcMask6, r.src6) != r.invSrc {
+		return false, false
+	}
+	if !dst.masked(r.dstMask6, r.dst6) != r.invDst {
+		return false, false
+	}
+	if !r.in.match(c.In) || !r.out.match(c.Out) {
+		return false, false
+	}
+	if !r.protoGiven {
+		return true, false
+	}
+	proto, found := upperProto6(c.Pkt, legacy)
+	if !found {
+		return false, legacy
+	}
+	if proto == r.proto {
+		return !r.invProto, false
+	}
+	return r.proto == 0 || r.invProto, false
+}
+
+// upperProto6 is the upper-layer protocol -p compares for an IPv6
+// packet: ip6_tables' (Decode's walk) on legacy, nftables' otherwise.
+// found is false when the walk failed.
+func upperProto6(p *packet.Packet, legacy bool) (proto uint8, found bool) {
+	if legacy || !packet.IsExtHdr(p.NextHdr) {
+		return p.Proto, p.ExtErr == packet.ExtOK
+	}
+	w := p.NftProto()
+	return w.Proto, w.Err == packet.ExtOK
+}
+
 // runTable is ipt_do_table: it walks chains from a hook's built-in
 // chain, following jumps and gotos with a return stack, and returns the
 // verdict. Counters rise when all of a rule's matches match, whatever
@@ -44,6 +84,11 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// The addresses as numbers, once per table (a NAT target can change
 	// them, but only as the verdict of its table).
 	src, dst := ext.U32(s.pkt.Src), ext.U32(s.pkt.Dst)
+	v6 := s.pkt.Version == 6
+	var src6, dst6 addr128
+	if v6 {
+		src6, dst6 = to128(s.pkt.Src), to128(s.pkt.Dst)
+	}
 	tr := s.tracer
 	if tr != nil {
 		tr.Event(Event{Kind: EvTable, Table: t.name, Chain: start.name, Hook: c.Hook})
@@ -91,7 +136,19 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		}
 		r := &cur.rules[i]
 		i++
-		if !r.matchCore(c, src, dst) {
+		var ok bool
+		if v6 {
+			var hd bool
+			if ok, hd = r.matchCore6(c, &src6, &dst6, s.legacy); hd {
+				if tr != nil {
+					tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: r.whyCore(c) + " (ip6tables-legacy drops the packet at once: its -p cannot walk the extension headers)"})
+				}
+				return ext.Drop
+			}
+		} else {
+			ok = r.matchCore(c, src, dst)
+		}
+		if !ok {
 			if tr != nil {
 				tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: r.whyCore(c)})
 			}

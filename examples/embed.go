@@ -2,7 +2,7 @@
 // `ipsift demo` works on a machine with nothing else: gateway.rules (the
 // ten ideas of a popular iptables how-to as one working ruleset) and
 // article-as-printed.sh (the same rules as the how-to printed them, with
-// its typos).
+// its typos), and ipv6.rules (the host's IPv6 rules).
 package examples
 
 import _ "embed"
@@ -11,6 +11,12 @@ import _ "embed"
 //
 //go:embed gateway.rules
 var GatewayRules []byte
+
+// IPv6Rules is ipv6.rules, an ip6tables-restore file: the IPv6 half of
+// the same host.
+//
+//go:embed ipv6.rules
+var IPv6Rules []byte
 
 // ArticleAsPrinted is article-as-printed.sh, a shell script.
 //

@@ -102,6 +102,10 @@ type RuleInfo struct {
 	// for a built-in chain that is its own hook. For a user chain the
 	// rules package checks hooks again when the ruleset is committed.
 	Hooks HookMask
+	// Userspace is set when the rule is only read, never loaded into a
+	// kernel (iptables-translate): Finish keeps iptables' own checks and
+	// skips those of the kernel's checkentry.
+	Userspace bool
 }
 
 // Parser is the part of an extension instance that reads and prints

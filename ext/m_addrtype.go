@@ -218,8 +218,57 @@ func bareAddrType(a netip.Addr) int {
 	return 1
 }
 
+// RouteTyper6 is what a Host implements for the IPv6 addrtype match:
+// the RTN_* bits (1<<2 local, 1<<4 anycast, 1<<7 unreachable) the route
+// lookup of addr gives, limited to dev when set (xt_addrtype's
+// match_lookup_rt6).
+type RouteTyper6 interface {
+	RouteTypes6(addr netip.Addr, dev string) uint16
+}
+
+// addrTypes6 is the kernel's match_type6 for one address and the mask
+// of types asked: MULTICAST, UNICAST and UNSPEC test the address alone
+// (each one asked must hold); LOCAL, ANYCAST and UNREACHABLE ask the
+// route lookup, and then one of those asked must be among its answer.
+func (m *addrtypeMatch) addrTypes6(c *Ctx, a netip.Addr, mask uint16) bool {
+	if mask&(1<<5) != 0 && !a.IsMulticast() {
+		return false
+	}
+	if mask&(1<<1) != 0 && (a.IsMulticast() || a.IsUnspecified()) {
+		return false
+	}
+	if mask&(1<<0) != 0 && !a.IsUnspecified() {
+		return false
+	}
+	const lookup = 1<<2 | 1<<4 | 1<<7
+	if mask&lookup == 0 {
+		return true
+	}
+	rt, ok := c.Host.(RouteTyper6)
+	if !ok {
+		return false
+	}
+	dev := ""
+	switch {
+	case m.flags&addrtypeLimitIn != 0 && c.In != nil:
+		dev = c.In.Name
+	case m.flags&addrtypeLimitOut != 0 && c.Out != nil:
+		dev = c.Out.Name
+	}
+	return mask&rt.RouteTypes6(a, dev) != 0
+}
+
 // Match implements Matcher.
 func (m *addrtypeMatch) Match(c *Ctx) bool {
+	if c.Pkt.Version == 6 {
+		if m.source != 0 && m.addrTypes6(c, c.Pkt.Src, m.source) == (m.flags&addrtypeInvSrc != 0) {
+			return false
+		}
+		if m.dest != 0 && m.addrTypes6(c, c.Pkt.Dst, m.dest) == (m.flags&addrtypeInvDst != 0) {
+			return false
+		}
+		return true
+	}
 	if m.source != 0 && (m.source&(1<<m.addrType(c, c.Pkt.Src)) != 0) == (m.flags&addrtypeInvSrc != 0) {
 		return false
 	}

@@ -1,6 +1,11 @@
 package ext
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/ipsift/ipsift/packet"
+)
 
 // The ip6tables ah match (-m ah --ahspi N[:M] --ahlen N --ahres): the
 // IPsec Authentication Header of an IPv6 packet, found by walking the
@@ -69,5 +74,25 @@ func (m *ah6Match) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *ah6Match) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m ah (ip6tables)")
+	cm := *m
+	return &cm, nil
+}
+
+// Match implements Matcher: ah_mt6 on the first Authentication Header;
+// a --ahlen of 0 tests nothing, whatever its "!".
+func (m *ah6Match) Match(c *Ctx) bool {
+	h, ok, _ := c.Pkt.FindExt(packet.ProtoAH, packet.ExtNeedAH)
+	if !ok {
+		return false
+	}
+	hlen := (uint32(h[1]) + 2) << 2
+	return m.spi.test(binary.BigEndian.Uint32(h[4:])) &&
+		(!m.len.set || m.len.n == 0 || (m.len.n == hlen) != m.len.inv) &&
+		!(m.res && binary.BigEndian.Uint16(h[2:]) != 0)
+}
+
+// Hotdrop implements Hotdropper.
+func (m *ah6Match) Hotdrop(c *Ctx) bool {
+	_, _, hd := c.Pkt.FindExt(packet.ProtoAH, packet.ExtNeedAH)
+	return hd
 }

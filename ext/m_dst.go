@@ -3,6 +3,8 @@ package ext
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The dst match (-m dst --dst-len N --dst-opts TYPE[:LEN],...): the IPv6
@@ -17,6 +19,7 @@ const optsMax = 16
 // optsMatch is one -m dst or -m hbh in one rule (struct ip6t_opts).
 type optsMatch struct {
 	name    string // "dst" or "hbh": the option prefix and -L word
+	proto   uint8  // its Next Header value (set by Compile)
 	len     hdrLenOpt
 	hasOpts bool
 	opts    []uint16 // TYPE<<8 | LEN, LEN 0xff for "any length"
@@ -138,5 +141,64 @@ func (m *optsMatch) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *optsMatch) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m " + m.name)
+	cm := *m
+	cm.proto = packet.ProtoDstOpts
+	if m.name == "hbh" {
+		cm.proto = packet.ProtoHopOpts
+	}
+	return &cm, nil
+}
+
+// Match implements Matcher: hbh_mt6 (for dst and hbh) on the first
+// header of its type. A header longer than the rest of the packet does
+// not match; --X-opts walks the options from the third byte in the
+// order given, each TYPE to equal the option's and, unless Pad1 or
+// given without :LEN, its length byte to equal LEN, and stops quietly
+// (matching) where the header or the packet runs out before the list
+// does.
+func (m *optsMatch) Match(c *Ctx) bool {
+	h, ok, _ := c.Pkt.FindExt(m.proto, packet.ExtNeedOpts)
+	if !ok {
+		return false
+	}
+	hdrlen := (int(h[1]) + 1) * 8
+	if len(h) < hdrlen {
+		return false
+	}
+	ret := !m.len.set || (m.len.n == uint32(hdrlen)) != m.len.inv
+	if !m.hasOpts {
+		return ret
+	}
+	ptr, left, n := 2, hdrlen-2, len(m.opts)
+	for i, o := range m.opts {
+		if left < 1 || ptr >= len(h) {
+			return false
+		}
+		typ := h[ptr]
+		if typ != uint8(o>>8) {
+			return false
+		}
+		optlen := 1
+		if typ != 0 {
+			if left < 2 || ptr+1 >= len(h) {
+				return false
+			}
+			if l := o & 0xff; l != 0xff && uint8(l) != h[ptr+1] {
+				return false
+			}
+			optlen = int(h[ptr+1]) + 2
+		}
+		if (ptr+optlen > len(h) || left < optlen) && i < n-1 {
+			return false
+		}
+		ptr += optlen
+		left -= optlen
+	}
+	return ret
+}
+
+// Hotdrop implements Hotdropper.
+func (m *optsMatch) Hotdrop(c *Ctx) bool {
+	_, _, hd := c.Pkt.FindExt(m.proto, packet.ExtNeedOpts)
+	return hd
 }

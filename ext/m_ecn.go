@@ -71,7 +71,7 @@ func (m *ecnMatch) Finish(r *RuleInfo) error {
 	if m.operation == 0 {
 		return Errorf("ECN match: some option required (--ecn-tcp-cwr, --ecn-tcp-ece or --ecn-ip-ect)")
 	}
-	if m.operation&(ecnECE|ecnCWR) != 0 && (r.Proto != packet.ProtoTCP || r.InvProto) {
+	if m.operation&(ecnECE|ecnCWR) != 0 && (r.Proto != packet.ProtoTCP || r.InvProto) && !r.Userspace {
 		return Errorf("--ecn-tcp-ece and --ecn-tcp-cwr cannot match TCP bits for non-tcp packets: add -p tcp")
 	}
 	return nil

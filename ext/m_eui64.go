@@ -35,5 +35,19 @@ func (eui64Match) Print(b *strings.Builder, numeric bool) {}
 
 // Compile implements Match.
 func (eui64Match) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m eui64")
+	return eui64Match{}, nil
+}
+
+// Match implements Matcher: eui64_mt6. The source address's interface
+// identifier must be the EUI-64 of the frame's Ethernet source (its
+// universal/local bit flipped, ff:fe in the middle).
+func (eui64Match) Match(c *Ctx) bool {
+	p := c.Pkt
+	if !c.HasMAC || p.Version != 6 {
+		return false
+	}
+	m := c.SrcMAC
+	a := p.Src.As16()
+	want := [8]byte{m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]}
+	return [8]byte(a[8:]) == want
 }

@@ -1,6 +1,11 @@
 package ext
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/ipsift/ipsift/packet"
+)
 
 // The frag match (-m frag --fragid N[:M] --fraglen N --fragres
 // --fragfirst --fragmore --fraglast): the IPv6 Fragment header, as
@@ -85,5 +90,29 @@ func (m *fragMatch) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *fragMatch) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m frag")
+	cm := *m
+	return &cm, nil
+}
+
+// Match implements Matcher: frag_mt6 on the first Fragment header
+// (FindExt; a later fragment's own header is found too). --fraglen is
+// not tested, as by the kernel.
+func (m *fragMatch) Match(c *Ctx) bool {
+	h, ok, _ := c.Pkt.FindExt(packet.ProtoFragment, packet.ExtNeedFrag)
+	if !ok {
+		return false
+	}
+	fo := binary.BigEndian.Uint16(h[2:])
+	return m.id.test(binary.BigEndian.Uint32(h[4:])) &&
+		!(m.res && (h[1] != 0 || fo&6 != 0)) &&
+		!(m.first && fo&^7 != 0) &&
+		!(m.more && fo&1 == 0) &&
+		!(m.last && fo&1 != 0)
+}
+
+// Hotdrop implements Hotdropper: a header cut short before or at the
+// Fragment header drops the packet.
+func (m *fragMatch) Hotdrop(c *Ctx) bool {
+	_, _, hd := c.Pkt.FindExt(packet.ProtoFragment, packet.ExtNeedFrag)
+	return hd
 }

@@ -442,6 +442,10 @@ func (m *hashlimitMatch) defaultMask() uint8 {
 	return 32
 }
 
+// HtableExpire is the table's expiry in milliseconds once Finish has
+// filled in the default (nft translation's meter timeout).
+func (m *hashlimitMatch) HtableExpire() uint32 { return m.cfg.expire }
+
 // Save implements Parser: hashlimit_mt_save for revision 3.
 func (m *hashlimitMatch) Save(b *strings.Builder) {
 	c := &m.cfg

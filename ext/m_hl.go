@@ -56,5 +56,5 @@ func (m *hlMatch) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *hlMatch) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m hl")
+	return m.ttlMatch.Compile(c) // the Hop Limit is the packet's TTL field
 }

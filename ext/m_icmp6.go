@@ -3,6 +3,8 @@ package ext
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The icmp6 match (-p ipv6-icmp [-m icmp6] --icmpv6-type ...), as
@@ -96,5 +98,40 @@ func (m *icmp6Match) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *icmp6Match) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m icmp6")
+	cm := *m
+	return &cm, nil
+}
+
+// Match implements Matcher: icmp6_match, on the 8-byte ICMPv6 header at
+// the upper-layer offset ip6_tables found (no "any" type: the type must
+// equal, the code lie in the range).
+func (m *icmp6Match) Match(c *Ctx) bool {
+	p := c.Pkt
+	if p.Proto != packet.ProtoICMPv6 || p.FragOff != 0 || !p.L4Fixed {
+		return false
+	}
+	return (p.ICMPType == m.typ && p.ICMPCode >= m.code[0] && p.ICMPCode <= m.code[1]) != m.inv
+}
+
+// Hotdrop implements Hotdropper: an ICMPv6 header cut short drops the
+// packet.
+func (m *icmp6Match) Hotdrop(c *Ctx) bool {
+	p := c.Pkt
+	return p.Proto == packet.ProtoICMPv6 && p.FragOff == 0 && !p.L4Fixed
+}
+
+// Explain implements Explainer.
+func (m *icmp6Match) Explain(c *Ctx, matched bool) string {
+	p := c.Pkt
+	switch {
+	case p.Proto != packet.ProtoICMPv6:
+		return "not an icmpv6 packet"
+	case p.FragOff != 0:
+		return "a later fragment has no icmpv6 header: icmp6 never matches it"
+	case !p.L4Fixed:
+		return "the icmpv6 header is cut short: the packet is dropped"
+	}
+	var want strings.Builder
+	m.Save(&want)
+	return fmt.Sprintf("%s: the packet is type %d code %d", strings.TrimSpace(want.String()), p.ICMPType, p.ICMPCode)
 }

@@ -158,5 +158,22 @@ func (m *ipv6headerMatch) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *ipv6headerMatch) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m ipv6header")
+	cm := *m
+	return &cm, nil
+}
+
+// Match implements Matcher: ipv6header_mt6 over the headers the packet
+// carries (packet.IPv6HeaderMask). Without --soft the packet's set of
+// headers must equal the named one (with "!": differ); with --soft it
+// must include them, and with "!" the kernel's test (its invflags are
+// 0xFF, xor'ed onto a boolean) is always true.
+func (m *ipv6headerMatch) Match(c *Ctx) bool {
+	mask, ok := c.Pkt.IPv6HeaderMask()
+	if !ok {
+		return false
+	}
+	if m.soft {
+		return mask&m.flags == m.flags || m.inv
+	}
+	return (mask == m.flags) != m.inv
 }

@@ -3,6 +3,8 @@ package ext
 import (
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The mh match (-p mh -m mh --mh-type TYPE[:TYPE]): the Mobility Header
@@ -128,5 +130,40 @@ func (m *mhMatch) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *mhMatch) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m mh")
+	cm := *m
+	return &cm, nil
+}
+
+// mhHead reads the 6-byte Mobility Header (struct ip6_mh) at the
+// upper-layer offset; ok is false when it is cut short.
+func mhHead(p *packet.Packet) (h []byte, ok bool) {
+	if p.HdrLen+6 > len(p.Data) || p.HdrLen+6 > p.TotalLen {
+		return nil, false
+	}
+	return p.Data[p.HdrLen:], true
+}
+
+// Match implements Matcher: mh_mt6. A later fragment never matches; a
+// header cut short, or whose payload protocol is not No Next Header
+// (59), drops the packet.
+func (m *mhMatch) Match(c *Ctx) bool {
+	p := c.Pkt
+	if p.FragOff != 0 {
+		return false
+	}
+	h, ok := mhHead(p)
+	if !ok || h[0] != packet.ProtoNoNext {
+		return false
+	}
+	return (h[2] >= m.lo && h[2] <= m.hi) != m.inv
+}
+
+// Hotdrop implements Hotdropper.
+func (m *mhMatch) Hotdrop(c *Ctx) bool {
+	p := c.Pkt
+	if p.FragOff != 0 {
+		return false
+	}
+	h, ok := mhHead(p)
+	return !ok || h[0] != packet.ProtoNoNext
 }

@@ -1,9 +1,12 @@
 package ext
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The rt match (-m rt --rt-type N --rt-segsleft N[:M] --rt-len N and,
@@ -146,5 +149,65 @@ func (m *rtMatch) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *rtMatch) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m rt")
+	cm := *m
+	return &cm, nil
+}
+
+// eval is rt_mt6 on the first Routing header: segments left in range,
+// --rt-len equal to the header's length in bytes, --rt-type equal,
+// --rt-0-res a zero reserved word; then --rt-0-addrs: strictly, the
+// header holds exactly the listed addresses in order; with
+// --rt-0-not-strict, the listed ones appear in order among its
+// addresses. A header longer than the rest of the packet does not
+// match; one cut short before its first four bytes drops the packet.
+func (m *rtMatch) eval(p *packet.Packet) (match, hotdrop bool) {
+	h, ok, hd := p.FindExt(packet.ProtoRouting, packet.ExtNeedRt)
+	if !ok {
+		return false, hd
+	}
+	hdrlen := (int(h[1]) + 1) * 8
+	if len(h) < hdrlen {
+		return false, false
+	}
+	ret := m.segs.test(uint32(h[3])) &&
+		(!m.len.set || (m.len.n == uint32(hdrlen)) != m.len.inv) &&
+		(!m.typeSet || (m.typ == uint32(h[2])) != m.typeInv)
+	if ret && m.res {
+		ret = binary.BigEndian.Uint32(h[4:]) == 0
+	}
+	if !m.addrsSet {
+		return ret, false
+	}
+	n := (hdrlen - 8) / 16
+	if len(m.addrs) > n {
+		return false, false
+	}
+	addr := func(i int) netip.Addr { return netip.AddrFrom16([16]byte(h[8+16*i : 24+16*i])) }
+	if m.notStrict {
+		i := 0
+		for k := 0; k < n && i < len(m.addrs); k++ {
+			if addr(k) == m.addrs[i] {
+				i++
+			}
+		}
+		return ret && i == len(m.addrs), false
+	}
+	for k, a := range m.addrs {
+		if addr(k) != a {
+			return false, false
+		}
+	}
+	return ret && len(m.addrs) == n, false
+}
+
+// Match implements Matcher.
+func (m *rtMatch) Match(c *Ctx) bool {
+	ok, _ := m.eval(c.Pkt)
+	return ok
+}
+
+// Hotdrop implements Hotdropper.
+func (m *rtMatch) Hotdrop(c *Ctx) bool {
+	_, hd := m.eval(c.Pkt)
+	return hd
 }

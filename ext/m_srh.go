@@ -1,10 +1,13 @@
 package ext
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The srh match (-m srh ...): the IPv6 Segment Routing Header, as
@@ -40,6 +43,8 @@ type srhMatch struct {
 	sidLen [3]int
 	sidSet [3]bool
 	sidInv [3]bool
+	// sidMask is each segment's mask (set by Compile).
+	sidMask [3][16]byte
 }
 
 func init() {
@@ -118,5 +123,80 @@ func (m *srhMatch) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Match.
 func (m *srhMatch) Compile(c *Compiler) (Matcher, error) {
-	return nil, errNoIPv6Engine("-m srh")
+	cm := *m
+	for i := range cm.sid {
+		if cm.sidSet[i] {
+			cm.sidMask[i] = PrefixMask6(cm.sidLen[i])
+		}
+	}
+	return &cm, nil
+}
+
+// Match implements Matcher: srh_mt6 (revision 1). The first Routing
+// header must be whole, of type 4, with segments left not beyond last
+// entry; each given field test holds (or, with "!", fails); the
+// previous, next and last segment, when given, must be in the header
+// and equal the address under its mask (the address as written is
+// compared with the masked segment). The match never drops a packet.
+func (m *srhMatch) Match(c *Ctx) bool {
+	h, ok, _ := c.Pkt.FindExt(packet.ProtoRouting, 8)
+	if !ok {
+		return false
+	}
+	hdrlen := (int(h[1]) + 1) * 8
+	if len(h) < hdrlen || h[2] != 4 || h[3] > h[4] {
+		return false
+	}
+	vals := [5]uint16{uint16(h[0]), uint16(h[1]), uint16(h[3]), uint16(h[4]), binary.BigEndian.Uint16(h[6:])}
+	for i, o := range srhNumOpts {
+		if !m.set[i] {
+			continue
+		}
+		v, want := vals[o.field], m.fields[o.field]
+		var ok bool
+		switch {
+		case strings.HasSuffix(o.opt, "-gt"):
+			ok = v > want
+		case strings.HasSuffix(o.opt, "-lt"):
+			ok = v < want
+		default:
+			ok = v == want
+		}
+		if ok == m.inv[i] {
+			return false
+		}
+	}
+	segLeft, last := int(h[3]), int(h[4])
+	for i := range m.sid {
+		if !m.sidSet[i] {
+			continue
+		}
+		var idx int
+		switch i {
+		case 0: // previous
+			if segLeft == last {
+				return false
+			}
+			idx = segLeft + 1
+		case 1: // next
+			if segLeft == 0 {
+				return false
+			}
+			idx = segLeft - 1
+		default:
+			idx = last
+		}
+		off := 8 + 16*idx
+		if off+16 > len(h) {
+			return false
+		}
+		var a [16]byte
+		for k := range a {
+			a[k] = h[off+k] & m.sidMask[i][k]
+		}
+		if (a == m.sid[i].As16()) == m.sidInv[i] {
+			return false
+		}
+	}
+	return true
 }

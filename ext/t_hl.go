@@ -51,6 +51,25 @@ func (t *hlTarget) Print(b *strings.Builder, numeric bool) {
 }
 
 // Compile implements Target.
+//
+// hl_tg6: the Hop Limit set, or raised (at most 255) or lowered (at least
+// 0) by the value; no checksum covers it.
 func (t *hlTarget) Compile(c *Compiler) (Action, error) {
-	return nil, errNoIPv6Engine("-j HL")
+	mode, v := t.mode, int(t.ttl)
+	return ActionFunc(func(c *Ctx) Verdict {
+		p := c.Pkt
+		if p == nil || p.Version != 6 || len(p.Data) < 40 {
+			return Continue
+		}
+		n := v
+		switch mode {
+		case ttlInc:
+			n = min(int(p.Data[7])+v, 255)
+		case ttlDec:
+			n = max(int(p.Data[7])-v, 0)
+		}
+		p.Data[7] = uint8(n)
+		p.TTL = uint8(n)
+		return Continue
+	}), nil
 }

@@ -327,6 +327,9 @@ func (t *hmarkTarget) hash(src, dst uint32, ports [4]byte, proto uint8) uint32 {
 
 // Compile implements Target.
 func (t *hmarkTarget) Compile(c *Compiler) (Action, error) {
+	if c.Family == IPv6 {
+		return nil, Errorf("-j HMARK: ipsift does not yet hash IPv6 addresses (the rule is read, checked and printed, not simulated)")
+	}
 	r := *t
 	return ActionFunc(func(c *Ctx) Verdict {
 		if r.has(hmCT) {

@@ -220,9 +220,6 @@ var logBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 
 // Compile implements Target.
 func (t *logTarget) Compile(c *Compiler) (Action, error) {
-	if c.Family == IPv6 {
-		return nil, Errorf("-j LOG: ipsift does not yet write the kernel's IPv6 log line")
-	}
 	prefix := t.prefix
 	flags := t.flags
 	return ActionFunc(func(c *Ctx) Verdict {
@@ -256,7 +253,11 @@ func AppendLogLine(b []byte, c *Ctx, prefix string, flags uint8) []byte {
 		b = appendLogMAC(b, c, flags)
 	}
 	d := rejectData(c.Pkt)
-	b = appendLogIPv4(b, c, d, 0, flags)
+	if c.Pkt.Version == 6 {
+		b = appendLogIPv6(b, c, d, 0, flags, true)
+	} else {
+		b = appendLogIPv4(b, c, d, 0, flags)
+	}
 	return append(b, '\n')
 }
 
@@ -303,6 +304,9 @@ func appendLogMAC(b []byte, c *Ctx, flags uint8) []byte {
 		b = appendMAC(b, c.SrcMAC[:])
 		b = append(b, " MACDST="...)
 		b = appendMAC(b, dst[:])
+		if c.Pkt != nil && c.Pkt.Version == 6 {
+			return append(b, " MACPROTO=86dd "...)
+		}
 		return append(b, " MACPROTO=0800 "...)
 	}
 	b = append(b, "MAC="...)
@@ -312,15 +316,24 @@ func appendLogMAC(b []byte, c *Ctx, flags uint8) []byte {
 		b = appendMAC(b, z[:])
 		b = append(b, ':')
 		b = appendMAC(b, z[:])
-		b = append(b, ":08:00"...)
+		b = appendEtherType(b, c)
 	case c.HasMAC:
 		dst := logDstMAC(c)
 		b = appendMAC(b, dst[:])
 		b = append(b, ':')
 		b = appendMAC(b, c.SrcMAC[:])
-		b = append(b, ":08:00"...)
+		b = appendEtherType(b, c)
 	}
 	return append(b, ' ')
+}
+
+// appendEtherType writes the frame's type as the MAC= dump ends it:
+// ":08:00" for IPv4, ":86:dd" for IPv6.
+func appendEtherType(b []byte, c *Ctx) []byte {
+	if c.Pkt != nil && c.Pkt.Version == 6 {
+		return append(b, ":86:dd"...)
+	}
+	return append(b, ":08:00"...)
 }
 
 func appendUint(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) }
@@ -413,17 +426,10 @@ func appendLogIPv4(b []byte, c *Ctx, d []byte, off int, flags uint8) []byte {
 			b = append(b, "PROTO=UDPLITE "...)
 		}
 		if fragOff == 0 {
-			if len(d) < l4off+8 {
-				return appendIncomplete(b, len(d)-l4off)
+			var stop bool
+			if b, stop = appendLogUDP(b, d, l4off); stop {
+				return b
 			}
-			u := d[l4off:]
-			b = append(b, "SPT="...)
-			b = appendUint(b, uint64(binary.BigEndian.Uint16(u[0:])))
-			b = append(b, " DPT="...)
-			b = appendUint(b, uint64(binary.BigEndian.Uint16(u[2:])))
-			b = append(b, " LEN="...)
-			b = appendUint(b, uint64(binary.BigEndian.Uint16(u[4:])))
-			b = append(b, ' ')
 		}
 	case packet.ProtoICMP:
 		b = append(b, "PROTO=ICMP "...)
@@ -474,6 +480,23 @@ func appendLogIPv4(b []byte, c *Ctx, d []byte, off int, flags uint8) []byte {
 		}
 	}
 	return b
+}
+
+// appendLogUDP is nf_log_dump_udp_header after its PROTO= for a first
+// fragment; stop reports that the kernel ends the line there (the
+// header cut short).
+func appendLogUDP(b []byte, d []byte, l4off int) ([]byte, bool) {
+	if len(d) < l4off+8 {
+		return appendIncomplete(b, len(d)-l4off), true
+	}
+	u := d[l4off:]
+	b = append(b, "SPT="...)
+	b = appendUint(b, uint64(binary.BigEndian.Uint16(u[0:])))
+	b = append(b, " DPT="...)
+	b = appendUint(b, uint64(binary.BigEndian.Uint16(u[2:])))
+	b = append(b, " LEN="...)
+	b = appendUint(b, uint64(binary.BigEndian.Uint16(u[4:])))
+	return append(b, ' '), false
 }
 
 // appendLogTCP is nf_log_dump_tcp_header for a first fragment; stop
@@ -570,6 +593,219 @@ func appendLogICMP(b []byte, c *Ctx, d []byte, ipoff, off int, flags uint8) []by
 			b = appendUint(b, uint64(binary.BigEndian.Uint16(ich[6:])))
 			b = append(b, ' ')
 		}
+	}
+	return b
+}
+
+// appendLogIPv6 is dump_ipv6_packet on the packet bytes d with the IPv6
+// header at off (0: the packet; otherwise the packet an ICMPv6 error
+// quotes, with recurse false). The line for IPv6 reads
+//
+//	SRC=2001:0db8:...:0007 DST=... LEN=n TC=n HOPLIMIT=n FLOWLBL=n
+//	[OPT ( ...) ...] [FRAG:n [INCOMPLETE ]ID:xxxxxxxx ] PROTO=...
+//
+// with the addresses in full, four lower-case hex digits a group; LEN
+// is the payload length plus 40. The extension headers are walked (Hop-
+// by-Hop, Routing, Destination Options, Fragment, AH, ESP): only with
+// --log-ip-options is each shown, as "OPT ( " ... ") " (AH with its SPI,
+// ESP with its SPI, which ends the line); a Fragment header is shown
+// always (its offset in bytes, INCOMPLETE when more fragments follow,
+// its identification), and after a later fragment's Fragment header an
+// extension header ends the line. ICMPv6 prints TYPE and CODE, ID and
+// SEQ for echo, POINTER for a parameter problem (eight hex digits), and
+// for errors the quoted packet in brackets once, then MTU for a packet
+// too big.
+func appendLogIPv6(b []byte, c *Ctx, d []byte, off int, flags uint8, recurse bool) []byte {
+	if len(d) < off+40 {
+		return append(b, "TRUNCATED"...)
+	}
+	ih := d[off:]
+	b = append(b, "SRC="...)
+	b = appendIPv6Full(b, ih[8:24])
+	b = append(b, " DST="...)
+	b = appendIPv6Full(b, ih[24:40])
+	v := binary.BigEndian.Uint32(ih)
+	b = append(b, " LEN="...)
+	b = appendUint(b, uint64(binary.BigEndian.Uint16(ih[4:]))+40)
+	b = append(b, " TC="...)
+	b = appendUint(b, uint64(v>>20&0xff))
+	b = append(b, " HOPLIMIT="...)
+	b = appendUint(b, uint64(ih[7]))
+	b = append(b, " FLOWLBL="...)
+	b = appendUint(b, uint64(v&0xfffff))
+	b = append(b, ' ')
+	opt := flags&logIPOpt != 0
+	fragment := false
+	ptr := off + 40
+	cur := ih[6]
+	for cur != packet.ProtoNoNext && (packet.IsExtHdr(cur) || cur == packet.ProtoESP) {
+		if len(d) < ptr+2 {
+			return append(b, "TRUNCATED"...)
+		}
+		if opt {
+			b = append(b, "OPT ( "...)
+		}
+		hl := 0
+		switch cur {
+		case packet.ProtoFragment:
+			b = append(b, "FRAG:"...)
+			if len(d) < ptr+8 {
+				return append(b, "TRUNCATED "...)
+			}
+			fo := binary.BigEndian.Uint16(d[ptr+2:])
+			b = appendUint(b, uint64(fo&0xfff8))
+			b = append(b, ' ')
+			if fo&1 != 0 {
+				b = append(b, "INCOMPLETE "...)
+			}
+			b = append(b, "ID:"...)
+			id := binary.BigEndian.Uint32(d[ptr+4:])
+			for sh := 28; sh >= 0; sh -= 4 {
+				b = append(b, hexLower[id>>uint(sh)&15])
+			}
+			b = append(b, ' ')
+			fragment = fo&0xfff8 != 0
+			hl = 8
+		case packet.ProtoDstOpts, packet.ProtoRouting, packet.ProtoHopOpts:
+			if fragment {
+				if opt {
+					b = append(b, ')')
+				}
+				return b
+			}
+			hl = (int(d[ptr+1]) + 1) * 8
+		case packet.ProtoAH:
+			if opt {
+				b = append(b, "AH "...)
+				if fragment {
+					return append(b, ')')
+				}
+				if len(d) < ptr+12 {
+					b = append(b, "INCOMPLETE ["...)
+					b = appendUint(b, uint64(len(d)-ptr))
+					return append(b, " bytes] )"...)
+				}
+				b = append(b, "SPI=0x"...)
+				b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(d[ptr+4:])), 16)
+				b = append(b, ' ')
+			}
+			hl = (int(d[ptr+1]) + 2) * 4
+		case packet.ProtoESP:
+			if opt {
+				b = append(b, "ESP "...)
+				if fragment {
+					return append(b, ')')
+				}
+				if len(d) < ptr+8 {
+					b = append(b, "INCOMPLETE ["...)
+					b = appendUint(b, uint64(len(d)-ptr))
+					return append(b, " bytes] )"...)
+				}
+				b = append(b, "SPI=0x"...)
+				b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(d[ptr:])), 16)
+				b = append(b, " )"...)
+			}
+			return b
+		}
+		if opt {
+			b = append(b, ") "...)
+		}
+		cur = d[ptr]
+		ptr += hl
+	}
+	switch cur {
+	case packet.ProtoTCP:
+		b = append(b, "PROTO=TCP "...)
+		if !fragment {
+			var stop bool
+			if b, stop = appendLogTCP(b, d, ptr, flags); stop {
+				return b
+			}
+		}
+	case packet.ProtoUDP, 136:
+		if cur == packet.ProtoUDP {
+			b = append(b, "PROTO=UDP "...)
+		} else {
+			b = append(b, "PROTO=UDPLITE "...)
+		}
+		if !fragment {
+			var stop bool
+			if b, stop = appendLogUDP(b, d, ptr); stop {
+				return b
+			}
+		}
+	case packet.ProtoICMPv6:
+		b = append(b, "PROTO=ICMPv6 "...)
+		if fragment {
+			break
+		}
+		if len(d) < ptr+8 {
+			return appendIncomplete(b, len(d)-ptr)
+		}
+		ic := d[ptr:]
+		b = append(b, "TYPE="...)
+		b = appendUint(b, uint64(ic[0]))
+		b = append(b, " CODE="...)
+		b = appendUint(b, uint64(ic[1]))
+		b = append(b, ' ')
+		switch ic[0] {
+		case 128, 129:
+			b = append(b, "ID="...)
+			b = appendUint(b, uint64(binary.BigEndian.Uint16(ic[4:])))
+			b = append(b, " SEQ="...)
+			b = appendUint(b, uint64(binary.BigEndian.Uint16(ic[6:])))
+			b = append(b, ' ')
+		case 1, 2, 3, 4:
+			if ic[0] == 4 {
+				b = append(b, "POINTER="...)
+				p := binary.BigEndian.Uint32(ic[4:])
+				for sh := 28; sh >= 0; sh -= 4 {
+					b = append(b, hexLower[p>>uint(sh)&15])
+				}
+				b = append(b, ' ')
+			}
+			if recurse {
+				b = append(b, '[')
+				b = appendLogIPv6(b, c, d, ptr+8, flags, false)
+				b = append(b, "] "...)
+			}
+			if ic[0] == 2 {
+				b = append(b, "MTU="...)
+				b = appendUint(b, uint64(binary.BigEndian.Uint32(ic[4:])))
+				b = append(b, ' ')
+			}
+		}
+	default:
+		b = append(b, "PROTO="...)
+		b = appendUint(b, uint64(cur))
+		b = append(b, ' ')
+	}
+	if recurse {
+		if flags&logUID != 0 && c.UID >= 0 {
+			b = append(b, "UID="...)
+			b = appendUint(b, uint64(c.UID))
+			b = append(b, " GID="...)
+			b = appendUint(b, uint64(max(c.GID, 0)))
+			b = append(b, ' ')
+		}
+		if c.Mark != 0 {
+			b = append(b, "MARK=0x"...)
+			b = strconv.AppendUint(b, uint64(c.Mark), 16)
+			b = append(b, ' ')
+		}
+	}
+	return b
+}
+
+// appendIPv6Full writes an IPv6 address as the kernel's %pI6 does:
+// eight groups of four lower-case hex digits, leading zeros kept.
+func appendIPv6Full(b []byte, a []byte) []byte {
+	for i := 0; i < 16; i += 2 {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = appendHex2(b, a[i], false)
+		b = appendHex2(b, a[i+1], false)
 	}
 	return b
 }

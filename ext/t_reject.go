@@ -264,6 +264,20 @@ func BuildReset(c *Ctx) []byte {
 	copy(b[16:20], d[12:16])
 	SetIPv4HeaderChecksum(b)
 	t := b[20:]
+	putResetTCP(t, l4)
+	src := netip.AddrFrom4([4]byte(b[12:16]))
+	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	binary.BigEndian.PutUint16(t[16:], Checksum(t, PseudoSum(src, dst, packet.ProtoTCP, 20)))
+	return b
+}
+
+// putResetTCP writes into t (20 zero bytes) the TCP header of the RST
+// answering the segment l4 (nf_reject_ip_tcphdr_put and its IPv6 twin),
+// all but the checksum: ports swapped, no options, window 0; when the
+// segment had ACK set, seq = its ack and no ACK flag, otherwise seq 0,
+// ACK set and ack = its seq + SYN + FIN + its payload length.
+func putResetTCP(t, l4 []byte) {
+	oflags := l4[13]
 	copy(t[0:2], l4[2:4])
 	copy(t[2:4], l4[0:2])
 	flags := uint8(packet.TCPRst)
@@ -283,10 +297,6 @@ func BuildReset(c *Ctx) []byte {
 	}
 	t[12] = 5 << 4
 	t[13] = flags
-	src := netip.AddrFrom4([4]byte(b[12:16]))
-	dst := netip.AddrFrom4([4]byte(b[16:20]))
-	binary.BigEndian.PutUint16(t[16:], Checksum(t, PseudoSum(src, dst, packet.ProtoTCP, 20)))
-	return b
 }
 
 // icmpIsError is the kernel's icmp_pointers[type].error: the ICMP types
@@ -484,6 +494,66 @@ func (t *reject6Target) Print(b *strings.Builder, numeric bool) {
 }
 
 // Compile implements Target.
+//
+// ip6t_REJECT: tcp-reset sends nf_send_reset6's RST (BuildReset6);
+// every other type nf_send_unreach6's destination unreachable of its
+// code, after reject6_csum_ok: no answer when the upper-layer header
+// cannot be found (ipv6_skip_exthdr fails, or it starts at or beyond
+// the end of the packet), for a later fragment, or when the transport
+// checksum is wrong (for the protocols nf_reject_verify_csum checks).
+// icmp6_send's own rules follow (BuildICMPv6Error).
 func (t *reject6Target) Compile(c *Compiler) (Action, error) {
-	return nil, errNoIPv6Engine("-j REJECT (ip6tables)")
+	if t.with == reject6TCPReset {
+		return ActionFunc(func(c *Ctx) Verdict {
+			if c.Emit != nil {
+				if rst := BuildReset6(c); rst != nil {
+					c.Emit(rst)
+					if cl, ok := c.Conn.(closingConn); ok {
+						cl.SetClosing(c.Now)
+					}
+				}
+			}
+			return Drop
+		}), nil
+	}
+	code := reject6Codes[t.with]
+	return ActionFunc(func(c *Ctx) Verdict {
+		if c.Emit != nil && reject6ChecksumOK(c.Pkt) {
+			if icmp := BuildICMPv6Error(c, 1, code, 0); icmp != nil { // ICMPV6_DEST_UNREACH
+				c.Emit(icmp)
+			}
+		}
+		return Drop
+	}), nil
+}
+
+// reject6Codes are the ICMPv6 destination-unreachable codes of the
+// reject types (nf_reject_ipv6's mapping).
+var reject6Codes = [...]uint8{
+	reject6NoRoute:     0, // ICMPV6_NOROUTE
+	reject6AdmProhib:   1, // ICMPV6_ADM_PROHIBITED
+	reject6AddrUnreach: 3, // ICMPV6_ADDR_UNREACH
+	reject6PortUnreach: 4, // ICMPV6_PORT_UNREACH
+	reject6PolicyFail:  5, // ICMPV6_POLICY_FAIL
+	reject6RejectRoute: 6, // ICMPV6_REJECT_ROUTE
+}
+
+// reject6ChecksumOK is reject6_csum_ok.
+func reject6ChecksumOK(p *packet.Packet) bool {
+	if p == nil || p.Version != 6 {
+		return false
+	}
+	d := rejectData(p)
+	if len(d) < 40 {
+		return false
+	}
+	w := packet.SkipExthdr(d, 40, d[6])
+	if w.Err != packet.ExtOK || w.Off >= len(d) || w.FragOff != 0 {
+		return false
+	}
+	l4 := d[w.Off:]
+	if !rejectVerifiesChecksum(w.Proto, l4) {
+		return true
+	}
+	return l4Checksum6OK(d, l4, w.Proto)
 }

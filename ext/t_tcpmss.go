@@ -103,6 +103,9 @@ func (t *tcpmssTarget) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Target.
 func (t *tcpmssTarget) Compile(c *Compiler) (Action, error) {
+	if c.Family == IPv6 {
+		return nil, Errorf("-j TCPMSS: ipsift does not yet rewrite the MSS of IPv6 packets (the rule is read, checked and printed, not simulated)")
+	}
 	mss := t.mss
 	return ActionFunc(func(c *Ctx) Verdict {
 		newmss := mss

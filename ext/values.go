@@ -129,6 +129,18 @@ func ParseProto(s string) (uint8, error) {
 	return 0, fmt.Errorf("unknown protocol %q", s)
 }
 
+// SystemProtoName returns the first name of a protocol number in the
+// protocol table, as getprotobynumber answers from /etc/protocols, or ""
+// (iptables-translate names protocols this way).
+func SystemProtoName(p uint8) string {
+	for _, e := range protocols {
+		if e.num == p {
+			return e.name
+		}
+	}
+	return ""
+}
+
 // ProtoName returns the name iptables prints for a protocol number, or ""
 // when it prints the number. iptables-save names only the protocols of
 // its own list (xtables_chain_protos) and prints others as numbers.
@@ -235,6 +247,22 @@ func PrefixMask4(n int) netip.Addr {
 		v = ^uint32(0) << (32 - n)
 	}
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// PrefixMask6 returns the IPv6 mask of a prefix length 0-128, as bytes.
+func PrefixMask6(n int) [16]byte {
+	var m [16]byte
+	for i := range m {
+		switch {
+		case n >= 8:
+			m[i] = 0xff
+			n -= 8
+		case n > 0:
+			m[i] = ^byte(0xff >> n)
+			n = 0
+		}
+	}
+	return m
 }
 
 // MaskLen returns the prefix length of a contiguous mask, or -1 when the

@@ -8,12 +8,12 @@ import (
 
 // Helpers shared by the ip6tables-only extensions (libip6t_*).
 
-// errNoIPv6Engine is what Compile answers for an extension that exists
-// for IPv6 only: ipsift reads, checks and prints ip6tables rules, but its
-// engine does not run IPv6 packets yet (issue 10), so a ruleset using it
-// cannot be simulated.
+// errNoIPv6Engine is what Compile answers for an ip6tables target that
+// translates addresses (NETMAP, SNPT, DNPT): the engine runs IPv6
+// packets, but does not translate IPv6 addresses yet (issue 10), so a
+// ruleset using it cannot be simulated.
 func errNoIPv6Engine(what string) error {
-	return fmt.Errorf("%s is an ip6tables extension, and ipsift's engine does not run IPv6 packets yet: the rule is read, checked and printed, not simulated", what)
+	return fmt.Errorf("%s: ipsift's engine does not translate IPv6 addresses yet (NAT66, prefix translation): the rule is read, checked and printed, not simulated", what)
 }
 
 // cStrtoul is C's strtoul(s, &end, 0) as the older libip6t_ parsers call

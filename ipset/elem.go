@@ -232,9 +232,10 @@ func init() {
 }
 
 func andMask(a, m [16]byte) (r [16]byte) {
-	for i := range r {
-		r[i] = a[i] & m[i]
-	}
+	// two word operations: this is on the lookup path of every
+	// network dimension, once per prefix length tried
+	binary.LittleEndian.PutUint64(r[0:8], binary.LittleEndian.Uint64(a[0:8])&binary.LittleEndian.Uint64(m[0:8]))
+	binary.LittleEndian.PutUint64(r[8:16], binary.LittleEndian.Uint64(a[8:16])&binary.LittleEndian.Uint64(m[8:16]))
 	return r
 }
 

@@ -201,7 +201,7 @@ func (r *Registry) Del(name, elem string, opts []string, exist bool, now int64) 
 	}
 	return d.forEach(specs, cmdDel, func(k Key) error {
 		if d.typ.name == "bitmap:ip,mac" && x.hasMAC {
-			if e, ok := d.m[k]; ok && !e.unfilled && e.mac != x.mac {
+			if e, ok := d.get(k); ok && !e.unfilled && e.mac != x.mac {
 				if exist {
 					return nil
 				}
@@ -247,7 +247,7 @@ func (r *Registry) Test(name, elem string, opts []string, now int64) (bool, erro
 	var res int
 	err = d.forEach(specs, cmdTest, func(k Key) error {
 		if d.typ.name == "bitmap:ip,mac" {
-			e, ok := d.m[k]
+			e, ok := d.get(k)
 			switch {
 			case !ok || d.expired(&e, now):
 				res = NoMatch

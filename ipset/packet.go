@@ -92,13 +92,13 @@ func (d *data) key(p *PacketInfo, dirs uint32) (k Key, ok bool) {
 	return k, true
 }
 
-// MatchPacket tests the packet against the set as the kernel's
+// matchPacket tests the packet against the set as the kernel's
 // ip_set_test does: a rule with fewer direction flags than the set has
 // dimensions, or of the other family, never matches; the element's
 // counters are raised by the packet unless o says not to; a list:set
 // tries its members in order. Hit.Result is Matched, Nomatch (an
 // element flagged nomatch decided) or NoMatch. It does not allocate.
-func (s *Set) MatchPacket(p *PacketInfo, dirs uint32, dim int, now int64, o *PacketOpts) Hit {
+func (s *Set) matchPacket(p *PacketInfo, dirs uint32, dim int, now int64, o *PacketOpts) Hit {
 	d := s.d
 	if dim < len(d.typ.dims) || d.family != FamilyNone && d.family != p.Family {
 		return Hit{}
@@ -125,28 +125,28 @@ func (s *Set) MatchPacket(p *PacketInfo, dirs uint32, dim int, now int64, o *Pac
 			return d.ipmacMatch(k, p, now, mo)
 		}
 	}
-	return s.Lookup(k, now, mo, p.Len)
+	return s.lookup(k, now, mo, p.Len)
 }
 
 // ipmacMatch: the element's MAC must be the packet's source MAC; an
 // element added without one takes the first packet's (and its timeout
 // starts), as the kernel completes it.
 func (d *data) ipmacMatch(k Key, p *PacketInfo, now int64, o *MatchOpts) Hit {
-	e, ok := d.m[k]
-	if !ok || d.expired(&e, now) {
+	i := d.find(&k)
+	if i < 0 || d.expired(&d.t.ents[i], now) {
 		return Hit{}
 	}
+	e := &d.t.ents[i]
 	if e.unfilled {
 		e.unfilled, e.mac = false, p.SrcMAC
 		if e.pending != 0 {
 			e.expires = now + int64(e.pending)*1e9
 		}
-		d.m[k] = e
 	} else if e.mac != p.SrcMAC {
 		return Hit{}
 	}
 	var h Hit
-	h.Result = d.matchEntry(k, e, now, o, p.Len, 1, &h)
+	h.Result = d.matchEntry(i, now, o, p.Len, 1, &h)
 	return h
 }
 
@@ -160,7 +160,7 @@ func (d *data) listMatch(p *PacketInfo, dirs uint32, dim int, now int64, o *Pack
 		if d.expired(&m.e, now) {
 			continue
 		}
-		h := m.set.MatchPacket(p, dirs, dim, now, &sub)
+		h := m.set.matchPacket(p, dirs, dim, now, &sub)
 		if h.Result != Matched {
 			continue
 		}
@@ -177,14 +177,14 @@ func (d *data) listMatch(p *PacketInfo, dirs uint32, dim int, now int64, o *Pack
 	return Hit{}
 }
 
-// ElemString prints the element a Hit found, as ipset prints it.
-func (s *Set) ElemString(k Key) string {
-	e := s.d.m[k]
+// elemString prints the element a Hit found, as ipset prints it.
+func (s *Set) elemString(k Key) string {
+	e, _ := s.d.get(k)
 	return s.d.keyString(k, &e)
 }
 
-// KeyString prints the key a packet gives for the set, for traces.
-func (s *Set) KeyString(p *PacketInfo, dirs uint32) string {
+// keyString prints the key a packet gives for the set, for traces.
+func (s *Set) keyString(p *PacketInfo, dirs uint32) string {
 	if s.d.typ.store == listStore {
 		return ""
 	}
@@ -230,18 +230,18 @@ func (d *data) kadtKey(p *PacketInfo, dirs uint32) (Key, bool) {
 	return k, true
 }
 
-// AddPacket adds the packet's element (-j SET --add-set): with the
+// addPacket adds the packet's element (-j SET --add-set): with the
 // given timeout or the set's, refreshing an existing element only with
 // exist. A list:set adds to its first member that takes it. It reports
 // whether the set changed.
-func (s *Set) AddPacket(p *PacketInfo, dirs uint32, dim int, now int64, timeout uint32, hasTimeout, exist bool) bool {
+func (s *Set) addPacket(p *PacketInfo, dirs uint32, dim int, now int64, timeout uint32, hasTimeout, exist bool) bool {
 	d := s.d
 	if dim < len(d.typ.dims) || d.family != FamilyNone && d.family != p.Family {
 		return false
 	}
 	if d.typ.store == listStore {
 		for i := range d.list {
-			if !d.expired(&d.list[i].e, now) && d.list[i].set.AddPacket(p, dirs, dim, now, timeout, hasTimeout, exist) {
+			if !d.expired(&d.list[i].e, now) && d.list[i].set.addPacket(p, dirs, dim, now, timeout, hasTimeout, exist) {
 				return true
 			}
 		}
@@ -261,16 +261,16 @@ func (s *Set) AddPacket(p *PacketInfo, dirs uint32, dim int, now int64, timeout 
 	return d.addKey(k, &x, now, exist) == nil
 }
 
-// DelPacket deletes the packet's element (-j SET --del-set); a list:set
+// delPacket deletes the packet's element (-j SET --del-set); a list:set
 // deletes from its first member that holds it.
-func (s *Set) DelPacket(p *PacketInfo, dirs uint32, dim int, now int64) bool {
+func (s *Set) delPacket(p *PacketInfo, dirs uint32, dim int, now int64) bool {
 	d := s.d
 	if dim < len(d.typ.dims) || d.family != FamilyNone && d.family != p.Family {
 		return false
 	}
 	if d.typ.store == listStore {
 		for i := range d.list {
-			if !d.expired(&d.list[i].e, now) && d.list[i].set.DelPacket(p, dirs, dim, now) {
+			if !d.expired(&d.list[i].e, now) && d.list[i].set.delPacket(p, dirs, dim, now) {
 				return true
 			}
 		}

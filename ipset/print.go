@@ -209,8 +209,8 @@ func (d *data) members(now int64, xml bool) []string {
 		}
 		return out
 	}
-	for _, k := range d.sortedKeys(now) {
-		e := d.m[k]
+	for _, i := range d.listed(now) {
+		k, e := d.t.keys[i], d.t.ents[i]
 		if xml {
 			out = append(out, "<member><elem>"+xmlEscape(d.keyString(k, &e))+"</elem>"+d.extString(&e, now, true)+"</member>")
 		} else {
@@ -224,7 +224,7 @@ func (d *data) members(now int64, xml bool) []string {
 // memory for the set (the kernel's figure is of its own structures).
 func (d *data) memSize() int {
 	const perElem = 120
-	return 200 + len(d.m)*perElem + len(d.list)*40
+	return 200 + d.t.live*perElem + len(d.list)*40
 }
 
 // Output formats of ipset list.

@@ -6,13 +6,16 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Registry holds the sets of one network namespace, in the kernel's
 // index order (a new set takes the lowest free index; ipset list shows
 // sets in that order).
 type Registry struct {
-	slots []*Set
+	mu         sync.Mutex
+	concurrent bool
+	slots      []*Set
 	// Initval, when set, gives every hash set created without an initval
 	// option its initval (the kernel draws a random one): for tests that
 	// compare listings byte for byte.
@@ -77,14 +80,22 @@ func (r *Registry) Create(name, typeName string, opts []string, exist bool) erro
 		return errf("Set cannot be created: set with the same name already exists")
 	}
 	s := &Set{name: name, d: d}
+	if r.concurrent {
+		s.mu = &r.mu
+	}
+	r.insert(s)
+	return nil
+}
+
+// insert puts a new set at the lowest free index, as the kernel does.
+func (r *Registry) insert(s *Set) {
 	for i, x := range r.slots {
 		if x == nil {
 			r.slots[i] = s
-			return nil
+			return
 		}
 	}
 	r.slots = append(r.slots, s)
-	return nil
 }
 
 // sameCreate is the kernel's check for create -exist: same type, family
@@ -469,12 +480,11 @@ func (r *Registry) Shift(delta int64) {
 			continue
 		}
 		d := s.d
-		for k, e := range d.m {
-			if e.expires != 0 {
+		d.t.each(func(i int32) {
+			if e := &d.t.ents[i]; e.expires != 0 {
 				e.expires += delta
-				d.m[k] = e
 			}
-		}
+		})
 		for i := range d.list {
 			if d.list[i].e.expires != 0 {
 				d.list[i].e.expires += delta

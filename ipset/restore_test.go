@@ -2,6 +2,7 @@ package ipset
 
 import (
 	"bytes"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,7 @@ func TestRestoreBatches(t *testing.T) {
 				adds = append(adds, l+"\n")
 			}
 		}
+		sort.Strings(adds) // the kernel's listing is in hash order
 		if got := strings.Join(adds, ""); got != tc.want {
 			t.Errorf("%q: sets hold\n%s\nwant\n%s", tc.in, got, tc.want)
 		}

@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"sort"
+	"sync"
 )
 
 // Set is one named set. Rules and list:set members hold the *Set; swap
@@ -11,6 +12,7 @@ import (
 // references, so a rule naming a set sees the swapped contents, as the
 // kernel's index-based references do.
 type Set struct {
+	mu   *sync.Mutex // the registry's, once it is Concurrent (lock.go)
 	name string
 	refs int // rules and list:set memberships using the set
 	d    *data
@@ -114,9 +116,10 @@ type data struct {
 	pfirst, plast uint16
 	size          uint32 // list:set
 
-	m map[Key]entry
-	// hash:net,iface does not hash the interface: all the interfaces of
-	// one network share a bucket, which holds at most 64 elements
+	layout uint8  // the kernel's element struct, for its hash (htable.go)
+	t      htable // the elements, in the kernel's buckets (htable.go)
+	// hash:net,iface: how many interfaces each network has (the
+	// kernel's multi)
 	clash map[Key]uint8
 	nets  [2]netCounts // A1/C1 and A2/C2 when they are networks
 	netAt [2]bool
@@ -125,7 +128,6 @@ type data struct {
 
 func newData(t *setType, fam Family) *data {
 	d := &data{typ: t, family: fam, hashsize: 1024, maxelem: 65536, bucketsize: 12, markmask: 0xffffffff, size: 8}
-	d.m = make(map[Key]entry)
 	if t.hasDim(dimIface) {
 		d.clash = make(map[Key]uint8)
 	}
@@ -157,14 +159,14 @@ func (d *data) count(now int64) int {
 		return n
 	}
 	if !d.withTO {
-		return len(d.m)
+		return d.t.live
 	}
 	n := 0
-	for _, e := range d.m {
-		if !d.expired(&e, now) {
+	d.t.each(func(i int32) {
+		if !d.expired(&d.t.ents[i], now) {
 			n++
 		}
-	}
+	})
 	return n
 }
 
@@ -186,49 +188,17 @@ func (d *data) gc(now int64) {
 		d.list = keep
 		return
 	}
-	for k, e := range d.m {
-		if d.expired(&e, now) {
-			d.remove(k)
-		}
+	if d.t.buckets == nil {
+		return
+	}
+	for r := range d.t.regions {
+		d.gcRegion(r, now)
 	}
 }
 
 func ifaceless(k Key) Key {
 	k.Iface, k.Phys = [16]byte{}, false
 	return k
-}
-
-func (d *data) insert(k Key, e entry) {
-	if _, ok := d.m[k]; !ok {
-		if d.clash != nil {
-			d.clash[ifaceless(k)]++
-		}
-		if d.netAt[0] {
-			d.nets[0].add(k.C1)
-		}
-		if d.netAt[1] {
-			d.nets[1].add(k.C2)
-		}
-	}
-	d.m[k] = e
-}
-
-func (d *data) remove(k Key) {
-	if _, ok := d.m[k]; !ok {
-		return
-	}
-	delete(d.m, k)
-	if d.clash != nil {
-		if d.clash[ifaceless(k)]--; d.clash[ifaceless(k)] == 0 {
-			delete(d.clash, ifaceless(k))
-		}
-	}
-	if d.netAt[0] {
-		d.nets[0].del(k.C1)
-	}
-	if d.netAt[1] {
-		d.nets[1].del(k.C2)
-	}
 }
 
 func (d *data) flush() {
@@ -239,7 +209,11 @@ func (d *data) flush() {
 		d.list = nil
 		return
 	}
-	clear(d.m)
+	// the table keeps its size, as mtype_flush keeps htable_bits
+	if d.t.buckets != nil {
+		d.t.init(d.t.bits, d.maxelem)
+		d.t.keys, d.t.ents, d.t.free, d.t.live = nil, nil, nil, 0
+	}
 	if d.clash != nil {
 		clear(d.clash)
 	}
@@ -287,12 +261,17 @@ func (d *data) setExt(e *entry, x *elemExt, now int64) {
 	e.nomatch = x.nomatch
 }
 
-// addKey adds one element; exist is ipset's -exist.
+// addKey adds one element; exist is ipset's -exist. Hash types follow
+// the kernel's buckets (hashAdd); bitmaps have a place for every
+// element, so only an element already there clashes.
 func (d *data) addKey(k Key, x *elemExt, now int64, exist bool) error {
 	if err := d.zeroElem(k); err != nil {
 		return err
 	}
-	if old, ok := d.m[k]; ok && !d.expired(&old, now) {
+	if d.typ.store == hashStore {
+		return d.hashAdd(k, x, now, exist)
+	}
+	if old, ok := d.get(k); ok && !d.expired(&old, now) {
 		if d.typ.name == "bitmap:ip,mac" {
 			return d.addIPMAC(k, old, x, now, exist)
 		}
@@ -300,22 +279,10 @@ func (d *data) addKey(k Key, x *elemExt, now int64, exist bool) error {
 			return errExist
 		}
 		d.setExt(&old, x, now)
-		d.m[k] = old
+		d.put(k, old)
 		return nil
 	} else if ok {
-		d.remove(k)
-	}
-	if d.typ.store == hashStore && uint32(len(d.m)) >= d.maxelem {
-		d.gc(now)
-		if uint32(len(d.m)) >= d.maxelem {
-			if !d.forceadd || len(d.m) == 0 {
-				return errHashFull
-			}
-			d.evict()
-		}
-	}
-	if d.clash != nil && d.clash[ifaceless(k)] >= 64 {
-		return errHashFull
+		d.unlink(k)
 	}
 	var e entry
 	d.setExt(&e, x, now)
@@ -331,7 +298,7 @@ func (d *data) addKey(k Key, x *elemExt, now int64, exist bool) error {
 			e.expires = 0
 		}
 	}
-	d.insert(k, e)
+	d.plainInsert(k, e, now)
 	return nil
 }
 
@@ -343,7 +310,7 @@ func (d *data) addIPMAC(k Key, old entry, x *elemExt, now int64, exist bool) err
 		var e entry
 		d.setExt(&e, x, now)
 		e.mac = x.mac
-		d.m[k] = e
+		d.put(k, e)
 		return nil
 	}
 	if !exist {
@@ -353,23 +320,8 @@ func (d *data) addIPMAC(k Key, old entry, x *elemExt, now int64, exist bool) err
 	if x.hasMAC {
 		old.mac, old.unfilled = x.mac, false
 	}
-	d.m[k] = old
+	d.put(k, old)
 	return nil
-}
-
-// evict makes room for forceadd. The kernel drops an element of the new
-// element's own bucket, which depends on its jhash and initval; ipsift
-// drops the smallest element, so the outcome is deterministic (see
-// DIFFERENCES.md).
-func (d *data) evict() {
-	var victim Key
-	first := true
-	for k := range d.m {
-		if first || keyLess(k, victim) {
-			victim, first = k, false
-		}
-	}
-	d.remove(victim)
 }
 
 // zeroElem refuses the elements the kernel calls zero valued
@@ -394,17 +346,24 @@ func (d *data) delKey(k Key, now int64, exist bool) error {
 	if err := d.zeroElem(k); err != nil {
 		return err
 	}
-	old, ok := d.m[k]
+	if d.typ.store == hashStore {
+		err := d.hashDel(k, now, true)
+		if err == errNotAdded && exist {
+			return nil
+		}
+		return err
+	}
+	old, ok := d.get(k)
 	if !ok || d.expired(&old, now) {
 		if ok {
-			d.remove(k)
+			d.unlink(k)
 		}
 		if exist {
 			return nil
 		}
 		return errNotAdded
 	}
-	d.remove(k)
+	d.unlink(k)
 	return nil
 }
 
@@ -465,21 +424,21 @@ type Hit struct {
 // matchEntry is the kernel's mtype_data_match: skip an expired element;
 // raise the counters (pkts 0: a userspace test, which does not); compare
 // them; then a nomatch element answers Nomatch.
-func (d *data) matchEntry(k Key, e entry, now int64, o *MatchOpts, pktLen uint64, pkts uint64, h *Hit) int {
-	if d.expired(&e, now) {
+func (d *data) matchEntry(i int32, now int64, o *MatchOpts, pktLen uint64, pkts uint64, h *Hit) int {
+	e := &d.t.ents[i]
+	if d.expired(e, now) {
 		return NoMatch
 	}
 	if d.counters {
 		if pkts > 0 && (o == nil || !o.SkipCounterUpdate) {
 			e.packets += pkts
 			e.bytes += pktLen
-			d.m[k] = e
 		}
 		if o != nil && !(cmpCounter(o.PacketsOp, e.packets, o.Packets) && cmpCounter(o.BytesOp, e.bytes, o.Bytes)) {
 			return NoMatch
 		}
 	}
-	h.Key = k
+	h.Key = d.t.keys[i]
 	h.SkbMark, h.SkbMask, h.SkbPrio, h.SkbQueue = e.skbmark, e.skbmask, e.skbprio, e.skbqueue
 	if e.nomatch {
 		return Nomatch
@@ -499,8 +458,8 @@ func (d *data) lookup(k Key, now int64, o *MatchOpts, pktLen, pkts uint64) Hit {
 	hl := hostLen(d.family)
 	walk := (d.netAt[0] || d.netAt[1]) && (!d.netAt[0] || k.C1 == hl) && (!d.netAt[1] || k.C2 == hl)
 	if !walk {
-		if e, ok := d.m[k]; ok {
-			h.Result = d.matchEntry(k, e, now, o, pktLen, pkts, &h)
+		if i := d.find(&k); i >= 0 {
+			h.Result = d.matchEntry(i, now, o, pktLen, pkts, &h)
 		}
 		return h
 	}
@@ -521,9 +480,10 @@ func (d *data) lookup(k Key, now int64, o *MatchOpts, pktLen, pkts uint64) Hit {
 			if d.netAt[1] {
 				k.A2, k.C2 = andMask(a2, masks[c2]), c2
 			}
-			e, ok := d.m[k]
+			i := d.find(&k)
+			ok := i >= 0
 			if ok {
-				if r := d.matchEntry(k, e, now, o, pktLen, pkts, &h); r != NoMatch {
+				if r := d.matchEntry(i, now, o, pktLen, pkts, &h); r != NoMatch {
 					h.Result = r
 					return h
 				}
@@ -572,17 +532,20 @@ func keyLess(a, b Key) bool {
 	return ifaceString(a.Iface) < ifaceString(b.Iface)
 }
 
-// sortedKeys lists the live elements in a stable order (the kernel lists
-// in hash order, which depends on initval; ipsift lists sorted).
-func (d *data) sortedKeys(now int64) []Key {
-	ks := make([]Key, 0, len(d.m))
-	for k, e := range d.m {
-		if !d.expired(&e, now) {
-			ks = append(ks, k)
+// listed returns the arena indices of the live elements in the order
+// the kernel lists them: a hash set in its buckets' order (which
+// depends on initval), a bitmap sorted.
+func (d *data) listed(now int64) []int32 {
+	is := make([]int32, 0, d.t.live)
+	d.t.each(func(i int32) {
+		if !d.expired(&d.t.ents[i], now) {
+			is = append(is, i)
 		}
+	})
+	if d.typ.store == bitmapStore {
+		sort.Slice(is, func(a, b int) bool { return keyLess(d.t.keys[is[a]], d.t.keys[is[b]]) })
 	}
-	sort.Slice(ks, func(i, j int) bool { return keyLess(ks[i], ks[j]) })
-	return ks
+	return is
 }
 
 // roundHashsize is the kernel's hash size: at least 64, a power of two.
@@ -599,11 +562,11 @@ func roundHashsize(n uint32) uint32 {
 	return n
 }
 
-// Lookup tests a key built from a packet (network dimensions at full
+// lookup tests a key built from a packet (network dimensions at full
 // length, the ones the set masks not yet masked) as the kernel's kadt
 // test does, raising the element's counters by one packet of pktLen
 // bytes unless o says not to. It does not allocate.
-func (s *Set) Lookup(k Key, now int64, o *MatchOpts, pktLen uint64) Hit {
+func (s *Set) lookup(k Key, now int64, o *MatchOpts, pktLen uint64) Hit {
 	d := s.d
 	if d.hasMask {
 		if d.typ.dims[0] == dimIP || d.typ.dims[0] == dimNet {

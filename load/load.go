@@ -42,6 +42,11 @@ type Options struct {
 	// ip6tables-restore (IPv6) input; 0 decides from the file (see
 	// Bytes). A script's commands say it themselves.
 	Family ext.Family
+	// LiveSets leaves the sets the rules name to the caller, who checks
+	// them against sets that already exist (a running daemon's, which a
+	// reload keeps), as iptables-restore on a host checks them against
+	// the kernel's sets: a rule may name a set the input does not create.
+	LiveSets bool
 }
 
 // Result is a loaded ruleset and what was found on the way.
@@ -121,7 +126,9 @@ func Bytes(name string, data []byte, o Options) *Result {
 		rs2.Restore(bytes.NewReader(withoutBadLines(data, diags)), rules.RestoreOptions{File: name, KeepGoing: true, Counters: o.Counters, NoFlush: o.NoFlush, Legacy: o.Legacy})
 		res.Rules = rs2
 	}
-	res.Diags = append(res.Diags, CheckSets(res.Rules, res.Sets)...)
+	if !o.LiveSets {
+		res.Diags = append(res.Diags, CheckSets(res.Rules, res.Sets)...)
+	}
 	if fam == ext.IPv6 {
 		res.Rules, res.Rules6 = emptyRuleset(ext.IPv4), res.Rules
 	}
@@ -383,9 +390,11 @@ func fromScript(name string, data []byte, o Options) *Result {
 	}
 	res.Diags = append(own, res.Diags...)
 	res.Diags = append(dedupe(res.Diags), rules.TranslateNthGroups(rs)...)
-	res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)
-	if res.Rules6 != nil {
-		res.Diags = append(res.Diags, CheckSets(res.Rules6, res.Sets)...)
+	if !o.LiveSets {
+		res.Diags = append(res.Diags, CheckSets(rs, res.Sets)...)
+		if res.Rules6 != nil {
+			res.Diags = append(res.Diags, CheckSets(res.Rules6, res.Sets)...)
+		}
 	}
 	return res
 }

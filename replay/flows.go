@@ -25,6 +25,9 @@ type Flow struct {
 	// PreCapture: a TCP connection whose first packet in the capture
 	// was not a SYN, so it began before the capture.
 	PreCapture bool
+	// Preloaded: the connection came from the table listed when the
+	// capture began (--conntrack).
+	Preloaded bool
 	// Decided is the rule that decided the first packet of the flow that
 	// was not accepted, and that packet's verdict.
 	Decided        *RuleRef
@@ -70,8 +73,9 @@ func (f *Flow) MarshalJSON() ([]byte, error) {
 		State      string    `json:"state"`
 		Expired    bool      `json:"expired,omitempty"`
 		PreCapture bool      `json:"pre_capture,omitempty"`
+		Preloaded  bool      `json:"preloaded,omitempty"`
 		Decided    *decided  `json:"decided,omitempty"`
-	}{packet.Proto(f.Orig.Proto).String(), tupleOf(f.Orig), tupleOf(f.Reply), f.NAT, f.First, f.Last, f.Packets, f.Bytes, f.State, f.Expired, f.PreCapture, d})
+	}{packet.Proto(f.Orig.Proto).String(), tupleOf(f.Orig), tupleOf(f.Reply), f.NAT, f.First, f.Last, f.Packets, f.Bytes, f.State, f.Expired, f.PreCapture, f.Preloaded, d})
 }
 
 // flowTable follows connections by their conntrack entry; the entries
@@ -79,15 +83,27 @@ func (f *Flow) MarshalJSON() ([]byte, error) {
 // entry for each retry) are merged by their original tuple.
 type flowTable struct {
 	byEntry   map[*conntrack.Entry]*Flow
+	preloaded map[*conntrack.Entry]bool // from Options.Preload
 	refused   map[conntrack.Tuple]*Flow
 	all       []*Flow
-	keepOrder bool
+	// slab hands out Flows allocated 256 at a time: a new connection
+	// costs the engine its conntrack entry, and replay next to nothing.
+	slab []Flow
 }
 
-func (t *flowTable) init(keep bool) {
+func (t *flowTable) alloc() *Flow {
+	if len(t.slab) == 0 {
+		t.slab = make([]Flow, 256)
+	}
+	f := &t.slab[0]
+	t.slab = t.slab[1:]
+	return f
+}
+
+func (t *flowTable) init() {
 	t.byEntry = map[*conntrack.Entry]*Flow{}
+	t.preloaded = map[*conntrack.Entry]bool{}
 	t.refused = map[conntrack.Tuple]*Flow{}
-	t.keepOrder = keep
 }
 
 // see counts one packet of connection e (nil for an untracked or
@@ -102,8 +118,10 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 		f = t.refused[e.OrigTuple()]
 	}
 	if f == nil {
-		f = &Flow{Orig: e.OrigTuple(), First: now}
-		f.PreCapture = proto == packet.ProtoTCP && (reply || tcpFlags&packet.TCPSyn == 0)
+		f = t.alloc()
+		f.Orig, f.First = e.OrigTuple(), now
+		f.Preloaded = t.preloaded[e]
+		f.PreCapture = !f.Preloaded && proto == packet.ProtoTCP && (reply || tcpFlags&packet.TCPSyn == 0)
 		t.all = append(t.all, f)
 	}
 	if confirmed {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
@@ -36,6 +37,7 @@ const kernelRules = `*nat
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -i eth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 192.0.2.10:80
+-A PREROUTING -i eth0 -p tcp -m tcp --dport 2222 -j DNAT --to-destination 192.0.2.10:22
 -A POSTROUTING -o eth0 -j MASQUERADE
 COMMIT
 *filter
@@ -47,9 +49,12 @@ COMMIT
 -A INPUT -p icmp -m icmp --icmp-type 8 -m limit --limit 2/sec --limit-burst 3 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset
 -A INPUT -p udp -m udp --dport 5000:5010 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 24 -j LOG --log-prefix "PFXin24 "
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i eth0 -o wlan0 -m conntrack --ctstate DNAT -j ACCEPT
 -A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 8081 -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 9999 -j LOG --log-prefix "PFXfwd " --log-tcp-sequence
 -A FORWARD -i wlan0 -o eth0 -j REJECT --reject-with icmp-port-unreachable
 -A OUTPUT -p icmp -j ACCEPT
 COMMIT
@@ -73,7 +78,6 @@ func run(t *testing.T, args ...string) string {
 // firewall with gateway.rules' addresses, the others with documentation
 // addresses and real sockets.
 func newKernelNet(t *testing.T) *kernelNet {
-	kernel.Require(t)
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		kernel.Lacking(t, "needs tcpdump: %v", err)
 	}
@@ -157,6 +161,16 @@ func (k *kernelNet) dial(ns, network, raddr string, timeout time.Duration) (net.
 	return c, err
 }
 
+// mac returns the link address of fw's interface ifname.
+func (k *kernelNet) mac(ifname string) string {
+	out := run(k.t, "ip", "-n", k.fw, "-o", "link", "show", ifname)
+	m := regexp.MustCompile(`link/ether ([0-9a-f:]{17})`).FindStringSubmatch(out)
+	if m == nil {
+		k.t.Fatalf("no link address in %q", out)
+	}
+	return m[1]
+}
+
 // ifindexes returns fw's interface indexes by name.
 func (k *kernelNet) ifindexes() map[uint32]string {
 	out := run(k.t, "ip", "-n", k.fw, "-o", "link", "show")
@@ -171,14 +185,58 @@ func (k *kernelNet) ifindexes() map[uint32]string {
 	return m
 }
 
+// captureRecipe starts a capture in the firewall's namespace.
+type captureRecipe struct {
+	name string
+	args []string // tcpdump's, -w FILE appended
+	// setup runs before tcpdump starts (the NFLOG recipe's nft table).
+	setup func(k *kernelNet)
+	// local: the capture holds the host's own packets, so traffic to
+	// a service on the firewall itself can be replayed exactly.
+	local bool
+	// preopen: a connection is open before the capture starts; the
+	// table is listed (conntrack -L -o extended) and the counters
+	// zeroed then, and the replay preloads the listing.
+	preopen bool
+}
+
+var recipes = []captureRecipe{
+	{name: "interfaces (tcpdump -i any, SLL2)", args: []string{"-i", "any", "-y", "LINUX_SLL2"}},
+	{name: "connections open before the capture (--conntrack)", args: []string{"-i", "any", "-y", "LINUX_SLL2"}, preopen: true},
+	{name: "NFLOG before raw", args: []string{"-i", "nflog:5"}, local: true, setup: func(k *kernelNet) {
+		for _, c := range [][]string{
+			{"add", "table", "ip", "ipsift_capture"},
+			{"add", "chain", "ip", "ipsift_capture", "pre", "{ type filter hook prerouting priority -450; }"},
+			{"add", "chain", "ip", "ipsift_capture", "out", "{ type filter hook output priority -450; }"},
+			{"add", "rule", "ip", "ipsift_capture", "pre", "log", "group", "5", "queue-threshold", "1"},
+			{"add", "rule", "ip", "ipsift_capture", "out", "log", "group", "5", "queue-threshold", "1"},
+		} {
+			run(k.t, append([]string{"ip", "netns", "exec", k.fw, "nft"}, c...)...)
+		}
+	}},
+}
+
 // TestKernelReplayCounters sends real traffic (sockets, so GSO and
-// offloaded checksums occur, and ping) through the kernel's firewall
-// while tcpdump records what arrives, then replays the capture: every
-// rule's and policy's packet and byte counters must equal the kernel's.
+// offloaded checksums occur, and raw ICMP) through the kernel's
+// firewall while tcpdump records it at each capture point replay
+// supports, then replays the capture: every rule's and policy's packet
+// and byte counters must equal the kernel's.
 func TestKernelReplayCounters(t *testing.T) {
+	kernel.Require(t)
+	for _, rc := range recipes {
+		t.Run(rc.name, func(t *testing.T) { kernelReplay(t, rc) })
+	}
+}
+
+func kernelReplay(t *testing.T, rc captureRecipe) {
 	k := newKernelNet(t)
+	kernel.EnableNamespaceLog(t)
+	// LOG lines go to the machine's kernel log: a prefix of this run's
+	// own finds them.
+	prefix := fmt.Sprintf("ipsift-rp%d ", time.Now().UnixNano()%1_000_000_000)
+	ruleText := strings.ReplaceAll(kernelRules, "PFX", prefix)
 	cmd := exec.Command("ip", "netns", "exec", k.fw, "iptables-nft-restore")
-	cmd.Stdin = strings.NewReader(kernelRules)
+	cmd.Stdin = strings.NewReader(ruleText)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("iptables-nft-restore: %v\n%s", err, out)
 	}
@@ -188,10 +246,39 @@ func TestKernelReplayCounters(t *testing.T) {
 		c.Write(big)
 	})
 	k.listen(k.wan, "198.51.100.254:8081", func(c net.Conn) { io.Copy(c, c) })
+	k.listen(k.lan, "192.0.2.10:22", func(c net.Conn) { io.Copy(c, c) })
+	k.listen(k.fw, "198.51.100.1:22", func(c net.Conn) {
+		fmt.Fprintln(c, "ssh-fw")
+		io.Copy(c, c)
+	})
+	if rc.setup != nil {
+		rc.setup(k)
+	}
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "fw.pcap")
-	td := exec.Command("ip", "netns", "exec", k.fw, "tcpdump", "-i", "any", "-y", "LINUX_SLL2", "-n", "-s", "0", "-B", "32768", "--immediate-mode", "-U", "-w", file)
+	// A masqueraded connection and a port forward open before the
+	// capture, used during it.
+	var open []net.Conn
+	var ctList string
+	if rc.preopen {
+		for _, d := range [][2]string{{k.lan, "198.51.100.254:8081"}, {k.wan, "198.51.100.1:2222"}} {
+			c, err := k.dial(d[0], "tcp4", d[1], 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintln(c, "before")
+			if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, c)
+		}
+		ctList = run(t, "ip", "netns", "exec", k.fw, "conntrack", "-L", "-o", "extended")
+		run(t, "ip", "netns", "exec", k.fw, "iptables-nft", "-Z")
+		run(t, "ip", "netns", "exec", k.fw, "iptables-nft", "-t", "nat", "-Z")
+	}
+	td := exec.Command("ip", append([]string{"netns", "exec", k.fw, "tcpdump", "-n", "-s", "0", "-B", "32768", "--immediate-mode", "-U", "-w", file}, rc.args...)...)
 	td.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, _ := td.StderrPipe()
 	if err := td.Start(); err != nil {
@@ -267,7 +354,29 @@ func TestKernelReplayCounters(t *testing.T) {
 		}
 		c.Close()
 	}
-	time.Sleep(300 * time.Millisecond)
+	for _, c := range open {
+		fmt.Fprintln(c, strings.Repeat("during", 500))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	// A service on the firewall itself: its answers are the host's own
+	// traffic, which only the NFLOG recipe captures before OUTPUT.
+	if rc.local {
+		c, err := k.dial(k.wan, "tcp4", "198.51.100.1:22", 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		fmt.Fprintln(c, strings.Repeat("x", 3000))
+		r.ReadString('\n')
+		c.Close()
+	}
+	// nfnetlink_log sends what it holds at least every second.
+	time.Sleep(1500 * time.Millisecond)
 
 	syscall.Kill(td.Process.Pid, syscall.SIGINT)
 	rest, _ := io.ReadAll(errs)
@@ -281,19 +390,15 @@ func TestKernelReplayCounters(t *testing.T) {
 	want := kernel.ParseSaveCounters(save)
 
 	rs := rules.New()
-	if _, err := rs.Restore(strings.NewReader(kernelRules), rules.RestoreOptions{}); err != nil {
+	if _, err := rs.Restore(strings.NewReader(ruleText), rules.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := host.Parse(strings.NewReader(`iface lo 127.0.0.1/8
-iface eth0 198.51.100.1/24
-iface wlan0 192.0.2.1/24
+	h, err := host.Parse(strings.NewReader(fmt.Sprintf(`iface lo 127.0.0.1/8
+iface eth0 198.51.100.1/24 mac %s
+iface wlan0 192.0.2.1/24 mac %s
 route default via 198.51.100.254 dev eth0
 echo-reply
-`), "kernel test host")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(rs, h, engine.Config{})
+`, k.mac("eth0"), k.mac("wlan0"))), "kernel test host")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +411,25 @@ echo-reply
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(e, Options{IfIndex: k.ifindexes()})
+	own, err := HoldsOwnPackets(rd)
+	if err != nil || own != rc.local {
+		t.Fatalf("HoldsOwnPackets: %v, %v", own, err)
+	}
+	f.Seek(0, io.SeekStart)
+	rd, _ = capture.NewReader(f)
+	e, err := engine.New(rs, h, engine.Config{NoHostStack: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pre []conntrack.Preload
+	if rc.preopen {
+		if pre, err = ReadConntrackList(strings.NewReader(ctList), "conntrack -L"); err != nil || len(pre) < 2 {
+			t.Fatalf("conntrack -L: %v (%d entries)\n%s", err, len(pre), ctList)
+		}
+	}
+	var logged strings.Builder
+	e.Log = &logged
+	r := New(e, Options{IfIndex: k.ifindexes(), OwnAnswers: own, Preload: pre})
 	if err := r.Run(rd); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +452,25 @@ echo-reply
 			t.Errorf("an input was skipped: %+v", s)
 		}
 	}
-	t.Logf("%d records, %d replayed, verdicts %v, bad checksums %d, skipped %+v", rep.Records, rep.Replayed.Packets, verdictText(rep), rep.BadChecksums, rep.Skipped)
+	ours := strings.Split(strings.TrimRight(logged.String(), "\n"), "\n")
+	for i := range ours {
+		ours[i] = strings.TrimRight(ours[i], " ")
+	}
+	theirs, err := kernel.LogLines(prefix, len(ours), 2*time.Second)
+	if err != nil {
+		kernel.Lacking(t, "%v", err)
+	}
+	t.Logf("LOG lines, the kernel's and the replay's:\n%s", strings.Join(ours, "\n"))
+	if len(ours) < 2 || strings.Join(ours, "\n") != strings.Join(theirs, "\n") {
+		t.Errorf("LOG lines differ:\nkernel:\n%s\nreplay:\n%s", strings.Join(theirs, "\n"), strings.Join(ours, "\n"))
+	}
+	if d := rep.Departures; !rc.local && (d == nil || d.Missing != 0 || d.Unexpected != 0 || d.Observed == 0) {
+		t.Errorf("departures: %+v", d)
+	}
+	if rep.PreCaptureFlows != 0 || rc.preopen && rep.Preloaded != len(pre) {
+		t.Errorf("%d flows began before the capture, %d of %d preloaded", rep.PreCaptureFlows, rep.Preloaded, len(pre))
+	}
+	t.Logf("%d records, %d replayed, verdicts %v, bad checksums %d, skipped %+v, departures %+v", rep.Records, rep.Replayed.Packets, verdictText(rep), rep.BadChecksums, rep.Skipped, rep.Departures)
 	if t.Failed() {
 		t.Logf("kernel:\n%s\nreplay:\n%s", save, b.String())
 	}

@@ -162,6 +162,11 @@ type ParseOptions struct {
 	// iptables-nft, the backend of current distributions. The two differ
 	// in a few rules one of them refuses (see finish).
 	Legacy bool
+	// Userspace applies only iptables' own checks, none of the kernel's
+	// (the protocol, table and hooks an extension needs): iptables-translate
+	// never hands the rule to a kernel, so it translates rules the kernel
+	// would refuse, such as -m tcpmss without -p tcp.
+	Userspace bool
 }
 
 type parser struct {
@@ -180,6 +185,7 @@ type parser struct {
 	dstWord    Word
 	protoSet   bool
 	protoUsed  bool
+	protoName  string // -p as written, lower case
 	seenCore   map[byte]bool
 	tableSet   bool
 	cmdWord    Word
@@ -608,6 +614,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return errAt(w, "rule would never match protocol")
 		}
 		p.r.Proto, p.r.InvProto, p.protoSet = proto, inv, true
+		p.protoName = strings.ToLower(arg)
 	case 's', 'd':
 		if err := p.setCoreOption(w, c, inv, invWord); err != nil {
 			return err
@@ -941,7 +948,12 @@ func (p *parser) unknownOption(w Word, opt string) error {
 	// match named by -p (tcp, udp, icmp ...) and tries again.
 	if p.protoSet && !p.protoUsed {
 		p.protoUsed = true
-		name := ext.ProtoName(p.r.Proto)
+		// iptables' find_proto looks the match up by the name the user
+		// wrote (-p mh loads mh), and by iptables' own name for a number.
+		name := p.protoName
+		if name == "" || name[0] >= '0' && name[0] <= '9' || ext.LookupMatch(name, p.opts.Family) == nil {
+			name = ext.ProtoName(p.r.Proto)
+		}
 		if t := ext.LookupMatch(name, p.opts.Family); t != nil && name != "all" {
 			p.addMatch(w, t)
 			p.i-- // read the same word again
@@ -1010,7 +1022,7 @@ func (p *parser) finish() error {
 		}
 	}
 	// Final checks of every extension (x6_fcheck), matches first.
-	info := &ext.RuleInfo{Family: p.opts.Family, Table: c.Table, Chain: c.Chain, Proto: p.r.Proto, InvProto: p.r.InvProto}
+	info := &ext.RuleInfo{Family: p.opts.Family, Table: c.Table, Chain: c.Chain, Proto: p.r.Proto, InvProto: p.r.InvProto, Userspace: p.opts.Userspace}
 	if h, ok := HookOf(c.Chain); ok && isBuiltinOf(c.Table, c.Chain) {
 		info.Hooks = 1 << h
 	}
@@ -1026,11 +1038,14 @@ func (p *parser) finish() error {
 	}
 	// The kernel's checks that depend on the rule: protocol, table, hook.
 	for _, e := range p.exts {
+		if p.opts.Userspace {
+			break
+		}
 		if err := checkPlacement(e.word, "-m "+e.name, e.match.Proto, e.match.Tables, e.match.Hooks, &p.r, c.Table, info.Hooks); err != nil {
 			return err
 		}
 	}
-	if p.tgt != nil {
+	if p.tgt != nil && !p.opts.Userspace {
 		t := p.tgt.target
 		if err := checkPlacement(p.tgt.word, "-j "+t.Name, t.Proto, t.Tables, t.Hooks, &p.r, c.Table, info.Hooks); err != nil {
 			return err
@@ -1190,7 +1205,7 @@ func (p *parser) addressList(list []string, w Word, inv bool, letter byte) ([]ad
 			}
 			return nil, d
 		}
-		if inv && m.IsUnspecified() && !p.opts.Legacy {
+		if inv && m.IsUnspecified() && !p.opts.Legacy && !p.opts.Userspace {
 			// iptables-nft turns a zero mask into no payload match at
 			// all and the inversion into a comparison of nothing, which
 			// the kernel refuses (RULE_APPEND failed: Invalid argument).

@@ -9,23 +9,157 @@ import (
 	"github.com/ipsift/ipsift/packet"
 )
 
-// Until the engine runs ip6tables rules, an IPv6 packet (which the
-// packet layer now reads and builds) is refused, not put through the
-// IPv4 ruleset.
-func TestIPv6PacketRefused(t *testing.T) {
-	res := load.Bytes("r.rules", []byte("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"), load.Options{})
-	if res.Diags.HasErrors() {
-		t.Fatal(res.Diags)
+// simulate6 loads an IPv4 and an IPv6 restore file into one engine and
+// runs the short-form packets against the reference host, one result
+// per packet.
+func simulate6(t *testing.T, rules4, rules6 string, legacy bool, pkts ...string) []*Result {
+	t.Helper()
+	r4 := load.Bytes("r4.rules", []byte(rules4), load.Options{Legacy: legacy})
+	r6 := load.Bytes("r6.rules", []byte(rules6), load.Options{Legacy: legacy, Family: 2})
+	if r4.Diags.HasErrors() || r6.Diags.HasErrors() {
+		t.Fatal(r4.Diags, r6.Diags)
 	}
-	e, err := engine.New(res.Rules, nil, engine.Config{})
+	e, err := engine.New(r4.Rules, nil, engine.Config{Legacy: legacy, Rules6: r6.Rules6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := packet.ParseShort("eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S")
-	if err != nil {
-		t.Fatal(err)
+	s := New(e)
+	var out []*Result
+	for i, p := range pkts {
+		d, err := packet.ParseShort(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		r, err := s.Run(i, d)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		out = append(out, r)
 	}
-	if _, err := New(e).Run(0, d); err == nil || !strings.Contains(err.Error(), "IPv6") {
-		t.Errorf("IPv6 packet simulated: %v", err)
+	return out
+}
+
+const filterAccept = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+
+func hitList(hs []Hit) string {
+	var b []string
+	for _, h := range hs {
+		if h.Policy {
+			b = append(b, h.Table+" "+h.Chain+" policy")
+		} else {
+			b = append(b, h.Table+" "+h.Chain+" "+string(rune('0'+h.Rule)))
+		}
+	}
+	return strings.Join(b, ", ")
+}
+
+// TestIPv6FamiliesApart: an IPv6 packet goes through the ip6tables
+// rules and an IPv4 one through the iptables rules of the same engine,
+// in one packet stream against one host.
+func TestIPv6FamiliesApart(t *testing.T) {
+	r4 := "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+	r6 := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 2001:db8:113::/64 -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n"
+	res := simulate6(t, r4, r6, false,
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S",
+		"eth0 tcp [2001:db8:114::7]:40000 > [2001:db8:100::1]:22 S",
+	)
+	if res[0].Verdict != "drop" || hitList(res[0].Hits) != "filter INPUT policy" {
+		t.Errorf("IPv4: %s", res[0].JSON())
+	}
+	if res[1].Verdict != "drop" || hitList(res[1].Hits) != "filter INPUT 1" {
+		t.Errorf("IPv6 from 2001:db8:113::7: %s", res[1].JSON())
+	}
+	// Not matched: delivered, and the host's stack answers a SYN to a
+	// closed port with a RST through OUTPUT.
+	if res[2].Verdict != "accept-local" || len(res[2].Out) != 1 || res[2].Out[0].Proto != "tcp" || *res[2].Out[0].Flags != "RA" || !res[2].Out[0].HostReply {
+		t.Errorf("IPv6 from 2001:db8:114::7: %s", res[2].JSON())
+	}
+}
+
+// ruleset6 is an ip6tables filter table with ACCEPT policies and the
+// given INPUT rules.
+func ruleset6(input ...string) string {
+	s := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+	for _, r := range input {
+		s += "-A INPUT " + r + "\n"
+	}
+	return s + "COMMIT\n"
+}
+
+// TestIPv6ProtoWalkers checks -p against the kernel's facts (issue 10):
+// ip6_tables finds the protocol with ipv6_find_hdr, which walks through
+// AH and returns No Next Header as 59; iptables-nft stops at AH; legacy
+// hotdrops a packet for any rule with -p when the walk fails, nft just
+// does not match.
+func TestIPv6ProtoWalkers(t *testing.T) {
+	rs := ruleset6("-p 59", "-p tcp", "-p ah", "-p udp")
+	for _, c := range []struct {
+		pkt     string
+		legacy  bool
+		hits    string
+		verdict string
+	}{
+		{"eth0 59 [2001:db8:113::7] > [2001:db8:100::1]", false, "filter INPUT 1, filter INPUT policy", "accept-local"},
+		{"eth0 59 [2001:db8:113::7] > [2001:db8:100::1]", true, "filter INPUT 1, filter INPUT policy", "accept-local"},
+		// Behind AH: legacy sees tcp, nft sees ah.
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=ah/5", true, "filter INPUT 2, filter INPUT policy", "accept-local"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=ah/5", false, "filter INPUT 3, filter INPUT policy", "accept-local"},
+		// A later fragment whose Fragment header names a Destination
+		// Options header: ipv6_find_hdr fails with fragment offset 0.
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0,dst", true, "", "drop"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0,dst", false, "filter INPUT policy", "accept-local"},
+		// A later fragment of tcp: -p tcp matches on both.
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0", true, "filter INPUT 2, filter INPUT policy", "accept-local"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/1/0", false, "filter INPUT 2, filter INPUT policy", "accept-local"},
+	} {
+		r := simulate6(t, filterAccept, rs, c.legacy, c.pkt)[0]
+		if got := hitList(r.Hits); got != c.hits || r.Verdict != c.verdict {
+			t.Errorf("legacy=%v %s: hits %q verdict %s, want %q %s", c.legacy, c.pkt, got, r.Verdict, c.hits, c.verdict)
+		}
+	}
+}
+
+// TestIPv6ExtHeaderMatches runs the extension-header matches on built
+// packets: each rule that should match raises its counter.
+func TestIPv6ExtHeaderMatches(t *testing.T) {
+	rs := ruleset6(
+		"-m frag --fragid 7 --fragmore",
+		"-m frag --fraglast",
+		"-m hbh --hbh-len 8",
+		"-m dst --dst-len 16",
+		"-m rt --rt-type 0 --rt-segsleft 1 --rt-0-addrs 2001:db8::5",
+		"-m ah --ahspi 5",
+		"-m ipv6header --header hop-by-hop,ipv6-opts,protocol",
+		"-m ipv6header --header ipv6-frag --soft",
+		"-m hl --hl-eq 255",
+		"-p ipv6-icmp -m icmp6 --icmpv6-type 135",
+		"-m eui64",
+		"-m addrtype --dst-type MULTICAST",
+		"-m addrtype --dst-type LOCAL",
+		"-m length --length 48",
+	)
+	for _, c := range []struct{ pkt, hits string }{
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/0/1/7", "1 8 13"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=frag/2/0/7", "2 8 13"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=hbh,dst/1", "3 4 7 13"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=rt/0/1/2001:db8::5", "5 13"},
+		{"eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 ext=ah/5", "6 13"},
+		{"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 type=135 target=2001:db8:100::1", "9 10 11 12"},
+		{"eth0 udp [2001:db8:113::7]:1 > [2001:db8:100::1]:2", "13 14"},
+	} {
+		r := simulate6(t, filterAccept, rs, false, c.pkt)[0]
+		var got []string
+		for _, h := range r.Hits {
+			if h.Chain == "INPUT" && !h.Policy {
+				got = append(got, string(rune('0'+h.Rule%10)))
+				if h.Rule >= 10 {
+					got[len(got)-1] = "1" + got[len(got)-1]
+				}
+			}
+		}
+		if strings.Join(got, " ") != c.hits {
+			t.Errorf("%s: rules %q, want %q", c.pkt, strings.Join(got, " "), c.hits)
+		}
 	}
 }

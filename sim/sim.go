@@ -7,7 +7,6 @@ package sim
 
 import (
 	"encoding/json"
-	"errors"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/packet"
@@ -89,12 +88,8 @@ func New(e *engine.Engine) *Simulator {
 // Run processes one described packet (index i in its input, which sets
 // the default IP ID) and returns its result.
 func (s *Simulator) Run(i int, d packet.Desc) (*Result, error) {
-	if d.IsIPv6() {
-		// The packet layer reads and builds IPv6, but the engine does
-		// not run ip6tables rules yet: refuse rather than put an IPv6
-		// packet through the IPv4 ruleset.
-		return nil, errors.New("IPv6 packets cannot be simulated yet: the engine does not run ip6tables rules (issue 10)")
-	}
+	// An IPv6 packet goes through the engine's ip6tables tables, an
+	// IPv4 one through its iptables tables: one host, one clock.
 	data, err := d.Build(i)
 	if err != nil {
 		return nil, err
@@ -146,6 +141,8 @@ func protoName(p uint8) any {
 		return "udp"
 	case packet.ProtoICMP:
 		return "icmp"
+	case packet.ProtoICMPv6:
+		return "icmpv6"
 	}
 	return int(p)
 }
@@ -166,6 +163,17 @@ func describe(o engine.OutPacket) Out {
 			if p.Proto == packet.ProtoTCP {
 				f := packet.TCPFlags(p.TCPFlags).String()
 				res.Flags = &f
+			}
+		}
+	case packet.ProtoICMPv6:
+		if len(p.L4) >= 2 && p.FragOff == 0 {
+			t, c := p.ICMPType, p.ICMPCode
+			res.Type, res.Code = &t, &c
+			if q, ok := p.QuotedV6(); ok && t < 128 {
+				res.Inner = &InnerOut{Src: q.Src.String(), Dst: q.Dst.String(), Proto: protoName(q.Proto)}
+				if q.Proto == packet.ProtoTCP || q.Proto == packet.ProtoUDP {
+					res.Inner.Sport, res.Inner.Dport = q.SrcPort, q.DstPort
+				}
 			}
 		}
 	case packet.ProtoICMP:

@@ -33,15 +33,21 @@ func init() {
 	seconds := fs.Int("seconds", 60, "trace: stop after this many seconds (0: no limit)")
 	quiet := fs.Bool("quiet", false, "trace: leave out the rules that did not match")
 	register(&command{
-		name: "ctl", args: "list|conntrack|stats|reload [FILE]|trace [FILTER]",
-		summary: "Ask a running 'ipsift run': list (counters, as iptables -L -v -n), conntrack (as conntrack -L),\nstats (packets, verdicts, queue drops, engine time), reload [FILE] (atomic; a bad file is refused, the old rules stay),\n" +
-			"trace [FILTER] (live traces of matching packets, as ipsift trace prints them; --count, --seconds, --quiet).\n" +
+		name: "ctl", args: "list|conntrack|stats|reload [FILE]|trace [FILTER]|ipset ARGS...",
+		summary: "Ask a running 'ipsift run': list (counters, as iptables -L -v -n), conntrack (as conntrack -L),\nstats (packets, verdicts, queue drops, engine time), reload [FILE] (atomic; a bad file is refused, the old rules stay;\nsets keep their contents), " +
+			"trace [FILTER] (live traces of matching packets, as ipsift trace prints them; --count, --seconds, --quiet),\n" +
+			"ipset ARGS... (the ipset command on the running sets: list, add, del, test, create, flush, save, ...).\n" +
 			"FILTER: terms that must all hold: IFACE, local, tcp|udp|icmp, proto N, host|src|dst ADDR[/LEN], port|sport|dport N.",
-		example: "  ipsift ctl list\n  ipsift ctl reload /etc/ipsift/rules\n  ipsift ctl trace eth0 tcp port 80 --count 5",
+		example: "  ipsift ctl list\n  ipsift ctl reload /etc/ipsift/rules\n  ipsift ctl trace eth0 tcp port 80 --count 5\n  ipsift ctl ipset add blocklist 203.0.113.7\n  ipsift ctl ipset list blocklist",
 		run: func(args []string, stdout, stderr io.Writer) int {
+			// what follows ipset is ipset's (-exist, -file, ...), not ours
+			var ipsetArgs []string
+			if i := indexOf(args, "ipset"); i >= 0 {
+				args, ipsetArgs = args[:i+1], args[i+1:]
+			}
 			pos, err := parseInterspersed(fs, args)
 			if err != nil || len(pos) < 1 {
-				return usageError(stderr, "ctl", orErr(err, "give a command: list, conntrack, stats, reload [FILE], trace [FILTER]"))
+				return usageError(stderr, "ctl", orErr(err, "give a command: list, conntrack, stats, reload [FILE], trace [FILTER], ipset ARGS..."))
 			}
 			deadline := time.Now().Add(30 * time.Second)
 			if pos[0] == "trace" {
@@ -57,6 +63,15 @@ func init() {
 				}
 				pos = append(opts, pos[1:]...)
 				deadline = time.Time{} // the server bounds it
+			}
+			if pos[0] == "ipset" {
+				// ipset's arguments travel quoted, so a comment with
+				// blanks stays one argument
+				q := []string{"ipset"}
+				for _, a := range ipsetArgs {
+					q = append(q, strconv.Quote(a))
+				}
+				pos = q
 			}
 			if pos[0] == "reload" && len(pos) == 2 {
 				// The daemon may run elsewhere in the file system's view
@@ -171,9 +186,47 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 		fmt.Fprintln(w, "ok\nreloaded")
 	case f[0] == "trace":
 		serveTrace(ctx, c, w, r, f[1:], log)
+	case f[0] == "ipset":
+		args, err := unquoteArgs(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "ipset")))
+		if err != nil {
+			fmt.Fprintf(w, "error\n%v\n", err)
+			return
+		}
+		var out, errb strings.Builder
+		if rc := r.Ipset(args, strings.NewReader(""), &out, &errb); rc != 0 {
+			fmt.Fprintf(w, "error\n%s%s", out.String(), errb.String())
+			return
+		}
+		fmt.Fprintf(w, "ok\n%s%s", out.String(), errb.String())
 	default:
-		fmt.Fprintf(w, "error\nunknown command %q: list, conntrack, stats, reload [FILE], trace [FILTER]\n", f[0])
+		fmt.Fprintf(w, "error\nunknown command %q: list, conntrack, stats, reload [FILE], trace [FILTER], ipset ARGS...\n", f[0])
 	}
+}
+
+// unquoteArgs reads the arguments ipsift ctl ipset sends: Go-quoted
+// strings separated by blanks.
+func unquoteArgs(s string) ([]string, error) {
+	var args []string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("ipset: bad argument %q", s)
+		}
+		a, _ := strconv.Unquote(q)
+		args = append(args, a)
+		s = s[len(q):]
+	}
+	return args, nil
+}
+
+// indexOf is the position of word in args, or -1.
+func indexOf(args []string, word string) int {
+	for i, a := range args {
+		if a == word {
+			return i
+		}
+	}
+	return -1
 }
 
 // serveTrace answers "trace [--count N] [--seconds S] [--quiet] FILTER":

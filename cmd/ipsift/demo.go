@@ -29,6 +29,18 @@ var demoSteps = []struct {
 	{"masquerade: inside hosts reach the outside as 198.51.100.1", "wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 len=40"},
 }
 
+// demoSteps6 are the IPv6 packets of the tour, through ipv6.rules.
+var demoSteps6 = []struct {
+	caption string
+	packet  string
+}{
+	{"IPv6: neighbour discovery is let in, and the host's own stack answers the solicitation", "eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 type=135 target=2001:db8:100::1"},
+	{"IPv6: ssh from the administrators' 2001:db8:113::/64 is accepted", "eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S"},
+	{"IPv6: from elsewhere it is logged and refused with a RST", "eth0 tcp [2001:db8:114::7]:40001 > [2001:db8:100::1]:22 S"},
+	{"IPv6: iptables-nft's -p stops at an Authentication Header, so this is not -p tcp (ip6tables-legacy would see tcp)", "eth0 tcp [2001:db8:114::7]:40002 > [2001:db8:100::1]:22 S ext=ah/7"},
+	{"IPv6: the inside network is forwarded out", "wlan0 udp [2001:db8:2::10]:53000 > [2001:db8:113::53]:53 len=40"},
+}
+
 func init() {
 	register(&command{
 		name: "demo", args: "",
@@ -61,6 +73,9 @@ func init() {
 				}
 			}
 			if code := demoSequences(res.Rules, stdout, stderr); code != exitOK {
+				return code
+			}
+			if code := demoIPv6(res.Rules, stdout, stderr); code != exitOK {
 				return code
 			}
 			fmt.Fprintln(stdout, "\nTry your own: ipsift trace FILE 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'  (ipsift trace --help)")
@@ -136,6 +151,30 @@ func demoSequences(rs *rules.Ruleset, stdout, stderr io.Writer) int {
 				}
 			}
 			fmt.Fprintln(stdout, line)
+		}
+	}
+	return exitOK
+}
+
+// demoIPv6 traces the IPv6 packets of the tour through ipv6.rules, the
+// host's ip6tables rules, beside gateway.rules for IPv4.
+func demoIPv6(rs *rules.Ruleset, stdout, stderr io.Writer) int {
+	res := load.Bytes("ipv6.rules", examples.IPv6Rules, load.Options{})
+	if res.Diags.HasErrors() || res.Rules6 == nil {
+		printDiags(stderr, res.Diags, false)
+		return exitProblems
+	}
+	fmt.Fprintln(stdout, "\nipsift demo: the IPv6 rules of examples/ipv6.rules on the same host")
+	fmt.Fprintln(stdout, "(eth0 2001:db8:100::1/64 outside, wlan0 2001:db8:2::1/64 inside; admins in 2001:db8:113::/64)")
+	for _, st := range demoSteps6 {
+		d, err := packet.ParseShort(st.packet)
+		if err != nil {
+			fmt.Fprintf(stderr, "demo packet %q: %v\n", st.packet, err)
+			return exitProblems
+		}
+		fmt.Fprintf(stdout, "\n══ %s\n$ ipsift trace ipv6.rules '%s'\n", st.caption, st.packet)
+		if code := tracePackets(rs, host.Default(), []packet.Desc{d}, traceOptions{quiet: true, rules6: res.Rules6}, stdout, stderr); code != exitOK {
+			return code
 		}
 	}
 	return exitOK

@@ -41,6 +41,10 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	// Called as iptables, iptables-save or iptables-restore (a symlink):
 	// the front end on $IPSIFT_RULES.
 	switch filepath.Base(argv[0]) {
+	case "iptables-translate", "ip6tables-translate":
+		return translateCommand(filepath.Base(argv[0]), argv[1:], stdout, stderr)
+	case "iptables-restore-translate", "ip6tables-restore-translate":
+		return restoreTranslateCommand(filepath.Base(argv[0]), argv[1:], stdout, stderr)
 	case "iptables", "iptables-save", "iptables-restore", "ipset", "ip6tables", "ip6tables-save", "ip6tables-restore":
 		return frontEnd(filepath.Base(argv[0]), argv[1:], stdout, stderr)
 	}
@@ -61,6 +65,10 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "iptables", "iptables-save", "iptables-restore", "ipset", "ip6tables", "ip6tables-save", "ip6tables-restore":
 		return frontEnd(name, argv[2:], stdout, stderr)
+	case "iptables-translate", "ip6tables-translate":
+		return translateCommand(name, argv[2:], stdout, stderr)
+	case "iptables-restore-translate", "ip6tables-restore-translate":
+		return restoreTranslateCommand(name, argv[2:], stdout, stderr)
 	}
 	c := find(name)
 	if c == nil {
@@ -101,6 +109,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables ARGS...", "iptables front end editing the file in $IPSIFT_RULES")
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables-save|-restore", "its save and restore companions")
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "ip6tables[-save|-restore]", "the same for IPv6 rules (a file of its own)")
+	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables-translate ARGS...", "print what iptables-translate 1.8.11 prints (also ip6tables-, [ip6]tables-restore-translate)")
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "ipset ARGS...", "ipset front end editing the sets in $IPSIFT_RULES")
 	fmt.Fprintln(w, "\nFILE is an iptables-restore file or a shell script of iptables commands (read, never run).")
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 problems found in the input, 2 usage or I/O error.")

@@ -199,8 +199,15 @@ func TestDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if strings.Count(out, "verdict") != len(demoSteps) {
-		t.Errorf("demo shows %d verdicts for %d steps", strings.Count(out, "verdict"), len(demoSteps))
+	if strings.Count(out, "verdict") != len(demoSteps)+len(demoSteps6) {
+		t.Errorf("demo shows %d verdicts for %d steps", strings.Count(out, "verdict"), len(demoSteps)+len(demoSteps6))
+	}
+	// The IPv6 part: the neighbour advertisement the host answers with,
+	// the RST, nft's stop at AH (REJECT's ICMPv6 error), forwarding.
+	for _, want := range []string{"neighbor advertisement", "9 ✓ -j REJECT --reject-with icmp6-adm-prohibited", "verdict  forwarded out eth0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo lacks %q", want)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -67,7 +68,7 @@ func loadFamily(cmd string, paths []string, six bool, lf *loadFlags, stderr io.W
 }
 
 func loadPath(path string, lf *loadFlags) (*load.Result, error) {
-	o := load.Options{Counters: true, NoFlush: lf.noflush, Legacy: lf.legacy, Args: lf.args, ArgsGiven: lf.argsGiven}
+	o := load.Options{Counters: true, NoFlush: lf.noflush, Legacy: lf.legacy, Args: lf.args, ArgsGiven: lf.argsGiven, Family: lf.family}
 	if path == "-" {
 		data, err := io.ReadAll(os.Stdin)
 		if err != nil {
@@ -82,6 +83,9 @@ func loadPath(path string, lf *loadFlags) (*load.Result, error) {
 // would be loaded on a host.
 type loadFlags struct {
 	noflush, legacy bool
+	// family reads a restore file as iptables-restore (IPv4) or
+	// ip6tables-restore (IPv6) input; 0 decides from the file.
+	family ext.Family
 	// args are what follows --: a script's arguments, $1 ... as in
 	// bash SCRIPT ARG...; argsGiven says there was a --.
 	args      []string

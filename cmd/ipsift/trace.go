@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -35,6 +36,8 @@ func init() {
 	hostFile := fs.String("host", "", "host description file (default: the host of gateway.rules; see README)")
 	quiet := fs.Bool("quiet", false, "leave out the rules that did not match")
 	counters := fs.Bool("counters", false, "after the packets, print the counters as iptables -L -v -n -x would")
+	six := fs.Bool("6", false, "read a restore FILE as ip6tables-restore input: its rules are the IPv6 ones")
+	rules6 := fs.String("rules6", "", "an ip6tables ruleset (restore file or script) for the IPv6 packets, beside FILE's IPv4 one")
 	classify := fs.String("classify", "auto", "how chains find a packet's rules: auto (a compiled classifier for chains of 16 rules or more), linear or compiled;\nthe text trace always walks every rule to explain it")
 	lf := addLoadFlags(fs)
 	register(&command{
@@ -52,12 +55,30 @@ func init() {
 			if err != nil {
 				return usageError(stderr, "trace", err)
 			}
+			if *six {
+				lf.family = ext.IPv6
+			}
 			res, code := loadResult(pos[0], lf, stderr)
+			lf.family = 0
 			if res == nil {
 				return code
 			}
-			if res.Rules6 != nil {
-				fmt.Fprintf(stderr, "ipsift trace: %s's IPv6 (ip6tables) rules are not traced: the engine runs IPv4 packets only so far\n", pos[0])
+			if *rules6 != "" {
+				lf.family = ext.IPv6
+				r6, code := loadResult(*rules6, lf, stderr)
+				lf.family = 0
+				if r6 == nil {
+					return code
+				}
+				if r6.Rules6 == nil {
+					fmt.Fprintf(stderr, "ipsift trace: %s holds no IPv6 rules\n", *rules6)
+					return exitUsage
+				}
+				if res.Rules6 != nil {
+					fmt.Fprintf(stderr, "ipsift trace: %s already holds IPv6 rules: give --rules6 with an IPv4 FILE\n", pos[0])
+					return exitUsage
+				}
+				res.Rules6 = r6.Rules6
 			}
 			rs, sets := res.Rules, res.Sets
 			if rs == nil {
@@ -95,7 +116,7 @@ func init() {
 				}
 				descs = append(descs, ds...)
 			}
-			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets, classify: mode}, stdout, stderr)
+			return tracePackets(rs, h, descs, traceOptions{json: *asJSON, quiet: *quiet, counters: *counters, legacy: lf.legacy, sets: sets, rules6: res.Rules6, classify: mode}, stdout, stderr)
 		},
 	})
 }
@@ -103,12 +124,15 @@ func init() {
 type traceOptions struct {
 	json, quiet, counters, legacy bool
 	sets                          *ipset.Registry
-	classify                      engine.ClassifyMode
+	// rules6 is the IPv6 (ip6tables) ruleset IPv6 packets go through;
+	// nil: none, every IPv6 packet passes.
+	rules6   *rules.Ruleset
+	classify engine.ClassifyMode
 }
 
 func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceOptions, stdout, stderr io.Writer) int {
 	asJSON, quiet, counters := o.json, o.quiet, o.counters
-	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets, Classify: o.classify})
+	e, err := engine.New(rs, h, engine.Config{Legacy: o.legacy, Sets: o.sets, Rules6: o.rules6, Classify: o.classify})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift trace: %v\n", err)
 		return exitProblems
@@ -182,10 +206,20 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 		if !asJSON {
 			fmt.Fprintln(w)
 		}
-		prs := e.Program().Ruleset()
-		for _, t := range prs.Tables {
-			fmt.Fprintf(w, "# table %s\n", t.Name)
-			prs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: true})
+		progs := []*engine.Program{e.Program()}
+		if o.rules6 != nil {
+			progs = append(progs, e.Program().IPv6())
+		}
+		for _, prog := range progs {
+			prs := prog.Ruleset()
+			for _, t := range prs.Tables {
+				if prs.Family == ext.IPv6 {
+					fmt.Fprintf(w, "# ip6tables table %s\n", t.Name)
+				} else {
+					fmt.Fprintf(w, "# table %s\n", t.Name)
+				}
+				prs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: true})
+			}
 		}
 	}
 	return exitOK

@@ -1,0 +1,130 @@
+package replay
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/internal/capgen"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// benchmarkReplay replays a seeded synthetic capture through
+// gateway.rules, the whole capture per iteration, and reports packets
+// per second (BENCHMARKS.md has the figures and the command).
+func benchmarkReplay(b *testing.B, c capgen.Config) {
+	benchmarkReplayRules(b, c, gateway(b))
+}
+
+func benchmarkReplayRules(b *testing.B, c capgen.Config, rs *rules.Ruleset) {
+	var buf bytes.Buffer
+	if err := capgen.Write(&buf, c); err != nil {
+		b.Fatal(err)
+	}
+	file := buf.Bytes()
+	b.ReportAllocs()
+	// The machine is shared: besides the wall clock, the CPU time of
+	// the benchmark's own thread says what one core does.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ResetTimer()
+	var n uint64
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		e := newEngine(b, rs)
+		rd, _ := capture.NewReader(bytes.NewReader(file))
+		r := New(e, Options{})
+		b.StartTimer()
+		t0 := threadCPU()
+		if err := r.Run(rd); err != nil {
+			b.Fatal(err)
+		}
+		cpu += threadCPU() - t0
+		n += r.Report().Replayed.Packets
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "wall-ns/packet")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/packet")
+	b.ReportMetric(float64(n)/cpu.Seconds(), "packets/cpu-s")
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkReplayEstablished(b *testing.B) {
+	benchmarkReplay(b, capgen.Config{Workload: capgen.Established, Packets: 200000, Flows: 10000, Seed: 1})
+}
+
+func BenchmarkReplayMix(b *testing.B) {
+	benchmarkReplay(b, capgen.Config{Workload: capgen.Mix, Packets: 200000, Flows: 20000, Seed: 2})
+}
+
+func BenchmarkReplayFlood(b *testing.B) {
+	benchmarkReplay(b, capgen.Config{Workload: capgen.Flood, Packets: 200000, Seed: 3})
+}
+
+// rules10k is gateway.rules with 10,000 rules in FORWARD after its
+// ESTABLISHED rule, none of which matches the traffic: every new
+// connection meets all of them, established packets none.
+func rules10k(b *testing.B) *rules.Ruleset {
+	rs := gateway(b).Clone()
+	fwd := rs.Table("filter").Chain("FORWARD")
+	var text strings.Builder
+	text.WriteString("*filter\n:FORWARD DROP [0:0]\n")
+	for i := range 10000 {
+		fmt.Fprintf(&text, "-A FORWARD -d 203.0.113.%d/32 -i wlan0 -p tcp -m tcp --dport %d -j DROP\n", 1+i%250, 10000+i)
+	}
+	text.WriteString("COMMIT\n")
+	gen := rules.New()
+	if _, err := gen.Restore(strings.NewReader(text.String()), rules.RestoreOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	extra := gen.Table("filter").Chain("FORWARD").Rules
+	fwd.Rules = append(append(append([]*rules.Rule{}, fwd.Rules[0]), extra...), fwd.Rules[1:]...)
+	return rs
+}
+
+func BenchmarkReplayEstablished10k(b *testing.B) {
+	benchmarkReplayRules(b, capgen.Config{Workload: capgen.Established, Packets: 200000, Flows: 10000, Seed: 1}, rules10k(b))
+}
+
+func BenchmarkReplayMix10k(b *testing.B) {
+	benchmarkReplayRules(b, capgen.Config{Workload: capgen.Mix, Packets: 200000, Flows: 20000, Seed: 2}, rules10k(b))
+}
+
+func BenchmarkReplayFlood10k(b *testing.B) {
+	benchmarkReplayRules(b, capgen.Config{Workload: capgen.Flood, Packets: 20000, Seed: 3}, rules10k(b))
+}
+
+// BenchmarkReadOnly is the reader's share: the same established capture
+// read and decoded without running the engine.
+func BenchmarkReadOnly(b *testing.B) {
+	var buf bytes.Buffer
+	capgen.Write(&buf, capgen.Config{Workload: capgen.Established, Packets: 200000, Flows: 10000, Seed: 1})
+	file := buf.Bytes()
+	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	n := 0
+	t0 := threadCPU()
+	for b.Loop() {
+		rd, _ := capture.NewReader(bytes.NewReader(file))
+		var rec capture.Record
+		var fr capture.Frame
+		for rd.Next(&rec) == nil {
+			fr.Decode(rec.Link, rec.Data, rec.BigEndian)
+			n++
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "wall-ns/packet")
+	b.ReportMetric(float64((threadCPU()-t0).Nanoseconds())/float64(n), "cpu-ns/packet")
+}
