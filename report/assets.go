@@ -26,9 +26,9 @@ section.chain:target,section.chain.focus{background:#fff8d6;outline:2px solid #e
 .r code{white-space:pre-wrap;overflow-wrap:anywhere}
 .r:target,.pr:target{background:#fff3b0;border-left-color:#e0a000}
 .r.never{border-left-color:#c33}
-.num{display:inline-block;min-width:2.2em;text-align:right;color:#666;text-decoration:none}
-.n{display:inline-block;min-width:3.5em;text-align:right;color:#245;font-variant-numeric:tabular-nums}
-.pos{font-size:12px;color:#666}
+.r>a:first-child{display:inline-block;min-width:2.2em;text-align:right;color:#666;text-decoration:none}
+.r>i,.pr>i{display:inline-block;min-width:3.5em;text-align:right;font-style:normal;color:#245;font-variant-numeric:tabular-nums}
+.r>a+i+i+code+a,.r>code+a{font-size:12px;color:#666}
 .b{display:inline-block;font-size:12px;padding:0 5px;border-radius:3px;margin:1px 0;background:#eee}
 .b.nothing{background:#e8eef8;color:#234}.b.warning{background:#fff0c8}.b.error{background:#fdd}.b.neverb{background:#fdd;color:#700}
 .funnel{margin:2px 0;color:#333}.from{margin:2px 0;font-size:12.5px;color:#555}

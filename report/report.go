@@ -17,10 +17,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"html"
 	"io"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -104,6 +102,10 @@ type Source struct {
 	Text string
 }
 
+// MaxSources is the most source text a page embeds (for the FILE:LINE
+// links); larger sources are left out and the positions are text.
+const MaxSources = 2 << 20
+
 // Write writes the page.
 func Write(w io.Writer, in *Input) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
@@ -114,8 +116,14 @@ func Write(w io.Writer, in *Input) error {
 		p.byLine[k] = append(p.byLine[k], f)
 	}
 	p.srcIndex = map[string]int{}
-	for i, s := range in.Sources {
-		p.srcIndex[s.Name] = i
+	size := 0
+	for _, s := range in.Sources {
+		size += len(s.Text)
+	}
+	if size <= MaxSources {
+		for i, s := range in.Sources {
+			p.srcIndex[s.Name] = i
+		}
 	}
 	p.write()
 	return bw.Flush()
@@ -127,10 +135,19 @@ type page struct {
 	byLine   map[string][]*Finding
 	srcIndex map[string]int
 	used     map[*Finding]bool
+	linked   map[[2]int]bool // source lines linked to: {file, line}
 }
 
-// esc escapes text for HTML element content and quoted attributes.
-func esc(s string) string { return html.EscapeString(s) }
+// esc escapes text for HTML element content and double-quoted
+// attributes; escText for element content only (quotes stay, which
+// keeps kube-proxy's quoted comments small).
+var (
+	escAttr = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;")
+	escTxt  = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+)
+
+func esc(s string) string     { return escAttr.Replace(s) }
+func escText(s string) string { return escTxt.Replace(s) }
 
 // anchor is the fragment of a chain, rule or policy: table/CHAIN[/N],
 // prefixed ip6/ for the IPv6 rules; the id is the same text (a browser
@@ -161,6 +178,7 @@ func (p *page) s(s string)                        { p.w.WriteString(s) }
 func (p *page) write() {
 	in := p.in
 	p.used = map[*Finding]bool{}
+	p.linked = map[[2]int]bool{}
 	p.s("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n")
 	p.s("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
 	// No request but the page itself: the policy forbids every fetch,
@@ -192,7 +210,7 @@ func (p *page) write() {
 	if len(in.Sources) > 0 {
 		p.s("<li><a href=\"#sources\">sources</a></li>")
 	}
-	p.s("</ul></nav></header>\n<main>\n")
+	p.s("</ul></nav>\n<p class=\"legend\">Each chain: <b>in</b> the packets that entered it (iptables counts no entries into a built-in chain: without --packets or --replay they are not counted), <b>taken</b> by its rules that end a packet's way (ACCEPT, DROP, REJECT, NAT...), sent <b>to chains</b> by its jumps and gotos, and what fell <b>to the policy</b> or <b>returned</b>. Each rule: its number (a link to paste), packets, bytes, the rule as iptables -S prints it, and the FILE:LINE it came from.</p></header>\n<main>\n")
 	for _, f := range in.Families {
 		p.family(f)
 	}
@@ -282,21 +300,21 @@ func (p *page) chain(f *Family, t *rules.Table, c *rules.Chain, lines []string, 
 			jumped += r.Counters.Packets
 		}
 	}
-	p.printf("<section class=\"chain\" id=\"%s\"><h3><a href=\"%s\">%s %s</a>", esc(id), href(id), esc(t.Name), esc(c.Name))
+	p.printf("<section class=\"chain\" id=\"%s\"><h3>%s %s", esc(id), escText(t.Name), escText(c.Name))
 	if c.Builtin {
 		p.printf(" <span class=\"pol\">policy %s</span>", esc(c.Policy))
 	}
 	p.s("</h3>\n<p class=\"funnel\">")
 	if known {
-		p.printf("<b>%d</b> packets in", in)
+		p.printf("in <b>%d</b>", in)
 	} else {
-		p.s("packets in: not counted (iptables counts no entries into a built-in chain; --packets or --replay traces them)")
+		p.s("in: not counted")
 	}
-	p.printf(" · <b>%d</b> taken by its rules · <b>%d</b> sent to other chains", taken, jumped)
+	p.printf(" · taken <b>%d</b> · to chains <b>%d</b>", taken, jumped)
 	if c.Builtin {
-		p.printf(" · <b>%d</b> fell to the policy %s (%d bytes)", c.Counters.Packets, esc(c.Policy), c.Counters.Bytes)
+		p.printf(" · to the policy %s <b>%d</b> (%d bytes)", esc(c.Policy), c.Counters.Packets, c.Counters.Bytes)
 	} else if f.Returned != nil {
-		p.printf(" · <b>%d</b> returned", f.Returned[k])
+		p.printf(" · returned <b>%d</b>", f.Returned[k])
 	}
 	p.s("</p>\n")
 	if src := g.callers[k]; len(src) > 0 {
@@ -324,7 +342,7 @@ func (p *page) chain(f *Family, t *rules.Table, c *rules.Chain, lines []string, 
 	}
 	if c.Builtin {
 		pk := Key{Table: t.Name, Chain: c.Name}
-		p.printf("<div class=\"pr\" id=\"%s\"><span class=\"n\">%d</span> <span class=\"n\">%d</span> <span>policy %s</span>", esc(anchor(f.IPv6, pk, true)), c.Counters.Packets, c.Counters.Bytes, esc(c.Policy))
+		p.printf("<div class=\"pr\" id=\"%s\"><i>%d</i> <i>%d</i> <span>policy %s</span>", esc(anchor(f.IPv6, pk, true)), c.Counters.Packets, c.Counters.Bytes, esc(c.Policy))
 		p.samples(f.Samples[pk])
 		p.s("</div>")
 	}
@@ -346,14 +364,15 @@ func (p *page) rule(f *Family, k Key, r *rules.Rule, line string) {
 	if never {
 		cls += " never"
 	}
-	p.printf("<div class=\"%s\" id=\"%s\"><a class=\"num\" href=\"%s\">%d</a> <span class=\"n\" title=\"packets\">%d</span> <span class=\"n\" title=\"bytes\">%d</span> <code>%s</code>",
-		cls, esc(id), href(id), k.Rule, r.Counters.Packets, r.Counters.Bytes, esc(line))
+	p.printf("<div class=\"%s\" id=\"%s\"><a href=\"%s\">%d</a> <i>%d</i> <i>%d</i> <code>%s</code>",
+		cls, esc(id), href(id), k.Rule, r.Counters.Packets, r.Counters.Bytes, escText(line))
 	if r.Pos.Line > 0 {
 		loc := fmt.Sprintf("%s:%d", r.Pos.File, r.Pos.Line)
 		if i, ok := p.srcIndex[r.Pos.File]; ok {
-			p.printf(" <a class=\"pos\" href=\"%s\">%s</a>", href(fmt.Sprintf("src%d/L%d", i, r.Pos.Line)), esc(loc))
+			p.printf(" <a href=\"#s%d-%d\">%s</a>", i, r.Pos.Line, escText(loc))
+			p.linked[[2]int{i, r.Pos.Line}] = true
 		} else {
-			p.printf(" <span class=\"pos\">%s</span>", esc(loc))
+			p.printf(" <a>%s</a>", escText(loc))
 		}
 	}
 	switch {
@@ -414,7 +433,8 @@ func (p *page) findings() {
 		for _, f := range fs {
 			p.s("<li>")
 			if i, ok := p.srcIndex[f.Pos.File]; ok && f.Pos.Line > 0 {
-				p.printf("<a href=\"%s\">%s</a>", href(fmt.Sprintf("src%d/L%d", i, f.Pos.Line)), esc(f.Pos.String()))
+				p.printf("<a href=\"#s%d-%d\">%s</a>", i, f.Pos.Line, esc(f.Pos.String()))
+				p.linked[[2]int{i, f.Pos.Line}] = true
 			} else {
 				p.s(esc(f.Pos.String()))
 			}
@@ -440,24 +460,23 @@ func (p *page) sources() {
 		return
 	}
 	p.s("<section id=\"sources\"><h2>Sources</h2>\n")
+	if len(p.srcIndex) == 0 {
+		p.printf("<p>The sources are larger than %d MB together: left out to keep the page small, rules show their FILE:LINE as text.</p></section>\n", MaxSources>>20)
+		return
+	}
 	for i, s := range p.in.Sources {
-		p.printf("<details class=\"src\" id=\"src%d\"><summary>%s</summary><pre>", i, esc(s.Name))
+		p.printf("<details class=\"src\" id=\"s%d\"><summary>%s</summary><pre>", i, esc(s.Name))
 		for n, l := range strings.Split(strings.TrimSuffix(s.Text, "\n"), "\n") {
-			p.printf("<span id=\"src%d/L%d\">%s</span>\n", i, n+1, esc(l))
+			// only the lines something links to are elements
+			if p.linked[[2]int{i, n + 1}] {
+				p.printf("<span id=\"s%d-%d\">%s</span>\n", i, n+1, escText(l))
+			} else {
+				p.s(escText(l) + "\n")
+			}
 		}
 		p.s("</pre></details>\n")
 	}
 	p.s("</section>\n")
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // hooks lists the built-in chains in the order a packet meets the hooks.
