@@ -121,7 +121,7 @@ func BenchmarkNext(b *testing.B) {
 				benchNext(b, rules, ks)
 			})
 		}
-		for _, n := range []int{1000, 10000, 100000} {
+		for _, n := range []int{1000, 10000, 16000, 32000, 64000, 100000} {
 			b.Run(fmt.Sprintf("%s_gen%d", seed, n), func(b *testing.B) {
 				rules, ks := set(b, seed+"_8k", n, 0)
 				benchNext(b, rules, ks)

@@ -83,10 +83,16 @@ type table struct {
 	spMask, dpMask   uint16
 	protoMask        uint8
 	shift            uint8
-	minIdx, maxIdx   int32
-	slots            []slot
-	entries          []entry
-	t                tuple
+	// filter has a bit set for every key's hash prefix (fshift keeps
+	// the top bits): at about 8 bits a bucket it stays in cache where
+	// the slots of a big table do not, and turns most probes of a key
+	// that is not there into one cached load.
+	fshift         uint8
+	filter         []uint64
+	minIdx, maxIdx int32
+	slots          []slot
+	entries        []entry
+	t              tuple
 }
 
 func mask32(n uint8) uint32 {
@@ -133,8 +139,12 @@ func (c *Classifier) Next(k *Key, from int) int {
 			continue
 		}
 		k1, k2 := t.keys(k)
+		h := hash(k1, k2)
+		if fb := h >> t.fshift; t.filter[fb>>6]&(1<<(fb&63)) == 0 {
+			continue
+		}
 		m := uint64(len(t.slots) - 1)
-		for i := hash(k1, k2) >> t.shift; ; i = (i + 1) & m {
+		for i := h >> t.shift; ; i = (i + 1) & m {
 			s := &t.slots[i]
 			if s.end == 0 {
 				break
@@ -147,6 +157,12 @@ func (c *Classifier) Next(k *Key, from int) int {
 				e := &es[j]
 				if e.idx >= best {
 					break
+				}
+				// The usual rule, negating nothing, is mostly told
+				// apart by its addresses and destination port: test
+				// them here before the call.
+				if e.flags == 0 && (k.Dst&e.dstMask != e.dst || k.Src&e.srcMask != e.src || k.DPort-e.dLo > e.dHi-e.dLo) {
+					continue
 				}
 				if e.idx >= f && e.match(k) {
 					best = e.idx
@@ -203,12 +219,12 @@ func relax(t tuple) tuple {
 	return r
 }
 
-// addrLevels are the prefix lengths new tables hash of an address,
-// longest first. Measured on ClassBench acl1, fw1 and ipc1 at 8k rules
-// (tables probed per lookup, TestTune in the history of this file):
-// {16, 0} with buckets of 32 probes 3.3, 9.9 and 6.7 tables where
-// {32, 24, 16, 8, 0} with buckets of 8 probed 8.2, 27 and 33; a table
-// of /32s is still made when a /16 bucket overflows.
+// addrLevels are the prefix lengths a rule's first table tries for an
+// address, longest first: /16 where the rule's prefix is that long, else
+// none. Buckets that overflow push rules to the longer lengths of
+// addrGrid (see candidates). Measured on the 8k ClassBench sets
+// (tables probed a lookup): 3.5-5.4 with these, 8-33 with new tables
+// at the rule's own lengths rounded to {32, 24, 16, 8, 0}.
 var addrLevels = []uint8{16, 0}
 
 func relaxAddr(l uint8, levels []uint8) uint8 {
@@ -253,8 +269,12 @@ func candidates(t tuple) []tuple {
 	return out
 }
 
-// addrGrid are the address prefix lengths tables are made with.
-var addrGrid = []uint8{0, 16, 24, 32}
+// addrGrid are the address prefix lengths tables are made with. On
+// ClassBench acl1, fw1 and ipc1 (8k, and grown to 100k) {0, 8, 16, 32}
+// gives 10-15 tables, 3.5-5.4 probes a lookup at 8k and 8-12 at 100k;
+// without 8, rules of /9-/15 prefixes crowd the /0 table's few buckets
+// (57 compares a lookup on fw1 at 100k, 21 with it).
+var addrGrid = []uint8{0, 8, 16, 32}
 
 func (r *Rule) entry(idx int) entry {
 	e := entry{
@@ -293,9 +313,10 @@ type buildTable struct {
 	items []item
 }
 
+// item is a rule placed in a table during the build.
 type item struct {
 	key bkey
-	e   entry
+	idx int32
 }
 
 func newBuildTable(t tuple, first int) *buildTable {
@@ -318,6 +339,7 @@ func Build(rules []Rule, p Params) *Classifier {
 	c := &Classifier{n: int32(len(rules))}
 	var bts []*buildTable
 	byTuple := map[tuple]*buildTable{}
+	cands := map[tuple][]tuple{} // candidates of each tuple met
 	for i := range rules {
 		r := &rules[i]
 		if r.Never {
@@ -351,9 +373,13 @@ func Build(rules []Rule, p Params) *Classifier {
 			// the least specific of the tuples between its relaxed
 			// and its own that is not a table yet, or when all are,
 			// the most specific of them (its own), even full.
-			cands := candidates(rt)
-			want := cands[len(cands)-1]
-			for _, c := range cands {
+			cs := cands[rt]
+			if cs == nil {
+				cs = candidates(rt)
+				cands[rt] = cs
+			}
+			want := cs[len(cs)-1]
+			for _, c := range cs {
 				if byTuple[c] == nil {
 					want = c
 					break
@@ -370,11 +396,11 @@ func Build(rules []Rule, p Params) *Classifier {
 		}
 		best.count[bestKey]++
 		best.maxIdx = int32(i)
-		best.items = append(best.items, item{bestKey, r.entry(i)})
+		best.items = append(best.items, item{bestKey, int32(i)})
 	}
 	c.tables = make([]table, len(bts))
 	for ti, bt := range bts {
-		c.tables[ti] = bt.finish()
+		c.tables[ti] = bt.finish(rules)
 	}
 	return c
 }
@@ -382,17 +408,20 @@ func Build(rules []Rule, p Params) *Classifier {
 // finish lays the table's buckets out: entries grouped by key, each
 // group in rule order, and an open-addressing index over the groups at
 // most half full.
-func (bt *buildTable) finish() table {
+func (bt *buildTable) finish(rules []Rule) table {
 	t := bt.table
-	slices.SortStableFunc(bt.items, func(a, b item) int {
+	slices.SortFunc(bt.items, func(a, b item) int {
 		if c := cmp.Compare(a.key.k1, b.key.k1); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.key.k2, b.key.k2)
+		if c := cmp.Compare(a.key.k2, b.key.k2); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
 	})
 	t.entries = make([]entry, len(bt.items))
-	for i := range bt.items {
-		t.entries[i] = bt.items[i].e
+	for i, it := range bt.items {
+		t.entries[i] = rules[it.idx].entry(int(it.idx))
 	}
 	size := 2
 	for size < 2*len(bt.count) {
@@ -400,6 +429,12 @@ func (bt *buildTable) finish() table {
 	}
 	t.slots = make([]slot, size)
 	t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
+	fsize := 64
+	for fsize < 8*len(bt.count) {
+		fsize <<= 1
+	}
+	t.filter = make([]uint64, fsize/64)
+	t.fshift = uint8(64 - bits.TrailingZeros(uint(fsize)))
 	m := uint64(size - 1)
 	for start := 0; start < len(bt.items); {
 		end := start + 1
@@ -407,7 +442,10 @@ func (bt *buildTable) finish() table {
 			end++
 		}
 		key := bt.items[start].key
-		i := hash(key.k1, key.k2) >> t.shift
+		h := hash(key.k1, key.k2)
+		fb := h >> t.fshift
+		t.filter[fb>>6] |= 1 << (fb & 63)
+		i := h >> t.shift
 		for t.slots[i].end != 0 {
 			i = (i + 1) & m
 		}

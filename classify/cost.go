@@ -16,8 +16,12 @@ func (c *Classifier) Cost(k *Key, from int) (tables, entries int) {
 		}
 		tables++
 		k1, k2 := t.keys(k)
+		h := hash(k1, k2)
+		if fb := h >> t.fshift; t.filter[fb>>6]&(1<<(fb&63)) == 0 {
+			continue
+		}
 		m := uint64(len(t.slots) - 1)
-		for i := hash(k1, k2) >> t.shift; ; i = (i + 1) & m {
+		for i := h >> t.shift; ; i = (i + 1) & m {
 			s := &t.slots[i]
 			if s.end == 0 {
 				break

@@ -704,7 +704,7 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		if s.pkt.TTL <= 1 {
 			s.note("TTL exceeded: dropped before FORWARD, answered with ICMP time exceeded")
 			s.ctx.Hook = ext.Forward // not for this host: answer from the route back
-			if b := ext.BuildICMPError(&s.ctx, 11, 0); b != nil && !e.cfg.NoHostStack {
+			if b := ext.BuildICMPError(&s.ctx, 11, 0); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
 				s.hostBuf = append(s.hostBuf[:0], b...)
 				s.hostPending = true
 			}
@@ -737,7 +737,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	s.ctx.Hook = ext.Forward
 	hostErr := func(why string, typ, code uint8, info uint32) (Verdict, bool) {
 		s.note(why)
-		if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && !e.cfg.NoHostStack {
+		if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
 			s.hostBuf = append(s.hostBuf[:0], b...)
 			s.hostPending = true
 		}

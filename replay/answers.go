@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/binary"
 	"io"
+	"net/netip"
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/engine"
@@ -17,9 +18,9 @@ import (
 // packet's addresses and ports swapped, an ICMP error quotes its IP
 // header. answerKey is that packet's identity.
 type answerKey struct {
-	src, dst [4]byte
+	src, dst netip.Addr
 	proto    uint8
-	id       uint32 // ports (sport<<16|dport) for TCP/UDP, else the IP ID
+	id       uint32 // ports (sport<<16|dport) for TCP/UDP, else IPv4's IP ID (0 for IPv6)
 }
 
 // pendingAnswers are the answers the engine made and the capture has
@@ -30,30 +31,44 @@ type pendingAnswers struct {
 
 const answerWait = 2e9
 
+// keyOfInput is the identity of the IP packet ip (possibly cut short,
+// as ICMP errors quote it).
 func keyOfInput(ip []byte) (answerKey, bool) {
-	if len(ip) < 20 || ip[0]>>4 != 4 {
-		return answerKey{}, false
-	}
-	k := answerKey{proto: ip[9]}
-	copy(k.src[:], ip[12:16])
-	copy(k.dst[:], ip[16:20])
-	hl := int(ip[0]&0x0f) * 4
-	if (k.proto == packet.ProtoTCP || k.proto == packet.ProtoUDP) && len(ip) >= hl+4 {
-		k.id = binary.BigEndian.Uint32(ip[hl:])
-	} else {
+	var k answerKey
+	var l4 []byte
+	switch {
+	case len(ip) >= 20 && ip[0]>>4 == 4:
+		k.proto = ip[9]
+		k.src = netip.AddrFrom4([4]byte(ip[12:16]))
+		k.dst = netip.AddrFrom4([4]byte(ip[16:20]))
 		k.id = uint32(binary.BigEndian.Uint16(ip[4:]))
+		if hl := int(ip[0]&0x0f) * 4; len(ip) >= hl {
+			l4 = ip[hl:]
+		}
+	case len(ip) >= 40 && ip[0]>>4 == 6:
+		k.proto = ip[6]
+		k.src = netip.AddrFrom16([16]byte(ip[8:24]))
+		k.dst = netip.AddrFrom16([16]byte(ip[24:40]))
+		l4 = ip[40:]
+	default:
+		return k, false
+	}
+	if (k.proto == packet.ProtoTCP || k.proto == packet.ProtoUDP) && len(l4) >= 4 {
+		k.id = binary.BigEndian.Uint32(l4)
 	}
 	return k, true
 }
 
 // keyOfAnswer returns the identity of the packet p answers, when p is a
-// RST or an ICMP error.
+// RST or an ICMP or ICMPv6 error.
 func keyOfAnswer(p *packet.Packet) (answerKey, bool) {
 	switch {
 	case p.Proto == packet.ProtoTCP && p.L4OK && p.TCPFlags&packet.TCPRst != 0:
-		k := answerKey{src: p.Dst.As4(), dst: p.Src.As4(), proto: packet.ProtoTCP, id: uint32(p.DstPort)<<16 | uint32(p.SrcPort)}
+		k := answerKey{src: p.Dst, dst: p.Src, proto: packet.ProtoTCP, id: uint32(p.DstPort)<<16 | uint32(p.SrcPort)}
 		return k, true
 	case p.Proto == packet.ProtoICMP && p.L4OK && isICMPError(p.ICMPType) && len(p.L4) >= 8+20:
+		return keyOfInput(p.L4[8:])
+	case p.Proto == packet.ProtoICMPv6 && p.L4OK && p.ICMPType < 128 && len(p.L4) >= 8+40:
 		return keyOfInput(p.L4[8:])
 	}
 	return answerKey{}, false

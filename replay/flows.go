@@ -25,6 +25,9 @@ type Flow struct {
 	// PreCapture: a TCP connection whose first packet in the capture
 	// was not a SYN, so it began before the capture.
 	PreCapture bool
+	// Preloaded: the connection came from the table listed when the
+	// capture began (--conntrack).
+	Preloaded bool
 	// Decided is the rule that decided the first packet of the flow that
 	// was not accepted, and that packet's verdict.
 	Decided        *RuleRef
@@ -70,17 +73,19 @@ func (f *Flow) MarshalJSON() ([]byte, error) {
 		State      string    `json:"state"`
 		Expired    bool      `json:"expired,omitempty"`
 		PreCapture bool      `json:"pre_capture,omitempty"`
+		Preloaded  bool      `json:"preloaded,omitempty"`
 		Decided    *decided  `json:"decided,omitempty"`
-	}{packet.Proto(f.Orig.Proto).String(), tupleOf(f.Orig), tupleOf(f.Reply), f.NAT, f.First, f.Last, f.Packets, f.Bytes, f.State, f.Expired, f.PreCapture, d})
+	}{packet.Proto(f.Orig.Proto).String(), tupleOf(f.Orig), tupleOf(f.Reply), f.NAT, f.First, f.Last, f.Packets, f.Bytes, f.State, f.Expired, f.PreCapture, f.Preloaded, d})
 }
 
 // flowTable follows connections by their conntrack entry; the entries
 // of connections whose first packet was dropped (never confirmed, a new
 // entry for each retry) are merged by their original tuple.
 type flowTable struct {
-	byEntry map[*conntrack.Entry]*Flow
-	refused map[conntrack.Tuple]*Flow
-	all     []*Flow
+	byEntry   map[*conntrack.Entry]*Flow
+	preloaded map[*conntrack.Entry]bool // from Options.Preload
+	refused   map[conntrack.Tuple]*Flow
+	all       []*Flow
 	// slab hands out Flows allocated 256 at a time: a new connection
 	// costs the engine its conntrack entry, and replay next to nothing.
 	slab []Flow
@@ -97,6 +102,7 @@ func (t *flowTable) alloc() *Flow {
 
 func (t *flowTable) init() {
 	t.byEntry = map[*conntrack.Entry]*Flow{}
+	t.preloaded = map[*conntrack.Entry]bool{}
 	t.refused = map[conntrack.Tuple]*Flow{}
 }
 
@@ -114,7 +120,8 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 	if f == nil {
 		f = t.alloc()
 		f.Orig, f.First = e.OrigTuple(), now
-		f.PreCapture = proto == packet.ProtoTCP && (reply || tcpFlags&packet.TCPSyn == 0)
+		f.Preloaded = t.preloaded[e]
+		f.PreCapture = !f.Preloaded && proto == packet.ProtoTCP && (reply || tcpFlags&packet.TCPSyn == 0)
 		t.all = append(t.all, f)
 	}
 	if confirmed {

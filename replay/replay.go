@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/ipsift/ipsift/conntrack"
 	"io"
 	"sort"
 	"strconv"
@@ -66,14 +67,28 @@ type Options struct {
 	// became of it (--write annotated.pcapng). Replay flushes it at the
 	// end of Run.
 	Write *capture.NGWriter
+	// Interval, in nanoseconds, cuts the report into time buckets of
+	// that length (Report.Intervals; --interval).
+	Interval int64
+	// Preload are the connections open when the capture began
+	// (ReadConntrackList, --conntrack): they go into the engine's table
+	// at the first packet's time, so that their packets are not judged
+	// as new or invalid mid-stream.
+	Preload []conntrack.Preload
+	// NoIPv6 skips IPv6 packets (counted): no ip6tables rules were
+	// given. Otherwise they run through the engine's IPv6 tables.
+	NoIPv6 bool
+	// RuleSamples keeps up to that many packets per rule and policy
+	// they raised (Report.RuleSamples), each as an `ipsift trace` line.
+	RuleSamples int
 	// Flows keeps every connection for Report.Flows.
 	Flows bool
 	// Start, when set, is called with the first packet's time before it
 	// runs (to start the timeouts of sets read at clock 0).
 	Start func(now int64)
 	// Progress, when set, is called about every 64k packets with the
-	// packets read so far.
-	Progress func(packets int)
+	// packets and bytes of the capture read so far.
+	Progress func(packets int, bytes int64)
 }
 
 // Count is packets and bytes (bytes as the kernel counts them: the IP
@@ -105,18 +120,47 @@ type Sample struct {
 	Trace   string `json:"trace"`
 }
 
-// RuleRef names a rule (Rule from 1) or, with Rule 0, a chain's policy.
+// RuleRef names a rule (Rule from 1) or, with Rule 0, a chain's policy,
+// of the IPv4 (iptables) or IPv6 (ip6tables) rules.
 type RuleRef struct {
+	IPv6  bool   `json:"ipv6,omitempty"`
 	Table string `json:"table"`
 	Chain string `json:"chain"`
 	Rule  int    `json:"rule,omitempty"`
 }
 
 func (r RuleRef) String() string {
-	if r.Rule == 0 {
-		return r.Table + "/" + r.Chain + " policy"
+	s := r.Table + "/" + r.Chain
+	if r.IPv6 {
+		s = "ip6 " + s
 	}
-	return r.Table + "/" + r.Chain + " rule " + strconv.Itoa(r.Rule)
+	if r.Rule == 0 {
+		return s + " policy"
+	}
+	return s + " rule " + strconv.Itoa(r.Rule)
+}
+
+// RuleCount is one rule's or policy's counters.
+type RuleCount struct {
+	RuleRef
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// counters returns the engine's counters, IPv4 then (when IPv6 runs)
+// IPv6.
+func (r *Replayer) counters() []RuleCount {
+	var out []RuleCount
+	add := func(p *engine.Program, six bool) {
+		for _, c := range p.Counters() {
+			out = append(out, RuleCount{RuleRef{six, c.Table, c.Chain, c.Rule}, c.Packets, c.Bytes})
+		}
+	}
+	add(r.e.Program(), false)
+	if !r.o.NoIPv6 && r.e.Program().IPv6() != nil {
+		add(r.e.Program().IPv6(), true)
+	}
+	return out
 }
 
 // Report is what a replay found.
@@ -128,19 +172,29 @@ type Report struct {
 	// the capture (a TCP connection first seen without its SYN); they
 	// are in Verdicts too, and apart here so that drop figures can
 	// leave them out.
-	PreCapture          map[string]*Count `json:"pre_capture"`
-	PreCaptureFlows     int               `json:"pre_capture_flows"`
-	Skipped             []Skip            `json:"skipped"`
-	NonIP               map[string]uint64 `json:"non_ip"`  // by EtherType
-	Tunnels             map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
-	Clamped             uint64            `json:"clamped"` // timestamps that went back, run at the latest time
-	BadChecksums        uint64            `json:"bad_checksums"`
-	LocalReplayed       bool              `json:"local_replayed"` // the host's own packets were inputs (NFLOG at output)
-	Counters            []engine.Counter  `json:"counters"`
-	States              map[string]int    `json:"states"` // connections by final state
-	Samples             []Sample          `json:"samples"`
-	Flows               []*Flow           `json:"-"`
-	FirstTime, LastTime int64             `json:"-"`
+	PreCapture      map[string]*Count `json:"pre_capture"`
+	PreCaptureFlows int               `json:"pre_capture_flows"`
+	// Preloaded connections went into the table from --conntrack;
+	// PreloadRefused could not (a tuple listed twice).
+	Preloaded      int               `json:"preloaded,omitempty"`
+	PreloadRefused int               `json:"preload_refused,omitempty"`
+	Skipped        []Skip            `json:"skipped"`
+	NonIP          map[string]uint64 `json:"non_ip"`  // by EtherType
+	Tunnels        map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
+	Clamped        uint64            `json:"clamped"` // timestamps that went back, run at the latest time
+	BadChecksums   uint64            `json:"bad_checksums"`
+	LocalReplayed  bool              `json:"local_replayed"` // the host's own packets were inputs (NFLOG at output)
+	IPv6           bool              `json:"ipv6"`           // IPv6 packets ran through ip6tables rules (Counters holds them)
+	Counters       []RuleCount       `json:"counters"`       // IPv4, then IPv6 when it ran
+	States         map[string]int    `json:"states"`         // connections by final state
+	Samples        []Sample          `json:"samples"`
+	Flows          []*Flow           `json:"-"`
+	Intervals      []Interval        `json:"intervals,omitempty"`
+	RuleSamples    []RuleSample      `json:"rule_samples,omitempty"`
+	// Departures compares the packets the engine predicted leaving with
+	// those the capture saw leave (nil when it saw none).
+	Departures          *Departures `json:"departures,omitempty"`
+	FirstTime, LastTime int64       `json:"-"`
 }
 
 // Replayer runs one capture through one engine.
@@ -173,6 +227,23 @@ type Replayer struct {
 	ran      bool
 	annot    *annotator
 	writeErr error
+	iv       intervals
+	depart   departures
+	rsamp    ruleSamples
+}
+
+// observeDeparture counts a departing packet against the predictions.
+func (r *Replayer) observeDeparture(fr *capture.Frame, iface string) {
+	if iface == "" {
+		return
+	}
+	for i := range fr.NVLAN {
+		iface += "." + strconv.Itoa(int(fr.VLANs[i]))
+	}
+	if r.depart.pkt.Decode(fr.IP) != nil {
+		return
+	}
+	r.depart.observe(iface, &r.depart.pkt)
 }
 
 // New returns a Replayer for e with options o.
@@ -200,11 +271,16 @@ func New(e *engine.Engine, o Options) *Replayer {
 		e.Log = r.tracer.LogWriter()
 	}
 	r.hold.init(o.Window)
+	r.iv.length = o.Interval
+	r.rsamp = ruleSamples{n: o.RuleSamples, seen: map[RuleRef]int{}}
 	if o.Write != nil {
 		r.annot = &annotator{w: o.Write}
 	}
 	return r
 }
+
+// loopbackIndex is the loopback device's interface index: always 1.
+const loopbackIndex = 1
 
 // payloadMatches read bytes past the transport header: a packet cut by
 // the snaplen cannot be decided by a ruleset that uses them.
@@ -251,7 +327,7 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		}
 		r.rep.Records++
 		if r.o.Progress != nil && r.rep.Records&0xffff == 0 {
-			r.o.Progress(int(r.rep.Records))
+			r.o.Progress(int(r.rep.Records), rd.Offset())
 		}
 		if len(r.ifnames) < len(rd.Interfaces()) {
 			for _, ifc := range rd.Interfaces()[len(r.ifnames):] {
@@ -294,8 +370,10 @@ func (r *Replayer) runHeld(h *held) {
 		if r.o.Start != nil {
 			r.o.Start(t)
 		}
+		r.preload(t)
 	}
 	r.rep.LastTime = t
+	r.iv.advance(r, t)
 	r.lastSkip, r.ran = "", false
 	if r.annot != nil {
 		// the engine rewrites the packet in place (NAT, checksums):
@@ -357,13 +435,25 @@ func (r *Replayer) one(h *held, now int64) {
 		r.skipped("direction unknown (the capture does not record it)", "--direction in if the capture holds only arriving packets (tcpdump -Q in); or capture with tcpdump -i any (SLL2), pcapng packet flags, or NFLOG", true)
 		return
 	case dir == capture.DirOut && !local:
+		r.observeDeparture(fr, iface)
 		r.skipped("departing packets (captured after POSTROUTING: observations, not inputs; the host's own traffic is not replayed from an interface capture)", "the NFLOG capture recipe replays the host's own traffic too", false)
+		return
+	}
+	if !local && iface == "" && fr.IfIndex == loopbackIndex {
+		iface = "lo" // the loopback device is interface 1 in every namespace
+	}
+	if !local && iface == "lo" && r.o.OwnAnswers {
+		// A packet the host sent itself comes back in through lo; the
+		// engine runs that way back with the packet the host sent.
+		r.skipped("the host's packets to itself arriving on lo (run with the packet it sent)", "", false)
 		return
 	}
 	if !local {
 		if iface == "" {
 			if fr.IfIndex != 0 {
 				r.skipped("arriving interface index "+strconv.Itoa(int(fr.IfIndex))+" has no name", "--ifindex "+strconv.Itoa(int(fr.IfIndex))+"=NAME", true)
+			} else if h.link == capture.LinkSLL {
+				r.skipped("arriving interface unknown (Linux SLL records none)", "capture with tcpdump -i any -y LINUX_SLL2, or --in IFACE for a capture of one link", true)
 			} else {
 				r.skipped("arriving interface unknown", "--in IFACE for a capture of one link", true)
 			}
@@ -378,8 +468,8 @@ func (r *Replayer) one(h *held, now int64) {
 		}
 	}
 	ip := fr.IP
-	if len(ip) >= 1 && ip[0]>>4 == 6 {
-		r.skipped("IPv6 (the engine runs IPv4 packets only until ip6tables support lands)", "", true)
+	if len(ip) >= 1 && ip[0]>>4 == 6 && r.o.NoIPv6 {
+		r.skipped("IPv6 (no ip6tables rules given)", "--rules6 FILE with the ip6tables rules (an empty file if the host has none)", true)
 		return
 	}
 	ip, ok := r.complete(ip, h.origLen-(len(h.data)-len(fr.IP)))
@@ -388,7 +478,7 @@ func (r *Replayer) one(h *held, now int64) {
 	}
 	if err := r.pkt.Decode(ip); err != nil {
 		// ip_rcv drops it before any hook: so does the engine.
-		r.skipped("not a valid IPv4 packet ("+err.Error()+"), dropped by the kernel before netfilter", "", false)
+		r.skipped("not a valid IP packet ("+err.Error()+"), dropped by the kernel before netfilter", "", false)
 		return
 	}
 	if r.o.VerifyChecksums {
@@ -434,6 +524,7 @@ func (r *Replayer) one(h *held, now int64) {
 	r.e.Process(r.s, &in)
 	r.ran = true
 	res := &r.s.Result
+	r.depart.predict(res)
 	if r.o.OwnAnswers {
 		r.answers.made(ip, res, now)
 	}
@@ -453,6 +544,13 @@ func (r *Replayer) one(h *held, now int64) {
 			r.rep.PreCapture[v] = pc
 		}
 		pc.add(size)
+	}
+	if r.rsamp.n > 0 {
+		trace := ""
+		if tracing {
+			trace = r.trace.String()
+		}
+		r.rsamp.add(res, r.pkt.Version == 6, &r.pkt, iface, local, r.n, now, trace)
 	}
 	if tracing {
 		r.tracer.End()
@@ -481,17 +579,23 @@ func summaryOf(ip []byte, p *packet.Packet) string {
 // padded with zeros to its total length (the bytes no match reads).
 // origIP is the packet's length on the wire from the IP header on.
 func (r *Replayer) complete(ip []byte, origIP int) ([]byte, bool) {
-	if len(ip) < 20 || ip[0]>>4 != 4 {
+	var total int
+	switch {
+	case len(ip) >= 20 && ip[0]>>4 == 4:
+		total = int(binary.BigEndian.Uint16(ip[2:]))
+	case len(ip) >= 40 && ip[0]>>4 == 6:
+		total = 40 + int(binary.BigEndian.Uint16(ip[4:]))
+	default:
 		return ip, true
 	}
-	total := int(binary.BigEndian.Uint16(ip[2:]))
 	if total <= len(ip) || origIP <= len(ip) {
 		// whole, or shorter on the wire too (a malformed packet the
 		// engine refuses as the kernel does)
 		return ip, true
 	}
-	need := headersLen(ip)
-	if need < 0 || need > len(ip) {
+	r.pad = append(append(r.pad[:0], ip...), make([]byte, total-len(ip))...)
+	var p packet.Packet
+	if p.Decode(r.pad) != nil || headersLen(&p, len(ip)) > len(ip) {
 		r.skipped("cut by the snaplen inside its headers: undecidable", "capture with a larger snaplen (tcpdump -s 0)", true)
 		return nil, false
 	}
@@ -503,40 +607,49 @@ func (r *Replayer) complete(ip []byte, origIP int) ([]byte, bool) {
 		r.skipped("cut by the snaplen: its checksum cannot be verified", "capture with tcpdump -s 0, or replay without --verify-checksums", true)
 		return nil, false
 	}
-	r.pad = append(append(r.pad[:0], ip...), make([]byte, total-len(ip))...)
 	return r.pad, true
 }
 
-// headersLen is the length of the IPv4 and transport headers (and, for
-// an ICMP error, the quoted header conntrack reads), or -1 when it
-// cannot be told.
-func headersLen(ip []byte) int {
-	hl := int(ip[0]&0x0f) * 4
-	if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 {
-		return hl // a later fragment: no transport header
+// headersLen is how many bytes of p (of which the first captured were
+// captured) the rules and conntrack read: the
+// IP header (with IPv6's extension headers), the transport header and,
+// for an ICMP error, the header it quotes. A packet whose walk to the
+// transport header failed reads all of its headers' bytes.
+func headersLen(p *packet.Packet, captured int) int {
+	n := p.HdrLen
+	if p.IsLaterFragment() || p.Version == 6 && p.ExtErr != packet.ExtOK {
+		return n
 	}
-	switch ip[9] {
+	// The bytes that give a header's length are read only when they
+	// were captured (the rest of p is padding): headersLen first asks
+	// for them.
+	l4 := p.L4[:max(0, min(len(p.L4), captured-n))]
+	switch p.Proto {
 	case packet.ProtoTCP:
-		if len(ip) < hl+13 {
-			return -1
+		if len(l4) < 20 {
+			return n + 20
 		}
-		return hl + int(ip[hl+12]>>4)*4
+		return n + max(20, int(l4[12]>>4)*4)
 	case packet.ProtoUDP:
-		return hl + 8
+		return n + 8
 	case packet.ProtoICMP:
-		if len(ip) < hl+1 {
-			return -1
+		if len(l4) < 9 {
+			return n + 9
 		}
-		switch ip[hl] {
-		case 3, 4, 5, 11, 12:
-			if len(ip) < hl+9 {
-				return -1
-			}
-			return hl + 8 + int(ip[hl+8]&0x0f)*4 + 8
+		if isICMPError(l4[0]) {
+			return n + 8 + max(20, int(l4[8]&0x0f)*4) + 8
 		}
-		return hl + 8
+		return n + 8
+	case packet.ProtoICMPv6:
+		if len(l4) < 1 {
+			return n + 1
+		}
+		if l4[0] < 128 {
+			return n + 8 + 40 + 8
+		}
+		return n + 8
 	}
-	return hl
+	return n
 }
 
 func (r *Replayer) ifaceOf(h *held, fr *capture.Frame) string {
@@ -646,11 +759,33 @@ func tunnelName(p uint8) string {
 	return strconv.Itoa(int(p))
 }
 
+// preload puts Options.Preload into the engine's table at time now.
+func (r *Replayer) preload(now int64) {
+	for _, p := range r.o.Preload {
+		e, err := r.e.CT.Insert(p, now)
+		if err != nil {
+			r.rep.PreloadRefused++
+			continue
+		}
+		r.rep.Preloaded++
+		r.flows.preloaded[e] = true
+	}
+}
+
 // Report returns what the replay found so far, with the engine's
 // counters and the connections' final states.
 func (r *Replayer) Report() *Report {
 	rep := r.rep
-	rep.Counters = r.e.Program().Counters()
+	rep.Counters = r.counters()
+	rep.Departures = r.depart.report()
+	rep.RuleSamples = r.rsamp.out
+	rep.IPv6 = !r.o.NoIPv6
+	if r.iv.length > 0 && r.iv.start != 0 {
+		iv := r.iv
+		iv.done = append([]Interval(nil), iv.done...)
+		iv.close(r)
+		rep.Intervals = iv.done
+	}
 	rep.Skipped = nil
 	for _, k := range r.skipOrder {
 		rep.Skipped = append(rep.Skipped, *r.skip[k])
@@ -673,8 +808,8 @@ func (r *Replayer) Report() *Report {
 
 // Top returns the n rules (and policies) that counted the most packets,
 // most first.
-func (rep *Report) Top(n int) []engine.Counter {
-	var cs []engine.Counter
+func (rep *Report) Top(n int) []RuleCount {
+	var cs []RuleCount
 	for _, c := range rep.Counters {
 		if c.Packets > 0 {
 			cs = append(cs, c)
@@ -692,7 +827,7 @@ func (rep *Report) NeverHit() []RuleRef {
 	var out []RuleRef
 	for _, c := range rep.Counters {
 		if c.Rule > 0 && c.Packets == 0 {
-			out = append(out, RuleRef{Table: c.Table, Chain: c.Chain, Rule: c.Rule})
+			out = append(out, c.RuleRef)
 		}
 	}
 	return out

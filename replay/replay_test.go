@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -125,8 +126,14 @@ func runReplay(t testing.TB, rs *rules.Ruleset, file []byte, o Options) (*Report
 	return r.Report(), e
 }
 
-func sameCounters(t *testing.T, got, want []engine.Counter) {
+func sameCounters(t *testing.T, gotAll []RuleCount, want []engine.Counter) {
 	t.Helper()
+	var got []engine.Counter
+	for _, c := range gotAll {
+		if !c.IPv6 {
+			got = append(got, engine.Counter{Table: c.Table, Chain: c.Chain, Rule: c.Rule, Packets: c.Packets, Bytes: c.Bytes})
+		}
+	}
 	if len(got) != len(want) {
 		t.Fatalf("%d counters, want %d", len(got), len(want))
 	}
@@ -445,23 +452,13 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestReplayWriteAnnotated(t *testing.T) {
 	rs := gateway(t)
 	pkts := build(t, traffic)
-	var in bytes.Buffer
-	w, _ := capture.NewNGWriter(&in)
-	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
-	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
-	for _, p := range pkts {
-		ifc := eth0
-		if p.in == "wlan0" {
-			ifc = wlan0
-		}
-		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
-	}
-	w.WritePacket(eth0, pkts[len(pkts)-1].t+1, pkts[0].data, 0, capture.DirOut, "")
-	w.Flush()
+	in := rawCapture(pkts, func(w *capture.NGWriter) {
+		w.WritePacket(0, pkts[len(pkts)-1].t+1, pkts[0].data, 0, capture.DirOut, "")
+	})
 
 	var out bytes.Buffer
 	aw, _ := capture.NewNGWriter(&out)
-	runReplay(t, rs, in.Bytes(), Options{Write: aw})
+	runReplay(t, rs, in, Options{Write: aw})
 	rd, err := capture.NewReader(bytes.NewReader(out.Bytes()))
 	if err != nil {
 		t.Fatal(err)
@@ -485,6 +482,233 @@ func TestReplayWriteAnnotated(t *testing.T) {
 	} {
 		if !strings.HasPrefix(comments[i], want) {
 			t.Errorf("record %d: comment %q, want %q", i, comments[i], want)
+		}
+	}
+}
+
+// The buckets of --interval add up to the whole.
+func TestReplayIntervals(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic) // 10 ms apart
+	var in bytes.Buffer
+	w, _ := capture.NewPcapWriter(&in, capture.LinkRaw, 65535)
+	for i, p := range pkts {
+		if i == 9 {
+			p.t += 1e9 // a second with nothing
+		}
+		w.WritePacket(p.t, p.data, 0)
+	}
+	w.Flush()
+	rep, _ := runReplay(t, rs, in.Bytes(), Options{AssumeIn: true, In: "eth0", Interval: 30e6})
+	if len(rep.Intervals) != 5 {
+		t.Fatalf("%d intervals: %+v", len(rep.Intervals), rep.Intervals)
+	}
+	var packets uint64
+	sums := map[RuleRef]uint64{}
+	for i, iv := range rep.Intervals {
+		if i > 0 && (iv.Start-rep.Intervals[0].Start)%30e6 != 0 {
+			t.Errorf("interval %d starts at %d, off the 30 ms grid", i, iv.Start)
+		}
+		for _, c := range iv.Verdicts {
+			packets += c.Packets
+		}
+		for _, c := range iv.Counters {
+			sums[c.RuleRef] += c.Packets
+		}
+	}
+	if packets != rep.Replayed.Packets {
+		t.Errorf("intervals hold %d packets, the replay %d", packets, rep.Replayed.Packets)
+	}
+	for _, c := range rep.Counters {
+		if sums[c.RuleRef] != c.Packets {
+			t.Errorf("%s: intervals %d, total %d", c.RuleRef, sums[c.RuleRef], c.Packets)
+		}
+	}
+}
+
+const rules6 = `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -p ipv6-icmp -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -j ACCEPT
+COMMIT
+`
+
+// IPv6 packets run through the ip6tables rules, IPv4 ones through the
+// iptables rules, as the engine runs them directly.
+func TestReplayIPv6(t *testing.T) {
+	rs := gateway(t)
+	rs6 := rules.New()
+	rs6.Family = ext.IPv6
+	if _, err := rs6.Restore(strings.NewReader(rules6), rules.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := []string{
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S",
+		"eth0 tcp [2001:db8:113::7]:40001 > [2001:db8:100::1]:23 S",
+		"wlan0 udp [2001:db8:2::10]:5000 > [2001:db8:113::9]:53 len=20",
+		"eth0 icmpv6 2001:db8:113::7 > 2001:db8:100::1 type=128",
+		"wlan0 tcp 192.0.2.10:40000 > 203.0.113.5:80 S seq=1000",
+	}
+	e, err := engine.New(rs.Clone(), nil, engine.Config{Rules6: rs6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sim.New(e)
+	for i, l := range lines {
+		d, _ := packet.ParseShort(l)
+		d.DelayMS = 10
+		if _, err := s.Run(i, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want4, want6 := e.Program().Counters(), e.Program().IPv6().Counters()
+
+	pkts := build(t, lines)
+	in := rawCapture(pkts, nil)
+	e2, _ := engine.New(rs.Clone(), nil, engine.Config{Rules6: rs6})
+	rd, _ := capture.NewReader(bytes.NewReader(in))
+	r := New(e2, Options{})
+	if err := r.Run(rd); err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Report()
+	if !rep.IPv6 || rep.Replayed.Packets != 5 {
+		t.Fatalf("%+v", rep)
+	}
+	var got6 []RuleCount
+	for _, c := range rep.Counters {
+		if c.IPv6 {
+			got6 = append(got6, c)
+		}
+	}
+	sameCounters(t, rep.Counters, want4)
+	if len(got6) != len(want6) {
+		t.Fatalf("%d IPv6 counters, want %d", len(got6), len(want6))
+	}
+	for i, c := range want6 {
+		if g := got6[i]; g.Table != c.Table || g.Chain != c.Chain || g.Rule != c.Rule || g.Packets != c.Packets || g.Bytes != c.Bytes {
+			t.Errorf("IPv6 counter %d: %+v, want %+v", i, g, c)
+		}
+	}
+	moved := map[string]uint64{}
+	for _, c := range got6 {
+		moved[c.RuleRef.String()] = c.Packets
+	}
+	if moved["ip6 filter/INPUT rule 1"] != 1 || moved["ip6 filter/INPUT policy"] != 1 || moved["ip6 filter/INPUT rule 2"] < 1 || moved["ip6 filter/FORWARD rule 1"] != 1 {
+		t.Errorf("IPv6 counters %v", moved)
+	}
+
+	// Without ip6tables rules, IPv6 packets are skipped and counted.
+	e3, _ := engine.New(rs.Clone(), nil, engine.Config{})
+	rd, _ = capture.NewReader(bytes.NewReader(in))
+	r = New(e3, Options{NoIPv6: true})
+	r.Run(rd)
+	if rep := r.Report(); rep.IPv6 || skipCount(rep, "IPv6") != 4 || !strings.Contains(findSkip(rep, "IPv6").Fix, "--rules6") {
+		t.Errorf("%+v", rep.Skipped)
+	}
+}
+
+// Departures the capture saw are checked against the engine's
+// predictions: a forwarded packet must leave masqueraded.
+func TestReplayDepartures(t *testing.T) {
+	rs := gateway(t)
+	syn := build(t, []string{"wlan0 tcp 192.0.2.10:40000 > 203.0.113.5:80 S seq=1000"})[0]
+	masq := append([]byte(nil), syn.data...)
+	copy(masq[12:16], []byte{198, 51, 100, 1})
+	masq[8]-- // forwarded: one hop less
+	var p packet.Packet
+	p.Decode(masq)
+	p.FixChecksums()
+	for _, tc := range []struct {
+		name      string
+		departed  []byte
+		iface     uint32
+		miss, unx uint64
+	}{
+		{"as predicted", masq, 2, 0, 0},
+		{"not masqueraded", syn.data, 2, 1, 1},
+		{"wrong interface", masq, 3, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in bytes.Buffer
+			w, _ := capture.NewPcapWriter(&in, capture.LinkSLL2, 65535)
+			w.WritePacket(syn.t, sll2Frame(3, capture.PktHost, peerWlan, syn.data), 0)
+			w.WritePacket(syn.t+1000, sll2Frame(tc.iface, capture.PktOutgoing, macEth0, tc.departed), 0)
+			w.Flush()
+			rep, _ := runReplay(t, rs, in.Bytes(), Options{IfIndex: map[uint32]string{2: "eth0", 3: "wlan0"}})
+			d := rep.Departures
+			if d == nil || d.Predicted != 1 || d.Observed != 1 || d.Missing != tc.miss || d.Unexpected != tc.unx {
+				t.Fatalf("%+v", d)
+			}
+		})
+	}
+}
+
+// rawCapture writes pkts as a pcapng of raw IP on interfaces eth0 (0)
+// and wlan0 (1), each packet flagged inbound on its own; more, when set,
+// writes further records before the file is flushed.
+func rawCapture(pkts []pkt, more func(w *capture.NGWriter)) []byte {
+	var in bytes.Buffer
+	w, _ := capture.NewNGWriter(&in)
+	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
+	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
+	for _, p := range pkts {
+		ifc := eth0
+		if p.in == "wlan0" {
+			ifc = wlan0
+		}
+		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
+	}
+	if more != nil {
+		more(w)
+	}
+	w.Flush()
+	return in.Bytes()
+}
+
+// Every rule keeps its first packets as `ipsift trace` lines that build
+// the packets as they arrived.
+func TestReplayRuleSamples(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic)
+	rep, _ := runReplay(t, rs, rawCapture(pkts, nil), Options{RuleSamples: 1})
+	byRule := map[string]RuleSample{}
+	for _, s := range rep.RuleSamples {
+		if _, dup := byRule[s.RuleRef.String()]; dup {
+			t.Errorf("two samples of %s", s.RuleRef)
+		}
+		byRule[s.RuleRef.String()] = s
+	}
+	for _, c := range rep.Counters {
+		if _, ok := byRule[c.RuleRef.String()]; (c.Packets > 0) != ok {
+			t.Errorf("%s: %d packets, sample %v", c.RuleRef, c.Packets, ok)
+		}
+	}
+	s, ok := byRule["filter/LOGDROP rule 2"]
+	if !ok || s.Verdict != "drop" || s.Index != 6 {
+		t.Fatalf("%+v", s)
+	}
+	// The line builds the packet that arrived, header for header.
+	for _, s := range rep.RuleSamples {
+		d, err := packet.ParseShort(s.Packet)
+		if err != nil {
+			t.Errorf("%q: %v", s.Packet, err)
+			continue
+		}
+		b, err := d.Build(0)
+		if err != nil {
+			t.Errorf("%q: %v", s.Packet, err)
+			continue
+		}
+		orig := pkts[s.Index-1].data
+		var p, q packet.Packet
+		p.Decode(b)
+		q.Decode(orig)
+		if p.Src != q.Src || p.Dst != q.Dst || p.SrcPort != q.SrcPort || p.DstPort != q.DstPort || p.TCPFlags != q.TCPFlags || p.Seq != q.Seq || p.TotalLen != q.TotalLen || p.TTL != q.TTL || p.ICMPType != q.ICMPType || d.In != pkts[s.Index-1].in {
+			t.Errorf("%q builds %s, the capture had %s", s.Packet, p.Summary(), q.Summary())
 		}
 	}
 }

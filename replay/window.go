@@ -1,8 +1,6 @@
 package replay
 
 import (
-	"container/heap"
-
 	"github.com/ipsift/ipsift/capture"
 )
 
@@ -20,34 +18,31 @@ type held struct {
 	data      []byte
 }
 
-// heldQueue is a min-heap of records by time: captures from several
-// interfaces (or a capture's own writer) are not strictly in order, so
-// up to its size records wait and the earliest goes first.
-type heldQueue struct {
-	items []*held
-	free  []*held
-	size  int
-	seq   uint64
-	last  *held // the record handed out last, back to free on the next pop
-}
-
-func (q *heldQueue) init(size int) { q.size = size }
-
-func (q *heldQueue) Len() int { return len(q.items) }
-func (q *heldQueue) Less(i, j int) bool {
-	a, b := q.items[i], q.items[j]
+func (a *held) before(b *held) bool {
 	return a.time < b.time || a.time == b.time && a.seq < b.seq
 }
-func (q *heldQueue) Swap(i, j int) { q.items[i], q.items[j] = q.items[j], q.items[i] }
-func (q *heldQueue) Push(x any)    { q.items = append(q.items, x.(*held)) }
-func (q *heldQueue) Pop() any {
-	h := q.items[len(q.items)-1]
-	q.items = q.items[:len(q.items)-1]
-	return h
+
+// heldQueue holds up to size records sorted by time, the earliest
+// first: captures from several interfaces (or a capture's own writer)
+// are not strictly in order, so records wait and the earliest goes
+// first. It is a ring: a record in order (the common case) is put at
+// the end and taken from the front without moving any other; one out
+// of order moves back past the later ones.
+type heldQueue struct {
+	ring []*held // len(ring) == size once init ran
+	head int     // index of the earliest record
+	n    int     // records held
+	seq  uint64
+	last *held // the record handed out last, reused by the next push
+	free []*held
 }
 
-func (q *heldQueue) len() int   { return len(q.items) }
-func (q *heldQueue) full() bool { return len(q.items) >= q.size }
+func (q *heldQueue) init(size int) { q.ring = make([]*held, size) }
+
+func (q *heldQueue) len() int   { return q.n }
+func (q *heldQueue) full() bool { return q.n >= len(q.ring) }
+
+func (q *heldQueue) at(i int) int { return (q.head + i) % len(q.ring) }
 
 func (q *heldQueue) push(rec *capture.Record) {
 	var h *held
@@ -59,7 +54,13 @@ func (q *heldQueue) push(rec *capture.Record) {
 	q.seq++
 	*h = held{time: rec.Time, seq: q.seq, iface: rec.Iface, link: rec.Link, dir: rec.Dir, reception: rec.Reception,
 		bigEndian: rec.BigEndian, origLen: rec.OrigLen, data: append(h.data[:0], rec.Data...)}
-	heap.Push(q, h)
+	i := q.n
+	q.n++
+	for i > 0 && h.before(q.ring[q.at(i-1)]) {
+		q.ring[q.at(i)] = q.ring[q.at(i-1)]
+		i--
+	}
+	q.ring[q.at(i)] = h
 }
 
 // pop returns the earliest record; it stays valid until the next pop.
@@ -67,6 +68,10 @@ func (q *heldQueue) pop() *held {
 	if q.last != nil {
 		q.free = append(q.free, q.last)
 	}
-	q.last = heap.Pop(q).(*held)
-	return q.last
+	h := q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = q.at(1)
+	q.n--
+	q.last = h
+	return h
 }

@@ -14,8 +14,10 @@ import (
 
 	"github.com/ipsift/ipsift/analyze"
 	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/replay"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -31,25 +33,50 @@ func init() {
 	why := fs.Int("why", 0, "show the full trace of N packets per verdict other than accept (or N packets --select picks)")
 	sel := fs.String("select", "", "with --why: trace packets this filter picks (the filter of ipsift ctl trace, e.g. 'tcp port 22')")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	samples := fs.Int("samples", 3, "with --json: keep this many packets per rule, each as an ipsift trace line (rule_samples)")
 	out := fs.String("o", "", "write the ruleset with the replay's counters to this file (iptables-restore -c format)")
 	window := fs.Int("window", 64, "packets held to put timestamps of several interfaces in order")
+	interval := fs.Duration("interval", 0, "also show the verdicts and counters per time bucket of this length (e.g. 1h, 10m)")
 	write := fs.String("write", "", "write every packet of the capture to this pcapng file with a comment saying what became of it (Wireshark: frame.comment contains \"DROP\")")
+	ctFile := fs.String("conntrack", "", "preload the connection table from this file: conntrack -L -o extended taken when the capture began")
+	rules6 := fs.String("rules6", "", "an ip6tables ruleset (restore file or script) for the IPv6 packets, beside RULES' IPv4 one (without one, IPv6 packets are skipped and counted)")
+	out6 := fs.String("o6", "", "write the IPv6 ruleset with the replay's counters to this file (ip6tables-restore -c format)")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--flows FILE] [--why N] [--json] [-o FILE]",
+		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--ifindex N=NAME,...] [--conntrack FILE] [--rules6 FILE] [--flows FILE] [--why N] [--interval D] [--json] [-o FILE] [--write FILE.pcapng]",
 		summary: "Run the packets of a pcap or pcapng capture through RULES at the capture's own times, and show the counters\n" +
 			"iptables -L -v -x would show afterwards and a summary: packets per verdict, rules never hit, connections,\n" +
 			"what was skipped and why. Only arriving packets are inputs. With OLD and NEW: the flows whose fate changes.",
-		example: "  tcpdump -i any -w night.pcapng                       # SLL2: direction and interface recorded\n" +
-			"  ipsift replay gateway.rules night.pcapng --ifindex 2=eth0,3=wlan0\n" +
+		example: "  tcpdump -i any -y LINUX_SLL2 -w night.pcap          # SLL2 records direction and interface index\n" +
+			"  ipsift replay gateway.rules night.pcap --ifindex 2=eth0,3=wlan0\n" +
 			"  ipsift replay gateway.rules eth0.pcap --in eth0 --direction in --why 3\n" +
-			"  ipsift replay old.rules new.rules night.pcapng --ifindex 2=eth0,3=wlan0",
+			"  conntrack -L -o extended > ct.txt; tcpdump -i nflog:5 -w fw.pcap   # the README's NFLOG recipe\n" +
+			"  ipsift replay gateway.rules fw.pcap --conntrack ct.txt --ifindex 2=eth0,3=wlan0\n" +
+			"  ipsift replay old.rules new.rules night.pcap --ifindex 2=eth0,3=wlan0",
 		run: func(args []string, stdout, stderr io.Writer) int {
+			var preload []conntrack.Preload
 			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil || len(pos) < 2 || len(pos) > 3 {
 				return usageError(stderr, "replay", orErr(err, "give RULES and CAPTURE (or OLD NEW CAPTURE)"))
 			}
-			o := replay.Options{In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			if *ctFile != "" {
+				f, err := os.Open(*ctFile)
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
+				pre, err := replay.ReadConntrackList(f, *ctFile)
+				f.Close()
+				if err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+					return exitUsage
+				}
+				preload = pre
+			}
+			if *interval < 0 {
+				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
+			}
+			o := replay.Options{Preload: preload, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
 			switch *direction {
 			case "":
 			case "in":
@@ -71,7 +98,7 @@ func init() {
 				}
 			}
 			if isTerminal(stderr) {
-				o.Progress = func(n int) { fmt.Fprintf(stderr, "\rreplay: %d packets", n) }
+				o.Progress = progress(pos[len(pos)-1], stderr)
 			}
 			if *write != "" {
 				if len(pos) == 3 {
@@ -89,9 +116,9 @@ func init() {
 				}
 			}
 			if len(pos) == 3 {
-				return replayDiff(pos[0], pos[1], pos[2], *hostFile, lf, o, *asJSON, stdout, stderr)
+				return replayDiff(pos[0], pos[1], *rules6, pos[2], *hostFile, lf, o, *asJSON, stdout, stderr)
 			}
-			rep, e, code := replayOne(pos[0], pos[1], *hostFile, lf, o, stderr)
+			rep, e, code := replayOne(pos[0], *rules6, pos[1], *hostFile, lf, o, stderr)
 			if rep == nil {
 				return code
 			}
@@ -103,31 +130,75 @@ func init() {
 					return exitUsage
 				}
 			}
-			prs := e.Program().Ruleset()
-			if *out != "" {
+			rss := []*rules.Ruleset{e.Program().Ruleset()}
+			if rep.IPv6 {
+				rss = append(rss, e.Program().IPv6().Ruleset())
+			}
+			for i, path := range []string{*out, *out6} {
+				if path == "" {
+					continue
+				}
+				if i >= len(rss) {
+					fmt.Fprintf(stderr, "ipsift replay: -o6 %s: no IPv6 rules were replayed (--rules6 FILE)\n", path)
+					return exitUsage
+				}
 				var b bytes.Buffer
-				prs.Save(&b, rules.SaveOptions{Counters: true})
-				if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
+				rss[i].Save(&b, rules.SaveOptions{Counters: true})
+				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
 					return exitUsage
 				}
 			}
 			if *asJSON {
-				j := replayJSON(rep, prs)
+				j := replayJSON(rep, rss)
 				b, _ := json.Marshal(j)
 				w.Write(b)
 				w.WriteByte('\n')
 				return exitOK
 			}
-			for _, t := range prs.Tables {
-				fmt.Fprintf(w, "# table %s\n", t.Name)
-				prs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: true})
-				fmt.Fprintln(w)
+			for _, prs := range rss {
+				for _, t := range prs.Tables {
+					if prs.Family == ext.IPv6 {
+						fmt.Fprintf(w, "# ip6tables table %s\n", t.Name)
+					} else {
+						fmt.Fprintf(w, "# table %s\n", t.Name)
+					}
+					prs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: true})
+					fmt.Fprintln(w)
+				}
 			}
-			writeSummary(w, rep, prs)
+			writeSummary(w, rep, rss)
 			return exitOK
 		},
 	})
+}
+
+// progress returns a Progress function that shows the packets replayed,
+// the rate and the time left (from the share of the file read) on a
+// terminal, on one line rewritten in place.
+func progress(capPath string, stderr io.Writer) func(int, int64) {
+	var size int64
+	if st, err := os.Stat(capPath); err == nil {
+		size = st.Size()
+	}
+	start := time.Now()
+	return func(n int, read int64) {
+		el := time.Since(start)
+		rate := float64(n) / el.Seconds()
+		left := ""
+		if size > 0 && read > 0 {
+			rest := time.Duration(float64(el) * float64(size-read) / float64(read))
+			left = fmt.Sprintf(", %d%%, %s left", read*100/size, rest.Round(time.Second))
+		}
+		fmt.Fprintf(stderr, "\rreplay: %d packets, %.0f/s%s   ", n, rate, left)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func parseIfIndex(s string) (map[uint32]string, error) {
@@ -148,13 +219,27 @@ func parseIfIndex(s string) (map[uint32]string, error) {
 
 // replayOne loads RULES, runs CAPTURE through it and returns the report
 // and the engine (for its counters).
-func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Options, stderr io.Writer) (*replay.Report, *engine.Engine, int) {
+func replayOne(rulesPath, rules6Path, capPath, hostFile string, lf *loadFlags, o replay.Options, stderr io.Writer) (*replay.Report, *engine.Engine, int) {
 	res, code := loadResult(rulesPath, lf, stderr)
 	if res == nil || res.Rules == nil {
 		return nil, nil, code
 	}
-	if res.Rules6 != nil {
-		fmt.Fprintf(stderr, "ipsift replay: %s's IPv6 (ip6tables) rules are not replayed: the engine runs IPv4 packets only so far\n", rulesPath)
+	if rules6Path != "" {
+		lf.family = ext.IPv6
+		r6, code := loadResult(rules6Path, lf, stderr)
+		lf.family = 0
+		if r6 == nil {
+			return nil, nil, code
+		}
+		if r6.Rules6 == nil {
+			fmt.Fprintf(stderr, "ipsift replay: %s holds no IPv6 rules\n", rules6Path)
+			return nil, nil, exitUsage
+		}
+		if res.Rules6 != nil {
+			fmt.Fprintf(stderr, "ipsift replay: %s already holds IPv6 rules: give --rules6 with an IPv4 RULES\n", rulesPath)
+			return nil, nil, exitUsage
+		}
+		res.Rules6 = r6.Rules6
 	}
 	h, err := loadHost(hostFile)
 	if err != nil {
@@ -162,15 +247,8 @@ func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Opti
 		return nil, nil, exitUsage
 	}
 	// Counters start at zero, as after iptables-restore without -c.
-	rs := res.Rules.Clone()
-	for _, t := range rs.Tables {
-		for _, c := range t.Chains {
-			c.Counters = rules.Counters{}
-			for _, r := range c.Rules {
-				r.Counters = rules.Counters{}
-			}
-		}
-	}
+	rs, rs6 := zeroed(res.Rules), zeroed(res.Rules6)
+	o.NoIPv6 = rs6 == nil
 	f, err := os.Open(capPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
@@ -197,7 +275,7 @@ func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Opti
 		return nil, nil, exitProblems
 	}
 	o.OwnAnswers = own
-	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own})
+	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own, ForwardErrors: own, Rules6: rs6})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
 		return nil, nil, exitProblems
@@ -217,6 +295,23 @@ func replayOne(rulesPath, capPath, hostFile string, lf *loadFlags, o replay.Opti
 		return nil, nil, exitProblems
 	}
 	return r.Report(), e, exitOK
+}
+
+// zeroed returns a copy of rs with every counter at zero (nil for nil).
+func zeroed(rs *rules.Ruleset) *rules.Ruleset {
+	if rs == nil {
+		return nil
+	}
+	rs = rs.Clone()
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			c.Counters = rules.Counters{}
+			for _, r := range c.Rules {
+				r.Counters = rules.Counters{}
+			}
+		}
+	}
+	return rs
 }
 
 func writeFlows(path string, flows []*replay.Flow, stdout io.Writer) error {
@@ -242,8 +337,16 @@ func writeFlows(path string, flows []*replay.Flow, stdout io.Writer) error {
 
 // ruleText returns the -A line of every rule and the -P line of every
 // built-in chain (rule 0), by table/chain/number.
-func ruleText(rs *rules.Ruleset) map[replay.RuleRef]string {
+func ruleText(rss []*rules.Ruleset) map[replay.RuleRef]string {
 	m := map[replay.RuleRef]string{}
+	for _, rs := range rss {
+		ruleTextOf(rs, m)
+	}
+	return m
+}
+
+func ruleTextOf(rs *rules.Ruleset, m map[replay.RuleRef]string) {
+	six := rs.Family == ext.IPv6
 	for _, t := range rs.Tables {
 		var b bytes.Buffer
 		rs.ListRules(&b, t.Name, "", false)
@@ -251,7 +354,7 @@ func ruleText(rs *rules.Ruleset) map[replay.RuleRef]string {
 		for _, line := range strings.Split(b.String(), "\n") {
 			if strings.HasPrefix(line, "-P ") {
 				chain, _, _ := strings.Cut(line[3:], " ")
-				m[replay.RuleRef{Table: t.Name, Chain: chain}] = line
+				m[replay.RuleRef{IPv6: six, Table: t.Name, Chain: chain}] = line
 				continue
 			}
 			if !strings.HasPrefix(line, "-A ") {
@@ -259,29 +362,30 @@ func ruleText(rs *rules.Ruleset) map[replay.RuleRef]string {
 			}
 			chain, _, _ := strings.Cut(line[3:], " ")
 			n[chain]++
-			m[replay.RuleRef{Table: t.Name, Chain: chain, Rule: n[chain]}] = line
+			m[replay.RuleRef{IPv6: six, Table: t.Name, Chain: chain, Rule: n[chain]}] = line
 		}
 	}
-	return m
 }
 
 // neverMatching returns the rules lint proves can never match, with
 // lint's reason.
-func neverMatching(rs *rules.Ruleset) map[replay.RuleRef]string {
-	byPos := map[rules.Pos]replay.RuleRef{}
-	for _, t := range rs.Tables {
-		for _, c := range t.Chains {
-			for i, r := range c.Rules {
-				if r.Pos.Line > 0 {
-					byPos[r.Pos] = replay.RuleRef{Table: t.Name, Chain: c.Name, Rule: i + 1}
+func neverMatching(rss []*rules.Ruleset) map[replay.RuleRef]string {
+	m := map[replay.RuleRef]string{}
+	for _, rs := range rss {
+		byPos := map[rules.Pos]replay.RuleRef{}
+		for _, t := range rs.Tables {
+			for _, c := range t.Chains {
+				for i, r := range c.Rules {
+					if r.Pos.Line > 0 {
+						byPos[r.Pos] = replay.RuleRef{IPv6: rs.Family == ext.IPv6, Table: t.Name, Chain: c.Name, Rule: i + 1}
+					}
 				}
 			}
 		}
-	}
-	m := map[replay.RuleRef]string{}
-	for _, d := range analyze.Lint(rs) {
-		if ref, ok := byPos[d.Pos]; ok && d.Fails && !strings.HasPrefix(d.Msg, "the limit never bites") {
-			m[ref] = d.Msg
+		for _, d := range analyze.Lint(rs) {
+			if ref, ok := byPos[d.Pos]; ok && d.Fails && !strings.HasPrefix(d.Msg, "the limit never bites") {
+				m[ref] = d.Msg
+			}
 		}
 	}
 	return m
@@ -296,7 +400,16 @@ func verdictOrder(m map[string]*replay.Count) []string {
 	return vs
 }
 
-func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
+func verdictOrderValues(m map[string]replay.Count) []string {
+	var vs []string
+	for v := range m {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	return vs
+}
+
+func writeSummary(w io.Writer, rep *replay.Report, rs []*rules.Ruleset) {
 	span := time.Duration(rep.LastTime - rep.FirstTime)
 	fmt.Fprintf(w, "replay: %d records, %d packets replayed (%d bytes)", rep.Records, rep.Replayed.Packets, rep.Replayed.Bytes)
 	if rep.Replayed.Packets > 0 {
@@ -312,8 +425,15 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 		}
 		fmt.Fprintln(w)
 	}
+	if rep.Preloaded > 0 || rep.PreloadRefused > 0 {
+		fmt.Fprintf(w, "  %d connections preloaded from --conntrack", rep.Preloaded)
+		if rep.PreloadRefused > 0 {
+			fmt.Fprintf(w, " (%d more refused: their tuples were listed twice)", rep.PreloadRefused)
+		}
+		fmt.Fprintln(w)
+	}
 	if rep.PreCaptureFlows > 0 {
-		fmt.Fprintf(w, "  %d TCP connections began before the capture (first seen without their SYN): conntrack judged their\n  first packets NEW mid-stream or INVALID; leave them out of drop figures (conntrack -L -o extended at capture start would tell their state)\n", rep.PreCaptureFlows)
+		fmt.Fprintf(w, "  %d TCP connections began before the capture (first seen without their SYN): conntrack judged their\n  first packets NEW mid-stream or INVALID; leave them out of drop figures, or give --conntrack with conntrack -L -o extended\n  taken when the capture began\n", rep.PreCaptureFlows)
 	}
 	if len(rep.States) > 0 {
 		var ss []string
@@ -331,7 +451,7 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 	if top := rep.Top(10); len(top) > 0 {
 		fmt.Fprintln(w, "\ntop rules:")
 		for _, c := range top {
-			ref := replay.RuleRef{Table: c.Table, Chain: c.Chain, Rule: c.Rule}
+			ref := c.RuleRef
 			fmt.Fprintf(w, "  %-28s %10d packets %12d bytes  %s\n", ref, c.Packets, c.Bytes, text[ref])
 		}
 	}
@@ -355,6 +475,17 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 			fmt.Fprintf(w, "\nrules that can never match (%d, apart from the above):\n", len(cannot))
 			for _, ref := range cannot {
 				fmt.Fprintf(w, "  %-28s %s\n    %s\n", ref, text[ref], nm[ref])
+			}
+		}
+	}
+	if d := rep.Departures; d != nil {
+		fmt.Fprintf(w, "\ndepartures: %d predicted, %d seen leaving", d.Predicted, d.Observed)
+		if d.Missing == 0 && d.Unexpected == 0 {
+			fmt.Fprintln(w, ": every one as predicted")
+		} else {
+			fmt.Fprintf(w, ": %d predicted but not seen, %d seen but not predicted (the host's own traffic is not predicted from an interface capture)\n", d.Missing, d.Unexpected)
+			for _, s := range d.Samples {
+				fmt.Fprintf(w, "  %s\n", s)
 			}
 		}
 	}
@@ -389,6 +520,20 @@ func writeSummary(w io.Writer, rep *replay.Report, rs *rules.Ruleset) {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
+	if len(rep.Intervals) > 0 {
+		fmt.Fprintln(w, "\nintervals:")
+		for _, iv := range rep.Intervals {
+			var vs []string
+			for _, v := range verdictOrderValues(iv.Verdicts) {
+				vs = append(vs, fmt.Sprintf("%s %d", v, iv.Verdicts[v].Packets))
+			}
+			fmt.Fprintf(w, "  %s  %s\n", time.Unix(0, iv.Start).UTC().Format(time.RFC3339Nano), strings.Join(vs, ", "))
+			for _, c := range iv.Counters {
+				ref := c.RuleRef
+				fmt.Fprintf(w, "      %-28s %10d packets %12d bytes\n", ref, c.Packets, c.Bytes)
+			}
+		}
+	}
 	for _, s := range rep.Samples {
 		fmt.Fprintf(w, "\n--- packet %d (%s): %s\n%s", s.Index, s.Verdict, s.Summary, s.Trace)
 	}
@@ -413,7 +558,7 @@ func sortedKeys(m map[string]uint64) []string {
 }
 
 // replayJSON is the --json form: the report plus rule texts.
-func replayJSON(rep *replay.Report, rs *rules.Ruleset) any {
+func replayJSON(rep *replay.Report, rs []*rules.Ruleset) any {
 	text := ruleText(rs)
 	type rule struct {
 		replay.RuleRef
@@ -425,8 +570,7 @@ func replayJSON(rep *replay.Report, rs *rules.Ruleset) any {
 	nm := neverMatching(rs)
 	var rs2 []rule
 	for _, c := range rep.Counters {
-		ref := replay.RuleRef{Table: c.Table, Chain: c.Chain, Rule: c.Rule}
-		rs2 = append(rs2, rule{ref, c.Packets, c.Bytes, text[ref], nm[ref]})
+		rs2 = append(rs2, rule{c.RuleRef, c.Packets, c.Bytes, text[c.RuleRef], nm[c.RuleRef]})
 	}
 	return struct {
 		*replay.Report
@@ -438,13 +582,13 @@ func replayJSON(rep *replay.Report, rs *rules.Ruleset) any {
 
 // replayDiff runs the capture through OLD and NEW and lists the flows
 // whose fate changes.
-func replayDiff(oldPath, newPath, capPath, hostFile string, lf *loadFlags, o replay.Options, asJSON bool, stdout, stderr io.Writer) int {
+func replayDiff(oldPath, newPath, rules6Path, capPath, hostFile string, lf *loadFlags, o replay.Options, asJSON bool, stdout, stderr io.Writer) int {
 	o.Flows = true
-	a, _, code := replayOne(oldPath, capPath, hostFile, lf, o, stderr)
+	a, _, code := replayOne(oldPath, rules6Path, capPath, hostFile, lf, o, stderr)
 	if a == nil {
 		return code
 	}
-	b, _, code := replayOne(newPath, capPath, hostFile, lf, o, stderr)
+	b, _, code := replayOne(newPath, rules6Path, capPath, hostFile, lf, o, stderr)
 	if b == nil {
 		return code
 	}

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/internal/capgen"
+	"github.com/ipsift/ipsift/packet"
 )
 
 func writeCapture(t *testing.T, c capgen.Config) string {
@@ -72,12 +75,13 @@ func TestReplayJSONAndFlows(t *testing.T) {
 			Table, Chain, Text string
 			Rule, Packets      int
 		}
-		States map[string]int
+		States      map[string]int
+		RuleSamples []struct{ Table, Chain, Packet string } `json:"rule_samples"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Replayed.Packets != 500 || rep.Verdicts["forward"].Packets != 500 || rep.States["ESTABLISHED"] != 20 {
+	if rep.Replayed.Packets != 500 || rep.Verdicts["forward"].Packets != 500 || rep.States["ESTABLISHED"] != 20 || len(rep.RuleSamples) == 0 || !strings.HasPrefix(rep.RuleSamples[0].Packet, "wlan0 tcp 192.0.2.") {
 		t.Errorf("%+v", rep)
 	}
 	flows := filepath.Join(t.TempDir(), "flows.jsonl")
@@ -145,5 +149,39 @@ func TestReplayUsage(t *testing.T) {
 	out, _, code := runCmd(t, "replay", "--help")
 	if code != exitOK || !strings.Contains(out, "Example:") || !strings.Contains(out, "--direction") {
 		t.Errorf("help: %s", out)
+	}
+}
+
+func TestReplayRules6(t *testing.T) {
+	dir := t.TempDir()
+	r6 := filepath.Join(dir, "v6.rules")
+	os.WriteFile(r6, []byte("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n"), 0o644)
+	capFile := filepath.Join(dir, "v6.pcap")
+	f, _ := os.Create(capFile)
+	w, _ := capture.NewPcapWriter(f, capture.LinkRaw, 65535)
+	for i, l := range []string{"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S", "eth0 tcp [2001:db8:113::7]:40001 > [2001:db8:100::1]:23 S"} {
+		d, _ := packet.ParseShort(l)
+		b, _ := d.Build(i)
+		w.WritePacket(int64(i+1)*1e9, b, 0)
+	}
+	w.Flush()
+	f.Close()
+	out6 := filepath.Join(dir, "after6.rules")
+	stdout, stderr, code := runCmd(t, "replay", gateway, "--rules6", r6, capFile, "--in", "eth0", "--direction", "in", "-o6", out6)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"# ip6tables table filter\n", `ip6 filter/INPUT rule 1 +1 packets +60 bytes  -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT`, `ip6 filter/INPUT policy +1 packets +60 bytes  -P INPUT DROP`} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if b, _ := os.ReadFile(out6); !strings.Contains(string(b), ":INPUT DROP [1:60]") || !strings.Contains(string(b), "[1:60] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT") {
+		t.Errorf("-o6 file:\n%s", b)
+	}
+	// Without --rules6 the IPv6 packets are skipped, and the fix said.
+	stdout, _, _ = runCmd(t, "replay", gateway, capFile, "--in", "eth0", "--direction", "in")
+	if !strings.Contains(stdout, "2  IPv6 (no ip6tables rules given)") || !strings.Contains(stdout, "fix: --rules6 FILE") {
+		t.Errorf("%s", stdout)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // documentation ranges; the filter table drops what is forwarded, so
 // that every benchmark packet is a new connection that is forgotten
 // again. It returns the ruleset and one packet per service (a SYN to
-// its address and port).
+// its address and port), in random order.
 func Kube(services, endpoints int, r *rand.Rand) (string, []packet.Desc) {
 	var b strings.Builder
 	b.WriteString("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n")
@@ -57,6 +57,9 @@ func Kube(services, endpoints int, r *rand.Rand) (string, []packet.Desc) {
 	}
 	b.WriteString("-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\nCOMMIT\n")
 	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+	// In random order: a benchmark that runs only the first packets
+	// must not see only the first services.
+	r.Shuffle(len(pkts), func(i, j int) { pkts[i], pkts[j] = pkts[j], pkts[i] })
 	return b.String(), pkts
 }
 
