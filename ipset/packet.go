@@ -151,8 +151,11 @@ func (d *data) ipmacMatch(k Key, p *PacketInfo, now int64, o *MatchOpts) Hit {
 }
 
 func (d *data) listMatch(p *PacketInfo, dirs uint32, dim int, now int64, o *PacketOpts) Hit {
+	// the members' lookups get the rule's flags (list_set_ktest passes
+	// its opt on): ! --update-counters skips their counters too, as
+	// does ! --update-subcounters; their counters are never compared
 	sub := PacketOpts{}
-	if o != nil && o.SkipSubcounters {
+	if o != nil && (o.SkipCounterUpdate || o.SkipSubcounters) {
 		sub.SkipCounterUpdate = true
 	}
 	for i := range d.list {
@@ -251,7 +254,11 @@ func (s *Set) addPacket(p *PacketInfo, dirs uint32, dim int, now int64, timeout 
 	if !ok {
 		return false
 	}
-	x := elemExt{timeout: timeout, hasTimeout: hasTimeout && d.withTO}
+	// the kernel's add from a packet (IP_SET_INIT_KEXT) gives the
+	// element's counters that packet: a new element, and one an
+	// --exist add overwrites, start at 1 packet of its length
+	x := elemExt{timeout: timeout, hasTimeout: hasTimeout && d.withTO,
+		packets: 1, hasPackets: true, bytes: p.Len, hasBytes: true}
 	if d.typ.name == "bitmap:ip,mac" {
 		if !p.HasMAC {
 			return false
