@@ -145,6 +145,12 @@ type Config struct {
 	// feed conntrack invented answers (a RST that closes the connection)
 	// before the real one. REJECT's answers are still built (Result.Out).
 	NoHostStack bool
+	// ForwardErrors, with NoHostStack, still makes the forwarding
+	// path's ICMP errors (time exceeded, packet too big): the stack
+	// attaches them to the connection of the packet they answer, which a
+	// replay of a capture of the host's own packets cannot do with the
+	// captured copy, so the engine makes them and replay drops the copy.
+	ForwardErrors bool
 	// Classify chooses how chains find their rules: by a compiled
 	// classifier where it pays (the default), always, or never.
 	Classify ClassifyMode

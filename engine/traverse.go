@@ -208,6 +208,10 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			}
 			if v.Kind() == ext.Continue {
 				keyed = false
+				// The kernel counts skb->len as it is at each counter:
+				// a target that goes on may have grown the packet
+				// (TCPMSS adding its option).
+				length = uint64(s.pkt.TotalLen)
 				continue
 			}
 			return v

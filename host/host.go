@@ -488,10 +488,8 @@ func (h *Host) ReverseRoute(dst, src netip.Addr, mark uint32, tos uint8, dev str
 			return t, ifname == dev, true
 		}
 		if IsLinkLocal6(dst) && !dst.IsMulticast() {
-			for _, r := range h.Routes {
-				if r.Dev == dev && r.Dst.Contains(dst) {
-					return RTNUnicast, true, true
-				}
+			if _, ok := h.LookupOn(dst, dev); ok {
+				return RTNUnicast, true, true
 			}
 			return 0, false, false
 		}
@@ -525,6 +523,17 @@ func broadcastOf(p netip.Prefix) netip.Addr {
 func (h *Host) Lookup(dst netip.Addr) (rt Route, ok bool) {
 	for _, r := range h.Routes {
 		if r.Dst.Contains(dst) {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
+// LookupOn finds the route for dst among the routes through dev, as the
+// kernel's strict lookup of a link-local address on its interface.
+func (h *Host) LookupOn(dst netip.Addr, dev string) (rt Route, ok bool) {
+	for _, r := range h.Routes {
+		if r.Dev == dev && r.Dst.Contains(dst) {
 			return r, true
 		}
 	}
