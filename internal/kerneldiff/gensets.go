@@ -81,7 +81,9 @@ var setKinds = []setKind{
 	{"hash:ip,port,net", 3, "", func(r *rand.Rand, a *aims) string {
 		return docHost(r, a) + "," + protoPort(r, a) + "," + docNet(r, a)
 	}},
-	{"hash:net,iface", 2, "", func(r *rand.Rand, a *aims) string { return docNet(r, a) + "," + pick(r, []string{"eth0", "wlan0", "lo"}) }},
+	{"hash:net,iface", 2, "", func(r *rand.Rand, a *aims) string {
+		return docNet(r, a) + "," + pick(r, []string{"eth0", "wlan0", "lo"})
+	}},
 	{"bitmap:port", 1, "range 0-1024", func(r *rand.Rand, a *aims) string {
 		p := uint16(pick(r, []int{22, 53, 80, 443, 1000}))
 		a.port(p)
