@@ -52,6 +52,9 @@ func findings(res *load.Result) rules.Diags {
 	}
 	diags = append(diags, unevaluable(res.Rules)...)
 	if res.Rules6 != nil {
+		diags = append(diags, unevaluable(res.Rules6)...)
+	}
+	if res.Rules6 != nil {
 		diags = append(diags, analyze.CutOff(res.Rules6)...)
 		if len(res.Rules.Tables) > 0 {
 			diags = append(diags, analyze.FamilyGap(res.Rules, res.Rules6)...)
