@@ -69,25 +69,6 @@ var knownBugs6 = []knownBug6{
 		},
 	},
 	{
-		// ip6_forward sends a Redirect (through OUTPUT and POSTROUTING)
-		// when a packet leaves by the link it came in on; ipsift does not.
-		"engine: no ICMPv6 Redirect for a packet forwarded back out of its link",
-		func(d Difference, k *Observation) bool {
-			var kept []string
-			for _, o := range k.Out {
-				if !strings.Contains(o, " type 137/") {
-					kept = append(kept, o)
-				}
-			}
-			if len(kept) == len(k.Out) {
-				return false
-			}
-			k.Out = kept
-			k.Hits = dropExtra(k.Hits, d.Ipsift.Hits, "/POSTROUTING/")
-			return true
-		},
-	},
-	{
 		// Without conntrack, IPv6 INPUT sees a fragment and the stack
 		// then holds it for reassembly: nothing is delivered (the
 		// datagram is, with its last fragment); ipsift says accept-local.

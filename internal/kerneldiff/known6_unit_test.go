@@ -12,22 +12,20 @@ import (
 // the known bug explains all of it.
 func TestKnown6(t *testing.T) {
 	d := Difference{
-		Packet: packet.Desc{In: "wlan0", Src: netip.MustParseAddr("2001:db8:2::99"), Dst: netip.MustParseAddr("2001:db8:2::10"), Proto: packet.ProtoUDP},
-		Kernel: Observation{Verdict: "forward", Hits: "filter/FORWARD/policy mangle/POSTROUTING/policy mangle/POSTROUTING/policy",
-			Out: []string{"wlan0 icmpv6 fe80::ff:fe00:2>2001:db8:2::99 type 137/0", "wlan0 udp 2001:db8:2::99:1>2001:db8:2::10:2"}},
-		Ipsift: Observation{Verdict: "forward", Hits: "filter/FORWARD/policy mangle/POSTROUTING/policy",
-			Out: []string{"wlan0 udp 2001:db8:2::99:1>2001:db8:2::10:2"}},
+		Packet: packet.Desc{In: "eth0", Src: netip.MustParseAddr("2001:db8:113::7"), Dst: netip.MustParseAddr("2001:db8:100::1"), Proto: packet.ProtoUDP, MF: true},
+		Kernel: Observation{Verdict: "drop", Hits: "filter/INPUT/policy"},
+		Ipsift: Observation{Verdict: "accept-local", Hits: "filter/INPUT/policy"},
 	}
-	if k := known6(d); !strings.Contains(k, "Redirect") {
-		t.Errorf("a missing Redirect is not recognised: %q", k)
+	if k := known6(d); !strings.Contains(k, "reassembly") {
+		t.Errorf("a held fragment's verdict is not recognised: %q", k)
 	}
 	other := d
-	other.Ipsift.Hits = "filter/FORWARD/1 mangle/POSTROUTING/policy"
+	other.Ipsift.Hits = "filter/INPUT/1"
 	if k := known6(other); k != "" {
-		t.Errorf("a difference in FORWARD's counters is taken for a known bug: %q", k)
+		t.Errorf("a difference in INPUT's counters is taken for a known bug: %q", k)
 	}
 	v4 := d
-	v4.Packet.Src, v4.Packet.Dst = netip.MustParseAddr("192.0.2.99"), netip.MustParseAddr("192.0.2.10")
+	v4.Packet.Src, v4.Packet.Dst = netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("198.51.100.1")
 	if k := known6(v4); k != "" {
 		t.Errorf("an IPv4 difference is taken for a known IPv6 bug: %q", k)
 	}
