@@ -1,0 +1,225 @@
+package report
+
+import (
+	"bytes"
+	"html"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ipsift/ipsift/internal/benchsets"
+	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/rules"
+)
+
+func loadFile(t *testing.T, path string) *load.Result {
+	t.Helper()
+	res, err := load.File(path, load.Options{Counters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Diags.HasErrors() {
+		t.Fatalf("%s: %v", path, res.Diags)
+	}
+	return res
+}
+
+func families(res *load.Result) []*Family {
+	var fs []*Family
+	if len(res.Rules.Tables) > 0 {
+		fs = append(fs, &Family{Rules: res.Rules})
+	}
+	if res.Rules6 != nil {
+		fs = append(fs, &Family{IPv6: true, Rules: res.Rules6})
+	}
+	return fs
+}
+
+func write(t *testing.T, in *Input) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Write(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// rowRE finds the rule rows of a page: the text of each row's code.
+var rowRE = regexp.MustCompile(`<div class="r[^"]*"[^>]*>(?:<a [^>]*>\d+</a> <i>\d+</i> <i>\d+</i> )?<code>([^<]*)</code>`)
+
+// rows returns the page's rule rows per table section, unescaped.
+func rows(page string) map[string][]string {
+	out := map[string][]string{}
+	secRE := regexp.MustCompile(`<section class="table" id="([^"]*)">`)
+	idx := secRE.FindAllStringSubmatchIndex(page, -1)
+	for i, m := range idx {
+		end := len(page)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		id := html.UnescapeString(page[m[2]:m[3]])
+		for _, r := range rowRE.FindAllStringSubmatch(page[m[0]:end], -1) {
+			out[id] = append(out[id], html.UnescapeString(r[1]))
+		}
+	}
+	return out
+}
+
+// The rule rows of each table are what ipsift rules (iptables -S)
+// prints for it, line for line, for both families.
+func TestRowsAreListRules(t *testing.T) {
+	for _, path := range []string{"../examples/gateway.rules", "../examples/dualstack.sh", "../examples/ipv6.rules"} {
+		res := loadFile(t, path)
+		page := write(t, &Input{Title: path, Families: families(res)})
+		got := rows(page)
+		n := 0
+		for _, f := range families(res) {
+			for _, tb := range f.Rules.Tables {
+				var b bytes.Buffer
+				f.Rules.ListRules(&b, tb.Name, "", false)
+				want := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+				id := tb.Name
+				if f.IPv6 {
+					id = "ip6/" + id
+				}
+				if strings.Join(got[id], "\n") != strings.Join(want, "\n") {
+					t.Errorf("%s table %s: rows\n%s\nwant\n%s", path, id, strings.Join(got[id], "\n"), strings.Join(want, "\n"))
+				}
+				n++
+			}
+		}
+		if len(got) != n {
+			t.Errorf("%s: %d table sections, want %d", path, len(got), n)
+		}
+	}
+}
+
+const hostile = `*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:<img/src=x/onerror=f()> - [0:0]
+-A INPUT -p tcp -m comment --comment "</script><script>alert(1)</script>" -j ACCEPT
+-A INPUT -j LOG --log-prefix "<b>&amp;'"
+-A INPUT -j <img/src=x/onerror=f()>
+COMMIT
+`
+
+// Text from the ruleset is escaped everywhere: the page's only script
+// is its own, and no ruleset text makes an element.
+func TestEscaping(t *testing.T) {
+	res := load.Bytes("evil</title>.rules", []byte(hostile), load.Options{Counters: true})
+	if res.Diags.HasErrors() {
+		t.Fatal(res.Diags)
+	}
+	page := write(t, &Input{Title: "evil</title>.rules", Families: families(res),
+		Sources:  []Source{{Name: "evil</title>.rules", Text: hostile}},
+		Findings: []Finding{{Pos: rules.Pos{File: "evil</title>.rules", Line: 6}, Severity: "warning", Msg: "<script>alert(3)</script>"}}})
+	if n := strings.Count(page, "<script"); n != 1 {
+		t.Errorf("%d <script elements, want the page's own one", n)
+	}
+	for _, bad := range []string{"<img", "alert(1)</script>", "</title>.rules", "<b>&amp;"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page holds %q unescaped", bad)
+		}
+	}
+	if !strings.Contains(page, "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("the comment is not shown as text")
+	}
+	// and the rows still equal iptables -S
+	var b bytes.Buffer
+	res.Rules.ListRules(&b, "filter", "", false)
+	if got, want := strings.Join(rows(page)["filter"], "\n"), strings.TrimSuffix(b.String(), "\n"); got != want {
+		t.Errorf("rows\n%s\nwant\n%s", got, want)
+	}
+}
+
+// The same input gives the same bytes.
+func TestDeterministic(t *testing.T) {
+	text, _ := benchsets.Kube(200, 3, rand.New(rand.NewPCG(1, 2)))
+	var pages []string
+	for range 3 {
+		res := load.Bytes("kube.rules", []byte(text), load.Options{Counters: true})
+		pages = append(pages, write(t, &Input{Title: "kube.rules", Families: families(res)}))
+	}
+	if pages[0] != pages[1] || pages[1] != pages[2] {
+		t.Error("two writes of the same input differ")
+	}
+}
+
+// Collapsing: KUBE-SEP-* and KUBE-SVC-* are one node each, with their
+// count; every chain is in exactly one node.
+func TestCollapse(t *testing.T) {
+	text, _ := benchsets.Kube(50, 2, rand.New(rand.NewPCG(1, 2)))
+	res := load.Bytes("kube.rules", []byte(text), load.Options{Counters: true})
+	g := buildGraph(&Family{Rules: res.Rules})
+	labels := map[string]int{}
+	chains := 0
+	for _, n := range g.nodes {
+		switch n.kind {
+		case "group":
+			labels[n.label] = len(n.members)
+			chains += len(n.members)
+		case "chain":
+			labels[n.label] = 1
+			chains++
+		}
+	}
+	total := 0
+	for _, tb := range res.Rules.Tables {
+		total += len(tb.Chains)
+	}
+	if chains != total || g.chains != total {
+		t.Errorf("nodes hold %d chains (graph says %d), the ruleset has %d", chains, g.chains, total)
+	}
+	if labels["nat KUBE-SEP-* (100)"] != 100 || labels["nat KUBE-SVC-* (50)"] != 50 || labels["nat KUBE-SERVICES"] != 1 {
+		t.Errorf("nodes: %v", labels)
+	}
+	if len(g.nodes) > 20 {
+		t.Errorf("%d nodes for a kube-proxy ruleset", len(g.nodes))
+	}
+	// fan-out: many chains named without a shared prefix, all reached
+	// from one chain, are one node
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	for i := range 20 {
+		b.WriteString(":c" + string(rune('a'+i)) + " - [0:0]\n")
+	}
+	for i := range 20 {
+		b.WriteString("-A INPUT -j c" + string(rune('a'+i)) + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	res = load.Bytes("fan.rules", []byte(b.String()), load.Options{})
+	g = buildGraph(&Family{Rules: res.Rules})
+	var ls []string
+	for _, n := range g.nodes {
+		ls = append(ls, n.label)
+	}
+	// three hooks, three built-in chains, the group
+	if len(g.nodes) != 7 || ls[6] != "filter from INPUT (20)" {
+		t.Errorf("fan-out nodes: %q", ls)
+	}
+}
+
+// The layout puts every node right of its callers (but on cycles) and
+// no two nodes on top of each other.
+func TestLayout(t *testing.T) {
+	res := loadFile(t, "../examples/gateway.rules")
+	g := buildGraph(&Family{Rules: res.Rules})
+	seen := map[[2]int]bool{}
+	for _, n := range g.nodes {
+		if seen[[2]int{n.x, n.y}] {
+			t.Errorf("two nodes at %d,%d", n.x, n.y)
+		}
+		seen[[2]int{n.x, n.y}] = true
+		if n.x < 0 || n.y < 0 || n.x+nodeW > g.w || n.y+nodeH > g.h {
+			t.Errorf("node %s at %d,%d outside %dx%d", n.label, n.x, n.y, g.w, g.h)
+		}
+	}
+	for _, e := range g.edges {
+		if e.to.layer <= e.from.layer {
+			t.Errorf("edge %s -> %s goes back (layers %d, %d)", e.from.label, e.to.label, e.from.layer, e.to.layer)
+		}
+	}
+}
