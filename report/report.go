@@ -268,8 +268,15 @@ func (p *page) table(f *Family, t *rules.Table, g *graph) {
 		p.printf("<div class=\"r\"><code>%s</code></div>", esc(l))
 	}
 	p.s("</div>\n")
-	for _, c := range t.Chains {
-		p.chain(f, t, c, byChain[c.Name], g)
+	// Chains in the order iptables -S lists them (-P lines, then -N).
+	for _, l := range head {
+		if !strings.HasPrefix(l, "-P ") && !strings.HasPrefix(l, "-N ") {
+			continue
+		}
+		name, _, _ := strings.Cut(l[3:], " ")
+		if c := t.Chain(name); c != nil {
+			p.chain(f, t, c, byChain[c.Name], g)
+		}
 	}
 	p.s("</section>\n")
 }
@@ -399,11 +406,11 @@ func (p *page) samples(ss []Sample) {
 	}
 	p.printf("<details class=\"samples\"><summary>%d sample packet%s</summary>", len(ss), map[bool]string{true: "", false: "s"}[len(ss) == 1])
 	for _, s := range ss {
-		p.printf("<div class=\"sample\"><p><b>%s</b>: %s</p>", esc(s.Verdict), esc(s.Packet))
+		p.printf("<div class=\"sample\"><p><b>%s</b>: %s</p>", escText(s.Verdict), escText(s.Packet))
 		if s.Command != "" {
-			p.printf("<p class=\"cmd\"><code>%s</code> <button type=\"button\" class=\"copy\">copy</button></p>", esc(s.Command))
+			p.printf("<p class=\"cmd\"><code>%s</code> <button type=\"button\" class=\"copy\">copy</button></p>", escText(s.Command))
 		}
-		p.printf("<pre>%s</pre></div>", esc(s.Trace))
+		p.printf("<pre>%s</pre></div>", escText(s.Trace))
 	}
 	p.s("</details>")
 }

@@ -291,34 +291,11 @@ func reportPackets(ro reportOptions, path string, stderr io.Writer) (*report.Inp
 		}
 		s.State.SetTracer(ec[fam])
 		text.Reset()
-		data, err := d.Build(i)
+		r, err := traceOne(s, tt, &text, i, d)
 		if err != nil {
 			fmt.Fprintf(stderr, "ipsift report: %s: packet %d: %v\n", path, i+1, err)
 			return nil, exitUsage
 		}
-		var p packet.Packet
-		p.Decode(data)
-		where := "in " + d.In
-		if d.Local {
-			where = "local"
-		}
-		tt.Begin(where, p.Summary())
-		r, err := s.Run(i, d)
-		if err != nil {
-			fmt.Fprintf(stderr, "ipsift report: %s: packet %d: %v\n", path, i+1, err)
-			return nil, exitUsage
-		}
-		for _, o := range s.State.Result.Out {
-			var q packet.Packet
-			if q.Decode(o.Data) == nil {
-				kind := "out"
-				if o.HostReply {
-					kind = "reply"
-				}
-				fmt.Fprintf(&text, "%s %s  %s\n", kind, o.Iface, q.Summary())
-			}
-		}
-		tt.End()
 		verdicts[r.Verdict]++
 		var keys []report.Key
 		for _, hit := range r.Hits {
@@ -340,55 +317,35 @@ func reportPackets(ro reportOptions, path string, stderr io.Writer) (*report.Inp
 		in = ro.base(res, e.Program().Ruleset(), e.Program().IPv6().Ruleset())
 	}
 	// Each sample's command: the packet alone when that reproduces its
-	// trace (a fresh engine, nothing before it), else the packets file,
-	// since the connection's earlier packets decide it.
-	e2, _, err := newEngine()
-	if err != nil {
-		fmt.Fprintf(stderr, "ipsift report: %v\n", err)
-		return nil, exitProblems
-	}
+	// trace (a fresh engine, nothing before it: no connection, limit
+	// bucket or nth counter), else the packets file, since what came
+	// before decides it. Checking costs an engine a packet: past
+	// maxChecked packets the command is the packets file.
+	const maxChecked = 100
 	var text2 bytes.Buffer
-	for _, pd := range want {
+	for n, pd := range want {
 		d := descs[pd.i]
-		s2 := sim.New(e2)
+		fileCmd := ro.traceCommand() + " --packets " + shellQuote(path) + "   # packet " + strconv.Itoa(pd.i+1) + ": the packets before it decide its trace"
+		e2, s2, err := newEngine()
+		if n >= maxChecked || err != nil {
+			setCommand(samples[pd.fam], pd.keys, pd.s.Packet, fileCmd)
+			continue
+		}
 		tt2 := &sim.TextTracer{W: &text2}
 		s2.State.SetTracer(tt2)
 		e2.Log = tt2.LogWriter()
 		text2.Reset()
-		data, _ := d.Build(pd.i)
-		var p packet.Packet
-		p.Decode(data)
-		where := "in " + d.In
-		if d.Local {
-			where = "local"
+		// Alone, the packet is trace's first: its default IPv4 ID (the
+		// packet's number) is written out.
+		if d.ID == nil && d.Dst.Is4() {
+			id := uint16(pd.i + 1)
+			d.ID = &id
 		}
-		tt2.Begin(where, p.Summary())
 		cmd := ro.traceCommand(d.String())
-		if _, err := s2.Run(pd.i, d); err == nil {
-			for _, o := range s2.State.Result.Out {
-				var q packet.Packet
-				if q.Decode(o.Data) == nil {
-					kind := "out"
-					if o.HostReply {
-						kind = "reply"
-					}
-					fmt.Fprintf(&text2, "%s %s  %s\n", kind, o.Iface, q.Summary())
-				}
-			}
-			tt2.End()
-			if text2.String() != pd.s.Trace {
-				// what came before decides it: the file, to this packet
-				cmd = ro.traceCommand() + " --packets " + shellQuote(path) + "   # packet " + strconv.Itoa(pd.i+1) + ": the packets before it decide its trace"
-			}
+		if _, err := traceOne(s2, tt2, &text2, 0, d); err != nil || text2.String() != pd.s.Trace {
+			cmd = fileCmd
 		}
-		for _, k := range pd.keys {
-			ss := samples[pd.fam][k]
-			for j := range ss {
-				if ss[j].Packet == pd.s.Packet {
-					ss[j].Command = cmd
-				}
-			}
-		}
+		setCommand(samples[pd.fam], pd.keys, pd.s.Packet, cmd)
 	}
 	for _, f := range in.Families {
 		fi := 0
@@ -466,4 +423,50 @@ func reportReplay(ro reportOptions, capPath string, o replay.Options, stderr io.
 			Command: "ipsift replay " + shellQuote(ro.rulesPath) + " " + shellQuote(capPath) + " --why " + strconv.Itoa(ro.samples) + "   # a captured packet: its connection's earlier packets decide its trace"})
 	}
 	return in, exitOK
+}
+
+// setCommand gives the sample of one packet, at each rule it is kept
+// for, its command.
+func setCommand(samples map[report.Key][]report.Sample, keys []report.Key, packet, cmd string) {
+	for _, k := range keys {
+		ss := samples[k]
+		for j := range ss {
+			if ss[j].Packet == packet {
+				ss[j].Command = cmd
+			}
+		}
+	}
+}
+
+// traceOne runs packet i through s with its text trace going to w as
+// ipsift trace prints it: the header, the rules, the packets that left,
+// the verdict.
+func traceOne(s *sim.Simulator, tt *sim.TextTracer, w io.Writer, i int, d packet.Desc) (*sim.Result, error) {
+	data, err := d.Build(i)
+	if err != nil {
+		return nil, err
+	}
+	var p packet.Packet
+	p.Decode(data)
+	where := "in " + d.In
+	if d.Local {
+		where = "local"
+	}
+	tt.Begin(where, p.Summary())
+	r, err := s.Run(i, d)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range s.State.Result.Out {
+		var q packet.Packet
+		if q.Decode(o.Data) == nil {
+			kind := "out"
+			if o.HostReply {
+				kind = "reply"
+			}
+			fmt.Fprintf(w, "%s %s  %s\n", kind, o.Iface, q.Summary())
+		}
+	}
+	tt.End()
+	return r, nil
 }
