@@ -46,7 +46,7 @@ func write(t *testing.T, in *Input) string {
 }
 
 // rowRE finds the rule rows of a page: the text of each row's code.
-var rowRE = regexp.MustCompile(`<div class="r[^"]*"[^>]*>(?:<a [^>]*>\d+</a> <i>\d+</i> <i>\d+</i> )?<code>([^<]*)</code>`)
+var rowRE = regexp.MustCompile(`<div class="r[^"]*"[^>]*>(?:<a [^>]*>\d+</a><i>\d+</i><i>\d+</i>)?<code[^>]*>([^<]*)</code>`)
 
 // rows returns the page's rule rows per table section, unescaped.
 func rows(page string) map[string][]string {
