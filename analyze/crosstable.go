@@ -341,7 +341,7 @@ func (cr *crossRun) changed(p []stage, from, to int) dimMask {
 			case s.hook == ext.PreRouting && next == ext.Forward:
 				m |= 1 << dimTTL
 			case s.hook == ext.PreRouting && next == ext.LocalIn:
-				m |= 1<<dimLen | 1<<dimFlags
+				m |= 1<<dimLen | 1<<dimFlags | 1<<dimExt
 			}
 		}
 	}

@@ -56,6 +56,9 @@ func describe(b *box, atoms *ifaceAtoms, addrs *addrAtoms) string {
 	if s := b[dimLen]; !s.isFull(dimLen) {
 		post = append(post, "of length "+valueWords(s, false))
 	}
+	if s := b[dimExt]; !s.isFull(dimExt) {
+		post = append(post, map[bool]string{true: "with", false: "without"}[s.has(1)]+" IPv6 extension headers")
+	}
 	if s := b[dimTTL]; !s.isFull(dimTTL) {
 		post = append(post, "with TTL "+valueWords(s, false))
 	}

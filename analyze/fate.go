@@ -78,6 +78,13 @@ type fateRun struct {
 // fateWork caps the region arithmetic of one fate walk.
 const fateWork = 1 << 22
 
+// fateMaxBoxes caps the boxes of sure. Each rule that may match some of
+// sure cuts it, and rules on many fields (addresses of one, ports of
+// another) multiply the pieces. Past the cap the walk forgets pieces:
+// sure holds packets that surely arrive, so keeping fewer of them only
+// makes it say less, never something wrong.
+const fateMaxBoxes = 512
+
 // walk follows sure, packets that surely enter ch, and returns those that
 // surely leave it without a verdict (for a built-in chain: none, the
 // policy decides them). top is the number of the built-in chain's rule
@@ -94,6 +101,11 @@ func (f *fateRun) walk(ch *rules.Chain, sure region, top int) region {
 		out, ok := r.minus(s, f.w)
 		if !ok {
 			f.failed = true
+		}
+		if len(out) > fateMaxBoxes {
+			if out = out.compact(); len(out) > fateMaxBoxes {
+				out = out[:fateMaxBoxes]
+			}
 		}
 		return out
 	}
@@ -174,6 +186,7 @@ func (a *analyzer) fateAt(h ext.Hook, probe region, st set) (drops, accepts []*d
 	sure := probe
 	ok = true
 	w := &work{left: fateWork}
+	cut := false // a nat stage took packets after the last accepts
 	for _, s := range p {
 		t := a.rs.Table(s.table)
 		if t == nil || sure.empty() {
@@ -188,6 +201,10 @@ func (a *analyzer) fateAt(h ext.Hook, probe region, st set) (drops, accepts []*d
 				continue // only a connection's first packet meets nat
 			}
 			a.reach(ch, map[*rules.Chain]bool{}, func(ri *ruleInfo) {
+				if !sure.meets(ri.c.upper) {
+					return
+				}
+				cut = true
 				if r, good := sure.minus(ri.c.upper, w); good {
 					sure = r
 				} else {
@@ -216,10 +233,13 @@ func (a *analyzer) fateAt(h ext.Hook, probe region, st set) (drops, accepts []*d
 			next = append(next, d.r...)
 			accepts = append(accepts, d)
 		}
-		sure = next
+		sure, cut = next, false
 	}
-	// What later stages took from the last table's accepts is no longer
-	// surely accepted.
+	if !cut {
+		return drops, accepts, ok
+	}
+	// What later nat stages took from the last table's accepts is no
+	// longer surely accepted.
 	var out []*decided
 	for _, d := range accepts {
 		if d.r = d.r.meet(sure); !d.r.empty() {

@@ -23,7 +23,7 @@ func TestFamilyGap(t *testing.T) {
 			v6: filter("ACCEPT", nil),
 			want: []finding{
 				warn(2, "IPv4 blocks new tcp connections to any port but 22 from every source (the INPUT policy DROP (v4:2)), but IPv6 accepts them from every source (the INPUT policy ACCEPT (v6:2)): the host is open over IPv6"),
-				warn(2, "IPv4 blocks new udp connections to any port from every source"),
+				warn(2, "IPv4 blocks new udp connections to any port but 67:68,546:547 from every source"),
 			},
 		},
 		{
@@ -64,6 +64,28 @@ func TestFamilyGap(t *testing.T) {
 			want: []finding{
 				warn(5, "IPv4 blocks new udp connections to port 161 from every source (INPUT rule 1 (v4:5) `-p udp -m udp --dport 161 -j DROP`), but IPv6 accepts them from every source (the INPUT policy ACCEPT (v6:2))"),
 				note(6, "IPv6 blocks new tcp connections to port 8080 from every source (INPUT rule 1 (v6:5) `-p tcp -m tcp --dport 8080 -j REJECT --reject-with icmp6-port-unreachable`), but IPv4 accepts them from every source (INPUT rule 2 (v4:6) `-p tcp -m tcp --dport 8080 -j ACCEPT`): the rules of the two families differ"),
+			},
+		},
+		{
+			// ufw: IPv6's rules sit behind a drop of type 0 routing
+			// headers, which plain packets never meet; DHCP and DHCPv6
+			// exist in one family each.
+			name: "ufw-like",
+			v4: filter("DROP", []string{"ufw-before-input", "ufw-user-input"},
+				"-A INPUT -j ufw-before-input",
+				"-A INPUT -j ufw-user-input",
+				"-A ufw-before-input -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+				"-A ufw-before-input -p udp -m udp --sport 67 --dport 68 -j ACCEPT",
+				"-A ufw-user-input -s 192.0.2.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"),
+			v6: filter("DROP", []string{"ufw6-before-input", "ufw6-user-input"},
+				"-A INPUT -j ufw6-before-input",
+				"-A INPUT -j ufw6-user-input",
+				"-A ufw6-before-input -m rt --rt-type 0 -j DROP",
+				"-A ufw6-before-input -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+				"-A ufw6-before-input -s fe80::/10 -d fe80::/10 -p udp -m udp --sport 547 --dport 546 -j ACCEPT",
+				"-A ufw6-user-input -p tcp -m tcp --dport 22 -j ACCEPT"),
+			want: []finding{
+				warn(12, "IPv4 blocks new tcp connections to port 22 from other than 192.0.2.0/24 (the INPUT policy DROP (v4:2)), but IPv6 accepts them from every source (ufw6-user-input rule 1 (v6:12) `-p tcp -m tcp --dport 22 -j ACCEPT`)"),
 			},
 		},
 		{

@@ -97,7 +97,8 @@ var linkLocal = mustPrefix("fe80::/64")
 
 // icmpProbe is the region of the packets of need n at hook h.
 func (a *analyzer) icmpProbe(n icmpNeed, h ext.Hook) region {
-	b := fullBox().with(dimProto, point(protoICMPv6)).with(dimFrag, point(0)).with(dimMark, point(0))
+	// Plain packets: no extension headers, no mark yet.
+	b := fullBox().with(dimProto, point(protoICMPv6)).with(dimFrag, point(0)).with(dimMark, point(0)).with(dimExt, point(0))
 	icmp := rangeSet(uint32(n.typ)<<8, uint32(n.typ)<<8|255)
 	if n.code >= 0 {
 		icmp = point(uint32(n.typ)<<8 | uint32(n.code))
@@ -151,13 +152,17 @@ func (a *analyzer) cutOffAt(h ext.Hook, optional bool) rules.Diags {
 		for _, x := range drops {
 			dropped = append(dropped, x.r...)
 		}
+		// The interfaces some packet of p may pass on are those of the
+		// packets not surely dropped; every other one loses them all.
+		left, ok := p.minus(dropped, &work{left: fateWork})
+		if !ok {
+			continue
+		}
 		var where set
 		for _, v := range ifaces {
-			left, ok := p.setDim(d, v).minus(dropped, &work{left: fateWork})
-			if ok && !left.empty() || !ok {
-				continue
+			if !slices.ContainsFunc(left, func(b *box) bool { return b[d].overlaps(v) }) {
+				where = where.union(v)
 			}
-			where = where.union(v)
 		}
 		if len(where) == 0 {
 			continue

@@ -69,6 +69,21 @@ func TestCutOff(t *testing.T) {
 			},
 		},
 		{
+			// A drop of packets with a type 0 routing header (ufw's)
+			// says nothing about packets without extension headers.
+			name: "behind an extension header match",
+			text: filter("DROP", []string{"before"},
+				"-A INPUT -j before",
+				"-A before -m rt --rt-type 0 -j DROP",
+				"-A before -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+				"-A before -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT"),
+			want: []finding{
+				warn(2, "neighbour solicitation (type 135), neighbour advertisement (type 136), by the INPUT policy DROP (t:2)"),
+				note(2, "router advertisement (type 134), by the INPUT policy DROP (t:2)"),
+			},
+			fix: []string{"ip6tables -A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -m hl --hl-eq 255 -j ACCEPT"},
+		},
+		{
 			name: "forwarded errors",
 			text: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n" +
 				"-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT\n" +

@@ -366,7 +366,7 @@ func TestLintDoesNotModify(t *testing.T) {
 // generated table and checks what it then says: fewer or shorter
 // findings, each still one of the full analysis', and a note saying so.
 func TestLintFallbacks(t *testing.T) {
-	text := bigRules(400, 3)
+	text := bigRules(400, 3, false)
 	shadowedLines := func(ds rules.Diags) map[int]bool {
 		m := map[int]bool{}
 		for _, d := range ds {

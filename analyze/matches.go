@@ -549,6 +549,14 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			return opaqueCond(), false
 		}
 		return c, true
+	case "frag", "rt", "srh", "hbh", "dst", "ah":
+		// ip6_tables' extension header matches (and srh's) look for
+		// their header with ipv6_find_hdr and fail when the packet has
+		// none, whatever their options; beyond that they are opaque.
+		// (IPv4's ah is a match on the AH protocol: opaque.)
+		if addrs != nil {
+			return cond{region{fullBox().with(dimExt, point(1))}, nil}, false
+		}
 	}
 	// Everything else: stateful matches (limit, hashlimit, statistic,
 	// recent, connlimit, quota, time, ...) and matches on fields outside

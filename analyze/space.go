@@ -32,6 +32,7 @@ const (
 	dimMark         // skb->mark
 	dimLen          // IP total length
 	dimTTL          // IP TTL, or IPv6 hop limit
+	dimExt          // 1 for an IPv6 packet with extension headers, else 0
 	numDims
 )
 
@@ -41,7 +42,7 @@ var dimMax = [numDims]uint32{
 	dimIn: math.MaxUint32, dimOut: math.MaxUint32,
 	dimProto: protoNone, dimSport: 65535, dimDport: 65535, dimFlags: 255,
 	dimICMP: 65535, dimState: numCTValues - 1, dimFrag: 1,
-	dimMark: math.MaxUint32, dimLen: 65535, dimTTL: 255,
+	dimMark: math.MaxUint32, dimLen: 65535, dimTTL: 255, dimExt: 1,
 }
 
 // dimMask is a set of dimensions, e.g. the ones a target may rewrite.

@@ -168,6 +168,10 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 }
 
+// Offset returns how many bytes of the stream have been read, for
+// progress reports.
+func (r *Reader) Offset() int64 { return r.off }
+
 // Interfaces returns the interfaces seen so far (pcapng declares them
 // as it goes; after the whole file is read it holds them all).
 func (r *Reader) Interfaces() []Interface { return r.ifaces }

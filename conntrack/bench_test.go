@@ -153,13 +153,26 @@ func BenchmarkNewFlowFull(b *testing.B) {
 }
 
 // BenchmarkMemoryPerEntry reports the heap taken per confirmed
-// connection (entry, map slots, NAT index) as bytes/conn.
+// connection (entry, map slots, NAT index) as bytes/conn, for IPv4
+// flows and for IPv6 flows in the same table.
 func BenchmarkMemoryPerEntry(b *testing.B) {
+	b.Run("ipv4", func(b *testing.B) { memoryPerEntry(b, flowPacket) })
+	b.Run("ipv6", func(b *testing.B) { memoryPerEntry(b, flowPacket6) })
+}
+
+// flowPacket6 returns the first packet of the i-th distinct IPv6 UDP
+// flow.
+func flowPacket6(i int) []byte {
+	src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+	return udpDatagram(src, server6, uint16(1024+i%50000), 53, 0)
+}
+
+func memoryPerEntry(b *testing.B, flow func(int) []byte) {
 	const n = 100000
 	for r := 0; r < b.N; r++ {
 		pkts := make([]packet.Packet, n)
 		for i := range pkts {
-			pkts[i].Decode(flowPacket(i))
+			pkts[i].Decode(flow(i))
 		}
 		runtime.GC()
 		var m0, m1 runtime.MemStats
@@ -178,6 +191,9 @@ func BenchmarkMemoryPerEntry(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
+		if tb.Len() != n {
+			b.Fatalf("%d connections", tb.Len())
+		}
 		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "bytes/conn")
 		runtime.KeepAlive(tb)
 		runtime.KeepAlive(pkts)

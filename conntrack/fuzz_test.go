@@ -17,7 +17,7 @@ import (
 func FuzzTrack(f *testing.F) {
 	f.Add([]byte{0x01, 0x02, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60})
 	f.Add([]byte("\x00\x12\x34\x56\x78\x9a\xbc\xde\xf0\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"))
-	for _, s := range scenarios {
+	for _, s := range append(append(scenarios, ipv6Scenarios...), scenarios6()...) {
 		var seed []byte
 		for _, st := range s.steps {
 			seed = append(seed, 0xff, byte(len(st.pkt)))
@@ -85,7 +85,7 @@ func FuzzTrack(f *testing.F) {
 				e, st, reply = tb.Track(&p, now)
 			}
 			if e == nil {
-				if st != ext.CTInvalid && st != Drop {
+				if st != ext.CTInvalid && st != Drop && st != ext.CTUntracked {
 					t.Fatalf("nil entry with state %v", st)
 				}
 				checkInvariants(t, tb)

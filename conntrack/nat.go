@@ -603,9 +603,9 @@ func (t *Table) Translate(e *Entry, reply bool, kind int, p *packet.Packet) bool
 	}
 	target, _ := e.tuple[1-dir].Invert()
 	if p.Version == 6 {
-		return manipPkt6(p.Data, target, manip, p)
+		return manipPkt6(p.Data, &target, manip, p)
 	}
-	return manipPkt(p.Data, p.HdrLen, p.TotalLen, target, manip, p)
+	return manipPkt(p.Data, p.HdrLen, p.TotalLen, &target, manip, p)
 }
 
 // natBit is the status bit that says whether a packet in direction dir
@@ -639,12 +639,13 @@ func (t *Table) icmpReplyTranslation(e *Entry, dir, manip int, p *packet.Packet)
 	// The quoted packet travelled in the other direction: give it the
 	// reverse manipulation, towards what it looked like on its side.
 	inner := l4[8:]
-	if !manipPkt(inner, int(inner[0]&0x0f)*4, len(inner), e.tuple[1-dir], 1-manip, nil) {
+	if !manipPkt(inner, int(inner[0]&0x0f)*4, len(inner), &e.tuple[1-dir], 1-manip, nil) {
 		return false
 	}
 	binary.BigEndian.PutUint16(l4[2:], 0)
 	binary.BigEndian.PutUint16(l4[2:], packet.Checksum(l4))
-	return manipPkt(p.Data, p.HdrLen, p.TotalLen, outerTarget(e.tuple[1-dir], protoICMP), manip, p)
+	target := outerTarget(e.tuple[1-dir], protoICMP)
+	return manipPkt(p.Data, p.HdrLen, p.TotalLen, &target, manip, p)
 }
 
 // icmpv6ReplyTranslation is nf_nat_icmpv6_reply_translation: as for
@@ -665,12 +666,13 @@ func (t *Table) icmpv6ReplyTranslation(e *Entry, dir, manip int, p *packet.Packe
 	if e.status.Load()&natBit(manip, dir) == 0 {
 		return true
 	}
-	if !manipPkt6(l4[8:], e.tuple[1-dir], 1-manip, nil) {
+	if !manipPkt6(l4[8:], &e.tuple[1-dir], 1-manip, nil) {
 		return false
 	}
 	binary.BigEndian.PutUint16(l4[2:], 0)
 	binary.BigEndian.PutUint16(l4[2:], packet.ChecksumFinish(packet.ChecksumAdd(packet.PseudoHeaderSum6(p.Src, p.Dst, protoICMPv6, len(l4)), l4)))
-	return manipPkt6(p.Data, outerTarget(e.tuple[1-dir], protoICMPv6), manip, p)
+	target := outerTarget(e.tuple[1-dir], protoICMPv6)
+	return manipPkt6(p.Data, &target, manip, p)
 }
 
 // redirectOK is the reply translations' rule for redirects: only about
@@ -691,27 +693,33 @@ func outerTarget(t Tuple, proto uint8) Tuple {
 // (header length hl, total length n): the transport part first, then
 // the address, every checksum updated incrementally. p, when not nil,
 // is the decoded view of b, whose fields are kept in step.
-func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bool {
+func manipPkt(b []byte, hl, n int, target *Tuple, manip int, p *packet.Packet) bool {
 	if len(b) < 20 {
 		return false
 	}
 	if n > len(b) {
 		n = len(b)
 	}
-	newIP, addrOff := target.Dst, 16
+	newIP, addrOff := v4(target.Dst), 16
 	if manip == manipSrc {
-		newIP, addrOff = target.Src, 12
+		newIP, addrOff = v4(target.Src), 12
 	}
-	oldIP := addr4([4]byte(b[addrOff : addrOff+4]))
+	oldIP := [4]byte(b[addrOff : addrOff+4])
 	if hl > n {
 		hl = n
 	}
-	if !manipL4(b[hl:n], target, manip, oldIP, newIP, p) {
+	from, to := binary.BigEndian.Uint32(oldIP[:]), binary.BigEndian.Uint32(newIP[:])
+	// What changing the address does to a sum covering it, as
+	// UpdateChecksum32 adds it: ~from + to, word by word.
+	d := uint32(^uint16(from>>16)) + uint32(^uint16(from)) + to>>16 + to&0xffff
+	if !manipL4(b[hl:n], target, manip, d, p) {
 		return false
 	}
-	binary.BigEndian.PutUint16(b[10:], packet.UpdateChecksum32(binary.BigEndian.Uint16(b[10:]), beWord(oldIP, 0), beWord(newIP, 0)))
-	copy(b[addrOff:], newIP[:4])
-	setAddr(p, target, manip)
+	binary.BigEndian.PutUint16(b[10:], packet.UpdateChecksum32(binary.BigEndian.Uint16(b[10:]), from, to))
+	copy(b[addrOff:], newIP[:])
+	if p != nil {
+		setAddr(p, netip.AddrFrom4(newIP), target, manip)
+	}
 	return true
 }
 
@@ -719,42 +727,46 @@ func manipPkt(b []byte, hl, n int, target Tuple, manip int, p *packet.Packet) bo
 // (to the end of the outer packet, for a quoted one): the transport
 // header where ipv6_skip_exthdr finds it, unless there is none (the
 // walk fails) or the packet is a later fragment, then the address.
-func manipPkt6(b []byte, target Tuple, manip int, p *packet.Packet) bool {
+func manipPkt6(b []byte, target *Tuple, manip int, p *packet.Packet) bool {
 	if len(b) < 40 {
 		return false
 	}
-	newIP, addrOff := target.Dst, 24
+	newIP, addrOff := &target.Dst, 24
 	if manip == manipSrc {
-		newIP, addrOff = target.Src, 8
+		newIP, addrOff = &target.Src, 8
 	}
-	oldIP := [16]byte(b[addrOff : addrOff+16])
+	old := b[addrOff : addrOff+16]
 	if w := packet.SkipExthdr(b, 40, b[6]); w.Err == packet.ExtOK && w.FragOff == 0 {
 		var l4 []byte
 		if w.Off <= len(b) {
 			l4 = b[w.Off:]
 		}
-		if !manipL4(l4, target, manip, oldIP, newIP, p) {
+		// As UpdateChecksum128 adds it: ~from + to, word by word.
+		var d uint32
+		for i := 0; i < 16; i += 2 {
+			d += uint32(^binary.BigEndian.Uint16(old[i:])) + uint32(binary.BigEndian.Uint16(newIP[i:]))
+		}
+		if !manipL4(l4, target, manip, d, p) {
 			return false
 		}
 	}
-	copy(b[addrOff:], newIP[:])
-	setAddr(p, target, manip)
+	copy(old, newIP[:])
+	if p != nil {
+		setAddr(p, netip.AddrFrom16(*newIP), target, manip)
+	}
 	return true
 }
 
-// setAddr keeps the decoded view p (if any) in step with a rewrite.
-func setAddr(p *packet.Packet, target Tuple, manip int) {
-	if p == nil {
-		return
-	}
+// setAddr keeps the decoded view p in step with a rewrite to addr.
+func setAddr(p *packet.Packet, addr netip.Addr, target *Tuple, manip int) {
 	ports := target.Proto == protoTCP || target.Proto == protoUDP || target.Proto == protoUDPLite
 	if manip == manipSrc {
-		p.Src = target.SrcAddr()
+		p.Src = addr
 		if ports {
 			p.SrcPort = target.SrcPort
 		}
 	} else {
-		p.Dst = target.DstAddr()
+		p.Dst = addr
 		if ports {
 			p.DstPort = target.DstPort
 		}
@@ -764,19 +776,14 @@ func setAddr(p *packet.Packet, target Tuple, manip int) {
 // manipL4 is the kernel's nf_nat_l4proto_manip_pkt on the transport
 // header l4 (to the end of the packet): the port (or ICMP id, GRE key)
 // and the transport checksum, which for TCP, UDP, UDP-Lite and ICMPv6
-// also covers the address changing from oldIP to newIP (IPv4: the first
-// 4 bytes of each). A header too short to rewrite (fewer than the 8
-// bytes conntrack guarantees) makes the kernel drop the packet.
-func manipL4(l4 []byte, target Tuple, manip int, oldIP, newIP [16]byte, p *packet.Packet) bool {
+// also covers the address (through the pseudo-header): d is what the
+// address change adds to such a sum (see addrSum). A header too short
+// to rewrite (fewer than the 8 bytes conntrack guarantees) makes the
+// kernel drop the packet.
+func manipL4(l4 []byte, target *Tuple, manip int, d uint32, p *packet.Packet) bool {
 	portOff, newPort := 2, target.DstPort
 	if manip == manipSrc {
 		portOff, newPort = 0, target.SrcPort
-	}
-	addrSum := func(cs uint16) uint16 {
-		if target.V6 {
-			return packet.UpdateChecksum128(cs, oldIP, newIP)
-		}
-		return packet.UpdateChecksum32(cs, beWord(oldIP, 0), beWord(newIP, 0))
 	}
 	switch target.Proto {
 	case protoTCP:
@@ -789,7 +796,7 @@ func manipL4(l4 []byte, target Tuple, manip int, oldIP, newIP [16]byte, p *packe
 		old := binary.BigEndian.Uint16(l4[portOff:])
 		binary.BigEndian.PutUint16(l4[portOff:], newPort)
 		if len(l4) >= 20 {
-			cs := addrSum(binary.BigEndian.Uint16(l4[16:]))
+			cs := addrSum(binary.BigEndian.Uint16(l4[16:]), d)
 			cs = packet.UpdateChecksum16(cs, old, newPort)
 			binary.BigEndian.PutUint16(l4[16:], cs)
 		}
@@ -799,7 +806,7 @@ func manipL4(l4 []byte, target Tuple, manip int, oldIP, newIP [16]byte, p *packe
 		}
 		old := binary.BigEndian.Uint16(l4[portOff:])
 		if cs := binary.BigEndian.Uint16(l4[6:]); cs != 0 || target.Proto == protoUDPLite {
-			cs = addrSum(cs)
+			cs = addrSum(cs, d)
 			cs = packet.UpdateChecksum16(cs, old, newPort)
 			if cs == 0 {
 				cs = 0xffff // CSUM_MANGLED_0
@@ -819,7 +826,7 @@ func manipL4(l4 []byte, target Tuple, manip int, oldIP, newIP [16]byte, p *packe
 		if len(l4) < 8 {
 			return false
 		}
-		binary.BigEndian.PutUint16(l4[2:], addrSum(binary.BigEndian.Uint16(l4[2:])))
+		binary.BigEndian.PutUint16(l4[2:], addrSum(binary.BigEndian.Uint16(l4[2:]), d))
 		if l4[0] == packet.ICMPv6EchoRequest || l4[0] == packet.ICMPv6EchoReply {
 			setICMPID(l4, target.SrcPort, p)
 		}
@@ -839,6 +846,11 @@ func manipL4(l4 []byte, target Tuple, manip int, oldIP, newIP [16]byte, p *packe
 	}
 	return true
 }
+
+// addrSum updates checksum cs for an address it covers changing, d
+// being ~from + to summed word by word: exactly what
+// packet.UpdateChecksum32 (IPv4) or UpdateChecksum128 (IPv6) computes.
+func addrSum(cs uint16, d uint32) uint16 { return packet.ChecksumFinish(uint32(^cs) + d) }
 
 // setICMPID sets an ICMP or ICMPv6 echo id (bytes 4-5), checksum
 // updated.

@@ -7,27 +7,32 @@ import (
 	"github.com/ipsift/ipsift/packet"
 )
 
-// tupleOf is the kernel's nf_ct_get_tuple for the packet p (not a later
-// fragment): ports for TCP, UDP and UDP-Lite (4 bytes needed), type,
-// code and id for ICMP (8 bytes), keys for GRE, nothing for the rest.
-func tupleOf(p *packet.Packet) (Tuple, bool) {
-	t := Tuple{Src: addr4(p.Src.As4()), Dst: addr4(p.Dst.As4()), Proto: p.Proto}
+// tupleOf is the kernel's nf_ct_get_tuple for the IPv4 packet p (not a
+// later fragment), into *t: ports for TCP, UDP and UDP-Lite (4 bytes
+// needed), type, code and id for ICMP (8 bytes), keys for GRE, nothing
+// for the rest. It fills t in place: a Tuple is 38 bytes, and this is
+// the hot path of every packet.
+func tupleOf(p *packet.Packet, t *Tuple) bool {
+	*t = Tuple{Proto: p.Proto}
+	a, b := p.Src.As4(), p.Dst.As4()
+	copy(t.Src[:4], a[:])
+	copy(t.Dst[:4], b[:])
 	return l4Tuple(t, p.L4)
 }
 
-// l4Tuple fills in the protocol part of t from the transport bytes l4.
-func l4Tuple(t Tuple, l4 []byte) (Tuple, bool) {
+// l4Tuple fills in the protocol part of *t from the transport bytes l4.
+func l4Tuple(t *Tuple, l4 []byte) bool {
 	switch t.Proto {
 	case protoTCP, protoUDP, protoUDPLite:
 		if len(l4) < 4 {
-			return t, false
+			return false
 		}
 		t.SrcPort = binary.BigEndian.Uint16(l4[0:])
 		t.DstPort = binary.BigEndian.Uint16(l4[2:])
 	case protoICMP, protoICMPv6:
 		// Either ICMP in either family, as nf_ct_get_tuple reads it.
 		if len(l4) < 8 {
-			return t, false
+			return false
 		}
 		t.DstPort = uint16(l4[0])<<8 | uint16(l4[1])
 		t.SrcPort = binary.BigEndian.Uint16(l4[4:])
@@ -35,14 +40,14 @@ func l4Tuple(t Tuple, l4 []byte) (Tuple, bool) {
 		// Only PPTP's enhanced GRE (version 1) has a key conntrack
 		// uses; everything else is tracked like the generic protocol.
 		if len(l4) < 4 || l4[1]&7 != 1 || len(l4) < 8 {
-			return t, true
+			return true
 		}
 		if binary.BigEndian.Uint16(l4[2:]) != 0x880b { // GRE_PROTO_PPP
-			return t, false
+			return false
 		}
 		t.DstPort = binary.BigEndian.Uint16(l4[6:]) // call id; the source key needs the PPTP helper
 	}
-	return t, true
+	return true
 }
 
 // l4ChecksumOK verifies the transport checksum as the kernel's
@@ -258,8 +263,7 @@ func (t *Table) icmpError(p *packet.Packet, pre bool, nowJ int64) (int, *Entry, 
 		return icmpInvalid, nil, 0
 	}
 	orig := Tuple{Src: addr4([4]byte(in[12:16])), Dst: addr4([4]byte(in[16:20])), Proto: in[9]}
-	orig, ok := l4Tuple(orig, l4[dataoff:])
-	if !ok {
+	if !l4Tuple(&orig, l4[dataoff:]) {
 		return icmpInvalid, nil, 0
 	}
 	return t.relate(orig, p.Dst, nowJ)
@@ -323,8 +327,8 @@ func (t *Table) icmpv6Error(p *packet.Packet, l4 []byte, pre bool, nowJ int64) (
 	if !ok {
 		return icmpInvalid, nil, 0
 	}
-	orig, ok := l4Tuple(Tuple{Src: q.Src.As16(), Dst: q.Dst.As16(), Proto: q.Proto, V6: true}, q.L4)
-	if !ok {
+	orig := Tuple{Src: q.Src.As16(), Dst: q.Dst.As16(), Proto: q.Proto, V6: true}
+	if !l4Tuple(&orig, q.L4) {
 		return icmpInvalid, nil, 0
 	}
 	return t.relate(orig, p.Dst, nowJ)

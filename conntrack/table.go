@@ -215,7 +215,7 @@ func (t *Table) track(p *packet.Packet, now int64, pre bool) (*Entry, ext.CTStat
 				return e, ext.CTRelated, dir == 1
 			}
 		}
-		k, ok = tupleOf(p)
+		ok = tupleOf(p, &k)
 	case 6:
 		// ipv6_get_l4proto: ipv6_skip_exthdr from the IPv6 header; no
 		// protocol (No Next Header, a header cut short) or a later
@@ -238,7 +238,8 @@ func (t *Table) track(p *packet.Packet, now int64, pre bool) (*Entry, ext.CTStat
 				return nil, ext.CTUntracked, false
 			}
 		}
-		k, ok = l4Tuple(Tuple{Src: p.Src.As16(), Dst: p.Dst.As16(), Proto: w.Proto, V6: true}, l4)
+		k = Tuple{Src: p.Src.As16(), Dst: p.Dst.As16(), Proto: w.Proto, V6: true}
+		ok = l4Tuple(&k, l4)
 	}
 	if !ok {
 		return nil, ext.CTInvalid, false

@@ -73,6 +73,8 @@ type Engine struct {
 	// to a Program, so connections survive a reload as in the kernel.
 	CT     *conntrack.Table
 	defrag *defragmenter
+	// peers6 are the IPv6 inet_peer entries (Redirect rate limits).
+	peers6 peerLimits
 	// Log receives the LOG target's lines.
 	Log io.Writer
 }
@@ -229,6 +231,7 @@ type State struct {
 	// size again.
 	fragMax   int
 	fragSizes []int // the data length of each of those fragments
+	fragID    uint32 // an IPv6 datagram's identification, for its fragments again
 }
 
 type frame struct {
@@ -286,6 +289,11 @@ func (s *State) emit(b []byte) {
 	}
 	s.replies[s.nreply] = append(s.replies[s.nreply][:0], b...)
 	s.origins[s.nreply] = s.origin()
+	if len(b) > 6 && b[0]>>4 == 6 && b[6] == packet.ProtoTCP {
+		// nf_send_reset6 routes its RST without the input interface:
+		// to a link-local address it leaves by the first link's route.
+		s.origins[s.nreply].iif = ""
+	}
 	s.nreply++
 }
 
@@ -340,7 +348,11 @@ func (e *Engine) Process(s *State, in *Input) {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
 	}
-	if p.conntrack && s.pkt.IsFragment() {
+	if p.conntrack && s.pkt.Version == 6 {
+		if done := e.defrag6(p, s, in); done {
+			return
+		}
+	} else if p.conntrack && s.pkt.IsFragment() {
 		// nf_defrag_ipv4 runs before the raw table wherever connection
 		// tracking is in use: a fragment waits for the rest and raises
 		// nothing; the last one brings the whole datagram.
@@ -548,7 +560,11 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 	// yet.
 	// A RELATED ICMP packet is only translated (nf_nat_ipv4_fn hands
 	// it to nf_nat_icmp_reply_translation before any chain).
-	first := s.ctx.CT&ext.CTNew != 0 && !s.reply || s.ctx.CT&ext.CTRelated != 0 && s.pkt.Proto != packet.ProtoICMP
+	icmp := s.pkt.Proto == packet.ProtoICMP
+	if s.pkt.Version == 6 {
+		icmp = s.pkt.Proto == packet.ProtoICMPv6 // nf_nat_ipv6_fn
+	}
+	first := s.ctx.CT&ext.CTNew != 0 && !s.reply || s.ctx.CT&ext.CTRelated != 0 && !icmp
 	if first && !s.entry.HasNAT(kind) {
 		s.ctx.NAT = nil
 		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {
@@ -585,6 +601,9 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 // REDIRECT (the input interface's, or loopback for local packets) maps
 // to.
 func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Addr {
+	if s.pkt.Version == 6 {
+		return e.natAddress6(s, h, req)
+	}
 	switch {
 	case req.Masquerade && s.ctx.Out != nil:
 		hop := s.pkt.Dst
@@ -631,6 +650,13 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		return e.finish(s, v)
 	}
 	local := e.Host.IsLocal(s.pkt.Dst)
+	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
+	if linkDst {
+		// A link-local address is the host's only on its own link:
+		// on another it is a neighbour there (the route lookup is
+		// strict about the input interface).
+		local = e.Host.AddrType(s.pkt.Dst, in.In) == host.RTNLocal
+	}
 	if s.pkt.Version == 6 && s.pkt.Dst.IsMulticast() {
 		// ip6_mc_input: a group the host has not joined on the input
 		// interface is dropped (the host routes no multicast).
@@ -665,6 +691,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		return e.finish(s, AcceptLocal)
 	}
 	rt, ok := e.Host.Lookup(s.pkt.Dst)
+	if linkDst {
+		rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In)
+	}
 	if !ok {
 		if s.tracer != nil {
 			s.tracer.Event(Event{Kind: EvRoute, Text: "no route to " + s.pkt.Dst.String() + " → dropped"})
@@ -676,7 +705,7 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
 	}
 	if s.pkt.Version == 6 {
-		if v, done := e.forward6(s, in, rt); done {
+		if v, done := e.forward6(p, s, in, rt); done {
 			return e.finish(s, v)
 		}
 	} else {
@@ -687,7 +716,7 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		if s.pkt.TTL <= 1 {
 			s.note("TTL exceeded: dropped before FORWARD, answered with ICMP time exceeded")
 			s.ctx.Hook = ext.Forward // not for this host: answer from the route back
-			if b := ext.BuildICMPError(&s.ctx, 11, 0); b != nil && !e.cfg.NoHostStack {
+			if b := ext.BuildICMPError(&s.ctx, 11, 0); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
 				s.hostBuf = append(s.hostBuf[:0], b...)
 				s.hostPending = true
 			}
@@ -709,19 +738,18 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 }
 
 // forward6 is what ip6_forward does before the FORWARD hook: a hop
-// limit that would run out draws an ICMPv6 Time Exceeded; a source that
-// is unspecified, multicast or loopback is dropped, and a link-local one
-// draws a Destination Unreachable "beyond scope of source" (except when
-// the packet leaves by the link it came in on, which the kernel answers
-// with a Redirect instead and forwards: not modelled, see
-// DIFFERENCES.md); a packet bigger than the link's MTU draws a Packet
-// Too Big. The hop limit of the others is lowered.
-func (e *Engine) forward6(s *State, in *Input, rt host.Route) (Verdict, bool) {
+// limit that would run out draws an ICMPv6 Time Exceeded; a packet that
+// leaves by the link it came in on draws a Redirect (redirect6) and
+// goes on; otherwise a source that is unspecified, multicast or
+// loopback is dropped, and a link-local one draws a Destination
+// Unreachable "beyond scope of source"; a packet bigger than the link's
+// MTU draws a Packet Too Big. The hop limit of the others is lowered.
+func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdict, bool) {
 	pk := &s.pkt
 	s.ctx.Hook = ext.Forward
 	hostErr := func(why string, typ, code uint8, info uint32) (Verdict, bool) {
 		s.note(why)
-		if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && !e.cfg.NoHostStack {
+		if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
 			s.hostBuf = append(s.hostBuf[:0], b...)
 			s.hostPending = true
 		}
@@ -730,7 +758,9 @@ func (e *Engine) forward6(s *State, in *Input, rt host.Route) (Verdict, bool) {
 	if pk.TTL <= 1 {
 		return hostErr("hop limit exceeded: dropped before FORWARD, answered with ICMPv6 time exceeded", 3, 0, 0)
 	}
-	if rt.Dev != in.In {
+	if rt.Dev == in.In {
+		e.redirect6(p, s, in, rt)
+	} else {
 		if pk.Src.IsUnspecified() || pk.Src.IsMulticast() || pk.Src.IsLoopback() {
 			s.note("a source of " + pk.Src.String() + " is never forwarded: dropped")
 			return Drop, true
@@ -739,7 +769,9 @@ func (e *Engine) forward6(s *State, in *Input, rt host.Route) (Verdict, bool) {
 			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && s.fragMax == 0 {
+	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
+	// only when one of its fragments was (frag_max_size).
+	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
 		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 	}
 	pk.DecTTL()
@@ -766,6 +798,10 @@ func (e *Engine) setOut(s *State, dev string) {
 // leave records the packet as sent out of dev: in fragments again when
 // it was reassembled from smaller ones.
 func (e *Engine) leave(s *State, dev string, hostReply bool) {
+	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply && s.pkt.Version == 6 {
+		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false) })
+		return
+	}
 	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply {
 		refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false) })
 		return
@@ -944,6 +980,12 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin
 			s.ctx.Nfct = true
 		}
 		s.note("reply " + s.pkt.Summary())
+		if s.pkt.Version == 6 && s.pkt.Proto == packet.ProtoICMPv6 && s.pkt.L4OK && s.pkt.ICMPType < 128 && s.pkt.ICMPType != 2 {
+			// icmpv6_xrlim_allow for the types of the default
+			// net.ipv6.icmp.ratemask: with ratelimit 0 it always
+			// allows, emptying the destination's token bucket.
+			e.peers6.allowEvery(s.pkt.Dst, s.ctx.Now, 0)
+		}
 		e.output(p, s, &s.Result.ReplyHits)
 	}
 	s.pkt, s.ctx = saved, savedCtx

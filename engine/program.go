@@ -145,6 +145,12 @@ type Config struct {
 	// feed conntrack invented answers (a RST that closes the connection)
 	// before the real one. REJECT's answers are still built (Result.Out).
 	NoHostStack bool
+	// ForwardErrors, with NoHostStack, still makes the forwarding
+	// path's ICMP errors (time exceeded, packet too big): the stack
+	// attaches them to the connection of the packet they answer, which a
+	// replay of a capture of the host's own packets cannot do with the
+	// captured copy, so the engine makes them and replay drops the copy.
+	ForwardErrors bool
 	// Classify chooses how chains find their rules: by a compiled
 	// classifier where it pays (the default), always, or never.
 	Classify ClassifyMode
@@ -290,13 +296,6 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	cr.frag, cr.invFrag = r.Frag, r.InvFrag
 	cr.packets.Store(r.Counters.Packets)
 	cr.bytes.Store(r.Counters.Bytes)
-	defer func() {
-		if err == nil && needCT && comp.Family == ext.IPv6 {
-			// ct6's IPv6 connection tracking is not in this tree yet:
-			// refuse rather than track IPv6 as IPv4.
-			needCT, err = false, fmt.Errorf("the rule needs connection tracking, which ipsift's engine does not do for IPv6 packets yet (issue 10)")
-		}
-	}()
 	for _, m := range r.Matches {
 		needCT = needCT || ext.NeedsConntrack(m.Type.Conntrack, m.M)
 		cm, err := m.M.Compile(comp)

@@ -57,6 +57,13 @@ walk:
 				return
 			}
 			if fo := binary.BigEndian.Uint16(d[off+2:]); fo&0xfff9 != 0 {
+				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
+					// ipv6_frag_rcv: a fragment with more to come
+					// must carry a multiple of 8 bytes; the answer
+					// points at the Payload Length.
+					answer = ext.BuildICMPv6Error(c, 4, 0, 4)
+					break walk
+				}
 				s.note("the host's stack reassembles fragments after INPUT (not modelled: no answer)")
 				return
 			}
@@ -95,6 +102,12 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8) []byte {
 	switch proto {
 	case packet.ProtoTCP:
 		if len(l4) < 20 || !checksum6OK(d, l4, proto) || st.Listening[host.Socket{Proto: packet.ProtoTCP, Port: binary.BigEndian.Uint16(l4[2:])}] {
+			return nil
+		}
+		if e.Host.AddrType(s.pkt.Dst, "") != host.RTNLocal {
+			// tcp_v6_send_reset answers only a unicast destination of
+			// the host's (ipv6_unicast_destination: not an anycast or
+			// multicast one).
 			return nil
 		}
 		return ext.BuildReset6(c)

@@ -200,10 +200,18 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		case r.action != nil:
 			v := r.action.Do(c)
 			if tr != nil {
-				tr.Event(Event{Kind: EvTarget, Table: t.name, Chain: cur.name, Rule: r.number, Target: v})
+				why := ""
+				if x, ok := r.action.(ext.Explainer); ok {
+					why = x.Explain(c, true)
+				}
+				tr.Event(Event{Kind: EvTarget, Table: t.name, Chain: cur.name, Rule: r.number, Target: v, Why: why})
 			}
 			if v.Kind() == ext.Continue {
 				keyed = false
+				// The kernel counts skb->len as it is at each counter:
+				// a target that goes on may have grown the packet
+				// (TCPMSS adding its option).
+				length = uint64(s.pkt.TotalLen)
 				continue
 			}
 			return v

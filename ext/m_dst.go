@@ -151,7 +151,7 @@ func (m *optsMatch) Compile(c *Compiler) (Matcher, error) {
 
 // Match implements Matcher: hbh_mt6 (for dst and hbh) on the first
 // header of its type. A header longer than the rest of the packet does
-// not match; --X-opts walks the options from the third byte in the
+// not match (and drops it: Hotdrop); --X-opts walks the options from the third byte in the
 // order given, each TYPE to equal the option's and, unless Pad1 or
 // given without :LEN, its length byte to equal LEN, and stops quietly
 // (matching) where the header or the packet runs out before the list
@@ -197,8 +197,13 @@ func (m *optsMatch) Match(c *Ctx) bool {
 	return ret
 }
 
-// Hotdrop implements Hotdropper.
+// Hotdrop implements Hotdropper: a header that cannot be found for a
+// broken chain, one cut short before its first two bytes, and (as
+// hbh_mt6 does since the kernel's "hotdrop malformed extension headers"
+// fix, which this machine's 6.18 has: kerneldiff's
+// testdata/regress/ipv6-dst-truncated) one longer than the rest of the
+// packet.
 func (m *optsMatch) Hotdrop(c *Ctx) bool {
-	_, _, hd := c.Pkt.FindExt(m.proto, packet.ExtNeedOpts)
-	return hd
+	h, ok, hd := c.Pkt.FindExt(m.proto, packet.ExtNeedOpts)
+	return hd || ok && len(h) < (int(h[1])+1)*8
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // The hashlimit match (-m hashlimit, libxt_hashlimit revision 3 and the
@@ -659,12 +661,26 @@ func (t *hlTable) key(c *Ctx) (k hlKey, ok bool) {
 		return k, true
 	}
 	var sp, dp uint16
-	if off := portsOffset(p.Proto); off >= 0 {
-		if len(p.L4) < off+4 {
+	proto, l4 := p.Proto, p.L4
+	if p.Version == 6 {
+		// hashlimit_init_dst finds IPv6 ports with ipv6_skip_exthdr,
+		// not ip6_tables' walk: No Next Header or a broken chain drops
+		// the packet (kerneldiff's testdata/regress/ipv6-hashlimit-ports).
+		w := packet.SkipExthdr(p.Data, 40, p.NextHdr)
+		if w.Err != packet.ExtOK {
 			return k, false
 		}
-		sp = binary.BigEndian.Uint16(p.L4[off:])
-		dp = binary.BigEndian.Uint16(p.L4[off+2:])
+		proto, l4 = w.Proto, nil
+		if w.Off <= len(p.Data) {
+			l4 = p.Data[w.Off:]
+		}
+	}
+	if off := portsOffset(proto); off >= 0 {
+		if len(l4) < off+4 {
+			return k, false
+		}
+		sp = binary.BigEndian.Uint16(l4[off:])
+		dp = binary.BigEndian.Uint16(l4[off+2:])
 	}
 	if mode&hlSrcPort != 0 {
 		k.srcPort = sp

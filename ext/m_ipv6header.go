@@ -165,15 +165,19 @@ func (m *ipv6headerMatch) Compile(c *Compiler) (Matcher, error) {
 // Match implements Matcher: ipv6header_mt6 over the headers the packet
 // carries (packet.IPv6HeaderMask). Without --soft the packet's set of
 // headers must equal the named one (with "!": differ); with --soft it
-// must include them, and with "!" the kernel's test (its invflags are
-// 0xFF, xor'ed onto a boolean) is always true.
+// must include them all, and with "!" include none of them: the
+// kernel's !((temp ^ matchflags ^ invflags) & matchflags) with invflags
+// 0xFF (kerneldiff's testdata/regress/ipv6header-soft-inverted).
 func (m *ipv6headerMatch) Match(c *Ctx) bool {
 	mask, ok := c.Pkt.IPv6HeaderMask()
 	if !ok {
 		return false
 	}
 	if m.soft {
-		return mask&m.flags == m.flags || m.inv
+		if m.inv {
+			return mask&m.flags == 0
+		}
+		return mask&m.flags == m.flags
 	}
 	return (mask == m.flags) != m.inv
 }

@@ -321,7 +321,10 @@ func (m *tcpMatch) Hotdrop(c *Ctx) bool {
 		return false
 	}
 	if p.FragOff != 0 {
-		return p.FragOff == 1
+		// The "evil" fragment at offset 8 is an IPv4 test only: for
+		// IPv6, ip6_packet_match hands tcp_mt the offset in bytes (8),
+		// never 1 (kerneldiff's testdata/regress/ipv6-tcp-fragment-8).
+		return p.FragOff == 1 && p.Version == 4
 	}
 	if !p.L4Fixed {
 		return true
@@ -339,7 +342,7 @@ func (m *tcpMatch) Explain(c *Ctx, matched bool) string {
 	switch {
 	case p.Proto != packet.ProtoTCP:
 		return "not a tcp packet"
-	case p.FragOff == 1:
+	case p.FragOff == 1 && p.Version == 4:
 		return "a tcp fragment at offset 8 (an attempt to overwrite the first fragment's flags): dropped"
 	case p.FragOff != 0:
 		return "a later fragment has no tcp header: tcp never matches it"

@@ -16,7 +16,8 @@ import (
 //
 //   - They read the bytes after the IP header whatever the fragment
 //     offset, so a later fragment is tested on what stands where a header
-//     would be; xt_tcpudp never matches a later fragment.
+//     would be (for IPv6, on the IPv6 header's own first bytes: l4Raw);
+//     xt_tcpudp never matches a later fragment.
 //   - A packet too short for a test fails that test; nothing is dropped
 //     (xt_tcpudp drops packets whose header is cut short).
 //   - A test on the whole port range is left out, so "! --sport 0:65535"
@@ -59,9 +60,26 @@ func (n *nftPorts) match(l4 []byte) bool {
 }
 
 // l4Raw returns what follows the IP header, up to the total length,
-// whether or not the packet is a fragment.
+// whether or not the packet is a fragment. For an IPv6 later fragment
+// that is the IPv6 header itself: nft_set_pktinfo_ipv6's ipv6_find_hdr
+// stops at the Fragment header without setting the transport offset,
+// which stays 0, so the expressions read the first bytes of the packet
+// (checked on this kernel: testdata/regress/ipv6-later-fragment-ports in
+// internal/kerneldiff).
 func l4Raw(p *packet.Packet) []byte {
+	if p.Version == 6 && packet.IsExtHdr(p.NextHdr) && p.TotalLen <= len(p.Data) {
+		if w := packet.FindHdr(p.Data, 40, p.NextHdr, -1, packet.FindAuth); w.Err == packet.ExtOK && w.FragOff != 0 {
+			return p.Data[:p.TotalLen]
+		}
+	}
 	if p.HdrLen <= 0 || p.TotalLen < p.HdrLen || p.TotalLen > len(p.Data) {
+		return nil
+	}
+	if p.Version == 6 && p.FragOff != 0 {
+		// nft_set_pktinfo_ipv6 keeps the fragment offset ipv6_find_hdr
+		// found, and nft_payload_eval reads no transport header of a
+		// later fragment: every test fails (measured by
+		// sim.TestKernelIPv6).
 		return nil
 	}
 	return p.Data[p.HdrLen:p.TotalLen]
@@ -97,6 +115,9 @@ func (m *tcpNft) Match(c *Ctx) bool {
 // Explain implements Explainer.
 func (m *tcpNft) Explain(c *Ctx, matched bool) string {
 	p := c.Pkt
+	if p.Proto == packet.ProtoTCP && p.FragOff != 0 && p.Version == 6 {
+		return "a later IPv6 fragment: nf_tables reads no transport header of it, so each test fails"
+	}
 	if p.Proto == packet.ProtoTCP && p.FragOff != 0 {
 		return fmt.Sprintf("a later fragment: nf_tables reads the bytes where a tcp header would be (%s)", m.orig.Explain(withHeaderView(c), matched))
 	}
@@ -139,6 +160,9 @@ func (m *udpNft) Match(c *Ctx) bool {
 
 // Explain implements Explainer.
 func (m *udpNft) Explain(c *Ctx, matched bool) string {
+	if c.Pkt.Proto == packet.ProtoUDP && c.Pkt.FragOff != 0 && c.Pkt.Version == 6 {
+		return "a later IPv6 fragment: nf_tables reads no transport header of it, so each test fails"
+	}
 	if c.Pkt.Proto == packet.ProtoUDP && c.Pkt.FragOff != 0 {
 		return "a later fragment: nf_tables reads the bytes where a udp header would be"
 	}

@@ -30,7 +30,8 @@ const icmp6ErrorRoom = 1280 - 40 - 8
 //     type cannot be read too);
 //   - the source is the packet's destination when that is an address
 //     of the host's (or a subnet-router anycast address), otherwise the
-//     address the host sends from towards the packet's source;
+//     address source selection picks on the interface the packet came
+//     in on, or for a packet the host sent, towards its source;
 //   - hop limit 64, traffic class and flow label 0, the packet quoted up
 //     to 1232 bytes.
 //
@@ -57,7 +58,13 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 	}
 	var src netip.Addr
 	if c.Host != nil {
-		if t := c.Host.AddrType(p.Dst, ""); t == 2 || t == 4 { // RTN_LOCAL, RTN_ANYCAST
+		// ipv6_chk_addr on the input interface: a link-local address
+		// is the host's only on its own link.
+		dev := ""
+		if c.In != nil && !p.Dst.IsMulticast() && p.Dst.As16()[0] == 0xfe && p.Dst.As16()[1]&0xc0 == 0x80 {
+			dev = c.In.Name
+		}
+		if t := c.Host.AddrType(p.Dst, dev); t == 2 || t == 4 { // RTN_LOCAL, RTN_ANYCAST
 			src = p.Dst
 		}
 	}
@@ -74,8 +81,11 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 		return nil
 	}
 	if !src.IsValid() {
-		if sf, ok := c.Host.(sourceForer); ok && c.In != nil && linkScope6(p.Src) {
-			// A link-local address is routed on the input interface.
+		if sf, ok := c.Host.(sourceForer); ok && c.In != nil {
+			// icmp6_send picks "a more meaningful saddr from input
+			// if": source address selection on the interface the
+			// packet came in on (which is also where a link-local
+			// address is routed).
 			src, _ = sf.SourceFor(c.In.Name, p.Src)
 		} else if rs, ok := c.Host.(RouteSourcer); ok {
 			src, _ = rs.RouteSource(p.Src)
@@ -100,11 +110,6 @@ type sourceForer interface {
 	SourceFor(dev string, dst netip.Addr) (netip.Addr, bool)
 }
 
-// linkScope6 reports a unicast address of link-local scope (fe80::/10).
-func linkScope6(a netip.Addr) bool {
-	return a.Is6() && a.As16()[0] == 0xfe && a.As16()[1]&0xc0 == 0x80
-}
-
 // icmp6Ineligible is is_ineligible: the packet is an ICMPv6 error.
 func icmp6Ineligible(d []byte) bool {
 	w := packet.SkipExthdr(d, 40, d[6])
@@ -115,6 +120,18 @@ func icmp6Ineligible(d []byte) bool {
 		return w.FragOff == 0
 	}
 	return d[w.Off]&0x80 == 0
+}
+
+// SetTrafficClass writes the Traffic Class of the IPv6 packet p (bits
+// 4-11 of its first word), as ipv6_change_dsfield does, and keeps
+// p.TOS in step.
+func SetTrafficClass(p *packet.Packet, tc uint8) {
+	if len(p.Data) < 2 {
+		return
+	}
+	p.Data[0] = p.Data[0]&0xf0 | tc>>4
+	p.Data[1] = p.Data[1]&0x0f | tc<<4
+	p.TOS = tc
 }
 
 // putIPv6Header writes a 40-byte IPv6 header at the start of b (whose

@@ -2,6 +2,7 @@ package ext
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -179,6 +180,35 @@ func TestNFQueueAction(t *testing.T) {
 	}
 	if len(seen) < 3 {
 		t.Errorf("64 flows went to only %d queues", len(seen))
+	}
+	// IPv6 (hash_v6): both directions share a queue too, and flows
+	// spread.
+	pkt6 := func(short string) *packet.Packet {
+		d, err := packet.ParseShort(short)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := d.Build(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p packet.Packet
+		if err := p.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+		return &p
+	}
+	q1 = a.Do(&Ctx{Pkt: pkt6("eth0 tcp [2001:db8:113::7]:1 > [2001:db8:100::1]:2 S")})
+	q2 = a.Do(&Ctx{Pkt: pkt6("eth0 tcp [2001:db8:100::1]:2 > [2001:db8:113::7]:1 SA")})
+	if q1 != q2 || q1.QueueNum() < 10 || q1.QueueNum() > 13 {
+		t.Errorf("IPv6 queues %d %d: both directions must share one queue in 10-13", q1.QueueNum(), q2.QueueNum())
+	}
+	seen = map[uint16]bool{}
+	for i := 0; i < 64; i++ {
+		seen[a.Do(&Ctx{Pkt: pkt6(fmt.Sprintf("eth0 tcp [2001:db8:113::%x]:1 > [2001:db8:100::1]:2 S", i+1))}).QueueNum()] = true
+	}
+	if len(seen) < 3 {
+		t.Errorf("64 IPv6 flows went to only %d queues", len(seen))
 	}
 }
 

@@ -84,12 +84,16 @@ func (t *dscpTarget) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Target.
 func (t *dscpTarget) Compile(c *Compiler) (Action, error) {
-	if c.Family == IPv6 {
-		return nil, Errorf("-j DSCP: ipsift does not yet rewrite IPv6 traffic classes")
-	}
 	dscp := t.dscp
 	return ActionFunc(func(c *Ctx) Verdict {
 		p := c.Pkt
+		if p != nil && p.Version == 6 {
+			// dscp_tg6: the Traffic Class's upper six bits, ECN kept.
+			if p.TOS>>2 != dscp {
+				SetTrafficClass(p, p.TOS&3|dscp<<2)
+			}
+			return Continue
+		}
 		if p == nil || len(p.Data) < 20 {
 			return Continue
 		}

@@ -142,6 +142,18 @@ func (a *NFQueueAction) Bypass() bool { return a.flags&nfqBypass != 0 }
 // Do implements Action.
 func (a *NFQueueAction) Do(c *Ctx) Verdict {
 	q := a.num
+	if a.total > 1 && a.flags&nfqCPUFanout == 0 && c.Pkt != nil && c.Pkt.Version == 6 && len(c.Pkt.Data) >= 40 {
+		// hash_v6: the last words of the addresses, ordered, and the
+		// smaller of their second words.
+		d := c.Pkt.Data
+		s3, t3 := binary.LittleEndian.Uint32(d[20:24]), binary.LittleEndian.Uint32(d[36:40])
+		if s3 > t3 {
+			s3, t3 = t3, s3
+		}
+		w := min(binary.LittleEndian.Uint32(d[12:16]), binary.LittleEndian.Uint32(d[28:32]))
+		q += uint16(ReciprocalScale(Jhash3Words(s3, t3, w, a.initval), uint32(a.total)))
+		return QueueTo(q)
+	}
 	if a.total > 1 && a.flags&nfqCPUFanout == 0 && c.Pkt != nil && len(c.Pkt.Data) >= 20 {
 		d := c.Pkt.Data
 		// The kernel compares and hashes the addresses as they lie in
@@ -160,8 +172,5 @@ func (a *NFQueueAction) Do(c *Ctx) Verdict {
 
 // Compile implements Target.
 func (t *nfqueueTarget) Compile(c *Compiler) (Action, error) {
-	if c.Family == IPv6 && t.total > 1 && t.flags&nfqCPUFanout == 0 {
-		return nil, Errorf("NFQUEUE --queue-balance: ipsift does not yet hash IPv6 flows onto queues")
-	}
 	return &NFQueueAction{num: t.num, total: t.total, flags: t.flags, initval: uint32(c.Seed)}, nil
 }

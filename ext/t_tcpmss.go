@@ -24,6 +24,10 @@ import (
 // ipsift follows, the kernel skips that check (nft_compat), so ipsift
 // accepts the rule either way.
 //
+// IPv6 (tcpmss_tg6) is the same with a 60-byte minimum (the IPv6 and
+// TCP headers), an added option's MSS at most 1220 and the payload
+// length grown instead of the total length.
+//
 // For --clamp-mss-to-pmtu the MTU is the smaller of the routes' MTUs
 // towards the packet's destination and back to its source; a Host that
 // implements RouteMTUer gives them, otherwise ipsift assumes 1500.
@@ -103,10 +107,12 @@ func (t *tcpmssTarget) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Target.
 func (t *tcpmssTarget) Compile(c *Compiler) (Action, error) {
-	if c.Family == IPv6 {
-		return nil, Errorf("-j TCPMSS: ipsift does not yet rewrite the MSS of IPv6 packets (the rule is read, checked and printed, not simulated)")
-	}
 	mss := t.mss
+	// tcpmss_tg4/6's minlen: the IP and TCP headers.
+	minlen := 20 + 20
+	if c.Family == IPv6 {
+		minlen = 40 + 20
+	}
 	return ActionFunc(func(c *Ctx) Verdict {
 		newmss := mss
 		if mss == tcpmssClamp {
@@ -115,7 +121,6 @@ func (t *tcpmssTarget) Compile(c *Compiler) (Action, error) {
 			if h, ok := c.Host.(RouteMTUer); ok && p != nil {
 				mtu = min(h.RouteMTU(p.Dst), h.RouteMTU(p.Src))
 			}
-			const minlen = 20 + 20
 			if mtu <= minlen {
 				return Drop // "unknown or invalid path-MTU"
 			}
@@ -169,8 +174,12 @@ func SetTCPMSS(c *Ctx, newmss uint16) bool {
 	if l > thl || thl >= 60 {
 		return true // data follows, or no room: leave it
 	}
-	if newmss > 536 {
-		newmss = 536
+	// RFC 879's default MSS where none was given: 536 for IPv4, 1220
+	// for IPv6 (tcpmss_mangle_packet).
+	if p.Version == 6 {
+		newmss = min(newmss, 1220)
+	} else {
+		newmss = min(newmss, 536)
 	}
 	// Grow the packet by 4 bytes; in place when the slice has room.
 	n := len(d) + 4
@@ -192,7 +201,11 @@ func SetTCPMSS(c *Ctx, newmss uint16) bool {
 	th[12] += 0x10 // data offset + 4 bytes
 	sum = CsumReplace2(sum, oldWord, binary.BigEndian.Uint16(th[12:]))
 	binary.BigEndian.PutUint16(th[16:], sum)
-	ipv4Word(nd, 2, uint16(n))
+	if p.Version == 6 {
+		binary.BigEndian.PutUint16(nd[4:], uint16(n-40)) // the payload length; no header checksum
+	} else {
+		ipv4Word(nd, 2, uint16(n))
+	}
 	p.Data = nd
 	p.TotalLen = n
 	p.L4 = nd[hl:n]

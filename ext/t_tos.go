@@ -126,12 +126,16 @@ func (t *tosTarget) Print(b *strings.Builder, numeric bool) {
 
 // Compile implements Target.
 func (t *tosTarget) Compile(c *Compiler) (Action, error) {
-	if c.Family == IPv6 {
-		return nil, Errorf("-j TOS: ipsift does not yet rewrite IPv6 traffic classes")
-	}
 	value, mask := t.value, t.mask
 	return ActionFunc(func(c *Ctx) Verdict {
 		p := c.Pkt
+		if p != nil && p.Version == 6 {
+			// tos_tg6: the Traffic Class, which no checksum covers.
+			if nv := p.TOS&^mask ^ value; nv != p.TOS {
+				SetTrafficClass(p, nv)
+			}
+			return Continue
+		}
 		if p == nil || len(p.Data) < 20 {
 			return Continue
 		}

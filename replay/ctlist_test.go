@@ -1,12 +1,10 @@
 package replay
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/conntrack"
 )
 
@@ -66,20 +64,9 @@ func TestReplayPreload(t *testing.T) {
 		"eth0 tcp 203.0.113.5:80 > 198.51.100.1:40000 PA seq=5500 ack=1000 len=500",
 	}
 	pkts := build(t, lines)
-	var in bytes.Buffer
-	w, _ := capture.NewNGWriter(&in)
-	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
-	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
-	for _, p := range pkts {
-		ifc := eth0
-		if p.in == "wlan0" {
-			ifc = wlan0
-		}
-		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
-	}
-	w.Flush()
+	in := rawCapture(pkts, nil)
 
-	rep, _ := runReplay(t, rs, in.Bytes(), Options{Flows: true})
+	rep, _ := runReplay(t, rs, in, Options{Flows: true})
 	if rep.Verdicts["drop"] == nil || rep.PreCaptureFlows == 0 || rep.PreCapture["drop"] == nil {
 		t.Fatalf("without --conntrack: verdicts %v, pre-capture %d %v", rep.Verdicts, rep.PreCaptureFlows, rep.PreCapture)
 	}
@@ -88,7 +75,7 @@ func TestReplayPreload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, _ = runReplay(t, rs, in.Bytes(), Options{Flows: true, Preload: pre})
+	rep, _ = runReplay(t, rs, in, Options{Flows: true, Preload: pre})
 	if rep.Verdicts["forward"] == nil || rep.Verdicts["forward"].Packets != 3 || rep.PreCaptureFlows != 0 || rep.Preloaded != 4 {
 		t.Fatalf("preloaded: verdicts %v, pre-capture %d, preloaded %d", rep.Verdicts, rep.PreCaptureFlows, rep.Preloaded)
 	}

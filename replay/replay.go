@@ -78,14 +78,17 @@ type Options struct {
 	// NoIPv6 skips IPv6 packets (counted): no ip6tables rules were
 	// given. Otherwise they run through the engine's IPv6 tables.
 	NoIPv6 bool
+	// RuleSamples keeps up to that many packets per rule and policy
+	// they raised (Report.RuleSamples), each as an `ipsift trace` line.
+	RuleSamples int
 	// Flows keeps every connection for Report.Flows.
 	Flows bool
 	// Start, when set, is called with the first packet's time before it
 	// runs (to start the timeouts of sets read at clock 0).
 	Start func(now int64)
 	// Progress, when set, is called about every 64k packets with the
-	// packets read so far.
-	Progress func(packets int)
+	// packets and bytes of the capture read so far.
+	Progress func(packets int, bytes int64)
 }
 
 // Count is packets and bytes (bytes as the kernel counts them: the IP
@@ -187,6 +190,7 @@ type Report struct {
 	Samples        []Sample          `json:"samples"`
 	Flows          []*Flow           `json:"-"`
 	Intervals      []Interval        `json:"intervals,omitempty"`
+	RuleSamples    []RuleSample      `json:"rule_samples,omitempty"`
 	// Departures compares the packets the engine predicted leaving with
 	// those the capture saw leave (nil when it saw none).
 	Departures          *Departures `json:"departures,omitempty"`
@@ -225,6 +229,7 @@ type Replayer struct {
 	writeErr error
 	iv       intervals
 	depart   departures
+	rsamp    ruleSamples
 }
 
 // observeDeparture counts a departing packet against the predictions.
@@ -267,11 +272,15 @@ func New(e *engine.Engine, o Options) *Replayer {
 	}
 	r.hold.init(o.Window)
 	r.iv.length = o.Interval
+	r.rsamp = ruleSamples{n: o.RuleSamples, seen: map[RuleRef]int{}}
 	if o.Write != nil {
 		r.annot = &annotator{w: o.Write}
 	}
 	return r
 }
+
+// loopbackIndex is the loopback device's interface index: always 1.
+const loopbackIndex = 1
 
 // payloadMatches read bytes past the transport header: a packet cut by
 // the snaplen cannot be decided by a ruleset that uses them.
@@ -318,7 +327,7 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		}
 		r.rep.Records++
 		if r.o.Progress != nil && r.rep.Records&0xffff == 0 {
-			r.o.Progress(int(r.rep.Records))
+			r.o.Progress(int(r.rep.Records), rd.Offset())
 		}
 		if len(r.ifnames) < len(rd.Interfaces()) {
 			for _, ifc := range rd.Interfaces()[len(r.ifnames):] {
@@ -430,6 +439,15 @@ func (r *Replayer) one(h *held, now int64) {
 		r.skipped("departing packets (captured after POSTROUTING: observations, not inputs; the host's own traffic is not replayed from an interface capture)", "the NFLOG capture recipe replays the host's own traffic too", false)
 		return
 	}
+	if !local && iface == "" && fr.IfIndex == loopbackIndex {
+		iface = "lo" // the loopback device is interface 1 in every namespace
+	}
+	if !local && iface == "lo" && r.o.OwnAnswers {
+		// A packet the host sent itself comes back in through lo; the
+		// engine runs that way back with the packet the host sent.
+		r.skipped("the host's packets to itself arriving on lo (run with the packet it sent)", "", false)
+		return
+	}
 	if !local {
 		if iface == "" {
 			if fr.IfIndex != 0 {
@@ -526,6 +544,13 @@ func (r *Replayer) one(h *held, now int64) {
 			r.rep.PreCapture[v] = pc
 		}
 		pc.add(size)
+	}
+	if r.rsamp.n > 0 {
+		trace := ""
+		if tracing {
+			trace = r.trace.String()
+		}
+		r.rsamp.add(res, r.pkt.Version == 6, &r.pkt, iface, local, r.n, now, trace)
 	}
 	if tracing {
 		r.tracer.End()
@@ -753,6 +778,7 @@ func (r *Replayer) Report() *Report {
 	rep := r.rep
 	rep.Counters = r.counters()
 	rep.Departures = r.depart.report()
+	rep.RuleSamples = r.rsamp.out
 	rep.IPv6 = !r.o.NoIPv6
 	if r.iv.length > 0 && r.iv.start != 0 {
 		iv := r.iv

@@ -452,23 +452,13 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestReplayWriteAnnotated(t *testing.T) {
 	rs := gateway(t)
 	pkts := build(t, traffic)
-	var in bytes.Buffer
-	w, _ := capture.NewNGWriter(&in)
-	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
-	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
-	for _, p := range pkts {
-		ifc := eth0
-		if p.in == "wlan0" {
-			ifc = wlan0
-		}
-		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
-	}
-	w.WritePacket(eth0, pkts[len(pkts)-1].t+1, pkts[0].data, 0, capture.DirOut, "")
-	w.Flush()
+	in := rawCapture(pkts, func(w *capture.NGWriter) {
+		w.WritePacket(0, pkts[len(pkts)-1].t+1, pkts[0].data, 0, capture.DirOut, "")
+	})
 
 	var out bytes.Buffer
 	aw, _ := capture.NewNGWriter(&out)
-	runReplay(t, rs, in.Bytes(), Options{Write: aw})
+	runReplay(t, rs, in, Options{Write: aw})
 	rd, err := capture.NewReader(bytes.NewReader(out.Bytes()))
 	if err != nil {
 		t.Fatal(err)
@@ -577,20 +567,9 @@ func TestReplayIPv6(t *testing.T) {
 	want4, want6 := e.Program().Counters(), e.Program().IPv6().Counters()
 
 	pkts := build(t, lines)
-	var in bytes.Buffer
-	w, _ := capture.NewNGWriter(&in)
-	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
-	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
-	for _, p := range pkts {
-		ifc := eth0
-		if p.in == "wlan0" {
-			ifc = wlan0
-		}
-		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
-	}
-	w.Flush()
+	in := rawCapture(pkts, nil)
 	e2, _ := engine.New(rs.Clone(), nil, engine.Config{Rules6: rs6})
-	rd, _ := capture.NewReader(bytes.NewReader(in.Bytes()))
+	rd, _ := capture.NewReader(bytes.NewReader(in))
 	r := New(e2, Options{})
 	if err := r.Run(rd); err != nil {
 		t.Fatal(err)
@@ -624,7 +603,7 @@ func TestReplayIPv6(t *testing.T) {
 
 	// Without ip6tables rules, IPv6 packets are skipped and counted.
 	e3, _ := engine.New(rs.Clone(), nil, engine.Config{})
-	rd, _ = capture.NewReader(bytes.NewReader(in.Bytes()))
+	rd, _ = capture.NewReader(bytes.NewReader(in))
 	r = New(e3, Options{NoIPv6: true})
 	r.Run(rd)
 	if rep := r.Report(); rep.IPv6 || skipCount(rep, "IPv6") != 4 || !strings.Contains(findSkip(rep, "IPv6").Fix, "--rules6") {
@@ -665,5 +644,71 @@ func TestReplayDepartures(t *testing.T) {
 				t.Fatalf("%+v", d)
 			}
 		})
+	}
+}
+
+// rawCapture writes pkts as a pcapng of raw IP on interfaces eth0 (0)
+// and wlan0 (1), each packet flagged inbound on its own; more, when set,
+// writes further records before the file is flushed.
+func rawCapture(pkts []pkt, more func(w *capture.NGWriter)) []byte {
+	var in bytes.Buffer
+	w, _ := capture.NewNGWriter(&in)
+	eth0, _ := w.AddInterface("eth0", capture.LinkRaw, 65535)
+	wlan0, _ := w.AddInterface("wlan0", capture.LinkRaw, 65535)
+	for _, p := range pkts {
+		ifc := eth0
+		if p.in == "wlan0" {
+			ifc = wlan0
+		}
+		w.WritePacket(ifc, p.t, p.data, 0, capture.DirIn, "")
+	}
+	if more != nil {
+		more(w)
+	}
+	w.Flush()
+	return in.Bytes()
+}
+
+// Every rule keeps its first packets as `ipsift trace` lines that build
+// the packets as they arrived.
+func TestReplayRuleSamples(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic)
+	rep, _ := runReplay(t, rs, rawCapture(pkts, nil), Options{RuleSamples: 1})
+	byRule := map[string]RuleSample{}
+	for _, s := range rep.RuleSamples {
+		if _, dup := byRule[s.RuleRef.String()]; dup {
+			t.Errorf("two samples of %s", s.RuleRef)
+		}
+		byRule[s.RuleRef.String()] = s
+	}
+	for _, c := range rep.Counters {
+		if _, ok := byRule[c.RuleRef.String()]; (c.Packets > 0) != ok {
+			t.Errorf("%s: %d packets, sample %v", c.RuleRef, c.Packets, ok)
+		}
+	}
+	s, ok := byRule["filter/LOGDROP rule 2"]
+	if !ok || s.Verdict != "drop" || s.Index != 6 {
+		t.Fatalf("%+v", s)
+	}
+	// The line builds the packet that arrived, header for header.
+	for _, s := range rep.RuleSamples {
+		d, err := packet.ParseShort(s.Packet)
+		if err != nil {
+			t.Errorf("%q: %v", s.Packet, err)
+			continue
+		}
+		b, err := d.Build(0)
+		if err != nil {
+			t.Errorf("%q: %v", s.Packet, err)
+			continue
+		}
+		orig := pkts[s.Index-1].data
+		var p, q packet.Packet
+		p.Decode(b)
+		q.Decode(orig)
+		if p.Src != q.Src || p.Dst != q.Dst || p.SrcPort != q.SrcPort || p.DstPort != q.DstPort || p.TCPFlags != q.TCPFlags || p.Seq != q.Seq || p.TotalLen != q.TotalLen || p.TTL != q.TTL || p.ICMPType != q.ICMPType || d.In != pkts[s.Index-1].in {
+			t.Errorf("%q builds %s, the capture had %s", s.Packet, p.Summary(), q.Summary())
+		}
 	}
 }

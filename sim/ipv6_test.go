@@ -163,3 +163,72 @@ func TestIPv6ExtHeaderMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6HostAnswers checks the answers of the IPv6 host and REJECT
+// against the facts of issue 10 (the kernel test checks them too, as
+// root): REJECT answers no later fragment and no multicast source; a
+// neighbour solicitation to the solicited-node group draws an
+// advertisement with router, solicited and override flags and a target
+// link-layer option, through OUTPUT; a packet forwarded back out of its
+// link draws a Redirect; LOG writes the kernel's IPv6 line.
+func TestIPv6HostAnswers(t *testing.T) {
+	rs := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" +
+		"-A INPUT -p udp -m udp --dport 9 -j LOG --log-prefix \"p: \"\n" +
+		"-A INPUT -p udp -j REJECT\nCOMMIT\n"
+	r4 := load.Bytes("r4.rules", []byte(filterAccept), load.Options{})
+	r6 := load.Bytes("r6.rules", []byte(rs), load.Options{Family: 2})
+	e, err := engine.New(r4.Rules, nil, engine.Config{Rules6: r6.Rules6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	e.Log = &log
+	s := New(e)
+	run := func(i int, p string) *Result {
+		d, err := packet.ParseShort(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Run(i, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := run(0, "eth0 udp [2001:db8:113::7]:40003 > [2001:db8:100::1]:9")
+	if len(r.Out) != 1 || r.Out[0].Proto != "icmpv6" || *r.Out[0].Type != 1 || *r.Out[0].Code != 4 || r.Out[0].Src != "2001:db8:100::1" {
+		t.Errorf("REJECT: %s", r.JSON())
+	}
+	want := "p: IN=eth0 OUT= MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=2001:0db8:0113:0000:0000:0000:0000:0007 DST=2001:0db8:0100:0000:0000:0000:0000:0001 LEN=48 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=UDP SPT=40003 DPT=9 LEN=8 \n"
+	if log.String() != want {
+		t.Errorf("LOG:\n%q\nwant\n%q", log.String(), want)
+	}
+	if r := run(1, "eth0 udp [2001:db8:113::7]:40004 > [2001:db8:100::1]:10 ext=frag/3/0"); len(r.Out) != 0 || r.Verdict != "reject" && r.Verdict != "drop" {
+		t.Errorf("REJECT of a later fragment answered: %s", r.JSON())
+	}
+	if r := run(2, "eth0 udp [ff02::1]:40005 > [2001:db8:100::1]:10"); len(r.Out) != 0 {
+		t.Errorf("REJECT answered a multicast source: %s", r.JSON())
+	}
+	r = run(3, "eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 type=135 target=2001:db8:100::1")
+	if len(r.Out) != 1 || *r.Out[0].Type != 136 || r.Out[0].Dst != "fe80::ff:fe00:101" || len(r.ReplyHits) != 1 {
+		t.Fatalf("neighbour solicitation: %s", r.JSON())
+	}
+	na := s.State.Result.Out[0].Data
+	if na[7] != 255 || na[44] != 0xe0 || len(na) != 40+32 || na[64] != 2 || string(na[66:72]) != "\x02\x00\x00\x00\x00\x01" {
+		t.Errorf("advertisement % x", na)
+	}
+	// A hop limit of 254 is ignored by the stack.
+	if r := run(4, "eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 type=135 target=2001:db8:100::1 ttl=254"); len(r.Out) != 0 {
+		t.Errorf("solicitation with hop limit 254 answered: %s", r.JSON())
+	}
+	// Back out of eth0 towards the default route's gateway, which is not
+	// a link-local address: ndisc_send_redirect names a router only by
+	// its link-local address, so no Redirect.
+	if r := run(5, "eth0 udp [2001:db8:100::9]:40006 > [2001:db8:113::7]:53"); len(r.Out) != 1 || r.Verdict != "forward" {
+		t.Errorf("forwarded back out of eth0 via a global gateway: %s", r.JSON())
+	}
+	r = run(6, "wlan0 udp [2001:db8:2::11]:40007 > [2001:db8:2::10]:53")
+	if len(r.Out) != 2 || r.Out[0].Proto != "icmpv6" || *r.Out[0].Type != 137 || r.Out[0].Src != "fe80::ff:fe00:2" || r.Out[0].Dst != "2001:db8:2::11" || r.Verdict != "forward" {
+		t.Errorf("on-link destination on the same link: want a Redirect, then the packet: %s", r.JSON())
+	}
+}

@@ -3,9 +3,12 @@ package sim_test
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +42,12 @@ const ipv6Rules = `*mangle
 -A FORWARD -j LOG --log-prefix "%[1]sfwd: " --log-ip-options
 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136
 -A OUTPUT -j LOG --log-prefix "%[1]sout: " --log-tcp-sequence
+-A FORWARD -p tcp -m tcp --dport 80 -j HL --hl-dec 2
+-A FORWARD -p udp -j TOS --set-tos 0x10/0x3f
+-A FORWARD -p tcp -m tcp --dport 22 --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1300
+-A FORWARD -p tcp -m tcp --dport 23 --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu
 -A POSTROUTING -o eth0 -p ipv6-icmp
+-A POSTROUTING -o wlan0 -p tcp -j DSCP --set-dscp 0x0a
 COMMIT
 *filter
 :INPUT DROP [0:0]
@@ -102,8 +110,26 @@ var ipv6Packets = []string{
 func TestKernelIPv6(t *testing.T) {
 	kernel.Require(t)
 	kernel.EnableNamespaceLog(t)
+	// IPSIFT_KERNEL6_SEED and IPSIFT_KERNEL6_N choose other and longer
+	// runs of generated packets (default seed 1, 200 packets).
+	seed, n := uint64(1), 200
+	if v, err := strconv.ParseUint(os.Getenv("IPSIFT_KERNEL6_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("IPSIFT_KERNEL6_N")); err == nil && v >= 0 {
+		n = v
+	}
+	pkts := append(append([]string(nil), ipv6Packets...), randomPackets6(seed, n)...)
+	compareKernel6(t, ipv6Rules, pkts)
+}
+
+// compareKernel6 loads the ip6tables ruleset rulesFmt (its %[1]s the
+// LOG prefix) into the kernel and into ipsift on each backend, sends
+// pkts through both and compares per packet the counters raised and
+// what left each interface, then every LOG line.
+func compareKernel6(t *testing.T, rulesFmt string, pkts []string) {
 	var descs []packet.Desc
-	for _, s := range ipv6Packets {
+	for _, s := range pkts {
 		d, err := packet.ParseShort(s)
 		if err != nil {
 			t.Fatalf("%s: %v", s, err)
@@ -114,12 +140,16 @@ func TestKernelIPv6(t *testing.T) {
 		t.Run(string(b), func(t *testing.T) {
 			fw := kernel.NewFirewallWith(t, b, kernel.Options{IPv6: true})
 			prefix := fmt.Sprintf("v6-%d-%s-", time.Now().UnixNano()%1_000_000_000, b)
-			rules := fmt.Sprintf(ipv6Rules, prefix)
+			rules := fmt.Sprintf(rulesFmt, prefix)
 			if err := fw.Restore6(rules); err != nil {
 				t.Fatal(err)
 			}
-			for _, a := range []string{"2001:db8:2::10"} {
-				if err := fw.AddNeighbour("wlan0", netip.MustParseAddr(a)); err != nil {
+			// Every neighbour the packets use, as packets.md's host has
+			// them; the peers' link-local addresses on the other link
+			// too, where REJECT's RST to them goes (nf_send_reset6
+			// routes a link-local address by the first link's route).
+			for a, ifname := range map[string]string{"2001:db8:2::10": "wlan0", "2001:db8:2::11": "wlan0", "2001:db8:100::9": "eth0", "fe80::ff:fe00:201": "eth0", "fe80::ff:fe00:101": "wlan0"} {
+				if err := fw.AddNeighbour(ifname, netip.MustParseAddr(a)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -138,6 +168,9 @@ func TestKernelIPv6(t *testing.T) {
 			e.Log = &ours
 			s := sim.New(e)
 			diffs := 0
+			// The kernel's rate limits (Redirects) see the real time
+			// between packets: so does ipsift's clock here.
+			t0, now0 := time.Now(), s.Now
 			for i, d := range descs {
 				data, err := d.Build(i)
 				if err != nil {
@@ -164,6 +197,7 @@ func TestKernelIPv6(t *testing.T) {
 					t.Fatal(err)
 				}
 				sBefore := simCounters6(e)
+				s.Now = now0 + int64(time.Since(t0))
 				if _, err := s.Run(i, d); err != nil {
 					t.Fatal(err)
 				}
@@ -172,7 +206,7 @@ func TestKernelIPv6(t *testing.T) {
 				if !maps.Equal(kc, sc) || !slices.Equal(kout, sout) {
 					diffs++
 					t.Errorf("packet %d %s:\nkernel counters %s\nipsift counters %s\nkernel out %q\nipsift out %q",
-						i, ipv6Packets[i], kernel.FormatCounters(kc), kernel.FormatCounters(sc), kout, sout)
+						i, pkts[i], kernel.FormatCounters(kc), kernel.FormatCounters(sc), kout, sout)
 				}
 			}
 			mine := strings.Split(strings.TrimRight(ours.String(), "\n"), "\n")
@@ -257,5 +291,103 @@ func describe6(ifname string, b []byte) string {
 	case p.Proto == packet.ProtoICMPv6 && p.L4OK:
 		s += fmt.Sprintf(" type %d code %d", p.ICMPType, p.ICMPCode)
 	}
-	return s + fmt.Sprintf(" len %d hl %d", len(b), p.TTL)
+	return s + fmt.Sprintf(" len %d hl %d tc %#x", len(b), p.TTL, p.TOS)
+}
+
+// randomPackets6 aims IPv6 packets at the host, its links and beyond,
+// with extension headers, fragments (each datagram's alone: the host's
+// stack never completes one), hop limits and the protocols its stack
+// answers.
+func randomPackets6(seed uint64, n int) []string {
+	r := rand.New(rand.NewPCG(seed, 6))
+	srcs := map[string][]string{
+		"eth0":  {"2001:db8:113::7", "2001:db8:114::9", "fe80::ff:fe00:101", "2001:db8:100::9", "2001:db8:2::10"},
+		"wlan0": {"2001:db8:2::10", "fe80::ff:fe00:201", "2001:db8:2::11"},
+	}
+	dsts := []string{"2001:db8:100::1", "2001:db8:2::1", "fe80::ff:fe00:1", "2001:db8:2::10", "2001:db8:113::7", "ff02::1", "ff02::fb", "2001:db8:100::"}
+	exts := []string{"", "", "", "hbh", "dst", "hbh,dst/1", "dst/2", "rt/0/0/2001:db8:2::10", "rt/0/1/2001:db8:2::10", "rt/4/1/2001:db8:2::10", "frag/0/1", "frag/3/0", "frag/0/0", "ah/5", "frag/2/1,dst"}
+	var out []string
+	for i := 0; i < n; i++ {
+		in := []string{"eth0", "wlan0"}[r.IntN(2)]
+		src, dst := srcs[in][r.IntN(len(srcs[in]))], dsts[r.IntN(len(dsts))]
+		if dst == "fe80::ff:fe00:1" && in == "wlan0" {
+			// eth0's link-local address is a neighbour on wlan0, one
+			// with no entry: the kernel would solicit it (and send a
+			// Redirect) where packets.md's host has every neighbour.
+			dst = "fe80::ff:fe00:2"
+		}
+		sport := 30000 + i
+		var p string
+		switch k := r.IntN(10); {
+		case k < 4:
+			p = fmt.Sprintf("%s tcp [%s]:%d > [%s]:%d %s", in, src, sport, dst, []int{22, 23, 25, 80}[r.IntN(4)], []string{"S", "SA", "A", "R", "F"}[r.IntN(5)])
+		case k < 7:
+			p = fmt.Sprintf("%s udp [%s]:%d > [%s]:%d", in, src, sport, dst, []int{53, 54, 9, 80}[r.IntN(4)])
+		case k < 8:
+			p = fmt.Sprintf("%s icmpv6 %s > %s type=%d", in, src, dst, []int{128, 129, 2, 4}[r.IntN(4)])
+		case k < 9:
+			p = fmt.Sprintf("%s 59 %s > %s", in, src, dst)
+		default:
+			p = fmt.Sprintf("%s 253 %s > %s len=8", in, src, dst)
+		}
+		if e := exts[r.IntN(len(exts))]; e != "" {
+			p += " ext=" + e
+		}
+		if r.IntN(6) == 0 {
+			p += fmt.Sprintf(" ttl=%d", []int{1, 2, 255}[r.IntN(3)])
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// ipv6StatefulRules track IPv6 connections (so nf_defrag_ipv6
+// reassembles before the raw table) and translate addresses: state,
+// ICMPv6 RELATED, ND untracked, NAT66 MASQUERADE and a port forward.
+const ipv6StatefulRules = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i eth0 -p tcp -m tcp --dport 2222 -j DNAT --to-destination [2001:db8:2::10]:22
+-A POSTROUTING -o eth0 -s 2001:db8:2::/64 -j MASQUERADE
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT
+-A INPUT -m conntrack --ctstate INVALID -j LOG --log-prefix "%[1]sinvalid: "
+-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT
+-A INPUT -p udp -j REJECT
+-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -j ACCEPT
+-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT
+-A OUTPUT -m conntrack --ctstate UNTRACKED -j LOG --log-prefix "%[1]suntracked: "
+COMMIT
+`
+
+// TestKernelIPv6Stateful compares IPv6 connection tracking, reassembly
+// and NAT66 with the kernel's.
+func TestKernelIPv6Stateful(t *testing.T) {
+	kernel.Require(t)
+	kernel.EnableNamespaceLog(t)
+	compareKernel6(t, ipv6StatefulRules, []string{
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 A seq=1001 ack=1",
+		"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 type=135 target=2001:db8:100::1",
+		"eth0 udp [2001:db8:113::7]:40001 > [2001:db8:100::1]:53",
+		"eth0 icmpv6 [2001:db8:113::7] > [2001:db8:100::1] type=129",
+		"eth0 icmpv6 [2001:db8:113::7] > [2001:db8:100::1] type=137",
+		"wlan0 udp [2001:db8:2::10]:53000 > [2001:db8:113::53]:53 len=40",
+		"eth0 udp [2001:db8:113::53]:53 > [2001:db8:100::1]:53000 len=20",
+		"wlan0 tcp [2001:db8:2::10]:41000 > [2001:db8:113::7]:443 S",
+		"eth0 tcp [2001:db8:113::7]:443 > [2001:db8:100::1]:41000 SA seq=5000 ack=1001",
+		"eth0 tcp [2001:db8:113::9]:42000 > [2001:db8:100::1]:2222 S",
+		"wlan0 tcp [2001:db8:2::10]:22 > [2001:db8:113::9]:42000 SA seq=7000 ack=1001",
+		"eth0 udp [2001:db8:113::7]:40002 > [2001:db8:100::1]:9 len=32 ext=frag/0/1",
+		"eth0 udp [2001:db8:113::7]:40002 > [2001:db8:100::1]:9 ext=frag/5/0",
+		"eth0 59 [2001:db8:113::7] > [2001:db8:100::1]",
+	})
 }

@@ -33,6 +33,7 @@ func init() {
 	why := fs.Int("why", 0, "show the full trace of N packets per verdict other than accept (or N packets --select picks)")
 	sel := fs.String("select", "", "with --why: trace packets this filter picks (the filter of ipsift ctl trace, e.g. 'tcp port 22')")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	samples := fs.Int("samples", 3, "with --json: keep this many packets per rule, each as an ipsift trace line (rule_samples)")
 	out := fs.String("o", "", "write the ruleset with the replay's counters to this file (iptables-restore -c format)")
 	window := fs.Int("window", 64, "packets held to put timestamps of several interfaces in order")
 	interval := fs.Duration("interval", 0, "also show the verdicts and counters per time bucket of this length (e.g. 1h, 10m)")
@@ -75,7 +76,7 @@ func init() {
 			if *interval < 0 {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
 			}
-			o := replay.Options{Preload: preload, Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			o := replay.Options{Preload: preload, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
 			switch *direction {
 			case "":
 			case "in":
@@ -97,7 +98,7 @@ func init() {
 				}
 			}
 			if isTerminal(stderr) {
-				o.Progress = func(n int) { fmt.Fprintf(stderr, "\rreplay: %d packets", n) }
+				o.Progress = progress(pos[len(pos)-1], stderr)
 			}
 			if *write != "" {
 				if len(pos) == 3 {
@@ -170,6 +171,34 @@ func init() {
 			return exitOK
 		},
 	})
+}
+
+// progress returns a Progress function that shows the packets replayed,
+// the rate and the time left (from the share of the file read) on a
+// terminal, on one line rewritten in place.
+func progress(capPath string, stderr io.Writer) func(int, int64) {
+	var size int64
+	if st, err := os.Stat(capPath); err == nil {
+		size = st.Size()
+	}
+	start := time.Now()
+	return func(n int, read int64) {
+		el := time.Since(start)
+		rate := float64(n) / el.Seconds()
+		left := ""
+		if size > 0 && read > 0 {
+			rest := time.Duration(float64(el) * float64(size-read) / float64(read))
+			left = fmt.Sprintf(", %d%%, %s left", read*100/size, rest.Round(time.Second))
+		}
+		fmt.Fprintf(stderr, "\rreplay: %d packets, %.0f/s%s   ", n, rate, left)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func parseIfIndex(s string) (map[uint32]string, error) {
@@ -246,7 +275,7 @@ func replayOne(rulesPath, rules6Path, capPath, hostFile string, lf *loadFlags, o
 		return nil, nil, exitProblems
 	}
 	o.OwnAnswers = own
-	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own, Rules6: rs6})
+	e, err := engine.New(rs, h, engine.Config{Legacy: lf.legacy, Sets: res.Sets, NoHostStack: own, ForwardErrors: own, Rules6: rs6})
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
 		return nil, nil, exitProblems

@@ -75,12 +75,13 @@ func TestReplayJSONAndFlows(t *testing.T) {
 			Table, Chain, Text string
 			Rule, Packets      int
 		}
-		States map[string]int
+		States      map[string]int
+		RuleSamples []struct{ Table, Chain, Packet string } `json:"rule_samples"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Replayed.Packets != 500 || rep.Verdicts["forward"].Packets != 500 || rep.States["ESTABLISHED"] != 20 {
+	if rep.Replayed.Packets != 500 || rep.Verdicts["forward"].Packets != 500 || rep.States["ESTABLISHED"] != 20 || len(rep.RuleSamples) == 0 || !strings.HasPrefix(rep.RuleSamples[0].Packet, "wlan0 tcp 192.0.2.") {
 		t.Errorf("%+v", rep)
 	}
 	flows := filepath.Join(t.TempDir(), "flows.jsonl")

@@ -374,8 +374,11 @@ const (
 
 // settle waits until the IPv6 host has sent its unsolicited MLD reports
 // (and anything else its addresses coming up make it send), discarding
-// them, then checks the addresses are usable. Anything but MLD reports
-// is an error: the host must not talk on its own.
+// them, and until no address is tentative any more (without duplicate
+// address detection an address still starts tentative, for as long as
+// the kernel's workqueue takes to get to it, and its reports follow).
+// Anything but MLD reports is an error: the host must not talk on its
+// own.
 func (f *Firewall) settle() error {
 	deadline := time.Now().Add(settleMax)
 	for {
@@ -392,21 +395,23 @@ func (f *Firewall) settle() error {
 				n++
 			}
 		}
+		tentative := ""
 		if n == 0 {
-			break
+			out, err := runIn(f.NS, nil, toolPath("ip"), "-6", "addr", "show", "tentative")
+			if err != nil {
+				return err
+			}
+			if tentative = strings.TrimSpace(out); tentative == "" {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
+			if tentative != "" {
+				return fmt.Errorf("settling IPv6: addresses still tentative after %v:\n%s", settleMax, tentative)
+			}
 			return fmt.Errorf("settling IPv6: the links were not quiet after %v", settleMax)
 		}
 	}
-	out, err := runIn(f.NS, nil, toolPath("ip"), "-6", "addr", "show", "tentative")
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(out) != "" {
-		return fmt.Errorf("settling IPv6: addresses still tentative:\n%s", out)
-	}
-	return nil
 }
 
 // isMLDReport reports whether an IPv6 packet is an MLD report (ICMPv6

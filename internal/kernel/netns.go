@@ -157,6 +157,12 @@ func inNamespace(ns string, fn func() error) error {
 	return <-done
 }
 
+// InNamespace runs fn on a thread moved into the network namespace ns
+// (a name under /run/netns), as inNamespace does: the sockets fn opens
+// stay in ns. Tests that build namespaces of their own to run real
+// sockets in use it.
+func InNamespace(ns string, fn func() error) error { return inNamespace(ns, fn) }
+
 // writeSysctls sets sysctls of the namespace the calling thread is in, by
 // writing /proc/sys directly: the net.* entries resolve against the
 // writer's namespace when opened, so inside inNamespace this is both

@@ -221,10 +221,11 @@ func (f *Firewall) sendLocal6(ipPacket []byte) error {
 // Capture returns the IP packets (without their Ethernet header) that left
 // the firewall through interface ifname since the previous Capture of it,
 // or since the firewall was built, oldest first. It waits CaptureWait
-// after the last frame for stragglers. An ARP request from the firewall is
-// reported as an error alongside the packets: it means a packet went to an
-// address with no neighbour entry and waits for an answer that never
-// comes (see AddNeighbour).
+// after the last frame for stragglers. An ARP request or an IPv6
+// neighbour solicitation from the firewall is reported as an error
+// alongside the packets: it means a packet went to an address with no
+// neighbour entry and waits for an answer that never comes (see
+// AddNeighbour).
 func (f *Firewall) Capture(ifname string) ([][]byte, error) {
 	l, err := f.link(ifname)
 	if err != nil {
@@ -290,7 +291,13 @@ func (f *Firewall) capture(links []*link, wait time.Duration) (map[string][][]by
 					continue
 				}
 				switch et := uint16(buf[12])<<8 | uint16(buf[13]); et {
-				case etherTypeIPv4, etherTypeIPv6:
+				case etherTypeIPv6:
+					if t, ok := solicitationTarget(buf[etherHdrLen:n]); ok {
+						errs = append(errs, &MissingNeighbourError{Iface: l.Name, Addr: t})
+						continue
+					}
+					got[l.Name] = append(got[l.Name], bytes.Clone(buf[etherHdrLen:n]))
+				case etherTypeIPv4:
 					got[l.Name] = append(got[l.Name], bytes.Clone(buf[etherHdrLen:n]))
 				case etherTypeARP:
 					errs = append(errs, fmt.Errorf("the firewall sent ARP on %s%s: a packet waits for a neighbour entry (AddNeighbour)", l.Name, arpTarget(buf[etherHdrLen:n])))
@@ -320,6 +327,51 @@ func arpTarget(arp []byte) string {
 		return ""
 	}
 	return " asking for " + netip.AddrFrom4([4]byte(arp[24:28])).String()
+}
+
+// MissingNeighbourError says the firewall asked for a neighbour by IPv6
+// neighbour discovery: a packet to Addr waits on Iface for a neighbour
+// entry (AddNeighbour adds it, and the packet then leaves).
+type MissingNeighbourError struct {
+	Iface string
+	Addr  netip.Addr
+}
+
+func (e *MissingNeighbourError) Error() string {
+	return fmt.Sprintf("the firewall sent a neighbour solicitation on %s asking for %s: a packet waits for a neighbour entry (AddNeighbour)", e.Iface, e.Addr)
+}
+
+// MissingNeighbours splits what Capture returned into the neighbours the
+// firewall asked for and the other errors (joined, nil when none).
+func MissingNeighbours(err error) (missing []MissingNeighbourError, rest error) {
+	if err == nil {
+		return nil, nil
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var others []error
+	for _, e := range errs {
+		if m, ok := e.(*MissingNeighbourError); ok {
+			missing = append(missing, *m)
+			continue
+		}
+		others = append(others, e)
+	}
+	return missing, errors.Join(others...)
+}
+
+// solicitationTarget returns the target of an IPv6 neighbour
+// solicitation (ICMPv6 135 right after the IPv6 header, as the kernel
+// sends it), ok false for any other packet.
+func solicitationTarget(p []byte) (netip.Addr, bool) {
+	if len(p) < 64 || p[0]>>4 != 6 || p[6] != 58 || p[40] != 135 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom16([16]byte(p[48:64])), true
 }
 
 // IPCounters are counters of the firewall namespace's IPv4 stack, from

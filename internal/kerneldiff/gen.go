@@ -23,6 +23,11 @@ type aims struct {
 	lengths []int
 	tos     []uint8
 	icmp    [][2]uint8
+	// IPv6 only: fragment identifications, hbh/dst header lengths and
+	// routing header segments left that -m frag, hbh, dst and rt test.
+	fragIDs  []uint32
+	extLens  []uint8
+	segLefts []uint8
 }
 
 func (a *aims) addr(s string) {
@@ -58,6 +63,7 @@ var docNets = []netip.Prefix{
 	netip.MustParsePrefix("192.0.2.0/24"),
 	netip.MustParsePrefix("198.51.100.0/24"),
 	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("2001:db8::/32"),
 }
 
 func inDoc(a netip.Addr) bool {
@@ -84,6 +90,7 @@ type ruleGen struct {
 	a       *aims
 	hashN   int
 	recents []string
+	six     bool // an ip6tables ruleset (gen6.go)
 }
 
 // Address operands for -s and -d: prefixes of every length class,
@@ -360,6 +367,9 @@ func (g *ruleGen) target(table, hook string, later []string) (proto, text string
 // rule builds one rule for chain (a built-in chain, or a user chain
 // following hook's restrictions).
 func (g *ruleGen) rule(table, hook string, later []string) string {
+	if g.six {
+		return g.rule6(table, hook, later)
+	}
 	r := g.r
 	var parts []string
 	proto := ""
@@ -425,7 +435,12 @@ func (g *ruleGen) rule(table, hook string, later []string) string {
 // genRuleset builds a random restore file over the tables and returns it
 // with what its packets should aim at.
 func genRuleset(r *rand.Rand) (string, *aims) {
-	g := &ruleGen{r: r, a: &aims{}}
+	return genTables(&ruleGen{r: r, a: &aims{}})
+}
+
+// genTables writes g's ruleset, table by table.
+func genTables(g *ruleGen) (string, *aims) {
+	r := g.r
 	var b strings.Builder
 	for _, table := range []string{"raw", "mangle", "nat", "filter"} {
 		if r.IntN(5) < 2 && table != "filter" {

@@ -28,6 +28,7 @@ type packetGen struct {
 	a     *aims
 	sport uint16
 	out   []Packet
+	six   bool // IPv6 packets (packets6.go)
 }
 
 // addrFor picks a source for a packet arriving on ifname, or a
@@ -77,6 +78,9 @@ func (g *packetGen) flags() *packet.TCPFlags {
 
 // base is a packet with random origin, addresses and protocol fields.
 func (g *packetGen) base() packet.Desc {
+	if g.six {
+		return g.base6()
+	}
 	r := g.r
 	var d packet.Desc
 	switch r.IntN(8) {
@@ -156,6 +160,15 @@ func (g *packetGen) answer(of int, kind answerKind, d packet.Desc) int {
 	return len(g.out) - 1
 }
 
+// icmpError is the template of an ICMP error of IPv4 type t and code c,
+// or of its ICMPv6 counterpart for IPv6 packets (icmpError6).
+func (g *packetGen) icmpError(t, c uint8) packet.Desc {
+	if g.six {
+		return g.icmpError6(t)
+	}
+	return packet.Desc{Proto: packet.ProtoICMP, Type: t, Code: c}
+}
+
 // tcpSegment is the reply-direction template: flags, seq and ack.
 func tcpSegment(flags string, seq, ack uint32) packet.Desc {
 	f, _ := packet.ParseTCPFlags(flags)
@@ -183,7 +196,7 @@ func (g *packetGen) flow() {
 		d.Len, d.TTL, d.TOS = 0, nil, 0
 		syn := g.add(d)
 		if r.IntN(6) == 0 {
-			g.answer(syn, answerICMP, packet.Desc{Proto: packet.ProtoICMP, Type: 3, Code: pick(r, []uint8{1, 3})})
+			g.answer(syn, answerICMP, g.icmpError(3, pick(r, []uint8{1, 3})))
 			return
 		}
 		g.answer(syn, answerReply, tcpSegment("SA", s, c+1))
@@ -216,7 +229,7 @@ func (g *packetGen) flow() {
 	case packet.ProtoUDP:
 		req := g.add(d)
 		if r.IntN(4) == 0 {
-			g.answer(req, answerICMP, packet.Desc{Proto: packet.ProtoICMP, Type: pick(r, []uint8{3, 11}), Code: pick(r, []uint8{0, 3})})
+			g.answer(req, answerICMP, g.icmpError(pick(r, []uint8{3, 11}), pick(r, []uint8{0, 3})))
 		} else {
 			g.answer(req, answerReply, packet.Desc{Proto: packet.ProtoUDP})
 			g.add(d)
@@ -225,6 +238,14 @@ func (g *packetGen) flow() {
 		d.Type, d.Code = 8, 0
 		req := g.add(d)
 		g.answer(req, answerReply, packet.Desc{Proto: packet.ProtoICMP})
+	case packet.ProtoICMPv6:
+		if d.Raw {
+			g.add(d)
+			return
+		}
+		d.Type, d.Code, d.Target = 128, 0, netip.Addr{}
+		req := g.add(d)
+		g.answer(req, answerReply, packet.Desc{Proto: packet.ProtoICMPv6})
 	default:
 		g.add(d)
 	}
@@ -280,6 +301,10 @@ func (g *packetGen) truncated() {
 	d.Proto = pick(r, []packet.Proto{packet.ProtoTCP, packet.ProtoTCP, packet.ProtoUDP, packet.ProtoICMP})
 	d.Raw = true
 	d.Len = pick(r, truncatedLens)
+	if g.six {
+		g.truncated6(d)
+		return
+	}
 	if d.Local {
 		g.add(d)
 		return
@@ -298,8 +323,19 @@ func (g *packetGen) truncated() {
 
 // genPackets makes about n packets aimed at a ruleset's values.
 func genPackets(r *rand.Rand, a *aims, n int) []Packet {
-	g := &packetGen{r: r, a: a, sport: uint16(30000 + r.IntN(1000))}
+	return (&packetGen{r: r, a: a, sport: uint16(30000 + r.IntN(1000))}).packets(n)
+}
+
+// packets makes about n packets.
+func (g *packetGen) packets(n int) []Packet {
+	r := g.r
 	for len(g.out) < n {
+		// IPv6: some neighbour discovery, router solicitations and
+		// unsolicited advertisements.
+		if g.six && r.IntN(12) == 0 {
+			g.nd6()
+			continue
+		}
 		// About 3% of the packets are truncated headers.
 		if r.IntN(16) == 0 {
 			g.truncated()
@@ -319,7 +355,7 @@ func genPackets(r *rand.Rand, a *aims, n int) []Packet {
 				// Not about a truncated header: it has no ports to
 				// quote.
 				if g.out[of].Answer == answerNone && !g.out[of].Desc.Raw {
-					g.answer(of, answerICMP, packet.Desc{Proto: packet.ProtoICMP, Type: 3, Code: 1})
+					g.answer(of, answerICMP, g.icmpError(3, 1))
 				}
 			}
 		}

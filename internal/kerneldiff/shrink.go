@@ -29,7 +29,7 @@ func (s *shrinker) fails(rs string, descs []packet.Desc) bool {
 	if s.cfg.Mutate != nil {
 		ours = s.cfg.Mutate(rs)
 	}
-	out := execute(s.t, s.cfg.Backend, setup{kernelRules: rs, ipsiftRules: ours, tamper: s.cfg.Tamper}, fixed(descs))
+	out := execute(s.t, s.cfg.Backend, setup{kernelRules: rs, ipsiftRules: ours, tamper: s.cfg.Tamper, six: s.cfg.IPv6}, fixed(descs))
 	if out.refused != nil || out.loadErr != nil {
 		return false
 	}
