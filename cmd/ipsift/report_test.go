@@ -108,8 +108,14 @@ func TestReportReplay(t *testing.T) {
 	if !strings.Contains(a, "matched nothing in this capture") || !strings.Contains(a, "replay: 2000 records") {
 		t.Error("no \"matched nothing in this capture\" or no replay summary")
 	}
-	if !strings.Contains(a, `sample packet`) || !strings.Contains(a, "ipsift replay ../../examples/gateway.rules") {
+	if !strings.Contains(a, `sample packet`) || !strings.Contains(a, "<p class=\"cmd\"><code>ipsift trace ../../examples/gateway.rules '") {
 		t.Error("no replay samples")
+	}
+	// the first packets of connections reproduce alone; the rest say not
+	all, notAlone := strings.Count(a, `<p class="cmd">`), strings.Count(a, "# alone; in the capture")
+	t.Logf("%d sample commands, %d of them not reproducing alone", all, notAlone)
+	if notAlone == 0 || notAlone == all {
+		t.Errorf("%d sample commands, %d of them not reproducing alone", all, notAlone)
 	}
 }
 
