@@ -453,36 +453,3 @@ func setCommand(samples map[report.Key][]report.Sample, keys []report.Key, packe
 		}
 	}
 }
-
-// traceOne runs packet i through s with its text trace going to w as
-// ipsift trace prints it: the header, the rules, the packets that left,
-// the verdict.
-func traceOne(s *sim.Simulator, tt *sim.TextTracer, w io.Writer, i int, d packet.Desc) (*sim.Result, error) {
-	data, err := d.Build(i)
-	if err != nil {
-		return nil, err
-	}
-	var p packet.Packet
-	p.Decode(data)
-	where := "in " + d.In
-	if d.Local {
-		where = "local"
-	}
-	tt.Begin(where, p.Summary())
-	r, err := s.Run(i, d)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range s.State.Result.Out {
-		var q packet.Packet
-		if q.Decode(o.Data) == nil {
-			kind := "out"
-			if o.HostReply {
-				kind = "reply"
-			}
-			fmt.Fprintf(w, "%s %s  %s\n", kind, o.Iface, q.Summary())
-		}
-	}
-	tt.End()
-	return r, nil
-}
