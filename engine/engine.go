@@ -231,6 +231,7 @@ type State struct {
 	// size again.
 	fragMax   int
 	fragSizes []int // the data length of each of those fragments
+	fragID    uint32 // an IPv6 datagram's identification, for its fragments again
 }
 
 type frame struct {
@@ -347,7 +348,11 @@ func (e *Engine) Process(s *State, in *Input) {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
 	}
-	if p.conntrack && s.pkt.IsFragment() {
+	if p.conntrack && s.pkt.Version == 6 {
+		if done := e.defrag6(p, s, in); done {
+			return
+		}
+	} else if p.conntrack && s.pkt.IsFragment() {
 		// nf_defrag_ipv4 runs before the raw table wherever connection
 		// tracking is in use: a fragment waits for the rest and raises
 		// nothing; the last one brings the whole datagram.
@@ -555,7 +560,11 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 	// yet.
 	// A RELATED ICMP packet is only translated (nf_nat_ipv4_fn hands
 	// it to nf_nat_icmp_reply_translation before any chain).
-	first := s.ctx.CT&ext.CTNew != 0 && !s.reply || s.ctx.CT&ext.CTRelated != 0 && s.pkt.Proto != packet.ProtoICMP
+	icmp := s.pkt.Proto == packet.ProtoICMP
+	if s.pkt.Version == 6 {
+		icmp = s.pkt.Proto == packet.ProtoICMPv6 // nf_nat_ipv6_fn
+	}
+	first := s.ctx.CT&ext.CTNew != 0 && !s.reply || s.ctx.CT&ext.CTRelated != 0 && !icmp
 	if first && !s.entry.HasNAT(kind) {
 		s.ctx.NAT = nil
 		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {
@@ -592,6 +601,9 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 // REDIRECT (the input interface's, or loopback for local packets) maps
 // to.
 func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Addr {
+	if s.pkt.Version == 6 {
+		return e.natAddress6(s, h, req)
+	}
 	switch {
 	case req.Masquerade && s.ctx.Out != nil:
 		hop := s.pkt.Dst
@@ -757,7 +769,9 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && s.fragMax == 0 {
+	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
+	// only when one of its fragments was (frag_max_size).
+	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
 		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 	}
 	pk.DecTTL()
@@ -784,6 +798,10 @@ func (e *Engine) setOut(s *State, dev string) {
 // leave records the packet as sent out of dev: in fragments again when
 // it was reassembled from smaller ones.
 func (e *Engine) leave(s *State, dev string, hostReply bool) {
+	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply && s.pkt.Version == 6 {
+		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false) })
+		return
+	}
 	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply {
 		refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false) })
 		return

@@ -296,13 +296,6 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	cr.frag, cr.invFrag = r.Frag, r.InvFrag
 	cr.packets.Store(r.Counters.Packets)
 	cr.bytes.Store(r.Counters.Bytes)
-	defer func() {
-		if err == nil && needCT && comp.Family == ext.IPv6 {
-			// ct6's IPv6 connection tracking is not in this tree yet:
-			// refuse rather than track IPv6 as IPv4.
-			needCT, err = false, fmt.Errorf("the rule needs connection tracking, which ipsift's engine does not do for IPv6 packets yet (issue 10)")
-		}
-	}()
 	for _, m := range r.Matches {
 		needCT = needCT || ext.NeedsConntrack(m.Type.Conntrack, m.M)
 		cm, err := m.M.Compile(comp)

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/npt"
 )
 
 // SNPT (libip6t_SNPT, the kernel's ip6t_NPT): stateless IPv6 network
@@ -84,7 +86,30 @@ func (t *nptTarget) Print(b *strings.Builder, numeric bool) {
 	b.WriteString(" " + t.name + " src-pfx " + nptString(t.src) + " dst-pfx " + nptString(t.dst))
 }
 
-// Compile implements Target.
+// Compile implements Target: package npt's translation, per packet
+// (ip6t_snpt_tg, ip6t_dnpt_tg). The target never ends the chain; when
+// the address has no word to take the adjustment (all 0xffff after a
+// prefix longer than /48), the kernel sends a parameter problem
+// (code 0, pointing at the address) quoting the packet with its prefix
+// already replaced, and drops it.
 func (t *nptTarget) Compile(c *Compiler) (Action, error) {
-	return nil, errNoIPv6Engine("-j " + t.name)
+	tr, err := npt.New(t.src, t.dst)
+	if err != nil {
+		return nil, Errorf("-j %s: %v", t.name, err)
+	}
+	apply, pointer := tr.DNPT, uint32(npt.DstOffset)
+	if t.name == "SNPT" {
+		apply, pointer = tr.SNPT, npt.SrcOffset
+	}
+	return ActionFunc(func(c *Ctx) Verdict {
+		if apply(c.Pkt) {
+			return Continue
+		}
+		if c.Emit != nil {
+			if icmp := BuildICMPv6Error(c, 4, 0, pointer); icmp != nil { // ICMPV6_PARAMPROB, ICMPV6_HDR_FIELD
+				c.Emit(icmp)
+			}
+		}
+		return Drop
+	}), nil
 }

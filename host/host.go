@@ -242,7 +242,16 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			}
 		}
 	}
-	sort.SliceStable(h.Routes, func(i, j int) bool { return h.Routes[i].Dst.Bits() > h.Routes[j].Dst.Bits() })
+	// Longest prefix first within each family, IPv4 before IPv6: an
+	// address is never in a prefix of the other family, so an IPv4
+	// lookup (the hot one) meets no IPv6 route before its own.
+	sort.SliceStable(h.Routes, func(i, j int) bool {
+		a, b := h.Routes[i].Dst, h.Routes[j].Dst
+		if a.Addr().Is4() != b.Addr().Is4() {
+			return a.Addr().Is4()
+		}
+		return a.Bits() > b.Bits()
+	})
 	return h, nil
 }
 
@@ -450,6 +459,9 @@ func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname stri
 			continue
 		}
 		for _, p := range ifc.Addrs {
+			if !p.Addr().Is4() {
+				continue
+			}
 			if p.Addr() == addr {
 				return RTNLocal, ifc.Name, true
 			}

@@ -199,6 +199,18 @@ func TestIPv6Host(t *testing.T) {
 			t.Errorf("RouteTypes6(%s, %q) = %#x, want %#x", c.addr, c.dev, got, c.want)
 		}
 	}
+	// An IPv6 prefix shorter than /31 has no broadcast address: an IPv4
+	// lookup must not take it for one (nor panic on it).
+	short, err := Parse(strings.NewReader("iface eth0 2001:db8::1/24 198.51.100.1/24\n"), "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := short.AddrType(a("203.0.113.7"), ""); got != RTNUnicast {
+		t.Errorf("AddrType beside an IPv6 /24 = %d", got)
+	}
+	if rt, ok := short.Lookup(a("198.51.100.9")); !ok || rt.Dst.String() != "198.51.100.0/24" {
+		t.Errorf("IPv4 lookup beside IPv6 routes: %v %v", rt, ok)
+	}
 	noV6, err := Parse(strings.NewReader("iface eth0 198.51.100.1/24\n"), "h")
 	if err != nil {
 		t.Fatal(err)

@@ -120,6 +120,14 @@ func TestKernelIPv6(t *testing.T) {
 		n = v
 	}
 	pkts := append(append([]string(nil), ipv6Packets...), randomPackets6(seed, n)...)
+	compareKernel6(t, ipv6Rules, pkts)
+}
+
+// compareKernel6 loads the ip6tables ruleset rulesFmt (its %[1]s the
+// LOG prefix) into the kernel and into ipsift on each backend, sends
+// pkts through both and compares per packet the counters raised and
+// what left each interface, then every LOG line.
+func compareKernel6(t *testing.T, rulesFmt string, pkts []string) {
 	var descs []packet.Desc
 	for _, s := range pkts {
 		d, err := packet.ParseShort(s)
@@ -132,7 +140,7 @@ func TestKernelIPv6(t *testing.T) {
 		t.Run(string(b), func(t *testing.T) {
 			fw := kernel.NewFirewallWith(t, b, kernel.Options{IPv6: true})
 			prefix := fmt.Sprintf("v6-%d-%s-", time.Now().UnixNano()%1_000_000_000, b)
-			rules := fmt.Sprintf(ipv6Rules, prefix)
+			rules := fmt.Sprintf(rulesFmt, prefix)
 			if err := fw.Restore6(rules); err != nil {
 				t.Fatal(err)
 			}
@@ -331,4 +339,55 @@ func randomPackets6(seed uint64, n int) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// ipv6StatefulRules track IPv6 connections (so nf_defrag_ipv6
+// reassembles before the raw table) and translate addresses: state,
+// ICMPv6 RELATED, ND untracked, NAT66 MASQUERADE and a port forward.
+const ipv6StatefulRules = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i eth0 -p tcp -m tcp --dport 2222 -j DNAT --to-destination [2001:db8:2::10]:22
+-A POSTROUTING -o eth0 -s 2001:db8:2::/64 -j MASQUERADE
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT
+-A INPUT -m conntrack --ctstate INVALID -j LOG --log-prefix "%[1]sinvalid: "
+-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT
+-A INPUT -p udp -j REJECT
+-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -j ACCEPT
+-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT
+-A OUTPUT -m conntrack --ctstate UNTRACKED -j LOG --log-prefix "%[1]suntracked: "
+COMMIT
+`
+
+// TestKernelIPv6Stateful compares IPv6 connection tracking, reassembly
+// and NAT66 with the kernel's.
+func TestKernelIPv6Stateful(t *testing.T) {
+	kernel.Require(t)
+	kernel.EnableNamespaceLog(t)
+	compareKernel6(t, ipv6StatefulRules, []string{
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 A seq=1001 ack=1",
+		"eth0 icmpv6 fe80::ff:fe00:101 > ff02::1:ff00:1 type=135 target=2001:db8:100::1",
+		"eth0 udp [2001:db8:113::7]:40001 > [2001:db8:100::1]:53",
+		"eth0 icmpv6 [2001:db8:113::7] > [2001:db8:100::1] type=129",
+		"eth0 icmpv6 [2001:db8:113::7] > [2001:db8:100::1] type=137",
+		"wlan0 udp [2001:db8:2::10]:53000 > [2001:db8:113::53]:53 len=40",
+		"eth0 udp [2001:db8:113::53]:53 > [2001:db8:100::1]:53000 len=20",
+		"wlan0 tcp [2001:db8:2::10]:41000 > [2001:db8:113::7]:443 S",
+		"eth0 tcp [2001:db8:113::7]:443 > [2001:db8:100::1]:41000 SA seq=5000 ack=1001",
+		"eth0 tcp [2001:db8:113::9]:42000 > [2001:db8:100::1]:2222 S",
+		"wlan0 tcp [2001:db8:2::10]:22 > [2001:db8:113::9]:42000 SA seq=7000 ack=1001",
+		"eth0 udp [2001:db8:113::7]:40002 > [2001:db8:100::1]:9 len=32 ext=frag/0/1",
+		"eth0 udp [2001:db8:113::7]:40002 > [2001:db8:100::1]:9 ext=frag/5/0",
+		"eth0 59 [2001:db8:113::7] > [2001:db8:100::1]",
+	})
 }
