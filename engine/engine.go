@@ -230,7 +230,7 @@ type State struct {
 	// reassembled from (0 when it was not): it leaves in pieces that
 	// size again.
 	fragMax   int
-	fragSizes []int // the data length of each of those fragments
+	fragSizes []int  // the data length of each of those fragments
 	fragID    uint32 // an IPv6 datagram's identification, for its fragments again
 }
 

@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -117,10 +118,20 @@ func TestIPv6Extensions(t *testing.T) {
 			t.Errorf("%s %s: %v, want an error with %q", c.name, c.args, err, c.msg)
 		}
 	}
-	// The engine does not translate IPv6 addresses yet: the prefix
-	// translation targets refuse to compile, saying so.
-	if _, err := LookupTarget("SNPT", IPv6).New().Compile(nil); err == nil || !strings.Contains(err.Error(), "does not translate IPv6 addresses yet") {
-		t.Errorf("SNPT Compile: %v", err)
+	// The prefix translation targets compile to package npt's
+	// translation (TestNPTActions runs them).
+	for _, name := range []string{"SNPT", "DNPT"} {
+		tg := &nptTarget{name: name, src: netip.MustParsePrefix("2001:db8:1::/48"), dst: netip.MustParsePrefix("2001:db8:2::/48")}
+		if _, err := tg.Compile(nil); err != nil {
+			t.Errorf("%s Compile: %v", name, err)
+		}
+	}
+	// HMARK is the one extension the engine does not run on IPv6
+	// packets yet: it refuses to compile for IPv6, saying so.
+	comp := NewCompiler(nil)
+	comp.Family = IPv6
+	if _, err := LookupTarget("HMARK", IPv6).New().Compile(comp); err == nil || !strings.Contains(err.Error(), "IPv6") {
+		t.Errorf("HMARK Compile for IPv6: %v", err)
 	}
 	if LookupMatch("frag", IPv4) != nil || LookupTarget("SNPT", IPv4) != nil {
 		t.Error("ip6tables-only extensions visible to iptables")

@@ -158,6 +158,27 @@ func (t *netmap6Target) Print(b *strings.Builder, numeric bool) {
 }
 
 // Compile implements Target.
+//
+// netmap_tg6: as for IPv4, the range libip6t_NETMAP gives the kernel is
+// the address as written up to the address with every bit beyond the
+// prefix set; the connection's address keeps its bits beyond the prefix.
 func (t *netmap6Target) Compile(c *Compiler) (Action, error) {
-	return nil, errNoIPv6Engine("-j NETMAP (ip6tables)")
+	lo := t.min.As16()
+	m := PrefixMask6(t.bits)
+	var hi [16]byte
+	for i := range hi {
+		hi[i] = lo[i] | ^m[i]
+	}
+	rg := NATRange{Flags: NATMapIPs, MinAddr: t.min, MaxAddr: netip.AddrFrom16(hi)}
+	p := netip.PrefixFrom(t.min, t.bits)
+	dst := &NATRequest{Kind: NATDst, Range: rg, Netmap: true, Prefix: p}
+	src := &NATRequest{Kind: NATSrc, Range: rg, Netmap: true, Prefix: p}
+	return ActionFunc(func(c *Ctx) Verdict {
+		if c.Hook == PreRouting || c.Hook == LocalOut {
+			c.NAT = dst
+		} else {
+			c.NAT = src
+		}
+		return Accept
+	}), nil
 }

@@ -8,14 +8,6 @@ import (
 
 // Helpers shared by the ip6tables-only extensions (libip6t_*).
 
-// errNoIPv6Engine is what Compile answers for an ip6tables target that
-// translates addresses (NETMAP, SNPT, DNPT): the engine runs IPv6
-// packets, but does not translate IPv6 addresses yet (issue 10), so a
-// ruleset using it cannot be simulated.
-func errNoIPv6Engine(what string) error {
-	return fmt.Errorf("%s: ipsift's engine does not translate IPv6 addresses yet (NAT66, prefix translation): the rule is read, checked and printed, not simulated", what)
-}
-
 // cStrtoul is C's strtoul(s, &end, 0) as the older libip6t_ parsers call
 // it: leading blanks and a sign are read, a minus negates modulo 2^64, an
 // overflow gives ULONG_MAX with erange set. digits is false when nothing

@@ -350,6 +350,7 @@ const ipv6StatefulRules = `*nat
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -i eth0 -p tcp -m tcp --dport 2222 -j DNAT --to-destination [2001:db8:2::10]:22
+-A PREROUTING -i eth0 -d 2001:db8:100:0:1::/80 -j NETMAP --to 2001:db8:2::/80
 -A POSTROUTING -o eth0 -s 2001:db8:2::/64 -j MASQUERADE
 COMMIT
 *filter
@@ -389,5 +390,7 @@ func TestKernelIPv6Stateful(t *testing.T) {
 		"eth0 udp [2001:db8:113::7]:40002 > [2001:db8:100::1]:9 len=32 ext=frag/0/1",
 		"eth0 udp [2001:db8:113::7]:40002 > [2001:db8:100::1]:9 ext=frag/5/0",
 		"eth0 59 [2001:db8:113::7] > [2001:db8:100::1]",
+		"eth0 udp [2001:db8:113::7]:40003 > [2001:db8:100:0:1::10]:53",
+		"wlan0 udp [2001:db8:2::10]:53 > [2001:db8:113::7]:40003",
 	})
 }
