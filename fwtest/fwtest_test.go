@@ -142,3 +142,26 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("the record passes on other rules")
 	}
 }
+
+// TestRuleText finds a rule by its text, as iptables takes it.
+func TestRuleText(t *testing.T) {
+	rep := runText(t, header+`case text
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
+  rule -A INPUT -s 203.0.113.0/24 -p tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT
+  norule -A INPUT -p tcp --syn -j LOGDROP
+`)
+	if rep.Failed() != 0 {
+		t.Errorf("%+v", rep.Cases[0].Failures)
+	}
+	rep = runText(t, header+`case text
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  rule -A INPUT -s 203.0.113.0/24 -p tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT
+`)
+	if rep.Failed() != 1 || rep.Cases[0].Failures[0].Want != "rule filter INPUT 7" {
+		t.Errorf("%+v", rep.Cases[0].Failures)
+	}
+	s, _ := Parse("t.spec", header+"case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22 S\n  rule -A INPUT -p tcp --dport 9 -j ACCEPT\n")
+	if _, err := s.Run(); err == nil || !strings.Contains(err.Error(), "t.spec:4:1: rule -A INPUT -p tcp --dport 9 -j ACCEPT: no such rule in filter INPUT (as iptables-save writes it: -A INPUT -p tcp -m tcp --dport 9 -j ACCEPT)") {
+		t.Errorf("unknown rule: %v", err)
+	}
+}

@@ -126,6 +126,9 @@ func (s *Spec) Run() (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{File: s.File, Backend: s.Backend}
+	if err := l.resolveRuleTexts(s); err != nil {
+		return nil, err
+	}
 	for _, c := range s.Cases {
 		cr, err := l.runCase(c)
 		if err != nil {
@@ -191,6 +194,54 @@ func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 	}
 	cr.Elapsed = time.Since(start)
 	return cr, nil
+}
+
+// resolveRuleTexts turns each "rule -A CHAIN SPEC" into the rule's
+// number: the rule of the loaded rules whose iptables-save form is the
+// same as the given one's.
+func (l *loaded) resolveRuleTexts(s *Spec) error {
+	for _, c := range s.Cases {
+		for _, st := range c.Steps {
+			for i, e := range st.Expects {
+				if (e.Kind != "rule" && e.Kind != "norule") || !strings.HasPrefix(e.Value, "-") {
+					continue
+				}
+				ref, err := l.findRule(s.File, e.Line, e.Value, st.Packet.IsIPv6())
+				if err != nil {
+					return err
+				}
+				st.Expects[i].Value = ref.String()
+			}
+		}
+	}
+	return nil
+}
+
+func (l *loaded) findRule(file string, line int, text string, six bool) (ruleRef, error) {
+	fam, rs := ext.IPv4, l.rs
+	if six {
+		fam, rs = ext.IPv6, l.rs6
+	}
+	cmd, err := rules.ParseCommand(rules.SplitLine(file, line, text), rules.ParseOptions{Family: fam, Legacy: l.legacy})
+	if err != nil {
+		return ruleRef{}, &Error{File: file, Line: line, Col: 1, Msg: fmt.Sprintf("rule %s: %v", text, err)}
+	}
+	if cmd.Chain == "" || len(cmd.Rules) != 1 || !strings.HasPrefix(strings.TrimSpace(text), "-A") && !strings.Contains(text, " -A ") {
+		return ruleRef{}, &Error{File: file, Line: line, Col: 1, Msg: fmt.Sprintf("rule %s: write the rule as it is appended: [-t TABLE] -A CHAIN SPEC", text)}
+	}
+	want := cmd.Rules[0].Spec()
+	if rs != nil {
+		if t := rs.Table(cmd.Table); t != nil {
+			if ch := t.Chain(cmd.Chain); ch != nil {
+				for i, r := range ch.Rules {
+					if r.Spec() == want {
+						return ruleRef{Table: cmd.Table, Chain: cmd.Chain, Rule: i + 1}, nil
+					}
+				}
+			}
+		}
+	}
+	return ruleRef{}, &Error{File: file, Line: line, Col: 1, Msg: fmt.Sprintf("rule %s: no such rule in %s %s (as iptables-save writes it: -A %s %s); give its number instead, or copy it from ipsift rules", text, cmd.Table, cmd.Chain, cmd.Chain, want)}
 }
 
 // ctName names the packet's conntrack state as --ctstate does.

@@ -24,7 +24,8 @@
 // clock, each case starts afresh. Expectations:
 //
 //	verdict V        accept-local, forward, sent, reject, drop or queue
-//	rule T C N       the counter of rule N of chain C in table T rose (N: policy for the policy)
+//	rule T C N       the counter of rule N of chain C in table T rose (N: policy for the policy);
+//	                 or the rule's text: rule [-t T] -A C SPEC (as iptables takes it)
 //	norule T C N     it did not
 //	out PACKET       a packet left as PACKET says: IFACE PROTO SRC[:PORT] > DST[:PORT] [FLAGS]
 //	                 (icmp: type T code C), after NAT; "out none": nothing left
@@ -211,6 +212,9 @@ func checkExpect(kw, v string) error {
 		}
 		return fmt.Errorf("ct %q: want one of %s", v, strings.Join(ctStates, ", "))
 	case "rule", "norule":
+		if strings.HasPrefix(v, "-") {
+			return nil // rule text, found in the rules when the spec runs
+		}
 		if _, err := parseRuleRef(v); err != nil {
 			return err
 		}
