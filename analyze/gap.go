@@ -226,6 +226,16 @@ func (b *box) sameIfaces(c *box) bool {
 	return b[dimProto].equal(c[dimProto]) && b[dimIn].equal(c[dimIn]) && b[dimOut].equal(c[dimOut])
 }
 
+// blockedMost reports whether the IPv4 sources s cover more than half of
+// the address space.
+func blockedMost(s set) bool {
+	var n uint64
+	for _, x := range s {
+		n += uint64(x.hi-x.lo) + 1
+	}
+	return n > 1<<31
+}
+
 // gapDiag words one gap: box g of the projection, whose dimSrc holds
 // the sources shut drops.
 func gapDiag(h ext.Hook, g *box, shut, open *familyFate, v4shut bool) *rules.Diag {
@@ -273,7 +283,10 @@ func gapDiag(h ext.Hook, g *box, shut, open *familyFate, v4shut bool) *rules.Dia
 	}
 	msg := fmt.Sprintf("%s blocks %s %s (%s), but %s accepts them %s (%s)", fam[0], what, from, limitList(bn, " and "), fam[1], openFrom, limitList(tn, " and "))
 	d := &rules.Diag{Severity: rules.SevNote, Msg: msg + ": the rules of the two families differ here"}
-	if v4shut {
+	// IPv4 protects the port when it takes it from a few sources only
+	// (an allow list); a block list (bogons, a banned network) that
+	// leaves most of the address space in is a difference to note.
+	if v4shut && blockedMost(g[dimSrc]) {
 		d.Severity = rules.SevWarning
 		d.Msg = msg + ": the host is open over IPv6 where IPv4 protects it"
 		if h == ext.Forward {

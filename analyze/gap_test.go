@@ -55,6 +55,18 @@ func TestFamilyGap(t *testing.T) {
 			},
 		},
 		{
+			// A block list in IPv4 (bogons) that IPv6 lacks is a
+			// difference, not an open port: a note.
+			name: "an IPv4 block list",
+			v4: filter("DROP", nil,
+				"-A INPUT -s 10.0.0.0/8 -j DROP",
+				"-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT"),
+			v6: filter("DROP", nil, "-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT"),
+			want: []finding{
+				note(5, "IPv4 blocks new tcp connections to port 80 from 10.0.0.0/8 (INPUT rule 1 (v4:5) `-s 10.0.0.0/8 -j DROP`), but IPv6 accepts them from every source (INPUT rule 1 (v6:5) `-p tcp -m tcp --dport 80 -j ACCEPT`): the rules of the two families differ here"),
+			},
+		},
+		{
 			name: "a port blocked by a rule in IPv4 only, and one closed in IPv6 only",
 			v4: filter("ACCEPT", nil,
 				"-A INPUT -p udp -m udp --dport 161 -j DROP",

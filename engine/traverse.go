@@ -200,7 +200,11 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		case r.action != nil:
 			v := r.action.Do(c)
 			if tr != nil {
-				tr.Event(Event{Kind: EvTarget, Table: t.name, Chain: cur.name, Rule: r.number, Target: v})
+				why := ""
+				if x, ok := r.action.(ext.Explainer); ok {
+					why = x.Explain(c, true)
+				}
+				tr.Event(Event{Kind: EvTarget, Table: t.name, Chain: cur.name, Rule: r.number, Target: v, Why: why})
 			}
 			if v.Kind() == ext.Continue {
 				keyed = false

@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -123,6 +124,14 @@ func TestIPv6Extensions(t *testing.T) {
 	comp.Family = IPv6
 	if _, err := LookupTarget("HMARK", IPv6).New().Compile(comp); err == nil || !strings.Contains(err.Error(), "IPv6") {
 		t.Errorf("HMARK Compile for IPv6: %v", err)
+	}
+	// The prefix translation targets compile to package npt's
+	// translation (TestNPTActions runs them).
+	for _, name := range []string{"SNPT", "DNPT"} {
+		tg := &nptTarget{name: name, src: netip.MustParsePrefix("2001:db8:1::/48"), dst: netip.MustParsePrefix("2001:db8:2::/48")}
+		if _, err := tg.Compile(nil); err != nil {
+			t.Errorf("%s Compile: %v", name, err)
+		}
 	}
 	if LookupMatch("frag", IPv4) != nil || LookupTarget("SNPT", IPv4) != nil {
 		t.Error("ip6tables-only extensions visible to iptables")

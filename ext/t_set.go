@@ -136,6 +136,15 @@ type setAction struct {
 	set *ipset.Set
 }
 
+// Explain implements Explainer for traces: what the target did to the
+// set (called after Do, on the same packet).
+func (a *setAction) Explain(c *Ctx, _ bool) string {
+	if a.t.op == "map-set" {
+		return "--map-set " + a.t.name + ": the mark is now " + fmt.Sprintf("0x%x", c.Mark)
+	}
+	return "--" + a.t.op + " " + a.t.name + ": " + a.set.LastChange()
+}
+
 // Do implements Action: the packet goes on (XT_CONTINUE) whatever the
 // set says.
 func (a *setAction) Do(c *Ctx) Verdict {

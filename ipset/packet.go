@@ -151,8 +151,11 @@ func (d *data) ipmacMatch(k Key, p *PacketInfo, now int64, o *MatchOpts) Hit {
 }
 
 func (d *data) listMatch(p *PacketInfo, dirs uint32, dim int, now int64, o *PacketOpts) Hit {
+	// the members' lookups get the rule's flags (list_set_ktest passes
+	// its opt on): ! --update-counters skips their counters too, as
+	// does ! --update-subcounters; their counters are never compared
 	sub := PacketOpts{}
-	if o != nil && o.SkipSubcounters {
+	if o != nil && (o.SkipCounterUpdate || o.SkipSubcounters) {
 		sub.SkipCounterUpdate = true
 	}
 	for i := range d.list {
@@ -236,12 +239,15 @@ func (d *data) kadtKey(p *PacketInfo, dirs uint32) (Key, bool) {
 // whether the set changed.
 func (s *Set) addPacket(p *PacketInfo, dirs uint32, dim int, now int64, timeout uint32, hasTimeout, exist bool) bool {
 	d := s.d
+	s.last = lastChange{}
 	if dim < len(d.typ.dims) || d.family != FamilyNone && d.family != p.Family {
 		return false
 	}
 	if d.typ.store == listStore {
 		for i := range d.list {
-			if !d.expired(&d.list[i].e, now) && d.list[i].set.addPacket(p, dirs, dim, now, timeout, hasTimeout, exist) {
+			m := d.list[i].set
+			if !d.expired(&d.list[i].e, now) && m.addPacket(p, dirs, dim, now, timeout, hasTimeout, exist) {
+				s.last, s.last.member = m.last, m
 				return true
 			}
 		}
@@ -251,26 +257,48 @@ func (s *Set) addPacket(p *PacketInfo, dirs uint32, dim int, now int64, timeout 
 	if !ok {
 		return false
 	}
-	x := elemExt{timeout: timeout, hasTimeout: hasTimeout && d.withTO}
+	s.last.key = k
+	// the kernel's add from a packet (IP_SET_INIT_KEXT) gives the
+	// element's counters that packet: a new element, and one an
+	// --exist add overwrites, start at 1 packet of its length
+	x := elemExt{timeout: timeout, hasTimeout: hasTimeout && d.withTO,
+		packets: 1, hasPackets: true, bytes: p.Len, hasBytes: true}
 	if d.typ.name == "bitmap:ip,mac" {
 		if !p.HasMAC {
 			return false
 		}
 		x.mac, x.hasMAC = p.SrcMAC, true
 	}
-	return d.addKey(k, &x, now, exist) == nil
+	old, there := d.get(k)
+	err := d.addKey(k, &x, now, exist)
+	switch {
+	case err == nil && there && !d.expired(&old, now):
+		s.last.res = Refreshed
+	case err == nil:
+		s.last.res = Added
+	case err == errExist:
+		s.last.res = AlreadyThere
+	case err == errHashFull:
+		s.last.res = SetFull
+	default:
+		s.last.res = Refused
+	}
+	return err == nil
 }
 
 // delPacket deletes the packet's element (-j SET --del-set); a list:set
 // deletes from its first member that holds it.
 func (s *Set) delPacket(p *PacketInfo, dirs uint32, dim int, now int64) bool {
 	d := s.d
+	s.last = lastChange{}
 	if dim < len(d.typ.dims) || d.family != FamilyNone && d.family != p.Family {
 		return false
 	}
 	if d.typ.store == listStore {
 		for i := range d.list {
-			if !d.expired(&d.list[i].e, now) && d.list[i].set.delPacket(p, dirs, dim, now) {
+			m := d.list[i].set
+			if !d.expired(&d.list[i].e, now) && m.delPacket(p, dirs, dim, now) {
+				s.last, s.last.member = m.last, m
 				return true
 			}
 		}
@@ -280,5 +308,70 @@ func (s *Set) delPacket(p *PacketInfo, dirs uint32, dim int, now int64) bool {
 	if !ok {
 		return false
 	}
-	return d.delKey(k, now, false) == nil
+	s.last.key = k
+	if err := d.delKey(k, now, false); err != nil {
+		s.last.res = NotThere
+		return false
+	}
+	s.last.res = Deleted
+	return true
+}
+
+// Change is what the last -j SET on a set did, for traces.
+type Change uint8
+
+// The changes.
+const (
+	NoElement    Change = iota // the packet gives no element of the set
+	Added                      // a new element
+	Refreshed                  // --exist: an element there got its timeout and counters anew
+	AlreadyThere               // without --exist: the element is there, unchanged
+	SetFull                    // maxelem reached (or its bucket, with forceadd)
+	Refused                    // the set refused the element (zero valued, out of range)
+	Deleted                    // the element was deleted
+	NotThere                   // nothing to delete
+)
+
+// lastChange is the last -j SET's outcome on a set: kept without
+// allocating, read by traces after the target ran (LastChange).
+type lastChange struct {
+	key    Key
+	res    Change
+	member *Set // for a list:set, the member that took the change
+}
+
+// LastChange says in words what the last AddPacket or DelPacket on the
+// set did: which element it added or deleted, or why nothing changed.
+func (s *Set) LastChange() string {
+	s.lock()
+	defer s.unlock()
+	l, t := s.last, s
+	pre := ""
+	if l.member != nil {
+		t, pre = l.member, "member "+l.member.name+": "
+	}
+	e := ""
+	if l.res != NoElement {
+		e = t.d.keyString(l.key, nil)
+	}
+	switch l.res {
+	case Added:
+		return pre + "added " + e + " to " + t.name
+	case Refreshed:
+		return pre + e + " was in " + t.name + ": its timeout and counters set anew (--exist)"
+	case AlreadyThere:
+		return pre + e + " is in " + t.name + " already: unchanged (no --exist)"
+	case SetFull:
+		return pre + t.name + " is full: " + e + " not added"
+	case Refused:
+		return pre + e + ": " + t.name + " cannot hold it, not added"
+	case Deleted:
+		return pre + "deleted " + e + " from " + t.name
+	case NotThere:
+		return pre + e + " is not in " + t.name + ": nothing deleted"
+	}
+	if s.d.typ.store == listStore {
+		return "no member of " + s.name + " took the packet's element"
+	}
+	return "the packet gives no element of " + s.name + " (fewer directions than its dimensions, the other family, or no ports, MAC or interface)"
 }

@@ -2,6 +2,7 @@ package ipset
 
 import (
 	"bytes"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -105,5 +106,58 @@ func TestListSetSizeNotEnforced(t *testing.T) {
 	want := "create u list:set size 4\nadd u a\nadd u f\nadd u b\nadd u c\nadd u e\nadd u d\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// A list:set match with ! --update-counters leaves its members'
+// counters alone, as the kernel's list_set_ktest passes the rule's
+// flags on to the members (found by TestKernelDiffSets).
+func TestListSkipCountersReachesMembers(t *testing.T) {
+	r := NewRegistry()
+	c := &Cmd{R: r, Now: func() int64 { return 0 }, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	for _, l := range []string{"create m bitmap:port range 0-1024 counters", "add m 22", "create l list:set", "add l m"} {
+		if rc := c.Run(strings.Fields(l)); rc != 0 {
+			t.Fatal(l)
+		}
+	}
+	p := &PacketInfo{Family: Inet, Proto: protoTCP, DstPort: 22, HasPorts: true, Len: 40}
+	for _, o := range []*PacketOpts{{MatchOpts: MatchOpts{SkipCounterUpdate: true}}, {SkipSubcounters: true}, nil} {
+		if h := r.Get("l").MatchPacket(p, 0, 1, 0, o); h.Result != Matched {
+			t.Fatalf("opts %+v: no match", o)
+		}
+	}
+	var out bytes.Buffer
+	c.Stdout = &out
+	c.Run([]string{"save", "m"})
+	if !strings.Contains(out.String(), "add m 22 packets 1 bytes 40") {
+		t.Errorf("the member's counters after a skipping, a sub-skipping and a counting lookup:\n%s", out.String())
+	}
+}
+
+// An element -j SET adds (or overwrites with --exist) starts its
+// counters at the packet that added it, as the kernel's add from a
+// packet does (found by TestKernelDiffSets).
+func TestAddPacketCounters(t *testing.T) {
+	r := NewRegistry()
+	c := &Cmd{R: r, Now: func() int64 { return 0 }, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	for _, l := range []string{"create s hash:ip counters", "add s 192.0.2.1 packets 9 bytes 900"} {
+		if rc := c.Run(strings.Fields(l)); rc != 0 {
+			t.Fatal(l)
+		}
+	}
+	s := r.Get("s")
+	for _, src := range []string{"192.0.2.1", "192.0.2.2"} {
+		p := &PacketInfo{Family: Inet, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr("198.51.100.1"), Len: 60}
+		if !s.AddPacket(p, 2, 1, 0, 0, false, true) {
+			t.Fatalf("add %s", src)
+		}
+	}
+	var out bytes.Buffer
+	c.Stdout = &out
+	c.Run([]string{"save", "s"})
+	for _, want := range []string{"add s 192.0.2.1 packets 1 bytes 60", "add s 192.0.2.2 packets 1 bytes 60"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("want %q in\n%s", want, out.String())
+		}
 	}
 }

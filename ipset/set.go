@@ -16,6 +16,7 @@ type Set struct {
 	name string
 	refs int // rules and list:set memberships using the set
 	d    *data
+	last lastChange // what the last -j SET did (LastChange)
 }
 
 // Name is the set's current name.

@@ -712,3 +712,25 @@ func TestReplayRuleSamples(t *testing.T) {
 		}
 	}
 }
+
+// --why with --select traces the packets the filter picks, whatever
+// their verdict.
+func TestReplaySelect(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic)
+	rep, _ := runReplay(t, rs, rawCapture(pkts, nil), Options{Why: 5, Select: func(p *packet.Packet, in string, local bool) bool {
+		return p.Proto == packet.ProtoUDP
+	}})
+	var udp int
+	for _, s := range rep.Samples {
+		if strings.Contains(s.Summary, "UDP") {
+			udp++
+			if !strings.Contains(s.Trace, "filter FORWARD") {
+				t.Errorf("trace of %s:\n%s", s.Summary, s.Trace)
+			}
+		}
+	}
+	if udp != 2 {
+		t.Errorf("%d UDP samples, want the 2 UDP packets: %+v", udp, rep.Samples)
+	}
+}

@@ -82,6 +82,9 @@ func (t *TextTracer) Event(e engine.Event) {
 			t.decider = t.where(e.Rule)
 		}
 	case engine.EvTarget:
+		if e.Why != "" {
+			fmt.Fprintf(t.W, "      %s\n", t.paint("2", e.Why))
+		}
 		if e.Target.Kind() != ext.Continue {
 			t.decider = t.where(e.Rule)
 		}

@@ -39,7 +39,8 @@ type checked struct {
 }
 
 // findings runs every analysis on one loaded file: the rules of each
-// family, the ICMPv6 the IPv6 rules cut off, and, when the file holds
+// family (and what of them the engine cannot run), the ICMPv6 the IPv6
+// rules cut off, and, when the file holds
 // both families (a script calling iptables and ip6tables), where they
 // disagree.
 func findings(res *load.Result) rules.Diags {
@@ -53,8 +54,6 @@ func findings(res *load.Result) rules.Diags {
 	diags = append(diags, unevaluable(res.Rules)...)
 	if res.Rules6 != nil {
 		diags = append(diags, unevaluable(res.Rules6)...)
-	}
-	if res.Rules6 != nil {
 		diags = append(diags, analyze.CutOff(res.Rules6)...)
 		if len(res.Rules.Tables) > 0 {
 			diags = append(diags, analyze.FamilyGap(res.Rules, res.Rules6)...)

@@ -81,3 +81,38 @@ iptables -A INPUT -s 192.0.2.1 -j DROP
 		t.Errorf("positions of set and rule errors:\n%s", out)
 	}
 }
+
+// TestTraceSetTarget: trace says what -j SET did to the set: the
+// element it added, that the next packet found it there, what it
+// deleted, and a set that has no element for the packet.
+func TestTraceSetTarget(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "knock.sh")
+	os.WriteFile(path, []byte(`#!/bin/sh
+ipset create scanners hash:ip timeout 600
+ipset create knocked hash:ip,port
+iptables -A INPUT -p tcp --dport 23 -j SET --add-set scanners src
+iptables -A INPUT -p tcp --dport 24 -j SET --del-set scanners src
+iptables -A INPUT -p icmp -j SET --add-set knocked src
+iptables -A INPUT -m set --match-set scanners src -j DROP
+`), 0o644)
+	out, errs, code := runCmd(t, "trace", path,
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S",
+		"eth0 tcp 203.0.113.7:40001 > 198.51.100.1:23 S",
+		"eth0 tcp 203.0.113.7:40002 > 198.51.100.1:24 S",
+		"eth0 tcp 203.0.113.7:40003 > 198.51.100.1:24 S",
+		"eth0 icmp 203.0.113.7 > 198.51.100.1 echo-request")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		"--add-set scanners: added 203.0.113.7 to scanners",
+		"--add-set scanners: 203.0.113.7 is in scanners already: unchanged (no --exist)",
+		"--del-set scanners: deleted 203.0.113.7 from scanners",
+		"--del-set scanners: 203.0.113.7 is not in scanners: nothing deleted",
+		"--add-set knocked: the packet gives no element of knocked",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("trace lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -185,3 +185,25 @@ func TestReplayRules6(t *testing.T) {
 		t.Errorf("%s", stdout)
 	}
 }
+
+// Rules lint proves can never match are listed apart from those the
+// traffic did not hit.
+func TestReplayNeverMatching(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "shadow.rules")
+	text, _ := os.ReadFile(gateway)
+	os.WriteFile(rulesFile, []byte(strings.Replace(string(text), "-A FORWARD -i wlan0 -o eth0 -j ACCEPT", "-A FORWARD -i wlan0 -o eth0 -j ACCEPT\n-A FORWARD -i wlan0 -o eth0 -p tcp -j ACCEPT", 1)), 0o644)
+	capFile := writeCapture(t, capgen.Config{Workload: capgen.Established, Packets: 100, Flows: 5, Seed: 1})
+	stdout, stderr, code := runCmd(t, "replay", rulesFile, capFile)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	never := stdout[strings.Index(stdout, "rules that can never match"):]
+	if !regexp.MustCompile(`filter/FORWARD rule 4 +-A FORWARD -i wlan0 -o eth0 -p tcp -j ACCEPT\n +never matches anything`).MatchString(never) {
+		t.Errorf("%s", never)
+	}
+	hit := stdout[strings.Index(stdout, "rules no packet hit"):strings.Index(stdout, "rules that can never match")]
+	if strings.Contains(hit, "filter/FORWARD rule 4 ") || !strings.Contains(hit, "filter/FORWARD rule 2 ") {
+		t.Errorf("%s", hit)
+	}
+}
