@@ -2,7 +2,8 @@
 # The whole test suite: static checks, unit and conformance tests, and,
 # as root, the differential tests against the real kernel in network
 # namespaces (installing iptables, nftables, iproute2, tcpdump,
-# conntrack and ipset with apt-get when they are missing). Under CI=true
+# conntrack and ipset with apt-get when they are missing), and the HTML
+# report in headless Chromium (chromium-headless-shell, installed alike). Under CI=true
 # (.ci/run sets it) a test whose prerequisites are missing fails instead
 # of skipping.
 # Usage: ./test.sh [go test flags...]
@@ -11,14 +12,14 @@ cd "$(dirname "$0")"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	need=()
-	for cmd in iptables-nft iptables-legacy nft ip tcpdump conntrack ipset; do
+	for cmd in iptables-nft iptables-legacy nft ip tcpdump conntrack ipset chromium-headless-shell; do
 		command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
 	done
 	if [ ${#need[@]} -gt 0 ]; then
 		echo "test.sh: installing the kernel tools the tests compare with (${need[*]})"
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
-		apt-get install -y -qq iptables nftables iproute2 tcpdump conntrack ipset >/dev/null
+		apt-get install -y -qq iptables nftables iproute2 tcpdump conntrack ipset chromium-headless-shell >/dev/null
 	fi
 fi
 

@@ -127,7 +127,18 @@ func (c *Classifier) Tables() int { return len(c.tables) }
 
 // Next returns the lowest rule index at or after from whose tests k
 // passes, or Len() when there is none. It does not allocate.
-func (c *Classifier) Next(k *Key, from int) int {
+func (c *Classifier) Next(k *Key, from int) int { return c.next(k, from, nil) }
+
+// Cost runs Next(k, from) and reports what it did: the tables it
+// visited and the rule entries it compared. For benchmarks and tuning.
+func (c *Classifier) Cost(k *Key, from int) (tables, entries int) {
+	var st [2]int
+	c.next(k, from, &st)
+	return st[0], st[1]
+}
+
+// next is Next, counting its work in st when st is not nil.
+func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 	best := c.n
 	f := int32(from)
 	for ti := range c.tables {
@@ -137,6 +148,9 @@ func (c *Classifier) Next(k *Key, from int) int {
 		}
 		if t.maxIdx < f {
 			continue
+		}
+		if st != nil {
+			st[0]++
 		}
 		k1, k2 := t.keys(k)
 		h := hash(k1, k2)
@@ -153,7 +167,8 @@ func (c *Classifier) Next(k *Key, from int) int {
 				continue
 			}
 			es := t.entries[s.start:s.end]
-			for j := range es {
+			j := 0 // entries compared
+			for ; j < len(es); j++ {
 				e := &es[j]
 				if e.idx >= best {
 					break
@@ -166,8 +181,12 @@ func (c *Classifier) Next(k *Key, from int) int {
 				}
 				if e.idx >= f && e.match(k) {
 					best = e.idx
+					j++
 					break
 				}
+			}
+			if st != nil {
+				st[1] += j
 			}
 			break
 		}

@@ -23,12 +23,14 @@ path.e{fill:none;stroke:#888;stroke-width:1.1}path.goto{stroke-dasharray:5 3}mar
 section.chain{content-visibility:auto;contain-intrinsic-size:auto 120px;border-top:1px solid #e4e4e4;padding:2px 0}
 section.chain:target,section.chain.focus{background:#fff8d6;outline:2px solid #e0b000}
 .r,.pr{padding:2px 0 2px 4px;border-left:3px solid transparent}
+.r>*,.pr>*{margin-right:.5em}
 .r code{white-space:pre-wrap;overflow-wrap:anywhere}
+.r code[data-pos]::after{content:"  " attr(data-pos);font:12px system-ui,sans-serif;color:#666}
 .r:target,.pr:target{background:#fff3b0;border-left-color:#e0a000}
 .r.never{border-left-color:#c33}
 .r>a:first-child{display:inline-block;min-width:2.2em;text-align:right;color:#666;text-decoration:none}
 .r>i,.pr>i{display:inline-block;min-width:3.5em;text-align:right;font-style:normal;color:#245;font-variant-numeric:tabular-nums}
-.r>a+i+i+code+a,.r>code+a{font-size:12px;color:#666}
+.r>code+a{font-size:12px;color:#666}
 .b{display:inline-block;font-size:12px;padding:0 5px;border-radius:3px;margin:1px 0;background:#eee}
 .b.nothing{background:#e8eef8;color:#234}.b.warning{background:#fff0c8}.b.error{background:#fdd}.b.neverb{background:#fdd;color:#700}
 .funnel{margin:2px 0;color:#333}.from{margin:2px 0;font-size:12.5px;color:#555}

@@ -396,12 +396,7 @@ func (g *graph) svg(p *page) {
 		p.printf("<details class=\"group\" id=\"%s\"><summary>%s</summary><ul class=\"members\">", esc(n.id), esc(n.title))
 		for _, k := range n.members {
 			id := anchor(strings.HasPrefix(n.id, "group/ip6/"), k, false)
-			in, ok := g.entries(g.fam, k)
-			extra := ""
-			if ok {
-				extra = fmt.Sprintf(" (%d in)", in)
-			}
-			p.printf("<li><a href=\"%s\">%s</a>%s</li>", href(id), esc(k.Chain), extra)
+			p.printf("<li><a href=\"%s\">%s</a></li>", href(id), escText(k.Chain))
 		}
 		p.s("</ul></details>\n")
 	}

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/replay"
@@ -59,7 +59,7 @@ func init() {
 			var code int
 			switch {
 			case *capPath != "":
-				o := replay.Options{In: *inIface, Why: *nSamples}
+				o := replay.Options{In: *inIface, Why: *nSamples, RuleSamples: *nSamples}
 				switch *direction {
 				case "":
 				case "in":
@@ -291,34 +291,11 @@ func reportPackets(ro reportOptions, path string, stderr io.Writer) (*report.Inp
 		}
 		s.State.SetTracer(ec[fam])
 		text.Reset()
-		data, err := d.Build(i)
+		r, err := traceOne(s, tt, &text, i, d)
 		if err != nil {
 			fmt.Fprintf(stderr, "ipsift report: %s: packet %d: %v\n", path, i+1, err)
 			return nil, exitUsage
 		}
-		var p packet.Packet
-		p.Decode(data)
-		where := "in " + d.In
-		if d.Local {
-			where = "local"
-		}
-		tt.Begin(where, p.Summary())
-		r, err := s.Run(i, d)
-		if err != nil {
-			fmt.Fprintf(stderr, "ipsift report: %s: packet %d: %v\n", path, i+1, err)
-			return nil, exitUsage
-		}
-		for _, o := range s.State.Result.Out {
-			var q packet.Packet
-			if q.Decode(o.Data) == nil {
-				kind := "out"
-				if o.HostReply {
-					kind = "reply"
-				}
-				fmt.Fprintf(&text, "%s %s  %s\n", kind, o.Iface, q.Summary())
-			}
-		}
-		tt.End()
 		verdicts[r.Verdict]++
 		var keys []report.Key
 		for _, hit := range r.Hits {
@@ -340,55 +317,20 @@ func reportPackets(ro reportOptions, path string, stderr io.Writer) (*report.Inp
 		in = ro.base(res, e.Program().Ruleset(), e.Program().IPv6().Ruleset())
 	}
 	// Each sample's command: the packet alone when that reproduces its
-	// trace (a fresh engine, nothing before it), else the packets file,
-	// since the connection's earlier packets decide it.
-	e2, _, err := newEngine()
-	if err != nil {
-		fmt.Fprintf(stderr, "ipsift report: %v\n", err)
-		return nil, exitProblems
-	}
-	var text2 bytes.Buffer
-	for _, pd := range want {
+	// trace, else the packets file, since what came before decides it.
+	for n, pd := range want {
 		d := descs[pd.i]
-		s2 := sim.New(e2)
-		tt2 := &sim.TextTracer{W: &text2}
-		s2.State.SetTracer(tt2)
-		e2.Log = tt2.LogWriter()
-		text2.Reset()
-		data, _ := d.Build(pd.i)
-		var p packet.Packet
-		p.Decode(data)
-		where := "in " + d.In
-		if d.Local {
-			where = "local"
+		// Alone, the packet is trace's first: its default IPv4 ID (the
+		// packet's number) is written out.
+		if d.ID == nil && d.Dst.Is4() {
+			id := uint16(pd.i + 1)
+			d.ID = &id
 		}
-		tt2.Begin(where, p.Summary())
 		cmd := ro.traceCommand(d.String())
-		if _, err := s2.Run(pd.i, d); err == nil {
-			for _, o := range s2.State.Result.Out {
-				var q packet.Packet
-				if q.Decode(o.Data) == nil {
-					kind := "out"
-					if o.HostReply {
-						kind = "reply"
-					}
-					fmt.Fprintf(&text2, "%s %s  %s\n", kind, o.Iface, q.Summary())
-				}
-			}
-			tt2.End()
-			if text2.String() != pd.s.Trace {
-				// what came before decides it: the file, to this packet
-				cmd = ro.traceCommand() + " --packets " + shellQuote(path) + "   # packet " + strconv.Itoa(pd.i+1) + ": the packets before it decide its trace"
-			}
+		if n >= maxChecked || !ro.alone(res, h, d, pd.s.Trace) {
+			cmd = ro.traceCommand() + " --packets " + shellQuote(path) + "   # packet " + strconv.Itoa(pd.i+1) + ": the packets before it decide its trace"
 		}
-		for _, k := range pd.keys {
-			ss := samples[pd.fam][k]
-			for j := range ss {
-				if ss[j].Packet == pd.s.Packet {
-					ss[j].Command = cmd
-				}
-			}
-		}
+		setCommand(samples[pd.fam], pd.keys, pd.s.Packet, cmd)
 	}
 	for _, f := range in.Families {
 		fi := 0
@@ -407,11 +349,6 @@ func reportPackets(ro reportOptions, path string, stderr io.Writer) (*report.Inp
 	in.Summary = []string{fmt.Sprintf("%d packets: %s", len(descs), strings.Join(vs, ", "))}
 	return in, exitOK
 }
-
-// deciderRE reads the rule that decided a sample from the verdict line
-// of its text trace: "(filter INPUT rule 7)", "(filter INPUT policy)",
-// "(LOGDROP rule 2, reached from filter INPUT rule 4, ...)".
-var deciderRE = regexp.MustCompile(`\((?:(\S+) )?(\S+) (?:rule (\d+)|policy)(?:, reached from (\S+) )?`)
 
 func reportReplay(ro reportOptions, capPath string, o replay.Options, stderr io.Writer) (*report.Input, int) {
 	res, code := ro.load(stderr)
@@ -440,30 +377,79 @@ func reportReplay(ro reportOptions, capPath string, o replay.Options, stderr io.
 	writeSummary(w, &rep2, rss)
 	w.Flush()
 	in.Summary = strings.Split(strings.TrimSuffix(sum.String(), "\n"), "\n")
-	// Samples go to the rule that decided them, read from their trace.
-	for _, s := range rep.Samples {
-		lines := strings.Split(strings.TrimSuffix(s.Trace, "\n"), "\n")
-		last := lines[len(lines)-1]
-		m := deciderRE.FindStringSubmatch(last)
-		if m == nil {
-			continue
-		}
-		k := report.Key{Table: m[1], Chain: m[2]}
-		if m[4] != "" {
-			k.Table = m[4]
-		}
-		k.Rule, _ = strconv.Atoi(m[3])
+	// Samples: the packets that raised each rule's counter, each as the
+	// ipsift trace line of the packet; the line reproduces the trace when
+	// the packet alone gets the trace it got in the capture.
+	h, err := loadHost(ro.host)
+	if err != nil {
+		fmt.Fprintf(stderr, "ipsift report: %v\n", err)
+		return nil, exitUsage
+	}
+	checked := 0
+	for _, rsm := range rep.RuleSamples {
 		fam := in.Families[0]
-		if strings.HasPrefix(s.Summary, "IP6 ") && len(in.Families) > 1 {
-			fam = in.Families[1]
+		if rsm.IPv6 {
+			fam = in.Families[len(in.Families)-1]
 		}
 		if fam.Samples == nil {
 			fam.Samples = map[report.Key][]report.Sample{}
 		}
+		cmd := ro.traceCommand(rsm.Packet)
+		if d, err := packet.ParseShort(rsm.Packet); err != nil || checked >= maxChecked || !ro.alone(res, h, d, rsm.Trace) {
+			cmd += "   # alone; in the capture the packets before it decided its trace"
+		}
+		checked++
+		k := report.Key{Table: rsm.Table, Chain: rsm.Chain, Rule: rsm.Rule}
 		fam.Samples[k] = append(fam.Samples[k], report.Sample{
-			Packet:  fmt.Sprintf("record %d of %s: %s", s.Index, capPath, s.Summary),
-			Verdict: s.Verdict, Trace: s.Trace,
-			Command: "ipsift replay " + shellQuote(ro.rulesPath) + " " + shellQuote(capPath) + " --why " + strconv.Itoa(ro.samples) + "   # a captured packet: its connection's earlier packets decide its trace"})
+			Packet:  fmt.Sprintf("record %d of %s: %s", rsm.Index, capPath, rsm.Packet),
+			Verdict: rsm.Verdict, Trace: rsm.Trace, Command: cmd})
 	}
 	return in, exitOK
+}
+
+// maxChecked is the most sample packets whose command is checked (an
+// engine each).
+const maxChecked = 100
+
+// alone reports whether packet d, run alone through a fresh engine (no
+// connection, limit bucket or nth counter before it) as the first
+// packet of ipsift trace, gets the trace given.
+func (ro reportOptions) alone(res *load.Result, h *host.Host, d packet.Desc, trace string) bool {
+	e, err := engine.New(zeroed(res.Rules), h, engine.Config{Legacy: ro.lf.legacy, Sets: res.Sets, Rules6: zeroed(res.Rules6)})
+	if err != nil {
+		return false
+	}
+	s := sim.New(e)
+	var text bytes.Buffer
+	tt := &sim.TextTracer{W: &text}
+	s.State.SetTracer(tt)
+	e.Log = tt.LogWriter()
+	_, err = traceOne(s, tt, &text, 0, d)
+	return err == nil && rulesPart(text.String()) == rulesPart(trace)
+}
+
+// rulesPart is a trace without the packets that left and the verdict
+// line, which a replay's trace leaves out (its departures are checked
+// against the capture instead).
+func rulesPart(trace string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(trace, "\n") {
+		if !strings.HasPrefix(l, "out ") && !strings.HasPrefix(l, "reply ") && !strings.HasPrefix(l, "verdict ") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// setCommand gives the sample of one packet, at each rule it is kept
+// for, its command.
+func setCommand(samples map[report.Key][]report.Sample, keys []report.Key, packet, cmd string) {
+	for _, k := range keys {
+		ss := samples[k]
+		for j := range ss {
+			if ss[j].Packet == packet {
+				ss[j].Command = cmd
+			}
+		}
+	}
 }

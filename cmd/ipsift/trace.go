@@ -163,41 +163,20 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 			if i > 0 {
 				fmt.Fprintln(w)
 			}
-			data, err := d.Build(i)
-			if err != nil {
+			if _, err := traceOne(s, tt, w, i, d); err != nil {
 				fmt.Fprintf(stderr, "ipsift trace: packet %d: %v\n", i, err)
 				return exitUsage
 			}
-			var p packet.Packet
-			p.Decode(data)
-			where := "in " + d.In
-			if d.Local {
-				where = "local"
-			}
-			tt.Begin(where, p.Summary())
+			continue
 		}
 		res, err := s.Run(i, d)
 		if err != nil {
 			fmt.Fprintf(stderr, "ipsift trace: packet %d: %v\n", i, err)
 			return exitUsage
 		}
-		if asJSON {
-			res.Log = logLines(&logBuf)
-			w.Write(res.JSON())
-			w.WriteByte('\n')
-			continue
-		}
-		for _, o := range s.State.Result.Out {
-			var p packet.Packet
-			if p.Decode(o.Data) == nil {
-				kind := "out"
-				if o.HostReply {
-					kind = "reply"
-				}
-				fmt.Fprintf(w, "%s %s  %s\n", kind, o.Iface, p.Summary())
-			}
-		}
-		tt.End()
+		res.Log = logLines(&logBuf)
+		w.Write(res.JSON())
+		w.WriteByte('\n')
 	}
 	if progress {
 		fmt.Fprintf(stderr, "\rtrace: %d of %d packets\n", len(descs), len(descs))
@@ -223,6 +202,39 @@ func tracePackets(rs *rules.Ruleset, h *host.Host, descs []packet.Desc, o traceO
 		}
 	}
 	return exitOK
+}
+
+// traceOne runs packet i through s with its text trace going to w as
+// ipsift trace prints it: the header, the rules, the packets that left,
+// the verdict.
+func traceOne(s *sim.Simulator, tt *sim.TextTracer, w io.Writer, i int, d packet.Desc) (*sim.Result, error) {
+	data, err := d.Build(i)
+	if err != nil {
+		return nil, err
+	}
+	var p packet.Packet
+	p.Decode(data)
+	where := "in " + d.In
+	if d.Local {
+		where = "local"
+	}
+	tt.Begin(where, p.Summary())
+	r, err := s.Run(i, d)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range s.State.Result.Out {
+		var q packet.Packet
+		if q.Decode(o.Data) == nil {
+			kind := "out"
+			if o.HostReply {
+				kind = "reply"
+			}
+			fmt.Fprintf(w, "%s %s  %s\n", kind, o.Iface, q.Summary())
+		}
+	}
+	tt.End()
+	return r, nil
 }
 
 // logLines takes the lines LOG rules wrote into buf for one packet and

@@ -902,8 +902,11 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 			pool[s]--
 			switch {
 			case answers[s] > 0:
+				// A target's answer; only REJECT's make the verdict
+				// "reject" (a Redirect from the forwarding path is an
+				// answer of another kind).
 				answers[s]--
-				answer, declared, byReject = true, true, true
+				answer, declared, byReject = true, true, rejectShaped(o)
 			case stackAnswers[s] > 0:
 				stackAnswers[s]--
 				answer, declared = true, true
