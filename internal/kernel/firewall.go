@@ -391,7 +391,7 @@ func (f *Firewall) settle() error {
 		n := 0
 		for name, frames := range got {
 			for _, fr := range frames {
-				if !isMLDReport(fr) {
+				if !IsMLDReport(fr) {
 					return fmt.Errorf("settling IPv6: the host sent something other than an MLD report on %s: % x", name, fr)
 				}
 				n++
@@ -416,10 +416,12 @@ func (f *Firewall) settle() error {
 	}
 }
 
-// isMLDReport reports whether an IPv6 packet is an MLD report (ICMPv6
+// IsMLDReport reports whether an IPv6 packet is an MLD report (ICMPv6
 // 131, or 143 for MLDv2) behind the Hop-by-Hop header with its Router
-// Alert option that MLD packets carry.
-func isMLDReport(p []byte) bool {
+// Alert option that MLD packets carry: the host's own noise when no MLD
+// query was sent to it (a report settle did not wait out, on a loaded
+// machine).
+func IsMLDReport(p []byte) bool {
 	if len(p) < 40 || p[0]>>4 != 6 {
 		return false
 	}

@@ -526,11 +526,24 @@ func runnable(rs string, b kernel.Backend, six bool) (string, []string) {
 // the packet is then not compared: the solicitation went through OUTPUT
 // and POSTROUTING and raised their counters, which the reference host,
 // whose neighbours are all permanent (packets.md), never does.
+//
+// A late unsolicited MLD report (the host still reporting its groups
+// after kernel.NewFirewallWith's settling, on a loaded machine) is left
+// out and also makes the packet not compared: the generated packets
+// never include an MLD query, so no report answers one, but the report
+// passed OUTPUT and POSTROUTING.
 func capture(fw *kernel.Firewall, six bool) (out map[string][][]byte, asked bool, err error) {
 	out, err = fw.CaptureAll()
 	if !six {
 		return out, false, err
 	}
+	defer func() {
+		for ifname, frames := range out {
+			kept := slices.DeleteFunc(frames, kernel.IsMLDReport)
+			asked = asked || len(kept) < len(frames)
+			out[ifname] = kept
+		}
+	}()
 	for range 4 {
 		missing, rest := kernel.MissingNeighbours(err)
 		if rest != nil || len(missing) == 0 {

@@ -247,6 +247,78 @@ var knownBugs6 = []knownBug6{
 			return true
 		},
 	},
+	{
+		// A routing header of type 0 with no segments left followed by
+		// an atomic fragment header, to the host: the kernel delivers
+		// nothing (Ip6InDelivers stays) and answers nothing; ipsift
+		// delivers it. Unanalysed (fix6): each header alone is
+		// delivered by both.
+		"engine: a type 0 routing header with no segments left before an atomic fragment, to the host, is delivered",
+		func(d Difference, k *Observation) bool {
+			if d.Packet.Local || !hasExt6(d.Packet, func(e packet.Ext) bool { return e.Type == "rt" && e.RtType == 0 && e.SegLeft == 0 }) ||
+				!hasExt6(d.Packet, func(e packet.Ext) bool { return e.Type == "frag" && !e.MF && e.Offset == 0 }) ||
+				d.Kernel.Verdict != "drop" || d.Ipsift.Verdict != "accept-local" || len(k.Out) != 0 {
+				return false
+			}
+			k.Verdict = "accept-local"
+			return true
+		},
+	},
+	{
+		// ipv6_frag_rcv refuses a second fragment header once one was
+		// processed (IP6SKB_FRAGMENTED): a parameter problem, code 0,
+		// and no delivery; ipsift delivers the packet.
+		"engine: no parameter problem (code 0) for a second fragment header to the host",
+		func(d Difference, k *Observation) bool {
+			frags := 0
+			for _, e := range d.Packet.Ext {
+				if e.Type == "frag" {
+					frags++
+				}
+			}
+			if frags < 2 || d.Kernel.Verdict != "drop" || d.Ipsift.Verdict != "accept-local" {
+				return false
+			}
+			out := dropOuts(k.Out, d.Ipsift.Out, " type 4/0")
+			if len(out) == len(k.Out) {
+				return false
+			}
+			k.Out, k.Verdict = out, "accept-local"
+			k.Hits = dropExtra(dropExtra(k.Hits, d.Ipsift.Hits, "/OUTPUT/"), d.Ipsift.Hits, "/POSTROUTING/")
+			return true
+		},
+	},
+	{
+		// The harness sends a local packet on a raw socket with its
+		// IPv6 header included, and rawv6_send_hdrinc sets the
+		// transport header at the network header: ip6t_NPT then reads
+		// the ICMPv6 type and the quoted header 8 bytes into the IPv6
+		// header and leaves the quoted packet alone; ipsift translates
+		// the quoted address as for an error the stack built.
+		"engine: SNPT/DNPT rewrite the packet quoted by a locally sent (raw, header included) ICMPv6 error",
+		func(d Difference, k *Observation) bool {
+			if !d.Packet.Local || d.Packet.Proto != packet.ProtoICMPv6 || d.Packet.Type >= 128 || d.Packet.Inner == nil {
+				return false
+			}
+			quoted := func(o string) bool { return strings.Contains(o, " quoting ") }
+			unquote := func(o string) string { before, _, _ := strings.Cut(o, " quoting "); return before }
+			return sameBut(k, d.Ipsift, quoted, unquote)
+		},
+	},
+	{
+		// A local packet with No Next Header (59) and conntrack loaded:
+		// the kernel neither counts it in OUTPUT nor sends it; ipsift
+		// sends it. Unanalysed (fix6).
+		"engine: a local packet with no next header (59) is sent where the kernel loses it before OUTPUT",
+		func(d Difference, k *Observation) bool {
+			if !d.Packet.Local || d.Packet.Proto != packet.ProtoNoNext || len(d.Packet.Ext) != 0 ||
+				d.Kernel.Verdict != "drop" || d.Kernel.Hits != "" || len(d.Kernel.Out) != 0 || d.Ipsift.Verdict != "sent" {
+				return false
+			}
+			*k = d.Ipsift
+			return true
+		},
+	},
 }
 
 // dropOuts removes from outs those containing what that other lacks

@@ -44,3 +44,67 @@ func TestNumbered1811(t *testing.T) {
 		}
 	}
 }
+
+// TestKnown6Fix6 checks the entries fix6 added recognise their case and
+// not its neighbours.
+func TestKnown6Fix6(t *testing.T) {
+	a := netip.MustParseAddr
+	rt0 := packet.Ext{Type: "rt", Addrs: []netip.Addr{a("2001:db8:2::10")}}
+	atomic := packet.Ext{Type: "frag"}
+	for _, c := range []struct {
+		name string
+		d    Difference
+		want string // a part of the name, "" for none
+	}{
+		{"rt0 and an atomic fragment", Difference{
+			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:113::7"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoTCP, Ext: []packet.Ext{rt0, atomic}},
+			Kernel: Observation{Verdict: "drop", Hits: "filter/INPUT/1"},
+			Ipsift: Observation{Verdict: "accept-local", Hits: "filter/INPUT/1"},
+		}, "atomic fragment"},
+		{"rt0 and an atomic fragment, INPUT differing", Difference{
+			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:113::7"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoTCP, Ext: []packet.Ext{rt0, atomic}},
+			Kernel: Observation{Verdict: "drop", Hits: "filter/INPUT/2"},
+			Ipsift: Observation{Verdict: "accept-local", Hits: "filter/INPUT/1"},
+		}, ""},
+		{"rt0 alone", Difference{
+			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:113::7"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoTCP, Ext: []packet.Ext{rt0}},
+			Kernel: Observation{Verdict: "drop"},
+			Ipsift: Observation{Verdict: "accept-local"},
+		}, ""},
+		{"two fragment headers", Difference{
+			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:300::"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoICMPv6, Type: 129, Ext: []packet.Ext{atomic, atomic}},
+			Kernel: Observation{Verdict: "drop", Out: []string{"eth0 icmpv6 2001:db8:100::1>2001:db8:300:: type 4/0 quoting icmpv6 2001:db8:300:::0>2001:db8:100::1:0"}},
+			Ipsift: Observation{Verdict: "accept-local"},
+		}, "second fragment header"},
+		{"one fragment header", Difference{
+			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:300::"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoICMPv6, Type: 129, Ext: []packet.Ext{atomic}},
+			Kernel: Observation{Verdict: "drop", Out: []string{"eth0 icmpv6 2001:db8:100::1>2001:db8:300:: type 4/0 quoting icmpv6 2001:db8:300:::0>2001:db8:100::1:0"}},
+			Ipsift: Observation{Verdict: "accept-local"},
+		}, ""},
+		{"a local error's quoted packet", Difference{
+			Packet: packet.Desc{Local: true, Src: a("2001:db8:2::1"), Dst: a("2001:db8:300::5"), Proto: packet.ProtoICMPv6, Type: 4, Code: 2, Inner: &packet.Inner{}},
+			Kernel: Observation{Verdict: "sent", Out: []string{"eth0 icmpv6 2001:db8:2::1>2001:db8:113::1ec type 4/2 quoting tcp 2001:db8:300::5:1>2001:db8:2::1:2"}},
+			Ipsift: Observation{Verdict: "sent", Out: []string{"eth0 icmpv6 2001:db8:2::1>2001:db8:113::1ec type 4/2 quoting tcp 2001:db8:113::1ec:1>2001:db8:2::1:2"}},
+		}, "quoted"},
+		{"a local error's own address", Difference{
+			Packet: packet.Desc{Local: true, Src: a("2001:db8:2::1"), Dst: a("2001:db8:300::5"), Proto: packet.ProtoICMPv6, Type: 4, Code: 2, Inner: &packet.Inner{}},
+			Kernel: Observation{Verdict: "sent", Out: []string{"eth0 icmpv6 2001:db8:2::1>2001:db8:300::5 type 4/2 quoting tcp 2001:db8:300::5:1>2001:db8:2::1:2"}},
+			Ipsift: Observation{Verdict: "sent", Out: []string{"eth0 icmpv6 2001:db8:2::1>2001:db8:113::1ec type 4/2 quoting tcp 2001:db8:113::1ec:1>2001:db8:2::1:2"}},
+		}, ""},
+		{"a local no next header", Difference{
+			Packet: packet.Desc{Local: true, Src: a("2001:db8:100::1"), Dst: a("2001:db8:300::10"), Proto: packet.ProtoNoNext, Len: 8},
+			Kernel: Observation{Verdict: "drop"},
+			Ipsift: Observation{Verdict: "sent", Hits: "filter/OUTPUT/policy", Out: []string{"eth0 59 2001:db8:100::1>2001:db8:300::10"}},
+		}, "no next header"},
+		{"a local UDP lost", Difference{
+			Packet: packet.Desc{Local: true, Src: a("2001:db8:100::1"), Dst: a("2001:db8:300::10"), Proto: packet.ProtoUDP},
+			Kernel: Observation{Verdict: "drop"},
+			Ipsift: Observation{Verdict: "sent", Hits: "filter/OUTPUT/policy", Out: []string{"eth0 udp 2001:db8:100::1:1>2001:db8:300::10:2"}},
+		}, ""},
+	} {
+		got := known6(c.d)
+		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: known6 = %q, want one naming %q", c.name, got, c.want)
+		}
+	}
+}
