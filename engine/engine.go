@@ -219,6 +219,8 @@ type State struct {
 	// socket's lock.
 	icmpLocked bool
 	loopBuf    []byte
+	// redirected: the packet drew an IPv6 Redirect.
+	redirected bool
 	// scopeIf is where an IPv6 answer to a link-local address leaves
 	// (replyOrigin.iif); "" otherwise.
 	scopeIf string
@@ -338,7 +340,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
-	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
+	s.nreply, s.sent, s.hostPending, s.looped, s.redirected = 0, 0, false, false, false
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
 		s.note("not a valid IP packet: " + err.Error())
@@ -380,7 +382,10 @@ func (e *Engine) Process(s *State, in *Input) {
 	} else {
 		res.Verdict = e.input(p, s, in)
 	}
-	if res.Verdict == Drop && s.nreply > 0 {
+	if res.Verdict == Drop && (s.nreply > 0 || s.redirected) {
+		// An answer left for a packet that was then dropped: the
+		// packets format's "reject" (a Redirect counts, as the kernel
+		// harness sees it leave before the FORWARD verdict).
 		res.Verdict = Reject
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.

@@ -111,5 +111,6 @@ func (e *Engine) redirect6(p *Program, s *State, in *Input, rt host.Route) {
 	copy(h[8:], pk.Data[:min(len(pk.Data), rd-8)])
 	ext.PutICMPv6Packet(b, src, pk.Src, 255)
 	s.note("forwarded back out of " + in.In + ": the host sends a Redirect")
+	s.redirected = true
 	e.sendReply(p, s, b, replyOrigin{iif: in.In}, false)
 }

@@ -280,7 +280,10 @@ func (d *data) hashAdd(k Key, x *elemExt, now int64, exist bool) error {
 		r := t.region(h)
 		elements, maxelem := t.regions[r], t.regionMax
 		forceadd := false
-		if elements >= maxelem {
+		// the region's share first, as mtype_add; but the kernel here
+		// never lets the whole set pass maxelem (a /15 added to a set
+		// of 32 regions stops at 65536 exactly: TestKernelMaxelemRegions)
+		if elements >= maxelem || uint32(t.live) >= d.maxelem {
 			if d.withTO {
 				d.gcRegion(r, now)
 			}

@@ -178,3 +178,26 @@ func TestKernelForceadd(t *testing.T) {
 	c.Run([]string{"save"})
 	diffSets(t, stdout.String(), want)
 }
+
+// A set of many regions (hashsize 32768: 32 of them) filled by one
+// big CIDR stops at maxelem exactly, as the kernel's does, though a
+// region below its share could take more.
+func TestKernelMaxelemRegions(t *testing.T) {
+	kipset := kernelNS(t, "maxelem")
+	cmds := []string{"create c hash:ip hashsize 32768 maxelem 65536 initval 0x1596e450", "add c 10.0.0.0/15"}
+	c := &Cmd{R: NewRegistry(), Now: func() int64 { return 0 }, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	for _, l := range cmds {
+		_, kerr := kipset("", strings.Fields(l)...)
+		if rc := c.Run(strings.Fields(l)); (rc == 0) != (kerr == nil) {
+			t.Fatalf("%s: kernel %v, ipsift exit %d", l, kerr, rc)
+		}
+	}
+	out, err := kipset("", "list", "-t", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("Number of entries: %d", c.R.Get("c").d.t.live)
+	if !strings.Contains(out, want) {
+		t.Errorf("kernel:\n%s\nipsift: %s", out, want)
+	}
+}

@@ -285,6 +285,7 @@ type Desc struct {
 	Target  netip.Addr `json:"target"`  // ICMPv6 135, 136
 	MTU     *uint32    `json:"mtu"`     // ICMPv6 2; ICMP 3 code 4
 	Pointer uint32     `json:"pointer"` // ICMPv6 4
+	CT      *CT        `json:"ct"`      // connection context: the conntrack entry the packet belongs to
 }
 
 // Defaults packets.md gives.
@@ -445,6 +446,9 @@ func (d Desc) Validate() error {
 	}
 	if d.MTU != nil && !v6 && *d.MTU > 0xffff {
 		return fmt.Errorf(`field "mtu": %d is too large (an icmp next-hop MTU has 16 bits)`, *d.MTU)
+	}
+	if err := d.validateCT(); err != nil {
+		return err
 	}
 	if v6 {
 		return d.validate6()
@@ -708,7 +712,7 @@ var descFields = [...]string{
 	"in", "local", "src", "dst", "proto", "sport", "dport", "flags",
 	"seq", "ack", "window", "type", "code", "inner", "len", "ttl", "tos",
 	"id", "df", "frag_off", "mf", "src_mac", "delay_ms",
-	"flow", "ext", "target", "mtu", "pointer",
+	"flow", "ext", "target", "mtu", "pointer", "ct",
 }
 
 var innerFields = [...]string{"src", "dst", "proto", "sport", "dport"}
@@ -906,6 +910,8 @@ func (d *Desc) fieldPtr(name string) any {
 		return &d.MTU
 	case "pointer":
 		return &d.Pointer
+	case "ct":
+		return &d.CT
 	}
 	return nil
 }
@@ -1204,6 +1210,9 @@ func (d Desc) MarshalJSON() ([]byte, error) {
 	}
 	if d.Pointer != 0 {
 		field("pointer", d.Pointer)
+	}
+	if d.CT != nil {
+		field("ct", d.CT.String())
 	}
 	return append(b, '}'), nil
 }

@@ -47,6 +47,14 @@ func splitShort(s string) []shortWord {
 		case c == '>':
 			flush(i)
 			ws = append(ws, shortWord{">", i + 1})
+		case start < 0 && strings.HasPrefix(s[i:], `ct="`):
+			// A conntrack -L line has spaces: ct="ipv4 2 tcp ...".
+			end := strings.IndexByte(s[i+4:], '"')
+			if end < 0 {
+				end = len(s) - i - 4
+			}
+			ws = append(ws, shortWord{"ct=" + s[i+4:i+4+end], i + 1})
+			i += 4 + end
 		default:
 			if start < 0 {
 				start = i
@@ -469,6 +477,8 @@ func (d *Desc) setKey(k, v string) error {
 		if n, err = num(32); err == nil {
 			d.Pointer = uint32(n)
 		}
+	case "ct":
+		d.CT, err = ParseCT(v)
 	case "target":
 		var a netip.Addr
 		if a, err = netip.ParseAddr(v); err != nil || a.Is4() || a.Zone() != "" {
@@ -804,6 +814,13 @@ func (d Desc) String() string {
 	}
 	if d.Pointer != 0 {
 		kv("pointer", d.Pointer)
+	}
+	if d.CT != nil {
+		if d.CT.Line != "" {
+			fmt.Fprintf(&b, " ct=%q", d.CT.Line)
+		} else {
+			kv("ct", d.CT)
+		}
 	}
 	return b.String()
 }

@@ -232,3 +232,14 @@ func TestIPv6HostAnswers(t *testing.T) {
 		t.Errorf("on-link destination on the same link: want a Redirect, then the packet: %s", r.JSON())
 	}
 }
+
+// TestIPv6RedirectVerdict: a packet that draws a Redirect and is then
+// dropped in FORWARD is "reject" (an answer left for it), as the kernel
+// harness reports it (kerneldiff, seed 1 ruleset 1).
+func TestIPv6RedirectVerdict(t *testing.T) {
+	rs := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+	r := simulate6(t, filterAccept, rs, false, "wlan0 udp [2001:db8:2::1f]:1129 > [2001:db8:2::11]:1130")[0]
+	if r.Verdict != "reject" || len(r.Out) != 1 || *r.Out[0].Type != 137 {
+		t.Errorf("%s", r.JSON())
+	}
+}

@@ -7,7 +7,9 @@ package sim
 
 import (
 	"encoding/json"
+	"fmt"
 
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/packet"
 )
@@ -95,6 +97,17 @@ func (s *Simulator) Run(i int, d packet.Desc) (*Result, error) {
 		return nil, err
 	}
 	s.Now += d.DelayMS * 1_000_000
+	if d.CT != nil {
+		// The connection the packet is given in goes into the table
+		// as conntrack -I puts it into the kernel's.
+		p, err := conntrack.ContextOf(d)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.Engine.CT.Insert(p, s.Now); err != nil {
+			return nil, fmt.Errorf("ct: %v", err)
+		}
+	}
 	in := &engine.Input{Data: data, In: d.In, Local: d.Local, Now: s.Now}
 	if !d.Local {
 		// The packets format's frames are addressed to the interface

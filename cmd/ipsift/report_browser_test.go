@@ -133,6 +133,22 @@ func eval[T any](b *browser, js string) T {
 	return v
 }
 
+// eventually evaluates a boolean expression until it holds or five
+// seconds pass: the page reacts to a click in its hashchange handler,
+// which the browser runs after the click returns.
+func eventually(b *browser, js string) bool {
+	b.t.Helper()
+	for end := time.Now().Add(5 * time.Second); ; {
+		if eval[bool](b, js) {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // open loads a page (its fragment cleared) and returns how long the
 // browser took to its load event: the time on the clock, and the CPU
 // time of the page's main thread (parsing, style, layout, script), the
@@ -253,10 +269,10 @@ func TestReportInBrowser(t *testing.T) {
 	})
 	// (3) clicking a chain focuses it and sets the anchor
 	b.do(chromedp.Click(`.graph svg a.node[data-node="filter/LOGDROP"]`, chromedp.NodeVisible))
-	if h := eval[string](b, `location.hash`); h != "#filter/LOGDROP" {
-		t.Errorf("after the click the anchor is %q", h)
+	if !eventually(b, `location.hash === "#filter/LOGDROP"`) {
+		t.Errorf("after the click the anchor is %q", eval[string](b, `location.hash`))
 	}
-	if !eval[bool](b, `document.getElementById('filter/LOGDROP').classList.contains('focus') && document.querySelector('a.node[data-node="filter/LOGDROP"]').classList.contains('focus') && document.getElementById('filter/LOGDROP').matches(':target')`) {
+	if !eventually(b, `document.getElementById('filter/LOGDROP').classList.contains('focus') && document.querySelector('a.node[data-node="filter/LOGDROP"]').classList.contains('focus') && document.getElementById('filter/LOGDROP').matches(':target')`) {
 		t.Error("the clicked chain is not focused")
 	}
 	// sample packets with a trace command, and the anchor of a rule

@@ -31,8 +31,16 @@ type setKind struct {
 	elem func(r *rand.Rand, a *aims) string
 }
 
+// docAddr is an address of the IPv4 documentation ranges (the sets
+// generated here are of family inet).
 func docAddr(r *rand.Rand) netip.Addr {
-	n := pick(r, docNets)
+	var v4 []netip.Prefix
+	for _, n := range docNets {
+		if n.Addr().Is4() {
+			v4 = append(v4, n)
+		}
+	}
+	n := pick(r, v4)
 	b := n.Addr().As4()
 	b[3] = byte(r.IntN(256))
 	return netip.AddrFrom4(b)

@@ -1,0 +1,167 @@
+package fwtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"strings"
+	"testing"
+
+	"github.com/ipsift/ipsift/packet"
+)
+
+const header = "rules ../examples/gateway.rules\n"
+
+func TestParseErrors(t *testing.T) {
+	for text, want := range map[string]string{
+		"case x\n  packet eth0 tcp 1.2.3.4:1 > 5.6.7.8:2 S\n":                                         "t.spec:1:1: no rules",
+		header + "verdict drop\n":                                                                     "t.spec:2:1: verdict before any packet",
+		header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22 Q\n":                      "t.spec:3:51: packet: word 6 \"Q\"",
+		header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22\n  verdict allow\n":       `t.spec:4:11: verdict "allow": want one of accept-local`,
+		header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22\n  rule filter INPUT 0\n": `t.spec:4:8: "0": the rule number is counted from 1`,
+		header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22\n  ct NEWISH\n":           `t.spec:4:6: ct "NEWISH"`,
+		header + "case a\n  packet tcp 203.0.113.7:1 > 198.51.100.1:22\n":                             "t.spec:3:10: packet: say where it comes from",
+		header + "case a\n": `t.spec:2:1: case "a" has no packet`,
+		header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22\nrules x\n": "t.spec:4:1: rules belongs before the first case",
+		header + "backend iptables\n": `t.spec:2:9: backend "iptables": want nft or legacy`,
+		header + "frobnicate\n":       `t.spec:2:1: "frobnicate": want rules`,
+		header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22\n  out tcp 1.2.3.4:1 > 5.6.7.8:2\n": "begin with the interface",
+	} {
+		_, err := Parse("t.spec", text)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", text, err, want)
+		}
+	}
+}
+
+// failing has one case that passes and one that fails twice.
+const failing = header + `
+case ssh
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
+  verdict accept-local
+case telnet  # wrong on purpose
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  verdict accept-local
+  log none
+  rule filter INPUT 10
+`
+
+func runText(t *testing.T, text string) *Report {
+	t.Helper()
+	s, err := Parse("t.spec", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestFailureOutput(t *testing.T) {
+	rep := runText(t, failing)
+	if rep.Failed() != 1 || !rep.Cases[0].Pass || rep.Cases[1].Pass {
+		t.Fatalf("got %+v", rep.Cases)
+	}
+	var b bytes.Buffer
+	rep.WriteText(&b, true)
+	out := b.String()
+	for _, want := range []string{
+		"--- PASS: ssh (t.spec:3)\n",
+		"--- FAIL: telnet (t.spec:6)\n",
+		"    t.spec:8: packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S\n        want verdict accept-local\n        got  verdict drop\n",
+		"    t.spec:9: packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S\n        want log none\n        got  log LOGDROP: IN=eth0",
+		"    trace of the failing packet:\n        in eth0  IP 203.0.113.7.40000 > 198.51.100.1.23: Flags [S]",
+		"verdict  dropped (LOGDROP rule 2, reached from filter INPUT rule 10)",
+		"FAIL\tt.spec\t1 of 2 cases failed (backend nft)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "want rule filter INPUT 10") {
+		t.Errorf("an expectation that held is listed as failed:\n%s", out)
+	}
+
+	b.Reset()
+	if err := rep.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || len(back.Cases) != 2 || back.Cases[1].Failures[0].Got != "verdict drop" {
+		t.Errorf("JSON: %v %s", err, b.String())
+	}
+
+	b.Reset()
+	if err := WriteJUnit(&b, []*Report{rep}); err != nil {
+		t.Fatal(err)
+	}
+	var ju junitSuites
+	if err := xml.Unmarshal(b.Bytes(), &ju); err != nil {
+		t.Fatal(err)
+	}
+	if s := ju.Suites[0]; s.Tests != 2 || s.Failures != 1 || s.Cases[0].Failure != nil || s.Cases[1].Failure == nil || !strings.Contains(s.Cases[1].Failure.Text, "got  verdict drop") {
+		t.Errorf("JUnit:\n%s", b.String())
+	}
+}
+
+// TestRecordRoundTrip records what the rules do and runs the record:
+// it passes on the same rules, and fails on changed ones.
+func TestRecordRoundTrip(t *testing.T) {
+	var descs []packet.Desc
+	for _, l := range []string{
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S",
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 A",
+		"eth0 tcp 203.0.113.7:40001 > 198.51.100.1:80 S",
+		"wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53",
+		"eth0 icmp 198.51.100.9 > 198.51.100.1 echo-request",
+		"eth0 tcp 198.51.100.9:443 > 198.51.100.1:40009 A ct=established,reply",
+	} {
+		d, err := packet.ParseShort(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		descs = append(descs, d)
+	}
+	var b bytes.Buffer
+	if err := Record(&b, &Spec{File: "x", Rules: []string{"../examples/gateway.rules"}, Backend: "nft"}, "packets", descs); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	if !strings.Contains(text, "with the nft backend") || !strings.Contains(text, "out wlan0 tcp 203.0.113.7:40001 > 192.0.2.10:80 S") {
+		t.Errorf("record:\n%s", text)
+	}
+	if rep := runText(t, text); rep.Failed() != 0 {
+		var o bytes.Buffer
+		rep.WriteText(&o, false)
+		t.Errorf("the record fails on its own rules:\n%s\n%s", text, o.String())
+	}
+	changed := strings.Replace(text, "rules ../examples/gateway.rules", "rules ../examples/ipv6.rules", 1)
+	if rep := runText(t, changed); rep.Failed() == 0 {
+		t.Errorf("the record passes on other rules")
+	}
+}
+
+// TestRuleText finds a rule by its text, as iptables takes it.
+func TestRuleText(t *testing.T) {
+	rep := runText(t, header+`case text
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
+  rule -A INPUT -s 203.0.113.0/24 -p tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT
+  norule -A INPUT -p tcp --syn -j LOGDROP
+`)
+	if rep.Failed() != 0 {
+		t.Errorf("%+v", rep.Cases[0].Failures)
+	}
+	rep = runText(t, header+`case text
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  rule -A INPUT -s 203.0.113.0/24 -p tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT
+`)
+	if rep.Failed() != 1 || rep.Cases[0].Failures[0].Want != "rule filter INPUT 7" {
+		t.Errorf("%+v", rep.Cases[0].Failures)
+	}
+	s, _ := Parse("t.spec", header+"case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22 S\n  rule -A INPUT -p tcp --dport 9 -j ACCEPT\n")
+	if _, err := s.Run(); err == nil || !strings.Contains(err.Error(), "t.spec:4:1: rule -A INPUT -p tcp --dport 9 -j ACCEPT: no such rule in filter INPUT (as iptables-save writes it: -A INPUT -p tcp -m tcp --dport 9 -j ACCEPT)") {
+		t.Errorf("unknown rule: %v", err)
+	}
+}

@@ -1,0 +1,129 @@
+package fwtest
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+// WriteText writes the report as go test does: a line per case, and
+// for each failure what was expected, what happened and the trace of
+// the failing packet; then ok or FAIL for the file.
+func (r *Report) WriteText(w io.Writer, verbose bool) {
+	for _, c := range r.Cases {
+		if c.Pass {
+			if verbose {
+				fmt.Fprintf(w, "--- PASS: %s (%s:%d)\n", c.Name, r.File, c.Line)
+			}
+			continue
+		}
+		fmt.Fprintf(w, "--- FAIL: %s (%s:%d)\n", c.Name, r.File, c.Line)
+		for _, f := range c.Failures {
+			fmt.Fprintf(w, "    %s:%d: packet %s\n", r.File, f.Line, f.Packet)
+			fmt.Fprintf(w, "        want %s\n", f.Want)
+			fmt.Fprintf(w, "        got  %s\n", f.Got)
+		}
+		fmt.Fprintf(w, "    trace of the failing packet:\n")
+		for _, l := range splitLines(c.Trace) {
+			fmt.Fprintf(w, "        %s\n", l)
+		}
+	}
+	if n := r.Failed(); n > 0 {
+		fmt.Fprintf(w, "FAIL\t%s\t%d of %d cases failed (backend %s)\n", r.File, n, len(r.Cases), r.Backend)
+	} else {
+		fmt.Fprintf(w, "ok  \t%s\t%d cases (backend %s)\n", r.File, len(r.Cases), r.Backend)
+	}
+}
+
+// WriteJSON writes the report as one JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// WriteJUnit writes the reports as JUnit XML, a test suite per spec.
+func WriteJUnit(w io.Writer, reps []*Report) error {
+	var out junitSuites
+	for _, r := range reps {
+		s := junitSuite{Name: r.File, Tests: len(r.Cases), Failures: r.Failed(), Time: fmt.Sprintf("%.3f", r.Elapsed.Seconds())}
+		for _, c := range r.Cases {
+			jc := junitCase{Name: c.Name, Classname: r.File, Time: fmt.Sprintf("%.3f", c.Elapsed.Seconds())}
+			if !c.Pass {
+				var b strings.Builder
+				for _, f := range c.Failures {
+					fmt.Fprintf(&b, "%s:%d: packet %s\n    want %s\n    got  %s\n", r.File, f.Line, f.Packet, f.Want, f.Got)
+				}
+				b.WriteString(c.Trace)
+				jc.Failure = &junitFailure{Message: c.Failures[0].Want, Text: b.String()}
+			}
+			s.Cases = append(s.Cases, jc)
+		}
+		out.Suites = append(out.Suites, s)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+// Check runs the spec at path from a Go test: each case is a subtest,
+// failing with the expectation, what happened and the trace.
+func Check(t *testing.T, path string) {
+	t.Helper()
+	s, err := ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			for _, f := range c.Failures {
+				t.Errorf("%s:%d: packet %s\nwant %s\ngot  %s", rep.File, f.Line, f.Packet, f.Want, f.Got)
+			}
+			if !c.Pass {
+				t.Logf("trace:\n%s", c.Trace)
+			}
+		})
+	}
+}
