@@ -863,7 +863,10 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 			continue
 		}
 		ours = append(ours, outString(o))
-		if o.Answer && !o.HostReply {
+		// A Redirect is an answer of another kind (the kernel's side
+		// never makes one 'reject' either), though the engine calls a
+		// packet that drew one and was then dropped 'reject'.
+		if o.Answer && !o.HostReply && !(o.Proto == "icmpv6" && o.Type != nil && *o.Type == 137) {
 			rejectLeft = true
 		}
 	}
