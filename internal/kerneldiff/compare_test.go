@@ -157,6 +157,14 @@ func TestCompareRejectAnswers(t *testing.T) {
 	if !equalObs(k, i) || k.Verdict != "drop" {
 		t.Errorf("a Redirect before a drop:\n kernel %s\n ipsift %s", k, i)
 	}
+	// DNPT's parameter problem when the address cannot be translated.
+	pp := sim.Out{If: "wlan0", Proto: "icmpv6", Src: "2001:db8:2::1", Dst: "2001:db8:2::1f", Type: u8(4), Code: u8(0)}
+	answeredPP := pp
+	answeredPP.Answer = true
+	k, i, _ = compare(d6, fwd, false, []sim.Out{pp}, &sim.Result{Verdict: "reject", Hits: []sim.Hit{{Table: "filter", Chain: "FORWARD", Policy: true}}, Out: []sim.Out{answeredPP}}, newPortAliases())
+	if !equalObs(k, i) || k.Verdict != "drop" {
+		t.Errorf("NPT's parameter problem before a drop:\n kernel %s\n ipsift %s", k, i)
+	}
 }
 
 // mergedCases are rule lines with repeated -m tcp / -m udp matches as
