@@ -287,7 +287,9 @@ func compileRule(cr *rule, r *rules.Rule, comp *ext.Compiler, chains map[string]
 	cr.dst, cr.dstMask = ext.U32(r.Dst), ext.U32(r.DstMask)
 	cr.src6, cr.srcMask6 = to128(r.Src), to128(r.SrcMask)
 	cr.dst6, cr.dstMask6 = to128(r.Dst), to128(r.DstMask)
-	cr.protoGiven = r.Proto != 0 || r.InvProto
+	// ip6tables-legacy sets IP6T_F_PROTO for any -p, "-p all" too;
+	// iptables-nft writes no protocol expression for protocol 0.
+	cr.protoGiven = r.Proto != 0 || r.InvProto || r.ProtoGiven && comp.Legacy
 	cr.legacy = comp.Legacy
 	cr.invSrc, cr.invDst = r.InvSrc, r.InvDst
 	cr.in = compileIface(r.In, r.InvIn)

@@ -34,6 +34,7 @@ func (e *Engine) hostStack6(p *Program, s *State) {
 	d := pk.Data[:pk.TotalLen]
 	next, nhoff, off := pk.NextHdr, 6, 40
 	var answer []byte
+	fragmented := false // an atomic Fragment header was stepped over
 walk:
 	for {
 		switch next {
@@ -56,6 +57,14 @@ walk:
 			if off+8 > len(d) {
 				return
 			}
+			if fragmented {
+				// ipv6_frag_rcv refuses a second Fragment header
+				// (IP6SKB_FRAGMENTED): a parameter problem pointing
+				// at it.
+				answer = ext.BuildICMPv6Error(c, 4, 0, uint32(off))
+				break walk
+			}
+			fragmented = true
 			if fo := binary.BigEndian.Uint16(d[off+2:]); fo&0xfff9 != 0 {
 				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
 					// ipv6_frag_rcv: a fragment with more to come

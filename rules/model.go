@@ -166,6 +166,11 @@ type Rule struct {
 	InvIn, InvOut bool
 	Proto         uint8 // 0 = all
 	InvProto      bool
+	// ProtoGiven: -p was written, also as "-p all" or "-p 0", which
+	// ip6tables-legacy still marks IP6T_F_PROTO (the kernel then walks
+	// the extension headers and hotdrops a packet whose walk fails);
+	// iptables-save prints no -p for protocol 0.
+	ProtoGiven    bool
 	Frag, InvFrag bool // -f: only non-first fragments
 
 	Matches []*MatchUse

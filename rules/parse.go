@@ -613,7 +613,7 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		if proto == 0 && inv {
 			return errAt(w, "rule would never match protocol")
 		}
-		p.r.Proto, p.r.InvProto, p.protoSet = proto, inv, true
+		p.r.Proto, p.r.InvProto, p.r.ProtoGiven, p.protoSet = proto, inv, true, true
 		p.protoName = strings.ToLower(arg)
 	case 's', 'd':
 		if err := p.setCoreOption(w, c, inv, invWord); err != nil {

@@ -143,6 +143,28 @@ func TestCompareRejectAnswers(t *testing.T) {
 	if !equalObs(k, i) || k.Verdict != "drop" {
 		t.Errorf("an answer that never left:\n kernel %s\n ipsift %s", k, i)
 	}
+
+	// A Redirect, then FORWARD dropped the packet: the engine says
+	// "reject", the kernel's side "drop"; both are a drop with the
+	// Redirect on the wire.
+	u8 := func(v uint8) *uint8 { return &v }
+	d6 := packet.Desc{In: "wlan0", Src: netip.MustParseAddr("2001:db8:2::1f"), Dst: netip.MustParseAddr("2001:db8:2::11"), Proto: packet.ProtoUDP, Sport: 1, Dport: 2}
+	redirect := sim.Out{If: "wlan0", Proto: "icmpv6", Src: "fe80::ff:fe00:2", Dst: "2001:db8:2::1f", Type: u8(137), Code: u8(0)}
+	fwd := map[kernel.RuleKey]kernel.Counter{{Table: "filter", Chain: "FORWARD", Rule: 0}: {Packets: 1}}
+	answeredRedirect := redirect
+	answeredRedirect.Answer = true
+	k, i, _ = compare(d6, fwd, false, []sim.Out{redirect}, &sim.Result{Verdict: "reject", Hits: []sim.Hit{{Table: "filter", Chain: "FORWARD", Policy: true}}, Out: []sim.Out{answeredRedirect}}, newPortAliases())
+	if !equalObs(k, i) || k.Verdict != "drop" {
+		t.Errorf("a Redirect before a drop:\n kernel %s\n ipsift %s", k, i)
+	}
+	// DNPT's parameter problem when the address cannot be translated.
+	pp := sim.Out{If: "wlan0", Proto: "icmpv6", Src: "2001:db8:2::1", Dst: "2001:db8:2::1f", Type: u8(4), Code: u8(0)}
+	answeredPP := pp
+	answeredPP.Answer = true
+	k, i, _ = compare(d6, fwd, false, []sim.Out{pp}, &sim.Result{Verdict: "reject", Hits: []sim.Hit{{Table: "filter", Chain: "FORWARD", Policy: true}}, Out: []sim.Out{answeredPP}}, newPortAliases())
+	if !equalObs(k, i) || k.Verdict != "drop" {
+		t.Errorf("NPT's parameter problem before a drop:\n kernel %s\n ipsift %s", k, i)
+	}
 }
 
 // mergedCases are rule lines with repeated -m tcp / -m udp matches as

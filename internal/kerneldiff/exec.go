@@ -863,7 +863,11 @@ func compare(d packet.Desc, hits map[kernel.RuleKey]kernel.Counter, delivered bo
 			continue
 		}
 		ours = append(ours, outString(o))
-		if o.Answer && !o.HostReply {
+		// Only a REJECT-shaped answer, as on the kernel's side: a
+		// Redirect or SNPT/DNPT's parameter problem is an answer of
+		// another kind, though the engine calls a packet that drew one
+		// and was then dropped 'reject'.
+		if o.Answer && !o.HostReply && rejectShaped(o) {
 			rejectLeft = true
 		}
 	}

@@ -74,8 +74,13 @@ func TestKnown6Fix6(t *testing.T) {
 		{"two fragment headers", Difference{
 			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:300::"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoICMPv6, Type: 129, Ext: []packet.Ext{atomic, atomic}},
 			Kernel: Observation{Verdict: "drop", Out: []string{"eth0 icmpv6 2001:db8:100::1>2001:db8:300:: type 4/0 quoting icmpv6 2001:db8:300:::0>2001:db8:100::1:0"}},
-			Ipsift: Observation{Verdict: "accept-local"},
+			Ipsift: Observation{Verdict: "accept-local", Out: []string{"eth0 icmpv6 2001:db8:100::1>2001:db8:300:: type 4/0 quoting icmpv6 2001:db8:300:::0>2001:db8:100::1:0"}},
 		}, "second fragment header"},
+		{"two fragment headers, the answer missing", Difference{
+			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:300::"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoICMPv6, Type: 129, Ext: []packet.Ext{atomic, atomic}},
+			Kernel: Observation{Verdict: "drop", Out: []string{"eth0 icmpv6 2001:db8:100::1>2001:db8:300:: type 4/0 quoting icmpv6 2001:db8:300:::0>2001:db8:100::1:0"}},
+			Ipsift: Observation{Verdict: "accept-local"},
+		}, ""},
 		{"one fragment header", Difference{
 			Packet: packet.Desc{In: "eth0", Src: a("2001:db8:300::"), Dst: a("2001:db8:100::1"), Proto: packet.ProtoICMPv6, Type: 129, Ext: []packet.Ext{atomic}},
 			Kernel: Observation{Verdict: "drop", Out: []string{"eth0 icmpv6 2001:db8:100::1>2001:db8:300:: type 4/0 quoting icmpv6 2001:db8:300:::0>2001:db8:100::1:0"}},
