@@ -216,11 +216,11 @@ func runCommand(rs *rules.Ruleset, words []string, table string) error {
 	// kernel's xt_set checkentry fails it ("Set foo doesn't exist.").
 	for _, r := range cmd.Rules {
 		if u, ok := r.Target.(ext.SetUser); ok && len(u.SetNames()) > 0 {
-			return fmt.Errorf("Set %s doesn't exist", u.SetNames()[0])
+			return fmt.Errorf("set %s doesn't exist: iptables-test.py loads no ipsets", u.SetNames()[0])
 		}
 		for _, m := range r.Matches {
 			if u, ok := m.M.(ext.SetUser); ok && len(u.SetNames()) > 0 {
-				return fmt.Errorf("Set %s doesn't exist", u.SetNames()[0])
+				return fmt.Errorf("set %s doesn't exist: iptables-test.py loads no ipsets", u.SetNames()[0])
 			}
 		}
 	}
