@@ -466,18 +466,7 @@ func appendLogIPv4(b []byte, c *Ctx, d []byte, off int, flags uint8) []byte {
 		b = append(b, ' ')
 	}
 	if off == 0 {
-		if flags&logUID != 0 && c.UID >= 0 {
-			b = append(b, "UID="...)
-			b = appendUint(b, uint64(c.UID))
-			b = append(b, " GID="...)
-			b = appendUint(b, uint64(max(c.GID, 0)))
-			b = append(b, ' ')
-		}
-		if c.Mark != 0 {
-			b = append(b, "MARK=0x"...)
-			b = strconv.AppendUint(b, uint64(c.Mark), 16)
-			b = append(b, ' ')
-		}
+		b = appendLogOwnerMark(b, c, flags)
 	}
 	return b
 }
@@ -781,18 +770,27 @@ func appendLogIPv6(b []byte, c *Ctx, d []byte, off int, flags uint8, recurse boo
 		b = append(b, ' ')
 	}
 	if recurse {
-		if flags&logUID != 0 && c.UID >= 0 {
-			b = append(b, "UID="...)
-			b = appendUint(b, uint64(c.UID))
-			b = append(b, " GID="...)
-			b = appendUint(b, uint64(max(c.GID, 0)))
-			b = append(b, ' ')
-		}
-		if c.Mark != 0 {
-			b = append(b, "MARK=0x"...)
-			b = strconv.AppendUint(b, uint64(c.Mark), 16)
-			b = append(b, ' ')
-		}
+		b = appendLogOwnerMark(b, c, flags)
+	}
+	return b
+}
+
+// appendLogOwnerMark ends the outermost packet's line in both families,
+// as nf_log_dump_sk_uid_gid and the MARK= of nf_log_ip_packet and
+// nf_log_ip6_packet do: the sending socket's owner with --log-uid, the
+// packet mark when it is set.
+func appendLogOwnerMark(b []byte, c *Ctx, flags uint8) []byte {
+	if flags&logUID != 0 && c.UID >= 0 {
+		b = append(b, "UID="...)
+		b = appendUint(b, uint64(c.UID))
+		b = append(b, " GID="...)
+		b = appendUint(b, uint64(max(c.GID, 0)))
+		b = append(b, ' ')
+	}
+	if c.Mark != 0 {
+		b = append(b, "MARK=0x"...)
+		b = strconv.AppendUint(b, uint64(c.Mark), 16)
+		b = append(b, ' ')
 	}
 	return b
 }
