@@ -45,6 +45,12 @@ func (e *Engine) defrag6(p *Program, s *State, in *Input) (done bool) {
 		return true
 	}
 	s.fragMax, s.fragSizes, s.fragID = maxLen, sizes, id
+	// The headers before the Fragment header end where the data of the
+	// fragments starts.
+	s.defragThoff = len(whole)
+	for _, n := range sizes {
+		s.defragThoff -= n
+	}
 	if err := s.pkt.Decode(whole); err != nil {
 		res.Verdict = Drop
 		return true

@@ -498,7 +498,7 @@ func (d *defragmenter) add6(user fragUser, iif string, p *packet.Packet, now int
 	if !ok {
 		return defrag6Pass, nil, 0, nil
 	}
-	if fragThdrTruncated(b, fhoff) {
+	if fragThdrTruncated(b, fhoff, packet.ProtoFragment) {
 		return defrag6Pass, nil, 0, nil // RFC 8200 4.5: the kernel leaves it alone
 	}
 	if fhoff+8 > len(b) {
@@ -604,9 +604,11 @@ func findPrevFhdr(b []byte) (nhoff, fhoff int, ok bool) {
 
 // fragThdrTruncated is ipv6frag_thdr_truncated: a first fragment whose
 // upper-layer header (TCP 20 bytes, UDP and ICMPv6 8, anything else 1)
-// does not fit in it.
-func fragThdrTruncated(b []byte, fhoff int) bool {
-	w := packet.SkipExthdr(b, fhoff, packet.ProtoFragment)
+// does not fit in it, walking from the header of type next at start
+// (nf_ct_frag6_gather starts at the Fragment header, ipv6_frag_rcv at
+// the end of the IPv6 header).
+func fragThdrTruncated(b []byte, start int, next uint8) bool {
+	w := packet.SkipExthdr(b, start, next)
 	if w.Err != packet.ExtOK || w.FragOff != 0 {
 		return false
 	}

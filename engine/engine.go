@@ -232,6 +232,10 @@ type State struct {
 	fragMax   int
 	fragSizes []int  // the data length of each of those fragments
 	fragID    uint32 // an IPv6 datagram's identification, for its fragments again
+	// defragThoff: where nf_defrag_ipv6 left the transport header of
+	// the datagram it reassembled (where the Fragment header was), 0
+	// when it did not (hostStack6).
+	defragThoff int
 }
 
 type frame struct {
@@ -334,7 +338,7 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
-	s.fragMax, s.fragSizes = 0, nil
+	s.fragMax, s.fragSizes, s.defragThoff = 0, nil, 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0

@@ -57,8 +57,9 @@ func (l *peerLimits) allowEvery(a netip.Addr, now, every int64) bool {
 
 // redirect6 is ip6_forward's Redirect for a packet that leaves by the
 // link it came in on: rate-limited per destination, then
-// ndisc_send_redirect: only when the source is on that link (its route
-// has no gateway) and within the per-source limit; from the link's
+// ndisc_send_redirect: only when the source is a neighbour (its route
+// has no gateway; a link-local source on that link) and within the
+// per-source limit; from the link's
 // link-local address to the source, hop limit 255, naming the target
 // (the route's gateway, or the destination itself when on-link) and
 // the destination, with the target's link-layer address (the host has
@@ -88,8 +89,16 @@ func (e *Engine) redirect6(p *Program, s *State, in *Input, rt host.Route) {
 			return
 		}
 	}
-	if back, ok := e.Host.LookupOn(pk.Src, in.In); !ok || back.Gateway.IsValid() {
-		s.note("no Redirect: the source is not a neighbour on " + in.In)
+	// ndisc_send_redirect routes the Redirect to the source with the
+	// link as its output interface, which binds only a link-local
+	// source to it (rt6_need_strict): another source is looked up as
+	// any destination, and the Redirect leaves by that route's link.
+	back, ok := e.Host.Lookup(pk.Src)
+	if host.IsLinkLocal6(pk.Src) {
+		back, ok = e.Host.LookupOn(pk.Src, in.In)
+	}
+	if !ok || back.Gateway.IsValid() {
+		s.note("no Redirect: the source is not a neighbour")
 		return
 	}
 	if !e.peers6.allow(pk.Src, s.ctx.Now) {

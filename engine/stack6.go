@@ -16,79 +16,37 @@ import (
 var knownProtos6 = [256]bool{packet.ProtoTCP: true, packet.ProtoUDP: true, packet.ProtoICMPv6: true, 136: true}
 
 // hostStack6 answers what the host was sent over IPv6, as its stack
-// does after INPUT (../shared/formats/packets.md, "IPv6"). It walks the
-// extension headers as ip6_input does: a Routing header of type 0 with
-// segments left draws a Parameter Problem pointing at its type, a
-// Segment Routing header is dropped silently, a fragment waits for
-// reassembly (not modelled: the stack answers no fragment), No Next
-// Header ends the packet, and an unknown upper-layer protocol draws a
-// Parameter Problem pointing at the Next Header byte that named it.
-// Then TCP to a closed port gets a RST, UDP an ICMPv6 port unreachable,
-// an echo request an echo reply unless echo is ignored, and a neighbour
-// solicitation for an address of the input interface a neighbour
-// advertisement.
+// does after INPUT (../shared/formats/packets.md, "IPv6"), and decides
+// whether the packet was delivered: one the stack drops on the way is
+// not (the verdict becomes drop, as the kernel's Ip6InDelivers and
+// Ip6InUnknownProtos, which the differential harness reads, stay).
+//
+// It walks the headers as ip6_protocol_deliver_rcu does, from the
+// transport header ip6_rcv_core left (after a Hop-by-Hop header, which
+// it checked before PREROUTING: hopByHop6): each extension header's
+// handler, then the upper-layer protocol. Where nf_defrag_ipv6
+// reassembled the datagram (IPv6 connection tracking), nf_ct_frag6_reasm
+// reset the transport header to where the Fragment header was, so the
+// handler of the first header after the IPv6 (or Hop-by-Hop) header
+// reads the bytes that followed the Fragment header (s.defragThoff):
+// a Routing or Destination Options header there makes the kernel parse
+// the upper-layer header as one (it usually drops the packet as too
+// short). See stackWalk6 for the headers.
 func (e *Engine) hostStack6(p *Program, s *State) {
 	pk := &s.pkt
-	c := &s.ctx
-	c.Hook = ext.LocalIn
+	s.ctx.Hook = ext.LocalIn
 	d := pk.Data[:pk.TotalLen]
 	next, nhoff, off := pk.NextHdr, 6, 40
-	var answer []byte
-	fragmented := false // an atomic Fragment header was stepped over
-walk:
-	for {
-		switch next {
-		case packet.ProtoHopOpts, packet.ProtoDstOpts, packet.ProtoRouting:
-			if off+8 > len(d) {
-				return
-			}
-			h := d[off:]
-			if next == packet.ProtoRouting && h[3] != 0 {
-				if h[2] == 0 {
-					answer = ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)) // ICMPV6_HDR_FIELD at the type
-					break walk
-				}
-				s.note("the host's stack drops a routing header of type " + itoa(int(h[2])) + " with segments left")
-				return
-			}
-			nhoff, off = off, off+(int(h[1])+1)*8
-			next = h[0]
-		case packet.ProtoFragment:
-			if off+8 > len(d) {
-				return
-			}
-			if fragmented {
-				// ipv6_frag_rcv refuses a second Fragment header
-				// (IP6SKB_FRAGMENTED): a parameter problem pointing
-				// at it.
-				answer = ext.BuildICMPv6Error(c, 4, 0, uint32(off))
-				break walk
-			}
-			fragmented = true
-			if fo := binary.BigEndian.Uint16(d[off+2:]); fo&0xfff9 != 0 {
-				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
-					// ipv6_frag_rcv: a fragment with more to come
-					// must carry a multiple of 8 bytes; the answer
-					// points at the Payload Length.
-					answer = ext.BuildICMPv6Error(c, 4, 0, 4)
-					break walk
-				}
-				s.note("the host's stack reassembles fragments after INPUT (not modelled: no answer)")
-				return
-			}
-			nhoff, off, next = off, off+8, d[off]
-		case packet.ProtoNoNext:
-			return
-		default:
-			break walk
-		}
+	if next == packet.ProtoHopOpts && len(d) >= 48 {
+		nhoff, off, next = 40, 40+(int(d[41])+1)*8, d[40]
 	}
-	if answer == nil {
-		if !knownProtos6[next] {
-			answer = ext.BuildICMPv6Error(c, 4, 1, uint32(nhoff)) // ICMPV6_UNK_NEXTHDR
-		} else if off <= len(d) {
-			answer = e.answer6(s, d, off, next)
-		}
+	fragmented := false
+	if t := s.defragThoff; t > 0 {
+		off, next, fragmented = t, d[nhoff], true
+	}
+	answer, delivered := e.stackWalk6(s, d, next, nhoff, off, fragmented)
+	if !delivered && s.Result.Verdict == AcceptLocal {
+		s.Result.Verdict = Drop
 	}
 	if answer == nil {
 		return
@@ -97,14 +55,125 @@ walk:
 	s.hostReplying = true
 	isErr := answer[6] == packet.ProtoICMPv6 && answer[40] < 128
 	origin := s.origin()
-	s.icmpLocked = answer[6] == packet.ProtoICMPv6
+	// icmp6_send and icmpv6_echo_reply send holding the ICMPv6
+	// socket's lock (icmpv6_xmit_lock), so a REJECT in OUTPUT cannot
+	// answer what they send; ndisc_send_na sends on the ndisc socket,
+	// without it.
+	s.icmpLocked = answer[6] == packet.ProtoICMPv6 && answer[40] != 136
 	e.sendReply(p, s, s.hostBuf, origin, isErr && next != packet.ProtoUDP)
 	s.hostReplying, s.icmpLocked = false, false
 }
 
+// stackWalk6 is the walk of hostStack6 over the packet d, whose header
+// of type next starts at off, named by the byte at nhoff; fragmented is
+// IP6SKB_FRAGMENTED (the datagram was reassembled, or an atomic
+// Fragment header was stepped over). It returns the stack's answer and
+// whether the packet counts as delivered:
+//   - a Hop-by-Hop header anywhere but first has no handler: a
+//     Parameter Problem "unknown next header" (code 1) pointing at the
+//     Next Header byte that named it, as for any protocol the host does
+//     not speak (AH included: this kernel has no IPv6 AH); that counts
+//     (Ip6InUnknownProtos);
+//   - a Destination Options or Routing header cut short is dropped; a
+//     Destination Options header's options are checked as
+//     ipv6_destopt_rcv does (packet.OptsCheck: dropped, or a Parameter
+//     Problem);
+//   - a Routing header to a multicast address is dropped, a Segment
+//     Routing (4) or RPL (3) one too (seg6 and RPL are off), type 2
+//     without a home address processed too; with segments left, type
+//     0 draws a Parameter Problem pointing at its type, type 2 is
+//     dropped;
+//   - a Fragment header cut short, or a second one (IP6SKB_FRAGMENTED),
+//     draws a Parameter Problem (code 0) pointing at it; an atomic one
+//     is stepped over; a real fragment whose header chain (walked from
+//     the IPv6 header) does not reach its upper-layer header draws a
+//     Parameter Problem code 3 (RFC 8200 4.5), one with more to come
+//     and a length not a multiple of 8 a Parameter Problem at the
+//     payload length; any other waits for reassembly (not modelled:
+//     the stack answers no fragment, and delivers none);
+//   - No Next Header is delivered and discarded;
+//   - then TCP to a closed port gets a RST, UDP an ICMPv6 port
+//     unreachable, an echo request an echo reply unless echo is
+//     ignored, and a neighbour solicitation for an address of the input
+//     interface a neighbour advertisement, unless it came in fragments
+//     (ndisc_suppress_frag_ndisc).
+func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, fragmented bool) (answer []byte, delivered bool) {
+	pk := &s.pkt
+	c := &s.ctx
+	for {
+		switch next {
+		case packet.ProtoDstOpts, packet.ProtoRouting:
+			if off+8 > len(d) || off+(int(d[off+1])+1)*8 > len(d) {
+				return nil, false // pskb_may_pull fails
+			}
+			h := d[off:]
+			if next == packet.ProtoDstOpts {
+				switch v, ptr := packet.OptsCheck(d, off, false, pk.Dst.IsMulticast()); v {
+				case packet.OptsDrop:
+					return nil, false
+				case packet.OptsParamProb, packet.OptsUnknownOption:
+					return ext.BuildICMPv6Error(c, 4, packet.OptsProblemCode(v), uint32(ptr)), false
+				}
+			} else {
+				if pk.Dst.IsMulticast() {
+					s.note("the host's stack drops a routing header to a multicast address")
+					return nil, false
+				}
+				switch typ, left := h[2], h[3]; {
+				case typ == 3 || typ == 4:
+					s.note("the host's stack drops a routing header of type " + itoa(int(typ)) + " (segment routing is off)")
+					return nil, false
+				case left == 0 && typ == 2:
+					s.note("the host's stack drops a routing header of type 2 it did not process")
+					return nil, false
+				case left != 0 && typ == 0:
+					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false // ICMPV6_HDR_FIELD at the type
+				case left != 0:
+					s.note("the host's stack drops a routing header of type " + itoa(int(typ)) + " with segments left")
+					return nil, false
+				}
+			}
+			nhoff, off, next = off, off+(int(h[1])+1)*8, h[0]
+		case packet.ProtoFragment:
+			if fragmented || off+8 > len(d) || d[4] == 0 && d[5] == 0 {
+				// ipv6_frag_rcv refuses a second Fragment header
+				// (IP6SKB_FRAGMENTED), one cut short, and one in a
+				// jumbogram: a parameter problem pointing at it.
+				return ext.BuildICMPv6Error(c, 4, 0, uint32(off)), false
+			}
+			fragmented = true
+			if fo := binary.BigEndian.Uint16(d[off+2:]); fo&0xfff9 != 0 {
+				if fragThdrTruncated(d, 40, d[6]) {
+					return ext.BuildICMPv6Error(c, 4, 3, 0), false // ICMPV6_HDR_INCOMP
+				}
+				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
+					// ip6_frag_queue: a fragment with more to come
+					// must carry a multiple of 8 bytes; the answer
+					// points at the Payload Length.
+					return ext.BuildICMPv6Error(c, 4, 0, 4), false
+				}
+				s.note("the host's stack reassembles fragments after INPUT (not modelled: the fragment is held, no answer)")
+				return nil, false
+			}
+			nhoff, off, next = off, off+8, d[off]
+		case packet.ProtoNoNext:
+			return nil, true
+		default:
+			if !knownProtos6[next] {
+				// A Hop-by-Hop header here (not first) too.
+				return ext.BuildICMPv6Error(c, 4, 1, uint32(nhoff)), true // ICMPV6_UNK_NEXTHDR
+			}
+			if off > len(d) {
+				return nil, true
+			}
+			return e.answer6(s, d, off, next, fragmented), true
+		}
+	}
+}
+
 // answer6 is the upper-layer protocol's answer to the packet d whose
 // header of protocol proto starts at off.
-func (e *Engine) answer6(s *State, d []byte, off int, proto uint8) []byte {
+func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bool) []byte {
 	c := &s.ctx
 	l4 := d[off:]
 	st := &e.Host.Stack
@@ -142,7 +211,9 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8) []byte {
 				return echoReply6(d, l4)
 			}
 		case 135:
-			return e.neighbourAdvert(s, d, l4)
+			if !fragmented {
+				return e.neighbourAdvert(s, d, l4)
+			}
 		}
 	}
 	return nil
