@@ -352,6 +352,11 @@ func (e *Engine) Process(s *State, in *Input) {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
 	}
+	if s.pkt.Version == 6 && !in.Local && s.pkt.NextHdr == packet.ProtoHopOpts && e.hopByHop6(s, in) {
+		e.sendHostPending(p, s)
+		e.finishTrace(s)
+		return
+	}
 	if p.conntrack && s.pkt.Version == 6 {
 		if done := e.defrag6(p, s, in); done {
 			return
@@ -393,12 +398,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	e.sendReplies(p, s)
-	if s.hostPending {
-		s.hostReplying, s.icmpLocked = true, true
-		e.sendReply(p, s, s.hostBuf, s.origin(), true)
-		s.hostReplying, s.icmpLocked = false, false
-		e.sendReplies(p, s)
-	}
+	e.sendHostPending(p, s)
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		if s.pkt.Version == 6 {
 			e.hostStack6(p, s)
@@ -409,6 +409,41 @@ func (e *Engine) Process(s *State, in *Input) {
 	}
 	e.dropUnconfirmed(s)
 	e.finishTrace(s)
+}
+
+// sendHostPending sends the ICMP error the host's stack made for the
+// packet itself (hostPending), and what it causes.
+func (e *Engine) sendHostPending(p *Program, s *State) {
+	if !s.hostPending {
+		return
+	}
+	s.hostReplying, s.icmpLocked = true, true
+	e.sendReply(p, s, s.hostBuf, s.origin(), true)
+	s.hostReplying, s.icmpLocked = false, false
+	e.sendReplies(p, s)
+}
+
+// hopByHop6 is ip6_rcv_core's check of a Hop-by-Hop header
+// (ipv6_parse_hopopts, before PREROUTING): a header that fails it is
+// dropped there, silently or with a Parameter Problem the host sends
+// (hostPending). It reports whether the packet was dropped.
+func (e *Engine) hopByHop6(s *State, in *Input) bool {
+	v, ptr := packet.OptsCheck(s.pkt.Data, 40, true, s.pkt.Dst.IsMulticast())
+	if v == packet.OptsOK {
+		return false
+	}
+	s.Result.Verdict = Drop
+	s.note("the Hop-by-Hop header fails ip6_rcv_core's check: dropped before PREROUTING")
+	if v == packet.OptsDrop || e.cfg.NoHostStack {
+		return true
+	}
+	e.resetCtx(s, in.Now, in.Mark)
+	e.receiveOn(s, in)
+	if b := ext.BuildICMPv6Error(&s.ctx, 4, packet.OptsProblemCode(v), uint32(ptr)); b != nil {
+		s.hostBuf = append(s.hostBuf[:0], b...)
+		s.hostPending = true
+	}
+	return true
 }
 
 func (e *Engine) finishTrace(s *State) {
@@ -631,8 +666,24 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 }
 
 func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
-	c := &s.ctx
 	res := &s.Result
+	e.receiveOn(s, in)
+	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tRaw); done {
+		return e.finish(s, v)
+	}
+	if v, done := e.track(p, s, false); done {
+		return e.finish(s, v)
+	}
+	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tMangle, tNAT); done {
+		return e.finish(s, v)
+	}
+	return e.inputRouted(p, s, in)
+}
+
+// receiveOn sets the packet's context for its arrival on in.In: the
+// input interface, the source MAC, the packet type.
+func (e *Engine) receiveOn(s *State, in *Input) {
+	c := &s.ctx
 	ifc := e.Host.Iface(in.In)
 	s.inIf = ext.Iface{Name: in.In}
 	if ifc != nil {
@@ -648,15 +699,12 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	} else if t == host.RTNMulticast {
 		c.PktType = ext.PktMulticast
 	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tRaw); done {
-		return e.finish(s, v)
-	}
-	if v, done := e.track(p, s, false); done {
-		return e.finish(s, v)
-	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tMangle, tNAT); done {
-		return e.finish(s, v)
-	}
+}
+
+// inputRouted is input after PREROUTING: the routing decision, then
+// INPUT, or FORWARD and POSTROUTING.
+func (e *Engine) inputRouted(p *Program, s *State, in *Input) Verdict {
+	res := &s.Result
 	local := e.Host.IsLocal(s.pkt.Dst)
 	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
 	if linkDst {
