@@ -943,6 +943,14 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	}
 	v := e.finish(s, Sent)
 	if v == Sent {
+		if s.pkt.Version == 6 && dev != "lo" && s.answering == 0 && s.pkt.Dst.IsMulticast() && e.Host.Joined(s.pkt.Dst, dev) {
+			// ip6_finish_output2: a packet a socket sends to a group
+			// the host has joined on dev is copied back to the host
+			// (the stack's own messages, ndisc's and answers, do not
+			// loop back), after POSTROUTING; the copy passes
+			// POSTROUTING again and comes in on dev.
+			e.loopBroadcast(p, s, dev, hits)
+		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
 			e.loopIn(p, s, "lo", hits)
@@ -951,9 +959,9 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	return v
 }
 
-// loopBroadcast sends the copy of a broadcast the host keeps for itself:
-// POSTROUTING on its own (the copy shares the connection), then in again
-// on dev.
+// loopBroadcast sends the copy of a broadcast (or of an IPv6 multicast
+// packet) the host keeps for itself: POSTROUTING on its own (the copy
+// shares the connection), then in again on dev.
 func (e *Engine) loopBroadcast(p *Program, s *State, dev string, hits *[]Hit) {
 	if s.looped {
 		return

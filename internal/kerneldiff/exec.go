@@ -396,6 +396,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 			errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EACCES))) {
 			tb.Fatalf("kerneldiff: sending packet %d: %v", i, err)
 		}
+		if d.Local && d.Dst.Is6() && d.Dst.IsMulticast() && err == nil {
+			awaitLoopedCopy(fw, fam, ipPrev)
+		}
 		out, asked, err := capture(fw, su.six)
 		if err != nil {
 			tb.Fatalf("kerneldiff: packet %d: %v", i, err)
@@ -468,6 +471,26 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	}
 	return res
 }
+
+// awaitLoopedCopy waits (up to loopWait) for the copy of a local IPv6
+// multicast packet that ip6_finish_output2 loops back to the host: it
+// comes in through netif_rx's backlog, which on a loaded machine runs
+// after the send returns, so its PREROUTING and INPUT counters could be
+// read before it got there (or with the next packet's). A group the
+// host has not joined, or a packet OUTPUT or POSTROUTING dropped, makes
+// no copy: the wait then runs out.
+func awaitLoopedCopy(fw *kernel.Firewall, fam family, before kernel.IPCounters) {
+	deadline := time.Now().Add(loopWait)
+	for time.Now().Before(deadline) {
+		if c, err := fam.delivered(fw); err != nil || c.InReceives > before.InReceives {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// loopWait bounds awaitLoopedCopy.
+const loopWait = 100 * time.Millisecond
 
 // notYetRule finds the line of the rule an engine error names when
 // ipsift says it cannot run it yet (an IPv6 feature still to come).
