@@ -18,35 +18,45 @@ import (
 // serves every limit keyed by that address: ip6_forward's Redirect
 // limit by destination, ndisc's by source, and icmp6_send's by the
 // error's destination, which with net.ipv6.icmp.ratelimit 0 (the
-// reference host) never refuses but empties the bucket.
+// reference host) never refuses but empties the bucket. The bucket
+// counts jiffies (HZ=250): it is refilled, and capped, only when a
+// jiffy has passed since its last use, so an error sent in the jiffy of
+// a Redirect (for the same packet) leaves the bucket as it was.
 type peerLimits struct {
 	mu    sync.Mutex
 	peers map[netip.Addr]*peerBucket
 }
 
 type peerBucket struct {
-	tokens, last int64 // nanoseconds
+	tokens, last int64 // jiffies
 }
+
+// jiffyNS is the length of a jiffy (HZ=250) in nanoseconds.
+const jiffyNS = int64(1e9 / 250)
 
 func (l *peerLimits) allow(a netip.Addr, now int64) bool {
-	return l.allowEvery(a, now, int64(1e9))
+	return l.allowEvery(a, now, 250)
 }
 
-// allowEvery is inet_peer_xrlim_allow with a timeout of every
-// nanoseconds.
+// allowEvery is inet_peer_xrlim_allow with a timeout of every jiffies,
+// at time now (nanoseconds).
 func (l *peerLimits) allowEvery(a netip.Addr, now, every int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.peers == nil {
 		l.peers = map[netip.Addr]*peerBucket{}
 	}
+	j := now / jiffyNS
 	p := l.peers[a]
 	if p == nil {
-		p = &peerBucket{last: now - 60e9}
+		p = &peerBucket{last: j - 60*250}
 		l.peers[a] = p
 	}
-	t := min(p.tokens+now-p.last, 6*every)
-	p.last = now
+	t := p.tokens
+	if d := j - p.last; d != 0 {
+		p.last = j
+		t = min(t+d, 6*every)
+	}
 	ok := t >= every
 	if ok {
 		t -= every
