@@ -352,6 +352,14 @@ func (e *Engine) Process(s *State, in *Input) {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
 	}
+	if s.pkt.Version == 6 && !e.cfg.NoHostStack {
+		// The Time Exceeded messages of datagrams whose reassembly
+		// (nf_defrag_ipv6's or the stack's) timed out since the last
+		// packet go out first.
+		for _, to := range e.defrag.takeTimeouts6(in.Now) {
+			e.fragTimeExceeded(p, s, to, in.Now)
+		}
+	}
 	if s.pkt.Version == 6 && !in.Local && s.pkt.NextHdr == packet.ProtoHopOpts && e.hopByHop6(s, in) {
 		e.sendHostPending(p, s)
 		e.finishTrace(s)

@@ -89,8 +89,11 @@ func (e *Engine) hostStack6(p *Program, s *State) {
 //     the IPv6 header) does not reach its upper-layer header draws a
 //     Parameter Problem code 3 (RFC 8200 4.5), one with more to come
 //     and a length not a multiple of 8 a Parameter Problem at the
-//     payload length; any other waits for reassembly (not modelled:
-//     the stack answers no fragment, and delivers none);
+//     payload length, one beyond 65535 bytes a Parameter Problem at its
+//     offset; any other waits for reassembly in the stack's own queues
+//     (IP6_DEFRAG_LOCAL_DELIVER), and the one that completes its
+//     datagram brings the whole, which goes on without its Fragment
+//     header from where that was;
 //   - No Next Header is delivered and discarded;
 //   - then TCP to a closed port gets a RST, UDP an ICMPv6 port
 //     unreachable, an echo request an echo reply unless echo is
@@ -146,14 +149,32 @@ func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, frag
 				if fragThdrTruncated(d, 40, d[6]) {
 					return ext.BuildICMPv6Error(c, 4, 3, 0), false // ICMPV6_HDR_INCOMP
 				}
+				if end := int(fo&^7) + len(d) - off - 8; end > ipv6MaxPayload {
+					// ip6_frag_queue: beyond the largest datagram, a
+					// parameter problem at the fragment offset.
+					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false
+				}
 				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
 					// ip6_frag_queue: a fragment with more to come
 					// must carry a multiple of 8 bytes; the answer
 					// points at the Payload Length.
 					return ext.BuildICMPv6Error(c, 4, 0, 4), false
 				}
-				s.note("the host's stack reassembles fragments after INPUT (not modelled: the fragment is held, no answer)")
-				return nil, false
+				iif := ""
+				if c.In != nil {
+					iif = c.In.Name
+				}
+				what, whole, _, _, at := e.defrag.add6At(fragLocalDeliver, iif, pk, c.Now)
+				if what != defrag6Done || pk.Decode(whole) != nil {
+					s.note("the host's stack holds the fragment for reassembly")
+					return nil, false
+				}
+				// ip6_frag_reasm: the datagram goes on from where
+				// the Fragment header was, without it.
+				s.note("the host's stack reassembled: " + pk.Summary())
+				d = pk.Data[:pk.TotalLen]
+				nhoff, off, next = at.nhoff, at.thoff, d[at.nhoff]
+				continue
 			}
 			nhoff, off, next = off, off+8, d[off]
 		case packet.ProtoNoNext:
