@@ -936,8 +936,12 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	}
 	if s.pkt.Dst != dst {
 		// ip_route_me_harder: NAT in OUTPUT changed the destination.
-		if dev, ok = e.route(s); !ok {
-			return e.finish(s, Drop)
+		// ip6_route_me_harder looks a link-local or multicast one up
+		// strictly on the device the packet was routed to.
+		if s.pkt.Version != 6 || !s.pkt.Dst.IsMulticast() && !host.IsLinkLocal6(s.pkt.Dst) {
+			if dev, ok = e.route(s); !ok {
+				return e.finish(s, Drop)
+			}
 		}
 		e.setOut(s, dev)
 	}

@@ -208,7 +208,7 @@ func batchSize(rate float64, n int, budget time.Duration) int {
 // where ipsift differs on purpose, kept out of the generator and written
 // down in DIFFERENCES.md. The IPv6 engine's open ones are in known6.
 func known(ruleset string, d Difference) string {
-	return known6(d)
+	return known6(ruleset, d)
 }
 
 // TestPlantedDifference gives ipsift a deliberately wrong copy of every
