@@ -236,6 +236,10 @@ type State struct {
 	// the datagram it reassembled (where the Fragment header was), 0
 	// when it did not (hostStack6).
 	defragThoff int
+	// hopByHop: the IPv6 packet came with a Hop-by-Hop header first,
+	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
+	// one there by removing an atomic Fragment header).
+	hopByHop bool
 }
 
 type frame struct {
@@ -360,7 +364,8 @@ func (e *Engine) Process(s *State, in *Input) {
 			e.fragTimeExceeded(p, s, to, in.Now)
 		}
 	}
-	if s.pkt.Version == 6 && !in.Local && s.pkt.NextHdr == packet.ProtoHopOpts && e.hopByHop6(s, in) {
+	s.hopByHop = s.pkt.Version == 6 && s.pkt.NextHdr == packet.ProtoHopOpts
+	if s.hopByHop && !in.Local && e.hopByHop6(s, in) {
 		e.sendHostPending(p, s)
 		e.finishTrace(s)
 		return

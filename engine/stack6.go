@@ -37,7 +37,7 @@ func (e *Engine) hostStack6(p *Program, s *State) {
 	s.ctx.Hook = ext.LocalIn
 	d := pk.Data[:pk.TotalLen]
 	next, nhoff, off := pk.NextHdr, 6, 40
-	if next == packet.ProtoHopOpts && len(d) >= 48 {
+	if next == packet.ProtoHopOpts && s.hopByHop && len(d) >= 48 {
 		nhoff, off, next = 40, 40+(int(d[41])+1)*8, d[40]
 	}
 	fragmented := false
