@@ -53,6 +53,10 @@ type Iface struct {
 	Name  string
 	Index int
 	MAC   [6]byte
+	// Group is the interface's device group (dev->group, IFLA_GROUP,
+	// what `ip link set dev X group N` sets); 0, the kernel's default
+	// group, unless the host file gives another.
+	Group uint32
 }
 
 // Packet types, as skb->pkt_type (PACKET_HOST ...).
