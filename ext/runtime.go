@@ -322,6 +322,14 @@ type Store struct {
 // NewStore returns an empty Store.
 func NewStore() *Store { return &Store{m: map[string]any{}} }
 
+// Lookup returns the object stored under key, if there is one.
+func (s *Store) Lookup(key string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[key]
+	return v, ok
+}
+
 func (s *Store) get(key string, create func() any) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()

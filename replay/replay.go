@@ -75,6 +75,10 @@ type Options struct {
 	// at the first packet's time, so that their packets are not judged
 	// as new or invalid mid-stream.
 	Preload []conntrack.Preload
+	// Recent are the recent lists when the capture began
+	// (ReadRecentDir, --recent): they go into the engine's lists at the
+	// first packet's time, which stands for the moment they were copied.
+	Recent *RecentLists
 	// NoIPv6 skips IPv6 packets (counted): no ip6tables rules were
 	// given. Otherwise they run through the engine's IPv6 tables.
 	NoIPv6 bool
@@ -178,6 +182,11 @@ type Report struct {
 	// PreloadRefused could not (a tuple listed twice).
 	Preloaded      int               `json:"preloaded,omitempty"`
 	PreloadRefused int               `json:"preload_refused,omitempty"`
+	// RecentLoaded is, per recent list read from --recent, how many
+	// addresses it held when the first packet ran; RecentUnused lists
+	// the lists no rule of the replayed rules uses (left out).
+	RecentLoaded map[string]int `json:"recent_loaded,omitempty"`
+	RecentUnused []string       `json:"recent_unused,omitempty"`
 	Skipped        []Skip            `json:"skipped"`
 	NonIP          map[string]uint64 `json:"non_ip"`  // by EtherType
 	Tunnels        map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
@@ -769,6 +778,19 @@ func (r *Replayer) preload(now int64) {
 		}
 		r.rep.Preloaded++
 		r.flows.preloaded[e] = true
+	}
+	if rl := r.o.Recent; rl != nil {
+		for _, name := range rl.Names {
+			n, err := r.e.LoadRecent(name, rl.Lists[name], rl.Jiffies, now)
+			if err != nil {
+				r.rep.RecentUnused = append(r.rep.RecentUnused, name)
+				continue
+			}
+			if r.rep.RecentLoaded == nil {
+				r.rep.RecentLoaded = map[string]int{}
+			}
+			r.rep.RecentLoaded[name] = n
+		}
 	}
 }
 
