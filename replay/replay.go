@@ -180,30 +180,31 @@ type Report struct {
 	PreCaptureFlows int               `json:"pre_capture_flows"`
 	// Preloaded connections went into the table from --conntrack;
 	// PreloadRefused could not (a tuple listed twice).
-	Preloaded      int `json:"preloaded,omitempty"`
-	PreloadRefused int `json:"preload_refused,omitempty"`
-	// RecentLoaded is, per recent list read from --recent, how many
-	// addresses it held when the first packet ran; RecentUnused lists
-	// the lists no rule of the replayed rules uses (left out).
-	RecentLoaded  map[string]int    `json:"recent_loaded,omitempty"`
-	RecentUnused  []string          `json:"recent_unused,omitempty"`
-	Skipped       []Skip            `json:"skipped"`
-	NonIP         map[string]uint64 `json:"non_ip"`  // by EtherType
-	Tunnels       map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
-	Clamped       uint64            `json:"clamped"` // timestamps that went back, run at the latest time
-	BadChecksums  uint64            `json:"bad_checksums"`
-	LocalReplayed bool              `json:"local_replayed"` // the host's own packets were inputs (NFLOG at output)
-	IPv6          bool              `json:"ipv6"`           // IPv6 packets ran through ip6tables rules (Counters holds them)
-	Counters      []RuleCount       `json:"counters"`       // IPv4, then IPv6 when it ran
-	States        map[string]int    `json:"states"`         // connections by final state
-	Samples       []Sample          `json:"samples"`
-	Flows         []*Flow           `json:"-"`
-	Intervals     []Interval        `json:"intervals,omitempty"`
-	RuleSamples   []RuleSample      `json:"rule_samples,omitempty"`
+	Preloaded      int               `json:"preloaded,omitempty"`
+	PreloadRefused int               `json:"preload_refused,omitempty"`
+	Skipped        []Skip            `json:"skipped"`
+	NonIP          map[string]uint64 `json:"non_ip"`  // by EtherType
+	Tunnels        map[string]uint64 `json:"tunnels"` // by protocol: the outer packet was run
+	Clamped        uint64            `json:"clamped"` // timestamps that went back, run at the latest time
+	BadChecksums   uint64            `json:"bad_checksums"`
+	LocalReplayed  bool              `json:"local_replayed"` // the host's own packets were inputs (NFLOG at output)
+	IPv6           bool              `json:"ipv6"`           // IPv6 packets ran through ip6tables rules (Counters holds them)
+	Counters       []RuleCount       `json:"counters"`       // IPv4, then IPv6 when it ran
+	States         map[string]int    `json:"states"`         // connections by final state
+	Samples        []Sample          `json:"samples"`
+	Flows          []*Flow           `json:"-"`
+	Intervals      []Interval        `json:"intervals,omitempty"`
+	RuleSamples    []RuleSample      `json:"rule_samples,omitempty"`
 	// Departures compares the packets the engine predicted leaving with
 	// those the capture saw leave (nil when it saw none).
 	Departures          *Departures `json:"departures,omitempty"`
 	FirstTime, LastTime int64       `json:"-"`
+
+	// RecentLoaded is, per recent list read from --recent, how many
+	// addresses it held when the first packet ran; RecentUnused lists
+	// the lists no rule of the replayed rules uses (left out).
+	RecentLoaded map[string]int `json:"recent_loaded,omitempty"`
+	RecentUnused []string       `json:"recent_unused,omitempty"`
 }
 
 // Replayer runs one capture through one engine.
