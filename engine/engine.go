@@ -183,6 +183,7 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
+	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
@@ -321,6 +322,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
+
+// OnChainEntry makes the following Process calls call f each time a
+// packet (or an answer the host sends) enters a table's built-in chain,
+// with its family: the entries iptables does not count, for the
+// report's funnel. It costs a call per table walked; nil stops it.
+func (s *State) OnChainEntry(f func(six bool, table, chain string)) { s.entered = f }
 
 func (s *State) note(text string) {
 	if s.tracer != nil {

@@ -49,12 +49,16 @@ type graph struct {
 }
 
 // entries returns how many packets entered a chain and whether that is
-// known: traced packets count every entry; otherwise a user chain's
-// entries are its jumps' and gotos' counters, a built-in chain's are
-// not counted by iptables.
+// known: traced packets count every entry (Returned is set then), a
+// replay the built-in chains'; otherwise a user chain's entries are its
+// jumps' and gotos' counters, a built-in chain's are not counted by
+// iptables.
 func (g *graph) entries(f *Family, k Key) (uint64, bool) {
-	if f.Entries != nil {
+	if f.Returned != nil {
 		return f.Entries[k], true
+	}
+	if n, ok := f.Entries[k]; ok {
+		return n, true
 	}
 	if _, ok := g.callers[k]; ok {
 		return g.jumped[k], true
