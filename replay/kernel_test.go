@@ -28,7 +28,8 @@ import (
 )
 
 // kernelRules exercises NAT both ways (a port forward, masquerade),
-// conntrack states, a limit away from its bucket's boundaries, a recent
+// conntrack states (NEW, ESTABLISHED, RELATED: the outside host's port
+// unreachable for a masqueraded datagram, INVALID, DNAT), a limit away from its bucket's boundaries, a recent
 // list (two knocks open port 2200, which then answers with a RST),
 // REJECT, and the host's own answers (echo replies, a port
 // unreachable).
@@ -54,9 +55,11 @@ COMMIT
 -A INPUT -p udp -m udp --dport 5000:5010 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 24 -j LOG --log-prefix "PFXin24 "
--A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate RELATED -j ACCEPT
+-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
 -A FORWARD -i eth0 -o wlan0 -m conntrack --ctstate DNAT -j ACCEPT
--A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 8081 -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 8081 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -p udp -m udp --dport 33434 -j ACCEPT
 -A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 9999 -j LOG --log-prefix "PFXfwd " --log-tcp-sequence
 -A FORWARD -i wlan0 -o eth0 -j REJECT --reject-with icmp-port-unreachable
 -A OUTPUT -p icmp -j ACCEPT
@@ -342,6 +345,19 @@ func kernelReplay(t *testing.T, rc captureRecipe, last bool) bool {
 		}
 		fmt.Fprintln(c, "hello")
 		bufio.NewReader(c).ReadString('\n')
+		c.Close()
+	}
+	// A masqueraded datagram to a closed port outside: the outside
+	// host's port unreachable comes back RELATED, its quoted packet
+	// translated back.
+	if c, err := k.dial(k.lan, "udp4", "198.51.100.254:33434", time.Second); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Write([]byte("probe"))
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 16)); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("udp to a closed port outside: %v, want connection refused (the RELATED port unreachable)", err)
+		}
 		c.Close()
 	}
 	if c, err := k.dial(k.lan, "tcp4", "198.51.100.254:9999", time.Second); err == nil {
