@@ -422,16 +422,15 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
-// runTables runs the given tables of a hook; done is true when the
-// packet's fate was decided (dropped, rejected, queued).
-func (e *Engine) runTables(p *Program, s *State, h ext.Hook, hits *[]Hit, tables ...int) (Verdict, bool) {
+// runTables runs the tables of one stage of a hook (the Program keeps,
+// for each stage, only the tables that have a chain at its hook); done
+// is true when the packet's fate was decided (dropped, rejected,
+// queued).
+func (e *Engine) runTables(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
+	h := stages[st].hook
 	s.ctx.Hook = h
-	for _, ti := range tables {
-		t := p.tables[ti]
-		if t == nil || t.hooks[h] == nil {
-			continue
-		}
-		if ti == tNAT {
+	for _, t := range p.stages[st] {
+		if t.index == tNAT {
 			if v, done := e.natHook(p, s, t, h, hits); done {
 				return v, true
 			}
@@ -637,23 +636,30 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	c.In, c.Out = &s.inIf, nil
 	c.SrcMAC, c.HasMAC = in.SrcMAC, true
 	c.PktType = ext.PktHost
+	// The destination's type in the local table: for the frame's type
+	// when the input does not say, and for the routing decision after
+	// PREROUTING (looked up again only if NAT changed the destination).
+	dst, dstType := s.pkt.Dst, -1
 	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
 		c.PktType = pktTypes[in.Frame]
-	} else if t := e.Host.AddrType(s.pkt.Dst, ""); t == host.RTNBroadcast {
+	} else if dstType = e.Host.AddrType(dst, ""); dstType == host.RTNBroadcast {
 		c.PktType = ext.PktBroadcast
-	} else if t == host.RTNMulticast {
+	} else if dstType == host.RTNMulticast {
 		c.PktType = ext.PktMulticast
 	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tRaw); done {
+	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	local := e.Host.IsLocal(s.pkt.Dst)
+	if dstType < 0 || s.pkt.Dst != dst {
+		dstType = e.Host.AddrType(s.pkt.Dst, "")
+	}
+	local := host.LocalType(s.pkt.Dst, dstType)
 	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
 	if linkDst {
 		// A link-local address is the host's only on its own link:
@@ -689,14 +695,24 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
-		if v, done := e.runTables(p, s, ext.LocalIn, &res.Hits, tMangle, tFilter, tSecurity, tNAT); done {
+		if v, done := e.runTables(p, s, stIn, &res.Hits); done {
 			return e.finish(s, v)
 		}
 		return e.finish(s, AcceptLocal)
 	}
-	rt, ok := e.Host.Lookup(s.pkt.Dst)
+	var rt host.Route
+	var ok bool
 	if linkDst {
-		rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In)
+		if rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+			e.setOut(s, rt.Dev)
+		}
+	} else {
+		var r *host.Route
+		var ifc *host.Iface
+		if r, ifc, ok = e.Host.Route(s.pkt.Dst); ok {
+			rt = *r
+			e.setOutIface(s, ifc, rt.Dev)
+		}
 	}
 	if !ok {
 		if s.tracer != nil {
@@ -704,7 +720,6 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		return e.finish(s, Drop)
 	}
-	e.setOut(s, rt.Dev)
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
 	}
@@ -728,10 +743,10 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		s.pkt.DecTTL()
 	}
-	if v, done := e.runTables(p, s, ext.Forward, &res.Hits, tMangle, tFilter, tSecurity); done {
+	if v, done := e.runTables(p, s, stForward, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, ext.PostRouting, &res.Hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPost, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Forward)
@@ -790,7 +805,12 @@ func routeText(dst netip.Addr, rt host.Route) string {
 }
 
 func (e *Engine) setOut(s *State, dev string) {
-	ifc := e.Host.Iface(dev)
+	e.setOutIface(s, e.Host.Iface(dev), dev)
+}
+
+// setOutIface is setOut with dev's interface (nil when the host has
+// none of that name) already found.
+func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
 	s.outIf = ext.Iface{Name: dev}
 	if ifc != nil {
 		s.outIf = ifc.Iface
@@ -864,14 +884,14 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		return Drop
 	}
 	e.setOut(s, dev)
-	if v, done := e.runTables(p, s, ext.LocalOut, hits, tRaw); done {
+	if v, done := e.runTables(p, s, stOutRaw, hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, true); done {
 		return e.finish(s, v)
 	}
 	dst := s.pkt.Dst
-	if v, done := e.runTables(p, s, ext.LocalOut, hits, tMangle, tNAT, tFilter, tSecurity); done {
+	if v, done := e.runTables(p, s, stOutMain, hits); done {
 		return e.finish(s, v)
 	}
 	if s.pkt.Dst != dst {
@@ -886,7 +906,7 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		// first and comes back in on dev (dev_loopback_xmit).
 		e.loopBroadcast(p, s, dev, hits)
 	}
-	if v, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPost, hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Sent)
@@ -909,7 +929,7 @@ func (e *Engine) loopBroadcast(p *Program, s *State, dev string, hits *[]Hit) {
 	saved, savedCtx := s.pkt, s.ctx
 	s.loopBuf = append(s.loopBuf[:0], s.pkt.Data...)
 	if s.pkt.Decode(s.loopBuf) == nil {
-		if _, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); !done {
+		if _, done := e.runTables(p, s, stPost, hits); !done {
 			e.loopIn(p, s, dev, hits)
 		}
 	}
@@ -937,8 +957,8 @@ func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
 		c.PktType = ext.PktLoopback
 	}
 	s.note("looped back in on " + dev)
-	if _, done := e.runTables(p, s, ext.PreRouting, hits, tRaw, tMangle, tNAT); !done {
-		if _, done := e.runTables(p, s, ext.LocalIn, hits, tMangle, tFilter, tSecurity, tNAT); !done {
+	if _, done := e.runTables(p, s, stPreAll, hits); !done {
+		if _, done := e.runTables(p, s, stIn, hits); !done {
 			s.Result.SelfDelivered++
 		}
 	}
