@@ -186,6 +186,7 @@ type State struct {
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
+	inHost  *host.Host // the host inIf was looked up on (input)
 	outIf   ext.Iface
 	stack   [64]frame
 	// The packet's connection: entry, direction, and whether it was
@@ -427,9 +428,16 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 // is true when the packet's fate was decided (dropped, rejected,
 // queued).
 func (e *Engine) runTables(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
-	h := stages[st].hook
-	s.ctx.Hook = h
-	for _, t := range p.stages[st] {
+	s.ctx.Hook = st.hook()
+	if p.active>>st.index()&1 != 0 {
+		return e.runStage(p, s, st, hits)
+	}
+	return 0, false
+}
+
+func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
+	h := st.hook()
+	for _, t := range p.stages[st.index()] {
 		if t.index == tNAT {
 			if v, done := e.natHook(p, s, t, h, hits); done {
 				return v, true
@@ -628,10 +636,13 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	c := &s.ctx
 	res := &s.Result
-	ifc := e.Host.Iface(in.In)
-	s.inIf = ext.Iface{Name: in.In}
-	if ifc != nil {
-		s.inIf = ifc.Iface
+	if s.inHost != e.Host || s.inIf.Name != in.In {
+		// A State mostly sees one host and few input interfaces:
+		// keep the last one found.
+		s.inHost, s.inIf = e.Host, ext.Iface{Name: in.In}
+		if ifc := e.Host.Iface(in.In); ifc != nil {
+			s.inIf = ifc.Iface
+		}
 	}
 	c.In, c.Out = &s.inIf, nil
 	c.SrcMAC, c.HasMAC = in.SrcMAC, true
@@ -639,12 +650,13 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	// The destination's type in the local table: for the frame's type
 	// when the input does not say, and for the routing decision after
 	// PREROUTING (looked up again only if NAT changed the destination).
-	dst, dstType := s.pkt.Dst, -1
+	dst, known := s.pkt.Dst, false
+	var d host.Dest
 	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
 		c.PktType = pktTypes[in.Frame]
-	} else if dstType = e.Host.AddrType(dst, ""); dstType == host.RTNBroadcast {
+	} else if d, known = e.Host.Dest(dst), true; d.Type == host.RTNBroadcast {
 		c.PktType = ext.PktBroadcast
-	} else if dstType == host.RTNMulticast {
+	} else if d.Type == host.RTNMulticast {
 		c.PktType = ext.PktMulticast
 	}
 	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
@@ -656,10 +668,10 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if dstType < 0 || s.pkt.Dst != dst {
-		dstType = e.Host.AddrType(s.pkt.Dst, "")
+	if !known || s.pkt.Dst != dst {
+		d = e.Host.Dest(s.pkt.Dst)
 	}
-	local := host.LocalType(s.pkt.Dst, dstType)
+	local := host.LocalType(s.pkt.Dst, d.Type)
 	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
 	if linkDst {
 		// A link-local address is the host's only on its own link:
@@ -706,13 +718,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		if rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
 			e.setOut(s, rt.Dev)
 		}
-	} else {
-		var r *host.Route
-		var ifc *host.Iface
-		if r, ifc, ok = e.Host.Route(s.pkt.Dst); ok {
-			rt = *r
-			e.setOutIface(s, ifc, rt.Dev)
-		}
+	} else if d.Route != nil {
+		rt, ok = *d.Route, true
+		e.setOutIface(s, d.Iface, rt.Dev)
 	}
 	if !ok {
 		if s.tracer != nil {

@@ -52,6 +52,7 @@ type Program struct {
 	six    *Program // the IPv6 tables, on the IPv4 Program an Engine runs
 	tables [numTables]*table
 	stages [numStages][]*table // the tables each stage runs (hooks.go)
+	active uint16              // bit i: stage i has tables
 	source *rules.Ruleset
 	// conntrack: the kernel would track connections (and reassemble
 	// fragments) for this ruleset: a rule uses an extension that needs

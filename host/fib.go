@@ -296,13 +296,31 @@ func (h *Host) lookupRoute(dst netip.Addr, dev string) (int, bool) {
 	return int(v), ok
 }
 
-// Route finds the route for dst as Lookup does, without copying it, and
-// the interface it leaves by. The route is the Host's own: do not
-// change it.
-func (h *Host) Route(dst netip.Addr) (*Route, *Iface, bool) {
-	i, ok := h.lookupRoute(dst, "")
-	if !ok {
-		return nil, nil, false
+// Dest is what the host's tables say of a destination address: its
+// type (AddrType(addr, "")) and the route to it (Lookup(addr)) with the
+// interface the route leaves by.
+type Dest struct {
+	Type  int
+	Route *Route // the Host's own (do not change it); nil: no route
+	Iface *Iface
+}
+
+// Dest looks addr up in the local table and the routes at once, as the
+// routing decision for an arriving packet needs both.
+func (h *Host) Dest(addr netip.Addr) Dest {
+	d := Dest{Type: RTNUnicast}
+	if !addr.IsValid() {
+		return d
 	}
-	return &h.Routes[i], h.tables().routeIfc[i], true
+	f := h.tables()
+	t, k := &f.fam[famOf(addr)], keyOf(addr)
+	if ft, ok := fixedType(addr); ok {
+		d.Type = ft
+	} else if v, ok := t.local.find(k); ok {
+		d.Type = int(v >> 16)
+	}
+	if i, ok := t.routes.find(k); ok {
+		d.Route, d.Iface = &h.Routes[i], f.routeIfc[i]
+	}
+	return d
 }

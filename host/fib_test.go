@@ -135,6 +135,18 @@ func TestCompiledTablesMatchWalk(t *testing.T) {
 			}
 		}
 		for _, addr := range probesH {
+			wt, ok := fixedType(addr)
+			if !ok {
+				wt = RTNUnicast
+				if t, _, ok := refLocal(h, addr, ""); ok {
+					wt = t
+				}
+			}
+			wr, wok := refRoute(h, addr, "")
+			d := h.Dest(addr)
+			if d.Type != wt || h.AddrType(addr, "") != wt || (d.Route != nil) != wok || wok && (*d.Route != wr || d.Iface != h.Iface(wr.Dev)) {
+				t.Fatalf("host\n%s\nDest(%s) = %d %v %v, walk gives %d %v %v", text, addr, d.Type, d.Route, d.Iface, wt, wr, wok)
+			}
 			for _, dev := range []string{"", "lo", "eth0", "eth1", "wlan0", "nosuch"} {
 				wt, wn, wok := refLocal(h, addr, dev)
 				if gt, gn, gok := h.localEntry(addr, dev); gt != wt || gn != wn || gok != wok {

@@ -309,29 +309,36 @@ const (
 // subnet-router anycast address of each of its prefixes anycast,
 // anything else unicast.
 func (h *Host) AddrType(addr netip.Addr, dev string) int {
-	if addr.Is6() {
-		if addr.IsMulticast() {
-			return RTNMulticast
-		}
-		if t, _, ok := h.lookupLocal(addr, dev); ok {
-			return t
-		}
-		return RTNUnicast
-	}
-	if !addr.Is4() {
-		return RTNUnicast
-	}
-	b := addr.As4()
-	if addr.IsUnspecified() || b == [4]byte{255, 255, 255, 255} {
-		return RTNBroadcast
-	}
-	if b[0] >= 224 && b[0] <= 239 {
-		return RTNMulticast
+	if t, ok := fixedType(addr); ok {
+		return t
 	}
 	if t, _, ok := h.lookupLocal(addr, dev); ok {
 		return t
 	}
 	return RTNUnicast
+}
+
+// fixedType is the type of the addresses whose type no table decides:
+// IPv4's 0.0.0.0 and limited broadcast (broadcast), multicast of either
+// family, and what is not an address (unicast).
+func fixedType(addr netip.Addr) (int, bool) {
+	if addr.Is6() {
+		if addr.IsMulticast() {
+			return RTNMulticast, true
+		}
+		return 0, false
+	}
+	if !addr.Is4() {
+		return RTNUnicast, true
+	}
+	b := addr.As4()
+	if addr.IsUnspecified() || b == [4]byte{255, 255, 255, 255} {
+		return RTNBroadcast, true
+	}
+	if b[0] >= 224 && b[0] <= 239 {
+		return RTNMulticast, true
+	}
+	return 0, false
 }
 
 // Joined reports whether the host receives the IPv6 multicast group on
