@@ -76,8 +76,23 @@ func maskOf(bits int, v4 bool) key {
 // lpm is a longest-prefix-match table: one hash table of prefixes per
 // prefix length, longest first. For equal prefixes the first added
 // wins, as in a first-match walk of a list sorted longest first.
+//
+// A small table (a host's local table and routes mostly are) is also
+// kept as one flat list, longest prefix first, which a lookup walks:
+// a compare per prefix costs less than a probe per length, and its
+// branches are predictable where the hash probes' are not.
 type lpm struct {
 	groups []lpmGroup
+	flat   []lpmEntry // nil when the table has more than maxFlat prefixes
+}
+
+// maxFlat is the largest table looked up by walking it (a variable for
+// the tests, which try both ways).
+var maxFlat = 16
+
+type lpmEntry struct {
+	mask, k key
+	v       uint32
 }
 
 // lpmGroup holds the prefixes of one length in an open-addressed hash
@@ -158,8 +173,37 @@ func (g *lpmGroup) get(k key) (uint32, bool) {
 	}
 }
 
+// freeze makes the flat list of a small table, once every prefix is in.
+func (t *lpm) freeze() {
+	t.flat = nil
+	n := 0
+	for _, g := range t.groups {
+		n += g.n
+	}
+	if n > maxFlat {
+		return
+	}
+	t.flat = make([]lpmEntry, 0, n)
+	for _, g := range t.groups {
+		for _, sl := range g.slots {
+			if sl.full {
+				t.flat = append(t.flat, lpmEntry{mask: g.mask, k: sl.k, v: sl.v})
+			}
+		}
+	}
+}
+
 // find returns the value of the longest prefix holding k.
 func (t *lpm) find(k key) (uint32, bool) {
+	if t.flat != nil {
+		for i := range t.flat {
+			e := &t.flat[i]
+			if k.lo&e.mask.lo == e.k.lo && k.hi&e.mask.hi == e.k.hi {
+				return e.v, true
+			}
+		}
+		return 0, false
+	}
 	for gi := range t.groups {
 		g := &t.groups[gi]
 		if v, ok := g.get(key{k.hi & g.mask.hi, k.lo & g.mask.lo}); ok {
@@ -240,7 +284,20 @@ func (h *Host) compile() *fib {
 		f.fam[fam].routes.add(r.Dst.Addr(), r.Dst.Bits(), uint32(i))
 		dev(r.Dev).fam[fam].routes.add(r.Dst.Addr(), r.Dst.Bits(), uint32(i))
 	}
+	for _, ft := range f.all() {
+		ft.local.freeze()
+		ft.routes.freeze()
+	}
 	return f
+}
+
+// all returns every table set: the families' and each interface's.
+func (f *fib) all() []*famTables {
+	all := []*famTables{&f.fam[0], &f.fam[1]}
+	for i := range f.devs {
+		all = append(all, &f.devs[i].fam[0], &f.devs[i].fam[1])
+	}
+	return all
 }
 
 // tables returns the compiled tables, building them on first use.

@@ -121,12 +121,16 @@ func TestCompiledTablesMatchWalk(t *testing.T) {
 			probes = append(probes, netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::%x", a, c)))
 		}
 	}
-	for n := 0; n < 500; n++ {
+	defer func(n int) { maxFlat = n }(maxFlat)
+	for n := 0; n < 1000; n++ {
 		text := randomHost(r)
 		h, err := Parse(strings.NewReader(text), "random")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, text)
 		}
+		// Half the hosts walk their small tables, half hash them.
+		maxFlat = 16 * (n % 2)
+		h.fib.Store(h.compile())
 		var probesH []netip.Addr
 		probesH = append(probesH, probes...)
 		for _, ifc := range h.Ifaces {
