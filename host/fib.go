@@ -366,15 +366,34 @@ type Dest struct {
 // routing decision for an arriving packet needs both.
 func (h *Host) Dest(addr netip.Addr) Dest {
 	d := Dest{Type: RTNUnicast}
-	if !addr.IsValid() {
-		return d
-	}
 	f := h.tables()
-	t, k := &f.fam[famOf(addr)], keyOf(addr)
-	if ft, ok := fixedType(addr); ok {
-		d.Type = ft
-	} else if v, ok := t.local.find(k); ok {
-		d.Type = int(v >> 16)
+	var t *famTables
+	var k key
+	if addr.Is4() {
+		// fixedType and keyOf for IPv4, on the address as a number.
+		b := addr.As4()
+		v := binary.BigEndian.Uint32(b[:])
+		t, k = &f.fam[0], key{0, 0xffff<<32 | uint64(v)}
+		switch {
+		case v == 0 || v == 0xffffffff:
+			d.Type = RTNBroadcast
+		case v>>28 == 0xe:
+			d.Type = RTNMulticast
+		default:
+			if lv, ok := t.local.find(k); ok {
+				d.Type = int(lv >> 16)
+			}
+		}
+	} else {
+		if !addr.IsValid() {
+			return d
+		}
+		t, k = &f.fam[1], keyOf(addr)
+		if ft, ok := fixedType(addr); ok {
+			d.Type = ft
+		} else if lv, ok := t.local.find(k); ok {
+			d.Type = int(lv >> 16)
+		}
 	}
 	if i, ok := t.routes.find(k); ok {
 		d.Route, d.Iface = &h.Routes[i], f.routeIfc[i]
