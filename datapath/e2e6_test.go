@@ -2,8 +2,10 @@ package datapath_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -365,6 +367,30 @@ func TestGateway6EndToEnd(t *testing.T) {
 			}
 		}
 	})
+	t.Run("LargeTransferThroughDNAT66", func(t *testing.T) {
+		// Big writes leave the sender as GSO packets larger than the
+		// MTU, which NFQUEUE hands over whole: forwarding must not take
+		// them for packets too big.
+		c, err := tp.dial(tp.wan, anyone, "["+fw6+"]:2222")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		br := bufio.NewReader(c)
+		if line, err := br.ReadString('\n'); err != nil || line != "ssh-50\n" {
+			t.Fatalf("banner %q, %v", line, err)
+		}
+		big := make([]byte, 4<<20)
+		for i := range big {
+			big[i] = byte(i*7 + i>>13)
+		}
+		go c.Write(big)
+		got := make([]byte, len(big))
+		if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("echo of %d bytes through NAT66: %v (equal %v)\n%s", len(big), err, bytes.Equal(got, big), p.log.String())
+		}
+	})
 	t.Run("Masquerade66", func(t *testing.T) {
 		for _, src := range []string{lan10, lan50} {
 			b, err := tp.banner(tp.lan, src, "["+gw6+"]:8080")
@@ -396,6 +422,9 @@ func TestGateway6EndToEnd(t *testing.T) {
 		}
 		// The LOG line before it, in the kernel's IPv6 format.
 		re := regexp.MustCompile(`lv6-udp: IN=eth0 OUT= MAC=[0-9a-f:]{41} SRC=2001:0db8:0100:0000:0000:0000:0000:0077 DST=2001:0db8:0100:0000:0000:0000:0000:0001 LEN=53 TC=0 HOPLIMIT=64 FLOWLBL=\d+ PROTO=UDP SPT=\d+ DPT=9999 LEN=13 \n`)
+		for i := 0; i < 100 && !re.MatchString(p.log.String()); i++ {
+			time.Sleep(50 * time.Millisecond) // stderr reaches the buffer through a pipe
+		}
 		if !re.MatchString(p.log.String()) {
 			t.Errorf("no IPv6 LOG line matching %s in\n%s", re, p.log.String())
 		}
@@ -419,7 +448,7 @@ func TestGateway6EndToEnd(t *testing.T) {
 			rule string
 			want uint64
 		}{
-			{nat, "DNAT tcp eth0 * ::/0 2001:db8:100::1 tcp dpt:2222 to:[2001:db8:1::50]:22", 3},
+			{nat, "DNAT tcp eth0 * ::/0 2001:db8:100::1 tcp dpt:2222 to:[2001:db8:1::50]:22", 4},
 			// Two connections from inside, and tcp-reset's RST: REJECT in
 			// filter INPUT runs before nat INPUT binds the connection's
 			// source, so the RST it attaches meets nat POSTROUTING as a
@@ -433,7 +462,7 @@ func TestGateway6EndToEnd(t *testing.T) {
 			// The first echo request; the others are ESTABLISHED (one id).
 			{filter, "ACCEPT ipv6-icmp * * ::/0 ::/0 ipv6-icmptype 128", 1},
 			{filter, "ACCEPT tcp * * 2001:db8:113::7 ::/0 tcp dpt:22", 1},
-			{filter, "ACCEPT tcp * * ::/0 2001:db8:1::50 tcp dpt:22 ctstate DNAT", 3},
+			{filter, "ACCEPT tcp * * ::/0 2001:db8:1::50 tcp dpt:22 ctstate DNAT", 4},
 			{filter, "ACCEPT all wlan0 eth0 ::/0 ::/0", 2},
 		} {
 			if got, ok := c.m[c.rule]; !ok || got != c.want {

@@ -404,7 +404,7 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 		r.pkt.FixChecksums()
 	}
 	r.orig = append(r.orig[:0], data...)
-	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut}
+	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
 	}
