@@ -160,6 +160,11 @@ type Input struct {
 	Frame FrameType
 	Now   int64 // engine clock, nanoseconds since the Unix epoch
 	Mark  uint32
+	// GSO says the packet is a GSO packet handed over whole (live
+	// enforcement): its segments, not it, must fit the MTU, as
+	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
+	// forwarding does not take it for a packet too big.
+	GSO bool
 }
 
 // FrameType is the link-layer addressing of an arriving frame.
@@ -805,7 +810,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
 	// only when one of its fragments was (frag_max_size).
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
+	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && !in.GSO && (s.fragMax == 0 || s.fragMax > mtu) {
 		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 	}
 	pk.DecTTL()
