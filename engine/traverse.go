@@ -112,7 +112,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	for {
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(&key, c, src, dst)
+				fillKey(&key, c, src, dst, &src6, &dst6)
 				keyed = true
 			}
 			i = cur.cls.Next(&key, i)
