@@ -518,3 +518,78 @@ func (m *Manager) Cubes(n Node, limit int, f func(cube []int8)) int {
 	walk(n)
 	return count
 }
+
+// SatLog2 is log2 of SatCount, computed without overflow for any
+// number of variables (-Inf for False).
+func (m *Manager) SatLog2(n Node) float64 {
+	memo := map[Node]float64{}
+	var count func(n Node) float64 // log2, over the variables from n's level down
+	count = func(n Node) float64 {
+		if n == False {
+			return math.Inf(-1)
+		}
+		if n == True {
+			return 0
+		}
+		if c, ok := memo[n]; ok {
+			return c
+		}
+		x := m.nodes[n]
+		lo := count(x.lo) + float64(m.nodes[x.lo].v-x.v-1)
+		hi := count(x.hi) + float64(m.nodes[x.hi].v-x.v-1)
+		r := logAdd(lo, hi)
+		memo[n] = r
+		return r
+	}
+	return count(n) + float64(m.nodes[n].v)
+}
+
+// logAdd is log2(2^a + 2^b).
+func logAdd(a, b float64) float64 {
+	if math.IsInf(a, -1) {
+		return b
+	}
+	if math.IsInf(b, -1) {
+		return a
+	}
+	if a < b {
+		a, b = b, a
+	}
+	return a + math.Log2(1+math.Exp2(b-a))
+}
+
+// Simplify returns a function that agrees with f wherever care holds,
+// usually with fewer nodes (Coudert and Madre's restrict): what a
+// description of f need not say because care says it already.
+func (m *Manager) Simplify(f, care Node) Node {
+	memo := map[[2]Node]Node{}
+	var rec func(f, c Node) Node
+	rec = func(f, c Node) Node {
+		if c == False {
+			return False
+		}
+		if c == True || f <= True {
+			return f
+		}
+		if r, ok := memo[[2]Node{f, c}]; ok {
+			return r
+		}
+		fx, cx := m.nodes[f], m.nodes[c]
+		var r Node
+		switch {
+		case cx.v < fx.v:
+			r = rec(f, m.apply(opOr, cx.lo, cx.hi))
+		case cx.v == fx.v && cx.lo == False:
+			r = rec(fx.hi, cx.hi)
+		case cx.v == fx.v && cx.hi == False:
+			r = rec(fx.lo, cx.lo)
+		case cx.v == fx.v:
+			r = m.mk(fx.v, rec(fx.lo, cx.lo), rec(fx.hi, cx.hi))
+		default:
+			r = m.mk(fx.v, rec(fx.lo, c), rec(fx.hi, c))
+		}
+		memo[[2]Node{f, c}] = r
+		return r
+	}
+	return m.guard(func() Node { return rec(f, care) })
+}

@@ -2,6 +2,7 @@ package bdd
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -140,8 +141,16 @@ func TestAgainstTruthTables(t *testing.T) {
 				ones++
 			}
 		}
+		if l := m.SatLog2(n); ones > 0 && math.Abs(l-math.Log2(float64(ones))) > 1e-9 || ones == 0 && !math.IsInf(l, -1) {
+			t.Fatalf("SatLog2 %v, want log2 %d", l, ones)
+		}
 		if c := m.SatCount(n); c != float64(ones) {
 			t.Fatalf("SatCount %v, want %d", c, ones)
+		}
+		// Simplify agrees with n on the care set.
+		care := randFormula(r, 4).build(m)
+		if sm := m.Simplify(n, care); m.And(sm, care) != m.And(n, care) {
+			t.Fatalf("Simplify disagrees on the care set")
 		}
 		// Restrict, Exists and Forall against the table.
 		v := r.IntN(nv)
