@@ -2,8 +2,8 @@ package diff
 
 import (
 	"fmt"
-	"sort"
 	"net/netip"
+	"sort"
 	"strings"
 
 	"github.com/ipsift/ipsift/bdd"

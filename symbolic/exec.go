@@ -79,14 +79,14 @@ type Options struct {
 
 // Run is the symbolic execution of one ruleset.
 type Run struct {
-	S     *Space
-	RS    *rules.Ruleset
+	S      *Space
+	RS     *rules.Ruleset
 	Leaves []*Leaf
 	// Reach of each stateful match key: the inputs that reach it.
 	Reach map[string]bdd.Node
 	// Opaque records what became a free variable: key → description.
 	Opaque map[string]string
-	opts  Options
+	opts   Options
 	// occurrence numbers of stateful match texts per chain
 	occ    map[*rules.Rule][]string
 	chains map[string]map[string]*rules.Chain
