@@ -35,6 +35,9 @@ type Options struct {
 	// Focus restricts the comparison to packets of a class (a filter
 	// in the words of Parse Focus); nil: all.
 	Focus *Focus
+	// Matrix computes the service matrix: MatrixAll every row, else
+	// the rows that change.
+	Matrix, MatrixAll bool
 	// IgnoreField is the planted bug of the tests: the comparison
 	// treats every match on this field as unknown. Only tests set it.
 	IgnoreField symbolic.Field
@@ -90,6 +93,8 @@ type Result struct {
 	// GaveUp is set when the budget ran out: the answer is partial.
 	GaveUp error
 	Nodes  int
+	// Matrix is the service matrix (Options.Matrix).
+	Matrix []MatrixRow
 }
 
 // Equivalent reports whether the rulesets were proven to have the same
@@ -155,6 +160,9 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 	res.Nodes = s.M.Size()
 	if res.GaveUp == nil {
 		c.witnesses(res, old, new)
+		if o.Matrix {
+			c.matrix(res, old, new, o.MatrixAll)
+		}
 	}
 	return res, nil
 }

@@ -17,6 +17,9 @@ import (
 type State struct {
 	F   [NumFields]bdd.Vec
 	Eff int32 // index into Space's effects; 0: none
+	// Why is the filter table's rule that accepted the packet ("" for
+	// a policy): for messages only, never compared.
+	Why string
 }
 
 // key identifies a state: equal keys, equal states.
@@ -30,6 +33,7 @@ func (st *State) key() string {
 		b.WriteByte('|')
 	}
 	b.WriteString(itoa(int(st.Eff)))
+	b.WriteString(st.Why)
 	return b.String()
 }
 
@@ -38,6 +42,7 @@ func (st *State) key() string {
 func (st *State) fieldsKey() string {
 	c := *st
 	c.Eff = 0
+	c.Why = ""
 	return c.key()
 }
 
@@ -245,6 +250,11 @@ func (x *Run) tables(hook string, ps []piece, names ...string) []piece {
 				}
 			}
 			if l.verdict == "" {
+				if t == "filter" && !strings.HasSuffix(l.why, "policy") && l.why != "" {
+					st := *l.st
+					st.Why = l.why
+					l.st = &st
+				}
 				next = append(next, l.piece)
 				continue
 			}
@@ -384,7 +394,7 @@ func (x *Run) pipeline() (err error) {
 		g := m.Diff(p.g, rt.mcast6)
 		loc := m.And(g, rt.local)
 		for _, q := range x.natSrc("INPUT", x.tables("INPUT", []piece{{loc, p.st}}, "mangle", "filter", "security")) {
-			x.leaf(q.g, "accept-local", q.st, "")
+			x.leaf(q.g, "accept-local", q.st, q.st.Why)
 		}
 		rest := m.Diff(g, rt.local)
 		if nr := m.And(rest, rt.noRoute); nr != bdd.False {
@@ -410,7 +420,7 @@ func (x *Run) pipeline() (err error) {
 	fwd = x.tables("FORWARD", x.merge(fwd), "mangle", "filter", "security")
 	fwd = x.tables("POSTROUTING", fwd, "mangle")
 	for _, q := range x.natSrc("POSTROUTING", fwd) {
-		x.leaf(q.g, "forward", q.st, "")
+		x.leaf(q.g, "forward", q.st, q.st.Why)
 	}
 
 	// Packets the host sends.
@@ -442,7 +452,7 @@ func (x *Run) pipeline() (err error) {
 	}
 	out = x.tables("POSTROUTING", x.merge(rerouted), "mangle")
 	for _, q := range x.natSrc("POSTROUTING", out) {
-		x.leaf(q.g, "sent", q.st, "")
+		x.leaf(q.g, "sent", q.st, q.st.Why)
 	}
 	return nil
 }
