@@ -23,6 +23,11 @@ type Witness struct {
 	Text string `json:"packet"`
 	// Mark is the socket mark of a packet the host sends (0 otherwise).
 	Mark uint32 `json:"mark,omitempty"`
+	// Conn, for an ICMP error, is a packet of the connection it quotes,
+	// with that connection's context: the engine holds it first.
+	Conn *packet.Desc `json:"-"`
+	// ConnText is Conn in the one-line notation.
+	ConnText string `json:"conn,omitempty"`
 	// Old and New are what the engine did with it.
 	Old, New string
 	// Reproduced: the engine's outcomes differ as the region says.
@@ -47,11 +52,11 @@ func (c *comparer) witnesses(res *Result, old, new *rules.Ruleset) {
 		c.describe(r)
 		var w *Witness
 		for attempt := 0; attempt < 4 && (w == nil || !w.Reproduced); attempt++ {
-			d, mark, ok := c.pick(r.g, attempt)
+			wi, ok := c.pick(r.g, attempt)
 			if !ok {
 				break
 			}
-			w = c.check(d, mark, old, new)
+			w = c.check(wi, old, new)
 		}
 		r.Witness = w
 		if (w == nil || !w.Reproduced) && !r.May {
@@ -96,7 +101,8 @@ func (c *comparer) preferences(attempt int) []bdd.Node {
 	prefs := []bdd.Node{
 		m.Not(m.Or(in[symbolic.FReply][0], m.Or(in[symbolic.FSNAT][0], in[symbolic.FDNAT][0]))),
 		m.Or(m.And(isCT(symbolic.CTNew), in[symbolic.FFirst][0]), isCT(symbolic.CTEstablished)),
-		m.Or(tcp, m.Or(udp, icmp)),
+		tcp, m.Or(tcp, udp), m.Or(tcp, m.Or(udp, icmp)),
+		m.Ite(icmp, m.Or(eq(symbolic.FIType, 8), eq(symbolic.FIType, 128)), bdd.True),
 		m.Or(m.Not(isCT(symbolic.CTInvalid)), tcp),
 		eq(symbolic.FMark, 0), eq(symbolic.FCTMark, 0),
 		eq(symbolic.FTTL, 64), eq(symbolic.FTOS, 0),
@@ -105,6 +111,14 @@ func (c *comparer) preferences(attempt int) []bdd.Node {
 		m.Ite(m.Or(tcp, udp), eq(symbolic.FSport, 40000), bdd.True),
 		pfx(symbolic.FSrc, srcHost), pfx(symbolic.FSrc, srcNet),
 		pfx(symbolic.FDst, dstNet),
+	}
+	// An existing connection's NAT: to documentation addresses.
+	for i, a := range []string{"192.0.2.10/32", "198.51.100.1/32"} {
+		f, w := s.ExtraVar([]int{symbolic.VPreAddr, symbolic.VPostAddr}[i])
+		if w == 32 {
+			b := netip.MustParsePrefix(a).Addr().As4()
+			prefs = append(prefs, m.Eq(m.VarVec(f, w), bdd.ConstVec(b[:], 32)))
+		}
 	}
 	// Then any of a few readable addresses.
 	for _, a := range []string{"192.0.2.7/32", "198.51.100.7/32", "10.0.0.7/32", "172.16.0.7/32", "100.64.0.7/32", "1.2.3.4/32", "2001:db8:2::7/128", "2001:db8:100::7/128", "2001:db8:9::7/128"} {
@@ -125,8 +139,15 @@ func (c *comparer) preferences(attempt int) []bdd.Node {
 	return prefs
 }
 
+// witnessInput is a witness packet with what the engine needs besides.
+type witnessInput struct {
+	d    packet.Desc
+	conn *packet.Desc
+	mark uint32
+}
+
 // pick chooses a packet of the region g.
-func (c *comparer) pick(g bdd.Node, attempt int) (packet.Desc, uint32, bool) {
+func (c *comparer) pick(g bdd.Node, attempt int) (witnessInput, bool) {
 	m := c.s.M
 	for _, p := range c.preferences(attempt) {
 		if n := m.And(g, p); n != bdd.False {
@@ -135,13 +156,13 @@ func (c *comparer) pick(g bdd.Node, attempt int) (packet.Desc, uint32, bool) {
 	}
 	a, ok := m.SatOne(g)
 	if !ok {
-		return packet.Desc{}, 0, false
+		return witnessInput{}, false
 	}
 	return c.desc(a)
 }
 
 // desc builds the packet an assignment describes.
-func (c *comparer) desc(a []int8) (packet.Desc, uint32, bool) {
+func (c *comparer) desc(a []int8) (witnessInput, bool) {
 	s := c.s
 	num := func(first, w int) uint64 {
 		var v uint64
@@ -173,7 +194,7 @@ func (c *comparer) desc(a []int8) (packet.Desc, uint32, bool) {
 	} else {
 		idx := field(symbolic.FIn)
 		if idx == 0 || int(idx) > len(s.Ifaces) {
-			return d, 0, false
+			return witnessInput{}, false
 		}
 		d.In = s.Ifaces[idx-1].Name
 	}
@@ -229,17 +250,27 @@ func (c *comparer) desc(a []int8) (packet.Desc, uint32, bool) {
 		ctx.State = "ESTABLISHED"
 		d.CT = ctx
 	case ct == symbolic.CTRelated:
-		// An ICMP error quoting an established connection: not built
-		// here (the witness then fails to reproduce and says so).
+		// An ICMP error quoting a packet the error's destination sent
+		// on an established connection.
+		far := netip.MustParseAddr("203.0.113.99")
+		if s.W == 128 {
+			far = netip.MustParseAddr("2001:db8:9::99")
+		}
+		in := &packet.Inner{Src: d.Dst, Dst: far, Proto: packet.ProtoUDP, Sport: 1234, Dport: 53}
+		d.Inner = in
+		conn := packet.Desc{In: "eth0", Src: in.Src, Dst: in.Dst, Proto: packet.ProtoUDP, Sport: in.Sport, Dport: in.Dport, CT: ctx}
 		ctx.State = "ESTABLISHED"
-		d.CT = ctx
+		total := int(field(symbolic.FLen))
+		d.Len = max(0, total-headerLen(d))
+		wi := witnessInput{d: d, conn: &conn}
+		return wi, true
 	case ct == symbolic.CTInvalid:
 	}
 	mark := uint32(0)
 	if d.Local {
 		mark = uint32(field(symbolic.FMark))
 	}
-	return d, mark, true
+	return witnessInput{d: d, mark: mark}, true
 }
 
 // headerLen is the header bytes the packet builder puts before the
@@ -255,15 +286,24 @@ func headerLen(d packet.Desc) int {
 	case packet.ProtoUDP, packet.ProtoICMP, packet.ProtoICMPv6:
 		n += 8
 	}
+	if d.Inner != nil {
+		n += 28
+		if d.Dst.Is6() {
+			n += 20
+		}
+	}
 	return n
 }
 
 // check runs the witness through the engine on both rulesets.
-func (c *comparer) check(d packet.Desc, mark uint32, old, new *rules.Ruleset) *Witness {
-	w := &Witness{Packet: d, Text: d.String(), Mark: mark}
+func (c *comparer) check(wi witnessInput, old, new *rules.Ruleset) *Witness {
+	w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn}
+	if wi.conn != nil {
+		w.ConnText = wi.conn.String()
+	}
 	var err1, err2 error
-	w.Old, err1 = c.run(old, d, mark)
-	w.New, err2 = c.run(new, d, mark)
+	w.Old, err1 = c.run(old, wi)
+	w.New, err2 = c.run(new, wi)
 	if err1 != nil || err2 != nil {
 		w.Old, w.New = fmt.Sprint(err1), fmt.Sprint(err2)
 		return w
@@ -273,17 +313,57 @@ func (c *comparer) check(d packet.Desc, mark uint32, old, new *rules.Ruleset) *W
 }
 
 // run is one engine run of the witness: its observable outcome as text.
-func (c *comparer) run(rs *rules.Ruleset, d packet.Desc, mark uint32) (string, error) {
+func (c *comparer) run(rs *rules.Ruleset, wi witnessInput) (string, error) {
+	e, err := c.newEngine(rs)
+	if err != nil {
+		return "", err
+	}
+	return c.runOn(e, wi)
+}
+
+// newEngine loads a ruleset into a fresh engine on the comparison's
+// host.
+func (c *comparer) newEngine(rs *rules.Ruleset) (*engine.Engine, error) {
 	cfg := engine.Config{Legacy: c.o.Legacy, Sets: c.o.Sets}
+	rs, err := withConntrack(rs)
+	if err != nil {
+		return nil, err
+	}
 	base := rs
 	if rs.Family == ext.IPv6 {
 		cfg.Rules6 = rs
 		base = rules.New()
 	}
-	e, err := engine.New(base, c.s.Host, cfg)
-	if err != nil {
-		return "", err
+	return engine.New(base, c.s.Host, cfg)
+}
+
+// withConntrack returns a copy of rs with an unreferenced chain whose
+// rule makes the engine track connections, as the host does whenever
+// either ruleset compared uses conntrack: the comparison's inputs
+// include connection contexts, which exist only where connections are
+// tracked.
+func withConntrack(rs *rules.Ruleset) (*rules.Ruleset, error) {
+	c := rs.Clone()
+	for _, line := range []string{"-t filter -N IPSIFT-DIFF-CT", "-t filter -A IPSIFT-DIFF-CT -m conntrack --ctstate INVALID -j RETURN"} {
+		var words []rules.Word
+		for _, f := range strings.Fields(line) {
+			words = append(words, rules.Word{Text: f})
+		}
+		cmd, err := rules.ParseCommand(words, rules.ParseOptions{Family: rs.Family})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Apply(cmd); err != nil {
+			return nil, err
+		}
 	}
+	return c, nil
+}
+
+// runOn runs a witness on an engine (whose connection table must not
+// hold the witness's own connections already).
+func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
+	d, mark := wi.d, wi.mark
 	var logs bytes.Buffer
 	e.Log = &logs
 	data, err := d.Build(0)
@@ -291,8 +371,11 @@ func (c *comparer) run(rs *rules.Ruleset, d packet.Desc, mark uint32) (string, e
 		return "", err
 	}
 	now := int64(1_000_000_000_000)
-	if d.CT != nil {
-		p, err := conntrack.ContextOf(d)
+	for _, cd := range []*packet.Desc{&d, wi.conn} {
+		if cd == nil || cd.CT == nil {
+			continue
+		}
+		p, err := conntrack.ContextOf(*cd)
 		if err != nil {
 			return "", err
 		}

@@ -71,9 +71,9 @@ type Effect struct {
 
 // Options change what a run models.
 type Options struct {
-	// IgnoreField makes the run read every match on that field as true
-	// and false alike (a free variable): the planted bug of the tests,
-	// which must make the equivalence check fail. -1: none.
+	// IgnoreField makes the run skip every condition on that field
+	// (addresses, ports): the planted bug of the tests, which the
+	// equivalence check must catch. FLocal (the zero value): none.
 	IgnoreField Field
 	// Split lists stateful match keys that must not be shared between
 	// the rulesets compared (their reach differs); Tag tells the runs

@@ -283,6 +283,19 @@ func (s *Space) domain() bdd.Node {
 		errs = m.And(errs, m.Ge(in[FIType], uv(1, 8)))
 	}
 	d = m.And(d, m.Or(m.Not(s.ctIs(ct, CTRelated)), m.And(icmp, errs)))
+	// ICMP opens connections with its queries only (icmp_new: echo,
+	// timestamp, information, address mask; ICMPv6 echo and node
+	// information queries); any other ICMP packet without one is
+	// INVALID.
+	queries := []uint64{8, 13, 15, 17}
+	if s.W == 128 {
+		queries = []uint64{128, 139}
+	}
+	q := bdd.False
+	for _, t := range queries {
+		q = m.Or(q, m.Eq(in[FIType], uv(t, 8)))
+	}
+	d = m.And(d, m.Or(m.Not(m.And(icmp, s.ctIs(ct, CTNew))), q))
 	// Lengths: the headers fit, and the packet fits the links' MTU.
 	min := uint64(20)
 	if s.W == 128 {
