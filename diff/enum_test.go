@@ -423,4 +423,3 @@ func TestPlantedBugIsCaught(t *testing.T) {
 	}
 	t.Fatal("a diff that ignores the source address agreed with the enumeration on every case: the check cannot catch a false equivalent")
 }
-
