@@ -113,8 +113,8 @@ func (c *comparer) preferences(attempt int) []bdd.Node {
 		pfx(symbolic.FDst, dstNet),
 	}
 	// An existing connection's NAT: to documentation addresses.
-	for i, a := range []string{"192.0.2.10/32", "198.51.100.1/32"} {
-		f, w := s.ExtraVar([]int{symbolic.VPreAddr, symbolic.VPostAddr}[i])
+	for i, a := range []string{"192.0.2.10/32", "198.51.100.1/32", "198.51.100.1/32", "192.0.2.1/32", "192.0.2.10/32"} {
+		f, w := s.ExtraVar([]int{symbolic.VPreAddr, symbolic.VPostAddr, symbolic.VPreAddr, symbolic.VPreAddr, symbolic.VPostAddr}[i])
 		if w == 32 {
 			b := netip.MustParsePrefix(a).Addr().As4()
 			prefs = append(prefs, m.Eq(m.VarVec(f, w), bdd.ConstVec(b[:], 32)))
