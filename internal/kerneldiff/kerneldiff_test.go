@@ -79,8 +79,8 @@ func TestKernelDiff(t *testing.T) {
 					b, s6.Rulesets, s6.IPv6Packets, s6.Differences, s6.Known, s6.Rate(), leftOutNote(s6))
 				s.Add(s6)
 			}
-			t.Logf("%s: %d rulesets (%d refused by the kernel and replaced), %d packets (%d IPv6), %d differences, %d known (%.0f packets/s)",
-				b, s.Rulesets, s.Refused, s.Packets, s.IPv6Packets, s.Differences, s.Known, s.Rate())
+			t.Logf("%s: %d rulesets (%d refused by the kernel and replaced), %d packets (%d IPv6), %d LOG lines, %d differences, %d known (%.0f packets/s)",
+				b, s.Rulesets, s.Refused, s.Packets, s.IPv6Packets, s.LogLines, s.Differences, s.Known, s.Rate())
 			total.Add(s)
 		})
 	}
