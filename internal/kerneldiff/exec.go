@@ -393,8 +393,12 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	// jiffy boundaries of ipsift's clock are not the kernel's: packets
 	// closer than two jiffies could fall in one jiffy on one side and in
 	// two on the other. Such rulesets get their packets 10 ms apart.
+	// The IPv6 host's rate limits (Redirects, ICMPv6 errors, one
+	// inet_peer bucket per address) count in jiffies too, and an error
+	// empties its address's bucket only when a jiffy has passed since the
+	// bucket was last used: IPv6 packets go 10 ms apart as well.
 	var minGap time.Duration
-	if strings.Contains(kernelRules, "-m connlimit") {
+	if strings.Contains(kernelRules, "-m connlimit") || su.six {
 		minGap = 10 * time.Millisecond
 	}
 	for i, p := range pkts {
