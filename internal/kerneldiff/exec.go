@@ -25,6 +25,7 @@ import (
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
+	"golang.org/x/sys/unix"
 )
 
 // Packet is one packet of a generated sequence. Most are fixed
@@ -418,7 +419,7 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		if gap := time.Since(last); !last.IsZero() && gap < minGap {
 			time.Sleep(minGap - gap)
 		}
-		sent := time.Now()
+		sent, sentMono := time.Now(), monotonicNow()
 		if d.Local {
 			err = fw.SendLocal(data)
 		} else {
@@ -461,6 +462,13 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		sd.DelayMS = 0
 		if !last.IsZero() {
 			s.Now += sent.Sub(last).Nanoseconds()
+		} else {
+			// The kernel's jiffies tick at multiples of 4 ms of
+			// CLOCK_MONOTONIC (tick_init_jiffy_update aligns them):
+			// ipsift's clock takes the same phase at the first
+			// packet, so that both count the same jiffies between
+			// packets (the inet_peer limits, connlimit's collection).
+			s.Now += ((sentMono-s.Now)%jiffyNS + jiffyNS) % jiffyNS
 		}
 		last = sent
 		got, err := s.Run(i, sd)
@@ -518,6 +526,18 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		su.after(fw, lr.Sets)
 	}
 	return res
+}
+
+// jiffyNS is the kernel's tick (HZ=250) in nanoseconds.
+const jiffyNS = int64(4_000_000)
+
+// monotonicNow is CLOCK_MONOTONIC, the clock the kernel's ticks follow.
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
 }
 
 // awaitLoopedCopy waits (up to loopWait) for the copy of a local IPv6
