@@ -44,7 +44,7 @@ func (e *Engine) hostStack6(p *Program, s *State) {
 	if t := s.defragThoff; t > 0 {
 		off, next, fragmented = t, d[nhoff], true
 	}
-	answer, delivered := e.stackWalk6(s, d, next, nhoff, off, fragmented)
+	answer, delivered, proto := e.stackWalk6(s, d, next, nhoff, off, fragmented)
 	if !delivered && s.Result.Verdict == AcceptLocal {
 		s.Result.Verdict = Drop
 	}
@@ -55,20 +55,23 @@ func (e *Engine) hostStack6(p *Program, s *State) {
 	s.hostReplying = true
 	isErr := answer[6] == packet.ProtoICMPv6 && answer[40] < 128
 	origin := s.origin()
+	// icmp6_send's errors are attached to the packet's connection,
+	// except UDP's port unreachable (UDP calls nf_reset_ct first).
 	// icmp6_send and icmpv6_echo_reply send holding the ICMPv6
 	// socket's lock (icmpv6_xmit_lock), so a REJECT in OUTPUT cannot
 	// answer what they send; ndisc_send_na sends on the ndisc socket,
 	// without it.
 	s.icmpLocked = answer[6] == packet.ProtoICMPv6 && answer[40] != 136
-	e.sendReply(p, s, s.hostBuf, origin, isErr && next != packet.ProtoUDP)
+	e.sendReply(p, s, s.hostBuf, origin, isErr && proto != packet.ProtoUDP)
 	s.hostReplying, s.icmpLocked = false, false
 }
 
 // stackWalk6 is the walk of hostStack6 over the packet d, whose header
 // of type next starts at off, named by the byte at nhoff; fragmented is
 // IP6SKB_FRAGMENTED (the datagram was reassembled, or an atomic
-// Fragment header was stepped over). It returns the stack's answer and
-// whether the packet counts as delivered:
+// Fragment header was stepped over). It returns the stack's answer,
+// whether the packet counts as delivered, and the header that answered
+// (the upper-layer protocol, or the extension header):
 //   - a Hop-by-Hop header anywhere but first has no handler: a
 //     Parameter Problem "unknown next header" (code 1) pointing at the
 //     Next Header byte that named it, as for any protocol the host does
@@ -100,40 +103,40 @@ func (e *Engine) hostStack6(p *Program, s *State) {
 //     ignored, and a neighbour solicitation for an address of the input
 //     interface a neighbour advertisement, unless it came in fragments
 //     (ndisc_suppress_frag_ndisc).
-func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, fragmented bool) (answer []byte, delivered bool) {
+func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, fragmented bool) (answer []byte, delivered bool, proto uint8) {
 	pk := &s.pkt
 	c := &s.ctx
 	for {
 		switch next {
 		case packet.ProtoDstOpts, packet.ProtoRouting:
 			if off+8 > len(d) || off+(int(d[off+1])+1)*8 > len(d) {
-				return nil, false // pskb_may_pull fails
+				return nil, false, next // pskb_may_pull fails
 			}
 			h := d[off:]
 			if next == packet.ProtoDstOpts {
 				switch v, ptr := packet.OptsCheck(d, off, false, pk.Dst.IsMulticast()); v {
 				case packet.OptsDrop:
-					return nil, false
+					return nil, false, next
 				case packet.OptsParamProb, packet.OptsUnknownOption:
-					return ext.BuildICMPv6Error(c, 4, packet.OptsProblemCode(v), uint32(ptr)), false
+					return ext.BuildICMPv6Error(c, 4, packet.OptsProblemCode(v), uint32(ptr)), false, next
 				}
 			} else {
 				if pk.Dst.IsMulticast() {
 					s.note("the host's stack drops a routing header to a multicast address")
-					return nil, false
+					return nil, false, next
 				}
 				switch typ, left := h[2], h[3]; {
 				case typ == 3 || typ == 4:
 					s.note("the host's stack drops a routing header of type " + itoa(int(typ)) + " (segment routing is off)")
-					return nil, false
+					return nil, false, next
 				case left == 0 && typ == 2:
 					s.note("the host's stack drops a routing header of type 2 it did not process")
-					return nil, false
+					return nil, false, next
 				case left != 0 && typ == 0:
-					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false // ICMPV6_HDR_FIELD at the type
+					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false, next // ICMPV6_HDR_FIELD at the type
 				case left != 0:
 					s.note("the host's stack drops a routing header of type " + itoa(int(typ)) + " with segments left")
-					return nil, false
+					return nil, false, next
 				}
 			}
 			nhoff, off, next = off, off+(int(h[1])+1)*8, h[0]
@@ -142,23 +145,23 @@ func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, frag
 				// ipv6_frag_rcv refuses a second Fragment header
 				// (IP6SKB_FRAGMENTED), one cut short, and one in a
 				// jumbogram: a parameter problem pointing at it.
-				return ext.BuildICMPv6Error(c, 4, 0, uint32(off)), false
+				return ext.BuildICMPv6Error(c, 4, 0, uint32(off)), false, next
 			}
 			fragmented = true
 			if fo := binary.BigEndian.Uint16(d[off+2:]); fo&0xfff9 != 0 {
 				if fragThdrTruncated(d, 40, d[6]) {
-					return ext.BuildICMPv6Error(c, 4, 3, 0), false // ICMPV6_HDR_INCOMP
+					return ext.BuildICMPv6Error(c, 4, 3, 0), false, next // ICMPV6_HDR_INCOMP
 				}
 				if end := int(fo&^7) + len(d) - off - 8; end > ipv6MaxPayload {
 					// ip6_frag_queue: beyond the largest datagram, a
 					// parameter problem at the fragment offset.
-					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false
+					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false, next
 				}
 				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
 					// ip6_frag_queue: a fragment with more to come
 					// must carry a multiple of 8 bytes; the answer
 					// points at the Payload Length.
-					return ext.BuildICMPv6Error(c, 4, 0, 4), false
+					return ext.BuildICMPv6Error(c, 4, 0, 4), false, next
 				}
 				iif := ""
 				if c.In != nil {
@@ -167,7 +170,7 @@ func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, frag
 				what, whole, _, _, at := e.defrag.add6At(fragLocalDeliver, iif, pk, c.Now)
 				if what != defrag6Done || pk.Decode(whole) != nil {
 					s.note("the host's stack holds the fragment for reassembly")
-					return nil, false
+					return nil, false, next
 				}
 				// ip6_frag_reasm: the datagram goes on from where
 				// the Fragment header was, without it.
@@ -178,16 +181,16 @@ func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, frag
 			}
 			nhoff, off, next = off, off+8, d[off]
 		case packet.ProtoNoNext:
-			return nil, true
+			return nil, true, next
 		default:
 			if !knownProtos6[next] {
 				// A Hop-by-Hop header here (not first) too.
-				return ext.BuildICMPv6Error(c, 4, 1, uint32(nhoff)), true // ICMPV6_UNK_NEXTHDR
+				return ext.BuildICMPv6Error(c, 4, 1, uint32(nhoff)), true, next // ICMPV6_UNK_NEXTHDR
 			}
 			if off > len(d) {
-				return nil, true
+				return nil, true, next
 			}
-			return e.answer6(s, d, off, next, fragmented), true
+			return e.answer6(s, d, off, next, fragmented), true, next
 		}
 	}
 }
