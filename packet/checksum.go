@@ -29,13 +29,19 @@ func ChecksumAdd(sum uint32, b []byte) uint32 {
 	}
 	s := uint64(bits.ReverseBytes16(uint16(sum)))
 	var c uint64
-	for len(b) >= 32 {
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[0:8]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:16]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:24]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:32]), c)
-		b = b[32:]
+	n := len(b) &^ 63
+	for i := 0; i < n; i += 64 {
+		w := b[i : i+64 : i+64] // one bounds check for the eight words
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[0:8]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[8:16]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[16:24]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[24:32]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[32:40]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[40:48]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[48:56]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[56:64]), c)
 	}
+	b = b[n:]
 	for len(b) >= 8 {
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
 		b = b[8:]
