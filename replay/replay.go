@@ -29,6 +29,7 @@ import (
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/sim"
 )
@@ -230,6 +231,7 @@ type Replayer struct {
 	iv       intervals
 	depart   departures
 	rsamp    ruleSamples
+	lastIfc  *host.Iface // hostIface's
 }
 
 // observeDeparture counts a departing packet against the predictions.
@@ -462,7 +464,7 @@ func (r *Replayer) one(h *held, now int64) {
 		for i := range fr.NVLAN {
 			iface += "." + strconv.Itoa(int(fr.VLANs[i]))
 		}
-		if r.e.Host.Iface(iface) == nil {
+		if r.hostIface(iface) == nil {
 			r.skipped("arriving on "+iface+", which the host file does not declare", "declare it in the host file (--host): iface "+iface+" ADDR/LEN", true)
 			return
 		}
@@ -515,7 +517,7 @@ func (r *Replayer) one(h *held, now int64) {
 		in.Frame = frameType(h, fr)
 		if fr.HasSrcMAC {
 			in.SrcMAC = fr.SrcMAC
-		} else if ifc := r.e.Host.Iface(iface); ifc != nil {
+		} else if ifc := r.hostIface(iface); ifc != nil {
 			in.SrcMAC = ifc.Peer
 		}
 	}
@@ -597,6 +599,15 @@ func sameChecksumCheck(p *packet.Packet) bool {
 		return p.Version == 4 && len(l4) >= 4
 	}
 	return false
+}
+
+// hostIface is e.Host.Iface(name), remembering the last interface
+// found (a capture's packets come in on few interfaces).
+func (r *Replayer) hostIface(name string) *host.Iface {
+	if r.lastIfc == nil || r.lastIfc.Name != name {
+		r.lastIfc = r.e.Host.Iface(name)
+	}
+	return r.lastIfc
 }
 
 func summaryOf(ip []byte, p *packet.Packet) string {
