@@ -165,6 +165,11 @@ type Input struct {
 	// tracking and the host's stack do not sum it again. Set it only
 	// for a checksum known to be right.
 	ChecksumOK bool
+	// GSO says the packet is a GSO packet handed over whole (live
+	// enforcement): its segments, not it, must fit the MTU, as
+	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
+	// forwarding does not take it for a packet too big.
+	GSO bool
 }
 
 // FrameType is the link-layer addressing of an arriving frame.
@@ -188,6 +193,7 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
+	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
@@ -327,6 +333,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
+
+// OnChainEntry makes the following Process calls call f each time a
+// packet (or an answer the host sends) enters a table's built-in chain,
+// with its family: the entries iptables does not count, for the
+// report's funnel. It costs a call per table walked; nil stops it.
+func (s *State) OnChainEntry(f func(six bool, table, chain string)) { s.entered = f }
 
 func (s *State) note(text string) {
 	if s.tracer != nil {
@@ -804,7 +816,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
 	// only when one of its fragments was (frag_max_size).
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
+	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && !in.GSO && (s.fragMax == 0 || s.fragMax > mtu) {
 		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 	}
 	pk.DecTTL()

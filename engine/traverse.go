@@ -98,6 +98,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	if tr != nil {
 		tr.Event(Event{Kind: EvTable, Table: t.name, Chain: start.name, Hook: c.Hook})
 	}
+	if s.entered != nil {
+		s.entered(v6, t.name, start.name)
+	}
 	// Chains with a classifier jump from rule to rule the packet may
 	// match; the key is read when first needed and again after a target
 	// that lets the walk go on (MARK may have changed what it holds).
@@ -109,7 +112,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	for {
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(&key, c, src, dst)
+				fillKey(&key, c, src, dst, &src6, &dst6)
 				keyed = true
 			}
 			i = cur.cls.Next(&key, i)

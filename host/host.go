@@ -99,13 +99,16 @@ echo-ignore-all
 
 // Parse reads a host file: one statement per line, '#' comments.
 //
-//	iface NAME [ADDR/LEN ...] [mac XX:XX:XX:XX:XX:XX] [peer XX:XX:XX:XX:XX:XX]
+//	iface NAME [ADDR/LEN ...] [mac XX:XX:XX:XX:XX:XX] [peer XX:XX:XX:XX:XX:XX] [group N]
 //	route PREFIX|default|default6 [via GATEWAY] dev NAME
 //	listen tcp/PORT | udp/PORT
 //	echo-ignore-all | echo-reply
 //	icmp-ratelimit MS
 //
-// Addresses are IPv4 or IPv6. Routes for the interfaces' own subnets are
+// Addresses are IPv4 or IPv6. group is the interface's device group
+// (what `ip link set dev NAME group N` sets; -m devgroup reads it): a
+// number (decimal, or hex with 0x) up to 4294967295 or the name
+// "default" (0, iproute2's /etc/iproute2/group), 0 when not given. Routes for the interfaces' own subnets are
 // added automatically, as the kernel does when an address is assigned;
 // so are, as the kernel does for every interface with a link address,
 // the interface's IPv6 link-local address from its MAC (EUI-64) with its
@@ -132,6 +135,18 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			}
 			ifc := &Iface{Iface: ext.Iface{Name: f[1], Index: len(h.Ifaces) + 1}}
 			for i := 2; i < len(f); i++ {
+				if f[i] == "group" {
+					if i+1 >= len(f) {
+						return nil, bad("group needs a number: write group N as `ip link set dev %s group N` takes it", ifc.Name)
+					}
+					g, err := ParseGroup(f[i+1])
+					if err != nil {
+						return nil, bad("%v", err)
+					}
+					ifc.Group = g
+					i++
+					continue
+				}
 				if (f[i] == "mac" || f[i] == "peer") && i+1 < len(f) {
 					hw, err := net.ParseMAC(f[i+1])
 					if err != nil || len(hw) != 6 {
@@ -259,6 +274,21 @@ func Parse(r io.Reader, name string) (*Host, error) {
 	})
 	h.fib.Store(h.compile())
 	return h, nil
+}
+
+// ParseGroup reads a device group as iproute2's rtnl_group_a2n does: a
+// name of /etc/iproute2/group (Debian's defines "default", 0) or a
+// number in C's base 0 (decimal, 0x hex, 0 octal), not negative, at
+// most 4294967295.
+func ParseGroup(s string) (uint32, error) {
+	if s == "default" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 0, 32)
+	if err != nil || strings.HasPrefix(s, "+") || strings.HasPrefix(s, "0o") || strings.HasPrefix(s, "0b") || strings.Contains(s, "_") {
+		return 0, fmt.Errorf("bad device group %q: write a number from 0 to 4294967295 (or default), as `ip link set dev X group N` takes it", s)
+	}
+	return uint32(v), nil
 }
 
 // Iface returns the named interface or nil.
@@ -570,6 +600,9 @@ func (h *Host) String() string {
 		}
 		if ifc.Peer != [6]byte{} {
 			fmt.Fprintf(&b, " peer %s", net.HardwareAddr(ifc.Peer[:]))
+		}
+		if ifc.Group != 0 {
+			fmt.Fprintf(&b, " group %d", ifc.Group)
 		}
 		b.WriteByte('\n')
 	}
