@@ -18,6 +18,7 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
@@ -271,6 +272,10 @@ type setup struct {
 	// the kernel host gets its IPv6 twin and loads them with
 	// ip6tables-restore, ipsift reads them as ip6tables-restore input.
 	six bool
+	// groups are device groups of the host's interfaces (name to
+	// group): set on the kernel's links with `ip link set dev X group
+	// N` and on ipsift's default host.
+	groups map[string]uint32
 }
 
 // execute loads a fresh kernel firewall of backend b and ipsift as su
@@ -315,6 +320,17 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		// ipsift reads the sets as an ipset save section before the rules.
 		ipsiftRules = su.sets + ipsiftRules
 	}
+	h := host.Default()
+	for dev, g := range su.groups {
+		ifc := h.Iface(dev)
+		if ifc == nil {
+			tb.Fatalf("kerneldiff: no interface %s for group %d", dev, g)
+		}
+		ifc.Group = g
+		if _, err := fw.Run("ip", "link", "set", "dev", dev, "group", strconv.FormatUint(uint64(g), 10)); err != nil {
+			tb.Fatalf("kerneldiff: setting the group of %s: %v", dev, err)
+		}
+	}
 	if err := loadKernel(fw); err != nil {
 		res.refused = err
 		return res
@@ -345,7 +361,7 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	}
 	// Every chain classified, however short (the default would walk the
 	// harness's short chains): the kernel judges the compiled walk.
-	e, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
+	e, err := engine.New(ours, h, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
 	if err != nil {
 		res.loadErr = err
 		return res

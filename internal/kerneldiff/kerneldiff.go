@@ -371,6 +371,16 @@ func Compare(t testing.TB, b kernel.Backend, ruleset string, packets []packet.De
 	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset, six: six}, packets)
 }
 
+// CompareGroups is Compare on a host whose interfaces are in the given
+// device groups (interface name to group, -m devgroup): the kernel's
+// links are put in them with `ip link set dev X group N`, ipsift's
+// default host gets them as a host file's `group N` gives them.
+func CompareGroups(t testing.TB, b kernel.Backend, groups map[string]uint32, ruleset string, packets []packet.Desc) []Difference {
+	t.Helper()
+	kernel.Require(t)
+	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset, groups: groups}, packets)
+}
+
 // CompareLoaded is Compare for a case whose two sides are loaded
 // differently: load prepares the kernel firewall (running a script with
 // the real iptables, say), ipsift reads text (a restore file or a
