@@ -13,7 +13,7 @@ func init() {
 		// is -1), so ipsift prints none. A model question, not an
 		// engine bug: a local packet's owner is not in the format.
 		"model: --log-uid on a local packet: the kernel logs the harness's raw socket (UID=0 GID=0), a packets.md local packet has no socket",
-		func(d Difference, k *Observation) bool {
+		func(_ string, d Difference, k *Observation) bool {
 			if !d.Packet.Local || !slices.ContainsFunc(k.Log, func(l string) bool { return strings.HasSuffix(l, " UID=0 GID=0") }) {
 				return false
 			}
