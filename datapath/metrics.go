@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/engine"
 )
 
 // QueueStats are the kernel's counters of one NFQUEUE queue, from
@@ -106,7 +108,13 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 	m.head("ipsift_trace_subscribers", "gauge", "Running ipsift ctl trace sessions.")
 	m.val("ipsift_trace_subscribers", "", uint64(r.Tracing()))
 
-	cs := r.E.Program().Counters()
+	// Both families' rules; family tells them apart (the IPv6 tables
+	// have rules only when the rules have an IPv6 part).
+	prog := r.E.Program()
+	fams := []struct {
+		name string
+		cs   []engine.Counter
+	}{{"ipv4", prog.Counters()}, {"ipv6", prog.IPv6().Counters()}}
 	for _, kind := range []struct{ name, help string }{
 		{"ipsift_rule_packets_total", "Packets that matched a rule (rule is its 1-based number in the chain)."},
 		{"ipsift_rule_bytes_total", "Bytes of the packets that matched a rule."},
@@ -115,19 +123,22 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 	} {
 		m.head(kind.name, "counter", kind.help)
 		policy := strings.HasPrefix(kind.name, "ipsift_policy")
-		for _, c := range cs {
-			if (c.Rule == 0) != policy {
-				continue
+		for _, f := range fams {
+			for _, c := range f.cs {
+				if (c.Rule == 0) != policy {
+					continue
+				}
+				labels := fmt.Sprintf(`table="%s",chain="%s"`, escapeLabel(c.Table), escapeLabel(c.Chain))
+				if !policy {
+					labels += fmt.Sprintf(`,rule="%d"`, c.Rule)
+				}
+				labels += `,family="` + f.name + `"`
+				v := c.Packets
+				if strings.HasSuffix(kind.name, "_bytes_total") {
+					v = c.Bytes
+				}
+				m.val(kind.name, labels, v)
 			}
-			labels := fmt.Sprintf(`table="%s",chain="%s"`, escapeLabel(c.Table), escapeLabel(c.Chain))
-			if !policy {
-				labels += fmt.Sprintf(`,rule="%d"`, c.Rule)
-			}
-			v := c.Packets
-			if strings.HasSuffix(kind.name, "_bytes_total") {
-				v = c.Bytes
-			}
-			m.val(kind.name, labels, v)
 		}
 	}
 }
