@@ -62,6 +62,9 @@ type Config struct {
 	// NoFlush reads RulesPath (and every reload) as iptables-restore
 	// --noflush would: a repeated table section adds to the first.
 	NoFlush bool
+	// Offload hands connections proved invariant to the kernel's
+	// conntrack (offload.go).
+	Offload bool
 }
 
 // Stats are the runner's counters.
@@ -99,6 +102,8 @@ type Runner struct {
 		n  int
 	}
 	raw      *rawSender
+	ofl      *offloader   // nil without Config.Offload
+	OStats   OffloadStats // offload.go
 	reloadMu sync.Mutex
 	tr       traceState // ipsift ctl trace subscribers (trace.go)
 }
@@ -194,6 +199,9 @@ func (r *Runner) Reload(path string) error {
 		return err
 	}
 	r.Stats.Reloads.Add(1)
+	if r.ofl != nil {
+		r.ofl.takeBackAll("reload")
+	}
 	r.log.Info("reloaded", "file", path)
 	return nil
 }
@@ -248,6 +256,16 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.raw.Close()
 	script := kernelRules(r.cfg.ChainPrefix, r.cfg.Queue, r.cfg.FailOpen, r.cfg.ExemptPort)
+	if r.cfg.Offload {
+		if r.ofl, err = newOffloader(r); err != nil {
+			r.q.Close()
+			return err
+		}
+		defer r.ofl.close()
+		go r.ofl.events()
+		go r.ofl.settleEvery(ctx, time.Minute)
+		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.cfg.Queue, r.cfg.FailOpen))
+	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.q.Close()
 		return err
@@ -259,6 +277,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		// passes packets by its own (empty or not) rules; then closing
 		// the socket ends Receive.
 		removeRules(r.cfg.ChainPrefix)
+		removeOffloadRules(r.cfg.ChainPrefix)
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
 		r.q.Close()
 	})
@@ -271,6 +290,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			removeRules(r.cfg.ChainPrefix)
+			removeOffloadRules(r.cfg.ChainPrefix)
 			r.q.Close()
 			return fmt.Errorf("nfqueue: %w", err)
 		}
@@ -278,6 +298,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			// The packet loop is the only reader of the host model, so
 			// it swaps it between packets.
 			r.lh, r.E.Host = lh, lh.h
+			if r.ofl != nil {
+				r.ofl.takeBackAll("host change")
+			}
 			r.log.Info("host model updated", "host", lh.h.String())
 		}
 	}
@@ -326,6 +349,9 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 	}
 	r.orig = append(r.orig[:0], data...)
 	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut}
+	if r.ofl != nil {
+		r.ofl.before(data)
+	}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
 	}

@@ -61,3 +61,6 @@ func (p *Path) add(t *table, c *chain, r *rule, core bool, tried int, matched bo
 	}
 	p.Steps = append(p.Steps, st)
 }
+
+// RecordPathOn returns the Path RecordPath set, or nil.
+func (s *State) RecordPathOn() *Path { return s.path }

@@ -148,6 +148,7 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 	switch {
 	case f[0] == "list":
 		fmt.Fprintln(w, "ok")
+		r.Settle() // the kernel's counts of the connections it carries
 		rs := r.E.Program().Ruleset()
 		for _, t := range rs.Tables {
 			fmt.Fprintf(w, "# table %s\n", t.Name)
@@ -157,6 +158,11 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 		fmt.Fprintln(w, "ok")
 		n := 0
 		r.E.CT.Each(func(e *conntrack.Entry) {
+			if r.Offloaded(e) {
+				fmt.Fprintln(w, e.String()+" [OFFLOAD]")
+				n++
+				return
+			}
 			fmt.Fprintln(w, e.String())
 			n++
 		})
@@ -171,6 +177,10 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 			fmt.Fprintf(w, "queue_waiting %d\nqueue_dropped %d\nqueue_user_dropped %d\n", qs.Waiting, qs.Dropped, qs.UserDropped)
 		}
 		fmt.Fprintf(w, "reloads %d\nreloads_failed %d\n", s.Reloads.Load(), s.ReloadsFailed.Load())
+		r.Settle()
+		o := &r.OStats
+		fmt.Fprintf(w, "offload_active %d\noffloaded %d\noffload_returned %d\noffload_refused %d\nkernel_packets %d\nkernel_bytes %d\n",
+			o.Active.Load(), o.Offloaded.Load(), o.Returned.Load(), o.Refused.Load(), o.KernelPackets.Load(), o.KernelBytes.Load())
 		if n := s.EngineRuns.Load(); n > 0 {
 			fmt.Fprintf(w, "engine_ns_per_packet %d\n", s.EngineNanos.Load()/n)
 		}

@@ -195,9 +195,12 @@ func (c *Client) do(msg uint8, flags netlink.HeaderFlags, ae *netlink.AttributeE
 // a tuple it has already (EEXIST).
 func (c *Client) Create(ct *Conn) error {
 	ae := encoder()
-	putTuple(ae, ctaTupleOrig, ct.Orig)
-	putTuple(ae, ctaTupleReply, ct.Reply)
 	o := ct.Orig
+	putTuple(ae, ctaTupleOrig, o)
+	// The reply tuple as it is before NAT: nf_nat_setup_info computes
+	// the bound one from it and the ranges below, and sets the NAT
+	// status bits only when the two differ.
+	putTuple(ae, ctaTupleReply, Tuple{Src: o.Dst, Dst: o.Src, Proto: o.Proto, SrcPort: o.DstPort, DstPort: o.SrcPort})
 	if ct.Reply.Src != o.Dst || ct.Reply.SrcPort != o.DstPort {
 		putNAT(ae, ctaNATDst, ct.Reply.Src, ct.Reply.SrcPort)
 	}

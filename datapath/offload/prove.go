@@ -33,11 +33,14 @@ type Prover struct {
 	// connmarkFixed: no rule can change a connection's mark (no
 	// CONNMARK target anywhere), so -m connmark is fixed.
 	connmarkFixed bool
+	// fixed caches MatchFixed for the ruleset's matches, so that a
+	// proof allocates nothing.
+	fixed map[*rules.MatchUse]string // "" when fixed
 }
 
 // NewProver returns the prover for the rulesets (a family's each).
 func NewProver(rss ...*rules.Ruleset) *Prover {
-	p := &Prover{connmarkFixed: true}
+	p := &Prover{connmarkFixed: true, fixed: map[*rules.MatchUse]string{}}
 	for _, rs := range rss {
 		if rs == nil {
 			continue
@@ -52,44 +55,82 @@ func NewProver(rss ...*rules.Ruleset) *Prover {
 			}
 		}
 	}
+	for _, rs := range rss {
+		if rs == nil {
+			continue
+		}
+		for _, t := range rs.Tables {
+			for _, c := range t.Chains {
+				for _, r := range c.Rules {
+					for _, m := range r.Matches {
+						if ok, why := MatchFixed(m, p.connmarkFixed); !ok {
+							p.fixed[m] = "-m " + m.Type.Name + " " + why
+						} else {
+							p.fixed[m] = ""
+						}
+					}
+				}
+			}
+		}
+	}
 	return p
 }
 
+// Failure says which step of a path is not fixed and why.
+type Failure struct {
+	Step *engine.PathStep // nil when the path as a whole fails
+	Why  string
+}
+
+// String says it in words for people (ctl trace).
+func (f Failure) String() string {
+	if f.Step == nil {
+		return f.Why
+	}
+	return where(f.Step) + ": " + f.Why
+}
+
 // Prove reports whether the recorded path is fixed for the packet's
-// connection; when it is not, why names the first step that is not, in
-// words for people (ctl trace).
-func (p *Prover) Prove(steps []engine.PathStep) (ok bool, why string) {
+// connection; when it is not, the Failure names the first step that is
+// not. Prove allocates nothing.
+func (p *Prover) Prove(steps []engine.PathStep) (ok bool, f Failure) {
 	if len(steps) == 0 {
-		return false, "no rules were met (the ruleset tracks no connections)"
+		return false, Failure{Why: "no rules were met (the ruleset tracks no connections)"}
 	}
 	for i := range steps {
 		s := &steps[i]
 		if s.Table == "nat" {
-			return false, "the nat table is traversed"
+			return false, Failure{s, "the nat table is traversed"}
 		}
 		if s.Rule == nil || s.CoreFailed {
 			continue // a policy, or a rule whose core matches failed: fixed
 		}
 		r := s.Rule
 		if r.Nth != nil {
-			return false, where(s) + ": -m nth counts packets"
+			return false, Failure{s, "-m nth counts packets"}
 		}
 		if s.Tried > len(r.Matches) {
-			return false, where(s) + ": unknown matches"
+			return false, Failure{s, "unknown matches"}
 		}
 		for _, m := range r.Matches[:s.Tried] {
-			if ok, why := MatchFixed(m, p.connmarkFixed); !ok {
-				return false, where(s) + ": -m " + m.Type.Name + " " + why
+			why, known := p.fixed[m]
+			if !known {
+				if ok, w := MatchFixed(m, p.connmarkFixed); !ok {
+					why = "-m " + m.Type.Name + " " + w
+				}
+			}
+			if why != "" {
+				return false, Failure{s, why}
 			}
 		}
 		if !s.Matched {
 			continue
 		}
 		if ok, why := TargetFixed(r); !ok {
-			return false, where(s) + ": " + why
+			return false, Failure{s, why}
 		}
 	}
-	return true, ""
+	return true, Failure{}
 }
 
 func where(s *engine.PathStep) string {
@@ -107,9 +148,11 @@ func TargetFixed(r *rules.Rule) (bool, string) {
 	case r.IsJump():
 		return true, ""
 	case r.Target != nil:
-		return false, "-j " + r.Verdict + " acts on every packet"
+		return false, "the target acts on every packet"
+	case r.Verdict == "DROP":
+		return false, "-j DROP does not accept"
 	}
-	return false, "-j " + r.Verdict + " does not accept"
+	return false, "the target does not accept"
 }
 
 // fixedMatches are the matches whose outcome depends only on what is

@@ -73,7 +73,11 @@ func proveAfter(t *testing.T, filter string, pkts ...string) (ok []bool, why []s
 		st.RecordPath(nil)
 		if rec {
 			o, w := pr.Prove(path.Steps)
-			ok, why, verdicts = append(ok, o), append(why, w), append(verdicts, st.Result.Verdict)
+			why1 := w.String()
+			if w.Step != nil && w.Step.Rule != nil {
+				why1 += " (" + w.Step.Rule.Spec() + ")"
+			}
+			ok, why, verdicts = append(ok, o), append(why, why1), append(verdicts, st.Result.Verdict)
 		}
 	}
 	return ok, why, verdicts
