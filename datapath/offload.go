@@ -3,6 +3,7 @@ package datapath
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -46,6 +47,8 @@ import (
 // host takes every connection back.
 const markOffload = 0x40000000 // on the kernel's connection (ct mark)
 
+const tcpFlagBeLiberal = 0x08 // IP_CT_TCP_FLAG_BE_LIBERAL
+
 // flow is a connection the kernel carries, or carried until its destroy
 // event arrives.
 type flow struct {
@@ -54,8 +57,12 @@ type flow struct {
 	reply     ctnetlink.Tuple
 	steps     [2][]engine.PathStep // the proved path of each direction
 	returning bool
-	since     time.Time
-	carried   [2]uint64 // packets the kernel counted, settled so far
+	// closing: ipsift saw a FIN or RST; the kernel keeps carrying the
+	// last segments until closeAt, then ipsift takes the connection back.
+	closing bool
+	closeAt time.Time
+	since   time.Time
+	carried [2]uint64 // packets the kernel counted, settled so far
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -65,6 +72,8 @@ type cand struct {
 	have  [2]bool
 	fail  bool // the kernel refused it: no new attempt in this generation
 }
+
+var errNotYet = errors.New("not yet")
 
 type offloader struct {
 	r      *Runner
@@ -281,11 +290,24 @@ func (o *offloader) before(data []byte) {
 	if o.nflows.Load() > 0 {
 		o.mu.Lock()
 		if f := o.flows[k]; f != nil {
-			why := "a SYN, FIN or RST"
-			if flags&tcpSFR == 0 {
-				why = "a segment the kernel's conntrack did not accept (out of window, or its entry is gone)"
+			switch {
+			case flags&tcpSFR == 0:
+				// Queued before the kernel had the connection (the
+				// kernel, liberal, carries every later one; if it loses
+				// the entry, its destroy event takes the connection
+				// back): ipsift decides it as usual.
+				o.addNote("offload: queued before the kernel took the connection over: decided here")
+			case flags&0x02 != 0:
+				o.addNote(o.takeBackLocked(f, "a SYN"))
+			case !f.closing:
+				// A FIN or RST: ipsift decides it and what follows it
+				// with SYN, FIN or RST; the kernel carries the last
+				// ACKs for closeGrace more, so that none is in flight
+				// when its entry and counters go.
+				f.closing, f.closeAt = true, time.Now().Add(closeGrace)
+				f.e.ResyncTCP()
+				o.addNote("offload: a FIN or RST: ipsift decides it; the kernel's entry goes in " + closeGrace.String())
 			}
-			o.addNote(o.takeBackLocked(f, why))
 		}
 		o.mu.Unlock()
 	}
@@ -323,6 +345,31 @@ func (o *offloader) addNote(s string) {
 		o.note += "\n"
 	}
 	o.note += s
+}
+
+// closeGrace is how long the kernel keeps carrying a connection's
+// segments without SYN, FIN or RST after ipsift saw its FIN or RST.
+const closeGrace = 500 * time.Millisecond
+
+// reap takes back the closing connections whose grace has passed, until
+// ctx is done.
+func (o *offloader) reap(ctx context.Context) {
+	t := time.NewTicker(closeGrace / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			o.mu.Lock()
+			for _, f := range o.flows {
+				if f.closing && now.After(f.closeAt) {
+					o.takeBackLocked(f, "closed")
+				}
+			}
+			o.mu.Unlock()
+		}
+	}
 }
 
 // takeBackAll ends every offload (a reload, a host change, the end).
@@ -402,6 +449,9 @@ func (o *offloader) after(origMark uint32) {
 		return
 	}
 	if err := o.hand(e, c); err != nil {
+		if err == errNotYet {
+			return // the next packet tries again
+		}
 		c.fail = true
 		o.r.OStats.Refused.Add(1)
 		o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
@@ -425,9 +475,16 @@ func (o *offloader) hand(e *conntrack.Entry, c *cand) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.byOrig[orig] != nil {
-		return fmt.Errorf("its earlier offload has not ended yet")
+		return errNotYet // its earlier offload's destroy event has not come yet
 	}
 	state, flags, scale, _ := e.TCPInfo()
+	// Liberal windows (IP_CT_TCP_FLAG_BE_LIBERAL): the kernel picks the
+	// connection up in the middle and knows less of its windows than
+	// the engine; strict, it would let some in-window segments through
+	// uncounted (NFCT_TCP_IGNORE) and send others back as INVALID.
+	// DIFFERENCES.md says what this changes.
+	flags[0] |= tcpFlagBeLiberal
+	flags[1] |= tcpFlagBeLiberal
 	err := o.cl.Create(&ctnetlink.Conn{
 		Orig: orig, Reply: reply, Timeout: 432000, Mark: markOffload,
 		Status: ctnetlink.StatusSeenReply | ctnetlink.StatusAssured,

@@ -264,6 +264,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer r.ofl.close()
 		go r.ofl.events()
 		go r.ofl.settleEvery(ctx, time.Minute)
+		go r.ofl.reap(ctx)
 		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.cfg.Queue, r.cfg.FailOpen))
 	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {

@@ -32,13 +32,14 @@ func init() {
 	count := fs.Int("count", 100, "trace: stop after this many packets (0: no limit)")
 	seconds := fs.Int("seconds", 60, "trace: stop after this many seconds (0: no limit)")
 	quiet := fs.Bool("quiet", false, "trace: leave out the rules that did not match")
+	exact := fs.Bool("x", false, "list: exact counters, without K, M, G (as iptables -x)")
 	register(&command{
 		name: "ctl", args: "list|conntrack|stats|reload [FILE]|trace [FILTER]|ipset ARGS...",
 		summary: "Ask a running 'ipsift run': list (counters, as iptables -L -v -n), conntrack (as conntrack -L),\nstats (packets, verdicts, queue drops, engine time), reload [FILE] (atomic; a bad file is refused, the old rules stay;\nsets keep their contents), " +
 			"trace [FILTER] (live traces of matching packets, as ipsift trace prints them; --count, --seconds, --quiet),\n" +
 			"ipset ARGS... (the ipset command on the running sets: list, add, del, test, create, flush, save, ...).\n" +
 			"FILTER: terms that must all hold: IFACE, local, tcp|udp|icmp, proto N, host|src|dst ADDR[/LEN], port|sport|dport N.",
-		example: "  ipsift ctl list\n  ipsift ctl reload /etc/ipsift/rules\n  ipsift ctl trace eth0 tcp port 80 --count 5\n  ipsift ctl ipset add blocklist 203.0.113.7\n  ipsift ctl ipset list blocklist",
+		example: "  ipsift ctl list\n  ipsift ctl list -x\n  ipsift ctl reload /etc/ipsift/rules\n  ipsift ctl trace eth0 tcp port 80 --count 5\n  ipsift ctl ipset add blocklist 203.0.113.7\n  ipsift ctl ipset list blocklist",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			// what follows ipset is ipset's (-exist, -file, ...), not ours
 			var ipsetArgs []string
@@ -63,6 +64,9 @@ func init() {
 				}
 				pos = append(opts, pos[1:]...)
 				deadline = time.Time{} // the server bounds it
+			}
+			if pos[0] == "list" && *exact {
+				pos = append(pos, "-x")
 			}
 			if pos[0] == "ipset" {
 				// ipset's arguments travel quoted, so a comment with
@@ -152,7 +156,7 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 		rs := r.E.Program().Ruleset()
 		for _, t := range rs.Tables {
 			fmt.Fprintf(w, "# table %s\n", t.Name)
-			rs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true})
+			rs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: len(f) > 1 && f[1] == "-x"})
 		}
 	case f[0] == "conntrack":
 		fmt.Fprintln(w, "ok")
