@@ -265,6 +265,9 @@ func (r *Runner) Settle() {
 
 // wireKey is the tuple a queued IPv4 TCP packet arrives with.
 func wireKey(b []byte) (ctnetlink.Tuple, uint8, bool) {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		return ctnetlink.Tuple{}, 0, false
+	}
 	ihl := int(b[0]&0xf) * 4
 	if b[9] != packet.ProtoTCP || len(b) < ihl+14 || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
 		return ctnetlink.Tuple{}, 0, false
