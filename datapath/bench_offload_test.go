@@ -75,9 +75,9 @@ func TestLoadOffload(t *testing.T) {
 		return float64(total) / 1e6 / time.Since(start).Seconds()
 	}
 	type result struct {
-		rps, mbs         []float64
-		shareH, shareB   []float64 // share of the packets the firewall received that crossed to ipsift, HTTP and bulk
-		cpuPerPkt        []float64 // ipsift's CPU per packet the firewall received, µs
+		rps, mbs       []float64
+		shareH, shareB []float64 // share of the packets the firewall received that crossed to ipsift, HTTP and bulk
+		cpuPerPkt      []float64 // ipsift's CPU per packet the firewall received, µs
 	}
 	res := map[string]*result{}
 	kinds := []string{"kernel", "ipsift --offload=off", "ipsift offload", "ipsift offload, limit on the path"}

@@ -350,6 +350,12 @@ func (o *offloader) addNote(s string) {
 	o.note += s
 }
 
+// offloadMinPackets is how many packets a connection must have had
+// (half in each direction) before it is handed over: a ctnetlink request
+// to create the kernel's entry and one to delete it cost more than the
+// few packets of a short connection (one HTTP request) would.
+const offloadMinPackets = 16
+
 // closeGrace is how long the kernel keeps carrying a connection's
 // segments without SYN, FIN or RST after ipsift saw its FIN or RST.
 const closeGrace = 500 * time.Millisecond
@@ -413,6 +419,12 @@ func (o *offloader) after(origMark uint32) {
 	}
 	const want = conntrack.IPSConfirmed | conntrack.IPSSeenReply | conntrack.IPSAssured
 	if e.Status()&want != want || e.TCPState() != conntrack.TCPEstablished {
+		return
+	}
+	if p0, _ := e.Counters(0); p0 < offloadMinPackets/2 {
+		return // short connections cost more to hand over than they save
+	}
+	if p1, _ := e.Counters(1); p1 < offloadMinPackets/2 {
 		return
 	}
 	gen := o.gen.Load()

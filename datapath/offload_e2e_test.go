@@ -311,7 +311,7 @@ func TestOffloadFailOpenCrash(t *testing.T) {
 		t.Fatalf("banner %q, %v", line, err)
 	}
 	defer c.Close()
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 10; i++ { // enough packets for a handover
 		if err := echo(c, fmt.Sprintf("before %d", i)); err != nil {
 			t.Fatal(err)
 		}
