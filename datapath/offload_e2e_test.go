@@ -333,3 +333,30 @@ func TestOffloadFailOpenCrash(t *testing.T) {
 		t.Errorf("a new connection after the crash got %q", line)
 	}
 }
+
+// TestOffloadTrace: ipsift ctl trace says which packet handed its
+// connection to the kernel (the later ones are not traced: the kernel
+// carries them) and which took it back.
+func TestOffloadTrace(t *testing.T) {
+	tp := newTopologyNamed(t, "ofltr")
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()))
+	done := make(chan string, 1)
+	go func() {
+		out, _ := p.ctlCmd(t, "trace", "tcp", "port", "80", "--count", "0", "--seconds", "8", "--quiet")
+		done <- out
+	}()
+	time.Sleep(500 * time.Millisecond) // the subscription is in place
+	body, err := tp.get("203.0.113.7", "198.51.100.1:80", "big")
+	if err != nil || sha256.Sum256(body) != tp.bigSum {
+		t.Fatalf("big: %d bytes, %v", len(body), err)
+	}
+	out := <-done
+	for _, want := range []string{"offload: connection handed to the kernel", "offload: a FIN or RST: ipsift decides it"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the trace does not say %q:\n%.3000s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n\n"); n > 200 {
+		t.Errorf("%d packets traced for an 8 MB transfer: the kernel should have carried most", n)
+	}
+}
