@@ -157,6 +157,39 @@ func queueTarget(queue uint16, failOpen bool) string {
 	return q
 }
 
+// adopt takes over the connections an earlier ipsift left to the kernel
+// (it was killed): each goes into the engine's table as the kernel has
+// it (its NAT binding and TCP state; its windows are picked up in the
+// middle, as conntrack -I's are), and its kernel entry goes, so that its
+// packets cross to ipsift until they prove it again. What the kernel
+// counted for it belonged to the earlier run's counters, gone with it.
+func (o *offloader) adopt() (int, error) {
+	var evs []ctnetlink.Event
+	if err := o.cl.Dump(markOffload, markOffload, func(ev ctnetlink.Event) { evs = append(evs, ev) }); err != nil {
+		return 0, err
+	}
+	n := 0
+	now := time.Now().UnixNano()
+	for _, ev := range evs {
+		orig, ok1 := conntrack.MakeTuple(ev.Orig.Src, ev.Orig.Dst, ev.Orig.SrcPort, ev.Orig.DstPort, ev.Orig.Proto)
+		reply, ok2 := conntrack.MakeTuple(ev.Reply.Src, ev.Reply.Dst, ev.Reply.SrcPort, ev.Reply.DstPort, ev.Reply.Proto)
+		if ok1 && ok2 {
+			_, err := o.r.E.CT.Insert(conntrack.Preload{
+				Orig: orig, Reply: reply, TCPState: conntrack.TCPState(ev.TCPState),
+				Assured: ev.Status&ctnetlink.StatusAssured != 0, SeenReply: ev.Status&ctnetlink.StatusSeenReply != 0,
+				Timeout: time.Duration(ev.Timeout) * time.Second,
+			}, now)
+			if err == nil {
+				n++
+			}
+		}
+		if err := o.cl.Delete(ev.Orig); err != nil && err != ctnetlink.ErrNotFound {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // offloadRules is the kernel side of offload, installed after
 // kernelRules' script in the same transaction: q is the NFQUEUE target
 // with its options.

@@ -360,3 +360,47 @@ func TestOffloadTrace(t *testing.T) {
 		t.Errorf("%d packets traced for an 8 MB transfer: the kernel should have carried most", n)
 	}
 }
+
+// TestOffloadRestartAdopts kills ipsift (SIGKILL, fail-closed) while the
+// kernel carries a connection through the port-2222 DNAT: the kernel
+// goes on carrying it; the next ipsift takes it over from the kernel's
+// table (its NAT binding included), decides its packets, and hands it
+// back once proved again.
+func TestOffloadRestartAdopts(t *testing.T) {
+	tp := newTopologyNamed(t, "oflra")
+	rules := gatewayRules(t, t.TempDir())
+	p := tp.runIpsift(t, rules)
+	line, c, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222")
+	if err != nil || line != "ssh-50" {
+		t.Fatalf("banner %q, %v", line, err)
+	}
+	defer c.Close()
+	for i := 0; i < 10; i++ {
+		if err := echo(c, fmt.Sprintf("before %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	if _, ok := p.wait(5 * time.Second); !ok {
+		t.Fatal("ipsift did not die")
+	}
+	if err := echo(c, "while ipsift is dead"); err != nil {
+		t.Fatalf("the kernel stopped carrying the connection: %v", err)
+	}
+	p2 := tp.runIpsift(t, rules)
+	p2.log.waitFor(t, "took over connections an earlier run left to the kernel", 1)
+	if n := ctlStat(t, p2, "offload_active"); n != 0 {
+		t.Errorf("%d connections offloaded right after the restart", n)
+	}
+	out, _ := p2.ctlCmd(t, "conntrack")
+	if !strings.Contains(out, "dport=2222 src=192.0.2.50") {
+		t.Errorf("the restarted ipsift does not have the connection:\n%s", out)
+	}
+	for i := 0; i < 12; i++ {
+		if err := echo(c, fmt.Sprintf("after the restart %d", i)); err != nil {
+			t.Fatalf("after the restart: %v", err)
+		}
+	}
+	waitStat(t, p2, "offload_active", func(v uint64) bool { return v == 1 })
+}

@@ -334,6 +334,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		defer r.ofl.close()
+		if n, err := r.ofl.adopt(); err != nil {
+			r.log.Warn("offload: taking over the connections an earlier run left to the kernel", "err", err)
+		} else if n > 0 {
+			r.log.Info("offload: took over connections an earlier run left to the kernel", "connections", n)
+		}
 		go r.ofl.events()
 		go r.ofl.settleEvery(ctx, time.Minute)
 		go r.ofl.reap(ctx)

@@ -286,6 +286,9 @@ func (c *Client) Dump(mark, mask uint32, f func(Event)) error {
 type Event struct {
 	Orig, Reply Tuple
 	Mark        uint32
+	Status      uint32 // IPS_* bits
+	Timeout     uint32 // seconds left
+	TCPState    uint8  // enum tcp_conntrack, for TCP
 	Counters    Counters
 	Destroy     bool
 }
@@ -309,6 +312,26 @@ func parse(m netlink.Message) (Event, bool) {
 			ad.Nested(func(nd *netlink.AttributeDecoder) error { ev.Reply = parseTuple(nd); return nil })
 		case ctaMark:
 			ev.Mark = ad.Uint32()
+		case ctaStatus:
+			ev.Status = ad.Uint32()
+		case ctaTimeout:
+			ev.Timeout = ad.Uint32()
+		case ctaProtoinfo:
+			ad.Nested(func(nd *netlink.AttributeDecoder) error {
+				for nd.Next() {
+					if nd.Type() == ctaProtoinfoTCP {
+						nd.Nested(func(td *netlink.AttributeDecoder) error {
+							for td.Next() {
+								if td.Type() == ctaTCPState {
+									ev.TCPState = td.Uint8()
+								}
+							}
+							return nil
+						})
+					}
+				}
+				return nil
+			})
 		case ctaCountersOrig, ctaCountersReply:
 			d := 0
 			if ad.Type() == ctaCountersReply {

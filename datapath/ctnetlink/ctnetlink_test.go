@@ -97,6 +97,9 @@ func TestCreateDumpDelete(t *testing.T) {
 			if e.Orig != orig || e.Reply != reply {
 				t.Errorf("dump: %v / %v", e.Orig, e.Reply)
 			}
+			if e.TCPState != 3 || e.Status&(StatusAssured|StatusSeenReply) != StatusAssured|StatusSeenReply || e.Timeout == 0 || e.Timeout > 300 {
+				t.Errorf("dump: state %d status %#x timeout %d", e.TCPState, e.Status, e.Timeout)
+			}
 		}); err != nil || n != 1 {
 			t.Errorf("dump: %d entries, %v", n, err)
 		}
