@@ -248,28 +248,20 @@ func (c *Client) Delete(orig Tuple) error {
 // connection answers with NLM_F_MULTI and no NLMSG_DONE, which the
 // netlink package cannot end: a dump is the way.)
 func (c *Client) DumpZero(mark, mask uint32, f func(Event)) error {
-	ae := encoder()
-	ae.Uint32(ctaMark, mark)
-	ae.Uint32(ctaMarkMask, mask)
-	ms, err := c.do(msgGetZero, netlink.Dump, ae)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if ev, ok := parse(m); ok {
-			f(ev)
-		}
-	}
-	return nil
+	return c.dump(msgGetZero, mark, mask, f)
 }
 
 // Dump lists every connection whose mark has mask's bits as in mark,
 // without zeroing.
 func (c *Client) Dump(mark, mask uint32, f func(Event)) error {
+	return c.dump(msgGet, mark, mask, f)
+}
+
+func (c *Client) dump(msg uint8, mark, mask uint32, f func(Event)) error {
 	ae := encoder()
 	ae.Uint32(ctaMark, mark)
 	ae.Uint32(ctaMarkMask, mask)
-	ms, err := c.do(msgGet, netlink.Dump, ae)
+	ms, err := c.do(msg, netlink.Dump, ae)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ type Prover struct {
 // NewProver returns the prover for the rulesets (a family's each).
 func NewProver(rss ...*rules.Ruleset) *Prover {
 	p := &Prover{connmarkFixed: true, fixed: map[*rules.MatchUse]string{}}
+	var all []*rules.MatchUse
 	for _, rs := range rss {
 		if rs == nil {
 			continue
@@ -51,26 +52,15 @@ func NewProver(rss ...*rules.Ruleset) *Prover {
 					if r.Verdict == "CONNMARK" {
 						p.connmarkFixed = false
 					}
+					all = append(all, r.Matches...)
 				}
 			}
 		}
 	}
-	for _, rs := range rss {
-		if rs == nil {
-			continue
-		}
-		for _, t := range rs.Tables {
-			for _, c := range t.Chains {
-				for _, r := range c.Rules {
-					for _, m := range r.Matches {
-						if ok, why := MatchFixed(m, p.connmarkFixed); !ok {
-							p.fixed[m] = "-m " + m.Type.Name + " " + why
-						} else {
-							p.fixed[m] = ""
-						}
-					}
-				}
-			}
+	for _, m := range all {
+		p.fixed[m] = ""
+		if ok, why := MatchFixed(m, p.connmarkFixed); !ok {
+			p.fixed[m] = "-m " + m.Type.Name + " " + why
 		}
 	}
 	return p

@@ -276,3 +276,54 @@ func TestProveEmpty(t *testing.T) {
 		t.Error("an empty path proved")
 	}
 }
+
+func TestMatchFixed(t *testing.T) {
+	for _, c := range []struct {
+		rule  string
+		fixed bool
+	}{
+		{"-p tcp -m tcp --dport 80", true},
+		{"-p tcp -m tcp --syn", true},                            // asks for SYN: never true
+		{"-p tcp -m tcp ! --syn", true},                          // never false
+		{"-p tcp -m tcp --tcp-flags SYN,RST NONE", true},         // SYN, RST only
+		{"-p tcp -m tcp --tcp-flags FIN,SYN,RST FIN", true},      // asks for FIN
+		{"-p tcp -m tcp --tcp-flags ACK ACK", false},             // ACK varies
+		{"-p tcp -m tcp --tcp-flags ALL NONE", false},            // ALL includes ACK, PSH, URG
+		{"-p tcp -m tcp --tcp-flags SYN,ACK,FIN,RST ACK", false}, // ACK alone, the rest clear
+		{"-p tcp -m tcp --tcp-option 2", false},
+		{"-m conntrack --ctstate ESTABLISHED --ctstatus ASSURED --ctdir REPLY", true},
+		{"-m conntrack --ctexpire 10:20", false},
+		{"-m state --state ESTABLISHED", true},
+		{"-m iprange --src-range 192.0.2.1-192.0.2.9", true},
+		{"-m comment --comment x", true},
+		{"-m addrtype --dst-type LOCAL", true},
+		{"-m connmark --mark 0x1", true},
+		{"-m mark --mark 0x1", false},
+		{"-m limit --limit 1/sec", false},
+		{"-m length --length 100", false},
+		{"-m ttl --ttl-eq 64", false},
+		{"-m tos --tos 0x10", false},
+		{"-m dscp --dscp 10", false},
+		{"-m quota --quota 1000", false},
+		{"-m connbytes --connbytes 10: --connbytes-dir both --connbytes-mode packets", false},
+		{"-p tcp -m connlimit --connlimit-above 2", false},
+		{"-m time --timestart 09:00", false},
+		{"-m cpu --cpu 0", false},
+		{"-m u32 --u32 0>>22&0x3C@12>>26&0x3F=0x10", false},
+		{"-m string --string x --algo bm", false},
+		{"-p tcp -m tcpmss --mss 1000", false},
+		{"-m pkttype --pkt-type unicast", true},
+		{"-m rpfilter", true},
+	} {
+		rs := rules.New()
+		if _, err := rs.Restore(strings.NewReader("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING "+c.rule+"\nCOMMIT\n"), rules.RestoreOptions{}); err != nil {
+			t.Errorf("%s: %v", c.rule, err)
+			continue
+		}
+		r := rs.Table("mangle").Chain("PREROUTING").Rules[0]
+		m := r.Matches[len(r.Matches)-1]
+		if ok, why := MatchFixed(m, true); ok != c.fixed {
+			t.Errorf("%s: fixed %v (%s), want %v", c.rule, ok, why, c.fixed)
+		}
+	}
+}
