@@ -193,6 +193,7 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
+	path    *Path // RecordPath
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
@@ -365,6 +366,9 @@ func (e *Engine) Process(s *State, in *Input) {
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
 	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
+	if s.path != nil {
+		s.path.Steps = s.path.Steps[:0]
+	}
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
 		s.note("not a valid IP packet: " + err.Error())
