@@ -58,10 +58,16 @@ type Observation struct {
 	Hits    string
 	Verdict string
 	Out     []string
+	// Log holds the lines LOG rules wrote for the packet (log.go).
+	Log []string
 }
 
 func (o Observation) String() string {
-	return fmt.Sprintf("verdict %s, hits [%s], out [%s]", o.Verdict, o.Hits, strings.Join(o.Out, "; "))
+	s := fmt.Sprintf("verdict %s, hits [%s], out [%s]", o.Verdict, o.Hits, strings.Join(o.Out, "; "))
+	if len(o.Log) > 0 {
+		s += ", log [" + strings.Join(o.Log, " | ") + "]"
+	}
+	return s
 }
 
 // Difference is one packet on which the kernel and ipsift disagree.
@@ -103,6 +109,8 @@ type outcome struct {
 	// solicited counts the packets not compared because the kernel had
 	// to ask for a neighbour (capture).
 	solicited int
+	// logLines counts ipsift's LOG lines compared with the kernel's.
+	logLines int
 	// unsupported is set when ipsift's simulator refused a packet as
 	// one it cannot simulate yet (IPv6 before the engine ran ip6tables
 	// rules): the packets from there on were not compared.
@@ -289,6 +297,14 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	fw.CaptureWait = 200 * time.Microsecond
 	res := &outcome{}
 	kernelRules, ipsiftRules := su.kernelRules, su.ipsiftRules
+	var lc *logCheck
+	if su.load == nil && kernelRules == ipsiftRules {
+		if lc = newLogCheck(kernelRules); lc != nil {
+			kernel.EnableNamespaceLog(sc) // held until this case ends
+			kernelRules = lc.tagRules(kernelRules)
+			ipsiftRules = kernelRules
+		}
+	}
 	loadKernel := su.load
 	if loadKernel == nil {
 		loadKernel = func(fw *kernel.Firewall) error { return fam.restore(fw, kernelRules) }
@@ -349,6 +365,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	if err != nil {
 		res.loadErr = err
 		return res
+	}
+	if lc != nil {
+		e.Log = &lc.ours
 	}
 	args := append([]string{"sysctl", "-q", "-w"}, hostSettings...)
 	if _, err := fw.Run(args...); err != nil {
@@ -445,6 +464,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 			// neighbours) is exercised.
 			res.unsupported = err
 			res.sent[i] = false
+			if lc != nil {
+				lc.packet() // this packet's lines are not the next one's
+			}
 			hits := kernel.Diff(prev, after)
 			prev, ipPrev = after, ipAfter
 			kres := sim.Convert(i, &engine.Result{Out: capturedFrames(out, more)})
@@ -470,6 +492,12 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ports.toKernel(got.Out)
 		kobs, iobs, kouts := compare(d, hits, delivered, kres.Out, got, ports)
 		kernelOut[i] = kouts
+		if lc != nil {
+			if kobs.Log, iobs.Log, err = lc.packet(); err != nil {
+				tb.Fatalf("kerneldiff: LOG lines: %v", err)
+			}
+			res.logLines += len(iobs.Log)
+		}
 		if asked {
 			res.solicited++
 			res.sent[i] = false
@@ -849,7 +877,7 @@ func sortedIfaces(m map[string][][]byte) []string {
 }
 
 func equalObs(a, b Observation) bool {
-	return a.Hits == b.Hits && a.Verdict == b.Verdict && slices.Equal(a.Out, b.Out)
+	return a.Hits == b.Hits && a.Verdict == b.Verdict && slices.Equal(a.Out, b.Out) && slices.Equal(a.Log, b.Log)
 }
 
 // compare turns the kernel's observations and ipsift's result for packet

@@ -140,6 +140,7 @@ type Summary struct {
 	// shortcoming to fix when it grows).
 	Solicited   int
 	Differences int // packets that differ, known ones excluded
+	LogLines    int // ipsift's LOG lines compared with the kernel's, packet by packet
 	Known       int // packets that differ in a known way
 	// SaveDifferences counts rulesets whose iptables-save output differs
 	// from ipsift's.
@@ -173,6 +174,7 @@ func (s *Summary) Add(o Summary) {
 	s.Packets += o.Packets
 	s.IPv6Packets += o.IPv6Packets
 	s.Solicited += o.Solicited
+	s.LogLines += o.LogLines
 	if s.NotYet == "" {
 		s.NotYet = o.NotYet
 	}
@@ -308,6 +310,7 @@ func Run(t testing.TB, cfg Config) Summary {
 			t.Errorf("kernel-diff (%s): ruleset %d of seed %d: iptables-save differs:\n%s\n%s", cfg.Backend, res.i, cfg.Seed, res.out.saveDiff, res.rs)
 		}
 		sum.Solicited += res.out.solicited
+		sum.LogLines += res.out.logLines
 		if res.out.unsupported != nil && sum.NotYet == "" {
 			sum.NotYet = res.out.unsupported.Error()
 		}
