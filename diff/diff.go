@@ -8,8 +8,8 @@
 package diff
 
 import (
+	"encoding/binary"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -135,7 +135,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 		// packets reach it.
 		changed := false
 		for k, r := range ro.Reach {
-			if r2, ok := rn.Reach[k]; ok && r2 != r && !split[k] {
+			if r2, ok := rn.Reach[k]; ok && r2 != r && !split[k] && s.M.And(r, s.Domain) != s.M.And(r2, s.Domain) {
 				split[k] = true
 				changed = true
 			}
@@ -222,19 +222,19 @@ func (c *comparer) observed(l *symbolic.Leaf) []bdd.Vec {
 }
 
 func (c *comparer) leafKey(l *symbolic.Leaf) string {
-	var b strings.Builder
-	b.WriteString(l.Verdict)
-	b.WriteByte('|')
+	b := make([]byte, 0, 1024)
+	b = append(b, l.Verdict...)
+	b = append(b, 0)
 	for _, v := range c.observed(l) {
 		for _, n := range v {
-			fmt.Fprint(&b, uint32(n), ",")
+			b = binary.LittleEndian.AppendUint32(b, uint32(n))
 		}
-		b.WriteByte('|')
+		b = append(b, 0xff, 0xff, 0xff, 0xff)
 	}
 	if !c.o.IgnoreLog {
-		b.WriteString(strings.Join(c.s.Effects(l.St.Eff), "\x00"))
+		b = append(b, strings.Join(c.s.Effects(l.St.Eff), "\x00")...)
 	}
-	return b.String()
+	return string(b)
 }
 
 // compare finds the regions where the outcomes differ.
@@ -321,21 +321,35 @@ func (c *comparer) compare(res *Result) {
 	pool := c.s.PoolVars()
 	for _, k := range order {
 		r := groups[k]
-		hdr := m.Exists(r.g, pool)
-		r.Log2Size = c.log2Size(hdr)
+		// The part that differs whatever the free variables say, and
+		// the part that differs for some of their answers only.
 		sure := m.Forall(r.g, pool)
-		if sure == bdd.False || m.Exists(sure, pool) != hdr {
-			r.May = true
-			for _, v := range m.Support(r.g) {
-				if name, ok := c.s.Names[v]; ok {
-					r.Because = append(r.Because, c.describeVar(name))
-				}
-			}
-			r.Because = dedupe(r.Because)
+		maybe := m.Diff(r.g, sure)
+		if sure != bdd.False {
+			res.Regions = append(res.Regions, c.region(r, sure, false))
 		}
-		res.Regions = append(res.Regions, r)
+		if maybe != bdd.False && m.Exists(maybe, pool) != bdd.False {
+			res.Regions = append(res.Regions, c.region(r, maybe, true))
+		}
 	}
 	sort.SliceStable(res.Regions, func(i, j int) bool { return res.Regions[i].Log2Size > res.Regions[j].Log2Size })
+}
+
+// region makes a region of part of a group's inputs.
+func (c *comparer) region(r *Region, g bdd.Node, may bool) *Region {
+	m := c.s.M
+	pool := c.s.PoolVars()
+	n := &Region{Old: r.Old, New: r.New, Aspects: r.Aspects, g: g, May: may}
+	n.Log2Size = c.log2Size(m.Exists(g, pool))
+	if may {
+		for _, v := range m.Support(g) {
+			if name, ok := c.s.Names[v]; ok {
+				n.Because = append(n.Because, c.describeVar(name))
+			}
+		}
+		n.Because = dedupe(n.Because)
+	}
+	return n
 }
 
 func (c *comparer) describeVar(name string) string {

@@ -1,8 +1,8 @@
 package symbolic
 
 import (
+	"encoding/binary"
 	"net/netip"
-	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
 	"github.com/ipsift/ipsift/host"
@@ -157,12 +157,11 @@ func (s *Space) addrType(v bdd.Vec) bdd.Vec {
 }
 
 func vecKey(v bdd.Vec) string {
-	var b strings.Builder
+	b := make([]byte, 0, 4*len(v))
 	for _, n := range v {
-		b.WriteString(itoa(int(n)))
-		b.WriteByte(',')
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
 	}
-	return b.String()
+	return string(b)
 }
 
 // LocalAddrs is the set of destinations the host delivers to itself.
