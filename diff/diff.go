@@ -332,7 +332,14 @@ func (c *comparer) compare(res *Result) {
 			res.Regions = append(res.Regions, c.region(r, maybe, true))
 		}
 	}
-	sort.SliceStable(res.Regions, func(i, j int) bool { return res.Regions[i].Log2Size > res.Regions[j].Log2Size })
+	// What surely differs first, then what may; each by size.
+	sort.SliceStable(res.Regions, func(i, j int) bool {
+		a, b := res.Regions[i], res.Regions[j]
+		if a.May != b.May {
+			return !a.May
+		}
+		return a.Log2Size > b.Log2Size
+	})
 }
 
 // region makes a region of part of a group's inputs.

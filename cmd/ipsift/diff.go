@@ -244,7 +244,7 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 	if len(r.Matrix) > 0 {
 		fmt.Fprintf(w, "\nservices (new connections accepted or forwarded; sources that reach them):\n")
 		for _, m := range r.Matrix {
-			fmt.Fprintf(w, "  in %-6s %s/%-5d  OLD %s  NEW %s\n", m.In, m.Proto, m.Port, m.Old, m.New)
+			fmt.Fprintf(w, "  in %-6s %-7s %s/%-5d  OLD %s  NEW %s\n", m.In, m.To, m.Proto, m.Port, m.Old, m.New)
 		}
 	}
 }
