@@ -46,10 +46,10 @@ func (c *comparer) describe(r *Region) {
 	}
 	var classes []class
 	total := 0
-	// The connection fields change what NAT does: split on every
-	// combination of them.
+	// Where a packet comes from and its connection change what routing
+	// and NAT do: split on every combination of them.
 	var conn []int
-	for _, f := range []symbolic.Field{symbolic.FLocal, symbolic.FFirst, symbolic.FCT, symbolic.FReply, symbolic.FSNAT, symbolic.FDNAT} {
+	for _, f := range []symbolic.Field{symbolic.FLocal, symbolic.FIn, symbolic.FFirst, symbolic.FCT, symbolic.FReply, symbolic.FSNAT, symbolic.FDNAT} {
 		first, w := c.s.FieldVar(f)
 		for v := first; v < first+w; v++ {
 			conn = append(conn, v)

@@ -483,35 +483,42 @@ func (x *Run) pipeline() (err error) {
 	ps = x.nat("PREROUTING", ps)
 	var fwd []piece
 	for _, p := range ps {
-		rt := s.route(p.st.F[FDst])
-		if g := m.And(p.g, rt.mcast6); g != bdd.False {
-			x.leaf(g, "unmodelled (IPv6 multicast or link-local destination)", p.st, "routing")
-		}
-		g := m.Diff(p.g, rt.mcast6)
-		loc := m.And(g, rt.local)
-		for _, q := range x.natSrc("INPUT", x.tables("INPUT", []piece{{loc, p.st}}, "mangle", "filter", "security")) {
-			x.leaf(q.g, "accept-local", q.st, q.st.Why)
-		}
-		rest := m.Diff(g, rt.local)
-		if nr := m.And(rest, rt.noRoute); nr != bdd.False {
-			x.leaf(nr, "drop", p.st, "no route")
-		}
-		rest = m.Diff(rest, rt.noRoute)
-		if rest == bdd.False {
-			continue
-		}
-		st := p.st.with(FOut, rt.fwdOut)
-		if s.W == 32 {
-			// ip_forward: TTL 1 or 0 is dropped before FORWARD.
-			ttl := st.F[FTTL]
-			low := s.M.Le(ttl, uv(1, 8))
+		for _, a := range s.arrivals(p.st) {
+			g := m.And(p.g, a.in)
+			if g == bdd.False {
+				continue
+			}
+			if d := m.And(g, a.drop); d != bdd.False {
+				x.leaf(d, "drop", p.st, "a multicast group not joined")
+			}
+			g = m.Diff(g, a.drop)
+			loc := m.And(g, a.local)
+			for _, q := range x.natSrc("INPUT", x.tables("INPUT", []piece{{loc, p.st}}, "mangle", "filter", "security")) {
+				x.leaf(q.g, "accept-local", q.st, q.st.Why)
+			}
+			rest := m.Diff(g, a.local)
+			if nr := m.And(rest, a.noRoute); nr != bdd.False {
+				x.leaf(nr, "drop", p.st, "no route")
+			}
+			rest = m.Diff(rest, a.noRoute)
+			if rest == bdd.False {
+				continue
+			}
+			st := p.st.with(FOut, a.fwdOut)
+			// ip_forward, ip6_forward: a TTL or hop limit that would
+			// run out is dropped before FORWARD.
+			low := s.M.Le(st.F[FTTL], uv(1, 8))
 			if g := m.And(rest, low); g != bdd.False {
 				x.leaf(g, "drop", st, "TTL exceeded")
 			}
 			rest = m.Diff(rest, low)
+			if b := m.And(rest, a.badSrc); b != bdd.False {
+				x.leaf(b, "drop", st, "source not forwarded")
+			}
+			rest = m.Diff(rest, a.badSrc)
+			st = st.with(FTTL, s.decr(st.F[FTTL]))
+			fwd = append(fwd, piece{rest, st})
 		}
-		st = st.with(FTTL, s.decr(st.F[FTTL]))
-		fwd = append(fwd, piece{rest, st})
 	}
 	fwd = x.tables("FORWARD", x.merge(fwd), "mangle", "filter", "security")
 	fwd = x.tables("POSTROUTING", fwd, "mangle")
@@ -526,10 +533,7 @@ func (x *Run) pipeline() (err error) {
 		if g := m.And(p.g, rt.sendErr); g != bdd.False {
 			x.leaf(g, "drop", p.st, "no route")
 		}
-		g := m.Diff(p.g, m.Or(rt.sendErr, rt.mcast6))
-		if g6 := m.And(p.g, m.Diff(rt.mcast6, rt.sendErr)); g6 != bdd.False {
-			x.leaf(g6, "unmodelled (IPv6 multicast or link-local destination)", p.st, "routing")
-		}
+		g := m.Diff(p.g, rt.sendErr)
 		out = append(out, piece{g, p.st.with(FOut, rt.outDev)})
 	}
 	out = x.tables("OUTPUT", out, "raw")
