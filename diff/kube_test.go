@@ -31,7 +31,9 @@ func kubePair(services int) (string, string) {
 }
 
 // TestKubeScale diffs the kube-proxy pair; with IPSIFT_KUBE_SCALE=1 at
-// full size (see BENCHMARKS.md), else at a tenth.
+// full size (see BENCHMARKS.md), else at a tenth (IPSIFT_KUBE_SCALE=N:
+// N services). IPSIFT_KUBE_WRITE=DIR writes the pair there. Times are
+// logged, never asserted.
 func TestKubeScale(t *testing.T) {
 	n := 333
 	if v := os.Getenv("IPSIFT_KUBE_SCALE"); v != "" {
@@ -41,7 +43,12 @@ func TestKubeScale(t *testing.T) {
 		}
 	}
 	old, new := kubePair(n)
-	a, b := parse(t, old), parse(t, new)
+	if dir := os.Getenv("IPSIFT_KUBE_WRITE"); dir != "" {
+		// For measuring the command (BENCHMARKS.md).
+		os.WriteFile(dir+"/kube-old.rules", []byte(old), 0o644)
+		os.WriteFile(dir+"/kube-new.rules", []byte(new), 0o644)
+	}
+	a := parse(t, old)
 	for _, c := range []struct {
 		name string
 		new  string
@@ -62,5 +69,4 @@ func TestKubeScale(t *testing.T) {
 			t.Logf("  OLD %v NEW %v may %v: %v; witness %s: %s / %s", g.Old, g.New, g.May, g.Classes, g.Witness.Text, g.Witness.Old, g.Witness.New)
 		}
 	}
-	_ = b
 }
