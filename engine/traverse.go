@@ -84,7 +84,8 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	c := &s.ctx
 	length := uint64(s.pkt.TotalLen)
 	// The addresses as numbers, once per table (a NAT target can change
-	// them, but only as the verdict of its table).
+	// them, but only as the verdict of its table; IPv6's SNPT and DNPT
+	// go on, and the IPv6 ones are read again after them).
 	var src, dst uint32
 	v6 := s.pkt.Version == 6
 	var src6, dst6 addr128
@@ -220,6 +221,11 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 				// a target that goes on may have grown the packet
 				// (TCPMSS adding its option).
 				length = uint64(s.pkt.TotalLen)
+				if v6 {
+					// SNPT and DNPT rewrite an address and go on:
+					// the rules after them see the new one.
+					src6, dst6 = to128(s.pkt.Src), to128(s.pkt.Dst)
+				}
 				continue
 			}
 			return v
