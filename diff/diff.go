@@ -232,7 +232,9 @@ func (c *comparer) leafKey(l *symbolic.Leaf) string {
 		b = append(b, 0xff, 0xff, 0xff, 0xff)
 	}
 	if !c.o.IgnoreLog {
-		b = append(b, strings.Join(c.s.Effects(l.St.Eff), "\x00")...)
+		// Effect ids are canonical: the same records of the same
+		// packet fields.
+		b = binary.LittleEndian.AppendUint32(b, uint32(l.St.Eff))
 	}
 	return string(b)
 }
@@ -298,9 +300,11 @@ func (c *comparer) compare(res *Result) {
 					}
 					d = m.Or(d, x)
 				}
-				if !c.o.IgnoreLog && a.St.Eff != b.St.Eff && strings.Join(c.s.Effects(a.St.Eff), "\x00") != strings.Join(c.s.Effects(b.St.Eff), "\x00") {
-					d = bdd.True
-					aspects = append(aspects, "log")
+				if !c.o.IgnoreLog && a.St.Eff != b.St.Eff {
+					if x := c.logsDiffer(a.St.Eff, b.St.Eff); m.And(g, x) != bdd.False {
+						d = m.Or(d, x)
+						aspects = append(aspects, "log")
+					}
 				}
 				g = m.And(g, d)
 				if g == bdd.False {
@@ -340,6 +344,30 @@ func (c *comparer) compare(res *Result) {
 		}
 		return a.Log2Size > b.Log2Size
 	})
+}
+
+// loggedFields are what a log record shows of the packet.
+var loggedFields = []symbolic.Field{symbolic.FIn, symbolic.FOut, symbolic.FSrc, symbolic.FDst, symbolic.FProto, symbolic.FSport, symbolic.FDport,
+	symbolic.FFlags, symbolic.FIType, symbolic.FICode, symbolic.FTTL, symbolic.FTOS, symbolic.FLen, symbolic.FMark}
+
+// logsDiffer is where two effect lists record differently: other
+// records, or the same records of packets that differ then.
+func (c *comparer) logsDiffer(x, y int32) bdd.Node {
+	m := c.s.M
+	ex, ey := c.s.EffectList(x), c.s.EffectList(y)
+	if len(ex) != len(ey) {
+		return bdd.True
+	}
+	d := bdd.False
+	for i := range ex {
+		if ex[i].Text != ey[i].Text {
+			return bdd.True
+		}
+		for _, f := range loggedFields {
+			d = m.Or(d, m.Differ(ex[i].At.F[f], ey[i].At.F[f]))
+		}
+	}
+	return d
 }
 
 // region makes a region of part of a group's inputs.

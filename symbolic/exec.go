@@ -3,7 +3,6 @@ package symbolic
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
 
@@ -64,12 +63,6 @@ type Leaf struct {
 	Why string
 }
 
-// Effect is one record in a state's list of side effects.
-type Effect struct {
-	Prev int32
-	Text string
-}
-
 // Options change what a run models.
 type Options struct {
 	// IgnoreField makes the run skip every condition on that field
@@ -104,39 +97,64 @@ type Run struct {
 // out: the answer is partial.
 var ErrGaveUp = errors.New("gave up: the node budget or the variable pool ran out")
 
-// effects is the interner of effect lists, shared by every run of a
-// Space so that equal lists have equal ids.
-type effects struct {
-	list  []Effect
-	index map[Effect]int32
+// Effect is one record in a state's list of side effects: what was
+// recorded (a LOG target and its options, in a hook) and the packet as
+// it was then (At: the state, whose fields a log line prints).
+type Effect struct {
+	Prev int32
+	Text string
+	At   *State
 }
 
-var _ = fmt.Sprint
+type effectKey struct {
+	prev int32
+	text string
+	at   string
+}
 
-func (s *Space) effect(prev int32, text string) int32 {
+// effects is the interner of effect lists, shared by every run of a
+// Space so that equal lists (same records of the same packet fields)
+// have equal ids.
+type effects struct {
+	list  []Effect
+	index map[effectKey]int32
+}
+
+func (s *Space) effect(prev int32, text string, at *State) int32 {
 	if s.eff == nil {
-		s.eff = &effects{list: []Effect{{}}, index: map[Effect]int32{}}
+		s.eff = &effects{list: []Effect{{}}, index: map[effectKey]int32{}}
 	}
-	e := Effect{prev, text}
-	if id, ok := s.eff.index[e]; ok {
+	snap := *at
+	snap.Eff, snap.Why = 0, ""
+	k := effectKey{prev, text, snap.key()}
+	if id, ok := s.eff.index[k]; ok {
 		return id
 	}
 	id := int32(len(s.eff.list))
-	s.eff.list = append(s.eff.list, e)
-	s.eff.index[e] = id
+	s.eff.list = append(s.eff.list, Effect{prev, text, &snap})
+	s.eff.index[k] = id
 	return id
+}
+
+// EffectList returns the effects of list id, oldest first.
+func (s *Space) EffectList(id int32) []Effect {
+	var out []Effect
+	for id != 0 {
+		e := s.eff.list[id]
+		out = append(out, e)
+		id = e.Prev
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
 }
 
 // Effects returns the texts of the effect list id, oldest first.
 func (s *Space) Effects(id int32) []string {
 	var out []string
-	for id != 0 {
-		e := s.eff.list[id]
+	for _, e := range s.EffectList(id) {
 		out = append(out, e.Text)
-		id = e.Prev
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
 	}
 	return out
 }
