@@ -117,7 +117,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 	if budget == 0 {
 		budget = DefaultMaxNodes
 	}
-	pool := 4096 + 64*(countMatches(old)+countMatches(new))
+	pool := 4096 + 8*(countMatches(old)+countMatches(new))
 	s := symbolic.New(old.Family, h, pool, budget)
 	res := &Result{Family: old.Family}
 	split := map[string]bool{}

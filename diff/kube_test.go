@@ -36,6 +36,9 @@ func kubePair(services int) (string, string) {
 // logged, never asserted.
 func TestKubeScale(t *testing.T) {
 	n := 333
+	if testing.Short() {
+		n = 100
+	}
 	if v := os.Getenv("IPSIFT_KUBE_SCALE"); v != "" {
 		n = 3333
 		if k, err := strconv.Atoi(v); err == nil && k > 1 {

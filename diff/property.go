@@ -258,7 +258,7 @@ func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, 
 	if budget == 0 {
 		budget = DefaultMaxNodes
 	}
-	s := symbolic.New(rs.Family, h, 4096+64*countMatches(rs), budget)
+	s := symbolic.New(rs.Family, h, 4096+8*countMatches(rs), budget)
 	run, err := symbolic.Execute(s, rs, symbolic.Options{})
 	if err != nil {
 		return nil, err
