@@ -378,6 +378,7 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		tb.Fatalf("kerneldiff: neighbours: %v", err)
 	}
 	s := sim.New(e)
+	s.LocalOwner = &engine.Owner{} // the harness's raw socket is root's
 	lr.Sets.Shift(s.Now) // the file's sets start on the engine's clock
 	prev, err := fam.counters(fw)
 	if err != nil {
