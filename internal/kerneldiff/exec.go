@@ -322,6 +322,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ipsiftRules = su.sets + ipsiftRules
 	}
 	h := host.Default()
+	if lc != nil {
+		lc.host = h
+	}
 	for dev, g := range su.groups {
 		ifc := h.Iface(dev)
 		if ifc == nil {
@@ -379,7 +382,7 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	}
 	s := sim.New(e)
 	s.LocalOwner = &engine.Owner{} // the harness's raw socket is root's
-	lr.Sets.Shift(s.Now) // the file's sets start on the engine's clock
+	lr.Sets.Shift(s.Now)           // the file's sets start on the engine's clock
 	prev, err := fam.counters(fw)
 	if err != nil {
 		tb.Fatalf("kerneldiff: %v", err)
