@@ -170,7 +170,13 @@ type Input struct {
 	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
 	// forwarding does not take it for a packet too big.
 	GSO bool
+	// Owner is the socket that sends a Local packet (-m owner, LOG
+	// --log-uid); nil: none, as for what the kernel sends itself.
+	Owner *Owner
 }
+
+// Owner is a local socket's owner.
+type Owner struct{ UID, GID uint32 }
 
 // FrameType is the link-layer addressing of an arriving frame.
 type FrameType uint8
@@ -420,6 +426,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		s.note("reassembled: " + s.pkt.Summary())
 	}
 	e.resetCtx(s, in.Now, in.Mark)
+	if in.Local && in.Owner != nil {
+		s.ctx.UID, s.ctx.GID = int(in.Owner.UID), int(in.Owner.GID)
+	}
 	if in.Local {
 		res.Verdict = e.output(p, s, &res.Hits)
 	} else {
