@@ -75,6 +75,7 @@ func (r *Runner) MetricsHandler() http.Handler {
 func (r *Runner) WriteMetrics(w io.Writer) {
 	m := metricWriter{w: w}
 	s := &r.Stats
+	r.Settle() // the rule counters include what the kernel carried
 	m.head("ipsift_packets_total", "counter", "Packets received from the queue (both passes).")
 	m.val("ipsift_packets_total", "", s.Packets.Load())
 	m.head("ipsift_verdicts_total", "counter", "Packets decided, by verdict.")
@@ -97,6 +98,17 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 		m.head("ipsift_queue_user_dropped_total", "counter", "Packets the kernel could not hand to ipsift's socket.")
 		m.val("ipsift_queue_user_dropped_total", "", qs.UserDropped)
 	}
+	o := &r.OStats
+	m.head("ipsift_offload_active", "gauge", "Connections the kernel carries on ipsift's decision now.")
+	m.val("ipsift_offload_active", "", uint64(max(o.Active.Load(), 0)))
+	m.head("ipsift_offloaded_total", "counter", "Connections handed to the kernel.")
+	m.val("ipsift_offloaded_total", "", o.Offloaded.Load())
+	m.head("ipsift_offload_returned_total", "counter", "Connections taken back from the kernel.")
+	m.val("ipsift_offload_returned_total", "", o.Returned.Load())
+	m.head("ipsift_kernel_packets_total", "counter", "Packets the kernel carried on ipsift's decision (settled).")
+	m.val("ipsift_kernel_packets_total", "", o.KernelPackets.Load())
+	m.head("ipsift_kernel_bytes_total", "counter", "Bytes the kernel carried on ipsift's decision (settled).")
+	m.val("ipsift_kernel_bytes_total", "", o.KernelBytes.Load())
 	m.head("ipsift_conntrack_entries", "gauge", "Connections in ipsift's conntrack table.")
 	m.val("ipsift_conntrack_entries", "", uint64(r.E.CT.Len()))
 	m.head("ipsift_engine_seconds", "summary", "Engine time per decided packet.")
