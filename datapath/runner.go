@@ -3,7 +3,7 @@
 // own connection tracking and NAT, and the verdict goes back to the
 // kernel with the rewritten packet.
 //
-// The design (README, "Live enforcement"): every IPv4 packet is queued
+// The design (README, "Live enforcement"): every IP packet is queued
 // once where it enters, at PREROUTING or OUTPUT before the kernel's own
 // defragmentation and conntrack, and marked untracked so that the
 // kernel's conntrack and NAT never touch it. The engine runs the
@@ -16,7 +16,9 @@
 // martian. Such a packet goes back with only its destination rewritten
 // and a mark naming a slot where ipsift keeps the finished packet; a
 // second queue rule at the end of POSTROUTING catches the mark, and
-// ipsift answers with the finished packet.
+// ipsift answers with the finished packet. IPv6 takes the same way
+// (install6.go) when the rules have an IPv6 part: one engine and one
+// connection table decide both families.
 package datapath
 
 import (
@@ -26,13 +28,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
@@ -42,7 +44,15 @@ import (
 // Config is how Run enforces a ruleset.
 type Config struct {
 	RulesPath string
-	Queue     uint16
+	// Rules6Path is an IPv6 ruleset (ip6tables-restore input, or a
+	// script) read beside RulesPath (optional: RulesPath itself may hold
+	// both families).
+	Rules6Path string
+	// QueueND queues neighbour discovery too (install6.go: by default
+	// it goes straight to the kernel, so a stalled ipsift cannot stop
+	// it).
+	QueueND bool
+	Queue   uint16
 	// QueueLen bounds the packets the kernel holds for ipsift (0: 4096).
 	// A full queue drops, or with FailOpen accepts.
 	QueueLen uint32
@@ -62,6 +72,9 @@ type Config struct {
 	// NoFlush reads RulesPath (and every reload) as iptables-restore
 	// --noflush would: a repeated table section adds to the first.
 	NoFlush bool
+	// Offload hands connections proved invariant to the kernel's
+	// conntrack (offload.go).
+	Offload bool
 }
 
 // Stats are the runner's counters.
@@ -99,8 +112,16 @@ type Runner struct {
 		n  int
 	}
 	raw      *rawSender
+	ofl      *offloader   // nil without Config.Offload
+	OStats   OffloadStats // offload.go
 	reloadMu sync.Mutex
-	tr       traceState // ipsift ctl trace subscribers (trace.go)
+	// six says whether IPv6 is queued: from the start when the rules
+	// have an IPv6 part, else from the reload that gives them one.
+	six struct {
+		sync.Mutex
+		running, installed, wanted bool
+	}
+	tr traceState // ipsift ctl trace subscribers (trace.go)
 }
 
 // pending is a forwarded packet waiting for its source rewrite at
@@ -123,7 +144,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	res, err := loadFile(cfg.RulesPath, load.Options{NoFlush: cfg.NoFlush})
+	res, err := cfg.loadRules("", load.Options{NoFlush: cfg.NoFlush})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +157,12 @@ func New(cfg Config) (*Runner, error) {
 	sets.Concurrent()
 	ecfg := cfg.Engine
 	ecfg.NoHostStack = true // the real stack answers (engine.Config)
+	// The forwarding path's errors (time exceeded, packet too big):
+	// the engine drops those packets before FORWARD, so the kernel never
+	// sees them to answer; ipsift sends the engine's answer.
+	ecfg.ForwardErrors = true
 	ecfg.Sets = sets
+	ecfg.Rules6 = res.Rules6
 	e, err := engine.New(res.Rules, lh.h, ecfg)
 	if err != nil {
 		return nil, err
@@ -144,7 +170,36 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.LogOut != nil {
 		e.Log = cfg.LogOut
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, st: engine.NewState(), lh: lh}, nil
+	r := &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, st: engine.NewState(), lh: lh}
+	r.six.wanted = res.Rules6 != nil
+	return r, nil
+}
+
+// loadRules reads path (RulesPath when empty) and, when path is empty
+// and Rules6Path is set, the IPv6 rules of Rules6Path beside it.
+func (c *Config) loadRules(path string, o load.Options) (*load.Result, error) {
+	six := path == "" && c.Rules6Path != ""
+	if path == "" {
+		path = c.RulesPath
+	}
+	res, err := loadFile(path, o)
+	if err != nil || !six {
+		return res, err
+	}
+	o.Family = ext.IPv6
+	r6, err := loadFile(c.Rules6Path, o)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case r6.Rules6 == nil:
+		return nil, fmt.Errorf("%s holds no IPv6 rules (--rules6 wants ip6tables-restore input or a script calling ip6tables)", c.Rules6Path)
+	case res.Rules6 != nil:
+		return nil, fmt.Errorf("%s holds IPv6 rules already: give --rules6 with a RULES that holds only IPv4 rules", path)
+	}
+	res.Rules6 = r6.Rules6
+	res.Sets.Merge(r6.Sets)
+	return res, nil
 }
 
 // LoadRules reads and checks a ruleset file; any error in it refuses the
@@ -181,12 +236,21 @@ func loadFile(path string, o load.Options) (*load.Result, error) {
 func (r *Runner) Reload(path string) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
+	res, err := r.cfg.loadRules(path, load.Options{NoFlush: r.cfg.NoFlush, LiveSets: true})
 	if path == "" {
 		path = r.cfg.RulesPath
 	}
-	res, err := loadFile(path, load.Options{NoFlush: r.cfg.NoFlush, LiveSets: true})
+	fresh6 := false
+	if err == nil && res.Rules6 != nil {
+		// IPv6 rules where there were none: queue IPv6 from now on
+		// (until the swap, the old, empty IPv6 rules pass it).
+		fresh6, err = r.queue6()
+	}
 	if err == nil {
 		err = r.swapRules(res)
+		if err != nil && fresh6 {
+			r.unqueue6()
+		}
 	}
 	if err != nil {
 		r.Stats.ReloadsFailed.Add(1)
@@ -194,6 +258,9 @@ func (r *Runner) Reload(path string) error {
 		return err
 	}
 	r.Stats.Reloads.Add(1)
+	if r.ofl != nil {
+		r.ofl.takeBackAll("reload")
+	}
 	r.log.Info("reloaded", "file", path)
 	return nil
 }
@@ -206,13 +273,26 @@ func (r *Runner) swapRules(res *load.Result) error {
 	defer r.Sets.Unlock()
 	res.Sets.Shift(time.Now().UnixNano())
 	added := r.Sets.Merge(res.Sets)
-	old := r.E.Program().Ruleset()
-	if err := r.E.Load(res.Rules); err != nil {
+	// Each family's rules replace that family's, as iptables-restore
+	// and ip6tables-restore do: a file with no IPv6 part leaves the
+	// IPv6 rules, one with only IPv6 rules leaves the IPv4 rules.
+	rs, rs6 := res.Rules, res.Rules6
+	if rs6 != nil && len(rs.Tables) == 0 {
+		rs = nil
+	}
+	prog := r.E.Program()
+	if err := r.E.LoadPair(rs, rs6); err != nil {
 		r.Sets.Remove(added)
 		return err
 	}
-	load.RefSets(old, r.Sets, -1)
-	load.RefSets(res.Rules, r.Sets, 1)
+	if rs != nil {
+		load.RefSets(prog.Ruleset(), r.Sets, -1)
+		load.RefSets(rs, r.Sets, 1)
+	}
+	if rs6 != nil {
+		load.RefSets(prog.IPv6().Ruleset(), r.Sets, -1)
+		load.RefSets(rs6, r.Sets, 1)
+	}
 	return nil
 }
 
@@ -248,17 +328,40 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.raw.Close()
 	script := kernelRules(r.cfg.ChainPrefix, r.cfg.Queue, r.cfg.FailOpen, r.cfg.ExemptPort)
+	if r.cfg.Offload {
+		if r.ofl, err = newOffloader(r); err != nil {
+			r.q.Close()
+			return err
+		}
+		defer r.ofl.close()
+		if n, err := r.ofl.adopt(); err != nil {
+			r.log.Warn("offload: taking over the connections an earlier run left to the kernel", "err", err)
+		} else if n > 0 {
+			r.log.Info("offload: took over connections an earlier run left to the kernel", "connections", n)
+		}
+		go r.ofl.events()
+		go r.ofl.settleEvery(ctx, time.Minute)
+		go r.ofl.reap(ctx)
+		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.cfg.Queue, r.cfg.FailOpen))
+	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.q.Close()
 		return err
 	}
 	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "fail_open", r.cfg.FailOpen, "rules", script)
+	if err := r.startQueue6(); err != nil {
+		removeRules(r.cfg.ChainPrefix)
+		r.q.Close()
+		return err
+	}
 	go r.watchHost(ctx)
 	stop := context.AfterFunc(ctx, func() {
 		// Remove the queue rules first, so that from now on the kernel
 		// passes packets by its own (empty or not) rules; then closing
 		// the socket ends Receive.
+		r.stopQueue6()
 		removeRules(r.cfg.ChainPrefix)
+		removeOffloadRules(r.cfg.ChainPrefix)
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
 		r.q.Close()
 	})
@@ -270,7 +373,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
+			r.stopQueue6()
 			removeRules(r.cfg.ChainPrefix)
+			removeOffloadRules(r.cfg.ChainPrefix)
 			r.q.Close()
 			return fmt.Errorf("nfqueue: %w", err)
 		}
@@ -278,6 +383,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			// The packet loop is the only reader of the host model, so
 			// it swaps it between packets.
 			r.lh, r.E.Host = lh, lh.h
+			if r.ofl != nil {
+				r.ofl.takeBackAll("host change")
+			}
 			r.log.Info("host model updated", "host", lh.h.String())
 		}
 	}
@@ -308,8 +416,8 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 		return
 	}
 	data := p.Payload
-	if len(data) < 20 || data[0]>>4 != 4 || (p.CapLen != 0 && int(p.CapLen) != len(data)) {
-		// Not IPv4, or cut short: nothing ipsift can decide exactly.
+	if n := minHeader(data); n == 0 || len(data) < n || (p.CapLen != 0 && int(p.CapLen) != len(data)) {
+		// Not IP, or cut short: nothing ipsift can decide exactly.
 		r.Stats.Dropped.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		return
@@ -325,7 +433,10 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 		r.pkt.FixChecksums()
 	}
 	r.orig = append(r.orig[:0], data...)
-	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut}
+	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0}
+	if r.ofl != nil {
+		r.ofl.before(data)
+	}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
 	}
@@ -335,6 +446,16 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 	r.Stats.EngineNanos.Add(uint64(time.Since(t0)))
 	r.Stats.EngineRuns.Add(1)
 	res := &r.st.Result
+	// The answers the packet drew, REJECT's and the forwarding path's
+	// ICMP errors (Config.ForwardErrors), leave first, as the kernel
+	// sends them before the packet goes on or is dropped.
+	for i := range res.Out {
+		if res.Out[i].Answer {
+			if err := r.raw.send(res.Out[i].Data, r.lh.index(res.Out[i].Iface)); err != nil {
+				r.Stats.Errors.Add(1)
+			}
+		}
+	}
 	switch res.Verdict {
 	case engine.AcceptLocal, engine.Forward, engine.Sent:
 		r.Stats.Accepted.Add(1)
@@ -342,13 +463,6 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 	case engine.Reject:
 		r.Stats.Rejected.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
-		for i := range res.Out {
-			if !res.Out[i].HostReply {
-				if err := r.raw.send(res.Out[i].Data); err != nil {
-					r.Stats.Errors.Add(1)
-				}
-			}
-		}
 	default:
 		// Drop, and the ruleset's own NFQUEUE targets (ipsift is the
 		// queue reader; there is no second one to hand over to).
@@ -361,18 +475,19 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 // batch verdict, rewritten ones at once with their payload.
 func (r *Runner) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
 	mark := r.st.Mark()
-	if len(out) < 20 {
+	if n := minHeader(out); n == 0 || len(out) < n || out[0]>>4 != r.orig[0]>>4 {
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		return
 	}
 	if forwarded {
-		if !bytes.Equal(out[12:16], r.orig[12:16]) || srcPort(out) != srcPort(r.orig) {
+		if !bytes.Equal(srcAddr(out), srcAddr(r.orig)) || srcPort(out) != srcPort(r.orig) {
 			r.twoPass(p, out, mark, partial)
 			return
 		}
-		// The kernel's ip_forward lowers the TTL itself: hand back the
-		// TTL the engine saw, so the packet loses one, not two.
-		setTTL(out, out[8]+1)
+		// The kernel's forwarding lowers the TTL or hop limit itself:
+		// hand back the one the engine saw, so the packet loses one,
+		// not two.
+		restoreHop(out)
 	}
 	if mark == p.Mark && bytes.Equal(out, r.orig) {
 		r.batch.id, r.batch.n = p.ID, r.batch.n+1
@@ -395,9 +510,9 @@ func (r *Runner) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial boo
 	// What the kernel routes: the original with the new destination.
 	r.first = append(r.first[:0], r.orig...)
 	var payload []byte
-	if !bytes.Equal(r.first[16:20], out[16:20]) || dstPort(r.first) != dstPort(out) {
+	if !bytes.Equal(dstAddr(r.first), dstAddr(out)) || dstPort(r.first) != dstPort(out) {
 		if r.pkt.Decode(r.first) == nil {
-			r.pkt.SetDst(netip.AddrFrom4([4]byte(out[16:20])))
+			r.pkt.SetDst(addrFrom(dstAddr(out)))
 			if dp := dstPort(out); dp < 1<<16 {
 				r.pkt.SetDstPort(uint16(dp))
 			}
@@ -426,6 +541,9 @@ func (r *Runner) secondPass(p *nfqueue.Packet) {
 }
 
 func portsOf(b []byte) ([]byte, bool) {
+	if isIPv6(b) {
+		return ports6(b)
+	}
 	ihl := int(b[0]&0xf) * 4
 	if (b[9] != packet.ProtoTCP && b[9] != packet.ProtoUDP) || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 || len(b) < ihl+4 {
 		return nil, false

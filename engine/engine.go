@@ -160,6 +160,16 @@ type Input struct {
 	Frame FrameType
 	Now   int64 // engine clock, nanoseconds since the Unix epoch
 	Mark  uint32
+	// ChecksumOK says the caller verified the transport checksum (the
+	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
+	// tracking and the host's stack do not sum it again. Set it only
+	// for a checksum known to be right.
+	ChecksumOK bool
+	// GSO says the packet is a GSO packet handed over whole (live
+	// enforcement): its segments, not it, must fit the MTU, as
+	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
+	// forwarding does not take it for a packet too big.
+	GSO bool
 }
 
 // FrameType is the link-layer addressing of an arriving frame.
@@ -183,9 +193,12 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
+	path    *Path // RecordPath
+	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
+	inHost  *host.Host // the host inIf was looked up on (input)
 	outIf   ext.Iface
 	stack   [64]frame
 	// The packet's connection: entry, direction, and whether it was
@@ -232,6 +245,14 @@ type State struct {
 	fragMax   int
 	fragSizes []int  // the data length of each of those fragments
 	fragID    uint32 // an IPv6 datagram's identification, for its fragments again
+	// defragThoff: where nf_defrag_ipv6 left the transport header of
+	// the datagram it reassembled (where the Fragment header was), 0
+	// when it did not (hostStack6).
+	defragThoff int
+	// hopByHop: the IPv6 packet came with a Hop-by-Hop header first,
+	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
+	// one there by removing an atomic Fragment header).
+	hopByHop bool
 }
 
 type frame struct {
@@ -322,6 +343,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
 
+// OnChainEntry makes the following Process calls call f each time a
+// packet (or an answer the host sends) enters a table's built-in chain,
+// with its family: the entries iptables does not count, for the
+// report's funnel. It costs a call per table walked; nil stops it.
+func (s *State) OnChainEntry(f func(six bool, table, chain string)) { s.entered = f }
+
 func (s *State) note(text string) {
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvNote, Text: text})
@@ -334,19 +361,37 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
-	s.fragMax, s.fragSizes = 0, nil
+	s.fragMax, s.fragSizes, s.defragThoff = 0, nil, 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
 	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
+	if s.path != nil {
+		s.path.Steps = s.path.Steps[:0]
+	}
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
 		s.note("not a valid IP packet: " + err.Error())
 		return
 	}
+	s.pkt.L4Verified = in.ChecksumOK && !s.pkt.IsFragment()
 	if s.pkt.Version == 6 {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
+	}
+	if s.pkt.Version == 6 && !e.cfg.NoHostStack {
+		// The Time Exceeded messages of datagrams whose reassembly
+		// (nf_defrag_ipv6's or the stack's) timed out since the last
+		// packet go out first.
+		for _, to := range e.defrag.takeTimeouts6(in.Now) {
+			e.fragTimeExceeded(p, s, to, in.Now)
+		}
+	}
+	s.hopByHop = s.pkt.Version == 6 && s.pkt.NextHdr == packet.ProtoHopOpts
+	if s.hopByHop && !in.Local && e.hopByHop6(s, in) {
+		e.sendHostPending(p, s)
+		e.finishTrace(s)
+		return
 	}
 	if p.conntrack && s.pkt.Version == 6 {
 		if done := e.defrag6(p, s, in); done {
@@ -389,12 +434,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	e.sendReplies(p, s)
-	if s.hostPending {
-		s.hostReplying, s.icmpLocked = true, true
-		e.sendReply(p, s, s.hostBuf, s.origin(), true)
-		s.hostReplying, s.icmpLocked = false, false
-		e.sendReplies(p, s)
-	}
+	e.sendHostPending(p, s)
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		if s.pkt.Version == 6 {
 			e.hostStack6(p, s)
@@ -405,6 +445,41 @@ func (e *Engine) Process(s *State, in *Input) {
 	}
 	e.dropUnconfirmed(s)
 	e.finishTrace(s)
+}
+
+// sendHostPending sends the ICMP error the host's stack made for the
+// packet itself (hostPending), and what it causes.
+func (e *Engine) sendHostPending(p *Program, s *State) {
+	if !s.hostPending {
+		return
+	}
+	s.hostReplying, s.icmpLocked = true, true
+	e.sendReply(p, s, s.hostBuf, s.origin(), true)
+	s.hostReplying, s.icmpLocked = false, false
+	e.sendReplies(p, s)
+}
+
+// hopByHop6 is ip6_rcv_core's check of a Hop-by-Hop header
+// (ipv6_parse_hopopts, before PREROUTING): a header that fails it is
+// dropped there, silently or with a Parameter Problem the host sends
+// (hostPending). It reports whether the packet was dropped.
+func (e *Engine) hopByHop6(s *State, in *Input) bool {
+	v, ptr := packet.OptsCheck(s.pkt.Data, 40, true, s.pkt.Dst.IsMulticast())
+	if v == packet.OptsOK {
+		return false
+	}
+	s.Result.Verdict = Drop
+	s.note("the Hop-by-Hop header fails ip6_rcv_core's check: dropped before PREROUTING")
+	if v == packet.OptsDrop || e.cfg.NoHostStack {
+		return true
+	}
+	e.resetCtx(s, in.Now, in.Mark)
+	e.receiveOn(s, in)
+	if b := ext.BuildICMPv6Error(&s.ctx, 4, packet.OptsProblemCode(v), uint32(ptr)); b != nil {
+		s.hostBuf = append(s.hostBuf[:0], b...)
+		s.hostPending = true
+	}
+	return true
 }
 
 func (e *Engine) finishTrace(s *State) {
@@ -422,16 +497,22 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
-// runTables runs the given tables of a hook; done is true when the
-// packet's fate was decided (dropped, rejected, queued).
-func (e *Engine) runTables(p *Program, s *State, h ext.Hook, hits *[]Hit, tables ...int) (Verdict, bool) {
-	s.ctx.Hook = h
-	for _, ti := range tables {
-		t := p.tables[ti]
-		if t == nil || t.hooks[h] == nil {
-			continue
-		}
-		if ti == tNAT {
+// runTables runs the tables of one stage of a hook (the Program keeps,
+// for each stage, only the tables that have a chain at its hook); done
+// is true when the packet's fate was decided (dropped, rejected,
+// queued).
+func (e *Engine) runTables(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
+	s.ctx.Hook = st.hook()
+	if p.active>>st.index()&1 != 0 {
+		return e.runStage(p, s, st, hits)
+	}
+	return 0, false
+}
+
+func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
+	h := st.hook()
+	for _, t := range p.stages[st.index()] {
+		if t.index == tNAT {
 			if v, done := e.natHook(p, s, t, h, hits); done {
 				return v, true
 			}
@@ -626,34 +707,51 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 	return netip.Addr{}
 }
 
-func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
+// receiveOn sets the packet's context for its arrival on in.In: the
+// input interface, the source MAC, the packet type. When it looked the
+// destination up in the local table (for the frame's type, when the
+// input does not say), it returns that, known, for the routing decision
+// after PREROUTING.
+func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c := &s.ctx
-	res := &s.Result
-	ifc := e.Host.Iface(in.In)
-	s.inIf = ext.Iface{Name: in.In}
-	if ifc != nil {
-		s.inIf = ifc.Iface
+	if s.inHost != e.Host || s.inIf.Name != in.In {
+		// A State mostly sees one host and few input interfaces:
+		// keep the last one found.
+		s.inHost, s.inIf = e.Host, ext.Iface{Name: in.In}
+		if ifc := e.Host.Iface(in.In); ifc != nil {
+			s.inIf = ifc.Iface
+		}
 	}
 	c.In, c.Out = &s.inIf, nil
 	c.SrcMAC, c.HasMAC = in.SrcMAC, true
 	c.PktType = ext.PktHost
 	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
 		c.PktType = pktTypes[in.Frame]
-	} else if t := e.Host.AddrType(s.pkt.Dst, ""); t == host.RTNBroadcast {
+	} else if d, known = e.Host.Dest(s.pkt.Dst), true; d.Type == host.RTNBroadcast {
 		c.PktType = ext.PktBroadcast
-	} else if t == host.RTNMulticast {
+	} else if d.Type == host.RTNMulticast {
 		c.PktType = ext.PktMulticast
 	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tRaw); done {
+	return d, known
+}
+
+func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
+	res := &s.Result
+	dst := s.pkt.Dst
+	d, known := e.receiveOn(s, in)
+	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	local := e.Host.IsLocal(s.pkt.Dst)
+	if !known || s.pkt.Dst != dst {
+		d = e.Host.Dest(s.pkt.Dst)
+	}
+	local := host.LocalType(s.pkt.Dst, d.Type)
 	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
 	if linkDst {
 		// A link-local address is the host's only on its own link:
@@ -689,14 +787,20 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
-		if v, done := e.runTables(p, s, ext.LocalIn, &res.Hits, tMangle, tFilter, tSecurity, tNAT); done {
+		if v, done := e.runTables(p, s, stIn, &res.Hits); done {
 			return e.finish(s, v)
 		}
 		return e.finish(s, AcceptLocal)
 	}
-	rt, ok := e.Host.Lookup(s.pkt.Dst)
+	var rt host.Route
+	var ok bool
 	if linkDst {
-		rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In)
+		if rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+			e.setOut(s, rt.Dev)
+		}
+	} else if d.Route != nil {
+		rt, ok = *d.Route, true
+		e.setOutIface(s, d.Iface, rt.Dev)
 	}
 	if !ok {
 		if s.tracer != nil {
@@ -704,7 +808,6 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		return e.finish(s, Drop)
 	}
-	e.setOut(s, rt.Dev)
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
 	}
@@ -728,10 +831,10 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		s.pkt.DecTTL()
 	}
-	if v, done := e.runTables(p, s, ext.Forward, &res.Hits, tMangle, tFilter, tSecurity); done {
+	if v, done := e.runTables(p, s, stForward, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, ext.PostRouting, &res.Hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPost, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Forward)
@@ -775,7 +878,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
 	// only when one of its fragments was (frag_max_size).
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
+	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && !in.GSO && (s.fragMax == 0 || s.fragMax > mtu) {
 		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 	}
 	pk.DecTTL()
@@ -790,7 +893,12 @@ func routeText(dst netip.Addr, rt host.Route) string {
 }
 
 func (e *Engine) setOut(s *State, dev string) {
-	ifc := e.Host.Iface(dev)
+	e.setOutIface(s, e.Host.Iface(dev), dev)
+}
+
+// setOutIface is setOut with dev's interface (nil when the host has
+// none of that name) already found.
+func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
 	s.outIf = ext.Iface{Name: dev}
 	if ifc != nil {
 		s.outIf = ifc.Iface
@@ -864,20 +972,24 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		return Drop
 	}
 	e.setOut(s, dev)
-	if v, done := e.runTables(p, s, ext.LocalOut, hits, tRaw); done {
+	if v, done := e.runTables(p, s, stOutRaw, hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, true); done {
 		return e.finish(s, v)
 	}
 	dst := s.pkt.Dst
-	if v, done := e.runTables(p, s, ext.LocalOut, hits, tMangle, tNAT, tFilter, tSecurity); done {
+	if v, done := e.runTables(p, s, stOutMain, hits); done {
 		return e.finish(s, v)
 	}
 	if s.pkt.Dst != dst {
 		// ip_route_me_harder: NAT in OUTPUT changed the destination.
-		if dev, ok = e.route(s); !ok {
-			return e.finish(s, Drop)
+		// ip6_route_me_harder looks a link-local or multicast one up
+		// strictly on the device the packet was routed to.
+		if s.pkt.Version != 6 || !s.pkt.Dst.IsMulticast() && !host.IsLinkLocal6(s.pkt.Dst) {
+			if dev, ok = e.route(s); !ok {
+				return e.finish(s, Drop)
+			}
 		}
 		e.setOut(s, dev)
 	}
@@ -886,11 +998,19 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		// first and comes back in on dev (dev_loopback_xmit).
 		e.loopBroadcast(p, s, dev, hits)
 	}
-	if v, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPost, hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Sent)
 	if v == Sent {
+		if s.pkt.Version == 6 && dev != "lo" && s.answering == 0 && s.pkt.Dst.IsMulticast() && e.Host.Joined(s.pkt.Dst, dev) {
+			// ip6_finish_output2: a packet a socket sends to a group
+			// the host has joined on dev is copied back to the host
+			// (the stack's own messages, ndisc's and answers, do not
+			// loop back), after POSTROUTING; the copy passes
+			// POSTROUTING again and comes in on dev.
+			e.loopBroadcast(p, s, dev, hits)
+		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
 			e.loopIn(p, s, "lo", hits)
@@ -899,9 +1019,9 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	return v
 }
 
-// loopBroadcast sends the copy of a broadcast the host keeps for itself:
-// POSTROUTING on its own (the copy shares the connection), then in again
-// on dev.
+// loopBroadcast sends the copy of a broadcast (or of an IPv6 multicast
+// packet) the host keeps for itself: POSTROUTING on its own (the copy
+// shares the connection), then in again on dev.
 func (e *Engine) loopBroadcast(p *Program, s *State, dev string, hits *[]Hit) {
 	if s.looped {
 		return
@@ -909,7 +1029,7 @@ func (e *Engine) loopBroadcast(p *Program, s *State, dev string, hits *[]Hit) {
 	saved, savedCtx := s.pkt, s.ctx
 	s.loopBuf = append(s.loopBuf[:0], s.pkt.Data...)
 	if s.pkt.Decode(s.loopBuf) == nil {
-		if _, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); !done {
+		if _, done := e.runTables(p, s, stPost, hits); !done {
 			e.loopIn(p, s, dev, hits)
 		}
 	}
@@ -937,8 +1057,8 @@ func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
 		c.PktType = ext.PktLoopback
 	}
 	s.note("looped back in on " + dev)
-	if _, done := e.runTables(p, s, ext.PreRouting, hits, tRaw, tMangle, tNAT); !done {
-		if _, done := e.runTables(p, s, ext.LocalIn, hits, tMangle, tFilter, tSecurity, tNAT); !done {
+	if _, done := e.runTables(p, s, stPreAll, hits); !done {
+		if _, done := e.runTables(p, s, stIn, hits); !done {
 			s.Result.SelfDelivered++
 		}
 	}

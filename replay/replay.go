@@ -29,6 +29,7 @@ import (
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/sim"
 )
@@ -75,6 +76,14 @@ type Options struct {
 	// at the first packet's time, so that their packets are not judged
 	// as new or invalid mid-stream.
 	Preload []conntrack.Preload
+	// Recent are the recent lists when the capture began
+	// (ReadRecentDir, --recent): they go into the engine's lists at the
+	// first packet's time, which stands for the moment they were copied.
+	Recent *RecentLists
+	// ChainEntries counts the packets entering each built-in chain
+	// (Report.ChainEntries), which iptables does not count: for the
+	// report's funnel. It costs a call per table a packet walks.
+	ChainEntries bool
 	// NoIPv6 skips IPv6 packets (counted): no ip6tables rules were
 	// given. Otherwise they run through the engine's IPv6 tables.
 	NoIPv6 bool
@@ -195,6 +204,22 @@ type Report struct {
 	// those the capture saw leave (nil when it saw none).
 	Departures          *Departures `json:"departures,omitempty"`
 	FirstTime, LastTime int64       `json:"-"`
+
+	// RecentLoaded is, per recent list read from --recent, how many
+	// addresses it held when the first packet ran; RecentUnused lists
+	// the lists no rule of the replayed rules uses (left out).
+	RecentLoaded map[string]int `json:"recent_loaded,omitempty"`
+	RecentUnused []string       `json:"recent_unused,omitempty"`
+	// ChainEntries are, with Options.ChainEntries, the packets that
+	// entered each built-in chain (answers the host sent included), in
+	// the order of the families, tables and chains of the rules.
+	ChainEntries []ChainEntry `json:"chain_entries,omitempty"`
+}
+
+// ChainEntry is how many packets entered a built-in chain.
+type ChainEntry struct {
+	RuleRef
+	Packets uint64 `json:"packets"`
 }
 
 // Replayer runs one capture through one engine.
@@ -230,6 +255,8 @@ type Replayer struct {
 	iv       intervals
 	depart   departures
 	rsamp    ruleSamples
+	lastIfc  *host.Iface        // hostIface's
+	entries  map[RuleRef]uint64 // Options.ChainEntries
 }
 
 // observeDeparture counts a departing packet against the predictions.
@@ -269,6 +296,12 @@ func New(e *engine.Engine, o Options) *Replayer {
 		r.tracer = &sim.TextTracer{W: &r.trace}
 		r.s.SetTracer(r.tracer)
 		e.Log = r.tracer.LogWriter()
+	}
+	if o.ChainEntries {
+		r.entries = map[RuleRef]uint64{}
+		r.s.OnChainEntry(func(six bool, table, chain string) {
+			r.entries[RuleRef{IPv6: six, Table: table, Chain: chain}]++
+		})
 	}
 	r.hold.init(o.Window)
 	r.iv.length = o.Interval
@@ -462,7 +495,7 @@ func (r *Replayer) one(h *held, now int64) {
 		for i := range fr.NVLAN {
 			iface += "." + strconv.Itoa(int(fr.VLANs[i]))
 		}
-		if r.e.Host.Iface(iface) == nil {
+		if r.hostIface(iface) == nil {
 			r.skipped("arriving on "+iface+", which the host file does not declare", "declare it in the host file (--host): iface "+iface+" ADDR/LEN", true)
 			return
 		}
@@ -481,13 +514,22 @@ func (r *Replayer) one(h *held, now int64) {
 		r.skipped("not a valid IP packet ("+err.Error()+"), dropped by the kernel before netfilter", "", false)
 		return
 	}
+	// The transport checksum is summed once: when replay's check of it
+	// is the one connection tracking makes, a checksum it found (or
+	// made) right is handed to the engine as verified.
+	csumOK := false
 	if r.o.VerifyChecksums {
-		if !r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK() {
+		l4ok := r.pkt.L4ChecksumOK()
+		if !l4ok || !r.pkt.IPChecksumOK() {
 			r.rep.BadChecksums++
 		}
-	} else if !r.pkt.IsFragment() && (!r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK()) {
-		r.rep.BadChecksums++
-		r.pkt.FixChecksums()
+		csumOK = l4ok && sameChecksumCheck(&r.pkt)
+	} else if !r.pkt.IsFragment() {
+		if !r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK() {
+			r.rep.BadChecksums++
+			r.pkt.FixChecksums()
+		}
+		csumOK = sameChecksumCheck(&r.pkt)
 	}
 	if local && r.o.OwnAnswers && r.answers.seen(&r.pkt, now) {
 		r.skipped("the firewall's own answers (REJECT, ICMP errors), which the engine makes itself", "", false)
@@ -501,12 +543,12 @@ func (r *Replayer) one(h *held, now int64) {
 			r.rep.Tunnels["UDP "+strconv.Itoa(int(r.pkt.DstPort))]++
 		}
 	}
-	in := engine.Input{Data: ip, In: iface, Local: local, Now: now}
+	in := engine.Input{Data: ip, In: iface, Local: local, Now: now, ChecksumOK: csumOK && passVerified}
 	if !local {
 		in.Frame = frameType(h, fr)
 		if fr.HasSrcMAC {
 			in.SrcMAC = fr.SrcMAC
-		} else if ifc := r.e.Host.Iface(iface); ifc != nil {
+		} else if ifc := r.hostIface(iface); ifc != nil {
 			in.SrcMAC = ifc.Peer
 		}
 	}
@@ -564,6 +606,39 @@ func (r *Replayer) one(h *held, now int64) {
 			r.rep.Samples = append(r.rep.Samples, Sample{Index: r.n, Time: now, Verdict: v, Summary: summaryOf(ip, &r.pkt), Trace: r.trace.String()})
 		}
 	}
+}
+
+// passVerified hands checksums replay verified to the engine (a test
+// turns it off to show the outcome does not change).
+var passVerified = true
+
+// sameChecksumCheck reports whether packet.L4ChecksumOK sums p's
+// transport checksum as conntrack's nf_ip_checksum and the host's stack
+// do (over every byte after the header, with the header's addresses):
+// TCP and ICMP; UDP with a checksum and a length field that covers the
+// whole datagram; not a fragment, and for IPv6 no extension header.
+func sameChecksumCheck(p *packet.Packet) bool {
+	if p.IsFragment() || p.Version == 6 && (p.ExtErr != packet.ExtOK || p.NextHdr != p.Proto) {
+		return false
+	}
+	switch l4 := p.L4; p.Proto {
+	case packet.ProtoTCP:
+		return len(l4) >= 20
+	case packet.ProtoUDP:
+		return len(l4) >= 8 && binary.BigEndian.Uint16(l4[4:]) == uint16(len(l4)) && binary.BigEndian.Uint16(l4[6:]) != 0
+	case packet.ProtoICMP:
+		return p.Version == 4 && len(l4) >= 4
+	}
+	return false
+}
+
+// hostIface is e.Host.Iface(name), remembering the last interface
+// found (a capture's packets come in on few interfaces).
+func (r *Replayer) hostIface(name string) *host.Iface {
+	if r.lastIfc == nil || r.lastIfc.Name != name {
+		r.lastIfc = r.e.Host.Iface(name)
+	}
+	return r.lastIfc
 }
 
 func summaryOf(ip []byte, p *packet.Packet) string {
@@ -770,6 +845,19 @@ func (r *Replayer) preload(now int64) {
 		r.rep.Preloaded++
 		r.flows.preloaded[e] = true
 	}
+	if rl := r.o.Recent; rl != nil {
+		for _, name := range rl.Names {
+			n, err := r.e.LoadRecent(name, rl.Lists[name], rl.Jiffies, now)
+			if err != nil {
+				r.rep.RecentUnused = append(r.rep.RecentUnused, name)
+				continue
+			}
+			if r.rep.RecentLoaded == nil {
+				r.rep.RecentLoaded = map[string]int{}
+			}
+			r.rep.RecentLoaded[name] = n
+		}
+	}
 }
 
 // Report returns what the replay found so far, with the engine's
@@ -779,6 +867,9 @@ func (r *Replayer) Report() *Report {
 	rep.Counters = r.counters()
 	rep.Departures = r.depart.report()
 	rep.RuleSamples = r.rsamp.out
+	if r.entries != nil {
+		rep.ChainEntries = r.chainEntries()
+	}
 	rep.IPv6 = !r.o.NoIPv6
 	if r.iv.length > 0 && r.iv.start != 0 {
 		iv := r.iv
@@ -829,6 +920,27 @@ func (rep *Report) NeverHit() []RuleRef {
 		if c.Rule > 0 && c.Packets == 0 {
 			out = append(out, c.RuleRef)
 		}
+	}
+	return out
+}
+
+// chainEntries lists the entries into every built-in chain of the rules
+// (0 for those no packet entered).
+func (r *Replayer) chainEntries() []ChainEntry {
+	var out []ChainEntry
+	add := func(p *engine.Program, six bool) {
+		for _, t := range p.Ruleset().Tables {
+			for _, c := range t.Chains {
+				if c.Builtin {
+					k := RuleRef{IPv6: six, Table: t.Name, Chain: c.Name}
+					out = append(out, ChainEntry{RuleRef: k, Packets: r.entries[k]})
+				}
+			}
+		}
+	}
+	add(r.e.Program(), false)
+	if !r.o.NoIPv6 && r.e.Program().IPv6() != nil {
+		add(r.e.Program().IPv6(), true)
 	}
 	return out
 }

@@ -2,11 +2,14 @@ package sim
 
 import (
 	"fmt"
+	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -48,9 +51,39 @@ func conntrackInsert(p conntrack.Preload) []string {
 			"--reply-port-src", fmt.Sprint(r.SrcPort), "--reply-port-dst", fmt.Sprint(r.DstPort))
 	case packet.ProtoICMP:
 		args = append(args, "--icmp-type", fmt.Sprint(o.ICMPType()), "--icmp-code", fmt.Sprint(o.ICMPCode()), "--icmp-id", fmt.Sprint(o.SrcPort))
+	case packet.ProtoICMPv6:
+		args = append(args, "--icmpv6-type", fmt.Sprint(o.ICMPType()), "--icmpv6-code", fmt.Sprint(o.ICMPCode()), "--icmpv6-id", fmt.Sprint(o.SrcPort))
 	}
 	if o.Proto == packet.ProtoTCP {
 		args = append(args, "--state", p.TCPState.String())
+	}
+	// The NAT the tuples say (conntrack.Insert's reading) goes to the
+	// kernel as a binding (ctnetlink's CTA_NAT_DST and CTA_NAT_SRC) on
+	// an entry created with the untranslated reply tuple: the kernel
+	// derives the translated one itself (nf_nat_setup_info) and sets
+	// IPS_DST_NAT or IPS_SRC_NAT. Given the translated reply tuple
+	// instead, with or without the binding, it finds the NAT already
+	// done, sets no status bit and lets the packets pass untranslated.
+	ports := o.Proto == packet.ProtoTCP || o.Proto == packet.ProtoUDP
+	natArg := func(a netip.Addr, port, origPort uint16) string {
+		if ports && port != origPort {
+			return netip.AddrPortFrom(a, port).String()
+		}
+		return a.String()
+	}
+	var nat []string
+	if r.SrcAddr() != o.DstAddr() || ports && r.SrcPort != o.DstPort {
+		nat = append(nat, "--dst-nat", natArg(r.SrcAddr(), r.SrcPort, o.DstPort))
+	}
+	if r.DstAddr() != o.SrcAddr() || ports && r.DstPort != o.SrcPort {
+		nat = append(nat, "--src-nat", natArg(r.DstAddr(), r.DstPort, o.SrcPort))
+	}
+	if len(nat) > 0 {
+		args[9], args[11] = o.DstAddr().String(), o.SrcAddr().String() // -r, -q
+		if ports {
+			args[17], args[19] = fmt.Sprint(o.DstPort), fmt.Sprint(o.SrcPort) // --reply-port-src, -dst
+		}
+		args = append(args, nat...)
 	}
 	var status []string
 	if p.SeenReply {
@@ -80,20 +113,54 @@ func TestKernelConnectionContext(t *testing.T) {
 		"eth0 udp 203.0.113.7:5000 > 198.51.100.1:53 ct=established",
 		"eth0 udp 203.0.113.7:5001 > 198.51.100.1:53 ct=unreplied,timeout=50",
 		"eth0 icmp 203.0.113.7 > 198.51.100.1 echo-reply ct=established,reply",
-		// Not here: a NATed connection (ct=established,dnat=...). The
-		// kernel, given the tuples by conntrack -I, delivers the packet
-		// untranslated; ipsift (conntrack.Insert) forwards it translated.
-		// Open: see the report of the change that added this test.
+		"eth0 tcp 203.0.113.7:40010 > 198.51.100.1:2222 A ct=established,dnat=192.0.2.50:22",
+		"wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 ct=established,snat=198.51.100.1",
+		`eth0 udp 198.51.100.9:53 > 198.51.100.1:53001 ct="ipv4 2 udp 17 30 src=192.0.2.10 dst=198.51.100.9 sport=53001 dport=53 src=198.51.100.9 dst=198.51.100.1 sport=53 dport=53001 mark=0 use=1"`,
 		`eth0 tcp 203.0.113.7:40006 > 198.51.100.1:22 A ct="ipv4 2 tcp 6 300 ESTABLISHED src=198.51.100.1 dst=203.0.113.7 sport=22 dport=40006 src=203.0.113.7 dst=198.51.100.1 sport=40006 dport=22 mark=0 use=1"`,
 	}
+	testConnectionContext(t, ctRules, false, lines)
+}
+
+// ctRules6 is ctRules for ip6tables, on the IPv6 twin of the host.
+var ctRules6 = strings.ReplaceAll(ctRules, "--ctorigdst 198.51.100.1", "--ctorigdst 2001:db8:100::1")
+
+// TestKernelConnectionContext6 is TestKernelConnectionContext for IPv6:
+// states, directions, ICMPv6 and NAT66 contexts.
+func TestKernelConnectionContext6(t *testing.T) {
+	kernel.Require(t)
+	lines := []string{
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 A",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 A ct=established",
+		"eth0 tcp [2001:db8:113::7]:40001 > [2001:db8:100::1]:22 A ct=established,reply",
+		"eth0 tcp [2001:db8:113::7]:40003 > [2001:db8:100::1]:22 A ct=established,mark=0x10",
+		"eth0 udp [2001:db8:113::7]:5000 > [2001:db8:100::1]:53 ct=established",
+		"eth0 udp [2001:db8:113::7]:5001 > [2001:db8:100::1]:53 ct=unreplied,timeout=50",
+		"eth0 icmpv6 2001:db8:113::7 > 2001:db8:100::1 echo-reply ct=established,reply",
+		"eth0 tcp [2001:db8:113::7]:40010 > [2001:db8:100::1]:2222 A ct=established,dnat=[2001:db8:2::50]:22",
+		"wlan0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:53 ct=established,snat=2001:db8:100::1",
+		`eth0 udp [2001:db8:100::9]:53 > [2001:db8:100::1]:53001 ct="ipv6 10 udp 17 30 src=2001:db8:2::10 dst=2001:db8:100::9 sport=53001 dport=53 src=2001:db8:100::9 dst=2001:db8:100::1 sport=53 dport=53001 mark=0 use=1"`,
+	}
+	testConnectionContext(t, ctRules6, true, lines)
+}
+
+// testConnectionContext runs TestKernelConnectionContext's lines with
+// ruleset text, IPv6 ones on the host's IPv6 twin when six.
+func testConnectionContext(t *testing.T, text string, six bool, lines []string) {
 	rs := rules.New()
-	if _, err := rs.Restore(strings.NewReader(ctRules), rules.RestoreOptions{}); err != nil {
+	if six {
+		rs.Family = ext.IPv6
+	}
+	if _, err := rs.Restore(strings.NewReader(text), rules.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range kernel.Backends {
 		t.Run(string(b), func(t *testing.T) {
-			fw := kernel.NewFirewall(t, b)
-			if err := fw.Restore(ctRules); err != nil {
+			fw := kernel.NewFirewallWith(t, b, kernel.Options{IPv6: six})
+			restore, counters := fw.Restore, fw.Counters
+			if six {
+				restore, counters = fw.Restore6, fw.Counters6
+			}
+			if err := restore(text); err != nil {
 				t.Fatal(err)
 			}
 			for i, l := range lines {
@@ -101,7 +168,11 @@ func TestKernelConnectionContext(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				addNeighbours(t, fw, []packet.Desc{d})
+				if six {
+					addNeighbours6(t, fw, d)
+				} else {
+					addNeighbours(t, fw, []packet.Desc{d})
+				}
 				if err := fw.FlushConntrack(); err != nil {
 					t.Fatal(err)
 				}
@@ -114,7 +185,7 @@ func TestKernelConnectionContext(t *testing.T) {
 						t.Fatalf("%s: %v\n%s", l, err, out)
 					}
 				}
-				before, err := fw.Counters()
+				before, err := counters()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -122,8 +193,11 @@ func TestKernelConnectionContext(t *testing.T) {
 				if err := fw.Inject(d.In, data); err != nil {
 					t.Fatal(err)
 				}
-				fw.CaptureAll()
-				after, err := fw.Counters()
+				caps, err := fw.CaptureAll()
+				if err != nil {
+					t.Fatal(err)
+				}
+				after, err := counters()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -134,7 +208,12 @@ func TestKernelConnectionContext(t *testing.T) {
 						theirs = append(theirs, k.String())
 					}
 				}
-				e, err := engine.New(rs, nil, engine.Config{})
+				var e *engine.Engine
+				if six {
+					e, err = engine.New(rules.New(), nil, engine.Config{Rules6: rs})
+				} else {
+					e, err = engine.New(rs, nil, engine.Config{})
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -148,6 +227,17 @@ func TestKernelConnectionContext(t *testing.T) {
 						mine = append(mine, kernel.RuleKey{Table: h.Table, Chain: h.Chain, Rule: h.Rule}.String())
 					}
 				}
+				// What left, with its addresses and ports after NAT.
+				for ifc, ps := range caps {
+					for _, b := range ps {
+						theirs = append(theirs, outKey(describe(engine.OutPacket{Iface: ifc, Data: b})))
+					}
+				}
+				for _, o := range res.Out {
+					mine = append(mine, outKey(o))
+				}
+				sort.Strings(theirs)
+				sort.Strings(mine)
 				if strings.Join(mine, "; ") != strings.Join(theirs, "; ") {
 					t.Errorf("%s:\nkernel: %s\nipsift: %s", l, strings.Join(theirs, "; "), strings.Join(mine, "; "))
 				} else {
@@ -155,5 +245,33 @@ func TestKernelConnectionContext(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// outKey names a packet that left by its interface, addresses and ports.
+func outKey(o Out) string {
+	k := fmt.Sprintf("out %s %v %s > %s", o.If, o.Proto, o.Src, o.Dst)
+	if o.Sport != nil && o.Dport != nil {
+		k += fmt.Sprintf(" %d > %d", *o.Sport, *o.Dport)
+	}
+	return k
+}
+
+// addNeighbours6 gives the kernel's IPv6 twin a neighbour entry for each
+// address of d on one of its links (the host's own aside).
+func addNeighbours6(t *testing.T, fw *kernel.Firewall, d packet.Desc) {
+	links := map[string]netip.Prefix{"eth0": netip.MustParsePrefix("2001:db8:100::/64"), "wlan0": netip.MustParsePrefix("2001:db8:2::/64")}
+	addrs := []netip.Addr{d.Src, d.Dst}
+	if d.CT != nil {
+		addrs = append(addrs, d.CT.DNAT.Addr()) // where the packet goes on
+	}
+	for _, a := range addrs {
+		for ifname, p := range links {
+			if a.IsValid() && p.Contains(a) && a != p.Addr().Next() {
+				if err := fw.AddNeighbour(ifname, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
 }

@@ -105,6 +105,24 @@ func TestReportReplay(t *testing.T) {
 	if !strings.Contains(a, `id="filter/FORWARD/1"><a href="#filter/FORWARD/1">1</a><i>`+m[1]+`</i><i>`+m[2]+`</i>`) {
 		t.Errorf("filter/FORWARD/1 does not show the replay's %s packets %s bytes", m[1], m[2])
 	}
+	// The replay counts the entries into built-in chains: every funnel
+	// has its "in", and a chain without jumps took or passed to its
+	// policy exactly what entered it.
+	if strings.Contains(a, "in: not counted") {
+		t.Error("a built-in chain's entries are not counted with --replay")
+	}
+	funnels := regexp.MustCompile(`<h3>(\w+ \w+) · policy \w+</h3><p class="funnel">in (\d+) · taken (\d+) · to chains 0 · to the policy \w+ (\d+) `).FindAllStringSubmatch(a, -1)
+	entered := 0
+	for _, f := range funnels {
+		in, taken, pol := atoi(f[2]), atoi(f[3]), atoi(f[4])
+		if in != taken+pol {
+			t.Errorf("%s: in %d, taken %d, to the policy %d", f[1], in, taken, pol)
+		}
+		entered += in
+	}
+	if len(funnels) < 5 || entered == 0 {
+		t.Errorf("%d built-in chains without jumps, %d packets entered them", len(funnels), entered)
+	}
 	if !strings.Contains(a, "matched nothing in this capture") || !strings.Contains(a, "replay: 2000 records") {
 		t.Error("no \"matched nothing in this capture\" or no replay summary")
 	}
@@ -119,6 +137,27 @@ func TestReportReplay(t *testing.T) {
 	}
 }
 
+// --replay with what the live host held when the capture began: the
+// report's summary says what it preloaded, and a file that is not there
+// is a usage error.
+func TestReportReplayStartState(t *testing.T) {
+	capFile := writeCapture(t, capgen.Config{Workload: capgen.Mix, Packets: 200, Flows: 10, Seed: 3})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "jiffies"), []byte("jiffies: 4295000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "knock"), []byte("src=192.0.2.9 ttl: 64 last_seen: 4294999000 oldest_pkt: 1 4294999000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := reportPage(t, gateway, "--replay", capFile, "--recent", dir)
+	if !strings.Contains(a, "recent lists from --recent that no rule uses, left out: knock") {
+		t.Error("the report does not say what became of the --recent lists")
+	}
+	if _, stderr, code := runCmd(t, "report", gateway, "--replay", capFile, "--conntrack", filepath.Join(dir, "none"), "-o", filepath.Join(dir, "r.html")); code != exitUsage || !strings.Contains(stderr, "none") {
+		t.Errorf("--conntrack of a missing file: exit %d %s", code, stderr)
+	}
+}
+
 func TestReportUsage(t *testing.T) {
 	stdout, _, code := runCmd(t, "report", "--help")
 	if code != exitOK || !strings.Contains(stdout, "Example:\n  ipsift report gateway.rules -o report.html") {
@@ -130,4 +169,12 @@ func TestReportUsage(t *testing.T) {
 	if _, _, code := runCmd(t, "report", gateway, "--replay", "x", "--packets", "y", "-o", "z"); code != exitUsage {
 		t.Errorf("--replay and --packets: exit %d", code)
 	}
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

@@ -18,12 +18,14 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
+	"golang.org/x/sys/unix"
 )
 
 // Packet is one packet of a generated sequence. Most are fixed
@@ -57,10 +59,16 @@ type Observation struct {
 	Hits    string
 	Verdict string
 	Out     []string
+	// Log holds the lines LOG rules wrote for the packet (log.go).
+	Log []string
 }
 
 func (o Observation) String() string {
-	return fmt.Sprintf("verdict %s, hits [%s], out [%s]", o.Verdict, o.Hits, strings.Join(o.Out, "; "))
+	s := fmt.Sprintf("verdict %s, hits [%s], out [%s]", o.Verdict, o.Hits, strings.Join(o.Out, "; "))
+	if len(o.Log) > 0 {
+		s += ", log [" + strings.Join(o.Log, " | ") + "]"
+	}
+	return s
 }
 
 // Difference is one packet on which the kernel and ipsift disagree.
@@ -102,6 +110,8 @@ type outcome struct {
 	// solicited counts the packets not compared because the kernel had
 	// to ask for a neighbour (capture).
 	solicited int
+	// logLines counts ipsift's LOG lines compared with the kernel's.
+	logLines int
 	// unsupported is set when ipsift's simulator refused a packet as
 	// one it cannot simulate yet (IPv6 before the engine ran ip6tables
 	// rules): the packets from there on were not compared.
@@ -263,6 +273,10 @@ type setup struct {
 	// the kernel host gets its IPv6 twin and loads them with
 	// ip6tables-restore, ipsift reads them as ip6tables-restore input.
 	six bool
+	// groups are device groups of the host's interfaces (name to
+	// group): set on the kernel's links with `ip link set dev X group
+	// N` and on ipsift's default host.
+	groups map[string]uint32
 }
 
 // execute loads a fresh kernel firewall of backend b and ipsift as su
@@ -284,6 +298,14 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	fw.CaptureWait = 200 * time.Microsecond
 	res := &outcome{}
 	kernelRules, ipsiftRules := su.kernelRules, su.ipsiftRules
+	var lc *logCheck
+	if su.load == nil && kernelRules == ipsiftRules {
+		if lc = newLogCheck(kernelRules); lc != nil {
+			kernel.EnableNamespaceLog(sc) // held until this case ends
+			kernelRules = lc.tagRules(kernelRules)
+			ipsiftRules = kernelRules
+		}
+	}
 	loadKernel := su.load
 	if loadKernel == nil {
 		loadKernel = func(fw *kernel.Firewall) error { return fam.restore(fw, kernelRules) }
@@ -298,6 +320,17 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		}
 		// ipsift reads the sets as an ipset save section before the rules.
 		ipsiftRules = su.sets + ipsiftRules
+	}
+	h := host.Default()
+	for dev, g := range su.groups {
+		ifc := h.Iface(dev)
+		if ifc == nil {
+			tb.Fatalf("kerneldiff: no interface %s for group %d", dev, g)
+		}
+		ifc.Group = g
+		if _, err := fw.Run("ip", "link", "set", "dev", dev, "group", strconv.FormatUint(uint64(g), 10)); err != nil {
+			tb.Fatalf("kerneldiff: setting the group of %s: %v", dev, err)
+		}
 	}
 	if err := loadKernel(fw); err != nil {
 		res.refused = err
@@ -329,10 +362,13 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	}
 	// Every chain classified, however short (the default would walk the
 	// harness's short chains): the kernel judges the compiled walk.
-	e, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
+	e, err := engine.New(ours, h, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
 	if err != nil {
 		res.loadErr = err
 		return res
+	}
+	if lc != nil {
+		e.Log = &lc.ours
 	}
 	args := append([]string{"sysctl", "-q", "-w"}, hostSettings...)
 	if _, err := fw.Run(args...); err != nil {
@@ -358,8 +394,12 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	// jiffy boundaries of ipsift's clock are not the kernel's: packets
 	// closer than two jiffies could fall in one jiffy on one side and in
 	// two on the other. Such rulesets get their packets 10 ms apart.
+	// The IPv6 host's rate limits (Redirects, ICMPv6 errors, one
+	// inet_peer bucket per address) count in jiffies too, and an error
+	// empties its address's bucket only when a jiffy has passed since the
+	// bucket was last used: IPv6 packets go 10 ms apart as well.
 	var minGap time.Duration
-	if strings.Contains(kernelRules, "-m connlimit") {
+	if strings.Contains(kernelRules, "-m connlimit") || su.six {
 		minGap = 10 * time.Millisecond
 	}
 	for i, p := range pkts {
@@ -379,7 +419,7 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		if gap := time.Since(last); !last.IsZero() && gap < minGap {
 			time.Sleep(minGap - gap)
 		}
-		sent := time.Now()
+		sent, sentMono := time.Now(), monotonicNow()
 		if d.Local {
 			err = fw.SendLocal(data)
 		} else {
@@ -395,6 +435,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		if err != nil && !(d.Local && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ECONNREFUSED) ||
 			errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EACCES))) {
 			tb.Fatalf("kerneldiff: sending packet %d: %v", i, err)
+		}
+		if d.Local && d.Dst.Is6() && d.Dst.IsMulticast() && err == nil {
+			awaitLoopedCopy(fw, fam, ipPrev)
 		}
 		out, asked, err := capture(fw, su.six)
 		if err != nil {
@@ -419,6 +462,13 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		sd.DelayMS = 0
 		if !last.IsZero() {
 			s.Now += sent.Sub(last).Nanoseconds()
+		} else {
+			// The kernel's jiffies tick at multiples of 4 ms of
+			// CLOCK_MONOTONIC (tick_init_jiffy_update aligns them):
+			// ipsift's clock takes the same phase at the first
+			// packet, so that both count the same jiffies between
+			// packets (the inet_peer limits, connlimit's collection).
+			s.Now += ((sentMono-s.Now)%jiffyNS + jiffyNS) % jiffyNS
 		}
 		last = sent
 		got, err := s.Run(i, sd)
@@ -429,6 +479,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 			// neighbours) is exercised.
 			res.unsupported = err
 			res.sent[i] = false
+			if lc != nil {
+				lc.packet() // this packet's lines are not the next one's
+			}
 			hits := kernel.Diff(prev, after)
 			prev, ipPrev = after, ipAfter
 			kres := sim.Convert(i, &engine.Result{Out: capturedFrames(out, more)})
@@ -454,6 +507,12 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ports.toKernel(got.Out)
 		kobs, iobs, kouts := compare(d, hits, delivered, kres.Out, got, ports)
 		kernelOut[i] = kouts
+		if lc != nil {
+			if kobs.Log, iobs.Log, err = lc.packet(); err != nil {
+				tb.Fatalf("kerneldiff: LOG lines: %v", err)
+			}
+			res.logLines += len(iobs.Log)
+		}
 		if asked {
 			res.solicited++
 			res.sent[i] = false
@@ -468,6 +527,38 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	}
 	return res
 }
+
+// jiffyNS is the kernel's tick (HZ=250) in nanoseconds.
+const jiffyNS = int64(4_000_000)
+
+// monotonicNow is CLOCK_MONOTONIC, the clock the kernel's ticks follow.
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
+}
+
+// awaitLoopedCopy waits (up to loopWait) for the copy of a local IPv6
+// multicast packet that ip6_finish_output2 loops back to the host: it
+// comes in through netif_rx's backlog, which on a loaded machine runs
+// after the send returns, so its PREROUTING and INPUT counters could be
+// read before it got there (or with the next packet's). A group the
+// host has not joined, or a packet OUTPUT or POSTROUTING dropped, makes
+// no copy: the wait then runs out.
+func awaitLoopedCopy(fw *kernel.Firewall, fam family, before kernel.IPCounters) {
+	deadline := time.Now().Add(loopWait)
+	for time.Now().Before(deadline) {
+		if c, err := fam.delivered(fw); err != nil || c.InReceives > before.InReceives {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// loopWait bounds awaitLoopedCopy.
+const loopWait = 100 * time.Millisecond
 
 // notYetRule finds the line of the rule an engine error names when
 // ipsift says it cannot run it yet (an IPv6 feature still to come).
@@ -833,7 +924,7 @@ func sortedIfaces(m map[string][][]byte) []string {
 }
 
 func equalObs(a, b Observation) bool {
-	return a.Hits == b.Hits && a.Verdict == b.Verdict && slices.Equal(a.Out, b.Out)
+	return a.Hits == b.Hits && a.Verdict == b.Verdict && slices.Equal(a.Out, b.Out) && slices.Equal(a.Log, b.Log)
 }
 
 // compare turns the kernel's observations and ipsift's result for packet
