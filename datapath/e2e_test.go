@@ -60,9 +60,13 @@ func sh(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func newTopology(t *testing.T) *topology {
+func newTopology(t *testing.T) *topology { return newTopologyNamed(t, "ipsift-e2e") }
+
+// newTopologyNamed builds the topology in namespaces named NAME-PID-wan,
+// -fw and -lan.
+func newTopologyNamed(t *testing.T, name string) *topology {
 	requireRoot(t)
-	pfx := fmt.Sprintf("ipsift-e2e-%d-", os.Getpid())
+	pfx := fmt.Sprintf("%s-%d-", name, os.Getpid())
 	tp := &topology{t: t, wan: pfx + "wan", fw: pfx + "fw", lan: pfx + "lan", dir: t.TempDir()}
 	t.Cleanup(tp.close)
 	for _, ns := range []string{tp.wan, tp.fw, tp.lan} {

@@ -41,10 +41,7 @@ const (
 // entirely (a management exemption: ssh keeps working if ipsift dies
 // fail-closed).
 func kernelRules(prefix string, queue uint16, failOpen bool, exemptPort uint16) string {
-	q := fmt.Sprintf("-j NFQUEUE --queue-num %d", queue)
-	if failOpen {
-		q += " --queue-bypass"
-	}
+	q := queueTarget(queue, failOpen)
 	var b strings.Builder
 	fmt.Fprintf(&b, "*raw\n:%[1]s-PRE - [0:0]\n:%[1]s-OUT - [0:0]\n", prefix)
 	fmt.Fprintf(&b, "-I PREROUTING 1 -j %s-PRE\n-I OUTPUT 1 -j %s-OUT\n", prefix, prefix)

@@ -72,6 +72,9 @@ type Config struct {
 	// NoFlush reads RulesPath (and every reload) as iptables-restore
 	// --noflush would: a repeated table section adds to the first.
 	NoFlush bool
+	// Offload hands connections proved invariant to the kernel's
+	// conntrack (offload.go).
+	Offload bool
 }
 
 // Stats are the runner's counters.
@@ -109,6 +112,8 @@ type Runner struct {
 		n  int
 	}
 	raw      *rawSender
+	ofl      *offloader   // nil without Config.Offload
+	OStats   OffloadStats // offload.go
 	reloadMu sync.Mutex
 	// six says whether IPv6 is queued: from the start when the rules
 	// have an IPv6 part, else from the reload that gives them one.
@@ -253,6 +258,9 @@ func (r *Runner) Reload(path string) error {
 		return err
 	}
 	r.Stats.Reloads.Add(1)
+	if r.ofl != nil {
+		r.ofl.takeBackAll("reload")
+	}
 	r.log.Info("reloaded", "file", path)
 	return nil
 }
@@ -320,6 +328,22 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.raw.Close()
 	script := kernelRules(r.cfg.ChainPrefix, r.cfg.Queue, r.cfg.FailOpen, r.cfg.ExemptPort)
+	if r.cfg.Offload {
+		if r.ofl, err = newOffloader(r); err != nil {
+			r.q.Close()
+			return err
+		}
+		defer r.ofl.close()
+		if n, err := r.ofl.adopt(); err != nil {
+			r.log.Warn("offload: taking over the connections an earlier run left to the kernel", "err", err)
+		} else if n > 0 {
+			r.log.Info("offload: took over connections an earlier run left to the kernel", "connections", n)
+		}
+		go r.ofl.events()
+		go r.ofl.settleEvery(ctx, time.Minute)
+		go r.ofl.reap(ctx)
+		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.cfg.Queue, r.cfg.FailOpen))
+	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.q.Close()
 		return err
@@ -337,6 +361,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		// the socket ends Receive.
 		r.stopQueue6()
 		removeRules(r.cfg.ChainPrefix)
+		removeOffloadRules(r.cfg.ChainPrefix)
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
 		r.q.Close()
 	})
@@ -350,6 +375,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			r.stopQueue6()
 			removeRules(r.cfg.ChainPrefix)
+			removeOffloadRules(r.cfg.ChainPrefix)
 			r.q.Close()
 			return fmt.Errorf("nfqueue: %w", err)
 		}
@@ -357,6 +383,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			// The packet loop is the only reader of the host model, so
 			// it swaps it between packets.
 			r.lh, r.E.Host = lh, lh.h
+			if r.ofl != nil {
+				r.ofl.takeBackAll("host change")
+			}
 			r.log.Info("host model updated", "host", lh.h.String())
 		}
 	}
@@ -405,6 +434,9 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 	}
 	r.orig = append(r.orig[:0], data...)
 	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0}
+	if r.ofl != nil {
+		r.ofl.before(data)
+	}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
 	}

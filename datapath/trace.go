@@ -354,6 +354,15 @@ func (r *Runner) process() {
 		return
 	}
 	r.E.Process(r.st, &r.in)
+	r.afterEngine()
+}
+
+// afterEngine runs what must follow the engine's decision before the
+// verdict: offload's proof and hand-over.
+func (r *Runner) afterEngine() {
+	if r.ofl != nil {
+		r.ofl.after(r.in.Mark)
+	}
 }
 
 type multiTracer []*sim.TextTracer
@@ -369,6 +378,7 @@ func (r *Runner) processTraced(subs []*TraceSub) {
 	in := &r.in
 	if p.Decode(in.Data) != nil {
 		r.E.Process(r.st, in)
+		r.afterEngine()
 		return
 	}
 	var match []*TraceSub
@@ -379,6 +389,7 @@ func (r *Runner) processTraced(subs []*TraceSub) {
 	}
 	if len(match) == 0 {
 		r.E.Process(r.st, in)
+		r.afterEngine()
 		return
 	}
 	where := "in " + in.In
@@ -404,6 +415,7 @@ func (r *Runner) processTraced(subs []*TraceSub) {
 	r.E.Process(r.st, in)
 	r.st.SetTracer(nil)
 	r.E.Log = oldLog
+	r.afterEngine()
 	for i, s := range match {
 		// The packets that left, then the verdict, as ipsift trace.
 		for _, o := range r.st.Result.Out {
@@ -415,6 +427,9 @@ func (r *Runner) processTraced(subs []*TraceSub) {
 				}
 				fmt.Fprintf(&bufs[i], "%s %s  %s\n", kind, o.Iface, op.Summary())
 			}
+		}
+		if r.ofl != nil && r.ofl.note != "" {
+			fmt.Fprintf(&bufs[i], "%s\n", r.ofl.note)
 		}
 		tts[i].End()
 		s.send(bufs[i].String())

@@ -160,6 +160,11 @@ type Input struct {
 	Frame FrameType
 	Now   int64 // engine clock, nanoseconds since the Unix epoch
 	Mark  uint32
+	// ChecksumOK says the caller verified the transport checksum (the
+	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
+	// tracking and the host's stack do not sum it again. Set it only
+	// for a checksum known to be right.
+	ChecksumOK bool
 	// GSO says the packet is a GSO packet handed over whole (live
 	// enforcement): its segments, not it, must fit the MTU, as
 	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
@@ -188,6 +193,7 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
+	path    *Path // RecordPath
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
@@ -360,11 +366,15 @@ func (e *Engine) Process(s *State, in *Input) {
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
 	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
+	if s.path != nil {
+		s.path.Steps = s.path.Steps[:0]
+	}
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
 		s.note("not a valid IP packet: " + err.Error())
 		return
 	}
+	s.pkt.L4Verified = in.ChecksumOK && !s.pkt.IsFragment()
 	if s.pkt.Version == 6 {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six

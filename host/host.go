@@ -107,8 +107,9 @@ echo-ignore-all
 //
 // Addresses are IPv4 or IPv6. group is the interface's device group
 // (what `ip link set dev NAME group N` sets; -m devgroup reads it): a
-// number (decimal, or hex with 0x) up to 4294967295 or the name
-// "default" (0, iproute2's /etc/iproute2/group), 0 when not given. Routes for the interfaces' own subnets are
+// number (decimal, hex with 0x, octal with 0) up to 4294967295 (the
+// kernel's 32 bits; `ip link` itself takes up to 2147483647) or the
+// name "default" (0, iproute2's /etc/iproute2/group), 0 when not given. Routes for the interfaces' own subnets are
 // added automatically, as the kernel does when an address is assigned;
 // so are, as the kernel does for every interface with a link address,
 // the interface's IPv6 link-local address from its MAC (EUI-64) with its

@@ -85,8 +85,15 @@ type Packet struct {
 	// that check. For UDP and ICMP, L4Fixed == L4OK. For protocols this
 	// package does not decode, both only say "not a later fragment".
 	L4Fixed bool
-	SrcPort uint16 // tcp, udp
-	DstPort uint16 // tcp, udp
+	// L4Verified says the transport checksum is known to be correct,
+	// as the kernel's CHECKSUM_UNNECESSARY does (a NIC, or a caller,
+	// checked it): L4ChecksumOK and connection tracking then pass it
+	// without summing. Decode clears it; whoever sets it must know the
+	// checksum is right (rewrites that keep checksums right, as NAT's
+	// do, keep it true).
+	L4Verified bool
+	SrcPort    uint16 // tcp, udp
+	DstPort    uint16 // tcp, udp
 	// TCP only.
 	TCPFlags uint8
 	TCPDoff  int // data offset in bytes
