@@ -273,7 +273,24 @@ func (f *Firewall) sendICMPv6Error(p []byte, to *unix.SockaddrInet6) error {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_AUTOFLOWLABEL, 0); err != nil {
 			return fmt.Errorf("switching automatic flow labels off: %w", err)
 		}
-		info := unix.Inet6Pktinfo{Addr: [16]byte(p[8:24]), Ifindex: to.ZoneId}
+		// Any source, as with the header included: a link-local one of
+		// another link than the one the packet leaves by too.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1); err != nil {
+			return fmt.Errorf("setting IPV6_FREEBIND: %w", err)
+		}
+		src := netip.AddrFrom16([16]byte(p[8:24]))
+		info := unix.Inet6Pktinfo{Addr: src.As16(), Ifindex: to.ZoneId}
+		if info.Ifindex == 0 && src.IsLinkLocalUnicast() {
+			// The kernel takes a link-local source only with an
+			// interface (ip6_datagram_send_ctl): the one that has it.
+			// With a source given, the interface does not bind the
+			// route, which still follows the destination.
+			ifc, err := interfaceWith(src)
+			if err != nil {
+				return err
+			}
+			info.Ifindex = uint32(ifc)
+		}
 		oob := unix.PktInfo6(&info)
 		for _, c := range []struct{ typ, v int }{{unix.IPV6_HOPLIMIT, int(p[7])}, {unix.IPV6_TCLASS, int(p[0]&0x0f)<<4 | int(p[1]>>4)}} {
 			b := make([]byte, unix.CmsgSpace(4))
@@ -288,6 +305,29 @@ func (f *Firewall) sendICMPv6Error(p []byte, to *unix.SockaddrInet6) error {
 		}
 		return nil
 	})
+}
+
+// interfaceWith returns the index of the interface that has the
+// address a, in the calling thread's namespace.
+func interfaceWith(a netip.Addr) (int, error) {
+	ifcs, err := net.Interfaces()
+	if err != nil {
+		return 0, err
+	}
+	for _, ifc := range ifcs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return 0, err
+		}
+		for _, ad := range addrs {
+			if n, ok := ad.(*net.IPNet); ok {
+				if b, ok := netip.AddrFromSlice(n.IP); ok && b.Unmap() == a {
+					return ifc.Index, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no interface has %s", a)
 }
 
 // Capture returns the IP packets (without their Ethernet header) that left
