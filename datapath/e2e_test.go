@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,9 +61,23 @@ func sh(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func newTopology(t *testing.T) *topology {
+// topoOptions change the topology for a test: prefix names its
+// namespaces (default "ipsift-e2e"), noServers leaves out the test's own
+// servers on the lan (:80 on the mirrors, 192.0.2.50:22) for a test that
+// runs its own there.
+type topoOptions struct {
+	prefix    string
+	noServers bool
+}
+
+func newTopology(t *testing.T) *topology { return newTopologyWith(t, topoOptions{}) }
+
+func newTopologyWith(t *testing.T, o topoOptions) *topology {
 	requireRoot(t)
-	pfx := fmt.Sprintf("ipsift-e2e-%d-", os.Getpid())
+	if o.prefix == "" {
+		o.prefix = "ipsift-e2e"
+	}
+	pfx := fmt.Sprintf("%s-%d-", o.prefix, os.Getpid())
 	tp := &topology{t: t, wan: pfx + "wan", fw: pfx + "fw", lan: pfx + "lan", dir: t.TempDir()}
 	t.Cleanup(tp.close)
 	for _, ns := range []string{tp.wan, tp.fw, tp.lan} {
@@ -86,6 +101,14 @@ func newTopology(t *testing.T) *topology {
 	sh(t, "ip", "-n", tp.fw, "route", "add", "default", "via", "198.51.100.254")
 	sh(t, "ip", "-n", tp.lan, "route", "add", "default", "via", "192.0.2.1")
 	sh(t, "ip", "netns", "exec", tp.fw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	tp.serve(tp.fw, "198.51.100.1:22", bannerEcho("ssh-fw"))
+	tp.serve(tp.wan, "198.51.100.254:8080", func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		fmt.Fprintln(c, host)
+	})
+	if o.noServers {
+		return tp
+	}
 
 	// The servers. A large file, the same on every mirror, for a transfer
 	// of GSO packets through NAT.
@@ -108,11 +131,6 @@ func newTopology(t *testing.T) *topology {
 		t.Cleanup(func() { srv.Close() })
 	}
 	tp.serve(tp.lan, "192.0.2.50:22", bannerEcho("ssh-50"))
-	tp.serve(tp.fw, "198.51.100.1:22", bannerEcho("ssh-fw"))
-	tp.serve(tp.wan, "198.51.100.254:8080", func(c net.Conn) {
-		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-		fmt.Fprintln(c, host)
-	})
 	return tp
 }
 
@@ -340,9 +358,18 @@ type ipsiftProc struct {
 }
 
 func (tp *topology) runIpsift(t *testing.T, rules string, extra ...string) *ipsiftProc {
-	bin := buildIpsift(t)
+	return tp.runIpsiftBin(t, buildIpsift(t), rules, extra...)
+}
+
+// runIpsiftBin runs the ipsift binary bin (another build, for a
+// comparison) with --queue 0 unless extra names the queues.
+func (tp *topology) runIpsiftBin(t *testing.T, bin, rules string, extra ...string) *ipsiftProc {
 	p := &ipsiftProc{log: &syncBuffer{}, ctl: filepath.Join(t.TempDir(), "ctl.sock"), done: make(chan error, 1)}
-	args := append([]string{"netns", "exec", tp.fw, bin, "run", rules, "--queue", "0", "--control", p.ctl}, extra...)
+	args := []string{"netns", "exec", tp.fw, bin, "run", rules, "--control", p.ctl}
+	if !slices.ContainsFunc(extra, func(a string) bool { return a == "--queue" || a == "--queues" || a == "--queue-balance" }) {
+		args = append(args, "--queue", "0")
+	}
+	args = append(args, extra...)
 	p.cmd = exec.Command("ip", args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
