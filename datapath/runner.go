@@ -27,6 +27,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,14 @@ import (
 type Config struct {
 	RulesPath string
 	Queue     uint16
+	// Queues is how many queues ipsift reads, Queue to Queue+Queues-1
+	// (0 or 1: one), each by a worker of its own on one shared engine and
+	// conntrack table. With several, the kernel spreads packets over them
+	// by address (NFQUEUE --queue-balance: a hash of the source and
+	// destination addresses, never the ports) or, with CPUFanout, by the
+	// CPU that handles the packet (--queue-cpu-fanout).
+	Queues    uint16
+	CPUFanout bool
 	// QueueLen bounds the packets the kernel holds for ipsift (0: 4096).
 	// A full queue drops, or with FailOpen accepts.
 	QueueLen uint32
@@ -73,6 +83,37 @@ type Stats struct {
 	EngineRuns, Reloads, ReloadsFailed atomic.Uint64
 }
 
+// MaxQueues bounds Config.Queues: the second-pass mark names the worker
+// in 4 bits.
+const MaxQueues = 16
+
+// ParseQueues reads the queues of `ipsift run`: spec is a queue number N
+// or a range FIRST:LAST; count, when not 0, asks for that many queues
+// from N. It returns the first queue and how many.
+func ParseQueues(spec string, count uint) (first, n uint16, err error) {
+	lo, hi, isRange := strings.Cut(spec, ":")
+	a, err1 := strconv.ParseUint(lo, 10, 16)
+	b := a
+	var err2 error
+	if isRange {
+		b, err2 = strconv.ParseUint(hi, 10, 16)
+	}
+	switch {
+	case err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("queue %q: want a number 0-65535 or FIRST:LAST", spec)
+	case b < a:
+		return 0, 0, fmt.Errorf("queue %q: the last queue is below the first", spec)
+	case isRange && count != 0:
+		return 0, 0, fmt.Errorf("queue %s and --queues %d: give the range or the count, not both", spec, count)
+	case count != 0:
+		b = a + uint64(count) - 1
+	}
+	if b-a+1 > MaxQueues || b > 65535 {
+		return 0, 0, fmt.Errorf("queues %d-%d: at most %d queues, numbered up to 65535", a, b, MaxQueues)
+	}
+	return uint16(a), uint16(b - a + 1), nil
+}
+
 // Runner is one enforcing process.
 type Runner struct {
 	cfg   Config
@@ -84,23 +125,44 @@ type Runner struct {
 	// (Ipset edits them while packets are matched against them).
 	Sets *ipset.Registry
 
-	q     *nfqueue.Queue
-	st    *engine.State
-	in    engine.Input
-	lh    *liveHost
-	newLH atomic.Pointer[liveHost]
-	pkt   packet.Packet
-	orig  []byte
-	first []byte
-	slots [4096]pending
-	next  uint32
-	batch struct {
+	// hostMu guards the host model (lh and E.Host): a worker holds it
+	// for reading from its first packet of a batch to the batch's
+	// flush, watchHost for writing while it swaps the model.
+	hostMu    sync.RWMutex
+	lh        *liveHost
+	workers   []*worker
+	closeOnce sync.Once
+	raw       *rawSender
+	reloadMu  sync.Mutex
+	tr        traceState // ipsift ctl trace subscribers (trace.go)
+}
+
+// worker reads one queue. Its methods keep the receiver name r: through
+// the embedded Runner, r.E, r.Stats and the rest are the shared ones,
+// and r.q, r.st and the buffers its own.
+type worker struct {
+	*Runner
+	idx      uint32 // which queue: Queue+idx; named in second-pass marks
+	q        *nfqueue.Queue
+	st       *engine.State
+	in       engine.Input
+	pkt      packet.Packet
+	orig     []byte
+	first    []byte
+	slots    [4096]pending
+	next     uint32
+	handleFn func(*nfqueue.Packet)
+	held     bool // holds hostMu for reading (the batch in progress)
+	batch    struct {
 		id uint32
 		n  int
 	}
-	raw      *rawSender
-	reloadMu sync.Mutex
-	tr       traceState // ipsift ctl trace subscribers (trace.go)
+}
+
+func newWorker(r *Runner, idx uint32) *worker {
+	w := &worker{Runner: r, idx: idx, st: engine.NewState()}
+	w.handleFn = w.handle
+	return w
 }
 
 // pending is a forwarded packet waiting for its source rewrite at
@@ -123,6 +185,15 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	if cfg.Queues > MaxQueues || int(cfg.Queue)+int(cfg.Queues)-1 > 65535 {
+		return nil, fmt.Errorf("queues %d-%d: at most %d queues, numbers up to 65535", cfg.Queue, int(cfg.Queue)+int(cfg.Queues)-1, MaxQueues)
+	}
+	if cfg.CPUFanout && cfg.Queues < 2 {
+		return nil, fmt.Errorf("--queue-cpu-fanout spreads packets over several queues: give --queues N or --queue FIRST:LAST")
+	}
 	res, err := loadFile(cfg.RulesPath, load.Options{NoFlush: cfg.NoFlush})
 	if err != nil {
 		return nil, err
@@ -144,7 +215,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.LogOut != nil {
 		e.Log = cfg.LogOut
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, st: engine.NewState(), lh: lh}, nil
+	return &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, lh: lh}, nil
 }
 
 // LoadRules reads and checks a ruleset file; any error in it refuses the
@@ -229,61 +300,108 @@ func (r *Runner) Ipset(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	return c.Run(args)
 }
 
-// Run binds the queue, installs the nft table and enforces until ctx is
-// done; then it removes the table and unbinds. It returns the first
-// error that stopped it.
+// Run binds the queues, installs the kernel rules and enforces until
+// ctx is done, one worker per queue; then it removes the rules and
+// unbinds. It returns the first error that stopped it.
 func (r *Runner) Run(ctx context.Context) error {
-	var err error
 	flags := uint32(nfqueue.FlagGSO)
 	if r.cfg.FailOpen {
 		flags |= nfqueue.FlagFailOpen
 	}
-	r.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue, MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20})
-	if err != nil {
-		return err
+	r.workers = r.workers[:0]
+	for i := uint32(0); i < uint32(r.cfg.Queues); i++ {
+		w := newWorker(r, i)
+		var err error
+		w.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue + uint16(i), MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20})
+		if err != nil {
+			r.closeQueues()
+			return err
+		}
+		r.workers = append(r.workers, w)
 	}
+	var err error
 	if r.raw, err = newRawSender(); err != nil {
-		r.q.Close()
+		r.closeQueues()
 		return err
 	}
 	defer r.raw.Close()
-	script := kernelRules(r.cfg.ChainPrefix, r.cfg.Queue, r.cfg.FailOpen, r.cfg.ExemptPort)
+	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort)
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
-		r.q.Close()
+		r.closeQueues()
 		return err
 	}
-	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "fail_open", r.cfg.FailOpen, "rules", script)
+	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "queues", r.cfg.Queues, "fail_open", r.cfg.FailOpen, "rules", script)
 	go r.watchHost(ctx)
 	stop := context.AfterFunc(ctx, func() {
 		// Remove the queue rules first, so that from now on the kernel
 		// passes packets by its own (empty or not) rules; then closing
-		// the socket ends Receive.
+		// the sockets ends Receive.
 		removeRules(r.cfg.ChainPrefix)
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
-		r.q.Close()
+		r.closeQueues()
 	})
 	defer stop()
+	var wg sync.WaitGroup
+	var failed sync.Once
+	var ferr error
+	for _, w := range r.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.loop(ctx); err != nil {
+				// One worker failing stops them all: a queue nobody
+				// reads would drop (or pass) its share unseen.
+				failed.Do(func() {
+					ferr = err
+					removeRules(r.cfg.ChainPrefix)
+					r.closeQueues()
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	return ferr
+}
+
+// queueSpec is what the kernel rules name: one queue, or the range the
+// kernel balances over.
+func (r *Runner) queueSpec() queueSpec {
+	return queueSpec{first: r.cfg.Queue, n: r.cfg.Queues, cpuFanout: r.cfg.CPUFanout}
+}
+
+func (r *Runner) closeQueues() {
+	r.closeOnce.Do(func() {
+		for _, w := range r.workers {
+			w.q.Close()
+		}
+	})
+}
+
+// loop reads the worker's queue until ctx is done (nil) or the queue
+// fails.
+func (r *worker) loop(ctx context.Context) error {
 	for {
-		err := r.q.Receive(r.handle)
+		err := r.q.Receive(r.handleFn)
 		r.flush()
+		r.release()
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			removeRules(r.cfg.ChainPrefix)
-			r.q.Close()
-			return fmt.Errorf("nfqueue: %w", err)
-		}
-		if lh := r.newLH.Swap(nil); lh != nil {
-			// The packet loop is the only reader of the host model, so
-			// it swaps it between packets.
-			r.lh, r.E.Host = lh, lh.h
-			r.log.Info("host model updated", "host", lh.h.String())
+			return fmt.Errorf("nfqueue %d: %w", r.cfg.Queue+uint16(r.idx), err)
 		}
 	}
 }
 
-func (r *Runner) flush() {
+// release lets go of the host model at the end of a batch.
+func (r *worker) release() {
+	if r.held {
+		r.held = false
+		r.hostMu.RUnlock()
+	}
+}
+
+func (r *worker) flush() {
 	if r.batch.n == 0 {
 		return
 	}
@@ -294,15 +412,20 @@ func (r *Runner) flush() {
 	r.batch.n = 0
 }
 
-func (r *Runner) verdict(id, v uint32, payload []byte, setMark bool, mark uint32) {
+func (r *worker) verdict(id, v uint32, payload []byte, setMark bool, mark uint32) {
 	if err := r.q.Verdict(id, v, payload, setMark, mark); err != nil {
 		r.Stats.Errors.Add(1)
 	}
 }
 
 // handle decides one queued packet.
-func (r *Runner) handle(p *nfqueue.Packet) {
+func (r *worker) handle(p *nfqueue.Packet) {
 	r.Stats.Packets.Add(1)
+	if !r.held {
+		// The host model stays the same for the whole batch.
+		r.hostMu.RLock()
+		r.held = true
+	}
 	if p.Mark&markPending == markPending {
 		r.secondPass(p)
 		return
@@ -359,7 +482,7 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 
 // accept hands an accepted packet back: unchanged ones in the next
 // batch verdict, rewritten ones at once with their payload.
-func (r *Runner) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
+func (r *worker) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
 	mark := r.st.Mark()
 	if len(out) < 20 {
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
@@ -385,10 +508,10 @@ func (r *Runner) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) 
 // twoPass sends a forwarded packet that needs a source rewrite through
 // the kernel's routing with only its destination rewritten, and keeps
 // the finished packet for the second pass at POSTROUTING.
-func (r *Runner) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial bool) {
+func (r *worker) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial bool) {
 	n := r.next
 	r.next++
-	slot, gen := n&0xfff, (n>>12)&0x3ffff
+	slot, gen := n&0xfff, (n>>12)&genMask
 	s := &r.slots[slot]
 	s.gen, s.used, s.mark = gen, true, mark
 	s.data = append(s.data[:0], out...)
@@ -405,17 +528,17 @@ func (r *Runner) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial boo
 		payload = r.first
 	}
 	r.Stats.SecondPass.Add(1)
-	r.verdict(p.ID, nfqueue.Accept, payload, true, markPending|gen<<12|slot)
+	r.verdict(p.ID, nfqueue.Accept, payload, true, markPending|r.idx<<workerShift|gen<<12|slot)
 }
 
 // secondPass answers a packet back from POSTROUTING with the finished
 // packet kept for it. A slot that no longer holds it (reused after the
 // kernel lost the packet) drops it: a NAT packet never leaves
 // unrewritten.
-func (r *Runner) secondPass(p *nfqueue.Packet) {
-	slot, gen := p.Mark&0xfff, (p.Mark>>12)&0x3ffff
+func (r *worker) secondPass(p *nfqueue.Packet) {
+	slot, gen := p.Mark&0xfff, (p.Mark>>12)&genMask
 	s := &r.slots[slot]
-	if !s.used || s.gen != gen || len(s.data) != len(p.Payload) {
+	if (p.Mark>>workerShift)&0xf != r.idx || !s.used || s.gen != gen || len(s.data) != len(p.Payload) {
 		r.Stats.Dropped.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		return

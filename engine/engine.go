@@ -183,6 +183,7 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
+	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
@@ -322,6 +323,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
 
+// SetLog sends the LOG lines of the following Process calls to w
+// instead of the Engine's Log (nil to go back to it): a caller tracing
+// its packets sees their lines while other goroutines' packets keep
+// writing to the Engine's Log.
+func (s *State) SetLog(w io.Writer) { s.log = w }
+
 func (s *State) note(text string) {
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvNote, Text: text})
@@ -418,7 +425,11 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	if emit == nil {
 		emit = s.emit
 	}
-	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
+	log := e.Log
+	if s.log != nil {
+		log = s.log
+	}
+	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 

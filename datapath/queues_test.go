@@ -1,0 +1,68 @@
+package datapath
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseQueues(t *testing.T) {
+	for _, c := range []struct {
+		spec  string
+		count uint
+		first uint16
+		n     uint16
+		err   string
+	}{
+		{"0", 0, 0, 1, ""},
+		{"7", 0, 7, 1, ""},
+		{"0:1", 0, 0, 2, ""},
+		{"4:7", 0, 4, 4, ""},
+		{"3", 2, 3, 2, ""},
+		{"65535", 0, 65535, 1, ""},
+		{"0:16", 0, 0, 0, "at most 16"},
+		{"65535", 2, 0, 0, "up to 65535"},
+		{"2:1", 0, 0, 0, "below the first"},
+		{"0:1", 2, 0, 0, "not both"},
+		{"x", 0, 0, 0, "want a number"},
+		{"65536", 0, 0, 0, "want a number"},
+		{"1:", 0, 0, 0, "want a number"},
+	} {
+		first, n, err := ParseQueues(c.spec, c.count)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseQueues(%q, %d) = %d, %d, %v; want an error with %q", c.spec, c.count, first, n, err, c.err)
+			}
+			continue
+		}
+		if err != nil || first != c.first || n != c.n {
+			t.Errorf("ParseQueues(%q, %d) = %d, %d, %v; want %d, %d", c.spec, c.count, first, n, err, c.first, c.n)
+		}
+	}
+}
+
+// TestKernelRulesQueues: one queue keeps the rules as they were; several
+// are balanced (or fanned out by CPU), and each worker's second passes
+// come back to its own queue by the worker bits of the mark.
+func TestKernelRulesQueues(t *testing.T) {
+	one := kernelRules("IPSIFT", queueSpec{first: 3, n: 1}, false, 0)
+	for _, want := range []string{
+		"-A IPSIFT-PRE -j NFQUEUE --queue-num 3\n",
+		"-A IPSIFT-OUT -j NFQUEUE --queue-num 3\n",
+		"-A IPSIFT-POST -m mark --mark 0xc0000000/0xfc000000 -j NFQUEUE --queue-num 3\n",
+	} {
+		if !strings.Contains(one, want) {
+			t.Errorf("one queue: no %q in\n%s", want, one)
+		}
+	}
+	two := kernelRules("IPSIFT", queueSpec{first: 4, n: 2, cpuFanout: true}, true, 22)
+	for _, want := range []string{
+		"-A IPSIFT-PRE -j NFQUEUE --queue-balance 4:5 --queue-cpu-fanout --queue-bypass\n",
+		"-A IPSIFT-OUT -j NFQUEUE --queue-balance 4:5 --queue-cpu-fanout --queue-bypass\n",
+		"-A IPSIFT-POST -m mark --mark 0xc0000000/0xfc000000 -j NFQUEUE --queue-num 4 --queue-bypass\n",
+		"-A IPSIFT-POST -m mark --mark 0xc4000000/0xfc000000 -j NFQUEUE --queue-num 5 --queue-bypass\n",
+	} {
+		if !strings.Contains(two, want) {
+			t.Errorf("two queues: no %q in\n%s", want, two)
+		}
+	}
+}
