@@ -466,6 +466,18 @@ func (tp *topology) queuedTotal(t *testing.T) (queued, dropped uint64) {
 	return queued, dropped
 }
 
+// nstat reads one of namespace ns's network counters (0 when absent).
+func (tp *topology) nstat(t *testing.T, ns, name string) uint64 {
+	out, _ := exec.Command("ip", "netns", "exec", ns, "nstat", "-asz", name).Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
+			n, _ := strconv.ParseUint(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
 // measureLoad runs wrk, then iperf3, from the wan namespace, and reads
@@ -491,6 +503,8 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		}
 		return pk / el.Seconds(), float64(q1-q0) / max(pk, 1), cpuPerPkt
 	}
+	syn0 := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans")
+	tw0 := tp.nstat(t, tp.lan, "TcpExtTW")
 	r.httpPPS, r.httpQueued, r.httpCPU = around(func() time.Duration {
 		start := time.Now()
 		cmd := exec.Command("ip", "netns", "exec", tp.wan, "timeout", strconv.Itoa(secs+20), "wrk", "-t2", "-c16", fmt.Sprintf("-d%ds", secs), "-H", "Connection: close", "http://198.51.100.1/")
@@ -508,6 +522,9 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		}
 		return el
 	})
+	if n := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans") - syn0; n > 0 {
+		r.errors += fmt.Sprintf("%d SYNs retransmitted by the clients (each a stall of a second or more); servers' TIME_WAIT sockets %d; ", n, tp.nstat(t, tp.lan, "TcpExtTW")-tw0)
+	}
 	r.bulkPPS, r.bulkQueued, r.bulkCPU = around(func() time.Duration {
 		start := time.Now()
 		cmd := exec.Command("ip", "netns", "exec", tp.wan, "timeout", strconv.Itoa(secs+20), "iperf3", "-c", "198.51.100.1", "-p", "2222", "-t", strconv.Itoa(secs), "-P", strconv.Itoa(streams), "-J")

@@ -475,6 +475,47 @@ func TestGatewayEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("Trace", func(t *testing.T) {
+		// ipsift ctl trace: the first packet of a connection to the
+		// 2222 forward, traced live as ipsift trace renders it.
+		var out syncBuffer
+		cmd := exec.Command(buildIpsift(t), "ctl", "--control", p.ctl, "trace", "--count", "1", "--seconds", "20", "eth0", "tcp", "dport", "2222")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		started := strings.Count(p.log.String(), "trace started")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		defer cmd.Process.Kill()
+		p.log.waitFor(t, "trace started", started+1)
+		// Not traced: another port.
+		if _, err := tp.get("203.0.113.7", "198.51.100.1:80", "who"); err != nil {
+			t.Fatal(err)
+		}
+		b, c, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222")
+		if err != nil || b != "ssh-50" {
+			t.Fatalf("banner %q, %v", b, err)
+		}
+		c.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("ctl trace: %v\n%s", err, out.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("ctl trace did not end after one packet:\n%s", out.String())
+		}
+		text := out.String()
+		for _, want := range []string{"in eth0  IP 198.51.100.77.", "> 198.51.100.1.2222: Flags [S]", "nat PREROUTING", "--to-destination 192.0.2.50:22", "> 192.0.2.50.22: Flags [S]", "verdict  forwarded out wlan0"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the trace lacks %q:\n%s", want, text)
+			}
+		}
+		if strings.Contains(text, ".80: ") || strings.Count(text, "verdict") != 1 {
+			t.Errorf("a packet the filter does not select was traced:\n%s", text)
+		}
+	})
 	t.Run("SSHFromAdminsOnly", func(t *testing.T) {
 		b, c, err := tp.banner(tp.wan, "203.0.113.7", "198.51.100.1:22")
 		if err != nil || b != "ssh-fw" {

@@ -88,6 +88,8 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 	m.val("ipsift_verdicts_total", `verdict="accept"`, s.Accepted.Load())
 	m.val("ipsift_verdicts_total", `verdict="drop"`, s.Dropped.Load())
 	m.val("ipsift_verdicts_total", `verdict="reject"`, s.Rejected.Load())
+	m.head("ipsift_icmp_rate_limited_total", "counter", "REJECT answers (ICMP errors) not sent because of the per-destination ICMP rate limit, as the kernel's icmp_ratelimit.")
+	m.val("ipsift_icmp_rate_limited_total", "", s.ICMPLimited.Load())
 	m.head("ipsift_rewritten_total", "counter", "Packets handed back with a rewritten payload or mark.")
 	m.val("ipsift_rewritten_total", "", s.Rewritten.Load())
 	m.head("ipsift_second_pass_total", "counter", "Forwarded packets sent through POSTROUTING for their source rewrite.")

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ipset"
@@ -81,6 +82,9 @@ type Stats struct {
 	// EngineRuns counts the packets the engine decided (EngineNanos is
 	// their total time); Reloads and ReloadsFailed count reloads.
 	EngineRuns, Reloads, ReloadsFailed atomic.Uint64
+	// ICMPLimited counts REJECT answers not sent because of the ICMP
+	// rate limit (icmplimit.go).
+	ICMPLimited atomic.Uint64
 }
 
 // MaxQueues bounds Config.Queues: the second-pass mark names the worker
@@ -133,6 +137,7 @@ type Runner struct {
 	workers   []*worker
 	closeOnce sync.Once
 	raw       *rawSender
+	icmp      *icmpLimit
 	reloadMu  sync.Mutex
 	tr        traceState // ipsift ctl trace subscribers (trace.go)
 }
@@ -319,7 +324,20 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.workers = append(r.workers, w)
 	}
-	var err error
+	settings, err := readICMPSettings("/proc/sys")
+	if err != nil {
+		r.closeQueues()
+		return fmt.Errorf("ICMP rate limits: %w", err)
+	}
+	hz := r.cfg.Engine.HZ
+	if hz == 0 {
+		hz = conntrack.DefaultHZ
+	}
+	if r.icmp, err = newICMPLimit(settings, hz, r.isLocal); err != nil {
+		r.closeQueues()
+		return err
+	}
+	r.log.Info("REJECT's ICMP errors limited as the kernel's", "icmp_ratelimit_ms", settings.RateLimit4, "icmp_ratemask", settings.RateMask4, "icmp6_ratelimit_ms", settings.RateLimit6, "icmp6_ratemask", settings.RateMask6)
 	if r.raw, err = newRawSender(); err != nil {
 		r.closeQueues()
 		return err
@@ -466,10 +484,16 @@ func (r *worker) handle(p *nfqueue.Packet) {
 		r.Stats.Rejected.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		for i := range res.Out {
-			if !res.Out[i].HostReply {
-				if err := r.raw.send(res.Out[i].Data); err != nil {
-					r.Stats.Errors.Add(1)
-				}
+			o := &res.Out[i]
+			if o.HostReply {
+				continue
+			}
+			if !r.icmp.allow(o.Data, r.in.Now, r.prefix6(o.Data)) {
+				r.Stats.ICMPLimited.Add(1)
+				continue
+			}
+			if err := r.raw.send(o.Data); err != nil {
+				r.Stats.Errors.Add(1)
 			}
 		}
 	default:
@@ -478,6 +502,23 @@ func (r *worker) handle(p *nfqueue.Packet) {
 		r.Stats.Dropped.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 	}
+}
+
+// isLocal reports an address of the host (its answers go over loopback,
+// never limited); the caller holds hostMu.
+func (r *Runner) isLocal(a netip.Addr) bool { return r.lh.h.IsLocal(a) }
+
+// prefix6 is the prefix length of the route to an IPv6 packet's
+// destination (the ICMPv6 limit scales with it); 128 for IPv4 or no
+// route.
+func (r *worker) prefix6(b []byte) int {
+	if len(b) < 40 || b[0]>>4 != 6 {
+		return 128
+	}
+	if rt, ok := r.lh.h.Lookup(netip.AddrFrom16([16]byte(b[24:40]))); ok {
+		return rt.Dst.Bits()
+	}
+	return 128
 }
 
 // accept hands an accepted packet back: unchanged ones in the next
