@@ -212,6 +212,8 @@ func procCPU(t *testing.T, pid int) time.Duration {
 //	IPSIFT_LOAD_ARGS      more `ipsift run` arguments (e.g. "--queues 2")
 //	IPSIFT_LOAD_BEFORE    another ipsift binary (an older build) measured
 //	                      in the same rounds, with IPSIFT_LOAD_BEFORE_ARGS
+//	IPSIFT_LOAD_VARIANTS  more configurations of this build, measured
+//	                      beside it: "NAME=ARGS;NAME=ARGS"
 //	IPSIFT_LOAD_STREAMS   parallel iperf3 streams (default 1)
 //	IPSIFT_LOAD_ONLY      a comma list of the configurations to run
 func TestLoadWrkIperf(t *testing.T) {
@@ -245,6 +247,12 @@ func TestLoadWrkIperf(t *testing.T) {
 	configs := []config{
 		{name: "kernel", rules: rules, kernel: true},
 		{name: "ipsift", rules: rules, bin: buildIpsift(t), args: extra},
+	}
+	// More configurations of this build: "NAME=ARGS;NAME=ARGS".
+	for _, v := range strings.Split(os.Getenv("IPSIFT_LOAD_VARIANTS"), ";") {
+		if name, args, ok := strings.Cut(strings.TrimSpace(v), "="); ok && name != "" {
+			configs = append(configs, config{name: name, rules: rules, bin: buildIpsift(t), args: strings.Fields(args)})
+		}
 	}
 	if b := os.Getenv("IPSIFT_LOAD_BEFORE"); b != "" {
 		configs = append(configs, config{name: "ipsift-before", rules: rules, bin: b, args: strings.Fields(os.Getenv("IPSIFT_LOAD_BEFORE_ARGS"))})
@@ -299,7 +307,13 @@ func TestLoadWrkIperf(t *testing.T) {
 			col(func(r loadResult) float64 { return r.bulkQueued }, "%.2f"),
 			col(func(r loadResult) float64 { return r.bulkCPU }, "%.1f"))
 	}
-	for _, pair := range [][2]string{{"ipsift", "kernel"}, {"ipsift-before", "kernel"}, {"ipsift-limit", "kernel-limit"}} {
+	pairs := [][2]string{{"ipsift", "kernel"}, {"ipsift-before", "kernel"}, {"ipsift-limit", "kernel-limit"}}
+	for _, c := range configs {
+		if !c.kernel && !slices.Contains([]string{"ipsift", "ipsift-before", "ipsift-limit"}, c.name) {
+			pairs = append(pairs, [2]string{c.name, "kernel"})
+		}
+	}
+	for _, pair := range pairs {
 		a, k := results[pair[0]], results[pair[1]]
 		if len(a) == 0 || len(k) == 0 {
 			continue

@@ -70,6 +70,10 @@ type Config struct {
 	// LogOut receives the LOG target's lines (kernel format).
 	LogOut io.Writer
 	Engine engine.Config
+	// OnePass finishes forwarded packets that need a source rewrite in
+	// their first verdict where the kernel allows it (onepass.go),
+	// setting net.ipv4.conf.all.accept_local while it runs.
+	OnePass bool
 	// NoFlush reads RulesPath (and every reload) as iptables-restore
 	// --noflush would: a repeated table section adds to the first.
 	NoFlush bool
@@ -138,6 +142,7 @@ type Runner struct {
 	closeOnce sync.Once
 	raw       *rawSender
 	icmp      *icmpLimit
+	onePass   *onePass // nil without --one-pass
 	reloadMu  sync.Mutex
 	tr        traceState // ipsift ctl trace subscribers (trace.go)
 }
@@ -343,6 +348,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.raw.Close()
+	if r.cfg.OnePass {
+		if r.onePass, err = startOnePass("/proc/sys/net/ipv4/conf"); err != nil {
+			r.closeQueues()
+			return err
+		}
+		// Restored after the queue rules are gone (below, deferred
+		// first, so run last).
+		defer r.onePass.stop()
+		r.log.Info("one pass for source NAT: net.ipv4.conf.all.accept_local=1 while running", "was", r.onePass.restore)
+	}
 	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort)
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.closeQueues()
@@ -478,6 +493,12 @@ func (r *worker) handle(p *nfqueue.Packet) {
 	res := &r.st.Result
 	switch res.Verdict {
 	case engine.AcceptLocal, engine.Forward, engine.Sent:
+		if r.onePass != nil && !r.in.Local && r.martian(netip.AddrFrom4([4]byte(r.orig[12:16])), r.in.In) {
+			// What the kernel's routing did before accept_local.
+			r.Stats.Dropped.Add(1)
+			r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
+			return
+		}
 		r.Stats.Accepted.Add(1)
 		r.accept(p, r.st.PacketData(), res.Verdict == engine.Forward, partial)
 	case engine.Reject:
@@ -530,7 +551,7 @@ func (r *worker) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) 
 		return
 	}
 	if forwarded {
-		if !bytes.Equal(out[12:16], r.orig[12:16]) || srcPort(out) != srcPort(r.orig) {
+		if (!bytes.Equal(out[12:16], r.orig[12:16]) || srcPort(out) != srcPort(r.orig)) && !r.onePassOK(p, out, r.st.Result.OutIface) {
 			r.twoPass(p, out, mark, partial)
 			return
 		}

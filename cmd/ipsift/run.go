@@ -29,6 +29,7 @@ func init() {
 	ctlPath := fs.String("control", defaultControl, "control socket path for ipsift ctl (\"\" for none)")
 	asJSON := fs.Bool("json", false, "structured logs as JSON lines instead of text")
 	noflush := fs.Bool("noflush", false, "read RULES as iptables-restore --noflush loads it: a repeated table section adds to the first instead of replacing it")
+	onePass := fs.Bool("one-pass", false, "finish forwarded packets that need a source rewrite (MASQUERADE, SNAT, a DNAT's replies) in one queue pass: sets net.ipv4.conf.all.accept_local=1 while running; needs rp_filter 0 and no policy routing rules")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9310; default: off)")
 	register(&command{
 		name: "run", args: "RULES [--queue N | --queue FIRST:LAST | --queues N] [--queue-cpu-fanout] [--fail-open]",
@@ -59,7 +60,7 @@ func init() {
 			r, err := datapath.New(datapath.Config{
 				RulesPath: pos[0], Queue: first, Queues: n, CPUFanout: *fanout, QueueLen: uint32(*queueLen),
 				FailOpen: *failOpen, ExemptPort: uint16(*exempt), ChainPrefix: *prefix,
-				Logger: log, LogOut: stderr, NoFlush: *noflush,
+				Logger: log, LogOut: stderr, NoFlush: *noflush, OnePass: *onePass,
 			})
 			if err != nil {
 				fmt.Fprintf(stderr, "ipsift run: %v\n", err)

@@ -172,11 +172,12 @@ func (q *Queue) config(attrs []byte) error {
 	return err
 }
 
-// Close unbinds the queue and closes the socket; a Receive in progress
-// returns an error.
+// Close closes the socket, which unbinds the queue (the kernel drops a
+// socket's queues when it is released); a Receive in progress returns an
+// error. It sends no unbind command first: that waits for the kernel's
+// acknowledgement, which a Receive in progress on another goroutine may
+// read and skip, leaving Close waiting for ever.
 func (q *Queue) Close() error {
-	// Unbinding is best effort: closing the socket unbinds too.
-	q.config(EncodeConfigCmd(cmdUnbind))
 	return q.c.Close()
 }
 
