@@ -48,9 +48,10 @@ type onePass struct {
 	root        string // /proc/sys/net/ipv4/conf
 }
 
-// startOnePass checks that the namespace allows the one pass and sets
-// accept_local; stop restores it.
-func startOnePass(root string) (*onePass, error) {
+// startOnePass checks that the namespace allows the one pass (its conf
+// tree under root, its routing with routing) and sets accept_local;
+// stop restores it.
+func startOnePass(root string, routing func() error) (*onePass, error) {
 	o := &onePass{acceptLocal: map[string]bool{}, root: root}
 	dirs, err := filepath.Glob(filepath.Join(root, "*"))
 	if err != nil || len(dirs) == 0 {
@@ -76,7 +77,7 @@ func startOnePass(root string) (*onePass, error) {
 			o.restore = al
 		}
 	}
-	if err := checkRouting(); err != nil {
+	if err := routing(); err != nil {
 		return nil, fmt.Errorf("--one-pass: %v; run without --one-pass", err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "all", "accept_local"), []byte("1"), 0o644); err != nil {

@@ -349,7 +349,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.raw.Close()
 	if r.cfg.OnePass {
-		if r.onePass, err = startOnePass("/proc/sys/net/ipv4/conf"); err != nil {
+		if r.onePass, err = startOnePass("/proc/sys/net/ipv4/conf", checkRouting); err != nil {
 			r.closeQueues()
 			return err
 		}
