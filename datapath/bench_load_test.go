@@ -178,6 +178,15 @@ func (p *ipsiftProc) stats(t *testing.T) map[string]uint64 {
 
 // procCPU is the user plus system CPU time of process pid.
 func procCPU(t *testing.T, pid int) time.Duration {
+	u, s := procCPUSplit(t, pid)
+	return u + s
+}
+
+// procCPUSplit is the user and the system CPU time of process pid. The
+// system time of ipsift includes the kernel's work after a verdict
+// (nf_reinject runs the rest of the packet's path, forwarding and the
+// veth transmit, in the verdict's sendto).
+func procCPUSplit(t *testing.T, pid int) (user, sys time.Duration) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +197,7 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	ut, _ := strconv.ParseUint(f[11], 10, 64)
 	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return time.Duration(ut) * 10 * time.Millisecond, time.Duration(st) * 10 * time.Millisecond
 }
 
 // TestLoadWrkIperf is the gateway load test with load generators that
@@ -301,11 +310,11 @@ func TestLoadWrkIperf(t *testing.T) {
 			col(func(r loadResult) float64 { return r.rps }, "%.0f"),
 			col(func(r loadResult) float64 { return r.httpPPS }, "%.0f"),
 			col(func(r loadResult) float64 { return r.httpQueued }, "%.2f"),
-			col(func(r loadResult) float64 { return r.httpCPU }, "%.1f"),
+			col(func(r loadResult) float64 { return r.httpCPU }, "%.1f")+" user "+col(func(r loadResult) float64 { return r.httpUser }, "%.1f"),
 			col(func(r loadResult) float64 { return r.mbps }, "%.0f"),
 			col(func(r loadResult) float64 { return r.bulkPPS }, "%.0f"),
 			col(func(r loadResult) float64 { return r.bulkQueued }, "%.2f"),
-			col(func(r loadResult) float64 { return r.bulkCPU }, "%.1f"))
+			col(func(r loadResult) float64 { return r.bulkCPU }, "%.1f")+" user "+col(func(r loadResult) float64 { return r.bulkUser }, "%.1f"))
 	}
 	pairs := [][2]string{{"ipsift", "kernel"}, {"ipsift-before", "kernel"}, {"ipsift-limit", "kernel-limit"}}
 	for _, c := range configs {
@@ -331,18 +340,22 @@ func TestLoadWrkIperf(t *testing.T) {
 			med(a, func(r loadResult) float64 { return r.mbps })/med(k, func(r loadResult) float64 { return r.mbps }))
 	}
 	t.Logf("load test:\n%s", b.String())
+	if os.Getenv("IPSIFT_LOAD_DEBUG") != "" {
+		errs, _ := os.ReadFile(filepath.Join(dir, "nginx-error.log"))
+		t.Logf("nginx's error log (%d bytes): %.2000s", len(errs), errs)
+	}
 }
 
 // loadResult is one configuration's figures in one round.
 type loadResult struct {
-	rps, httpPPS, httpQueued, httpCPU  float64
-	mbps, bulkPPS, bulkQueued, bulkCPU float64
-	errors                             string
+	rps, httpPPS, httpQueued, httpCPU, httpUser  float64
+	mbps, bulkPPS, bulkQueued, bulkCPU, bulkUser float64
+	errors                                       string
 }
 
 func (r loadResult) String() string {
-	s := fmt.Sprintf("HTTP %.0f requests/s, %.0f firewall packets/s, %.2f queued per firewall packet, %.1f µs ipsift CPU per firewall packet; bulk %.0f MB/s, %.0f firewall packets/s, %.2f queued per firewall packet, %.1f µs ipsift CPU per firewall packet",
-		r.rps, r.httpPPS, r.httpQueued, r.httpCPU, r.mbps, r.bulkPPS, r.bulkQueued, r.bulkCPU)
+	s := fmt.Sprintf("HTTP %.0f requests/s, %.0f firewall packets/s, %.2f queued per firewall packet, %.1f µs ipsift CPU per firewall packet (%.1f user); bulk %.0f MB/s, %.0f firewall packets/s, %.2f queued per firewall packet, %.1f µs ipsift CPU per firewall packet (%.1f user)",
+		r.rps, r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser, r.mbps, r.bulkPPS, r.bulkQueued, r.bulkCPU, r.bulkUser)
 	if r.errors != "" {
 		s += "; " + r.errors
 	}
@@ -455,8 +468,13 @@ func (tp *topology) spreadClients(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("wan SNAT: %v: %s", err, out)
 	}
-	// The clients' side forgets closed connections at once.
-	sh(t, "ip", "netns", "exec", tp.wan, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_timeout_time_wait=1")
+	// The clients' side forgets closed connections at once, and reuses
+	// its ports in TIME_WAIT (wrk closes first when it has read a whole
+	// answer): otherwise tens of thousands of TIME_WAIT ports make every
+	// connect() search longer, and the request rate falls from one
+	// configuration to the next.
+	sh(t, "ip", "netns", "exec", tp.wan, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_timeout_time_wait=1",
+		"net.ipv4.tcp_tw_reuse=1", "net.ipv4.ip_local_port_range=1024 65535")
 }
 
 // queuedTotal is the number of packets the firewall's kernel has queued
@@ -482,14 +500,35 @@ func (tp *topology) queuedTotal(t *testing.T) (queued, dropped uint64) {
 
 // nstat reads one of namespace ns's network counters (0 when absent).
 func (tp *topology) nstat(t *testing.T, ns, name string) uint64 {
-	out, _ := exec.Command("ip", "netns", "exec", ns, "nstat", "-asz", name).Output()
+	return tp.nstats(ns)[name]
+}
+
+// nstats reads all of namespace ns's network counters.
+func (tp *topology) nstats(ns string) map[string]uint64 {
+	out, _ := exec.Command("ip", "netns", "exec", ns, "nstat", "-asz").Output()
+	m := map[string]uint64{}
 	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
+		if f := strings.Fields(line); len(f) >= 2 {
 			n, _ := strconv.ParseUint(f[1], 10, 64)
-			return n
+			m[f[0]] = n
 		}
 	}
-	return 0
+	return m
+}
+
+// nstatDiff names the counters of ns that changed since before, with
+// IPSIFT_LOAD_DEBUG set (a look at what the clients and servers did).
+func (tp *topology) nstatDiff(ns string, before map[string]uint64) string {
+	if os.Getenv("IPSIFT_LOAD_DEBUG") == "" {
+		return ""
+	}
+	var b strings.Builder
+	for k, v := range tp.nstats(ns) {
+		if d := v - before[k]; d != 0 && (strings.HasPrefix(k, "TcpExt") || strings.HasPrefix(k, "Tcp")) {
+			fmt.Fprintf(&b, " %s=%d", k, d)
+		}
+	}
+	return ns + ":" + b.String() + "; "
 }
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -499,12 +538,12 @@ var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 // ipsift's CPU time around each.
 func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p *ipsiftProc) loadResult {
 	var r loadResult
-	around := func(run func() time.Duration) (pps, queued, cpuPerPkt float64) {
+	around := func(run func() time.Duration) (pps, queued, cpuPerPkt, userPerPkt float64) {
 		pk0 := tp.fwRxPackets(t)
 		q0, d0 := tp.queuedTotal(t)
-		var c0 time.Duration
+		var u0, s0 time.Duration
 		if p != nil {
-			c0 = procCPU(t, p.cmd.Process.Pid)
+			u0, s0 = procCPUSplit(t, p.cmd.Process.Pid)
 		}
 		el := run()
 		pk := float64(tp.fwRxPackets(t) - pk0)
@@ -513,13 +552,16 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 			r.errors += fmt.Sprintf("%d packets dropped by the queue; ", d1-d0)
 		}
 		if p != nil {
-			cpuPerPkt = float64((procCPU(t, p.cmd.Process.Pid) - c0).Microseconds()) / max(pk, 1)
+			u1, s1 := procCPUSplit(t, p.cmd.Process.Pid)
+			cpuPerPkt = float64((u1 + s1 - u0 - s0).Microseconds()) / max(pk, 1)
+			userPerPkt = float64((u1 - u0).Microseconds()) / max(pk, 1)
 		}
-		return pk / el.Seconds(), float64(q1-q0) / max(pk, 1), cpuPerPkt
+		return pk / el.Seconds(), float64(q1-q0) / max(pk, 1), cpuPerPkt, userPerPkt
 	}
 	syn0 := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans")
+	wanStats, lanStats := tp.nstats(tp.wan), tp.nstats(tp.lan)
 	tw0 := tp.nstat(t, tp.lan, "TcpExtTW")
-	r.httpPPS, r.httpQueued, r.httpCPU = around(func() time.Duration {
+	r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser = around(func() time.Duration {
 		start := time.Now()
 		cmd := exec.Command("ip", "netns", "exec", tp.wan, "timeout", strconv.Itoa(secs+20), "wrk", "-t2", "-c16", fmt.Sprintf("-d%ds", secs), "-H", "Connection: close", "http://198.51.100.1/")
 		out, err := cmd.CombinedOutput()
@@ -529,6 +571,9 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 			t.Fatalf("%s: wrk: %v\n%s", name, err, out)
 		}
 		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+		if os.Getenv("IPSIFT_LOAD_DEBUG") != "" {
+			t.Logf("%s: wrk:\n%s", name, out)
+		}
 		for _, line := range strings.Split(string(out), "\n") {
 			if strings.Contains(line, "Socket errors") || strings.Contains(line, "Non-2xx") {
 				r.errors += "wrk: " + strings.TrimSpace(line) + "; "
@@ -539,7 +584,8 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 	if n := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans") - syn0; n > 0 {
 		r.errors += fmt.Sprintf("%d SYNs retransmitted by the clients (each a stall of a second or more); servers' TIME_WAIT sockets %d; ", n, tp.nstat(t, tp.lan, "TcpExtTW")-tw0)
 	}
-	r.bulkPPS, r.bulkQueued, r.bulkCPU = around(func() time.Duration {
+	r.errors += tp.nstatDiff(tp.wan, wanStats) + tp.nstatDiff(tp.lan, lanStats)
+	r.bulkPPS, r.bulkQueued, r.bulkCPU, r.bulkUser = around(func() time.Duration {
 		start := time.Now()
 		cmd := exec.Command("ip", "netns", "exec", tp.wan, "timeout", strconv.Itoa(secs+20), "iperf3", "-c", "198.51.100.1", "-p", "2222", "-t", strconv.Itoa(secs), "-P", strconv.Itoa(streams), "-J")
 		out, err := cmd.CombinedOutput()

@@ -429,6 +429,21 @@ func gatewayRules(t *testing.T, dir string) string {
 	return p
 }
 
+// checkMasqueraded: two inside hosts reach the outside, seen there as
+// the firewall's outside address.
+func (tp *topology) checkMasqueraded(t *testing.T) {
+	for _, src := range []string{"192.0.2.10", "192.0.2.50"} {
+		b, c, err := tp.banner(tp.lan, src, "198.51.100.254:8080")
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		c.Close()
+		if b != "198.51.100.1" {
+			t.Fatalf("%s seen outside as %s, want 198.51.100.1", src, b)
+		}
+	}
+}
+
 // TestGatewayEndToEnd runs examples/gateway.rules with ipsift enforcing
 // (the kernel's own filter and nat tables empty) and checks every
 // scenario the ruleset was written for.
@@ -533,18 +548,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 			t.Fatalf("hostile reached ssh: %q", b)
 		}
 	})
-	t.Run("InsideMasqueraded", func(t *testing.T) {
-		for _, src := range []string{"192.0.2.10", "192.0.2.50"} {
-			b, c, err := tp.banner(tp.lan, src, "198.51.100.254:8080")
-			if err != nil {
-				t.Fatalf("%s: %v", src, err)
-			}
-			c.Close()
-			if b != "198.51.100.1" {
-				t.Fatalf("%s seen outside as %s, want 198.51.100.1", src, b)
-			}
-		}
-	})
+	t.Run("InsideMasqueraded", tp.checkMasqueraded)
 	t.Run("Reload", func(t *testing.T) {
 		b, open, err := tp.banner(tp.wan, "203.0.113.7", "198.51.100.1:2222")
 		if err != nil || b != "ssh-50" {

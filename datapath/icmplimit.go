@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ipsift/ipsift/internal/xrlim"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -38,11 +39,9 @@ type icmpLimit struct {
 	local          func(netip.Addr) bool
 
 	mu    sync.Mutex
-	peers map[netip.Addr]peerTokens
+	peers map[netip.Addr]xrlim.Bucket
 	swept int64 // the jiffy of the last sweep
 }
-
-type peerTokens struct{ tokens, last int64 } // jiffies
 
 // icmpSettings are the sysctls the limit follows.
 type icmpSettings struct {
@@ -158,24 +157,17 @@ func (l *icmpLimit) take(dst netip.Addr, now, every int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.peers == nil {
-		l.peers = map[netip.Addr]peerTokens{}
+		l.peers = map[netip.Addr]xrlim.Bucket{}
 	}
 	p, ok := l.peers[dst]
 	if !ok {
-		// inet_getpeer: rate_last 60 s back, so the first bucket is full.
-		p = peerTokens{last: now - 60*l.hz}
+		p = xrlim.New(now, l.hz)
 		if len(l.peers) >= 4096 && l.swept != now {
 			l.swept = now // at most one sweep a jiffy, however many new addresses
 			l.sweep(now, every)
 		}
 	}
-	t := min(p.tokens+now-p.last, 6*every)
-	p.last = now
-	allowed := t >= every
-	if allowed {
-		t -= every
-	}
-	p.tokens = t
+	allowed := p.Allow(now, every)
 	l.peers[dst] = p
 	return allowed
 }
@@ -185,7 +177,7 @@ func (l *icmpLimit) take(dst netip.Addr, now, every int64) bool {
 // their bucket is full).
 func (l *icmpLimit) sweep(now, every int64) {
 	for a, p := range l.peers {
-		if now-p.last >= 6*max(l.every4, l.every6, every) {
+		if now-p.Last >= 6*max(l.every4, l.every6, every) {
 			delete(l.peers, a)
 		}
 	}

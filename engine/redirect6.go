@@ -6,6 +6,7 @@ import (
 
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/internal/xrlim"
 )
 
 // The IPv6 Redirect a forwarding host sends when a packet leaves by the
@@ -21,11 +22,7 @@ import (
 // reference host) never refuses but empties the bucket.
 type peerLimits struct {
 	mu    sync.Mutex
-	peers map[netip.Addr]*peerBucket
-}
-
-type peerBucket struct {
-	tokens, last int64 // nanoseconds
+	peers map[netip.Addr]*xrlim.Bucket
 }
 
 func (l *peerLimits) allow(a netip.Addr, now int64) bool {
@@ -38,21 +35,15 @@ func (l *peerLimits) allowEvery(a netip.Addr, now, every int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.peers == nil {
-		l.peers = map[netip.Addr]*peerBucket{}
+		l.peers = map[netip.Addr]*xrlim.Bucket{}
 	}
 	p := l.peers[a]
 	if p == nil {
-		p = &peerBucket{last: now - 60e9}
+		b := xrlim.New(now, 1e9) // nanoseconds
+		p = &b
 		l.peers[a] = p
 	}
-	t := min(p.tokens+now-p.last, 6*every)
-	p.last = now
-	ok := t >= every
-	if ok {
-		t -= every
-	}
-	p.tokens = t
-	return ok
+	return p.Allow(now, every)
 }
 
 // redirect6 is ip6_forward's Redirect for a packet that leaves by the
