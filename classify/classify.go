@@ -14,53 +14,73 @@ type Classifier struct {
 	tables []table
 }
 
-// entry is one rule in a table's bucket: its tests in the form the
-// lookup checks fastest.
+// entry is one rule in a table: the tests most rules make, in 32 bytes
+// (two to a cache line). A rule that negates an address or the
+// protocol, tests more (flags, ICMP, mark) or is IPv6 has flags set and
+// is checked in full by table.slowMatch.
 type entry struct {
 	src, srcMask, dst, dstMask uint32
-	mark, markMask             uint32
 	idx                        int32
 	sLo, sHi, dLo, dHi         uint16
-	proto, protoMask           uint8
-	tcpMask, tcpCmp            uint8
-	icmpType, icmpMask         uint8
-	codeLo, codeHi             uint8
+	proto, pmask               uint8 // k.Proto&pmask == proto
 	flags                      uint8
+	_                          uint8
 }
 
 const (
 	fInvSrc = 1 << iota
 	fInvDst
 	fInvProto
-	fInvTCP
+	fExtra // tests in table.extra
+	fAddr6 // addresses in table.addr6
 )
 
-func (e *entry) match(k *Key) bool {
+// extra are the tests of an entry with fExtra.
+type extra struct {
+	mark, markMask     uint32
+	tcpMask, tcpCmp    uint8
+	icmpType, icmpMask uint8
+	codeLo, codeHi     uint8
+	invTCP             bool
+}
+
+// addr6 are the addresses of an IPv6 entry.
+type addr6 struct{ src, srcMask, dst, dstMask Addr6 }
+
+// slowMatch checks entry j of t in full.
+func (t *table) slowMatch(j uint32, k *Key) bool {
+	e := &t.entries[j]
 	inv := e.flags
-	if (k.Src&e.srcMask == e.src) == (inv&fInvSrc != 0) {
-		return false
-	}
-	if (k.Dst&e.dstMask == e.dst) == (inv&fInvDst != 0) {
+	if inv&fAddr6 != 0 {
+		a := &t.addr6[j]
+		if (k.Src6.and(a.srcMask) == a.src) == (inv&fInvSrc != 0) || (k.Dst6.and(a.dstMask) == a.dst) == (inv&fInvDst != 0) {
+			return false
+		}
+	} else if (k.Src&e.srcMask == e.src) == (inv&fInvSrc != 0) || (k.Dst&e.dstMask == e.dst) == (inv&fInvDst != 0) {
 		return false
 	}
 	if k.SPort-e.sLo > e.sHi-e.sLo || k.DPort-e.dLo > e.dHi-e.dLo {
 		return false
 	}
-	if e.protoMask != 0 && (k.Proto == e.proto) == (inv&fInvProto != 0) {
+	if e.pmask != 0 && (k.Proto == e.proto) == (inv&fInvProto != 0) {
 		return false
 	}
-	if e.tcpMask != 0 && (k.TCPFlags&e.tcpMask == e.tcpCmp) == (inv&fInvTCP != 0) {
+	if inv&fExtra == 0 {
+		return true
+	}
+	x := &t.extra[j]
+	if x.tcpMask != 0 && (k.TCPFlags&x.tcpMask == x.tcpCmp) == x.invTCP {
 		return false
 	}
-	if k.ICMPType&e.icmpMask != e.icmpType || k.ICMPCode-e.codeLo > e.codeHi-e.codeLo {
+	if k.ICMPType&x.icmpMask != x.icmpType || k.ICMPCode-x.codeLo > x.codeHi-x.codeLo {
 		return false
 	}
-	return k.Mark&e.markMask == e.mark
+	return k.Mark&x.markMask == x.mark
 }
 
 // tuple is the prefix length a table hashes of each field.
 type tuple struct {
-	src, dst    uint8 // 0..32
+	src, dst    uint8 // 0..32 (0..128 in IPv6)
 	sport, dprt uint8 // 0..16
 	proto       uint8 // 0 or 8
 }
@@ -73,25 +93,31 @@ func (t tuple) bits() int {
 	return int(t.src) + int(t.dst) + int(t.sport) + int(t.dprt) + int(t.proto)
 }
 
-type slot struct {
-	k1, k2     uint64
-	start, end uint32 // entries[start:end]; end 0 for an empty slot
-}
-
+// table is one tuple's hash table. Its entries are grouped by the slot
+// their key hashes to (dir[s]:dir[s+1] are slot s's), each group in
+// rule order: a lookup reads the packet's slot from dir and compares the
+// entries there, with no key stored or compared (an entry's own tests
+// imply its key, so entries of other keys that share the slot are
+// merely compared in vain).
 type table struct {
 	srcMask, dstMask uint32
 	spMask, dpMask   uint16
 	protoMask        uint8
 	shift            uint8
-	// filter has a bit set for every key's hash prefix (fshift keeps
-	// the top bits): at about 8 bits a bucket it stays in cache where
-	// the slots of a big table do not, and turns most probes of a key
-	// that is not there into one cached load.
+	// filter has a bit set for every occupied slot's hash prefix
+	// (fshift keeps the top bits): at 8 bits a key it stays in cache
+	// where dir and the entries of a big table do not, and turns most
+	// probes of a key that is not there into one cached load.
 	fshift         uint8
-	filter         []uint64
+	v6             bool
 	minIdx, maxIdx int32
-	slots          []slot
+	filter         []uint64
+	dir            []uint32
 	entries        []entry
+	extra          []extra // parallel to entries when any has fExtra
+	addr6          []addr6 // parallel to entries in an IPv6 table
+	srcMask6       Addr6
+	dstMask6       Addr6
 	t              tuple
 }
 
@@ -109,9 +135,27 @@ func mask16(n uint8) uint16 {
 	return ^uint16(0) << (16 - n)
 }
 
+func mask128(n uint8) Addr6 {
+	if n <= 64 {
+		return Addr6{uint64(mask32(min(n, 32)))<<32 | uint64(mask32(n-min(n, 32))), 0}
+	}
+	return Addr6{^uint64(0), ^uint64(0) << (128 - uint(n))}
+}
+
+// keys are k's key in t: the masked addresses (folded to 64 bits in
+// IPv6: keys that collide only share a slot), ports and protocol.
 func (t *table) keys(k *Key) (uint64, uint64) {
-	return uint64(k.Src&t.srcMask)<<32 | uint64(k.Dst&t.dstMask),
-		uint64(k.SPort&t.spMask)<<24 | uint64(k.DPort&t.dpMask)<<8 | uint64(k.Proto&t.protoMask)
+	k1 := uint64(k.Src&t.srcMask)<<32 | uint64(k.Dst&t.dstMask)
+	if t.v6 {
+		k1 = t.fold6(k)
+	}
+	return k1, uint64(k.SPort&t.spMask)<<24 | uint64(k.DPort&t.dpMask)<<8 | uint64(k.Proto&t.protoMask)
+}
+
+//go:noinline
+func (t *table) fold6(k *Key) uint64 {
+	s, d := k.Src6.and(t.srcMask6), k.Dst6.and(t.dstMask6)
+	return (s[0]^bits.RotateLeft64(s[1], 17))*0xff51afd7ed558ccd ^ (d[0]^bits.RotateLeft64(d[1], 41))*0xc4ceb9fe1a85ec53
 }
 
 func hash(k1, k2 uint64) uint64 {
@@ -152,43 +196,40 @@ func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 		if st != nil {
 			st[0]++
 		}
-		k1, k2 := t.keys(k)
-		h := hash(k1, k2)
+		// t.keys(k), written out: the compiler does not inline it.
+		k1 := uint64(k.Src&t.srcMask)<<32 | uint64(k.Dst&t.dstMask)
+		if t.v6 {
+			k1 = t.fold6(k)
+		}
+		h := hash(k1, uint64(k.SPort&t.spMask)<<24|uint64(k.DPort&t.dpMask)<<8|uint64(k.Proto&t.protoMask))
 		if fb := h >> t.fshift; t.filter[fb>>6]&(1<<(fb&63)) == 0 {
 			continue
 		}
-		m := uint64(len(t.slots) - 1)
-		for i := h >> t.shift; ; i = (i + 1) & m {
-			s := &t.slots[i]
-			if s.end == 0 {
+		s := h >> t.shift
+		lo, hi := t.dir[s], t.dir[s+1]
+		es := t.entries[lo:hi]
+		j := 0 // entries compared
+		for ; j < len(es); j++ {
+			e := &es[j]
+			if e.idx >= best {
 				break
 			}
-			if s.k1 != k1 || s.k2 != k2 {
-				continue
-			}
-			es := t.entries[s.start:s.end]
-			j := 0 // entries compared
-			for ; j < len(es); j++ {
-				e := &es[j]
-				if e.idx >= best {
-					break
-				}
-				// The usual rule, negating nothing, is mostly told
-				// apart by its addresses and destination port: test
-				// them here before the call.
-				if e.flags == 0 && (k.Dst&e.dstMask != e.dst || k.Src&e.srcMask != e.src || k.DPort-e.dLo > e.dHi-e.dLo) {
+			if e.flags == 0 {
+				if k.Dst&e.dstMask != e.dst || k.Src&e.srcMask != e.src || k.DPort-e.dLo > e.dHi-e.dLo ||
+					k.SPort-e.sLo > e.sHi-e.sLo || k.Proto&e.pmask != e.proto {
 					continue
 				}
-				if e.idx >= f && e.match(k) {
-					best = e.idx
-					j++
-					break
-				}
+			} else if !t.slowMatch(lo+uint32(j), k) {
+				continue
 			}
-			if st != nil {
-				st[1] += j
+			if e.idx >= f {
+				best = e.idx
+				j++
+				break
 			}
-			break
+		}
+		if st != nil {
+			st[1] += j
 		}
 	}
 	return int(best)
@@ -205,19 +246,27 @@ type Params struct {
 // a table may hash of a field tested with that mask.
 func prefixLen(m uint32) uint8 { return uint8(bits.LeadingZeros32(^m)) }
 
-// rangeLen is the length of the prefix every port of [lo, hi] shares,
-// when the range is exactly that prefix's block, else the prefix of
-// the widest block inside... no: the shared prefix of lo and hi, which
-// every port in the range has.
+func prefixLen6(m Addr6) uint8 {
+	if m[0] != ^uint64(0) {
+		return uint8(bits.LeadingZeros64(^m[0]))
+	}
+	return 64 + uint8(bits.LeadingZeros64(^m[1]))
+}
+
+// rangeLen is the length of the prefix every port of [lo, hi] shares.
 func rangeLen(lo, hi uint16) uint8 { return uint8(bits.LeadingZeros16(lo ^ hi)) }
 
 func (r *Rule) tuple() tuple {
 	var t tuple
+	src, dst := prefixLen(r.SrcMask), prefixLen(r.DstMask)
+	if r.IPv6 {
+		src, dst = prefixLen6(r.SrcMask6), prefixLen6(r.DstMask6)
+	}
 	if !r.InvSrc {
-		t.src = prefixLen(r.SrcMask)
+		t.src = src
 	}
 	if !r.InvDst {
-		t.dst = prefixLen(r.DstMask)
+		t.dst = dst
 	}
 	t.sport = rangeLen(r.SPort[0], r.SPort[1])
 	t.dprt = rangeLen(r.DPort[0], r.DPort[1])
@@ -227,24 +276,25 @@ func (r *Rule) tuple() tuple {
 	return t
 }
 
-// relax is the tuple of a new table made for a rule of tuple t: shorter
-// prefixes, so that later rules of nearby shapes fit the same table.
-func relax(t tuple) tuple {
-	r := t
-	r.src = relaxAddr(t.src, addrLevels)
-	r.dst = relaxAddr(t.dst, addrLevels)
-	r.sport = relaxPort(t.sport)
-	r.dprt = relaxPort(t.dprt)
-	return r
-}
+// grid are the prefix lengths of a family's tables: levels, longest
+// first, those a rule's first table tries for an address (the longest
+// not above the rule's own length), and all, the lengths buckets that
+// overflow push rules to (see candidates).
+type grid struct{ levels, all []uint8 }
 
-// addrLevels are the prefix lengths a rule's first table tries for an
-// address, longest first: /16 where the rule's prefix is that long, else
-// none. Buckets that overflow push rules to the longer lengths of
-// addrGrid (see candidates). Measured on the 8k ClassBench sets
-// (tables probed a lookup): 3.5-5.4 with these, 8-33 with new tables
-// at the rule's own lengths rounded to {32, 24, 16, 8, 0}.
-var addrLevels = []uint8{16, 0}
+// grid4: on ClassBench acl1, fw1 and ipc1 (8k, and grown to 100k),
+// first tables at /16 where the rule's prefix is that long (else none)
+// gave 3.5-5.4 tables probed a lookup at 8k, against 8-33 with new
+// tables at the rule's own lengths rounded to {32, 24, 16, 8, 0}; all =
+// {0, 8, 16, 32} gives 10-15 tables, and without 8, rules of /9-/15
+// prefixes crowd the /0 table's few buckets (57 compares a lookup on
+// fw1 at 100k, 21 with it).
+var grid4 = grid{levels: []uint8{16, 0}, all: []uint8{0, 8, 16, 32}}
+
+// grid6 is grid4's IPv6 counterpart: /32 is the first level (an
+// allocation, as /16 is in IPv4), then sites (/48), subnets (/64) and
+// hosts.
+var grid6 = grid{levels: []uint8{32, 0}, all: []uint8{0, 32, 48, 64, 128}}
 
 func relaxAddr(l uint8, levels []uint8) uint8 {
 	for _, v := range levels {
@@ -255,20 +305,18 @@ func relaxAddr(l uint8, levels []uint8) uint8 {
 	return 0
 }
 
-func relaxPort(l uint8) uint8 { return 0 }
-
 // candidates are the tuples of the grid (addresses at the lengths of
-// addrGrid, ports whole or not at all) from relax(t) up to t, fewest
-// bits first; the last is the most specific.
-func candidates(t tuple) []tuple {
-	lo := relax(t)
+// g.all, ports whole or not at all) from the relaxed tuple of t (see
+// grid) up to t, fewest bits first; the last is the most specific.
+func candidates(t tuple, g *grid) []tuple {
+	loSrc, loDst := relaxAddr(t.src, g.levels), relaxAddr(t.dst, g.levels)
 	var out []tuple
-	for _, s := range addrGrid {
-		if s < lo.src || s > t.src {
+	for _, s := range g.all {
+		if s < loSrc || s > t.src {
 			continue
 		}
-		for _, d := range addrGrid {
-			if d < lo.dst || d > t.dst {
+		for _, d := range g.all {
+			if d < loDst || d > t.dst {
 				continue
 			}
 			for _, sp := range []uint8{0, 16} {
@@ -288,20 +336,18 @@ func candidates(t tuple) []tuple {
 	return out
 }
 
-// addrGrid are the address prefix lengths tables are made with. On
-// ClassBench acl1, fw1 and ipc1 (8k, and grown to 100k) {0, 8, 16, 32}
-// gives 10-15 tables, 3.5-5.4 probes a lookup at 8k and 8-12 at 100k;
-// without 8, rules of /9-/15 prefixes crowd the /0 table's few buckets
-// (57 compares a lookup on fw1 at 100k, 21 with it).
-var addrGrid = []uint8{0, 8, 16, 32}
-
-func (r *Rule) entry(idx int) entry {
+// entry returns rule idx's entry and, when it needs them, its extra
+// tests and IPv6 addresses.
+func (r *Rule) entry(idx int) (entry, extra, addr6) {
 	e := entry{
 		src: r.Src & r.SrcMask, srcMask: r.SrcMask, dst: r.Dst & r.DstMask, dstMask: r.DstMask,
-		mark: r.Mark & r.MarkMask, markMask: r.MarkMask, idx: int32(idx),
-		sLo: r.SPort[0], sHi: r.SPort[1], dLo: r.DPort[0], dHi: r.DPort[1],
-		tcpMask: r.TCPMask, tcpCmp: r.TCPCmp & r.TCPMask,
-		codeLo: 0, codeHi: 0xff,
+		idx: int32(idx), sLo: r.SPort[0], sHi: r.SPort[1], dLo: r.DPort[0], dHi: r.DPort[1],
+	}
+	var a addr6
+	if r.IPv6 {
+		e.src, e.srcMask, e.dst, e.dstMask = 0, 0, 0, 0
+		a = addr6{r.Src6.and(r.SrcMask6), r.SrcMask6, r.Dst6.and(r.DstMask6), r.DstMask6}
+		e.flags |= fAddr6
 	}
 	if r.InvSrc {
 		e.flags |= fInvSrc
@@ -310,18 +356,20 @@ func (r *Rule) entry(idx int) entry {
 		e.flags |= fInvDst
 	}
 	if r.HasProto && r.Proto != 0 {
-		e.proto, e.protoMask = r.Proto, 0xff
+		e.proto, e.pmask = r.Proto, 0xff
 		if r.InvProto {
 			e.flags |= fInvProto
 		}
 	}
-	if r.InvTCP {
-		e.flags |= fInvTCP
-	}
+	x := extra{mark: r.Mark & r.MarkMask, markMask: r.MarkMask, tcpMask: r.TCPMask, tcpCmp: r.TCPCmp & r.TCPMask,
+		invTCP: r.InvTCP, codeLo: 0, codeHi: 0xff}
 	if r.HasICMP {
-		e.icmpType, e.icmpMask, e.codeLo, e.codeHi = r.ICMPType, 0xff, r.ICMPCode[0], r.ICMPCode[1]
+		x.icmpType, x.icmpMask, x.codeLo, x.codeHi = r.ICMPType, 0xff, r.ICMPCode[0], r.ICMPCode[1]
 	}
-	return e
+	if x.markMask != 0 || x.tcpMask != 0 || r.HasICMP {
+		e.flags |= fExtra
+	}
+	return e, x, a
 }
 
 type bkey struct{ k1, k2 uint64 }
@@ -338,10 +386,14 @@ type item struct {
 	idx int32
 }
 
-func newBuildTable(t tuple, first int) *buildTable {
+func newBuildTable(t tuple, first int, v6 bool) *buildTable {
 	bt := &buildTable{count: map[bkey]int32{}}
-	bt.t = t
-	bt.srcMask, bt.dstMask = mask32(t.src), mask32(t.dst)
+	bt.t, bt.v6 = t, v6
+	if v6 {
+		bt.srcMask6, bt.dstMask6 = mask128(t.src), mask128(t.dst)
+	} else {
+		bt.srcMask, bt.dstMask = mask32(t.src), mask32(t.dst)
+	}
 	bt.spMask, bt.dpMask = mask16(t.sport), mask16(t.dprt)
 	if t.proto != 0 {
 		bt.protoMask = 0xff
@@ -350,12 +402,18 @@ func newBuildTable(t tuple, first int) *buildTable {
 	return bt
 }
 
-// Build compiles rules (index i is rule i) into a Classifier.
+// Build compiles rules (index i is rule i, all of one family) into a
+// Classifier.
 func Build(rules []Rule, p Params) *Classifier {
 	if p.Bucket <= 0 {
 		p.Bucket = 16
 	}
 	c := &Classifier{n: int32(len(rules))}
+	v6 := len(rules) > 0 && rules[0].IPv6
+	g := &grid4
+	if v6 {
+		g = &grid6
+	}
 	var bts []*buildTable
 	byTuple := map[tuple]*buildTable{}
 	cands := map[tuple][]tuple{} // candidates of each tuple met
@@ -365,8 +423,7 @@ func Build(rules []Rule, p Params) *Classifier {
 			continue
 		}
 		rt := r.tuple()
-		var k Key
-		k.Src, k.Dst, k.SPort, k.DPort, k.Proto = r.Src, r.Dst, r.SPort[0], r.DPort[0], r.Proto
+		k := r.key()
 		// The most specific table the rule fits whose bucket has room;
 		// else a new table of the rule's relaxed tuple, or when that
 		// table exists (and is full for it), of its exact tuple; a
@@ -394,7 +451,7 @@ func Build(rules []Rule, p Params) *Classifier {
 			// the most specific of them (its own), even full.
 			cs := cands[rt]
 			if cs == nil {
-				cs = candidates(rt)
+				cs = candidates(rt, g)
 				cands[rt] = cs
 			}
 			want := cs[len(cs)-1]
@@ -406,7 +463,7 @@ func Build(rules []Rule, p Params) *Classifier {
 			}
 			best = byTuple[want]
 			if best == nil {
-				best = newBuildTable(want, i)
+				best = newBuildTable(want, i, v6)
 				byTuple[want] = best
 				bts = append(bts, best)
 			}
@@ -417,6 +474,7 @@ func Build(rules []Rule, p Params) *Classifier {
 		best.maxIdx = int32(i)
 		best.items = append(best.items, item{bestKey, int32(i)})
 	}
+	bts = mergeSmall(bts, rules, p.Bucket)
 	c.tables = make([]table, len(bts))
 	for ti, bt := range bts {
 		c.tables[ti] = bt.finish(rules)
@@ -424,29 +482,93 @@ func Build(rules []Rule, p Params) *Classifier {
 	return c
 }
 
-// finish lays the table's buckets out: entries grouped by key, each
-// group in rule order, and an open-addressing index over the groups at
-// most half full.
+// key is a packet key every packet the rule matches shares with it in
+// any table whose tuple is within the rule's.
+func (r *Rule) key() Key {
+	return Key{Src: r.Src & r.SrcMask, Dst: r.Dst & r.DstMask, Src6: r.Src6.and(r.SrcMask6), Dst6: r.Dst6.and(r.DstMask6),
+		SPort: r.SPort[0], DPort: r.DPort[0], Proto: r.Proto}
+}
+
+// smallShare: a table holding at most 1/smallShare of the rules is
+// merged into a less specific table when no bucket of that table grows
+// past twice the bucket bound: a table probed costs more than a few
+// more entries compared.
+var smallShare = 32
+
+// mergeSmall merges small tables into less specific ones (smallest
+// first) and returns the tables left, in the order of their first rule.
+func mergeSmall(bts []*buildTable, rules []Rule, bucket int) []*buildTable {
+	total := 0
+	for _, bt := range bts {
+		total += len(bt.items)
+	}
+	order := slices.Clone(bts)
+	slices.SortStableFunc(order, func(a, b *buildTable) int { return cmp.Compare(len(a.items), len(b.items)) })
+	dead := map[*buildTable]bool{}
+	for _, bt := range order {
+		if len(bt.items)*smallShare > total {
+			break
+		}
+		var host *buildTable
+		for _, h := range bts {
+			if h == bt || dead[h] || !h.t.within(bt.t) || host != nil && h.t.bits() <= host.t.bits() {
+				continue
+			}
+			if h.fits(bt, rules, 2*bucket) {
+				host = h
+			}
+		}
+		if host == nil {
+			continue
+		}
+		for _, it := range bt.items {
+			k := rules[it.idx].key()
+			k1, k2 := host.keys(&k)
+			key := bkey{k1, k2}
+			host.count[key]++
+			host.items = append(host.items, item{key, it.idx})
+		}
+		host.minIdx, host.maxIdx = min(host.minIdx, bt.minIdx), max(host.maxIdx, bt.maxIdx)
+		dead[bt] = true
+	}
+	live := bts[:0]
+	for _, bt := range bts {
+		if !dead[bt] {
+			live = append(live, bt)
+		}
+	}
+	slices.SortStableFunc(live, func(a, b *buildTable) int { return cmp.Compare(a.minIdx, b.minIdx) })
+	return live
+}
+
+// fits reports whether h's buckets stay within limit with o's rules
+// added.
+func (h *buildTable) fits(o *buildTable, rules []Rule, limit int) bool {
+	add := map[bkey]int32{}
+	for _, it := range o.items {
+		k := rules[it.idx].key()
+		k1, k2 := h.keys(&k)
+		key := bkey{k1, k2}
+		add[key]++
+		if int(h.count[key]+add[key]) > limit {
+			return false
+		}
+	}
+	return true
+}
+
+// dirLoad is the number of slots a table's dir has per key (rounded up
+// to a power of two).
+var dirLoad = 2
+
+// finish lays the table out: entries grouped by the slot of their key,
+// each group in rule order, dir over the slots and the filter.
 func (bt *buildTable) finish(rules []Rule) table {
 	t := bt.table
-	slices.SortFunc(bt.items, func(a, b item) int {
-		if c := cmp.Compare(a.key.k1, b.key.k1); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.key.k2, b.key.k2); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
-	t.entries = make([]entry, len(bt.items))
-	for i, it := range bt.items {
-		t.entries[i] = rules[it.idx].entry(int(it.idx))
-	}
 	size := 2
-	for size < 2*len(bt.count) {
+	for size < dirLoad*len(bt.count) {
 		size <<= 1
 	}
-	t.slots = make([]slot, size)
 	t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	fsize := 64
 	for fsize < 8*len(bt.count) {
@@ -454,22 +576,49 @@ func (bt *buildTable) finish(rules []Rule) table {
 	}
 	t.filter = make([]uint64, fsize/64)
 	t.fshift = uint8(64 - bits.TrailingZeros(uint(fsize)))
-	m := uint64(size - 1)
-	for start := 0; start < len(bt.items); {
-		end := start + 1
-		for end < len(bt.items) && bt.items[end].key == bt.items[start].key {
-			end++
-		}
-		key := bt.items[start].key
-		h := hash(key.k1, key.k2)
+	type placed struct {
+		slot uint64
+		idx  int32
+	}
+	ps := make([]placed, len(bt.items))
+	for i, it := range bt.items {
+		h := hash(it.key.k1, it.key.k2)
 		fb := h >> t.fshift
 		t.filter[fb>>6] |= 1 << (fb & 63)
-		i := h >> t.shift
-		for t.slots[i].end != 0 {
-			i = (i + 1) & m
-		}
-		t.slots[i] = slot{k1: key.k1, k2: key.k2, start: uint32(start), end: uint32(end)}
-		start = end
+		ps[i] = placed{h >> t.shift, it.idx}
 	}
+	slices.SortFunc(ps, func(a, b placed) int {
+		if c := cmp.Compare(a.slot, b.slot); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	t.dir = make([]uint32, size+1)
+	t.entries = make([]entry, len(ps))
+	var xs []extra
+	var as []addr6
+	for i, p := range ps {
+		e, x, a := rules[p.idx].entry(int(p.idx))
+		t.entries[i] = e
+		if e.flags&fExtra != 0 && xs == nil {
+			xs = make([]extra, len(ps))
+		}
+		if xs != nil {
+			xs[i] = x
+		}
+		if e.flags&fAddr6 != 0 {
+			if as == nil {
+				as = make([]addr6, len(ps))
+			}
+			as[i] = a
+		}
+		t.dir[p.slot+1] = uint32(i + 1)
+	}
+	// dir[s+1] is now the end of slot s's group where s has one, 0
+	// elsewhere: carry the ends forward.
+	for s := 1; s <= size; s++ {
+		t.dir[s] = max(t.dir[s], t.dir[s-1])
+	}
+	t.extra, t.addr6 = xs, as
 	return t
 }

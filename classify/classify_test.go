@@ -47,6 +47,36 @@ func randomRule(r *rand.Rand) Rule {
 	return ru
 }
 
+// randomRule6 is randomRule with IPv6 addresses.
+func randomRule6(r *rand.Rand) Rule {
+	ru := randomRule(r)
+	ru.IPv6 = true
+	ru.Src, ru.SrcMask, ru.Dst, ru.DstMask = 0, 0, 0, 0
+	lens := []uint8{0, 1, 16, 32, 48, 64, 65, 100, 127, 128}
+	m := func() Addr6 {
+		if r.IntN(10) == 0 {
+			return Addr6{r.Uint64(), r.Uint64()} // no prefix
+		}
+		return mask128(lens[r.IntN(len(lens))])
+	}
+	ru.SrcMask6, ru.DstMask6 = m(), m()
+	ru.Src6, ru.Dst6 = addrs6[r.IntN(len(addrs6))].and(ru.SrcMask6), addrs6[r.IntN(len(addrs6))].and(ru.DstMask6)
+	return ru
+}
+
+var addrs6 = []Addr6{{0, 0}, {0x20010db800020000, 0x10}, {0x20010db800020000, 0x11}, {0x20010db800020001, 0x200},
+	{0x20010db801000000, 9}, {0x20010db801130000, 0x8000000000000130}, {^uint64(0), ^uint64(0)}, {1 << 63, 0}}
+
+func randomKey6(r *rand.Rand) Key {
+	k := randomKey(r)
+	k.Src, k.Dst = 0, 0
+	k.Src6 = addrs6[r.IntN(len(addrs6))]
+	k.Dst6 = addrs6[r.IntN(len(addrs6))]
+	k.Src6[1] ^= uint64(r.IntN(4))
+	k.Dst6[0] ^= uint64(r.IntN(2)) << 20
+	return k
+}
+
 var addrs = []uint32{0, 0xc0000201, 0xc0000202, 0xc00002ff, 0xc6336401, 0xcb007100, 0xffffffff, 0x80000000}
 
 func randomKey(r *rand.Rand) Key {
@@ -62,7 +92,12 @@ func randomKey(r *rand.Rand) Key {
 // TestNextAgreesWithLinear checks Next against trying every Rule in
 // order, from every start position, over random rule sets of many
 // sizes and bucket bounds.
-func TestNextAgreesWithLinear(t *testing.T) {
+func TestNextAgreesWithLinear(t *testing.T) { testAgrees(t, randomRule, randomKey) }
+
+// TestNextAgreesWithLinear6 is TestNextAgreesWithLinear with IPv6 rules.
+func TestNextAgreesWithLinear6(t *testing.T) { testAgrees(t, randomRule6, randomKey6) }
+
+func testAgrees(t *testing.T, randomRule func(*rand.Rand) Rule, randomKey func(*rand.Rand) Key) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 300; round++ {
 		n := r.IntN(200)
@@ -123,4 +158,37 @@ func TestNarrow(t *testing.T) {
 	if c := Build([]Rule{r, Any()}, Params{}); c.Next(&Key{}, 0) != 1 {
 		t.Fatal("a Never rule must not be found")
 	}
+}
+
+// FuzzNext compares Next with trying every rule in order on rule sets
+// and keys drawn from the fuzzer's seeds (IPv6 when six is odd).
+func FuzzNext(f *testing.F) {
+	f.Add(uint64(1), uint64(2), uint16(40), uint8(0))
+	f.Add(uint64(3), uint64(4), uint16(900), uint8(1))
+	f.Fuzz(func(t *testing.T, s1, s2 uint64, n uint16, six uint8) {
+		r := rand.New(rand.NewPCG(s1, s2))
+		rule, key := randomRule, randomKey
+		if six&1 == 1 {
+			rule, key = randomRule6, randomKey6
+		}
+		rules := make([]Rule, int(n%2000))
+		for i := range rules {
+			rules[i] = rule(r)
+		}
+		c := Build(rules, Params{Bucket: 1 + int(six>>1)%20})
+		for q := 0; q < 50; q++ {
+			k := key(r)
+			from := r.IntN(len(rules) + 1)
+			want := len(rules)
+			for i := from; i < len(rules); i++ {
+				if rules[i].Match(&k) {
+					want = i
+					break
+				}
+			}
+			if got := c.Next(&k, from); got != want {
+				t.Fatalf("Next(%+v, %d) = %d, linear says %d", k, from, got, want)
+			}
+		}
+	})
 }

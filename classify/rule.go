@@ -23,9 +23,15 @@ package classify
 
 // Rule is what the classifier knows of one rule: every test here must
 // hold for the rule to match. The zero Rule is not "any": start from
-// Any.
+// Any (or Any6 for an IPv6 chain).
 type Rule struct {
+	// IPv6 rules test Src6 and Dst6 (128-bit addresses as two
+	// big-endian halves) under their masks; IPv4 rules Src and Dst.
+	// All the rules of one Classifier are of one family.
+	IPv6                       bool
 	Src, SrcMask, Dst, DstMask uint32
+	Src6, SrcMask6             Addr6
+	Dst6, DstMask6             Addr6
 	InvSrc, InvDst             bool
 
 	Proto    uint8
@@ -51,13 +57,27 @@ type Rule struct {
 	Never bool
 }
 
-// Any returns a Rule that tests nothing.
+// Addr6 is an IPv6 address or mask: the high and low 64 bits.
+type Addr6 [2]uint64
+
+func (a Addr6) and(m Addr6) Addr6 { return Addr6{a[0] & m[0], a[1] & m[1]} }
+
+// Any returns an IPv4 Rule that tests nothing.
 func Any() Rule {
 	return Rule{SPort: [2]uint16{0, 0xffff}, DPort: [2]uint16{0, 0xffff}, ICMPCode: [2]uint8{0, 0xff}}
 }
 
-// Key is a packet's fields as the tests read them.
+// Any6 returns an IPv6 Rule that tests nothing.
+func Any6() Rule {
+	r := Any()
+	r.IPv6 = true
+	return r
+}
+
+// Key is a packet's fields as the tests read them: Src and Dst for an
+// IPv4 packet, Src6 and Dst6 for an IPv6 one.
 type Key struct {
+	Src6, Dst6   Addr6
 	Src, Dst     uint32
 	SPort, DPort uint16
 	Proto        uint8
@@ -125,7 +145,11 @@ func (r *Rule) Match(k *Key) bool {
 	if r.Never {
 		return false
 	}
-	if (k.Src&r.SrcMask == r.Src&r.SrcMask) == r.InvSrc || (k.Dst&r.DstMask == r.Dst&r.DstMask) == r.InvDst {
+	if r.IPv6 {
+		if (k.Src6.and(r.SrcMask6) == r.Src6.and(r.SrcMask6)) == r.InvSrc || (k.Dst6.and(r.DstMask6) == r.Dst6.and(r.DstMask6)) == r.InvDst {
+			return false
+		}
+	} else if (k.Src&r.SrcMask == r.Src&r.SrcMask) == r.InvSrc || (k.Dst&r.DstMask == r.Dst&r.DstMask) == r.InvDst {
 		return false
 	}
 	if r.HasProto && r.Proto != 0 && (k.Proto == r.Proto) == r.InvProto {

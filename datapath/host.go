@@ -38,19 +38,31 @@ type ipRoute struct {
 }
 
 // readLiveHost builds the host model from the namespace it runs in, with
-// iproute2's JSON output (`ip -j addr`, `ip -j -4 route`): interfaces,
-// their IPv4 addresses and MAC addresses, and the main table's routes.
-// The routes the kernel adds for an address's own subnet are left out:
-// the host model adds them itself.
+// iproute2's JSON output (`ip -j addr`, `ip -j -4 route`, `ip -j -6
+// route`): interfaces, their IPv4 and IPv6 addresses and MAC addresses,
+// and the main table's routes of both families. The routes the kernel
+// adds for an address's own subnet are left out: the host model adds
+// them itself. `ip addr` lists an interface's IPv6 addresses newest
+// first; the model wants them in the order they were added (NAT66's
+// REDIRECT takes the one added last), so they are written reversed.
 func readLiveHost() (*liveHost, error) {
 	var addrs []ipAddr
 	if err := ipJSON(&addrs, "addr", "show"); err != nil {
 		return nil, err
 	}
-	var routes []ipRoute
+	var routes, routes6 []ipRoute
 	if err := ipJSON(&routes, "-4", "route", "show", "table", "main"); err != nil {
 		return nil, err
 	}
+	if err := ipJSON(&routes6, "-6", "route", "show", "table", "main"); err != nil {
+		return nil, err
+	}
+	for i := range routes6 {
+		if routes6[i].Dst == "default" {
+			routes6[i].Dst = "default6" // the host file's IPv6 default
+		}
+	}
+	routes = append(routes, routes6...)
 	var b strings.Builder
 	lh := &liveHost{mtu: map[string]int{}}
 	for _, a := range addrs {
@@ -65,6 +77,11 @@ func readLiveHost() (*liveHost, error) {
 		fmt.Fprintf(&b, "iface %s", a.Ifname)
 		for _, ai := range a.AddrInfo {
 			if ai.Family == "inet" {
+				fmt.Fprintf(&b, " %s/%d", ai.Local, ai.Prefixlen)
+			}
+		}
+		for i := len(a.AddrInfo) - 1; i >= 0; i-- {
+			if ai := a.AddrInfo[i]; ai.Family == "inet6" {
 				fmt.Fprintf(&b, " %s/%d", ai.Local, ai.Prefixlen)
 			}
 		}
@@ -108,4 +125,15 @@ func (lh *liveHost) name(idx uint32) string {
 		return lh.names[idx]
 	}
 	return ""
+}
+
+// index returns the kernel ifindex of an interface name (0 when
+// unknown).
+func (lh *liveHost) index(name string) int {
+	for i, n := range lh.names {
+		if n == name && name != "" {
+			return i
+		}
+	}
+	return 0
 }

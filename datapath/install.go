@@ -95,13 +95,19 @@ func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16) 
 // installRules removes what a crashed run left behind, then loads the
 // script in one iptables-restore transaction.
 func installRules(prefix, script string) error {
-	removeRules(prefix)
-	cmd := exec.Command("iptables-restore", "--noflush", "--wait")
+	return installFamily("iptables", prefix, script)
+}
+
+// installFamily is installRules with the family's tool: "iptables" or
+// "ip6tables" (and its -restore).
+func installFamily(tool, prefix, script string) error {
+	removeFamily(tool, prefix)
+	cmd := exec.Command(tool+"-restore", "--noflush", "--wait")
 	cmd.Stdin = strings.NewReader(script)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("iptables-restore: %v: %s", err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("%s-restore: %v: %s", tool, err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }
@@ -109,19 +115,24 @@ func installRules(prefix, script string) error {
 // removeRules takes ipsift's chains out; it reports whether any was
 // there. Missing pieces are no error (a stop after a partial install).
 func removeRules(prefix string) bool {
+	return removeFamily("iptables", prefix)
+}
+
+// removeFamily is removeRules with the family's tool.
+func removeFamily(tool, prefix string) bool {
 	found := false
 	for _, c := range [][2]string{{"raw", "PREROUTING:PRE"}, {"raw", "OUTPUT:OUT"}, {"mangle", "POSTROUTING:POST"}} {
 		hook, suffix, _ := strings.Cut(c[1], ":")
 		chain := prefix + "-" + suffix
 		// Every jump (a crashed run may have left more than one).
 		for i := 0; i < 16; i++ {
-			if exec.Command("iptables", "--wait", "-t", c[0], "-D", hook, "-j", chain).Run() != nil {
+			if exec.Command(tool, "--wait", "-t", c[0], "-D", hook, "-j", chain).Run() != nil {
 				break
 			}
 			found = true
 		}
-		exec.Command("iptables", "--wait", "-t", c[0], "-F", chain).Run()
-		if exec.Command("iptables", "--wait", "-t", c[0], "-X", chain).Run() == nil {
+		exec.Command(tool, "--wait", "-t", c[0], "-F", chain).Run()
+		if exec.Command(tool, "--wait", "-t", c[0], "-X", chain).Run() == nil {
 			found = true
 		}
 	}

@@ -145,7 +145,7 @@ func (r *Runner) martian(src netip.Addr, in string) bool {
 // rewrote can leave in one verdict: out is the finished packet, leaving
 // by outIf. The caller holds hostMu.
 func (r *worker) onePassOK(p *nfqueue.Packet, out []byte, outIf string) bool {
-	if r.onePass == nil || outIf == r.in.In || outIf == "" {
+	if r.onePass == nil || isIPv6(out) || outIf == r.in.In || outIf == "" {
 		return false
 	}
 	mtuOut, mtuIn := r.lh.mtu[outIf], r.lh.mtu[r.in.In]

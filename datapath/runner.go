@@ -3,7 +3,7 @@
 // own connection tracking and NAT, and the verdict goes back to the
 // kernel with the rewritten packet.
 //
-// The design (README, "Live enforcement"): every IPv4 packet is queued
+// The design (README, "Live enforcement"): every IP packet is queued
 // once where it enters, at PREROUTING or OUTPUT before the kernel's own
 // defragmentation and conntrack, and marked untracked so that the
 // kernel's conntrack and NAT never touch it. The engine runs the
@@ -16,7 +16,9 @@
 // martian. Such a packet goes back with only its destination rewritten
 // and a mark naming a slot where ipsift keeps the finished packet; a
 // second queue rule at the end of POSTROUTING catches the mark, and
-// ipsift answers with the finished packet.
+// ipsift answers with the finished packet. IPv6 takes the same way
+// (install6.go) when the rules have an IPv6 part: one engine and one
+// connection table decide both families.
 package datapath
 
 import (
@@ -36,6 +38,7 @@ import (
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
@@ -45,7 +48,15 @@ import (
 // Config is how Run enforces a ruleset.
 type Config struct {
 	RulesPath string
-	Queue     uint16
+	// Rules6Path is an IPv6 ruleset (ip6tables-restore input, or a
+	// script) read beside RulesPath (optional: RulesPath itself may hold
+	// both families).
+	Rules6Path string
+	// QueueND queues neighbour discovery too (install6.go: by default
+	// it goes straight to the kernel, so a stalled ipsift cannot stop
+	// it).
+	QueueND bool
+	Queue   uint16
 	// Queues is how many queues ipsift reads, Queue to Queue+Queues-1
 	// (0 or 1: one), each by a worker of its own on one shared engine and
 	// conntrack table. With several, the kernel spreads packets over them
@@ -70,13 +81,14 @@ type Config struct {
 	// LogOut receives the LOG target's lines (kernel format).
 	LogOut io.Writer
 	Engine engine.Config
-	// OnePass finishes forwarded packets that need a source rewrite in
-	// their first verdict where the kernel allows it (onepass.go),
-	// setting net.ipv4.conf.all.accept_local while it runs.
-	OnePass bool
 	// NoFlush reads RulesPath (and every reload) as iptables-restore
 	// --noflush would: a repeated table section adds to the first.
 	NoFlush bool
+	// OnePass finishes IPv4 forwarded packets that need a source
+	// rewrite in their first verdict where the kernel allows it
+	// (onepass.go), setting net.ipv4.conf.all.accept_local while it
+	// runs.
+	OnePass bool
 }
 
 // Stats are the runner's counters.
@@ -86,8 +98,8 @@ type Stats struct {
 	// EngineRuns counts the packets the engine decided (EngineNanos is
 	// their total time); Reloads and ReloadsFailed count reloads.
 	EngineRuns, Reloads, ReloadsFailed atomic.Uint64
-	// ICMPLimited counts REJECT answers not sent because of the ICMP
-	// rate limit (icmplimit.go).
+	// ICMPLimited counts answers (ICMP errors) not sent because of the
+	// ICMP rate limit (icmplimit.go).
 	ICMPLimited atomic.Uint64
 }
 
@@ -144,7 +156,13 @@ type Runner struct {
 	icmp      *icmpLimit
 	onePass   *onePass // nil without --one-pass
 	reloadMu  sync.Mutex
-	tr        traceState // ipsift ctl trace subscribers (trace.go)
+	// six says whether IPv6 is queued: from the start when the rules
+	// have an IPv6 part, else from the reload that gives them one.
+	six struct {
+		sync.Mutex
+		running, installed, wanted bool
+	}
+	tr traceState // ipsift ctl trace subscribers (trace.go)
 }
 
 // worker reads one queue. Its methods keep the receiver name r: through
@@ -204,7 +222,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.CPUFanout && cfg.Queues < 2 {
 		return nil, fmt.Errorf("--queue-cpu-fanout spreads packets over several queues: give --queues N or --queue FIRST:LAST")
 	}
-	res, err := loadFile(cfg.RulesPath, load.Options{NoFlush: cfg.NoFlush})
+	res, err := cfg.loadRules("", load.Options{NoFlush: cfg.NoFlush})
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +235,12 @@ func New(cfg Config) (*Runner, error) {
 	sets.Concurrent()
 	ecfg := cfg.Engine
 	ecfg.NoHostStack = true // the real stack answers (engine.Config)
+	// The forwarding path's errors (time exceeded, packet too big):
+	// the engine drops those packets before FORWARD, so the kernel never
+	// sees them to answer; ipsift sends the engine's answer.
+	ecfg.ForwardErrors = true
 	ecfg.Sets = sets
+	ecfg.Rules6 = res.Rules6
 	e, err := engine.New(res.Rules, lh.h, ecfg)
 	if err != nil {
 		return nil, err
@@ -225,7 +248,36 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.LogOut != nil {
 		e.Log = cfg.LogOut
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, lh: lh}, nil
+	r := &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, lh: lh}
+	r.six.wanted = res.Rules6 != nil
+	return r, nil
+}
+
+// loadRules reads path (RulesPath when empty) and, when path is empty
+// and Rules6Path is set, the IPv6 rules of Rules6Path beside it.
+func (c *Config) loadRules(path string, o load.Options) (*load.Result, error) {
+	six := path == "" && c.Rules6Path != ""
+	if path == "" {
+		path = c.RulesPath
+	}
+	res, err := loadFile(path, o)
+	if err != nil || !six {
+		return res, err
+	}
+	o.Family = ext.IPv6
+	r6, err := loadFile(c.Rules6Path, o)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case r6.Rules6 == nil:
+		return nil, fmt.Errorf("%s holds no IPv6 rules (--rules6 wants ip6tables-restore input or a script calling ip6tables)", c.Rules6Path)
+	case res.Rules6 != nil:
+		return nil, fmt.Errorf("%s holds IPv6 rules already: give --rules6 with a RULES that holds only IPv4 rules", path)
+	}
+	res.Rules6 = r6.Rules6
+	res.Sets.Merge(r6.Sets)
+	return res, nil
 }
 
 // LoadRules reads and checks a ruleset file; any error in it refuses the
@@ -262,12 +314,21 @@ func loadFile(path string, o load.Options) (*load.Result, error) {
 func (r *Runner) Reload(path string) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
+	res, err := r.cfg.loadRules(path, load.Options{NoFlush: r.cfg.NoFlush, LiveSets: true})
 	if path == "" {
 		path = r.cfg.RulesPath
 	}
-	res, err := loadFile(path, load.Options{NoFlush: r.cfg.NoFlush, LiveSets: true})
+	fresh6 := false
+	if err == nil && res.Rules6 != nil {
+		// IPv6 rules where there were none: queue IPv6 from now on
+		// (until the swap, the old, empty IPv6 rules pass it).
+		fresh6, err = r.queue6()
+	}
 	if err == nil {
 		err = r.swapRules(res)
+		if err != nil && fresh6 {
+			r.unqueue6()
+		}
 	}
 	if err != nil {
 		r.Stats.ReloadsFailed.Add(1)
@@ -287,13 +348,26 @@ func (r *Runner) swapRules(res *load.Result) error {
 	defer r.Sets.Unlock()
 	res.Sets.Shift(time.Now().UnixNano())
 	added := r.Sets.Merge(res.Sets)
-	old := r.E.Program().Ruleset()
-	if err := r.E.Load(res.Rules); err != nil {
+	// Each family's rules replace that family's, as iptables-restore
+	// and ip6tables-restore do: a file with no IPv6 part leaves the
+	// IPv6 rules, one with only IPv6 rules leaves the IPv4 rules.
+	rs, rs6 := res.Rules, res.Rules6
+	if rs6 != nil && len(rs.Tables) == 0 {
+		rs = nil
+	}
+	prog := r.E.Program()
+	if err := r.E.LoadPair(rs, rs6); err != nil {
 		r.Sets.Remove(added)
 		return err
 	}
-	load.RefSets(old, r.Sets, -1)
-	load.RefSets(res.Rules, r.Sets, 1)
+	if rs != nil {
+		load.RefSets(prog.Ruleset(), r.Sets, -1)
+		load.RefSets(rs, r.Sets, 1)
+	}
+	if rs6 != nil {
+		load.RefSets(prog.IPv6().Ruleset(), r.Sets, -1)
+		load.RefSets(rs6, r.Sets, 1)
+	}
 	return nil
 }
 
@@ -342,7 +416,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.closeQueues()
 		return err
 	}
-	r.log.Info("REJECT's ICMP errors limited as the kernel's", "icmp_ratelimit_ms", settings.RateLimit4, "icmp_ratemask", settings.RateMask4, "icmp6_ratelimit_ms", settings.RateLimit6, "icmp6_ratemask", settings.RateMask6)
+	r.log.Info("answers' ICMP errors limited as the kernel's", "icmp_ratelimit_ms", settings.RateLimit4, "icmp_ratemask", settings.RateMask4, "icmp6_ratelimit_ms", settings.RateLimit6, "icmp6_ratemask", settings.RateMask6)
 	if r.raw, err = newRawSender(); err != nil {
 		r.closeQueues()
 		return err
@@ -353,8 +427,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.closeQueues()
 			return err
 		}
-		// Restored after the queue rules are gone (below, deferred
-		// first, so run last).
+		// Restored after the queue rules are gone: Run returns once
+		// the workers have stopped, after the rules were removed.
 		defer r.onePass.stop()
 		r.log.Info("one pass for source NAT: net.ipv4.conf.all.accept_local=1 while running", "was", r.onePass.restore)
 	}
@@ -364,11 +438,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "queues", r.cfg.Queues, "fail_open", r.cfg.FailOpen, "rules", script)
+	if err := r.startQueue6(); err != nil {
+		removeRules(r.cfg.ChainPrefix)
+		r.closeQueues()
+		return err
+	}
 	go r.watchHost(ctx)
 	stop := context.AfterFunc(ctx, func() {
 		// Remove the queue rules first, so that from now on the kernel
 		// passes packets by its own (empty or not) rules; then closing
 		// the sockets ends Receive.
+		r.stopQueue6()
 		removeRules(r.cfg.ChainPrefix)
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
 		r.closeQueues()
@@ -386,6 +466,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				// reads would drop (or pass) its share unseen.
 				failed.Do(func() {
 					ferr = err
+					r.stopQueue6()
 					removeRules(r.cfg.ChainPrefix)
 					r.closeQueues()
 				})
@@ -464,8 +545,8 @@ func (r *worker) handle(p *nfqueue.Packet) {
 		return
 	}
 	data := p.Payload
-	if len(data) < 20 || data[0]>>4 != 4 || (p.CapLen != 0 && int(p.CapLen) != len(data)) {
-		// Not IPv4, or cut short: nothing ipsift can decide exactly.
+	if n := minHeader(data); n == 0 || len(data) < n || (p.CapLen != 0 && int(p.CapLen) != len(data)) {
+		// Not IP, or cut short: nothing ipsift can decide exactly.
 		r.Stats.Dropped.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		return
@@ -481,7 +562,7 @@ func (r *worker) handle(p *nfqueue.Packet) {
 		r.pkt.FixChecksums()
 	}
 	r.orig = append(r.orig[:0], data...)
-	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut}
+	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
 	}
@@ -491,9 +572,27 @@ func (r *worker) handle(p *nfqueue.Packet) {
 	r.Stats.EngineNanos.Add(uint64(time.Since(t0)))
 	r.Stats.EngineRuns.Add(1)
 	res := &r.st.Result
+	// The answers the packet drew, REJECT's and the forwarding path's
+	// ICMP errors (Config.ForwardErrors), leave first, as the kernel
+	// sends them before the packet goes on or is dropped.
+	// They are limited as the kernel's icmp_send and icmp6_send limit
+	// them (icmplimit.go).
+	for i := range res.Out {
+		o := &res.Out[i]
+		if !o.Answer {
+			continue
+		}
+		if !r.icmp.allow(o.Data, r.in.Now, r.prefix6(o.Data)) {
+			r.Stats.ICMPLimited.Add(1)
+			continue
+		}
+		if err := r.raw.send(o.Data, r.lh.index(o.Iface)); err != nil {
+			r.Stats.Errors.Add(1)
+		}
+	}
 	switch res.Verdict {
 	case engine.AcceptLocal, engine.Forward, engine.Sent:
-		if r.onePass != nil && !r.in.Local && r.martian(netip.AddrFrom4([4]byte(r.orig[12:16])), r.in.In) {
+		if r.onePass != nil && !r.in.Local && !isIPv6(r.orig) && r.martian(netip.AddrFrom4([4]byte(r.orig[12:16])), r.in.In) {
 			// What the kernel's routing did before accept_local.
 			r.Stats.Dropped.Add(1)
 			r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
@@ -504,19 +603,6 @@ func (r *worker) handle(p *nfqueue.Packet) {
 	case engine.Reject:
 		r.Stats.Rejected.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
-		for i := range res.Out {
-			o := &res.Out[i]
-			if o.HostReply {
-				continue
-			}
-			if !r.icmp.allow(o.Data, r.in.Now, r.prefix6(o.Data)) {
-				r.Stats.ICMPLimited.Add(1)
-				continue
-			}
-			if err := r.raw.send(o.Data); err != nil {
-				r.Stats.Errors.Add(1)
-			}
-		}
 	default:
 		// Drop, and the ruleset's own NFQUEUE targets (ipsift is the
 		// queue reader; there is no second one to hand over to).
@@ -525,6 +611,8 @@ func (r *worker) handle(p *nfqueue.Packet) {
 	}
 }
 
+// accept hands an accepted packet back: unchanged ones in the next
+// batch verdict, rewritten ones at once with their payload.
 // isLocal reports an address of the host (its answers go over loopback,
 // never limited); the caller holds hostMu.
 func (r *Runner) isLocal(a netip.Addr) bool { return r.lh.h.IsLocal(a) }
@@ -533,7 +621,7 @@ func (r *Runner) isLocal(a netip.Addr) bool { return r.lh.h.IsLocal(a) }
 // destination (the ICMPv6 limit scales with it); 128 for IPv4 or no
 // route.
 func (r *worker) prefix6(b []byte) int {
-	if len(b) < 40 || b[0]>>4 != 6 {
+	if len(b) < 40 || !isIPv6(b) {
 		return 128
 	}
 	if rt, ok := r.lh.h.Lookup(netip.AddrFrom16([16]byte(b[24:40]))); ok {
@@ -542,22 +630,21 @@ func (r *worker) prefix6(b []byte) int {
 	return 128
 }
 
-// accept hands an accepted packet back: unchanged ones in the next
-// batch verdict, rewritten ones at once with their payload.
 func (r *worker) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
 	mark := r.st.Mark()
-	if len(out) < 20 {
+	if n := minHeader(out); n == 0 || len(out) < n || out[0]>>4 != r.orig[0]>>4 {
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		return
 	}
 	if forwarded {
-		if (!bytes.Equal(out[12:16], r.orig[12:16]) || srcPort(out) != srcPort(r.orig)) && !r.onePassOK(p, out, r.st.Result.OutIface) {
+		if (!bytes.Equal(srcAddr(out), srcAddr(r.orig)) || srcPort(out) != srcPort(r.orig)) && !r.onePassOK(p, out, r.st.Result.OutIface) {
 			r.twoPass(p, out, mark, partial)
 			return
 		}
-		// The kernel's ip_forward lowers the TTL itself: hand back the
-		// TTL the engine saw, so the packet loses one, not two.
-		setTTL(out, out[8]+1)
+		// The kernel's forwarding lowers the TTL or hop limit itself:
+		// hand back the one the engine saw, so the packet loses one,
+		// not two.
+		restoreHop(out)
 	}
 	if mark == p.Mark && bytes.Equal(out, r.orig) {
 		r.batch.id, r.batch.n = p.ID, r.batch.n+1
@@ -580,9 +667,9 @@ func (r *worker) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial boo
 	// What the kernel routes: the original with the new destination.
 	r.first = append(r.first[:0], r.orig...)
 	var payload []byte
-	if !bytes.Equal(r.first[16:20], out[16:20]) || dstPort(r.first) != dstPort(out) {
+	if !bytes.Equal(dstAddr(r.first), dstAddr(out)) || dstPort(r.first) != dstPort(out) {
 		if r.pkt.Decode(r.first) == nil {
-			r.pkt.SetDst(netip.AddrFrom4([4]byte(out[16:20])))
+			r.pkt.SetDst(addrFrom(dstAddr(out)))
 			if dp := dstPort(out); dp < 1<<16 {
 				r.pkt.SetDstPort(uint16(dp))
 			}
@@ -611,6 +698,9 @@ func (r *worker) secondPass(p *nfqueue.Packet) {
 }
 
 func portsOf(b []byte) ([]byte, bool) {
+	if isIPv6(b) {
+		return ports6(b)
+	}
 	ihl := int(b[0]&0xf) * 4
 	if (b[9] != packet.ProtoTCP && b[9] != packet.ProtoUDP) || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 || len(b) < ihl+4 {
 		return nil, false

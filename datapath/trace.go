@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -35,7 +36,7 @@ import (
 //
 //	IFACE               arrived on this interface
 //	local               sent by this host
-//	tcp | udp | icmp    the protocol (proto N for a number)
+//	tcp | udp | icmp | icmpv6   the protocol (proto N for a number)
 //	host ADDR[/LEN]     source or destination
 //	src ADDR[/LEN]      source
 //	dst ADDR[/LEN]      destination
@@ -74,7 +75,7 @@ func ParseFilter(s string) (Filter, error) {
 			return ws[i], nil
 		}
 		switch w {
-		case "tcp", "udp", "icmp", "proto":
+		case "tcp", "udp", "icmp", "icmpv6", "proto":
 			if err := once("protocol"); err != nil {
 				return f, err
 			}
@@ -87,7 +88,7 @@ func ParseFilter(s string) (Filter, error) {
 			}
 			p, err := packet.ParseProto(v)
 			if err != nil || p == 0 {
-				return f, fmt.Errorf("trace filter: protocol %q: want tcp, udp, icmp or proto 1-255", v)
+				return f, fmt.Errorf("trace filter: protocol %q: want tcp, udp, icmp, icmpv6 or proto 1-255", v)
 			}
 			f.Proto = uint8(p)
 		case "host", "src", "dst":
@@ -155,18 +156,19 @@ func looksLikeAddr(s string) bool {
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
+	const want = "want an IPv4 or IPv6 address or ADDR/LEN (192.0.2.0/24, 2001:db8::/32)"
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		if err != nil || !p.Addr().Is4() {
-			return netip.Prefix{}, fmt.Errorf("want an IPv4 address or ADDR/LEN")
+		if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+			return netip.Prefix{}, errors.New(want)
 		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Prefix{}, fmt.Errorf("want an IPv4 address or ADDR/LEN")
+	if err != nil || a.Zone() != "" || a.Is4In6() {
+		return netip.Prefix{}, errors.New(want)
 	}
-	return netip.PrefixFrom(a, 32), nil
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // String gives the filter back in its words ("all" when empty).
@@ -179,7 +181,7 @@ func (f Filter) String() string {
 		ws = append(ws, f.Iface)
 	}
 	if f.Proto != 0 {
-		if n := map[uint8]string{packet.ProtoTCP: "tcp", packet.ProtoUDP: "udp", packet.ProtoICMP: "icmp"}[f.Proto]; n != "" {
+		if n := map[uint8]string{packet.ProtoTCP: "tcp", packet.ProtoUDP: "udp", packet.ProtoICMP: "icmp", packet.ProtoICMPv6: "icmpv6"}[f.Proto]; n != "" {
 			ws = append(ws, n)
 		} else {
 			ws = append(ws, "proto", strconv.Itoa(int(f.Proto)))
@@ -190,7 +192,7 @@ func (f Filter) String() string {
 			return
 		}
 		s := p.String()
-		if p.Bits() == 32 {
+		if p.IsSingleIP() {
 			s = p.Addr().String()
 		}
 		ws = append(ws, kw, s)

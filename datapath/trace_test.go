@@ -19,13 +19,15 @@ func TestParseFilter(t *testing.T) {
 		{"eth0 udp host 192.0.2.10 dport 53", "eth0 udp host 192.0.2.10 dport 53"},
 		{"local icmp dst 198.51.100.0/24", "local icmp dst 198.51.100.0/24"},
 		{"src 203.0.113.7/24 sport 40000 proto 47", "proto 47 src 203.0.113.0/24 sport 40000"},
+		{"host 2001:db8::1 icmpv6", "icmpv6 host 2001:db8::1"},
+		{"dst 2001:db8:100::7/48 proto 58", "icmpv6 dst 2001:db8:100::/48"},
 	} {
 		f, err := ParseFilter(c.in)
 		if err != nil || f.String() != c.want {
 			t.Errorf("ParseFilter(%q) = %q, %v; want %q", c.in, f.String(), err, c.want)
 		}
 	}
-	for _, bad := range []string{"port", "port 70000", "host 2001:db8::1", "host x", "tcp udp", "eth0 eth1",
+	for _, bad := range []string{"port", "port 70000", "host fe80::1%eth0", "host ::ffff:192.0.2.1", "host x", "tcp udp", "eth0 eth1",
 		"192.0.2.1", "proto 0", "a-very-long-interface-name", "src 1.2.3.4 src 1.2.3.5"} {
 		if f, err := ParseFilter(bad); err == nil {
 			t.Errorf("ParseFilter(%q) = %q, want an error", bad, f.String())
@@ -52,6 +54,7 @@ func TestFilterMatch(t *testing.T) {
 	web := pk("eth0 tcp 203.0.113.7:40000 > 198.51.100.1:80 S")
 	dns := pk("wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53")
 	ping := pk("local icmp 198.51.100.1 > 198.51.100.254 type=8")
+	web6 := pk("eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:80 S")
 	for _, c := range []struct {
 		filter      string
 		p           *packet.Packet
@@ -76,6 +79,11 @@ func TestFilterMatch(t *testing.T) {
 		{"dst 198.51.100.0/24 udp dport 53", dns, "wlan0", false, true},
 		{"src 192.0.2.0/24", dns, "wlan0", false, true},
 		{"port 53", ping, "", true, false},
+		{"host 2001:db8:100::1 tcp dport 80", web6, "eth0", false, true},
+		{"src 2001:db8:113::/48", web6, "eth0", false, true},
+		{"src 2001:db8:100::/48", web6, "eth0", false, false},
+		{"host 198.51.100.1", web6, "eth0", false, false},
+		{"host 2001:db8::/32", web, "eth0", false, false},
 	} {
 		f, err := ParseFilter(c.filter)
 		if err != nil {

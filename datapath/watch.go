@@ -13,7 +13,7 @@ import (
 // change, swapping it in between the workers' batches.
 func (r *Runner) watchHost(ctx context.Context) {
 	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{
-		Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE,
+		Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_IFADDR | unix.RTMGRP_IPV6_ROUTE,
 	})
 	if err != nil {
 		r.log.Warn("not following host changes", "err", err)

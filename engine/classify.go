@@ -28,33 +28,43 @@ const (
 const MinClassified = 16
 
 // buildClassifier compiles the classifier of a chain whose rules are
-// compiled; nil when the chain is walked linearly. Only IPv4 chains are
-// classified (IPv6 rules test 128-bit addresses the classifier does not
-// index yet): an IPv6 chain is always walked.
+// compiled; nil when the chain is walked linearly.
 func buildClassifier(c *chain, mode ClassifyMode, fam ext.Family) *classify.Classifier {
-	if mode == ClassifyLinear || fam != ext.IPv4 || len(c.rules) == 0 ||
+	if mode == ClassifyLinear || len(c.rules) == 0 ||
 		mode == ClassifyAuto && len(c.rules) < MinClassified {
 		return nil
 	}
 	rs := make([]classify.Rule, len(c.rules))
 	for i := range c.rules {
-		rs[i] = classifyRule(&c.rules[i])
+		rs[i] = classifyRule(&c.rules[i], fam == ext.IPv6)
 	}
 	return classify.Build(rs, classify.Params{})
 }
 
 // classifyRule is what the classifier may know of a rule: ip_packet_match's
-// tests, then the tests of its matches in order up to the first that is
-// not Classifiable (a match with state or side effects, or one that may
-// hotdrop). The rule is then found whenever a linear walk would have
-// reached that match, so it runs exactly as often as it would have.
-func classifyRule(r *rule) classify.Rule {
+// (ip6_packet_match's) tests, then the tests of its matches in order up
+// to the first that is not Classifiable (a match with state or side
+// effects, or one that may hotdrop). The rule is then found whenever a
+// linear walk would have reached that match, so it runs exactly as
+// often as it would have.
+func classifyRule(r *rule, v6 bool) classify.Rule {
 	cr := classify.Any()
-	if r.src&r.srcMask == r.src {
-		cr.Src, cr.SrcMask, cr.InvSrc = r.src, r.srcMask, r.invSrc
-	}
-	if r.dst&r.dstMask == r.dst {
-		cr.Dst, cr.DstMask, cr.InvDst = r.dst, r.dstMask, r.invDst
+	switch {
+	case v6:
+		cr = classify.Any6()
+		if r.src6.masked(r.srcMask6, r.src6) {
+			cr.Src6, cr.SrcMask6, cr.InvSrc = classify.Addr6{r.src6.hi, r.src6.lo}, classify.Addr6{r.srcMask6.hi, r.srcMask6.lo}, r.invSrc
+		}
+		if r.dst6.masked(r.dstMask6, r.dst6) {
+			cr.Dst6, cr.DstMask6, cr.InvDst = classify.Addr6{r.dst6.hi, r.dst6.lo}, classify.Addr6{r.dstMask6.hi, r.dstMask6.lo}, r.invDst
+		}
+	default:
+		if r.src&r.srcMask == r.src {
+			cr.Src, cr.SrcMask, cr.InvSrc = r.src, r.srcMask, r.invSrc
+		}
+		if r.dst&r.dstMask == r.dst {
+			cr.Dst, cr.DstMask, cr.InvDst = r.dst, r.dstMask, r.invDst
+		}
 	}
 	if r.proto != 0 {
 		cr.HasProto, cr.Proto, cr.InvProto = true, r.proto, r.invProto
@@ -69,19 +79,24 @@ func classifyRule(r *rule) classify.Rule {
 }
 
 // classifiable reports whether the chain classifiers may be asked about
-// p: an IPv4 packet that is not a later fragment and has its protocol's
-// fixed header. The matches the classifier indexes never hotdrop such a
-// packet, so skipping a rule whose tests fail is exactly what the
-// linear walk does with it; other packets walk every chain.
+// p: a packet that is not a later fragment and has its protocol's fixed
+// header; in IPv6, one with no extension header, whose upper-layer
+// protocol and header are the same for ip6_tables' walk and nftables'
+// (packets with extension headers, where they may differ, walk). The
+// matches the classifier indexes never hotdrop such a packet, so
+// skipping a rule whose tests fail is exactly what the linear walk does
+// with it; other packets walk every chain.
 func classifiable(p *packet.Packet) bool {
-	return p.Version == 4 && !p.IsLaterFragment() && p.L4Fixed
+	return !p.IsLaterFragment() && p.L4Fixed && (p.Version == 4 || p.Version == 6 && !packet.IsExtHdr(p.NextHdr))
 }
 
-// fillKey reads the fields the classifier tests. src and dst are the
-// addresses ip_packet_match uses in this table (see runTable).
-func fillKey(k *classify.Key, c *ext.Ctx, src, dst uint32) {
+// fillKey reads the fields the classifier tests. src and dst (src6 and
+// dst6 in IPv6) are the addresses ip_packet_match uses in this table
+// (see runTable).
+func fillKey(k *classify.Key, c *ext.Ctx, src, dst uint32, src6, dst6 *addr128) {
 	p := c.Pkt
 	*k = classify.Key{
+		Src6: classify.Addr6{src6.hi, src6.lo}, Dst6: classify.Addr6{dst6.hi, dst6.lo},
 		Src: src, Dst: dst, SPort: p.SrcPort, DPort: p.DstPort, Proto: p.Proto,
 		TCPFlags: p.TCPFlags, ICMPType: p.ICMPType, ICMPCode: p.ICMPCode, Mark: c.Mark,
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kerneldiff"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
@@ -27,12 +28,20 @@ type twin struct {
 	log *bytes.Buffer
 }
 
-func newTwin(t testing.TB, text string, legacy bool, mode engine.ClassifyMode) (*twin, bool) {
-	lr := load.Bytes("generated.rules", []byte(text), load.Options{})
+func newTwin(t testing.TB, text string, legacy, six bool, mode engine.ClassifyMode) (*twin, bool) {
+	fam := ext.IPv4
+	if six {
+		fam = ext.IPv6
+	}
+	lr := load.Bytes("generated.rules", []byte(text), load.Options{Family: fam})
 	if lr.Diags.HasErrors() {
 		return nil, false
 	}
-	e, err := engine.New(lr.Rules, nil, engine.Config{Legacy: legacy, Sets: lr.Sets, Classify: mode})
+	ours := lr.Rules
+	if six {
+		ours, _ = lr.Pick(true)
+	}
+	e, err := engine.New(ours, nil, engine.Config{Legacy: legacy, Sets: lr.Sets, Classify: mode})
 	if err != nil {
 		return nil, false
 	}
@@ -46,9 +55,10 @@ func newTwin(t testing.TB, text string, legacy bool, mode engine.ClassifyMode) (
 // compareWalks runs pkts through both engines and reports the first
 // difference ("" when none). Answers (Of >= 0) are resolved from what
 // the linear engine sent, as the kernel harness does from the kernel.
-func compareWalks(t testing.TB, text string, pkts []kerneldiff.Packet, legacy bool, loaded *int) string {
-	lin, ok1 := newTwin(t, text, legacy, engine.ClassifyLinear)
-	cmp, ok2 := newTwin(t, text, legacy, engine.ClassifyCompiled)
+// six: the rules are ip6tables rules.
+func compareWalks(t testing.TB, text string, pkts []kerneldiff.Packet, legacy, six bool, loaded *int) string {
+	lin, ok1 := newTwin(t, text, legacy, six, engine.ClassifyLinear)
+	cmp, ok2 := newTwin(t, text, legacy, six, engine.ClassifyCompiled)
 	if ok1 != ok2 {
 		return fmt.Sprintf("one engine loads the ruleset, the other not (linear %v, compiled %v)", ok1, ok2)
 	}
@@ -94,15 +104,26 @@ func compareWalks(t testing.TB, text string, pkts []kerneldiff.Packet, legacy bo
 // rulesets and packets (every extension it knows, jumps, negations,
 // fragments, truncated packets, answers) on both walks, both backends.
 func TestClassifiedKernelDiffRulesets(t *testing.T) {
+	testKernelDiffRulesets(t, kerneldiff.Generate, false)
+}
+
+// TestClassifiedKernelDiffRulesets6 is the same with the harness's
+// ip6tables rulesets and IPv6 packets (extension headers, fragments,
+// ICMPv6).
+func TestClassifiedKernelDiffRulesets6(t *testing.T) {
+	testKernelDiffRulesets(t, kerneldiff.Generate6, true)
+}
+
+func testKernelDiffRulesets(t *testing.T, gen func(seed uint64, i, packets int) (string, []kerneldiff.Packet), six bool) {
 	n := 400
 	if testing.Short() {
 		n = 60
 	}
 	loaded := 0
 	for i := 0; i < n; i++ {
-		text, pkts := kerneldiff.Generate(7, i, 40)
+		text, pkts := gen(7, i, 40)
 		for _, legacy := range []bool{false, true} {
-			if d := compareWalks(t, text, pkts, legacy, &loaded); d != "" {
+			if d := compareWalks(t, text, pkts, legacy, six, &loaded); d != "" {
 				t.Fatalf("ruleset %d (legacy %v): %s\n--- ruleset\n%s", i, legacy, d, text)
 			}
 		}
@@ -123,7 +144,13 @@ func enoughLoaded(t *testing.T, loaded, tried int) {
 // indexes, mixed with ones it must leave in place (limit, statistic,
 // length, LOG, MARK changing what later rules test, jumps, gotos,
 // RETURN), on packets drawn from the same few addresses and ports.
-func TestClassifiedBigChains(t *testing.T) {
+func TestClassifiedBigChains(t *testing.T) { testBigChains(t, &gen4) }
+
+// TestClassifiedBigChains6 is TestClassifiedBigChains in IPv6: ip6tables
+// rules, packets with and without extension headers.
+func TestClassifiedBigChains6(t *testing.T) { testBigChains(t, &gen6) }
+
+func testBigChains(t *testing.T, g *gen) {
 	n := 150
 	if testing.Short() {
 		n = 20
@@ -131,10 +158,10 @@ func TestClassifiedBigChains(t *testing.T) {
 	loaded := 0
 	for i := 0; i < n; i++ {
 		r := rand.New(rand.NewPCG(11, uint64(i)))
-		text := chainRuleset(r, 20+r.IntN(300))
-		pkts := chainPackets(r, 60)
+		text := g.chainRuleset(r, 20+r.IntN(300))
+		pkts := g.chainPackets(r, 60)
 		for _, legacy := range []bool{false, true} {
-			if d := compareWalks(t, text, pkts, legacy, &loaded); d != "" {
+			if d := compareWalks(t, text, pkts, legacy, g.six, &loaded); d != "" {
 				t.Fatalf("ruleset %d (legacy %v): %s\n--- ruleset\n%s", i, legacy, d, text)
 			}
 		}
@@ -143,17 +170,21 @@ func TestClassifiedBigChains(t *testing.T) {
 }
 
 // FuzzClassified compares the walks on rulesets and packets drawn from
-// the fuzzer's seeds.
+// the fuzzer's seeds (IPv6 when s2 is odd).
 func FuzzClassified(f *testing.F) {
 	f.Add(uint64(1), uint64(2), uint16(50))
 	f.Add(uint64(3), uint64(4), uint16(300))
 	f.Fuzz(func(t *testing.T, s1, s2 uint64, n uint16) {
 		r := rand.New(rand.NewPCG(s1, s2))
-		text := chainRuleset(r, 1+int(n%400))
-		pkts := chainPackets(r, 30)
+		g := &gen4
+		if s2&1 == 1 {
+			g = &gen6
+		}
+		text := g.chainRuleset(r, 1+int(n%400))
+		pkts := g.chainPackets(r, 30)
 		legacy := s1&1 == 1
 		loaded := 0
-		if d := compareWalks(t, text, pkts, legacy, &loaded); d != "" {
+		if d := compareWalks(t, text, pkts, legacy, g.six, &loaded); d != "" {
 			t.Fatalf("legacy %v: %s\n--- ruleset\n%s", legacy, d, text)
 		}
 		if loaded == 0 {
@@ -162,22 +193,45 @@ func FuzzClassified(f *testing.F) {
 	})
 }
 
+// gen is what the chain generator writes for one family.
+type gen struct {
+	six   bool
+	addrs []string
+	lens  []int // prefix lengths
+	icmp  string
+}
+
 var (
-	genAddrs = []string{"192.0.2.10", "192.0.2.11", "192.0.2.200", "198.51.100.9", "198.51.100.77", "203.0.113.5", "203.0.113.130", "198.51.100.1", "192.0.2.1"}
+	gen4 = gen{
+		addrs: []string{"192.0.2.10", "192.0.2.11", "192.0.2.200", "198.51.100.9", "198.51.100.77", "203.0.113.5", "203.0.113.130", "198.51.100.1", "192.0.2.1"},
+		lens:  []int{0, 1, 8, 16, 24, 25, 30}, icmp: "icmp",
+	}
+	gen6 = gen{
+		six: true,
+		addrs: []string{"2001:db8:2::10", "2001:db8:2::11", "2001:db8:2:1::200", "2001:db8:100::9", "2001:db8:100::77", "2001:db8:113::5",
+			"2001:db8:113:0:8000::130", "2001:db8:100::1", "2001:db8:2::1"},
+		lens: []int{0, 1, 16, 32, 48, 64, 65, 100, 127}, icmp: "icmpv6",
+	}
 	genPorts = []int{22, 53, 80, 443, 1024, 8080, 40000}
 )
 
 func pickOf[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
 
-func genAddr(r *rand.Rand) string {
-	a := pickOf(r, genAddrs)
+func (g *gen) addr(r *rand.Rand) string {
+	a := pickOf(r, g.addrs)
 	switch r.IntN(8) {
 	case 0:
-		return a + "/255.255.0.255" // a mask that is no prefix
+		if g.six {
+			return a + "/ffff:ffff:0:ffff::ff" // a mask that is no prefix
+		}
+		return a + "/255.255.0.255"
 	case 1, 2:
+		if g.six {
+			return a + "/128"
+		}
 		return a + "/32"
 	}
-	return a + "/" + fmt.Sprint(pickOf(r, []int{0, 1, 8, 16, 24, 25, 30}))
+	return a + "/" + fmt.Sprint(pickOf(r, g.lens))
 }
 
 func genPortRange(r *rand.Rand) string {
@@ -196,12 +250,12 @@ func bang(r *rand.Rand, n int) string {
 }
 
 // chainRule writes one rule of chain c.
-func chainRule(r *rand.Rand, c string, users []string) string {
+func (g *gen) chainRule(r *rand.Rand, c string, users []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "-A %s", c)
 	for _, opt := range []string{"-s", "-d"} {
 		if r.IntN(2) == 0 {
-			neg, a := bang(r, 6), genAddr(r)
+			neg, a := bang(r, 6), g.addr(r)
 			if neg != "" && strings.HasSuffix(a, "/0") {
 				a = strings.TrimSuffix(a, "/0") + "/8" // "! -s x/0" matches nothing: iptables-nft refuses it
 			}
@@ -214,7 +268,7 @@ func chainRule(r *rand.Rand, c string, users []string) string {
 	if c == "FORWARD" && r.IntN(6) == 0 {
 		fmt.Fprintf(&b, " %s-o %s", bang(r, 4), pickOf(r, []string{"eth0", "eth+", "wlan0"}))
 	}
-	proto := pickOf(r, []string{"", "tcp", "tcp", "udp", "udp", "icmp", "!tcp"})
+	proto := pickOf(r, []string{"", "tcp", "tcp", "udp", "udp", g.icmp, "!tcp"})
 	switch proto {
 	case "!tcp":
 		b.WriteString(" ! -p tcp")
@@ -222,7 +276,7 @@ func chainRule(r *rand.Rand, c string, users []string) string {
 	default:
 		fmt.Fprintf(&b, " -p %s", proto)
 	}
-	if r.IntN(8) == 0 {
+	if !g.six && r.IntN(8) == 0 {
 		b.WriteString(" -f")
 	}
 	// Matches, in random order: indexed, pure but not indexed, stateful.
@@ -244,6 +298,10 @@ func chainRule(r *rand.Rand, c string, users []string) string {
 		}
 		if r.IntN(4) == 0 {
 			ms = append(ms, fmt.Sprintf(" -m multiport %s--%s %d,%s,%d", bang(r, 5), pickOf(r, []string{"dports", "sports", "ports"}), pickOf(r, genPorts), genPortRange(r), pickOf(r, genPorts)))
+		}
+	case "icmpv6":
+		if r.IntN(2) == 0 {
+			ms = append(ms, fmt.Sprintf(" -m icmp6 %s--icmpv6-type %s", bang(r, 5), pickOf(r, []string{"echo-request", "echo-reply", "1/3", "destination-unreachable"})))
 		}
 	case "icmp":
 		if r.IntN(2) == 0 {
@@ -288,7 +346,7 @@ func chainRule(r *rand.Rand, c string, users []string) string {
 // chainRuleset writes a filter table of about n rules: long built-in
 // chains and user chains that later rules jump to (a chain only jumps
 // to chains defined after it: no loops).
-func chainRuleset(r *rand.Rand, n int) string {
+func (g *gen) chainRuleset(r *rand.Rand, n int) string {
 	var b strings.Builder
 	b.WriteString("*filter\n")
 	fmt.Fprintf(&b, ":INPUT %s [0:0]\n:FORWARD %s [0:0]\n:OUTPUT ACCEPT [0:0]\n", pickOf(r, []string{"ACCEPT", "DROP"}), pickOf(r, []string{"ACCEPT", "DROP"}))
@@ -309,34 +367,54 @@ func chainRuleset(r *rand.Rand, n int) string {
 			m = n / 8
 		}
 		for j := 0; j < m; j++ {
-			b.WriteString(chainRule(r, c, later))
+			b.WriteString(g.chainRule(r, c, later))
 		}
 	}
 	b.WriteString("COMMIT\n")
 	return b.String()
 }
 
-func chainPackets(r *rand.Rand, n int) []kerneldiff.Packet {
+func (g *gen) chainPackets(r *rand.Rand, n int) []kerneldiff.Packet {
 	var out []kerneldiff.Packet
 	for i := 0; i < n; i++ {
 		in := pickOf(r, []string{"eth0", "wlan0"})
-		src, dst := pickOf(r, genAddrs), pickOf(r, genAddrs)
+		src, dst := pickOf(r, g.addrs), pickOf(r, g.addrs)
+		hp := func(a string, port int) string {
+			if g.six {
+				return fmt.Sprintf("[%s]:%d", a, port)
+			}
+			return fmt.Sprintf("%s:%d", a, port)
+		}
 		var s string
 		switch r.IntN(4) {
 		case 0, 1:
-			s = fmt.Sprintf("%s tcp %s:%d > %s:%d %s", in, src, pickOf(r, genPorts), dst, pickOf(r, genPorts), pickOf(r, []string{"S", "SA", "A", "none", "FPA", "R"}))
+			s = fmt.Sprintf("%s tcp %s > %s %s", in, hp(src, pickOf(r, genPorts)), hp(dst, pickOf(r, genPorts)), pickOf(r, []string{"S", "SA", "A", "none", "FPA", "R"}))
 		case 2:
-			s = fmt.Sprintf("%s udp %s:%d > %s:%d", in, src, pickOf(r, genPorts), dst, pickOf(r, genPorts))
+			s = fmt.Sprintf("%s udp %s > %s", in, hp(src, pickOf(r, genPorts)), hp(dst, pickOf(r, genPorts)))
 		default:
-			s = fmt.Sprintf("%s icmp %s > %s %s", in, src, dst, pickOf(r, []string{"echo-request", "echo-reply", "3/1", "3/3", "type 11"}))
+			types := []string{"echo-request", "echo-reply", "3/1", "3/3", "type 11"}
+			if g.six {
+				types = []string{"echo-request", "echo-reply", "1/3", "type 3"}
+			}
+			s = fmt.Sprintf("%s %s %s > %s %s", in, g.icmp, src, dst, pickOf(r, types))
 		}
 		switch r.IntN(12) {
 		case 0:
 			s += " frag_off=3"
+			if g.six {
+				s = strings.TrimSuffix(s, " frag_off=3") + " ext=frag/3/0"
+			}
 		case 1:
 			s += " mf"
+			if g.six {
+				s = strings.TrimSuffix(s, " mf") + " ext=hbh,frag/0/1"
+			}
 		case 2:
 			s += " len=2"
+		case 3:
+			if g.six {
+				s += " ext=hbh,dst/1"
+			}
 		}
 		if r.IntN(3) == 0 {
 			s += fmt.Sprintf(" delay_ms=%d", r.IntN(400))

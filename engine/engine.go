@@ -160,6 +160,11 @@ type Input struct {
 	Frame FrameType
 	Now   int64 // engine clock, nanoseconds since the Unix epoch
 	Mark  uint32
+	// GSO says the packet is a GSO packet handed over whole (live
+	// enforcement): its segments, not it, must fit the MTU, as
+	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
+	// forwarding does not take it for a packet too big.
+	GSO bool
 }
 
 // FrameType is the link-layer addressing of an arriving frame.
@@ -184,9 +189,11 @@ type State struct {
 	Result  Result
 	tracer  Tracer
 	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
+	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
+	inHost  *host.Host // the host inIf was looked up on (input)
 	outIf   ext.Iface
 	stack   [64]frame
 	// The packet's connection: entry, direction, and whether it was
@@ -329,6 +336,12 @@ func (s *State) SetTracer(t Tracer) { s.tracer = t }
 // writing to the Engine's Log.
 func (s *State) SetLog(w io.Writer) { s.log = w }
 
+// OnChainEntry makes the following Process calls call f each time a
+// packet (or an answer the host sends) enters a table's built-in chain,
+// with its family: the entries iptables does not count, for the
+// report's funnel. It costs a call per table walked; nil stops it.
+func (s *State) OnChainEntry(f func(six bool, table, chain string)) { s.entered = f }
+
 func (s *State) note(text string) {
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvNote, Text: text})
@@ -433,16 +446,22 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
-// runTables runs the given tables of a hook; done is true when the
-// packet's fate was decided (dropped, rejected, queued).
-func (e *Engine) runTables(p *Program, s *State, h ext.Hook, hits *[]Hit, tables ...int) (Verdict, bool) {
-	s.ctx.Hook = h
-	for _, ti := range tables {
-		t := p.tables[ti]
-		if t == nil || t.hooks[h] == nil {
-			continue
-		}
-		if ti == tNAT {
+// runTables runs the tables of one stage of a hook (the Program keeps,
+// for each stage, only the tables that have a chain at its hook); done
+// is true when the packet's fate was decided (dropped, rejected,
+// queued).
+func (e *Engine) runTables(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
+	s.ctx.Hook = st.hook()
+	if p.active>>st.index()&1 != 0 {
+		return e.runStage(p, s, st, hits)
+	}
+	return 0, false
+}
+
+func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
+	h := st.hook()
+	for _, t := range p.stages[st.index()] {
+		if t.index == tNAT {
 			if v, done := e.natHook(p, s, t, h, hits); done {
 				return v, true
 			}
@@ -640,31 +659,42 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	c := &s.ctx
 	res := &s.Result
-	ifc := e.Host.Iface(in.In)
-	s.inIf = ext.Iface{Name: in.In}
-	if ifc != nil {
-		s.inIf = ifc.Iface
+	if s.inHost != e.Host || s.inIf.Name != in.In {
+		// A State mostly sees one host and few input interfaces:
+		// keep the last one found.
+		s.inHost, s.inIf = e.Host, ext.Iface{Name: in.In}
+		if ifc := e.Host.Iface(in.In); ifc != nil {
+			s.inIf = ifc.Iface
+		}
 	}
 	c.In, c.Out = &s.inIf, nil
 	c.SrcMAC, c.HasMAC = in.SrcMAC, true
 	c.PktType = ext.PktHost
+	// The destination's type in the local table: for the frame's type
+	// when the input does not say, and for the routing decision after
+	// PREROUTING (looked up again only if NAT changed the destination).
+	dst, known := s.pkt.Dst, false
+	var d host.Dest
 	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
 		c.PktType = pktTypes[in.Frame]
-	} else if t := e.Host.AddrType(s.pkt.Dst, ""); t == host.RTNBroadcast {
+	} else if d, known = e.Host.Dest(dst), true; d.Type == host.RTNBroadcast {
 		c.PktType = ext.PktBroadcast
-	} else if t == host.RTNMulticast {
+	} else if d.Type == host.RTNMulticast {
 		c.PktType = ext.PktMulticast
 	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tRaw); done {
+	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, ext.PreRouting, &res.Hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	local := e.Host.IsLocal(s.pkt.Dst)
+	if !known || s.pkt.Dst != dst {
+		d = e.Host.Dest(s.pkt.Dst)
+	}
+	local := host.LocalType(s.pkt.Dst, d.Type)
 	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
 	if linkDst {
 		// A link-local address is the host's only on its own link:
@@ -700,14 +730,20 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
-		if v, done := e.runTables(p, s, ext.LocalIn, &res.Hits, tMangle, tFilter, tSecurity, tNAT); done {
+		if v, done := e.runTables(p, s, stIn, &res.Hits); done {
 			return e.finish(s, v)
 		}
 		return e.finish(s, AcceptLocal)
 	}
-	rt, ok := e.Host.Lookup(s.pkt.Dst)
+	var rt host.Route
+	var ok bool
 	if linkDst {
-		rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In)
+		if rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+			e.setOut(s, rt.Dev)
+		}
+	} else if d.Route != nil {
+		rt, ok = *d.Route, true
+		e.setOutIface(s, d.Iface, rt.Dev)
 	}
 	if !ok {
 		if s.tracer != nil {
@@ -715,7 +751,6 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		return e.finish(s, Drop)
 	}
-	e.setOut(s, rt.Dev)
 	if s.tracer != nil {
 		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
 	}
@@ -739,10 +774,10 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		s.pkt.DecTTL()
 	}
-	if v, done := e.runTables(p, s, ext.Forward, &res.Hits, tMangle, tFilter, tSecurity); done {
+	if v, done := e.runTables(p, s, stForward, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, ext.PostRouting, &res.Hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPost, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Forward)
@@ -786,7 +821,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
 	// only when one of its fragments was (frag_max_size).
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
+	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && !in.GSO && (s.fragMax == 0 || s.fragMax > mtu) {
 		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 	}
 	pk.DecTTL()
@@ -801,7 +836,12 @@ func routeText(dst netip.Addr, rt host.Route) string {
 }
 
 func (e *Engine) setOut(s *State, dev string) {
-	ifc := e.Host.Iface(dev)
+	e.setOutIface(s, e.Host.Iface(dev), dev)
+}
+
+// setOutIface is setOut with dev's interface (nil when the host has
+// none of that name) already found.
+func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
 	s.outIf = ext.Iface{Name: dev}
 	if ifc != nil {
 		s.outIf = ifc.Iface
@@ -875,14 +915,14 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		return Drop
 	}
 	e.setOut(s, dev)
-	if v, done := e.runTables(p, s, ext.LocalOut, hits, tRaw); done {
+	if v, done := e.runTables(p, s, stOutRaw, hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, true); done {
 		return e.finish(s, v)
 	}
 	dst := s.pkt.Dst
-	if v, done := e.runTables(p, s, ext.LocalOut, hits, tMangle, tNAT, tFilter, tSecurity); done {
+	if v, done := e.runTables(p, s, stOutMain, hits); done {
 		return e.finish(s, v)
 	}
 	if s.pkt.Dst != dst {
@@ -897,7 +937,7 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		// first and comes back in on dev (dev_loopback_xmit).
 		e.loopBroadcast(p, s, dev, hits)
 	}
-	if v, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); done {
+	if v, done := e.runTables(p, s, stPost, hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Sent)
@@ -920,7 +960,7 @@ func (e *Engine) loopBroadcast(p *Program, s *State, dev string, hits *[]Hit) {
 	saved, savedCtx := s.pkt, s.ctx
 	s.loopBuf = append(s.loopBuf[:0], s.pkt.Data...)
 	if s.pkt.Decode(s.loopBuf) == nil {
-		if _, done := e.runTables(p, s, ext.PostRouting, hits, tMangle, tNAT); !done {
+		if _, done := e.runTables(p, s, stPost, hits); !done {
 			e.loopIn(p, s, dev, hits)
 		}
 	}
@@ -948,8 +988,8 @@ func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
 		c.PktType = ext.PktLoopback
 	}
 	s.note("looped back in on " + dev)
-	if _, done := e.runTables(p, s, ext.PreRouting, hits, tRaw, tMangle, tNAT); !done {
-		if _, done := e.runTables(p, s, ext.LocalIn, hits, tMangle, tFilter, tSecurity, tNAT); !done {
+	if _, done := e.runTables(p, s, stPreAll, hits); !done {
+		if _, done := e.runTables(p, s, stIn, hits); !done {
 			s.Result.SelfDelivered++
 		}
 	}

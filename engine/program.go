@@ -51,6 +51,8 @@ type Program struct {
 	family ext.Family
 	six    *Program // the IPv6 tables, on the IPv4 Program an Engine runs
 	tables [numTables]*table
+	stages [numStages][]*table // the tables each stage runs (hooks.go)
+	active uint16              // bit i: stage i has tables
 	source *rules.Ruleset
 	// conntrack: the kernel would track connections (and reassemble
 	// fragments) for this ruleset: a rule uses an extension that needs
@@ -220,6 +222,7 @@ func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) 
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	p.prepareStages()
 	return p, nil
 }
 
@@ -364,7 +367,9 @@ func (p *Program) Family() ext.Family { return p.family }
 func emptyProgram(f ext.Family, legacy bool) *Program {
 	rs := rules.New()
 	rs.Family = f
-	return &Program{family: f, legacy: legacy, source: rs}
+	p := &Program{family: f, legacy: legacy, source: rs}
+	p.prepareStages()
+	return p
 }
 
 // Counter is one rule's or policy's counters, for reports.

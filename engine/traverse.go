@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/binary"
+
 	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
@@ -83,15 +85,21 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	length := uint64(s.pkt.TotalLen)
 	// The addresses as numbers, once per table (a NAT target can change
 	// them, but only as the verdict of its table).
-	src, dst := ext.U32(s.pkt.Src), ext.U32(s.pkt.Dst)
+	var src, dst uint32
 	v6 := s.pkt.Version == 6
 	var src6, dst6 addr128
 	if v6 {
 		src6, dst6 = to128(s.pkt.Src), to128(s.pkt.Dst)
+	} else {
+		a, b := s.pkt.Src.As4(), s.pkt.Dst.As4()
+		src, dst = binary.BigEndian.Uint32(a[:]), binary.BigEndian.Uint32(b[:])
 	}
 	tr := s.tracer
 	if tr != nil {
 		tr.Event(Event{Kind: EvTable, Table: t.name, Chain: start.name, Hook: c.Hook})
+	}
+	if s.entered != nil {
+		s.entered(v6, t.name, start.name)
 	}
 	// Chains with a classifier jump from rule to rule the packet may
 	// match; the key is read when first needed and again after a target
@@ -104,7 +112,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	for {
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(&key, c, src, dst)
+				fillKey(&key, c, src, dst, &src6, &dst6)
 				keyed = true
 			}
 			i = cur.cls.Next(&key, i)

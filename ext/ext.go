@@ -172,6 +172,33 @@ type MatchType struct {
 	New func() Match
 }
 
+// HookChecker is implemented by a match whose allowed hooks depend on
+// its options, which the kernel checks in the extension's checkentry
+// with the hooks that reach the rule (devgroup: --src-group needs an
+// input interface, --dst-group an output one). The rules package checks
+// them as it checks MatchType.Hooks, in built-in chains when the rule is
+// read and in user chains when the table is committed.
+type HookChecker interface {
+	// AllowedHooks returns the hooks the instance may be used from, and
+	// why the others are refused (for the message).
+	AllowedHooks() (HookMask, string)
+}
+
+// AllowedHooks returns the hooks an extension instance of a type with
+// the given Hooks may be used from (0: any) and the reason for the
+// instance's own restriction ("" when it has none).
+func AllowedHooks(typeHooks HookMask, instance any) (HookMask, string) {
+	if c, ok := instance.(HookChecker); ok {
+		if h, why := c.AllowedHooks(); h != 0 {
+			if typeHooks != 0 {
+				h &= typeHooks
+			}
+			return h, why
+		}
+	}
+	return typeHooks, ""
+}
+
 // ConntrackDecider is implemented by an extension whose need for
 // connection tracking depends on its options: CT --notrack (and NOTRACK)
 // calls no nf_ct_netns_get in the kernel, so a ruleset whose only

@@ -126,13 +126,6 @@ func TestIPv6Extensions(t *testing.T) {
 			t.Errorf("%s Compile: %v", name, err)
 		}
 	}
-	// HMARK is the one extension the engine does not run on IPv6
-	// packets yet: it refuses to compile for IPv6, saying so.
-	comp := NewCompiler(nil)
-	comp.Family = IPv6
-	if _, err := LookupTarget("HMARK", IPv6).New().Compile(comp); err == nil || !strings.Contains(err.Error(), "IPv6") {
-		t.Errorf("HMARK Compile for IPv6: %v", err)
-	}
 	if LookupMatch("frag", IPv4) != nil || LookupTarget("SNPT", IPv4) != nil {
 		t.Error("ip6tables-only extensions visible to iptables")
 	}

@@ -1,7 +1,6 @@
 package ext
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -17,7 +16,7 @@ import (
 // saves as iptables does there ("--realm cosmos").
 
 // realmNames are the realm names of Debian's /etc/iproute2/rt_realms.
-var realmNames = map[string]uint32{"cosmos": 0}
+var realmNames = LMap{{"cosmos", 0}}
 
 // realmMatch is one -m realm in one rule (struct xt_realm_info).
 type realmMatch struct {
@@ -41,53 +40,23 @@ func (m *realmMatch) Parse(opt, arg string, invert bool, more *Args) error {
 	if opt != "realm" {
 		return Errorf("unknown option --%s", opt)
 	}
-	m.invert = invert
-	m.mask = 0xffffffff
-	if v, rest, ok := ParseUintPrefix(arg, 0, 0xffffffff); ok {
-		m.id = uint32(v)
-		switch {
-		case rest == "":
-			return nil
-		case rest[0] == '/':
-			mk, ok := ParseUintFull(rest[1:], 0, 0xffffffff)
-			if !ok {
-				return Errorf("bad integer value %q or out of range: write VALUE[/MASK] with numbers up to 0xffffffff", arg)
-			}
-			m.mask = uint32(mk)
-			return nil
-		}
+	id, mask, err := ParseValMaskNamed(arg, realmNames, "--realm")
+	if err != nil {
+		return err
 	}
-	if id, ok := realmNames[arg]; ok {
-		m.id = id
-		return nil
-	}
-	return Errorf("realm %q not found: write a number VALUE[/MASK] (ipsift knows only the realm name cosmos)", arg)
+	m.id, m.mask, m.invert = id, mask, invert
+	return nil
 }
 
 // Finish implements Parser.
 func (m *realmMatch) Finish(r *RuleInfo) error { return nil }
-
-// valMask is xtables_print_val_mask.
-func (m *realmMatch) valMask(names bool) string {
-	if m.mask != 0xffffffff {
-		return fmt.Sprintf(" 0x%x/0x%x", m.id, m.mask)
-	}
-	if names {
-		for n, id := range realmNames {
-			if id == m.id {
-				return " " + n
-			}
-		}
-	}
-	return fmt.Sprintf(" 0x%x", m.id)
-}
 
 // Save implements Parser.
 func (m *realmMatch) Save(b *strings.Builder) {
 	if m.invert {
 		b.WriteString(" !")
 	}
-	b.WriteString(" --realm" + m.valMask(true))
+	b.WriteString(" --realm" + FormatValMaskNamed(m.id, m.mask, realmNames, true))
 }
 
 // Print implements Parser.
@@ -95,7 +64,7 @@ func (m *realmMatch) Print(b *strings.Builder, numeric bool) {
 	if m.invert {
 		b.WriteString(" !")
 	}
-	b.WriteString(" realm" + m.valMask(!numeric))
+	b.WriteString(" realm" + FormatValMaskNamed(m.id, m.mask, realmNames, !numeric))
 }
 
 // Compile implements Match: refused, see the file comment.

@@ -1,8 +1,11 @@
 package ext
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -540,4 +543,131 @@ func (r *recentMatcher) Explain(c *Ctx, matched bool) string {
 		}
 	}
 	return b.String()
+}
+
+// RecentEntry is one address of a recent list as the kernel lists it in
+// /proc/net/xt_recent/NAME (recent_seq_show):
+//
+//	src=192.0.2.7 ttl: 64 last_seen: 4295040094 oldest_pkt: 3 4295039988, 4295040041, 4295040094
+//
+// Stamps are jiffies of the kernel that wrote the listing, in the order
+// of its array: once an entry has kept as many times as its list holds,
+// Index (oldest_pkt, the kernel's e->index) is where the next one goes.
+type RecentEntry struct {
+	Addr   netip.Addr
+	TTL    uint8
+	Index  uint16
+	Stamps []uint64
+}
+
+// chronological returns the entry's times oldest first.
+func (e RecentEntry) chronological() []uint64 {
+	n := len(e.Stamps)
+	if i := int(e.Index); i > 0 && i < n {
+		return append(append([]uint64(nil), e.Stamps[i:]...), e.Stamps[:i]...)
+	}
+	return e.Stamps
+}
+
+// ParseRecentProc reads a /proc/net/xt_recent/NAME listing; errors name
+// the line (as name:LINE:) and what is wrong.
+func ParseRecentProc(r io.Reader, name string) ([]RecentEntry, error) {
+	var out []RecentEntry
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		e, err := parseRecentLine(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v (want src=ADDR ttl: N last_seen: J oldest_pkt: I J1, J2, ..., as /proc/net/xt_recent shows)", name, line, err)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+func parseRecentLine(text string) (RecentEntry, error) {
+	var e RecentEntry
+	f := strings.Fields(strings.ReplaceAll(text, ",", " "))
+	if len(f) < 8 || !strings.HasPrefix(f[0], "src=") || f[1] != "ttl:" || f[3] != "last_seen:" || f[5] != "oldest_pkt:" {
+		return e, fmt.Errorf("not a recent list line")
+	}
+	a, err := netip.ParseAddr(f[0][4:])
+	if err != nil || a.Zone() != "" {
+		return e, fmt.Errorf("bad address %q", f[0][4:])
+	}
+	e.Addr = a.Unmap()
+	ttl, err := strconv.ParseUint(f[2], 10, 8)
+	if err != nil {
+		return e, fmt.Errorf("bad ttl %q", f[2])
+	}
+	last, err := strconv.ParseUint(f[4], 10, 64)
+	if err != nil {
+		return e, fmt.Errorf("bad last_seen %q", f[4])
+	}
+	idx, err := strconv.ParseUint(f[6], 10, 16)
+	if err != nil || idx == 0 {
+		return e, fmt.Errorf("bad oldest_pkt %q", f[6])
+	}
+	e.TTL, e.Index = uint8(ttl), uint16(idx)
+	for _, s := range f[7:] {
+		j, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return e, fmt.Errorf("bad time %q", s)
+		}
+		e.Stamps = append(e.Stamps, j)
+	}
+	if int(e.Index) > len(e.Stamps) || e.Stamps[e.Index-1] != last {
+		return e, fmt.Errorf("oldest_pkt %d and last_seen %d do not agree with the %d times listed", e.Index, last, len(e.Stamps))
+	}
+	return e, nil
+}
+
+// LoadRecent fills the recent list name, which a compiled rule has
+// created in s, with entries from a /proc/net/xt_recent listing, least
+// recently seen first as the kernel's LRU list holds them (entries seen
+// in the same jiffy keep the listing's order). Each time is moved by
+// shift jiffies (wrapping, as jiffies do) onto the engine's clock. An
+// entry with more times than the list keeps (its rules ask for fewer
+// hits than those that wrote the listing) keeps the newest ones; an
+// address is masked as the list masks it. It returns how many addresses
+// the list holds afterwards; an error when no compiled rule names the
+// list.
+func LoadRecent(s *Store, name string, entries []RecentEntry, shift uint64) (int, error) {
+	v, ok := s.Lookup("recent/" + name)
+	if !ok {
+		return 0, fmt.Errorf("no rule uses the recent list %s", name)
+	}
+	t := v.(*recentTable)
+	order := make([]int, len(entries))
+	for i := range order {
+		order[i] = i
+	}
+	last := func(e RecentEntry) uint64 { return e.Stamps[e.Index-1] }
+	sort.SliceStable(order, func(i, j int) bool {
+		return timeAfter(last(entries[order[j]]), last(entries[order[i]]))
+	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, i := range order {
+		e := entries[i]
+		times := e.chronological()
+		if keep := int(t.nstampsMask) + 1; len(times) > keep {
+			times = times[len(times)-keep:]
+		}
+		k := recentKey{addr: ToAddr16(e.Addr).And(t.mask), fam: uint8(AddrFamily(e.Addr))}
+		if old, ok := t.index[k]; ok {
+			t.remove(old)
+		}
+		j := t.add(k, e.TTL, times[0]+shift)
+		for _, st := range times[1:] {
+			t.update(j, st+shift)
+		}
+	}
+	return len(t.index), nil
 }

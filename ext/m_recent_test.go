@@ -1,7 +1,9 @@
 package ext
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -95,5 +97,69 @@ func TestRecentLRU(t *testing.T) {
 	}
 	if chk.Match(mk(0)) || !chk.Match(mk(1)) || !chk.Match(mk(RecentListTot)) {
 		t.Error("the list keeps the last ip_list_tot addresses")
+	}
+}
+
+// TestRecentProcLoad reads /proc/net/xt_recent listings (the kernel's
+// format, here as this kernel wrote them) into a list and checks that
+// the rules then see the addresses, times, hit counts, TTLs and LRU
+// order the kernel had.
+func TestRecentProcLoad(t *testing.T) {
+	const listing = `src=127.0.0.1 ttl: 64 last_seen: 4295040094 oldest_pkt: 6 4295039988, 4295039988, 4295040041, 4295040041, 4295040094, 4295040094
+src=192.0.2.9 ttl: 60 last_seen: 4295040000 oldest_pkt: 2 4295039500, 4295040000, 4295039000, 4295039250
+src=2001:db8::7 ttl: 255 last_seen: 4295030000 oldest_pkt: 1 4295030000
+`
+	es, err := ParseRecentProc(strings.NewReader(listing), "L")
+	if err != nil || len(es) != 3 {
+		t.Fatalf("%v (%d entries)", err, len(es))
+	}
+	if got := es[1].chronological(); fmt.Sprint(got) != "[4295039000 4295039250 4295039500 4295040000]" {
+		t.Errorf("a wrapped entry's times oldest first: %v", got)
+	}
+	store := NewStore()
+	cc := NewCompiler(store)
+	_, chk := sfMatch(t, "-m recent --rcheck --seconds 10 --hitcount 3 --rttl --name L", IPv4, "filter", "INPUT", cc)
+	if _, err := LoadRecent(store, "other", es, 0); err == nil {
+		t.Error("a list no rule uses was loaded")
+	}
+	// The dump was taken at jiffies 4295040100, which stands for the
+	// engine's time 1000 s: 4295040094 is 6 jiffies (24 ms) before it.
+	now := int64(1000e9)
+	shift := Jiffies(now, 250) - 4295040100
+	if n, err := LoadRecent(store, "L", es, shift); err != nil || n != 3 {
+		t.Fatalf("LoadRecent: %d, %v", n, err)
+	}
+	lo := sfPkt("127.0.0.1", "198.51.100.1", 17, 1, 2, 60)
+	if !chk.Match(sfCtx(lo, LocalIn, now)) {
+		t.Error("127.0.0.1: 6 times within 10 s, want a match")
+	}
+	nine := sfPkt("192.0.2.9", "198.51.100.1", 17, 1, 2, 60)
+	nine.TTL = 60
+	// 192.0.2.9's times are 4.4, 3.4, 2.4 and 0.4 s before the
+	// dump: three of them within 10 s until 5.6 s after it.
+	if !chk.Match(sfCtx(nine, LocalIn, now+5e9)) || chk.Match(sfCtx(nine, LocalIn, now+7e9)) {
+		t.Error("192.0.2.9: want 3 hits within 10 s at +5 s and not at +7 s")
+	}
+	nine.TTL = 61
+	if chk.Match(sfCtx(nine, LocalIn, now)) {
+		t.Error("--rttl: the listed TTL is 60")
+	}
+	// LRU: 2001:db8::7 was seen longest ago, so it goes first when the
+	// list is full.
+	tab, _ := store.Lookup("recent/L")
+	rt := tab.(*recentTable)
+	if h := rt.entries[rt.head]; h.key.fam != uint8(IPv6) || rt.entries[rt.tail].ttl != 64 {
+		t.Errorf("LRU order: head %+v", h)
+	}
+	for _, bad := range []string{
+		"src=192.0.2.9 ttl: 60 last_seen: 5 oldest_pkt: 2 4",
+		"src=192.0.2.9 ttl: 60 last_seen: 5 oldest_pkt: 1 4",
+		"src=192.0.2.9 ttl: 300 last_seen: 4 oldest_pkt: 1 4",
+		"src=example ttl: 60 last_seen: 4 oldest_pkt: 1 4",
+		"192.0.2.9 60 4 1 4",
+	} {
+		if _, err := ParseRecentProc(strings.NewReader(listing+bad+"\n"), "L"); err == nil || !strings.Contains(err.Error(), "L:4:") {
+			t.Errorf("%q: error %v, want one at L:4", bad, err)
+		}
 	}
 }

@@ -53,6 +53,10 @@ type Iface struct {
 	Name  string
 	Index int
 	MAC   [6]byte
+	// Group is the interface's device group (dev->group, IFLA_GROUP,
+	// what `ip link set dev X group N` sets); 0, the kernel's default
+	// group, unless the host file gives another.
+	Group uint32
 }
 
 // Packet types, as skb->pkt_type (PACKET_HOST ...).
@@ -317,6 +321,14 @@ type Store struct {
 
 // NewStore returns an empty Store.
 func NewStore() *Store { return &Store{m: map[string]any{}} }
+
+// Lookup returns the object stored under key, if there is one.
+func (s *Store) Lookup(key string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[key]
+	return v, ok
+}
 
 func (s *Store) get(key string, create func() any) any {
 	s.mu.Lock()

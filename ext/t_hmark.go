@@ -3,13 +3,16 @@ package ext
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"strings"
+
+	"github.com/ipsift/ipsift/packet"
 )
 
 // HMARK (iptables' libxt_HMARK, the kernel's xt_HMARK): set the packet's
 // mark to a hash of its addresses, ports and protocol (or of its
 // connection's tuples with --hmark-tuple ct), scaled into --hmark-mod
-// buckets plus --hmark-offset, as hmark_tg_v4 does. Both directions of a
+// buckets plus --hmark-offset, as hmark_tg_v4 and hmark_tg_v6 do. Both directions of a
 // flow get the same mark. An ICMP error is hashed by the packet it
 // quotes; fragments and ICMP are hashed without ports.
 
@@ -303,89 +306,180 @@ func hmarkPortsOffset(proto uint8) int {
 	return -1
 }
 
-// hash is hmark_hash on a tuple: addresses in host order, ports as the
-// 32 bits lie in memory read as a little-endian word (as on x86), the
-// protocol.
-func (t *hmarkTarget) hash(src, dst uint32, ports [4]byte, proto uint8) uint32 {
-	var v32 uint32
-	for i := range ports {
-		ports[i] = ports[i]&t.portMask[i] | t.portSet[i]
+// hmarkTuple is the kernel's hmark_tuple: the masked addresses folded to
+// 32 bits (host order; an IPv6 address is the XOR of its four masked
+// words), the ports word as hmark_swap_ports leaves it, the protocol.
+type hmarkTuple struct {
+	src, dst, ports uint32
+	proto           uint8
+}
+
+// swapPorts is hmark_swap_ports: the 32 bits at the ports offset,
+// masked and set, read as two port numbers, the larger in the high half.
+func (t *hmarkTarget) swapPorts(b []byte) uint32 {
+	var p [4]byte
+	for i := range p {
+		p[i] = b[i]&t.portMask[i] | t.portSet[i]
 	}
-	s16 := binary.LittleEndian.Uint16(ports[0:])
-	d16 := binary.LittleEndian.Uint16(ports[2:])
-	if d16 < s16 {
-		s16, d16 = d16, s16
+	s, d := uint32(binary.BigEndian.Uint16(p[0:])), uint32(binary.BigEndian.Uint16(p[2:]))
+	if d > s {
+		return d<<16 | s
 	}
-	v32 = uint32(s16) | uint32(d16)<<16
+	return s<<16 | d
+}
+
+// hash is hmark_hash.
+func (t *hmarkTarget) hash(tu hmarkTuple) uint32 {
+	src, dst := tu.src, tu.dst
 	if dst < src {
 		src, dst = dst, src
 	}
-	h := Jhash3Words(src, dst, v32, t.rnd)
-	h ^= uint32(proto) & uint32(t.protoMask)
+	h := Jhash3Words(src, dst, tu.ports, t.rnd)
+	h ^= uint32(tu.proto) & uint32(t.protoMask)
 	return ReciprocalScale(h, t.mod) + t.offset
+}
+
+// mask6 is the 128-bit mask of a prefix length as four words.
+func mask6(bits int) (m [4]uint32) {
+	for i := range m {
+		switch n := bits - 32*i; {
+		case n >= 32:
+			m[i] = 0xffffffff
+		case n > 0:
+			m[i] = ^uint32(0) << (32 - n)
+		}
+	}
+	return m
+}
+
+// fold6 is hmark_addr6_mask: the XOR of the address's masked words.
+func fold6(a []byte, m [4]uint32) uint32 {
+	var v uint32
+	for i := range m {
+		v ^= binary.BigEndian.Uint32(a[4*i:]) & m[i]
+	}
+	return v
+}
+
+// hmarkRun is a compiled HMARK: the target with its IPv6 masks.
+type hmarkRun struct {
+	hmarkTarget
+	src6, dst6 [4]uint32
+}
+
+// fold masks an address of either family (hmark_addr_mask).
+func (r *hmarkRun) fold(a netip.Addr, src bool) uint32 {
+	if a.Is4() {
+		if src {
+			return U32(a) & r.srcMask
+		}
+		return U32(a) & r.dstMask
+	}
+	b := a.As16()
+	if src {
+		return fold6(b[:], r.src6)
+	}
+	return fold6(b[:], r.dst6)
+}
+
+// ctTuple is hmark_ct_set_htuple: the connection's original source and
+// reply source, and their ports (ids for ICMPv6) except for ICMP.
+func (r *hmarkRun) ctTuple(c *Ctx) (hmarkTuple, bool) {
+	if c.Conn == nil {
+		return hmarkTuple{}, false
+	}
+	osrc, _, osport, _ := c.Conn.Tuple(0)
+	rsrc, _, rsport, _ := c.Conn.Tuple(1)
+	tu := hmarkTuple{src: r.fold(osrc, true), dst: r.fold(rsrc, false), proto: c.Conn.Proto()}
+	if tu.proto != 1 {
+		var p [4]byte
+		binary.BigEndian.PutUint16(p[0:], osport)
+		binary.BigEndian.PutUint16(p[2:], rsport)
+		tu.ports = r.swapPorts(p[:])
+	}
+	return tu, true
+}
+
+// tuple4 is hmark_pkt_set_htuple_ipv4: an ICMP error is hashed by the
+// packet it quotes (no mark when that header is cut short); ICMP and
+// fragments are hashed without ports.
+func (r *hmarkRun) tuple4(d []byte) (hmarkTuple, bool) {
+	if len(d) < 20 {
+		return hmarkTuple{}, false
+	}
+	off, ihl := 0, int(d[0]&0x0f)*4
+	if d[9] == 1 && len(d) >= ihl+8 && d[ihl] <= 18 && icmpIsErrorMsg(d[ihl]) {
+		if len(d) < ihl+8+20 {
+			return hmarkTuple{}, false
+		}
+		off = ihl + 8
+		ihl = int(d[off]&0x0f) * 4
+	}
+	ih := d[off:]
+	tu := hmarkTuple{src: binary.BigEndian.Uint32(ih[12:]) & r.srcMask, dst: binary.BigEndian.Uint32(ih[16:]) & r.dstMask, proto: ih[9]}
+	if tu.proto == 1 || binary.BigEndian.Uint16(ih[6:])&0x3fff != 0 {
+		return tu, true
+	}
+	if po := hmarkPortsOffset(tu.proto); po >= 0 && len(d) >= off+ihl+po+4 {
+		tu.ports = r.swapPorts(d[off+ihl+po:])
+	}
+	return tu, true
+}
+
+// tuple6 is hmark_pkt_set_htuple_ipv6: the walk to the upper-layer
+// header stops at AH (whose SPI is hashed as ESP's is); a packet whose
+// walk fails is hashed as all zeros; an ICMPv6 error (type 1-127) is
+// hashed by the packet it quotes (no mark when that one's walk fails);
+// ICMPv6 and any packet with a Fragment header are hashed without
+// ports.
+func (r *hmarkRun) tuple6(d []byte) (hmarkTuple, bool) {
+	if len(d) < 40 {
+		return hmarkTuple{}, false
+	}
+	w := packet.FindHdr(d, 40, d[6], -1, packet.FindAuth)
+	if w.Err != packet.ExtOK {
+		return hmarkTuple{}, true
+	}
+	ip := d[:40]
+	if !w.Frag && w.Proto == packet.ProtoICMPv6 && len(d) >= w.Off+8 && d[w.Off] != 0 && d[w.Off] < 128 {
+		nh := w.Off + 8
+		if len(d) < nh+40 || d[nh]>>4 != 6 {
+			return hmarkTuple{}, false
+		}
+		ip = d[nh : nh+40]
+		if w = packet.FindHdr(d, nh+40, d[nh+6], -1, packet.FindAuth); w.Err != packet.ExtOK {
+			return hmarkTuple{}, false
+		}
+	}
+	tu := hmarkTuple{src: fold6(ip[8:24], r.src6), dst: fold6(ip[24:40], r.dst6), proto: w.Proto}
+	if tu.proto == packet.ProtoICMPv6 || w.Frag {
+		return tu, true
+	}
+	if po := hmarkPortsOffset(tu.proto); po >= 0 && len(d) >= w.Off+po+4 {
+		tu.ports = r.swapPorts(d[w.Off+po:])
+	}
+	return tu, true
 }
 
 // Compile implements Target.
 func (t *hmarkTarget) Compile(c *Compiler) (Action, error) {
-	if c.Family == IPv6 {
-		return nil, Errorf("-j HMARK: ipsift does not yet hash IPv6 addresses (the rule is read, checked and printed, not simulated)")
-	}
-	r := *t
+	r := &hmarkRun{hmarkTarget: *t, src6: mask6(t.srcBits), dst6: mask6(t.dstBits)}
+	six := c.Family == IPv6
 	return ActionFunc(func(c *Ctx) Verdict {
-		if r.has(hmCT) {
-			if c.Conn == nil {
-				return Continue
-			}
-			osrc, _, osport, _ := c.Conn.Tuple(0)
-			rsrc, _, rsport, _ := c.Conn.Tuple(1)
-			var ports [4]byte
-			proto := c.Conn.Proto()
-			if proto != 1 {
-				binary.BigEndian.PutUint16(ports[0:], osport)
-				binary.BigEndian.PutUint16(ports[2:], rsport)
-			} else {
-				ports = [4]byte{}
-				r2 := r
-				r2.portMask, r2.portSet = [4]byte{}, [4]byte{}
-				c.Mark = r2.hash(U32(osrc)&r.srcMask, U32(rsrc)&r.dstMask, ports, proto)
-				return Continue
-			}
-			c.Mark = r.hash(U32(osrc)&r.srcMask, U32(rsrc)&r.dstMask, ports, proto)
-			return Continue
+		var tu hmarkTuple
+		ok := false
+		switch {
+		case r.has(hmCT):
+			tu, ok = r.ctTuple(c)
+		case c.Pkt == nil:
+		case six:
+			tu, ok = r.tuple6(rejectData(c.Pkt))
+		default:
+			tu, ok = r.tuple4(rejectData(c.Pkt))
 		}
-		p := c.Pkt
-		if p == nil {
-			return Continue
+		if ok {
+			c.Mark = r.hash(tu)
 		}
-		d := rejectData(p)
-		off := 0
-		if len(d) < 20 {
-			return Continue
-		}
-		ihl := int(d[0]&0x0f) * 4
-		if d[9] == 1 && len(d) >= ihl+8 && icmpIsErrorMsg(d[ihl]) && len(d) >= ihl+8+20 {
-			off = ihl + 8 // hash the packet an ICMP error quotes
-			ihl = int(d[off]&0x0f) * 4
-		}
-		ih := d[off:]
-		src := binary.BigEndian.Uint32(ih[12:]) & r.srcMask
-		dst := binary.BigEndian.Uint32(ih[16:]) & r.dstMask
-		proto := ih[9]
-		var ports [4]byte
-		portsOK := false
-		if proto != 1 && binary.BigEndian.Uint16(ih[6:])&0x3fff == 0 {
-			if po := hmarkPortsOffset(proto); po >= 0 && len(d) >= off+ihl+po+4 {
-				copy(ports[:], d[off+ihl+po:])
-				portsOK = true
-			}
-		}
-		if !portsOK {
-			r2 := r
-			r2.portMask, r2.portSet = [4]byte{}, [4]byte{}
-			c.Mark = r2.hash(src, dst, ports, proto)
-			return Continue
-		}
-		c.Mark = r.hash(src, dst, ports, proto)
 		return Continue
 	}), nil
 }

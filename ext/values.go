@@ -304,3 +304,70 @@ func U32(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
+
+// LMap is a table of names for numbers, read as libxtables'
+// xtables_lmap reads iproute2's files (/etc/iproute2/group,
+// rt_realms): in file order, the first entry of a number naming it.
+type LMap []struct {
+	Name string
+	ID   uint32
+}
+
+// ParseValMaskNamed reads VALUE[/MASK] as xtables_parse_val_mask does
+// with a name table: each part a number as ParseUintPrefix reads it (at
+// most 0xffffffff; the mask all ones when left out), or, when the word
+// does not start with a number followed by nothing or "/", a name of
+// names (with no mask). what names the option in the errors.
+func ParseValMaskNamed(arg string, names LMap, what string) (val, mask uint32, err error) {
+	mask = 0xffffffff
+	if v, rest, ok := ParseUintPrefix(arg, 0, 0xffffffff); ok {
+		switch {
+		case rest == "":
+			return uint32(v), mask, nil
+		case rest[0] == '/':
+			m, rest, ok := ParseUintPrefix(rest[1:], 0, 0xffffffff)
+			if !ok {
+				return 0, 0, Errorf("bad value for option %s: the mask after / in %q must be a number up to 0xffffffff", what, arg)
+			}
+			if rest != "" {
+				return 0, 0, Errorf("trailing garbage after value for option %s: %q (write VALUE or VALUE/MASK)", what, arg)
+			}
+			return uint32(v), uint32(m), nil
+		}
+	}
+	if id, ok := names.ID(arg); ok {
+		return id, mask, nil
+	}
+	known := make([]string, len(names))
+	for i, n := range names {
+		known[i] = n.Name
+	}
+	return 0, 0, Errorf("could not map name %s to an integer value for option %s: write a number VALUE[/MASK] up to 0xffffffff (names ipsift knows: %s)", arg, what, strings.Join(known, ", "))
+}
+
+// ID returns the number of a name.
+func (l LMap) ID(name string) (uint32, bool) {
+	for _, e := range l {
+		if e.Name == name {
+			return e.ID, true
+		}
+	}
+	return 0, false
+}
+
+// FormatValMaskNamed prints " 0xV/0xM" when the mask is not all ones,
+// else " NAME" when useNames and names has the number, else " 0xV", as
+// the print functions of realm and devgroup do.
+func FormatValMaskNamed(val, mask uint32, names LMap, useNames bool) string {
+	if mask != 0xffffffff {
+		return fmt.Sprintf(" 0x%x/0x%x", val, mask)
+	}
+	if useNames {
+		for _, e := range names {
+			if e.ID == val {
+				return " " + e.Name
+			}
+		}
+	}
+	return fmt.Sprintf(" 0x%x", val)
+}

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ipsift/ipsift/ext"
 )
@@ -65,10 +66,14 @@ type Socket struct {
 }
 
 // Host is the machine: interfaces, routes and stack behaviour.
+//
+// Ifaces and Routes must not change once the Host has been looked up in
+// (its lookups are compiled from them: see fib.go); Stack may.
 type Host struct {
 	Ifaces []*Iface
 	Routes []Route
 	Stack  Stack
+	fib    atomic.Pointer[fib]
 }
 
 // Default returns the host of gateway.rules, with the reference host's
@@ -94,13 +99,16 @@ echo-ignore-all
 
 // Parse reads a host file: one statement per line, '#' comments.
 //
-//	iface NAME [ADDR/LEN ...] [mac XX:XX:XX:XX:XX:XX] [peer XX:XX:XX:XX:XX:XX]
+//	iface NAME [ADDR/LEN ...] [mac XX:XX:XX:XX:XX:XX] [peer XX:XX:XX:XX:XX:XX] [group N]
 //	route PREFIX|default|default6 [via GATEWAY] dev NAME
 //	listen tcp/PORT | udp/PORT
 //	echo-ignore-all | echo-reply
 //	icmp-ratelimit MS
 //
-// Addresses are IPv4 or IPv6. Routes for the interfaces' own subnets are
+// Addresses are IPv4 or IPv6. group is the interface's device group
+// (what `ip link set dev NAME group N` sets; -m devgroup reads it): a
+// number (decimal, or hex with 0x) up to 4294967295 or the name
+// "default" (0, iproute2's /etc/iproute2/group), 0 when not given. Routes for the interfaces' own subnets are
 // added automatically, as the kernel does when an address is assigned;
 // so are, as the kernel does for every interface with a link address,
 // the interface's IPv6 link-local address from its MAC (EUI-64) with its
@@ -127,6 +135,18 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			}
 			ifc := &Iface{Iface: ext.Iface{Name: f[1], Index: len(h.Ifaces) + 1}}
 			for i := 2; i < len(f); i++ {
+				if f[i] == "group" {
+					if i+1 >= len(f) {
+						return nil, bad("group needs a number: write group N as `ip link set dev %s group N` takes it", ifc.Name)
+					}
+					g, err := ParseGroup(f[i+1])
+					if err != nil {
+						return nil, bad("%v", err)
+					}
+					ifc.Group = g
+					i++
+					continue
+				}
 				if (f[i] == "mac" || f[i] == "peer") && i+1 < len(f) {
 					hw, err := net.ParseMAC(f[i+1])
 					if err != nil || len(hw) != 6 {
@@ -252,7 +272,23 @@ func Parse(r io.Reader, name string) (*Host, error) {
 		}
 		return a.Bits() > b.Bits()
 	})
+	h.fib.Store(h.compile())
 	return h, nil
+}
+
+// ParseGroup reads a device group as iproute2's rtnl_group_a2n does: a
+// name of /etc/iproute2/group (Debian's defines "default", 0) or a
+// number in C's base 0 (decimal, 0x hex, 0 octal), not negative, at
+// most 4294967295.
+func ParseGroup(s string) (uint32, error) {
+	if s == "default" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(s, 0, 32)
+	if err != nil || strings.HasPrefix(s, "+") || strings.HasPrefix(s, "0o") || strings.HasPrefix(s, "0b") || strings.Contains(s, "_") {
+		return 0, fmt.Errorf("bad device group %q: write a number from 0 to 4294967295 (or default), as `ip link set dev X group N` takes it", s)
+	}
+	return uint32(v), nil
 }
 
 // Iface returns the named interface or nil.
@@ -272,7 +308,12 @@ func (h *Host) Iface(name string) *Iface {
 // whether a multicast group is received depends on the interface: see
 // Joined.
 func (h *Host) IsLocal(addr netip.Addr) bool {
-	t := h.AddrType(addr, "")
+	return LocalType(addr, h.AddrType(addr, ""))
+}
+
+// LocalType is IsLocal's answer for addr given its type t, which
+// AddrType(addr, "") returned.
+func LocalType(addr netip.Addr, t int) bool {
 	if addr.Is6() {
 		return t == RTNLocal || t == RTNAnycast
 	}
@@ -298,53 +339,36 @@ const (
 // subnet-router anycast address of each of its prefixes anycast,
 // anything else unicast.
 func (h *Host) AddrType(addr netip.Addr, dev string) int {
-	if addr.Is6() {
-		if addr.IsMulticast() {
-			return RTNMulticast
-		}
-		if t, _, ok := h.localEntry6(addr, dev); ok {
-			return t
-		}
-		return RTNUnicast
+	if t, ok := fixedType(addr); ok {
+		return t
 	}
-	if !addr.Is4() {
-		return RTNUnicast
-	}
-	b := addr.As4()
-	if addr.IsUnspecified() || b == [4]byte{255, 255, 255, 255} {
-		return RTNBroadcast
-	}
-	if b[0] >= 224 && b[0] <= 239 {
-		return RTNMulticast
-	}
-	if t, _, ok := h.localEntry(addr, dev); ok {
+	if t, _, ok := h.lookupLocal(addr, dev); ok {
 		return t
 	}
 	return RTNUnicast
 }
 
-// localEntry6 is the IPv6 local table: each address of an interface is
-// local on it, and with forwarding on (the model's hosts forward) each
-// of its prefixes shorter than /127 has its subnet-router anycast
-// address (the prefix with a zero host part).
-func (h *Host) localEntry6(addr netip.Addr, dev string) (rtnType int, ifname string, ok bool) {
-	for _, ifc := range h.Ifaces {
-		if dev != "" && ifc.Name != dev {
-			continue
+// fixedType is the type of the addresses whose type no table decides:
+// IPv4's 0.0.0.0 and limited broadcast (broadcast), multicast of either
+// family, and what is not an address (unicast).
+func fixedType(addr netip.Addr) (int, bool) {
+	if addr.Is6() {
+		if addr.IsMulticast() {
+			return RTNMulticast, true
 		}
-		for _, p := range ifc.Addrs {
-			if !p.Addr().Is6() {
-				continue
-			}
-			if p.Addr() == addr {
-				return RTNLocal, ifc.Name, true
-			}
-			if p.Bits() < 127 && p.Masked().Addr() == addr {
-				return RTNAnycast, ifc.Name, true
-			}
-		}
+		return 0, false
 	}
-	return 0, "", false
+	if !addr.Is4() {
+		return RTNUnicast, true
+	}
+	b := addr.As4()
+	if addr.IsUnspecified() || b == [4]byte{255, 255, 255, 255} {
+		return RTNBroadcast, true
+	}
+	if b[0] >= 224 && b[0] <= 239 {
+		return RTNMulticast, true
+	}
+	return 0, false
 }
 
 // Joined reports whether the host receives the IPv6 multicast group on
@@ -420,20 +444,13 @@ func IsLinkLocal6(a netip.Addr) bool {
 func (h *Host) RouteTypes6(addr netip.Addr, dev string) uint16 {
 	var m uint16
 	if dev != "" {
-		if t, _, ok := h.localEntry6(addr, dev); ok && t == RTNLocal {
+		if t, _, ok := h.localEntry(addr, dev); ok && t == RTNLocal {
 			m |= 1 << RTNLocal
 		}
 	}
-	t, _, local := h.localEntry6(addr, "")
+	t, _, local := h.lookupLocal(addr, "")
 	if !local {
-		found := false
-		for _, r := range h.Routes {
-			if r.Dst.Contains(addr) && (dev == "" || r.Dev == dev) {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if _, found := h.lookupRoute(addr, dev); !found {
 			return 1 << RTNUnreachable
 		}
 		return m
@@ -452,35 +469,17 @@ func (h *Host) RouteTypes6(addr netip.Addr, dev string) uint16 {
 // (shorter than /31) has its broadcast address, both on the address's
 // interface; loopback's whole prefix is local. The /32 entries are
 // longer than loopback's prefix, so they win (127.255.255.255 is
-// broadcast). dev, when set, keeps only that interface's entries.
+// broadcast). dev, when set, keeps only that interface's entries. The
+// IPv6 local table: each address of an interface is local on it, and
+// with forwarding on (the model's hosts forward) each of its prefixes
+// shorter than /127 has its subnet-router anycast address (the prefix
+// with a zero host part).
 func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname string, ok bool) {
-	for _, ifc := range h.Ifaces {
-		if dev != "" && ifc.Name != dev {
-			continue
-		}
-		for _, p := range ifc.Addrs {
-			if !p.Addr().Is4() {
-				continue
-			}
-			if p.Addr() == addr {
-				return RTNLocal, ifc.Name, true
-			}
-			if p.Bits() < 31 && broadcastOf(p) == addr {
-				return RTNBroadcast, ifc.Name, true
-			}
-		}
+	t, i, ok := h.lookupLocal(addr, dev)
+	if !ok {
+		return 0, "", false
 	}
-	for _, ifc := range h.Ifaces {
-		if ifc.Name != "lo" || dev != "" && dev != "lo" {
-			continue
-		}
-		for _, p := range ifc.Addrs {
-			if p.Contains(addr) {
-				return RTNLocal, ifc.Name, true
-			}
-		}
-	}
-	return 0, "", false
+	return t, h.Ifaces[i].Name, true
 }
 
 // ReverseRoute implements ext.ReverseRouter: the fib_lookup the rpfilter
@@ -496,7 +495,7 @@ func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname stri
 // not unicast. It does not allocate.
 func (h *Host) ReverseRoute(dst, src netip.Addr, mark uint32, tos uint8, dev string) (rtnType int, usesDev bool, ok bool) {
 	if dst.Is6() {
-		if t, ifname, ok := h.localEntry6(dst, ""); ok {
+		if t, ifname, ok := h.localEntry(dst, ""); ok {
 			return t, ifname == dev, true
 		}
 		if IsLinkLocal6(dst) && !dst.IsMulticast() {
@@ -533,23 +532,21 @@ func broadcastOf(p netip.Prefix) netip.Addr {
 // false when nothing routes it (the kernel then drops a forwarded packet
 // with a host-unreachable error and fails a local send).
 func (h *Host) Lookup(dst netip.Addr) (rt Route, ok bool) {
-	for _, r := range h.Routes {
-		if r.Dst.Contains(dst) {
-			return r, true
-		}
+	i, ok := h.lookupRoute(dst, "")
+	if !ok {
+		return Route{}, false
 	}
-	return Route{}, false
+	return h.Routes[i], true
 }
 
 // LookupOn finds the route for dst among the routes through dev, as the
 // kernel's strict lookup of a link-local address on its interface.
 func (h *Host) LookupOn(dst netip.Addr, dev string) (rt Route, ok bool) {
-	for _, r := range h.Routes {
-		if r.Dev == dev && r.Dst.Contains(dst) {
-			return r, true
-		}
+	i, ok := h.lookupRoute(dst, dev)
+	if !ok {
+		return Route{}, false
 	}
-	return Route{}, false
+	return h.Routes[i], true
 }
 
 // SourceFor returns the address the host uses to reach dst out of dev: the
@@ -603,6 +600,9 @@ func (h *Host) String() string {
 		}
 		if ifc.Peer != [6]byte{} {
 			fmt.Fprintf(&b, " peer %s", net.HardwareAddr(ifc.Peer[:]))
+		}
+		if ifc.Group != 0 {
+			fmt.Fprintf(&b, " group %d", ifc.Group)
 		}
 		b.WriteByte('\n')
 	}

@@ -234,3 +234,30 @@ func TestIPv6Host(t *testing.T) {
 		t.Error("an IPv4 gateway for default6 was accepted")
 	}
 }
+
+// TestParseGroup: the device group of an interface, as `ip link set dev
+// X group N` takes it (rtnl_group_a2n: a name or a number in base 0),
+// kept by String.
+func TestParseGroup(t *testing.T) {
+	h, err := Parse(strings.NewReader("iface eth0 198.51.100.1/24 group 0x10\niface wlan0 192.0.2.1/24 group default\niface eth1 group 4294967295\niface eth2 group 010\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint32{"eth0": 16, "wlan0": 0, "eth1": 0xffffffff, "eth2": 8} {
+		if g := h.Iface(name).Group; g != want {
+			t.Errorf("%s: group %d, want %d", name, g, want)
+		}
+	}
+	again, err := Parse(strings.NewReader(h.String()), "again")
+	if err != nil || again.String() != h.String() {
+		t.Errorf("String does not read back: %v\n%s\n%s", err, h.String(), again)
+	}
+	if !strings.Contains(h.String(), "iface eth0 198.51.100.1/24 group 16\n") {
+		t.Errorf("String: %q", h.String())
+	}
+	for _, bad := range []string{"group", "group -1", "group 4294967296", "group x", "group 0b1", "group 1_0", "group +1"} {
+		if _, err := Parse(strings.NewReader("iface eth0 "+bad+"\n"), "t"); err == nil || !strings.Contains(err.Error(), "t:1:") {
+			t.Errorf("%q: error %v, want one at t:1", bad, err)
+		}
+	}
+}

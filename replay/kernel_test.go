@@ -3,6 +3,7 @@ package replay
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,8 +28,11 @@ import (
 )
 
 // kernelRules exercises NAT both ways (a port forward, masquerade),
-// conntrack states, a limit away from its bucket's boundaries, REJECT,
-// and the host's own answers (echo replies, a port unreachable).
+// conntrack states (NEW, ESTABLISHED, RELATED: the outside host's port
+// unreachable for a masqueraded datagram, INVALID, DNAT), a limit away from its bucket's boundaries, a recent
+// list (two knocks open port 2200, which then answers with a RST),
+// REJECT, and the host's own answers (echo replies, a port
+// unreachable).
 const kernelRules = `*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
@@ -44,14 +48,18 @@ COMMIT
 :OUTPUT ACCEPT [0:0]
 -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A INPUT -m conntrack --ctstate INVALID -j DROP
+-A INPUT -p udp -m udp --dport 7000 -m recent --set --name knock --mask 255.255.255.255 --rsource -j DROP
+-A INPUT -p tcp -m tcp --dport 2200 -m recent --rcheck --seconds 60 --hitcount 2 --name knock --mask 255.255.255.255 --rsource -j REJECT --reject-with tcp-reset
 -A INPUT -p icmp -m icmp --icmp-type 8 -m limit --limit 2/sec --limit-burst 3 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset
 -A INPUT -p udp -m udp --dport 5000:5010 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 24 -j LOG --log-prefix "PFXin24 "
--A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate RELATED -j ACCEPT
+-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
 -A FORWARD -i eth0 -o wlan0 -m conntrack --ctstate DNAT -j ACCEPT
--A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 8081 -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 8081 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -i wlan0 -o eth0 -p udp -m udp --dport 33434 -j ACCEPT
 -A FORWARD -i wlan0 -o eth0 -p tcp -m tcp --dport 9999 -j LOG --log-prefix "PFXfwd " --log-tcp-sequence
 -A FORWARD -i wlan0 -o eth0 -j REJECT --reject-with icmp-port-unreachable
 -A OUTPUT -p icmp -j ACCEPT
@@ -171,9 +179,11 @@ type captureRecipe struct {
 	// local: the capture holds the host's own packets, so traffic to
 	// a service on the firewall itself can be replayed exactly.
 	local bool
-	// preopen: a connection is open before the capture starts; the
-	// table is listed (conntrack -L -o extended) and the counters
-	// zeroed then, and the replay preloads the listing.
+	// preopen: a connection is open before the capture starts, and
+	// the knocks on port 7000 are made then; the table is listed
+	// (conntrack -L -o extended), the recent lists copied (the README's
+	// --recent recipe) and the counters zeroed then, and the replay
+	// preloads both.
 	preopen bool
 }
 
@@ -255,7 +265,26 @@ func kernelReplay(t *testing.T, rc captureRecipe, last bool) bool {
 	// capture, used during it.
 	var open []net.Conn
 	var ctList string
+	recentDir := filepath.Join(dir, "recent")
+	// Two knocks on port 7000 put the outside host in the list knock.
+	knock := func() {
+		c, err := k.dial(k.wan, "udp4", "198.51.100.1:7000", time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			c.Write([]byte("knock"))
+			time.Sleep(20 * time.Millisecond)
+		}
+		c.Close()
+	}
 	if rc.preopen {
+		knock()
+		if err := os.Mkdir(recentDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The recipe (replay.RecentRecipe): the lists, then the jiffies.
+		run(t, "ip", "netns", "exec", k.fw, "sh", "-c", `cp /proc/net/xt_recent/* "$1"/ && grep -m1 '^jiffies' /proc/timer_list > "$1"/jiffies`, "sh", recentDir)
 		for _, d := range [][2]string{{k.lan, "198.51.100.254:8081"}, {k.wan, "198.51.100.1:2222"}} {
 			c, err := k.dial(d[0], "tcp4", d[1], 2*time.Second)
 			if err != nil {
@@ -318,6 +347,19 @@ func kernelReplay(t *testing.T, rc captureRecipe, last bool) bool {
 		bufio.NewReader(c).ReadString('\n')
 		c.Close()
 	}
+	// A masqueraded datagram to a closed port outside: the outside
+	// host's port unreachable comes back RELATED, its quoted packet
+	// translated back.
+	if c, err := k.dial(k.lan, "udp4", "198.51.100.254:33434", time.Second); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Write([]byte("probe"))
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 16)); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("udp to a closed port outside: %v, want connection refused (the RELATED port unreachable)", err)
+		}
+		c.Close()
+	}
 	if c, err := k.dial(k.lan, "tcp4", "198.51.100.254:9999", time.Second); err == nil {
 		c.Close()
 		t.Fatal("the FORWARD REJECT let a connection through")
@@ -331,6 +373,15 @@ func kernelReplay(t *testing.T, rc captureRecipe, last bool) bool {
 	if c, err := k.dial(k.wan, "udp4", "198.51.100.1:5001", time.Second); err == nil {
 		c.Write([]byte("x"))
 		c.Close()
+	}
+	// Port 2200 answers the knocked host with a RST (the DROP policy
+	// otherwise): the knocks are in this capture or, with preopen,
+	// in the lists --recent preloads.
+	if !rc.preopen {
+		knock()
+	}
+	if _, err := k.dial(k.wan, "tcp4", "198.51.100.1:2200", time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("port 2200 after two knocks: %v, want connection refused (the recent rule's RST)", err)
 	}
 	// Six echo requests 20 ms apart: the limit's burst of 3 takes the
 	// first three, the next refill is 500 ms away.
@@ -419,14 +470,18 @@ echo-reply
 		t.Fatal(err)
 	}
 	var pre []conntrack.Preload
+	var recent *RecentLists
 	if rc.preopen {
 		if pre, err = ReadConntrackList(strings.NewReader(ctList), "conntrack -L"); err != nil || len(pre) < 2 {
 			t.Fatalf("conntrack -L: %v (%d entries)\n%s", err, len(pre), ctList)
 		}
+		if recent, err = ReadRecentDir(recentDir); err != nil || len(recent.Lists["knock"]) != 1 {
+			t.Fatalf("--recent %s: %v %+v", recentDir, err, recent)
+		}
 	}
 	var logged strings.Builder
 	e.Log = &logged
-	r := New(e, Options{IfIndex: k.ifindexes(), OwnAnswers: own, Preload: pre})
+	r := New(e, Options{IfIndex: k.ifindexes(), OwnAnswers: own, Preload: pre, Recent: recent})
 	if err := r.Run(rd); err != nil {
 		t.Fatal(err)
 	}
@@ -466,6 +521,9 @@ echo-reply
 	}
 	if rep.PreCaptureFlows != 0 || rc.preopen && rep.Preloaded != len(pre) {
 		t.Errorf("%d flows began before the capture, %d of %d preloaded", rep.PreCaptureFlows, rep.Preloaded, len(pre))
+	}
+	if rc.preopen && (rep.RecentLoaded["knock"] != 1 || len(rep.RecentUnused) != 0) {
+		t.Errorf("recent lists loaded %v, unused %v; want knock with one address", rep.RecentLoaded, rep.RecentUnused)
 	}
 	t.Logf("%d records, %d replayed, verdicts %v, bad checksums %d, skipped %+v, departures %+v", rep.Records, rep.Replayed.Packets, verdictText(rep), rep.BadChecksums, rep.Skipped, rep.Departures)
 	if t.Failed() {

@@ -75,6 +75,14 @@ type Options struct {
 	// at the first packet's time, so that their packets are not judged
 	// as new or invalid mid-stream.
 	Preload []conntrack.Preload
+	// Recent are the recent lists when the capture began
+	// (ReadRecentDir, --recent): they go into the engine's lists at the
+	// first packet's time, which stands for the moment they were copied.
+	Recent *RecentLists
+	// ChainEntries counts the packets entering each built-in chain
+	// (Report.ChainEntries), which iptables does not count: for the
+	// report's funnel. It costs a call per table a packet walks.
+	ChainEntries bool
 	// NoIPv6 skips IPv6 packets (counted): no ip6tables rules were
 	// given. Otherwise they run through the engine's IPv6 tables.
 	NoIPv6 bool
@@ -195,6 +203,22 @@ type Report struct {
 	// those the capture saw leave (nil when it saw none).
 	Departures          *Departures `json:"departures,omitempty"`
 	FirstTime, LastTime int64       `json:"-"`
+
+	// RecentLoaded is, per recent list read from --recent, how many
+	// addresses it held when the first packet ran; RecentUnused lists
+	// the lists no rule of the replayed rules uses (left out).
+	RecentLoaded map[string]int `json:"recent_loaded,omitempty"`
+	RecentUnused []string       `json:"recent_unused,omitempty"`
+	// ChainEntries are, with Options.ChainEntries, the packets that
+	// entered each built-in chain (answers the host sent included), in
+	// the order of the families, tables and chains of the rules.
+	ChainEntries []ChainEntry `json:"chain_entries,omitempty"`
+}
+
+// ChainEntry is how many packets entered a built-in chain.
+type ChainEntry struct {
+	RuleRef
+	Packets uint64 `json:"packets"`
 }
 
 // Replayer runs one capture through one engine.
@@ -230,6 +254,7 @@ type Replayer struct {
 	iv       intervals
 	depart   departures
 	rsamp    ruleSamples
+	entries  map[RuleRef]uint64 // Options.ChainEntries
 }
 
 // observeDeparture counts a departing packet against the predictions.
@@ -269,6 +294,12 @@ func New(e *engine.Engine, o Options) *Replayer {
 		r.tracer = &sim.TextTracer{W: &r.trace}
 		r.s.SetTracer(r.tracer)
 		e.Log = r.tracer.LogWriter()
+	}
+	if o.ChainEntries {
+		r.entries = map[RuleRef]uint64{}
+		r.s.OnChainEntry(func(six bool, table, chain string) {
+			r.entries[RuleRef{IPv6: six, Table: table, Chain: chain}]++
+		})
 	}
 	r.hold.init(o.Window)
 	r.iv.length = o.Interval
@@ -770,6 +801,19 @@ func (r *Replayer) preload(now int64) {
 		r.rep.Preloaded++
 		r.flows.preloaded[e] = true
 	}
+	if rl := r.o.Recent; rl != nil {
+		for _, name := range rl.Names {
+			n, err := r.e.LoadRecent(name, rl.Lists[name], rl.Jiffies, now)
+			if err != nil {
+				r.rep.RecentUnused = append(r.rep.RecentUnused, name)
+				continue
+			}
+			if r.rep.RecentLoaded == nil {
+				r.rep.RecentLoaded = map[string]int{}
+			}
+			r.rep.RecentLoaded[name] = n
+		}
+	}
 }
 
 // Report returns what the replay found so far, with the engine's
@@ -779,6 +823,9 @@ func (r *Replayer) Report() *Report {
 	rep.Counters = r.counters()
 	rep.Departures = r.depart.report()
 	rep.RuleSamples = r.rsamp.out
+	if r.entries != nil {
+		rep.ChainEntries = r.chainEntries()
+	}
 	rep.IPv6 = !r.o.NoIPv6
 	if r.iv.length > 0 && r.iv.start != 0 {
 		iv := r.iv
@@ -829,6 +876,27 @@ func (rep *Report) NeverHit() []RuleRef {
 		if c.Rule > 0 && c.Packets == 0 {
 			out = append(out, c.RuleRef)
 		}
+	}
+	return out
+}
+
+// chainEntries lists the entries into every built-in chain of the rules
+// (0 for those no packet entered).
+func (r *Replayer) chainEntries() []ChainEntry {
+	var out []ChainEntry
+	add := func(p *engine.Program, six bool) {
+		for _, t := range p.Ruleset().Tables {
+			for _, c := range t.Chains {
+				if c.Builtin {
+					k := RuleRef{IPv6: six, Table: t.Name, Chain: c.Name}
+					out = append(out, ChainEntry{RuleRef: k, Packets: r.entries[k]})
+				}
+			}
+		}
+	}
+	add(r.e.Program(), false)
+	if !r.o.NoIPv6 && r.e.Program().IPv6() != nil {
+		add(r.e.Program().IPv6(), true)
 	}
 	return out
 }

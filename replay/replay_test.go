@@ -734,3 +734,57 @@ func TestReplaySelect(t *testing.T) {
 		t.Errorf("%d UDP samples, want the 2 UDP packets: %+v", udp, rep.Samples)
 	}
 }
+
+// With ChainEntries the replay counts the packets entering each
+// built-in chain, which iptables does not count: they must equal the
+// table walks a traced run of the same packets reports (answers the
+// host sends included), and each chain's entries must account for its
+// policy's counter.
+func TestReplayChainEntries(t *testing.T) {
+	rs := gateway(t)
+	pkts := build(t, traffic)
+	rep, _ := runReplay(t, rs, rawCapture(pkts, nil), Options{ChainEntries: true})
+
+	e := newEngine(t, rs)
+	s := sim.New(e)
+	want := map[RuleRef]uint64{}
+	s.State.SetTracer(engine.TracerFunc(func(ev engine.Event) {
+		if ev.Kind == engine.EvTable {
+			want[RuleRef{Table: ev.Table, Chain: ev.Chain}]++
+		}
+	}))
+	for i, l := range traffic {
+		d, _ := packet.ParseShort(l)
+		d.DelayMS = 10
+		if _, err := s.Run(i, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rep.ChainEntries) == 0 {
+		t.Fatal("no chain entries")
+	}
+	policy := map[RuleRef]uint64{}
+	for _, c := range rep.Counters {
+		if c.Rule == 0 {
+			policy[c.RuleRef] = c.Packets
+		}
+	}
+	total := uint64(0)
+	for _, ce := range rep.ChainEntries {
+		total += ce.Packets
+		if ce.Packets != want[ce.RuleRef] {
+			t.Errorf("%s: replay counts %d entries, the traced run %d", ce.RuleRef, ce.Packets, want[ce.RuleRef])
+		}
+		if ce.Packets < policy[ce.RuleRef] {
+			t.Errorf("%s: %d entries but %d to the policy", ce.RuleRef, ce.Packets, policy[ce.RuleRef])
+		}
+		delete(want, ce.RuleRef)
+	}
+	if len(want) > 0 || total == 0 {
+		t.Errorf("chains entered but not listed: %v (total %d)", want, total)
+	}
+	plain, _ := runReplay(t, rs, rawCapture(pkts, nil), Options{})
+	if plain.ChainEntries != nil {
+		t.Error("chain entries counted without the option")
+	}
+}

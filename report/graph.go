@@ -35,6 +35,12 @@ type edge struct {
 	rules    int
 	packets  uint64
 	gotos    bool // every rule of the edge is a goto
+	// via are the slots the edge passes through in the layers between
+	// its ends (dummy nodes of the layout, in drawing order), so that a
+	// long edge goes between the nodes of those layers, never over one;
+	// back says it goes right to left (it closes a cycle).
+	via  []*node
+	back bool
 }
 
 // graph is one family's hooks and chains, laid out.
@@ -49,12 +55,16 @@ type graph struct {
 }
 
 // entries returns how many packets entered a chain and whether that is
-// known: traced packets count every entry; otherwise a user chain's
-// entries are its jumps' and gotos' counters, a built-in chain's are
-// not counted by iptables.
+// known: traced packets count every entry (Returned is set then), a
+// replay the built-in chains'; otherwise a user chain's entries are its
+// jumps' and gotos' counters, a built-in chain's are not counted by
+// iptables.
 func (g *graph) entries(f *Family, k Key) (uint64, bool) {
-	if f.Entries != nil {
+	if f.Returned != nil {
 		return f.Entries[k], true
+	}
+	if n, ok := f.Entries[k]; ok {
+		return n, true
 	}
 	if _, ok := g.callers[k]; ok {
 		return g.jumped[k], true
@@ -236,16 +246,27 @@ func buildGraph(f *Family) *graph {
 const (
 	nodeW  = 200
 	nodeH  = 34
+	slotH  = 8 // the room a long edge takes in a layer it passes
 	gapX   = 70
 	gapY   = 12
 	margin = 8
 )
 
+// height is a node's (or a long edge's slot's) height.
+func (n *node) height() int {
+	if n.kind == "slot" {
+		return slotH
+	}
+	return nodeH
+}
+
 // layout places the nodes in layers, Sugiyama-style: each node one
 // layer right of its furthest predecessor (edges that close a cycle are
-// left out), then, a few times over, each layer ordered by the mean
-// position of its predecessors (the barycentre heuristic), which
-// removes most crossings.
+// left out), a long edge given a slot in every layer it passes (so it
+// is drawn between that layer's nodes, never over one), then, a few
+// times over, each layer ordered by the mean position of its
+// predecessors (the barycentre heuristic), which removes most
+// crossings.
 func (g *graph) layout() {
 	succ := map[*node][]*node{}
 	pred := map[*node][]*node{}
@@ -276,11 +297,6 @@ func (g *graph) layout() {
 			visit(n)
 		}
 	}
-	for _, e := range g.edges {
-		if !back[[2]*node{e.from, e.to}] {
-			pred[e.to] = append(pred[e.to], e.from)
-		}
-	}
 	// Longest path, in reverse post-order (a topological order).
 	for i := len(order) - 1; i >= 0; i-- {
 		n := order[i]
@@ -291,11 +307,41 @@ func (g *graph) layout() {
 		}
 	}
 	var layers [][]*node
-	for _, n := range g.nodes {
+	place := func(n *node) {
 		for len(layers) <= n.layer {
 			layers = append(layers, nil)
 		}
 		layers[n.layer] = append(layers[n.layer], n)
+	}
+	for _, n := range g.nodes {
+		place(n)
+	}
+	// Long edges get a slot per layer between their ends, chained left
+	// to right for the ordering (a back edge from its target's side).
+	for _, e := range g.edges {
+		e.back = back[[2]*node{e.from, e.to}]
+		left, right := e.from, e.to
+		if e.back {
+			left, right = e.to, e.from
+		}
+		prev := left
+		var slots []*node
+		for l := left.layer + 1; l < right.layer; l++ {
+			d := &node{kind: "slot", layer: l}
+			place(d)
+			pred[d] = append(pred[d], prev)
+			slots = append(slots, d)
+			prev = d
+		}
+		if !e.back {
+			pred[right] = append(pred[right], prev)
+		}
+		if e.back {
+			for i, j := 0, len(slots)-1; i < j; i, j = i+1, j-1 {
+				slots[i], slots[j] = slots[j], slots[i]
+			}
+		}
+		e.via = slots
 	}
 	for _, l := range layers {
 		for i, n := range l {
@@ -319,20 +365,70 @@ func (g *graph) layout() {
 			}
 		}
 	}
-	rows := 0
-	for _, l := range layers {
-		rows = max(rows, len(l))
+	tall := 0
+	heights := make([]int, len(layers))
+	for li, l := range layers {
+		for i, n := range l {
+			if i > 0 {
+				heights[li] += gapY
+			}
+			heights[li] += n.height()
+		}
+		tall = max(tall, heights[li])
 	}
 	for li, l := range layers {
 		// Centre short layers against the tallest.
-		off := (rows - len(l)) * (nodeH + gapY) / 2
-		for i, n := range l {
+		y := margin + (tall-heights[li])/2
+		for _, n := range l {
 			n.x = margin + li*(nodeW+gapX)
-			n.y = margin + off + i*(nodeH+gapY)
+			n.y = y
+			y += n.height() + gapY
 		}
 	}
 	g.w = 2*margin + len(layers)*(nodeW+gapX) - gapX
-	g.h = 2*margin + rows*(nodeH+gapY) - gapY
+	g.h = 2*margin + tall
+}
+
+// point is a place on the drawing.
+type point struct{ x, y int }
+
+// route returns the points an edge is drawn through: from the side of
+// its source that faces its way, across each slot of the layers it
+// passes, to the facing side of its target. Between two points that
+// are not in one slot lies one gap between layers, where no node is.
+func (e *edge) route() []point {
+	out, in := e.from.x+nodeW, e.to.x
+	if e.back {
+		out, in = e.from.x, e.to.x+nodeW
+	}
+	ps := []point{{out, e.from.y + nodeH/2}}
+	for _, d := range e.via {
+		y := d.y + slotH/2
+		if e.back {
+			ps = append(ps, point{d.x + nodeW, y}, point{d.x, y})
+		} else {
+			ps = append(ps, point{d.x, y}, point{d.x + nodeW, y})
+		}
+	}
+	return append(ps, point{in, e.to.y + nodeH/2})
+}
+
+// pathData is the SVG path of an edge: straight through the slots,
+// a curve across each gap whose control points stay in the gap.
+func (e *edge) pathData() string {
+	ps := e.route()
+	var b strings.Builder
+	fmt.Fprintf(&b, "M%d,%d", ps[0].x, ps[0].y)
+	for i := 1; i < len(ps); i++ {
+		a, c := ps[i-1], ps[i]
+		if i%2 == 0 {
+			fmt.Fprintf(&b, "L%d,%d", c.x, c.y) // through a slot
+			continue
+		}
+		dx := (c.x - a.x) / 2
+		fmt.Fprintf(&b, "C%d,%d %d,%d %d,%d", a.x+dx, a.y, c.x-dx, c.y, c.x, c.y)
+	}
+	return b.String()
 }
 
 // clip shortens a label to fit a box (the whole text is in its title).
@@ -348,18 +444,14 @@ func (g *graph) svg(p *page) {
 	p.s("<defs><marker id=\"arr\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0L10,5L0,10z\"/></marker></defs>")
 	labels := len(g.edges) <= 300
 	for _, e := range g.edges {
-		x1, y1 := e.from.x+nodeW, e.from.y+nodeH/2
-		x2, y2 := e.to.x, e.to.y+nodeH/2
-		if e.to.x <= e.from.x {
-			// back or same-layer edge: from the right, around
-			x2 = e.to.x + nodeW
-		}
+		ps := e.route()
+		// the label sits in the first gap
+		x1, y1, x2, y2 := ps[0].x, ps[0].y, ps[1].x, ps[1].y
 		cls := "e"
 		if e.gotos && e.from.kind != "hook" {
 			cls += " goto"
 		}
-		dx := max(40, abs(x2-x1)/2)
-		p.printf("<path class=\"%s\" d=\"M%d,%dC%d,%d %d,%d %d,%d\" marker-end=\"url(#arr)\">", cls, x1, y1, x1+dx, y1, x2-dx, y2, x2, y2)
+		p.printf("<path class=\"%s\" d=\"%s\" marker-end=\"url(#arr)\">", cls, e.pathData())
 		if e.from.kind != "hook" {
 			p.printf("<title>%s → %s: %d rules, %d packets</title>", esc(e.from.title), esc(e.to.title), e.rules, e.packets)
 		}
@@ -400,11 +492,4 @@ func (g *graph) svg(p *page) {
 		}
 		p.s("</ul></details>\n")
 	}
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

@@ -55,13 +55,16 @@ type Input struct {
 type Family struct {
 	IPv6  bool
 	Rules *rules.Ruleset
-	// Entries counts the packets that entered each chain (Key.Rule 0),
-	// when the traffic was traced packet by packet; nil otherwise, and
-	// then a user chain's entries are the sum of its jumps' counters,
-	// a built-in chain's are not known (iptables counts no entries).
+	// Entries counts the packets that entered each chain (Key.Rule 0):
+	// every chain when the traffic was traced packet by packet (Returned
+	// is set then), the built-in chains after a replay (which counts
+	// them); a chain it does not hold has as entries, when a user
+	// chain, the sum of its jumps' counters, when a built-in chain, an
+	// unknown number (iptables counts no entries).
 	Entries map[Key]uint64
-	// Returned counts, with Entries, the packets that came back out of
-	// each user chain (a RETURN, or its end) to the chain that called it.
+	// Returned counts, when the traffic was traced, the packets that
+	// came back out of each user chain (a RETURN, or its end) to the
+	// chain that called it; nil otherwise.
 	Returned map[Key]uint64
 	// Samples are packets that matched each rule (Key.Rule from 1) or
 	// fell to a policy (Rule 0).

@@ -234,3 +234,74 @@ func TestLayout(t *testing.T) {
 		}
 	}
 }
+
+// No edge passes over a node: every edge's route alternates between
+// gaps (from one layer's column to the next, where no node is) and
+// slots of its own in the layers it passes, which no node overlaps.
+// Checked on gateway.rules, a kube-proxy ruleset, and rules made of
+// long edges (a chain called from a built-in chain and from the end of
+// a long call chain) and a cycle (a group whose members call a chain
+// that calls another member).
+func TestEdgesAvoidNodes(t *testing.T) {
+	kube, _ := benchsets.Kube(50, 2, rand.New(rand.NewPCG(1, 2)))
+	var long strings.Builder
+	long.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	for _, c := range []string{"a1", "a2", "a3", "a4", "sink", "X-Y-1", "X-Y-2", "X-Y-3", "X-Y-4", "mid"} {
+		long.WriteString(":" + c + " - [0:0]\n")
+	}
+	long.WriteString("-A INPUT -j a1\n-A INPUT -j sink\n-A FORWARD -j sink\n-A OUTPUT -j X-Y-1\n" +
+		"-A a1 -j a2\n-A a2 -j a3\n-A a3 -j a4\n-A a4 -j sink\n-A a1 -j sink\n" +
+		"-A X-Y-1 -j mid\n-A mid -j X-Y-2\n-A X-Y-2 -j X-Y-3\n-A X-Y-3 -j X-Y-4\n-A INPUT -j X-Y-4\nCOMMIT\n")
+	for _, src := range []struct{ name, text string }{
+		{"gateway.rules", ""}, {"kube.rules", kube}, {"long.rules", long.String()},
+	} {
+		var res *load.Result
+		if src.text == "" {
+			res = loadFile(t, "../examples/"+src.name)
+		} else {
+			res = load.Bytes(src.name, []byte(src.text), load.Options{})
+			if res.Diags.HasErrors() {
+				t.Fatalf("%s: %v", src.name, res.Diags)
+			}
+		}
+		g := buildGraph(&Family{Rules: res.Rules})
+		column := func(x int) int { return (x - margin) / (nodeW + gapX) }
+		longs, backs := 0, 0
+		for _, e := range g.edges {
+			ps := e.route()
+			if len(e.via) > 0 {
+				longs++
+			}
+			if e.back {
+				backs++
+			}
+			for i := 1; i < len(ps); i++ {
+				a, b := ps[i-1], ps[i]
+				lo, hi := min(a.x, b.x), max(a.x, b.x)
+				if i%2 == 1 {
+					// a gap: from a column's right side to the next
+					// column's left side
+					if hi-lo != gapX || (lo-margin-nodeW)%(nodeW+gapX) != 0 {
+						t.Errorf("%s: %s -> %s: segment %v-%v is not one gap", src.name, e.from.label, e.to.label, a, b)
+					}
+					continue
+				}
+				// a slot: across one column at one height, clear of nodes
+				if a.y != b.y || hi-lo != nodeW {
+					t.Errorf("%s: %s -> %s: segment %v-%v is not a slot", src.name, e.from.label, e.to.label, a, b)
+				}
+				for _, n := range g.nodes {
+					if column(n.x) == column(lo) && a.y >= n.y-gapY/2 && a.y <= n.y+nodeH+gapY/2 {
+						t.Errorf("%s: %s -> %s passes over %s at y %d", src.name, e.from.label, e.to.label, n.label, a.y)
+					}
+				}
+			}
+			if first, last := ps[0], ps[len(ps)-1]; first.y != e.from.y+nodeH/2 || last.y != e.to.y+nodeH/2 {
+				t.Errorf("%s: %s -> %s does not start and end at its nodes", src.name, e.from.label, e.to.label)
+			}
+		}
+		if src.name == "long.rules" && (longs < 3 || backs == 0) {
+			t.Errorf("long.rules: %d long edges, %d back edges; the test needs both", longs, backs)
+		}
+	}
+}

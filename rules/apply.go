@@ -492,8 +492,11 @@ func (rs *Ruleset) Validate(table string) error {
 		for _, r := range ch.Rules {
 			w := Word{Pos: r.Pos}
 			for _, m := range r.Matches {
-				if err := checkPlacement(w, "-m "+m.Type.Name, 0, nil, m.Type.Hooks, r, t.Name, h); err != nil {
-					return err
+				hooks, why := ext.AllowedHooks(m.Type.Hooks, m.M)
+				if err := checkPlacement(w, "-m "+m.Type.Name, 0, nil, hooks, r, t.Name, h); err != nil {
+					d := withWhy(err, why).(*Diag)
+					d.Msg += fmt.Sprintf(" (chain %s is reached from %s)", ch.Name, hookList(h))
+					return d
 				}
 			}
 			if r.TType != nil {

@@ -1041,8 +1041,9 @@ func (p *parser) finish() error {
 		if p.opts.Userspace {
 			break
 		}
-		if err := checkPlacement(e.word, "-m "+e.name, e.match.Proto, e.match.Tables, e.match.Hooks, &p.r, c.Table, info.Hooks); err != nil {
-			return err
+		hooks, why := ext.AllowedHooks(e.match.Hooks, e.p)
+		if err := checkPlacement(e.word, "-m "+e.name, e.match.Proto, e.match.Tables, hooks, &p.r, c.Table, info.Hooks); err != nil {
+			return withWhy(err, why)
 		}
 	}
 	if p.tgt != nil && !p.opts.Userspace {
@@ -1118,6 +1119,15 @@ func checkPlacement(w Word, what string, proto uint8, tables []string, hooks ext
 		return checkHooks(w, what, hooks, ruleHooks)
 	}
 	return nil
+}
+
+// withWhy adds an extension's reason for its hook restriction to a
+// placement error.
+func withWhy(err error, why string) error {
+	if d, ok := err.(*Diag); ok && why != "" {
+		d.Msg += " (" + why + ")"
+	}
+	return err
 }
 
 // checkHooks refuses an extension used from a hook it does not allow.

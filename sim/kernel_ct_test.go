@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 
@@ -52,6 +54,34 @@ func conntrackInsert(p conntrack.Preload) []string {
 	if o.Proto == packet.ProtoTCP {
 		args = append(args, "--state", p.TCPState.String())
 	}
+	// The NAT the tuples say (conntrack.Insert's reading) goes to the
+	// kernel as a binding (ctnetlink's CTA_NAT_DST and CTA_NAT_SRC) on
+	// an entry created with the untranslated reply tuple: the kernel
+	// derives the translated one itself (nf_nat_setup_info) and sets
+	// IPS_DST_NAT or IPS_SRC_NAT. Given the translated reply tuple
+	// instead, with or without the binding, it finds the NAT already
+	// done, sets no status bit and lets the packets pass untranslated.
+	ports := o.Proto == packet.ProtoTCP || o.Proto == packet.ProtoUDP
+	natArg := func(a netip.Addr, port, origPort uint16) string {
+		if ports && port != origPort {
+			return netip.AddrPortFrom(a, port).String()
+		}
+		return a.String()
+	}
+	var nat []string
+	if r.SrcAddr() != o.DstAddr() || ports && r.SrcPort != o.DstPort {
+		nat = append(nat, "--dst-nat", natArg(r.SrcAddr(), r.SrcPort, o.DstPort))
+	}
+	if r.DstAddr() != o.SrcAddr() || ports && r.DstPort != o.SrcPort {
+		nat = append(nat, "--src-nat", natArg(r.DstAddr(), r.DstPort, o.SrcPort))
+	}
+	if len(nat) > 0 {
+		args[9], args[11] = o.DstAddr().String(), o.SrcAddr().String() // -r, -q
+		if ports {
+			args[17], args[19] = fmt.Sprint(o.DstPort), fmt.Sprint(o.SrcPort) // --reply-port-src, -dst
+		}
+		args = append(args, nat...)
+	}
 	var status []string
 	if p.SeenReply {
 		status = append(status, "SEEN_REPLY")
@@ -80,10 +110,9 @@ func TestKernelConnectionContext(t *testing.T) {
 		"eth0 udp 203.0.113.7:5000 > 198.51.100.1:53 ct=established",
 		"eth0 udp 203.0.113.7:5001 > 198.51.100.1:53 ct=unreplied,timeout=50",
 		"eth0 icmp 203.0.113.7 > 198.51.100.1 echo-reply ct=established,reply",
-		// Not here: a NATed connection (ct=established,dnat=...). The
-		// kernel, given the tuples by conntrack -I, delivers the packet
-		// untranslated; ipsift (conntrack.Insert) forwards it translated.
-		// Open: see the report of the change that added this test.
+		"eth0 tcp 203.0.113.7:40010 > 198.51.100.1:2222 A ct=established,dnat=192.0.2.50:22",
+		"wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 ct=established,snat=198.51.100.1",
+		`eth0 udp 198.51.100.9:53 > 198.51.100.1:53001 ct="ipv4 2 udp 17 30 src=192.0.2.10 dst=198.51.100.9 sport=53001 dport=53 src=198.51.100.9 dst=198.51.100.1 sport=53 dport=53001 mark=0 use=1"`,
 		`eth0 tcp 203.0.113.7:40006 > 198.51.100.1:22 A ct="ipv4 2 tcp 6 300 ESTABLISHED src=198.51.100.1 dst=203.0.113.7 sport=22 dport=40006 src=203.0.113.7 dst=198.51.100.1 sport=40006 dport=22 mark=0 use=1"`,
 	}
 	rs := rules.New()
@@ -122,7 +151,10 @@ func TestKernelConnectionContext(t *testing.T) {
 				if err := fw.Inject(d.In, data); err != nil {
 					t.Fatal(err)
 				}
-				fw.CaptureAll()
+				caps, err := fw.CaptureAll()
+				if err != nil {
+					t.Fatal(err)
+				}
 				after, err := fw.Counters()
 				if err != nil {
 					t.Fatal(err)
@@ -148,6 +180,17 @@ func TestKernelConnectionContext(t *testing.T) {
 						mine = append(mine, kernel.RuleKey{Table: h.Table, Chain: h.Chain, Rule: h.Rule}.String())
 					}
 				}
+				// What left, with its addresses and ports after NAT.
+				for ifc, ps := range caps {
+					for _, b := range ps {
+						theirs = append(theirs, outKey(describe(engine.OutPacket{Iface: ifc, Data: b})))
+					}
+				}
+				for _, o := range res.Out {
+					mine = append(mine, outKey(o))
+				}
+				sort.Strings(theirs)
+				sort.Strings(mine)
 				if strings.Join(mine, "; ") != strings.Join(theirs, "; ") {
 					t.Errorf("%s:\nkernel: %s\nipsift: %s", l, strings.Join(theirs, "; "), strings.Join(mine, "; "))
 				} else {
@@ -156,4 +199,13 @@ func TestKernelConnectionContext(t *testing.T) {
 			}
 		})
 	}
+}
+
+// outKey names a packet that left by its interface, addresses and ports.
+func outKey(o Out) string {
+	k := fmt.Sprintf("out %s %v %s > %s", o.If, o.Proto, o.Src, o.Dst)
+	if o.Sport != nil && o.Dport != nil {
+		k += fmt.Sprintf(" %d > %d", *o.Sport, *o.Dport)
+	}
+	return k
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // The matches on network-header fields and the packet's metadata: ttl,
-// hl, dscp, ecn, length, iprange, realm, addrtype, mac, pkttype.
+// hl, dscp, ecn, length, iprange, realm, devgroup, addrtype, mac,
+// pkttype.
 
 func init() {
 	registerMatch(ttlMatch, "ttl")
@@ -20,6 +21,7 @@ func init() {
 	registerMatch(lengthMatch, "length")
 	registerMatch(iprangeMatch, "iprange")
 	registerMatch(realmMatch, "realm")
+	registerMatch(devgroupMatch, "devgroup")
 	registerMatch(addrtypeMatch, "addrtype")
 	registerMatch(macMatch, "mac")
 	registerMatch(pkttypeMatch, "pkttype")
@@ -194,6 +196,33 @@ func realmMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	}
 	x.rule.add("rtclassid")
 	valueMask(x, r.args[0], r.inv)
+	return true
+}
+
+// devgroupMatch is devgroup_xlate: "iifgroup" and "oifgroup" with the
+// group as valueMask writes it, a name where the saved form has one
+// ("default"). 1.8.11 keeps the "!=" of an inverted --src-group for the
+// --dst-group after it (its op variable is set once and never reset);
+// exact mode inverts each test on its own, as xt_devgroup does.
+func devgroupMatch(x *xl, o opts, _ *rules.MatchUse) bool {
+	inv := false
+	for _, d := range []struct{ opt, sel string }{{"src-group", "iifgroup"}, {"dst-group", "oifgroup"}} {
+		g, ok := o.get(d.opt)
+		if !ok {
+			continue
+		}
+		if x.exact {
+			inv = g.inv
+		} else {
+			inv = inv || g.inv
+		}
+		x.rule.add("%s", d.sel)
+		if _, err := strconv.ParseUint(g.args[0], 0, 32); err != nil && !strings.Contains(g.args[0], "/") {
+			x.rule.add(" %s%s", neq(inv), g.args[0]) // a group name
+			continue
+		}
+		valueMask(x, g.args[0], inv)
+	}
 	return true
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -148,10 +149,18 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 	switch {
 	case f[0] == "list":
 		fmt.Fprintln(w, "ok")
-		rs := r.E.Program().Ruleset()
-		for _, t := range rs.Tables {
-			fmt.Fprintf(w, "# table %s\n", t.Name)
-			rs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true})
+		// Both families, IPv6 after IPv4 when it has rules (as
+		// ip6tables -L -v -n lists them).
+		prog := r.E.Program()
+		for _, rs := range []*rules.Ruleset{prog.Ruleset(), prog.IPv6().Ruleset()} {
+			fam := ""
+			if rs.Family == ext.IPv6 {
+				fam = " (IPv6)"
+			}
+			for _, t := range rs.Tables {
+				fmt.Fprintf(w, "# table %s%s\n", t.Name, fam)
+				rs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true})
+			}
 		}
 	case f[0] == "conntrack":
 		fmt.Fprintln(w, "ok")

@@ -39,11 +39,12 @@ func init() {
 	interval := fs.Duration("interval", 0, "also show the verdicts and counters per time bucket of this length (e.g. 1h, 10m)")
 	write := fs.String("write", "", "write every packet of the capture to this pcapng file with a comment saying what became of it (Wireshark: frame.comment contains \"DROP\")")
 	ctFile := fs.String("conntrack", "", "preload the connection table from this file: conntrack -L -o extended taken when the capture began")
+	recentDir := fs.String("recent", "", "start the recent lists as this directory holds them: a copy of /proc/net/xt_recent with the file jiffies ("+replay.RecentRecipe+"), made when the capture began")
 	rules6 := fs.String("rules6", "", "an ip6tables ruleset (restore file or script) for the IPv6 packets, beside RULES' IPv4 one (without one, IPv6 packets are skipped and counted)")
 	out6 := fs.String("o6", "", "write the IPv6 ruleset with the replay's counters to this file (ip6tables-restore -c format)")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--ifindex N=NAME,...] [--conntrack FILE] [--rules6 FILE] [--flows FILE] [--why N] [--interval D] [--json] [-o FILE] [--write FILE.pcapng]",
+		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--ifindex N=NAME,...] [--conntrack FILE] [--recent DIR] [--rules6 FILE] [--flows FILE] [--why N] [--interval D] [--json] [-o FILE] [--write FILE.pcapng]",
 		summary: "Run the packets of a pcap or pcapng capture through RULES at the capture's own times, and show the counters\n" +
 			"iptables -L -v -x would show afterwards and a summary: packets per verdict, rules never hit, connections,\n" +
 			"what was skipped and why. Only arriving packets are inputs. With OLD and NEW: the flows whose fate changes.",
@@ -52,6 +53,8 @@ func init() {
 			"  ipsift replay gateway.rules eth0.pcap --in eth0 --direction in --why 3\n" +
 			"  conntrack -L -o extended > ct.txt; tcpdump -i nflog:5 -w fw.pcap   # the README's NFLOG recipe\n" +
 			"  ipsift replay gateway.rules fw.pcap --conntrack ct.txt --ifindex 2=eth0,3=wlan0\n" +
+			"  " + replay.RecentRecipe + "\n" +
+			"  ipsift replay fw.rules fw.pcap --recent recent --ifindex 2=eth0,3=wlan0   # lists as the live host had them\n" +
 			"  ipsift replay old.rules new.rules night.pcap --ifindex 2=eth0,3=wlan0",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			var preload []conntrack.Preload
@@ -73,10 +76,17 @@ func init() {
 				}
 				preload = pre
 			}
+			var recent *replay.RecentLists
+			if *recentDir != "" {
+				if recent, err = replay.ReadRecentDir(*recentDir); err != nil {
+					fmt.Fprintf(stderr, "ipsift replay: --recent: %v\n", err)
+					return exitUsage
+				}
+			}
 			if *interval < 0 {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
 			}
-			o := replay.Options{Preload: preload, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			o := replay.Options{Preload: preload, Recent: recent, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
 			switch *direction {
 			case "":
 			case "in":
@@ -431,6 +441,17 @@ func writeSummary(w io.Writer, rep *replay.Report, rs []*rules.Ruleset) {
 			fmt.Fprintf(w, " (%d more refused: their tuples were listed twice)", rep.PreloadRefused)
 		}
 		fmt.Fprintln(w)
+	}
+	if len(rep.RecentLoaded) > 0 {
+		var ls []string
+		for n, c := range rep.RecentLoaded {
+			ls = append(ls, fmt.Sprintf("%s (%d)", n, c))
+		}
+		sort.Strings(ls)
+		fmt.Fprintf(w, "  recent lists from --recent: %s\n", strings.Join(ls, ", "))
+	}
+	if len(rep.RecentUnused) > 0 {
+		fmt.Fprintf(w, "  recent lists from --recent that no rule uses, left out: %s\n", strings.Join(rep.RecentUnused, ", "))
 	}
 	if rep.PreCaptureFlows > 0 {
 		fmt.Fprintf(w, "  %d TCP connections began before the capture (first seen without their SYN): conntrack judged their\n  first packets NEW mid-stream or INVALID; leave them out of drop figures, or give --conntrack with conntrack -L -o extended\n  taken when the capture began\n", rep.PreCaptureFlows)

@@ -355,6 +355,7 @@ func reportReplay(ro reportOptions, capPath string, o replay.Options, stderr io.
 	if res == nil {
 		return nil, code
 	}
+	o.ChainEntries = true
 	rep, e, code := replayOne(ro.rulesPath, ro.rules6, capPath, ro.host, ro.lf, o, stderr)
 	if rep == nil {
 		return nil, code
@@ -364,6 +365,17 @@ func reportReplay(ro reportOptions, capPath string, o replay.Options, stderr io.
 		rs6 = e.Program().IPv6().Ruleset()
 	}
 	in := ro.base(res, e.Program().Ruleset(), rs6)
+	// The built-in chains' entries, which the replay counted.
+	for _, ce := range rep.ChainEntries {
+		f := in.Families[0]
+		if ce.IPv6 {
+			f = in.Families[len(in.Families)-1]
+		}
+		if f.Entries == nil {
+			f.Entries = map[report.Key]uint64{}
+		}
+		f.Entries[report.Key{Table: ce.Table, Chain: ce.Chain}] = ce.Packets
+	}
 	in.Counters = "replay of " + capPath
 	in.Measured, in.What = true, "this capture"
 	var sum bytes.Buffer

@@ -105,6 +105,24 @@ func TestReportReplay(t *testing.T) {
 	if !strings.Contains(a, `id="filter/FORWARD/1"><a href="#filter/FORWARD/1">1</a><i>`+m[1]+`</i><i>`+m[2]+`</i>`) {
 		t.Errorf("filter/FORWARD/1 does not show the replay's %s packets %s bytes", m[1], m[2])
 	}
+	// The replay counts the entries into built-in chains: every funnel
+	// has its "in", and a chain without jumps took or passed to its
+	// policy exactly what entered it.
+	if strings.Contains(a, "in: not counted") {
+		t.Error("a built-in chain's entries are not counted with --replay")
+	}
+	funnels := regexp.MustCompile(`<h3>(\w+ \w+) · policy \w+</h3><p class="funnel">in (\d+) · taken (\d+) · to chains 0 · to the policy \w+ (\d+) `).FindAllStringSubmatch(a, -1)
+	entered := 0
+	for _, f := range funnels {
+		in, taken, pol := atoi(f[2]), atoi(f[3]), atoi(f[4])
+		if in != taken+pol {
+			t.Errorf("%s: in %d, taken %d, to the policy %d", f[1], in, taken, pol)
+		}
+		entered += in
+	}
+	if len(funnels) < 5 || entered == 0 {
+		t.Errorf("%d built-in chains without jumps, %d packets entered them", len(funnels), entered)
+	}
 	if !strings.Contains(a, "matched nothing in this capture") || !strings.Contains(a, "replay: 2000 records") {
 		t.Error("no \"matched nothing in this capture\" or no replay summary")
 	}
@@ -130,4 +148,12 @@ func TestReportUsage(t *testing.T) {
 	if _, _, code := runCmd(t, "report", gateway, "--replay", "x", "--packets", "y", "-o", "z"); code != exitUsage {
 		t.Errorf("--replay and --packets: exit %d", code)
 	}
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

@@ -31,11 +31,17 @@ func init() {
 	noflush := fs.Bool("noflush", false, "read RULES as iptables-restore --noflush loads it: a repeated table section adds to the first instead of replacing it")
 	onePass := fs.Bool("one-pass", false, "finish forwarded packets that need a source rewrite (MASQUERADE, SNAT, a DNAT's replies) in one queue pass: sets net.ipv4.conf.all.accept_local=1 while running; needs rp_filter 0 and no policy routing rules")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9310; default: off)")
+	rules6 := fs.String("rules6", "", "IPv6 rules (ip6tables-restore input or a script) enforced beside RULES' IPv4 ones; SIGHUP reloads both")
+	queueND := fs.Bool("queue-nd", false, "queue IPv6 neighbour discovery too (default: left to the kernel, so that a stalled ipsift cannot stop it)")
 	register(&command{
-		name: "run", args: "RULES [--queue N | --queue FIRST:LAST | --queues N] [--queue-cpu-fanout] [--fail-open]",
-		summary: "Enforce RULES on this host's live IPv4 traffic over NFQUEUE, with ipsift's own conntrack and NAT.\n" +
-			"Installs chains IPSIFT-PRE/-OUT (raw) and IPSIFT-POST (mangle), removed on SIGTERM/SIGINT; SIGHUP reloads RULES. Needs root.",
-		example: "  ipsift run gateway.rules --queue 0\n  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22\n  ipsift run gateway.rules --queues 2 --queue-cpu-fanout\n  ipsift run gateway.rules --queue 0 --metrics 127.0.0.1:9310",
+		name: "run", args: "RULES [--queue N | --queue FIRST:LAST | --queues N] [--queue-cpu-fanout] [--rules6 FILE] [--fail-open]",
+		summary: "Enforce RULES on this host's live IPv4 and IPv6 traffic over NFQUEUE, with ipsift's own conntrack and NAT.\n" +
+			"Installs chains IPSIFT-PRE/-OUT (raw) and IPSIFT-POST (mangle) with iptables, and with ip6tables when the rules have\n" +
+			"an IPv6 part (RULES as a script calling ip6tables, an ip6tables-save file, or --rules6); removed on SIGTERM/SIGINT;\n" +
+			"SIGHUP reloads RULES (and --rules6). Neighbour discovery is left to the kernel unless --queue-nd. Needs root.",
+		example: "  ipsift run gateway.rules --queue 0\n  ipsift run gateway.rules --rules6 gateway6.rules --queue 0 --exempt-port 22\n" +
+			"  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22\n  ipsift run gateway.rules --queues 2 --queue-cpu-fanout --one-pass\n" +
+			"  ipsift run gateway.rules --queue 0 --metrics 127.0.0.1:9310",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil || len(pos) != 1 || *exempt > 65535 {
@@ -58,7 +64,7 @@ func init() {
 			}
 			log := slog.New(h)
 			r, err := datapath.New(datapath.Config{
-				RulesPath: pos[0], Queue: first, Queues: n, CPUFanout: *fanout, QueueLen: uint32(*queueLen),
+				RulesPath: pos[0], Rules6Path: *rules6, QueueND: *queueND, Queue: first, Queues: n, CPUFanout: *fanout, QueueLen: uint32(*queueLen),
 				FailOpen: *failOpen, ExemptPort: uint16(*exempt), ChainPrefix: *prefix,
 				Logger: log, LogOut: stderr, NoFlush: *noflush, OnePass: *onePass,
 			})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
@@ -57,10 +58,16 @@ type Observation struct {
 	Hits    string
 	Verdict string
 	Out     []string
+	// Log holds the lines LOG rules wrote for the packet (log.go).
+	Log []string
 }
 
 func (o Observation) String() string {
-	return fmt.Sprintf("verdict %s, hits [%s], out [%s]", o.Verdict, o.Hits, strings.Join(o.Out, "; "))
+	s := fmt.Sprintf("verdict %s, hits [%s], out [%s]", o.Verdict, o.Hits, strings.Join(o.Out, "; "))
+	if len(o.Log) > 0 {
+		s += ", log [" + strings.Join(o.Log, " | ") + "]"
+	}
+	return s
 }
 
 // Difference is one packet on which the kernel and ipsift disagree.
@@ -102,6 +109,8 @@ type outcome struct {
 	// solicited counts the packets not compared because the kernel had
 	// to ask for a neighbour (capture).
 	solicited int
+	// logLines counts ipsift's LOG lines compared with the kernel's.
+	logLines int
 	// unsupported is set when ipsift's simulator refused a packet as
 	// one it cannot simulate yet (IPv6 before the engine ran ip6tables
 	// rules): the packets from there on were not compared.
@@ -263,6 +272,10 @@ type setup struct {
 	// the kernel host gets its IPv6 twin and loads them with
 	// ip6tables-restore, ipsift reads them as ip6tables-restore input.
 	six bool
+	// groups are device groups of the host's interfaces (name to
+	// group): set on the kernel's links with `ip link set dev X group
+	// N` and on ipsift's default host.
+	groups map[string]uint32
 }
 
 // execute loads a fresh kernel firewall of backend b and ipsift as su
@@ -284,6 +297,14 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	fw.CaptureWait = 200 * time.Microsecond
 	res := &outcome{}
 	kernelRules, ipsiftRules := su.kernelRules, su.ipsiftRules
+	var lc *logCheck
+	if su.load == nil && kernelRules == ipsiftRules {
+		if lc = newLogCheck(kernelRules); lc != nil {
+			kernel.EnableNamespaceLog(sc) // held until this case ends
+			kernelRules = lc.tagRules(kernelRules)
+			ipsiftRules = kernelRules
+		}
+	}
 	loadKernel := su.load
 	if loadKernel == nil {
 		loadKernel = func(fw *kernel.Firewall) error { return fam.restore(fw, kernelRules) }
@@ -298,6 +319,17 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		}
 		// ipsift reads the sets as an ipset save section before the rules.
 		ipsiftRules = su.sets + ipsiftRules
+	}
+	h := host.Default()
+	for dev, g := range su.groups {
+		ifc := h.Iface(dev)
+		if ifc == nil {
+			tb.Fatalf("kerneldiff: no interface %s for group %d", dev, g)
+		}
+		ifc.Group = g
+		if _, err := fw.Run("ip", "link", "set", "dev", dev, "group", strconv.FormatUint(uint64(g), 10)); err != nil {
+			tb.Fatalf("kerneldiff: setting the group of %s: %v", dev, err)
+		}
 	}
 	if err := loadKernel(fw); err != nil {
 		res.refused = err
@@ -329,10 +361,13 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	}
 	// Every chain classified, however short (the default would walk the
 	// harness's short chains): the kernel judges the compiled walk.
-	e, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
+	e, err := engine.New(ours, h, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
 	if err != nil {
 		res.loadErr = err
 		return res
+	}
+	if lc != nil {
+		e.Log = &lc.ours
 	}
 	args := append([]string{"sysctl", "-q", "-w"}, hostSettings...)
 	if _, err := fw.Run(args...); err != nil {
@@ -429,6 +464,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 			// neighbours) is exercised.
 			res.unsupported = err
 			res.sent[i] = false
+			if lc != nil {
+				lc.packet() // this packet's lines are not the next one's
+			}
 			hits := kernel.Diff(prev, after)
 			prev, ipPrev = after, ipAfter
 			kres := sim.Convert(i, &engine.Result{Out: capturedFrames(out, more)})
@@ -454,6 +492,12 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ports.toKernel(got.Out)
 		kobs, iobs, kouts := compare(d, hits, delivered, kres.Out, got, ports)
 		kernelOut[i] = kouts
+		if lc != nil {
+			if kobs.Log, iobs.Log, err = lc.packet(); err != nil {
+				tb.Fatalf("kerneldiff: LOG lines: %v", err)
+			}
+			res.logLines += len(iobs.Log)
+		}
 		if asked {
 			res.solicited++
 			res.sent[i] = false
@@ -833,7 +877,7 @@ func sortedIfaces(m map[string][][]byte) []string {
 }
 
 func equalObs(a, b Observation) bool {
-	return a.Hits == b.Hits && a.Verdict == b.Verdict && slices.Equal(a.Out, b.Out)
+	return a.Hits == b.Hits && a.Verdict == b.Verdict && slices.Equal(a.Out, b.Out) && slices.Equal(a.Log, b.Log)
 }
 
 // compare turns the kernel's observations and ipsift's result for packet

@@ -140,6 +140,7 @@ type Summary struct {
 	// shortcoming to fix when it grows).
 	Solicited   int
 	Differences int // packets that differ, known ones excluded
+	LogLines    int // ipsift's LOG lines compared with the kernel's, packet by packet
 	Known       int // packets that differ in a known way
 	// SaveDifferences counts rulesets whose iptables-save output differs
 	// from ipsift's.
@@ -173,6 +174,7 @@ func (s *Summary) Add(o Summary) {
 	s.Packets += o.Packets
 	s.IPv6Packets += o.IPv6Packets
 	s.Solicited += o.Solicited
+	s.LogLines += o.LogLines
 	if s.NotYet == "" {
 		s.NotYet = o.NotYet
 	}
@@ -308,6 +310,7 @@ func Run(t testing.TB, cfg Config) Summary {
 			t.Errorf("kernel-diff (%s): ruleset %d of seed %d: iptables-save differs:\n%s\n%s", cfg.Backend, res.i, cfg.Seed, res.out.saveDiff, res.rs)
 		}
 		sum.Solicited += res.out.solicited
+		sum.LogLines += res.out.logLines
 		if res.out.unsupported != nil && sum.NotYet == "" {
 			sum.NotYet = res.out.unsupported.Error()
 		}
@@ -366,6 +369,16 @@ func Compare(t testing.TB, b kernel.Backend, ruleset string, packets []packet.De
 	kernel.Require(t)
 	six := len(packets) > 0 && packets[0].IsIPv6()
 	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset, six: six}, packets)
+}
+
+// CompareGroups is Compare on a host whose interfaces are in the given
+// device groups (interface name to group, -m devgroup): the kernel's
+// links are put in them with `ip link set dev X group N`, ipsift's
+// default host gets them as a host file's `group N` gives them.
+func CompareGroups(t testing.TB, b kernel.Backend, groups map[string]uint32, ruleset string, packets []packet.Desc) []Difference {
+	t.Helper()
+	kernel.Require(t)
+	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset, groups: groups}, packets)
 }
 
 // CompareLoaded is Compare for a case whose two sides are loaded

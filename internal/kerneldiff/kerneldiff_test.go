@@ -81,8 +81,8 @@ func TestKernelDiff(t *testing.T) {
 				s.Add(s6)
 				diffs6 += s6.Differences
 			}
-			t.Logf("%s: %d rulesets (%d refused by the kernel and replaced), %d packets (%d IPv6), %d differences, %d known (%.0f packets/s)",
-				b, s.Rulesets, s.Refused, s.Packets, s.IPv6Packets, s.Differences, s.Known, s.Rate())
+			t.Logf("%s: %d rulesets (%d refused by the kernel and replaced), %d packets (%d IPv6), %d LOG lines, %d differences, %d known (%.0f packets/s)",
+				b, s.Rulesets, s.Refused, s.Packets, s.IPv6Packets, s.LogLines, s.Differences, s.Known, s.Rate())
 			total.Add(s)
 		})
 	}
