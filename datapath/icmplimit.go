@@ -18,10 +18,12 @@ import (
 // at most XRLIM_BURST_FACTOR = 6 of them, full for an address not seen
 // before), for the ICMP types in icmp_ratemask, except Fragmentation
 // Needed (never limited) and errors to the host itself (routed over
-// loopback). IPv6 likewise with net.ipv6.icmp.ratelimit, the timeout
-// halved for every 32 bits the destination's route prefix is shorter
-// than 128 (icmpv6_xrlim_allow), for the types in net.ipv6.icmp.ratemask
-// below 128 other than Packet Too Big. The settings are the namespace's
+// loopback). IPv6 likewise with net.ipv6.icmp.ratelimit, for the types
+// in net.ipv6.icmp.ratemask below 128 other than Packet Too Big. (Before
+// Linux commit 0201eedb69b2, in 6.18 stable, icmpv6_xrlim_allow halved
+// the timeout for every 32 bits the route's prefix was shorter than 128;
+// the reference kernel no longer does, and its default ratelimit went
+// from 1000 ms to 100 ms.) The settings are the namespace's
 // own, read from /proc/sys when ipsift starts; the kernel counts in
 // jiffies, and so does the limit (HZ).
 //
@@ -114,7 +116,7 @@ func newICMPLimit(s icmpSettings, hz int, local func(netip.Addr) bool) (*icmpLim
 // allow reports whether the answer b may be sent at time now (ns) and
 // takes a token for it when it is limited. Only ICMP errors are
 // limited: a RST (tcp-reset) always goes.
-func (l *icmpLimit) allow(b []byte, now int64, prefix6 int) bool {
+func (l *icmpLimit) allow(b []byte, now int64) bool {
 	if l == nil || len(b) < 1 {
 		return true
 	}
@@ -140,9 +142,6 @@ func (l *icmpLimit) allow(b []byte, now int64, prefix6 int) bool {
 			return true
 		}
 		dst, every = netip.AddrFrom16([16]byte(b[24:40])), l.every6
-		if prefix6 < 128 {
-			every >>= (128 - prefix6) >> 5
-		}
 	default:
 		return true
 	}

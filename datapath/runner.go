@@ -582,7 +582,7 @@ func (r *worker) handle(p *nfqueue.Packet) {
 		if !o.Answer {
 			continue
 		}
-		if !r.icmp.allow(o.Data, r.in.Now, r.prefix6(o.Data)) {
+		if !r.icmp.allow(o.Data, r.in.Now) {
 			r.Stats.ICMPLimited.Add(1)
 			continue
 		}
@@ -616,19 +616,6 @@ func (r *worker) handle(p *nfqueue.Packet) {
 // isLocal reports an address of the host (its answers go over loopback,
 // never limited); the caller holds hostMu.
 func (r *Runner) isLocal(a netip.Addr) bool { return r.lh.h.IsLocal(a) }
-
-// prefix6 is the prefix length of the route to an IPv6 packet's
-// destination (the ICMPv6 limit scales with it); 128 for IPv4 or no
-// route.
-func (r *worker) prefix6(b []byte) int {
-	if len(b) < 40 || !isIPv6(b) {
-		return 128
-	}
-	if rt, ok := r.lh.h.Lookup(netip.AddrFrom16([16]byte(b[24:40]))); ok {
-		return rt.Dst.Bits()
-	}
-	return 128
-}
 
 func (r *worker) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
 	mark := r.st.Mark()
