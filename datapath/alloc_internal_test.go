@@ -51,7 +51,7 @@ func TestPacketLoopAllocs(t *testing.T) {
 			ch <- err
 			return
 		}
-		q, err = nfqueue.Open(nfqueue.Config{Num: 7, Flags: nfqueue.FlagGSO})
+		q, err = nfqueue.Open(nfqueue.Config{Num: 7, Flags: nfqueue.FlagGSO, Defer: true}) // as Run opens its queues
 		ch <- err
 	}()
 	if err := <-ch; err != nil {

@@ -396,7 +396,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	for i := uint32(0); i < uint32(r.cfg.Queues); i++ {
 		w := newWorker(r, i)
 		var err error
-		w.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue + uint16(i), MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20})
+		// Verdicts are deferred to the end of each batch: one send for
+		// the batch's rewritten packets and its batch verdict.
+		w.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue + uint16(i), MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20, Defer: true})
 		if err != nil {
 			r.closeQueues()
 			return err
@@ -515,15 +517,19 @@ func (r *worker) release() {
 	}
 }
 
+// flush answers the batch's unchanged packets with one batch verdict
+// and sends every verdict of the batch.
 func (r *worker) flush() {
-	if r.batch.n == 0 {
-		return
+	if r.batch.n > 0 {
+		if err := r.q.BatchVerdict(r.batch.id, nfqueue.Accept); err != nil {
+			r.Stats.Errors.Add(1)
+		}
+		r.Stats.Batches.Add(1)
+		r.batch.n = 0
 	}
-	if err := r.q.BatchVerdict(r.batch.id, nfqueue.Accept); err != nil {
+	if err := r.q.Flush(); err != nil {
 		r.Stats.Errors.Add(1)
 	}
-	r.Stats.Batches.Add(1)
-	r.batch.n = 0
 }
 
 func (r *worker) verdict(id, v uint32, payload []byte, setMark bool, mark uint32) {
