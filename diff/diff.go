@@ -1,0 +1,380 @@
+// Package diff compares two rulesets by their effect: for every packet
+// and connection context, do both give the same verdict, the same packet
+// after rewrites, the same mark, connection mark and NAT binding, and
+// the same log records? It runs both symbolically (package symbolic),
+// finds the regions of the input space where the outcomes differ,
+// describes each as packet classes, and checks a witness packet of each
+// with the real engine before reporting it.
+package diff
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ipsift/ipsift/bdd"
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/ipset"
+	"github.com/ipsift/ipsift/rules"
+	"github.com/ipsift/ipsift/symbolic"
+)
+
+// Options tune a comparison.
+type Options struct {
+	Host   *host.Host // nil: host.Default()
+	Legacy bool       // the legacy backend's semantics
+	Sets   *ipset.Registry
+	// IgnoreLog and IgnoreMark weaken equivalence (--ignore log,mark).
+	IgnoreLog, IgnoreMark bool
+	// MaxNodes is the node budget (0: DefaultMaxNodes).
+	MaxNodes int
+	// MaxRegions bounds the regions described (0: 20).
+	MaxRegions int
+	// Focus restricts the comparison to packets of a class (a filter
+	// in the words of Parse Focus); nil: all.
+	Focus *Focus
+	// Matrix computes the service matrix: MatrixAll every row, else
+	// the rows that change.
+	Matrix, MatrixAll bool
+	// IgnoreField is the planted bug of the tests: the comparison
+	// treats every match on this field as unknown. Only tests set it.
+	IgnoreField symbolic.Field
+}
+
+// DefaultMaxNodes is the default node budget: about 2 GiB of nodes and
+// caches at most.
+const DefaultMaxNodes = 40_000_000
+
+// Outcome is what one ruleset does with a region's packets.
+type Outcome struct {
+	Verdict string `json:"verdict"`
+	Why     string `json:"why,omitempty"`
+}
+
+func (o Outcome) String() string {
+	if o.Why == "" {
+		return o.Verdict
+	}
+	return o.Verdict + " (" + o.Why + ")"
+}
+
+// Region is a set of packets on which OLD and NEW differ.
+type Region struct {
+	Old, New Outcome
+	// Classes describe the region as packet classes, iptables-like.
+	Classes []string
+	// More is the number of classes not listed.
+	More int
+	// Log2Size is log2 of the number of inputs (header bits and
+	// connection context) in the region.
+	Log2Size float64
+	// May is set when the difference depends on a stateful or opaque
+	// match (Because names them): the outcomes differ for some of their
+	// answers only.
+	May     bool
+	Because []string
+	// Aspects says what differs: verdict, packet, mark, ctmark, log.
+	Aspects []string
+	Witness *Witness
+	g       bdd.Node
+}
+
+// Result is the answer of a comparison.
+type Result struct {
+	Family  ext.Family
+	Regions []*Region
+	// Unconfirmed are regions whose witnesses the engine did not
+	// reproduce: a bug of the model (never printed as differences).
+	Unconfirmed []*Region
+	// Opaque lists the matches the model read as free variables.
+	Opaque []string
+	// GaveUp is set when the budget ran out: the answer is partial.
+	GaveUp error
+	Nodes  int
+	// Matrix is the service matrix (Options.Matrix).
+	Matrix []MatrixRow
+}
+
+// Equivalent reports whether the rulesets were proven to have the same
+// effect: no region differs, none is unconfirmed, and the comparison
+// finished.
+func (r *Result) Equivalent() bool {
+	return len(r.Regions) == 0 && len(r.Unconfirmed) == 0 && r.GaveUp == nil
+}
+
+// Compare compares two rulesets of one family.
+func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
+	if old.Family != new.Family {
+		return nil, errors.New("diff: the rulesets are of different families")
+	}
+	h := o.Host
+	if h == nil {
+		h = host.Default()
+	}
+	budget := o.MaxNodes
+	if budget == 0 {
+		budget = DefaultMaxNodes
+	}
+	pool := 4096 + 64*(countMatches(old)+countMatches(new))
+	s := symbolic.New(old.Family, h, pool, budget)
+	res := &Result{Family: old.Family}
+	split := map[string]bool{}
+	var ro, rn *symbolic.Run
+	for round := 0; ; round++ {
+		var err1, err2 error
+		ro, err1 = symbolic.Execute(s, old, symbolic.Options{IgnoreField: o.IgnoreField, Split: split, Tag: "OLD"})
+		rn, err2 = symbolic.Execute(s, new, symbolic.Options{IgnoreField: o.IgnoreField, Split: split, Tag: "NEW"})
+		if err := errors.Join(err1, err2); err != nil {
+			res.GaveUp = err
+			res.Nodes = s.M.Size()
+			return res, nil
+		}
+		// A stateful match is shared by OLD and NEW only where the same
+		// packets reach it.
+		changed := false
+		for k, r := range ro.Reach {
+			if r2, ok := rn.Reach[k]; ok && r2 != r && !split[k] {
+				split[k] = true
+				changed = true
+			}
+		}
+		if !changed || round > 3 {
+			break
+		}
+	}
+	c := &comparer{s: s, o: o, old: ro, new: rn}
+	c.compare(res)
+	for k, d := range ro.Opaque {
+		_ = k
+		res.Opaque = append(res.Opaque, d)
+	}
+	for _, d := range rn.Opaque {
+		res.Opaque = append(res.Opaque, d)
+	}
+	res.Opaque = dedupe(res.Opaque)
+	if err := s.M.Err(); err != nil && res.GaveUp == nil {
+		res.GaveUp = err
+	}
+	res.Nodes = s.M.Size()
+	if res.GaveUp == nil {
+		c.witnesses(res, old, new)
+		if o.Matrix {
+			c.matrix(res, old, new, o.MatrixAll)
+		}
+	}
+	return res, nil
+}
+
+func dedupe(l []string) []string {
+	sort.Strings(l)
+	out := l[:0]
+	for i, x := range l {
+		if i == 0 || x != l[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func countMatches(rs *rules.Ruleset) int {
+	n := 0
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				n += len(r.Matches) + 1
+			}
+		}
+	}
+	return n
+}
+
+type comparer struct {
+	s        *symbolic.Space
+	o        Options
+	old, new *symbolic.Run
+}
+
+// observed is what of a leaf is compared: the vectors, in a fixed order
+// per verdict, and the effects.
+func (c *comparer) observed(l *symbolic.Leaf) []bdd.Vec {
+	st := l.St
+	m := c.s.M
+	var vs []bdd.Vec
+	first := st.F[symbolic.FFirst][0]
+	if !c.o.IgnoreMark {
+		// What a dropped first packet leaves on its connection is
+		// forgotten with the connection.
+		if l.Verdict == "drop" || strings.HasPrefix(l.Verdict, "reject") {
+			vs = append(vs, m.Select(first, bdd.UintVec(0, 32), st.F[symbolic.FCTMark]))
+		} else {
+			vs = append(vs, st.F[symbolic.FMark], st.F[symbolic.FCTMark])
+		}
+	}
+	if l.Verdict == "drop" {
+		return vs
+	}
+	for _, f := range []symbolic.Field{symbolic.FSrc, symbolic.FDst, symbolic.FSport, symbolic.FDport, symbolic.FTTL, symbolic.FTOS, symbolic.FOut} {
+		vs = append(vs, st.F[f])
+	}
+	return vs
+}
+
+func (c *comparer) leafKey(l *symbolic.Leaf) string {
+	var b strings.Builder
+	b.WriteString(l.Verdict)
+	b.WriteByte('|')
+	for _, v := range c.observed(l) {
+		for _, n := range v {
+			fmt.Fprint(&b, uint32(n), ",")
+		}
+		b.WriteByte('|')
+	}
+	if !c.o.IgnoreLog {
+		b.WriteString(strings.Join(c.s.Effects(l.St.Eff), "\x00"))
+	}
+	return b.String()
+}
+
+// compare finds the regions where the outcomes differ.
+func (c *comparer) compare(res *Result) {
+	m := c.s.M
+	dom := c.s.Domain
+	if c.o.Focus != nil {
+		dom = m.And(dom, c.o.Focus.node(c.s))
+	}
+	byKey := func(r *symbolic.Run) map[string]bdd.Node {
+		out := map[string]bdd.Node{}
+		for _, l := range r.Leaves {
+			k := c.leafKey(l)
+			out[k] = m.Or(out[k], l.G)
+		}
+		return out
+	}
+	ko, kn := byKey(c.old), byKey(c.new)
+	same := bdd.False
+	for k, g := range ko {
+		if g2, ok := kn[k]; ok {
+			same = m.Or(same, m.And(g, g2))
+		}
+	}
+	rest := m.Diff(dom, same)
+	if rest == bdd.False {
+		return
+	}
+	type pair struct{ o, n Outcome }
+	groups := map[pair]*Region{}
+	var order []pair
+	var lo, ln []*symbolic.Leaf
+	for _, l := range c.old.Leaves {
+		if m.And(l.G, rest) != bdd.False {
+			lo = append(lo, l)
+		}
+	}
+	for _, l := range c.new.Leaves {
+		if m.And(l.G, rest) != bdd.False {
+			ln = append(ln, l)
+		}
+	}
+	for _, a := range lo {
+		ga := m.And(a.G, rest)
+		for _, b := range ln {
+			g := m.And(ga, b.G)
+			if g == bdd.False {
+				continue
+			}
+			var aspects []string
+			if a.Verdict != b.Verdict {
+				aspects = append(aspects, "verdict")
+			} else {
+				va, vb := c.observed(a), c.observed(b)
+				d := bdd.False
+				names := c.observedNames(a)
+				for i := range va {
+					x := m.Differ(va[i], vb[i])
+					if m.And(g, x) != bdd.False {
+						aspects = append(aspects, names[i])
+					}
+					d = m.Or(d, x)
+				}
+				if !c.o.IgnoreLog && a.St.Eff != b.St.Eff && strings.Join(c.s.Effects(a.St.Eff), "\x00") != strings.Join(c.s.Effects(b.St.Eff), "\x00") {
+					d = bdd.True
+					aspects = append(aspects, "log")
+				}
+				g = m.And(g, d)
+				if g == bdd.False {
+					continue
+				}
+			}
+			k := pair{Outcome{a.Verdict, a.Why}, Outcome{b.Verdict, b.Why}}
+			r := groups[k]
+			if r == nil {
+				r = &Region{Old: k.o, New: k.n, g: bdd.False}
+				groups[k] = r
+				order = append(order, k)
+			}
+			r.g = m.Or(r.g, g)
+			r.Aspects = dedupe(append(r.Aspects, aspects...))
+		}
+	}
+	pool := c.s.PoolVars()
+	for _, k := range order {
+		r := groups[k]
+		hdr := m.Exists(r.g, pool)
+		r.Log2Size = c.log2Size(hdr)
+		sure := m.Forall(r.g, pool)
+		if sure == bdd.False || m.Exists(sure, pool) != hdr {
+			r.May = true
+			for _, v := range m.Support(r.g) {
+				if name, ok := c.s.Names[v]; ok {
+					r.Because = append(r.Because, c.describeVar(name))
+				}
+			}
+			r.Because = dedupe(r.Because)
+		}
+		res.Regions = append(res.Regions, r)
+	}
+	sort.SliceStable(res.Regions, func(i, j int) bool { return res.Regions[i].Log2Size > res.Regions[j].Log2Size })
+}
+
+func (c *comparer) describeVar(name string) string {
+	for _, r := range []*symbolic.Run{c.old, c.new} {
+		for k, d := range r.Opaque {
+			if strings.HasPrefix(name, k) {
+				return d
+			}
+		}
+	}
+	switch {
+	case strings.HasPrefix(name, "nat "):
+		return "the address or port a NAT rule chooses from its range"
+	case strings.HasPrefix(name, "rewrite "):
+		return "a rewrite the model does not read"
+	case strings.HasPrefix(name, "ignored "):
+		return "an ignored field"
+	}
+	return name
+}
+
+func (c *comparer) observedNames(l *symbolic.Leaf) []string {
+	var n []string
+	if !c.o.IgnoreMark {
+		if l.Verdict == "drop" || strings.HasPrefix(l.Verdict, "reject") {
+			n = append(n, "ctmark")
+		} else {
+			n = append(n, "mark", "ctmark")
+		}
+	}
+	if l.Verdict == "drop" {
+		return n
+	}
+	return append(n, "src", "dst", "sport", "dport", "ttl", "tos", "out interface")
+}
+
+// log2Size is log2 of the number of header assignments in n.
+func (c *comparer) log2Size(n bdd.Node) float64 {
+	// n does not depend on the pool: count over every variable and
+	// take the pool's share out.
+	return c.s.M.SatLog2(n) - float64(c.s.M.NumVars()-c.s.Header)
+}

@@ -1,0 +1,213 @@
+package diff
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/rules"
+)
+
+func parse(t *testing.T, text string) *rules.Ruleset {
+	t.Helper()
+	res := load.Bytes("test.rules", []byte(text), load.Options{})
+	if res.Diags.HasErrors() {
+		t.Fatalf("rules: %v\n%s", res.Diags.Err(), text)
+	}
+	if res.Rules6 != nil && len(res.Rules.Tables) == 0 {
+		return res.Rules6
+	}
+	return res.Rules
+}
+
+func filter(policy string, lines ...string) string {
+	return "*filter\n:INPUT " + policy + " [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n" + strings.Join(lines, "\n") + "\nCOMMIT\n"
+}
+
+// compare runs diff and checks what every answer must hold: no
+// unconfirmed region, every certain region's witness reproduced.
+func compare(t *testing.T, old, new string, o Options) *Result {
+	t.Helper()
+	res, err := Compare(parse(t, old), parse(t, new), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GaveUp != nil {
+		t.Fatalf("gave up: %v", res.GaveUp)
+	}
+	for _, g := range res.Unconfirmed {
+		t.Errorf("unconfirmed region %v → %v %v: witness %+v", g.Old, g.New, g.Classes, g.Witness)
+	}
+	for _, g := range res.Regions {
+		if !g.May && (g.Witness == nil || !g.Witness.Reproduced) {
+			t.Errorf("region %v → %v: no reproduced witness", g.Old, g.New)
+		}
+	}
+	return res
+}
+
+// TestKnownEquivalentRewrites: which rule decides is not part of the
+// effect.
+func TestKnownEquivalentRewrites(t *testing.T) {
+	for _, c := range []struct{ name, old, new string }{
+		{"reordered rules that do not overlap",
+			filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p udp --dport 53 -j ACCEPT", "-A INPUT -s 192.0.2.0/24 -p icmp -j REJECT"),
+			filter("DROP", "-A INPUT -s 192.0.2.0/24 -p icmp -j REJECT", "-A INPUT -p udp --dport 53 -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT")},
+		{"renamed user chain",
+			filter("DROP", ":SSH - [0:0]", "-A INPUT -p tcp -j SSH", "-A SSH -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT"),
+			filter("DROP", ":ADMIN - [0:0]", "-A INPUT -p tcp -j ADMIN", "-A ADMIN -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT")},
+		{"added user chain",
+			filter("DROP", "-A INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT"),
+			filter("DROP", ":ADMIN - [0:0]", ":UNUSED - [0:0]", "-A INPUT -s 203.0.113.0/24 -j ADMIN", "-A ADMIN -p tcp --dport 22 -j ACCEPT", "-A UNUSED -j ACCEPT")},
+		{"split rule",
+			filter("DROP", "-A INPUT -p tcp --dport 20:29 -j ACCEPT"),
+			filter("DROP", "-A INPUT -p tcp --dport 20:24 -j ACCEPT", "-A INPUT -p tcp --dport 25:29 -j ACCEPT")},
+		{"state for conntrack",
+			filter("DROP", "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-A INPUT -m conntrack --ctstate INVALID -j DROP"),
+			filter("DROP", "-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT", "-A INPUT -m state --state INVALID -j DROP")},
+		{"a /24 for two /25s",
+			filter("ACCEPT", "-A INPUT -s 198.51.100.0/24 -j DROP"),
+			filter("ACCEPT", "-A INPUT -s 198.51.100.128/25 -j DROP", "-A INPUT -s 198.51.100.0/25 -j DROP")},
+		{"goto for jump and RETURN",
+			filter("DROP", ":W - [0:0]", "-A INPUT -i wlan0 -g W", "-A INPUT -p tcp --dport 80 -j ACCEPT", "-A W -p udp -j ACCEPT"),
+			filter("DROP", ":W - [0:0]", "-A INPUT -i wlan0 -j W", "-A INPUT -i wlan0 -j DROP", "-A INPUT -p tcp --dport 80 -j ACCEPT", "-A W -p udp -j ACCEPT", "-A W -j RETURN")},
+		{"multiport for a list",
+			filter("DROP", "-A INPUT -p tcp -m multiport --dports 22,80,443,8000:8080 -j ACCEPT"),
+			filter("DROP", "-A INPUT -p tcp --dport 443 -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p tcp --dport 8000:8080 -j ACCEPT", "-A INPUT -p tcp --dport 80 -j ACCEPT")},
+		{"masked mark, as kube-proxy writes it",
+			"*mangle\n-A PREROUTING -s 192.0.2.0/24 -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark --mark 0x4000/0x4000 -j DROP"),
+			"*mangle\n-A PREROUTING -s 192.0.2.0/25 -j MARK --set-xmark 0x4000/0x4000\n-A PREROUTING -s 192.0.2.128/25 -j MARK --or-mark 0x4000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark ! --mark 0x0/0x4000 -j DROP")},
+		{"the same limit at the same place",
+			filter("DROP", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT"),
+			filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := compare(t, c.old, c.new, Options{})
+			if !res.Equivalent() {
+				for _, g := range res.Regions {
+					t.Errorf("differs: OLD %v NEW %v: %v (witness %+v)", g.Old, g.New, g.Classes, g.Witness)
+				}
+			}
+		})
+	}
+}
+
+// TestDifferences: each change is found, described and witnessed.
+func TestDifferences(t *testing.T) {
+	for _, c := range []struct {
+		name, old, new string
+		o              Options
+		want           []string // in the first region's text
+		may            bool
+	}{
+		{"ssh narrowed",
+			filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT"),
+			filter("DROP", "-A INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT"),
+			Options{}, []string{"from ! 203.0.113.0/24", "dport 22", "to the host"}, false},
+		{"a masked mark",
+			"*mangle\n-A PREROUTING -i wlan0 -j MARK --set-xmark 0x6000/0x6000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark --mark 0x4000/0x4000 -j DROP"),
+			"*mangle\n-A PREROUTING -i wlan0 -j MARK --set-xmark 0x6000/0x6000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark --mark 0x4000/0x6000 -j DROP"),
+			Options{}, []string{"in wlan0"}, false},
+		{"DNAT to another port",
+			"*nat\n-A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 192.0.2.10:8080\nCOMMIT\n" + filter("ACCEPT", "-A FORWARD -j ACCEPT"),
+			"*nat\n-A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 192.0.2.10:8081\nCOMMIT\n" + filter("ACCEPT", "-A FORWARD -j ACCEPT"),
+			Options{}, []string{"in eth0", "dport 80"}, false},
+		{"a log record",
+			filter("ACCEPT", "-A INPUT -p udp -j LOG --log-prefix \"udp \""),
+			filter("ACCEPT"),
+			Options{}, []string{"udp"}, false},
+		{"a limit that moved behind another rule",
+			filter("DROP", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT"),
+			filter("DROP", "-A INPUT -s 192.0.2.0/24 -j DROP", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT"),
+			Options{}, []string{"icmp"}, true},
+		{"a different limit",
+			filter("DROP", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT"),
+			filter("DROP", "-A INPUT -p icmp -m limit --limit 2/s -j ACCEPT"),
+			Options{}, []string{"icmp"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := compare(t, c.old, c.new, c.o)
+			if res.Equivalent() || len(res.Regions) == 0 {
+				t.Fatal("equivalent")
+			}
+			g := res.Regions[0]
+			text := strings.Join(g.Classes, " | ")
+			for _, w := range c.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("first region %q lacks %q", text, w)
+				}
+			}
+			if g.May != c.may {
+				t.Errorf("may differ = %v, want %v (because %v)", g.May, c.may, g.Because)
+			}
+		})
+	}
+}
+
+func TestIgnore(t *testing.T) {
+	old := "*mangle\n-A PREROUTING -p udp -j MARK --set-mark 7\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -p udp -j LOG")
+	new := filter("ACCEPT")
+	if res := compare(t, old, new, Options{}); res.Equivalent() {
+		t.Fatal("a mark and a log record are differences")
+	}
+	if res := compare(t, old, new, Options{IgnoreLog: true}); res.Equivalent() {
+		t.Fatal("a mark is a difference with --ignore log")
+	}
+	if res := compare(t, old, new, Options{IgnoreLog: true, IgnoreMark: true}); !res.Equivalent() {
+		t.Fatalf("--ignore log,mark: %d regions differ", len(res.Regions))
+	}
+}
+
+func TestFocusAndMatrix(t *testing.T) {
+	old := filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p tcp --dport 80 -j ACCEPT")
+	new := filter("DROP", "-A INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT", "-A INPUT -p tcp --dport 80 -j ACCEPT")
+	res := compare(t, old, new, Options{Focus: &Focus{Proto: 17, Port: -1, SrcPort: -1, DstPort: -1}})
+	if !res.Equivalent() {
+		t.Fatal("nothing changed for UDP")
+	}
+	res = compare(t, old, new, Options{Matrix: true})
+	if len(res.Matrix) == 0 {
+		t.Fatal("no service matrix row changed")
+	}
+	row := res.Matrix[0]
+	if row.Port != 22 || row.Old != "all" || row.New != "from 203.0.113.0/24" {
+		t.Fatalf("matrix row %+v", row)
+	}
+}
+
+func TestGiveUp(t *testing.T) {
+	old := filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT")
+	res, err := Compare(parse(t, old), parse(t, filter("DROP")), Options{MaxNodes: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GaveUp == nil || res.Equivalent() {
+		t.Fatalf("a budget of 500 nodes: gave up %v, equivalent %v", res.GaveUp, res.Equivalent())
+	}
+}
+
+func TestIPv6(t *testing.T) {
+	old := "*filter\n:INPUT DROP [0:0]\n-A INPUT -p ipv6-icmp -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+	new := "*filter\n:INPUT DROP [0:0]\n-A INPUT -p ipv6-icmp -j ACCEPT\n-A INPUT -s 2001:db8:3::/48 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+	r6 := func(text string) *rules.Ruleset {
+		res := load.Bytes("test.rules", []byte(text), load.Options{Family: 2})
+		if res.Diags.HasErrors() {
+			t.Fatal(res.Diags.Err())
+		}
+		return res.Rules6
+	}
+	res, err := Compare(r6(old), r6(old), Options{})
+	if err != nil || !res.Equivalent() {
+		t.Fatalf("same IPv6 rules: %v %+v", err, res)
+	}
+	res, err = Compare(r6(old), r6(new), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Equivalent() || len(res.Unconfirmed) > 0 {
+		t.Fatalf("IPv6: equivalent %v, unconfirmed %d", res.Equivalent(), len(res.Unconfirmed))
+	}
+	if !strings.Contains(strings.Join(res.Regions[0].Classes, " "), "2001:db8:3::/48") {
+		t.Errorf("classes %v", res.Regions[0].Classes)
+	}
+}
