@@ -12,6 +12,8 @@ import (
 	"time"
 )
 
+// rejectRules serve both families: REJECT answers with the family's
+// port unreachable.
 const rejectRules = `*filter
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
@@ -149,15 +151,6 @@ func rejectBursts(t *testing.T, ns, client, server string) (n [3]int) {
 	return n
 }
 
-const rejectRules6 = `*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A INPUT -p udp --dport 9 -j REJECT
--A INPUT -p tcp --dport 9 -j REJECT --reject-with tcp-reset
-COMMIT
-`
-
 // TestReject6RateLimitVsKernel is TestRejectRateLimitVsKernel for IPv6:
 // with net.ipv6.icmp.ratelimit 1000 ms in the firewall's namespace, an
 // error to an address on a connected /64 gets a token a second (older
@@ -166,7 +159,7 @@ COMMIT
 func TestReject6RateLimitVsKernel(t *testing.T) {
 	tp := newTopology6(t)
 	rules := filepath.Join(t.TempDir(), "reject6.rules")
-	if err := os.WriteFile(rules, []byte(rejectRules6), 0o644); err != nil {
+	if err := os.WriteFile(rules, []byte(rejectRules), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	sh(t, "ip", "netns", "exec", tp.fw, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=1000")
@@ -177,7 +170,7 @@ func TestReject6RateLimitVsKernel(t *testing.T) {
 			t.Fatalf("ip6tables-restore: %v: %s", err, out)
 		}
 	}
-	load(rejectRules6)
+	load(rejectRules)
 	k := rejectBursts(t, tp.wan, anyone, fw6)
 	load("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
 	rules4 := filepath.Join(t.TempDir(), "empty4.rules")
