@@ -29,7 +29,7 @@ func init() {
 	ctlPath := fs.String("control", defaultControl, "control socket path for ipsift ctl (\"\" for none)")
 	asJSON := fs.Bool("json", false, "structured logs as JSON lines instead of text")
 	noflush := fs.Bool("noflush", false, "read RULES as iptables-restore --noflush loads it: a repeated table section adds to the first instead of replacing it")
-	onePass := fs.Bool("one-pass", false, "finish forwarded packets that need a source rewrite (MASQUERADE, SNAT, a DNAT's replies) in one queue pass: sets net.ipv4.conf.all.accept_local=1 while running; needs rp_filter 0 and no policy routing rules")
+	onePass := fs.Bool("one-pass", false, "finish IPv4 forwarded packets that need a source rewrite (MASQUERADE, SNAT, a DNAT's replies) in one queue pass: sets net.ipv4.conf.all.accept_local=1 while running; needs rp_filter 0 and no policy routing rules")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9310; default: off)")
 	rules6 := fs.String("rules6", "", "IPv6 rules (ip6tables-restore input or a script) enforced beside RULES' IPv4 ones; SIGHUP reloads both")
 	queueND := fs.Bool("queue-nd", false, "queue IPv6 neighbour discovery too (default: left to the kernel, so that a stalled ipsift cannot stop it)")
