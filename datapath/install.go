@@ -68,7 +68,12 @@ func (q queueSpec) target() string {
 // when not zero, is a TCP port of the host itself left to the kernel
 // entirely (a management exemption: ssh keeps working if ipsift dies
 // fail-closed).
-func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16) string {
+//
+// With martians (--one-pass, IPv4), a packet that arrives (not on lo)
+// with one of the host's addresses as its source is queued before the
+// exemption: accept_local would let the kernel take it, and ipsift
+// drops it as the kernel did before (onepass.go).
+func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, martians bool) string {
 	q := qs.target()
 	bypass := ""
 	if failOpen {
@@ -79,6 +84,9 @@ func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16) 
 	fmt.Fprintf(&b, "*raw\n:%[1]s-PRE - [0:0]\n:%[1]s-OUT - [0:0]\n", prefix)
 	fmt.Fprintf(&b, "-I PREROUTING 1 -j %s-PRE\n-I OUTPUT 1 -j %s-OUT\n", prefix, prefix)
 	if exemptPort != 0 {
+		if martians {
+			fmt.Fprintf(&b, "-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL %[2]s\n", prefix, q)
+		}
 		fmt.Fprintf(&b, "-A %s-PRE -p tcp --dport %d -m addrtype --dst-type LOCAL -j RETURN\n", prefix, exemptPort)
 		fmt.Fprintf(&b, "-A %s-OUT -p tcp --sport %d -j RETURN\n", prefix, exemptPort)
 	}

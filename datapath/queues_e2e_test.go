@@ -144,7 +144,7 @@ func TestGatewayOnePass(t *testing.T) {
 	if a := acceptLocal(); a != "0" {
 		t.Fatalf("accept_local %q before ipsift", a)
 	}
-	p := tp.runIpsift(t, rules, "--one-pass")
+	p := tp.runIpsift(t, rules, "--one-pass", "--exempt-port", "22")
 	if a := acceptLocal(); a != "1" {
 		t.Fatalf("accept_local %q while ipsift runs --one-pass", a)
 	}
@@ -180,11 +180,19 @@ func TestGatewayOnePass(t *testing.T) {
 
 	// Spoofed SYNs to the 2222 forward: from the firewall's own address
 	// (a martian: dropped), from another address (forwarded).
-	if n := tp.spoofedSYNs(t, "198.51.100.1", 4444); n != 0 {
+	if n := tp.spoofedSYNs(t, "198.51.100.1", 4444, 2222, tp.lan, "192.0.2.50", 22); n != 0 {
 		t.Errorf("%d SYNs with the firewall's own address as source reached 192.0.2.50; the kernel drops them as martians", n)
 	}
-	if n := tp.spoofedSYNs(t, "198.51.100.99", 4445); n != 3 {
+	if n := tp.spoofedSYNs(t, "198.51.100.99", 4445, 2222, tp.lan, "192.0.2.50", 22); n != 3 {
 		t.Errorf("%d of 3 spoofed SYNs from 198.51.100.99 reached 192.0.2.50", n)
+	}
+	// The exempt port is the kernel's, but not for a martian: queued
+	// and dropped before the exemption.
+	if n := tp.spoofedSYNs(t, "198.51.100.1", 4446, 22, tp.fw, "198.51.100.1", 22); n != 0 {
+		t.Errorf("%d SYNs with the firewall's own address as source reached its exempt port 22", n)
+	}
+	if n := tp.spoofedSYNs(t, "198.51.100.99", 4447, 22, tp.fw, "198.51.100.1", 22); n != 3 {
+		t.Errorf("%d of 3 SYNs from 198.51.100.99 reached the exempt port 22", n)
 	}
 
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -196,18 +204,19 @@ func TestGatewayOnePass(t *testing.T) {
 	}
 }
 
-// spoofedSYNs sends three SYNs from wan with source src:sport to the 2222
-// forward and counts those that reach 192.0.2.50 (DNAT'd to port 22).
-func (tp *topology) spoofedSYNs(t *testing.T, src string, sport uint16) int {
+// spoofedSYNs sends three SYNs from wan with source src:sport to
+// 198.51.100.1:dport and counts those delivered to rxAddr port rxPort in
+// namespace rxNS.
+func (tp *topology) spoofedSYNs(t *testing.T, src string, sport, dport uint16, rxNS, rxAddr string, rxPort uint16) int {
 	var rx net.PacketConn
-	if err := inNetns(tp.lan, func() (err error) {
-		rx, err = net.ListenPacket("ip4:tcp", "192.0.2.50")
+	if err := inNetns(rxNS, func() (err error) {
+		rx, err = net.ListenPacket("ip4:tcp", rxAddr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	d, err := packet.ParseShort(fmt.Sprintf("wan0 tcp %s:%d > 198.51.100.1:2222 S seq=1", src, sport))
+	d, err := packet.ParseShort(fmt.Sprintf("wan0 tcp %s:%d > 198.51.100.1:%d S seq=1", src, sport, dport))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +248,7 @@ func (tp *topology) spoofedSYNs(t *testing.T, src string, sport uint16) int {
 		if err != nil {
 			return n
 		}
-		if m >= 20 && binary.BigEndian.Uint16(buf[0:2]) == sport && binary.BigEndian.Uint16(buf[2:4]) == 22 {
+		if m >= 20 && binary.BigEndian.Uint16(buf[0:2]) == sport && binary.BigEndian.Uint16(buf[2:4]) == rxPort {
 			n++
 		}
 	}

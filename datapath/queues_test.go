@@ -44,7 +44,7 @@ func TestParseQueues(t *testing.T) {
 // are balanced (or fanned out by CPU), and each worker's second passes
 // come back to its own queue by the worker bits of the mark.
 func TestKernelRulesQueues(t *testing.T) {
-	one := kernelRules("IPSIFT", queueSpec{first: 3, n: 1}, false, 0)
+	one := kernelRules("IPSIFT", queueSpec{first: 3, n: 1}, false, 0, false)
 	for _, want := range []string{
 		"-A IPSIFT-PRE -j NFQUEUE --queue-num 3\n",
 		"-A IPSIFT-OUT -j NFQUEUE --queue-num 3\n",
@@ -54,7 +54,7 @@ func TestKernelRulesQueues(t *testing.T) {
 			t.Errorf("one queue: no %q in\n%s", want, one)
 		}
 	}
-	two := kernelRules("IPSIFT", queueSpec{first: 4, n: 2, cpuFanout: true}, true, 22)
+	two := kernelRules("IPSIFT", queueSpec{first: 4, n: 2, cpuFanout: true}, true, 22, false)
 	for _, want := range []string{
 		"-A IPSIFT-PRE -j NFQUEUE --queue-balance 4:5 --queue-cpu-fanout --queue-bypass\n",
 		"-A IPSIFT-OUT -j NFQUEUE --queue-balance 4:5 --queue-cpu-fanout --queue-bypass\n",
@@ -64,5 +64,15 @@ func TestKernelRulesQueues(t *testing.T) {
 		if !strings.Contains(two, want) {
 			t.Errorf("two queues: no %q in\n%s", want, two)
 		}
+	}
+	if strings.Contains(two, "--src-type LOCAL") {
+		t.Errorf("local sources queued before the exemption without --one-pass:\n%s", two)
+	}
+	// --one-pass: a local source from outside is queued (and dropped as
+	// a martian) before the exemption could leave it to the kernel.
+	op := kernelRules("IPSIFT", queueSpec{first: 0, n: 1}, false, 22, true)
+	want := "-A IPSIFT-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A IPSIFT-PRE ! -i lo -m addrtype --src-type LOCAL -j NFQUEUE --queue-num 0\n-A IPSIFT-PRE -p tcp --dport 22 -m addrtype --dst-type LOCAL -j RETURN\n"
+	if !strings.Contains(op, want) {
+		t.Errorf("--one-pass with --exempt-port: no\n%s\nin\n%s", want, op)
 	}
 }

@@ -434,7 +434,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer r.onePass.stop()
 		r.log.Info("one pass for source NAT: net.ipv4.conf.all.accept_local=1 while running", "was", r.onePass.restore)
 	}
-	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort)
+	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil)
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.closeQueues()
 		return err
