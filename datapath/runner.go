@@ -568,7 +568,12 @@ func (r *worker) handle(p *nfqueue.Packet) {
 		r.pkt.FixChecksums()
 	}
 	r.orig = append(r.orig[:0], data...)
-	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0}
+	// A checksum the kernel took as verified, or one not computed yet
+	// (finished just above), is one its conntrack would not check
+	// (nf_checksum): nor does the engine's, which spares bulk GSO
+	// packets a second pass over 64 KB.
+	trusted := partial || p.SkbInfo&nfqueue.SkbCsumNotVerified == 0
+	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0, CsumTrusted: trusted}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
 	}

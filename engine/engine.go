@@ -165,6 +165,10 @@ type Input struct {
 	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
 	// forwarding does not take it for a packet too big.
 	GSO bool
+	// CsumTrusted says the kernel would not check the packet's
+	// transport checksum (packet.Packet.CsumTrusted): conntrack takes
+	// it as it is.
+	CsumTrusted bool
 }
 
 // FrameType is the link-layer addressing of an arriving frame.
@@ -364,6 +368,7 @@ func (e *Engine) Process(s *State, in *Input) {
 		s.note("not a valid IP packet: " + err.Error())
 		return
 	}
+	s.pkt.CsumTrusted = in.CsumTrusted
 	if s.pkt.Version == 6 {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six

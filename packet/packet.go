@@ -58,6 +58,12 @@ type Packet struct {
 	FragOff  uint16 // fragment offset in 8-byte units
 	Proto    uint8  // IPv4 protocol; IPv6: the upper-layer protocol ip6_tables' -p sees
 	Src, Dst netip.Addr
+	// CsumTrusted says the transport checksum is not to be checked: the
+	// kernel took it as verified (CHECKSUM_UNNECESSARY) or it is not yet
+	// computed (CHECKSUM_PARTIAL), and nf_checksum checks neither.
+	// Decode clears it; a caller that knows sets it after (live
+	// enforcement, from NFQUEUE's NFQA_SKB_INFO).
+	CsumTrusted bool
 
 	// IPv6 only.
 	FlowLabel uint32 // the 20-bit Flow Label

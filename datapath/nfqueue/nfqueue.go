@@ -65,6 +65,9 @@ const (
 const (
 	SkbCsumNotReady = 1 << 0 // the transport checksum holds only the pseudo-header sum (CHECKSUM_PARTIAL)
 	SkbGSO          = 1 << 1 // a GSO packet, possibly larger than the MTU
+	// SkbCsumNotVerified: the kernel has not verified the transport
+	// checksum (nor would it skip the check: not CHECKSUM_UNNECESSARY).
+	SkbCsumNotVerified = 1 << 2
 )
 
 // Verdicts (linux/netfilter.h).
@@ -114,7 +117,7 @@ type Packet struct {
 	Mark    uint32
 	InDev   uint32 // ifindex, 0 when none
 	OutDev  uint32
-	SkbInfo uint32 // SkbCsumNotReady, SkbGSO
+	SkbInfo uint32 // SkbCsumNotReady, SkbGSO, SkbCsumNotVerified
 	CapLen  uint32 // the packet's real length when Payload was cut short
 	Payload []byte
 }
