@@ -96,6 +96,9 @@ func (m *Manager) Size() int { return len(m.nodes) }
 func (m *Manager) Err() error { return m.err }
 
 // Var is the function "variable i is 1".
+//
+// Once the budget is exhausted (Err is set), operations return
+// meaningless results (often False) and the caller must give up.
 func (m *Manager) Var(i int) Node { return m.mk(int32(i), False, True) }
 
 // NVar is the function "variable i is 0".
@@ -108,11 +111,15 @@ func (m *Manager) Level(n Node) int { return int(m.nodes[n].v) }
 func (m *Manager) Low(n Node) Node  { return m.nodes[n].lo }
 func (m *Manager) High(n Node) Node { return m.nodes[n].hi }
 
-type budgetPanic struct{}
-
 func hash3(v int32, lo, hi Node) uint32 {
-	h := uint32(v)*0x9e3779b1 ^ uint32(lo)*0x85ebca77 ^ uint32(hi)*0xc2b2ae3d
-	return h ^ h>>15
+	h := uint32(v)*0x9e3779b1 + uint32(lo)*0x85ebca77 + uint32(hi)*0xc2b2ae3d
+	// murmur3's finalizer: every input bit reaches the low bits.
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
 }
 
 // mk returns the node (v, lo, hi), reduced and unique.
@@ -132,10 +139,10 @@ func (m *Manager) mk(v int32, lo, hi Node) Node {
 		i = (i + 1) & m.mask
 	}
 	if m.max > 0 && len(m.nodes) >= m.max {
-		if m.err == nil {
-			m.err = ErrBudget
-		}
-		panic(budgetPanic{})
+		// Out of budget: every result from now on is meaningless, and
+		// Err says so; returning a constant keeps the work bounded.
+		m.err = ErrBudget
+		return False
 	}
 	n := Node(len(m.nodes))
 	m.nodes = append(m.nodes, node{v, lo, hi})
@@ -166,8 +173,11 @@ func (m *Manager) grow() {
 }
 
 func (m *Manager) lookup(op uint32, a, b, c Node) (Node, bool, uint32) {
-	h := (op*0x27d4eb2d ^ uint32(a)*0x9e3779b1 ^ uint32(b)*0x85ebca77 ^ uint32(c)*0xc2b2ae3d)
-	h = (h ^ h>>16) & m.cmask
+	h := op*0x27d4eb2d + uint32(a)*0x9e3779b1 + uint32(b)*0x85ebca77 + uint32(c)*0xc2b2ae3d
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h &= m.cmask
 	e := &m.cache[h]
 	if e.op == op && e.a == a && e.b == b && e.c == c {
 		return e.r, true, h
@@ -179,44 +189,34 @@ func (m *Manager) store(h, op uint32, a, b, c, r Node) {
 	m.cache[h] = cacheEntry{op, a, b, c, r}
 }
 
-// guard runs f, turning a budget panic into False with Err set.
-func (m *Manager) guard(f func() Node) (r Node) {
+// guard runs f unless the budget is already exhausted.
+func (m *Manager) guard(f func() Node) Node {
 	if m.err != nil {
 		return False
 	}
-	defer func() {
-		if x := recover(); x != nil {
-			if _, ok := x.(budgetPanic); !ok {
-				panic(x)
-			}
-			r = False
-		}
-	}()
 	return f()
 }
 
 // Not is ¬a.
-func (m *Manager) Not(a Node) Node { return m.guard(func() Node { return m.not(a) }) }
+func (m *Manager) Not(a Node) Node { return m.not(a) }
 
 // And is a ∧ b.
-func (m *Manager) And(a, b Node) Node { return m.guard(func() Node { return m.apply(opAnd, a, b) }) }
+func (m *Manager) And(a, b Node) Node { return m.apply(opAnd, a, b) }
 
 // Or is a ∨ b.
-func (m *Manager) Or(a, b Node) Node { return m.guard(func() Node { return m.apply(opOr, a, b) }) }
+func (m *Manager) Or(a, b Node) Node { return m.apply(opOr, a, b) }
 
 // Xor is a ⊕ b.
-func (m *Manager) Xor(a, b Node) Node { return m.guard(func() Node { return m.apply(opXor, a, b) }) }
+func (m *Manager) Xor(a, b Node) Node { return m.apply(opXor, a, b) }
 
 // Diff is a ∧ ¬b.
-func (m *Manager) Diff(a, b Node) Node {
-	return m.guard(func() Node { return m.apply(opAnd, a, m.not(b)) })
-}
+func (m *Manager) Diff(a, b Node) Node { return m.apply(opAnd, a, m.not(b)) }
 
 // Imp reports whether a implies b (a ∧ ¬b is False).
 func (m *Manager) Imp(a, b Node) bool { return m.Diff(a, b) == False }
 
 // Ite is "if f then g else h".
-func (m *Manager) Ite(f, g, h Node) Node { return m.guard(func() Node { return m.ite(f, g, h) }) }
+func (m *Manager) Ite(f, g, h Node) Node { return m.ite(f, g, h) }
 
 func (m *Manager) not(a Node) Node {
 	if a <= True {
@@ -336,7 +336,7 @@ func (m *Manager) cof(n Node, v int32) (Node, Node) {
 
 // Restrict is n with variable v fixed to val.
 func (m *Manager) Restrict(n Node, v int, val bool) Node {
-	return m.guard(func() Node { return m.restrict(n, int32(v), val) })
+	return m.restrict(n, int32(v), val)
 }
 
 func (m *Manager) restrict(n Node, v int32, val bool) Node {
@@ -386,7 +386,7 @@ func (m *Manager) quantify(n Node, vars []int, op uint32) Node {
 	}()
 	// The cache key holds a fresh id for each variable set.
 	m.qid++
-	return m.guard(func() Node { return m.quant1(n, op, Node(m.qid)) })
+	return m.quant1(n, op, Node(m.qid))
 }
 
 func (m *Manager) quant1(n Node, op uint32, id Node) Node {

@@ -548,9 +548,9 @@ func TestTrackLocalSkipsChecksum(t *testing.T) {
 		t.Errorf("checksum off: %v", stateName(st, false))
 	}
 	// A checksum the kernel would not check (CHECKSUM_UNNECESSARY or
-	// PARTIAL: CsumTrusted) is not checked.
+	// PARTIAL: L4Verified) is not checked.
 	p := decode(t, badChecksum(tcpSegment(client, server, 3, 4, "S", 1, 0, 1, nil, 0)))
-	p.CsumTrusted = true
+	p.L4Verified = true
 	if _, st, _ := New(DefaultConfig()).Track(p, sec); st != ext.CTNew {
 		t.Errorf("checksum trusted: %v", stateName(st, false))
 	}
@@ -695,7 +695,7 @@ func TestEstablishedNoAlloc(t *testing.T) {
 func TestEntrySize(t *testing.T) {
 	t.Logf("Entry: %d bytes (struct); each confirmed entry also takes two map slots of %d+%d bytes (IPv4) or %d+%d (IPv6)",
 		unsafe.Sizeof(Entry{}), unsafe.Sizeof(key4{}), unsafe.Sizeof((*Entry)(nil)), unsafe.Sizeof(Tuple{}), unsafe.Sizeof((*Entry)(nil)))
-	if unsafe.Sizeof(Entry{}) > 240 {
+	if unsafe.Sizeof(Entry{}) > 256 {
 		t.Errorf("Entry grew to %d bytes", unsafe.Sizeof(Entry{}))
 	}
 }

@@ -50,7 +50,7 @@ type ReplyView struct{ conn }
 // direction views.
 type conn struct {
 	// The fields are ordered so that no padding is left: an entry of
-	// either family takes 240 bytes, a size class of its own.
+	// either family takes 256 bytes, a size class of its own.
 	t     *Table
 	tuple [2]Tuple // original, reply
 
@@ -73,6 +73,9 @@ type conn struct {
 	// share an original source (the kernel's nf_nat_bysource), newest
 	// first. Guarded by Table.natMu.
 	natPrev, natNext *Entry
+
+	// note is the table user's (SetNote).
+	note atomic.Value
 }
 
 var (
@@ -313,3 +316,14 @@ func (c *conn) setStatus(bits uint32) { c.status.Or(bits) }
 
 // testAndSet sets bits and reports whether any of them was already set.
 func (c *conn) testAndSet(bits uint32) bool { return c.status.Or(bits)&bits != 0 }
+
+// Note returns what SetNote attached to the connection, or nil. It
+// means nothing to connection tracking: it lets a user of the table keep
+// its own record of a connection without a map beside the table (replay
+// follows its flows so).
+func (c *conn) Note() any { return c.note.Load() }
+
+// SetNote attaches v to the connection, replacing what was there. All
+// values attached to one connection must have the same type (the rule
+// of sync/atomic.Value).
+func (c *conn) SetNote(v any) { c.note.Store(v) }

@@ -52,9 +52,9 @@ func l4Tuple(t *Tuple, l4 []byte) bool {
 
 // checksums reports whether conntrack checks p's transport checksum:
 // nf_conntrack_checksum on, at PREROUTING (pre), and only for a packet
-// whose checksum the kernel would check (not CsumTrusted).
+// whose checksum the kernel would check (not L4Verified).
 func (t *Table) checksums(p *packet.Packet, pre bool) bool {
-	return pre && t.cfg.Checksum && !p.CsumTrusted
+	return pre && t.cfg.Checksum && !p.L4Verified
 }
 
 // l4ChecksumOK verifies the transport checksum as the kernel's
@@ -64,6 +64,9 @@ func (t *Table) checksums(p *packet.Packet, pre bool) bool {
 // over the same bytes alone. The IPv6 pseudo-header holds the addresses
 // of the IPv6 header itself, not a routing header's final destination.
 func l4ChecksumOK(p *packet.Packet) bool {
+	if p.L4Verified {
+		return true // CHECKSUM_UNNECESSARY: nf_ip_checksum does not sum
+	}
 	switch p.Proto {
 	case protoTCP, protoUDP:
 		return packet.ChecksumAdd(pseudoSum(p, p.Proto, len(p.L4)), p.L4) == 0xffff

@@ -9,7 +9,9 @@ import (
 
 	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"golang.org/x/sys/unix"
 )
@@ -141,5 +143,36 @@ func TestPacketLoopAllocs(t *testing.T) {
 		t.Fatalf("the packet loop allocates %.2f times per round of 3 packets (want at most %.0f)", allocs, allowed)
 	} else if allocs < allowed {
 		t.Logf("fewer allocations than the known %.0f: tighten verdictAllocs", allowed)
+	}
+
+	// The same for IPv6: a NAT66 port forward on the host's IPv6 twin,
+	// one engine beside the IPv4 rules.
+	six := load.Bytes("fwd6.rules", []byte("*nat\n:PREROUTING ACCEPT [0:0]\n"+
+		"-A PREROUTING -d 2001:db8:100::1 -i eth0 -p tcp --dport 80 -j DNAT --to-destination [2001:db8:2::10]:80\nCOMMIT\n"), load.Options{Family: ext.IPv6})
+	if err := e.LoadPair(nil, six.Rules6); err != nil {
+		t.Fatal(err)
+	}
+	syn = pkt("eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:80 S seq=1000")
+	synack = pkt("wlan0 tcp [2001:db8:2::10]:80 > [2001:db8:113::7]:40000 SA seq=5000 ack=1001")
+	ack = pkt("eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:80 A seq=1001 ack=5001")
+	data = pkt("eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:80 PA seq=1001 ack=5001 len=100")
+	back = pkt("wlan0 tcp [2001:db8:2::10]:80 > [2001:db8:113::7]:40000 A seq=5001 ack=1101 len=1000")
+	feed(eth0, 0, syn)
+	second(synack)
+	feed(eth0, 0, ack)
+	r.flush()
+	for i := 0; i < len(r.slots); i++ {
+		round()
+	}
+	dropped, rewritten = r.Stats.Dropped.Load(), r.Stats.Rewritten.Load()
+	allocs = testing.AllocsPerRun(rounds, round)
+	if d := r.Stats.Dropped.Load() - dropped; d != 0 {
+		t.Fatalf("IPv6: %d packets of the established connection dropped", d)
+	}
+	if w := r.Stats.Rewritten.Load() - rewritten; w < 2*rounds {
+		t.Fatalf("IPv6: only %d rewritten verdicts in %d rounds", w, rounds)
+	}
+	if allocs > 0 {
+		t.Fatalf("IPv6: the packet loop allocates %.2f times per round of 3 packets", allocs)
 	}
 }

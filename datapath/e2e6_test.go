@@ -20,6 +20,7 @@ import (
 
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/npt"
+	"golang.org/x/sys/unix"
 )
 
 // topology6 is the IPv6 twin of the gateway topology, in three
@@ -101,6 +102,7 @@ func newTopology6(t *testing.T) *topology6 {
 	sh(t, "ip", "netns", "exec", tp.fw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
 	tp.serve(tp.lan, "["+lan50+"]:22", bannerEcho("ssh-50"))
+	tp.hopLimitEcho(tp.lan, "["+lan10+"]:7000")
 	tp.serve(tp.fw, "["+fw6+"]:22", bannerEcho("ssh-fw"))
 	tp.serve(tp.wan, "["+gw6+"]:8080", func(c net.Conn) {
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
@@ -130,6 +132,49 @@ func (tp *topology6) serve(ns, addr string, fn func(net.Conn)) {
 	}()
 }
 
+// hopLimitEcho answers each UDP datagram to addr in ns with the hop
+// limit it arrived with (IPV6_RECVHOPLIMIT), in decimal.
+func (tp *topology6) hopLimitEcho(ns, addr string) {
+	var c *net.UDPConn
+	err := inNetns(ns, func() (err error) {
+		if c, err = net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr))); err != nil {
+			return err
+		}
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := raw.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	})
+	if err != nil {
+		tp.t.Fatalf("udp %s in %s: %v", addr, ns, err)
+	}
+	tp.t.Cleanup(func() { c.Close() })
+	go func() {
+		buf, oob := make([]byte, 1500), make([]byte, 128)
+		for {
+			_, oobn, _, from, err := c.ReadMsgUDP(buf, oob)
+			if err != nil {
+				return
+			}
+			hl := -1
+			msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+			for _, m := range msgs {
+				if m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_HOPLIMIT && len(m.Data) >= 4 {
+					hl = int(int32(m.Data[0]) | int32(m.Data[1])<<8 | int32(m.Data[2])<<16 | int32(m.Data[3])<<24)
+				}
+			}
+			c.WriteToUDP([]byte(strconv.Itoa(hl)), from)
+		}
+	}()
+}
+
 // dial connects over TCP from ns (from laddr) to raddr.
 func (tp *topology6) dial(ns, laddr, raddr string) (net.Conn, error) {
 	var c net.Conn
@@ -152,11 +197,11 @@ func (tp *topology6) banner(ns, laddr, raddr string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
-// udpRefused sends one datagram from ns to raddr on a connected socket
-// and reports the error the answer raised (ECONNREFUSED for an ICMPv6
-// port unreachable).
-func (tp *topology6) udpAnswer(ns, laddr, raddr string) error {
-	return inNetns(ns, func() error {
+// udpAnswer sends one datagram from ns to raddr on a connected socket
+// and returns the answer, or the error the answer raised (ECONNREFUSED
+// for an ICMPv6 port unreachable).
+func (tp *topology6) udpAnswer(ns, laddr, raddr string) (answer string, err error) {
+	return answer, inNetns(ns, func() error {
 		c, err := net.DialUDP("udp6", &net.UDPAddr{IP: net.ParseIP(laddr)}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(raddr)))
 		if err != nil {
 			return err
@@ -166,7 +211,9 @@ func (tp *topology6) udpAnswer(ns, laddr, raddr string) error {
 			return err
 		}
 		c.SetReadDeadline(time.Now().Add(3 * time.Second))
-		_, err = c.Read(make([]byte, 64))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		answer = string(buf[:n])
 		return err
 	})
 }
@@ -241,7 +288,15 @@ func (tp *topology6) hasRules6() bool {
 // a REJECT of each kind the client can tell apart. Neighbour discovery
 // is not accepted by any rule: INPUT's DROP policy would drop it if it
 // were queued.
-const gateway6 = `*nat
+const gateway6 = `*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A FORWARD -d 2001:db8:1::10/128 -p udp -m udp --dport 7000 -j HL --hl-set 7
+COMMIT
+*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -265,6 +320,7 @@ COMMIT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -i wlan0 -o eth0 -j ACCEPT
 -A FORWARD -d 2001:db8:1::50/128 -p tcp -m tcp --dport 22 -m conntrack --ctstate DNAT -j ACCEPT
+-A FORWARD -d 2001:db8:1::10/128 -p udp -m udp --dport 7000 -j ACCEPT
 COMMIT
 `
 
@@ -391,6 +447,13 @@ func TestGateway6EndToEnd(t *testing.T) {
 			t.Fatalf("echo of %d bytes through NAT66: %v (equal %v)\n%s", len(big), err, bytes.Equal(got, big), p.log.String())
 		}
 	})
+	t.Run("HopLimitSet", func(t *testing.T) {
+		// mangle FORWARD's HL --hl-set 7: the packet arrives with 7
+		// (the kernel's own forwarding decrement is not a second one).
+		if hl, err := tp.udpAnswer(tp.wan, anyone, "["+lan10+"]:7000"); err != nil || hl != "7" {
+			t.Fatalf("hop limit at the server: %q, %v; want 7", hl, err)
+		}
+	})
 	t.Run("Masquerade66", func(t *testing.T) {
 		for _, src := range []string{lan10, lan50} {
 			b, err := tp.banner(tp.lan, src, "["+gw6+"]:8080")
@@ -417,7 +480,7 @@ func TestGateway6EndToEnd(t *testing.T) {
 		if _, err := tp.dial(tp.wan, anyone, "["+fw6+"]:24"); !errors.Is(err, syscall.EACCES) {
 			t.Fatalf("icmp6-adm-prohibited: %v, want permission denied (EACCES)", err)
 		}
-		if err := tp.udpAnswer(tp.wan, anyone, "["+fw6+"]:9999"); !errors.Is(err, syscall.ECONNREFUSED) {
+		if _, err := tp.udpAnswer(tp.wan, anyone, "["+fw6+"]:9999"); !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("icmp6-port-unreachable: %v, want connection refused", err)
 		}
 		// The LOG line before it, in the kernel's IPv6 format.
@@ -591,7 +654,8 @@ func isTimeout(err error) bool {
 // choice: with --queue-nd a stalled ipsift stops neighbour discovery
 // (the solicitation waits in the queue), which is why it is not the
 // default; and with --fail-open after a crash IPv6 passes to the
-// kernel's own rules, fail-closed it does not.
+// kernel's own rules, fail-closed it does not, except for an
+// --exempt-port.
 func TestND6QueuedStalls(t *testing.T) {
 	tp := newTopology6(t)
 	dir := t.TempDir()
@@ -623,5 +687,24 @@ func TestND6QueuedStalls(t *testing.T) {
 			tp.removeRules()
 			p = tp.run(t, rules6, "--fail-open")
 		}
+	}
+	// --exempt-port 22, fail-closed, after a crash: the host's ssh is
+	// the kernel's over IPv6 too (and neighbour discovery with it),
+	// the port forward stays dropped.
+	p.cmd.Process.Kill()
+	p.wait(5 * time.Second)
+	tp.removeRules()
+	p = tp.run(t, rules6, "--exempt-port", "22")
+	if b, err := tp.banner(tp.wan, anyone, "["+fw6+"]:2222"); err != nil || b != "ssh-50" {
+		t.Fatalf("port forward while enforcing: %q, %v", b, err)
+	}
+	p.cmd.Process.Kill()
+	p.wait(5 * time.Second)
+	sh(t, "ip", "-n", tp.wan, "neigh", "flush", "dev", "wan0")
+	if b, err := tp.banner(tp.wan, anyone, "["+fw6+"]:22"); err != nil || b != "ssh-fw" {
+		t.Fatalf("--exempt-port 22 after a crash: ssh %q, %v", b, err)
+	}
+	if b, err := tp.banner(tp.wan, anyone, "["+fw6+"]:2222"); err == nil {
+		t.Fatalf("port forward passed fail-closed after a crash: %q", b)
 	}
 }

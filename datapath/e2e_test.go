@@ -72,6 +72,12 @@ type topoOptions struct {
 
 func newTopology(t *testing.T) *topology { return newTopologyWith(t, topoOptions{}) }
 
+// newTopologyNamed builds the topology in namespaces named NAME-PID-wan,
+// -fw and -lan.
+func newTopologyNamed(t *testing.T, name string) *topology {
+	return newTopologyWith(t, topoOptions{prefix: name})
+}
+
 func newTopologyWith(t *testing.T, o topoOptions) *topology {
 	requireRoot(t)
 	if o.prefix == "" {

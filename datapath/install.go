@@ -70,23 +70,27 @@ func (q queueSpec) target() string {
 // fail-closed).
 //
 // With martians (--one-pass, IPv4), a packet that arrives (not on lo)
-// with one of the host's addresses as its source is queued before the
-// exemption: accept_local would let the kernel take it, and ipsift
+// with one of the host's addresses as its source is queued before any
+// rule that lets packets reach the kernel without ipsift (the exemption,
+// offload's): accept_local would let the kernel take it, and ipsift
 // drops it as the kernel did before (onepass.go).
-func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, martians bool) string {
-	q := qs.target()
-	bypass := ""
-	if failOpen {
-		bypass = " --queue-bypass"
-	}
-	q += bypass
+//
+// With offload (offload.go), TCP segments without SYN, FIN and RST go
+// on from raw to the kernel's conntrack, ahead of the exemption and the
+// queue rules; offloadRules adds what decides them after conntrack.
+func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, martians, offload bool) string {
+	q := queueTarget(qs, failOpen)
 	var b strings.Builder
 	fmt.Fprintf(&b, "*raw\n:%[1]s-PRE - [0:0]\n:%[1]s-OUT - [0:0]\n", prefix)
 	fmt.Fprintf(&b, "-I PREROUTING 1 -j %s-PRE\n-I OUTPUT 1 -j %s-OUT\n", prefix, prefix)
+	if martians && (exemptPort != 0 || offload) {
+		fmt.Fprintf(&b, "-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL %[2]s\n", prefix, q)
+	}
+	if offload {
+		fmt.Fprintf(&b, "-A %s-PRE -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -j ACCEPT\n", prefix)
+		fmt.Fprintf(&b, "-A %s-OUT -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\n", prefix, markOwn, markOwn)
+	}
 	if exemptPort != 0 {
-		if martians {
-			fmt.Fprintf(&b, "-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL %[2]s\n", prefix, q)
-		}
 		fmt.Fprintf(&b, "-A %s-PRE -p tcp --dport %d -m addrtype --dst-type LOCAL -j RETURN\n", prefix, exemptPort)
 		fmt.Fprintf(&b, "-A %s-OUT -p tcp --sport %d -j RETURN\n", prefix, exemptPort)
 	}
@@ -94,7 +98,7 @@ func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, 
 	fmt.Fprintf(&b, "-A %[1]s-OUT -j CT --notrack\n-A %[1]s-OUT -m mark --mark 0x%08[3]x -j ACCEPT\n-A %[1]s-OUT %[2]s\n", prefix, q, markOwn)
 	fmt.Fprintf(&b, "COMMIT\n*mangle\n:%[1]s-POST - [0:0]\n-I POSTROUTING 1 -j %[1]s-POST\n", prefix)
 	for i := uint16(0); i < max(qs.n, 1); i++ {
-		fmt.Fprintf(&b, "-A %s-POST -m mark --mark 0x%08x/0x%08x -j NFQUEUE --queue-num %d%s\n", prefix, markPending|uint32(i)<<workerShift, uint32(markWorker), qs.first+i, bypass)
+		fmt.Fprintf(&b, "-A %s-POST -m mark --mark 0x%08x/0x%08x %s\n", prefix, markPending|uint32(i)<<workerShift, uint32(markWorker), queueTarget(queueSpec{first: qs.first + i}, failOpen))
 	}
 	b.WriteString("COMMIT\n")
 	return b.String()

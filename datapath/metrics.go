@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/engine"
 )
 
 // QueueStats are the kernel's counters of one NFQUEUE queue, from
@@ -82,6 +84,7 @@ func (r *Runner) MetricsHandler() http.Handler {
 func (r *Runner) WriteMetrics(w io.Writer) {
 	m := metricWriter{w: w}
 	s := &r.Stats
+	r.Settle() // the rule counters include what the kernel carried
 	m.head("ipsift_packets_total", "counter", "Packets received from the queue (both passes).")
 	m.val("ipsift_packets_total", "", s.Packets.Load())
 	m.head("ipsift_verdicts_total", "counter", "Packets decided, by verdict.")
@@ -106,6 +109,17 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 		m.head("ipsift_queue_user_dropped_total", "counter", "Packets the kernel could not hand to ipsift's socket.")
 		m.val("ipsift_queue_user_dropped_total", "", qs.UserDropped)
 	}
+	o := &r.OStats
+	m.head("ipsift_offload_active", "gauge", "Connections the kernel carries on ipsift's decision now.")
+	m.val("ipsift_offload_active", "", uint64(max(o.Active.Load(), 0)))
+	m.head("ipsift_offloaded_total", "counter", "Connections handed to the kernel.")
+	m.val("ipsift_offloaded_total", "", o.Offloaded.Load())
+	m.head("ipsift_offload_returned_total", "counter", "Connections taken back from the kernel.")
+	m.val("ipsift_offload_returned_total", "", o.Returned.Load())
+	m.head("ipsift_kernel_packets_total", "counter", "Packets the kernel carried on ipsift's decision (settled).")
+	m.val("ipsift_kernel_packets_total", "", o.KernelPackets.Load())
+	m.head("ipsift_kernel_bytes_total", "counter", "Bytes the kernel carried on ipsift's decision (settled).")
+	m.val("ipsift_kernel_bytes_total", "", o.KernelBytes.Load())
 	m.head("ipsift_conntrack_entries", "gauge", "Connections in ipsift's conntrack table.")
 	m.val("ipsift_conntrack_entries", "", uint64(r.E.CT.Len()))
 	m.head("ipsift_engine_seconds", "summary", "Engine time per decided packet.")
@@ -117,7 +131,13 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 	m.head("ipsift_trace_subscribers", "gauge", "Running ipsift ctl trace sessions.")
 	m.val("ipsift_trace_subscribers", "", uint64(r.Tracing()))
 
-	cs := r.E.Program().Counters()
+	// Both families' rules; family tells them apart (the IPv6 tables
+	// have rules only when the rules have an IPv6 part).
+	prog := r.E.Program()
+	fams := []struct {
+		name string
+		cs   []engine.Counter
+	}{{"ipv4", prog.Counters()}, {"ipv6", prog.IPv6().Counters()}}
 	for _, kind := range []struct{ name, help string }{
 		{"ipsift_rule_packets_total", "Packets that matched a rule (rule is its 1-based number in the chain)."},
 		{"ipsift_rule_bytes_total", "Bytes of the packets that matched a rule."},
@@ -126,19 +146,22 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 	} {
 		m.head(kind.name, "counter", kind.help)
 		policy := strings.HasPrefix(kind.name, "ipsift_policy")
-		for _, c := range cs {
-			if (c.Rule == 0) != policy {
-				continue
+		for _, f := range fams {
+			for _, c := range f.cs {
+				if (c.Rule == 0) != policy {
+					continue
+				}
+				labels := fmt.Sprintf(`table="%s",chain="%s"`, escapeLabel(c.Table), escapeLabel(c.Chain))
+				if !policy {
+					labels += fmt.Sprintf(`,rule="%d"`, c.Rule)
+				}
+				labels += `,family="` + f.name + `"`
+				v := c.Packets
+				if strings.HasSuffix(kind.name, "_bytes_total") {
+					v = c.Bytes
+				}
+				m.val(kind.name, labels, v)
 			}
-			labels := fmt.Sprintf(`table="%s",chain="%s"`, escapeLabel(c.Table), escapeLabel(c.Chain))
-			if !policy {
-				labels += fmt.Sprintf(`,rule="%d"`, c.Rule)
-			}
-			v := c.Packets
-			if strings.HasSuffix(kind.name, "_bytes_total") {
-				v = c.Bytes
-			}
-			m.val(kind.name, labels, v)
 		}
 	}
 }

@@ -6,11 +6,20 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/load"
 )
 
 func TestMetricsFormat(t *testing.T) {
 	r := traceTestRunner(t)
 	traceFeed(t, r, "eth0 tcp 203.0.113.7:40000 > 198.51.100.1:80 S", 0)
+	// IPv6 rules beside: their counters carry family="ipv6".
+	res := load.Bytes("six.rules", []byte("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"), load.Options{Family: ext.IPv6})
+	if err := r.E.LoadPair(nil, res.Rules6); err != nil {
+		t.Fatal(err)
+	}
+	traceFeed(t, r, "eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S", 1)
 	r.Stats.Packets.Add(1)
 	r.Stats.Accepted.Add(1)
 	r.Stats.EngineRuns.Add(1)
@@ -80,7 +89,9 @@ func TestMetricsFormat(t *testing.T) {
 		"ipsift_engine_seconds_count 1\n",
 		`ipsift_reloads_total{result="failed"} 1` + "\n",
 		`ipsift_rule_packets_total{table="nat",chain="PREROUTING",rule="`,
-		`ipsift_policy_packets_total{table="filter",chain="INPUT"}`,
+		`ipsift_policy_packets_total{table="filter",chain="INPUT",family="ipv4"}`,
+		`ipsift_rule_packets_total{table="filter",chain="INPUT",rule="1",family="ipv6"} 1` + "\n",
+		`ipsift_policy_packets_total{table="filter",chain="INPUT",family="ipv6"} 0` + "\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q", want)

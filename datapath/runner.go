@@ -89,6 +89,9 @@ type Config struct {
 	// (onepass.go), setting net.ipv4.conf.all.accept_local while it
 	// runs.
 	OnePass bool
+	// Offload hands connections proved invariant to the kernel's
+	// conntrack (offload.go).
+	Offload bool
 }
 
 // Stats are the runner's counters.
@@ -156,6 +159,8 @@ type Runner struct {
 	icmp      *icmpLimit
 	onePass   *onePass // nil without --one-pass
 	reloadMu  sync.Mutex
+	ofl       *offloader   // nil without Config.Offload
+	OStats    OffloadStats // offload.go
 	// six says whether IPv6 is queued: from the start when the rules
 	// have an IPv6 part, else from the reload that gives them one.
 	six struct {
@@ -180,7 +185,8 @@ type worker struct {
 	slots    [4096]pending
 	next     uint32
 	handleFn func(*nfqueue.Packet)
-	held     bool // holds hostMu for reading (the batch in progress)
+	held     bool     // holds hostMu for reading (the batch in progress)
+	off      offState // the worker's part of offload (offload.go)
 	batch    struct {
 		id uint32
 		n  int
@@ -336,6 +342,9 @@ func (r *Runner) Reload(path string) error {
 		return err
 	}
 	r.Stats.Reloads.Add(1)
+	if r.ofl != nil {
+		r.ofl.takeBackAll("reload")
+	}
 	r.log.Info("reloaded", "file", path)
 	return nil
 }
@@ -434,7 +443,25 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer r.onePass.stop()
 		r.log.Info("one pass for source NAT: net.ipv4.conf.all.accept_local=1 while running", "was", r.onePass.restore)
 	}
-	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil)
+	if r.cfg.Offload {
+		if r.ofl, err = newOffloader(r); err != nil {
+			r.closeQueues()
+			return err
+		}
+		defer r.ofl.close()
+		if n, err := r.ofl.adopt(); err != nil {
+			r.log.Warn("offload: taking over the connections an earlier run left to the kernel", "err", err)
+		} else if n > 0 {
+			r.log.Info("offload: took over connections an earlier run left to the kernel", "connections", n)
+		}
+		go r.ofl.events()
+		go r.ofl.settleEvery(ctx, time.Minute)
+		go r.ofl.reap(ctx)
+	}
+	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil, r.ofl != nil)
+	if r.ofl != nil {
+		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.queueSpec(), r.cfg.FailOpen))
+	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.closeQueues()
 		return err
@@ -442,6 +469,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "queues", r.cfg.Queues, "fail_open", r.cfg.FailOpen, "rules", script)
 	if err := r.startQueue6(); err != nil {
 		removeRules(r.cfg.ChainPrefix)
+		removeOffloadRules(r.cfg.ChainPrefix)
 		r.closeQueues()
 		return err
 	}
@@ -452,6 +480,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		// the sockets ends Receive.
 		r.stopQueue6()
 		removeRules(r.cfg.ChainPrefix)
+		removeOffloadRules(r.cfg.ChainPrefix)
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
 		r.closeQueues()
 	})
@@ -470,6 +499,7 @@ func (r *Runner) Run(ctx context.Context) error {
 					ferr = err
 					r.stopQueue6()
 					removeRules(r.cfg.ChainPrefix)
+					removeOffloadRules(r.cfg.ChainPrefix)
 					r.closeQueues()
 				})
 			}
@@ -573,7 +603,10 @@ func (r *worker) handle(p *nfqueue.Packet) {
 	// (nf_checksum): nor does the engine's, which spares bulk GSO
 	// packets a second pass over 64 KB.
 	trusted := partial || p.SkbInfo&nfqueue.SkbCsumNotVerified == 0
-	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0, CsumTrusted: trusted}
+	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0, ChecksumOK: trusted}
+	if r.ofl != nil {
+		r.ofl.before(r, data)
+	}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
 	}

@@ -357,6 +357,15 @@ func (r *worker) process() {
 		return
 	}
 	r.E.Process(r.st, &r.in)
+	r.afterEngine()
+}
+
+// afterEngine runs what must follow the engine's decision before the
+// verdict: offload's proof and hand-over.
+func (r *worker) afterEngine() {
+	if r.ofl != nil {
+		r.ofl.after(r, r.in.Mark)
+	}
 }
 
 type multiTracer []*sim.TextTracer
@@ -372,6 +381,7 @@ func (r *worker) processTraced(subs []*TraceSub) {
 	in := &r.in
 	if p.Decode(in.Data) != nil {
 		r.E.Process(r.st, in)
+		r.afterEngine()
 		return
 	}
 	var match []*TraceSub
@@ -382,6 +392,7 @@ func (r *worker) processTraced(subs []*TraceSub) {
 	}
 	if len(match) == 0 {
 		r.E.Process(r.st, in)
+		r.afterEngine()
 		return
 	}
 	where := "in " + in.In
@@ -407,6 +418,7 @@ func (r *worker) processTraced(subs []*TraceSub) {
 	r.E.Process(r.st, in)
 	r.st.SetTracer(nil)
 	r.st.SetLog(nil)
+	r.afterEngine()
 	for i, s := range match {
 		// The packets that left, then the verdict, as ipsift trace.
 		for _, o := range r.st.Result.Out {
@@ -418,6 +430,9 @@ func (r *worker) processTraced(subs []*TraceSub) {
 				}
 				fmt.Fprintf(&bufs[i], "%s %s  %s\n", kind, o.Iface, op.Summary())
 			}
+		}
+		if r.off.note != "" {
+			fmt.Fprintf(&bufs[i], "%s\n", r.off.note)
 		}
 		tts[i].End()
 		s.send(bufs[i].String())

@@ -54,6 +54,9 @@ func (r *Runner) watchHost(ctx context.Context) {
 		r.hostMu.Lock()
 		r.lh, r.E.Host = lh, lh.h
 		r.hostMu.Unlock()
+		if r.ofl != nil {
+			r.ofl.takeBackAll("host change")
+		}
 		r.log.Info("host model updated", "host", lh.h.String())
 	}
 }

@@ -23,13 +23,12 @@ func (c *comparer) describe(r *Region) {
 	// Split by the small fields (where from, protocol, connection),
 	// then describe each part as a box of per-field sets when it is
 	// one, else by its largest cubes.
-	var small, big []int
+	var big []int
 	for f := symbolic.Field(0); f < symbolic.NumFields; f++ {
 		first, w := c.s.FieldVar(f)
 		for v := first; v < first+w; v++ {
 			switch f {
 			case symbolic.FLocal, symbolic.FIn, symbolic.FFirst, symbolic.FCT, symbolic.FReply, symbolic.FSNAT, symbolic.FDNAT, symbolic.FProto:
-				small = append(small, v)
 			default:
 				big = append(big, v)
 			}
@@ -47,10 +46,10 @@ func (c *comparer) describe(r *Region) {
 	}
 	var classes []class
 	total := 0
-	// The connection fields change what NAT does: split on every
-	// combination of them.
+	// Where a packet comes from and its connection change what routing
+	// and NAT do: split on every combination of them.
 	var conn []int
-	for _, f := range []symbolic.Field{symbolic.FLocal, symbolic.FFirst, symbolic.FCT, symbolic.FReply, symbolic.FSNAT, symbolic.FDNAT} {
+	for _, f := range []symbolic.Field{symbolic.FLocal, symbolic.FIn, symbolic.FFirst, symbolic.FCT, symbolic.FReply, symbolic.FSNAT, symbolic.FDNAT} {
 		first, w := c.s.FieldVar(f)
 		for v := first; v < first+w; v++ {
 			conn = append(conn, v)
@@ -91,11 +90,6 @@ func (c *comparer) describe(r *Region) {
 		}
 	})
 	sort.SliceStable(classes, func(i, j int) bool { return classes[i].size > classes[j].size })
-	if debugBox {
-		for _, cl := range classes {
-			fmt.Println(cl.size, cl.text)
-		}
-	}
 	for i, cl := range classes {
 		if i == maxClasses {
 			break
@@ -104,8 +98,6 @@ func (c *comparer) describe(r *Region) {
 	}
 	r.More = total - len(r.Classes)
 }
-
-var debugBox = false
 
 // cubeNode is the conjunction a cube stands for.
 func cubeNode(m *bdd.Manager, cube []int8) bdd.Node {
@@ -403,7 +395,7 @@ func numText(b []int8) string {
 	if n := prefixLen(b); n >= 0 {
 		v, _ := value(b)
 		span := uint64(1)<<(len(b)-n) - 1
-		lo := v << (len(b) - n)
+		lo := v // value counts the free bits as 0
 		if span == 0 {
 			return fmt.Sprint(lo)
 		}

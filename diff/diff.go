@@ -8,8 +8,8 @@
 package diff
 
 import (
+	"encoding/binary"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -117,7 +117,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 	if budget == 0 {
 		budget = DefaultMaxNodes
 	}
-	pool := 4096 + 64*(countMatches(old)+countMatches(new))
+	pool := 4096 + 8*(countMatches(old)+countMatches(new))
 	s := symbolic.New(old.Family, h, pool, budget)
 	res := &Result{Family: old.Family}
 	split := map[string]bool{}
@@ -135,7 +135,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 		// packets reach it.
 		changed := false
 		for k, r := range ro.Reach {
-			if r2, ok := rn.Reach[k]; ok && r2 != r && !split[k] {
+			if r2, ok := rn.Reach[k]; ok && r2 != r && !split[k] && s.M.And(r, s.Domain) != s.M.And(r2, s.Domain) {
 				split[k] = true
 				changed = true
 			}
@@ -222,19 +222,21 @@ func (c *comparer) observed(l *symbolic.Leaf) []bdd.Vec {
 }
 
 func (c *comparer) leafKey(l *symbolic.Leaf) string {
-	var b strings.Builder
-	b.WriteString(l.Verdict)
-	b.WriteByte('|')
+	b := make([]byte, 0, 1024)
+	b = append(b, l.Verdict...)
+	b = append(b, 0)
 	for _, v := range c.observed(l) {
 		for _, n := range v {
-			fmt.Fprint(&b, uint32(n), ",")
+			b = binary.LittleEndian.AppendUint32(b, uint32(n))
 		}
-		b.WriteByte('|')
+		b = append(b, 0xff, 0xff, 0xff, 0xff)
 	}
 	if !c.o.IgnoreLog {
-		b.WriteString(strings.Join(c.s.Effects(l.St.Eff), "\x00"))
+		// Effect ids are canonical: the same records of the same
+		// packet fields.
+		b = binary.LittleEndian.AppendUint32(b, uint32(l.St.Eff))
 	}
-	return b.String()
+	return string(b)
 }
 
 // compare finds the regions where the outcomes differ.
@@ -298,9 +300,11 @@ func (c *comparer) compare(res *Result) {
 					}
 					d = m.Or(d, x)
 				}
-				if !c.o.IgnoreLog && a.St.Eff != b.St.Eff && strings.Join(c.s.Effects(a.St.Eff), "\x00") != strings.Join(c.s.Effects(b.St.Eff), "\x00") {
-					d = bdd.True
-					aspects = append(aspects, "log")
+				if !c.o.IgnoreLog && a.St.Eff != b.St.Eff {
+					if x := c.logsDiffer(a.St.Eff, b.St.Eff); m.And(g, x) != bdd.False {
+						d = m.Or(d, x)
+						aspects = append(aspects, "log")
+					}
 				}
 				g = m.And(g, d)
 				if g == bdd.False {
@@ -321,21 +325,66 @@ func (c *comparer) compare(res *Result) {
 	pool := c.s.PoolVars()
 	for _, k := range order {
 		r := groups[k]
-		hdr := m.Exists(r.g, pool)
-		r.Log2Size = c.log2Size(hdr)
+		// The part that differs whatever the free variables say, and
+		// the part that differs for some of their answers only.
 		sure := m.Forall(r.g, pool)
-		if sure == bdd.False || m.Exists(sure, pool) != hdr {
-			r.May = true
-			for _, v := range m.Support(r.g) {
-				if name, ok := c.s.Names[v]; ok {
-					r.Because = append(r.Because, c.describeVar(name))
-				}
-			}
-			r.Because = dedupe(r.Because)
+		maybe := m.Diff(r.g, sure)
+		if sure != bdd.False {
+			res.Regions = append(res.Regions, c.region(r, sure, false))
 		}
-		res.Regions = append(res.Regions, r)
+		if maybe != bdd.False && m.Exists(maybe, pool) != bdd.False {
+			res.Regions = append(res.Regions, c.region(r, maybe, true))
+		}
 	}
-	sort.SliceStable(res.Regions, func(i, j int) bool { return res.Regions[i].Log2Size > res.Regions[j].Log2Size })
+	// What surely differs first, then what may; each by size.
+	sort.SliceStable(res.Regions, func(i, j int) bool {
+		a, b := res.Regions[i], res.Regions[j]
+		if a.May != b.May {
+			return !a.May
+		}
+		return a.Log2Size > b.Log2Size
+	})
+}
+
+// loggedFields are what a log record shows of the packet.
+var loggedFields = []symbolic.Field{symbolic.FIn, symbolic.FOut, symbolic.FSrc, symbolic.FDst, symbolic.FProto, symbolic.FSport, symbolic.FDport,
+	symbolic.FFlags, symbolic.FIType, symbolic.FICode, symbolic.FTTL, symbolic.FTOS, symbolic.FLen, symbolic.FMark}
+
+// logsDiffer is where two effect lists record differently: other
+// records, or the same records of packets that differ then.
+func (c *comparer) logsDiffer(x, y int32) bdd.Node {
+	m := c.s.M
+	ex, ey := c.s.EffectList(x), c.s.EffectList(y)
+	if len(ex) != len(ey) {
+		return bdd.True
+	}
+	d := bdd.False
+	for i := range ex {
+		if ex[i].Text != ey[i].Text {
+			return bdd.True
+		}
+		for _, f := range loggedFields {
+			d = m.Or(d, m.Differ(ex[i].At.F[f], ey[i].At.F[f]))
+		}
+	}
+	return d
+}
+
+// region makes a region of part of a group's inputs.
+func (c *comparer) region(r *Region, g bdd.Node, may bool) *Region {
+	m := c.s.M
+	pool := c.s.PoolVars()
+	n := &Region{Old: r.Old, New: r.New, Aspects: r.Aspects, g: g, May: may}
+	n.Log2Size = c.log2Size(m.Exists(g, pool))
+	if may {
+		for _, v := range m.Support(g) {
+			if name, ok := c.s.Names[v]; ok {
+				n.Because = append(n.Because, c.describeVar(name))
+			}
+		}
+		n.Because = dedupe(n.Because)
+	}
+	return n
 }
 
 func (c *comparer) describeVar(name string) string {

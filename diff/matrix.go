@@ -14,7 +14,9 @@ import (
 // a service (a new connection to a protocol and port, arriving on an
 // interface, accepted for the host or forwarded) before and after.
 type MatrixRow struct {
-	In    string `json:"in"`
+	In string `json:"in"`
+	To string `json:"to"` // "host" (accepted for the host) or "forward"
+
 	Proto string `json:"proto"`
 	Port  uint16 `json:"port"`
 	Old   string `json:"old"`
@@ -56,16 +58,15 @@ func servicePorts(rss ...*rules.Ruleset) []uint16 {
 func (c *comparer) matrix(res *Result, old, new *rules.Ruleset, all bool) {
 	m := c.s.M
 	in := c.s.Input.F
-	reach := func(r *symbolic.Run) bdd.Node {
+	reach := func(r *symbolic.Run, verdict string) bdd.Node {
 		n := bdd.False
 		for _, l := range r.Leaves {
-			if l.Verdict == "accept-local" || l.Verdict == "forward" {
+			if l.Verdict == verdict {
 				n = m.Or(n, l.G)
 			}
 		}
 		return n
 	}
-	ro, rn := reach(c.old), reach(c.new)
 	srcFirst, w := c.s.FieldVar(symbolic.FSrc)
 	var others []int
 	for v := 0; v < c.s.Header; v++ {
@@ -85,24 +86,27 @@ func (c *comparer) matrix(res *Result, old, new *rules.Ruleset, all bool) {
 		return c.setText(symbolic.FSrc, n, srcFirst, w)
 	}
 	first := m.And(c.s.Domain, in[symbolic.FFirst][0])
-	for _, port := range servicePorts(old, new) {
-		for _, proto := range []uint64{6, 17} {
-			for i, ifc := range c.s.Ifaces {
-				if ifc.Name == "lo" {
-					continue
+	for _, to := range []struct{ verdict, name string }{{"accept-local", "host"}, {"forward", "forward"}} {
+		ro, rn := reach(c.old, to.verdict), reach(c.new, to.verdict)
+		for _, port := range servicePorts(old, new) {
+			for _, proto := range []uint64{6, 17} {
+				for i, ifc := range c.s.Ifaces {
+					if ifc.Name == "lo" {
+						continue
+					}
+					cls := m.And(first, m.Eq(in[symbolic.FIn], bdd.UintVec(uint64(i+1), c.s.IfBits)))
+					cls = m.And(cls, m.Eq(in[symbolic.FProto], bdd.UintVec(proto, 8)))
+					cls = m.And(cls, m.Eq(in[symbolic.FDport], bdd.UintVec(uint64(port), 16)))
+					a, b := m.And(cls, ro), m.And(cls, rn)
+					if a == b && !all {
+						continue
+					}
+					ta, tb := text(a), text(b)
+					if ta == tb && !all {
+						continue
+					}
+					res.Matrix = append(res.Matrix, MatrixRow{In: ifc.Name, To: to.name, Proto: protoNames[proto], Port: port, Old: ta, New: tb})
 				}
-				cls := m.And(first, m.Eq(in[symbolic.FIn], bdd.UintVec(uint64(i+1), c.s.IfBits)))
-				cls = m.And(cls, m.Eq(in[symbolic.FProto], bdd.UintVec(proto, 8)))
-				cls = m.And(cls, m.Eq(in[symbolic.FDport], bdd.UintVec(uint64(port), 16)))
-				a, b := m.And(cls, ro), m.And(cls, rn)
-				if a == b && !all {
-					continue
-				}
-				ta, tb := text(a), text(b)
-				if ta == tb && !all {
-					continue
-				}
-				res.Matrix = append(res.Matrix, MatrixRow{In: ifc.Name, Proto: protoNames[proto], Port: port, Old: ta, New: tb})
 			}
 		}
 	}

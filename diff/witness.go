@@ -51,11 +51,18 @@ func (c *comparer) witnesses(res *Result, old, new *rules.Ruleset) {
 		}
 		c.describe(r)
 		var w *Witness
-		for attempt := 0; attempt < 4 && (w == nil || !w.Reproduced); attempt++ {
-			wi, ok := c.pick(r.g, attempt)
+		attempts := 4
+		if r.May {
+			// A difference that depends on random draws or history: try
+			// other seeds of the engine's random choices too.
+			attempts = 12
+		}
+		for attempt := 0; attempt < attempts && (w == nil || !w.Reproduced); attempt++ {
+			wi, ok := c.pick(r.g, attempt%4)
 			if !ok {
 				break
 			}
+			wi.seed = uint64(attempt)
 			w = c.check(wi, old, new)
 		}
 		r.Witness = w
@@ -144,6 +151,7 @@ type witnessInput struct {
 	d    packet.Desc
 	conn *packet.Desc
 	mark uint32
+	seed uint64 // the engine's seed for random matches
 }
 
 // pick chooses a packet of the region g.
@@ -314,7 +322,7 @@ func (c *comparer) check(wi witnessInput, old, new *rules.Ruleset) *Witness {
 
 // run is one engine run of the witness: its observable outcome as text.
 func (c *comparer) run(rs *rules.Ruleset, wi witnessInput) (string, error) {
-	e, err := c.newEngine(rs)
+	e, err := c.newEngine(rs, wi.seed)
 	if err != nil {
 		return "", err
 	}
@@ -323,8 +331,8 @@ func (c *comparer) run(rs *rules.Ruleset, wi witnessInput) (string, error) {
 
 // newEngine loads a ruleset into a fresh engine on the comparison's
 // host.
-func (c *comparer) newEngine(rs *rules.Ruleset) (*engine.Engine, error) {
-	cfg := engine.Config{Legacy: c.o.Legacy, Sets: c.o.Sets}
+func (c *comparer) newEngine(rs *rules.Ruleset, seed uint64) (*engine.Engine, error) {
+	cfg := engine.Config{Legacy: c.o.Legacy, Sets: c.o.Sets, Seed: seed}
 	rs, err := withConntrack(rs)
 	if err != nil {
 		return nil, err
@@ -412,6 +420,9 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 				fmt.Fprintf(&b, " ttl %d tos 0x%02x", p.TTL, p.TOS)
 			}
 		}
+	}
+	if r.SelfDelivered > 0 {
+		b.WriteString("; delivered back to the host")
 	}
 	if !c.o.IgnoreMark && r.Verdict != engine.Drop && r.Verdict != engine.Reject {
 		fmt.Fprintf(&b, "; mark 0x%x", st.Mark())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/internal/benchsets"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -156,6 +157,59 @@ func BenchmarkClassify1kIPv6(b *testing.B) {
 		copy(data, orig)
 		e.Process(s, in)
 	}
+	if s.Result.Verdict != engine.Forward {
+		b.Fatalf("verdict %v", s.Result.Verdict)
+	}
+}
+
+// BenchmarkOneRule and BenchmarkOneRuleIPv6 are the engine's fixed
+// cost on each family (issue 14): one stateless packet forwarded
+// through a FORWARD chain of one rule, no other table loaded; the
+// destination cycles through 256 addresses beyond the default route.
+func BenchmarkOneRule(b *testing.B) {
+	benchmarkOneRule(b, false)
+}
+
+func BenchmarkOneRuleIPv6(b *testing.B) {
+	benchmarkOneRule(b, true)
+}
+
+func benchmarkOneRule(b *testing.B, v6 bool) {
+	const text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -i wlan0 -j ACCEPT\nCOMMIT\n"
+	rs := rules.New()
+	if v6 {
+		rs.Family = ext.IPv6
+	}
+	if _, err := rs.Restore(strings.NewReader(text), rules.RestoreOptions{File: "one"}); err != nil {
+		b.Fatal(err)
+	}
+	cfg, rs4 := engine.Config{}, rs
+	if v6 {
+		cfg.Rules6, rs4 = rs, rules.New()
+	}
+	e, err := engine.New(rs4, nil, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pkts [][]byte
+	for i := range 256 {
+		short := fmt.Sprintf("wlan0 udp 192.0.2.10:5000 > 203.%d.%d.9:53 len=40", i, 255-i)
+		if v6 {
+			short = fmt.Sprintf("wlan0 udp [2001:db8:2::10]:5000 > [2001:db8:%x::9]:53 len=40", 0x400+i)
+		}
+		_, data := build(b, short)
+		pkts = append(pkts, data)
+	}
+	s := engine.NewState()
+	buf := make([]byte, len(pkts[0]))
+	in := &engine.Input{Data: buf, In: "wlan0"}
+	b.ReportAllocs()
+	cpu := benchsets.StartCPU()
+	for i := 0; b.Loop(); i++ {
+		copy(buf, pkts[i%len(pkts)])
+		e.Process(s, in)
+	}
+	cpu.Report(b)
 	if s.Result.Verdict != engine.Forward {
 		b.Fatalf("verdict %v", s.Result.Verdict)
 	}

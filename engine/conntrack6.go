@@ -9,17 +9,10 @@ import (
 )
 
 // defrag6 is nf_defrag_ipv6 for an IPv6 packet where IPv6 connection
-// tracking is in use (before the raw table): the Time Exceeded messages
-// of datagrams that timed out since the last packet go out first; then
-// a fragment is held, dropped, or completes its datagram, which goes on
+// tracking is in use (before the raw table): a fragment is held, dropped, or completes its datagram, which goes on
 // without its Fragment header (engine/defrag.go, add6). done reports
 // that the packet went no further.
 func (e *Engine) defrag6(p *Program, s *State, in *Input) (done bool) {
-	if !e.cfg.NoHostStack {
-		for _, to := range e.defrag.takeTimeouts6(in.Now) {
-			e.fragTimeExceeded(p, s, to, in.Now)
-		}
-	}
 	if !packet.IsExtHdr(s.pkt.NextHdr) {
 		return false
 	}
@@ -28,7 +21,7 @@ func (e *Engine) defrag6(p *Program, s *State, in *Input) (done bool) {
 		user = fragConntrackOut
 	}
 	id := s.pkt.FragID
-	what, whole, maxLen, sizes := e.defrag.add6(user, in.In, &s.pkt, in.Now)
+	what, whole, maxLen, sizes, at := e.defrag.add6At(user, in.In, &s.pkt, in.Now)
 	res := &s.Result
 	switch what {
 	case defrag6Pass:
@@ -45,6 +38,7 @@ func (e *Engine) defrag6(p *Program, s *State, in *Input) (done bool) {
 		return true
 	}
 	s.fragMax, s.fragSizes, s.fragID = maxLen, sizes, id
+	s.defragThoff = at.thoff
 	if err := s.pkt.Decode(whole); err != nil {
 		res.Verdict = Drop
 		return true

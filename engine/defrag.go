@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -45,7 +46,8 @@ const (
 	// LOCAL_OUT, for packets the host sends.
 	fragConntrackOut
 	// fragLocalDeliver is IP_DEFRAG_LOCAL_DELIVER: ip_local_deliver,
-	// before the INPUT hook.
+	// before the INPUT hook; for IPv6 (IP6_DEFRAG_LOCAL_DELIVER) the
+	// stack's ipv6_frag_rcv, after it.
 	fragLocalDeliver
 )
 
@@ -487,27 +489,45 @@ const (
 // to collect the Time Exceeded messages due (add6 also retires expired
 // queues it meets, keeping their messages for takeTimeouts6).
 func (d *defragmenter) add6(user fragUser, iif string, p *packet.Packet, now int64) (defrag6, []byte, int, []int) {
+	v, whole, maxLen, sizes, _ := d.add6At(user, iif, p, now)
+	return v, whole, maxLen, sizes
+}
+
+// reasm6 says where a reassembled IPv6 datagram's headers end: nhoff is
+// the offset of the Next Header byte that named the Fragment header
+// (it names what followed it now), thoff where the Fragment header was
+// (where the data of the fragments starts).
+type reasm6 struct{ nhoff, thoff int }
+
+// add6At is add6 that also says, for defrag6Done, where the datagram's
+// headers end.
+func (d *defragmenter) add6At(user fragUser, iif string, p *packet.Packet, now int64) (defrag6, []byte, int, []int, reasm6) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expire6(now)
 	b := p.Data
 	if p.Version != 6 || len(b) < 40 || b[4] == 0 && b[5] == 0 {
-		return defrag6Pass, nil, 0, nil // jumbo payload inhibits the frag. header
+		return defrag6Pass, nil, 0, nil, reasm6{} // jumbo payload inhibits the frag. header
 	}
 	nhoff, fhoff, ok := findPrevFhdr(b)
 	if !ok {
-		return defrag6Pass, nil, 0, nil
+		return defrag6Pass, nil, 0, nil, reasm6{}
 	}
-	if fragThdrTruncated(b, fhoff) {
-		return defrag6Pass, nil, 0, nil // RFC 8200 4.5: the kernel leaves it alone
+	if fragThdrTruncated(b, fhoff, packet.ProtoFragment) {
+		return defrag6Pass, nil, 0, nil, reasm6{} // RFC 8200 4.5: the kernel leaves it alone
 	}
 	if fhoff+8 > len(b) {
-		return defrag6Drop, nil, 0, nil
+		return defrag6Drop, nil, 0, nil, reasm6{}
 	}
 	fh := b[fhoff : fhoff+8]
 	fo := binary.BigEndian.Uint16(fh[2:])
 	mf := fo&1 != 0
 	k := fragKey6{src: [16]byte(b[8:24]), dst: [16]byte(b[24:40]), id: binary.BigEndian.Uint32(fh[4:]), user: user, iif: iif}
+	if user == fragLocalDeliver && !p.Dst.IsMulticast() && !host.IsLinkLocal6(p.Dst) {
+		// The stack's fq_find keys by the input interface only for
+		// link-local and multicast destinations.
+		k.iif = ""
+	}
 	q := d.q6[k]
 	if q == nil {
 		q = &fragQueue{expires: now + fragTime6}
@@ -519,11 +539,11 @@ func (d *defragmenter) add6(user fragUser, iif string, p *packet.Packet, now int
 	off := int(fo &^ 7)
 	end := off + payloadLen - (fhoff + 8 - 40)
 	if end > ipv6MaxPayload {
-		return defrag6Drop, nil, 0, nil
+		return defrag6Drop, nil, 0, nil, reasm6{}
 	}
 	if !mf {
 		if end < q.len || q.lastIn && end != q.len {
-			return defrag6Drop, nil, 0, nil
+			return defrag6Drop, nil, 0, nil, reasm6{}
 		}
 		q.lastIn = true
 		q.len = end
@@ -533,25 +553,25 @@ func (d *defragmenter) add6(user fragUser, iif string, p *packet.Packet, now int
 			// queue goes and the fragment passes on for the stack
 			// to answer.
 			delete(d.q6, k)
-			return defrag6Pass, nil, 0, nil
+			return defrag6Pass, nil, 0, nil, reasm6{}
 		}
 		if end > q.len {
 			if q.lastIn {
-				return defrag6Drop, nil, 0, nil
+				return defrag6Drop, nil, 0, nil, reasm6{}
 			}
 			q.len = end
 		}
 	}
 	if end == off || fhoff+8+end-off > len(b) {
-		return defrag6Drop, nil, 0, nil
+		return defrag6Drop, nil, 0, nil, reasm6{}
 	}
 	data := b[fhoff+8 : fhoff+8+end-off]
 	switch q.insert(off, data) {
 	case fragDup:
-		return defrag6Held, nil, 0, nil
+		return defrag6Held, nil, 0, nil, reasm6{}
 	case fragOverlap:
 		delete(d.q6, k)
-		return defrag6Drop, nil, 0, nil
+		return defrag6Drop, nil, 0, nil, reasm6{}
 	}
 	q.iif = iif
 	q.meat += len(data)
@@ -564,14 +584,14 @@ func (d *defragmenter) add6(user fragUser, iif string, p *packet.Packet, now int
 		q.first = append([]byte(nil), b...)
 	}
 	if !q.firstIn || !q.lastIn || q.meat != q.len {
-		return defrag6Held, nil, 0, nil
+		return defrag6Held, nil, 0, nil, reasm6{}
 	}
 	delete(d.q6, k)
 	whole, sizes := q.reassemble6()
 	if whole == nil {
-		return defrag6Held, nil, 0, nil // nf_ct_frag6_reasm failed: the fragments are gone
+		return defrag6Held, nil, 0, nil, reasm6{} // nf_ct_frag6_reasm failed: the fragments are gone
 	}
-	return defrag6Done, whole, 40 + q.maxSize, sizes
+	return defrag6Done, whole, 40 + q.maxSize, sizes, reasm6{nhoff: q.nhoff, thoff: len(q.header)}
 }
 
 // findPrevFhdr is find_prev_fhdr: the walk over the extension headers
@@ -604,9 +624,11 @@ func findPrevFhdr(b []byte) (nhoff, fhoff int, ok bool) {
 
 // fragThdrTruncated is ipv6frag_thdr_truncated: a first fragment whose
 // upper-layer header (TCP 20 bytes, UDP and ICMPv6 8, anything else 1)
-// does not fit in it.
-func fragThdrTruncated(b []byte, fhoff int) bool {
-	w := packet.SkipExthdr(b, fhoff, packet.ProtoFragment)
+// does not fit in it, walking from the header of type next at start
+// (nf_ct_frag6_gather starts at the Fragment header, ipv6_frag_rcv at
+// the end of the IPv6 header).
+func fragThdrTruncated(b []byte, start int, next uint8) bool {
+	w := packet.SkipExthdr(b, start, next)
 	if w.Err != packet.ExtOK || w.FragOff != 0 {
 		return false
 	}

@@ -160,16 +160,23 @@ type Input struct {
 	Frame FrameType
 	Now   int64 // engine clock, nanoseconds since the Unix epoch
 	Mark  uint32
+	// ChecksumOK says the caller verified the transport checksum (the
+	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
+	// tracking and the host's stack do not sum it again. Set it only
+	// for a checksum known to be right.
+	ChecksumOK bool
 	// GSO says the packet is a GSO packet handed over whole (live
 	// enforcement): its segments, not it, must fit the MTU, as
 	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
 	// forwarding does not take it for a packet too big.
 	GSO bool
-	// CsumTrusted says the kernel would not check the packet's
-	// transport checksum (packet.Packet.CsumTrusted): conntrack takes
-	// it as it is.
-	CsumTrusted bool
+	// Owner is the socket that sends a Local packet (-m owner, LOG
+	// --log-uid); nil: none, as for what the kernel sends itself.
+	Owner *Owner
 }
+
+// Owner is a local socket's owner.
+type Owner struct{ UID, GID uint32 }
 
 // FrameType is the link-layer addressing of an arriving frame.
 type FrameType uint8
@@ -193,6 +200,7 @@ type State struct {
 	Result  Result
 	tracer  Tracer
 	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
+	path    *Path     // RecordPath
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
@@ -244,6 +252,14 @@ type State struct {
 	fragMax   int
 	fragSizes []int  // the data length of each of those fragments
 	fragID    uint32 // an IPv6 datagram's identification, for its fragments again
+	// defragThoff: where nf_defrag_ipv6 left the transport header of
+	// the datagram it reassembled (where the Fragment header was), 0
+	// when it did not (hostStack6).
+	defragThoff int
+	// hopByHop: the IPv6 packet came with a Hop-by-Hop header first,
+	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
+	// one there by removing an atomic Fragment header).
+	hopByHop bool
 }
 
 type frame struct {
@@ -358,20 +374,37 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
-	s.fragMax, s.fragSizes = 0, nil
+	s.fragMax, s.fragSizes, s.defragThoff = 0, nil, 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
 	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
+	if s.path != nil {
+		s.path.Steps = s.path.Steps[:0]
+	}
 	if err := s.pkt.Decode(in.Data); err != nil {
 		res.Verdict = Drop
 		s.note("not a valid IP packet: " + err.Error())
 		return
 	}
-	s.pkt.CsumTrusted = in.CsumTrusted
+	s.pkt.L4Verified = in.ChecksumOK && !s.pkt.IsFragment()
 	if s.pkt.Version == 6 {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
+	}
+	if s.pkt.Version == 6 && !e.cfg.NoHostStack {
+		// The Time Exceeded messages of datagrams whose reassembly
+		// (nf_defrag_ipv6's or the stack's) timed out since the last
+		// packet go out first.
+		for _, to := range e.defrag.takeTimeouts6(in.Now) {
+			e.fragTimeExceeded(p, s, to, in.Now)
+		}
+	}
+	s.hopByHop = s.pkt.Version == 6 && s.pkt.NextHdr == packet.ProtoHopOpts
+	if s.hopByHop && !in.Local && e.hopByHop6(s, in) {
+		e.sendHostPending(p, s)
+		e.finishTrace(s)
+		return
 	}
 	if p.conntrack && s.pkt.Version == 6 {
 		if done := e.defrag6(p, s, in); done {
@@ -400,6 +433,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		s.note("reassembled: " + s.pkt.Summary())
 	}
 	e.resetCtx(s, in.Now, in.Mark)
+	if in.Local && in.Owner != nil {
+		s.ctx.UID, s.ctx.GID = int(in.Owner.UID), int(in.Owner.GID)
+	}
 	if in.Local {
 		res.Verdict = e.output(p, s, &res.Hits)
 	} else {
@@ -414,12 +450,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	e.sendReplies(p, s)
-	if s.hostPending {
-		s.hostReplying, s.icmpLocked = true, true
-		e.sendReply(p, s, s.hostBuf, s.origin(), true)
-		s.hostReplying, s.icmpLocked = false, false
-		e.sendReplies(p, s)
-	}
+	e.sendHostPending(p, s)
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		if s.pkt.Version == 6 {
 			e.hostStack6(p, s)
@@ -430,6 +461,41 @@ func (e *Engine) Process(s *State, in *Input) {
 	}
 	e.dropUnconfirmed(s)
 	e.finishTrace(s)
+}
+
+// sendHostPending sends the ICMP error the host's stack made for the
+// packet itself (hostPending), and what it causes.
+func (e *Engine) sendHostPending(p *Program, s *State) {
+	if !s.hostPending {
+		return
+	}
+	s.hostReplying, s.icmpLocked = true, true
+	e.sendReply(p, s, s.hostBuf, s.origin(), true)
+	s.hostReplying, s.icmpLocked = false, false
+	e.sendReplies(p, s)
+}
+
+// hopByHop6 is ip6_rcv_core's check of a Hop-by-Hop header
+// (ipv6_parse_hopopts, before PREROUTING): a header that fails it is
+// dropped there, silently or with a Parameter Problem the host sends
+// (hostPending). It reports whether the packet was dropped.
+func (e *Engine) hopByHop6(s *State, in *Input) bool {
+	v, ptr := packet.OptsCheck(s.pkt.Data, 40, true, s.pkt.Dst.IsMulticast())
+	if v == packet.OptsOK {
+		return false
+	}
+	s.Result.Verdict = Drop
+	s.note("the Hop-by-Hop header fails ip6_rcv_core's check: dropped before PREROUTING")
+	if v == packet.OptsDrop || e.cfg.NoHostStack {
+		return true
+	}
+	e.resetCtx(s, in.Now, in.Mark)
+	e.receiveOn(s, in)
+	if b := ext.BuildICMPv6Error(&s.ctx, 4, packet.OptsProblemCode(v), uint32(ptr)); b != nil {
+		s.hostBuf = append(s.hostBuf[:0], b...)
+		s.hostPending = true
+	}
+	return true
 }
 
 func (e *Engine) finishTrace(s *State) {
@@ -661,9 +727,13 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 	return netip.Addr{}
 }
 
-func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
+// receiveOn sets the packet's context for its arrival on in.In: the
+// input interface, the source MAC, the packet type. When it looked the
+// destination up in the local table (for the frame's type, when the
+// input does not say), it returns that, known, for the routing decision
+// after PREROUTING.
+func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c := &s.ctx
-	res := &s.Result
 	if s.inHost != e.Host || s.inIf.Name != in.In {
 		// A State mostly sees one host and few input interfaces:
 		// keep the last one found.
@@ -675,18 +745,20 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	c.In, c.Out = &s.inIf, nil
 	c.SrcMAC, c.HasMAC = in.SrcMAC, true
 	c.PktType = ext.PktHost
-	// The destination's type in the local table: for the frame's type
-	// when the input does not say, and for the routing decision after
-	// PREROUTING (looked up again only if NAT changed the destination).
-	dst, known := s.pkt.Dst, false
-	var d host.Dest
 	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
 		c.PktType = pktTypes[in.Frame]
-	} else if d, known = e.Host.Dest(dst), true; d.Type == host.RTNBroadcast {
+	} else if d, known = e.Host.Dest(s.pkt.Dst), true; d.Type == host.RTNBroadcast {
 		c.PktType = ext.PktBroadcast
 	} else if d.Type == host.RTNMulticast {
 		c.PktType = ext.PktMulticast
 	}
+	return d, known
+}
+
+func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
+	res := &s.Result
+	dst := s.pkt.Dst
+	d, known := e.receiveOn(s, in)
 	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
@@ -700,14 +772,15 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		d = e.Host.Dest(s.pkt.Dst)
 	}
 	local := host.LocalType(s.pkt.Dst, d.Type)
-	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
+	mcast6 := s.pkt.Version == 6 && s.pkt.Dst.IsMulticast()
+	linkDst := s.pkt.Version == 6 && !mcast6 && host.IsLinkLocal6(s.pkt.Dst)
 	if linkDst {
 		// A link-local address is the host's only on its own link:
 		// on another it is a neighbour there (the route lookup is
 		// strict about the input interface).
 		local = e.Host.AddrType(s.pkt.Dst, in.In) == host.RTNLocal
 	}
-	if s.pkt.Version == 6 && s.pkt.Dst.IsMulticast() {
+	if mcast6 {
 		// ip6_mc_input: a group the host has not joined on the input
 		// interface is dropped (the host routes no multicast).
 		if !e.Host.Joined(s.pkt.Dst, in.In) {
@@ -826,8 +899,11 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
 	// only when one of its fragments was (frag_max_size).
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && !in.GSO && (s.fragMax == 0 || s.fragMax > mtu) {
-		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
+	// (A packet no bigger than host.MinMTU fits any route: no lookup.)
+	if pk.TotalLen > host.MinMTU && !in.GSO {
+		if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
+			return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
+		}
 	}
 	pk.DecTTL()
 	return 0, false
@@ -932,8 +1008,12 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	}
 	if s.pkt.Dst != dst {
 		// ip_route_me_harder: NAT in OUTPUT changed the destination.
-		if dev, ok = e.route(s); !ok {
-			return e.finish(s, Drop)
+		// ip6_route_me_harder looks a link-local or multicast one up
+		// strictly on the device the packet was routed to.
+		if s.pkt.Version != 6 || !s.pkt.Dst.IsMulticast() && !host.IsLinkLocal6(s.pkt.Dst) {
+			if dev, ok = e.route(s); !ok {
+				return e.finish(s, Drop)
+			}
 		}
 		e.setOut(s, dev)
 	}
@@ -947,6 +1027,14 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	}
 	v := e.finish(s, Sent)
 	if v == Sent {
+		if s.pkt.Version == 6 && dev != "lo" && s.answering == 0 && s.pkt.Dst.IsMulticast() && e.Host.Joined(s.pkt.Dst, dev) {
+			// ip6_finish_output2: a packet a socket sends to a group
+			// the host has joined on dev is copied back to the host
+			// (the stack's own messages, ndisc's and answers, do not
+			// loop back), after POSTROUTING; the copy passes
+			// POSTROUTING again and comes in on dev.
+			e.loopBroadcast(p, s, dev, hits)
+		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
 			e.loopIn(p, s, "lo", hits)
@@ -955,9 +1043,9 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 	return v
 }
 
-// loopBroadcast sends the copy of a broadcast the host keeps for itself:
-// POSTROUTING on its own (the copy shares the connection), then in again
-// on dev.
+// loopBroadcast sends the copy of a broadcast (or of an IPv6 multicast
+// packet) the host keeps for itself: POSTROUTING on its own (the copy
+// shares the connection), then in again on dev.
 func (e *Engine) loopBroadcast(p *Program, s *State, dev string, hits *[]Hit) {
 	if s.looped {
 		return

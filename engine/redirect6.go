@@ -19,37 +19,45 @@ import (
 // serves every limit keyed by that address: ip6_forward's Redirect
 // limit by destination, ndisc's by source, and icmp6_send's by the
 // error's destination, which with net.ipv6.icmp.ratelimit 0 (the
-// reference host) never refuses but empties the bucket.
+// reference host) never refuses but empties the bucket. The bucket
+// counts jiffies (HZ=250): it is refilled, and capped, only when a
+// jiffy has passed since its last use, so an error sent in the jiffy of
+// a Redirect (for the same packet) leaves the bucket as it was.
 type peerLimits struct {
 	mu    sync.Mutex
 	peers map[netip.Addr]*xrlim.Bucket
 }
 
+// jiffyNS is the length of a jiffy (HZ=250) in nanoseconds.
+const jiffyNS = int64(1e9 / 250)
+
 func (l *peerLimits) allow(a netip.Addr, now int64) bool {
-	return l.allowEvery(a, now, int64(1e9))
+	return l.allowEvery(a, now, 250)
 }
 
-// allowEvery is inet_peer_xrlim_allow with a timeout of every
-// nanoseconds.
+// allowEvery is inet_peer_xrlim_allow with a timeout of every jiffies,
+// at time now (nanoseconds).
 func (l *peerLimits) allowEvery(a netip.Addr, now, every int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.peers == nil {
 		l.peers = map[netip.Addr]*xrlim.Bucket{}
 	}
+	j := now / jiffyNS
 	p := l.peers[a]
 	if p == nil {
-		b := xrlim.New(now, 1e9) // nanoseconds
+		b := xrlim.New(j, 250)
 		p = &b
 		l.peers[a] = p
 	}
-	return p.Allow(now, every)
+	return p.Allow(j, every)
 }
 
 // redirect6 is ip6_forward's Redirect for a packet that leaves by the
 // link it came in on: rate-limited per destination, then
-// ndisc_send_redirect: only when the source is on that link (its route
-// has no gateway) and within the per-source limit; from the link's
+// ndisc_send_redirect: only when the source is a neighbour (its route
+// has no gateway; a link-local source on that link) and within the
+// per-source limit; from the link's
 // link-local address to the source, hop limit 255, naming the target
 // (the route's gateway, or the destination itself when on-link) and
 // the destination, with the target's link-layer address (the host has
@@ -79,8 +87,16 @@ func (e *Engine) redirect6(p *Program, s *State, in *Input, rt host.Route) {
 			return
 		}
 	}
-	if back, ok := e.Host.LookupOn(pk.Src, in.In); !ok || back.Gateway.IsValid() {
-		s.note("no Redirect: the source is not a neighbour on " + in.In)
+	// ndisc_send_redirect routes the Redirect to the source with the
+	// link as its output interface, which binds only a link-local
+	// source to it (rt6_need_strict): another source is looked up as
+	// any destination, and the Redirect leaves by that route's link.
+	back, ok := e.Host.Lookup(pk.Src)
+	if host.IsLinkLocal6(pk.Src) {
+		back, ok = e.Host.LookupOn(pk.Src, in.In)
+	}
+	if !ok || back.Gateway.IsValid() {
+		s.note("no Redirect: the source is not a neighbour")
 		return
 	}
 	if !e.peers6.allow(pk.Src, s.ctx.Now) {

@@ -16,79 +16,37 @@ import (
 var knownProtos6 = [256]bool{packet.ProtoTCP: true, packet.ProtoUDP: true, packet.ProtoICMPv6: true, 136: true}
 
 // hostStack6 answers what the host was sent over IPv6, as its stack
-// does after INPUT (../shared/formats/packets.md, "IPv6"). It walks the
-// extension headers as ip6_input does: a Routing header of type 0 with
-// segments left draws a Parameter Problem pointing at its type, a
-// Segment Routing header is dropped silently, a fragment waits for
-// reassembly (not modelled: the stack answers no fragment), No Next
-// Header ends the packet, and an unknown upper-layer protocol draws a
-// Parameter Problem pointing at the Next Header byte that named it.
-// Then TCP to a closed port gets a RST, UDP an ICMPv6 port unreachable,
-// an echo request an echo reply unless echo is ignored, and a neighbour
-// solicitation for an address of the input interface a neighbour
-// advertisement.
+// does after INPUT (../shared/formats/packets.md, "IPv6"), and decides
+// whether the packet was delivered: one the stack drops on the way is
+// not (the verdict becomes drop, as the kernel's Ip6InDelivers and
+// Ip6InUnknownProtos, which the differential harness reads, stay).
+//
+// It walks the headers as ip6_protocol_deliver_rcu does, from the
+// transport header ip6_rcv_core left (after a Hop-by-Hop header, which
+// it checked before PREROUTING: hopByHop6): each extension header's
+// handler, then the upper-layer protocol. Where nf_defrag_ipv6
+// reassembled the datagram (IPv6 connection tracking), nf_ct_frag6_reasm
+// reset the transport header to where the Fragment header was, so the
+// handler of the first header after the IPv6 (or Hop-by-Hop) header
+// reads the bytes that followed the Fragment header (s.defragThoff):
+// a Routing or Destination Options header there makes the kernel parse
+// the upper-layer header as one (it usually drops the packet as too
+// short). See stackWalk6 for the headers.
 func (e *Engine) hostStack6(p *Program, s *State) {
 	pk := &s.pkt
-	c := &s.ctx
-	c.Hook = ext.LocalIn
+	s.ctx.Hook = ext.LocalIn
 	d := pk.Data[:pk.TotalLen]
 	next, nhoff, off := pk.NextHdr, 6, 40
-	var answer []byte
-	fragmented := false // an atomic Fragment header was stepped over
-walk:
-	for {
-		switch next {
-		case packet.ProtoHopOpts, packet.ProtoDstOpts, packet.ProtoRouting:
-			if off+8 > len(d) {
-				return
-			}
-			h := d[off:]
-			if next == packet.ProtoRouting && h[3] != 0 {
-				if h[2] == 0 {
-					answer = ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)) // ICMPV6_HDR_FIELD at the type
-					break walk
-				}
-				s.note("the host's stack drops a routing header of type " + itoa(int(h[2])) + " with segments left")
-				return
-			}
-			nhoff, off = off, off+(int(h[1])+1)*8
-			next = h[0]
-		case packet.ProtoFragment:
-			if off+8 > len(d) {
-				return
-			}
-			if fragmented {
-				// ipv6_frag_rcv refuses a second Fragment header
-				// (IP6SKB_FRAGMENTED): a parameter problem pointing
-				// at it.
-				answer = ext.BuildICMPv6Error(c, 4, 0, uint32(off))
-				break walk
-			}
-			fragmented = true
-			if fo := binary.BigEndian.Uint16(d[off+2:]); fo&0xfff9 != 0 {
-				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
-					// ipv6_frag_rcv: a fragment with more to come
-					// must carry a multiple of 8 bytes; the answer
-					// points at the Payload Length.
-					answer = ext.BuildICMPv6Error(c, 4, 0, 4)
-					break walk
-				}
-				s.note("the host's stack reassembles fragments after INPUT (not modelled: no answer)")
-				return
-			}
-			nhoff, off, next = off, off+8, d[off]
-		case packet.ProtoNoNext:
-			return
-		default:
-			break walk
-		}
+	if next == packet.ProtoHopOpts && s.hopByHop && len(d) >= 48 {
+		nhoff, off, next = 40, 40+(int(d[41])+1)*8, d[40]
 	}
-	if answer == nil {
-		if !knownProtos6[next] {
-			answer = ext.BuildICMPv6Error(c, 4, 1, uint32(nhoff)) // ICMPV6_UNK_NEXTHDR
-		} else if off <= len(d) {
-			answer = e.answer6(s, d, off, next)
-		}
+	fragmented := false
+	if t := s.defragThoff; t > 0 {
+		off, next, fragmented = t, d[nhoff], true
+	}
+	answer, delivered, proto := e.stackWalk6(s, d, next, nhoff, off, fragmented)
+	if !delivered && s.Result.Verdict == AcceptLocal {
+		s.Result.Verdict = Drop
 	}
 	if answer == nil {
 		return
@@ -97,14 +55,146 @@ walk:
 	s.hostReplying = true
 	isErr := answer[6] == packet.ProtoICMPv6 && answer[40] < 128
 	origin := s.origin()
-	s.icmpLocked = answer[6] == packet.ProtoICMPv6
-	e.sendReply(p, s, s.hostBuf, origin, isErr && next != packet.ProtoUDP)
+	// icmp6_send's errors are attached to the packet's connection,
+	// except UDP's port unreachable (UDP calls nf_reset_ct first).
+	// icmp6_send and icmpv6_echo_reply send holding the ICMPv6
+	// socket's lock (icmpv6_xmit_lock), so a REJECT in OUTPUT cannot
+	// answer what they send; ndisc_send_na sends on the ndisc socket,
+	// without it.
+	s.icmpLocked = answer[6] == packet.ProtoICMPv6 && answer[40] != 136
+	e.sendReply(p, s, s.hostBuf, origin, isErr && proto != packet.ProtoUDP)
 	s.hostReplying, s.icmpLocked = false, false
+}
+
+// stackWalk6 is the walk of hostStack6 over the packet d, whose header
+// of type next starts at off, named by the byte at nhoff; fragmented is
+// IP6SKB_FRAGMENTED (the datagram was reassembled, or an atomic
+// Fragment header was stepped over). It returns the stack's answer,
+// whether the packet counts as delivered, and the header that answered
+// (the upper-layer protocol, or the extension header):
+//   - a Hop-by-Hop header anywhere but first has no handler: a
+//     Parameter Problem "unknown next header" (code 1) pointing at the
+//     Next Header byte that named it, as for any protocol the host does
+//     not speak (AH included: this kernel has no IPv6 AH); that counts
+//     (Ip6InUnknownProtos);
+//   - a Destination Options or Routing header cut short is dropped; a
+//     Destination Options header's options are checked as
+//     ipv6_destopt_rcv does (packet.OptsCheck: dropped, or a Parameter
+//     Problem);
+//   - a Routing header to a multicast address is dropped, a Segment
+//     Routing (4) or RPL (3) one too (seg6 and RPL are off); with
+//     segments left any other type (0, deprecated; 2, as this kernel
+//     has no Mobile IPv6; or one it does not know) draws a Parameter
+//     Problem pointing at its type;
+//   - a Fragment header cut short, or a second one (IP6SKB_FRAGMENTED),
+//     draws a Parameter Problem (code 0) pointing at it; an atomic one
+//     is stepped over; a real fragment whose header chain (walked from
+//     the IPv6 header) does not reach its upper-layer header draws a
+//     Parameter Problem code 3 (RFC 8200 4.5), one with more to come
+//     and a length not a multiple of 8 a Parameter Problem at the
+//     payload length, one beyond 65535 bytes a Parameter Problem at its
+//     offset; any other waits for reassembly in the stack's own queues
+//     (IP6_DEFRAG_LOCAL_DELIVER), and the one that completes its
+//     datagram brings the whole, which goes on without its Fragment
+//     header from where that was;
+//   - No Next Header is delivered and discarded;
+//   - then TCP to a closed port gets a RST, UDP an ICMPv6 port
+//     unreachable, an echo request an echo reply unless echo is
+//     ignored, and a neighbour solicitation for an address of the input
+//     interface a neighbour advertisement, unless it came in fragments
+//     (ndisc_suppress_frag_ndisc).
+func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, fragmented bool) (answer []byte, delivered bool, proto uint8) {
+	pk := &s.pkt
+	c := &s.ctx
+	for {
+		switch next {
+		case packet.ProtoDstOpts, packet.ProtoRouting:
+			if off+8 > len(d) || off+(int(d[off+1])+1)*8 > len(d) {
+				return nil, false, next // pskb_may_pull fails
+			}
+			h := d[off:]
+			if next == packet.ProtoDstOpts {
+				switch v, ptr := packet.OptsCheck(d, off, false, pk.Dst.IsMulticast()); v {
+				case packet.OptsDrop:
+					return nil, false, next
+				case packet.OptsParamProb, packet.OptsUnknownOption:
+					return ext.BuildICMPv6Error(c, 4, packet.OptsProblemCode(v), uint32(ptr)), false, next
+				}
+			} else {
+				if pk.Dst.IsMulticast() {
+					s.note("the host's stack drops a routing header to a multicast address")
+					return nil, false, next
+				}
+				switch typ, left := h[2], h[3]; {
+				case typ == 3 || typ == 4:
+					s.note("the host's stack drops a routing header of type " + itoa(int(typ)) + " (segment routing is off)")
+					return nil, false, next
+				case left != 0:
+					// unknown_rh: type 0 (deprecated), and type 2 too
+					// (this kernel has no Mobile IPv6), and any type
+					// the kernel does not know.
+					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false, next // ICMPV6_HDR_FIELD at the type
+				}
+			}
+			nhoff, off, next = off, off+(int(h[1])+1)*8, h[0]
+		case packet.ProtoFragment:
+			if fragmented || off+8 > len(d) || d[4] == 0 && d[5] == 0 {
+				// ipv6_frag_rcv refuses a second Fragment header
+				// (IP6SKB_FRAGMENTED), one cut short, and one in a
+				// jumbogram: a parameter problem pointing at it.
+				return ext.BuildICMPv6Error(c, 4, 0, uint32(off)), false, next
+			}
+			fragmented = true
+			if fo := binary.BigEndian.Uint16(d[off+2:]); fo&0xfff9 != 0 {
+				if fragThdrTruncated(d, 40, d[6]) {
+					return ext.BuildICMPv6Error(c, 4, 3, 0), false, next // ICMPV6_HDR_INCOMP
+				}
+				if end := int(fo&^7) + len(d) - off - 8; end > ipv6MaxPayload {
+					// ip6_frag_queue: beyond the largest datagram, a
+					// parameter problem at the fragment offset.
+					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false, next
+				}
+				if fo&1 != 0 && (len(d)-off-8)%8 != 0 {
+					// ip6_frag_queue: a fragment with more to come
+					// must carry a multiple of 8 bytes; the answer
+					// points at the Payload Length.
+					return ext.BuildICMPv6Error(c, 4, 0, 4), false, next
+				}
+				iif := ""
+				if c.In != nil {
+					iif = c.In.Name
+				}
+				what, whole, _, _, at := e.defrag.add6At(fragLocalDeliver, iif, pk, c.Now)
+				if what != defrag6Done || pk.Decode(whole) != nil {
+					s.note("the host's stack holds the fragment for reassembly")
+					return nil, false, next
+				}
+				// ip6_frag_reasm: the datagram goes on from where
+				// the Fragment header was, without it.
+				s.note("the host's stack reassembled: " + pk.Summary())
+				d = pk.Data[:pk.TotalLen]
+				nhoff, off, next = at.nhoff, at.thoff, d[at.nhoff]
+				continue
+			}
+			nhoff, off, next = off, off+8, d[off]
+		case packet.ProtoNoNext:
+			return nil, true, next
+		default:
+			if !knownProtos6[next] {
+				// A Hop-by-Hop header here (not first) too.
+				return ext.BuildICMPv6Error(c, 4, 1, uint32(nhoff)), true, next // ICMPV6_UNK_NEXTHDR
+			}
+			if off > len(d) {
+				return nil, true, next
+			}
+			return e.answer6(s, d, off, next, fragmented), true, next
+		}
+	}
 }
 
 // answer6 is the upper-layer protocol's answer to the packet d whose
 // header of protocol proto starts at off.
-func (e *Engine) answer6(s *State, d []byte, off int, proto uint8) []byte {
+func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bool) []byte {
 	c := &s.ctx
 	l4 := d[off:]
 	st := &e.Host.Stack
@@ -142,7 +232,9 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8) []byte {
 				return echoReply6(d, l4)
 			}
 		case 135:
-			return e.neighbourAdvert(s, d, l4)
+			if !fragmented {
+				return e.neighbourAdvert(s, d, l4)
+			}
 		}
 	}
 	return nil

@@ -84,7 +84,8 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	c := &s.ctx
 	length := uint64(s.pkt.TotalLen)
 	// The addresses as numbers, once per table (a NAT target can change
-	// them, but only as the verdict of its table).
+	// them, but only as the verdict of its table; IPv6's SNPT and DNPT
+	// go on, and the IPv6 ones are read again after them).
 	var src, dst uint32
 	v6 := s.pkt.Version == 6
 	var src6, dst6 addr128
@@ -104,7 +105,8 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// Chains with a classifier jump from rule to rule the packet may
 	// match; the key is read when first needed and again after a target
 	// that lets the walk go on (MARK may have changed what it holds).
-	fast := tr == nil && classifiable(&s.pkt)
+	rec := s.path
+	fast := tr == nil && rec == nil && classifiable(&s.pkt)
 	var key classify.Key
 	keyed := false
 	sp := 0
@@ -124,6 +126,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 				cur.packets.Add(1)
 				cur.bytes.Add(length)
 				*hits = append(*hits, Hit{Table: t.name, Chain: cur.name})
+				if rec != nil {
+					rec.add(t, cur, nil, false, 0, true)
+				}
 				if tr != nil {
 					tr.Event(Event{Kind: EvPolicy, Table: t.name, Chain: cur.name, Target: cur.policy})
 				}
@@ -157,6 +162,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			ok = r.matchCore(c, src, dst)
 		}
 		if !ok {
+			if rec != nil {
+				rec.add(t, cur, r, true, 0, false)
+			}
 			if tr != nil {
 				tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: r.whyCore(c)})
 			}
@@ -176,6 +184,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 				}
 			}
 			if !m.Match(c) {
+				if rec != nil {
+					rec.add(t, cur, r, false, mi+1, false)
+				}
 				if hd, ok := m.(hotdropper); ok && hd.Hotdrop(c) {
 					if tr != nil {
 						tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: explain(m, c, false) + " (the packet is too short to read: dropped at once)"})
@@ -195,6 +206,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		r.packets.Add(1)
 		r.bytes.Add(length)
 		*hits = append(*hits, Hit{Table: t.name, Chain: cur.name, Rule: r.number})
+		if rec != nil {
+			rec.add(t, cur, r, false, len(r.matches), true)
+		}
 		if tr != nil {
 			tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Matched: true, Why: r.whyMatched(c)})
 		}
@@ -220,6 +234,11 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 				// a target that goes on may have grown the packet
 				// (TCPMSS adding its option).
 				length = uint64(s.pkt.TotalLen)
+				if v6 {
+					// SNPT and DNPT rewrite an address and go on:
+					// the rules after them see the new one.
+					src6, dst6 = to128(s.pkt.Src), to128(s.pkt.Dst)
+				}
 				continue
 			}
 			return v

@@ -255,24 +255,35 @@ const clGCMaxCollect = 64
 // for ICMP and ICMPv6 the echo id and type<<8|code (the 8-byte header),
 // nothing more for other protocols (GRE included); ok is false
 // when those bytes are not there or the packet is a later fragment.
+// An IPv6 packet's protocol is found as conntrack finds it
+// (ipv6_get_l4proto: ipv6_skip_exthdr), which fails on No Next Header,
+// on a truncated extension header chain and on a later fragment.
 func packetTuple(p *packet.Packet) (t ConnTuple, ok bool) {
 	if p.IsLaterFragment() {
 		return t, false
 	}
 	t.Src, t.Dst, t.Proto = p.Src, p.Dst, p.Proto
-	switch p.Proto {
+	l4 := p.L4
+	if p.Version == 6 {
+		w := p.ConntrackProto()
+		if w.Err != packet.ExtOK || w.FragOff != 0 || w.Off > len(p.Data) {
+			return t, false
+		}
+		t.Proto, l4 = w.Proto, p.Data[w.Off:]
+	}
+	switch t.Proto {
 	case 6, 17, 136, 132, 33:
-		if len(p.L4) < 4 {
+		if len(l4) < 4 {
 			return t, false
 		}
-		t.SrcPort = binary.BigEndian.Uint16(p.L4)
-		t.DstPort = binary.BigEndian.Uint16(p.L4[2:])
+		t.SrcPort = binary.BigEndian.Uint16(l4)
+		t.DstPort = binary.BigEndian.Uint16(l4[2:])
 	case 1, 58:
-		if len(p.L4) < 8 {
+		if len(l4) < 8 {
 			return t, false
 		}
-		t.SrcPort = binary.BigEndian.Uint16(p.L4[4:])
-		t.DstPort = uint16(p.L4[0])<<8 | uint16(p.L4[1])
+		t.SrcPort = binary.BigEndian.Uint16(l4[4:])
+		t.DstPort = uint16(l4[0])<<8 | uint16(l4[1])
 	}
 	return t, true
 }

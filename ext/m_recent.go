@@ -601,7 +601,7 @@ func parseRecentLine(text string) (RecentEntry, error) {
 	if err != nil || a.Zone() != "" {
 		return e, fmt.Errorf("bad address %q", f[0][4:])
 	}
-	e.Addr = a.Unmap()
+	e.Addr = a // an IPv4-mapped address is an IPv6 list's entry, as %pI6 prints it
 	ttl, err := strconv.ParseUint(f[2], 10, 8)
 	if err != nil {
 		return e, fmt.Errorf("bad ttl %q", f[2])

@@ -163,3 +163,28 @@ src=2001:db8::7 ttl: 255 last_seen: 4295030000 oldest_pkt: 1 4295030000
 		}
 	}
 }
+
+// FuzzRecentProc: no listing makes the reader or the loader panic, and
+// every entry read is one LoadRecent can take.
+func FuzzRecentProc(f *testing.F) {
+	f.Add("src=127.0.0.1 ttl: 64 last_seen: 4295040094 oldest_pkt: 2 4295039988, 4295040094\n")
+	f.Add("src=192.0.2.9 ttl: 60 last_seen: 4295040000 oldest_pkt: 2 4295039500, 4295040000, 4295039000, 4295039250\nsrc=2001:db8::7 ttl: 255 last_seen: 1 oldest_pkt: 1 1\n")
+	f.Add("src=::ffff:192.0.2.1 ttl: 0 last_seen: 0 oldest_pkt: 1 0\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		es, err := ParseRecentProc(strings.NewReader(text), "fuzz")
+		if err != nil {
+			return
+		}
+		for _, e := range es {
+			if e.Index == 0 || int(e.Index) > len(e.Stamps) || !e.Addr.IsValid() {
+				t.Fatalf("bad entry %+v", e)
+			}
+		}
+		store := NewStore()
+		cc := NewCompiler(store)
+		sfMatch(t, "-m recent --rcheck --hitcount 3 --name L", IPv4, "filter", "INPUT", cc)
+		if _, err := LoadRecent(store, "L", es, 12345); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

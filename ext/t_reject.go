@@ -212,7 +212,7 @@ func routeIsBcastMcast(c *Ctx, dst netip.Addr) bool {
 // completes them, and a raw packet with a wrong one is refused as by
 // the kernel.)
 func l4ChecksumOK(c *Ctx, p *packet.Packet, l4 []byte) bool {
-	if p.CsumTrusted {
+	if p.L4Verified {
 		return true // CHECKSUM_UNNECESSARY or PARTIAL: nf_ip_checksum checks neither
 	}
 	switch p.Proto {
@@ -546,7 +546,7 @@ func reject6ChecksumOK(p *packet.Packet) bool {
 	if p == nil || p.Version != 6 {
 		return false
 	}
-	if p.CsumTrusted {
+	if p.L4Verified {
 		return true // skb_csum_unnecessary
 	}
 	d := rejectData(p)

@@ -122,7 +122,7 @@ func TestRejectTCPReset(t *testing.T) {
 	// A checksum the kernel trusts (CHECKSUM_UNNECESSARY) is not checked:
 	// the same packet draws its RST.
 	trusted := *bad
-	trusted.CsumTrusted = true
+	trusted.L4Verified = true
 	if sent := rejectRun(t, "--reject-with tcp-reset", 6, &Ctx{Pkt: &trusted, Hook: LocalIn}); len(sent) != 1 {
 		t.Errorf("trusted bad checksum: sent %d, want 1", len(sent))
 	}

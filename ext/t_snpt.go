@@ -91,7 +91,7 @@ func (t *nptTarget) Print(b *strings.Builder, numeric bool) {
 // the address has no word to take the adjustment (all 0xffff after a
 // prefix longer than /48), the kernel sends a parameter problem
 // (code 0, pointing at the address) quoting the packet with its prefix
-// already replaced, and drops it.
+// already replaced, and drops it (in OUTPUT it only drops it).
 func (t *nptTarget) Compile(c *Compiler) (Action, error) {
 	tr, err := npt.New(t.src, t.dst)
 	if err != nil {
@@ -105,7 +105,10 @@ func (t *nptTarget) Compile(c *Compiler) (Action, error) {
 		if apply(c.Pkt) {
 			return Continue
 		}
-		if c.Emit != nil {
+		// In OUTPUT a packet the host sends has no device yet
+		// (skb->dev is set on the way to POSTROUTING), and icmp6_send
+		// sends nothing for a packet without one: DNPT just drops it.
+		if c.Emit != nil && c.Hook != LocalOut {
 			if icmp := BuildICMPv6Error(c, 4, 0, pointer); icmp != nil { // ICMPV6_PARAMPROB, ICMPV6_HDR_FIELD
 				c.Emit(icmp)
 			}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -117,6 +119,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		"wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53",
 		"eth0 icmp 198.51.100.9 > 198.51.100.1 echo-request",
 		"eth0 tcp 198.51.100.9:443 > 198.51.100.1:40009 A ct=established,reply",
+		"eth0 tcp 198.51.100.66:40000 > 198.51.100.1:22 S",
 	} {
 		d, err := packet.ParseShort(l)
 		if err != nil {
@@ -140,6 +143,29 @@ func TestRecordRoundTrip(t *testing.T) {
 	changed := strings.Replace(text, "rules ../examples/gateway.rules", "rules ../examples/ipv6.rules", 1)
 	if rep := runText(t, changed); rep.Failed() == 0 {
 		t.Errorf("the record passes on other rules")
+	}
+	// LOG lines are recorded whole ("log none" for a packet without),
+	// so a rule set that logs otherwise fails the record.
+	logged := strings.Count(text, "\n    log LOGDROP: IN=eth0 OUT= MAC=")
+	if logged == 0 || strings.Count(text, "\n    log none\n")+logged != len(descs) {
+		t.Errorf("record without the LOG lines:\n%s", text)
+	}
+	orig, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relogged := filepath.Join(t.TempDir(), "gateway.rules")
+	if err := os.WriteFile(relogged, bytes.Replace(orig, []byte(`--log-prefix "LOGDROP: "`), []byte(`--log-prefix "DROPPED: "`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := runText(t, strings.Replace(text, "rules ../examples/gateway.rules", "rules "+relogged, 1))
+	if rep.Failed() != 1 || len(rep.Cases[0].Failures) != logged {
+		t.Errorf("another log prefix: %+v", rep.Cases[0].Failures)
+	}
+	for _, f := range rep.Cases[0].Failures {
+		if !strings.HasPrefix(f.Want, "log LOGDROP: ") || !strings.HasPrefix(f.Got, "log DROPPED: ") {
+			t.Errorf("another log prefix: %+v", f)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package fwtest
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -11,8 +12,8 @@ import (
 // Record writes a spec that holds what the rules do today with descs:
 // the header of s (rules, host, backend; its File only locates the
 // files), then one case with every packet in order, each with its
-// verdict, the counters it raised, the packets that left and its
-// conntrack state. A refactored ruleset is then checked against it.
+// verdict, the counters it raised, the packets that left, its LOG lines
+// (each whole, or "log none") and its conntrack state. A refactored ruleset is then checked against it.
 func Record(w io.Writer, s *Spec, source string, descs []packet.Desc) error {
 	l, err := s.load()
 	if err != nil {
@@ -32,7 +33,10 @@ func Record(w io.Writer, s *Spec, source string, descs []packet.Desc) error {
 		fmt.Fprintf(&b, "host %s\n", s.Host)
 	}
 	fmt.Fprintf(&b, "backend %s\n\ncase %s\n", s.Backend, source)
+	var logs bytes.Buffer
+	sm.Engine.Log = &logs
 	for i, d := range descs {
+		logs.Reset()
 		res, err := sm.Run(i, d)
 		if err != nil {
 			return fmt.Errorf("packet %d: %v", i+1, err)
@@ -51,6 +55,13 @@ func Record(w io.Writer, s *Spec, source string, descs []packet.Desc) error {
 		}
 		if n == 0 {
 			b.WriteString("    out none\n")
+		}
+		lines := splitLines(logs.String())
+		for _, l := range lines {
+			fmt.Fprintf(&b, "    log %s\n", strings.TrimSpace(l))
+		}
+		if len(lines) == 0 {
+			b.WriteString("    log none\n")
 		}
 		if st := ctName(sm.State.CTState()); !strings.HasPrefix(st, "none") {
 			fmt.Fprintf(&b, "    ct %s\n", st)

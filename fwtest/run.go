@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipsift/ipsift/diff"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
@@ -141,6 +142,9 @@ func (s *Spec) Run() (*Report, error) {
 }
 
 func (l *loaded) runCase(c *Case) (*CaseResult, error) {
+	if c.Property != nil {
+		return l.runProperty(c)
+	}
 	start := time.Now()
 	cr := &CaseResult{Name: c.Name, Line: c.Line, Pass: true}
 	s, err := l.newSim()
@@ -160,11 +164,7 @@ func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 		}
 		var p packet.Packet
 		p.Decode(data)
-		where := "in " + st.Packet.In
-		if st.Packet.Local {
-			where = "local"
-		}
-		tt.Begin(where, p.Summary())
+		tt.Begin(where(st.Packet), p.Summary())
 		res, err := s.Run(i, st.Packet)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %v", st.Line, err)
@@ -394,4 +394,61 @@ func OutString(o sim.Out) string {
 		fmt.Fprintf(&b, " type %d code %d", *o.Type, *o.Code)
 	}
 	return b.String()
+}
+
+// runProperty checks a never: or always: line over every packet; a
+// counterexample the engine confirms fails the case, with its trace.
+func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
+	start := time.Now()
+	cr := &CaseResult{Name: c.Name, Line: c.Line, Pass: true}
+	rs := l.rs
+	if len(rs.Tables) == 0 && l.rs6 != nil {
+		rs = l.rs6
+	}
+	ce, err := diff.CheckProperty(rs, c.Property, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets})
+	if err != nil {
+		return nil, fmt.Errorf("line %d: %v", c.Line, err)
+	}
+	if ce != nil && ce.Witness != nil && (ce.Witness.Reproduced || ce.May) {
+		cr.Pass = false
+		got := "counterexample " + ce.Witness.Text + ": " + ce.Witness.Old
+		if ce.May {
+			got += " (the property fails for some answers of " + strings.Join(ce.Because, "; ") + ")"
+		}
+		if len(ce.Classes) > 0 {
+			got += "; every such packet: " + strings.Join(ce.Classes, " | ")
+		}
+		cr.Failures = append(cr.Failures, Failure{Packet: ce.Witness.Text, Line: c.Line, Want: c.Property.Text, Got: got})
+		// The counterexample's full trace, as for a failing packet.
+		s, err := l.newSim()
+		if err != nil {
+			return nil, err
+		}
+		var trace bytes.Buffer
+		tt := &sim.TextTracer{W: &trace}
+		s.State.SetTracer(tt)
+		s.Engine.Log = tt.LogWriter()
+		data, err := ce.Witness.Packet.Build(0)
+		if err != nil {
+			return nil, err
+		}
+		var p packet.Packet
+		p.Decode(data)
+		tt.Begin(where(ce.Witness.Packet), p.Summary())
+		if _, err := s.Run(0, ce.Witness.Packet); err == nil {
+			tt.End()
+			cr.Trace = trace.String()
+		}
+	} else if ce != nil {
+		return nil, fmt.Errorf("line %d: the model finds packets that break %q but the engine confirms none (an ipsift bug: please report)", c.Line, c.Property.Text)
+	}
+	cr.Elapsed = time.Since(start)
+	return cr, nil
+}
+
+func where(d packet.Desc) string {
+	if d.Local {
+		return "local"
+	}
+	return "in " + d.In
 }

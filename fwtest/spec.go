@@ -31,6 +31,15 @@
 //	                 (icmp: type T code C), after NAT; "out none": nothing left
 //	log TEXT         a LOG line contains TEXT; "log none": nothing logged
 //	ct STATE         the packet's conntrack state: NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED
+//
+// A property holds for every packet and connection context at once,
+// checked with ipsift diff's symbolic engine (package diff) and answered
+// with a counterexample the engine confirms; it is a case of its own:
+//
+//	never: accept tcp dport 22 from !203.0.113.0/24 in eth0 first
+//	always: drop in eth0 from 198.51.100.66 state NEW first
+//
+// (diff.ParseProperty has the words.)
 package fwtest
 
 import (
@@ -39,6 +48,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ipsift/ipsift/diff"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -51,11 +61,12 @@ type Spec struct {
 	Cases   []*Case
 }
 
-// Case is one named case: packets sent in order.
+// Case is one named case: packets sent in order, or a property.
 type Case struct {
-	Name  string
-	Line  int
-	Steps []*Step
+	Name     string
+	Line     int
+	Steps    []*Step
+	Property *diff.Property // a never: or always: line; no Steps then
 }
 
 // Step is one packet and what must become of it.
@@ -149,6 +160,13 @@ func Parse(name, text string) (*Spec, error) {
 			}
 			cur = &Case{Name: rest, Line: ln}
 			s.Cases = append(s.Cases, cur)
+		case "never:", "always:":
+			p, err := diff.ParseProperty(trimmed)
+			if err != nil {
+				return nil, fail(restCol, "%v", err)
+			}
+			s.Cases = append(s.Cases, &Case{Name: trimmed, Line: ln, Property: p})
+			cur = nil
 		case "packet":
 			if cur == nil {
 				return nil, fail(col, "packet outside a case: begin one with \"case NAME\"")
@@ -181,14 +199,14 @@ func Parse(name, text string) (*Spec, error) {
 			st := cur.Steps[len(cur.Steps)-1]
 			st.Expects = append(st.Expects, Expect{Kind: kw, Value: rest, Line: ln})
 		default:
-			return nil, fail(col, "%q: want rules, host, backend, case, packet, verdict, rule, norule, out, log or ct", kw)
+			return nil, fail(col, "%q: want rules, host, backend, case, packet, verdict, rule, norule, out, log, ct, never: or always:", kw)
 		}
 	}
 	if len(s.Rules) == 0 {
 		return nil, &Error{File: name, Line: 1, Col: 1, Msg: "no rules: add a line \"rules FILE\" naming the ruleset"}
 	}
 	for _, c := range s.Cases {
-		if len(c.Steps) == 0 {
+		if len(c.Steps) == 0 && c.Property == nil {
 			return nil, &Error{File: name, Line: c.Line, Col: 1, Msg: fmt.Sprintf("case %q has no packet: add \"packet ...\" lines", c.Name)}
 		}
 	}

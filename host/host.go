@@ -107,8 +107,9 @@ echo-ignore-all
 //
 // Addresses are IPv4 or IPv6. group is the interface's device group
 // (what `ip link set dev NAME group N` sets; -m devgroup reads it): a
-// number (decimal, or hex with 0x) up to 4294967295 or the name
-// "default" (0, iproute2's /etc/iproute2/group), 0 when not given. Routes for the interfaces' own subnets are
+// number (decimal, hex with 0x, octal with 0) up to 4294967295 (the
+// kernel's 32 bits; `ip link` itself takes up to 2147483647) or the
+// name "default" (0, iproute2's /etc/iproute2/group), 0 when not given. Routes for the interfaces' own subnets are
 // added automatically, as the kernel does when an address is assigned;
 // so are, as the kernel does for every interface with a link address,
 // the interface's IPv6 link-local address from its MAC (EUI-64) with its
@@ -404,7 +405,6 @@ var (
 	allRouters2 = netip.MustParseAddr("ff02::2")
 	allRouters5 = netip.MustParseAddr("ff05::2")
 	multicast6  = netip.MustParsePrefix("ff00::/8")
-	linkLocal6  = netip.MustParsePrefix("fe80::/10")
 )
 
 // SolicitedNode returns the solicited-node multicast group of a (RFC
@@ -431,7 +431,9 @@ func IsLinkLocal6(a netip.Addr) bool {
 		s := a.As16()[1] & 0xf
 		return s <= 2
 	}
-	return linkLocal6.Contains(a)
+	// linkLocal6 (fe80::/10) contains a, tested on the bytes.
+	b := a.As16()
+	return b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
 }
 
 // RouteTypes6 is xt_addrtype's match_lookup_rt6: the address types the
@@ -662,5 +664,9 @@ func (h *Host) RouteMTU(dst netip.Addr) int {
 	if rt, ok := h.Lookup(dst); ok && rt.Dev == "lo" {
 		return 65536
 	}
-	return 1500
+	return MinMTU
 }
+
+// MinMTU is the smallest MTU RouteMTU gives (the Ethernet MTU): a packet
+// no bigger fits every route.
+const MinMTU = 1500

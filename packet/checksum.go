@@ -3,6 +3,7 @@ package packet
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"net/netip"
 )
 
@@ -17,25 +18,48 @@ import (
 // of a word whose low byte is zero, as RFC 1071 pads; so only the last
 // piece of a chained sum may have odd length.
 func ChecksumAdd(sum uint32, b []byte) uint32 {
-	s := uint64(sum)
+	// The bytes are summed as little-endian 64-bit words with the
+	// carries added back in (a one's complement sum of 64-bit words is
+	// that of their 16-bit words, once folded), and the folded sum is
+	// byte-swapped at the end: a one's complement sum taken in the other
+	// byte order is the byte-swapped sum (RFC 1071, 2.(B)). The running
+	// sum comes in and goes out in network order.
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	s := uint64(bits.ReverseBytes16(uint16(sum)))
+	var c uint64
+	n := len(b) &^ 63
+	for i := 0; i < n; i += 64 {
+		w := b[i : i+64 : i+64] // one bounds check for the eight words
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[0:8]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[8:16]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[16:24]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[24:32]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[32:40]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[40:48]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[48:56]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[56:64]), c)
+	}
+	b = b[n:]
 	for len(b) >= 8 {
-		s += uint64(binary.BigEndian.Uint32(b[0:4]))
-		s += uint64(binary.BigEndian.Uint32(b[4:8]))
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
 		b = b[8:]
 	}
+	s, c = bits.Add64(s, c, 0)
+	s += c // s was all ones: it wrapped to 0, and the carry is 1
+	s = s&0xffffffff + s>>32
 	for len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b))
+		s += uint64(binary.LittleEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		s += uint64(b[0]) << 8
+		s += uint64(b[0]) // the high byte of a big-endian word
 	}
-	// Adding 32-bit words is the same one's complement sum as adding
-	// their 16-bit halves, once the carries are folded back in.
 	for s>>16 != 0 {
 		s = s&0xffff + s>>16
 	}
-	return uint32(s)
+	return uint32(bits.ReverseBytes16(uint16(s)))
 }
 
 // ChecksumFinish returns the checksum field value for the running sum
@@ -293,6 +317,9 @@ func (p *Packet) IPChecksumOK() bool {
 // (RFC 8200 requires a checksum). A packet whose walk to the upper
 // layer failed (ExtErr) has nothing to check: true.
 func (p *Packet) L4ChecksumOK() bool {
+	if p.L4Verified {
+		return true
+	}
 	switch p.Version {
 	case 4:
 	case 6:

@@ -72,6 +72,46 @@ func TestChecksumMatchesReference(t *testing.T) {
 	}
 }
 
+// TestChecksumAddRunning checks running sums (what the pseudo-header
+// checks compare with 0xffff) against the 16-bit-word loop, from any
+// starting sum, on data of every length, all zeros and all ones
+// included: the same value, not just the same one's complement number.
+func TestChecksumAddRunning(t *testing.T) {
+	ref := func(sum uint32, b []byte) uint32 {
+		s := uint64(sum)
+		for i := 0; i+1 < len(b); i += 2 {
+			s += uint64(b[i])<<8 | uint64(b[i+1])
+		}
+		if len(b)%2 == 1 {
+			s += uint64(b[len(b)-1]) << 8
+		}
+		for s>>16 != 0 {
+			s = s&0xffff + s>>16
+		}
+		return uint32(s)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 5000; n++ {
+		b := make([]byte, r.IntN(200))
+		for i := range b {
+			switch n % 4 {
+			case 0:
+				b[i] = 0xff
+			case 1:
+				b[i] = 0
+			default:
+				b[i] = byte(r.Uint32())
+			}
+		}
+		sums := []uint32{0, 0xffff, 0xfffe, 1, r.Uint32() & 0xffff, r.Uint32()}
+		for _, sum := range sums {
+			if got, want := ChecksumAdd(sum, b), ref(sum, b); got != want {
+				t.Fatalf("ChecksumAdd(%#x, % x) = %#x, want %#x", sum, b, got, want)
+			}
+		}
+	}
+}
+
 func TestFixChecksumsVerify(t *testing.T) {
 	for _, s := range []string{
 		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 PA len=33",

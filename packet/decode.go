@@ -177,7 +177,9 @@ func (p *Packet) icmpProto() uint8 {
 // failed or stopped at a later fragment (Proto is then the Next Header
 // of the Fragment header, and L4 the fragment's data). ICMPv6 fills the
 // ICMP fields. nftables and conntrack walk differently: see NftProto
-// and ConntrackProto.
+// and ConntrackProto. When the walk stops at a later fragment behind
+// another Fragment header, FragOff is that later fragment's offset (the
+// one the matches see), MF and FragID still the first header's.
 func (p *Packet) decode6(data []byte) error {
 	if len(data) < ipv6HdrLen {
 		return ErrShort6
@@ -227,6 +229,12 @@ func (p *Packet) decode6(data []byte) error {
 	p.Proto = w.Proto
 	p.HdrLen = min(w.Off, total)
 	p.L4 = data[p.HdrLen:]
+	if w.FragOff != 0 {
+		// The walk stopped at a later fragment behind a first (or
+		// atomic) Fragment header: that offset is the one ip6_tables
+		// hands its matches (tcp, udp never match such a packet).
+		p.FragOff = w.FragOff
+	}
 	if w.FragOff == 0 && p.FragOff == 0 {
 		p.decodeL4()
 	}

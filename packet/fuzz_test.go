@@ -388,7 +388,7 @@ func checkWalks(t *testing.T, p *Packet) {
 	}
 	p.IPv6HeaderMask()
 	if w := p.FindHdr(ProtoHopOpts, 0); w.Err == ExtOK {
-		if v, ptr := OptsCheck(p.Data, w.Off, true, false); v == OptsParamProb && (ptr < w.Off || ptr >= len(p.Data)) {
+		if v, ptr := OptsCheck(p.Data, w.Off, true, false); (v == OptsParamProb || v == OptsUnknownOption) && (ptr < w.Off || ptr >= len(p.Data)) {
 			t.Fatalf("parameter problem pointing at %d, outside the header at %d", ptr, w.Off)
 		}
 	}

@@ -58,12 +58,6 @@ type Packet struct {
 	FragOff  uint16 // fragment offset in 8-byte units
 	Proto    uint8  // IPv4 protocol; IPv6: the upper-layer protocol ip6_tables' -p sees
 	Src, Dst netip.Addr
-	// CsumTrusted says the transport checksum is not to be checked: the
-	// kernel took it as verified (CHECKSUM_UNNECESSARY) or it is not yet
-	// computed (CHECKSUM_PARTIAL), and nf_checksum checks neither.
-	// Decode clears it; a caller that knows sets it after (live
-	// enforcement, from NFQUEUE's NFQA_SKB_INFO).
-	CsumTrusted bool
 
 	// IPv6 only.
 	FlowLabel uint32 // the 20-bit Flow Label
@@ -91,8 +85,17 @@ type Packet struct {
 	// that check. For UDP and ICMP, L4Fixed == L4OK. For protocols this
 	// package does not decode, both only say "not a later fragment".
 	L4Fixed bool
-	SrcPort uint16 // tcp, udp
-	DstPort uint16 // tcp, udp
+	// L4Verified says the transport checksum is known to be correct,
+	// as the kernel's CHECKSUM_UNNECESSARY does (a NIC, or a caller,
+	// checked it): L4ChecksumOK, connection tracking and REJECT then
+	// pass it without summing, as nf_ip_checksum does. Live
+	// enforcement sets it for every packet whose checksum the kernel
+	// would not check (NFQUEUE's skb info without CSUM_NOTVERIFIED). Decode clears it; whoever sets it must know the
+	// checksum is right (rewrites that keep checksums right, as NAT's
+	// do, keep it true).
+	L4Verified bool
+	SrcPort    uint16 // tcp, udp
+	DstPort    uint16 // tcp, udp
 	// TCP only.
 	TCPFlags uint8
 	TCPDoff  int // data offset in bytes

@@ -6,10 +6,20 @@ package packet
 type OptsVerdict uint8
 
 const (
-	OptsOK        OptsVerdict = iota // the header is accepted
-	OptsDrop                         // dropped, no answer
-	OptsParamProb                    // dropped with a Parameter Problem (code 2 for an unknown option, else 0) pointing at Pointer
+	OptsOK            OptsVerdict = iota // the header is accepted
+	OptsDrop                             // dropped, no answer
+	OptsParamProb                        // dropped with a Parameter Problem, code 0 (erroneous header field), pointing at Pointer
+	OptsUnknownOption                    // dropped with a Parameter Problem, code 2 (unrecognized option), pointing at Pointer
 )
+
+// OptsProblemCode is the code of the Parameter Problem a verdict of
+// OptsCheck sends (0 when it sends none).
+func OptsProblemCode(v OptsVerdict) uint8 {
+	if v == OptsUnknownOption {
+		return 2
+	}
+	return 0
+}
 
 // MaxOpts is the default of net.ipv6.max_hbh_opts_number and
 // max_dst_opts_number: the most non-padding options a header may carry.
@@ -106,10 +116,10 @@ func OptsCheck(b []byte, off int, hopbyhop, dstMulticast bool) (v OptsVerdict, p
 			case 1:
 				return OptsDrop, 0
 			case 2:
-				return OptsParamProb, i
+				return OptsUnknownOption, i
 			case 3:
 				if !dstMulticast {
-					return OptsParamProb, i
+					return OptsUnknownOption, i
 				}
 				return OptsDrop, 0
 			}

@@ -34,6 +34,7 @@ type Flow struct {
 	DecidedVerdict string
 
 	entry *conntrack.Entry
+	table *flowTable // the table that keeps the flow (see flowTable.see)
 }
 
 type tupleJSON struct {
@@ -78,11 +79,12 @@ func (f *Flow) MarshalJSON() ([]byte, error) {
 	}{packet.Proto(f.Orig.Proto).String(), tupleOf(f.Orig), tupleOf(f.Reply), f.NAT, f.First, f.Last, f.Packets, f.Bytes, f.State, f.Expired, f.PreCapture, f.Preloaded, d})
 }
 
-// flowTable follows connections by their conntrack entry; the entries
-// of connections whose first packet was dropped (never confirmed, a new
-// entry for each retry) are merged by their original tuple.
+// flowTable follows connections by their conntrack entry, where it
+// keeps each one's Flow (Entry.SetNote: no map lookup per packet); the
+// entries of connections whose first packet was dropped (never
+// confirmed, a new entry for each retry) are merged by their original
+// tuple.
 type flowTable struct {
-	byEntry   map[*conntrack.Entry]*Flow
 	preloaded map[*conntrack.Entry]bool // from Options.Preload
 	refused   map[conntrack.Tuple]*Flow
 	all       []*Flow
@@ -101,7 +103,6 @@ func (t *flowTable) alloc() *Flow {
 }
 
 func (t *flowTable) init() {
-	t.byEntry = map[*conntrack.Entry]*Flow{}
 	t.preloaded = map[*conntrack.Entry]bool{}
 	t.refused = map[conntrack.Tuple]*Flow{}
 }
@@ -113,13 +114,16 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 		return nil
 	}
 	confirmed := e.Status()&conntrack.IPSConfirmed != 0
-	f := t.byEntry[e]
+	f, _ := e.Note().(*Flow)
+	if f != nil && f.table != t {
+		f = nil // another replay's record (a second replay on the same engine)
+	}
 	if f == nil && !confirmed {
 		f = t.refused[e.OrigTuple()]
 	}
 	if f == nil {
 		f = t.alloc()
-		f.Orig, f.First = e.OrigTuple(), now
+		f.Orig, f.First, f.table = e.OrigTuple(), now, t
 		f.Preloaded = t.preloaded[e]
 		f.PreCapture = !f.Preloaded && proto == packet.ProtoTCP && (reply || tcpFlags&packet.TCPSyn == 0)
 		t.all = append(t.all, f)
@@ -130,7 +134,7 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 				delete(t.refused, f.Orig)
 			}
 			f.entry = e
-			t.byEntry[e] = f
+			e.SetNote(f)
 		}
 	} else {
 		f.entry = e

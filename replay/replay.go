@@ -29,6 +29,7 @@ import (
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/sim"
 )
@@ -254,6 +255,7 @@ type Replayer struct {
 	iv       intervals
 	depart   departures
 	rsamp    ruleSamples
+	lastIfc  *host.Iface        // hostIface's
 	entries  map[RuleRef]uint64 // Options.ChainEntries
 }
 
@@ -493,7 +495,7 @@ func (r *Replayer) one(h *held, now int64) {
 		for i := range fr.NVLAN {
 			iface += "." + strconv.Itoa(int(fr.VLANs[i]))
 		}
-		if r.e.Host.Iface(iface) == nil {
+		if r.hostIface(iface) == nil {
 			r.skipped("arriving on "+iface+", which the host file does not declare", "declare it in the host file (--host): iface "+iface+" ADDR/LEN", true)
 			return
 		}
@@ -512,13 +514,22 @@ func (r *Replayer) one(h *held, now int64) {
 		r.skipped("not a valid IP packet ("+err.Error()+"), dropped by the kernel before netfilter", "", false)
 		return
 	}
+	// The transport checksum is summed once: when replay's check of it
+	// is the one connection tracking makes, a checksum it found (or
+	// made) right is handed to the engine as verified.
+	csumOK := false
 	if r.o.VerifyChecksums {
-		if !r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK() {
+		l4ok := r.pkt.L4ChecksumOK()
+		if !l4ok || !r.pkt.IPChecksumOK() {
 			r.rep.BadChecksums++
 		}
-	} else if !r.pkt.IsFragment() && (!r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK()) {
-		r.rep.BadChecksums++
-		r.pkt.FixChecksums()
+		csumOK = l4ok && sameChecksumCheck(&r.pkt)
+	} else if !r.pkt.IsFragment() {
+		if !r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK() {
+			r.rep.BadChecksums++
+			r.pkt.FixChecksums()
+		}
+		csumOK = sameChecksumCheck(&r.pkt)
 	}
 	if local && r.o.OwnAnswers && r.answers.seen(&r.pkt, now) {
 		r.skipped("the firewall's own answers (REJECT, ICMP errors), which the engine makes itself", "", false)
@@ -532,12 +543,12 @@ func (r *Replayer) one(h *held, now int64) {
 			r.rep.Tunnels["UDP "+strconv.Itoa(int(r.pkt.DstPort))]++
 		}
 	}
-	in := engine.Input{Data: ip, In: iface, Local: local, Now: now}
+	in := engine.Input{Data: ip, In: iface, Local: local, Now: now, ChecksumOK: csumOK && passVerified}
 	if !local {
 		in.Frame = frameType(h, fr)
 		if fr.HasSrcMAC {
 			in.SrcMAC = fr.SrcMAC
-		} else if ifc := r.e.Host.Iface(iface); ifc != nil {
+		} else if ifc := r.hostIface(iface); ifc != nil {
 			in.SrcMAC = ifc.Peer
 		}
 	}
@@ -595,6 +606,39 @@ func (r *Replayer) one(h *held, now int64) {
 			r.rep.Samples = append(r.rep.Samples, Sample{Index: r.n, Time: now, Verdict: v, Summary: summaryOf(ip, &r.pkt), Trace: r.trace.String()})
 		}
 	}
+}
+
+// passVerified hands checksums replay verified to the engine (a test
+// turns it off to show the outcome does not change).
+var passVerified = true
+
+// sameChecksumCheck reports whether packet.L4ChecksumOK sums p's
+// transport checksum as conntrack's nf_ip_checksum and the host's stack
+// do (over every byte after the header, with the header's addresses):
+// TCP and ICMP; UDP with a checksum and a length field that covers the
+// whole datagram; not a fragment, and for IPv6 no extension header.
+func sameChecksumCheck(p *packet.Packet) bool {
+	if p.IsFragment() || p.Version == 6 && (p.ExtErr != packet.ExtOK || p.NextHdr != p.Proto) {
+		return false
+	}
+	switch l4 := p.L4; p.Proto {
+	case packet.ProtoTCP:
+		return len(l4) >= 20
+	case packet.ProtoUDP:
+		return len(l4) >= 8 && binary.BigEndian.Uint16(l4[4:]) == uint16(len(l4)) && binary.BigEndian.Uint16(l4[6:]) != 0
+	case packet.ProtoICMP:
+		return p.Version == 4 && len(l4) >= 4
+	}
+	return false
+}
+
+// hostIface is e.Host.Iface(name), remembering the last interface
+// found (a capture's packets come in on few interfaces).
+func (r *Replayer) hostIface(name string) *host.Iface {
+	if r.lastIfc == nil || r.lastIfc.Name != name {
+		r.lastIfc = r.e.Host.Iface(name)
+	}
+	return r.lastIfc
 }
 
 func summaryOf(ip []byte, p *packet.Packet) string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -50,6 +51,8 @@ func conntrackInsert(p conntrack.Preload) []string {
 			"--reply-port-src", fmt.Sprint(r.SrcPort), "--reply-port-dst", fmt.Sprint(r.DstPort))
 	case packet.ProtoICMP:
 		args = append(args, "--icmp-type", fmt.Sprint(o.ICMPType()), "--icmp-code", fmt.Sprint(o.ICMPCode()), "--icmp-id", fmt.Sprint(o.SrcPort))
+	case packet.ProtoICMPv6:
+		args = append(args, "--icmpv6-type", fmt.Sprint(o.ICMPType()), "--icmpv6-code", fmt.Sprint(o.ICMPCode()), "--icmpv6-id", fmt.Sprint(o.SrcPort))
 	}
 	if o.Proto == packet.ProtoTCP {
 		args = append(args, "--state", p.TCPState.String())
@@ -115,14 +118,49 @@ func TestKernelConnectionContext(t *testing.T) {
 		`eth0 udp 198.51.100.9:53 > 198.51.100.1:53001 ct="ipv4 2 udp 17 30 src=192.0.2.10 dst=198.51.100.9 sport=53001 dport=53 src=198.51.100.9 dst=198.51.100.1 sport=53 dport=53001 mark=0 use=1"`,
 		`eth0 tcp 203.0.113.7:40006 > 198.51.100.1:22 A ct="ipv4 2 tcp 6 300 ESTABLISHED src=198.51.100.1 dst=203.0.113.7 sport=22 dport=40006 src=203.0.113.7 dst=198.51.100.1 sport=40006 dport=22 mark=0 use=1"`,
 	}
+	testConnectionContext(t, ctRules, false, lines)
+}
+
+// ctRules6 is ctRules for ip6tables, on the IPv6 twin of the host.
+var ctRules6 = strings.ReplaceAll(ctRules, "--ctorigdst 198.51.100.1", "--ctorigdst 2001:db8:100::1")
+
+// TestKernelConnectionContext6 is TestKernelConnectionContext for IPv6:
+// states, directions, ICMPv6 and NAT66 contexts.
+func TestKernelConnectionContext6(t *testing.T) {
+	kernel.Require(t)
+	lines := []string{
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 A",
+		"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 A ct=established",
+		"eth0 tcp [2001:db8:113::7]:40001 > [2001:db8:100::1]:22 A ct=established,reply",
+		"eth0 tcp [2001:db8:113::7]:40003 > [2001:db8:100::1]:22 A ct=established,mark=0x10",
+		"eth0 udp [2001:db8:113::7]:5000 > [2001:db8:100::1]:53 ct=established",
+		"eth0 udp [2001:db8:113::7]:5001 > [2001:db8:100::1]:53 ct=unreplied,timeout=50",
+		"eth0 icmpv6 2001:db8:113::7 > 2001:db8:100::1 echo-reply ct=established,reply",
+		"eth0 tcp [2001:db8:113::7]:40010 > [2001:db8:100::1]:2222 A ct=established,dnat=[2001:db8:2::50]:22",
+		"wlan0 udp [2001:db8:2::10]:53000 > [2001:db8:100::9]:53 ct=established,snat=2001:db8:100::1",
+		`eth0 udp [2001:db8:100::9]:53 > [2001:db8:100::1]:53001 ct="ipv6 10 udp 17 30 src=2001:db8:2::10 dst=2001:db8:100::9 sport=53001 dport=53 src=2001:db8:100::9 dst=2001:db8:100::1 sport=53 dport=53001 mark=0 use=1"`,
+	}
+	testConnectionContext(t, ctRules6, true, lines)
+}
+
+// testConnectionContext runs TestKernelConnectionContext's lines with
+// ruleset text, IPv6 ones on the host's IPv6 twin when six.
+func testConnectionContext(t *testing.T, text string, six bool, lines []string) {
 	rs := rules.New()
-	if _, err := rs.Restore(strings.NewReader(ctRules), rules.RestoreOptions{}); err != nil {
+	if six {
+		rs.Family = ext.IPv6
+	}
+	if _, err := rs.Restore(strings.NewReader(text), rules.RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range kernel.Backends {
 		t.Run(string(b), func(t *testing.T) {
-			fw := kernel.NewFirewall(t, b)
-			if err := fw.Restore(ctRules); err != nil {
+			fw := kernel.NewFirewallWith(t, b, kernel.Options{IPv6: six})
+			restore, counters := fw.Restore, fw.Counters
+			if six {
+				restore, counters = fw.Restore6, fw.Counters6
+			}
+			if err := restore(text); err != nil {
 				t.Fatal(err)
 			}
 			for i, l := range lines {
@@ -130,7 +168,11 @@ func TestKernelConnectionContext(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				addNeighbours(t, fw, []packet.Desc{d})
+				if six {
+					addNeighbours6(t, fw, d)
+				} else {
+					addNeighbours(t, fw, []packet.Desc{d})
+				}
 				if err := fw.FlushConntrack(); err != nil {
 					t.Fatal(err)
 				}
@@ -143,7 +185,7 @@ func TestKernelConnectionContext(t *testing.T) {
 						t.Fatalf("%s: %v\n%s", l, err, out)
 					}
 				}
-				before, err := fw.Counters()
+				before, err := counters()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -155,7 +197,7 @@ func TestKernelConnectionContext(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				after, err := fw.Counters()
+				after, err := counters()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -166,7 +208,12 @@ func TestKernelConnectionContext(t *testing.T) {
 						theirs = append(theirs, k.String())
 					}
 				}
-				e, err := engine.New(rs, nil, engine.Config{})
+				var e *engine.Engine
+				if six {
+					e, err = engine.New(rules.New(), nil, engine.Config{Rules6: rs})
+				} else {
+					e, err = engine.New(rs, nil, engine.Config{})
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -208,4 +255,23 @@ func outKey(o Out) string {
 		k += fmt.Sprintf(" %d > %d", *o.Sport, *o.Dport)
 	}
 	return k
+}
+
+// addNeighbours6 gives the kernel's IPv6 twin a neighbour entry for each
+// address of d on one of its links (the host's own aside).
+func addNeighbours6(t *testing.T, fw *kernel.Firewall, d packet.Desc) {
+	links := map[string]netip.Prefix{"eth0": netip.MustParsePrefix("2001:db8:100::/64"), "wlan0": netip.MustParsePrefix("2001:db8:2::/64")}
+	addrs := []netip.Addr{d.Src, d.Dst}
+	if d.CT != nil {
+		addrs = append(addrs, d.CT.DNAT.Addr()) // where the packet goes on
+	}
+	for _, a := range addrs {
+		for ifname, p := range links {
+			if a.IsValid() && p.Contains(a) && a != p.Addr().Next() {
+				if err := fw.AddNeighbour(ifname, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 }

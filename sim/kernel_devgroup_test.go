@@ -92,3 +92,39 @@ func TestKernelDevgroup(t *testing.T) {
 		})
 	}
 }
+
+// devgroupPackets6 are devgroupPackets' IPv6 twins (packets.md, "IPv6").
+var devgroupPackets6 = []string{
+	"eth0 icmpv6 2001:db8:113::7 > 2001:db8:100::1 echo-reply",
+	"eth0 icmpv6 2001:db8:113::7 > 2001:db8:2::10 echo-reply",
+	"eth0 udp [2001:db8:100::9]:5000 > [2001:db8:2::10]:53",
+	"wlan0 icmpv6 2001:db8:2::10 > 2001:db8:2::1 echo-reply",
+	"wlan0 icmpv6 2001:db8:2::10 > 2001:db8:113::7 echo-reply",
+	"wlan0 udp [2001:db8:2::10]:5000 > [2001:db8:100::9]:53",
+	"local icmpv6 2001:db8:100::1 > 2001:db8:113::7 echo-reply",
+	"local udp [2001:db8:2::1]:5000 > [2001:db8:2::10]:53",
+}
+
+// TestKernelDevgroup6 is TestKernelDevgroup for ip6tables on the host's
+// IPv6 twin: the same rules, loaded with ip6tables-restore.
+func TestKernelDevgroup6(t *testing.T) {
+	kernel.Require(t)
+	var descs []packet.Desc
+	for _, s := range devgroupPackets6 {
+		d, err := packet.ParseShort(s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		descs = append(descs, d)
+	}
+	groups := map[string]uint32{"eth0": 5, "wlan0": 0x1c}
+	for _, b := range kernel.Backends {
+		t.Run(string(b), func(t *testing.T) {
+			diffs := kerneldiff.CompareGroups(t, b, groups, devgroupRules, descs)
+			for _, d := range diffs {
+				t.Errorf("%s", d)
+			}
+			t.Logf("%s: %d packets, %d differences", b, len(descs), len(diffs))
+		})
+	}
+}

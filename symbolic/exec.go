@@ -1,8 +1,9 @@
 package symbolic
 
 import (
+	"encoding/binary"
 	"errors"
-	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
@@ -24,17 +25,16 @@ type State struct {
 
 // key identifies a state: equal keys, equal states.
 func (st *State) key() string {
-	var b strings.Builder
+	b := make([]byte, 0, 512)
 	for _, v := range st.F {
 		for _, n := range v {
-			b.WriteString(itoa(int(n)))
-			b.WriteByte(',')
+			b = binary.LittleEndian.AppendUint32(b, uint32(n))
 		}
-		b.WriteByte('|')
+		b = append(b, 0xff, 0xff, 0xff, 0xff)
 	}
-	b.WriteString(itoa(int(st.Eff)))
-	b.WriteString(st.Why)
-	return b.String()
+	b = binary.LittleEndian.AppendUint32(b, uint32(st.Eff))
+	b = append(b, st.Why...)
+	return string(b)
 }
 
 // fieldsKey identifies the packet fields alone (what an opaque match
@@ -53,7 +53,7 @@ func (st *State) with(f Field, v bdd.Vec) *State {
 }
 
 // Leaf is one outcome of a run: the inputs in G end with this verdict
-// and state.
+// and state. G is meaningful within the Space's Domain only.
 type Leaf struct {
 	G       bdd.Node
 	Verdict string // accept-local, forward, sent, drop, reject WITH, queue N, ...
@@ -61,12 +61,6 @@ type Leaf struct {
 	// Why is what decided: "filter INPUT rule 4", "filter INPUT policy",
 	// "no route".
 	Why string
-}
-
-// Effect is one record in a state's list of side effects.
-type Effect struct {
-	Prev int32
-	Text string
 }
 
 // Options change what a run models.
@@ -97,45 +91,73 @@ type Run struct {
 	chains map[string]map[string]*rules.Chain
 	table  string
 	hook   string
+	// loopBase is the state a packet the host sent to itself left with,
+	// while its way back in runs (see leaf).
+	loopBase *State
 }
 
 // ErrGaveUp is returned when the node budget or the variable pool ran
 // out: the answer is partial.
 var ErrGaveUp = errors.New("gave up: the node budget or the variable pool ran out")
 
-// effects is the interner of effect lists, shared by every run of a
-// Space so that equal lists have equal ids.
-type effects struct {
-	list  []Effect
-	index map[Effect]int32
+// Effect is one record in a state's list of side effects: what was
+// recorded (a LOG target and its options, in a hook) and the packet as
+// it was then (At: the state, whose fields a log line prints).
+type Effect struct {
+	Prev int32
+	Text string
+	At   *State
 }
 
-var _ = fmt.Sprint
+type effectKey struct {
+	prev int32
+	text string
+	at   string
+}
 
-func (s *Space) effect(prev int32, text string) int32 {
+// effects is the interner of effect lists, shared by every run of a
+// Space so that equal lists (same records of the same packet fields)
+// have equal ids.
+type effects struct {
+	list  []Effect
+	index map[effectKey]int32
+}
+
+func (s *Space) effect(prev int32, text string, at *State) int32 {
 	if s.eff == nil {
-		s.eff = &effects{list: []Effect{{}}, index: map[Effect]int32{}}
+		s.eff = &effects{list: []Effect{{}}, index: map[effectKey]int32{}}
 	}
-	e := Effect{prev, text}
-	if id, ok := s.eff.index[e]; ok {
+	snap := *at
+	snap.Eff, snap.Why = 0, ""
+	k := effectKey{prev, text, snap.key()}
+	if id, ok := s.eff.index[k]; ok {
 		return id
 	}
 	id := int32(len(s.eff.list))
-	s.eff.list = append(s.eff.list, e)
-	s.eff.index[e] = id
+	s.eff.list = append(s.eff.list, Effect{prev, text, &snap})
+	s.eff.index[k] = id
 	return id
+}
+
+// EffectList returns the effects of list id, oldest first.
+func (s *Space) EffectList(id int32) []Effect {
+	var out []Effect
+	for id != 0 {
+		e := s.eff.list[id]
+		out = append(out, e)
+		id = e.Prev
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
 }
 
 // Effects returns the texts of the effect list id, oldest first.
 func (s *Space) Effects(id int32) []string {
 	var out []string
-	for id != 0 {
-		e := s.eff.list[id]
+	for _, e := range s.EffectList(id) {
 		out = append(out, e.Text)
-		id = e.Prev
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
 	}
 	return out
 }
@@ -269,6 +291,20 @@ func (x *Run) leaf(g bdd.Node, verdict string, st *State, why string) {
 	if g == bdd.False {
 		return
 	}
+	if b := x.loopBase; b != nil {
+		// A packet the host sent to itself: it left (sent), and what
+		// became of it on its way back in is part of its effect. The
+		// packet and mark are the ones that left (the engine restores
+		// them); the connection's mark and the log records stay.
+		out := *b
+		out.Eff, out.F[FCTMark] = st.Eff, st.F[FCTMark]
+		if verdict == "accept-local" {
+			verdict = "sent, delivered back"
+		} else {
+			verdict = "sent, back in: " + verdict
+		}
+		st = &out
+	}
 	x.Leaves = append(x.Leaves, &Leaf{G: g, Verdict: verdict, St: st, Why: why})
 }
 
@@ -276,7 +312,6 @@ func (x *Run) leaf(g bdd.Node, verdict string, st *State, why string) {
 // (ACCEPT or a verdict) and, for a user chain, the pieces that return
 // (verdict "return").
 func (x *Run) chain(c *rules.Chain, in []piece, depth int) []tableLeaf {
-	m := x.S.M
 	var out []tableLeaf
 	ps := x.merge(in)
 	if depth > 64 {
@@ -286,61 +321,14 @@ func (x *Run) chain(c *rules.Chain, in []piece, depth int) []tableLeaf {
 		}
 		return out
 	}
-	for i, r := range c.Rules {
-		if len(ps) == 0 {
-			break
+	if buckets, general, ok := dispatch(c); ok {
+		ps = x.bucketed(c, buckets, general, ps, depth, &out)
+	} else {
+		all := make([]int, len(c.Rules))
+		for i := range all {
+			all[i] = i
 		}
-		var cont []piece
-		why := fmt.Sprintf("%s %s rule %d", x.table, c.Name, i+1)
-		for _, p := range ps {
-			cond := x.ruleCond(r, p, c)
-			hit := m.And(p.g, cond)
-			rest := m.Diff(p.g, cond)
-			if rest != bdd.False {
-				cont = append(cont, piece{rest, p.st})
-			}
-			if hit == bdd.False {
-				continue
-			}
-			hp := piece{hit, p.st}
-			switch {
-			case r.Verdict == "ACCEPT":
-				out = append(out, tableLeaf{hp, "", why})
-			case r.Verdict == "DROP":
-				out = append(out, tableLeaf{hp, "drop", why})
-			case r.Verdict == "RETURN":
-				out = append(out, tableLeaf{hp, "return", why})
-			case r.Verdict == "QUEUE":
-				out = append(out, tableLeaf{hp, "queue 0", why})
-			case r.Verdict == "":
-				cont = append(cont, hp)
-			case r.IsJump():
-				sub := x.chains[x.table][r.Verdict]
-				if sub == nil {
-					cont = append(cont, hp)
-					continue
-				}
-				for _, l := range x.chain(sub, []piece{hp}, depth+1) {
-					switch {
-					case l.verdict == "return" && r.Goto:
-						out = append(out, l)
-					case l.verdict == "return":
-						cont = append(cont, l.piece)
-					default:
-						out = append(out, l)
-					}
-				}
-			default:
-				for _, l := range x.target(r, hp, why) {
-					if l.verdict == "continue" {
-						cont = append(cont, l.piece)
-					} else {
-						out = append(out, l)
-					}
-				}
-			}
-		}
-		ps = x.merge(cont)
+		ps = x.rules(c, all, ps, depth, &out)
 	}
 	for _, p := range ps {
 		switch {
@@ -353,6 +341,146 @@ func (x *Run) chain(c *rules.Chain, in []piece, depth int) []tableLeaf {
 		}
 	}
 	return out
+}
+
+// dispatch sorts a long chain's rules by the one destination address
+// each requires (-d ADDR/32 without "!"), as a classifier does:
+// buckets in order of first use, and the rules that require none. ok is
+// false for a chain too short or too mixed to gain.
+func dispatch(c *rules.Chain) (buckets []bucket, general []int, ok bool) {
+	if len(c.Rules) < 64 {
+		return nil, nil, false
+	}
+	idx := map[netip.Addr]int{}
+	for i, r := range c.Rules {
+		if r.Dst.IsValid() && !r.InvDst && (!r.DstMask.IsValid() || ext.MaskLen(r.DstMask) == r.Dst.BitLen()) {
+			b, seen := idx[r.Dst]
+			if !seen {
+				b = len(buckets)
+				idx[r.Dst] = b
+				buckets = append(buckets, bucket{addr: r.Dst})
+			}
+			buckets[b].rules = append(buckets[b].rules, i)
+			continue
+		}
+		general = append(general, i)
+	}
+	return buckets, general, len(general)*4 < len(c.Rules) && len(buckets) > 1
+}
+
+type bucket struct {
+	addr  netip.Addr
+	rules []int
+}
+
+// bucketed runs a dispatched chain: each piece is split by destination
+// into the buckets' addresses and the rest; each part meets only its
+// bucket's rules and the general ones, in chain order. The answer is
+// the same as the walk of every rule (a rule of another bucket cannot
+// match the part), at a fraction of the cost on long chains.
+func (x *Run) bucketed(c *rules.Chain, buckets []bucket, general []int, ps []piece, depth int, out *[]tableLeaf) []piece {
+	m := x.S.M
+	var cont []piece
+	for _, p := range ps {
+		dst := p.st.F[FDst]
+		rest := p.g
+		for _, b := range buckets {
+			eq := m.Eq(dst, x.S.addrVec(b.addr))
+			part := m.And(rest, eq)
+			if part == bdd.False {
+				continue
+			}
+			rest = m.Diff(rest, eq)
+			cont = append(cont, x.rules(c, mergeSorted(b.rules, general), []piece{{part, p.st}}, depth, out)...)
+		}
+		if rest != bdd.False {
+			cont = append(cont, x.rules(c, general, []piece{{rest, p.st}}, depth, out)...)
+		}
+	}
+	return x.merge(cont)
+}
+
+// mergeSorted merges two ascending lists of rule indices.
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		if j == len(b) || i < len(a) && a[i] < b[j] {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	return out
+}
+
+// rules walks the rules idxs of c (ascending) over the pieces: the
+// decided pieces go to out, the ones that go on are returned.
+func (x *Run) rules(c *rules.Chain, idxs []int, ps []piece, depth int, out *[]tableLeaf) []piece {
+	m := x.S.M
+	for _, i := range idxs {
+		r := c.Rules[i]
+		if len(ps) == 0 {
+			break
+		}
+		var cont []piece
+		why := ""
+		for _, p := range ps {
+			cond := x.ruleCond(r, p, c)
+			hit := m.And(p.g, cond)
+			if hit == bdd.False {
+				cont = append(cont, p)
+				continue
+			}
+			if rest := m.Diff(p.g, cond); rest != bdd.False {
+				cont = append(cont, piece{rest, p.st})
+			}
+			if why == "" {
+				why = x.table + " " + c.Name + " rule " + itoa(i+1)
+			}
+			hp := piece{hit, p.st}
+			switch {
+			case r.Verdict == "ACCEPT":
+				*out = append(*out, tableLeaf{hp, "", why})
+			case r.Verdict == "DROP":
+				*out = append(*out, tableLeaf{hp, "drop", why})
+			case r.Verdict == "RETURN":
+				*out = append(*out, tableLeaf{hp, "return", why})
+			case r.Verdict == "QUEUE":
+				*out = append(*out, tableLeaf{hp, "queue 0", why})
+			case r.Verdict == "":
+				cont = append(cont, hp)
+			case r.IsJump():
+				sub := x.chains[x.table][r.Verdict]
+				if sub == nil {
+					cont = append(cont, hp)
+					continue
+				}
+				for _, l := range x.chain(sub, []piece{hp}, depth+1) {
+					switch {
+					case l.verdict == "return" && r.Goto:
+						*out = append(*out, l)
+					case l.verdict == "return":
+						cont = append(cont, l.piece)
+					default:
+						*out = append(*out, l)
+					}
+				}
+			default:
+				for _, l := range x.target(r, hp, why) {
+					if l.verdict == "continue" {
+						cont = append(cont, l.piece)
+					} else {
+						*out = append(*out, l)
+					}
+				}
+			}
+		}
+		ps = x.merge(cont)
+	}
+	return ps
 }
 
 // pipeline runs the hooks as the kernel does, for arriving packets and
@@ -377,8 +505,11 @@ func (x *Run) pipeline() (err error) {
 	pre.F[FFirst], pre.F[FReply], pre.F[FSNAT], pre.F[FDNAT] = uv(0, 1), uv(0, 1), uv(0, 1), uv(0, 1)
 	pre.F[FCTMark] = uv(0, 32)
 	local := in.F[FLocal][0]
-	arrive := m.Diff(s.Domain, local)
-	sent := m.And(s.Domain, local)
+	// The domain is left out of the guards (they stay small) and
+	// applied when runs are compared: out of it a run's answer is
+	// meaningless but harmless.
+	arrive := m.Not(local)
+	sent := local
 
 	// Arriving packets.
 	ps := x.tables("PREROUTING", []piece{{arrive, &pre}}, "raw")
@@ -387,35 +518,42 @@ func (x *Run) pipeline() (err error) {
 	ps = x.nat("PREROUTING", ps)
 	var fwd []piece
 	for _, p := range ps {
-		rt := s.route(p.st.F[FDst])
-		if g := m.And(p.g, rt.mcast6); g != bdd.False {
-			x.leaf(g, "unmodelled (IPv6 multicast or link-local destination)", p.st, "routing")
-		}
-		g := m.Diff(p.g, rt.mcast6)
-		loc := m.And(g, rt.local)
-		for _, q := range x.natSrc("INPUT", x.tables("INPUT", []piece{{loc, p.st}}, "mangle", "filter", "security")) {
-			x.leaf(q.g, "accept-local", q.st, q.st.Why)
-		}
-		rest := m.Diff(g, rt.local)
-		if nr := m.And(rest, rt.noRoute); nr != bdd.False {
-			x.leaf(nr, "drop", p.st, "no route")
-		}
-		rest = m.Diff(rest, rt.noRoute)
-		if rest == bdd.False {
-			continue
-		}
-		st := p.st.with(FOut, rt.fwdOut)
-		if s.W == 32 {
-			// ip_forward: TTL 1 or 0 is dropped before FORWARD.
-			ttl := st.F[FTTL]
-			low := s.M.Le(ttl, uv(1, 8))
+		for _, a := range s.arrivals(p.st) {
+			g := m.And(p.g, a.in)
+			if g == bdd.False {
+				continue
+			}
+			if d := m.And(g, a.drop); d != bdd.False {
+				x.leaf(d, "drop", p.st, "a multicast group not joined")
+			}
+			g = m.Diff(g, a.drop)
+			loc := m.And(g, a.local)
+			for _, q := range x.natSrc("INPUT", x.tables("INPUT", []piece{{loc, p.st}}, "mangle", "filter", "security")) {
+				x.leaf(q.g, "accept-local", q.st, q.st.Why)
+			}
+			rest := m.Diff(g, a.local)
+			if nr := m.And(rest, a.noRoute); nr != bdd.False {
+				x.leaf(nr, "drop", p.st, "no route")
+			}
+			rest = m.Diff(rest, a.noRoute)
+			if rest == bdd.False {
+				continue
+			}
+			st := p.st.with(FOut, a.fwdOut)
+			// ip_forward, ip6_forward: a TTL or hop limit that would
+			// run out is dropped before FORWARD.
+			low := s.M.Le(st.F[FTTL], uv(1, 8))
 			if g := m.And(rest, low); g != bdd.False {
 				x.leaf(g, "drop", st, "TTL exceeded")
 			}
 			rest = m.Diff(rest, low)
+			if b := m.And(rest, a.badSrc); b != bdd.False {
+				x.leaf(b, "drop", st, "source not forwarded")
+			}
+			rest = m.Diff(rest, a.badSrc)
+			st = st.with(FTTL, s.decr(st.F[FTTL]))
+			fwd = append(fwd, piece{rest, st})
 		}
-		st = st.with(FTTL, s.decr(st.F[FTTL]))
-		fwd = append(fwd, piece{rest, st})
 	}
 	fwd = x.tables("FORWARD", x.merge(fwd), "mangle", "filter", "security")
 	fwd = x.tables("POSTROUTING", fwd, "mangle")
@@ -430,10 +568,7 @@ func (x *Run) pipeline() (err error) {
 		if g := m.And(p.g, rt.sendErr); g != bdd.False {
 			x.leaf(g, "drop", p.st, "no route")
 		}
-		g := m.Diff(p.g, m.Or(rt.sendErr, rt.mcast6))
-		if g6 := m.And(p.g, m.Diff(rt.mcast6, rt.sendErr)); g6 != bdd.False {
-			x.leaf(g6, "unmodelled (IPv6 multicast or link-local destination)", p.st, "routing")
-		}
+		g := m.Diff(p.g, rt.sendErr)
 		out = append(out, piece{g, p.st.with(FOut, rt.outDev)})
 	}
 	out = x.tables("OUTPUT", out, "raw")
@@ -451,8 +586,26 @@ func (x *Run) pipeline() (err error) {
 		rerouted = append(rerouted, piece{m.Diff(p.g, rt.sendErr), p.st.with(FOut, rt.outDev)})
 	}
 	out = x.tables("POSTROUTING", x.merge(rerouted), "mangle")
+	lo := uv(uint64(s.ifIndex("lo")), s.IfBits)
 	for _, q := range x.natSrc("POSTROUTING", out) {
-		x.leaf(q.g, "sent", q.st, q.st.Why)
+		// What goes out lo, and a copy of a broadcast, comes back in
+		// (loopback_xmit, dev_loopback_xmit): PREROUTING and INPUT
+		// without NAT (the connection's is set).
+		toLo := m.Eq(q.st.F[FOut], lo)
+		loop := m.Or(toLo, m.Diff(s.broadcast(q.st.F[FDst]), toLo))
+		x.leaf(m.Diff(q.g, loop), "sent", q.st, q.st.Why)
+		lg := m.And(q.g, loop)
+		if lg == bdd.False {
+			continue
+		}
+		back := q.st.with(FIn, q.st.F[FOut]).with(FOut, uv(0, s.IfBits))
+		x.loopBase = q.st
+		ps := x.tables("PREROUTING", []piece{{lg, back}}, "raw", "mangle")
+		ps = x.tables("INPUT", ps, "mangle", "filter", "security")
+		for _, p := range ps {
+			x.leaf(p.g, "accept-local", p.st, q.st.Why)
+		}
+		x.loopBase = nil
 	}
 	return nil
 }
@@ -547,12 +700,21 @@ func (x *Run) natSrc(hook string, ps []piece) []piece {
 
 // decr is TTL-1 (the TTL is at least 2 here).
 func (s *Space) decr(v bdd.Vec) bdd.Vec {
-	return s.map8(v, func(x uint64) uint64 {
+	k := vecKey(v)
+	if r, ok := s.decrMemo[k]; ok {
+		return r
+	}
+	r := s.map8(v, func(x uint64) uint64 {
 		if x == 0 {
 			return 0
 		}
 		return x - 1
 	})
+	if s.decrMemo == nil {
+		s.decrMemo = map[string]bdd.Vec{}
+	}
+	s.decrMemo[k] = r
+	return r
 }
 
 // map8 applies a function on 8-bit values to a vector.

@@ -1,8 +1,8 @@
 package symbolic
 
 import (
+	"encoding/binary"
 	"net/netip"
-	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
 	"github.com/ipsift/ipsift/host"
@@ -18,7 +18,6 @@ type routeFn struct {
 	fwdOut  bdd.Vec  // FORWARD's output interface
 	outDev  bdd.Vec  // a sent packet's output interface (lo for the host's own)
 	sendErr bdd.Node // a send finds no route
-	mcast6  bdd.Node // IPv6 multicast or link-local: not modelled (see domain)
 }
 
 // specialPrefixes are the prefixes within which the host model answers
@@ -51,8 +50,15 @@ func (s *Space) specialPrefixes() []netip.Prefix {
 			add(netip.MustParsePrefix(p))
 		}
 	} else {
-		for _, p := range []string{"ff00::/8", "fe80::/10", "::1/128", "::/128"} {
+		for _, p := range []string{"ff00::/8", "fe80::/10", "::1/128", "::/128", "ff01::1/128", "ff02::1/128", "ff01::2/128", "ff02::2/128", "ff05::2/128"} {
 			add(netip.MustParsePrefix(p))
+		}
+		for _, ifc := range s.Host.Ifaces {
+			for _, a := range ifc.Addrs {
+				if a.Addr().Is6() {
+					add(netip.PrefixFrom(host.SolicitedNode(a.Addr()), 128))
+				}
+			}
 		}
 	}
 	return ps
@@ -141,11 +147,6 @@ func (s *Space) route(dst bdd.Vec) routeFn {
 		return uint64(s.ifIndex(d))
 	})
 	r.sendErr = one(func(a netip.Addr) bool { _, ok := outDev(a); return !ok })
-	if s.W == 128 {
-		r.mcast6 = one(func(a netip.Addr) bool { return a.IsMulticast() || host.IsLinkLocal6(a) })
-	} else {
-		r.mcast6 = bdd.False
-	}
 	_ = m
 	s.routeMemo[key] = r
 	return r
@@ -157,13 +158,96 @@ func (s *Space) addrType(v bdd.Vec) bdd.Vec {
 }
 
 func vecKey(v bdd.Vec) string {
-	var b strings.Builder
+	b := make([]byte, 0, 4*len(v))
 	for _, n := range v {
-		b.WriteString(itoa(int(n)))
-		b.WriteByte(',')
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
 	}
-	return b.String()
+	return string(b)
 }
 
 // LocalAddrs is the set of destinations the host delivers to itself.
 func (s *Space) LocalAddrs(dst bdd.Vec) bdd.Node { return s.route(dst).local }
+
+// arrival is routing for a packet arriving on the interfaces in: local
+// delivery, dropped multicast, the forwarding interface or none, and
+// sources the forwarding path drops.
+type arrival struct {
+	in, local, drop, noRoute, badSrc bdd.Node
+	fwdOut                           bdd.Vec
+}
+
+// arrivals is routing of arriving packets as the engine's input path
+// does it: for IPv4 by destination alone; for IPv6 per input interface
+// (a link-local destination is the host's or a neighbour's on that link
+// only, a multicast group counts where the host joined it), with
+// ip6_forward's drops of sources it never forwards.
+func (s *Space) arrivals(st *State) []arrival {
+	m := s.M
+	dst := st.F[FDst]
+	if s.W == 32 {
+		rt := s.route(dst)
+		return []arrival{{in: bdd.True, local: rt.local, drop: bdd.False, noRoute: rt.noRoute, badSrc: bdd.False, fwdOut: rt.fwdOut}}
+	}
+	h := s.Host
+	bit := func(v bdd.Vec, fn func(netip.Addr) bool) bdd.Node {
+		return s.classify(v, 1, func(a netip.Addr) uint64 {
+			if fn(a) {
+				return 1
+			}
+			return 0
+		})[0]
+	}
+	badSrc := bit(st.F[FSrc], func(a netip.Addr) bool {
+		return a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || host.IsLinkLocal6(a)
+	})
+	var out []arrival
+	for i, ifc := range s.Ifaces {
+		if ifc.Name == "lo" {
+			continue
+		}
+		name := ifc.Name
+		linkDst := func(a netip.Addr) bool { return !a.IsMulticast() && host.IsLinkLocal6(a) }
+		a := arrival{in: m.Eq(st.F[FIn], uv(uint64(i+1), s.IfBits))}
+		a.drop = bit(dst, func(a netip.Addr) bool { return a.IsMulticast() && !h.Joined(a, name) })
+		a.local = bit(dst, func(a netip.Addr) bool {
+			switch {
+			case a.IsMulticast():
+				return h.Joined(a, name)
+			case linkDst(a):
+				return h.AddrType(a, name) == host.RTNLocal
+			}
+			return h.IsLocal(a)
+		})
+		route := func(a netip.Addr) (host.Route, bool) {
+			if linkDst(a) {
+				return h.LookupOn(a, name)
+			}
+			return h.Lookup(a)
+		}
+		a.fwdOut = s.classify(dst, s.IfBits, func(a netip.Addr) uint64 {
+			rt, ok := route(a)
+			if !ok {
+				return 0
+			}
+			return uint64(s.ifIndex(rt.Dev))
+		})
+		a.noRoute = bit(dst, func(a netip.Addr) bool { _, ok := route(a); return !ok })
+		sameLink := m.Eq(a.fwdOut, uv(uint64(i+1), s.IfBits))
+		a.badSrc = m.Diff(badSrc, sameLink)
+		out = append(out, a)
+	}
+	return out
+}
+
+// broadcast is "v is a broadcast address of the host model" (IPv4).
+func (s *Space) broadcast(v bdd.Vec) bdd.Node {
+	if s.W != 32 {
+		return bdd.False
+	}
+	return s.classify(v, 1, func(a netip.Addr) uint64 {
+		if s.Host.AddrType(a, "") == host.RTNBroadcast {
+			return 1
+		}
+		return 0
+	})[0]
+}

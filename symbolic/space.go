@@ -105,6 +105,7 @@ type Space struct {
 	// routing: per destination, local delivery and the output interface
 	routeMemo map[string]routeFn
 	eff       *effects
+	decrMemo  map[string]bdd.Vec
 }
 
 // New lays out the variables for a family on a host; pool is the number

@@ -28,7 +28,7 @@ func (x *Run) target(r *rules.Rule, p piece, why string) []tableLeaf {
 	cont := func(st *State) []tableLeaf { return []tableLeaf{{piece{p.g, st}, "continue", why}} }
 	effect := func() []tableLeaf {
 		c := *st
-		c.Eff = s.effect(st.Eff, x.hook+": "+r.Verdict+text)
+		c.Eff = s.effect(st.Eff, x.hook+": "+r.Verdict+text, st)
 		return cont(&c)
 	}
 	tracked := m.Le(st.F[FCT], uv(CTRelated, 3))
@@ -187,7 +187,7 @@ func (x *Run) opaqueRewrite(p piece, why string, fields ...Field) []tableLeaf {
 		}
 		st.F[f] = v
 	}
-	st.Eff = x.S.effect(st.Eff, x.hook+": opaque rewrite at "+why)
+	st.Eff = x.S.effect(st.Eff, x.hook+": opaque rewrite at "+why, p.st)
 	return []tableLeaf{{piece{p.g, &st}, "continue", why}}
 }
 

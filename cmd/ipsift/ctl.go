@@ -33,13 +33,14 @@ func init() {
 	count := fs.Int("count", 100, "trace: stop after this many packets (0: no limit)")
 	seconds := fs.Int("seconds", 60, "trace: stop after this many seconds (0: no limit)")
 	quiet := fs.Bool("quiet", false, "trace: leave out the rules that did not match")
+	exact := fs.Bool("x", false, "list: exact counters, without K, M, G (as iptables -x)")
 	register(&command{
 		name: "ctl", args: "list|conntrack|stats|reload [FILE]|trace [FILTER]|ipset ARGS...",
 		summary: "Ask a running 'ipsift run': list (counters, as iptables -L -v -n), conntrack (as conntrack -L),\nstats (packets, verdicts, queue drops, engine time), reload [FILE] (atomic; a bad file is refused, the old rules stay;\nsets keep their contents), " +
 			"trace [FILTER] (live traces of matching packets, as ipsift trace prints them; --count, --seconds, --quiet),\n" +
 			"ipset ARGS... (the ipset command on the running sets: list, add, del, test, create, flush, save, ...).\n" +
 			"FILTER: terms that must all hold: IFACE, local, tcp|udp|icmp, proto N, host|src|dst ADDR[/LEN], port|sport|dport N.",
-		example: "  ipsift ctl list\n  ipsift ctl reload /etc/ipsift/rules\n  ipsift ctl trace eth0 tcp port 80 --count 5\n  ipsift ctl ipset add blocklist 203.0.113.7\n  ipsift ctl ipset list blocklist",
+		example: "  ipsift ctl list\n  ipsift ctl list -x\n  ipsift ctl reload /etc/ipsift/rules\n  ipsift ctl trace eth0 tcp port 80 --count 5\n  ipsift ctl ipset add blocklist 203.0.113.7\n  ipsift ctl ipset list blocklist",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			// what follows ipset is ipset's (-exist, -file, ...), not ours
 			var ipsetArgs []string
@@ -64,6 +65,9 @@ func init() {
 				}
 				pos = append(opts, pos[1:]...)
 				deadline = time.Time{} // the server bounds it
+			}
+			if pos[0] == "list" && *exact {
+				pos = append(pos, "-x")
 			}
 			if pos[0] == "ipset" {
 				// ipset's arguments travel quoted, so a comment with
@@ -151,6 +155,7 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 		fmt.Fprintln(w, "ok")
 		// Both families, IPv6 after IPv4 when it has rules (as
 		// ip6tables -L -v -n lists them).
+		r.Settle() // the kernel's counts of the connections it carries
 		prog := r.E.Program()
 		for _, rs := range []*rules.Ruleset{prog.Ruleset(), prog.IPv6().Ruleset()} {
 			fam := ""
@@ -159,13 +164,18 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 			}
 			for _, t := range rs.Tables {
 				fmt.Fprintf(w, "# table %s%s\n", t.Name, fam)
-				rs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true})
+				rs.List(w, rules.ListOptions{Table: t.Name, Verbose: true, Numeric: true, Exact: len(f) > 1 && f[1] == "-x"})
 			}
 		}
 	case f[0] == "conntrack":
 		fmt.Fprintln(w, "ok")
 		n := 0
 		r.E.CT.Each(func(e *conntrack.Entry) {
+			if r.Offloaded(e) {
+				fmt.Fprintln(w, e.String()+" [OFFLOAD]")
+				n++
+				return
+			}
 			fmt.Fprintln(w, e.String())
 			n++
 		})
@@ -180,6 +190,10 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 			fmt.Fprintf(w, "queue_waiting %d\nqueue_dropped %d\nqueue_user_dropped %d\n", qs.Waiting, qs.Dropped, qs.UserDropped)
 		}
 		fmt.Fprintf(w, "reloads %d\nreloads_failed %d\nicmp_rate_limited %d\n", s.Reloads.Load(), s.ReloadsFailed.Load(), s.ICMPLimited.Load())
+		r.Settle()
+		o := &r.OStats
+		fmt.Fprintf(w, "offload_active %d\noffloaded %d\noffload_returned %d\noffload_refused %d\nkernel_packets %d\nkernel_bytes %d\n",
+			o.Active.Load(), o.Offloaded.Load(), o.Returned.Load(), o.Refused.Load(), o.KernelPackets.Load(), o.KernelBytes.Load())
 		if n := s.EngineRuns.Load(); n > 0 {
 			fmt.Fprintf(w, "engine_ns_per_packet %d\n", s.EngineNanos.Load()/n)
 		}

@@ -212,7 +212,10 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 	fmt.Fprintf(w, "%s: %s differ from %s in %d regions, largest first\n", fam, files[1], files[0], len(r.Regions))
 	for i, g := range r.Regions {
 		fmt.Fprintf(w, "\n%d. ", i+1)
-		if g.May {
+		switch {
+		case g.May && g.Witness != nil && g.Witness.Reproduced:
+			fmt.Fprintf(w, "differs, depending on %s (witnessed): ", strings.Join(g.Because, "; "))
+		case g.May:
 			fmt.Fprintf(w, "may differ (because of %s): ", strings.Join(g.Because, "; "))
 		}
 		fmt.Fprintf(w, "OLD %s, NEW %s", g.Old, g.New)
@@ -244,7 +247,7 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 	if len(r.Matrix) > 0 {
 		fmt.Fprintf(w, "\nservices (new connections accepted or forwarded; sources that reach them):\n")
 		for _, m := range r.Matrix {
-			fmt.Fprintf(w, "  in %-6s %s/%-5d  OLD %s  NEW %s\n", m.In, m.Proto, m.Port, m.Old, m.New)
+			fmt.Fprintf(w, "  in %-6s %-7s %s/%-5d  OLD %s  NEW %s\n", m.In, m.To, m.Proto, m.Port, m.Old, m.New)
 		}
 	}
 }

@@ -57,31 +57,14 @@ func init() {
 			"  ipsift replay fw.rules fw.pcap --recent recent --ifindex 2=eth0,3=wlan0   # lists as the live host had them\n" +
 			"  ipsift replay old.rules new.rules night.pcap --ifindex 2=eth0,3=wlan0",
 		run: func(args []string, stdout, stderr io.Writer) int {
-			var preload []conntrack.Preload
 			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil || len(pos) < 2 || len(pos) > 3 {
 				return usageError(stderr, "replay", orErr(err, "give RULES and CAPTURE (or OLD NEW CAPTURE)"))
 			}
-			if *ctFile != "" {
-				f, err := os.Open(*ctFile)
-				if err != nil {
-					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
-					return exitUsage
-				}
-				pre, err := replay.ReadConntrackList(f, *ctFile)
-				f.Close()
-				if err != nil {
-					fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
-					return exitUsage
-				}
-				preload = pre
-			}
-			var recent *replay.RecentLists
-			if *recentDir != "" {
-				if recent, err = replay.ReadRecentDir(*recentDir); err != nil {
-					fmt.Fprintf(stderr, "ipsift replay: --recent: %v\n", err)
-					return exitUsage
-				}
+			preload, recent, err := readStartState(*ctFile, *recentDir)
+			if err != nil {
+				fmt.Fprintf(stderr, "ipsift replay: %v\n", err)
+				return exitUsage
 			}
 			if *interval < 0 {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
@@ -642,4 +625,30 @@ func replayDiff(oldPath, newPath, rules6Path, capPath, hostFile string, lf *load
 		return exitProblems
 	}
 	return exitOK
+}
+
+// readStartState reads what the live host held when the capture began:
+// the connection table (--conntrack FILE, conntrack -L -o extended) and
+// the recent lists (--recent DIR); either may be "".
+func readStartState(ctFile, recentDir string) ([]conntrack.Preload, *replay.RecentLists, error) {
+	var preload []conntrack.Preload
+	if ctFile != "" {
+		f, err := os.Open(ctFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		preload, err = replay.ReadConntrackList(f, ctFile)
+		f.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	var recent *replay.RecentLists
+	if recentDir != "" {
+		var err error
+		if recent, err = replay.ReadRecentDir(recentDir); err != nil {
+			return nil, nil, fmt.Errorf("--recent: %v", err)
+		}
+	}
+	return preload, recent, nil
 }

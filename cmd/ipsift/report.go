@@ -32,9 +32,11 @@ func init() {
 	direction := fs.String("direction", "", "with --replay: \"in\" when every packet whose direction the capture does not record arrived")
 	inIface := fs.String("in", "", "with --replay: the interface every packet arrived on")
 	ifindex := fs.String("ifindex", "", "with --replay: interface names of the indexes SLL2 and NFLOG record: 2=eth0,3=wlan0")
+	ctFile := fs.String("conntrack", "", "with --replay: preload the connection table from this file (conntrack -L -o extended taken when the capture began)")
+	recentDir := fs.String("recent", "", "with --replay: start the recent lists from this copy of /proc/net/xt_recent (see ipsift replay --help)")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "report", args: "RULES [--replay CAPTURE | --packets FILE] -o report.html [--samples N] [--host FILE] [--rules6 FILE]",
+		name: "report", args: "RULES [--replay CAPTURE [--conntrack FILE] [--recent DIR] | --packets FILE] -o report.html [--samples N] [--host FILE] [--rules6 FILE]",
 		summary: "Write one self-contained HTML page showing RULES whole: per hook and chain the packets in, taken by each rule\n" +
 			"and left to the policy; every rule as iptables -S prints it, linked to its FILE:LINE, with check's findings;\n" +
 			"a graph of hooks, chains, jumps and gotos (laid out here: no JavaScript needed); sample packets per rule with\n" +
@@ -69,6 +71,10 @@ func init() {
 				}
 				if o.IfIndex, err = parseIfIndex(*ifindex); err != nil {
 					return usageError(stderr, "report", err)
+				}
+				if o.Preload, o.Recent, err = readStartState(*ctFile, *recentDir); err != nil {
+					fmt.Fprintf(stderr, "ipsift report: %v\n", err)
+					return exitUsage
 				}
 				in, code = reportReplay(ro, *capPath, o, stderr)
 			case *pkts != "":

@@ -137,6 +137,27 @@ func TestReportReplay(t *testing.T) {
 	}
 }
 
+// --replay with what the live host held when the capture began: the
+// report's summary says what it preloaded, and a file that is not there
+// is a usage error.
+func TestReportReplayStartState(t *testing.T) {
+	capFile := writeCapture(t, capgen.Config{Workload: capgen.Mix, Packets: 200, Flows: 10, Seed: 3})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "jiffies"), []byte("jiffies: 4295000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "knock"), []byte("src=192.0.2.9 ttl: 64 last_seen: 4294999000 oldest_pkt: 1 4294999000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := reportPage(t, gateway, "--replay", capFile, "--recent", dir)
+	if !strings.Contains(a, "recent lists from --recent that no rule uses, left out: knock") {
+		t.Error("the report does not say what became of the --recent lists")
+	}
+	if _, stderr, code := runCmd(t, "report", gateway, "--replay", capFile, "--conntrack", filepath.Join(dir, "none"), "-o", filepath.Join(dir, "r.html")); code != exitUsage || !strings.Contains(stderr, "none") {
+		t.Errorf("--conntrack of a missing file: exit %d %s", code, stderr)
+	}
+}
+
 func TestReportUsage(t *testing.T) {
 	stdout, _, code := runCmd(t, "report", "--help")
 	if code != exitOK || !strings.Contains(stdout, "Example:\n  ipsift report gateway.rules -o report.html") {

@@ -58,20 +58,41 @@ type gen struct {
 }
 
 // Write writes the capture as pcapng (raw IP, interfaces eth0 and
-// wlan0, every packet flagged inbound).
+// wlan0, every packet flagged inbound). Packets counts every packet,
+// the handshakes that open the first Flows connections included.
 func Write(w io.Writer, c Config) error {
-	nw, err := capture.NewNGWriter(w)
-	if err != nil {
-		return err
-	}
-	g := &gen{w: nw, now: 1_700_000_000_000_000_000, rng: rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15)), max: c.Packets}
-	g.eth0, _ = nw.AddInterface("eth0", capture.LinkRaw, 65535)
-	g.wlan0, _ = nw.AddInterface("wlan0", capture.LinkRaw, 65535)
-	flows := make([]flow, max(c.Flows, 1))
+	return write(nil, w, c)
+}
+
+// WriteWarm writes the handshakes that open the first Flows connections
+// of the Established and Mix workloads to warm and the rest (Packets
+// packets) to w, the clock running on: replaying warm and then w through
+// one engine (and one replay.Replayer) measures the workload's steady
+// state alone, every connection open from its first packet. For the
+// Flood workload warm stays empty.
+func WriteWarm(warm, w io.Writer, c Config) error {
+	return write(warm, w, c)
+}
+
+func write(warm, w io.Writer, c Config) error {
+	g := &gen{now: 1_700_000_000_000_000_000, rng: rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15)), max: c.Packets}
 	switch c.Workload {
 	case Established, Mix:
+		first := w
+		if warm != nil {
+			first, g.max = warm, -1 // the handshakes, however many
+		}
+		if err := g.start(first); err != nil {
+			return err
+		}
+		flows := make([]flow, max(c.Flows, 1))
 		for i := range flows {
 			flows[i] = g.open()
+		}
+		if warm != nil {
+			if err := g.next(w, c.Packets); err != nil {
+				return err
+			}
 		}
 		for g.written < g.max {
 			switch r := g.rng.IntN(100); {
@@ -84,6 +105,16 @@ func Write(w io.Writer, c Config) error {
 			}
 		}
 	case Flood:
+		if warm != nil {
+			if err := g.start(warm); err != nil { // no packet: nothing opens first
+				return err
+			}
+			if err := g.next(w, c.Packets); err != nil {
+				return err
+			}
+		} else if err := g.start(w); err != nil {
+			return err
+		}
 		for g.written < g.max {
 			f := g.newFlow()
 			g.tcp(g.wlan0, f.client, f.sport, f.server, 80, f.seq-1, 0, packet.TCPSyn, 0)
@@ -91,7 +122,29 @@ func Write(w io.Writer, c Config) error {
 	default:
 		return fmt.Errorf("capgen: unknown workload %q (established, mix, flood)", c.Workload)
 	}
-	return nw.Flush()
+	return g.w.Flush()
+}
+
+// next finishes the warm-up capture and sends the next n packets to w.
+func (g *gen) next(w io.Writer, n int) error {
+	if err := g.w.Flush(); err != nil {
+		return err
+	}
+	g.written, g.max = 0, n
+	return g.start(w)
+}
+
+// start makes w the capture the next packets go to: a pcapng with the
+// two interfaces.
+func (g *gen) start(w io.Writer) error {
+	nw, err := capture.NewNGWriter(w)
+	if err != nil {
+		return err
+	}
+	g.w = nw
+	g.eth0, _ = nw.AddInterface("eth0", capture.LinkRaw, 65535)
+	g.wlan0, _ = nw.AddInterface("wlan0", capture.LinkRaw, 65535)
+	return nil
 }
 
 var masq = [4]byte{198, 51, 100, 1}
@@ -139,7 +192,7 @@ func (g *gen) refused() {
 }
 
 func (g *gen) tcp(ifc int, src [4]byte, sport uint16, dst [4]byte, dport uint16, seq, ack uint32, flags uint8, payload int) {
-	if g.written >= g.max {
+	if g.max >= 0 && g.written >= g.max {
 		return
 	}
 	total := 40 + payload

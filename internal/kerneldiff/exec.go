@@ -25,6 +25,7 @@ import (
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
+	"golang.org/x/sys/unix"
 )
 
 // Packet is one packet of a generated sequence. Most are fixed
@@ -321,6 +322,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ipsiftRules = su.sets + ipsiftRules
 	}
 	h := host.Default()
+	if lc != nil {
+		lc.host = h
+	}
 	for dev, g := range su.groups {
 		ifc := h.Iface(dev)
 		if ifc == nil {
@@ -377,7 +381,8 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		tb.Fatalf("kerneldiff: neighbours: %v", err)
 	}
 	s := sim.New(e)
-	lr.Sets.Shift(s.Now) // the file's sets start on the engine's clock
+	s.LocalOwner = &engine.Owner{} // the harness's raw socket is root's
+	lr.Sets.Shift(s.Now)           // the file's sets start on the engine's clock
 	prev, err := fam.counters(fw)
 	if err != nil {
 		tb.Fatalf("kerneldiff: %v", err)
@@ -393,8 +398,12 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	// jiffy boundaries of ipsift's clock are not the kernel's: packets
 	// closer than two jiffies could fall in one jiffy on one side and in
 	// two on the other. Such rulesets get their packets 10 ms apart.
+	// The IPv6 host's rate limits (Redirects, ICMPv6 errors, one
+	// inet_peer bucket per address) count in jiffies too, and an error
+	// empties its address's bucket only when a jiffy has passed since the
+	// bucket was last used: IPv6 packets go 10 ms apart as well.
 	var minGap time.Duration
-	if strings.Contains(kernelRules, "-m connlimit") {
+	if strings.Contains(kernelRules, "-m connlimit") || su.six {
 		minGap = 10 * time.Millisecond
 	}
 	for i, p := range pkts {
@@ -414,7 +423,7 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		if gap := time.Since(last); !last.IsZero() && gap < minGap {
 			time.Sleep(minGap - gap)
 		}
-		sent := time.Now()
+		sent, sentMono := time.Now(), monotonicNow()
 		if d.Local {
 			err = fw.SendLocal(data)
 		} else {
@@ -430,6 +439,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		if err != nil && !(d.Local && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ECONNREFUSED) ||
 			errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EACCES))) {
 			tb.Fatalf("kerneldiff: sending packet %d: %v", i, err)
+		}
+		if d.Local && d.Dst.Is6() && d.Dst.IsMulticast() && err == nil {
+			awaitLoopedCopy(fw, fam, ipPrev)
 		}
 		out, asked, err := capture(fw, su.six)
 		if err != nil {
@@ -454,6 +466,13 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		sd.DelayMS = 0
 		if !last.IsZero() {
 			s.Now += sent.Sub(last).Nanoseconds()
+		} else {
+			// The kernel's jiffies tick at multiples of 4 ms of
+			// CLOCK_MONOTONIC (tick_init_jiffy_update aligns them):
+			// ipsift's clock takes the same phase at the first
+			// packet, so that both count the same jiffies between
+			// packets (the inet_peer limits, connlimit's collection).
+			s.Now += ((sentMono-s.Now)%jiffyNS + jiffyNS) % jiffyNS
 		}
 		last = sent
 		got, err := s.Run(i, sd)
@@ -512,6 +531,38 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	}
 	return res
 }
+
+// jiffyNS is the kernel's tick (HZ=250) in nanoseconds.
+const jiffyNS = int64(4_000_000)
+
+// monotonicNow is CLOCK_MONOTONIC, the clock the kernel's ticks follow.
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
+}
+
+// awaitLoopedCopy waits (up to loopWait) for the copy of a local IPv6
+// multicast packet that ip6_finish_output2 loops back to the host: it
+// comes in through netif_rx's backlog, which on a loaded machine runs
+// after the send returns, so its PREROUTING and INPUT counters could be
+// read before it got there (or with the next packet's). A group the
+// host has not joined, or a packet OUTPUT or POSTROUTING dropped, makes
+// no copy: the wait then runs out.
+func awaitLoopedCopy(fw *kernel.Firewall, fam family, before kernel.IPCounters) {
+	deadline := time.Now().Add(loopWait)
+	for time.Now().Before(deadline) {
+		if c, err := fam.delivered(fw); err != nil || c.InReceives > before.InReceives {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// loopWait bounds awaitLoopedCopy.
+const loopWait = 100 * time.Millisecond
 
 // notYetRule finds the line of the rule an engine error names when
 // ipsift says it cannot run it yet (an IPv6 feature still to come).

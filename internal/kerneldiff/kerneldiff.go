@@ -374,11 +374,14 @@ func Compare(t testing.TB, b kernel.Backend, ruleset string, packets []packet.De
 // CompareGroups is Compare on a host whose interfaces are in the given
 // device groups (interface name to group, -m devgroup): the kernel's
 // links are put in them with `ip link set dev X group N`, ipsift's
-// default host gets them as a host file's `group N` gives them.
+// default host gets them as a host file's `group N` gives them. IPv6
+// packets run through ip6tables rules on the host's IPv6 twin, as in
+// Compare.
 func CompareGroups(t testing.TB, b kernel.Backend, groups map[string]uint32, ruleset string, packets []packet.Desc) []Difference {
 	t.Helper()
 	kernel.Require(t)
-	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset, groups: groups}, packets)
+	six := len(packets) > 0 && packets[0].IsIPv6()
+	return compareSetup(t, b, setup{kernelRules: ruleset, ipsiftRules: ruleset, groups: groups, six: six}, packets)
 }
 
 // CompareLoaded is Compare for a case whose two sides are loaded

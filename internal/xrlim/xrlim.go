@@ -17,10 +17,17 @@ type Bucket struct {
 func New(now, hz int64) Bucket { return Bucket{Last: now - 60*hz} }
 
 // Allow takes a token at now when there is one, with one token every
-// timeout (a timeout of 0 always allows, and empties the bucket).
+// timeout (a timeout of 0 always allows). The bucket is refilled, and
+// capped at six timeouts, only when time has passed since its last
+// count: a timeout of 0 empties it then, but not within the same jiffy
+// as its last use (so an ICMPv6 error sent in the jiffy of a Redirect
+// for the same packet leaves the Redirect's bucket as it was).
 func (b *Bucket) Allow(now, every int64) bool {
-	t := min(b.Tokens+now-b.Last, 6*every)
-	b.Last = now
+	t := b.Tokens
+	if d := now - b.Last; d != 0 {
+		b.Last = now
+		t = min(t+d, 6*every)
+	}
 	ok := t >= every
 	if ok {
 		t -= every

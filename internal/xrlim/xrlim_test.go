@@ -27,3 +27,16 @@ func TestAllow(t *testing.T) {
 		}
 	}
 }
+
+// TestSameJiffy: a count within the jiffy of the last one neither
+// refills nor caps, so a timeout of 0 then leaves the tokens alone.
+func TestSameJiffy(t *testing.T) {
+	b := New(1000, 250)
+	b.Allow(1000, 250) // five tokens of 250 left
+	if !b.Allow(1000, 0) || b.Tokens != 5*250 {
+		t.Fatalf("timeout 0 in the same jiffy: tokens %d, want %d", b.Tokens, 5*250)
+	}
+	if !b.Allow(1001, 0) || b.Tokens != 0 {
+		t.Fatalf("timeout 0 a jiffy later: tokens %d, want 0", b.Tokens)
+	}
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeDiffInput(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDiffCommand(t *testing.T) {
+	old := writeDiffInput(t, "old.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+	// The same effect, written differently.
+	same := writeDiffInput(t, "same.sh", "iptables -P INPUT DROP\niptables -N SSH\niptables -A INPUT -p tcp -j SSH\niptables -A SSH -p tcp -m multiport --dports 22 -j ACCEPT\n")
+	narrower := writeDiffInput(t, "new.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+
+	out, errOut, code := runCmd(t, "diff", old, same)
+	if code != exitOK || !strings.Contains(out, "IPv4: equivalent") {
+		t.Fatalf("same effect: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runCmd(t, "diff", old, narrower)
+	if code != exitProblems {
+		t.Fatalf("narrower: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, w := range []string{"OLD accept-local (filter INPUT rule 1), NEW drop (filter INPUT policy)", "from ! 203.0.113.0/24", "witness: eth0 tcp", "in eth0   host    tcp/22     OLD all  NEW from 203.0.113.0/24"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	out, _, code = runCmd(t, "diff", old, narrower, "--brief")
+	if code != exitProblems || out != "IPv4: 1 regions differ\n" {
+		t.Errorf("--brief: exit %d %q", code, out)
+	}
+	out, _, code = runCmd(t, "diff", old, narrower, "--json")
+	var j struct {
+		Equivalent bool `json:"equivalent"`
+		Regions    []struct {
+			Witness struct {
+				Packet     string `json:"packet"`
+				Reproduced bool   `json:"reproduced"`
+			} `json:"witness"`
+		} `json:"regions"`
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil || code != exitProblems {
+		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
+	}
+	if j.Equivalent || len(j.Regions) != 1 || !j.Regions[0].Witness.Reproduced {
+		t.Errorf("--json: %+v", j)
+	}
+	// The difference is ssh only: focused elsewhere, equivalent.
+	if out, _, code := runCmd(t, "diff", old, narrower, "--focus", "udp"); code != exitOK {
+		t.Errorf("--focus udp: exit %d\n%s", code, out)
+	}
+	// Gave up: exit 2, never 0.
+	out, _, code = runCmd(t, "diff", old, narrower, "--budget", "300")
+	if code != exitUsage || !strings.Contains(out, "gave up") {
+		t.Errorf("--budget 300: exit %d\n%s", code, out)
+	}
+	// Usage errors.
+	for _, args := range [][]string{{"diff", old}, {"diff", old, narrower, "--ignore", "colour"}, {"diff", old, "/nonexistent"}} {
+		if _, _, code := runCmd(t, args...); code != exitUsage && code != exitProblems {
+			t.Errorf("%v: exit %d", args, code)
+		}
+	}
+	if _, _, code := runCmd(t, "diff", old); code != exitUsage {
+		t.Errorf("one file: exit %d, want %d", code, exitUsage)
+	}
+	if out, _, code := runCmd(t, "diff", "--help"); code != exitOK || !strings.Contains(out, "ipsift diff gateway.rules") {
+		t.Errorf("--help: exit %d\n%s", code, out)
+	}
+}
+
+func TestDiffGateway(t *testing.T) {
+	out, errOut, code := runCmd(t, "diff", gateway, gateway)
+	if code != exitOK || !strings.HasPrefix(out, "IPv4: equivalent") {
+		t.Fatalf("gateway.rules against itself: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -1,0 +1,598 @@
+package datapath
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipsift/ipsift/conntrack"
+	"github.com/ipsift/ipsift/datapath/ctnetlink"
+	"github.com/ipsift/ipsift/datapath/offload"
+	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/packet"
+)
+
+// Connection offload (README, "Connection offload"): once the engine
+// has proved (package offload) that every later packet of an
+// established TCP connection would take, in each direction, the way its
+// last packet took, ipsift creates the connection in the kernel's
+// conntrack with its NAT binding, TCP state and the mark markOffload
+// (ctnetlink), and the kernel carries its segments without SYN, FIN and
+// RST from then on:
+//
+//   - raw PREROUTING/OUTPUT (before conntrack): such segments are not
+//     made untracked and not queued there; they go to the kernel's
+//     conntrack lookup. With nf_conntrack_tcp_loose=0 a segment without
+//     SYN finds a connection or none, and never makes one.
+//   - mangle PREROUTING/OUTPUT (after conntrack): a segment of a
+//     connection with markOffload goes on (the kernel applies the NAT
+//     binding at its nat hooks); one without a connection (state
+//     INVALID: none found, or out of window) is queued to ipsift there.
+//
+// Everything else crosses to ipsift as before. A packet of an offloaded
+// connection that still reaches ipsift (a SYN, FIN or RST; a segment
+// the kernel found out of window; a connection the kernel lost) brings
+// it back first: ipsift deletes the kernel's entry, whose destroy event
+// brings the packets and bytes the kernel counted; those are added to
+// every counter the proved path raises. A reload or a change of the
+// host takes every connection back.
+const markOffload = 0x40000000 // on the kernel's connection (ct mark)
+
+const tcpFlagBeLiberal = 0x08 // IP_CT_TCP_FLAG_BE_LIBERAL
+
+// flow is a connection the kernel carries, or carried until its destroy
+// event arrives.
+type flow struct {
+	e         *conntrack.Entry
+	orig      ctnetlink.Tuple // the kernel's original tuple
+	reply     ctnetlink.Tuple
+	steps     [2][]engine.PathStep // the proved path of each direction
+	returning bool
+	// closing: ipsift saw a FIN or RST; the kernel keeps carrying the
+	// last segments until closeAt, then ipsift takes the connection back.
+	closing bool
+	closeAt time.Time
+	since   time.Time
+	carried [2]uint64 // packets the kernel counted, settled so far
+}
+
+// cand is a connection with a proved path in at least one direction.
+type cand struct {
+	gen   uint64
+	steps [2][]engine.PathStep
+	have  [2]bool
+	fail  bool // the kernel refused it: no new attempt in this generation
+}
+
+var errNotYet = errors.New("not yet")
+
+type offloader struct {
+	r  *Runner
+	cl *ctnetlink.Client
+	ev *ctnetlink.Events
+
+	// mu guards the maps and every use of cl (the workers' hand-overs
+	// and take-backs, the events' and Settle's goroutines).
+	mu     sync.Mutex
+	flows  map[ctnetlink.Tuple]*flow // by the tuple its packets arrive with, both directions
+	byOrig map[ctnetlink.Tuple]*flow // until the destroy event
+	// cands: a connection's two directions may come through different
+	// workers (queues), so the proofs wait here for each other.
+	cands  map[*conntrack.Entry]*cand
+	nflows atomic.Int64
+	gen    atomic.Uint64 // rules or host generation
+
+	oldSysctl map[string]string
+}
+
+// offState is a worker's part of offload: the path its packet took, its
+// prover, and what ctl trace says offload did with the packet.
+type offState struct {
+	path   engine.Path
+	prover *offload.Prover // replaced with the generation
+	pgen   uint64          // the generation prover was made for
+	note   string
+}
+
+// OffloadStats are offload's counters.
+type OffloadStats struct {
+	Offloaded, Returned, Refused, KernelPackets, KernelBytes atomic.Uint64
+	// Active is the number of connections the kernel carries now.
+	Active atomic.Int64
+}
+
+const (
+	sysctlAcct  = "/proc/sys/net/netfilter/nf_conntrack_acct"
+	sysctlLoose = "/proc/sys/net/netfilter/nf_conntrack_tcp_loose"
+)
+
+// newOffloader sets the namespace's conntrack up for offload (accounting
+// on, TCP pickup off: both before any traffic meets the rules) and opens
+// the ctnetlink sockets.
+func newOffloader(r *Runner) (*offloader, error) {
+	if _, err := os.Stat(sysctlLoose); err != nil {
+		exec.Command("modprobe", "nf_conntrack").Run()
+	}
+	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple]*flow{},
+		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}}
+	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
+		old, err := os.ReadFile(path)
+		if err != nil {
+			o.restore()
+			return nil, fmt.Errorf("offload needs the kernel's conntrack (%v); run without it: --offload=off", err)
+		}
+		o.oldSysctl[path] = strings.TrimSpace(string(old))
+		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+			o.restore()
+			return nil, fmt.Errorf("offload: %s: %w", path, err)
+		}
+	}
+	var err error
+	if o.cl, err = ctnetlink.Dial(); err != nil {
+		o.restore()
+		return nil, err
+	}
+	if o.ev, err = ctnetlink.ListenDestroy(); err != nil {
+		o.cl.Close()
+		o.restore()
+		return nil, err
+	}
+	o.gen.Store(1)
+	return o, nil
+}
+
+func (o *offloader) restore() {
+	for path, v := range o.oldSysctl {
+		os.WriteFile(path, []byte(v), 0o644)
+	}
+}
+
+// queueTarget is the NFQUEUE target every queue rule uses: qs's
+// queues, with --queue-bypass when failing open.
+func queueTarget(qs queueSpec, failOpen bool) string {
+	q := qs.target()
+	if failOpen {
+		q += " --queue-bypass"
+	}
+	return q
+}
+
+// adopt takes over the connections an earlier ipsift left to the kernel
+// (it was killed): each goes into the engine's table as the kernel has
+// it (its NAT binding and TCP state; its windows are picked up in the
+// middle, as conntrack -I's are), and its kernel entry goes, so that its
+// packets cross to ipsift until they prove it again. What the kernel
+// counted for it belonged to the earlier run's counters, gone with it.
+func (o *offloader) adopt() (int, error) {
+	var evs []ctnetlink.Event
+	if err := o.cl.Dump(markOffload, markOffload, func(ev ctnetlink.Event) { evs = append(evs, ev) }); err != nil {
+		return 0, err
+	}
+	n := 0
+	now := time.Now().UnixNano()
+	for _, ev := range evs {
+		orig, ok1 := conntrack.MakeTuple(ev.Orig.Src, ev.Orig.Dst, ev.Orig.SrcPort, ev.Orig.DstPort, ev.Orig.Proto)
+		reply, ok2 := conntrack.MakeTuple(ev.Reply.Src, ev.Reply.Dst, ev.Reply.SrcPort, ev.Reply.DstPort, ev.Reply.Proto)
+		if ok1 && ok2 {
+			_, err := o.r.E.CT.Insert(conntrack.Preload{
+				Orig: orig, Reply: reply, TCPState: conntrack.TCPState(ev.TCPState),
+				Assured: ev.Status&ctnetlink.StatusAssured != 0, SeenReply: ev.Status&ctnetlink.StatusSeenReply != 0,
+				Timeout: time.Duration(ev.Timeout) * time.Second,
+			}, now)
+			if err == nil {
+				n++
+			}
+		}
+		if err := o.cl.Delete(ev.Orig); err != nil && err != ctnetlink.ErrNotFound {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// offloadRules is the kernel side of offload after conntrack, installed
+// after kernelRules' script (which lets the segments through raw) in
+// the same transaction: q is the NFQUEUE target with its options.
+func offloadRules(prefix, q string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*mangle\n:%[1]s-CPRE - [0:0]\n:%[1]s-COUT - [0:0]\n-I PREROUTING 1 -j %[1]s-CPRE\n-I OUTPUT 1 -j %[1]s-COUT\n", prefix)
+	for _, c := range []string{"CPRE", "COUT"} {
+		fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -j RETURN\n", prefix, c, markOffload, markOffload)
+		fmt.Fprintf(&b, "-A %s-%s -m conntrack --ctstate INVALID %s\n", prefix, c, q)
+	}
+	// A nat base chain, so that the kernel applies the bindings of the
+	// connections it carries (the nat hooks exist only with one).
+	fmt.Fprintf(&b, "COMMIT\n*nat\n:%[1]s-NAT - [0:0]\n-I PREROUTING 1 -j %[1]s-NAT\n-I POSTROUTING 1 -j %[1]s-NAT\nCOMMIT\n", prefix)
+	return b.String()
+}
+
+// removeOffloadRules takes offloadRules' chains out (the raw rules go
+// with their chains in removeRules).
+func removeOffloadRules(prefix string) {
+	for _, c := range [][3]string{{"mangle", "PREROUTING", "CPRE"}, {"mangle", "OUTPUT", "COUT"}, {"nat", "PREROUTING", "NAT"}, {"nat", "POSTROUTING", "NAT"}} {
+		chain := prefix + "-" + c[2]
+		for i := 0; i < 16; i++ {
+			if exec.Command("iptables", "--wait", "-t", c[0], "-D", c[1], "-j", chain).Run() != nil {
+				break
+			}
+		}
+		exec.Command("iptables", "--wait", "-t", c[0], "-F", chain).Run()
+		exec.Command("iptables", "--wait", "-t", c[0], "-X", chain).Run()
+	}
+}
+
+// events settles the counters of connections the kernel destroyed, until
+// the socket closes.
+func (o *offloader) events() {
+	for {
+		err := o.ev.Receive(func(ev ctnetlink.Event) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			f := o.byOrig[ev.Orig]
+			if f == nil {
+				return
+			}
+			delete(o.byOrig, ev.Orig)
+			if !f.returning {
+				// The kernel ended it (timeout, conntrack -D): its next
+				// packets come to ipsift, which picks it up again.
+				o.takeBackLocked(f, "the kernel dropped its entry")
+			}
+			o.settleLocked(f, ev.Counters)
+		})
+		if err != nil {
+			if strings.Contains(err.Error(), "closed") {
+				return
+			}
+			o.r.log.Warn("offload: conntrack events", "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// settleLocked adds what the kernel counted for f to the counters of
+// f's proved paths and to the connection's own accounting.
+func (o *offloader) settleLocked(f *flow, c ctnetlink.Counters) {
+	for d := range 2 {
+		if c.Packets[d] == 0 {
+			continue
+		}
+		for i := range f.steps[d] {
+			f.steps[d][i].AddCounters(c.Packets[d], c.Bytes[d])
+		}
+		f.e.AddCounters(d, c.Packets[d], c.Bytes[d])
+		f.carried[d] += c.Packets[d]
+		o.r.OStats.KernelPackets.Add(c.Packets[d])
+		o.r.OStats.KernelBytes.Add(c.Bytes[d])
+	}
+}
+
+// Settle reads and zeroes the kernel's counters of every connection it
+// carries and adds them where the engine would have counted them (ipsift
+// ctl list and the metrics call it first; the packet loop every minute).
+func (r *Runner) Settle() {
+	o := r.ofl
+	if o == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.byOrig) == 0 {
+		return
+	}
+	err := o.cl.DumpZero(markOffload, markOffload, func(ev ctnetlink.Event) {
+		if f := o.byOrig[ev.Orig]; f != nil {
+			o.settleLocked(f, ev.Counters)
+			if ev.Counters.Packets != [2]uint64{} {
+				r.E.CT.Refresh(f.e, now)
+			}
+		}
+	})
+	if err != nil {
+		r.log.Warn("offload: reading the kernel's counters", "err", err)
+	}
+}
+
+// wireKey is the tuple a queued IPv4 TCP packet arrives with.
+func wireKey(b []byte) (ctnetlink.Tuple, uint8, bool) {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		return ctnetlink.Tuple{}, 0, false
+	}
+	ihl := int(b[0]&0xf) * 4
+	if b[9] != packet.ProtoTCP || len(b) < ihl+14 || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
+		return ctnetlink.Tuple{}, 0, false
+	}
+	return ctnetlink.Tuple{
+		Src: netip.AddrFrom4([4]byte(b[12:16])), Dst: netip.AddrFrom4([4]byte(b[16:20])), Proto: packet.ProtoTCP,
+		SrcPort: binary.BigEndian.Uint16(b[ihl:]), DstPort: binary.BigEndian.Uint16(b[ihl+2:]),
+	}, b[ihl+13], true
+}
+
+const tcpSFR = 0x01 | 0x02 | 0x04
+
+// before runs ahead of the engine for every queued IPv4 packet: a packet
+// of a connection the kernel carries takes it back, and a TCP segment
+// without SYN, FIN and RST has its path recorded for a proof.
+func (o *offloader) before(w *worker, data []byte) {
+	w.off.note = ""
+	k, flags, ok := wireKey(data)
+	if !ok {
+		w.st.RecordPath(nil)
+		return
+	}
+	if o.nflows.Load() > 0 {
+		o.mu.Lock()
+		if f := o.flows[k]; f != nil {
+			switch {
+			case flags&tcpSFR == 0:
+				// Queued before the kernel had the connection (the
+				// kernel, liberal, carries every later one; if it loses
+				// the entry, its destroy event takes the connection
+				// back): ipsift decides it as usual.
+				w.off.addNote("offload: queued before the kernel took the connection over: decided here")
+			case flags&0x02 != 0:
+				w.off.addNote(o.takeBackLocked(f, "a SYN"))
+			case !f.closing:
+				// A FIN or RST: ipsift decides it and what follows it
+				// with SYN, FIN or RST; the kernel carries the last
+				// ACKs for closeGrace more, so that none is in flight
+				// when its entry and counters go.
+				f.closing, f.closeAt = true, time.Now().Add(closeGrace)
+				f.e.ResyncTCP()
+				w.off.addNote("offload: a FIN or RST: ipsift decides it; the kernel's entry goes in " + closeGrace.String())
+			}
+		}
+		o.mu.Unlock()
+	}
+	if flags&tcpSFR == 0 {
+		w.st.RecordPath(&w.off.path)
+	} else {
+		w.st.RecordPath(nil)
+	}
+}
+
+// takeBackLocked ends f's offload: the kernel's entry goes (its destroy
+// event settles the counters), and the engine restarts the connection's
+// windows as for a connection picked up in the middle (its own are as
+// old as the offload), as the kernel's flowtable does.
+func (o *offloader) takeBackLocked(f *flow, why string) string {
+	if f.returning {
+		return ""
+	}
+	f.returning = true
+	delete(o.flows, f.orig)
+	delete(o.flows, f.reply)
+	o.nflows.Add(-1)
+	o.r.OStats.Active.Add(-1)
+	o.r.OStats.Returned.Add(1)
+	if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
+		o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
+	}
+	f.e.ResyncTCP()
+	o.r.E.CT.Refresh(f.e, time.Now().UnixNano())
+	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Since(f.since).Round(time.Millisecond))
+}
+
+func (w *offState) addNote(s string) {
+	if s == "" {
+		return
+	}
+	if w.note != "" {
+		w.note += "\n"
+	}
+	w.note += s
+}
+
+// offloadMinPackets is how many packets a connection must have had
+// (half in each direction) before it is handed over: a ctnetlink request
+// to create the kernel's entry and one to delete it cost more than the
+// few packets of a short connection (one HTTP request) would.
+const offloadMinPackets = 16
+
+// closeGrace is how long the kernel keeps carrying a connection's
+// segments without SYN, FIN or RST after ipsift saw its FIN or RST.
+const closeGrace = 500 * time.Millisecond
+
+// reap takes back the closing connections whose grace has passed, until
+// ctx is done.
+func (o *offloader) reap(ctx context.Context) {
+	t := time.NewTicker(closeGrace / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			o.mu.Lock()
+			for _, f := range o.flows {
+				if f.closing && now.After(f.closeAt) {
+					o.takeBackLocked(f, "closed")
+				}
+			}
+			o.mu.Unlock()
+		}
+	}
+}
+
+// takeBackAll ends every offload (a reload, a host change, the end).
+func (o *offloader) takeBackAll(why string) {
+	o.gen.Add(1)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, f := range o.flows {
+		o.takeBackLocked(f, why)
+	}
+	// The candidates' proofs are of the old generation: after() drops
+	// them.
+}
+
+// after runs behind the engine: for an accepted segment whose path was
+// recorded, it proves the path and, with both directions proved, hands
+// the connection to the kernel.
+func (o *offloader) after(w *worker, origMark uint32) {
+	st := w.st
+	if st.RecordPathOn() == nil {
+		return
+	}
+	st.RecordPath(nil)
+	res := &st.Result
+	switch res.Verdict {
+	case engine.Forward, engine.AcceptLocal, engine.Sent:
+	default:
+		return
+	}
+	e, reply := st.Conn()
+	if e == nil || st.CTState() != ext.CTEstablished || st.Mark() != origMark {
+		return
+	}
+	for i := range res.Out {
+		if res.Out[i].Answer {
+			return
+		}
+	}
+	const want = conntrack.IPSConfirmed | conntrack.IPSSeenReply | conntrack.IPSAssured
+	if e.Status()&want != want || e.TCPState() != conntrack.TCPEstablished {
+		return
+	}
+	if p0, _ := e.Counters(0); p0 < offloadMinPackets/2 {
+		return // short connections cost more to hand over than they save
+	}
+	if p1, _ := e.Counters(1); p1 < offloadMinPackets/2 {
+		return
+	}
+	gen := o.gen.Load()
+	if w.off.prover == nil || w.off.pgen != gen {
+		w.off.prover, w.off.pgen = offload.NewProver(o.r.E.Program().Ruleset()), gen
+	}
+	dir := 0
+	if reply {
+		dir = 1
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := o.cands[e]
+	if c != nil && c.gen != gen {
+		*c = cand{}
+	}
+	if c != nil && (c.fail || c.have[dir]) {
+		return // proved already, waiting for the other direction; or refused
+	}
+	if ok, f := w.off.prover.Prove(w.off.path.Steps); !ok {
+		if o.r.Tracing() > 0 {
+			w.off.addNote("offload: not handed to the kernel: " + f.String())
+		}
+		return
+	}
+	if c == nil {
+		if len(o.cands) >= 1<<16 {
+			clear(o.cands)
+		}
+		c = &cand{gen: gen}
+		o.cands[e] = c
+	}
+	c.gen = gen
+	if !c.have[dir] {
+		c.steps[dir] = append([]engine.PathStep(nil), w.off.path.Steps...)
+		c.have[dir] = true
+	}
+	if !c.have[1-dir] {
+		return
+	}
+	if err := o.handLocked(e, c); err != nil {
+		if err == errNotYet {
+			return // the next packet tries again
+		}
+		c.fail = true
+		o.r.OStats.Refused.Add(1)
+		o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
+		return
+	}
+	delete(o.cands, e)
+	w.off.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+}
+
+func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
+	src, dst, sp, dp := e.Tuple(dir)
+	return ctnetlink.Tuple{Src: src, Dst: dst, Proto: e.Proto(), SrcPort: sp, DstPort: dp}
+}
+
+// handLocked creates the connection in the kernel, before the verdict
+// of the packet that completed its proof; the caller holds o.mu.
+func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
+	orig, reply := tupleOf(e, 0), tupleOf(e, 1)
+	if !orig.Src.Is4() {
+		return fmt.Errorf("IPv4 only")
+	}
+	if o.byOrig[orig] != nil {
+		return errNotYet // its earlier offload's destroy event has not come yet
+	}
+	state, flags, scale, _ := e.TCPInfo()
+	// Liberal windows (IP_CT_TCP_FLAG_BE_LIBERAL): the kernel picks the
+	// connection up in the middle and knows less of its windows than
+	// the engine; strict, it would let some in-window segments through
+	// uncounted (NFCT_TCP_IGNORE) and send others back as INVALID.
+	// DIFFERENCES.md says what this changes.
+	flags[0] |= tcpFlagBeLiberal
+	flags[1] |= tcpFlagBeLiberal
+	err := o.cl.Create(&ctnetlink.Conn{
+		Orig: orig, Reply: reply, Timeout: 432000, Mark: markOffload,
+		Status: ctnetlink.StatusSeenReply | ctnetlink.StatusAssured,
+		TCP:    &ctnetlink.TCPInfo{State: uint8(state), Flags: flags, Scale: scale},
+	})
+	if err != nil {
+		return err
+	}
+	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now()}
+	o.flows[orig], o.flows[reply] = f, f
+	o.byOrig[orig] = f
+	o.nflows.Add(1)
+	o.r.OStats.Active.Add(1)
+	o.r.OStats.Offloaded.Add(1)
+	return nil
+}
+
+// Offloaded reports whether the kernel carries e on ipsift's decision.
+func (r *Runner) Offloaded(e *conntrack.Entry) bool {
+	o := r.ofl
+	if o == nil || o.nflows.Load() == 0 {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f := o.flows[tupleOf(e, 0)]
+	return f != nil && f.e == e
+}
+
+// close takes every connection back and restores the sysctls.
+func (o *offloader) close() {
+	o.takeBackAll("ipsift stops")
+	o.ev.Close()
+	o.cl.Close()
+	o.restore()
+}
+
+// settleEvery settles the kernel's counters periodically, so that the
+// engine's connections stay alive (refreshed) while the kernel carries
+// them and the counters never wait long.
+func (o *offloader) settleEvery(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			o.r.Settle()
+		}
+	}
+}

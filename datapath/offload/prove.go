@@ -1,0 +1,234 @@
+// Package offload proves, from the compiled rules, when the later
+// packets of a connection would all take the way one packet took, so
+// that the live datapath can hand the connection to the kernel's
+// conntrack (README, "Connection offload").
+//
+// The proof reads a packet's path (engine.Path: every rule it was tried
+// against, how far each rule's matches ran, and which rules counted) and
+// checks each step: every match that ran must have an outcome fixed for
+// the connection in its current conntrack state and direction, and
+// every rule that matched may only count and accept, return or jump.
+// Then, by induction over the rules in the order the kernel tries them,
+// any later packet of the connection in the same direction and state
+// meets the same rules with the same outcomes: it raises the same
+// counters and gets the same verdict, and the only change it can make
+// is the connection's NAT binding, which the kernel applies itself.
+//
+// The packets the kernel carries are TCP segments with none of SYN, FIN
+// and RST (the rest still cross to ipsift: they change the state), so a
+// --tcp-flags test that only looks at those three flags, or asks for one
+// of them to be set, is fixed too.
+package offload
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/rules"
+)
+
+// Prover proves paths for one ruleset.
+type Prover struct {
+	// connmarkFixed: no rule can change a connection's mark (no
+	// CONNMARK target anywhere), so -m connmark is fixed.
+	connmarkFixed bool
+	// fixed caches MatchFixed for the ruleset's matches, so that a
+	// proof allocates nothing.
+	fixed map[*rules.MatchUse]string // "" when fixed
+}
+
+// NewProver returns the prover for the rulesets (a family's each).
+func NewProver(rss ...*rules.Ruleset) *Prover {
+	p := &Prover{connmarkFixed: true, fixed: map[*rules.MatchUse]string{}}
+	var all []*rules.MatchUse
+	for _, rs := range rss {
+		if rs == nil {
+			continue
+		}
+		for _, t := range rs.Tables {
+			for _, c := range t.Chains {
+				for _, r := range c.Rules {
+					if r.Verdict == "CONNMARK" {
+						p.connmarkFixed = false
+					}
+					all = append(all, r.Matches...)
+				}
+			}
+		}
+	}
+	for _, m := range all {
+		p.fixed[m] = ""
+		if ok, why := MatchFixed(m, p.connmarkFixed); !ok {
+			p.fixed[m] = "-m " + m.Type.Name + " " + why
+		}
+	}
+	return p
+}
+
+// Failure says which step of a path is not fixed and why.
+type Failure struct {
+	Step *engine.PathStep // nil when the path as a whole fails
+	Why  string
+}
+
+// String says it in words for people (ctl trace).
+func (f Failure) String() string {
+	if f.Step == nil {
+		return f.Why
+	}
+	return where(f.Step) + ": " + f.Why
+}
+
+// Prove reports whether the recorded path is fixed for the packet's
+// connection; when it is not, the Failure names the first step that is
+// not. Prove allocates nothing.
+func (p *Prover) Prove(steps []engine.PathStep) (ok bool, f Failure) {
+	if len(steps) == 0 {
+		return false, Failure{Why: "no rules were met (the ruleset tracks no connections)"}
+	}
+	for i := range steps {
+		s := &steps[i]
+		if s.Table == "nat" {
+			return false, Failure{s, "the nat table is traversed"}
+		}
+		if s.Rule == nil || s.CoreFailed {
+			continue // a policy, or a rule whose core matches failed: fixed
+		}
+		r := s.Rule
+		if r.Nth != nil {
+			return false, Failure{s, "-m nth counts packets"}
+		}
+		if s.Tried > len(r.Matches) {
+			return false, Failure{s, "unknown matches"}
+		}
+		for _, m := range r.Matches[:s.Tried] {
+			why, known := p.fixed[m]
+			if !known {
+				if ok, w := MatchFixed(m, p.connmarkFixed); !ok {
+					why = "-m " + m.Type.Name + " " + w
+				}
+			}
+			if why != "" {
+				return false, Failure{s, why}
+			}
+		}
+		if !s.Matched {
+			continue
+		}
+		if ok, why := TargetFixed(r); !ok {
+			return false, Failure{s, why}
+		}
+	}
+	return true, Failure{}
+}
+
+func where(s *engine.PathStep) string {
+	return fmt.Sprintf("%s %s rule %d", s.Table, s.Chain, s.Number)
+}
+
+// TargetFixed reports whether a matched rule only counts and moves on
+// (no target, ACCEPT, RETURN, a jump or goto): anything else does
+// something per packet (LOG, NFLOG, MARK, ...), ends the packet (DROP,
+// QUEUE, REJECT) or changes the connection (CONNMARK, NAT).
+func TargetFixed(r *rules.Rule) (bool, string) {
+	switch {
+	case r.Verdict == "" || r.Verdict == "ACCEPT" || r.Verdict == "RETURN":
+		return true, ""
+	case r.IsJump():
+		return true, ""
+	case r.Target != nil:
+		return false, "the target acts on every packet"
+	case r.Verdict == "DROP":
+		return false, "-j DROP does not accept"
+	}
+	return false, "the target does not accept"
+}
+
+// fixedMatches are the matches whose outcome depends only on what is
+// fixed for a connection in a given state and direction: its addresses,
+// ports and protocol, its interfaces (and the routes and local
+// addresses they imply: a host change takes every connection back), and
+// its conntrack state, status and direction.
+var fixedMatches = map[string]bool{
+	"multiport": true, "iprange": true, "comment": true, "state": true,
+	"addrtype": true, "rpfilter": true, "pkttype": true, "helper": true,
+	"udp": true, "sctp": true, "dccp": false,
+}
+
+// MatchFixed reports whether one match's outcome is fixed for every
+// packet the kernel would carry for a connection (TCP segments without
+// SYN, FIN and RST, in one state and direction); why says what makes it
+// vary otherwise. connmarkFixed says that no rule changes connection
+// marks.
+func MatchFixed(m *rules.MatchUse, connmarkFixed bool) (bool, string) {
+	name := m.Type.Name
+	var b strings.Builder
+	m.M.Save(&b)
+	opts := b.String()
+	switch name {
+	case "tcp":
+		return tcpFixed(opts)
+	case "conntrack":
+		if strings.Contains(opts, "--ctexpire") {
+			return false, "--ctexpire changes with time"
+		}
+		return true, ""
+	case "connmark":
+		if !connmarkFixed {
+			return false, "reads a mark a CONNMARK rule can change"
+		}
+		return true, ""
+	}
+	if fixedMatches[name] {
+		return true, ""
+	}
+	return false, "reads the packet or history"
+}
+
+// tcpFixed: ports are fixed; --tcp-option reads the packet; --tcp-flags
+// is fixed when its mask holds only SYN, FIN and RST (clear in every
+// carried packet) or its comparison wants one of them set (never true).
+func tcpFixed(opts string) (bool, string) {
+	f := strings.Fields(opts)
+	for i, w := range f {
+		switch w {
+		case "--tcp-option":
+			return false, "--tcp-option reads the packet"
+		case "--tcp-flags":
+			if i+2 >= len(f) {
+				return false, "--tcp-flags unreadable"
+			}
+			mask, cmp := tcpFlags(f[i+1]), tcpFlags(f[i+2])
+			const sfr = 0x01 | 0x02 | 0x04
+			if mask&^sfr == 0 || cmp&mask&sfr != 0 {
+				continue
+			}
+			return false, "--tcp-flags reads flags a carried packet may have either way"
+		}
+	}
+	return true, ""
+}
+
+func tcpFlags(s string) uint8 {
+	var v uint8
+	for _, n := range strings.Split(s, ",") {
+		switch n {
+		case "FIN":
+			v |= 0x01
+		case "SYN":
+			v |= 0x02
+		case "RST":
+			v |= 0x04
+		case "PSH":
+			v |= 0x08
+		case "ACK":
+			v |= 0x10
+		case "URG":
+			v |= 0x20
+		case "ALL":
+			v |= 0x3f
+		}
+	}
+	return v
+}

@@ -1,0 +1,413 @@
+package datapath_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func (tp *topology) nsOut(ns string, args ...string) string {
+	out, _ := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	return string(out)
+}
+
+// clientCounters are the client's own iptables counters of its HTTP
+// traffic to the gateway: every packet it sent, the SYNs among them,
+// and every packet it received.
+type clientCounters struct{ out, syn, in [2]uint64 }
+
+// countClient installs the client's counting rules in the wan namespace.
+func (tp *topology) countClient(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", tp.wan, "iptables-restore")
+	cmd.Stdin = strings.NewReader(`*filter
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -d 198.51.100.1/32 -p tcp -m tcp --dport 80 --syn
+-A OUTPUT -d 198.51.100.1/32 -p tcp -m tcp --dport 80
+-A INPUT -s 198.51.100.1/32 -p tcp -m tcp --sport 80
+COMMIT
+`)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("client rules: %v %s", err, out)
+	}
+}
+
+var saveCounter = regexp.MustCompile(`^\[(\d+):(\d+)\] -A (\w+) (.*)$`)
+
+func (tp *topology) clientCounters(t *testing.T) clientCounters {
+	var c clientCounters
+	for _, l := range strings.Split(tp.nsOut(tp.wan, "iptables-save", "-c", "-t", "filter"), "\n") {
+		m := saveCounter.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		pk, _ := strconv.ParseUint(m[1], 10, 64)
+		by, _ := strconv.ParseUint(m[2], 10, 64)
+		switch {
+		case m[3] == "INPUT":
+			c.in = [2]uint64{pk, by}
+		case strings.Contains(m[4], "SYN"):
+			c.syn = [2]uint64{pk, by}
+		default:
+			c.out = [2]uint64{pk, by}
+		}
+	}
+	return c
+}
+
+// forwardCounters reads ipsift ctl list -x: the packets and bytes of
+// filter FORWARD's rules, in order.
+func forwardCounters(t *testing.T, p *ipsiftProc) [][2]uint64 {
+	out, err := p.ctlCmd(t, "list", "-x")
+	if err != nil {
+		t.Fatalf("ctl list -x: %v\n%s", err, out)
+	}
+	var rows [][2]uint64
+	in := false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "# table "):
+			in = false
+		case strings.HasPrefix(l, "Chain FORWARD"):
+			in = strings.Contains(out[:strings.Index(out, l)], "# table filter")
+		case strings.HasPrefix(l, "Chain "):
+			in = false
+		case in:
+			f := strings.Fields(l)
+			if len(f) < 2 || f[0] == "pkts" {
+				continue
+			}
+			pk, err1 := strconv.ParseUint(f[0], 10, 64)
+			by, err2 := strconv.ParseUint(f[1], 10, 64)
+			if err1 == nil && err2 == nil {
+				rows = append(rows, [2]uint64{pk, by})
+			}
+		}
+	}
+	return rows
+}
+
+func ctlStat(t *testing.T, p *ipsiftProc, name string) uint64 {
+	out, _ := p.ctlCmd(t, "stats")
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseUint(f[1], 10, 64)
+			return v
+		}
+	}
+	t.Fatalf("no %s in ctl stats:\n%s", name, out)
+	return 0
+}
+
+// slowGet starts GET /big and reads the head and the first n bytes of
+// the body; the rest is read by finish, which checks the whole body.
+type slowGet struct {
+	c    net.Conn
+	br   *bufio.Reader
+	body bytes.Buffer
+}
+
+func (tp *topology) startGet(t *testing.T, n int) *slowGet {
+	t.Helper()
+	c, err := tp.dial(tp.wan, "203.0.113.7", "198.51.100.1:80", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET /big HTTP/1.0\r\n\r\n")
+	g := &slowGet{c: c, br: bufio.NewReaderSize(c, 4096)}
+	for {
+		line, err := g.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the head: %v", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	if _, err := io.CopyN(&g.body, g.br, int64(n)); err != nil {
+		t.Fatalf("reading the first bytes: %v", err)
+	}
+	return g
+}
+
+// finish reads the body to its length (not to the end: after a crash the
+// server's FIN may not come through) and checks it.
+func (g *slowGet) finish(t *testing.T, tp *topology) {
+	t.Helper()
+	g.c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.CopyN(&g.body, g.br, int64(tp.bigLen-g.body.Len())); err != nil {
+		t.Fatalf("after %d bytes: %v", g.body.Len(), err)
+	}
+	if sha256.Sum256(g.body.Bytes()) != tp.bigSum {
+		t.Fatal("the body differs from the file")
+	}
+}
+
+func waitStat(t *testing.T, p *ipsiftProc, name string, ok func(uint64) bool) uint64 {
+	t.Helper()
+	var v uint64
+	for i := 0; i < 100; i++ {
+		if v = ctlStat(t, p, name); ok(v) {
+			return v
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("ctl stats %s stayed %d", name, v)
+	return v
+}
+
+// TestOffloadCountersExact fetches pages and large files through the
+// port-80 DNAT with offload on and off. Either way, filter FORWARD's
+// counters must be what the client itself counted: rule 2 (the DNAT
+// rule) every SYN, rule 1 (ESTABLISHED,RELATED) every other packet both
+// ways. With offload on, the kernel carried most of them. on-2q: two
+// queues fanned out by CPU, so a connection's directions may be proved
+// by different workers.
+func TestOffloadCountersExact(t *testing.T) {
+	for _, mode := range []string{"on", "off", "on-2q"} {
+		t.Run(mode, func(t *testing.T) {
+			tp := newTopologyNamed(t, "ofl"+mode)
+			tp.countClient(t)
+			args := []string{"--offload=" + mode}
+			if mode == "on-2q" {
+				args = []string{"--offload=on", "--queue", "0:1", "--queue-cpu-fanout"}
+			}
+			p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), args...)
+			if os.Getenv("OFL_DEBUG") != "" {
+				tp.nsOut(tp.fw, "sysctl", "-w", "net.netfilter.nf_conntrack_log_invalid=6")
+				defer func() { t.Logf("%s", tp.nsOut(tp.fw, "sh", "-c", "dmesg | tail -20; conntrack -S")) }()
+			}
+			for i := 0; i < 4; i++ {
+				if _, err := tp.get("203.0.113.7", "198.51.100.1:80", "who"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < 2; i++ {
+				body, err := tp.get("203.0.113.7", "198.51.100.1:80", "big")
+				if err != nil || sha256.Sum256(body) != tp.bigSum {
+					t.Fatalf("big: %d bytes, %v", len(body), err)
+				}
+			}
+			on := mode != "off"
+			if on {
+				// A connection the kernel carries now shows as such.
+				g := tp.startGet(t, 1<<20)
+				out, _ := p.ctlCmd(t, "conntrack")
+				if !strings.Contains(out, "[OFFLOAD]") {
+					t.Errorf("ctl conntrack shows no offloaded connection during a transfer:\n%s", out)
+				}
+				g.finish(t, tp)
+				g.c.Close()
+				waitStat(t, p, "offload_active", func(v uint64) bool { return v == 0 })
+				if n := ctlStat(t, p, "offloaded"); n < 3 {
+					t.Errorf("offloaded %d connections, want at least the 3 large ones", n)
+				}
+			}
+			var want, got [2][2]uint64
+			for i := 0; i < 100; i++ {
+				c := tp.clientCounters(t)
+				want[0] = c.syn
+				want[1] = [2]uint64{c.out[0] + c.in[0] - c.syn[0], c.out[1] + c.in[1] - c.syn[1]}
+				rows := forwardCounters(t, p)
+				if len(rows) < 2 {
+					t.Fatalf("ctl list -x: FORWARD has %d rules", len(rows))
+				}
+				got = [2][2]uint64{rows[1], rows[0]}
+				if got == want {
+					break
+				}
+				if i == 99 {
+					t.Logf("FORWARD: %v", rows)
+					out, _ := p.ctlCmd(t, "stats")
+					t.Logf("stats:\n%s", out)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got != want {
+				t.Errorf("FORWARD rule 2 (DNAT) %v, rule 1 (ESTABLISHED) %v packets/bytes; the client counted %v and %v", got[0], got[1], want[0], want[1])
+			}
+			kp := ctlStat(t, p, "kernel_packets")
+			if on && kp == 0 || !on && kp != 0 {
+				t.Errorf("offload %s: the kernel carried %d packets", mode, kp)
+			}
+			t.Logf("offload %s: %d packets through FORWARD, %d carried by the kernel, %d crossed to ipsift", mode, got[0][0]+got[1][0], kp, ctlStat(t, p, "packets"))
+		})
+	}
+}
+
+// TestOffloadReloadDuringTransfer reloads during a large transfer: the
+// same rules take the connection back and hand it over again; rules with
+// a limit on the established path take it back for good, and the
+// transfer goes on through ipsift.
+func TestOffloadReloadDuringTransfer(t *testing.T) {
+	tp := newTopologyNamed(t, "oflrl")
+	dir := t.TempDir()
+	rules := gatewayRules(t, dir)
+	p := tp.runIpsift(t, rules)
+	g := tp.startGet(t, 1<<20)
+	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	if out, err := p.ctlCmd(t, "reload"); err != nil {
+		t.Fatalf("reload: %v %s", err, out)
+	}
+	if n := ctlStat(t, p, "offload_returned"); n < 1 {
+		t.Errorf("the reload took back %d connections", n)
+	}
+	// Its next packets come to ipsift, which hands it over again.
+	if _, err := io.CopyN(&g.body, g.br, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	if n := ctlStat(t, p, "offloaded"); n < 2 {
+		t.Errorf("offloaded %d times, want 2 (before and after the reload)", n)
+	}
+	g.finish(t, tp)
+	// A limit on the established path: nothing is handed over, the
+	// transfers cross to ipsift whole.
+	data, _ := os.ReadFile(rules)
+	limited := strings.Replace(string(data), "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+		"-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -m limit --limit 10000/sec --limit-burst 10000 -j ACCEPT", 1)
+	lp := filepath.Join(dir, "limited.rules")
+	os.WriteFile(lp, []byte(limited), 0o644)
+	g2 := tp.startGet(t, 1<<20)
+	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	if out, err := p.ctlCmd(t, "reload", lp); err != nil {
+		t.Fatalf("reload: %v %s", err, out)
+	}
+	if n := ctlStat(t, p, "offload_active"); n != 0 {
+		t.Errorf("%d connections still offloaded after rules with a limit came", n)
+	}
+	g2.finish(t, tp)
+	offloaded, before := ctlStat(t, p, "offloaded"), ctlStat(t, p, "packets")
+	body, err := tp.get("203.0.113.7", "198.51.100.1:80", "big")
+	if err != nil || sha256.Sum256(body) != tp.bigSum {
+		t.Fatalf("big: %d bytes, %v", len(body), err)
+	}
+	if n := ctlStat(t, p, "offloaded"); n != offloaded {
+		t.Errorf("%d connections offloaded with a limit on their path", n-offloaded)
+	}
+	if after := ctlStat(t, p, "packets"); after-before < 100 {
+		t.Errorf("only %d packets crossed to ipsift with a limit on the path", after-before)
+	}
+}
+
+// TestOffloadFailOpenCrash kills ipsift (SIGKILL) while the kernel
+// carries a connection through the port-2222 DNAT, with --fail-open: the
+// connection goes on, carried by the kernel with the NAT binding ipsift
+// gave it (its FIN, which crosses to the queue, would not: with nobody
+// reading, it passes untracked, without the binding).
+func TestOffloadFailOpenCrash(t *testing.T) {
+	tp := newTopologyNamed(t, "oflfo")
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--fail-open")
+	line, c, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222")
+	if err != nil || line != "ssh-50" {
+		t.Fatalf("banner %q, %v", line, err)
+	}
+	defer c.Close()
+	for i := 0; i < 10; i++ { // enough packets for a handover
+		if err := echo(c, fmt.Sprintf("before %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	if _, ok := p.wait(5 * time.Second); !ok {
+		t.Fatal("ipsift did not die")
+	}
+	for i := 0; i < 3; i++ {
+		if err := echo(c, fmt.Sprintf("after the crash %d", i)); err != nil {
+			t.Fatalf("the offloaded connection after the crash: %v", err)
+		}
+	}
+	// A new connection now meets no NAT at all (the kernel's own empty
+	// rules, fail-open): it does not reach the inside host.
+	if line, c2, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222"); err == nil {
+		c2.Close()
+		t.Errorf("a new connection after the crash got %q", line)
+	}
+}
+
+// TestOffloadTrace: ipsift ctl trace says which packet handed its
+// connection to the kernel (the later ones are not traced: the kernel
+// carries them) and which took it back.
+func TestOffloadTrace(t *testing.T) {
+	tp := newTopologyNamed(t, "ofltr")
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()))
+	done := make(chan string, 1)
+	go func() {
+		out, _ := p.ctlCmd(t, "trace", "tcp", "port", "80", "--count", "0", "--seconds", "8", "--quiet")
+		done <- out
+	}()
+	time.Sleep(500 * time.Millisecond) // the subscription is in place
+	body, err := tp.get("203.0.113.7", "198.51.100.1:80", "big")
+	if err != nil || sha256.Sum256(body) != tp.bigSum {
+		t.Fatalf("big: %d bytes, %v", len(body), err)
+	}
+	out := <-done
+	for _, want := range []string{"offload: connection handed to the kernel", "offload: a FIN or RST: ipsift decides it"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the trace does not say %q:\n%.3000s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n\n"); n > 200 {
+		t.Errorf("%d packets traced for an 8 MB transfer: the kernel should have carried most", n)
+	}
+}
+
+// TestOffloadRestartAdopts kills ipsift (SIGKILL, fail-closed) while the
+// kernel carries a connection through the port-2222 DNAT: the kernel
+// goes on carrying it; the next ipsift takes it over from the kernel's
+// table (its NAT binding included), decides its packets, and hands it
+// back once proved again.
+func TestOffloadRestartAdopts(t *testing.T) {
+	tp := newTopologyNamed(t, "oflra")
+	rules := gatewayRules(t, t.TempDir())
+	p := tp.runIpsift(t, rules)
+	line, c, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222")
+	if err != nil || line != "ssh-50" {
+		t.Fatalf("banner %q, %v", line, err)
+	}
+	defer c.Close()
+	for i := 0; i < 10; i++ {
+		if err := echo(c, fmt.Sprintf("before %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	if _, ok := p.wait(5 * time.Second); !ok {
+		t.Fatal("ipsift did not die")
+	}
+	if err := echo(c, "while ipsift is dead"); err != nil {
+		t.Fatalf("the kernel stopped carrying the connection: %v", err)
+	}
+	p2 := tp.runIpsift(t, rules)
+	p2.log.waitFor(t, "took over connections an earlier run left to the kernel", 1)
+	if n := ctlStat(t, p2, "offload_active"); n != 0 {
+		t.Errorf("%d connections offloaded right after the restart", n)
+	}
+	out, _ := p2.ctlCmd(t, "conntrack")
+	if !strings.Contains(out, "dport=2222 src=192.0.2.50") {
+		t.Errorf("the restarted ipsift does not have the connection:\n%s", out)
+	}
+	for i := 0; i < 12; i++ {
+		if err := echo(c, fmt.Sprintf("after the restart %d", i)); err != nil {
+			t.Fatalf("after the restart: %v", err)
+		}
+	}
+	waitStat(t, p2, "offload_active", func(v uint64) bool { return v == 1 })
+}

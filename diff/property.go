@@ -1,0 +1,327 @@
+package diff
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/ipsift/ipsift/bdd"
+	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/rules"
+	"github.com/ipsift/ipsift/symbolic"
+)
+
+// Property is a statement about every packet of a class, checked over
+// all packets at once: "never: accept tcp dport 22 from !203.0.113.0/24
+// in eth0", "always: forward from wlan0 to eth0 state NEW".
+type Property struct {
+	Always  bool   // always: every packet of the class gets Verdict; never: none does
+	Verdict string // accept (for the host or forwarded), accept-local, forward, sent, drop, reject, queue
+	terms   []term
+	Text    string
+}
+
+type term struct {
+	kind  string // proto, dport, sport, src, dst, in, out, local, state
+	inv   bool
+	proto uint8
+	lo    uint16
+	hi    uint16
+	pfx   netip.Prefix
+	name  string
+	state []string
+}
+
+// ParseProperty reads "never: VERDICT TERMS..." or "always: VERDICT
+// TERMS...". TERMS, all of which must hold: tcp | udp | icmp | proto N;
+// dport N[:M]; sport N[:M]; from [!]ADDR[/LEN] or from IFACE (the input
+// interface); to [!]ADDR[/LEN] or to IFACE (the output interface); in
+// IFACE; out IFACE; local (sent by the host); state S[,S...] (NEW,
+// ESTABLISHED, RELATED, INVALID); first (the first packet of its
+// connection: no NAT binding yet). "!" before a value negates it.
+func ParseProperty(s string) (*Property, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	p := &Property{Text: strings.TrimSpace(s)}
+	switch strings.TrimSpace(kind) {
+	case "never":
+	case "always":
+		p.Always = true
+	default:
+		return nil, fmt.Errorf("a property starts with never: or always:, not %q", kind)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%q: want never: or always: and a verdict", s)
+	}
+	ws := strings.Fields(rest)
+	if len(ws) == 0 {
+		return nil, fmt.Errorf("%q: a verdict must follow (accept, accept-local, forward, sent, drop, reject, queue)", s)
+	}
+	switch ws[0] {
+	case "accept", "accept-local", "forward", "sent", "drop", "reject", "queue":
+		p.Verdict = ws[0]
+	default:
+		return nil, fmt.Errorf("verdict %q: want accept, accept-local, forward, sent, drop, reject or queue", ws[0])
+	}
+	for i := 1; i < len(ws); i++ {
+		w := ws[i]
+		arg := func() (string, error) {
+			if i+1 >= len(ws) {
+				return "", fmt.Errorf("%s needs a value", w)
+			}
+			i++
+			return ws[i], nil
+		}
+		t := term{kind: w}
+		switch w {
+		case "tcp", "udp", "icmp", "icmpv6":
+			t.kind, t.proto = "proto", map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}[w]
+		case "proto":
+			a, err := arg()
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.ParseUint(a, 10, 8)
+			if err != nil {
+				return nil, fmt.Errorf("proto %q: want a number 0-255 or tcp, udp, icmp", a)
+			}
+			t.proto = uint8(n)
+		case "dport", "sport":
+			a, err := arg()
+			if err != nil {
+				return nil, err
+			}
+			if t.inv = strings.HasPrefix(a, "!"); t.inv {
+				a = a[1:]
+			}
+			l, h, isRange := strings.Cut(a, ":")
+			lo, err1 := strconv.ParseUint(l, 10, 16)
+			hi, err2 := lo, error(nil)
+			if isRange {
+				hi, err2 = strconv.ParseUint(h, 10, 16)
+			}
+			if err1 != nil || err2 != nil || lo > hi {
+				return nil, fmt.Errorf("%s %q: want N or N:M", w, a)
+			}
+			t.lo, t.hi = uint16(lo), uint16(hi)
+		case "from", "to":
+			a, err := arg()
+			if err != nil {
+				return nil, err
+			}
+			if t.inv = strings.HasPrefix(a, "!"); t.inv {
+				a = a[1:]
+			}
+			if pfx, ok := parsePrefix(a); ok {
+				t.kind, t.pfx = map[string]string{"from": "src", "to": "dst"}[w], pfx
+			} else {
+				t.kind, t.name = map[string]string{"from": "in", "to": "out"}[w], a
+			}
+		case "in", "out":
+			a, err := arg()
+			if err != nil {
+				return nil, err
+			}
+			if t.inv = strings.HasPrefix(a, "!"); t.inv {
+				a = a[1:]
+			}
+			t.name = a
+		case "local", "first":
+		case "state":
+			a, err := arg()
+			if err != nil {
+				return nil, err
+			}
+			for _, st := range strings.Split(a, ",") {
+				found := false
+				for _, n := range symbolic.CTNames {
+					if strings.EqualFold(n, st) {
+						t.state = append(t.state, n)
+						found = true
+					}
+				}
+				if !found {
+					return nil, fmt.Errorf("state %q: want NEW, ESTABLISHED, RELATED or INVALID", st)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("%q: want tcp, udp, icmp, proto, dport, sport, from, to, in, out, local, first or state", w)
+		}
+		p.terms = append(p.terms, t)
+	}
+	return p, nil
+}
+
+func parsePrefix(a string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(a); err == nil {
+		return p.Masked(), true
+	}
+	if ad, err := netip.ParseAddr(a); err == nil {
+		return netip.PrefixFrom(ad, ad.BitLen()), true
+	}
+	return netip.Prefix{}, false
+}
+
+// class is the property's packet class over the inputs (and, for "out",
+// over a leaf's state).
+func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
+	m := s.M
+	in := s.Input.F
+	r := bdd.True
+	for _, t := range p.terms {
+		var n bdd.Node
+		switch t.kind {
+		case "proto":
+			n = m.Eq(in[symbolic.FProto], bdd.UintVec(uint64(t.proto), 8))
+		case "dport", "sport":
+			f := symbolic.FDport
+			if t.kind == "sport" {
+				f = symbolic.FSport
+			}
+			n = m.Range(in[f], bdd.UintVec(uint64(t.lo), 16), bdd.UintVec(uint64(t.hi), 16))
+		case "src", "dst":
+			f := symbolic.FSrc
+			if t.kind == "dst" {
+				f = symbolic.FDst
+			}
+			if t.pfx.Addr().BitLen() != s.W {
+				n = bdd.False
+				break
+			}
+			raw := t.pfx.Addr().AsSlice()
+			n = m.Prefix(in[f], bdd.ConstVec(raw, s.W), t.pfx.Bits())
+		case "in", "out":
+			v := in[symbolic.FIn]
+			if t.kind == "out" {
+				v = l.St.F[symbolic.FOut]
+			}
+			n = bdd.False
+			for i, ifc := range s.Ifaces {
+				if ifc.Name == t.name || strings.HasSuffix(t.name, "+") && strings.HasPrefix(ifc.Name, strings.TrimSuffix(t.name, "+")) {
+					n = m.Or(n, m.Eq(v, bdd.UintVec(uint64(i+1), s.IfBits)))
+				}
+			}
+		case "local":
+			n = in[symbolic.FLocal][0]
+		case "first":
+			n = in[symbolic.FFirst][0]
+		case "state":
+			n = bdd.False
+			for _, st := range t.state {
+				for v, name := range symbolic.CTNames {
+					if name == st {
+						n = m.Or(n, m.Eq(in[symbolic.FCT], bdd.UintVec(uint64(v), 3)))
+					}
+				}
+			}
+		}
+		if t.inv {
+			n = m.Not(n)
+		}
+		r = m.And(r, n)
+	}
+	return r
+}
+
+func (p *Property) verdictIs(v string) bool {
+	switch p.Verdict {
+	case "accept":
+		return v == "accept-local" || v == "forward"
+	case "reject", "queue":
+		return strings.HasPrefix(v, p.Verdict)
+	}
+	return v == p.Verdict
+}
+
+// Counterexample is a packet that breaks a property, run in the engine.
+type Counterexample struct {
+	// Witness is a packet of the class that breaks the property, with
+	// what the engine did to it (Witness.Old); Reproduced says the
+	// engine's verdict breaks the property too.
+	Witness *Witness
+	// Classes describe every packet that breaks it.
+	Classes []string
+	// May is set when the break depends on a stateful or unknown match
+	// (Because names them).
+	May     bool
+	Because []string
+}
+
+// CheckProperty checks a property of one ruleset over every packet; nil
+// when it holds. The error is for a ruleset the model gave up on.
+func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, error) {
+	h := o.Host
+	if h == nil {
+		h = host.Default()
+	}
+	budget := o.MaxNodes
+	if budget == 0 {
+		budget = DefaultMaxNodes
+	}
+	s := symbolic.New(rs.Family, h, 4096+8*countMatches(rs), budget)
+	run, err := symbolic.Execute(s, rs, symbolic.Options{})
+	if err != nil {
+		return nil, err
+	}
+	m := s.M
+	bad := bdd.False
+	for _, l := range run.Leaves {
+		if p.verdictIs(l.Verdict) == p.Always {
+			continue
+		}
+		bad = m.Or(bad, m.And(m.And(l.G, s.Domain), p.class(s, l)))
+	}
+	if m.Err() != nil {
+		return nil, m.Err()
+	}
+	if bad == bdd.False {
+		return nil, nil
+	}
+	c := &comparer{s: s, o: o, old: run, new: run}
+	pool := s.PoolVars()
+	sure := m.Forall(bad, pool)
+	r := &Region{g: bad}
+	if sure != bdd.False {
+		r.g = sure
+	} else {
+		r.May = true
+		for _, v := range m.Support(bad) {
+			if name, ok := s.Names[v]; ok {
+				r.Because = append(r.Because, c.describeVar(name))
+			}
+		}
+		r.Because = dedupe(r.Because)
+	}
+	c.describe(r)
+	ce := &Counterexample{Classes: r.Classes, May: r.May, Because: r.Because}
+	for attempt := 0; attempt < 8; attempt++ {
+		wi, ok := c.pick(r.g, attempt%4)
+		if !ok {
+			break
+		}
+		wi.seed = uint64(attempt)
+		out, err := c.run(rs, wi)
+		if err != nil {
+			return nil, err
+		}
+		w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Old: out}
+		if wi.conn != nil {
+			w.ConnText = wi.conn.String()
+		}
+		// The engine confirms the break when its verdict breaks the
+		// property too.
+		w.Reproduced = p.verdictIs(engineVerdict(out)) != p.Always
+		ce.Witness = w
+		if w.Reproduced {
+			break
+		}
+	}
+	return ce, nil
+}
+
+// engineVerdict is the verdict word of a run's text.
+func engineVerdict(out string) string {
+	v, _, _ := strings.Cut(out, ";")
+	v, _, _ = strings.Cut(v, " ")
+	return v
+}
