@@ -162,8 +162,11 @@ type Input struct {
 	Mark  uint32
 	// ChecksumOK says the caller verified the transport checksum (the
 	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
-	// tracking and the host's stack do not sum it again. Set it only
-	// for a checksum known to be right.
+	// tracking, REJECT and the host's stack do not sum it again. Set it
+	// only for a checksum known to be right, or (live enforcement) one
+	// the kernel itself would not check: NFQUEUE's skb info without
+	// CSUM_NOTVERIFIED, which the kernel passes as right whatever it
+	// holds.
 	ChecksumOK bool
 	// GSO says the packet is a GSO packet handed over whole (live
 	// enforcement): its segments, not it, must fit the MTU, as
