@@ -162,8 +162,11 @@ type Input struct {
 	Mark  uint32
 	// ChecksumOK says the caller verified the transport checksum (the
 	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
-	// tracking and the host's stack do not sum it again. Set it only
-	// for a checksum known to be right.
+	// tracking, REJECT and the host's stack do not sum it again. Set it
+	// only for a checksum known to be right, or (live enforcement) one
+	// the kernel itself would not check: NFQUEUE's skb info without
+	// CSUM_NOTVERIFIED, which the kernel passes as right whatever it
+	// holds.
 	ChecksumOK bool
 	// GSO says the packet is a GSO packet handed over whole (live
 	// enforcement): its segments, not it, must fit the MTU, as
@@ -199,7 +202,8 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
-	path    *Path // RecordPath
+	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
+	path    *Path     // RecordPath
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
@@ -352,6 +356,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
+
+// SetLog sends the LOG lines of the following Process calls to w
+// instead of the Engine's Log (nil to go back to it): a caller tracing
+// its packets sees their lines while other goroutines' packets keep
+// writing to the Engine's Log.
+func (s *State) SetLog(w io.Writer) { s.log = w }
 
 // OnChainEntry makes the following Process calls call f each time a
 // packet (or an answer the host sends) enters a table's built-in chain,
@@ -506,7 +516,11 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	if emit == nil {
 		emit = s.emit
 	}
-	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
+	log := e.Log
+	if s.log != nil {
+		log = s.log
+	}
+	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
