@@ -111,6 +111,12 @@ func randomHost(r *rand.Rand) string {
 func TestCompiledTablesMatchWalk(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 1))
 	probes := []netip.Addr{{}, netip.MustParseAddr("127.1.2.3"), netip.MustParseAddr("127.255.255.255"), netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("fe80::1")}
+	// Other first bytes than the hosts' (Dest's blocks: see destTable),
+	// which short routes may cover.
+	for _, s := range []string{"0.0.0.1", "8.1.2.3", "9.255.255.255", "11.0.0.1", "15.0.0.0", "16.0.0.1", "127.0.0.1", "224.0.0.1", "255.255.255.254",
+		"::", "::1", "::2", "2000::1", "2001:db9::1", "3fff::1", "fe80::1", "ff02::1", "ffff::1"} {
+		probes = append(probes, netip.MustParseAddr(s))
+	}
 	for a := 0; a < 2; a++ {
 		for b := 0; b < 3; b++ {
 			for _, c := range []int{0, 1, 2, 3, 127, 128, 254, 255} {
