@@ -442,8 +442,13 @@ func (e *Engine) Process(s *State, in *Input) {
 		res.Verdict = Reject
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
-	e.sendReplies(p, s)
-	e.sendHostPending(p, s)
+	// (The tests before the calls spare a packet without answers them.)
+	if s.sent < s.nreply {
+		e.sendReplies(p, s)
+	}
+	if s.hostPending {
+		e.sendHostPending(p, s)
+	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		if s.pkt.Version == 6 {
 			e.hostStack6(p, s)
@@ -452,7 +457,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		}
 		e.sendReplies(p, s)
 	}
-	e.dropUnconfirmed(s)
+	if len(s.discards) > 0 {
+		e.dropUnconfirmed(s)
+	}
 	e.finishTrace(s)
 }
 
@@ -751,7 +758,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.track(p, s, false); done {
+	if !p.conntrack {
+		// No connection tracking: nothing to track or confirm.
+	} else if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
@@ -878,11 +887,12 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	if rt.Dev == in.In {
 		e.redirect6(p, s, in, rt)
 	} else {
-		if pk.Src.IsUnspecified() || pk.Src.IsMulticast() || pk.Src.IsLoopback() {
+		never, linkLocal := host.Unroutable6(pk.Src)
+		if never {
 			s.note("a source of " + pk.Src.String() + " is never forwarded: dropped")
 			return Drop, true
 		}
-		if host.IsLinkLocal6(pk.Src) {
+		if linkLocal {
 			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}

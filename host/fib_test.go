@@ -212,3 +212,18 @@ func TestIsLinkLocal6Bytes(t *testing.T) {
 		}
 	}
 }
+
+// TestUnroutable6 is Unroutable6 against netip's tests and IsLinkLocal6.
+func TestUnroutable6(t *testing.T) {
+	for _, s := range []string{"::", "::%eth0", "::1", "::1%eth0", "::2", "fe80::1", "fe80::1%eth0", "febf::1", "fec0::1", "ff02::1", "ff05::1", "ff0e::1",
+		"2001:db8::1", "::ffff:0.0.0.0", "::ffff:127.0.0.1", "::ffff:224.0.0.1", "::ffff:239.1.2.3", "::ffff:192.0.2.1", "::fffe:224.0.0.1", "0.0.0.0", "127.0.0.1", "224.0.0.1", "192.0.2.1"} {
+		a := netip.MustParseAddr(s)
+		never, ll := Unroutable6(a)
+		if want := a.IsUnspecified() || a.IsMulticast() || a.IsLoopback(); never != want && a.Is6() {
+			t.Errorf("Unroutable6(%s) never = %v, want %v", s, never, want)
+		}
+		if !never && ll != IsLinkLocal6(a) || never && a.IsMulticast() && ll != IsLinkLocal6(a) {
+			t.Errorf("Unroutable6(%s) linkLocal = %v, IsLinkLocal6 %v", s, ll, IsLinkLocal6(a))
+		}
+	}
+}
