@@ -205,6 +205,7 @@ type State struct {
 	nreply  int
 	inIf    ext.Iface
 	inHost  *host.Host // the host inIf was looked up on (input)
+	inName  string     // the Input.In inIf was found for
 	outIf   ext.Iface
 	stack   [64]frame
 	// The packet's connection: entry, direction, and whether it was
@@ -730,10 +731,10 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 // after PREROUTING.
 func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c := &s.ctx
-	if s.inHost != e.Host || s.inIf.Name != in.In {
+	if s.inHost != e.Host || !ext.SameName(s.inName, in.In) {
 		// A State mostly sees one host and few input interfaces:
 		// keep the last one found.
-		s.inHost, s.inIf = e.Host, ext.Iface{Name: in.In}
+		s.inHost, s.inIf, s.inName = e.Host, ext.Iface{Name: in.In}, in.In
 		if ifc := e.Host.Iface(in.In); ifc != nil {
 			s.inIf = ifc.Iface
 		}

@@ -135,7 +135,7 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			if len(f) < 2 {
 				return nil, bad("iface needs a name")
 			}
-			ifc := &Iface{Iface: ext.Iface{Name: f[1], Index: len(h.Ifaces) + 1}}
+			ifc := &Iface{Iface: ext.Iface{Name: ext.Intern(f[1]), Index: len(h.Ifaces) + 1}}
 			for i := 2; i < len(f); i++ {
 				if f[i] == "group" {
 					if i+1 >= len(f) {
