@@ -923,11 +923,13 @@ func (e *Engine) setOut(s *State, dev string) {
 // setOutIface is setOut with dev's interface (nil when the host has
 // none of that name) already found.
 func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
-	s.outIf = ext.Iface{Name: dev}
 	if ifc != nil {
-		s.outIf = ifc.Iface
+		// The host's own (it does not change once looked up in): no copy.
+		s.ctx.Out = &ifc.Iface
+	} else {
+		s.outIf = ext.Iface{Name: dev}
+		s.ctx.Out = &s.outIf
 	}
-	s.ctx.Out = &s.outIf
 	s.Result.OutIface = dev
 }
 
