@@ -23,11 +23,13 @@ type Property struct {
 }
 
 type term struct {
-	kind  string // proto, dport, sport, src, dst, in, out, local, state
+	kind  string // proto, dport, sport, src, dst, in, out, local, state, mark, ctmark
 	inv   bool
 	proto uint8
 	lo    uint16
 	hi    uint16
+	val   uint32 // mark, ctmark: the value under mask
+	mask  uint32
 	pfx   netip.Prefix
 	name  string
 	state []string
@@ -39,7 +41,10 @@ type term struct {
 // interface); to [!]ADDR[/LEN] or to IFACE (the output interface); in
 // IFACE; out IFACE; local (sent by the host); state S[,S...] (NEW,
 // ESTABLISHED, RELATED, INVALID); first (the first packet of its
-// connection: no NAT binding yet). "!" before a value negates it.
+// connection: no NAT binding yet); mark V[/M] and ctmark V[/M] (the
+// packet's mark and its connection's mark, masked, when its verdict is
+// given: after the rules' MARK and CONNMARK). "!" before a value negates
+// it.
 func ParseProperty(s string) (*Property, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	p := &Property{Text: strings.TrimSpace(s)}
@@ -127,6 +132,24 @@ func ParseProperty(s string) (*Property, error) {
 			}
 			t.name = a
 		case "local", "first":
+		case "mark", "ctmark":
+			a, err := arg()
+			if err != nil {
+				return nil, err
+			}
+			if t.inv = strings.HasPrefix(a, "!"); t.inv {
+				a = a[1:]
+			}
+			v, mk, masked := strings.Cut(a, "/")
+			val, err1 := strconv.ParseUint(v, 0, 32)
+			mask, err2 := uint64(0xffffffff), error(nil)
+			if masked {
+				mask, err2 = strconv.ParseUint(mk, 0, 32)
+			}
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("%s %q: want VALUE[/MASK] as --mark takes it (0x4000/0x4000)", w, a)
+			}
+			t.val, t.mask = uint32(val&mask), uint32(mask)
 		case "state":
 			a, err := arg()
 			if err != nil {
@@ -145,7 +168,7 @@ func ParseProperty(s string) (*Property, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("%q: want tcp, udp, icmp, proto, dport, sport, from, to, in, out, local, first or state", w)
+			return nil, fmt.Errorf("%q: want tcp, udp, icmp, proto, dport, sport, from, to, in, out, local, first, state, mark or ctmark", w)
 		}
 		p.terms = append(p.terms, t)
 	}
@@ -201,6 +224,12 @@ func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
 					n = m.Or(n, m.Eq(v, bdd.UintVec(uint64(i+1), s.IfBits)))
 				}
 			}
+		case "mark", "ctmark":
+			f := symbolic.FMark
+			if t.kind == "ctmark" {
+				f = symbolic.FCTMark
+			}
+			n = m.EqMasked(l.St.F[f], bdd.UintVec(uint64(t.val), 32), bdd.UintVec(uint64(t.mask), 32))
 		case "local":
 			n = in[symbolic.FLocal][0]
 		case "first":
@@ -310,13 +339,40 @@ func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, 
 		}
 		// The engine confirms the break when its verdict breaks the
 		// property too.
-		w.Reproduced = p.verdictIs(engineVerdict(out)) != p.Always
+		w.Reproduced = p.breaks(out)
 		ce.Witness = w
 		if w.Reproduced {
 			break
 		}
 	}
 	return ce, nil
+}
+
+// breaks reports whether the engine's outcome (a run's text) breaks the
+// property: its verdict, and the marks it left where the property names
+// them (a dropped packet's marks are not in the text: its verdict
+// decides).
+func (p *Property) breaks(out string) bool {
+	in := p.verdictIs(engineVerdict(out))
+	for _, t := range p.terms {
+		if t.kind != "mark" && t.kind != "ctmark" {
+			continue
+		}
+		i := strings.Index(out, "; "+t.kind+" 0x")
+		if i < 0 {
+			continue
+		}
+		hex, _, _ := strings.Cut(out[i+len(t.kind)+5:], ";")
+		v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 32)
+		if err != nil {
+			continue
+		}
+		if (uint32(v)&t.mask == t.val) == t.inv {
+			// The packet is not of the class: it breaks nothing.
+			return false
+		}
+	}
+	return in != p.Always
 }
 
 // engineVerdict is the verdict word of a run's text.

@@ -58,3 +58,74 @@ func TestProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestPropertyMarks: mark and ctmark name the marks a packet has when
+// its verdict is given (after MARK and CONNMARK), under a mask as
+// --mark takes it; the engine confirms a counterexample's marks too.
+func TestPropertyMarks(t *testing.T) {
+	rs := parse(t, `*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i eth0 -p tcp --dport 22 -j MARK --set-xmark 0x4000/0x4000
+-A PREROUTING -i eth0 -p tcp --dport 22 -j CONNMARK --set-xmark 0x7/0xff
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m mark --mark 0x4000/0x4000 -p tcp --dport 22 -j ACCEPT
+COMMIT
+`)
+	for _, c := range []struct {
+		prop  string
+		holds bool
+		want  string
+	}{
+		// Only the marked packets are let in.
+		{"never: accept-local in eth0 mark 0/0x4000", true, ""},
+		{"never: accept-local in eth0 mark !0x4000/0x4000", true, ""},
+		{"never: accept-local in eth0 tcp dport 22 mark 0x4000/0x4000", false, "dport 22"},
+		{"always: accept-local in eth0 tcp dport 22 ctmark 0x7/0xff", false, ""},
+		{"never: accept-local in eth0 ctmark 0x8/0xff", true, ""},
+		{"never: drop in eth0 tcp dport 22 to 198.51.100.1 mark 0x4000/0x4000 first", true, ""},
+		{"never: drop in eth0 tcp dport 22 mark 0x4000/0x4000", false, "dport 22"},
+	} {
+		p, err := ParseProperty(c.prop)
+		if err != nil {
+			t.Fatalf("%s: %v", c.prop, err)
+		}
+		ce, err := CheckProperty(rs, p, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.prop, err)
+		}
+		if (ce == nil) != c.holds {
+			t.Errorf("%s: holds %v, want %v (%+v)", c.prop, ce == nil, c.holds, ce)
+			continue
+		}
+		if ce == nil {
+			continue
+		}
+		if ce.Witness == nil || !ce.Witness.Reproduced {
+			t.Errorf("%s: counterexample not confirmed by the engine: %+v", c.prop, ce.Witness)
+			continue
+		}
+		if text := strings.Join(ce.Classes, " ") + " " + ce.Witness.Text; !strings.Contains(text, c.want) {
+			t.Errorf("%s: counterexample %q lacks %q", c.prop, text, c.want)
+		}
+		t.Logf("%s: %s: %s", c.prop, ce.Witness.Text, ce.Witness.Old)
+	}
+	for _, bad := range []string{"never: accept mark x", "never: accept mark 1/y", "never: accept ctmark"} {
+		if _, err := ParseProperty(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	// breaks reads the marks of the engine's outcome: a packet accepted
+	// with another mark is not of the class.
+	p, _ := ParseProperty("never: accept-local mark 0x4000/0x4000")
+	if p.breaks("accept-local; mark 0x0") || !p.breaks("accept-local; mark 0x4001") || p.breaks("drop") {
+		t.Errorf("breaks misreads the marks")
+	}
+}

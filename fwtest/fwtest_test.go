@@ -191,3 +191,73 @@ func TestRuleText(t *testing.T) {
 		t.Errorf("unknown rule: %v", err)
 	}
 }
+
+// TestDecided: "decided" names the rule that decided the verdict, which
+// "rule" (a counter rose) does not: a jump raises its counter and
+// decides nothing, a DNAT accepts in nat and the filter table decides,
+// a REJECT's answer passes OUTPUT after the packet and decides nothing
+// about it, and a packet the host drops after the rules let it through
+// was decided by no rule.
+func TestDecided(t *testing.T) {
+	rep := runText(t, header+`
+case telnet: the jump to LOGDROP counts, LOGDROP's DROP decides
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  rule filter INPUT 10
+  decided filter LOGDROP 2
+  decided -A LOGDROP -j DROP
+case ssh
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
+  decided filter INPUT 7
+case the DNATed port: nat accepts, the filter table decides
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:2222 S
+  rule nat PREROUTING 1
+  decided filter FORWARD 2
+case sent by the host: the OUTPUT policy
+  packet local tcp 198.51.100.1:40000 > 203.0.113.7:80 S
+  verdict sent
+  decided filter OUTPUT policy
+case a TTL that runs out: no rule decided
+  packet wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 ttl=1
+  verdict drop
+  decided none
+`)
+	for _, c := range rep.Cases {
+		if !c.Pass {
+			t.Errorf("%s: %+v\n%s", c.Name, c.Failures, c.Trace)
+		}
+	}
+
+	// Wrong on purpose: what failed says which rule decided.
+	rep = runText(t, header+`case telnet
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  decided filter INPUT 10
+  rule filter INPUT 10
+`)
+	if f := rep.Cases[0].Failures; len(f) != 1 || f[0].Want != "decided filter INPUT 10" || f[0].Got != "decided filter LOGDROP 2 (verdict drop)" {
+		t.Errorf("failures: %+v", f)
+	}
+
+	rej := filepath.Join(t.TempDir(), "reject.rules")
+	if err := os.WriteFile(rej, []byte("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"+
+		"-A INPUT -p tcp --dport 23 -j REJECT --reject-with tcp-reset\n-A OUTPUT -p tcp --sport 23 -j ACCEPT\nCOMMIT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep = runText(t, "rules "+rej+`
+case the RST's OUTPUT rule decides nothing about the packet
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  verdict reject
+  decided filter INPUT 1
+case accepted by the INPUT policy
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:24 S
+  verdict accept-local
+  decided filter INPUT policy
+`)
+	for _, c := range rep.Cases {
+		if !c.Pass {
+			t.Errorf("%s: %+v\n%s", c.Name, c.Failures, c.Trace)
+		}
+	}
+	if _, err := Parse("t.spec", header+"case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22\n  decided filter INPUT\n"); err == nil || !strings.Contains(err.Error(), "t.spec:4:11: \"filter INPUT\": want TABLE CHAIN NUMBER") {
+		t.Errorf("bad decided: %v", err)
+	}
+}

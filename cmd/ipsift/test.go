@@ -34,9 +34,10 @@ func init() {
 			"  case ssh from the administrators\n" +
 			"    packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S\n" +
 			"    verdict accept-local\n" +
-			"    rule filter INPUT 7\n" +
+			"    decided filter INPUT 7\n" +
 			"    packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 A ct=established\n" +
-			"    rule filter INPUT 2",
+			"    rule filter INPUT 2\n" +
+			"  never: accept tcp dport 22 from !203.0.113.0/24 in eth0 first",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil {
