@@ -490,9 +490,10 @@ func (r *Rule) key() Key {
 }
 
 // smallShare: a table holding at most 1/smallShare of the rules is
-// merged into a less specific table when no bucket of that table grows
-// past twice the bucket bound: a table probed costs more than a few
-// more entries compared.
+// merged into a less specific table whose first rule comes no later
+// (so that it is probed whenever the small one would be) when no
+// bucket of that table grows past twice the bucket bound: a table
+// probed costs more than a few more entries compared.
 var smallShare = 32
 
 // mergeSmall merges small tables into less specific ones (smallest
@@ -511,7 +512,9 @@ func mergeSmall(bts []*buildTable, rules []Rule, bucket int) []*buildTable {
 		}
 		var host *buildTable
 		for _, h := range bts {
-			if h == bt || dead[h] || !h.t.within(bt.t) || host != nil && h.t.bits() <= host.t.bits() {
+			// A host probed later than bt would be probed sooner
+			// after: only one probed whenever bt is takes it.
+			if h == bt || dead[h] || h.minIdx > bt.minIdx || !h.t.within(bt.t) || host != nil && h.t.bits() <= host.t.bits() {
 				continue
 			}
 			if h.fits(bt, rules, 2*bucket) {

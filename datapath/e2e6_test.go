@@ -654,7 +654,8 @@ func isTimeout(err error) bool {
 // choice: with --queue-nd a stalled ipsift stops neighbour discovery
 // (the solicitation waits in the queue), which is why it is not the
 // default; and with --fail-open after a crash IPv6 passes to the
-// kernel's own rules, fail-closed it does not.
+// kernel's own rules, fail-closed it does not, except for an
+// --exempt-port.
 func TestND6QueuedStalls(t *testing.T) {
 	tp := newTopology6(t)
 	dir := t.TempDir()
@@ -686,5 +687,24 @@ func TestND6QueuedStalls(t *testing.T) {
 			tp.removeRules()
 			p = tp.run(t, rules6, "--fail-open")
 		}
+	}
+	// --exempt-port 22, fail-closed, after a crash: the host's ssh is
+	// the kernel's over IPv6 too (and neighbour discovery with it),
+	// the port forward stays dropped.
+	p.cmd.Process.Kill()
+	p.wait(5 * time.Second)
+	tp.removeRules()
+	p = tp.run(t, rules6, "--exempt-port", "22")
+	if b, err := tp.banner(tp.wan, anyone, "["+fw6+"]:2222"); err != nil || b != "ssh-50" {
+		t.Fatalf("port forward while enforcing: %q, %v", b, err)
+	}
+	p.cmd.Process.Kill()
+	p.wait(5 * time.Second)
+	sh(t, "ip", "-n", tp.wan, "neigh", "flush", "dev", "wan0")
+	if b, err := tp.banner(tp.wan, anyone, "["+fw6+"]:22"); err != nil || b != "ssh-fw" {
+		t.Fatalf("--exempt-port 22 after a crash: ssh %q, %v", b, err)
+	}
+	if b, err := tp.banner(tp.wan, anyone, "["+fw6+"]:2222"); err == nil {
+		t.Fatalf("port forward passed fail-closed after a crash: %q", b)
 	}
 }

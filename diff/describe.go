@@ -395,7 +395,7 @@ func numText(b []int8) string {
 	if n := prefixLen(b); n >= 0 {
 		v, _ := value(b)
 		span := uint64(1)<<(len(b)-n) - 1
-		lo := v << (len(b) - n)
+		lo := v // value counts the free bits as 0
 		if span == 0 {
 			return fmt.Sprint(lo)
 		}

@@ -107,7 +107,7 @@ func TestDifferences(t *testing.T) {
 		{"a masked mark",
 			"*mangle\n-A PREROUTING -i wlan0 -j MARK --set-xmark 0x6000/0x6000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark --mark 0x4000/0x4000 -j DROP"),
 			"*mangle\n-A PREROUTING -i wlan0 -j MARK --set-xmark 0x6000/0x6000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark --mark 0x4000/0x6000 -j DROP"),
-			Options{}, []string{"in wlan0"}, false},
+			Options{}, []string{"mark 0x6000/0x6000"}, false},
 		{"DNAT to another port",
 			"*nat\n-A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 192.0.2.10:8080\nCOMMIT\n" + filter("ACCEPT", "-A FORWARD -j ACCEPT"),
 			"*nat\n-A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 192.0.2.10:8081\nCOMMIT\n" + filter("ACCEPT", "-A FORWARD -j ACCEPT"),

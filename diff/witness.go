@@ -421,6 +421,9 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 			}
 		}
 	}
+	if r.SelfDelivered > 0 {
+		b.WriteString("; delivered back to the host")
+	}
 	if !c.o.IgnoreMark && r.Verdict != engine.Drop && r.Verdict != engine.Reject {
 		fmt.Fprintf(&b, "; mark 0x%x", st.Mark())
 	}

@@ -170,7 +170,13 @@ type Input struct {
 	// ip6_pkt_too_big checks with skb_gso_validate_network_len, so
 	// forwarding does not take it for a packet too big.
 	GSO bool
+	// Owner is the socket that sends a Local packet (-m owner, LOG
+	// --log-uid); nil: none, as for what the kernel sends itself.
+	Owner *Owner
 }
+
+// Owner is a local socket's owner.
+type Owner struct{ UID, GID uint32 }
 
 // FrameType is the link-layer addressing of an arriving frame.
 type FrameType uint8
@@ -420,6 +426,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		s.note("reassembled: " + s.pkt.Summary())
 	}
 	e.resetCtx(s, in.Now, in.Mark)
+	if in.Local && in.Owner != nil {
+		s.ctx.UID, s.ctx.GID = int(in.Owner.UID), int(in.Owner.GID)
+	}
 	if in.Local {
 		res.Verdict = e.output(p, s, &res.Hits)
 	} else {
@@ -752,14 +761,15 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		d = e.Host.Dest(s.pkt.Dst)
 	}
 	local := host.LocalType(s.pkt.Dst, d.Type)
-	linkDst := s.pkt.Version == 6 && !s.pkt.Dst.IsMulticast() && host.IsLinkLocal6(s.pkt.Dst)
+	mcast6 := s.pkt.Version == 6 && s.pkt.Dst.IsMulticast()
+	linkDst := s.pkt.Version == 6 && !mcast6 && host.IsLinkLocal6(s.pkt.Dst)
 	if linkDst {
 		// A link-local address is the host's only on its own link:
 		// on another it is a neighbour there (the route lookup is
 		// strict about the input interface).
 		local = e.Host.AddrType(s.pkt.Dst, in.In) == host.RTNLocal
 	}
-	if s.pkt.Version == 6 && s.pkt.Dst.IsMulticast() {
+	if mcast6 {
 		// ip6_mc_input: a group the host has not joined on the input
 		// interface is dropped (the host routes no multicast).
 		if !e.Host.Joined(s.pkt.Dst, in.In) {
@@ -878,8 +888,11 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
 	// only when one of its fragments was (frag_max_size).
-	if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && !in.GSO && (s.fragMax == 0 || s.fragMax > mtu) {
-		return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
+	// (A packet no bigger than host.MinMTU fits any route: no lookup.)
+	if pk.TotalLen > host.MinMTU && !in.GSO {
+		if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
+			return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
+		}
 	}
 	pk.DecTTL()
 	return 0, false

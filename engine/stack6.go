@@ -82,10 +82,10 @@ func (e *Engine) hostStack6(p *Program, s *State) {
 //     ipv6_destopt_rcv does (packet.OptsCheck: dropped, or a Parameter
 //     Problem);
 //   - a Routing header to a multicast address is dropped, a Segment
-//     Routing (4) or RPL (3) one too (seg6 and RPL are off), type 2
-//     without a home address processed too; with segments left, type
-//     0 draws a Parameter Problem pointing at its type, type 2 is
-//     dropped;
+//     Routing (4) or RPL (3) one too (seg6 and RPL are off); with
+//     segments left any other type (0, deprecated; 2, as this kernel
+//     has no Mobile IPv6; or one it does not know) draws a Parameter
+//     Problem pointing at its type;
 //   - a Fragment header cut short, or a second one (IP6SKB_FRAGMENTED),
 //     draws a Parameter Problem (code 0) pointing at it; an atomic one
 //     is stepped over; a real fragment whose header chain (walked from
@@ -129,14 +129,11 @@ func (e *Engine) stackWalk6(s *State, d []byte, next uint8, nhoff, off int, frag
 				case typ == 3 || typ == 4:
 					s.note("the host's stack drops a routing header of type " + itoa(int(typ)) + " (segment routing is off)")
 					return nil, false, next
-				case left == 0 && typ == 2:
-					s.note("the host's stack drops a routing header of type 2 it did not process")
-					return nil, false, next
-				case left != 0 && typ == 0:
-					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false, next // ICMPV6_HDR_FIELD at the type
 				case left != 0:
-					s.note("the host's stack drops a routing header of type " + itoa(int(typ)) + " with segments left")
-					return nil, false, next
+					// unknown_rh: type 0 (deprecated), and type 2 too
+					// (this kernel has no Mobile IPv6), and any type
+					// the kernel does not know.
+					return ext.BuildICMPv6Error(c, 4, 0, uint32(off+2)), false, next // ICMPV6_HDR_FIELD at the type
 				}
 			}
 			nhoff, off, next = off, off+(int(h[1])+1)*8, h[0]

@@ -189,3 +189,20 @@ func BenchmarkLookups(b *testing.B) {
 		}
 	}
 }
+
+// TestIsLinkLocal6Bytes: the byte test is fe80::/10's Contains (and the
+// multicast scopes as before).
+func TestIsLinkLocal6Bytes(t *testing.T) {
+	ll := netip.MustParsePrefix("fe80::/10")
+	for _, s := range []string{"fe80::1", "febf:ffff::1", "fec0::1", "fe7f::1", "2001:db8::1", "::1", "::", "::ffff:192.0.2.1", "192.0.2.1",
+		"ff02::1", "ff05::2", "ff01::1", "ff0e::1", "::ffff:224.0.0.1", "fe80::1%eth0"} {
+		a := netip.MustParseAddr(s)
+		want := a.Is6() && ll.Contains(a)
+		if a.Is6() && a.IsMulticast() {
+			want = a.As16()[1]&0xf <= 2
+		}
+		if got := IsLinkLocal6(a); got != want {
+			t.Errorf("IsLinkLocal6(%s) = %v, want %v", s, got, want)
+		}
+	}
+}

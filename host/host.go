@@ -405,7 +405,6 @@ var (
 	allRouters2 = netip.MustParseAddr("ff02::2")
 	allRouters5 = netip.MustParseAddr("ff05::2")
 	multicast6  = netip.MustParsePrefix("ff00::/8")
-	linkLocal6  = netip.MustParsePrefix("fe80::/10")
 )
 
 // SolicitedNode returns the solicited-node multicast group of a (RFC
@@ -432,7 +431,9 @@ func IsLinkLocal6(a netip.Addr) bool {
 		s := a.As16()[1] & 0xf
 		return s <= 2
 	}
-	return linkLocal6.Contains(a)
+	// linkLocal6 (fe80::/10) contains a, tested on the bytes.
+	b := a.As16()
+	return b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
 }
 
 // RouteTypes6 is xt_addrtype's match_lookup_rt6: the address types the
@@ -663,5 +664,9 @@ func (h *Host) RouteMTU(dst netip.Addr) int {
 	if rt, ok := h.Lookup(dst); ok && rt.Dev == "lo" {
 		return 65536
 	}
-	return 1500
+	return MinMTU
 }
+
+// MinMTU is the smallest MTU RouteMTU gives (the Ethernet MTU): a packet
+// no bigger fits every route.
+const MinMTU = 1500

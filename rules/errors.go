@@ -158,6 +158,14 @@ func Words(args []string) []Word {
 // double quotes group and are removed, a backslash inside quotes escapes
 // the next character. Columns are counted in runes from 1.
 func SplitLine(file string, line int, s string) []Word {
+	if strings.IndexByte(s, '"') < 0 {
+		return splitPlain(file, line, s)
+	}
+	return splitQuoted(file, line, s)
+}
+
+// splitQuoted is SplitLine for any line.
+func splitQuoted(file string, line int, s string) []Word {
 	var words []Word
 	var cur strings.Builder
 	inWord, quoted, inQuote, escaped := false, false, false, false
@@ -204,5 +212,31 @@ func SplitLine(file string, line int, s string) []Word {
 		}
 	}
 	flush()
+	return words
+}
+
+// splitPlain is SplitLine for a line without quotes: its words are
+// substrings of s, not copies (a restore file of 100,000 rules spent a
+// sixth of its allocations copying words rune by rune).
+func splitPlain(file string, line int, s string) []Word {
+	words := make([]Word, 0, strings.Count(s, " ")+1)
+	start, startCol, col := -1, 0, 0
+	for i, r := range s {
+		col++
+		switch r {
+		case ' ', '\t', '\n', '\r':
+			if start >= 0 {
+				words = append(words, Word{Text: s[start:i], Pos: Pos{File: file, Line: line, Col: startCol}})
+				start = -1
+			}
+		default:
+			if start < 0 {
+				start, startCol = i, col
+			}
+		}
+	}
+	if start >= 0 {
+		words = append(words, Word{Text: s[start:], Pos: Pos{File: file, Line: line, Col: startCol}})
+	}
 	return words
 }

@@ -146,8 +146,8 @@ func editDistance(a, b string) int {
 // for "did you mean".
 func (p *parser) knownLongOptions() []string {
 	var out []string
-	for _, e := range p.table {
-		out = append(out, "--"+e.name)
+	for i := range p.options() {
+		out = append(out, "--"+p.option(i).name)
 	}
 	return out
 }

@@ -174,6 +174,8 @@ type parser struct {
 	words []Word
 	i     int // next word
 	cmd   *Command
+	// table is the extensions' options, newest extension first; getopt
+	// sees coreOpts then table (see option).
 	table []optEntry
 	exts  []*extInst // matches in load order
 	tgt   *extInst
@@ -206,7 +208,6 @@ func ParseCommand(words []Word, o ParseOptions) (*Command, error) {
 		o.Table = "filter"
 	}
 	p := &parser{opts: o, words: words, cmd: &Command{Table: o.Table}, seenCore: map[byte]bool{}}
-	p.table = append(p.table, coreOpts...)
 	if err := p.run(); err != nil {
 		return nil, err
 	}
@@ -271,15 +272,16 @@ func (p *parser) run() error {
 // lookupLong finds a long option as glibc's getopt_long does: an exact
 // name first, else the only option the word is a prefix of.
 func (p *parser) lookupLong(w Word, name string) (*optEntry, error) {
-	for i := range p.table {
-		if p.table[i].name == name {
-			return &p.table[i], nil
+	n := p.options()
+	for i := range n {
+		if e := p.option(i); e.name == name {
+			return e, nil
 		}
 	}
 	var found *optEntry
 	var cands []string
-	for i := range p.table {
-		e := &p.table[i]
+	for i := range n {
+		e := p.option(i)
 		if !strings.HasPrefix(e.name, name) {
 			continue
 		}
@@ -861,17 +863,30 @@ func (p *parser) addMatch(w Word, t *ext.MatchType) *extInst {
 	return inst
 }
 
+// options is the number of options getopt knows now: the core ones and
+// those of the extensions loaded.
+func (p *parser) options() int { return len(coreOpts) + len(p.table) }
+
+// option is option i of the options getopt knows, in its order. The
+// core options are shared by every parser: never write through it.
+func (p *parser) option(i int) *optEntry {
+	if i < len(coreOpts) {
+		return &coreOpts[i]
+	}
+	return &p.table[i-len(coreOpts)]
+}
+
 // mergeOptions puts an extension's options right after the core options,
 // before those of extensions loaded earlier, as xtables_merge_options
-// does: the newest extension wins an exact name.
+// does: the newest extension wins an exact name. (The core options are
+// not copied into each parser's table: 100,000 rules copied them at
+// about 9 KB a rule.)
 func (p *parser) mergeOptions(inst *extInst, opts []ext.Option) {
-	var n []optEntry
-	n = append(n, p.table[:len(coreOpts)]...)
+	n := make([]optEntry, 0, len(opts)+len(p.table))
 	for i := range opts {
 		n = append(n, optEntry{name: opts[i].Name, arg: opts[i].Arg, inst: inst, opt: &opts[i]})
 	}
-	n = append(n, p.table[len(coreOpts):]...)
-	p.table = n
+	p.table = append(n, p.table...)
 }
 
 func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord Word) error {

@@ -78,7 +78,12 @@ type Simulator struct {
 	// Now is the simulated clock in nanoseconds; each packet's delay_ms
 	// moves it before the packet is processed.
 	Now int64
-	n   int
+	// LocalOwner, when set, is the socket owner of every local packet
+	// (-m owner, LOG --log-uid); unset, a local packet has no socket,
+	// as if the kernel itself sent it. The kernel differential harness
+	// sets root's: it sends local packets on a raw socket as root.
+	LocalOwner *engine.Owner
+	n          int
 }
 
 // New returns a Simulator for e, its clock at an arbitrary fixed start
@@ -109,6 +114,9 @@ func (s *Simulator) Run(i int, d packet.Desc) (*Result, error) {
 		}
 	}
 	in := &engine.Input{Data: data, In: d.In, Local: d.Local, Now: s.Now}
+	if d.Local {
+		in.Owner = s.LocalOwner
+	}
 	if !d.Local {
 		// The packets format's frames are addressed to the interface
 		// (packets.md: fixed link addresses), whatever the IP

@@ -91,6 +91,9 @@ type Run struct {
 	chains map[string]map[string]*rules.Chain
 	table  string
 	hook   string
+	// loopBase is the state a packet the host sent to itself left with,
+	// while its way back in runs (see leaf).
+	loopBase *State
 }
 
 // ErrGaveUp is returned when the node budget or the variable pool ran
@@ -287,6 +290,20 @@ func (x *Run) tables(hook string, ps []piece, names ...string) []piece {
 func (x *Run) leaf(g bdd.Node, verdict string, st *State, why string) {
 	if g == bdd.False {
 		return
+	}
+	if b := x.loopBase; b != nil {
+		// A packet the host sent to itself: it left (sent), and what
+		// became of it on its way back in is part of its effect. The
+		// packet and mark are the ones that left (the engine restores
+		// them); the connection's mark and the log records stay.
+		out := *b
+		out.Eff, out.F[FCTMark] = st.Eff, st.F[FCTMark]
+		if verdict == "accept-local" {
+			verdict = "sent, delivered back"
+		} else {
+			verdict = "sent, back in: " + verdict
+		}
+		st = &out
 	}
 	x.Leaves = append(x.Leaves, &Leaf{G: g, Verdict: verdict, St: st, Why: why})
 }
@@ -569,8 +586,26 @@ func (x *Run) pipeline() (err error) {
 		rerouted = append(rerouted, piece{m.Diff(p.g, rt.sendErr), p.st.with(FOut, rt.outDev)})
 	}
 	out = x.tables("POSTROUTING", x.merge(rerouted), "mangle")
+	lo := uv(uint64(s.ifIndex("lo")), s.IfBits)
 	for _, q := range x.natSrc("POSTROUTING", out) {
-		x.leaf(q.g, "sent", q.st, q.st.Why)
+		// What goes out lo, and a copy of a broadcast, comes back in
+		// (loopback_xmit, dev_loopback_xmit): PREROUTING and INPUT
+		// without NAT (the connection's is set).
+		toLo := m.Eq(q.st.F[FOut], lo)
+		loop := m.Or(toLo, m.Diff(s.broadcast(q.st.F[FDst]), toLo))
+		x.leaf(m.Diff(q.g, loop), "sent", q.st, q.st.Why)
+		lg := m.And(q.g, loop)
+		if lg == bdd.False {
+			continue
+		}
+		back := q.st.with(FIn, q.st.F[FOut]).with(FOut, uv(0, s.IfBits))
+		x.loopBase = q.st
+		ps := x.tables("PREROUTING", []piece{{lg, back}}, "raw", "mangle")
+		ps = x.tables("INPUT", ps, "mangle", "filter", "security")
+		for _, p := range ps {
+			x.leaf(p.g, "accept-local", p.st, q.st.Why)
+		}
+		x.loopBase = nil
 	}
 	return nil
 }

@@ -238,3 +238,16 @@ func (s *Space) arrivals(st *State) []arrival {
 	}
 	return out
 }
+
+// broadcast is "v is a broadcast address of the host model" (IPv4).
+func (s *Space) broadcast(v bdd.Vec) bdd.Node {
+	if s.W != 32 {
+		return bdd.False
+	}
+	return s.classify(v, 1, func(a netip.Addr) uint64 {
+		if s.Host.AddrType(a, "") == host.RTNBroadcast {
+			return 1
+		}
+		return 0
+	})[0]
+}

@@ -322,6 +322,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ipsiftRules = su.sets + ipsiftRules
 	}
 	h := host.Default()
+	if lc != nil {
+		lc.host = h
+	}
 	for dev, g := range su.groups {
 		ifc := h.Iface(dev)
 		if ifc == nil {
@@ -378,7 +381,8 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		tb.Fatalf("kerneldiff: neighbours: %v", err)
 	}
 	s := sim.New(e)
-	lr.Sets.Shift(s.Now) // the file's sets start on the engine's clock
+	s.LocalOwner = &engine.Owner{} // the harness's raw socket is root's
+	lr.Sets.Shift(s.Now)           // the file's sets start on the engine's clock
 	prev, err := fam.counters(fw)
 	if err != nil {
 		tb.Fatalf("kerneldiff: %v", err)

@@ -2,12 +2,14 @@ package kerneldiff
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
 )
 
@@ -26,6 +28,7 @@ type logCheck struct {
 	// seen counts the kernel's lines read so far, used the ipsift lines
 	// already compared.
 	seen, used int
+	host       *host.Host // the host's addresses: whose packets it made
 }
 
 var (
@@ -87,8 +90,35 @@ func (c *logCheck) packet() (theirs, ours []string, err error) {
 		if i < len(ours) && strings.Contains(theirs[i], ": IN= ") {
 			theirs[i] = ownPacket(theirs[i], ours[i])
 		}
+		if i < len(ours) && c.host != nil {
+			theirs[i] = hostFlowLabels(theirs[i], ours[i], c.host)
+		}
 	}
 	return theirs, ours, nil
+}
+
+// hostFlowLabels is ownPacket's flow-label allowance for the other lines that show a
+// packet the host made: one looped back to it (IN=lo), and a packet an
+// ICMPv6 error quotes (in brackets). Each packet of the kernel's line
+// whose source is an address of the host gets FLOWLBL=0 where ipsift's
+// line has 0 for the same packet; nothing else changes.
+func hostFlowLabels(theirs, ours string, h *host.Host) string {
+	tp, op := strings.Split(theirs, "SRC="), strings.Split(ours, "SRC=")
+	if len(tp) != len(op) || len(tp) < 2 {
+		return theirs
+	}
+	for k := 1; k < len(tp); k++ {
+		addr, _, _ := strings.Cut(tp[k], " ")
+		a, err := netip.ParseAddr(addr)
+		if err != nil || !strings.Contains(op[k], " FLOWLBL=0 ") {
+			continue
+		}
+		if !h.IsLocal(a) {
+			continue
+		}
+		tp[k] = flowLabel.ReplaceAllString(tp[k], "${1}0 ")
+	}
+	return strings.Join(tp, "SRC=")
 }
 
 // ownPacket leaves out of the kernel's LOG line of a packet the host
