@@ -261,3 +261,58 @@ case accepted by the INPUT policy
 		t.Errorf("bad decided: %v", err)
 	}
 }
+
+// TestGatewayPropertiesCatchChanges: each property of gateway.spec
+// fails on a gateway.rules changed against it, with a counterexample
+// the engine confirmed and its trace.
+func TestGatewayPropertiesCatchChanges(t *testing.T) {
+	spec, err := os.ReadFile("../examples/gateway.spec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props []string
+	for _, l := range strings.Split(string(spec), "\n") {
+		if strings.HasPrefix(l, "never:") || strings.HasPrefix(l, "always:") {
+			props = append(props, l)
+		}
+	}
+	orig, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		prop, after, insert, want string
+	}{
+		{"never: accept tcp dport 22", "-A INPUT -i lo -j ACCEPT\n", "-A INPUT -p tcp --dport 22 -j ACCEPT\n", ":22 S"},
+		{"never: accept-local tcp in eth0 from 198.51.100.66", "-A INPUT -i lo -j ACCEPT\n", "-A INPUT -s 198.51.100.0/24 -j ACCEPT\n", "198.51.100.66"},
+		{"always: drop in eth0 tcp dport 3306", "-A INPUT -i lo -j ACCEPT\n", "-A INPUT -i eth0 -p tcp --dport 3306 -j ACCEPT\n", ":3306"},
+		{"never: forward in eth0 out eth0", "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n", "-A FORWARD -o eth0 -j ACCEPT\n", "eth0 "},
+	} {
+		var prop string
+		for _, p := range props {
+			if strings.HasPrefix(p, c.prop) {
+				prop = p
+			}
+		}
+		if prop == "" {
+			t.Fatalf("gateway.spec has no property %q", c.prop)
+		}
+		changed := bytes.Replace(orig, []byte(c.after), []byte(c.after+c.insert), 1)
+		if bytes.Equal(changed, orig) {
+			t.Fatalf("%q not in gateway.rules", c.after)
+		}
+		rules := filepath.Join(t.TempDir(), "gateway.rules")
+		if err := os.WriteFile(rules, changed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep := runText(t, "rules "+rules+"\n"+prop+"\n")
+		if rep.Failed() != 1 {
+			t.Errorf("%s holds on gateway.rules with %s", prop, c.insert)
+			continue
+		}
+		f := rep.Cases[0].Failures[0]
+		if !strings.Contains(f.Got, "the engine confirms it") || !strings.Contains(f.Packet, c.want) || rep.Cases[0].Trace == "" || len(f.Classes) == 0 {
+			t.Errorf("%s with %s: %+v\n%s", prop, c.insert, f, rep.Cases[0].Trace)
+		}
+	}
+}
