@@ -5,6 +5,7 @@ import (
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/sim"
 )
 
 // decider follows a packet's trace events and names the rule that
@@ -44,12 +45,9 @@ func (d *decider) Event(e engine.Event) {
 	}
 	switch e.Kind {
 	case engine.EvNote:
-		switch {
-		case strings.HasPrefix(e.Text, "reply "):
-			d.answered = true
-		case strings.HasPrefix(e.Text, "looped back in on "):
-			d.looped = true
-		}
+		reply, looped := sim.NoteLeaves(e.Text)
+		d.answered = d.answered || reply
+		d.looped = d.looped || looped
 		return
 	case engine.EvTable:
 		// A broadcast's copy loops back in before the packet itself

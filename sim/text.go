@@ -108,12 +108,9 @@ func (t *TextTracer) Event(e engine.Event) {
 	case engine.EvRoute:
 		fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", "route"), e.Text)
 	case engine.EvNote:
-		switch {
-		case strings.HasPrefix(e.Text, "reply "):
-			t.answered = true
-		case strings.HasPrefix(e.Text, "looped back in on "):
-			t.looped = true
-		}
+		reply, looped := NoteLeaves(e.Text)
+		t.answered = t.answered || reply
+		t.looped = t.looped || looped
 		fmt.Fprintf(t.W, "      %s\n", e.Text)
 	case engine.EvVerdict:
 		words := map[engine.Verdict]string{
@@ -158,6 +155,15 @@ func (l logWriter) Write(b []byte) (int, error) {
 		fmt.Fprintf(l.t.W, "      %s  %s\n", l.t.paint("35", "log"), line)
 	}
 	return len(b), nil
+}
+
+// NoteLeaves tells, for the text of a trace note, whether the tables
+// after it are not the packet's own: an answer to it begins (reply: a
+// REJECT's RST, the host's answers, which pass OUTPUT after the packet's
+// walk), or a copy of it comes back in (looped: until the packet itself
+// passes POSTROUTING).
+func NoteLeaves(text string) (reply, looped bool) {
+	return strings.HasPrefix(text, "reply "), strings.HasPrefix(text, "looped back in on ")
 }
 
 // decide notes the rule (or policy) that gave a final verdict, when
