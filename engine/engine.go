@@ -255,6 +255,10 @@ type State struct {
 	// the datagram it reassembled (where the Fragment header was), 0
 	// when it did not (hostStack6).
 	defragThoff int
+	// summedHdr6 is set when conntrack verified an IPv6 UDP datagram's
+	// checksum by summing it at PREROUTING, to the sum of the first 8
+	// bytes of its IPv6 header then (see udpSumStale6); 0 when it did not.
+	summedHdr6 uint32
 	// hopByHop: the IPv6 packet came with a Hop-by-Hop header first,
 	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
 	// one there by removing an atomic Fragment header).
@@ -367,7 +371,7 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
-	s.fragMax, s.fragSizes, s.defragThoff = 0, nil, 0
+	s.fragMax, s.fragSizes, s.defragThoff, s.summedHdr6 = 0, nil, 0, 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
@@ -558,6 +562,7 @@ func (e *Engine) track(p *Program, s *State, local bool) (Verdict, bool) {
 		ent, st, reply = e.CT.TrackLocal(&s.pkt, s.ctx.Now)
 	} else {
 		ent, st, reply = e.CT.Track(&s.pkt, s.ctx.Now)
+		e.noteSummed6(s)
 	}
 	if st == conntrack.Drop {
 		s.note("conntrack drops it")

@@ -218,7 +218,7 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bo
 		// a zero or wrong checksum: dropped; the datagram is trimmed to
 		// its length field before the port unreachable quotes it.
 		ulen := int(binary.BigEndian.Uint16(l4[4:]))
-		if ulen < 8 || ulen > len(l4) || l4[6] == 0 && l4[7] == 0 || !checksum6OK(d, l4[:ulen], proto) {
+		if ulen < 8 || ulen > len(l4) || l4[6] == 0 && l4[7] == 0 || !checksum6OK(d, l4[:ulen], proto) || udpSumStale6(s, d, ulen) {
 			return nil
 		}
 		return ext.BuildICMPv6ErrorQuoting(c, 1, 4, 0, off+ulen)
@@ -318,3 +318,47 @@ var allNodes = netip.MustParseAddr("ff02::1")
 func addr16(b []byte) netip.Addr { return netip.AddrFrom16([16]byte(b)) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// noteSummed6 records, after conntrack took an arriving IPv6 UDP
+// datagram, whether it verified the checksum by summing the bytes:
+// nf_ip6_checksum on a skb whose checksum no device vouched for sums
+// everything from the IPv6 header on and keeps that sum in skb->csum
+// (CHECKSUM_COMPLETE, csum_complete_sw). A zero UDP checksum is not
+// checked (udp_error).
+func (e *Engine) noteSummed6(s *State) {
+	pk := &s.pkt
+	if pk.Version != 6 || pk.Proto != packet.ProtoUDP || !pk.L4Fixed || pk.L4Verified ||
+		len(pk.L4) < 8 || pk.L4[6] == 0 && pk.L4[7] == 0 || !e.CT.Config().Checksum {
+		return
+	}
+	s.summedHdr6 = hdrSum6(pk.Data)
+}
+
+// hdrSum6 is the one's complement sum of an IPv6 header's first 8 bytes
+// (traffic class, flow label, payload length, next header, hop limit),
+// never 0 (the version nibble is 6), with 0xffff taken as 0: the two
+// zeros of a one's complement sum are the same value.
+func hdrSum6(d []byte) uint32 {
+	v := packet.ChecksumAdd(0, d[:8])
+	if v == 0xffff {
+		v = 0
+	}
+	return v | 1<<16
+}
+
+// udpSumStale6 reports whether the stack drops the datagram d of ulen
+// bytes (its UDP length) as a bad checksum although it is right: the
+// HL, TOS or DSCP targets change the IPv6 header without updating the
+// sum conntrack kept in skb->csum, so when ip6_protocol_deliver_rcu
+// pulls the header off (skb_postpull_rcsum) what remains is off by the
+// change. udp6_csum_init then finds the sum wrong, and as software
+// computed it (csum_complete_sw) believes it without summing again,
+// unless the datagram is at most CHECKSUM_BREAK (76) bytes, which
+// __skb_checksum_validate_complete sums anew. Dropped as csum_error:
+// neither delivered to a socket nor answered. NAT's rewrites update
+// skb->csum and change nothing here; IPv4's header checksum keeps the
+// header's sum constant.
+func udpSumStale6(s *State, d []byte, ulen int) bool {
+	const checksumBreak = 76
+	return s.summedHdr6 != 0 && ulen > checksumBreak && hdrSum6(d) != s.summedHdr6
+}
