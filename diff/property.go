@@ -23,7 +23,7 @@ type Property struct {
 }
 
 type term struct {
-	kind  string // proto, dport, sport, src, dst, in, out, local, state, mark, ctmark
+	kind  string // proto, dport, sport, ttl, src, dst, in, out, local, state, mark, ctmark
 	inv   bool
 	proto uint8
 	lo    uint16
@@ -37,9 +37,12 @@ type term struct {
 
 // ParseProperty reads "never: VERDICT TERMS..." or "always: VERDICT
 // TERMS...". TERMS, all of which must hold: tcp | udp | icmp | proto N;
-// dport N[:M]; sport N[:M]; from [!]ADDR[/LEN] or from IFACE (the input
-// interface); to [!]ADDR[/LEN] or to IFACE (the output interface); in
-// IFACE; out IFACE; local (sent by the host); state S[,S...] (NEW,
+// dport N[:M]; sport N[:M]; ttl N[:M] (the TTL or hop limit it arrives
+// with); from [!]ADDR[/LEN] or from IFACE (the input
+// interface); to [!]ADDR[/LEN] or to IFACE (the output interface: for a
+// packet that never reached routing, dropped before it or delivered to
+// the host, the one its destination routes by); in IFACE; out IFACE;
+// local (sent by the host); state S[,S...] (NEW,
 // ESTABLISHED, RELATED, INVALID); first (the first packet of its
 // connection: no NAT binding yet); mark V[/M] and ctmark V[/M] (the
 // packet's mark and its connection's mark, masked, when its verdict is
@@ -91,7 +94,7 @@ func ParseProperty(s string) (*Property, error) {
 				return nil, fmt.Errorf("proto %q: want a number 0-255 or tcp, udp, icmp", a)
 			}
 			t.proto = uint8(n)
-		case "dport", "sport":
+		case "dport", "sport", "ttl":
 			a, err := arg()
 			if err != nil {
 				return nil, err
@@ -99,11 +102,15 @@ func ParseProperty(s string) (*Property, error) {
 			if t.inv = strings.HasPrefix(a, "!"); t.inv {
 				a = a[1:]
 			}
+			bits := 16
+			if w == "ttl" {
+				bits = 8
+			}
 			l, h, isRange := strings.Cut(a, ":")
-			lo, err1 := strconv.ParseUint(l, 10, 16)
+			lo, err1 := strconv.ParseUint(l, 10, bits)
 			hi, err2 := lo, error(nil)
 			if isRange {
-				hi, err2 = strconv.ParseUint(h, 10, 16)
+				hi, err2 = strconv.ParseUint(h, 10, bits)
 			}
 			if err1 != nil || err2 != nil || lo > hi {
 				return nil, fmt.Errorf("%s %q: want N or N:M", w, a)
@@ -168,7 +175,7 @@ func ParseProperty(s string) (*Property, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("%q: want tcp, udp, icmp, proto, dport, sport, from, to, in, out, local, first, state, mark or ctmark", w)
+			return nil, fmt.Errorf("%q: want tcp, udp, icmp, proto, dport, sport, ttl, from, to, in, out, local, first, state, mark or ctmark", w)
 		}
 		p.terms = append(p.terms, t)
 	}
@@ -202,6 +209,8 @@ func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
 				f = symbolic.FSport
 			}
 			n = m.Range(in[f], bdd.UintVec(uint64(t.lo), 16), bdd.UintVec(uint64(t.hi), 16))
+		case "ttl":
+			n = m.Range(in[symbolic.FTTL], bdd.UintVec(uint64(t.lo), 8), bdd.UintVec(uint64(t.hi), 8))
 		case "src", "dst":
 			f := symbolic.FSrc
 			if t.kind == "dst" {
@@ -215,13 +224,23 @@ func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
 			n = m.Prefix(in[f], bdd.ConstVec(raw, s.W), t.pfx.Bits())
 		case "in", "out":
 			v := in[symbolic.FIn]
+			// A packet that never reached routing (dropped before it,
+			// or delivered to the host) goes out where its destination
+			// routes: else "always: forward to eth0" would hold for a
+			// packet dropped in PREROUTING.
+			routed := bdd.True
 			if t.kind == "out" {
 				v = l.St.F[symbolic.FOut]
+				routed = m.Not(m.Eq(v, bdd.UintVec(0, s.IfBits)))
 			}
 			n = bdd.False
 			for i, ifc := range s.Ifaces {
 				if ifc.Name == t.name || strings.HasSuffix(t.name, "+") && strings.HasPrefix(ifc.Name, strings.TrimSuffix(t.name, "+")) {
-					n = m.Or(n, m.Eq(v, bdd.UintVec(uint64(i+1), s.IfBits)))
+					idx := uint64(i + 1)
+					n = m.Or(n, m.And(routed, m.Eq(v, bdd.UintVec(idx, s.IfBits))))
+					if t.kind == "out" {
+						n = m.Or(n, m.Diff(s.RoutedBy(idx), routed))
+					}
 				}
 			}
 		case "mark", "ctmark":

@@ -114,3 +114,30 @@ func checkProps(t *testing.T, rs *rules.Ruleset, mayOK bool, cases []propCase) {
 		t.Logf("%s: %s: %s", c.prop, ce.Witness.Text, ce.Witness.Old)
 	}
 }
+
+// TestPropertyOutBeforeRouting: "to IFACE" (the output interface) of a
+// packet dropped before routing is where its destination routes, so
+// that a drop in PREROUTING breaks "always: forward ... to eth0"
+// instead of leaving the packet out of the class; ttl narrows to the
+// packets whose TTL does not run out.
+func TestPropertyOutBeforeRouting(t *testing.T) {
+	gw, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop := "always: forward from wlan0 to eth0 ttl 2:255 first"
+	checkProps(t, parse(t, string(gw)), false, []propCase{
+		{prop, true, ""},
+		// TTL 1 is not forwarded.
+		{"always: forward from wlan0 to eth0 first", false, "ttl 0-1"},
+	})
+	mangled := strings.Replace(string(gw), "*nat\n", "*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -i wlan0 -p udp -j DROP\nCOMMIT\n*nat\n", 1)
+	checkProps(t, parse(t, mangled), false, []propCase{
+		{prop, false, "wlan0 udp"},
+		// The host's own packets are not in the class: still holds for tcp.
+		{"always: forward from wlan0 to eth0 ttl 2:255 first tcp", true, ""},
+	})
+	if _, err := ParseProperty("never: accept ttl 256"); err == nil {
+		t.Error("ttl 256 parsed")
+	}
+}
