@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/symbolic"
@@ -271,6 +272,18 @@ func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
 	return r
 }
 
+// Names reports whether the property names an address of family f
+// (from or to ADDR): it is then about that family's packets, whether
+// the rules have a table of it or not.
+func (p *Property) Names(f ext.Family) bool {
+	for _, t := range p.terms {
+		if (t.kind == "src" || t.kind == "dst") && t.pfx.Addr().Is6() == (f == ext.IPv6) {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Property) verdictIs(v string) bool {
 	switch p.Verdict {
 	case "accept":
@@ -373,7 +386,19 @@ func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, 
 // decides).
 func (p *Property) breaks(out string) bool {
 	in := p.verdictIs(engineVerdict(out))
+	head, _, _ := strings.Cut(out, ";")
 	for _, t := range p.terms {
+		if t.kind == "out" {
+			// A packet that left: by the interface the property names.
+			if _, dev, ok := strings.Cut(head, " out "); ok {
+				dev = strings.TrimSpace(dev)
+				named := dev == t.name || strings.HasSuffix(t.name, "+") && strings.HasPrefix(dev, strings.TrimSuffix(t.name, "+"))
+				if named == t.inv {
+					return false
+				}
+			}
+			continue
+		}
 		if t.kind != "mark" && t.kind != "ctmark" {
 			continue
 		}

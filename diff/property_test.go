@@ -73,6 +73,15 @@ COMMIT
 	if p.breaks("accept-local; mark 0x0") || !p.breaks("accept-local; mark 0x4001") || p.breaks("drop") {
 		t.Errorf("breaks misreads the marks")
 	}
+	// and the interface a packet left by
+	p, _ = ParseProperty("never: forward to eth0")
+	if p.breaks("forward out wlan0; wlan0 IP 1.2.3.4 > 5.6.7.8") || !p.breaks("forward out eth0; eth0 IP 1.2.3.4 > 5.6.7.8") || p.breaks("drop") {
+		t.Errorf("breaks misreads the output interface")
+	}
+	p, _ = ParseProperty("always: drop to !eth+")
+	if p.breaks("forward out eth1; eth1 IP 1.2.3.4 > 5.6.7.8") || !p.breaks("forward out wlan0; wlan0 IP 1.2.3.4 > 5.6.7.8") {
+		t.Errorf("breaks misreads a negated output interface")
+	}
 }
 
 // propCase is a property, whether it holds, and for one that does not

@@ -316,3 +316,29 @@ func TestGatewayPropertiesCatchChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestPropertyFamilies: a property is checked on each family's rules;
+// one that names an IPv6 address is about IPv6 even where the spec has
+// no IPv6 rules (which then accept everything), instead of holding for
+// want of rules.
+func TestPropertyFamilies(t *testing.T) {
+	prop6 := "never: accept-local tcp dport 23 from 2001:db8::/32 first\n"
+	prop := "never: accept-local tcp dport 23 first\n"
+	rep := runText(t, header+prop6+prop)
+	if rep.Failed() != 1 || rep.Cases[0].Pass || !strings.Contains(rep.Cases[0].Failures[0].Packet, "2001:db8") {
+		t.Errorf("IPv4 rules only: %+v %+v", rep.Cases[0], rep.Cases[1])
+	}
+	rep = runText(t, header+"rules ../examples/ipv6.rules\n"+prop6+prop)
+	if rep.Failed() != 0 {
+		t.Errorf("with ipv6.rules: %+v", rep.Cases)
+	}
+	// ipv6.rules refuses port 23 with a RST: never accepted; but the
+	// IPv4 rules accept it when changed, and both families are checked.
+	orig, _ := os.ReadFile("../examples/gateway.rules")
+	open := filepath.Join(t.TempDir(), "gateway.rules")
+	os.WriteFile(open, bytes.Replace(orig, []byte("-A INPUT -i lo -j ACCEPT\n"), []byte("-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp --dport 23 -j ACCEPT\n"), 1), 0o644)
+	rep = runText(t, "rules "+open+"\nrules ../examples/ipv6.rules\n"+prop)
+	if rep.Failed() != 1 || !strings.Contains(rep.Cases[0].Failures[0].Packet, ":23") {
+		t.Errorf("port 23 open on IPv4: %+v", rep.Cases[0])
+	}
+}

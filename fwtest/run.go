@@ -411,11 +411,18 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 	cr := &CaseResult{Name: c.Name, Line: c.Line, Pass: true}
 	// Each family's rules are checked: the property holds when it holds
 	// for both (a term with an address of the other family matches
-	// nothing there).
+	// nothing there). A family without rules accepts everything: it is
+	// checked too when the property names one of its addresses, which
+	// would otherwise hold for want of rules.
 	var ce *diff.Counterexample
-	for _, rs := range []*rules.Ruleset{l.rs, l.rs6} {
+	for i, rs := range []*rules.Ruleset{l.rs, l.rs6} {
+		fam := []ext.Family{ext.IPv4, ext.IPv6}[i]
 		if rs == nil || len(rs.Tables) == 0 {
-			continue
+			if !c.Property.Names(fam) {
+				continue
+			}
+			rs = rules.New()
+			rs.Family = fam
 		}
 		var err error
 		ce, err = diff.CheckProperty(rs, c.Property, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets})
