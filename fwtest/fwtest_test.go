@@ -128,10 +128,13 @@ func TestRecordRoundTrip(t *testing.T) {
 		descs = append(descs, d)
 	}
 	var b bytes.Buffer
-	if err := Record(&b, &Spec{File: "x", Rules: []string{"../examples/gateway.rules"}, Backend: "nft"}, "packets", descs); err != nil {
+	if err := Record(&b, &Spec{File: "x", Rules: []string{"../examples/gateway.rules"}, Backend: "nft"}, "packets", descs, false); err != nil {
 		t.Fatal(err)
 	}
 	text := b.String()
+	if strings.Contains(text, "\n    rule ") || strings.Contains(text, "\n    decided ") {
+		t.Errorf("a record of the effect pins rules:\n%s", text)
+	}
 	if !strings.Contains(text, "with the nft backend") || !strings.Contains(text, "out wlan0 tcp 203.0.113.7:40001 > 192.0.2.10:80 S") {
 		t.Errorf("record:\n%s", text)
 	}
@@ -340,5 +343,49 @@ func TestPropertyFamilies(t *testing.T) {
 	rep = runText(t, "rules "+open+"\nrules ../examples/ipv6.rules\n"+prop)
 	if rep.Failed() != 1 || !strings.Contains(rep.Cases[0].Failures[0].Packet, ":23") {
 		t.Errorf("port 23 open on IPv4: %+v", rep.Cases[0])
+	}
+}
+
+// TestRecordRefactoring: a record of the effect passes on a refactored
+// ruleset (a chain renamed), a record with --counters fails on it; both
+// pass on the rules they were made from.
+func TestRecordRefactoring(t *testing.T) {
+	var descs []packet.Desc
+	for _, l := range []string{
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S",
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S",
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:2222 S",
+	} {
+		d, err := packet.ParseShort(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		descs = append(descs, d)
+	}
+	orig, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := strings.NewReplacer(":LOGDROP - ", ":DROPLOG - ", "-j LOGDROP\n", "-j DROPLOG\n", "-A LOGDROP ", "-A DROPLOG ").Replace(string(orig))
+	refactored := filepath.Join(t.TempDir(), "gateway.rules")
+	if err := os.WriteFile(refactored, []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, counters := range []bool{false, true} {
+		var b bytes.Buffer
+		if err := Record(&b, &Spec{File: "x", Rules: []string{"../examples/gateway.rules"}, Backend: "nft"}, "packets", descs, counters); err != nil {
+			t.Fatal(err)
+		}
+		text := b.String()
+		if strings.Contains(text, "\n    decided filter LOGDROP 2\n") != counters || strings.Contains(text, "\n    rule filter INPUT 10\n") != counters {
+			t.Errorf("counters %v: record:\n%s", counters, text)
+		}
+		if rep := runText(t, text); rep.Failed() != 0 {
+			t.Errorf("counters %v: the record fails on its own rules: %+v", counters, rep.Cases[0].Failures)
+		}
+		rep := runText(t, strings.Replace(text, "rules ../examples/gateway.rules", "rules "+refactored, 1))
+		if (rep.Failed() == 0) == counters {
+			t.Errorf("counters %v: on the refactored rules %d failed: %+v", counters, rep.Failed(), rep.Cases[0].Failures)
+		}
 	}
 }

@@ -21,8 +21,10 @@ func init() {
 	record := fs.String("record", "", "write a spec from what the rules do today with these packets (one-line notation, one a line, or JSON lines): give the rules as FILE...")
 	hostFile := fs.String("host", "", "with --record: the host file to name in the spec")
 	legacy := fs.Bool("legacy", false, "with --record: record with iptables-legacy semantics (backend legacy)")
+	counters := fs.Bool("counters", false, "with --record: record each packet's counters (rule lines) and the rule that decided it too,\n"+
+		"a record of the rules themselves that fails when a rule moves (by default only the effect: verdict, out, log, ct)")
 	register(&command{
-		name: "test", args: "SPEC... | --record PACKETS [--host FILE] [--legacy] RULES... > SPEC",
+		name: "test", args: "SPEC... | --record PACKETS [--host FILE] [--legacy] [--counters] RULES... > SPEC",
 		summary: "Run a firewall's unit tests: each SPEC names the rules (and optionally a host) and cases of packets\n" +
 			"with what must become of them. Prints a line per failing case (-v: every case) with what was expected,\n" +
 			"what happened and the trace of the packet. Exit 0 all pass, 1 a case failed, 2 a spec or usage error.",
@@ -44,10 +46,10 @@ func init() {
 				return usageError(stderr, "test", err)
 			}
 			if *record != "" {
-				return recordSpec(*record, pos, *hostFile, *legacy, stdout, stderr)
+				return recordSpec(*record, pos, *hostFile, *legacy, *counters, stdout, stderr)
 			}
-			if *hostFile != "" || *legacy {
-				return usageError(stderr, "test", errors.New("--host and --legacy go with --record; a spec names its host and backend itself"))
+			if *hostFile != "" || *legacy || *counters {
+				return usageError(stderr, "test", errors.New("--host, --legacy and --counters go with --record; a spec names its host and backend itself"))
 			}
 			if len(pos) == 0 {
 				return usageError(stderr, "test", errors.New("give one or more SPEC files"))
@@ -94,7 +96,7 @@ func init() {
 }
 
 // recordSpec writes a spec of what RULES do with the packets in path.
-func recordSpec(path string, rulesFiles []string, hostFile string, legacy bool, stdout, stderr io.Writer) int {
+func recordSpec(path string, rulesFiles []string, hostFile string, legacy, counters bool, stdout, stderr io.Writer) int {
 	if len(rulesFiles) == 0 {
 		return usageError(stderr, "test", errors.New("--record PACKETS needs the RULES files"))
 	}
@@ -129,7 +131,7 @@ func recordSpec(path string, rulesFiles []string, hostFile string, legacy bool, 
 	if legacy {
 		s.Backend = "legacy"
 	}
-	if err := fwtest.Record(stdout, s, path, descs); err != nil {
+	if err := fwtest.Record(stdout, s, path, descs, counters); err != nil {
 		fmt.Fprintf(stderr, "ipsift test: %v\n", err)
 		return exitUsage
 	}

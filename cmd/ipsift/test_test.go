@@ -64,6 +64,13 @@ func TestTestRecord(t *testing.T) {
 	if out, _, code := runCmd(t, "test", spec); code != 0 {
 		t.Errorf("the record fails on its rules: exit %d\n%s", code, out)
 	}
+	out, _, code = runCmd(t, "test", "--record", pk, "--counters", rules)
+	if code != 0 || !strings.Contains(out, "    decided filter INPUT 7\n    rule nat PREROUTING policy\n    rule filter INPUT 7\n") {
+		t.Errorf("record --counters: exit %d\n%s", code, out)
+	}
+	if _, _, code := runCmd(t, "test", "--counters", spec); code != 2 {
+		t.Errorf("--counters without --record: exit %d", code)
+	}
 	os.WriteFile(pk, []byte("eth0 tcp 203.0.113.7 > 198.51.100.1:22 S\n"), 0o644)
 	if _, errOut, code := runCmd(t, "test", "--record", pk, rules); code != 2 || !strings.Contains(errOut, pk+":1:") {
 		t.Errorf("bad packet: exit %d\n%s", code, errOut)
