@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/ipsift/ipsift/fwtest"
@@ -18,18 +19,20 @@ func init() {
 	asJSON := fs.Bool("json", false, "one JSON report per spec on stdout instead of the text")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to this file, for CI systems")
 	verbose := fs.Bool("v", false, "list the cases that pass too")
+	runRE := fs.String("run", "", "run only the cases whose name (for a property: its line) matches this regular expression, as go test -run")
 	record := fs.String("record", "", "write a spec from what the rules do today with these packets (one-line notation, one a line, or JSON lines): give the rules as FILE...")
 	hostFile := fs.String("host", "", "with --record: the host file to name in the spec")
 	legacy := fs.Bool("legacy", false, "with --record: record with iptables-legacy semantics (backend legacy)")
 	counters := fs.Bool("counters", false, "with --record: record each packet's counters (rule lines) and the rule that decided it too,\n"+
 		"a record of the rules themselves that fails when a rule moves (by default only the effect: verdict, out, log, ct)")
 	register(&command{
-		name: "test", args: "SPEC... | --record PACKETS [--host FILE] [--legacy] [--counters] RULES... > SPEC",
+		name: "test", args: "[-v] [-run REGEXP] [--json] [--junit FILE] SPEC... | --record PACKETS [--host FILE] [--legacy] [--counters] RULES... > SPEC",
 		summary: "Run a firewall's unit tests: each SPEC names the rules (and optionally a host) and cases of packets\n" +
 			"with what must become of them. Prints a line per failing case (-v: every case) with what was expected,\n" +
 			"what happened and the trace of the packet. Exit 0 all pass, 1 a case failed, 2 a spec or usage error.",
 		example: "  ipsift test examples/gateway.spec\n" +
 			"  ipsift test --junit results.xml specs/*.spec\n" +
+			"  ipsift test -v -run 'ssh|never:' examples/gateway.spec\n" +
 			"  ipsift test --record packets.txt gateway.rules > gateway-today.spec\n" +
 			"\nA spec (see the README, \"test\"):\n" +
 			"  rules gateway.rules\n" +
@@ -54,6 +57,12 @@ func init() {
 			if len(pos) == 0 {
 				return usageError(stderr, "test", errors.New("give one or more SPEC files"))
 			}
+			var only *regexp.Regexp
+			if *runRE != "" {
+				if only, err = regexp.Compile(*runRE); err != nil {
+					return usageError(stderr, "test", fmt.Errorf("-run: %v", err))
+				}
+			}
 			var reps []*fwtest.Report
 			code := exitOK
 			w := bufio.NewWriter(stdout)
@@ -64,6 +73,15 @@ func init() {
 					w.Flush()
 					fmt.Fprintf(stderr, "ipsift test: %v\n", err)
 					return exitUsage
+				}
+				if only != nil {
+					var keep []*fwtest.Case
+					for _, c := range s.Cases {
+						if only.MatchString(c.Name) {
+							keep = append(keep, c)
+						}
+					}
+					s.Cases = keep
 				}
 				rep, err := s.Run()
 				if err != nil {

@@ -110,3 +110,20 @@ func TestTestCommandProperty(t *testing.T) {
 		t.Errorf("--json: exit %d\n%s", code, out)
 	}
 }
+
+// TestTestRun: -run keeps the cases whose name matches, as go test -run.
+func TestTestRun(t *testing.T) {
+	spec := writeSpec(t, "case ssh\n  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S\n  verdict accept-local\n"+
+		"case telnet\n  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S\n  verdict accept-local\n"+
+		"never: accept tcp dport 22 from !203.0.113.0/24 in eth0 first\n")
+	out, _, code := runCmd(t, "test", "-v", "-run", "ssh|never:", spec)
+	if code != 0 || !strings.Contains(out, "--- PASS: ssh (") || !strings.Contains(out, "--- PASS: never: ") || strings.Contains(out, "telnet") || !strings.Contains(out, "\t2 cases") {
+		t.Errorf("-run: exit %d\n%s", code, out)
+	}
+	if out, _, code := runCmd(t, "test", "-run", "tel", spec); code != 1 || !strings.Contains(out, "--- FAIL: telnet") {
+		t.Errorf("-run tel: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := runCmd(t, "test", "-run", "(", spec); code != 2 || !strings.Contains(errOut, "-run: ") {
+		t.Errorf("bad -run: exit %d %s", code, errOut)
+	}
+}
