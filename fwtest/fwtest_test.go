@@ -389,3 +389,27 @@ func TestRecordRefactoring(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: no spec text makes the parser panic, and what it accepts
+// names rules and has packets (or a property) in every case.
+func FuzzParse(f *testing.F) {
+	spec, _ := os.ReadFile("../examples/gateway.spec")
+	f.Add(string(spec))
+	f.Add(failing)
+	f.Add(header + "never: accept mark 0x1/0x1 ttl 2:3 to !eth+ from 2001:db8::/32\n")
+	f.Add(header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22 S\n  decided -A INPUT -j ACCEPT\n  out none\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := Parse("f.spec", text)
+		if err != nil {
+			return
+		}
+		if len(s.Rules) == 0 {
+			t.Errorf("accepted without rules: %q", text)
+		}
+		for _, c := range s.Cases {
+			if len(c.Steps) == 0 && c.Property == nil {
+				t.Errorf("case %q without packets accepted", c.Name)
+			}
+		}
+	})
+}
