@@ -474,7 +474,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	go r.watchHost(ctx)
+	removed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(removed)
 		// Remove the queue rules first, so that from now on the kernel
 		// passes packets by its own (empty or not) rules; then closing
 		// the sockets ends Receive.
@@ -484,7 +486,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
 		r.closeQueues()
 	})
-	defer stop()
+	// Run returns only once the rules are out: the workers may end
+	// on the cancelled context before the removal has finished, and a
+	// process that exits then leaves queue rules nobody reads.
+	defer func() {
+		if !stop() {
+			<-removed
+		}
+	}()
 	var wg sync.WaitGroup
 	var failed sync.Once
 	var ferr error
