@@ -327,3 +327,60 @@ func TestMatchFixed(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchFixedCarryClose: when the kernel carries FIN and RST too,
+// only a --tcp-flags test that looks at SYN alone or asks for SYN is
+// fixed.
+func TestMatchFixedCarryClose(t *testing.T) {
+	for _, c := range []struct {
+		rule  string
+		fixed bool
+	}{
+		{"-p tcp -m tcp --dport 80", true},
+		{"-p tcp -m tcp --syn", true},
+		{"-p tcp -m tcp ! --syn", true},
+		{"-p tcp -m tcp --tcp-flags SYN NONE", true},
+		{"-p tcp -m tcp --tcp-flags SYN,RST NONE", false},
+		{"-p tcp -m tcp --tcp-flags FIN,SYN,RST FIN", false},
+		{"-p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK", true},
+		{"-m conntrack --ctstate ESTABLISHED", true},
+	} {
+		rs := rules.New()
+		if _, err := rs.Restore(strings.NewReader("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING "+c.rule+"\nCOMMIT\n"), rules.RestoreOptions{}); err != nil {
+			t.Errorf("%s: %v", c.rule, err)
+			continue
+		}
+		p := NewProverClose(rs)
+		steps := []engine.PathStep{{Table: "mangle", Chain: "PREROUTING", Rule: rs.Table("mangle").Chain("PREROUTING").Rules[0], Number: 1, Tried: 2}}
+		steps[0].Tried = len(steps[0].Rule.Matches)
+		if ok, f := p.Prove(steps); ok != c.fixed {
+			t.Errorf("%s: proved %v (%s), want %v", c.rule, ok, f, c.fixed)
+		}
+	}
+}
+
+// TestProveSynAck: a SYN-ACK's path stands for its direction's later
+// segments only without flag or status tests.
+func TestProveSynAck(t *testing.T) {
+	for _, c := range []struct {
+		rule  string
+		fixed bool
+	}{
+		{"-p tcp -m tcp --dport 80", true},
+		{"-m conntrack --ctstate ESTABLISHED", true},
+		{"-p tcp -m tcp --syn", false},
+		{"-p tcp -m tcp --tcp-flags SYN NONE", false},
+		{"-m conntrack --ctstatus ASSURED", false},
+	} {
+		rs := rules.New()
+		if _, err := rs.Restore(strings.NewReader("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING "+c.rule+"\nCOMMIT\n"), rules.RestoreOptions{}); err != nil {
+			t.Errorf("%s: %v", c.rule, err)
+			continue
+		}
+		r := rs.Table("mangle").Chain("PREROUTING").Rules[0]
+		steps := []engine.PathStep{{Table: "mangle", Chain: "PREROUTING", Rule: r, Number: 1, Tried: len(r.Matches)}}
+		if ok, f := NewProverClose(rs).ProveSynAck(steps); ok != c.fixed {
+			t.Errorf("%s: proved %v (%s), want %v", c.rule, ok, f, c.fixed)
+		}
+	}
+}
