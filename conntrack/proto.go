@@ -71,7 +71,13 @@ func l4ChecksumOK(p *packet.Packet) bool {
 	case protoTCP, protoUDP:
 		return packet.ChecksumAdd(pseudoSum(p, p.Proto, len(p.L4)), p.L4) == 0xffff
 	case protoICMP:
-		return packet.ChecksumAdd(0, p.L4) == 0xffff
+		// nf_ip_checksum sums ICMP from the IP header on (skb_checksum
+		// from offset 0 at PREROUTING), and a valid IP header sums to
+		// 0xffff, ones' complement minus zero: added to the ICMP bytes'
+		// sum it changes nothing, except that an ICMP message of zero
+		// bytes only (sum plus zero) comes out as minus zero too, valid.
+		s := packet.ChecksumAdd(0, p.L4)
+		return s == 0xffff || s == 0
 	}
 	return true
 }

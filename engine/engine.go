@@ -209,6 +209,7 @@ type State struct {
 	nreply  int
 	inIf    ext.Iface
 	inHost  *host.Host // the host inIf was looked up on (input)
+	inName  string     // the Input.In inIf was found for
 	outIf   ext.Iface
 	stack   [64]frame
 	// The packet's connection: entry, direction, and whether it was
@@ -259,6 +260,10 @@ type State struct {
 	// the datagram it reassembled (where the Fragment header was), 0
 	// when it did not (hostStack6).
 	defragThoff int
+	// summedHdr6 is set when conntrack verified an IPv6 UDP datagram's
+	// checksum by summing it at PREROUTING, to the sum of the first 8
+	// bytes of its IPv6 header then (see udpSumStale6); 0 when it did not.
+	summedHdr6 uint32
 	// hopByHop: the IPv6 packet came with a Hop-by-Hop header first,
 	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
 	// one there by removing an atomic Fragment header).
@@ -377,7 +382,7 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
-	s.fragMax, s.fragSizes, s.defragThoff = 0, nil, 0
+	s.fragMax, s.fragSizes, s.defragThoff, s.summedHdr6 = 0, nil, 0, 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
@@ -452,8 +457,13 @@ func (e *Engine) Process(s *State, in *Input) {
 		res.Verdict = Reject
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
-	e.sendReplies(p, s)
-	e.sendHostPending(p, s)
+	// (The tests before the calls spare a packet without answers them.)
+	if s.sent < s.nreply {
+		e.sendReplies(p, s)
+	}
+	if s.hostPending {
+		e.sendHostPending(p, s)
+	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		if s.pkt.Version == 6 {
 			e.hostStack6(p, s)
@@ -462,7 +472,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		}
 		e.sendReplies(p, s)
 	}
-	e.dropUnconfirmed(s)
+	if len(s.discards) > 0 {
+		e.dropUnconfirmed(s)
+	}
 	e.finishTrace(s)
 }
 
@@ -572,6 +584,7 @@ func (e *Engine) track(p *Program, s *State, local bool) (Verdict, bool) {
 		ent, st, reply = e.CT.TrackLocal(&s.pkt, s.ctx.Now)
 	} else {
 		ent, st, reply = e.CT.Track(&s.pkt, s.ctx.Now)
+		e.noteSummed6(s)
 	}
 	if st == conntrack.Drop {
 		s.note("conntrack drops it")
@@ -737,10 +750,10 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 // after PREROUTING.
 func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c := &s.ctx
-	if s.inHost != e.Host || s.inIf.Name != in.In {
+	if s.inHost != e.Host || !ext.SameName(s.inName, in.In) {
 		// A State mostly sees one host and few input interfaces:
 		// keep the last one found.
-		s.inHost, s.inIf = e.Host, ext.Iface{Name: in.In}
+		s.inHost, s.inIf, s.inName = e.Host, ext.Iface{Name: in.In}, in.In
 		if ifc := e.Host.Iface(in.In); ifc != nil {
 			s.inIf = ifc.Iface
 		}
@@ -765,7 +778,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.track(p, s, false); done {
+	if !p.conntrack {
+		// No connection tracking: nothing to track or confirm.
+	} else if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
@@ -892,11 +907,12 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	if rt.Dev == in.In {
 		e.redirect6(p, s, in, rt)
 	} else {
-		if pk.Src.IsUnspecified() || pk.Src.IsMulticast() || pk.Src.IsLoopback() {
+		never, linkLocal := host.Unroutable6(pk.Src)
+		if never {
 			s.note("a source of " + pk.Src.String() + " is never forwarded: dropped")
 			return Drop, true
 		}
-		if host.IsLinkLocal6(pk.Src) {
+		if linkLocal {
 			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}
@@ -926,11 +942,13 @@ func (e *Engine) setOut(s *State, dev string) {
 // setOutIface is setOut with dev's interface (nil when the host has
 // none of that name) already found.
 func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
-	s.outIf = ext.Iface{Name: dev}
 	if ifc != nil {
-		s.outIf = ifc.Iface
+		// The host's own (it does not change once looked up in): no copy.
+		s.ctx.Out = &ifc.Iface
+	} else {
+		s.outIf = ext.Iface{Name: dev}
+		s.ctx.Out = &s.outIf
 	}
-	s.ctx.Out = &s.outIf
 	s.Result.OutIface = dev
 }
 
