@@ -484,6 +484,16 @@ func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname stri
 	return t, h.Ifaces[i].Name, true
 }
 
+// AddrIface returns the interface that has addr among its addresses
+// (the device of the local table's entry for it, the rt6i_idev of its
+// local route): "" when addr is not one of the host's.
+func (h *Host) AddrIface(addr netip.Addr) string {
+	if t, ifname, ok := h.localEntry(addr, ""); ok && t == RTNLocal {
+		return ifname
+	}
+	return ""
+}
+
 // ReverseRoute implements ext.ReverseRouter: the fib_lookup the rpfilter
 // match makes for a packet's source dst (local table first, then the
 // routes), giving the route's RTN_* type and whether its interface is
