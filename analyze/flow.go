@@ -77,6 +77,10 @@ type context struct {
 	// MARK rewrote). explain replays these for the few packets it asks
 	// about, instead of keeping every intermediate region.
 	steps []step
+	// covers lists the rules before coversTo that take all the packets
+	// they surely match, in order (built as cover needs them).
+	covers   []coverCand
+	coversTo int
 }
 
 // step is one rule's effect on what may arrive after it.
@@ -325,10 +329,31 @@ func cover(ctx *context, j int, x region) *ruleInfo {
 	if in.empty() {
 		return nil
 	}
-	for k := 0; k < j; k++ {
-		if ctx.steps[k].removes && ctx.steps[k].added.empty() && in.within(ctx.infos[k].c.lower) {
-			return ctx.infos[k]
+	// A rule's lower region holds in only if its bounds hold in's: a
+	// few comparisons over a dense list rule out most rules before the
+	// box-by-box test (on 20,000 rules, cover took 60% of check's time
+	// without them).
+	for ; ctx.coversTo < min(j, len(ctx.steps)); ctx.coversTo++ {
+		if k := ctx.coversTo; ctx.steps[k].removes && ctx.steps[k].added.empty() {
+			ctx.covers = append(ctx.covers, coverCand{k: k, b: ctx.infos[k].c.lower.bounds().narrow()})
+		}
+	}
+	ib := in.bounds().narrow()
+	for i := range ctx.covers {
+		cc := &ctx.covers[i]
+		if cc.k >= j {
+			break
+		}
+		if ib.within(&cc.b) && in.within(ctx.infos[cc.k].c.lower) {
+			return ctx.infos[cc.k]
 		}
 	}
 	return nil
+}
+
+// coverCand is a rule cover may name: one that takes every packet it
+// surely matches, with the bounds of those packets.
+type coverCand struct {
+	k int
+	b narrowBounds
 }
