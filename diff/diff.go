@@ -10,6 +10,8 @@ package diff
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -102,6 +104,37 @@ type Result struct {
 // finished.
 func (r *Result) Equivalent() bool {
 	return len(r.Regions) == 0 && len(r.Unconfirmed) == 0 && r.GaveUp == nil
+}
+
+// Brief is the answer in a few words: equivalent, how many regions
+// differ (and how many only may), unsure, or gave up.
+func (r *Result) Brief() string {
+	switch {
+	case r.GaveUp != nil:
+		return "gave up (" + r.GaveUp.Error() + "): partial answer"
+	case len(r.Unconfirmed) > 0:
+		return fmt.Sprintf("unsure: %d regions the engine did not confirm (internal error)", len(r.Unconfirmed))
+	case r.Equivalent():
+		return "equivalent"
+	}
+	may := 0
+	for _, g := range r.Regions {
+		if g.May {
+			may++
+		}
+	}
+	if may > 0 {
+		return fmt.Sprintf("%d regions differ (%d only may differ)", len(r.Regions), may)
+	}
+	return fmt.Sprintf("%d regions differ", len(r.Regions))
+}
+
+// Size is the region's number of inputs as a power of two ("2^236.4").
+func (g *Region) Size() string {
+	if math.IsInf(g.Log2Size, -1) {
+		return "0"
+	}
+	return fmt.Sprintf("2^%.1f", g.Log2Size)
 }
 
 // Compare compares two rulesets of one family.

@@ -209,7 +209,12 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bo
 			// multicast one).
 			return nil
 		}
-		return ext.BuildReset6(c)
+		rst := ext.BuildReset6(c)
+		// tcp_v6_send_reset answers with the segment's traffic class,
+		// ECN bits cleared (tcp_v6_send_response xmits tclass &
+		// ~INET_ECN_MASK); REJECT's RST (nf_reject_ip6hdr_put) has 0.
+		ext.PutTrafficClass(rst, s.pkt.TOS&^3)
+		return rst
 	case packet.ProtoUDP:
 		if len(l4) < 8 || st.Listening[host.Socket{Proto: packet.ProtoUDP, Port: binary.BigEndian.Uint16(l4[2:])}] {
 			return nil
@@ -229,7 +234,7 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bo
 		switch l4[0] {
 		case 128:
 			if !st.EchoIgnoreAll {
-				return echoReply6(d, l4)
+				return echoReply6(d, l4, s.pkt.TOS)
 			}
 		case 135:
 			if !fragmented {
@@ -248,13 +253,17 @@ func checksum6OK(d, l4 []byte, proto uint8) bool {
 }
 
 // echoReply6 is icmpv6_echo_reply: the same identifier, sequence and
-// data back, from the address asked (the reference host ignores echo
-// requests).
-func echoReply6(d, l4 []byte) []byte {
+// data back, from the address asked, with the request's traffic class
+// tc, ECN bits included (ipv6_get_dsfield, as the kernel was seen to
+// send it); the reference host ignores echo requests. The stack's
+// errors (icmp6_send) and neighbour advertisements (ip6_nd_hdr) have
+// traffic class 0.
+func echoReply6(d, l4 []byte, tc uint8) []byte {
 	b := make([]byte, 40+len(l4))
 	copy(b[40:], l4)
 	b[40] = 129
 	ext.PutICMPv6Packet(b, addr16(d[24:40]), addr16(d[8:24]), 64)
+	ext.PutTrafficClass(b, tc)
 	return b
 }
 

@@ -53,6 +53,9 @@ type Failure struct {
 	Line   int    `json:"line"`   // the expectation's line
 	Want   string `json:"want"`
 	Got    string `json:"got"`
+	// Classes, for a property, describe every packet that breaks it
+	// (Packet is one of them).
+	Classes []string `json:"classes,omitempty"`
 }
 
 // loaded is what a spec's files give.
@@ -153,9 +156,11 @@ func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 	}
 	var trace bytes.Buffer
 	tt := &sim.TextTracer{W: &trace}
-	s.State.SetTracer(tt)
+	dec := &decider{next: tt}
+	s.State.SetTracer(dec)
 	for i, st := range c.Steps {
 		trace.Reset()
+		dec.reset()
 		var logs bytes.Buffer
 		s.Engine.Log = &teeLog{tt: tt.LogWriter(), buf: &logs}
 		data, err := st.Packet.Build(i)
@@ -180,7 +185,7 @@ func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 			}
 		}
 		tt.End()
-		got := observed{res: res, ct: ctName(s.State.CTState()), log: splitLines(logs.String())}
+		got := observed{res: res, ct: ctName(s.State.CTState()), log: splitLines(logs.String()), decided: dec.decidedText(res.Verdict)}
 		failed := false
 		for _, e := range st.Expects {
 			if ok, g := got.check(e); !ok {
@@ -203,7 +208,7 @@ func (l *loaded) resolveRuleTexts(s *Spec) error {
 	for _, c := range s.Cases {
 		for _, st := range c.Steps {
 			for i, e := range st.Expects {
-				if (e.Kind != "rule" && e.Kind != "norule") || !strings.HasPrefix(e.Value, "-") {
+				if (e.Kind != "rule" && e.Kind != "norule" && e.Kind != "decided") || !strings.HasPrefix(e.Value, "-") {
 					continue
 				}
 				ref, err := l.findRule(s.File, e.Line, e.Value, st.Packet.IsIPv6())
@@ -278,9 +283,10 @@ func splitLines(s string) []string {
 
 // observed is what became of one packet.
 type observed struct {
-	res *sim.Result
-	ct  string
-	log []string
+	res     *sim.Result
+	ct      string
+	log     []string
+	decided string // the deciding rule (TABLE CHAIN N or policy), or none
 }
 
 // check reports whether e holds, and what was seen instead.
@@ -290,6 +296,8 @@ func (o observed) check(e Expect) (bool, string) {
 		return o.res.Verdict == e.Value, "verdict " + o.res.Verdict
 	case "ct":
 		return o.ct == e.Value, "ct " + o.ct
+	case "decided":
+		return o.decided == e.Value, "decided " + o.decided + " (verdict " + o.res.Verdict + ")"
 	case "rule", "norule":
 		want, _ := parseRuleRef(e.Value)
 		hit := false
@@ -401,24 +409,42 @@ func OutString(o sim.Out) string {
 func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 	start := time.Now()
 	cr := &CaseResult{Name: c.Name, Line: c.Line, Pass: true}
-	rs := l.rs
-	if len(rs.Tables) == 0 && l.rs6 != nil {
-		rs = l.rs6
-	}
-	ce, err := diff.CheckProperty(rs, c.Property, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets})
-	if err != nil {
-		return nil, fmt.Errorf("line %d: %v", c.Line, err)
+	// Each family's rules are checked: the property holds when it holds
+	// for both (a term with an address of the other family matches
+	// nothing there). A family without rules accepts everything: it is
+	// checked too when the property names one of its addresses, which
+	// would otherwise hold for want of rules.
+	var ce *diff.Counterexample
+	for i, rs := range []*rules.Ruleset{l.rs, l.rs6} {
+		fam := []ext.Family{ext.IPv4, ext.IPv6}[i]
+		if rs == nil || len(rs.Tables) == 0 {
+			if !c.Property.Names(fam) {
+				continue
+			}
+			rs = rules.New()
+			rs.Family = fam
+		}
+		var err error
+		ce, err = diff.CheckProperty(rs, c.Property, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets})
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", c.Line, err)
+		}
+		if ce != nil {
+			break
+		}
 	}
 	if ce != nil && ce.Witness != nil && (ce.Witness.Reproduced || ce.May) {
 		cr.Pass = false
-		got := "counterexample " + ce.Witness.Text + ": " + ce.Witness.Old
-		if ce.May {
+		got := ce.Witness.Old
+		if ce.Witness.Reproduced {
+			got += " (a counterexample: the engine confirms it)"
+		} else {
 			got += " (the property fails for some answers of " + strings.Join(ce.Because, "; ") + ")"
 		}
-		if len(ce.Classes) > 0 {
-			got += "; every such packet: " + strings.Join(ce.Classes, " | ")
+		if ce.Witness.Mark != 0 {
+			got += fmt.Sprintf("; sent with socket mark 0x%x", ce.Witness.Mark)
 		}
-		cr.Failures = append(cr.Failures, Failure{Packet: ce.Witness.Text, Line: c.Line, Want: c.Property.Text, Got: got})
+		cr.Failures = append(cr.Failures, Failure{Packet: ce.Witness.Text, Line: c.Line, Want: c.Property.Text, Got: got, Classes: ce.Classes})
 		// The counterexample's full trace, as for a failing packet.
 		s, err := l.newSim()
 		if err != nil {

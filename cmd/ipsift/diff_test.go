@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"html"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,8 +37,10 @@ func TestDiffCommand(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
+	// Two regions: ssh from outside, and the host's own ssh packets
+	// to itself, which come back in through INPUT.
 	out, _, code = runCmd(t, "diff", old, narrower, "--brief")
-	if code != exitProblems || out != "IPv4: 1 regions differ\n" {
+	if code != exitProblems || out != "IPv4: 2 regions differ\n" {
 		t.Errorf("--brief: exit %d %q", code, out)
 	}
 	out, _, code = runCmd(t, "diff", old, narrower, "--json")
@@ -53,7 +56,7 @@ func TestDiffCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != exitProblems {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}
-	if j.Equivalent || len(j.Regions) != 1 || !j.Regions[0].Witness.Reproduced {
+	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced || !j.Regions[1].Witness.Reproduced {
 		t.Errorf("--json: %+v", j)
 	}
 	// The difference is ssh only: focused elsewhere, equivalent.
@@ -83,5 +86,44 @@ func TestDiffGateway(t *testing.T) {
 	out, errOut, code := runCmd(t, "diff", gateway, gateway)
 	if code != exitOK || !strings.HasPrefix(out, "IPv4: equivalent") {
 		t.Fatalf("gateway.rules against itself: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestDiffHTML: --html writes the answer as a page beside the text
+// (same exit status), with every region the text lists and the trace
+// command lines of each witness, which reproduce it.
+func TestDiffHTML(t *testing.T) {
+	old := writeDiffInput(t, "old.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+	narrower := writeDiffInput(t, "new.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+	file := filepath.Join(t.TempDir(), "d.html")
+	out, errOut, code := runCmd(t, "diff", old, narrower, "--html", file)
+	if code != exitProblems || !strings.Contains(errOut, "ipsift diff: wrote "+file) {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	regions := strings.Count(out, "\n   witness: ")
+	if regions == 0 || strings.Count(string(b), `<section class="region"`) != regions {
+		t.Errorf("%d regions in the text, %d in the page", regions, strings.Count(string(b), `<section class="region"`))
+	}
+	// The region of packets from outside (the first is the host's own
+	// packets, looped back).
+	i := strings.Index(string(b), "<p class=\"cmd\"><code>ipsift trace "+old+" 'eth0 ")
+	if i < 0 {
+		t.Fatalf("no trace command for OLD:\n%s", b)
+	}
+	line := page[i+len(`<p class="cmd"><code>`):]
+	line = html.UnescapeString(line[:strings.Index(line, "</code>")])
+	pk := line[strings.Index(line, "'")+1 : strings.LastIndex(line, "'")]
+	tr, _, _ := runCmd(t, "trace", old, pk)
+	trNew, _, _ := runCmd(t, "trace", narrower, pk)
+	if !strings.Contains(tr, "verdict  delivered") || !strings.Contains(trNew, "verdict  dropped") {
+		t.Errorf("the witness %q does not reproduce:\n%s\n%s", pk, tr, trNew)
+	}
+	if _, errOut, code := runCmd(t, "diff", old, narrower, "--html", filepath.Join(t.TempDir(), "no", "d.html")); code != exitUsage || !strings.Contains(errOut, "no such file") {
+		t.Errorf("unwritable page: exit %d %s", code, errOut)
 	}
 }
