@@ -314,7 +314,8 @@ func TestGatewayPropertiesCatchChanges(t *testing.T) {
 			continue
 		}
 		f := rep.Cases[0].Failures[0]
-		if !strings.Contains(f.Got, "the engine confirms it") || !strings.Contains(f.Packet, c.want) || rep.Cases[0].Trace == "" || len(f.Classes) == 0 {
+		// The rule put in decided the counterexample.
+		if !strings.Contains(f.Got, "; decided filter ") || !strings.Contains(f.Got, "the engine confirms it") || !strings.Contains(f.Packet, c.want) || rep.Cases[0].Trace == "" || len(f.Classes) == 0 {
 			t.Errorf("%s with %s: %+v\n%s", prop, c.insert, f, rep.Cases[0].Trace)
 		}
 	}
@@ -412,4 +413,15 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPropertyErrorWitness: a counterexample that is an ICMP error is
+// traced with the connection it quotes in the table, so its trace shows
+// it RELATED and accepted by the rule that decided, as the engine found.
+func TestPropertyErrorWitness(t *testing.T) {
+	rep := runText(t, header+"never: accept-local icmp state RELATED\n")
+	c := rep.Cases[0]
+	if c.Pass || !strings.Contains(c.Failures[0].Packet, "an error quoting the connection of ") || !strings.Contains(c.Failures[0].Got, "; decided filter INPUT 2 ") || !strings.Contains(c.Trace, "conntrack  RELATED") {
+		t.Errorf("%+v\n%s", c.Failures, c.Trace)
+	}
 }
