@@ -425,3 +425,29 @@ func TestPropertyErrorWitness(t *testing.T) {
 		t.Errorf("%+v\n%s", c.Failures, c.Trace)
 	}
 }
+
+// TestIPv6Legacy: a spec of IPv6 rules under the legacy backend:
+// decided, counters, LOG and a property over the IPv6 packets.
+func TestIPv6Legacy(t *testing.T) {
+	rep := runText(t, `rules ../examples/ipv6.rules
+backend legacy
+case ssh from the admins
+  packet eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S
+  verdict accept-local
+  decided filter INPUT 5
+case telnet is refused with a RST, logged first
+  packet eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:23 S
+  verdict reject
+  decided filter INPUT 8
+  rule filter INPUT 7
+  decided -A INPUT -p tcp -j REJECT --reject-with tcp-reset
+  log v6 refused:
+  out eth0 tcp [2001:db8:100::1]:23 > [2001:db8:113::7]:40000 RA
+never: accept-local tcp dport 22 from !2001:db8:113::/64 first
+`)
+	if rep.Backend != "legacy" || rep.Failed() != 0 {
+		for _, c := range rep.Cases {
+			t.Errorf("%s: %+v\n%s", c.Name, c.Failures, c.Trace)
+		}
+	}
+}
