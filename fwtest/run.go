@@ -65,6 +65,9 @@ type loaded struct {
 	sets    *ipset.Registry
 	host    *host.Host
 	legacy  bool
+	// checkers run each family's rules symbolically once, for all the
+	// spec's properties (IPv4, IPv6).
+	checkers [2]*diff.PropertyChecker
 }
 
 func (s *Spec) load() (*loaded, error) {
@@ -425,9 +428,16 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 			rs = rules.New()
 			rs.Family = fam
 		}
+		pc := l.checkers[i]
+		if pc == nil {
+			var err error
+			if pc, err = diff.NewPropertyChecker(rs, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets}); err != nil {
+				return nil, fmt.Errorf("line %d: %v", c.Line, err)
+			}
+			l.checkers[i] = pc
+		}
 		var err error
-		ce, err = diff.CheckProperty(rs, c.Property, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets})
-		if err != nil {
+		if ce, err = pc.Check(c.Property); err != nil {
 			return nil, fmt.Errorf("line %d: %v", c.Line, err)
 		}
 		if ce != nil {
