@@ -531,7 +531,8 @@ func TestTrackMalformed(t *testing.T) {
 	}
 }
 
-// TestTrackLocalSkipsChecksum: packets the host sends are not checked.
+// TestTrackLocalSkipsChecksum: packets the host sends are not checked,
+// nor those whose checksum the kernel trusts.
 func TestTrackLocalSkipsChecksum(t *testing.T) {
 	tb := New(DefaultConfig())
 	b := badChecksum(tcpSegment(fwOut, client, 1, 2, "S", 1, 0, 1, nil, 0))
@@ -545,6 +546,13 @@ func TestTrackLocalSkipsChecksum(t *testing.T) {
 	cfg.Checksum = false
 	if _, st, _ := New(cfg).Track(decode(t, b), sec); st != ext.CTNew {
 		t.Errorf("checksum off: %v", stateName(st, false))
+	}
+	// A checksum the kernel would not check (CHECKSUM_UNNECESSARY or
+	// PARTIAL: L4Verified) is not checked.
+	p := decode(t, badChecksum(tcpSegment(client, server, 3, 4, "S", 1, 0, 1, nil, 0)))
+	p.L4Verified = true
+	if _, st, _ := New(DefaultConfig()).Track(p, sec); st != ext.CTNew {
+		t.Errorf("checksum trusted: %v", stateName(st, false))
 	}
 }
 

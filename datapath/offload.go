@@ -76,23 +76,31 @@ type cand struct {
 var errNotYet = errors.New("not yet")
 
 type offloader struct {
-	r      *Runner
-	cl     *ctnetlink.Client
-	ev     *ctnetlink.Events
-	prover *offload.Prover // the packet loop's; replaced with gen
-	path   engine.Path
+	r  *Runner
+	cl *ctnetlink.Client
+	ev *ctnetlink.Events
 
+	// mu guards the maps and every use of cl (the workers' hand-overs
+	// and take-backs, the events' and Settle's goroutines).
 	mu     sync.Mutex
 	flows  map[ctnetlink.Tuple]*flow // by the tuple its packets arrive with, both directions
 	byOrig map[ctnetlink.Tuple]*flow // until the destroy event
+	// cands: a connection's two directions may come through different
+	// workers (queues), so the proofs wait here for each other.
 	cands  map[*conntrack.Entry]*cand
 	nflows atomic.Int64
 	gen    atomic.Uint64 // rules or host generation
-	pgen   uint64        // the generation prover was made for
-
-	note string // for ctl trace: what offload did with the packet
 
 	oldSysctl map[string]string
+}
+
+// offState is a worker's part of offload: the path its packet took, its
+// prover, and what ctl trace says offload did with the packet.
+type offState struct {
+	path   engine.Path
+	prover *offload.Prover // replaced with the generation
+	pgen   uint64          // the generation prover was made for
+	note   string
 }
 
 // OffloadStats are offload's counters.
@@ -148,9 +156,10 @@ func (o *offloader) restore() {
 	}
 }
 
-// queueTarget is the NFQUEUE target every queue rule uses.
-func queueTarget(queue uint16, failOpen bool) string {
-	q := fmt.Sprintf("-j NFQUEUE --queue-num %d", queue)
+// queueTarget is the NFQUEUE target every queue rule uses: qs's
+// queues, with --queue-bypass when failing open.
+func queueTarget(qs queueSpec, failOpen bool) string {
+	q := qs.target()
 	if failOpen {
 		q += " --queue-bypass"
 	}
@@ -190,13 +199,11 @@ func (o *offloader) adopt() (int, error) {
 	return n, nil
 }
 
-// offloadRules is the kernel side of offload, installed after
-// kernelRules' script in the same transaction: q is the NFQUEUE target
-// with its options.
+// offloadRules is the kernel side of offload after conntrack, installed
+// after kernelRules' script (which lets the segments through raw) in
+// the same transaction: q is the NFQUEUE target with its options.
 func offloadRules(prefix, q string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*raw\n-I %s-PRE 1 -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -j ACCEPT\n", prefix)
-	fmt.Fprintf(&b, "-I %s-OUT 1 -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\nCOMMIT\n", prefix, markOwn, markOwn)
 	fmt.Fprintf(&b, "*mangle\n:%[1]s-CPRE - [0:0]\n:%[1]s-COUT - [0:0]\n-I PREROUTING 1 -j %[1]s-CPRE\n-I OUTPUT 1 -j %[1]s-COUT\n", prefix)
 	for _, c := range []string{"CPRE", "COUT"} {
 		fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -j RETURN\n", prefix, c, markOffload, markOffload)
@@ -316,11 +323,11 @@ const tcpSFR = 0x01 | 0x02 | 0x04
 // before runs ahead of the engine for every queued IPv4 packet: a packet
 // of a connection the kernel carries takes it back, and a TCP segment
 // without SYN, FIN and RST has its path recorded for a proof.
-func (o *offloader) before(data []byte) {
-	o.note = ""
+func (o *offloader) before(w *worker, data []byte) {
+	w.off.note = ""
 	k, flags, ok := wireKey(data)
 	if !ok {
-		o.r.st.RecordPath(nil)
+		w.st.RecordPath(nil)
 		return
 	}
 	if o.nflows.Load() > 0 {
@@ -332,9 +339,9 @@ func (o *offloader) before(data []byte) {
 				// kernel, liberal, carries every later one; if it loses
 				// the entry, its destroy event takes the connection
 				// back): ipsift decides it as usual.
-				o.addNote("offload: queued before the kernel took the connection over: decided here")
+				w.off.addNote("offload: queued before the kernel took the connection over: decided here")
 			case flags&0x02 != 0:
-				o.addNote(o.takeBackLocked(f, "a SYN"))
+				w.off.addNote(o.takeBackLocked(f, "a SYN"))
 			case !f.closing:
 				// A FIN or RST: ipsift decides it and what follows it
 				// with SYN, FIN or RST; the kernel carries the last
@@ -342,15 +349,15 @@ func (o *offloader) before(data []byte) {
 				// when its entry and counters go.
 				f.closing, f.closeAt = true, time.Now().Add(closeGrace)
 				f.e.ResyncTCP()
-				o.addNote("offload: a FIN or RST: ipsift decides it; the kernel's entry goes in " + closeGrace.String())
+				w.off.addNote("offload: a FIN or RST: ipsift decides it; the kernel's entry goes in " + closeGrace.String())
 			}
 		}
 		o.mu.Unlock()
 	}
 	if flags&tcpSFR == 0 {
-		o.r.st.RecordPath(&o.path)
+		w.st.RecordPath(&w.off.path)
 	} else {
-		o.r.st.RecordPath(nil)
+		w.st.RecordPath(nil)
 	}
 }
 
@@ -376,11 +383,14 @@ func (o *offloader) takeBackLocked(f *flow, why string) string {
 	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Since(f.since).Round(time.Millisecond))
 }
 
-func (o *offloader) addNote(s string) {
-	if o.note != "" {
-		o.note += "\n"
+func (w *offState) addNote(s string) {
+	if s == "" {
+		return
 	}
-	o.note += s
+	if w.note != "" {
+		w.note += "\n"
+	}
+	w.note += s
 }
 
 // offloadMinPackets is how many packets a connection must have had
@@ -429,8 +439,8 @@ func (o *offloader) takeBackAll(why string) {
 // after runs behind the engine: for an accepted segment whose path was
 // recorded, it proves the path and, with both directions proved, hands
 // the connection to the kernel.
-func (o *offloader) after(origMark uint32) {
-	st := o.r.st
+func (o *offloader) after(w *worker, origMark uint32) {
+	st := w.st
 	if st.RecordPathOn() == nil {
 		return
 	}
@@ -461,23 +471,25 @@ func (o *offloader) after(origMark uint32) {
 		return
 	}
 	gen := o.gen.Load()
-	if o.prover == nil || o.pgen != gen {
-		o.prover, o.pgen = offload.NewProver(o.r.E.Program().Ruleset()), gen
-	}
-	c := o.cands[e]
-	if c != nil && c.gen != gen {
-		*c = cand{}
+	if w.off.prover == nil || w.off.pgen != gen {
+		w.off.prover, w.off.pgen = offload.NewProver(o.r.E.Program().Ruleset()), gen
 	}
 	dir := 0
 	if reply {
 		dir = 1
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := o.cands[e]
+	if c != nil && c.gen != gen {
+		*c = cand{}
+	}
 	if c != nil && (c.fail || c.have[dir]) {
 		return // proved already, waiting for the other direction; or refused
 	}
-	if ok, f := o.prover.Prove(o.path.Steps); !ok {
+	if ok, f := w.off.prover.Prove(w.off.path.Steps); !ok {
 		if o.r.Tracing() > 0 {
-			o.addNote("offload: not handed to the kernel: " + f.String())
+			w.off.addNote("offload: not handed to the kernel: " + f.String())
 		}
 		return
 	}
@@ -490,13 +502,13 @@ func (o *offloader) after(origMark uint32) {
 	}
 	c.gen = gen
 	if !c.have[dir] {
-		c.steps[dir] = append([]engine.PathStep(nil), o.path.Steps...)
+		c.steps[dir] = append([]engine.PathStep(nil), w.off.path.Steps...)
 		c.have[dir] = true
 	}
 	if !c.have[1-dir] {
 		return
 	}
-	if err := o.hand(e, c); err != nil {
+	if err := o.handLocked(e, c); err != nil {
 		if err == errNotYet {
 			return // the next packet tries again
 		}
@@ -506,6 +518,7 @@ func (o *offloader) after(origMark uint32) {
 		return
 	}
 	delete(o.cands, e)
+	w.off.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
 }
 
 func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
@@ -513,15 +526,13 @@ func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
 	return ctnetlink.Tuple{Src: src, Dst: dst, Proto: e.Proto(), SrcPort: sp, DstPort: dp}
 }
 
-// hand creates the connection in the kernel, before the verdict of the
-// packet that completed its proof.
-func (o *offloader) hand(e *conntrack.Entry, c *cand) error {
+// handLocked creates the connection in the kernel, before the verdict
+// of the packet that completed its proof; the caller holds o.mu.
+func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 	orig, reply := tupleOf(e, 0), tupleOf(e, 1)
 	if !orig.Src.Is4() {
 		return fmt.Errorf("IPv4 only")
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.byOrig[orig] != nil {
 		return errNotYet // its earlier offload's destroy event has not come yet
 	}
@@ -547,7 +558,6 @@ func (o *offloader) hand(e *conntrack.Entry, c *cand) error {
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
-	o.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
 	return nil
 }
 

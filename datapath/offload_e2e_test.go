@@ -175,13 +175,19 @@ func waitStat(t *testing.T, p *ipsiftProc, name string, ok func(uint64) bool) ui
 // port-80 DNAT with offload on and off. Either way, filter FORWARD's
 // counters must be what the client itself counted: rule 2 (the DNAT
 // rule) every SYN, rule 1 (ESTABLISHED,RELATED) every other packet both
-// ways. With offload on, the kernel carried most of them.
+// ways. With offload on, the kernel carried most of them. on-2q: two
+// queues fanned out by CPU, so a connection's directions may be proved
+// by different workers.
 func TestOffloadCountersExact(t *testing.T) {
-	for _, mode := range []string{"on", "off"} {
+	for _, mode := range []string{"on", "off", "on-2q"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := newTopologyNamed(t, "ofl"+mode)
 			tp.countClient(t)
-			p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload="+mode)
+			args := []string{"--offload=" + mode}
+			if mode == "on-2q" {
+				args = []string{"--offload=on", "--queue", "0:1", "--queue-cpu-fanout"}
+			}
+			p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), args...)
 			if os.Getenv("OFL_DEBUG") != "" {
 				tp.nsOut(tp.fw, "sysctl", "-w", "net.netfilter.nf_conntrack_log_invalid=6")
 				defer func() { t.Logf("%s", tp.nsOut(tp.fw, "sh", "-c", "dmesg | tail -20; conntrack -S")) }()
@@ -197,7 +203,8 @@ func TestOffloadCountersExact(t *testing.T) {
 					t.Fatalf("big: %d bytes, %v", len(body), err)
 				}
 			}
-			if mode == "on" {
+			on := mode != "off"
+			if on {
 				// A connection the kernel carries now shows as such.
 				g := tp.startGet(t, 1<<20)
 				out, _ := p.ctlCmd(t, "conntrack")
@@ -235,7 +242,7 @@ func TestOffloadCountersExact(t *testing.T) {
 				t.Errorf("FORWARD rule 2 (DNAT) %v, rule 1 (ESTABLISHED) %v packets/bytes; the client counted %v and %v", got[0], got[1], want[0], want[1])
 			}
 			kp := ctlStat(t, p, "kernel_packets")
-			if mode == "on" && kp == 0 || mode == "off" && kp != 0 {
+			if on && kp == 0 || !on && kp != 0 {
 				t.Errorf("offload %s: the kernel carried %d packets", mode, kp)
 			}
 			t.Logf("offload %s: %d packets through FORWARD, %d carried by the kernel, %d crossed to ipsift", mode, got[0][0]+got[1][0], kp, ctlStat(t, p, "packets"))

@@ -100,7 +100,7 @@ func (m *ifaceMatch) match(ifc *ext.Iface) bool {
 	if m.wildcard {
 		ok = len(name) >= len(m.name) && name[:len(m.name)] == m.name
 	} else {
-		ok = name == m.name
+		ok = ext.SameName(name, m.name)
 	}
 	return ok != m.inv
 }
@@ -270,7 +270,7 @@ func compileIface(name string, inv bool) ifaceMatch {
 	case strings.HasSuffix(name, "+"):
 		m.name, m.wildcard = strings.TrimSuffix(name, "+"), true
 	default:
-		m.name = name
+		m.name = ext.Intern(name)
 	}
 	return m
 }
