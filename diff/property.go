@@ -391,7 +391,7 @@ func (pc *PropertyChecker) Check(p *Property) (*Counterexample, error) {
 		if err != nil {
 			return nil, err
 		}
-		w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Old: out}
+		w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Seed: wi.seed, Old: out}
 		if wi.conn != nil {
 			w.ConnText = wi.conn.String()
 		}

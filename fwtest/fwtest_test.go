@@ -451,3 +451,20 @@ never: accept-local tcp dport 22 from !2001:db8:113::/64 first
 		}
 	}
 }
+
+// TestPropertyRandomWitnessTrace: a counterexample that needs a random
+// match's draw is traced with the engine seed it was confirmed with, so
+// the trace shows what the failure says (here, whichever seed it took).
+func TestPropertyRandomWitnessTrace(t *testing.T) {
+	for _, stat := range []string{"--probability 0.3", "! --probability 0.6"} {
+		rules := filepath.Join(t.TempDir(), "rand.rules")
+		os.WriteFile(rules, []byte("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"+
+			"-A PREROUTING -i eth0 -p tcp --dport 80 -m statistic --mode random "+stat+" -j DNAT --to-destination 192.0.2.10\nCOMMIT\n"+
+			"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -d 192.0.2.10 -j ACCEPT\nCOMMIT\n"), 0o644)
+		rep := runText(t, "rules "+rules+"\nnever: forward in eth0 tcp dport 80 to 198.51.100.1 first\n")
+		c := rep.Cases[0]
+		if c.Pass || !strings.HasPrefix(c.Failures[0].Got, "forward out wlan0") || !strings.Contains(c.Trace, "verdict  forwarded out wlan0") {
+			t.Errorf("%s: %+v\n%s", stat, c.Failures, c.Trace)
+		}
+	}
+}

@@ -113,8 +113,11 @@ func (s *Spec) load() (*loaded, error) {
 }
 
 // newSim builds a fresh engine for one case.
-func (l *loaded) newSim() (*sim.Simulator, error) {
-	e, err := engine.New(l.rs, l.host, engine.Config{Legacy: l.legacy, Sets: l.sets, Rules6: l.rs6})
+func (l *loaded) newSim() (*sim.Simulator, error) { return l.newSimSeed(0) }
+
+// newSimSeed builds the engine with a seed for its random matches.
+func (l *loaded) newSimSeed(seed uint64) (*sim.Simulator, error) {
+	e, err := engine.New(l.rs, l.host, engine.Config{Legacy: l.legacy, Sets: l.sets, Rules6: l.rs6, Seed: seed})
 	if err != nil {
 		return nil, err
 	}
@@ -478,12 +481,12 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 	return cr, nil
 }
 
-// traceWitness runs a property's counterexample in a fresh engine, its
-// connection context (and for an ICMP error the quoted connection's) in
+// traceWitness runs a property's counterexample in a fresh engine (with
+// the seed the property's check ran it with), its connection context (and for an ICMP error the quoted connection's) in
 // the table first, and returns its full trace and the rule that decided
 // its fate.
 func (l *loaded) traceWitness(w *diff.Witness) (string, string, error) {
-	s, err := l.newSim()
+	s, err := l.newSimSeed(w.Seed)
 	if err != nil {
 		return "", "", err
 	}
