@@ -165,14 +165,8 @@ func Open(cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nfqueue: netlink: %w", err)
 	}
-	q := &Queue{c: c, num: cfg.Num, rbuf: make([]byte, recvBatch*recvBufLen), max: 64, deferred: cfg.Defer}
-	for i := range q.msgs {
-		q.iov[i].Base = &q.rbuf[i*recvBufLen]
-		q.iov[i].SetLen(recvBufLen)
-		q.msgs[i].Hdr.Iov = &q.iov[i]
-		q.msgs[i].Hdr.SetIovlen(1)
-	}
-	q.readFn, q.writeFn = q.read, q.write
+	q := newQueue(cfg)
+	q.c = c
 	fail := func(err error) (*Queue, error) {
 		c.Close()
 		return nil, err
@@ -195,6 +189,19 @@ func Open(cfg Config) (*Queue, error) {
 		return fail(fmt.Errorf("nfqueue: configure queue %d: %w", cfg.Num, err))
 	}
 	return q, nil
+}
+
+// newQueue makes a Queue's buffers, without its socket.
+func newQueue(cfg Config) *Queue {
+	q := &Queue{num: cfg.Num, rbuf: make([]byte, recvBatch*recvBufLen), max: 64, deferred: cfg.Defer}
+	for i := range q.msgs {
+		q.iov[i].Base = &q.rbuf[i*recvBufLen]
+		q.iov[i].SetLen(recvBufLen)
+		q.msgs[i].Hdr.Iov = &q.iov[i]
+		q.msgs[i].Hdr.SetIovlen(1)
+	}
+	q.readFn, q.writeFn = q.read, q.write
+	return q
 }
 
 func (q *Queue) config(attrs []byte) error {
