@@ -78,17 +78,23 @@ func (q queueSpec) target() string {
 // With offload (offload.go), TCP segments without SYN, FIN and RST go
 // on from raw to the kernel's conntrack, ahead of the exemption and the
 // queue rules; offloadRules adds what decides them after conntrack.
-func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, martians, offload bool) string {
+func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, martians bool, offload offloadMode) string {
 	q := queueTarget(qs, failOpen)
 	var b strings.Builder
 	fmt.Fprintf(&b, "*raw\n:%[1]s-PRE - [0:0]\n:%[1]s-OUT - [0:0]\n", prefix)
 	fmt.Fprintf(&b, "-I PREROUTING 1 -j %s-PRE\n-I OUTPUT 1 -j %s-OUT\n", prefix, prefix)
-	if martians && (exemptPort != 0 || offload) {
+	if martians && (exemptPort != 0 || offload != offloadOff) {
 		fmt.Fprintf(&b, "-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL %[2]s\n", prefix, q)
 	}
-	if offload {
-		fmt.Fprintf(&b, "-A %s-PRE -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -j ACCEPT\n", prefix)
-		fmt.Fprintf(&b, "-A %s-OUT -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\n", prefix, markOwn, markOwn)
+	if offload != offloadOff {
+		// The segments the kernel may carry: without SYN, FIN and RST;
+		// with offloadClose, without SYN.
+		flags := "SYN,FIN,RST"
+		if offload == offloadClose {
+			flags = "SYN"
+		}
+		fmt.Fprintf(&b, "-A %s-PRE -p tcp -m tcp --tcp-flags %s NONE -j ACCEPT\n", prefix, flags)
+		fmt.Fprintf(&b, "-A %s-OUT -p tcp -m tcp --tcp-flags %s NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\n", prefix, flags, markOwn, markOwn)
 	}
 	if exemptPort != 0 {
 		fmt.Fprintf(&b, "-A %s-PRE -p tcp --dport %d -m addrtype --dst-type LOCAL -j RETURN\n", prefix, exemptPort)

@@ -30,7 +30,7 @@ var ndTypes = [...]int{133, 134, 135, 136}
 // then (unless queueND) a second raw section that lets neighbour
 // discovery through before the queue rules.
 func kernelRules6(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, queueND bool) string {
-	script := kernelRules(prefix, qs, failOpen, exemptPort, false, false)
+	script := kernelRules(prefix, qs, failOpen, exemptPort, false, offloadOff)
 	if queueND {
 		return script
 	}

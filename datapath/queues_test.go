@@ -44,7 +44,7 @@ func TestParseQueues(t *testing.T) {
 // are balanced (or fanned out by CPU), and each worker's second passes
 // come back to its own queue by the worker bits of the mark.
 func TestKernelRulesQueues(t *testing.T) {
-	one := kernelRules("IPSIFT", queueSpec{first: 3, n: 1}, false, 0, false, false)
+	one := kernelRules("IPSIFT", queueSpec{first: 3, n: 1}, false, 0, false, offloadOff)
 	for _, want := range []string{
 		"-A IPSIFT-PRE -j NFQUEUE --queue-num 3\n",
 		"-A IPSIFT-OUT -j NFQUEUE --queue-num 3\n",
@@ -54,7 +54,7 @@ func TestKernelRulesQueues(t *testing.T) {
 			t.Errorf("one queue: no %q in\n%s", want, one)
 		}
 	}
-	two := kernelRules("IPSIFT", queueSpec{first: 4, n: 2, cpuFanout: true}, true, 22, false, false)
+	two := kernelRules("IPSIFT", queueSpec{first: 4, n: 2, cpuFanout: true}, true, 22, false, offloadOff)
 	for _, want := range []string{
 		"-A IPSIFT-PRE -j NFQUEUE --queue-balance 4:5 --queue-cpu-fanout --queue-bypass\n",
 		"-A IPSIFT-OUT -j NFQUEUE --queue-balance 4:5 --queue-cpu-fanout --queue-bypass\n",
@@ -70,14 +70,14 @@ func TestKernelRulesQueues(t *testing.T) {
 	}
 	// --one-pass: a local source from outside is queued (and dropped as
 	// a martian) before the exemption could leave it to the kernel.
-	op := kernelRules("IPSIFT", queueSpec{first: 0, n: 1}, false, 22, true, false)
+	op := kernelRules("IPSIFT", queueSpec{first: 0, n: 1}, false, 22, true, offloadOff)
 	want := "-A IPSIFT-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A IPSIFT-PRE ! -i lo -m addrtype --src-type LOCAL -j NFQUEUE --queue-num 0\n-A IPSIFT-PRE -p tcp --dport 22 -m addrtype --dst-type LOCAL -j RETURN\n"
 	if !strings.Contains(op, want) {
 		t.Errorf("--one-pass with --exempt-port: no\n%s\nin\n%s", want, op)
 	}
 	// --one-pass with offload: the local source is queued before the
 	// segments offload lets through raw to the kernel's conntrack.
-	oo := kernelRules("IPSIFT", queueSpec{first: 0, n: 2}, false, 0, true, true)
+	oo := kernelRules("IPSIFT", queueSpec{first: 0, n: 2}, false, 0, true, offloadOn)
 	want = "-A IPSIFT-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A IPSIFT-PRE ! -i lo -m addrtype --src-type LOCAL -j NFQUEUE --queue-balance 0:1\n-A IPSIFT-PRE -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -j ACCEPT\n"
 	if !strings.Contains(oo, want) {
 		t.Errorf("--one-pass with offload: no\n%s\nin\n%s", want, oo)

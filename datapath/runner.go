@@ -92,6 +92,10 @@ type Config struct {
 	// Offload hands connections proved invariant to the kernel's
 	// conntrack (offload.go).
 	Offload bool
+	// OffloadClose (with Offload) hands a connection over as soon as its
+	// handshake is done and both directions are proved, and lets the
+	// kernel carry its close too (FIN and RST segments; offload.go).
+	OffloadClose bool
 }
 
 // Stats are the runner's counters.
@@ -456,9 +460,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		go r.ofl.events()
 		go r.ofl.settleEvery(ctx, time.Minute)
-		go r.ofl.reap(ctx)
+		if !r.ofl.carryClose {
+			// (carrying the close, the kernel ends its connections
+			// itself: nothing is ever closing on ipsift's side)
+			go r.ofl.reap(ctx)
+		}
 	}
-	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil, r.ofl != nil)
+	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil, r.offloadMode())
 	if r.ofl != nil {
 		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.queueSpec(), r.cfg.FailOpen))
 	}

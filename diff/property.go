@@ -311,6 +311,25 @@ type Counterexample struct {
 // CheckProperty checks a property of one ruleset over every packet; nil
 // when it holds. The error is for a ruleset the model gave up on.
 func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, error) {
+	pc, err := NewPropertyChecker(rs, o)
+	if err != nil {
+		return nil, err
+	}
+	return pc.Check(p)
+}
+
+// PropertyChecker checks properties of one ruleset: the ruleset is run
+// symbolically once, for all of them.
+type PropertyChecker struct {
+	rs  *rules.Ruleset
+	o   Options
+	s   *symbolic.Space
+	run *symbolic.Run
+}
+
+// NewPropertyChecker runs rs symbolically. The error is for a ruleset
+// the model gave up on.
+func NewPropertyChecker(rs *rules.Ruleset, o Options) (*PropertyChecker, error) {
 	h := o.Host
 	if h == nil {
 		h = host.Default()
@@ -324,6 +343,13 @@ func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, 
 	if err != nil {
 		return nil, err
 	}
+	return &PropertyChecker{rs: rs, o: o, s: s, run: run}, nil
+}
+
+// Check checks one property over every packet; nil when it holds. The
+// error is for a property the model gave up on (its node budget).
+func (pc *PropertyChecker) Check(p *Property) (*Counterexample, error) {
+	rs, o, s, run := pc.rs, pc.o, pc.s, pc.run
 	m := s.M
 	bad := bdd.False
 	for _, l := range run.Leaves {
@@ -365,7 +391,7 @@ func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, 
 		if err != nil {
 			return nil, err
 		}
-		w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Old: out}
+		w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Seed: wi.seed, Old: out}
 		if wi.conn != nil {
 			w.ConnText = wi.conn.String()
 		}

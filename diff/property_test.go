@@ -150,3 +150,20 @@ func TestPropertyOutBeforeRouting(t *testing.T) {
 		t.Error("ttl 256 parsed")
 	}
 }
+
+// TestPropertyNoNatTable: a connection's NAT binding rewrites its packets
+// only where the nat table has a chain (so does the engine, and the
+// kernel registers no NAT hook without one): without a nat table, a
+// packet of a "DNATed" connection is not sent elsewhere.
+func TestPropertyNoNatTable(t *testing.T) {
+	rs := parse(t, "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 23 -j DROP\nCOMMIT\n")
+	checkProps(t, rs, false, []propCase{
+		{"always: drop in eth0 tcp dport 23 to 198.51.100.1", true, ""},
+	})
+	withNat := parse(t, "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 23 -j DROP\nCOMMIT\n")
+	checkProps(t, withNat, false, []propCase{
+		// With a nat table, an existing DNAT connection's packets go
+		// where it was translated to.
+		{"always: drop in eth0 tcp dport 23 to 198.51.100.1", false, "DNATed"},
+	})
+}

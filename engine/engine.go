@@ -290,15 +290,29 @@ type replyOrigin struct {
 	// iif is the interface the packet answered came in on: an IPv6
 	// answer to a link-local address leaves by it (icmp6_send and
 	// tcp_v6_send_response route such an address on the input
-	// interface).
+	// interface). For a packet to one of the host's addresses that
+	// came in on lo, or is on its way there in OUTPUT, it is the
+	// interface that has that address: icmp6_dev takes the idev of the
+	// local route for a packet on lo, and ip6_rcv_core records it as
+	// the packet's input interface (IP6CB(skb)->iif).
 	iif string
 }
+
+// addrIfacer is the host's interface holding an address (host.Host).
+type addrIfacer interface{ AddrIface(netip.Addr) string }
 
 // origin is the replyOrigin of an answer to the packet being processed.
 func (s *State) origin() replyOrigin {
 	o := replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
 	if s.ctx.In != nil {
 		o.iif = s.ctx.In.Name
+	}
+	if o.iif == "" || o.iif == "lo" {
+		if h, ok := s.ctx.Host.(addrIfacer); ok && s.pkt.Version == 6 {
+			if dev := h.AddrIface(s.pkt.Dst); dev != "" {
+				o.iif = dev
+			}
+		}
 	}
 	return o
 }

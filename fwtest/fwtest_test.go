@@ -314,7 +314,8 @@ func TestGatewayPropertiesCatchChanges(t *testing.T) {
 			continue
 		}
 		f := rep.Cases[0].Failures[0]
-		if !strings.Contains(f.Got, "the engine confirms it") || !strings.Contains(f.Packet, c.want) || rep.Cases[0].Trace == "" || len(f.Classes) == 0 {
+		// The rule put in decided the counterexample.
+		if !strings.Contains(f.Got, "; decided filter ") || !strings.Contains(f.Got, "the engine confirms it") || !strings.Contains(f.Packet, c.want) || rep.Cases[0].Trace == "" || len(f.Classes) == 0 {
 			t.Errorf("%s with %s: %+v\n%s", prop, c.insert, f, rep.Cases[0].Trace)
 		}
 	}
@@ -412,4 +413,58 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPropertyErrorWitness: a counterexample that is an ICMP error is
+// traced with the connection it quotes in the table, so its trace shows
+// it RELATED and accepted by the rule that decided, as the engine found.
+func TestPropertyErrorWitness(t *testing.T) {
+	rep := runText(t, header+"never: accept-local icmp state RELATED\n")
+	c := rep.Cases[0]
+	if c.Pass || !strings.Contains(c.Failures[0].Packet, "an error quoting the connection of ") || !strings.Contains(c.Failures[0].Got, "; decided filter INPUT 2 ") || !strings.Contains(c.Trace, "conntrack  RELATED") {
+		t.Errorf("%+v\n%s", c.Failures, c.Trace)
+	}
+}
+
+// TestIPv6Legacy: a spec of IPv6 rules under the legacy backend:
+// decided, counters, LOG and a property over the IPv6 packets.
+func TestIPv6Legacy(t *testing.T) {
+	rep := runText(t, `rules ../examples/ipv6.rules
+backend legacy
+case ssh from the admins
+  packet eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S
+  verdict accept-local
+  decided filter INPUT 5
+case telnet is refused with a RST, logged first
+  packet eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:23 S
+  verdict reject
+  decided filter INPUT 8
+  rule filter INPUT 7
+  decided -A INPUT -p tcp -j REJECT --reject-with tcp-reset
+  log v6 refused:
+  out eth0 tcp [2001:db8:100::1]:23 > [2001:db8:113::7]:40000 RA
+never: accept-local tcp dport 22 from !2001:db8:113::/64 first
+`)
+	if rep.Backend != "legacy" || rep.Failed() != 0 {
+		for _, c := range rep.Cases {
+			t.Errorf("%s: %+v\n%s", c.Name, c.Failures, c.Trace)
+		}
+	}
+}
+
+// TestPropertyRandomWitnessTrace: a counterexample that needs a random
+// match's draw is traced with the engine seed it was confirmed with, so
+// the trace shows what the failure says (here, whichever seed it took).
+func TestPropertyRandomWitnessTrace(t *testing.T) {
+	for _, stat := range []string{"--probability 0.3", "! --probability 0.6"} {
+		rules := filepath.Join(t.TempDir(), "rand.rules")
+		os.WriteFile(rules, []byte("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"+
+			"-A PREROUTING -i eth0 -p tcp --dport 80 -m statistic --mode random "+stat+" -j DNAT --to-destination 192.0.2.10\nCOMMIT\n"+
+			"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -d 192.0.2.10 -j ACCEPT\nCOMMIT\n"), 0o644)
+		rep := runText(t, "rules "+rules+"\nnever: forward in eth0 tcp dport 80 to 198.51.100.1 first\n")
+		c := rep.Cases[0]
+		if c.Pass || !strings.HasPrefix(c.Failures[0].Got, "forward out wlan0") || !strings.Contains(c.Trace, "verdict  forwarded out wlan0") {
+			t.Errorf("%s: %+v\n%s", stat, c.Failures, c.Trace)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/diff"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
@@ -64,6 +65,9 @@ type loaded struct {
 	sets    *ipset.Registry
 	host    *host.Host
 	legacy  bool
+	// checkers run each family's rules symbolically once, for all the
+	// spec's properties (IPv4, IPv6).
+	checkers [2]*diff.PropertyChecker
 }
 
 func (s *Spec) load() (*loaded, error) {
@@ -109,8 +113,11 @@ func (s *Spec) load() (*loaded, error) {
 }
 
 // newSim builds a fresh engine for one case.
-func (l *loaded) newSim() (*sim.Simulator, error) {
-	e, err := engine.New(l.rs, l.host, engine.Config{Legacy: l.legacy, Sets: l.sets, Rules6: l.rs6})
+func (l *loaded) newSim() (*sim.Simulator, error) { return l.newSimSeed(0) }
+
+// newSimSeed builds the engine with a seed for its random matches.
+func (l *loaded) newSimSeed(seed uint64) (*sim.Simulator, error) {
+	e, err := engine.New(l.rs, l.host, engine.Config{Legacy: l.legacy, Sets: l.sets, Rules6: l.rs6, Seed: seed})
 	if err != nil {
 		return nil, err
 	}
@@ -424,9 +431,16 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 			rs = rules.New()
 			rs.Family = fam
 		}
+		pc := l.checkers[i]
+		if pc == nil {
+			var err error
+			if pc, err = diff.NewPropertyChecker(rs, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets}); err != nil {
+				return nil, fmt.Errorf("line %d: %v", c.Line, err)
+			}
+			l.checkers[i] = pc
+		}
 		var err error
-		ce, err = diff.CheckProperty(rs, c.Property, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets})
-		if err != nil {
+		if ce, err = pc.Check(c.Property); err != nil {
 			return nil, fmt.Errorf("line %d: %v", c.Line, err)
 		}
 		if ce != nil {
@@ -435,41 +449,74 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 	}
 	if ce != nil && ce.Witness != nil && (ce.Witness.Reproduced || ce.May) {
 		cr.Pass = false
-		got := ce.Witness.Old
-		if ce.Witness.Reproduced {
+		w := ce.Witness
+		// The counterexample's full trace, as for a failing packet, and
+		// the rule that decided its fate.
+		trace, decided, err := l.traceWitness(w)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", c.Line, err)
+		}
+		cr.Trace = trace
+		got := w.Old + "; decided " + decided
+		if decided == "none" {
+			got = w.Old + "; no rule decided: the host did"
+		}
+		if w.Reproduced {
 			got += " (a counterexample: the engine confirms it)"
 		} else {
 			got += " (the property fails for some answers of " + strings.Join(ce.Because, "; ") + ")"
 		}
-		if ce.Witness.Mark != 0 {
-			got += fmt.Sprintf("; sent with socket mark 0x%x", ce.Witness.Mark)
+		if w.Mark != 0 {
+			got += fmt.Sprintf("; sent with socket mark 0x%x", w.Mark)
 		}
-		cr.Failures = append(cr.Failures, Failure{Packet: ce.Witness.Text, Line: c.Line, Want: c.Property.Text, Got: got, Classes: ce.Classes})
-		// The counterexample's full trace, as for a failing packet.
-		s, err := l.newSim()
-		if err != nil {
-			return nil, err
+		pk := w.Text
+		if w.ConnText != "" {
+			pk += " (an error quoting the connection of " + w.ConnText + ")"
 		}
-		var trace bytes.Buffer
-		tt := &sim.TextTracer{W: &trace}
-		s.State.SetTracer(tt)
-		s.Engine.Log = tt.LogWriter()
-		data, err := ce.Witness.Packet.Build(0)
-		if err != nil {
-			return nil, err
-		}
-		var p packet.Packet
-		p.Decode(data)
-		tt.Begin(where(ce.Witness.Packet), p.Summary())
-		if _, err := s.Run(0, ce.Witness.Packet); err == nil {
-			tt.End()
-			cr.Trace = trace.String()
-		}
+		cr.Failures = append(cr.Failures, Failure{Packet: pk, Line: c.Line, Want: c.Property.Text, Got: got, Classes: ce.Classes})
 	} else if ce != nil {
 		return nil, fmt.Errorf("line %d: the model finds packets that break %q but the engine confirms none (an ipsift bug: please report)", c.Line, c.Property.Text)
 	}
 	cr.Elapsed = time.Since(start)
 	return cr, nil
+}
+
+// traceWitness runs a property's counterexample in a fresh engine (with
+// the seed the property's check ran it with), its connection context (and for an ICMP error the quoted connection's) in
+// the table first, and returns its full trace and the rule that decided
+// its fate.
+func (l *loaded) traceWitness(w *diff.Witness) (string, string, error) {
+	s, err := l.newSimSeed(w.Seed)
+	if err != nil {
+		return "", "", err
+	}
+	if w.Conn != nil && w.Conn.CT != nil {
+		p, err := conntrack.ContextOf(*w.Conn)
+		if err != nil {
+			return "", "", err
+		}
+		if _, err := s.Engine.CT.Insert(p, s.Now); err != nil {
+			return "", "", fmt.Errorf("ct: %v", err)
+		}
+	}
+	var trace bytes.Buffer
+	tt := &sim.TextTracer{W: &trace}
+	dec := &decider{next: tt}
+	s.State.SetTracer(dec)
+	s.Engine.Log = tt.LogWriter()
+	data, err := w.Packet.Build(0)
+	if err != nil {
+		return "", "", err
+	}
+	var p packet.Packet
+	p.Decode(data)
+	tt.Begin(where(w.Packet), p.Summary())
+	res, err := s.Run(0, w.Packet)
+	if err != nil {
+		return "", "", err
+	}
+	tt.End()
+	return trace.String(), dec.decidedText(res.Verdict), nil
 }
 
 func where(d packet.Desc) string {

@@ -90,7 +90,7 @@ func TestTestCommandProperty(t *testing.T) {
 	for _, want := range []string{
 		"--- PASS: never: accept tcp dport 22 from !203.0.113.0/24 in eth0 first (" + spec + ":2)\n",
 		"--- FAIL: always: forward from wlan0 to eth0 state NEW (" + spec + ":3)\n",
-		"\n        want always: forward from wlan0 to eth0 state NEW\n        got  drop (a counterexample: the engine confirms it)\n        every packet that breaks it:\n            in wlan0 ",
+		"\n        want always: forward from wlan0 to eth0 state NEW\n        got  drop; no rule decided: the host did (a counterexample: the engine confirms it)\n        every packet that breaks it:\n            in wlan0 ",
 		"ttl 0-1",
 		"    trace of the failing packet:\n        in wlan0  IP ",
 		"TTL exceeded",
@@ -106,7 +106,7 @@ func TestTestCommandProperty(t *testing.T) {
 		t.Errorf("junit: %v\n%s", err, b)
 	}
 	out, _, code = runCmd(t, "test", "--json", spec)
-	if code != 1 || !strings.Contains(out, `"got":"drop (a counterexample: the engine confirms it)","classes":["in wlan0 `) || !strings.Contains(out, `"pass":true`) {
+	if code != 1 || !strings.Contains(out, `"got":"drop; no rule decided: the host did (a counterexample: the engine confirms it)","classes":["in wlan0 `) || !strings.Contains(out, `"pass":true`) {
 		t.Errorf("--json: exit %d\n%s", code, out)
 	}
 }
