@@ -203,6 +203,12 @@ func (p *page) diffRegion(in *DiffInput, fam ext.Family, id string, n int, g *di
 			p.printf(": the engine gives both the same here; the difference needs other answers of %s.", escText(strings.Join(g.Because, "; ")))
 		}
 		p.printf("</p>\n<pre>OLD: %s\nNEW: %s</pre>\n", escText(x.Old), escText(x.New))
+		if x.Seed != 0 {
+			p.printf("<p>The engine drew its random matches with seed %d for this witness; <code>ipsift trace</code> draws with seed 0 and may show another fate.</p>\n", x.Seed)
+		}
+		if x.Mark != 0 {
+			p.s("<p><code>ipsift trace</code> sends it without the socket mark: it may show another fate.</p>\n")
+		}
 		if in.Trace != nil {
 			pk := []string{x.Text}
 			if x.ConnText != "" {

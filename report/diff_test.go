@@ -90,3 +90,21 @@ func TestDiffPage(t *testing.T) {
 		t.Errorf("equivalent rulesets:\n%s", page)
 	}
 }
+
+// TestDiffPageWitnessNotes: a witness drawn with another seed, or sent
+// with a socket mark, says that ipsift trace may show another fate.
+func TestDiffPageWitnessNotes(t *testing.T) {
+	r := &diff.Result{Regions: []*diff.Region{{
+		Old: diff.Outcome{Verdict: "forward"}, New: diff.Outcome{Verdict: "drop"}, Log2Size: 10,
+		Witness: &diff.Witness{Text: "local tcp 198.51.100.1:1 > 203.0.113.7:80 S", Seed: 3, Mark: 0x10, Reproduced: true, Old: "sent", New: "drop"},
+	}}}
+	var b bytes.Buffer
+	if err := WriteDiff(&b, &DiffInput{Old: "a", New: "b", Results: []*diff.Result{r}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"with seed 3 for this witness", "without the socket mark", "(socket mark 0x10)", "<td class=\"n\">2^10.0</td><td class=\"n\">100.0%"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
