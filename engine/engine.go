@@ -551,11 +551,19 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 // is true when the packet's fate was decided (dropped, rejected,
 // queued).
 func (e *Engine) runTables(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
-	s.ctx.Hook = st.hook()
-	if p.active>>st.index()&1 != 0 {
+	if p.enters(s, st) {
 		return e.runStage(p, s, st, hits)
 	}
 	return 0, false
+}
+
+// enters sets the hook of stage st and reports whether the stage has
+// any table to run. It is inlined: the arriving packet's path tests
+// each stage with it before the call (runTables is not inlined), so that
+// a stage without tables costs no call.
+func (p *Program) enters(s *State, st stage) bool {
+	s.ctx.Hook = st.hook()
+	return p.active&(1<<st.index()) != 0
 }
 
 func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
@@ -789,7 +797,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	res := &s.Result
 	dst := s.pkt.Dst
 	d, known := e.receiveOn(s, in)
-	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
+	if !p.enters(s, stPreRaw) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if !p.conntrack {
@@ -797,7 +807,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	} else if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
+	if !p.enters(s, stPreMain) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPreMain, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if !known || s.pkt.Dst != dst {
@@ -840,7 +852,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
-		if v, done := e.runTables(p, s, stIn, &res.Hits); done {
+		if !p.enters(s, stIn) {
+			// no table at this stage
+		} else if v, done := e.runStage(p, s, stIn, &res.Hits); done {
 			return e.finish(s, v)
 		}
 		return e.finish(s, AcceptLocal)
@@ -884,10 +898,14 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		s.pkt.DecTTL()
 	}
-	if v, done := e.runTables(p, s, stForward, &res.Hits); done {
+	if !p.enters(s, stForward) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stForward, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, stPost, &res.Hits); done {
+	if !p.enters(s, stPost) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPost, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Forward)
@@ -1031,14 +1049,18 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		return Drop
 	}
 	e.setOut(s, dev)
-	if v, done := e.runTables(p, s, stOutRaw, hits); done {
+	if !p.enters(s, stOutRaw) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stOutRaw, hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, true); done {
 		return e.finish(s, v)
 	}
 	dst := s.pkt.Dst
-	if v, done := e.runTables(p, s, stOutMain, hits); done {
+	if !p.enters(s, stOutMain) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stOutMain, hits); done {
 		return e.finish(s, v)
 	}
 	if s.pkt.Dst != dst {
@@ -1057,7 +1079,9 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		// first and comes back in on dev (dev_loopback_xmit).
 		e.loopBroadcast(p, s, dev, hits)
 	}
-	if v, done := e.runTables(p, s, stPost, hits); done {
+	if !p.enters(s, stPost) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPost, hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Sent)
