@@ -1043,6 +1043,13 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 			// POSTROUTING again and comes in on dev.
 			e.loopBroadcast(p, s, dev, hits)
 		}
+		if s.pkt.Version == 6 && s.pkt.TTL == 0 && s.pkt.Dst.IsMulticast() {
+			// ip6_finish_output2: after the copy for the host, a
+			// multicast packet with hop limit 0 is discarded
+			// (Ip6OutDiscards), not sent.
+			s.note("multicast with hop limit 0: looped back only, not sent")
+			return Drop
+		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
 			e.loopIn(p, s, "lo", hits)
@@ -1088,6 +1095,9 @@ func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
 	if dev != "lo" {
 		c.PktType = ext.PktLoopback
 	}
+	// The copy has no socket: loopback_xmit orphans the packet and
+	// skb_clone (dev_loopback_xmit's copy) does not take the socket.
+	c.UID, c.GID = -1, -1
 	s.note("looped back in on " + dev)
 	if _, done := e.runTables(p, s, stPreAll, hits); !done {
 		if _, done := e.runTables(p, s, stIn, hits); !done {
