@@ -287,14 +287,15 @@ type replyOrigin struct {
 	entry     *conntrack.Entry
 	reply     bool
 	untracked bool // the packet answered was untracked (NOTRACK)
-	// iif is the interface the packet answered came in on: an IPv6
-	// answer to a link-local address leaves by it (icmp6_send and
-	// tcp_v6_send_response route such an address on the input
-	// interface). For a packet to one of the host's addresses that
-	// came in on lo, or is on its way there in OUTPUT, it is the
-	// interface that has that address: icmp6_dev takes the idev of the
-	// local route for a packet on lo, and ip6_rcv_core records it as
-	// the packet's input interface (IP6CB(skb)->iif).
+	// iif is the interface the packet answered came in on, or in
+	// OUTPUT the one it is routed to: an IPv6 answer to a link-local
+	// address leaves by it (icmp6_send and tcp_v6_send_response route
+	// such an address on the packet's device). For a packet to one of
+	// the host's addresses that came in on lo, or is on its way there
+	// in OUTPUT, it is the interface that has that address: icmp6_dev
+	// takes the idev of the local route for a packet on lo, and
+	// ip6_rcv_core records it as the packet's input interface
+	// (IP6CB(skb)->iif).
 	iif string
 }
 
@@ -304,8 +305,13 @@ type addrIfacer interface{ AddrIface(netip.Addr) string }
 // origin is the replyOrigin of an answer to the packet being processed.
 func (s *State) origin() replyOrigin {
 	o := replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
-	if s.ctx.In != nil {
+	switch {
+	case s.ctx.In != nil:
 		o.iif = s.ctx.In.Name
+	case s.ctx.Out != nil:
+		// In OUTPUT the packet's device is the one it is routed to
+		// (icmp6_dev reads skb->dev).
+		o.iif = s.ctx.Out.Name
 	}
 	if o.iif == "" || o.iif == "lo" {
 		if h, ok := s.ctx.Host.(addrIfacer); ok && s.pkt.Version == 6 {
@@ -1014,6 +1020,11 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 // route decides where a locally generated packet leaves.
 func (e *Engine) route(s *State) (string, bool) {
 	if s.scopeIf != "" && host.IsLinkLocal6(s.pkt.Dst) {
+		// Looked up strictly on scopeIf: one of its own addresses
+		// is local there.
+		if e.Host.AddrType(s.pkt.Dst, s.scopeIf) == host.RTNLocal {
+			return "lo", true
+		}
 		return s.scopeIf, true
 	}
 	switch e.Host.AddrType(s.pkt.Dst, "") {
@@ -1094,6 +1105,13 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 			// POSTROUTING again and comes in on dev.
 			e.loopBroadcast(p, s, dev, hits)
 		}
+		if s.pkt.Version == 6 && s.pkt.TTL == 0 && s.pkt.Dst.IsMulticast() {
+			// ip6_finish_output2: after the copy for the host, a
+			// multicast packet with hop limit 0 is discarded
+			// (Ip6OutDiscards), not sent.
+			s.note("multicast with hop limit 0: looped back only, not sent")
+			return Drop
+		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
 			e.loopIn(p, s, "lo", hits)
@@ -1139,6 +1157,9 @@ func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
 	if dev != "lo" {
 		c.PktType = ext.PktLoopback
 	}
+	// The copy has no socket: loopback_xmit orphans the packet and
+	// skb_clone (dev_loopback_xmit's copy) does not take the socket.
+	c.UID, c.GID = -1, -1
 	s.note("looped back in on " + dev)
 	if _, done := e.runTables(p, s, stPreAll, hits); !done {
 		if _, done := e.runTables(p, s, stIn, hits); !done {
