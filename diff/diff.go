@@ -95,13 +95,16 @@ type Result struct {
 	Nodes  int
 	// Matrix is the service matrix (Options.Matrix).
 	Matrix []MatrixRow
+	// Unchecked counts the regions past Options.MaxRegions: neither
+	// described nor witnessed.
+	Unchecked int
 }
 
 // Equivalent reports whether the rulesets were proven to have the same
 // effect: no region differs, none is unconfirmed, and the comparison
 // finished.
 func (r *Result) Equivalent() bool {
-	return len(r.Regions) == 0 && len(r.Unconfirmed) == 0 && r.GaveUp == nil
+	return len(r.Regions) == 0 && len(r.Unconfirmed) == 0 && r.GaveUp == nil && r.Unchecked == 0
 }
 
 // Compare compares two rulesets of one family.

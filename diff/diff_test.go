@@ -215,3 +215,20 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("classes %v", res.Regions[0].Classes)
 	}
 }
+
+// TestMaxRegions: regions past MaxRegions are neither described nor
+// checked, but still make the answer "different".
+func TestMaxRegions(t *testing.T) {
+	old := filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p udp --dport 53 -j ACCEPT")
+	all := compare(t, old, filter("DROP"), Options{})
+	if len(all.Regions) < 2 || all.Unchecked != 0 {
+		t.Fatalf("want at least 2 checked regions, got %d (unchecked %d)", len(all.Regions), all.Unchecked)
+	}
+	res := compare(t, old, filter("DROP"), Options{MaxRegions: 1})
+	if len(res.Regions) != 1 || res.Unchecked != len(all.Regions)-1 {
+		t.Fatalf("--max 1: %d regions, %d unchecked; want 1 and %d", len(res.Regions), res.Unchecked, len(all.Regions)-1)
+	}
+	if res.Equivalent() {
+		t.Fatal("unchecked regions must not make the answer equivalent")
+	}
+}

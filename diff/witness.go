@@ -45,8 +45,8 @@ func (c *comparer) witnesses(res *Result, old, new *rules.Ruleset) {
 	var kept []*Region
 	for i, r := range res.Regions {
 		if i >= max {
-			// Described only by size: no witness search.
-			kept = append(kept, r)
+			// Neither described nor checked: counted only.
+			res.Unchecked++
 			continue
 		}
 		c.describe(r)

@@ -44,6 +44,9 @@ func init() {
 			if err != nil {
 				return usageError(stderr, "diff", err)
 			}
+			if *maxRegions < 1 {
+				return usageError(stderr, "diff", errors.New("--max must be at least 1"))
+			}
 			if len(pos) != 2 {
 				return usageError(stderr, "diff", errors.New("give OLD and NEW (two rulesets: restore files or scripts)"))
 			}
@@ -183,10 +186,18 @@ func briefText(r *diff.Result) string {
 			may++
 		}
 	}
+	n := len(r.Regions) + r.Unchecked
+	var notes []string
 	if may > 0 {
-		return fmt.Sprintf("%d regions differ (%d only may differ)", len(r.Regions), may)
+		notes = append(notes, fmt.Sprintf("%d only may differ", may))
 	}
-	return fmt.Sprintf("%d regions differ", len(r.Regions))
+	if r.Unchecked > 0 {
+		notes = append(notes, fmt.Sprintf("%d past --max not checked", r.Unchecked))
+	}
+	if len(notes) > 0 {
+		return fmt.Sprintf("%d regions differ (%s)", n, strings.Join(notes, ", "))
+	}
+	return fmt.Sprintf("%d regions differ", n)
 }
 
 func sizeText(l float64) string {
@@ -209,7 +220,7 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %s differ from %s in %d regions, largest first\n", fam, files[1], files[0], len(r.Regions))
+	fmt.Fprintf(w, "%s: %s differ from %s in %d regions, largest first\n", fam, files[1], files[0], len(r.Regions)+r.Unchecked)
 	for i, g := range r.Regions {
 		fmt.Fprintf(w, "\n%d. ", i+1)
 		switch {
@@ -244,6 +255,9 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 			fmt.Fprintf(w, "\n     OLD: %s\n     NEW: %s\n", x.Old, x.New)
 		}
 	}
+	if r.Unchecked > 0 {
+		fmt.Fprintf(w, "\nand %d smaller regions, neither described nor checked (raise --max to see them)\n", r.Unchecked)
+	}
 	if len(r.Matrix) > 0 {
 		fmt.Fprintf(w, "\nservices (new connections accepted or forwarded; sources that reach them):\n")
 		for _, m := range r.Matrix {
@@ -263,6 +277,7 @@ type jsonDiff struct {
 	Opaque     []string         `json:"unknown_matches,omitempty"`
 	Matrix     []diff.MatrixRow `json:"services,omitempty"`
 	Nodes      int              `json:"nodes"`
+	Unchecked  int              `json:"unchecked_regions,omitempty"`
 }
 
 type jsonRegion struct {
@@ -291,7 +306,7 @@ func regionsJSON(rs []*diff.Region) []jsonRegion {
 
 func writeDiffJSON(w io.Writer, files []string, r *diff.Result) {
 	j := jsonDiff{Old: files[0], New: files[1], Family: strings.ToLower(famName(r.Family)), Equivalent: r.Equivalent(),
-		Regions: regionsJSON(r.Regions), Opaque: r.Opaque, Matrix: r.Matrix, Nodes: r.Nodes}
+		Regions: regionsJSON(r.Regions), Opaque: r.Opaque, Matrix: r.Matrix, Nodes: r.Nodes, Unchecked: r.Unchecked}
 	if len(r.Unconfirmed) > 0 {
 		j.Unconfirm = regionsJSON(r.Unconfirmed)
 	}

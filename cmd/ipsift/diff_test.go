@@ -37,7 +37,9 @@ func TestDiffCommand(t *testing.T) {
 		}
 	}
 	out, _, code = runCmd(t, "diff", old, narrower, "--brief")
-	if code != exitProblems || out != "IPv4: 1 regions differ\n" {
+	// Two regions: packets from elsewhere, and the host's own packets
+	// to itself over lo (which come back in through INPUT).
+	if code != exitProblems || out != "IPv4: 2 regions differ\n" {
 		t.Errorf("--brief: exit %d %q", code, out)
 	}
 	out, _, code = runCmd(t, "diff", old, narrower, "--json")
@@ -53,7 +55,7 @@ func TestDiffCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != exitProblems {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}
-	if j.Equivalent || len(j.Regions) != 1 || !j.Regions[0].Witness.Reproduced {
+	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced {
 		t.Errorf("--json: %+v", j)
 	}
 	// The difference is ssh only: focused elsewhere, equivalent.
@@ -70,6 +72,17 @@ func TestDiffCommand(t *testing.T) {
 		if _, _, code := runCmd(t, args...); code != exitUsage && code != exitProblems {
 			t.Errorf("%v: exit %d", args, code)
 		}
+	}
+	if _, errOut, code := runCmd(t, "diff", old, narrower, "--max", "0"); code != exitUsage || !strings.Contains(errOut, "--max must be at least 1") {
+		t.Errorf("--max 0: exit %d %q", code, errOut)
+	}
+	both := writeDiffInput(t, "both.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -p udp --dport 53 -j ACCEPT\nCOMMIT\n")
+	out, _, code = runCmd(t, "diff", both, narrower, "--max", "1")
+	if code != exitProblems || !strings.Contains(out, "and 2 smaller regions, neither described nor checked") {
+		t.Errorf("--max 1: exit %d\n%s", code, out)
+	}
+	if out, _, code := runCmd(t, "diff", both, narrower, "--max", "1", "--brief"); code != exitProblems || out != "IPv4: 3 regions differ (2 past --max not checked)\n" {
+		t.Errorf("--max 1 --brief: exit %d %q", code, out)
 	}
 	if _, _, code := runCmd(t, "diff", old); code != exitUsage {
 		t.Errorf("one file: exit %d, want %d", code, exitUsage)
