@@ -109,8 +109,16 @@ func (r *Result) Equivalent() bool {
 
 // Compare compares two rulesets of one family.
 func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
+	res, _, err := compareRuns(old, new, o)
+	return res, err
+}
+
+// compareRuns is Compare, also returning the comparer (its symbolic
+// runs: the tests sample packets from their leaves); nil when the
+// comparison gave up before the runs finished.
+func compareRuns(old, new *rules.Ruleset, o Options) (*Result, *comparer, error) {
 	if old.Family != new.Family {
-		return nil, errors.New("diff: the rulesets are of different families")
+		return nil, nil, errors.New("diff: the rulesets are of different families")
 	}
 	h := o.Host
 	if h == nil {
@@ -132,7 +140,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 		if err := errors.Join(err1, err2); err != nil {
 			res.GaveUp = err
 			res.Nodes = s.M.Size()
-			return res, nil
+			return res, nil, nil
 		}
 		// A stateful match is shared by OLD and NEW only where the same
 		// packets reach it.
@@ -167,7 +175,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 			c.matrix(res, old, new, o.MatrixAll)
 		}
 	}
-	return res, nil
+	return res, c, nil
 }
 
 func dedupe(l []string) []string {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipsift/ipsift/internal/kerneldiff"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -87,6 +88,22 @@ func TestKnownEquivalentRewrites(t *testing.T) {
 				for _, g := range res.Regions {
 					t.Errorf("differs: OLD %v NEW %v: %v (witness %+v)", g.Old, g.New, g.Classes, g.Witness)
 				}
+				return
+			}
+			// And the engine agrees: packets of every leaf, at the
+			// values the rules name, and a harness sequence.
+			a, b := parse(t, c.old), parse(t, c.new)
+			_, cmp, err := compareRuns(a, b, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, pkts := kerneldiff.Generate(7, 3, 60)
+			var st harnessStats
+			if d := cmp.refute(t, a, b, harnessPair{old: c.old, new: c.new, pkts: pkts}, &st); d != "" {
+				t.Errorf("equivalent, but %s", d)
+			}
+			if st.packets < 50 {
+				t.Errorf("only %d packets run", st.packets)
 			}
 		})
 	}

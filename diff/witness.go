@@ -121,10 +121,10 @@ func (c *comparer) preferences(attempt int) []bdd.Node {
 	}
 	// An existing connection's NAT: to documentation addresses.
 	for i, a := range []string{"192.0.2.10/32", "198.51.100.1/32", "198.51.100.1/32", "192.0.2.1/32", "192.0.2.10/32"} {
-		f, w := s.ExtraVar([]int{symbolic.VPreAddr, symbolic.VPostAddr, symbolic.VPreAddr, symbolic.VPreAddr, symbolic.VPostAddr}[i])
-		if w == 32 {
+		vars := s.ExtraVars([]int{symbolic.VPreAddr, symbolic.VPostAddr, symbolic.VPreAddr, symbolic.VPreAddr, symbolic.VPostAddr}[i])
+		if len(vars) == 32 {
 			b := netip.MustParsePrefix(a).Addr().As4()
-			prefs = append(prefs, m.Eq(m.VarVec(f, w), bdd.ConstVec(b[:], 32)))
+			prefs = append(prefs, m.Eq(m.VarsVec(vars), bdd.ConstVec(b[:], 32)))
 		}
 	}
 	// Then any of a few readable addresses.
@@ -172,23 +172,19 @@ func (c *comparer) pick(g bdd.Node, attempt int) (witnessInput, bool) {
 // desc builds the packet an assignment describes.
 func (c *comparer) desc(a []int8) (witnessInput, bool) {
 	s := c.s
-	num := func(first, w int) uint64 {
+	num := func(vars []int) uint64 {
 		var v uint64
-		for i := 0; i < w; i++ {
+		for _, x := range vars {
 			v <<= 1
-			if a[first+i] == 1 {
+			if a[x] == 1 {
 				v |= 1
 			}
 		}
 		return v
 	}
-	field := func(f symbolic.Field) uint64 {
-		first, w := s.FieldVar(f)
-		return num(first, w)
-	}
-	addr := func(first int) netip.Addr {
-		b := make([]int8, s.W)
-		copy(b, a[first:first+s.W])
+	field := func(f symbolic.Field) uint64 { return num(s.FieldVars(f)) }
+	addr := func(vars []int) netip.Addr {
+		b := bits(a, vars)
 		for i := range b {
 			if b[i] < 0 {
 				b[i] = 0
@@ -206,9 +202,7 @@ func (c *comparer) desc(a []int8) (witnessInput, bool) {
 		}
 		d.In = s.Ifaces[idx-1].Name
 	}
-	srcFirst, _ := s.FieldVar(symbolic.FSrc)
-	dstFirst, _ := s.FieldVar(symbolic.FDst)
-	d.Src, d.Dst = addr(srcFirst), addr(dstFirst)
+	d.Src, d.Dst = addr(s.FieldVars(symbolic.FSrc)), addr(s.FieldVars(symbolic.FDst))
 	d.Proto = packet.Proto(field(symbolic.FProto))
 	switch d.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP:
@@ -239,9 +233,7 @@ func (c *comparer) desc(a []int8) (witnessInput, bool) {
 	first := field(symbolic.FFirst) == 1
 	ctx := &packet.CT{Mark: uint32(field(symbolic.FCTMark)), Reply: field(symbolic.FReply) == 1}
 	nat := func(i int, port int) netip.AddrPort {
-		f, _ := s.ExtraVar(i)
-		pf, pw := s.ExtraVar(port)
-		return netip.AddrPortFrom(addr(f), uint16(num(pf, pw)))
+		return netip.AddrPortFrom(addr(s.ExtraVars(i)), uint16(num(s.ExtraVars(port))))
 	}
 	if field(symbolic.FDNAT) == 1 {
 		ctx.DNAT = nat(symbolic.VPreAddr, symbolic.VPrePort)
@@ -400,6 +392,14 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 	}
 	st := engine.NewState()
 	e.Process(st, in)
+	return c.outcomeText(st, d.CT != nil, &logs), nil
+}
+
+// outcomeText is the observable outcome of the packet st last
+// processed, as text: what the comparison calls its effect. hadCT: the
+// packet came with a connection context (what a dropped packet of an
+// existing connection leaves on it counts). logs holds its LOG lines.
+func (c *comparer) outcomeText(st *engine.State, hadCT bool, logs *bytes.Buffer) string {
 	r := &st.Result
 	var b strings.Builder
 	b.WriteString(r.Verdict.String())
@@ -427,11 +427,11 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 	if !c.o.IgnoreMark && r.Verdict != engine.Drop && r.Verdict != engine.Reject {
 		fmt.Fprintf(&b, "; mark 0x%x", st.Mark())
 	}
-	if ent, _ := st.Conn(); ent != nil && !c.o.IgnoreMark && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || d.CT != nil) {
+	if ent, _ := st.Conn(); ent != nil && !c.o.IgnoreMark && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || hadCT) {
 		fmt.Fprintf(&b, "; ctmark 0x%x", ent.Mark())
 	}
 	if !c.o.IgnoreLog && logs.Len() > 0 {
 		b.WriteString("; log: " + strings.TrimSpace(logs.String()))
 	}
-	return b.String(), nil
+	return b.String()
 }
