@@ -249,3 +249,65 @@ func TestMaxRegions(t *testing.T) {
 		t.Fatal("unchecked regions must not make the answer equivalent")
 	}
 }
+
+// TestModeledMatches: the stateless matches the model reads exactly
+// (ecn, helper, conntrack's --ctproto, --ctorigsrc and --ctorigdst for
+// packets of the original direction) are not reported as unknown, and
+// what diff says of them holds in the engine.
+func TestModeledMatches(t *testing.T) {
+	for _, c := range []struct {
+		name, old, new string
+		equivalent     bool
+		opaque         string // allowed in Opaque ("" none)
+	}{
+		{"ecn ece for cwr",
+			filter("ACCEPT", "-A INPUT -p tcp -m ecn --ecn-tcp-ece -j DROP"),
+			filter("ACCEPT", "-A INPUT -p tcp -m ecn --ecn-tcp-cwr -j DROP"), false, ""},
+		{"ecn ect as tos",
+			filter("ACCEPT", "-A INPUT -m ecn --ecn-ip-ect 3 -j DROP"),
+			filter("ACCEPT", "-A INPUT -m tos --tos 0x3/0x3 -j DROP"), true, ""},
+		{"ecn ect changed",
+			filter("ACCEPT", "-A INPUT -m ecn --ecn-ip-ect 1 -j DROP"),
+			filter("ACCEPT", "-A INPUT -m ecn ! --ecn-ip-ect 2 -j DROP"), false, ""},
+		{"helper never matches",
+			filter("ACCEPT", "-A INPUT -m helper --helper ftp -j DROP"),
+			filter("ACCEPT"), true, ""},
+		{"ctproto for -p",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW,ESTABLISHED -m conntrack --ctproto 6 -j ACCEPT"),
+			filter("DROP", "-A INPUT -p tcp -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT"), true, "related"},
+		{"ctproto of related packets",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW,ESTABLISHED,RELATED -m conntrack --ctproto 17 -j ACCEPT"),
+			filter("DROP", "-A INPUT -p udp -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT"), false, "related"},
+		{"ctorigsrc for -s, new connections",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigsrc 203.0.113.0/24 -j ACCEPT"),
+			filter("DROP", "-A INPUT -s 203.0.113.0/24 -m conntrack --ctstate NEW -j ACCEPT"), false, "NAT"},
+		{"ctorigdst moved",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigdst 198.51.100.1 -j ACCEPT"),
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigdst 198.51.100.2 -j ACCEPT"), false, "NAT"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := compare(t, c.old, c.new, Options{})
+			if res.Equivalent() != c.equivalent {
+				t.Errorf("equivalent %v, want %v (%d regions)", res.Equivalent(), c.equivalent, len(res.Regions))
+			}
+			for _, o := range res.Opaque {
+				if c.opaque == "" || !strings.Contains(o, c.opaque) {
+					t.Errorf("read as unknown: %s", o)
+				}
+			}
+			if !res.Equivalent() {
+				return
+			}
+			a, b := parse(t, c.old), parse(t, c.new)
+			_, cmp, err := compareRuns(a, b, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, pkts := kerneldiff.Generate(7, 3, 60)
+			var st harnessStats
+			if d := cmp.refute(t, a, b, harnessPair{old: c.old, new: c.new, pkts: pkts}, &st); d != "" {
+				t.Errorf("equivalent, but %s", d)
+			}
+		})
+	}
+}
