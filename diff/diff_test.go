@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kerneldiff"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
@@ -78,12 +79,21 @@ func TestKnownEquivalentRewrites(t *testing.T) {
 		{"masked mark, as kube-proxy writes it",
 			"*mangle\n-A PREROUTING -s 192.0.2.0/24 -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark --mark 0x4000/0x4000 -j DROP"),
 			"*mangle\n-A PREROUTING -s 192.0.2.0/25 -j MARK --set-xmark 0x4000/0x4000\n-A PREROUTING -s 192.0.2.128/25 -j MARK --or-mark 0x4000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark ! --mark 0x0/0x4000 -j DROP")},
+		{"IPv6: a /64 for two /65s",
+			filter("ACCEPT", "-A INPUT -s 2001:db8:100::/64 -j DROP"),
+			filter("ACCEPT", "-A INPUT -s 2001:db8:100:0:8000::/65 -j DROP", "-A INPUT -s 2001:db8:100::/65 -j DROP")},
+		{"IPv6: multiport for a list, state for conntrack",
+			filter("DROP", "-A INPUT -s 2001:db8::/32 -p ipv6-icmp -j ACCEPT", "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-A INPUT -p tcp -m multiport --dports 22,443 -j ACCEPT"),
+			filter("DROP", "-A INPUT -s 2001:db8::/32 -p ipv6-icmp -j ACCEPT", "-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT", "-A INPUT -p tcp --dport 443 -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT")},
 		{"the same limit at the same place",
 			filter("DROP", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT"),
 			filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := compare(t, c.old, c.new, Options{})
+			if strings.HasPrefix(c.name, "IPv6") != (res.Family == ext.IPv6) {
+				t.Fatalf("compared as %v", res.Family)
+			}
 			if !res.Equivalent() {
 				for _, g := range res.Regions {
 					t.Errorf("differs: OLD %v NEW %v: %v (witness %+v)", g.Old, g.New, g.Classes, g.Witness)
@@ -97,7 +107,7 @@ func TestKnownEquivalentRewrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, pkts := kerneldiff.Generate(7, 3, 60)
+			_, pkts := harnessPackets(a.Family)
 			var st harnessStats
 			if d := cmp.refute(t, a, b, harnessPair{old: c.old, new: c.new, pkts: pkts}, &st); d != "" {
 				t.Errorf("equivalent, but %s", d)
@@ -303,11 +313,20 @@ func TestModeledMatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, pkts := kerneldiff.Generate(7, 3, 60)
+			_, pkts := harnessPackets(a.Family)
 			var st harnessStats
 			if d := cmp.refute(t, a, b, harnessPair{old: c.old, new: c.new, pkts: pkts}, &st); d != "" {
 				t.Errorf("equivalent, but %s", d)
 			}
 		})
 	}
+}
+
+// harnessPackets is a packet sequence of the kernel harness for a
+// family.
+func harnessPackets(f ext.Family) (string, []kerneldiff.Packet) {
+	if f == ext.IPv6 {
+		return kerneldiff.Generate6(7, 3, 60)
+	}
+	return kerneldiff.Generate(7, 3, 60)
 }

@@ -98,14 +98,16 @@ func (x *Run) ruleCond(r *rules.Rule, p piece, c *rules.Chain) bdd.Node {
 		text := saveText(mu)
 		if keys != nil && keys[i] != "" {
 			k := keys[i]
+			where := x.table + " " + c.Name + " rule " + strconv.Itoa(ruleNumber(c, r))
 			if x.opts.Split[k] {
 				k = x.opts.Tag + " " + k
+				where = x.opts.Tag + "'s " + where
 			}
 			v, ok := s.Var("s " + k)
 			if !ok {
 				panic(errPool{})
 			}
-			x.Opaque["s "+k] = "-m " + name + text + " (" + x.table + " " + c.Name + ")"
+			x.Opaque["s "+k] = "-m " + name + text + " (" + where + ")"
 			x.Reach[k] = m.Or(x.Reach[k], m.And(p.g, cond))
 			cond = m.And(cond, v)
 			continue
@@ -117,6 +119,16 @@ func (x *Run) ruleCond(r *rules.Rule, p piece, c *rules.Chain) bdd.Node {
 		cond = m.And(cond, n)
 	}
 	return cond
+}
+
+// ruleNumber is r's 1-based position in c (0: not there).
+func ruleNumber(c *rules.Chain, r *rules.Rule) int {
+	for i, x := range c.Rules {
+		if x == r {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // ifaceMatch is "the interface vector v matches pattern" (a trailing +
