@@ -330,3 +330,18 @@ func harnessPackets(f ext.Family) (string, []kerneldiff.Packet) {
 	}
 	return kerneldiff.Generate(7, 3, 60)
 }
+
+// TestInvalidWitness: a difference only INVALID packets without a
+// connection show is witnessed: an arriving packet with a wrong
+// checksum, a UDP packet the host sends with a UDP length of 7.
+func TestInvalidWitness(t *testing.T) {
+	res := compare(t, filter("DROP", "-A INPUT -m conntrack --ctstate NEW,ESTABLISHED -p udp -j ACCEPT"), filter("DROP", "-A INPUT -p udp -j ACCEPT"), Options{})
+	if len(res.Regions) != 2 {
+		t.Fatalf("%d regions, want 2 (arriving, and sent by the host to itself)", len(res.Regions))
+	}
+	for _, g := range res.Regions {
+		if g.Witness == nil || !g.Witness.Reproduced || !g.Witness.BadChecksum {
+			t.Errorf("region %v: witness %+v", g.Classes, g.Witness)
+		}
+	}
+}

@@ -304,7 +304,7 @@ func checkHarnessPair(t *testing.T, p harnessPair, o Options, st *harnessStats) 
 		}
 		// Run the printed witness again, on fresh engines.
 		st.witnesses++
-		again := c.check(witnessInput{d: w.Packet, conn: w.Conn, mark: w.Mark}, a, b)
+		again := c.check(witnessInput{d: w.Packet, conn: w.Conn, mark: w.Mark, badSum: w.BadChecksum}, a, b)
 		if !again.Reproduced && !g.May {
 			st.unreproduced = append(st.unreproduced, fmt.Sprintf("region OLD %v NEW %v: witness %s gives OLD %s, NEW %s", g.Old, g.New, w.Text, again.Old, again.New))
 		}

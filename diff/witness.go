@@ -28,6 +28,10 @@ type Witness struct {
 	Conn *packet.Desc `json:"-"`
 	// ConnText is Conn in the one-line notation.
 	ConnText string `json:"conn,omitempty"`
+	// BadChecksum: the packet arrives with a wrong TCP or UDP checksum,
+	// or the host sends a UDP packet whose UDP length is 7 (how a
+	// packet without a connection is made INVALID).
+	BadChecksum bool `json:"bad_checksum,omitempty"`
 	// Old and New are what the engine did with it.
 	Old, New string
 	// Reproduced: the engine's outcomes differ as the region says.
@@ -152,6 +156,10 @@ type witnessInput struct {
 	conn *packet.Desc
 	mark uint32
 	seed uint64 // the engine's seed for random matches
+	// badSum: the packet arrives with a wrong TCP or UDP checksum,
+	// which conntrack calls INVALID (nf_conntrack_checksum); a UDP
+	// packet the host sends has a UDP length shorter than the header.
+	badSum bool
 }
 
 // pick chooses a packet of the region g.
@@ -264,7 +272,13 @@ func (c *comparer) desc(a []int8) (witnessInput, bool) {
 		d.Len = max(0, total-headerLen(d))
 		wi := witnessInput{d: d, conn: &conn}
 		return wi, true
-	case ct == symbolic.CTInvalid:
+	case ct == symbolic.CTInvalid && !d.Local && (d.Proto == packet.ProtoUDP || d.Proto == packet.ProtoTCP):
+		// Arriving, any flags: a wrong checksum makes it INVALID.
+		return witnessInput{d: d, badSum: true}, true
+	case ct == symbolic.CTInvalid && d.Local && d.Proto == packet.ProtoUDP:
+		// Sent by the host (a raw socket): a UDP length shorter than
+		// the header makes it INVALID at any hook (udp_error).
+		return witnessInput{d: d, mark: uint32(field(symbolic.FMark)), badSum: true}, true
 	}
 	mark := uint32(0)
 	if d.Local {
@@ -297,7 +311,7 @@ func headerLen(d packet.Desc) int {
 
 // check runs the witness through the engine on both rulesets.
 func (c *comparer) check(wi witnessInput, old, new *rules.Ruleset) *Witness {
-	w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn}
+	w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, BadChecksum: wi.badSum}
 	if wi.conn != nil {
 		w.ConnText = wi.conn.String()
 	}
@@ -369,6 +383,32 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 	data, err := d.Build(0)
 	if err != nil {
 		return "", err
+	}
+	if wi.badSum {
+		// The checksum field of the TCP or UDP header after the IP
+		// header (the builder writes no options or extension
+		// headers), made wrong but never 0 (a UDP packet without a
+		// checksum).
+		at := 20 + 6
+		if d.Proto == packet.ProtoTCP {
+			at = 20 + 16
+		}
+		if d.Local {
+			at = 20 + 4 // the UDP length
+		}
+		if d.Dst.Is6() {
+			at += 20
+		}
+		switch {
+		case at+1 >= len(data):
+		case d.Local:
+			data[at], data[at+1] = 0, 7
+		default:
+			data[at] ^= 0x5a
+			if data[at] == 0 && data[at+1] == 0 {
+				data[at+1] = 1
+			}
+		}
 	}
 	now := int64(1_000_000_000_000)
 	for _, cd := range []*packet.Desc{&d, wi.conn} {

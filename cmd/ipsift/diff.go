@@ -249,6 +249,12 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 			if x.Mark != 0 {
 				fmt.Fprintf(w, " (socket mark 0x%x)", x.Mark)
 			}
+			switch {
+			case x.BadChecksum && x.Packet.Local:
+				fmt.Fprintf(w, " (with UDP length 7: INVALID)")
+			case x.BadChecksum:
+				fmt.Fprintf(w, " (with a wrong checksum: INVALID)")
+			}
 			if !x.Reproduced {
 				fmt.Fprintf(w, "  (the engine gives both the same here: the difference needs other answers of %s)", strings.Join(g.Because, "; "))
 			}
