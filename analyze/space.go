@@ -402,6 +402,78 @@ func (r region) hull() *box {
 	return h
 }
 
+// bounds are the least and greatest value of each dimension over the
+// nonempty boxes of a region; none when it has no nonempty box.
+type bounds struct {
+	lo, hi [numDims]uint32
+	none   bool
+}
+
+// bounds returns r's bounds.
+func (r region) bounds() bounds {
+	bd := bounds{none: true}
+	for _, b := range r {
+		if b.hasEmpty() {
+			continue
+		}
+		for d := range b {
+			lo, hi := b[d][0].lo, b[d][len(b[d])-1].hi
+			if bd.none || lo < bd.lo[d] {
+				bd.lo[d] = lo
+			}
+			if bd.none || hi > bd.hi[d] {
+				bd.hi[d] = hi
+			}
+		}
+		bd.none = false
+	}
+	return bd
+}
+
+func (b *box) hasEmpty() bool {
+	for d := range b {
+		if len(b[d]) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// narrowBounds are bounds in the dimensions rules most often differ
+// in (addresses, protocol, ports): enough to tell most regions apart, in
+// less memory.
+type narrowBounds struct {
+	lo, hi [5]uint32
+	none   bool
+}
+
+var narrowDims = [5]int{dimSrc, dimDst, dimProto, dimSport, dimDport}
+
+func (bd bounds) narrow() narrowBounds {
+	n := narrowBounds{none: bd.none}
+	for i, d := range narrowDims {
+		n.lo[i], n.hi[i] = bd.lo[d], bd.hi[d]
+	}
+	return n
+}
+
+// within reports whether bd lies inside o in every dimension it has:
+// what r.within(s) needs of their bounds, checked in a few comparisons.
+func (bd *narrowBounds) within(o *narrowBounds) bool {
+	if bd.none {
+		return true
+	}
+	if o.none {
+		return false
+	}
+	for d := range bd.lo {
+		if bd.lo[d] < o.lo[d] || bd.hi[d] > o.hi[d] {
+			return false
+		}
+	}
+	return true
+}
+
 // bounded returns r, or its hull when r has grown past maxBoxes.
 func (r region) bounded() region {
 	if len(r) <= maxBoxes {

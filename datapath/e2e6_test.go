@@ -100,6 +100,7 @@ func newTopology6(t *testing.T) *topology6 {
 	sh(t, "ip", "-n", tp.wan, "-6", "route", "add", "2001:db8:1::/64", "via", fw6)
 	sh(t, "ip", "-n", tp.wan, "-6", "route", "add", "2001:db8:2::/64", "via", fw6)
 	sh(t, "ip", "netns", "exec", tp.fw, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	waitLinksReady(t, [2]string{tp.fw, "eth0"}, [2]string{tp.fw, "wlan0"}, [2]string{tp.wan, "wan0"}, [2]string{tp.lan, "lan0"})
 
 	tp.serve(tp.lan, "["+lan50+"]:22", bannerEcho("ssh-50"))
 	tp.hopLimitEcho(tp.lan, "["+lan10+"]:7000")
@@ -109,6 +110,33 @@ func newTopology6(t *testing.T) *topology6 {
 		fmt.Fprintln(c, host)
 	})
 	return tp
+}
+
+// waitLinksReady waits until IPv6 is up on each link, given as
+// namespace and interface: the link has its multicast route (ff00::/8)
+// and no address of the namespace is tentative. A veth link's carrier
+// reaches IPv6 through the kernel's linkwatch, which batches events up
+// to a second apart (later on a loaded machine); until then the link
+// has no link-local address and no multicast route, so a neighbour
+// solicitation arriving on it is dropped (Ip6InNoRoutes) and the first
+// connection through it waits for a retransmitted solicitation and SYN,
+// which the rules count twice.
+func waitLinksReady(t *testing.T, links ...[2]string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, l := range links {
+		for {
+			route := sh(t, "ip", "-n", l[0], "-6", "route", "show", "table", "local", "type", "multicast", "dev", l[1])
+			tentative := sh(t, "ip", "-n", l[0], "-6", "addr", "show", "tentative")
+			if strings.Contains(route, "ff00::/8") && strings.TrimSpace(tentative) == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("IPv6 on %s in %s not ready after 10s: multicast route %q, tentative %q", l[1], l[0], route, tentative)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 func (tp *topology6) serve(ns, addr string, fn func(net.Conn)) {

@@ -10,6 +10,8 @@ package diff
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -105,6 +107,45 @@ type Result struct {
 // finished.
 func (r *Result) Equivalent() bool {
 	return len(r.Regions) == 0 && len(r.Unconfirmed) == 0 && r.GaveUp == nil && r.Unchecked == 0
+}
+
+// Brief is the answer in a few words: equivalent, how many regions
+// differ (and how many only may), unsure, or gave up.
+func (r *Result) Brief() string {
+	switch {
+	case r.GaveUp != nil:
+		return "gave up (" + r.GaveUp.Error() + "): partial answer"
+	case len(r.Unconfirmed) > 0:
+		return fmt.Sprintf("unsure: %d regions the engine did not confirm (internal error)", len(r.Unconfirmed))
+	case r.Equivalent():
+		return "equivalent"
+	}
+	may := 0
+	for _, g := range r.Regions {
+		if g.May {
+			may++
+		}
+	}
+	n := len(r.Regions) + r.Unchecked
+	var notes []string
+	if may > 0 {
+		notes = append(notes, fmt.Sprintf("%d only may differ", may))
+	}
+	if r.Unchecked > 0 {
+		notes = append(notes, fmt.Sprintf("%d past --max not checked", r.Unchecked))
+	}
+	if len(notes) > 0 {
+		return fmt.Sprintf("%d regions differ (%s)", n, strings.Join(notes, ", "))
+	}
+	return fmt.Sprintf("%d regions differ", n)
+}
+
+// Size is the region's number of inputs as a power of two ("2^236.4").
+func (g *Region) Size() string {
+	if math.IsInf(g.Log2Size, -1) {
+		return "0"
+	}
+	return fmt.Sprintf("2^%.1f", g.Log2Size)
 }
 
 // Compare compares two rulesets of one family.

@@ -36,6 +36,9 @@ type Witness struct {
 	Old, New string
 	// Reproduced: the engine's outcomes differ as the region says.
 	Reproduced bool `json:"reproduced"`
+	// Seed is the engine's seed for random matches (statistic) the
+	// witness ran with (engine.Config.Seed).
+	Seed uint64 `json:"-"`
 }
 
 // witnesses finds and checks a witness for every region; regions whose
@@ -311,7 +314,7 @@ func headerLen(d packet.Desc) int {
 
 // check runs the witness through the engine on both rulesets.
 func (c *comparer) check(wi witnessInput, old, new *rules.Ruleset) *Witness {
-	w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, BadChecksum: wi.badSum}
+	w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, BadChecksum: wi.badSum, Seed: wi.seed}
 	if wi.conn != nil {
 		w.ConnText = wi.conn.String()
 	}

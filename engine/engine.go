@@ -162,8 +162,11 @@ type Input struct {
 	Mark  uint32
 	// ChecksumOK says the caller verified the transport checksum (the
 	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
-	// tracking and the host's stack do not sum it again. Set it only
-	// for a checksum known to be right.
+	// tracking, REJECT and the host's stack do not sum it again. Set it
+	// only for a checksum known to be right, or (live enforcement) one
+	// the kernel itself would not check: NFQUEUE's skb info without
+	// CSUM_NOTVERIFIED, which the kernel passes as right whatever it
+	// holds.
 	ChecksumOK bool
 	// GSO says the packet is a GSO packet handed over whole (live
 	// enforcement): its segments, not it, must fit the MTU, as
@@ -199,12 +202,14 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
-	path    *Path // RecordPath
+	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
+	path    *Path     // RecordPath
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
 	inHost  *host.Host // the host inIf was looked up on (input)
+	inName  string     // the Input.In inIf was found for
 	outIf   ext.Iface
 	stack   [64]frame
 	// The packet's connection: entry, direction, and whether it was
@@ -255,6 +260,10 @@ type State struct {
 	// the datagram it reassembled (where the Fragment header was), 0
 	// when it did not (hostStack6).
 	defragThoff int
+	// summedHdr6 is set when conntrack verified an IPv6 UDP datagram's
+	// checksum by summing it at PREROUTING, to the sum of the first 8
+	// bytes of its IPv6 header then (see udpSumStale6); 0 when it did not.
+	summedHdr6 uint32
 	// hopByHop: the IPv6 packet came with a Hop-by-Hop header first,
 	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
 	// one there by removing an atomic Fragment header).
@@ -281,15 +290,29 @@ type replyOrigin struct {
 	// iif is the interface the packet answered came in on: an IPv6
 	// answer to a link-local address leaves by it (icmp6_send and
 	// tcp_v6_send_response route such an address on the input
-	// interface).
+	// interface). For a packet to one of the host's addresses that
+	// came in on lo, or is on its way there in OUTPUT, it is the
+	// interface that has that address: icmp6_dev takes the idev of the
+	// local route for a packet on lo, and ip6_rcv_core records it as
+	// the packet's input interface (IP6CB(skb)->iif).
 	iif string
 }
+
+// addrIfacer is the host's interface holding an address (host.Host).
+type addrIfacer interface{ AddrIface(netip.Addr) string }
 
 // origin is the replyOrigin of an answer to the packet being processed.
 func (s *State) origin() replyOrigin {
 	o := replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
 	if s.ctx.In != nil {
 		o.iif = s.ctx.In.Name
+	}
+	if o.iif == "" || o.iif == "lo" {
+		if h, ok := s.ctx.Host.(addrIfacer); ok && s.pkt.Version == 6 {
+			if dev := h.AddrIface(s.pkt.Dst); dev != "" {
+				o.iif = dev
+			}
+		}
 	}
 	return o
 }
@@ -349,6 +372,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
 
+// SetLog sends the LOG lines of the following Process calls to w
+// instead of the Engine's Log (nil to go back to it): a caller tracing
+// its packets sees their lines while other goroutines' packets keep
+// writing to the Engine's Log.
+func (s *State) SetLog(w io.Writer) { s.log = w }
+
 // OnChainEntry makes the following Process calls call f each time a
 // packet (or an answer the host sends) enters a table's built-in chain,
 // with its family: the entries iptables does not count, for the
@@ -367,7 +396,7 @@ func (s *State) note(text string) {
 func (e *Engine) Process(s *State, in *Input) {
 	p := e.prog.Load()
 	s.legacy = p.legacy
-	s.fragMax, s.fragSizes, s.defragThoff = 0, nil, 0
+	s.fragMax, s.fragSizes, s.defragThoff, s.summedHdr6 = 0, nil, 0, 0
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
@@ -442,8 +471,13 @@ func (e *Engine) Process(s *State, in *Input) {
 		res.Verdict = Reject
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
-	e.sendReplies(p, s)
-	e.sendHostPending(p, s)
+	// (The tests before the calls spare a packet without answers them.)
+	if s.sent < s.nreply {
+		e.sendReplies(p, s)
+	}
+	if s.hostPending {
+		e.sendHostPending(p, s)
+	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		if s.pkt.Version == 6 {
 			e.hostStack6(p, s)
@@ -452,7 +486,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		}
 		e.sendReplies(p, s)
 	}
-	e.dropUnconfirmed(s)
+	if len(s.discards) > 0 {
+		e.dropUnconfirmed(s)
+	}
 	e.finishTrace(s)
 }
 
@@ -502,7 +538,11 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	if emit == nil {
 		emit = s.emit
 	}
-	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
+	log := e.Log
+	if s.log != nil {
+		log = s.log
+	}
+	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
@@ -558,6 +598,7 @@ func (e *Engine) track(p *Program, s *State, local bool) (Verdict, bool) {
 		ent, st, reply = e.CT.TrackLocal(&s.pkt, s.ctx.Now)
 	} else {
 		ent, st, reply = e.CT.Track(&s.pkt, s.ctx.Now)
+		e.noteSummed6(s)
 	}
 	if st == conntrack.Drop {
 		s.note("conntrack drops it")
@@ -723,10 +764,10 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 // after PREROUTING.
 func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c := &s.ctx
-	if s.inHost != e.Host || s.inIf.Name != in.In {
+	if s.inHost != e.Host || !ext.SameName(s.inName, in.In) {
 		// A State mostly sees one host and few input interfaces:
 		// keep the last one found.
-		s.inHost, s.inIf = e.Host, ext.Iface{Name: in.In}
+		s.inHost, s.inIf, s.inName = e.Host, ext.Iface{Name: in.In}, in.In
 		if ifc := e.Host.Iface(in.In); ifc != nil {
 			s.inIf = ifc.Iface
 		}
@@ -751,7 +792,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.track(p, s, false); done {
+	if !p.conntrack {
+		// No connection tracking: nothing to track or confirm.
+	} else if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
@@ -878,11 +921,12 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	if rt.Dev == in.In {
 		e.redirect6(p, s, in, rt)
 	} else {
-		if pk.Src.IsUnspecified() || pk.Src.IsMulticast() || pk.Src.IsLoopback() {
+		never, linkLocal := host.Unroutable6(pk.Src)
+		if never {
 			s.note("a source of " + pk.Src.String() + " is never forwarded: dropped")
 			return Drop, true
 		}
-		if host.IsLinkLocal6(pk.Src) {
+		if linkLocal {
 			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}
@@ -912,11 +956,13 @@ func (e *Engine) setOut(s *State, dev string) {
 // setOutIface is setOut with dev's interface (nil when the host has
 // none of that name) already found.
 func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
-	s.outIf = ext.Iface{Name: dev}
 	if ifc != nil {
-		s.outIf = ifc.Iface
+		// The host's own (it does not change once looked up in): no copy.
+		s.ctx.Out = &ifc.Iface
+	} else {
+		s.outIf = ext.Iface{Name: dev}
+		s.ctx.Out = &s.outIf
 	}
-	s.ctx.Out = &s.outIf
 	s.Result.OutIface = dev
 }
 

@@ -209,7 +209,12 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bo
 			// multicast one).
 			return nil
 		}
-		return ext.BuildReset6(c)
+		rst := ext.BuildReset6(c)
+		// tcp_v6_send_reset answers with the segment's traffic class,
+		// ECN bits cleared (tcp_v6_send_response xmits tclass &
+		// ~INET_ECN_MASK); REJECT's RST (nf_reject_ip6hdr_put) has 0.
+		ext.PutTrafficClass(rst, s.pkt.TOS&^3)
+		return rst
 	case packet.ProtoUDP:
 		if len(l4) < 8 || st.Listening[host.Socket{Proto: packet.ProtoUDP, Port: binary.BigEndian.Uint16(l4[2:])}] {
 			return nil
@@ -218,7 +223,7 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bo
 		// a zero or wrong checksum: dropped; the datagram is trimmed to
 		// its length field before the port unreachable quotes it.
 		ulen := int(binary.BigEndian.Uint16(l4[4:]))
-		if ulen < 8 || ulen > len(l4) || l4[6] == 0 && l4[7] == 0 || !checksum6OK(d, l4[:ulen], proto) {
+		if ulen < 8 || ulen > len(l4) || l4[6] == 0 && l4[7] == 0 || !checksum6OK(d, l4[:ulen], proto) || udpSumStale6(s, d, ulen) {
 			return nil
 		}
 		return ext.BuildICMPv6ErrorQuoting(c, 1, 4, 0, off+ulen)
@@ -229,7 +234,7 @@ func (e *Engine) answer6(s *State, d []byte, off int, proto uint8, fragmented bo
 		switch l4[0] {
 		case 128:
 			if !st.EchoIgnoreAll {
-				return echoReply6(d, l4)
+				return echoReply6(d, l4, s.pkt.TOS)
 			}
 		case 135:
 			if !fragmented {
@@ -248,13 +253,17 @@ func checksum6OK(d, l4 []byte, proto uint8) bool {
 }
 
 // echoReply6 is icmpv6_echo_reply: the same identifier, sequence and
-// data back, from the address asked (the reference host ignores echo
-// requests).
-func echoReply6(d, l4 []byte) []byte {
+// data back, from the address asked, with the request's traffic class
+// tc, ECN bits included (ipv6_get_dsfield, as the kernel was seen to
+// send it); the reference host ignores echo requests. The stack's
+// errors (icmp6_send) and neighbour advertisements (ip6_nd_hdr) have
+// traffic class 0.
+func echoReply6(d, l4 []byte, tc uint8) []byte {
 	b := make([]byte, 40+len(l4))
 	copy(b[40:], l4)
 	b[40] = 129
 	ext.PutICMPv6Packet(b, addr16(d[24:40]), addr16(d[8:24]), 64)
+	ext.PutTrafficClass(b, tc)
 	return b
 }
 
@@ -318,3 +327,47 @@ var allNodes = netip.MustParseAddr("ff02::1")
 func addr16(b []byte) netip.Addr { return netip.AddrFrom16([16]byte(b)) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// noteSummed6 records, after conntrack took an arriving IPv6 UDP
+// datagram, whether it verified the checksum by summing the bytes:
+// nf_ip6_checksum on a skb whose checksum no device vouched for sums
+// everything from the IPv6 header on and keeps that sum in skb->csum
+// (CHECKSUM_COMPLETE, csum_complete_sw). A zero UDP checksum is not
+// checked (udp_error).
+func (e *Engine) noteSummed6(s *State) {
+	pk := &s.pkt
+	if pk.Version != 6 || pk.Proto != packet.ProtoUDP || !pk.L4Fixed || pk.L4Verified ||
+		len(pk.L4) < 8 || pk.L4[6] == 0 && pk.L4[7] == 0 || !e.CT.Config().Checksum {
+		return
+	}
+	s.summedHdr6 = hdrSum6(pk.Data)
+}
+
+// hdrSum6 is the one's complement sum of an IPv6 header's first 8 bytes
+// (traffic class, flow label, payload length, next header, hop limit),
+// never 0 (the version nibble is 6), with 0xffff taken as 0: the two
+// zeros of a one's complement sum are the same value.
+func hdrSum6(d []byte) uint32 {
+	v := packet.ChecksumAdd(0, d[:8])
+	if v == 0xffff {
+		v = 0
+	}
+	return v | 1<<16
+}
+
+// udpSumStale6 reports whether the stack drops the datagram d of ulen
+// bytes (its UDP length) as a bad checksum although it is right: the
+// HL, TOS or DSCP targets change the IPv6 header without updating the
+// sum conntrack kept in skb->csum, so when ip6_protocol_deliver_rcu
+// pulls the header off (skb_postpull_rcsum) what remains is off by the
+// change. udp6_csum_init then finds the sum wrong, and as software
+// computed it (csum_complete_sw) believes it without summing again,
+// unless the datagram is at most CHECKSUM_BREAK (76) bytes, which
+// __skb_checksum_validate_complete sums anew. Dropped as csum_error:
+// neither delivered to a socket nor answered. NAT's rewrites update
+// skb->csum and change nothing here; IPv4's header checksum keeps the
+// header's sum constant.
+func udpSumStale6(s *State, d []byte, ulen int) bool {
+	const checksumBreak = 76
+	return s.summedHdr6 != 0 && ulen > checksumBreak && hdrSum6(d) != s.summedHdr6
+}

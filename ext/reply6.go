@@ -126,12 +126,20 @@ func icmp6Ineligible(d []byte) bool {
 // 4-11 of its first word), as ipv6_change_dsfield does, and keeps
 // p.TOS in step.
 func SetTrafficClass(p *packet.Packet, tc uint8) {
-	if len(p.Data) < 2 {
+	PutTrafficClass(p.Data, tc)
+	if len(p.Data) >= 2 {
+		p.TOS = tc
+	}
+}
+
+// PutTrafficClass writes the Traffic Class tc into the IPv6 header at
+// the start of b (which no transport checksum covers).
+func PutTrafficClass(b []byte, tc uint8) {
+	if len(b) < 2 {
 		return
 	}
-	p.Data[0] = p.Data[0]&0xf0 | tc>>4
-	p.Data[1] = p.Data[1]&0x0f | tc<<4
-	p.TOS = tc
+	b[0] = b[0]&0xf0 | tc>>4
+	b[1] = b[1]&0x0f | tc<<4
 }
 
 // putIPv6Header writes a 40-byte IPv6 header at the start of b (whose

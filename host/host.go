@@ -14,6 +14,7 @@ package host
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -134,7 +135,7 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			if len(f) < 2 {
 				return nil, bad("iface needs a name")
 			}
-			ifc := &Iface{Iface: ext.Iface{Name: f[1], Index: len(h.Ifaces) + 1}}
+			ifc := &Iface{Iface: ext.Iface{Name: ext.Intern(f[1]), Index: len(h.Ifaces) + 1}}
 			for i := 2; i < len(f); i++ {
 				if f[i] == "group" {
 					if i+1 >= len(f) {
@@ -427,13 +428,43 @@ func IsLinkLocal6(a netip.Addr) bool {
 	if !a.Is6() {
 		return false
 	}
-	if a.IsMulticast() {
-		s := a.As16()[1] & 0xf
-		return s <= 2
-	}
-	// linkLocal6 (fe80::/10) contains a, tested on the bytes.
+	// All on the bytes (netip's tests are calls): a.IsMulticast(),
+	// which holds for an IPv4-mapped multicast address too, then
+	// linkLocal6 (fe80::/10) contains a.
 	b := a.As16()
+	if b[0] == 0xff || mapped4(&b) && b[12]&0xf0 == 0xe0 {
+		return b[1]&0xf <= 2
+	}
 	return b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
+}
+
+// mapped4 reports an IPv4-mapped IPv6 address (::ffff:0:0/96).
+func mapped4(b *[16]byte) bool {
+	return binary.BigEndian.Uint64(b[:8]) == 0 && binary.BigEndian.Uint32(b[8:12]) == 0xffff
+}
+
+// Unroutable6 is what ip6_forward tests of an IPv6 source before it
+// forwards a packet, on the bytes: whether it is unspecified, multicast
+// or loopback (netip's IsUnspecified, IsMulticast, IsLoopback, IPv4-mapped
+// forms included as they count them), and whether it is IsLinkLocal6.
+func Unroutable6(a netip.Addr) (never, linkLocal bool) {
+	if !a.Is6() {
+		return a.IsUnspecified() || a.IsMulticast() || a.IsLoopback(), false
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	m4 := mapped4(&b)
+	switch {
+	case hi == 0 && lo == 1: // ::1, with or without a zone
+		return true, false
+	case hi == 0 && lo == 0 && a.Zone() == "": // ::, IPv6Unspecified
+		return true, false
+	case b[0] == 0xff || m4 && b[12]&0xf0 == 0xe0:
+		return true, b[1]&0xf <= 2
+	case m4 && b[12] == 127:
+		return true, false
+	}
+	return false, b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
 }
 
 // RouteTypes6 is xt_addrtype's match_lookup_rt6: the address types the
@@ -482,6 +513,16 @@ func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname stri
 		return 0, "", false
 	}
 	return t, h.Ifaces[i].Name, true
+}
+
+// AddrIface returns the interface that has addr among its addresses
+// (the device of the local table's entry for it, the rt6i_idev of its
+// local route): "" when addr is not one of the host's.
+func (h *Host) AddrIface(addr netip.Addr) string {
+	if t, ifname, ok := h.localEntry(addr, ""); ok && t == RTNLocal {
+		return ifname
+	}
+	return ""
 }
 
 // ReverseRoute implements ext.ReverseRouter: the fib_lookup the rpfilter
@@ -556,11 +597,18 @@ func (h *Host) LookupOn(dst netip.Addr, dev string) (rt Route, ok bool) {
 // the route's gateway or dst, else its first address of that family
 // (what MASQUERADE uses). For IPv6 a link-local dst gets the interface's
 // link-local address, any other a global one before a link-local one
-// (RFC 6724's scope rule).
+// (RFC 6724's scope rule), and one of the host's own addresses beyond
+// link scope itself.
 func (h *Host) SourceFor(dev string, dst netip.Addr) (netip.Addr, bool) {
 	ifc := h.Iface(dev)
 	if ifc == nil {
 		return netip.Addr{}, false
+	}
+	if dst.Is6() && !IsLinkLocal6(dst) && h.AddrIface(dst) != "" {
+		// ipv6_dev_get_saddr: for a destination beyond link scope the
+		// candidates are every interface's addresses, and the same
+		// address wins (RFC 6724 rule 1).
+		return dst, true
 	}
 	var first, firstLL netip.Addr
 	for _, p := range ifc.Addrs {
@@ -643,9 +691,16 @@ func (h *Host) connected(r Route) bool {
 
 // RouteSource returns the address the host sends from towards dst: the
 // address of the route's interface in the same subnet as the next hop,
-// else its first address (the kernel's preferred source). REJECT uses
-// it as the source of ICMP errors about forwarded packets.
+// else its first address (the kernel's preferred source); for one of the
+// host's own IPv6 addresses, SourceFor on the interface that has it.
+// REJECT uses it as the source of ICMP errors about forwarded packets.
 func (h *Host) RouteSource(dst netip.Addr) (netip.Addr, bool) {
+	if dev := h.AddrIface(dst); dev != "" && dst.Is6() {
+		// The local table comes first: an address of the host's is
+		// routed on the interface that has it (whose candidates, for
+		// a link-local one, are the only ones).
+		return h.SourceFor(dev, dst)
+	}
 	rt, ok := h.Lookup(dst)
 	if !ok {
 		return netip.Addr{}, false

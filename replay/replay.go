@@ -255,7 +255,10 @@ type Replayer struct {
 	iv       intervals
 	depart   departures
 	rsamp    ruleSamples
-	lastIfc  *host.Iface        // hostIface's
+	lastIfc  *host.Iface // hostIface's
+	// verdicts are rep.Verdicts' counts by engine verdict, found once
+	// (a map of strings looked up per packet cost more than the count).
+	verdicts [engine.Queue + 1]*Count
 	entries  map[RuleRef]uint64 // Options.ChainEntries
 }
 
@@ -572,10 +575,13 @@ func (r *Replayer) one(h *held, now int64) {
 	}
 	v := res.Verdict.String()
 	r.rep.Replayed.add(size)
-	vc := r.rep.Verdicts[v]
+	vc := r.verdicts[res.Verdict]
 	if vc == nil {
-		vc = &Count{}
-		r.rep.Verdicts[v] = vc
+		if vc = r.rep.Verdicts[v]; vc == nil {
+			vc = &Count{}
+			r.rep.Verdicts[v] = vc
+		}
+		r.verdicts[res.Verdict] = vc
 	}
 	vc.add(size)
 	ent, reply := r.s.Conn()

@@ -246,3 +246,48 @@ func TestIPv6RedirectVerdict(t *testing.T) {
 		t.Errorf("%s", r.JSON())
 	}
 }
+
+// TestIPv6HostAnswerTrafficClass checks the traffic class of the host
+// stack's IPv6 answers, as the kernel was seen to send them: its RST
+// copies the segment's, ECN bits cleared (tcp_v6_send_reset); its echo
+// reply copies the request's whole (icmpv6_echo_reply); its port
+// unreachable has 0 (icmp6_send); REJECT's RST has 0 too.
+func TestIPv6HostAnswerTrafficClass(t *testing.T) {
+	rs := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" +
+		"-A INPUT -p tcp -m tcp --dport 23 -j REJECT --reject-with tcp-reset\nCOMMIT\n"
+	r4 := load.Bytes("r4.rules", []byte(filterAccept), load.Options{})
+	r6 := load.Bytes("r6.rules", []byte(rs), load.Options{Family: 2})
+	e, err := engine.New(r4.Rules, nil, engine.Config{Rules6: r6.Rules6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Host.Stack.EchoIgnoreAll = false
+	s := New(e)
+	for i, c := range []struct {
+		pkt  string
+		want uint8
+	}{
+		{"eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:9 S tos=137", 136},
+		{"eth0 tcp [2001:db8:113::7]:40001 > [2001:db8:100::1]:9 A tos=184", 184},
+		{"eth0 icmpv6 2001:db8:113::7 > 2001:db8:100::1 type=128 tos=185", 185},
+		{"eth0 udp [2001:db8:113::7]:40002 > [2001:db8:100::1]:9 tos=185", 0},
+		{"eth0 tcp [2001:db8:113::7]:40003 > [2001:db8:100::1]:23 S tos=185", 0},
+	} {
+		d, err := packet.ParseShort(c.pkt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Run(i, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := s.State.Result.Out
+		if len(out) != 1 {
+			t.Errorf("%s: %s", c.pkt, r.JSON())
+			continue
+		}
+		if b := out[0].Data; b[0]<<4|b[1]>>4 != c.want {
+			t.Errorf("%s: answered with traffic class %d, want %d", c.pkt, b[0]<<4|b[1]>>4, c.want)
+		}
+	}
+}

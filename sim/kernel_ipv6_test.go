@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -216,13 +215,6 @@ func compareKernel6(t *testing.T, rulesFmt string, pkts []string) {
 			}
 			for i := range mine {
 				mine[i] = strings.TrimRight(mine[i], " ")
-				if i < len(theirs) && strings.Contains(theirs[i], ": IN= ") {
-					// The kernel gives the packets it creates an automatic
-					// flow label, a hash keyed with a random per-boot
-					// secret (net.ipv6.auto_flowlabels): ipsift writes 0
-					// (DIFFERENCES.md). Compare the rest.
-					theirs[i] = autoFlowLabel.ReplaceAllString(theirs[i], "${1}0 ")
-				}
 				if i >= len(theirs) || theirs[i] != mine[i] {
 					diffs++
 					k := "(none)"
@@ -239,9 +231,6 @@ func compareKernel6(t *testing.T, rulesFmt string, pkts []string) {
 		})
 	}
 }
-
-// autoFlowLabel is the first FLOWLBL= of a LOG line: the outer header's.
-var autoFlowLabel = regexp.MustCompile(`^(.*? FLOWLBL=)\d+ `)
 
 // simCounters6 reads ipsift's ip6tables counters in the kernel
 // harness's form.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,9 +38,9 @@ func TestDiffCommand(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
+	// Two regions: ssh from outside, and the host's own ssh packets
+	// to itself, which come back in through INPUT.
 	out, _, code = runCmd(t, "diff", old, narrower, "--brief")
-	// Two regions: packets from elsewhere, and the host's own packets
-	// to itself over lo (which come back in through INPUT).
 	if code != exitProblems || out != "IPv4: 2 regions differ\n" {
 		t.Errorf("--brief: exit %d %q", code, out)
 	}
@@ -56,7 +57,7 @@ func TestDiffCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != exitProblems {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}
-	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced {
+	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced || !j.Regions[1].Witness.Reproduced {
 		t.Errorf("--json: %+v", j)
 	}
 	// The difference is ssh only: focused elsewhere, equivalent.
@@ -142,5 +143,44 @@ func TestDiffBothFamilies(t *testing.T) {
 	out, _, code = runCmd(t, "diff", l1, l2)
 	if code != exitProblems || !strings.Contains(out, "may differ (because of -m limit --limit 1/sec (NEW's filter INPUT rule 2); -m limit --limit 1/sec (OLD's filter INPUT rule 1))") {
 		t.Errorf("limit: exit %d\n%s", code, out)
+	}
+}
+
+// TestDiffHTML: --html writes the answer as a page beside the text
+// (same exit status), with every region the text lists and the trace
+// command lines of each witness, which reproduce it.
+func TestDiffHTML(t *testing.T) {
+	old := writeDiffInput(t, "old.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+	narrower := writeDiffInput(t, "new.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 203.0.113.0/24 -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+	file := filepath.Join(t.TempDir(), "d.html")
+	out, errOut, code := runCmd(t, "diff", old, narrower, "--html", file)
+	if code != exitProblems || !strings.Contains(errOut, "ipsift diff: wrote "+file) {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	regions := strings.Count(out, "\n   witness: ")
+	if regions == 0 || strings.Count(string(b), `<section class="region"`) != regions {
+		t.Errorf("%d regions in the text, %d in the page", regions, strings.Count(string(b), `<section class="region"`))
+	}
+	// The region of packets from outside (the first is the host's own
+	// packets, looped back).
+	i := strings.Index(string(b), "<p class=\"cmd\"><code>ipsift trace "+old+" 'eth0 ")
+	if i < 0 {
+		t.Fatalf("no trace command for OLD:\n%s", b)
+	}
+	line := page[i+len(`<p class="cmd"><code>`):]
+	line = html.UnescapeString(line[:strings.Index(line, "</code>")])
+	pk := line[strings.Index(line, "'")+1 : strings.LastIndex(line, "'")]
+	tr, _, _ := runCmd(t, "trace", old, pk)
+	trNew, _, _ := runCmd(t, "trace", narrower, pk)
+	if !strings.Contains(tr, "verdict  delivered") || !strings.Contains(trNew, "verdict  dropped") {
+		t.Errorf("the witness %q does not reproduce:\n%s\n%s", pk, tr, trNew)
+	}
+	if _, errOut, code := runCmd(t, "diff", old, narrower, "--html", filepath.Join(t.TempDir(), "no", "d.html")); code != exitUsage || !strings.Contains(errOut, "no such file") {
+		t.Errorf("unwritable page: exit %d %s", code, errOut)
 	}
 }

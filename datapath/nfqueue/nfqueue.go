@@ -65,6 +65,9 @@ const (
 const (
 	SkbCsumNotReady = 1 << 0 // the transport checksum holds only the pseudo-header sum (CHECKSUM_PARTIAL)
 	SkbGSO          = 1 << 1 // a GSO packet, possibly larger than the MTU
+	// SkbCsumNotVerified: the kernel has not verified the transport
+	// checksum (nor would it skip the check: not CHECKSUM_UNNECESSARY).
+	SkbCsumNotVerified = 1 << 2
 )
 
 // Verdicts (linux/netfilter.h).
@@ -91,7 +94,18 @@ type Config struct {
 	Flags     uint32 // FlagFailOpen, FlagGSO
 	// ReadBuffer sets the socket's receive buffer (0: leave the default).
 	ReadBuffer int
+	// Defer makes Verdict and BatchVerdict collect their messages, to be
+	// sent together, in order, by Flush: one system call for a whole
+	// batch of packets instead of one per rewritten packet. The kernel
+	// takes the messages of one send one after another, so a batch
+	// verdict flushed after single ones leaves those alone.
+	Defer bool
 }
+
+// maxDeferred bounds the verdicts collected before they are sent
+// anyway: a netlink send must fit the socket's send buffer (the
+// default, 208 KiB, less what a message of a 64 KiB packet needs).
+const maxDeferred = 128 << 10
 
 // Packet is one queued packet. Payload points into the Queue's receive
 // buffer: it is valid only until the callback given to Receive returns,
@@ -103,7 +117,7 @@ type Packet struct {
 	Mark    uint32
 	InDev   uint32 // ifindex, 0 when none
 	OutDev  uint32
-	SkbInfo uint32 // SkbCsumNotReady, SkbGSO
+	SkbInfo uint32 // SkbCsumNotReady, SkbGSO, SkbCsumNotVerified
 	CapLen  uint32 // the packet's real length when Payload was cut short
 	Payload []byte
 }
@@ -115,8 +129,10 @@ type Queue struct {
 	num  uint16
 	rbuf []byte
 	wbuf []byte
-	pkt  Packet
-	fn   func(*Packet)
+	// deferred: Verdict and BatchVerdict append to wbuf, Flush sends.
+	deferred bool
+	pkt      Packet
+	fn       func(*Packet)
 	// readFn and writeFn are method values made once, so the hot path
 	// does not allocate a closure per call.
 	readFn  func(fd uintptr) bool
@@ -135,7 +151,7 @@ func Open(cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nfqueue: netlink: %w", err)
 	}
-	q := &Queue{c: c, num: cfg.Num, rbuf: make([]byte, 0x10000+4096), max: 64}
+	q := &Queue{c: c, num: cfg.Num, rbuf: make([]byte, 0x10000+4096), max: 64, deferred: cfg.Defer}
 	q.readFn, q.writeFn = q.read, q.write
 	fail := func(err error) (*Queue, error) {
 		c.Close()
@@ -172,11 +188,12 @@ func (q *Queue) config(attrs []byte) error {
 	return err
 }
 
-// Close unbinds the queue and closes the socket; a Receive in progress
-// returns an error.
+// Close closes the socket, which unbinds the queue (the kernel drops a
+// socket's queues when it is released); a Receive in progress returns an
+// error. It sends no unbind command first: that waits for the kernel's
+// acknowledgement, which a Receive in progress on another goroutine may
+// read and skip, leaving Close waiting for ever.
 func (q *Queue) Close() error {
-	// Unbinding is best effort: closing the socket unbinds too.
-	q.config(EncodeConfigCmd(cmdUnbind))
 	return q.c.Close()
 }
 
@@ -345,15 +362,43 @@ func be32(v []byte) uint32 {
 
 // Verdict answers one packet. A non-nil payload replaces the packet's
 // contents (a NAT rewrite); setMark sets the packet's mark to mark.
+// With Config.Defer it is sent by Flush (or sooner, when the verdicts
+// collected would not fit one send), and the payload may be reused at
+// once.
 func (q *Queue) Verdict(id, verdict uint32, payload []byte, setMark bool, mark uint32) error {
-	q.wbuf = AppendVerdict(q.wbuf[:0], q.num, id, verdict, payload, setMark, mark)
-	return q.send()
+	if !q.deferred {
+		q.wbuf = AppendVerdict(q.wbuf[:0], q.num, id, verdict, payload, setMark, mark)
+		return q.send()
+	}
+	var err error
+	if len(q.wbuf) > 0 && len(q.wbuf)+len(payload)+64 > maxDeferred {
+		err = q.Flush()
+	}
+	q.wbuf = AppendVerdict(q.wbuf, q.num, id, verdict, payload, setMark, mark)
+	return err
 }
 
 // BatchVerdict answers every packet still queued whose id is at most id.
+// With Config.Defer it is sent by Flush, after the verdicts collected
+// before it.
 func (q *Queue) BatchVerdict(id, verdict uint32) error {
+	if q.deferred {
+		q.wbuf = AppendBatchVerdict(q.wbuf, q.num, id, verdict)
+		return nil
+	}
 	q.wbuf = AppendBatchVerdict(q.wbuf[:0], q.num, id, verdict)
 	return q.send()
+}
+
+// Flush sends the verdicts collected (Config.Defer) in one message
+// buffer; without Defer there is nothing to send.
+func (q *Queue) Flush() error {
+	if !q.deferred || len(q.wbuf) == 0 {
+		return nil
+	}
+	err := q.send()
+	q.wbuf = q.wbuf[:0]
+	return err
 }
 
 func (q *Queue) send() error {

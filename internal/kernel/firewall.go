@@ -190,8 +190,12 @@ type Options struct {
 	// EUI-64 link-local address, permanent entries for
 	// DefaultNeighbours6, forwarding on, no duplicate address detection,
 	// router solicitations, autoconfiguration or router advertisements
-	// taken, echo requests ignored (net.ipv6.icmp.echo_ignore_all=1) and
-	// no per-destination ICMPv6 limit (net.ipv6.icmp.ratelimit=0). MLD
+	// taken, echo requests ignored (net.ipv6.icmp.echo_ignore_all=1),
+	// no per-destination ICMPv6 limit (net.ipv6.icmp.ratelimit=0) and
+	// no automatic flow labels (net.ipv6.auto_flowlabels=0: the packets
+	// the host makes, its RSTs and ICMPv6 errors, have flow label 0, as
+	// in ipsift; with the default the label is a hash keyed with a
+	// per-boot secret, DIFFERENCES.md). MLD
 	// reports cannot be switched off: the host sends its unsolicited
 	// reports as its addresses come up (the report intervals are set to
 	// 1 ms, so they go at once), and NewFirewallWith waits until the
@@ -345,6 +349,7 @@ var ipv6Sysctls = func() [][2]string {
 		{"net.ipv6.conf.all.forwarding", "1"},
 		{"net.ipv6.icmp.echo_ignore_all", "1"},
 		{"net.ipv6.icmp.ratelimit", "0"},
+		{"net.ipv6.auto_flowlabels", "0"},
 	}
 	for _, scope := range []string{"all", "default"} {
 		for _, e := range [][2]string{

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -159,6 +160,8 @@ func (f *Firewall) InjectFrom(ifname string, srcMAC net.HardwareAddr, ipPacket [
 // destination leaves by eth0 (packets.md). For IPv4 the kernel fills in
 // the total length and the header checksum, and an identification of 0
 // is replaced by one of its own choosing; the rest goes out as given.
+// An IPv6 ICMPv6 error with no extension header goes out, byte for byte
+// as given, on an ICMPv6 socket instead (sendICMPv6Error).
 //
 // The socket lives only for this call: a raw socket left open would take
 // delivery of incoming packets of its protocol, and the host would then
@@ -205,6 +208,9 @@ func (f *Firewall) sendLocal6(ipPacket []byte) error {
 			return fmt.Errorf("sending a local packet to %s: %w", dst, err)
 		}
 	}
+	if icmpv6ErrorAlone(ipPacket) {
+		return f.sendICMPv6Error(ipPacket, to)
+	}
 	return inNamespace(f.NS, func() error {
 		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 		if err != nil {
@@ -216,6 +222,112 @@ func (f *Firewall) sendLocal6(ipPacket []byte) error {
 		}
 		return nil
 	})
+}
+
+// icmpv6ErrorAlone reports whether the IPv6 packet p is an ICMPv6 error
+// (type below 128) right after the IPv6 header, with flow label 0, a
+// payload length that covers the rest, and a right checksum: what an
+// ICMPv6 socket sends as given, header fields and all (sendICMPv6Error).
+func icmpv6ErrorAlone(p []byte) bool {
+	if len(p) < 48 || p[6] != 58 || p[40] >= 128 || p[1]&0x0f != 0 || p[2] != 0 || p[3] != 0 ||
+		int(p[4])<<8|int(p[5]) != len(p)-40 {
+		return false
+	}
+	// The ICMPv6 checksum over the pseudo header and the message.
+	var sum uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+		if len(b)%2 == 1 {
+			sum += uint32(b[len(b)-1]) << 8
+		}
+	}
+	add(p[8:40])
+	n := len(p) - 40
+	sum += uint32(n>>16) + uint32(n&0xffff) + 58
+	add(p[40:])
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return sum == 0xffff
+}
+
+// sendICMPv6Error sends the ICMPv6 error p (icmpv6ErrorAlone) from the
+// firewall host on an ICMPv6 socket, its source, hop limit and traffic
+// class given as ancillary data and automatic flow labels off, so that
+// what leaves is p byte for byte. A raw socket with the header
+// included would send the same bytes, but rawv6_send_hdrinc leaves the
+// transport header at the IPv6 header, and ip6t_NPT, which finds the
+// error it translates the quote of there (icmpv6_bounced_ipv6hdr), would
+// then leave the quoted packet alone; the kernel's own errors
+// (icmp6_send) and any socket's have it at the ICMPv6 header, as packets.md's
+// local packets do.
+func (f *Firewall) sendICMPv6Error(p []byte, to *unix.SockaddrInet6) error {
+	return inNamespace(f.NS, func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
+		if err != nil {
+			return fmt.Errorf("opening an ICMPv6 socket in %s: %w", f.NS, err)
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_AUTOFLOWLABEL, 0); err != nil {
+			return fmt.Errorf("switching automatic flow labels off: %w", err)
+		}
+		// Any source, as with the header included: a link-local one of
+		// another link than the one the packet leaves by too.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1); err != nil {
+			return fmt.Errorf("setting IPV6_FREEBIND: %w", err)
+		}
+		src := netip.AddrFrom16([16]byte(p[8:24]))
+		info := unix.Inet6Pktinfo{Addr: src.As16(), Ifindex: to.ZoneId}
+		if info.Ifindex == 0 && src.IsLinkLocalUnicast() {
+			// The kernel takes a link-local source only with an
+			// interface (ip6_datagram_send_ctl): the one that has it.
+			// With a source given, the interface does not bind the
+			// route, which still follows the destination.
+			ifc, err := interfaceWith(src)
+			if err != nil {
+				return err
+			}
+			info.Ifindex = uint32(ifc)
+		}
+		oob := unix.PktInfo6(&info)
+		for _, c := range []struct{ typ, v int }{{unix.IPV6_HOPLIMIT, int(p[7])}, {unix.IPV6_TCLASS, int(p[0]&0x0f)<<4 | int(p[1]>>4)}} {
+			b := make([]byte, unix.CmsgSpace(4))
+			h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+			h.Level, h.Type = unix.IPPROTO_IPV6, int32(c.typ)
+			h.SetLen(unix.CmsgLen(4))
+			*(*int32)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = int32(c.v)
+			oob = append(oob, b...)
+		}
+		if err := unix.Sendmsg(fd, p[40:], oob, to, 0); err != nil {
+			return fmt.Errorf("sending a local ICMPv6 error to %s from %s: %w", netip.AddrFrom16(to.Addr), f.NS, err)
+		}
+		return nil
+	})
+}
+
+// interfaceWith returns the index of the interface that has the
+// address a, in the calling thread's namespace.
+func interfaceWith(a netip.Addr) (int, error) {
+	ifcs, err := net.Interfaces()
+	if err != nil {
+		return 0, err
+	}
+	for _, ifc := range ifcs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return 0, err
+		}
+		for _, ad := range addrs {
+			if n, ok := ad.(*net.IPNet); ok {
+				if b, ok := netip.AddrFromSlice(n.IP); ok && b.Unmap() == a {
+					return ifc.Index, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no interface has %s", a)
 }
 
 // Capture returns the IP packets (without their Ethernet header) that left

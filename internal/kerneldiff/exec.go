@@ -322,9 +322,6 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		ipsiftRules = su.sets + ipsiftRules
 	}
 	h := host.Default()
-	if lc != nil {
-		lc.host = h
-	}
 	for dev, g := range su.groups {
 		ifc := h.Iface(dev)
 		if ifc == nil {

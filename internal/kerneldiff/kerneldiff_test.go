@@ -21,7 +21,6 @@ var (
 	flagBudget  = flag.Duration("kernel-diff.budget", 40*time.Second, "wall time per backend for TestKernelDiff's time-seeded batch when -kernel-diff.n is 0")
 	flagN6      = flag.Int("kernel-diff.n6", 0, "IPv6 packets to compare per backend in TestKernelDiff's time-seeded batch (0: sized from the measured rate to fit -kernel-diff.budget6)")
 	flagBudget6 = flag.Duration("kernel-diff.budget6", 15*time.Second, "wall time per backend for TestKernelDiff's time-seeded IPv6 batch when -kernel-diff.n6 is 0")
-	flagKnown   = flag.Bool("kernel-diff.known", true, "let known differences pass (false: report every difference)")
 	flagReports = flag.Int("kernel-diff.reports", 3, "differences to shrink and report per seed")
 	flagOut     = flag.String("kernel-diff.out", "", "write every shrunk difference (a .rules and a .jsonl file) to this directory, to keep or add to testdata/regress")
 	fixedSeeds  = []uint64{1, 2, 3}
@@ -64,14 +63,14 @@ func TestKernelDiff(t *testing.T) {
 			}
 			if os.Getenv("IPSIFT_SEED6") == "" {
 				for _, seed := range seeds {
-					s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: rulesets, PacketsPerRuleset: packetsPerRuleset, Known: knownFunc(), OutDir: *flagOut, MaxReports: *flagReports}))
+					s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: rulesets, PacketsPerRuleset: packetsPerRuleset, OutDir: *flagOut, MaxReports: *flagReports}))
 				}
 			}
 			if os.Getenv("IPSIFT_SEED") == "" && os.Getenv("IPSIFT_SEED6") == "" {
 				seed := uint64(time.Now().UnixNano())
 				n := batchSize(s.Rate(), *flagN, *flagBudget)
 				t.Logf("time-seeded batch: IPSIFT_SEED=%d, %d rulesets", seed, n)
-				s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: n, PacketsPerRuleset: packetsPerRuleset, Known: knownFunc(), OutDir: *flagOut, MaxReports: *flagReports}))
+				s.Add(Run(t, Config{Backend: b, Seed: seed, Rulesets: n, PacketsPerRuleset: packetsPerRuleset, OutDir: *flagOut, MaxReports: *flagReports}))
 			}
 			if os.Getenv("IPSIFT_SEED") == "" || os.Getenv("IPSIFT_SEED6") != "" {
 				s6 := runIPv6(t, b)
@@ -99,7 +98,7 @@ func TestKernelDiff(t *testing.T) {
 func runIPv6(t *testing.T, b kernel.Backend) Summary {
 	var s Summary
 	cfg := func(seed uint64, n int) Config {
-		return Config{Backend: b, IPv6: true, Seed: seed, Rulesets: n, PacketsPerRuleset: packetsPerRuleset, Known: knownFunc(), OutDir: *flagOut, MaxReports: *flagReports}
+		return Config{Backend: b, IPv6: true, Seed: seed, Rulesets: n, PacketsPerRuleset: packetsPerRuleset, OutDir: *flagOut, MaxReports: *flagReports}
 	}
 	if env := os.Getenv("IPSIFT_SEED6"); env != "" {
 		seed, err := strconv.ParseUint(env, 10, 64)
@@ -155,14 +154,6 @@ func leftOutNote(s Summary) string {
 	return "; rules left out as ipsift cannot run them yet: " + strings.Join(whys, "; ")
 }
 
-// knownFunc is known, or nil under -kernel-diff.known=false.
-func knownFunc() func(string, Difference) string {
-	if !*flagKnown {
-		return nil
-	}
-	return known
-}
-
 // batchSize is how many rulesets a time-seeded batch gets: from n (a
 // packet count) when set, else what fits budget at the measured rate.
 func batchSize(rate float64, n int, budget time.Duration) int {
@@ -175,16 +166,11 @@ func batchSize(rate float64, n int, budget time.Duration) int {
 	return max(1, int(rate*budget.Seconds())/packetsPerRuleset)
 }
 
-// known recognises differences the harness lets pass, each named. There
-// are no open ipsift bugs among them: every difference found so far is
-// fixed (its minimal case is in testdata/regress) or, where ipsift
-// differs on purpose, kept out of the generator and written down in
-// DIFFERENCES.md; the one deliberate IPv6 difference the generator
-// cannot avoid is excused, exactly, by known6. A known bug waiting for
-// a fix would be named here too, counted but failing nothing.
-func known(ruleset string, d Difference) string {
-	return known6(ruleset, d)
-}
+// TestKernelDiff excuses no difference: every one found so far is fixed
+// (its minimal case is in testdata/regress) or, where ipsift differs on
+// purpose, kept out of the generator and written down in
+// DIFFERENCES.md. Config.Known stays for a known bug waiting for a fix
+// (counted as known, failing nothing) and for the planted tests.
 
 // TestPlantedDifference gives ipsift a deliberately wrong copy of every
 // ruleset (each tcp --dport moved by one) and checks that the harness
@@ -199,10 +185,10 @@ func TestPlantedDifference(t *testing.T) {
 		})
 	}
 	// Only differences the planted change can explain count: the real
-	// ones (known or not) are TestKernelDiff's business.
+	// ones are TestKernelDiff's business.
 	planted := func(rs string, d Difference) string {
 		p := d.Packet
-		if known(rs, d) == "" && p.Proto == 6 && !p.Raw && p.FragOff == 0 &&
+		if p.Proto == 6 && !p.Raw && p.FragOff == 0 &&
 			(strings.Contains(rs, fmt.Sprintf("--dport %d\n", p.Dport)) || strings.Contains(rs, fmt.Sprintf("--dport %d ", p.Dport)) ||
 				strings.Contains(rs, fmt.Sprintf("--dport %d\n", p.Dport-1)) || strings.Contains(rs, fmt.Sprintf("--dport %d ", p.Dport-1))) {
 			return ""

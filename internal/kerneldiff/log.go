@@ -2,14 +2,12 @@ package kerneldiff
 
 import (
 	"fmt"
-	"net/netip"
 	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
 )
 
@@ -28,16 +26,13 @@ type logCheck struct {
 	// seen counts the kernel's lines read so far, used the ipsift lines
 	// already compared.
 	seen, used int
-	host       *host.Host // the host's addresses: whose packets it made
 }
 
 var (
 	logCases  atomic.Uint64
 	logPrefix = regexp.MustCompile(`--log-prefix "([^"]*)"`)
-	// flowLabel is the first FLOWLBL= of a LOG line, ipID the first
-	// ID= after a TTL=: the outer header's.
-	flowLabel = regexp.MustCompile(`^(.*? FLOWLBL=)\d+ `)
-	ipID      = regexp.MustCompile(`^(.*? TTL=\d+ ID=)\d+ `)
+	// ipID is the first ID= after a TTL=: the outer header's.
+	ipID = regexp.MustCompile(`^(.*? TTL=\d+ ID=)\d+ `)
 )
 
 // newLogCheck returns the comparison for a case whose kernel and ipsift
@@ -87,50 +82,21 @@ func (c *logCheck) packet() (theirs, ours []string, err error) {
 	}
 	c.seen = len(lines)
 	for i := range theirs {
-		if i < len(ours) && strings.Contains(theirs[i], ": IN= ") {
+		if i < len(ours) && (strings.Contains(theirs[i], ": IN= ") || strings.Contains(theirs[i], ": IN=lo ")) {
 			theirs[i] = ownPacket(theirs[i], ours[i])
-		}
-		if i < len(ours) && c.host != nil {
-			theirs[i] = hostFlowLabels(theirs[i], ours[i], c.host)
 		}
 	}
 	return theirs, ours, nil
 }
 
-// hostFlowLabels is ownPacket's flow-label allowance for the other lines that show a
-// packet the host made: one looped back to it (IN=lo), and a packet an
-// ICMPv6 error quotes (in brackets). Each packet of the kernel's line
-// whose source is an address of the host gets FLOWLBL=0 where ipsift's
-// line has 0 for the same packet; nothing else changes.
-func hostFlowLabels(theirs, ours string, h *host.Host) string {
-	tp, op := strings.Split(theirs, "SRC="), strings.Split(ours, "SRC=")
-	if len(tp) != len(op) || len(tp) < 2 {
-		return theirs
-	}
-	for k := 1; k < len(tp); k++ {
-		addr, _, _ := strings.Cut(tp[k], " ")
-		a, err := netip.ParseAddr(addr)
-		if err != nil || !strings.Contains(op[k], " FLOWLBL=0 ") {
-			continue
-		}
-		if !h.IsLocal(a) {
-			continue
-		}
-		tp[k] = flowLabel.ReplaceAllString(tp[k], "${1}0 ")
-	}
-	return strings.Join(tp, "SRC=")
-}
-
 // ownPacket leaves out of the kernel's LOG line of a packet the host
-// sent what DIFFERENCES.md says ipsift does not model there, when
-// ipsift's line has its 0: the automatic IPv6 flow label of the
-// packets the kernel makes (a hash keyed with a per-boot secret,
-// net.ipv6.auto_flowlabels), and the IP ID of the ICMP errors it makes
-// (hashed). The rest of the line is compared.
+// sent (OUTPUT's, or INPUT's when it went to the host itself over lo)
+// what DIFFERENCES.md says ipsift does not model there, when
+// ipsift's line has its 0: the IP ID of the ICMP errors the kernel
+// makes (hashed). The rest of the line is compared, and all of an IPv6
+// line: the IPv6 host makes no automatic flow labels
+// (net.ipv6.auto_flowlabels=0, kernel.Options).
 func ownPacket(theirs, ours string) string {
-	if m := flowLabel.FindStringSubmatch(ours); m != nil && strings.HasSuffix(m[0], "=0 ") {
-		theirs = flowLabel.ReplaceAllString(theirs, "${1}0 ")
-	}
 	if m := ipID.FindStringSubmatch(ours); m != nil && strings.HasSuffix(m[0], " ID=0 ") && strings.Contains(ours, " PROTO=ICMP TYPE=") {
 		theirs = ipID.ReplaceAllString(theirs, "${1}0 ")
 	}
