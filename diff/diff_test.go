@@ -102,17 +102,7 @@ func TestKnownEquivalentRewrites(t *testing.T) {
 			}
 			// And the engine agrees: packets of every leaf, at the
 			// values the rules name, and a harness sequence.
-			a, b := parse(t, c.old), parse(t, c.new)
-			_, cmp, err := compareRuns(a, b, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, pkts := harnessPackets(a.Family)
-			var st harnessStats
-			if d := cmp.refute(t, a, b, harnessPair{old: c.old, new: c.new, pkts: pkts}, &st); d != "" {
-				t.Errorf("equivalent, but %s", d)
-			}
-			if st.packets < 50 {
+			if st := engineAgrees(t, c.old, c.new); st.packets < 50 {
 				t.Errorf("only %d packets run", st.packets)
 			}
 		})
@@ -308,16 +298,7 @@ func TestModeledMatches(t *testing.T) {
 			if !res.Equivalent() {
 				return
 			}
-			a, b := parse(t, c.old), parse(t, c.new)
-			_, cmp, err := compareRuns(a, b, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, pkts := harnessPackets(a.Family)
-			var st harnessStats
-			if d := cmp.refute(t, a, b, harnessPair{old: c.old, new: c.new, pkts: pkts}, &st); d != "" {
-				t.Errorf("equivalent, but %s", d)
-			}
+			engineAgrees(t, c.old, c.new)
 		})
 	}
 }
@@ -344,4 +325,22 @@ func TestInvalidWitness(t *testing.T) {
 			t.Errorf("region %v: witness %+v", g.Classes, g.Witness)
 		}
 	}
+}
+
+// engineAgrees puts an "equivalent" to the engine (refute: a harness
+// sequence of the family and packets of every leaf) and returns what it
+// ran.
+func engineAgrees(t *testing.T, old, new string) harnessStats {
+	t.Helper()
+	a, b := parse(t, old), parse(t, new)
+	_, cmp, err := compareRuns(a, b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pkts := harnessPackets(a.Family)
+	var st harnessStats
+	if d := cmp.refute(t, a, b, harnessPair{old: old, new: new, pkts: pkts}, &st); d != "" {
+		t.Errorf("equivalent, but %s", d)
+	}
+	return st
 }

@@ -33,7 +33,8 @@ type Witness struct {
 	// packet without a connection is made INVALID).
 	BadChecksum bool `json:"bad_checksum,omitempty"`
 	// Old and New are what the engine did with it.
-	Old, New string
+	Old string `json:"old"`
+	New string `json:"new"`
 	// Reproduced: the engine's outcomes differ as the region says.
 	Reproduced bool `json:"reproduced"`
 	// Seed is the engine's seed for random matches (statistic) the

@@ -50,6 +50,8 @@ func TestDiffCommand(t *testing.T) {
 		Regions    []struct {
 			Witness struct {
 				Packet     string `json:"packet"`
+				Old        string `json:"old"`
+				New        string `json:"new"`
 				Reproduced bool   `json:"reproduced"`
 			} `json:"witness"`
 		} `json:"regions"`
@@ -57,7 +59,7 @@ func TestDiffCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != exitProblems {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}
-	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced || !j.Regions[1].Witness.Reproduced {
+	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced || !j.Regions[1].Witness.Reproduced || j.Regions[0].Witness.Old == "" || j.Regions[0].Witness.New == "" {
 		t.Errorf("--json: %+v", j)
 	}
 	// The difference is ssh only: focused elsewhere, equivalent.
@@ -113,7 +115,7 @@ func TestDiffBothFamilies(t *testing.T) {
 	if code != exitProblems || out != "IPv4: equivalent\nIPv6: 2 regions differ\n" {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	out, _, code = runCmd(t, "diff", old, new)
+	out, _, _ = runCmd(t, "diff", old, new)
 	for _, w := range []string{"IPv4: equivalent\n", "IPv6: ", "from ! 2001:db8:3::/48", "in eth0   host    tcp/22     OLD all  NEW from 2001:db8:3::/48"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%s", w, out)
