@@ -162,8 +162,11 @@ type Input struct {
 	Mark  uint32
 	// ChecksumOK says the caller verified the transport checksum (the
 	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
-	// tracking and the host's stack do not sum it again. Set it only
-	// for a checksum known to be right.
+	// tracking, REJECT and the host's stack do not sum it again. Set it
+	// only for a checksum known to be right, or (live enforcement) one
+	// the kernel itself would not check: NFQUEUE's skb info without
+	// CSUM_NOTVERIFIED, which the kernel passes as right whatever it
+	// holds.
 	ChecksumOK bool
 	// GSO says the packet is a GSO packet handed over whole (live
 	// enforcement): its segments, not it, must fit the MTU, as
@@ -199,7 +202,8 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
-	path    *Path // RecordPath
+	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
+	path    *Path     // RecordPath
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
@@ -283,18 +287,38 @@ type replyOrigin struct {
 	entry     *conntrack.Entry
 	reply     bool
 	untracked bool // the packet answered was untracked (NOTRACK)
-	// iif is the interface the packet answered came in on: an IPv6
-	// answer to a link-local address leaves by it (icmp6_send and
-	// tcp_v6_send_response route such an address on the input
-	// interface).
+	// iif is the interface the packet answered came in on, or in
+	// OUTPUT the one it is routed to: an IPv6 answer to a link-local
+	// address leaves by it (icmp6_send and tcp_v6_send_response route
+	// such an address on the packet's device). For a packet to one of
+	// the host's addresses that came in on lo, or is on its way there
+	// in OUTPUT, it is the interface that has that address: icmp6_dev
+	// takes the idev of the local route for a packet on lo, and
+	// ip6_rcv_core records it as the packet's input interface
+	// (IP6CB(skb)->iif).
 	iif string
 }
+
+// addrIfacer is the host's interface holding an address (host.Host).
+type addrIfacer interface{ AddrIface(netip.Addr) string }
 
 // origin is the replyOrigin of an answer to the packet being processed.
 func (s *State) origin() replyOrigin {
 	o := replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
-	if s.ctx.In != nil {
+	switch {
+	case s.ctx.In != nil:
 		o.iif = s.ctx.In.Name
+	case s.ctx.Out != nil:
+		// In OUTPUT the packet's device is the one it is routed to
+		// (icmp6_dev reads skb->dev).
+		o.iif = s.ctx.Out.Name
+	}
+	if o.iif == "" || o.iif == "lo" {
+		if h, ok := s.ctx.Host.(addrIfacer); ok && s.pkt.Version == 6 {
+			if dev := h.AddrIface(s.pkt.Dst); dev != "" {
+				o.iif = dev
+			}
+		}
 	}
 	return o
 }
@@ -353,6 +377,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // SetTracer makes the following Process calls report every step to t
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
+
+// SetLog sends the LOG lines of the following Process calls to w
+// instead of the Engine's Log (nil to go back to it): a caller tracing
+// its packets sees their lines while other goroutines' packets keep
+// writing to the Engine's Log.
+func (s *State) SetLog(w io.Writer) { s.log = w }
 
 // OnChainEntry makes the following Process calls call f each time a
 // packet (or an answer the host sends) enters a table's built-in chain,
@@ -514,7 +544,11 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	if emit == nil {
 		emit = s.emit
 	}
-	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
+	log := e.Log
+	if s.log != nil {
+		log = s.log
+	}
+	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
@@ -986,6 +1020,11 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 // route decides where a locally generated packet leaves.
 func (e *Engine) route(s *State) (string, bool) {
 	if s.scopeIf != "" && host.IsLinkLocal6(s.pkt.Dst) {
+		// Looked up strictly on scopeIf: one of its own addresses
+		// is local there.
+		if e.Host.AddrType(s.pkt.Dst, s.scopeIf) == host.RTNLocal {
+			return "lo", true
+		}
 		return s.scopeIf, true
 	}
 	switch e.Host.AddrType(s.pkt.Dst, "") {
@@ -1066,6 +1105,13 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 			// POSTROUTING again and comes in on dev.
 			e.loopBroadcast(p, s, dev, hits)
 		}
+		if s.pkt.Version == 6 && s.pkt.TTL == 0 && s.pkt.Dst.IsMulticast() {
+			// ip6_finish_output2: after the copy for the host, a
+			// multicast packet with hop limit 0 is discarded
+			// (Ip6OutDiscards), not sent.
+			s.note("multicast with hop limit 0: looped back only, not sent")
+			return Drop
+		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
 			e.loopIn(p, s, "lo", hits)
@@ -1111,6 +1157,9 @@ func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
 	if dev != "lo" {
 		c.PktType = ext.PktLoopback
 	}
+	// The copy has no socket: loopback_xmit orphans the packet and
+	// skb_clone (dev_loopback_xmit's copy) does not take the socket.
+	c.UID, c.GID = -1, -1
 	s.note("looped back in on " + dev)
 	if _, done := e.runTables(p, s, stPreAll, hits); !done {
 		if _, done := e.runTables(p, s, stIn, hits); !done {

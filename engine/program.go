@@ -167,10 +167,14 @@ type Config struct {
 
 // Compile turns a ruleset into a Program. store keeps the state that
 // outlives one Program (recent lists, hashlimit tables); pass the same
-// store on reload.
+// store on reload; nil is a new store for this Program (one for all its
+// rules: two rules naming one recent list share it).
 func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) {
 	if cfg.HZ == 0 {
 		cfg.HZ = 250
+	}
+	if store == nil {
+		store = ext.NewStore()
 	}
 	p := &Program{source: rs, legacy: cfg.Legacy, family: rs.Family}
 	if p.family == 0 {

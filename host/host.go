@@ -515,6 +515,16 @@ func (h *Host) localEntry(addr netip.Addr, dev string) (rtnType int, ifname stri
 	return t, h.Ifaces[i].Name, true
 }
 
+// AddrIface returns the interface that has addr among its addresses
+// (the device of the local table's entry for it, the rt6i_idev of its
+// local route): "" when addr is not one of the host's.
+func (h *Host) AddrIface(addr netip.Addr) string {
+	if t, ifname, ok := h.localEntry(addr, ""); ok && t == RTNLocal {
+		return ifname
+	}
+	return ""
+}
+
 // ReverseRoute implements ext.ReverseRouter: the fib_lookup the rpfilter
 // match makes for a packet's source dst (local table first, then the
 // routes), giving the route's RTN_* type and whether its interface is
@@ -587,11 +597,18 @@ func (h *Host) LookupOn(dst netip.Addr, dev string) (rt Route, ok bool) {
 // the route's gateway or dst, else its first address of that family
 // (what MASQUERADE uses). For IPv6 a link-local dst gets the interface's
 // link-local address, any other a global one before a link-local one
-// (RFC 6724's scope rule).
+// (RFC 6724's scope rule), and one of the host's own addresses beyond
+// link scope itself.
 func (h *Host) SourceFor(dev string, dst netip.Addr) (netip.Addr, bool) {
 	ifc := h.Iface(dev)
 	if ifc == nil {
 		return netip.Addr{}, false
+	}
+	if dst.Is6() && !IsLinkLocal6(dst) && h.AddrIface(dst) != "" {
+		// ipv6_dev_get_saddr: for a destination beyond link scope the
+		// candidates are every interface's addresses, and the same
+		// address wins (RFC 6724 rule 1).
+		return dst, true
 	}
 	var first, firstLL netip.Addr
 	for _, p := range ifc.Addrs {
@@ -674,9 +691,16 @@ func (h *Host) connected(r Route) bool {
 
 // RouteSource returns the address the host sends from towards dst: the
 // address of the route's interface in the same subnet as the next hop,
-// else its first address (the kernel's preferred source). REJECT uses
-// it as the source of ICMP errors about forwarded packets.
+// else its first address (the kernel's preferred source); for one of the
+// host's own IPv6 addresses, SourceFor on the interface that has it.
+// REJECT uses it as the source of ICMP errors about forwarded packets.
 func (h *Host) RouteSource(dst netip.Addr) (netip.Addr, bool) {
+	if dev := h.AddrIface(dst); dev != "" && dst.Is6() {
+		// The local table comes first: an address of the host's is
+		// routed on the interface that has it (whose candidates, for
+		// a link-local one, are the only ones).
+		return h.SourceFor(dev, dst)
+	}
 	rt, ok := h.Lookup(dst)
 	if !ok {
 		return netip.Addr{}, false

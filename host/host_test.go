@@ -78,6 +78,20 @@ func TestRouteSourceAndMTU(t *testing.T) {
 	if a, ok := h.RouteSource(netip.MustParseAddr("192.0.2.10")); !ok || a.String() != "192.0.2.1" {
 		t.Errorf("RouteSource(192.0.2.10) = %v %v", a, ok)
 	}
+	// The host's own IPv6 addresses: the local route on the interface
+	// that has them, and the same address as the source (RFC 6724
+	// rule 1), a link-local one among its own interface's only.
+	for dst, want := range map[string]string{
+		"fe80::ff:fe00:2": "fe80::ff:fe00:2", "fe80::ff:fe00:1": "fe80::ff:fe00:1",
+		"2001:db8:2::1": "2001:db8:2::1", "fe80::ff:fe00:201": "fe80::ff:fe00:1",
+	} {
+		if a, ok := h.RouteSource(netip.MustParseAddr(dst)); !ok || a.String() != want {
+			t.Errorf("RouteSource(%s) = %v %v, want %s", dst, a, ok, want)
+		}
+	}
+	if a, ok := h.SourceFor("eth0", netip.MustParseAddr("2001:db8:2::1")); !ok || a.String() != "2001:db8:2::1" {
+		t.Errorf("SourceFor(eth0, 2001:db8:2::1) = %v %v", a, ok)
+	}
 	if m := h.RouteMTU(netip.MustParseAddr("192.0.2.10")); m != 1500 {
 		t.Errorf("RouteMTU = %d", m)
 	}
