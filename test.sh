@@ -30,6 +30,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go build -o bin/ipsift ./cmd/ipsift
+# The firewall unit tests of the example, as a CI job runs them.
+bin/ipsift test examples/gateway.spec
 # Kernel comparisons run as root; under CI=true a missing prerequisite
 # fails them instead of skipping.
 summary=$(mktemp)

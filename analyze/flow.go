@@ -1,8 +1,11 @@
 package analyze
 
 import (
+	"cmp"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/rules"
+	"math/bits"
+	"slices"
 )
 
 // Limits that keep the analysis fast. Either way it stays sound, losing
@@ -77,6 +80,9 @@ type context struct {
 	// MARK rewrote). explain replays these for the few packets it asks
 	// about, instead of keeping every intermediate region.
 	steps []step
+	// covers indexes the rules that take all the packets they surely
+	// match, for cover (built at its first call, after the walk).
+	covers *coverIndex
 }
 
 // step is one rule's effect on what may arrive after it.
@@ -325,10 +331,102 @@ func cover(ctx *context, j int, x region) *ruleInfo {
 	if in.empty() {
 		return nil
 	}
-	for k := 0; k < j; k++ {
-		if ctx.steps[k].removes && ctx.steps[k].added.empty() && in.within(ctx.infos[k].c.lower) {
+	// A rule's lower region holds in only if its bounds hold in's. The
+	// rules that may cover are indexed by those bounds (coverIndex), so
+	// that a rule of 100,000 is not compared with every earlier one (on
+	// 20,000 rules, cover took 60% of check's time that way).
+	if ctx.covers == nil {
+		ctx.covers = newCoverIndex(ctx)
+	}
+	ib := in.bounds().narrow()
+	for _, k := range ctx.covers.candidates(&ib, j) {
+		if in.within(ctx.infos[k].c.lower) {
 			return ctx.infos[k]
 		}
 	}
 	return nil
+}
+
+// coverCand is a rule cover may name: one that takes every packet it
+// surely matches, with the bounds of those packets.
+type coverCand struct {
+	k int
+	b narrowBounds
+}
+
+// coverIndex holds a context's coverCands (built once its walk is
+// done). Each is filed under the narrower of its source and destination
+// ranges, by the range's bit length: a range of class w that contains
+// [lo, hi] starts no lower than hi-(2^w-1), so a lookup reads, per
+// class, only the candidates starting in [hi-(2^w-1), lo] (a binary
+// search in the class, kept sorted by start).
+type coverIndex struct {
+	all   []coverCand        // in rule order; a when in's bounds are none
+	class [2][33][]coverCand // [dimension: source, destination][w]
+	hits  []int              // candidates' scratch
+}
+
+func newCoverIndex(ctx *context) *coverIndex {
+	ix := &coverIndex{}
+	for k := range ctx.steps {
+		if !ctx.steps[k].removes || !ctx.steps[k].added.empty() {
+			continue
+		}
+		cc := coverCand{k: k, b: ctx.infos[k].c.lower.bounds().narrow()}
+		ix.all = append(ix.all, cc)
+		if cc.b.none {
+			continue // holds nothing, never a cover
+		}
+		d := 0
+		if cc.b.hi[1]-cc.b.lo[1] < cc.b.hi[0]-cc.b.lo[0] {
+			d = 1
+		}
+		w := bits.Len32(cc.b.hi[d] - cc.b.lo[d])
+		ix.class[d][w] = append(ix.class[d][w], cc)
+	}
+	for d := range ix.class {
+		for w := range ix.class[d] {
+			slices.SortStableFunc(ix.class[d][w], func(a, b coverCand) int { return cmp.Compare(a.b.lo[d], b.b.lo[d]) })
+		}
+	}
+	return ix
+}
+
+// candidates returns, in rule order, the rules before j whose bounds
+// hold ib. The slice is reused by the next call.
+func (ix *coverIndex) candidates(ib *narrowBounds, j int) []int {
+	ix.hits = ix.hits[:0]
+	if ib.none {
+		for _, cc := range ix.all {
+			if cc.k < j {
+				ix.hits = append(ix.hits, cc.k)
+			}
+		}
+		return ix.hits
+	}
+	for d := range ix.class {
+		span := ib.hi[d] - ib.lo[d]
+		for w := bits.Len32(span); w <= 32; w++ {
+			list := ix.class[d][w]
+			if len(list) == 0 {
+				continue
+			}
+			width := uint32(1)<<w - 1 // the widest range of class w, less one
+			if w == 32 {
+				width = ^uint32(0)
+			}
+			from := uint32(0)
+			if ib.hi[d] > width {
+				from = ib.hi[d] - width
+			}
+			i, _ := slices.BinarySearchFunc(list, from, func(c coverCand, v uint32) int { return cmp.Compare(c.b.lo[d], v) })
+			for ; i < len(list) && list[i].b.lo[d] <= ib.lo[d]; i++ {
+				if list[i].k < j && ib.within(&list[i].b) {
+					ix.hits = append(ix.hits, list[i].k)
+				}
+			}
+		}
+	}
+	slices.Sort(ix.hits)
+	return ix.hits
 }

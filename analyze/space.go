@@ -58,7 +58,16 @@ type span struct{ lo, hi uint32 }
 // built, so boxes may share them.
 type set []span
 
-func full(d int) set { return set{{0, dimMax[d]}} }
+func full(d int) set { return fullSets[d] }
+
+// fullSets are the full sets of the dimensions, shared (sets are never
+// modified).
+var fullSets = func() (f [numDims]set) {
+	for d := range f {
+		f[d] = set{{0, dimMax[d]}}
+	}
+	return f
+}()
 
 func point(v uint32) set { return set{{v, v}} }
 
@@ -219,18 +228,33 @@ func (b *box) meet(c *box) *box {
 	if !b.meets(c) {
 		return nil
 	}
-	out := new(box)
+	// Boxes are never changed once built: when one holds the other, the
+	// smaller is the meet itself (most meets in check of a big ruleset
+	// are such, and a new box each time was a quarter of its garbage).
+	var out box
+	allB, allC := true, true
 	for d := range b {
 		switch {
 		case b[d].subsetOf(c[d], d):
 			out[d] = b[d]
+			allC = allC && c[d].subsetOf(b[d], d)
 		case c[d].subsetOf(b[d], d):
 			out[d] = c[d]
+			allB = false
 		default:
 			out[d] = b[d].intersect(c[d])
+			allB, allC = false, false
 		}
 	}
-	return out
+	if allB {
+		return b
+	}
+	if allC {
+		return c
+	}
+	m := new(box) // out itself stays on the stack
+	*m = out
+	return m
 }
 
 func (b *box) subsetOf(c *box) bool {
@@ -400,6 +424,78 @@ func (r region) hull() *box {
 		h[d] = setOf(spans[d]...)
 	}
 	return h
+}
+
+// bounds are the least and greatest value of each dimension over the
+// nonempty boxes of a region; none when it has no nonempty box.
+type bounds struct {
+	lo, hi [numDims]uint32
+	none   bool
+}
+
+// bounds returns r's bounds.
+func (r region) bounds() bounds {
+	bd := bounds{none: true}
+	for _, b := range r {
+		if b.hasEmpty() {
+			continue
+		}
+		for d := range b {
+			lo, hi := b[d][0].lo, b[d][len(b[d])-1].hi
+			if bd.none || lo < bd.lo[d] {
+				bd.lo[d] = lo
+			}
+			if bd.none || hi > bd.hi[d] {
+				bd.hi[d] = hi
+			}
+		}
+		bd.none = false
+	}
+	return bd
+}
+
+func (b *box) hasEmpty() bool {
+	for d := range b {
+		if len(b[d]) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// narrowBounds are bounds in the dimensions rules most often differ
+// in (addresses, protocol, ports): enough to tell most regions apart, in
+// less memory.
+type narrowBounds struct {
+	lo, hi [5]uint32
+	none   bool
+}
+
+var narrowDims = [5]int{dimSrc, dimDst, dimProto, dimSport, dimDport}
+
+func (bd bounds) narrow() narrowBounds {
+	n := narrowBounds{none: bd.none}
+	for i, d := range narrowDims {
+		n.lo[i], n.hi[i] = bd.lo[d], bd.hi[d]
+	}
+	return n
+}
+
+// within reports whether bd lies inside o in every dimension it has:
+// what r.within(s) needs of their bounds, checked in a few comparisons.
+func (bd *narrowBounds) within(o *narrowBounds) bool {
+	if bd.none {
+		return true
+	}
+	if o.none {
+		return false
+	}
+	for d := range bd.lo {
+		if bd.lo[d] < o.lo[d] || bd.hi[d] > o.hi[d] {
+			return false
+		}
+	}
+	return true
 }
 
 // bounded returns r, or its hull when r has grown past maxBoxes.

@@ -140,8 +140,7 @@ type Reader struct {
 	// pcapng: the current section's first interface index.
 	section   int
 	secBase   int
-	secBig    bool
-	secOrder  binary.ByteOrder
+	secBig    bool // the section's byte order (see u16, u32, u64)
 	secIfaces int
 }
 
@@ -301,7 +300,7 @@ func (r *Reader) nextNG(rec *Record) error {
 		if err != nil {
 			return err
 		}
-		typ := r.secOrder.Uint32(h)
+		typ := r.u32(h)
 		if typ == blockSHB {
 			// A new section: it may change the byte order, so its
 			// header is read again from the start of the block.
@@ -310,7 +309,7 @@ func (r *Reader) nextNG(rec *Record) error {
 			}
 			continue
 		}
-		n := r.secOrder.Uint32(h[4:])
+		n := r.u32(h[4:])
 		if n < 12 || n%4 != 0 || n > maxBlock {
 			return formatErr(start+4, "a block of length %d", n)
 		}
@@ -318,7 +317,7 @@ func (r *Reader) nextNG(rec *Record) error {
 		if err != nil {
 			return io.ErrUnexpectedEOF
 		}
-		if r.secOrder.Uint32(body[len(body)-4:]) != n {
+		if r.u32(body[len(body)-4:]) != n {
 			return formatErr(start, "a block (type %d) whose two lengths differ", typ)
 		}
 		body = body[:len(body)-4]
@@ -349,13 +348,13 @@ func (r *Reader) readSHBAfter(h []byte) error {
 	}
 	switch binary.LittleEndian.Uint32(m) {
 	case 0x1A2B3C4D:
-		r.secOrder, r.secBig = binary.LittleEndian, false
+		r.secBig = false
 	case 0x4D3C2B1A:
-		r.secOrder, r.secBig = binary.BigEndian, true
+		r.secBig = true
 	default:
 		return formatErr(start+8, "a section header with an unknown byte-order magic")
 	}
-	n := r.secOrder.Uint32(lenBytes[:])
+	n := r.u32(lenBytes[:])
 	if n < 28 || n%4 != 0 || n > maxBlock {
 		return formatErr(start+4, "a section header of length %d", n)
 	}
@@ -363,10 +362,10 @@ func (r *Reader) readSHBAfter(h []byte) error {
 	if err != nil {
 		return io.ErrUnexpectedEOF
 	}
-	if r.secOrder.Uint32(body[len(body)-4:]) != n {
+	if r.u32(body[len(body)-4:]) != n {
 		return formatErr(start, "a section header whose two lengths differ")
 	}
-	if major := r.secOrder.Uint16(body); major != 1 {
+	if major := r.u16(body); major != 1 {
 		return formatErr(start+12, "pcapng version %d (only 1 is defined)", major)
 	}
 	r.section++
@@ -377,28 +376,41 @@ func (r *Reader) readSHBAfter(h []byte) error {
 
 // options calls f for each option in b (code, value) until opt_endofopt.
 func (r *Reader) options(start int64, b []byte, f func(code uint16, v []byte)) error {
-	for len(b) >= 4 {
-		code := r.secOrder.Uint16(b)
-		n := int(r.secOrder.Uint16(b[2:]))
-		if code == 0 {
-			return nil
+	for {
+		code, v, rest, err := r.option(start, b)
+		if code == 0 || err != nil {
+			return err
 		}
-		padded := (n + 3) &^ 3
-		if 4+padded > len(b) {
-			return formatErr(start, "an option (code %d) longer than its block", code)
-		}
-		f(code, b[4:4+n])
-		b = b[4+padded:]
+		f(code, v)
+		b = rest
 	}
-	return nil
+}
+
+// option splits the first option off b: its code and value, and the
+// options after it. Code 0 is the end (opt_endofopt, or no room for
+// another).
+func (r *Reader) option(start int64, b []byte) (code uint16, v, rest []byte, err error) {
+	if len(b) < 4 {
+		return 0, nil, nil, nil
+	}
+	code = r.u16(b)
+	n := int(r.u16(b[2:]))
+	if code == 0 {
+		return 0, nil, nil, nil
+	}
+	padded := (n + 3) &^ 3
+	if 4+padded > len(b) {
+		return 0, nil, nil, formatErr(start, "an option (code %d) longer than its block", code)
+	}
+	return code, b[4 : 4+n], b[4+padded:], nil
 }
 
 func (r *Reader) readIDB(start int64, body []byte) error {
 	if len(body) < 8 {
 		return formatErr(start, "an interface description block cut short")
 	}
-	link := r.secOrder.Uint16(body)
-	snap := r.secOrder.Uint32(body[4:])
+	link := r.u16(body)
+	snap := r.u32(body[4:])
 	ifc := Interface{Link: LinkType(link), Snaplen: int(min(snap, MaxPacket)), tsMul: 1000, tsDiv: 1, section: r.section, bigEndian: r.secBig}
 	var bad error
 	err := r.options(start, body[8:], func(code uint16, v []byte) {
@@ -414,7 +426,7 @@ func (r *Reader) readIDB(start int64, body []byte) error {
 			}
 		case 14: // if_tsoffset
 			if len(v) >= 8 {
-				ifc.tsOffset = int64(r.secOrder.Uint64(v))
+				ifc.tsOffset = int64(r.u64(v))
 			}
 		}
 	})
@@ -492,18 +504,18 @@ func (r *Reader) packetBlock(start int64, typ uint32, body []byte, rec *Record) 
 	}
 	var id uint32
 	if typ == blockEPB {
-		id = r.secOrder.Uint32(body)
+		id = r.u32(body)
 	} else {
-		id = uint32(r.secOrder.Uint16(body))
+		id = uint32(r.u16(body))
 	}
 	ix, err := r.iface(start, id)
 	if err != nil {
 		return err
 	}
 	ifc := &r.ifaces[ix]
-	ticks := uint64(r.secOrder.Uint32(body[4:]))<<32 | uint64(r.secOrder.Uint32(body[8:]))
-	capLen := r.secOrder.Uint32(body[12:])
-	orig := r.secOrder.Uint32(body[16:])
+	ticks := uint64(r.u32(body[4:]))<<32 | uint64(r.u32(body[8:]))
+	capLen := r.u32(body[12:])
+	orig := r.u32(body[16:])
 	if capLen > MaxPacket || 20+int(capLen) > len(body) {
 		return formatErr(start, "a packet of %d captured bytes in a block of %d", capLen, len(body)+12)
 	}
@@ -519,12 +531,18 @@ func (r *Reader) packetBlock(start int64, typ uint32, body []byte, rec *Record) 
 	if int(20+(capLen+3)&^3) > len(body) {
 		opts = nil
 	}
-	return r.options(start, opts, func(code uint16, v []byte) {
+	// The options, as options walks them, without its callback (this
+	// runs for every packet).
+	for {
+		code, v, rest, err := r.option(start, opts)
+		if code == 0 || err != nil {
+			return err
+		}
 		if code == 1 && rec.Comment == nil {
 			rec.Comment = v
 		}
 		if code == 2 && len(v) >= 4 { // epb_flags
-			fl := r.secOrder.Uint32(v)
+			fl := r.u32(v)
 			switch fl & 3 {
 			case 1:
 				rec.Dir = DirIn
@@ -533,7 +551,31 @@ func (r *Reader) packetBlock(start int64, typ uint32, body []byte, rec *Record) 
 			}
 			rec.Reception = uint8(fl>>2) & 7
 		}
-	})
+		opts = rest
+	}
+}
+
+// u16, u32 and u64 read a number in the section's byte order (a
+// binary.ByteOrder in a field would cost an interface call each).
+func (r *Reader) u16(b []byte) uint16 {
+	if r.secBig {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (r *Reader) u32(b []byte) uint32 {
+	if r.secBig {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (r *Reader) u64(b []byte) uint64 {
+	if r.secBig {
+		return binary.BigEndian.Uint64(b)
+	}
+	return binary.LittleEndian.Uint64(b)
 }
 
 func (r *Reader) simpleBlock(start int64, body []byte, rec *Record) error {
@@ -545,7 +587,7 @@ func (r *Reader) simpleBlock(start int64, body []byte, rec *Record) error {
 		return err
 	}
 	ifc := &r.ifaces[ix]
-	orig := r.secOrder.Uint32(body)
+	orig := r.u32(body)
 	capLen := min(orig, uint32(len(body)-4))
 	if ifc.Snaplen > 0 {
 		capLen = min(capLen, uint32(ifc.Snaplen))

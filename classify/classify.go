@@ -475,6 +475,7 @@ func Build(rules []Rule, p Params) *Classifier {
 		best.items = append(best.items, item{bestKey, int32(i)})
 	}
 	bts = mergeSmall(bts, rules, p.Bucket)
+	bts = cutAtWildcards(bts)
 	c.tables = make([]table, len(bts))
 	for ti, bt := range bts {
 		c.tables[ti] = bt.finish(rules)
@@ -624,4 +625,83 @@ func (bt *buildTable) finish(rules []Rule) table {
 	}
 	t.extra, t.addr6 = xs, as
 	return t
+}
+
+// wildcardBits: a table whose tuple hashes at most this many bits of
+// the addresses takes a large share of all packets.
+var wildcardBits = 0
+
+// wild reports whether bt is such a table.
+func (bt *buildTable) wild() bool { return int(bt.t.src)+int(bt.t.dst) <= wildcardBits }
+
+// cutShare: tables are cut only when at least (cutShare-1)/cutShare
+// of the rules come after the first cut.
+var cutShare = 3
+
+// cutAtWildcards splits every table at the first rule of each table
+// that hashes no address bits (a rule such as -p tcp -j ACCEPT, which
+// most packets match): the part of a table after such a rule then
+// starts after it, so a lookup that found a rule there stops before the
+// later parts (tables are probed in the order of their first rule and
+// the probe ends at the first that starts after the best rule found).
+// Grown ClassBench sets of 100,000 rules find most packets' rule in
+// such a table at about rule 7,600 and probed nearly every table in
+// full before.
+func cutAtWildcards(bts []*buildTable) []*buildTable {
+	var cuts []int32
+	for _, bt := range bts {
+		if bt.minIdx > 0 && bt.wild() {
+			cuts = append(cuts, bt.minIdx)
+		}
+	}
+	if len(cuts) == 0 {
+		return bts
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	// Only where most rules come after the first cut: a part more
+	// probed costs packets that the wildcard tables do not take, and
+	// pays only when it spares the many rules after them (ipc1's 10,000
+	// rules, half after, took 15% longer cut; 100,000, 95% after, 25%
+	// less).
+	after, total := 0, 0
+	for _, bt := range bts {
+		total += len(bt.items)
+		for _, it := range bt.items {
+			if it.idx >= cuts[0] {
+				after++
+			}
+		}
+	}
+	if after*cutShare < total*(cutShare-1) {
+		return bts
+	}
+	var out []*buildTable
+	for _, bt := range bts {
+		// split the items, in rule order, at the cuts.
+		slices.SortFunc(bt.items, func(a, b item) int { return cmp.Compare(a.idx, b.idx) })
+		start := 0
+		for start < len(bt.items) {
+			lo := bt.items[start].idx
+			end := len(bt.items)
+			// the first cut above lo ends this part
+			if c, _ := slices.BinarySearch(cuts, lo+1); c < len(cuts) {
+				end = start + sort.Search(len(bt.items)-start, func(i int) bool { return bt.items[start+i].idx >= cuts[c] })
+			}
+			if start == 0 && end == len(bt.items) {
+				out = append(out, bt)
+				break
+			}
+			part := newBuildTable(bt.t, int(lo), bt.v6)
+			part.items = bt.items[start:end]
+			part.maxIdx = part.items[len(part.items)-1].idx
+			for _, it := range part.items {
+				part.count[it.key]++
+			}
+			out = append(out, part)
+			start = end
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *buildTable) int { return cmp.Compare(a.minIdx, b.minIdx) })
+	return out
 }

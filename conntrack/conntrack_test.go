@@ -531,7 +531,8 @@ func TestTrackMalformed(t *testing.T) {
 	}
 }
 
-// TestTrackLocalSkipsChecksum: packets the host sends are not checked.
+// TestTrackLocalSkipsChecksum: packets the host sends are not checked,
+// nor those whose checksum the kernel trusts.
 func TestTrackLocalSkipsChecksum(t *testing.T) {
 	tb := New(DefaultConfig())
 	b := badChecksum(tcpSegment(fwOut, client, 1, 2, "S", 1, 0, 1, nil, 0))
@@ -545,6 +546,13 @@ func TestTrackLocalSkipsChecksum(t *testing.T) {
 	cfg.Checksum = false
 	if _, st, _ := New(cfg).Track(decode(t, b), sec); st != ext.CTNew {
 		t.Errorf("checksum off: %v", stateName(st, false))
+	}
+	// A checksum the kernel would not check (CHECKSUM_UNNECESSARY or
+	// PARTIAL: L4Verified) is not checked.
+	p := decode(t, badChecksum(tcpSegment(client, server, 3, 4, "S", 1, 0, 1, nil, 0)))
+	p.L4Verified = true
+	if _, st, _ := New(DefaultConfig()).Track(p, sec); st != ext.CTNew {
+		t.Errorf("checksum trusted: %v", stateName(st, false))
 	}
 }
 
@@ -725,5 +733,30 @@ func TestSetClosing(t *testing.T) {
 	u.SetClosing(now)
 	if got := u.TCPState(); got != TCPSynSent {
 		t.Errorf("unconfirmed after SetClosing: %v, want SYN_SENT", got)
+	}
+}
+
+// TestSyncTCP: a connection whose close the kernel carried takes the
+// kernel's state back (TIME_WAIT, the CLOSE_INIT flag), so a SYN on its
+// ports reopens it as the kernel would; without the sync the stale
+// ESTABLISHED entry would not take the SYN as new.
+func TestSyncTCP(t *testing.T) {
+	tb := New(DefaultConfig())
+	e, _, _ := track(t, tb, sec, tcpSegment(client, server, 40000, 80, "S", 1000, 0, 100, nil, 0))
+	track(t, tb, sec, tcpSegment(server, client, 80, 40000, "SA", 5000, 1001, 100, nil, 0))
+	track(t, tb, sec, tcpSegment(client, server, 40000, 80, "A", 1001, 5001, 100, nil, 0))
+	if e.TCPState() != TCPEstablished {
+		t.Fatalf("state %v", e.TCPState())
+	}
+	tb.SyncTCP(e, TCPTimeWait, [2]uint8{tcpFlagCloseInit | tcpFlagBeLiberal, 0}, tcpFlagBeLiberal, 100*time.Second, 2*sec)
+	_, flags, _, _ := e.TCPInfo()
+	if e.TCPState() != TCPTimeWait || flags[0] != tcpFlagCloseInit {
+		t.Fatalf("after the sync: %v flags %#x (BE_LIBERAL is the kernel's, not ipsift's)", e.TCPState(), flags)
+	}
+	if left := e.Expires(2 * sec); left < 99*sec || left > 100*sec {
+		t.Errorf("expires in %v, want the kernel's 100 s", time.Duration(left))
+	}
+	if _, st, _ := track(t, tb, 3*sec, tcpSegment(client, server, 40000, 80, "S", 9000, 0, 100, nil, 0)); st != ext.CTNew {
+		t.Errorf("a SYN after TIME_WAIT: %v, want NEW (reopened)", stateName(st, false))
 	}
 }

@@ -1,5 +1,7 @@
 package conntrack
 
+import "time"
+
 // What the live datapath needs to hand a connection to the kernel's
 // conntrack and take it back (datapath, README "Connection offload").
 
@@ -64,3 +66,28 @@ func (t *Table) Refresh(e *Entry, now int64) {
 // kernel timing out a connection it carried). It reports false when the
 // connection was gone already.
 func (t *Table) Remove(e *Entry) bool { return t.kill(e) }
+
+// SyncTCP takes over what the kernel's conntrack made of a TCP
+// connection while it carried all of its segments, the close included
+// (read back over ctnetlink): its state, each direction's flags (the
+// bits in keep stay as ipsift has them: those ipsift added for the
+// kernel, such as BE_LIBERAL) and its timeout, left from now. The
+// windows restart as in ResyncTCP. What ctnetlink does not export stays
+// as it was: the last segment's direction and kind (a RST's), the
+// retransmission count.
+func (t *Table) SyncTCP(e *Entry, state TCPState, flags [2]uint8, keep uint8, left time.Duration, now int64) {
+	if e.tuple[0].Proto != protoTCP || state == TCPNone || state >= tcpMax {
+		return
+	}
+	e.mu.Lock()
+	e.tcp.state = uint8(state)
+	for d := range 2 {
+		s := &e.tcp.seen[d]
+		s.flags = flags[d]&^keep | s.flags&keep
+		s.maxwin = 0
+	}
+	e.mu.Unlock()
+	if e.status.Load()&IPSFixedTimeout == 0 {
+		e.timeout.Store(t.clock(now) + int64(left)*int64(t.hz)/int64(time.Second))
+	}
+}

@@ -50,6 +50,13 @@ func l4Tuple(t *Tuple, l4 []byte) bool {
 	return true
 }
 
+// checksums reports whether conntrack checks p's transport checksum:
+// nf_conntrack_checksum on, at PREROUTING (pre), and only for a packet
+// whose checksum the kernel would check (not L4Verified).
+func (t *Table) checksums(p *packet.Packet, pre bool) bool {
+	return pre && t.cfg.Checksum && !p.L4Verified
+}
+
 // l4ChecksumOK verifies the transport checksum as the kernel's
 // nf_ip_checksum and nf_ip6_checksum do for a packet that arrived
 // without checksum offload: TCP and UDP with the pseudo-header over all
@@ -97,7 +104,7 @@ func (t *Table) udpPacket(e *Entry, p *packet.Packet, dir int, pre bool, nowJ in
 	if l := int(binary.BigEndian.Uint16(p.L4[4:])); l > udplen || l < 8 {
 		return vInvalid // truncated/malformed packet
 	}
-	if binary.BigEndian.Uint16(p.L4[6:]) != 0 && pre && t.cfg.Checksum && !l4ChecksumOK(p) {
+	if binary.BigEndian.Uint16(p.L4[6:]) != 0 && t.checksums(p, pre) && !l4ChecksumOK(p) {
 		return vInvalid // bad checksum
 	}
 	c := &e.conn
@@ -151,7 +158,7 @@ func (t *Table) udplitePacket(e *Entry, p *packet.Packet, dir int, pre bool, now
 	// (checked by the kernel tests); only one summed the kernel's way
 	// passes. IPv6's csum_ipv6_magic takes them in the right order, but
 	// still with protocol 17, not 136.
-	if pre && t.cfg.Checksum {
+	if t.checksums(p, pre) {
 		n := udplen
 		if p.Version == 4 {
 			n &= 0xff
@@ -249,7 +256,7 @@ func (t *Table) icmpError(p *packet.Packet, pre bool, nowJ int64) (int, *Entry, 
 	if !p.L4Fixed {
 		return icmpInvalid, nil, 0 // short packet
 	}
-	if pre && t.cfg.Checksum && !l4ChecksumOK(p) {
+	if t.checksums(p, pre) && !l4ChecksumOK(p) {
 		return icmpInvalid, nil, 0 // bad checksum
 	}
 	if p.ICMPType > 18 {
@@ -319,7 +326,7 @@ func (t *Table) icmpv6Error(p *packet.Packet, l4 []byte, pre bool, nowJ int64) (
 	if len(l4) < 8 {
 		return icmpInvalid, nil, 0 // short packet
 	}
-	if pre && t.cfg.Checksum &&
+	if t.checksums(p, pre) &&
 		packet.ChecksumAdd(packet.PseudoHeaderSum6(p.Src, p.Dst, protoICMPv6, len(l4)), l4) != 0xffff {
 		return icmpInvalid, nil, 0 // ICMPv6 checksum failed
 	}

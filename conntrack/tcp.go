@@ -458,7 +458,7 @@ func (t *Table) tcpError(p *packet.Packet, pre bool) bool {
 	if !p.L4OK {
 		return true // truncated packet
 	}
-	if pre && t.cfg.Checksum && !l4ChecksumOK(p) {
+	if t.checksums(p, pre) && !l4ChecksumOK(p) {
 		return true
 	}
 	return !tcpValidFlags[p.TCPFlags&^(packet.TCPEce|packet.TCPCwr|packet.TCPPsh)]

@@ -53,7 +53,7 @@ func TestPacketLoopAllocs(t *testing.T) {
 			ch <- err
 			return
 		}
-		q, err = nfqueue.Open(nfqueue.Config{Num: 7, Flags: nfqueue.FlagGSO})
+		q, err = nfqueue.Open(nfqueue.Config{Num: 7, Flags: nfqueue.FlagGSO, Defer: true}) // as Run opens its queues
 		ch <- err
 	}()
 	if err := <-ch; err != nil {
@@ -69,8 +69,9 @@ func TestPacketLoopAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Runner{cfg: Config{Queue: 7}, E: e, st: engine.NewState(), q: q,
-		lh: &liveHost{names: []string{"", "lo", "eth0", "wlan0"}}}
+	r := newWorker(&Runner{cfg: Config{Queue: 7, Queues: 1}, E: e,
+		lh: &liveHost{names: []string{"", "lo", "eth0", "wlan0"}}}, 0)
+	r.q = q
 
 	const eth0, wlan0 = 2, 3
 	pkt := func(short string) []byte {
@@ -104,7 +105,7 @@ func TestPacketLoopAllocs(t *testing.T) {
 		if r.next == n {
 			t.Fatal("a reply from the server took no second pass")
 		}
-		slot, gen := n&0xfff, (n>>12)&0x3ffff
+		slot, gen := n&0xfff, (n>>12)&genMask
 		s := r.slots[slot].data
 		feed(eth0, markPending|gen<<12|slot, s) // same length as the finished packet
 	}
@@ -112,10 +113,12 @@ func TestPacketLoopAllocs(t *testing.T) {
 	second(synack)
 	feed(eth0, 0, ack)
 	r.flush()
+	r.release()
 	round := func() {
 		feed(eth0, 0, data) // DNAT: its own verdict with the payload
 		second(back)        // un-DNAT of the reply: two passes
 		r.flush()
+		r.release()
 	}
 	// Warm up: each of the 4096 second-pass slots keeps its buffer once
 	// it has held a packet; the first use of a slot allocates it.

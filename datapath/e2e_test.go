@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,13 +61,29 @@ func sh(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func newTopology(t *testing.T) *topology { return newTopologyNamed(t, "ipsift-e2e") }
+// topoOptions change the topology for a test: prefix names its
+// namespaces (default "ipsift-e2e"), noServers leaves out the test's own
+// servers on the lan (:80 on the mirrors, 192.0.2.50:22) for a test that
+// runs its own there.
+type topoOptions struct {
+	prefix    string
+	noServers bool
+}
+
+func newTopology(t *testing.T) *topology { return newTopologyWith(t, topoOptions{}) }
 
 // newTopologyNamed builds the topology in namespaces named NAME-PID-wan,
 // -fw and -lan.
 func newTopologyNamed(t *testing.T, name string) *topology {
+	return newTopologyWith(t, topoOptions{prefix: name})
+}
+
+func newTopologyWith(t *testing.T, o topoOptions) *topology {
 	requireRoot(t)
-	pfx := fmt.Sprintf("%s-%d-", name, os.Getpid())
+	if o.prefix == "" {
+		o.prefix = "ipsift-e2e"
+	}
+	pfx := fmt.Sprintf("%s-%d-", o.prefix, os.Getpid())
 	tp := &topology{t: t, wan: pfx + "wan", fw: pfx + "fw", lan: pfx + "lan", dir: t.TempDir()}
 	t.Cleanup(tp.close)
 	for _, ns := range []string{tp.wan, tp.fw, tp.lan} {
@@ -90,6 +107,14 @@ func newTopologyNamed(t *testing.T, name string) *topology {
 	sh(t, "ip", "-n", tp.fw, "route", "add", "default", "via", "198.51.100.254")
 	sh(t, "ip", "-n", tp.lan, "route", "add", "default", "via", "192.0.2.1")
 	sh(t, "ip", "netns", "exec", tp.fw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	tp.serve(tp.fw, "198.51.100.1:22", bannerEcho("ssh-fw"))
+	tp.serve(tp.wan, "198.51.100.254:8080", func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		fmt.Fprintln(c, host)
+	})
+	if o.noServers {
+		return tp
+	}
 
 	// The servers. A large file, the same on every mirror, for a transfer
 	// of GSO packets through NAT.
@@ -112,11 +137,6 @@ func newTopologyNamed(t *testing.T, name string) *topology {
 		t.Cleanup(func() { srv.Close() })
 	}
 	tp.serve(tp.lan, "192.0.2.50:22", bannerEcho("ssh-50"))
-	tp.serve(tp.fw, "198.51.100.1:22", bannerEcho("ssh-fw"))
-	tp.serve(tp.wan, "198.51.100.254:8080", func(c net.Conn) {
-		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-		fmt.Fprintln(c, host)
-	})
 	return tp
 }
 
@@ -344,9 +364,18 @@ type ipsiftProc struct {
 }
 
 func (tp *topology) runIpsift(t *testing.T, rules string, extra ...string) *ipsiftProc {
-	bin := buildIpsift(t)
+	return tp.runIpsiftBin(t, buildIpsift(t), rules, extra...)
+}
+
+// runIpsiftBin runs the ipsift binary bin (another build, for a
+// comparison) with --queue 0 unless extra names the queues.
+func (tp *topology) runIpsiftBin(t *testing.T, bin, rules string, extra ...string) *ipsiftProc {
 	p := &ipsiftProc{log: &syncBuffer{}, ctl: filepath.Join(t.TempDir(), "ctl.sock"), done: make(chan error, 1)}
-	args := append([]string{"netns", "exec", tp.fw, bin, "run", rules, "--queue", "0", "--control", p.ctl}, extra...)
+	args := []string{"netns", "exec", tp.fw, bin, "run", rules, "--control", p.ctl}
+	if !slices.ContainsFunc(extra, func(a string) bool { return a == "--queue" || a == "--queues" || a == "--queue-balance" }) {
+		args = append(args, "--queue", "0")
+	}
+	args = append(args, extra...)
 	p.cmd = exec.Command("ip", args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
@@ -406,6 +435,21 @@ func gatewayRules(t *testing.T, dir string) string {
 	return p
 }
 
+// checkMasqueraded: two inside hosts reach the outside, seen there as
+// the firewall's outside address.
+func (tp *topology) checkMasqueraded(t *testing.T) {
+	for _, src := range []string{"192.0.2.10", "192.0.2.50"} {
+		b, c, err := tp.banner(tp.lan, src, "198.51.100.254:8080")
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		c.Close()
+		if b != "198.51.100.1" {
+			t.Fatalf("%s seen outside as %s, want 198.51.100.1", src, b)
+		}
+	}
+}
+
 // TestGatewayEndToEnd runs examples/gateway.rules with ipsift enforcing
 // (the kernel's own filter and nat tables empty) and checks every
 // scenario the ruleset was written for.
@@ -452,6 +496,47 @@ func TestGatewayEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("Trace", func(t *testing.T) {
+		// ipsift ctl trace: the first packet of a connection to the
+		// 2222 forward, traced live as ipsift trace renders it.
+		var out syncBuffer
+		cmd := exec.Command(buildIpsift(t), "ctl", "--control", p.ctl, "trace", "--count", "1", "--seconds", "20", "eth0", "tcp", "dport", "2222")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		started := strings.Count(p.log.String(), "trace started")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		defer cmd.Process.Kill()
+		p.log.waitFor(t, "trace started", started+1)
+		// Not traced: another port.
+		if _, err := tp.get("203.0.113.7", "198.51.100.1:80", "who"); err != nil {
+			t.Fatal(err)
+		}
+		b, c, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222")
+		if err != nil || b != "ssh-50" {
+			t.Fatalf("banner %q, %v", b, err)
+		}
+		c.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("ctl trace: %v\n%s", err, out.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("ctl trace did not end after one packet:\n%s", out.String())
+		}
+		text := out.String()
+		for _, want := range []string{"in eth0  IP 198.51.100.77.", "> 198.51.100.1.2222: Flags [S]", "nat PREROUTING", "--to-destination 192.0.2.50:22", "> 192.0.2.50.22: Flags [S]", "verdict  forwarded out wlan0"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the trace lacks %q:\n%s", want, text)
+			}
+		}
+		if strings.Contains(text, ".80: ") || strings.Count(text, "verdict") != 1 {
+			t.Errorf("a packet the filter does not select was traced:\n%s", text)
+		}
+	})
 	t.Run("SSHFromAdminsOnly", func(t *testing.T) {
 		b, c, err := tp.banner(tp.wan, "203.0.113.7", "198.51.100.1:22")
 		if err != nil || b != "ssh-fw" {
@@ -469,18 +554,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 			t.Fatalf("hostile reached ssh: %q", b)
 		}
 	})
-	t.Run("InsideMasqueraded", func(t *testing.T) {
-		for _, src := range []string{"192.0.2.10", "192.0.2.50"} {
-			b, c, err := tp.banner(tp.lan, src, "198.51.100.254:8080")
-			if err != nil {
-				t.Fatalf("%s: %v", src, err)
-			}
-			c.Close()
-			if b != "198.51.100.1" {
-				t.Fatalf("%s seen outside as %s, want 198.51.100.1", src, b)
-			}
-		}
-	})
+	t.Run("InsideMasqueraded", tp.checkMasqueraded)
 	t.Run("Reload", func(t *testing.T) {
 		b, open, err := tp.banner(tp.wan, "203.0.113.7", "198.51.100.1:2222")
 		if err != nil || b != "ssh-50" {

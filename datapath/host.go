@@ -13,12 +13,14 @@ import (
 // interface indexes (NFQUEUE reports interfaces by index).
 type liveHost struct {
 	h     *host.Host
-	names []string // ifindex → name
+	names []string       // ifindex → name
+	mtu   map[string]int // name → MTU
 }
 
 type ipAddr struct {
 	Ifindex  int    `json:"ifindex"`
 	Ifname   string `json:"ifname"`
+	MTU      int    `json:"mtu"`
 	Address  string `json:"address"`
 	AddrInfo []struct {
 		Family    string `json:"family"`
@@ -62,7 +64,7 @@ func readLiveHost() (*liveHost, error) {
 	}
 	routes = append(routes, routes6...)
 	var b strings.Builder
-	lh := &liveHost{}
+	lh := &liveHost{mtu: map[string]int{}}
 	for _, a := range addrs {
 		if a.Ifindex <= 0 || a.Ifindex > 1<<20 {
 			continue
@@ -71,6 +73,7 @@ func readLiveHost() (*liveHost, error) {
 			lh.names = append(lh.names, "")
 		}
 		lh.names[a.Ifindex] = a.Ifname
+		lh.mtu[a.Ifname] = a.MTU
 		fmt.Fprintf(&b, "iface %s", a.Ifname)
 		for _, ai := range a.AddrInfo {
 			if ai.Family == "inet" {

@@ -11,12 +11,39 @@ import (
 // "ipsift's": 0x80000000 alone marks the answers ipsift sends itself
 // (REJECT), which must not be queued again; bits 31 and 30 together mark
 // a packet that must come back at POSTROUTING for its source rewrite,
-// with a slot (bits 0-11) and a generation (bits 12-29) naming the
-// rewritten packet ipsift keeps for it.
+// with a slot (bits 0-11) and a generation (bits 12-25) naming the
+// rewritten packet ipsift keeps for it, and the worker that keeps it
+// (bits 26-29: its queue is the first plus that number).
 const (
 	markOwn     = 0x80000000
 	markPending = 0xc0000000
+	workerShift = 26
+	genMask     = 0x3fff
+	// markWorker is the part of a second-pass mark a POSTROUTING rule
+	// matches to send the packet back to its worker's queue.
+	markWorker = 0xfc000000
 )
+
+// queueSpec is the queues the kernel rules send packets to: n queues
+// from first, spread by address (--queue-balance) or by CPU
+// (--queue-cpu-fanout) when n > 1.
+type queueSpec struct {
+	first     uint16
+	n         uint16
+	cpuFanout bool
+}
+
+// target is the NFQUEUE target that spreads packets over the queues.
+func (q queueSpec) target() string {
+	if q.n <= 1 {
+		return fmt.Sprintf("-j NFQUEUE --queue-num %d", q.first)
+	}
+	t := fmt.Sprintf("-j NFQUEUE --queue-balance %d:%d", q.first, q.first+q.n-1)
+	if q.cpuFanout {
+		t += " --queue-cpu-fanout"
+	}
+	return t
+}
 
 // The kernel side is installed with iptables-restore (iptables-nft on
 // current distributions), not with a native nft queue statement: the
@@ -33,18 +60,42 @@ const (
 //   - raw OUTPUT, chain PREFIX-OUT: the same for packets the host sends,
 //     except ipsift's own answers (mark 0x80000000);
 //   - mangle POSTROUTING, chain PREFIX-POST: queue again only the packets
-//     ipsift marked for a source rewrite after routing.
+//     ipsift marked for a source rewrite after routing, each to the
+//     queue of the worker that keeps its rewritten packet.
 //
 // With failOpen the NFQUEUE rules carry --queue-bypass: with no program
 // reading the queue, packets pass instead of being dropped. exemptPort,
 // when not zero, is a TCP port of the host itself left to the kernel
 // entirely (a management exemption: ssh keeps working if ipsift dies
 // fail-closed).
-func kernelRules(prefix string, queue uint16, failOpen bool, exemptPort uint16) string {
-	q := queueTarget(queue, failOpen)
+//
+// With martians (--one-pass, IPv4), a packet that arrives (not on lo)
+// with one of the host's addresses as its source is queued before any
+// rule that lets packets reach the kernel without ipsift (the exemption,
+// offload's): accept_local would let the kernel take it, and ipsift
+// drops it as the kernel did before (onepass.go).
+//
+// With offload (offload.go), TCP segments without SYN, FIN and RST go
+// on from raw to the kernel's conntrack, ahead of the exemption and the
+// queue rules; offloadRules adds what decides them after conntrack.
+func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, martians bool, offload offloadMode) string {
+	q := queueTarget(qs, failOpen)
 	var b strings.Builder
 	fmt.Fprintf(&b, "*raw\n:%[1]s-PRE - [0:0]\n:%[1]s-OUT - [0:0]\n", prefix)
 	fmt.Fprintf(&b, "-I PREROUTING 1 -j %s-PRE\n-I OUTPUT 1 -j %s-OUT\n", prefix, prefix)
+	if martians && (exemptPort != 0 || offload != offloadOff) {
+		fmt.Fprintf(&b, "-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL -j CT --notrack\n-A %[1]s-PRE ! -i lo -m addrtype --src-type LOCAL %[2]s\n", prefix, q)
+	}
+	if offload != offloadOff {
+		// The segments the kernel may carry: without SYN, FIN and RST;
+		// with offloadClose, without SYN.
+		flags := "SYN,FIN,RST"
+		if offload == offloadClose {
+			flags = "SYN"
+		}
+		fmt.Fprintf(&b, "-A %s-PRE -p tcp -m tcp --tcp-flags %s NONE -j ACCEPT\n", prefix, flags)
+		fmt.Fprintf(&b, "-A %s-OUT -p tcp -m tcp --tcp-flags %s NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\n", prefix, flags, markOwn, markOwn)
+	}
 	if exemptPort != 0 {
 		fmt.Fprintf(&b, "-A %s-PRE -p tcp --dport %d -m addrtype --dst-type LOCAL -j RETURN\n", prefix, exemptPort)
 		fmt.Fprintf(&b, "-A %s-OUT -p tcp --sport %d -j RETURN\n", prefix, exemptPort)
@@ -52,7 +103,10 @@ func kernelRules(prefix string, queue uint16, failOpen bool, exemptPort uint16) 
 	fmt.Fprintf(&b, "-A %[1]s-PRE -j CT --notrack\n-A %[1]s-PRE %[2]s\n", prefix, q)
 	fmt.Fprintf(&b, "-A %[1]s-OUT -j CT --notrack\n-A %[1]s-OUT -m mark --mark 0x%08[3]x -j ACCEPT\n-A %[1]s-OUT %[2]s\n", prefix, q, markOwn)
 	fmt.Fprintf(&b, "COMMIT\n*mangle\n:%[1]s-POST - [0:0]\n-I POSTROUTING 1 -j %[1]s-POST\n", prefix)
-	fmt.Fprintf(&b, "-A %[1]s-POST -m mark --mark 0x%08[3]x/0x%08[3]x %[2]s\nCOMMIT\n", prefix, q, markPending)
+	for i := uint16(0); i < max(qs.n, 1); i++ {
+		fmt.Fprintf(&b, "-A %s-POST -m mark --mark 0x%08x/0x%08x %s\n", prefix, markPending|uint32(i)<<workerShift, uint32(markWorker), queueTarget(queueSpec{first: qs.first + i}, failOpen))
+	}
+	b.WriteString("COMMIT\n")
 	return b.String()
 }
 

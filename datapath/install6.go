@@ -29,8 +29,8 @@ var ndTypes = [...]int{133, 134, 135, 136}
 // kernelRules6 is kernelRules for ip6tables-restore: the same script,
 // then (unless queueND) a second raw section that lets neighbour
 // discovery through before the queue rules.
-func kernelRules6(prefix string, queue uint16, failOpen bool, exemptPort uint16, queueND bool) string {
-	script := kernelRules(prefix, queue, failOpen, exemptPort)
+func kernelRules6(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, queueND bool) string {
+	script := kernelRules(prefix, qs, failOpen, exemptPort, false, offloadOff)
 	if queueND {
 		return script
 	}
@@ -88,7 +88,7 @@ func (r *Runner) unqueue6() {
 }
 
 func (r *Runner) installQueue6() error {
-	script := kernelRules6(r.cfg.ChainPrefix, r.cfg.Queue, r.cfg.FailOpen, r.cfg.ExemptPort, r.cfg.QueueND)
+	script := kernelRules6(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.cfg.QueueND)
 	if err := installFamily("ip6tables", r.cfg.ChainPrefix, script); err != nil {
 		return err
 	}

@@ -24,37 +24,46 @@ type QueueStats struct {
 // procQueue is where the kernel lists its queues (a variable for tests).
 var procQueue = "/proc/net/netfilter/nfnetlink_queue"
 
-// QueueStats reads the kernel's counters of the runner's queue; ok is
-// false when the kernel does not list it (not bound, no such file).
+// QueueStats reads the kernel's counters of the runner's queues, summed
+// over them; ok is false when the kernel lists none of them (not bound,
+// no such file).
 func (r *Runner) QueueStats() (qs QueueStats, ok bool) {
 	f, err := os.Open(procQueue)
 	if err != nil {
 		return qs, false
 	}
 	defer f.Close()
-	return parseQueueStats(f, r.cfg.Queue)
+	return parseQueueStats(f, r.cfg.Queue, max(r.cfg.Queues, 1))
 }
 
-// parseQueueStats reads the line of queue num: queue_num peer_portid
-// queue_total copy_mode copy_range queue_dropped user_dropped id_sequence 1.
-func parseQueueStats(rd io.Reader, num uint16) (qs QueueStats, ok bool) {
+// parseQueueStats sums the lines of queues first to first+n-1:
+// queue_num peer_portid queue_total copy_mode copy_range queue_dropped
+// user_dropped id_sequence 1.
+func parseQueueStats(rd io.Reader, first, n uint16) (qs QueueStats, ok bool) {
 	sc := bufio.NewScanner(rd)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 7 || f[0] != strconv.Itoa(int(num)) {
+		if len(f) < 7 {
+			continue
+		}
+		num, err := strconv.ParseUint(f[0], 10, 16)
+		if err != nil || num < uint64(first) || num >= uint64(first)+uint64(n) {
 			continue
 		}
 		var v [3]uint64
 		for i, j := range []int{2, 5, 6} {
-			n, err := strconv.ParseUint(f[j], 10, 64)
+			x, err := strconv.ParseUint(f[j], 10, 64)
 			if err != nil {
-				return qs, false
+				return QueueStats{}, false
 			}
-			v[i] = n
+			v[i] = x
 		}
-		return QueueStats{Waiting: v[0], Dropped: v[1], UserDropped: v[2]}, true
+		qs.Waiting += v[0]
+		qs.Dropped += v[1]
+		qs.UserDropped += v[2]
+		ok = true
 	}
-	return qs, false
+	return qs, ok
 }
 
 // MetricsHandler serves the runner's metrics in the Prometheus text
@@ -82,6 +91,8 @@ func (r *Runner) WriteMetrics(w io.Writer) {
 	m.val("ipsift_verdicts_total", `verdict="accept"`, s.Accepted.Load())
 	m.val("ipsift_verdicts_total", `verdict="drop"`, s.Dropped.Load())
 	m.val("ipsift_verdicts_total", `verdict="reject"`, s.Rejected.Load())
+	m.head("ipsift_icmp_rate_limited_total", "counter", "REJECT answers (ICMP errors) not sent because of the per-destination ICMP rate limit, as the kernel's icmp_ratelimit.")
+	m.val("ipsift_icmp_rate_limited_total", "", s.ICMPLimited.Load())
 	m.head("ipsift_rewritten_total", "counter", "Packets handed back with a rewritten payload or mark.")
 	m.val("ipsift_rewritten_total", "", s.Rewritten.Load())
 	m.head("ipsift_second_pass_total", "counter", "Forwarded packets sent through POSTROUTING for their source rewrite.")

@@ -106,13 +106,17 @@ func TestMetricsFormat(t *testing.T) {
 }
 
 func TestParseQueueStats(t *testing.T) {
-	in := "    0  12345     3 2 65531     7     2      100  1\n    5  999     0 2 65531     0     0      0  1\n"
-	qs, ok := parseQueueStats(strings.NewReader(in), 0)
+	in := "    0  12345     3 2 65531     7     2      100  1\n    5  999     1 2 65531     4     0      0  1\n    6  998     2 2 65531     0     1      0  1\n"
+	qs, ok := parseQueueStats(strings.NewReader(in), 0, 1)
 	if !ok || qs != (QueueStats{Waiting: 3, Dropped: 7, UserDropped: 2}) {
 		t.Errorf("queue 0: %+v %v", qs, ok)
 	}
-	if _, ok := parseQueueStats(strings.NewReader(in), 1); ok {
-		t.Error("queue 1 found")
+	if _, ok := parseQueueStats(strings.NewReader(in), 1, 4); ok {
+		t.Error("queues 1-4 found")
+	}
+	// Several queues: summed.
+	if qs, ok := parseQueueStats(strings.NewReader(in), 4, 3); !ok || qs != (QueueStats{Waiting: 3, Dropped: 4, UserDropped: 1}) {
+		t.Errorf("queues 4-6: %+v %v", qs, ok)
 	}
 }
 

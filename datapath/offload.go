@@ -47,6 +47,28 @@ import (
 // host takes every connection back.
 const markOffload = 0x40000000 // on the kernel's connection (ct mark)
 
+// offloadMode is what the kernel is given: nothing, the segments of an
+// established connection without SYN, FIN and RST (Config.Offload), or
+// every segment without SYN from the end of the handshake on, the close
+// included (Config.OffloadClose: --offload=early).
+type offloadMode uint8
+
+const (
+	offloadOff offloadMode = iota
+	offloadOn
+	offloadClose
+)
+
+func (r *Runner) offloadMode() offloadMode {
+	switch {
+	case r.ofl == nil:
+		return offloadOff
+	case r.ofl.carryClose:
+		return offloadClose
+	}
+	return offloadOn
+}
+
 const tcpFlagBeLiberal = 0x08 // IP_CT_TCP_FLAG_BE_LIBERAL
 
 // flow is a connection the kernel carries, or carried until its destroy
@@ -76,23 +98,41 @@ type cand struct {
 var errNotYet = errors.New("not yet")
 
 type offloader struct {
-	r      *Runner
-	cl     *ctnetlink.Client
-	ev     *ctnetlink.Events
-	prover *offload.Prover // the packet loop's; replaced with gen
-	path   engine.Path
+	r  *Runner
+	cl *ctnetlink.Client
+	ev *ctnetlink.Events
+	// carryClose: the kernel carries FIN and RST segments too, and a
+	// connection is handed over as soon as it is proved (offloadClose).
+	carryClose bool
 
-	mu     sync.Mutex
-	flows  map[ctnetlink.Tuple]*flow // by the tuple its packets arrive with, both directions
-	byOrig map[ctnetlink.Tuple]*flow // until the destroy event
+	// mu guards the maps and every use of cl (the workers' hand-overs
+	// and take-backs, the events' and Settle's goroutines).
+	mu    sync.Mutex
+	flows map[ctnetlink.Tuple]*flow // by the tuple its packets arrive with, both directions
+	// byOrig: the flows of an original tuple until their destroy events,
+	// oldest first (a flow ipsift took back, whose kernel entry it
+	// deleted, waits here for its event while a new connection on the
+	// same tuple is handed over).
+	byOrig map[ctnetlink.Tuple][]*flow
+	// cands: a connection's two directions may come through different
+	// workers (queues), so the proofs wait here for each other.
 	cands  map[*conntrack.Entry]*cand
 	nflows atomic.Int64
 	gen    atomic.Uint64 // rules or host generation
-	pgen   uint64        // the generation prover was made for
-
-	note string // for ctl trace: what offload did with the packet
 
 	oldSysctl map[string]string
+}
+
+// offState is a worker's part of offload: the path its packet took, its
+// prover, and what ctl trace says offload did with the packet.
+type offState struct {
+	path   engine.Path
+	prover *offload.Prover // replaced with the generation
+	pgen   uint64          // the generation prover was made for
+	note   string
+	// synAck: the path is a SYN-ACK's (offloadClose), proved for its
+	// direction's later segments with ProveSynAck.
+	synAck bool
 }
 
 // OffloadStats are offload's counters.
@@ -114,8 +154,8 @@ func newOffloader(r *Runner) (*offloader, error) {
 	if _, err := os.Stat(sysctlLoose); err != nil {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
-	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple]*flow{},
-		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}}
+	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple][]*flow{},
+		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
 		old, err := os.ReadFile(path)
 		if err != nil {
@@ -148,9 +188,10 @@ func (o *offloader) restore() {
 	}
 }
 
-// queueTarget is the NFQUEUE target every queue rule uses.
-func queueTarget(queue uint16, failOpen bool) string {
-	q := fmt.Sprintf("-j NFQUEUE --queue-num %d", queue)
+// queueTarget is the NFQUEUE target every queue rule uses: qs's
+// queues, with --queue-bypass when failing open.
+func queueTarget(qs queueSpec, failOpen bool) string {
+	q := qs.target()
 	if failOpen {
 		q += " --queue-bypass"
 	}
@@ -190,13 +231,11 @@ func (o *offloader) adopt() (int, error) {
 	return n, nil
 }
 
-// offloadRules is the kernel side of offload, installed after
-// kernelRules' script in the same transaction: q is the NFQUEUE target
-// with its options.
+// offloadRules is the kernel side of offload after conntrack, installed
+// after kernelRules' script (which lets the segments through raw) in
+// the same transaction: q is the NFQUEUE target with its options.
 func offloadRules(prefix, q string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*raw\n-I %s-PRE 1 -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -j ACCEPT\n", prefix)
-	fmt.Fprintf(&b, "-I %s-OUT 1 -p tcp -m tcp --tcp-flags SYN,FIN,RST NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\nCOMMIT\n", prefix, markOwn, markOwn)
 	fmt.Fprintf(&b, "*mangle\n:%[1]s-CPRE - [0:0]\n:%[1]s-COUT - [0:0]\n-I PREROUTING 1 -j %[1]s-CPRE\n-I OUTPUT 1 -j %[1]s-COUT\n", prefix)
 	for _, c := range []string{"CPRE", "COUT"} {
 		fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -j RETURN\n", prefix, c, markOffload, markOffload)
@@ -230,17 +269,30 @@ func (o *offloader) events() {
 		err := o.ev.Receive(func(ev ctnetlink.Event) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
-			f := o.byOrig[ev.Orig]
-			if f == nil {
+			fs := o.byOrig[ev.Orig]
+			if len(fs) == 0 {
 				return
 			}
-			delete(o.byOrig, ev.Orig)
+			f := fs[0]
+			if len(fs) == 1 {
+				delete(o.byOrig, ev.Orig)
+			} else {
+				o.byOrig[ev.Orig] = fs[1:]
+			}
+			ended := false
 			if !f.returning {
 				// The kernel ended it (timeout, conntrack -D): its next
 				// packets come to ipsift, which picks it up again.
-				o.takeBackLocked(f, "the kernel dropped its entry")
+				o.returnLocked(f, "the kernel dropped its entry", true)
+				// Carrying the close too, the kernel timed out the
+				// connection as ipsift would have (TIME_WAIT, CLOSE, or
+				// idle): it ends in ipsift's table as well.
+				ended = o.carryClose
 			}
 			o.settleLocked(f, ev.Counters)
+			if ended {
+				o.r.E.CT.Remove(f.e)
+			}
 		})
 		if err != nil {
 			if strings.Contains(err.Error(), "closed") {
@@ -284,9 +336,15 @@ func (r *Runner) Settle() {
 		return
 	}
 	err := o.cl.DumpZero(markOffload, markOffload, func(ev ctnetlink.Event) {
-		if f := o.byOrig[ev.Orig]; f != nil {
+		// A dump lists the kernel's entries: the tuple's newest flow.
+		if fs := o.byOrig[ev.Orig]; len(fs) > 0 {
+			f := fs[len(fs)-1]
 			o.settleLocked(f, ev.Counters)
-			if ev.Counters.Packets != [2]uint64{} {
+			if o.carryClose && !f.returning {
+				// The kernel's state, for ctl conntrack: it carries the
+				// close as well.
+				r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, now)
+			} else if ev.Counters.Packets != [2]uint64{} {
 				r.E.CT.Refresh(f.e, now)
 			}
 		}
@@ -316,25 +374,31 @@ const tcpSFR = 0x01 | 0x02 | 0x04
 // before runs ahead of the engine for every queued IPv4 packet: a packet
 // of a connection the kernel carries takes it back, and a TCP segment
 // without SYN, FIN and RST has its path recorded for a proof.
-func (o *offloader) before(data []byte) {
-	o.note = ""
+func (o *offloader) before(w *worker, data []byte) {
+	w.off.note, w.off.synAck = "", false
 	k, flags, ok := wireKey(data)
 	if !ok {
-		o.r.st.RecordPath(nil)
+		w.st.RecordPath(nil)
 		return
 	}
 	if o.nflows.Load() > 0 {
 		o.mu.Lock()
 		if f := o.flows[k]; f != nil {
 			switch {
+			case o.carryClose && flags&0x02 == 0 && flags&tcpSFR != 0:
+				// A FIN or RST the kernel did not carry: queued before
+				// it took the connection over, or out of its window.
+				// ipsift takes it back with the kernel's state and
+				// decides it.
+				w.off.addNote(o.takeBackLocked(f, "a FIN or RST the kernel did not carry"))
 			case flags&tcpSFR == 0:
 				// Queued before the kernel had the connection (the
 				// kernel, liberal, carries every later one; if it loses
 				// the entry, its destroy event takes the connection
 				// back): ipsift decides it as usual.
-				o.addNote("offload: queued before the kernel took the connection over: decided here")
+				w.off.addNote("offload: queued before the kernel took the connection over: decided here")
 			case flags&0x02 != 0:
-				o.addNote(o.takeBackLocked(f, "a SYN"))
+				w.off.addNote(o.takeBackLocked(f, "a SYN"))
 			case !f.closing:
 				// A FIN or RST: ipsift decides it and what follows it
 				// with SYN, FIN or RST; the kernel carries the last
@@ -342,15 +406,16 @@ func (o *offloader) before(data []byte) {
 				// when its entry and counters go.
 				f.closing, f.closeAt = true, time.Now().Add(closeGrace)
 				f.e.ResyncTCP()
-				o.addNote("offload: a FIN or RST: ipsift decides it; the kernel's entry goes in " + closeGrace.String())
+				w.off.addNote("offload: a FIN or RST: ipsift decides it; the kernel's entry goes in " + closeGrace.String())
 			}
 		}
 		o.mu.Unlock()
 	}
-	if flags&tcpSFR == 0 {
-		o.r.st.RecordPath(&o.path)
+	w.off.synAck = o.carryClose && flags&(tcpSFR|0x10) == 0x12
+	if flags&tcpSFR == 0 || o.carryClose && flags&0x02 == 0 || w.off.synAck {
+		w.st.RecordPath(&w.off.path)
 	} else {
-		o.r.st.RecordPath(nil)
+		w.st.RecordPath(nil)
 	}
 }
 
@@ -359,6 +424,12 @@ func (o *offloader) before(data []byte) {
 // windows as for a connection picked up in the middle (its own are as
 // old as the offload), as the kernel's flowtable does.
 func (o *offloader) takeBackLocked(f *flow, why string) string {
+	return o.returnLocked(f, why, false)
+}
+
+// returnLocked is takeBackLocked; gone says the kernel's entry is gone
+// already (its destroy event came): nothing to read or delete.
+func (o *offloader) returnLocked(f *flow, why string, gone bool) string {
 	if f.returning {
 		return ""
 	}
@@ -368,19 +439,38 @@ func (o *offloader) takeBackLocked(f *flow, why string) string {
 	o.nflows.Add(-1)
 	o.r.OStats.Active.Add(-1)
 	o.r.OStats.Returned.Add(1)
-	if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
-		o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
+	refresh := !(gone && o.carryClose) // such an entry ends now (events)
+	if o.carryClose && !gone {
+		// The kernel carried the close too: its state, flags and timeout
+		// are the connection's now (a SYN that reuses the ports of a
+		// connection in TIME_WAIT reopens it, as in the kernel).
+		if ev, err := o.cl.Get(f.orig); err == nil {
+			o.r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, time.Now().UnixNano())
+			refresh = false
+		} else if err != ctnetlink.ErrNotFound {
+			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.String(), "err", err)
+		}
+	}
+	if !gone {
+		if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
+			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
+		}
 	}
 	f.e.ResyncTCP()
-	o.r.E.CT.Refresh(f.e, time.Now().UnixNano())
+	if refresh {
+		o.r.E.CT.Refresh(f.e, time.Now().UnixNano())
+	}
 	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Since(f.since).Round(time.Millisecond))
 }
 
-func (o *offloader) addNote(s string) {
-	if o.note != "" {
-		o.note += "\n"
+func (w *offState) addNote(s string) {
+	if s == "" {
+		return
 	}
-	o.note += s
+	if w.note != "" {
+		w.note += "\n"
+	}
+	w.note += s
 }
 
 // offloadMinPackets is how many packets a connection must have had
@@ -429,8 +519,8 @@ func (o *offloader) takeBackAll(why string) {
 // after runs behind the engine: for an accepted segment whose path was
 // recorded, it proves the path and, with both directions proved, hands
 // the connection to the kernel.
-func (o *offloader) after(origMark uint32) {
-	st := o.r.st
+func (o *offloader) after(w *worker, origMark uint32) {
+	st := w.st
 	if st.RecordPathOn() == nil {
 		return
 	}
@@ -451,52 +541,71 @@ func (o *offloader) after(origMark uint32) {
 		}
 	}
 	const want = conntrack.IPSConfirmed | conntrack.IPSSeenReply | conntrack.IPSAssured
-	if e.Status()&want != want || e.TCPState() != conntrack.TCPEstablished {
+	ready := e.Status()&want == want && e.TCPState() == conntrack.TCPEstablished
+	if !ready && (!w.off.synAck || !reply) {
+		// With offloadClose, a SYN-ACK's path is proved for the reply
+		// direction before the handshake ends; the hand-over waits for
+		// the handshake's last ACK.
 		return
 	}
-	if p0, _ := e.Counters(0); p0 < offloadMinPackets/2 {
-		return // short connections cost more to hand over than they save
-	}
-	if p1, _ := e.Counters(1); p1 < offloadMinPackets/2 {
-		return
+	if !o.carryClose {
+		if p0, _ := e.Counters(0); p0 < offloadMinPackets/2 {
+			return // short connections cost more to hand over than they save
+		}
+		if p1, _ := e.Counters(1); p1 < offloadMinPackets/2 {
+			return
+		}
 	}
 	gen := o.gen.Load()
-	if o.prover == nil || o.pgen != gen {
-		o.prover, o.pgen = offload.NewProver(o.r.E.Program().Ruleset()), gen
-	}
-	c := o.cands[e]
-	if c != nil && c.gen != gen {
-		*c = cand{}
+	if w.off.prover == nil || w.off.pgen != gen {
+		if o.carryClose {
+			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
+		} else {
+			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
+		}
+		w.off.pgen = gen
 	}
 	dir := 0
 	if reply {
 		dir = 1
 	}
-	if c != nil && (c.fail || c.have[dir]) {
-		return // proved already, waiting for the other direction; or refused
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := o.cands[e]
+	if c != nil && c.gen != gen {
+		*c = cand{}
 	}
-	if ok, f := o.prover.Prove(o.path.Steps); !ok {
-		if o.r.Tracing() > 0 {
-			o.addNote("offload: not handed to the kernel: " + f.String())
+	if c != nil && c.fail {
+		return // refused
+	}
+	if c == nil || !c.have[dir] {
+		prove := w.off.prover.Prove
+		if w.off.synAck {
+			prove = w.off.prover.ProveSynAck
 		}
-		return
-	}
-	if c == nil {
-		if len(o.cands) >= 1<<16 {
-			clear(o.cands)
+		if ok, f := prove(w.off.path.Steps); !ok {
+			if o.r.Tracing() > 0 {
+				w.off.addNote("offload: not handed to the kernel: " + f.String())
+			}
+			return
 		}
-		c = &cand{gen: gen}
-		o.cands[e] = c
-	}
-	c.gen = gen
-	if !c.have[dir] {
-		c.steps[dir] = append([]engine.PathStep(nil), o.path.Steps...)
+		if c == nil {
+			if len(o.cands) >= 1<<16 {
+				clear(o.cands)
+			}
+			c = &cand{gen: gen}
+			o.cands[e] = c
+		}
+		c.gen = gen
+		c.steps[dir] = append([]engine.PathStep(nil), w.off.path.Steps...)
 		c.have[dir] = true
 	}
-	if !c.have[1-dir] {
+	// Proved in this direction (by this packet or an earlier one: then
+	// a hand-over that had to wait, errNotYet, is tried again now).
+	if !c.have[1-dir] || !ready {
 		return
 	}
-	if err := o.hand(e, c); err != nil {
+	if err := o.handLocked(e, c); err != nil {
 		if err == errNotYet {
 			return // the next packet tries again
 		}
@@ -506,6 +615,7 @@ func (o *offloader) after(origMark uint32) {
 		return
 	}
 	delete(o.cands, e)
+	w.off.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
 }
 
 func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
@@ -513,17 +623,17 @@ func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
 	return ctnetlink.Tuple{Src: src, Dst: dst, Proto: e.Proto(), SrcPort: sp, DstPort: dp}
 }
 
-// hand creates the connection in the kernel, before the verdict of the
-// packet that completed its proof.
-func (o *offloader) hand(e *conntrack.Entry, c *cand) error {
+// handLocked creates the connection in the kernel, before the verdict
+// of the packet that completed its proof; the caller holds o.mu.
+func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 	orig, reply := tupleOf(e, 0), tupleOf(e, 1)
 	if !orig.Src.Is4() {
 		return fmt.Errorf("IPv4 only")
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.byOrig[orig] != nil {
-		return errNotYet // its earlier offload's destroy event has not come yet
+	for _, f := range o.byOrig[orig] {
+		if !f.returning {
+			return errNotYet // the kernel still carries an earlier one
+		}
 	}
 	state, flags, scale, _ := e.TCPInfo()
 	// Liberal windows (IP_CT_TCP_FLAG_BE_LIBERAL): the kernel picks the
@@ -543,11 +653,10 @@ func (o *offloader) hand(e *conntrack.Entry, c *cand) error {
 	}
 	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now()}
 	o.flows[orig], o.flows[reply] = f, f
-	o.byOrig[orig] = f
+	o.byOrig[orig] = append(o.byOrig[orig], f)
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
-	o.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
 	return nil
 }
 

@@ -175,13 +175,21 @@ func waitStat(t *testing.T, p *ipsiftProc, name string, ok func(uint64) bool) ui
 // port-80 DNAT with offload on and off. Either way, filter FORWARD's
 // counters must be what the client itself counted: rule 2 (the DNAT
 // rule) every SYN, rule 1 (ESTABLISHED,RELATED) every other packet both
-// ways. With offload on, the kernel carried most of them.
+// ways. With offload on, the kernel carried most of them. on-2q: two
+// queues fanned out by CPU, so a connection's directions may be proved
+// by different workers. early: connections handed over after their
+// handshake, their close carried by the kernel too (every /who request
+// is offloaded).
 func TestOffloadCountersExact(t *testing.T) {
-	for _, mode := range []string{"on", "off"} {
+	for _, mode := range []string{"on", "off", "on-2q", "early"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := newTopologyNamed(t, "ofl"+mode)
 			tp.countClient(t)
-			p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload="+mode)
+			args := []string{"--offload=" + mode}
+			if mode == "on-2q" {
+				args = []string{"--offload=on", "--queue", "0:1", "--queue-cpu-fanout"}
+			}
+			p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), args...)
 			if os.Getenv("OFL_DEBUG") != "" {
 				tp.nsOut(tp.fw, "sysctl", "-w", "net.netfilter.nf_conntrack_log_invalid=6")
 				defer func() { t.Logf("%s", tp.nsOut(tp.fw, "sh", "-c", "dmesg | tail -20; conntrack -S")) }()
@@ -197,7 +205,8 @@ func TestOffloadCountersExact(t *testing.T) {
 					t.Fatalf("big: %d bytes, %v", len(body), err)
 				}
 			}
-			if mode == "on" {
+			on := mode != "off"
+			if on {
 				// A connection the kernel carries now shows as such.
 				g := tp.startGet(t, 1<<20)
 				out, _ := p.ctlCmd(t, "conntrack")
@@ -206,40 +215,101 @@ func TestOffloadCountersExact(t *testing.T) {
 				}
 				g.finish(t, tp)
 				g.c.Close()
-				waitStat(t, p, "offload_active", func(v uint64) bool { return v == 0 })
-				if n := ctlStat(t, p, "offloaded"); n < 3 {
-					t.Errorf("offloaded %d connections, want at least the 3 large ones", n)
+				if mode != "early" {
+					// (early: closed connections stay with the kernel
+					// through TIME_WAIT)
+					waitStat(t, p, "offload_active", func(v uint64) bool { return v == 0 })
+				}
+				want := uint64(3)
+				if mode == "early" {
+					want = 7 // the small ones too: every connection
+				}
+				if n := ctlStat(t, p, "offloaded"); n < want {
+					t.Errorf("offloaded %d connections, want at least %d", n, want)
 				}
 			}
-			var want, got [2][2]uint64
-			for i := 0; i < 100; i++ {
-				c := tp.clientCounters(t)
-				want[0] = c.syn
-				want[1] = [2]uint64{c.out[0] + c.in[0] - c.syn[0], c.out[1] + c.in[1] - c.syn[1]}
-				rows := forwardCounters(t, p)
-				if len(rows) < 2 {
-					t.Fatalf("ctl list -x: FORWARD has %d rules", len(rows))
-				}
-				got = [2][2]uint64{rows[1], rows[0]}
-				if got == want {
-					break
-				}
-				if i == 99 {
-					t.Logf("FORWARD: %v", rows)
-					out, _ := p.ctlCmd(t, "stats")
-					t.Logf("stats:\n%s", out)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if got != want {
-				t.Errorf("FORWARD rule 2 (DNAT) %v, rule 1 (ESTABLISHED) %v packets/bytes; the client counted %v and %v", got[0], got[1], want[0], want[1])
-			}
+			checkForwardCounters(t, tp, p)
 			kp := ctlStat(t, p, "kernel_packets")
-			if mode == "on" && kp == 0 || mode == "off" && kp != 0 {
+			if on && kp == 0 || !on && kp != 0 {
 				t.Errorf("offload %s: the kernel carried %d packets", mode, kp)
 			}
-			t.Logf("offload %s: %d packets through FORWARD, %d carried by the kernel, %d crossed to ipsift", mode, got[0][0]+got[1][0], kp, ctlStat(t, p, "packets"))
+			t.Logf("offload %s: %d packets carried by the kernel, %d crossed to ipsift", mode, kp, ctlStat(t, p, "packets"))
 		})
+	}
+}
+
+// checkForwardCounters checks filter FORWARD's counters against the
+// client's own: rule 2 (the DNAT rule) every SYN, rule 1
+// (ESTABLISHED,RELATED) every other packet both ways.
+func checkForwardCounters(t *testing.T, tp *topology, p *ipsiftProc) {
+	t.Helper()
+	var want, got [2][2]uint64
+	for i := 0; i < 100; i++ {
+		c := tp.clientCounters(t)
+		want[0] = c.syn
+		want[1] = [2]uint64{c.out[0] + c.in[0] - c.syn[0], c.out[1] + c.in[1] - c.syn[1]}
+		rows := forwardCounters(t, p)
+		if len(rows) < 2 {
+			t.Fatalf("ctl list -x: FORWARD has %d rules", len(rows))
+		}
+		got = [2][2]uint64{rows[1], rows[0]}
+		if got == want {
+			break
+		}
+		if i == 99 {
+			t.Logf("FORWARD: %v", rows)
+			out, _ := p.ctlCmd(t, "stats")
+			t.Logf("stats:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got != want {
+		t.Errorf("FORWARD rule 2 (DNAT) %v, rule 1 (ESTABLISHED) %v packets/bytes; the client counted %v and %v", got[0], got[1], want[0], want[1])
+	}
+}
+
+// TestOffloadEarlyPortReuse: with --offload=early the kernel carries a
+// connection's close, so its entry lingers in TIME_WAIT; a new
+// connection from the same client port reopens it, as in the kernel,
+// only if ipsift took the kernel's state back with the connection.
+// Every connection works, is handed over, and the counters stay exact.
+func TestOffloadEarlyPortReuse(t *testing.T) {
+	tp := newTopologyNamed(t, "oflpr")
+	tp.countClient(t)
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload=early")
+	for i := 0; i < 3; i++ {
+		var body []byte
+		err := inNetns(tp.wan, func() error {
+			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: 40123}}
+			c, err := d.Dial("tcp4", "198.51.100.1:80")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "GET /who HTTP/1.0\r\n\r\n")
+			body, err = io.ReadAll(c)
+			return err
+		})
+		if err != nil || !bytes.Contains(body, []byte("200 OK")) {
+			t.Fatalf("connection %d from port 40123: %v %q", i+1, err, body)
+		}
+		// The close goes through the kernel: its entry is in TIME_WAIT.
+		time.Sleep(200 * time.Millisecond)
+		if i == 0 {
+			out := tp.nsOut(tp.fw, "conntrack", "-L", "-p", "tcp", "--sport", "40123")
+			if !strings.Contains(out, "TIME_WAIT") {
+				t.Errorf("the kernel's entry after the close:\n%s", out)
+			}
+		}
+	}
+	if n := ctlStat(t, p, "offloaded"); n != 3 {
+		t.Errorf("offloaded %d connections, want 3", n)
+	}
+	checkForwardCounters(t, tp, p)
+	out, _ := p.ctlCmd(t, "conntrack")
+	if !strings.Contains(out, "TIME_WAIT") {
+		t.Errorf("ctl conntrack does not show the kernel's TIME_WAIT:\n%s", out)
 	}
 }
 

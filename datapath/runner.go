@@ -28,10 +28,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
@@ -53,6 +57,14 @@ type Config struct {
 	// it).
 	QueueND bool
 	Queue   uint16
+	// Queues is how many queues ipsift reads, Queue to Queue+Queues-1
+	// (0 or 1: one), each by a worker of its own on one shared engine and
+	// conntrack table. With several, the kernel spreads packets over them
+	// by address (NFQUEUE --queue-balance: a hash of the source and
+	// destination addresses, never the ports) or, with CPUFanout, by the
+	// CPU that handles the packet (--queue-cpu-fanout).
+	Queues    uint16
+	CPUFanout bool
 	// QueueLen bounds the packets the kernel holds for ipsift (0: 4096).
 	// A full queue drops, or with FailOpen accepts.
 	QueueLen uint32
@@ -72,9 +84,18 @@ type Config struct {
 	// NoFlush reads RulesPath (and every reload) as iptables-restore
 	// --noflush would: a repeated table section adds to the first.
 	NoFlush bool
+	// OnePass finishes IPv4 forwarded packets that need a source
+	// rewrite in their first verdict where the kernel allows it
+	// (onepass.go), setting net.ipv4.conf.all.accept_local while it
+	// runs.
+	OnePass bool
 	// Offload hands connections proved invariant to the kernel's
 	// conntrack (offload.go).
 	Offload bool
+	// OffloadClose (with Offload) hands a connection over as soon as its
+	// handshake is done and both directions are proved, and lets the
+	// kernel carry its close too (FIN and RST segments; offload.go).
+	OffloadClose bool
 }
 
 // Stats are the runner's counters.
@@ -84,6 +105,40 @@ type Stats struct {
 	// EngineRuns counts the packets the engine decided (EngineNanos is
 	// their total time); Reloads and ReloadsFailed count reloads.
 	EngineRuns, Reloads, ReloadsFailed atomic.Uint64
+	// ICMPLimited counts answers (ICMP errors) not sent because of the
+	// ICMP rate limit (icmplimit.go).
+	ICMPLimited atomic.Uint64
+}
+
+// MaxQueues bounds Config.Queues: the second-pass mark names the worker
+// in 4 bits.
+const MaxQueues = 16
+
+// ParseQueues reads the queues of `ipsift run`: spec is a queue number N
+// or a range FIRST:LAST; count, when not 0, asks for that many queues
+// from N. It returns the first queue and how many.
+func ParseQueues(spec string, count uint) (first, n uint16, err error) {
+	lo, hi, isRange := strings.Cut(spec, ":")
+	a, err1 := strconv.ParseUint(lo, 10, 16)
+	b := a
+	var err2 error
+	if isRange {
+		b, err2 = strconv.ParseUint(hi, 10, 16)
+	}
+	switch {
+	case err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("queue %q: want a number 0-65535 or FIRST:LAST", spec)
+	case b < a:
+		return 0, 0, fmt.Errorf("queue %q: the last queue is below the first", spec)
+	case isRange && count != 0:
+		return 0, 0, fmt.Errorf("queue %s and --queues %d: give the range or the count, not both", spec, count)
+	case count != 0:
+		b = a + uint64(count) - 1
+	}
+	if b-a+1 > MaxQueues || b > 65535 {
+		return 0, 0, fmt.Errorf("queues %d-%d: at most %d queues, numbered up to 65535", a, b, MaxQueues)
+	}
+	return uint16(a), uint16(b - a + 1), nil
 }
 
 // Runner is one enforcing process.
@@ -97,24 +152,19 @@ type Runner struct {
 	// (Ipset edits them while packets are matched against them).
 	Sets *ipset.Registry
 
-	q     *nfqueue.Queue
-	st    *engine.State
-	in    engine.Input
-	lh    *liveHost
-	newLH atomic.Pointer[liveHost]
-	pkt   packet.Packet
-	orig  []byte
-	first []byte
-	slots [4096]pending
-	next  uint32
-	batch struct {
-		id uint32
-		n  int
-	}
-	raw      *rawSender
-	ofl      *offloader   // nil without Config.Offload
-	OStats   OffloadStats // offload.go
-	reloadMu sync.Mutex
+	// hostMu guards the host model (lh and E.Host): a worker holds it
+	// for reading from its first packet of a batch to the batch's
+	// flush, watchHost for writing while it swaps the model.
+	hostMu    sync.RWMutex
+	lh        *liveHost
+	workers   []*worker
+	closeOnce sync.Once
+	raw       *rawSender
+	icmp      *icmpLimit
+	onePass   *onePass // nil without --one-pass
+	reloadMu  sync.Mutex
+	ofl       *offloader   // nil without Config.Offload
+	OStats    OffloadStats // offload.go
 	// six says whether IPv6 is queued: from the start when the rules
 	// have an IPv6 part, else from the reload that gives them one.
 	six struct {
@@ -122,6 +172,35 @@ type Runner struct {
 		running, installed, wanted bool
 	}
 	tr traceState // ipsift ctl trace subscribers (trace.go)
+}
+
+// worker reads one queue. Its methods keep the receiver name r: through
+// the embedded Runner, r.E, r.Stats and the rest are the shared ones,
+// and r.q, r.st and the buffers its own.
+type worker struct {
+	*Runner
+	idx      uint32 // which queue: Queue+idx; named in second-pass marks
+	q        *nfqueue.Queue
+	st       *engine.State
+	in       engine.Input
+	pkt      packet.Packet
+	orig     []byte
+	first    []byte
+	slots    [4096]pending
+	next     uint32
+	handleFn func(*nfqueue.Packet)
+	held     bool     // holds hostMu for reading (the batch in progress)
+	off      offState // the worker's part of offload (offload.go)
+	batch    struct {
+		id uint32
+		n  int
+	}
+}
+
+func newWorker(r *Runner, idx uint32) *worker {
+	w := &worker{Runner: r, idx: idx, st: engine.NewState()}
+	w.handleFn = w.handle
+	return w
 }
 
 // pending is a forwarded packet waiting for its source rewrite at
@@ -143,6 +222,15 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	if cfg.Queues > MaxQueues || int(cfg.Queue)+int(cfg.Queues)-1 > 65535 {
+		return nil, fmt.Errorf("queues %d-%d: at most %d queues, numbers up to 65535", cfg.Queue, int(cfg.Queue)+int(cfg.Queues)-1, MaxQueues)
+	}
+	if cfg.CPUFanout && cfg.Queues < 2 {
+		return nil, fmt.Errorf("--queue-cpu-fanout spreads packets over several queues: give --queues N or --queue FIRST:LAST")
 	}
 	res, err := cfg.loadRules("", load.Options{NoFlush: cfg.NoFlush})
 	if err != nil {
@@ -170,7 +258,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.LogOut != nil {
 		e.Log = cfg.LogOut
 	}
-	r := &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, st: engine.NewState(), lh: lh}
+	r := &Runner{cfg: cfg, log: cfg.Logger, E: e, Sets: sets, lh: lh}
 	r.six.wanted = res.Rules6 != nil
 	return r, nil
 }
@@ -309,28 +397,59 @@ func (r *Runner) Ipset(args []string, stdin io.Reader, stdout, stderr io.Writer)
 	return c.Run(args)
 }
 
-// Run binds the queue, installs the nft table and enforces until ctx is
-// done; then it removes the table and unbinds. It returns the first
-// error that stopped it.
+// Run binds the queues, installs the kernel rules and enforces until
+// ctx is done, one worker per queue; then it removes the rules and
+// unbinds. It returns the first error that stopped it.
 func (r *Runner) Run(ctx context.Context) error {
-	var err error
 	flags := uint32(nfqueue.FlagGSO)
 	if r.cfg.FailOpen {
 		flags |= nfqueue.FlagFailOpen
 	}
-	r.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue, MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20})
+	r.workers = r.workers[:0]
+	for i := uint32(0); i < uint32(r.cfg.Queues); i++ {
+		w := newWorker(r, i)
+		var err error
+		// Verdicts are deferred to the end of each batch: one send for
+		// the batch's rewritten packets and its batch verdict.
+		w.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue + uint16(i), MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20, Defer: true})
+		if err != nil {
+			r.closeQueues()
+			return err
+		}
+		r.workers = append(r.workers, w)
+	}
+	settings, err := readICMPSettings("/proc/sys")
 	if err != nil {
+		r.closeQueues()
+		return fmt.Errorf("ICMP rate limits: %w", err)
+	}
+	hz := r.cfg.Engine.HZ
+	if hz == 0 {
+		hz = conntrack.DefaultHZ
+	}
+	if r.icmp, err = newICMPLimit(settings, hz, r.isLocal); err != nil {
+		r.closeQueues()
 		return err
 	}
+	r.log.Info("answers' ICMP errors limited as the kernel's", "icmp_ratelimit_ms", settings.RateLimit4, "icmp_ratemask", settings.RateMask4, "icmp6_ratelimit_ms", settings.RateLimit6, "icmp6_ratemask", settings.RateMask6)
 	if r.raw, err = newRawSender(); err != nil {
-		r.q.Close()
+		r.closeQueues()
 		return err
 	}
 	defer r.raw.Close()
-	script := kernelRules(r.cfg.ChainPrefix, r.cfg.Queue, r.cfg.FailOpen, r.cfg.ExemptPort)
+	if r.cfg.OnePass {
+		if r.onePass, err = startOnePass("/proc/sys/net/ipv4/conf", checkRouting); err != nil {
+			r.closeQueues()
+			return err
+		}
+		// Restored after the queue rules are gone: Run returns once
+		// the workers have stopped, after the rules were removed.
+		defer r.onePass.stop()
+		r.log.Info("one pass for source NAT: net.ipv4.conf.all.accept_local=1 while running", "was", r.onePass.restore)
+	}
 	if r.cfg.Offload {
 		if r.ofl, err = newOffloader(r); err != nil {
-			r.q.Close()
+			r.closeQueues()
 			return err
 		}
 		defer r.ofl.close()
@@ -341,76 +460,139 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		go r.ofl.events()
 		go r.ofl.settleEvery(ctx, time.Minute)
-		go r.ofl.reap(ctx)
-		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.cfg.Queue, r.cfg.FailOpen))
+		if !r.ofl.carryClose {
+			// (carrying the close, the kernel ends its connections
+			// itself: nothing is ever closing on ipsift's side)
+			go r.ofl.reap(ctx)
+		}
+	}
+	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil, r.offloadMode())
+	if r.ofl != nil {
+		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.queueSpec(), r.cfg.FailOpen))
 	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
-		r.q.Close()
+		r.closeQueues()
 		return err
 	}
-	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "fail_open", r.cfg.FailOpen, "rules", script)
+	r.log.Info("installed kernel rules", "chains", r.cfg.ChainPrefix+"-PRE,-OUT (raw) -POST (mangle)", "queue", r.cfg.Queue, "queues", r.cfg.Queues, "fail_open", r.cfg.FailOpen, "rules", script)
 	if err := r.startQueue6(); err != nil {
 		removeRules(r.cfg.ChainPrefix)
-		r.q.Close()
+		removeOffloadRules(r.cfg.ChainPrefix)
+		r.closeQueues()
 		return err
 	}
 	go r.watchHost(ctx)
+	removed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(removed)
 		// Remove the queue rules first, so that from now on the kernel
 		// passes packets by its own (empty or not) rules; then closing
-		// the socket ends Receive.
+		// the sockets ends Receive.
 		r.stopQueue6()
 		removeRules(r.cfg.ChainPrefix)
 		removeOffloadRules(r.cfg.ChainPrefix)
 		r.log.Info("removed kernel rules", "chains", r.cfg.ChainPrefix+"-*")
-		r.q.Close()
+		r.closeQueues()
 	})
-	defer stop()
+	// Run returns only once the rules are out: the workers may end
+	// on the cancelled context before the removal has finished, and a
+	// process that exits then leaves queue rules nobody reads.
+	defer func() {
+		if !stop() {
+			<-removed
+		}
+	}()
+	var wg sync.WaitGroup
+	var failed sync.Once
+	var ferr error
+	for _, w := range r.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.loop(ctx); err != nil {
+				// One worker failing stops them all: a queue nobody
+				// reads would drop (or pass) its share unseen.
+				failed.Do(func() {
+					ferr = err
+					r.stopQueue6()
+					removeRules(r.cfg.ChainPrefix)
+					removeOffloadRules(r.cfg.ChainPrefix)
+					r.closeQueues()
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	return ferr
+}
+
+// queueSpec is what the kernel rules name: one queue, or the range the
+// kernel balances over.
+func (r *Runner) queueSpec() queueSpec {
+	return queueSpec{first: r.cfg.Queue, n: r.cfg.Queues, cpuFanout: r.cfg.CPUFanout}
+}
+
+func (r *Runner) closeQueues() {
+	r.closeOnce.Do(func() {
+		for _, w := range r.workers {
+			w.q.Close()
+		}
+	})
+}
+
+// loop reads the worker's queue until ctx is done (nil) or the queue
+// fails.
+func (r *worker) loop(ctx context.Context) error {
 	for {
-		err := r.q.Receive(r.handle)
+		err := r.q.Receive(r.handleFn)
 		r.flush()
+		r.release()
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			r.stopQueue6()
-			removeRules(r.cfg.ChainPrefix)
-			removeOffloadRules(r.cfg.ChainPrefix)
-			r.q.Close()
-			return fmt.Errorf("nfqueue: %w", err)
-		}
-		if lh := r.newLH.Swap(nil); lh != nil {
-			// The packet loop is the only reader of the host model, so
-			// it swaps it between packets.
-			r.lh, r.E.Host = lh, lh.h
-			if r.ofl != nil {
-				r.ofl.takeBackAll("host change")
-			}
-			r.log.Info("host model updated", "host", lh.h.String())
+			return fmt.Errorf("nfqueue %d: %w", r.cfg.Queue+uint16(r.idx), err)
 		}
 	}
 }
 
-func (r *Runner) flush() {
-	if r.batch.n == 0 {
-		return
+// release lets go of the host model at the end of a batch.
+func (r *worker) release() {
+	if r.held {
+		r.held = false
+		r.hostMu.RUnlock()
 	}
-	if err := r.q.BatchVerdict(r.batch.id, nfqueue.Accept); err != nil {
+}
+
+// flush answers the batch's unchanged packets with one batch verdict
+// and sends every verdict of the batch.
+func (r *worker) flush() {
+	if r.batch.n > 0 {
+		if err := r.q.BatchVerdict(r.batch.id, nfqueue.Accept); err != nil {
+			r.Stats.Errors.Add(1)
+		}
+		r.Stats.Batches.Add(1)
+		r.batch.n = 0
+	}
+	if err := r.q.Flush(); err != nil {
 		r.Stats.Errors.Add(1)
 	}
-	r.Stats.Batches.Add(1)
-	r.batch.n = 0
 }
 
-func (r *Runner) verdict(id, v uint32, payload []byte, setMark bool, mark uint32) {
+func (r *worker) verdict(id, v uint32, payload []byte, setMark bool, mark uint32) {
 	if err := r.q.Verdict(id, v, payload, setMark, mark); err != nil {
 		r.Stats.Errors.Add(1)
 	}
 }
 
 // handle decides one queued packet.
-func (r *Runner) handle(p *nfqueue.Packet) {
+func (r *worker) handle(p *nfqueue.Packet) {
 	r.Stats.Packets.Add(1)
+	if !r.held {
+		// The host model stays the same for the whole batch.
+		r.hostMu.RLock()
+		r.held = true
+	}
 	if p.Mark&markPending == markPending {
 		r.secondPass(p)
 		return
@@ -433,9 +615,14 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 		r.pkt.FixChecksums()
 	}
 	r.orig = append(r.orig[:0], data...)
-	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0}
+	// A checksum the kernel took as verified, or one not computed yet
+	// (finished just above), is one its conntrack would not check
+	// (nf_checksum): nor does the engine's, which spares bulk GSO
+	// packets a second pass over 64 KB.
+	trusted := partial || p.SkbInfo&nfqueue.SkbCsumNotVerified == 0
+	r.in = engine.Input{Data: data, Mark: p.Mark, Local: p.Hook == nfqueue.HookLocalOut, GSO: p.SkbInfo&nfqueue.SkbGSO != 0, ChecksumOK: trusted}
 	if r.ofl != nil {
-		r.ofl.before(data)
+		r.ofl.before(r, data)
 	}
 	if !r.in.Local {
 		r.in.In = r.lh.name(p.InDev)
@@ -449,15 +636,29 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 	// The answers the packet drew, REJECT's and the forwarding path's
 	// ICMP errors (Config.ForwardErrors), leave first, as the kernel
 	// sends them before the packet goes on or is dropped.
+	// They are limited as the kernel's icmp_send and icmp6_send limit
+	// them (icmplimit.go).
 	for i := range res.Out {
-		if res.Out[i].Answer {
-			if err := r.raw.send(res.Out[i].Data, r.lh.index(res.Out[i].Iface)); err != nil {
-				r.Stats.Errors.Add(1)
-			}
+		o := &res.Out[i]
+		if !o.Answer {
+			continue
+		}
+		if !r.icmp.allow(o.Data, r.in.Now) {
+			r.Stats.ICMPLimited.Add(1)
+			continue
+		}
+		if err := r.raw.send(o.Data, r.lh.index(o.Iface)); err != nil {
+			r.Stats.Errors.Add(1)
 		}
 	}
 	switch res.Verdict {
 	case engine.AcceptLocal, engine.Forward, engine.Sent:
+		if r.onePass != nil && !r.in.Local && !isIPv6(r.orig) && r.martian(netip.AddrFrom4([4]byte(r.orig[12:16])), r.in.In) {
+			// What the kernel's routing did before accept_local.
+			r.Stats.Dropped.Add(1)
+			r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
+			return
+		}
 		r.Stats.Accepted.Add(1)
 		r.accept(p, r.st.PacketData(), res.Verdict == engine.Forward, partial)
 	case engine.Reject:
@@ -473,14 +674,18 @@ func (r *Runner) handle(p *nfqueue.Packet) {
 
 // accept hands an accepted packet back: unchanged ones in the next
 // batch verdict, rewritten ones at once with their payload.
-func (r *Runner) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
+// isLocal reports an address of the host (its answers go over loopback,
+// never limited); the caller holds hostMu.
+func (r *Runner) isLocal(a netip.Addr) bool { return r.lh.h.IsLocal(a) }
+
+func (r *worker) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) {
 	mark := r.st.Mark()
 	if n := minHeader(out); n == 0 || len(out) < n || out[0]>>4 != r.orig[0]>>4 {
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		return
 	}
 	if forwarded {
-		if !bytes.Equal(srcAddr(out), srcAddr(r.orig)) || srcPort(out) != srcPort(r.orig) {
+		if (!bytes.Equal(srcAddr(out), srcAddr(r.orig)) || srcPort(out) != srcPort(r.orig)) && !r.onePassOK(p, out, r.st.Result.OutIface) {
 			r.twoPass(p, out, mark, partial)
 			return
 		}
@@ -500,10 +705,10 @@ func (r *Runner) accept(p *nfqueue.Packet, out []byte, forwarded, partial bool) 
 // twoPass sends a forwarded packet that needs a source rewrite through
 // the kernel's routing with only its destination rewritten, and keeps
 // the finished packet for the second pass at POSTROUTING.
-func (r *Runner) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial bool) {
+func (r *worker) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial bool) {
 	n := r.next
 	r.next++
-	slot, gen := n&0xfff, (n>>12)&0x3ffff
+	slot, gen := n&0xfff, (n>>12)&genMask
 	s := &r.slots[slot]
 	s.gen, s.used, s.mark = gen, true, mark
 	s.data = append(s.data[:0], out...)
@@ -520,17 +725,17 @@ func (r *Runner) twoPass(p *nfqueue.Packet, out []byte, mark uint32, partial boo
 		payload = r.first
 	}
 	r.Stats.SecondPass.Add(1)
-	r.verdict(p.ID, nfqueue.Accept, payload, true, markPending|gen<<12|slot)
+	r.verdict(p.ID, nfqueue.Accept, payload, true, markPending|r.idx<<workerShift|gen<<12|slot)
 }
 
 // secondPass answers a packet back from POSTROUTING with the finished
 // packet kept for it. A slot that no longer holds it (reused after the
 // kernel lost the packet) drops it: a NAT packet never leaves
 // unrewritten.
-func (r *Runner) secondPass(p *nfqueue.Packet) {
-	slot, gen := p.Mark&0xfff, (p.Mark>>12)&0x3ffff
+func (r *worker) secondPass(p *nfqueue.Packet) {
+	slot, gen := p.Mark&0xfff, (p.Mark>>12)&genMask
 	s := &r.slots[slot]
-	if !s.used || s.gen != gen || len(s.data) != len(p.Payload) {
+	if (p.Mark>>workerShift)&0xf != r.idx || !s.used || s.gen != gen || len(s.data) != len(p.Payload) {
 		r.Stats.Dropped.Add(1)
 		r.verdict(p.ID, nfqueue.Drop, nil, false, 0)
 		return

@@ -21,8 +21,8 @@ import (
 // the trace `ipsift trace` would print for it, rendered by
 // sim.TextTracer.
 //
-// The packet loop is single-threaded and owns the engine State, so it
-// renders the trace itself: for a matching packet it sets the State's
+// Each worker (one per queue) owns its engine State, so it renders the
+// trace itself: for a matching packet it sets the State's
 // tracer for that one Process call, then hands the text to each
 // matching subscriber through a bounded channel, never waiting (a slow
 // subscriber loses packets and is told how many). The set of
@@ -245,6 +245,7 @@ type TraceSub struct {
 	filter   Filter
 	quiet    bool
 	ch       chan string
+	mu       sync.Mutex // workers send one at a time
 	notShown atomic.Uint64
 	r        *Runner
 }
@@ -264,9 +265,11 @@ func (s *TraceSub) NotShown() uint64 { return s.notShown.Load() }
 // its next packet.
 func (s *TraceSub) Close() { s.r.tr.remove(s) }
 
-// send hands text to the subscriber without waiting; it runs on the
-// packet loop.
+// send hands text to the subscriber without waiting; it runs on a
+// worker.
 func (s *TraceSub) send(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := s.notShown.Load()
 	if n > 0 {
 		text = NotShownLine(n) + "\n\n" + text
@@ -348,7 +351,7 @@ func (r *Runner) Tracing() int {
 
 // process runs the engine on r.in, traced for the subscribers whose
 // filter matches.
-func (r *Runner) process() {
+func (r *worker) process() {
 	if subs := r.tr.set.Load(); subs != nil {
 		r.processTraced(*subs)
 		return
@@ -359,9 +362,9 @@ func (r *Runner) process() {
 
 // afterEngine runs what must follow the engine's decision before the
 // verdict: offload's proof and hand-over.
-func (r *Runner) afterEngine() {
+func (r *worker) afterEngine() {
 	if r.ofl != nil {
-		r.ofl.after(r.in.Mark)
+		r.ofl.after(r, r.in.Mark)
 	}
 }
 
@@ -373,7 +376,7 @@ func (m multiTracer) Event(e engine.Event) {
 	}
 }
 
-func (r *Runner) processTraced(subs []*TraceSub) {
+func (r *worker) processTraced(subs []*TraceSub) {
 	var p packet.Packet
 	in := &r.in
 	if p.Decode(in.Data) != nil {
@@ -407,14 +410,14 @@ func (r *Runner) processTraced(subs []*TraceSub) {
 		tts[i].Begin(where, p.Summary())
 		logs = append(logs, tts[i].LogWriter())
 	}
-	// The packet loop is the only user of the State and of the engine's
-	// LOG writer: both are set for this one packet.
-	oldLog := r.E.Log
-	r.E.Log = io.MultiWriter(logs...)
+	// The worker is the only user of its State: its tracer and LOG
+	// writer are set for this one packet (other workers' packets keep
+	// logging to the engine's writer).
+	r.st.SetLog(io.MultiWriter(logs...))
 	r.st.SetTracer(tts)
 	r.E.Process(r.st, in)
 	r.st.SetTracer(nil)
-	r.E.Log = oldLog
+	r.st.SetLog(nil)
 	r.afterEngine()
 	for i, s := range match {
 		// The packets that left, then the verdict, as ipsift trace.
@@ -428,8 +431,8 @@ func (r *Runner) processTraced(subs []*TraceSub) {
 				fmt.Fprintf(&bufs[i], "%s %s  %s\n", kind, o.Iface, op.Summary())
 			}
 		}
-		if r.ofl != nil && r.ofl.note != "" {
-			fmt.Fprintf(&bufs[i], "%s\n", r.ofl.note)
+		if r.off.note != "" {
+			fmt.Fprintf(&bufs[i], "%s\n", r.off.note)
 		}
 		tts[i].End()
 		s.send(bufs[i].String())

@@ -97,7 +97,7 @@ func TestFilterMatch(t *testing.T) {
 
 // traceTestRunner is a Runner over examples/gateway.rules and the default
 // host model, driven without a queue through process.
-func traceTestRunner(t testing.TB) *Runner {
+func traceTestRunner(t testing.TB) *worker {
 	rs, err := LoadRules("../examples/gateway.rules")
 	if err != nil {
 		t.Fatal(err)
@@ -107,12 +107,12 @@ func traceTestRunner(t testing.TB) *Runner {
 		t.Fatal(err)
 	}
 	e.Log = &bytes.Buffer{}
-	return &Runner{E: e, st: engine.NewState()}
+	return newWorker(&Runner{E: e}, 0)
 }
 
 // traceFeed runs one packet in the packet form through r as the packet loop
 // does.
-func traceFeed(t testing.TB, r *Runner, s string, i int) {
+func traceFeed(t testing.TB, r *worker, s string, i int) {
 	d, err := packet.ParseShort(s)
 	if err != nil {
 		t.Fatal(err)

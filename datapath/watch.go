@@ -10,7 +10,7 @@ import (
 
 // watchHost follows the kernel's interfaces, addresses and routes
 // (rtnetlink multicast groups) and rebuilds the host model after a
-// change, for the packet loop to take between packets.
+// change, swapping it in between the workers' batches.
 func (r *Runner) watchHost(ctx context.Context) {
 	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{
 		Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_IFADDR | unix.RTMGRP_IPV6_ROUTE,
@@ -49,6 +49,14 @@ func (r *Runner) watchHost(ctx context.Context) {
 			r.log.Warn("reading host", "err", err)
 			continue
 		}
-		r.newLH.Store(lh)
+		// Between the workers' batches: each holds the model for
+		// reading while it decides a batch.
+		r.hostMu.Lock()
+		r.lh, r.E.Host = lh, lh.h
+		r.hostMu.Unlock()
+		if r.ofl != nil {
+			r.ofl.takeBackAll("host change")
+		}
+		r.log.Info("host model updated", "host", lh.h.String())
 	}
 }

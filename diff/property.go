@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/symbolic"
@@ -23,11 +24,13 @@ type Property struct {
 }
 
 type term struct {
-	kind  string // proto, dport, sport, src, dst, in, out, local, state
+	kind  string // proto, dport, sport, ttl, src, dst, in, out, local, state, mark, ctmark
 	inv   bool
 	proto uint8
 	lo    uint16
 	hi    uint16
+	val   uint32 // mark, ctmark: the value under mask
+	mask  uint32
 	pfx   netip.Prefix
 	name  string
 	state []string
@@ -35,11 +38,17 @@ type term struct {
 
 // ParseProperty reads "never: VERDICT TERMS..." or "always: VERDICT
 // TERMS...". TERMS, all of which must hold: tcp | udp | icmp | proto N;
-// dport N[:M]; sport N[:M]; from [!]ADDR[/LEN] or from IFACE (the input
-// interface); to [!]ADDR[/LEN] or to IFACE (the output interface); in
-// IFACE; out IFACE; local (sent by the host); state S[,S...] (NEW,
+// dport N[:M]; sport N[:M]; ttl N[:M] (the TTL or hop limit it arrives
+// with); from [!]ADDR[/LEN] or from IFACE (the input
+// interface); to [!]ADDR[/LEN] or to IFACE (the output interface: for a
+// packet that never reached routing, dropped before it or delivered to
+// the host, the one its destination routes by); in IFACE; out IFACE;
+// local (sent by the host); state S[,S...] (NEW,
 // ESTABLISHED, RELATED, INVALID); first (the first packet of its
-// connection: no NAT binding yet). "!" before a value negates it.
+// connection: no NAT binding yet); mark V[/M] and ctmark V[/M] (the
+// packet's mark and its connection's mark, masked, when its verdict is
+// given: after the rules' MARK and CONNMARK). "!" before a value negates
+// it.
 func ParseProperty(s string) (*Property, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	p := &Property{Text: strings.TrimSpace(s)}
@@ -86,7 +95,7 @@ func ParseProperty(s string) (*Property, error) {
 				return nil, fmt.Errorf("proto %q: want a number 0-255 or tcp, udp, icmp", a)
 			}
 			t.proto = uint8(n)
-		case "dport", "sport":
+		case "dport", "sport", "ttl":
 			a, err := arg()
 			if err != nil {
 				return nil, err
@@ -94,11 +103,15 @@ func ParseProperty(s string) (*Property, error) {
 			if t.inv = strings.HasPrefix(a, "!"); t.inv {
 				a = a[1:]
 			}
+			bits := 16
+			if w == "ttl" {
+				bits = 8
+			}
 			l, h, isRange := strings.Cut(a, ":")
-			lo, err1 := strconv.ParseUint(l, 10, 16)
+			lo, err1 := strconv.ParseUint(l, 10, bits)
 			hi, err2 := lo, error(nil)
 			if isRange {
-				hi, err2 = strconv.ParseUint(h, 10, 16)
+				hi, err2 = strconv.ParseUint(h, 10, bits)
 			}
 			if err1 != nil || err2 != nil || lo > hi {
 				return nil, fmt.Errorf("%s %q: want N or N:M", w, a)
@@ -127,6 +140,24 @@ func ParseProperty(s string) (*Property, error) {
 			}
 			t.name = a
 		case "local", "first":
+		case "mark", "ctmark":
+			a, err := arg()
+			if err != nil {
+				return nil, err
+			}
+			if t.inv = strings.HasPrefix(a, "!"); t.inv {
+				a = a[1:]
+			}
+			v, mk, masked := strings.Cut(a, "/")
+			val, err1 := strconv.ParseUint(v, 0, 32)
+			mask, err2 := uint64(0xffffffff), error(nil)
+			if masked {
+				mask, err2 = strconv.ParseUint(mk, 0, 32)
+			}
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("%s %q: want VALUE[/MASK] as --mark takes it (0x4000/0x4000)", w, a)
+			}
+			t.val, t.mask = uint32(val&mask), uint32(mask)
 		case "state":
 			a, err := arg()
 			if err != nil {
@@ -145,7 +176,7 @@ func ParseProperty(s string) (*Property, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("%q: want tcp, udp, icmp, proto, dport, sport, from, to, in, out, local, first or state", w)
+			return nil, fmt.Errorf("%q: want tcp, udp, icmp, proto, dport, sport, ttl, from, to, in, out, local, first, state, mark or ctmark", w)
 		}
 		p.terms = append(p.terms, t)
 	}
@@ -179,6 +210,8 @@ func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
 				f = symbolic.FSport
 			}
 			n = m.Range(in[f], bdd.UintVec(uint64(t.lo), 16), bdd.UintVec(uint64(t.hi), 16))
+		case "ttl":
+			n = m.Range(in[symbolic.FTTL], bdd.UintVec(uint64(t.lo), 8), bdd.UintVec(uint64(t.hi), 8))
 		case "src", "dst":
 			f := symbolic.FSrc
 			if t.kind == "dst" {
@@ -192,15 +225,31 @@ func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
 			n = m.Prefix(in[f], bdd.ConstVec(raw, s.W), t.pfx.Bits())
 		case "in", "out":
 			v := in[symbolic.FIn]
+			// A packet that never reached routing (dropped before it,
+			// or delivered to the host) goes out where its destination
+			// routes: else "always: forward to eth0" would hold for a
+			// packet dropped in PREROUTING.
+			routed := bdd.True
 			if t.kind == "out" {
 				v = l.St.F[symbolic.FOut]
+				routed = m.Not(m.Eq(v, bdd.UintVec(0, s.IfBits)))
 			}
 			n = bdd.False
 			for i, ifc := range s.Ifaces {
 				if ifc.Name == t.name || strings.HasSuffix(t.name, "+") && strings.HasPrefix(ifc.Name, strings.TrimSuffix(t.name, "+")) {
-					n = m.Or(n, m.Eq(v, bdd.UintVec(uint64(i+1), s.IfBits)))
+					idx := uint64(i + 1)
+					n = m.Or(n, m.And(routed, m.Eq(v, bdd.UintVec(idx, s.IfBits))))
+					if t.kind == "out" {
+						n = m.Or(n, m.Diff(s.RoutedBy(idx), routed))
+					}
 				}
 			}
+		case "mark", "ctmark":
+			f := symbolic.FMark
+			if t.kind == "ctmark" {
+				f = symbolic.FCTMark
+			}
+			n = m.EqMasked(l.St.F[f], bdd.UintVec(uint64(t.val), 32), bdd.UintVec(uint64(t.mask), 32))
 		case "local":
 			n = in[symbolic.FLocal][0]
 		case "first":
@@ -221,6 +270,18 @@ func (p *Property) class(s *symbolic.Space, l *symbolic.Leaf) bdd.Node {
 		r = m.And(r, n)
 	}
 	return r
+}
+
+// Names reports whether the property names an address of family f
+// (from or to ADDR): it is then about that family's packets, whether
+// the rules have a table of it or not.
+func (p *Property) Names(f ext.Family) bool {
+	for _, t := range p.terms {
+		if (t.kind == "src" || t.kind == "dst") && t.pfx.Addr().Is6() == (f == ext.IPv6) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Property) verdictIs(v string) bool {
@@ -250,6 +311,25 @@ type Counterexample struct {
 // CheckProperty checks a property of one ruleset over every packet; nil
 // when it holds. The error is for a ruleset the model gave up on.
 func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, error) {
+	pc, err := NewPropertyChecker(rs, o)
+	if err != nil {
+		return nil, err
+	}
+	return pc.Check(p)
+}
+
+// PropertyChecker checks properties of one ruleset: the ruleset is run
+// symbolically once, for all of them.
+type PropertyChecker struct {
+	rs  *rules.Ruleset
+	o   Options
+	s   *symbolic.Space
+	run *symbolic.Run
+}
+
+// NewPropertyChecker runs rs symbolically. The error is for a ruleset
+// the model gave up on.
+func NewPropertyChecker(rs *rules.Ruleset, o Options) (*PropertyChecker, error) {
 	h := o.Host
 	if h == nil {
 		h = host.Default()
@@ -263,6 +343,13 @@ func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, 
 	if err != nil {
 		return nil, err
 	}
+	return &PropertyChecker{rs: rs, o: o, s: s, run: run}, nil
+}
+
+// Check checks one property over every packet; nil when it holds. The
+// error is for a property the model gave up on (its node budget).
+func (pc *PropertyChecker) Check(p *Property) (*Counterexample, error) {
+	rs, o, s, run := pc.rs, pc.o, pc.s, pc.run
 	m := s.M
 	bad := bdd.False
 	for _, l := range run.Leaves {
@@ -304,19 +391,58 @@ func CheckProperty(rs *rules.Ruleset, p *Property, o Options) (*Counterexample, 
 		if err != nil {
 			return nil, err
 		}
-		w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Old: out}
+		w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Seed: wi.seed, Old: out}
 		if wi.conn != nil {
 			w.ConnText = wi.conn.String()
 		}
 		// The engine confirms the break when its verdict breaks the
 		// property too.
-		w.Reproduced = p.verdictIs(engineVerdict(out)) != p.Always
+		w.Reproduced = p.breaks(out)
 		ce.Witness = w
 		if w.Reproduced {
 			break
 		}
 	}
 	return ce, nil
+}
+
+// breaks reports whether the engine's outcome (a run's text) breaks the
+// property: its verdict, and the marks it left where the property names
+// them (a dropped packet's marks are not in the text: its verdict
+// decides).
+func (p *Property) breaks(out string) bool {
+	in := p.verdictIs(engineVerdict(out))
+	head, _, _ := strings.Cut(out, ";")
+	for _, t := range p.terms {
+		if t.kind == "out" {
+			// A packet that left: by the interface the property names.
+			if _, dev, ok := strings.Cut(head, " out "); ok {
+				dev = strings.TrimSpace(dev)
+				named := dev == t.name || strings.HasSuffix(t.name, "+") && strings.HasPrefix(dev, strings.TrimSuffix(t.name, "+"))
+				if named == t.inv {
+					return false
+				}
+			}
+			continue
+		}
+		if t.kind != "mark" && t.kind != "ctmark" {
+			continue
+		}
+		i := strings.Index(out, "; "+t.kind+" 0x")
+		if i < 0 {
+			continue
+		}
+		hex, _, _ := strings.Cut(out[i+len(t.kind)+5:], ";")
+		v, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 32)
+		if err != nil {
+			continue
+		}
+		if (uint32(v)&t.mask == t.val) == t.inv {
+			// The packet is not of the class: it breaks nothing.
+			return false
+		}
+	}
+	return in != p.Always
 }
 
 // engineVerdict is the verdict word of a run's text.

@@ -230,3 +230,33 @@ func BenchmarkCompile(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoadCompile is what a user waits for before the first packet
+// of a 100,000-rule file: reading it (load.Bytes: parse and check) and
+// compiling it. The goal is iptables-legacy-restore's time for the same
+// file on the same machine (BENCHMARKS.md, "Compiled chains").
+func BenchmarkLoadCompile(b *testing.B) {
+	for _, st := range []struct {
+		name string
+		text func(testing.TB) string
+	}{
+		{"fw1_gen100000", func(tb testing.TB) string { t, _ := cbSet(tb, "fw1_8k", 100000, 0); return t }},
+		{"blocklist_100k", func(tb testing.TB) string { t, _ := blocklist(0); return t }},
+	} {
+		b.Run(st.name, func(b *testing.B) {
+			text := []byte(st.text(b))
+			b.ReportAllocs()
+			cpu := benchsets.StartCPU()
+			for i := 0; i < b.N; i++ {
+				lr := load.Bytes("bench.rules", text, load.Options{})
+				if lr.Diags.HasErrors() {
+					b.Fatal(lr.Err())
+				}
+				if _, err := engine.Compile(lr.Rules, engine.Config{}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.Report(b)
+		})
+	}
+}

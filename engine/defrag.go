@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
@@ -32,6 +33,10 @@ type defragmenter struct {
 	// IPv6 (nf_defrag_ipv6; see add6).
 	q6       map[fragKey6]*fragQueue
 	timedOut []fragTimeout6
+	// busy6 is false only while q6 and timedOut are both empty, so that
+	// takeTimeouts6, called for every IPv6 packet, costs one load and no
+	// lock when no IPv6 datagram is being reassembled.
+	busy6 atomic.Bool
 }
 
 // fragUser is the kernel's enum ip_defrag_users: who asks for
@@ -532,6 +537,7 @@ func (d *defragmenter) add6At(user fragUser, iif string, p *packet.Packet, now i
 	if q == nil {
 		q = &fragQueue{expires: now + fragTime6}
 		d.q6[k] = q
+		d.busy6.Store(true)
 	}
 
 	// nf_ct_frag6_queue.
@@ -690,12 +696,20 @@ func (d *defragmenter) expire6(now int64) {
 // takeTimeouts6 retires the queues expired at now and returns every
 // Time Exceeded message due since the last call, oldest first.
 func (d *defragmenter) takeTimeouts6(now int64) []fragTimeout6 {
+	if !d.busy6.Load() {
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expire6(now)
 	out := d.timedOut
 	d.timedOut = nil
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	if len(d.q6) == 0 {
+		d.busy6.Store(false)
+	}
+	if len(out) > 1 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	}
 	return out
 }
 

@@ -162,8 +162,11 @@ type Input struct {
 	Mark  uint32
 	// ChecksumOK says the caller verified the transport checksum (the
 	// kernel's CHECKSUM_UNNECESSARY, as after a NIC's check): connection
-	// tracking and the host's stack do not sum it again. Set it only
-	// for a checksum known to be right.
+	// tracking, REJECT and the host's stack do not sum it again. Set it
+	// only for a checksum known to be right, or (live enforcement) one
+	// the kernel itself would not check: NFQUEUE's skb info without
+	// CSUM_NOTVERIFIED, which the kernel passes as right whatever it
+	// holds.
 	ChecksumOK bool
 	// GSO says the packet is a GSO packet handed over whole (live
 	// enforcement): its segments, not it, must fit the MTU, as
@@ -199,12 +202,14 @@ type State struct {
 	pkt     packet.Packet
 	Result  Result
 	tracer  Tracer
-	path    *Path // RecordPath
+	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
+	path    *Path     // RecordPath
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
 	inIf    ext.Iface
 	inHost  *host.Host // the host inIf was looked up on (input)
+	inName  string     // the Input.In inIf was found for
 	outIf   ext.Iface
 	stack   [64]frame
 	// The packet's connection: entry, direction, and whether it was
@@ -373,6 +378,12 @@ func (s *State) CTState() ext.CTState { return s.ctx.CT }
 // (nil to stop). Tracing is for people: it allocates.
 func (s *State) SetTracer(t Tracer) { s.tracer = t }
 
+// SetLog sends the LOG lines of the following Process calls to w
+// instead of the Engine's Log (nil to go back to it): a caller tracing
+// its packets sees their lines while other goroutines' packets keep
+// writing to the Engine's Log.
+func (s *State) SetLog(w io.Writer) { s.log = w }
+
 // OnChainEntry makes the following Process calls call f each time a
 // packet (or an answer the host sends) enters a table's built-in chain,
 // with its family: the entries iptables does not count, for the
@@ -466,8 +477,13 @@ func (e *Engine) Process(s *State, in *Input) {
 		res.Verdict = Reject
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
-	e.sendReplies(p, s)
-	e.sendHostPending(p, s)
+	// (The tests before the calls spare a packet without answers them.)
+	if s.sent < s.nreply {
+		e.sendReplies(p, s)
+	}
+	if s.hostPending {
+		e.sendHostPending(p, s)
+	}
 	if res.Verdict == AcceptLocal && !e.cfg.NoHostStack {
 		if s.pkt.Version == 6 {
 			e.hostStack6(p, s)
@@ -476,7 +492,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		}
 		e.sendReplies(p, s)
 	}
-	e.dropUnconfirmed(s)
+	if len(s.discards) > 0 {
+		e.dropUnconfirmed(s)
+	}
 	e.finishTrace(s)
 }
 
@@ -526,7 +544,11 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	if emit == nil {
 		emit = s.emit
 	}
-	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: e.Log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
+	log := e.Log
+	if s.log != nil {
+		log = s.log
+	}
+	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
@@ -535,11 +557,19 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 // is true when the packet's fate was decided (dropped, rejected,
 // queued).
 func (e *Engine) runTables(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
-	s.ctx.Hook = st.hook()
-	if p.active>>st.index()&1 != 0 {
+	if p.enters(s, st) {
 		return e.runStage(p, s, st, hits)
 	}
 	return 0, false
+}
+
+// enters sets the hook of stage st and reports whether the stage has
+// any table to run. It is inlined: the arriving packet's path tests
+// each stage with it before the call (runTables is not inlined), so that
+// a stage without tables costs no call.
+func (p *Program) enters(s *State, st stage) bool {
+	s.ctx.Hook = st.hook()
+	return p.active&(1<<st.index()) != 0
 }
 
 func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
@@ -791,10 +821,10 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 // after PREROUTING.
 func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c := &s.ctx
-	if s.inHost != e.Host || s.inIf.Name != in.In {
+	if s.inHost != e.Host || !ext.SameName(s.inName, in.In) {
 		// A State mostly sees one host and few input interfaces:
 		// keep the last one found.
-		s.inHost, s.inIf = e.Host, ext.Iface{Name: in.In}
+		s.inHost, s.inIf, s.inName = e.Host, ext.Iface{Name: in.In}, in.In
 		if ifc := e.Host.Iface(in.In); ifc != nil {
 			s.inIf = ifc.Iface
 		}
@@ -816,13 +846,19 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	res := &s.Result
 	dst := s.pkt.Dst
 	d, known := e.receiveOn(s, in)
-	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
+	if !p.enters(s, stPreRaw) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.track(p, s, false); done {
+	if !p.conntrack {
+		// No connection tracking: nothing to track or confirm.
+	} else if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
+	if !p.enters(s, stPreMain) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPreMain, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if !known || s.pkt.Dst != dst {
@@ -865,7 +901,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
-		if v, done := e.runTables(p, s, stIn, &res.Hits); done {
+		if !p.enters(s, stIn) {
+			// no table at this stage
+		} else if v, done := e.runStage(p, s, stIn, &res.Hits); done {
 			return e.finish(s, v)
 		}
 		return e.finish(s, AcceptLocal)
@@ -909,10 +947,14 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		s.pkt.DecTTL()
 	}
-	if v, done := e.runTables(p, s, stForward, &res.Hits); done {
+	if !p.enters(s, stForward) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stForward, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, stPost, &res.Hits); done {
+	if !p.enters(s, stPost) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPost, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Forward)
@@ -946,11 +988,12 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	if rt.Dev == in.In {
 		e.redirect6(p, s, in, rt)
 	} else {
-		if pk.Src.IsUnspecified() || pk.Src.IsMulticast() || pk.Src.IsLoopback() {
+		never, linkLocal := host.Unroutable6(pk.Src)
+		if never {
 			s.note("a source of " + pk.Src.String() + " is never forwarded: dropped")
 			return Drop, true
 		}
-		if host.IsLinkLocal6(pk.Src) {
+		if linkLocal {
 			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}
@@ -980,11 +1023,13 @@ func (e *Engine) setOut(s *State, dev string) {
 // setOutIface is setOut with dev's interface (nil when the host has
 // none of that name) already found.
 func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
-	s.outIf = ext.Iface{Name: dev}
 	if ifc != nil {
-		s.outIf = ifc.Iface
+		// The host's own (it does not change once looked up in): no copy.
+		s.ctx.Out = &ifc.Iface
+	} else {
+		s.outIf = ext.Iface{Name: dev}
+		s.ctx.Out = &s.outIf
 	}
-	s.ctx.Out = &s.outIf
 	s.Result.OutIface = dev
 }
 
@@ -1058,14 +1103,18 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		return Drop
 	}
 	e.setOut(s, dev)
-	if v, done := e.runTables(p, s, stOutRaw, hits); done {
+	if !p.enters(s, stOutRaw) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stOutRaw, hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, true); done {
 		return e.finish(s, v)
 	}
 	dst := s.pkt.Dst
-	if v, done := e.runTables(p, s, stOutMain, hits); done {
+	if !p.enters(s, stOutMain) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stOutMain, hits); done {
 		return e.finish(s, v)
 	}
 	if s.pkt.Dst != dst {
@@ -1084,7 +1133,9 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		// first and comes back in on dev (dev_loopback_xmit).
 		e.loopBroadcast(p, s, dev, hits)
 	}
-	if v, done := e.runTables(p, s, stPost, hits); done {
+	if !p.enters(s, stPost) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPost, hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Sent)

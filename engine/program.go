@@ -100,7 +100,7 @@ func (m *ifaceMatch) match(ifc *ext.Iface) bool {
 	if m.wildcard {
 		ok = len(name) >= len(m.name) && name[:len(m.name)] == m.name
 	} else {
-		ok = name == m.name
+		ok = ext.SameName(name, m.name)
 	}
 	return ok != m.inv
 }
@@ -167,10 +167,14 @@ type Config struct {
 
 // Compile turns a ruleset into a Program. store keeps the state that
 // outlives one Program (recent lists, hashlimit tables); pass the same
-// store on reload.
+// store on reload; nil is a new store for this Program (one for all its
+// rules: two rules naming one recent list share it).
 func Compile(rs *rules.Ruleset, cfg Config, store *ext.Store) (*Program, error) {
 	if cfg.HZ == 0 {
 		cfg.HZ = 250
+	}
+	if store == nil {
+		store = ext.NewStore()
 	}
 	p := &Program{source: rs, legacy: cfg.Legacy, family: rs.Family}
 	if p.family == 0 {
@@ -270,7 +274,7 @@ func compileIface(name string, inv bool) ifaceMatch {
 	case strings.HasSuffix(name, "+"):
 		m.name, m.wildcard = strings.TrimSuffix(name, "+"), true
 	default:
-		m.name = name
+		m.name = ext.Intern(name)
 	}
 	return m
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/internal/xrlim"
 )
 
 // The IPv6 Redirect a forwarding host sends when a packet leaves by the
@@ -24,11 +25,7 @@ import (
 // a Redirect (for the same packet) leaves the bucket as it was.
 type peerLimits struct {
 	mu    sync.Mutex
-	peers map[netip.Addr]*peerBucket
-}
-
-type peerBucket struct {
-	tokens, last int64 // jiffies
+	peers map[netip.Addr]*xrlim.Bucket
 }
 
 // jiffyNS is the length of a jiffy (HZ=250) in nanoseconds.
@@ -44,25 +41,16 @@ func (l *peerLimits) allowEvery(a netip.Addr, now, every int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.peers == nil {
-		l.peers = map[netip.Addr]*peerBucket{}
+		l.peers = map[netip.Addr]*xrlim.Bucket{}
 	}
 	j := now / jiffyNS
 	p := l.peers[a]
 	if p == nil {
-		p = &peerBucket{last: j - 60*250}
+		b := xrlim.New(j, 250)
+		p = &b
 		l.peers[a] = p
 	}
-	t := p.tokens
-	if d := j - p.last; d != 0 {
-		p.last = j
-		t = min(t+d, 6*every)
-	}
-	ok := t >= every
-	if ok {
-		t -= every
-	}
-	p.tokens = t
-	return ok
+	return p.Allow(j, every)
 }
 
 // redirect6 is ip6_forward's Redirect for a packet that leaves by the

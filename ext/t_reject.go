@@ -212,6 +212,9 @@ func routeIsBcastMcast(c *Ctx, dst netip.Addr) bool {
 // completes them, and a raw packet with a wrong one is refused as by
 // the kernel.)
 func l4ChecksumOK(c *Ctx, p *packet.Packet, l4 []byte) bool {
+	if p.L4Verified {
+		return true // CHECKSUM_UNNECESSARY or PARTIAL: nf_ip_checksum checks neither
+	}
 	switch p.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP:
 		return Checksum(l4, PseudoSum(p.Src, p.Dst, p.Proto, len(l4))) == 0
@@ -542,6 +545,9 @@ var reject6Codes = [...]uint8{
 func reject6ChecksumOK(p *packet.Packet) bool {
 	if p == nil || p.Version != 6 {
 		return false
+	}
+	if p.L4Verified {
+		return true // skb_csum_unnecessary
 	}
 	d := rejectData(p)
 	if len(d) < 40 {

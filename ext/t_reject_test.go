@@ -119,6 +119,13 @@ func TestRejectTCPReset(t *testing.T) {
 	if sent := rejectRun(t, "--reject-with tcp-reset", 6, &Ctx{Pkt: bad, Hook: LocalOut}); len(sent) != 0 {
 		t.Errorf("OUTPUT bad checksum: sent %d, want 0", len(sent))
 	}
+	// A checksum the kernel trusts (CHECKSUM_UNNECESSARY) is not checked:
+	// the same packet draws its RST.
+	trusted := *bad
+	trusted.L4Verified = true
+	if sent := rejectRun(t, "--reject-with tcp-reset", 6, &Ctx{Pkt: &trusted, Hook: LocalIn}); len(sent) != 1 {
+		t.Errorf("trusted bad checksum: sent %d, want 1", len(sent))
+	}
 }
 
 func TestRejectICMP(t *testing.T) {

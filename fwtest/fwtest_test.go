@@ -128,10 +128,13 @@ func TestRecordRoundTrip(t *testing.T) {
 		descs = append(descs, d)
 	}
 	var b bytes.Buffer
-	if err := Record(&b, &Spec{File: "x", Rules: []string{"../examples/gateway.rules"}, Backend: "nft"}, "packets", descs); err != nil {
+	if err := Record(&b, &Spec{File: "x", Rules: []string{"../examples/gateway.rules"}, Backend: "nft"}, "packets", descs, false); err != nil {
 		t.Fatal(err)
 	}
 	text := b.String()
+	if strings.Contains(text, "\n    rule ") || strings.Contains(text, "\n    decided ") {
+		t.Errorf("a record of the effect pins rules:\n%s", text)
+	}
 	if !strings.Contains(text, "with the nft backend") || !strings.Contains(text, "out wlan0 tcp 203.0.113.7:40001 > 192.0.2.10:80 S") {
 		t.Errorf("record:\n%s", text)
 	}
@@ -189,5 +192,294 @@ func TestRuleText(t *testing.T) {
 	s, _ := Parse("t.spec", header+"case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22 S\n  rule -A INPUT -p tcp --dport 9 -j ACCEPT\n")
 	if _, err := s.Run(); err == nil || !strings.Contains(err.Error(), "t.spec:4:1: rule -A INPUT -p tcp --dport 9 -j ACCEPT: no such rule in filter INPUT (as iptables-save writes it: -A INPUT -p tcp -m tcp --dport 9 -j ACCEPT)") {
 		t.Errorf("unknown rule: %v", err)
+	}
+}
+
+// TestRunErrorPosition: a case that cannot be run is reported at its
+// spec's FILE:LINE, as a parse error is.
+func TestRunErrorPosition(t *testing.T) {
+	s, err := Parse("t.spec", header+`case outside its entry
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 A ct="ipv4 2 tcp 6 300 ESTABLISHED src=198.51.100.9 dst=203.0.113.9 sport=22 dport=40006 src=203.0.113.9 dst=198.51.100.9 sport=40006 dport=22 mark=0 use=1"
+  verdict drop
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(); err == nil || !strings.HasPrefix(err.Error(), "t.spec:3: ct: the packet") || !strings.Contains(err.Error(), "neither tuple") {
+		t.Errorf("want t.spec:3: ct: the packet ... neither tuple ..., got %v", err)
+	}
+}
+
+// TestDecided: "decided" names the rule that decided the verdict, which
+// "rule" (a counter rose) does not: a jump raises its counter and
+// decides nothing, a DNAT accepts in nat and the filter table decides,
+// a REJECT's answer passes OUTPUT after the packet and decides nothing
+// about it, and a packet the host drops after the rules let it through
+// was decided by no rule.
+func TestDecided(t *testing.T) {
+	rep := runText(t, header+`
+case telnet: the jump to LOGDROP counts, LOGDROP's DROP decides
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  rule filter INPUT 10
+  decided filter LOGDROP 2
+  decided -A LOGDROP -j DROP
+case ssh
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
+  decided filter INPUT 7
+case the DNATed port: nat accepts, the filter table decides
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:2222 S
+  rule nat PREROUTING 1
+  decided filter FORWARD 2
+case sent by the host: the OUTPUT policy
+  packet local tcp 198.51.100.1:40000 > 203.0.113.7:80 S
+  verdict sent
+  decided filter OUTPUT policy
+case a TTL that runs out: no rule decided
+  packet wlan0 udp 192.0.2.10:53000 > 198.51.100.9:53 ttl=1
+  verdict drop
+  decided none
+`)
+	for _, c := range rep.Cases {
+		if !c.Pass {
+			t.Errorf("%s: %+v\n%s", c.Name, c.Failures, c.Trace)
+		}
+	}
+
+	// Wrong on purpose: what failed says which rule decided.
+	rep = runText(t, header+`case telnet
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  decided filter INPUT 10
+  rule filter INPUT 10
+`)
+	if f := rep.Cases[0].Failures; len(f) != 1 || f[0].Want != "decided filter INPUT 10" || f[0].Got != "decided filter LOGDROP 2 (verdict drop)" {
+		t.Errorf("failures: %+v", f)
+	}
+
+	rej := filepath.Join(t.TempDir(), "reject.rules")
+	if err := os.WriteFile(rej, []byte("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"+
+		"-A INPUT -p tcp --dport 23 -j REJECT --reject-with tcp-reset\n-A OUTPUT -p tcp --sport 23 -j ACCEPT\nCOMMIT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep = runText(t, "rules "+rej+`
+case the RST's OUTPUT rule decides nothing about the packet
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S
+  verdict reject
+  decided filter INPUT 1
+case accepted by the INPUT policy
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:24 S
+  verdict accept-local
+  decided filter INPUT policy
+`)
+	for _, c := range rep.Cases {
+		if !c.Pass {
+			t.Errorf("%s: %+v\n%s", c.Name, c.Failures, c.Trace)
+		}
+	}
+	if _, err := Parse("t.spec", header+"case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22\n  decided filter INPUT\n"); err == nil || !strings.Contains(err.Error(), "t.spec:4:11: \"filter INPUT\": want TABLE CHAIN NUMBER") {
+		t.Errorf("bad decided: %v", err)
+	}
+}
+
+// TestGatewayPropertiesCatchChanges: each property of gateway.spec
+// fails on a gateway.rules changed against it, with a counterexample
+// the engine confirmed and its trace.
+func TestGatewayPropertiesCatchChanges(t *testing.T) {
+	spec, err := os.ReadFile("../examples/gateway.spec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props []string
+	for _, l := range strings.Split(string(spec), "\n") {
+		if strings.HasPrefix(l, "never:") || strings.HasPrefix(l, "always:") {
+			props = append(props, l)
+		}
+	}
+	orig, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		prop, after, insert, want string
+	}{
+		{"never: accept tcp dport 22", "-A INPUT -i lo -j ACCEPT\n", "-A INPUT -p tcp --dport 22 -j ACCEPT\n", ":22 S"},
+		{"never: accept-local tcp in eth0 from 198.51.100.66", "-A INPUT -i lo -j ACCEPT\n", "-A INPUT -s 198.51.100.0/24 -j ACCEPT\n", "198.51.100.66"},
+		{"always: drop in eth0 tcp dport 3306", "-A INPUT -i lo -j ACCEPT\n", "-A INPUT -i eth0 -p tcp --dport 3306 -j ACCEPT\n", ":3306"},
+		{"never: forward in eth0 out eth0", "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n", "-A FORWARD -o eth0 -j ACCEPT\n", "eth0 "},
+	} {
+		var prop string
+		for _, p := range props {
+			if strings.HasPrefix(p, c.prop) {
+				prop = p
+			}
+		}
+		if prop == "" {
+			t.Fatalf("gateway.spec has no property %q", c.prop)
+		}
+		changed := bytes.Replace(orig, []byte(c.after), []byte(c.after+c.insert), 1)
+		if bytes.Equal(changed, orig) {
+			t.Fatalf("%q not in gateway.rules", c.after)
+		}
+		rules := filepath.Join(t.TempDir(), "gateway.rules")
+		if err := os.WriteFile(rules, changed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep := runText(t, "rules "+rules+"\n"+prop+"\n")
+		if rep.Failed() != 1 {
+			t.Errorf("%s holds on gateway.rules with %s", prop, c.insert)
+			continue
+		}
+		f := rep.Cases[0].Failures[0]
+		// The rule put in decided the counterexample.
+		if !strings.Contains(f.Got, "; decided filter ") || !strings.Contains(f.Got, "the engine confirms it") || !strings.Contains(f.Packet, c.want) || rep.Cases[0].Trace == "" || len(f.Classes) == 0 {
+			t.Errorf("%s with %s: %+v\n%s", prop, c.insert, f, rep.Cases[0].Trace)
+		}
+	}
+}
+
+// TestPropertyFamilies: a property is checked on each family's rules;
+// one that names an IPv6 address is about IPv6 even where the spec has
+// no IPv6 rules (which then accept everything), instead of holding for
+// want of rules.
+func TestPropertyFamilies(t *testing.T) {
+	prop6 := "never: accept-local tcp dport 23 from 2001:db8::/32 first\n"
+	prop := "never: accept-local tcp dport 23 first\n"
+	rep := runText(t, header+prop6+prop)
+	if rep.Failed() != 1 || rep.Cases[0].Pass || !strings.Contains(rep.Cases[0].Failures[0].Packet, "2001:db8") {
+		t.Errorf("IPv4 rules only: %+v %+v", rep.Cases[0], rep.Cases[1])
+	}
+	rep = runText(t, header+"rules ../examples/ipv6.rules\n"+prop6+prop)
+	if rep.Failed() != 0 {
+		t.Errorf("with ipv6.rules: %+v", rep.Cases)
+	}
+	// ipv6.rules refuses port 23 with a RST: never accepted; but the
+	// IPv4 rules accept it when changed, and both families are checked.
+	orig, _ := os.ReadFile("../examples/gateway.rules")
+	open := filepath.Join(t.TempDir(), "gateway.rules")
+	os.WriteFile(open, bytes.Replace(orig, []byte("-A INPUT -i lo -j ACCEPT\n"), []byte("-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp --dport 23 -j ACCEPT\n"), 1), 0o644)
+	rep = runText(t, "rules "+open+"\nrules ../examples/ipv6.rules\n"+prop)
+	if rep.Failed() != 1 || !strings.Contains(rep.Cases[0].Failures[0].Packet, ":23") {
+		t.Errorf("port 23 open on IPv4: %+v", rep.Cases[0])
+	}
+}
+
+// TestRecordRefactoring: a record of the effect passes on a refactored
+// ruleset (a chain renamed), a record with --counters fails on it; both
+// pass on the rules they were made from.
+func TestRecordRefactoring(t *testing.T) {
+	var descs []packet.Desc
+	for _, l := range []string{
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:23 S",
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S",
+		"eth0 tcp 203.0.113.7:40000 > 198.51.100.1:2222 S",
+	} {
+		d, err := packet.ParseShort(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		descs = append(descs, d)
+	}
+	orig, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := strings.NewReplacer(":LOGDROP - ", ":DROPLOG - ", "-j LOGDROP\n", "-j DROPLOG\n", "-A LOGDROP ", "-A DROPLOG ").Replace(string(orig))
+	refactored := filepath.Join(t.TempDir(), "gateway.rules")
+	if err := os.WriteFile(refactored, []byte(renamed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, counters := range []bool{false, true} {
+		var b bytes.Buffer
+		if err := Record(&b, &Spec{File: "x", Rules: []string{"../examples/gateway.rules"}, Backend: "nft"}, "packets", descs, counters); err != nil {
+			t.Fatal(err)
+		}
+		text := b.String()
+		if strings.Contains(text, "\n    decided filter LOGDROP 2\n") != counters || strings.Contains(text, "\n    rule filter INPUT 10\n") != counters {
+			t.Errorf("counters %v: record:\n%s", counters, text)
+		}
+		if rep := runText(t, text); rep.Failed() != 0 {
+			t.Errorf("counters %v: the record fails on its own rules: %+v", counters, rep.Cases[0].Failures)
+		}
+		rep := runText(t, strings.Replace(text, "rules ../examples/gateway.rules", "rules "+refactored, 1))
+		if (rep.Failed() == 0) == counters {
+			t.Errorf("counters %v: on the refactored rules %d failed: %+v", counters, rep.Failed(), rep.Cases[0].Failures)
+		}
+	}
+}
+
+// FuzzParse: no spec text makes the parser panic, and what it accepts
+// names rules and has packets (or a property) in every case.
+func FuzzParse(f *testing.F) {
+	spec, _ := os.ReadFile("../examples/gateway.spec")
+	f.Add(string(spec))
+	f.Add(failing)
+	f.Add(header + "never: accept mark 0x1/0x1 ttl 2:3 to !eth+ from 2001:db8::/32\n")
+	f.Add(header + "case a\n  packet eth0 tcp 203.0.113.7:1 > 198.51.100.1:22 S\n  decided -A INPUT -j ACCEPT\n  out none\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := Parse("f.spec", text)
+		if err != nil {
+			return
+		}
+		if len(s.Rules) == 0 {
+			t.Errorf("accepted without rules: %q", text)
+		}
+		for _, c := range s.Cases {
+			if len(c.Steps) == 0 && c.Property == nil {
+				t.Errorf("case %q without packets accepted", c.Name)
+			}
+		}
+	})
+}
+
+// TestPropertyErrorWitness: a counterexample that is an ICMP error is
+// traced with the connection it quotes in the table, so its trace shows
+// it RELATED and accepted by the rule that decided, as the engine found.
+func TestPropertyErrorWitness(t *testing.T) {
+	rep := runText(t, header+"never: accept-local icmp state RELATED\n")
+	c := rep.Cases[0]
+	if c.Pass || !strings.Contains(c.Failures[0].Packet, "an error quoting the connection of ") || !strings.Contains(c.Failures[0].Got, "; decided filter INPUT 2 ") || !strings.Contains(c.Trace, "conntrack  RELATED") {
+		t.Errorf("%+v\n%s", c.Failures, c.Trace)
+	}
+}
+
+// TestIPv6Legacy: a spec of IPv6 rules under the legacy backend:
+// decided, counters, LOG and a property over the IPv6 packets.
+func TestIPv6Legacy(t *testing.T) {
+	rep := runText(t, `rules ../examples/ipv6.rules
+backend legacy
+case ssh from the admins
+  packet eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:22 S
+  verdict accept-local
+  decided filter INPUT 5
+case telnet is refused with a RST, logged first
+  packet eth0 tcp [2001:db8:113::7]:40000 > [2001:db8:100::1]:23 S
+  verdict reject
+  decided filter INPUT 8
+  rule filter INPUT 7
+  decided -A INPUT -p tcp -j REJECT --reject-with tcp-reset
+  log v6 refused:
+  out eth0 tcp [2001:db8:100::1]:23 > [2001:db8:113::7]:40000 RA
+never: accept-local tcp dport 22 from !2001:db8:113::/64 first
+`)
+	if rep.Backend != "legacy" || rep.Failed() != 0 {
+		for _, c := range rep.Cases {
+			t.Errorf("%s: %+v\n%s", c.Name, c.Failures, c.Trace)
+		}
+	}
+}
+
+// TestPropertyRandomWitnessTrace: a counterexample that needs a random
+// match's draw is traced with the engine seed it was confirmed with, so
+// the trace shows what the failure says (here, whichever seed it took).
+func TestPropertyRandomWitnessTrace(t *testing.T) {
+	for _, stat := range []string{"--probability 0.3", "! --probability 0.6"} {
+		rules := filepath.Join(t.TempDir(), "rand.rules")
+		os.WriteFile(rules, []byte("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"+
+			"-A PREROUTING -i eth0 -p tcp --dport 80 -m statistic --mode random "+stat+" -j DNAT --to-destination 192.0.2.10\nCOMMIT\n"+
+			"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -d 192.0.2.10 -j ACCEPT\nCOMMIT\n"), 0o644)
+		rep := runText(t, "rules "+rules+"\nnever: forward in eth0 tcp dport 80 to 198.51.100.1 first\n")
+		c := rep.Cases[0]
+		if c.Pass || !strings.HasPrefix(c.Failures[0].Got, "forward out wlan0") || !strings.Contains(c.Trace, "verdict  forwarded out wlan0") {
+			t.Errorf("%s: %+v\n%s", stat, c.Failures, c.Trace)
+		}
 	}
 }

@@ -9,9 +9,10 @@ import (
 	"testing"
 )
 
-// WriteText writes the report as go test does: a line per case, and
-// for each failure what was expected, what happened and the trace of
-// the failing packet; then ok or FAIL for the file.
+// WriteText writes the report as go test does: a line per failing case
+// (verbose: per case), and for each failure what was expected, what
+// happened and the trace of the failing packet; then ok or FAIL for the
+// file.
 func (r *Report) WriteText(w io.Writer, verbose bool) {
 	for _, c := range r.Cases {
 		if c.Pass {
@@ -21,21 +22,52 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 			continue
 		}
 		fmt.Fprintf(w, "--- FAIL: %s (%s:%d)\n", c.Name, r.File, c.Line)
-		for _, f := range c.Failures {
-			fmt.Fprintf(w, "    %s:%d: packet %s\n", r.File, f.Line, f.Packet)
-			fmt.Fprintf(w, "        want %s\n", f.Want)
-			fmt.Fprintf(w, "        got  %s\n", f.Got)
-		}
-		fmt.Fprintf(w, "    trace of the failing packet:\n")
-		for _, l := range splitLines(c.Trace) {
-			fmt.Fprintf(w, "        %s\n", l)
-		}
+		io.WriteString(w, indent(r.failureText(c), "    "))
 	}
 	if n := r.Failed(); n > 0 {
 		fmt.Fprintf(w, "FAIL\t%s\t%d of %d cases failed (backend %s)\n", r.File, n, len(r.Cases), r.Backend)
 	} else {
 		fmt.Fprintf(w, "ok  \t%s\t%d cases (backend %s)\n", r.File, len(r.Cases), r.Backend)
 	}
+}
+
+// failureText is what a failed case reports, in the text output, the
+// JUnit failure and a Go subtest alike: each expectation that did not
+// hold with its line, what was wanted and what happened (for a property,
+// every packet that breaks it), then the full trace of the failing
+// packet.
+func (r *Report) failureText(c *CaseResult) string {
+	var b strings.Builder
+	for _, f := range c.Failures {
+		fmt.Fprintf(&b, "%s:%d: packet %s\n", r.File, f.Line, f.Packet)
+		fmt.Fprintf(&b, "    want %s\n", f.Want)
+		fmt.Fprintf(&b, "    got  %s\n", f.Got)
+		if len(f.Classes) > 0 {
+			b.WriteString("    every packet that breaks it:\n")
+			for _, k := range f.Classes {
+				fmt.Fprintf(&b, "        %s\n", k)
+			}
+		}
+	}
+	if c.Trace != "" {
+		b.WriteString("trace of the failing packet:\n")
+		b.WriteString(indent(c.Trace, "    "))
+	}
+	return b.String()
+}
+
+// indent puts prefix before every line of s that is not empty.
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			b.WriteString(prefix)
+			b.WriteString(l)
+		} else if l != "" {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
 }
 
 // WriteJSON writes the report as one JSON object.
@@ -81,12 +113,7 @@ func WriteJUnit(w io.Writer, reps []*Report) error {
 		for _, c := range r.Cases {
 			jc := junitCase{Name: c.Name, Classname: r.File, Time: fmt.Sprintf("%.3f", c.Elapsed.Seconds())}
 			if !c.Pass {
-				var b strings.Builder
-				for _, f := range c.Failures {
-					fmt.Fprintf(&b, "%s:%d: packet %s\n    want %s\n    got  %s\n", r.File, f.Line, f.Packet, f.Want, f.Got)
-				}
-				b.WriteString(c.Trace)
-				jc.Failure = &junitFailure{Message: c.Failures[0].Want, Text: b.String()}
+				jc.Failure = &junitFailure{Message: c.Failures[0].Want, Text: r.failureText(c)}
 			}
 			s.Cases = append(s.Cases, jc)
 		}
@@ -118,11 +145,8 @@ func Check(t *testing.T, path string) {
 	}
 	for _, c := range rep.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			for _, f := range c.Failures {
-				t.Errorf("%s:%d: packet %s\nwant %s\ngot  %s", rep.File, f.Line, f.Packet, f.Want, f.Got)
-			}
 			if !c.Pass {
-				t.Logf("trace:\n%s", c.Trace)
+				t.Errorf("\n%s", rep.failureText(c))
 			}
 		})
 	}

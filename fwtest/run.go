@@ -2,11 +2,13 @@ package fwtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/diff"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
@@ -53,6 +55,9 @@ type Failure struct {
 	Line   int    `json:"line"`   // the expectation's line
 	Want   string `json:"want"`
 	Got    string `json:"got"`
+	// Classes, for a property, describe every packet that breaks it
+	// (Packet is one of them).
+	Classes []string `json:"classes,omitempty"`
 }
 
 // loaded is what a spec's files give.
@@ -61,6 +66,9 @@ type loaded struct {
 	sets    *ipset.Registry
 	host    *host.Host
 	legacy  bool
+	// checkers run each family's rules symbolically once, for all the
+	// spec's properties (IPv4, IPv6).
+	checkers [2]*diff.PropertyChecker
 }
 
 func (s *Spec) load() (*loaded, error) {
@@ -106,8 +114,11 @@ func (s *Spec) load() (*loaded, error) {
 }
 
 // newSim builds a fresh engine for one case.
-func (l *loaded) newSim() (*sim.Simulator, error) {
-	e, err := engine.New(l.rs, l.host, engine.Config{Legacy: l.legacy, Sets: l.sets, Rules6: l.rs6})
+func (l *loaded) newSim() (*sim.Simulator, error) { return l.newSimSeed(0) }
+
+// newSimSeed builds the engine with a seed for its random matches.
+func (l *loaded) newSimSeed(seed uint64) (*sim.Simulator, error) {
+	e, err := engine.New(l.rs, l.host, engine.Config{Legacy: l.legacy, Sets: l.sets, Rules6: l.rs6, Seed: seed})
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +144,26 @@ func (s *Spec) Run() (*Report, error) {
 	for _, c := range s.Cases {
 		cr, err := l.runCase(c)
 		if err != nil {
-			return nil, err
+			var le *lineError
+			if errors.As(err, &le) {
+				return nil, fmt.Errorf("%s:%d: %v", s.File, le.line, le.err)
+			}
+			return nil, fmt.Errorf("%s:%d: case %q: %v", s.File, c.Line, c.Name, err)
 		}
 		rep.Cases = append(rep.Cases, cr)
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }
+
+// lineError is a case that could not be run, at the spec line that
+// made it fail; Run adds the spec's file name.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
 
 func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 	if c.Property != nil {
@@ -153,21 +177,23 @@ func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 	}
 	var trace bytes.Buffer
 	tt := &sim.TextTracer{W: &trace}
-	s.State.SetTracer(tt)
+	dec := &decider{next: tt}
+	s.State.SetTracer(dec)
 	for i, st := range c.Steps {
 		trace.Reset()
+		dec.reset()
 		var logs bytes.Buffer
 		s.Engine.Log = &teeLog{tt: tt.LogWriter(), buf: &logs}
 		data, err := st.Packet.Build(i)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", st.Line, err)
+			return nil, &lineError{st.Line, err}
 		}
 		var p packet.Packet
 		p.Decode(data)
 		tt.Begin(where(st.Packet), p.Summary())
 		res, err := s.Run(i, st.Packet)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", st.Line, err)
+			return nil, &lineError{st.Line, err}
 		}
 		for _, o := range s.State.Result.Out {
 			var q packet.Packet
@@ -180,7 +206,7 @@ func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 			}
 		}
 		tt.End()
-		got := observed{res: res, ct: ctName(s.State.CTState()), log: splitLines(logs.String())}
+		got := observed{res: res, ct: ctName(s.State.CTState()), log: splitLines(logs.String()), decided: dec.decidedText(res.Verdict)}
 		failed := false
 		for _, e := range st.Expects {
 			if ok, g := got.check(e); !ok {
@@ -203,7 +229,7 @@ func (l *loaded) resolveRuleTexts(s *Spec) error {
 	for _, c := range s.Cases {
 		for _, st := range c.Steps {
 			for i, e := range st.Expects {
-				if (e.Kind != "rule" && e.Kind != "norule") || !strings.HasPrefix(e.Value, "-") {
+				if (e.Kind != "rule" && e.Kind != "norule" && e.Kind != "decided") || !strings.HasPrefix(e.Value, "-") {
 					continue
 				}
 				ref, err := l.findRule(s.File, e.Line, e.Value, st.Packet.IsIPv6())
@@ -278,9 +304,10 @@ func splitLines(s string) []string {
 
 // observed is what became of one packet.
 type observed struct {
-	res *sim.Result
-	ct  string
-	log []string
+	res     *sim.Result
+	ct      string
+	log     []string
+	decided string // the deciding rule (TABLE CHAIN N or policy), or none
 }
 
 // check reports whether e holds, and what was seen instead.
@@ -290,6 +317,8 @@ func (o observed) check(e Expect) (bool, string) {
 		return o.res.Verdict == e.Value, "verdict " + o.res.Verdict
 	case "ct":
 		return o.ct == e.Value, "ct " + o.ct
+	case "decided":
+		return o.decided == e.Value, "decided " + o.decided + " (verdict " + o.res.Verdict + ")"
 	case "rule", "norule":
 		want, _ := parseRuleRef(e.Value)
 		hit := false
@@ -401,49 +430,107 @@ func OutString(o sim.Out) string {
 func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 	start := time.Now()
 	cr := &CaseResult{Name: c.Name, Line: c.Line, Pass: true}
-	rs := l.rs
-	if len(rs.Tables) == 0 && l.rs6 != nil {
-		rs = l.rs6
-	}
-	ce, err := diff.CheckProperty(rs, c.Property, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets})
-	if err != nil {
-		return nil, fmt.Errorf("line %d: %v", c.Line, err)
+	// Each family's rules are checked: the property holds when it holds
+	// for both (a term with an address of the other family matches
+	// nothing there). A family without rules accepts everything: it is
+	// checked too when the property names one of its addresses, which
+	// would otherwise hold for want of rules.
+	var ce *diff.Counterexample
+	for i, rs := range []*rules.Ruleset{l.rs, l.rs6} {
+		fam := []ext.Family{ext.IPv4, ext.IPv6}[i]
+		if rs == nil || len(rs.Tables) == 0 {
+			if !c.Property.Names(fam) {
+				continue
+			}
+			rs = rules.New()
+			rs.Family = fam
+		}
+		pc := l.checkers[i]
+		if pc == nil {
+			var err error
+			if pc, err = diff.NewPropertyChecker(rs, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets}); err != nil {
+				return nil, &lineError{c.Line, err}
+			}
+			l.checkers[i] = pc
+		}
+		var err error
+		if ce, err = pc.Check(c.Property); err != nil {
+			return nil, &lineError{c.Line, err}
+		}
+		if ce != nil {
+			break
+		}
 	}
 	if ce != nil && ce.Witness != nil && (ce.Witness.Reproduced || ce.May) {
 		cr.Pass = false
-		got := "counterexample " + ce.Witness.Text + ": " + ce.Witness.Old
-		if ce.May {
+		w := ce.Witness
+		// The counterexample's full trace, as for a failing packet, and
+		// the rule that decided its fate.
+		trace, decided, err := l.traceWitness(w)
+		if err != nil {
+			return nil, &lineError{c.Line, err}
+		}
+		cr.Trace = trace
+		got := w.Old + "; decided " + decided
+		if decided == "none" {
+			got = w.Old + "; no rule decided: the host did"
+		}
+		if w.Reproduced {
+			got += " (a counterexample: the engine confirms it)"
+		} else {
 			got += " (the property fails for some answers of " + strings.Join(ce.Because, "; ") + ")"
 		}
-		if len(ce.Classes) > 0 {
-			got += "; every such packet: " + strings.Join(ce.Classes, " | ")
+		if w.Mark != 0 {
+			got += fmt.Sprintf("; sent with socket mark 0x%x", w.Mark)
 		}
-		cr.Failures = append(cr.Failures, Failure{Packet: ce.Witness.Text, Line: c.Line, Want: c.Property.Text, Got: got})
-		// The counterexample's full trace, as for a failing packet.
-		s, err := l.newSim()
-		if err != nil {
-			return nil, err
+		pk := w.Text
+		if w.ConnText != "" {
+			pk += " (an error quoting the connection of " + w.ConnText + ")"
 		}
-		var trace bytes.Buffer
-		tt := &sim.TextTracer{W: &trace}
-		s.State.SetTracer(tt)
-		s.Engine.Log = tt.LogWriter()
-		data, err := ce.Witness.Packet.Build(0)
-		if err != nil {
-			return nil, err
-		}
-		var p packet.Packet
-		p.Decode(data)
-		tt.Begin(where(ce.Witness.Packet), p.Summary())
-		if _, err := s.Run(0, ce.Witness.Packet); err == nil {
-			tt.End()
-			cr.Trace = trace.String()
-		}
+		cr.Failures = append(cr.Failures, Failure{Packet: pk, Line: c.Line, Want: c.Property.Text, Got: got, Classes: ce.Classes})
 	} else if ce != nil {
-		return nil, fmt.Errorf("line %d: the model finds packets that break %q but the engine confirms none (an ipsift bug: please report)", c.Line, c.Property.Text)
+		return nil, &lineError{c.Line, fmt.Errorf("the model finds packets that break %q but the engine confirms none (an ipsift bug: please report)", c.Property.Text)}
 	}
 	cr.Elapsed = time.Since(start)
 	return cr, nil
+}
+
+// traceWitness runs a property's counterexample in a fresh engine (with
+// the seed the property's check ran it with), its connection context (and for an ICMP error the quoted connection's) in
+// the table first, and returns its full trace and the rule that decided
+// its fate.
+func (l *loaded) traceWitness(w *diff.Witness) (string, string, error) {
+	s, err := l.newSimSeed(w.Seed)
+	if err != nil {
+		return "", "", err
+	}
+	if w.Conn != nil && w.Conn.CT != nil {
+		p, err := conntrack.ContextOf(*w.Conn)
+		if err != nil {
+			return "", "", err
+		}
+		if _, err := s.Engine.CT.Insert(p, s.Now); err != nil {
+			return "", "", fmt.Errorf("ct: %v", err)
+		}
+	}
+	var trace bytes.Buffer
+	tt := &sim.TextTracer{W: &trace}
+	dec := &decider{next: tt}
+	s.State.SetTracer(dec)
+	s.Engine.Log = tt.LogWriter()
+	data, err := w.Packet.Build(0)
+	if err != nil {
+		return "", "", err
+	}
+	var p packet.Packet
+	p.Decode(data)
+	tt.Begin(where(w.Packet), p.Summary())
+	res, err := s.Run(0, w.Packet)
+	if err != nil {
+		return "", "", err
+	}
+	tt.End()
+	return trace.String(), dec.decidedText(res.Verdict), nil
 }
 
 func where(d packet.Desc) string {

@@ -13,7 +13,7 @@
 //	case ssh from the administrators
 //	  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S
 //	  verdict accept-local
-//	  rule filter INPUT 7
+//	  decided filter INPUT 7
 //	  ct NEW
 //	  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 A
 //	  rule filter INPUT 2
@@ -24,6 +24,10 @@
 // clock, each case starts afresh. Expectations:
 //
 //	verdict V        accept-local, forward, sent, reject, drop or queue
+//	decided T C N    the rule that decided the verdict: the one that dropped, rejected or
+//	                 queued it, or for a packet let through the filter table's rule that
+//	                 accepted it (N: policy for a policy); or the rule's text as for rule;
+//	                 "decided none": no rule did (the host dropped a packet the rules let through)
 //	rule T C N       the counter of rule N of chain C in table T rose (N: policy for the policy);
 //	                 or the rule's text: rule [-t T] -A C SPEC (as iptables takes it)
 //	norule T C N     it did not
@@ -79,7 +83,7 @@ type Step struct {
 
 // Expect is one expectation.
 type Expect struct {
-	Kind  string // verdict, rule, norule, out, log, ct
+	Kind  string // verdict, decided, rule, norule, out, log, ct
 	Value string
 	Line  int
 }
@@ -186,7 +190,7 @@ func Parse(name, text string) (*Spec, error) {
 				return nil, fail(restCol, "packet: say where it comes from: an interface (eth0 ...) or local")
 			}
 			cur.Steps = append(cur.Steps, &Step{Text: rest, Line: ln, Packet: d})
-		case "verdict", "rule", "norule", "out", "log", "ct":
+		case "verdict", "decided", "rule", "norule", "out", "log", "ct":
 			if cur == nil || len(cur.Steps) == 0 {
 				return nil, fail(col, "%s before any packet: an expectation follows the packet it is about", kw)
 			}
@@ -199,7 +203,7 @@ func Parse(name, text string) (*Spec, error) {
 			st := cur.Steps[len(cur.Steps)-1]
 			st.Expects = append(st.Expects, Expect{Kind: kw, Value: rest, Line: ln})
 		default:
-			return nil, fail(col, "%q: want rules, host, backend, case, packet, verdict, rule, norule, out, log, ct, never: or always:", kw)
+			return nil, fail(col, "%q: want rules, host, backend, case, packet, verdict, decided, rule, norule, out, log, ct, never: or always:", kw)
 		}
 	}
 	if len(s.Rules) == 0 {
@@ -229,7 +233,10 @@ func checkExpect(kw, v string) error {
 			}
 		}
 		return fmt.Errorf("ct %q: want one of %s", v, strings.Join(ctStates, ", "))
-	case "rule", "norule":
+	case "rule", "norule", "decided":
+		if kw == "decided" && v == "none" {
+			return nil
+		}
 		if strings.HasPrefix(v, "-") {
 			return nil // rule text, found in the rules when the spec runs
 		}

@@ -26,6 +26,9 @@ type fib struct {
 
 // famTables are one family's tables.
 type famTables struct {
+	// dest answers Dest: the local table and the routes in one lookup
+	// (set for the families' tables, not the interfaces').
+	dest destTable
 	// local is the local table: each address of the host (local), each
 	// IPv4 subnet's broadcast address (broadcast), each IPv6 prefix's
 	// subnet-router anycast address (anycast), and loopback's IPv4
@@ -124,7 +127,11 @@ func (t *lpm) add(addr netip.Addr, bits int, val uint32) {
 		bits += 96
 	}
 	k := keyOf(addr)
-	k = key{k.hi & m.hi, k.lo & m.lo}
+	t.addKey(key{k.hi & m.hi, k.lo & m.lo}, bits, m, val)
+}
+
+// addKey is add for a masked key, its length over 128 bits and mask.
+func (t *lpm) addKey(k key, bits int, m key, val uint32) {
 	gi := 0
 	for gi < len(t.groups) && t.groups[gi].bits > bits {
 		gi++
@@ -288,7 +295,134 @@ func (h *Host) compile() *fib {
 		ft.local.freeze()
 		ft.routes.freeze()
 	}
+	f.fam[0].dest.build(&f.fam[0], true)
+	f.fam[1].dest.build(&f.fam[1], false)
 	return f
+}
+
+// destTable answers, for an address, both the longest prefix of the
+// local table and the longest route holding it, in one lookup: the
+// first 8 bits of the address (of the family's own 32 or 128) pick a
+// block, which holds the prefixes longer than 8 bits that lie within
+// it, and for each of them the answers of both tables precomputed (the
+// longest local and route prefix holding it that is no longer than it:
+// any longer one holding the address would be in the block too and
+// found first). An address that none of its block's prefixes holds
+// gets the block's answer for the prefixes of 8 bits or fewer. Most
+// blocks of a host hold no prefix at all (a forwarded packet's
+// destination is then answered from the first byte), and the others
+// few (a flat walk).
+type destTable struct {
+	idx    [256]uint16 // block of each first byte
+	blocks []destBlock
+	vals   []destVal // the answers the blocks' values index
+}
+
+type destBlock struct {
+	within   lpm    // prefixes longer than 8 bits: index into vals
+	fallback uint32 // the answer for an address none of them holds
+}
+
+// destVal is an answer: the local table's value (see localVal) and the
+// route's index, each with whether there is one.
+type destVal struct {
+	local, route       uint32
+	hasLocal, hasRoute bool
+}
+
+// findMax is find limited to the prefixes of at most bits (counted
+// over 128).
+func (t *lpm) findMax(k key, bits int) (uint32, bool) {
+	for gi := range t.groups {
+		g := &t.groups[gi]
+		if g.bits > bits {
+			continue
+		}
+		if v, ok := g.get(key{k.hi & g.mask.hi, k.lo & g.mask.lo}); ok {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// build fills the table from a family's local table and routes.
+func (d *destTable) build(ft *famTables, v4 bool) {
+	base := 0 // where the family's first byte starts in a key
+	if v4 {
+		base = 96
+	}
+	vals := map[destVal]uint32{}
+	val := func(k key, bits int) uint32 {
+		var v destVal
+		v.local, v.hasLocal = ft.local.findMax(k, bits)
+		v.route, v.hasRoute = ft.routes.findMax(k, bits)
+		i, ok := vals[v]
+		if !ok {
+			i = uint32(len(d.vals))
+			d.vals = append(d.vals, v)
+			vals[v] = i
+		}
+		return i
+	}
+	top := func(k key) int {
+		if v4 {
+			return int(k.lo>>24) & 0xff
+		}
+		return int(k.hi >> 56)
+	}
+	// The prefixes of either table longer than 8 bits, by block, in
+	// the order of their lengths (longest first) and insertion.
+	type prefix struct {
+		k, mask key
+		bits    int
+	}
+	var within [256][]prefix
+	for _, t := range []*lpm{&ft.local, &ft.routes} {
+		for _, g := range t.groups {
+			if g.bits <= base+8 {
+				continue
+			}
+			for _, sl := range g.slots {
+				if sl.full {
+					b := top(sl.k)
+					within[b] = append(within[b], prefix{sl.k, g.mask, g.bits})
+				}
+			}
+		}
+	}
+	empty := map[uint32]uint16{} // blocks without prefixes, by fallback
+	for b := range 256 {
+		var k key
+		if v4 {
+			k = key{0, 0xffff<<32 | uint64(b)<<24}
+		} else {
+			k = key{uint64(b) << 56, 0}
+		}
+		fb := val(k, base+8)
+		if len(within[b]) == 0 {
+			if i, ok := empty[fb]; ok {
+				d.idx[b] = i
+				continue
+			}
+			empty[fb] = uint16(len(d.blocks))
+		}
+		d.idx[b] = uint16(len(d.blocks))
+		blk := destBlock{fallback: fb}
+		for _, e := range within[b] {
+			blk.within.addKey(e.k, e.bits, e.mask, val(e.k, e.bits))
+		}
+		blk.within.freeze()
+		d.blocks = append(d.blocks, blk)
+	}
+}
+
+// find returns the answer for k.
+func (d *destTable) find(k key, first byte) *destVal {
+	b := &d.blocks[d.idx[first]]
+	if v, ok := b.within.find(k); ok {
+		return &d.vals[v]
+	}
+	return &d.vals[b.fallback]
 }
 
 // all returns every table set: the families' and each interface's.
@@ -305,6 +439,10 @@ func (h *Host) tables() *fib {
 	if f := h.fib.Load(); f != nil {
 		return f
 	}
+	return h.compileTables()
+}
+
+func (h *Host) compileTables() *fib {
 	f := h.compile()
 	h.fib.Store(f)
 	return f
@@ -363,40 +501,41 @@ type Dest struct {
 }
 
 // Dest looks addr up in the local table and the routes at once, as the
-// routing decision for an arriving packet needs both.
+// routing decision for an arriving packet needs both (one lookup: see
+// destTable).
 func (h *Host) Dest(addr netip.Addr) Dest {
 	d := Dest{Type: RTNUnicast}
 	f := h.tables()
-	var t *famTables
-	var k key
+	var dv *destVal
 	if addr.Is4() {
 		// fixedType and keyOf for IPv4, on the address as a number.
 		b := addr.As4()
 		v := binary.BigEndian.Uint32(b[:])
-		t, k = &f.fam[0], key{0, 0xffff<<32 | uint64(v)}
+		dv = f.fam[0].dest.find(key{0, 0xffff<<32 | uint64(v)}, b[0])
 		switch {
 		case v == 0 || v == 0xffffffff:
 			d.Type = RTNBroadcast
 		case v>>28 == 0xe:
 			d.Type = RTNMulticast
-		default:
-			if lv, ok := t.local.find(k); ok {
-				d.Type = int(lv >> 16)
-			}
+		case dv.hasLocal:
+			d.Type = int(dv.local >> 16)
 		}
 	} else {
 		if !addr.IsValid() {
 			return d
 		}
-		t, k = &f.fam[1], keyOf(addr)
-		if ft, ok := fixedType(addr); ok {
-			d.Type = ft
-		} else if lv, ok := t.local.find(k); ok {
-			d.Type = int(lv >> 16)
+		b := addr.As16()
+		k := key{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+		dv = f.fam[1].dest.find(k, b[0])
+		switch {
+		case b[0] == 0xff:
+			d.Type = RTNMulticast
+		case dv.hasLocal:
+			d.Type = int(dv.local >> 16)
 		}
 	}
-	if i, ok := t.routes.find(k); ok {
-		d.Route, d.Iface = &h.Routes[i], f.routeIfc[i]
+	if dv.hasRoute {
+		d.Route, d.Iface = &h.Routes[dv.route], f.routeIfc[dv.route]
 	}
 	return d
 }

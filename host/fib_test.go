@@ -111,6 +111,12 @@ func randomHost(r *rand.Rand) string {
 func TestCompiledTablesMatchWalk(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 1))
 	probes := []netip.Addr{{}, netip.MustParseAddr("127.1.2.3"), netip.MustParseAddr("127.255.255.255"), netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("fe80::1")}
+	// Other first bytes than the hosts' (Dest's blocks: see destTable),
+	// which short routes may cover.
+	for _, s := range []string{"0.0.0.1", "8.1.2.3", "9.255.255.255", "11.0.0.1", "15.0.0.0", "16.0.0.1", "127.0.0.1", "224.0.0.1", "255.255.255.254",
+		"::", "::1", "::2", "2000::1", "2001:db9::1", "3fff::1", "fe80::1", "ff02::1", "ffff::1"} {
+		probes = append(probes, netip.MustParseAddr(s))
+	}
 	for a := 0; a < 2; a++ {
 		for b := 0; b < 3; b++ {
 			for _, c := range []int{0, 1, 2, 3, 127, 128, 254, 255} {
@@ -203,6 +209,21 @@ func TestIsLinkLocal6Bytes(t *testing.T) {
 		}
 		if got := IsLinkLocal6(a); got != want {
 			t.Errorf("IsLinkLocal6(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestUnroutable6 is Unroutable6 against netip's tests and IsLinkLocal6.
+func TestUnroutable6(t *testing.T) {
+	for _, s := range []string{"::", "::%eth0", "::1", "::1%eth0", "::2", "fe80::1", "fe80::1%eth0", "febf::1", "fec0::1", "ff02::1", "ff05::1", "ff0e::1",
+		"2001:db8::1", "::ffff:0.0.0.0", "::ffff:127.0.0.1", "::ffff:224.0.0.1", "::ffff:239.1.2.3", "::ffff:192.0.2.1", "::fffe:224.0.0.1", "0.0.0.0", "127.0.0.1", "224.0.0.1", "192.0.2.1"} {
+		a := netip.MustParseAddr(s)
+		never, ll := Unroutable6(a)
+		if want := a.IsUnspecified() || a.IsMulticast() || a.IsLoopback(); never != want && a.Is6() {
+			t.Errorf("Unroutable6(%s) never = %v, want %v", s, never, want)
+		}
+		if !never && ll != IsLinkLocal6(a) || never && a.IsMulticast() && ll != IsLinkLocal6(a) {
+			t.Errorf("Unroutable6(%s) linkLocal = %v, IsLinkLocal6 %v", s, ll, IsLinkLocal6(a))
 		}
 	}
 }

@@ -14,6 +14,7 @@ package host
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -134,7 +135,7 @@ func Parse(r io.Reader, name string) (*Host, error) {
 			if len(f) < 2 {
 				return nil, bad("iface needs a name")
 			}
-			ifc := &Iface{Iface: ext.Iface{Name: f[1], Index: len(h.Ifaces) + 1}}
+			ifc := &Iface{Iface: ext.Iface{Name: ext.Intern(f[1]), Index: len(h.Ifaces) + 1}}
 			for i := 2; i < len(f); i++ {
 				if f[i] == "group" {
 					if i+1 >= len(f) {
@@ -427,13 +428,43 @@ func IsLinkLocal6(a netip.Addr) bool {
 	if !a.Is6() {
 		return false
 	}
-	if a.IsMulticast() {
-		s := a.As16()[1] & 0xf
-		return s <= 2
-	}
-	// linkLocal6 (fe80::/10) contains a, tested on the bytes.
+	// All on the bytes (netip's tests are calls): a.IsMulticast(),
+	// which holds for an IPv4-mapped multicast address too, then
+	// linkLocal6 (fe80::/10) contains a.
 	b := a.As16()
+	if b[0] == 0xff || mapped4(&b) && b[12]&0xf0 == 0xe0 {
+		return b[1]&0xf <= 2
+	}
 	return b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
+}
+
+// mapped4 reports an IPv4-mapped IPv6 address (::ffff:0:0/96).
+func mapped4(b *[16]byte) bool {
+	return binary.BigEndian.Uint64(b[:8]) == 0 && binary.BigEndian.Uint32(b[8:12]) == 0xffff
+}
+
+// Unroutable6 is what ip6_forward tests of an IPv6 source before it
+// forwards a packet, on the bytes: whether it is unspecified, multicast
+// or loopback (netip's IsUnspecified, IsMulticast, IsLoopback, IPv4-mapped
+// forms included as they count them), and whether it is IsLinkLocal6.
+func Unroutable6(a netip.Addr) (never, linkLocal bool) {
+	if !a.Is6() {
+		return a.IsUnspecified() || a.IsMulticast() || a.IsLoopback(), false
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	m4 := mapped4(&b)
+	switch {
+	case hi == 0 && lo == 1: // ::1, with or without a zone
+		return true, false
+	case hi == 0 && lo == 0 && a.Zone() == "": // ::, IPv6Unspecified
+		return true, false
+	case b[0] == 0xff || m4 && b[12]&0xf0 == 0xe0:
+		return true, b[1]&0xf <= 2
+	case m4 && b[12] == 127:
+		return true, false
+	}
+	return false, b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
 }
 
 // RouteTypes6 is xt_addrtype's match_lookup_rt6: the address types the

@@ -392,3 +392,47 @@ func BenchmarkFixChecksums1500(b *testing.B) {
 		p.FixChecksums()
 	}
 }
+
+// TestPseudoHeaderAndIPChecksumWords: the pseudo-header sum and the
+// header check added word by word agree with ChecksumAdd over the same
+// bytes, zero sums and carries included.
+func TestPseudoHeaderAndIPChecksumWords(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := range 20000 {
+		var a, b [4]byte
+		for j := range 4 {
+			a[j], b[j] = byte(r.IntN(256)), byte(r.IntN(256))
+			if i%5 == 0 {
+				a[j], b[j] = 0xff, 0xff
+			}
+			if i%7 == 0 {
+				a[j] = 0
+			}
+		}
+		proto, length := uint8(r.IntN(256)), r.IntN(70000)
+		if i%11 == 0 {
+			a, b, proto, length = [4]byte{}, [4]byte{}, 0, 0
+		}
+		want := foldAdd(ChecksumAdd(ChecksumAdd(0, a[:]), b[:]), uint32(proto)+uint32(uint16(length)))
+		if got := PseudoHeaderSum(netip.AddrFrom4(a), netip.AddrFrom4(b), proto, length); got != want {
+			t.Fatalf("PseudoHeaderSum(%v, %v, %d, %d) = %#x, want %#x", a, b, proto, length, got, want)
+		}
+		hdr := make([]byte, 20+4*r.IntN(11))
+		for j := range hdr {
+			hdr[j] = byte(r.IntN(256))
+			if i%5 == 0 {
+				hdr[j] = 0xff
+			}
+		}
+		hdr[0] = 0x40 | byte(len(hdr)/4)
+		if i%2 == 0 {
+			hdr[10], hdr[11] = 0, 0
+			c := ^uint16(ChecksumAdd(0, hdr))
+			hdr[10], hdr[11] = byte(c>>8), byte(c)
+		}
+		p := Packet{Version: 4, HdrLen: len(hdr), Data: hdr}
+		if got, want := p.IPChecksumOK(), ChecksumAdd(0, hdr) == 0xffff; got != want {
+			t.Fatalf("IPChecksumOK(% x) = %v, want %v", hdr, got, want)
+		}
+	}
+}

@@ -87,8 +87,10 @@ type Packet struct {
 	L4Fixed bool
 	// L4Verified says the transport checksum is known to be correct,
 	// as the kernel's CHECKSUM_UNNECESSARY does (a NIC, or a caller,
-	// checked it): L4ChecksumOK and connection tracking then pass it
-	// without summing. Decode clears it; whoever sets it must know the
+	// checked it): L4ChecksumOK, connection tracking and REJECT then
+	// pass it without summing, as nf_ip_checksum does. Live
+	// enforcement sets it for every packet whose checksum the kernel
+	// would not check (NFQUEUE's skb info without CSUM_NOTVERIFIED). Decode clears it; whoever sets it must know the
 	// checksum is right (rewrites that keep checksums right, as NAT's
 	// do, keep it true).
 	L4Verified bool

@@ -29,7 +29,8 @@ func (a *held) before(b *held) bool {
 // the end and taken from the front without moving any other; one out
 // of order moves back past the later ones.
 type heldQueue struct {
-	ring []*held // len(ring) == size once init ran
+	ring []*held // a power of two at least size long once init ran
+	size int     // the records it holds when full
 	head int     // index of the earliest record
 	n    int     // records held
 	seq  uint64
@@ -37,12 +38,20 @@ type heldQueue struct {
 	free []*held
 }
 
-func (q *heldQueue) init(size int) { q.ring = make([]*held, size) }
+// init makes room for size records: a ring of the next power of two,
+// so that positions wrap with a mask, not a division.
+func (q *heldQueue) init(size int) {
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	q.ring, q.size = make([]*held, n), size
+}
 
 func (q *heldQueue) len() int   { return q.n }
-func (q *heldQueue) full() bool { return q.n >= len(q.ring) }
+func (q *heldQueue) full() bool { return q.n >= q.size }
 
-func (q *heldQueue) at(i int) int { return (q.head + i) % len(q.ring) }
+func (q *heldQueue) at(i int) int { return (q.head + i) & (len(q.ring) - 1) }
 
 func (q *heldQueue) push(rec *capture.Record) {
 	var h *held

@@ -59,7 +59,7 @@ var sec=rows[i].closest('section.chain');if(sec){secs.set(sec,(secs.get(sec)||fa
 secs.forEach(function(v,sec){sec.hidden=!!s&&!v});
 document.querySelectorAll('section.chain').forEach(function(sec){if(!secs.has(sec))sec.hidden=!!s});
 qn.textContent=s?n+' of '+rows.length+' rows':''}
-q.addEventListener('input',function(){clearTimeout(timer);timer=setTimeout(search,rows&&rows.length>5000?120:0)});
+if(q)q.addEventListener('input',function(){clearTimeout(timer);timer=setTimeout(search,rows&&rows.length>5000?120:0)});
 function focus(){var id=decodeURIComponent(location.hash.slice(1));
 document.querySelectorAll('.focus').forEach(function(e){e.classList.remove('focus')});
 if(!id)return;var el=document.getElementById(id);

@@ -209,10 +209,34 @@ func buildGraph(f *Family) *graph {
 	sort.SliceStable(tables, func(i, j int) bool { return tableOrder[tables[i].Name] < tableOrder[tables[j].Name] })
 	for _, h := range hooks {
 		hn := byID["hook/"+h+map[bool]string{true: "/ip6"}[six]]
-		for _, t := range tables {
+		// Every packet that meets a hook enters its first table's
+		// chain: that chain's entries are the hook's count, unless the
+		// first table is nat, which sees a connection's first packet
+		// only: then the most any of its chains saw is a lower bound.
+		var most uint64
+		known, exact, first := false, false, true
+		for _, t := range hookOrder(tables, h) {
 			if c := t.Chain(h); c != nil && c.Builtin {
-				link(hn, of[Key{t.Name, c.Name, 0}], 0, false)
+				k := Key{t.Name, c.Name, 0}
+				in, ok := g.entries(f, k)
+				link(hn, of[k], in, false)
+				if ok && (!known || in > most) {
+					most, known = in, true
+				}
+				if first {
+					exact = ok && t.Name != "nat"
+				}
+				first = false
 			}
+		}
+		switch {
+		case hn == nil || !known:
+		case exact:
+			hn.sub = fmt.Sprintf("%d packets", most)
+			hn.title = fmt.Sprintf("%s hook: %d packets met it", h, most)
+		default:
+			hn.sub = fmt.Sprintf("≥ %d packets", most)
+			hn.title = fmt.Sprintf("%s hook: at least %d packets met it (its first table is nat, which sees a connection's first packet only)", h, most)
 		}
 	}
 	for _, t := range f.Rules.Tables {
@@ -454,6 +478,8 @@ func (g *graph) svg(p *page) {
 		p.printf("<path class=\"%s\" d=\"%s\" marker-end=\"url(#arr)\">", cls, e.pathData())
 		if e.from.kind != "hook" {
 			p.printf("<title>%s → %s: %d rules, %d packets</title>", esc(e.from.title), esc(e.to.title), e.rules, e.packets)
+		} else if e.from.sub != "hook" {
+			p.printf("<title>%s → %s: %d packets in</title>", esc(e.from.label), esc(e.to.title), e.packets)
 		}
 		p.s("</path>")
 		if labels && e.from.kind != "hook" {
@@ -492,4 +518,18 @@ func (g *graph) svg(p *page) {
 		}
 		p.s("</ul></details>\n")
 	}
+}
+
+// hookOrder is the order in which a packet meets the tables at hook h,
+// by their priorities: raw -300, mangle -150, nat -100 where it
+// translates the destination (PREROUTING, OUTPUT), filter 0, security
+// 50, nat 100 where it translates the source (INPUT, POSTROUTING).
+func hookOrder(tables []*rules.Table, h string) []*rules.Table {
+	prio := map[string]int{"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
+	if h == "INPUT" || h == "POSTROUTING" {
+		prio["nat"] = 100
+	}
+	out := append([]*rules.Table(nil), tables...)
+	sort.SliceStable(out, func(i, j int) bool { return prio[out[i].Name] < prio[out[j].Name] })
+	return out
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"html"
 	"math/rand/v2"
@@ -302,6 +303,40 @@ func TestEdgesAvoidNodes(t *testing.T) {
 		}
 		if src.name == "long.rules" && (longs < 3 || backs == 0) {
 			t.Errorf("long.rules: %d long edges, %d back edges; the test needs both", longs, backs)
+		}
+	}
+}
+
+// TestHookCounts: with traced packets a hook node shows the packets
+// that met it (the most any of its chains saw: nat sees a connection's
+// first packet only) and its edges the packets each chain took in;
+// without entries it stays "hook".
+func TestHookCounts(t *testing.T) {
+	res := loadFile(t, "../examples/gateway.rules")
+	f := &Family{Rules: res.Rules, Returned: map[Key]uint64{}, Entries: map[Key]uint64{
+		{"nat", "PREROUTING", 0}: 3, {"filter", "INPUT", 0}: 7, {"filter", "FORWARD", 0}: 2,
+		{"nat", "POSTROUTING", 0}: 1, {"nat", "INPUT", 0}: 2,
+	}}
+	g := buildGraph(f)
+	subs := map[string]string{}
+	for _, n := range g.nodes {
+		if n.kind == "hook" {
+			subs[n.label] = n.sub
+		}
+	}
+	if subs["PREROUTING"] != "≥ 3 packets" || subs["INPUT"] != "7 packets" || subs["POSTROUTING"] != "≥ 1 packets" || subs["FORWARD"] != "2 packets" || subs["OUTPUT"] != "≥ 0 packets" {
+		t.Errorf("hook nodes: %v", subs)
+	}
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	g.svg(&page{w: w})
+	w.Flush()
+	if !strings.Contains(b.String(), "<title>INPUT → filter INPUT: 7 packets in</title>") {
+		t.Errorf("no count on the hook's edge:\n%s", b.String())
+	}
+	for _, n := range buildGraph(&Family{Rules: res.Rules}).nodes {
+		if n.kind == "hook" && n.sub != "hook" {
+			t.Errorf("hook %s without entries: %q", n.label, n.sub)
 		}
 	}
 }

@@ -109,19 +109,24 @@ func (rs *Ruleset) EnsureTable(name string) *Table {
 func (rs *Ruleset) Clone() *Ruleset {
 	n := &Ruleset{Family: rs.Family, Legacy: rs.Legacy}
 	for _, t := range rs.Tables {
-		nt := &Table{Name: t.Name}
-		for _, c := range t.Chains {
-			nc := *c
-			nc.Rules = make([]*Rule, len(c.Rules))
-			for i, r := range c.Rules {
-				cp := *r
-				nc.Rules[i] = &cp
-			}
-			nt.Chains = append(nt.Chains, &nc)
-		}
-		n.Tables = append(n.Tables, nt)
+		n.Tables = append(n.Tables, t.clone())
 	}
 	return n
+}
+
+// clone is a deep copy of t: its chains and rules.
+func (t *Table) clone() *Table {
+	nt := &Table{Name: t.Name}
+	for _, c := range t.Chains {
+		nc := *c
+		nc.Rules = make([]*Rule, len(c.Rules))
+		for i, r := range c.Rules {
+			cp := *r
+			nc.Rules[i] = &cp
+		}
+		nt.Chains = append(nt.Chains, &nc)
+	}
+	return nt
 }
 
 // Table is one iptables table.

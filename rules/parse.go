@@ -187,13 +187,19 @@ type parser struct {
 	dstWord    Word
 	protoSet   bool
 	protoUsed  bool
-	protoName  string // -p as written, lower case
-	seenCore   map[byte]bool
+	protoName  string  // -p as written, lower case
+	seenCore   letters // core options given
 	tableSet   bool
 	cmdWord    Word
 	invert     bool
 	invertWord Word
 }
+
+// letters is a set of bytes (option letters).
+type letters [4]uint64
+
+func (l *letters) add(c byte)      { l[c>>6] |= 1 << (c & 63) }
+func (l *letters) has(c byte) bool { return l[c>>6]&(1<<(c&63)) != 0 }
 
 // ParseCommand parses one iptables command line (the words after
 // "iptables") into a Command, as iptables' do_parse does: getopt_long over
@@ -207,7 +213,7 @@ func ParseCommand(words []Word, o ParseOptions) (*Command, error) {
 	if o.Table == "" {
 		o.Table = "filter"
 	}
-	p := &parser{opts: o, words: words, cmd: &Command{Table: o.Table}, seenCore: map[byte]bool{}}
+	p := &parser{opts: o, words: words, cmd: &Command{Table: o.Table}}
 	if err := p.run(); err != nil {
 		return nil, err
 	}
@@ -406,10 +412,10 @@ func (p *parser) setCommand(w Word, k CommandKind) error {
 }
 
 func (p *parser) setCoreOption(w Word, c byte, inv bool, invWord Word) error {
-	if p.seenCore[c] {
+	if p.seenCore.has(c) {
 		return errAt(w, "multiple %s options not allowed", coreOptionName(c))
 	}
-	p.seenCore[c] = true
+	p.seenCore.add(c)
 	if inv {
 		switch c {
 		case 's', 'd', 'p', 'i', 'o', 'f':
@@ -1010,7 +1016,7 @@ func (p *parser) finish() error {
 	}
 	if !ruleCmd {
 		for _, l := range []byte("sdpiojfc") {
-			if p.seenCore[l] && !(l == 'c' && (c.Kind == CmdPolicy)) {
+			if p.seenCore.has(l) && !(l == 'c' && (c.Kind == CmdPolicy)) {
 				return errAt(p.cmdWord, "illegal option `%s' with this command", coreOptionName(l))
 			}
 		}
@@ -1019,19 +1025,19 @@ func (p *parser) finish() error {
 		}
 		return nil
 	}
-	if c.Kind != CmdDelete && c.Kind != CmdCheck && p.seenCore['c'] {
+	if c.Kind != CmdDelete && c.Kind != CmdCheck && p.seenCore.has('c') {
 		// -c sets the new rule's counters.
-	} else if p.seenCore['c'] {
+	} else if p.seenCore.has('c') {
 		return errAt(p.cmdWord, "illegal option `--set-counters' with this command")
 	}
 	if c.Kind == CmdAppend || c.Kind == CmdInsert || c.Kind == CmdReplace || c.Kind == CmdDelete || c.Kind == CmdCheck {
 		if c.Chain == "PREROUTING" || c.Chain == "INPUT" {
-			if p.seenCore['o'] {
+			if p.seenCore.has('o') {
 				return errAt(p.cmdWord, "can't use -o with %s: packets there have no output interface yet", c.Chain)
 			}
 		}
 		if c.Chain == "POSTROUTING" || c.Chain == "OUTPUT" {
-			if p.seenCore['i'] {
+			if p.seenCore.has('i') {
 				return errAt(p.cmdWord, "can't use -i with %s: locally generated packets have no input interface", c.Chain)
 			}
 		}
@@ -1181,6 +1187,9 @@ func (p *parser) expandAddresses() error {
 	if err != nil {
 		return err
 	}
+	if p.cmd.Rules == nil {
+		p.cmd.Rules = make([]*Rule, 0, len(srcs)*len(dsts))
+	}
 	for _, s := range srcs {
 		for _, d := range dsts {
 			r := p.r
@@ -1196,11 +1205,15 @@ func (p *parser) expandAddresses() error {
 // addrMask is one parsed -s or -d element; the zero value is "none given".
 type addrMask struct{ addr, mask netipAddr }
 
+// noAddress is addressList's answer for an option not given (shared:
+// read only).
+var noAddress = []addrMask{{}}
+
 // addressList reads the elements of an -s or -d argument (nil when the
 // option was not given), each with the position it was written at.
 func (p *parser) addressList(list []string, w Word, inv bool, letter byte) ([]addrMask, error) {
 	if list == nil {
-		return []addrMask{{}}, nil
+		return noAddress, nil
 	}
 	// Where the argument starts in the word that holds it: the word
 	// itself ("-s A,B" as two words), or its tail ("-sA,B").
@@ -1208,7 +1221,7 @@ func (p *parser) addressList(list []string, w Word, inv bool, letter byte) ([]ad
 	if strings.HasSuffix(w.Text, strings.Join(list, ",")) {
 		col += utf8.RuneCountInString(w.Text) - utf8.RuneCountInString(strings.Join(list, ","))
 	}
-	var out []addrMask
+	out := make([]addrMask, 0, len(list))
 	for _, s := range list {
 		at := Word{Text: s, Pos: w.Pos}
 		if w.Pos.Col > 0 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -117,12 +118,18 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 				opened[name] = lineNo
 			}
 			existed, used = work.Table(name) != nil, false
-			if existed && !o.NoFlush {
+			if existed {
 				// The section replaces the table's contents; the table
 				// keeps its place (legacy lists tables by first use).
+				// With --noflush it adds to them, in a copy: good may
+				// hold this table as committed (see COMMIT).
 				for i, t := range work.Tables {
 					if t.Name == name {
-						work.Tables[i] = New().EnsureTable(name)
+						if o.NoFlush {
+							work.Tables[i] = t.clone()
+						} else {
+							work.Tables[i] = New().EnsureTable(name)
+						}
 					}
 				}
 			}
@@ -150,7 +157,12 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 				work.removeTable(table.Name)
 			}
 			if !stopped {
-				good = work.Clone()
+				// The tables as they are now, shared with work: a table
+				// committed is never changed in place afterwards (a
+				// later section of it starts from a new table or a
+				// copy), so no deep copy is needed (copying 100,000
+				// rules took a tenth of the load's time).
+				good = &Ruleset{Family: work.Family, Legacy: work.Legacy, Tables: slices.Clone(work.Tables)}
 				committed = append(committed, table.Name)
 			}
 			table = nil

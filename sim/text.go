@@ -26,6 +26,11 @@ type TextTracer struct {
 	curTable  string
 	rule      int
 	verdict   string // the verdict line, printed by End
+	// answered: an answer (a REJECT's RST, the host's reply) began, and
+	// looped: a copy of the packet came back in; the tables they pass
+	// after the packet's own walk decide nothing about the packet.
+	answered, looped bool
+	accepted         bool // the decider accepted
 }
 
 func (t *TextTracer) paint(code, s string) string {
@@ -38,6 +43,7 @@ func (t *TextTracer) paint(code, s string) string {
 // Begin prints the packet's header line; call it before processing.
 func (t *TextTracer) Begin(where, summary string) {
 	t.decider, t.path, t.lastTable = "", nil, ""
+	t.answered, t.looped = false, false
 	fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", where), summary)
 }
 
@@ -45,6 +51,11 @@ func (t *TextTracer) Begin(where, summary string) {
 func (t *TextTracer) Event(e engine.Event) {
 	switch e.Kind {
 	case engine.EvTable:
+		if e.Hook == ext.PostRouting {
+			// A broadcast's copy loops back in before the packet
+			// itself passes POSTROUTING.
+			t.looped = false
+		}
 		fmt.Fprintf(t.W, "\n%s\n", t.paint("1", e.Table+" "+e.Chain))
 		t.curTable, t.curChain, t.path = e.Table, e.Chain, nil
 	case engine.EvJump:
@@ -78,22 +89,28 @@ func (t *TextTracer) Event(e engine.Event) {
 		if e.Why != "" {
 			fmt.Fprintf(t.W, "      %s\n", t.paint("2", e.Why))
 		}
-		if e.Matched && e.Spec != nil && e.Spec.Verdict != "" && !e.Spec.IsJump() {
-			t.decider = t.where(e.Rule)
+		if e.Matched && e.Spec != nil && e.Spec.Target == nil {
+			switch e.Spec.Verdict {
+			case "ACCEPT", "DROP", "QUEUE":
+				t.decide(t.where(e.Rule), e.Spec.Verdict == "ACCEPT")
+			}
 		}
 	case engine.EvTarget:
 		if e.Why != "" {
 			fmt.Fprintf(t.W, "      %s\n", t.paint("2", e.Why))
 		}
-		if e.Target.Kind() != ext.Continue {
-			t.decider = t.where(e.Rule)
+		if k := e.Target.Kind(); k != ext.Continue {
+			t.decide(t.where(e.Rule), k == ext.Accept)
 		}
 	case engine.EvPolicy:
 		fmt.Fprintf(t.W, "    policy %s\n", verdictWord(e.Target))
-		t.decider = fmt.Sprintf("%s %s policy", e.Table, e.Chain)
+		t.decide(fmt.Sprintf("%s %s policy", e.Table, e.Chain), e.Target.Kind() == ext.Accept)
 	case engine.EvRoute:
 		fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", "route"), e.Text)
 	case engine.EvNote:
+		reply, looped := NoteLeaves(e.Text)
+		t.answered = t.answered || reply
+		t.looped = t.looped || looped
 		fmt.Fprintf(t.W, "      %s\n", e.Text)
 	case engine.EvVerdict:
 		words := map[engine.Verdict]string{
@@ -104,8 +121,15 @@ func (t *TextTracer) Event(e engine.Event) {
 		if (e.Verdict == engine.Forward || e.Verdict == engine.Sent) && e.Text != "" {
 			w += " out " + e.Text
 		}
-		if t.decider != "" && (e.Verdict == engine.Drop || e.Verdict == engine.Reject || e.Verdict == engine.Queue) {
-			w += " (" + t.decider + ")"
+		if e.Verdict == engine.Drop || e.Verdict == engine.Reject || e.Verdict == engine.Queue {
+			switch {
+			case t.decider != "" && !t.accepted:
+				w += " (" + t.decider + ")"
+			case t.decider != "":
+				// The last rule on its way accepted it: the host's
+				// stack dropped it (no route, a TTL run out).
+				w += " (by the host, after the rules let it through)"
+			}
 		}
 		t.verdict = fmt.Sprintf("%s  %s\n", t.paint("1", "verdict"), w)
 	}
@@ -131,6 +155,23 @@ func (l logWriter) Write(b []byte) (int, error) {
 		fmt.Fprintf(l.t.W, "      %s  %s\n", l.t.paint("35", "log"), line)
 	}
 	return len(b), nil
+}
+
+// NoteLeaves tells, for the text of a trace note, whether the tables
+// after it are not the packet's own: an answer to it begins (reply: a
+// REJECT's RST, the host's answers, which pass OUTPUT after the packet's
+// walk), or a copy of it comes back in (looped: until the packet itself
+// passes POSTROUTING).
+func NoteLeaves(text string) (reply, looped bool) {
+	return strings.HasPrefix(text, "reply "), strings.HasPrefix(text, "looped back in on ")
+}
+
+// decide notes the rule (or policy) that gave a final verdict, when
+// the tables now passed are the packet's own.
+func (t *TextTracer) decide(where string, accepted bool) {
+	if !t.answered && !t.looped {
+		t.decider, t.accepted = where, accepted
+	}
 }
 
 func (t *TextTracer) lastRule() string { return fmt.Sprint(t.rule) }

@@ -634,8 +634,13 @@ func (x *Run) track(ps []piece) []piece {
 		// The connection's own NAT of the destination: original
 		// direction of a DNAT connection, reply direction of an SNAT
 		// one (not the first packet: its NAT is the rules').
+		// The engine and the kernel translate in the nat table's hooks
+		// only: without a nat chain there (no nat table), the
+		// connection's binding is left alone.
 		reply := in.F[FReply][0]
 		pre := m.Diff(m.Or(m.Diff(in.F[FDNAT][0], reply), m.And(in.F[FSNAT][0], reply)), in.F[FFirst][0])
+		local := in.F[FLocal][0]
+		pre = m.And(pre, m.Or(m.And(local, x.natAt("OUTPUT")), m.Diff(x.natAt("PREROUTING"), local)))
 		st.F[FDst] = m.Select(pre, s.extra(VPreAddr), st.F[FDst])
 		st.F[FDport] = m.Select(m.And(pre, hasPorts(s, st.F[FProto])), s.extra(VPrePort), st.F[FDport])
 		out = append(out, piece{g, &st})
@@ -650,6 +655,15 @@ func hasPorts(s *Space, proto bdd.Vec) bdd.Node {
 		r = m.Or(r, m.Eq(proto, uv(p, 8)))
 	}
 	return r
+}
+
+// natAt is True when the nat table has a chain at hook: only then does
+// a connection's NAT binding rewrite its packets there.
+func (x *Run) natAt(hook string) bdd.Node {
+	if t := x.chains["nat"]; t != nil && t[hook] != nil {
+		return bdd.True
+	}
+	return bdd.False
 }
 
 // nat runs the nat table's chain of a destination NAT hook for the
@@ -689,7 +703,7 @@ func (x *Run) natSrc(hook string, ps []piece) []piece {
 		if hook == "POSTROUTING" {
 			tracked := m.Le(st.F[FCT], uv(CTRelated, 3))
 			reply := in.F[FReply][0]
-			post := m.And(tracked, m.Or(m.Diff(in.F[FSNAT][0], reply), m.And(in.F[FDNAT][0], reply)))
+			post := m.And(m.And(tracked, x.natAt("POSTROUTING")), m.Or(m.Diff(in.F[FSNAT][0], reply), m.And(in.F[FDNAT][0], reply)))
 			st = st.with(FSrc, m.Select(post, s.extra(VPostAddr), st.F[FSrc]))
 			st = st.with(FSport, m.Select(m.And(post, hasPorts(s, st.F[FProto])), s.extra(VPostPort), st.F[FSport]))
 		}

@@ -165,6 +165,19 @@ func vecKey(v bdd.Vec) string {
 	return string(b)
 }
 
+// RoutedBy is the set of inputs that routing sends out interface
+// number idx (as FOut numbers interfaces) by their destination as they
+// arrive: a packet the host sends by its output device, an arriving one
+// when it is forwarded (not when it is for the host). It answers "out
+// IFACE" for a packet that never reached routing (dropped before it).
+func (s *Space) RoutedBy(idx uint64) bdd.Node {
+	m := s.M
+	r := s.route(s.Input.F[FDst])
+	v := uv(idx, s.IfBits)
+	local := s.Input.F[FLocal][0]
+	return m.Or(m.And(local, m.Eq(r.outDev, v)), m.And(m.Not(local), m.Diff(m.Eq(r.fwdOut, v), r.local)))
+}
+
 // LocalAddrs is the set of destinations the host delivers to itself.
 func (s *Space) LocalAddrs(dst bdd.Vec) bdd.Node { return s.route(dst).local }
 

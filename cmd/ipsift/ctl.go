@@ -189,7 +189,7 @@ func handleControl(ctx context.Context, c net.Conn, r *datapath.Runner, log *slo
 		if qs, ok := r.QueueStats(); ok {
 			fmt.Fprintf(w, "queue_waiting %d\nqueue_dropped %d\nqueue_user_dropped %d\n", qs.Waiting, qs.Dropped, qs.UserDropped)
 		}
-		fmt.Fprintf(w, "reloads %d\nreloads_failed %d\n", s.Reloads.Load(), s.ReloadsFailed.Load())
+		fmt.Fprintf(w, "reloads %d\nreloads_failed %d\nicmp_rate_limited %d\n", s.Reloads.Load(), s.ReloadsFailed.Load(), s.ICMPLimited.Load())
 		r.Settle()
 		o := &r.OStats
 		fmt.Fprintf(w, "offload_active %d\noffloaded %d\noffload_returned %d\noffload_refused %d\nkernel_packets %d\nkernel_bytes %d\n",

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 
 	"github.com/ipsift/ipsift/datapath"
@@ -14,6 +16,7 @@ import (
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/ipset"
 	"github.com/ipsift/ipsift/load"
+	"github.com/ipsift/ipsift/report"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -27,9 +30,10 @@ func init() {
 	matrix := fs.Bool("matrix", false, "print the whole service matrix (by default only the rows that change)")
 	maxRegions := fs.Int("max", 20, "describe and check at most this many differing regions (the largest)")
 	budget := fs.Int("budget", diff.DefaultMaxNodes, "node budget of the decision diagrams; past it the answer is partial and the exit status 2")
+	htmlOut := fs.String("html", "", "also write the answer as one self-contained HTML page (the report's style) to this file")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "diff", args: "OLD NEW [--ignore log,mark] [--focus FILTER] [--json | --brief] [--matrix] [--host FILE] [--legacy]",
+		name: "diff", args: "OLD NEW [--ignore log,mark] [--focus FILTER] [--json | --brief] [--html FILE] [--matrix] [--host FILE] [--legacy]",
 		summary: "Compare two rulesets by their effect, for every packet and connection context on the host: verdict\n" +
 			"(with output interface, REJECT answer or queue), packet after NAT/TTL/TOS, mark, ctmark and log records.\n" +
 			"Prints 'equivalent', or each region of packets that differs (largest first) as packet classes with a\n" +
@@ -38,11 +42,15 @@ func init() {
 		example: "  ipsift diff gateway.rules gateway-new.rules\n" +
 			"  ipsift diff old.sh new.sh --ignore log --focus 'eth0 tcp dport 22'\n" +
 			"  ipsift diff before.rules after.rules --brief && echo same\n" +
+			"  ipsift diff before.rules after.rules --html diff.html\n" +
 			"  ipsift diff before.rules after.rules --json | jq '.regions[0].witness'",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil {
 				return usageError(stderr, "diff", err)
+			}
+			if *maxRegions < 1 {
+				return usageError(stderr, "diff", errors.New("--max must be at least 1"))
 			}
 			if len(pos) != 2 {
 				return usageError(stderr, "diff", errors.New("give OLD and NEW (two rulesets: restore files or scripts)"))
@@ -84,6 +92,7 @@ func init() {
 			defer w.Flush()
 			exit := exitOK
 			compared := 0
+			var results []*diff.Result
 			for _, fam := range []ext.Family{ext.IPv4, ext.IPv6} {
 				a, b := familyRules(oldRes, fam), familyRules(newRes, fam)
 				if a == nil && b == nil {
@@ -101,11 +110,12 @@ func init() {
 					fmt.Fprintf(stderr, "ipsift diff: %v\n", err)
 					return exitUsage
 				}
+				results = append(results, res)
 				switch {
 				case *asJSON:
 					writeDiffJSON(w, pos, res)
 				case *brief:
-					fmt.Fprintf(w, "%s: %s\n", famName(fam), briefText(res))
+					fmt.Fprintf(w, "%s: %s\n", famName(fam), res.Brief())
 				default:
 					writeDiffText(w, pos, res)
 				}
@@ -125,6 +135,38 @@ func init() {
 			}
 			if compared == 0 {
 				fmt.Fprintln(w, "equivalent (neither file holds rules)")
+			}
+			if *htmlOut != "" {
+				var opts []string
+				if *ignore != "" {
+					opts = append(opts, "--ignore "+*ignore)
+				}
+				if *focus != "" {
+					opts = append(opts, "--focus "+shellQuote(*focus))
+				}
+				if lf.legacy {
+					opts = append(opts, "--legacy")
+				}
+				in := &report.DiffInput{Old: pos[0], New: pos[1], Options: strings.Join(opts, " "), Results: results,
+					Trace: func(old bool, _ ext.Family, pk ...string) string {
+						file := pos[1]
+						if old {
+							file = pos[0]
+						}
+						return reportOptions{rulesPath: file, host: *hostFile, lf: lf}.traceCommand(pk...)
+					}}
+				var buf bytes.Buffer
+				err := report.WriteDiff(&buf, in)
+				if err == nil {
+					err = os.WriteFile(*htmlOut, buf.Bytes(), 0o644)
+				}
+				if err != nil {
+					w.Flush()
+					fmt.Fprintf(stderr, "ipsift diff: %v\n", err)
+					return exitUsage
+				}
+				w.Flush()
+				fmt.Fprintf(stderr, "ipsift diff: wrote %s (%d bytes)\n", *htmlOut, buf.Len())
 			}
 			return exit
 		},
@@ -168,34 +210,6 @@ func mergeSets(a, b *load.Result) *ipset.Registry {
 	return b.Sets
 }
 
-func briefText(r *diff.Result) string {
-	switch {
-	case r.GaveUp != nil:
-		return "gave up (" + r.GaveUp.Error() + "): partial answer"
-	case len(r.Unconfirmed) > 0:
-		return fmt.Sprintf("unsure: %d regions the engine did not confirm (internal error)", len(r.Unconfirmed))
-	case r.Equivalent():
-		return "equivalent"
-	}
-	may := 0
-	for _, g := range r.Regions {
-		if g.May {
-			may++
-		}
-	}
-	if may > 0 {
-		return fmt.Sprintf("%d regions differ (%d only may differ)", len(r.Regions), may)
-	}
-	return fmt.Sprintf("%d regions differ", len(r.Regions))
-}
-
-func sizeText(l float64) string {
-	if math.IsInf(l, -1) {
-		return "0"
-	}
-	return fmt.Sprintf("2^%.1f", l)
-}
-
 func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 	fam := famName(r.Family)
 	if r.GaveUp != nil {
@@ -209,7 +223,7 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %s differ from %s in %d regions, largest first\n", fam, files[1], files[0], len(r.Regions))
+	fmt.Fprintf(w, "%s: %s differ from %s in %d regions, largest first\n", fam, files[1], files[0], len(r.Regions)+r.Unchecked)
 	for i, g := range r.Regions {
 		fmt.Fprintf(w, "\n%d. ", i+1)
 		switch {
@@ -222,7 +236,7 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 		if len(g.Aspects) > 0 && (len(g.Aspects) > 1 || g.Aspects[0] != "verdict") {
 			fmt.Fprintf(w, "; differs in %s", strings.Join(g.Aspects, ", "))
 		}
-		fmt.Fprintf(w, "  [%s inputs]\n", sizeText(g.Log2Size))
+		fmt.Fprintf(w, "  [%s inputs]\n", g.Size())
 		for j, c := range g.Classes {
 			lead := "   packets: "
 			if j > 0 {
@@ -238,11 +252,20 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 			if x.Mark != 0 {
 				fmt.Fprintf(w, " (socket mark 0x%x)", x.Mark)
 			}
+			switch {
+			case x.BadChecksum && x.Packet.Local:
+				fmt.Fprintf(w, " (with UDP length 7: INVALID)")
+			case x.BadChecksum:
+				fmt.Fprintf(w, " (with a wrong checksum: INVALID)")
+			}
 			if !x.Reproduced {
 				fmt.Fprintf(w, "  (the engine gives both the same here: the difference needs other answers of %s)", strings.Join(g.Because, "; "))
 			}
 			fmt.Fprintf(w, "\n     OLD: %s\n     NEW: %s\n", x.Old, x.New)
 		}
+	}
+	if r.Unchecked > 0 {
+		fmt.Fprintf(w, "\nand %d smaller regions, neither described nor checked (raise --max to see them)\n", r.Unchecked)
 	}
 	if len(r.Matrix) > 0 {
 		fmt.Fprintf(w, "\nservices (new connections accepted or forwarded; sources that reach them):\n")
@@ -263,6 +286,7 @@ type jsonDiff struct {
 	Opaque     []string         `json:"unknown_matches,omitempty"`
 	Matrix     []diff.MatrixRow `json:"services,omitempty"`
 	Nodes      int              `json:"nodes"`
+	Unchecked  int              `json:"unchecked_regions,omitempty"`
 }
 
 type jsonRegion struct {
@@ -291,7 +315,7 @@ func regionsJSON(rs []*diff.Region) []jsonRegion {
 
 func writeDiffJSON(w io.Writer, files []string, r *diff.Result) {
 	j := jsonDiff{Old: files[0], New: files[1], Family: strings.ToLower(famName(r.Family)), Equivalent: r.Equivalent(),
-		Regions: regionsJSON(r.Regions), Opaque: r.Opaque, Matrix: r.Matrix, Nodes: r.Nodes}
+		Regions: regionsJSON(r.Regions), Opaque: r.Opaque, Matrix: r.Matrix, Nodes: r.Nodes, Unchecked: r.Unchecked}
 	if len(r.Unconfirmed) > 0 {
 		j.Unconfirm = regionsJSON(r.Unconfirmed)
 	}

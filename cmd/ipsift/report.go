@@ -198,6 +198,12 @@ func (ro reportOptions) traceCommand(descs ...string) string {
 	if ro.host != "" {
 		parts = append(parts, "--host", shellQuote(ro.host))
 	}
+	if ro.lf != nil && ro.lf.legacy {
+		parts = append(parts, "--legacy")
+	}
+	if ro.lf != nil && ro.lf.noflush {
+		parts = append(parts, "--noflush")
+	}
 	for _, d := range descs {
 		parts = append(parts, shellQuote(d))
 	}

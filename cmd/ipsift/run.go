@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +18,10 @@ import (
 
 func init() {
 	fs := newFlags("run")
-	queue := fs.Uint("queue", 0, "NFQUEUE number to use")
+	queue := fs.String("queue", "0", "NFQUEUE number to use, or FIRST:LAST for several (one worker each; the kernel spreads packets over them by address)")
+	queues := fs.Uint("queues", 0, "read N queues, from --queue's number on, one worker each (same as --queue FIRST:FIRST+N-1)")
+	balance := fs.String("queue-balance", "", "FIRST:LAST, as iptables' NFQUEUE option: the same as --queue FIRST:LAST")
+	fanout := fs.Bool("queue-cpu-fanout", false, "with several queues, spread packets by the CPU that handles them instead of by address (NFQUEUE --queue-cpu-fanout)")
 	failOpen := fs.Bool("fail-open", false, "let packets pass when ipsift is not reading or the queue is full (default: drop, fail-closed)")
 	queueLen := fs.Uint("queue-len", 4096, "packets the kernel holds for ipsift before the queue counts as full")
 	exempt := fs.Uint("exempt-port", 0, "a TCP port of this host left to the kernel, never queued (management access, e.g. 22)")
@@ -25,25 +29,38 @@ func init() {
 	ctlPath := fs.String("control", defaultControl, "control socket path for ipsift ctl (\"\" for none)")
 	asJSON := fs.Bool("json", false, "structured logs as JSON lines instead of text")
 	noflush := fs.Bool("noflush", false, "read RULES as iptables-restore --noflush loads it: a repeated table section adds to the first instead of replacing it")
-	offloadMode := fs.String("offload", "on", "on: hand established TCP connections whose further packets the rules cannot tell apart to the kernel's conntrack (README, Connection offload); off: every packet crosses to ipsift")
+	onePass := fs.Bool("one-pass", false, "finish IPv4 forwarded packets that need a source rewrite (MASQUERADE, SNAT, a DNAT's replies) in one queue pass: sets net.ipv4.conf.all.accept_local=1 while running; needs rp_filter 0 and no policy routing rules")
+	offloadMode := fs.String("offload", "on", "on: hand established TCP connections whose further packets the rules cannot tell apart to the kernel's conntrack (README, Connection offload); early: from the end of the handshake on, and let the kernel carry their close too (short connections); off: every packet crosses to ipsift")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9310; default: off)")
 	rules6 := fs.String("rules6", "", "IPv6 rules (ip6tables-restore input or a script) enforced beside RULES' IPv4 ones; SIGHUP reloads both")
 	queueND := fs.Bool("queue-nd", false, "queue IPv6 neighbour discovery too (default: left to the kernel, so that a stalled ipsift cannot stop it)")
 	register(&command{
-		name: "run", args: "RULES --queue N [--rules6 FILE] [--fail-open]",
+		name: "run", args: "RULES [--queue N | --queue FIRST:LAST | --queues N] [--queue-cpu-fanout] [--rules6 FILE] [--fail-open]",
 		summary: "Enforce RULES on this host's live IPv4 and IPv6 traffic over NFQUEUE, with ipsift's own conntrack and NAT.\n" +
 			"Installs chains IPSIFT-PRE/-OUT (raw) and IPSIFT-POST (mangle) with iptables, and with ip6tables when the rules have\n" +
 			"an IPv6 part (RULES as a script calling ip6tables, an ip6tables-save file, or --rules6); removed on SIGTERM/SIGINT;\n" +
 			"SIGHUP reloads RULES (and --rules6). Neighbour discovery is left to the kernel unless --queue-nd. Needs root.",
 		example: "  ipsift run gateway.rules --queue 0\n  ipsift run gateway.rules --rules6 gateway6.rules --queue 0 --exempt-port 22\n" +
-			"  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22\n  ipsift run gateway.rules --queue 0 --metrics 127.0.0.1:9310\n  ipsift run gateway.rules --queue 0 --offload=off",
+			"  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22\n  ipsift run gateway.rules --queues 2 --queue-cpu-fanout --one-pass\n" +
+			"  ipsift run gateway.rules --queue 0 --metrics 127.0.0.1:9310\n  ipsift run gateway.rules --queue 0 --offload=off\n  ipsift run gateway.rules --queue 0 --offload=early",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, args)
-			if err != nil || len(pos) != 1 || *queue > 65535 || *exempt > 65535 {
+			if err != nil || len(pos) != 1 || *exempt > 65535 {
 				return usageError(stderr, "run", orErr(err, "give one RULES file and --queue N (0-65535)"))
 			}
-			if *offloadMode != "on" && *offloadMode != "off" {
-				return usageError(stderr, "run", fmt.Errorf("--offload %q: write --offload=on or --offload=off", *offloadMode))
+			if *offloadMode != "on" && *offloadMode != "off" && *offloadMode != "early" {
+				return usageError(stderr, "run", fmt.Errorf("--offload %q: write --offload=on, --offload=early or --offload=off", *offloadMode))
+			}
+			spec := *queue
+			if *balance != "" {
+				if setFlag(fs, "queue") {
+					return usageError(stderr, "run", fmt.Errorf("--queue-balance %s and --queue %s: give one of them", *balance, *queue))
+				}
+				spec = *balance
+			}
+			first, n, err := datapath.ParseQueues(spec, *queues)
+			if err != nil {
+				return usageError(stderr, "run", err)
 			}
 			var h slog.Handler = slog.NewTextHandler(stderr, nil)
 			if *asJSON {
@@ -51,9 +68,9 @@ func init() {
 			}
 			log := slog.New(h)
 			r, err := datapath.New(datapath.Config{
-				RulesPath: pos[0], Rules6Path: *rules6, QueueND: *queueND, Queue: uint16(*queue), QueueLen: uint32(*queueLen),
+				RulesPath: pos[0], Rules6Path: *rules6, QueueND: *queueND, Queue: first, Queues: n, CPUFanout: *fanout, QueueLen: uint32(*queueLen),
 				FailOpen: *failOpen, ExemptPort: uint16(*exempt), ChainPrefix: *prefix,
-				Logger: log, LogOut: stderr, NoFlush: *noflush, Offload: *offloadMode == "on",
+				Logger: log, LogOut: stderr, NoFlush: *noflush, OnePass: *onePass, Offload: *offloadMode != "off", OffloadClose: *offloadMode == "early",
 			})
 			if err != nil {
 				fmt.Fprintf(stderr, "ipsift run: %v\n", err)
@@ -90,7 +107,7 @@ func init() {
 				}
 				defer stopMetrics()
 			}
-			log.Info("starting", "rules", pos[0], "queue", *queue, "fail_open", *failOpen, "offload", *offloadMode)
+			log.Info("starting", "rules", pos[0], "queue", first, "queues", n, "fail_open", *failOpen, "offload", *offloadMode)
 			if err := r.Run(ctx); err != nil {
 				log.Error("stopped", "err", err)
 				return exitProblems
@@ -99,6 +116,13 @@ func init() {
 			return exitOK
 		},
 	})
+}
+
+// setFlag reports whether the command line set flag name.
+func setFlag(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // serveMetrics serves r's Prometheus metrics at http://addr/metrics

@@ -114,7 +114,12 @@ type Counters struct {
 var ErrNotFound = errors.New("ctnetlink: no such connection")
 
 // Client sends requests to ctnetlink in the caller's network namespace.
-type Client struct{ c *netlink.Conn }
+type Client struct {
+	c      *netlink.Conn
+	getFD  int // Get's socket, 0 until the first Get
+	seq    uint32
+	getBuf []byte
+}
 
 // Dial opens a ctnetlink socket.
 func Dial() (*Client, error) {
@@ -125,8 +130,14 @@ func Dial() (*Client, error) {
 	return &Client{c: c}, nil
 }
 
-// Close closes the socket.
-func (c *Client) Close() error { return c.c.Close() }
+// Close closes the sockets.
+func (c *Client) Close() error {
+	if c.getFD != 0 {
+		unix.Close(c.getFD)
+		c.getFD = 0
+	}
+	return c.c.Close()
+}
 
 func header(msg uint8, flags netlink.HeaderFlags) netlink.Header {
 	return netlink.Header{Type: netlink.HeaderType(subsysCT<<8 | uint16(msg)), Flags: netlink.Request | flags}
@@ -278,9 +289,10 @@ func (c *Client) dump(msg uint8, mark, mask uint32, f func(Event)) error {
 type Event struct {
 	Orig, Reply Tuple
 	Mark        uint32
-	Status      uint32 // IPS_* bits
-	Timeout     uint32 // seconds left
-	TCPState    uint8  // enum tcp_conntrack, for TCP
+	Status      uint32   // IPS_* bits
+	Timeout     uint32   // seconds left
+	TCPState    uint8    // enum tcp_conntrack, for TCP
+	TCPFlags    [2]uint8 // IP_CT_TCP_FLAG_* per direction (dumps and gets)
 	Counters    Counters
 	Destroy     bool
 }
@@ -314,8 +326,14 @@ func parse(m netlink.Message) (Event, bool) {
 					if nd.Type() == ctaProtoinfoTCP {
 						nd.Nested(func(td *netlink.AttributeDecoder) error {
 							for td.Next() {
-								if td.Type() == ctaTCPState {
+								switch td.Type() {
+								case ctaTCPState:
 									ev.TCPState = td.Uint8()
+								case ctaTCPFlagsOrig, ctaTCPFlagsReply:
+									// struct nf_ct_tcp_flags: flags, mask
+									if b := td.Bytes(); len(b) >= 1 {
+										ev.TCPFlags[td.Type()-ctaTCPFlagsOrig] = b[0]
+									}
 								}
 							}
 							return nil
@@ -387,6 +405,83 @@ func parseTuple(ad *netlink.AttributeDecoder) Tuple {
 		}
 	}
 	return t
+}
+
+// Get reads the connection whose original tuple is orig, with its TCP
+// state and flags (ErrNotFound when the kernel has none). The kernel
+// answers a GET of one connection with one message flagged NLM_F_MULTI
+// and no NLMSG_DONE, which the netlink package would wait past; so Get
+// reads that one message from a socket of its own, opened on first use
+// (the caller serializes Client's requests).
+func (c *Client) Get(orig Tuple) (Event, error) {
+	if c.getFD == 0 {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+		if err != nil {
+			return Event{}, fmt.Errorf("ctnetlink get: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			unix.Close(fd)
+			return Event{}, fmt.Errorf("ctnetlink get: %w", err)
+		}
+		// A lost answer must not hang the packet loop.
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+		c.getFD = fd
+	}
+	ae := encoder()
+	putTuple(ae, ctaTupleOrig, orig)
+	b, err := ae.Encode()
+	if err != nil {
+		return Event{}, err
+	}
+	c.seq++
+	m := netlink.Message{Header: header(msgGet, 0), Data: append(append([]byte{}, genmsg...), b...)}
+	m.Header.Sequence = c.seq
+	m.Header.Length = uint32(16 + len(m.Data))
+	req, err := m.MarshalBinary()
+	if err != nil {
+		return Event{}, err
+	}
+	if err := unix.Sendto(c.getFD, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return Event{}, fmt.Errorf("ctnetlink get: %w", err)
+	}
+	if c.getBuf == nil {
+		c.getBuf = make([]byte, 8192)
+	}
+	buf := c.getBuf
+	for {
+		n, _, err := unix.Recvfrom(c.getFD, buf, 0)
+		if err != nil {
+			return Event{}, fmt.Errorf("ctnetlink get: %w", err)
+		}
+		for b := buf[:n]; len(b) >= 16; {
+			l := int(binary.NativeEndian.Uint32(b))
+			if l < 16 || l > len(b) {
+				break
+			}
+			var r netlink.Message
+			if err := r.UnmarshalBinary(b[:l]); err != nil {
+				return Event{}, err
+			}
+			b = b[(l+3)&^3:]
+			if r.Header.Sequence != c.seq {
+				continue // an answer to an earlier, timed-out request
+			}
+			if r.Header.Type == netlink.Error {
+				if len(r.Data) >= 4 {
+					if e := int32(binary.NativeEndian.Uint32(r.Data)); e != 0 {
+						if unix.Errno(-e) == unix.ENOENT {
+							return Event{}, ErrNotFound
+						}
+						return Event{}, fmt.Errorf("ctnetlink get: %w", unix.Errno(-e))
+					}
+				}
+				continue
+			}
+			if ev, ok := parse(r); ok {
+				return ev, nil
+			}
+		}
+	}
 }
 
 // Events receives the kernel's destroy events.

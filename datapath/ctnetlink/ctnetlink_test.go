@@ -115,6 +115,18 @@ func TestCreateDumpDelete(t *testing.T) {
 		}); err != nil || n != 1 {
 			t.Errorf("dump and zero: %d entries, %v", n, err)
 		}
+		// Get reads one connection with its state and flags.
+		for i := 0; i < 2; i++ {
+			g, err := c.Get(orig)
+			if err != nil || g.Orig != orig || g.Reply != reply || g.TCPState != 3 || g.TCPFlags != [2]uint8{0x0c, 0x0c} || g.Mark != 0x40000000 {
+				t.Errorf("get: %+v, %v", g, err)
+			}
+		}
+		other := orig
+		other.SrcPort++
+		if _, err := c.Get(other); err != ErrNotFound {
+			t.Errorf("get of a tuple the kernel has not: %v, want ErrNotFound", err)
+		}
 		if err := c.Delete(orig); err != nil {
 			t.Errorf("delete: %v", err)
 		}

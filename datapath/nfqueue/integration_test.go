@@ -38,8 +38,14 @@ func inNetns(ns string, fn func() error) error {
 // TestQueueInNamespace binds a queue in a namespace of its own, queues
 // UDP datagrams the namespace sends to 192.0.2.1:9, rewrites the first
 // to port 10 with a single verdict and passes the next two with one batch
-// verdict.
+// verdict; then the same with the verdicts deferred and sent by one
+// Flush (the batch verdict after the single one leaves it alone).
 func TestQueueInNamespace(t *testing.T) {
+	t.Run("Immediate", func(t *testing.T) { queueInNamespace(t, false) })
+	t.Run("Deferred", func(t *testing.T) { queueInNamespace(t, true) })
+}
+
+func queueInNamespace(t *testing.T, deferred bool) {
 	if os.Geteuid() != 0 {
 		kernel.Lacking(t, "needs root: creates a network namespace and binds NFQUEUE")
 	}
@@ -61,7 +67,7 @@ func TestQueueInNamespace(t *testing.T) {
 	var q *Queue
 	var l9, l10, out net.PacketConn
 	err := inNetns(ns, func() (err error) {
-		if q, err = Open(Config{Num: 3, MaxLen: 64, Flags: FlagGSO}); err != nil {
+		if q, err = Open(Config{Num: 3, MaxLen: 64, Flags: FlagGSO, Defer: deferred}); err != nil {
 			return err
 		}
 		if l9, err = net.ListenPacket("udp4", "192.0.2.1:9"); err != nil {
@@ -121,6 +127,9 @@ func TestQueueInNamespace(t *testing.T) {
 		t.Fatalf("received %d packets", len(ids))
 	}
 	if err := q.BatchVerdict(ids[2], Accept); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	read := func(c net.PacketConn) string {

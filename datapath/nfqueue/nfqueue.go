@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"unsafe"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -65,6 +66,9 @@ const (
 const (
 	SkbCsumNotReady = 1 << 0 // the transport checksum holds only the pseudo-header sum (CHECKSUM_PARTIAL)
 	SkbGSO          = 1 << 1 // a GSO packet, possibly larger than the MTU
+	// SkbCsumNotVerified: the kernel has not verified the transport
+	// checksum (nor would it skip the check: not CHECKSUM_UNNECESSARY).
+	SkbCsumNotVerified = 1 << 2
 )
 
 // Verdicts (linux/netfilter.h).
@@ -91,7 +95,18 @@ type Config struct {
 	Flags     uint32 // FlagFailOpen, FlagGSO
 	// ReadBuffer sets the socket's receive buffer (0: leave the default).
 	ReadBuffer int
+	// Defer makes Verdict and BatchVerdict collect their messages, to be
+	// sent together, in order, by Flush: one system call for a whole
+	// batch of packets instead of one per rewritten packet. The kernel
+	// takes the messages of one send one after another, so a batch
+	// verdict flushed after single ones leaves those alone.
+	Defer bool
 }
+
+// maxDeferred bounds the verdicts collected before they are sent
+// anyway: a netlink send must fit the socket's send buffer (the
+// default, 208 KiB, less what a message of a 64 KiB packet needs).
+const maxDeferred = 128 << 10
 
 // Packet is one queued packet. Payload points into the Queue's receive
 // buffer: it is valid only until the callback given to Receive returns,
@@ -103,20 +118,36 @@ type Packet struct {
 	Mark    uint32
 	InDev   uint32 // ifindex, 0 when none
 	OutDev  uint32
-	SkbInfo uint32 // SkbCsumNotReady, SkbGSO
+	SkbInfo uint32 // SkbCsumNotReady, SkbGSO, SkbCsumNotVerified
 	CapLen  uint32 // the packet's real length when Payload was cut short
 	Payload []byte
 }
 
+// recvBatch is how many netlink messages one receive system call
+// (recvmmsg) takes at most: a batch of a few packets costs one call, and
+// the call that finds the queue empty is spared when fewer came.
+const recvBatch = 8
+
+// recvBufLen holds one message: a 64 KiB GSO packet and its attributes.
+const recvBufLen = 0x10000 + 4096
+
 // Queue is a bound NFQUEUE.
 type Queue struct {
-	c    *netlink.Conn
-	rc   syscall.RawConn
-	num  uint16
+	c   *netlink.Conn
+	rc  syscall.RawConn
+	num uint16
+	// rbuf holds recvBatch receive buffers of recvBufLen, one per
+	// message of msgs (with its iovec in iov): recvmmsg fills them
+	// without allocating (unix.Recvfrom allocates the sender's address
+	// on every call).
 	rbuf []byte
+	msgs [recvBatch]unix.Mmsghdr
+	iov  [recvBatch]unix.Iovec
 	wbuf []byte
-	pkt  Packet
-	fn   func(*Packet)
+	// deferred: Verdict and BatchVerdict append to wbuf, Flush sends.
+	deferred bool
+	pkt      Packet
+	fn       func(*Packet)
 	// readFn and writeFn are method values made once, so the hot path
 	// does not allocate a closure per call.
 	readFn  func(fd uintptr) bool
@@ -135,7 +166,13 @@ func Open(cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nfqueue: netlink: %w", err)
 	}
-	q := &Queue{c: c, num: cfg.Num, rbuf: make([]byte, 0x10000+4096), max: 64}
+	q := &Queue{c: c, num: cfg.Num, rbuf: make([]byte, recvBatch*recvBufLen), max: 64, deferred: cfg.Defer}
+	for i := range q.msgs {
+		q.iov[i].Base = &q.rbuf[i*recvBufLen]
+		q.iov[i].SetLen(recvBufLen)
+		q.msgs[i].Hdr.Iov = &q.iov[i]
+		q.msgs[i].Hdr.SetIovlen(1)
+	}
 	q.readFn, q.writeFn = q.read, q.write
 	fail := func(err error) (*Queue, error) {
 		c.Close()
@@ -172,11 +209,12 @@ func (q *Queue) config(attrs []byte) error {
 	return err
 }
 
-// Close unbinds the queue and closes the socket; a Receive in progress
-// returns an error.
+// Close closes the socket, which unbinds the queue (the kernel drops a
+// socket's queues when it is released); a Receive in progress returns an
+// error. It sends no unbind command first: that waits for the kernel's
+// acknowledgement, which a Receive in progress on another goroutine may
+// read and skip, leaving Close waiting for ever.
 func (q *Queue) Close() error {
-	// Unbinding is best effort: closing the socket unbinds too.
-	q.config(EncodeConfigCmd(cmdUnbind))
 	return q.c.Close()
 }
 
@@ -234,25 +272,35 @@ func (q *Queue) Receive(fn func(*Packet)) error {
 }
 
 // read runs with the socket's fd; false means "wait until readable".
+// One recvmmsg takes up to recvBatch messages; fewer means the queue
+// was empty after them (the call does not wait: MSG_DONTWAIT), so the
+// batch ends without another call to find that out.
 func (q *Queue) read(fd uintptr) bool {
 	for q.n < q.max {
-		n, _, err := unix.Recvfrom(int(fd), q.rbuf, unix.MSG_DONTWAIT)
-		if err == unix.EAGAIN || err == unix.EWOULDBLOCK {
+		// A raw system call: with MSG_DONTWAIT it never blocks, so the
+		// scheduler need not be told (as Syscall6 would).
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&q.msgs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+		case unix.EAGAIN:
 			return q.n > 0
-		}
-		if err == unix.EINTR {
+		case unix.EINTR, unix.ENOBUFS:
+			// (ENOBUFS: messages lost; the kernel already decided
+			// those packets)
 			continue
-		}
-		if err != nil {
-			if err == unix.ENOBUFS {
-				continue // messages lost; the kernel already decided those packets
-			}
-			q.err = err
+		default:
+			q.err = e
 			return true
 		}
-		q.n++
-		if err := ParseMessages(q.rbuf[:n], &q.pkt, q.fn); err != nil {
-			q.err = err
+		got := int(r)
+		for i := 0; i < got; i++ {
+			q.n++
+			if err := ParseMessages(q.rbuf[i*recvBufLen:i*recvBufLen+min(int(q.msgs[i].Len), recvBufLen)], &q.pkt, q.fn); err != nil {
+				q.err = err
+				return true
+			}
+		}
+		if got < recvBatch {
 			return true
 		}
 	}
@@ -345,15 +393,43 @@ func be32(v []byte) uint32 {
 
 // Verdict answers one packet. A non-nil payload replaces the packet's
 // contents (a NAT rewrite); setMark sets the packet's mark to mark.
+// With Config.Defer it is sent by Flush (or sooner, when the verdicts
+// collected would not fit one send), and the payload may be reused at
+// once.
 func (q *Queue) Verdict(id, verdict uint32, payload []byte, setMark bool, mark uint32) error {
-	q.wbuf = AppendVerdict(q.wbuf[:0], q.num, id, verdict, payload, setMark, mark)
-	return q.send()
+	if !q.deferred {
+		q.wbuf = AppendVerdict(q.wbuf[:0], q.num, id, verdict, payload, setMark, mark)
+		return q.send()
+	}
+	var err error
+	if len(q.wbuf) > 0 && len(q.wbuf)+len(payload)+64 > maxDeferred {
+		err = q.Flush()
+	}
+	q.wbuf = AppendVerdict(q.wbuf, q.num, id, verdict, payload, setMark, mark)
+	return err
 }
 
 // BatchVerdict answers every packet still queued whose id is at most id.
+// With Config.Defer it is sent by Flush, after the verdicts collected
+// before it.
 func (q *Queue) BatchVerdict(id, verdict uint32) error {
+	if q.deferred {
+		q.wbuf = AppendBatchVerdict(q.wbuf, q.num, id, verdict)
+		return nil
+	}
 	q.wbuf = AppendBatchVerdict(q.wbuf[:0], q.num, id, verdict)
 	return q.send()
+}
+
+// Flush sends the verdicts collected (Config.Defer) in one message
+// buffer; without Defer there is nothing to send.
+func (q *Queue) Flush() error {
+	if !q.deferred || len(q.wbuf) == 0 {
+		return nil
+	}
+	err := q.send()
+	q.wbuf = q.wbuf[:0]
+	return err
 }
 
 func (q *Queue) send() error {

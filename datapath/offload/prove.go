@@ -17,7 +17,9 @@
 // The packets the kernel carries are TCP segments with none of SYN, FIN
 // and RST (the rest still cross to ipsift: they change the state), so a
 // --tcp-flags test that only looks at those three flags, or asks for one
-// of them to be set, is fixed too.
+// of them to be set, is fixed too. A prover made with CarryClose proves
+// for a kernel that also carries FIN and RST (the close): then only a
+// test that looks at SYN alone, or asks for SYN, is.
 package offload
 
 import (
@@ -36,11 +38,19 @@ type Prover struct {
 	// fixed caches MatchFixed for the ruleset's matches, so that a
 	// proof allocates nothing.
 	fixed map[*rules.MatchUse]string // "" when fixed
+	// carryClose: the kernel carries FIN and RST segments too.
+	carryClose bool
 }
 
 // NewProver returns the prover for the rulesets (a family's each).
-func NewProver(rss ...*rules.Ruleset) *Prover {
-	p := &Prover{connmarkFixed: true, fixed: map[*rules.MatchUse]string{}}
+func NewProver(rss ...*rules.Ruleset) *Prover { return newProver(false, rss) }
+
+// NewProverClose returns the prover for a kernel that carries a
+// connection's FIN and RST segments too (every segment without SYN).
+func NewProverClose(rss ...*rules.Ruleset) *Prover { return newProver(true, rss) }
+
+func newProver(carryClose bool, rss []*rules.Ruleset) *Prover {
+	p := &Prover{connmarkFixed: true, fixed: map[*rules.MatchUse]string{}, carryClose: carryClose}
 	var all []*rules.MatchUse
 	for _, rs := range rss {
 		if rs == nil {
@@ -59,7 +69,7 @@ func NewProver(rss ...*rules.Ruleset) *Prover {
 	}
 	for _, m := range all {
 		p.fixed[m] = ""
-		if ok, why := MatchFixed(m, p.connmarkFixed); !ok {
+		if ok, why := matchFixed(m, p.connmarkFixed, carryClose); !ok {
 			p.fixed[m] = "-m " + m.Type.Name + " " + why
 		}
 	}
@@ -105,7 +115,7 @@ func (p *Prover) Prove(steps []engine.PathStep) (ok bool, f Failure) {
 		for _, m := range r.Matches[:s.Tried] {
 			why, known := p.fixed[m]
 			if !known {
-				if ok, w := MatchFixed(m, p.connmarkFixed); !ok {
+				if ok, w := matchFixed(m, p.connmarkFixed, p.carryClose); !ok {
 					why = "-m " + m.Type.Name + " " + w
 				}
 			}
@@ -121,6 +131,48 @@ func (p *Prover) Prove(steps []engine.PathStep) (ok bool, f Failure) {
 		}
 	}
 	return true, Failure{}
+}
+
+// ProveSynAck is Prove for the path of a SYN-ACK, taken for the later
+// segments of its direction (which have no SYN, and a status with
+// ASSURED the SYN-ACK's lacks): besides Prove's conditions, no match
+// that ran may read TCP flags or the connection's status.
+func (p *Prover) ProveSynAck(steps []engine.PathStep) (ok bool, f Failure) {
+	if ok, f := p.Prove(steps); !ok {
+		return ok, f
+	}
+	for i := range steps {
+		s := &steps[i]
+		if s.Rule == nil || s.CoreFailed {
+			continue
+		}
+		for _, m := range s.Rule.Matches[:s.Tried] {
+			if why := synAckVaries(m); why != "" {
+				return false, Failure{s, why}
+			}
+		}
+	}
+	return true, Failure{}
+}
+
+// synAckVaries says why a match may have another outcome for a SYN-ACK
+// than for its direction's later segments ("" when it cannot).
+func synAckVaries(m *rules.MatchUse) string {
+	switch m.Type.Name {
+	case "tcp", "conntrack":
+	default:
+		return ""
+	}
+	var b strings.Builder
+	m.M.Save(&b)
+	opts := b.String()
+	switch {
+	case strings.Contains(opts, "--tcp-flags"):
+		return "-m tcp --tcp-flags reads the SYN-ACK's SYN"
+	case strings.Contains(opts, "--ctstatus"):
+		return "-m conntrack --ctstatus: ASSURED comes after the SYN-ACK"
+	}
+	return ""
 }
 
 func where(s *engine.PathStep) string {
@@ -162,13 +214,17 @@ var fixedMatches = map[string]bool{
 // vary otherwise. connmarkFixed says that no rule changes connection
 // marks.
 func MatchFixed(m *rules.MatchUse, connmarkFixed bool) (bool, string) {
+	return matchFixed(m, connmarkFixed, false)
+}
+
+func matchFixed(m *rules.MatchUse, connmarkFixed, carryClose bool) (bool, string) {
 	name := m.Type.Name
 	var b strings.Builder
 	m.M.Save(&b)
 	opts := b.String()
 	switch name {
 	case "tcp":
-		return tcpFixed(opts)
+		return tcpFixed(opts, carryClose)
 	case "conntrack":
 		if strings.Contains(opts, "--ctexpire") {
 			return false, "--ctexpire changes with time"
@@ -188,8 +244,13 @@ func MatchFixed(m *rules.MatchUse, connmarkFixed bool) (bool, string) {
 
 // tcpFixed: ports are fixed; --tcp-option reads the packet; --tcp-flags
 // is fixed when its mask holds only SYN, FIN and RST (clear in every
-// carried packet) or its comparison wants one of them set (never true).
-func tcpFixed(opts string) (bool, string) {
+// carried packet) or its comparison wants one of them set (never true);
+// with carryClose, only SYN is clear in every carried packet.
+func tcpFixed(opts string, carryClose bool) (bool, string) {
+	clear := uint8(0x01 | 0x02 | 0x04)
+	if carryClose {
+		clear = 0x02
+	}
 	f := strings.Fields(opts)
 	for i, w := range f {
 		switch w {
@@ -200,8 +261,7 @@ func tcpFixed(opts string) (bool, string) {
 				return false, "--tcp-flags unreadable"
 			}
 			mask, cmp := tcpFlags(f[i+1]), tcpFlags(f[i+2])
-			const sfr = 0x01 | 0x02 | 0x04
-			if mask&^sfr == 0 || cmp&mask&sfr != 0 {
+			if mask&^clear == 0 || cmp&mask&clear != 0 {
 				continue
 			}
 			return false, "--tcp-flags reads flags a carried packet may have either way"

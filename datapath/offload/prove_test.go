@@ -327,3 +327,49 @@ func TestMatchFixed(t *testing.T) {
 		}
 	}
 }
+
+// oneRule returns a mangle PREROUTING rule's ruleset and the path of a
+// packet that ran all of its matches.
+func oneRule(t *testing.T, rule string) (*rules.Ruleset, []engine.PathStep, bool) {
+	t.Helper()
+	rs := rules.New()
+	if _, err := rs.Restore(strings.NewReader("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING "+rule+"\nCOMMIT\n"), rules.RestoreOptions{}); err != nil {
+		t.Errorf("%s: %v", rule, err)
+		return nil, nil, false
+	}
+	r := rs.Table("mangle").Chain("PREROUTING").Rules[0]
+	return rs, []engine.PathStep{{Table: "mangle", Chain: "PREROUTING", Rule: r, Number: 1, Tried: len(r.Matches)}}, true
+}
+
+// TestProveCarryClose: when the kernel carries FIN and RST too, only a
+// --tcp-flags test that looks at SYN alone or asks for SYN is fixed
+// (close); and a SYN-ACK's path stands for its direction's later
+// segments only without flag or status tests (synAck).
+func TestProveCarryClose(t *testing.T) {
+	for _, c := range []struct {
+		rule          string
+		close, synAck bool
+	}{
+		{"-p tcp -m tcp --dport 80", true, true},
+		{"-p tcp -m tcp --syn", true, false},
+		{"-p tcp -m tcp ! --syn", true, false},
+		{"-p tcp -m tcp --tcp-flags SYN NONE", true, false},
+		{"-p tcp -m tcp --tcp-flags SYN,RST NONE", false, false},
+		{"-p tcp -m tcp --tcp-flags FIN,SYN,RST FIN", false, false},
+		{"-p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK", true, false},
+		{"-m conntrack --ctstate ESTABLISHED", true, true},
+		{"-m conntrack --ctstatus ASSURED", true, false},
+	} {
+		rs, steps, ok := oneRule(t, c.rule)
+		if !ok {
+			continue
+		}
+		p := NewProverClose(rs)
+		if ok, f := p.Prove(steps); ok != c.close {
+			t.Errorf("%s: proved %v (%s), want %v", c.rule, ok, f, c.close)
+		}
+		if ok, f := p.ProveSynAck(steps); ok != c.synAck {
+			t.Errorf("%s: proved for a SYN-ACK %v (%s), want %v", c.rule, ok, f, c.synAck)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package fwtest
+
+import (
+	"strings"
+
+	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/sim"
+)
+
+// decider follows a packet's trace events and names the rule that
+// decided its fate, as ipsift diff names it: for a packet dropped,
+// rejected or queued, the rule (or policy) that did it; for a packet let
+// through, the filter table's rule or policy that accepted it last (the
+// last accepting rule of any table when the filter table has none on the
+// packet's way). A LOG, a MARK or a jump decides nothing; a DNAT accepts
+// in the nat table, which the filter table's answer overrides.
+//
+// The answers a target or the host's stack sends for the packet (a
+// REJECT's RST, an echo reply) pass OUTPUT after the packet's own walk,
+// and the copy of a packet the host sends to itself comes back in
+// through PREROUTING and INPUT: neither decides the packet's fate, so the
+// decider stops listening at a reply and pauses for a looped copy.
+type decider struct {
+	next      engine.Tracer
+	decisions []decision
+	answered  bool // a reply began: what follows is the host's answers
+	looped    bool // a copy looped back in: its tables are not the packet's
+}
+
+type decision struct {
+	ref  ruleRef
+	kind ext.Verdict // Accept, Drop, Queue or Stolen
+}
+
+func (d *decider) reset() { d.decisions, d.answered, d.looped = d.decisions[:0], false, false }
+
+// Event implements engine.Tracer, passing every event on to next.
+func (d *decider) Event(e engine.Event) {
+	if d.next != nil {
+		d.next.Event(e)
+	}
+	if d.answered {
+		return
+	}
+	switch e.Kind {
+	case engine.EvNote:
+		reply, looped := sim.NoteLeaves(e.Text)
+		d.answered = d.answered || reply
+		d.looped = d.looped || looped
+		return
+	case engine.EvTable:
+		// A broadcast's copy loops back in before the packet itself
+		// passes POSTROUTING.
+		if e.Hook == ext.PostRouting {
+			d.looped = false
+		}
+		return
+	}
+	if d.looped {
+		return
+	}
+	ref := ruleRef{Table: e.Table, Chain: e.Chain, Rule: e.Rule}
+	switch e.Kind {
+	case engine.EvRule:
+		switch {
+		case e.Matched && e.Spec != nil && e.Spec.Target == nil:
+			switch e.Spec.Verdict {
+			case "ACCEPT":
+				d.add(ref, ext.Accept)
+			case "DROP":
+				d.add(ref, ext.Drop)
+			case "QUEUE":
+				d.add(ref, ext.Queue)
+			}
+		case !e.Matched && strings.Contains(e.Why, "dropped at once"):
+			// A match that cannot read the packet drops it (hotdrop).
+			d.add(ref, ext.Drop)
+		}
+	case engine.EvTarget:
+		switch k := e.Target.Kind(); k {
+		case ext.Accept, ext.Drop, ext.Queue, ext.Stolen:
+			d.add(ref, k)
+		}
+	case engine.EvPolicy:
+		ref.Rule = 0
+		d.add(ref, e.Target.Kind())
+	}
+}
+
+func (d *decider) add(r ruleRef, k ext.Verdict) {
+	d.decisions = append(d.decisions, decision{ref: r, kind: k})
+}
+
+// decided is the deciding rule for the packet's verdict; ok is false
+// when no rule or policy decided: no table on its way, or the host
+// dropped a packet the rules let through (no route, a TTL run out).
+func (d *decider) decided(verdict string) (ruleRef, bool) {
+	switch verdict {
+	case "accept-local", "forward", "sent":
+		var any *decision
+		for i := len(d.decisions) - 1; i >= 0; i-- {
+			x := &d.decisions[i]
+			if x.kind != ext.Accept {
+				continue
+			}
+			if x.ref.Table == "filter" {
+				return x.ref, true
+			}
+			if any == nil {
+				any = x
+			}
+		}
+		if any != nil {
+			return any.ref, true
+		}
+		return ruleRef{}, false
+	}
+	if n := len(d.decisions); n > 0 && d.decisions[n-1].kind != ext.Accept {
+		return d.decisions[n-1].ref, true
+	}
+	return ruleRef{}, false
+}
+
+// decidedText is what a "decided" expectation is compared with.
+func (d *decider) decidedText(verdict string) string {
+	if r, ok := d.decided(verdict); ok {
+		return r.String()
+	}
+	return "none"
+}
