@@ -14,6 +14,15 @@ func (m *Manager) VarVec(first, width int) Vec {
 	return v
 }
 
+// VarsVec returns the vector of the variables vars, in order.
+func (m *Manager) VarsVec(vars []int) Vec {
+	v := make(Vec, len(vars))
+	for i, x := range vars {
+		v[i] = m.Var(x)
+	}
+	return v
+}
+
 // ConstVec returns the constant vector of value (bytes big-endian, the
 // last width bits of them).
 func ConstVec(value []byte, width int) Vec {

@@ -25,8 +25,7 @@ func (c *comparer) describe(r *Region) {
 	// one, else by its largest cubes.
 	var big []int
 	for f := symbolic.Field(0); f < symbolic.NumFields; f++ {
-		first, w := c.s.FieldVar(f)
-		for v := first; v < first+w; v++ {
+		for _, v := range c.s.FieldVars(f) {
 			switch f {
 			case symbolic.FLocal, symbolic.FIn, symbolic.FFirst, symbolic.FCT, symbolic.FReply, symbolic.FSNAT, symbolic.FDNAT, symbolic.FProto:
 			default:
@@ -35,10 +34,7 @@ func (c *comparer) describe(r *Region) {
 		}
 	}
 	for i := 0; i < symbolic.NumExtra; i++ {
-		first, w := c.s.ExtraVar(i)
-		for v := first; v < first+w; v++ {
-			big = append(big, v)
-		}
+		big = append(big, c.s.ExtraVars(i)...)
 	}
 	type class struct {
 		text string
@@ -50,10 +46,7 @@ func (c *comparer) describe(r *Region) {
 	// and NAT do: split on every combination of them.
 	var conn []int
 	for _, f := range []symbolic.Field{symbolic.FLocal, symbolic.FIn, symbolic.FFirst, symbolic.FCT, symbolic.FReply, symbolic.FSNAT, symbolic.FDNAT} {
-		first, w := c.s.FieldVar(f)
-		for v := first; v < first+w; v++ {
-			conn = append(conn, v)
-		}
+		conn = append(conn, c.s.FieldVars(f)...)
 	}
 	one := func(part bdd.Node) {
 		size := c.log2Size(part)
@@ -122,26 +115,20 @@ func (c *comparer) boxText(g bdd.Node) (string, bool) {
 	type proj struct {
 		f      symbolic.Field
 		p      bdd.Node
-		first  int
-		w      int
+		vars   []int
 		others []int
 	}
 	var projs []proj
 	prod := bdd.True
 	for _, f := range describeOrder {
-		first, w := c.vecVar(f)
-		if w == 0 {
+		vars := c.vecVars(f)
+		if len(vars) == 0 {
 			continue
 		}
-		var others []int
-		for v := 0; v < s.Header; v++ {
-			if v < first || v >= first+w {
-				others = append(others, v)
-			}
-		}
+		others := otherVars(s.Header, vars)
 		p := m.Exists(g, others)
 		prod = m.And(prod, p)
-		projs = append(projs, proj{f, p, first, w, others})
+		projs = append(projs, proj{f, p, vars, others})
 	}
 	if m.And(prod, s.Domain) != m.And(g, s.Domain) {
 		return "", false
@@ -174,7 +161,7 @@ func (c *comparer) boxText(g bdd.Node) (string, bool) {
 			continue
 		}
 		// Say the set itself, within what the domain allows.
-		if t := c.setText(p.f, m.And(p.p, m.Exists(s.Domain, p.others)), p.first, p.w); t != "" {
+		if t := c.setText(p.f, m.And(p.p, m.Exists(s.Domain, p.others)), p.vars); t != "" {
 			parts = append(parts, t)
 		}
 	}
@@ -211,22 +198,39 @@ var describeOrder = []symbolic.Field{
 	fPreAddr, fPrePort, fPostAddr, fPostPort,
 }
 
-// vecVar is FieldVar for fields and pseudo-fields.
-func (c *comparer) vecVar(f symbolic.Field) (int, int) {
+// vecVars is FieldVars for fields and pseudo-fields.
+func (c *comparer) vecVars(f symbolic.Field) []int {
 	if f >= symbolic.NumFields {
-		return c.s.ExtraVar(int(f - symbolic.NumFields))
+		return c.s.ExtraVars(int(f - symbolic.NumFields))
 	}
-	return c.s.FieldVar(f)
+	return c.s.FieldVars(f)
+}
+
+// otherVars lists the variables below n that are not in vars.
+func otherVars(n int, vars []int) []int {
+	in := make(map[int]bool, len(vars))
+	for _, v := range vars {
+		in[v] = true
+	}
+	var out []int
+	for v := 0; v < n; v++ {
+		if !in[v] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // setText describes the values of one field a projection allows.
-func (c *comparer) setText(f symbolic.Field, p bdd.Node, first, w int) string {
+func (c *comparer) setText(f symbolic.Field, p bdd.Node, vars []int) string {
+	first, w := vars[0], len(vars)
+	vec := c.s.M.VarsVec(vars)
 	m := c.s.M
 	list := func(n bdd.Node) ([]string, int) {
 		var out []string
 		total := m.Cubes(n, 1000, func(cube []int8) {
 			if len(out) < 6 {
-				out = append(out, c.valueText(f, bits(cube, first, w)))
+				out = append(out, c.valueText(f, bits(cube, vars)))
 			}
 		})
 		return out, total
@@ -247,7 +251,7 @@ func (c *comparer) setText(f symbolic.Field, p bdd.Node, first, w int) string {
 	case symbolic.FIn:
 		var names []string
 		for i, ifc := range c.s.Ifaces {
-			if m.And(p, m.Eq(m.VarVec(first, w), bdd.UintVec(uint64(i+1), w))) != bdd.False && ifc.Name != "lo" {
+			if m.And(p, m.Eq(vec, bdd.UintVec(uint64(i+1), w))) != bdd.False && ifc.Name != "lo" {
 				names = append(names, ifc.Name)
 			}
 		}
@@ -255,7 +259,7 @@ func (c *comparer) setText(f symbolic.Field, p bdd.Node, first, w int) string {
 	case symbolic.FCT:
 		var states []string
 		for v, n := range symbolic.CTNames {
-			if m.And(p, m.Eq(m.VarVec(first, w), bdd.UintVec(uint64(v), w))) != bdd.False && uint64(v) != symbolic.CTUntracked {
+			if m.And(p, m.Eq(vec, bdd.UintVec(uint64(v), w))) != bdd.False && uint64(v) != symbolic.CTUntracked {
 				states = append(states, n)
 			}
 		}
@@ -278,7 +282,7 @@ func (c *comparer) setText(f symbolic.Field, p bdd.Node, first, w int) string {
 	case symbolic.FProto:
 		name = "proto"
 	}
-	if (f == symbolic.FDst || f == fPreAddr) && c.isHost(p, first, w) {
+	if (f == symbolic.FDst || f == fPreAddr) && c.isHost(p, vec) {
 		return name + " the host"
 	}
 	more := func(l []string, n int) string {
@@ -299,8 +303,8 @@ func (c *comparer) setText(f symbolic.Field, p bdd.Node, first, w int) string {
 
 // isHost reports whether an address set is the host's own (local
 // delivery).
-func (c *comparer) isHost(p bdd.Node, first, w int) bool {
-	return p == c.s.LocalAddrs(c.s.M.VarVec(first, w))
+func (c *comparer) isHost(p bdd.Node, vec bdd.Vec) bool {
+	return p == c.s.LocalAddrs(vec)
 }
 
 // valueText writes one cube of a field.
@@ -323,7 +327,13 @@ func (c *comparer) valueText(f symbolic.Field, b []int8) string {
 }
 
 // bits returns the cube's values for an input vector (-1: any).
-func bits(cube []int8, first, width int) []int8 { return cube[first : first+width] }
+func bits(cube []int8, vars []int) []int8 {
+	out := make([]int8, len(vars))
+	for i, v := range vars {
+		out[i] = cube[v]
+	}
+	return out
+}
 
 func allFree(b []int8) bool {
 	for _, x := range b {
@@ -412,8 +422,7 @@ func (c *comparer) cubeText(cube []int8) string {
 	s := c.s
 	var parts []string
 	get := func(f symbolic.Field) []int8 {
-		first, w := s.FieldVar(f)
-		return bits(cube, first, w)
+		return bits(cube, s.FieldVars(f))
 	}
 	// Where from.
 	local := get(symbolic.FLocal)

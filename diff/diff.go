@@ -97,13 +97,16 @@ type Result struct {
 	Nodes  int
 	// Matrix is the service matrix (Options.Matrix).
 	Matrix []MatrixRow
+	// Unchecked counts the regions past Options.MaxRegions: neither
+	// described nor witnessed.
+	Unchecked int
 }
 
 // Equivalent reports whether the rulesets were proven to have the same
 // effect: no region differs, none is unconfirmed, and the comparison
 // finished.
 func (r *Result) Equivalent() bool {
-	return len(r.Regions) == 0 && len(r.Unconfirmed) == 0 && r.GaveUp == nil
+	return len(r.Regions) == 0 && len(r.Unconfirmed) == 0 && r.GaveUp == nil && r.Unchecked == 0
 }
 
 // Brief is the answer in a few words: equivalent, how many regions
@@ -123,10 +126,18 @@ func (r *Result) Brief() string {
 			may++
 		}
 	}
+	n := len(r.Regions) + r.Unchecked
+	var notes []string
 	if may > 0 {
-		return fmt.Sprintf("%d regions differ (%d only may differ)", len(r.Regions), may)
+		notes = append(notes, fmt.Sprintf("%d only may differ", may))
 	}
-	return fmt.Sprintf("%d regions differ", len(r.Regions))
+	if r.Unchecked > 0 {
+		notes = append(notes, fmt.Sprintf("%d past --max not checked", r.Unchecked))
+	}
+	if len(notes) > 0 {
+		return fmt.Sprintf("%d regions differ (%s)", n, strings.Join(notes, ", "))
+	}
+	return fmt.Sprintf("%d regions differ", n)
 }
 
 // Size is the region's number of inputs as a power of two ("2^236.4").
@@ -139,8 +150,16 @@ func (g *Region) Size() string {
 
 // Compare compares two rulesets of one family.
 func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
+	res, _, err := compareRuns(old, new, o)
+	return res, err
+}
+
+// compareRuns is Compare, also returning the comparer (its symbolic
+// runs: the tests sample packets from their leaves); nil when the
+// comparison gave up before the runs finished.
+func compareRuns(old, new *rules.Ruleset, o Options) (*Result, *comparer, error) {
 	if old.Family != new.Family {
-		return nil, errors.New("diff: the rulesets are of different families")
+		return nil, nil, errors.New("diff: the rulesets are of different families")
 	}
 	h := o.Host
 	if h == nil {
@@ -162,7 +181,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 		if err := errors.Join(err1, err2); err != nil {
 			res.GaveUp = err
 			res.Nodes = s.M.Size()
-			return res, nil
+			return res, nil, nil
 		}
 		// A stateful match is shared by OLD and NEW only where the same
 		// packets reach it.
@@ -197,7 +216,7 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 			c.matrix(res, old, new, o.MatrixAll)
 		}
 	}
-	return res, nil
+	return res, c, nil
 }
 
 func dedupe(l []string) []string {

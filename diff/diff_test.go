@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/internal/kerneldiff"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/rules"
 )
@@ -77,16 +79,31 @@ func TestKnownEquivalentRewrites(t *testing.T) {
 		{"masked mark, as kube-proxy writes it",
 			"*mangle\n-A PREROUTING -s 192.0.2.0/24 -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark --mark 0x4000/0x4000 -j DROP"),
 			"*mangle\n-A PREROUTING -s 192.0.2.0/25 -j MARK --set-xmark 0x4000/0x4000\n-A PREROUTING -s 192.0.2.128/25 -j MARK --or-mark 0x4000\nCOMMIT\n" + filter("ACCEPT", "-A INPUT -m mark ! --mark 0x0/0x4000 -j DROP")},
+		{"IPv6: a /64 for two /65s",
+			filter("ACCEPT", "-A INPUT -s 2001:db8:100::/64 -j DROP"),
+			filter("ACCEPT", "-A INPUT -s 2001:db8:100:0:8000::/65 -j DROP", "-A INPUT -s 2001:db8:100::/65 -j DROP")},
+		{"IPv6: multiport for a list, state for conntrack",
+			filter("DROP", "-A INPUT -s 2001:db8::/32 -p ipv6-icmp -j ACCEPT", "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-A INPUT -p tcp -m multiport --dports 22,443 -j ACCEPT"),
+			filter("DROP", "-A INPUT -s 2001:db8::/32 -p ipv6-icmp -j ACCEPT", "-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT", "-A INPUT -p tcp --dport 443 -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT")},
 		{"the same limit at the same place",
 			filter("DROP", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT", "-A INPUT -p tcp --dport 22 -j ACCEPT"),
 			filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := compare(t, c.old, c.new, Options{})
+			if strings.HasPrefix(c.name, "IPv6") != (res.Family == ext.IPv6) {
+				t.Fatalf("compared as %v", res.Family)
+			}
 			if !res.Equivalent() {
 				for _, g := range res.Regions {
 					t.Errorf("differs: OLD %v NEW %v: %v (witness %+v)", g.Old, g.New, g.Classes, g.Witness)
 				}
+				return
+			}
+			// And the engine agrees: packets of every leaf, at the
+			// values the rules name, and a harness sequence.
+			if st := engineAgrees(t, c.old, c.new); st.packets < 50 {
+				t.Errorf("only %d packets run", st.packets)
 			}
 		})
 	}
@@ -214,4 +231,116 @@ func TestIPv6(t *testing.T) {
 	if !strings.Contains(strings.Join(res.Regions[0].Classes, " "), "2001:db8:3::/48") {
 		t.Errorf("classes %v", res.Regions[0].Classes)
 	}
+}
+
+// TestMaxRegions: regions past MaxRegions are neither described nor
+// checked, but still make the answer "different".
+func TestMaxRegions(t *testing.T) {
+	old := filter("DROP", "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p udp --dport 53 -j ACCEPT")
+	all := compare(t, old, filter("DROP"), Options{})
+	if len(all.Regions) < 2 || all.Unchecked != 0 {
+		t.Fatalf("want at least 2 checked regions, got %d (unchecked %d)", len(all.Regions), all.Unchecked)
+	}
+	res := compare(t, old, filter("DROP"), Options{MaxRegions: 1})
+	if len(res.Regions) != 1 || res.Unchecked != len(all.Regions)-1 {
+		t.Fatalf("--max 1: %d regions, %d unchecked; want 1 and %d", len(res.Regions), res.Unchecked, len(all.Regions)-1)
+	}
+	if res.Equivalent() {
+		t.Fatal("unchecked regions must not make the answer equivalent")
+	}
+}
+
+// TestModeledMatches: the stateless matches the model reads exactly
+// (ecn, helper, conntrack's --ctproto, --ctorigsrc and --ctorigdst for
+// packets of the original direction) are not reported as unknown, and
+// what diff says of them holds in the engine.
+func TestModeledMatches(t *testing.T) {
+	for _, c := range []struct {
+		name, old, new string
+		equivalent     bool
+		opaque         string // allowed in Opaque ("" none)
+	}{
+		{"ecn ece for cwr",
+			filter("ACCEPT", "-A INPUT -p tcp -m ecn --ecn-tcp-ece -j DROP"),
+			filter("ACCEPT", "-A INPUT -p tcp -m ecn --ecn-tcp-cwr -j DROP"), false, ""},
+		{"ecn ect as tos",
+			filter("ACCEPT", "-A INPUT -m ecn --ecn-ip-ect 3 -j DROP"),
+			filter("ACCEPT", "-A INPUT -m tos --tos 0x3/0x3 -j DROP"), true, ""},
+		{"ecn ect changed",
+			filter("ACCEPT", "-A INPUT -m ecn --ecn-ip-ect 1 -j DROP"),
+			filter("ACCEPT", "-A INPUT -m ecn ! --ecn-ip-ect 2 -j DROP"), false, ""},
+		{"helper never matches",
+			filter("ACCEPT", "-A INPUT -m helper --helper ftp -j DROP"),
+			filter("ACCEPT"), true, ""},
+		{"ctproto for -p",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW,ESTABLISHED -m conntrack --ctproto 6 -j ACCEPT"),
+			filter("DROP", "-A INPUT -p tcp -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT"), true, "related"},
+		{"ctproto of related packets",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW,ESTABLISHED,RELATED -m conntrack --ctproto 17 -j ACCEPT"),
+			filter("DROP", "-A INPUT -p udp -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT"), false, "related"},
+		{"ctorigsrc for -s, new connections",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigsrc 203.0.113.0/24 -j ACCEPT"),
+			filter("DROP", "-A INPUT -s 203.0.113.0/24 -m conntrack --ctstate NEW -j ACCEPT"), false, "NAT"},
+		{"ctorigdst moved",
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigdst 198.51.100.1 -j ACCEPT"),
+			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigdst 198.51.100.2 -j ACCEPT"), false, "NAT"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := compare(t, c.old, c.new, Options{})
+			if res.Equivalent() != c.equivalent {
+				t.Errorf("equivalent %v, want %v (%d regions)", res.Equivalent(), c.equivalent, len(res.Regions))
+			}
+			for _, o := range res.Opaque {
+				if c.opaque == "" || !strings.Contains(o, c.opaque) {
+					t.Errorf("read as unknown: %s", o)
+				}
+			}
+			if !res.Equivalent() {
+				return
+			}
+			engineAgrees(t, c.old, c.new)
+		})
+	}
+}
+
+// harnessPackets is a packet sequence of the kernel harness for a
+// family.
+func harnessPackets(f ext.Family) (string, []kerneldiff.Packet) {
+	if f == ext.IPv6 {
+		return kerneldiff.Generate6(7, 3, 60)
+	}
+	return kerneldiff.Generate(7, 3, 60)
+}
+
+// TestInvalidWitness: a difference only INVALID packets without a
+// connection show is witnessed: an arriving packet with a wrong
+// checksum, a UDP packet the host sends with a UDP length of 7.
+func TestInvalidWitness(t *testing.T) {
+	res := compare(t, filter("DROP", "-A INPUT -m conntrack --ctstate NEW,ESTABLISHED -p udp -j ACCEPT"), filter("DROP", "-A INPUT -p udp -j ACCEPT"), Options{})
+	if len(res.Regions) != 2 {
+		t.Fatalf("%d regions, want 2 (arriving, and sent by the host to itself)", len(res.Regions))
+	}
+	for _, g := range res.Regions {
+		if g.Witness == nil || !g.Witness.Reproduced || !g.Witness.BadChecksum {
+			t.Errorf("region %v: witness %+v", g.Classes, g.Witness)
+		}
+	}
+}
+
+// engineAgrees puts an "equivalent" to the engine (refute: a harness
+// sequence of the family and packets of every leaf) and returns what it
+// ran.
+func engineAgrees(t *testing.T, old, new string) harnessStats {
+	t.Helper()
+	a, b := parse(t, old), parse(t, new)
+	_, cmp, err := compareRuns(a, b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pkts := harnessPackets(a.Family)
+	var st harnessStats
+	if d := cmp.refute(t, a, b, harnessPair{old: old, new: new, pkts: pkts}, &st); d != "" {
+		t.Errorf("equivalent, but %s", d)
+	}
+	return st
 }

@@ -67,13 +67,7 @@ func (c *comparer) matrix(res *Result, old, new *rules.Ruleset, all bool) {
 		}
 		return n
 	}
-	srcFirst, w := c.s.FieldVar(symbolic.FSrc)
-	var others []int
-	for v := 0; v < c.s.Header; v++ {
-		if v < srcFirst || v >= srcFirst+w {
-			others = append(others, v)
-		}
-	}
+	others := otherVars(c.s.Header, c.s.FieldVars(symbolic.FSrc))
 	pool := c.s.PoolVars()
 	text := func(n bdd.Node) string {
 		n = m.Exists(m.Exists(n, pool), others)
@@ -83,7 +77,7 @@ func (c *comparer) matrix(res *Result, old, new *rules.Ruleset, all bool) {
 		case bdd.True:
 			return "all"
 		}
-		return c.setText(symbolic.FSrc, n, srcFirst, w)
+		return c.setText(symbolic.FSrc, n, c.s.FieldVars(symbolic.FSrc))
 	}
 	first := m.And(c.s.Domain, in[symbolic.FFirst][0])
 	for _, to := range []struct{ verdict, name string }{{"accept-local", "host"}, {"forward", "forward"}} {

@@ -28,8 +28,13 @@ type Witness struct {
 	Conn *packet.Desc `json:"-"`
 	// ConnText is Conn in the one-line notation.
 	ConnText string `json:"conn,omitempty"`
+	// BadChecksum: the packet arrives with a wrong TCP or UDP checksum,
+	// or the host sends a UDP packet whose UDP length is 7 (how a
+	// packet without a connection is made INVALID).
+	BadChecksum bool `json:"bad_checksum,omitempty"`
 	// Old and New are what the engine did with it.
-	Old, New string
+	Old string `json:"old"`
+	New string `json:"new"`
 	// Reproduced: the engine's outcomes differ as the region says.
 	Reproduced bool `json:"reproduced"`
 	// Seed is the engine's seed for random matches (statistic) the
@@ -48,8 +53,8 @@ func (c *comparer) witnesses(res *Result, old, new *rules.Ruleset) {
 	var kept []*Region
 	for i, r := range res.Regions {
 		if i >= max {
-			// Described only by size: no witness search.
-			kept = append(kept, r)
+			// Neither described nor checked: counted only.
+			res.Unchecked++
 			continue
 		}
 		c.describe(r)
@@ -124,10 +129,10 @@ func (c *comparer) preferences(attempt int) []bdd.Node {
 	}
 	// An existing connection's NAT: to documentation addresses.
 	for i, a := range []string{"192.0.2.10/32", "198.51.100.1/32", "198.51.100.1/32", "192.0.2.1/32", "192.0.2.10/32"} {
-		f, w := s.ExtraVar([]int{symbolic.VPreAddr, symbolic.VPostAddr, symbolic.VPreAddr, symbolic.VPreAddr, symbolic.VPostAddr}[i])
-		if w == 32 {
+		vars := s.ExtraVars([]int{symbolic.VPreAddr, symbolic.VPostAddr, symbolic.VPreAddr, symbolic.VPreAddr, symbolic.VPostAddr}[i])
+		if len(vars) == 32 {
 			b := netip.MustParsePrefix(a).Addr().As4()
-			prefs = append(prefs, m.Eq(m.VarVec(f, w), bdd.ConstVec(b[:], 32)))
+			prefs = append(prefs, m.Eq(m.VarsVec(vars), bdd.ConstVec(b[:], 32)))
 		}
 	}
 	// Then any of a few readable addresses.
@@ -155,6 +160,10 @@ type witnessInput struct {
 	conn *packet.Desc
 	mark uint32
 	seed uint64 // the engine's seed for random matches
+	// badSum: the packet arrives with a wrong TCP or UDP checksum,
+	// which conntrack calls INVALID (nf_conntrack_checksum); a UDP
+	// packet the host sends has a UDP length shorter than the header.
+	badSum bool
 }
 
 // pick chooses a packet of the region g.
@@ -175,23 +184,19 @@ func (c *comparer) pick(g bdd.Node, attempt int) (witnessInput, bool) {
 // desc builds the packet an assignment describes.
 func (c *comparer) desc(a []int8) (witnessInput, bool) {
 	s := c.s
-	num := func(first, w int) uint64 {
+	num := func(vars []int) uint64 {
 		var v uint64
-		for i := 0; i < w; i++ {
+		for _, x := range vars {
 			v <<= 1
-			if a[first+i] == 1 {
+			if a[x] == 1 {
 				v |= 1
 			}
 		}
 		return v
 	}
-	field := func(f symbolic.Field) uint64 {
-		first, w := s.FieldVar(f)
-		return num(first, w)
-	}
-	addr := func(first int) netip.Addr {
-		b := make([]int8, s.W)
-		copy(b, a[first:first+s.W])
+	field := func(f symbolic.Field) uint64 { return num(s.FieldVars(f)) }
+	addr := func(vars []int) netip.Addr {
+		b := bits(a, vars)
 		for i := range b {
 			if b[i] < 0 {
 				b[i] = 0
@@ -209,9 +214,7 @@ func (c *comparer) desc(a []int8) (witnessInput, bool) {
 		}
 		d.In = s.Ifaces[idx-1].Name
 	}
-	srcFirst, _ := s.FieldVar(symbolic.FSrc)
-	dstFirst, _ := s.FieldVar(symbolic.FDst)
-	d.Src, d.Dst = addr(srcFirst), addr(dstFirst)
+	d.Src, d.Dst = addr(s.FieldVars(symbolic.FSrc)), addr(s.FieldVars(symbolic.FDst))
 	d.Proto = packet.Proto(field(symbolic.FProto))
 	switch d.Proto {
 	case packet.ProtoTCP, packet.ProtoUDP:
@@ -242,9 +245,7 @@ func (c *comparer) desc(a []int8) (witnessInput, bool) {
 	first := field(symbolic.FFirst) == 1
 	ctx := &packet.CT{Mark: uint32(field(symbolic.FCTMark)), Reply: field(symbolic.FReply) == 1}
 	nat := func(i int, port int) netip.AddrPort {
-		f, _ := s.ExtraVar(i)
-		pf, pw := s.ExtraVar(port)
-		return netip.AddrPortFrom(addr(f), uint16(num(pf, pw)))
+		return netip.AddrPortFrom(addr(s.ExtraVars(i)), uint16(num(s.ExtraVars(port))))
 	}
 	if field(symbolic.FDNAT) == 1 {
 		ctx.DNAT = nat(symbolic.VPreAddr, symbolic.VPrePort)
@@ -275,7 +276,13 @@ func (c *comparer) desc(a []int8) (witnessInput, bool) {
 		d.Len = max(0, total-headerLen(d))
 		wi := witnessInput{d: d, conn: &conn}
 		return wi, true
-	case ct == symbolic.CTInvalid:
+	case ct == symbolic.CTInvalid && !d.Local && (d.Proto == packet.ProtoUDP || d.Proto == packet.ProtoTCP):
+		// Arriving, any flags: a wrong checksum makes it INVALID.
+		return witnessInput{d: d, badSum: true}, true
+	case ct == symbolic.CTInvalid && d.Local && d.Proto == packet.ProtoUDP:
+		// Sent by the host (a raw socket): a UDP length shorter than
+		// the header makes it INVALID at any hook (udp_error).
+		return witnessInput{d: d, mark: uint32(field(symbolic.FMark)), badSum: true}, true
 	}
 	mark := uint32(0)
 	if d.Local {
@@ -308,7 +315,7 @@ func headerLen(d packet.Desc) int {
 
 // check runs the witness through the engine on both rulesets.
 func (c *comparer) check(wi witnessInput, old, new *rules.Ruleset) *Witness {
-	w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, Seed: wi.seed}
+	w := &Witness{Packet: wi.d, Text: wi.d.String(), Mark: wi.mark, Conn: wi.conn, BadChecksum: wi.badSum, Seed: wi.seed}
 	if wi.conn != nil {
 		w.ConnText = wi.conn.String()
 	}
@@ -381,6 +388,32 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if wi.badSum {
+		// The checksum field of the TCP or UDP header after the IP
+		// header (the builder writes no options or extension
+		// headers), made wrong but never 0 (a UDP packet without a
+		// checksum).
+		at := 20 + 6
+		if d.Proto == packet.ProtoTCP {
+			at = 20 + 16
+		}
+		if d.Local {
+			at = 20 + 4 // the UDP length
+		}
+		if d.Dst.Is6() {
+			at += 20
+		}
+		switch {
+		case at+1 >= len(data):
+		case d.Local:
+			data[at], data[at+1] = 0, 7
+		default:
+			data[at] ^= 0x5a
+			if data[at] == 0 && data[at+1] == 0 {
+				data[at+1] = 1
+			}
+		}
+	}
 	now := int64(1_000_000_000_000)
 	for _, cd := range []*packet.Desc{&d, wi.conn} {
 		if cd == nil || cd.CT == nil {
@@ -403,6 +436,14 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 	}
 	st := engine.NewState()
 	e.Process(st, in)
+	return c.outcomeText(st, d.CT != nil, &logs), nil
+}
+
+// outcomeText is the observable outcome of the packet st last
+// processed, as text: what the comparison calls its effect. hadCT: the
+// packet came with a connection context (what a dropped packet of an
+// existing connection leaves on it counts). logs holds its LOG lines.
+func (c *comparer) outcomeText(st *engine.State, hadCT bool, logs *bytes.Buffer) string {
 	r := &st.Result
 	var b strings.Builder
 	b.WriteString(r.Verdict.String())
@@ -430,11 +471,11 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 	if !c.o.IgnoreMark && r.Verdict != engine.Drop && r.Verdict != engine.Reject {
 		fmt.Fprintf(&b, "; mark 0x%x", st.Mark())
 	}
-	if ent, _ := st.Conn(); ent != nil && !c.o.IgnoreMark && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || d.CT != nil) {
+	if ent, _ := st.Conn(); ent != nil && !c.o.IgnoreMark && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || hadCT) {
 		fmt.Fprintf(&b, "; ctmark 0x%x", ent.Mark())
 	}
 	if !c.o.IgnoreLog && logs.Len() > 0 {
 		b.WriteString("; log: " + strings.TrimSpace(logs.String()))
 	}
-	return b.String(), nil
+	return b.String()
 }

@@ -98,14 +98,16 @@ func (x *Run) ruleCond(r *rules.Rule, p piece, c *rules.Chain) bdd.Node {
 		text := saveText(mu)
 		if keys != nil && keys[i] != "" {
 			k := keys[i]
+			where := x.table + " " + c.Name + " rule " + strconv.Itoa(ruleNumber(c, r))
 			if x.opts.Split[k] {
 				k = x.opts.Tag + " " + k
+				where = x.opts.Tag + "'s " + where
 			}
 			v, ok := s.Var("s " + k)
 			if !ok {
 				panic(errPool{})
 			}
-			x.Opaque["s "+k] = "-m " + name + text + " (" + x.table + " " + c.Name + ")"
+			x.Opaque["s "+k] = "-m " + name + text + " (" + where + ")"
 			x.Reach[k] = m.Or(x.Reach[k], m.And(p.g, cond))
 			cond = m.And(cond, v)
 			continue
@@ -117,6 +119,16 @@ func (x *Run) ruleCond(r *rules.Rule, p piece, c *rules.Chain) bdd.Node {
 		cond = m.And(cond, n)
 	}
 	return cond
+}
+
+// ruleNumber is r's 1-based position in c (0: not there).
+func ruleNumber(c *rules.Chain, r *rules.Rule) int {
+	for i, x := range c.Rules {
+		if x == r {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // ifaceMatch is "the interface vector v matches pattern" (a trailing +
@@ -387,6 +399,48 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			return true
 		})
 		return c, ok
+	case "ecn":
+		// ecn_mt: the IP header's ECN field; the TCP header's ECE and
+		// CWR bits (the rule's -p tcp makes the packet TCP).
+		c := bdd.True
+		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+			var n bdd.Node
+			switch opt {
+			case "--ecn-tcp-ece", "--ecn-tcp-cwr":
+				bit := uint64(0x40)
+				if opt == "--ecn-tcp-cwr" {
+					bit = 0x80
+				}
+				n = m.EqMasked(f(FFlags), uv(bit, 8), uv(bit, 8))
+				if inv {
+					n = m.Not(n)
+				}
+				n = m.And(isProto(6), n)
+			case "--ecn-ip-ect":
+				a, got := args()
+				v, err := strconv.ParseUint(a, 10, 2)
+				if !got || err != nil {
+					return false
+				}
+				n = m.EqMasked(f(FTOS), uv(v, 8), uv(3, 8))
+				if inv {
+					n = m.Not(n)
+				}
+			default:
+				return false
+			}
+			c = m.And(c, n)
+			return true
+		})
+		return c, ok
+	case "helper":
+		// Only an expected connection has a helper's master, and
+		// ipsift's connections have no helpers (README): the match
+		// is its inversion.
+		if len(toks) >= 2 && toks[0] == "!" {
+			return bdd.True, true
+		}
+		return bdd.False, len(toks) >= 2 && toks[0] == "--helper"
 	case "addrtype":
 		c := bdd.True
 		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
@@ -483,6 +537,38 @@ func (x *Run) conntrackCond(toks []string, st *State) (bdd.Node, bool) {
 				n = m.Not(n)
 			}
 			rest = m.And(rest, n)
+		case "--ctproto":
+			p, err := strconv.ParseUint(a, 10, 8)
+			if err != nil {
+				return false
+			}
+			// A RELATED packet's connection is the one its error
+			// quotes, of a protocol of its own: unknown.
+			n := m.Ite(s.ctIs(ct, CTRelated), x.opaque("conntrack --ctproto "+a+" (related)", st), m.Eq(st.F[FProto], uv(p, 8)))
+			if inv {
+				n = m.Not(n)
+			}
+			rest = m.And(rest, n)
+		case "--ctorigsrc", "--ctorigdst":
+			addr, mask, good := addrMask(a, s.W)
+			if !good {
+				return false
+			}
+			fl := FSrc
+			if opt == "--ctorigdst" {
+				fl = FDst
+			}
+			// The original tuple is the packet as it came to
+			// conntrack, for a packet of the original direction of a
+			// connection without NAT; a reply's, a NATed
+			// connection's and a RELATED packet's are unknown.
+			other := m.Or(m.Or(s.ctIs(ct, CTRelated), st.F[FReply][0]), m.Or(st.F[FSNAT][0], st.F[FDNAT][0]))
+			n := m.Ite(other, x.opaque("conntrack "+opt+" "+a+" (reply, NAT or related)", st),
+				m.EqMasked(s.Input.F[fl], s.addrVec(addr), s.addrVec(mask)))
+			if inv {
+				n = m.Not(n)
+			}
+			rest = m.And(rest, n)
 		default:
 			// Skip the other words of the option: opaque.
 			for {
@@ -537,6 +623,40 @@ func eachOpt(toks []string, f func(opt string, args func() (string, bool), inv b
 		}
 	}
 	return true
+}
+
+// addrMask reads ADDR, ADDR/LEN or ADDR/MASK of a family of width w.
+func addrMask(a string, w int) (addr, mask netip.Addr, ok bool) {
+	as, ms, hasMask := strings.Cut(a, "/")
+	addr, err := netip.ParseAddr(as)
+	if err != nil || addr.BitLen() != w {
+		return addr, mask, false
+	}
+	bits := w
+	if hasMask {
+		if n, err := strconv.Atoi(ms); err == nil {
+			bits = n
+		} else if mask, err = netip.ParseAddr(ms); err != nil || mask.BitLen() != w {
+			return addr, mask, false
+		} else {
+			return addr, mask, true
+		}
+	}
+	if bits < 0 || bits > w {
+		return addr, mask, false
+	}
+	p, _ := addr.Prefix(bits)
+	b := p.Masked().Addr().AsSlice()
+	for i := range b {
+		b[i] = 0
+		for j := 0; j < 8; j++ {
+			if i*8+j < bits {
+				b[i] |= 0x80 >> j
+			}
+		}
+	}
+	mask, _ = netip.AddrFromSlice(b)
+	return addr, mask, true
 }
 
 func portRange(s string) (lo, hi uint64, ok bool) {

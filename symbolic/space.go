@@ -88,9 +88,10 @@ type Space struct {
 	// Ifaces are the host's interfaces: index i+1 in FIn and FOut.
 	Ifaces []*host.Iface
 	IfBits int
-	// first variable and width of every input field and extra vector
-	first, width      [NumFields]int
-	extFirst, extWide [NumExtra]int
+	// the variables of every input field and extra vector, most
+	// significant bit first
+	vars    [NumFields][]int
+	extVars [NumExtra][]int
 	// Input is the state a packet starts in; Domain constrains the
 	// inputs to packets that exist (see domain).
 	Input  State
@@ -122,13 +123,32 @@ func New(fam ext.Family, h *host.Host, pool, maxNodes int) *Space {
 	}
 	widths := [NumFields]int{1, s.IfBits, 0, 1, 3, 1, 1, 1, 8, s.W, 16, s.W, 16, 8, 8, 8, 8, 8, 16, 32, 32}
 	n := 0
+	seq := func(w int) []int {
+		vs := make([]int, w)
+		for i := range vs {
+			vs[i] = n + i
+		}
+		n += w
+		return vs
+	}
 	for f := Field(0); f < NumFields; f++ {
-		s.first[f], s.width[f] = n, widths[f]
-		n += widths[f]
+		if f == FMark {
+			// The mark and the connection mark bit by bit: CONNMARK
+			// copies one to the other, and comparing a copy with
+			// the original is linear in this order, exponential in
+			// one field after the other.
+			both := seq(64)
+			for i := 0; i < 32; i++ {
+				s.vars[FMark] = append(s.vars[FMark], both[2*i])
+				s.vars[FCTMark] = append(s.vars[FCTMark], both[2*i+1])
+			}
+			f = FCTMark
+			continue
+		}
+		s.vars[f] = seq(widths[f])
 	}
 	for i, w := range [NumExtra]int{s.W, 16, s.W, 16} {
-		s.extFirst[i], s.extWide[i] = n, w
-		n += w
+		s.extVars[i] = seq(w)
 	}
 	s.Header = n
 	s.pool = n
@@ -138,21 +158,21 @@ func New(fam ext.Family, h *host.Host, pool, maxNodes int) *Space {
 			s.Input.F[f] = bdd.UintVec(0, s.IfBits)
 			continue
 		}
-		s.Input.F[f] = s.M.VarVec(s.first[f], s.width[f])
+		s.Input.F[f] = s.M.VarsVec(s.vars[f])
 	}
 	s.Domain = s.domain()
 	return s
 }
 
-// FieldVar returns the first variable and width of an input field.
-func (s *Space) FieldVar(f Field) (first, width int) { return s.first[f], s.width[f] }
+// FieldVars returns the variables of an input field, most significant
+// bit first (not always consecutive: see New).
+func (s *Space) FieldVars(f Field) []int { return s.vars[f] }
 
 // Extra returns the input vector of an existing connection's NAT.
-func (s *Space) extra(i int) bdd.Vec { return s.M.VarVec(s.extFirst[i], s.extWide[i]) }
+func (s *Space) extra(i int) bdd.Vec { return s.M.VarsVec(s.extVars[i]) }
 
-// ExtraVar returns the first variable and width of extra vector i
-// (VPreAddr...).
-func (s *Space) ExtraVar(i int) (first, width int) { return s.extFirst[i], s.extWide[i] }
+// ExtraVars returns the variables of extra vector i (VPreAddr...).
+func (s *Space) ExtraVars(i int) []int { return s.extVars[i] }
 
 // Var returns the pool variable for key, making it on first use; ok is
 // false when the pool is exhausted.
@@ -267,6 +287,13 @@ func (s *Space) domain() bdd.Node {
 	ports := m.Or(m.Or(is(6), is(17)), m.Or(m.Or(is(132), is(33)), is(136)))
 	d = m.And(d, m.Or(ports, m.And(m.Eq(in[FSport], uv(0, 16)), m.Eq(in[FDport], uv(0, 16)))))
 	d = m.And(d, m.Or(is(6), m.Eq(in[FFlags], uv(0, 8))))
+	if s.W == 128 {
+		// ip6tables' -p is the header after the extension headers
+		// (ipv6_find_hdr): never one of them, but No Next Header.
+		for _, p := range []uint64{0, 43, 44, 51, 60} {
+			d = m.Diff(d, is(p))
+		}
+	}
 	icmp := is(1)
 	if s.W == 128 {
 		icmp = is(58)

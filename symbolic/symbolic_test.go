@@ -55,19 +55,18 @@ func TestXorMaskIsMARK(t *testing.T) {
 func leafFor(t *testing.T, s *Space, run *Run, fields map[Field]uint64, addrs map[Field]netip.Addr) (*Leaf, func(int) bool) {
 	t.Helper()
 	assign := map[int]bool{}
-	set := func(first, w int, x []byte, bits int) {
-		for i := 0; i < w; i++ {
-			assign[first+i] = bdd.Bit(x, len(x)*8-bits+i)
+	set := func(vars []int, x []byte, bits int) {
+		for i, v := range vars {
+			assign[v] = bdd.Bit(x, len(x)*8-bits+i)
 		}
 	}
 	for f, x := range fields {
-		first, w := s.FieldVar(f)
-		set(first, w, []byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}, w)
+		vars := s.FieldVars(f)
+		set(vars, []byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}, len(vars))
 	}
 	for f, a := range addrs {
-		first, w := s.FieldVar(f)
 		b := a.As4()
-		set(first, w, b[:], 32)
+		set(s.FieldVars(f), b[:], 32)
 	}
 	a := func(v int) bool { return assign[v] }
 	if value(s.M, bdd.Vec{s.Domain}, a) != 1 {

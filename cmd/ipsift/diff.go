@@ -49,6 +49,9 @@ func init() {
 			if err != nil {
 				return usageError(stderr, "diff", err)
 			}
+			if *maxRegions < 1 {
+				return usageError(stderr, "diff", errors.New("--max must be at least 1"))
+			}
 			if len(pos) != 2 {
 				return usageError(stderr, "diff", errors.New("give OLD and NEW (two rulesets: restore files or scripts)"))
 			}
@@ -220,7 +223,7 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %s differ from %s in %d regions, largest first\n", fam, files[1], files[0], len(r.Regions))
+	fmt.Fprintf(w, "%s: %s differ from %s in %d regions, largest first\n", fam, files[1], files[0], len(r.Regions)+r.Unchecked)
 	for i, g := range r.Regions {
 		fmt.Fprintf(w, "\n%d. ", i+1)
 		switch {
@@ -249,11 +252,20 @@ func writeDiffText(w io.Writer, files []string, r *diff.Result) {
 			if x.Mark != 0 {
 				fmt.Fprintf(w, " (socket mark 0x%x)", x.Mark)
 			}
+			switch {
+			case x.BadChecksum && x.Packet.Local:
+				fmt.Fprintf(w, " (with UDP length 7: INVALID)")
+			case x.BadChecksum:
+				fmt.Fprintf(w, " (with a wrong checksum: INVALID)")
+			}
 			if !x.Reproduced {
 				fmt.Fprintf(w, "  (the engine gives both the same here: the difference needs other answers of %s)", strings.Join(g.Because, "; "))
 			}
 			fmt.Fprintf(w, "\n     OLD: %s\n     NEW: %s\n", x.Old, x.New)
 		}
+	}
+	if r.Unchecked > 0 {
+		fmt.Fprintf(w, "\nand %d smaller regions, neither described nor checked (raise --max to see them)\n", r.Unchecked)
 	}
 	if len(r.Matrix) > 0 {
 		fmt.Fprintf(w, "\nservices (new connections accepted or forwarded; sources that reach them):\n")
@@ -274,6 +286,7 @@ type jsonDiff struct {
 	Opaque     []string         `json:"unknown_matches,omitempty"`
 	Matrix     []diff.MatrixRow `json:"services,omitempty"`
 	Nodes      int              `json:"nodes"`
+	Unchecked  int              `json:"unchecked_regions,omitempty"`
 }
 
 type jsonRegion struct {
@@ -302,7 +315,7 @@ func regionsJSON(rs []*diff.Region) []jsonRegion {
 
 func writeDiffJSON(w io.Writer, files []string, r *diff.Result) {
 	j := jsonDiff{Old: files[0], New: files[1], Family: strings.ToLower(famName(r.Family)), Equivalent: r.Equivalent(),
-		Regions: regionsJSON(r.Regions), Opaque: r.Opaque, Matrix: r.Matrix, Nodes: r.Nodes}
+		Regions: regionsJSON(r.Regions), Opaque: r.Opaque, Matrix: r.Matrix, Nodes: r.Nodes, Unchecked: r.Unchecked}
 	if len(r.Unconfirmed) > 0 {
 		j.Unconfirm = regionsJSON(r.Unconfirmed)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"html"
 	"os"
 	"path/filepath"
@@ -49,6 +50,8 @@ func TestDiffCommand(t *testing.T) {
 		Regions    []struct {
 			Witness struct {
 				Packet     string `json:"packet"`
+				Old        string `json:"old"`
+				New        string `json:"new"`
 				Reproduced bool   `json:"reproduced"`
 			} `json:"witness"`
 		} `json:"regions"`
@@ -56,7 +59,7 @@ func TestDiffCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &j); err != nil || code != exitProblems {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}
-	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced || !j.Regions[1].Witness.Reproduced {
+	if j.Equivalent || len(j.Regions) != 2 || !j.Regions[0].Witness.Reproduced || !j.Regions[1].Witness.Reproduced || j.Regions[0].Witness.Old == "" || j.Regions[0].Witness.New == "" {
 		t.Errorf("--json: %+v", j)
 	}
 	// The difference is ssh only: focused elsewhere, equivalent.
@@ -74,6 +77,17 @@ func TestDiffCommand(t *testing.T) {
 			t.Errorf("%v: exit %d", args, code)
 		}
 	}
+	if _, errOut, code := runCmd(t, "diff", old, narrower, "--max", "0"); code != exitUsage || !strings.Contains(errOut, "--max must be at least 1") {
+		t.Errorf("--max 0: exit %d %q", code, errOut)
+	}
+	both := writeDiffInput(t, "both.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -p udp --dport 53 -j ACCEPT\nCOMMIT\n")
+	out, _, code = runCmd(t, "diff", both, narrower, "--max", "1")
+	if code != exitProblems || !strings.Contains(out, "and 2 smaller regions, neither described nor checked") {
+		t.Errorf("--max 1: exit %d\n%s", code, out)
+	}
+	if out, _, code := runCmd(t, "diff", both, narrower, "--max", "1", "--brief"); code != exitProblems || out != "IPv4: 3 regions differ (2 past --max not checked)\n" {
+		t.Errorf("--max 1 --brief: exit %d %q", code, out)
+	}
 	if _, _, code := runCmd(t, "diff", old); code != exitUsage {
 		t.Errorf("one file: exit %d, want %d", code, exitUsage)
 	}
@@ -86,6 +100,51 @@ func TestDiffGateway(t *testing.T) {
 	out, errOut, code := runCmd(t, "diff", gateway, gateway)
 	if code != exitOK || !strings.HasPrefix(out, "IPv4: equivalent") {
 		t.Fatalf("gateway.rules against itself: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestDiffBothFamilies: a script with iptables and ip6tables is
+// compared per family, each with its own answer; the exit status is the
+// worst of them. A changed limit's region names the rule.
+func TestDiffBothFamilies(t *testing.T) {
+	old := writeDiffInput(t, "old.sh", "iptables -P INPUT DROP\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\n"+
+		"ip6tables -P INPUT DROP\nip6tables -A INPUT -p ipv6-icmp -j ACCEPT\nip6tables -A INPUT -p tcp --dport 22 -j ACCEPT\n")
+	new := writeDiffInput(t, "new.sh", "iptables -P INPUT DROP\niptables -N SSH\niptables -A INPUT -p tcp -j SSH\niptables -A SSH -p tcp --dport 22 -j ACCEPT\n"+
+		"ip6tables -P INPUT DROP\nip6tables -A INPUT -p ipv6-icmp -j ACCEPT\nip6tables -A INPUT -s 2001:db8:3::/48 -p tcp --dport 22 -j ACCEPT\n")
+	out, errOut, code := runCmd(t, "diff", old, new, "--brief")
+	if code != exitProblems || out != "IPv4: equivalent\nIPv6: 2 regions differ\n" {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = runCmd(t, "diff", old, new)
+	for _, w := range []string{"IPv4: equivalent\n", "IPv6: ", "from ! 2001:db8:3::/48", "in eth0   host    tcp/22     OLD all  NEW from 2001:db8:3::/48"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	out, _, code = runCmd(t, "diff", old, new, "--json")
+	var fams []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var j struct {
+			Family     string `json:"family"`
+			Equivalent bool   `json:"equivalent"`
+		}
+		if err := json.Unmarshal([]byte(line), &j); err != nil {
+			t.Fatalf("--json line %q: %v", line, err)
+		}
+		fams = append(fams, fmt.Sprintf("%s %v", j.Family, j.Equivalent))
+	}
+	if code != exitProblems || strings.Join(fams, ", ") != "ipv4 true, ipv6 false" {
+		t.Errorf("--json: exit %d, %v", code, fams)
+	}
+	if _, _, code := runCmd(t, "diff", old, old); code != exitOK {
+		t.Errorf("a script against itself: exit %d", code)
+	}
+
+	l1 := writeDiffInput(t, "l1.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT\nCOMMIT\n")
+	l2 := writeDiffInput(t, "l2.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 192.0.2.0/24 -j DROP\n-A INPUT -p icmp -m limit --limit 1/s -j ACCEPT\nCOMMIT\n")
+	out, _, code = runCmd(t, "diff", l1, l2)
+	if code != exitProblems || !strings.Contains(out, "may differ (because of -m limit --limit 1/sec (NEW's filter INPUT rule 2); -m limit --limit 1/sec (OLD's filter INPUT rule 1))") {
+		t.Errorf("limit: exit %d\n%s", code, out)
 	}
 }
 
