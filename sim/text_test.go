@@ -41,3 +41,34 @@ func TestTextTracerRejectDecider(t *testing.T) {
 		t.Errorf("trace:\n%s", out)
 	}
 }
+
+// TestTextTracerHotdropDecider: a match that cannot read the packet
+// drops it at once (legacy's tcp match on a fragment at offset 8): the
+// verdict line names that rule, not "the host, after the rules let it
+// through" (raw's ACCEPT was the last rule that matched).
+func TestTextTracerHotdropDecider(t *testing.T) {
+	res := load.Bytes("h.rules", []byte("*raw\n-A PREROUTING -j ACCEPT\nCOMMIT\n*filter\n-A FORWARD -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"), load.Options{Legacy: true})
+	if res.Diags.HasErrors() {
+		t.Fatal(res.Diags)
+	}
+	e, err := engine.New(res.Rules, nil, engine.Config{Legacy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(e)
+	var b bytes.Buffer
+	tt := &TextTracer{W: &b}
+	s.State.SetTracer(tt)
+	d, err := packet.ParseShort("eth0 tcp 203.0.113.7:40000 > 192.0.2.10:22 S frag_off=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt.Begin("in eth0", "")
+	if _, err := s.Run(0, d); err != nil {
+		t.Fatal(err)
+	}
+	tt.End()
+	if out := b.String(); !strings.Contains(out, "dropped at once") || !strings.HasSuffix(out, "verdict  dropped (filter FORWARD rule 1)\n") {
+		t.Errorf("trace:\n%s", out)
+	}
+}
