@@ -89,7 +89,11 @@ type cond struct {
 
 func exact(r region) cond { return cond{r, r} }
 
-func dimCond(d int, s set) cond { return exact(region{fullBox().with(d, s)}) }
+func dimCond(d int, s set) cond {
+	b := fullBox() // new: changed before anyone sees it
+	b[d] = s
+	return exact(region{b})
+}
 
 // opaqueCond is a part of a rule that may or may not match any packet.
 func opaqueCond() cond { return cond{universe(), nil} }

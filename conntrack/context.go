@@ -42,7 +42,7 @@ func ContextOf(d packet.Desc) (Preload, error) {
 		}
 		own, ok := descTuple(d)
 		if !ok || (own != p.Orig && own != p.Reply) {
-			return p, fmt.Errorf("ct: the packet (%s) is in neither tuple of the conntrack line", d.String())
+			return p, fmt.Errorf("ct: the packet (%s) is in neither tuple of the conntrack line: give it the addresses, ports and protocol of its original (src= dst= sport= dport=) or its reply tuple", d.String())
 		}
 		return p, nil
 	}

@@ -287,14 +287,15 @@ type replyOrigin struct {
 	entry     *conntrack.Entry
 	reply     bool
 	untracked bool // the packet answered was untracked (NOTRACK)
-	// iif is the interface the packet answered came in on: an IPv6
-	// answer to a link-local address leaves by it (icmp6_send and
-	// tcp_v6_send_response route such an address on the input
-	// interface). For a packet to one of the host's addresses that
-	// came in on lo, or is on its way there in OUTPUT, it is the
-	// interface that has that address: icmp6_dev takes the idev of the
-	// local route for a packet on lo, and ip6_rcv_core records it as
-	// the packet's input interface (IP6CB(skb)->iif).
+	// iif is the interface the packet answered came in on, or in
+	// OUTPUT the one it is routed to: an IPv6 answer to a link-local
+	// address leaves by it (icmp6_send and tcp_v6_send_response route
+	// such an address on the packet's device). For a packet to one of
+	// the host's addresses that came in on lo, or is on its way there
+	// in OUTPUT, it is the interface that has that address: icmp6_dev
+	// takes the idev of the local route for a packet on lo, and
+	// ip6_rcv_core records it as the packet's input interface
+	// (IP6CB(skb)->iif).
 	iif string
 }
 
@@ -304,8 +305,13 @@ type addrIfacer interface{ AddrIface(netip.Addr) string }
 // origin is the replyOrigin of an answer to the packet being processed.
 func (s *State) origin() replyOrigin {
 	o := replyOrigin{entry: s.entry, reply: s.reply, untracked: s.ctx.CT == ext.CTUntracked}
-	if s.ctx.In != nil {
+	switch {
+	case s.ctx.In != nil:
 		o.iif = s.ctx.In.Name
+	case s.ctx.Out != nil:
+		// In OUTPUT the packet's device is the one it is routed to
+		// (icmp6_dev reads skb->dev).
+		o.iif = s.ctx.Out.Name
 	}
 	if o.iif == "" || o.iif == "lo" {
 		if h, ok := s.ctx.Host.(addrIfacer); ok && s.pkt.Version == 6 {
@@ -551,11 +557,19 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 // is true when the packet's fate was decided (dropped, rejected,
 // queued).
 func (e *Engine) runTables(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
-	s.ctx.Hook = st.hook()
-	if p.active>>st.index()&1 != 0 {
+	if p.enters(s, st) {
 		return e.runStage(p, s, st, hits)
 	}
 	return 0, false
+}
+
+// enters sets the hook of stage st and reports whether the stage has
+// any table to run. It is inlined: the arriving packet's path tests
+// each stage with it before the call (runTables is not inlined), so that
+// a stage without tables costs no call.
+func (p *Program) enters(s *State, st stage) bool {
+	s.ctx.Hook = st.hook()
+	return p.active&(1<<st.index()) != 0
 }
 
 func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
@@ -789,7 +803,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	res := &s.Result
 	dst := s.pkt.Dst
 	d, known := e.receiveOn(s, in)
-	if v, done := e.runTables(p, s, stPreRaw, &res.Hits); done {
+	if !p.enters(s, stPreRaw) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPreRaw, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if !p.conntrack {
@@ -797,7 +813,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	} else if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, stPreMain, &res.Hits); done {
+	if !p.enters(s, stPreMain) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPreMain, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	if !known || s.pkt.Dst != dst {
@@ -840,7 +858,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
-		if v, done := e.runTables(p, s, stIn, &res.Hits); done {
+		if !p.enters(s, stIn) {
+			// no table at this stage
+		} else if v, done := e.runStage(p, s, stIn, &res.Hits); done {
 			return e.finish(s, v)
 		}
 		return e.finish(s, AcceptLocal)
@@ -884,10 +904,14 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		s.pkt.DecTTL()
 	}
-	if v, done := e.runTables(p, s, stForward, &res.Hits); done {
+	if !p.enters(s, stForward) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stForward, &res.Hits); done {
 		return e.finish(s, v)
 	}
-	if v, done := e.runTables(p, s, stPost, &res.Hits); done {
+	if !p.enters(s, stPost) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPost, &res.Hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Forward)
@@ -996,6 +1020,11 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 // route decides where a locally generated packet leaves.
 func (e *Engine) route(s *State) (string, bool) {
 	if s.scopeIf != "" && host.IsLinkLocal6(s.pkt.Dst) {
+		// Looked up strictly on scopeIf: one of its own addresses
+		// is local there.
+		if e.Host.AddrType(s.pkt.Dst, s.scopeIf) == host.RTNLocal {
+			return "lo", true
+		}
 		return s.scopeIf, true
 	}
 	switch e.Host.AddrType(s.pkt.Dst, "") {
@@ -1031,14 +1060,18 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		return Drop
 	}
 	e.setOut(s, dev)
-	if v, done := e.runTables(p, s, stOutRaw, hits); done {
+	if !p.enters(s, stOutRaw) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stOutRaw, hits); done {
 		return e.finish(s, v)
 	}
 	if v, done := e.track(p, s, true); done {
 		return e.finish(s, v)
 	}
 	dst := s.pkt.Dst
-	if v, done := e.runTables(p, s, stOutMain, hits); done {
+	if !p.enters(s, stOutMain) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stOutMain, hits); done {
 		return e.finish(s, v)
 	}
 	if s.pkt.Dst != dst {
@@ -1057,7 +1090,9 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 		// first and comes back in on dev (dev_loopback_xmit).
 		e.loopBroadcast(p, s, dev, hits)
 	}
-	if v, done := e.runTables(p, s, stPost, hits); done {
+	if !p.enters(s, stPost) {
+		// no table at this stage
+	} else if v, done := e.runStage(p, s, stPost, hits); done {
 		return e.finish(s, v)
 	}
 	v := e.finish(s, Sent)
@@ -1069,6 +1104,13 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 			// loop back), after POSTROUTING; the copy passes
 			// POSTROUTING again and comes in on dev.
 			e.loopBroadcast(p, s, dev, hits)
+		}
+		if s.pkt.Version == 6 && s.pkt.TTL == 0 && s.pkt.Dst.IsMulticast() {
+			// ip6_finish_output2: after the copy for the host, a
+			// multicast packet with hop limit 0 is discarded
+			// (Ip6OutDiscards), not sent.
+			s.note("multicast with hop limit 0: looped back only, not sent")
+			return Drop
 		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
@@ -1115,6 +1157,9 @@ func (e *Engine) loopIn(p *Program, s *State, dev string, hits *[]Hit) {
 	if dev != "lo" {
 		c.PktType = ext.PktLoopback
 	}
+	// The copy has no socket: loopback_xmit orphans the packet and
+	// skb_clone (dev_loopback_xmit's copy) does not take the socket.
+	c.UID, c.GID = -1, -1
 	s.note("looped back in on " + dev)
 	if _, done := e.runTables(p, s, stPreAll, hits); !done {
 		if _, done := e.runTables(p, s, stIn, hits); !done {

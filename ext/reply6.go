@@ -61,7 +61,7 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 		// ipv6_chk_addr on the input interface: a link-local address
 		// is the host's only on its own link.
 		dev := ""
-		if c.In != nil && !p.Dst.IsMulticast() && p.Dst.As16()[0] == 0xfe && p.Dst.As16()[1]&0xc0 == 0x80 {
+		if c.In != nil && host6LinkLocal(p.Dst) {
 			dev = c.In.Name
 		}
 		if t := c.Host.AddrType(p.Dst, dev); t == 2 || t == 4 { // RTN_LOCAL, RTN_ANYCAST
@@ -81,12 +81,29 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 		return nil
 	}
 	if !src.IsValid() {
-		if sf, ok := c.Host.(sourceForer); ok && c.In != nil {
-			// icmp6_send picks "a more meaningful saddr from input
-			// if": source address selection on the interface the
-			// packet came in on (which is also where a link-local
-			// address is routed).
-			src, _ = sf.SourceFor(c.In.Name, p.Src)
+		// icmp6_send picks "a more meaningful saddr from input if":
+		// source address selection on the interface the packet came
+		// in on (IP6CB(skb)->iif, which is also where a link-local
+		// address is routed). A packet in OUTPUT has none: the route
+		// picks the source, and a link-local destination is routed
+		// strictly on the packet's device (icmp6_iif), whose
+		// addresses are the only candidates. A packet on lo (to one of
+		// the host's addresses) has the interface of the local route
+		// it took: the one that has its destination.
+		dev := ""
+		switch {
+		case c.In != nil:
+			dev = c.In.Name
+		case c.Out != nil && host6LinkLocal(p.Src):
+			dev = c.Out.Name
+		}
+		if ai, ok := c.Host.(addrIfacer); ok && dev == "lo" {
+			if owner := ai.AddrIface(p.Dst); owner != "" {
+				dev = owner
+			}
+		}
+		if sf, ok := c.Host.(sourceForer); ok && dev != "" {
+			src, _ = sf.SourceFor(dev, p.Src)
 		} else if rs, ok := c.Host.(RouteSourcer); ok {
 			src, _ = rs.RouteSource(p.Src)
 		}
@@ -103,6 +120,15 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 	setICMPv6Checksum(b)
 	return b
 }
+
+// host6LinkLocal reports a unicast link-local IPv6 address (fe80::/10).
+func host6LinkLocal(a netip.Addr) bool {
+	b := a.As16()
+	return a.Is6() && b[0] == 0xfe && b[1]&0xc0 == 0x80
+}
+
+// addrIfacer is the host's interface that has an address ("" for none).
+type addrIfacer interface{ AddrIface(netip.Addr) string }
 
 // sourceForer is the host's choice of a source address for dst out of
 // interface dev.

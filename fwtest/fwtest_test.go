@@ -195,6 +195,21 @@ func TestRuleText(t *testing.T) {
 	}
 }
 
+// TestRunErrorPosition: a case that cannot be run is reported at its
+// spec's FILE:LINE, as a parse error is.
+func TestRunErrorPosition(t *testing.T) {
+	s, err := Parse("t.spec", header+`case outside its entry
+  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 A ct="ipv4 2 tcp 6 300 ESTABLISHED src=198.51.100.9 dst=203.0.113.9 sport=22 dport=40006 src=203.0.113.9 dst=198.51.100.9 sport=40006 dport=22 mark=0 use=1"
+  verdict drop
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(); err == nil || !strings.HasPrefix(err.Error(), "t.spec:3: ct: the packet") || !strings.Contains(err.Error(), "neither tuple") {
+		t.Errorf("want t.spec:3: ct: the packet ... neither tuple ..., got %v", err)
+	}
+}
+
 // TestDecided: "decided" names the rule that decided the verdict, which
 // "rule" (a counter rose) does not: a jump raises its counter and
 // decides nothing, a DNAT accepts in nat and the filter table decides,

@@ -2,6 +2,7 @@ package fwtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -143,13 +144,26 @@ func (s *Spec) Run() (*Report, error) {
 	for _, c := range s.Cases {
 		cr, err := l.runCase(c)
 		if err != nil {
-			return nil, err
+			var le *lineError
+			if errors.As(err, &le) {
+				return nil, fmt.Errorf("%s:%d: %v", s.File, le.line, le.err)
+			}
+			return nil, fmt.Errorf("%s:%d: case %q: %v", s.File, c.Line, c.Name, err)
 		}
 		rep.Cases = append(rep.Cases, cr)
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }
+
+// lineError is a case that could not be run, at the spec line that
+// made it fail; Run adds the spec's file name.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
 
 func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 	if c.Property != nil {
@@ -172,14 +186,14 @@ func (l *loaded) runCase(c *Case) (*CaseResult, error) {
 		s.Engine.Log = &teeLog{tt: tt.LogWriter(), buf: &logs}
 		data, err := st.Packet.Build(i)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", st.Line, err)
+			return nil, &lineError{st.Line, err}
 		}
 		var p packet.Packet
 		p.Decode(data)
 		tt.Begin(where(st.Packet), p.Summary())
 		res, err := s.Run(i, st.Packet)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", st.Line, err)
+			return nil, &lineError{st.Line, err}
 		}
 		for _, o := range s.State.Result.Out {
 			var q packet.Packet
@@ -435,13 +449,13 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 		if pc == nil {
 			var err error
 			if pc, err = diff.NewPropertyChecker(rs, diff.Options{Host: l.host, Legacy: l.legacy, Sets: l.sets}); err != nil {
-				return nil, fmt.Errorf("line %d: %v", c.Line, err)
+				return nil, &lineError{c.Line, err}
 			}
 			l.checkers[i] = pc
 		}
 		var err error
 		if ce, err = pc.Check(c.Property); err != nil {
-			return nil, fmt.Errorf("line %d: %v", c.Line, err)
+			return nil, &lineError{c.Line, err}
 		}
 		if ce != nil {
 			break
@@ -454,7 +468,7 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 		// the rule that decided its fate.
 		trace, decided, err := l.traceWitness(w)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", c.Line, err)
+			return nil, &lineError{c.Line, err}
 		}
 		cr.Trace = trace
 		got := w.Old + "; decided " + decided
@@ -475,7 +489,7 @@ func (l *loaded) runProperty(c *Case) (*CaseResult, error) {
 		}
 		cr.Failures = append(cr.Failures, Failure{Packet: pk, Line: c.Line, Want: c.Property.Text, Got: got, Classes: ce.Classes})
 	} else if ce != nil {
-		return nil, fmt.Errorf("line %d: the model finds packets that break %q but the engine confirms none (an ipsift bug: please report)", c.Line, c.Property.Text)
+		return nil, &lineError{c.Line, fmt.Errorf("the model finds packets that break %q but the engine confirms none (an ipsift bug: please report)", c.Property.Text)}
 	}
 	cr.Elapsed = time.Since(start)
 	return cr, nil

@@ -29,6 +29,7 @@ import (
 
 	"github.com/ipsift/ipsift/capture"
 	"github.com/ipsift/ipsift/engine"
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/sim"
@@ -367,7 +368,8 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		}
 		if len(r.ifnames) < len(rd.Interfaces()) {
 			for _, ifc := range rd.Interfaces()[len(r.ifnames):] {
-				r.ifnames = append(r.ifnames, ifc.Name)
+				// Interned: compared with the host's names per packet.
+				r.ifnames = append(r.ifnames, ext.Intern(ifc.Name))
 				r.ifaces = append(r.ifaces, ifc)
 			}
 		}
@@ -641,7 +643,7 @@ func sameChecksumCheck(p *packet.Packet) bool {
 // hostIface is e.Host.Iface(name), remembering the last interface
 // found (a capture's packets come in on few interfaces).
 func (r *Replayer) hostIface(name string) *host.Iface {
-	if r.lastIfc == nil || r.lastIfc.Name != name {
+	if r.lastIfc == nil || !ext.SameName(r.lastIfc.Name, name) {
 		r.lastIfc = r.e.Host.Iface(name)
 	}
 	return r.lastIfc

@@ -20,11 +20,7 @@ import (
 // file named by $IPSIFT_RULES (an iptables-save -c file) instead of the
 // kernel. A command that fails leaves the file as it was.
 func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
-	path := os.Getenv("IPSIFT_RULES")
-	if path == "" {
-		fmt.Fprintf(stderr, "%s (ipsift): set IPSIFT_RULES to the file that holds the ruleset, e.g.\n  IPSIFT_RULES=fw.rules ipsift iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n", tool)
-		return exitUsage
-	}
+	// Help needs no file: it is what one reads before setting one.
 	for _, a := range args {
 		if a == "-h" || a == "--help" {
 			fmt.Fprintf(stdout, "Usage: IPSIFT_RULES=FILE ipsift %s ARGS...\n\nThe %s command line, acting on FILE (created when missing) instead of the kernel.\n", tool, tool)
@@ -32,9 +28,25 @@ func frontEnd(tool string, args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "\nThe sets are kept as an ipset save section before the rules.\n\nExample:\n  IPSIFT_RULES=fw.rules ipsift ipset create blocklist hash:net\n  IPSIFT_RULES=fw.rules ipsift ipset add blocklist 203.0.113.0/24\n  IPSIFT_RULES=fw.rules ipsift iptables -A INPUT -m set --match-set blocklist src -j DROP\n  IPSIFT_RULES=fw.rules ipsift ipset list\n")
 				return exitOK
 			}
+			if strings.HasPrefix(tool, "ip6tables") {
+				fmt.Fprintf(stdout, "\nExample:\n  IPSIFT_RULES=fw6.rules ipsift ip6tables -A INPUT -p ipv6-icmp -j ACCEPT\n  IPSIFT_RULES=fw6.rules ipsift ip6tables -L -n -v\n  IPSIFT_RULES=fw6.rules ipsift ip6tables-save | IPSIFT_RULES=copy6.rules ipsift ip6tables-restore\n")
+				return exitOK
+			}
 			fmt.Fprintf(stdout, "\nExample:\n  IPSIFT_RULES=fw.rules ipsift iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE\n  IPSIFT_RULES=fw.rules ipsift iptables -L -n -v\n  IPSIFT_RULES=fw.rules ipsift iptables-save | IPSIFT_RULES=copy.rules ipsift iptables-restore\n")
 			return exitOK
 		}
+	}
+	path := os.Getenv("IPSIFT_RULES")
+	if path == "" {
+		example := "iptables -A INPUT -p tcp --dport 22 -j ACCEPT"
+		switch {
+		case tool == "ipset":
+			example = "ipset create blocklist hash:net"
+		case strings.HasPrefix(tool, "ip6tables"):
+			example = "ip6tables -A INPUT -p tcp --dport 22 -j ACCEPT"
+		}
+		fmt.Fprintf(stderr, "%s (ipsift): set IPSIFT_RULES to the file that holds the ruleset, e.g.\n  IPSIFT_RULES=fw.rules ipsift %s\n", tool, example)
+		return exitUsage
 	}
 	rs, sets, code := readRulesFile(tool, path, stderr)
 	if code != exitOK {

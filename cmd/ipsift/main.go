@@ -99,24 +99,27 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nUsage: ipsift COMMAND [ARGS]   (ipsift COMMAND --help for details)\n\nCommands:")
 	sorted := append([]*command(nil), commands...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
-	width := 0
-	for _, c := range sorted {
-		width = max(width, len(c.name)+1+len(c.args))
+	// Each command's synopsis on a line of its own and its summary
+	// indented below it: the synopses run to 200 characters and the
+	// summaries to several lines, which no column layout keeps readable.
+	entry := func(synopsis, summary string) {
+		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(synopsis), strings.ReplaceAll(summary, "\n", "\n      "))
 	}
 	for _, c := range sorted {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name+" "+c.args, c.summary)
+		entry(c.name+" "+c.args, c.summary)
 	}
-	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables ARGS...", "iptables front end editing the file in $IPSIFT_RULES")
-	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables-save|-restore", "its save and restore companions")
-	fmt.Fprintf(w, "  %-*s  %s\n", width, "ip6tables[-save|-restore]", "the same for IPv6 rules (a file of its own)")
-	fmt.Fprintf(w, "  %-*s  %s\n", width, "iptables-translate ARGS...", "print what iptables-translate 1.8.11 prints (also ip6tables-, [ip6]tables-restore-translate)")
-	fmt.Fprintf(w, "  %-*s  %s\n", width, "ipset ARGS...", "ipset front end editing the sets in $IPSIFT_RULES")
+	entry("iptables ARGS...", "iptables front end editing the file in $IPSIFT_RULES")
+	entry("iptables-save|-restore", "its save and restore companions")
+	entry("ip6tables[-save|-restore]", "the same for IPv6 rules (a file of its own)")
+	entry("iptables-translate ARGS...", "print what iptables-translate 1.8.11 prints (also ip6tables-, [ip6]tables-restore-translate)")
+	entry("ipset ARGS...", "ipset front end editing the sets in $IPSIFT_RULES")
 	fmt.Fprintln(w, "\nFILE is an iptables-restore file or a shell script of iptables commands (read, never run).")
-	fmt.Fprintln(w, "Exit codes: 0 success, 1 problems found in the input, 2 usage or I/O error.")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 problems found in the input, 2 usage or I/O error; for test, diff and")
+	fmt.Fprintln(w, "replay OLD NEW: 0 all pass or equal, 1 a case fails or they differ, 2 usage or no answer.")
 }
 
 func commandHelp(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: ipsift %s %s\n\n%s\n", c.name, c.args, c.summary)
+	fmt.Fprintf(w, "Usage: ipsift %s\n\n%s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	if c.example != "" {
 		fmt.Fprintf(w, "\nExample:\n%s\n", c.example)
 	}

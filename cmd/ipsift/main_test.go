@@ -106,6 +106,21 @@ func TestHelpEveryCommand(t *testing.T) {
 	}
 }
 
+// TestHelpFrontEnds checks that the front ends' --help shows an example
+// before IPSIFT_RULES is set, as every other command's does.
+func TestHelpFrontEnds(t *testing.T) {
+	t.Setenv("IPSIFT_RULES", "")
+	for _, tool := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore", "ipset"} {
+		out, errs, code := runCmd(t, tool, "--help")
+		if code != exitOK || !strings.Contains(out, "Usage: IPSIFT_RULES=FILE ipsift "+tool) || !strings.Contains(out, "Example:") {
+			t.Errorf("%s --help without IPSIFT_RULES: exit %d\n%s%s", tool, code, out, errs)
+		}
+		if _, errs, code := runCmd(t, tool, "-L"); code != exitUsage || !strings.Contains(errs, "set IPSIFT_RULES") {
+			t.Errorf("%s -L without IPSIFT_RULES: exit %d, want %d and how to set it: %s", tool, code, exitUsage, errs)
+		}
+	}
+}
+
 // traceJSON runs trace --json on gateway.rules with packets in the
 // packets format and returns its output lines, one per packet.
 func traceJSON(t *testing.T, packets string) []string {

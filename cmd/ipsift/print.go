@@ -115,7 +115,20 @@ func addLoadFlags(fs *flag.FlagSet) *loadFlags {
 }
 
 func printDiags(w io.Writer, ds rules.Diags, color bool) {
+	// fixes holds the first corrected line given for each line so far
+	// (looking back through every earlier problem instead took check
+	// seconds on files with tens of thousands of warnings).
+	type fileLine struct {
+		file string
+		line int
+	}
+	fixes := map[fileLine]string{}
 	for i, d := range ds {
+		if at := (fileLine{d.Pos.File, d.Pos.Line}); d.FixLine != "" {
+			if _, ok := fixes[at]; !ok {
+				fixes[at] = d.FixLine
+			}
+		}
 		sev := d.Severity.String()
 		if color {
 			code := map[rules.Severity]string{rules.SevError: "31", rules.SevWarning: "33", rules.SevNote: "36"}[d.Severity]
@@ -125,11 +138,8 @@ func printDiags(w io.Writer, ds rules.Diags, color bool) {
 		// The corrected line goes after the last problem of its line.
 		last := i+1 == len(ds) || ds[i+1].Pos.Line != d.Pos.Line || ds[i+1].Pos.File != d.Pos.File
 		if last {
-			for _, x := range ds[:i+1] {
-				if x.FixLine != "" && x.Pos.Line == d.Pos.Line && x.Pos.File == d.Pos.File {
-					fmt.Fprintf(w, "    write instead: %s\n", x.FixLine)
-					break
-				}
+			if fix, ok := fixes[fileLine{d.Pos.File, d.Pos.Line}]; ok {
+				fmt.Fprintf(w, "    write instead: %s\n", fix)
 			}
 		}
 	}

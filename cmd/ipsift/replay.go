@@ -47,7 +47,9 @@ func init() {
 		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--ifindex N=NAME,...] [--conntrack FILE] [--recent DIR] [--rules6 FILE] [--flows FILE] [--why N] [--interval D] [--json] [-o FILE] [--write FILE.pcapng]",
 		summary: "Run the packets of a pcap or pcapng capture through RULES at the capture's own times, and show the counters\n" +
 			"iptables -L -v -x would show afterwards and a summary: packets per verdict, rules never hit, connections,\n" +
-			"what was skipped and why. Only arriving packets are inputs. With OLD and NEW: the flows whose fate changes.",
+			"what was skipped and why. Only arriving packets are inputs. With OLD and NEW: the flows whose fate changes.\n" +
+			"Exit 0 replayed (OLD NEW: no flow changes), 1 the rules or the capture have problems (OLD NEW: some flow\n" +
+			"changes), 2 usage, an unreadable file, or (OLD NEW) a side that could not be replayed: no answer.",
 		example: "  tcpdump -i any -y LINUX_SLL2 -w night.pcap          # SLL2 records direction and interface index\n" +
 			"  ipsift replay gateway.rules night.pcap --ifindex 2=eth0,3=wlan0\n" +
 			"  ipsift replay gateway.rules eth0.pcap --in eth0 --direction in --why 3\n" +
@@ -588,13 +590,18 @@ func replayJSON(rep *replay.Report, rs []*rules.Ruleset) any {
 // whose fate changes.
 func replayDiff(oldPath, newPath, rules6Path, capPath, hostFile string, lf *loadFlags, o replay.Options, asJSON bool, stdout, stderr io.Writer) int {
 	o.Flows = true
+	// Exit 1 means "some flow changes": a side that cannot be replayed
+	// (its rules do not load, the capture breaks off) leaves no answer,
+	// which is 2, as ipsift test says of rules that do not load.
 	a, _, code := replayOne(oldPath, rules6Path, capPath, hostFile, lf, o, stderr)
 	if a == nil {
-		return code
+		fmt.Fprintf(stderr, "ipsift replay: %s could not be replayed: no comparison\n", oldPath)
+		return max(code, exitUsage)
 	}
 	b, _, code := replayOne(newPath, rules6Path, capPath, hostFile, lf, o, stderr)
 	if b == nil {
-		return code
+		fmt.Fprintf(stderr, "ipsift replay: %s could not be replayed: no comparison\n", newPath)
+		return max(code, exitUsage)
 	}
 	changes := replay.Diff(a.Flows, b.Flows)
 	w := bufio.NewWriter(stdout)
@@ -603,6 +610,9 @@ func replayDiff(oldPath, newPath, rules6Path, capPath, hostFile string, lf *load
 		enc := json.NewEncoder(w)
 		for _, c := range changes {
 			enc.Encode(c)
+		}
+		if len(changes) > 0 {
+			return exitProblems
 		}
 		return exitOK
 	}

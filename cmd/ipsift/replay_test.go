@@ -131,6 +131,16 @@ func TestReplayOldNew(t *testing.T) {
 	if _, _, code := runCmd(t, "replay", gateway, gateway, capFile); code != exitOK {
 		t.Errorf("the same rules twice: exit %d", code)
 	}
+	// --json keeps the exit status: 1 when a flow changes.
+	if _, stderr, code := runCmd(t, "replay", gateway, newRules, capFile, "--json"); code != exitProblems {
+		t.Errorf("--json with changes: exit %d, want %d: %s", code, exitProblems, stderr)
+	}
+	// A side that does not load gives no answer: 2, never "changes" (1).
+	bad := filepath.Join(t.TempDir(), "bad.rules")
+	os.WriteFile(bad, []byte("*filter\n-A INPUT -j NOSUCHCHAIN\nCOMMIT\n"), 0o644)
+	if _, stderr, code := runCmd(t, "replay", gateway, bad, capFile); code != exitUsage || !strings.Contains(stderr, "no comparison") {
+		t.Errorf("NEW does not load: exit %d, want %d: %s", code, exitUsage, stderr)
+	}
 }
 
 func TestReplayUsage(t *testing.T) {

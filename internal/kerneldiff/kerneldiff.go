@@ -54,6 +54,9 @@ type Config struct {
 	// many packets each gets (about: a flow is not cut short).
 	Rulesets          int
 	PacketsPerRuleset int
+	// First is the index of the first ruleset (0 unless a run picks up
+	// a ruleset of a long run again: IPSIFT_RULESET).
+	First int
 	// Workers is how many rulesets run at once, each in namespaces of its
 	// own; 0 means GOMAXPROCS.
 	Workers int
@@ -244,7 +247,7 @@ func Run(t testing.TB, cfg Config) Summary {
 				}
 			}()
 			for i := range next {
-				res := result{i: i}
+				res := result{i: cfg.First + i}
 				// A ruleset the kernel refuses says nothing; the next
 				// sub-seed replaces it (bounded).
 				for try := 0; try < 4; try++ {
@@ -252,7 +255,7 @@ func Run(t testing.TB, cfg Config) Summary {
 					if cfg.IPv6 {
 						generate = Generate6
 					}
-					rs, pkts := generate(cfg.Seed, i+try*1_000_000, cfg.PacketsPerRuleset)
+					rs, pkts := generate(cfg.Seed, cfg.First+i+try*1_000_000, cfg.PacketsPerRuleset)
 					rs, res.left = runnable(rs, cfg.Backend, cfg.IPv6)
 					ours := rs
 					if cfg.Mutate != nil {
@@ -273,7 +276,7 @@ func Run(t testing.TB, cfg Config) Summary {
 					}
 					res.unknown = append(res.unknown, d)
 				}
-				results[i] = res
+				results[res.i-cfg.First] = res
 			}
 			finished = true
 		})

@@ -37,7 +37,8 @@ const packetsPerRuleset = 30
 // TestKernelDiff compares ipsift with the kernel on generated rulesets
 // and packets, for both backends and both families: a fixed set of seeds
 // always, then a batch seeded from the time of day (printed;
-// IPSIFT_SEED=N reruns that seed alone, IPSIFT_SEED6=N its IPv6 batch)
+// IPSIFT_SEED=N reruns that seed alone, IPSIFT_SEED6=N its IPv6 batch,
+// with IPSIFT_RULESET=I only ruleset I of it)
 // sized from the rate the fixed seeds reached, so the test stays within
 // its budget. It prints a summary line, also to the file
 // IPSIFT_KERNEL_DIFF_SUMMARY names (test.sh shows it: go test hides the
@@ -105,7 +106,16 @@ func runIPv6(t *testing.T, b kernel.Backend) Summary {
 		if err != nil {
 			t.Fatalf("IPSIFT_SEED6=%q: %v", env, err)
 		}
-		s.Add(Run(t, cfg(seed, batchSize(0, *flagN6, *flagBudget6))))
+		c := cfg(seed, batchSize(0, *flagN6, *flagBudget6))
+		if env := os.Getenv("IPSIFT_RULESET"); env != "" {
+			// One ruleset of the batch again (the index a report
+			// printed), with every difference shrunk.
+			if c.First, err = strconv.Atoi(env); err != nil {
+				t.Fatalf("IPSIFT_RULESET=%q: %v", env, err)
+			}
+			c.Rulesets, c.MaxReports = 1, 10
+		}
+		s.Add(Run(t, c))
 	} else {
 		for _, seed := range fixedSeeds6 {
 			s.Add(Run(t, cfg(seed, fixedPerSet6)))
