@@ -470,8 +470,15 @@ func (c *comparer) outcomeText(st *engine.State, hadCT bool, logs *bytes.Buffer)
 	if !c.o.IgnoreMark && r.Verdict != engine.Drop && r.Verdict != engine.Reject {
 		fmt.Fprintf(&b, "; mark 0x%x", st.Mark())
 	}
-	if ent, _ := st.Conn(); ent != nil && !c.o.IgnoreMark && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || hadCT) {
-		fmt.Fprintf(&b, "; ctmark 0x%x", ent.Mark())
+	if ent, _ := st.Conn(); ent != nil && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || hadCT) {
+		if !c.o.IgnoreMark {
+			fmt.Fprintf(&b, "; ctmark 0x%x", ent.Mark())
+		}
+		// The NAT binding left on the connection: its reply tuple
+		// (a packet delivered to the host shows it nowhere else).
+		src, dst, sport, dport := ent.Tuple(1)
+		fmt.Fprintf(&b, "; reply tuple %s", netip.AddrPortFrom(src, sport))
+		fmt.Fprintf(&b, " > %s", netip.AddrPortFrom(dst, dport))
 	}
 	if !c.o.IgnoreLog && logs.Len() > 0 {
 		b.WriteString("; log: " + strings.TrimSpace(logs.String()))

@@ -324,6 +324,18 @@ func (s *Space) domain() bdd.Node {
 		q = m.Or(q, m.Eq(in[FIType], uv(t, 8)))
 	}
 	d = m.And(d, m.Or(m.Not(m.And(icmp, s.ctIs(ct, CTNew))), q))
+	// An ICMP connection is a query and its reply: an ESTABLISHED
+	// ICMP packet is a query in the original direction, the query's
+	// reply in the reply direction.
+	replies := []uint64{0, 14, 16, 18}
+	if s.W == 128 {
+		replies = []uint64{129, 140}
+	}
+	a := bdd.False
+	for _, t := range replies {
+		a = m.Or(a, m.Eq(in[FIType], uv(t, 8)))
+	}
+	d = m.And(d, m.Or(m.Not(m.And(icmp, s.ctIs(ct, CTEstablished))), m.Ite(reply, a, q)))
 	// Lengths: the headers fit, and the packet fits the links' MTU.
 	min := uint64(20)
 	if s.W == 128 {
