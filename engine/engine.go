@@ -581,11 +581,54 @@ func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict,
 			}
 			continue
 		}
+		reroute := t.index == tMangle && h == ext.LocalOut && s.pkt.Version == 6
+		var before mangled6
+		if reroute {
+			before = mangledOf(s)
+		}
 		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {
 			return v, true
 		}
+		if reroute && mangledOf(s) != before && !e.reroute6(s) {
+			s.note("mangle OUTPUT changed the packet and ip6_route_me_harder finds no route: dropped")
+			return Drop, true
+		}
 	}
 	return 0, false
+}
+
+// mangled6 is what ip6table_mangle's OUTPUT hook compares to decide on
+// a new route: the addresses, the mark, the hop limit and the first
+// word of the header (traffic class and flow label).
+type mangled6 struct {
+	src, dst netip.Addr
+	mark     uint32
+	hlim     uint8
+	word     [4]byte
+}
+
+func mangledOf(s *State) mangled6 {
+	m := mangled6{src: s.pkt.Src, dst: s.pkt.Dst, mark: s.ctx.Mark, hlim: s.pkt.TTL}
+	copy(m.word[:], s.pkt.Data)
+	return m
+}
+
+// reroute6 is ip6_route_me_harder after mangle OUTPUT changed the
+// packet: a link-local or multicast destination is looked up strictly
+// on the device the packet was routed to, which for one of the host's
+// own addresses is lo, where nothing of link scope is (no route: the
+// packet is dropped); any other destination is routed again. The model
+// has no routing rules, so the mark alone changes nothing else.
+func (e *Engine) reroute6(s *State) bool {
+	dev := s.Result.OutIface
+	if s.pkt.Dst.IsMulticast() || host.IsLinkLocal6(s.pkt.Dst) {
+		return dev != "lo"
+	}
+	dev, ok := e.route(s)
+	if ok {
+		e.setOut(s, dev)
+	}
+	return ok
 }
 
 func verdictOf(s *State, v ext.Verdict) (Verdict, bool) {

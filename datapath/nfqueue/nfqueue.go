@@ -152,9 +152,8 @@ type Queue struct {
 	// does not allocate a closure per call.
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
-	// kernel is the verdicts' destination, made once: a fresh address
-	// per Sendto escapes to the heap, one allocation per verdict.
-	kernel unix.Sockaddr
+	// kernel is the verdicts' destination (the kernel's port 0).
+	kernel unix.RawSockaddrNetlink
 	max    int
 	n      int
 	err    error
@@ -166,14 +165,8 @@ func Open(cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nfqueue: netlink: %w", err)
 	}
-	q := &Queue{c: c, num: cfg.Num, rbuf: make([]byte, recvBatch*recvBufLen), max: 64, deferred: cfg.Defer}
-	for i := range q.msgs {
-		q.iov[i].Base = &q.rbuf[i*recvBufLen]
-		q.iov[i].SetLen(recvBufLen)
-		q.msgs[i].Hdr.Iov = &q.iov[i]
-		q.msgs[i].Hdr.SetIovlen(1)
-	}
-	q.readFn, q.writeFn = q.read, q.write
+	q := newQueue(cfg)
+	q.c = c
 	fail := func(err error) (*Queue, error) {
 		c.Close()
 		return nil, err
@@ -196,6 +189,19 @@ func Open(cfg Config) (*Queue, error) {
 		return fail(fmt.Errorf("nfqueue: configure queue %d: %w", cfg.Num, err))
 	}
 	return q, nil
+}
+
+// newQueue makes a Queue's buffers, without its socket.
+func newQueue(cfg Config) *Queue {
+	q := &Queue{num: cfg.Num, rbuf: make([]byte, recvBatch*recvBufLen), max: 64, deferred: cfg.Defer}
+	for i := range q.msgs {
+		q.iov[i].Base = &q.rbuf[i*recvBufLen]
+		q.iov[i].SetLen(recvBufLen)
+		q.msgs[i].Hdr.Iov = &q.iov[i]
+		q.msgs[i].Hdr.SetIovlen(1)
+	}
+	q.readFn, q.writeFn = q.read, q.write
+	return q
 }
 
 func (q *Queue) config(attrs []byte) error {
@@ -440,19 +446,32 @@ func (q *Queue) send() error {
 	return q.err
 }
 
+// write sends wbuf with a raw system call. A verdict's send carries on
+// the packets it accepts through the rest of the kernel's path (their
+// forwarding, and often the receiver's TCP), tens of microseconds that
+// a plain syscall.Syscall6 spends marked as in a system call: the Go
+// runtime's monitor then hands the worker's P to another thread, which
+// wakes, polls the network for work and sleeps again, and the worker
+// must take a P back when the call returns. That was a few percent of
+// ipsift's CPU on the load test (profile in BENCHMARKS.md). The send
+// never waits for the socket (netlink delivers to the kernel
+// synchronously), so the worker keeps its P: the other goroutines have
+// the remaining ones.
 func (q *Queue) write(fd uintptr) bool {
+	q.kernel.Family = unix.AF_NETLINK
 	for {
-		if q.kernel == nil {
-			q.kernel = &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
-		}
-		err := unix.Sendto(int(fd), q.wbuf, 0, q.kernel)
-		switch err {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(q.wbuf))), uintptr(len(q.wbuf)), 0,
+			uintptr(unsafe.Pointer(&q.kernel)), unix.SizeofSockaddrNetlink)
+		switch e {
+		case 0:
+			q.err = nil
+			return true
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
 			return false
 		}
-		q.err = err
+		q.err = e
 		return true
 	}
 }
