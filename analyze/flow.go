@@ -361,7 +361,7 @@ type coverCand struct {
 // class, only the candidates starting in [hi-(2^w-1), lo] (a binary
 // search in the class, kept sorted by start).
 type coverIndex struct {
-	all   []coverCand        // in rule order; a when in's bounds are none
+	all   []coverCand        // every candidate, in rule order: what a lookup reads when in's bounds are none
 	class [2][33][]coverCand // [dimension: source, destination][w]
 	hits  []int              // candidates' scratch
 }

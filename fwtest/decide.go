@@ -1,8 +1,6 @@
 package fwtest
 
 import (
-	"strings"
-
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/sim"
@@ -60,31 +58,12 @@ func (d *decider) Event(e engine.Event) {
 	if d.looped {
 		return
 	}
-	ref := ruleRef{Table: e.Table, Chain: e.Chain, Rule: e.Rule}
-	switch e.Kind {
-	case engine.EvRule:
-		switch {
-		case e.Matched && e.Spec != nil && e.Spec.Target == nil:
-			switch e.Spec.Verdict {
-			case "ACCEPT":
-				d.add(ref, ext.Accept)
-			case "DROP":
-				d.add(ref, ext.Drop)
-			case "QUEUE":
-				d.add(ref, ext.Queue)
-			}
-		case !e.Matched && strings.Contains(e.Why, "dropped at once"):
-			// A match that cannot read the packet drops it (hotdrop).
-			d.add(ref, ext.Drop)
+	if k, ok := sim.Decision(e); ok {
+		ref := ruleRef{Table: e.Table, Chain: e.Chain, Rule: e.Rule}
+		if e.Kind == engine.EvPolicy {
+			ref.Rule = 0
 		}
-	case engine.EvTarget:
-		switch k := e.Target.Kind(); k {
-		case ext.Accept, ext.Drop, ext.Queue, ext.Stolen:
-			d.add(ref, k)
-		}
-	case engine.EvPolicy:
-		ref.Rule = 0
-		d.add(ref, e.Target.Kind())
+		d.add(ref, k)
 	}
 }
 

@@ -195,6 +195,16 @@ func TestRuleText(t *testing.T) {
 	}
 }
 
+// TestSummaryLine: the last line counts the cases, one of them as "1 case".
+func TestSummaryLine(t *testing.T) {
+	rep := runText(t, header+"case a\n  packet eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S\n  verdict accept-local\n")
+	var b strings.Builder
+	rep.WriteText(&b, false)
+	if want := "ok  \tt.spec\t1 case (backend nft)\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
 // TestRunErrorPosition: a case that cannot be run is reported at its
 // spec's FILE:LINE, as a parse error is.
 func TestRunErrorPosition(t *testing.T) {

@@ -27,7 +27,11 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 	if n := r.Failed(); n > 0 {
 		fmt.Fprintf(w, "FAIL\t%s\t%d of %d cases failed (backend %s)\n", r.File, n, len(r.Cases), r.Backend)
 	} else {
-		fmt.Fprintf(w, "ok  \t%s\t%d cases (backend %s)\n", r.File, len(r.Cases), r.Backend)
+		cases := "cases"
+		if len(r.Cases) == 1 {
+			cases = "case" // a recorded spec has one
+		}
+		fmt.Fprintf(w, "ok  \t%s\t%d %s (backend %s)\n", r.File, len(r.Cases), cases, r.Backend)
 	}
 }
 

@@ -130,7 +130,9 @@ func (l *loaded) newSimSeed(seed uint64) (*sim.Simulator, error) {
 }
 
 // Run runs every case of the spec. The error is for a spec whose rules
-// or host cannot be loaded (a usage error, not a failed case).
+// or host cannot be loaded, or a case that cannot be run (a packet
+// outside the connection it names), at SPEC:LINE: a usage error, not a
+// failed case.
 func (s *Spec) Run() (*Report, error) {
 	start := time.Now()
 	l, err := s.load()

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Pos is a place in an input: a file, a 1-based line and a 1-based column
@@ -178,12 +179,17 @@ func splitQuoted(file string, line int, s string) []Word {
 		cur.Reset()
 		inWord, quoted = false, false
 	}
-	for _, r := range s {
+	// Bytes are copied as they are, not as runes: a byte that is not
+	// UTF-8 (a Latin-1 comment) stays itself, as iptables-restore
+	// passes it to the kernel, instead of becoming U+FFFD.
+	for i, r := range s {
 		col++
+		_, n := utf8.DecodeRuneInString(s[i:])
+		raw := s[i : i+n]
 		if inQuote {
 			switch {
 			case escaped:
-				cur.WriteRune(r)
+				cur.WriteString(raw)
 				escaped = false
 			case r == '\\':
 				escaped = true
@@ -191,7 +197,7 @@ func splitQuoted(file string, line int, s string) []Word {
 				inQuote = false
 				flush()
 			default:
-				cur.WriteRune(r)
+				cur.WriteString(raw)
 			}
 			continue
 		}
@@ -208,7 +214,7 @@ func splitQuoted(file string, line int, s string) []Word {
 				startCol = col
 			}
 			inWord = true
-			cur.WriteRune(r)
+			cur.WriteString(raw)
 		}
 	}
 	flush()

@@ -89,22 +89,21 @@ func (t *TextTracer) Event(e engine.Event) {
 		if e.Why != "" {
 			fmt.Fprintf(t.W, "      %s\n", t.paint("2", e.Why))
 		}
-		if e.Matched && e.Spec != nil && e.Spec.Target == nil {
-			switch e.Spec.Verdict {
-			case "ACCEPT", "DROP", "QUEUE":
-				t.decide(t.where(e.Rule), e.Spec.Verdict == "ACCEPT")
-			}
+		if k, ok := Decision(e); ok {
+			t.decide(t.where(e.Rule), k == ext.Accept)
 		}
 	case engine.EvTarget:
 		if e.Why != "" {
 			fmt.Fprintf(t.W, "      %s\n", t.paint("2", e.Why))
 		}
-		if k := e.Target.Kind(); k != ext.Continue {
+		if k, ok := Decision(e); ok {
 			t.decide(t.where(e.Rule), k == ext.Accept)
 		}
 	case engine.EvPolicy:
 		fmt.Fprintf(t.W, "    policy %s\n", verdictWord(e.Target))
-		t.decide(fmt.Sprintf("%s %s policy", e.Table, e.Chain), e.Target.Kind() == ext.Accept)
+		if k, ok := Decision(e); ok {
+			t.decide(fmt.Sprintf("%s %s policy", e.Table, e.Chain), k == ext.Accept)
+		}
 	case engine.EvRoute:
 		fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", "route"), e.Text)
 	case engine.EvNote:
@@ -155,6 +154,39 @@ func (l logWriter) Write(b []byte) (int, error) {
 		fmt.Fprintf(l.t.W, "      %s  %s\n", l.t.paint("35", "log"), line)
 	}
 	return len(b), nil
+}
+
+// Decision tells whether a rule, target or policy event ends the
+// packet's walk through its table, and how: a matched rule whose verdict
+// is ACCEPT, DROP or QUEUE, a target that accepts, drops, queues or
+// steals it, a policy, or a match that cannot read the packet and drops
+// it at once (hotdrop: the rule did not match, and yet decided). The
+// text trace's verdict line and ipsift test's "decided" both name the
+// rule from it.
+func Decision(e engine.Event) (ext.Verdict, bool) {
+	switch e.Kind {
+	case engine.EvRule:
+		switch {
+		case e.Matched && e.Spec != nil && e.Spec.Target == nil:
+			switch e.Spec.Verdict {
+			case "ACCEPT":
+				return ext.Accept, true
+			case "DROP":
+				return ext.Drop, true
+			case "QUEUE":
+				return ext.Queue, true
+			}
+		case !e.Matched && strings.Contains(e.Why, "dropped at once"):
+			return ext.Drop, true
+		}
+	case engine.EvTarget:
+		if k := e.Target.Kind(); k != ext.Continue {
+			return k, true
+		}
+	case engine.EvPolicy:
+		return e.Target.Kind(), true
+	}
+	return 0, false
 }
 
 // NoteLeaves tells, for the text of a trace note, whether the tables

@@ -57,6 +57,24 @@ func TestSave6(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "-m hl --hl-lt 2") {
 		t.Errorf("save of a pair, -6: %d\n%s", code, out)
 	}
+	// A file neither tool reads whole: with -6 its errors are
+	// ip6tables-restore's (line 3's IPv4 network name), not those of
+	// iptables-restore (line 2's IPv6 host name), and save prints what
+	// ip6tables-restore committed before them.
+	both := filepath.Join(dir, "both.rules")
+	os.WriteFile(both, []byte("*raw\n-A PREROUTING -s ip6-allnodes -j ACCEPT\nCOMMIT\n*filter\n-A INPUT -s link-local -j ACCEPT\nCOMMIT\n"), 0o644)
+	for _, cmd := range []string{"save", "rules", "list"} {
+		out, errs, code := runCmd(t, cmd, "-6", both)
+		if code != exitProblems || !strings.Contains(errs, "both.rules:5:13:") || strings.Contains(errs, "both.rules:2:") {
+			t.Errorf("%s -6 of a file with an IPv6 error at line 5: exit %d\n%s%s", cmd, code, out, errs)
+		}
+		if cmd == "save" && !strings.Contains(out, "-A PREROUTING -s ff02::1/128 -j ACCEPT") {
+			t.Errorf("save -6 prints the raw table committed before the error:\n%s", out)
+		}
+	}
+	if _, errs, _ := runCmd(t, "save", both); !strings.Contains(errs, "both.rules:2:18:") {
+		t.Errorf("save without -6 reports iptables-restore's error at line 2:\n%s", errs)
+	}
 }
 
 // TestCheck6: check lints an ip6tables-save file, with IPv6 prefixes,

@@ -13,7 +13,13 @@ import (
 
 // loadResult loads FILE (rules and sets) or says why not.
 func loadResult(path string, lf *loadFlags, stderr io.Writer) (*load.Result, int) {
-	res, err := loadPath(path, lf)
+	return loadResultFor(path, lf, false, stderr)
+}
+
+// loadResultFor is loadResult for a command that shows one family (see
+// loadPathFor).
+func loadResultFor(path string, lf *loadFlags, six bool, stderr io.Writer) (*load.Result, int) {
+	res, err := loadPathFor(path, lf, six)
 	if err != nil {
 		fmt.Fprintf(stderr, "ipsift: %v\n", err)
 		return nil, exitUsage
@@ -33,7 +39,7 @@ func loadResult(path string, lf *loadFlags, stderr io.Writer) (*load.Result, int
 func loadFamily(cmd string, paths []string, six bool, lf *loadFlags, stderr io.Writer) (*rules.Ruleset, int) {
 	var merged *load.Result
 	for _, p := range paths {
-		res, code := loadResult(p, lf, stderr)
+		res, code := loadResultFor(p, lf, six && len(paths) == 1, stderr)
 		if res == nil {
 			return nil, code
 		}
@@ -65,6 +71,21 @@ func loadFamily(cmd string, paths []string, six bool, lf *loadFlags, stderr io.W
 		}
 	}
 	return rs, exitOK
+}
+
+// loadPathFor is loadPath for a command that shows one family: with six
+// (-6), a restore file that neither iptables-restore nor
+// ip6tables-restore reads whole is read as ip6tables-restore reads it,
+// so that its errors (and what loads before them) are those of the
+// family asked about; the automatic choice takes iptables-restore's.
+func loadPathFor(path string, lf *loadFlags, six bool) (*load.Result, error) {
+	res, err := loadPath(path, lf)
+	if err != nil || !six || lf.family != 0 || res.Script || res.Rules6 != nil || !res.Diags.HasErrors() {
+		return res, err
+	}
+	l6 := *lf
+	l6.family = ext.IPv6
+	return loadPath(path, &l6)
 }
 
 func loadPath(path string, lf *loadFlags) (*load.Result, error) {
@@ -184,7 +205,7 @@ func init() {
 				}
 				return exitOK
 			}
-			res, err := loadPath(pos[0], saveLoad)
+			res, err := loadPathFor(pos[0], saveLoad, *saveSix)
 			if err != nil {
 				fmt.Fprintf(stderr, "ipsift: %v\n", err)
 				return exitUsage

@@ -81,6 +81,11 @@ func init() {
 							keep = append(keep, c)
 						}
 					}
+					if len(keep) == 0 && len(s.Cases) > 0 {
+						// As go test's "no tests to run": exit 0, but a
+						// misspelt -run in CI should not pass unseen.
+						fmt.Fprintf(stderr, "ipsift test: warning: -run %q matches no case of %s\n", *runRE, p)
+					}
 					s.Cases = keep
 				}
 				rep, err := s.Run()

@@ -126,4 +126,7 @@ func TestTestRun(t *testing.T) {
 	if _, errOut, code := runCmd(t, "test", "-run", "(", spec); code != 2 || !strings.Contains(errOut, "-run: ") {
 		t.Errorf("bad -run: exit %d %s", code, errOut)
 	}
+	if out, errOut, code := runCmd(t, "test", "-run", "nosuch", spec); code != 0 || !strings.Contains(out, "\t0 cases") || !strings.Contains(errOut, "matches no case of "+spec) {
+		t.Errorf("-run matching nothing: exit %d, want 0 with a warning\n%s%s", code, out, errOut)
+	}
 }
