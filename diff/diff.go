@@ -196,6 +196,24 @@ func compareRuns(old, new *rules.Ruleset, o Options) (*Result, *comparer, error)
 			break
 		}
 	}
+	// A REJECT that answers nothing is a drop.
+	for _, r := range []*symbolic.Run{ro, rn} {
+		var leaves []*symbolic.Leaf
+		for _, l := range r.Leaves {
+			silent := s.M.And(l.G, s.SilentReject(l))
+			if silent == bdd.False {
+				leaves = append(leaves, l)
+				continue
+			}
+			leaves = append(leaves, symbolic.Silenced(l, silent))
+			if rest := s.M.Diff(l.G, silent); rest != bdd.False {
+				k := *l
+				k.G = rest
+				leaves = append(leaves, &k)
+			}
+		}
+		r.Leaves = leaves
+	}
 	c := &comparer{s: s, o: o, old: ro, new: rn}
 	c.compare(res)
 	for k, d := range ro.Opaque {

@@ -253,7 +253,8 @@ func TestMaxRegions(t *testing.T) {
 // TestModeledMatches: the stateless matches the model reads exactly
 // (ecn, helper, conntrack's --ctproto, --ctorigsrc and --ctorigdst for
 // packets of the original direction) are not reported as unknown, and
-// what diff says of them holds in the engine.
+// what diff says of them holds in the engine; so does a REJECT that
+// answers nothing (an ICMP error, a broadcast), which is a DROP.
 func TestModeledMatches(t *testing.T) {
 	for _, c := range []struct {
 		name, old, new string
@@ -281,6 +282,15 @@ func TestModeledMatches(t *testing.T) {
 		{"ctorigsrc for -s, new connections",
 			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigsrc 203.0.113.0/24 -j ACCEPT"),
 			filter("DROP", "-A INPUT -s 203.0.113.0/24 -m conntrack --ctstate NEW -j ACCEPT"), false, "NAT"},
+		{"a REJECT of ICMP errors answers nothing",
+			filter("ACCEPT", "-A INPUT -p icmp --icmp-type destination-unreachable -j REJECT"),
+			filter("ACCEPT", "-A INPUT -p icmp --icmp-type destination-unreachable -j DROP"), true, ""},
+		{"a REJECT of broadcasts answers nothing",
+			filter("ACCEPT", "-A INPUT -d 198.51.100.255 -p udp -j REJECT", "-A INPUT -d 255.255.255.255 -p tcp -j REJECT --reject-with tcp-reset"),
+			filter("ACCEPT", "-A INPUT -d 198.51.100.255 -p udp -j DROP", "-A INPUT -d 255.255.255.255 -p tcp -j DROP"), true, ""},
+		{"a REJECT of others answers",
+			filter("ACCEPT", "-A INPUT -d 198.51.100.1 -p udp -j REJECT"),
+			filter("ACCEPT", "-A INPUT -d 198.51.100.1 -p udp -j DROP"), false, ""},
 		{"ctorigdst moved",
 			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigdst 198.51.100.1 -j ACCEPT"),
 			filter("DROP", "-A INPUT -m conntrack --ctstate NEW --ctorigdst 198.51.100.2 -j ACCEPT"), false, "NAT"},

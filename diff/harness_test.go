@@ -60,19 +60,30 @@ var (
 
 // mutateText makes NEW from OLD's restore text; it returns OLD (changed
 // only by the "source moved" mutation), NEW and what it did.
-func mutateText(r *rand.Rand, text string, six bool) (old, new, what string) {
+//
+// moved, when not "", makes it the "moved" mutation on that option
+// ("-s ", "-d " or "-p tcp --dport ") every time: the planted bug's
+// test.
+func mutateText(r *rand.Rand, text string, six bool, moved string) (old, new, what string) {
 	for try := 0; try < 8; try++ {
 		kind := r.IntN(14)
-		if kind == 13 {
-			// The same rule in both, on different sources, first in
-			// filter INPUT and FORWARD: what a diff that skips the
-			// source address must get wrong.
+		if kind == 13 || moved != "" {
+			// The same rule in both, on another source, destination
+			// or port, first in filter INPUT and FORWARD: what a diff
+			// that skips that field must get wrong.
 			a, b := "198.51.100.0/25", "198.51.100.128/25"
 			if six {
 				a, b = "2001:db8:100::/65", "2001:db8:100:0:8000::/65"
 			}
+			opt := []string{"-s ", "-d ", "-p tcp --dport "}[r.IntN(3)]
+			if moved != "" {
+				opt = moved
+			}
+			if opt == "-p tcp --dport " {
+				a, b = "22", "80"
+			}
 			target := []string{"DROP", "ACCEPT", "REJECT"}[r.IntN(3)]
-			return insertFirst(text, "-s "+a+" -j "+target), insertFirst(text, "-s "+b+" -j "+target), "source moved from " + a + " to " + b + " (" + target + ")"
+			return insertFirst(text, opt+a+" -j "+target), insertFirst(text, opt+b+" -j "+target), "moved " + opt + a + " to " + b + " (" + target + ")"
 		}
 		if n, what := mutateOnce(r, text, six, kind); what != "" {
 			return text, n, what
@@ -232,7 +243,7 @@ func mutateOnce(r *rand.Rand, text string, six bool, kind int) (string, string) 
 }
 
 // genHarnessPair is pair i: IPv6 one time in three.
-func genHarnessPair(seed uint64, i int) harnessPair {
+func genHarnessPair(seed uint64, i int, moved string) harnessPair {
 	r := rand.New(rand.NewPCG(seed, uint64(i)+1000))
 	six := i%3 == 2
 	var text string
@@ -242,7 +253,7 @@ func genHarnessPair(seed uint64, i int) harnessPair {
 	} else {
 		text, pkts = kerneldiff.Generate(seed, i, 30)
 	}
-	old, new, what := mutateText(r, text, six)
+	old, new, what := mutateText(r, text, six, moved)
 	return harnessPair{old: old, new: new, mutation: what, six: six, pkts: pkts}
 }
 
@@ -483,10 +494,10 @@ func (c cutSet) move(r *rand.Rand, wi witnessInput) witnessInput {
 	return wi
 }
 
-func runHarnessPairs(t *testing.T, n int, o Options, stop func(*harnessStats) bool) *harnessStats {
+func runHarnessPairs(t *testing.T, n int, o Options, moved string, stop func(*harnessStats) bool) *harnessStats {
 	st := &harnessStats{}
 	for i := 0; i < n && !stop(st); i++ {
-		p := genHarnessPair(11, i)
+		p := genHarnessPair(11, i, moved)
 		before := len(st.refuted) + len(st.unreproduced)
 		t0 := time.Now()
 		checkHarnessPair(t, p, o, st)
@@ -507,7 +518,7 @@ func TestHarnessRulesetPairs(t *testing.T) {
 	if testing.Short() {
 		n = 20
 	}
-	st := runHarnessPairs(t, n, Options{}, func(*harnessStats) bool { return false })
+	st := runHarnessPairs(t, n, Options{}, "", func(*harnessStats) bool { return false })
 	for _, p := range append(st.refuted, st.unreproduced...) {
 		t.Error(p)
 	}
@@ -522,16 +533,21 @@ func TestHarnessRulesetPairs(t *testing.T) {
 }
 
 // TestHarnessPlantedBugIsCaught: a diff that skips every condition on
-// the source address must be refuted by the same check.
+// the source address (or the destination address, or the destination
+// port) must be refuted by the same check, on pairs whose NEW moves a
+// rule's value of that field (which that diff cannot see).
 func TestHarnessPlantedBugIsCaught(t *testing.T) {
 	n := 60
 	if testing.Short() {
 		n = 20
 	}
-	st := runHarnessPairs(t, n, Options{IgnoreField: symbolic.FSrc}, func(st *harnessStats) bool { return len(st.refuted) > 0 })
-	t.Logf("planted bug: %d pairs, %d false equivalents refuted, %d witnesses not reproduced", st.pairs, len(st.refuted), len(st.unreproduced))
-	if len(st.refuted) == 0 {
-		t.Fatal("a diff that ignores the source address was never refuted: the check cannot catch a false equivalent")
+	for f, opt := range map[symbolic.Field]string{symbolic.FSrc: "-s ", symbolic.FDst: "-d ", symbolic.FDport: "-p tcp --dport "} {
+		st := runHarnessPairs(t, n, Options{IgnoreField: f}, opt, func(st *harnessStats) bool { return len(st.refuted) > 0 })
+		t.Logf("planted bug (%v ignored): %d pairs, %d false equivalents refuted, %d witnesses not reproduced", f, st.pairs, len(st.refuted), len(st.unreproduced))
+		if len(st.refuted) == 0 {
+			t.Errorf("a diff that ignores the %v was never refuted: the check cannot catch a false equivalent", f)
+			continue
+		}
+		t.Logf("first: %s", st.refuted[0])
 	}
-	t.Logf("first: %s", st.refuted[0])
 }

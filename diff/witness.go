@@ -28,7 +28,7 @@ type Witness struct {
 	Conn *packet.Desc `json:"-"`
 	// ConnText is Conn in the one-line notation.
 	ConnText string `json:"conn,omitempty"`
-	// BadChecksum: the packet arrives with a wrong TCP or UDP checksum,
+	// BadChecksum: the UDP packet arrives with a wrong checksum,
 	// or the host sends a UDP packet whose UDP length is 7 (how a
 	// packet without a connection is made INVALID).
 	BadChecksum bool `json:"bad_checksum,omitempty"`
@@ -160,7 +160,7 @@ type witnessInput struct {
 	conn *packet.Desc
 	mark uint32
 	seed uint64 // the engine's seed for random matches
-	// badSum: the packet arrives with a wrong TCP or UDP checksum,
+	// badSum: the UDP packet arrives with a wrong checksum,
 	// which conntrack calls INVALID (nf_conntrack_checksum); a UDP
 	// packet the host sends has a UDP length shorter than the header.
 	badSum bool
@@ -276,8 +276,10 @@ func (c *comparer) desc(a []int8) (witnessInput, bool) {
 		d.Len = max(0, total-headerLen(d))
 		wi := witnessInput{d: d, conn: &conn}
 		return wi, true
-	case ct == symbolic.CTInvalid && !d.Local && (d.Proto == packet.ProtoUDP || d.Proto == packet.ProtoTCP):
-		// Arriving, any flags: a wrong checksum makes it INVALID.
+	case ct == symbolic.CTInvalid && !d.Local && d.Proto == packet.ProtoUDP:
+		// Arriving: a wrong checksum makes it INVALID (a TCP packet is
+		// made INVALID by its flags: a wrong checksum would also
+		// silence a REJECT's answer).
 		return witnessInput{d: d, badSum: true}, true
 	case ct == symbolic.CTInvalid && d.Local && d.Proto == packet.ProtoUDP:
 		// Sent by the host (a raw socket): a UDP length shorter than
@@ -394,9 +396,6 @@ func (c *comparer) runOn(e *engine.Engine, wi witnessInput) (string, error) {
 		// headers), made wrong but never 0 (a UDP packet without a
 		// checksum).
 		at := 20 + 6
-		if d.Proto == packet.ProtoTCP {
-			at = 20 + 16
-		}
 		if d.Local {
 			at = 20 + 4 // the UDP length
 		}
@@ -471,8 +470,15 @@ func (c *comparer) outcomeText(st *engine.State, hadCT bool, logs *bytes.Buffer)
 	if !c.o.IgnoreMark && r.Verdict != engine.Drop && r.Verdict != engine.Reject {
 		fmt.Fprintf(&b, "; mark 0x%x", st.Mark())
 	}
-	if ent, _ := st.Conn(); ent != nil && !c.o.IgnoreMark && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || hadCT) {
-		fmt.Fprintf(&b, "; ctmark 0x%x", ent.Mark())
+	if ent, _ := st.Conn(); ent != nil && (r.Verdict != engine.Drop && r.Verdict != engine.Reject || hadCT) {
+		if !c.o.IgnoreMark {
+			fmt.Fprintf(&b, "; ctmark 0x%x", ent.Mark())
+		}
+		// The NAT binding left on the connection: its reply tuple
+		// (a packet delivered to the host shows it nowhere else).
+		src, dst, sport, dport := ent.Tuple(1)
+		fmt.Fprintf(&b, "; reply tuple %s", netip.AddrPortFrom(src, sport))
+		fmt.Fprintf(&b, " > %s", netip.AddrPortFrom(dst, dport))
 	}
 	if !c.o.IgnoreLog && logs.Len() > 0 {
 		b.WriteString("; log: " + strings.TrimSpace(logs.String()))

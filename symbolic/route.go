@@ -3,6 +3,7 @@ package symbolic
 import (
 	"encoding/binary"
 	"net/netip"
+	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
 	"github.com/ipsift/ipsift/host"
@@ -263,4 +264,49 @@ func (s *Space) broadcast(v bdd.Vec) bdd.Node {
 		}
 		return 0
 	})[0]
+}
+
+// SilentReject is where a REJECT of the leaf's packets sends no answer,
+// so that the packet is simply dropped (nf_send_reset, nf_send_unreach
+// and icmp_send): a broadcast or multicast destination; for a TCP reset
+// a RST; for an ICMP error an ICMP error (or an ICMP type above 18, an
+// ICMPv6 error or redirect) and a UDP packet conntrack calls INVALID
+// (which only a wrong checksum or length makes, and then no answer is
+// sent). False for a leaf that is not a REJECT.
+func (s *Space) SilentReject(l *Leaf) bdd.Node {
+	i := strings.Index(l.Verdict, "reject")
+	if i < 0 {
+		return bdd.False
+	}
+	m := s.M
+	st := l.St
+	t := s.addrType(st.F[FDst])
+	silent := m.Or(m.Eq(t, uv(3, 4)), m.Eq(t, uv(5, 4)))
+	proto := st.F[FProto]
+	if strings.Contains(l.Verdict[i:], "tcp-reset") {
+		return m.Or(silent, m.EqMasked(st.F[FFlags], uv(0x04, 8), uv(0x04, 8)))
+	}
+	typ := st.F[FIType]
+	var icmpErr bdd.Node
+	if s.W == 32 {
+		icmpErr = m.Ge(typ, uv(19, 8))
+		for _, e := range []uint64{3, 4, 5, 11, 12} {
+			icmpErr = m.Or(icmpErr, m.Eq(typ, uv(e, 8)))
+		}
+		icmpErr = m.And(m.Eq(proto, uv(1, 8)), icmpErr)
+	} else {
+		icmpErr = m.And(m.Eq(proto, uv(58, 8)), m.Le(typ, uv(127, 8)))
+		// icmp6_send answers no packet from :: or a multicast source.
+		src := st.F[FSrc]
+		icmpErr = m.Or(icmpErr, m.Or(m.Eq(src, uv(0, 128)), m.EqMasked(src, s.addrVec(netip.MustParseAddr("ff00::")), s.addrVec(netip.MustParseAddr("ff00::")))))
+	}
+	invalidUDP := m.And(m.Eq(proto, uv(17, 8)), s.ctIs(st.F[FCT], CTInvalid))
+	return m.Or(silent, m.Or(icmpErr, invalidUDP))
+}
+
+// Silenced is the leaf with a REJECT that answers nothing: the same
+// path, dropped.
+func Silenced(l *Leaf, g bdd.Node) *Leaf {
+	i := strings.Index(l.Verdict, "reject")
+	return &Leaf{G: g, Verdict: l.Verdict[:i] + "drop", St: l.St, Why: l.Why}
 }

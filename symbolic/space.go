@@ -315,15 +315,23 @@ func (s *Space) domain() bdd.Node {
 	// timestamp, information, address mask; ICMPv6 echo and node
 	// information queries); any other ICMP packet without one is
 	// INVALID.
-	queries := []uint64{8, 13, 15, 17}
+	queries, replies := []uint64{8, 13, 15, 17}, []uint64{0, 14, 16, 18}
 	if s.W == 128 {
-		queries = []uint64{128, 139}
+		queries, replies = []uint64{128, 139}, []uint64{129, 140}
 	}
-	q := bdd.False
-	for _, t := range queries {
-		q = m.Or(q, m.Eq(in[FIType], uv(t, 8)))
+	anyType := func(ts []uint64) bdd.Node {
+		n := bdd.False
+		for _, t := range ts {
+			n = m.Or(n, m.Eq(in[FIType], uv(t, 8)))
+		}
+		return n
 	}
+	q := anyType(queries)
 	d = m.And(d, m.Or(m.Not(m.And(icmp, s.ctIs(ct, CTNew))), q))
+	// An ICMP connection is a query and its reply: an ESTABLISHED
+	// ICMP packet is a query in the original direction, the query's
+	// reply in the reply direction.
+	d = m.And(d, m.Or(m.Not(m.And(icmp, s.ctIs(ct, CTEstablished))), m.Ite(reply, anyType(replies), q)))
 	// Lengths: the headers fit, and the packet fits the links' MTU.
 	min := uint64(20)
 	if s.W == 128 {
