@@ -510,10 +510,12 @@ func TestTrackMalformed(t *testing.T) {
 	cs := packet.Checksum(frag[:20])
 	frag[10], frag[11] = byte(cs>>8), byte(cs)
 	for name, b := range map[string][]byte{
-		"later fragment": frag,
-		"tcp 3 bytes":    rawIP(client, server, 6, 3),
-		"udp 6 bytes":    rawIP(client, server, 17, 6),
-		"icmp 4 bytes":   rawIP(client, server, 1, 4),
+		"later fragment":  frag,
+		"tcp 3 bytes":     rawIP(client, server, 6, 3),
+		"udp 6 bytes":     rawIP(client, server, 17, 6),
+		"icmp 4 bytes":    rawIP(client, server, 1, 4),
+		"udplite 6 bytes": rawIP(client, server, 136, 6),
+		"udplite 2 bytes": rawIP(client, server, 136, 2),
 		"gre pptp non-ppp": ipPacket(client, server, 47,
 			[]byte{0x20, 0x01, 0x08, 0x00, 0, 0, 0, 1}),
 	} {

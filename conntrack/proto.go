@@ -136,7 +136,10 @@ func (t *Table) udpPacket(e *Entry, p *packet.Packet, dir int, pre bool, nowJ in
 // but the checksum is mandatory and may cover only part of the
 // datagram, and a replied connection is a stream (and ASSURED) at once.
 func (t *Table) udplitePacket(e *Entry, p *packet.Packet, dir int, pre bool, nowJ int64) int {
-	if !p.L4Fixed {
+	// udplite_error: a header cut short (the ports, which made the
+	// tuple, are only its first four bytes) is INVALID. The decoder
+	// does not know UDP-Lite, so L4Fixed alone does not promise 8 bytes.
+	if !p.L4Fixed || len(p.L4) < 8 {
 		return vInvalid
 	}
 	udplen := len(p.L4)
