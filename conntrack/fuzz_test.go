@@ -17,6 +17,12 @@ import (
 func FuzzTrack(f *testing.F) {
 	f.Add([]byte{0x01, 0x02, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60})
 	f.Add([]byte("\x00\x12\x34\x56\x78\x9a\xbc\xde\xf0\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"))
+	// Raw packets of protocols whose headers the decoder does not check
+	// (UDP-Lite, DCCP, SCTP, GRE), cut short.
+	for _, proto := range []uint8{136, 33, 132, 47} {
+		raw := rawIP(client, server, proto, 6)
+		f.Add(append([]byte{0xff, byte(len(raw))}, raw...))
+	}
 	for _, s := range append(append(scenarios, ipv6Scenarios...), scenarios6()...) {
 		var seed []byte
 		for _, st := range s.steps {
