@@ -38,7 +38,7 @@ func init() {
 			"(with output interface, REJECT answer or queue), packet after NAT/TTL/TOS, mark, ctmark and log records.\n" +
 			"Prints 'equivalent', or each region of packets that differs (largest first) as packet classes with a\n" +
 			"witness packet run through both rulesets, and the services whose reachable sources change.\n" +
-			"Exit 0 equivalent, 1 different, 2 usage error or gave up (the answer is then partial).",
+			"Exit 0 equivalent, 1 different, 2 usage error, rules that do not load, or gave up (the answer is then partial).",
 		example: "  ipsift diff gateway.rules gateway-new.rules\n" +
 			"  ipsift diff old.sh new.sh --ignore log --focus 'eth0 tcp dport 22'\n" +
 			"  ipsift diff before.rules after.rules --brief && echo same\n" +
@@ -79,13 +79,17 @@ func init() {
 				return usageError(stderr, "diff", err)
 			}
 			o.Host = h
-			oldRes, code := loadResult(pos[0], lf, stderr)
+			// Exit 1 means "they differ": rules that do not load leave no
+			// answer, which is 2, as for ipsift test and replay OLD NEW.
+			oldRes, _ := loadResult(pos[0], lf, stderr)
 			if oldRes == nil {
-				return code
+				fmt.Fprintf(stderr, "ipsift diff: %s does not load: no comparison\n", pos[0])
+				return exitUsage
 			}
-			newRes, code := loadResult(pos[1], lf, stderr)
+			newRes, _ := loadResult(pos[1], lf, stderr)
 			if newRes == nil {
-				return code
+				fmt.Fprintf(stderr, "ipsift diff: %s does not load: no comparison\n", pos[1])
+				return exitUsage
 			}
 			o.Sets = mergeSets(oldRes, newRes)
 			w := bufio.NewWriter(stdout)

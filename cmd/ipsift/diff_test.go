@@ -186,3 +186,16 @@ func TestDiffHTML(t *testing.T) {
 		t.Errorf("unwritable page: exit %d %s", code, errOut)
 	}
 }
+
+// TestDiffRulesDoNotLoad: a side whose rules do not load leaves no
+// answer: exit 2, never 1 ("they differ").
+func TestDiffRulesDoNotLoad(t *testing.T) {
+	good := writeDiffInput(t, "good.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+	bad := writeDiffInput(t, "bad.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j NOSUCHCHAIN\nCOMMIT\n")
+	for _, args := range [][]string{{"diff", good, bad}, {"diff", bad, good}, {"diff", good, bad, "--json"}} {
+		_, errOut, code := runCmd(t, args...)
+		if code != exitUsage || !strings.Contains(errOut, "does not load: no comparison") {
+			t.Errorf("%v: exit %d\n%s", args, code, errOut)
+		}
+	}
+}
