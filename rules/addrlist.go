@@ -1,0 +1,105 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ipsift/ipsift/ext"
+)
+
+// Address lists: -s and -d with several comma-separated elements, each
+// an address with its mask in the rule's family, one rule per pair.
+
+// expandAddresses turns the rule into one rule per source and destination
+// address, as iptables does for "-s A,B -d C,D" (sources outer).
+func (p *parser) expandAddresses() error {
+	if (p.r.InvSrc || p.r.InvDst) && (len(p.srcs) > 1 || len(p.dsts) > 1) {
+		w := p.srcWord
+		if len(p.dsts) > 1 {
+			w = p.dstWord
+		}
+		return errAt(w, "! not allowed with multiple source or destination IP addresses: a negated list would match everything; write one rule per address")
+	}
+	srcs, err := p.addressList(p.srcs, p.srcWord, p.r.InvSrc, 's')
+	if err != nil {
+		return err
+	}
+	dsts, err := p.addressList(p.dsts, p.dstWord, p.r.InvDst, 'd')
+	if err != nil {
+		return err
+	}
+	if p.cmd.Rules == nil {
+		p.cmd.Rules = make([]*Rule, 0, len(srcs)*len(dsts))
+	}
+	for _, s := range srcs {
+		for _, d := range dsts {
+			r := p.r
+			r.Matches = append([]*MatchUse(nil), p.r.Matches...)
+			r.Src, r.SrcMask = s.addr, s.mask
+			r.Dst, r.DstMask = d.addr, d.mask
+			p.cmd.Rules = append(p.cmd.Rules, &r)
+		}
+	}
+	return nil
+}
+
+// addrMask is one parsed -s or -d element; the zero value is "none given".
+type addrMask struct{ addr, mask netipAddr }
+
+// noAddress is addressList's answer for an option not given (shared:
+// read only).
+var noAddress = []addrMask{{}}
+
+// addressList reads the elements of an -s or -d argument (nil when the
+// option was not given), each with the position it was written at.
+func (p *parser) addressList(list []string, w Word, inv bool, letter byte) ([]addrMask, error) {
+	if list == nil {
+		return noAddress, nil
+	}
+	// Where the argument starts in the word that holds it: the word
+	// itself ("-s A,B" as two words), or its tail ("-sA,B").
+	col := w.Pos.Col
+	if strings.HasSuffix(w.Text, strings.Join(list, ",")) {
+		col += utf8.RuneCountInString(w.Text) - utf8.RuneCountInString(strings.Join(list, ","))
+	}
+	out := make([]addrMask, 0, len(list))
+	for _, s := range list {
+		at := Word{Text: s, Pos: w.Pos}
+		if w.Pos.Col > 0 {
+			at.Pos.Col = col
+		}
+		col += utf8.RuneCountInString(s) + 1
+		a, m, err := parseAddress(s, p.opts.Family)
+		if err != nil {
+			if ae, ok := err.(*ext.AddrError); ok && at.Pos.Col > 0 {
+				// Point at the part that is wrong: the mask, or the name.
+				if i := strings.LastIndex(s, ae.Word); i > 0 {
+					at.Pos.Col += utf8.RuneCountInString(s[:i])
+				}
+			}
+			d := &Diag{Pos: at.Pos, Word: s, Msg: err.Error()}
+			if looksLikePlaceholder(s) {
+				d.Msg = fmt.Sprintf("%q looks like a placeholder from a how-to: put a real address here (e.g. 192.0.2.10 or 192.0.2.0/24)", s)
+				d.Assume = "192.0.2.1"
+			}
+			return nil, d
+		}
+		if inv && m.IsUnspecified() && !p.opts.Legacy && !p.opts.Userspace {
+			// iptables-nft turns a zero mask into no payload match at
+			// all and the inversion into a comparison of nothing, which
+			// the kernel refuses (RULE_APPEND failed: Invalid argument).
+			return nil, &Diag{Pos: at.Pos, Word: s, Msg: fmt.Sprintf("! -%c %s matches no packet, and iptables-nft refuses it (the kernel answers Invalid argument; only iptables-legacy loads it): drop the rule, or drop the ! and the address", letter, s)}
+		}
+		out = append(out, addrMask{a, m})
+	}
+	return out, nil
+}
+
+// parseAddress reads one -s/-d element for the rule's address family.
+func parseAddress(s string, f ext.Family) (addr, mask netipAddr, err error) {
+	if f == ext.IPv6 {
+		return ext.ParseIPv6Spec(s)
+	}
+	return ext.ParseIPv4Spec(s)
+}
