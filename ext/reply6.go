@@ -143,7 +143,11 @@ func icmp6Ineligible(d []byte) bool {
 		return false
 	}
 	if w.Off >= len(d) {
-		return w.FragOff == 0
+		// is_ineligible: no type to read is no reason to stay silent
+		// for a fragment (RFC 8200 4.5). It tests ipv6_skip_exthdr's
+		// frag_off, the whole field: a first fragment with more to
+		// come (M set, offset 0) is answered too.
+		return w.FragField == 0
 	}
 	return d[w.Off]&0x80 == 0
 }

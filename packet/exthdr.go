@@ -79,8 +79,12 @@ type Walk struct {
 	Proto   uint8  // the Next Header value the walk returns
 	Off     int    // offset of the header of that protocol
 	FragOff uint16 // fragment offset, in 8-byte units, of a later fragment's Fragment header where the walk stopped; 0 otherwise
-	Frag    bool   // a Fragment header was met (ipv6_find_hdr's IP6_FH_F_FRAG)
-	Err     ExtErr
+	// FragField is SkipExthdr's frag_off as ipv6_skip_exthdr returns it:
+	// the last Fragment header's whole offset field, flags (M) included;
+	// 0 when none was met.
+	FragField uint16
+	Frag      bool // a Fragment header was met (ipv6_find_hdr's IP6_FH_F_FRAG)
+	Err       ExtErr
 }
 
 // FindFlags are ipv6_find_hdr's input flags.
@@ -155,7 +159,7 @@ func findHdr(b []byte, start int, next uint8, target int, flags FindFlags, first
 			return Walk{Frag: w.Frag, Err: ExtNotFound}
 		}
 		if start < 0 || start+2 > len(b) {
-			return Walk{Frag: w.Frag, Err: ExtBad}
+			return Walk{Frag: w.Frag, FragField: w.FragField, Err: ExtBad}
 		}
 		h := b[start:]
 		if next == ProtoRouting {
@@ -237,7 +241,8 @@ func SkipExthdr(b []byte, start int, next uint8) Walk {
 			if len(h) < 4 {
 				return Walk{Frag: true, Err: ExtBad}
 			}
-			if off := binary.BigEndian.Uint16(h[2:4]) >> 3; off != 0 {
+			w.FragField = binary.BigEndian.Uint16(h[2:4])
+			if off := w.FragField >> 3; off != 0 {
 				w.FragOff = off
 				break
 			}

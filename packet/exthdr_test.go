@@ -2,6 +2,7 @@ package packet
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 )
 
@@ -128,7 +129,18 @@ func TestWalkers(t *testing.T) {
 			if got := p.NftProto(); got != tt.nft {
 				t.Errorf("NftProto = %+v, want %+v", got, tt.nft)
 			}
-			if got := p.ConntrackProto(); got != tt.conntrack {
+			got := p.ConntrackProto()
+			// FragField is the Fragment header's whole offset field
+			// (these packets have one right after the IPv6 header, if
+			// any), flags included.
+			wantField := uint16(0)
+			if tt.pkt[6] == ProtoFragment && got.Err == ExtOK {
+				wantField = binary.BigEndian.Uint16(tt.pkt[42:44])
+			}
+			if got.FragField != wantField {
+				t.Errorf("ConntrackProto FragField = %#x, want %#x", got.FragField, wantField)
+			}
+			if got.FragField = 0; got != tt.conntrack {
 				t.Errorf("ConntrackProto = %+v, want %+v", got, tt.conntrack)
 			}
 			// Decode's Proto, HdrLen and ExtErr are the legacy walk's.
