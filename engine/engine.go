@@ -297,6 +297,9 @@ type replyOrigin struct {
 	// ip6_rcv_core records it as the packet's input interface
 	// (IP6CB(skb)->iif).
 	iif string
+	// dev is the device of the answer's own skb when it is not the one
+	// it is routed to (ext.Ctx.SkbDev).
+	dev string
 }
 
 // addrIfacer is the host's interface holding an address (host.Host).
@@ -310,8 +313,12 @@ func (s *State) origin() replyOrigin {
 		o.iif = s.ctx.In.Name
 	case s.ctx.Out != nil:
 		// In OUTPUT the packet's device is the one it is routed to
-		// (icmp6_dev reads skb->dev).
+		// (icmp6_dev reads skb->dev), unless the host made it for
+		// another link (SkbDev).
 		o.iif = s.ctx.Out.Name
+		if s.ctx.SkbDev != "" {
+			o.iif = s.ctx.SkbDev
+		}
 	}
 	if o.iif == "" || o.iif == "lo" {
 		if h, ok := s.ctx.Host.(addrIfacer); ok && s.pkt.Version == 6 {
@@ -1240,6 +1247,7 @@ func (e *Engine) sendReply(p *Program, s *State, data []byte, origin replyOrigin
 	defer func() { s.fragMax, s.fragSizes = fragMax, fragSizes }()
 	if err := s.pkt.Decode(data); err == nil {
 		e.resetCtx(s, savedCtx.Now, 0)
+		s.ctx.SkbDev = origin.dev
 		if o := origin.entry; attached && o != nil {
 			st, dir := o.Attach(origin.reply)
 			s.ctx.CT, s.ctx.Conn = st, o.Conn(dir)

@@ -118,7 +118,9 @@ func (e *Engine) redirect6(p *Program, s *State, in *Input, rt host.Route) {
 	copy(h[8:], pk.Data[:min(len(pk.Data), rd-8)])
 	ext.PutICMPv6Packet(b, src, pk.Src, 255)
 	s.note("forwarded back out of " + in.In + ": the host sends a Redirect")
-	e.sendReply(p, s, b, replyOrigin{iif: in.In}, false)
+	// ndisc_alloc_skb gives the Redirect the link it is about as its
+	// device, though its route may lead out of another.
+	e.sendReply(p, s, b, replyOrigin{iif: in.In, dev: in.In}, false)
 	// What the Redirect caused on its way out (a REJECT's error in
 	// OUTPUT) is sent then and there, before the packet goes on to
 	// FORWARD: nf_send_unreach6 sends it from inside the Redirect's

@@ -96,6 +96,9 @@ func BuildICMPv6ErrorQuoting(c *Ctx, typ, code uint8, info uint32, quote int) []
 			dev = c.In.Name
 		case c.Out != nil && host6LinkLocal(p.Src):
 			dev = c.Out.Name
+			if c.SkbDev != "" {
+				dev = c.SkbDev
+			}
 		}
 		if ai, ok := c.Host.(addrIfacer); ok && dev == "lo" {
 			if owner := ai.AddrIface(p.Dst); owner != "" {

@@ -161,6 +161,12 @@ type Ctx struct {
 	Hook Hook
 	In   *Iface // nil in OUTPUT and for locally generated packets
 	Out  *Iface // nil in PREROUTING and INPUT
+	// SkbDev names, for a packet the host made, the device its skb
+	// holds when that is not Out: a Redirect's is the link it is about
+	// (ndisc_alloc_skb), wherever its route leads. An ICMPv6 answer to
+	// it reads that device (icmp6_dev) for a link-local destination.
+	// "" when it is Out.
+	SkbDev string
 	// Now is the engine's clock: nanoseconds since the Unix epoch (UTC),
 	// simulated or real. Every time-based extension reads it and nothing
 	// reads the wall clock; the time match takes it as the date.
