@@ -763,6 +763,13 @@ func refragment6(data []byte, sizes []int, size int, id uint32, each func([]byte
 	mtu := size - hlen - 8
 	payload := data[hlen:]
 	fast := len(sizes) > 1
+	if sum := intSum(sizes); fast && sum < len(payload) {
+		// The first fragment's skb also holds the headers that came
+		// before its Fragment header but that ip6_find_1stfragopt
+		// leaves in the fragmentable part (an AH, say): the fast path
+		// sends them with the first piece of data.
+		sizes = append([]int{sizes[0] + len(payload) - sum}, sizes[1:]...)
+	}
 	total := 0
 	for i, n := range sizes {
 		if n > mtu || n%8 != 0 && i < len(sizes)-1 {
@@ -805,4 +812,12 @@ func refragment6(data []byte, sizes []int, size int, id uint32, each func([]byte
 		emit(off, n)
 		off += n
 	}
+}
+
+func intSum(v []int) int {
+	n := 0
+	for _, x := range v {
+		n += x
+	}
+	return n
 }
