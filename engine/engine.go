@@ -1154,13 +1154,14 @@ func (e *Engine) output(p *Program, s *State, hits *[]Hit) Verdict {
 			// loop back), after POSTROUTING; the copy passes
 			// POSTROUTING again and comes in on dev.
 			e.loopBroadcast(p, s, dev, hits)
-		}
-		if s.pkt.Version == 6 && s.pkt.TTL == 0 && s.pkt.Dst.IsMulticast() {
-			// ip6_finish_output2: after the copy for the host, a
-			// multicast packet with hop limit 0 is discarded
-			// (Ip6OutDiscards), not sent.
-			s.note("multicast with hop limit 0: looped back only, not sent")
-			return Drop
+			if s.pkt.TTL == 0 {
+				// ip6_finish_output2: after the copy for the host, a
+				// multicast packet with hop limit 0 is discarded
+				// (Ip6OutDiscards), not sent; only there: to a group
+				// the host has not joined it leaves as it is.
+				s.note("multicast with hop limit 0: looped back only, not sent")
+				return Drop
+			}
 		}
 		e.leave(s, dev, s.hostReplying)
 		if dev == "lo" && !s.looped {
