@@ -131,7 +131,9 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 	// Compacting costs a hash per box, so do it only when the region has
 	// doubled since the last time: the cost stays linear in its growth.
 	compactAt := 64
-	for j, ri := range infos {
+	skipUntil := 0 // rules before it start no run worth walking in one go
+	for j := 0; j < len(infos); j++ {
+		ri := infos[j]
 		if len(R) > compactAt {
 			R = R.compact()
 			compactAt = max(64, 2*len(R))
@@ -145,6 +147,20 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			if !tr.widenedChain[ch] {
 				tr.widenedChain[ch] = true
 				tr.widened[ri] = true
+			}
+		}
+		if j >= skipUntil {
+			if end, d, ok := oneDimRun(infos, j); ok {
+				if end-j < minBatch || !fitsRun(R, ri.c.upper[0], d) {
+					skipUntil = end
+				} else {
+					var good bool
+					if R, good = tr.walkRun(ctx, R, j, end, d); !good {
+						return nil, false
+					}
+					j = end - 1
+					continue
+				}
 			}
 		}
 		ri.visited = true
