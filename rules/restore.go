@@ -374,6 +374,6 @@ func declareChain(t *Table, line string, pos Pos, o RestoreOptions) *Diag {
 		ch.Rules = nil // redeclaring a chain flushes it
 		return nil
 	}
-	t.Chains = append(t.Chains, &Chain{Name: name, Pos: pos})
+	t.addChain(&Chain{Name: name, Pos: pos})
 	return nil
 }
