@@ -165,7 +165,15 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 		}
 		ri.visited = true
 		ri.ctxs = append(ri.ctxs, ctx)
-		hit := R.meet(ri.c.upper)
+		// A terminal rule of one exact box: its hit and what is left
+		// after it come from one pass over R.
+		fused := ri.act.kind == kTerminal && batchable(ri)
+		var hit, after region
+		if fused {
+			hit, after = R.meetMinus(ri.c.upper[0])
+		} else {
+			hit = R.meet(ri.c.upper)
+		}
 		if !tr.w.charge(len(R) + len(hit)) {
 			return nil, false
 		}
@@ -182,7 +190,13 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 		switch ri.act.kind {
 		case kTerminal:
 			st.removes = true
-			R, good = R.minus(ri.c.lower, &tr.w)
+			if fused {
+				if good = tr.w.charge(len(R)); good { // what minus charges
+					R = after
+				}
+			} else {
+				R, good = R.minus(ri.c.lower, &tr.w)
+			}
 		case kContinue, kMaybe:
 			st.removes, st.added = tr.goOn(hit, ri)
 			if st.removes {

@@ -273,6 +273,11 @@ func (b *box) cut(c *box, out []*box) []*box {
 	if !b.meets(c) {
 		return append(out, b)
 	}
+	return b.cutMeeting(c, out)
+}
+
+// cutMeeting is cut for a c that b is known to meet.
+func (b *box) cutMeeting(c *box, out []*box) []*box {
 	cur := b
 	for d := range b {
 		if cur[d].subsetOf(c[d], d) {
@@ -367,6 +372,32 @@ func (r region) minus(s region, w *work) (region, bool) {
 		out = next
 	}
 	return out, true
+}
+
+// meetMinus returns r ∩ c and r \ c in one pass over r (as meet and
+// minus would give them), for the walk's commonest step: a rule of one
+// box that decides every packet it matches.
+func (r region) meetMinus(c *box) (hit, rest region) {
+	split := false
+	for i, b := range r {
+		m := b.meet(c)
+		if m == nil {
+			if split {
+				rest = append(rest, b)
+			}
+			continue
+		}
+		hit = append(hit, m)
+		if !split {
+			split = true
+			rest = append(make(region, 0, len(r)+numDims), r[:i]...)
+		}
+		rest = b.cutMeeting(c, rest)
+	}
+	if !split {
+		rest = r
+	}
+	return hit, rest
 }
 
 // plus returns r ∪ s, adding only the part of s that r lacks so that the
