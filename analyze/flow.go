@@ -132,10 +132,15 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 	// doubled since the last time: the cost stays linear in its growth.
 	compactAt := 64
 	skipUntil := 0 // rules before it start no run worth walking in one go
+	// R never leaves the walk without being copied, so once the walk
+	// made R's array itself (owned), a rule that replaces R may reuse it:
+	// spare is such an array, free.
+	var spare region
+	owned := false
 	for j := 0; j < len(infos); j++ {
 		ri := infos[j]
 		if len(R) > compactAt {
-			R = R.compact()
+			R, owned = R.compact(), false
 			compactAt = max(64, 2*len(R))
 		}
 		if len(R) > maxBoxes {
@@ -143,7 +148,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			// smallest box holding them all. That can only add packets,
 			// so what is found shadowed after it still is; some shadowed
 			// rules may go unreported, which the note says.
-			R = region{R.hull()}
+			R, owned = region{R.hull()}, false
 			if !tr.widenedChain[ch] {
 				tr.widenedChain[ch] = true
 				tr.widened[ri] = true
@@ -158,6 +163,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 					if R, good = tr.walkRun(ctx, R, j, end, d); !good {
 						return nil, false
 					}
+					owned = false
 					j = end - 1
 					continue
 				}
@@ -170,7 +176,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 		fused := ri.act.kind == kTerminal && batchable(ri)
 		var hit, after region
 		if fused {
-			hit, after = R.meetMinus(ri.c.upper[0])
+			hit, after = R.meetMinus(ri.c.upper[0], spare)
 		} else {
 			hit = R.meet(ri.c.upper)
 		}
@@ -192,20 +198,33 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			st.removes = true
 			if fused {
 				if good = tr.w.charge(len(R)); good { // what minus charges
+					// hit is not empty, so after is a new array (spare's,
+					// unless it was too small); R's array is free for the
+					// next step if the walk made it.
+					old := R
 					R = after
+					spare = nil
+					if owned {
+						spare = old[:0]
+					}
+					owned = true
+					continue
 				}
 			} else {
 				R, good = R.minus(ri.c.lower, &tr.w)
+				owned = false
 			}
 		case kContinue, kMaybe:
 			st.removes, st.added = tr.goOn(hit, ri)
 			if st.removes {
 				R, good = R.minus(ri.c.lower, &tr.w)
+				owned = false
 			} else {
 				good = true
 			}
 			if good {
 				R, good = R.plus(st.added, &tr.w)
+				owned = false
 			}
 		case kReturn:
 			if !ch.Builtin {
@@ -218,6 +237,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			// In a built-in chain RETURN hands the packet to the policy.
 			st.removes = true
 			R, good = R.minus(ri.c.lower, &tr.w)
+			owned = false
 		case kJump, kGoto:
 			var back region
 			back, good = tr.walk(ri.act.chain, hit, ctx, j)
@@ -226,6 +246,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			}
 			st.removes = true
 			R, good = R.minus(ri.c.lower, &tr.w)
+			owned = false
 			if !good {
 				return nil, false
 			}
@@ -233,6 +254,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 				// What the chain returns goes on after the jump.
 				st.added = back
 				R, good = R.plus(back, &tr.w)
+				owned = false
 			} else if !ch.Builtin {
 				// After a goto, what returns leaves this chain too; from
 				// a built-in chain it meets the policy.
@@ -393,6 +415,7 @@ type coverCand struct {
 type coverIndex struct {
 	all   []coverCand        // every candidate, in rule order: what a lookup reads when in's bounds are none
 	class [2][33][]coverCand // [dimension: source, destination][w]
+	los   [2][33][]uint32    // the start of each class's ranges, for the binary search
 	hits  []int              // candidates' scratch
 }
 
@@ -417,6 +440,9 @@ func newCoverIndex(ctx *context) *coverIndex {
 	for d := range ix.class {
 		for w := range ix.class[d] {
 			slices.SortStableFunc(ix.class[d][w], func(a, b coverCand) int { return cmp.Compare(a.b.lo[d], b.b.lo[d]) })
+			for _, cc := range ix.class[d][w] {
+				ix.los[d][w] = append(ix.los[d][w], cc.b.lo[d])
+			}
 		}
 	}
 	return ix
@@ -449,7 +475,7 @@ func (ix *coverIndex) candidates(ib *narrowBounds, j int) []int {
 			if ib.hi[d] > width {
 				from = ib.hi[d] - width
 			}
-			i, _ := slices.BinarySearchFunc(list, from, func(c coverCand, v uint32) int { return cmp.Compare(c.b.lo[d], v) })
+			i, _ := slices.BinarySearch(ix.los[d][w], from)
 			for ; i < len(list) && list[i].b.lo[d] <= ib.lo[d]; i++ {
 				if list[i].k < j && ib.within(&list[i].b) {
 					ix.hits = append(ix.hits, list[i].k)

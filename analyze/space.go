@@ -377,7 +377,10 @@ func (r region) minus(s region, w *work) (region, bool) {
 // meetMinus returns r ∩ c and r \ c in one pass over r (as meet and
 // minus would give them), for the walk's commonest step: a rule of one
 // box that decides every packet it matches.
-func (r region) meetMinus(c *box) (hit, rest region) {
+//
+// rest is built in buf's array when it has room (the walk passes the
+// array of a region it no longer needs), so that a step costs no copy.
+func (r region) meetMinus(c *box, buf region) (hit, rest region) {
 	split := false
 	for i, b := range r {
 		m := b.meet(c)
@@ -390,7 +393,10 @@ func (r region) meetMinus(c *box) (hit, rest region) {
 		hit = append(hit, m)
 		if !split {
 			split = true
-			rest = append(make(region, 0, len(r)+numDims), r[:i]...)
+			if cap(buf) < len(r)+numDims {
+				buf = make(region, 0, len(r)+len(r)/4+numDims)
+			}
+			rest = append(buf[:0], r[:i]...)
 		}
 		rest = b.cutMeeting(c, rest)
 	}
