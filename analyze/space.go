@@ -215,8 +215,16 @@ func (b *box) with(d int, s set) *box {
 
 // meets reports whether b and c intersect.
 func (b *box) meets(c *box) bool {
+	// Most pairs the walk tries are apart in an address: compare the
+	// ends of every dimension first, which settles sets of one span.
 	for d := range b {
-		if !b[d].overlaps(c[d]) {
+		s, t := b[d], c[d]
+		if len(s) == 0 || len(t) == 0 || s[0].lo > t[len(t)-1].hi || t[0].lo > s[len(s)-1].hi {
+			return false
+		}
+	}
+	for d := range b {
+		if (len(b[d]) > 1 || len(c[d]) > 1) && !b[d].overlaps(c[d]) {
 			return false
 		}
 	}
