@@ -187,8 +187,11 @@ type condAcc struct {
 }
 
 func newCondAcc() condAcc {
-	return condAcc{b: *fullBox(), oneBox: true}
+	return condAcc{b: fullBoxValue, oneBox: true}
 }
+
+// fullBoxValue is the full box as a value, to copy.
+var fullBoxValue = *fullBox()
 
 // dim narrows dimension d to s.
 func (a *condAcc) dim(d int, s set) {
@@ -355,7 +358,9 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			proto = protoUDP
 		}
 		// xt_tcpudp never matches a non-first fragment.
-		c = dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0)))
+		acc := newCondAcc()
+		acc.dim(dimProto, point(proto))
+		acc.dim(dimFrag, point(0))
 		ok = true
 		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var o cond
@@ -366,7 +371,15 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 				if !got || !good {
 					return false
 				}
-				o = dimCond(map[string]int{"--sport": dimSport, "--dport": dimDport}[opt], s)
+				d := dimSport
+				if opt == "--dport" {
+					d = dimDport
+				}
+				if !inv {
+					acc.dim(d, s)
+					return true
+				}
+				o = dimCond(d, s)
 			case "--tcp-flags":
 				if name != "tcp" {
 					return false
@@ -397,12 +410,13 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			if inv {
 				o = o.not(w)
 			}
-			c = c.and(o)
+			acc.and(o)
 			return true
 		})
 		if !good {
 			return opaqueCond(), false
 		}
+		c = acc.get()
 		if !ok {
 			return cond{c.upper, nil}, false
 		}

@@ -155,8 +155,29 @@ func (s set) complement(d int) set {
 	return out
 }
 
-// minus returns s \ t within dimension d.
-func (s set) minus(t set, d int) set { return s.intersect(t.complement(d)) }
+// minus returns s \ t within dimension d (d is unused: the values
+// outside s stay outside).
+func (s set) minus(t set, d int) set {
+	var out set
+	j := 0
+	for _, x := range s {
+		lo := uint64(x.lo)
+		for j < len(t) && t[j].hi < x.lo {
+			j++
+		}
+		k := j
+		for ; k < len(t) && t[k].lo <= x.hi && lo <= uint64(x.hi); k++ {
+			if uint64(t[k].lo) > lo {
+				out = append(out, span{uint32(lo), t[k].lo - 1})
+			}
+			lo = uint64(t[k].hi) + 1
+		}
+		if lo <= uint64(x.hi) {
+			out = append(out, span{uint32(lo), x.hi})
+		}
+	}
+	return out
+}
 
 // subsetOf reports whether every value of s is in t. Spans of t are
 // disjoint and never adjacent, so each span of s must lie in one of them.
@@ -286,15 +307,18 @@ func (b *box) cut(c *box, out []*box) []*box {
 
 // cutMeeting is cut for a c that b is known to meet.
 func (b *box) cutMeeting(c *box, out []*box) []*box {
-	cur := b
+	cur := *b // narrowed dimension by dimension; only the pieces escape
 	for d := range b {
 		if cur[d].subsetOf(c[d], d) {
 			continue
 		}
 		if rest := cur[d].minus(c[d], d); len(rest) > 0 {
-			out = append(out, cur.with(d, rest))
+			p := new(box)
+			*p = cur
+			p[d] = rest
+			out = append(out, p)
 		}
-		cur = cur.with(d, cur[d].intersect(c[d]))
+		cur[d] = narrowTo(cur[d], c[d], d)
 	}
 	return out
 }
@@ -572,10 +596,11 @@ func (r region) compact() region {
 			sums[i] += hs[i][d]
 		}
 	}
+	seen := make(map[uint64][]int, len(out))
 	for pass := 0; pass < 2; pass++ {
 		changed := false
 		for d := 0; d < numDims; d++ {
-			seen := make(map[uint64][]int, len(out))
+			clear(seen)
 			n := 0
 			for i, b := range out {
 				key := sums[i] - hs[i][d]
