@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -138,9 +139,19 @@ type extInst struct {
 	match     *ext.MatchType
 	target    *ext.TargetType
 	p         ext.Parser
-	seen      map[string]bool
-	completed bool // a later instance of the same match took over
-	word      Word // the -m / -j word, for messages
+	seen      []string // the options given, in order (few: a slice beats a map)
+	completed bool     // a later instance of the same match took over
+	word      Word     // the -m / -j word, for messages
+}
+
+// saw reports whether option name was given.
+func (e *extInst) saw(name string) bool { return slices.Contains(e.seen, name) }
+
+// see records that option name was given.
+func (e *extInst) see(name string) {
+	if !e.saw(name) {
+		e.seen = append(e.seen, name)
+	}
 }
 
 func (e *extInst) optionList() []ext.Option {
@@ -633,7 +644,8 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		}
 		if aw.Text == w.Text && len(w.Text) > 2 && !strings.HasPrefix(w.Text, "--") {
 			// "-syn" is getopt's "-s yn": say what the writer meant.
-			if _, _, err := parseAddress(strings.Split(arg, ",")[0], p.opts.Family); err != nil {
+			first, _, _ := strings.Cut(arg, ",")
+			if _, _, err := parseAddress(first, p.opts.Family); err != nil {
 				if long, ok := singleDashLong(w.Text, anyExtOption); ok {
 					return &Diag{Pos: w.Pos, Word: w.Text, Fix: long,
 						Msg: fmt.Sprintf("%q is read as -%c %s (an address); the long option needs two dashes: write %s", w.Text, c, arg, long)}
@@ -830,7 +842,7 @@ func (p *parser) jump(w Word, name string, isGoto bool) error {
 	if t == nil {
 		return nil // a standard verdict or a chain, resolved when applied
 	}
-	inst := &extInst{name: name, target: t, p: t.New(), seen: map[string]bool{}, word: w}
+	inst := &extInst{name: name, target: t, p: t.New(), word: w}
 	p.r.Target, p.r.TType = inst.p.(ext.Target), t
 	p.tgt = inst
 	p.mergeOptions(inst, t.Options)
@@ -862,7 +874,7 @@ func (p *parser) addMatch(w Word, t *ext.MatchType) *extInst {
 			e.completed = true
 		}
 	}
-	inst := &extInst{name: t.Name, match: t, p: t.New(), seen: map[string]bool{}, word: w}
+	inst := &extInst{name: t.Name, match: t, p: t.New(), word: w}
 	p.exts = append(p.exts, inst)
 	p.r.Matches = append(p.r.Matches, &MatchUse{Type: t, M: inst.p.(ext.Match)})
 	p.mergeOptions(inst, t.Options)
@@ -911,17 +923,17 @@ func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord 
 	if inv && !o.Invert {
 		return errAt(invWord, "%s: option \"--%s\" cannot be inverted", inst.name, o.Name)
 	}
-	if inst.seen[o.Name] && !o.Multi {
+	if inst.saw(o.Name) && !o.Multi {
 		return errAt(w, "%s: option \"--%s\" can only be used once", inst.name, o.Name)
 	}
 	for _, x := range o.Excludes {
-		if inst.seen[x] {
+		if inst.saw(x) {
 			return errAt(w, "%s: option \"--%s\" cannot be used together with --%s", inst.name, o.Name, x)
 		}
 	}
 	// xtables checks an exclusion whichever of the pair came first.
 	for _, other := range inst.optionList() {
-		if inst.seen[other.Name] {
+		if inst.saw(other.Name) {
 			for _, x := range other.Excludes {
 				if x == o.Name {
 					return errAt(w, "%s: option \"--%s\" cannot be used together with --%s", inst.name, o.Name, other.Name)
@@ -929,7 +941,7 @@ func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord 
 			}
 		}
 	}
-	inst.seen[o.Name] = true
+	inst.see(o.Name)
 	arg := ""
 	if argp != nil {
 		arg = *argp
