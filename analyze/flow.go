@@ -33,7 +33,8 @@ type ruleInfo struct {
 	c       cond     // what the rule matches
 	opaque  []string // the parts it could not read exactly
 	act     action
-	limited bool // has -m limit or -m hashlimit
+	limited bool   // has -m limit or -m hashlimit
+	refText string // ref's text, once made
 
 	// Results over every way the analysis reached the rule.
 	visited  bool       // reached in at least one context

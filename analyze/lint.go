@@ -334,7 +334,12 @@ func clause(o *ruleInfo) string {
 
 // ref names a rule by its chain, number and position, with its text.
 func ref(o *ruleInfo) string {
-	return fmt.Sprintf("%s rule %d (%s) `%s`", chainLabel(o.table, o.chain), o.num, posLabel(o.r.Pos), o.r.Spec())
+	// Kept: in a big ruleset one rule shadows thousands, and each of
+	// their messages names it.
+	if o.refText == "" {
+		o.refText = fmt.Sprintf("%s rule %d (%s) `%s`", chainLabel(o.table, o.chain), o.num, posLabel(o.r.Pos), o.r.Spec())
+	}
+	return o.refText
 }
 
 func refList(os []*ruleInfo) string {
