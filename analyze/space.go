@@ -413,16 +413,26 @@ func (r region) minus(s region, w *work) (region, bool) {
 // rest is built in buf's array when it has room (the walk passes the
 // array of a region it no longer needs), so that a step costs no copy.
 func (r region) meetMinus(c *box, buf region) (hit, rest region) {
+	// Only the dimensions c restricts can keep a box from meeting it or
+	// be cut (a rule restricts a few of them).
+	var dims [numDims]int
+	nd := 0
+	for d := range c {
+		if !c[d].isFull(d) {
+			dims[nd] = d
+			nd++
+		}
+	}
+	ds := dims[:nd]
 	split := false
 	for i, b := range r {
-		m := b.meet(c)
-		if m == nil {
+		if !b.meetsIn(c, ds) {
 			if split {
 				rest = append(rest, b)
 			}
 			continue
 		}
-		hit = append(hit, m)
+		hit = append(hit, b.meetIn(c, ds))
 		if !split {
 			split = true
 			if cap(buf) < len(r)+numDims {
@@ -430,12 +440,81 @@ func (r region) meetMinus(c *box, buf region) (hit, rest region) {
 			}
 			rest = append(buf[:0], r[:i]...)
 		}
-		rest = b.cutMeeting(c, rest)
+		rest = b.cutIn(c, ds, rest)
 	}
 	if !split {
 		rest = r
 	}
 	return hit, rest
+}
+
+// meetsIn is meets for a c that is full outside the dimensions ds.
+func (b *box) meetsIn(c *box, ds []int) bool {
+	for _, d := range ds {
+		s, t := b[d], c[d]
+		if len(s) == 0 || s[0].lo > t[len(t)-1].hi || t[0].lo > s[len(s)-1].hi {
+			return false
+		}
+	}
+	for _, d := range ds {
+		if (len(b[d]) > 1 || len(c[d]) > 1) && !b[d].overlaps(c[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+// meetIn is meet for a c that b meets and that is full outside the
+// dimensions ds (ascending).
+func (b *box) meetIn(c *box, ds []int) *box {
+	out := *b
+	allB, allC := true, true
+	k := 0
+	for d := range b {
+		if k == len(ds) || ds[k] != d {
+			allC = allC && b[d].isFull(d) // c[d] is full
+			continue
+		}
+		k++
+		switch {
+		case b[d].subsetOf(c[d], d):
+			allC = allC && c[d].subsetOf(b[d], d)
+		case c[d].subsetOf(b[d], d):
+			out[d] = c[d]
+			allB = false
+		default:
+			out[d] = b[d].intersect(c[d])
+			allB, allC = false, false
+		}
+	}
+	if allB {
+		return b
+	}
+	if allC {
+		return c
+	}
+	m := new(box)
+	*m = out
+	return m
+}
+
+// cutIn is cutMeeting for a c that is full outside the dimensions ds
+// (ascending): b is within c in every other one.
+func (b *box) cutIn(c *box, ds []int, out []*box) []*box {
+	cur := *b
+	for _, d := range ds {
+		if cur[d].subsetOf(c[d], d) {
+			continue
+		}
+		if rest := cur[d].minus(c[d], d); len(rest) > 0 {
+			p := new(box)
+			*p = cur
+			p[d] = rest
+			out = append(out, p)
+		}
+		cur[d] = narrowTo(cur[d], c[d], d)
+	}
+	return out
 }
 
 // plus returns r ∪ s, adding only the part of s that r lacks so that the
