@@ -253,6 +253,12 @@ func (cr *condReader) rule(r *rules.Rule) (cond, []string) {
 		if !a.IsValid() && !inv {
 			return
 		}
+		if !inv {
+			if s, ok := addrSet(a, m, cr.addrs); ok {
+				c.dim(d, s)
+				return
+			}
+		}
 		o, ok := addrCond(d, a, m, cr.addrs)
 		if !ok {
 			opaque = append(opaque, "the address mask")
@@ -321,19 +327,24 @@ func (cr *condReader) rule(r *rules.Rule) (cond, []string) {
 // addrCond is -s or -d without its "!". A non-contiguous mask (which
 // iptables allows) is read as opaque rather than as thousands of spans.
 func addrCond(d int, a, m netip.Addr, addrs *addrAtoms) (cond, bool) {
+	s, ok := addrSet(a, m, addrs)
+	if !ok {
+		return opaqueCond(), false
+	}
+	return dimCond(d, s), true
+}
+
+// addrSet is the set of addrCond's dimension; ok false when opaque.
+func addrSet(a, m netip.Addr, addrs *addrAtoms) (set, bool) {
 	n := a.BitLen()
 	if m.IsValid() {
 		n = ext.MaskLen(m)
 	}
 	if n < 0 {
-		return opaqueCond(), false
+		return nil, false
 	}
 	lo, hi := prefixEnds(a, n)
-	s, ok := addrs.interval(lo, hi)
-	if !ok {
-		return opaqueCond(), false
-	}
-	return dimCond(d, s), true
+	return addrs.interval(lo, hi)
 }
 
 // matchCond reads one match from its canonical iptables-save text (the
