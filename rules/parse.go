@@ -498,8 +498,14 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 	}
 	switch c {
 	case 'A', 'C', 'N':
-		kinds := map[byte]CommandKind{'A': CmdAppend, 'C': CmdCheck, 'N': CmdNewChain}
-		if err := p.setCommand(w, kinds[c]); err != nil {
+		kind := CmdAppend
+		switch c {
+		case 'C':
+			kind = CmdCheck
+		case 'N':
+			kind = CmdNewChain
+		}
+		if err := p.setCommand(w, kind); err != nil {
 			return err
 		}
 		p.cmd.Chain = arg
