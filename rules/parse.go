@@ -183,7 +183,8 @@ type ParseOptions struct {
 type parser struct {
 	opts  ParseOptions
 	words []Word
-	i     int // next word
+	texts []string // the words' texts, for extensions (made at the first need)
+	i     int      // next word
 	cmd   *Command
 	// table is the extensions' options, newest extension first; getopt
 	// sees coreOpts then table (see option).
@@ -952,10 +953,15 @@ func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord 
 	if argp != nil {
 		arg = *argp
 	}
-	more := &ext.Args{Words: make([]string, 0, len(p.words)-p.i), Next: 0}
-	for _, x := range p.words[p.i:] {
-		more.Words = append(more.Words, x.Text)
+	if p.texts == nil {
+		// The words' texts, once per line: extensions read them and keep
+		// no slice of them.
+		p.texts = make([]string, len(p.words))
+		for i, x := range p.words {
+			p.texts[i] = x.Text
+		}
 	}
+	more := &ext.Args{Words: p.texts[p.i:len(p.texts):len(p.texts)], Next: 0}
 	if err := inst.p.Parse(o.Name, arg, inv, more); err != nil {
 		if looksLikePlaceholder(arg) {
 			aw := p.argWord(w, arg)
