@@ -106,7 +106,35 @@ func fitsRun(R region, t *box, d int) bool {
 // out, at the same rule as the rule-by-rule walk would.
 func (tr *tableRun) walkRun(ctx *context, R region, j, end, d int) (region, bool) {
 	runsWalked++
-	infos := ctx.infos
+	return sweepRun(R, ctx.infos, j, end, d, func(k, n int, hit region) (take, ok bool) {
+		ri := ctx.infos[k]
+		ri.visited = true
+		ri.ctxs = append(ri.ctxs, ctx)
+		if !tr.w.charge(n + len(hit)) {
+			return false, false
+		}
+		if len(hit) == 0 {
+			return false, true
+		}
+		ri.mayMatch = true
+		ri.matchFrom |= 1 << ctx.hook
+		if tr.record.Has(ctx.hook) {
+			ri.record(ctx.hook, hit)
+		}
+		ctx.steps[k].removes = true
+		// What R.minus(ri.c.lower) charges.
+		return true, tr.w.charge(n)
+	})
+}
+
+// sweepRun takes region R through the rules infos[j:end], which
+// oneDimRun found to differ in dimension d alone and which fitsRun
+// allows with R. For each rule k in turn it calls each with n, the
+// boxes of R as the rule finds it, and hit, R's part that the rule
+// matches (a new region each time); each says whether the rule takes
+// hit away from R, and ok false to stop (sweepRun then returns nil,
+// false). It returns R after the run.
+func sweepRun(R region, infos []*ruleInfo, j, end, d int, each func(k, n int, hit region) (take, ok bool)) (region, bool) {
 	t := infos[j].c.upper[0]
 	fresh := newParts(infos[j:end], d)
 	// The boxes of R that the run may cut, with how many of their values
@@ -128,14 +156,10 @@ func (tr *tableRun) walkRun(ctx *context, R region, j, end, d int) (region, bool
 			others++
 		}
 	}
-	var hit region
 	took := make([]uint64, len(cut)) // per box of cut, what rule k takes
 	for k := j; k < end; k++ {
-		ri := infos[k]
-		ri.visited = true
-		ri.ctxs = append(ri.ctxs, ctx)
 		n := others
-		hit = nil // kept by record
+		var hit region
 		for ci := range cut {
 			c := &cut[ci]
 			took[ci] = 0
@@ -151,27 +175,19 @@ func (tr *tableRun) walkRun(ctx *context, R region, j, end, d int) (region, bool
 				hit = append(hit, &h)
 			}
 		}
-		if !tr.w.charge(n + len(hit)) {
+		take, ok := each(k, n, hit)
+		if !ok {
 			return nil, false
 		}
-		if len(hit) == 0 {
-			continue
-		}
-		ri.mayMatch = true
-		ri.matchFrom |= 1 << ctx.hook
-		if tr.record.Has(ctx.hook) {
-			ri.record(ctx.hook, hit)
-		}
-		ctx.steps[k].removes = true
-		if !tr.w.charge(n) { // what R.minus(ri.c.lower) charges
-			return nil, false
-		}
-		for ci := range cut {
-			cut[ci].left -= took[ci]
+		if take {
+			for ci := range cut {
+				cut[ci].left -= took[ci]
+			}
 		}
 	}
 	// What is left of R: each box the run cuts loses the union of the
-	// run's sets in dimension d.
+	// run's sets in dimension d (a rule that did not take its hit had
+	// none: R held nothing of its set).
 	var spans []span
 	for k := j; k < end; k++ {
 		spans = append(spans, infos[k].c.upper[0][d]...)

@@ -344,7 +344,38 @@ func explain(ctx *context, j int, x region, w *work, add func(ri *ruleInfo, entr
 			}
 		}
 	}
+	skipUntil := 0 // as in walk: no run worth sweeping starts before it
 	for k := 0; k < j && !in.empty(); k++ {
+		if k >= skipUntil {
+			if end, d, ok := oneDimRun(ctx.infos[:j], k); ok {
+				if end-k < minBatch || !fitsRun(in, ctx.infos[k].c.upper[0], d) {
+					skipUntil = end
+				} else {
+					// The run's rules are terminal: each step removes
+					// what it matches (if the walk found it matching) and
+					// adds nothing, so x's packets only shrink.
+					var ok bool
+					in, ok = sweepRun(in, ctx.infos, k, end, d, func(k, n int, taken region) (take, ok bool) {
+						if n == 0 || !ctx.steps[k].removes {
+							return false, true // the loop below would stop, or skip the rule
+						}
+						if !w.charge(n + len(taken)) {
+							return false, false
+						}
+						if len(taken) == 0 {
+							return false, true
+						}
+						add(ctx.infos[k], false)
+						return true, w.charge(n) // what in.minus(lower) charges
+					})
+					if !ok {
+						return false
+					}
+					k = end - 1
+					continue
+				}
+			}
+		}
 		st := ctx.steps[k]
 		if !st.removes && st.added.empty() {
 			continue
