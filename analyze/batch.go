@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"container/heap"
 	"slices"
 	"sort"
@@ -260,15 +261,7 @@ func newParts(run []*ruleInfo, d int) []set {
 			evs = append(evs, event{uint64(x.lo), k, true}, event{uint64(x.hi) + 1, k, false})
 		}
 	}
-	slices.SortFunc(evs, func(a, b event) int {
-		switch {
-		case a.at < b.at:
-			return -1
-		case a.at > b.at:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(evs, func(a, b event) int { return cmp.Compare(a.at, b.at) })
 	parts := make([]set, len(run))
 	var open ruleHeap
 	closed := map[int]int{} // rule: ends seen but not yet popped

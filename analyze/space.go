@@ -260,31 +260,16 @@ func (b *box) meet(c *box) *box {
 	// Boxes are never changed once built: when one holds the other, the
 	// smaller is the meet itself (most meets in check of a big ruleset
 	// are such, and a new box each time was a quarter of its garbage).
-	var out box
-	allB, allC := true, true
-	for d := range b {
-		switch {
-		case b[d].subsetOf(c[d], d):
-			out[d] = b[d]
-			allC = allC && c[d].subsetOf(b[d], d)
-		case c[d].subsetOf(b[d], d):
-			out[d] = c[d]
-			allB = false
-		default:
-			out[d] = b[d].intersect(c[d])
-			allB, allC = false, false
-		}
-	}
-	if allB {
-		return b
-	}
-	if allC {
-		return c
-	}
-	m := new(box) // out itself stays on the stack
-	*m = out
-	return m
+	return b.meetIn(c, everyDim[:])
 }
+
+// everyDim lists the dimensions, for meetIn and cutIn.
+var everyDim = func() (ds [numDims]int) {
+	for d := range ds {
+		ds[d] = d
+	}
+	return ds
+}()
 
 func (b *box) subsetOf(c *box) bool {
 	for d := range b {
@@ -307,20 +292,7 @@ func (b *box) cut(c *box, out []*box) []*box {
 
 // cutMeeting is cut for a c that b is known to meet.
 func (b *box) cutMeeting(c *box, out []*box) []*box {
-	cur := *b // narrowed dimension by dimension; only the pieces escape
-	for d := range b {
-		if cur[d].subsetOf(c[d], d) {
-			continue
-		}
-		if rest := cur[d].minus(c[d], d); len(rest) > 0 {
-			p := new(box)
-			*p = cur
-			p[d] = rest
-			out = append(out, p)
-		}
-		cur[d] = narrowTo(cur[d], c[d], d)
-	}
-	return out
+	return b.cutIn(c, everyDim[:], out)
 }
 
 // region is a union of boxes, which may overlap.
@@ -501,7 +473,7 @@ func (b *box) meetIn(c *box, ds []int) *box {
 // cutIn is cutMeeting for a c that is full outside the dimensions ds
 // (ascending): b is within c in every other one.
 func (b *box) cutIn(c *box, ds []int, out []*box) []*box {
-	cur := *b
+	cur := *b // narrowed dimension by dimension; only the pieces escape
 	for _, d := range ds {
 		if cur[d].subsetOf(c[d], d) {
 			continue
