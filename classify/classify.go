@@ -3,6 +3,7 @@ package classify
 import (
 	"cmp"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"sort"
 )
@@ -475,12 +476,20 @@ func Build(rules []Rule, p Params) *Classifier {
 		best.items = append(best.items, item{bestKey, int32(i)})
 	}
 	bts = mergeSmall(bts, rules, p.Bucket)
-	bts = cutAtWildcards(bts)
-	c.tables = make([]table, len(bts))
-	for ti, bt := range bts {
-		c.tables[ti] = bt.finish(rules)
+	c.tables = finishAll(bts, rules)
+	if cuts := chooseCuts(bts, c.answers(sampleKeys(rules, samples))); len(cuts) > 0 {
+		c.tables = finishAll(cutAt(bts, cuts), rules)
 	}
 	return c
+}
+
+func finishAll(bts []*buildTable, rules []Rule) []table {
+	ts := make([]table, len(bts))
+	var buf []placed
+	for ti, bt := range bts {
+		ts[ti] = bt.finish(rules, &buf)
+	}
+	return ts
 }
 
 // key is a packet key every packet the rule matches shares with it in
@@ -561,30 +570,54 @@ func (h *buildTable) fits(o *buildTable, rules []Rule, limit int) bool {
 	return true
 }
 
+// placed is a rule's slot in a table being finished.
+type placed struct {
+	slot uint64
+	idx  int32
+}
+
+// nkeys is the number of distinct keys of bt's rules (sorting the
+// items of a table cut from another, which keeps no counts).
+func (bt *buildTable) nkeys() int {
+	if bt.count != nil {
+		return len(bt.count)
+	}
+	slices.SortFunc(bt.items, func(a, b item) int {
+		return cmp.Or(cmp.Compare(a.key.k1, b.key.k1), cmp.Compare(a.key.k2, b.key.k2))
+	})
+	n := 0
+	for i := range bt.items {
+		if i == 0 || bt.items[i].key != bt.items[i-1].key {
+			n++
+		}
+	}
+	return n
+}
+
 // dirLoad is the number of slots a table's dir has per key (rounded up
 // to a power of two).
 var dirLoad = 2
 
 // finish lays the table out: entries grouped by the slot of their key,
 // each group in rule order, dir over the slots and the filter.
-func (bt *buildTable) finish(rules []Rule) table {
+func (bt *buildTable) finish(rules []Rule, buf *[]placed) table {
 	t := bt.table
+	nkeys := bt.nkeys()
 	size := 2
-	for size < dirLoad*len(bt.count) {
+	for size < dirLoad*nkeys {
 		size <<= 1
 	}
 	t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	fsize := 64
-	for fsize < 8*len(bt.count) {
+	for fsize < 8*nkeys {
 		fsize <<= 1
 	}
 	t.filter = make([]uint64, fsize/64)
 	t.fshift = uint8(64 - bits.TrailingZeros(uint(fsize)))
-	type placed struct {
-		slot uint64
-		idx  int32
+	if cap(*buf) < len(bt.items) {
+		*buf = make([]placed, len(bt.items))
 	}
-	ps := make([]placed, len(bt.items))
+	ps := (*buf)[:len(bt.items)]
 	for i, it := range bt.items {
 		h := hash(it.key.k1, it.key.k2)
 		fb := h >> t.fshift
@@ -627,55 +660,162 @@ func (bt *buildTable) finish(rules []Rule) table {
 	return t
 }
 
-// wildcardBits: a table whose tuple hashes at most this many bits of
-// the addresses takes a large share of all packets.
-var wildcardBits = 0
+// samples is the number of packets Build draws from the rules to
+// choose where to cut the tables (see chooseCuts).
+var samples = 2048
 
-// wild reports whether bt is such a table.
-func (bt *buildTable) wild() bool { return int(bt.t.src)+int(bt.t.dst) <= wildcardBits }
+// bigTable is the number of rules from which a table costs more to
+// probe than a small one (chooseCuts): at 32 bytes an entry, 8,192
+// rules fill half of a 512 KiB second-level cache.
+var bigTable = 8192
 
-// cutShare: tables are cut only when at least (cutShare-1)/cutShare
-// of the rules come after the first cut.
-var cutShare = 3
-
-// cutAtWildcards splits every table at the first rule of each table
-// that hashes no address bits (a rule such as -p tcp -j ACCEPT, which
-// most packets match): the part of a table after such a rule then
-// starts after it, so a lookup that found a rule there stops before the
-// later parts (tables are probed in the order of their first rule and
-// the probe ends at the first that starts after the best rule found).
-// Grown ClassBench sets of 100,000 rules find most packets' rule in
-// such a table at about rule 7,600 and probed nearly every table in
-// full before.
-func cutAtWildcards(bts []*buildTable) []*buildTable {
-	var cuts []int32
-	for _, bt := range bts {
-		if bt.minIdx > 0 && bt.wild() {
-			cuts = append(cuts, bt.minIdx)
+// sampleKeys draws n packet keys (fewer when there are fewer rules),
+// each inside a rule drawn uniformly from those that can match, with
+// the fields the rule leaves open drawn at random: ClassBench's way of
+// aiming a trace at a rule set. Seeded: the same rules give the same
+// keys, hence the same classifier.
+func sampleKeys(rules []Rule, n int) []Key {
+	live := 0
+	for i := range rules {
+		if !rules[i].Never {
+			live++
 		}
 	}
-	if len(cuts) == 0 {
-		return bts
+	if live == 0 {
+		return nil
 	}
-	slices.Sort(cuts)
-	cuts = slices.Compact(cuts)
-	// Only where most rules come after the first cut: a part more
-	// probed costs packets that the wildcard tables do not take, and
-	// pays only when it spares the many rules after them (ipc1's 10,000
-	// rules, half after, took 15% longer cut; 100,000, 95% after, 25%
-	// less).
-	after, total := 0, 0
-	for _, bt := range bts {
-		total += len(bt.items)
-		for _, it := range bt.items {
-			if it.idx >= cuts[0] {
-				after++
+	n = min(n, 4*live)
+	r := rand.New(rand.NewPCG(uint64(len(rules)), 14))
+	port := func(pr [2]uint16) uint16 { return pr[0] + uint16(r.IntN(int(pr[1]-pr[0])+1)) }
+	ks := make([]Key, n)
+	for i := range ks {
+		ru := &rules[r.IntN(len(rules))]
+		for ru.Never {
+			ru = &rules[r.IntN(len(rules))]
+		}
+		k := &ks[i]
+		k.Src = ru.Src&ru.SrcMask | r.Uint32()&^ru.SrcMask
+		k.Dst = ru.Dst&ru.DstMask | r.Uint32()&^ru.DstMask
+		if ru.IPv6 {
+			for h := range 2 {
+				k.Src6[h] = ru.Src6[h]&ru.SrcMask6[h] | r.Uint64()&^ru.SrcMask6[h]
+				k.Dst6[h] = ru.Dst6[h]&ru.DstMask6[h] | r.Uint64()&^ru.DstMask6[h]
 			}
 		}
+		k.Proto = []uint8{6, 17, 1}[r.IntN(3)]
+		if ru.HasProto && ru.Proto != 0 && !ru.InvProto {
+			k.Proto = ru.Proto
+		}
+		k.SPort, k.DPort = port(ru.SPort), port(ru.DPort)
+		k.TCPFlags = ru.TCPCmp | uint8(r.IntN(256))&^ru.TCPMask
+		k.ICMPType, k.ICMPCode = ru.ICMPType, uint8(port([2]uint16{uint16(ru.ICMPCode[0]), uint16(ru.ICMPCode[1])}))
+		k.Mark = ru.Mark&ru.MarkMask | r.Uint32()&^ru.MarkMask
 	}
-	if after*cutShare < total*(cutShare-1) {
-		return bts
+	return ks
+}
+
+// answers are Next(k, 0) for every key of ks, sorted.
+func (c *Classifier) answers(ks []Key) []int32 {
+	out := make([]int32, len(ks))
+	for i := range ks {
+		out[i] = int32(c.Next(&ks[i], 0))
 	}
+	slices.Sort(out)
+	return out
+}
+
+// chooseCuts picks the rule indices at which to cut every table in
+// parts (see cutAt), given the sorted answers of sample packets. A
+// lookup whose answer is a probes every table (part) whose first rule
+// is at or before a, and no other: a cut at c spares the packets that
+// end before c the part of each table after c, and costs those that
+// end after it a probe more for each table it cuts. The candidates are
+// the first rules of the tables; cuts are added greedily, each the one
+// that lowers the sum of tables probed over the samples most, while one
+// does. In the grown ClassBench sets of 100,000 rules, where 90% of the
+// packets end in wildcard rules (-p tcp -j ACCEPT and the like) near
+// rule 7,600, this cuts once there: the 92,000 rules after it are in
+// tables those packets never probe.
+func chooseCuts(bts []*buildTable, ans []int32) []int32 {
+	if len(ans) == 0 {
+		return nil
+	}
+	idxs := make([][]int32, len(bts))
+	var cands []int32
+	for ti, bt := range bts {
+		is := make([]int32, len(bt.items))
+		for i, it := range bt.items {
+			is[i] = it.idx
+		}
+		slices.Sort(is)
+		idxs[ti] = is
+		if bt.minIdx > 0 {
+			cands = append(cands, bt.minIdx)
+		}
+	}
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	// probed: how many samples probe a part starting at rule m.
+	probed := func(m int32) int {
+		i, _ := slices.BinarySearch(ans, m)
+		return len(ans) - i
+	}
+	// probeCost is the cost of probing a table of n rules, in
+	// hundredths of a small table's: a big table's filter, slots and
+	// entries are not in cache (on the grown ClassBench sets of
+	// 100,000 rules, tables cut in 1,000-rule parts took half the time
+	// of the same tables whole).
+	probeCost := func(n int) int { return 100 + 50*bits.Len(uint(n/bigTable)) }
+	cost := func(cuts []int32) int {
+		sum := 0
+		for _, is := range idxs {
+			prev := -1
+			for j := -1; j < len(cuts); j++ {
+				start := 0
+				if j >= 0 {
+					start, _ = slices.BinarySearch(is, cuts[j])
+				}
+				if start < len(is) && start != prev {
+					end := len(is)
+					if j+1 < len(cuts) {
+						end, _ = slices.BinarySearch(is, cuts[j+1])
+					}
+					sum += probed(is[start]) * probeCost(end-start)
+					prev = start
+				}
+			}
+		}
+		return sum
+	}
+	var cuts []int32
+	best := cost(nil)
+	for {
+		pick, pickCost := int32(-1), best
+		for _, c := range cands {
+			if _, in := slices.BinarySearch(cuts, c); in {
+				continue
+			}
+			try := append(slices.Clone(cuts), c)
+			slices.Sort(try)
+			if k := cost(try); k < pickCost {
+				pick, pickCost = c, k
+			}
+		}
+		if pick < 0 {
+			return cuts
+		}
+		cuts = append(cuts, pick)
+		slices.Sort(cuts)
+		best = pickCost
+	}
+}
+
+// cutAt splits every table at the given rule indices: the part of a
+// table after a cut starts after it, so a lookup that found a rule
+// before the cut stops before the later parts (tables are probed in
+// the order of their first rule and the probe ends at the first that
+// starts after the best rule found).
+func cutAt(bts []*buildTable, cuts []int32) []*buildTable {
 	var out []*buildTable
 	for _, bt := range bts {
 		// split the items, in rule order, at the cuts.
@@ -693,11 +833,9 @@ func cutAtWildcards(bts []*buildTable) []*buildTable {
 				break
 			}
 			part := newBuildTable(bt.t, int(lo), bt.v6)
+			part.count = nil
 			part.items = bt.items[start:end]
 			part.maxIdx = part.items[len(part.items)-1].idx
-			for _, it := range part.items {
-				part.count[it.key]++
-			}
 			out = append(out, part)
 			start = end
 		}
