@@ -20,12 +20,14 @@ type Classifier struct {
 // protocol, tests more (flags, ICMP, mark) or is IPv6 has flags set and
 // is checked in full by table.slowMatch.
 type entry struct {
-	src, srcMask, dst, dstMask uint32
-	idx                        int32
-	sLo, sHi, dLo, dHi         uint16
-	proto, pmask               uint8 // k.Proto&pmask == proto
-	flags                      uint8
-	_                          uint8
+	// addr&addrMask: the addresses as addrKey lays them out, source
+	// in the high half (0 in an IPv6 entry).
+	addr, addrMask     uint64
+	idx                int32
+	sLo, sHi, dLo, dHi uint16
+	proto, pmask       uint8 // k.Proto&pmask == proto
+	flags              uint8
+	_                  uint8
 }
 
 const (
@@ -57,7 +59,8 @@ func (t *table) slowMatch(j uint32, k *Key) bool {
 		if (k.Src6.and(a.srcMask) == a.src) == (inv&fInvSrc != 0) || (k.Dst6.and(a.dstMask) == a.dst) == (inv&fInvDst != 0) {
 			return false
 		}
-	} else if (k.Src&e.srcMask == e.src) == (inv&fInvSrc != 0) || (k.Dst&e.dstMask == e.dst) == (inv&fInvDst != 0) {
+	} else if (k.Src&uint32(e.addrMask>>32) == uint32(e.addr>>32)) == (inv&fInvSrc != 0) ||
+		(k.Dst&uint32(e.addrMask) == uint32(e.addr)) == (inv&fInvDst != 0) {
 		return false
 	}
 	if k.SPort-e.sLo > e.sHi-e.sLo || k.DPort-e.dLo > e.dHi-e.dLo {
@@ -101,25 +104,27 @@ func (t tuple) bits() int {
 // imply its key, so entries of other keys that share the slot are
 // merely compared in vain).
 type table struct {
-	srcMask, dstMask uint32
-	spMask, dpMask   uint16
-	protoMask        uint8
-	shift            uint8
+	// The fields a probe reads first, together: the masks of the
+	// packet's addresses (source in the high half) and of its ports
+	// and protocol (source port, destination port, protocol, as
+	// portKey lays them out) this table hashes.
+	addrMask, portMask uint64
+	minIdx, maxIdx     int32
+	shift              uint8
 	// filter has a bit set for every occupied slot's hash prefix
 	// (fshift keeps the top bits): at 8 bits a key it stays in cache
 	// where dir and the entries of a big table do not, and turns most
 	// probes of a key that is not there into one cached load.
-	fshift         uint8
-	v6             bool
-	minIdx, maxIdx int32
-	filter         []uint64
-	dir            []uint32
-	entries        []entry
-	extra          []extra // parallel to entries when any has fExtra
-	addr6          []addr6 // parallel to entries in an IPv6 table
-	srcMask6       Addr6
-	dstMask6       Addr6
-	t              tuple
+	fshift   uint8
+	v6       bool
+	filter   []uint64
+	dir      []uint32
+	entries  []entry
+	extra    []extra // parallel to entries when any has fExtra
+	addr6    []addr6 // parallel to entries in an IPv6 table
+	srcMask6 Addr6
+	dstMask6 Addr6
+	t        tuple
 }
 
 func mask32(n uint8) uint32 {
@@ -146,11 +151,19 @@ func mask128(n uint8) Addr6 {
 // keys are k's key in t: the masked addresses (folded to 64 bits in
 // IPv6: keys that collide only share a slot), ports and protocol.
 func (t *table) keys(k *Key) (uint64, uint64) {
-	k1 := uint64(k.Src&t.srcMask)<<32 | uint64(k.Dst&t.dstMask)
+	k1 := addrKey(k) & t.addrMask
 	if t.v6 {
 		k1 = t.fold6(k)
 	}
-	return k1, uint64(k.SPort&t.spMask)<<24 | uint64(k.DPort&t.dpMask)<<8 | uint64(k.Proto&t.protoMask)
+	return k1, portKey(k) & t.portMask
+}
+
+// addrKey and portKey are a packet's IPv4 addresses and its ports and
+// protocol, each in one word that a table's masks cut to its key.
+func addrKey(k *Key) uint64 { return uint64(k.Src)<<32 | uint64(k.Dst) }
+
+func portKey(k *Key) uint64 {
+	return uint64(k.SPort)<<24 | uint64(k.DPort)<<8 | uint64(k.Proto)
 }
 
 //go:noinline
@@ -186,8 +199,10 @@ func (c *Classifier) Cost(k *Key, from int) (tables, entries int) {
 func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 	best := c.n
 	f := int32(from)
-	for ti := range c.tables {
-		t := &c.tables[ti]
+	ka, kp := addrKey(k), portKey(k)
+	tables := c.tables
+	for ti := range tables {
+		t := &tables[ti]
 		if t.minIdx >= best {
 			break
 		}
@@ -197,16 +212,16 @@ func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 		if st != nil {
 			st[0]++
 		}
-		// t.keys(k), written out: the compiler does not inline it.
-		k1 := uint64(k.Src&t.srcMask)<<32 | uint64(k.Dst&t.dstMask)
+		k1 := ka & t.addrMask
 		if t.v6 {
 			k1 = t.fold6(k)
 		}
-		h := hash(k1, uint64(k.SPort&t.spMask)<<24|uint64(k.DPort&t.dpMask)<<8|uint64(k.Proto&t.protoMask))
-		if fb := h >> t.fshift; t.filter[fb>>6]&(1<<(fb&63)) == 0 {
+		h := hash(k1, kp&t.portMask)
+		// (shifts masked to 63: no test for a shift past the word)
+		if fb := h >> (t.fshift & 63); t.filter[fb>>6]&(1<<(fb&63)) == 0 {
 			continue
 		}
-		s := h >> t.shift
+		s := h >> (t.shift & 63)
 		lo, hi := t.dir[s], t.dir[s+1]
 		es := t.entries[lo:hi]
 		j := 0 // entries compared
@@ -216,7 +231,7 @@ func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 				break
 			}
 			if e.flags == 0 {
-				if k.Dst&e.dstMask != e.dst || k.Src&e.srcMask != e.src || k.DPort-e.dLo > e.dHi-e.dLo ||
+				if ka&e.addrMask != e.addr || k.DPort-e.dLo > e.dHi-e.dLo ||
 					k.SPort-e.sLo > e.sHi-e.sLo || k.Proto&e.pmask != e.proto {
 					continue
 				}
@@ -341,12 +356,13 @@ func candidates(t tuple, g *grid) []tuple {
 // tests and IPv6 addresses.
 func (r *Rule) entry(idx int) (entry, extra, addr6) {
 	e := entry{
-		src: r.Src & r.SrcMask, srcMask: r.SrcMask, dst: r.Dst & r.DstMask, dstMask: r.DstMask,
-		idx: int32(idx), sLo: r.SPort[0], sHi: r.SPort[1], dLo: r.DPort[0], dHi: r.DPort[1],
+		addr:     uint64(r.Src&r.SrcMask)<<32 | uint64(r.Dst&r.DstMask),
+		addrMask: uint64(r.SrcMask)<<32 | uint64(r.DstMask),
+		idx:      int32(idx), sLo: r.SPort[0], sHi: r.SPort[1], dLo: r.DPort[0], dHi: r.DPort[1],
 	}
 	var a addr6
 	if r.IPv6 {
-		e.src, e.srcMask, e.dst, e.dstMask = 0, 0, 0, 0
+		e.addr, e.addrMask = 0, 0
 		a = addr6{r.Src6.and(r.SrcMask6), r.SrcMask6, r.Dst6.and(r.DstMask6), r.DstMask6}
 		e.flags |= fAddr6
 	}
@@ -393,12 +409,13 @@ func newBuildTable(t tuple, first int, v6 bool) *buildTable {
 	if v6 {
 		bt.srcMask6, bt.dstMask6 = mask128(t.src), mask128(t.dst)
 	} else {
-		bt.srcMask, bt.dstMask = mask32(t.src), mask32(t.dst)
+		bt.addrMask = uint64(mask32(t.src))<<32 | uint64(mask32(t.dst))
 	}
-	bt.spMask, bt.dpMask = mask16(t.sport), mask16(t.dprt)
+	var pm uint8
 	if t.proto != 0 {
-		bt.protoMask = 0xff
+		pm = 0xff
 	}
+	bt.portMask = portKey(&Key{SPort: mask16(t.sport), DPort: mask16(t.dprt), Proto: pm})
 	bt.minIdx = int32(first)
 	return bt
 }
