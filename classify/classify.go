@@ -394,13 +394,14 @@ type bkey struct{ k1, k2 uint64 }
 type buildTable struct {
 	table
 	count map[bkey]int32
-	items []item
+	items []int32 // the rules placed in the table
 }
 
-// item is a rule placed in a table during the build.
-type item struct {
-	key bkey
-	idx int32
+// keyOf is rule idx's key in bt.
+func (bt *buildTable) keyOf(rules []Rule, idx int32) bkey {
+	k := rules[idx].key()
+	k1, k2 := bt.keys(&k)
+	return bkey{k1, k2}
 }
 
 func newBuildTable(t tuple, first int, v6 bool) *buildTable {
@@ -490,11 +491,16 @@ func Build(rules []Rule, p Params) *Classifier {
 		}
 		best.count[bestKey]++
 		best.maxIdx = int32(i)
-		best.items = append(best.items, item{bestKey, int32(i)})
+		best.items = append(best.items, int32(i))
 	}
 	bts = mergeSmall(bts, rules, p.Bucket)
 	c.tables = finishAll(bts, rules)
-	if cuts := chooseCuts(bts, c.answers(sampleKeys(rules, samples))); len(cuts) > 0 {
+	ks := sampleKeys(rules, samples)
+	ans := c.answers(ks)
+	bts, merged := mergeByCost(bts, rules, ks, ans, p.Bucket)
+	slices.Sort(ans)
+	cuts := chooseCuts(bts, ans)
+	if merged || len(cuts) > 0 {
 		c.tables = finishAll(cutAt(bts, cuts), rules)
 	}
 	return c
@@ -537,30 +543,29 @@ func mergeSmall(bts []*buildTable, rules []Rule, bucket int) []*buildTable {
 		if len(bt.items)*smallShare > total {
 			break
 		}
-		var host *buildTable
-		for _, h := range bts {
-			// A host probed later than bt would be probed sooner
-			// after: only one probed whenever bt is takes it.
-			if h == bt || dead[h] || h.minIdx > bt.minIdx || !h.t.within(bt.t) || host != nil && h.t.bits() <= host.t.bits() {
-				continue
-			}
-			if h.fits(bt, rules, 2*bucket) {
-				host = h
-			}
-		}
+		host := hostOf(bt, bts, dead, func(h *buildTable) bool { return h.fits(bt, rules, 2*bucket) })
 		if host == nil {
 			continue
 		}
-		for _, it := range bt.items {
-			k := rules[it.idx].key()
-			k1, k2 := host.keys(&k)
-			key := bkey{k1, k2}
-			host.count[key]++
-			host.items = append(host.items, item{key, it.idx})
-		}
-		host.minIdx, host.maxIdx = min(host.minIdx, bt.minIdx), max(host.maxIdx, bt.maxIdx)
+		host.absorb(bt, rules)
 		dead[bt] = true
 	}
+	return alive(bts, dead)
+}
+
+// absorb moves o's rules into h.
+func (h *buildTable) absorb(o *buildTable, rules []Rule) {
+	h.items = slices.Grow(h.items, len(o.items))
+	for _, it := range o.items {
+		h.count[h.keyOf(rules, it)]++
+		h.items = append(h.items, it)
+	}
+	h.minIdx, h.maxIdx = min(h.minIdx, o.minIdx), max(h.maxIdx, o.maxIdx)
+}
+
+// alive returns the tables of bts not dead, in the order of their first
+// rule.
+func alive(bts []*buildTable, dead map[*buildTable]bool) []*buildTable {
 	live := bts[:0]
 	for _, bt := range bts {
 		if !dead[bt] {
@@ -571,14 +576,122 @@ func mergeSmall(bts []*buildTable, rules []Rule, bucket int) []*buildTable {
 	return live
 }
 
+// hostOf is the table that may take bt's rules: the most specific
+// table other than bt, not dead, whose tuple is within bt's and whose
+// first rule comes no later than bt's (a host probed later than bt
+// would be probed sooner after: only one probed whenever bt is takes
+// it), and that fits reports true for.
+func hostOf(bt *buildTable, bts []*buildTable, dead map[*buildTable]bool, fits func(h *buildTable) bool) *buildTable {
+	var host *buildTable
+	for _, h := range bts {
+		if h == bt || dead[h] || h.minIdx > bt.minIdx || !h.t.within(bt.t) || host != nil && h.t.bits() <= host.t.bits() {
+			continue
+		}
+		if fits(h) {
+			host = h
+		}
+	}
+	return host
+}
+
+// The costs of a lookup's steps in instructions, about (callgrind on
+// the ClassBench sets): probing a table whose filter says no, reading
+// a slot the filter lets through (and its cache misses), comparing an
+// entry.
+const (
+	costTable   = 40
+	costSlot    = 40
+	costCompare = 25
+)
+
+// mergeByCost merges tables into less specific ones when the sample
+// keys (ks, whose answers are ans) say it saves work: the table merged
+// is no longer probed, but the host's buckets grow (TupleMerge's
+// trade, decided by measure rather than by a bound on buckets; buckets
+// stay within 4 times the bound all the same). It reports whether it
+// merged any.
+func mergeByCost(bts []*buildTable, rules []Rule, ks []Key, ans []int32, bucket int) ([]*buildTable, bool) {
+	order := slices.Clone(bts)
+	slices.SortStableFunc(order, func(a, b *buildTable) int { return cmp.Compare(len(a.items), len(b.items)) })
+	dead := map[*buildTable]bool{}
+	var hk []bkey // bt's keys in host, sorted (one buffer for all)
+	cmpKey := func(a, b bkey) int { return cmp.Or(cmp.Compare(a.k1, b.k1), cmp.Compare(a.k2, b.k2)) }
+	// add is the number of bt's rules whose key in host is k.
+	add := func(k bkey) int {
+		i, found := slices.BinarySearchFunc(hk, k, cmpKey)
+		if !found {
+			return 0
+		}
+		j := i
+		for j < len(hk) && hk[j] == k {
+			j++
+		}
+		return j - i
+	}
+	// fill sets hk to bt's keys in h.
+	fill := func(bt, h *buildTable) {
+		hk = hk[:0]
+		for _, it := range bt.items {
+			hk = append(hk, h.keyOf(rules, it))
+		}
+		slices.SortFunc(hk, cmpKey)
+	}
+	for _, bt := range order {
+		host := hostOf(bt, bts, dead, func(h *buildTable) bool {
+			fill(bt, h)
+			for i := 0; i < len(hk); {
+				n := add(hk[i])
+				if int(h.count[hk[i]])+n > 4*bucket {
+					return false
+				}
+				i += n
+			}
+			return true
+		})
+		if host == nil {
+			continue
+		}
+		fill(bt, host)
+		delta := 0
+		for i := range ks {
+			a := ans[i]
+			if a < host.minIdx {
+				continue
+			}
+			k1, k2 := host.keys(&ks[i])
+			kh := bkey{k1, k2}
+			if n := add(kh); n > 0 {
+				delta += costCompare * n
+				if host.count[kh] == 0 {
+					delta += costSlot
+				}
+			}
+			if a >= bt.minIdx {
+				delta -= costTable
+				b1, b2 := bt.keys(&ks[i])
+				if n := bt.count[bkey{b1, b2}]; n > 0 {
+					delta -= costCompare*int(n) + costSlot
+				}
+			}
+		}
+		if delta >= 0 {
+			continue
+		}
+		host.absorb(bt, rules)
+		dead[bt] = true
+	}
+	if len(dead) == 0 {
+		return bts, false
+	}
+	return alive(bts, dead), true
+}
+
 // fits reports whether h's buckets stay within limit with o's rules
 // added.
 func (h *buildTable) fits(o *buildTable, rules []Rule, limit int) bool {
 	add := map[bkey]int32{}
 	for _, it := range o.items {
-		k := rules[it.idx].key()
-		k1, k2 := h.keys(&k)
-		key := bkey{k1, k2}
+		key := h.keyOf(rules, it)
 		add[key]++
 		if int(h.count[key]+add[key]) > limit {
 			return false
@@ -587,28 +700,10 @@ func (h *buildTable) fits(o *buildTable, rules []Rule, limit int) bool {
 	return true
 }
 
-// placed is a rule's slot in a table being finished.
+// placed is a rule's slot (first its hash) in a table being finished.
 type placed struct {
 	slot uint64
 	idx  int32
-}
-
-// nkeys is the number of distinct keys of bt's rules (sorting the
-// items of a table cut from another, which keeps no counts).
-func (bt *buildTable) nkeys() int {
-	if bt.count != nil {
-		return len(bt.count)
-	}
-	slices.SortFunc(bt.items, func(a, b item) int {
-		return cmp.Or(cmp.Compare(a.key.k1, b.key.k1), cmp.Compare(a.key.k2, b.key.k2))
-	})
-	n := 0
-	for i := range bt.items {
-		if i == 0 || bt.items[i].key != bt.items[i-1].key {
-			n++
-		}
-	}
-	return n
 }
 
 // dirLoad is the number of slots a table's dir has per key (rounded up
@@ -619,7 +714,26 @@ var dirLoad = 2
 // each group in rule order, dir over the slots and the filter.
 func (bt *buildTable) finish(rules []Rule, buf *[]placed) table {
 	t := bt.table
-	nkeys := bt.nkeys()
+	if cap(*buf) < len(bt.items) {
+		*buf = make([]placed, len(bt.items))
+	}
+	ps := (*buf)[:len(bt.items)]
+	for i, it := range bt.items {
+		k := bt.keyOf(rules, it)
+		ps[i] = placed{hash(k.k1, k.k2), it} // the slot comes below
+	}
+	bySlot := func(a, b placed) int { return cmp.Or(cmp.Compare(a.slot, b.slot), cmp.Compare(a.idx, b.idx)) }
+	nkeys := len(bt.count)
+	if bt.count == nil {
+		// A table cut from another keeps no counts: count the
+		// distinct hashes.
+		slices.SortFunc(ps, bySlot)
+		for i := range ps {
+			if i == 0 || ps[i].slot != ps[i-1].slot {
+				nkeys++
+			}
+		}
+	}
 	size := 2
 	for size < dirLoad*nkeys {
 		size <<= 1
@@ -631,22 +745,13 @@ func (bt *buildTable) finish(rules []Rule, buf *[]placed) table {
 	}
 	t.filter = make([]uint64, fsize/64)
 	t.fshift = uint8(64 - bits.TrailingZeros(uint(fsize)))
-	if cap(*buf) < len(bt.items) {
-		*buf = make([]placed, len(bt.items))
-	}
-	ps := (*buf)[:len(bt.items)]
-	for i, it := range bt.items {
-		h := hash(it.key.k1, it.key.k2)
+	for i := range ps {
+		h := ps[i].slot
 		fb := h >> t.fshift
 		t.filter[fb>>6] |= 1 << (fb & 63)
-		ps[i] = placed{h >> t.shift, it.idx}
+		ps[i].slot = h >> t.shift
 	}
-	slices.SortFunc(ps, func(a, b placed) int {
-		if c := cmp.Compare(a.slot, b.slot); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
+	slices.SortFunc(ps, bySlot)
 	t.dir = make([]uint32, size+1)
 	t.entries = make([]entry, len(ps))
 	var xs []extra
@@ -731,13 +836,12 @@ func sampleKeys(rules []Rule, n int) []Key {
 	return ks
 }
 
-// answers are Next(k, 0) for every key of ks, sorted.
+// answers are Next(k, 0) for every key of ks.
 func (c *Classifier) answers(ks []Key) []int32 {
 	out := make([]int32, len(ks))
 	for i := range ks {
 		out[i] = int32(c.Next(&ks[i], 0))
 	}
-	slices.Sort(out)
 	return out
 }
 
@@ -760,10 +864,7 @@ func chooseCuts(bts []*buildTable, ans []int32) []int32 {
 	idxs := make([][]int32, len(bts))
 	var cands []int32
 	for ti, bt := range bts {
-		is := make([]int32, len(bt.items))
-		for i, it := range bt.items {
-			is[i] = it.idx
-		}
+		is := slices.Clone(bt.items)
 		slices.Sort(is)
 		idxs[ti] = is
 		if bt.minIdx > 0 {
@@ -836,14 +937,14 @@ func cutAt(bts []*buildTable, cuts []int32) []*buildTable {
 	var out []*buildTable
 	for _, bt := range bts {
 		// split the items, in rule order, at the cuts.
-		slices.SortFunc(bt.items, func(a, b item) int { return cmp.Compare(a.idx, b.idx) })
+		slices.Sort(bt.items)
 		start := 0
 		for start < len(bt.items) {
-			lo := bt.items[start].idx
+			lo := bt.items[start]
 			end := len(bt.items)
 			// the first cut above lo ends this part
 			if c, _ := slices.BinarySearch(cuts, lo+1); c < len(cuts) {
-				end = start + sort.Search(len(bt.items)-start, func(i int) bool { return bt.items[start+i].idx >= cuts[c] })
+				end = start + sort.Search(len(bt.items)-start, func(i int) bool { return bt.items[start+i] >= cuts[c] })
 			}
 			if start == 0 && end == len(bt.items) {
 				out = append(out, bt)
@@ -852,7 +953,7 @@ func cutAt(bts []*buildTable, cuts []int32) []*buildTable {
 			part := newBuildTable(bt.t, int(lo), bt.v6)
 			part.count = nil
 			part.items = bt.items[start:end]
-			part.maxIdx = part.items[len(part.items)-1].idx
+			part.maxIdx = part.items[len(part.items)-1]
 			out = append(out, part)
 			start = end
 		}
