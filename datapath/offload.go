@@ -104,6 +104,13 @@ type offloader struct {
 	// carryClose: the kernel carries FIN and RST segments too, and a
 	// connection is handed over as soon as it is proved (offloadClose).
 	carryClose bool
+	// first: a TCP connection is handed over at its SYN-ACK, its
+	// original direction proved by a probe at its SYN (--offload=first;
+	// implies carryClose).
+	first bool
+	// last: the steps most recently kept for each direction, shared by
+	// the connections whose proved paths are the same (most are).
+	last [2][]engine.PathStep
 
 	// mu guards the maps and every use of cl (the workers' hand-overs
 	// and take-backs, the events' and Settle's goroutines).
@@ -133,6 +140,14 @@ type offState struct {
 	// synAck: the path is a SYN-ACK's (offloadClose), proved for its
 	// direction's later segments with ProveSynAck.
 	synAck bool
+	// syn: the packet is a SYN without ACK (offloadFirst probes its
+	// connection's original direction after it).
+	syn bool
+	// The probe's own engine state, path and packet (offloadFirst).
+	pst   *engine.State
+	ppath engine.Path
+	pbuf  []byte
+	pin   engine.Input
 }
 
 // OffloadStats are offload's counters.
@@ -155,7 +170,7 @@ func newOffloader(r *Runner) (*offloader, error) {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
 	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple][]*flow{},
-		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose}
+		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
 		old, err := os.ReadFile(path)
 		if err != nil {
@@ -375,7 +390,7 @@ const tcpSFR = 0x01 | 0x02 | 0x04
 // of a connection the kernel carries takes it back, and a TCP segment
 // without SYN, FIN and RST has its path recorded for a proof.
 func (o *offloader) before(w *worker, data []byte) {
-	w.off.note, w.off.synAck = "", false
+	w.off.note, w.off.synAck, w.off.syn = "", false, false
 	k, flags, ok := wireKey(data)
 	if !ok {
 		w.st.RecordPath(nil)
@@ -412,6 +427,7 @@ func (o *offloader) before(w *worker, data []byte) {
 		o.mu.Unlock()
 	}
 	w.off.synAck = o.carryClose && flags&(tcpSFR|0x10) == 0x12
+	w.off.syn = o.first && flags&(tcpSFR|0x10) == 0x02
 	if flags&tcpSFR == 0 || o.carryClose && flags&0x02 == 0 || w.off.synAck {
 		w.st.RecordPath(&w.off.path)
 	} else {
@@ -479,6 +495,11 @@ func (w *offState) addNote(s string) {
 // few packets of a short connection (one HTTP request) would.
 const offloadMinPackets = 16
 
+// offloadedLife is the timeout the engine's entry of a connection the
+// kernel carries from its handshake on is given (offloadFirst): longer
+// than any the kernel's can have, which ends it first.
+const offloadedLife = 5 * 24 * time.Hour
+
 // closeGrace is how long the kernel keeps carrying a connection's
 // segments without SYN, FIN or RST after ipsift saw its FIN or RST.
 const closeGrace = 500 * time.Millisecond
@@ -521,7 +542,7 @@ func (o *offloader) takeBackAll(why string) {
 // the connection to the kernel.
 func (o *offloader) after(w *worker, origMark uint32) {
 	st := w.st
-	if st.RecordPathOn() == nil {
+	if st.RecordPathOn() == nil && !w.off.syn {
 		return
 	}
 	st.RecordPath(nil)
@@ -532,7 +553,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 		return
 	}
 	e, reply := st.Conn()
-	if e == nil || st.CTState() != ext.CTEstablished || st.Mark() != origMark {
+	if e == nil || st.Mark() != origMark {
 		return
 	}
 	for i := range res.Out {
@@ -540,8 +561,23 @@ func (o *offloader) after(w *worker, origMark uint32) {
 			return
 		}
 	}
+	if w.off.syn {
+		if !reply && st.CTState() == ext.CTNew && e.TCPState() == conntrack.TCPSynSent {
+			o.probeOrig(w, e)
+		}
+		return
+	}
+	if st.CTState() != ext.CTEstablished {
+		return
+	}
 	const want = conntrack.IPSConfirmed | conntrack.IPSSeenReply | conntrack.IPSAssured
 	ready := e.Status()&want == want && e.TCPState() == conntrack.TCPEstablished
+	if o.first && reply && w.off.synAck {
+		// The handshake's SYN-ACK: the kernel takes over from here,
+		// its original direction proved by the probe at the SYN.
+		const seen = conntrack.IPSConfirmed | conntrack.IPSSeenReply
+		ready = e.Status()&seen == seen && e.TCPState() == conntrack.TCPSynRecv
+	}
 	if !ready && (!w.off.synAck || !reply) {
 		// With offloadClose, a SYN-ACK's path is proved for the reply
 		// direction before the handshake ends; the hand-over waits for
@@ -556,15 +592,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 			return
 		}
 	}
-	gen := o.gen.Load()
-	if w.off.prover == nil || w.off.pgen != gen {
-		if o.carryClose {
-			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
-		} else {
-			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
-		}
-		w.off.pgen = gen
-	}
+	gen := o.prover(w)
 	dir := 0
 	if reply {
 		dir = 1
@@ -597,7 +625,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 			o.cands[e] = c
 		}
 		c.gen = gen
-		c.steps[dir] = append([]engine.PathStep(nil), w.off.path.Steps...)
+		c.steps[dir] = o.keepLocked(dir, w.off.path.Steps)
 		c.have[dir] = true
 	}
 	// Proved in this direction (by this packet or an earlier one: then
@@ -616,6 +644,98 @@ func (o *offloader) after(w *worker, origMark uint32) {
 	}
 	delete(o.cands, e)
 	w.off.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+}
+
+// prover returns the worker's prover for the current generation, and
+// the generation.
+func (o *offloader) prover(w *worker) uint64 {
+	gen := o.gen.Load()
+	if w.off.prover == nil || w.off.pgen != gen {
+		if o.carryClose {
+			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
+		} else {
+			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
+		}
+		w.off.pgen = gen
+	}
+	return gen
+}
+
+// keepLocked returns a copy of steps to keep with a connection: the
+// last one kept for dir when it is the same (the connections of one
+// service share it), else a new one. The caller holds o.mu.
+func (o *offloader) keepLocked(dir int, steps []engine.PathStep) []engine.PathStep {
+	if l := o.last[dir]; len(l) == len(steps) {
+		same := true
+		for i := range l {
+			if l[i] != steps[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return l
+		}
+	}
+	k := append([]engine.PathStep(nil), steps...)
+	o.last[dir] = k
+	return k
+}
+
+// probeOrig proves, after the engine accepted a connection's SYN
+// (offloadFirst), the way every later segment of its original
+// direction will take: the engine runs a segment like the SYN, without
+// SYN, with ACK, through the rules in state ESTABLISHED without
+// changing anything (engine.Probe), and package offload proves the path
+// it recorded. The proof waits in cands for the SYN-ACK, which proves
+// the reply direction and hands the connection over.
+func (o *offloader) probeOrig(w *worker, e *conntrack.Entry) {
+	if w.in.In == "lo" || w.st.Result.OutIface == "lo" || !tupleOf(e, 0).Src.Is4() {
+		return // loopback packets pass the hooks twice: not handed over
+	}
+	gen := o.prover(w)
+	if w.off.pst == nil {
+		w.off.pst = engine.NewState()
+	}
+	b := append(w.off.pbuf[:0], w.orig...)
+	w.off.pbuf = b
+	ihl := int(b[0]&0xf) * 4
+	if len(b) < ihl+20 {
+		return
+	}
+	b[ihl+13] = 0x10 // ACK alone
+	w.off.pin = engine.Input{Data: b, In: w.in.In, Local: w.in.Local, Now: w.in.Now, Mark: w.in.Mark, ChecksumOK: true}
+	ps := w.off.pst
+	if !o.r.E.Probe(ps, &w.off.pin, e, false, w.off.prover.Allow, &w.off.ppath) {
+		if o.r.Tracing() > 0 {
+			w.off.addNote("offload: not handed to the kernel at the SYN: a rule on the established path acts or reads more than the connection")
+		}
+		return
+	}
+	switch ps.Result.Verdict {
+	case engine.Forward, engine.AcceptLocal, engine.Sent:
+	default:
+		return
+	}
+	if ok, f := w.off.prover.Prove(w.off.ppath.Steps); !ok {
+		if o.r.Tracing() > 0 {
+			w.off.addNote("offload: not handed to the kernel at the SYN: " + f.String())
+		}
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.cands) >= 1<<16 {
+		clear(o.cands)
+	}
+	c := o.cands[e]
+	if c == nil {
+		c = &cand{}
+		o.cands[e] = c
+	}
+	*c = cand{gen: gen}
+	c.steps[0] = o.keepLocked(0, w.off.ppath.Steps)
+	c.have[0] = true
 }
 
 func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
@@ -643,13 +763,26 @@ func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 	// DIFFERENCES.md says what this changes.
 	flags[0] |= tcpFlagBeLiberal
 	flags[1] |= tcpFlagBeLiberal
-	err := o.cl.Create(&ctnetlink.Conn{
+	conn := ctnetlink.Conn{
 		Orig: orig, Reply: reply, Timeout: 432000, Mark: markOffload,
 		Status: ctnetlink.StatusSeenReply | ctnetlink.StatusAssured,
 		TCP:    &ctnetlink.TCPInfo{State: uint8(state), Flags: flags, Scale: scale},
-	})
-	if err != nil {
+	}
+	now := time.Now().UnixNano()
+	if state == conntrack.TCPSynRecv {
+		// Handed over at the SYN-ACK (offloadFirst): not ASSURED yet
+		// (the kernel sets it at the handshake's last ACK), and the
+		// SYN_RECV timeout the engine gave it.
+		conn.Status = ctnetlink.StatusSeenReply
+		conn.Timeout = uint32((e.Expires(now) + int64(time.Second) - 1) / int64(time.Second))
+	}
+	if err := o.cl.Create(&conn); err != nil {
 		return err
+	}
+	if o.first {
+		// The engine's entry lives as long as the kernel's: its destroy
+		// event ends it (events), whatever the state ipsift last saw.
+		o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
 	}
 	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now()}
 	o.flows[orig], o.flows[reply] = f, f

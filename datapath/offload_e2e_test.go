@@ -179,9 +179,10 @@ func waitStat(t *testing.T, p *ipsiftProc, name string, ok func(uint64) bool) ui
 // queues fanned out by CPU, so a connection's directions may be proved
 // by different workers. early: connections handed over after their
 // handshake, their close carried by the kernel too (every /who request
-// is offloaded).
+// is offloaded). first: connections handed over at their SYN-ACK, the
+// original direction proved by a probe at the SYN.
 func TestOffloadCountersExact(t *testing.T) {
-	for _, mode := range []string{"on", "off", "on-2q", "early"} {
+	for _, mode := range []string{"on", "off", "on-2q", "early", "first"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := newTopologyNamed(t, "ofl"+mode)
 			tp.countClient(t)
@@ -215,13 +216,13 @@ func TestOffloadCountersExact(t *testing.T) {
 				}
 				g.finish(t, tp)
 				g.c.Close()
-				if mode != "early" {
-					// (early: closed connections stay with the kernel
+				if mode != "early" && mode != "first" {
+					// (early, first: closed connections stay with the kernel
 					// through TIME_WAIT)
 					waitStat(t, p, "offload_active", func(v uint64) bool { return v == 0 })
 				}
 				want := uint64(3)
-				if mode == "early" {
+				if mode == "early" || mode == "first" {
 					want = 7 // the small ones too: every connection
 				}
 				if n := ctlStat(t, p, "offloaded"); n < want {
@@ -234,6 +235,9 @@ func TestOffloadCountersExact(t *testing.T) {
 				t.Errorf("offload %s: the kernel carried %d packets", mode, kp)
 			}
 			t.Logf("offload %s: %d packets carried by the kernel, %d crossed to ipsift", mode, kp, ctlStat(t, p, "packets"))
+			if os.Getenv("OFL_DEBUG") != "" {
+				t.Logf("%s", p.log.String())
+			}
 		})
 	}
 }
@@ -268,15 +272,21 @@ func checkForwardCounters(t *testing.T, tp *topology, p *ipsiftProc) {
 	}
 }
 
-// TestOffloadEarlyPortReuse: with --offload=early the kernel carries a
+// TestOffloadEarlyPortReuse: with --offload=early (and first) the kernel carries a
 // connection's close, so its entry lingers in TIME_WAIT; a new
 // connection from the same client port reopens it, as in the kernel,
 // only if ipsift took the kernel's state back with the connection.
 // Every connection works, is handed over, and the counters stay exact.
 func TestOffloadEarlyPortReuse(t *testing.T) {
-	tp := newTopologyNamed(t, "oflpr")
+	for _, mode := range []string{"early", "first"} {
+		t.Run(mode, func(t *testing.T) { offloadPortReuse(t, mode) })
+	}
+}
+
+func offloadPortReuse(t *testing.T, mode string) {
+	tp := newTopologyNamed(t, "oflpr"+mode)
 	tp.countClient(t)
-	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload=early")
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload="+mode)
 	for i := 0; i < 3; i++ {
 		var body []byte
 		err := inNetns(tp.wan, func() error {

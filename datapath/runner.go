@@ -96,6 +96,11 @@ type Config struct {
 	// handshake is done and both directions are proved, and lets the
 	// kernel carry its close too (FIN and RST segments; offload.go).
 	OffloadClose bool
+	// OffloadFirst (with Offload) hands a TCP connection over at its
+	// SYN-ACK, proving its original direction at its SYN with a probe
+	// (engine.Probe), and lets the kernel carry the rest, the close
+	// included (offload.go).
+	OffloadFirst bool
 }
 
 // Stats are the runner's counters.

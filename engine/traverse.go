@@ -123,8 +123,10 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			// End of chain: a user chain returns to its caller, a
 			// built-in chain applies its policy.
 			if cur.builtin {
-				cur.packets.Add(1)
-				cur.bytes.Add(length)
+				if s.probe == nil {
+					cur.packets.Add(1)
+					cur.bytes.Add(length)
+				}
 				*hits = append(*hits, Hit{Table: t.name, Chain: cur.name})
 				if rec != nil {
 					rec.add(t, cur, nil, false, 0, true)
@@ -172,6 +174,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		}
 		matched, dropAfter := true, false
 		for mi, m := range r.matches {
+			if s.probe != nil && s.probeRefuses(r, mi) {
+				return ext.Drop
+			}
 			if s.legacy {
 				// ipt_do_table: a match can match and ask for the drop;
 				// the rule then counts and its target runs first.
@@ -203,8 +208,14 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		if !matched {
 			continue
 		}
-		r.packets.Add(1)
-		r.bytes.Add(length)
+		if s.probe != nil {
+			if r.action != nil && s.probeRefuses(r, -1) {
+				return ext.Drop
+			}
+		} else {
+			r.packets.Add(1)
+			r.bytes.Add(length)
+		}
 		*hits = append(*hits, Hit{Table: t.name, Chain: cur.name, Rule: r.number})
 		if rec != nil {
 			rec.add(t, cur, r, false, len(r.matches), true)
