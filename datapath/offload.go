@@ -57,12 +57,19 @@ const (
 	offloadOff offloadMode = iota
 	offloadOn
 	offloadClose
+	// offloadFirst: offloadClose, and connections handed over at their
+	// SYN: the kernel carries SYN-ACKs too (without RST), from the
+	// interface their source is routed to (Config.OffloadFirst:
+	// --offload=first).
+	offloadFirst
 )
 
 func (r *Runner) offloadMode() offloadMode {
 	switch {
 	case r.ofl == nil:
 		return offloadOff
+	case r.ofl.first:
+		return offloadFirst
 	case r.ofl.carryClose:
 		return offloadClose
 	}
@@ -249,10 +256,22 @@ func (o *offloader) adopt() (int, error) {
 // offloadRules is the kernel side of offload after conntrack, installed
 // after kernelRules' script (which lets the segments through raw) in
 // the same transaction: q is the NFQUEUE target with its options.
-func offloadRules(prefix, q string) string {
+func offloadRules(prefix, q string, mode offloadMode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*mangle\n:%[1]s-CPRE - [0:0]\n:%[1]s-COUT - [0:0]\n-I PREROUTING 1 -j %[1]s-CPRE\n-I OUTPUT 1 -j %[1]s-COUT\n", prefix)
 	for _, c := range []string{"CPRE", "COUT"} {
+		if mode == offloadFirst {
+			// Segments the kernel's conntrack ignored (TCP_CONNTRACK_IGNORE:
+			// let through, but neither counted nor refreshed) go to
+			// ipsift, which decides them with the kernel's state: a
+			// reply without SYN while no reply was counted (an ACK in
+			// SYN_SENT), and a SYN-ACK once the handshake is over (the
+			// original direction counted a packet, or ASSURED).
+			// Everything else the kernel tracked it carries, counted.
+			fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -p tcp -m tcp --tcp-flags SYN NONE -m conntrack --ctdir REPLY -m connbytes --connbytes 0:0 --connbytes-dir reply --connbytes-mode packets %s\n", prefix, c, markOffload, markOffload, q)
+			fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -p tcp -m tcp --tcp-flags SYN SYN -m connbytes --connbytes 1 --connbytes-dir original --connbytes-mode packets %s\n", prefix, c, markOffload, markOffload, q)
+			fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -p tcp -m tcp --tcp-flags SYN SYN -m conntrack --ctstatus ASSURED %s\n", prefix, c, markOffload, markOffload, q)
+		}
 		fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -j RETURN\n", prefix, c, markOffload, markOffload)
 		fmt.Fprintf(&b, "-A %s-%s -m conntrack --ctstate INVALID %s\n", prefix, c, q)
 	}
@@ -400,6 +419,14 @@ func (o *offloader) before(w *worker, data []byte) {
 		o.mu.Lock()
 		if f := o.flows[k]; f != nil {
 			switch {
+			case o.first:
+				// The kernel may have carried this connection from its
+				// SYN on: ipsift's state is the SYN's. Whatever brings
+				// a packet here (a SYN, a RST, a segment the kernel
+				// found INVALID or ignored, one that came by another
+				// interface), ipsift takes the connection back with the
+				// kernel's state and decides the packet.
+				w.off.addNote(o.takeBackLocked(f, "a segment the kernel did not carry"))
 			case o.carryClose && flags&0x02 == 0 && flags&tcpSFR != 0:
 				// A FIN or RST the kernel did not carry: queued before
 				// it took the connection over, or out of its window.
@@ -563,7 +590,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 	}
 	if w.off.syn {
 		if !reply && st.CTState() == ext.CTNew && e.TCPState() == conntrack.TCPSynSent {
-			o.probeOrig(w, e)
+			o.probeSyn(w, e)
 		}
 		return
 	}
@@ -682,16 +709,35 @@ func (o *offloader) keepLocked(dir int, steps []engine.PathStep) []engine.PathSt
 	return k
 }
 
-// probeOrig proves, after the engine accepted a connection's SYN
-// (offloadFirst), the way every later segment of its original
-// direction will take: the engine runs a segment like the SYN, without
-// SYN, with ACK, through the rules in state ESTABLISHED without
-// changing anything (engine.Probe), and package offload proves the path
-// it recorded. The proof waits in cands for the SYN-ACK, which proves
-// the reply direction and hands the connection over.
-func (o *offloader) probeOrig(w *worker, e *conntrack.Entry) {
-	if w.in.In == "lo" || w.st.Result.OutIface == "lo" || !tupleOf(e, 0).Src.Is4() {
+// probeSyn runs after the engine accepted a connection's SYN
+// (offloadFirst). It proves the way every later segment of each
+// direction will take: the engine runs a segment like the SYN, with
+// ACK alone, through the rules in state ESTABLISHED without changing
+// anything (engine.Probe), once for the original direction (arriving
+// where the SYN arrived) and once for the reply direction (from the
+// reply's source, arriving by the interface the host routes that
+// source to), and package offload proves each recorded path. With both
+// proved, the connection is handed to the kernel now, before the SYN's
+// verdict, in state SYN_SENT: the kernel carries its SYN-ACK and
+// everything after it. With the original direction alone proved (the
+// reply probe failed), the proof waits in cands for the SYN-ACK, which
+// proves the reply direction by its own path and hands the connection
+// over then.
+//
+// The raw rules (kernelRules) let a segment reach the kernel's
+// conntrack only when it arrives by the interface its source is routed
+// to (-m rpfilter): the interfaces the probes assumed. So the SYN's own
+// interface must be that one too.
+func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
+	orig, reply := tupleOf(e, 0), tupleOf(e, 1)
+	if w.in.In == "lo" || w.st.Result.OutIface == "lo" || !orig.Src.Is4() || !reply.Src.Is4() {
 		return // loopback packets pass the hooks twice: not handed over
+	}
+	h := o.r.E.Host
+	if !w.in.Local {
+		if rt, ok := h.Lookup(orig.Src); !ok || rt.Dev != w.in.In {
+			return // the SYN did not come by the route to its source
+		}
 	}
 	gen := o.prover(w)
 	if w.off.pst == nil {
@@ -704,27 +750,10 @@ func (o *offloader) probeOrig(w *worker, e *conntrack.Entry) {
 		return
 	}
 	b[ihl+13] = 0x10 // ACK alone
-	w.off.pin = engine.Input{Data: b, In: w.in.In, Local: w.in.Local, Now: w.in.Now, Mark: w.in.Mark, ChecksumOK: true}
-	ps := w.off.pst
-	if !o.r.E.Probe(ps, &w.off.pin, e, false, w.off.prover.Allow, &w.off.ppath) {
-		if o.r.Tracing() > 0 {
-			w.off.addNote("offload: not handed to the kernel at the SYN: a rule on the established path acts or reads more than the connection")
-		}
-		return
-	}
-	switch ps.Result.Verdict {
-	case engine.Forward, engine.AcceptLocal, engine.Sent:
-	default:
-		return
-	}
-	if ok, f := w.off.prover.Prove(w.off.ppath.Steps); !ok {
-		if o.r.Tracing() > 0 {
-			w.off.addNote("offload: not handed to the kernel at the SYN: " + f.String())
-		}
+	if !o.probe(w, e, false, engine.Input{Data: b, In: w.in.In, Local: w.in.Local, Now: w.in.Now, Mark: w.in.Mark, ChecksumOK: true}) {
 		return
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if len(o.cands) >= 1<<16 {
 		clear(o.cands)
 	}
@@ -736,6 +765,77 @@ func (o *offloader) probeOrig(w *worker, e *conntrack.Entry) {
 	*c = cand{gen: gen}
 	c.steps[0] = o.keepLocked(0, w.off.ppath.Steps)
 	c.have[0] = true
+	o.mu.Unlock()
+
+	// The reply direction: the SYN's header turned round, its addresses
+	// and ports those of the reply tuple.
+	var in engine.Input
+	if o.r.isLocal(reply.Src) {
+		in.Local = true
+	} else if rt, ok := h.Lookup(reply.Src); ok && rt.Dev != "lo" {
+		in.In = rt.Dev
+	} else {
+		return
+	}
+	b = append(w.off.pbuf[:0], w.orig...)
+	w.off.pbuf = b
+	s4, d4 := reply.Src.As4(), reply.Dst.As4()
+	copy(b[12:16], s4[:])
+	copy(b[16:20], d4[:])
+	binary.BigEndian.PutUint16(b[ihl:], reply.SrcPort)
+	binary.BigEndian.PutUint16(b[ihl+2:], reply.DstPort)
+	b[10], b[11] = 0, 0
+	binary.BigEndian.PutUint16(b[10:12], packet.Checksum(b[:ihl]))
+	in.Data, in.Now, in.ChecksumOK = b, w.in.Now, true
+	if !o.probe(w, e, true, in) {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c2 := o.cands[e]; c2 != c || c.gen != gen {
+		return
+	}
+	c.steps[1] = o.keepLocked(1, w.off.ppath.Steps)
+	c.have[1] = true
+	if err := o.handLocked(e, c); err != nil {
+		if err != errNotYet {
+			c.fail = true
+			o.r.OStats.Refused.Add(1)
+			o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
+		}
+		return
+	}
+	delete(o.cands, e)
+	w.off.addNote("offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+}
+
+// probe runs one probe of e's direction reply with in and proves its
+// path (left in w.off.ppath).
+func (o *offloader) probe(w *worker, e *conntrack.Entry, reply bool, in engine.Input) bool {
+	w.off.pin = in
+	ps := w.off.pst
+	dir := "original"
+	if reply {
+		dir = "reply"
+	}
+	if !o.r.E.Probe(ps, &w.off.pin, e, reply, w.off.prover.Allow, &w.off.ppath) {
+		if o.r.Tracing() > 0 {
+			w.off.addNote("offload: not handed to the kernel at the SYN: on the " + dir + " direction's established path, a rule acts or reads more than the connection")
+		}
+		return false
+	}
+	switch ps.Result.Verdict {
+	case engine.Forward, engine.AcceptLocal, engine.Sent:
+	default:
+		return false
+	}
+	if ok, f := w.off.prover.Prove(w.off.ppath.Steps); !ok {
+		if o.r.Tracing() > 0 {
+			w.off.addNote("offload: not handed to the kernel at the SYN (" + dir + " direction): " + f.String())
+		}
+		return false
+	}
+	return true
 }
 
 func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
@@ -769,11 +869,16 @@ func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 		TCP:    &ctnetlink.TCPInfo{State: uint8(state), Flags: flags, Scale: scale},
 	}
 	now := time.Now().UnixNano()
-	if state == conntrack.TCPSynRecv {
-		// Handed over at the SYN-ACK (offloadFirst): not ASSURED yet
-		// (the kernel sets it at the handshake's last ACK), and the
-		// SYN_RECV timeout the engine gave it.
-		conn.Status = ctnetlink.StatusSeenReply
+	switch state {
+	case conntrack.TCPSynSent, conntrack.TCPSynRecv:
+		// Handed over at the SYN or the SYN-ACK (offloadFirst): with no
+		// reply seen yet (SYN_SENT), not ASSURED yet (the kernel sets it
+		// at the handshake's last ACK), and the timeout the engine gave
+		// the state.
+		conn.Status = 0
+		if state == conntrack.TCPSynRecv {
+			conn.Status = ctnetlink.StatusSeenReply
+		}
 		conn.Timeout = uint32((e.Expires(now) + int64(time.Second) - 1) / int64(time.Second))
 	}
 	if err := o.cl.Create(&conn); err != nil {

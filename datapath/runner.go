@@ -473,7 +473,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil, r.offloadMode())
 	if r.ofl != nil {
-		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.queueSpec(), r.cfg.FailOpen))
+		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.queueSpec(), r.cfg.FailOpen), r.offloadMode())
 	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.closeQueues()
