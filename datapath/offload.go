@@ -92,6 +92,9 @@ type flow struct {
 	closeAt time.Time
 	since   time.Time
 	carried [2]uint64 // packets the kernel counted, settled so far
+	// fromStart: handed over at its SYN or SYN-ACK (offloadFirst):
+	// ipsift's state of it is the handshake's.
+	fromStart bool
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -378,6 +381,7 @@ func (r *Runner) Settle() {
 				// The kernel's state, for ctl conntrack: it carries the
 				// close as well.
 				r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, now)
+				r.E.CT.SyncSeen(f.e, ev.Status&ctnetlink.StatusSeenReply != 0, ev.Status&ctnetlink.StatusAssured != 0)
 			} else if ev.Counters.Packets != [2]uint64{} {
 				r.E.CT.Refresh(f.e, now)
 			}
@@ -419,9 +423,9 @@ func (o *offloader) before(w *worker, data []byte) {
 		o.mu.Lock()
 		if f := o.flows[k]; f != nil {
 			switch {
-			case o.first:
-				// The kernel may have carried this connection from its
-				// SYN on: ipsift's state is the SYN's. Whatever brings
+			case f.fromStart:
+				// The kernel carried this connection from its SYN or
+				// SYN-ACK on: ipsift's state is the handshake's. Whatever brings
 				// a packet here (a SYN, a RST, a segment the kernel
 				// found INVALID or ignored, one that came by another
 				// interface), ipsift takes the connection back with the
@@ -489,6 +493,7 @@ func (o *offloader) returnLocked(f *flow, why string, gone bool) string {
 		// connection in TIME_WAIT reopens it, as in the kernel).
 		if ev, err := o.cl.Get(f.orig); err == nil {
 			o.r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, time.Now().UnixNano())
+			o.r.E.CT.SyncSeen(f.e, ev.Status&ctnetlink.StatusSeenReply != 0, ev.Status&ctnetlink.StatusAssured != 0)
 			refresh = false
 		} else if err != ctnetlink.ErrNotFound {
 			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.String(), "err", err)
@@ -889,7 +894,7 @@ func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 		// event ends it (events), whatever the state ipsift last saw.
 		o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
 	}
-	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now()}
+	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now(), fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv}
 	o.flows[orig], o.flows[reply] = f, f
 	o.byOrig[orig] = append(o.byOrig[orig], f)
 	o.nflows.Add(1)
