@@ -114,9 +114,10 @@ type offloader struct {
 	// carryClose: the kernel carries FIN and RST segments too, and a
 	// connection is handed over as soon as it is proved (offloadClose).
 	carryClose bool
-	// first: a TCP connection is handed over at its SYN-ACK, its
-	// original direction proved by a probe at its SYN (--offload=first;
-	// implies carryClose).
+	// first: a TCP connection is handed over at its SYN, both
+	// directions proved by probes (probeSyn), or at its SYN-ACK when
+	// only the original one proved (--offload=first; implies
+	// carryClose).
 	first bool
 	// last: the steps most recently kept for each direction, shared by
 	// the connections whose proved paths are the same (most are).
@@ -665,17 +666,24 @@ func (o *offloader) after(w *worker, origMark uint32) {
 	if !c.have[1-dir] || !ready {
 		return
 	}
+	// (errNotYet: the next packet tries again.)
+	o.handOverLocked(w, e, c, "offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+}
+
+// handOverLocked hands e to the kernel (handLocked) and says so in w's
+// trace note; a refusal other than errNotYet marks c failed for this
+// generation. The caller holds o.mu.
+func (o *offloader) handOverLocked(w *worker, e *conntrack.Entry, c *cand, note string) {
 	if err := o.handLocked(e, c); err != nil {
-		if err == errNotYet {
-			return // the next packet tries again
+		if err != errNotYet {
+			c.fail = true
+			o.r.OStats.Refused.Add(1)
+			o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
 		}
-		c.fail = true
-		o.r.OStats.Refused.Add(1)
-		o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
 		return
 	}
 	delete(o.cands, e)
-	w.off.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+	w.off.addNote(note)
 }
 
 // prover returns the worker's prover for the current generation, and
@@ -802,16 +810,7 @@ func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
 	}
 	c.steps[1] = o.keepLocked(1, w.off.ppath.Steps)
 	c.have[1] = true
-	if err := o.handLocked(e, c); err != nil {
-		if err != errNotYet {
-			c.fail = true
-			o.r.OStats.Refused.Add(1)
-			o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
-		}
-		return
-	}
-	delete(o.cands, e)
-	w.off.addNote("offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+	o.handOverLocked(w, e, c, "offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
 }
 
 // probe runs one probe of e's direction reply with in and proves its

@@ -97,9 +97,8 @@ type Config struct {
 	// kernel carry its close too (FIN and RST segments; offload.go).
 	OffloadClose bool
 	// OffloadFirst (with Offload) hands a TCP connection over at its
-	// SYN-ACK, proving its original direction at its SYN with a probe
-	// (engine.Probe), and lets the kernel carry the rest, the close
-	// included (offload.go).
+	// SYN, proving both directions with probes (engine.Probe), and lets
+	// the kernel carry the rest, SYN-ACK and close included (offload.go).
 	OffloadFirst bool
 }
 

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/ipsift/ipsift/engine"
@@ -14,14 +13,7 @@ import (
 // conntrack state, no limit bucket. A probe stops before a match its
 // allow function refuses, and before a rule whose target acts.
 func TestProbe(t *testing.T) {
-	text, err := os.ReadFile("../examples/gateway.rules")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(mustRules(t, string(text)), nil, engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := gatewayEngine(t)
 	s := engine.NewState()
 	_, syn := build(t, "eth0 tcp 203.0.113.7:40000 > 198.51.100.1:80 S")
 	e.Process(s, &engine.Input{Data: syn, In: "eth0"})
