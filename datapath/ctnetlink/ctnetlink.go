@@ -177,20 +177,6 @@ func putTuple(ae *netlink.AttributeEncoder, typ uint16, t Tuple) {
 	})
 }
 
-func putNAT(ae *netlink.AttributeEncoder, typ uint16, a netip.Addr, port uint16) {
-	ae.Nested(typ, func(ae *netlink.AttributeEncoder) error {
-		b := a.As4()
-		ae.Bytes(ctaNATMinIP, b[:])
-		ae.Bytes(ctaNATMaxIP, b[:])
-		ae.Nested(ctaNATProto, func(ae *netlink.AttributeEncoder) error {
-			ae.Uint16(ctaPNATPortMin, port)
-			ae.Uint16(ctaPNATPortMax, port)
-			return nil
-		})
-		return nil
-	})
-}
-
 func (c *Client) do(msg uint8, flags netlink.HeaderFlags, ae *netlink.AttributeEncoder) ([]netlink.Message, error) {
 	b, err := ae.Encode()
 	if err != nil {
