@@ -106,6 +106,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// match; the key is read when first needed and again after a target
 	// that lets the walk go on (MARK may have changed what it holds).
 	rec := s.path
+	probing := s.probe != nil // Probe: no counter, no refused match or target
 	fast := tr == nil && rec == nil && classifiable(&s.pkt)
 	var key classify.Key
 	keyed := false
@@ -123,7 +124,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			// End of chain: a user chain returns to its caller, a
 			// built-in chain applies its policy.
 			if cur.builtin {
-				if s.probe == nil {
+				if !probing {
 					cur.packets.Add(1)
 					cur.bytes.Add(length)
 				}
@@ -174,7 +175,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		}
 		matched, dropAfter := true, false
 		for mi, m := range r.matches {
-			if s.probe != nil && s.probeRefuses(r, mi) {
+			if probing && s.probeRefuses(r, mi) {
 				return ext.Drop
 			}
 			if s.legacy {
@@ -208,7 +209,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		if !matched {
 			continue
 		}
-		if s.probe != nil {
+		if probing {
 			if r.action != nil && s.probeRefuses(r, -1) {
 				return ext.Drop
 			}
