@@ -534,3 +534,45 @@ func offloadRestartAdopts(t *testing.T, mode string) {
 	}
 	waitStat(t, p2, "offload_active", func(v uint64) bool { return v == 1 })
 }
+
+// TestOffloadTraceFirst: with --offload=first, ctl trace shows the SYN
+// handing its connection to the kernel, and nothing after it (the kernel
+// carried the rest); with a limit on the established path it says why
+// the connection was not handed over.
+func TestOffloadTraceFirst(t *testing.T) {
+	tp := newTopologyNamed(t, "ofltf")
+	dir := t.TempDir()
+	rules := gatewayRules(t, dir)
+	p := tp.runIpsift(t, rules, "--offload=first")
+	trace := func() string {
+		done := make(chan string, 1)
+		go func() {
+			out, _ := p.ctlCmd(t, "trace", "tcp", "port", "80", "--count", "0", "--seconds", "3", "--quiet")
+			done <- out
+		}()
+		time.Sleep(500 * time.Millisecond) // the subscription is in place
+		if _, err := tp.get("203.0.113.7", "198.51.100.1:80", "who"); err != nil {
+			t.Fatal(err)
+		}
+		return <-done
+	}
+	out := trace()
+	if !strings.Contains(out, "offload: connection handed to the kernel at its SYN") {
+		t.Errorf("the trace does not say the SYN handed the connection over:\n%.3000s", out)
+	}
+	if n := strings.Count(out, "\n        verdict ") + strings.Count(out, "\nverdict "); n != 1 {
+		t.Errorf("%d packets traced for one request: the kernel should have carried all but the SYN:\n%.3000s", n, out)
+	}
+	data, _ := os.ReadFile(rules)
+	limited := strings.Replace(string(data), "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+		"-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -m limit --limit 10000/sec --limit-burst 10000 -j ACCEPT", 1)
+	lp := filepath.Join(dir, "limited.rules")
+	os.WriteFile(lp, []byte(limited), 0o644)
+	if out, err := p.ctlCmd(t, "reload", lp); err != nil {
+		t.Fatalf("reload: %v %s", err, out)
+	}
+	out = trace()
+	if !strings.Contains(out, "offload: not handed to the kernel at the SYN") {
+		t.Errorf("the trace does not say why the connection stayed:\n%.3000s", out)
+	}
+}
