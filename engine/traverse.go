@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/binary"
 
-	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
 )
@@ -107,17 +106,19 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// that lets the walk go on (MARK may have changed what it holds).
 	rec := s.path
 	fast := tr == nil && rec == nil && classifiable(&s.pkt)
-	var key classify.Key
+	// The key lives in the State: a local one, its address taken, would
+	// be cleared at every call whether a classifier reads it or not.
+	key := &s.key
 	keyed := false
 	sp := 0
 	cur, i := start, 0
 	for {
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(&key, c, src, dst, &src6, &dst6)
+				fillKey(key, c, src, dst, &src6, &dst6)
 				keyed = true
 			}
-			i = cur.cls.Next(&key, i)
+			i = cur.cls.Next(key, i)
 		}
 		if i >= len(cur.rules) {
 			// End of chain: a user chain returns to its caller, a
