@@ -142,6 +142,14 @@ func TestCompiledTablesMatchWalk(t *testing.T) {
 		for _, ifc := range h.Ifaces {
 			for _, p := range ifc.Addrs {
 				probesH = append(probesH, p.Addr(), p.Masked().Addr())
+				// The address with one bit after its first byte
+				// flipped: in the block of the host's prefixes, in
+				// or out of the bits they share (destBlock.common).
+				b := p.Addr().AsSlice()
+				i := 8 + r.IntN(len(b)*8-8)
+				b[i/8] ^= 0x80 >> (i % 8)
+				flipped, _ := netip.AddrFromSlice(b)
+				probesH = append(probesH, flipped)
 			}
 		}
 		for _, addr := range probesH {
