@@ -113,12 +113,15 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	sp := 0
 	cur, i := start, 0
 	for {
+		// found: the classifier found the rule at i, with a key read
+		// since the last target that went on.
+		found := false
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
 				fillKey(key, c, src, dst, &src6, &dst6)
 				keyed = true
 			}
-			i = cur.cls.Next(key, i)
+			i, found = cur.cls.Next(key, i), true
 		}
 		if i >= len(cur.rules) {
 			// End of chain: a user chain returns to its caller, a
@@ -172,7 +175,13 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			continue
 		}
 		matched, dropAfter := true, false
-		for mi, m := range r.matches {
+		skip := 0
+		if found {
+			// The classifier tested these: they hold.
+			skip = int(r.exact)
+		}
+		for mi := skip; mi < len(r.matches); mi++ {
+			m := r.matches[mi]
 			if s.legacy {
 				// ipt_do_table: a match can match and ask for the drop;
 				// the rule then counts and its target runs first.
