@@ -951,24 +951,27 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		return e.finish(s, AcceptLocal)
 	}
-	var rt host.Route
-	var ok bool
+	// The route, pointed to (not copied) when Dest found it.
+	var rt *host.Route
+	var linkRt host.Route
 	if linkDst {
-		if rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+		var ok bool
+		if linkRt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+			rt = &linkRt
 			e.setOut(s, rt.Dev)
 		}
 	} else if d.Route != nil {
-		rt, ok = *d.Route, true
+		rt = d.Route
 		e.setOutIface(s, d.Iface, rt.Dev)
 	}
-	if !ok {
+	if rt == nil {
 		if s.tracer != nil {
 			s.tracer.Event(Event{Kind: EvRoute, Text: "no route to " + s.pkt.Dst.String() + " → dropped"})
 		}
 		return e.finish(s, Drop)
 	}
 	if s.tracer != nil {
-		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
+		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, *rt) + " → FORWARD, out " + rt.Dev})
 	}
 	if s.pkt.Version == 6 {
 		if v, done := e.forward6(p, s, in, rt); done {
@@ -1014,7 +1017,7 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 // loopback is dropped, and a link-local one draws a Destination
 // Unreachable "beyond scope of source"; a packet bigger than the link's
 // MTU draws a Packet Too Big. The hop limit of the others is lowered.
-func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdict, bool) {
+func (e *Engine) forward6(p *Program, s *State, in *Input, rt *host.Route) (Verdict, bool) {
 	pk := &s.pkt
 	s.ctx.Hook = ext.Forward
 	hostErr := func(why string, typ, code uint8, info uint32) (Verdict, bool) {
@@ -1029,7 +1032,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 		return hostErr("hop limit exceeded: dropped before FORWARD, answered with ICMPv6 time exceeded", 3, 0, 0)
 	}
 	if rt.Dev == in.In {
-		e.redirect6(p, s, in, rt)
+		e.redirect6(p, s, in, *rt)
 	} else {
 		never, linkLocal := host.Unroutable6(pk.Src)
 		if never {
