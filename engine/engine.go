@@ -435,10 +435,11 @@ func (e *Engine) Process(s *State, in *Input) {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
 	}
-	if s.pkt.Version == 6 && !e.cfg.NoHostStack {
+	if s.pkt.Version == 6 && !e.cfg.NoHostStack && e.defrag.busy6.Load() {
 		// The Time Exceeded messages of datagrams whose reassembly
 		// (nf_defrag_ipv6's or the stack's) timed out since the last
-		// packet go out first.
+		// packet go out first. (busy6 is takeTimeouts6's own first
+		// test, made here to spare the call while nothing waits.)
 		for _, to := range e.defrag.takeTimeouts6(in.Now) {
 			e.fragTimeExceeded(p, s, to, in.Now)
 		}
