@@ -909,8 +909,10 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		d = e.Host.Dest(s.pkt.Dst)
 	}
 	local := host.LocalType(s.pkt.Dst, d.Type)
-	mcast6 := s.pkt.Version == 6 && s.pkt.Dst.IsMulticast()
-	linkDst := s.pkt.Version == 6 && !mcast6 && host.IsLinkLocal6(s.pkt.Dst)
+	var mcast6, linkDst bool
+	if s.pkt.Version == 6 {
+		mcast6, linkDst = host.DstKind6(s.pkt.Dst)
+	}
 	if linkDst {
 		// A link-local address is the host's only on its own link:
 		// on another it is a neighbour there (the route lookup is
@@ -1021,16 +1023,8 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 func (e *Engine) forward6(p *Program, s *State, in *Input, rt *host.Route) (Verdict, bool) {
 	pk := &s.pkt
 	s.ctx.Hook = ext.Forward
-	hostErr := func(why string, typ, code uint8, info uint32) (Verdict, bool) {
-		s.note(why)
-		if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
-			s.hostBuf = append(s.hostBuf[:0], b...)
-			s.hostPending = true
-		}
-		return Drop, true
-	}
 	if pk.TTL <= 1 {
-		return hostErr("hop limit exceeded: dropped before FORWARD, answered with ICMPv6 time exceeded", 3, 0, 0)
+		return e.forwardError6(s, "hop limit exceeded: dropped before FORWARD, answered with ICMPv6 time exceeded", 3, 0, 0)
 	}
 	if rt.Dev == in.In {
 		e.redirect6(p, s, in, *rt)
@@ -1041,7 +1035,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt *host.Route) (Verd
 			return Drop, true
 		}
 		if linkLocal {
-			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
+			return e.forwardError6(s, "a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
@@ -1049,11 +1043,22 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt *host.Route) (Verd
 	// (A packet no bigger than host.MinMTU fits any route: no lookup.)
 	if pk.TotalLen > host.MinMTU && !in.GSO {
 		if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
-			return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
+			return e.forwardError6(s, "bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 		}
 	}
 	pk.DecTTL()
 	return 0, false
+}
+
+// forwardError6 drops a packet ip6_forward refuses, with the ICMPv6
+// error the host's stack sends for it (hostPending).
+func (e *Engine) forwardError6(s *State, why string, typ, code uint8, info uint32) (Verdict, bool) {
+	s.note(why)
+	if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
+		s.hostBuf = append(s.hostBuf[:0], b...)
+		s.hostPending = true
+	}
+	return Drop, true
 }
 
 func routeText(dst netip.Addr, rt host.Route) string {

@@ -221,6 +221,18 @@ func TestIsLinkLocal6Bytes(t *testing.T) {
 	}
 }
 
+// TestDstKind6 is DstKind6 against netip's IsMulticast and IsLinkLocal6.
+func TestDstKind6(t *testing.T) {
+	for _, s := range []string{"fe80::1", "febf:ffff::1", "fec0::1", "fe7f::1", "2001:db8::1", "::1", "::", "::ffff:192.0.2.1", "192.0.2.1", "224.0.0.1",
+		"ff02::1", "ff05::2", "ff01::1", "ff0e::1", "::ffff:224.0.0.1", "::ffff:239.1.2.3", "::fffe:224.0.0.1", "fe80::1%eth0", "ff02::1%eth0"} {
+		a := netip.MustParseAddr(s)
+		m, ll := DstKind6(a)
+		if m != a.IsMulticast() || ll != (!m && IsLinkLocal6(a)) {
+			t.Errorf("DstKind6(%s) = %v %v, want %v %v", s, m, ll, a.IsMulticast(), !m && IsLinkLocal6(a))
+		}
+	}
+}
+
 // TestUnroutable6 is Unroutable6 against netip's tests and IsLinkLocal6.
 func TestUnroutable6(t *testing.T) {
 	for _, s := range []string{"::", "::%eth0", "::1", "::1%eth0", "::2", "fe80::1", "fe80::1%eth0", "febf::1", "fec0::1", "ff02::1", "ff05::1", "ff0e::1",
