@@ -956,10 +956,8 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	}
 	// The route, pointed to (not copied) when Dest found it.
 	var rt *host.Route
-	var linkRt host.Route
 	if linkDst {
-		var ok bool
-		if linkRt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+		if linkRt, ok := e.Host.LookupOn(s.pkt.Dst, in.In); ok {
 			rt = &linkRt
 			e.setOut(s, rt.Dev)
 		}
