@@ -32,7 +32,7 @@ var setNames = func() []string {
 	seeds := []string{"acl1", "fw1", "ipc1"}
 	var out []string
 	for _, seed := range seeds {
-		out = append(out, seed+"_1k", seed+"_8k", seed+"_gen10000")
+		out = append(out, seed+"_gen1000", seed+"_1k", seed+"_8k", seed+"_gen10000")
 	}
 	for _, seed := range seeds {
 		for _, n := range []int{16000, 32000, 64000, 100000} {
