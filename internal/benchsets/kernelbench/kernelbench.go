@@ -54,10 +54,11 @@ import (
 
 // Set is one benchmark rule set with its trace.
 type Set struct {
-	Name  string             // e.g. acl1_8k, fw1_gen10000: the names of engine's BenchmarkSets
-	Rules int                // rules in FORWARD
-	Text  string             // iptables-restore input: the rules, each -j ACCEPT, policy ACCEPT
-	Trace []benchsets.Packet // the packets, in trace order
+	Name    string             // e.g. acl1_8k, fw1_gen10000: the names of engine's BenchmarkSets
+	Rules   int                // rules in FORWARD
+	Filters []benchsets.Rule   // the same rules, as Text writes them
+	Text    string             // iptables-restore input: the rules, each -j ACCEPT, policy ACCEPT
+	Trace   []benchsets.Packet // the packets, in trace order
 	// SrcXor and DstXor are Remap's constants (rules and trace are
 	// given after it).
 	SrcXor, DstXor uint32
@@ -96,8 +97,8 @@ func ClassBench(dir, name string, n, packets int) (Set, error) {
 		}
 	}
 	set.Rules = len(rules)
-	rules, set.Trace, set.SrcXor, set.DstXor = Remap(rules, set.Trace)
-	set.Text = benchsets.Iptables(rules, "FORWARD", "ACCEPT")
+	set.Filters, set.Trace, set.SrcXor, set.DstXor = Remap(rules, set.Trace)
+	set.Text = benchsets.Iptables(set.Filters, "FORWARD", "ACCEPT")
 	return set, nil
 }
 
@@ -364,24 +365,38 @@ func (l *Lane) Burst(frames [][]byte) (Burst, error) {
 	return b, err
 }
 
-// ForwardCounted returns the packets FORWARD counted since the last
-// Load (its rules' and its policy's counters), those of them its policy
-// counted (they walked every rule), and what the lane sent, which must
-// equal the first: every frame crossed FORWARD.
-func (l *Lane) ForwardCounted() (counted, policy uint64, sent int, err error) {
+// Forward is what FORWARD's counters say of the packets since the last
+// Load.
+type Forward struct {
+	Counted uint64  // packets its rules and its policy counted
+	Policy  uint64  // of them, those its policy counted (they walked every rule)
+	Walked  float64 // rules tried per packet, on average: a packet that rule i took tried i rules
+	Sent    int     // what the lane sent, which must equal Counted: every frame crossed FORWARD
+}
+
+// ForwardCounted reads FORWARD's counters.
+func (l *Lane) ForwardCounted() (Forward, error) {
 	c, err := l.FW.Counters()
 	if err != nil {
-		return 0, 0, 0, err
+		return Forward{}, err
 	}
+	var f Forward
+	var walked uint64
+	rules := 0
 	for k, v := range c {
 		if k.Table == "filter" && k.Chain == "FORWARD" {
-			counted += v.Packets
+			f.Counted += v.Packets
+			walked += uint64(k.Rule) * v.Packets
+			rules = max(rules, k.Rule)
 			if k.Rule == 0 {
-				policy += v.Packets
+				f.Policy += v.Packets
 			}
 		}
 	}
-	return counted, policy, l.frames, nil
+	walked += uint64(rules) * f.Policy
+	f.Walked = float64(walked) / float64(max(f.Counted, 1))
+	f.Sent = l.frames
+	return f, nil
 }
 
 // threadCPU is the calling thread's user and system time (with the

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,9 +45,11 @@ var setNames = func() []string {
 
 // makeSet builds the set of one of setNames.
 func makeSet(dir, name string, packets int) (Set, error) {
-	var seed string
-	var n int
-	if _, err := fmt.Sscanf(name, "%4s_gen%d", &seed, &n); err == nil {
+	if seed, size, ok := strings.Cut(name, "_gen"); ok {
+		n, err := strconv.Atoi(size)
+		if err != nil {
+			return Set{}, fmt.Errorf("set %s: %v", name, err)
+		}
 		return ClassBench(dir, seed+"_8k", n, packets)
 	}
 	return ClassBench(dir, name, 0, packets)
@@ -145,16 +148,16 @@ func TestKernelCost(t *testing.T) {
 					perPacket(e.CPU, e.Sent), perPacket(s.CPU, s.Sent), perPacket(s.CPU-e.CPU, s.Sent), e.MaxInFlight, s.MaxInFlight, LoadAvg())
 			}
 		}
-		policy := map[*Lane]uint64{}
+		fwd := map[*Lane]Forward{}
 		for _, l := range order {
-			counted, pol, sent, err := l.ForwardCounted()
+			f, err := l.ForwardCounted()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if counted != uint64(sent) {
-				t.Errorf("%s, lane %s: FORWARD counted %d packets, %d were sent", name, l.Name, counted, sent)
+			if f.Counted != uint64(f.Sent) {
+				t.Errorf("%s, lane %s: FORWARD counted %d packets, %d were sent", name, l.Name, f.Counted, f.Sent)
 			}
-			policy[l] = pol * 100 / max(counted, 1)
+			fwd[l] = f
 		}
 		for _, b := range backends {
 			var cost, cpu, empty, full []float64
@@ -165,8 +168,10 @@ func TestKernelCost(t *testing.T) {
 				empty = append(empty, perPacket(e.Wall, e.Sent))
 				full = append(full, perPacket(s.Wall, s.Sent))
 			}
-			fmt.Printf("kernel %s %s rules=%d packets=%d xor=%#x,%#x left-out=%d to-policy=%d%% reps=%d cost-ns=%.0f cpu-cost-ns=%.0f empty-ns=%.0f set-ns=%.0f loadavg=%s\n",
-				name, b, set.Rules, packets, set.SrcXor>>24, set.DstXor>>24, left, policy[lanes[b].set], reps, Median(cost), Median(cpu), Median(empty), Median(full), LoadAvg())
+			f := fwd[lanes[b].set]
+			fmt.Printf("kernel %s %s rules=%d packets=%d xor=%#x,%#x left-out=%d to-policy=%d%% walked=%.0f reps=%d cost-ns=%.0f cpu-cost-ns=%.0f empty-ns=%.0f set-ns=%.0f loadavg=%s\n",
+				name, b, set.Rules, packets, set.SrcXor>>24, set.DstXor>>24, left, f.Policy*100/max(f.Counted, 1), f.Walked,
+				reps, Median(cost), Median(cpu), Median(empty), Median(full), LoadAvg())
 		}
 	}
 }
