@@ -151,43 +151,6 @@ func TestRemapClassBench(t *testing.T) {
 	}
 }
 
-// TestWalkLengths prints, for each set, how many rules a packet of the
-// burst tries on average (its first match's position; the whole chain
-// when none matches), computed here rather than from the kernel's
-// counters: for the per-rule figures of BENCHMARKS.md. On demand only
-// (IPSIFT_KERNEL_BENCH_WALK=1): the 100k sets take seconds each.
-func TestWalkLengths(t *testing.T) {
-	if os.Getenv("IPSIFT_KERNEL_BENCH_WALK") != "1" {
-		t.Skip("on demand: IPSIFT_KERNEL_BENCH_WALK=1")
-	}
-	shared := os.Getenv("IPSIFT_SHARED")
-	if shared == "" {
-		t.Fatal("set IPSIFT_SHARED")
-	}
-	for _, name := range setNames {
-		set, err := makeSet(filepath.Join(shared, "bench", "classbench"), name, 10000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rules := set.Filters
-		var ok []benchsets.Packet
-		for _, p := range set.Trace {
-			if Forwardable(p) {
-				ok = append(ok, p)
-			}
-		}
-		total := 0
-		for i := 0; i < 10000; i++ {
-			if m := firstMatch(rules, ok[i%len(ok)]); m >= 0 {
-				total += m + 1
-			} else {
-				total += len(rules)
-			}
-		}
-		t.Logf("walk %s rules=%d walked=%.0f", name, len(rules), float64(total)/10000)
-	}
-}
-
 func TestMakeSetNames(t *testing.T) {
 	shared := os.Getenv("IPSIFT_SHARED")
 	if shared == "" {
