@@ -102,6 +102,35 @@ func ClassBench(dir, name string, n, packets int) (Set, error) {
 	return set, nil
 }
 
+// Blocklist returns engine's blocklist_100k_uniform set for n = 100,000
+// (benchsets.Blocklist: a conntrack prelude, then n -s x/32 rules, then
+// -j ACCEPT) with its packets, at least packets of them (its first 4,096
+// are the engine benchmark's): UDP to port 53 from a listed source drawn
+// uniformly, one in 16 from an address not listed. For the kernel the
+// list's DROP and the policy DROP become ACCEPT, so that every packet
+// arrives; a packet still stops at the same rule after the same tests.
+func Blocklist(n, packets int) Set {
+	r := rand.New(rand.NewPCG(uint64(n), 9))
+	text, addrs := benchsets.Blocklist(n, r)
+	text = strings.Replace(text, ":FORWARD DROP", ":FORWARD ACCEPT", 1)
+	text = strings.ReplaceAll(text, "/32 -j DROP\n", "/32 -j ACCEPT\n")
+	set := Set{Name: fmt.Sprintf("blocklist_%dk_uniform", n/1000), Rules: n + 3, Text: text}
+	for i := 0; i < max(packets, 4096); i++ {
+		j := r.IntN(len(addrs))
+		src := addrs[j]
+		if i%16 == 15 {
+			src = addrs[0].Prev()
+		}
+		s, d := src.As4(), addrs[len(addrs)-1-j].As4()
+		set.Trace = append(set.Trace, benchsets.Packet{
+			Src:   uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3]),
+			Dst:   uint32(d[0])<<24 | uint32(d[1])<<16 | uint32(d[2])<<8 | uint32(d[3]),
+			SPort: uint16(1024 + i%4), DPort: 53, Proto: 17,
+		})
+	}
+	return set
+}
+
 // Remap returns copies of rules and trace with the first octet of every
 // source address XORed with srcXor>>24 and of every destination with
 // dstXor>>24, the two chosen to leave as few trace packets as possible

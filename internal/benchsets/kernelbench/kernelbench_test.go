@@ -40,11 +40,14 @@ var setNames = func() []string {
 			out = append(out, fmt.Sprintf("%s_gen%d", seed, n))
 		}
 	}
-	return out
+	return append(out, "blocklist_100k_uniform")
 }()
 
 // makeSet builds the set of one of setNames.
 func makeSet(dir, name string, packets int) (Set, error) {
+	if name == "blocklist_100k_uniform" {
+		return Blocklist(100000, packets), nil
+	}
 	if seed, size, ok := strings.Cut(name, "_gen"); ok {
 		n, err := strconv.Atoi(size)
 		if err != nil {

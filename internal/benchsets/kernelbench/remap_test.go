@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ipsift/ipsift/internal/benchsets"
@@ -159,13 +160,19 @@ func TestMakeSetNames(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		rules int
-	}{{"fw1_gen1000", 1000}, {"ipc1_gen10000", 10000}, {"acl1_1k", 959}} {
+	}{{"fw1_gen1000", 1000}, {"ipc1_gen10000", 10000}, {"acl1_1k", 959}, {"blocklist_100k_uniform", 100003}} {
 		set, err := makeSet(filepath.Join(shared, "bench", "classbench"), c.name, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if set.Name != c.name || set.Rules != c.rules {
 			t.Errorf("makeSet(%s): %s of %d rules, want %d", c.name, set.Name, set.Rules, c.rules)
+		}
+		if got := strings.Count(set.Text, "\n-A FORWARD "); got != c.rules {
+			t.Errorf("makeSet(%s): %d rules written, want %d", c.name, got, c.rules)
+		}
+		if strings.Contains(set.Text, ":FORWARD DROP") || strings.Contains(set.Text, "/32 -j DROP") {
+			t.Errorf("makeSet(%s): a DROP in the kernel's set: packets would not arrive", c.name)
 		}
 	}
 }
