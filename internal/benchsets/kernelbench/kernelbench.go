@@ -69,8 +69,10 @@ type Set struct {
 // written as a tcp and a udp rule) and, for n > 0, grown to n rules by
 // benchsets.Grow, with a uniform trace of at least packets headers from
 // benchsets.Trace drawn from the same seeded source (its first 4,096
-// are the engine benchmark's trace); for n = 0 the file's own trace.
-func ClassBench(dir, name string, n, packets int) (Set, error) {
+// are the engine benchmark's trace); for n = 0 the file's own trace, or
+// with zipf > 1 a trace aimed at the file's rules by a Zipf law of that
+// exponent over rule positions (engine's SEED_8k_zipf).
+func ClassBench(dir, name string, n, packets int, zipf float64) (Set, error) {
 	rt, err := os.ReadFile(filepath.Join(dir, name+".rules"))
 	if err != nil {
 		return Set{}, err
@@ -81,12 +83,17 @@ func ClassBench(dir, name string, n, packets int) (Set, error) {
 	}
 	rules := benchsets.Expanded(base)
 	set := Set{Name: name}
-	if n > 0 {
+	if n > 0 || zipf > 1 {
 		// The seed of engine's cbSet: rand.NewPCG(n, 7), Grow, then Trace.
 		r := rand.New(rand.NewPCG(uint64(n), 7))
-		rules = benchsets.Grow(rules, n, r)
-		set.Trace = benchsets.Trace(rules, max(packets, 4096), 0, r)
-		set.Name = strings.TrimSuffix(name, "_8k") + "_gen" + strconv.Itoa(n)
+		if n > 0 {
+			rules = benchsets.Grow(rules, n, r)
+			set.Name = strings.TrimSuffix(name, "_8k") + "_gen" + strconv.Itoa(n)
+		}
+		set.Trace = benchsets.Trace(rules, max(packets, 4096), zipf, r)
+		if zipf > 1 {
+			set.Name += "_zipf"
+		}
 	} else {
 		tt, err := os.ReadFile(filepath.Join(dir, name+".trace"))
 		if err != nil {

@@ -33,7 +33,7 @@ var setNames = func() []string {
 	seeds := []string{"acl1", "fw1", "ipc1"}
 	var out []string
 	for _, seed := range seeds {
-		out = append(out, seed+"_gen1000", seed+"_1k", seed+"_8k", seed+"_gen10000")
+		out = append(out, seed+"_gen1000", seed+"_1k", seed+"_8k", seed+"_8k_zipf", seed+"_gen10000")
 	}
 	for _, seed := range seeds {
 		for _, n := range []int{16000, 32000, 64000, 100000} {
@@ -53,9 +53,12 @@ func makeSet(dir, name string, packets int) (Set, error) {
 		if err != nil {
 			return Set{}, fmt.Errorf("set %s: %v", name, err)
 		}
-		return ClassBench(dir, seed+"_8k", n, packets)
+		return ClassBench(dir, seed+"_8k", n, packets, 0)
 	}
-	return ClassBench(dir, name, 0, packets)
+	if file, ok := strings.CutSuffix(name, "_zipf"); ok {
+		return ClassBench(dir, file, 0, packets, 1.1)
+	}
+	return ClassBench(dir, name, 0, packets, 0)
 }
 
 // TestKernelCost is the kernel's side of the classifier benchmarks

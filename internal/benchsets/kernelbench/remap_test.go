@@ -137,7 +137,7 @@ func TestRemapClassBench(t *testing.T) {
 	if shared == "" {
 		t.Skip("set IPSIFT_SHARED for the ClassBench files")
 	}
-	set, err := ClassBench(filepath.Join(shared, "bench", "classbench"), "fw1_8k", 0, 10000)
+	set, err := ClassBench(filepath.Join(shared, "bench", "classbench"), "fw1_8k", 0, 10000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestMakeSetNames(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		rules int
-	}{{"fw1_gen1000", 1000}, {"ipc1_gen10000", 10000}, {"acl1_1k", 959}, {"blocklist_100k_uniform", 100003}} {
+	}{{"fw1_gen1000", 1000}, {"ipc1_gen10000", 10000}, {"acl1_1k", 959}, {"ipc1_8k_zipf", 7534}, {"blocklist_100k_uniform", 100003}} {
 		set, err := makeSet(filepath.Join(shared, "bench", "classbench"), c.name, 100)
 		if err != nil {
 			t.Fatal(err)
