@@ -43,7 +43,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -359,7 +358,7 @@ func (l *Lane) Burst(frames [][]byte) (Burst, error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu0 := threadCPU()
+	cpu0 := benchsets.ThreadCPU()
 	t0 := time.Now()
 	arrived := func() (int, error) {
 		n, err := l.received(buf)
@@ -393,7 +392,7 @@ func (l *Lane) Burst(frames [][]byte) (Burst, error) {
 		}
 	}
 	got, err := wait(0, len(frames))
-	b := Burst{Wall: time.Since(t0), CPU: threadCPU() - cpu0, Sent: len(frames), Arrived: got, MaxInFlight: maxIn}
+	b := Burst{Wall: time.Since(t0), CPU: benchsets.ThreadCPU() - cpu0, Sent: len(frames), Arrived: got, MaxInFlight: maxIn}
 	l.frames += len(frames)
 	if err == nil && got != len(frames) {
 		err = fmt.Errorf("lane %s: %d frames arrived of %d sent", l.Name, got, len(frames))
@@ -433,16 +432,6 @@ func (l *Lane) ForwardCounted() (Forward, error) {
 	f.Walked = float64(walked) / float64(max(f.Counted, 1))
 	f.Sent = l.frames
 	return f, nil
-}
-
-// threadCPU is the calling thread's user and system time (with the
-// receive work the kernel does in its context while it sends).
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1, &ru); err != nil { // RUSAGE_THREAD
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Median returns the median of v (the lower middle for an even count).
