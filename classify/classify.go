@@ -494,6 +494,9 @@ func Build(rules []Rule, p Params) *Classifier {
 		best.items = append(best.items, int32(i))
 	}
 	bts = mergeSmall(bts, rules, p.Bucket)
+	// Packets drawn from the rules, looked up in the tables so far:
+	// their answers (exact whatever the tables) price the merges and
+	// cuts below, and the tables are laid out again when there are any.
 	c.tables = finishAll(bts, rules)
 	ks := sampleKeys(rules, samples)
 	ans := c.answers(ks)
@@ -506,6 +509,7 @@ func Build(rules []Rule, p Params) *Classifier {
 	return c
 }
 
+// finishAll lays out every table of bts.
 func finishAll(bts []*buildTable, rules []Rule) []table {
 	ts := make([]table, len(bts))
 	var buf []placed
