@@ -1,0 +1,98 @@
+package replay
+
+import (
+	"bytes"
+	"encoding/json"
+	"runtime"
+	"testing"
+
+	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/internal/capgen"
+)
+
+// reportText is everything a report says, flows and samples included,
+// as text to compare.
+func reportText(t *testing.T, rep *Report) string {
+	t.Helper()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Flows {
+		fb, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(append(b, '\n'), fb...)
+	}
+	return string(b)
+}
+
+func replayFile(t *testing.T, file []byte, o Options) (string, error, uint64) {
+	t.Helper()
+	e := newEngine(t, gateway(t))
+	rd, err := capture.NewReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress uint64
+	o.Progress = func(packets int, off int64) { progress += uint64(packets) ^ uint64(off) }
+	r := New(e, o)
+	err = r.Run(rd)
+	return reportText(t, r.Report()), err, progress
+}
+
+// TestReadAheadSameReport: reading in a goroutine of its own changes
+// nothing in the report (verdicts, counters, flows, samples, progress
+// calls), whole captures and captures cut short alike.
+func TestReadAheadSameReport(t *testing.T) {
+	var mix bytes.Buffer
+	if err := capgen.Write(&mix, capgen.Config{Workload: capgen.Mix, Packets: 70000, Flows: 2000, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"mix":         mix.Bytes(),
+		"established": established(t, 50, 3000),
+		"cut":         mix.Bytes()[:mix.Len()*2/3-5], // a record cut in the middle: an error after the records before it
+	}
+	for name, file := range files {
+		o := Options{Why: 3, Flows: true, RuleSamples: 2, Interval: 1e9}
+		want, werr, wprog := replayFile(t, file, o)
+		o.ReadAhead = true
+		got, gerr, gprog := replayFile(t, file, o)
+		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+			t.Errorf("%s: error %v, read ahead %v", name, werr, gerr)
+		}
+		if name == "cut" && werr == nil {
+			t.Errorf("cut: no error")
+		}
+		if got != want {
+			t.Errorf("%s: the report differs when reading ahead", name)
+		}
+		if wprog != gprog || wprog == 0 && name == "mix" {
+			t.Errorf("%s: progress %#x, read ahead %#x", name, wprog, gprog)
+		}
+	}
+}
+
+// TestReadAheadAllocations: once the batches' buffers have grown,
+// reading ahead allocates nothing per packet either.
+func TestReadAheadAllocations(t *testing.T) {
+	file := established(t, 4, 40000)
+	e := newEngine(t, gateway(t))
+	rd, _ := capture.NewReader(bytes.NewReader(file))
+	r := New(e, Options{ReadAhead: true})
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	if err := r.Run(rd); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&ms1)
+	if rep := r.Report(); rep.Replayed.Packets != 40000 {
+		t.Fatalf("%d packets replayed", rep.Replayed.Packets)
+	}
+	if per := float64(ms1.Mallocs-ms0.Mallocs) / 40000; per > 0.05 {
+		t.Errorf("%.3f allocations per packet", per)
+	}
+}
