@@ -6,45 +6,60 @@ import (
 	"github.com/ipsift/ipsift/capture"
 )
 
-// Reading ahead: a goroutine reads the capture into batches of records
-// whose bytes it copies into the batch's own buffer, and hands each
-// full batch to Run over a channel; Run hands it back empty once its
-// records are in the reordering window. A few batches go round, so
-// that, once their buffers have grown to the capture's packets, reading
-// allocates nothing.
+// Reading ahead: a goroutine reads the capture and puts its records in
+// time order through a reordering window of its own, and hands them to
+// Run in batches over a channel; Run runs them and hands the batch back
+// with the records, whose buffers the reader then reuses. A few batches
+// go round, so that once the records' buffers have grown to the
+// capture's packets reading allocates nothing. Reading, the window and
+// its copy of each packet are then off the engine's goroutine.
 const (
 	readAheadBatches = 4
 	batchRecords     = 256
-	batchBytes       = 256 << 10
 )
 
 type readBatch struct {
-	recs []capture.Record
-	ends []int   // the end of each record's bytes in buf
-	offs []int64 // the capture's bytes read after each record
-	buf  []byte
-	// ifaces are the capture's interfaces once the batch's last record
-	// was read (only appended to as the capture goes on).
+	held  []*held // records out of the window, earliest first
+	nread int     // records read from the capture meanwhile
+	// marks are the Progress calls due meanwhile: records read so far
+	// and the capture's bytes read then.
+	marks []readMark
+	// ifaces are the capture's interfaces as read so far (only ever
+	// appended to as the capture goes on).
 	ifaces []capture.Interface
 	err    error // after the records: io.EOF at the end, or why reading stopped
 }
 
+type readMark struct {
+	records int
+	off     int64
+}
+
 // readAhead fills the batches free hands it and sends them to full
-// until the capture ends or reading fails (the last batch has err set).
-func readAhead(rd *capture.Reader, free <-chan *readBatch, full chan<- *readBatch) {
+// until the capture ends or reading fails; then the window's last
+// records and the error go in the last batch.
+func readAhead(rd *capture.Reader, q *heldQueue, progress bool, free <-chan *readBatch, full chan<- *readBatch) {
 	var rec capture.Record
 	var ifaces []capture.Interface
+	total := 0
 	for b := range free {
-		b.recs, b.ends, b.offs, b.buf, b.err = b.recs[:0], b.ends[:0], b.offs[:0], b.buf[:0], nil
-		for len(b.recs) < batchRecords && len(b.buf) < batchBytes {
+		q.free = append(q.free, b.held...) // Run is done with them
+		b.held, b.nread, b.marks, b.err = b.held[:0], 0, b.marks[:0], nil
+		for len(b.held) < batchRecords {
 			if b.err = rd.Next(&rec); b.err != nil {
+				for q.len() > 0 {
+					b.held = append(b.held, q.take())
+				}
 				break
 			}
-			b.buf = append(b.buf, rec.Data...)
-			rec.Data, rec.Comment = nil, nil
-			b.recs = append(b.recs, rec)
-			b.ends = append(b.ends, len(b.buf))
-			b.offs = append(b.offs, rd.Offset())
+			b.nread++
+			if total++; progress && total&0xffff == 0 {
+				b.marks = append(b.marks, readMark{total, rd.Offset()})
+			}
+			if q.full() {
+				b.held = append(b.held, q.take())
+			}
+			q.push(&rec)
 		}
 		if n := len(rd.Interfaces()); n != len(ifaces) {
 			// The reader's own slice is appended to as it reads: the
@@ -61,22 +76,26 @@ func readAhead(rd *capture.Reader, free <-chan *readBatch, full chan<- *readBatc
 }
 
 // runReadAhead is Run's loop with reading in a goroutine; it returns
-// the error that ended reading (io.EOF at the end).
+// the error that ended reading (io.EOF at the end) once every record
+// read has run.
 func (r *Replayer) runReadAhead(rd *capture.Reader) error {
 	free := make(chan *readBatch, readAheadBatches)
 	full := make(chan *readBatch, readAheadBatches)
 	for range readAheadBatches {
 		free <- &readBatch{}
 	}
-	go readAhead(rd, free, full)
+	q := &heldQueue{}
+	q.init(r.o.Window)
+	go readAhead(rd, q, r.o.Progress != nil, free, full)
 	defer close(free)
 	for b := range full {
-		start := 0
-		for i := range b.recs {
-			rec := &b.recs[i]
-			rec.Data = b.buf[start:b.ends[i]]
-			start = b.ends[i]
-			r.take(rec, b.ifaces, b.offs[i])
+		r.internIfaces(b.ifaces)
+		for _, m := range b.marks {
+			r.o.Progress(m.records, m.off)
+		}
+		r.rep.Records += uint64(b.nread)
+		for _, h := range b.held {
+			r.runHeld(h)
 		}
 		if b.err != nil {
 			return b.err

@@ -77,10 +77,17 @@ func (q *heldQueue) pop() *held {
 	if q.last != nil {
 		q.free = append(q.free, q.last)
 	}
+	h := q.take()
+	q.last = h
+	return h
+}
+
+// take returns the earliest record, which stays valid until it is given
+// back to the queue's free list.
+func (q *heldQueue) take() *held {
 	h := q.ring[q.head]
 	q.ring[q.head] = nil
 	q.head = q.at(1)
 	q.n--
-	q.last = h
 	return h
 }
