@@ -28,7 +28,7 @@ func reportText(t *testing.T, rep *Report) string {
 	return string(b)
 }
 
-func replayFile(t *testing.T, file []byte, o Options) (string, error, uint64) {
+func replayFile(t *testing.T, file []byte, o Options) (string, uint64, error) {
 	t.Helper()
 	e := newEngine(t, gateway(t))
 	rd, err := capture.NewReader(bytes.NewReader(file))
@@ -39,7 +39,7 @@ func replayFile(t *testing.T, file []byte, o Options) (string, error, uint64) {
 	o.Progress = func(packets int, off int64) { progress += uint64(packets) ^ uint64(off) }
 	r := New(e, o)
 	err = r.Run(rd)
-	return reportText(t, r.Report()), err, progress
+	return reportText(t, r.Report()), progress, err
 }
 
 // TestReadAheadSameReport: reading in a goroutine of its own changes
@@ -57,9 +57,9 @@ func TestReadAheadSameReport(t *testing.T) {
 	}
 	for name, file := range files {
 		o := Options{Why: 3, Flows: true, RuleSamples: 2, Interval: 1e9}
-		want, werr, wprog := replayFile(t, file, o)
+		want, wprog, werr := replayFile(t, file, o)
 		o.ReadAhead = true
-		got, gerr, gprog := replayFile(t, file, o)
+		got, gprog, gerr := replayFile(t, file, o)
 		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
 			t.Errorf("%s: error %v, read ahead %v", name, werr, gerr)
 		}
