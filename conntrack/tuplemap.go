@@ -42,7 +42,7 @@ func (m *tupleMap) find(k *Tuple, h uint64) int {
 		if s.e == nil {
 			return -1
 		}
-		if s.h == sh && s.e.tuple[s.dir&1] == *k {
+		if s.h == sh && s.e.tuple[s.dir&1].eq(k) {
 			return int(i)
 		}
 	}
@@ -123,6 +123,13 @@ func (m *tupleMap) all(yield func(Tuple, *Entry) bool) {
 			return
 		}
 	}
+}
+
+// eq is a == *b, field by field: the compiler compares each address
+// with two 8-byte loads where == on the whole 38-byte struct calls
+// memequal.
+func (a *Tuple) eq(b *Tuple) bool {
+	return a.Src == b.Src && a.Dst == b.Dst && a.SrcPort == b.SrcPort && a.DstPort == b.DstPort && a.Proto == b.Proto && a.V6 == b.V6
 }
 
 // len returns the number of tuples held.

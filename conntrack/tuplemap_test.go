@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/ipsift/ipsift/ext"
@@ -258,6 +259,34 @@ func TestTableRandomAgainstReference(t *testing.T) {
 				}
 			}
 			checkInvariants(t, tb)
+		}
+	}
+}
+
+// TestTupleEq: eq agrees with == for tuples that differ in any one
+// field, and compares every field of Tuple (a field added must be
+// added to eq).
+func TestTupleEq(t *testing.T) {
+	if n := reflect.TypeOf(Tuple{}).NumField(); n != 6 {
+		t.Fatalf("Tuple has %d fields; eq compares 6", n)
+	}
+	a := mapTuple(12345)
+	variants := []func(k *Tuple){
+		func(k *Tuple) { k.Src[15] ^= 1 },
+		func(k *Tuple) { k.Dst[0] ^= 1 },
+		func(k *Tuple) { k.SrcPort++ },
+		func(k *Tuple) { k.DstPort++ },
+		func(k *Tuple) { k.Proto++ },
+		func(k *Tuple) { k.V6 = !k.V6 },
+	}
+	if b := a; !a.eq(&b) {
+		t.Fatal("a tuple differs from its copy")
+	}
+	for i, f := range variants {
+		b := a
+		f(&b)
+		if a.eq(&b) || a == b {
+			t.Errorf("variant %d: equal", i)
 		}
 	}
 }
