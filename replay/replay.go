@@ -393,7 +393,9 @@ func (r *Replayer) take(rec *capture.Record, ifaces []capture.Interface, off int
 	if r.o.Progress != nil && r.rep.Records&0xffff == 0 {
 		r.o.Progress(int(r.rep.Records), off)
 	}
-	r.internIfaces(ifaces)
+	if len(r.ifnames) < len(ifaces) {
+		r.internIfaces(ifaces)
+	}
 	if r.hold.full() {
 		r.runHeld(r.hold.pop())
 	}
@@ -403,12 +405,10 @@ func (r *Replayer) take(rec *capture.Record, ifaces []capture.Interface, off int
 // internIfaces takes the capture's interfaces read since the last
 // call (the capture only ever adds some).
 func (r *Replayer) internIfaces(ifaces []capture.Interface) {
-	if len(r.ifnames) < len(ifaces) {
-		for _, ifc := range ifaces[len(r.ifnames):] {
-			// Interned: compared with the host's names per packet.
-			r.ifnames = append(r.ifnames, ext.Intern(ifc.Name))
-			r.ifaces = append(r.ifaces, ifc)
-		}
+	for _, ifc := range ifaces[min(len(r.ifnames), len(ifaces)):] {
+		// Interned: compared with the host's names per packet.
+		r.ifnames = append(r.ifnames, ext.Intern(ifc.Name))
+		r.ifaces = append(r.ifaces, ifc)
 	}
 }
 
