@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/packet"
 )
 
 // Reading ahead: a goroutine reads the capture and puts its records in
@@ -35,12 +36,41 @@ type readMark struct {
 	off     int64
 }
 
+// sumsFor returns p's transport and IP checksum checks
+// (packet.L4ChecksumOK, IPChecksumOK), p being ip decoded: as the
+// read-ahead goroutine found them when ip is the packet it summed,
+// else summed now.
+func (h *held) sumsFor(ip []byte, p *packet.Packet) (l4ok, ipok bool) {
+	if h.sums && len(ip) == h.ipLen && len(ip) > 0 && &ip[0] == &h.data[h.ipOff] {
+		return h.l4ok, h.ipok
+	}
+	l4ok = p.L4ChecksumOK()
+	return l4ok, !l4ok || p.IPChecksumOK()
+}
+
+// presum sums the checksums of h's IP packet ahead of Run (sumsFor),
+// when it is whole: not cut by the snaplen, so that Run decodes these
+// very bytes (see complete). fr and p are the reader's own.
+func presum(h *held, fr *capture.Frame, p *packet.Packet) {
+	if fr.Decode(h.link, h.data, h.bigEndian) != nil || len(fr.IP) == 0 || p.Decode(fr.IP) != nil {
+		return
+	}
+	if p.TotalLen > len(fr.IP) {
+		return
+	}
+	h.l4ok = p.L4ChecksumOK()
+	h.ipok = !h.l4ok || p.IPChecksumOK()
+	h.ipOff, h.ipLen, h.sums = len(h.data)-len(fr.IP), len(fr.IP), true
+}
+
 // readAhead fills the batches free hands it and sends them to full
 // until the capture ends or reading fails; then the window's last
 // records and the error go in the last batch.
 func readAhead(rd *capture.Reader, q *heldQueue, progress bool, free <-chan *readBatch, full chan<- *readBatch) {
 	var rec capture.Record
 	var ifaces []capture.Interface
+	var fr capture.Frame
+	var p packet.Packet
 	total := 0
 	for b := range free {
 		q.free = append(q.free, b.held...) // Run is done with them
@@ -48,7 +78,9 @@ func readAhead(rd *capture.Reader, q *heldQueue, progress bool, free <-chan *rea
 		for len(b.held) < batchRecords {
 			if b.err = rd.Next(&rec); b.err != nil {
 				for q.len() > 0 {
-					b.held = append(b.held, q.take())
+					h := q.take()
+					presum(h, &fr, &p)
+					b.held = append(b.held, h)
 				}
 				break
 			}
@@ -57,7 +89,9 @@ func readAhead(rd *capture.Reader, q *heldQueue, progress bool, free <-chan *rea
 				b.marks = append(b.marks, readMark{total, rd.Offset()})
 			}
 			if q.full() {
-				b.held = append(b.held, q.take())
+				h := q.take()
+				presum(h, &fr, &p)
+				b.held = append(b.held, h)
 			}
 			q.push(&rec)
 		}

@@ -42,9 +42,11 @@ func replayFile(t *testing.T, file []byte, o Options) (string, uint64, error) {
 	return reportText(t, r.Report()), progress, err
 }
 
-// TestReadAheadSameReport: reading in a goroutine of its own changes
-// nothing in the report (verdicts, counters, flows, samples, progress
-// calls), whole captures and captures cut short alike.
+// TestReadAheadSameReport: reading in a goroutine of its own (with the
+// window and the checksums summed there) changes nothing in the report
+// (verdicts, counters, flows, samples, progress calls, bad checksums),
+// whole captures and captures cut short alike, packets cut by the
+// snaplen and broken checksums with and without --verify-checksums.
 func TestReadAheadSameReport(t *testing.T) {
 	var mix bytes.Buffer
 	if err := capgen.Write(&mix, capgen.Config{Workload: capgen.Mix, Packets: 70000, Flows: 2000, Seed: 5}); err != nil {
@@ -54,6 +56,16 @@ func TestReadAheadSameReport(t *testing.T) {
 		"mix":         mix.Bytes(),
 		"established": established(t, 50, 3000),
 		"cut":         mix.Bytes()[:mix.Len()*2/3-5], // a record cut in the middle: an error after the records before it
+	}
+	for _, cut := range []bool{false, true} {
+		file := checksumCapture(t, cut)
+		for _, verify := range []bool{false, true} {
+			want, _, _ := replayFile(t, file, Options{VerifyChecksums: verify, Flows: true})
+			got, _, _ := replayFile(t, file, Options{VerifyChecksums: verify, Flows: true, ReadAhead: true})
+			if got != want {
+				t.Errorf("checksums (cut %v, verify %v): the report differs when reading ahead:\n%s\n%s", cut, verify, want, got)
+			}
+		}
 	}
 	for name, file := range files {
 		o := Options{Why: 3, Flows: true, RuleSamples: 2, Interval: 1e9}

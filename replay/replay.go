@@ -548,13 +548,13 @@ func (r *Replayer) one(h *held, now int64) {
 	// made) right is handed to the engine as verified.
 	csumOK := false
 	if r.o.VerifyChecksums {
-		l4ok := r.pkt.L4ChecksumOK()
-		if !l4ok || !r.pkt.IPChecksumOK() {
+		l4ok, ipok := h.sumsFor(ip, &r.pkt)
+		if !l4ok || !ipok {
 			r.rep.BadChecksums++
 		}
 		csumOK = l4ok && sameChecksumCheck(&r.pkt)
 	} else if !r.pkt.IsFragment() {
-		if !r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK() {
+		if l4ok, ipok := h.sumsFor(ip, &r.pkt); !l4ok || !ipok {
 			r.rep.BadChecksums++
 			r.pkt.FixChecksums()
 		}

@@ -16,6 +16,12 @@ type held struct {
 	bigEndian bool
 	origLen   int
 	data      []byte
+	// sums, set by the read-ahead goroutine, says that l4ok and ipok
+	// are packet.L4ChecksumOK and IPChecksumOK of the IP packet
+	// data[ipOff:ipOff+ipLen] (see sumsFor).
+	sums         bool
+	l4ok, ipok   bool
+	ipOff, ipLen int
 }
 
 func (a *held) before(b *held) bool {
