@@ -178,3 +178,36 @@ func TestEstablishedFlowAllocatesNothing(t *testing.T) {
 		t.Errorf("an established-flow packet allocates %.1f times, want 0", n)
 	}
 }
+
+// TestOutSharesNoCallerBuffer: a forwarded packet leaves in Result.Out
+// as the caller's own bytes (no copy), and a later packet whose Out
+// holds copies (a REJECT's answer) never writes into that caller's
+// buffer.
+func TestOutSharesNoCallerBuffer(t *testing.T) {
+	rs := mustRules(t, "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp --dport 23 -j REJECT --reject-with tcp-reset\nCOMMIT\n")
+	e, err := engine.New(rs, nil, engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := engine.NewState()
+	_, fwd := build(t, "wlan0 udp 192.0.2.10:5000 > 203.0.113.9:53 len=40")
+	e.Process(s, &engine.Input{Data: fwd, In: "wlan0"})
+	if s.Result.Verdict != engine.Forward || len(s.Result.Out) != 1 {
+		t.Fatalf("forwarded: %v, %d out", s.Result.Verdict, len(s.Result.Out))
+	}
+	if &s.Result.Out[0].Data[0] != &fwd[0] {
+		t.Error("the forwarded packet was copied into Out")
+	}
+	kept := append([]byte(nil), fwd...)
+	_, rej := build(t, "wlan0 tcp 192.0.2.10:5000 > 203.0.113.9:23 S")
+	e.Process(s, &engine.Input{Data: rej, In: "wlan0"})
+	if s.Result.Verdict != engine.Reject || len(s.Result.Out) == 0 {
+		t.Fatalf("rejected: %v, %d out", s.Result.Verdict, len(s.Result.Out))
+	}
+	if string(fwd) != string(kept) {
+		t.Error("the answer to a later packet was written into an earlier packet's buffer")
+	}
+	if &s.Result.Out[0].Data[0] == &rej[0] {
+		t.Error("an answer shares the caller's buffer")
+	}
+}

@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/binary"
 
-	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
 )
@@ -107,17 +106,22 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// that lets the walk go on (MARK may have changed what it holds).
 	rec := s.path
 	fast := tr == nil && rec == nil && classifiable(&s.pkt)
-	var key classify.Key
+	// The key lives in the State: a local one, its address taken, would
+	// be cleared at every call whether a classifier reads it or not.
+	key := &s.key
 	keyed := false
 	sp := 0
 	cur, i := start, 0
 	for {
+		// found: the classifier found the rule at i, with a key read
+		// since the last target that went on.
+		found := false
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(&key, c, src, dst, &src6, &dst6)
+				fillKey(key, c, src, dst, &src6, &dst6)
 				keyed = true
 			}
-			i = cur.cls.Next(&key, i)
+			i, found = cur.cls.Next(key, i), true
 		}
 		if i >= len(cur.rules) {
 			// End of chain: a user chain returns to its caller, a
@@ -171,7 +175,13 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			continue
 		}
 		matched, dropAfter := true, false
-		for mi, m := range r.matches {
+		skip := 0
+		if found {
+			// The classifier tested these: they hold.
+			skip = int(r.exact)
+		}
+		for mi := skip; mi < len(r.matches); mi++ {
+			m := r.matches[mi]
 			if s.legacy {
 				// ipt_do_table: a match can match and ask for the drop;
 				// the rule then counts and its target runs first.
