@@ -3,7 +3,6 @@ package replay
 import (
 	"bytes"
 	"encoding/json"
-	"runtime"
 	"testing"
 
 	"github.com/ipsift/ipsift/capture"
@@ -93,21 +92,11 @@ func TestReadAheadSameReport(t *testing.T) {
 // no more allocations.
 func TestReadAheadAllocations(t *testing.T) {
 	allocs := func(n int) uint64 {
-		file := established(t, 4, n)
-		e := newEngine(t, gateway(t))
-		rd, _ := capture.NewReader(bytes.NewReader(file))
-		r := New(e, Options{ReadAhead: true})
-		var ms0, ms1 runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&ms0)
-		if err := r.Run(rd); err != nil {
-			t.Fatal(err)
-		}
-		runtime.ReadMemStats(&ms1)
-		if rep := r.Report(); rep.Replayed.Packets != uint64(n) {
+		a, rep := replayAllocs(t, n, Options{ReadAhead: true})
+		if rep.Replayed.Packets != uint64(n) {
 			t.Fatalf("%d packets replayed, want %d", rep.Replayed.Packets, n)
 		}
-		return ms1.Mallocs - ms0.Mallocs
+		return a
 	}
 	a1, a2 := allocs(40000), allocs(80000)
 	t.Logf("%d allocations for 40,000 packets, %d for 80,000", a1, a2)
