@@ -130,9 +130,9 @@ func init() {
 				// check is one pass that builds and drops many small
 				// regions: collecting at 200% rather than 100% growth cut
 				// a 100,000-rule check by a tenth of its CPU, and its
-				// peak memory stays below what it was before the analysis
-				// made less garbage (BENCHMARKS.md, "ipsift check of
-				// 100,000 rules").
+				// peak memory stays near or below what it was before the
+				// analysis made less garbage (BENCHMARKS.md, "ipsift
+				// check of 100,000 rules").
 				defer debug.SetGCPercent(debug.SetGCPercent(200))
 			}
 			code := exitOK
