@@ -79,6 +79,22 @@ func upperProto6(p *packet.Packet, legacy bool) (proto uint8, found bool) {
 // chain, following jumps and gotos with a return stack, and returns the
 // verdict. Counters rise when all of a rule's matches match, whatever
 // its target, and a policy's when the policy decides.
+// addHit appends a hit. Within capacity (the Result's slice is reused
+// from packet to packet) it lengthens the slice in place, which stores
+// the length only, and writes the fields one by one: append would store
+// the whole slice header and build the Hit first.
+func addHit(hits *[]Hit, table, chain string, rule int) {
+	h := *hits
+	n := len(h)
+	if n < cap(h) {
+		*hits = h[:n+1]
+		x := &h[:n+1][n]
+		x.Table, x.Chain, x.Rule = table, chain, rule
+		return
+	}
+	*hits = append(h, Hit{Table: table, Chain: chain, Rule: rule})
+}
+
 func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Verdict {
 	c := &s.ctx
 	length := uint64(s.pkt.TotalLen)
@@ -129,7 +145,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			if cur.builtin {
 				cur.packets.Add(1)
 				cur.bytes.Add(length)
-				*hits = append(*hits, Hit{Table: t.name, Chain: cur.name})
+				addHit(hits, t.name, cur.name, 0)
 				if rec != nil {
 					rec.add(t, cur, nil, false, 0, true)
 				}
@@ -215,7 +231,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		}
 		r.packets.Add(1)
 		r.bytes.Add(length)
-		*hits = append(*hits, Hit{Table: t.name, Chain: cur.name, Rule: r.number})
+		addHit(hits, t.name, cur.name, r.number)
 		if rec != nil {
 			rec.add(t, cur, r, false, len(r.matches), true)
 		}
