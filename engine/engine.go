@@ -431,30 +431,32 @@ func (e *Engine) Process(s *State, in *Input) {
 		return
 	}
 	s.pkt.L4Verified = in.ChecksumOK && !s.pkt.IsFragment()
+	// One test of the family: the IPv6 work before the hooks in its
+	// branch, IPv4's in the other.
 	if s.pkt.Version == 6 {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
-	}
-	if s.pkt.Version == 6 && !e.cfg.NoHostStack && e.defrag.busy6.Load() {
-		// The Time Exceeded messages of datagrams whose reassembly
-		// (nf_defrag_ipv6's or the stack's) timed out since the last
-		// packet go out first. (busy6 is takeTimeouts6's own first
-		// test, made here to spare the call while nothing waits.)
-		for _, to := range e.defrag.takeTimeouts6(in.Now) {
-			e.fragTimeExceeded(p, s, to, in.Now)
+		if !e.cfg.NoHostStack && e.defrag.busy6.Load() {
+			// The Time Exceeded messages of datagrams whose reassembly
+			// (nf_defrag_ipv6's or the stack's) timed out since the last
+			// packet go out first. (busy6 is takeTimeouts6's own first
+			// test, made here to spare the call while nothing waits.)
+			for _, to := range e.defrag.takeTimeouts6(in.Now) {
+				e.fragTimeExceeded(p, s, to, in.Now)
+			}
 		}
-	}
-	s.hopByHop = s.pkt.Version == 6 && s.pkt.NextHdr == packet.ProtoHopOpts
-	if s.hopByHop && !in.Local && e.hopByHop6(s, in) {
-		e.sendHostPending(p, s)
-		e.finishTrace(s)
-		return
-	}
-	if p.conntrack && s.pkt.Version == 6 {
-		if done := e.defrag6(p, s, in); done {
+		s.hopByHop = s.pkt.NextHdr == packet.ProtoHopOpts
+		if s.hopByHop && !in.Local && e.hopByHop6(s, in) {
+			e.sendHostPending(p, s)
+			e.finishTrace(s)
 			return
 		}
-	} else if p.conntrack && s.pkt.IsFragment() {
+		if p.conntrack {
+			if done := e.defrag6(p, s, in); done {
+				return
+			}
+		}
+	} else if s.hopByHop = false; p.conntrack && s.pkt.IsFragment() {
 		// nf_defrag_ipv4 runs before the raw table wherever connection
 		// tracking is in use: a fragment waits for the rest and raises
 		// nothing; the last one brings the whole datagram.
