@@ -603,7 +603,17 @@ func (p *Program) enters(s *State, st stage) bool {
 
 func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
 	h := st.hook()
-	for _, t := range p.stages[st.index()] {
+	ts := p.stages[st.index()]
+	if len(ts) == 1 && ts[0].index != tNAT && ts[0].index != tMangle {
+		// One plain table (a filter-only ruleset's FORWARD, INPUT or
+		// OUTPUT): no loop, whose state Go reloads after each call.
+		t := ts[0]
+		if v := e.runTable(s, t, t.hooks[h], hits); !goesOn(v) {
+			return verdictOf(s, v)
+		}
+		return 0, false
+	}
+	for _, t := range ts {
 		switch {
 		case t.index == tNAT:
 			if v, done := e.natHook(p, s, t, h, hits); done {
