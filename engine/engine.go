@@ -761,7 +761,16 @@ func ctText(st ext.CTState, reply bool, ent *conntrack.Entry) string {
 // once every answer to it has gone (the kernel frees the unconfirmed
 // conntrack with its last reference): see dropUnconfirmed.
 func (e *Engine) finish(s *State, v Verdict) Verdict {
-	if s.entry == nil || !s.tracked && !(s.attached && !s.reply) {
+	if s.entry == nil {
+		return v
+	}
+	return e.confirm(s, v)
+}
+
+// confirm is finish for a packet conntrack attached an entry to
+// (finish, without it, is inlined: a stateless packet makes no call).
+func (e *Engine) confirm(s *State, v Verdict) Verdict {
+	if !s.tracked && !(s.attached && !s.reply) {
 		return v
 	}
 	switch v {
@@ -1104,15 +1113,22 @@ func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
 // the rules may rewrite it again; answers are built in buffers the
 // State reuses within the call: those are copied.
 func (e *Engine) leave(s *State, dev string, hostReply bool) {
-	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply && s.pkt.Version == 6 {
-		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false, false) })
-		return
-	}
 	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply {
-		refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false, false) })
+		e.leaveFragments(s, dev)
 		return
 	}
 	e.record(s, dev, s.pkt.Data, hostReply, s.answering == 0 && dev != "lo")
+}
+
+// leaveFragments is leave for a reassembled datagram bigger than its
+// largest fragment: it leaves as fragments again (leave, without it, is
+// inlined).
+func (e *Engine) leaveFragments(s *State, dev string) {
+	if s.pkt.Version == 6 {
+		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false, false) })
+		return
+	}
+	refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false, false) })
 }
 
 // record adds a packet to Result.Out: data itself when shared, else a
