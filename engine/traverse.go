@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
-
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
 )
@@ -107,8 +105,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	if v6 {
 		src6, dst6 = to128(s.pkt.Src), to128(s.pkt.Dst)
 	} else {
-		a, b := s.pkt.Src.As4(), s.pkt.Dst.As4()
-		src, dst = binary.BigEndian.Uint32(a[:]), binary.BigEndian.Uint32(b[:])
+		src, dst = s.pkt.Addrs4()
 	}
 	tr := s.tracer
 	if tr != nil {
