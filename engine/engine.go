@@ -208,6 +208,7 @@ type State struct {
 	tracer  Tracer
 	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
 	path    *Path     // RecordPath
+	probe   *probe    // Probe's run, nil otherwise
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
@@ -494,6 +495,11 @@ func (e *Engine) Process(s *State, in *Input) {
 		// (packets.md: "a REJECT answered it"): the verdict stays drop.
 		res.Verdict = Reject
 	}
+	if s.probe != nil {
+		// A probe answers nothing and leaves nothing behind.
+		s.nreply, s.hostPending = 0, false
+		return
+	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	// (The tests before the calls spare a packet without answers them.)
 	if s.sent < s.nreply {
@@ -702,6 +708,10 @@ func verdictOf(s *State, v ext.Verdict) (Verdict, bool) {
 // packet's connection and sets the state the matches see.
 func (e *Engine) track(p *Program, s *State, local bool) (Verdict, bool) {
 	if !p.conntrack || s.ctx.CT == ext.CTUntracked || s.attached || s.looped {
+		return 0, false
+	}
+	if s.probe != nil {
+		s.probeTrack()
 		return 0, false
 	}
 	var ent *conntrack.Entry

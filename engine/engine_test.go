@@ -148,14 +148,7 @@ COMMIT
 // masqueraded connection through gateway.rules (conntrack, NAT binding,
 // three tables): the hot path of a gateway must not allocate.
 func TestEstablishedFlowAllocatesNothing(t *testing.T) {
-	text, err := os.ReadFile("../examples/gateway.rules")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(mustRules(t, string(text)), nil, engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := gatewayEngine(t)
 	s := engine.NewState()
 	_, out := build(t, "wlan0 tcp 192.0.2.10:40000 > 198.51.100.9:443 S")
 	e.Process(s, &engine.Input{Data: out, In: "wlan0"})
@@ -177,6 +170,21 @@ func TestEstablishedFlowAllocatesNothing(t *testing.T) {
 	if n != 0 {
 		t.Errorf("an established-flow packet allocates %.1f times, want 0", n)
 	}
+}
+
+// gatewayEngine is an engine with examples/gateway.rules and the
+// default host.
+func gatewayEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	text, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(mustRules(t, string(text)), nil, engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // TestOutSharesNoCallerBuffer: a forwarded packet leaves in Result.Out

@@ -118,6 +118,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// match; the key is read when first needed and again after a target
 	// that lets the walk go on (MARK may have changed what it holds).
 	rec := s.path
+	probing := s.probe != nil // Probe: no counter, no refused match or target
 	fast := tr == nil && rec == nil && classifiable(&s.pkt)
 	// The key lives in the State: a local one, its address taken, would
 	// be cleared at every call whether a classifier reads it or not.
@@ -140,8 +141,10 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			// End of chain: a user chain returns to its caller, a
 			// built-in chain applies its policy.
 			if cur.builtin {
-				cur.packets.Add(1)
-				cur.bytes.Add(length)
+				if !probing {
+					cur.packets.Add(1)
+					cur.bytes.Add(length)
+				}
 				addHit(hits, t.name, cur.name, 0)
 				if rec != nil {
 					rec.add(t, cur, nil, false, 0, true)
@@ -195,6 +198,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		}
 		for mi := skip; mi < len(r.matches); mi++ {
 			m := r.matches[mi]
+			if probing && s.probeRefuses(r, mi) {
+				return ext.Drop
+			}
 			if s.legacy {
 				// ipt_do_table: a match can match and ask for the drop;
 				// the rule then counts and its target runs first.
@@ -226,8 +232,14 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		if !matched {
 			continue
 		}
-		r.packets.Add(1)
-		r.bytes.Add(length)
+		if probing {
+			if r.action != nil && s.probeRefuses(r, -1) {
+				return ext.Drop
+			}
+		} else {
+			r.packets.Add(1)
+			r.bytes.Add(length)
+		}
 		addHit(hits, t.name, cur.name, r.number)
 		if rec != nil {
 			rec.add(t, cur, r, false, len(r.matches), true)
