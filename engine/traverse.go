@@ -119,7 +119,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// that lets the walk go on (MARK may have changed what it holds).
 	rec := s.path
 	probing := s.probe != nil // Probe: no counter, no refused match or target
-	fast := tr == nil && rec == nil && classifiable(&s.pkt)
+	// fast: the classifier may be used; whether it can answer for this
+	// packet (classifiable) is tested when a chain first has one.
+	fast := tr == nil && rec == nil
 	// The key lives in the State: a local one, its address taken, would
 	// be cleared at every call whether a classifier reads it or not.
 	key := &s.key
@@ -132,10 +134,14 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		found := false
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(key, c, src, dst, &src6, &dst6)
-				keyed = true
+				if fast = classifiable(&s.pkt); fast {
+					fillKey(key, c, src, dst, &src6, &dst6)
+					keyed = true
+				}
 			}
-			i, found = cur.cls.Next(key, i), true
+			if fast {
+				i, found = cur.cls.Next(key, i), true
+			}
 		}
 		if i >= len(cur.rules) {
 			// End of chain: a user chain returns to its caller, a
