@@ -44,16 +44,8 @@ func checkAddrs4(t *testing.T, p *Packet) {
 // Addrs4 reads the header; SetSrc and SetDst keep it and Src, Dst in
 // step (the engine's rules read the addresses with Addrs4).
 func TestAddrs4FollowsSetAddr(t *testing.T) {
-	d, err := ParseShort("eth0 udp 203.0.113.7:1000 > 192.0.2.10:53")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := d.Build(0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var p Packet
-	if err := p.Decode(b); err != nil {
+	if err := p.Decode(mustBuild(t, "eth0 udp 203.0.113.7:1000 > 192.0.2.10:53")); err != nil {
 		t.Fatal(err)
 	}
 	checkAddrs4(t, &p)
