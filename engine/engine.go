@@ -432,30 +432,32 @@ func (e *Engine) Process(s *State, in *Input) {
 		return
 	}
 	s.pkt.L4Verified = in.ChecksumOK && !s.pkt.IsFragment()
+	// One test of the family: the IPv6 work before the hooks in its
+	// branch, IPv4's in the other.
 	if s.pkt.Version == 6 {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
-	}
-	if s.pkt.Version == 6 && !e.cfg.NoHostStack && e.defrag.busy6.Load() {
-		// The Time Exceeded messages of datagrams whose reassembly
-		// (nf_defrag_ipv6's or the stack's) timed out since the last
-		// packet go out first. (busy6 is takeTimeouts6's own first
-		// test, made here to spare the call while nothing waits.)
-		for _, to := range e.defrag.takeTimeouts6(in.Now) {
-			e.fragTimeExceeded(p, s, to, in.Now)
+		if !e.cfg.NoHostStack && e.defrag.busy6.Load() {
+			// The Time Exceeded messages of datagrams whose reassembly
+			// (nf_defrag_ipv6's or the stack's) timed out since the last
+			// packet go out first. (busy6 is takeTimeouts6's own first
+			// test, made here to spare the call while nothing waits.)
+			for _, to := range e.defrag.takeTimeouts6(in.Now) {
+				e.fragTimeExceeded(p, s, to, in.Now)
+			}
 		}
-	}
-	s.hopByHop = s.pkt.Version == 6 && s.pkt.NextHdr == packet.ProtoHopOpts
-	if s.hopByHop && !in.Local && e.hopByHop6(s, in) {
-		e.sendHostPending(p, s)
-		e.finishTrace(s)
-		return
-	}
-	if p.conntrack && s.pkt.Version == 6 {
-		if done := e.defrag6(p, s, in); done {
+		s.hopByHop = s.pkt.NextHdr == packet.ProtoHopOpts
+		if s.hopByHop && !in.Local && e.hopByHop6(s, in) {
+			e.sendHostPending(p, s)
+			e.finishTrace(s)
 			return
 		}
-	} else if p.conntrack && s.pkt.IsFragment() {
+		if p.conntrack {
+			if done := e.defrag6(p, s, in); done {
+				return
+			}
+		}
+	} else if s.hopByHop = false; p.conntrack && s.pkt.IsFragment() {
 		// nf_defrag_ipv4 runs before the raw table wherever connection
 		// tracking is in use: a fragment waits for the rest and raises
 		// nothing; the last one brings the whole datagram.
@@ -607,7 +609,17 @@ func (p *Program) enters(s *State, st stage) bool {
 
 func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
 	h := st.hook()
-	for _, t := range p.stages[st.index()] {
+	ts := p.stages[st.index()]
+	if len(ts) == 1 && ts[0].index != tNAT && ts[0].index != tMangle {
+		// One plain table (a filter-only ruleset's FORWARD, INPUT or
+		// OUTPUT): no loop, whose state Go reloads after each call.
+		t := ts[0]
+		if v := e.runTable(s, t, t.hooks[h], hits); !goesOn(v) {
+			return verdictOf(s, v)
+		}
+		return 0, false
+	}
+	for _, t := range ts {
 		switch {
 		case t.index == tNAT:
 			if v, done := e.natHook(p, s, t, h, hits); done {
@@ -759,7 +771,16 @@ func ctText(st ext.CTState, reply bool, ent *conntrack.Entry) string {
 // once every answer to it has gone (the kernel frees the unconfirmed
 // conntrack with its last reference): see dropUnconfirmed.
 func (e *Engine) finish(s *State, v Verdict) Verdict {
-	if s.entry == nil || !s.tracked && !(s.attached && !s.reply) {
+	if s.entry == nil {
+		return v
+	}
+	return e.confirm(s, v)
+}
+
+// confirm is finish for a packet conntrack attached an entry to
+// (finish, without it, is inlined: a stateless packet makes no call).
+func (e *Engine) confirm(s *State, v Verdict) Verdict {
+	if !s.tracked && !(s.attached && !s.reply) {
 		return v
 	}
 	switch v {
@@ -1102,15 +1123,22 @@ func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
 // the rules may rewrite it again; answers are built in buffers the
 // State reuses within the call: those are copied.
 func (e *Engine) leave(s *State, dev string, hostReply bool) {
-	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply && s.pkt.Version == 6 {
-		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false, false) })
-		return
-	}
 	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply {
-		refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false, false) })
+		e.leaveFragments(s, dev)
 		return
 	}
 	e.record(s, dev, s.pkt.Data, hostReply, s.answering == 0 && dev != "lo")
+}
+
+// leaveFragments is leave for a reassembled datagram bigger than its
+// largest fragment: it leaves as fragments again (leave, without it, is
+// inlined).
+func (e *Engine) leaveFragments(s *State, dev string) {
+	if s.pkt.Version == 6 {
+		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false, false) })
+		return
+	}
+	refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false, false) })
 }
 
 // record adds a packet to Result.Out: data itself when shared, else a

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
-
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
 )
@@ -79,6 +77,22 @@ func upperProto6(p *packet.Packet, legacy bool) (proto uint8, found bool) {
 // chain, following jumps and gotos with a return stack, and returns the
 // verdict. Counters rise when all of a rule's matches match, whatever
 // its target, and a policy's when the policy decides.
+// addHit appends a hit. Within capacity (the Result's slice is reused
+// from packet to packet) it lengthens the slice in place, which stores
+// the length only, and writes the fields one by one: append would store
+// the whole slice header and build the Hit first.
+func addHit(hits *[]Hit, table, chain string, rule int) {
+	h := *hits
+	n := len(h)
+	if n < cap(h) {
+		*hits = h[:n+1]
+		x := &h[:n+1][n]
+		x.Table, x.Chain, x.Rule = table, chain, rule
+		return
+	}
+	*hits = append(h, Hit{Table: table, Chain: chain, Rule: rule})
+}
+
 func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Verdict {
 	c := &s.ctx
 	length := uint64(s.pkt.TotalLen)
@@ -91,8 +105,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	if v6 {
 		src6, dst6 = to128(s.pkt.Src), to128(s.pkt.Dst)
 	} else {
-		a, b := s.pkt.Src.As4(), s.pkt.Dst.As4()
-		src, dst = binary.BigEndian.Uint32(a[:]), binary.BigEndian.Uint32(b[:])
+		src, dst = s.pkt.Addrs4()
 	}
 	tr := s.tracer
 	if tr != nil {
@@ -106,7 +119,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// that lets the walk go on (MARK may have changed what it holds).
 	rec := s.path
 	probing := s.probe != nil // Probe: no counter, no refused match or target
-	fast := tr == nil && rec == nil && classifiable(&s.pkt)
+	// fast: the classifier may be used; whether it can answer for this
+	// packet (classifiable) is tested when a chain first has one.
+	fast := tr == nil && rec == nil
 	// The key lives in the State: a local one, its address taken, would
 	// be cleared at every call whether a classifier reads it or not.
 	key := &s.key
@@ -119,10 +134,14 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		found := false
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(key, c, src, dst, &src6, &dst6)
-				keyed = true
+				if fast = classifiable(&s.pkt); fast {
+					fillKey(key, c, src, dst, &src6, &dst6)
+					keyed = true
+				}
 			}
-			i, found = cur.cls.Next(key, i), true
+			if fast {
+				i, found = cur.cls.Next(key, i), true
+			}
 		}
 		if i >= len(cur.rules) {
 			// End of chain: a user chain returns to its caller, a
@@ -132,7 +151,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 					cur.packets.Add(1)
 					cur.bytes.Add(length)
 				}
-				*hits = append(*hits, Hit{Table: t.name, Chain: cur.name})
+				addHit(hits, t.name, cur.name, 0)
 				if rec != nil {
 					rec.add(t, cur, nil, false, 0, true)
 				}
@@ -227,7 +246,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			r.packets.Add(1)
 			r.bytes.Add(length)
 		}
-		*hits = append(*hits, Hit{Table: t.name, Chain: cur.name, Rule: r.number})
+		addHit(hits, t.name, cur.name, r.number)
 		if rec != nil {
 			rec.add(t, cur, r, false, len(r.matches), true)
 		}

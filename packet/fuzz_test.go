@@ -65,6 +65,9 @@ func FuzzDecode(f *testing.F) {
 			p.TotalLen > len(data) || len(p.Data) != p.TotalLen || len(p.L4) != p.TotalLen-p.HdrLen {
 			t.Fatalf("inconsistent header: v%d hdr %d total %d data %d", p.Version, p.HdrLen, p.TotalLen, len(data))
 		}
+		if p.Version == 4 {
+			checkAddrs4(t, &p)
+		}
 		if p.Version == 6 {
 			checkWalks(t, &p)
 		}

@@ -14,15 +14,18 @@ func (p *Packet) DecTTL() {
 		p.TTL = p.Data[7]
 		return
 	}
-	if len(p.Data) < 20 || p.Data[8] == 0 {
+	if len(p.Data) < 20 {
+		return
+	}
+	h := p.Data[8:12:12] // TTL, protocol, checksum: one bounds check
+	if h[0] == 0 {
 		return
 	}
 	// The TTL is the high byte of the 16-bit word at offset 8; lowering
 	// it by one raises the one's-complement checksum by 0x0100.
-	sum := uint32(p.Data[10])<<8 | uint32(p.Data[11])
-	sum += 0x0100
+	sum := (uint32(h[2])<<8 | uint32(h[3])) + 0x0100
 	sum = (sum & 0xffff) + sum>>16
-	p.Data[10], p.Data[11] = byte(sum>>8), byte(sum)
-	p.Data[8]--
-	p.TTL = p.Data[8]
+	h[2], h[3] = byte(sum>>8), byte(sum)
+	h[0]--
+	p.TTL = h[0]
 }
