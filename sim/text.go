@@ -160,13 +160,16 @@ func (l logWriter) Write(b []byte) (int, error) {
 // packet's walk through its table, and how: a matched rule whose verdict
 // is ACCEPT, DROP or QUEUE, a target that accepts, drops, queues or
 // steals it, a policy, or a match that cannot read the packet and drops
-// it at once (hotdrop: the rule did not match, and yet decided). The
+// it at once (Event.Hotdrop: the rule decided whether it matched or
+// not, and its own verdict does not count). The
 // text trace's verdict line and ipsift test's "decided" both name the
 // rule from it.
 func Decision(e engine.Event) (ext.Verdict, bool) {
 	switch e.Kind {
 	case engine.EvRule:
 		switch {
+		case e.Hotdrop:
+			return ext.Drop, true
 		case e.Matched && e.Spec != nil && e.Spec.Target == nil:
 			switch e.Spec.Verdict {
 			case "ACCEPT":
@@ -176,8 +179,6 @@ func Decision(e engine.Event) (ext.Verdict, bool) {
 			case "QUEUE":
 				return ext.Queue, true
 			}
-		case !e.Matched && strings.Contains(e.Why, "dropped at once"):
-			return ext.Drop, true
 		}
 	case engine.EvTarget:
 		if k := e.Target.Kind(); k != ext.Continue {
