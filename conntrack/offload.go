@@ -91,3 +91,17 @@ func (t *Table) SyncTCP(e *Entry, state TCPState, flags [2]uint8, keep uint8, le
 		e.timeout.Store(t.clock(now) + int64(left)*int64(t.hz)/int64(time.Second))
 	}
 }
+
+// SyncSeen takes over what the kernel's conntrack learned of a
+// connection it carried from its first packet on (read back over
+// ctnetlink): a reply seen (IPS_SEEN_REPLY) and the handshake done
+// (IPS_ASSURED, which also takes it off the early-drop list). Bits are
+// only ever set, as in the kernel.
+func (t *Table) SyncSeen(e *Entry, seenReply, assured bool) {
+	if seenReply {
+		e.setStatus(IPSSeenReply)
+	}
+	if assured {
+		t.setAssured(e)
+	}
+}

@@ -93,8 +93,20 @@ func kernelRules(prefix string, qs queueSpec, failOpen bool, exemptPort uint16, 
 		if offload == offloadClose {
 			flags = "SYN"
 		}
-		fmt.Fprintf(&b, "-A %s-PRE -p tcp -m tcp --tcp-flags %s NONE -j ACCEPT\n", prefix, flags)
-		fmt.Fprintf(&b, "-A %s-OUT -p tcp -m tcp --tcp-flags %s NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\n", prefix, flags, markOwn, markOwn)
+		if offload == offloadFirst {
+			// Without SYN and RST, and SYN-ACKs without RST, arriving by
+			// the interface the host routes their source to: what the
+			// probes at the SYN assumed (offload.go). A RST always
+			// crosses (the kernel would apply it to a connection in
+			// SYN_SENT, state NEW, before ipsift could take it back).
+			for _, f := range []string{"SYN,RST NONE", "SYN,ACK,RST SYN,ACK"} {
+				fmt.Fprintf(&b, "-A %s-PRE -p tcp -m tcp --tcp-flags %s -m rpfilter -j ACCEPT\n", prefix, f)
+				fmt.Fprintf(&b, "-A %s-OUT -p tcp -m tcp --tcp-flags %s -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\n", prefix, f, markOwn, markOwn)
+			}
+		} else {
+			fmt.Fprintf(&b, "-A %s-PRE -p tcp -m tcp --tcp-flags %s NONE -j ACCEPT\n", prefix, flags)
+			fmt.Fprintf(&b, "-A %s-OUT -p tcp -m tcp --tcp-flags %s NONE -m mark ! --mark 0x%08x/0x%08x -j ACCEPT\n", prefix, flags, markOwn, markOwn)
+		}
 	}
 	if exemptPort != 0 {
 		fmt.Fprintf(&b, "-A %s-PRE -p tcp --dport %d -m addrtype --dst-type LOCAL -j RETURN\n", prefix, exemptPort)

@@ -57,12 +57,19 @@ const (
 	offloadOff offloadMode = iota
 	offloadOn
 	offloadClose
+	// offloadFirst: offloadClose, and connections handed over at their
+	// SYN: the kernel carries SYN-ACKs too (without RST), from the
+	// interface their source is routed to (Config.OffloadFirst:
+	// --offload=first).
+	offloadFirst
 )
 
 func (r *Runner) offloadMode() offloadMode {
 	switch {
 	case r.ofl == nil:
 		return offloadOff
+	case r.ofl.first:
+		return offloadFirst
 	case r.ofl.carryClose:
 		return offloadClose
 	}
@@ -85,6 +92,9 @@ type flow struct {
 	closeAt time.Time
 	since   time.Time
 	carried [2]uint64 // packets the kernel counted, settled so far
+	// fromStart: handed over at its SYN or SYN-ACK (offloadFirst):
+	// ipsift's state of it is the handshake's.
+	fromStart bool
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -104,6 +114,14 @@ type offloader struct {
 	// carryClose: the kernel carries FIN and RST segments too, and a
 	// connection is handed over as soon as it is proved (offloadClose).
 	carryClose bool
+	// first: a TCP connection is handed over at its SYN, both
+	// directions proved by probes (probeSyn), or at its SYN-ACK when
+	// only the original one proved (--offload=first; implies
+	// carryClose).
+	first bool
+	// last: the steps most recently kept for each direction, shared by
+	// the connections whose proved paths are the same (most are).
+	last [2][]engine.PathStep
 
 	// mu guards the maps and every use of cl (the workers' hand-overs
 	// and take-backs, the events' and Settle's goroutines).
@@ -133,6 +151,14 @@ type offState struct {
 	// synAck: the path is a SYN-ACK's (offloadClose), proved for its
 	// direction's later segments with ProveSynAck.
 	synAck bool
+	// syn: the packet is a SYN without ACK (offloadFirst probes its
+	// connection's original direction after it).
+	syn bool
+	// The probe's own engine state, path and packet (offloadFirst).
+	pst   *engine.State
+	ppath engine.Path
+	pbuf  []byte
+	pin   engine.Input
 }
 
 // OffloadStats are offload's counters.
@@ -155,7 +181,7 @@ func newOffloader(r *Runner) (*offloader, error) {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
 	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple][]*flow{},
-		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose}
+		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
 		old, err := os.ReadFile(path)
 		if err != nil {
@@ -234,10 +260,27 @@ func (o *offloader) adopt() (int, error) {
 // offloadRules is the kernel side of offload after conntrack, installed
 // after kernelRules' script (which lets the segments through raw) in
 // the same transaction: q is the NFQUEUE target with its options.
-func offloadRules(prefix, q string) string {
+func offloadRules(prefix, q string, mode offloadMode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*mangle\n:%[1]s-CPRE - [0:0]\n:%[1]s-COUT - [0:0]\n-I PREROUTING 1 -j %[1]s-CPRE\n-I OUTPUT 1 -j %[1]s-COUT\n", prefix)
 	for _, c := range []string{"CPRE", "COUT"} {
+		if mode == offloadFirst {
+			// Segments the kernel's conntrack ignored (TCP_CONNTRACK_IGNORE:
+			// let through, but neither counted nor refreshed) go to
+			// ipsift, which decides them with the kernel's state: a
+			// reply without SYN while no reply was counted (an ACK in
+			// SYN_SENT), and a SYN-ACK once the handshake is over (the
+			// original direction counted a packet, or ASSURED).
+			// Everything else the kernel tracked it carries, counted.
+			fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -p tcp -m tcp --tcp-flags SYN NONE -m conntrack --ctdir REPLY -m connbytes --connbytes 0:0 --connbytes-dir reply --connbytes-mode packets %s\n", prefix, c, markOffload, markOffload, q)
+			fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -p tcp -m tcp --tcp-flags SYN SYN -m connbytes --connbytes 1 --connbytes-dir original --connbytes-mode packets %s\n", prefix, c, markOffload, markOffload, q)
+			fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -p tcp -m tcp --tcp-flags SYN SYN -m conntrack --ctstatus ASSURED %s\n", prefix, c, markOffload, markOffload, q)
+			// The state the probes proved: ESTABLISHED. (With SYNs and
+			// RSTs kept from the kernel's conntrack, no other state
+			// reaches here: a segment of the original direction before
+			// the SYN-ACK is INVALID. Should one, ipsift decides it.)
+			fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -m conntrack ! --ctstate ESTABLISHED %s\n", prefix, c, markOffload, markOffload, q)
+		}
 		fmt.Fprintf(&b, "-A %s-%s -m connmark --mark 0x%08x/0x%08x -j RETURN\n", prefix, c, markOffload, markOffload)
 		fmt.Fprintf(&b, "-A %s-%s -m conntrack --ctstate INVALID %s\n", prefix, c, q)
 	}
@@ -344,6 +387,7 @@ func (r *Runner) Settle() {
 				// The kernel's state, for ctl conntrack: it carries the
 				// close as well.
 				r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, now)
+				r.E.CT.SyncSeen(f.e, ev.Status&ctnetlink.StatusSeenReply != 0, ev.Status&ctnetlink.StatusAssured != 0)
 			} else if ev.Counters.Packets != [2]uint64{} {
 				r.E.CT.Refresh(f.e, now)
 			}
@@ -375,7 +419,7 @@ const tcpSFR = 0x01 | 0x02 | 0x04
 // of a connection the kernel carries takes it back, and a TCP segment
 // without SYN, FIN and RST has its path recorded for a proof.
 func (o *offloader) before(w *worker, data []byte) {
-	w.off.note, w.off.synAck = "", false
+	w.off.note, w.off.synAck, w.off.syn = "", false, false
 	k, flags, ok := wireKey(data)
 	if !ok {
 		w.st.RecordPath(nil)
@@ -385,6 +429,14 @@ func (o *offloader) before(w *worker, data []byte) {
 		o.mu.Lock()
 		if f := o.flows[k]; f != nil {
 			switch {
+			case f.fromStart:
+				// The kernel carried this connection from its SYN or
+				// SYN-ACK on: ipsift's state is the handshake's. Whatever brings
+				// a packet here (a SYN, a RST, a segment the kernel
+				// found INVALID or ignored, one that came by another
+				// interface), ipsift takes the connection back with the
+				// kernel's state and decides the packet.
+				w.off.addNote(o.takeBackLocked(f, "a segment the kernel did not carry"))
 			case o.carryClose && flags&0x02 == 0 && flags&tcpSFR != 0:
 				// A FIN or RST the kernel did not carry: queued before
 				// it took the connection over, or out of its window.
@@ -412,6 +464,7 @@ func (o *offloader) before(w *worker, data []byte) {
 		o.mu.Unlock()
 	}
 	w.off.synAck = o.carryClose && flags&(tcpSFR|0x10) == 0x12
+	w.off.syn = o.first && flags&(tcpSFR|0x10) == 0x02
 	if flags&tcpSFR == 0 || o.carryClose && flags&0x02 == 0 || w.off.synAck {
 		w.st.RecordPath(&w.off.path)
 	} else {
@@ -446,6 +499,7 @@ func (o *offloader) returnLocked(f *flow, why string, gone bool) string {
 		// connection in TIME_WAIT reopens it, as in the kernel).
 		if ev, err := o.cl.Get(f.orig); err == nil {
 			o.r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, time.Now().UnixNano())
+			o.r.E.CT.SyncSeen(f.e, ev.Status&ctnetlink.StatusSeenReply != 0, ev.Status&ctnetlink.StatusAssured != 0)
 			refresh = false
 		} else if err != ctnetlink.ErrNotFound {
 			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.String(), "err", err)
@@ -478,6 +532,11 @@ func (w *offState) addNote(s string) {
 // to create the kernel's entry and one to delete it cost more than the
 // few packets of a short connection (one HTTP request) would.
 const offloadMinPackets = 16
+
+// offloadedLife is the timeout the engine's entry of a connection the
+// kernel carries from its handshake on is given (offloadFirst): longer
+// than any the kernel's can have, which ends it first.
+const offloadedLife = 5 * 24 * time.Hour
 
 // closeGrace is how long the kernel keeps carrying a connection's
 // segments without SYN, FIN or RST after ipsift saw its FIN or RST.
@@ -521,7 +580,7 @@ func (o *offloader) takeBackAll(why string) {
 // the connection to the kernel.
 func (o *offloader) after(w *worker, origMark uint32) {
 	st := w.st
-	if st.RecordPathOn() == nil {
+	if st.RecordPathOn() == nil && !w.off.syn {
 		return
 	}
 	st.RecordPath(nil)
@@ -532,7 +591,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 		return
 	}
 	e, reply := st.Conn()
-	if e == nil || st.CTState() != ext.CTEstablished || st.Mark() != origMark {
+	if e == nil || st.Mark() != origMark {
 		return
 	}
 	for i := range res.Out {
@@ -540,8 +599,23 @@ func (o *offloader) after(w *worker, origMark uint32) {
 			return
 		}
 	}
+	if w.off.syn {
+		if !reply && st.CTState() == ext.CTNew && e.TCPState() == conntrack.TCPSynSent {
+			o.probeSyn(w, e)
+		}
+		return
+	}
+	if st.CTState() != ext.CTEstablished {
+		return
+	}
 	const want = conntrack.IPSConfirmed | conntrack.IPSSeenReply | conntrack.IPSAssured
 	ready := e.Status()&want == want && e.TCPState() == conntrack.TCPEstablished
+	if o.first && reply && w.off.synAck {
+		// The handshake's SYN-ACK: the kernel takes over from here,
+		// its original direction proved by the probe at the SYN.
+		const seen = conntrack.IPSConfirmed | conntrack.IPSSeenReply
+		ready = e.Status()&seen == seen && e.TCPState() == conntrack.TCPSynRecv
+	}
 	if !ready && (!w.off.synAck || !reply) {
 		// With offloadClose, a SYN-ACK's path is proved for the reply
 		// direction before the handshake ends; the hand-over waits for
@@ -556,15 +630,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 			return
 		}
 	}
-	gen := o.gen.Load()
-	if w.off.prover == nil || w.off.pgen != gen {
-		if o.carryClose {
-			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
-		} else {
-			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
-		}
-		w.off.pgen = gen
-	}
+	gen := o.prover(w)
 	dir := 0
 	if reply {
 		dir = 1
@@ -597,7 +663,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 			o.cands[e] = c
 		}
 		c.gen = gen
-		c.steps[dir] = append([]engine.PathStep(nil), w.off.path.Steps...)
+		c.steps[dir] = o.keepLocked(dir, w.off.path.Steps)
 		c.have[dir] = true
 	}
 	// Proved in this direction (by this packet or an earlier one: then
@@ -605,17 +671,180 @@ func (o *offloader) after(w *worker, origMark uint32) {
 	if !c.have[1-dir] || !ready {
 		return
 	}
+	// (errNotYet: the next packet tries again.)
+	o.handOverLocked(w, e, c, "offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+}
+
+// handOverLocked hands e to the kernel (handLocked) and says so in w's
+// trace note; a refusal other than errNotYet marks c failed for this
+// generation. The caller holds o.mu.
+func (o *offloader) handOverLocked(w *worker, e *conntrack.Entry, c *cand, note string) {
 	if err := o.handLocked(e, c); err != nil {
-		if err == errNotYet {
-			return // the next packet tries again
+		if err != errNotYet {
+			c.fail = true
+			o.r.OStats.Refused.Add(1)
+			o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
 		}
-		c.fail = true
-		o.r.OStats.Refused.Add(1)
-		o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
 		return
 	}
 	delete(o.cands, e)
-	w.off.addNote("offload: connection handed to the kernel: its segments without SYN, FIN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+	w.off.addNote(note)
+}
+
+// prover returns the worker's prover for the current generation, and
+// the generation.
+func (o *offloader) prover(w *worker) uint64 {
+	gen := o.gen.Load()
+	if w.off.prover == nil || w.off.pgen != gen {
+		if o.carryClose {
+			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
+		} else {
+			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
+		}
+		w.off.pgen = gen
+	}
+	return gen
+}
+
+// keepLocked returns a copy of steps to keep with a connection: the
+// last one kept for dir when it is the same (the connections of one
+// service share it), else a new one. The caller holds o.mu.
+func (o *offloader) keepLocked(dir int, steps []engine.PathStep) []engine.PathStep {
+	if l := o.last[dir]; len(l) == len(steps) {
+		same := true
+		for i := range l {
+			if l[i] != steps[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return l
+		}
+	}
+	k := append([]engine.PathStep(nil), steps...)
+	o.last[dir] = k
+	return k
+}
+
+// probeSyn runs after the engine accepted a connection's SYN
+// (offloadFirst). It proves the way every later segment of each
+// direction will take: the engine runs a segment like the SYN, with
+// ACK alone, through the rules in state ESTABLISHED without changing
+// anything (engine.Probe), once for the original direction (arriving
+// where the SYN arrived) and once for the reply direction (from the
+// reply's source, arriving by the interface the host routes that
+// source to), and package offload proves each recorded path. With both
+// proved, the connection is handed to the kernel now, before the SYN's
+// verdict, in state SYN_SENT: the kernel carries its SYN-ACK and
+// everything after it. With the original direction alone proved (the
+// reply probe failed), the proof waits in cands for the SYN-ACK, which
+// proves the reply direction by its own path and hands the connection
+// over then.
+//
+// The raw rules (kernelRules) let a segment reach the kernel's
+// conntrack only when it arrives by the interface its source is routed
+// to (-m rpfilter): the interfaces the probes assumed. So the SYN's own
+// interface must be that one too.
+func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
+	orig, reply := tupleOf(e, 0), tupleOf(e, 1)
+	if w.in.In == "lo" || w.st.Result.OutIface == "lo" || !orig.Src.Is4() || !reply.Src.Is4() {
+		return // loopback packets pass the hooks twice: not handed over
+	}
+	h := o.r.E.Host
+	if !w.in.Local {
+		if rt, ok := h.Lookup(orig.Src); !ok || rt.Dev != w.in.In {
+			return // the SYN did not come by the route to its source
+		}
+	}
+	gen := o.prover(w)
+	if w.off.pst == nil {
+		w.off.pst = engine.NewState()
+	}
+	b := append(w.off.pbuf[:0], w.orig...)
+	w.off.pbuf = b
+	ihl := int(b[0]&0xf) * 4
+	if len(b) < ihl+20 {
+		return
+	}
+	b[ihl+13] = 0x10 // ACK alone
+	if !o.probe(w, e, false, engine.Input{Data: b, In: w.in.In, Local: w.in.Local, Now: w.in.Now, Mark: w.in.Mark, ChecksumOK: true}) {
+		return
+	}
+	o.mu.Lock()
+	if len(o.cands) >= 1<<16 {
+		clear(o.cands)
+	}
+	c := o.cands[e]
+	if c == nil {
+		c = &cand{}
+		o.cands[e] = c
+	}
+	*c = cand{gen: gen}
+	c.steps[0] = o.keepLocked(0, w.off.ppath.Steps)
+	c.have[0] = true
+	o.mu.Unlock()
+
+	// The reply direction: the SYN's header turned round, its addresses
+	// and ports those of the reply tuple.
+	var in engine.Input
+	if o.r.isLocal(reply.Src) {
+		in.Local = true
+	} else if rt, ok := h.Lookup(reply.Src); ok && rt.Dev != "lo" {
+		in.In = rt.Dev
+	} else {
+		return
+	}
+	b = append(w.off.pbuf[:0], w.orig...)
+	w.off.pbuf = b
+	s4, d4 := reply.Src.As4(), reply.Dst.As4()
+	copy(b[12:16], s4[:])
+	copy(b[16:20], d4[:])
+	binary.BigEndian.PutUint16(b[ihl:], reply.SrcPort)
+	binary.BigEndian.PutUint16(b[ihl+2:], reply.DstPort)
+	b[10], b[11] = 0, 0
+	binary.BigEndian.PutUint16(b[10:12], packet.Checksum(b[:ihl]))
+	in.Data, in.Now, in.ChecksumOK = b, w.in.Now, true
+	if !o.probe(w, e, true, in) {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c2 := o.cands[e]; c2 != c || c.gen != gen {
+		return
+	}
+	c.steps[1] = o.keepLocked(1, w.off.ppath.Steps)
+	c.have[1] = true
+	o.handOverLocked(w, e, c, "offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+}
+
+// probe runs one probe of e's direction reply with in and proves its
+// path (left in w.off.ppath).
+func (o *offloader) probe(w *worker, e *conntrack.Entry, reply bool, in engine.Input) bool {
+	w.off.pin = in
+	ps := w.off.pst
+	dir := "original"
+	if reply {
+		dir = "reply"
+	}
+	if !o.r.E.Probe(ps, &w.off.pin, e, reply, w.off.prover.Allow, &w.off.ppath) {
+		if o.r.Tracing() > 0 {
+			w.off.addNote("offload: not handed to the kernel at the SYN: on the " + dir + " direction's established path, a rule acts or reads more than the connection")
+		}
+		return false
+	}
+	switch ps.Result.Verdict {
+	case engine.Forward, engine.AcceptLocal, engine.Sent:
+	default:
+		return false
+	}
+	if ok, f := w.off.prover.Prove(w.off.ppath.Steps); !ok {
+		if o.r.Tracing() > 0 {
+			w.off.addNote("offload: not handed to the kernel at the SYN (" + dir + " direction): " + f.String())
+		}
+		return false
+	}
+	return true
 }
 
 func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
@@ -643,15 +872,33 @@ func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 	// DIFFERENCES.md says what this changes.
 	flags[0] |= tcpFlagBeLiberal
 	flags[1] |= tcpFlagBeLiberal
-	err := o.cl.Create(&ctnetlink.Conn{
+	conn := ctnetlink.Conn{
 		Orig: orig, Reply: reply, Timeout: 432000, Mark: markOffload,
 		Status: ctnetlink.StatusSeenReply | ctnetlink.StatusAssured,
 		TCP:    &ctnetlink.TCPInfo{State: uint8(state), Flags: flags, Scale: scale},
-	})
-	if err != nil {
+	}
+	now := time.Now().UnixNano()
+	switch state {
+	case conntrack.TCPSynSent, conntrack.TCPSynRecv:
+		// Handed over at the SYN or the SYN-ACK (offloadFirst): with no
+		// reply seen yet (SYN_SENT), not ASSURED yet (the kernel sets it
+		// at the handshake's last ACK), and the timeout the engine gave
+		// the state.
+		conn.Status = 0
+		if state == conntrack.TCPSynRecv {
+			conn.Status = ctnetlink.StatusSeenReply
+		}
+		conn.Timeout = uint32((e.Expires(now) + int64(time.Second) - 1) / int64(time.Second))
+	}
+	if err := o.cl.Create(&conn); err != nil {
 		return err
 	}
-	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now()}
+	if o.first {
+		// The engine's entry lives as long as the kernel's: its destroy
+		// event ends it (events), whatever the state ipsift last saw.
+		o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
+	}
+	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now(), fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv}
 	o.flows[orig], o.flows[reply] = f, f
 	o.byOrig[orig] = append(o.byOrig[orig], f)
 	o.nflows.Add(1)

@@ -121,8 +121,29 @@ type slowGet struct {
 }
 
 func (tp *topology) startGet(t *testing.T, n int) *slowGet {
+	return tp.startGetBuf(t, n, 0)
+}
+
+// startGetBuf is startGet with the client's receive buffer set to
+// rcvbuf bytes (0: the default), so that the server cannot send the
+// whole body ahead of the client's reads.
+func (tp *topology) startGetBuf(t *testing.T, n, rcvbuf int) *slowGet {
 	t.Helper()
-	c, err := tp.dial(tp.wan, "203.0.113.7", "198.51.100.1:80", 2*time.Second)
+	var c net.Conn
+	var err error
+	if rcvbuf == 0 {
+		c, err = tp.dial(tp.wan, "203.0.113.7", "198.51.100.1:80", 2*time.Second)
+	} else {
+		err = inNetns(tp.wan, func() error {
+			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("203.0.113.7")},
+				Control: func(_, _ string, rc syscall.RawConn) error {
+					return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
+				}}
+			var err error
+			c, err = d.Dial("tcp4", "198.51.100.1:80")
+			return err
+		})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +200,10 @@ func waitStat(t *testing.T, p *ipsiftProc, name string, ok func(uint64) bool) ui
 // queues fanned out by CPU, so a connection's directions may be proved
 // by different workers. early: connections handed over after their
 // handshake, their close carried by the kernel too (every /who request
-// is offloaded).
+// is offloaded). first: connections handed over at their SYN-ACK, the
+// original direction proved by a probe at the SYN.
 func TestOffloadCountersExact(t *testing.T) {
-	for _, mode := range []string{"on", "off", "on-2q", "early"} {
+	for _, mode := range []string{"on", "off", "on-2q", "early", "first"} {
 		t.Run(mode, func(t *testing.T) {
 			tp := newTopologyNamed(t, "ofl"+mode)
 			tp.countClient(t)
@@ -215,13 +237,13 @@ func TestOffloadCountersExact(t *testing.T) {
 				}
 				g.finish(t, tp)
 				g.c.Close()
-				if mode != "early" {
-					// (early: closed connections stay with the kernel
+				if mode != "early" && mode != "first" {
+					// (early, first: closed connections stay with the kernel
 					// through TIME_WAIT)
 					waitStat(t, p, "offload_active", func(v uint64) bool { return v == 0 })
 				}
 				want := uint64(3)
-				if mode == "early" {
+				if mode == "early" || mode == "first" {
 					want = 7 // the small ones too: every connection
 				}
 				if n := ctlStat(t, p, "offloaded"); n < want {
@@ -234,6 +256,9 @@ func TestOffloadCountersExact(t *testing.T) {
 				t.Errorf("offload %s: the kernel carried %d packets", mode, kp)
 			}
 			t.Logf("offload %s: %d packets carried by the kernel, %d crossed to ipsift", mode, kp, ctlStat(t, p, "packets"))
+			if os.Getenv("OFL_DEBUG") != "" {
+				t.Logf("%s", p.log.String())
+			}
 		})
 	}
 }
@@ -268,15 +293,21 @@ func checkForwardCounters(t *testing.T, tp *topology, p *ipsiftProc) {
 	}
 }
 
-// TestOffloadEarlyPortReuse: with --offload=early the kernel carries a
+// TestOffloadEarlyPortReuse: with --offload=early (and first) the kernel carries a
 // connection's close, so its entry lingers in TIME_WAIT; a new
 // connection from the same client port reopens it, as in the kernel,
 // only if ipsift took the kernel's state back with the connection.
 // Every connection works, is handed over, and the counters stay exact.
 func TestOffloadEarlyPortReuse(t *testing.T) {
-	tp := newTopologyNamed(t, "oflpr")
+	for _, mode := range []string{"early", "first"} {
+		t.Run(mode, func(t *testing.T) { offloadPortReuse(t, mode) })
+	}
+}
+
+func offloadPortReuse(t *testing.T, mode string) {
+	tp := newTopologyNamed(t, "oflpr"+mode)
 	tp.countClient(t)
-	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload=early")
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload="+mode)
 	for i := 0; i < 3; i++ {
 		var body []byte
 		err := inNetns(tp.wan, func() error {
@@ -318,12 +349,23 @@ func TestOffloadEarlyPortReuse(t *testing.T) {
 // a limit on the established path take it back for good, and the
 // transfer goes on through ipsift.
 func TestOffloadReloadDuringTransfer(t *testing.T) {
-	tp := newTopologyNamed(t, "oflrl")
+	for _, mode := range []string{"on", "first"} {
+		t.Run(mode, func(t *testing.T) { offloadReloadDuringTransfer(t, mode) })
+	}
+}
+
+func offloadReloadDuringTransfer(t *testing.T, mode string) {
+	tp := newTopologyNamed(t, "oflrl"+mode)
 	dir := t.TempDir()
 	rules := gatewayRules(t, dir)
-	p := tp.runIpsift(t, rules)
-	g := tp.startGet(t, 1<<20)
-	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	p := tp.runIpsift(t, rules, "--offload="+mode)
+	// With first, a closed connection stays with the kernel through its
+	// TIME_WAIT: the transfer is one of the active ones.
+	one := func(v uint64) bool { return v == 1 || mode == "first" && v >= 1 }
+	// A small receive buffer keeps the transfer going until the reload
+	// (carried by the kernel from its SYN, it would be over).
+	g := tp.startGetBuf(t, 1<<20, 64<<10)
+	waitStat(t, p, "offload_active", one)
 	if out, err := p.ctlCmd(t, "reload"); err != nil {
 		t.Fatalf("reload: %v %s", err, out)
 	}
@@ -334,7 +376,10 @@ func TestOffloadReloadDuringTransfer(t *testing.T) {
 	if _, err := io.CopyN(&g.body, g.br, 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	if os.Getenv("OFL_DEBUG") != "" {
+		defer func() { t.Logf("%s", p.log.String()) }()
+	}
+	waitStat(t, p, "offload_active", one)
 	if n := ctlStat(t, p, "offloaded"); n < 2 {
 		t.Errorf("offloaded %d times, want 2 (before and after the reload)", n)
 	}
@@ -347,7 +392,7 @@ func TestOffloadReloadDuringTransfer(t *testing.T) {
 	lp := filepath.Join(dir, "limited.rules")
 	os.WriteFile(lp, []byte(limited), 0o644)
 	g2 := tp.startGet(t, 1<<20)
-	waitStat(t, p, "offload_active", func(v uint64) bool { return v == 1 })
+	waitStat(t, p, "offload_active", one)
 	if out, err := p.ctlCmd(t, "reload", lp); err != nil {
 		t.Fatalf("reload: %v %s", err, out)
 	}
@@ -374,8 +419,14 @@ func TestOffloadReloadDuringTransfer(t *testing.T) {
 // gave it (its FIN, which crosses to the queue, would not: with nobody
 // reading, it passes untracked, without the binding).
 func TestOffloadFailOpenCrash(t *testing.T) {
-	tp := newTopologyNamed(t, "oflfo")
-	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--fail-open")
+	for _, mode := range []string{"on", "first"} {
+		t.Run(mode, func(t *testing.T) { offloadFailOpenCrash(t, mode) })
+	}
+}
+
+func offloadFailOpenCrash(t *testing.T, mode string) {
+	tp := newTopologyNamed(t, "oflfo"+mode)
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--fail-open", "--offload="+mode)
 	line, c, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222")
 	if err != nil || line != "ssh-50" {
 		t.Fatalf("banner %q, %v", line, err)
@@ -437,9 +488,15 @@ func TestOffloadTrace(t *testing.T) {
 // table (its NAT binding included), decides its packets, and hands it
 // back once proved again.
 func TestOffloadRestartAdopts(t *testing.T) {
-	tp := newTopologyNamed(t, "oflra")
+	for _, mode := range []string{"on", "first"} {
+		t.Run(mode, func(t *testing.T) { offloadRestartAdopts(t, mode) })
+	}
+}
+
+func offloadRestartAdopts(t *testing.T, mode string) {
+	tp := newTopologyNamed(t, "oflra"+mode)
 	rules := gatewayRules(t, t.TempDir())
-	p := tp.runIpsift(t, rules)
+	p := tp.runIpsift(t, rules, "--offload="+mode)
 	line, c, err := tp.banner(tp.wan, "198.51.100.77", "198.51.100.1:2222")
 	if err != nil || line != "ssh-50" {
 		t.Fatalf("banner %q, %v", line, err)
@@ -458,9 +515,12 @@ func TestOffloadRestartAdopts(t *testing.T) {
 	if err := echo(c, "while ipsift is dead"); err != nil {
 		t.Fatalf("the kernel stopped carrying the connection: %v", err)
 	}
-	p2 := tp.runIpsift(t, rules)
+	p2 := tp.runIpsift(t, rules, "--offload="+mode)
 	p2.log.waitFor(t, "took over connections an earlier run left to the kernel", 1)
-	if n := ctlStat(t, p2, "offload_active"); n != 0 {
+	// (first: the handover after adoption needs no 8 packets each way,
+	// so segments retransmitted since the kill may have handed it over
+	// again already.)
+	if n := ctlStat(t, p2, "offload_active"); n != 0 && mode != "first" {
 		t.Errorf("%d connections offloaded right after the restart", n)
 	}
 	out, _ := p2.ctlCmd(t, "conntrack")
@@ -473,4 +533,46 @@ func TestOffloadRestartAdopts(t *testing.T) {
 		}
 	}
 	waitStat(t, p2, "offload_active", func(v uint64) bool { return v == 1 })
+}
+
+// TestOffloadTraceFirst: with --offload=first, ctl trace shows the SYN
+// handing its connection to the kernel, and nothing after it (the kernel
+// carried the rest); with a limit on the established path it says why
+// the connection was not handed over.
+func TestOffloadTraceFirst(t *testing.T) {
+	tp := newTopologyNamed(t, "ofltf")
+	dir := t.TempDir()
+	rules := gatewayRules(t, dir)
+	p := tp.runIpsift(t, rules, "--offload=first")
+	trace := func() string {
+		done := make(chan string, 1)
+		go func() {
+			out, _ := p.ctlCmd(t, "trace", "tcp", "port", "80", "--count", "0", "--seconds", "3", "--quiet")
+			done <- out
+		}()
+		time.Sleep(500 * time.Millisecond) // the subscription is in place
+		if _, err := tp.get("203.0.113.7", "198.51.100.1:80", "who"); err != nil {
+			t.Fatal(err)
+		}
+		return <-done
+	}
+	out := trace()
+	if !strings.Contains(out, "offload: connection handed to the kernel at its SYN") {
+		t.Errorf("the trace does not say the SYN handed the connection over:\n%.3000s", out)
+	}
+	if n := strings.Count(out, "\n        verdict ") + strings.Count(out, "\nverdict "); n != 1 {
+		t.Errorf("%d packets traced for one request: the kernel should have carried all but the SYN:\n%.3000s", n, out)
+	}
+	data, _ := os.ReadFile(rules)
+	limited := strings.Replace(string(data), "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+		"-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -m limit --limit 10000/sec --limit-burst 10000 -j ACCEPT", 1)
+	lp := filepath.Join(dir, "limited.rules")
+	os.WriteFile(lp, []byte(limited), 0o644)
+	if out, err := p.ctlCmd(t, "reload", lp); err != nil {
+		t.Fatalf("reload: %v %s", err, out)
+	}
+	out = trace()
+	if !strings.Contains(out, "offload: not handed to the kernel at the SYN") {
+		t.Errorf("the trace does not say why the connection stayed:\n%.3000s", out)
+	}
 }

@@ -83,7 +83,7 @@ func TestKernelRulesQueues(t *testing.T) {
 		t.Errorf("--one-pass with offload: no\n%s\nin\n%s", want, oo)
 	}
 	// Offload's mangle rules queue to every queue.
-	if o := offloadRules("IPSIFT", queueTarget(queueSpec{first: 0, n: 2}, true)); !strings.Contains(o, "-A IPSIFT-CPRE -m conntrack --ctstate INVALID -j NFQUEUE --queue-balance 0:1 --queue-bypass\n") {
+	if o := offloadRules("IPSIFT", queueTarget(queueSpec{first: 0, n: 2}, true), offloadOn); !strings.Contains(o, "-A IPSIFT-CPRE -m conntrack --ctstate INVALID -j NFQUEUE --queue-balance 0:1 --queue-bypass\n") {
 		t.Errorf("offload rules with two queues:\n%s", o)
 	}
 }

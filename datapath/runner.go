@@ -96,6 +96,10 @@ type Config struct {
 	// handshake is done and both directions are proved, and lets the
 	// kernel carry its close too (FIN and RST segments; offload.go).
 	OffloadClose bool
+	// OffloadFirst (with Offload) hands a TCP connection over at its
+	// SYN, proving both directions with probes (engine.Probe), and lets
+	// the kernel carry the rest, SYN-ACK and close included (offload.go).
+	OffloadFirst bool
 }
 
 // Stats are the runner's counters.
@@ -468,7 +472,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	script := kernelRules(r.cfg.ChainPrefix, r.queueSpec(), r.cfg.FailOpen, r.cfg.ExemptPort, r.onePass != nil, r.offloadMode())
 	if r.ofl != nil {
-		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.queueSpec(), r.cfg.FailOpen))
+		script += offloadRules(r.cfg.ChainPrefix, queueTarget(r.queueSpec(), r.cfg.FailOpen), r.offloadMode())
 	}
 	if err := installRules(r.cfg.ChainPrefix, script); err != nil {
 		r.closeQueues()

@@ -36,7 +36,7 @@ func buildClassifier(c *chain, mode ClassifyMode, fam ext.Family) *classify.Clas
 	}
 	rs := make([]classify.Rule, len(c.rules))
 	for i := range c.rules {
-		rs[i] = classifyRule(&c.rules[i], fam == ext.IPv6)
+		rs[i], c.rules[i].exact = classifyRule(&c.rules[i], fam == ext.IPv6)
 	}
 	return classify.Build(rs, classify.Params{})
 }
@@ -46,9 +46,11 @@ func buildClassifier(c *chain, mode ClassifyMode, fam ext.Family) *classify.Clas
 // to the first that is not Classifiable (a match with state or side
 // effects, or one that may hotdrop). The rule is then found whenever a
 // linear walk would have reached that match, so it runs exactly as
-// often as it would have.
-func classifyRule(r *rule, v6 bool) classify.Rule {
-	cr := classify.Any()
+// often as it would have. exact is how many of the first matches the
+// classifier tests whole (ext.ExactClassifiable): on a rule it finds,
+// those need not run again.
+func classifyRule(r *rule, v6 bool) (cr classify.Rule, exact uint8) {
+	cr = classify.Any()
 	switch {
 	case v6:
 		cr = classify.Any6()
@@ -69,13 +71,29 @@ func classifyRule(r *rule, v6 bool) classify.Rule {
 	if r.proto != 0 {
 		cr.HasProto, cr.Proto, cr.InvProto = true, r.proto, r.invProto
 	}
-	for _, m := range r.matches {
+	proto := r.proto
+	if r.invProto {
+		proto = 0
+	}
+	counting := true // the matches so far are all tested whole
+	for i, m := range r.matches {
+		if em, ok := m.(ext.ExactClassifiable); ok {
+			ok, whole := em.ClassifyExact(&cr, proto)
+			if !ok {
+				break
+			}
+			if counting = counting && whole && i < 255; counting {
+				exact = uint8(i + 1)
+			}
+			continue
+		}
+		counting = false
 		cm, ok := m.(ext.Classifiable)
 		if !ok || !cm.Classify(&cr) {
 			break
 		}
 	}
-	return cr
+	return cr, exact
 }
 
 // classifiable reports whether the chain classifiers may be asked about

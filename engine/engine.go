@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
@@ -49,7 +50,10 @@ type OutPacket struct {
 }
 
 // Result is what happened to one packet. Its slices are reused from one
-// packet to the next: copy what must outlive the next Process call.
+// packet to the next: copy what must outlive the next Process call. The
+// Data of the packet itself in Out (not an answer) may be Input.Data,
+// which Process rewrites in place (NAT, TTL): read it before reusing
+// Input.Data.
 type Result struct {
 	Verdict   Verdict
 	QueueNum  uint16
@@ -204,6 +208,7 @@ type State struct {
 	tracer  Tracer
 	log     io.Writer // LOG lines of this State's packets; nil: the engine's Log
 	path    *Path     // RecordPath
+	probe   *probe    // Probe's run, nil otherwise
 	entered func(six bool, table, chain string)
 	replies [][]byte
 	nreply  int
@@ -212,6 +217,7 @@ type State struct {
 	inName  string     // the Input.In inIf was found for
 	outIf   ext.Iface
 	stack   [64]frame
+	key     classify.Key // what the chain classifiers test (runTable)
 	// The packet's connection: entry, direction, and whether it was
 	// created by this packet (to confirm or discard at the end).
 	entry   *conntrack.Entry
@@ -224,6 +230,9 @@ type State struct {
 	// answer (marked host_reply in results).
 	hostReplying bool
 	hostBuf      []byte
+	// outBufs[i] holds the copy of Result.Out[i]'s bytes when they are
+	// copied (record).
+	outBufs [][]byte
 	// hostPending: hostBuf holds an ICMP error the host's stack sends
 	// for the packet itself (ip_forward's time exceeded), attached to
 	// the packet's connection as icmp_send does.
@@ -427,10 +436,11 @@ func (e *Engine) Process(s *State, in *Input) {
 		// ip6tables' tables; answers to the packet are IPv6 too.
 		p = p.six
 	}
-	if s.pkt.Version == 6 && !e.cfg.NoHostStack {
+	if s.pkt.Version == 6 && !e.cfg.NoHostStack && e.defrag.busy6.Load() {
 		// The Time Exceeded messages of datagrams whose reassembly
 		// (nf_defrag_ipv6's or the stack's) timed out since the last
-		// packet go out first.
+		// packet go out first. (busy6 is takeTimeouts6's own first
+		// test, made here to spare the call while nothing waits.)
 		for _, to := range e.defrag.takeTimeouts6(in.Now) {
 			e.fragTimeExceeded(p, s, to, in.Now)
 		}
@@ -482,6 +492,11 @@ func (e *Engine) Process(s *State, in *Input) {
 		// sent before FORWARD dropped the packet is not such an answer
 		// (packets.md: "a REJECT answered it"): the verdict stays drop.
 		res.Verdict = Reject
+	}
+	if s.probe != nil {
+		// A probe answers nothing and leaves nothing behind.
+		s.nreply, s.hostPending = 0, false
+		return
 	}
 	// Answers the targets created leave through OUTPUT and POSTROUTING.
 	// (The tests before the calls spare a packet without answers them.)
@@ -555,7 +570,18 @@ func (e *Engine) resetCtx(s *State, now int64, mark uint32) {
 	if s.log != nil {
 		log = s.log
 	}
-	s.ctx = ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: log, Emit: emit, UID: -1, GID: -1, Conns: e.CT}
+	// Field by field, in place: the same as assigning the literal
+	// ext.Ctx{Pkt: &s.pkt, Now: now, Mark: mark, Host: e.Host, Log: log,
+	// Emit: emit, UID: -1, GID: -1, Conns: e.CT} (TestResetCtxWhole
+	// checks that no field is left out), without building the literal
+	// on the stack and copying it, whose mixed-size stores then wide
+	// loads stall the copy (about a tenth of a one-rule packet's time).
+	c := &s.ctx
+	c.Pkt, c.Hook, c.In, c.Out, c.SkbDev = &s.pkt, 0, nil, nil, ""
+	c.Now, c.Mark, c.PktType, c.SrcMAC, c.HasMAC = now, mark, 0, [6]byte{}, false
+	c.CT, c.Conn, c.Nfct, c.Conns = 0, nil, false, e.CT
+	c.UID, c.GID = -1, -1
+	c.Host, c.Log, c.Emit, c.NAT = e.Host, log, emit, nil
 	s.entry, s.reply, s.tracked, s.attached = nil, false, false, false
 }
 
@@ -582,24 +608,34 @@ func (p *Program) enters(s *State, st stage) bool {
 func (e *Engine) runStage(p *Program, s *State, st stage, hits *[]Hit) (Verdict, bool) {
 	h := st.hook()
 	for _, t := range p.stages[st.index()] {
-		if t.index == tNAT {
+		switch {
+		case t.index == tNAT:
 			if v, done := e.natHook(p, s, t, h, hits); done {
 				return v, true
 			}
-			continue
+		case t.index == tMangle && h == ext.LocalOut && s.pkt.Version == 6:
+			if v, done := e.mangleOut6(s, t, hits); done {
+				return v, true
+			}
+		default:
+			if v := e.runTable(s, t, t.hooks[h], hits); !goesOn(v) {
+				return verdictOf(s, v)
+			}
 		}
-		reroute := t.index == tMangle && h == ext.LocalOut && s.pkt.Version == 6
-		var before mangled6
-		if reroute {
-			before = mangledOf(s)
-		}
-		if v, done := verdictOf(s, e.runTable(s, t, t.hooks[h], hits)); done {
-			return v, true
-		}
-		if reroute && mangledOf(s) != before && !e.reroute6(s) {
-			s.note("mangle OUTPUT changed the packet and ip6_route_me_harder finds no route: dropped")
-			return Drop, true
-		}
+	}
+	return 0, false
+}
+
+// mangleOut6 runs ip6table_mangle's OUTPUT hook: when the rules changed
+// what a route depends on, ip6_route_me_harder routes the packet again.
+func (e *Engine) mangleOut6(s *State, t *table, hits *[]Hit) (Verdict, bool) {
+	before := mangledOf(s)
+	if v, done := verdictOf(s, e.runTable(s, t, t.hooks[ext.LocalOut], hits)); done {
+		return v, true
+	}
+	if mangledOf(s) != before && !e.reroute6(s) {
+		s.note("mangle OUTPUT changed the packet and ip6_route_me_harder finds no route: dropped")
+		return Drop, true
 	}
 	return 0, false
 }
@@ -638,6 +674,13 @@ func (e *Engine) reroute6(s *State) bool {
 	return ok
 }
 
+// goesOn reports a table's verdict that lets the packet go on to the
+// next table (verdictOf's false).
+func goesOn(v ext.Verdict) bool {
+	k := v.Kind()
+	return k == ext.Accept || k == ext.Continue
+}
+
 func verdictOf(s *State, v ext.Verdict) (Verdict, bool) {
 	switch v.Kind() {
 	case ext.Accept, ext.Continue:
@@ -653,6 +696,10 @@ func verdictOf(s *State, v ext.Verdict) (Verdict, bool) {
 // packet's connection and sets the state the matches see.
 func (e *Engine) track(p *Program, s *State, local bool) (Verdict, bool) {
 	if !p.conntrack || s.ctx.CT == ext.CTUntracked || s.attached || s.looped {
+		return 0, false
+	}
+	if s.probe != nil {
+		s.probeTrack()
 		return 0, false
 	}
 	var ent *conntrack.Entry
@@ -872,8 +919,10 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		d = e.Host.Dest(s.pkt.Dst)
 	}
 	local := host.LocalType(s.pkt.Dst, d.Type)
-	mcast6 := s.pkt.Version == 6 && s.pkt.Dst.IsMulticast()
-	linkDst := s.pkt.Version == 6 && !mcast6 && host.IsLinkLocal6(s.pkt.Dst)
+	var mcast6, linkDst bool
+	if s.pkt.Version == 6 {
+		mcast6, linkDst = host.DstKind6(s.pkt.Dst)
+	}
 	if linkDst {
 		// A link-local address is the host's only on its own link:
 		// on another it is a neighbour there (the route lookup is
@@ -915,24 +964,25 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		}
 		return e.finish(s, AcceptLocal)
 	}
-	var rt host.Route
-	var ok bool
+	// The route, pointed to (not copied) when Dest found it.
+	var rt *host.Route
 	if linkDst {
-		if rt, ok = e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+		if linkRt, ok := e.Host.LookupOn(s.pkt.Dst, in.In); ok {
+			rt = &linkRt
 			e.setOut(s, rt.Dev)
 		}
 	} else if d.Route != nil {
-		rt, ok = *d.Route, true
+		rt = d.Route
 		e.setOutIface(s, d.Iface, rt.Dev)
 	}
-	if !ok {
+	if rt == nil {
 		if s.tracer != nil {
 			s.tracer.Event(Event{Kind: EvRoute, Text: "no route to " + s.pkt.Dst.String() + " → dropped"})
 		}
 		return e.finish(s, Drop)
 	}
 	if s.tracer != nil {
-		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, rt) + " → FORWARD, out " + rt.Dev})
+		s.tracer.Event(Event{Kind: EvRoute, Text: routeText(s.pkt.Dst, *rt) + " → FORWARD, out " + rt.Dev})
 	}
 	if s.pkt.Version == 6 {
 		if v, done := e.forward6(p, s, in, rt); done {
@@ -978,22 +1028,14 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 // loopback is dropped, and a link-local one draws a Destination
 // Unreachable "beyond scope of source"; a packet bigger than the link's
 // MTU draws a Packet Too Big. The hop limit of the others is lowered.
-func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdict, bool) {
+func (e *Engine) forward6(p *Program, s *State, in *Input, rt *host.Route) (Verdict, bool) {
 	pk := &s.pkt
 	s.ctx.Hook = ext.Forward
-	hostErr := func(why string, typ, code uint8, info uint32) (Verdict, bool) {
-		s.note(why)
-		if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
-			s.hostBuf = append(s.hostBuf[:0], b...)
-			s.hostPending = true
-		}
-		return Drop, true
-	}
 	if pk.TTL <= 1 {
-		return hostErr("hop limit exceeded: dropped before FORWARD, answered with ICMPv6 time exceeded", 3, 0, 0)
+		return e.forwardError6(s, "hop limit exceeded: dropped before FORWARD, answered with ICMPv6 time exceeded", 3, 0, 0)
 	}
 	if rt.Dev == in.In {
-		e.redirect6(p, s, in, rt)
+		e.redirect6(p, s, in, *rt)
 	} else {
 		never, linkLocal := host.Unroutable6(pk.Src)
 		if never {
@@ -1001,7 +1043,7 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 			return Drop, true
 		}
 		if linkLocal {
-			return hostErr("a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
+			return e.forwardError6(s, "a link-local source is not forwarded off its link: answered with ICMPv6 beyond scope of source", 1, 2, 0)
 		}
 	}
 	// ip6_pkt_too_big: a datagram nf_defrag_ipv6 reassembled is too big
@@ -1009,11 +1051,22 @@ func (e *Engine) forward6(p *Program, s *State, in *Input, rt host.Route) (Verdi
 	// (A packet no bigger than host.MinMTU fits any route: no lookup.)
 	if pk.TotalLen > host.MinMTU && !in.GSO {
 		if mtu := e.Host.RouteMTU(pk.Dst); pk.TotalLen > mtu && (s.fragMax == 0 || s.fragMax > mtu) {
-			return hostErr("bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
+			return e.forwardError6(s, "bigger than the MTU of "+rt.Dev+": dropped, answered with ICMPv6 packet too big", 2, 0, uint32(mtu))
 		}
 	}
 	pk.DecTTL()
 	return 0, false
+}
+
+// forwardError6 drops a packet ip6_forward refuses, with the ICMPv6
+// error the host's stack sends for it (hostPending).
+func (e *Engine) forwardError6(s *State, why string, typ, code uint8, info uint32) (Verdict, bool) {
+	s.note(why)
+	if b := ext.BuildICMPv6Error(&s.ctx, typ, code, info); b != nil && (!e.cfg.NoHostStack || e.cfg.ForwardErrors) {
+		s.hostBuf = append(s.hostBuf[:0], b...)
+		s.hostPending = true
+	}
+	return Drop, true
 }
 
 func routeText(dst netip.Addr, rt host.Route) string {
@@ -1041,20 +1094,30 @@ func (e *Engine) setOutIface(s *State, ifc *host.Iface, dev string) {
 }
 
 // leave records the packet as sent out of dev: in fragments again when
-// it was reassembled from smaller ones.
+// it was reassembled from smaller ones. The packet a caller gave
+// (not an answer the host made) that leaves whole by an interface other
+// than lo is recorded without a copy: its Out Data is the packet's own
+// bytes (Input.Data, rewritten in place), which nothing changes later
+// in the Process call. What leaves by lo comes back in (loopIn), where
+// the rules may rewrite it again; answers are built in buffers the
+// State reuses within the call: those are copied.
 func (e *Engine) leave(s *State, dev string, hostReply bool) {
 	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply && s.pkt.Version == 6 {
-		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false) })
+		refragment6(s.pkt.Data, s.fragSizes, s.fragMax, s.fragID, func(f []byte) { e.record(s, dev, f, false, false) })
 		return
 	}
 	if s.fragMax > 0 && len(s.pkt.Data) > s.fragMax && !hostReply {
-		refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false) })
+		refragment(s.pkt.Data, s.fragSizes, s.fragMax, func(f []byte) { e.record(s, dev, f, false, false) })
 		return
 	}
-	e.record(s, dev, s.pkt.Data, hostReply)
+	e.record(s, dev, s.pkt.Data, hostReply, s.answering == 0 && dev != "lo")
 }
 
-func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
+// record adds a packet to Result.Out: data itself when shared, else a
+// copy in a buffer of the State's (one per position in Out, reused: an
+// Out entry's Data may have been a caller's packet before, which must
+// never be written to).
+func (e *Engine) record(s *State, dev string, data []byte, hostReply, shared bool) {
 	res := &s.Result
 	n := len(res.Out)
 	if n < cap(res.Out) {
@@ -1064,7 +1127,15 @@ func (e *Engine) record(s *State, dev string, data []byte, hostReply bool) {
 	}
 	o := &res.Out[n]
 	o.Iface, o.HostReply, o.Answer = dev, hostReply, s.answering > 0
-	o.Data = append(o.Data[:0], data...)
+	if shared {
+		o.Data = data
+		return
+	}
+	for len(s.outBufs) <= n {
+		s.outBufs = append(s.outBufs, nil)
+	}
+	s.outBufs[n] = append(s.outBufs[n][:0], data...)
+	o.Data = s.outBufs[n]
 }
 
 // route decides where a locally generated packet leaves.

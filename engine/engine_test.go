@@ -148,14 +148,7 @@ COMMIT
 // masqueraded connection through gateway.rules (conntrack, NAT binding,
 // three tables): the hot path of a gateway must not allocate.
 func TestEstablishedFlowAllocatesNothing(t *testing.T) {
-	text, err := os.ReadFile("../examples/gateway.rules")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(mustRules(t, string(text)), nil, engine.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := gatewayEngine(t)
 	s := engine.NewState()
 	_, out := build(t, "wlan0 tcp 192.0.2.10:40000 > 198.51.100.9:443 S")
 	e.Process(s, &engine.Input{Data: out, In: "wlan0"})
@@ -176,5 +169,53 @@ func TestEstablishedFlowAllocatesNothing(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("an established-flow packet allocates %.1f times, want 0", n)
+	}
+}
+
+// gatewayEngine is an engine with examples/gateway.rules and the
+// default host.
+func gatewayEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	text, err := os.ReadFile("../examples/gateway.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(mustRules(t, string(text)), nil, engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestOutSharesNoCallerBuffer: a forwarded packet leaves in Result.Out
+// as the caller's own bytes (no copy), and a later packet whose Out
+// holds copies (a REJECT's answer) never writes into that caller's
+// buffer.
+func TestOutSharesNoCallerBuffer(t *testing.T) {
+	rs := mustRules(t, "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp --dport 23 -j REJECT --reject-with tcp-reset\nCOMMIT\n")
+	e, err := engine.New(rs, nil, engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := engine.NewState()
+	_, fwd := build(t, "wlan0 udp 192.0.2.10:5000 > 203.0.113.9:53 len=40")
+	e.Process(s, &engine.Input{Data: fwd, In: "wlan0"})
+	if s.Result.Verdict != engine.Forward || len(s.Result.Out) != 1 {
+		t.Fatalf("forwarded: %v, %d out", s.Result.Verdict, len(s.Result.Out))
+	}
+	if &s.Result.Out[0].Data[0] != &fwd[0] {
+		t.Error("the forwarded packet was copied into Out")
+	}
+	kept := append([]byte(nil), fwd...)
+	_, rej := build(t, "wlan0 tcp 192.0.2.10:5000 > 203.0.113.9:23 S")
+	e.Process(s, &engine.Input{Data: rej, In: "wlan0"})
+	if s.Result.Verdict != engine.Reject || len(s.Result.Out) == 0 {
+		t.Fatalf("rejected: %v, %d out", s.Result.Verdict, len(s.Result.Out))
+	}
+	if string(fwd) != string(kept) {
+		t.Error("the answer to a later packet was written into an earlier packet's buffer")
+	}
+	if &s.Result.Out[0].Data[0] == &rej[0] {
+		t.Error("an answer shares the caller's buffer")
 	}
 }

@@ -119,7 +119,10 @@ type rule struct {
 	invProto                       bool
 	frag, invFrag                  bool
 
-	matches  []ext.Matcher
+	matches []ext.Matcher
+	// exact: the first exact matches are tested whole by the chain's
+	// classifier; a rule it found skips them (classifyRule).
+	exact    uint8
 	action   ext.Action  // extension target, or nil
 	verdict  ext.Verdict // standard verdict when action and jump are nil
 	jump     *chain      // -j CHAIN or -g CHAIN

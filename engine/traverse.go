@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/binary"
 
-	"github.com/ipsift/ipsift/classify"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
 )
@@ -106,25 +105,33 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	// match; the key is read when first needed and again after a target
 	// that lets the walk go on (MARK may have changed what it holds).
 	rec := s.path
+	probing := s.probe != nil // Probe: no counter, no refused match or target
 	fast := tr == nil && rec == nil && classifiable(&s.pkt)
-	var key classify.Key
+	// The key lives in the State: a local one, its address taken, would
+	// be cleared at every call whether a classifier reads it or not.
+	key := &s.key
 	keyed := false
 	sp := 0
 	cur, i := start, 0
 	for {
+		// found: the classifier found the rule at i, with a key read
+		// since the last target that went on.
+		found := false
 		if cur.cls != nil && fast && i < len(cur.rules) {
 			if !keyed {
-				fillKey(&key, c, src, dst, &src6, &dst6)
+				fillKey(key, c, src, dst, &src6, &dst6)
 				keyed = true
 			}
-			i = cur.cls.Next(&key, i)
+			i, found = cur.cls.Next(key, i), true
 		}
 		if i >= len(cur.rules) {
 			// End of chain: a user chain returns to its caller, a
 			// built-in chain applies its policy.
 			if cur.builtin {
-				cur.packets.Add(1)
-				cur.bytes.Add(length)
+				if !probing {
+					cur.packets.Add(1)
+					cur.bytes.Add(length)
+				}
 				*hits = append(*hits, Hit{Table: t.name, Chain: cur.name})
 				if rec != nil {
 					rec.add(t, cur, nil, false, 0, true)
@@ -171,7 +178,16 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			continue
 		}
 		matched, dropAfter := true, false
-		for mi, m := range r.matches {
+		skip := 0
+		if found {
+			// The classifier tested these: they hold.
+			skip = int(r.exact)
+		}
+		for mi := skip; mi < len(r.matches); mi++ {
+			m := r.matches[mi]
+			if probing && s.probeRefuses(r, mi) {
+				return ext.Drop
+			}
 			if s.legacy {
 				// ipt_do_table: a match can match and ask for the drop;
 				// the rule then counts and its target runs first.
@@ -203,8 +219,14 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 		if !matched {
 			continue
 		}
-		r.packets.Add(1)
-		r.bytes.Add(length)
+		if probing {
+			if r.action != nil && s.probeRefuses(r, -1) {
+				return ext.Drop
+			}
+		} else {
+			r.packets.Add(1)
+			r.bytes.Add(length)
+		}
 		*hits = append(*hits, Hit{Table: t.name, Chain: cur.name, Rule: r.number})
 		if rec != nil {
 			rec.add(t, cur, r, false, len(r.matches), true)

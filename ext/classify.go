@@ -19,3 +19,26 @@ import "github.com/ipsift/ipsift/classify"
 type Classifiable interface {
 	Classify(r *classify.Rule) bool
 }
+
+// ExactClassifiable is a Classifiable that can also tell when the tests
+// it indexed are all the tests it makes: then a rule the classifier
+// finds needs no call of its Match (the engine skips it), which on a
+// big ruleset's stateless packet is most of what is left of the rule
+// after the lookup.
+type ExactClassifiable interface {
+	Classifiable
+	// ClassifyExact narrows r as Classify does and reports exact when
+	// r now holds every test Match makes on a regular packet (see
+	// Classifiable) whose protocol is proto (the rule's -p, which the
+	// classifier tests; 0 when the rule gives none or negates it).
+	ClassifyExact(r *classify.Rule, proto uint8) (ok, exact bool)
+}
+
+// portsExact reports that classifyPorts indexes both port tests whole:
+// neither is negated.
+func portsExact(invSrc, invDst bool) bool { return !invSrc && !invDst }
+
+// flagsExact reports that a tcp flags test (mask, cmp, inv; Match makes
+// it only when mask is set) is indexed whole by NarrowTCPFlags on r as
+// it is before the call: the classifier keeps one flags test a rule.
+func flagsExact(r *classify.Rule, mask uint8) bool { return mask == 0 || r.TCPMask == 0 }

@@ -392,6 +392,16 @@ func bang(inv bool) string {
 	return ""
 }
 
+// ClassifyExact implements ExactClassifiable: without --tcp-option,
+// Match tests the ports and the flags of a regular tcp packet (the
+// flags test, made even when its mask is empty, holds then unless it
+// compares with something or is negated).
+func (m *tcpMatch) ClassifyExact(r *classify.Rule, proto uint8) (ok, exact bool) {
+	flags := flagsExact(r, m.flgMask) && (m.flgMask != 0 || m.flgCmp == 0 && !m.invFlags)
+	exact = proto == packet.ProtoTCP && m.option == 0 && portsExact(m.invSrc, m.invDst) && flags
+	return m.Classify(r), exact
+}
+
 // Classify implements Classifiable: ports and flags; with --tcp-option
 // nothing, since the option scan can hotdrop a regular packet.
 func (m *tcpMatch) Classify(r *classify.Rule) bool {

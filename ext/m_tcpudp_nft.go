@@ -179,6 +179,19 @@ func (m *tcpNft) Classify(r *classify.Rule) bool {
 	return true
 }
 
+// ClassifyExact implements ExactClassifiable: on a regular tcp packet
+// Match tests the ports and the flags, nothing else.
+func (m *tcpNft) ClassifyExact(r *classify.Rule, proto uint8) (ok, exact bool) {
+	exact = proto == packet.ProtoTCP && portsExact(m.invSrc, m.invDst) && flagsExact(r, m.flgMask)
+	return m.Classify(r), exact
+}
+
+// ClassifyExact implements ExactClassifiable: on a regular udp packet
+// Match tests the ports, nothing else.
+func (m *udpNft) ClassifyExact(r *classify.Rule, proto uint8) (ok, exact bool) {
+	return m.Classify(r), proto == packet.ProtoUDP && portsExact(m.invSrc, m.invDst)
+}
+
 // Classify implements Classifiable.
 func (m *udpNft) Classify(r *classify.Rule) bool {
 	classifyPorts(r, m.spts, m.dpts, m.invSrc, m.invDst)

@@ -143,6 +143,12 @@ func (m *udpMatch) Explain(c *Ctx, matched bool) string {
 	return strings.Join(why, "; ")
 }
 
+// ClassifyExact implements ExactClassifiable: on a regular udp packet
+// Match tests the ports, nothing else.
+func (m *udpMatch) ClassifyExact(r *classify.Rule, proto uint8) (ok, exact bool) {
+	return m.Classify(r), proto == packet.ProtoUDP && portsExact(m.invSrc, m.invDst)
+}
+
 // Classify implements Classifiable.
 func (m *udpMatch) Classify(r *classify.Rule) bool {
 	classifyPorts(r, m.spts, m.dpts, m.invSrc, m.invDst)

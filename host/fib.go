@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
@@ -321,6 +322,13 @@ type destTable struct {
 type destBlock struct {
 	within   lpm    // prefixes longer than 8 bits: index into vals
 	fallback uint32 // the answer for an address none of them holds
+	// common and commonMask are the bits every prefix of within
+	// shares (each holds them, up to the shortest prefix's length): an
+	// address that differs there is in none of them, and takes the
+	// fallback at once. Most addresses a router meets are beyond its
+	// own subnets, whose prefixes share a block with them (the /64s of
+	// one 2001:db8::/32 in IPv6): one compare instead of a walk.
+	common, commonMask key
 }
 
 // destVal is an answer: the local table's value (see localVal) and the
@@ -408,17 +416,44 @@ func (d *destTable) build(ft *famTables, v4 bool) {
 		}
 		d.idx[b] = uint16(len(d.blocks))
 		blk := destBlock{fallback: fb}
-		for _, e := range within[b] {
+		for i, e := range within[b] {
 			blk.within.addKey(e.k, e.bits, e.mask, val(e.k, e.bits))
+			if i == 0 {
+				blk.common, blk.commonMask = e.k, e.mask
+				continue
+			}
+			blk.commonMask = key{blk.commonMask.hi & e.mask.hi, blk.commonMask.lo & e.mask.lo}
+			blk.commonMask = sharedMask(blk.commonMask, blk.common, e.k)
+		}
+		blk.common = key{blk.common.hi & blk.commonMask.hi, blk.common.lo & blk.commonMask.lo}
+		if len(within[b]) == 0 {
+			// Nothing within: every address takes the fallback (the
+			// all-ones key, the only one that passes, finds nothing).
+			blk.common, blk.commonMask = key{^uint64(0), ^uint64(0)}, key{^uint64(0), ^uint64(0)}
 		}
 		blk.within.freeze()
 		d.blocks = append(d.blocks, blk)
 	}
 }
 
+// sharedMask narrows mask (a prefix mask) to the leading bits on which a
+// and b agree.
+func sharedMask(mask, a, b key) key {
+	if d := a.hi ^ b.hi; d&mask.hi != 0 {
+		return key{mask.hi & ^(^uint64(0) >> bits.LeadingZeros64(d&mask.hi)), 0}
+	}
+	if d := a.lo ^ b.lo; d&mask.lo != 0 {
+		return key{mask.hi, mask.lo & ^(^uint64(0) >> bits.LeadingZeros64(d&mask.lo))}
+	}
+	return mask
+}
+
 // find returns the answer for k.
 func (d *destTable) find(k key, first byte) *destVal {
 	b := &d.blocks[d.idx[first]]
+	if k.hi&b.commonMask.hi != b.common.hi || k.lo&b.commonMask.lo != b.common.lo {
+		return &d.vals[b.fallback]
+	}
 	if v, ok := b.within.find(k); ok {
 		return &d.vals[v]
 	}

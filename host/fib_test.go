@@ -142,6 +142,14 @@ func TestCompiledTablesMatchWalk(t *testing.T) {
 		for _, ifc := range h.Ifaces {
 			for _, p := range ifc.Addrs {
 				probesH = append(probesH, p.Addr(), p.Masked().Addr())
+				// The address with one bit after its first byte
+				// flipped: in the block of the host's prefixes, in
+				// or out of the bits they share (destBlock.common).
+				b := p.Addr().AsSlice()
+				i := 8 + r.IntN(len(b)*8-8)
+				b[i/8] ^= 0x80 >> (i % 8)
+				flipped, _ := netip.AddrFromSlice(b)
+				probesH = append(probesH, flipped)
 			}
 		}
 		for _, addr := range probesH {
@@ -209,6 +217,18 @@ func TestIsLinkLocal6Bytes(t *testing.T) {
 		}
 		if got := IsLinkLocal6(a); got != want {
 			t.Errorf("IsLinkLocal6(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestDstKind6 is DstKind6 against netip's IsMulticast and IsLinkLocal6.
+func TestDstKind6(t *testing.T) {
+	for _, s := range []string{"fe80::1", "febf:ffff::1", "fec0::1", "fe7f::1", "2001:db8::1", "::1", "::", "::ffff:192.0.2.1", "192.0.2.1", "224.0.0.1",
+		"ff02::1", "ff05::2", "ff01::1", "ff0e::1", "::ffff:224.0.0.1", "::ffff:239.1.2.3", "::fffe:224.0.0.1", "fe80::1%eth0", "ff02::1%eth0"} {
+		a := netip.MustParseAddr(s)
+		m, ll := DstKind6(a)
+		if m != a.IsMulticast() || ll != (!m && IsLinkLocal6(a)) {
+			t.Errorf("DstKind6(%s) = %v %v, want %v %v", s, m, ll, a.IsMulticast(), !m && IsLinkLocal6(a))
 		}
 	}
 }

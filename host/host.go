@@ -438,6 +438,21 @@ func IsLinkLocal6(a netip.Addr) bool {
 	return b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
 }
 
+// DstKind6 is what the input path asks of an IPv6 packet's destination,
+// on the bytes in one pass: a.IsMulticast() (an IPv4-mapped multicast
+// address included, as netip counts it), and, when it is not multicast,
+// IsLinkLocal6(a).
+func DstKind6(a netip.Addr) (multicast, linkLocal bool) {
+	if !a.Is6() {
+		return a.IsMulticast(), false
+	}
+	b := a.As16()
+	if b[0] == 0xff || mapped4(&b) && b[12]&0xf0 == 0xe0 {
+		return true, false
+	}
+	return false, b[0] == 0xfe && b[1]&0xc0 == 0x80 && a.Zone() == ""
+}
+
 // mapped4 reports an IPv4-mapped IPv6 address (::ffff:0:0/96).
 func mapped4(b *[16]byte) bool {
 	return binary.BigEndian.Uint64(b[:8]) == 0 && binary.BigEndian.Uint32(b[8:12]) == 0xffff

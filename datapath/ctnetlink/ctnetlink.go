@@ -119,6 +119,9 @@ type Client struct {
 	getFD  int // Get's socket, 0 until the first Get
 	seq    uint32
 	getBuf []byte
+	fd     int // Create's and Delete's socket (fast.go), 0 until used
+	rbuf   []byte
+	r      req
 }
 
 // Dial opens a ctnetlink socket.
@@ -135,6 +138,10 @@ func (c *Client) Close() error {
 	if c.getFD != 0 {
 		unix.Close(c.getFD)
 		c.getFD = 0
+	}
+	if c.fd != 0 {
+		unix.Close(c.fd)
+		c.fd = 0
 	}
 	return c.c.Close()
 }
@@ -170,20 +177,6 @@ func putTuple(ae *netlink.AttributeEncoder, typ uint16, t Tuple) {
 	})
 }
 
-func putNAT(ae *netlink.AttributeEncoder, typ uint16, a netip.Addr, port uint16) {
-	ae.Nested(typ, func(ae *netlink.AttributeEncoder) error {
-		b := a.As4()
-		ae.Bytes(ctaNATMinIP, b[:])
-		ae.Bytes(ctaNATMaxIP, b[:])
-		ae.Nested(ctaNATProto, func(ae *netlink.AttributeEncoder) error {
-			ae.Uint16(ctaPNATPortMin, port)
-			ae.Uint16(ctaPNATPortMax, port)
-			return nil
-		})
-		return nil
-	})
-}
-
 func (c *Client) do(msg uint8, flags netlink.HeaderFlags, ae *netlink.AttributeEncoder) ([]netlink.Message, error) {
 	b, err := ae.Encode()
 	if err != nil {
@@ -205,52 +198,49 @@ func (c *Client) do(msg uint8, flags netlink.HeaderFlags, ae *netlink.AttributeE
 // NAT binding, status, TCP state, timeout and mark. The kernel refuses
 // a tuple it has already (EEXIST).
 func (c *Client) Create(ct *Conn) error {
-	ae := encoder()
+	r := &c.r
+	r.start(msgNew, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK, c.nextSeq())
 	o := ct.Orig
-	putTuple(ae, ctaTupleOrig, o)
+	r.tuple(ctaTupleOrig, o)
 	// The reply tuple as it is before NAT: nf_nat_setup_info computes
 	// the bound one from it and the ranges below, and sets the NAT
 	// status bits only when the two differ.
-	putTuple(ae, ctaTupleReply, Tuple{Src: o.Dst, Dst: o.Src, Proto: o.Proto, SrcPort: o.DstPort, DstPort: o.SrcPort})
+	r.tuple(ctaTupleReply, Tuple{Src: o.Dst, Dst: o.Src, Proto: o.Proto, SrcPort: o.DstPort, DstPort: o.SrcPort})
 	if ct.Reply.Src != o.Dst || ct.Reply.SrcPort != o.DstPort {
-		putNAT(ae, ctaNATDst, ct.Reply.Src, ct.Reply.SrcPort)
+		r.nat(ctaNATDst, ct.Reply.Src, ct.Reply.SrcPort)
 	}
 	if ct.Reply.Dst != o.Src || ct.Reply.DstPort != o.SrcPort {
-		putNAT(ae, ctaNATSrc, ct.Reply.Dst, ct.Reply.DstPort)
+		r.nat(ctaNATSrc, ct.Reply.Dst, ct.Reply.DstPort)
 	}
-	ae.Uint32(ctaTimeout, ct.Timeout)
-	ae.Uint32(ctaMark, ct.Mark)
+	r.be32(ctaTimeout, ct.Timeout)
+	r.be32(ctaMark, ct.Mark)
 	if ct.Status != 0 {
 		// ctnetlink_change_status refuses a status without the
 		// CONFIRMED bit the new entry has already (EBUSY).
-		ae.Uint32(ctaStatus, ct.Status|statusConfirmed)
+		r.be32(ctaStatus, ct.Status|statusConfirmed)
 	}
 	if t := ct.TCP; t != nil {
-		ae.Nested(ctaProtoinfo, func(ae *netlink.AttributeEncoder) error {
-			ae.Nested(ctaProtoinfoTCP, func(ae *netlink.AttributeEncoder) error {
-				ae.Uint8(ctaTCPState, t.State)
-				ae.Uint8(ctaTCPWscaleOrig, t.Scale[0])
-				ae.Uint8(ctaTCPWscaleReply, t.Scale[1])
-				// struct nf_ct_tcp_flags: the flags, then the mask of
-				// the flags to set.
-				ae.Bytes(ctaTCPFlagsOrig, []byte{t.Flags[0], 0xff})
-				ae.Bytes(ctaTCPFlagsReply, []byte{t.Flags[1], 0xff})
-				return nil
-			})
-			return nil
-		})
+		pi := r.nest(ctaProtoinfo)
+		tcp := r.nest(ctaProtoinfoTCP)
+		r.u8(ctaTCPState, t.State)
+		r.u8(ctaTCPWscaleOrig, t.Scale[0])
+		r.u8(ctaTCPWscaleReply, t.Scale[1])
+		// struct nf_ct_tcp_flags: the flags, then the mask of the
+		// flags to set.
+		r.attr(ctaTCPFlagsOrig, []byte{t.Flags[0], 0xff})
+		r.attr(ctaTCPFlagsReply, []byte{t.Flags[1], 0xff})
+		r.end(tcp)
+		r.end(pi)
 	}
-	_, err := c.do(msgNew, netlink.Create|netlink.Excl|netlink.Acknowledge, ae)
-	return err
+	return c.exec()
 }
 
 // Delete removes the connection whose original tuple is orig; its
 // destroy event carries its last counters.
 func (c *Client) Delete(orig Tuple) error {
-	ae := encoder()
-	putTuple(ae, ctaTupleOrig, orig)
-	_, err := c.do(msgDelete, netlink.Acknowledge, ae)
-	return err
+	c.r.start(msgDelete, unix.NLM_F_ACK, c.nextSeq())
+	c.r.tuple(ctaTupleOrig, orig)
+	return c.exec()
 }
 
 // DumpZero reads and zeroes the counters of every connection whose mark

@@ -155,6 +155,41 @@ func (p *Prover) ProveSynAck(steps []engine.PathStep) (ok bool, f Failure) {
 	return true, Failure{}
 }
 
+// Allow reports whether a probe (engine.Probe) may run match mi of r: a
+// match whose outcome is fixed for every packet the kernel would carry
+// (see MatchFixed; with CarryClose, every segment without SYN) and that
+// does not read the connection's status, which changes after the
+// probe (SEEN_REPLY, ASSURED). Running such a match changes nothing.
+func (p *Prover) Allow(r *rules.Rule, mi int) bool {
+	if r.Nth != nil || mi < 0 || mi >= len(r.Matches) {
+		return false
+	}
+	m := r.Matches[mi]
+	why, known := p.fixed[m]
+	if !known {
+		if ok, _ := matchFixed(m, p.connmarkFixed, p.carryClose); !ok {
+			return false
+		}
+	} else if why != "" {
+		return false
+	}
+	return statusVaries(m) == ""
+}
+
+// statusVaries says why a match reads a connection status that changes
+// in the handshake ("" when it does not).
+func statusVaries(m *rules.MatchUse) string {
+	if m.Type.Name != "conntrack" {
+		return ""
+	}
+	var b strings.Builder
+	m.M.Save(&b)
+	if strings.Contains(b.String(), "--ctstatus") {
+		return "-m conntrack --ctstatus: SEEN_REPLY and ASSURED come later"
+	}
+	return ""
+}
+
 // synAckVaries says why a match may have another outcome for a SYN-ACK
 // than for its direction's later segments ("" when it cannot).
 func synAckVaries(m *rules.MatchUse) string {
@@ -169,10 +204,8 @@ func synAckVaries(m *rules.MatchUse) string {
 	switch {
 	case strings.Contains(opts, "--tcp-flags"):
 		return "-m tcp --tcp-flags reads the SYN-ACK's SYN"
-	case strings.Contains(opts, "--ctstatus"):
-		return "-m conntrack --ctstatus: ASSURED comes after the SYN-ACK"
 	}
-	return ""
+	return statusVaries(m)
 }
 
 func where(s *engine.PathStep) string {

@@ -2,9 +2,10 @@ package benchsets
 
 import (
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // CPUTimer measures the CPU time of the calling goroutine's thread,
@@ -13,27 +14,31 @@ import (
 // counted (cache and memory bandwidth shared with others still are).
 type CPUTimer struct{ start time.Duration }
 
-// rusageThread is RUSAGE_THREAD (Linux).
-const rusageThread = 1
-
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+// ThreadCPU is the calling thread's CPU time: CLOCK_THREAD_CPUTIME_ID,
+// which the kernel brings up to date when read. getrusage(RUSAGE_THREAD),
+// used before, gives the time as of the thread's last tick or context
+// switch (and never less than it gave before), so a run of a few
+// milliseconds could read 0 (engine's fw1_8k_zipf/linear at 200x did).
+// Without CONFIG_IRQ_TIME_ACCOUNTING (this machine's kernel) it includes
+// the softirq work the kernel does in the thread's context.
+func ThreadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // StartCPU locks the goroutine to its thread (until Report) and starts
 // the timer.
 func StartCPU() *CPUTimer {
 	runtime.LockOSThread()
-	return &CPUTimer{start: threadCPU()}
+	return &CPUTimer{start: ThreadCPU()}
 }
 
 // Report adds the CPU time per iteration as the metric cpu-ns/op.
 func (t *CPUTimer) Report(b *testing.B) {
-	d := threadCPU() - t.start
+	d := ThreadCPU() - t.start
 	runtime.UnlockOSThread()
 	b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

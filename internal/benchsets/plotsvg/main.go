@@ -1,13 +1,17 @@
 // Command plotsvg draws the classifier's cost against rule count
 // (BENCHMARKS.md, "Compiled chains") from go test -bench output: the
 // engine's BenchmarkSets (SEED_genN/linear and /compiled) and the
-// classifier's BenchmarkNext (SEED_genN), cpu-ns/op of each, on log
-// scales. Usage: go run ./internal/benchsets/plotsvg BENCH.txt... > FILE.svg
+// classifier's BenchmarkNext (SEED_genN), cpu-ns/op of each, and the
+// kernel's cost per packet from internal/benchsets/kernelbench's
+// TestKernelCost ("kernel SEED_genN BACKEND ... cpu-cost-ns=X" lines,
+// both backends), on log scales.
+// Usage: go run ./internal/benchsets/plotsvg BENCH.txt... > FILE.svg
 package main
 
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -24,6 +28,8 @@ var (
 	setRe  = regexp.MustCompile(`^BenchmarkSets/(\w+)_gen(\d+)/(linear|compiled)-\d+\s`)
 	nextRe = regexp.MustCompile(`^BenchmarkNext/(\w+)_gen(\d+)-\d+\s`)
 	cpuRe  = regexp.MustCompile(`([0-9.]+) cpu-ns/op`)
+	// kernelbench's summary line, one per set and backend.
+	kernelRe = regexp.MustCompile(`^kernel (\w+)_gen(\d+) (legacy|nft) .*\bcpu-cost-ns=([0-9.]+)`)
 )
 
 func main() {
@@ -34,31 +40,46 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			l := sc.Text()
-			c := cpuRe.FindStringSubmatch(l)
-			if c == nil {
-				continue
-			}
-			v, _ := strconv.ParseFloat(c[1], 64)
-			var key string
-			var n int
-			if m := setRe.FindStringSubmatch(l); m != nil {
-				key, n = m[1]+" "+m[3], atoi(m[2])
-			} else if m := nextRe.FindStringSubmatch(l); m != nil {
-				key, n = m[1]+" next()", atoi(m[2])
-			} else {
-				continue
-			}
-			if lines[key] == nil {
-				lines[key] = series{}
-			}
-			lines[key][n] = append(lines[key][n], v)
-		}
+		err = read(f, lines)
 		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			os.Exit(1)
+		}
 	}
 	fmt.Print(svg(lines))
+}
+
+// read adds the figures of one output file to lines, keyed "SEED KIND"
+// (KIND linear, compiled, next() or kernel-BACKEND).
+func read(r io.Reader, lines map[string]series) error {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		l := sc.Text()
+		var key string
+		var n int
+		var v float64
+		if c := cpuRe.FindStringSubmatch(l); c != nil {
+			v, _ = strconv.ParseFloat(c[1], 64)
+		}
+		if m := kernelRe.FindStringSubmatch(l); m != nil {
+			key, n = m[1]+" kernel-"+m[3], atoi(m[2])
+			v, _ = strconv.ParseFloat(m[4], 64)
+		} else if v == 0 {
+			continue
+		} else if m := setRe.FindStringSubmatch(l); m != nil {
+			key, n = m[1]+" "+m[3], atoi(m[2])
+		} else if m := nextRe.FindStringSubmatch(l); m != nil {
+			key, n = m[1]+" next()", atoi(m[2])
+		} else {
+			continue
+		}
+		if lines[key] == nil {
+			lines[key] = series{}
+		}
+		lines[key][n] = append(lines[key][n], v)
+	}
+	return sc.Err()
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
@@ -88,7 +109,8 @@ func svg(lines map[string]series) string {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">rules in the chain (ClassBench seeds grown, uniform trace)</text>`+"\n", (left+w-right)/2, h-10)
 	fmt.Fprintf(&b, `<text transform="translate(16,%d) rotate(-90)" text-anchor="middle">CPU ns per packet</text>`+"\n", (top+h-bottom)/2)
 	colors := map[string]string{"acl1": "#1f77b4", "fw1": "#d62728", "ipc1": "#2ca02c"}
-	dashes := map[string]string{"linear": "6,4", "compiled": "", "next()": "2,3"}
+	dashes := map[string]string{"linear": "6,4", "compiled": "", "next()": "2,3", "kernel-legacy": "12,3,2,3", "kernel-nft": "12,3,2,3,2,3"}
+	widths := map[string]string{"kernel-legacy": "1.2", "kernel-nft": "1.2"}
 	var keys []string
 	for k := range lines {
 		keys = append(keys, k)
@@ -105,9 +127,13 @@ func svg(lines map[string]series) string {
 		for _, n := range ns {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(n), y(median(lines[k][n]))))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" stroke-dasharray="%s" points="%s"/>`+"\n", colors[seed], dashes[kind], strings.Join(pts, " "))
+		width := widths[kind]
+		if width == "" {
+			width = "2"
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-dasharray="%s" points="%s"/>`+"\n", colors[seed], width, dashes[kind], strings.Join(pts, " "))
 		ly := top + 14 + i*18
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="%s"/><text x="%d" y="%d">%s</text>`+"\n", w-right+10, ly, w-right+40, ly, colors[seed], dashes[kind], w-right+46, ly+4, k)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="%s" stroke-dasharray="%s"/><text x="%d" y="%d">%s</text>`+"\n", w-right+10, ly, w-right+40, ly, colors[seed], width, dashes[kind], w-right+46, ly+4, k)
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
