@@ -33,7 +33,8 @@ type ruleInfo struct {
 	c       cond     // what the rule matches
 	opaque  []string // the parts it could not read exactly
 	act     action
-	limited bool // has -m limit or -m hashlimit
+	limited bool   // has -m limit or -m hashlimit
+	refText string // ref's text, once made
 
 	// Results over every way the analysis reached the rule.
 	visited  bool       // reached in at least one context
@@ -131,9 +132,16 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 	// Compacting costs a hash per box, so do it only when the region has
 	// doubled since the last time: the cost stays linear in its growth.
 	compactAt := 64
-	for j, ri := range infos {
+	skipUntil := 0 // rules before it start no run worth walking in one go
+	// R never leaves the walk without being copied, so once the walk
+	// made R's array itself (owned), a rule that replaces R may reuse it:
+	// spare is such an array, free.
+	var spare region
+	owned := false
+	for j := 0; j < len(infos); j++ {
+		ri := infos[j]
 		if len(R) > compactAt {
-			R = R.compact()
+			R, owned = R.compact(), false
 			compactAt = max(64, 2*len(R))
 		}
 		if len(R) > maxBoxes {
@@ -141,15 +149,38 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			// smallest box holding them all. That can only add packets,
 			// so what is found shadowed after it still is; some shadowed
 			// rules may go unreported, which the note says.
-			R = region{R.hull()}
+			R, owned = region{R.hull()}, false
 			if !tr.widenedChain[ch] {
 				tr.widenedChain[ch] = true
 				tr.widened[ri] = true
 			}
 		}
+		if j >= skipUntil {
+			if end, d, ok := oneDimRun(infos, j); ok {
+				if end-j < minBatch || !fitsRun(R, ri.c.upper[0], d) {
+					skipUntil = end
+				} else {
+					var good bool
+					if R, good = tr.walkRun(ctx, R, j, end, d); !good {
+						return nil, false
+					}
+					owned = false
+					j = end - 1
+					continue
+				}
+			}
+		}
 		ri.visited = true
 		ri.ctxs = append(ri.ctxs, ctx)
-		hit := R.meet(ri.c.upper)
+		// A terminal rule of one exact box: its hit and what is left
+		// after it come from one pass over R.
+		fused := ri.act.kind == kTerminal && batchable(ri)
+		var hit, after region
+		if fused {
+			hit, after = R.meetMinus(ri.c.upper[0], spare)
+		} else {
+			hit = R.meet(ri.c.upper)
+		}
 		if !tr.w.charge(len(R) + len(hit)) {
 			return nil, false
 		}
@@ -166,16 +197,35 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 		switch ri.act.kind {
 		case kTerminal:
 			st.removes = true
-			R, good = R.minus(ri.c.lower, &tr.w)
+			if fused {
+				if good = tr.w.charge(len(R)); good { // what minus charges
+					// hit is not empty, so after is a new array (spare's,
+					// unless it was too small); R's array is free for the
+					// next step if the walk made it.
+					old := R
+					R = after
+					spare = nil
+					if owned {
+						spare = old[:0]
+					}
+					owned = true
+					continue
+				}
+			} else {
+				R, good = R.minus(ri.c.lower, &tr.w)
+				owned = false
+			}
 		case kContinue, kMaybe:
 			st.removes, st.added = tr.goOn(hit, ri)
 			if st.removes {
 				R, good = R.minus(ri.c.lower, &tr.w)
+				owned = false
 			} else {
 				good = true
 			}
 			if good {
 				R, good = R.plus(st.added, &tr.w)
+				owned = false
 			}
 		case kReturn:
 			if !ch.Builtin {
@@ -188,6 +238,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			// In a built-in chain RETURN hands the packet to the policy.
 			st.removes = true
 			R, good = R.minus(ri.c.lower, &tr.w)
+			owned = false
 		case kJump, kGoto:
 			var back region
 			back, good = tr.walk(ri.act.chain, hit, ctx, j)
@@ -196,6 +247,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 			}
 			st.removes = true
 			R, good = R.minus(ri.c.lower, &tr.w)
+			owned = false
 			if !good {
 				return nil, false
 			}
@@ -203,6 +255,7 @@ func (tr *tableRun) walk(ch *rules.Chain, entry region, parent *context, at int)
 				// What the chain returns goes on after the jump.
 				st.added = back
 				R, good = R.plus(back, &tr.w)
+				owned = false
 			} else if !ch.Builtin {
 				// After a goto, what returns leaves this chain too; from
 				// a built-in chain it meets the policy.
@@ -291,7 +344,38 @@ func explain(ctx *context, j int, x region, w *work, add func(ri *ruleInfo, entr
 			}
 		}
 	}
+	skipUntil := 0 // as in walk: no run worth sweeping starts before it
 	for k := 0; k < j && !in.empty(); k++ {
+		if k >= skipUntil {
+			if end, d, ok := oneDimRun(ctx.infos[:j], k); ok {
+				if end-k < minBatch || !fitsRun(in, ctx.infos[k].c.upper[0], d) {
+					skipUntil = end
+				} else {
+					// The run's rules are terminal: each step removes
+					// what it matches (if the walk found it matching) and
+					// adds nothing, so x's packets only shrink.
+					var ok bool
+					in, ok = sweepRun(in, ctx.infos, k, end, d, func(k, n int, taken region) (take, ok bool) {
+						if n == 0 || !ctx.steps[k].removes {
+							return false, true // the loop below would stop, or skip the rule
+						}
+						if !w.charge(n + len(taken)) {
+							return false, false
+						}
+						if len(taken) == 0 {
+							return false, true
+						}
+						add(ctx.infos[k], false)
+						return true, w.charge(n) // what in.minus(lower) charges
+					})
+					if !ok {
+						return false
+					}
+					k = end - 1
+					continue
+				}
+			}
+		}
 		st := ctx.steps[k]
 		if !st.removes && st.added.empty() {
 			continue
@@ -363,6 +447,7 @@ type coverCand struct {
 type coverIndex struct {
 	all   []coverCand        // every candidate, in rule order: what a lookup reads when in's bounds are none
 	class [2][33][]coverCand // [dimension: source, destination][w]
+	los   [2][33][]uint32    // the start of each class's ranges, for the binary search
 	hits  []int              // candidates' scratch
 }
 
@@ -387,6 +472,9 @@ func newCoverIndex(ctx *context) *coverIndex {
 	for d := range ix.class {
 		for w := range ix.class[d] {
 			slices.SortStableFunc(ix.class[d][w], func(a, b coverCand) int { return cmp.Compare(a.b.lo[d], b.b.lo[d]) })
+			for _, cc := range ix.class[d][w] {
+				ix.los[d][w] = append(ix.los[d][w], cc.b.lo[d])
+			}
 		}
 	}
 	return ix
@@ -419,7 +507,7 @@ func (ix *coverIndex) candidates(ib *narrowBounds, j int) []int {
 			if ib.hi[d] > width {
 				from = ib.hi[d] - width
 			}
-			i, _ := slices.BinarySearchFunc(list, from, func(c coverCand, v uint32) int { return cmp.Compare(c.b.lo[d], v) })
+			i, _ := slices.BinarySearch(ix.los[d][w], from)
 			for ; i < len(list) && list[i].b.lo[d] <= ib.lo[d]; i++ {
 				if list[i].k < j && ib.within(&list[i].b) {
 					ix.hits = append(ix.hits, list[i].k)

@@ -86,6 +86,7 @@ type analyzer struct {
 	diags      rules.Diags
 	// explainLeft is what remains of totalExplainWork.
 	explainLeft int
+	conds       *condReader
 }
 
 // newAnalyzer reads every rule of rs into the model, with the interface
@@ -107,10 +108,13 @@ func newAnalyzer(rs *rules.Ruleset, atoms *ifaceAtoms) *analyzer {
 
 // prepare reads every rule of table t into the model.
 func (a *analyzer) prepare(t *rules.Table) {
+	if a.conds == nil {
+		a.conds = newCondReader(a.atoms, a.addrs, a.rs.Legacy)
+	}
 	for _, ch := range t.Chains {
 		infos := make([]*ruleInfo, len(ch.Rules))
 		for i, r := range ch.Rules {
-			c, opaque := ruleConds(r, a.atoms, a.addrs, a.rs.Legacy)
+			c, opaque := a.conds.rule(r)
 			ri := &ruleInfo{r: r, table: t, chain: ch, num: i + 1, c: c, opaque: opaque, act: classify(r, t)}
 			for _, m := range r.Matches {
 				if m.Type.Name == "limit" || m.Type.Name == "hashlimit" {
@@ -330,7 +334,12 @@ func clause(o *ruleInfo) string {
 
 // ref names a rule by its chain, number and position, with its text.
 func ref(o *ruleInfo) string {
-	return fmt.Sprintf("%s rule %d (%s) `%s`", chainLabel(o.table, o.chain), o.num, posLabel(o.r.Pos), o.r.Spec())
+	// Kept: in a big ruleset one rule shadows thousands, and each of
+	// their messages names it.
+	if o.refText == "" {
+		o.refText = fmt.Sprintf("%s rule %d (%s) `%s`", chainLabel(o.table, o.chain), o.num, posLabel(o.r.Pos), o.r.Spec())
+	}
+	return o.refText
 }
 
 func refList(os []*ruleInfo) string {

@@ -150,81 +150,201 @@ func protoCond(r *rules.Rule, six, legacy bool, w *work) cond {
 // exact earlier rule of a limit warning). addrs places IPv6 addresses
 // (nil for an IPv4 ruleset).
 func ruleConds(r *rules.Rule, atoms *ifaceAtoms, addrs *addrAtoms, legacy bool) (cond, []string) {
+	return newCondReader(atoms, addrs, legacy).rule(r)
+}
+
+// condReader reads the rules of one ruleset into conditions, keeping
+// what rules often repeat (a match's text, an interface pattern): a big
+// ruleset has far fewer distinct ones than rules. Conditions are never
+// changed once built, so rules share them.
+type condReader struct {
+	atoms   *ifaceAtoms
+	addrs   *addrAtoms
+	legacy  bool
+	matches map[string]matchRead
+	ifaces  map[string]set
+	b, p    strings.Builder
+}
+
+// matchRead is what matchCond made of one match text.
+type matchRead struct {
+	c  cond
+	ok bool
+}
+
+func newCondReader(atoms *ifaceAtoms, addrs *addrAtoms, legacy bool) *condReader {
+	return &condReader{atoms: atoms, addrs: addrs, legacy: legacy, matches: map[string]matchRead{}, ifaces: map[string]set{}}
+}
+
+// condAcc is a condition being built as the meet of others. While every
+// part is exactly one box it is that box, narrowed in place (most rules
+// are one box: building a box and a region per part, and a meet per
+// part, was most of the garbage of check on a big ruleset); else cond.
+type condAcc struct {
+	b      box
+	oneBox bool
+	c      cond
+}
+
+func newCondAcc() condAcc {
+	return condAcc{b: fullBoxValue, oneBox: true}
+}
+
+// fullBoxValue is the full box as a value, to copy.
+var fullBoxValue = *fullBox()
+
+// dim narrows dimension d to s.
+func (a *condAcc) dim(d int, s set) {
+	if a.oneBox {
+		a.b[d] = narrowTo(a.b[d], s, d)
+		return
+	}
+	a.c = a.c.and(dimCond(d, s))
+}
+
+// narrowTo is cur ∩ s, sharing either when it is the meet.
+func narrowTo(cur, s set, d int) set {
+	switch {
+	case cur.subsetOf(s, d):
+		return cur
+	case s.subsetOf(cur, d):
+		return s
+	}
+	return cur.intersect(s)
+}
+
+// and adds o.
+func (a *condAcc) and(o cond) {
+	if a.oneBox && len(o.upper) == 1 && len(o.lower) == 1 && (o.upper[0] == o.lower[0] || o.upper[0].equalExcept(o.lower[0], -1)) {
+		for d, s := range o.upper[0] {
+			if !s.isFull(d) {
+				a.b[d] = narrowTo(a.b[d], s, d)
+			}
+		}
+		return
+	}
+	if a.oneBox {
+		a.c = a.get()
+		a.oneBox = false
+	}
+	a.c = a.c.and(o)
+}
+
+// get returns the condition built.
+func (a *condAcc) get() cond {
+	if !a.oneBox {
+		return a.c
+	}
+	if a.b.hasEmpty() {
+		return cond{}
+	}
+	b := new(box)
+	*b = a.b
+	return exact(region{b})
+}
+
+// rule returns r's condition and its opaque parts (see ruleConds).
+func (cr *condReader) rule(r *rules.Rule) (cond, []string) {
 	w := &work{left: 1 << 30}
-	c := exact(universe())
+	c := newCondAcc()
 	var opaque []string
-	add := func(o cond) { c = c.and(o) }
 
 	addr := func(d int, a, m netip.Addr, inv bool) {
 		if !a.IsValid() && !inv {
 			return
 		}
-		o, ok := addrCond(d, a, m, addrs)
+		if !inv {
+			if s, ok := addrSet(a, m, cr.addrs); ok {
+				c.dim(d, s)
+				return
+			}
+		}
+		o, ok := addrCond(d, a, m, cr.addrs)
 		if !ok {
 			opaque = append(opaque, "the address mask")
 		}
 		if inv {
 			o = o.not(w)
 		}
-		add(o)
+		c.and(o)
 	}
 	addr(dimSrc, r.Src, r.SrcMask, r.InvSrc)
 	addr(dimDst, r.Dst, r.DstMask, r.InvDst)
-	if r.In != "" {
-		o := dimCond(dimIn, atoms.matching(r.In))
-		if r.InvIn {
-			o = o.not(w)
+	iface := func(d int, pattern string, inv bool) {
+		s, ok := cr.ifaces[pattern]
+		if !ok {
+			s = cr.atoms.matching(pattern)
+			cr.ifaces[pattern] = s
 		}
-		add(o)
+		if inv {
+			c.and(dimCond(d, s).not(w))
+		} else {
+			c.dim(d, s)
+		}
+	}
+	if r.In != "" {
+		iface(dimIn, r.In, r.InvIn)
 	}
 	if r.Out != "" {
-		o := dimCond(dimOut, atoms.matching(r.Out))
-		if r.InvOut {
-			o = o.not(w)
-		}
-		add(o)
+		iface(dimOut, r.Out, r.InvOut)
 	}
-	add(protoCond(r, addrs != nil, legacy, w))
+	if r.Proto != 0 && !r.InvProto {
+		c.dim(dimProto, point(uint32(r.Proto)))
+	} else {
+		c.and(protoCond(r, cr.addrs != nil, cr.legacy, w))
+	}
 	if r.Frag {
 		v := uint32(1)
 		if r.InvFrag {
 			v = 0
 		}
-		add(dimCond(dimFrag, point(v)))
+		c.dim(dimFrag, point(v))
 	}
 	for _, m := range r.Matches {
-		var b, p strings.Builder
-		m.M.Save(&b)
+		cr.b.Reset()
+		cr.p.Reset()
+		m.M.Save(&cr.b)
 		if m.Type.Name == "icmp" || m.Type.Name == "icmp6" {
 			// iptables -L's form keeps the ICMP code range that the
 			// saved form shortens.
-			m.M.Print(&p, true)
+			m.M.Print(&cr.p, true)
 		}
-		o, ok := matchCond(m.Type.Name, b.String(), p.String(), r, w, addrs)
-		if !ok {
+		// matchCond reads the rule only for its -p (multiport).
+		key := m.Type.Name + "\x00" + cr.b.String() + "\x00" + cr.p.String() + "\x00" + strconv.Itoa(int(r.Proto)) + strconv.FormatBool(r.InvProto)
+		mr, seen := cr.matches[key]
+		if !seen {
+			mr.c, mr.ok = matchCond(m.Type.Name, cr.b.String(), cr.p.String(), r, w, cr.addrs)
+			cr.matches[key] = mr
+		}
+		if !mr.ok {
 			opaque = append(opaque, "-m "+m.Type.Name)
 		}
-		add(o)
+		c.and(mr.c)
 	}
-	return c, opaque
+	return c.get(), opaque
 }
 
 // addrCond is -s or -d without its "!". A non-contiguous mask (which
 // iptables allows) is read as opaque rather than as thousands of spans.
 func addrCond(d int, a, m netip.Addr, addrs *addrAtoms) (cond, bool) {
+	s, ok := addrSet(a, m, addrs)
+	if !ok {
+		return opaqueCond(), false
+	}
+	return dimCond(d, s), true
+}
+
+// addrSet is the set of addrCond's dimension; ok false when opaque.
+func addrSet(a, m netip.Addr, addrs *addrAtoms) (set, bool) {
 	n := a.BitLen()
 	if m.IsValid() {
 		n = ext.MaskLen(m)
 	}
 	if n < 0 {
-		return opaqueCond(), false
+		return nil, false
 	}
 	lo, hi := prefixEnds(a, n)
-	s, ok := addrs.interval(lo, hi)
-	if !ok {
-		return opaqueCond(), false
-	}
-	return dimCond(d, s), true
+	return addrs.interval(lo, hi)
 }
 
 // matchCond reads one match from its canonical iptables-save text (the
@@ -249,7 +369,9 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			proto = protoUDP
 		}
 		// xt_tcpudp never matches a non-first fragment.
-		c = dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0)))
+		acc := newCondAcc()
+		acc.dim(dimProto, point(proto))
+		acc.dim(dimFrag, point(0))
 		ok = true
 		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var o cond
@@ -260,7 +382,15 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 				if !got || !good {
 					return false
 				}
-				o = dimCond(map[string]int{"--sport": dimSport, "--dport": dimDport}[opt], s)
+				d := dimSport
+				if opt == "--dport" {
+					d = dimDport
+				}
+				if !inv {
+					acc.dim(d, s)
+					return true
+				}
+				o = dimCond(d, s)
 			case "--tcp-flags":
 				if name != "tcp" {
 					return false
@@ -291,12 +421,13 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			if inv {
 				o = o.not(w)
 			}
-			c = c.and(o)
+			acc.and(o)
 			return true
 		})
 		if !good {
 			return opaqueCond(), false
 		}
+		c = acc.get()
 		if !ok {
 			return cond{c.upper, nil}, false
 		}

@@ -155,8 +155,29 @@ func (s set) complement(d int) set {
 	return out
 }
 
-// minus returns s \ t within dimension d.
-func (s set) minus(t set, d int) set { return s.intersect(t.complement(d)) }
+// minus returns s \ t within dimension d (d is unused: the values
+// outside s stay outside).
+func (s set) minus(t set, d int) set {
+	var out set
+	j := 0
+	for _, x := range s {
+		lo := uint64(x.lo)
+		for j < len(t) && t[j].hi < x.lo {
+			j++
+		}
+		k := j
+		for ; k < len(t) && t[k].lo <= x.hi && lo <= uint64(x.hi); k++ {
+			if uint64(t[k].lo) > lo {
+				out = append(out, span{uint32(lo), t[k].lo - 1})
+			}
+			lo = uint64(t[k].hi) + 1
+		}
+		if lo <= uint64(x.hi) {
+			out = append(out, span{uint32(lo), x.hi})
+		}
+	}
+	return out
+}
 
 // subsetOf reports whether every value of s is in t. Spans of t are
 // disjoint and never adjacent, so each span of s must lie in one of them.
@@ -215,8 +236,16 @@ func (b *box) with(d int, s set) *box {
 
 // meets reports whether b and c intersect.
 func (b *box) meets(c *box) bool {
+	// Most pairs the walk tries are apart in an address: compare the
+	// ends of every dimension first, which settles sets of one span.
 	for d := range b {
-		if !b[d].overlaps(c[d]) {
+		s, t := b[d], c[d]
+		if len(s) == 0 || len(t) == 0 || s[0].lo > t[len(t)-1].hi || t[0].lo > s[len(s)-1].hi {
+			return false
+		}
+	}
+	for d := range b {
+		if (len(b[d]) > 1 || len(c[d]) > 1) && !b[d].overlaps(c[d]) {
 			return false
 		}
 	}
@@ -231,31 +260,16 @@ func (b *box) meet(c *box) *box {
 	// Boxes are never changed once built: when one holds the other, the
 	// smaller is the meet itself (most meets in check of a big ruleset
 	// are such, and a new box each time was a quarter of its garbage).
-	var out box
-	allB, allC := true, true
-	for d := range b {
-		switch {
-		case b[d].subsetOf(c[d], d):
-			out[d] = b[d]
-			allC = allC && c[d].subsetOf(b[d], d)
-		case c[d].subsetOf(b[d], d):
-			out[d] = c[d]
-			allB = false
-		default:
-			out[d] = b[d].intersect(c[d])
-			allB, allC = false, false
-		}
-	}
-	if allB {
-		return b
-	}
-	if allC {
-		return c
-	}
-	m := new(box) // out itself stays on the stack
-	*m = out
-	return m
+	return b.meetIn(c, everyDim[:])
 }
+
+// everyDim lists the dimensions, for meetIn and cutIn.
+var everyDim = func() (ds [numDims]int) {
+	for d := range ds {
+		ds[d] = d
+	}
+	return ds
+}()
 
 func (b *box) subsetOf(c *box) bool {
 	for d := range b {
@@ -273,17 +287,12 @@ func (b *box) cut(c *box, out []*box) []*box {
 	if !b.meets(c) {
 		return append(out, b)
 	}
-	cur := b
-	for d := range b {
-		if cur[d].subsetOf(c[d], d) {
-			continue
-		}
-		if rest := cur[d].minus(c[d], d); len(rest) > 0 {
-			out = append(out, cur.with(d, rest))
-		}
-		cur = cur.with(d, cur[d].intersect(c[d]))
-	}
-	return out
+	return b.cutMeeting(c, out)
+}
+
+// cutMeeting is cut for a c that b is known to meet.
+func (b *box) cutMeeting(c *box, out []*box) []*box {
+	return b.cutIn(c, everyDim[:], out)
 }
 
 // region is a union of boxes, which may overlap.
@@ -367,6 +376,117 @@ func (r region) minus(s region, w *work) (region, bool) {
 		out = next
 	}
 	return out, true
+}
+
+// meetMinus returns r ∩ c and r \ c in one pass over r (as meet and
+// minus would give them), for the walk's commonest step: a rule of one
+// box that decides every packet it matches.
+//
+// rest is built in buf's array when it has room (the walk passes the
+// array of a region it no longer needs), so that a step costs no copy.
+func (r region) meetMinus(c *box, buf region) (hit, rest region) {
+	// Only the dimensions c restricts can keep a box from meeting it or
+	// be cut (a rule restricts a few of them).
+	var dims [numDims]int
+	nd := 0
+	for d := range c {
+		if !c[d].isFull(d) {
+			dims[nd] = d
+			nd++
+		}
+	}
+	ds := dims[:nd]
+	split := false
+	for i, b := range r {
+		if !b.meetsIn(c, ds) {
+			if split {
+				rest = append(rest, b)
+			}
+			continue
+		}
+		hit = append(hit, b.meetIn(c, ds))
+		if !split {
+			split = true
+			if cap(buf) < len(r)+numDims {
+				buf = make(region, 0, len(r)+len(r)/4+numDims)
+			}
+			rest = append(buf[:0], r[:i]...)
+		}
+		rest = b.cutIn(c, ds, rest)
+	}
+	if !split {
+		rest = r
+	}
+	return hit, rest
+}
+
+// meetsIn is meets for a c that is full outside the dimensions ds.
+func (b *box) meetsIn(c *box, ds []int) bool {
+	for _, d := range ds {
+		s, t := b[d], c[d]
+		if len(s) == 0 || s[0].lo > t[len(t)-1].hi || t[0].lo > s[len(s)-1].hi {
+			return false
+		}
+	}
+	for _, d := range ds {
+		if (len(b[d]) > 1 || len(c[d]) > 1) && !b[d].overlaps(c[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+// meetIn is meet for a c that b meets and that is full outside the
+// dimensions ds (ascending).
+func (b *box) meetIn(c *box, ds []int) *box {
+	out := *b
+	allB, allC := true, true
+	k := 0
+	for d := range b {
+		if k == len(ds) || ds[k] != d {
+			allC = allC && b[d].isFull(d) // c[d] is full
+			continue
+		}
+		k++
+		switch {
+		case b[d].subsetOf(c[d], d):
+			allC = allC && c[d].subsetOf(b[d], d)
+		case c[d].subsetOf(b[d], d):
+			out[d] = c[d]
+			allB = false
+		default:
+			out[d] = b[d].intersect(c[d])
+			allB, allC = false, false
+		}
+	}
+	if allB {
+		return b
+	}
+	if allC {
+		return c
+	}
+	m := new(box)
+	*m = out
+	return m
+}
+
+// cutIn is cutMeeting for a c that is full outside the dimensions ds
+// (ascending): b is within c in every other one.
+func (b *box) cutIn(c *box, ds []int, out []*box) []*box {
+	cur := *b // narrowed dimension by dimension; only the pieces escape
+	for _, d := range ds {
+		if cur[d].subsetOf(c[d], d) {
+			continue
+		}
+		if rest := cur[d].minus(c[d], d); len(rest) > 0 {
+			p := new(box)
+			*p = cur
+			p[d] = rest
+			out = append(out, p)
+		}
+		cur[d] = narrowTo(cur[d], c[d], d)
+	}
+	return out
 }
 
 // plus returns r ∪ s, adding only the part of s that r lacks so that the
@@ -527,10 +647,11 @@ func (r region) compact() region {
 			sums[i] += hs[i][d]
 		}
 	}
+	seen := make(map[uint64][]int, len(out))
 	for pass := 0; pass < 2; pass++ {
 		changed := false
 		for d := 0; d < numDims; d++ {
-			seen := make(map[uint64][]int, len(out))
+			clear(seen)
 			n := 0
 			for i, b := range out {
 				key := sums[i] - hs[i][d]

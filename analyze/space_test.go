@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -155,6 +156,42 @@ func TestCutIsDisjoint(t *testing.T) {
 					t.Fatalf("pieces %v and %v of %v minus %v overlap", pieces[x], pieces[y], a[0], b[0])
 				}
 			}
+		}
+	}
+}
+
+// TestSetMinus checks set.minus against its definition, s ∩ ¬t, on
+// random sets of a small dimension and of a full 32-bit one.
+func TestSetMinus(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	randSet := func(max uint32) set {
+		var spans []span
+		for range r.IntN(5) {
+			lo := r.Uint32N(max)
+			hi := lo + r.Uint32N(max-lo+1)
+			if r.IntN(4) == 0 {
+				hi = max
+			}
+			spans = append(spans, span{lo, hi})
+		}
+		return setOf(spans...)
+	}
+	for i := 0; i < 20000; i++ {
+		d := dimFlags
+		if i%2 == 1 {
+			d = dimSrc
+		}
+		max := dimMax[d]
+		if d == dimSrc && i%4 == 1 {
+			max = 300 // small values, so that spans meet often
+		}
+		s, u := randSet(max), randSet(max)
+		if d == dimSrc && i%8 == 3 {
+			s = setOf(append(s, span{math.MaxUint32 - 2, math.MaxUint32})...)
+		}
+		want, got := s.intersect(u.complement(d)), s.minus(u, d)
+		if !want.equal(got) {
+			t.Fatalf("%v minus %v = %v, want %v", s, u, got, want)
 		}
 	}
 }

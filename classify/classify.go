@@ -3,6 +3,7 @@ package classify
 import (
 	"cmp"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"sort"
 )
@@ -19,12 +20,14 @@ type Classifier struct {
 // protocol, tests more (flags, ICMP, mark) or is IPv6 has flags set and
 // is checked in full by table.slowMatch.
 type entry struct {
-	src, srcMask, dst, dstMask uint32
-	idx                        int32
-	sLo, sHi, dLo, dHi         uint16
-	proto, pmask               uint8 // k.Proto&pmask == proto
-	flags                      uint8
-	_                          uint8
+	// addr&addrMask: the addresses as addrKey lays them out, source
+	// in the high half (0 in an IPv6 entry).
+	addr, addrMask     uint64
+	idx                int32
+	sLo, sHi, dLo, dHi uint16
+	proto, pmask       uint8 // k.Proto&pmask == proto
+	flags              uint8
+	_                  uint8
 }
 
 const (
@@ -56,7 +59,8 @@ func (t *table) slowMatch(j uint32, k *Key) bool {
 		if (k.Src6.and(a.srcMask) == a.src) == (inv&fInvSrc != 0) || (k.Dst6.and(a.dstMask) == a.dst) == (inv&fInvDst != 0) {
 			return false
 		}
-	} else if (k.Src&e.srcMask == e.src) == (inv&fInvSrc != 0) || (k.Dst&e.dstMask == e.dst) == (inv&fInvDst != 0) {
+	} else if (k.Src&uint32(e.addrMask>>32) == uint32(e.addr>>32)) == (inv&fInvSrc != 0) ||
+		(k.Dst&uint32(e.addrMask) == uint32(e.addr)) == (inv&fInvDst != 0) {
 		return false
 	}
 	if k.SPort-e.sLo > e.sHi-e.sLo || k.DPort-e.dLo > e.dHi-e.dLo {
@@ -100,25 +104,27 @@ func (t tuple) bits() int {
 // imply its key, so entries of other keys that share the slot are
 // merely compared in vain).
 type table struct {
-	srcMask, dstMask uint32
-	spMask, dpMask   uint16
-	protoMask        uint8
-	shift            uint8
+	// The fields a probe reads first, together: the masks of the
+	// packet's addresses (source in the high half) and of its ports
+	// and protocol (source port, destination port, protocol, as
+	// portKey lays them out) this table hashes.
+	addrMask, portMask uint64
+	minIdx, maxIdx     int32
+	shift              uint8
 	// filter has a bit set for every occupied slot's hash prefix
 	// (fshift keeps the top bits): at 8 bits a key it stays in cache
 	// where dir and the entries of a big table do not, and turns most
 	// probes of a key that is not there into one cached load.
-	fshift         uint8
-	v6             bool
-	minIdx, maxIdx int32
-	filter         []uint64
-	dir            []uint32
-	entries        []entry
-	extra          []extra // parallel to entries when any has fExtra
-	addr6          []addr6 // parallel to entries in an IPv6 table
-	srcMask6       Addr6
-	dstMask6       Addr6
-	t              tuple
+	fshift   uint8
+	v6       bool
+	filter   []uint64
+	dir      []uint32
+	entries  []entry
+	extra    []extra // parallel to entries when any has fExtra
+	addr6    []addr6 // parallel to entries in an IPv6 table
+	srcMask6 Addr6
+	dstMask6 Addr6
+	t        tuple
 }
 
 func mask32(n uint8) uint32 {
@@ -145,11 +151,19 @@ func mask128(n uint8) Addr6 {
 // keys are k's key in t: the masked addresses (folded to 64 bits in
 // IPv6: keys that collide only share a slot), ports and protocol.
 func (t *table) keys(k *Key) (uint64, uint64) {
-	k1 := uint64(k.Src&t.srcMask)<<32 | uint64(k.Dst&t.dstMask)
+	k1 := addrKey(k) & t.addrMask
 	if t.v6 {
 		k1 = t.fold6(k)
 	}
-	return k1, uint64(k.SPort&t.spMask)<<24 | uint64(k.DPort&t.dpMask)<<8 | uint64(k.Proto&t.protoMask)
+	return k1, portKey(k) & t.portMask
+}
+
+// addrKey and portKey are a packet's IPv4 addresses and its ports and
+// protocol, each in one word that a table's masks cut to its key.
+func addrKey(k *Key) uint64 { return uint64(k.Src)<<32 | uint64(k.Dst) }
+
+func portKey(k *Key) uint64 {
+	return uint64(k.SPort)<<24 | uint64(k.DPort)<<8 | uint64(k.Proto)
 }
 
 //go:noinline
@@ -185,8 +199,10 @@ func (c *Classifier) Cost(k *Key, from int) (tables, entries int) {
 func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 	best := c.n
 	f := int32(from)
-	for ti := range c.tables {
-		t := &c.tables[ti]
+	ka, kp := addrKey(k), portKey(k)
+	tables := c.tables
+	for ti := range tables {
+		t := &tables[ti]
 		if t.minIdx >= best {
 			break
 		}
@@ -196,16 +212,16 @@ func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 		if st != nil {
 			st[0]++
 		}
-		// t.keys(k), written out: the compiler does not inline it.
-		k1 := uint64(k.Src&t.srcMask)<<32 | uint64(k.Dst&t.dstMask)
+		k1 := ka & t.addrMask
 		if t.v6 {
 			k1 = t.fold6(k)
 		}
-		h := hash(k1, uint64(k.SPort&t.spMask)<<24|uint64(k.DPort&t.dpMask)<<8|uint64(k.Proto&t.protoMask))
-		if fb := h >> t.fshift; t.filter[fb>>6]&(1<<(fb&63)) == 0 {
+		h := hash(k1, kp&t.portMask)
+		// (shifts masked to 63: no test for a shift past the word)
+		if fb := h >> (t.fshift & 63); t.filter[fb>>6]&(1<<(fb&63)) == 0 {
 			continue
 		}
-		s := h >> t.shift
+		s := h >> (t.shift & 63)
 		lo, hi := t.dir[s], t.dir[s+1]
 		es := t.entries[lo:hi]
 		j := 0 // entries compared
@@ -215,7 +231,7 @@ func (c *Classifier) next(k *Key, from int, st *[2]int) int {
 				break
 			}
 			if e.flags == 0 {
-				if k.Dst&e.dstMask != e.dst || k.Src&e.srcMask != e.src || k.DPort-e.dLo > e.dHi-e.dLo ||
+				if ka&e.addrMask != e.addr || k.DPort-e.dLo > e.dHi-e.dLo ||
 					k.SPort-e.sLo > e.sHi-e.sLo || k.Proto&e.pmask != e.proto {
 					continue
 				}
@@ -340,12 +356,13 @@ func candidates(t tuple, g *grid) []tuple {
 // tests and IPv6 addresses.
 func (r *Rule) entry(idx int) (entry, extra, addr6) {
 	e := entry{
-		src: r.Src & r.SrcMask, srcMask: r.SrcMask, dst: r.Dst & r.DstMask, dstMask: r.DstMask,
-		idx: int32(idx), sLo: r.SPort[0], sHi: r.SPort[1], dLo: r.DPort[0], dHi: r.DPort[1],
+		addr:     uint64(r.Src&r.SrcMask)<<32 | uint64(r.Dst&r.DstMask),
+		addrMask: uint64(r.SrcMask)<<32 | uint64(r.DstMask),
+		idx:      int32(idx), sLo: r.SPort[0], sHi: r.SPort[1], dLo: r.DPort[0], dHi: r.DPort[1],
 	}
 	var a addr6
 	if r.IPv6 {
-		e.src, e.srcMask, e.dst, e.dstMask = 0, 0, 0, 0
+		e.addr, e.addrMask = 0, 0
 		a = addr6{r.Src6.and(r.SrcMask6), r.SrcMask6, r.Dst6.and(r.DstMask6), r.DstMask6}
 		e.flags |= fAddr6
 	}
@@ -377,13 +394,14 @@ type bkey struct{ k1, k2 uint64 }
 type buildTable struct {
 	table
 	count map[bkey]int32
-	items []item
+	items []int32 // the rules placed in the table
 }
 
-// item is a rule placed in a table during the build.
-type item struct {
-	key bkey
-	idx int32
+// keyOf is rule idx's key in bt.
+func (bt *buildTable) keyOf(rules []Rule, idx int32) bkey {
+	k := rules[idx].key()
+	k1, k2 := bt.keys(&k)
+	return bkey{k1, k2}
 }
 
 func newBuildTable(t tuple, first int, v6 bool) *buildTable {
@@ -392,12 +410,13 @@ func newBuildTable(t tuple, first int, v6 bool) *buildTable {
 	if v6 {
 		bt.srcMask6, bt.dstMask6 = mask128(t.src), mask128(t.dst)
 	} else {
-		bt.srcMask, bt.dstMask = mask32(t.src), mask32(t.dst)
+		bt.addrMask = uint64(mask32(t.src))<<32 | uint64(mask32(t.dst))
 	}
-	bt.spMask, bt.dpMask = mask16(t.sport), mask16(t.dprt)
+	var pm uint8
 	if t.proto != 0 {
-		bt.protoMask = 0xff
+		pm = 0xff
 	}
+	bt.portMask = portKey(&Key{SPort: mask16(t.sport), DPort: mask16(t.dprt), Proto: pm})
 	bt.minIdx = int32(first)
 	return bt
 }
@@ -472,15 +491,32 @@ func Build(rules []Rule, p Params) *Classifier {
 		}
 		best.count[bestKey]++
 		best.maxIdx = int32(i)
-		best.items = append(best.items, item{bestKey, int32(i)})
+		best.items = append(best.items, int32(i))
 	}
 	bts = mergeSmall(bts, rules, p.Bucket)
-	bts = cutAtWildcards(bts)
-	c.tables = make([]table, len(bts))
-	for ti, bt := range bts {
-		c.tables[ti] = bt.finish(rules)
+	// Packets drawn from the rules, looked up in the tables so far:
+	// their answers (exact whatever the tables) price the merges and
+	// cuts below, and the tables are laid out again when there are any.
+	c.tables = finishAll(bts, rules)
+	ks := sampleKeys(rules, samples)
+	ans := c.answers(ks)
+	bts, merged := mergeByCost(bts, rules, ks, ans, p.Bucket)
+	slices.Sort(ans)
+	cuts := chooseCuts(bts, ans)
+	if merged || len(cuts) > 0 {
+		c.tables = finishAll(cutAt(bts, cuts), rules)
 	}
 	return c
+}
+
+// finishAll lays out every table of bts.
+func finishAll(bts []*buildTable, rules []Rule) []table {
+	ts := make([]table, len(bts))
+	var buf []placed
+	for ti, bt := range bts {
+		ts[ti] = bt.finish(rules, &buf)
+	}
+	return ts
 }
 
 // key is a packet key every packet the rule matches shares with it in
@@ -511,30 +547,29 @@ func mergeSmall(bts []*buildTable, rules []Rule, bucket int) []*buildTable {
 		if len(bt.items)*smallShare > total {
 			break
 		}
-		var host *buildTable
-		for _, h := range bts {
-			// A host probed later than bt would be probed sooner
-			// after: only one probed whenever bt is takes it.
-			if h == bt || dead[h] || h.minIdx > bt.minIdx || !h.t.within(bt.t) || host != nil && h.t.bits() <= host.t.bits() {
-				continue
-			}
-			if h.fits(bt, rules, 2*bucket) {
-				host = h
-			}
-		}
+		host := hostOf(bt, bts, dead, func(h *buildTable) bool { return h.fits(bt, rules, 2*bucket) })
 		if host == nil {
 			continue
 		}
-		for _, it := range bt.items {
-			k := rules[it.idx].key()
-			k1, k2 := host.keys(&k)
-			key := bkey{k1, k2}
-			host.count[key]++
-			host.items = append(host.items, item{key, it.idx})
-		}
-		host.minIdx, host.maxIdx = min(host.minIdx, bt.minIdx), max(host.maxIdx, bt.maxIdx)
+		host.absorb(bt, rules)
 		dead[bt] = true
 	}
+	return alive(bts, dead)
+}
+
+// absorb moves o's rules into h.
+func (h *buildTable) absorb(o *buildTable, rules []Rule) {
+	h.items = slices.Grow(h.items, len(o.items))
+	for _, it := range o.items {
+		h.count[h.keyOf(rules, it)]++
+		h.items = append(h.items, it)
+	}
+	h.minIdx, h.maxIdx = min(h.minIdx, o.minIdx), max(h.maxIdx, o.maxIdx)
+}
+
+// alive returns the tables of bts not dead, in the order of their first
+// rule.
+func alive(bts []*buildTable, dead map[*buildTable]bool) []*buildTable {
 	live := bts[:0]
 	for _, bt := range bts {
 		if !dead[bt] {
@@ -545,14 +580,122 @@ func mergeSmall(bts []*buildTable, rules []Rule, bucket int) []*buildTable {
 	return live
 }
 
+// hostOf is the table that may take bt's rules: the most specific
+// table other than bt, not dead, whose tuple is within bt's and whose
+// first rule comes no later than bt's (a host probed later than bt
+// would be probed sooner after: only one probed whenever bt is takes
+// it), and that fits reports true for.
+func hostOf(bt *buildTable, bts []*buildTable, dead map[*buildTable]bool, fits func(h *buildTable) bool) *buildTable {
+	var host *buildTable
+	for _, h := range bts {
+		if h == bt || dead[h] || h.minIdx > bt.minIdx || !h.t.within(bt.t) || host != nil && h.t.bits() <= host.t.bits() {
+			continue
+		}
+		if fits(h) {
+			host = h
+		}
+	}
+	return host
+}
+
+// The costs of a lookup's steps in instructions, about (callgrind on
+// the ClassBench sets): probing a table whose filter says no, reading
+// a slot the filter lets through (and its cache misses), comparing an
+// entry.
+const (
+	costTable   = 40
+	costSlot    = 40
+	costCompare = 25
+)
+
+// mergeByCost merges tables into less specific ones when the sample
+// keys (ks, whose answers are ans) say it saves work: the table merged
+// is no longer probed, but the host's buckets grow (TupleMerge's
+// trade, decided by measure rather than by a bound on buckets; buckets
+// stay within 4 times the bound all the same). It reports whether it
+// merged any.
+func mergeByCost(bts []*buildTable, rules []Rule, ks []Key, ans []int32, bucket int) ([]*buildTable, bool) {
+	order := slices.Clone(bts)
+	slices.SortStableFunc(order, func(a, b *buildTable) int { return cmp.Compare(len(a.items), len(b.items)) })
+	dead := map[*buildTable]bool{}
+	var hk []bkey // bt's keys in host, sorted (one buffer for all)
+	cmpKey := func(a, b bkey) int { return cmp.Or(cmp.Compare(a.k1, b.k1), cmp.Compare(a.k2, b.k2)) }
+	// add is the number of bt's rules whose key in host is k.
+	add := func(k bkey) int {
+		i, found := slices.BinarySearchFunc(hk, k, cmpKey)
+		if !found {
+			return 0
+		}
+		j := i
+		for j < len(hk) && hk[j] == k {
+			j++
+		}
+		return j - i
+	}
+	// fill sets hk to bt's keys in h.
+	fill := func(bt, h *buildTable) {
+		hk = hk[:0]
+		for _, it := range bt.items {
+			hk = append(hk, h.keyOf(rules, it))
+		}
+		slices.SortFunc(hk, cmpKey)
+	}
+	for _, bt := range order {
+		host := hostOf(bt, bts, dead, func(h *buildTable) bool {
+			fill(bt, h)
+			for i := 0; i < len(hk); {
+				n := add(hk[i])
+				if int(h.count[hk[i]])+n > 4*bucket {
+					return false
+				}
+				i += n
+			}
+			return true
+		})
+		if host == nil {
+			continue
+		}
+		fill(bt, host)
+		delta := 0
+		for i := range ks {
+			a := ans[i]
+			if a < host.minIdx {
+				continue
+			}
+			k1, k2 := host.keys(&ks[i])
+			kh := bkey{k1, k2}
+			if n := add(kh); n > 0 {
+				delta += costCompare * n
+				if host.count[kh] == 0 {
+					delta += costSlot
+				}
+			}
+			if a >= bt.minIdx {
+				delta -= costTable
+				b1, b2 := bt.keys(&ks[i])
+				if n := bt.count[bkey{b1, b2}]; n > 0 {
+					delta -= costCompare*int(n) + costSlot
+				}
+			}
+		}
+		if delta >= 0 {
+			continue
+		}
+		host.absorb(bt, rules)
+		dead[bt] = true
+	}
+	if len(dead) == 0 {
+		return bts, false
+	}
+	return alive(bts, dead), true
+}
+
 // fits reports whether h's buckets stay within limit with o's rules
 // added.
 func (h *buildTable) fits(o *buildTable, rules []Rule, limit int) bool {
 	add := map[bkey]int32{}
 	for _, it := range o.items {
-		k := rules[it.idx].key()
-		k1, k2 := h.keys(&k)
-		key := bkey{k1, k2}
+		key := h.keyOf(rules, it)
 		add[key]++
 		if int(h.count[key]+add[key]) > limit {
 			return false
@@ -561,42 +704,58 @@ func (h *buildTable) fits(o *buildTable, rules []Rule, limit int) bool {
 	return true
 }
 
+// placed is a rule's slot (first its hash) in a table being finished.
+type placed struct {
+	slot uint64
+	idx  int32
+}
+
 // dirLoad is the number of slots a table's dir has per key (rounded up
 // to a power of two).
 var dirLoad = 2
 
 // finish lays the table out: entries grouped by the slot of their key,
 // each group in rule order, dir over the slots and the filter.
-func (bt *buildTable) finish(rules []Rule) table {
+func (bt *buildTable) finish(rules []Rule, buf *[]placed) table {
 	t := bt.table
+	if cap(*buf) < len(bt.items) {
+		*buf = make([]placed, len(bt.items))
+	}
+	ps := (*buf)[:len(bt.items)]
+	for i, it := range bt.items {
+		k := bt.keyOf(rules, it)
+		ps[i] = placed{hash(k.k1, k.k2), it} // the slot comes below
+	}
+	bySlot := func(a, b placed) int { return cmp.Or(cmp.Compare(a.slot, b.slot), cmp.Compare(a.idx, b.idx)) }
+	nkeys := len(bt.count)
+	if bt.count == nil {
+		// A table cut from another keeps no counts: count the
+		// distinct hashes.
+		slices.SortFunc(ps, bySlot)
+		for i := range ps {
+			if i == 0 || ps[i].slot != ps[i-1].slot {
+				nkeys++
+			}
+		}
+	}
 	size := 2
-	for size < dirLoad*len(bt.count) {
+	for size < dirLoad*nkeys {
 		size <<= 1
 	}
 	t.shift = uint8(64 - bits.TrailingZeros(uint(size)))
 	fsize := 64
-	for fsize < 8*len(bt.count) {
+	for fsize < 8*nkeys {
 		fsize <<= 1
 	}
 	t.filter = make([]uint64, fsize/64)
 	t.fshift = uint8(64 - bits.TrailingZeros(uint(fsize)))
-	type placed struct {
-		slot uint64
-		idx  int32
-	}
-	ps := make([]placed, len(bt.items))
-	for i, it := range bt.items {
-		h := hash(it.key.k1, it.key.k2)
+	for i := range ps {
+		h := ps[i].slot
 		fb := h >> t.fshift
 		t.filter[fb>>6] |= 1 << (fb & 63)
-		ps[i] = placed{h >> t.shift, it.idx}
+		ps[i].slot = h >> t.shift
 	}
-	slices.SortFunc(ps, func(a, b placed) int {
-		if c := cmp.Compare(a.slot, b.slot); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
+	slices.SortFunc(ps, bySlot)
 	t.dir = make([]uint32, size+1)
 	t.entries = make([]entry, len(ps))
 	var xs []extra
@@ -627,77 +786,178 @@ func (bt *buildTable) finish(rules []Rule) table {
 	return t
 }
 
-// wildcardBits: a table whose tuple hashes at most this many bits of
-// the addresses takes a large share of all packets.
-var wildcardBits = 0
+// samples is the number of packets Build draws from the rules to
+// choose where to cut the tables (see chooseCuts).
+var samples = 2048
 
-// wild reports whether bt is such a table.
-func (bt *buildTable) wild() bool { return int(bt.t.src)+int(bt.t.dst) <= wildcardBits }
+// bigTable is the number of rules from which a table costs more to
+// probe than a small one (chooseCuts): at 32 bytes an entry, 8,192
+// rules fill half of a 512 KiB second-level cache.
+var bigTable = 8192
 
-// cutShare: tables are cut only when at least (cutShare-1)/cutShare
-// of the rules come after the first cut.
-var cutShare = 3
-
-// cutAtWildcards splits every table at the first rule of each table
-// that hashes no address bits (a rule such as -p tcp -j ACCEPT, which
-// most packets match): the part of a table after such a rule then
-// starts after it, so a lookup that found a rule there stops before the
-// later parts (tables are probed in the order of their first rule and
-// the probe ends at the first that starts after the best rule found).
-// Grown ClassBench sets of 100,000 rules find most packets' rule in
-// such a table at about rule 7,600 and probed nearly every table in
-// full before.
-func cutAtWildcards(bts []*buildTable) []*buildTable {
-	var cuts []int32
-	for _, bt := range bts {
-		if bt.minIdx > 0 && bt.wild() {
-			cuts = append(cuts, bt.minIdx)
+// sampleKeys draws n packet keys (fewer when there are fewer rules),
+// each inside a rule drawn uniformly from those that can match, with
+// the fields the rule leaves open drawn at random: ClassBench's way of
+// aiming a trace at a rule set. Seeded: the same rules give the same
+// keys, hence the same classifier.
+func sampleKeys(rules []Rule, n int) []Key {
+	live := 0
+	for i := range rules {
+		if !rules[i].Never {
+			live++
 		}
 	}
-	if len(cuts) == 0 {
-		return bts
+	if live == 0 {
+		return nil
 	}
-	slices.Sort(cuts)
-	cuts = slices.Compact(cuts)
-	// Only where most rules come after the first cut: a part more
-	// probed costs packets that the wildcard tables do not take, and
-	// pays only when it spares the many rules after them (ipc1's 10,000
-	// rules, half after, took 15% longer cut; 100,000, 95% after, 25%
-	// less).
-	after, total := 0, 0
-	for _, bt := range bts {
-		total += len(bt.items)
-		for _, it := range bt.items {
-			if it.idx >= cuts[0] {
-				after++
+	n = min(n, 4*live)
+	r := rand.New(rand.NewPCG(uint64(len(rules)), 14))
+	port := func(pr [2]uint16) uint16 { return pr[0] + uint16(r.IntN(int(pr[1]-pr[0])+1)) }
+	ks := make([]Key, n)
+	for i := range ks {
+		ru := &rules[r.IntN(len(rules))]
+		for ru.Never {
+			ru = &rules[r.IntN(len(rules))]
+		}
+		k := &ks[i]
+		k.Src = ru.Src&ru.SrcMask | r.Uint32()&^ru.SrcMask
+		k.Dst = ru.Dst&ru.DstMask | r.Uint32()&^ru.DstMask
+		if ru.IPv6 {
+			for h := range 2 {
+				k.Src6[h] = ru.Src6[h]&ru.SrcMask6[h] | r.Uint64()&^ru.SrcMask6[h]
+				k.Dst6[h] = ru.Dst6[h]&ru.DstMask6[h] | r.Uint64()&^ru.DstMask6[h]
 			}
 		}
+		k.Proto = []uint8{6, 17, 1}[r.IntN(3)]
+		if ru.HasProto && ru.Proto != 0 && !ru.InvProto {
+			k.Proto = ru.Proto
+		}
+		k.SPort, k.DPort = port(ru.SPort), port(ru.DPort)
+		k.TCPFlags = ru.TCPCmp | uint8(r.IntN(256))&^ru.TCPMask
+		k.ICMPType, k.ICMPCode = ru.ICMPType, uint8(port([2]uint16{uint16(ru.ICMPCode[0]), uint16(ru.ICMPCode[1])}))
+		k.Mark = ru.Mark&ru.MarkMask | r.Uint32()&^ru.MarkMask
 	}
-	if after*cutShare < total*(cutShare-1) {
-		return bts
+	return ks
+}
+
+// answers are Next(k, 0) for every key of ks.
+func (c *Classifier) answers(ks []Key) []int32 {
+	out := make([]int32, len(ks))
+	for i := range ks {
+		out[i] = int32(c.Next(&ks[i], 0))
 	}
+	return out
+}
+
+// chooseCuts picks the rule indices at which to cut every table in
+// parts (see cutAt), given the sorted answers of sample packets. A
+// lookup whose answer is a probes every table (part) whose first rule
+// is at or before a, and no other: a cut at c spares the packets that
+// end before c the part of each table after c, and costs those that
+// end after it a probe more for each table it cuts. The candidates are
+// the first rules of the tables; cuts are added greedily, each the one
+// that lowers the sum of tables probed over the samples most, while one
+// does. In the grown ClassBench sets of 100,000 rules, where 90% of the
+// packets end in wildcard rules (-p tcp -j ACCEPT and the like) near
+// rule 7,600, this cuts once there: the 92,000 rules after it are in
+// tables those packets never probe.
+func chooseCuts(bts []*buildTable, ans []int32) []int32 {
+	if len(ans) == 0 {
+		return nil
+	}
+	idxs := make([][]int32, len(bts))
+	var cands []int32
+	for ti, bt := range bts {
+		is := slices.Clone(bt.items)
+		slices.Sort(is)
+		idxs[ti] = is
+		if bt.minIdx > 0 {
+			cands = append(cands, bt.minIdx)
+		}
+	}
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	// probed: how many samples probe a part starting at rule m.
+	probed := func(m int32) int {
+		i, _ := slices.BinarySearch(ans, m)
+		return len(ans) - i
+	}
+	// probeCost is the cost of probing a table of n rules, in
+	// hundredths of a small table's: a big table's filter, slots and
+	// entries are not in cache (on the grown ClassBench sets of
+	// 100,000 rules, tables cut in 1,000-rule parts took half the time
+	// of the same tables whole).
+	probeCost := func(n int) int { return 100 + 50*bits.Len(uint(n/bigTable)) }
+	cost := func(cuts []int32) int {
+		sum := 0
+		for _, is := range idxs {
+			prev := -1
+			for j := -1; j < len(cuts); j++ {
+				start := 0
+				if j >= 0 {
+					start, _ = slices.BinarySearch(is, cuts[j])
+				}
+				if start < len(is) && start != prev {
+					end := len(is)
+					if j+1 < len(cuts) {
+						end, _ = slices.BinarySearch(is, cuts[j+1])
+					}
+					sum += probed(is[start]) * probeCost(end-start)
+					prev = start
+				}
+			}
+		}
+		return sum
+	}
+	var cuts []int32
+	best := cost(nil)
+	for {
+		pick, pickCost := int32(-1), best
+		for _, c := range cands {
+			if _, in := slices.BinarySearch(cuts, c); in {
+				continue
+			}
+			try := append(slices.Clone(cuts), c)
+			slices.Sort(try)
+			if k := cost(try); k < pickCost {
+				pick, pickCost = c, k
+			}
+		}
+		if pick < 0 {
+			return cuts
+		}
+		cuts = append(cuts, pick)
+		slices.Sort(cuts)
+		best = pickCost
+	}
+}
+
+// cutAt splits every table at the given rule indices: the part of a
+// table after a cut starts after it, so a lookup that found a rule
+// before the cut stops before the later parts (tables are probed in
+// the order of their first rule and the probe ends at the first that
+// starts after the best rule found).
+func cutAt(bts []*buildTable, cuts []int32) []*buildTable {
 	var out []*buildTable
 	for _, bt := range bts {
 		// split the items, in rule order, at the cuts.
-		slices.SortFunc(bt.items, func(a, b item) int { return cmp.Compare(a.idx, b.idx) })
+		slices.Sort(bt.items)
 		start := 0
 		for start < len(bt.items) {
-			lo := bt.items[start].idx
+			lo := bt.items[start]
 			end := len(bt.items)
 			// the first cut above lo ends this part
 			if c, _ := slices.BinarySearch(cuts, lo+1); c < len(cuts) {
-				end = start + sort.Search(len(bt.items)-start, func(i int) bool { return bt.items[start+i].idx >= cuts[c] })
+				end = start + sort.Search(len(bt.items)-start, func(i int) bool { return bt.items[start+i] >= cuts[c] })
 			}
 			if start == 0 && end == len(bt.items) {
 				out = append(out, bt)
 				break
 			}
 			part := newBuildTable(bt.t, int(lo), bt.v6)
+			part.count = nil
 			part.items = bt.items[start:end]
-			part.maxIdx = part.items[len(part.items)-1].idx
-			for _, it := range part.items {
-				part.count[it.key]++
-			}
+			part.maxIdx = part.items[len(part.items)-1]
 			out = append(out, part)
 			start = end
 		}

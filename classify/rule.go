@@ -18,7 +18,12 @@
 // whose prefixes are no longer than its own (relaxing it) as long as no
 // bucket grows past a bound; tables are probed in the order of their
 // first rule and the probe stops as soon as no table left can hold a
-// rule before the best one found.
+// rule before the best one found. Build then draws packets from the
+// rules (as ClassBench aims a trace) and lets their lookups decide two
+// trades: merging a table into a less specific one (a probe fewer
+// against longer buckets) and cutting the tables at a rule (later
+// parts never probed by packets that end before it, a probe more for
+// the others).
 package classify
 
 // Rule is what the classifier knows of one rule: every test here must

@@ -60,13 +60,15 @@ func (t *Table) Insert(p Preload, now int64) (*Entry, error) {
 	e.timeout.Store(nowJ + jiffiesOf(p.Timeout, t.hz))
 	e.status.Store(status)
 
-	s0, s1 := t.lock2(p.Orig, p.Reply)
-	if s0.m.get(p.Orig) != nil || s1.m.get(p.Reply) != nil {
+	s0, s1, h0, h1 := t.lock2(p.Orig, p.Reply)
+	c0, _ := s0.m.get(&p.Orig, h0)
+	c1, _ := s1.m.get(&p.Reply, h1)
+	if c0 != nil || c1 != nil {
 		unlock2(s0, s1)
 		return nil, ErrPreloadTaken
 	}
-	s0.m.set(p.Orig, e)
-	s1.m.set(p.Reply, e)
+	s0.m.set(&p.Orig, h0, e, 0)
+	s1.m.set(&p.Reply, h1, e, 1)
 	if status&IPSAssured == 0 {
 		s0.link(e)
 	}

@@ -25,7 +25,8 @@ type shard struct {
 	m          tupleMap
 	head, tail *Entry // confirmed, not ASSURED, oldest first
 	inserts    int    // since the last sample of expired entries
-	_          [32]byte
+	cursor     int    // the slot of m where the last sample stopped
+	_          [24]byte
 }
 
 // Table is the connection tracking table: the kernel's conntrack hash,
@@ -146,9 +147,10 @@ func shardIdx(k Tuple) int { return int(k.hash() % numShards) }
 // direction wins as it does in the kernel's hash chains). An expired
 // connection is removed and not returned.
 func (t *Table) lookup(k Tuple, nowJ int64) (*Entry, int) {
-	sh := t.shardOf(k)
+	h := k.hash()
+	sh := &t.shards[h%numShards]
 	sh.mu.RLock()
-	e := sh.m.get(k)
+	e, dir := sh.m.get(&k, h)
 	sh.mu.RUnlock()
 	if e == nil {
 		return nil, 0
@@ -157,10 +159,7 @@ func (t *Table) lookup(k Tuple, nowJ int64) (*Entry, int) {
 		t.kill(e)
 		return nil, 0
 	}
-	if e.tuple[1] == k {
-		return e, 1
-	}
-	return e, 0
+	return e, dir
 }
 
 // Track is the kernel's nf_conntrack_in at PREROUTING, for a packet that
@@ -331,10 +330,11 @@ func (t *Table) Confirm(e *Entry, now int64) bool {
 	t.lookup(k0, nowJ)
 	t.lookup(k1, nowJ)
 
-	s0, s1 := t.lock2(k0, k1)
-	c0, c1 := s0.m.get(k0), s1.m.get(k1)
+	s0, s1, h0, h1 := t.lock2(k0, k1)
+	c0, _ := s0.m.get(&k0, h0)
+	c1, _ := s1.m.get(&k1, h1)
 	if c0 != nil || c1 != nil {
-		ok, keep := t.resolveClashLocked(e, c0, c1, s1, nowJ)
+		ok, keep := t.resolveClashLocked(e, c0, c1, s1, h1, nowJ)
 		unlock2(s0, s1)
 		if !keep {
 			t.Discard(e)
@@ -342,8 +342,8 @@ func (t *Table) Confirm(e *Entry, now int64) bool {
 		return ok
 	}
 	e.timeout.Add(nowJ)
-	s0.m.set(k0, e)
-	s1.m.set(k1, e)
+	s0.m.set(&k0, h0, e, 0)
+	s1.m.set(&k1, h1, e, 1)
 	e.setStatus(IPSConfirmed)
 	if e.status.Load()&IPSAssured == 0 {
 		s0.link(e)
@@ -363,7 +363,7 @@ func (t *Table) Confirm(e *Entry, now int64) bool {
 // resolveClashLocked is the kernel's nf_ct_resolve_clash, for e whose
 // original tuple is taken by c0 or reply tuple by c1. Both shards are
 // locked. It reports whether the packet passes and whether e stays.
-func (t *Table) resolveClashLocked(e, c0, c1 *Entry, s1 *shard, nowJ int64) (pass, keep bool) {
+func (t *Table) resolveClashLocked(e, c0, c1 *Entry, s1 *shard, h1 uint64, nowJ int64) (pass, keep bool) {
 	if !allowClash(e.tuple[0].Proto) {
 		return false, false
 	}
@@ -381,7 +381,7 @@ func (t *Table) resolveClashLocked(e, c0, c1 *Entry, s1 *shard, nowJ int64) (pas
 	// Keep e for its reply tuple only, briefly.
 	e.timeout.Store(nowJ + int64(t.hz))
 	e.setStatus(IPSFixedTimeout | IPSNATClash | IPSConfirmed)
-	s1.m.set(e.tuple[1], e)
+	s1.m.set(&e.tuple[1], h1, e, 1)
 	return true, true
 }
 
@@ -391,9 +391,11 @@ func canMerge(a, b *Entry) bool {
 	return a.tuple == b.tuple || (a.tuple[0] == b.tuple[1] && a.tuple[1] == b.tuple[0])
 }
 
-// lock2 write-locks the shards of k0 and k1, in index order.
-func (t *Table) lock2(k0, k1 Tuple) (s0, s1 *shard) {
-	i0, i1 := shardIdx(k0), shardIdx(k1)
+// lock2 write-locks the shards of k0 and k1, in index order, and
+// returns them with the tuples' hashes.
+func (t *Table) lock2(k0, k1 Tuple) (s0, s1 *shard, h0, h1 uint64) {
+	h0, h1 = k0.hash(), k1.hash()
+	i0, i1 := h0%numShards, h1%numShards
 	s0, s1 = &t.shards[i0], &t.shards[i1]
 	switch {
 	case i0 == i1:
@@ -405,7 +407,7 @@ func (t *Table) lock2(k0, k1 Tuple) (s0, s1 *shard) {
 		s1.mu.Lock()
 		s0.mu.Lock()
 	}
-	return s0, s1
+	return s0, s1, h0, h1
 }
 
 func unlock2(a, b *shard) {
@@ -437,12 +439,12 @@ func (t *Table) kill(e *Entry) bool {
 	}
 	if e.status.Load()&IPSConfirmed != 0 {
 		k0, k1 := e.tuple[0], e.tuple[1]
-		s0, s1 := t.lock2(k0, k1)
-		if s0.m.get(k0) == e {
-			s0.m.del(k0)
+		s0, s1, h0, h1 := t.lock2(k0, k1)
+		if c, _ := s0.m.get(&k0, h0); c == e {
+			s0.m.del(&k0, h0)
 		}
-		if s1.m.get(k1) == e {
-			s1.m.del(k1)
+		if c, _ := s1.m.get(&k1, h1); c == e {
+			s1.m.del(&k1, h1)
 		}
 		s0.unlink(e)
 		unlock2(s0, s1)
@@ -491,23 +493,23 @@ func (s *shard) unlink(e *Entry) {
 	e.prev, e.next = nil, nil
 }
 
-// sampleExpired removes expired connections among a few of the shard's
-// (map iteration picks them at random), the amortised counterpart of
-// the kernel's gc worker.
+// sampleExpired removes expired connections among the next 16 slots
+// of the shard's map from where the last sample stopped, the amortised
+// counterpart of the kernel's gc worker.
 func (t *Table) sampleExpired(s *shard, nowJ int64) {
 	var victims [8]*Entry
-	n, seen := 0, 0
-	s.mu.RLock()
-	for _, e := range s.m.all {
-		if e.expired(nowJ) && n < len(victims) {
+	n := 0
+	s.mu.Lock()
+	m := &s.m
+	mask := len(m.slots) - 1
+	for range 16 {
+		s.cursor = (s.cursor + 1) & mask
+		if e := m.slots[s.cursor].e; e != nil && e.expired(nowJ) && n < len(victims) {
 			victims[n] = e
 			n++
 		}
-		if seen++; seen >= 16 {
-			break
-		}
 	}
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	for _, e := range victims[:n] {
 		t.kill(e)
 	}

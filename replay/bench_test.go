@@ -25,6 +25,15 @@ func benchmarkReplay(b *testing.B, c capgen.Config) {
 }
 
 func benchmarkReplayRules(b *testing.B, c capgen.Config, rs *rules.Ruleset) {
+	benchmarkReplayOptions(b, c, rs, Options{})
+}
+
+// benchmarkReplayOptions is benchmarkReplay with options o. With
+// o.ReadAhead the reading goroutine's CPU time is on another thread:
+// besides the engine thread's own, the whole process's CPU time per
+// packet (proc-cpu-ns/packet: both goroutines and the collector) and the
+// packets per wall-clock second say what two cores do.
+func benchmarkReplayOptions(b *testing.B, c capgen.Config, rs *rules.Ruleset, o Options) {
 	var warmBuf, buf bytes.Buffer
 	if err := capgen.WriteWarm(&warmBuf, &buf, c); err != nil {
 		b.Fatal(err)
@@ -35,12 +44,12 @@ func benchmarkReplayRules(b *testing.B, c capgen.Config, rs *rules.Ruleset) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var n, allocs uint64
-	var cpu, wall time.Duration
+	var cpu, proc, wall time.Duration
 	var ms runtime.MemStats
 	for b.Loop() {
 		b.StopTimer()
 		e := newEngine(b, rs)
-		r := New(e, Options{})
+		r := New(e, o)
 		wrd, _ := capture.NewReader(bytes.NewReader(warm))
 		if err := r.Run(wrd); err != nil {
 			b.Fatal(err)
@@ -50,11 +59,12 @@ func benchmarkReplayRules(b *testing.B, c capgen.Config, rs *rules.Ruleset) {
 		runtime.ReadMemStats(&ms)
 		a0 := ms.Mallocs
 		b.StartTimer()
-		t0, w0 := threadCPU(), time.Now()
+		t0, p0, w0 := threadCPU(), processCPU(), time.Now()
 		if err := timedRun(r, rd); err != nil {
 			b.Fatal(err)
 		}
 		cpu += threadCPU() - t0
+		proc += processCPU() - p0
 		wall += time.Since(w0)
 		b.StopTimer()
 		runtime.ReadMemStats(&ms)
@@ -65,6 +75,10 @@ func benchmarkReplayRules(b *testing.B, c capgen.Config, rs *rules.Ruleset) {
 	b.ReportMetric(float64(wall.Nanoseconds())/float64(n), "wall-ns/packet")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/packet")
 	b.ReportMetric(float64(n)/cpu.Seconds(), "packets/cpu-s")
+	if o.ReadAhead {
+		b.ReportMetric(float64(proc.Nanoseconds())/float64(n), "proc-cpu-ns/packet")
+		b.ReportMetric(float64(n)/wall.Seconds(), "packets/wall-s")
+	}
 	b.ReportMetric(float64(allocs)/float64(n), "allocs/packet")
 }
 
@@ -80,6 +94,27 @@ func threadCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU is the CPU time of the whole process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// The same workloads with the capture read in a goroutine of its own
+// (Options.ReadAhead): run with -cpu 2.
+func BenchmarkReadAheadEstablished(b *testing.B) {
+	benchmarkReplayOptions(b, capgen.Config{Workload: capgen.Established, Packets: 200000, Flows: 10000, Seed: 1}, gateway(b), Options{ReadAhead: true})
+}
+
+func BenchmarkReadAheadMix(b *testing.B) {
+	benchmarkReplayOptions(b, capgen.Config{Workload: capgen.Mix, Packets: 200000, Flows: 100000, Seed: 2}, gateway(b), Options{ReadAhead: true})
+}
+
+func BenchmarkReadAheadFlood(b *testing.B) {
+	benchmarkReplayOptions(b, capgen.Config{Workload: capgen.Flood, Packets: 200000, Seed: 3}, gateway(b), Options{ReadAhead: true})
 }
 
 func BenchmarkReplayEstablished(b *testing.B) {

@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"testing"
+	"unsafe"
 
 	"github.com/ipsift/ipsift/capture"
 )
@@ -53,5 +54,16 @@ func TestSecondReplayOwnFlows(t *testing.T) {
 	}
 	if len(reps[1].Flows) == 0 || reps[1].Flows[0] == reps[0].Flows[0] {
 		t.Errorf("the second replay shares the first one's flows")
+	}
+}
+
+// TestFlowLayout: a Flow takes whole cache lines, so that the fields
+// every packet updates, which come first, share one.
+func TestFlowLayout(t *testing.T) {
+	if s := unsafe.Sizeof(Flow{}); s%64 != 0 {
+		t.Errorf("Flow is %d bytes, not a multiple of 64", s)
+	}
+	if o := unsafe.Offsetof(Flow{}.PreCapture); o >= 64 {
+		t.Errorf("PreCapture at byte %d, past the first cache line", o)
 	}
 }

@@ -10,21 +10,31 @@ import (
 )
 
 // Flow is one connection as the replay saw it.
+//
+// The fields every packet of the flow updates come first and fill one
+// cache line (a Flow's size is a multiple of 64 bytes and the flows are
+// allocated in page-aligned blocks): at 100,000 flows the flow record
+// is a cache miss per packet, and one line is the least it can cost.
 type Flow struct {
-	Orig, Reply conntrack.Tuple
-	NAT         bool  // the reply tuple is not the original one inverted
-	First, Last int64 // nanoseconds since the epoch
+	entry *conntrack.Entry
+	table *flowTable // the table that keeps the flow (see flowTable.see)
 	// Packets and Bytes per direction (0 original, 1 reply), every
 	// packet the replay ran, accepted or not.
 	Packets, Bytes [2]uint64
+	Last           int64 // nanoseconds since the epoch, as First
+	// PreCapture: a TCP connection whose first packet in the capture
+	// was not a SYN, so it began before the capture.
+	PreCapture bool
+	_          [7]byte
+
+	Orig, Reply conntrack.Tuple
+	NAT         bool // the reply tuple is not the original one inverted
+	First       int64
 	// State is the final state: the TCP state, or for other protocols
 	// ASSURED, REPLIED or UNREPLIED; NOT_CONFIRMED when its first
 	// packets never got through (dropped).
 	State   string
 	Expired bool // timed out (or closed) before the capture ended
-	// PreCapture: a TCP connection whose first packet in the capture
-	// was not a SYN, so it began before the capture.
-	PreCapture bool
 	// Preloaded: the connection came from the table listed when the
 	// capture began (--conntrack).
 	Preloaded bool
@@ -32,9 +42,7 @@ type Flow struct {
 	// was not accepted, and that packet's verdict.
 	Decided        *RuleRef
 	DecidedVerdict string
-
-	entry *conntrack.Entry
-	table *flowTable // the table that keeps the flow (see flowTable.see)
+	_              [56]byte
 }
 
 type tupleJSON struct {
@@ -140,7 +148,6 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 		f.entry = e
 		t.refused[f.Orig] = f
 	}
-	f.Reply = e.ReplyTuple()
 	d := 0
 	if reply {
 		d = 1
@@ -148,7 +155,7 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 	f.Packets[d]++
 	f.Bytes[d] += uint64(size)
 	f.Last = now
-	if f.Decided == nil && (res.Verdict == engine.Drop || res.Verdict == engine.Reject || res.Verdict == engine.Queue) && len(res.Hits) > 0 {
+	if (res.Verdict == engine.Drop || res.Verdict == engine.Reject || res.Verdict == engine.Queue) && f.Decided == nil && len(res.Hits) > 0 {
 		h := res.Hits[len(res.Hits)-1]
 		f.Decided = &RuleRef{Table: h.Table, Chain: h.Chain, Rule: h.Rule}
 		f.DecidedVerdict = res.Verdict.String()
@@ -160,6 +167,10 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 func (t *flowTable) finish(ct *conntrack.Table, now int64) []*Flow {
 	for _, f := range t.all {
 		e := f.entry
+		// The last entry seen: a refused connection's last try, or
+		// the confirmed one (whose reply tuple, NAT included, no
+		// longer changes).
+		f.Reply = e.ReplyTuple()
 		inv, _ := f.Orig.Invert()
 		f.NAT = f.Reply != inv
 		st := e.Status()

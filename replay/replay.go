@@ -99,6 +99,11 @@ type Options struct {
 	// Progress, when set, is called about every 64k packets with the
 	// packets and bytes of the capture read so far.
 	Progress func(packets int, bytes int64)
+	// ReadAhead reads the capture and puts its records in time order
+	// (the window) in a goroutine of its own, beside the one that runs
+	// the packets: worth it with a second core, as reading and the
+	// window are about a sixth of the work. The report is the same.
+	ReadAhead bool
 }
 
 // Count is packets and bytes (bytes as the kernel counts them: the IP
@@ -349,36 +354,27 @@ func (r *Replayer) skipped(reason, fix string, input bool) {
 	r.lastSkip = reason
 }
 
-// Run reads every record of rd and runs the inputs among them.
+// Run reads every record of rd and runs the inputs among them. With
+// Options.ReadAhead a goroutine of its own reads the capture while the
+// records already read run.
 func (r *Replayer) Run(rd *capture.Reader) error {
-	var rec capture.Record
 	r.ifnames, r.ifaces = r.ifnames[:0], r.ifaces[:0]
-	for {
-		err := rd.Next(&rec)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			r.drain()
-			return err
-		}
-		r.rep.Records++
-		if r.o.Progress != nil && r.rep.Records&0xffff == 0 {
-			r.o.Progress(int(r.rep.Records), rd.Offset())
-		}
-		if len(r.ifnames) < len(rd.Interfaces()) {
-			for _, ifc := range rd.Interfaces()[len(r.ifnames):] {
-				// Interned: compared with the host's names per packet.
-				r.ifnames = append(r.ifnames, ext.Intern(ifc.Name))
-				r.ifaces = append(r.ifaces, ifc)
+	var err error
+	if r.o.ReadAhead {
+		err = r.runReadAhead(rd)
+	} else {
+		var rec capture.Record
+		for {
+			if err = rd.Next(&rec); err != nil {
+				break
 			}
+			r.take(&rec, rd.Interfaces(), rd.Offset())
 		}
-		if r.hold.full() {
-			r.runHeld(r.hold.pop())
-		}
-		r.hold.push(&rec)
 	}
 	r.drain()
+	if err != io.EOF {
+		return err
+	}
 	if r.o.Write != nil {
 		if r.writeErr != nil {
 			return r.writeErr
@@ -386,6 +382,34 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		return r.o.Write.Flush()
 	}
 	return nil
+}
+
+// take is one record read: it goes into the reordering window, and the
+// earliest record runs when the window is full. ifaces are the
+// capture's interfaces as read so far (at least up to rec's), off the
+// bytes of the capture read.
+func (r *Replayer) take(rec *capture.Record, ifaces []capture.Interface, off int64) {
+	r.rep.Records++
+	if r.o.Progress != nil && r.rep.Records&0xffff == 0 {
+		r.o.Progress(int(r.rep.Records), off)
+	}
+	if len(r.ifnames) < len(ifaces) {
+		r.internIfaces(ifaces)
+	}
+	if r.hold.full() {
+		r.runHeld(r.hold.pop())
+	}
+	r.hold.push(rec)
+}
+
+// internIfaces takes the capture's interfaces read since the last
+// call (the capture only ever adds some).
+func (r *Replayer) internIfaces(ifaces []capture.Interface) {
+	for _, ifc := range ifaces[min(len(r.ifnames), len(ifaces)):] {
+		// Interned: compared with the host's names per packet.
+		r.ifnames = append(r.ifnames, ext.Intern(ifc.Name))
+		r.ifaces = append(r.ifaces, ifc)
+	}
 }
 
 func (r *Replayer) drain() {
@@ -524,13 +548,13 @@ func (r *Replayer) one(h *held, now int64) {
 	// made) right is handed to the engine as verified.
 	csumOK := false
 	if r.o.VerifyChecksums {
-		l4ok := r.pkt.L4ChecksumOK()
-		if !l4ok || !r.pkt.IPChecksumOK() {
+		l4ok, ipok := h.sumsFor(ip, &r.pkt)
+		if !l4ok || !ipok {
 			r.rep.BadChecksums++
 		}
 		csumOK = l4ok && sameChecksumCheck(&r.pkt)
 	} else if !r.pkt.IsFragment() {
-		if !r.pkt.L4ChecksumOK() || !r.pkt.IPChecksumOK() {
+		if l4ok, ipok := h.sumsFor(ip, &r.pkt); !l4ok || !ipok {
 			r.rep.BadChecksums++
 			r.pkt.FixChecksums()
 		}

@@ -16,6 +16,12 @@ type held struct {
 	bigEndian bool
 	origLen   int
 	data      []byte
+	// sums, set by the read-ahead goroutine, says that l4ok and ipok
+	// are packet.L4ChecksumOK and IPChecksumOK of the IP packet
+	// data[ipOff:ipOff+ipLen] (see sumsFor).
+	sums         bool
+	l4ok, ipok   bool
+	ipOff, ipLen int
 }
 
 func (a *held) before(b *held) bool {
@@ -77,10 +83,17 @@ func (q *heldQueue) pop() *held {
 	if q.last != nil {
 		q.free = append(q.free, q.last)
 	}
+	h := q.take()
+	q.last = h
+	return h
+}
+
+// take returns the earliest record, which stays valid until it is given
+// back to the queue's free list.
+func (q *heldQueue) take() *held {
 	h := q.ring[q.head]
 	q.ring[q.head] = nil
 	q.head = q.at(1)
 	q.n--
-	q.last = h
 	return h
 }

@@ -1,6 +1,9 @@
 package rules
 
 import (
+	"math/rand/v2"
+
+	"github.com/ipsift/ipsift/ext"
 	"strings"
 	"testing"
 )
@@ -36,5 +39,39 @@ func TestAddressErrorPositions(t *testing.T) {
 	}
 	if got := cmd.Rules[0].Spec(); !strings.Contains(got, "! -s 0.0.0.0/0") {
 		t.Errorf("legacy ! -s 0/0 reads as %q", got)
+	}
+}
+
+// TestPlainIPv4 checks the fast path of -s/-d against ext.ParseIPv4Spec
+// on addresses it takes and forms it must leave to the general reader.
+func TestPlainIPv4(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	parts := []string{"0", "1", "9", "10", "99", "100", "199", "255", "256", "300", "00", "01", "007", "0x1", "", "1000", "25", "2555"}
+	masks := []string{"", "/0", "/1", "/8", "/24", "/29", "/32", "/33", "/00", "/08", "/255.255.255.0", "/", "/3a", " ", "/-1"}
+	taken := 0
+	for i := 0; i < 50000; i++ {
+		s := ""
+		for k := range 4 {
+			if k > 0 {
+				s += "."
+			}
+			s += parts[r.IntN(len(parts))]
+		}
+		s += masks[r.IntN(len(masks))]
+		if i%50 == 0 {
+			s = s[:r.IntN(len(s)+1)]
+		}
+		a, m, ok := plainIPv4(s)
+		if !ok {
+			continue
+		}
+		taken++
+		wa, wm, err := ext.ParseIPv4Spec(s)
+		if err != nil || a != wa || m != wm {
+			t.Fatalf("%q: fast path %v/%v, ParseIPv4Spec %v/%v (%v)", s, a, m, wa, wm, err)
+		}
+	}
+	if taken < 1000 {
+		t.Errorf("the fast path took only %d addresses", taken)
 	}
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -35,7 +36,10 @@ func (p *parser) expandAddresses() error {
 	for _, s := range srcs {
 		for _, d := range dsts {
 			r := p.r
-			r.Matches = append([]*MatchUse(nil), p.r.Matches...)
+			if len(srcs)*len(dsts) > 1 {
+				// Each rule its own list (p.r is not used after this).
+				r.Matches = append([]*MatchUse(nil), p.r.Matches...)
+			}
 			r.Src, r.SrcMask = s.addr, s.mask
 			r.Dst, r.DstMask = d.addr, d.mask
 			p.cmd.Rules = append(p.cmd.Rules, &r)
@@ -101,5 +105,64 @@ func parseAddress(s string, f ext.Family) (addr, mask netipAddr, err error) {
 	if f == ext.IPv6 {
 		return ext.ParseIPv6Spec(s)
 	}
+	if a, m, ok := plainIPv4(s); ok {
+		return a, m, nil
+	}
 	return ext.ParseIPv4Spec(s)
+}
+
+// plainIPv4 reads the commonest form of an IPv4 -s/-d element, four
+// decimal bytes without leading zeros and an optional decimal prefix
+// length without leading zeros (what iptables-save writes), as
+// ext.ParseIPv4Spec reads it, without its general paths (names, octal
+// and hex, dotted masks): ok is false for anything else.
+func plainIPv4(s string) (addr, mask netipAddr, ok bool) {
+	var a [4]byte
+	i := 0
+	num := func(max int) (int, bool) {
+		start, v := i, 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' && i-start < 3 {
+			v = v*10 + int(s[i]-'0')
+			i++
+		}
+		n := i - start
+		return v, n > 0 && v <= max && (n == 1 || s[start] != '0')
+	}
+	for k := range a {
+		if k > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return addr, mask, false
+			}
+			i++
+		}
+		v, good := num(255)
+		if !good {
+			return addr, mask, false
+		}
+		a[k] = byte(v)
+	}
+	bits := 32
+	if i < len(s) {
+		if s[i] != '/' {
+			return addr, mask, false
+		}
+		i++
+		v, good := num(32)
+		if !good {
+			return addr, mask, false
+		}
+		bits = v
+	}
+	if i != len(s) {
+		return addr, mask, false
+	}
+	mask = ext.PrefixMask4(bits)
+	if bits == 0 {
+		return mask, mask, true // the name is ignored, as ParseIPv4Spec does
+	}
+	m := mask.As4()
+	for k := range a {
+		a[k] &= m[k]
+	}
+	return netip.AddrFrom4(a), mask, true
 }

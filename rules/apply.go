@@ -299,7 +299,7 @@ func (rs *Ruleset) apply(c *Command) error {
 		if t.Chain(c.Chain) != nil {
 			return &Diag{Pos: c.Pos, Word: c.Chain, Msg: fmt.Sprintf("chain %q already exists", c.Chain)}
 		}
-		t.Chains = append(t.Chains, &Chain{Name: c.Chain, Pos: c.Pos})
+		t.addChain(&Chain{Name: c.Chain, Pos: c.Pos})
 	case CmdDeleteChain:
 		var del []*Chain
 		if c.Chain == "" {
@@ -341,6 +341,7 @@ func (rs *Ruleset) apply(c *Command) error {
 			}
 		}
 		t.Chains = keep
+		t.reindex()
 	case CmdRenameChain:
 		if err := needChain(); err != nil {
 			return err
@@ -359,6 +360,7 @@ func (rs *Ruleset) apply(c *Command) error {
 			}
 		}
 		ch.Name = c.NewName
+		t.reindex()
 	case CmdPolicy:
 		if err := needChain(); err != nil {
 			return err

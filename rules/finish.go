@@ -107,12 +107,12 @@ func isBuiltinOf(table, chain string) bool {
 
 func (p *parser) finishExt(e *extInst, opts []ext.Option, info *ext.RuleInfo) error {
 	for _, o := range opts {
-		if o.Mandatory && !e.seen[o.Name] {
+		if o.Mandatory && !e.saw(o.Name) {
 			return errAt(e.word, "%s: option \"--%s\" must be specified", e.name, o.Name)
 		}
-		if e.seen[o.Name] {
+		if e.saw(o.Name) {
 			for _, a := range o.Also {
-				if !e.seen[a] {
+				if !e.saw(a) {
 					return errAt(e.word, "%s: option \"--%s\" also requires \"--%s\"", e.name, o.Name, a)
 				}
 			}

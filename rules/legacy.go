@@ -31,7 +31,7 @@ func (p *parser) loadNth(w Word) error {
 	if err := inst.p.Parse("mode", "nth", false, nil); err != nil {
 		return errAt(w, "%v", err)
 	}
-	inst.seen["mode"] = true
+	inst.see("mode")
 	info := &NthInfo{Every: -1, Pos: w.Pos}
 	p.r.Nth = info
 	// nth's own options, consumed here before getopt sees them.
@@ -61,13 +61,13 @@ func (p *parser) loadNth(w Word) error {
 			if err := inst.p.Parse("every", val.Text, false, nil); err != nil {
 				return errAt(val, "-m nth: --every: %v", err)
 			}
-			inst.seen["every"] = true
+			inst.see("every")
 		case "packet":
 			info.Packet = n
 			if err := inst.p.Parse("packet", val.Text, false, nil); err != nil {
 				return errAt(val, "-m nth: --packet: %v", err)
 			}
-			inst.seen["packet"] = true
+			inst.see("packet")
 		case "start":
 			return errAt(o, "-m nth --start has no equivalent in the statistic match: remove it (the counter then starts at 0)")
 		}
@@ -76,9 +76,9 @@ done:
 	if info.Every < 0 {
 		return errAt(w, "-m nth needs --every N")
 	}
-	if !inst.seen["packet"] {
+	if !inst.saw("packet") {
 		if err := inst.p.Parse("packet", "0", false, nil); err == nil {
-			inst.seen["packet"] = true
+			inst.see("packet")
 		}
 	}
 	p.cmd.Warnings = append(p.cmd.Warnings, &Diag{Pos: w.Pos, Severity: SevWarning, Word: "nth", Fails: true,

@@ -96,7 +96,7 @@ func (rs *Ruleset) EnsureTable(name string) *Table {
 	}
 	t := &Table{Name: name}
 	for _, c := range chains {
-		t.Chains = append(t.Chains, &Chain{Name: c, Builtin: true, Policy: "ACCEPT"})
+		t.addChain(&Chain{Name: c, Builtin: true, Policy: "ACCEPT"})
 	}
 	rs.Tables = append(rs.Tables, t)
 	return t
@@ -124,7 +124,7 @@ func (t *Table) clone() *Table {
 			cp := *r
 			nc.Rules[i] = &cp
 		}
-		nt.Chains = append(nt.Chains, &nc)
+		nt.addChain(&nc)
 	}
 	return nt
 }
@@ -133,16 +133,75 @@ func (t *Table) clone() *Table {
 type Table struct {
 	Name   string
 	Chains []*Chain // built-in chains first in hook order, then user chains
+
+	// index finds chains by name in a table of many (kube-proxy's have
+	// tens of thousands: a linear search per rule was quadratic). Kept
+	// by this package's writers (addChain, reindex); Chain trusts it only
+	// while it describes Chains as they are, so code that changes Chains
+	// itself loses nothing but speed.
+	index *chainIndex
 }
+
+// chainIndex is a table's chains by name, as of Chains with len n and
+// first element *base.
+type chainIndex struct {
+	base **Chain
+	n    int
+	pos  map[string]int
+}
+
+// indexFrom is the number of chains from which a table keeps an index.
+const indexFrom = 32
 
 // Chain returns the named chain (case-sensitive, as in the kernel) or nil.
 func (t *Table) Chain(name string) *Chain {
+	if ix := t.index; ix != nil && ix.n == len(t.Chains) && ix.n > 0 && ix.base == &t.Chains[0] {
+		i, ok := ix.pos[name]
+		if !ok {
+			return nil
+		}
+		if c := t.Chains[i]; c.Name == name {
+			return c
+		}
+	}
 	for _, c := range t.Chains {
 		if c.Name == name {
 			return c
 		}
 	}
 	return nil
+}
+
+// addChain appends c to the table's chains, keeping the index.
+func (t *Table) addChain(c *Chain) {
+	ix := t.index
+	fresh := ix != nil && ix.n == len(t.Chains) && (ix.n == 0 || ix.base == &t.Chains[0])
+	t.Chains = append(t.Chains, c)
+	if !fresh {
+		t.reindex()
+		return
+	}
+	if _, dup := ix.pos[c.Name]; !dup {
+		ix.pos[c.Name] = ix.n
+	}
+	ix.n++
+	ix.base = &t.Chains[0]
+}
+
+// reindex rebuilds the index after chains were removed or renamed (or
+// drops it for a small table).
+func (t *Table) reindex() {
+	if len(t.Chains) < indexFrom {
+		t.index = nil
+		return
+	}
+	ix := &chainIndex{base: &t.Chains[0], n: len(t.Chains), pos: make(map[string]int, len(t.Chains))}
+	for i, c := range t.Chains {
+		if _, dup := ix.pos[c.Name]; !dup {
+			ix.pos[c.Name] = i
+		}
+	}
+	t.index = ix
 }
 
 // Chain is a built-in or user-defined chain.

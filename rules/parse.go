@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -138,9 +139,19 @@ type extInst struct {
 	match     *ext.MatchType
 	target    *ext.TargetType
 	p         ext.Parser
-	seen      map[string]bool
-	completed bool // a later instance of the same match took over
-	word      Word // the -m / -j word, for messages
+	seen      []string // the options given, in order (few: a slice beats a map)
+	completed bool     // a later instance of the same match took over
+	word      Word     // the -m / -j word, for messages
+}
+
+// saw reports whether option name was given.
+func (e *extInst) saw(name string) bool { return slices.Contains(e.seen, name) }
+
+// see records that option name was given.
+func (e *extInst) see(name string) {
+	if !e.saw(name) {
+		e.seen = append(e.seen, name)
+	}
 }
 
 func (e *extInst) optionList() []ext.Option {
@@ -172,7 +183,8 @@ type ParseOptions struct {
 type parser struct {
 	opts  ParseOptions
 	words []Word
-	i     int // next word
+	texts []string // the words' texts, for extensions (made at the first need)
+	i     int      // next word
 	cmd   *Command
 	// table is the extensions' options, newest extension first; getopt
 	// sees coreOpts then table (see option).
@@ -487,8 +499,14 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 	}
 	switch c {
 	case 'A', 'C', 'N':
-		kinds := map[byte]CommandKind{'A': CmdAppend, 'C': CmdCheck, 'N': CmdNewChain}
-		if err := p.setCommand(w, kinds[c]); err != nil {
+		kind := CmdAppend
+		switch c {
+		case 'C':
+			kind = CmdCheck
+		case 'N':
+			kind = CmdNewChain
+		}
+		if err := p.setCommand(w, kind); err != nil {
 			return err
 		}
 		p.cmd.Chain = arg
@@ -633,7 +651,8 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		}
 		if aw.Text == w.Text && len(w.Text) > 2 && !strings.HasPrefix(w.Text, "--") {
 			// "-syn" is getopt's "-s yn": say what the writer meant.
-			if _, _, err := parseAddress(strings.Split(arg, ",")[0], p.opts.Family); err != nil {
+			first, _, _ := strings.Cut(arg, ",")
+			if _, _, err := parseAddress(first, p.opts.Family); err != nil {
 				if long, ok := singleDashLong(w.Text, anyExtOption); ok {
 					return &Diag{Pos: w.Pos, Word: w.Text, Fix: long,
 						Msg: fmt.Sprintf("%q is read as -%c %s (an address); the long option needs two dashes: write %s", w.Text, c, arg, long)}
@@ -830,7 +849,7 @@ func (p *parser) jump(w Word, name string, isGoto bool) error {
 	if t == nil {
 		return nil // a standard verdict or a chain, resolved when applied
 	}
-	inst := &extInst{name: name, target: t, p: t.New(), seen: map[string]bool{}, word: w}
+	inst := &extInst{name: name, target: t, p: t.New(), word: w}
 	p.r.Target, p.r.TType = inst.p.(ext.Target), t
 	p.tgt = inst
 	p.mergeOptions(inst, t.Options)
@@ -862,7 +881,7 @@ func (p *parser) addMatch(w Word, t *ext.MatchType) *extInst {
 			e.completed = true
 		}
 	}
-	inst := &extInst{name: t.Name, match: t, p: t.New(), seen: map[string]bool{}, word: w}
+	inst := &extInst{name: t.Name, match: t, p: t.New(), word: w}
 	p.exts = append(p.exts, inst)
 	p.r.Matches = append(p.r.Matches, &MatchUse{Type: t, M: inst.p.(ext.Match)})
 	p.mergeOptions(inst, t.Options)
@@ -911,17 +930,17 @@ func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord 
 	if inv && !o.Invert {
 		return errAt(invWord, "%s: option \"--%s\" cannot be inverted", inst.name, o.Name)
 	}
-	if inst.seen[o.Name] && !o.Multi {
+	if inst.saw(o.Name) && !o.Multi {
 		return errAt(w, "%s: option \"--%s\" can only be used once", inst.name, o.Name)
 	}
 	for _, x := range o.Excludes {
-		if inst.seen[x] {
+		if inst.saw(x) {
 			return errAt(w, "%s: option \"--%s\" cannot be used together with --%s", inst.name, o.Name, x)
 		}
 	}
 	// xtables checks an exclusion whichever of the pair came first.
 	for _, other := range inst.optionList() {
-		if inst.seen[other.Name] {
+		if inst.saw(other.Name) {
 			for _, x := range other.Excludes {
 				if x == o.Name {
 					return errAt(w, "%s: option \"--%s\" cannot be used together with --%s", inst.name, o.Name, other.Name)
@@ -929,15 +948,20 @@ func (p *parser) extOption(w Word, e *optEntry, argp *string, inv bool, invWord 
 			}
 		}
 	}
-	inst.seen[o.Name] = true
+	inst.see(o.Name)
 	arg := ""
 	if argp != nil {
 		arg = *argp
 	}
-	more := &ext.Args{Words: make([]string, 0, len(p.words)-p.i), Next: 0}
-	for _, x := range p.words[p.i:] {
-		more.Words = append(more.Words, x.Text)
+	if p.texts == nil {
+		// The words' texts, once per line: extensions read them and keep
+		// no slice of them.
+		p.texts = make([]string, len(p.words))
+		for i, x := range p.words {
+			p.texts[i] = x.Text
+		}
 	}
+	more := &ext.Args{Words: p.texts[p.i:len(p.texts):len(p.texts)], Next: 0}
 	if err := inst.p.Parse(o.Name, arg, inv, more); err != nil {
 		if looksLikePlaceholder(arg) {
 			aw := p.argWord(w, arg)

@@ -80,6 +80,7 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 	sc.Buffer(make([]byte, 64*1024), 4<<20)
 	tableLine := 0
 	lineNo := 0
+	var wordBuf []Word
 	// existed: the current section's table was there before its header;
 	// used: the section has a chain or rule line.
 	existed, used := false, false
@@ -187,7 +188,10 @@ func (rs *Ruleset) Restore(r io.Reader, o RestoreOptions) (Diags, error) {
 				continue
 			}
 			used = true
-			words := SplitLine(o.File, lineNo, line)
+			// ParseCommand keeps no word slice, only copies of words:
+			// the array serves every line.
+			words := splitLineInto(wordBuf, o.File, lineNo, line)
+			wordBuf = words
 			var counters *Counters
 			if len(words) > 0 && strings.HasPrefix(words[0].Text, "[") {
 				c, err := parseCounterPair(words[0].Text)
@@ -374,6 +378,6 @@ func declareChain(t *Table, line string, pos Pos, o RestoreOptions) *Diag {
 		ch.Rules = nil // redeclaring a chain flushes it
 		return nil
 	}
-	t.Chains = append(t.Chains, &Chain{Name: name, Pos: pos})
+	t.addChain(&Chain{Name: name, Pos: pos})
 	return nil
 }

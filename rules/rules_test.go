@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -210,5 +211,58 @@ func TestWeirdInterfaceWarning(t *testing.T) {
 	}
 	if len(cmd.Warnings) != 2 || !strings.Contains(cmd.Warnings[0].Msg, "never matches") {
 		t.Errorf("warnings: %v", cmd.Warnings)
+	}
+}
+
+// TestChainIndex checks chain lookup in a table large enough to be
+// indexed, through creation, renaming, deletion and a clone, against
+// a linear search.
+func TestChainIndex(t *testing.T) {
+	rs := New()
+	run := func(line string) {
+		t.Helper()
+		cmd, err := ParseCommand(SplitLine("f", 1, line), ParseOptions{})
+		if err == nil {
+			err = rs.Apply(cmd)
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+	}
+	for i := range 100 {
+		run(fmt.Sprintf("-N c%d", i))
+	}
+	run("-E c7 renamed")
+	run("-N c7") // the old name, free again
+	run("-X c50")
+	run("-A c8 -j renamed")
+	check := func(tb *Table) {
+		t.Helper()
+		if tb.index == nil {
+			t.Fatalf("a table of %d chains has no index", len(tb.Chains))
+		}
+		for _, name := range []string{"INPUT", "c0", "c7", "renamed", "c50", "c99", "c100", "nope"} {
+			var want *Chain
+			for _, c := range tb.Chains {
+				if c.Name == name {
+					want = c
+					break
+				}
+			}
+			if got := tb.Chain(name); got != want {
+				t.Errorf("Chain(%q) = %v, want %v", name, got, want)
+			}
+		}
+	}
+	check(rs.Table("filter"))
+	check(rs.Clone().Table("filter"))
+	if rs.Table("filter").Chain("c7") == rs.Table("filter").Chain("renamed") {
+		t.Errorf("the new c7 is the renamed chain")
+	}
+	// Code outside the package may change Chains itself: lookups stay right.
+	tb := rs.Table("filter")
+	tb.Chains = append(tb.Chains[:0:0], tb.Chains[:10]...)
+	if tb.Chain("c99") != nil || tb.Chain("c0") == nil {
+		t.Errorf("lookups after Chains was replaced use a stale index")
 	}
 }

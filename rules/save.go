@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
@@ -160,6 +161,17 @@ func writeAddr(b *strings.Builder, letter byte, addr, mask netipAddr, inv bool) 
 	if inv {
 		b.WriteString(" !")
 	}
+	if n := ext.MaskLen(mask); addr.Is4() && mask.Is4() && n >= 0 {
+		// FormatAddrMask's text, without its temporary strings (a
+		// 100,000-rule save spent a fifth of its time there).
+		var buf [32]byte
+		out := append(buf[:0], ' ', '-', letter, ' ')
+		out = addr.AppendTo(out)
+		out = append(out, '/')
+		out = strconv.AppendInt(out, int64(n), 10)
+		b.Write(out)
+		return
+	}
 	fmt.Fprintf(b, " -%c %s", letter, ext.FormatAddrMask(addr, mask))
 }
 
@@ -170,7 +182,10 @@ func writeIface(b *strings.Builder, letter byte, name string, inv bool) {
 	if inv {
 		b.WriteString(" !")
 	}
-	fmt.Fprintf(b, " -%c %s", letter, name)
+	b.WriteString(" -")
+	b.WriteByte(letter)
+	b.WriteByte(' ')
+	b.WriteString(name)
 }
 
 // ListRules writes the table as iptables -S does: "-P CHAIN POLICY" for

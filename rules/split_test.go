@@ -17,7 +17,7 @@ func TestSplitPlain(t *testing.T) {
 		for range r.IntN(30) {
 			line += alphabet[r.IntN(len(alphabet))]
 		}
-		got, want := splitPlain("f", 3, line), splitQuoted("f", 3, line)
+		got, want := splitPlain(nil, "f", 3, line), splitQuoted("f", 3, line)
 		if len(got) != len(want) || len(got) > 0 && !slices.Equal(got, want) {
 			t.Fatalf("%q: fast %v, general %v", line, got, want)
 		}

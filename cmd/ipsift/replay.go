@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,8 @@ func init() {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
 			}
 			o := replay.Options{Preload: preload, Recent: recent, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			// With a second core, the capture is read beside the engine.
+			o.ReadAhead = runtime.GOMAXPROCS(0) > 1
 			switch *direction {
 			case "":
 			case "in":
