@@ -326,8 +326,8 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 			tb.Fatalf("kerneldiff: no interface %s for group %d", dev, g)
 		}
 		ifc.Group = g
-		if _, err := fw.Run("ip", "link", "set", "dev", dev, "group", strconv.FormatUint(uint64(g), 10)); err != nil {
-			tb.Fatalf("kerneldiff: setting the group of %s: %v", dev, err)
+		if err := fw.SetGroup(dev, g); err != nil {
+			tb.Fatalf("kerneldiff: %v", err)
 		}
 	}
 	if err := loadKernel(fw); err != nil {
