@@ -651,8 +651,8 @@ func TestGateway6EndToEnd(t *testing.T) {
 		// learns its link address, while the ping itself goes
 		// unanswered.
 		sh(t, "ip", "-n", tp.wan, "neigh", "flush", "dev", "wan0")
-		p.cmd.Process.Signal(syscall.SIGSTOP)
 		defer p.cmd.Process.Signal(syscall.SIGCONT)
+		p.stop(t)
 		if err := tp.ping(tp.wan, anyone, fw6, 1); err == nil {
 			t.Fatal("a ping passed while ipsift was stopped")
 		}
@@ -691,7 +691,7 @@ func TestND6QueuedStalls(t *testing.T) {
 	os.WriteFile(rules6, []byte(gateway6), 0o644)
 	p := tp.run(t, rules6, "--queue-nd")
 	sh(t, "ip", "-n", tp.wan, "neigh", "flush", "dev", "wan0")
-	p.cmd.Process.Signal(syscall.SIGSTOP)
+	p.stop(t)
 	err := tp.ping(tp.wan, anyone, fw6, 1)
 	out := sh(t, "ip", "-n", tp.wan, "-6", "neigh", "show", fw6, "dev", "wan0")
 	p.cmd.Process.Signal(syscall.SIGCONT)

@@ -405,6 +405,62 @@ func (p *ipsiftProc) wait(d time.Duration) (error, bool) {
 	}
 }
 
+// stop stops ipsift with SIGSTOP and waits until every one of its
+// threads has stopped. kill returns once the signal is pending: one
+// thread takes it and then stops the others, each when it next runs,
+// and until then a thread may still read the queue and hand the kernel
+// a verdict (milliseconds later on a loaded machine, long enough for a
+// ping to be answered "while ipsift was stopped").
+func (p *ipsiftProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		running, err := runningThreads(p.cmd.Process.Pid)
+		if err != nil {
+			t.Fatalf("after SIGSTOP: %v", err)
+		}
+		if len(running) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("threads %v of ipsift (pid %d) still not stopped 10s after SIGSTOP", running, p.cmd.Process.Pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// runningThreads lists the threads of process pid that are not stopped
+// (state T in /proc/PID/task/TID/stat).
+func runningThreads(pid int) ([]string, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var running []string
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if os.IsNotExist(err) {
+			continue // the thread ended
+		}
+		if err != nil {
+			return nil, err
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) {
+			return nil, fmt.Errorf("%s/%s/stat: no state in %q", dir, task.Name(), stat)
+		}
+		if stat[i+2] != 'T' {
+			running = append(running, task.Name()+":"+string(stat[i+2]))
+		}
+	}
+	return running, nil
+}
+
 func (p *ipsiftProc) ctlCmd(t *testing.T, args ...string) (string, error) {
 	bin := buildIpsift(t)
 	out, err := exec.Command(bin, append([]string{"ctl", "--control", p.ctl}, args...)...).CombinedOutput()

@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/ipsift/ipsift/bdd"
-	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kerneldiff"
-	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
@@ -257,19 +255,6 @@ func genHarnessPair(seed uint64, i int, moved string) harnessPair {
 	return harnessPair{old: old, new: new, mutation: what, six: six, pkts: pkts}
 }
 
-func loadFamily(text string, six bool) (*rules.Ruleset, bool) {
-	fam := ext.IPv4
-	if six {
-		fam = ext.IPv6
-	}
-	lr := load.Bytes("generated.rules", []byte(text), load.Options{Family: fam})
-	if lr.Diags.HasErrors() {
-		return nil, false
-	}
-	rs, _ := lr.Pick(six)
-	return rs, rs != nil
-}
-
 // harnessStats counts what a run of pairs did.
 type harnessStats struct {
 	pairs, skipped, equivalent, different, may int
@@ -283,9 +268,9 @@ type harnessStats struct {
 // checkHarnessPair checks diff's answer on one pair in the engine.
 func checkHarnessPair(t *testing.T, p harnessPair, o Options, st *harnessStats) {
 	t.Helper()
-	a, ok1 := loadFamily(p.old, p.six)
-	b, ok2 := loadFamily(p.new, p.six)
-	if !ok1 || !ok2 {
+	_, a := kerneldiff.LoadFamily("generated.rules", p.old, p.six)
+	_, b := kerneldiff.LoadFamily("generated.rules", p.new, p.six)
+	if a == nil || b == nil {
 		st.skipped++
 		return
 	}

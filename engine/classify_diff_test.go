@@ -9,9 +9,7 @@ import (
 	"testing"
 
 	"github.com/ipsift/ipsift/engine"
-	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kerneldiff"
-	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/sim"
 )
@@ -29,17 +27,9 @@ type twin struct {
 }
 
 func newTwin(t testing.TB, text string, legacy, six bool, mode engine.ClassifyMode) (*twin, bool) {
-	fam := ext.IPv4
-	if six {
-		fam = ext.IPv6
-	}
-	lr := load.Bytes("generated.rules", []byte(text), load.Options{Family: fam})
-	if lr.Diags.HasErrors() {
+	lr, ours := kerneldiff.LoadFamily("generated.rules", text, six)
+	if ours == nil {
 		return nil, false
-	}
-	ours := lr.Rules
-	if six {
-		ours, _ = lr.Pick(true)
 	}
 	e, err := engine.New(ours, nil, engine.Config{Legacy: legacy, Sets: lr.Sets, Classify: mode})
 	if err != nil {

@@ -34,6 +34,11 @@ type Event struct {
 	Rule    int
 	Spec    *rules.Rule
 	Matched bool
+	// Hotdrop says a match of the rule asked for the packet to be
+	// dropped at once (the kernel's par->hotdrop: a header too short
+	// to read): the walk ends there with DROP whether or not the rule
+	// matched, and no target event follows.
+	Hotdrop bool
 	Goto    bool
 	// Why explains a rule's outcome in words: the first part of the rule
 	// that did not match and what the packet had instead, or for a

@@ -224,7 +224,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 				}
 				if hd, ok := m.(hotdropper); ok && hd.Hotdrop(c) {
 					if tr != nil {
-						tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Why: explain(m, c, false) + " (the packet is too short to read: dropped at once)"})
+						tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Hotdrop: true, Why: explain(m, c, false) + " (the packet is too short to read: dropped at once)"})
 					}
 					return ext.Drop
 				}
@@ -251,7 +251,7 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 			rec.add(t, cur, r, false, len(r.matches), true)
 		}
 		if tr != nil {
-			tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Matched: true, Why: r.whyMatched(c)})
+			tr.Event(Event{Kind: EvRule, Table: t.name, Chain: cur.name, Rule: r.number, Spec: r.src0, Matched: true, Hotdrop: dropAfter, Why: r.whyMatched(c)})
 		}
 		if dropAfter {
 			if r.action != nil {

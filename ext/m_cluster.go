@@ -3,8 +3,9 @@ package ext
 import (
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"strings"
+
+	"github.com/ipsift/ipsift/internal/jhash"
 )
 
 // The cluster match (-m cluster, libxt_cluster and the kernel's
@@ -106,76 +107,6 @@ func (m *clusterMatch) Compile(*Compiler) (Matcher, error) {
 	return &cm, nil
 }
 
-// jhashFinal is the kernel's __jhash_final.
-func jhashFinal(a, b, c uint32) uint32 {
-	c ^= b
-	c -= bits.RotateLeft32(b, 14)
-	a ^= c
-	a -= bits.RotateLeft32(c, 11)
-	b ^= a
-	b -= bits.RotateLeft32(a, 25)
-	c ^= b
-	c -= bits.RotateLeft32(b, 16)
-	a ^= c
-	a -= bits.RotateLeft32(c, 4)
-	b ^= a
-	b -= bits.RotateLeft32(a, 14)
-	c ^= b
-	c -= bits.RotateLeft32(b, 24)
-	return c
-}
-
-const jhashInitval = 0xdeadbeef
-
-// Jhash1Word is the kernel's jhash_1word.
-func Jhash1Word(a, initval uint32) uint32 {
-	iv := initval + jhashInitval + 1<<2
-	return jhashFinal(a+iv, iv, iv)
-}
-
-// Jhash2 is the kernel's jhash2 over 32-bit words.
-func Jhash2(k []uint32, initval uint32) uint32 {
-	n := uint32(len(k))
-	a := jhashInitval + n<<2 + initval
-	b, c := a, a
-	for len(k) > 3 {
-		a += k[0]
-		b += k[1]
-		c += k[2]
-		a -= c
-		a ^= bits.RotateLeft32(c, 4)
-		c += b
-		b -= a
-		b ^= bits.RotateLeft32(a, 6)
-		a += c
-		c -= b
-		c ^= bits.RotateLeft32(b, 8)
-		b += a
-		a -= c
-		a ^= bits.RotateLeft32(c, 16)
-		c += b
-		b -= a
-		b ^= bits.RotateLeft32(a, 19)
-		a += c
-		c -= b
-		c ^= bits.RotateLeft32(b, 4)
-		b += a
-		k = k[3:]
-	}
-	switch len(k) {
-	case 3:
-		c += k[2]
-		fallthrough
-	case 2:
-		b += k[1]
-		fallthrough
-	case 1:
-		a += k[0]
-		c = jhashFinal(a, b, c)
-	}
-	return c
-}
-
 // node is xt_cluster_hash: the node (0-based) a connection belongs to,
 // by the original source address of it or of its master.
 func (m *clusterMatch) node(conn Conn) uint32 {
@@ -188,14 +119,14 @@ func (m *clusterMatch) node(conn Conn) uint32 {
 	var h uint32
 	if src.Is4() {
 		a := src.As4()
-		h = Jhash1Word(binary.LittleEndian.Uint32(a[:]), m.hashSeed)
+		h = jhash.Word1(binary.LittleEndian.Uint32(a[:]), m.hashSeed)
 	} else {
 		a := src.As16()
 		var w [4]uint32
 		for i := range w {
 			w[i] = binary.LittleEndian.Uint32(a[4*i:])
 		}
-		h = Jhash2(w[:], m.hashSeed)
+		h = jhash.Words(w[:], m.hashSeed)
 	}
 	return uint32(uint64(h) * uint64(m.totalNodes) >> 32)
 }

@@ -5,22 +5,6 @@ import (
 	"testing"
 )
 
-func TestClusterHash(t *testing.T) {
-	// Values from the kernel's jhash.h compiled as C.
-	if got := Jhash1Word(0x010200c0, 0xfeedcafe); got != 1095939932 {
-		t.Errorf("jhash_1word: %d", got)
-	}
-	if got := Jhash1Word(0, 0); got != 76781240 {
-		t.Errorf("jhash_1word(0,0): %d", got)
-	}
-	if got := Jhash2([]uint32{1, 2, 3, 4}, 0x1234); got != 4164672798 {
-		t.Errorf("jhash2: %d", got)
-	}
-	if got := Jhash2([]uint32{9, 8, 7, 6, 5}, 7); got != 1563592230 {
-		t.Errorf("jhash2/5: %d", got)
-	}
-}
-
 func TestCluster(t *testing.T) {
 	m, _ := sfMatch(t, "-m cluster --cluster-total-nodes 2 --cluster-local-node 2 --cluster-hash-seed 0xfeedcafe", IPv4, "mangle", "PREROUTING", nil)
 	save, print, _ := sfSavePrint(m)

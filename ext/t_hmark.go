@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/ipsift/ipsift/internal/jhash"
 	"github.com/ipsift/ipsift/packet"
 )
 
@@ -334,7 +335,7 @@ func (t *hmarkTarget) hash(tu hmarkTuple) uint32 {
 	if dst < src {
 		src, dst = dst, src
 	}
-	h := Jhash3Words(src, dst, tu.ports, t.rnd)
+	h := jhash.Words3(src, dst, tu.ports, t.rnd)
 	h ^= uint32(tu.proto) & uint32(t.protoMask)
 	return ReciprocalScale(h, t.mod) + t.offset
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
+
+	"github.com/ipsift/ipsift/internal/jhash"
 )
 
 // NFQUEUE (iptables' libxt_NFQUEUE revision 3, the kernel's
@@ -151,7 +153,7 @@ func (a *NFQueueAction) Do(c *Ctx) Verdict {
 			s3, t3 = t3, s3
 		}
 		w := min(binary.LittleEndian.Uint32(d[12:16]), binary.LittleEndian.Uint32(d[28:32]))
-		q += uint16(ReciprocalScale(Jhash3Words(s3, t3, w, a.initval), uint32(a.total)))
+		q += uint16(ReciprocalScale(jhash.Words3(s3, t3, w, a.initval), uint32(a.total)))
 		return QueueTo(q)
 	}
 	if a.total > 1 && a.flags&nfqCPUFanout == 0 && c.Pkt != nil && len(c.Pkt.Data) >= 20 {
@@ -164,7 +166,7 @@ func (a *NFQueueAction) Do(c *Ctx) Verdict {
 		if s > t {
 			s, t = t, s
 		}
-		h := Jhash3Words(s, t, uint32(d[9]), a.initval)
+		h := jhash.Words3(s, t, uint32(d[9]), a.initval)
 		q += uint16(ReciprocalScale(h, uint32(a.total)))
 	}
 	return QueueTo(q)

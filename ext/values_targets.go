@@ -97,33 +97,6 @@ func ipv4Word(b []byte, off int, v uint16) {
 	binary.BigEndian.PutUint16(b[10:], CsumReplace2(check, old, v))
 }
 
-// Jhash3Words is the kernel's jhash_3words (Bob Jenkins' lookup3 as in
-// include/linux/jhash.h), which NFQUEUE --queue-balance, HMARK and
-// others hash packets with.
-func Jhash3Words(a, b, c, initval uint32) uint32 {
-	iv := initval + 0xdeadbeef + 3<<2
-	a += iv
-	b += iv
-	c += iv
-	c ^= b
-	c -= rol32(b, 14)
-	a ^= c
-	a -= rol32(c, 11)
-	b ^= a
-	b -= rol32(a, 25)
-	c ^= b
-	c -= rol32(b, 16)
-	a ^= c
-	a -= rol32(c, 4)
-	b ^= a
-	b -= rol32(a, 14)
-	c ^= b
-	c -= rol32(b, 24)
-	return c
-}
-
-func rol32(v uint32, n uint) uint32 { return v<<n | v>>(32-n) }
-
 // ReciprocalScale maps a 32-bit hash onto [0, n) as the kernel's
 // reciprocal_scale does.
 func ReciprocalScale(v, n uint32) uint32 { return uint32(uint64(v) * uint64(n) >> 32) }

@@ -18,12 +18,11 @@ import (
 // REJECT's RST, an echo reply) pass OUTPUT after the packet's own walk,
 // and the copy of a packet the host sends to itself comes back in
 // through PREROUTING and INPUT: neither decides the packet's fate, so the
-// decider stops listening at a reply and pauses for a looped copy.
+// decider listens only while the walk is the packet's own (sim.OwnWalk).
 type decider struct {
 	next      engine.Tracer
 	decisions []decision
-	answered  bool // a reply began: what follows is the host's answers
-	looped    bool // a copy looped back in: its tables are not the packet's
+	own       sim.OwnWalk
 }
 
 type decision struct {
@@ -31,31 +30,15 @@ type decision struct {
 	kind ext.Verdict // Accept, Drop, Queue or Stolen
 }
 
-func (d *decider) reset() { d.decisions, d.answered, d.looped = d.decisions[:0], false, false }
+func (d *decider) reset() { d.decisions = d.decisions[:0]; d.own.Reset() }
 
 // Event implements engine.Tracer, passing every event on to next.
 func (d *decider) Event(e engine.Event) {
 	if d.next != nil {
 		d.next.Event(e)
 	}
-	if d.answered {
-		return
-	}
-	switch e.Kind {
-	case engine.EvNote:
-		reply, looped := sim.NoteLeaves(e.Text)
-		d.answered = d.answered || reply
-		d.looped = d.looped || looped
-		return
-	case engine.EvTable:
-		// A broadcast's copy loops back in before the packet itself
-		// passes POSTROUTING.
-		if e.Hook == ext.PostRouting {
-			d.looped = false
-		}
-		return
-	}
-	if d.looped {
+	d.own.Follow(e)
+	if !d.own.Own() {
 		return
 	}
 	if k, ok := sim.Decision(e); ok {

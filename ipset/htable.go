@@ -3,6 +3,8 @@ package ipset
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/ipsift/ipsift/internal/jhash"
 )
 
 // The kernel's hash sets (ip_set_hash_gen.h) keep their elements in an
@@ -220,7 +222,7 @@ func (d *data) hashWords(k *Key, w *[10]uint32) int {
 func (d *data) jh(k *Key) uint32 {
 	var w [10]uint32
 	n := d.hashWords(k, &w)
-	return jhash2(w[:n], d.initval)
+	return jhash.Words(w[:n], d.initval)
 }
 
 func (d *data) hkey(k *Key) uint32 { return d.jh(k) & (1<<d.t.bits - 1) }
@@ -590,61 +592,4 @@ func (t *htable) each(f func(i int32)) {
 			}
 		}
 	}
-}
-
-// jhash2 is the kernel's jhash2 (Bob Jenkins' lookup3 over u32 words).
-func jhash2(k []uint32, initval uint32) uint32 {
-	a := 0xdeadbeef + uint32(len(k))<<2 + initval
-	b, c := a, a
-	for len(k) > 3 {
-		a += k[0]
-		b += k[1]
-		c += k[2]
-		a -= c
-		a ^= bits.RotateLeft32(c, 4)
-		c += b
-		b -= a
-		b ^= bits.RotateLeft32(a, 6)
-		a += c
-		c -= b
-		c ^= bits.RotateLeft32(b, 8)
-		b += a
-		a -= c
-		a ^= bits.RotateLeft32(c, 16)
-		c += b
-		b -= a
-		b ^= bits.RotateLeft32(a, 19)
-		a += c
-		c -= b
-		c ^= bits.RotateLeft32(b, 4)
-		b += a
-		k = k[3:]
-	}
-	switch len(k) {
-	case 0:
-		return c
-	case 3:
-		c += k[2]
-		fallthrough
-	case 2:
-		b += k[1]
-		fallthrough
-	case 1:
-		a += k[0]
-	}
-	c ^= b
-	c -= bits.RotateLeft32(b, 14)
-	a ^= c
-	a -= bits.RotateLeft32(c, 11)
-	b ^= a
-	b -= bits.RotateLeft32(a, 25)
-	c ^= b
-	c -= bits.RotateLeft32(b, 16)
-	a ^= c
-	a -= bits.RotateLeft32(c, 4)
-	b ^= a
-	b -= bits.RotateLeft32(a, 14)
-	c ^= b
-	c -= bits.RotateLeft32(b, 24)
-	return c
 }

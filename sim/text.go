@@ -26,11 +26,8 @@ type TextTracer struct {
 	curTable  string
 	rule      int
 	verdict   string // the verdict line, printed by End
-	// answered: an answer (a REJECT's RST, the host's reply) began, and
-	// looped: a copy of the packet came back in; the tables they pass
-	// after the packet's own walk decide nothing about the packet.
-	answered, looped bool
-	accepted         bool // the decider accepted
+	own       OwnWalk
+	accepted  bool // the decider accepted
 }
 
 func (t *TextTracer) paint(code, s string) string {
@@ -43,19 +40,15 @@ func (t *TextTracer) paint(code, s string) string {
 // Begin prints the packet's header line; call it before processing.
 func (t *TextTracer) Begin(where, summary string) {
 	t.decider, t.path, t.lastTable = "", nil, ""
-	t.answered, t.looped = false, false
+	t.own.Reset()
 	fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", where), summary)
 }
 
 // Event implements engine.Tracer.
 func (t *TextTracer) Event(e engine.Event) {
+	t.own.Follow(e)
 	switch e.Kind {
 	case engine.EvTable:
-		if e.Hook == ext.PostRouting {
-			// A broadcast's copy loops back in before the packet
-			// itself passes POSTROUTING.
-			t.looped = false
-		}
 		fmt.Fprintf(t.W, "\n%s\n", t.paint("1", e.Table+" "+e.Chain))
 		t.curTable, t.curChain, t.path = e.Table, e.Chain, nil
 	case engine.EvJump:
@@ -107,9 +100,6 @@ func (t *TextTracer) Event(e engine.Event) {
 	case engine.EvRoute:
 		fmt.Fprintf(t.W, "%s  %s\n", t.paint("1", "route"), e.Text)
 	case engine.EvNote:
-		reply, looped := NoteLeaves(e.Text)
-		t.answered = t.answered || reply
-		t.looped = t.looped || looped
 		fmt.Fprintf(t.W, "      %s\n", e.Text)
 	case engine.EvVerdict:
 		words := map[engine.Verdict]string{
@@ -160,13 +150,16 @@ func (l logWriter) Write(b []byte) (int, error) {
 // packet's walk through its table, and how: a matched rule whose verdict
 // is ACCEPT, DROP or QUEUE, a target that accepts, drops, queues or
 // steals it, a policy, or a match that cannot read the packet and drops
-// it at once (hotdrop: the rule did not match, and yet decided). The
+// it at once (Event.Hotdrop: the rule decided whether it matched or
+// not, and its own verdict does not count). The
 // text trace's verdict line and ipsift test's "decided" both name the
 // rule from it.
 func Decision(e engine.Event) (ext.Verdict, bool) {
 	switch e.Kind {
 	case engine.EvRule:
 		switch {
+		case e.Hotdrop:
+			return ext.Drop, true
 		case e.Matched && e.Spec != nil && e.Spec.Target == nil:
 			switch e.Spec.Verdict {
 			case "ACCEPT":
@@ -176,8 +169,6 @@ func Decision(e engine.Event) (ext.Verdict, bool) {
 			case "QUEUE":
 				return ext.Queue, true
 			}
-		case !e.Matched && strings.Contains(e.Why, "dropped at once"):
-			return ext.Drop, true
 		}
 	case engine.EvTarget:
 		if k := e.Target.Kind(); k != ext.Continue {
@@ -189,19 +180,43 @@ func Decision(e engine.Event) (ext.Verdict, bool) {
 	return 0, false
 }
 
-// NoteLeaves tells, for the text of a trace note, whether the tables
-// after it are not the packet's own: an answer to it begins (reply: a
-// REJECT's RST, the host's answers, which pass OUTPUT after the packet's
-// walk), or a copy of it comes back in (looped: until the packet itself
-// passes POSTROUTING).
-func NoteLeaves(text string) (reply, looped bool) {
-	return strings.HasPrefix(text, "reply "), strings.HasPrefix(text, "looped back in on ")
+// OwnWalk follows a packet's trace, event by event, and tells whether
+// the tables it passes now are the packet's own. The answers a target
+// or the host's stack sends for the packet (a REJECT's RST, an echo
+// reply: a "reply ..." note) pass OUTPUT after the packet's own walk,
+// and the copy of a packet the host sends to itself (a "looped back in
+// on ..." note; a broadcast's) comes back in through PREROUTING and
+// INPUT before the packet itself passes POSTROUTING: neither decides
+// the packet's fate. The text trace's verdict line and ipsift test's
+// "decided" both use it.
+type OwnWalk struct {
+	answered bool // a reply began: what follows is the host's answers
+	looped   bool // a copy looped back in: its tables are not the packet's
 }
+
+// Reset starts a new packet.
+func (w *OwnWalk) Reset() { *w = OwnWalk{} }
+
+// Follow takes the trace's next event.
+func (w *OwnWalk) Follow(e engine.Event) {
+	switch e.Kind {
+	case engine.EvNote:
+		w.answered = w.answered || strings.HasPrefix(e.Text, "reply ")
+		w.looped = w.looped || strings.HasPrefix(e.Text, "looped back in on ")
+	case engine.EvTable:
+		if e.Hook == ext.PostRouting {
+			w.looped = false
+		}
+	}
+}
+
+// Own reports whether the tables now passed are the packet's own.
+func (w *OwnWalk) Own() bool { return !w.answered && !w.looped }
 
 // decide notes the rule (or policy) that gave a final verdict, when
 // the tables now passed are the packet's own.
 func (t *TextTracer) decide(where string, accepted bool) {
-	if !t.answered && !t.looped {
+	if t.own.Own() {
 		t.decider, t.accepted = where, accepted
 	}
 }

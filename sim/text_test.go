@@ -59,3 +59,14 @@ func TestTextTracerHotdropDecider(t *testing.T) {
 		t.Errorf("trace:\n%s", out)
 	}
 }
+
+// TestTextTracerHotdropMatched: legacy's sctp match can match and ask
+// for the drop at once (an inverted chunk test on a chunk it cannot
+// read): the rule counts and its ACCEPT is not what happens. The verdict
+// line names the rule as the one that dropped the packet.
+func TestTextTracerHotdropMatched(t *testing.T) {
+	out := traceText(t, "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p sctp -m sctp ! --chunk-types any DATA -j ACCEPT\nCOMMIT\n", true, "eth0 132 203.0.113.7 > 198.51.100.1 len=40")
+	if !strings.Contains(out, "1 ✓") || !strings.HasSuffix(out, "verdict  dropped (filter INPUT rule 1)\n") {
+		t.Errorf("trace:\n%s", out)
+	}
+}

@@ -17,11 +17,9 @@ import (
 	"time"
 
 	"github.com/ipsift/ipsift/engine"
-	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/ipset"
-	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
@@ -328,8 +326,8 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 			tb.Fatalf("kerneldiff: no interface %s for group %d", dev, g)
 		}
 		ifc.Group = g
-		if _, err := fw.Run("ip", "link", "set", "dev", dev, "group", strconv.FormatUint(uint64(g), 10)); err != nil {
-			tb.Fatalf("kerneldiff: setting the group of %s: %v", dev, err)
+		if err := fw.SetGroup(dev, g); err != nil {
+			tb.Fatalf("kerneldiff: %v", err)
 		}
 	}
 	if err := loadKernel(fw); err != nil {
@@ -340,14 +338,10 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	if name == "" {
 		name = "generated.rules"
 	}
-	lr := load.Bytes(name, []byte(ipsiftRules), load.Options{Family: fam.ext})
-	if lr.Diags.HasErrors() {
+	lr, ours := LoadFamily(name, ipsiftRules, su.six)
+	if ours == nil {
 		res.loadErr = lr.Err()
 		return res
-	}
-	ours := lr.Rules
-	if su.six {
-		ours, _ = lr.Pick(true)
 	}
 	if su.load == nil && su.sets == "" && kernelRules == ipsiftRules {
 		// iptables-save of what both loaded, table by table (the
@@ -577,18 +571,10 @@ var (
 // connection tracking (and reassembly) on.
 func runnable(rs string, b kernel.Backend, six bool) (string, []string) {
 	var left []string
-	fam := family4
-	if six {
-		fam = family6
-	}
 	for range 500 {
-		lr := load.Bytes("generated.rules", []byte(rs), load.Options{Family: fam.ext})
-		if lr.Diags.HasErrors() {
+		lr, ours := LoadFamily("generated.rules", rs, six)
+		if ours == nil {
 			return rs, left // execute reports it
-		}
-		ours := lr.Rules
-		if six {
-			ours, _ = lr.Pick(true)
 		}
 		_, err := engine.New(ours, nil, engine.Config{Legacy: b == kernel.Legacy, Sets: lr.Sets, Classify: engine.ClassifyCompiled})
 		if err == nil {
@@ -688,7 +674,6 @@ func notYet(err error) bool {
 // the tools that load and save rules, the counters and the stack
 // counters read.
 type family struct {
-	ext       ext.Family
 	restore   func(*kernel.Firewall, string) error
 	save      func(*kernel.Firewall) (string, error)
 	counters  func(*kernel.Firewall) (map[kernel.RuleKey]kernel.Counter, error)
@@ -696,9 +681,8 @@ type family struct {
 }
 
 var (
-	// IPv4 leaves the family to load (0): it reads scripts too.
-	family4 = family{0, (*kernel.Firewall).Restore, (*kernel.Firewall).Save, (*kernel.Firewall).Counters, (*kernel.Firewall).Delivered}
-	family6 = family{ext.IPv6, (*kernel.Firewall).Restore6, (*kernel.Firewall).Save6, (*kernel.Firewall).Counters6, (*kernel.Firewall).Delivered6}
+	family4 = family{(*kernel.Firewall).Restore, (*kernel.Firewall).Save, (*kernel.Firewall).Counters, (*kernel.Firewall).Delivered}
+	family6 = family{(*kernel.Firewall).Restore6, (*kernel.Firewall).Save6, (*kernel.Firewall).Counters6, (*kernel.Firewall).Delivered6}
 )
 
 // sentDescs are the packets that were sent: a reported case replays

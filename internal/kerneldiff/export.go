@@ -3,10 +3,35 @@ package kerneldiff
 import (
 	"os"
 
+	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
+	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/sim"
 )
+
+// LoadFamily loads text (a restore file, or a script), named name in
+// messages, as ip6tables rules when six is set, else as iptables rules,
+// and returns the load result (its sets, its diagnostics) and the
+// ruleset of that family, which an engine runs. rs is nil when the text
+// has errors (lr.Err() says which). The harness, and the tests that run
+// generated rulesets through engines of their own, load them this way.
+func LoadFamily(name, text string, six bool) (lr *load.Result, rs *rules.Ruleset) {
+	fam := ext.IPv4
+	if six {
+		fam = ext.IPv6
+	}
+	lr = load.Bytes(name, []byte(text), load.Options{Family: fam})
+	if lr.Diags.HasErrors() {
+		return lr, nil
+	}
+	if six {
+		rs, _ = lr.Pick(true)
+		return lr, rs
+	}
+	return lr, lr.Rules
+}
 
 // SaveDifference compares the kernel's iptables-save output with
 // ipsift's, table by table, after the normalisation every kernel save
