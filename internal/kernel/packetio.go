@@ -347,6 +347,28 @@ func (f *Firewall) Capture(ifname string) ([][]byte, error) {
 	return got[ifname], err
 }
 
+// CaptureN is Capture for a test that knows how many packets must
+// leave by ifname: it keeps capturing until n have arrived or max has
+// passed, then waits CaptureWait for stragglers. On a loaded machine
+// the kernel may forward an injected packet from ksoftirqd many
+// milliseconds later, after Capture's quiet wait has ended; a count
+// known in advance waits for it instead of missing it.
+func (f *Firewall) CaptureN(ifname string, n int, max time.Duration) ([][]byte, error) {
+	l, err := f.link(ifname)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(max)
+	var all [][]byte
+	for {
+		got, err := f.capture([]*link{l}, f.captureWait())
+		all = append(all, got[ifname]...)
+		if err != nil || len(all) >= n || time.Now().After(deadline) {
+			return all, err
+		}
+	}
+}
+
 // CaptureAll is Capture for every interface at once, with a single wait:
 // the result maps each interface name to the packets that left through
 // it (an interface with none maps to nil).

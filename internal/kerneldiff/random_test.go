@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/internal/kernel"
@@ -161,7 +162,9 @@ func TestNATRandomPorts(t *testing.T) {
 					if err := fw.Inject("wlan0", data); err != nil {
 						t.Fatal(err)
 					}
-					got, err := fw.Capture("eth0")
+					// One packet leaves for each flow: wait for it, as
+					// the kernel may forward it late under load.
+					got, err := fw.CaptureN("eth0", 1, 5*time.Second)
 					if err != nil {
 						t.Fatal(err)
 					}
