@@ -460,7 +460,9 @@ func offloadFailOpenCrash(t *testing.T, mode string) {
 // carries them) and which took it back.
 func TestOffloadTrace(t *testing.T) {
 	tp := newTopologyNamed(t, "ofltr")
-	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()))
+	// --offload=on: the hand-over after the handshake and the FIN that
+	// takes the connection back (TestOffloadTraceFirst: the default).
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload=on")
 	done := make(chan string, 1)
 	go func() {
 		out, _ := p.ctlCmd(t, "trace", "tcp", "port", "80", "--count", "0", "--seconds", "8", "--quiet")

@@ -30,7 +30,7 @@ func init() {
 	asJSON := fs.Bool("json", false, "structured logs as JSON lines instead of text")
 	noflush := fs.Bool("noflush", false, "read RULES as iptables-restore --noflush loads it: a repeated table section adds to the first instead of replacing it")
 	onePass := fs.Bool("one-pass", false, "finish IPv4 forwarded packets that need a source rewrite (MASQUERADE, SNAT, a DNAT's replies) in one queue pass: sets net.ipv4.conf.all.accept_local=1 while running; needs rp_filter 0 and no policy routing rules")
-	offloadMode := fs.String("offload", "on", "on: hand established TCP connections whose further packets the rules cannot tell apart to the kernel's conntrack (README, Connection offload); early: from the end of the handshake on, and let the kernel carry their close too; first: from the SYN-ACK on, the original direction proved at the SYN (short connections); off: every packet crosses to ipsift")
+	offloadMode := fs.String("offload", "first", "first (the default): hand a TCP connection to the kernel's conntrack at its SYN when the rules are proved to treat every later segment of both directions alike (short connections cross once), else at its SYN-ACK, else as early; on: hand established TCP connections whose further packets the rules cannot tell apart to the kernel's conntrack (README, Connection offload); early: from the end of the handshake on, and let the kernel carry their close too; off: every packet crosses to ipsift")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9310; default: off)")
 	rules6 := fs.String("rules6", "", "IPv6 rules (ip6tables-restore input or a script) enforced beside RULES' IPv4 ones; SIGHUP reloads both")
 	queueND := fs.Bool("queue-nd", false, "queue IPv6 neighbour discovery too (default: left to the kernel, so that a stalled ipsift cannot stop it)")
@@ -42,7 +42,7 @@ func init() {
 			"SIGHUP reloads RULES (and --rules6). Neighbour discovery is left to the kernel unless --queue-nd. Needs root.",
 		example: "  ipsift run gateway.rules --queue 0\n  ipsift run gateway.rules --rules6 gateway6.rules --queue 0 --exempt-port 22\n" +
 			"  ipsift run gateway.rules --queue 0 --fail-open --exempt-port 22\n  ipsift run gateway.rules --queues 2 --queue-cpu-fanout --one-pass\n" +
-			"  ipsift run gateway.rules --queue 0 --metrics 127.0.0.1:9310\n  ipsift run gateway.rules --queue 0 --offload=off\n  ipsift run gateway.rules --queue 0 --offload=early\n  ipsift run gateway.rules --queue 0 --offload=first",
+			"  ipsift run gateway.rules --queue 0 --metrics 127.0.0.1:9310\n  ipsift run gateway.rules --queue 0 --offload=off\n  ipsift run gateway.rules --queue 0 --offload=early\n  ipsift run gateway.rules --queue 0 --offload=on",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil || len(pos) != 1 || *exempt > 65535 {
