@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipsift/ipsift/internal/kernel"
 	"github.com/ipsift/ipsift/internal/kerneldiff"
@@ -168,11 +169,19 @@ func TestKernelTranslation(t *testing.T) {
 			// Answers (replies, ICMP errors) are addressed to what the
 			// iptables side made of the packet they answer.
 			answers := kerneldiff.NewAnswerer(packets)
+			// Both firewalls see each packet in turn: spacing the turns
+			// spaces each firewall's packets (connlimit's jiffies).
+			gap := kerneldiff.PacketGap(restore, false)
+			var last time.Time
 			for k := range packets {
 				d, ok := answers.Desc(k)
 				if !ok {
 					continue // answers something that never left
 				}
+				if wait := gap - time.Since(last); !last.IsZero() && wait > 0 {
+					time.Sleep(wait)
+				}
+				last = time.Now()
 				data, err := d.Build(k)
 				if err != nil {
 					t.Fatal(err)

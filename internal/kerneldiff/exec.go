@@ -385,18 +385,7 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 	kernelOut := make([][]sim.Out, len(pkts)) // what each packet became, for answers to it
 	var last time.Time
 	ports := newPortAliases()
-	// connlimit cleans its lists at most once per jiffy (4 ms), and the
-	// jiffy boundaries of ipsift's clock are not the kernel's: packets
-	// closer than two jiffies could fall in one jiffy on one side and in
-	// two on the other. Such rulesets get their packets 10 ms apart.
-	// The IPv6 host's rate limits (Redirects, ICMPv6 errors, one
-	// inet_peer bucket per address) count in jiffies too, and an error
-	// empties its address's bucket only when a jiffy has passed since the
-	// bucket was last used: IPv6 packets go 10 ms apart as well.
-	var minGap time.Duration
-	if strings.Contains(kernelRules, "-m connlimit") || su.six {
-		minGap = 10 * time.Millisecond
-	}
+	minGap := PacketGap(kernelRules, su.six)
 	for i, p := range pkts {
 		d, ok := resolve(p, pkts, res.descs, kernelOut)
 		res.descs = append(res.descs, d)
@@ -521,6 +510,25 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		su.after(fw, lr.Sets)
 	}
 	return res
+}
+
+// PacketGap is the least time between two packets sent to a kernel
+// firewall loaded with kernelRules for its counts to be reproducible.
+// connlimit cleans its lists at most once per jiffy (4 ms) and, until
+// two jiffies have passed, spares a counted connection that another CPU
+// added and the table does not hold yet: packets closer than two
+// jiffies could fall in one jiffy on one side of a comparison and in
+// two on the other, or be processed on another CPU. Such rulesets get
+// their packets 10 ms apart. The IPv6 host's rate limits (Redirects,
+// ICMPv6 errors, one inet_peer bucket per address) count in jiffies
+// too, and an error empties its address's bucket only when a jiffy has
+// passed since the bucket was last used: IPv6 packets go 10 ms apart as
+// well.
+func PacketGap(kernelRules string, six bool) time.Duration {
+	if strings.Contains(kernelRules, "-m connlimit") || six {
+		return 10 * time.Millisecond
+	}
+	return 0
 }
 
 // jiffyNS is the kernel's tick (HZ=250) in nanoseconds.
