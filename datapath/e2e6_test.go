@@ -668,7 +668,8 @@ func TestGateway6EndToEnd(t *testing.T) {
 			t.Fatalf("SIGTERM: exited %v (in time: %v)\n%s", err, ok, p.log.String())
 		}
 		if tp.hasRules6() {
-			t.Fatal("ipsift's ip6tables chains left after SIGTERM")
+			out, _ := exec.Command("ip", "netns", "exec", tp.fw, "ip6tables-save").CombinedOutput()
+			t.Fatalf("ipsift's ip6tables chains left after SIGTERM:\n%s\nipsift's log:\n%s", out, p.log.String())
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // Marks ipsift uses on packets it passes back to the kernel. Bit 31 says
@@ -148,22 +149,37 @@ func removeRules(prefix string) bool {
 	return removeFamily("iptables", prefix)
 }
 
-// removeFamily is removeRules with the family's tool.
+// removeFamily is removeRules with the family's tool. A command can
+// fail for a moment (another process changing the same namespace's
+// rules); a queue rule left behind would hand packets to a queue
+// nobody reads, so what is still there afterwards is taken out again,
+// a few times, until every chain is gone.
 func removeFamily(tool, prefix string) bool {
 	found := false
-	for _, c := range [][2]string{{"raw", "PREROUTING:PRE"}, {"raw", "OUTPUT:OUT"}, {"mangle", "POSTROUTING:POST"}} {
-		hook, suffix, _ := strings.Cut(c[1], ":")
-		chain := prefix + "-" + suffix
-		// Every jump (a crashed run may have left more than one).
-		for i := 0; i < 16; i++ {
-			if exec.Command(tool, "--wait", "-t", c[0], "-D", hook, "-j", chain).Run() != nil {
-				break
-			}
-			found = true
+	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			time.Sleep(50 * time.Millisecond)
 		}
-		exec.Command(tool, "--wait", "-t", c[0], "-F", chain).Run()
-		if exec.Command(tool, "--wait", "-t", c[0], "-X", chain).Run() == nil {
-			found = true
+		left := false
+		for _, c := range [][2]string{{"raw", "PREROUTING:PRE"}, {"raw", "OUTPUT:OUT"}, {"mangle", "POSTROUTING:POST"}} {
+			hook, suffix, _ := strings.Cut(c[1], ":")
+			chain := prefix + "-" + suffix
+			// Every jump (a crashed run may have left more than one).
+			for i := 0; i < 16; i++ {
+				if exec.Command(tool, "--wait", "-t", c[0], "-D", hook, "-j", chain).Run() != nil {
+					break
+				}
+				found = true
+			}
+			exec.Command(tool, "--wait", "-t", c[0], "-F", chain).Run()
+			if exec.Command(tool, "--wait", "-t", c[0], "-X", chain).Run() == nil {
+				found = true
+			} else if exec.Command(tool, "--wait", "-t", c[0], "-S", chain).Run() == nil {
+				left = true // the chain is there and could not go
+			}
+		}
+		if !left {
+			break
 		}
 	}
 	return found
