@@ -27,27 +27,9 @@ func ChecksumAdd(sum uint32, b []byte) uint32 {
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
 	}
-	s := uint64(bits.ReverseBytes16(uint16(sum)))
-	var c uint64
-	n := len(b) &^ 63
-	for i := 0; i < n; i += 64 {
-		w := b[i : i+64 : i+64] // one bounds check for the eight words
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[0:8]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[8:16]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[16:24]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[24:32]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[32:40]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[40:48]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[48:56]), c)
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[56:64]), c)
-	}
+	n := len(b) &^ 7
+	s := addWords(uint64(bits.ReverseBytes16(uint16(sum))), b[:n])
 	b = b[n:]
-	for len(b) >= 8 {
-		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
-		b = b[8:]
-	}
-	s, c = bits.Add64(s, c, 0)
-	s += c // s was all ones: it wrapped to 0, and the carry is 1
 	s = s&0xffffffff + s>>32
 	for len(b) >= 2 {
 		s += uint64(binary.LittleEndian.Uint16(b))
@@ -60,6 +42,28 @@ func ChecksumAdd(sum uint32, b []byte) uint32 {
 		s = s&0xffff + s>>16
 	}
 	return uint32(bits.ReverseBytes16(uint16(s)))
+}
+
+// addWordsGo is addWords in Go: the 64-bit words added with
+// bits.Add64's carry, eight at a time, and the last carry added back.
+func addWordsGo(s uint64, b []byte) uint64 {
+	var c uint64
+	for ; len(b) >= 64; b = b[64:] {
+		w := b[:64:64] // one bounds check for the eight words
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[0:8]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[8:16]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[16:24]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[24:32]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[32:40]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[40:48]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[48:56]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[56:64]), c)
+	}
+	for ; len(b) >= 8; b = b[8:] {
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
+	}
+	s, c = bits.Add64(s, c, 0)
+	return s + c // s was all ones: it wrapped to 0, and the carry is 1
 }
 
 // ChecksumFinish returns the checksum field value for the running sum
@@ -305,7 +309,16 @@ func (p *Packet) IPChecksumOK() bool {
 	// The header is whole 32-bit words: summed as such and folded, the
 	// ones' complement sum of its 16-bit words (2^16 is 1 modulo 0xffff).
 	var s uint64
-	for h := p.Data[:p.HdrLen]; len(h) >= 4; h = h[4:] {
+	h := p.Data[:p.HdrLen]
+	if len(h) >= ipv4HdrLen {
+		// the five words of a header without options, without a loop
+		w := h[:ipv4HdrLen:ipv4HdrLen]
+		s = uint64(binary.BigEndian.Uint32(w[0:4])) + uint64(binary.BigEndian.Uint32(w[4:8])) +
+			uint64(binary.BigEndian.Uint32(w[8:12])) + uint64(binary.BigEndian.Uint32(w[12:16])) +
+			uint64(binary.BigEndian.Uint32(w[16:20]))
+		h = h[ipv4HdrLen:]
+	}
+	for ; len(h) >= 4; h = h[4:] {
 		s += uint64(binary.BigEndian.Uint32(h))
 	}
 	for s>>16 != 0 {
@@ -351,7 +364,7 @@ func (p *Packet) L4ChecksumOK() bool {
 		if len(l4) < tcpCsumOff+2 {
 			return false
 		}
-		return ChecksumAdd(pseudoSum(p.Src, p.Dst, ProtoTCP, len(l4)), l4) == 0xffff
+		return ChecksumAdd(p.pseudo(ProtoTCP, len(l4)), l4) == 0xffff
 	case ProtoUDP:
 		if len(l4) < udpHdrLen {
 			return false
@@ -360,7 +373,7 @@ func (p *Packet) L4ChecksumOK() bool {
 			return true
 		}
 		n := udpSumLen(l4)
-		return ChecksumAdd(pseudoSum(p.Src, p.Dst, ProtoUDP, n), l4[:n]) == 0xffff
+		return ChecksumAdd(p.pseudo(ProtoUDP, n), l4[:n]) == 0xffff
 	case p.icmpProto():
 		if len(l4) < icmpCsumOff+2 {
 			return false
@@ -371,6 +384,19 @@ func (p *Packet) L4ChecksumOK() bool {
 		return ChecksumAdd(0, l4) == 0xffff
 	}
 	return true
+}
+
+// pseudo is pseudoSum for p's addresses: for IPv4 summed from the
+// header's bytes, which hold them (this runs for every packet replay
+// checks; netip.Addr's Is4 and As4 cost more than the sum).
+func (p *Packet) pseudo(proto uint8, length int) uint32 {
+	if p.Version != 4 || len(p.Data) < ipv4HdrLen {
+		return pseudoSum(p.Src, p.Dst, proto, length)
+	}
+	a, b := binary.BigEndian.Uint32(p.Data[12:16]), binary.BigEndian.Uint32(p.Data[16:20])
+	s := a>>16 + a&0xffff + b>>16 + b&0xffff + uint32(proto) + uint32(uint16(length))
+	s = s&0xffff + s>>16
+	return s&0xffff + s>>16
 }
 
 // Errors the rewrite methods return; fixed values, so a rewrite never
