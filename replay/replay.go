@@ -454,7 +454,9 @@ func (r *Replayer) runHeld(h *held) {
 
 func (r *Replayer) one(h *held, now int64) {
 	fr := &r.fr
-	if err := fr.Decode(h.link, h.data, h.bigEndian); err != nil {
+	if h.frOK {
+		*fr = h.fr // the read-ahead goroutine decoded it
+	} else if err := fr.Decode(h.link, h.data, h.bigEndian); err != nil {
 		r.skipped("undecodable link layer ("+h.link.String()+"): "+err.Error(), "", true)
 		return
 	}
@@ -538,7 +540,9 @@ func (r *Replayer) one(h *held, now int64) {
 	if !ok {
 		return
 	}
-	if err := r.pkt.Decode(ip); err != nil {
+	if h.decoded(ip) {
+		r.pkt = h.pkt
+	} else if err := r.pkt.Decode(ip); err != nil {
 		// ip_rcv drops it before any hook: so does the engine.
 		r.skipped("not a valid IP packet ("+err.Error()+"), dropped by the kernel before netfilter", "", false)
 		return

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/packet"
 )
 
 // held is one record waiting in the reordering window, its bytes copied
@@ -18,10 +19,16 @@ type held struct {
 	data      []byte
 	// sums, set by the read-ahead goroutine, says that l4ok and ipok
 	// are packet.L4ChecksumOK and IPChecksumOK of the IP packet
-	// data[ipOff:ipOff+ipLen] (see sumsFor).
+	// data[ipOff:ipOff+ipLen], and pkt that packet decoded (see
+	// decoded).
 	sums         bool
 	l4ok, ipok   bool
 	ipOff, ipLen int
+	// frOK, set by the read-ahead goroutine, says that fr is data's
+	// link layer decoded.
+	frOK bool
+	fr   capture.Frame
+	pkt  packet.Packet
 }
 
 func (a *held) before(b *held) bool {
@@ -67,8 +74,11 @@ func (q *heldQueue) push(rec *capture.Record) {
 		h = &held{}
 	}
 	q.seq++
-	*h = held{time: rec.Time, seq: q.seq, iface: rec.Iface, link: rec.Link, dir: rec.Dir, reception: rec.Reception,
-		bigEndian: rec.BigEndian, origLen: rec.OrigLen, data: append(h.data[:0], rec.Data...)}
+	// Field by field: fr and pkt are only read when frOK and sums say
+	// (zeroing them would cost more than the rest).
+	h.time, h.seq, h.iface, h.link, h.dir, h.reception = rec.Time, q.seq, rec.Iface, rec.Link, rec.Dir, rec.Reception
+	h.bigEndian, h.origLen, h.data = rec.BigEndian, rec.OrigLen, append(h.data[:0], rec.Data...)
+	h.sums, h.l4ok, h.ipok, h.ipOff, h.ipLen, h.frOK = false, false, false, 0, 0, false
 	i := q.n
 	q.n++
 	for i > 0 && h.before(q.ring[q.at(i-1)]) {
