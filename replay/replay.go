@@ -550,6 +550,20 @@ func (r *Replayer) one(h *held, now int64) {
 	// The transport checksum is summed once: when replay's check of it
 	// is the one connection tracking makes, a checksum it found (or
 	// made) right is handed to the engine as verified.
+	//
+	// Without --verify-checksums the whole packet is still summed: the
+	// output depends on it. The summary counts the wrong checksums
+	// (offload leaves them wrong in captures: the kernel had the packet
+	// as CHECKSUM_PARTIAL or CHECKSUM_UNNECESSARY, and conntrack did not
+	// sum it), and a wrong checksum (transport or IPv4 header) is made
+	// right before the packet runs, so that rules that read those bytes
+	// (u32, string, bpf), NAT's incremental updates and the predicted
+	// departures see what the kernel would have sent. Handing every
+	// packet to the engine as verified without summing would give the
+	// same verdicts for packets whose checksums are right, but not that
+	// count nor the others' bytes: so the sum stays, at its cheapest
+	// (packet.ChecksumAdd's ADC loop; on the reading goroutine when
+	// reading ahead).
 	csumOK := false
 	if r.o.VerifyChecksums {
 		l4ok, ipok := h.sumsFor(ip, &r.pkt)
