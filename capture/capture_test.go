@@ -499,3 +499,63 @@ func TestReaderSources(t *testing.T) {
 		}
 	}
 }
+
+// After Keep, a record's data stays as read until its buffer is given
+// back, whatever the Reader reads meanwhile; buffers given back are
+// read into again, so holding a window of records takes a few buffers,
+// not one per megabyte of the file.
+func TestReaderKeep(t *testing.T) {
+	le := binary.LittleEndian
+	var ng []byte
+	ng = append(ng, shb(le)...)
+	ng = append(ng, idb(le, LinkEthernet, "eth0")...)
+	var want [][]byte
+	for i := range 6000 { // about 4.5 MB
+		d := padded(eth(), i*37%1500)
+		want = append(want, d)
+		ng = append(ng, epb(le, 0, uint64(i), d, 1)...)
+	}
+	for _, src := range []io.Reader{bytes.NewReader(ng), iotest.HalfReader(bytes.NewReader(ng))} {
+		r, err := NewReader(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Keep()
+		type kept struct {
+			i    int
+			data []byte
+			buf  *Buffer
+		}
+		var window []kept
+		bufs := map[*Buffer]bool{}
+		check := func(k kept) {
+			if !bytes.Equal(k.data, want[k.i]) {
+				t.Fatalf("record %d changed while held", k.i)
+			}
+			r.Release(k.buf)
+		}
+		var rec Record
+		for i := 0; ; i++ {
+			if err := r.Next(&rec); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Buf == nil {
+				t.Fatal("no buffer after Keep")
+			}
+			bufs[rec.Buf] = true
+			window = append(window, kept{i, rec.Data, rec.Buf})
+			if len(window) > 1100 { // replay's window and batches in flight
+				check(window[0])
+				window = window[1:]
+			}
+		}
+		for _, k := range window {
+			check(k)
+		}
+		if len(bufs) > 4 {
+			t.Errorf("%d buffers for %d bytes", len(bufs), len(ng))
+		}
+	}
+}

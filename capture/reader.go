@@ -105,6 +105,17 @@ type Record struct {
 	// Comment is pcapng's opt_comment (the first one), aliasing the
 	// buffer as Data does.
 	Comment []byte
+	// Buf is, after Reader.Keep, the buffer Data and Comment lie in:
+	// they stay valid until it is given back with Reader.Release.
+	Buf *Buffer
+}
+
+// Buffer is one of a Reader's buffers, which records' data alias after
+// Reader.Keep.
+type Buffer struct {
+	b       []byte
+	refs    int  // records handed out in it and not released
+	retired bool // the Reader reads into another one now
 }
 
 // Limits on what a Reader accepts, so that a damaged file cannot make
@@ -134,10 +145,16 @@ type Reader struct {
 	// read (which may move the bytes after it to the front).
 	buf      []byte
 	pos, end int
-	srcErr   error // what src returned once it stopped giving bytes
-	base     int64 // the stream's offset of buf[0] (see Offset)
-	ng       bool
-	ifaces   []Interface
+	// With keep, buf is cur's, and a buffer that records still alias is
+	// never read over: fill moves to another (from pool when one is
+	// free).
+	keep   bool
+	cur    *Buffer
+	pool   []*Buffer
+	srcErr error // what src returned once it stopped giving bytes
+	base   int64 // the stream's offset of buf[0] (see Offset)
+	ng     bool
+	ifaces []Interface
 	// pcap
 	order  binary.ByteOrder
 	pcapIf Interface
@@ -212,6 +229,20 @@ func (r *Reader) fill(n int) error {
 	if n > len(r.buf) {
 		return formatErr(r.Offset(), "a block of %d bytes", n)
 	}
+	if r.keep && r.cur.refs > 0 {
+		// Records still alias this buffer: the unread bytes go to
+		// another.
+		r.cur.retired = true
+		if n := len(r.pool); n > 0 {
+			r.cur, r.pool = r.pool[n-1], r.pool[:n-1]
+		} else {
+			r.cur = &Buffer{b: make([]byte, readBuf)}
+		}
+		r.end = copy(r.cur.b, r.buf[r.pos:r.end])
+		r.buf = r.cur.b
+		r.base += int64(r.pos)
+		r.pos = 0
+	}
 	if r.pos > 0 {
 		r.end = copy(r.buf, r.buf[r.pos:r.end])
 		r.base += int64(r.pos)
@@ -276,8 +307,38 @@ func (r *Reader) readPcapHeader() error {
 	return nil
 }
 
+// Keep makes every record's data stay valid after the next call to
+// Next, until its buffer (Record.Buf) is given back with Release: the
+// Reader then reads on into another buffer rather than over bytes a
+// record still holds. A caller that holds records a while (a
+// reordering window) keeps them without copying them. Keep, Next and
+// Release are called from one goroutine.
+func (r *Reader) Keep() {
+	if !r.keep {
+		r.keep, r.cur = true, &Buffer{b: r.buf}
+	}
+}
+
+// Release gives back a record's buffer (Record.Buf, after Keep): its
+// data may be read over once every record in it is given back.
+func (r *Reader) Release(b *Buffer) {
+	if b.refs--; b.refs == 0 && b.retired {
+		b.retired = false
+		r.pool = append(r.pool, b)
+	}
+}
+
 // Next reads the next packet into rec; io.EOF at the end of the file.
 func (r *Reader) Next(rec *Record) error {
+	err := r.next(rec)
+	if r.keep && err == nil {
+		rec.Buf = r.cur
+		r.cur.refs++
+	}
+	return err
+}
+
+func (r *Reader) next(rec *Record) error {
 	if r.ng {
 		return r.nextNG(rec)
 	}

@@ -81,7 +81,9 @@ func readAhead(rd *capture.Reader, q *heldQueue, progress bool, free <-chan *rea
 	var ifaces []capture.Interface
 	total := 0
 	for b := range free {
-		q.free = append(q.free, b.held...) // Run is done with them
+		for _, h := range b.held {
+			q.release(h) // Run is done with them
+		}
 		b.held, b.nread, b.marks, b.err = b.held[:0], 0, b.marks[:0], nil
 		for len(b.held) < batchRecords {
 			if b.err = rd.Next(&rec); b.err != nil {
@@ -126,8 +128,9 @@ func (r *Replayer) runReadAhead(rd *capture.Reader) error {
 	for range readAheadBatches {
 		free <- &readBatch{}
 	}
-	q := &heldQueue{}
+	q := &heldQueue{rd: rd}
 	q.init(r.o.Window)
+	rd.Keep() // the records wait in the window and the batches uncopied
 	go readAhead(rd, q, r.o.Progress != nil, free, full)
 	defer close(free)
 	for b := range full {

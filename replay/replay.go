@@ -99,10 +99,11 @@ type Options struct {
 	// Progress, when set, is called about every 64k packets with the
 	// packets and bytes of the capture read so far.
 	Progress func(packets int, bytes int64)
-	// ReadAhead reads the capture and puts its records in time order
-	// (the window) in a goroutine of its own, beside the one that runs
-	// the packets: worth it with a second core, as reading and the
-	// window are about a sixth of the work. The report is the same.
+	// ReadAhead reads the capture, puts its records in time order (the
+	// window), decodes them and sums their checksums in a goroutine of
+	// its own, beside the one that runs the packets: worth it with a
+	// second core, as that is about a quarter of the work (BENCHMARKS.md,
+	// "Replay: reading and checksums"). The report is the same.
 	ReadAhead bool
 }
 
@@ -363,6 +364,9 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 	if r.o.ReadAhead {
 		err = r.runReadAhead(rd)
 	} else {
+		// The records wait in the window without being copied.
+		r.hold.rd = rd
+		rd.Keep()
 		var rec capture.Record
 		for {
 			if err = rd.Next(&rec); err != nil {
@@ -372,6 +376,11 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		}
 	}
 	r.drain()
+	if h := r.hold.last; h != nil {
+		// its buffer goes back to this Run's reader
+		r.hold.last = nil
+		r.hold.release(h)
+	}
 	if err != io.EOF {
 		return err
 	}
