@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"testing"
 	"testing/iotest"
@@ -557,5 +558,13 @@ func TestReaderKeep(t *testing.T) {
 		if len(bufs) > 4 {
 			t.Errorf("%d buffers for %d bytes", len(bufs), len(ng))
 		}
+	}
+}
+
+// packetBlock sets a Record field by field (not *rec = Record{...}):
+// a field added to Record must be set there too.
+func TestRecordFields(t *testing.T) {
+	if n := reflect.TypeOf(Record{}).NumField(); n != 10 {
+		t.Errorf("Record has %d fields: set the new ones in packetBlock, then change this count", n)
 	}
 }

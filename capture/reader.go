@@ -631,14 +631,11 @@ func (r *Reader) packetBlock(start int64, typ uint32, body []byte, rec *Record) 
 	if capLen > MaxPacket || 20+int(capLen) > len(body) {
 		return formatErr(start, "a packet of %d captured bytes in a block of %d", capLen, len(body)+12)
 	}
-	*rec = Record{
-		Time:      ifc.nanos(ticks),
-		Iface:     ix,
-		Link:      ifc.Link,
-		Data:      body[20 : 20+capLen],
-		OrigLen:   int(max(orig, capLen)),
-		BigEndian: ifc.bigEndian,
-	}
+	// Field by field rather than *rec = Record{...}, which builds the
+	// record aside and copies it (this runs for every packet).
+	rec.Time, rec.Iface, rec.Link, rec.Data = ifc.nanos(ticks), ix, ifc.Link, body[20:20+capLen]
+	rec.OrigLen, rec.BigEndian, rec.Dir, rec.Reception = int(max(orig, capLen)), ifc.bigEndian, DirUnknown, 0
+	rec.Comment, rec.Buf = nil, nil
 	opts := body[20+(capLen+3)&^3:]
 	if int(20+(capLen+3)&^3) > len(body) {
 		opts = nil
