@@ -358,7 +358,7 @@ func (r *Replayer) skipped(reason, fix string, input bool) {
 // Run reads every record of rd and runs the inputs among them. With
 // Options.ReadAhead a goroutine of its own reads the capture while the
 // records already read run. Run reads rd with Keep (the records wait
-// uncopied): rd is not to be read after Run, except by another Run.
+// uncopied): rd is Run's alone.
 func (r *Replayer) Run(rd *capture.Reader) error {
 	r.ifnames, r.ifaces = r.ifnames[:0], r.ifaces[:0]
 	var err error
