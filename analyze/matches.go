@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/internal/saveopt"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -373,7 +374,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		acc.dim(dimProto, point(proto))
 		acc.dim(dimFrag, point(0))
 		ok = true
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var o cond
 			switch opt {
 			case "--sport", "--dport":
@@ -397,8 +398,8 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 				}
 				ms, got1 := args()
 				cs, got2 := args()
-				mask, good1 := tcpFlags(ms)
-				comp, good2 := tcpFlags(cs)
+				mask, good1 := saveopt.TCPFlags(ms)
+				comp, good2 := saveopt.TCPFlags(cs)
 				if !got1 || !got2 || !good1 || !good2 {
 					return false
 				}
@@ -441,7 +442,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		}
 		c = dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0)))
 		ok = true
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			if opt != optName {
 				return false
 			}
@@ -476,7 +477,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			return opaqueCond(), false
 		}
 		c = dimCond(dimFrag, point(0))
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			if !got {
 				return false
@@ -512,7 +513,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		// (--ctorigdst, --ctstatus, ...) makes the match partly opaque.
 		c = exact(universe())
 		ok = true
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			if opt != "--ctstate" && opt != "--state" {
 				// Skip the option's arguments: words up to the next
 				// option or "!".
@@ -557,7 +558,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		return c, true
 	case "iprange":
 		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			if !got {
 				return false
@@ -596,7 +597,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		// A mark under a mask is a set of 2^k scattered values: opaque
 		// unless the mask is all ones.
 		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			if opt != "--mark" || !got {
 				return false
@@ -625,7 +626,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		return c, true
 	case "length":
 		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			s, fine := portRange(a)
 			if opt != "--length" || !got || !fine {
@@ -646,7 +647,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		// The IPv6 hop limit is the TTL's twin (xt_hl), in the same
 		// dimension.
 		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			if !got {
 				return false
@@ -699,58 +700,13 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 	return opaqueCond(), false
 }
 
-// eachOpt walks "[!] --opt ARG..." tokens, calling f for each option with
-// a function that yields its arguments (the words up to the next option
-// or "!"). It returns false if f does, or when the text does not start
-// with an option.
-func eachOpt(toks []string, f func(opt string, args func() (string, bool), inv bool) bool) bool {
-	i := 0
-	for i < len(toks) {
-		inv := false
-		if toks[i] == "!" {
-			inv = true
-			i++
-			if i >= len(toks) {
-				return false
-			}
-		}
-		opt := toks[i]
-		if !strings.HasPrefix(opt, "--") {
-			return false
-		}
-		i++
-		args := func() (string, bool) {
-			if i >= len(toks) || toks[i] == "!" || strings.HasPrefix(toks[i], "--") {
-				return "", false
-			}
-			i++
-			return toks[i-1], true
-		}
-		if !f(opt, args, inv) {
-			return false
-		}
-		// Arguments f did not take mean text we do not understand.
-		if i < len(toks) && toks[i] != "!" && !strings.HasPrefix(toks[i], "--") {
-			return false
-		}
-	}
-	return true
-}
-
 // portRange reads "N" or "N:M" as iptables-save prints ports and lengths.
 func portRange(s string) (set, bool) {
-	lo, hi, isRange := strings.Cut(s, ":")
-	l, err := strconv.ParseUint(lo, 10, 16)
-	if err != nil {
+	lo, hi, ok := saveopt.PortRange(s)
+	if !ok {
 		return nil, false
 	}
-	h := l
-	if isRange {
-		if h, err = strconv.ParseUint(hi, 10, 16); err != nil {
-			return nil, false
-		}
-	}
-	return rangeSet(uint32(l), uint32(h)), true
+	return rangeSet(uint32(lo), uint32(hi)), true
 }
 
 // portList reads multiport's "N,N:M,...".
@@ -764,25 +720,6 @@ func portList(s string) (set, bool) {
 		spans = append(spans, r...)
 	}
 	return setOf(spans...), true
-}
-
-// tcpFlagBits are the names --tcp-flags prints, with ECE and CWR in case
-// a printer names them.
-var tcpFlagBits = map[string]uint8{
-	"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10,
-	"URG": 0x20, "ECE": 0x40, "CWR": 0x80, "ALL": 0x3f, "NONE": 0,
-}
-
-func tcpFlags(s string) (uint8, bool) {
-	var f uint8
-	for _, n := range strings.Split(s, ",") {
-		b, ok := tcpFlagBits[n]
-		if !ok {
-			return 0, false
-		}
-		f |= b
-	}
-	return f, true
 }
 
 // flagSet is the set of flag bytes f with f&mask == comp, as xt_tcpudp

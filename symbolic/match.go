@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
+	"github.com/ipsift/ipsift/internal/saveopt"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -166,12 +167,12 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 	case "tcp", "udp", "sctp", "dccp", "udplite":
 		protos := map[string]uint64{"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 		c := isProto(protos[name])
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var n bdd.Node
 			switch opt {
 			case "--sport", "--dport", "--source-port", "--destination-port":
 				a, got := args()
-				lo, hi, good := portRange(a)
+				lo, hi, good := saveopt.PortRange(a)
 				if !got || !good {
 					return false
 				}
@@ -186,12 +187,12 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			case "--tcp-flags":
 				ms, g1 := args()
 				cs, g2 := args()
-				mask, ok1 := tcpFlags(ms)
-				comp, ok2 := tcpFlags(cs)
+				mask, ok1 := saveopt.TCPFlags(ms)
+				comp, ok2 := saveopt.TCPFlags(cs)
 				if name != "tcp" || !g1 || !g2 || !ok1 || !ok2 {
 					return false
 				}
-				n = m.EqMasked(f(FFlags), uv(comp, 8), uv(mask, 8))
+				n = m.EqMasked(f(FFlags), uv(uint64(comp), 8), uv(uint64(mask), 8))
 			case "--syn":
 				if name != "tcp" {
 					return false
@@ -228,7 +229,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			return bdd.False, false
 		}
 		c := pr
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			if !got {
 				return false
@@ -236,7 +237,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			in := func(fl Field) (bdd.Node, bool) {
 				n := bdd.False
 				for _, p := range strings.Split(a, ",") {
-					lo, hi, good := portRange(p)
+					lo, hi, good := saveopt.PortRange(p)
 					if !good {
 						return n, false
 					}
@@ -274,7 +275,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			// No connection (untracked, invalid): never matches.
 			c = m.Le(f(FCT), uv(CTRelated, 3))
 		}
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			if opt != "--mark" || !got {
 				return false
@@ -293,7 +294,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		return c, ok
 	case "iprange":
 		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			lo, hi, found := strings.Cut(a, "-")
 			l, err1 := netip.ParseAddr(lo)
@@ -319,9 +320,9 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		return c, ok
 	case "length":
 		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
-			lo, hi, good := portRange(a)
+			lo, hi, good := saveopt.PortRange(a)
 			if opt != "--length" || !got || !good {
 				return false
 			}
@@ -335,7 +336,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		return c, ok
 	case "ttl", "hl":
 		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			v, err := strconv.ParseUint(a, 10, 8)
 			if !got || err != nil {
@@ -370,7 +371,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		return c, ok
 	case "tos", "dscp":
 		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			a, got := args()
 			if !got {
 				return false
@@ -403,7 +404,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		// ecn_mt: the IP header's ECN field; the TCP header's ECE and
 		// CWR bits (the rule's -p tcp makes the packet TCP).
 		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var n bdd.Node
 			switch opt {
 			case "--ecn-tcp-ece", "--ecn-tcp-cwr":
@@ -443,7 +444,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		return bdd.False, len(toks) >= 2 && toks[0] == "--helper"
 	case "addrtype":
 		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var fl Field
 			switch opt {
 			case "--src-type":
@@ -490,7 +491,7 @@ func (x *Run) conntrackCond(toks []string, st *State) (bdd.Node, bool) {
 	hasState := false
 	stateOK := bdd.True
 	rest := bdd.True
-	ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+	ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 		a, got := args()
 		if !got {
 			return false
@@ -591,40 +592,6 @@ func (x *Run) conntrackCond(toks []string, st *State) (bdd.Node, bool) {
 	return m.Ite(tracked, m.And(stateOK, rest), noConn), true
 }
 
-// eachOpt walks "[!] --opt ARG..." tokens (package analyze's reader).
-func eachOpt(toks []string, f func(opt string, args func() (string, bool), inv bool) bool) bool {
-	i := 0
-	for i < len(toks) {
-		inv := false
-		if toks[i] == "!" {
-			inv = true
-			i++
-			if i >= len(toks) {
-				return false
-			}
-		}
-		opt := toks[i]
-		if !strings.HasPrefix(opt, "--") {
-			return false
-		}
-		i++
-		args := func() (string, bool) {
-			if i >= len(toks) || toks[i] == "!" || strings.HasPrefix(toks[i], "--") {
-				return "", false
-			}
-			i++
-			return toks[i-1], true
-		}
-		if !f(opt, args, inv) {
-			return false
-		}
-		if i < len(toks) && toks[i] != "!" && !strings.HasPrefix(toks[i], "--") {
-			return false
-		}
-	}
-	return true
-}
-
 // addrMask reads ADDR, ADDR/LEN or ADDR/MASK of a family of width w.
 func addrMask(a string, w int) (addr, mask netip.Addr, ok bool) {
 	as, ms, hasMask := strings.Cut(a, "/")
@@ -659,21 +626,6 @@ func addrMask(a string, w int) (addr, mask netip.Addr, ok bool) {
 	return addr, mask, true
 }
 
-func portRange(s string) (lo, hi uint64, ok bool) {
-	l, h, isRange := strings.Cut(s, ":")
-	lo, err := strconv.ParseUint(l, 10, 16)
-	if err != nil {
-		return 0, 0, false
-	}
-	hi = lo
-	if isRange {
-		if hi, err = strconv.ParseUint(h, 10, 16); err != nil {
-			return 0, 0, false
-		}
-	}
-	return lo, hi, true
-}
-
 func valueMask(a string) (v, mask uint64, ok bool) {
 	vs, ms, hasMask := strings.Cut(a, "/")
 	v, err := strconv.ParseUint(vs, 0, 32)
@@ -687,23 +639,6 @@ func valueMask(a string) (v, mask uint64, ok bool) {
 		}
 	}
 	return v, mask, true
-}
-
-var tcpFlagBits = map[string]uint64{
-	"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10,
-	"URG": 0x20, "ECE": 0x40, "CWR": 0x80, "ALL": 0x3f, "NONE": 0,
-}
-
-func tcpFlags(s string) (uint64, bool) {
-	var f uint64
-	for _, n := range strings.Split(s, ",") {
-		b, ok := tcpFlagBits[n]
-		if !ok {
-			return 0, false
-		}
-		f |= b
-	}
-	return f, true
 }
 
 // icmpCond reads the numeric iptables -L form of an icmp or icmp6 match
