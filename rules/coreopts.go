@@ -121,6 +121,29 @@ func coreOptionName(c byte) string {
 	return "-" + string(c)
 }
 
+// chainCommand sets a command that names a chain (-A, -C, -D, -E, -I,
+// -N, -P, -R) and the chain, with where it was written for messages.
+func (p *parser) chainCommand(w Word, k CommandKind, chain string) error {
+	if err := p.setCommand(w, k); err != nil {
+		return err
+	}
+	p.cmd.Chain = chain
+	p.cmd.ChainPos = p.argWord(w, chain).Pos
+	return nil
+}
+
+// optionalRuleNumber takes the rule number that may follow a chain
+// (-I, -L, -S, -Z), if the next word is an argument; given says whether
+// there was one.
+func (p *parser) optionalRuleNumber() (n int, given bool, err error) {
+	if !p.hasArg() {
+		return 0, false, nil
+	}
+	nw := p.takeWord()
+	n, err = ruleNumber(nw, nw.Text)
+	return n, err == nil, err
+}
+
 func ruleNumber(w Word, s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
@@ -153,22 +176,18 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		case 'N':
 			kind = CmdNewChain
 		}
-		if err := p.setCommand(w, kind); err != nil {
+		if err := p.chainCommand(w, kind, arg); err != nil {
 			return err
 		}
-		p.cmd.Chain = arg
-		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if c == 'N' {
 			if err := validChainName(w, arg); err != nil {
 				return err
 			}
 		}
 	case 'D':
-		if err := p.setCommand(w, CmdDelete); err != nil {
+		if err := p.chainCommand(w, CmdDelete, arg); err != nil {
 			return err
 		}
-		p.cmd.Chain = arg
-		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if p.hasArg() {
 			nw := p.takeWord()
 			lo, hi, err := ruleRange(nw)
@@ -178,11 +197,9 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			p.cmd.Kind, p.cmd.RuleNum, p.cmd.RuleNumEnd = CmdDeleteNum, lo, hi
 		}
 	case 'R':
-		if err := p.setCommand(w, CmdReplace); err != nil {
+		if err := p.chainCommand(w, CmdReplace, arg); err != nil {
 			return err
 		}
-		p.cmd.Chain = arg
-		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if !p.hasArg() {
 			return errAt(w, "-R requires a rule number")
 		}
@@ -193,18 +210,13 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		}
 		p.cmd.RuleNum = n
 	case 'I':
-		if err := p.setCommand(w, CmdInsert); err != nil {
+		if err := p.chainCommand(w, CmdInsert, arg); err != nil {
 			return err
 		}
-		p.cmd.Chain = arg
-		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		p.cmd.RuleNum = 1
-		if p.hasArg() {
-			nw := p.takeWord()
-			n, err := ruleNumber(nw, nw.Text)
-			if err != nil {
-				return err
-			}
+		if n, given, err := p.optionalRuleNumber(); err != nil {
+			return err
+		} else if given {
 			p.cmd.RuleNum = n
 		}
 	case 'L', 'S':
@@ -216,12 +228,9 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return err
 		}
 		optionalChain()
-		if p.hasArg() {
-			nw := p.takeWord()
-			n, err := ruleNumber(nw, nw.Text)
-			if err != nil {
-				return err
-			}
+		if n, given, err := p.optionalRuleNumber(); err != nil {
+			return err
+		} else if given {
 			p.cmd.RuleNum = n
 		}
 	case 'F':
@@ -234,12 +243,9 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 			return err
 		}
 		optionalChain()
-		if p.hasArg() {
-			nw := p.takeWord()
-			n, err := ruleNumber(nw, nw.Text)
-			if err != nil {
-				return err
-			}
+		if n, given, err := p.optionalRuleNumber(); err != nil {
+			return err
+		} else if given {
 			p.cmd.Kind, p.cmd.RuleNum = CmdZeroNum, n
 		}
 	case 'X':
@@ -248,11 +254,9 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		}
 		optionalChain()
 	case 'E':
-		if err := p.setCommand(w, CmdRenameChain); err != nil {
+		if err := p.chainCommand(w, CmdRenameChain, arg); err != nil {
 			return err
 		}
-		p.cmd.Chain = arg
-		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		if !p.hasArg() {
 			return errAt(w, "-E requires old-chain-name and new-chain-name")
 		}
@@ -262,14 +266,12 @@ func (p *parser) coreOption(w Word, c byte, argp *string, inv bool, invWord Word
 		}
 		p.cmd.NewName = nw.Text
 	case 'P':
-		if err := p.setCommand(w, CmdPolicy); err != nil {
+		if err := p.chainCommand(w, CmdPolicy, arg); err != nil {
 			return err
 		}
 		if !p.hasArg() {
 			return errAt(w, "-P requires a chain and a policy")
 		}
-		p.cmd.Chain = arg
-		p.cmd.ChainPos = p.argWord(w, arg).Pos
 		p.cmd.Policy = p.takeWord().Text
 	case 'h':
 		return errAt(w, "-h (help) is not a rule; run `ipsift iptables --help`")
