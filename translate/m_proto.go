@@ -384,30 +384,7 @@ func icmpMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 		x.rule.add("ip protocol icmp")
 		return true
 	}
-	op := ""
-	if t.inv {
-		op = " !="
-	}
-	x.rule.add("icmp type%s ", op)
-	typ, code, hasCode := strings.Cut(t.args[0], "/")
-	n, _ := strconv.ParseUint(typ, 10, 8)
-	name := icmpNames[n]
-	if x.exact && (hasCode || name == "") {
-		// 1.8.11 gives up on a code, or a type it has no name for.
-		if hasCode && t.inv {
-			return x.refuse("! --icmp-type TYPE/CODE has no nft form of one test")
-		}
-		x.rule.add("%s", typ)
-		if hasCode {
-			x.rule.add("icmp code %s", code)
-		}
-		return true
-	}
-	if hasCode || name == "" {
-		return false
-	}
-	x.rule.add("%s", name)
-	return true
+	return icmpType(x, t, "icmp", icmpNames)
 }
 
 func icmp6Match(x *xl, o opts, _ *rules.MatchUse) bool {
@@ -415,21 +392,28 @@ func icmp6Match(x *xl, o opts, _ *rules.MatchUse) bool {
 	if !ok {
 		return false
 	}
+	return icmpType(x, t, "icmpv6", icmp6Names)
+}
+
+// icmpType translates --icmp-type or --icmpv6-type TYPE[/CODE] (t) to
+// nft's "icmp type" or "icmpv6 type" (kw), by the type's nft name.
+func icmpType(x *xl, t opt, kw string, names map[uint64]string) bool {
 	op := ""
 	if t.inv {
 		op = " !="
 	}
-	x.rule.add("icmpv6 type%s ", op)
+	x.rule.add("%s type%s ", kw, op)
 	typ, code, hasCode := strings.Cut(t.args[0], "/")
 	n, _ := strconv.ParseUint(typ, 10, 8)
-	name := icmp6Names[n]
+	name := names[n]
 	if x.exact && (hasCode || name == "") {
+		// 1.8.11 gives up on a code, or a type it has no name for.
 		if hasCode && t.inv {
-			return x.refuse("! --icmpv6-type TYPE/CODE has no nft form of one test")
+			return x.refuse("! --%s-type TYPE/CODE has no nft form of one test", kw)
 		}
 		x.rule.add("%s", typ)
 		if hasCode {
-			x.rule.add("icmpv6 code %s", code)
+			x.rule.add("%s code %s", kw, code)
 		}
 		return true
 	}
