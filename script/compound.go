@@ -190,20 +190,14 @@ func (s *state) whileCmd(n *whileNode) (status, ctl) {
 
 func (s *state) caseCmd(n *caseNode) (status, ctl) {
 	n0 := s.envN
-	ex := s.newExpander()
-	ex.cond = true
-	ex.word(n.subject)
-	subj := ex.joined()
+	subj := s.condWord(n.subject)
 	if subj.unknown() {
 		// The usual init-script case "$1" in start) ... stop) ...:
 		// follow start if there is one, else the first arm.
 		pick := -1
 		for i, arm := range n.arms {
 			for _, pw := range arm.pats {
-				pe := s.newExpander()
-				pe.cond = true
-				pe.word(pw)
-				pf := pe.joined()
+				pf := s.condWord(pw)
 				if !pf.unknown() {
 					if m, ok := s.globMatch(pf, []byte("start")); ok && m {
 						pick = i
@@ -229,10 +223,7 @@ func (s *state) caseCmd(n *caseNode) (status, ctl) {
 	}
 	for _, arm := range n.arms {
 		for _, pw := range arm.pats {
-			pe := s.newExpander()
-			pe.cond = true
-			pe.word(pw)
-			pf := pe.joined()
+			pf := s.condWord(pw)
 			m, ok := s.globMatch(pf, subj.b)
 			if pf.unknown() || !ok {
 				pat := s.snippet(arm.pos, arm.pats[len(arm.pats)-1].end)

@@ -74,6 +74,16 @@ type expander struct {
 
 func (s *state) newExpander() *expander { return &expander{s: s} }
 
+// condWord expands w as one word of a condition ([[ ]], a case subject
+// or pattern): joined, never split, and a variable the script never sets
+// taken as empty (see expander.cond).
+func (s *state) condWord(w *word) xfield {
+	ex := s.newExpander()
+	ex.cond = true
+	ex.word(w)
+	return ex.joined()
+}
+
 func (e *expander) cur() *xbuf {
 	if len(e.bufs) == 0 {
 		e.bufs = append(e.bufs, &xbuf{})
