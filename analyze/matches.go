@@ -382,31 +382,24 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		if name == "icmp6" {
 			proto, optName = protoICMPv6, "--icmpv6-type"
 		}
-		c = dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0)))
 		ok = true
-		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		var good bool
+		c, good = allOpts(dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0))), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			if opt != optName {
-				return false
+				return cond{}, false
 			}
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			o, sure, fine := icmpCond(a, listed, name == "icmp")
 			if !fine {
-				return false
+				return cond{}, false
 			}
 			ok = ok && sure
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return o, true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, ok
+		return c, good && ok
 	case "multiport":
 		// xt_multiport reads ports of these protocols only, never of a
 		// non-first fragment; the rule's -p says which one it is.
@@ -418,15 +411,14 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		if r.InvProto {
 			return opaqueCond(), false
 		}
-		c = dimCond(dimFrag, point(0))
-		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(dimCond(dimFrag, point(0)), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			ports, fine := portList(a)
 			if !fine {
-				return false
+				return cond{}, false
 			}
 			var o cond
 			switch opt {
@@ -438,18 +430,10 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 				// Either port in the list: two boxes.
 				o = exact(region{fullBox().with(dimSport, ports), fullBox().with(dimDport, ports)})
 			default:
-				return false
+				return cond{}, false
 			}
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return o, true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "conntrack", "state":
 		// Only the state test is modelled; any other conntrack option
 		// (--ctorigdst, --ctstatus, ...) makes the match partly opaque.
@@ -499,21 +483,20 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		}
 		return c, true
 	case "iprange":
-		c = exact(universe())
-		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			lo, hi, found := strings.Cut(a, "-")
 			l, err1 := netip.ParseAddr(lo)
 			h, err2 := netip.ParseAddr(hi)
 			if !found || err1 != nil || err2 != nil {
-				return false
+				return cond{}, false
 			}
 			s, fine := addrs.interval(l, h)
 			if !fine {
-				return false
+				return cond{}, false
 			}
 			var d int
 			switch opt {
@@ -522,81 +505,51 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			case "--dst-range":
 				d = dimDst
 			default:
-				return false
+				return cond{}, false
 			}
-			o := dimCond(d, s)
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(d, s), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "mark":
 		// A mark under a mask is a set of 2^k scattered values: opaque
 		// unless the mask is all ones.
-		c = exact(universe())
-		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if opt != "--mark" || !got {
-				return false
+				return cond{}, false
 			}
 			vs, ms, hasMask := strings.Cut(a, "/")
 			v, err := strconv.ParseUint(vs, 0, 32)
 			if err != nil {
-				return false
+				return cond{}, false
 			}
 			if hasMask {
 				m, err := strconv.ParseUint(ms, 0, 32)
 				if err != nil || m != 0xffffffff {
-					return false
+					return cond{}, false
 				}
 			}
-			o := dimCond(dimMark, point(uint32(v)))
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(dimMark, point(uint32(v))), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "length":
-		c = exact(universe())
-		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			s, fine := portRange(a)
 			if opt != "--length" || !got || !fine {
-				return false
+				return cond{}, false
 			}
-			o := dimCond(dimLen, s)
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(dimLen, s), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "ttl", "hl":
 		// The IPv6 hop limit is the TTL's twin (xt_hl), in the same
 		// dimension.
-		c = exact(universe())
-		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			v, err := strconv.ParseUint(a, 10, 8)
 			if err != nil {
-				return false
+				return cond{}, false
 			}
 			if name == "hl" {
 				opt = strings.Replace(opt, "--hl-", "--ttl-", 1)
@@ -614,19 +567,10 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			case "--ttl-gt":
 				s = rangeSet(uint32(v)+1, 255)
 			default:
-				return false
+				return cond{}, false
 			}
-			o := dimCond(dimTTL, s)
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(dimTTL, s), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "frag", "rt", "srh", "hbh", "dst", "ah":
 		// ip6_tables' extension header matches (and srh's) look for
 		// their header with ipv6_find_hdr and fail when the packet has
@@ -640,6 +584,29 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 	// recent, connlimit, quota, time, ...) and matches on fields outside
 	// the model (addrtype, mac, pkttype, string, u32, ...).
 	return opaqueCond(), false
+}
+
+// allOpts is the condition of a match whose options each test one thing
+// and must all hold: c (what the match requires anyway) and, for each
+// option, the condition test gives it, negated where "!" stands before
+// the option. An option test does not understand (false) makes the whole
+// match opaque.
+func allOpts(c cond, toks []string, w *work, test func(opt string, args func() (string, bool)) (cond, bool)) (cond, bool) {
+	good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		o, ok := test(opt, args)
+		if !ok {
+			return false
+		}
+		if inv {
+			o = o.not(w)
+		}
+		c = c.and(o)
+		return true
+	})
+	if !good {
+		return opaqueCond(), false
+	}
+	return c, true
 }
 
 // portRange reads "N" or "N:M" as iptables-save prints ports and lengths.
