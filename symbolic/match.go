@@ -228,11 +228,10 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		default:
 			return bdd.False, false
 		}
-		c := pr
-		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, pr, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return bdd.False, false
 			}
 			in := func(fl Field) (bdd.Node, bool) {
 				n := bdd.False
@@ -258,15 +257,10 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 				n2, _ = in(FDport)
 				n = m.Or(n, n2)
 			default:
-				return false
+				return bdd.False, false
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return good
+			return n, good
 		})
-		return c, ok
 	case "mark", "connmark":
 		c := bdd.True
 		fl := FMark
@@ -275,32 +269,26 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			// No connection (untracked, invalid): never matches.
 			c = m.Le(f(FCT), uv(CTRelated, 3))
 		}
-		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, c, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			if opt != "--mark" || !got {
-				return false
+				return bdd.False, false
 			}
 			v, mask, good := valueMask(a)
 			if !good {
-				return false
+				return bdd.False, false
 			}
 			n := m.EqMasked(f(fl), uv(v, 32), uv(mask, 32))
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "iprange":
-		c := bdd.True
-		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			lo, hi, found := strings.Cut(a, "-")
 			l, err1 := netip.ParseAddr(lo)
 			h, err2 := netip.ParseAddr(hi)
 			if !got || !found || err1 != nil || err2 != nil {
-				return false
+				return bdd.False, false
 			}
 			fl := FSrc
 			switch opt {
@@ -308,39 +296,27 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			case "--dst-range":
 				fl = FDst
 			default:
-				return false
+				return bdd.False, false
 			}
 			n := m.Range(f(fl), s.addrVec(l), s.addrVec(h))
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "length":
-		c := bdd.True
-		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			lo, hi, good := saveopt.PortRange(a)
 			if opt != "--length" || !got || !good {
-				return false
+				return bdd.False, false
 			}
 			n := m.Range(f(FLen), uv(lo, 16), uv(hi, 16))
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "ttl", "hl":
-		c := bdd.True
-		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			v, err := strconv.ParseUint(a, 10, 8)
 			if !got || err != nil {
-				return false
+				return bdd.False, false
 			}
 			opt = strings.Replace(opt, "--hl-", "--ttl-", 1)
 			var n bdd.Node
@@ -360,46 +336,35 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 					n = m.Ge(f(FTTL), uv(v+1, 8))
 				}
 			default:
-				return false
+				return bdd.False, false
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "tos", "dscp":
-		c := bdd.True
-		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return bdd.False, false
 			}
 			var n bdd.Node
 			switch opt {
 			case "--tos":
 				v, mask, good := valueMask(a)
 				if !good {
-					return false
+					return bdd.False, false
 				}
 				n = m.EqMasked(f(FTOS), uv(v, 8), uv(mask, 8))
 			case "--dscp":
 				v, err := strconv.ParseUint(a, 0, 8)
 				if err != nil {
-					return false
+					return bdd.False, false
 				}
 				n = m.EqMasked(f(FTOS), uv(v<<2, 8), uv(0xfc, 8))
 			default:
-				return false
+				return bdd.False, false
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "ecn":
 		// ecn_mt: the IP header's ECN field; the TCP header's ECE and
 		// CWR bits (the rule's -p tcp makes the packet TCP).
@@ -443,8 +408,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		}
 		return bdd.False, len(toks) >= 2 && toks[0] == "--helper"
 	case "addrtype":
-		c := bdd.True
-		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			var fl Field
 			switch opt {
 			case "--src-type":
@@ -452,28 +416,23 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			case "--dst-type":
 				fl = FDst
 			default:
-				return false
+				return bdd.False, false
 			}
 			a, got := args()
 			if !got {
-				return false
+				return bdd.False, false
 			}
 			t := s.addrType(f(fl))
 			n := bdd.False
 			for _, name := range strings.Split(a, ",") {
 				code, known := rtnTypes[name]
 				if !known {
-					return false
+					return bdd.False, false
 				}
 				n = m.Or(n, m.Eq(t, uv(code, 4)))
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	}
 	return bdd.False, false
 }
@@ -590,6 +549,26 @@ func (x *Run) conntrackCond(toks []string, st *State) (bdd.Node, bool) {
 		noConn = stateOK
 	}
 	return m.Ite(tracked, m.And(stateOK, rest), noConn), true
+}
+
+// allOpts is the test of a match whose options each test one thing and
+// must all hold: c (what the match requires anyway) and, for each option,
+// the node test gives it, negated where "!" stands before the option. An
+// option test does not understand (false) makes ok false: the caller
+// then takes the match as opaque.
+func allOpts(m *bdd.Manager, c bdd.Node, toks []string, test func(opt string, args func() (string, bool)) (bdd.Node, bool)) (bdd.Node, bool) {
+	ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		n, good := test(opt, args)
+		if !good {
+			return false
+		}
+		if inv {
+			n = m.Not(n)
+		}
+		c = m.And(c, n)
+		return true
+	})
+	return c, ok
 }
 
 // addrMask reads ADDR, ADDR/LEN or ADDR/MASK of a family of width w.
