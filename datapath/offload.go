@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/ctnetlink"
+	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/datapath/offload"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
@@ -95,6 +97,13 @@ type flow struct {
 	// fromStart: handed over at its SYN or SYN-ACK (offloadFirst):
 	// ipsift's state of it is the handshake's.
 	fromStart bool
+	// ackSeq: the create went out with the verdicts of its worker's
+	// batch (offloader.piggy) and its acknowledgement has not been read
+	// yet (offAck); 0 otherwise.
+	ackSeq uint32
+	// delSent: its take-back's delete went out with a worker's verdicts
+	// (after its create, when that went the same way).
+	delSent bool
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -119,6 +128,11 @@ type offloader struct {
 	// only the original one proved (--offload=first; implies
 	// carryClose).
 	first bool
+	// piggy: the creates and deletes of the packet path go out in the
+	// worker's verdict message (nfqueue.Queue.Append), ahead of the
+	// verdict of the packet that caused them, instead of a ctnetlink
+	// round trip of their own: one queue, --offload=first (see offAck).
+	piggy bool
 	// last: the steps most recently kept for each direction, shared by
 	// the connections whose proved paths are the same (most are).
 	last [2][]engine.PathStep
@@ -159,6 +173,11 @@ type offState struct {
 	ppath engine.Path
 	pbuf  []byte
 	pin   engine.Input
+	// acks: the flows whose creates went out with this worker's
+	// verdicts and wait for their acknowledgement, by sequence number
+	// (offloader.piggy); seq numbers them.
+	acks []*flow
+	seq  uint32
 }
 
 // OffloadStats are offload's counters.
@@ -181,7 +200,8 @@ func newOffloader(r *Runner) (*offloader, error) {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
 	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple][]*flow{},
-		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst}
+		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst,
+		piggy: r.cfg.OffloadFirst && r.cfg.Queues <= 1}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
 		old, err := os.ReadFile(path)
 		if err != nil {
@@ -326,7 +346,7 @@ func (o *offloader) events() {
 			if !f.returning {
 				// The kernel ended it (timeout, conntrack -D): its next
 				// packets come to ipsift, which picks it up again.
-				o.returnLocked(f, "the kernel dropped its entry", true)
+				o.returnLocked(nil, f, "the kernel dropped its entry", true)
 				// Carrying the close too, the kernel timed out the
 				// connection as ipsift would have (TIME_WAIT, CLOSE, or
 				// idle): it ends in ipsift's table as well.
@@ -436,13 +456,13 @@ func (o *offloader) before(w *worker, data []byte) {
 				// found INVALID or ignored, one that came by another
 				// interface), ipsift takes the connection back with the
 				// kernel's state and decides the packet.
-				w.off.addNote(o.takeBackLocked(f, "a segment the kernel did not carry"))
+				w.off.addNote(o.takeBackLocked(w, f, "a segment the kernel did not carry"))
 			case o.carryClose && flags&0x02 == 0 && flags&tcpSFR != 0:
 				// A FIN or RST the kernel did not carry: queued before
 				// it took the connection over, or out of its window.
 				// ipsift takes it back with the kernel's state and
 				// decides it.
-				w.off.addNote(o.takeBackLocked(f, "a FIN or RST the kernel did not carry"))
+				w.off.addNote(o.takeBackLocked(w, f, "a FIN or RST the kernel did not carry"))
 			case flags&tcpSFR == 0:
 				// Queued before the kernel had the connection (the
 				// kernel, liberal, carries every later one; if it loses
@@ -450,7 +470,7 @@ func (o *offloader) before(w *worker, data []byte) {
 				// back): ipsift decides it as usual.
 				w.off.addNote("offload: queued before the kernel took the connection over: decided here")
 			case flags&0x02 != 0:
-				w.off.addNote(o.takeBackLocked(f, "a SYN"))
+				w.off.addNote(o.takeBackLocked(w, f, "a SYN"))
 			case !f.closing:
 				// A FIN or RST: ipsift decides it and what follows it
 				// with SYN, FIN or RST; the kernel carries the last
@@ -476,13 +496,21 @@ func (o *offloader) before(w *worker, data []byte) {
 // event settles the counters), and the engine restarts the connection's
 // windows as for a connection picked up in the middle (its own are as
 // old as the offload), as the kernel's flowtable does.
-func (o *offloader) takeBackLocked(f *flow, why string) string {
-	return o.returnLocked(f, why, false)
+//
+// Called by a worker (w not nil) with offloader.piggy, the kernel's
+// entry is deleted by a request in the worker's verdict message, ahead
+// of the verdict of the packet that brought the connection back (and
+// of the create that may hand its successor over): until then the
+// kernel may carry a last segment of the old connection, counted in
+// the entry and settled by its destroy event, as if it had come just
+// before.
+func (o *offloader) takeBackLocked(w *worker, f *flow, why string) string {
+	return o.returnLocked(w, f, why, false)
 }
 
 // returnLocked is takeBackLocked; gone says the kernel's entry is gone
 // already (its destroy event came): nothing to read or delete.
-func (o *offloader) returnLocked(f *flow, why string, gone bool) string {
+func (o *offloader) returnLocked(w *worker, f *flow, why string, gone bool) string {
 	if f.returning {
 		return ""
 	}
@@ -497,22 +525,41 @@ func (o *offloader) returnLocked(f *flow, why string, gone bool) string {
 		// The kernel carried the close too: its state, flags and timeout
 		// are the connection's now (a SYN that reuses the ports of a
 		// connection in TIME_WAIT reopens it, as in the kernel).
-		if ev, err := o.cl.Get(f.orig); err == nil {
+		ev, err := o.cl.Get(f.orig)
+		switch {
+		case err == nil:
 			o.r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, time.Now().UnixNano())
 			o.r.E.CT.SyncSeen(f.e, ev.Status&ctnetlink.StatusSeenReply != 0, ev.Status&ctnetlink.StatusAssured != 0)
 			refresh = false
-		} else if err != ctnetlink.ErrNotFound {
+		case err == ctnetlink.ErrNotFound && f.ackSeq == 0:
+			// The kernel ended the connection (timed out) and its
+			// destroy event is still on its way: it ends in ipsift's
+			// table now, as the event would end it (events), so that
+			// the packet that brought it back meets no stale entry.
+			o.r.E.CT.Remove(f.e)
+			gone, refresh = true, false
+		case err != ctnetlink.ErrNotFound:
 			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.String(), "err", err)
 		}
 	}
 	if !gone {
-		if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
+		if w != nil && o.piggy {
+			// (no acknowledgement: an error comes back to offAck)
+			w.off.seq++
+			f.delSent = true
+			if err := w.q.Append(o.cl.DeleteMsg(f.orig, nfqueue.SeqTag|seqDelete|w.off.seq&^(nfqueue.SeqTag|seqDelete), false)); err != nil {
+				o.r.Stats.Errors.Add(1)
+			}
+		} else if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
 			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
 		}
 	}
 	f.e.ResyncTCP()
 	if refresh {
 		o.r.E.CT.Refresh(f.e, time.Now().UnixNano())
+	}
+	if o.r.Tracing() == 0 {
+		return "" // (the note is for ctl trace)
 	}
 	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Since(f.since).Round(time.Millisecond))
 }
@@ -555,7 +602,7 @@ func (o *offloader) reap(ctx context.Context) {
 			o.mu.Lock()
 			for _, f := range o.flows {
 				if f.closing && now.After(f.closeAt) {
-					o.takeBackLocked(f, "closed")
+					o.takeBackLocked(nil, f, "closed")
 				}
 			}
 			o.mu.Unlock()
@@ -569,7 +616,7 @@ func (o *offloader) takeBackAll(why string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, f := range o.flows {
-		o.takeBackLocked(f, why)
+		o.takeBackLocked(nil, f, why)
 	}
 	// The candidates' proofs are of the old generation: after() drops
 	// them.
@@ -679,7 +726,7 @@ func (o *offloader) after(w *worker, origMark uint32) {
 // trace note; a refusal other than errNotYet marks c failed for this
 // generation. The caller holds o.mu.
 func (o *offloader) handOverLocked(w *worker, e *conntrack.Entry, c *cand, note string) {
-	if err := o.handLocked(e, c); err != nil {
+	if err := o.handLocked(w, e, c); err != nil {
 		if err != errNotYet {
 			c.fail = true
 			o.r.OStats.Refused.Add(1)
@@ -854,7 +901,12 @@ func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
 
 // handLocked creates the connection in the kernel, before the verdict
 // of the packet that completed its proof; the caller holds o.mu.
-func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
+//
+// With piggy (w not nil), the create goes out in w's verdict message,
+// ahead of the verdict of the packet that proved it; the connection is
+// the kernel's from then on, as if the create had succeeded, until its
+// acknowledgement says otherwise (offAck).
+func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 	orig, reply := tupleOf(e, 0), tupleOf(e, 1)
 	if !orig.Src.Is4() {
 		return fmt.Errorf("IPv4 only")
@@ -890,21 +942,131 @@ func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 		}
 		conn.Timeout = uint32((e.Expires(now) + int64(time.Second) - 1) / int64(time.Second))
 	}
-	if err := o.cl.Create(&conn); err != nil {
-		return err
+	var ackSeq uint32
+	if w != nil && o.piggy {
+		w.off.seq++
+		ackSeq = nfqueue.SeqTag | w.off.seq&^(nfqueue.SeqTag|seqDelete)
+		if err := w.q.Append(o.cl.CreateMsg(&conn, ackSeq, true)); err != nil {
+			o.r.Stats.Errors.Add(1) // (the flush before it failed)
+		}
+	} else {
+		if err := o.cl.Create(&conn); err != nil {
+			return err
+		}
+		if o.first {
+			// The engine's entry lives as long as the kernel's: its
+			// destroy event ends it (events), whatever the state ipsift
+			// last saw.
+			o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
+		}
 	}
-	if o.first {
-		// The engine's entry lives as long as the kernel's: its destroy
-		// event ends it (events), whatever the state ipsift last saw.
-		o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
+	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Unix(0, now), fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv, ackSeq: ackSeq}
+	if ackSeq != 0 {
+		if len(w.off.acks) == 0 {
+			w.off.acks = make([]*flow, ackRing)
+		}
+		w.off.acks[ackSeq%ackRing] = f
 	}
-	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now(), fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv}
 	o.flows[orig], o.flows[reply] = f, f
 	o.byOrig[orig] = append(o.byOrig[orig], f)
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
 	return nil
+}
+
+// seqDelete marks the sequence numbers of the deletes a worker sends
+// with its verdicts (below nfqueue.SeqTag).
+const seqDelete = 1 << 30
+
+// ackRing is how many creates a worker's acks remembers. A create's
+// answer is queued on the worker's socket inside the send that carries
+// it, behind at most the messages already waiting there (the queue's
+// packets, each of which can cause one create): the ring is larger
+// than any queue length (at most 65536 packets, --queue-maxlen).
+const ackRing = 1 << 17
+
+// offAck handles the answer to a create or delete a worker sent with
+// its verdicts (offloader.piggy), in the order of the worker's
+// messages: before any packet the kernel queued after that send.
+//
+// An acknowledged create: the engine's entry lives as long as the
+// kernel's (its destroy event ends it). A refused one (the kernel
+// already had an entry on the tuple, or was out of memory): the packet
+// whose verdict went with it was decided by ipsift as usual, and the
+// kernel has no entry for the connection, so its later segments meet
+// none and cross to ipsift (INVALID); the connection was never the
+// kernel's: it is taken out of the offloaded connections, uncounted,
+// and not handed over again in this generation. A delete's error other
+// than ENOENT (the connection ended meanwhile) is logged.
+func (r *worker) offAck(seq uint32, errno syscall.Errno) {
+	o := r.ofl
+	if o == nil {
+		return
+	}
+	if seq&seqDelete != 0 {
+		if errno != 0 && errno != syscall.ENOENT {
+			r.Stats.Errors.Add(1)
+			o.r.log.Warn("offload: deleting the kernel's entry", "err", errno)
+		}
+		return
+	}
+	if len(r.off.acks) == 0 {
+		return
+	}
+	f := r.off.acks[seq%ackRing]
+	if f == nil || f.ackSeq != seq {
+		return
+	}
+	r.off.acks[seq%ackRing] = nil
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f.ackSeq = 0
+	if errno == 0 {
+		if !f.returning {
+			state, flags, _, _ := f.e.TCPInfo()
+			o.r.E.CT.SyncTCP(f.e, state, flags, 0xff, offloadedLife, time.Now().UnixNano())
+		} else if f.delSent {
+			// (taken back by a worker: its delete followed the create)
+		} else if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
+			// Taken back before the create went out (a reload, or the
+			// end: their deletes found nothing): the entry goes now.
+			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
+		}
+		return
+	}
+	o.r.OStats.Refused.Add(1)
+	o.r.log.Debug("offload: the kernel refused the connection", "conn", f.e.String(), "err", errno)
+	// No destroy event will come for it: it leaves byOrig now.
+	fs := o.byOrig[f.orig]
+	for i := range fs {
+		if fs[i] == f {
+			fs = append(fs[:i:i], fs[i+1:]...)
+			break
+		}
+	}
+	if len(fs) == 0 {
+		delete(o.byOrig, f.orig)
+	} else {
+		o.byOrig[f.orig] = fs
+	}
+	if f.returning {
+		return // (taken back already, by a packet queued before the create)
+	}
+	f.returning = true
+	if o.flows[f.orig] == f {
+		delete(o.flows, f.orig)
+	}
+	if o.flows[f.reply] == f {
+		delete(o.flows, f.reply)
+	}
+	o.nflows.Add(-1)
+	o.r.OStats.Active.Add(-1)
+	o.r.OStats.Offloaded.Add(^uint64(0))
+	if len(o.cands) >= 1<<16 {
+		clear(o.cands)
+	}
+	o.cands[f.e] = &cand{gen: o.gen.Load(), fail: true}
 }
 
 // Offloaded reports whether the kernel carries e on ipsift's decision.
