@@ -84,15 +84,15 @@ const tcpFlagBeLiberal = 0x08 // IP_CT_TCP_FLAG_BE_LIBERAL
 // event arrives.
 type flow struct {
 	e         *conntrack.Entry
-	orig      ctnetlink.Tuple // the kernel's original tuple
-	reply     ctnetlink.Tuple
+	orig      ckey // the kernel's original tuple
+	reply     ckey
 	steps     [2][]engine.PathStep // the proved path of each direction
 	returning bool
 	// closing: ipsift saw a FIN or RST; the kernel keeps carrying the
 	// last segments until closeAt, then ipsift takes the connection back.
 	closing bool
 	closeAt time.Time
-	since   time.Time
+	since   int64     // when it was handed over (Unix nanoseconds)
 	carried [2]uint64 // packets the kernel counted, settled so far
 	// fromStart: handed over at its SYN or SYN-ACK (offloadFirst):
 	// ipsift's state of it is the handshake's.
@@ -140,12 +140,12 @@ type offloader struct {
 	// mu guards the maps and every use of cl (the workers' hand-overs
 	// and take-backs, the events' and Settle's goroutines).
 	mu    sync.Mutex
-	flows map[ctnetlink.Tuple]*flow // by the tuple its packets arrive with, both directions
+	flows map[ckey]*flow // by the tuple its packets arrive with, both directions
 	// byOrig: the flows of an original tuple until their destroy events,
 	// oldest first (a flow ipsift took back, whose kernel entry it
 	// deleted, waits here for its event while a new connection on the
 	// same tuple is handed over).
-	byOrig map[ctnetlink.Tuple][]*flow
+	byOrig map[ckey][]*flow
 	// cands: a connection's two directions may come through different
 	// workers (queues), so the proofs wait here for each other.
 	cands  map[*conntrack.Entry]*cand
@@ -178,6 +178,10 @@ type offState struct {
 	// (offloader.piggy); seq numbers them.
 	acks []*flow
 	seq  uint32
+	// The probe at the SYN's own: the original direction's steps, and
+	// the candidate of a connection proved in both directions at once.
+	steps0 []engine.PathStep
+	cand   cand
 }
 
 // OffloadStats are offload's counters.
@@ -199,7 +203,7 @@ func newOffloader(r *Runner) (*offloader, error) {
 	if _, err := os.Stat(sysctlLoose); err != nil {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
-	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple][]*flow{},
+	o := &offloader{r: r, flows: map[ckey]*flow{}, byOrig: map[ckey][]*flow{},
 		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst,
 		piggy: r.cfg.OffloadFirst && r.cfg.Queues <= 1}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
@@ -332,15 +336,16 @@ func (o *offloader) events() {
 		err := o.ev.Receive(func(ev ctnetlink.Event) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
-			fs := o.byOrig[ev.Orig]
+			k := keyOf(ev.Orig)
+			fs := o.byOrig[k]
 			if len(fs) == 0 {
 				return
 			}
 			f := fs[0]
 			if len(fs) == 1 {
-				delete(o.byOrig, ev.Orig)
+				delete(o.byOrig, k)
 			} else {
-				o.byOrig[ev.Orig] = fs[1:]
+				o.byOrig[k] = fs[1:]
 			}
 			ended := false
 			if !f.returning {
@@ -400,7 +405,7 @@ func (r *Runner) Settle() {
 	}
 	err := o.cl.DumpZero(markOffload, markOffload, func(ev ctnetlink.Event) {
 		// A dump lists the kernel's entries: the tuple's newest flow.
-		if fs := o.byOrig[ev.Orig]; len(fs) > 0 {
+		if fs := o.byOrig[keyOf(ev.Orig)]; len(fs) > 0 {
 			f := fs[len(fs)-1]
 			o.settleLocked(f, ev.Counters)
 			if o.carryClose && !f.returning {
@@ -418,18 +423,40 @@ func (r *Runner) Settle() {
 	}
 }
 
+// ckey is an IPv4 connection tuple as the offloader's maps key it:
+// without pointers (netip.Addr has one), so that maps of hundreds of
+// thousands of connections (the kernel keeps a closed one for its
+// TIME_WAIT) hash a few bytes and give the garbage collector nothing
+// to follow in their keys.
+type ckey struct {
+	src, dst     [4]byte
+	sport, dport uint16
+	proto        uint8
+}
+
+func keyOf(t ctnetlink.Tuple) ckey {
+	if !t.Src.Is4() || !t.Dst.Is4() {
+		return ckey{} // (IPv6, never offloaded: a key no flow has)
+	}
+	return ckey{src: t.Src.As4(), dst: t.Dst.As4(), sport: t.SrcPort, dport: t.DstPort, proto: t.Proto}
+}
+
+func (k ckey) tuple() ctnetlink.Tuple {
+	return ctnetlink.Tuple{Src: netip.AddrFrom4(k.src), Dst: netip.AddrFrom4(k.dst), Proto: k.proto, SrcPort: k.sport, DstPort: k.dport}
+}
+
 // wireKey is the tuple a queued IPv4 TCP packet arrives with.
-func wireKey(b []byte) (ctnetlink.Tuple, uint8, bool) {
+func wireKey(b []byte) (ckey, uint8, bool) {
 	if len(b) < 20 || b[0]>>4 != 4 {
-		return ctnetlink.Tuple{}, 0, false
+		return ckey{}, 0, false
 	}
 	ihl := int(b[0]&0xf) * 4
 	if b[9] != packet.ProtoTCP || len(b) < ihl+14 || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
-		return ctnetlink.Tuple{}, 0, false
+		return ckey{}, 0, false
 	}
-	return ctnetlink.Tuple{
-		Src: netip.AddrFrom4([4]byte(b[12:16])), Dst: netip.AddrFrom4([4]byte(b[16:20])), Proto: packet.ProtoTCP,
-		SrcPort: binary.BigEndian.Uint16(b[ihl:]), DstPort: binary.BigEndian.Uint16(b[ihl+2:]),
+	return ckey{
+		src: [4]byte(b[12:16]), dst: [4]byte(b[16:20]), proto: packet.ProtoTCP,
+		sport: binary.BigEndian.Uint16(b[ihl:]), dport: binary.BigEndian.Uint16(b[ihl+2:]),
 	}, b[ihl+13], true
 }
 
@@ -525,7 +552,7 @@ func (o *offloader) returnLocked(w *worker, f *flow, why string, gone bool) stri
 		// The kernel carried the close too: its state, flags and timeout
 		// are the connection's now (a SYN that reuses the ports of a
 		// connection in TIME_WAIT reopens it, as in the kernel).
-		ev, err := o.cl.Get(f.orig)
+		ev, err := o.cl.Get(f.orig.tuple())
 		switch {
 		case err == nil:
 			o.r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, time.Now().UnixNano())
@@ -539,7 +566,7 @@ func (o *offloader) returnLocked(w *worker, f *flow, why string, gone bool) stri
 			o.r.E.CT.Remove(f.e)
 			gone, refresh = true, false
 		case err != ctnetlink.ErrNotFound:
-			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.String(), "err", err)
+			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.tuple().String(), "err", err)
 		}
 	}
 	if !gone {
@@ -547,11 +574,11 @@ func (o *offloader) returnLocked(w *worker, f *flow, why string, gone bool) stri
 			// (no acknowledgement: an error comes back to offAck)
 			w.off.seq++
 			f.delSent = true
-			if err := w.q.Append(o.cl.DeleteMsg(f.orig, nfqueue.SeqTag|seqDelete|w.off.seq&^(nfqueue.SeqTag|seqDelete), false)); err != nil {
+			if err := w.q.Append(o.cl.DeleteMsg(f.orig.tuple(), nfqueue.SeqTag|seqDelete|w.off.seq&^(nfqueue.SeqTag|seqDelete), false)); err != nil {
 				o.r.Stats.Errors.Add(1)
 			}
-		} else if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
-			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
+		} else if err := o.cl.Delete(f.orig.tuple()); err != nil && err != ctnetlink.ErrNotFound {
+			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.tuple().String(), "err", err)
 		}
 	}
 	f.e.ResyncTCP()
@@ -561,7 +588,7 @@ func (o *offloader) returnLocked(w *worker, f *flow, why string, gone bool) stri
 	if o.r.Tracing() == 0 {
 		return "" // (the note is for ctl trace)
 	}
-	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Since(f.since).Round(time.Millisecond))
+	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Duration(time.Now().UnixNano()-f.since).Round(time.Millisecond))
 }
 
 func (w *offState) addNote(s string) {
@@ -725,17 +752,20 @@ func (o *offloader) after(w *worker, origMark uint32) {
 // handOverLocked hands e to the kernel (handLocked) and says so in w's
 // trace note; a refusal other than errNotYet marks c failed for this
 // generation. The caller holds o.mu.
-func (o *offloader) handOverLocked(w *worker, e *conntrack.Entry, c *cand, note string) {
+func (o *offloader) handOverLocked(w *worker, e *conntrack.Entry, c *cand, note string) bool {
 	if err := o.handLocked(w, e, c); err != nil {
 		if err != errNotYet {
 			c.fail = true
 			o.r.OStats.Refused.Add(1)
 			o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
 		}
-		return
+		return false
 	}
-	delete(o.cands, e)
+	if len(o.cands) > 0 {
+		delete(o.cands, e)
+	}
 	w.off.addNote(note)
+	return true
 }
 
 // prover returns the worker's prover for the current generation, and
@@ -818,19 +848,8 @@ func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
 	if !o.probe(w, e, false, engine.Input{Data: b, In: w.in.In, Local: w.in.Local, Now: w.in.Now, Mark: w.in.Mark, ChecksumOK: true}) {
 		return
 	}
-	o.mu.Lock()
-	if len(o.cands) >= 1<<16 {
-		clear(o.cands)
-	}
-	c := o.cands[e]
-	if c == nil {
-		c = &cand{}
-		o.cands[e] = c
-	}
-	*c = cand{gen: gen}
-	c.steps[0] = o.keepLocked(0, w.off.ppath.Steps)
-	c.have[0] = true
-	o.mu.Unlock()
+	// (kept until the lock is taken, once, after the second probe)
+	w.off.steps0 = append(w.off.steps0[:0], w.off.ppath.Steps...)
 
 	// The reply direction: the SYN's header turned round, its addresses
 	// and ports those of the reply tuple.
@@ -840,6 +859,7 @@ func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
 	} else if rt, ok := h.Lookup(reply.Src); ok && rt.Dev != "lo" {
 		in.In = rt.Dev
 	} else {
+		o.waitSynAck(w, e, gen)
 		return
 	}
 	b = append(w.off.pbuf[:0], w.orig...)
@@ -853,16 +873,51 @@ func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
 	binary.BigEndian.PutUint16(b[10:12], packet.Checksum(b[:ihl]))
 	in.Data, in.Now, in.ChecksumOK = b, w.in.Now, true
 	if !o.probe(w, e, true, in) {
+		o.waitSynAck(w, e, gen)
 		return
 	}
+	// Both proved: the connection goes to the kernel now. Its proof
+	// lives in the worker's own cand unless the kernel refuses it
+	// (then in cands, failed, so that nothing tries again).
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c2 := o.cands[e]; c2 != c || c.gen != gen {
+	if o.gen.Load() != gen {
+		return // a reload or host change came between
+	}
+	c := &w.off.cand
+	*c = cand{gen: gen, have: [2]bool{true, true}}
+	c.steps[0] = o.keepLocked(0, w.off.steps0)
+	c.steps[1] = o.keepLocked(1, w.off.ppath.Steps)
+	if !o.handOverLocked(w, e, c, "offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting") {
+		// Refused (failed), or not yet (the kernel still carries an
+		// earlier connection on the tuple): its SYN-ACK tries again.
+		o.putCandLocked(e, c)
+	}
+}
+
+// waitSynAck keeps the original direction's proof of e (in
+// w.off.steps0) for its SYN-ACK, which proves the reply direction by
+// its own path (after) when the probe at the SYN could not.
+func (o *offloader) waitSynAck(w *worker, e *conntrack.Entry, gen uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gen.Load() != gen {
 		return
 	}
-	c.steps[1] = o.keepLocked(1, w.off.ppath.Steps)
-	c.have[1] = true
-	o.handOverLocked(w, e, c, "offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+	c := cand{gen: gen}
+	c.steps[0] = o.keepLocked(0, w.off.steps0)
+	c.have[0] = true
+	o.putCandLocked(e, &c)
+}
+
+// putCandLocked stores a copy of c as e's candidate.
+func (o *offloader) putCandLocked(e *conntrack.Entry, c *cand) {
+	if len(o.cands) >= 1<<16 {
+		clear(o.cands)
+	}
+	nc := new(cand)
+	*nc = *c
+	o.cands[e] = nc
 }
 
 // probe runs one probe of e's direction reply with in and proves its
@@ -911,7 +966,8 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 	if !orig.Src.Is4() {
 		return fmt.Errorf("IPv4 only")
 	}
-	for _, f := range o.byOrig[orig] {
+	ok, rk := keyOf(orig), keyOf(reply)
+	for _, f := range o.byOrig[ok] {
 		if !f.returning {
 			return errNotYet // the kernel still carries an earlier one
 		}
@@ -960,15 +1016,15 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 			o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
 		}
 	}
-	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Unix(0, now), fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv, ackSeq: ackSeq}
+	f := &flow{e: e, orig: ok, reply: rk, steps: c.steps, since: now, fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv, ackSeq: ackSeq}
 	if ackSeq != 0 {
 		if len(w.off.acks) == 0 {
 			w.off.acks = make([]*flow, ackRing)
 		}
 		w.off.acks[ackSeq%ackRing] = f
 	}
-	o.flows[orig], o.flows[reply] = f, f
-	o.byOrig[orig] = append(o.byOrig[orig], f)
+	o.flows[ok], o.flows[rk] = f, f
+	o.byOrig[ok] = append(o.byOrig[ok], f)
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
@@ -1028,10 +1084,10 @@ func (r *worker) offAck(seq uint32, errno syscall.Errno) {
 			o.r.E.CT.SyncTCP(f.e, state, flags, 0xff, offloadedLife, time.Now().UnixNano())
 		} else if f.delSent {
 			// (taken back by a worker: its delete followed the create)
-		} else if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
+		} else if err := o.cl.Delete(f.orig.tuple()); err != nil && err != ctnetlink.ErrNotFound {
 			// Taken back before the create went out (a reload, or the
 			// end: their deletes found nothing): the entry goes now.
-			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
+			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.tuple().String(), "err", err)
 		}
 		return
 	}
@@ -1077,7 +1133,7 @@ func (r *Runner) Offloaded(e *conntrack.Entry) bool {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	f := o.flows[tupleOf(e, 0)]
+	f := o.flows[keyOf(tupleOf(e, 0))]
 	return f != nil && f.e == e
 }
 
