@@ -326,19 +326,20 @@ func TestLoadWrkIperf(t *testing.T) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "median of %d rounds [range]; wrk -c16 -t2 -d%ds, Connection: close; iperf3 -t%d -P%d; load average at the start %s\n", rounds, secs, secs, streams, loadAvg())
-	b.WriteString("| | HTTP requests/s | firewall packets/s (HTTP) | queued / firewall packets (HTTP) | ipsift CPU µs per firewall packet (HTTP), user, ksoftirqd | ipsift per HTTP request: CPU µs, user, context switches | bulk MB/s | firewall packets/s (bulk) | queued / firewall packets (bulk) | ipsift CPU µs per firewall packet (bulk), user, ksoftirqd |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| | HTTP requests/s | firewall packets/s (HTTP) | queued / firewall packets (HTTP) | ipsift CPU µs per firewall packet (HTTP), user, ksoftirqd | ipsift per HTTP request: CPU µs, user, context switches | wrk+nginx+ipsift CPU µs per HTTP request | bulk MB/s | firewall packets/s (bulk) | queued / firewall packets (bulk) | ipsift CPU µs per firewall packet (bulk), user, ksoftirqd |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, c := range configs {
 		rs := results[c.name]
 		col := func(f func(loadResult) float64, format string) string {
 			return medianRange(rs, f, format)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name,
 			col(func(r loadResult) float64 { return r.rps }, "%.0f"),
 			col(func(r loadResult) float64 { return r.httpPPS }, "%.0f"),
 			col(func(r loadResult) float64 { return r.httpQueued }, "%.2f"),
 			col(func(r loadResult) float64 { return r.httpCPU }, "%.1f")+" user "+col(func(r loadResult) float64 { return r.httpUser }, "%.1f")+" ksoftirqd "+col(func(r loadResult) float64 { return r.httpSoft }, "%.1f"),
 			col(func(r loadResult) float64 { return r.reqCPU }, "%.1f")+", "+col(func(r loadResult) float64 { return r.reqUser }, "%.1f")+", "+col(func(r loadResult) float64 { return r.reqCS }, "%.2f"),
+			col(func(r loadResult) float64 { return r.reqAll }, "%.1f"),
 			col(func(r loadResult) float64 { return r.mbps }, "%.0f"),
 			col(func(r loadResult) float64 { return r.bulkPPS }, "%.0f"),
 			col(func(r loadResult) float64 { return r.bulkQueued }, "%.2f"),
@@ -379,7 +380,11 @@ type loadResult struct {
 	rps, httpPPS, httpQueued, httpCPU, httpUser, httpSoft float64
 	// Per HTTP request (a connection): ipsift's CPU, its user part,
 	// and its threads' context switches (voluntary and not).
-	reqCPU, reqUser, reqCS                                 float64
+	reqCPU, reqUser, reqCS float64
+	// reqAll: the CPU per request of wrk, nginx and ipsift together
+	// (with the kernel's work each ran: the packets' paths, softirqs
+	// included when they ran in those processes' time).
+	reqAll                                                 float64
 	mbps, bulkPPS, bulkQueued, bulkCPU, bulkUser, bulkSoft float64
 	errors                                                 string
 	requests                                               float64 // wrk's requests in all
@@ -390,6 +395,9 @@ func (r loadResult) String() string {
 		r.rps, r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser, r.httpSoft, r.mbps, r.bulkPPS, r.bulkQueued, r.bulkCPU, r.bulkUser, r.bulkSoft)
 	if r.reqCPU != 0 {
 		s += fmt.Sprintf("; per request: ipsift CPU %.1f µs (%.1f user), %.2f context switches", r.reqCPU, r.reqUser, r.reqCS)
+	}
+	if r.reqAll != 0 {
+		s += fmt.Sprintf("; wrk+nginx+ipsift CPU per request %.1f µs", r.reqAll)
 	}
 	if r.errors != "" {
 		s += "; " + r.errors
@@ -479,7 +487,25 @@ func (tp *topology) startNginx(t *testing.T, dir string) {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tp.start(tp.lan, "nginx", "-p", dir, "-c", conf)
+	tp.nginx = tp.start(tp.lan, "nginx", "-p", dir, "-c", conf)
+}
+
+// nginxCPU is the CPU time of nginx's master and workers so far.
+func (tp *topology) nginxCPU(t *testing.T) time.Duration {
+	if tp.nginx == nil {
+		return 0
+	}
+	pid := tp.nginx.Process.Pid
+	total := procCPU(t, pid)
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, k := range strings.Fields(string(kids)) {
+		if n, err := strconv.Atoi(k); err == nil {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", n)); err == nil {
+				total += procCPU(t, n)
+			}
+		}
+	}
+	return total
 }
 
 // spreadClients gives the wan side four more client addresses
@@ -627,6 +653,12 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 	syn0 := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans")
 	wanStats, lanStats := tp.nstats(tp.wan), tp.nstats(tp.lan)
 	tw0 := tp.nstat(t, tp.lan, "TcpExtTW")
+	ng0 := tp.nginxCPU(t)
+	var ip0 time.Duration
+	if p != nil {
+		ip0 = procCPU(t, p.cmd.Process.Pid)
+	}
+	var wrkCPU time.Duration
 	r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser, r.httpSoft = around(func() time.Duration {
 		start := time.Now()
 		var prof *exec.Cmd
@@ -647,6 +679,10 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		if prof != nil {
 			prof.Wait()
 		}
+		if cmd.ProcessState != nil {
+			// (wait4's usage: timeout's, with wrk's, which it waited for)
+			wrkCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		}
 		m := wrkRPS.FindSubmatch(out)
 		if err != nil || m == nil {
 			t.Fatalf("%s: wrk: %v\n%s", name, err, out)
@@ -665,6 +701,13 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		}
 		return el
 	})
+	if r.requests > 0 {
+		all := wrkCPU + tp.nginxCPU(t) - ng0
+		if p != nil {
+			all += procCPU(t, p.cmd.Process.Pid) - ip0
+		}
+		r.reqAll = float64(all.Microseconds()) / r.requests
+	}
 	if n := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans") - syn0; n > 0 {
 		r.errors += fmt.Sprintf("%d SYNs retransmitted by the clients (each a stall of a second or more); servers' TIME_WAIT sockets %d; ", n, tp.nstat(t, tp.lan, "TcpExtTW")-tw0)
 	}
