@@ -178,6 +178,8 @@ type offState struct {
 	// (offloader.piggy); seq numbers them.
 	acks []*flow
 	seq  uint32
+	// synKey: the wire tuple of the packet when it is a SYN (syn).
+	synKey ckey
 	// The probe at the SYN's own: the original direction's steps, and
 	// the candidate of a connection proved in both directions at once.
 	steps0 []engine.PathStep
@@ -203,7 +205,7 @@ func newOffloader(r *Runner) (*offloader, error) {
 	if _, err := os.Stat(sysctlLoose); err != nil {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
-	o := &offloader{r: r, flows: map[ckey]*flow{}, byOrig: map[ckey][]*flow{},
+	o := &offloader{r: r, flows: make(map[ckey]*flow, 1<<15), byOrig: make(map[ckey][]*flow, 1<<14),
 		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst,
 		piggy: r.cfg.OffloadFirst && r.cfg.Queues <= 1}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
@@ -512,6 +514,9 @@ func (o *offloader) before(w *worker, data []byte) {
 	}
 	w.off.synAck = o.carryClose && flags&(tcpSFR|0x10) == 0x12
 	w.off.syn = o.first && flags&(tcpSFR|0x10) == 0x02
+	// A SYN took back whatever connection the kernel carried on its
+	// tuple (above): none is left there for handLocked to wait for.
+	w.off.synKey = k
 	if flags&tcpSFR == 0 || o.carryClose && flags&0x02 == 0 || w.off.synAck {
 		w.st.RecordPath(&w.off.path)
 	} else {
@@ -967,9 +972,13 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 		return fmt.Errorf("IPv4 only")
 	}
 	ok, rk := keyOf(orig), keyOf(reply)
-	for _, f := range o.byOrig[ok] {
-		if !f.returning {
-			return errNotYet // the kernel still carries an earlier one
+	if w == nil || !o.piggy || !w.off.syn || w.off.synKey != ok {
+		// (with piggy one worker hands over, and the SYN's before took
+		// back any earlier connection on the tuple)
+		for _, f := range o.byOrig[ok] {
+			if !f.returning {
+				return errNotYet // the kernel still carries an earlier one
+			}
 		}
 	}
 	state, flags, scale, _ := e.TCPInfo()
