@@ -250,8 +250,9 @@ func procCPUSplit(t *testing.T, pid int) (user, sys time.Duration) {
 //	                      beside it: "NAME=ARGS;NAME=ARGS"
 //	IPSIFT_LOAD_STREAMS   parallel iperf3 streams (default 1)
 //	IPSIFT_LOAD_ONLY      a comma list of the configurations to run
-//	IPSIFT_LOAD_PROFILE   a shell command run during each ipsift wrk run,
-//	                      with $PID and $NAME set (perf record/stat)
+//	IPSIFT_LOAD_PROFILE   a shell command run during each wrk run, with
+//	                      $PID (ipsift's, empty for the kernel) and $NAME
+//	                      set (perf record/stat)
 func TestLoadWrkIperf(t *testing.T) {
 	if os.Getenv("IPSIFT_DATAPATH_BENCH") == "" {
 		t.Skip("a measurement: run with IPSIFT_DATAPATH_BENCH=1")
@@ -662,12 +663,17 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 	r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser, r.httpSoft = around(func() time.Duration {
 		start := time.Now()
 		var prof *exec.Cmd
-		if hook := os.Getenv("IPSIFT_LOAD_PROFILE"); hook != "" && p != nil {
-			// A command run during wrk with PID (ipsift's) and NAME (the
-			// configuration's) in its environment, e.g.
-			// 'perf stat -p $PID -o /tmp/$NAME.stat -- sleep 3'.
+		if hook := os.Getenv("IPSIFT_LOAD_PROFILE"); hook != "" {
+			// A command run during wrk with PID (ipsift's; empty for the
+			// kernel) and NAME (the configuration's) in its
+			// environment, e.g. 'perf stat -p $PID -o /tmp/$NAME.stat --
+			// sleep 3', or 'perf record -a ...' for every process.
 			prof = exec.Command("sh", "-c", hook)
-			prof.Env = append(os.Environ(), fmt.Sprintf("PID=%d", p.cmd.Process.Pid), "NAME="+name)
+			pid := ""
+			if p != nil {
+				pid = strconv.Itoa(p.cmd.Process.Pid)
+			}
+			prof.Env = append(os.Environ(), "PID="+pid, "NAME="+name)
 			prof.Stdout, prof.Stderr = os.Stderr, os.Stderr
 			if err := prof.Start(); err != nil {
 				t.Fatalf("IPSIFT_LOAD_PROFILE: %v", err)

@@ -291,6 +291,16 @@ func offloadRules(prefix, q string, mode offloadMode) string {
 	fmt.Fprintf(&b, "*mangle\n:%[1]s-CPRE - [0:0]\n:%[1]s-COUT - [0:0]\n-I PREROUTING 1 -j %[1]s-CPRE\n-I OUTPUT 1 -j %[1]s-COUT\n", prefix)
 	for _, c := range []string{"CPRE", "COUT"} {
 		if mode == offloadFirst {
+			// First, what most packets of a connection the kernel
+			// carries are: no SYN, ESTABLISHED, the connection ASSURED
+			// (its handshake done). None of the four rules below can
+			// match such a segment (an ASSURED connection's replies were
+			// counted, and with no SYN reaching the kernel's conntrack it
+			// never goes back to SYN_SENT, where alone a segment without
+			// SYN is ignored), so they go on at once: one rule of three
+			// matches per packet instead of eleven matches in five rules
+			// (the kernel runs them for every packet it carries).
+			fmt.Fprintf(&b, "-A %s-%s -p tcp -m connmark --mark 0x%08x/0x%08x -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED -m tcp --tcp-flags SYN NONE -j RETURN\n", prefix, c, markOffload, markOffload)
 			// Segments the kernel's conntrack ignored (TCP_CONNTRACK_IGNORE:
 			// let through, but neither counted nor refreshed) go to
 			// ipsift, which decides them with the kernel's state: a
