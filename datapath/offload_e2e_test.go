@@ -304,24 +304,31 @@ func TestOffloadEarlyPortReuse(t *testing.T) {
 	}
 }
 
+// getFromPort fetches /who through the port-80 DNAT from client port
+// port of 203.0.113.7, and returns the whole answer.
+func (tp *topology) getFromPort(port int) ([]byte, error) {
+	var body []byte
+	err := inNetns(tp.wan, func() error {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: port}}
+		c, err := d.Dial("tcp4", "198.51.100.1:80")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /who HTTP/1.0\r\n\r\n")
+		body, err = io.ReadAll(c)
+		return err
+	})
+	return body, err
+}
+
 func offloadPortReuse(t *testing.T, mode string) {
 	tp := newTopologyNamed(t, "oflpr"+mode)
 	tp.countClient(t)
 	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload="+mode)
 	for i := 0; i < 3; i++ {
-		var body []byte
-		err := inNetns(tp.wan, func() error {
-			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: 40123}}
-			c, err := d.Dial("tcp4", "198.51.100.1:80")
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(c, "GET /who HTTP/1.0\r\n\r\n")
-			body, err = io.ReadAll(c)
-			return err
-		})
+		body, err := tp.getFromPort(40123)
 		if err != nil || !bytes.Contains(body, []byte("200 OK")) {
 			t.Fatalf("connection %d from port 40123: %v %q", i+1, err, body)
 		}
@@ -597,19 +604,7 @@ func TestOffloadFirstRefusedCreate(t *testing.T) {
 	}
 	get := func(port int) {
 		t.Helper()
-		var body []byte
-		err := inNetns(tp.wan, func() error {
-			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: port}}
-			c, err := d.Dial("tcp4", "198.51.100.1:80")
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(c, "GET /who HTTP/1.0\r\n\r\n")
-			body, err = io.ReadAll(c)
-			return err
-		})
+		body, err := tp.getFromPort(port)
 		if err != nil || !bytes.Contains(body, []byte("200 OK")) {
 			t.Fatalf("connection from port %d: %v %q", port, err, body)
 		}
