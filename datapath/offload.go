@@ -159,8 +159,9 @@ type offloader struct {
 // prover, and what ctl trace says offload did with the packet.
 type offState struct {
 	path   engine.Path
-	prover *offload.Prover // replaced with the generation
-	pgen   uint64          // the generation prover was made for
+	prover *offload.Prover   // replaced with the generation
+	allow  engine.ProbeAllow // prover.Allow, made once (a method value allocates)
+	pgen   uint64            // the generation prover was made for
 	note   string
 	// synAck: the path is a SYN-ACK's (offloadClose), proved for its
 	// direction's later segments with ProveSynAck.
@@ -793,6 +794,7 @@ func (o *offloader) prover(w *worker) uint64 {
 		} else {
 			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
 		}
+		w.off.allow = w.off.prover.Allow
 		w.off.pgen = gen
 	}
 	return gen
@@ -944,7 +946,7 @@ func (o *offloader) probe(w *worker, e *conntrack.Entry, reply bool, in engine.I
 	if reply {
 		dir = "reply"
 	}
-	if !o.r.E.Probe(ps, &w.off.pin, e, reply, w.off.prover.Allow, &w.off.ppath) {
+	if !o.r.E.Probe(ps, &w.off.pin, e, reply, w.off.allow, &w.off.ppath) {
 		if o.r.Tracing() > 0 {
 			w.off.addNote("offload: not handed to the kernel at the SYN: on the " + dir + " direction's established path, a rule acts or reads more than the connection")
 		}
