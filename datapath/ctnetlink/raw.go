@@ -236,21 +236,6 @@ func (e *Events) Receive(f func(Event)) error {
 	return e.err
 }
 
-// Drain hands f every destroy event waiting now, without waiting for
-// more (the caller serializes it with Receive's f).
-func (e *Events) Drain(f func(Event)) error {
-	e.fn, e.err, e.n = f, nil, 0
-	err := e.rc.Read(func(fd uintptr) bool {
-		e.read(fd)
-		return true
-	})
-	e.fn = nil
-	if err != nil {
-		return err
-	}
-	return e.err
-}
-
 // read takes every message waiting; false (nothing read) waits.
 func (e *Events) read(fd uintptr) bool {
 	for {
