@@ -104,6 +104,8 @@ type flow struct {
 	// delSent: its take-back's delete went out with a worker's verdicts
 	// (after its create, when that went the same way).
 	delSent bool
+	// newer: the next flow on the same original tuple in byOrig.
+	newer *flow
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -142,10 +144,14 @@ type offloader struct {
 	mu    sync.Mutex
 	flows map[ckey]*flow // by the tuple its packets arrive with, both directions
 	// byOrig: the flows of an original tuple until their destroy events,
-	// oldest first (a flow ipsift took back, whose kernel entry it
-	// deleted, waits here for its event while a new connection on the
-	// same tuple is handed over).
-	byOrig map[ckey][]*flow
+	// the oldest here, each newer one in its predecessor's newer (a
+	// flow ipsift took back, whose kernel entry it deleted, waits here
+	// for its event while a new connection on the same tuple is handed
+	// over). A chain rather than a slice: no allocation per hand-over,
+	// a smaller map entry, and no map write when the successor of a
+	// taken-back connection joins it (the common case of wrk's reused
+	// client ports).
+	byOrig map[ckey]*flow
 	// cands: a connection's two directions may come through different
 	// workers (queues), so the proofs wait here for each other.
 	cands  map[*conntrack.Entry]*cand
@@ -206,7 +212,7 @@ func newOffloader(r *Runner) (*offloader, error) {
 	if _, err := os.Stat(sysctlLoose); err != nil {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
-	o := &offloader{r: r, flows: make(map[ckey]*flow, 1<<15), byOrig: make(map[ckey][]*flow, 1<<14),
+	o := &offloader{r: r, flows: make(map[ckey]*flow, 1<<15), byOrig: make(map[ckey]*flow, 1<<14),
 		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst,
 		piggy: r.cfg.OffloadFirst && r.cfg.Queues <= 1}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
@@ -350,15 +356,9 @@ func (o *offloader) events() {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			k := keyOf(ev.Orig)
-			fs := o.byOrig[k]
-			if len(fs) == 0 {
+			f := o.popOrig(k)
+			if f == nil {
 				return
-			}
-			f := fs[0]
-			if len(fs) == 1 {
-				delete(o.byOrig, k)
-			} else {
-				o.byOrig[k] = fs[1:]
 			}
 			ended := false
 			if !f.returning {
@@ -418,8 +418,7 @@ func (r *Runner) Settle() {
 	}
 	err := o.cl.DumpZero(markOffload, markOffload, func(ev ctnetlink.Event) {
 		// A dump lists the kernel's entries: the tuple's newest flow.
-		if fs := o.byOrig[keyOf(ev.Orig)]; len(fs) > 0 {
-			f := fs[len(fs)-1]
+		if f := o.newestOrig(keyOf(ev.Orig)); f != nil {
 			o.settleLocked(f, ev.Counters)
 			if o.carryClose && !f.returning {
 				// The kernel's state, for ctl conntrack: it carries the
@@ -987,7 +986,7 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 	if w == nil || !o.piggy || !w.off.syn || w.off.synKey != ok {
 		// (with piggy one worker hands over, and the SYN's before took
 		// back any earlier connection on the tuple)
-		for _, f := range o.byOrig[ok] {
+		for f := o.byOrig[ok]; f != nil; f = f.newer {
 			if !f.returning {
 				return errNotYet // the kernel still carries an earlier one
 			}
@@ -1045,11 +1044,71 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 		w.off.acks[ackSeq%ackRing] = f
 	}
 	o.flows[ok], o.flows[rk] = f, f
-	o.byOrig[ok] = append(o.byOrig[ok], f)
+	o.pushOrig(f)
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
 	return nil
+}
+
+// pushOrig adds f to byOrig as the newest flow of its original tuple.
+// The tuple's older flows are taken back ones waiting for their
+// destroy events: a chain of one or two.
+func (o *offloader) pushOrig(f *flow) {
+	h := o.byOrig[f.orig]
+	if h == nil {
+		o.byOrig[f.orig] = f
+		return
+	}
+	for h.newer != nil {
+		h = h.newer
+	}
+	h.newer = f
+}
+
+// popOrig takes the oldest flow of tuple k out of byOrig (its destroy
+// event came); nil if there is none.
+func (o *offloader) popOrig(k ckey) *flow {
+	f := o.byOrig[k]
+	if f == nil {
+		return nil
+	}
+	if f.newer == nil {
+		delete(o.byOrig, k)
+	} else {
+		o.byOrig[k] = f.newer
+		f.newer = nil
+	}
+	return f
+}
+
+// newestOrig returns the newest flow of tuple k in byOrig, or nil.
+func (o *offloader) newestOrig(k ckey) *flow {
+	f := o.byOrig[k]
+	for f != nil && f.newer != nil {
+		f = f.newer
+	}
+	return f
+}
+
+// dropOrig takes f out of byOrig wherever it is in its tuple's chain
+// (a refused create: no destroy event will come for it).
+func (o *offloader) dropOrig(f *flow) {
+	h := o.byOrig[f.orig]
+	switch {
+	case h == f && f.newer == nil:
+		delete(o.byOrig, f.orig)
+	case h == f:
+		o.byOrig[f.orig] = f.newer
+	default:
+		for ; h != nil; h = h.newer {
+			if h.newer == f {
+				h.newer = f.newer
+				break
+			}
+		}
+	}
+	f.newer = nil
 }
 
 // seqDelete marks the sequence numbers of the deletes a worker sends
@@ -1115,18 +1174,7 @@ func (r *worker) offAck(seq uint32, errno syscall.Errno) {
 	o.r.OStats.Refused.Add(1)
 	o.r.log.Debug("offload: the kernel refused the connection", "conn", f.e.String(), "err", errno)
 	// No destroy event will come for it: it leaves byOrig now.
-	fs := o.byOrig[f.orig]
-	for i := range fs {
-		if fs[i] == f {
-			fs = append(fs[:i:i], fs[i+1:]...)
-			break
-		}
-	}
-	if len(fs) == 0 {
-		delete(o.byOrig, f.orig)
-	} else {
-		o.byOrig[f.orig] = fs
-	}
+	o.dropOrig(f)
 	if f.returning {
 		return // (taken back already, by a packet queued before the create)
 	}
