@@ -104,8 +104,10 @@ type flow struct {
 	// delSent: its take-back's delete went out with a worker's verdicts
 	// (after its create, when that went the same way).
 	delSent bool
-	// newer: the next flow on the same original tuple in byOrig.
-	newer *flow
+	// newer: the next flow on the same original tuple in byOrig;
+	// inOrig: f is in byOrig (its destroy event has not come).
+	newer  *flow
+	inOrig bool
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -187,6 +189,11 @@ type offState struct {
 	seq  uint32
 	// synKey: the wire tuple of the packet when it is a SYN (syn).
 	synKey ckey
+	// synPrev: the flow the packet found on its tuple as the original
+	// one, if any (a SYN reusing a taken-back connection's ports): the
+	// hand-over joins its chain in byOrig without looking the tuple up
+	// again (pushOrig).
+	synPrev *flow
 	// The probe at the SYN's own: the original direction's steps, and
 	// the candidate of a connection proved in both directions at once.
 	steps0 []engine.PathStep
@@ -478,7 +485,7 @@ const tcpSFR = 0x01 | 0x02 | 0x04
 // of a connection the kernel carries takes it back, and a TCP segment
 // without SYN, FIN and RST has its path recorded for a proof.
 func (o *offloader) before(w *worker, data []byte) {
-	w.off.note, w.off.synAck, w.off.syn = "", false, false
+	w.off.note, w.off.synAck, w.off.syn, w.off.synPrev = "", false, false, nil
 	k, flags, ok := wireKey(data)
 	if !ok {
 		w.st.RecordPath(nil)
@@ -487,6 +494,9 @@ func (o *offloader) before(w *worker, data []byte) {
 	if o.nflows.Load() > 0 {
 		o.mu.Lock()
 		if f := o.flows[k]; f != nil {
+			if f.orig == k {
+				w.off.synPrev = f
+			}
 			switch {
 			case f.fromStart:
 				// The kernel carried this connection from its SYN or
@@ -1044,7 +1054,11 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 		w.off.acks[ackSeq%ackRing] = f
 	}
 	o.flows[ok], o.flows[rk] = f, f
-	o.pushOrig(f)
+	var hint *flow
+	if w != nil {
+		hint = w.off.synPrev
+	}
+	o.pushOrig(f, hint)
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
@@ -1053,12 +1067,19 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 
 // pushOrig adds f to byOrig as the newest flow of its original tuple.
 // The tuple's older flows are taken back ones waiting for their
-// destroy events: a chain of one or two.
-func (o *offloader) pushOrig(f *flow) {
-	h := o.byOrig[f.orig]
-	if h == nil {
-		o.byOrig[f.orig] = f
-		return
+// destroy events: a chain of one or two. hint, if not nil, is a flow
+// that was on f's tuple: still in byOrig, f joins the chain from it
+// without a map lookup (a cache miss among the tens of thousands of
+// connections the kernel keeps in TIME_WAIT).
+func (o *offloader) pushOrig(f *flow, hint *flow) {
+	f.inOrig = true
+	h := hint
+	if h == nil || !h.inOrig || h.orig != f.orig {
+		h = o.byOrig[f.orig]
+		if h == nil {
+			o.byOrig[f.orig] = f
+			return
+		}
 	}
 	for h.newer != nil {
 		h = h.newer
@@ -1079,6 +1100,7 @@ func (o *offloader) popOrig(k ckey) *flow {
 		o.byOrig[k] = f.newer
 		f.newer = nil
 	}
+	f.inOrig = false
 	return f
 }
 
@@ -1108,7 +1130,7 @@ func (o *offloader) dropOrig(f *flow) {
 			}
 		}
 	}
-	f.newer = nil
+	f.newer, f.inOrig = nil, false
 }
 
 // seqDelete marks the sequence numbers of the deletes a worker sends

@@ -14,7 +14,7 @@ func TestOffloadByOrigChain(t *testing.T) {
 	mk := func(key ckey) *flow { return &flow{orig: key} }
 	a, b, c, x := mk(k), mk(k), mk(k), mk(k2)
 	for _, f := range []*flow{a, x, b, c} {
-		o.pushOrig(f)
+		o.pushOrig(f, nil)
 	}
 	if got := o.newestOrig(k); got != c {
 		t.Fatalf("newest: got %p, want c %p", got, c)
@@ -36,8 +36,8 @@ func TestOffloadByOrigChain(t *testing.T) {
 		t.Fatalf("tuple k still in byOrig: %v", o.byOrig)
 	}
 	// The tail refused, then the head's event: nothing left of k.
-	o.pushOrig(a)
-	o.pushOrig(b)
+	o.pushOrig(a, nil)
+	o.pushOrig(b, nil)
 	o.dropOrig(b)
 	if o.popOrig(k) != a || len(o.byOrig) != 1 {
 		t.Fatalf("after dropping the tail and popping the head: %v", o.byOrig)
@@ -46,11 +46,31 @@ func TestOffloadByOrigChain(t *testing.T) {
 		t.Fatalf("the other tuple: %v", o.byOrig)
 	}
 	// Joining a taken-back predecessor allocates nothing.
-	o.pushOrig(a)
+	o.pushOrig(a, nil)
 	if n := testing.AllocsPerRun(100, func() {
-		o.pushOrig(b)
+		o.pushOrig(b, nil)
 		o.dropOrig(b)
 	}); n != 0 {
 		t.Errorf("pushOrig onto a chain: %v allocations", n)
+	}
+	// A hint joins its chain at the tail; a hint whose event came (out
+	// of byOrig), or of another tuple, is not used.
+	o.pushOrig(b, a)
+	o.pushOrig(c, a)
+	if got := o.newestOrig(k); got != c || a.newer != b || b.newer != c {
+		t.Fatalf("joining by a hint: newest %p, want c %p; chain a->%p b->%p", got, c, a.newer, b.newer)
+	}
+	o.popOrig(k)
+	o.popOrig(k)
+	o.popOrig(k)
+	d := mk(k)
+	o.pushOrig(d, a)
+	if o.byOrig[k] != d || a.newer != nil {
+		t.Fatalf("a stale hint linked d behind a popped flow: byOrig[k] %p, want d %p", o.byOrig[k], d)
+	}
+	e := mk(k)
+	o.pushOrig(e, x) // x is of k2 and not in byOrig
+	if d.newer != e || x.newer != nil {
+		t.Fatalf("another tuple's hint: d.newer %p, want e %p", d.newer, e)
 	}
 }
