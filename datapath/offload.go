@@ -15,7 +15,6 @@ import (
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/ctnetlink"
-	"github.com/ipsift/ipsift/datapath/offload"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
@@ -145,8 +144,8 @@ type offloader struct {
 // prover, and what ctl trace says offload did with the packet.
 type offState struct {
 	path   engine.Path
-	prover *offload.Prover // replaced with the generation
-	pgen   uint64          // the generation prover was made for
+	prover *engine.Prover // replaced with the generation
+	pgen   uint64         // the generation prover was made for
 	note   string
 	// synAck: the path is a SYN-ACK's (offloadClose), proved for its
 	// direction's later segments with ProveSynAck.
@@ -697,9 +696,9 @@ func (o *offloader) prover(w *worker) uint64 {
 	gen := o.gen.Load()
 	if w.off.prover == nil || w.off.pgen != gen {
 		if o.carryClose {
-			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
+			w.off.prover = engine.NewProverClose(o.r.E.Program().Ruleset())
 		} else {
-			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
+			w.off.prover = engine.NewProver(o.r.E.Program().Ruleset())
 		}
 		w.off.pgen = gen
 	}
