@@ -81,6 +81,9 @@ type Engine struct {
 	peers6 peerLimits
 	// Log receives the LOG target's lines.
 	Log io.Writer
+	// flowCache: established packets run on their connection's proven
+	// path (Config.FlowCache, flowcache.go).
+	flowCache bool
 }
 
 // New compiles rs for host h (nil for host.Default()). rs is the
@@ -99,7 +102,7 @@ func New(rs *rules.Ruleset, h *host.Host, cfg Config) (*Engine, error) {
 	if cfg.ConntrackMax != 0 {
 		ctcfg.Max = cfg.ConntrackMax
 	}
-	e := &Engine{Host: h, store: ext.NewStore(), cfg: cfg, Log: io.Discard, CT: conntrack.New(ctcfg), defrag: newDefragmenter()}
+	e := &Engine{Host: h, store: ext.NewStore(), cfg: cfg, Log: io.Discard, CT: conntrack.New(ctcfg), defrag: newDefragmenter(), flowCache: cfg.FlowCache}
 	if err := e.LoadPair(rs, cfg.Rules6); err != nil {
 		return nil, err
 	}
@@ -277,6 +280,10 @@ type State struct {
 	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
 	// one there by removing an atomic Fragment header).
 	hopByHop bool
+	// fc is the State's part of the flow cache (flowcache.go); fcRec:
+	// the walk is being recorded for it.
+	fc    *flowState
+	fcRec bool
 }
 
 type frame struct {
@@ -852,6 +859,9 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 	if s.tracer != nil {
 		before = s.pkt.Summary()
 	}
+	if s.fcRec {
+		s.flowNote(flowOp{kind: opNAT, hook: h, nat: kind})
+	}
 	if !e.CT.Translate(s.entry, s.reply, kind, &s.pkt) {
 		s.note("NAT cannot rewrite it: dropped")
 		return Drop, true
@@ -930,7 +940,26 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 		// No connection tracking: nothing to track or confirm.
 	} else if v, done := e.track(p, s, false); done {
 		return e.finish(s, v)
+	} else if e.flowCache && s.entry != nil && s.flowEligible() {
+		fp, record := e.flowFind(p, s, in)
+		if fp != nil {
+			return e.runFlow(s, fp)
+		}
+		if record {
+			s.flowRecord(p, e, in)
+			v := e.inputMain(p, s, in, d, known, dst)
+			e.flowRecorded(s, v)
+			return v
+		}
 	}
+	return e.inputMain(p, s, in, d, known, dst)
+}
+
+// inputMain is the arriving packet's way after connection tracking:
+// PREROUTING's mangle and nat, the routing decision, INPUT or FORWARD,
+// POSTROUTING.
+func (e *Engine) inputMain(p *Program, s *State, in *Input, d host.Dest, known bool, dst netip.Addr) Verdict {
+	res := &s.Result
 	if !p.enters(s, stPreMain) {
 		// no table at this stage
 	} else if v, done := e.runStage(p, s, stPreMain, &res.Hits); done {
@@ -978,6 +1007,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
+		if s.fcRec {
+			s.flowNoteRoute(true, nil, nil)
+		}
 		if !p.enters(s, stIn) {
 			// no table at this stage
 		} else if v, done := e.runStage(p, s, stIn, &res.Hits); done {
@@ -995,6 +1027,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	} else if d.Route != nil {
 		rt = d.Route
 		e.setOutIface(s, d.Iface, rt.Dev)
+		if s.fcRec {
+			s.flowNoteRoute(false, rt, d.Iface)
+		}
 	}
 	if rt == nil {
 		if s.tracer != nil {

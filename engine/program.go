@@ -162,6 +162,12 @@ type Config struct {
 	// Sets are the ipsets the rules use (-m set, -j SET). They live apart
 	// from the rules: pass the same registry on reload to keep them.
 	Sets *ipset.Registry
+	// FlowCache runs the packets of established flows on their
+	// connection's proven path instead of walking the tables
+	// (flowcache.go): the same counters, verdicts and packets, with
+	// connection tracking still run for every packet. SetFlowCache
+	// turns it on or off later.
+	FlowCache bool
 	// Rules6 is the IPv6 ruleset (ip6tables) New loads beside its IPv4
 	// one; nil leaves the IPv6 tables empty (every IPv6 packet passes).
 	// Load and LoadPair replace it later.

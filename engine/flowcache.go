@@ -1,0 +1,374 @@
+package engine
+
+// The flow cache: proven paths for the packets of established flows.
+//
+// What the kernel's flowtable and Open vSwitch's megaflows do, made
+// exact by proof. When an established packet of a connection has walked
+// the tables after connection tracking, the prover (prove.go) checks its
+// path: every match that ran has an outcome fixed for the connection in
+// its conntrack state and direction, and every rule that matched only
+// counted and accepted, returned or jumped. Then, by induction over the
+// rules in the order the kernel tries them, every later packet of the
+// connection in the same direction that meets the same conditions takes
+// the same path: it raises the same counters, is translated by the same
+// NAT binding, takes the same route and gets the same verdict. The path
+// is kept on the connection (conntrack.Entry.SetFlowCache), one per
+// direction, with everything the proof assumed (flowPath's key):
+//
+//   - the Program (a reload starts over) and the Host (its routes and
+//     addresses: addrtype, rpfilter and the routing decision read them);
+//   - the input interface, the packet type (-m pkttype) and the packet
+//     mark after the raw table;
+//   - the conntrack state the rules see (ESTABLISHED, with its reply and
+//     NAT bits), the connection's status bits (--ctstatus) and its mark
+//     (-m connmark, fixed only when no rule sets it);
+//   - the packet: IPv4, not a fragment, a whole transport header, and
+//     for TCP none of SYN, FIN and RST (the flags a --tcp-flags test the
+//     prover accepts may read); a forwarded packet's TTL above 1.
+//
+// Each later packet still runs what is not fixed, in the kernel's order:
+// the raw table (before connection tracking: walked normally, so the
+// cache needs no proof that raw is independent of conntrack), connection
+// tracking itself (TCP window tracking, timeouts, accounting), and then,
+// when the state comes out as the path assumed, the path: the counters
+// of every rule and policy it counted (packets and the packet's length),
+// the NAT binding's rewrite at each nat hook, the route and the TTL, and
+// the verdict. Otherwise (another state, an INVALID segment, a SYN, a
+// changed status) the packet walks the tables as usual, and a path for
+// the new conditions is recorded and proven in its turn. A path that
+// does not prove (a LOG, a limit, a mark, a match that reads the
+// packet's contents or history: see MatchFixed) is remembered as such,
+// so that later packets under the same conditions walk the tables
+// without recording again.
+//
+// Recording walks the chains without their classifiers (the proof needs
+// every rule tried), once per connection, direction and conditions.
+// Paths are interned per State (connections of one service share one),
+// so that a connection costs no allocation. Tracing, path recording and
+// probes bypass the cache; so do IPv6 packets, for now.
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/host"
+	"github.com/ipsift/ipsift/packet"
+)
+
+// flowOp kinds.
+const (
+	opCount = iota // raise a rule's or policy's counters; a Hit
+	opEnter        // a table's built-in chain entered (OnChainEntry)
+	opNAT          // the NAT binding's rewrite at a nat hook
+	opRoute        // the routing decision (forward: out interface, TTL)
+)
+
+// flowOp is one step of a cached path.
+type flowOp struct {
+	kind           uint8
+	hook           ext.Hook
+	nat            int // opNAT: ext.NATSrc or ext.NATDst
+	packets, bytes *atomic.Uint64
+	table, chain   string
+	rule           int
+	id             uintptr // what the op acts on, for interning
+}
+
+// flowPath is the proven path of a connection's packets in one
+// direction under one set of conditions (the key), or, with ok false,
+// the record that the path under them did not prove.
+type flowPath struct {
+	// The key: what the proof assumed.
+	prog     *Program
+	host     *host.Host
+	in       string
+	pktType  uint8
+	mark     uint32
+	ct       ext.CTState
+	status   uint32
+	connmark uint32
+
+	ok    bool
+	local bool        // delivered to the host (INPUT), else forwarded
+	rt    *host.Route // forwarded: the route
+	ifc   *host.Iface // and its interface (nil when the host has none)
+	ops   []flowOp
+}
+
+// flowPair is what an entry's FlowCache points to: the paths of both
+// directions (interned: connections with the same paths share one).
+type flowPair [2]*flowPath
+
+// flowMark is an op noted while recording, placed before the path step
+// at index at.
+type flowMark struct {
+	at int
+	op flowOp
+}
+
+// flowState is a State's part of the flow cache.
+type flowState struct {
+	prog   *Program
+	prover *Prover
+	path   Path
+	marks  []flowMark
+	key    flowPath // the conditions at the start of the recording
+	cand   flowPath // the path being proven, and its ops
+	opsBuf []flowOp
+	paths  map[string]*flowPath
+	pairs  map[flowPair]*flowPair
+	buf    []byte
+}
+
+// maxInterned bounds a State's interned paths and pairs: past it they
+// start over (the paths connections hold stay valid).
+const maxInterned = 1 << 14
+
+// SetFlowCache turns the flow cache on or off (Config.FlowCache) for
+// the following Process calls. Call it before packets are processed,
+// not while other goroutines process them.
+func (e *Engine) SetFlowCache(on bool) { e.flowCache = on }
+
+// FlowCache reports whether the flow cache is on.
+func (e *Engine) FlowCache() bool { return e.flowCache }
+
+// flowEligible reports whether the packet, after connection tracking,
+// is one the flow cache may serve or record for.
+func (s *State) flowEligible() bool {
+	if s.entry == nil || s.ctx.CT&ext.CTEstablished == 0 || s.tracer != nil || s.path != nil || s.probe != nil {
+		return false
+	}
+	pk := &s.pkt
+	if pk.Version != 4 || !pk.L4OK || pk.IsFragment() || s.fragMax != 0 {
+		return false
+	}
+	switch pk.Proto {
+	case packet.ProtoTCP:
+		return pk.TCPFlags&(packet.TCPSyn|packet.TCPFin|packet.TCPRst) == 0
+	case packet.ProtoUDP:
+		return true
+	}
+	return false
+}
+
+// flowFind returns the proven path for the packet when its conditions
+// are those the path was proven under; record says that none is kept
+// for them (not even a failed proof), so the walk should record one.
+func (e *Engine) flowFind(p *Program, s *State, in *Input) (fp *flowPath, record bool) {
+	dir := 0
+	if s.reply {
+		dir = 1
+	}
+	pr := (*flowPair)(s.entry.FlowCache())
+	if pr == nil || pr[dir] == nil {
+		return nil, true
+	}
+	fp = pr[dir]
+	c := &s.ctx
+	if fp.prog != p || fp.host != e.Host || fp.ct != c.CT || fp.pktType != c.PktType || fp.mark != c.Mark ||
+		fp.status != s.entry.Status() || fp.connmark != s.entry.Mark() || fp.in != in.In {
+		return nil, true
+	}
+	if !fp.ok || !fp.local && s.pkt.TTL <= 1 {
+		return nil, false
+	}
+	return fp, false
+}
+
+// runFlow runs the rest of an arriving packet's way (after connection
+// tracking) on its proven path: what inputMain would do, without the
+// walk.
+func (e *Engine) runFlow(s *State, fp *flowPath) Verdict {
+	res := &s.Result
+	length := uint64(s.pkt.TotalLen)
+	for i := range fp.ops {
+		op := &fp.ops[i]
+		switch op.kind {
+		case opCount:
+			op.packets.Add(1)
+			op.bytes.Add(length)
+			addHit(&res.Hits, op.table, op.chain, op.rule)
+		case opEnter:
+			s.ctx.Hook = op.hook
+			if s.entered != nil {
+				s.entered(false, op.table, op.chain)
+			}
+		case opNAT:
+			s.ctx.Hook = op.hook
+			if !e.CT.Translate(s.entry, s.reply, op.nat, &s.pkt) {
+				return e.finish(s, Drop)
+			}
+		case opRoute:
+			if !fp.local {
+				e.setOutIface(s, fp.ifc, fp.rt.Dev)
+				s.pkt.DecTTL()
+			}
+		}
+	}
+	if fp.local {
+		s.ctx.Hook = ext.LocalIn
+		return e.finish(s, AcceptLocal)
+	}
+	s.ctx.Hook = ext.PostRouting
+	v := e.finish(s, Forward)
+	if v == Forward {
+		e.leave(s, fp.rt.Dev, false)
+	}
+	return v
+}
+
+// flowRecord starts recording the walk of the packet's way after
+// connection tracking, with the conditions it starts under.
+func (s *State) flowRecord(p *Program, e *Engine, in *Input) {
+	f := s.fc
+	if f == nil {
+		f = &flowState{}
+		s.fc = f
+	}
+	if f.prog != p {
+		f.prog, f.prover = p, NewProver(p.Ruleset())
+		f.paths, f.pairs = nil, nil
+	}
+	c := &s.ctx
+	f.key = flowPath{prog: p, host: e.Host, in: in.In, pktType: c.PktType, mark: c.Mark, ct: c.CT,
+		status: s.entry.Status(), connmark: s.entry.Mark()}
+	f.path.Steps = f.path.Steps[:0]
+	f.marks = f.marks[:0]
+	s.path = &f.path
+	s.fcRec = true
+}
+
+// flowNote notes an op of the walk being recorded.
+func (s *State) flowNote(op flowOp) {
+	f := s.fc
+	f.marks = append(f.marks, flowMark{at: len(f.path.Steps), op: op})
+}
+
+// flowNoteRoute notes the routing decision of the walk being recorded.
+func (s *State) flowNoteRoute(local bool, rt *host.Route, ifc *host.Iface) {
+	f := s.fc
+	f.key.local, f.key.rt, f.key.ifc = local, rt, ifc
+	s.flowNote(flowOp{kind: opRoute})
+}
+
+// flowRecorded ends the recording: when the walk ended as a path can
+// (forwarded or delivered, nothing answered, the packet left whole),
+// its path is proven and kept on the connection for this direction,
+// or kept as not proven.
+func (e *Engine) flowRecorded(s *State, v Verdict) {
+	s.path, s.fcRec = nil, false
+	f := s.fc
+	res := &s.Result
+	switch {
+	case s.nreply != 0 || s.hostPending || s.fragMax != 0:
+		return
+	case v == Forward && len(res.Out) == 1 && !f.key.local && f.key.rt != nil:
+	case v == AcceptLocal && len(res.Out) == 0 && f.key.local:
+	default:
+		return
+	}
+	nroute := 0
+	for _, m := range f.marks {
+		if m.op.kind == opRoute {
+			nroute++
+		}
+	}
+	if nroute != 1 {
+		return
+	}
+	fp := &f.cand
+	*fp = f.key
+	fp.ok, _ = f.prover.Prove(f.path.Steps)
+	if fp.ok {
+		f.opsBuf = f.ops(f.opsBuf[:0])
+		fp.ops = f.opsBuf
+	} else {
+		fp.local, fp.rt, fp.ifc = false, nil, nil
+	}
+	e.flowKeep(s, f.intern(fp))
+}
+
+// ops appends the recorded path's counting steps, merged with the
+// noted ops, to ops.
+func (f *flowState) ops(ops []flowOp) []flowOp {
+	mi := 0
+	for i := range f.path.Steps {
+		for ; mi < len(f.marks) && f.marks[mi].at <= i; mi++ {
+			ops = append(ops, f.marks[mi].op)
+		}
+		st := &f.path.Steps[i]
+		if !st.Matched || st.packets == nil {
+			continue
+		}
+		ops = append(ops, flowOp{kind: opCount, packets: st.packets, bytes: st.bytes, table: st.Table, chain: st.Chain, rule: st.Number, id: uintptr(unsafe.Pointer(st.packets))})
+	}
+	for ; mi < len(f.marks); mi++ {
+		ops = append(ops, f.marks[mi].op)
+	}
+	return ops
+}
+
+// intern returns the State's path equal to fp, adding fp when there is
+// none. Looking one up allocates nothing.
+func (f *flowState) intern(fp *flowPath) *flowPath {
+	b := f.buf[:0]
+	put := func(v uint64) { b = binary.LittleEndian.AppendUint64(b, v) }
+	put(uint64(uintptr(unsafe.Pointer(fp.prog))))
+	put(uint64(uintptr(unsafe.Pointer(fp.host))))
+	put(uint64(fp.pktType) | uint64(fp.ct)<<8 | uint64(fp.mark)<<32)
+	put(uint64(fp.status) | uint64(fp.connmark)<<32)
+	var flags uint64
+	if fp.ok {
+		flags |= 1
+	}
+	if fp.local {
+		flags |= 2
+	}
+	put(flags)
+	put(uint64(uintptr(unsafe.Pointer(fp.rt))))
+	put(uint64(uintptr(unsafe.Pointer(fp.ifc))))
+	for i := range fp.ops {
+		op := &fp.ops[i]
+		put(uint64(op.kind) | uint64(op.hook)<<8 | uint64(op.nat)<<16)
+		put(uint64(op.id))
+	}
+	b = append(b, fp.in...)
+	f.buf = b
+	if x := f.paths[string(b)]; x != nil {
+		return x
+	}
+	if f.paths == nil || len(f.paths) >= maxInterned {
+		f.paths = map[string]*flowPath{}
+	}
+	x := new(flowPath)
+	*x = *fp
+	x.ops = append([]flowOp(nil), fp.ops...)
+	f.paths[string(b)] = x
+	return x
+}
+
+// flowKeep keeps fp on the packet's connection for its direction.
+func (e *Engine) flowKeep(s *State, fp *flowPath) {
+	f := s.fc
+	var pr flowPair
+	if old := (*flowPair)(s.entry.FlowCache()); old != nil {
+		pr = *old
+	}
+	dir := 0
+	if s.reply {
+		dir = 1
+	}
+	pr[dir] = fp
+	x := f.pairs[pr]
+	if x == nil {
+		if f.pairs == nil || len(f.pairs) >= maxInterned {
+			f.pairs = map[flowPair]*flowPair{}
+		}
+		x = new(flowPair)
+		*x = pr
+		f.pairs[pr] = x
+	}
+	s.entry.SetFlowCache(unsafe.Pointer(x))
+}
