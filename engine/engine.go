@@ -284,6 +284,7 @@ type State struct {
 	// the walk is being recorded for it.
 	fc    *flowState
 	fcRec bool
+	fcHit bool // the packet ran on a proven path (FlowCached)
 }
 
 type frame struct {
@@ -429,7 +430,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
-	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
+	s.nreply, s.sent, s.hostPending, s.looped, s.fcHit = 0, 0, false, false, false
 	if s.path != nil {
 		s.path.Steps = s.path.Steps[:0]
 	}

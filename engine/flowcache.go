@@ -134,6 +134,10 @@ func (e *Engine) SetFlowCache(on bool) { e.flowCache = on }
 // FlowCache reports whether the flow cache is on.
 func (e *Engine) FlowCache() bool { return e.flowCache }
 
+// FlowCached reports whether the last packet Process ran went its way
+// on a proven path of the flow cache.
+func (s *State) FlowCached() bool { return s.fcHit }
+
 // flowEligible reports whether the packet, after connection tracking,
 // is one the flow cache may serve or record for.
 func (s *State) flowEligible() bool {
@@ -182,6 +186,7 @@ func (e *Engine) flowFind(p *Program, s *State, in *Input) (fp *flowPath, record
 // walk.
 func (e *Engine) runFlow(s *State, fp *flowPath) Verdict {
 	res := &s.Result
+	s.fcHit = true
 	length := uint64(s.pkt.TotalLen)
 	for i := range fp.ops {
 		op := &fp.ops[i]
