@@ -282,9 +282,10 @@ type State struct {
 	hopByHop bool
 	// fc is the State's part of the flow cache (flowcache.go); fcRec:
 	// the walk is being recorded for it.
-	fc    *flowState
-	fcRec bool
-	fcHit bool // the packet ran on a proven path (FlowCached)
+	fc     *flowState
+	fcRec  bool
+	fcHit  bool   // the packet ran on a proven path (FlowCached)
+	fcHits uint64 // how many did (FlowCachedPackets)
 }
 
 type frame struct {

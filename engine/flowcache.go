@@ -138,6 +138,10 @@ func (e *Engine) FlowCache() bool { return e.flowCache }
 // on a proven path of the flow cache.
 func (s *State) FlowCached() bool { return s.fcHit }
 
+// FlowCachedPackets is how many packets of this State ran on proven
+// paths.
+func (s *State) FlowCachedPackets() uint64 { return s.fcHits }
+
 // flowEligible reports whether the packet, after connection tracking,
 // is one the flow cache may serve or record for.
 func (s *State) flowEligible() bool {
@@ -187,6 +191,7 @@ func (e *Engine) flowFind(p *Program, s *State, in *Input) (fp *flowPath, record
 func (e *Engine) runFlow(s *State, fp *flowPath) Verdict {
 	res := &s.Result
 	s.fcHit = true
+	s.fcHits++
 	length := uint64(s.pkt.TotalLen)
 	for i := range fp.ops {
 		op := &fp.ops[i]
