@@ -608,6 +608,19 @@ func (t *Table) Translate(e *Entry, reply bool, kind int, p *packet.Packet) bool
 	return manipPkt(p.Data, p.HdrLen, p.TotalLen, &target, manip, p)
 }
 
+// Rewrites reports whether Translate rewrites a packet (not an ICMP
+// error) of a connection with status bits status in direction reply at
+// a hook of kind (ext.NATSrc or ext.NATDst): for a connection whose
+// status is known, Translate does nothing when it does not (the engine's
+// flow cache leaves such calls out).
+func Rewrites(status uint32, reply bool, kind int) bool {
+	dir := 0
+	if reply {
+		dir = 1
+	}
+	return status&natBit(manipOf(kind), dir) != 0
+}
+
 // natBit is the status bit that says whether a packet in direction dir
 // is rewritten at a hook of manipulation manip.
 func natBit(manip, dir int) uint32 {

@@ -22,9 +22,10 @@ package engine
 //   - the conntrack state the rules see (ESTABLISHED, with its reply and
 //     NAT bits), the connection's status bits (--ctstatus) and its mark
 //     (-m connmark, fixed only when no rule sets it);
-//   - the packet: IPv4, not a fragment, a whole transport header, and
-//     for TCP none of SYN, FIN and RST (the flags a --tcp-flags test the
-//     prover accepts may read); a forwarded packet's TTL above 1.
+//   - the packet: IPv4 without options, not a fragment, a whole
+//     transport header, and for TCP none of SYN, FIN and RST (the flags
+//     a --tcp-flags test the prover accepts may read); a forwarded
+//     packet's TTL above 1.
 //
 // Each later packet still runs what is not fixed, in the kernel's order:
 // the raw table (before connection tracking: walked normally, so the
@@ -52,6 +53,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/packet"
@@ -115,6 +117,7 @@ type flowState struct {
 	path   Path
 	marks  []flowMark
 	key    flowPath // the conditions at the start of the recording
+	reply  bool     // and the packet's direction
 	cand   flowPath // the path being proven, and its ops
 	opsBuf []flowOp
 	paths  map[string]*flowPath
@@ -149,7 +152,7 @@ func (s *State) flowEligible() bool {
 		return false
 	}
 	pk := &s.pkt
-	if pk.Version != 4 || !pk.L4OK || pk.IsFragment() || s.fragMax != 0 {
+	if pk.Version != 4 || pk.HdrLen != 20 || !pk.L4OK || pk.IsFragment() || s.fragMax != 0 {
 		return false
 	}
 	switch pk.Proto {
@@ -244,6 +247,7 @@ func (s *State) flowRecord(p *Program, e *Engine, in *Input) {
 	c := &s.ctx
 	f.key = flowPath{prog: p, host: e.Host, in: in.In, pktType: c.PktType, mark: c.Mark, ct: c.CT,
 		status: s.entry.Status(), connmark: s.entry.Mark()}
+	f.reply = s.reply
 	f.path.Steps = f.path.Steps[:0]
 	f.marks = f.marks[:0]
 	s.path = &f.path
@@ -306,7 +310,7 @@ func (f *flowState) ops(ops []flowOp) []flowOp {
 	mi := 0
 	for i := range f.path.Steps {
 		for ; mi < len(f.marks) && f.marks[mi].at <= i; mi++ {
-			ops = append(ops, f.marks[mi].op)
+			ops = f.appendOp(ops, f.marks[mi].op)
 		}
 		st := &f.path.Steps[i]
 		if !st.Matched || st.packets == nil {
@@ -315,9 +319,19 @@ func (f *flowState) ops(ops []flowOp) []flowOp {
 		ops = append(ops, flowOp{kind: opCount, packets: st.packets, bytes: st.bytes, table: st.Table, chain: st.Chain, rule: st.Number, id: uintptr(unsafe.Pointer(st.packets))})
 	}
 	for ; mi < len(f.marks); mi++ {
-		ops = append(ops, f.marks[mi].op)
+		ops = f.appendOp(ops, f.marks[mi].op)
 	}
 	return ops
+}
+
+// appendOp appends a noted op, leaving out a NAT rewrite that does
+// nothing under the path's status (Translate returns at once: the
+// connection has no binding of that kind in that direction).
+func (f *flowState) appendOp(ops []flowOp, op flowOp) []flowOp {
+	if op.kind == opNAT && !conntrack.Rewrites(f.key.status, f.reply, op.nat) {
+		return ops
+	}
+	return append(ops, op)
 }
 
 // intern returns the State's path equal to fp, adding fp when there is
