@@ -97,6 +97,38 @@ type flowPath struct {
 	rt    *host.Route // forwarded: the route
 	ifc   *host.Iface // and its interface (nil when the host has none)
 	ops   []flowOp
+
+	// The ops compiled for runFlow (compile): the counters and their
+	// hits in order, the NAT rewrites (each before counters[at]), and
+	// how many of those come before the route.
+	counters   []flowCounter
+	hits       []Hit
+	nats       []flowNAT
+	routeAfter int
+}
+
+type flowCounter struct{ packets, bytes *atomic.Uint64 }
+
+type flowNAT struct {
+	at   int
+	hook ext.Hook
+	kind int
+}
+
+// compile fills the compiled form of fp.ops.
+func (fp *flowPath) compile() {
+	for i := range fp.ops {
+		op := &fp.ops[i]
+		switch op.kind {
+		case opCount:
+			fp.counters = append(fp.counters, flowCounter{op.packets, op.bytes})
+			fp.hits = append(fp.hits, Hit{Table: op.table, Chain: op.chain, Rule: op.rule})
+		case opNAT:
+			fp.nats = append(fp.nats, flowNAT{at: len(fp.counters), hook: op.hook, kind: op.nat})
+		case opRoute:
+			fp.routeAfter = len(fp.nats)
+		}
+	}
 }
 
 // flowPair is what an entry's FlowCache points to: the paths of both
@@ -190,11 +222,61 @@ func (e *Engine) flowFind(p *Program, s *State, in *Input) (fp *flowPath, record
 
 // runFlow runs the rest of an arriving packet's way (after connection
 // tracking) on its proven path: what inputMain would do, without the
-// walk.
+// walk. In order: the counters up to each NAT rewrite, the rewrite, the
+// route after as many rewrites as came before it, the rest of the
+// counters, the verdict.
 func (e *Engine) runFlow(s *State, fp *flowPath) Verdict {
-	res := &s.Result
 	s.fcHit = true
 	s.fcHits++
+	if s.entered != nil {
+		return e.runFlowOps(s, fp)
+	}
+	res := &s.Result
+	length := uint64(s.pkt.TotalLen)
+	k := 0
+	for i := range fp.nats {
+		if i == fp.routeAfter && !fp.local {
+			e.setOutIface(s, fp.ifc, fp.rt.Dev)
+			s.pkt.DecTTL()
+		}
+		n := &fp.nats[i]
+		for ; k < n.at; k++ {
+			c := &fp.counters[k]
+			c.packets.Add(1)
+			c.bytes.Add(length)
+		}
+		s.ctx.Hook = n.hook
+		if !e.CT.Translate(s.entry, s.reply, n.kind, &s.pkt) {
+			res.Hits = append(res.Hits, fp.hits[:k]...)
+			return e.finish(s, Drop)
+		}
+	}
+	if fp.routeAfter == len(fp.nats) && !fp.local {
+		e.setOutIface(s, fp.ifc, fp.rt.Dev)
+		s.pkt.DecTTL()
+	}
+	for ; k < len(fp.counters); k++ {
+		c := &fp.counters[k]
+		c.packets.Add(1)
+		c.bytes.Add(length)
+	}
+	res.Hits = append(res.Hits, fp.hits...)
+	if fp.local {
+		s.ctx.Hook = ext.LocalIn
+		return e.finish(s, AcceptLocal)
+	}
+	s.ctx.Hook = ext.PostRouting
+	v := e.finish(s, Forward)
+	if v == Forward {
+		e.leave(s, fp.rt.Dev, false)
+	}
+	return v
+}
+
+// runFlowOps is runFlow op by op, for a State that reports the chains
+// entered (OnChainEntry).
+func (e *Engine) runFlowOps(s *State, fp *flowPath) Verdict {
+	res := &s.Result
 	length := uint64(s.pkt.TotalLen)
 	for i := range fp.ops {
 		op := &fp.ops[i]
@@ -369,6 +451,7 @@ func (f *flowState) intern(fp *flowPath) *flowPath {
 	x := new(flowPath)
 	*x = *fp
 	x.ops = append([]flowOp(nil), fp.ops...)
+	x.compile()
 	f.paths[string(b)] = x
 	return x
 }

@@ -38,6 +38,18 @@ type fcPair struct {
 	son, soff *engine.State
 	cached    int // packets the cache served
 	n         int
+	// entries are the chains each State reported entered
+	// (OnChainEntry), when watchEntries set it.
+	entries [2][]string
+}
+
+// watchEntries makes both States report the chains they enter.
+func (f *fcPair) watchEntries() {
+	for i, s := range []*engine.State{f.son, f.soff} {
+		s.OnChainEntry(func(six bool, table, chain string) {
+			f.entries[i] = append(f.entries[i], table+"/"+chain)
+		})
+	}
 }
 
 func newFCPair(t testing.TB, text string) *fcPair {
@@ -73,7 +85,12 @@ func (f *fcPair) run(t testing.TB, p fcPacket) (*conntrack.Entry, bool) {
 	if f.soff.FlowCached() {
 		t.Fatal("the engine without the flow cache used it")
 	}
-	if d := resultDiff(f.son, f.soff); d != "" {
+	d := resultDiff(f.son, f.soff)
+	if d == "" && !slices.Equal(f.entries[0], f.entries[1]) {
+		d = fmt.Sprintf("chains entered %v, want %v", f.entries[0], f.entries[1])
+	}
+	f.entries[0], f.entries[1] = f.entries[0][:0], f.entries[1][:0]
+	if d != "" {
 		var q packet.Packet
 		q.Decode(p.data)
 		t.Fatalf("packet %d (%s in %s, cached %v): %s", f.n, q.Summary(), p.in, f.son.FlowCached(), d)
@@ -528,6 +545,9 @@ func TestFlowCacheRandomRules(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		text := randomFCRules(rng)
 		f := newFCPair(t, text)
+		if seed%2 == 1 {
+			f.watchEntries()
+		}
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			defer func() {
 				if t.Failed() {
