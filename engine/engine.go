@@ -282,10 +282,12 @@ type State struct {
 	hopByHop bool
 	// fc is the State's part of the flow cache (flowcache.go); fcRec:
 	// the walk is being recorded for it.
-	fc     *flowState
-	fcRec  bool
-	fcHit  bool   // the packet ran on a proven path (FlowCached)
-	fcHits uint64 // how many did (FlowCachedPackets)
+	fc    *flowState
+	fcRec bool
+	// pktGuess: the packet type is not looked up yet (receiveOn).
+	pktGuess bool
+	fcHit    bool   // the packet ran on a proven path (FlowCached)
+	fcHits   uint64 // how many did (FlowCachedPackets)
 }
 
 type frame struct {
@@ -558,7 +560,7 @@ func (e *Engine) hopByHop6(s *State, in *Input) bool {
 		return true
 	}
 	e.resetCtx(s, in.Now, in.Mark)
-	e.receiveOn(s, in)
+	e.receiveOn(s, in, false)
 	if b := ext.BuildICMPv6Error(&s.ctx, 4, packet.OptsProblemCode(v), uint32(ptr)); b != nil {
 		s.hostBuf = append(s.hostBuf[:0], b...)
 		s.hostPending = true
@@ -906,8 +908,12 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 // destination up in the local table (for the frame's type, when the
 // input does not say), it returns that, known, for the routing decision
 // after PREROUTING.
-func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
+//
+// With lazy, a frame whose type the input does not say is left as
+// PktHost for now (pktGuess): guessPktType looks it up when needed.
+func (e *Engine) receiveOn(s *State, in *Input, lazy bool) (d host.Dest, known bool) {
 	c := &s.ctx
+	s.pktGuess = false
 	if s.inHost != e.Host || !ext.SameName(s.inName, in.In) {
 		// A State mostly sees one host and few input interfaces:
 		// keep the last one found.
@@ -921,18 +927,38 @@ func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c.PktType = ext.PktHost
 	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
 		c.PktType = pktTypes[in.Frame]
-	} else if d, known = e.Host.Dest(s.pkt.Dst), true; d.Type == host.RTNBroadcast {
-		c.PktType = ext.PktBroadcast
-	} else if d.Type == host.RTNMulticast {
-		c.PktType = ext.PktMulticast
+	} else if lazy {
+		s.pktGuess = true
+	} else {
+		return e.guessPktType(s)
 	}
 	return d, known
+}
+
+// guessPktType sets the packet type of a frame the input did not say
+// from its destination's type, and returns that lookup.
+func (e *Engine) guessPktType(s *State) (d host.Dest, known bool) {
+	s.pktGuess = false
+	d = e.Host.Dest(s.pkt.Dst)
+	switch d.Type {
+	case host.RTNBroadcast:
+		s.ctx.PktType = ext.PktBroadcast
+	case host.RTNMulticast:
+		s.ctx.PktType = ext.PktMulticast
+	}
+	return d, true
 }
 
 func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	res := &s.Result
 	dst := s.pkt.Dst
-	d, known := e.receiveOn(s, in)
+	// With the flow cache, the packet type of a frame the input does
+	// not say is looked up only when something reads it: the raw
+	// table, the walk after conntrack. A cached path knows it (the
+	// type follows from the destination, fixed for the connection's
+	// direction: flowPath.frame).
+	lazy := e.flowCache && p.conntrack && s.pkt.Version == 4 && p.active&(1<<stPreRaw.index()) == 0
+	d, known := e.receiveOn(s, in, lazy)
 	if !p.enters(s, stPreRaw) {
 		// no table at this stage
 	} else if v, done := e.runStage(p, s, stPreRaw, &res.Hits); done {
@@ -941,11 +967,20 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if !p.conntrack {
 		// No connection tracking: nothing to track or confirm.
 	} else if v, done := e.track(p, s, false); done {
+		if s.pktGuess {
+			e.guessPktType(s)
+		}
 		return e.finish(s, v)
 	} else if e.flowCache && s.entry != nil && s.flowEligible() {
 		fp, record := e.flowFind(p, s, in)
 		if fp != nil {
+			if s.pktGuess {
+				s.ctx.PktType, s.pktGuess = fp.pktType, false
+			}
 			return e.runFlow(s, fp)
+		}
+		if s.pktGuess {
+			d, known = e.guessPktType(s)
 		}
 		if record {
 			s.flowRecord(p, e, in)
@@ -953,6 +988,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			e.flowRecorded(s, v)
 			return v
 		}
+	}
+	if s.pktGuess {
+		d, known = e.guessPktType(s)
 	}
 	return e.inputMain(p, s, in, d, known, dst)
 }

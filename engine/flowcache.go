@@ -17,8 +17,9 @@ package engine
 //
 //   - the Program (a reload starts over) and the Host (its routes and
 //     addresses: addrtype, rpfilter and the routing decision read them);
-//   - the input interface, the packet type (-m pkttype) and the packet
-//     mark after the raw table;
+//   - the input interface, the frame's type as the input gave it (with
+//     the destination, fixed for the direction, it gives the packet type
+//     -m pkttype reads) and the packet mark after the raw table;
 //   - the conntrack state the rules see (ESTABLISHED, with its reply and
 //     NAT bits), the connection's status bits (--ctstatus) and its mark
 //     (-m connmark, fixed only when no rule sets it);
@@ -86,6 +87,7 @@ type flowPath struct {
 	prog     *Program
 	host     *host.Host
 	in       string
+	frame    FrameType // Input.Frame: with the destination, it gives pktType
 	pktType  uint8
 	mark     uint32
 	ct       ext.CTState
@@ -210,7 +212,7 @@ func (e *Engine) flowFind(p *Program, s *State, in *Input) (fp *flowPath, record
 	}
 	fp = pr[dir]
 	c := &s.ctx
-	if fp.prog != p || fp.host != e.Host || fp.ct != c.CT || fp.pktType != c.PktType || fp.mark != c.Mark ||
+	if fp.prog != p || fp.host != e.Host || fp.ct != c.CT || fp.frame != in.Frame || fp.mark != c.Mark ||
 		fp.status != s.entry.Status() || fp.connmark != s.entry.Mark() || fp.in != in.In {
 		return nil, true
 	}
@@ -327,7 +329,7 @@ func (s *State) flowRecord(p *Program, e *Engine, in *Input) {
 		f.paths, f.pairs = nil, nil
 	}
 	c := &s.ctx
-	f.key = flowPath{prog: p, host: e.Host, in: in.In, pktType: c.PktType, mark: c.Mark, ct: c.CT,
+	f.key = flowPath{prog: p, host: e.Host, in: in.In, frame: in.Frame, pktType: c.PktType, mark: c.Mark, ct: c.CT,
 		status: s.entry.Status(), connmark: s.entry.Mark()}
 	f.reply = s.reply
 	f.path.Steps = f.path.Steps[:0]
@@ -423,7 +425,7 @@ func (f *flowState) intern(fp *flowPath) *flowPath {
 	put := func(v uint64) { b = binary.LittleEndian.AppendUint64(b, v) }
 	put(uint64(uintptr(unsafe.Pointer(fp.prog))))
 	put(uint64(uintptr(unsafe.Pointer(fp.host))))
-	put(uint64(fp.pktType) | uint64(fp.ct)<<8 | uint64(fp.mark)<<32)
+	put(uint64(fp.pktType) | uint64(fp.ct)<<8 | uint64(fp.frame)<<24 | uint64(fp.mark)<<32)
 	put(uint64(fp.status) | uint64(fp.connmark)<<32)
 	var flags uint64
 	if fp.ok {
