@@ -249,7 +249,10 @@ func (e *Engine) runFlow(s *State, fp *flowPath) Verdict {
 		}
 		s.ctx.Hook = n.hook
 		if !e.CT.Translate(s.entry, s.reply, n.kind, &s.pkt) {
-			res.Hits = append(res.Hits, fp.hits[:k]...)
+			for i := range fp.hits[:k] {
+				h := &fp.hits[i]
+				addHit(&res.Hits, h.Table, h.Chain, h.Rule)
+			}
 			return e.finish(s, Drop)
 		}
 	}
@@ -262,7 +265,10 @@ func (e *Engine) runFlow(s *State, fp *flowPath) Verdict {
 		c.packets.Add(1)
 		c.bytes.Add(length)
 	}
-	res.Hits = append(res.Hits, fp.hits...)
+	for i := range fp.hits {
+		h := &fp.hits[i]
+		addHit(&res.Hits, h.Table, h.Chain, h.Rule)
+	}
 	if fp.local {
 		s.ctx.Hook = ext.LocalIn
 		return e.finish(s, AcceptLocal)
