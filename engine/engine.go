@@ -498,6 +498,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		res.Verdict = e.output(p, s, &res.Hits)
 	} else {
 		res.Verdict = e.input(p, s, in)
+		if s.fcRec {
+			e.flowRecorded(s, res.Verdict)
+		}
 	}
 	if res.Verdict == Drop && s.nreply > 0 {
 		// An answer left for a packet that was then dropped: the
@@ -971,35 +974,14 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			e.guessPktType(s)
 		}
 		return e.finish(s, v)
-	} else if e.flowCache && s.entry != nil && s.flowEligible() {
-		fp, record := e.flowFind(p, s, in)
-		if fp != nil {
-			if s.pktGuess {
-				s.ctx.PktType, s.pktGuess = fp.pktType, false
-			}
-			return e.runFlow(s, fp)
-		}
-		if s.pktGuess {
-			d, known = e.guessPktType(s)
-		}
-		if record {
-			s.flowRecord(p, e, in)
-			v := e.inputMain(p, s, in, d, known, dst)
-			e.flowRecorded(s, v)
+	} else if e.flowCache && s.entry != nil {
+		if v, done := e.flowInput(p, s, in); done {
 			return v
 		}
 	}
 	if s.pktGuess {
 		d, known = e.guessPktType(s)
 	}
-	return e.inputMain(p, s, in, d, known, dst)
-}
-
-// inputMain is the arriving packet's way after connection tracking:
-// PREROUTING's mangle and nat, the routing decision, INPUT or FORWARD,
-// POSTROUTING.
-func (e *Engine) inputMain(p *Program, s *State, in *Input, d host.Dest, known bool, dst netip.Addr) Verdict {
-	res := &s.Result
 	if !p.enters(s, stPreMain) {
 		// no table at this stage
 	} else if v, done := e.runStage(p, s, stPreMain, &res.Hits); done {

@@ -44,7 +44,9 @@ package engine
 // without recording again.
 //
 // Recording walks the chains without their classifiers (the proof needs
-// every rule tried), once per connection, direction and conditions.
+// every rule tried), once per connection, direction and conditions, and
+// only once a direction has had flowRecordAfter packets: a short
+// connection walks the tables each time, as without the cache.
 // Paths are interned per State (connections of one service share one),
 // so that a connection costs no allocation. Tracing, path recording and
 // probes bypass the cache; so do IPv6 packets, for now.
@@ -99,6 +101,7 @@ type flowPath struct {
 	rt    *host.Route // forwarded: the route
 	ifc   *host.Iface // and its interface (nil when the host has none)
 	ops   []flowOp
+	seen  int // a mark of seenPairs: prog is nil
 
 	// The ops compiled for runFlow (compile): the counters and their
 	// hits in order, the NAT rewrites (each before counters[at]), and
@@ -157,6 +160,12 @@ type flowState struct {
 	paths  map[string]*flowPath
 	pairs  map[flowPair]*flowPair
 	buf    []byte
+	// The last paths and pairs interned (round robin), compared before
+	// the maps.
+	lastPaths [4]*flowPath
+	lastPairs [4]*flowPair
+	lastPath  int
+	lastPair  int
 }
 
 // maxInterned bounds a State's interned paths and pairs: past it they
@@ -198,28 +207,91 @@ func (s *State) flowEligible() bool {
 	return false
 }
 
+// flowRecordAfter is how many eligible packets a connection must have
+// had (either way) before a path of it is recorded: recording costs a
+// few walks, so a connection with a packet or two each way (common in a
+// mix) records nothing, and a longer one records once per direction and
+// runs cached after. The count is kept in the entry's flow cache slot
+// as a pair of marks (seenPairs), which need no interning.
+const flowRecordAfter = 5
+
+// seenPairs[k] marks a connection k of whose eligible packets walked
+// the tables (k from 1); its paths have prog nil.
+var seenPairs = func() (ps [flowRecordAfter]*flowPair) {
+	for k := 1; k < flowRecordAfter; k++ {
+		m := &flowPath{seen: k}
+		ps[k] = &flowPair{m, m}
+	}
+	return ps
+}()
+
+// What flowFind says to do with a packet it found no path for.
+const (
+	flowWalk   = iota // walk the tables
+	flowRecord        // walk them and record the path
+)
+
+// flowInput is the flow cache's part of input, after connection
+// tracking: an eligible packet with a proven path runs it (done); one
+// without may start the recording of the walk that follows, which
+// Process ends (flowRecorded).
+func (e *Engine) flowInput(p *Program, s *State, in *Input) (Verdict, bool) {
+	if !s.flowEligible() {
+		return 0, false
+	}
+	fp, do := e.flowFind(p, s, in)
+	if fp != nil {
+		if s.pktGuess {
+			s.ctx.PktType, s.pktGuess = fp.pktType, false
+		}
+		return e.runFlow(s, fp), true
+	}
+	if do == flowRecord {
+		if s.pktGuess {
+			e.guessPktType(s)
+		}
+		s.flowRecord(p, e, in)
+	}
+	return 0, false
+}
+
 // flowFind returns the proven path for the packet when its conditions
-// are those the path was proven under; record says that none is kept
-// for them (not even a failed proof), so the walk should record one.
-func (e *Engine) flowFind(p *Program, s *State, in *Input) (fp *flowPath, record bool) {
+// are those the path was proven under; otherwise what to do.
+func (e *Engine) flowFind(p *Program, s *State, in *Input) (fp *flowPath, do int) {
 	dir := 0
 	if s.reply {
 		dir = 1
 	}
 	pr := (*flowPair)(s.entry.FlowCache())
-	if pr == nil || pr[dir] == nil {
-		return nil, true
+	if pr != nil && pr[dir] != nil {
+		fp = pr[dir]
+		c := &s.ctx
+		if fp.prog == p && p != nil && fp.host == e.Host && fp.ct == c.CT && fp.frame == in.Frame && fp.mark == c.Mark &&
+			fp.status == s.entry.Status() && fp.connmark == s.entry.Mark() && fp.in == in.In {
+			if !fp.ok || s.pkt.TTL <= 1 {
+				return nil, flowWalk
+			}
+			return fp, flowWalk
+		}
 	}
-	fp = pr[dir]
-	c := &s.ctx
-	if fp.prog != p || fp.host != e.Host || fp.ct != c.CT || fp.frame != in.Frame || fp.mark != c.Mark ||
-		fp.status != s.entry.Status() || fp.connmark != s.entry.Mark() || fp.in != in.In {
-		return nil, true
+	// No path under these conditions. TTL 1: not forwarded, nothing to
+	// record (nor to keep as not proven when it is delivered).
+	if s.pkt.TTL <= 1 {
+		return nil, flowWalk
 	}
-	if !fp.ok || !fp.local && s.pkt.TTL <= 1 {
-		return nil, false
+	k := 0
+	switch {
+	case pr == nil:
+	case pr[0] != nil && pr[0].prog == nil:
+		k = pr[0].seen
+	default:
+		return nil, flowRecord // a path of this connection is (or was) known
 	}
-	return fp, false
+	if k+1 < flowRecordAfter {
+		s.entry.SetFlowCache(unsafe.Pointer(seenPairs[k+1]))
+		return nil, flowWalk
+	}
+	return nil, flowRecord
 }
 
 // runFlow runs the rest of an arriving packet's way (after connection
@@ -325,14 +397,11 @@ func (e *Engine) runFlowOps(s *State, fp *flowPath) Verdict {
 // flowRecord starts recording the walk of the packet's way after
 // connection tracking, with the conditions it starts under.
 func (s *State) flowRecord(p *Program, e *Engine, in *Input) {
-	f := s.fc
-	if f == nil {
-		f = &flowState{}
-		s.fc = f
-	}
+	f := s.flowState()
 	if f.prog != p {
 		f.prog, f.prover = p, NewProver(p.Ruleset())
 		f.paths, f.pairs = nil, nil
+		f.lastPaths, f.lastPairs = [4]*flowPath{}, [4]*flowPair{}
 	}
 	c := &s.ctx
 	f.key = flowPath{prog: p, host: e.Host, in: in.In, frame: in.Frame, pktType: c.PktType, mark: c.Mark, ct: c.CT,
@@ -365,13 +434,12 @@ func (e *Engine) flowRecorded(s *State, v Verdict) {
 	s.path, s.fcRec = nil, false
 	f := s.fc
 	res := &s.Result
+	ok := s.nreply == 0 && !s.hostPending && s.fragMax == 0
 	switch {
-	case s.nreply != 0 || s.hostPending || s.fragMax != 0:
-		return
 	case v == Forward && len(res.Out) == 1 && !f.key.local && f.key.rt != nil:
 	case v == AcceptLocal && len(res.Out) == 0 && f.key.local:
 	default:
-		return
+		ok = false
 	}
 	nroute := 0
 	for _, m := range f.marks {
@@ -379,16 +447,17 @@ func (e *Engine) flowRecorded(s *State, v Verdict) {
 			nroute++
 		}
 	}
-	if nroute != 1 {
-		return
-	}
 	fp := &f.cand
 	*fp = f.key
-	fp.ok, _ = f.prover.Prove(f.path.Steps)
+	if ok && nroute == 1 {
+		fp.ok, _ = f.prover.Prove(f.path.Steps)
+	}
 	if fp.ok {
 		f.opsBuf = f.ops(f.opsBuf[:0])
 		fp.ops = f.opsBuf
 	} else {
+		// Kept as not proven: the packets under these conditions walk
+		// the tables without recording again.
 		fp.local, fp.rt, fp.ifc = false, nil, nil
 	}
 	e.flowKeep(s, f.intern(fp))
@@ -425,8 +494,39 @@ func (f *flowState) appendOp(ops []flowOp, op flowOp) []flowOp {
 }
 
 // intern returns the State's path equal to fp, adding fp when there is
-// none. Looking one up allocates nothing.
+// none. Looking one up allocates nothing: the last paths interned are
+// compared first (the connections of one service record the same path
+// one after the other), then a map.
 func (f *flowState) intern(fp *flowPath) *flowPath {
+	for _, x := range f.lastPaths {
+		if x != nil && samePath(x, fp) {
+			return x
+		}
+	}
+	x := f.internMap(fp)
+	f.lastPaths[f.lastPath] = x
+	f.lastPath = (f.lastPath + 1) % len(f.lastPaths)
+	return x
+}
+
+// samePath reports whether a and b are the same path under the same
+// conditions.
+func samePath(a, b *flowPath) bool {
+	if a.prog != b.prog || a.host != b.host || a.in != b.in || a.frame != b.frame || a.pktType != b.pktType ||
+		a.mark != b.mark || a.ct != b.ct || a.status != b.status || a.connmark != b.connmark ||
+		a.ok != b.ok || a.local != b.local || a.rt != b.rt || a.ifc != b.ifc || len(a.ops) != len(b.ops) {
+		return false
+	}
+	for i := range a.ops {
+		x, y := &a.ops[i], &b.ops[i]
+		if x.kind != y.kind || x.hook != y.hook || x.nat != y.nat || x.id != y.id {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *flowState) internMap(fp *flowPath) *flowPath {
 	b := f.buf[:0]
 	put := func(v uint64) { b = binary.LittleEndian.AppendUint64(b, v) }
 	put(uint64(uintptr(unsafe.Pointer(fp.prog))))
@@ -466,16 +566,32 @@ func (f *flowState) intern(fp *flowPath) *flowPath {
 
 // flowKeep keeps fp on the packet's connection for its direction.
 func (e *Engine) flowKeep(s *State, fp *flowPath) {
-	f := s.fc
 	var pr flowPair
-	if old := (*flowPair)(s.entry.FlowCache()); old != nil {
+	if old := (*flowPair)(s.entry.FlowCache()); old != nil && old[0] != nil && old[0].prog != nil || old != nil && old[1] != nil && old[1].prog != nil {
 		pr = *old
+		for i := range pr {
+			if pr[i] != nil && pr[i].prog == nil {
+				pr[i] = nil // a count: the connection records now
+			}
+		}
 	}
 	dir := 0
 	if s.reply {
 		dir = 1
 	}
 	pr[dir] = fp
+	x := s.flowState().internPair(pr)
+	s.entry.SetFlowCache(unsafe.Pointer(x))
+}
+
+// internPair returns the State's pair equal to pr, adding it when there
+// is none: the last pairs first, then a map.
+func (f *flowState) internPair(pr flowPair) *flowPair {
+	for _, x := range f.lastPairs {
+		if x != nil && *x == pr {
+			return x
+		}
+	}
 	x := f.pairs[pr]
 	if x == nil {
 		if f.pairs == nil || len(f.pairs) >= maxInterned {
@@ -485,5 +601,16 @@ func (e *Engine) flowKeep(s *State, fp *flowPath) {
 		*x = pr
 		f.pairs[pr] = x
 	}
-	s.entry.SetFlowCache(unsafe.Pointer(x))
+	f.lastPairs[f.lastPair] = x
+	f.lastPair = (f.lastPair + 1) % len(f.lastPairs)
+	return x
+}
+
+// flowState returns the State's part of the flow cache, made on first
+// use.
+func (s *State) flowState() *flowState {
+	if s.fc == nil {
+		s.fc = &flowState{}
+	}
+	return s.fc
 }
