@@ -341,6 +341,12 @@ func (e *Engine) runFlow(s *State, fp *flowPath) Verdict {
 		h := &fp.hits[i]
 		addHit(&res.Hits, h.Table, h.Chain, h.Rule)
 	}
+	return e.flowVerdict(s, fp)
+}
+
+// flowVerdict ends a packet run on its path: delivered, or forwarded
+// and recorded as leaving.
+func (e *Engine) flowVerdict(s *State, fp *flowPath) Verdict {
 	if fp.local {
 		s.ctx.Hook = ext.LocalIn
 		return e.finish(s, AcceptLocal)
@@ -382,16 +388,7 @@ func (e *Engine) runFlowOps(s *State, fp *flowPath) Verdict {
 			}
 		}
 	}
-	if fp.local {
-		s.ctx.Hook = ext.LocalIn
-		return e.finish(s, AcceptLocal)
-	}
-	s.ctx.Hook = ext.PostRouting
-	v := e.finish(s, Forward)
-	if v == Forward {
-		e.leave(s, fp.rt.Dev, false)
-	}
-	return v
+	return e.flowVerdict(s, fp)
 }
 
 // flowRecord starts recording the walk of the packet's way after

@@ -161,7 +161,6 @@ type fcConn struct {
 	in             string // the original direction's interface
 	src, dst       netip.AddrPort
 	cseq, sseq     uint32
-	reply          *conntrack.Entry
 	replyIn        string
 	rsrc, rdst     netip.AddrPort
 	opened, closed bool
