@@ -145,6 +145,9 @@ func (e *Engine) LoadPair(rs, rs6 *rules.Ruleset) error {
 			top.six = six
 		}
 	}
+	if e.flowCache && top.prover == nil {
+		top.prover = NewProver(top.source)
+	}
 	e.prog.Store(&top)
 	return nil
 }

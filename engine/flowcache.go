@@ -175,7 +175,16 @@ const maxInterned = 1 << 14
 // SetFlowCache turns the flow cache on or off (Config.FlowCache) for
 // the following Process calls. Call it before packets are processed,
 // not while other goroutines process them.
-func (e *Engine) SetFlowCache(on bool) { e.flowCache = on }
+func (e *Engine) SetFlowCache(on bool) {
+	e.flowCache = on
+	if old := e.prog.Load(); on && old != nil && old.prover == nil {
+		// The prover is made with the Program, outside the packets'
+		// time (a 10,000-rule set takes about 25 M instructions).
+		top := *old
+		top.prover = NewProver(top.source)
+		e.prog.Store(&top)
+	}
+}
 
 // FlowCache reports whether the flow cache is on.
 func (e *Engine) FlowCache() bool { return e.flowCache }
@@ -396,7 +405,10 @@ func (e *Engine) runFlowOps(s *State, fp *flowPath) Verdict {
 func (s *State) flowRecord(p *Program, e *Engine, in *Input) {
 	f := s.flowState()
 	if f.prog != p {
-		f.prog, f.prover = p, NewProver(p.Ruleset())
+		f.prog, f.prover = p, p.prover
+		if f.prover == nil {
+			f.prover = NewProver(p.source)
+		}
 		f.paths, f.pairs = nil, nil
 		f.lastPaths, f.lastPairs = [4]*flowPath{}, [4]*flowPair{}
 	}

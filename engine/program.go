@@ -54,6 +54,9 @@ type Program struct {
 	stages [numStages][]*table // the tables each stage runs (hooks.go)
 	active uint16              // bit i: stage i has tables
 	source *rules.Ruleset
+	// prover proves paths of this Program's rules for the flow cache
+	// (flowcache.go); made at load while the cache is on, else nil.
+	prover *Prover
 	// conntrack: the kernel would track connections (and reassemble
 	// fragments) for this ruleset: a rule uses an extension that needs
 	// connection tracking (the NAT targets among them). A nat table
