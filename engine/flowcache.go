@@ -197,25 +197,6 @@ func (s *State) FlowCached() bool { return s.fcHit }
 // paths.
 func (s *State) FlowCachedPackets() uint64 { return s.fcHits }
 
-// flowEligible reports whether the packet, after connection tracking,
-// is one the flow cache may serve or record for.
-func (s *State) flowEligible() bool {
-	if s.entry == nil || s.ctx.CT&ext.CTEstablished == 0 || s.tracer != nil || s.path != nil || s.probe != nil {
-		return false
-	}
-	pk := &s.pkt
-	if pk.Version != 4 || pk.HdrLen != 20 || !pk.L4OK || pk.IsFragment() || s.fragMax != 0 {
-		return false
-	}
-	switch pk.Proto {
-	case packet.ProtoTCP:
-		return pk.TCPFlags&(packet.TCPSyn|packet.TCPFin|packet.TCPRst) == 0
-	case packet.ProtoUDP:
-		return true
-	}
-	return false
-}
-
 // flowRecordAfter is how many eligible packets a connection must have
 // had (either way) before a path of it is recorded: recording costs a
 // few walks, so a connection with a packet or two each way (common in a
@@ -245,7 +226,21 @@ const (
 // without may start the recording of the walk that follows, which
 // Process ends (flowRecorded).
 func (e *Engine) flowInput(p *Program, s *State, in *Input) (Verdict, bool) {
-	if !s.flowEligible() {
+	// Eligible: established, no tracing, path recording or probe;
+	// IPv4 without options, not a fragment, a whole transport header;
+	// TCP without SYN, FIN and RST, or UDP.
+	pk := &s.pkt
+	if s.ctx.CT&ext.CTEstablished == 0 || pk.Version != 4 || pk.HdrLen != 20 || !pk.L4OK || s.fragMax != 0 ||
+		pk.IsFragment() || s.tracer != nil || s.path != nil || s.probe != nil {
+		return 0, false
+	}
+	switch pk.Proto {
+	case packet.ProtoTCP:
+		if pk.TCPFlags&(packet.TCPSyn|packet.TCPFin|packet.TCPRst) != 0 {
+			return 0, false
+		}
+	case packet.ProtoUDP:
+	default:
 		return 0, false
 	}
 	fp, do := e.flowFind(p, s, in)
