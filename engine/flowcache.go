@@ -43,13 +43,17 @@ package engine
 // so that later packets under the same conditions walk the tables
 // without recording again.
 //
-// Recording walks the chains without their classifiers (the proof needs
-// every rule tried), once per connection, direction and conditions, and
-// only once a direction has had flowRecordAfter packets: a short
-// connection walks the tables each time, as without the cache.
-// Paths are interned per State (connections of one service share one),
-// so that a connection costs no allocation. Tracing, path recording and
-// probes bypass the cache; so do IPv6 packets, for now.
+// Only a packet that was forwarded or delivered, with nothing answered
+// and the packet leaving whole, makes a path. Recording walks the chains
+// without their classifiers (the proof needs every rule tried), once per
+// connection, direction and conditions, and only once the connection has
+// had flowRecordAfter eligible packets either way: a short connection
+// walks the tables each time, as without the cache. Paths are interned
+// per State (connections of one service share one), so that a
+// connection costs no allocation; a path never changes once made, and a
+// connection's slot is read and written atomically, so States on several
+// goroutines may share connections. Tracing, path recording and probes
+// bypass the cache; so do IPv6 packets, for now.
 
 import (
 	"encoding/binary"
