@@ -17,7 +17,6 @@ import (
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/ctnetlink"
 	"github.com/ipsift/ipsift/datapath/nfqueue"
-	"github.com/ipsift/ipsift/datapath/offload"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
@@ -167,7 +166,7 @@ type offloader struct {
 // prover, and what ctl trace says offload did with the packet.
 type offState struct {
 	path   engine.Path
-	prover *offload.Prover   // replaced with the generation
+	prover *engine.Prover    // replaced with the generation
 	allow  engine.ProbeAllow // prover.Allow, made once (a method value allocates)
 	pgen   uint64            // the generation prover was made for
 	note   string
@@ -799,9 +798,9 @@ func (o *offloader) prover(w *worker) uint64 {
 	gen := o.gen.Load()
 	if w.off.prover == nil || w.off.pgen != gen {
 		if o.carryClose {
-			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
+			w.off.prover = engine.NewProverClose(o.r.E.Program().Ruleset())
 		} else {
-			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
+			w.off.prover = engine.NewProver(o.r.E.Program().Ruleset())
 		}
 		w.off.allow = w.off.prover.Allow
 		w.off.pgen = gen
