@@ -39,6 +39,9 @@ type topology struct {
 	bigSum       [32]byte
 	bigLen       int
 	nginx        *exec.Cmd // the load test's (bench_load_test.go)
+	// carryCT: the load test keeps the firewall's connection table
+	// from one configuration to the next (IPSIFT_LOAD_CARRY_CT=1).
+	carryCT bool
 }
 
 func requireRoot(t *testing.T) {
