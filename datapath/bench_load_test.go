@@ -679,6 +679,11 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		ip0 = procCPU(t, p.cmd.Process.Pid)
 	}
 	var wrkCPU time.Duration
+	debug := os.Getenv("IPSIFT_LOAD_DEBUG") != ""
+	var st0 map[string]uint64
+	if debug && p != nil {
+		st0 = p.stats(t)
+	}
 	r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser, r.httpSoft = around(func() time.Duration {
 		start := time.Now()
 		var prof *exec.Cmd
@@ -726,6 +731,16 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		}
 		return el
 	})
+	if st0 != nil {
+		// ipsift's counters over the HTTP load (offload_refused: creates
+		// the kernel refused, e.g. an entry on the tuple still there).
+		var b strings.Builder
+		st1 := p.stats(t)
+		for _, k := range []string{"dropped", "errors", "offloaded", "offload_returned", "offload_refused"} {
+			fmt.Fprintf(&b, " %s %d", k, st1[k]-st0[k])
+		}
+		t.Logf("%s: ipsift over the HTTP load:%s", name, b.String())
+	}
 	if r.requests > 0 {
 		all := wrkCPU + tp.nginxCPU(t) - ng0
 		if p != nil {
