@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/internal/saveopt"
 )
 
 // describe puts a box of packets into words, e.g. "tcp SYN packets to port
@@ -138,7 +139,7 @@ func names(f uint8) string {
 	}
 	var out []string
 	for _, n := range []string{"FIN", "SYN", "RST", "PSH", "ACK", "URG"} {
-		if f&tcpFlagBits[n] != 0 {
+		if f&saveopt.TCPFlagBits[n] != 0 {
 			out = append(out, n)
 		}
 	}

@@ -6,66 +6,9 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/internal/saveopt"
 	"github.com/ipsift/ipsift/rules"
 )
-
-// Conntrack states as points of dimState. A packet is in exactly one of
-// INVALID, UNTRACKED, NEW, ESTABLISHED, RELATED; the tracked three may
-// also carry the SNAT and DNAT bits of their connection, which
-// xt_conntrack adds to the state it tests. That makes 3*4+2 points.
-const numCTValues = 14
-
-// State bits as --ctstate names them (an encoding of ours, not the
-// kernel's).
-const (
-	stInvalid uint8 = 1 << iota
-	stNew
-	stEstablished
-	stRelated
-	stUntracked
-	stSNAT
-	stDNAT
-)
-
-var stateNames = []struct {
-	name string
-	bit  uint8
-}{
-	{"INVALID", stInvalid}, {"NEW", stNew}, {"RELATED", stRelated},
-	{"ESTABLISHED", stEstablished}, {"UNTRACKED", stUntracked},
-	{"SNAT", stSNAT}, {"DNAT", stDNAT},
-}
-
-// ctBits returns the state bits the conntrack match sees for point v.
-func ctBits(v uint32) uint8 {
-	switch v {
-	case 0:
-		return stInvalid
-	case 1:
-		return stUntracked
-	}
-	v -= 2
-	bits := []uint8{stNew, stEstablished, stRelated}[v/4]
-	if v&1 != 0 {
-		bits |= stSNAT
-	}
-	if v&2 != 0 {
-		bits |= stDNAT
-	}
-	return bits
-}
-
-// stateSet is the set of points that --ctstate MASK matches: those whose
-// bits meet the mask.
-func stateSet(mask uint8) set {
-	var spans []span
-	for v := uint32(0); v < numCTValues; v++ {
-		if ctBits(v)&mask != 0 {
-			spans = append(spans, span{v, v})
-		}
-	}
-	return setOf(spans...)
-}
 
 // Protocols whose ports the tcp, udp and multiport matches read.
 const (
@@ -373,7 +316,7 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		acc.dim(dimProto, point(proto))
 		acc.dim(dimFrag, point(0))
 		ok = true
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var o cond
 			switch opt {
 			case "--sport", "--dport":
@@ -397,8 +340,8 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 				}
 				ms, got1 := args()
 				cs, got2 := args()
-				mask, good1 := tcpFlags(ms)
-				comp, good2 := tcpFlags(cs)
+				mask, good1 := saveopt.TCPFlags(ms)
+				comp, good2 := saveopt.TCPFlags(cs)
 				if !got1 || !got2 || !good1 || !good2 {
 					return false
 				}
@@ -439,31 +382,24 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		if name == "icmp6" {
 			proto, optName = protoICMPv6, "--icmpv6-type"
 		}
-		c = dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0)))
 		ok = true
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		var good bool
+		c, good = allOpts(dimCond(dimProto, point(proto)).and(dimCond(dimFrag, point(0))), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			if opt != optName {
-				return false
+				return cond{}, false
 			}
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			o, sure, fine := icmpCond(a, listed, name == "icmp")
 			if !fine {
-				return false
+				return cond{}, false
 			}
 			ok = ok && sure
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return o, true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, ok
+		return c, good && ok
 	case "multiport":
 		// xt_multiport reads ports of these protocols only, never of a
 		// non-first fragment; the rule's -p says which one it is.
@@ -475,15 +411,14 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		if r.InvProto {
 			return opaqueCond(), false
 		}
-		c = dimCond(dimFrag, point(0))
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(dimCond(dimFrag, point(0)), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			ports, fine := portList(a)
 			if !fine {
-				return false
+				return cond{}, false
 			}
 			var o cond
 			switch opt {
@@ -495,24 +430,16 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 				// Either port in the list: two boxes.
 				o = exact(region{fullBox().with(dimSport, ports), fullBox().with(dimDport, ports)})
 			default:
-				return false
+				return cond{}, false
 			}
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return o, true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "conntrack", "state":
 		// Only the state test is modelled; any other conntrack option
 		// (--ctorigdst, --ctstatus, ...) makes the match partly opaque.
 		c = exact(universe())
 		ok = true
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			if opt != "--ctstate" && opt != "--state" {
 				// Skip the option's arguments: words up to the next
 				// option or "!".
@@ -556,21 +483,20 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 		}
 		return c, true
 	case "iprange":
-		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			lo, hi, found := strings.Cut(a, "-")
 			l, err1 := netip.ParseAddr(lo)
 			h, err2 := netip.ParseAddr(hi)
 			if !found || err1 != nil || err2 != nil {
-				return false
+				return cond{}, false
 			}
 			s, fine := addrs.interval(l, h)
 			if !fine {
-				return false
+				return cond{}, false
 			}
 			var d int
 			switch opt {
@@ -579,81 +505,51 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			case "--dst-range":
 				d = dimDst
 			default:
-				return false
+				return cond{}, false
 			}
-			o := dimCond(d, s)
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(d, s), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "mark":
 		// A mark under a mask is a set of 2^k scattered values: opaque
 		// unless the mask is all ones.
-		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if opt != "--mark" || !got {
-				return false
+				return cond{}, false
 			}
 			vs, ms, hasMask := strings.Cut(a, "/")
 			v, err := strconv.ParseUint(vs, 0, 32)
 			if err != nil {
-				return false
+				return cond{}, false
 			}
 			if hasMask {
 				m, err := strconv.ParseUint(ms, 0, 32)
 				if err != nil || m != 0xffffffff {
-					return false
+					return cond{}, false
 				}
 			}
-			o := dimCond(dimMark, point(uint32(v)))
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(dimMark, point(uint32(v))), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "length":
-		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			s, fine := portRange(a)
 			if opt != "--length" || !got || !fine {
-				return false
+				return cond{}, false
 			}
-			o := dimCond(dimLen, s)
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(dimLen, s), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "ttl", "hl":
 		// The IPv6 hop limit is the TTL's twin (xt_hl), in the same
 		// dimension.
-		c = exact(universe())
-		good := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(exact(universe()), toks, w, func(opt string, args func() (string, bool)) (cond, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return cond{}, false
 			}
 			v, err := strconv.ParseUint(a, 10, 8)
 			if err != nil {
-				return false
+				return cond{}, false
 			}
 			if name == "hl" {
 				opt = strings.Replace(opt, "--hl-", "--ttl-", 1)
@@ -671,19 +567,10 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 			case "--ttl-gt":
 				s = rangeSet(uint32(v)+1, 255)
 			default:
-				return false
+				return cond{}, false
 			}
-			o := dimCond(dimTTL, s)
-			if inv {
-				o = o.not(w)
-			}
-			c = c.and(o)
-			return true
+			return dimCond(dimTTL, s), true
 		})
-		if !good {
-			return opaqueCond(), false
-		}
-		return c, true
 	case "frag", "rt", "srh", "hbh", "dst", "ah":
 		// ip6_tables' extension header matches (and srh's) look for
 		// their header with ipv6_find_hdr and fail when the packet has
@@ -699,58 +586,36 @@ func matchCond(name, text, listed string, r *rules.Rule, w *work, addrs *addrAto
 	return opaqueCond(), false
 }
 
-// eachOpt walks "[!] --opt ARG..." tokens, calling f for each option with
-// a function that yields its arguments (the words up to the next option
-// or "!"). It returns false if f does, or when the text does not start
-// with an option.
-func eachOpt(toks []string, f func(opt string, args func() (string, bool), inv bool) bool) bool {
-	i := 0
-	for i < len(toks) {
-		inv := false
-		if toks[i] == "!" {
-			inv = true
-			i++
-			if i >= len(toks) {
-				return false
-			}
-		}
-		opt := toks[i]
-		if !strings.HasPrefix(opt, "--") {
+// allOpts is the condition of a match whose options each test one thing
+// and must all hold: c (what the match requires anyway) and, for each
+// option, the condition test gives it, negated where "!" stands before
+// the option. An option test does not understand (false) makes the whole
+// match opaque.
+func allOpts(c cond, toks []string, w *work, test func(opt string, args func() (string, bool)) (cond, bool)) (cond, bool) {
+	good := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		o, ok := test(opt, args)
+		if !ok {
 			return false
 		}
-		i++
-		args := func() (string, bool) {
-			if i >= len(toks) || toks[i] == "!" || strings.HasPrefix(toks[i], "--") {
-				return "", false
-			}
-			i++
-			return toks[i-1], true
+		if inv {
+			o = o.not(w)
 		}
-		if !f(opt, args, inv) {
-			return false
-		}
-		// Arguments f did not take mean text we do not understand.
-		if i < len(toks) && toks[i] != "!" && !strings.HasPrefix(toks[i], "--") {
-			return false
-		}
+		c = c.and(o)
+		return true
+	})
+	if !good {
+		return opaqueCond(), false
 	}
-	return true
+	return c, true
 }
 
 // portRange reads "N" or "N:M" as iptables-save prints ports and lengths.
 func portRange(s string) (set, bool) {
-	lo, hi, isRange := strings.Cut(s, ":")
-	l, err := strconv.ParseUint(lo, 10, 16)
-	if err != nil {
+	lo, hi, ok := saveopt.PortRange(s)
+	if !ok {
 		return nil, false
 	}
-	h := l
-	if isRange {
-		if h, err = strconv.ParseUint(hi, 10, 16); err != nil {
-			return nil, false
-		}
-	}
-	return rangeSet(uint32(l), uint32(h)), true
+	return rangeSet(uint32(lo), uint32(hi)), true
 }
 
 // portList reads multiport's "N,N:M,...".
@@ -764,25 +629,6 @@ func portList(s string) (set, bool) {
 		spans = append(spans, r...)
 	}
 	return setOf(spans...), true
-}
-
-// tcpFlagBits are the names --tcp-flags prints, with ECE and CWR in case
-// a printer names them.
-var tcpFlagBits = map[string]uint8{
-	"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10,
-	"URG": 0x20, "ECE": 0x40, "CWR": 0x80, "ALL": 0x3f, "NONE": 0,
-}
-
-func tcpFlags(s string) (uint8, bool) {
-	var f uint8
-	for _, n := range strings.Split(s, ",") {
-		b, ok := tcpFlagBits[n]
-		if !ok {
-			return 0, false
-		}
-		f |= b
-	}
-	return f, true
 }
 
 // flagSet is the set of flag bytes f with f&mask == comp, as xt_tcpudp
@@ -846,76 +692,4 @@ func icmpCond(a, listed string, v4 bool) (c cond, exact, ok bool) {
 		upper: region{fullBox().with(dimICMP, rangeSet(base|uint32(code), base|255))},
 		lower: region{fullBox().with(dimICMP, point(base|uint32(code)))},
 	}, false, true
-}
-
-// ifaceAtoms turns interface names into points of dimIn and dimOut. Every
-// name and wildcard prefix the ruleset mentions is an atom: atom i of a
-// name is that name; atom i of a prefix P stands for all names starting
-// with P that no longer prefix and no named interface covers. Values past
-// the last atom behave as names no rule mentions.
-type ifaceAtoms struct {
-	reps  []string // a representative name of each atom
-	index map[string]int
-}
-
-// The atoms of several rulesets (the two families of one host) are
-// shared, so that an interface is the same point in each; names lists
-// interfaces to have atoms of their own even if no rule mentions them.
-func newIfaceAtoms(rss []*rules.Ruleset, names ...string) *ifaceAtoms {
-	a := &ifaceAtoms{index: map[string]int{}}
-	addRep := func(rep string) {
-		if _, ok := a.index[rep]; !ok {
-			a.index[rep] = len(a.reps)
-			a.reps = append(a.reps, rep)
-		}
-	}
-	for _, rs := range rss {
-		for _, t := range rs.Tables {
-			for _, c := range t.Chains {
-				for _, r := range c.Rules {
-					names = append(names, r.In, r.Out)
-				}
-			}
-		}
-	}
-	for _, n := range names {
-		switch {
-		case n == "":
-		case strings.HasSuffix(n, "+"):
-			// "\x01" is in no real name, so P+"\x01" has no
-			// mentioned name or longer prefix covering it.
-			addRep(strings.TrimSuffix(n, "+") + "\x01")
-		default:
-			addRep(n)
-		}
-	}
-	return a
-}
-
-// matching returns the atoms a pattern (with an optional trailing "+")
-// matches, as the kernel compares interface names.
-func (a *ifaceAtoms) matching(pattern string) set {
-	prefix, wild := strings.CutSuffix(pattern, "+")
-	if wild && prefix == "" {
-		return full(dimIn)
-	}
-	var spans []span
-	for i, rep := range a.reps {
-		if rep == pattern || wild && strings.HasPrefix(rep, prefix) {
-			spans = append(spans, span{uint32(i), uint32(i)})
-		}
-	}
-	return setOf(spans...)
-}
-
-// name describes an atom for messages.
-func (a *ifaceAtoms) name(i uint32) string {
-	if int(i) >= len(a.reps) {
-		return "another interface"
-	}
-	rep := a.reps[i]
-	if p, ok := strings.CutSuffix(rep, "\x01"); ok {
-		return p + "+"
-	}
-	return rep
 }

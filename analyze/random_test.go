@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/internal/saveopt"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -503,8 +504,8 @@ func (g *gen) l4(gr *gRule, r *rules.Rule) {
 			f := flagPool[g.pick(len(flagPool))]
 			inv := g.chance(0.25)
 			text.WriteString(bang(inv) + " --tcp-flags " + f[0] + " " + f[1])
-			mask, _ := tcpFlags(f[0])
-			comp, _ := tcpFlags(f[1])
+			mask, _ := saveopt.TCPFlags(f[0])
+			comp, _ := saveopt.TCPFlags(f[1])
 			g.flagBits |= mask
 			add(neg(inv, func(p *pkt) bool { return p.flags&mask == comp }))
 		}

@@ -154,13 +154,10 @@ func Compare(old, new *rules.Ruleset, o Options) (*Result, error) {
 	return res, err
 }
 
-// compareRuns is Compare, also returning the comparer (its symbolic
-// runs: the tests sample packets from their leaves); nil when the
-// comparison gave up before the runs finished.
-func compareRuns(old, new *rules.Ruleset, o Options) (*Result, *comparer, error) {
-	if old.Family != new.Family {
-		return nil, nil, errors.New("diff: the rulesets are of different families")
-	}
+// newSpace makes the symbolic space of a comparison or a property check
+// with o's host and node budget (their defaults when unset), its node
+// pool sized for rulesets of matches matches in all.
+func (o Options) newSpace(fam ext.Family, matches int) *symbolic.Space {
 	h := o.Host
 	if h == nil {
 		h = host.Default()
@@ -169,8 +166,17 @@ func compareRuns(old, new *rules.Ruleset, o Options) (*Result, *comparer, error)
 	if budget == 0 {
 		budget = DefaultMaxNodes
 	}
-	pool := 4096 + 8*(countMatches(old)+countMatches(new))
-	s := symbolic.New(old.Family, h, pool, budget)
+	return symbolic.New(fam, h, 4096+8*matches, budget)
+}
+
+// compareRuns is Compare, also returning the comparer (its symbolic
+// runs: the tests sample packets from their leaves); nil when the
+// comparison gave up before the runs finished.
+func compareRuns(old, new *rules.Ruleset, o Options) (*Result, *comparer, error) {
+	if old.Family != new.Family {
+		return nil, nil, errors.New("diff: the rulesets are of different families")
+	}
+	s := o.newSpace(old.Family, countMatches(old)+countMatches(new))
 	res := &Result{Family: old.Family}
 	split := map[string]bool{}
 	var ro, rn *symbolic.Run

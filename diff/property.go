@@ -8,7 +8,6 @@ import (
 
 	"github.com/ipsift/ipsift/bdd"
 	"github.com/ipsift/ipsift/ext"
-	"github.com/ipsift/ipsift/host"
 	"github.com/ipsift/ipsift/rules"
 	"github.com/ipsift/ipsift/symbolic"
 )
@@ -330,15 +329,7 @@ type PropertyChecker struct {
 // NewPropertyChecker runs rs symbolically. The error is for a ruleset
 // the model gave up on.
 func NewPropertyChecker(rs *rules.Ruleset, o Options) (*PropertyChecker, error) {
-	h := o.Host
-	if h == nil {
-		h = host.Default()
-	}
-	budget := o.MaxNodes
-	if budget == 0 {
-		budget = DefaultMaxNodes
-	}
-	s := symbolic.New(rs.Family, h, 4096+8*countMatches(rs), budget)
+	s := o.newSpace(rs.Family, countMatches(rs))
 	run, err := symbolic.Execute(s, rs, symbolic.Options{})
 	if err != nil {
 		return nil, err

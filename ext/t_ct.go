@@ -6,8 +6,8 @@ import (
 )
 
 // CT and NOTRACK (iptables' libxt_CT revisions 1 and 2, the kernel's
-// xt_CT), and TRACE (xt_TRACE): the raw-table targets that act on
-// connection tracking before it runs.
+// xt_CT): the raw-table targets that act on connection tracking before
+// it runs.
 //
 // CT --notrack (and NOTRACK, which iptables 1.8 turns into CT --notrack
 // and prints back as NOTRACK) marks the packet untracked: Ctx.CT becomes
@@ -77,12 +77,6 @@ func init() {
 		Tables:    []string{"raw"},
 		Hooks:     HookPreRouting | HookLocalOut,
 		New:       func() Target { return &ctTarget{notrack: true, alias: true} },
-	})
-	RegisterTarget(&TargetType{
-		Name:   "TRACE",
-		Family: AnyFamily,
-		Tables: []string{"raw"},
-		New:    func() Target { return traceTarget{} },
 	})
 }
 
@@ -256,21 +250,5 @@ func (t *ctTarget) Compile(c *Compiler) (Action, error) {
 	case t.zone != 0 || t.zoneFlags != 0:
 		return nil, Errorf("-j CT --zone: ipsift's conntrack has no zones yet")
 	}
-	return ActionFunc(func(c *Ctx) Verdict { return Continue }), nil
-}
-
-// traceTarget is TRACE: it sets the kernel's nf_trace flag, which makes
-// every later rule the packet meets log a "TRACE:" line. ipsift's engine
-// traces on request instead, and Ctx has no such flag yet, so the Action
-// only continues.
-type traceTarget struct{}
-
-func (traceTarget) Parse(opt, arg string, invert bool, more *Args) error {
-	return Errorf("TRACE takes no options")
-}
-func (traceTarget) Finish(r *RuleInfo) error               { return nil }
-func (traceTarget) Save(b *strings.Builder)                {}
-func (traceTarget) Print(b *strings.Builder, numeric bool) {}
-func (traceTarget) Compile(c *Compiler) (Action, error) {
 	return ActionFunc(func(c *Ctx) Verdict { return Continue }), nil
 }

@@ -90,10 +90,7 @@ func (s *state) test(args []xfield) status {
 func (s *state) condTest(n *condCmd) status {
 	t := &tester{s: s, bash: true}
 	for _, w := range n.words {
-		ex := s.newExpander()
-		ex.cond = true
-		ex.word(w)
-		t.a = append(t.a, ex.joined())
+		t.a = append(t.a, s.condWord(w))
 	}
 	if len(t.a) == 0 {
 		return stFail

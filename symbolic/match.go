@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
+	"github.com/ipsift/ipsift/internal/saveopt"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -166,12 +167,12 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 	case "tcp", "udp", "sctp", "dccp", "udplite":
 		protos := map[string]uint64{"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 		c := isProto(protos[name])
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var n bdd.Node
 			switch opt {
 			case "--sport", "--dport", "--source-port", "--destination-port":
 				a, got := args()
-				lo, hi, good := portRange(a)
+				lo, hi, good := saveopt.PortRange(a)
 				if !got || !good {
 					return false
 				}
@@ -186,12 +187,12 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			case "--tcp-flags":
 				ms, g1 := args()
 				cs, g2 := args()
-				mask, ok1 := tcpFlags(ms)
-				comp, ok2 := tcpFlags(cs)
+				mask, ok1 := saveopt.TCPFlags(ms)
+				comp, ok2 := saveopt.TCPFlags(cs)
 				if name != "tcp" || !g1 || !g2 || !ok1 || !ok2 {
 					return false
 				}
-				n = m.EqMasked(f(FFlags), uv(comp, 8), uv(mask, 8))
+				n = m.EqMasked(f(FFlags), uv(uint64(comp), 8), uv(uint64(mask), 8))
 			case "--syn":
 				if name != "tcp" {
 					return false
@@ -227,16 +228,15 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		default:
 			return bdd.False, false
 		}
-		c := pr
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, pr, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return bdd.False, false
 			}
 			in := func(fl Field) (bdd.Node, bool) {
 				n := bdd.False
 				for _, p := range strings.Split(a, ",") {
-					lo, hi, good := portRange(p)
+					lo, hi, good := saveopt.PortRange(p)
 					if !good {
 						return n, false
 					}
@@ -257,15 +257,10 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 				n2, _ = in(FDport)
 				n = m.Or(n, n2)
 			default:
-				return false
+				return bdd.False, false
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return good
+			return n, good
 		})
-		return c, ok
 	case "mark", "connmark":
 		c := bdd.True
 		fl := FMark
@@ -274,32 +269,26 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			// No connection (untracked, invalid): never matches.
 			c = m.Le(f(FCT), uv(CTRelated, 3))
 		}
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, c, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			if opt != "--mark" || !got {
-				return false
+				return bdd.False, false
 			}
 			v, mask, good := valueMask(a)
 			if !good {
-				return false
+				return bdd.False, false
 			}
 			n := m.EqMasked(f(fl), uv(v, 32), uv(mask, 32))
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "iprange":
-		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			lo, hi, found := strings.Cut(a, "-")
 			l, err1 := netip.ParseAddr(lo)
 			h, err2 := netip.ParseAddr(hi)
 			if !got || !found || err1 != nil || err2 != nil {
-				return false
+				return bdd.False, false
 			}
 			fl := FSrc
 			switch opt {
@@ -307,39 +296,27 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			case "--dst-range":
 				fl = FDst
 			default:
-				return false
+				return bdd.False, false
 			}
 			n := m.Range(f(fl), s.addrVec(l), s.addrVec(h))
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "length":
-		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
-			lo, hi, good := portRange(a)
+			lo, hi, good := saveopt.PortRange(a)
 			if opt != "--length" || !got || !good {
-				return false
+				return bdd.False, false
 			}
 			n := m.Range(f(FLen), uv(lo, 16), uv(hi, 16))
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "ttl", "hl":
-		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			v, err := strconv.ParseUint(a, 10, 8)
 			if !got || err != nil {
-				return false
+				return bdd.False, false
 			}
 			opt = strings.Replace(opt, "--hl-", "--ttl-", 1)
 			var n bdd.Node
@@ -359,51 +336,40 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 					n = m.Ge(f(FTTL), uv(v+1, 8))
 				}
 			default:
-				return false
+				return bdd.False, false
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "tos", "dscp":
-		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			a, got := args()
 			if !got {
-				return false
+				return bdd.False, false
 			}
 			var n bdd.Node
 			switch opt {
 			case "--tos":
 				v, mask, good := valueMask(a)
 				if !good {
-					return false
+					return bdd.False, false
 				}
 				n = m.EqMasked(f(FTOS), uv(v, 8), uv(mask, 8))
 			case "--dscp":
 				v, err := strconv.ParseUint(a, 0, 8)
 				if err != nil {
-					return false
+					return bdd.False, false
 				}
 				n = m.EqMasked(f(FTOS), uv(v<<2, 8), uv(0xfc, 8))
 			default:
-				return false
+				return bdd.False, false
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	case "ecn":
 		// ecn_mt: the IP header's ECN field; the TCP header's ECE and
 		// CWR bits (the rule's -p tcp makes the packet TCP).
 		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 			var n bdd.Node
 			switch opt {
 			case "--ecn-tcp-ece", "--ecn-tcp-cwr":
@@ -442,8 +408,7 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 		}
 		return bdd.False, len(toks) >= 2 && toks[0] == "--helper"
 	case "addrtype":
-		c := bdd.True
-		ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		return allOpts(m, bdd.True, toks, func(opt string, args func() (string, bool)) (bdd.Node, bool) {
 			var fl Field
 			switch opt {
 			case "--src-type":
@@ -451,28 +416,23 @@ func (x *Run) matchCond(name, text string, mu *rules.MatchUse, r *rules.Rule, st
 			case "--dst-type":
 				fl = FDst
 			default:
-				return false
+				return bdd.False, false
 			}
 			a, got := args()
 			if !got {
-				return false
+				return bdd.False, false
 			}
 			t := s.addrType(f(fl))
 			n := bdd.False
 			for _, name := range strings.Split(a, ",") {
 				code, known := rtnTypes[name]
 				if !known {
-					return false
+					return bdd.False, false
 				}
 				n = m.Or(n, m.Eq(t, uv(code, 4)))
 			}
-			if inv {
-				n = m.Not(n)
-			}
-			c = m.And(c, n)
-			return true
+			return n, true
 		})
-		return c, ok
 	}
 	return bdd.False, false
 }
@@ -490,7 +450,7 @@ func (x *Run) conntrackCond(toks []string, st *State) (bdd.Node, bool) {
 	hasState := false
 	stateOK := bdd.True
 	rest := bdd.True
-	ok := eachOpt(toks, func(opt string, args func() (string, bool), inv bool) bool {
+	ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
 		a, got := args()
 		if !got {
 			return false
@@ -591,38 +551,24 @@ func (x *Run) conntrackCond(toks []string, st *State) (bdd.Node, bool) {
 	return m.Ite(tracked, m.And(stateOK, rest), noConn), true
 }
 
-// eachOpt walks "[!] --opt ARG..." tokens (package analyze's reader).
-func eachOpt(toks []string, f func(opt string, args func() (string, bool), inv bool) bool) bool {
-	i := 0
-	for i < len(toks) {
-		inv := false
-		if toks[i] == "!" {
-			inv = true
-			i++
-			if i >= len(toks) {
-				return false
-			}
-		}
-		opt := toks[i]
-		if !strings.HasPrefix(opt, "--") {
+// allOpts is the test of a match whose options each test one thing and
+// must all hold: c (what the match requires anyway) and, for each option,
+// the node test gives it, negated where "!" stands before the option. An
+// option test does not understand (false) makes ok false: the caller
+// then takes the match as opaque.
+func allOpts(m *bdd.Manager, c bdd.Node, toks []string, test func(opt string, args func() (string, bool)) (bdd.Node, bool)) (bdd.Node, bool) {
+	ok := saveopt.Each(toks, func(opt string, args func() (string, bool), inv bool) bool {
+		n, good := test(opt, args)
+		if !good {
 			return false
 		}
-		i++
-		args := func() (string, bool) {
-			if i >= len(toks) || toks[i] == "!" || strings.HasPrefix(toks[i], "--") {
-				return "", false
-			}
-			i++
-			return toks[i-1], true
+		if inv {
+			n = m.Not(n)
 		}
-		if !f(opt, args, inv) {
-			return false
-		}
-		if i < len(toks) && toks[i] != "!" && !strings.HasPrefix(toks[i], "--") {
-			return false
-		}
-	}
-	return true
+		c = m.And(c, n)
+		return true
+	})
+	return c, ok
 }
 
 // addrMask reads ADDR, ADDR/LEN or ADDR/MASK of a family of width w.
@@ -659,21 +605,6 @@ func addrMask(a string, w int) (addr, mask netip.Addr, ok bool) {
 	return addr, mask, true
 }
 
-func portRange(s string) (lo, hi uint64, ok bool) {
-	l, h, isRange := strings.Cut(s, ":")
-	lo, err := strconv.ParseUint(l, 10, 16)
-	if err != nil {
-		return 0, 0, false
-	}
-	hi = lo
-	if isRange {
-		if hi, err = strconv.ParseUint(h, 10, 16); err != nil {
-			return 0, 0, false
-		}
-	}
-	return lo, hi, true
-}
-
 func valueMask(a string) (v, mask uint64, ok bool) {
 	vs, ms, hasMask := strings.Cut(a, "/")
 	v, err := strconv.ParseUint(vs, 0, 32)
@@ -687,23 +618,6 @@ func valueMask(a string) (v, mask uint64, ok bool) {
 		}
 	}
 	return v, mask, true
-}
-
-var tcpFlagBits = map[string]uint64{
-	"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10,
-	"URG": 0x20, "ECE": 0x40, "CWR": 0x80, "ALL": 0x3f, "NONE": 0,
-}
-
-func tcpFlags(s string) (uint64, bool) {
-	var f uint64
-	for _, n := range strings.Split(s, ",") {
-		b, ok := tcpFlagBits[n]
-		if !ok {
-			return 0, false
-		}
-		f |= b
-	}
-	return f, true
 }
 
 // icmpCond reads the numeric iptables -L form of an icmp or icmp6 match

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipsift/ipsift/bdd"
+	"github.com/ipsift/ipsift/internal/saveopt"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -219,7 +220,7 @@ func (x *Run) natTarget(kind string, toks []string, p piece, why string) []table
 		if spec == "" {
 			return true
 		}
-		lo, hi, ok := portRange(strings.Replace(spec, "-", ":", 1))
+		lo, hi, ok := saveopt.PortRange(strings.Replace(spec, "-", ":", 1))
 		if !ok {
 			return false
 		}

@@ -261,10 +261,7 @@ func helperMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	if !ok {
 		return false
 	}
-	op := ""
-	if h.inv {
-		op = " !="
-	}
+	op := opNeq(h.inv)
 	x.rule.add("%s", fmt.Sprintf("ct helper%s \"%s\"", op, h.args[0]))
 	return true
 }

@@ -159,10 +159,7 @@ func iprangeMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 			continue
 		}
 		lo, hi, _ := strings.Cut(r.args[0], "-")
-		op := ""
-		if r.inv {
-			op = " !="
-		}
+		op := opNeq(r.inv)
 		x.rule.add("%s %s%s %s", x.ip(), d.sel, op, lo)
 		x.rule.add("-%s", hi)
 	}
@@ -294,10 +291,7 @@ func macMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	if !ok {
 		return false
 	}
-	op := ""
-	if m.inv {
-		op = " !="
-	}
+	op := opNeq(m.inv)
 	x.rule.add("ether saddr%s ", op)
 	x.rule.add("%s", strings.ToLower(m.args[0]))
 	return true
@@ -310,10 +304,7 @@ func pkttypeMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	if !ok {
 		return false
 	}
-	op := ""
-	if p.inv {
-		op = " !="
-	}
+	op := opNeq(p.inv)
 	x.rule.add("pkttype%s ", op)
 	name, ok := pktTypes[strings.ToLower(p.args[0])]
 	if !ok {

@@ -52,10 +52,7 @@ func ownerMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	default:
 		return false
 	}
-	op := ""
-	if o[0].inv {
-		op = " !="
-	}
+	op := opNeq(o[0].inv)
 	x.rule.add("%s%s ", sel, op)
 	lo, hi := span(o[0].args[0])
 	x.rule.add("%s", rangeText(lo, hi))
@@ -77,10 +74,7 @@ func cpuMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	if !ok {
 		return false
 	}
-	op := ""
-	if c.inv {
-		op = " !="
-	}
+	op := opNeq(c.inv)
 	x.rule.add("cpu%s %s", op, c.args[0])
 	return true
 }

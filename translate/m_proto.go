@@ -52,6 +52,16 @@ func rangeText(lo, hi uint64) string {
 	return strconv.FormatUint(lo, 10) + "-" + strconv.FormatUint(hi, 10)
 }
 
+// opNeq is " !=" for an inverted test and "" otherwise, for a selector
+// followed by its operator ("ah spi != 256"); neq is the same operator
+// for writing before a value.
+func opNeq(inv bool) string {
+	if inv {
+		return " !="
+	}
+	return ""
+}
+
 func neq(inv bool) string {
 	if inv {
 		return "!= "
@@ -157,10 +167,7 @@ func sctpMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	for _, d := range []string{"sport", "dport"} {
 		if p, ok := o.get(d); ok {
 			lo, hi := span(p.args[0])
-			op := ""
-			if p.inv {
-				op = " !="
-			}
+			op := opNeq(p.inv)
 			x.rule.add("sctp %s%s %s", d, op, rangeText(lo, hi))
 		}
 	}
@@ -237,10 +244,7 @@ func dccpMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	for _, d := range []string{"sport", "dport"} {
 		if p, ok := o.get(d); ok {
 			lo, hi := span(p.args[0])
-			op := ""
-			if p.inv {
-				op = " !="
-			}
+			op := opNeq(p.inv)
 			x.rule.add("dccp %s%s %d", d, op, lo)
 			if lo != hi {
 				x.rule.add("-%d", hi)
@@ -257,10 +261,7 @@ func dccpMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 			}
 		}
 		if mask != 0 {
-			op := ""
-			if t.inv {
-				op = " !="
-			}
+			op := opNeq(t.inv)
 			x.rule.add("dccp type%s ", op)
 			many := mask&(mask-1) != 0
 			if many {
@@ -384,30 +385,7 @@ func icmpMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 		x.rule.add("ip protocol icmp")
 		return true
 	}
-	op := ""
-	if t.inv {
-		op = " !="
-	}
-	x.rule.add("icmp type%s ", op)
-	typ, code, hasCode := strings.Cut(t.args[0], "/")
-	n, _ := strconv.ParseUint(typ, 10, 8)
-	name := icmpNames[n]
-	if x.exact && (hasCode || name == "") {
-		// 1.8.11 gives up on a code, or a type it has no name for.
-		if hasCode && t.inv {
-			return x.refuse("! --icmp-type TYPE/CODE has no nft form of one test")
-		}
-		x.rule.add("%s", typ)
-		if hasCode {
-			x.rule.add("icmp code %s", code)
-		}
-		return true
-	}
-	if hasCode || name == "" {
-		return false
-	}
-	x.rule.add("%s", name)
-	return true
+	return icmpType(x, t, "icmp", icmpNames)
 }
 
 func icmp6Match(x *xl, o opts, _ *rules.MatchUse) bool {
@@ -415,21 +393,25 @@ func icmp6Match(x *xl, o opts, _ *rules.MatchUse) bool {
 	if !ok {
 		return false
 	}
-	op := ""
-	if t.inv {
-		op = " !="
-	}
-	x.rule.add("icmpv6 type%s ", op)
+	return icmpType(x, t, "icmpv6", icmp6Names)
+}
+
+// icmpType translates --icmp-type or --icmpv6-type TYPE[/CODE] (t) to
+// nft's "icmp type" or "icmpv6 type" (kw), by the type's nft name.
+func icmpType(x *xl, t opt, kw string, names map[uint64]string) bool {
+	op := opNeq(t.inv)
+	x.rule.add("%s type%s ", kw, op)
 	typ, code, hasCode := strings.Cut(t.args[0], "/")
 	n, _ := strconv.ParseUint(typ, 10, 8)
-	name := icmp6Names[n]
+	name := names[n]
 	if x.exact && (hasCode || name == "") {
+		// 1.8.11 gives up on a code, or a type it has no name for.
 		if hasCode && t.inv {
-			return x.refuse("! --icmpv6-type TYPE/CODE has no nft form of one test")
+			return x.refuse("! --%s-type TYPE/CODE has no nft form of one test", kw)
 		}
 		x.rule.add("%s", typ)
 		if hasCode {
-			x.rule.add("icmpv6 code %s", code)
+			x.rule.add("%s code %s", kw, code)
 		}
 		return true
 	}
@@ -445,10 +427,7 @@ func ahMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	if x.fam == ext.IPv4 {
 		if hasSPI {
 			lo, hi := span(spi.args[0])
-			op := ""
-			if spi.inv {
-				op = " !="
-			}
+			op := opNeq(spi.inv)
 			x.rule.add("ah spi%s ", op)
 			x.rule.add("%s", rangeText(lo, hi))
 		} else {
@@ -459,19 +438,13 @@ func ahMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	space := ""
 	if hasSPI {
 		lo, hi := span(spi.args[0])
-		op := ""
-		if spi.inv {
-			op = " !="
-		}
+		op := opNeq(spi.inv)
 		x.rule.add("ah spi%s ", op)
 		x.rule.add("%s", rangeText(lo, hi))
 		space = " "
 	}
 	if l, ok := o.get("ahlen"); ok {
-		op := ""
-		if l.inv {
-			op = " !="
-		}
+		op := opNeq(l.inv)
 		x.rule.add("%sah hdrlength%s %s", space, op, l.args[0])
 		space = " "
 	}
@@ -488,10 +461,7 @@ func ahMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 func espMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	if spi, ok := o.get("espspi"); ok {
 		lo, hi := span(spi.args[0])
-		op := ""
-		if spi.inv {
-			op = " !="
-		}
+		op := opNeq(spi.inv)
 		x.rule.add("esp spi%s", op)
 		x.rule.add(" %s", rangeText(lo, hi))
 	} else if x.fam == ext.IPv4 {
@@ -563,20 +533,14 @@ func hbhMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 func rtMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 	t, hasType := o.get("rt-type")
 	if hasType {
-		op := ""
-		if t.inv {
-			op = " !="
-		}
+		op := opNeq(t.inv)
 		x.rule.add("rt type%s %s", op, t.args[0])
 	}
 	l, hasLen := o.get("rt-len")
 	other := o.has("rt-0-res") || o.has("rt-0-addrs") || o.has("rt-0-not-strict")
 	if s, ok := o.get("rt-segsleft"); ok {
 		lo, hi := span(s.args[0])
-		op := ""
-		if s.inv {
-			op = " !="
-		}
+		op := opNeq(s.inv)
 		x.rule.add("rt seg-left%s ", op)
 		x.rule.add("%s", rangeText(lo, hi))
 	} else if !hasType && !hasLen && !other {
@@ -584,10 +548,7 @@ func rtMatch(x *xl, o opts, _ *rules.MatchUse) bool {
 		return true
 	}
 	if hasLen {
-		op := ""
-		if l.inv {
-			op = " !="
-		}
+		op := opNeq(l.inv)
 		x.rule.add("rt hdrlength%s %s", op, l.args[0])
 	}
 	return !other

@@ -108,14 +108,19 @@ func usage(w io.Writer) {
 	for _, c := range sorted {
 		entry(c.name+" "+c.args, c.summary)
 	}
-	entry("iptables ARGS...", "iptables front end editing the file in $IPSIFT_RULES")
-	entry("iptables-save|-restore", "its save and restore companions")
-	entry("ip6tables[-save|-restore]", "the same for IPv6 rules (a file of its own)")
-	entry("iptables-translate ARGS...", "print what iptables-translate 1.8.11 prints (also ip6tables-, [ip6]tables-restore-translate)")
-	entry("ipset ARGS...", "ipset front end editing the sets in $IPSIFT_RULES")
+	entry("iptables ARGS...", "The iptables command line, editing the file in $IPSIFT_RULES instead of the kernel")
+	entry("iptables-save|-restore", "Its save and restore companions, on the same file")
+	entry("ip6tables[-save|-restore]", "The same for IPv6 rules (a file of its own)")
+	entry("iptables-translate ARGS...", "Print what iptables-translate 1.8.11 prints (also ip6tables-, [ip6]tables-restore-translate)")
+	entry("ipset ARGS...", "The ipset command line, editing the sets in the file in $IPSIFT_RULES")
 	fmt.Fprintln(w, "\nFILE is an iptables-restore file or a shell script of iptables commands (read, never run).")
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 problems found in the input, 2 usage or I/O error; for test, diff and")
 	fmt.Fprintln(w, "replay OLD NEW: 0 all pass or equal, 1 a case fails or they differ, 2 usage or no answer.")
+	fmt.Fprintln(w, "\nExample:")
+	fmt.Fprintln(w, "  ipsift check firewall.sh")
+	fmt.Fprintln(w, "  ipsift trace gateway.rules 'eth0 tcp 203.0.113.7:40000 > 198.51.100.1:22 S'")
+	fmt.Fprintln(w, "  ipsift diff gateway.rules gateway-new.rules")
+	fmt.Fprintln(w, "  iptables-save > fw.rules && ipsift translate fw.rules > fw.nft")
 }
 
 func commandHelp(w io.Writer, c *command) {

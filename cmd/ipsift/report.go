@@ -36,7 +36,7 @@ func init() {
 	recentDir := fs.String("recent", "", "with --replay: start the recent lists from this copy of /proc/net/xt_recent (see ipsift replay --help)")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "report", args: "RULES [--replay CAPTURE [--conntrack FILE] [--recent DIR] | --packets FILE] -o report.html [--samples N] [--host FILE] [--rules6 FILE]",
+		name: "report", args: "RULES [--replay CAPTURE [--ifindex N=NAME,...] [--in IFACE] [--direction in] [--conntrack FILE] [--recent DIR] | --packets FILE] -o report.html [--samples N] [--host FILE] [--rules6 FILE] [--noflush] [--legacy]",
 		summary: "Write one self-contained HTML page showing RULES whole: per hook and chain the packets in, taken by each rule\n" +
 			"and left to the policy; every rule as iptables -S prints it, linked to its FILE:LINE, with check's findings;\n" +
 			"a graph of hooks, chains, jumps and gotos (laid out here: no JavaScript needed); sample packets per rule with\n" +

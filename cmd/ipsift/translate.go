@@ -15,9 +15,10 @@ func init() {
 	fs := newFlags("translate")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name:    "translate",
-		args:    "FILE",
-		summary: "translate a ruleset or script into an nft script that means the same (rules with no exact nft form are named at their line and left out; exit 1)",
+		name: "translate",
+		args: "FILE [--noflush] [--legacy] [-- ARG...]",
+		summary: "Translate a ruleset or script into an nft script that means the same, IPv4 and IPv6 rules alike.\n" +
+			"A rule with no exact nft form is named at its line and left out, and the exit status is then 1.",
 		example: "  ipsift translate fw.rules > fw.nft && nft -c -f fw.nft\n" +
 			"  ipsift translate firewall.sh -- start > fw.nft   # a script, with its arguments\n" +
 			"  ipsift iptables-translate -A INPUT -p tcp --dport 22 -j ACCEPT   # one command, as iptables-translate 1.8.11 prints it",
@@ -58,7 +59,7 @@ func translateCommand(tool string, args []string, stdout, stderr io.Writer) int 
 	}
 	for _, a := range args {
 		if a == "-h" || a == "--help" {
-			fmt.Fprintf(stdout, "Usage: ipsift %s IPTABLES-ARGS...\n\nPrints the nft command that %s of iptables 1.8.11 prints for an %s command line, its known mistakes included.\nFor a whole ruleset that means the same in nft, use ipsift translate FILE.\n\nExample:\n  ipsift %s -A INPUT -p tcp --dport 22 -j ACCEPT\n  nft 'add rule ip filter INPUT tcp dport 22 counter accept'\n", tool, tool, tool[:len(tool)-len("-translate")], tool)
+			fmt.Fprintf(stdout, "Usage: ipsift %s IPTABLES-ARGS...\n\nPrints the nft command that %s of iptables 1.8.11 prints for an %s command line, its known mistakes included.\nFor a whole ruleset that means the same in nft, use ipsift translate FILE.\n\nExample:\n  ipsift %s -A INPUT -p tcp --dport 22 -j ACCEPT\n  # prints: nft 'add rule ip filter INPUT tcp dport 22 counter accept'\n", tool, tool, tool[:len(tool)-len("-translate")], tool)
 			return exitOK
 		}
 	}

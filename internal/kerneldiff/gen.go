@@ -104,23 +104,23 @@ var addrOperands = []string{
 
 var ifOperands = []string{"eth0", "wlan0", "eth+", "wlan+", "lo"}
 
-// prefixAims adds the bounds of an -s/-d operand and their neighbours.
+// prefixAims adds the bounds of an -s/-d operand (of either family) and
+// their neighbours.
 func (g *ruleGen) prefixAims(op string) {
 	for _, part := range strings.Split(op, ",") {
 		if p, err := netip.ParsePrefix(part); err == nil {
 			p = p.Masked()
 			g.a.addrAround(p.Addr())
-			last := p.Addr().As4()
-			n := 32 - p.Bits()
-			for i := 0; i < n; i++ {
-				last[3-i/8] |= 1 << (i % 8)
+			last := p.Addr().AsSlice()
+			for i := 0; i < len(last)*8-p.Bits(); i++ {
+				last[len(last)-1-i/8] |= 1 << (i % 8)
 			}
-			g.a.addrAround(netip.AddrFrom4(last))
+			a, _ := netip.AddrFromSlice(last)
+			g.a.addrAround(a)
 			continue
 		}
-		if a, m, ok := strings.Cut(part, "/"); ok {
+		if a, _, ok := strings.Cut(part, "/"); ok {
 			g.a.addr(a)
-			_ = m
 			continue
 		}
 		if a, err := netip.ParseAddr(part); err == nil {
@@ -365,16 +365,20 @@ func (g *ruleGen) target(table, hook string, later []string) (proto, text string
 }
 
 // rule builds one rule for chain (a built-in chain, or a user chain
-// following hook's restrictions).
+// following hook's restrictions). The families draw their operands,
+// matches and targets from their own lists, in the same order.
 func (g *ruleGen) rule(table, hook string, later []string) string {
-	if g.six {
-		return g.rule6(table, hook, later)
-	}
 	r := g.r
+	addrs, matchOf, targetOf := addrOperands, g.match, g.target
+	protos := []string{"tcp", "udp", "icmp", "! tcp", "47"}
+	if g.six {
+		addrs, matchOf, targetOf = addrOperands6, g.match6, g.target6
+		protos = protos6
+	}
 	var parts []string
 	proto := ""
 	if r.IntN(3) == 0 {
-		op := pick(r, addrOperands)
+		op := pick(r, addrs)
 		n := neg(r, 5)
 		if strings.Contains(op, ",") {
 			n = "" // the tools refuse ! with several addresses
@@ -390,7 +394,7 @@ func (g *ruleGen) rule(table, hook string, later []string) string {
 	}
 	var matches []string
 	for n := r.IntN(3); n > 0; n-- {
-		p, m := g.match(table, hook)
+		p, m := matchOf(table, hook)
 		if p != "" {
 			if proto != "" && proto != p {
 				continue
@@ -402,7 +406,7 @@ func (g *ruleGen) rule(table, hook string, later []string) string {
 		}
 		matches = append(matches, m)
 	}
-	tp, target := g.target(table, hook, later)
+	tp, target := targetOf(table, hook, later)
 	if tp != "" {
 		if proto != "" && proto != tp {
 			target = "-j ACCEPT"
@@ -410,19 +414,29 @@ func (g *ruleGen) rule(table, hook string, later []string) string {
 			proto = tp
 		}
 	}
-	if strings.Contains(target, " -j ") || strings.HasPrefix(target, "-o ") {
+	switch {
+	case !g.six && (strings.Contains(target, " -j ") || strings.HasPrefix(target, "-o ")):
 		// the target brought an -o; drop ours
 		parts = slices.DeleteFunc(parts, func(s string) bool { return strings.Contains(s, "-o ") })
+	case g.six && (strings.HasPrefix(target, "-o ") || strings.HasPrefix(target, "-s ") || strings.HasPrefix(target, "-d ")):
+		// The target brought an address or interface of its own: drop
+		// ours of the same kind.
+		for _, opt := range []string{"-o ", "-s ", "-d "} {
+			if strings.HasPrefix(target, opt) || strings.Contains(target, " "+opt) {
+				parts = slices.DeleteFunc(parts, func(s string) bool { return strings.Contains(s, opt) })
+			}
+		}
 	}
 	if proto == "" && r.IntN(4) == 0 {
-		proto = pick(r, []string{"tcp", "udp", "icmp", "! tcp", "47"})
+		proto = pick(r, protos)
 	}
 	if p, ok := strings.CutPrefix(proto, "! "); ok {
 		parts = append(parts, "! -p "+p)
 	} else if proto != "" {
 		parts = append(parts, "-p "+proto)
 	}
-	if r.IntN(25) == 0 {
+	if !g.six && r.IntN(25) == 0 {
+		// IPv6 has no -f: its fragments are matched by -m frag
 		parts = append(parts, neg(r, 2)+"-f")
 	}
 	parts = append(parts, matches...)

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -274,97 +273,6 @@ func (g *ruleGen) target6(table, hook string, later []string) (proto, text strin
 // layers, No Next Header, AH and ESP, extension-header numbers (which
 // the legacy and nft backends treat differently), and "all" as a number.
 var protos6 = []string{"tcp", "udp", "ipv6-icmp", "! tcp", "59", "ah", "esp", "47", "0", "44", "60", "! udp"}
-
-// rule6 builds one rule of an IPv6 ruleset for chain (a built-in chain,
-// or a user chain following hook's restrictions).
-func (g *ruleGen) rule6(table, hook string, later []string) string {
-	r := g.r
-	var parts []string
-	proto := ""
-	if r.IntN(3) == 0 {
-		op := pick(r, addrOperands6)
-		n := neg(r, 5)
-		if strings.Contains(op, ",") {
-			n = "" // the tools refuse ! with several addresses
-		}
-		g.prefixAims6(op)
-		parts = append(parts, n+pick(r, []string{"-s ", "-d "})+op)
-	}
-	if hook != "OUTPUT" && hook != "POSTROUTING" && r.IntN(4) == 0 {
-		parts = append(parts, neg(r, 4)+"-i "+pick(r, ifOperands))
-	}
-	if hook != "INPUT" && hook != "PREROUTING" && r.IntN(5) == 0 {
-		parts = append(parts, neg(r, 4)+"-o "+pick(r, ifOperands))
-	}
-	var matches []string
-	for n := r.IntN(3); n > 0; n-- {
-		p, m := g.match6(table, hook)
-		if p != "" {
-			if proto != "" && proto != p {
-				continue
-			}
-			proto = p
-		}
-		if strings.Contains(m, "hashlimit") && strings.Contains(strings.Join(parts, " "), ",") {
-			continue // one table per rule: an address list would share it
-		}
-		matches = append(matches, m)
-	}
-	tp, target := g.target6(table, hook, later)
-	if tp != "" {
-		if proto != "" && proto != tp {
-			target = "-j ACCEPT"
-		} else {
-			proto = tp
-		}
-	}
-	if strings.HasPrefix(target, "-o ") || strings.HasPrefix(target, "-s ") || strings.HasPrefix(target, "-d ") {
-		// The target brought an address or interface of its own: drop
-		// ours of the same kind.
-		for _, opt := range []string{"-o ", "-s ", "-d "} {
-			if strings.HasPrefix(target, opt) || strings.Contains(target, " "+opt) {
-				parts = slices.DeleteFunc(parts, func(s string) bool { return strings.Contains(s, opt) })
-			}
-		}
-	}
-	if proto == "" && r.IntN(4) == 0 {
-		proto = pick(r, protos6)
-	}
-	if p, ok := strings.CutPrefix(proto, "! "); ok {
-		parts = append(parts, "! -p "+p)
-	} else if proto != "" {
-		parts = append(parts, "-p "+proto)
-	}
-	parts = append(parts, matches...)
-	if target != "" {
-		parts = append(parts, target)
-	}
-	return strings.Join(parts, " ")
-}
-
-// prefixAims6 adds the bounds of an IPv6 -s/-d operand and their
-// neighbours.
-func (g *ruleGen) prefixAims6(op string) {
-	for _, part := range strings.Split(op, ",") {
-		if p, err := netip.ParsePrefix(part); err == nil {
-			p = p.Masked()
-			g.a.addrAround(p.Addr())
-			last := p.Addr().As16()
-			for i := 0; i < 128-p.Bits(); i++ {
-				last[15-i/8] |= 1 << (i % 8)
-			}
-			g.a.addrAround(netip.AddrFrom16(last))
-			continue
-		}
-		if a, _, ok := strings.Cut(part, "/"); ok {
-			g.a.addr(a)
-			continue
-		}
-		if a, err := netip.ParseAddr(part); err == nil {
-			g.a.addrAround(a)
-		}
-	}
-}
 
 // genRuleset6 builds a random ip6tables-restore file over the tables and
 // returns it with what its packets should aim at.
