@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
+	"slices"
 	"testing"
+	"testing/iotest"
 )
 
 // ipv4 is a minimal IPv4/UDP packet 192.0.2.1 -> 198.51.100.2.
@@ -418,5 +422,149 @@ func BenchmarkReadPcapng(b *testing.B) {
 			r.Next(&rec)
 		}
 		fr.Decode(rec.Link, rec.Data, rec.BigEndian)
+	}
+}
+
+// padded is b with n more bytes.
+func padded(b []byte, n int) []byte { return append(b, bytes.Repeat([]byte{byte(n)}, n)...) }
+
+// The Reader buffers the stream itself: the same records, offsets and
+// end from a source that gives one byte at a time, half of what is
+// asked, an error with the last bytes, or a cut file; a source that
+// fails mid-stream gives its error.
+func TestReaderSources(t *testing.T) {
+	le := binary.LittleEndian
+	var ng []byte
+	ng = append(ng, shb(le)...)
+	ng = append(ng, idb(le, LinkEthernet, "eth0")...)
+	for i := range 2000 { // over a megabyte: blocks across the Reader's buffer's end
+		ng = append(ng, epb(le, 0, uint64(i), padded(eth(), i*37%1500), uint32(1+i%2))...)
+	}
+	ng = append(ng, shb(binary.BigEndian)...) // a second section, the other byte order
+	ng = append(ng, idb(binary.BigEndian, LinkRaw, "tun0")...)
+	ng = append(ng, epb(binary.BigEndian, 0, 7, ipv4, 0)...)
+	var pcs [][]byte
+	for range 2000 {
+		pcs = append(pcs, padded(eth(), len(pcs)*53%1500))
+	}
+	pc := pcapFile(le, 0xa1b2c3d4, 1, pcs...)
+	type got struct {
+		recs []string
+		offs []int64
+		err  error
+	}
+	read := func(src io.Reader) got {
+		var g got
+		r, err := NewReader(src)
+		if err != nil {
+			g.err = err
+			return g
+		}
+		var rec Record
+		for {
+			if g.err = r.Next(&rec); g.err != nil {
+				return g
+			}
+			g.recs = append(g.recs, fmt.Sprintf("%d %d %d %v %x", rec.Time, rec.Iface, rec.OrigLen, rec.Dir, rec.Data))
+			g.offs = append(g.offs, r.Offset())
+		}
+	}
+	for name, file := range map[string][]byte{"pcapng": ng, "pcap": pc} {
+		want := read(bytes.NewReader(file))
+		if want.err != io.EOF || len(want.recs) < 300 || want.offs[len(want.offs)-1] != int64(len(file)) {
+			t.Fatalf("%s: %d records, last offset %d of %d, %v", name, len(want.recs), want.offs[len(want.offs)-1], len(file), want.err)
+		}
+		for sname, src := range map[string]io.Reader{
+			"one byte":  iotest.OneByteReader(bytes.NewReader(file)),
+			"half":      iotest.HalfReader(bytes.NewReader(file)),
+			"data+EOF":  iotest.DataErrReader(bytes.NewReader(file)),
+			"timeout":   iotest.TimeoutReader(bytes.NewReader(file)), // the second read fails
+			"cut short": bytes.NewReader(file[:len(file)-5]),
+		} {
+			g := read(src)
+			switch sname {
+			case "timeout":
+				if !errors.Is(g.err, iotest.ErrTimeout) {
+					t.Errorf("%s, %s: %v, want the source's error", name, sname, g.err)
+				}
+				continue
+			case "cut short":
+				if g.err != io.ErrUnexpectedEOF || len(g.recs) != len(want.recs)-1 {
+					t.Errorf("%s, %s: %d records, %v", name, sname, len(g.recs), g.err)
+				}
+				continue
+			}
+			if g.err != io.EOF || !slices.Equal(g.recs, want.recs) || !slices.Equal(g.offs, want.offs) {
+				t.Errorf("%s, %s: %d records (want %d), %v; same records %v, same offsets %v", name, sname, len(g.recs), len(want.recs), g.err, slices.Equal(g.recs, want.recs), slices.Equal(g.offs, want.offs))
+			}
+		}
+	}
+}
+
+// After Keep, a record's data stays as read until its buffer is given
+// back, whatever the Reader reads meanwhile; buffers given back are
+// read into again, so holding a window of records takes a few buffers,
+// not one per megabyte of the file.
+func TestReaderKeep(t *testing.T) {
+	le := binary.LittleEndian
+	var ng []byte
+	ng = append(ng, shb(le)...)
+	ng = append(ng, idb(le, LinkEthernet, "eth0")...)
+	var want [][]byte
+	for i := range 6000 { // about 4.5 MB
+		d := padded(eth(), i*37%1500)
+		want = append(want, d)
+		ng = append(ng, epb(le, 0, uint64(i), d, 1)...)
+	}
+	for _, src := range []io.Reader{bytes.NewReader(ng), iotest.HalfReader(bytes.NewReader(ng))} {
+		r, err := NewReader(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Keep()
+		type kept struct {
+			i    int
+			data []byte
+			buf  *Buffer
+		}
+		var window []kept
+		bufs := map[*Buffer]bool{}
+		check := func(k kept) {
+			if !bytes.Equal(k.data, want[k.i]) {
+				t.Fatalf("record %d changed while held", k.i)
+			}
+			r.Release(k.buf)
+		}
+		var rec Record
+		for i := 0; ; i++ {
+			if err := r.Next(&rec); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Buf == nil {
+				t.Fatal("no buffer after Keep")
+			}
+			bufs[rec.Buf] = true
+			window = append(window, kept{i, rec.Data, rec.Buf})
+			if len(window) > 1100 { // replay's window and batches in flight
+				check(window[0])
+				window = window[1:]
+			}
+		}
+		for _, k := range window {
+			check(k)
+		}
+		if len(bufs) > 4 {
+			t.Errorf("%d buffers for %d bytes", len(bufs), len(ng))
+		}
+	}
+}
+
+// packetBlock sets a Record field by field (not *rec = Record{...}):
+// a field added to Record must be set there too.
+func TestRecordFields(t *testing.T) {
+	if n := reflect.TypeOf(Record{}).NumField(); n != 10 {
+		t.Errorf("Record has %d fields: set the new ones in packetBlock, then change this count", n)
 	}
 }

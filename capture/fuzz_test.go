@@ -27,11 +27,25 @@ func FuzzReader(f *testing.F) {
 		if err != nil {
 			return
 		}
+		keep := len(data)%2 == 0 // half the inputs read with Keep, each record given back after the next
+		if keep {
+			r.Keep()
+		}
 		var rec Record
 		var fr Frame
+		var last *Buffer
 		for range 1000 {
 			if r.Next(&rec) != nil {
 				return
+			}
+			if keep {
+				if rec.Buf == nil {
+					t.Fatal("no buffer after Keep")
+				}
+				if last != nil {
+					r.Release(last)
+				}
+				last = rec.Buf
 			}
 			if len(rec.Data) > MaxPacket || rec.OrigLen < len(rec.Data) || rec.Iface >= len(r.Interfaces()) {
 				t.Fatalf("record %d bytes, orig %d, iface %d", len(rec.Data), rec.OrigLen, rec.Iface)

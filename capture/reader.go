@@ -21,7 +21,6 @@
 package capture
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -106,6 +105,17 @@ type Record struct {
 	// Comment is pcapng's opt_comment (the first one), aliasing the
 	// buffer as Data does.
 	Comment []byte
+	// Buf is, after Reader.Keep, the buffer Data and Comment lie in:
+	// they stay valid until it is given back with Reader.Release.
+	Buf *Buffer
+}
+
+// Buffer is one of a Reader's buffers, which records' data alias after
+// Reader.Keep.
+type Buffer struct {
+	b       []byte
+	refs    int  // records handed out in it and not released
+	retired bool // the Reader reads into another one now
 }
 
 // Limits on what a Reader accepts, so that a damaged file cannot make
@@ -129,9 +139,20 @@ func formatErr(off int64, format string, a ...any) error {
 
 // Reader reads a pcap or pcapng stream.
 type Reader struct {
-	r      *bufio.Reader
-	buf    []byte
-	off    int64 // bytes consumed so far, for error messages
+	src io.Reader
+	// buf[pos:end] are the bytes read from src and not yet consumed;
+	// a block is handed out as a slice of buf, valid until the next
+	// read (which may move the bytes after it to the front).
+	buf      []byte
+	pos, end int
+	// With keep, buf is cur's, and a buffer that records still alias is
+	// never read over: fill moves to another (from pool when one is
+	// free).
+	keep   bool
+	cur    *Buffer
+	pool   []*Buffer
+	srcErr error // what src returned once it stopped giving bytes
+	base   int64 // the stream's offset of buf[0] (see Offset)
 	ng     bool
 	ifaces []Interface
 	// pcap
@@ -147,14 +168,14 @@ type Reader struct {
 // NewReader reads the file header (pcap) or first Section Header Block
 // (pcapng) from r.
 func NewReader(r io.Reader) (*Reader, error) {
-	rd := &Reader{r: bufio.NewReaderSize(r, 1<<20)}
-	magic, err := rd.r.Peek(4)
-	if err != nil {
+	rd := &Reader{src: r, buf: make([]byte, readBuf)}
+	if err := rd.fill(4); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return nil, formatErr(0, "the file is shorter than a header")
 		}
 		return nil, err
 	}
+	magic := rd.buf[rd.pos : rd.pos+4]
 	switch {
 	case binary.LittleEndian.Uint32(magic) == 0x0A0D0D0A:
 		rd.ng = true
@@ -169,43 +190,87 @@ func NewReader(r io.Reader) (*Reader, error) {
 
 // Offset returns how many bytes of the stream have been read, for
 // progress reports.
-func (r *Reader) Offset() int64 { return r.off }
+func (r *Reader) Offset() int64 { return r.base + int64(r.pos) }
 
 // Interfaces returns the interfaces seen so far (pcapng declares them
 // as it goes; after the whole file is read it holds them all).
 func (r *Reader) Interfaces() []Interface { return r.ifaces }
 
-// read returns the next n bytes of the stream. They alias the
-// buffered reader's buffer (no copy) and are valid until the next read.
+// readBuf is the Reader's buffer: larger than any block it accepts
+// (maxBlock), so that a block is always one slice of it.
+const readBuf = 1 << 20
+
+// read returns the next n bytes of the stream (n <= readBuf). They
+// alias the Reader's buffer (no copy) and are valid until the next
+// read. At the end of the stream it returns io.EOF when no byte was
+// left, io.ErrUnexpectedEOF when fewer than n were.
 func (r *Reader) read(n int) ([]byte, error) {
-	if n <= r.r.Size() {
-		b, err := r.r.Peek(n)
-		if len(b) == n {
-			r.r.Discard(n)
-			r.off += int64(n)
-			return b, nil
-		}
-		if len(b) == 0 && err == io.EOF {
-			return nil, io.EOF
-		}
-		if err == io.EOF {
-			return nil, io.ErrUnexpectedEOF
-		}
+	if e := r.pos + n; e <= r.end {
+		b := r.buf[r.pos:e:e]
+		r.pos = e
+		return b, nil
+	}
+	return r.readSlow(n)
+}
+
+// readSlow is read when the buffer holds fewer than n bytes.
+func (r *Reader) readSlow(n int) ([]byte, error) {
+	if err := r.fill(n); err != nil {
 		return nil, err
 	}
-	if n > len(r.buf) {
-		r.buf = make([]byte, n)
-	}
-	b := r.buf[:n]
-	k, err := io.ReadFull(r.r, b)
-	r.off += int64(k)
-	if err == io.EOF {
-		return nil, io.EOF
-	}
-	if err != nil {
-		return nil, io.ErrUnexpectedEOF
-	}
+	b := r.buf[:n:n] // fill moved the unread bytes to the front
+	r.pos = n
 	return b, nil
+}
+
+// fill reads from the source until n bytes are buffered, moving the
+// unread ones to the front of the buffer first.
+func (r *Reader) fill(n int) error {
+	if n > len(r.buf) {
+		return formatErr(r.Offset(), "a block of %d bytes", n)
+	}
+	if r.keep && r.cur.refs > 0 {
+		// Records still alias this buffer: the unread bytes go to
+		// another.
+		r.cur.retired = true
+		if n := len(r.pool); n > 0 {
+			r.cur, r.pool = r.pool[n-1], r.pool[:n-1]
+		} else {
+			r.cur = &Buffer{b: make([]byte, readBuf)}
+		}
+		r.end = copy(r.cur.b, r.buf[r.pos:r.end])
+		r.buf = r.cur.b
+		r.base += int64(r.pos)
+		r.pos = 0
+	}
+	if r.pos > 0 {
+		r.end = copy(r.buf, r.buf[r.pos:r.end])
+		r.base += int64(r.pos)
+		r.pos = 0
+	}
+	for empty := 0; r.end < n && r.srcErr == nil; {
+		k, err := r.src.Read(r.buf[r.end:])
+		r.end += k
+		switch {
+		case err != nil:
+			r.srcErr = err
+		case k > 0:
+			empty = 0
+		default:
+			if empty++; empty == 100 {
+				r.srcErr = io.ErrNoProgress // as bufio gives up on a reader that returns nothing
+			}
+		}
+	}
+	switch {
+	case r.end >= n:
+		return nil
+	case r.srcErr != io.EOF:
+		return r.srcErr
+	case r.end == 0:
+		return io.EOF
+	}
+	return io.ErrUnexpectedEOF
 }
 
 func (r *Reader) readPcapHeader() error {
@@ -242,8 +307,38 @@ func (r *Reader) readPcapHeader() error {
 	return nil
 }
 
+// Keep makes every record's data stay valid after the next call to
+// Next, until its buffer (Record.Buf) is given back with Release: the
+// Reader then reads on into another buffer rather than over bytes a
+// record still holds. A caller that holds records a while (a
+// reordering window) keeps them without copying them. Keep, Next and
+// Release are called from one goroutine.
+func (r *Reader) Keep() {
+	if !r.keep {
+		r.keep, r.cur = true, &Buffer{b: r.buf}
+	}
+}
+
+// Release gives back a record's buffer (Record.Buf, after Keep): its
+// data may be read over once every record in it is given back.
+func (r *Reader) Release(b *Buffer) {
+	if b.refs--; b.refs == 0 && b.retired {
+		b.retired = false
+		r.pool = append(r.pool, b)
+	}
+}
+
 // Next reads the next packet into rec; io.EOF at the end of the file.
 func (r *Reader) Next(rec *Record) error {
+	err := r.next(rec)
+	if r.keep && err == nil {
+		rec.Buf = r.cur
+		r.cur.refs++
+	}
+	return err
+}
+
+func (r *Reader) next(rec *Record) error {
 	if r.ng {
 		return r.nextNG(rec)
 	}
@@ -256,7 +351,7 @@ func (r *Reader) Next(rec *Record) error {
 	incl := r.order.Uint32(h[8:])
 	orig := r.order.Uint32(h[12:])
 	if incl > MaxPacket {
-		return formatErr(r.off-16, "a packet record of %d bytes (more than %d)", incl, MaxPacket)
+		return formatErr(r.Offset()-16, "a packet record of %d bytes (more than %d)", incl, MaxPacket)
 	}
 	data, err := r.read(int(incl))
 	if err != nil {
@@ -273,6 +368,15 @@ func (r *Reader) Next(rec *Record) error {
 		BigEndian: r.pcapIf.bigEndian,
 	}
 	return nil
+}
+
+// cutShort is the error for a block whose header was read and whose
+// body could not be: the file ends inside it, or the source failed.
+func cutShort(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // pcapng block types.
@@ -295,7 +399,7 @@ func (r *Reader) readSHB() error {
 // nextNG reads blocks until a packet block.
 func (r *Reader) nextNG(rec *Record) error {
 	for {
-		start := r.off
+		start := r.Offset()
 		h, err := r.read(8)
 		if err != nil {
 			return err
@@ -315,7 +419,7 @@ func (r *Reader) nextNG(rec *Record) error {
 		}
 		body, err := r.read(int(n) - 8)
 		if err != nil {
-			return io.ErrUnexpectedEOF
+			return cutShort(err)
 		}
 		if r.u32(body[len(body)-4:]) != n {
 			return formatErr(start, "a block (type %d) whose two lengths differ", typ)
@@ -339,7 +443,7 @@ func (r *Reader) nextNG(rec *Record) error {
 // readSHBAfter reads a section header whose first 8 bytes (type and
 // length, in an order not yet known) are h.
 func (r *Reader) readSHBAfter(h []byte) error {
-	start := r.off - 8
+	start := r.Offset() - 8
 	var lenBytes [4]byte
 	copy(lenBytes[:], h[4:8])
 	m, err := r.read(4)
@@ -360,7 +464,7 @@ func (r *Reader) readSHBAfter(h []byte) error {
 	}
 	body, err := r.read(int(n) - 12)
 	if err != nil {
-		return io.ErrUnexpectedEOF
+		return cutShort(err)
 	}
 	if r.u32(body[len(body)-4:]) != n {
 		return formatErr(start, "a section header whose two lengths differ")
@@ -400,9 +504,17 @@ func (r *Reader) option(start int64, b []byte) (code uint16, v, rest []byte, err
 	}
 	padded := (n + 3) &^ 3
 	if 4+padded > len(b) {
-		return 0, nil, nil, formatErr(start, "an option (code %d) longer than its block", code)
+		return 0, nil, nil, optionErr(start, code)
 	}
 	return code, b[4 : 4+n], b[4+padded:], nil
+}
+
+// optionErr is option's error, in a function of its own (not inlined)
+// to keep option small.
+//
+//go:noinline
+func optionErr(start int64, code uint16) error {
+	return formatErr(start, "an option (code %d) longer than its block", code)
 }
 
 func (r *Reader) readIDB(start int64, body []byte) error {
@@ -519,14 +631,11 @@ func (r *Reader) packetBlock(start int64, typ uint32, body []byte, rec *Record) 
 	if capLen > MaxPacket || 20+int(capLen) > len(body) {
 		return formatErr(start, "a packet of %d captured bytes in a block of %d", capLen, len(body)+12)
 	}
-	*rec = Record{
-		Time:      ifc.nanos(ticks),
-		Iface:     ix,
-		Link:      ifc.Link,
-		Data:      body[20 : 20+capLen],
-		OrigLen:   int(max(orig, capLen)),
-		BigEndian: ifc.bigEndian,
-	}
+	// Field by field rather than *rec = Record{...}, which builds the
+	// record aside and copies it (this runs for every packet).
+	rec.Time, rec.Iface, rec.Link, rec.Data = ifc.nanos(ticks), ix, ifc.Link, body[20:20+capLen]
+	rec.OrigLen, rec.BigEndian, rec.Dir, rec.Reception = int(max(orig, capLen)), ifc.bigEndian, DirUnknown, 0
+	rec.Comment, rec.Buf = nil, nil
 	opts := body[20+(capLen+3)&^3:]
 	if int(20+(capLen+3)&^3) > len(body) {
 		opts = nil

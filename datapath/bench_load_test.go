@@ -250,6 +250,9 @@ func procCPUSplit(t *testing.T, pid int) (user, sys time.Duration) {
 //	                      beside it: "NAME=ARGS;NAME=ARGS"
 //	IPSIFT_LOAD_STREAMS   parallel iperf3 streams (default 1)
 //	IPSIFT_LOAD_ONLY      a comma list of the configurations to run
+//	IPSIFT_LOAD_PROFILE   a shell command run during each wrk run, with
+//	                      $PID (ipsift's, empty for the kernel) and $NAME
+//	                      set (perf record/stat)
 func TestLoadWrkIperf(t *testing.T) {
 	if os.Getenv("IPSIFT_DATAPATH_BENCH") == "" {
 		t.Skip("a measurement: run with IPSIFT_DATAPATH_BENCH=1")
@@ -324,18 +327,20 @@ func TestLoadWrkIperf(t *testing.T) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "median of %d rounds [range]; wrk -c16 -t2 -d%ds, Connection: close; iperf3 -t%d -P%d; load average at the start %s\n", rounds, secs, secs, streams, loadAvg())
-	b.WriteString("| | HTTP requests/s | firewall packets/s (HTTP) | queued / firewall packets (HTTP) | ipsift CPU µs per firewall packet (HTTP), user, ksoftirqd | bulk MB/s | firewall packets/s (bulk) | queued / firewall packets (bulk) | ipsift CPU µs per firewall packet (bulk), user, ksoftirqd |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| | HTTP requests/s | firewall packets/s (HTTP) | queued / firewall packets (HTTP) | ipsift CPU µs per firewall packet (HTTP), user, ksoftirqd | ipsift per HTTP request: CPU µs, user, context switches | wrk+nginx+ipsift CPU µs per HTTP request | bulk MB/s | firewall packets/s (bulk) | queued / firewall packets (bulk) | ipsift CPU µs per firewall packet (bulk), user, ksoftirqd |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, c := range configs {
 		rs := results[c.name]
 		col := func(f func(loadResult) float64, format string) string {
 			return medianRange(rs, f, format)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name,
 			col(func(r loadResult) float64 { return r.rps }, "%.0f"),
 			col(func(r loadResult) float64 { return r.httpPPS }, "%.0f"),
 			col(func(r loadResult) float64 { return r.httpQueued }, "%.2f"),
 			col(func(r loadResult) float64 { return r.httpCPU }, "%.1f")+" user "+col(func(r loadResult) float64 { return r.httpUser }, "%.1f")+" ksoftirqd "+col(func(r loadResult) float64 { return r.httpSoft }, "%.1f"),
+			col(func(r loadResult) float64 { return r.reqCPU }, "%.1f")+", "+col(func(r loadResult) float64 { return r.reqUser }, "%.1f")+", "+col(func(r loadResult) float64 { return r.reqCS }, "%.2f"),
+			col(func(r loadResult) float64 { return r.reqAll }, "%.1f"),
 			col(func(r loadResult) float64 { return r.mbps }, "%.0f"),
 			col(func(r loadResult) float64 { return r.bulkPPS }, "%.0f"),
 			col(func(r loadResult) float64 { return r.bulkQueued }, "%.2f"),
@@ -373,14 +378,28 @@ func TestLoadWrkIperf(t *testing.T) {
 
 // loadResult is one configuration's figures in one round.
 type loadResult struct {
-	rps, httpPPS, httpQueued, httpCPU, httpUser, httpSoft  float64
+	rps, httpPPS, httpQueued, httpCPU, httpUser, httpSoft float64
+	// Per HTTP request (a connection): ipsift's CPU, its user part,
+	// and its threads' context switches (voluntary and not).
+	reqCPU, reqUser, reqCS float64
+	// reqAll: the CPU per request of wrk, nginx and ipsift together
+	// (with the kernel's work each ran: the packets' paths, softirqs
+	// included when they ran in those processes' time).
+	reqAll                                                 float64
 	mbps, bulkPPS, bulkQueued, bulkCPU, bulkUser, bulkSoft float64
 	errors                                                 string
+	requests                                               float64 // wrk's requests in all
 }
 
 func (r loadResult) String() string {
 	s := fmt.Sprintf("HTTP %.0f requests/s, %.0f firewall packets/s, %.2f queued per firewall packet, %.1f µs ipsift CPU per firewall packet (%.1f user), %.1f µs ksoftirqd; bulk %.0f MB/s, %.0f firewall packets/s, %.2f queued per firewall packet, %.1f µs ipsift CPU per firewall packet (%.1f user), %.1f µs ksoftirqd",
 		r.rps, r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser, r.httpSoft, r.mbps, r.bulkPPS, r.bulkQueued, r.bulkCPU, r.bulkUser, r.bulkSoft)
+	if r.reqCPU != 0 {
+		s += fmt.Sprintf("; per request: ipsift CPU %.1f µs (%.1f user), %.2f context switches", r.reqCPU, r.reqUser, r.reqCS)
+	}
+	if r.reqAll != 0 {
+		s += fmt.Sprintf("; wrk+nginx+ipsift CPU per request %.1f µs", r.reqAll)
+	}
 	if r.errors != "" {
 		s += "; " + r.errors
 	}
@@ -469,7 +488,25 @@ func (tp *topology) startNginx(t *testing.T, dir string) {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tp.start(tp.lan, "nginx", "-p", dir, "-c", conf)
+	tp.nginx = tp.start(tp.lan, "nginx", "-p", dir, "-c", conf)
+}
+
+// nginxCPU is the CPU time of nginx's master and workers so far.
+func (tp *topology) nginxCPU(t *testing.T) time.Duration {
+	if tp.nginx == nil {
+		return 0
+	}
+	pid := tp.nginx.Process.Pid
+	total := procCPU(t, pid)
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, k := range strings.Fields(string(kids)) {
+		if n, err := strconv.Atoi(k); err == nil {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", n)); err == nil {
+				total += procCPU(t, n)
+			}
+		}
+	}
+	return total
 }
 
 // spreadClients gives the wan side four more client addresses
@@ -558,6 +595,28 @@ func (tp *topology) nstatDiff(ns string, before map[string]uint64) string {
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
+var wrkRequests = regexp.MustCompile(`([0-9]+) requests in`)
+
+// procSwitches is the context switches (voluntary and involuntary) of
+// every thread of process pid so far.
+func procSwitches(pid int) uint64 {
+	var n uint64
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // measureLoad runs wrk, then iperf3, from the wan namespace, and reads
 // the firewall's packet counters, its queues' counters and (p not nil)
 // ipsift's CPU time around each.
@@ -568,8 +627,10 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		k0 := softirqdCPU()
 		q0, d0 := tp.queuedTotal(t)
 		var u0, s0 time.Duration
+		var cs0 uint64
 		if p != nil {
 			u0, s0 = procCPUSplit(t, p.cmd.Process.Pid)
+			cs0 = procSwitches(p.cmd.Process.Pid)
 		}
 		el := run()
 		pk := float64(tp.fwRxPackets(t) - pk0)
@@ -581,6 +642,11 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 			u1, s1 := procCPUSplit(t, p.cmd.Process.Pid)
 			cpuPerPkt = float64((u1 + s1 - u0 - s0).Microseconds()) / max(pk, 1)
 			userPerPkt = float64((u1 - u0).Microseconds()) / max(pk, 1)
+			if r.requests > 0 && r.reqCPU == 0 {
+				r.reqCPU = float64((u1 + s1 - u0 - s0).Microseconds()) / r.requests
+				r.reqUser = float64((u1 - u0).Microseconds()) / r.requests
+				r.reqCS = float64(procSwitches(p.cmd.Process.Pid)-cs0) / r.requests
+			}
 		}
 		softPerPkt = float64((softirqdCPU() - k0).Microseconds()) / max(pk, 1)
 		return pk / el.Seconds(), float64(q1-q0) / max(pk, 1), cpuPerPkt, userPerPkt, softPerPkt
@@ -588,16 +654,49 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 	syn0 := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans")
 	wanStats, lanStats := tp.nstats(tp.wan), tp.nstats(tp.lan)
 	tw0 := tp.nstat(t, tp.lan, "TcpExtTW")
+	ng0 := tp.nginxCPU(t)
+	var ip0 time.Duration
+	if p != nil {
+		ip0 = procCPU(t, p.cmd.Process.Pid)
+	}
+	var wrkCPU time.Duration
 	r.httpPPS, r.httpQueued, r.httpCPU, r.httpUser, r.httpSoft = around(func() time.Duration {
 		start := time.Now()
+		var prof *exec.Cmd
+		if hook := os.Getenv("IPSIFT_LOAD_PROFILE"); hook != "" {
+			// A command run during wrk with PID (ipsift's; empty for the
+			// kernel) and NAME (the configuration's) in its
+			// environment, e.g. 'perf stat -p $PID -o /tmp/$NAME.stat --
+			// sleep 3', or 'perf record -a ...' for every process.
+			prof = exec.Command("sh", "-c", hook)
+			pid := ""
+			if p != nil {
+				pid = strconv.Itoa(p.cmd.Process.Pid)
+			}
+			prof.Env = append(os.Environ(), "PID="+pid, "NAME="+name)
+			prof.Stdout, prof.Stderr = os.Stderr, os.Stderr
+			if err := prof.Start(); err != nil {
+				t.Fatalf("IPSIFT_LOAD_PROFILE: %v", err)
+			}
+		}
 		cmd := exec.Command("ip", "netns", "exec", tp.wan, "timeout", strconv.Itoa(secs+20), "wrk", "-t2", "-c16", fmt.Sprintf("-d%ds", secs), "-H", "Connection: close", "http://198.51.100.1/")
 		out, err := cmd.CombinedOutput()
 		el := time.Since(start)
+		if prof != nil {
+			prof.Wait()
+		}
+		if cmd.ProcessState != nil {
+			// (wait4's usage: timeout's, with wrk's, which it waited for)
+			wrkCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		}
 		m := wrkRPS.FindSubmatch(out)
 		if err != nil || m == nil {
 			t.Fatalf("%s: wrk: %v\n%s", name, err, out)
 		}
 		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+		if m := wrkRequests.FindSubmatch(out); m != nil {
+			r.requests, _ = strconv.ParseFloat(string(m[1]), 64)
+		}
 		if os.Getenv("IPSIFT_LOAD_DEBUG") != "" {
 			t.Logf("%s: wrk:\n%s", name, out)
 		}
@@ -608,6 +707,13 @@ func (tp *topology) measureLoad(t *testing.T, name string, secs, streams int, p 
 		}
 		return el
 	})
+	if r.requests > 0 {
+		all := wrkCPU + tp.nginxCPU(t) - ng0
+		if p != nil {
+			all += procCPU(t, p.cmd.Process.Pid) - ip0
+		}
+		r.reqAll = float64(all.Microseconds()) / r.requests
+	}
 	if n := tp.nstat(t, tp.wan, "TcpExtTCPSynRetrans") - syn0; n > 0 {
 		r.errors += fmt.Sprintf("%d SYNs retransmitted by the clients (each a stall of a second or more); servers' TIME_WAIT sockets %d; ", n, tp.nstat(t, tp.lan, "TcpExtTW")-tw0)
 	}

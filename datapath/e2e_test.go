@@ -38,6 +38,7 @@ type topology struct {
 	procs        []*exec.Cmd
 	bigSum       [32]byte
 	bigLen       int
+	nginx        *exec.Cmd // the load test's (bench_load_test.go)
 }
 
 func requireRoot(t *testing.T) {

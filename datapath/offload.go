@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/ctnetlink"
+	"github.com/ipsift/ipsift/datapath/nfqueue"
 	"github.com/ipsift/ipsift/datapath/offload"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
@@ -82,19 +84,26 @@ const tcpFlagBeLiberal = 0x08 // IP_CT_TCP_FLAG_BE_LIBERAL
 // event arrives.
 type flow struct {
 	e         *conntrack.Entry
-	orig      ctnetlink.Tuple // the kernel's original tuple
-	reply     ctnetlink.Tuple
+	orig      ckey // the kernel's original tuple
+	reply     ckey
 	steps     [2][]engine.PathStep // the proved path of each direction
 	returning bool
 	// closing: ipsift saw a FIN or RST; the kernel keeps carrying the
 	// last segments until closeAt, then ipsift takes the connection back.
 	closing bool
 	closeAt time.Time
-	since   time.Time
+	since   int64     // when it was handed over (Unix nanoseconds)
 	carried [2]uint64 // packets the kernel counted, settled so far
 	// fromStart: handed over at its SYN or SYN-ACK (offloadFirst):
 	// ipsift's state of it is the handshake's.
 	fromStart bool
+	// ackSeq: the create went out with the verdicts of its worker's
+	// batch (offloader.piggy) and its acknowledgement has not been read
+	// yet (offAck); 0 otherwise.
+	ackSeq uint32
+	// delSent: its take-back's delete went out with a worker's verdicts
+	// (after its create, when that went the same way).
+	delSent bool
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -119,6 +128,11 @@ type offloader struct {
 	// only the original one proved (--offload=first; implies
 	// carryClose).
 	first bool
+	// piggy: the creates and deletes of the packet path go out in the
+	// worker's verdict message (nfqueue.Queue.Append), ahead of the
+	// verdict of the packet that caused them, instead of a ctnetlink
+	// round trip of their own: one queue, --offload=first (see offAck).
+	piggy bool
 	// last: the steps most recently kept for each direction, shared by
 	// the connections whose proved paths are the same (most are).
 	last [2][]engine.PathStep
@@ -126,12 +140,12 @@ type offloader struct {
 	// mu guards the maps and every use of cl (the workers' hand-overs
 	// and take-backs, the events' and Settle's goroutines).
 	mu    sync.Mutex
-	flows map[ctnetlink.Tuple]*flow // by the tuple its packets arrive with, both directions
+	flows map[ckey]*flow // by the tuple its packets arrive with, both directions
 	// byOrig: the flows of an original tuple until their destroy events,
 	// oldest first (a flow ipsift took back, whose kernel entry it
 	// deleted, waits here for its event while a new connection on the
 	// same tuple is handed over).
-	byOrig map[ctnetlink.Tuple][]*flow
+	byOrig map[ckey][]*flow
 	// cands: a connection's two directions may come through different
 	// workers (queues), so the proofs wait here for each other.
 	cands  map[*conntrack.Entry]*cand
@@ -145,8 +159,9 @@ type offloader struct {
 // prover, and what ctl trace says offload did with the packet.
 type offState struct {
 	path   engine.Path
-	prover *offload.Prover // replaced with the generation
-	pgen   uint64          // the generation prover was made for
+	prover *offload.Prover   // replaced with the generation
+	allow  engine.ProbeAllow // prover.Allow, made once (a method value allocates)
+	pgen   uint64            // the generation prover was made for
 	note   string
 	// synAck: the path is a SYN-ACK's (offloadClose), proved for its
 	// direction's later segments with ProveSynAck.
@@ -159,6 +174,17 @@ type offState struct {
 	ppath engine.Path
 	pbuf  []byte
 	pin   engine.Input
+	// acks: the flows whose creates went out with this worker's
+	// verdicts and wait for their acknowledgement, by sequence number
+	// (offloader.piggy); seq numbers them.
+	acks []*flow
+	seq  uint32
+	// synKey: the wire tuple of the packet when it is a SYN (syn).
+	synKey ckey
+	// The probe at the SYN's own: the original direction's steps, and
+	// the candidate of a connection proved in both directions at once.
+	steps0 []engine.PathStep
+	cand   cand
 }
 
 // OffloadStats are offload's counters.
@@ -180,8 +206,9 @@ func newOffloader(r *Runner) (*offloader, error) {
 	if _, err := os.Stat(sysctlLoose); err != nil {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
-	o := &offloader{r: r, flows: map[ctnetlink.Tuple]*flow{}, byOrig: map[ctnetlink.Tuple][]*flow{},
-		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst}
+	o := &offloader{r: r, flows: make(map[ckey]*flow, 1<<15), byOrig: make(map[ckey][]*flow, 1<<14),
+		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst,
+		piggy: r.cfg.OffloadFirst && r.cfg.Queues <= 1}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
 		old, err := os.ReadFile(path)
 		if err != nil {
@@ -265,6 +292,16 @@ func offloadRules(prefix, q string, mode offloadMode) string {
 	fmt.Fprintf(&b, "*mangle\n:%[1]s-CPRE - [0:0]\n:%[1]s-COUT - [0:0]\n-I PREROUTING 1 -j %[1]s-CPRE\n-I OUTPUT 1 -j %[1]s-COUT\n", prefix)
 	for _, c := range []string{"CPRE", "COUT"} {
 		if mode == offloadFirst {
+			// First, what most packets of a connection the kernel
+			// carries are: no SYN, ESTABLISHED, the connection ASSURED
+			// (its handshake done). None of the four rules below can
+			// match such a segment (an ASSURED connection's replies were
+			// counted, and with no SYN reaching the kernel's conntrack it
+			// never goes back to SYN_SENT, where alone a segment without
+			// SYN is ignored), so they go on at once: one rule of three
+			// matches per packet instead of eleven matches in five rules
+			// (the kernel runs them for every packet it carries).
+			fmt.Fprintf(&b, "-A %s-%s -p tcp -m connmark --mark 0x%08x/0x%08x -m conntrack --ctstate ESTABLISHED --ctstatus ASSURED -m tcp --tcp-flags SYN NONE -j RETURN\n", prefix, c, markOffload, markOffload)
 			// Segments the kernel's conntrack ignored (TCP_CONNTRACK_IGNORE:
 			// let through, but neither counted nor refreshed) go to
 			// ipsift, which decides them with the kernel's state: a
@@ -312,21 +349,22 @@ func (o *offloader) events() {
 		err := o.ev.Receive(func(ev ctnetlink.Event) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
-			fs := o.byOrig[ev.Orig]
+			k := keyOf(ev.Orig)
+			fs := o.byOrig[k]
 			if len(fs) == 0 {
 				return
 			}
 			f := fs[0]
 			if len(fs) == 1 {
-				delete(o.byOrig, ev.Orig)
+				delete(o.byOrig, k)
 			} else {
-				o.byOrig[ev.Orig] = fs[1:]
+				o.byOrig[k] = fs[1:]
 			}
 			ended := false
 			if !f.returning {
 				// The kernel ended it (timeout, conntrack -D): its next
 				// packets come to ipsift, which picks it up again.
-				o.returnLocked(f, "the kernel dropped its entry", true)
+				o.returnLocked(nil, f, "the kernel dropped its entry", true)
 				// Carrying the close too, the kernel timed out the
 				// connection as ipsift would have (TIME_WAIT, CLOSE, or
 				// idle): it ends in ipsift's table as well.
@@ -380,7 +418,7 @@ func (r *Runner) Settle() {
 	}
 	err := o.cl.DumpZero(markOffload, markOffload, func(ev ctnetlink.Event) {
 		// A dump lists the kernel's entries: the tuple's newest flow.
-		if fs := o.byOrig[ev.Orig]; len(fs) > 0 {
+		if fs := o.byOrig[keyOf(ev.Orig)]; len(fs) > 0 {
 			f := fs[len(fs)-1]
 			o.settleLocked(f, ev.Counters)
 			if o.carryClose && !f.returning {
@@ -398,18 +436,40 @@ func (r *Runner) Settle() {
 	}
 }
 
+// ckey is an IPv4 connection tuple as the offloader's maps key it:
+// without pointers (netip.Addr has one), so that maps of hundreds of
+// thousands of connections (the kernel keeps a closed one for its
+// TIME_WAIT) hash a few bytes and give the garbage collector nothing
+// to follow in their keys.
+type ckey struct {
+	src, dst     [4]byte
+	sport, dport uint16
+	proto        uint8
+}
+
+func keyOf(t ctnetlink.Tuple) ckey {
+	if !t.Src.Is4() || !t.Dst.Is4() {
+		return ckey{} // (IPv6, never offloaded: a key no flow has)
+	}
+	return ckey{src: t.Src.As4(), dst: t.Dst.As4(), sport: t.SrcPort, dport: t.DstPort, proto: t.Proto}
+}
+
+func (k ckey) tuple() ctnetlink.Tuple {
+	return ctnetlink.Tuple{Src: netip.AddrFrom4(k.src), Dst: netip.AddrFrom4(k.dst), Proto: k.proto, SrcPort: k.sport, DstPort: k.dport}
+}
+
 // wireKey is the tuple a queued IPv4 TCP packet arrives with.
-func wireKey(b []byte) (ctnetlink.Tuple, uint8, bool) {
+func wireKey(b []byte) (ckey, uint8, bool) {
 	if len(b) < 20 || b[0]>>4 != 4 {
-		return ctnetlink.Tuple{}, 0, false
+		return ckey{}, 0, false
 	}
 	ihl := int(b[0]&0xf) * 4
 	if b[9] != packet.ProtoTCP || len(b) < ihl+14 || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
-		return ctnetlink.Tuple{}, 0, false
+		return ckey{}, 0, false
 	}
-	return ctnetlink.Tuple{
-		Src: netip.AddrFrom4([4]byte(b[12:16])), Dst: netip.AddrFrom4([4]byte(b[16:20])), Proto: packet.ProtoTCP,
-		SrcPort: binary.BigEndian.Uint16(b[ihl:]), DstPort: binary.BigEndian.Uint16(b[ihl+2:]),
+	return ckey{
+		src: [4]byte(b[12:16]), dst: [4]byte(b[16:20]), proto: packet.ProtoTCP,
+		sport: binary.BigEndian.Uint16(b[ihl:]), dport: binary.BigEndian.Uint16(b[ihl+2:]),
 	}, b[ihl+13], true
 }
 
@@ -436,13 +496,13 @@ func (o *offloader) before(w *worker, data []byte) {
 				// found INVALID or ignored, one that came by another
 				// interface), ipsift takes the connection back with the
 				// kernel's state and decides the packet.
-				w.off.addNote(o.takeBackLocked(f, "a segment the kernel did not carry"))
+				w.off.addNote(o.takeBackLocked(w, f, "a segment the kernel did not carry"))
 			case o.carryClose && flags&0x02 == 0 && flags&tcpSFR != 0:
 				// A FIN or RST the kernel did not carry: queued before
 				// it took the connection over, or out of its window.
 				// ipsift takes it back with the kernel's state and
 				// decides it.
-				w.off.addNote(o.takeBackLocked(f, "a FIN or RST the kernel did not carry"))
+				w.off.addNote(o.takeBackLocked(w, f, "a FIN or RST the kernel did not carry"))
 			case flags&tcpSFR == 0:
 				// Queued before the kernel had the connection (the
 				// kernel, liberal, carries every later one; if it loses
@@ -450,7 +510,7 @@ func (o *offloader) before(w *worker, data []byte) {
 				// back): ipsift decides it as usual.
 				w.off.addNote("offload: queued before the kernel took the connection over: decided here")
 			case flags&0x02 != 0:
-				w.off.addNote(o.takeBackLocked(f, "a SYN"))
+				w.off.addNote(o.takeBackLocked(w, f, "a SYN"))
 			case !f.closing:
 				// A FIN or RST: ipsift decides it and what follows it
 				// with SYN, FIN or RST; the kernel carries the last
@@ -465,6 +525,9 @@ func (o *offloader) before(w *worker, data []byte) {
 	}
 	w.off.synAck = o.carryClose && flags&(tcpSFR|0x10) == 0x12
 	w.off.syn = o.first && flags&(tcpSFR|0x10) == 0x02
+	// A SYN took back whatever connection the kernel carried on its
+	// tuple (above): none is left there for handLocked to wait for.
+	w.off.synKey = k
 	if flags&tcpSFR == 0 || o.carryClose && flags&0x02 == 0 || w.off.synAck {
 		w.st.RecordPath(&w.off.path)
 	} else {
@@ -476,13 +539,21 @@ func (o *offloader) before(w *worker, data []byte) {
 // event settles the counters), and the engine restarts the connection's
 // windows as for a connection picked up in the middle (its own are as
 // old as the offload), as the kernel's flowtable does.
-func (o *offloader) takeBackLocked(f *flow, why string) string {
-	return o.returnLocked(f, why, false)
+//
+// Called by a worker (w not nil) with offloader.piggy, the kernel's
+// entry is deleted by a request in the worker's verdict message, ahead
+// of the verdict of the packet that brought the connection back (and
+// of the create that may hand its successor over): until then the
+// kernel may carry a last segment of the old connection, counted in
+// the entry and settled by its destroy event, as if it had come just
+// before.
+func (o *offloader) takeBackLocked(w *worker, f *flow, why string) string {
+	return o.returnLocked(w, f, why, false)
 }
 
 // returnLocked is takeBackLocked; gone says the kernel's entry is gone
 // already (its destroy event came): nothing to read or delete.
-func (o *offloader) returnLocked(f *flow, why string, gone bool) string {
+func (o *offloader) returnLocked(w *worker, f *flow, why string, gone bool) string {
 	if f.returning {
 		return ""
 	}
@@ -497,24 +568,43 @@ func (o *offloader) returnLocked(f *flow, why string, gone bool) string {
 		// The kernel carried the close too: its state, flags and timeout
 		// are the connection's now (a SYN that reuses the ports of a
 		// connection in TIME_WAIT reopens it, as in the kernel).
-		if ev, err := o.cl.Get(f.orig); err == nil {
+		ev, err := o.cl.Get(f.orig.tuple())
+		switch {
+		case err == nil:
 			o.r.E.CT.SyncTCP(f.e, conntrack.TCPState(ev.TCPState), ev.TCPFlags, tcpFlagBeLiberal, time.Duration(ev.Timeout)*time.Second, time.Now().UnixNano())
 			o.r.E.CT.SyncSeen(f.e, ev.Status&ctnetlink.StatusSeenReply != 0, ev.Status&ctnetlink.StatusAssured != 0)
 			refresh = false
-		} else if err != ctnetlink.ErrNotFound {
-			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.String(), "err", err)
+		case err == ctnetlink.ErrNotFound && f.ackSeq == 0:
+			// The kernel ended the connection (timed out) and its
+			// destroy event is still on its way: it ends in ipsift's
+			// table now, as the event would end it (events), so that
+			// the packet that brought it back meets no stale entry.
+			o.r.E.CT.Remove(f.e)
+			gone, refresh = true, false
+		case err != ctnetlink.ErrNotFound:
+			o.r.log.Warn("offload: reading the kernel's entry", "conn", f.orig.tuple().String(), "err", err)
 		}
 	}
 	if !gone {
-		if err := o.cl.Delete(f.orig); err != nil && err != ctnetlink.ErrNotFound {
-			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.String(), "err", err)
+		if w != nil && o.piggy {
+			// (no acknowledgement: an error comes back to offAck)
+			w.off.seq++
+			f.delSent = true
+			if err := w.q.Append(o.cl.DeleteMsg(f.orig.tuple(), nfqueue.SeqTag|seqDelete|w.off.seq&^(nfqueue.SeqTag|seqDelete), false)); err != nil {
+				o.r.Stats.Errors.Add(1)
+			}
+		} else if err := o.cl.Delete(f.orig.tuple()); err != nil && err != ctnetlink.ErrNotFound {
+			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.tuple().String(), "err", err)
 		}
 	}
 	f.e.ResyncTCP()
 	if refresh {
 		o.r.E.CT.Refresh(f.e, time.Now().UnixNano())
 	}
-	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Since(f.since).Round(time.Millisecond))
+	if o.r.Tracing() == 0 {
+		return "" // (the note is for ctl trace)
+	}
+	return fmt.Sprintf("offload: connection back from the kernel (%s) after %s", why, time.Duration(time.Now().UnixNano()-f.since).Round(time.Millisecond))
 }
 
 func (w *offState) addNote(s string) {
@@ -555,7 +645,7 @@ func (o *offloader) reap(ctx context.Context) {
 			o.mu.Lock()
 			for _, f := range o.flows {
 				if f.closing && now.After(f.closeAt) {
-					o.takeBackLocked(f, "closed")
+					o.takeBackLocked(nil, f, "closed")
 				}
 			}
 			o.mu.Unlock()
@@ -569,7 +659,7 @@ func (o *offloader) takeBackAll(why string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, f := range o.flows {
-		o.takeBackLocked(f, why)
+		o.takeBackLocked(nil, f, why)
 	}
 	// The candidates' proofs are of the old generation: after() drops
 	// them.
@@ -678,17 +768,20 @@ func (o *offloader) after(w *worker, origMark uint32) {
 // handOverLocked hands e to the kernel (handLocked) and says so in w's
 // trace note; a refusal other than errNotYet marks c failed for this
 // generation. The caller holds o.mu.
-func (o *offloader) handOverLocked(w *worker, e *conntrack.Entry, c *cand, note string) {
-	if err := o.handLocked(e, c); err != nil {
+func (o *offloader) handOverLocked(w *worker, e *conntrack.Entry, c *cand, note string) bool {
+	if err := o.handLocked(w, e, c); err != nil {
 		if err != errNotYet {
 			c.fail = true
 			o.r.OStats.Refused.Add(1)
 			o.r.log.Debug("offload: the kernel refused the connection", "conn", e.String(), "err", err)
 		}
-		return
+		return false
 	}
-	delete(o.cands, e)
+	if len(o.cands) > 0 {
+		delete(o.cands, e)
+	}
 	w.off.addNote(note)
+	return true
 }
 
 // prover returns the worker's prover for the current generation, and
@@ -701,6 +794,7 @@ func (o *offloader) prover(w *worker) uint64 {
 		} else {
 			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
 		}
+		w.off.allow = w.off.prover.Allow
 		w.off.pgen = gen
 	}
 	return gen
@@ -771,19 +865,8 @@ func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
 	if !o.probe(w, e, false, engine.Input{Data: b, In: w.in.In, Local: w.in.Local, Now: w.in.Now, Mark: w.in.Mark, ChecksumOK: true}) {
 		return
 	}
-	o.mu.Lock()
-	if len(o.cands) >= 1<<16 {
-		clear(o.cands)
-	}
-	c := o.cands[e]
-	if c == nil {
-		c = &cand{}
-		o.cands[e] = c
-	}
-	*c = cand{gen: gen}
-	c.steps[0] = o.keepLocked(0, w.off.ppath.Steps)
-	c.have[0] = true
-	o.mu.Unlock()
+	// (kept until the lock is taken, once, after the second probe)
+	w.off.steps0 = append(w.off.steps0[:0], w.off.ppath.Steps...)
 
 	// The reply direction: the SYN's header turned round, its addresses
 	// and ports those of the reply tuple.
@@ -793,6 +876,7 @@ func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
 	} else if rt, ok := h.Lookup(reply.Src); ok && rt.Dev != "lo" {
 		in.In = rt.Dev
 	} else {
+		o.waitSynAck(w, e, gen)
 		return
 	}
 	b = append(w.off.pbuf[:0], w.orig...)
@@ -806,16 +890,51 @@ func (o *offloader) probeSyn(w *worker, e *conntrack.Entry) {
 	binary.BigEndian.PutUint16(b[10:12], packet.Checksum(b[:ihl]))
 	in.Data, in.Now, in.ChecksumOK = b, w.in.Now, true
 	if !o.probe(w, e, true, in) {
+		o.waitSynAck(w, e, gen)
 		return
 	}
+	// Both proved: the connection goes to the kernel now. Its proof
+	// lives in the worker's own cand unless the kernel refuses it
+	// (then in cands, failed, so that nothing tries again).
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c2 := o.cands[e]; c2 != c || c.gen != gen {
+	if o.gen.Load() != gen {
+		return // a reload or host change came between
+	}
+	c := &w.off.cand
+	*c = cand{gen: gen, have: [2]bool{true, true}}
+	c.steps[0] = o.keepLocked(0, w.off.steps0)
+	c.steps[1] = o.keepLocked(1, w.off.ppath.Steps)
+	if !o.handOverLocked(w, e, c, "offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting") {
+		// Refused (failed), or not yet (the kernel still carries an
+		// earlier connection on the tuple): its SYN-ACK tries again.
+		o.putCandLocked(e, c)
+	}
+}
+
+// waitSynAck keeps the original direction's proof of e (in
+// w.off.steps0) for its SYN-ACK, which proves the reply direction by
+// its own path (after) when the probe at the SYN could not.
+func (o *offloader) waitSynAck(w *worker, e *conntrack.Entry, gen uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gen.Load() != gen {
 		return
 	}
-	c.steps[1] = o.keepLocked(1, w.off.ppath.Steps)
-	c.have[1] = true
-	o.handOverLocked(w, e, c, "offload: connection handed to the kernel at its SYN: its SYN-ACK and every later segment without SYN or RST are carried by the kernel on this decision, counted by its conntrack accounting")
+	c := cand{gen: gen}
+	c.steps[0] = o.keepLocked(0, w.off.steps0)
+	c.have[0] = true
+	o.putCandLocked(e, &c)
+}
+
+// putCandLocked stores a copy of c as e's candidate.
+func (o *offloader) putCandLocked(e *conntrack.Entry, c *cand) {
+	if len(o.cands) >= 1<<16 {
+		clear(o.cands)
+	}
+	nc := new(cand)
+	*nc = *c
+	o.cands[e] = nc
 }
 
 // probe runs one probe of e's direction reply with in and proves its
@@ -827,7 +946,7 @@ func (o *offloader) probe(w *worker, e *conntrack.Entry, reply bool, in engine.I
 	if reply {
 		dir = "reply"
 	}
-	if !o.r.E.Probe(ps, &w.off.pin, e, reply, w.off.prover.Allow, &w.off.ppath) {
+	if !o.r.E.Probe(ps, &w.off.pin, e, reply, w.off.allow, &w.off.ppath) {
 		if o.r.Tracing() > 0 {
 			w.off.addNote("offload: not handed to the kernel at the SYN: on the " + dir + " direction's established path, a rule acts or reads more than the connection")
 		}
@@ -854,14 +973,24 @@ func tupleOf(e *conntrack.Entry, dir int) ctnetlink.Tuple {
 
 // handLocked creates the connection in the kernel, before the verdict
 // of the packet that completed its proof; the caller holds o.mu.
-func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
+//
+// With piggy (w not nil), the create goes out in w's verdict message,
+// ahead of the verdict of the packet that proved it; the connection is
+// the kernel's from then on, as if the create had succeeded, until its
+// acknowledgement says otherwise (offAck).
+func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 	orig, reply := tupleOf(e, 0), tupleOf(e, 1)
 	if !orig.Src.Is4() {
 		return fmt.Errorf("IPv4 only")
 	}
-	for _, f := range o.byOrig[orig] {
-		if !f.returning {
-			return errNotYet // the kernel still carries an earlier one
+	ok, rk := keyOf(orig), keyOf(reply)
+	if w == nil || !o.piggy || !w.off.syn || w.off.synKey != ok {
+		// (with piggy one worker hands over, and the SYN's before took
+		// back any earlier connection on the tuple)
+		for _, f := range o.byOrig[ok] {
+			if !f.returning {
+				return errNotYet // the kernel still carries an earlier one
+			}
 		}
 	}
 	state, flags, scale, _ := e.TCPInfo()
@@ -890,21 +1019,131 @@ func (o *offloader) handLocked(e *conntrack.Entry, c *cand) error {
 		}
 		conn.Timeout = uint32((e.Expires(now) + int64(time.Second) - 1) / int64(time.Second))
 	}
-	if err := o.cl.Create(&conn); err != nil {
-		return err
+	var ackSeq uint32
+	if w != nil && o.piggy {
+		w.off.seq++
+		ackSeq = nfqueue.SeqTag | w.off.seq&^(nfqueue.SeqTag|seqDelete)
+		if err := w.q.Append(o.cl.CreateMsg(&conn, ackSeq, true)); err != nil {
+			o.r.Stats.Errors.Add(1) // (the flush before it failed)
+		}
+	} else {
+		if err := o.cl.Create(&conn); err != nil {
+			return err
+		}
+		if o.first {
+			// The engine's entry lives as long as the kernel's: its
+			// destroy event ends it (events), whatever the state ipsift
+			// last saw.
+			o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
+		}
 	}
-	if o.first {
-		// The engine's entry lives as long as the kernel's: its destroy
-		// event ends it (events), whatever the state ipsift last saw.
-		o.r.E.CT.SyncTCP(e, state, flags, 0xff, offloadedLife, now)
+	f := &flow{e: e, orig: ok, reply: rk, steps: c.steps, since: now, fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv, ackSeq: ackSeq}
+	if ackSeq != 0 {
+		if len(w.off.acks) == 0 {
+			w.off.acks = make([]*flow, ackRing)
+		}
+		w.off.acks[ackSeq%ackRing] = f
 	}
-	f := &flow{e: e, orig: orig, reply: reply, steps: c.steps, since: time.Now(), fromStart: state == conntrack.TCPSynSent || state == conntrack.TCPSynRecv}
-	o.flows[orig], o.flows[reply] = f, f
-	o.byOrig[orig] = append(o.byOrig[orig], f)
+	o.flows[ok], o.flows[rk] = f, f
+	o.byOrig[ok] = append(o.byOrig[ok], f)
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
 	return nil
+}
+
+// seqDelete marks the sequence numbers of the deletes a worker sends
+// with its verdicts (below nfqueue.SeqTag).
+const seqDelete = 1 << 30
+
+// ackRing is how many creates a worker's acks remembers. A create's
+// answer is queued on the worker's socket inside the send that carries
+// it, behind at most the messages already waiting there (the queue's
+// packets, each of which can cause one create): the ring is larger
+// than any queue length (at most 65536 packets, --queue-maxlen).
+const ackRing = 1 << 17
+
+// offAck handles the answer to a create or delete a worker sent with
+// its verdicts (offloader.piggy), in the order of the worker's
+// messages: before any packet the kernel queued after that send.
+//
+// An acknowledged create: the engine's entry lives as long as the
+// kernel's (its destroy event ends it). A refused one (the kernel
+// already had an entry on the tuple, or was out of memory): the packet
+// whose verdict went with it was decided by ipsift as usual, and the
+// kernel has no entry for the connection, so its later segments meet
+// none and cross to ipsift (INVALID); the connection was never the
+// kernel's: it is taken out of the offloaded connections, uncounted,
+// and not handed over again in this generation. A delete's error other
+// than ENOENT (the connection ended meanwhile) is logged.
+func (r *worker) offAck(seq uint32, errno syscall.Errno) {
+	o := r.ofl
+	if o == nil {
+		return
+	}
+	if seq&seqDelete != 0 {
+		if errno != 0 && errno != syscall.ENOENT {
+			r.Stats.Errors.Add(1)
+			o.r.log.Warn("offload: deleting the kernel's entry", "err", errno)
+		}
+		return
+	}
+	if len(r.off.acks) == 0 {
+		return
+	}
+	f := r.off.acks[seq%ackRing]
+	if f == nil || f.ackSeq != seq {
+		return
+	}
+	r.off.acks[seq%ackRing] = nil
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f.ackSeq = 0
+	if errno == 0 {
+		if !f.returning {
+			state, flags, _, _ := f.e.TCPInfo()
+			o.r.E.CT.SyncTCP(f.e, state, flags, 0xff, offloadedLife, time.Now().UnixNano())
+		} else if f.delSent {
+			// (taken back by a worker: its delete followed the create)
+		} else if err := o.cl.Delete(f.orig.tuple()); err != nil && err != ctnetlink.ErrNotFound {
+			// Taken back before the create went out (a reload, or the
+			// end: their deletes found nothing): the entry goes now.
+			o.r.log.Warn("offload: deleting the kernel's entry", "conn", f.orig.tuple().String(), "err", err)
+		}
+		return
+	}
+	o.r.OStats.Refused.Add(1)
+	o.r.log.Debug("offload: the kernel refused the connection", "conn", f.e.String(), "err", errno)
+	// No destroy event will come for it: it leaves byOrig now.
+	fs := o.byOrig[f.orig]
+	for i := range fs {
+		if fs[i] == f {
+			fs = append(fs[:i:i], fs[i+1:]...)
+			break
+		}
+	}
+	if len(fs) == 0 {
+		delete(o.byOrig, f.orig)
+	} else {
+		o.byOrig[f.orig] = fs
+	}
+	if f.returning {
+		return // (taken back already, by a packet queued before the create)
+	}
+	f.returning = true
+	if o.flows[f.orig] == f {
+		delete(o.flows, f.orig)
+	}
+	if o.flows[f.reply] == f {
+		delete(o.flows, f.reply)
+	}
+	o.nflows.Add(-1)
+	o.r.OStats.Active.Add(-1)
+	o.r.OStats.Offloaded.Add(^uint64(0))
+	if len(o.cands) >= 1<<16 {
+		clear(o.cands)
+	}
+	o.cands[f.e] = &cand{gen: o.gen.Load(), fail: true}
 }
 
 // Offloaded reports whether the kernel carries e on ipsift's decision.
@@ -915,7 +1154,7 @@ func (r *Runner) Offloaded(e *conntrack.Entry) bool {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	f := o.flows[tupleOf(e, 0)]
+	f := o.flows[keyOf(tupleOf(e, 0))]
 	return f != nil && f.e == e
 }
 

@@ -304,24 +304,31 @@ func TestOffloadEarlyPortReuse(t *testing.T) {
 	}
 }
 
+// getFromPort fetches /who through the port-80 DNAT from client port
+// port of 203.0.113.7, and returns the whole answer.
+func (tp *topology) getFromPort(port int) ([]byte, error) {
+	var body []byte
+	err := inNetns(tp.wan, func() error {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: port}}
+		c, err := d.Dial("tcp4", "198.51.100.1:80")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /who HTTP/1.0\r\n\r\n")
+		body, err = io.ReadAll(c)
+		return err
+	})
+	return body, err
+}
+
 func offloadPortReuse(t *testing.T, mode string) {
 	tp := newTopologyNamed(t, "oflpr"+mode)
 	tp.countClient(t)
 	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload="+mode)
 	for i := 0; i < 3; i++ {
-		var body []byte
-		err := inNetns(tp.wan, func() error {
-			d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: 40123}}
-			c, err := d.Dial("tcp4", "198.51.100.1:80")
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(c, "GET /who HTTP/1.0\r\n\r\n")
-			body, err = io.ReadAll(c)
-			return err
-		})
+		body, err := tp.getFromPort(40123)
 		if err != nil || !bytes.Contains(body, []byte("200 OK")) {
 			t.Fatalf("connection %d from port 40123: %v %q", i+1, err, body)
 		}
@@ -576,5 +583,55 @@ func TestOffloadTraceFirst(t *testing.T) {
 	out = trace()
 	if !strings.Contains(out, "offload: not handed to the kernel at the SYN") {
 		t.Errorf("the trace does not say why the connection stayed:\n%.3000s", out)
+	}
+}
+
+// TestOffloadFirstRefusedCreate: with --offload=first the create of the
+// kernel's entry goes out with the SYN's verdict, and its answer is
+// read after it. A create the kernel refuses (here: it already has an
+// entry on the connection's tuple, put there by conntrack -I, in a
+// state in which every segment of the client's is INVALID to it) leaves
+// the connection with ipsift: not counted as offloaded, counted as
+// refused, every later packet decided by ipsift, the counters exact;
+// the next connection is handed over as usual.
+func TestOffloadFirstRefusedCreate(t *testing.T) {
+	tp := newTopologyNamed(t, "oflrc")
+	tp.countClient(t)
+	p := tp.runIpsift(t, gatewayRules(t, t.TempDir()), "--offload=first")
+	if out, err := exec.Command("ip", "netns", "exec", tp.fw, "conntrack", "-I", "-p", "tcp", "-s", "203.0.113.7", "-d", "198.51.100.1",
+		"--sport", "40124", "--dport", "80", "--state", "SYN_SENT", "--timeout", "120").CombinedOutput(); err != nil {
+		t.Fatalf("conntrack -I: %v %s", err, out)
+	}
+	get := func(port int) {
+		t.Helper()
+		body, err := tp.getFromPort(port)
+		if err != nil || !bytes.Contains(body, []byte("200 OK")) {
+			t.Fatalf("connection from port %d: %v %q", port, err, body)
+		}
+	}
+	packets := ctlStat(t, p, "packets")
+	get(40124)
+	if n := ctlStat(t, p, "offload_refused"); n != 1 {
+		t.Errorf("offload_refused %d, want 1", n)
+	}
+	if n := ctlStat(t, p, "offloaded"); n != 0 {
+		t.Errorf("offloaded %d with the create refused, want 0", n)
+	}
+	if n := ctlStat(t, p, "offload_active"); n != 0 {
+		t.Errorf("offload_active %d with the create refused, want 0", n)
+	}
+	// Every packet of that connection crossed (a handshake, a request,
+	// an answer and a close: well over one).
+	if n := ctlStat(t, p, "packets") - packets; n < 6 {
+		t.Errorf("%d packets crossed to ipsift for the refused connection, want every one of them", n)
+	}
+	checkForwardCounters(t, tp, p)
+	get(40125)
+	if n := ctlStat(t, p, "offloaded"); n != 1 {
+		t.Errorf("offloaded %d after a second connection, want 1", n)
+	}
+	checkForwardCounters(t, tp, p)
+	if kp := ctlStat(t, p, "kernel_packets"); kp == 0 {
+		t.Errorf("the kernel carried no packet of the second connection")
 	}
 }

@@ -415,7 +415,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		var err error
 		// Verdicts are deferred to the end of each batch: one send for
 		// the batch's rewritten packets and its batch verdict.
-		w.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue + uint16(i), MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20, Defer: true})
+		w.q, err = nfqueue.Open(nfqueue.Config{Num: r.cfg.Queue + uint16(i), MaxLen: r.cfg.QueueLen, Flags: flags, ReadBuffer: 8 << 20, Defer: true, OnAck: w.offAck})
 		if err != nil {
 			r.closeQueues()
 			return err

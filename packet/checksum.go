@@ -24,14 +24,42 @@ func ChecksumAdd(sum uint32, b []byte) uint32 {
 	// byte-swapped at the end: a one's complement sum taken in the other
 	// byte order is the byte-swapped sum (RFC 1071, 2.(B)). The running
 	// sum comes in and goes out in network order.
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	s := uint64(bits.ReverseBytes16(uint16(sum)))
+	sum = sum&0xffff + sum>>16
+	sum = sum&0xffff + sum>>16
+	n := len(b) &^ 7
+	s := addWords(uint64(bits.ReverseBytes16(uint16(sum))), b[:n])
 	var c uint64
-	n := len(b) &^ 63
-	for i := 0; i < n; i += 64 {
-		w := b[i : i+64 : i+64] // one bounds check for the eight words
+	if k := len(b) - n; k > 0 && n > 0 {
+		// The last k bytes: the last 8 of b, shifted down past the
+		// bytes already summed, so that the first of them is the low
+		// byte (an even offset) and the missing ones are zeros (the
+		// pad of an odd length, RFC 1071).
+		w := binary.LittleEndian.Uint64(b[len(b)-8:]) >> (64 - 8*k)
+		s, c = bits.Add64(s, w, 0)
+		s += c // s was all ones: it wrapped to 0, and the carry is 1
+	} else if k > 0 {
+		s = s&0xffffffff + s>>32
+		for b = b[n:]; len(b) >= 2; b = b[2:] {
+			s += uint64(binary.LittleEndian.Uint16(b))
+		}
+		if len(b) == 1 {
+			s += uint64(b[0]) // the high byte of a big-endian word
+		}
+	}
+	// Folded without a loop: 64 bits to 33, to 32, to 17, to 16.
+	s = s&0xffffffff + s>>32
+	s = s&0xffffffff + s>>32
+	s = s&0xffff + s>>16
+	s = s&0xffff + s>>16
+	return uint32(bits.ReverseBytes16(uint16(s)))
+}
+
+// addWordsGo is addWords in Go: the 64-bit words added with
+// bits.Add64's carry, eight at a time, and the last carry added back.
+func addWordsGo(s uint64, b []byte) uint64 {
+	var c uint64
+	for ; len(b) >= 64; b = b[64:] {
+		w := b[:64:64] // one bounds check for the eight words
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[0:8]), c)
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[8:16]), c)
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[16:24]), c)
@@ -41,25 +69,11 @@ func ChecksumAdd(sum uint32, b []byte) uint32 {
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[48:56]), c)
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(w[56:64]), c)
 	}
-	b = b[n:]
-	for len(b) >= 8 {
+	for ; len(b) >= 8; b = b[8:] {
 		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
-		b = b[8:]
 	}
 	s, c = bits.Add64(s, c, 0)
-	s += c // s was all ones: it wrapped to 0, and the carry is 1
-	s = s&0xffffffff + s>>32
-	for len(b) >= 2 {
-		s += uint64(binary.LittleEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) // the high byte of a big-endian word
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint32(bits.ReverseBytes16(uint16(s)))
+	return s + c // s was all ones: it wrapped to 0, and the carry is 1
 }
 
 // ChecksumFinish returns the checksum field value for the running sum
@@ -305,7 +319,16 @@ func (p *Packet) IPChecksumOK() bool {
 	// The header is whole 32-bit words: summed as such and folded, the
 	// ones' complement sum of its 16-bit words (2^16 is 1 modulo 0xffff).
 	var s uint64
-	for h := p.Data[:p.HdrLen]; len(h) >= 4; h = h[4:] {
+	h := p.Data[:p.HdrLen]
+	if len(h) >= ipv4HdrLen {
+		// the five words of a header without options, without a loop
+		w := h[:ipv4HdrLen:ipv4HdrLen]
+		s = uint64(binary.BigEndian.Uint32(w[0:4])) + uint64(binary.BigEndian.Uint32(w[4:8])) +
+			uint64(binary.BigEndian.Uint32(w[8:12])) + uint64(binary.BigEndian.Uint32(w[12:16])) +
+			uint64(binary.BigEndian.Uint32(w[16:20]))
+		h = h[ipv4HdrLen:]
+	}
+	for ; len(h) >= 4; h = h[4:] {
 		s += uint64(binary.BigEndian.Uint32(h))
 	}
 	for s>>16 != 0 {
@@ -351,7 +374,7 @@ func (p *Packet) L4ChecksumOK() bool {
 		if len(l4) < tcpCsumOff+2 {
 			return false
 		}
-		return ChecksumAdd(pseudoSum(p.Src, p.Dst, ProtoTCP, len(l4)), l4) == 0xffff
+		return ChecksumAdd(p.pseudo(ProtoTCP, len(l4)), l4) == 0xffff
 	case ProtoUDP:
 		if len(l4) < udpHdrLen {
 			return false
@@ -360,7 +383,7 @@ func (p *Packet) L4ChecksumOK() bool {
 			return true
 		}
 		n := udpSumLen(l4)
-		return ChecksumAdd(pseudoSum(p.Src, p.Dst, ProtoUDP, n), l4[:n]) == 0xffff
+		return ChecksumAdd(p.pseudo(ProtoUDP, n), l4[:n]) == 0xffff
 	case p.icmpProto():
 		if len(l4) < icmpCsumOff+2 {
 			return false
@@ -371,6 +394,19 @@ func (p *Packet) L4ChecksumOK() bool {
 		return ChecksumAdd(0, l4) == 0xffff
 	}
 	return true
+}
+
+// pseudo is pseudoSum for p's addresses: for IPv4 summed from the
+// header's bytes, which hold them (this runs for every packet replay
+// checks; netip.Addr's Is4 and As4 cost more than the sum).
+func (p *Packet) pseudo(proto uint8, length int) uint32 {
+	if p.Version != 4 || len(p.Data) < ipv4HdrLen {
+		return pseudoSum(p.Src, p.Dst, proto, length)
+	}
+	a, b := binary.BigEndian.Uint32(p.Data[12:16]), binary.BigEndian.Uint32(p.Data[16:20])
+	s := a>>16 + a&0xffff + b>>16 + b&0xffff + uint32(proto) + uint32(uint16(length))
+	s = s&0xffff + s>>16
+	return s&0xffff + s>>16
 }
 
 // Errors the rewrite methods return; fixed values, so a rewrite never

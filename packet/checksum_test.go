@@ -436,3 +436,86 @@ func TestPseudoHeaderAndIPChecksumWords(t *testing.T) {
 		}
 	}
 }
+
+// addWords (assembly on amd64) against addWordsGo and the 16-bit-word
+// reference, from every alignment of the data and any starting sum, on
+// lengths around its 64-byte blocks, runs of ones (carries) included.
+func TestAddWords(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	buf := make([]byte, 600)
+	for n := 0; n < 4000; n++ {
+		for i := range buf {
+			buf[i] = byte(r.Uint32())
+			if n%4 == 0 {
+				buf[i] = 0xff
+			}
+		}
+		off, l := r.IntN(8), r.IntN(len(buf)-8)
+		if n < 300 {
+			l = n % 290
+		}
+		b := buf[off : off+l]
+		s := r.Uint64()
+		if n%5 == 0 {
+			s = ^uint64(0)
+		}
+		if got, want := addWords(s, b), addWordsGo(s, b); got != want {
+			t.Fatalf("len %d offset %d sum %#x: addWords %#x, addWordsGo %#x", l, off, s, got, want)
+		}
+		sum := uint32(r.IntN(0x10000))
+		if got, want := ChecksumFinish(ChecksumAdd(sum, b)), refChecksum(append(binary.BigEndian.AppendUint16(nil, uint16(sum)), b...)); got != want {
+			t.Fatalf("len %d offset %d: ChecksumAdd %#04x, reference %#04x", l, off, got, want)
+		}
+	}
+}
+
+func FuzzChecksumAdd(f *testing.F) {
+	f.Add(uint16(0), []byte{1, 2, 3})
+	f.Add(uint16(0xffff), bytes.Repeat([]byte{0xff}, 131))
+	f.Fuzz(func(t *testing.T, sum uint16, b []byte) {
+		if got, want := addWords(uint64(sum), b), addWordsGo(uint64(sum), b); got != want {
+			t.Fatalf("addWords %#x, addWordsGo %#x", got, want)
+		}
+		if got, want := ChecksumFinish(ChecksumAdd(uint32(sum), b)), refChecksum(append(binary.BigEndian.AppendUint16(nil, sum), b...)); got != want {
+			t.Fatalf("ChecksumAdd %#04x, reference %#04x", got, want)
+		}
+	})
+}
+
+func BenchmarkChecksum1400(b *testing.B) {
+	buf := make([]byte, 1400)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		Checksum(buf)
+	}
+}
+
+// The IPv4 pseudo-header summed from the header's bytes is
+// PseudoHeaderSum of the decoded addresses; the IPv4 header check
+// without a loop is the 16-bit-word reference, options or not.
+func TestPseudoFromHeader(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		b := randPacket(r)
+		var p Packet
+		if p.Decode(b) != nil || p.Version != 4 {
+			continue
+		}
+		for _, proto := range []uint8{ProtoTCP, ProtoUDP} {
+			n := r.IntN(70000)
+			if got, want := p.pseudo(proto, n), PseudoHeaderSum(p.Src, p.Dst, proto, n); got != want {
+				t.Fatalf("%v > %v proto %d length %d: pseudo %#x, PseudoHeaderSum %#x", p.Src, p.Dst, proto, n, got, want)
+			}
+		}
+		if got, want := p.IPChecksumOK(), refChecksum(b[:p.HdrLen]) == 0; got != want {
+			t.Fatalf("header of %d bytes: IPChecksumOK %v, reference %v", p.HdrLen, got, want)
+		}
+		b[10] ^= 1
+		if got, want := p.IPChecksumOK(), refChecksum(b[:p.HdrLen]) == 0; got != want {
+			t.Fatalf("header of %d bytes, a bit flipped: IPChecksumOK %v, reference %v", p.HdrLen, got, want)
+		}
+	}
+}

@@ -36,31 +36,41 @@ type readMark struct {
 	off     int64
 }
 
+// decoded reports whether the read-ahead goroutine decoded ip, the
+// IP packet of h that Run is about to decode: then h.pkt is that
+// decoding (packet.Decode is a function of the bytes alone) and l4ok
+// and ipok its checksum checks.
+func (h *held) decoded(ip []byte) bool {
+	return h.sums && len(ip) == h.ipLen && len(ip) > 0 && &ip[0] == &h.data[h.ipOff]
+}
+
 // sumsFor returns p's transport and IP checksum checks
 // (packet.L4ChecksumOK, IPChecksumOK), p being ip decoded: as the
 // read-ahead goroutine found them when ip is the packet it summed,
 // else summed now.
 func (h *held) sumsFor(ip []byte, p *packet.Packet) (l4ok, ipok bool) {
-	if h.sums && len(ip) == h.ipLen && len(ip) > 0 && &ip[0] == &h.data[h.ipOff] {
+	if h.decoded(ip) {
 		return h.l4ok, h.ipok
 	}
 	l4ok = p.L4ChecksumOK()
 	return l4ok, !l4ok || p.IPChecksumOK()
 }
 
-// presum sums the checksums of h's IP packet ahead of Run (sumsFor),
-// when it is whole: not cut by the snaplen, so that Run decodes these
-// very bytes (see complete). fr and p are the reader's own.
-func presum(h *held, fr *capture.Frame, p *packet.Packet) {
-	if fr.Decode(h.link, h.data, h.bigEndian) != nil || len(fr.IP) == 0 || p.Decode(fr.IP) != nil {
+// presum decodes h's link layer and IP packet and sums its checksums
+// ahead of Run (decoded, sumsFor), when the packet is whole: not cut by
+// the snaplen, so that Run decodes these very bytes (see complete).
+func presum(h *held) {
+	if h.fr.Decode(h.link, h.data, h.bigEndian) != nil {
 		return
 	}
-	if p.TotalLen > len(fr.IP) {
+	h.frOK = true
+	ip, p := h.fr.IP, &h.pkt
+	if len(ip) == 0 || p.Decode(ip) != nil || p.TotalLen > len(ip) {
 		return
 	}
 	h.l4ok = p.L4ChecksumOK()
 	h.ipok = !h.l4ok || p.IPChecksumOK()
-	h.ipOff, h.ipLen, h.sums = len(h.data)-len(fr.IP), len(fr.IP), true
+	h.ipOff, h.ipLen, h.sums = len(h.data)-len(ip), len(ip), true
 }
 
 // readAhead fills the batches free hands it and sends them to full
@@ -69,17 +79,17 @@ func presum(h *held, fr *capture.Frame, p *packet.Packet) {
 func readAhead(rd *capture.Reader, q *heldQueue, progress bool, free <-chan *readBatch, full chan<- *readBatch) {
 	var rec capture.Record
 	var ifaces []capture.Interface
-	var fr capture.Frame
-	var p packet.Packet
 	total := 0
 	for b := range free {
-		q.free = append(q.free, b.held...) // Run is done with them
+		for _, h := range b.held {
+			q.release(h) // Run is done with them
+		}
 		b.held, b.nread, b.marks, b.err = b.held[:0], 0, b.marks[:0], nil
 		for len(b.held) < batchRecords {
 			if b.err = rd.Next(&rec); b.err != nil {
 				for q.len() > 0 {
 					h := q.take()
-					presum(h, &fr, &p)
+					presum(h)
 					b.held = append(b.held, h)
 				}
 				break
@@ -90,7 +100,7 @@ func readAhead(rd *capture.Reader, q *heldQueue, progress bool, free <-chan *rea
 			}
 			if q.full() {
 				h := q.take()
-				presum(h, &fr, &p)
+				presum(h)
 				b.held = append(b.held, h)
 			}
 			q.push(&rec)
@@ -118,8 +128,9 @@ func (r *Replayer) runReadAhead(rd *capture.Reader) error {
 	for range readAheadBatches {
 		free <- &readBatch{}
 	}
-	q := &heldQueue{}
+	q := &heldQueue{rd: rd}
 	q.init(r.o.Window)
+	rd.Keep() // the records wait in the window and the batches uncopied
 	go readAhead(rd, q, r.o.Progress != nil, free, full)
 	defer close(free)
 	for b := range full {

@@ -99,10 +99,11 @@ type Options struct {
 	// Progress, when set, is called about every 64k packets with the
 	// packets and bytes of the capture read so far.
 	Progress func(packets int, bytes int64)
-	// ReadAhead reads the capture and puts its records in time order
-	// (the window) in a goroutine of its own, beside the one that runs
-	// the packets: worth it with a second core, as reading and the
-	// window are about a sixth of the work. The report is the same.
+	// ReadAhead reads the capture, puts its records in time order (the
+	// window), decodes them and sums their checksums in a goroutine of
+	// its own, beside the one that runs the packets: worth it with a
+	// second core, as that is about a quarter of the work (BENCHMARKS.md,
+	// "Replay: reading and checksums"). The report is the same.
 	ReadAhead bool
 }
 
@@ -356,13 +357,17 @@ func (r *Replayer) skipped(reason, fix string, input bool) {
 
 // Run reads every record of rd and runs the inputs among them. With
 // Options.ReadAhead a goroutine of its own reads the capture while the
-// records already read run.
+// records already read run. Run reads rd with Keep (the records wait
+// uncopied): rd is Run's alone.
 func (r *Replayer) Run(rd *capture.Reader) error {
 	r.ifnames, r.ifaces = r.ifnames[:0], r.ifaces[:0]
 	var err error
 	if r.o.ReadAhead {
 		err = r.runReadAhead(rd)
 	} else {
+		// The records wait in the window without being copied.
+		r.hold.rd = rd
+		rd.Keep()
 		var rec capture.Record
 		for {
 			if err = rd.Next(&rec); err != nil {
@@ -372,6 +377,11 @@ func (r *Replayer) Run(rd *capture.Reader) error {
 		}
 	}
 	r.drain()
+	if h := r.hold.last; h != nil {
+		// its buffer goes back to this Run's reader
+		r.hold.last = nil
+		r.hold.release(h)
+	}
 	if err != io.EOF {
 		return err
 	}
@@ -454,7 +464,9 @@ func (r *Replayer) runHeld(h *held) {
 
 func (r *Replayer) one(h *held, now int64) {
 	fr := &r.fr
-	if err := fr.Decode(h.link, h.data, h.bigEndian); err != nil {
+	if h.frOK {
+		*fr = h.fr // the read-ahead goroutine decoded it
+	} else if err := fr.Decode(h.link, h.data, h.bigEndian); err != nil {
 		r.skipped("undecodable link layer ("+h.link.String()+"): "+err.Error(), "", true)
 		return
 	}
@@ -538,7 +550,9 @@ func (r *Replayer) one(h *held, now int64) {
 	if !ok {
 		return
 	}
-	if err := r.pkt.Decode(ip); err != nil {
+	if h.decoded(ip) {
+		r.pkt = h.pkt
+	} else if err := r.pkt.Decode(ip); err != nil {
 		// ip_rcv drops it before any hook: so does the engine.
 		r.skipped("not a valid IP packet ("+err.Error()+"), dropped by the kernel before netfilter", "", false)
 		return
@@ -546,6 +560,20 @@ func (r *Replayer) one(h *held, now int64) {
 	// The transport checksum is summed once: when replay's check of it
 	// is the one connection tracking makes, a checksum it found (or
 	// made) right is handed to the engine as verified.
+	//
+	// Without --verify-checksums the whole packet is still summed: the
+	// output depends on it. The summary counts the wrong checksums
+	// (offload leaves them wrong in captures: the kernel had the packet
+	// as CHECKSUM_PARTIAL or CHECKSUM_UNNECESSARY, and conntrack did not
+	// sum it), and a wrong checksum (transport or IPv4 header) is made
+	// right before the packet runs, so that rules that read those bytes
+	// (u32, string, bpf), NAT's incremental updates and the predicted
+	// departures see what the kernel would have sent. Handing every
+	// packet to the engine as verified without summing would give the
+	// same verdicts for packets whose checksums are right, but not that
+	// count nor the others' bytes: so the sum stays, at its cheapest
+	// (packet.ChecksumAdd's ADC loop; on the reading goroutine when
+	// reading ahead).
 	csumOK := false
 	if r.o.VerifyChecksums {
 		l4ok, ipok := h.sumsFor(ip, &r.pkt)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"github.com/ipsift/ipsift/capture"
+	"github.com/ipsift/ipsift/packet"
 )
 
 // held is one record waiting in the reordering window, its bytes copied
@@ -16,12 +17,23 @@ type held struct {
 	bigEndian bool
 	origLen   int
 	data      []byte
+	// buf is the reader's buffer data lies in when the reader keeps
+	// its buffers (capture.Reader.Keep): data was not copied, and buf
+	// goes back to the reader (heldQueue.release) when the record is
+	// done with. Else data is the record's own copy.
+	buf *capture.Buffer
 	// sums, set by the read-ahead goroutine, says that l4ok and ipok
 	// are packet.L4ChecksumOK and IPChecksumOK of the IP packet
-	// data[ipOff:ipOff+ipLen] (see sumsFor).
+	// data[ipOff:ipOff+ipLen], and pkt that packet decoded (see
+	// decoded).
 	sums         bool
 	l4ok, ipok   bool
 	ipOff, ipLen int
+	// frOK, set by the read-ahead goroutine, says that fr is data's
+	// link layer decoded.
+	frOK bool
+	fr   capture.Frame
+	pkt  packet.Packet
 }
 
 func (a *held) before(b *held) bool {
@@ -42,6 +54,7 @@ type heldQueue struct {
 	seq  uint64
 	last *held // the record handed out last, reused by the next push
 	free []*held
+	rd   *capture.Reader // whose buffers records hold (see held.buf)
 }
 
 // init makes room for size records: a ring of the next power of two,
@@ -67,8 +80,16 @@ func (q *heldQueue) push(rec *capture.Record) {
 		h = &held{}
 	}
 	q.seq++
-	*h = held{time: rec.Time, seq: q.seq, iface: rec.Iface, link: rec.Link, dir: rec.Dir, reception: rec.Reception,
-		bigEndian: rec.BigEndian, origLen: rec.OrigLen, data: append(h.data[:0], rec.Data...)}
+	// Field by field: fr and pkt are only read when frOK and sums say
+	// (zeroing them would cost more than the rest).
+	h.time, h.seq, h.iface, h.link, h.dir, h.reception = rec.Time, q.seq, rec.Iface, rec.Link, rec.Dir, rec.Reception
+	h.bigEndian, h.origLen = rec.BigEndian, rec.OrigLen
+	if h.buf = rec.Buf; h.buf != nil {
+		h.data = rec.Data // the reader keeps it until release
+	} else {
+		h.data = append(h.data[:0], rec.Data...)
+	}
+	h.sums, h.l4ok, h.ipok, h.ipOff, h.ipLen, h.frOK = false, false, false, 0, 0, false
 	i := q.n
 	q.n++
 	for i > 0 && h.before(q.ring[q.at(i-1)]) {
@@ -78,10 +99,21 @@ func (q *heldQueue) push(rec *capture.Record) {
 	q.ring[q.at(i)] = h
 }
 
+// release puts h, done with, on the free list, and gives its data's
+// buffer back to the reader.
+func (q *heldQueue) release(h *held) {
+	if h.buf != nil {
+		q.rd.Release(h.buf)
+		h.buf, h.data = nil, nil // never appended to: the reader's bytes
+	}
+	q.free = append(q.free, h)
+}
+
 // pop returns the earliest record; it stays valid until the next pop.
 func (q *heldQueue) pop() *held {
 	if q.last != nil {
-		q.free = append(q.free, q.last)
+		q.release(q.last)
+		q.last = nil
 	}
 	h := q.take()
 	q.last = h

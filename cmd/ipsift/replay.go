@@ -73,8 +73,6 @@ func init() {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
 			}
 			o := replay.Options{Preload: preload, Recent: recent, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
-			// With a second core, the capture is read beside the engine.
-			o.ReadAhead = runtime.GOMAXPROCS(0) > 1
 			switch *direction {
 			case "":
 			case "in":
@@ -283,6 +281,9 @@ func replayOne(rulesPath, rules6Path, capPath, hostFile string, lf *loadFlags, o
 		// capture's first packet.
 		o.Start = res.Sets.Shift
 	}
+	// With a second core, the capture is read beside the engine (replay
+	// and report --replay alike; the report is the same either way).
+	o.ReadAhead = readAhead()
 	r := replay.New(e, o)
 	err = r.Run(rd)
 	if o.Progress != nil {
@@ -294,6 +295,11 @@ func replayOne(rulesPath, rules6Path, capPath, hostFile string, lf *loadFlags, o
 	}
 	return r.Report(), e, exitOK
 }
+
+// readAhead says whether to read the capture in a goroutine of its own
+// (replay.Options.ReadAhead): when there is a second core. A test sets
+// it to compare the outputs with and without.
+var readAhead = func() bool { return runtime.GOMAXPROCS(0) > 1 }
 
 // zeroed returns a copy of rs with every counter at zero (nil for nil).
 func zeroed(rs *rules.Ruleset) *rules.Ruleset {

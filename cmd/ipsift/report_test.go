@@ -178,3 +178,41 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+// report --replay reads the capture ahead as replay does when there is
+// a second core, and the page is the same byte for byte either way; so
+// are replay's summary, --json and --flows.
+func TestReplayReadAheadSameOutput(t *testing.T) {
+	capFile := writeCapture(t, capgen.Config{Workload: capgen.Mix, Packets: 3000, Flows: 200, Seed: 5})
+	saved := readAhead
+	defer func() { readAhead = saved }()
+	outputs := func(ahead bool) (page, summary, js, flows string) {
+		asked := 0
+		readAhead = func() bool { asked++; return ahead }
+		page = reportPage(t, gateway, "--replay", capFile, "--samples", "2")
+		if asked == 0 {
+			t.Fatal("report --replay does not ask whether to read ahead")
+		}
+		summary, _, _ = runCmd(t, "replay", gateway, capFile)
+		js, _, _ = runCmd(t, "replay", gateway, capFile, "--json")
+		f := filepath.Join(t.TempDir(), "flows.jsonl")
+		if _, stderr, code := runCmd(t, "replay", gateway, capFile, "--flows", f); code != exitOK {
+			t.Fatal(stderr)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page, summary, js, string(b)
+	}
+	p1, s1, j1, f1 := outputs(true)
+	p0, s0, j0, f0 := outputs(false)
+	for _, c := range []struct{ what, a, b string }{{"report page", p1, p0}, {"summary", s1, s0}, {"--json", j1, j0}, {"--flows", f1, f0}} {
+		if c.a != c.b {
+			t.Errorf("%s differs with reading ahead", c.what)
+		}
+		if len(c.a) < 100 {
+			t.Errorf("%s: %d bytes", c.what, len(c.a))
+		}
+	}
+}

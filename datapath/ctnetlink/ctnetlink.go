@@ -115,13 +115,11 @@ var ErrNotFound = errors.New("ctnetlink: no such connection")
 
 // Client sends requests to ctnetlink in the caller's network namespace.
 type Client struct {
-	c      *netlink.Conn
-	getFD  int // Get's socket, 0 until the first Get
-	seq    uint32
-	getBuf []byte
-	fd     int // Create's and Delete's socket (fast.go), 0 until used
-	rbuf   []byte
-	r      req
+	c    *netlink.Conn
+	seq  uint32
+	fd   int // Create's, Delete's and Get's socket (fast.go), 0 until used
+	rbuf []byte
+	r    req
 }
 
 // Dial opens a ctnetlink socket.
@@ -135,10 +133,6 @@ func Dial() (*Client, error) {
 
 // Close closes the sockets.
 func (c *Client) Close() error {
-	if c.getFD != 0 {
-		unix.Close(c.getFD)
-		c.getFD = 0
-	}
 	if c.fd != 0 {
 		unix.Close(c.fd)
 		c.fd = 0
@@ -157,24 +151,6 @@ func encoder() *netlink.AttributeEncoder {
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.BigEndian
 	return ae
-}
-
-func putTuple(ae *netlink.AttributeEncoder, typ uint16, t Tuple) {
-	ae.Nested(typ, func(ae *netlink.AttributeEncoder) error {
-		ae.Nested(ctaTupleIP, func(ae *netlink.AttributeEncoder) error {
-			s, d := t.Src.As4(), t.Dst.As4()
-			ae.Bytes(ctaIPv4Src, s[:])
-			ae.Bytes(ctaIPv4Dst, d[:])
-			return nil
-		})
-		ae.Nested(ctaTupleProto, func(ae *netlink.AttributeEncoder) error {
-			ae.Uint8(ctaProtoNum, t.Proto)
-			ae.Uint16(ctaProtoSrc, t.SrcPort)
-			ae.Uint16(ctaProtoDst, t.DstPort)
-			return nil
-		})
-		return nil
-	})
 }
 
 func (c *Client) do(msg uint8, flags netlink.HeaderFlags, ae *netlink.AttributeEncoder) ([]netlink.Message, error) {
@@ -198,8 +174,39 @@ func (c *Client) do(msg uint8, flags netlink.HeaderFlags, ae *netlink.AttributeE
 // NAT binding, status, TCP state, timeout and mark. The kernel refuses
 // a tuple it has already (EEXIST).
 func (c *Client) Create(ct *Conn) error {
+	c.createMsg(ct, unix.NLM_F_ACK, c.nextSeq())
+	return c.exec()
+}
+
+// CreateMsg returns the request Create sends, with sequence number seq
+// and an acknowledgement asked for when ack, for another socket of the
+// subsystem to send (nfqueue's, with its verdicts). The message is valid
+// until the client's next request.
+func (c *Client) CreateMsg(ct *Conn, seq uint32, ack bool) []byte {
+	var f uint16
+	if ack {
+		f = unix.NLM_F_ACK
+	}
+	c.createMsg(ct, f, seq)
+	c.r.finish()
+	return c.r.b
+}
+
+// DeleteMsg is CreateMsg for Delete.
+func (c *Client) DeleteMsg(orig Tuple, seq uint32, ack bool) []byte {
+	var f uint16
+	if ack {
+		f = unix.NLM_F_ACK
+	}
+	c.r.start(msgDelete, f, seq)
+	c.r.tuple(ctaTupleOrig, orig)
+	c.r.finish()
+	return c.r.b
+}
+
+func (c *Client) createMsg(ct *Conn, ack uint16, seq uint32) {
 	r := &c.r
-	r.start(msgNew, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK, c.nextSeq())
+	r.start(msgNew, unix.NLM_F_CREATE|unix.NLM_F_EXCL|ack, seq)
 	o := ct.Orig
 	r.tuple(ctaTupleOrig, o)
 	// The reply tuple as it is before NAT: nf_nat_setup_info computes
@@ -232,7 +239,6 @@ func (c *Client) Create(ct *Conn) error {
 		r.end(tcp)
 		r.end(pi)
 	}
-	return c.exec()
 }
 
 // Delete removes the connection whose original tuple is orig; its
@@ -396,117 +402,3 @@ func parseTuple(ad *netlink.AttributeDecoder) Tuple {
 	}
 	return t
 }
-
-// Get reads the connection whose original tuple is orig, with its TCP
-// state and flags (ErrNotFound when the kernel has none). The kernel
-// answers a GET of one connection with one message flagged NLM_F_MULTI
-// and no NLMSG_DONE, which the netlink package would wait past; so Get
-// reads that one message from a socket of its own, opened on first use
-// (the caller serializes Client's requests).
-func (c *Client) Get(orig Tuple) (Event, error) {
-	if c.getFD == 0 {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
-		if err != nil {
-			return Event{}, fmt.Errorf("ctnetlink get: %w", err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			unix.Close(fd)
-			return Event{}, fmt.Errorf("ctnetlink get: %w", err)
-		}
-		// A lost answer must not hang the packet loop.
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
-		c.getFD = fd
-	}
-	ae := encoder()
-	putTuple(ae, ctaTupleOrig, orig)
-	b, err := ae.Encode()
-	if err != nil {
-		return Event{}, err
-	}
-	c.seq++
-	m := netlink.Message{Header: header(msgGet, 0), Data: append(append([]byte{}, genmsg...), b...)}
-	m.Header.Sequence = c.seq
-	m.Header.Length = uint32(16 + len(m.Data))
-	req, err := m.MarshalBinary()
-	if err != nil {
-		return Event{}, err
-	}
-	if err := unix.Sendto(c.getFD, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return Event{}, fmt.Errorf("ctnetlink get: %w", err)
-	}
-	if c.getBuf == nil {
-		c.getBuf = make([]byte, 8192)
-	}
-	buf := c.getBuf
-	for {
-		n, _, err := unix.Recvfrom(c.getFD, buf, 0)
-		if err != nil {
-			return Event{}, fmt.Errorf("ctnetlink get: %w", err)
-		}
-		for b := buf[:n]; len(b) >= 16; {
-			l := int(binary.NativeEndian.Uint32(b))
-			if l < 16 || l > len(b) {
-				break
-			}
-			var r netlink.Message
-			if err := r.UnmarshalBinary(b[:l]); err != nil {
-				return Event{}, err
-			}
-			b = b[(l+3)&^3:]
-			if r.Header.Sequence != c.seq {
-				continue // an answer to an earlier, timed-out request
-			}
-			if r.Header.Type == netlink.Error {
-				if len(r.Data) >= 4 {
-					if e := int32(binary.NativeEndian.Uint32(r.Data)); e != 0 {
-						if unix.Errno(-e) == unix.ENOENT {
-							return Event{}, ErrNotFound
-						}
-						return Event{}, fmt.Errorf("ctnetlink get: %w", unix.Errno(-e))
-					}
-				}
-				continue
-			}
-			if ev, ok := parse(r); ok {
-				return ev, nil
-			}
-		}
-	}
-}
-
-// Events receives the kernel's destroy events.
-type Events struct{ c *netlink.Conn }
-
-// ListenDestroy subscribes to destroy events with reliable delivery: the
-// kernel keeps a connection whose event it could not deliver and sends
-// it again, instead of losing it (NETLINK_BROADCAST_ERROR). A large
-// receive buffer keeps that rare.
-func ListenDestroy() (*Events, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{Groups: 1 << (groupDestroy - 1)})
-	if err != nil {
-		return nil, fmt.Errorf("ctnetlink events: %w", err)
-	}
-	if err := c.SetOption(netlink.BroadcastError, true); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("ctnetlink events: NETLINK_BROADCAST_ERROR: %w", err)
-	}
-	c.SetReadBuffer(8 << 20)
-	return &Events{c: c}, nil
-}
-
-// Receive waits for the next events.
-func (e *Events) Receive(f func(Event)) error {
-	ms, err := e.c.Receive()
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if ev, ok := parse(m); ok && ev.Destroy {
-			f(ev)
-		}
-	}
-	return nil
-}
-
-// Close stops the events.
-func (e *Events) Close() error { return e.c.Close() }

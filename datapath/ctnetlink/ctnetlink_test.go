@@ -118,7 +118,8 @@ func TestCreateDumpDelete(t *testing.T) {
 		// Get reads one connection with its state and flags.
 		for i := 0; i < 2; i++ {
 			g, err := c.Get(orig)
-			if err != nil || g.Orig != orig || g.Reply != reply || g.TCPState != 3 || g.TCPFlags != [2]uint8{0x0c, 0x0c} || g.Mark != 0x40000000 {
+			if err != nil || g.Orig != orig || g.Reply != reply || g.TCPState != 3 || g.TCPFlags != [2]uint8{0x0c, 0x0c} || g.Mark != 0x40000000 ||
+				g.Status&(StatusAssured|StatusSeenReply) != StatusAssured|StatusSeenReply || g.Timeout == 0 || g.Timeout > 300 || g.Destroy {
 				t.Errorf("get: %+v, %v", g, err)
 			}
 		}
@@ -137,8 +138,8 @@ func TestCreateDumpDelete(t *testing.T) {
 		go ev.Receive(func(e Event) { got <- e })
 		select {
 		case e := <-got:
-			if e.Orig != orig || e.Mark != 0x40000000 {
-				t.Errorf("destroy event %v mark %#x", e.Orig, e.Mark)
+			if e.Orig != orig || e.Reply != reply || e.Mark != 0x40000000 || !e.Destroy || e.TCPState != 3 {
+				t.Errorf("destroy event %v / %v mark %#x state %d", e.Orig, e.Reply, e.Mark, e.TCPState)
 			}
 		case <-time.After(5 * time.Second):
 			t.Error("no destroy event")

@@ -95,6 +95,11 @@ type Config struct {
 	Flags     uint32 // FlagFailOpen, FlagGSO
 	// ReadBuffer sets the socket's receive buffer (0: leave the default).
 	ReadBuffer int
+	// OnAck receives the acknowledgements and errors of the requests
+	// sent with Append whose sequence number has SeqTag set: with their
+	// sequence number and the error (0 for an acknowledgement). Other
+	// error messages end Receive with an error.
+	OnAck func(seq uint32, errno syscall.Errno)
 	// Defer makes Verdict and BatchVerdict collect their messages, to be
 	// sent together, in order, by Flush: one system call for a whole
 	// batch of packets instead of one per rewritten packet. The kernel
@@ -157,7 +162,12 @@ type Queue struct {
 	max    int
 	n      int
 	err    error
+	onAck  func(seq uint32, errno syscall.Errno)
 }
+
+// SeqTag marks the sequence number of a request sent with Append whose
+// answer goes to Config.OnAck.
+const SeqTag = 1 << 31
 
 // Open binds queue cfg.Num and configures it. It needs CAP_NET_ADMIN.
 func Open(cfg Config) (*Queue, error) {
@@ -193,7 +203,7 @@ func Open(cfg Config) (*Queue, error) {
 
 // newQueue makes a Queue's buffers, without its socket.
 func newQueue(cfg Config) *Queue {
-	q := &Queue{num: cfg.Num, rbuf: make([]byte, recvBatch*recvBufLen), max: 64, deferred: cfg.Defer}
+	q := &Queue{num: cfg.Num, rbuf: make([]byte, recvBatch*recvBufLen), max: 64, deferred: cfg.Defer, onAck: cfg.OnAck}
 	for i := range q.msgs {
 		q.iov[i].Base = &q.rbuf[i*recvBufLen]
 		q.iov[i].SetLen(recvBufLen)
@@ -301,7 +311,7 @@ func (q *Queue) read(fd uintptr) bool {
 		got := int(r)
 		for i := 0; i < got; i++ {
 			q.n++
-			if err := ParseMessages(q.rbuf[i*recvBufLen:i*recvBufLen+min(int(q.msgs[i].Len), recvBufLen)], &q.pkt, q.fn); err != nil {
+			if err := parseMessages(q.rbuf[i*recvBufLen:i*recvBufLen+min(int(q.msgs[i].Len), recvBufLen)], &q.pkt, q.fn, q.onAck); err != nil {
 				q.err = err
 				return true
 			}
@@ -317,6 +327,10 @@ func (q *Queue) read(fd uintptr) bool {
 // queued packet, reusing p. An error message from the kernel is returned
 // as an error; other messages are skipped.
 func ParseMessages(b []byte, p *Packet, fn func(*Packet)) error {
+	return parseMessages(b, p, fn, nil)
+}
+
+func parseMessages(b []byte, p *Packet, fn func(*Packet), ack func(uint32, syscall.Errno)) error {
 	for len(b) >= nlmsgHdrLen {
 		l := int(binary.NativeEndian.Uint32(b[0:4]))
 		typ := binary.NativeEndian.Uint16(b[4:6])
@@ -326,7 +340,9 @@ func ParseMessages(b []byte, p *Packet, fn func(*Packet)) error {
 		msg := b[nlmsgHdrLen:l]
 		switch {
 		case typ == unix.NLMSG_ERROR:
-			if len(msg) >= 4 {
+			if seq := binary.NativeEndian.Uint32(b[8:12]); ack != nil && seq&SeqTag != 0 && len(msg) >= 4 {
+				ack(seq, syscall.Errno(-int32(binary.NativeEndian.Uint32(msg))))
+			} else if len(msg) >= 4 {
 				if code := int32(binary.NativeEndian.Uint32(msg)); code != 0 {
 					return fmt.Errorf("nfqueue: kernel: %w", syscall.Errno(-code))
 				}
@@ -412,6 +428,24 @@ func (q *Queue) Verdict(id, verdict uint32, payload []byte, setMark bool, mark u
 		err = q.Flush()
 	}
 	q.wbuf = AppendVerdict(q.wbuf, q.num, id, verdict, payload, setMark, mark)
+	return err
+}
+
+// Append adds a netlink request of another netfilter subsystem (a
+// ctnetlink create or delete) to the messages collected for Flush
+// (Config.Defer): the kernel handles it in the same send, before the
+// verdicts appended after it. Its answer, if it asks for one, comes
+// back in the queue's messages (Config.OnAck). msg is copied.
+func (q *Queue) Append(msg []byte) error {
+	if !q.deferred {
+		q.wbuf = append(q.wbuf[:0], msg...)
+		return q.send()
+	}
+	var err error
+	if len(q.wbuf) > 0 && len(q.wbuf)+len(msg) > maxDeferred {
+		err = q.Flush()
+	}
+	q.wbuf = append(q.wbuf, msg...)
 	return err
 }
 

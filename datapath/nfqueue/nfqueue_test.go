@@ -3,6 +3,8 @@ package nfqueue
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -68,6 +70,41 @@ func TestParseKernelError(t *testing.T) {
 	var p Packet
 	if err := ParseMessages(b, &p, func(*Packet) {}); err == nil {
 		t.Fatal("a kernel error was not reported")
+	}
+}
+
+// errMsg builds an NLMSG_ERROR message answering the request with
+// sequence number seq (code 0: an acknowledgement).
+func errMsg(seq uint32, code int32) []byte {
+	b := binary.NativeEndian.AppendUint32(nil, 16+4+16)
+	b = binary.NativeEndian.AppendUint16(b, unix.NLMSG_ERROR)
+	b = binary.NativeEndian.AppendUint16(b, 0)
+	b = binary.NativeEndian.AppendUint32(b, seq)
+	b = binary.NativeEndian.AppendUint32(b, 0)
+	b = binary.NativeEndian.AppendUint32(b, uint32(code))
+	return append(b, make([]byte, 16)...)
+}
+
+// The answers to requests sent with Append (their sequence numbers
+// tagged with SeqTag) go to OnAck, in order with the packets around
+// them; an untagged error still ends the parse.
+func TestParseAcks(t *testing.T) {
+	payload := make([]byte, 20)
+	payload[0] = 0x45
+	buf := append(packetMsg(1, HookPreRouting, 0, 0, 0, payload), errMsg(SeqTag|7, 0)...)
+	buf = append(buf, errMsg(SeqTag|8, -int32(unix.EEXIST))...)
+	buf = append(buf, packetMsg(2, HookPreRouting, 0, 0, 0, payload)...)
+	var order []string
+	var p Packet
+	err := parseMessages(buf, &p, func(p *Packet) { order = append(order, "packet") }, func(seq uint32, e syscall.Errno) {
+		order = append(order, fmt.Sprintf("%#x %v", seq, e))
+	})
+	want := []string{"packet", "0x80000007 errno 0", "0x80000008 file exists", "packet"}
+	if err != nil || fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("%v %v, want %v", order, err, want)
+	}
+	if err := parseMessages(errMsg(9, -int32(unix.ENOENT)), &p, func(*Packet) {}, func(uint32, syscall.Errno) { t.Error("an untagged error went to OnAck") }); err == nil {
+		t.Fatal("an untagged kernel error was not reported")
 	}
 }
 

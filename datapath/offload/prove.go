@@ -38,6 +38,9 @@ type Prover struct {
 	// fixed caches MatchFixed for the ruleset's matches, so that a
 	// proof allocates nothing.
 	fixed map[*rules.MatchUse]string // "" when fixed
+	// status caches statusVaries for Allow (a probe per SYN calls it
+	// for every match it runs).
+	status map[*rules.MatchUse]bool
 	// carryClose: the kernel carries FIN and RST segments too.
 	carryClose bool
 }
@@ -50,7 +53,7 @@ func NewProver(rss ...*rules.Ruleset) *Prover { return newProver(false, rss) }
 func NewProverClose(rss ...*rules.Ruleset) *Prover { return newProver(true, rss) }
 
 func newProver(carryClose bool, rss []*rules.Ruleset) *Prover {
-	p := &Prover{connmarkFixed: true, fixed: map[*rules.MatchUse]string{}, carryClose: carryClose}
+	p := &Prover{connmarkFixed: true, fixed: map[*rules.MatchUse]string{}, status: map[*rules.MatchUse]bool{}, carryClose: carryClose}
 	var all []*rules.MatchUse
 	for _, rs := range rss {
 		if rs == nil {
@@ -69,6 +72,7 @@ func newProver(carryClose bool, rss []*rules.Ruleset) *Prover {
 	}
 	for _, m := range all {
 		p.fixed[m] = ""
+		p.status[m] = statusVaries(m) != ""
 		if ok, why := matchFixed(m, p.connmarkFixed, carryClose); !ok {
 			p.fixed[m] = "-m " + m.Type.Name + " " + why
 		}
@@ -172,6 +176,9 @@ func (p *Prover) Allow(r *rules.Rule, mi int) bool {
 		}
 	} else if why != "" {
 		return false
+	}
+	if varies, known := p.status[m]; known {
+		return !varies
 	}
 	return statusVaries(m) == ""
 }
