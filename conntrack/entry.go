@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ipsift/ipsift/ext"
 )
@@ -74,8 +75,10 @@ type conn struct {
 	// first. Guarded by Table.natMu.
 	natPrev, natNext *Entry
 
-	// note is the table user's (SetNote).
-	note atomic.Value
+	// note is the table user's (SetNote); flow is the engine's flow
+	// cache (SetFlowCache). Two pointers, not an interface each, so
+	// that an entry stays within 256 bytes.
+	note, flow unsafe.Pointer
 }
 
 var (
@@ -320,10 +323,17 @@ func (c *conn) testAndSet(bits uint32) bool { return c.status.Or(bits)&bits != 0
 // Note returns what SetNote attached to the connection, or nil. It
 // means nothing to connection tracking: it lets a user of the table keep
 // its own record of a connection without a map beside the table (replay
-// follows its flows so).
-func (c *conn) Note() any { return c.note.Load() }
+// follows its flows so). The table has one such user: it alone knows
+// the pointer's type.
+func (c *conn) Note() unsafe.Pointer { return atomic.LoadPointer(&c.note) }
 
-// SetNote attaches v to the connection, replacing what was there. All
-// values attached to one connection must have the same type (the rule
-// of sync/atomic.Value).
-func (c *conn) SetNote(v any) { c.note.Store(v) }
+// SetNote attaches p to the connection, replacing what was there.
+func (c *conn) SetNote(p unsafe.Pointer) { atomic.StorePointer(&c.note, p) }
+
+// FlowCache returns what SetFlowCache attached, or nil: the engine's
+// proven paths of the connection (engine/flowcache.go). Like Note, it
+// means nothing to connection tracking.
+func (c *conn) FlowCache() unsafe.Pointer { return atomic.LoadPointer(&c.flow) }
+
+// SetFlowCache attaches the engine's flow cache to the connection.
+func (c *conn) SetFlowCache(p unsafe.Pointer) { atomic.StorePointer(&c.flow, p) }

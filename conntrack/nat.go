@@ -601,11 +601,86 @@ func (t *Table) Translate(e *Entry, reply bool, kind int, p *packet.Packet) bool
 	if e.status.Load()&bit == 0 {
 		return true
 	}
-	target, _ := e.tuple[1-dir].Invert()
+	r := &e.tuple[1-dir]
+	if p.Version == 4 && (r.Proto == protoTCP || r.Proto == protoUDP) {
+		return manipPkt4(p, r, manip)
+	}
+	target, _ := r.Invert()
 	if p.Version == 6 {
 		return manipPkt6(p.Data, &target, manip, p)
 	}
 	return manipPkt(p.Data, p.HdrLen, p.TotalLen, &target, manip, p)
+}
+
+// manipPkt4 is manipPkt for an IPv4 TCP or UDP packet of a connection
+// whose other direction's tuple is r: the target (r inverted: for TCP
+// and UDP its addresses and ports swapped) read straight from r, and the
+// transport header rewritten in line. The same bytes as manipPkt
+// (TestManipPkt4), in a third of the instructions: an established NAT
+// connection's every packet goes through it.
+func manipPkt4(p *packet.Packet, r *Tuple, manip int) bool {
+	b := p.Data
+	if len(b) < 20 {
+		return false
+	}
+	n := p.TotalLen
+	if n > len(b) {
+		n = len(b)
+	}
+	hl := p.HdrLen
+	if hl > n {
+		hl = n
+	}
+	// The target's source is r's destination, its destination r's
+	// source.
+	newIP, newPort, addrOff, portOff := [4]byte(r.Src[:4]), r.SrcPort, 16, 2
+	if manip == manipSrc {
+		newIP, newPort, addrOff, portOff = [4]byte(r.Dst[:4]), r.DstPort, 12, 0
+	}
+	from, to := binary.BigEndian.Uint32(b[addrOff:]), binary.BigEndian.Uint32(newIP[:])
+	l4 := b[hl:n]
+	if len(l4) < 8 {
+		return false
+	}
+	d := uint32(^uint16(from>>16)) + uint32(^uint16(from)) + to>>16 + to&0xffff
+	old := binary.BigEndian.Uint16(l4[portOff:])
+	if r.Proto == protoTCP {
+		binary.BigEndian.PutUint16(l4[portOff:], newPort)
+		if len(l4) >= 20 {
+			cs := addrSum(binary.BigEndian.Uint16(l4[16:]), d)
+			binary.BigEndian.PutUint16(l4[16:], packet.UpdateChecksum16(cs, old, newPort))
+		}
+	} else {
+		if cs := binary.BigEndian.Uint16(l4[6:]); cs != 0 {
+			cs = packet.UpdateChecksum16(addrSum(cs, d), old, newPort)
+			if cs == 0 {
+				cs = 0xffff // CSUM_MANGLED_0
+			}
+			binary.BigEndian.PutUint16(l4[6:], cs)
+		}
+		binary.BigEndian.PutUint16(l4[portOff:], newPort)
+	}
+	binary.BigEndian.PutUint16(b[10:], packet.UpdateChecksum32(binary.BigEndian.Uint16(b[10:]), from, to))
+	binary.BigEndian.PutUint32(b[addrOff:], to)
+	if manip == manipSrc {
+		p.Src, p.SrcPort = netip.AddrFrom4(newIP), newPort
+	} else {
+		p.Dst, p.DstPort = netip.AddrFrom4(newIP), newPort
+	}
+	return true
+}
+
+// Rewrites reports whether Translate rewrites a packet (not an ICMP
+// error) of a connection with status bits status in direction reply at
+// a hook of kind (ext.NATSrc or ext.NATDst): for a connection whose
+// status is known, Translate does nothing when it does not (the engine's
+// flow cache leaves such calls out).
+func Rewrites(status uint32, reply bool, kind int) bool {
+	dir := 0
+	if reply {
+		dir = 1
+	}
+	return status&natBit(manipOf(kind), dir) != 0
 }
 
 // natBit is the status bit that says whether a packet in direction dir

@@ -17,7 +17,6 @@ import (
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/datapath/ctnetlink"
 	"github.com/ipsift/ipsift/datapath/nfqueue"
-	"github.com/ipsift/ipsift/datapath/offload"
 	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
@@ -104,6 +103,10 @@ type flow struct {
 	// delSent: its take-back's delete went out with a worker's verdicts
 	// (after its create, when that went the same way).
 	delSent bool
+	// newer: the next flow on the same original tuple in byOrig;
+	// inOrig: f is in byOrig (its destroy event has not come).
+	newer  *flow
+	inOrig bool
 }
 
 // cand is a connection with a proved path in at least one direction.
@@ -142,10 +145,14 @@ type offloader struct {
 	mu    sync.Mutex
 	flows map[ckey]*flow // by the tuple its packets arrive with, both directions
 	// byOrig: the flows of an original tuple until their destroy events,
-	// oldest first (a flow ipsift took back, whose kernel entry it
-	// deleted, waits here for its event while a new connection on the
-	// same tuple is handed over).
-	byOrig map[ckey][]*flow
+	// the oldest here, each newer one in its predecessor's newer (a
+	// flow ipsift took back, whose kernel entry it deleted, waits here
+	// for its event while a new connection on the same tuple is handed
+	// over). A chain rather than a slice: no allocation per hand-over,
+	// a smaller map entry, and no map write when the successor of a
+	// taken-back connection joins it (the common case of wrk's reused
+	// client ports).
+	byOrig map[ckey]*flow
 	// cands: a connection's two directions may come through different
 	// workers (queues), so the proofs wait here for each other.
 	cands  map[*conntrack.Entry]*cand
@@ -159,7 +166,7 @@ type offloader struct {
 // prover, and what ctl trace says offload did with the packet.
 type offState struct {
 	path   engine.Path
-	prover *offload.Prover   // replaced with the generation
+	prover *engine.Prover    // replaced with the generation
 	allow  engine.ProbeAllow // prover.Allow, made once (a method value allocates)
 	pgen   uint64            // the generation prover was made for
 	note   string
@@ -181,6 +188,11 @@ type offState struct {
 	seq  uint32
 	// synKey: the wire tuple of the packet when it is a SYN (syn).
 	synKey ckey
+	// synPrev: the flow the packet found on its tuple as the original
+	// one, if any (a SYN reusing a taken-back connection's ports): the
+	// hand-over joins its chain in byOrig without looking the tuple up
+	// again (pushOrig).
+	synPrev *flow
 	// The probe at the SYN's own: the original direction's steps, and
 	// the candidate of a connection proved in both directions at once.
 	steps0 []engine.PathStep
@@ -206,7 +218,7 @@ func newOffloader(r *Runner) (*offloader, error) {
 	if _, err := os.Stat(sysctlLoose); err != nil {
 		exec.Command("modprobe", "nf_conntrack").Run()
 	}
-	o := &offloader{r: r, flows: make(map[ckey]*flow, 1<<15), byOrig: make(map[ckey][]*flow, 1<<14),
+	o := &offloader{r: r, flows: make(map[ckey]*flow, 1<<15), byOrig: make(map[ckey]*flow, 1<<14),
 		cands: map[*conntrack.Entry]*cand{}, oldSysctl: map[string]string{}, carryClose: r.cfg.OffloadClose || r.cfg.OffloadFirst, first: r.cfg.OffloadFirst,
 		piggy: r.cfg.OffloadFirst && r.cfg.Queues <= 1}
 	for path, v := range map[string]string{sysctlAcct: "1", sysctlLoose: "0"} {
@@ -350,15 +362,9 @@ func (o *offloader) events() {
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			k := keyOf(ev.Orig)
-			fs := o.byOrig[k]
-			if len(fs) == 0 {
+			f := o.popOrig(k)
+			if f == nil {
 				return
-			}
-			f := fs[0]
-			if len(fs) == 1 {
-				delete(o.byOrig, k)
-			} else {
-				o.byOrig[k] = fs[1:]
 			}
 			ended := false
 			if !f.returning {
@@ -418,8 +424,7 @@ func (r *Runner) Settle() {
 	}
 	err := o.cl.DumpZero(markOffload, markOffload, func(ev ctnetlink.Event) {
 		// A dump lists the kernel's entries: the tuple's newest flow.
-		if fs := o.byOrig[keyOf(ev.Orig)]; len(fs) > 0 {
-			f := fs[len(fs)-1]
+		if f := o.newestOrig(keyOf(ev.Orig)); f != nil {
 			o.settleLocked(f, ev.Counters)
 			if o.carryClose && !f.returning {
 				// The kernel's state, for ctl conntrack: it carries the
@@ -479,7 +484,7 @@ const tcpSFR = 0x01 | 0x02 | 0x04
 // of a connection the kernel carries takes it back, and a TCP segment
 // without SYN, FIN and RST has its path recorded for a proof.
 func (o *offloader) before(w *worker, data []byte) {
-	w.off.note, w.off.synAck, w.off.syn = "", false, false
+	w.off.note, w.off.synAck, w.off.syn, w.off.synPrev = "", false, false, nil
 	k, flags, ok := wireKey(data)
 	if !ok {
 		w.st.RecordPath(nil)
@@ -488,6 +493,9 @@ func (o *offloader) before(w *worker, data []byte) {
 	if o.nflows.Load() > 0 {
 		o.mu.Lock()
 		if f := o.flows[k]; f != nil {
+			if f.orig == k {
+				w.off.synPrev = f
+			}
 			switch {
 			case f.fromStart:
 				// The kernel carried this connection from its SYN or
@@ -790,9 +798,9 @@ func (o *offloader) prover(w *worker) uint64 {
 	gen := o.gen.Load()
 	if w.off.prover == nil || w.off.pgen != gen {
 		if o.carryClose {
-			w.off.prover = offload.NewProverClose(o.r.E.Program().Ruleset())
+			w.off.prover = engine.NewProverClose(o.r.E.Program().Ruleset())
 		} else {
-			w.off.prover = offload.NewProver(o.r.E.Program().Ruleset())
+			w.off.prover = engine.NewProver(o.r.E.Program().Ruleset())
 		}
 		w.off.allow = w.off.prover.Allow
 		w.off.pgen = gen
@@ -987,7 +995,7 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 	if w == nil || !o.piggy || !w.off.syn || w.off.synKey != ok {
 		// (with piggy one worker hands over, and the SYN's before took
 		// back any earlier connection on the tuple)
-		for _, f := range o.byOrig[ok] {
+		for f := o.byOrig[ok]; f != nil; f = f.newer {
 			if !f.returning {
 				return errNotYet // the kernel still carries an earlier one
 			}
@@ -1045,11 +1053,83 @@ func (o *offloader) handLocked(w *worker, e *conntrack.Entry, c *cand) error {
 		w.off.acks[ackSeq%ackRing] = f
 	}
 	o.flows[ok], o.flows[rk] = f, f
-	o.byOrig[ok] = append(o.byOrig[ok], f)
+	var hint *flow
+	if w != nil {
+		hint = w.off.synPrev
+	}
+	o.pushOrig(f, hint)
 	o.nflows.Add(1)
 	o.r.OStats.Active.Add(1)
 	o.r.OStats.Offloaded.Add(1)
 	return nil
+}
+
+// pushOrig adds f to byOrig as the newest flow of its original tuple.
+// The tuple's older flows are taken back ones waiting for their
+// destroy events: a chain of one or two. hint, if not nil, is a flow
+// that was on f's tuple: still in byOrig, f joins the chain from it
+// without a map lookup (a cache miss among the tens of thousands of
+// connections the kernel keeps in TIME_WAIT).
+func (o *offloader) pushOrig(f *flow, hint *flow) {
+	f.inOrig = true
+	h := hint
+	if h == nil || !h.inOrig || h.orig != f.orig {
+		h = o.byOrig[f.orig]
+		if h == nil {
+			o.byOrig[f.orig] = f
+			return
+		}
+	}
+	for h.newer != nil {
+		h = h.newer
+	}
+	h.newer = f
+}
+
+// popOrig takes the oldest flow of tuple k out of byOrig (its destroy
+// event came); nil if there is none.
+func (o *offloader) popOrig(k ckey) *flow {
+	f := o.byOrig[k]
+	if f == nil {
+		return nil
+	}
+	if f.newer == nil {
+		delete(o.byOrig, k)
+	} else {
+		o.byOrig[k] = f.newer
+		f.newer = nil
+	}
+	f.inOrig = false
+	return f
+}
+
+// newestOrig returns the newest flow of tuple k in byOrig, or nil.
+func (o *offloader) newestOrig(k ckey) *flow {
+	f := o.byOrig[k]
+	for f != nil && f.newer != nil {
+		f = f.newer
+	}
+	return f
+}
+
+// dropOrig takes f out of byOrig wherever it is in its tuple's chain
+// (a refused create: no destroy event will come for it).
+func (o *offloader) dropOrig(f *flow) {
+	h := o.byOrig[f.orig]
+	switch {
+	case h == f && f.newer == nil:
+		delete(o.byOrig, f.orig)
+	case h == f:
+		o.byOrig[f.orig] = f.newer
+	default:
+		for ; h != nil; h = h.newer {
+			if h.newer == f {
+				h.newer = f.newer
+				break
+			}
+		}
+	}
+	f.newer, f.inOrig = nil, false
 }
 
 // seqDelete marks the sequence numbers of the deletes a worker sends
@@ -1115,18 +1195,7 @@ func (r *worker) offAck(seq uint32, errno syscall.Errno) {
 	o.r.OStats.Refused.Add(1)
 	o.r.log.Debug("offload: the kernel refused the connection", "conn", f.e.String(), "err", errno)
 	// No destroy event will come for it: it leaves byOrig now.
-	fs := o.byOrig[f.orig]
-	for i := range fs {
-		if fs[i] == f {
-			fs = append(fs[:i:i], fs[i+1:]...)
-			break
-		}
-	}
-	if len(fs) == 0 {
-		delete(o.byOrig, f.orig)
-	} else {
-		o.byOrig[f.orig] = fs
-	}
+	o.dropOrig(f)
 	if f.returning {
 		return // (taken back already, by a packet queued before the create)
 	}

@@ -81,6 +81,9 @@ type Engine struct {
 	peers6 peerLimits
 	// Log receives the LOG target's lines.
 	Log io.Writer
+	// flowCache: established packets run on their connection's proven
+	// path (Config.FlowCache, flowcache.go).
+	flowCache bool
 }
 
 // New compiles rs for host h (nil for host.Default()). rs is the
@@ -99,7 +102,7 @@ func New(rs *rules.Ruleset, h *host.Host, cfg Config) (*Engine, error) {
 	if cfg.ConntrackMax != 0 {
 		ctcfg.Max = cfg.ConntrackMax
 	}
-	e := &Engine{Host: h, store: ext.NewStore(), cfg: cfg, Log: io.Discard, CT: conntrack.New(ctcfg), defrag: newDefragmenter()}
+	e := &Engine{Host: h, store: ext.NewStore(), cfg: cfg, Log: io.Discard, CT: conntrack.New(ctcfg), defrag: newDefragmenter(), flowCache: cfg.FlowCache}
 	if err := e.LoadPair(rs, cfg.Rules6); err != nil {
 		return nil, err
 	}
@@ -141,6 +144,9 @@ func (e *Engine) LoadPair(rs, rs6 *rules.Ruleset) error {
 			top = *p
 			top.six = six
 		}
+	}
+	if e.flowCache && top.prover == nil {
+		top.prover = NewProver(top.source)
 	}
 	e.prog.Store(&top)
 	return nil
@@ -277,6 +283,14 @@ type State struct {
 	// which ip6_rcv_core processed (before nf_defrag_ipv6 could put
 	// one there by removing an atomic Fragment header).
 	hopByHop bool
+	// fc is the State's part of the flow cache (flowcache.go); fcRec:
+	// the walk is being recorded for it.
+	fc    *flowState
+	fcRec bool
+	// pktGuess: the packet type is not looked up yet (receiveOn).
+	pktGuess bool
+	fcHit    bool   // the packet ran on a proven path (FlowCached)
+	fcHits   uint64 // how many did (FlowCachedPackets)
 }
 
 type frame struct {
@@ -422,7 +436,7 @@ func (e *Engine) Process(s *State, in *Input) {
 	res := &s.Result
 	res.Hits, res.ReplyHits, res.Out = res.Hits[:0], res.ReplyHits[:0], res.Out[:0]
 	res.OutIface, res.QueueNum, res.SelfDelivered = "", 0, 0
-	s.nreply, s.sent, s.hostPending, s.looped = 0, 0, false, false
+	s.nreply, s.sent, s.hostPending, s.looped, s.fcHit = 0, 0, false, false, false
 	if s.path != nil {
 		s.path.Steps = s.path.Steps[:0]
 	}
@@ -487,6 +501,9 @@ func (e *Engine) Process(s *State, in *Input) {
 		res.Verdict = e.output(p, s, &res.Hits)
 	} else {
 		res.Verdict = e.input(p, s, in)
+		if s.fcRec {
+			e.flowRecorded(s, res.Verdict)
+		}
 	}
 	if res.Verdict == Drop && s.nreply > 0 {
 		// An answer left for a packet that was then dropped: the
@@ -549,7 +566,7 @@ func (e *Engine) hopByHop6(s *State, in *Input) bool {
 		return true
 	}
 	e.resetCtx(s, in.Now, in.Mark)
-	e.receiveOn(s, in)
+	e.receiveOn(s, in, false)
 	if b := ext.BuildICMPv6Error(&s.ctx, 4, packet.OptsProblemCode(v), uint32(ptr)); b != nil {
 		s.hostBuf = append(s.hostBuf[:0], b...)
 		s.hostPending = true
@@ -852,6 +869,9 @@ func (e *Engine) natHook(p *Program, s *State, t *table, h ext.Hook, hits *[]Hit
 	if s.tracer != nil {
 		before = s.pkt.Summary()
 	}
+	if s.fcRec {
+		s.flowNote(flowOp{kind: opNAT, hook: h, nat: kind})
+	}
 	if !e.CT.Translate(s.entry, s.reply, kind, &s.pkt) {
 		s.note("NAT cannot rewrite it: dropped")
 		return Drop, true
@@ -894,8 +914,12 @@ func (e *Engine) natAddress(s *State, h ext.Hook, req *ext.NATRequest) netip.Add
 // destination up in the local table (for the frame's type, when the
 // input does not say), it returns that, known, for the routing decision
 // after PREROUTING.
-func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
+//
+// With lazy, a frame whose type the input does not say is left as
+// PktHost for now (pktGuess): guessPktType looks it up when needed.
+func (e *Engine) receiveOn(s *State, in *Input, lazy bool) (d host.Dest, known bool) {
 	c := &s.ctx
+	s.pktGuess = false
 	if s.inHost != e.Host || !ext.SameName(s.inName, in.In) {
 		// A State mostly sees one host and few input interfaces:
 		// keep the last one found.
@@ -909,18 +933,38 @@ func (e *Engine) receiveOn(s *State, in *Input) (d host.Dest, known bool) {
 	c.PktType = ext.PktHost
 	if in.Frame != FrameGuess && int(in.Frame) < len(pktTypes) {
 		c.PktType = pktTypes[in.Frame]
-	} else if d, known = e.Host.Dest(s.pkt.Dst), true; d.Type == host.RTNBroadcast {
-		c.PktType = ext.PktBroadcast
-	} else if d.Type == host.RTNMulticast {
-		c.PktType = ext.PktMulticast
+	} else if lazy {
+		s.pktGuess = true
+	} else {
+		return e.guessPktType(s)
 	}
 	return d, known
+}
+
+// guessPktType sets the packet type of a frame the input did not say
+// from its destination's type, and returns that lookup.
+func (e *Engine) guessPktType(s *State) (d host.Dest, known bool) {
+	s.pktGuess = false
+	d = e.Host.Dest(s.pkt.Dst)
+	switch d.Type {
+	case host.RTNBroadcast:
+		s.ctx.PktType = ext.PktBroadcast
+	case host.RTNMulticast:
+		s.ctx.PktType = ext.PktMulticast
+	}
+	return d, true
 }
 
 func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	res := &s.Result
 	dst := s.pkt.Dst
-	d, known := e.receiveOn(s, in)
+	// With the flow cache, the packet type of a frame the input does
+	// not say is looked up only when something reads it: the raw
+	// table, the walk after conntrack. A cached path knows it (the
+	// type follows from the destination, fixed for the connection's
+	// direction: flowPath.frame).
+	lazy := e.flowCache && p.conntrack && s.pkt.Version == 4 && p.active&(1<<stPreRaw.index()) == 0
+	d, known := e.receiveOn(s, in, lazy)
 	if !p.enters(s, stPreRaw) {
 		// no table at this stage
 	} else if v, done := e.runStage(p, s, stPreRaw, &res.Hits); done {
@@ -929,7 +973,17 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	if !p.conntrack {
 		// No connection tracking: nothing to track or confirm.
 	} else if v, done := e.track(p, s, false); done {
+		if s.pktGuess {
+			e.guessPktType(s)
+		}
 		return e.finish(s, v)
+	} else if e.flowCache && s.entry != nil {
+		if v, done := e.flowInput(p, s, in); done {
+			return v
+		}
+	}
+	if s.pktGuess {
+		d, known = e.guessPktType(s)
 	}
 	if !p.enters(s, stPreMain) {
 		// no table at this stage
@@ -978,6 +1032,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 			}
 			s.note("reassembled: " + s.pkt.Summary())
 		}
+		if s.fcRec {
+			s.flowNoteRoute(true, nil, nil)
+		}
 		if !p.enters(s, stIn) {
 			// no table at this stage
 		} else if v, done := e.runStage(p, s, stIn, &res.Hits); done {
@@ -995,6 +1052,9 @@ func (e *Engine) input(p *Program, s *State, in *Input) Verdict {
 	} else if d.Route != nil {
 		rt = d.Route
 		e.setOutIface(s, d.Iface, rt.Dev)
+		if s.fcRec {
+			s.flowNoteRoute(false, rt, d.Iface)
+		}
 	}
 	if rt == nil {
 		if s.tracer != nil {

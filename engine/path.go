@@ -10,7 +10,7 @@ import (
 // PathStep is one rule a recorded packet was tried against, or the
 // built-in chain policy that decided it (Rule nil). The live datapath
 // reads a packet's steps to prove that the connection's later packets
-// would take the same way (datapath/offload).
+// would take the same way (Prover).
 type PathStep struct {
 	Table, Chain string
 	Hook         ext.Hook

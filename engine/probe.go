@@ -24,7 +24,7 @@ type probe struct {
 // not see it (the packet is given ent's state as it stands), no counter
 // rises, no answer is made, and no match or target with an effect runs.
 // The live datapath uses it to prove, at a connection's first packet,
-// the way its later packets will take (datapath/offload).
+// the way its later packets will take (Prover).
 //
 // Before each extension match the probe asks allow; a match it refuses,
 // and any rule with a target that acts (r.Target set, such as LOG or

@@ -54,6 +54,9 @@ type Program struct {
 	stages [numStages][]*table // the tables each stage runs (hooks.go)
 	active uint16              // bit i: stage i has tables
 	source *rules.Ruleset
+	// prover proves paths of this Program's rules for the flow cache
+	// (flowcache.go); made at load while the cache is on, else nil.
+	prover *Prover
 	// conntrack: the kernel would track connections (and reassemble
 	// fragments) for this ruleset: a rule uses an extension that needs
 	// connection tracking (the NAT targets among them). A nat table
@@ -162,6 +165,12 @@ type Config struct {
 	// Sets are the ipsets the rules use (-m set, -j SET). They live apart
 	// from the rules: pass the same registry on reload to keep them.
 	Sets *ipset.Registry
+	// FlowCache runs the packets of established flows on their
+	// connection's proven path instead of walking the tables
+	// (flowcache.go): the same counters, verdicts and packets, with
+	// connection tracking still run for every packet. SetFlowCache
+	// turns it on or off later.
+	FlowCache bool
 	// Rules6 is the IPv6 ruleset (ip6tables) New loads beside its IPv4
 	// one; nil leaves the IPv6 tables empty (every IPv6 packet passes).
 	// Load and LoadPair replace it later.

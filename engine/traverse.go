@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"unsafe"
+
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/packet"
 )
@@ -113,6 +115,9 @@ func (e *Engine) runTable(s *State, t *table, start *chain, hits *[]Hit) ext.Ver
 	}
 	if s.entered != nil {
 		s.entered(v6, t.name, start.name)
+	}
+	if s.fcRec {
+		s.flowNote(flowOp{kind: opEnter, hook: c.Hook, table: t.name, chain: start.name, id: uintptr(unsafe.Pointer(start))})
 	}
 	// Chains with a classifier jump from rule to rule the packet may
 	// match; the key is read when first needed and again after a target

@@ -132,7 +132,7 @@ func BenchmarkReplayFlood(b *testing.B) {
 // rules10k is gateway.rules with 10,000 rules in FORWARD after its
 // ESTABLISHED rule, none of which matches the traffic: every new
 // connection meets all of them, established packets none.
-func rules10k(b *testing.B) *rules.Ruleset {
+func rules10k(b testing.TB) *rules.Ruleset {
 	rs := gateway(b).Clone()
 	fwd := rs.Table("filter").Chain("FORWARD")
 	var text strings.Builder

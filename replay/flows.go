@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/json"
 	"net/netip"
+	"unsafe"
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/engine"
@@ -122,7 +123,7 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 		return nil
 	}
 	confirmed := e.Status()&conntrack.IPSConfirmed != 0
-	f, _ := e.Note().(*Flow)
+	f := (*Flow)(e.Note())
 	if f != nil && f.table != t {
 		f = nil // another replay's record (a second replay on the same engine)
 	}
@@ -142,7 +143,7 @@ func (t *flowTable) see(e *conntrack.Entry, reply bool, proto, tcpFlags uint8, n
 				delete(t.refused, f.Orig)
 			}
 			f.entry = e
-			e.SetNote(f)
+			e.SetNote(unsafe.Pointer(f))
 		}
 	} else {
 		f.entry = e

@@ -99,6 +99,11 @@ type Options struct {
 	// Progress, when set, is called about every 64k packets with the
 	// packets and bytes of the capture read so far.
 	Progress func(packets int, bytes int64)
+	// NoFlowCache turns the engine's flow cache off (--no-flow-cache):
+	// every packet walks the tables. The cache runs the packets of
+	// established flows on their connection's proven path with the
+	// same outcome (engine.Config.FlowCache); replay turns it on.
+	NoFlowCache bool
 	// ReadAhead reads the capture, puts its records in time order (the
 	// window), decodes them and sums their checksums in a goroutine of
 	// its own, beside the one that runs the packets: worth it with a
@@ -296,6 +301,7 @@ func New(e *engine.Engine, o Options) *Replayer {
 	r.rep.States = map[string]int{}
 	r.flows.init()
 	r.payload = readsPayload(e)
+	e.SetFlowCache(!o.NoFlowCache)
 	r.macs = map[[6]byte]string{}
 	for _, ifc := range e.Host.Ifaces {
 		if ifc.MAC != ([6]byte{}) {

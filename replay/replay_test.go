@@ -114,6 +114,17 @@ func sll2Frame(ifindex uint32, pktType uint8, src [6]byte, ip []byte) []byte {
 
 func runReplay(t testing.TB, rs *rules.Ruleset, file []byte, o Options) (*Report, *engine.Engine) {
 	t.Helper()
+	if o.Write == nil && !o.NoFlowCache {
+		// Every test's capture runs with the flow cache on and off too:
+		// the same report, flows, annotated packets, counters and
+		// conntrack table (flowcache_test.go).
+		sameWithoutFlowCache(t, rs, file, o)
+	}
+	return runReplayOnce(t, rs, file, o)
+}
+
+func runReplayOnce(t testing.TB, rs *rules.Ruleset, file []byte, o Options) (*Report, *engine.Engine) {
+	t.Helper()
 	e := newEngine(t, rs)
 	rd, err := capture.NewReader(bytes.NewReader(file))
 	if err != nil {

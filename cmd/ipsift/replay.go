@@ -29,6 +29,7 @@ func init() {
 	direction := fs.String("direction", "", "\"in\": every packet whose direction the capture does not record arrived (a capture made with tcpdump -Q in)")
 	in := fs.String("in", "", "the interface every packet arrived on (a capture of one link)")
 	ifindex := fs.String("ifindex", "", "interface names of the indexes SLL2 and NFLOG record: 2=eth0,3=wlan0")
+	noFlowCache := fs.Bool("no-flow-cache", os.Getenv("IPSIFT_NO_FLOW_CACHE") != "", "walk the tables for every packet: without it, the packets of established flows run on their connection's proven path, with the same result (README, \"The flow cache\"; also IPSIFT_NO_FLOW_CACHE=1)")
 	verify := fs.Bool("verify-checksums", false, "keep transport checksums as captured (bad ones make packets INVALID, as in the kernel) instead of taking them as correct (offload leaves them wrong in captures)")
 	flows := fs.String("flows", "", "write one JSON line per connection to this file (- for stdout)")
 	why := fs.Int("why", 0, "show the full trace of N packets per verdict other than accept (or N packets --select picks)")
@@ -45,7 +46,7 @@ func init() {
 	out6 := fs.String("o6", "", "write the IPv6 ruleset with the replay's counters to this file (ip6tables-restore -c format)")
 	lf := addLoadFlags(fs)
 	register(&command{
-		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--ifindex N=NAME,...] [--conntrack FILE] [--recent DIR] [--rules6 FILE] [--flows FILE] [--why N] [--interval D] [--json] [-o FILE] [--write FILE.pcapng]",
+		name: "replay", args: "RULES CAPTURE | OLD NEW CAPTURE [--direction in] [--in IFACE] [--ifindex N=NAME,...] [--conntrack FILE] [--recent DIR] [--rules6 FILE] [--flows FILE] [--why N] [--interval D] [--json] [-o FILE] [--write FILE.pcapng] [--no-flow-cache]",
 		summary: "Run the packets of a pcap or pcapng capture through RULES at the capture's own times, and show the counters\n" +
 			"iptables -L -v -x would show afterwards and a summary: packets per verdict, rules never hit, connections,\n" +
 			"what was skipped and why. Only arriving packets are inputs. With OLD and NEW: the flows whose fate changes.\n" +
@@ -58,7 +59,8 @@ func init() {
 			"  ipsift replay gateway.rules fw.pcap --conntrack ct.txt --ifindex 2=eth0,3=wlan0\n" +
 			"  " + replay.RecentRecipe + "\n" +
 			"  ipsift replay fw.rules fw.pcap --recent recent --ifindex 2=eth0,3=wlan0   # lists as the live host had them\n" +
-			"  ipsift replay old.rules new.rules night.pcap --ifindex 2=eth0,3=wlan0",
+			"  ipsift replay old.rules new.rules night.pcap --ifindex 2=eth0,3=wlan0\n" +
+			"  ipsift replay gateway.rules night.pcap --ifindex 2=eth0,3=wlan0 --no-flow-cache   # every packet walks the tables (the same output, slower)",
 		run: func(args []string, stdout, stderr io.Writer) int {
 			pos, err := parseInterspersed(fs, lf.splitScriptArgs(args))
 			if err != nil || len(pos) < 2 || len(pos) > 3 {
@@ -72,7 +74,7 @@ func init() {
 			if *interval < 0 {
 				return usageError(stderr, "replay", fmt.Errorf("--interval %v: give a positive duration such as 1h", *interval))
 			}
-			o := replay.Options{Preload: preload, Recent: recent, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3}
+			o := replay.Options{Preload: preload, Recent: recent, RuleSamples: *samples * b2i(*asJSON), Interval: int64(*interval), In: *in, VerifyChecksums: *verify, Window: *window, Why: *why, Flows: *flows != "" || len(pos) == 3, NoFlowCache: *noFlowCache}
 			switch *direction {
 			case "":
 			case "in":

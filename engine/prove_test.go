@@ -1,4 +1,4 @@
-package offload
+package engine_test
 
 import (
 	"strings"
@@ -54,7 +54,7 @@ func proveAfter(t *testing.T, filter string, pkts ...string) (ok []bool, why []s
 	}
 	st := engine.NewState()
 	var path engine.Path
-	pr := NewProver(rs)
+	pr := engine.NewProver(rs)
 	now := int64(1e18)
 	for i, s := range append(append([]string{}, handshake...), pkts...) {
 		d, err := packet.ParseShort(s)
@@ -272,7 +272,7 @@ COMMIT
 }
 
 func TestProveEmpty(t *testing.T) {
-	if ok, _ := NewProver().Prove(nil); ok {
+	if ok, _ := engine.NewProver().Prove(nil); ok {
 		t.Error("an empty path proved")
 	}
 }
@@ -322,7 +322,7 @@ func TestMatchFixed(t *testing.T) {
 		}
 		r := rs.Table("mangle").Chain("PREROUTING").Rules[0]
 		m := r.Matches[len(r.Matches)-1]
-		if ok, why := MatchFixed(m, true); ok != c.fixed {
+		if ok, why := engine.MatchFixed(m, true); ok != c.fixed {
 			t.Errorf("%s: fixed %v (%s), want %v", c.rule, ok, why, c.fixed)
 		}
 	}
@@ -364,7 +364,7 @@ func TestProveCarryClose(t *testing.T) {
 		if !ok {
 			continue
 		}
-		p := NewProverClose(rs)
+		p := engine.NewProverClose(rs)
 		if ok, f := p.Prove(steps); ok != c.close {
 			t.Errorf("%s: proved %v (%s), want %v", c.rule, ok, f, c.close)
 		}

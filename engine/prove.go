@@ -1,7 +1,8 @@
-// Package offload proves, from the compiled rules, when the later
-// packets of a connection would all take the way one packet took, so
-// that the live datapath can hand the connection to the kernel's
-// conntrack (README, "Connection offload").
+// The prover (this file) proves, from the compiled rules, when the later
+// packets of a connection would all take the way one packet took: the
+// live datapath then hands the connection to the kernel's conntrack
+// (README, "Connection offload"), and the engine's flow cache
+// (flowcache.go) runs the later packets on the proven path.
 //
 // The proof reads a packet's path (engine.Path: every rule it was tried
 // against, how far each rule's matches ran, and which rules counted) and
@@ -20,13 +21,13 @@
 // of them to be set, is fixed too. A prover made with CarryClose proves
 // for a kernel that also carries FIN and RST (the close): then only a
 // test that looks at SYN alone, or asks for SYN, is.
-package offload
+
+package engine
 
 import (
 	"fmt"
 	"strings"
 
-	"github.com/ipsift/ipsift/engine"
 	"github.com/ipsift/ipsift/rules"
 )
 
@@ -82,7 +83,7 @@ func newProver(carryClose bool, rss []*rules.Ruleset) *Prover {
 
 // Failure says which step of a path is not fixed and why.
 type Failure struct {
-	Step *engine.PathStep // nil when the path as a whole fails
+	Step *PathStep // nil when the path as a whole fails
 	Why  string
 }
 
@@ -97,7 +98,7 @@ func (f Failure) String() string {
 // Prove reports whether the recorded path is fixed for the packet's
 // connection; when it is not, the Failure names the first step that is
 // not. Prove allocates nothing.
-func (p *Prover) Prove(steps []engine.PathStep) (ok bool, f Failure) {
+func (p *Prover) Prove(steps []PathStep) (ok bool, f Failure) {
 	if len(steps) == 0 {
 		return false, Failure{Why: "no rules were met (the ruleset tracks no connections)"}
 	}
@@ -141,7 +142,7 @@ func (p *Prover) Prove(steps []engine.PathStep) (ok bool, f Failure) {
 // segments of its direction (which have no SYN, and a status with
 // ASSURED the SYN-ACK's lacks): besides Prove's conditions, no match
 // that ran may read TCP flags or the connection's status.
-func (p *Prover) ProveSynAck(steps []engine.PathStep) (ok bool, f Failure) {
+func (p *Prover) ProveSynAck(steps []PathStep) (ok bool, f Failure) {
 	if ok, f := p.Prove(steps); !ok {
 		return ok, f
 	}
@@ -215,7 +216,7 @@ func synAckVaries(m *rules.MatchUse) string {
 	return statusVaries(m)
 }
 
-func where(s *engine.PathStep) string {
+func where(s *PathStep) string {
 	return fmt.Sprintf("%s %s rule %d", s.Table, s.Chain, s.Number)
 }
 
