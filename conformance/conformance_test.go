@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/ipsift/ipsift/ext"
+	"github.com/ipsift/ipsift/internal/testsummary"
 )
 
 // TestIPv4 runs every IPv4 test line (libxt_* as iptables, libipt_*,
 // iptables.t) and requires at least 95% to pass.
 func TestIPv4(t *testing.T) {
 	pass, total := runAll(t, IPv4Files, ext.IPv4)
-	fmt.Printf("conformance: %d passed, %d failed (IPv4 lines: %d)\n", pass, total-pass, total)
+	summarize(t, fmt.Sprintf("conformance: %d passed, %d failed (IPv4 lines: %d)\n", pass, total-pass, total))
 	if rate := float64(pass) / float64(total); rate < 0.95 {
 		t.Errorf("conformance pass rate %.1f%% is below 95%% (%d of %d)", 100*rate, pass, total)
 	}
@@ -24,7 +25,7 @@ func TestIPv4(t *testing.T) {
 // set that does not exist).
 func TestIPv6(t *testing.T) {
 	pass, total := runAll(t, IPv6Files, ext.IPv6)
-	fmt.Printf("IPv6: %d passed, %d failed (IPv6 runs: %d)\n", pass, total-pass, total)
+	summarize(t, fmt.Sprintf("IPv6: %d passed, %d failed (IPv6 runs: %d)\n", pass, total-pass, total))
 	if pass < 860 {
 		t.Errorf("IPv6 conformance: %d of %d pass, fewer than 860", pass, total)
 	}
@@ -68,4 +69,13 @@ func runAll(t *testing.T, list func(string) ([]string, error), fam ext.Family) (
 		t.Fatal("no conformance lines ran")
 	}
 	return pass, total
+}
+
+// summarize prints a summary line and adds it to test.sh's summary
+// (testsummary.Append).
+func summarize(t *testing.T, line string) {
+	fmt.Print(line)
+	if err := testsummary.Append(line); err != nil {
+		t.Error(err)
+	}
 }

@@ -671,6 +671,11 @@ func TestGateway6EndToEnd(t *testing.T) {
 			out, _ := exec.Command("ip", "netns", "exec", tp.fw, "ip6tables-save").CombinedOutput()
 			t.Fatalf("ipsift's ip6tables chains left after SIGTERM:\n%s\nipsift's log:\n%s", out, p.log.String())
 		}
+		if strings.Contains(p.log.String(), "taking the IPv6 queue rules out") {
+			// Removed in the end, but not at the first attempt: what
+			// the tool said then is the clue to the failure once seen.
+			t.Logf("ip6tables needed more than one attempt to remove ipsift's chains:\n%s", p.log.String())
+		}
 	})
 }
 

@@ -82,7 +82,9 @@ func (r *Runner) unqueue6() {
 	r.six.Lock()
 	defer r.six.Unlock()
 	if r.six.installed {
-		removeFamily("ip6tables", r.cfg.ChainPrefix)
+		if _, err := removeFamily("ip6tables", r.cfg.ChainPrefix); err != nil {
+			r.log.Warn("taking the IPv6 queue rules out", "err", err)
+		}
 		r.six.installed, r.six.wanted = false, false
 	}
 }
@@ -103,7 +105,9 @@ func (r *Runner) stopQueue6() {
 	defer r.six.Unlock()
 	r.six.running = false
 	if r.six.installed {
-		removeFamily("ip6tables", r.cfg.ChainPrefix)
+		if _, err := removeFamily("ip6tables", r.cfg.ChainPrefix); err != nil {
+			r.log.Warn("taking the IPv6 queue rules out", "err", err)
+		}
 		r.six.installed = false
 	}
 }

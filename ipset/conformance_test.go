@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ipsift/ipsift/internal/testsummary"
 )
 
 const (
@@ -336,8 +338,12 @@ func TestConformance(t *testing.T) {
 			t.Logf("%s: %s", name, fl)
 		}
 	}
-	fmt.Printf("ipset conformance: %d passed, %d failed of %d (%d of %d on the five set types this kernel lacks; %d of %d match/target lines through the engine)\n",
+	line := fmt.Sprintf("ipset conformance: %d passed, %d failed of %d (%d of %d on the five set types this kernel lacks; %d of %d match/target lines through the engine)\n",
 		pass, fail, total, missPass, missTotal, engPass, engTotal)
+	fmt.Print(line)
+	if err := testsummary.Append(line); err != nil {
+		t.Error(err)
+	}
 }
 
 // runVectorFile runs one .t file in a fresh state: each test line under

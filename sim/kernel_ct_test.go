@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipsift/ipsift/conntrack"
 	"github.com/ipsift/ipsift/engine"
@@ -239,7 +240,7 @@ func testConnectionContext(t *testing.T, text string, six bool, lines []string) 
 				sort.Strings(theirs)
 				sort.Strings(mine)
 				if strings.Join(mine, "; ") != strings.Join(theirs, "; ") {
-					t.Errorf("%s:\nkernel: %s\nipsift: %s", l, strings.Join(theirs, "; "), strings.Join(mine, "; "))
+					t.Errorf("%s:\nkernel: %s\nipsift: %s\n%s", l, strings.Join(theirs, "; "), strings.Join(mine, "; "), kernelState(fw, six, before, after))
 				} else {
 					t.Logf("%s: %s", l, strings.Join(mine, "; "))
 				}
@@ -274,4 +275,42 @@ func addNeighbours6(t *testing.T, fw *kernel.Firewall, d packet.Desc) {
 			}
 		}
 	}
+}
+
+// kernelState describes, for a failure, what the kernel held when the
+// counters were read: its connection table, its IP counters, and which
+// counters rose between the read after the packet and one a moment
+// later (a packet the kernel handled late would show there, not in the
+// comparison).
+func kernelState(fw *kernel.Firewall, six bool, before, after map[kernel.RuleKey]kernel.Counter) string {
+	var b strings.Builder
+	out, err := fw.Run("conntrack", "-L")
+	fmt.Fprintf(&b, "kernel's connections (%v):\n%s\n", err, out)
+	delivered := fw.Delivered
+	if six {
+		delivered = fw.Delivered6
+	}
+	ip, err := delivered()
+	fmt.Fprintf(&b, "kernel's IP counters now: %+v (%v)\n", ip, err)
+	time.Sleep(100 * time.Millisecond)
+	counters := fw.Counters
+	if six {
+		counters = fw.Counters6
+	}
+	later, err := counters()
+	if err != nil {
+		fmt.Fprintf(&b, "counters 100 ms later: %v\n", err)
+		return b.String()
+	}
+	var rose []string
+	for _, k := range kernel.SortedKeys(kernel.Diff(after, later)) {
+		rose = append(rose, k.String())
+	}
+	fmt.Fprintf(&b, "counters that rose in the 100 ms after the comparison: %v\n", rose)
+	var all []string
+	for _, k := range kernel.SortedKeys(kernel.Diff(before, later)) {
+		all = append(all, k.String())
+	}
+	fmt.Fprintf(&b, "every counter the packet raised by then: %v", all)
+	return b.String()
 }

@@ -114,7 +114,10 @@ func etherTypeOf(ipPacket []byte) (uint16, error) {
 // to the firewall interface's, of type IPv4 (or IPv6 by the packet's
 // version nibble), sent from an AF_PACKET socket on the peer's end of the
 // veth. The packet is sent exactly as given, checksums included: a wrong
-// IP header checksum gets it dropped before netfilter sees it.
+// IP header checksum gets it dropped before netfilter sees it. Inject
+// returns once the firewall's IP stack has taken the packet in
+// (awaitReceived); what the packet made the firewall send may come a
+// moment later (Capture waits for it).
 func (f *Firewall) Inject(ifname string, ipPacket []byte) error {
 	return f.InjectFrom(ifname, nil, ipPacket)
 }
@@ -146,10 +149,51 @@ func (f *Firewall) InjectFrom(ifname string, srcMAC net.HardwareAddr, ipPacket [
 	frame = append(frame, ipPacket...)
 	to := &unix.SockaddrLinklayer{Ifindex: l.ifindex, Protocol: htons(et), Halen: 6}
 	copy(to.Addr[:], l.MAC)
+	read := f.Delivered
+	if et == etherTypeIPv6 {
+		read = f.Delivered6
+	}
+	before, err := read()
+	if err != nil {
+		return fmt.Errorf("injecting on %s: %w", ifname, err)
+	}
 	if err := unix.Sendto(l.sendFD, frame, 0, to); err != nil {
 		return fmt.Errorf("injecting a %d-byte frame on %s (from %s): %w", len(frame), ifname, l.peerNS, err)
 	}
-	return nil
+	return f.awaitReceived(read, before.InReceives, ifname)
+}
+
+// receiveWait bounds Inject's wait for the firewall's IP stack to take
+// the packet in.
+const receiveWait = 2 * time.Second
+
+// awaitReceived returns once the firewall's IP stack has counted a
+// packet more than before (InReceives, which ip_rcv and ipv6_rcv raise
+// before the first netfilter hook), so that what the caller reads next
+// (rule counters, conntrack, captures) follows the packet. The frame
+// sent on the peer's end of the veth is normally handled before the
+// send returns, in the receive softirq run on the way out of the send;
+// but when that CPU's backlog holds more than one softirq run may take
+// (netdev_budget, other tests' traffic through other veths), the rest
+// is left to ksoftirqd, which a loaded machine may run milliseconds
+// later, after the counters were read. A packet the stack never counts
+// (a frame longer than the link's MTU, which the veth drops) makes it
+// an error after receiveWait.
+func (f *Firewall) awaitReceived(read func() (IPCounters, error), before uint64, ifname string) error {
+	deadline := time.Now().Add(receiveWait)
+	for pause := 10 * time.Microsecond; ; pause = min(2*pause, time.Millisecond) {
+		c, err := read()
+		if err != nil {
+			return fmt.Errorf("injecting on %s: %w", ifname, err)
+		}
+		if c.InReceives != before {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("injecting on %s: the firewall's IP stack did not take the packet in within %v (InReceives stayed %d): dropped before IP", ifname, receiveWait, before)
+		}
+		time.Sleep(pause)
+	}
 }
 
 // SendLocal sends ipPacket from the firewall host itself, for packets.md's

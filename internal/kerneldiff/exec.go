@@ -403,6 +403,9 @@ func execute(tb testing.TB, b kernel.Backend, su setup, pkts []Packet) *outcome 
 		if gap := time.Since(last); !last.IsZero() && gap < minGap {
 			time.Sleep(minGap - gap)
 		}
+		if su.six {
+			awaitMidJiffy()
+		}
 		sent, sentMono := time.Now(), monotonicNow()
 		if d.Local {
 			err = fw.SendLocal(data)
@@ -533,6 +536,44 @@ func PacketGap(kernelRules string, six bool) time.Duration {
 
 // jiffyNS is the kernel's tick (HZ=250) in nanoseconds.
 const jiffyNS = int64(4_000_000)
+
+// The part of a jiffy awaitMidJiffy sends in: far enough from its
+// start that the tick interrupt has counted it (jiffies moves when the
+// interrupt runs, a little after the boundary of CLOCK_MONOTONIC) and
+// from its end that the kernel's handling of the packet (tens of
+// microseconds) ends before the next.
+const (
+	jiffySendFrom = int64(1_000_000)
+	jiffySendTo   = int64(2_500_000)
+)
+
+// awaitMidJiffy waits, a few tries at most, until the monotonic clock
+// is between jiffySendFrom and jiffySendTo into a jiffy, so that the
+// kernel handles the packet sent next within one jiffy. The IPv6 host
+// reads jiffies more than once for one packet: a forwarded packet's
+// Redirect takes a token of its source's inet_peer bucket in
+// ip6_forward, and an ICMPv6 error that a rule then sends for the same
+// packet counts the same bucket with a timeout of 0, which empties it
+// if a tick came in between (regression case
+// fx6-redirect-after-reject-fragment: the next packet's Redirect was
+// then refused, once in a full run under load 20). ipsift handles a
+// packet at one instant, as the kernel does when no tick falls inside
+// it; sent at a random moment, a packet meets a tick as often as tens
+// of microseconds go into 4 ms, and more often on a loaded machine,
+// whose CPU may be taken from the kernel's work in between.
+func awaitMidJiffy() {
+	for range 8 {
+		p := monotonicNow() % jiffyNS
+		if p >= jiffySendFrom && p < jiffySendTo {
+			return
+		}
+		wait := jiffySendFrom + (jiffySendTo-jiffySendFrom)/4 - p
+		if wait < 0 {
+			wait += jiffyNS
+		}
+		time.Sleep(time.Duration(wait))
+	}
+}
 
 // monotonicNow is CLOCK_MONOTONIC, the clock the kernel's ticks follow.
 func monotonicNow() int64 {

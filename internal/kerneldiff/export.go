@@ -1,10 +1,9 @@
 package kerneldiff
 
 import (
-	"os"
-
 	"github.com/ipsift/ipsift/ext"
 	"github.com/ipsift/ipsift/internal/kernel"
+	"github.com/ipsift/ipsift/internal/testsummary"
 	"github.com/ipsift/ipsift/load"
 	"github.com/ipsift/ipsift/packet"
 	"github.com/ipsift/ipsift/rules"
@@ -45,25 +44,8 @@ func SaveDifference(b kernel.Backend, kernelSave, ipsiftSave string) string {
 }
 
 // AppendSummary adds one summary line to the file that
-// IPSIFT_KERNEL_DIFF_SUMMARY names (test.sh prints it after go test,
-// which hides the output of passing tests). Several test binaries write
-// to it at once, so each appends its own line. Without the variable it
-// does nothing.
-func AppendSummary(line string) error {
-	path := os.Getenv("IPSIFT_KERNEL_DIFF_SUMMARY")
-	if path == "" {
-		return nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(line); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
+// IPSIFT_KERNEL_DIFF_SUMMARY names (testsummary.Append).
+func AppendSummary(line string) error { return testsummary.Append(line) }
 
 // Resolve makes a generated packet concrete the way the harness does
 // before sending it: an answer to an earlier packet (p.Of) takes its
