@@ -1149,9 +1149,10 @@ const ackRing = 1 << 17
 //
 // An acknowledged create: the engine's entry lives as long as the
 // kernel's (its destroy event ends it). A refused one (the kernel
-// already had an entry on the tuple, or was out of memory): the packet
-// whose verdict went with it was decided by ipsift as usual, and the
-// kernel has no entry for the connection, so its later segments meet
+// already had an entry on the tuple, which is then deleted, or was out
+// of memory): the packet whose verdict went with it was decided by
+// ipsift as usual, and the kernel has no entry for the connection, so
+// its later segments meet
 // none and cross to ipsift (INVALID); the connection was never the
 // kernel's: it is taken out of the offloaded connections, uncounted,
 // and not handed over again in this generation. A delete's error other
@@ -1194,6 +1195,18 @@ func (r *worker) offAck(seq uint32, errno syscall.Errno) {
 	}
 	o.r.OStats.Refused.Add(1)
 	o.r.log.Debug("offload: the kernel refused the connection", "conn", f.e.String(), "err", errno)
+	if errno == syscall.EEXIST {
+		// The kernel holds an entry on the tuple that ipsift has no
+		// record of (a connection whose destroy event was matched to
+		// another one): left there, it would carry this connection's
+		// later segments on its own NAT binding and state, a decision
+		// ipsift never made. It goes, so that they meet no entry and
+		// cross to ipsift (INVALID).
+		if err := o.cl.Delete(f.orig.tuple()); err != nil && err != ctnetlink.ErrNotFound {
+			r.Stats.Errors.Add(1)
+			o.r.log.Warn("offload: deleting the kernel's stale entry", "conn", f.orig.tuple().String(), "err", err)
+		}
+	}
 	// No destroy event will come for it: it leaves byOrig now.
 	o.dropOrig(f)
 	if f.returning {
