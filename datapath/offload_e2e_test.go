@@ -637,4 +637,24 @@ func TestOffloadFirstRefusedCreate(t *testing.T) {
 	if kp := ctlStat(t, p, "kernel_packets"); kp == 0 {
 		t.Errorf("the kernel carried no packet of the second connection")
 	}
+	// A stale entry as ipsift's own hand-overs leave them when a destroy
+	// event went to another flow of the tuple: ipsift's mark, ASSURED,
+	// ESTABLISHED, and no NAT (0x40000000 is markOffload). Left in place after the refusal, it would
+	// carry the new connection's segments without the DNAT ipsift
+	// decided (to the firewall's own port 80, where nothing listens):
+	// the refusal deletes it, and the connection crosses to ipsift whole.
+	if out, err := exec.Command("ip", "netns", "exec", tp.fw, "conntrack", "-I", "-p", "tcp", "-s", "203.0.113.7", "-d", "198.51.100.1",
+		"--sport", "40126", "--dport", "80", "--state", "ESTABLISHED", "--status", "ASSURED,SEEN_REPLY",
+		"--mark", "0x40000000", "--timeout", "120").CombinedOutput(); err != nil {
+		t.Fatalf("conntrack -I: %v %s", err, out)
+	}
+	packets = ctlStat(t, p, "packets")
+	get(40126)
+	if n := ctlStat(t, p, "offload_refused"); n != 2 {
+		t.Errorf("offload_refused %d, want 2", n)
+	}
+	if n := ctlStat(t, p, "packets") - packets; n < 6 {
+		t.Errorf("%d packets crossed to ipsift for the connection whose create met a stale entry, want every one of them", n)
+	}
+	checkForwardCounters(t, tp, p)
 }
