@@ -361,8 +361,7 @@ func (o *offloader) events() {
 		err := o.ev.Receive(func(ev ctnetlink.Event) {
 			o.mu.Lock()
 			defer o.mu.Unlock()
-			k := keyOf(ev.Orig)
-			f := o.popOrig(k)
+			f := o.eventFlow(keyOf(ev.Orig), keyOf(ev.Reply))
 			if f == nil {
 				return
 			}
@@ -1086,20 +1085,25 @@ func (o *offloader) pushOrig(f *flow, hint *flow) {
 	h.newer = f
 }
 
-// popOrig takes the oldest flow of tuple k out of byOrig (its destroy
-// event came); nil if there is none.
-func (o *offloader) popOrig(k ckey) *flow {
-	f := o.byOrig[k]
+// eventFlow takes out of byOrig the flow a destroy event for the
+// kernel's entry with tuples orig and reply is for: the oldest flow of
+// orig whose reply tuple (after NAT) is reply. Not simply the oldest of
+// orig: an event for an entry ipsift has no flow of (a stale one that a
+// refused create deleted, say) would otherwise end a live connection's
+// flow, whose kernel entry then stays unknown to ipsift and refuses the
+// next create on the tuple in turn. Connections of one tuple NATed alike
+// are not told apart (the kernel's entry id would), nor need they be
+// for the cascade: the oldest of them is the one whose entry ends first.
+// nil when no flow matches: the event is for no connection ipsift knows.
+func (o *offloader) eventFlow(orig, reply ckey) *flow {
+	f := o.byOrig[orig]
+	for f != nil && f.reply != reply {
+		f = f.newer
+	}
 	if f == nil {
 		return nil
 	}
-	if f.newer == nil {
-		delete(o.byOrig, k)
-	} else {
-		o.byOrig[k] = f.newer
-		f.newer = nil
-	}
-	f.inOrig = false
+	o.dropOrig(f)
 	return f
 }
 
